@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Every map of the svclb object. All stateful maps are pinned by name under
+ * the daemon's bpffs dir (pin_root_path), so a restarted daemon or a new
+ * build of the programs adopts them without touching traffic. */
+#ifndef SVCLB_BPF_MAPS_H
+#define SVCLB_BPF_MAPS_H
+
+#include "lib/common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_SERVICES_ENTRIES);
+	__type(key, struct svc_key);
+	__type(value, struct svc_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} svc_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SVCLB_DEFAULT_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct backend_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backends_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_CT_ENTRIES);
+	__type(key, struct ct_key);
+	__type(value, struct ct_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SVCLB_DEFAULT_SVC_IDS);
+	__type(key, __u32);
+	__type(value, struct lb_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} svc_stats_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SVCLB_DEFAULT_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct lb_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} be_stats_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_MAX);
+	__type(key, __u32);
+	__type(value, struct drop_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} drops_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_SOCK_REV_ENTRIES);
+	__type(key, struct sock_rev_key);
+	__type(value, struct sock_rev_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sock_rev_v1 SEC(".maps");
+
+/* Set by the daemon before load: only sockets of this network namespace are
+ * balanced by the cgroup hooks (0 = any), so daemons of several node
+ * namespaces sharing one cgroup do not translate each other's sockets. */
+const volatile __u64 cfg_netns_cookie = 0;
+
+#endif

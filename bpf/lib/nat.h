@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Address/port rewrites. The IP header checksum is always updated by hand:
+ * an IPv4 header is never CHECKSUM_PARTIAL and its sum is invariant, so a
+ * direct write is exact for every skb. The L4 checksum differs:
+ *  - tc: the skb may be CHECKSUM_PARTIAL (locally generated, veth) where the
+ *    field holds only the pseudo-header sum, or CHECKSUM_COMPLETE where
+ *    skb->csum must follow. Only bpf_l4_csum_replace() knows ip_summed, so
+ *    the tc path uses it (two calls: pseudo-header address, then port).
+ *  - XDP: frames are raw and carry a full checksum: direct update.
+ * Each returns 0 or -DROP_*. */
+#ifndef SVCLB_BPF_NAT_H
+#define SVCLB_BPF_NAT_H
+
+#include "lib/csum.h"
+#include "lib/parse.h"
+
+/* dst != 0: rewrite destination (DNAT); else source (reverse NAT). */
+static __always_inline int nat4_rewrite_tc(struct __sk_buff *skb, const struct pkt4 *p, int dst,
+					   __be32 new_addr, __be16 new_port)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__be32 old_addr = dst ? p->daddr : p->saddr;
+	__be16 old_port = dst ? p->dport : p->sport;
+	__u64 mangled0 = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	struct iphdr *ip = data + ETH_HLEN;
+	__be16 *port;
+
+	/* The parser saw these bytes in the linear area; re-prove it for the
+	 * verifier (packet pointers do not survive the call boundary). */
+	if ((void *)(ip + 1) > data_end)
+		return -DROP_PULL;
+	port = data + p->l4_off + (dst ? 2 : 0);
+	if ((void *)(port + 1) > data_end || p->l4_off > PARSE_MAX_HDR)
+		return -DROP_PULL;
+
+	if (dst)
+		ip->daddr = new_addr;
+	else
+		ip->saddr = new_addr;
+	ip->check = csum_replace4(ip->check, old_addr, new_addr);
+	*port = new_port;
+
+	/* Helpers below invalidate packet pointers: nothing is read after. */
+	if (bpf_l4_csum_replace(skb, p->csum_off, old_addr, new_addr,
+				BPF_F_PSEUDO_HDR | mangled0 | sizeof(new_addr)))
+		return -DROP_CSUM;
+	if (old_port != new_port &&
+	    bpf_l4_csum_replace(skb, p->csum_off, old_port, new_port, mangled0 | sizeof(new_port)))
+		return -DROP_CSUM;
+	return 0;
+}
+
+static __always_inline int nat4_rewrite_xdp(struct xdp_md *ctx, const struct pkt4 *p, int dst,
+					    __be32 new_addr, __be16 new_port)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__be32 old_addr = dst ? p->daddr : p->saddr;
+	__be16 old_port = dst ? p->dport : p->sport;
+	struct iphdr *ip = data + ETH_HLEN;
+	__be16 *port, *check;
+
+	if ((void *)(ip + 1) > data_end || p->l4_off > PARSE_MAX_HDR ||
+	    p->csum_off > PARSE_MAX_HDR)
+		return -DROP_PULL;
+	port = data + p->l4_off + (dst ? 2 : 0);
+	check = data + p->csum_off;
+	if ((void *)(port + 1) > data_end || (void *)(check + 1) > data_end)
+		return -DROP_PULL;
+
+	if (dst)
+		ip->daddr = new_addr;
+	else
+		ip->saddr = new_addr;
+	ip->check = csum_replace4(ip->check, old_addr, new_addr);
+	*port = new_port;
+
+	/* UDP checksum 0 means "none": keep it so. A computed 0 is sent as
+	 * 0xffff (RFC 768). */
+	if (p->proto == IPPROTO_UDP && *check == 0)
+		return 0;
+	{
+		__sum16 c = csum_replace4(*check, old_addr, new_addr);
+
+		c = csum_replace2(c, old_port, new_port);
+		if (p->proto == IPPROTO_UDP && c == 0)
+			c = 0xffff;
+		*check = c;
+	}
+	return 0;
+}
+
+#endif

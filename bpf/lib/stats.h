@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Per-CPU counters. PERCPU_ARRAY lookups are inlined by the verifier, so a
+ * counter update costs a few instructions and no helper call. */
+#ifndef SVCLB_BPF_STATS_H
+#define SVCLB_BPF_STATS_H
+
+#include "lib/maps.h"
+
+static __always_inline void stats_fwd(void *map, __u32 idx, __u32 bytes, int new_flow)
+{
+	struct lb_stats *s = bpf_map_lookup_elem(map, &idx);
+
+	if (!s)
+		return;
+	s->packets++;
+	s->bytes += bytes;
+	s->flows += new_flow;
+}
+
+static __always_inline void stats_reply(void *map, __u32 idx, __u32 bytes)
+{
+	struct lb_stats *s = bpf_map_lookup_elem(map, &idx);
+
+	if (!s)
+		return;
+	s->reply_packets++;
+	s->reply_bytes += bytes;
+}
+
+static __always_inline void stats_flow(void *map, __u32 idx)
+{
+	struct lb_stats *s = bpf_map_lookup_elem(map, &idx);
+
+	if (s)
+		s->flows++;
+}
+
+static __always_inline void count_drop(__u32 reason, __u32 bytes)
+{
+	struct drop_stats *d;
+
+	if (reason >= DROP_MAX)
+		reason = 0;
+	d = bpf_map_lookup_elem(&drops_v1, &reason);
+	if (d) {
+		d->packets++;
+		d->bytes += bytes;
+	}
+}
+
+#endif

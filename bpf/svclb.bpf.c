@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* svclb entry programs. Each parses, asks the shared core (lib/lb.h) what to
+ * do, rewrites, and converts a negative DROP_* reason into a counted drop at
+ * ONE exit. See docs/architecture.md for where each is attached. */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/lb.h"
+#include "lib/nat.h"
+#include "lib/sock.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Pulls the headers into the linear area when they are not there yet and
+ * parses. Returns PARSE_OK or PARSE_NOT_OURS (also when the pull fails: a
+ * packet we cannot read is one we do not handle). */
+static __always_inline int tc_parse(struct __sk_buff *skb, struct pkt4 *p)
+{
+	int ret = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, p);
+
+	if (ret != PARSE_SHORT)
+		return ret;
+	{
+		__u32 need = skb->len < PARSE_MAX_HDR ? skb->len : PARSE_MAX_HDR;
+
+		if (bpf_skb_pull_data(skb, need))
+			return PARSE_NOT_OURS;
+	}
+	ret = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, p);
+	return ret == PARSE_OK ? PARSE_OK : PARSE_NOT_OURS;
+}
+
+/* tc ingress of a pod-facing interface (the host end of a pod's veth):
+ * packets a pod sends. DNAT toward a backend for client -> ClusterIP, and
+ * reverse NAT for backend -> client replies. */
+SEC("tc")
+int svclb_tc_pod_in(struct __sk_buff *skb)
+{
+	struct lb_verdict v = {};
+	struct pkt4 p = {};
+	int ret;
+
+	if (tc_parse(skb, &p) != PARSE_OK)
+		return TC_ACT_OK;
+	ret = lb4_decide(&p, &v);
+	if (ret == LB_PASS)
+		return TC_ACT_OK;
+	if (ret > 0) {
+		int action = ret;
+
+		ret = nat4_rewrite_tc(skb, &p, action == LB_DNAT, v.addr, v.port);
+		if (ret == 0) {
+			lb4_account(action, &v, p.tot_len);
+			return TC_ACT_OK;
+		}
+	}
+	count_drop((__u32)-ret, skb->len);
+	return TC_ACT_SHOT;
+}
+
+/* XDP variant of the same path (node NICs, issue 3; benchmarks): translates
+ * and hands the frame to the stack, which routes it. */
+SEC("xdp")
+int svclb_xdp_lb(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct lb_verdict v = {};
+	struct pkt4 p = {};
+	int ret;
+
+	if (parse_ipv4(data, data_end, (__u32)(data_end - data), &p) != PARSE_OK)
+		return XDP_PASS;
+	ret = lb4_decide(&p, &v);
+	if (ret == LB_PASS)
+		return XDP_PASS;
+	if (ret > 0) {
+		int action = ret;
+
+		ret = nat4_rewrite_xdp(ctx, &p, action == LB_DNAT, v.addr, v.port);
+		if (ret == 0) {
+			lb4_account(action, &v, p.tot_len);
+			return XDP_PASS;
+		}
+	}
+	count_drop((__u32)-ret, (__u32)(data_end - data));
+	return XDP_DROP;
+}
+
+/* cgroup sock_addr hooks. Return 1 = allow; 0 = the syscall fails with
+ * EPERM, which is what a Service with no usable endpoint gives for now
+ * (the reject of issue 4 replaces it). */
+static __always_inline int sock4_entry(struct bpf_sock_addr *ctx)
+{
+	__u8 proto;
+	int ret;
+
+	if (ctx->type == SOCK_STREAM)
+		proto = IPPROTO_TCP;
+	else if (ctx->type == SOCK_DGRAM)
+		proto = IPPROTO_UDP;
+	else
+		return 1;
+	ret = sock4_translate(ctx, proto);
+	if (ret < 0) {
+		count_drop((__u32)-ret, 0);
+		return 0;
+	}
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int svclb_sock_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock4_entry(ctx);
+}
+
+SEC("cgroup/sendmsg4")
+int svclb_sock_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock4_entry(ctx);
+}
+
+SEC("cgroup/recvmsg4")
+int svclb_sock_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	sock4_reverse(ctx);
+	return 1;
+}
+
+SEC("cgroup/getpeername4")
+int svclb_sock_getpeername4(struct bpf_sock_addr *ctx)
+{
+	sock4_reverse(ctx);
+	return 1;
+}

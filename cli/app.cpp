@@ -1,0 +1,114 @@
+// Command-line parsing (CLI11) and dispatch to the subcommands.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <ostream>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+
+namespace svclb::cli {
+namespace {
+
+// kubectl's --request-timeout: "30", "30s", "2m", "1h"; 0 means the default.
+std::optional<std::chrono::milliseconds> parseTimeout(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  size_t pos = 0;
+  long long v;
+  try {
+    v = std::stoll(s, &pos);
+  } catch (...) {
+    return std::nullopt;
+  }
+  std::string unit = s.substr(pos);
+  if (v < 0) return std::nullopt;
+  if (unit.empty() || unit == "s") return std::chrono::seconds(v);
+  if (unit == "ms") return std::chrono::milliseconds(v);
+  if (unit == "m") return std::chrono::minutes(v);
+  if (unit == "h") return std::chrono::hours(v);
+  return std::nullopt;
+}
+
+void addNamespace(CLI::App* cmd, std::string& ns) {
+  cmd->add_option("-n,--namespace", ns, "Namespace (default \"default\")");
+}
+
+}  // namespace
+
+int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
+  CLI::App app{"svcctl controls svclbd, the svclb Kubernetes-Service load balancer.", "svcctl"};
+  app.fallthrough();
+  app.require_subcommand(0, 1);
+  std::string socket = ctx.socketPath.empty() ? defaultSocketPath() : ctx.socketPath;
+  std::string timeout;
+  app.add_option("--socket", socket,
+                 "svclbd's API socket (default $SVCLB_SOCKET, else /run/svclb/svclbd.sock)");
+  app.add_option("--request-timeout", timeout, "How long to wait for svclbd (e.g. 30s, 2m)");
+
+  ApplyOptions applyOpts;
+  auto* apply =
+      app.add_subcommand("apply", "Apply Services/Endpoints/EndpointSlices from manifests");
+  apply->add_option("-f,--filename", applyOpts.files, "File, directory or - (stdin)")
+      ->allow_extra_args(false);
+
+  GetOptions getOpts;
+  auto* get = app.add_subcommand("get", "Display one or many resources (svc, ep, endpointslice)");
+  get->add_option("args", getOpts.args, "RESOURCE [NAME...] | RESOURCE/NAME...");
+  addNamespace(get, getOpts.nameSpace);
+  get->add_flag("-A,--all-namespaces", getOpts.allNamespaces, "List across all namespaces");
+  get->add_option("-o,--output", getOpts.output, "Output format: wide|json|yaml|name");
+
+  DescribeOptions describeOpts;
+  auto* describe = app.add_subcommand("describe", "Show details of svc, ep or endpointslice");
+  describe->add_option("args", describeOpts.args, "RESOURCE [NAME...] | RESOURCE/NAME...");
+  addNamespace(describe, describeOpts.nameSpace);
+
+  DeleteOptions deleteOpts;
+  auto* del = app.add_subcommand("delete", "Delete resources by name or by manifest");
+  del->add_option("args", deleteOpts.args, "RESOURCE NAME... | RESOURCE/NAME...");
+  del->add_option("-f,--filename", deleteOpts.files, "File, directory or - (stdin)")
+      ->allow_extra_args(false);
+  addNamespace(del, deleteOpts.nameSpace);
+
+  std::string statsOutput;
+  auto* stats = app.add_subcommand("stats", "Show per-service, per-backend and drop counters");
+  stats->add_option("-o,--output", statsOutput, "Output format: json");
+
+  std::string statusOutput;
+  auto* status = app.add_subcommand("status", "Show what svclbd has loaded and attached");
+  status->add_option("-o,--output", statusOutput, "Output format: json");
+
+  std::vector<const char*> cargv;
+  for (const auto& a : argv) cargv.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(cargv.size()), cargv.data());
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, ctx.out, ctx.err);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, ctx.out, ctx.err);
+  } catch (const CLI::ParseError& e) {
+    ctx.err << "error: " << e.what() << "\n";
+    ctx.err << "See 'svcctl --help' for usage.\n";
+    return 1;
+  }
+
+  ctx.socketPath = socket;
+  if (!timeout.empty()) {
+    auto t = parseTimeout(timeout);
+    if (!t) {
+      ctx.err << fmt::format("error: invalid --request-timeout \"{}\"\n", timeout);
+      return 1;
+    }
+    if (t->count() > 0) ctx.timeout = *t;
+  }
+  if (apply->parsed()) return runApply(ctx, applyOpts);
+  if (get->parsed()) return runGet(ctx, getOpts);
+  if (describe->parsed()) return runDescribe(ctx, describeOpts);
+  if (del->parsed()) return runDelete(ctx, deleteOpts);
+  if (stats->parsed()) return runStats(ctx, statsOutput);
+  if (status->parsed()) return runStatus(ctx, statusOutput);
+  ctx.out << app.help();
+  return 0;
+}
+
+}  // namespace svclb::cli

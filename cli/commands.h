@@ -1,0 +1,70 @@
+// svcctl's subcommands. Each takes the parsed options, talks to svclbd and
+// writes kubectl-shaped output; the return value is the process exit code.
+#pragma once
+
+#include <chrono>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "cli/format.h"
+
+namespace svclb::cli {
+
+struct Context {
+  std::string socketPath;
+  std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  TimePoint now;  // for AGE; tests pin it
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+struct ApplyOptions {
+  std::vector<std::string> files;  // "-" = stdin; directories expand to *.yaml|*.yml|*.json
+};
+int runApply(Context& ctx, const ApplyOptions& opts);
+
+struct GetOptions {
+  std::vector<std::string> args;  // RESOURCE [NAME...] or RESOURCE/NAME
+  std::string nameSpace = "default";
+  bool allNamespaces = false;
+  std::string output;
+};
+int runGet(Context& ctx, const GetOptions& opts);
+
+struct DescribeOptions {
+  std::vector<std::string> args;  // RESOURCE NAME... or RESOURCE/NAME
+  std::string nameSpace = "default";
+};
+int runDescribe(Context& ctx, const DescribeOptions& opts);
+
+struct DeleteOptions {
+  std::vector<std::string> args;
+  std::vector<std::string> files;
+  std::string nameSpace = "default";
+};
+int runDelete(Context& ctx, const DeleteOptions& opts);
+
+int runStats(Context& ctx, const std::string& output);
+int runStatus(Context& ctx, const std::string& output);
+
+// Whole command line (argv[0] included) → exit code. main() is just this.
+int runSvcctl(const std::vector<std::string>& argv, Context& ctx);
+
+// Shared helpers (common.cpp).
+// RESOURCE [NAME...] | RESOURCE/NAME... → type + names; prints the usage error.
+struct Target {
+  ResourceType type;
+  std::vector<std::string> names;
+};
+bool parseTargets(const std::vector<std::string>& args, Context& ctx, Target& target);
+// Reads FILE ("-" = ctx.in) into (source, text) pairs; directories expand.
+struct Manifest {
+  std::string source;
+  std::string text;
+};
+bool readManifests(const std::vector<std::string>& files, Context& ctx,
+                   std::vector<Manifest>& manifests);
+
+}  // namespace svclb::cli

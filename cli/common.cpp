@@ -1,0 +1,147 @@
+// Argument handling shared by several subcommands.
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "cli/commands.h"
+
+namespace svclb::cli {
+namespace {
+
+// Go's error text ("open x: permission denied") starts lower-case.
+std::string goErrno(int err) {
+  std::string s = std::strerror(err);
+  if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+bool readFile(const std::string& path, Context& ctx, std::string& text) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    ctx.err << fmt::format("error: open {}: {}\n", path, goErrno(errno ? errno : EIO));
+    return false;
+  }
+  text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  if (f.bad()) {
+    ctx.err << fmt::format("error: read {}: {}\n", path, goErrno(EIO));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parseTargets(const std::vector<std::string>& args, Context& ctx, Target& target) {
+  if (args.empty()) {
+    ctx.err << "error: you must specify the type of resource: svc, ep or endpointslice\n";
+    return false;
+  }
+  auto unknown = [&](const std::string& t) {
+    ctx.err << fmt::format("error: unknown resource type \"{}\"\n", t);
+    return false;
+  };
+  if (args[0].find('/') != std::string::npos) {
+    // TYPE/NAME [TYPE/NAME...]; svcctl handles one type per command.
+    for (const auto& a : args) {
+      size_t slash = a.find('/');
+      if (slash == std::string::npos) {
+        ctx.err << fmt::format(
+            "error: arguments in resource/name form must have a single resource and name: "
+            "\"{}\"\n",
+            a);
+        return false;
+      }
+      auto type = resolveResource(a.substr(0, slash));
+      if (!type) return unknown(a.substr(0, slash));
+      if (!target.names.empty() && type->kind != target.type.kind) {
+        ctx.err << "error: svcctl handles one resource type per command\n";
+        return false;
+      }
+      std::string name = a.substr(slash + 1);
+      if (name.empty()) {
+        ctx.err << fmt::format(
+            "error: arguments in resource/name form must have a single "
+            "resource and name: \"{}\"\n",
+            a);
+        return false;
+      }
+      target.type = *type;
+      target.names.push_back(name);
+    }
+    return true;
+  }
+  auto type = resolveResource(args[0]);
+  if (!type) return unknown(args[0]);
+  target.type = *type;
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i].find('/') != std::string::npos) {
+      ctx.err
+          << "error: there is no need to specify a resource type as a separate argument when "
+             "passing arguments in resource/name form (e.g. 'svcctl get resource/<resource_name>' "
+             "instead of 'svcctl get resource resource/<resource_name>'\n";
+      return false;
+    }
+    target.names.push_back(args[i]);
+  }
+  return true;
+}
+
+bool readManifests(const std::vector<std::string>& files, Context& ctx,
+                   std::vector<Manifest>& manifests) {
+  namespace fs = std::filesystem;
+  for (const auto& file : files) {
+    if (file == "-") {
+      std::string text((std::istreambuf_iterator<char>(ctx.in)), std::istreambuf_iterator<char>());
+      manifests.push_back({"-", std::move(text)});
+      continue;
+    }
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) {
+        ctx.err << fmt::format("error: the path \"{}\" does not exist\n", file);
+      } else {
+        ctx.err << fmt::format("error: stat {}: {}\n", file, goErrno(errno));
+      }
+      return false;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      // kubectl -f DIR: the directory's .json/.yaml/.yml files, in name order.
+      std::vector<std::string> paths;
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(file, ec)) {
+        std::string ext = entry.path().extension().string();
+        if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json"))
+          paths.push_back(entry.path().string());
+      }
+      if (ec) {
+        ctx.err << fmt::format("error: open {}: {}\n", file, goErrno(ec.value()));
+        return false;
+      }
+      if (paths.empty()) {
+        ctx.err << fmt::format(
+            "error: error reading [{}]: recognized file extensions are [.json .yaml .yml]\n", file);
+        return false;
+      }
+      std::sort(paths.begin(), paths.end());
+      for (const auto& p : paths) {
+        std::string text;
+        if (!readFile(p, ctx, text)) return false;
+        manifests.push_back({p, std::move(text)});
+      }
+      continue;
+    }
+    std::string text;
+    if (!readFile(file, ctx, text)) return false;
+    manifests.push_back({file, std::move(text)});
+  }
+  return true;
+}
+
+}  // namespace svclb::cli

@@ -1,0 +1,63 @@
+// `svcctl delete TYPE NAME...`, `svcctl delete TYPE/NAME...`, `svcctl delete -f FILE`.
+#include <fmt/format.h>
+
+#include <ostream>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/json_util.h"
+
+namespace svclb::cli {
+
+std::string renderDeleteResults(const Json& results) {
+  std::string out;
+  if (!results.is_array()) return out;
+  for (const auto& r : results)
+    out += fmt::format("{} \"{}\" {}\n", qualifiedName(str(at(r, {"kind"}))), str(at(r, {"name"})),
+                       str(at(r, {"action"}), "deleted"));
+  return out;
+}
+
+int runDelete(Context& ctx, const DeleteOptions& opts) {
+  if (!opts.files.empty() && !opts.args.empty()) {
+    ctx.err << "error: specify either -f FILE or RESOURCE NAME, not both\n";
+    return 1;
+  }
+  if (opts.files.empty() && opts.args.empty()) {
+    ctx.err << "error: You must provide one or more resources by argument or filename.\n";
+    return 1;
+  }
+  std::vector<Json> requests;
+  if (!opts.files.empty()) {
+    std::vector<Manifest> manifests;
+    if (!readManifests(opts.files, ctx, manifests)) return 1;
+    for (const auto& m : manifests)
+      requests.push_back({{"op", "delete"}, {"manifest", m.text}, {"source", m.source}});
+  } else {
+    Target target;
+    if (!parseTargets(opts.args, ctx, target)) return 1;
+    if (target.names.empty()) {
+      ctx.err << "error: resource(s) were provided, but no name was specified\n";
+      return 1;
+    }
+    for (const auto& n : target.names)
+      requests.push_back({{"op", "delete"},
+                          {"kind", target.type.kind},
+                          {"namespace", opts.nameSpace},
+                          {"name", n}});
+  }
+  int rc = 0;
+  for (const auto& req : requests) {
+    auto resp = callDaemon(ctx.socketPath, req, ctx.timeout);
+    if (!resp) {
+      ctx.err << resp.error().message << "\n";
+      if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here
+      rc = 1;
+      continue;
+    }
+    ctx.out << renderDeleteResults(at(*resp, {"results"}));
+  }
+  return rc;
+}
+
+}  // namespace svclb::cli

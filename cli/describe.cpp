@@ -1,0 +1,302 @@
+// `svcctl describe`: kubectl's describers (k8s.io/kubectl pkg/describe) for
+// Service, Endpoints and EndpointSlice. Text is built with kubectl's
+// PrefixWriter conventions ("\t" between label and value, two spaces per
+// level) and aligned by the same tabwriter settings (minwidth 0, padding 2).
+#include <fmt/format.h>
+
+#include <ostream>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/json_util.h"
+#include "cli/table.h"
+
+namespace svclb::cli {
+namespace {
+
+constexpr size_t kMaxAnnotationLen = 140;
+const char* const kLastApplied = "kubectl.kubernetes.io/last-applied-configuration";
+
+class Writer {
+ public:
+  void write(int level, const std::string& s) {
+    for (int i = 0; i < level; ++i) text_ += "  ";
+    text_ += s;
+  }
+  std::string done() const { return tabwrite(text_, 0, 2); }
+
+ private:
+  std::string text_;
+};
+
+void labelsMultiline(Writer& w, const std::string& title, const Json& labels) {
+  w.write(0, title + ":\t");
+  if (!labels.is_object() || labels.empty()) {
+    w.write(0, "<none>\n");
+    return;
+  }
+  bool first = true;
+  for (auto it = labels.begin(); it != labels.end(); ++it) {  // sorted keys
+    if (!first) w.write(0, "\t");
+    first = false;
+    w.write(0, it.key() + "=" + str(it.value()) + "\n");
+  }
+}
+
+std::string shorten(const std::string& s, size_t max) {
+  return s.size() > max ? s.substr(0, max) + "..." : s;
+}
+
+void annotationsMultiline(Writer& w, const std::string& title, const Json& annotations) {
+  w.write(0, title + ":\t");
+  std::vector<std::string> keys;
+  if (annotations.is_object())
+    for (auto it = annotations.begin(); it != annotations.end(); ++it)
+      if (it.key() != kLastApplied) keys.push_back(it.key());
+  if (keys.empty()) {
+    w.write(0, "<none>\n");
+    return;
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i) w.write(0, "\t");
+    std::string value = str(annotations[keys[i]]);
+    if (!value.empty() && value.back() == '\n') value.pop_back();
+    if (value.size() + keys[i].size() + 2 > kMaxAnnotationLen ||
+        value.find('\n') != std::string::npos) {
+      w.write(0, keys[i] + ":\n");
+      size_t start = 0;
+      while (true) {
+        size_t nl = value.find('\n', start);
+        std::string line = value.substr(start, nl == std::string::npos ? nl : nl - start);
+        w.write(0, "\t  " + shorten(line, kMaxAnnotationLen - 2) + "\n");
+        if (nl == std::string::npos) break;
+        start = nl + 1;
+      }
+    } else {
+      w.write(0, keys[i] + ": " + value + "\n");
+    }
+  }
+}
+
+void header(Writer& w, const Json& obj) {
+  w.write(0, "Name:\t" + str(at(obj, {"metadata", "name"})) + "\n");
+  w.write(0, "Namespace:\t" + str(at(obj, {"metadata", "namespace"})) + "\n");
+  labelsMultiline(w, "Labels", at(obj, {"metadata", "labels"}));
+  annotationsMultiline(w, "Annotations", at(obj, {"metadata", "annotations"}));
+}
+
+std::string ingressString(const Json& ingress) {
+  std::string out;
+  if (!ingress.is_array()) return out;
+  for (size_t i = 0; i < ingress.size(); ++i) {
+    if (i) out += ", ";
+    std::string ip = str(at(ingress[i], {"ip"}));
+    if (!ip.empty()) {
+      out += ip;
+      std::string mode = str(at(ingress[i], {"ipMode"}));
+      if (!mode.empty()) out += " (" + mode + ")";
+    } else {
+      out += str(at(ingress[i], {"hostname"}));
+    }
+  }
+  return out;
+}
+
+// Endpoints line for one service port, from the daemon's "svclb" view.
+std::string portEndpoints(const Json& svc, const std::string& portName) {
+  const Json& view = at(svc, {"svclb"});
+  const Json& ports = at(view, {"ports"});
+  if (ports.is_array()) {
+    for (const auto& p : ports)
+      if (str(at(p, {"name"})) == portName)
+        return truncatedList(strings(at(p, {"endpoints"})), "<none>");
+    return "<none>";
+  }
+  return truncatedList(strings(at(view, {"endpoints"})), "<none>");
+}
+
+}  // namespace
+
+std::string truncatedList(const std::vector<std::string>& items, const std::string& empty) {
+  constexpr size_t kMax = 3;
+  if (items.empty()) return empty;
+  if (items.size() <= kMax) return join(items, ",");
+  std::vector<std::string> head(items.begin(), items.begin() + kMax);
+  return fmt::format("{} + {} more...", join(head, ","), items.size() - kMax);
+}
+
+std::string describeService(const Json& svc) {
+  Writer w;
+  header(w, svc);
+  const Json& spec = at(svc, {"spec"});
+  w.write(0, "Selector:\t" + formatSelector(at(spec, {"selector"})) + "\n");
+  w.write(0, "Type:\t" + str(at(spec, {"type"}), "ClusterIP") + "\n");
+  if (at(spec, {"ipFamilyPolicy"}).is_string())
+    w.write(0, "IP Family Policy:\t" + str(at(spec, {"ipFamilyPolicy"})) + "\n");
+  auto families = strings(at(spec, {"ipFamilies"}));
+  w.write(0, "IP Families:\t" + (families.empty() ? "<none>" : join(families, ",")) + "\n");
+  w.write(0, "IP:\t" + str(at(spec, {"clusterIP"})) + "\n");
+  auto ips = strings(at(spec, {"clusterIPs"}));
+  w.write(0, "IPs:\t" + (ips.empty() ? "<none>" : join(ips, ",")) + "\n");
+  auto externalIps = strings(at(spec, {"externalIPs"}));
+  if (!externalIps.empty()) w.write(0, "External IPs:\t" + join(externalIps, ",") + "\n");
+  if (!str(at(spec, {"loadBalancerIP"})).empty())
+    w.write(0, "Desired LoadBalancer IP:\t" + str(at(spec, {"loadBalancerIP"})) + "\n");
+  if (!str(at(spec, {"externalName"})).empty())
+    w.write(0, "External Name:\t" + str(at(spec, {"externalName"})) + "\n");
+  const Json& ingress = at(svc, {"status", "loadBalancer", "ingress"});
+  if (ingress.is_array() && !ingress.empty())
+    w.write(0, "LoadBalancer Ingress:\t" + ingressString(ingress) + "\n");
+
+  const Json& ports = at(spec, {"ports"});
+  if (ports.is_array()) {
+    for (const auto& p : ports) {
+      std::string name = str(at(p, {"name"}));
+      std::string shown = name.empty() ? "<unset>" : name;
+      std::string proto = str(at(p, {"protocol"}), "TCP");
+      w.write(0, fmt::format("Port:\t{}\t{}/{}\n", shown, num(at(p, {"port"})), proto));
+      const Json& target = at(p, {"targetPort"});
+      std::string targetStr = target.is_null() ? str(at(p, {"port"})) : str(target);
+      w.write(0, fmt::format("TargetPort:\t{}/{}\n", targetStr, proto));
+      if (num(at(p, {"nodePort"})) != 0)
+        w.write(0, fmt::format("NodePort:\t{}\t{}/{}\n", shown, num(at(p, {"nodePort"})), proto));
+      w.write(0, "Endpoints:\t" + portEndpoints(svc, name) + "\n");
+    }
+  }
+  std::string affinity = str(at(spec, {"sessionAffinity"}), "None");
+  w.write(0, "Session Affinity:\t" + affinity + "\n");
+  // Not in kubectl: svclb shows the ClientIP stickiness timeout it enforces.
+  const Json& timeout = at(spec, {"sessionAffinityConfig", "clientIP", "timeoutSeconds"});
+  if (affinity == "ClientIP" && timeout.is_number())
+    w.write(0, fmt::format("Session Affinity Timeout:\t{}s\n", num(timeout)));
+  if (!str(at(spec, {"externalTrafficPolicy"})).empty())
+    w.write(0, "External Traffic Policy:\t" + str(at(spec, {"externalTrafficPolicy"})) + "\n");
+  if (at(spec, {"internalTrafficPolicy"}).is_string())
+    w.write(0, "Internal Traffic Policy:\t" + str(at(spec, {"internalTrafficPolicy"})) + "\n");
+  if (num(at(spec, {"healthCheckNodePort"})) != 0)
+    w.write(0, fmt::format("HealthCheck NodePort:\t{}\n", num(at(spec, {"healthCheckNodePort"}))));
+  auto ranges = strings(at(spec, {"loadBalancerSourceRanges"}));
+  if (!ranges.empty()) w.write(0, "LoadBalancer Source Ranges:\t" + join(ranges, ",") + "\n");
+  if (!str(at(spec, {"trafficDistribution"})).empty())
+    w.write(0, "Traffic Distribution:\t" + str(at(spec, {"trafficDistribution"})) + "\n");
+  w.write(0, "Events:\t<none>\n");
+  return w.done();
+}
+
+std::string describeEndpoints(const Json& ep) {
+  Writer w;
+  header(w, ep);
+  w.write(0, "Subsets:\n");
+  const Json& subsets = at(ep, {"subsets"});
+  if (subsets.is_array()) {
+    for (const auto& ss : subsets) {
+      auto ipsOf = [](const Json& addrs) {
+        std::vector<std::string> out;
+        if (addrs.is_array())
+          for (const auto& a : addrs) out.push_back(str(at(a, {"ip"})));
+        return out;
+      };
+      std::string ready = join(ipsOf(at(ss, {"addresses"})), ",");
+      std::string notReady = join(ipsOf(at(ss, {"notReadyAddresses"})), ",");
+      w.write(1, "Addresses:\t" + (ready.empty() ? "<none>" : ready) + "\n");
+      w.write(1, "NotReadyAddresses:\t" + (notReady.empty() ? "<none>" : notReady) + "\n");
+      const Json& ports = at(ss, {"ports"});
+      if (ports.is_array() && !ports.empty()) {
+        w.write(1, "Ports:\n");
+        w.write(2, "Name\tPort\tProtocol\n");
+        w.write(2, "----\t----\t--------\n");
+        for (const auto& p : ports) {
+          std::string name = str(at(p, {"name"}));
+          w.write(2, fmt::format("{}\t{}\t{}\n", name.empty() ? "<unset>" : name,
+                                 num(at(p, {"port"})), str(at(p, {"protocol"}), "TCP")));
+        }
+      }
+      w.write(0, "\n");
+    }
+  }
+  w.write(0, "Events:\t<none>\n");
+  return w.done();
+}
+
+std::string describeEndpointSlice(const Json& slice) {
+  Writer w;
+  header(w, slice);
+  w.write(0, "AddressType:\t" + str(at(slice, {"addressType"})) + "\n");
+  const Json& ports = at(slice, {"ports"});
+  if (!ports.is_array() || ports.empty()) {
+    w.write(0, "Ports: <unset>\n");
+  } else {
+    w.write(0, "Ports:\n");
+    w.write(1, "Name\tPort\tProtocol\n");
+    w.write(1, "----\t----\t--------\n");
+    for (const auto& p : ports) {
+      std::string name = str(at(p, {"name"}));
+      std::string port = at(p, {"port"}).is_number() ? str(at(p, {"port"})) : "<unset>";
+      w.write(1, fmt::format("{}\t{}\t{}\n", name.empty() ? "<unset>" : name, port,
+                             str(at(p, {"protocol"}), "TCP")));
+    }
+  }
+  const Json& eps = at(slice, {"endpoints"});
+  if (!eps.is_array() || eps.empty()) {
+    w.write(0, "Endpoints: <none>\n");
+  } else {
+    w.write(0, "Endpoints:\n");
+    for (const auto& e : eps) {
+      std::string addrs = join(strings(at(e, {"addresses"})), ", ");
+      w.write(1, "- Addresses:\t" + (addrs.empty() ? "<none>" : addrs) + "\n");
+      w.write(2, "Conditions:\n");
+      const Json& ready = at(e, {"conditions", "ready"});
+      w.write(3, "Ready:\t" + (ready.is_boolean() ? str(ready) : "<unset>") + "\n");
+      w.write(2, "Hostname:\t" + str(at(e, {"hostname"}), "<unset>") + "\n");
+      const Json& ref = at(e, {"targetRef"});
+      if (ref.is_object())
+        w.write(2, "TargetRef:\t" + str(at(ref, {"kind"})) + "/" + str(at(ref, {"name"})) + "\n");
+      w.write(2, "NodeName:\t" + str(at(e, {"nodeName"}), "<unset>") + "\n");
+      w.write(2, "Zone:\t" + str(at(e, {"zone"}), "<unset>") + "\n");
+    }
+  }
+  w.write(0, "Events:\t<none>\n");
+  return w.done();
+}
+
+int runDescribe(Context& ctx, const DescribeOptions& opts) {
+  Target target;
+  if (!parseTargets(opts.args, ctx, target)) return 1;
+  auto describe = [&](const Json& item) {
+    if (target.type.kind == "Service") return describeService(item);
+    if (target.type.kind == "Endpoints") return describeEndpoints(item);
+    return describeEndpointSlice(item);
+  };
+  std::vector<std::string> names = target.names;
+  if (names.empty()) names.push_back("");  // describe every object in the namespace
+  int rc = 0;
+  bool first = true;
+  size_t shown = 0;
+  for (const auto& name : names) {
+    Json req = {{"op", "get"},
+                {"kind", target.type.kind},
+                {"namespace", opts.nameSpace},
+                {"allNamespaces", false},
+                {"name", name}};
+    auto resp = callDaemon(ctx.socketPath, req, ctx.timeout);
+    if (!resp) {
+      ctx.err << resp.error().message << "\n";
+      if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here
+      rc = 1;
+      continue;
+    }
+    const Json& items = at(*resp, {"items"});
+    if (!items.is_array()) continue;
+    for (const auto& item : items) {
+      if (!first) ctx.out << "\n\n";
+      first = false;
+      ctx.out << describe(item);
+      ++shown;
+    }
+  }
+  if (target.names.empty() && shown == 0 && rc == 0)
+    ctx.err << fmt::format("No resources found in {} namespace.\n", opts.nameSpace);
+  return rc;
+}
+
+}  // namespace svclb::cli

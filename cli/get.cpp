@@ -1,0 +1,318 @@
+// `svcctl get`: kubectl's printers for Services, Endpoints and EndpointSlices
+// (k8s.io/kubernetes pkg/printers/internalversion) over the daemon's objects.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <ostream>
+#include <set>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/json_util.h"
+#include "cli/table.h"
+
+namespace svclb::cli {
+namespace {
+
+constexpr size_t kLoadBalancerWidth = 16;
+constexpr size_t kMaxListed = 3;
+
+std::string loadBalancerStatus(const Json& svc, bool wide) {
+  std::set<std::string> result;  // kubectl collects into a sorted set
+  const Json& ingress = at(svc, {"status", "loadBalancer", "ingress"});
+  if (ingress.is_array()) {
+    for (const auto& i : ingress) {
+      std::string ip = str(at(i, {"ip"}));
+      std::string host = str(at(i, {"hostname"}));
+      if (!ip.empty())
+        result.insert(ip);
+      else if (!host.empty())
+        result.insert(host);
+    }
+  }
+  std::string r = join({result.begin(), result.end()}, ",");
+  if (!wide && r.size() > kLoadBalancerWidth) r = r.substr(0, kLoadBalancerWidth - 3) + "...";
+  return r;
+}
+
+std::string ageOf(const Json& item, TimePoint now) {
+  return ageSince(str(at(item, {"metadata", "creationTimestamp"})), now);
+}
+
+}  // namespace
+
+std::optional<OutputFormat> parseOutputFormat(const std::string& s) {
+  if (s.empty()) return OutputFormat::Table;
+  if (s == "wide") return OutputFormat::Wide;
+  if (s == "json") return OutputFormat::Json;
+  if (s == "yaml") return OutputFormat::Yaml;
+  if (s == "name") return OutputFormat::Name;
+  return std::nullopt;
+}
+
+std::string servicePorts(const Json& svc) {
+  std::vector<std::string> pieces;
+  const Json& ports = at(svc, {"spec", "ports"});
+  if (ports.is_array()) {
+    for (const auto& p : ports) {
+      std::string proto = str(at(p, {"protocol"}), "TCP");
+      long long port = num(at(p, {"port"}));
+      long long nodePort = num(at(p, {"nodePort"}));
+      if (nodePort > 0)
+        pieces.push_back(fmt::format("{}:{}/{}", port, nodePort, proto));
+      else
+        pieces.push_back(fmt::format("{}/{}", port, proto));
+    }
+  }
+  if (pieces.empty()) return "<none>";
+  return join(pieces, ",");
+}
+
+std::string serviceClusterIp(const Json& svc) {
+  auto ips = strings(at(svc, {"spec", "clusterIPs"}));
+  if (!ips.empty()) return ips[0];
+  std::string ip = str(at(svc, {"spec", "clusterIP"}));
+  return ip.empty() ? "<none>" : ip;
+}
+
+std::string serviceExternalIp(const Json& svc, bool wide) {
+  std::string type = str(at(svc, {"spec", "type"}), "ClusterIP");
+  auto externalIps = strings(at(svc, {"spec", "externalIPs"}));
+  if (type == "ClusterIP" || type == "NodePort")
+    return externalIps.empty() ? "<none>" : join(externalIps, ",");
+  if (type == "LoadBalancer") {
+    std::string lb = loadBalancerStatus(svc, wide);
+    if (!externalIps.empty()) {
+      std::vector<std::string> all;
+      if (!lb.empty()) all.push_back(lb);
+      all.insert(all.end(), externalIps.begin(), externalIps.end());
+      return join(all, ",");
+    }
+    return lb.empty() ? "<pending>" : lb;
+  }
+  if (type == "ExternalName") return str(at(svc, {"spec", "externalName"}));
+  return "<unknown>";
+}
+
+std::string formatSelector(const Json& selector) {
+  // labels.FormatLabels: sorted k=v joined by ",".
+  std::vector<std::string> parts;
+  if (selector.is_object())
+    for (auto it = selector.begin(); it != selector.end(); ++it)
+      parts.push_back(it.key() + "=" + str(it.value()));
+  std::sort(parts.begin(), parts.end());
+  return parts.empty() ? "<none>" : join(parts, ",");
+}
+
+std::string formatEndpointsSubsets(const Json& endpoints) {
+  const Json& subsets = at(endpoints, {"subsets"});
+  if (!subsets.is_array() || subsets.empty()) return "<none>";
+  std::vector<std::string> list;
+  bool more = false;
+  size_t count = 0;
+  for (const auto& ss : subsets) {
+    const Json& addrs = at(ss, {"addresses"});
+    size_t naddr = addrs.is_array() ? addrs.size() : 0;
+    const Json& ports = at(ss, {"ports"});
+    if (!ports.is_array() || ports.empty()) {
+      // Headless services may have no ports.
+      count += naddr;
+      for (size_t i = 0; i < naddr; ++i) {
+        if (list.size() == kMaxListed) {
+          more = true;
+          break;
+        }
+        list.push_back(str(at(addrs[i], {"ip"})));
+      }
+      continue;
+    }
+    for (const auto& port : ports) {
+      count += naddr;
+      for (size_t i = 0; i < naddr; ++i) {
+        if (list.size() == kMaxListed) {
+          more = true;
+          break;
+        }
+        list.push_back(joinHostPort(str(at(addrs[i], {"ip"})), str(at(port, {"port"}))));
+      }
+    }
+  }
+  std::string ret = join(list, ",");
+  if (more) return fmt::format("{} + {} more...", ret, count - kMaxListed);
+  return ret;
+}
+
+namespace {
+std::string listWithMore(const std::vector<std::string>& list, bool more, size_t count) {
+  std::string ret = join(list, ",");
+  if (more) return fmt::format("{} + {} more...", ret, count - kMaxListed);
+  return ret.empty() ? "<unset>" : ret;
+}
+}  // namespace
+
+std::string formatSlicePorts(const Json& slice) {
+  std::vector<std::string> list;
+  bool more = false;
+  size_t count = 0;
+  const Json& ports = at(slice, {"ports"});
+  if (ports.is_array()) {
+    for (const auto& p : ports) {
+      if (list.size() < kMaxListed) {
+        std::string n = "*";
+        if (at(p, {"port"}).is_number())
+          n = str(at(p, {"port"}));
+        else if (at(p, {"name"}).is_string())
+          n = str(at(p, {"name"}));
+        list.push_back(n);
+      } else {
+        more = true;
+      }
+      ++count;
+    }
+  }
+  return listWithMore(list, more, count);
+}
+
+std::string formatSliceEndpoints(const Json& slice) {
+  std::vector<std::string> list;
+  bool more = false;
+  size_t count = 0;
+  const Json& eps = at(slice, {"endpoints"});
+  if (eps.is_array()) {
+    for (const auto& ep : eps) {
+      for (const auto& a : strings(at(ep, {"addresses"}))) {
+        if (list.size() < kMaxListed)
+          list.push_back(a);
+        else
+          more = true;
+        ++count;
+      }
+    }
+  }
+  return listWithMore(list, more, count);
+}
+
+std::string renderGetTable(const std::string& kind, const std::vector<Json>& items,
+                           const TableOptions& opts, TimePoint now) {
+  std::vector<std::string> header;
+  if (opts.allNamespaces) header.push_back("NAMESPACE");
+  if (kind == "Service") {
+    header.insert(header.end(), {"NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"});
+    if (opts.wide) header.push_back("SELECTOR");
+  } else if (kind == "Endpoints") {
+    header.insert(header.end(), {"NAME", "ENDPOINTS", "AGE"});
+  } else {
+    header.insert(header.end(), {"NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"});
+  }
+  Table table(header);
+  for (const auto& item : items) {
+    std::vector<std::string> row;
+    if (opts.allNamespaces) row.push_back(str(at(item, {"metadata", "namespace"})));
+    row.push_back(str(at(item, {"metadata", "name"})));
+    if (kind == "Service") {
+      row.push_back(str(at(item, {"spec", "type"}), "ClusterIP"));
+      row.push_back(serviceClusterIp(item));
+      row.push_back(serviceExternalIp(item, opts.wide));
+      row.push_back(servicePorts(item));
+      row.push_back(ageOf(item, now));
+      if (opts.wide) row.push_back(formatSelector(at(item, {"spec", "selector"})));
+    } else if (kind == "Endpoints") {
+      row.push_back(formatEndpointsSubsets(item));
+      row.push_back(ageOf(item, now));
+    } else {
+      row.push_back(str(at(item, {"addressType"})));
+      row.push_back(formatSlicePorts(item));
+      row.push_back(formatSliceEndpoints(item));
+      row.push_back(ageOf(item, now));
+    }
+    table.addRow(std::move(row));
+  }
+  return table.render();
+}
+
+int runGet(Context& ctx, const GetOptions& opts) {
+  auto format = parseOutputFormat(opts.output);
+  if (!format) {
+    ctx.err << fmt::format(
+        "error: unable to match a printer suitable for the output format \"{}\", allowed "
+        "formats are: json,name,wide,yaml\n",
+        opts.output);
+    return 1;
+  }
+  Target target;
+  if (!parseTargets(opts.args, ctx, target)) return 1;
+  if (opts.allNamespaces && !target.names.empty()) {
+    ctx.err << "error: a resource cannot be retrieved by name across all namespaces\n";
+    return 1;
+  }
+
+  std::vector<Json> items;
+  int rc = 0;
+  bool unreachable = false;
+  auto fetch = [&](const std::string& name) {
+    Json req = {{"op", "get"},
+                {"kind", target.type.kind},
+                {"namespace", opts.nameSpace},
+                {"allNamespaces", opts.allNamespaces},
+                {"name", name}};
+    auto resp = callDaemon(ctx.socketPath, req, ctx.timeout);
+    if (!resp) {
+      ctx.err << resp.error().message << "\n";
+      unreachable = resp.error().code != kDaemonRefused;
+      rc = 1;
+      return false;
+    }
+    const Json& got = at(*resp, {"items"});
+    if (got.is_array())
+      for (const auto& it : got) items.push_back(it);
+    return true;
+  };
+
+  bool listing = target.names.empty();
+  if (listing) {
+    if (!fetch("")) return 1;
+    // The API server lists in key order: namespace, then name.
+    std::stable_sort(items.begin(), items.end(), [](const Json& a, const Json& b) {
+      auto key = [](const Json& j) {
+        return std::make_pair(str(at(j, {"metadata", "namespace"})),
+                              str(at(j, {"metadata", "name"})));
+      };
+      return key(a) < key(b);
+    });
+  } else {
+    for (const auto& n : target.names)
+      if (!fetch(n) && unreachable) return 1;
+  }
+
+  switch (*format) {
+    case OutputFormat::Json:
+    case OutputFormat::Yaml: {
+      if (!listing && items.empty()) return rc;
+      Json doc = (!listing && target.names.size() == 1 && items.size() == 1)
+                     ? stripInternal(items[0])
+                     : listWrapper(items);
+      ctx.out << (*format == OutputFormat::Json ? toJsonText(doc) : toYaml(doc));
+      return rc;
+    }
+    case OutputFormat::Name:
+      ctx.out << renderNames(items, target.type.kind);
+      return rc;
+    case OutputFormat::Table:
+    case OutputFormat::Wide:
+      break;
+  }
+  if (items.empty()) {
+    if (listing) {
+      if (opts.allNamespaces)
+        ctx.err << "No resources found\n";
+      else
+        ctx.err << fmt::format("No resources found in {} namespace.\n", opts.nameSpace);
+    }
+    return rc;
+  }
+  TableOptions topts{*format == OutputFormat::Wide, opts.allNamespaces};
+  ctx.out << renderGetTable(target.type.kind, items, topts, ctx.now);
+  return rc;
+}
+
+}  // namespace svclb::cli

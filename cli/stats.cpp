@@ -1,0 +1,92 @@
+// `svcctl stats`: per service port and per backend counters, then drops.
+#include <fmt/format.h>
+
+#include <ostream>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/json_util.h"
+#include "cli/table.h"
+
+namespace svclb::cli {
+namespace {
+
+std::string count(const Json& j) { return str(j, "0"); }
+
+void addCounters(std::vector<std::string>& row, const Json& c) {
+  for (const char* k : {"flows", "packets", "bytes", "replyPackets", "replyBytes"})
+    row.push_back(count(at(c, {k})));
+}
+
+}  // namespace
+
+std::string renderStats(const Json& stats) {
+  std::string out;
+  const Json& services = at(stats, {"services"});
+  if (!services.is_array() || services.empty()) {
+    out += "No service ports programmed.\n";
+  } else {
+    Table t({"SERVICE", "PORT", "VIP:PORT", "PROTO", "FLOWS", "PACKETS", "BYTES", "REPLY-PACKETS",
+             "REPLY-BYTES"});
+    for (const auto& s : services) {
+      std::vector<std::string> row{
+          str(at(s, {"namespace"})) + "/" + str(at(s, {"name"})),
+          str(at(s, {"port"}), "<unset>"),
+          joinHostPort(str(at(s, {"vip"})), str(at(s, {"servicePort"}))),
+          str(at(s, {"protocol"}), "TCP"),
+      };
+      if (row[1].empty()) row[1] = "<unset>";
+      addCounters(row, s);
+      t.addRow(std::move(row));
+      const Json& backends = at(s, {"backends"});
+      if (!backends.is_array() || backends.empty()) {
+        // Same cell count as other rows: a short row would end the tabwriter
+        // column block and misalign the table.
+        t.addRow({"  -> <no backends>", "", "", "", "", "", "", "", ""});
+        continue;
+      }
+      for (const auto& b : backends) {
+        std::vector<std::string> brow{
+            fmt::format("  -> {} ({})", joinHostPort(str(at(b, {"ip"})), str(at(b, {"port"}))),
+                        str(at(b, {"state"}), "unknown")),
+            "", "", ""};
+        addCounters(brow, b);
+        t.addRow(std::move(brow));
+      }
+    }
+    out += t.render();
+  }
+  const Json& drops = at(stats, {"drops"});
+  if (drops.is_array() && !drops.empty()) {
+    Table d({"DROP REASON", "PACKETS", "BYTES"});
+    for (const auto& x : drops)
+      d.addRow({str(at(x, {"reason"})), count(at(x, {"packets"})), count(at(x, {"bytes"}))});
+    out += "\n" + d.render();
+  }
+  return out;
+}
+
+int runStats(Context& ctx, const std::string& output) {
+  if (!output.empty() && output != "json") {
+    ctx.err << fmt::format(
+        "error: unable to match a printer suitable for the output format \"{}\", allowed "
+        "formats are: json\n",
+        output);
+    return 1;
+  }
+  auto resp = callDaemon(ctx.socketPath, {{"op", "stats"}}, ctx.timeout);
+  if (!resp) {
+    ctx.err << resp.error().message << "\n";
+    return 1;
+  }
+  if (output == "json") {
+    Json copy = *resp;
+    copy.erase("ok");
+    ctx.out << toJsonText(copy);
+  } else {
+    ctx.out << renderStats(*resp);
+  }
+  return 0;
+}
+
+}  // namespace svclb::cli

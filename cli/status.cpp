@@ -1,0 +1,105 @@
+// `svcctl status`: what svclbd has loaded, attached and pinned.
+#include <fmt/format.h>
+
+#include <ostream>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/json_util.h"
+#include "cli/table.h"
+
+namespace svclb::cli {
+namespace {
+
+std::string micros(const Json& us) {
+  if (!us.is_number()) return "-";
+  long long v = num(us);
+  if (v < 1000) return fmt::format("{}us", v);
+  if (v < 1000000) return fmt::format("{:.1f}ms", static_cast<double>(v) / 1000.0);
+  return fmt::format("{:.2f}s", static_cast<double>(v) / 1e6);
+}
+
+void section(std::string& out, const std::string& title, const Json& rows,
+             const std::vector<std::string>& header,
+             const std::vector<std::vector<const char*>>& keys) {
+  if (!rows.is_array() || rows.empty()) {
+    out += title + ": <none>\n";
+    return;
+  }
+  out += title + ":\n";
+  Table t(header);
+  for (const auto& r : rows) {
+    std::vector<std::string> row;
+    for (const auto& alternatives : keys) {
+      std::string cell = "-";
+      for (const char* k : alternatives) {
+        const Json& v = at(r, {k});
+        if (!v.is_null()) {
+          cell = str(v, "-");
+          break;
+        }
+      }
+      row.push_back(cell);
+    }
+    t.addRow(std::move(row));
+  }
+  out += t.render("  ");
+}
+
+}  // namespace
+
+std::string renderStatus(const Json& s) {
+  std::string kv;
+  kv += "Version:\t" + str(at(s, {"version"}), "<unknown>") + "\n";
+  kv += "PID:\t" + str(at(s, {"pid"}), "<unknown>") + "\n";
+  kv += "BPF FS:\t" + str(at(s, {"bpffs"}), "<none>") + "\n";
+  kv += "State Dir:\t" + str(at(s, {"stateDir"}), "<none>") + "\n";
+  kv += "Cgroup:\t" + str(at(s, {"cgroup"}), "<none>") + "\n";
+  if (!at(s, {"netnsCookie"}).is_null())
+    kv += "Netns Cookie:\t" + str(at(s, {"netnsCookie"})) + "\n";
+  const Json& sync = at(s, {"sync"});
+  long long syncs = num(at(sync, {"count"}));
+  if (syncs == 0) {
+    kv += "Last Sync:\t<never>\n";
+  } else {
+    std::string err = str(at(sync, {"lastError"}));
+    kv += fmt::format("Last Sync:\t{} (took {}, sync #{})\n", err.empty() ? "ok" : "failed",
+                      micros(at(sync, {"lastDurationUs"})), syncs);
+    if (!err.empty()) kv += "Last Sync Error:\t" + err + "\n";
+  }
+  std::string out = tabwrite(kv, 0, 2);
+  section(out, "Interfaces", at(s, {"interfaces"}), {"NAME", "IFINDEX", "ATTACH", "PROG-ID"},
+          {{"name"}, {"ifindex"}, {"attach"}, {"progId"}});
+  section(out, "Programs", at(s, {"programs"}), {"ID", "NAME", "TYPE"},
+          {{"id"}, {"name"}, {"type"}});
+  section(out, "Cgroup Links", at(s, {"cgroupLinks"}), {"ATTACH-TYPE", "LINK-ID", "PROG-ID"},
+          {{"attachType"}, {"linkId"}, {"progId"}});
+  section(out, "Maps", at(s, {"maps"}), {"NAME", "TYPE", "ENTRIES", "MAX-ENTRIES"},
+          {{"name"}, {"type"}, {"entries"}, {"maxEntries"}});
+  return out;
+}
+
+int runStatus(Context& ctx, const std::string& output) {
+  if (!output.empty() && output != "json") {
+    ctx.err << fmt::format(
+        "error: unable to match a printer suitable for the output format \"{}\", allowed "
+        "formats are: json\n",
+        output);
+    return 1;
+  }
+  auto resp = callDaemon(ctx.socketPath, {{"op", "status"}}, ctx.timeout);
+  if (!resp) {
+    ctx.err << resp.error().message << "\n";
+    return 1;
+  }
+  if (output == "json") {
+    Json copy = *resp;
+    copy.erase("ok");
+    ctx.out << toJsonText(copy);
+  } else {
+    ctx.out << renderStatus(*resp);
+  }
+  return 0;
+}
+
+}  // namespace svclb::cli

@@ -1,0 +1,354 @@
+#include "loader/daemon.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <sstream>
+
+namespace svclb {
+
+using nlohmann::json;
+
+namespace {
+
+json fail(const std::string& msg) { return {{"ok", false}, {"error", msg}}; }
+
+std::string ipStr(uint32_t hostOrder) {
+  in_addr a{htonl(hostOrder)};
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  return buf;
+}
+
+std::string beIpStr(__be32 addr) {
+  in_addr a{addr};
+  char buf[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  return buf;
+}
+
+const char* protoName(uint8_t p) { return p == 6 ? "TCP" : p == 17 ? "UDP" : "?"; }
+
+const char* actionName(ApplyAction a) {
+  switch (a) {
+    case ApplyAction::Created: return "created";
+    case ApplyAction::Configured: return "configured";
+    case ApplyAction::Unchanged: return "unchanged";
+    case ApplyAction::Deleted: return "deleted";
+  }
+  return "?";
+}
+
+json outcomesJson(const std::vector<ApplyOutcome>& outs) {
+  json r = json::array();
+  for (const auto& o : outs)
+    r.push_back({{"kind", o.kind}, {"namespace", o.ns}, {"name", o.name},
+                 {"action", actionName(o.action)}});
+  return r;
+}
+
+// kubectl's plural resource names in NotFound messages.
+std::string resourceName(const std::string& kind) {
+  if (kind == "Service") return "services";
+  if (kind == "Endpoints") return "endpoints";
+  return "endpointslices.discovery.k8s.io";
+}
+
+// Prometheus label value escaping.
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\' || c == '"') o += '\\';
+    if (c == '\n') {
+      o += "\\n";
+      continue;
+    }
+    o += c;
+  }
+  return o;
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonConfig cfg, Dataplane& dp)
+    : cfg_(std::move(cfg)), dp_(dp), syncer_(dp), store_(StoreConfig{cfg_.serviceCIDR}) {}
+
+Status Daemon::start() {
+  std::lock_guard lk(mu_);
+  auto loaded = Store::load(statePath(), StoreConfig{cfg_.serviceCIDR});
+  if (!loaded) return loaded.error();
+  store_ = std::move(*loaded);
+  if (auto st = syncer_.adopt(); !st) return st;
+  auto plan = syncer_.plan(store_.frontends());
+  if (!plan) return plan.error();
+  fmt::print(stderr, "svclbd: restored {} services; sync: {} added, {} changed, {} removed, {} unchanged ({} map writes)\n",
+             store_.services().size(), plan->added, plan->changed, plan->removed, plan->unchanged,
+             plan->ops.size());
+  return syncer_.apply(std::move(*plan));
+}
+
+bool Daemon::wantsInterface(const std::string& ifname) const {
+  for (const auto& i : cfg_.ifaces)
+    if (i == ifname) return true;
+  return !cfg_.podIfacePrefix.empty() && ifname.rfind(cfg_.podIfacePrefix, 0) == 0;
+}
+
+Status Daemon::attachInterface(const std::string& ifname) {
+  std::lock_guard lk(mu_);
+  return dp_.attachTc(ifname);
+}
+
+json Daemon::handle(const json& req) {
+  std::lock_guard lk(mu_);
+  const std::string op = req.value("op", "");
+  try {
+    if (op == "apply") return doApply(req);
+    if (op == "delete") return doDelete(req);
+    if (op == "get") return doGet(req);
+    if (op == "stats") return doStats();
+    if (op == "status") return doStatus();
+  } catch (const std::exception& e) {
+    return fail(fmt::format("error: malformed request: {}", e.what()));
+  }
+  return fail(fmt::format("error: unknown request \"{}\"", op));
+}
+
+json Daemon::commit(Store next, const std::vector<ApplyOutcome>& outcomes) {
+  auto plan = syncer_.plan(next.frontends());
+  if (!plan) return fail("error: " + plan.error().message + "; nothing was applied");
+  if (auto st = next.save(statePath()); !st)
+    return fail("error: cannot persist state: " + st.error().message + "; nothing was applied");
+  if (auto st = syncer_.apply(std::move(*plan)); !st) {
+    // Put the previous state back, in the file and in the maps.
+    (void)store_.save(statePath());
+    if (auto back = syncer_.plan(store_.frontends())) (void)syncer_.apply(std::move(*back));
+    return fail("error: writing the dataplane maps failed: " + st.error().message +
+                "; the previous state was restored");
+  }
+  store_ = std::move(next);
+  return {{"ok", true}, {"results", outcomesJson(outcomes)}};
+}
+
+json Daemon::doApply(const json& req) {
+  auto objs = parseManifests(req.at("manifest").get<std::string>(), req.value("source", "-"));
+  if (!objs) return fail(objs.error().message);
+  Store next = store_;
+  auto outs = next.apply(*objs);
+  if (!outs) return fail(outs.error().message);
+  return commit(std::move(next), *outs);
+}
+
+json Daemon::doDelete(const json& req) {
+  Store next = store_;
+  Result<std::vector<ApplyOutcome>> outs = std::vector<ApplyOutcome>{};
+  if (req.contains("manifest")) {
+    auto objs = parseManifests(req.at("manifest").get<std::string>(), req.value("source", "-"));
+    if (!objs) return fail(objs.error().message);
+    outs = next.removeAll(*objs);
+  } else {
+    outs = next.remove(req.at("kind").get<std::string>(), req.value("namespace", "default"),
+                       req.at("name").get<std::string>());
+  }
+  if (!outs) return fail(outs.error().message);
+  return commit(std::move(next), *outs);
+}
+
+json Daemon::doGet(const json& req) {
+  const std::string kind = req.value("kind", "Service");
+  const std::string ns = req.value("namespace", "default");
+  const bool all = req.value("allNamespaces", false);
+  const std::string name = req.value("name", "");
+  json items = json::array();
+  auto match = [&](const std::pair<std::string, std::string>& key) {
+    return (all || key.first == ns) && (name.empty() || key.second == name);
+  };
+  if (kind == "Service") {
+    auto fronts = store_.frontends();
+    for (const auto& [key, svc] : store_.services()) {
+      if (!match(key)) continue;
+      json item = toJson(Object{svc});
+      json ports = json::array();
+      for (const auto& p : svc.ports) {
+        json eps = json::array();
+        for (const auto& f : fronts) {
+          if (f.ns != key.first || f.name != key.second || f.portName != p.name) continue;
+          for (const auto& b : f.backends)
+            if (b.state == EndpointState::Ready)
+              eps.push_back(fmt::format("{}:{}", ipStr(b.ip), b.port));
+        }
+        ports.push_back({{"name", p.name}, {"endpoints", eps}});
+      }
+      item["svclb"] = {{"ports", ports}};
+      items.push_back(item);
+    }
+  } else if (kind == "Endpoints") {
+    for (const auto& [key, ep] : store_.endpoints())
+      if (match(key)) items.push_back(toJson(Object{ep}));
+  } else if (kind == "EndpointSlice") {
+    for (const auto& [key, sl] : store_.slices())
+      if (match(key)) items.push_back(toJson(Object{sl}));
+  } else {
+    return fail(fmt::format("error: the server doesn't have a resource type \"{}\"", kind));
+  }
+  if (!name.empty() && items.empty())
+    return fail(fmt::format("Error from server (NotFound): {} \"{}\" not found",
+                            resourceName(kind), name));
+  return {{"ok", true}, {"items", items}};
+}
+
+json Daemon::doStats() {
+  auto svcStats = dp_.svcStats();
+  auto beStats = dp_.backendStats();
+  json services = json::array();
+  for (const auto& [key, f] : syncer_.actual().frontends) {
+    lb_stats s = sumStats(svcStats.lookup(f.svcId));
+    json bes = json::array();
+    for (const auto& b : f.backends) {
+      lb_stats bs = sumStats(beStats.lookup(b.id));
+      bes.push_back({{"ip", beIpStr(b.value.addr)}, {"port", ntohs(b.value.port)},
+                     {"backendId", b.id},
+                     {"state", b.value.state == BE_STATE_ACTIVE ? "active" : "terminating"},
+                     {"packets", bs.packets}, {"bytes", bs.bytes},
+                     {"replyPackets", bs.reply_packets}, {"replyBytes", bs.reply_bytes},
+                     {"flows", bs.flows}});
+    }
+    services.push_back({{"namespace", f.ns}, {"name", f.name}, {"port", f.portName},
+                        {"vip", ipStr(key.vip)}, {"servicePort", key.port},
+                        {"protocol", protoName(key.proto)}, {"svcId", f.svcId},
+                        {"packets", s.packets}, {"bytes", s.bytes},
+                        {"replyPackets", s.reply_packets}, {"replyBytes", s.reply_bytes},
+                        {"flows", s.flows}, {"backends", bes}});
+  }
+  json drops = json::array();
+  auto dm = dp_.drops();
+  for (uint32_t r = 1; r < DROP_MAX; ++r) {
+    const char* n = dropReasonName(r);
+    if (!n) continue;
+    drop_stats d = sumDrops(dm.lookup(r));
+    drops.push_back({{"reason", n}, {"packets", d.packets}, {"bytes", d.bytes}});
+  }
+  return {{"ok", true}, {"services", services}, {"drops", drops}};
+}
+
+json Daemon::doStatus() {
+  json ifaces = json::array();
+  for (const auto& t : dp_.tcAttachments())
+    ifaces.push_back({{"name", t.ifname}, {"ifindex", t.ifindex}, {"attach", "tc-ingress"},
+                      {"progId", t.progId}});
+  json progs = json::array();
+  for (const auto& p : dp_.programs())
+    progs.push_back({{"name", p.name}, {"id", p.id}, {"type", p.type}});
+  json links = json::array();
+  for (const auto& l : dp_.cgroupLinks())
+    links.push_back({{"attachType", l.attachType}, {"linkId", l.linkId}, {"progId", l.progId}});
+  const auto& cfg = dp_.config();
+  const auto& act = syncer_.actual();
+  size_t svcEntries = 0;
+  for (const auto& [k, f] : act.frontends) svcEntries += 1 + f.slots.size();
+  json maps = json::array({
+      {{"name", SVCLB_MAP_SERVICES}, {"type", "hash"}, {"maxEntries", cfg.maxServiceEntries},
+       {"entries", svcEntries}},
+      {{"name", SVCLB_MAP_BACKENDS}, {"type", "array"}, {"maxEntries", cfg.maxBackends - 1},
+       {"entries", act.backendIds.inUse()}},
+      {{"name", SVCLB_MAP_SVC_STATS}, {"type", "percpu_array"}, {"maxEntries", cfg.maxSvcIds - 1},
+       {"entries", act.svcIds.inUse()}},
+      {{"name", SVCLB_MAP_CT}, {"type", "lru_hash"}, {"maxEntries", cfg.maxCtEntries},
+       {"entries", dp_.conntrack().count()}},
+      {{"name", SVCLB_MAP_SOCK_REV}, {"type", "lru_hash"},
+       {"maxEntries", SVCLB_DEFAULT_SOCK_REV_ENTRIES}, {"entries", dp_.sockRev().count()}},
+  });
+  const auto& ss = syncer_.stats();
+  return {{"ok", true},
+          {"version", SVCLB_VERSION},
+          {"pid", getpid()},
+          {"bpffs", cfg.bpffs},
+          {"stateDir", cfg_.stateDir},
+          {"cgroup", cfg.cgroup},
+          {"netnsCookie", cfg.netnsCookie},
+          {"interfaces", ifaces},
+          {"programs", progs},
+          {"cgroupLinks", links},
+          {"maps", maps},
+          {"sync",
+           {{"count", ss.count},
+            {"lastDurationUs", static_cast<uint64_t>(ss.lastSeconds * 1e6)},
+            {"lastError", ss.lastError}}}};
+}
+
+std::string Daemon::metrics() {
+  json st, stats;
+  {
+    // Reuse the API views so metrics and `svcctl stats` can never disagree.
+    stats = handle({{"op", "stats"}});
+    st = handle({{"op", "status"}});
+  }
+  std::ostringstream o;
+  auto family = [&](const char* name, const char* type, const char* help) {
+    o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+  };
+  struct Counter {
+    const char* metric;
+    const char* field;
+    const char* help;
+  };
+  const Counter svcCounters[] = {
+      {"svclb_service_packets_total", "packets", "Client-to-service packets translated on the packet path."},
+      {"svclb_service_bytes_total", "bytes", "Client-to-service bytes (IP total length) translated on the packet path."},
+      {"svclb_service_reply_packets_total", "replyPackets", "Backend-to-client reply packets reverse-translated."},
+      {"svclb_service_reply_bytes_total", "replyBytes", "Backend-to-client reply bytes reverse-translated."},
+      {"svclb_service_flows_total", "flows", "New connections balanced (packet path and node sockets)."},
+  };
+  for (const auto& c : svcCounters) {
+    family(c.metric, "counter", c.help);
+    for (const auto& s : stats["services"])
+      o << c.metric << "{namespace=\"" << esc(s["namespace"]) << "\",service=\"" << esc(s["name"])
+        << "\",port=\"" << esc(s["port"]) << "\",protocol=\"" << s["protocol"].get<std::string>()
+        << "\",vip=\"" << s["vip"].get<std::string>() << ':' << s["servicePort"].get<int>()
+        << "\"} " << s[c.field].get<uint64_t>() << '\n';
+  }
+  for (const auto& c : svcCounters) {
+    std::string metric = std::string("svclb_backend_") + (c.metric + strlen("svclb_service_"));
+    family(metric.c_str(), "counter", c.help);
+    for (const auto& s : stats["services"])
+      for (const auto& b : s["backends"])
+        o << metric << "{namespace=\"" << esc(s["namespace"]) << "\",service=\"" << esc(s["name"])
+          << "\",port=\"" << esc(s["port"]) << "\",protocol=\"" << s["protocol"].get<std::string>()
+          << "\",backend=\"" << b["ip"].get<std::string>() << ':' << b["port"].get<int>() << "\"} "
+          << b[c.field].get<uint64_t>() << '\n';
+  }
+  family("svclb_drops_total", "counter", "Packets dropped, by reason.");
+  for (const auto& d : stats["drops"])
+    o << "svclb_drops_total{reason=\"" << d["reason"].get<std::string>() << "\"} "
+      << d["packets"].get<uint64_t>() << '\n';
+  family("svclb_drop_bytes_total", "counter", "Bytes dropped, by reason.");
+  for (const auto& d : stats["drops"])
+    o << "svclb_drop_bytes_total{reason=\"" << d["reason"].get<std::string>() << "\"} "
+      << d["bytes"].get<uint64_t>() << '\n';
+  family("svclb_map_entries", "gauge", "Entries in use per BPF map.");
+  for (const auto& m : st["maps"])
+    o << "svclb_map_entries{map=\"" << m["name"].get<std::string>() << "\"} "
+      << m["entries"].get<uint64_t>() << '\n';
+  family("svclb_map_max_entries", "gauge", "Capacity per BPF map.");
+  for (const auto& m : st["maps"])
+    o << "svclb_map_max_entries{map=\"" << m["name"].get<std::string>() << "\"} "
+      << m["maxEntries"].get<uint64_t>() << '\n';
+  SyncStats ss;
+  {
+    std::lock_guard lk(mu_);
+    ss = syncer_.stats();
+  }
+  family("svclb_syncs_total", "counter", "Reconciliations of desired state into the maps.");
+  o << "svclb_syncs_total " << ss.count << '\n';
+  family("svclb_sync_errors_total", "counter", "Reconciliations that failed.");
+  o << "svclb_sync_errors_total " << ss.errors << '\n';
+  family("svclb_sync_map_writes_total", "counter", "Map writes made by reconciliations.");
+  o << "svclb_sync_map_writes_total " << ss.opsApplied << '\n';
+  family("svclb_sync_duration_seconds_total", "counter", "Time spent writing maps in reconciliations.");
+  o << "svclb_sync_duration_seconds_total " << ss.totalSeconds << '\n';
+  family("svclb_sync_last_duration_seconds", "gauge", "Duration of the last reconciliation.");
+  o << "svclb_sync_last_duration_seconds " << ss.lastSeconds << '\n';
+  return o.str();
+}
+
+}  // namespace svclb

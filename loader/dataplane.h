@@ -1,0 +1,101 @@
+// The loaded BPF object and its attachments: skeleton/fd/link ownership,
+// pinning under the bpffs dir, tc and cgroup attach/detach, uninstall.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "maps/maps.h"
+
+struct svclb_bpf;  // the generated skeleton
+
+namespace svclb {
+
+struct DataplaneConfig {
+  std::string bpffs = "/sys/fs/bpf/svclb";
+  std::string cgroup;        // cgroup2 dir for the socket hooks ("" = none)
+  uint64_t netnsCookie = 0;  // sockets of this netns only (0 = any)
+  uint32_t maxServiceEntries = SVCLB_DEFAULT_SERVICES_ENTRIES;
+  uint32_t maxBackends = SVCLB_DEFAULT_BACKENDS;
+  uint32_t maxSvcIds = SVCLB_DEFAULT_SVC_IDS;
+  uint32_t maxCtEntries = SVCLB_DEFAULT_CT_ENTRIES;
+  bool pin = true;  // false: private maps (tests)
+};
+
+struct ProgramInfo {
+  std::string name, type;
+  uint32_t id = 0;
+};
+
+struct TcAttachment {
+  std::string ifname;
+  int ifindex = 0;
+  uint32_t progId = 0;
+};
+
+struct CgroupLinkInfo {
+  std::string attachType;
+  uint32_t linkId = 0, progId = 0;
+};
+
+// tc filter identity used for every pod-facing interface.
+constexpr uint32_t kTcHandle = 0x5c1b;
+constexpr uint32_t kTcPriority = 0x5c1b;
+
+class Dataplane {
+ public:
+  ~Dataplane();
+  Dataplane(const Dataplane&) = delete;
+  Dataplane& operator=(const Dataplane&) = delete;
+
+  // Opens the embedded object, sizes the maps, adopts pinned maps under
+  // cfg.bpffs (creating and pinning the missing ones) and loads.
+  static Result<std::unique_ptr<Dataplane>> load(const DataplaneConfig& cfg);
+
+  // tc ingress filter on a pod-facing interface; replaces ours atomically
+  // if present. Idempotent.
+  Status attachTc(const std::string& ifname);
+  // Socket hooks on cfg.cgroup, as links pinned under <bpffs>/links so they
+  // outlive the daemon; an existing pinned link is updated to the new
+  // program in place (no window without translation).
+  Status attachCgroup();
+
+  // Removes our tc filters from every interface of this netns, the pinned
+  // cgroup links, the pinned maps and the bpffs dir. Safe to run twice.
+  static Status uninstall(const DataplaneConfig& cfg);
+
+  ServiceMap services() const;
+  BackendMap backends() const;
+  CtMap conntrack() const;
+  SockRevMap sockRev() const;
+  StatsMap svcStats() const;
+  StatsMap backendStats() const;
+  DropsMap drops() const;
+
+  std::vector<ProgramInfo> programs() const;
+  std::vector<TcAttachment> tcAttachments() const;  // queried from the kernel
+  std::vector<CgroupLinkInfo> cgroupLinks() const;
+  const DataplaneConfig& config() const { return cfg_; }
+
+  // For BPF_PROG_TEST_RUN in tests and benchmarks.
+  int tcProgFd() const;
+  int xdpProgFd() const;
+
+ private:
+  explicit Dataplane(DataplaneConfig cfg) : cfg_(std::move(cfg)) {}
+  DataplaneConfig cfg_;
+  ::svclb_bpf* skel_ = nullptr;
+  std::vector<std::string> tcIfaces_;
+};
+
+// The network namespace cookie of the calling thread (SO_NETNS_COOKIE).
+Result<uint64_t> currentNetnsCookie();
+// The first cgroup2 mount point in /proc/self/mounts ("" if none).
+std::string defaultCgroup2Path();
+// Mounts bpffs at /sys/fs/bpf when nothing is mounted there.
+Status ensureBpffs(const std::string& dir);
+
+}  // namespace svclb

@@ -1,0 +1,243 @@
+#include "loader/reconcile.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace svclb {
+
+Result<uint32_t> IdPool::allocate() {
+  const uint32_t cap = capacity();
+  if (cap <= 1 || inUse_ >= cap - 1)
+    return Error{ENOSPC, fmt::format("all {} ids are in use", cap > 0 ? cap - 1 : 0)};
+  uint32_t id = cursor_;
+  for (uint32_t i = 0; i < cap; ++i) {
+    id = id + 1 >= cap ? 1 : id + 1;
+    if (!used_[id]) {
+      used_[id] = true;
+      ++inUse_;
+      cursor_ = id;
+      return id;
+    }
+  }
+  return Error{ENOSPC, "no free id"};
+}
+
+void IdPool::markUsed(uint32_t id) {
+  if (id == 0 || id >= used_.size() || used_[id]) return;
+  used_[id] = true;
+  ++inUse_;
+  cursor_ = std::max(cursor_, id);
+}
+
+void IdPool::release(uint32_t id) {
+  if (id == 0 || id >= used_.size() || !used_[id]) return;
+  used_[id] = false;
+  --inUse_;
+}
+
+svc_key makeSvcKey(const FrontendKey& k, uint16_t slot) {
+  svc_key key{};
+  key.vip = htonl(k.vip);
+  key.port = htons(k.port);
+  key.proto = k.proto;
+  key.scope = SVC_SCOPE_EXTERNAL;
+  key.slot = slot;
+  return key;
+}
+
+namespace {
+
+constexpr size_t kMaxSlots = 65535;  // svc_key.slot / svc_value.total are 16-bit
+
+uint8_t beState(const BackendSpec& b) {
+  return b.state == EndpointState::Ready ? BE_STATE_ACTIVE : BE_STATE_TERMINATING;
+}
+
+bool sameBackendValue(const backend_value& a, const backend_value& b) {
+  return a.addr == b.addr && a.port == b.port && a.proto == b.proto && a.state == b.state &&
+         a.svc_id == b.svc_id;
+}
+
+bool sameSvcValue(const svc_value& a, const svc_value& b) {
+  return a.svc_id == b.svc_id && a.backend_id == b.backend_id && a.count == b.count &&
+         a.total == b.total && a.algo == b.algo && a.flags == b.flags &&
+         a.affinity_timeout == b.affinity_timeout;
+}
+
+void removeFrontend(const ActualFrontend& f, Plan& plan) {
+  MapOp del{MapOp::Kind::DeleteSvc};
+  del.key = makeSvcKey(f.key, 0);
+  plan.ops.push_back(del);  // master first: lookups miss from here on
+  for (size_t s = 1; s <= f.slots.size(); ++s) {
+    MapOp op{MapOp::Kind::DeleteSvc};
+    op.key = makeSvcKey(f.key, static_cast<uint16_t>(s));
+    plan.ops.push_back(op);
+  }
+  for (const auto& b : f.backends) {
+    MapOp op{MapOp::Kind::FreeBackend};
+    op.id = b.id;
+    plan.ops.push_back(op);
+    plan.next.backendIds.release(b.id);
+  }
+  plan.next.svcIds.release(f.svcId);
+}
+
+// Plans one new or existing frontend. `old` is null for a new one.
+Status planFrontend(const Frontend& want, const ActualFrontend* old, Plan& plan,
+                    ActualFrontend& out) {
+  out.key = want.key;
+  out.ns = want.ns;
+  out.name = want.name;
+  out.portName = want.portName;
+
+  if (old) {
+    out.svcId = old->svcId;
+  } else {
+    auto id = plan.next.svcIds.allocate();
+    if (!id) return Error{ENOSPC, "services map is full: " + id.error().message};
+    out.svcId = *id;
+    MapOp reset{MapOp::Kind::ResetSvcStats};
+    reset.id = out.svcId;
+    plan.ops.push_back(reset);
+  }
+
+  // Backends that keep their (addr, port) keep their id.
+  std::map<std::pair<uint32_t, uint16_t>, const ActualBackend*> existing;
+  if (old)
+    for (const auto& b : old->backends) existing[{b.value.addr, b.value.port}] = &b;
+
+  // Ready first, then terminating-and-serving (new flows only when no ready
+  // one), then terminating-not-serving (existing flows only, no slot).
+  std::vector<const BackendSpec*> ready, termServing, termOther;
+  for (const auto& b : want.backends) {
+    if (b.state == EndpointState::Ready)
+      ready.push_back(&b);
+    else if (b.state == EndpointState::Terminating)
+      (b.serving ? termServing : termOther).push_back(&b);
+  }
+  if (ready.size() + termServing.size() > kMaxSlots)
+    return Error{E2BIG, fmt::format("Service {}/{} has {} endpoints; at most {} are supported",
+                                    want.ns, want.name, ready.size() + termServing.size(),
+                                    kMaxSlots)};
+
+  bool changed = !old;
+  std::vector<const BackendSpec*> order = ready;
+  order.insert(order.end(), termServing.begin(), termServing.end());
+  order.insert(order.end(), termOther.begin(), termOther.end());
+  for (const BackendSpec* b : order) {
+    backend_value v{};
+    v.addr = htonl(b->ip);
+    v.port = htons(b->port);
+    v.proto = want.key.proto;
+    v.state = beState(*b);
+    v.svc_id = out.svcId;
+    auto it = existing.find({v.addr, v.port});
+    uint32_t id;
+    if (it != existing.end()) {
+      id = it->second->id;
+      const bool same = sameBackendValue(v, it->second->value);
+      existing.erase(it);
+      if (same) {
+        out.backends.push_back({id, v});
+        continue;
+      }
+    } else {
+      auto nid = plan.next.backendIds.allocate();
+      if (!nid) return Error{ENOSPC, "backends map is full: " + nid.error().message};
+      id = *nid;
+      MapOp reset{MapOp::Kind::ResetBeStats};
+      reset.id = id;
+      plan.ops.push_back(reset);
+    }
+    MapOp put{MapOp::Kind::PutBackend};
+    put.id = id;
+    put.backend = v;
+    plan.ops.push_back(put);
+    out.backends.push_back({id, v});
+    changed = true;
+  }
+
+  // Slots: one per ready and terminating-serving backend, in `order`.
+  const size_t total = ready.size() + termServing.size();
+  out.slots.clear();
+  for (size_t i = 0; i < total; ++i) out.slots.push_back(out.backends[i].id);
+  for (size_t s = 1; s <= total; ++s) {
+    if (old && s <= old->slots.size() && old->slots[s - 1] == out.slots[s - 1]) continue;
+    MapOp put{MapOp::Kind::PutSvc};
+    put.key = makeSvcKey(want.key, static_cast<uint16_t>(s));
+    put.value.svc_id = out.svcId;
+    put.value.backend_id = out.slots[s - 1];
+    plan.ops.push_back(put);
+    changed = true;
+  }
+
+  svc_value master{};
+  master.svc_id = out.svcId;
+  master.count = static_cast<uint16_t>(ready.size());
+  master.total = static_cast<uint16_t>(total);
+  master.algo = SVC_ALGO_RANDOM;
+  master.flags = want.affinity ? SVC_F_AFFINITY : 0;
+  master.affinity_timeout = want.affinity ? want.affinityTimeout : 0;
+  out.master = master;
+  if (!old || !sameSvcValue(old->master, master)) {
+    MapOp put{MapOp::Kind::PutSvc};
+    put.key = makeSvcKey(want.key, 0);
+    put.value = master;
+    plan.ops.push_back(put);
+    changed = true;
+  }
+
+  if (old)
+    for (size_t s = total + 1; s <= old->slots.size(); ++s) {
+      MapOp del{MapOp::Kind::DeleteSvc};
+      del.key = makeSvcKey(want.key, static_cast<uint16_t>(s));
+      plan.ops.push_back(del);
+      changed = true;
+    }
+  // Whatever is left in `existing` is no longer a backend of this frontend.
+  for (const auto& [addrPort, b] : existing) {
+    MapOp op{MapOp::Kind::FreeBackend};
+    op.id = b->id;
+    plan.ops.push_back(op);
+    plan.next.backendIds.release(b->id);
+    changed = true;
+  }
+
+  if (!old)
+    ++plan.added;
+  else if (changed)
+    ++plan.changed;
+  else
+    ++plan.unchanged;
+  return {};
+}
+
+}  // namespace
+
+Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& desired) {
+  Plan plan;
+  plan.next.svcIds = actual.svcIds;
+  plan.next.backendIds = actual.backendIds;
+
+  std::map<FrontendKey, const Frontend*> want;
+  for (const auto& f : desired) want[f.key] = &f;
+
+  // Removals first: they free ids and slots the additions may need.
+  for (const auto& [key, f] : actual.frontends) {
+    if (want.count(key)) continue;
+    removeFrontend(f, plan);
+    ++plan.removed;
+  }
+  for (const auto& [key, f] : want) {
+    auto it = actual.frontends.find(key);
+    ActualFrontend out;
+    auto st = planFrontend(*f, it == actual.frontends.end() ? nullptr : &it->second, plan, out);
+    if (!st) return st.error();
+    plan.next.frontends[key] = std::move(out);
+  }
+  return plan;
+}
+
+}  // namespace svclb

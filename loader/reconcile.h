@@ -1,0 +1,93 @@
+// Desired frontends -> ordered map writes. Planning is pure (no kernel) so it
+// is unit-tested on its own; execution applies the ops to the real maps.
+//
+// Write order (a packet must never see a half-written backend set):
+//   new/changed frontend: backend entries, then slots 1..total, then the
+//   master (count/total) LAST, then slots beyond the new total are deleted,
+//   then removed backends are freed (zeroed: CT entries naming them become
+//   invalid and their flows are balanced again);
+//   removed frontend: master FIRST, then slots, then backends.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "maps/svclb_abi.h"
+#include "model/model.h"
+
+namespace svclb {
+
+// Ids 1..capacity-1 (0 is never used). Allocation moves round-robin from the
+// last id handed out, so a freed id is reused as late as possible and a
+// stale CT entry rarely meets a recycled id (it is also checked against
+// svc_id).
+class IdPool {
+ public:
+  explicit IdPool(uint32_t capacity = 0) : used_(capacity, false) {}
+  Result<uint32_t> allocate();
+  void markUsed(uint32_t id);
+  void release(uint32_t id);
+  bool used(uint32_t id) const { return id < used_.size() && used_[id]; }
+  uint32_t capacity() const { return static_cast<uint32_t>(used_.size()); }
+  size_t inUse() const { return inUse_; }
+
+ private:
+  std::vector<bool> used_;
+  uint32_t cursor_ = 0;
+  size_t inUse_ = 0;
+};
+
+struct ActualBackend {
+  uint32_t id = 0;
+  backend_value value{};
+};
+
+struct ActualFrontend {
+  FrontendKey key;
+  uint32_t svcId = 0;
+  svc_value master{};
+  std::vector<uint32_t> slots;          // backend id of slot 1..total
+  std::vector<ActualBackend> backends;  // every backend entry this frontend owns
+  // From the desired state (not stored in maps): names for stats/metrics.
+  std::string ns, name, portName;
+};
+
+struct ActualState {
+  std::map<FrontendKey, ActualFrontend> frontends;
+  IdPool svcIds;
+  IdPool backendIds;
+};
+
+struct MapOp {
+  enum class Kind {
+    PutBackend,     // id, backend
+    FreeBackend,    // id
+    ResetSvcStats,  // id
+    ResetBeStats,   // id
+    PutSvc,         // key, value (slot or master)
+    DeleteSvc,      // key
+  };
+  Kind kind;
+  uint32_t id = 0;
+  backend_value backend{};
+  svc_key key{};
+  svc_value value{};
+};
+
+struct Plan {
+  std::vector<MapOp> ops;
+  ActualState next;  // the state once every op has been applied
+  size_t added = 0, changed = 0, removed = 0, unchanged = 0;
+};
+
+svc_key makeSvcKey(const FrontendKey& k, uint16_t slot);
+
+// Plans the writes that turn `actual` into `desired`. Frontends and backends
+// that did not change produce no op. Fails (changing nothing) when ids or
+// slots run out.
+Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& desired);
+
+}  // namespace svclb

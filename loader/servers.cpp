@@ -1,0 +1,210 @@
+#include "loader/servers.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace svclb {
+
+namespace {
+
+constexpr size_t kMaxRequest = 16 << 20;  // a manifest larger than this is refused
+
+bool readLine(int fd, std::string& out, int timeoutMs) {
+  char buf[65536];
+  while (out.find('\n') == std::string::npos) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, timeoutMs) <= 0) return false;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n <= 0) return !out.empty();
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > kMaxRequest) return false;
+  }
+  return true;
+}
+
+void writeAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = write(fd, s.data() + off, s.size() - off);
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+}  // namespace
+
+Result<int> listenUnix(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path))
+    return Error{ENAMETOOLONG, "socket path too long: " + path};
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Error::fromErrno(errno, "socket");
+  // Only one daemon holds the bpffs lock, so a file here is a stale socket.
+  unlink(path.c_str());
+  mode_t old = umask(0177);
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  umask(old);
+  if (rc != 0 || listen(fd, 64) != 0) {
+    int e = errno;
+    close(fd);
+    return Error::fromErrno(e, "listen on " + path);
+  }
+  chmod(path.c_str(), 0600);
+  return fd;
+}
+
+void serveApi(int listenFd, Daemon& d, const std::atomic<bool>& stop) {
+  while (!stop) {
+    pollfd p{listenFd, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    int c = accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    std::string line;
+    nlohmann::json resp;
+    if (!readLine(c, line, 10000)) {
+      resp = {{"ok", false}, {"error", "error: request too large or incomplete"}};
+    } else {
+      auto req = nlohmann::json::parse(line, nullptr, false);
+      resp = req.is_discarded() || !req.is_object()
+                 ? nlohmann::json{{"ok", false}, {"error", "error: request is not a JSON object"}}
+                 : d.handle(req);
+    }
+    writeAll(c, resp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    close(c);
+  }
+}
+
+LinkWatcher::~LinkWatcher() { stop(); }
+
+void LinkWatcher::consider(const std::string& name) {
+  if (!d_.wantsInterface(name)) return;
+  if (auto st = d_.attachInterface(name); !st)
+    fmt::print(stderr, "svclbd: {}\n", st.error().message);
+}
+
+Status LinkWatcher::start() {
+  fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd_ < 0) return Error::fromErrno(errno, "netlink socket");
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = RTMGRP_LINK;
+  if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+    return Error::fromErrno(errno, "bind netlink");
+  // Subscribe first, then scan: a link created in between is seen twice at
+  // worst (attach is idempotent), never missed.
+  if (struct if_nameindex* ifs = if_nameindex()) {
+    for (auto* i = ifs; i->if_index; ++i) consider(i->if_name);
+    if_freenameindex(ifs);
+  }
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void LinkWatcher::run() {
+  std::vector<char> buf(1 << 16);
+  while (!stop_) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+    if (n <= 0) continue;
+    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, n);
+         nh = NLMSG_NEXT(nh, n)) {
+      if (nh->nlmsg_type != RTM_NEWLINK) continue;
+      auto* ifi = static_cast<ifinfomsg*>(NLMSG_DATA(nh));
+      int len = static_cast<int>(nh->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(*ifi)));
+      for (auto* rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+        if (rta->rta_type == IFLA_IFNAME)
+          consider(std::string(static_cast<const char*>(RTA_DATA(rta))));
+    }
+  }
+}
+
+void LinkWatcher::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+MetricsServer::~MetricsServer() { stop(); }
+
+Status MetricsServer::start(const std::string& hostPort) {
+  auto colon = hostPort.rfind(':');
+  if (colon == std::string::npos)
+    return Error{EINVAL, fmt::format("--metrics-addr {}: expected HOST:PORT", hostPort)};
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(std::stoi(hostPort.substr(colon + 1))));
+  if (inet_pton(AF_INET, hostPort.substr(0, colon).c_str(), &sa.sin_addr) != 1)
+    return Error{EINVAL, fmt::format("--metrics-addr {}: not an IPv4 address", hostPort)};
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || listen(fd_, 16) != 0)
+    return Error::fromErrno(errno, "metrics listener on " + hostPort);
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+// A read-only HTTP/1.0 responder: GET /metrics, everything else 404/405.
+void MetricsServer::run() {
+  while (!stop_) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    std::string req;
+    char buf[4096];
+    while (req.find("\r\n\r\n") == std::string::npos && req.size() < 16384) {
+      pollfd q{c, POLLIN, 0};
+      if (poll(&q, 1, 2000) <= 0) break;
+      ssize_t n = read(c, buf, sizeof(buf));
+      if (n <= 0) break;
+      req.append(buf, static_cast<size_t>(n));
+    }
+    std::string status = "200 OK", body, type = "text/plain; version=0.0.4; charset=utf-8";
+    if (req.rfind("GET ", 0) != 0 && req.rfind("HEAD ", 0) != 0) {
+      status = "405 Method Not Allowed";
+      body = "only GET\n";
+    } else {
+      auto sp = req.find(' ');
+      auto path = req.substr(sp + 1, req.find(' ', sp + 1) - sp - 1);
+      if (path == "/metrics" || path.rfind("/metrics?", 0) == 0)
+        body = d_.metrics();
+      else {
+        status = "404 Not Found";
+        body = "see /metrics\n";
+      }
+    }
+    std::string head = fmt::format(
+        "HTTP/1.0 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        status, type, body.size());
+    writeAll(c, head);
+    if (req.rfind("HEAD ", 0) != 0) writeAll(c, body);
+    close(c);
+  }
+}
+
+void MetricsServer::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace svclb

@@ -1,0 +1,141 @@
+#include "loader/syncer.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <map>
+
+namespace svclb {
+
+Syncer::Syncer(Dataplane& dp) : dp_(dp) {
+  actual_.svcIds = IdPool(dp.config().maxSvcIds);
+  actual_.backendIds = IdPool(dp.config().maxBackends);
+}
+
+Status Syncer::adopt() {
+  ActualState st;
+  st.svcIds = IdPool(dp_.config().maxSvcIds);
+  st.backendIds = IdPool(dp_.config().maxBackends);
+  auto svc = dp_.services();
+  auto backends = dp_.backends();
+
+  std::map<uint32_t, FrontendKey> bySvcId;
+  std::vector<std::pair<svc_key, svc_value>> slots;
+  svc.forEach([&](const svc_key& k, const svc_value& v) {
+    if (k.scope != SVC_SCOPE_EXTERNAL) return;
+    if (k.slot != 0) {
+      slots.emplace_back(k, v);
+      return;
+    }
+    FrontendKey fk{ntohl(k.vip), ntohs(k.port), k.proto};
+    ActualFrontend f;
+    f.key = fk;
+    f.svcId = v.svc_id;
+    f.master = v;
+    f.slots.assign(v.total, 0);
+    st.svcIds.markUsed(v.svc_id);
+    bySvcId[v.svc_id] = fk;
+    st.frontends[fk] = std::move(f);
+  });
+
+  std::vector<svc_key> strays;
+  for (const auto& [k, v] : slots) {
+    FrontendKey fk{ntohl(k.vip), ntohs(k.port), k.proto};
+    auto it = st.frontends.find(fk);
+    if (it == st.frontends.end() || k.slot > it->second.slots.size()) {
+      strays.push_back(k);
+      continue;
+    }
+    it->second.slots[k.slot - 1] = v.backend_id;
+  }
+
+  // Backend entries: one pass over the array, grouped by owner.
+  std::vector<uint32_t> orphanBackends;
+  const uint32_t cap = dp_.config().maxBackends;
+  {
+    const uint32_t batch = 4096;
+    std::vector<uint32_t> keys(batch);
+    std::vector<backend_value> vals(batch);
+    uint32_t outBatch = 0;
+    bool first = true;
+    for (;;) {
+      uint32_t n = batch;
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      int err = bpf_map_lookup_batch(backends.fd(), first ? nullptr : &outBatch, &outBatch,
+                                     keys.data(), vals.data(), &n, &opts);
+      first = false;
+      if (err && errno != ENOENT) return Error::fromErrno(errno, "read backends map");
+      for (uint32_t i = 0; i < n; ++i) {
+        if (vals[i].state == BE_STATE_EMPTY || keys[i] == 0 || keys[i] >= cap) continue;
+        auto owner = bySvcId.find(vals[i].svc_id);
+        if (owner == bySvcId.end()) {
+          orphanBackends.push_back(keys[i]);
+          continue;
+        }
+        st.backendIds.markUsed(keys[i]);
+        st.frontends[owner->second].backends.push_back({keys[i], vals[i]});
+      }
+      if (err) break;  // ENOENT: that was the last batch
+    }
+  }
+
+  // A frontend whose slots name missing backends (crash mid-sync) keeps
+  // them as they are: the next sync rewrites every slot that differs.
+  std::vector<MapOp> cleanup;
+  for (const auto& k : strays) {
+    MapOp op{MapOp::Kind::DeleteSvc};
+    op.key = k;
+    cleanup.push_back(op);
+  }
+  for (uint32_t id : orphanBackends) {
+    MapOp op{MapOp::Kind::FreeBackend};
+    op.id = id;
+    cleanup.push_back(op);
+  }
+  actual_ = std::move(st);
+  return execute(cleanup);
+}
+
+Status Syncer::execute(const std::vector<MapOp>& ops) {
+  auto svc = dp_.services();
+  auto backends = dp_.backends();
+  auto svcStats = dp_.svcStats();
+  auto beStats = dp_.backendStats();
+  for (const auto& op : ops) {
+    Status st;
+    switch (op.kind) {
+      case MapOp::Kind::PutBackend: st = backends.update(op.id, op.backend); break;
+      case MapOp::Kind::FreeBackend: st = backends.update(op.id, backend_value{}); break;
+      case MapOp::Kind::ResetSvcStats: st = svcStats.reset(op.id); break;
+      case MapOp::Kind::ResetBeStats: st = beStats.reset(op.id); break;
+      case MapOp::Kind::PutSvc: st = svc.update(op.key, op.value); break;
+      case MapOp::Kind::DeleteSvc: st = svc.erase(op.key); break;
+    }
+    if (!st) return st;
+    ++stats_.opsApplied;
+  }
+  return {};
+}
+
+Status Syncer::apply(Plan plan) {
+  auto start = std::chrono::steady_clock::now();
+  Status st = execute(plan.ops);
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ++stats_.count;
+  stats_.lastSeconds = secs;
+  stats_.totalSeconds += secs;
+  if (!st) {
+    ++stats_.errors;
+    stats_.lastError = st.error().message;
+    // The maps hold part of the plan: re-read them so the next plan starts
+    // from what is really there.
+    (void)adopt();
+    return st;
+  }
+  stats_.lastError.clear();
+  actual_ = std::move(plan.next);
+  return {};
+}
+
+}  // namespace svclb

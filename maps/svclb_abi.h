@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * svclb map ABI: the ONE contract between the BPF programs and the C++ side.
+ *
+ * Compiles as BPF C (clang -target bpf) and as C++20. Rules:
+ *  - wire-order fields are __be32/__be16, host-order fields __u32/__u16;
+ *  - explicit padding everywhere (hash keys are compared byte by byte, so a
+ *    pad byte left uninitialised would make two equal keys differ);
+ *  - no bitfields, bool, pointers or enum-typed fields;
+ *  - a map whose layout changes gets a new versioned name (the _vN suffix),
+ *    so a new build never reinterprets an old pinned map.
+ * tests/bpf/abi_btf_test.cpp checks every struct here against the BTF of the
+ * compiled BPF object (sizes and field offsets).
+ */
+#ifndef SVCLB_ABI_H
+#define SVCLB_ABI_H
+
+#include <linux/types.h>
+
+#define SVCLB_ABI_VERSION 1
+
+/* Map names (<= 15 chars: BPF_OBJ_NAME_LEN). Pinned as <bpffs-dir>/<name>. */
+#define SVCLB_MAP_SERVICES "svc_v1"
+#define SVCLB_MAP_BACKENDS "backends_v1"
+#define SVCLB_MAP_CT "ct_v1"
+#define SVCLB_MAP_SVC_STATS "svc_stats_v1"
+#define SVCLB_MAP_BE_STATS "be_stats_v1"
+#define SVCLB_MAP_DROPS "drops_v1"
+#define SVCLB_MAP_SOCK_REV "sock_rev_v1"
+
+/* Default capacities; the daemon may resize before load (--max-*). */
+#define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
+#define SVCLB_DEFAULT_BACKENDS 262144         /* backend ids 1..N-1 */
+#define SVCLB_DEFAULT_SVC_IDS 65536           /* frontend ids 1..N-1 */
+#define SVCLB_DEFAULT_CT_ENTRIES 262144       /* 2 entries per flow */
+#define SVCLB_DEFAULT_SOCK_REV_ENTRIES 65536
+
+/* svc_key.scope: which view of a frontend the entry belongs to.
+ * EXTERNAL serves every client; INTERNAL holds the node-local subset used
+ * for externalTrafficPolicy=Local (issue 3). ClusterIP uses EXTERNAL only. */
+#define SVC_SCOPE_EXTERNAL 0
+#define SVC_SCOPE_INTERNAL 1
+
+/* Frontend: {vip, port, proto, scope, slot}. slot 0 is the master entry
+ * (svc_id, count, flags); slots 1..total hold one backend id each, ready
+ * backends first (1..count), then terminating ones (count+1..total). */
+struct svc_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 scope; /* SVC_SCOPE_* */
+	__u16 slot; /* 0 = master */
+	__u16 pad;
+};
+
+/* svc_value.algo */
+#define SVC_ALGO_RANDOM 0
+#define SVC_ALGO_MAGLEV 1
+
+/* svc_value.flags (master) */
+#define SVC_F_AFFINITY 0x01 /* sessionAffinity: ClientIP (issue 4) */
+
+struct svc_value {
+	__u32 svc_id;     /* frontend id: stats index and CT owner; both kinds */
+	__u32 backend_id; /* slot > 0: the backend; master: 0 */
+	__u16 count;      /* master: ready slots 1..count */
+	__u16 total;      /* master: all slots, terminating after ready */
+	__u8 algo;        /* master: SVC_ALGO_* */
+	__u8 flags;       /* master: SVC_F_* */
+	__u16 pad;
+	__u32 affinity_timeout; /* master: seconds, 0 = no affinity */
+	__u32 reserved;
+};
+
+/* backend_value.state. A zeroed array slot is EMPTY: the id is free. */
+#define BE_STATE_EMPTY 0
+#define BE_STATE_ACTIVE 1
+#define BE_STATE_TERMINATING 2
+
+/* Backends: ARRAY indexed by backend id (id 0 is never used). */
+struct backend_value {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 state;   /* BE_STATE_* */
+	__u32 svc_id; /* owning frontend: a CT entry is only valid if equal */
+	__u32 pad;
+};
+
+/* Connection tracking: LRU_HASH keyed on the packet's own 5-tuple. A flow
+ * has two entries: FORWARD (client -> VIP, says where to DNAT) and REPLY
+ * (backend -> client, says which VIP to restore as the source). */
+struct ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+#define CT_DIR_FORWARD 1
+#define CT_DIR_REPLY 2
+
+struct ct_value {
+	__be32 nat_addr; /* FORWARD: backend address; REPLY: VIP */
+	__be16 nat_port; /* FORWARD: backend port; REPLY: service port */
+	__u8 dir;        /* CT_DIR_* */
+	__u8 flags;
+	__u32 backend_id;
+	__u32 svc_id;
+};
+
+/* Socket-level reverse translation for the node's own UDP sockets
+ * (recvmsg4/getpeername4): {socket cookie, backend} -> VIP. */
+struct sock_rev_key {
+	__u64 cookie;
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+struct sock_rev_value {
+	__be32 vip;
+	__be16 port;
+	__u16 pad;
+};
+
+/* Per-CPU counters, indexed by svc_id (svc_stats) or backend id (be_stats).
+ * packets/bytes: client->service packets translated on the packet path
+ * (bytes = IP total length); reply_*: backend->client packets reverse
+ * translated; flows: new connections balanced (packet path CT creations and
+ * socket-level connects/sends). */
+struct lb_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 reply_packets;
+	__u64 reply_bytes;
+	__u64 flows;
+};
+
+/* Drop reasons: index into the drops per-CPU array. A BPF helper returns
+ * -DROP_* and the program entry counts it and drops, once. */
+#define DROP_NO_BACKEND 1    /* service has no usable endpoint */
+#define DROP_CT_INSERT 2     /* conntrack insert failed */
+#define DROP_CSUM 3          /* checksum/store helper failed */
+#define DROP_PULL 4          /* could not make headers writable */
+#define DROP_BACKEND_GONE 5  /* selected slot points at a freed backend */
+#define DROP_MAX 16
+
+struct drop_stats {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif /* SVCLB_ABI_H */

@@ -1,0 +1,144 @@
+// Store::frontends(): the dataplane view of the desired state.
+//
+// Backend states follow kube-proxy's reading of the API:
+//  - Endpoints: `addresses` are Ready, `notReadyAddresses` NotReady.
+//  - EndpointSlice conditions: ready unset or true -> Ready (a nil ready
+//    means ready); ready=false with terminating=true -> Terminating, still
+//    serving only if conditions.serving is true; otherwise NotReady.
+// A Service port matches an endpoint port by name (both "" for a single
+// unnamed port) and protocol; the backend port is the endpoint port's.
+// Only IPv4 EndpointSlices are read, and only an endpoint's first address
+// (the API says the addresses of one endpoint are fungible).
+#include <algorithm>
+
+#include "model/internal.h"
+#include "model/model.h"
+
+namespace svclb {
+
+using namespace model_internal;
+
+namespace {
+
+uint8_t protoNumber(const std::string& p) {
+  if (p == "TCP") return 6;
+  if (p == "UDP") return 17;
+  return 0;  // SCTP and anything else: not served
+}
+
+const EndpointPort* matchPort(const std::vector<EndpointPort>& ports, const ServicePort& sp) {
+  for (const auto& p : ports)
+    if (p.name == sp.name && p.protocol == sp.protocol) return &p;
+  return nullptr;
+}
+
+// Sorted by (ip, port); of duplicates keep the best state (Ready first),
+// and a serving one over a non-serving one.
+void normalize(std::vector<BackendSpec>& bs) {
+  std::sort(bs.begin(), bs.end(), [](const BackendSpec& a, const BackendSpec& b) {
+    if (a.ip != b.ip) return a.ip < b.ip;
+    if (a.port != b.port) return a.port < b.port;
+    if (a.state != b.state) return a.state < b.state;
+    return a.serving > b.serving;
+  });
+  bs.erase(std::unique(bs.begin(), bs.end(),
+                       [](const BackendSpec& a, const BackendSpec& b) {
+                         return a.ip == b.ip && a.port == b.port;
+                       }),
+           bs.end());
+}
+
+}  // namespace
+
+std::vector<Frontend> Store::frontends() const {
+  std::vector<Frontend> out;
+  for (const auto& [key, svc] : services_) {
+    if (svc.type == "ExternalName") continue;
+    auto vip = parseIPv4(svc.clusterIP);  // "" and "None" have no frontend
+    if (!vip) continue;
+
+    std::vector<const EndpointSlice*> mySlices;
+    for (const auto& [skey, slice] : slices_) {
+      if (skey.first != svc.meta.ns || slice.addressType != "IPv4") continue;
+      auto it = slice.meta.labels.find("kubernetes.io/service-name");
+      if (it != slice.meta.labels.end() && it->second == svc.meta.name) mySlices.push_back(&slice);
+    }
+    const Endpoints* eps = nullptr;
+    if (mySlices.empty()) {
+      auto it = endpoints_.find(key);
+      if (it != endpoints_.end()) eps = &it->second;
+    }
+
+    for (const auto& sp : svc.ports) {
+      uint8_t proto = protoNumber(sp.protocol);
+      if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
+      Frontend fe;
+      fe.key = FrontendKey{*vip, static_cast<uint16_t>(sp.port), proto};
+      fe.ns = svc.meta.ns;
+      fe.name = svc.meta.name;
+      fe.portName = sp.name;
+      fe.annotations = svc.meta.annotations;
+      if (svc.sessionAffinity == "ClientIP") {
+        fe.affinity = true;
+        fe.affinityTimeout = svc.sessionAffinityTimeoutSeconds > 0
+                                 ? static_cast<uint32_t>(svc.sessionAffinityTimeoutSeconds)
+                                 : 10800u;
+      }
+
+      for (const EndpointSlice* slice : mySlices) {
+        const EndpointPort* ep = matchPort(slice->ports, sp);
+        if (!ep || ep->port < 1 || ep->port > 65535) continue;
+        for (const auto& e : slice->endpoints) {
+          if (e.addresses.empty()) continue;
+          auto ip = parseIPv4(e.addresses.front());
+          if (!ip) continue;
+          BackendSpec b;
+          b.ip = *ip;
+          b.port = static_cast<uint16_t>(ep->port);
+          b.nodeName = e.nodeName;
+          const auto& c = e.conditions;
+          if (!c.ready.has_value() || *c.ready) {
+            b.state = EndpointState::Ready;
+            b.serving = true;
+          } else if (c.terminating.value_or(false)) {
+            b.state = EndpointState::Terminating;
+            b.serving = c.serving.value_or(false);
+          } else {
+            b.state = EndpointState::NotReady;
+            b.serving = false;
+          }
+          fe.backends.push_back(std::move(b));
+        }
+      }
+
+      if (eps) {
+        for (const auto& ss : eps->subsets) {
+          const EndpointPort* ep = matchPort(ss.ports, sp);
+          if (!ep || ep->port < 1 || ep->port > 65535) continue;
+          auto add = [&](const std::vector<EndpointAddress>& addrs, EndpointState state) {
+            for (const auto& a : addrs) {
+              auto ip = parseIPv4(a.ip);
+              if (!ip) continue;
+              BackendSpec b;
+              b.ip = *ip;
+              b.port = static_cast<uint16_t>(ep->port);
+              b.state = state;
+              b.serving = state == EndpointState::Ready;
+              b.nodeName = a.nodeName;
+              fe.backends.push_back(std::move(b));
+            }
+          };
+          add(ss.addresses, EndpointState::Ready);
+          add(ss.notReadyAddresses, EndpointState::NotReady);
+        }
+      }
+      normalize(fe.backends);
+      out.push_back(std::move(fe));
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const Frontend& a, const Frontend& b) { return a.key < b.key; });
+  return out;
+}
+
+}  // namespace svclb

@@ -1,0 +1,95 @@
+// Helpers shared by the model's translation units. Not part of the public
+// contract (model.h): the daemon and CLI must not include this.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/model.h"
+
+namespace svclb::model_internal {
+
+// ---- IPv4 -----------------------------------------------------------------
+
+// Strict dotted quad (inet_pton: no leading zeros, no shorthand). Host order.
+std::optional<uint32_t> parseIPv4(std::string_view s);
+bool isIPv6(std::string_view s);
+bool isIP(std::string_view s);
+std::string formatIPv4(uint32_t hostOrder);
+
+struct Cidr4 {
+  uint32_t base = 0;  // host order, masked
+  int prefix = 0;
+  uint32_t broadcast() const { return prefix == 0 ? 0xffffffffu : base | (0xffffffffu >> prefix); }
+  bool contains(uint32_t ip) const {
+    uint32_t mask = prefix == 0 ? 0 : 0xffffffffu << (32 - prefix);
+    return (ip & mask) == base;
+  }
+};
+std::optional<Cidr4> parseCidr4(std::string_view s);
+// Any family, for loadBalancerSourceRanges.
+bool isCidr(std::string_view s);
+
+// ---- Field errors, formatted as k8s.io/apimachinery field.Error ----------
+
+// Go's %q for a plain string (what field.Invalid prints for string values).
+std::string goQuote(std::string_view s);
+// Go's %#v of a []string: []string{"a", "b"}
+std::string goStringSlice(const std::vector<std::string>& v);
+
+class FieldErrors {
+ public:
+  void invalid(const std::string& path, const std::string& goValue, const std::string& detail);
+  void invalidStr(const std::string& path, std::string_view value, const std::string& detail) {
+    invalid(path, goQuote(value), detail);
+  }
+  void invalidInt(const std::string& path, int64_t value, const std::string& detail) {
+    invalid(path, std::to_string(value), detail);
+  }
+  void required(const std::string& path, const std::string& detail = "");
+  void forbidden(const std::string& path, const std::string& detail);
+  void duplicate(const std::string& path, const std::string& goValue);
+  void notSupported(const std::string& path, std::string_view value,
+                    const std::vector<std::string>& supported);
+  void internal(const std::string& path, const std::string& detail);
+
+  bool empty() const { return errs_.empty(); }
+  const std::vector<std::string>& list() const { return errs_; }
+  void append(const FieldErrors& o) { errs_.insert(errs_.end(), o.errs_.begin(), o.errs_.end()); }
+
+  // A preformatted "path: Type: detail" line (Too many, ...).
+  void add(std::string s);
+
+  // `The Service "web" is invalid: <err>` or the multi-line form kubectl
+  // prints for several causes: `...is invalid: \n* a\n* b`.
+  std::string message(std::string_view kind, std::string_view name) const;
+
+ private:
+  std::vector<std::string> errs_;
+};
+
+// ---- JSON decoding (shared by parseManifests and fromJson) ----------------
+
+// Decodes one Kubernetes-shaped object. On a type mismatch returns the
+// kubectl client-side validation text, e.g.
+//   ValidationError(Service.spec.ports[0].port): invalid type for
+//   io.k8s.api.core.v1.ServicePort.port: got "string", expected "integer"
+// Kind/apiVersion must already be known to be one of ours.
+Result<Object> decodeObject(const nlohmann::json& j, const std::string& kind);
+
+// "Service" for apiVersion v1 kind Service etc.; nullopt when not ours.
+std::optional<std::string> recognizeKind(const std::string& apiVersion, const std::string& kind);
+
+// Everything but uid and creationTimestamp, for unchanged/configured.
+bool sameContent(const Object& a, const Object& b);
+
+// kubectl's resource names.
+std::string resourceSingular(std::string_view kind);  // service, endpoints, endpointslice.discovery.k8s.io
+std::string resourcePlural(std::string_view kind);    // services, endpoints, endpointslices.discovery.k8s.io
+
+}  // namespace svclb::model_internal

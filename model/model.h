@@ -1,0 +1,250 @@
+// The Kubernetes objects svclb understands, and the desired-state store.
+// Pure C++ (no kernel, no sockets): parsed from manifests, validated in
+// kubectl's words, persisted as JSON, and turned into the dataplane view
+// (Frontend) that the daemon's reconciler writes into the maps.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+
+namespace svclb {
+
+struct ObjectMeta {
+  std::string name;
+  std::string ns = "default";  // metadata.namespace
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::string uid;                // assigned by the store on create
+  std::string creationTimestamp;  // RFC 3339, assigned by the store on create
+};
+
+// targetPort / port references: an int or a named port.
+struct IntOrString {
+  bool isString = false;
+  int32_t intVal = 0;
+  std::string strVal;
+  bool operator==(const IntOrString&) const = default;
+};
+
+struct ServicePort {
+  std::string name;
+  std::string protocol = "TCP";  // TCP | UDP | SCTP (SCTP rejected for now)
+  int32_t port = 0;
+  IntOrString targetPort;  // defaulted to port when absent
+  int32_t nodePort = 0;
+  std::string appProtocol;
+  bool operator==(const ServicePort&) const = default;
+};
+
+struct Service {
+  ObjectMeta meta;
+  std::string type = "ClusterIP";  // ClusterIP | NodePort | LoadBalancer | ExternalName
+  std::string clusterIP;           // "" = allocate; "None" = headless
+  std::map<std::string, std::string> selector;
+  std::vector<ServicePort> ports;
+  std::string sessionAffinity = "None";  // None | ClientIP
+  int32_t sessionAffinityTimeoutSeconds = 10800;
+  std::vector<std::string> externalIPs;
+  std::string externalName;
+  std::string externalTrafficPolicy;  // "" | Cluster | Local
+  std::string internalTrafficPolicy;  // "" | Cluster | Local
+  std::string loadBalancerIP;
+  std::vector<std::string> loadBalancerSourceRanges;
+  int32_t healthCheckNodePort = 0;
+  std::vector<std::string> loadBalancerIngressIPs;  // status.loadBalancer.ingress[].ip
+};
+
+struct EndpointPort {
+  std::string name;
+  std::string protocol = "TCP";
+  int32_t port = 0;
+  std::string appProtocol;
+  bool operator==(const EndpointPort&) const = default;
+};
+
+struct EndpointAddress {
+  std::string ip;
+  std::string hostname;
+  std::string nodeName;
+  std::string targetRefKind, targetRefName, targetRefNamespace;
+  bool operator==(const EndpointAddress&) const = default;
+};
+
+struct EndpointSubset {
+  std::vector<EndpointAddress> addresses;
+  std::vector<EndpointAddress> notReadyAddresses;
+  std::vector<EndpointPort> ports;
+};
+
+struct Endpoints {
+  ObjectMeta meta;
+  std::vector<EndpointSubset> subsets;
+};
+
+struct EndpointConditions {
+  std::optional<bool> ready, serving, terminating;
+};
+
+struct SliceEndpoint {
+  std::vector<std::string> addresses;
+  EndpointConditions conditions;
+  std::string hostname;
+  std::string nodeName;
+  std::string zone;
+  std::string targetRefKind, targetRefName, targetRefNamespace;
+};
+
+struct EndpointSlice {
+  ObjectMeta meta;  // label kubernetes.io/service-name names the Service
+  std::string addressType = "IPv4";
+  std::vector<SliceEndpoint> endpoints;
+  std::vector<EndpointPort> ports;  // name "" = unnamed port
+};
+
+using Object = std::variant<Service, Endpoints, EndpointSlice>;
+
+// Field-by-field equality (uid and creationTimestamp included). Declared
+// outside the structs so the structs' layout and declarations stay as they are.
+bool operator==(const ObjectMeta& a, const ObjectMeta& b);
+bool operator==(const Service& a, const Service& b);
+bool operator==(const EndpointSubset& a, const EndpointSubset& b);
+bool operator==(const Endpoints& a, const Endpoints& b);
+bool operator==(const EndpointConditions& a, const EndpointConditions& b);
+bool operator==(const SliceEndpoint& a, const SliceEndpoint& b);
+bool operator==(const EndpointSlice& a, const EndpointSlice& b);
+
+// Maps what a user may type for a resource ("svc", "services", "Service",
+// "ep", "endpoints", "endpointslice", "endpointslices.discovery.k8s.io", ...)
+// to the Kind ("Service" | "Endpoints" | "EndpointSlice"); nullopt if unknown.
+std::optional<std::string> kindFromResource(std::string_view resource);
+
+// "Service", "Endpoints", "EndpointSlice"
+std::string kindOf(const Object& obj);
+const ObjectMeta& metaOf(const Object& obj);
+
+// Parses a multi-document YAML (or JSON) manifest. Empty documents are
+// skipped; `kind: List` items are expanded. Unknown fields that kubectl
+// accepts are ignored. Errors are in kubectl's words, e.g.
+//   error: error parsing web.yaml: error converting YAML to JSON: yaml: line 3: ...
+//   error: unable to recognize "web.yaml": no matches for kind "Foo" in version "v1"
+// `source` is the file name shown in errors ("-" for stdin -> "STDIN").
+Result<std::vector<Object>> parseManifests(std::string_view text, std::string_view source);
+
+// Field validation of one object in isolation, in kubectl's words, e.g.
+//   The Service "web" is invalid: spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive
+// Several field errors are joined as kubectl does: `The Service "web" is invalid: \n* a\n* b`.
+Status validate(const Object& obj);
+
+// JSON in the Kubernetes API shape (apiVersion, kind, metadata, spec, ...);
+// used for persistence, for the API (get -o json/yaml) and round-trips.
+nlohmann::json toJson(const Object& obj);
+Result<Object> fromJson(const nlohmann::json& j);
+
+// ---- Dataplane view -------------------------------------------------------
+
+enum class EndpointState : uint8_t { Ready, Terminating, NotReady };
+
+struct BackendSpec {
+  uint32_t ip = 0;  // host byte order
+  uint16_t port = 0;
+  EndpointState state = EndpointState::Ready;
+  bool serving = true;  // EndpointSlice conditions.serving (Terminating still serving)
+  uint16_t weight = 1;
+  std::string nodeName;
+  bool operator==(const BackendSpec&) const = default;
+};
+
+struct FrontendKey {
+  uint32_t vip = 0;  // host byte order
+  uint16_t port = 0;
+  uint8_t proto = 0;  // IPPROTO_TCP (6) / IPPROTO_UDP (17)
+  auto operator<=>(const FrontendKey&) const = default;
+};
+
+struct Frontend {
+  FrontendKey key;
+  std::string ns, name, portName;  // which Service port this is
+  std::vector<BackendSpec> backends;  // sorted by (ip, port), deduplicated
+  bool affinity = false;              // sessionAffinity: ClientIP
+  uint32_t affinityTimeout = 0;       // seconds when affinity
+  std::map<std::string, std::string> annotations;  // the Service's
+  bool operator==(const Frontend&) const = default;
+};
+
+// ---- Desired state --------------------------------------------------------
+
+struct StoreConfig {
+  std::string serviceCIDR = "10.96.0.0/12";
+};
+
+enum class ApplyAction { Created, Configured, Unchanged, Deleted };
+
+struct ApplyOutcome {
+  std::string kind;  // "Service" ...
+  std::string ns, name;
+  ApplyAction action;
+};
+
+// "service/web created" as kubectl prints it.
+std::string describeOutcome(const ApplyOutcome& o);
+
+class Store {
+ public:
+  explicit Store(StoreConfig cfg = {});
+
+  // All-or-nothing: validates every object (field validation + ClusterIP
+  // allocation/collision against the store and the other objects of the same
+  // apply), and only if all pass, commits. On error the store is unchanged.
+  // ClusterIP is immutable once set (kubectl's message for changing it).
+  Result<std::vector<ApplyOutcome>> apply(const std::vector<Object>& objs);
+
+  // Deletes by kind ("Service"|"Endpoints"|"EndpointSlice"), namespace, name.
+  // NotFound error in kubectl's words:
+  //   Error from server (NotFound): services "web" not found
+  Result<std::vector<ApplyOutcome>> remove(const std::string& kind, const std::string& ns,
+                                           const std::string& name);
+  // Deletes every object in objs; all-or-nothing like apply.
+  Result<std::vector<ApplyOutcome>> removeAll(const std::vector<Object>& objs);
+
+  const std::map<std::pair<std::string, std::string>, Service>& services() const {
+    return services_;
+  }
+  const std::map<std::pair<std::string, std::string>, Endpoints>& endpoints() const {
+    return endpoints_;
+  }
+  const std::map<std::pair<std::string, std::string>, EndpointSlice>& slices() const {
+    return slices_;
+  }
+
+  // The dataplane view: one Frontend per (clusterIP, port, protocol) of every
+  // ClusterIP-bearing Service (not headless, not ExternalName). Backends come
+  // from the Service's EndpointSlices (label kubernetes.io/service-name) when
+  // any exist, otherwise from its Endpoints object; a ServicePort matches an
+  // endpoint port by name (and protocol). Sorted by key.
+  std::vector<Frontend> frontends() const;
+
+  // Persistence: JSON document {"version":1,"services":[...],"endpoints":[...],
+  // "endpointSlices":[...]}. save() writes atomically (tmp file, fsync,
+  // rename, fsync dir).
+  nlohmann::json toJson() const;
+  static Result<Store> fromJson(const nlohmann::json& j, StoreConfig cfg = {});
+  Status save(const std::string& path) const;
+  static Result<Store> load(const std::string& path, StoreConfig cfg = {});  // missing file = empty store
+
+ private:
+  StoreConfig cfg_;
+  std::map<std::pair<std::string, std::string>, Service> services_;  // key (ns, name)
+  std::map<std::pair<std::string, std::string>, Endpoints> endpoints_;
+  std::map<std::pair<std::string, std::string>, EndpointSlice> slices_;
+};
+
+}  // namespace svclb

@@ -1,0 +1,259 @@
+// Object helpers: kind/meta accessors, equality, kubectl resource names,
+// IPv4 parsing and field-error formatting shared by the other files.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "model/internal.h"
+#include "model/model.h"
+
+namespace svclb {
+
+std::string kindOf(const Object& obj) {
+  switch (obj.index()) {
+    case 0:
+      return "Service";
+    case 1:
+      return "Endpoints";
+    default:
+      return "EndpointSlice";
+  }
+}
+
+const ObjectMeta& metaOf(const Object& obj) {
+  return std::visit([](const auto& o) -> const ObjectMeta& { return o.meta; }, obj);
+}
+
+bool operator==(const ObjectMeta& a, const ObjectMeta& b) {
+  return std::tie(a.name, a.ns, a.labels, a.annotations, a.uid, a.creationTimestamp) ==
+         std::tie(b.name, b.ns, b.labels, b.annotations, b.uid, b.creationTimestamp);
+}
+
+bool operator==(const Service& a, const Service& b) {
+  return a.meta == b.meta &&
+         std::tie(a.type, a.clusterIP, a.selector, a.ports, a.sessionAffinity,
+                  a.sessionAffinityTimeoutSeconds, a.externalIPs, a.externalName,
+                  a.externalTrafficPolicy, a.internalTrafficPolicy, a.loadBalancerIP,
+                  a.loadBalancerSourceRanges, a.healthCheckNodePort, a.loadBalancerIngressIPs) ==
+             std::tie(b.type, b.clusterIP, b.selector, b.ports, b.sessionAffinity,
+                      b.sessionAffinityTimeoutSeconds, b.externalIPs, b.externalName,
+                      b.externalTrafficPolicy, b.internalTrafficPolicy, b.loadBalancerIP,
+                      b.loadBalancerSourceRanges, b.healthCheckNodePort, b.loadBalancerIngressIPs);
+}
+
+bool operator==(const EndpointSubset& a, const EndpointSubset& b) {
+  return std::tie(a.addresses, a.notReadyAddresses, a.ports) ==
+         std::tie(b.addresses, b.notReadyAddresses, b.ports);
+}
+
+bool operator==(const Endpoints& a, const Endpoints& b) {
+  return a.meta == b.meta && a.subsets == b.subsets;
+}
+
+bool operator==(const EndpointConditions& a, const EndpointConditions& b) {
+  return std::tie(a.ready, a.serving, a.terminating) ==
+         std::tie(b.ready, b.serving, b.terminating);
+}
+
+bool operator==(const SliceEndpoint& a, const SliceEndpoint& b) {
+  return a.conditions == b.conditions &&
+         std::tie(a.addresses, a.hostname, a.nodeName, a.zone, a.targetRefKind, a.targetRefName,
+                  a.targetRefNamespace) == std::tie(b.addresses, b.hostname, b.nodeName, b.zone,
+                                                    b.targetRefKind, b.targetRefName,
+                                                    b.targetRefNamespace);
+}
+
+bool operator==(const EndpointSlice& a, const EndpointSlice& b) {
+  return a.meta == b.meta && a.addressType == b.addressType && a.endpoints == b.endpoints &&
+         a.ports == b.ports;
+}
+
+std::optional<std::string> kindFromResource(std::string_view resource) {
+  std::string r(resource);
+  std::transform(r.begin(), r.end(), r.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (r == "service" || r == "services" || r == "svc") return "Service";
+  if (r == "endpoints" || r == "ep" || r == "endpoint") return "Endpoints";
+  if (r == "endpointslice" || r == "endpointslices" || r == "endpointslice.discovery.k8s.io" ||
+      r == "endpointslices.discovery.k8s.io")
+    return "EndpointSlice";
+  return std::nullopt;
+}
+
+std::string describeOutcome(const ApplyOutcome& o) {
+  std::string res = model_internal::resourceSingular(o.kind);
+  switch (o.action) {
+    case ApplyAction::Created:
+      return res + "/" + o.name + " created";
+    case ApplyAction::Configured:
+      return res + "/" + o.name + " configured";
+    case ApplyAction::Unchanged:
+      return res + "/" + o.name + " unchanged";
+    case ApplyAction::Deleted:
+      return res + " \"" + o.name + "\" deleted";
+  }
+  return res + "/" + o.name;
+}
+
+namespace model_internal {
+
+std::string resourceSingular(std::string_view kind) {
+  if (kind == "Service") return "service";
+  if (kind == "Endpoints") return "endpoints";
+  if (kind == "EndpointSlice") return "endpointslice.discovery.k8s.io";
+  std::string k(kind);
+  std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
+  return k;
+}
+
+std::string resourcePlural(std::string_view kind) {
+  if (kind == "Service") return "services";
+  if (kind == "Endpoints") return "endpoints";
+  if (kind == "EndpointSlice") return "endpointslices.discovery.k8s.io";
+  return resourceSingular(kind) + "s";
+}
+
+std::optional<uint32_t> parseIPv4(std::string_view s) {
+  if (s.empty() || s.size() > 15) return std::nullopt;
+  std::string str(s);
+  in_addr a{};
+  if (inet_pton(AF_INET, str.c_str(), &a) != 1) return std::nullopt;
+  return ntohl(a.s_addr);
+}
+
+bool isIPv6(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  std::string str(s);
+  in6_addr a{};
+  return inet_pton(AF_INET6, str.c_str(), &a) == 1;
+}
+
+bool isIP(std::string_view s) { return parseIPv4(s).has_value() || isIPv6(s); }
+
+std::string formatIPv4(uint32_t ip) {
+  return fmt::format("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
+}
+
+namespace {
+std::optional<int> parsePrefix(std::string_view p, int max) {
+  if (p.empty() || p.size() > 3) return std::nullopt;
+  int v = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  if (p.size() > 1 && p[0] == '0') return std::nullopt;
+  if (v > max) return std::nullopt;
+  return v;
+}
+}  // namespace
+
+std::optional<Cidr4> parseCidr4(std::string_view s) {
+  auto slash = s.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto ip = parseIPv4(s.substr(0, slash));
+  auto prefix = parsePrefix(s.substr(slash + 1), 32);
+  if (!ip || !prefix) return std::nullopt;
+  uint32_t mask = *prefix == 0 ? 0 : 0xffffffffu << (32 - *prefix);
+  return Cidr4{*ip & mask, *prefix};
+}
+
+bool isCidr(std::string_view s) {
+  if (parseCidr4(s)) return true;
+  auto slash = s.find('/');
+  if (slash == std::string_view::npos) return false;
+  return isIPv6(s.substr(0, slash)) && parsePrefix(s.substr(slash + 1), 128).has_value();
+}
+
+std::string goQuote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20 || c == 0x7f)
+          out += fmt::format("\\x{:02x}", c);
+        else
+          out += static_cast<char>(c);
+    }
+  }
+  out += "\"";
+  return out;
+}
+
+std::string goStringSlice(const std::vector<std::string>& v) {
+  std::string out = "[]string{";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ", ";
+    out += goQuote(v[i]);
+  }
+  return out + "}";
+}
+
+void FieldErrors::add(std::string s) {
+  // apimachinery's aggregate de-duplicates identical messages.
+  if (std::find(errs_.begin(), errs_.end(), s) == errs_.end()) errs_.push_back(std::move(s));
+}
+
+void FieldErrors::invalid(const std::string& path, const std::string& goValue,
+                          const std::string& detail) {
+  add(path + ": Invalid value: " + goValue + (detail.empty() ? "" : ": " + detail));
+}
+
+void FieldErrors::required(const std::string& path, const std::string& detail) {
+  add(path + ": Required value" + (detail.empty() ? "" : ": " + detail));
+}
+
+void FieldErrors::forbidden(const std::string& path, const std::string& detail) {
+  add(path + ": Forbidden" + (detail.empty() ? "" : ": " + detail));
+}
+
+void FieldErrors::duplicate(const std::string& path, const std::string& goValue) {
+  add(path + ": Duplicate value: " + goValue);
+}
+
+void FieldErrors::notSupported(const std::string& path, std::string_view value,
+                               const std::vector<std::string>& supported) {
+  std::string s = path + ": Unsupported value: " + goQuote(value);
+  if (!supported.empty()) {
+    s += ": supported values: ";
+    for (size_t i = 0; i < supported.size(); ++i) {
+      if (i) s += ", ";
+      s += goQuote(supported[i]);
+    }
+  }
+  add(std::move(s));
+}
+
+void FieldErrors::internal(const std::string& path, const std::string& detail) {
+  add(path + ": Internal error: " + detail);
+}
+
+std::string FieldErrors::message(std::string_view kind, std::string_view name) const {
+  std::string head = fmt::format("The {} {} is invalid", kind, goQuote(name));
+  if (errs_.empty()) return head;
+  if (errs_.size() == 1) return head + ": " + errs_[0];
+  std::string s = head + ": ";
+  for (const auto& e : errs_) s += "\n* " + e;
+  return s;
+}
+
+}  // namespace model_internal
+}  // namespace svclb

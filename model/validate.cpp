@@ -1,0 +1,403 @@
+// Field validation in the API server's words (k8s.io/kubernetes
+// pkg/apis/core/validation and pkg/apis/discovery/validation), in the same
+// order, so a multi-error message reads as kubectl would print it.
+//
+// Deliberate differences from the API server:
+//  - label/annotation keys and values are not validated;
+//  - endpoint addresses in the loopback and link-local ranges are accepted
+//    (useful for local testing; kube-apiserver rejects them);
+//  - clusterIP must be IPv4 (the dataplane is IPv4 only);
+//  - allocation-time checks (CIDR range, collisions, immutability) live in
+//    Store::apply, as they need the store.
+#include <algorithm>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "model/internal.h"
+#include "model/model.h"
+
+namespace svclb {
+
+using namespace model_internal;
+
+namespace {
+
+std::string maxLenError(int n) { return fmt::format("must be no more than {} characters", n); }
+
+std::string regexError(const std::string& msg, const std::string& fmtStr,
+                       const std::vector<std::string>& examples) {
+  // Mirrors apimachinery's RegexError, double space included.
+  std::string s = msg;
+  if (examples.empty()) return s + " (regex used for validation is '" + fmtStr + "')";
+  s += " (e.g. ";
+  for (size_t i = 0; i < examples.size(); ++i) {
+    if (i > 0) s += " or ";
+    s += "'" + examples[i] + "', ";
+  }
+  return s + "regex used for validation is '" + fmtStr + "')";
+}
+
+const std::string kDns1123LabelFmt = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+const std::string kDns1123SubdomainFmt =
+    kDns1123LabelFmt + "(\\." + kDns1123LabelFmt + ")*";
+const std::string kDns1035LabelFmt = "[a-z]([-a-z0-9]*[a-z0-9])?";
+
+std::vector<std::string> isDNS1123Label(const std::string& v) {
+  static const std::regex label(kDns1123LabelFmt);
+  static const std::regex subdomain(kDns1123SubdomainFmt);
+  std::vector<std::string> errs;
+  if (v.size() > 63) errs.push_back(maxLenError(63));
+  if (!std::regex_match(v, label)) {
+    if (std::regex_match(v, subdomain))
+      errs.push_back("must not contain dots");
+    else
+      errs.push_back(regexError(
+          "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+          "and must start and end with an alphanumeric character",
+          kDns1123LabelFmt, {"my-name", "123-abc"}));
+  }
+  return errs;
+}
+
+std::vector<std::string> isDNS1123Subdomain(const std::string& v) {
+  static const std::regex subdomain(kDns1123SubdomainFmt);
+  std::vector<std::string> errs;
+  if (v.size() > 253) errs.push_back(maxLenError(253));
+  if (!std::regex_match(v, subdomain))
+    errs.push_back(regexError(
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+        "'.', and must start and end with an alphanumeric character",
+        kDns1123SubdomainFmt, {"example.com"}));
+  return errs;
+}
+
+std::vector<std::string> isDNS1035Label(const std::string& v) {
+  static const std::regex label(kDns1035LabelFmt);
+  std::vector<std::string> errs;
+  if (v.size() > 63) errs.push_back(maxLenError(63));
+  if (!std::regex_match(v, label))
+    errs.push_back(regexError(
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+        "alphabetic character, and end with an alphanumeric character",
+        kDns1035LabelFmt, {"my-name", "abc-123"}));
+  return errs;
+}
+
+// IANA_SVC_NAME (RFC 6335), as IsValidPortName.
+std::vector<std::string> isValidPortName(const std::string& v) {
+  static const std::regex charset("^[-a-z0-9]+$");
+  static const std::regex oneLetter("[a-z]");
+  std::vector<std::string> errs;
+  if (v.size() > 15) errs.push_back(maxLenError(15));
+  if (!std::regex_match(v, charset))
+    errs.push_back("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
+  if (!std::regex_search(v, oneLetter)) errs.push_back("must contain at least one letter (a-z)");
+  if (v.find("--") != std::string::npos) errs.push_back("must not contain consecutive hyphens");
+  if (!v.empty() && (v.front() == '-' || v.back() == '-'))
+    errs.push_back("must not begin or end with a hyphen");
+  return errs;
+}
+
+const std::string kPortRange = "must be between 1 and 65535, inclusive";
+const std::string kValidIP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
+
+bool validPort(int64_t p) { return p >= 1 && p <= 65535; }
+
+void validateMeta(const ObjectMeta& m, bool dns1035, FieldErrors& errs) {
+  if (m.name.empty()) {
+    errs.required("metadata.name", "name or generateName is required");
+  } else {
+    for (const auto& msg : dns1035 ? isDNS1035Label(m.name) : isDNS1123Subdomain(m.name))
+      errs.invalidStr("metadata.name", m.name, msg);
+  }
+  for (const auto& msg : isDNS1123Label(m.ns)) errs.invalidStr("metadata.namespace", m.ns, msg);
+}
+
+void validateDNS1123Label(const std::string& v, const std::string& path, FieldErrors& errs) {
+  for (const auto& msg : isDNS1123Label(v)) errs.invalidStr(path, v, msg);
+}
+
+const std::vector<std::string> kProtocols = {"SCTP", "TCP", "UDP"};
+
+bool supportedProtocol(const std::string& p) {
+  return p == "TCP" || p == "UDP" || p == "SCTP";
+}
+
+void validateProtocol(const std::string& proto, const std::string& path, FieldErrors& errs) {
+  if (proto.empty())
+    errs.required(path);
+  else if (!supportedProtocol(proto))
+    errs.notSupported(path, proto, kProtocols);
+}
+
+// Go's %#v of the key the API server uses for duplicate (protocol, port).
+std::string servicePortKey(const std::string& proto, int32_t port) {
+  return fmt::format(
+      "core.ServicePort{{Name:\"\", Protocol:{}, AppProtocol:(*string)(nil), Port:{}, "
+      "TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:\"\"}}, NodePort:0}}",
+      goQuote(proto), port);
+}
+
+bool externallyAccessible(const Service& s) {
+  return s.type == "LoadBalancer" || s.type == "NodePort" ||
+         (s.type == "ClusterIP" && !s.externalIPs.empty());
+}
+
+void validateService(const Service& s, FieldErrors& errs) {
+  validateMeta(s.meta, /*dns1035=*/true, errs);
+  const bool headless = s.clusterIP == "None";
+
+  if (s.ports.empty() && !headless && s.type != "ExternalName") errs.required("spec.ports");
+
+  if (s.type == "LoadBalancer" && headless)
+    errs.invalidStr("spec.clusterIPs[0]", s.clusterIP,
+                    "may not be set to 'None' for LoadBalancer services");
+  if (s.type == "NodePort" && headless)
+    errs.invalidStr("spec.clusterIPs[0]", s.clusterIP,
+                    "may not be set to 'None' for NodePort services");
+  if (s.type == "ExternalName") {
+    if (!s.clusterIP.empty())
+      errs.forbidden("spec.clusterIPs", "may not be set for ExternalName services");
+    std::string cname = s.externalName;
+    if (!cname.empty() && cname.back() == '.') cname.pop_back();
+    if (cname.empty())
+      errs.required("spec.externalName");
+    else
+      for (const auto& msg : isDNS1123Subdomain(cname))
+        errs.invalidStr("spec.externalName", cname, msg);
+  }
+
+  std::vector<std::string> names;
+  for (size_t i = 0; i < s.ports.size(); ++i) {
+    const ServicePort& p = s.ports[i];
+    const std::string path = fmt::format("spec.ports[{}]", i);
+    if (s.ports.size() > 1 && p.name.empty()) {
+      errs.required(path + ".name");
+    } else if (!p.name.empty()) {
+      validateDNS1123Label(p.name, path + ".name", errs);
+      if (std::find(names.begin(), names.end(), p.name) != names.end())
+        errs.duplicate(path + ".name", goQuote(p.name));
+      else
+        names.push_back(p.name);
+    }
+    if (!validPort(p.port)) errs.invalidInt(path + ".port", p.port, kPortRange);
+    validateProtocol(p.protocol, path + ".protocol", errs);
+    if (p.targetPort.isString) {
+      for (const auto& msg : isValidPortName(p.targetPort.strVal))
+        errs.invalidStr(path + ".targetPort", p.targetPort.strVal, msg);
+    } else if (!validPort(p.targetPort.intVal)) {
+      errs.invalidInt(path + ".targetPort", p.targetPort.intVal, kPortRange);
+    }
+  }
+
+  if (s.sessionAffinity.empty())
+    errs.required("spec.sessionAffinity");
+  else if (s.sessionAffinity != "ClientIP" && s.sessionAffinity != "None")
+    errs.notSupported("spec.sessionAffinity", s.sessionAffinity, {"ClientIP", "None"});
+  if (s.sessionAffinity == "ClientIP" &&
+      (s.sessionAffinityTimeoutSeconds <= 0 || s.sessionAffinityTimeoutSeconds > 86400))
+    errs.invalidInt("spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+                    s.sessionAffinityTimeoutSeconds, "must be greater than 0 and less than 86400");
+
+  if (s.type != "ExternalName" && !s.clusterIP.empty() && !headless &&
+      !parseIPv4(s.clusterIP)) {
+    errs.invalidStr("spec.clusterIPs[0]", s.clusterIP,
+                    isIPv6(s.clusterIP) ? "must be a valid IPv4 address" : kValidIP);
+  }
+
+  for (size_t i = 0; i < s.externalIPs.size(); ++i) {
+    const std::string path = fmt::format("spec.externalIPs[{}]", i);
+    const std::string& ip = s.externalIPs[i];
+    if (!isIP(ip))
+      errs.invalidStr(path, ip, kValidIP);
+    else if (ip == "0.0.0.0" || ip == "::")
+      errs.invalidStr(path, ip, "may not be unspecified (0.0.0.0)");
+  }
+
+  const std::vector<std::string> kTypes = {"ClusterIP", "ExternalName", "LoadBalancer",
+                                           "NodePort"};
+  if (s.type.empty())
+    errs.required("spec.type");
+  else if (std::find(kTypes.begin(), kTypes.end(), s.type) == kTypes.end())
+    errs.notSupported("spec.type", s.type, kTypes);
+
+  if (s.type == "ClusterIP") {
+    for (size_t i = 0; i < s.ports.size(); ++i)
+      if (s.ports[i].nodePort != 0)
+        errs.forbidden(fmt::format("spec.ports[{}].nodePort", i),
+                       "may not be used when `type` is 'ClusterIP'");
+  }
+  for (size_t i = 0; i < s.ports.size(); ++i) {
+    const ServicePort& p = s.ports[i];
+    if (p.nodePort == 0) continue;
+    if (p.nodePort < 0 || p.nodePort > 65535)
+      errs.invalidInt(fmt::format("spec.ports[{}].nodePort", i), p.nodePort, kPortRange);
+    for (size_t k = 0; k < i; ++k)
+      if (s.ports[k].nodePort == p.nodePort && s.ports[k].protocol == p.protocol) {
+        errs.duplicate(fmt::format("spec.ports[{}].nodePort", i), std::to_string(p.nodePort));
+        break;
+      }
+  }
+  for (size_t i = 0; i < s.ports.size(); ++i) {
+    for (size_t k = 0; k < i; ++k)
+      if (s.ports[k].port == s.ports[i].port && s.ports[k].protocol == s.ports[i].protocol) {
+        errs.duplicate(fmt::format("spec.ports[{}]", i),
+                       servicePortKey(s.ports[i].protocol, s.ports[i].port));
+        break;
+      }
+  }
+
+  if (!s.loadBalancerSourceRanges.empty()) {
+    // Sic: the API server spells this path with a capital L.
+    if (s.type != "LoadBalancer")
+      errs.forbidden("spec.LoadBalancerSourceRanges",
+                     "may only be used when `type` is 'LoadBalancer'");
+    for (size_t i = 0; i < s.loadBalancerSourceRanges.size(); ++i) {
+      std::string v = s.loadBalancerSourceRanges[i];
+      v.erase(0, v.find_first_not_of(' '));
+      v.erase(v.find_last_not_of(' ') + 1);
+      if (!isCidr(v))
+        errs.invalidStr(fmt::format("spec.LoadBalancerSourceRanges[{}]", i), v,
+                        "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)");
+    }
+  }
+  if (!s.loadBalancerIP.empty() && !isIP(s.loadBalancerIP))
+    errs.invalidStr("spec.loadBalancerIP", s.loadBalancerIP, kValidIP);
+
+  if (!externallyAccessible(s)) {
+    if (!s.externalTrafficPolicy.empty())
+      errs.invalidStr("spec.externalTrafficPolicy", s.externalTrafficPolicy,
+                      "may only be set for externally-accessible services");
+  } else if (!s.externalTrafficPolicy.empty() && s.externalTrafficPolicy != "Cluster" &&
+             s.externalTrafficPolicy != "Local") {
+    errs.notSupported("spec.externalTrafficPolicy", s.externalTrafficPolicy, {"Cluster", "Local"});
+  }
+  const bool needsHealthCheck = s.type == "LoadBalancer" && s.externalTrafficPolicy == "Local";
+  if (s.healthCheckNodePort != 0) {
+    if (!needsHealthCheck)
+      errs.invalidInt("spec.healthCheckNodePort", s.healthCheckNodePort,
+                      "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` "
+                      "is 'Local'");
+    else if (!validPort(s.healthCheckNodePort))
+      errs.invalidInt("spec.healthCheckNodePort", s.healthCheckNodePort, kPortRange);
+  }
+  if (!s.internalTrafficPolicy.empty() && s.internalTrafficPolicy != "Cluster" &&
+      s.internalTrafficPolicy != "Local")
+    errs.notSupported("spec.internalTrafficPolicy", s.internalTrafficPolicy, {"Cluster", "Local"});
+
+  for (size_t i = 0; i < s.loadBalancerIngressIPs.size(); ++i)
+    if (!isIP(s.loadBalancerIngressIPs[i]))
+      errs.invalidStr(fmt::format("status.loadBalancer.ingress[{}].ip", i),
+                      s.loadBalancerIngressIPs[i], kValidIP);
+}
+
+void validateEndpointPort(const EndpointPort& p, bool requireName, const std::string& path,
+                          FieldErrors& errs) {
+  if (requireName && p.name.empty())
+    errs.required(path + ".name");
+  else if (!p.name.empty())
+    validateDNS1123Label(p.name, path + ".name", errs);
+  if (!validPort(p.port)) errs.invalidInt(path + ".port", p.port, kPortRange);
+  validateProtocol(p.protocol, path + ".protocol", errs);
+}
+
+void validateAddress(const EndpointAddress& a, const std::string& path, FieldErrors& errs) {
+  FieldErrors local;
+  if (!isIP(a.ip)) local.invalidStr(path + ".ip", a.ip, kValidIP);
+  if (!a.hostname.empty()) validateDNS1123Label(a.hostname, path + ".hostname", local);
+  if (!a.nodeName.empty())
+    for (const auto& msg : isDNS1123Subdomain(a.nodeName))
+      local.invalidStr(path + ".nodeName", a.nodeName, msg);
+  if (local.empty() && (a.ip == "0.0.0.0" || a.ip == "::"))
+    local.invalidStr(path + ".ip", a.ip, "may not be unspecified (0.0.0.0)");
+  errs.append(local);
+}
+
+void validateEndpoints(const Endpoints& e, FieldErrors& errs) {
+  validateMeta(e.meta, /*dns1035=*/false, errs);
+  for (size_t i = 0; i < e.subsets.size(); ++i) {
+    const EndpointSubset& ss = e.subsets[i];
+    const std::string path = fmt::format("subsets[{}]", i);
+    if (ss.addresses.empty() && ss.notReadyAddresses.empty())
+      errs.required(path, "must specify `addresses` or `notReadyAddresses`");
+    for (size_t k = 0; k < ss.addresses.size(); ++k)
+      validateAddress(ss.addresses[k], fmt::format("{}.addresses[{}]", path, k), errs);
+    for (size_t k = 0; k < ss.notReadyAddresses.size(); ++k)
+      validateAddress(ss.notReadyAddresses[k], fmt::format("{}.notReadyAddresses[{}]", path, k),
+                      errs);
+    for (size_t k = 0; k < ss.ports.size(); ++k)
+      validateEndpointPort(ss.ports[k], ss.ports.size() > 1, fmt::format("{}.ports[{}]", path, k),
+                           errs);
+  }
+}
+
+void validateSlice(const EndpointSlice& s, FieldErrors& errs) {
+  validateMeta(s.meta, /*dns1035=*/false, errs);
+  if (s.addressType.empty())
+    errs.required("addressType");
+  else if (s.addressType != "IPv4" && s.addressType != "IPv6" && s.addressType != "FQDN")
+    errs.notSupported("addressType", s.addressType, {"FQDN", "IPv4", "IPv6"});
+
+  if (s.endpoints.size() > 1000)
+    errs.add("endpoints: Too many: " + std::to_string(s.endpoints.size()) +
+             ": must have at most 1000 items");
+  for (size_t i = 0; i < s.endpoints.size() && s.endpoints.size() <= 1000; ++i) {
+    const SliceEndpoint& ep = s.endpoints[i];
+    const std::string path = fmt::format("endpoints[{}].addresses", i);
+    if (ep.addresses.empty())
+      errs.required(path, "must contain at least 1 address");
+    else if (ep.addresses.size() > 100)
+      errs.add(fmt::format("{}: Too many: {}: must have at most 100 items", path,
+                           ep.addresses.size()));
+    for (size_t k = 0; k < ep.addresses.size(); ++k) {
+      const std::string& a = ep.addresses[k];
+      const std::string ap = fmt::format("{}[{}]", path, k);
+      if (s.addressType == "IPv4") {
+        if (!parseIPv4(a))
+          errs.invalidStr(ap, a, "must be a valid IPv4 address");
+        else if (a == "0.0.0.0")
+          errs.invalidStr(ap, a, "may not be unspecified (0.0.0.0)");
+      } else if (s.addressType == "IPv6") {
+        if (!isIPv6(a)) errs.invalidStr(ap, a, "must be a valid IPv6 address");
+      }
+    }
+    if (!ep.hostname.empty())
+      validateDNS1123Label(ep.hostname, fmt::format("endpoints[{}].hostname", i), errs);
+  }
+
+  std::vector<std::string> names;
+  for (size_t i = 0; i < s.ports.size(); ++i) {
+    const EndpointPort& p = s.ports[i];
+    const std::string path = fmt::format("ports[{}]", i);
+    if (!p.name.empty()) validateDNS1123Label(p.name, path + ".name", errs);
+    if (std::find(names.begin(), names.end(), p.name) != names.end())
+      errs.duplicate(path + ".name", goQuote(p.name));
+    else
+      names.push_back(p.name);
+    validateProtocol(p.protocol, path + ".protocol", errs);
+    // port 0 means "unset" (all ports) in our struct.
+    if (p.port != 0 && !validPort(p.port)) errs.invalidInt(path + ".port", p.port, kPortRange);
+  }
+}
+
+}  // namespace
+
+Status validate(const Object& obj) {
+  FieldErrors errs;
+  switch (obj.index()) {
+    case 0:
+      validateService(std::get<Service>(obj), errs);
+      break;
+    case 1:
+      validateEndpoints(std::get<Endpoints>(obj), errs);
+      break;
+    default:
+      validateSlice(std::get<EndpointSlice>(obj), errs);
+      break;
+  }
+  if (errs.empty()) return {};
+  return Error{EINVAL, errs.message(kindOf(obj), metaOf(obj).name)};
+}
+
+}  // namespace svclb

@@ -1,0 +1,174 @@
+// The ABI check: every struct of maps/svclb_abi.h as the C++ compiler lays
+// it out must match the BTF of the compiled BPF object (the one embedded in
+// the skeleton, i.e. what the daemon loads): size, field names, offsets and
+// sizes. The maps' key/value sizes and names must match too. Opening the
+// object needs no privileges; nothing is loaded.
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "maps/svclb_abi.h"
+#include "svclb_bpf.skel.h"
+
+namespace svclb::bpftest {
+namespace {
+
+struct Field {
+  std::string name;
+  size_t offset, size;
+};
+
+struct StructSpec {
+  std::string name;
+  size_t size;
+  std::vector<Field> fields;  // every field, in declaration order
+};
+
+void PrintTo(const StructSpec& s, std::ostream* os) { *os << "struct " << s.name; }
+
+#define SVCLB_FIELD(S, f) Field{#f, offsetof(S, f), sizeof(std::declval<S>().f)}
+
+std::vector<StructSpec> abiStructs() {
+  return {
+      {"svc_key",
+       sizeof(svc_key),
+       {SVCLB_FIELD(svc_key, vip), SVCLB_FIELD(svc_key, port), SVCLB_FIELD(svc_key, proto),
+        SVCLB_FIELD(svc_key, scope), SVCLB_FIELD(svc_key, slot), SVCLB_FIELD(svc_key, pad)}},
+      {"svc_value",
+       sizeof(svc_value),
+       {SVCLB_FIELD(svc_value, svc_id), SVCLB_FIELD(svc_value, backend_id),
+        SVCLB_FIELD(svc_value, count), SVCLB_FIELD(svc_value, total),
+        SVCLB_FIELD(svc_value, algo), SVCLB_FIELD(svc_value, flags), SVCLB_FIELD(svc_value, pad),
+        SVCLB_FIELD(svc_value, affinity_timeout), SVCLB_FIELD(svc_value, reserved)}},
+      {"backend_value",
+       sizeof(backend_value),
+       {SVCLB_FIELD(backend_value, addr), SVCLB_FIELD(backend_value, port),
+        SVCLB_FIELD(backend_value, proto), SVCLB_FIELD(backend_value, state),
+        SVCLB_FIELD(backend_value, svc_id), SVCLB_FIELD(backend_value, pad)}},
+      {"ct_key",
+       sizeof(ct_key),
+       {SVCLB_FIELD(ct_key, saddr), SVCLB_FIELD(ct_key, daddr), SVCLB_FIELD(ct_key, sport),
+        SVCLB_FIELD(ct_key, dport), SVCLB_FIELD(ct_key, proto), SVCLB_FIELD(ct_key, pad)}},
+      {"ct_value",
+       sizeof(ct_value),
+       {SVCLB_FIELD(ct_value, nat_addr), SVCLB_FIELD(ct_value, nat_port),
+        SVCLB_FIELD(ct_value, dir), SVCLB_FIELD(ct_value, flags),
+        SVCLB_FIELD(ct_value, backend_id), SVCLB_FIELD(ct_value, svc_id)}},
+      {"sock_rev_key",
+       sizeof(sock_rev_key),
+       {SVCLB_FIELD(sock_rev_key, cookie), SVCLB_FIELD(sock_rev_key, addr),
+        SVCLB_FIELD(sock_rev_key, port), SVCLB_FIELD(sock_rev_key, pad)}},
+      {"sock_rev_value",
+       sizeof(sock_rev_value),
+       {SVCLB_FIELD(sock_rev_value, vip), SVCLB_FIELD(sock_rev_value, port),
+        SVCLB_FIELD(sock_rev_value, pad)}},
+      {"lb_stats",
+       sizeof(lb_stats),
+       {SVCLB_FIELD(lb_stats, packets), SVCLB_FIELD(lb_stats, bytes),
+        SVCLB_FIELD(lb_stats, reply_packets), SVCLB_FIELD(lb_stats, reply_bytes),
+        SVCLB_FIELD(lb_stats, flows)}},
+      {"drop_stats",
+       sizeof(drop_stats),
+       {SVCLB_FIELD(drop_stats, packets), SVCLB_FIELD(drop_stats, bytes)}},
+  };
+}
+
+#undef SVCLB_FIELD
+
+// The skeleton, opened (not loaded) once for the whole suite.
+class AbiBtf : public ::testing::TestWithParam<StructSpec> {
+ protected:
+  static void SetUpTestSuite() { skel_ = svclb_bpf__open(); }
+  static void TearDownTestSuite() {
+    if (skel_) svclb_bpf__destroy(skel_);
+    skel_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(skel_, nullptr) << "svclb_bpf__open failed: " << errno;
+    btf_ = bpf_object__btf(skel_->obj);
+    ASSERT_NE(btf_, nullptr) << "the BPF object carries no BTF";
+  }
+  static svclb_bpf* skel_;
+  const btf* btf_ = nullptr;
+};
+svclb_bpf* AbiBtf::skel_ = nullptr;
+
+TEST_P(AbiBtf, StructMatchesCompiledObject) {
+  const StructSpec& want = GetParam();
+
+  // The C++ list covers the whole struct: the ABI has no implicit padding,
+  // so the fields' sizes add up to sizeof (a field missing from the list,
+  // or padding the compiler inserted, shows here).
+  size_t sum = 0;
+  for (const auto& f : want.fields) sum += f.size;
+  EXPECT_EQ(sum, want.size) << "fields listed here do not cover struct " << want.name
+                            << " (missing field or implicit padding)";
+
+  const __s32 id = btf__find_by_name_kind(btf_, want.name.c_str(), BTF_KIND_STRUCT);
+  ASSERT_GT(id, 0) << "struct " << want.name << " not in the object's BTF";
+  const btf_type* t = btf__type_by_id(btf_, id);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->size, want.size) << "sizeof(struct " << want.name << ") differs";
+
+  const btf_member* m = btf_members(t);
+  std::vector<std::string> seen;
+  for (__u16 i = 0; i < btf_vlen(t); ++i, ++m) {
+    const std::string name = btf__name_by_offset(btf_, m->name_off);
+    seen.push_back(name);
+    const Field* f = nullptr;
+    for (const auto& cand : want.fields)
+      if (cand.name == name) f = &cand;
+    if (!f) {
+      ADD_FAILURE() << want.name << "." << name << " is in the BPF object but not in the C++ list";
+      continue;
+    }
+    const __u32 bitOff = btf_member_bit_offset(t, i);
+    EXPECT_EQ(btf_member_bitfield_size(t, i), 0u) << want.name << "." << name << " is a bitfield";
+    EXPECT_EQ(bitOff % 8, 0u) << want.name << "." << name;
+    EXPECT_EQ(bitOff / 8, f->offset) << "offset of " << want.name << "." << name;
+    EXPECT_EQ(btf__resolve_size(btf_, m->type), static_cast<__s64>(f->size))
+        << "size of " << want.name << "." << name;
+  }
+  for (const auto& f : want.fields)
+    EXPECT_NE(std::find(seen.begin(), seen.end(), f.name), seen.end())
+        << want.name << "." << f.name << " is in C++ but not in the BPF object";
+}
+
+INSTANTIATE_TEST_SUITE_P(Abi, AbiBtf, ::testing::ValuesIn(abiStructs()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
+  svclb_bpf* s = svclb_bpf__open();
+  ASSERT_NE(s, nullptr);
+  struct Want {
+    const bpf_map* map;
+    const char* name;
+    size_t key, value;
+  };
+  const Want wants[] = {
+      {s->maps.svc_v1, SVCLB_MAP_SERVICES, sizeof(svc_key), sizeof(svc_value)},
+      {s->maps.backends_v1, SVCLB_MAP_BACKENDS, sizeof(__u32), sizeof(backend_value)},
+      {s->maps.ct_v1, SVCLB_MAP_CT, sizeof(ct_key), sizeof(ct_value)},
+      {s->maps.svc_stats_v1, SVCLB_MAP_SVC_STATS, sizeof(__u32), sizeof(lb_stats)},
+      {s->maps.be_stats_v1, SVCLB_MAP_BE_STATS, sizeof(__u32), sizeof(lb_stats)},
+      {s->maps.drops_v1, SVCLB_MAP_DROPS, sizeof(__u32), sizeof(drop_stats)},
+      {s->maps.sock_rev_v1, SVCLB_MAP_SOCK_REV, sizeof(sock_rev_key), sizeof(sock_rev_value)},
+  };
+  for (const auto& w : wants) {
+    SCOPED_TRACE(w.name);
+    EXPECT_STREQ(bpf_map__name(w.map), w.name);
+    EXPECT_EQ(bpf_map__key_size(w.map), w.key);
+    EXPECT_EQ(bpf_map__value_size(w.map), w.value);
+  }
+  EXPECT_EQ(bpf_map__max_entries(s->maps.drops_v1), static_cast<__u32>(DROP_MAX));
+  svclb_bpf__destroy(s);
+}
+
+}  // namespace
+}  // namespace svclb::bpftest

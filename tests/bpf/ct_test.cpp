@@ -1,0 +1,189 @@
+// Connection tracking through both programs: replies are reverse translated
+// from the CT entry the forward packet made; a flow stays on its backend
+// while the backend set changes around it, and moves when its own backend
+// is removed. Backend set changes go through planSync/Syncer::apply.
+#include <arpa/inet.h>
+
+#include <map>
+#include <optional>
+
+#include "tests/bpf/bpf_fixture.h"
+
+namespace svclb::bpftest {
+namespace {
+
+using testlib::ip4;
+using testlib::ip4str;
+using testlib::kTcpAck;
+using testlib::kTcpSyn;
+
+const FrontendKey kWeb{ip4(kVip), 80, kTcp};
+const FrontendKey kDns{ip4(kVip), 53, kUdp};
+
+class Conntrack : public BpfTestP<Prog> {
+ protected:
+  void SetUp() override {
+    BpfTestP<Prog>::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_TRUE(sync(standardFrontends()));
+  }
+  Prog prog() const { return GetParam(); }
+
+  // Sends `in`, expects a pass verdict and a translated frame; returns the
+  // output tuple (nullopt on failure, with the failure recorded).
+  std::optional<FiveTuple> send(const Bytes& in, bool dst = true) {
+    RunResult r = run(prog(), in);
+    EXPECT_EQ(r.err, 0);
+    EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass)) << verdictName(prog(), r.retval);
+    EXPECT_TRUE(onlyNatFieldsChanged(in, r.out, dst));
+    return testlib::fiveTuple(r.out);
+  }
+
+  Frontend webWith(std::vector<std::string> addrs) {
+    std::vector<BackendSpec> bs;
+    for (const auto& a : addrs) bs.push_back(backend(a));
+    return frontend(kVip, 80, kTcp, std::move(bs), "tcp-web");
+  }
+  // The standard set with tcp-web replaced.
+  std::vector<Frontend> withWeb(const Frontend& web) {
+    auto fs = standardFrontends();
+    fs[0] = web;
+    return fs;
+  }
+};
+
+TEST_P(Conntrack, TcpReplyIsReverseTranslatedToVip) {
+  const Bytes syn = PacketBuilder::tcp(kClient, 40000, kVip, 80).build();
+  auto fwd = send(syn);
+  ASSERT_TRUE(fwd);
+
+  // The chosen backend answers the client directly.
+  const Bytes synAck = PacketBuilder::tcp(ip4str(fwd->daddr), fwd->dport, kClient, 40000,
+                                          kTcpSyn | kTcpAck)
+                           .payload(20)
+                           .build();
+  RunResult r = run(prog(), synAck);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass)) << verdictName(prog(), r.retval);
+  EXPECT_TRUE(onlyNatFieldsChanged(synAck, r.out, /*dst=*/false));
+  auto rep = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(*rep, (FiveTuple{ip4(kVip), ip4(kClient), 80, 40000, kTcp})) << toString(*rep);
+
+  const uint32_t be = backendId(kWeb, fwd->daddr, fwd->dport);
+  EXPECT_EQ(counters(svcStats(kWeb)), (Counters{1, 40, 1, 60, 1}));
+  EXPECT_EQ(counters(backendStats(be)), (Counters{1, 40, 1, 60, 1}));
+  EXPECT_EQ(ctEntries(), 2u) << "a reply must not create CT entries";
+}
+
+TEST_P(Conntrack, UdpReplyIsReverseTranslatedAndKeepsChecksumZero) {
+  const Bytes q = PacketBuilder::udp(kClient, 40001, kVip, 53).payload(30).build();
+  auto fwd = send(q);
+  ASSERT_TRUE(fwd);
+
+  const Bytes answer =
+      PacketBuilder::udp(ip4str(fwd->daddr), fwd->dport, kClient, 40001).payload(50).build();
+  auto rep = send(answer, /*dst=*/false);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(*rep, (FiveTuple{ip4(kVip), ip4(kClient), 53, 40001, kUdp})) << toString(*rep);
+
+  const Bytes answerNoCsum = PacketBuilder::udp(ip4str(fwd->daddr), fwd->dport, kClient, 40001)
+                                 .payload(50)
+                                 .udpChecksumZero()
+                                 .build();
+  RunResult r = run(prog(), answerNoCsum);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_TRUE(onlyNatFieldsChanged(answerNoCsum, r.out, /*dst=*/false));
+  EXPECT_EQ(testlib::l4ChecksumField(r.out), 0);
+
+  const uint32_t be = backendId(kDns, fwd->daddr, fwd->dport);
+  EXPECT_EQ(counters(svcStats(kDns)), (Counters{1, 58, 2, 156, 1}));
+  EXPECT_EQ(counters(backendStats(be)), (Counters{1, 58, 2, 156, 1}));
+}
+
+TEST_P(Conntrack, FlowStaysOnItsBackendWhileOthersChangeThenMoves) {
+  const Bytes syn = PacketBuilder::tcp(kClient, 40000, kVip, 80).build();
+  const Bytes ack = PacketBuilder::tcp(kClient, 40000, kVip, 80, kTcpAck).payload(10).build();
+  auto first = send(syn);
+  ASSERT_TRUE(first);
+  const std::string mine = ip4str(first->daddr) + ":" + std::to_string(first->dport);
+  const std::string other = mine == "10.244.1.11:8080" ? "10.244.1.12:8080" : "10.244.1.11:8080";
+  const uint32_t mineId = backendId(kWeb, first->daddr, first->dport);
+  ASSERT_NE(mineId, 0u);
+
+  // Add a third backend and remove the other one: the flow's backend keeps
+  // its id and entry, so the CT entry stays valid.
+  ASSERT_TRUE(sync(withWeb(webWith({mine, "10.244.1.13:8080"}))));
+  ASSERT_EQ(backendId(kWeb, first->daddr, first->dport), mineId) << "unchanged backend got a new id";
+  ASSERT_EQ(backendId(kWeb, backend(other).ip, 8080), 0u);
+  for (int i = 0; i < 50; ++i) {
+    SCOPED_TRACE("packet " + std::to_string(i));
+    auto t = send(ack);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(ip4str(t->daddr) + ":" + std::to_string(t->dport), mine);
+  }
+  EXPECT_EQ(counters(svcStats(kWeb)), (Counters{51, 40 + 50 * 50, 0, 0, 1}));
+  EXPECT_EQ(counters(backendStats(mineId)), (Counters{51, 40 + 50 * 50, 0, 0, 1}));
+
+  // Now remove the flow's own backend: the flow is balanced again onto the
+  // one that remains, with a new CT entry.
+  ASSERT_TRUE(sync(withWeb(webWith({"10.244.1.13:8080"}))));
+  const uint32_t thirdId = backendId(kWeb, ip4("10.244.1.13"), 8080);
+  ASSERT_NE(thirdId, 0u);
+  for (int i = 0; i < 5; ++i) {
+    SCOPED_TRACE("after removal, packet " + std::to_string(i));
+    auto t = send(ack);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(ip4str(t->daddr) + ":" + std::to_string(t->dport), "10.244.1.13:8080");
+  }
+  ct_key fk{};
+  fk.saddr = htonl(ip4(kClient));
+  fk.daddr = htonl(ip4(kVip));
+  fk.sport = htons(40000);
+  fk.dport = htons(80);
+  fk.proto = kTcp;
+  auto ct = dp().conntrack().lookup(fk);
+  ASSERT_TRUE(ct);
+  EXPECT_EQ(ct->backend_id, thirdId);
+  EXPECT_EQ(ct->nat_addr, htonl(ip4("10.244.1.13")));
+  EXPECT_EQ(counters(backendStats(thirdId)), (Counters{5, 5 * 50, 0, 0, 1}))
+      << "the moved flow counts as one new flow on its new backend";
+  EXPECT_EQ(counters(svcStats(kWeb)).flows, 2u);
+
+  // Replies of the new backend are translated back to the VIP.
+  const Bytes rep = PacketBuilder::tcp("10.244.1.13", 8080, kClient, 40000, kTcpAck).build();
+  auto t = send(rep, /*dst=*/false);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(*t, (FiveTuple{ip4(kVip), ip4(kClient), 80, 40000, kTcp})) << toString(*t);
+}
+
+TEST_P(Conntrack, TerminatingBackendKeepsItsFlowsButTakesNoNewOnes) {
+  // Put each of 20 flows somewhere, then mark .11 terminating (not serving).
+  std::map<uint16_t, std::string> placed;
+  for (uint16_t sport = 41000; sport < 41020; ++sport) {
+    auto t = send(PacketBuilder::tcp(kClient, sport, kVip, 80).build());
+    ASSERT_TRUE(t);
+    placed[sport] = ip4str(t->daddr);
+  }
+  auto web = webWith({"10.244.1.12:8080"});
+  web.backends.insert(web.backends.begin(),
+                      backend("10.244.1.11:8080", EndpointState::Terminating, false));
+  ASSERT_TRUE(sync(withWeb(web)));
+
+  for (const auto& [sport, addr] : placed) {
+    auto t = send(PacketBuilder::tcp(kClient, sport, kVip, 80, kTcpAck).build());
+    ASSERT_TRUE(t);
+    EXPECT_EQ(ip4str(t->daddr), addr) << "established flow from port " << sport << " moved";
+  }
+  for (uint16_t sport = 42000; sport < 42040; ++sport) {
+    auto t = send(PacketBuilder::tcp(kClient, sport, kVip, 80).build());
+    ASSERT_TRUE(t);
+    EXPECT_EQ(ip4str(t->daddr), "10.244.1.12") << "new flow sent to a terminating backend";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Ct, Conntrack, ::testing::Values(Prog::Tc, Prog::Xdp),
+                         [](const auto& info) { return progName(info.param); });
+
+}  // namespace
+}  // namespace svclb::bpftest

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# svcctl against a live daemon: invalid manifests are rejected in kubectl's
+# words and change nothing; get/describe/delete print what kubectl would;
+# a missing daemon gives a clear error.
+set -u
+source "$(dirname "$0")/../testlib/svc.sh"
+e2e_setup cli
+
+manifest() {  # NAME: write stdin to $TOPO_TMP/NAME.yaml, print the path
+    cat >"$TOPO_TMP/$1.yaml"; echo "$TOPO_TMP/$1.yaml"
+}
+
+# Each case: file name, manifest, expected text in the error.
+bad_port=$(manifest bad-port <<'Y'
+apiVersion: v1
+kind: Service
+metadata:
+  name: bad
+spec:
+  clusterIP: 10.96.0.20
+  ports:
+  - name: http
+    port: 70000
+    targetPort: 8080
+Y
+)
+bad_proto=$(manifest bad-proto <<'Y'
+apiVersion: v1
+kind: Service
+metadata:
+  name: bad
+spec:
+  ports:
+  - name: http
+    port: 80
+    protocol: FOO
+Y
+)
+bad_noname=$(manifest bad-noname <<'Y'
+apiVersion: v1
+kind: Service
+metadata:
+  name: bad
+spec:
+  ports:
+  - port: 80
+    name: a
+  - port: 81
+Y
+)
+bad_cidr=$(manifest bad-cidr <<'Y'
+apiVersion: v1
+kind: Service
+metadata:
+  name: bad
+spec:
+  clusterIP: 192.168.7.7
+  ports:
+  - name: http
+    port: 80
+Y
+)
+bad_yaml=$(manifest bad-yaml <<'Y'
+apiVersion: v1
+kind: Service
+metadata:
+  name: [bad
+Y
+)
+# All-or-nothing: a valid Service followed by an invalid one applies neither.
+bad_mixed=$(manifest bad-mixed <<'Y'
+apiVersion: v1
+kind: Service
+metadata:
+  name: good-one
+spec:
+  ports:
+  - name: http
+    port: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: bad
+spec:
+  ports:
+  - name: http
+    port: 0
+Y
+)
+
+svc_snapshot() { svcctl get svc -o json 2>&1 | jq -S 'del(.. | .creationTimestamp?)' 2>&1; }
+
+check_rejected() {  # FILE EXPECTED-TEXT...
+    local f=$1 out rc; shift
+    out=$(svcctl apply -f "$f" 2>&1); rc=$?
+    assert_ne 0 "$rc" "svcctl apply -f $(basename "$f") exit status (output: $out)"
+    local want; for want in "$@"; do assert_contains "$out" "$want" "error for $(basename "$f")"; done
+}
+
+test_invalid_manifests() {
+    local before after
+    before=$(svc_snapshot)
+    assert_contains "$before" '"web"' "get svc -o json before the invalid applies" || return
+    check_rejected "$bad_port" 'The Service "bad" is invalid' 'spec.ports[0].port' '70000' 'between 1 and 65535'
+    check_rejected "$bad_proto" 'The Service "bad" is invalid' 'spec.ports[0].protocol' 'Unsupported value: "FOO"'
+    check_rejected "$bad_noname" 'The Service "bad" is invalid' 'spec.ports[1].name' 'Required value'
+    check_rejected "$bad_cidr" 'The Service "bad" is invalid' '192.168.7.7'
+    check_rejected "$bad_yaml" 'error'
+    check_rejected "$bad_mixed" 'The Service "bad" is invalid' 'spec.ports[0].port'
+    after=$(svc_snapshot)
+    assert_eq "$before" "$after" "get svc -o json after rejected applies"
+    assert_not_contains "$(svcctl get svc 2>&1)" "good-one" "all-or-nothing apply of a multi-document file"
+    # The dataplane still serves the existing service.
+    check_both_answer "$(http_get_many client 20 "http://$VIP/")" 20 2 "traffic after rejected applies"
+}
+
+test_get_svc() {
+    local out js
+    out=$(svcctl get svc 2>&1)
+    assert_match "$out" 'NAME +TYPE +CLUSTER-IP +EXTERNAL-IP +PORT\(S\) +AGE' "get svc header"
+    assert_match "$out" $'(^|\n)web +ClusterIP +10\\.96\\.0\\.10 +<none> +80/TCP,5353/UDP +[0-9]+[smhd]' "get svc row for web"
+    js=$(svcctl get svc -o json 2>&1)
+    assert_eq 10.96.0.10 "$(jq -r '(.items // [.])[] | select(.metadata.name=="web") | .spec.clusterIP' <<<"$js" 2>&1)" \
+        "get svc -o json: web's spec.clusterIP"
+    assert_eq "http:80:8080 dns:5353:5353" \
+        "$(jq -r '(.items // [.])[] | select(.metadata.name=="web") | [.spec.ports[] | "\(.name):\(.port):\(.targetPort)"] | join(" ")' <<<"$js" 2>&1)" \
+        "get svc -o json: web's ports"
+}
+
+test_get_ep() {
+    local out
+    out=$(svcctl get ep 2>&1)
+    assert_match "$out" 'NAME +ENDPOINTS +AGE' "get ep header"
+    assert_match "$out" $'(^|\n)web +[^ ]*10\\.244\\.1\\.1[12]:(8080|5353)' "get ep row for web"
+}
+
+test_describe() {
+    local out
+    out=$(svcctl describe svc web 2>&1)
+    assert_match "$out" 'Name: +web' "describe: Name"
+    assert_match "$out" 'Namespace: +default' "describe: Namespace"
+    assert_match "$out" 'Type: +ClusterIP' "describe: Type"
+    assert_match "$out" 'IP: +10\.96\.0\.10' "describe: IP"
+    assert_match "$out" 'Port: +http +80/TCP' "describe: Port http"
+    assert_match "$out" 'TargetPort: +8080/TCP' "describe: TargetPort 8080"
+    assert_match "$out" 'Endpoints: +10\.244\.1\.1[12]:8080,10\.244\.1\.1[12]:8080' "describe: Endpoints of http"
+    assert_match "$out" 'Port: +dns +5353/UDP' "describe: Port dns"
+    out=$(svcctl describe svc nosuch 2>&1) && _fail "describe svc nosuch succeeded"
+    assert_contains "$out" 'services "nosuch" not found' "describe svc nosuch"
+}
+
+test_apply_delete_cycle() {
+    local f out
+    f=$(manifest tmp-svc <<'Y'
+apiVersion: v1
+kind: Service
+metadata:
+  name: tmp
+spec:
+  clusterIP: 10.96.0.30
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+Y
+)
+    out=$(svcctl apply -f "$f" 2>&1); assert_eq 'service/tmp created' "$out" "first apply"
+    out=$(svcctl apply -f "$f" 2>&1); assert_eq 'service/tmp unchanged' "$out" "second apply"
+    out=$(svcctl apply -f "$SVCLB_EXAMPLES/web-service.yaml" 2>&1)
+    assert_eq 'service/web unchanged' "$out" "re-apply web-service.yaml"
+    assert_contains "$(svcctl get svc 2>&1)" "10.96.0.30" "get svc lists tmp"
+    out=$(svcctl delete svc tmp 2>&1); assert_eq 'service "tmp" deleted' "$out" "delete svc tmp"
+    out=$(svcctl delete svc tmp 2>&1) && _fail "second delete svc tmp succeeded"
+    assert_eq 'Error from server (NotFound): services "tmp" not found' "$out" "second delete svc tmp"
+    assert_not_contains "$(svcctl get svc 2>&1)" "10.96.0.30" "get svc after delete"
+    svcctl apply -f "$f" >/dev/null 2>&1
+    out=$(svcctl delete -f "$f" 2>&1); assert_eq 'service "tmp" deleted' "$out" "delete -f"
+}
+
+test_no_daemon() {
+    local out rc
+    out=$(timeout 10 "$SVCLB_BIN/svcctl" --socket "$TOPO_TMP/nobody-here.sock" get svc 2>&1); rc=$?
+    assert_ne 0 "$rc" "svcctl against a missing socket: exit status"
+    assert_ne 124 "$rc" "svcctl against a missing socket: must not hang"
+    assert_contains "$out" "nobody-here.sock" "svcctl against a missing socket names the socket"
+    assert_ge "$(wc -l <<<"$out")" 1 "an error message"
+}
+
+run_test "cli: invalid manifests rejected, nothing changes" test_invalid_manifests
+run_test "cli: get svc" test_get_svc
+run_test "cli: get ep" test_get_ep
+run_test "cli: describe svc" test_describe
+run_test "cli: apply/unchanged/delete/NotFound" test_apply_delete_cycle
+run_test "cli: daemon not running" test_no_daemon
+finish

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Endpoint changes: removing be2 sends all new connections to be1, re-adding
+# it balances again; an established connection to be1 survives both changes
+# (conntrack keeps flows on their backend).
+set -u
+source "$(dirname "$0")/../testlib/svc.sh"
+e2e_setup epr
+
+LC_LOG=$TOPO_TMP/longconn.log
+be1_ok() { grep -c ' be1 ok be1$' "$LC_LOG"; }
+# Wait (bounded) until the be1 connection made progress past COUNT.
+be1_progress() { retry 20 0.2 eval "(( \$(be1_ok) > $1 ))"; }
+
+test_longconn_open() {
+    longconn_start client "$LC_LOG" be1,be2 120
+    assert_contains "$(cat "$LC_LOG")" " be1 open" "long-lived connection landing on be1" || return
+    assert_contains "$(cat "$LC_LOG")" " be2 open" "long-lived connection landing on be2"
+    be1_progress 0 || _fail "no request on the be1 connection succeeded"
+}
+
+test_remove_be2() {
+    local f n0 out
+    f=$(endpoints_yaml web-only-be1 "${POD_IP[be1]}")
+    n0=$(be1_ok)
+    assert_ok "apply Endpoints with only be1" svcctl apply -f "$f"
+    out=$(http_get_many client 30 "http://$VIP/")
+    assert_eq 30 "$(count_lines "$out" be1)" "new curls answered by be1 after be2 was removed (got: $(sort <<<"$out" | uniq -c | xargs))"
+    assert_not_contains "$(svcctl get ep 2>&1)" "${POD_IP[be2]}" "get ep after removing be2"
+    be1_progress "$n0" || _fail "the long-lived connection to be1 stopped working after be2 was removed:
+$(tail -5 "$LC_LOG")"
+}
+
+test_readd_be2() {
+    local n0 out
+    n0=$(be1_ok)
+    assert_ok "re-apply Endpoints with be1 and be2" svcctl apply -f "$SVCLB_EXAMPLES/web-endpoints.yaml"
+    out=$(http_get_many client 40 "http://$VIP/")
+    check_both_answer "$out" 40 5 "after re-adding be2"
+    be1_progress "$n0" || _fail "the long-lived connection to be1 stopped working after be2 was re-added:
+$(tail -5 "$LC_LOG")"
+}
+
+test_longconn_be1_intact() {
+    longconn_stop
+    assert_eq 0 "$(grep -c ' be1 err ' "$LC_LOG")" "errors on the long-lived be1 connection"
+    assert_eq 0 "$(grep -c ' be1 ok be2$' "$LC_LOG")" "be1 connection answered by be2 (flow moved backend)"
+    assert_ge "$(be1_ok)" 5 "requests served on the be1 connection"
+    log "be2 connection after its removal: $(grep -c ' be2 ok ' "$LC_LOG") ok, $(grep -c ' be2 err ' "$LC_LOG") err (either is allowed)"
+}
+
+run_test "endpoints: long-lived connections to be1 and be2" test_longconn_open
+run_test "endpoints: without be2 all 30 new curls go to be1" test_remove_be2
+run_test "endpoints: be2 re-added, both answer again" test_readd_be2
+run_test "endpoints: the be1 connection kept working on be1" test_longconn_be1_intact
+finish

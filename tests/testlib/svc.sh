@@ -1,0 +1,84 @@
+# shellcheck shell=bash
+# Shared setup and svclb-specific queries for the e2e tests. Sources topo.sh
+# and assert.sh. jq parses svcctl's JSON (docs/api.md).
+
+SVC_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=topo.sh
+source "$SVC_LIB_DIR/topo.sh"
+# shellcheck source=assert.sh
+source "$SVC_LIB_DIR/assert.sh"
+
+# Test hook: SVCLB_E2E_NO_DAEMON=1 skips starting svclbd, to check that each
+# test FAILS when svclb is not doing its job.
+SVCLB_E2E_NO_DAEMON=${SVCLB_E2E_NO_DAEMON:-0}
+
+# e2e_setup NAME: unique prefix, topology, daemon, web service + endpoints.
+e2e_setup() {
+    local name=$1
+    for t in jq curl socat nsenter "$PY"; do
+        command -v "$t" >/dev/null || { echo "missing tool: $t" >&2; fatal_setup "missing $t"; }
+    done
+    topo_init "e2e-$name-$$"
+    topo_up || fatal_setup "topology"
+    e2e_daemon_up || fatal_setup "svclbd did not become ready"
+    e2e_apply "$SVCLB_EXAMPLES/web-service.yaml" || fatal_setup "apply web-service.yaml"
+    e2e_apply "$SVCLB_EXAMPLES/web-endpoints.yaml" || fatal_setup "apply web-endpoints.yaml"
+}
+
+e2e_daemon_up() {
+    if ((SVCLB_E2E_NO_DAEMON)); then
+        log "SVCLB_E2E_NO_DAEMON=1: not starting svclbd"; return 0
+    fi
+    daemon_start && daemon_wait_ready
+}
+
+e2e_apply() {
+    local out
+    out=$(svcctl apply -f "$1" 2>&1) || { log "svcctl apply -f $1 failed: $out"; ((SVCLB_E2E_NO_DAEMON)); return; }
+    log "$out"
+}
+
+stats_json() { svcctl stats -o json 2>/dev/null || echo '{}'; }
+
+# svc_stat JSON PORTNAME FIELD: a service-port counter (empty if absent).
+svc_stat() {
+    jq -r --arg p "$2" --arg f "$3" \
+        '[.services[]? | select(.namespace=="default" and .name=="web" and .port==$p)][0][$f] // empty' <<<"$1"
+}
+# be_stat JSON PORTNAME BACKEND-IP FIELD
+be_stat() {
+    jq -r --arg p "$2" --arg ip "$3" --arg f "$4" \
+        '[.services[]? | select(.namespace=="default" and .name=="web" and .port==$p)][0].backends[]?
+         | select(.ip==$ip) | .[$f] // empty' <<<"$1"
+}
+
+# endpoints_yaml NAME IP...: a v1 Endpoints manifest for "web" with these IPs.
+endpoints_yaml() {
+    local f=$TOPO_TMP/$1.yaml ip; shift
+    {
+        printf 'apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: web\n  namespace: default\nsubsets:\n- addresses:\n'
+        for ip in "$@"; do printf '  - ip: %s\n' "$ip"; done
+        printf '  ports:\n  - name: http\n    port: 8080\n    protocol: TCP\n  - name: dns\n    port: 5353\n    protocol: UDP\n'
+    } >"$f"
+    echo "$f"
+}
+
+# check_both_answer RESULTS N MIN: N lines, none failed, be1 and be2 each >= MIN.
+check_both_answer() {
+    local out=$1 n=$2 min=$3 what=$4
+    local c1 c2 bad
+    c1=$(count_lines "$out" be1); c2=$(count_lines "$out" be2)
+    bad=$((n - c1 - c2))
+    assert_eq 0 "$bad" "$what: requests that failed or got no backend name (be1=$c1 be2=$c2 of $n)"
+    assert_ge "$c1" "$min" "$what: answers from be1"
+    assert_ge "$c2" "$min" "$what: answers from be2"
+}
+
+# svc_delta BEFORE AFTER PORTNAME FIELD / be_delta BEFORE AFTER PORTNAME IP FIELD:
+# AFTER - BEFORE, or "missing(...)" when the counter is absent.
+_delta() {
+    [[ $1 =~ ^[0-9]+$ && $2 =~ ^[0-9]+$ ]] && { echo $(($2 - $1)); return; }
+    echo "missing(before='$1',after='$2')"
+}
+svc_delta() { _delta "$(svc_stat "$1" "$3" "$4")" "$(svc_stat "$2" "$3" "$4")"; }
+be_delta()  { _delta "$(be_stat "$1" "$3" "$4" "$5")" "$(be_stat "$2" "$3" "$4" "$5")"; }

@@ -1,0 +1,390 @@
+// svcctl against real Unix sockets: the client's errors with no daemon, and
+// whole commands against a tiny in-test server that records each request
+// line and answers with a canned JSON line.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/table.h"
+
+namespace svclb::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/svcctl-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  std::string path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Accepts one connection per canned reply, in order. Replies are sent as is
+// (callers include the trailing "\n"); an empty reply means "never answer".
+class FakeDaemon {
+ public:
+  FakeDaemon(const std::string& path, std::vector<std::string> replies)
+      : path_(path), replies_(std::move(replies)) {
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(::listen(fd_, 8), 0);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeDaemon() {
+    if (thread_.joinable()) thread_.join();
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  // Requests as received. Waits until every canned reply has been served,
+  // so call it only after the commands ran.
+  const std::vector<std::string>& requests() {
+    if (thread_.joinable()) thread_.join();
+    return requests_;
+  }
+  nlohmann::json request(size_t i) { return nlohmann::json::parse(requests().at(i)); }
+
+ private:
+  void serve() {
+    for (const auto& reply : replies_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 5000) <= 0) return;  // client never came
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      std::string line;
+      char ch;
+      while (::read(c, &ch, 1) == 1 && ch != '\n') line += ch;
+      requests_.push_back(line);
+      if (reply.empty()) {
+        // Hold the connection until the client gives up.
+        pollfd q{c, POLLIN, 0};
+        ::poll(&q, 1, 5000);
+      } else {
+        EXPECT_EQ(::write(c, reply.data(), reply.size()), static_cast<ssize_t>(reply.size()));
+      }
+      ::close(c);
+    }
+  }
+
+  std::string path_;
+  std::vector<std::string> replies_;
+  std::vector<std::string> requests_;
+  int fd_ = -1;
+  std::thread thread_;
+};
+
+struct Run {
+  int rc;
+  std::string out;
+  std::string err;
+};
+
+Run svcctl(const std::string& socket, std::vector<std::string> args,
+           const std::string& stdin_ = "") {
+  std::istringstream in(stdin_);
+  std::ostringstream out, err;
+  Context ctx{.socketPath = "",
+              .now = *parseRfc3339("2024-05-01T12:00:05Z"),
+              .in = in,
+              .out = out,
+              .err = err};
+  args.insert(args.begin(), {"svcctl", "--socket", socket});
+  int rc = runSvcctl(args, ctx);
+  return {rc, out.str(), err.str()};
+}
+
+TEST(CliClient, MissingSocketSaysDaemonIsNotRunning) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  auto r = callDaemon(path, {{"op", "status"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ENOENT);
+  EXPECT_EQ(r.error().message, "error: cannot reach svclbd at " + path +
+                                   ": No such file or directory (is svclbd running?)");
+
+  auto run = svcctl(path, {"status"});
+  EXPECT_EQ(run.rc, 1);
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err, "error: cannot reach svclbd at " + path +
+                         ": No such file or directory (is svclbd running?)\n");
+}
+
+TEST(CliClient, StaleSocketIsConnectionRefused) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ::close(fd);  // the file stays, nobody listens: a crashed daemon
+  auto r = callDaemon(path, {{"op", "status"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "error: cannot reach svclbd at " + path + ": Connection refused (is svclbd running?)");
+}
+
+TEST(CliClient, TimesOutOnASilentDaemon) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  FakeDaemon d(path, {""});
+  auto r = callDaemon(path, {{"op", "status"}}, std::chrono::milliseconds(200));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ETIMEDOUT);
+  EXPECT_EQ(r.error().message, "error: svclbd at " + path + " did not answer within 200ms");
+}
+
+TEST(CliClient, RejectsGarbageAndMissingOk) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  FakeDaemon d(path, {"not json\n", "{\"items\":[]}\n", "{\"ok\":false,\"error\":\"nope\"}\n"});
+  auto r1 = callDaemon(path, {{"op", "stats"}});
+  ASSERT_FALSE(r1.ok());
+  EXPECT_EQ(r1.error().message, "error: invalid response from svclbd at " + path);
+  auto r2 = callDaemon(path, {{"op", "stats"}});
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.error().message,
+            "error: invalid response from svclbd at " + path + ": missing \"ok\"");
+  auto r3 = callDaemon(path, {{"op", "stats"}});
+  ASSERT_FALSE(r3.ok());
+  EXPECT_EQ(r3.error().code, kDaemonRefused);  // reached, refused: message printed as is
+  EXPECT_EQ(r3.error().message, "nope");
+}
+
+TEST(CliCommands, ApplySendsFileAndPrintsKubectlLines) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  std::string file = dir.path() + "/web.yaml";
+  std::string manifest = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n";
+  std::ofstream(file) << manifest;
+  FakeDaemon d(path, {R"({"ok":true,"results":[
+      {"kind":"Service","namespace":"default","name":"web","action":"created"},
+      {"kind":"Endpoints","namespace":"default","name":"web","action":"configured"},
+      {"kind":"EndpointSlice","namespace":"default","name":"web-abc","action":"unchanged"}]})"
+                      "\n"});
+  auto run = svcctl(path, {"apply", "-f", file});
+  EXPECT_EQ(run.rc, 0) << run.err;
+  EXPECT_EQ(run.out,
+            "service/web created\nendpoints/web configured\n"
+            "endpointslice.discovery.k8s.io/web-abc unchanged\n");
+  EXPECT_EQ(run.err, "");
+  EXPECT_EQ(d.request(0),
+            nlohmann::json({{"op", "apply"}, {"manifest", manifest}, {"source", file}}));
+}
+
+TEST(CliCommands, ApplyFromStdinAndDaemonError) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  const std::string invalid =
+      "The Service \"web\" is invalid: spec.ports[0].port: Invalid value: 0: must be between 1 "
+      "and 65535, inclusive";
+  FakeDaemon d(path, {nlohmann::json({{"ok", false}, {"error", invalid}}).dump() + "\n"});
+  auto run = svcctl(path, {"apply", "-f", "-"}, "kind: Service\n");
+  EXPECT_EQ(run.rc, 1);
+  EXPECT_EQ(run.out, "");
+  EXPECT_EQ(run.err, invalid + "\n");  // the daemon's words, unchanged
+  EXPECT_EQ(d.request(0),
+            nlohmann::json({{"op", "apply"}, {"manifest", "kind: Service\n"}, {"source", "-"}}));
+}
+
+TEST(CliCommands, ApplyMissingFileNeedsNoDaemon) {
+  auto run = svcctl("/nonexistent/svclbd.sock", {"apply", "-f", "x.yaml"});
+  EXPECT_EQ(run.rc, 1);
+  EXPECT_EQ(run.err, "error: the path \"x.yaml\" does not exist\n");
+}
+
+TEST(CliCommands, GetListsServicesInNamespace) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  FakeDaemon d(path, {R"({"ok":true,"items":[
+      {"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"prod",
+       "creationTimestamp":"2024-05-01T12:00:00Z"},
+       "spec":{"type":"ClusterIP","clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],
+               "ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":8080}]},
+       "svclb":{"ports":[{"name":"http","endpoints":[]}]}},
+      {"apiVersion":"v1","kind":"Service","metadata":{"name":"api","namespace":"prod",
+       "creationTimestamp":"2024-05-01T11:00:00Z"},
+       "spec":{"type":"ClusterIP","clusterIP":"None","clusterIPs":["None"],"ports":[]}}]})"
+                      "\n"});
+  auto run = svcctl(path, {"get", "svc", "-n", "prod"});
+  EXPECT_EQ(run.rc, 0) << run.err;
+  EXPECT_EQ(run.out,
+            "NAME   TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE\n"
+            "api    ClusterIP   None         <none>        <none>    60m\n"
+            "web    ClusterIP   10.96.0.10   <none>        80/TCP    5s\n");
+  EXPECT_EQ(d.request(0), nlohmann::json({{"op", "get"},
+                                          {"kind", "Service"},
+                                          {"namespace", "prod"},
+                                          {"allNamespaces", false},
+                                          {"name", ""}}));
+}
+
+TEST(CliCommands, GetEmptyListAndNotFound) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  FakeDaemon d(
+      path, {"{\"ok\":true,\"items\":[]}\n", "{\"ok\":true,\"items\":[]}\n",
+             R"({"ok":false,"error":"Error from server (NotFound): endpoints \"web\" not found"})"
+             "\n"});
+  auto empty = svcctl(path, {"get", "services"});
+  EXPECT_EQ(empty.rc, 0);
+  EXPECT_EQ(empty.out, "");
+  EXPECT_EQ(empty.err, "No resources found in default namespace.\n");
+  auto all = svcctl(path, {"get", "endpointslices", "-A"});
+  EXPECT_EQ(all.err, "No resources found\n");
+  auto missing = svcctl(path, {"get", "ep", "web"});
+  EXPECT_EQ(missing.rc, 1);
+  EXPECT_EQ(missing.out, "");
+  EXPECT_EQ(missing.err, "Error from server (NotFound): endpoints \"web\" not found\n");
+  EXPECT_EQ(d.request(1)["allNamespaces"], true);
+  EXPECT_EQ(d.request(1)["kind"], "EndpointSlice");
+  EXPECT_EQ(d.request(2), nlohmann::json({{"op", "get"},
+                                          {"kind", "Endpoints"},
+                                          {"namespace", "default"},
+                                          {"allNamespaces", false},
+                                          {"name", "web"}}));
+}
+
+TEST(CliCommands, GetJsonYamlAndName) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  std::string item =
+      R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"default"},
+      "spec":{"clusterIP":"10.96.0.10"},"svclb":{"ports":[]}})";
+  std::string reply = "{\"ok\":true,\"items\":[" + item + "]}\n";
+  FakeDaemon d(path, {reply, reply, reply, reply});
+  auto one = svcctl(path, {"get", "svc/web", "-o", "json"});
+  EXPECT_EQ(one.rc, 0) << one.err;
+  auto parsed = nlohmann::json::parse(one.out);
+  EXPECT_EQ(parsed["kind"], "Service");
+  EXPECT_FALSE(parsed.contains("svclb"));
+  auto list = svcctl(path, {"get", "svc", "-o", "json"});
+  parsed = nlohmann::json::parse(list.out);
+  EXPECT_EQ(parsed["kind"], "List");
+  EXPECT_EQ(parsed["items"][0]["metadata"]["name"], "web");
+  EXPECT_EQ(parsed["metadata"]["resourceVersion"], "");
+  auto yaml = svcctl(path, {"get", "svc", "web", "-oyaml"});
+  EXPECT_EQ(yaml.out,
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: default\n"
+            "spec:\n  clusterIP: 10.96.0.10\n");
+  auto name = svcctl(path, {"get", "svc", "-o", "name"});
+  EXPECT_EQ(name.out, "service/web\n");
+  EXPECT_EQ(d.request(0)["name"], "web");
+}
+
+TEST(CliCommands, DescribeUsesHelperEndpoints) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  FakeDaemon d(path, {R"({"ok":true,"items":[{"kind":"Service",
+      "metadata":{"name":"web","namespace":"default"},
+      "spec":{"type":"ClusterIP","clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],
+              "ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":8080}]},
+      "svclb":{"ports":[{"name":"http","endpoints":["10.244.1.11:8080"]}]}}]})"
+                      "\n"});
+  auto run = svcctl(path, {"describe", "svc", "web"});
+  EXPECT_EQ(run.rc, 0) << run.err;
+  EXPECT_NE(run.out.find("Endpoints:         10.244.1.11:8080\n"), std::string::npos) << run.out;
+  EXPECT_EQ(d.request(0)["name"], "web");
+}
+
+TEST(CliCommands, DeleteByNameAndByFile) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  std::string file = dir.path() + "/web.yaml";
+  std::ofstream(file) << "kind: Service\n";
+  FakeDaemon d(
+      path,
+      {R"({"ok":true,"results":[{"kind":"Service","namespace":"ns1","name":"web","action":"deleted"}]})"
+       "\n",
+       R"({"ok":false,"error":"Error from server (NotFound): services \"nope\" not found"})"
+       "\n",
+       R"({"ok":true,"results":[{"kind":"Service","namespace":"default","name":"web","action":"deleted"},
+                         {"kind":"EndpointSlice","namespace":"default","name":"web-abc","action":"deleted"}]})"
+       "\n"});
+  auto byName = svcctl(path, {"delete", "svc", "web", "nope", "-n", "ns1"});
+  EXPECT_EQ(byName.rc, 1);
+  EXPECT_EQ(byName.out, "service \"web\" deleted\n");
+  EXPECT_EQ(byName.err, "Error from server (NotFound): services \"nope\" not found\n");
+  auto byFile = svcctl(path, {"delete", "-f", file});
+  EXPECT_EQ(byFile.rc, 0) << byFile.err;
+  EXPECT_EQ(byFile.out,
+            "service \"web\" deleted\nendpointslice.discovery.k8s.io \"web-abc\" deleted\n");
+  // requests() waits for the server to finish, so check them last.
+  EXPECT_EQ(d.request(0),
+            nlohmann::json(
+                {{"op", "delete"}, {"kind", "Service"}, {"namespace", "ns1"}, {"name", "web"}}));
+  EXPECT_EQ(d.request(1)["name"], "nope");
+  EXPECT_EQ(d.request(2),
+            nlohmann::json({{"op", "delete"}, {"manifest", "kind: Service\n"}, {"source", file}}));
+}
+
+TEST(CliCommands, StatsAndStatusJson) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  FakeDaemon d(path, {"{\"ok\":true,\"services\":[],\"drops\":[]}\n",
+                      "{\"ok\":true,\"version\":\"0.1.0\",\"pid\":7}\n"});
+  auto stats = svcctl(path, {"stats", "-o", "json"});
+  EXPECT_EQ(stats.rc, 0);
+  EXPECT_EQ(nlohmann::json::parse(stats.out), nlohmann::json({{"services", nlohmann::json::array()},
+                                                              {"drops", nlohmann::json::array()}}));
+  auto status = svcctl(path, {"status"});
+  EXPECT_EQ(status.rc, 0);
+  EXPECT_NE(status.out.find("PID:"), std::string::npos);
+  EXPECT_EQ(d.request(0), nlohmann::json({{"op", "stats"}}));
+  EXPECT_EQ(d.request(1), nlohmann::json({{"op", "status"}}));
+}
+
+TEST(CliCommands, UsageErrors) {
+  const std::string sock = "/nonexistent/svclbd.sock";
+  auto unknown = svcctl(sock, {"get", "foo"});
+  EXPECT_EQ(unknown.rc, 1);
+  EXPECT_EQ(unknown.err, "error: unknown resource type \"foo\"\n");
+  auto format = svcctl(sock, {"get", "svc", "-o", "table"});
+  EXPECT_EQ(format.rc, 1);
+  EXPECT_NE(format.err.find("error: unable to match a printer"), std::string::npos);
+  auto byNameAll = svcctl(sock, {"get", "svc", "web", "-A"});
+  EXPECT_EQ(byNameAll.err, "error: a resource cannot be retrieved by name across all namespaces\n");
+  auto noName = svcctl(sock, {"delete", "svc"});
+  EXPECT_EQ(noName.err, "error: resource(s) were provided, but no name was specified\n");
+  auto noFile = svcctl(sock, {"apply"});
+  EXPECT_EQ(noFile.err, "error: must specify one of -f and -k\n");
+  auto flag = svcctl(sock, {"get", "svc", "--bogus"});
+  EXPECT_EQ(flag.rc, 1);
+  EXPECT_EQ(flag.err.rfind("error: ", 0), 0u);
+  auto help = svcctl(sock, {"--help"});
+  EXPECT_EQ(help.rc, 0);
+  EXPECT_NE(help.out.find("apply"), std::string::npos);
+}
+
+TEST(CliClient, DefaultSocketFromEnvironment) {
+  ::unsetenv("SVCLB_SOCKET");
+  EXPECT_EQ(defaultSocketPath(), "/run/svclb/svclbd.sock");
+  ::setenv("SVCLB_SOCKET", "/tmp/other.sock", 1);
+  EXPECT_EQ(defaultSocketPath(), "/tmp/other.sock");
+  ::unsetenv("SVCLB_SOCKET");
+}
+
+}  // namespace
+}  // namespace svclb::cli

@@ -1,0 +1,225 @@
+// Store::frontends(): port matching, states, slices vs Endpoints, dedupe,
+// affinity and what is skipped.
+#include <gtest/gtest.h>
+
+#include "model/model.h"
+
+namespace svclb {
+namespace {
+
+uint32_t ip(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+  return (uint32_t{a} << 24) | (uint32_t{b} << 16) | (uint32_t{c} << 8) | d;
+}
+
+Store storeOf(const std::string& text) {
+  Store st;
+  auto objs = parseManifests(text, "t.yaml");
+  EXPECT_TRUE(objs.ok()) << (objs.ok() ? "" : objs.error().message);
+  if (objs.ok()) {
+    auto r = st.apply(*objs);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  }
+  return st;
+}
+
+BackendSpec be(uint32_t addr, uint16_t port, EndpointState state = EndpointState::Ready,
+               bool serving = true, std::string node = "") {
+  BackendSpec b;
+  b.ip = addr;
+  b.port = port;
+  b.state = state;
+  b.serving = serving;
+  b.nodeName = std::move(node);
+  return b;
+}
+
+const char* kShop = R"(apiVersion: v1
+kind: Service
+metadata:
+  name: shop
+  annotations: {svclb.io/weight: "3"}
+spec:
+  clusterIP: 10.96.0.50
+  sessionAffinity: ClientIP
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: dns, port: 53, protocol: UDP, targetPort: dns}
+  - {name: sig, port: 3868, protocol: SCTP}
+)";
+
+TEST(ModelFrontends, EndpointsNamedPortsAndStates) {
+  Store st = storeOf(std::string(kShop) + R"(---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: shop}
+subsets:
+- addresses: [{ip: 10.0.1.3, nodeName: n1}, {ip: 10.0.1.2}]
+  notReadyAddresses: [{ip: 10.0.1.9}]
+  ports:
+  - {name: http, port: 8080}
+  - {name: dns, port: 5353, protocol: UDP}
+- addresses: [{ip: 10.0.2.1}]
+  ports: [{name: http, port: 9090}]
+- addresses: [{ip: 10.0.3.1}]
+  ports: [{name: dns, port: 5353}]
+)");
+  auto fes = st.frontends();
+  ASSERT_EQ(fes.size(), 2u);  // SCTP skipped
+  // Sorted by key: port 53 before 80.
+  const Frontend& dns = fes[0];
+  EXPECT_EQ(dns.key, (FrontendKey{ip(10, 96, 0, 50), 53, 17}));
+  EXPECT_EQ(dns.portName, "dns");
+  EXPECT_EQ(dns.ns, "default");
+  EXPECT_EQ(dns.name, "shop");
+  // 10.0.3.1 offers dns over TCP only: no match.
+  EXPECT_EQ(dns.backends,
+            (std::vector<BackendSpec>{be(ip(10, 0, 1, 2), 5353), be(ip(10, 0, 1, 3), 5353,
+                                                                    EndpointState::Ready, true,
+                                                                    "n1"),
+                                      be(ip(10, 0, 1, 9), 5353, EndpointState::NotReady, false)}));
+  const Frontend& http = fes[1];
+  EXPECT_EQ(http.key, (FrontendKey{ip(10, 96, 0, 50), 80, 6}));
+  ASSERT_EQ(http.backends.size(), 4u);
+  EXPECT_EQ(http.backends[3], be(ip(10, 0, 2, 1), 9090));
+  EXPECT_TRUE(http.affinity);
+  EXPECT_EQ(http.affinityTimeout, 10800u);
+  EXPECT_EQ(http.annotations.at("svclb.io/weight"), "3");
+  for (const auto& b : http.backends) EXPECT_EQ(b.weight, 1);
+}
+
+TEST(ModelFrontends, SlicesArePreferredAndConditionsMapToStates) {
+  Store st = storeOf(std::string(kShop) + R"(---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: shop}
+subsets: [{addresses: [{ip: 10.9.9.9}], ports: [{name: http, port: 8080}]}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: shop-a, labels: {kubernetes.io/service-name: shop}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+- addresses: [10.0.0.1]
+- addresses: [10.0.0.2]
+  conditions: {ready: true}
+- addresses: [10.0.0.3]
+  conditions: {ready: false, serving: true, terminating: true}
+- addresses: [10.0.0.4]
+  conditions: {ready: false, terminating: true}
+- addresses: [10.0.0.5]
+  conditions: {ready: false}
+  nodeName: n5
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: shop-b, labels: {kubernetes.io/service-name: shop}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+- addresses: [10.0.0.1]
+  conditions: {ready: false}
+- addresses: [10.0.0.6, 10.0.0.7]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: shop-v6, labels: {kubernetes.io/service-name: shop}}
+addressType: IPv6
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: ["fd00::1"]}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: other, labels: {kubernetes.io/service-name: not-shop}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: [10.0.0.99]}]
+)");
+  auto fes = st.frontends();
+  ASSERT_EQ(fes.size(), 2u);
+  EXPECT_TRUE(fes[0].backends.empty());  // dns: no slice port named dns
+  EXPECT_EQ(fes[1].backends,
+            (std::vector<BackendSpec>{
+                be(ip(10, 0, 0, 1), 8080),  // Ready in shop-a wins over NotReady in shop-b
+                be(ip(10, 0, 0, 2), 8080),
+                be(ip(10, 0, 0, 3), 8080, EndpointState::Terminating, true),
+                be(ip(10, 0, 0, 4), 8080, EndpointState::Terminating, false),
+                be(ip(10, 0, 0, 5), 8080, EndpointState::NotReady, false, "n5"),
+                be(ip(10, 0, 0, 6), 8080),  // first address only
+            }));
+}
+
+TEST(ModelFrontends, UnnamedSinglePortAndAffinityTimeout) {
+  Store st = storeOf(R"(apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: prod}
+spec:
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 30}}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: web, namespace: prod}
+subsets: [{addresses: [{ip: 10.0.0.1}, {ip: 10.0.0.1}], ports: [{port: 8080}]}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: web}
+subsets: [{addresses: [{ip: 10.0.0.2}], ports: [{port: 8080}]}]
+)");
+  auto fes = st.frontends();
+  ASSERT_EQ(fes.size(), 1u);
+  EXPECT_EQ(fes[0].ns, "prod");
+  EXPECT_EQ(fes[0].portName, "");
+  EXPECT_EQ(fes[0].affinityTimeout, 30u);
+  // Deduplicated, and the default-namespace Endpoints is not this Service's.
+  EXPECT_EQ(fes[0].backends, (std::vector<BackendSpec>{be(ip(10, 0, 0, 1), 8080)}));
+}
+
+TEST(ModelFrontends, SkipsHeadlessExternalNameAndNonAffinity) {
+  Store st = storeOf(R"(apiVersion: v1
+kind: Service
+metadata: {name: h}
+spec: {clusterIP: None, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: x}
+spec: {type: ExternalName, externalName: a.example.com, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plain}
+spec: {ports: [{port: 80}]}
+)");
+  auto fes = st.frontends();
+  ASSERT_EQ(fes.size(), 1u);
+  EXPECT_EQ(fes[0].name, "plain");
+  EXPECT_FALSE(fes[0].affinity);
+  EXPECT_EQ(fes[0].affinityTimeout, 0u);
+  EXPECT_TRUE(fes[0].backends.empty());
+}
+
+TEST(ModelFrontends, SortedByKeyAcrossServices) {
+  Store st = storeOf(R"(apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec: {clusterIP: 10.96.0.9, ports: [{name: x, port: 90}, {name: y, port: 9, protocol: UDP}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {clusterIP: 10.96.0.20, ports: [{port: 1}]}
+)");
+  auto fes = st.frontends();
+  ASSERT_EQ(fes.size(), 3u);
+  EXPECT_TRUE(std::is_sorted(fes.begin(), fes.end(), [](const Frontend& l, const Frontend& r) {
+    return l.key < r.key;
+  }));
+  EXPECT_EQ(fes[0].key, (FrontendKey{ip(10, 96, 0, 9), 9, 17}));
+  EXPECT_EQ(fes[2].name, "a");
+}
+
+}  // namespace
+}  // namespace svclb

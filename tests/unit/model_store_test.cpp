@@ -1,0 +1,346 @@
+// Store: ClusterIP allocation, collisions, immutability, apply actions,
+// deletes, persistence.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "model/model.h"
+
+namespace svclb {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<Object> parse(const std::string& text) {
+  auto r = parseManifests(text, "t.yaml");
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? *r : std::vector<Object>{};
+}
+
+std::string svcYaml(const std::string& name, const std::string& clusterIP = "",
+                    int port = 80) {
+  std::string s = "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name + "\nspec:\n";
+  if (!clusterIP.empty()) s += "  clusterIP: " + clusterIP + "\n";
+  s += "  ports:\n  - port: " + std::to_string(port) + "\n";
+  return s;
+}
+
+std::vector<ApplyOutcome> applyOk(Store& st, const std::string& text) {
+  auto r = st.apply(parse(text));
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? *r : std::vector<ApplyOutcome>{};
+}
+
+std::string applyErr(Store& st, const std::string& text) {
+  auto r = st.apply(parse(text));
+  EXPECT_FALSE(r.ok());
+  return r.ok() ? "" : r.error().message;
+}
+
+const Service& svc(const Store& st, const std::string& name, const std::string& ns = "default") {
+  return st.services().at({ns, name});
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "svclb-model-XXXXXX").string();
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+TEST(ModelStore, AllocatesLowestFreeSkippingNetworkAddress) {
+  Store st;
+  applyOk(st, svcYaml("a") + "---\n" + svcYaml("b"));
+  EXPECT_EQ(svc(st, "a").clusterIP, "10.96.0.1");
+  EXPECT_EQ(svc(st, "b").clusterIP, "10.96.0.2");
+  // A freed address is reused.
+  ASSERT_TRUE(st.remove("Service", "default", "a").ok());
+  applyOk(st, svcYaml("c"));
+  EXPECT_EQ(svc(st, "c").clusterIP, "10.96.0.1");
+}
+
+TEST(ModelStore, ExplicitRequestsInTheSameApplyAreNotHandedOut) {
+  Store st;
+  // "a" comes first but must not take .1, which "b" asks for.
+  applyOk(st, svcYaml("a") + "---\n" + svcYaml("b", "10.96.0.1"));
+  EXPECT_EQ(svc(st, "a").clusterIP, "10.96.0.2");
+  EXPECT_EQ(svc(st, "b").clusterIP, "10.96.0.1");
+}
+
+TEST(ModelStore, SmallRangeFillsUpAndSkipsBroadcast) {
+  Store st(StoreConfig{"192.168.7.0/30"});  // usable: .1 and .2
+  applyOk(st, svcYaml("a") + "---\n" + svcYaml("b"));
+  EXPECT_EQ(svc(st, "b").clusterIP, "192.168.7.2");
+  EXPECT_EQ(applyErr(st, svcYaml("c")),
+            "Internal error occurred: failed to allocate a serviceIP: range is full");
+  EXPECT_EQ(applyErr(st, svcYaml("d", "192.168.7.3")),
+            "The Service \"d\" is invalid: spec.clusterIPs: Invalid value: []string{\"192.168.7.3\"}: "
+            "failed to allocate IP 192.168.7.3: the provided IP (192.168.7.3) is not in the valid "
+            "range. The range of valid IPs is 192.168.7.0/30");
+  EXPECT_EQ(st.services().size(), 2u);
+}
+
+TEST(ModelStore, CollisionsAreAllOrNothing) {
+  Store st;
+  applyOk(st, svcYaml("a", "10.96.0.10"));
+  const auto before = st.toJson();
+  EXPECT_EQ(applyErr(st, svcYaml("new") + "---\n" + svcYaml("b", "10.96.0.10")),
+            "The Service \"b\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.96.0.10\"}: "
+            "failed to allocate IP 10.96.0.10: provided IP is already allocated");
+  EXPECT_EQ(st.toJson(), before);
+  // Within one apply.
+  EXPECT_EQ(applyErr(st, svcYaml("c", "10.96.0.20") + "---\n" + svcYaml("d", "10.96.0.20")),
+            "The Service \"d\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.96.0.20\"}: "
+            "failed to allocate IP 10.96.0.20: provided IP is already allocated");
+  EXPECT_EQ(st.toJson(), before);
+  // Every failing object is reported.
+  std::string err = applyErr(st, svcYaml("e", "1.1.1.1") + "---\n" + svcYaml("f", "10.96.0.10"));
+  EXPECT_NE(err.find("The Service \"e\" is invalid"), std::string::npos) << err;
+  EXPECT_NE(err.find("\nThe Service \"f\" is invalid"), std::string::npos) << err;
+  EXPECT_EQ(st.toJson(), before);
+}
+
+TEST(ModelStore, ClusterIPIsImmutableAndKeptWhenOmitted) {
+  Store st;
+  applyOk(st, svcYaml("web", "10.96.0.10"));
+  const std::string uid = svc(st, "web").meta.uid;
+  const std::string created = svc(st, "web").meta.creationTimestamp;
+  EXPECT_FALSE(uid.empty());
+  EXPECT_FALSE(created.empty());
+
+  EXPECT_EQ(applyErr(st, svcYaml("web", "10.96.0.11")),
+            "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: "
+            "[]string{\"10.96.0.11\"}: may not change once set");
+  EXPECT_EQ(applyErr(st, svcYaml("web", "None")),
+            "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: []string{\"None\"}: "
+            "may not change once set");
+
+  // Omitting clusterIP keeps it: same spec otherwise -> unchanged.
+  auto r = applyOk(st, svcYaml("web"));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].action, ApplyAction::Unchanged);
+  EXPECT_EQ(describeOutcome(r[0]), "service/web unchanged");
+  EXPECT_EQ(svc(st, "web").clusterIP, "10.96.0.10");
+
+  // A real change -> configured, identity kept.
+  r = applyOk(st, svcYaml("web", "", 8080));
+  EXPECT_EQ(r[0].action, ApplyAction::Configured);
+  EXPECT_EQ(describeOutcome(r[0]), "service/web configured");
+  EXPECT_EQ(svc(st, "web").clusterIP, "10.96.0.10");
+  EXPECT_EQ(svc(st, "web").meta.uid, uid);
+  EXPECT_EQ(svc(st, "web").meta.creationTimestamp, created);
+}
+
+TEST(ModelStore, HeadlessAndExternalNameGetNoAddress) {
+  Store st;
+  applyOk(st, R"(apiVersion: v1
+kind: Service
+metadata: {name: h}
+spec: {clusterIP: None}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: x}
+spec: {type: ExternalName, externalName: db.example.com}
+)");
+  EXPECT_EQ(svc(st, "h").clusterIP, "None");
+  EXPECT_EQ(svc(st, "x").clusterIP, "");
+  // Re-applying the headless one without clusterIP keeps it headless.
+  auto r = applyOk(st, "apiVersion: v1\nkind: Service\nmetadata: {name: h}\nspec: {clusterIP: None}\n");
+  EXPECT_EQ(r.at(0).action, ApplyAction::Unchanged);
+  // ExternalName -> ClusterIP allocates; back to ExternalName releases.
+  applyOk(st, svcYaml("x"));
+  EXPECT_EQ(svc(st, "x").clusterIP, "10.96.0.1");
+  applyOk(st, "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {type: ExternalName, "
+              "externalName: db.example.com}\n");
+  EXPECT_EQ(svc(st, "x").clusterIP, "");
+  applyOk(st, svcYaml("y"));
+  EXPECT_EQ(svc(st, "y").clusterIP, "10.96.0.1");
+}
+
+TEST(ModelStore, ActionsForEveryKind) {
+  Store st;
+  const std::string text = R"(apiVersion: v1
+kind: Service
+metadata: {name: web, labels: {a: b}}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: web}
+subsets: [{addresses: [{ip: 10.0.0.1}], ports: [{port: 8080}]}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-abc, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.1]}]
+ports: [{port: 8080}]
+)";
+  auto r = applyOk(st, text);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(describeOutcome(r[0]), "service/web created");
+  EXPECT_EQ(describeOutcome(r[1]), "endpoints/web created");
+  EXPECT_EQ(describeOutcome(r[2]), "endpointslice.discovery.k8s.io/web-abc created");
+  r = applyOk(st, text);
+  for (const auto& o : r) EXPECT_EQ(o.action, ApplyAction::Unchanged);
+
+  // Labels and annotations count as changes.
+  std::string relabeled = text;
+  relabeled.replace(relabeled.find("{a: b}"), 6, "{a: c}");
+  r = applyOk(st, relabeled);
+  EXPECT_EQ(r[0].action, ApplyAction::Configured);
+  EXPECT_EQ(r[1].action, ApplyAction::Unchanged);
+  std::string moved = text;
+  moved.replace(moved.find("[{ip: 10.0.0.1}]"), 16, "[{ip: 10.0.0.2}]");
+  r = applyOk(st, moved);
+  EXPECT_EQ(describeOutcome(r[1]), "endpoints/web configured");
+}
+
+TEST(ModelStore, RemoveInKubectlWords) {
+  Store st;
+  applyOk(st, svcYaml("web"));
+  auto nf = st.remove("Endpoints", "default", "web");
+  ASSERT_FALSE(nf.ok());
+  EXPECT_EQ(nf.error().message, "Error from server (NotFound): endpoints \"web\" not found");
+  EXPECT_EQ(nf.error().code, ENOENT);
+  auto nfs = st.remove("EndpointSlice", "default", "web-abc");
+  EXPECT_EQ(nfs.error().message,
+            "Error from server (NotFound): endpointslices.discovery.k8s.io \"web-abc\" not found");
+  EXPECT_EQ(st.remove("Service", "other", "web").error().message,
+            "Error from server (NotFound): services \"web\" not found");
+  EXPECT_FALSE(st.remove("Pod", "default", "web").ok());
+
+  auto r = st.remove("svc", "default", "web");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(describeOutcome(r->at(0)), "service \"web\" deleted");
+  EXPECT_TRUE(st.services().empty());
+}
+
+TEST(ModelStore, RemoveAllIsAllOrNothingAndKeepsEndpoints) {
+  Store st;
+  const std::string text = svcYaml("web") + R"(---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: web}
+subsets: [{addresses: [{ip: 10.0.0.1}], ports: [{port: 8080}]}]
+)";
+  applyOk(st, text);
+  const auto before = st.toJson();
+  auto bad = st.removeAll(parse(svcYaml("web") + "---\n" + svcYaml("ghost")));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "Error from server (NotFound): services \"ghost\" not found");
+  EXPECT_EQ(st.toJson(), before);
+
+  // Deleting the Service leaves its Endpoints: only what is named goes.
+  auto r = st.removeAll(parse(svcYaml("web") + "---\n" + svcYaml("web")));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_TRUE(st.services().empty());
+  EXPECT_EQ(st.endpoints().size(), 1u);
+
+  r = st.removeAll(parse(text.substr(text.find("---"))));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(describeOutcome(r->at(0)), "endpoints \"web\" deleted");
+  EXPECT_EQ(describeOutcome(ApplyOutcome{"EndpointSlice", "default", "web-abc",
+                                         ApplyAction::Deleted}),
+            "endpointslice.discovery.k8s.io \"web-abc\" deleted");
+}
+
+TEST(ModelStore, SaveLoadRoundTrip) {
+  TempDir tmp;
+  const std::string path = (tmp.path / "state" / "nested" / "store.json").string();
+  Store st;
+  applyOk(st, svcYaml("web") + "---\n" + svcYaml("api", "10.96.0.50") + R"(---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-abc, namespace: default, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.1], conditions: {ready: false, terminating: true}}]
+ports: [{port: 8080}]
+)");
+  ASSERT_TRUE(st.save(path).ok());
+
+  struct stat sb{};
+  ASSERT_EQ(::stat((tmp.path / "state").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat(path.c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0600u);
+  // No temporary file left behind.
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(fs::path(path).parent_path())) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);
+
+  auto loaded = Store::load(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->toJson(), st.toJson());
+  EXPECT_EQ(loaded->frontends(), st.frontends());
+  EXPECT_EQ(loaded->toJson()["version"], 1);
+
+  // Saving again over the old file replaces it.
+  ASSERT_TRUE(loaded->remove("Service", "default", "api").ok());
+  ASSERT_TRUE(loaded->save(path).ok());
+  auto again = Store::load(path);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->services().size(), 1u);
+  // Allocation continues from the loaded state.
+  applyOk(*again, svcYaml("next"));
+  EXPECT_EQ(svc(*again, "next").clusterIP, "10.96.0.2");
+}
+
+TEST(ModelStore, MissingFileIsEmptyStore) {
+  TempDir tmp;
+  auto st = Store::load((tmp.path / "nope.json").string());
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(st->services().empty());
+  EXPECT_TRUE(st->endpoints().empty());
+  EXPECT_TRUE(st->slices().empty());
+}
+
+TEST(ModelStore, CorruptFileNamesThePath) {
+  TempDir tmp;
+  const std::string path = (tmp.path / "store.json").string();
+  const char* contents[] = {
+      "{not json",
+      "",
+      R"({"version": 2})",
+      R"({"version": 1, "services": [{"apiVersion": "v1", "kind": "Service", "spec": {"ports": "x"}}]})",
+      R"({"version": 1, "services": [{"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "a"}}]})",
+  };
+  for (const char* c : contents) {
+    std::ofstream(path) << c;
+    auto st = Store::load(path);
+    ASSERT_FALSE(st.ok()) << c;
+    EXPECT_NE(st.error().message.find("corrupt state file " + path), std::string::npos)
+        << st.error().message;
+  }
+}
+
+TEST(ModelStore, SaveFailsCleanlyWhenDirIsAFile) {
+  TempDir tmp;
+  std::ofstream(tmp.path / "file") << "x";
+  Store st;
+  Status s = st.save((tmp.path / "file" / "store.json").string());
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message.find("file"), std::string::npos) << s.error().message;
+}
+
+TEST(ModelStore, NamespacesAreSeparate) {
+  Store st;
+  applyOk(st, svcYaml("web") + "---\napiVersion: v1\nkind: Service\nmetadata: {name: web, "
+                               "namespace: prod}\nspec: {ports: [{port: 80}]}\n");
+  EXPECT_EQ(st.services().size(), 2u);
+  EXPECT_NE(svc(st, "web").clusterIP, svc(st, "web", "prod").clusterIP);
+}
+
+}  // namespace
+}  // namespace svclb
