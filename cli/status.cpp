@@ -11,6 +11,12 @@
 namespace svclb::cli {
 namespace {
 
+// An empty string is as good as missing ("cgroup": "" when socket balancing is off).
+std::string field(const Json& j, const std::string& def) {
+  std::string v = str(j);
+  return v.empty() ? def : v;
+}
+
 std::string micros(const Json& us) {
   if (!us.is_number()) return "-";
   long long v = num(us);
@@ -50,11 +56,11 @@ void section(std::string& out, const std::string& title, const Json& rows,
 
 std::string renderStatus(const Json& s) {
   std::string kv;
-  kv += "Version:\t" + str(at(s, {"version"}), "<unknown>") + "\n";
-  kv += "PID:\t" + str(at(s, {"pid"}), "<unknown>") + "\n";
-  kv += "BPF FS:\t" + str(at(s, {"bpffs"}), "<none>") + "\n";
-  kv += "State Dir:\t" + str(at(s, {"stateDir"}), "<none>") + "\n";
-  kv += "Cgroup:\t" + str(at(s, {"cgroup"}), "<none>") + "\n";
+  kv += "Version:\t" + field(at(s, {"version"}), "<unknown>") + "\n";
+  kv += "PID:\t" + field(at(s, {"pid"}), "<unknown>") + "\n";
+  kv += "BPF FS:\t" + field(at(s, {"bpffs"}), "<none>") + "\n";
+  kv += "State Dir:\t" + field(at(s, {"stateDir"}), "<none>") + "\n";
+  kv += "Cgroup:\t" + field(at(s, {"cgroup"}), "<none>") + "\n";
   if (!at(s, {"netnsCookie"}).is_null())
     kv += "Netns Cookie:\t" + str(at(s, {"netnsCookie"})) + "\n";
   const Json& sync = at(s, {"sync"});

@@ -133,6 +133,7 @@ json Daemon::commit(Store next, const std::vector<ApplyOutcome>& outcomes) {
 json Daemon::doApply(const json& req) {
   auto objs = parseManifests(req.at("manifest").get<std::string>(), req.value("source", "-"));
   if (!objs) return fail(objs.error().message);
+  if (objs->empty()) return fail("error: no objects passed to apply");
   Store next = store_;
   auto outs = next.apply(*objs);
   if (!outs) return fail(outs.error().message);

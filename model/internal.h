@@ -3,12 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "model/model.h"
 
@@ -89,7 +88,9 @@ std::optional<std::string> recognizeKind(const std::string& apiVersion, const st
 bool sameContent(const Object& a, const Object& b);
 
 // kubectl's resource names.
-std::string resourceSingular(std::string_view kind);  // service, endpoints, endpointslice.discovery.k8s.io
-std::string resourcePlural(std::string_view kind);    // services, endpoints, endpointslices.discovery.k8s.io
+std::string resourceSingular(
+    std::string_view kind);  // service, endpoints, endpointslice.discovery.k8s.io
+std::string resourcePlural(
+    std::string_view kind);  // services, endpoints, endpointslices.discovery.k8s.io
 
 }  // namespace svclb::model_internal

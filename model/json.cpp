@@ -3,9 +3,9 @@
 // kubectl's client-side validation) and lenient about unknown fields, which
 // are ignored as kubectl-generated manifests carry many (creationTimestamp:
 // null, status, managedFields, ...).
-#include <limits>
-
 #include <fmt/format.h>
+
+#include <limits>
 
 #include "model/internal.h"
 #include "model/model.h"
@@ -54,6 +54,10 @@ json serviceJson(const Service& s) {
   if (!s.clusterIP.empty()) {
     spec["clusterIP"] = s.clusterIP;
     spec["clusterIPs"] = json::array({s.clusterIP});
+    // What the API server defaults for an IPv4-only cluster (read back as
+    // output only: fromJson ignores them).
+    spec["ipFamilyPolicy"] = "SingleStack";
+    spec["ipFamilies"] = json::array({"IPv4"});
   }
   if (!s.ports.empty()) {
     json ports = json::array();
@@ -160,12 +164,9 @@ json sliceJson(const EndpointSlice& s) {
   }
   json ports = json::array();
   for (const auto& p : s.ports) ports.push_back(endpointPortJson(p, true));
-  return json{{"apiVersion", "discovery.k8s.io/v1"},
-              {"kind", "EndpointSlice"},
-              {"metadata", metaJson(s.meta)},
-              {"addressType", s.addressType},
-              {"endpoints", std::move(eps)},
-              {"ports", std::move(ports)}};
+  return json{{"apiVersion", "discovery.k8s.io/v1"}, {"kind", "EndpointSlice"},
+              {"metadata", metaJson(s.meta)},        {"addressType", s.addressType},
+              {"endpoints", std::move(eps)},         {"ports", std::move(ports)}};
 }
 
 // ---- decoding -----------------------------------------------------------------
@@ -290,7 +291,8 @@ class Decoder {
     return true;
   }
 
-  bool strMap(const json& o, const Ctx& c, const char* key, std::map<std::string, std::string>& out) {
+  bool strMap(const json& o, const Ctx& c, const char* key,
+              std::map<std::string, std::string>& out) {
     const json* v = get(o, key);
     if (!v) return false;
     if (!v->is_object()) {
@@ -508,8 +510,7 @@ EndpointSlice decodeSlice(Decoder& d, const json& j) {
               d.str(ej, ec, "hostname", ep.hostname);
               d.str(ej, ec, "nodeName", ep.nodeName);
               d.str(ej, ec, "zone", ep.zone);
-              decodeTargetRef(d, ej, ec, ep.targetRefKind, ep.targetRefName,
-                              ep.targetRefNamespace);
+              decodeTargetRef(d, ej, ec, ep.targetRefKind, ep.targetRefName, ep.targetRefNamespace);
               s.endpoints.push_back(std::move(ep));
             });
   d.objList(j, root, "ports", std::string(kDiscovery) + "EndpointPort",
@@ -575,8 +576,8 @@ Result<Object> fromJson(const nlohmann::json& j) {
   if (!j.is_object()) return Error{EINVAL, "invalid object: not a JSON object"};
   auto apiVersion = j.find("apiVersion");
   auto kind = j.find("kind");
-  std::string av = apiVersion != j.end() && apiVersion->is_string() ? apiVersion->get<std::string>()
-                                                                      : "";
+  std::string av =
+      apiVersion != j.end() && apiVersion->is_string() ? apiVersion->get<std::string>() : "";
   std::string k = kind != j.end() && kind->is_string() ? kind->get<std::string>() : "";
   auto known = recognizeKind(av, k);
   if (!known)

@@ -2,6 +2,7 @@
 // a file: YAML is converted to JSON first (scalars resolved as YAML 1.1 /
 // go-yaml does, quoted scalars stay strings), then each document is matched
 // on apiVersion/kind and decoded. yaml-cpp and json exceptions stop here.
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,8 +10,6 @@
 #include <cmath>
 #include <limits>
 #include <regex>
-
-#include <fmt/format.h>
 
 #include "model/internal.h"
 #include "model/model.h"
@@ -165,7 +164,8 @@ std::optional<Error> expand(const json& doc, const std::string& src, std::vector
 
   // Lists: `kind: List` (what `kubectl get -o yaml` prints) and typed lists.
   std::string itemKind;
-  if (apiVersion == "v1" && kind == "List") itemKind = "";
+  if (apiVersion == "v1" && kind == "List")
+    itemKind = "";
   else if (apiVersion == "v1" && (kind == "ServiceList" || kind == "EndpointsList"))
     itemKind = kind.substr(0, kind.size() - 4);
   else if (apiVersion == "discovery.k8s.io/v1" && kind == "EndpointSliceList")
@@ -190,9 +190,10 @@ std::optional<Error> expand(const json& doc, const std::string& src, std::vector
 
   auto known = recognizeKind(apiVersion, kind);
   if (!known)
-    return Error{EINVAL,
-                 fmt::format("error: unable to recognize \"{}\": no matches for kind {} in version {}",
-                             src, goQuote(kind), goQuote(apiVersion))};
+    return Error{
+        EINVAL,
+        fmt::format("error: unable to recognize \"{}\": no matches for kind {} in version {}", src,
+                    goQuote(kind), goQuote(apiVersion))};
   auto obj = decodeObject(doc, *known);
   if (!obj.ok()) {
     const std::string& msg = obj.error().message;

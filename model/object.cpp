@@ -1,12 +1,11 @@
 // Object helpers: kind/meta accessors, equality, kubectl resource names,
 // IPv4 parsing and field-error formatting shared by the other files.
 #include <arpa/inet.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
 #include <tuple>
-
-#include <fmt/format.h>
 
 #include "model/internal.h"
 #include "model/model.h"
@@ -55,8 +54,7 @@ bool operator==(const Endpoints& a, const Endpoints& b) {
 }
 
 bool operator==(const EndpointConditions& a, const EndpointConditions& b) {
-  return std::tie(a.ready, a.serving, a.terminating) ==
-         std::tie(b.ready, b.serving, b.terminating);
+  return std::tie(a.ready, a.serving, a.terminating) == std::tie(b.ready, b.serving, b.terminating);
 }
 
 bool operator==(const SliceEndpoint& a, const SliceEndpoint& b) {

@@ -12,6 +12,7 @@
 // would clean them up; svclb has none). A Service without a ClusterIP
 // frontend simply contributes nothing to frontends().
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,8 +23,6 @@
 #include <random>
 #include <set>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "model/internal.h"
 #include "model/model.h"
@@ -107,7 +106,7 @@ Status mkdirs(const std::filesystem::path& dir) {
     if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
       return Error::fromErrno(errno, "create directory " + cur.string());
   }
-  struct stat st{};
+  struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) return Error::fromErrno(errno, "stat " + dir.string());
   if (!S_ISDIR(st.st_mode)) return Error{ENOTDIR, dir.string() + ": not a directory"};
   return {};
@@ -290,7 +289,8 @@ Result<Store> Store::fromJson(const nlohmann::json& j, StoreConfig cfg) {
   for (const auto& [field, kind] : lists) {
     auto it = j.find(field);
     if (it == j.end() || it->is_null()) continue;
-    if (!it->is_array()) return Error{EINVAL, fmt::format("invalid state: {} is not a list", field)};
+    if (!it->is_array())
+      return Error{EINVAL, fmt::format("invalid state: {} is not a list", field)};
     for (const auto& item : *it) {
       auto obj = svclb::fromJson(item);
       if (!obj.ok()) return Error{EINVAL, fmt::format("invalid state: {}", obj.error().message)};
@@ -313,14 +313,16 @@ Status Store::save(const std::string& path) const {
   namespace fs = std::filesystem;
   const fs::path p(path);
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  if (Status st = mkdirs(dir); !st.ok()) return Error{st.error().code, "save state: " + st.error().message};
+  if (Status st = mkdirs(dir); !st.ok())
+    return Error{st.error().code, "save state: " + st.error().message};
 
   const std::string data = toJson().dump(2) + "\n";
   const fs::path tmp = dir / fmt::format(".{}.tmp.{}", p.filename().string(), ::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Error::fromErrno(errno, "save state: create " + tmp.string());
   Status st = writeAll(fd, data, "save state: write " + tmp.string());
-  if (st.ok() && ::fsync(fd) != 0) st = Error::fromErrno(errno, "save state: fsync " + tmp.string());
+  if (st.ok() && ::fsync(fd) != 0)
+    st = Error::fromErrno(errno, "save state: fsync " + tmp.string());
   if (::close(fd) != 0 && st.ok())
     st = Error::fromErrno(errno, "save state: close " + tmp.string());
   if (st.ok() && ::rename(tmp.c_str(), p.c_str()) != 0)

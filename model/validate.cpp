@@ -9,10 +9,10 @@
 //  - clusterIP must be IPv4 (the dataplane is IPv4 only);
 //  - allocation-time checks (CIDR range, collisions, immutability) live in
 //    Store::apply, as they need the store.
-#include <algorithm>
-#include <regex>
-
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <string_view>
 
 #include "model/internal.h"
 #include "model/model.h"
@@ -39,17 +39,36 @@ std::string regexError(const std::string& msg, const std::string& fmtStr,
 }
 
 const std::string kDns1123LabelFmt = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-const std::string kDns1123SubdomainFmt =
-    kDns1123LabelFmt + "(\\." + kDns1123LabelFmt + ")*";
+const std::string kDns1123SubdomainFmt = kDns1123LabelFmt + "(\\." + kDns1123LabelFmt + ")*";
 const std::string kDns1035LabelFmt = "[a-z]([-a-z0-9]*[a-z0-9])?";
 
+// The apimachinery regexes, checked by hand: std::regex recurses per
+// character and a long enough name would exhaust the stack.
+bool lowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// [a-z0-9]([-a-z0-9]*[a-z0-9])?
+bool matchesDns1123Label(std::string_view v) {
+  if (v.empty() || !lowerAlnum(v.front()) || !lowerAlnum(v.back())) return false;
+  return std::all_of(v.begin(), v.end(), [](char c) { return lowerAlnum(c) || c == '-'; });
+}
+
+// Labels joined by dots.
+bool matchesDns1123Subdomain(std::string_view v) {
+  size_t start = 0;
+  for (;;) {
+    size_t dot = v.find('.', start);
+    if (!matchesDns1123Label(v.substr(start, dot == std::string_view::npos ? dot : dot - start)))
+      return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
 std::vector<std::string> isDNS1123Label(const std::string& v) {
-  static const std::regex label(kDns1123LabelFmt);
-  static const std::regex subdomain(kDns1123SubdomainFmt);
   std::vector<std::string> errs;
   if (v.size() > 63) errs.push_back(maxLenError(63));
-  if (!std::regex_match(v, label)) {
-    if (std::regex_match(v, subdomain))
+  if (!matchesDns1123Label(v)) {
+    if (matchesDns1123Subdomain(v))
       errs.push_back("must not contain dots");
     else
       errs.push_back(regexError(
@@ -61,10 +80,9 @@ std::vector<std::string> isDNS1123Label(const std::string& v) {
 }
 
 std::vector<std::string> isDNS1123Subdomain(const std::string& v) {
-  static const std::regex subdomain(kDns1123SubdomainFmt);
   std::vector<std::string> errs;
   if (v.size() > 253) errs.push_back(maxLenError(253));
-  if (!std::regex_match(v, subdomain))
+  if (!matchesDns1123Subdomain(v))
     errs.push_back(regexError(
         "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
         "'.', and must start and end with an alphanumeric character",
@@ -73,10 +91,10 @@ std::vector<std::string> isDNS1123Subdomain(const std::string& v) {
 }
 
 std::vector<std::string> isDNS1035Label(const std::string& v) {
-  static const std::regex label(kDns1035LabelFmt);
   std::vector<std::string> errs;
   if (v.size() > 63) errs.push_back(maxLenError(63));
-  if (!std::regex_match(v, label))
+  // [a-z]([-a-z0-9]*[a-z0-9])?
+  if (!matchesDns1123Label(v) || !(v.front() >= 'a' && v.front() <= 'z'))
     errs.push_back(regexError(
         "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
         "alphabetic character, and end with an alphanumeric character",
@@ -86,13 +104,13 @@ std::vector<std::string> isDNS1035Label(const std::string& v) {
 
 // IANA_SVC_NAME (RFC 6335), as IsValidPortName.
 std::vector<std::string> isValidPortName(const std::string& v) {
-  static const std::regex charset("^[-a-z0-9]+$");
-  static const std::regex oneLetter("[a-z]");
   std::vector<std::string> errs;
   if (v.size() > 15) errs.push_back(maxLenError(15));
-  if (!std::regex_match(v, charset))
+  if (v.empty() ||
+      !std::all_of(v.begin(), v.end(), [](char c) { return lowerAlnum(c) || c == '-'; }))
     errs.push_back("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
-  if (!std::regex_search(v, oneLetter)) errs.push_back("must contain at least one letter (a-z)");
+  if (std::none_of(v.begin(), v.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
+    errs.push_back("must contain at least one letter (a-z)");
   if (v.find("--") != std::string::npos) errs.push_back("must not contain consecutive hyphens");
   if (!v.empty() && (v.front() == '-' || v.back() == '-'))
     errs.push_back("must not begin or end with a hyphen");
@@ -120,9 +138,7 @@ void validateDNS1123Label(const std::string& v, const std::string& path, FieldEr
 
 const std::vector<std::string> kProtocols = {"SCTP", "TCP", "UDP"};
 
-bool supportedProtocol(const std::string& p) {
-  return p == "TCP" || p == "UDP" || p == "SCTP";
-}
+bool supportedProtocol(const std::string& p) { return p == "TCP" || p == "UDP" || p == "SCTP"; }
 
 void validateProtocol(const std::string& proto, const std::string& path, FieldErrors& errs) {
   if (proto.empty())
@@ -200,8 +216,7 @@ void validateService(const Service& s, FieldErrors& errs) {
     errs.invalidInt("spec.sessionAffinityConfig.clientIP.timeoutSeconds",
                     s.sessionAffinityTimeoutSeconds, "must be greater than 0 and less than 86400");
 
-  if (s.type != "ExternalName" && !s.clusterIP.empty() && !headless &&
-      !parseIPv4(s.clusterIP)) {
+  if (s.type != "ExternalName" && !s.clusterIP.empty() && !headless && !parseIPv4(s.clusterIP)) {
     errs.invalidStr("spec.clusterIPs[0]", s.clusterIP,
                     isIPv6(s.clusterIP) ? "must be a valid IPv4 address" : kValidIP);
   }
@@ -215,8 +230,7 @@ void validateService(const Service& s, FieldErrors& errs) {
       errs.invalidStr(path, ip, "may not be unspecified (0.0.0.0)");
   }
 
-  const std::vector<std::string> kTypes = {"ClusterIP", "ExternalName", "LoadBalancer",
-                                           "NodePort"};
+  const std::vector<std::string> kTypes = {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"};
   if (s.type.empty())
     errs.required("spec.type");
   else if (std::find(kTypes.begin(), kTypes.end(), s.type) == kTypes.end())
@@ -348,8 +362,8 @@ void validateSlice(const EndpointSlice& s, FieldErrors& errs) {
     if (ep.addresses.empty())
       errs.required(path, "must contain at least 1 address");
     else if (ep.addresses.size() > 100)
-      errs.add(fmt::format("{}: Too many: {}: must have at most 100 items", path,
-                           ep.addresses.size()));
+      errs.add(
+          fmt::format("{}: Too many: {}: must have at most 100 items", path, ep.addresses.size()));
     for (size_t k = 0; k < ep.addresses.size(); ++k) {
       const std::string& a = ep.addresses[k];
       const std::string ap = fmt::format("{}[{}]", path, k);

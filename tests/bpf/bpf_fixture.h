@@ -27,6 +27,7 @@ constexpr uint8_t kTcp = 6, kUdp = 17;
 // Which entry program a case runs through.
 enum class Prog { Tc, Xdp };
 const char* progName(Prog p);
+inline void PrintTo(Prog p, std::ostream* os) { *os << progName(p); }
 
 // The program-independent verdict and its return code per program:
 // tc: TC_ACT_OK = 0, TC_ACT_SHOT = 2; XDP: XDP_PASS = 2, XDP_DROP = 1.

@@ -182,6 +182,18 @@ TEST_P(Conntrack, TerminatingBackendKeepsItsFlowsButTakesNoNewOnes) {
   }
 }
 
+TEST_P(Conntrack, TerminatingServingBackendTakesNoNewFlowsWhileReadyOnesExist) {
+  auto web = webWith({"10.244.1.12:8080"});
+  web.backends.insert(web.backends.begin(),
+                      backend("10.244.1.11:8080", EndpointState::Terminating, true));
+  ASSERT_TRUE(sync(withWeb(web)));
+  for (uint16_t sport = 43000; sport < 43040; ++sport) {
+    auto t = send(PacketBuilder::tcp(kClient, sport, kVip, 80).build());
+    ASSERT_TRUE(t);
+    EXPECT_EQ(ip4str(t->daddr), "10.244.1.12") << "new flow sent to a terminating backend";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Ct, Conntrack, ::testing::Values(Prog::Tc, Prog::Xdp),
                          [](const auto& info) { return progName(info.param); });
 

@@ -460,10 +460,12 @@ TEST(CliStatus, Layout) {
             "Maps:\n"
             "  NAME    TYPE       ENTRIES   MAX-ENTRIES\n"
             "  ct_v1   lru_hash   12        262144\n");
-  Json failed = Json::parse(R"({"sync":{"count":2,"lastDurationUs":1500,"lastError":"map full"}})");
+  Json failed = Json::parse(
+      R"({"cgroup":"","sync":{"count":2,"lastDurationUs":1500,"lastError":"map full"}})");
   std::string out = renderStatus(failed);
   EXPECT_NE(out.find("Last Sync:        failed (took 1.5ms, sync #2)\n"), std::string::npos) << out;
   EXPECT_NE(out.find("Last Sync Error:  map full\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Cgroup:           <none>\n"), std::string::npos) << out;
 }
 
 }  // namespace

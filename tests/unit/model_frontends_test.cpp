@@ -73,9 +73,8 @@ subsets:
   EXPECT_EQ(dns.name, "shop");
   // 10.0.3.1 offers dns over TCP only: no match.
   EXPECT_EQ(dns.backends,
-            (std::vector<BackendSpec>{be(ip(10, 0, 1, 2), 5353), be(ip(10, 0, 1, 3), 5353,
-                                                                    EndpointState::Ready, true,
-                                                                    "n1"),
+            (std::vector<BackendSpec>{be(ip(10, 0, 1, 2), 5353),
+                                      be(ip(10, 0, 1, 3), 5353, EndpointState::Ready, true, "n1"),
                                       be(ip(10, 0, 1, 9), 5353, EndpointState::NotReady, false)}));
   const Frontend& http = fes[1];
   EXPECT_EQ(http.key, (FrontendKey{ip(10, 96, 0, 50), 80, 6}));
@@ -138,15 +137,15 @@ endpoints: [{addresses: [10.0.0.99]}]
   auto fes = st.frontends();
   ASSERT_EQ(fes.size(), 2u);
   EXPECT_TRUE(fes[0].backends.empty());  // dns: no slice port named dns
-  EXPECT_EQ(fes[1].backends,
-            (std::vector<BackendSpec>{
-                be(ip(10, 0, 0, 1), 8080),  // Ready in shop-a wins over NotReady in shop-b
-                be(ip(10, 0, 0, 2), 8080),
-                be(ip(10, 0, 0, 3), 8080, EndpointState::Terminating, true),
-                be(ip(10, 0, 0, 4), 8080, EndpointState::Terminating, false),
-                be(ip(10, 0, 0, 5), 8080, EndpointState::NotReady, false, "n5"),
-                be(ip(10, 0, 0, 6), 8080),  // first address only
-            }));
+  EXPECT_EQ(
+      fes[1].backends,
+      (std::vector<BackendSpec>{
+          be(ip(10, 0, 0, 1), 8080),  // Ready in shop-a wins over NotReady in shop-b
+          be(ip(10, 0, 0, 2), 8080), be(ip(10, 0, 0, 3), 8080, EndpointState::Terminating, true),
+          be(ip(10, 0, 0, 4), 8080, EndpointState::Terminating, false),
+          be(ip(10, 0, 0, 5), 8080, EndpointState::NotReady, false, "n5"),
+          be(ip(10, 0, 0, 6), 8080),  // first address only
+      }));
 }
 
 TEST(ModelFrontends, UnnamedSinglePortAndAffinityTimeout) {
@@ -214,9 +213,8 @@ spec: {clusterIP: 10.96.0.20, ports: [{port: 1}]}
 )");
   auto fes = st.frontends();
   ASSERT_EQ(fes.size(), 3u);
-  EXPECT_TRUE(std::is_sorted(fes.begin(), fes.end(), [](const Frontend& l, const Frontend& r) {
-    return l.key < r.key;
-  }));
+  EXPECT_TRUE(std::is_sorted(fes.begin(), fes.end(),
+                             [](const Frontend& l, const Frontend& r) { return l.key < r.key; }));
   EXPECT_EQ(fes[0].key, (FrontendKey{ip(10, 96, 0, 9), 9, 17}));
   EXPECT_EQ(fes[2].name, "a");
 }

@@ -10,8 +10,12 @@ using nlohmann::json;
 
 Service fullService() {
   Service s;
-  s.meta = ObjectMeta{"edge", "frontend", {{"tier", "edge"}}, {{"svclb.io/weight", "2"}},
-                      "uid-1", "2024-05-01T10:00:00Z"};
+  s.meta = ObjectMeta{"edge",
+                      "frontend",
+                      {{"tier", "edge"}},
+                      {{"svclb.io/weight", "2"}},
+                      "uid-1",
+                      "2024-05-01T10:00:00Z"};
   s.type = "LoadBalancer";
   s.clusterIP = "10.96.0.77";
   s.selector = {{"app", "edge"}};

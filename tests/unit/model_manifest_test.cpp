@@ -123,8 +123,7 @@ TEST(ModelManifest, AllServiceFields) {
   EXPECT_EQ(s.internalTrafficPolicy, "Cluster");
   EXPECT_EQ(s.healthCheckNodePort, 31000);
   EXPECT_EQ(s.loadBalancerIP, "198.51.100.7");
-  EXPECT_EQ(s.loadBalancerSourceRanges,
-            (std::vector<std::string>{"203.0.113.0/24", "10.0.0.0/8"}));
+  EXPECT_EQ(s.loadBalancerSourceRanges, (std::vector<std::string>{"203.0.113.0/24", "10.0.0.0/8"}));
   EXPECT_EQ(s.sessionAffinity, "ClientIP");
   EXPECT_EQ(s.sessionAffinityTimeoutSeconds, 10800);  // no config: default
   EXPECT_EQ(s.ports[0].appProtocol, "https");
@@ -232,13 +231,14 @@ TEST(ModelManifest, JsonWithTabs) {
 }
 
 TEST(ModelManifest, YamlSyntaxErrorNamesFileAndLine) {
-  std::string err = parseErr("apiVersion: v1\nkind: Service\nmetadata:\n  name: [web\n", "web.yaml");
-  EXPECT_EQ(err.rfind("error: error parsing web.yaml: error converting YAML to JSON: yaml: line ", 0),
-            0u)
+  std::string err =
+      parseErr("apiVersion: v1\nkind: Service\nmetadata:\n  name: [web\n", "web.yaml");
+  EXPECT_EQ(
+      err.rfind("error: error parsing web.yaml: error converting YAML to JSON: yaml: line ", 0), 0u)
       << err;
   std::string stdinErr = parseErr("a: b: c\n", "-");
-  EXPECT_EQ(stdinErr.rfind("error: error parsing STDIN: error converting YAML to JSON: yaml: line 1: ",
-                           0),
+  EXPECT_EQ(stdinErr.rfind(
+                "error: error parsing STDIN: error converting YAML to JSON: yaml: line 1: ", 0),
             0u)
       << stdinErr;
 }

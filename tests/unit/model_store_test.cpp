@@ -20,8 +20,7 @@ std::vector<Object> parse(const std::string& text) {
   return r.ok() ? *r : std::vector<Object>{};
 }
 
-std::string svcYaml(const std::string& name, const std::string& clusterIP = "",
-                    int port = 80) {
+std::string svcYaml(const std::string& name, const std::string& clusterIP = "", int port = 80) {
   std::string s = "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name + "\nspec:\n";
   if (!clusterIP.empty()) s += "  clusterIP: " + clusterIP + "\n";
   s += "  ports:\n  - port: " + std::to_string(port) + "\n";
@@ -78,10 +77,11 @@ TEST(ModelStore, SmallRangeFillsUpAndSkipsBroadcast) {
   EXPECT_EQ(svc(st, "b").clusterIP, "192.168.7.2");
   EXPECT_EQ(applyErr(st, svcYaml("c")),
             "Internal error occurred: failed to allocate a serviceIP: range is full");
-  EXPECT_EQ(applyErr(st, svcYaml("d", "192.168.7.3")),
-            "The Service \"d\" is invalid: spec.clusterIPs: Invalid value: []string{\"192.168.7.3\"}: "
-            "failed to allocate IP 192.168.7.3: the provided IP (192.168.7.3) is not in the valid "
-            "range. The range of valid IPs is 192.168.7.0/30");
+  EXPECT_EQ(
+      applyErr(st, svcYaml("d", "192.168.7.3")),
+      "The Service \"d\" is invalid: spec.clusterIPs: Invalid value: []string{\"192.168.7.3\"}: "
+      "failed to allocate IP 192.168.7.3: the provided IP (192.168.7.3) is not in the valid "
+      "range. The range of valid IPs is 192.168.7.0/30");
   EXPECT_EQ(st.services().size(), 2u);
 }
 
@@ -89,14 +89,16 @@ TEST(ModelStore, CollisionsAreAllOrNothing) {
   Store st;
   applyOk(st, svcYaml("a", "10.96.0.10"));
   const auto before = st.toJson();
-  EXPECT_EQ(applyErr(st, svcYaml("new") + "---\n" + svcYaml("b", "10.96.0.10")),
-            "The Service \"b\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.96.0.10\"}: "
-            "failed to allocate IP 10.96.0.10: provided IP is already allocated");
+  EXPECT_EQ(
+      applyErr(st, svcYaml("new") + "---\n" + svcYaml("b", "10.96.0.10")),
+      "The Service \"b\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.96.0.10\"}: "
+      "failed to allocate IP 10.96.0.10: provided IP is already allocated");
   EXPECT_EQ(st.toJson(), before);
   // Within one apply.
-  EXPECT_EQ(applyErr(st, svcYaml("c", "10.96.0.20") + "---\n" + svcYaml("d", "10.96.0.20")),
-            "The Service \"d\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.96.0.20\"}: "
-            "failed to allocate IP 10.96.0.20: provided IP is already allocated");
+  EXPECT_EQ(
+      applyErr(st, svcYaml("c", "10.96.0.20") + "---\n" + svcYaml("d", "10.96.0.20")),
+      "The Service \"d\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.96.0.20\"}: "
+      "failed to allocate IP 10.96.0.20: provided IP is already allocated");
   EXPECT_EQ(st.toJson(), before);
   // Every failing object is reported.
   std::string err = applyErr(st, svcYaml("e", "1.1.1.1") + "---\n" + svcYaml("f", "10.96.0.10"));
@@ -116,9 +118,10 @@ TEST(ModelStore, ClusterIPIsImmutableAndKeptWhenOmitted) {
   EXPECT_EQ(applyErr(st, svcYaml("web", "10.96.0.11")),
             "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: "
             "[]string{\"10.96.0.11\"}: may not change once set");
-  EXPECT_EQ(applyErr(st, svcYaml("web", "None")),
-            "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: []string{\"None\"}: "
-            "may not change once set");
+  EXPECT_EQ(
+      applyErr(st, svcYaml("web", "None")),
+      "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: []string{\"None\"}: "
+      "may not change once set");
 
   // Omitting clusterIP keeps it: same spec otherwise -> unchanged.
   auto r = applyOk(st, svcYaml("web"));
@@ -151,13 +154,15 @@ spec: {type: ExternalName, externalName: db.example.com}
   EXPECT_EQ(svc(st, "h").clusterIP, "None");
   EXPECT_EQ(svc(st, "x").clusterIP, "");
   // Re-applying the headless one without clusterIP keeps it headless.
-  auto r = applyOk(st, "apiVersion: v1\nkind: Service\nmetadata: {name: h}\nspec: {clusterIP: None}\n");
+  auto r =
+      applyOk(st, "apiVersion: v1\nkind: Service\nmetadata: {name: h}\nspec: {clusterIP: None}\n");
   EXPECT_EQ(r.at(0).action, ApplyAction::Unchanged);
   // ExternalName -> ClusterIP allocates; back to ExternalName releases.
   applyOk(st, svcYaml("x"));
   EXPECT_EQ(svc(st, "x").clusterIP, "10.96.0.1");
-  applyOk(st, "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {type: ExternalName, "
-              "externalName: db.example.com}\n");
+  applyOk(st,
+          "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {type: ExternalName, "
+          "externalName: db.example.com}\n");
   EXPECT_EQ(svc(st, "x").clusterIP, "");
   applyOk(st, svcYaml("y"));
   EXPECT_EQ(svc(st, "y").clusterIP, "10.96.0.1");
@@ -248,9 +253,9 @@ subsets: [{addresses: [{ip: 10.0.0.1}], ports: [{port: 8080}]}]
   r = st.removeAll(parse(text.substr(text.find("---"))));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(describeOutcome(r->at(0)), "endpoints \"web\" deleted");
-  EXPECT_EQ(describeOutcome(ApplyOutcome{"EndpointSlice", "default", "web-abc",
-                                         ApplyAction::Deleted}),
-            "endpointslice.discovery.k8s.io \"web-abc\" deleted");
+  EXPECT_EQ(
+      describeOutcome(ApplyOutcome{"EndpointSlice", "default", "web-abc", ApplyAction::Deleted}),
+      "endpointslice.discovery.k8s.io \"web-abc\" deleted");
 }
 
 TEST(ModelStore, SaveLoadRoundTrip) {
@@ -267,7 +272,7 @@ ports: [{port: 8080}]
 )");
   ASSERT_TRUE(st.save(path).ok());
 
-  struct stat sb{};
+  struct stat sb {};
   ASSERT_EQ(::stat((tmp.path / "state").c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0700u);
   ASSERT_EQ(::stat(path.c_str(), &sb), 0);
@@ -336,8 +341,9 @@ TEST(ModelStore, SaveFailsCleanlyWhenDirIsAFile) {
 
 TEST(ModelStore, NamespacesAreSeparate) {
   Store st;
-  applyOk(st, svcYaml("web") + "---\napiVersion: v1\nkind: Service\nmetadata: {name: web, "
-                               "namespace: prod}\nspec: {ports: [{port: 80}]}\n");
+  applyOk(st, svcYaml("web") +
+                  "---\napiVersion: v1\nkind: Service\nmetadata: {name: web, "
+                  "namespace: prod}\nspec: {ports: [{port: 80}]}\n");
   EXPECT_EQ(st.services().size(), 2u);
   EXPECT_NE(svc(st, "web").clusterIP, svc(st, "web", "prod").clusterIP);
 }

@@ -53,7 +53,9 @@ TEST(ModelValidate, ServiceFieldErrors) {
        "The Service \"web\" is invalid: spec.ports[0].targetPort: Invalid value: -1: must be "
        "between 1 and 65535, inclusive"},
       {"targetPort name with hyphens",
-       [](Service& s) { s.ports[0].targetPort = IntOrString{true, 0, "-a--b"}; },
+       [](Service& s) {
+         s.ports[0].targetPort = IntOrString{true, 0, "-a--b"};
+       },
        "The Service \"web\" is invalid: \n* spec.ports[0].targetPort: Invalid value: \"-a--b\": "
        "must not contain consecutive hyphens\n* spec.ports[0].targetPort: Invalid value: "
        "\"-a--b\": must not begin or end with a hyphen"},
@@ -65,7 +67,8 @@ TEST(ModelValidate, ServiceFieldErrors) {
        "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
        "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"},
       {"name too long", [](Service& s) { s.meta.name = std::string(64, 'a'); },
-       "The Service \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is invalid: "
+       "The Service \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is "
+       "invalid: "
        "metadata.name: Invalid value: "
        "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": must be no more than "
        "63 characters"},
@@ -88,7 +91,8 @@ TEST(ModelValidate, ServiceFieldErrors) {
          s.type = "LoadBalancer";
          s.clusterIP = "None";
        },
-       "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: \"None\": may not be set "
+       "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: \"None\": may not be "
+       "set "
        "to 'None' for LoadBalancer services"},
       {"bad externalIP", [](Service& s) { s.externalIPs = {"192.0.2"}; },
        "The Service \"web\" is invalid: spec.externalIPs[0]: Invalid value: \"192.0.2\": must be a "
@@ -112,7 +116,8 @@ TEST(ModelValidate, ServiceFieldErrors) {
          s.type = "LoadBalancer";
          s.healthCheckNodePort = 31000;
        },
-       "The Service \"web\" is invalid: spec.healthCheckNodePort: Invalid value: 31000: may only be "
+       "The Service \"web\" is invalid: spec.healthCheckNodePort: Invalid value: 31000: may only "
+       "be "
        "set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"},
       {"bad internalTrafficPolicy", [](Service& s) { s.internalTrafficPolicy = "Node"; },
        "The Service \"web\" is invalid: spec.internalTrafficPolicy: Unsupported value: \"Node\": "
@@ -140,6 +145,19 @@ TEST(ModelValidate, ServiceFieldErrors) {
     c.mutate(s);
     EXPECT_EQ(errOf(s), c.want) << c.what;
   }
+}
+
+TEST(ModelValidate, HugeNamesDoNotHurt) {
+  Service s = web();
+  s.meta.name = std::string(1 << 20, 'a');
+  std::string err = errOf(s);
+  EXPECT_NE(err.find("metadata.name: Invalid value: "), std::string::npos);
+  EXPECT_NE(err.find("must be no more than 63 characters"), std::string::npos);
+  Endpoints e;
+  e.meta.name = "a..b";
+  EXPECT_NE(errOf(e).find("a lowercase RFC 1123 subdomain must consist of"), std::string::npos);
+  e.meta.name = "a.b-c.d";
+  EXPECT_EQ(errOf(e), "");
 }
 
 TEST(ModelValidate, TimeoutIgnoredWithoutClientIP) {
@@ -182,9 +200,10 @@ TEST(ModelValidate, EndpointsAndSlices) {
   s.addressType = "IPv4";
   s.endpoints[0].addresses = {"10.0.0.1"};
   s.ports.push_back(EndpointPort{"", "TCP", 70000, ""});
-  EXPECT_EQ(errOf(s),
-            "The EndpointSlice \"web-abc\" is invalid: ports[0].port: Invalid value: 70000: must be "
-            "between 1 and 65535, inclusive");
+  EXPECT_EQ(
+      errOf(s),
+      "The EndpointSlice \"web-abc\" is invalid: ports[0].port: Invalid value: 70000: must be "
+      "between 1 and 65535, inclusive");
 }
 
 }  // namespace

@@ -1,0 +1,435 @@
+// planSync: desired frontends -> ordered map writes, without a kernel. The
+// order is the contract that keeps packets from seeing a half-written
+// backend set (loader/reconcile.h), so most tests compare the whole op list.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "loader/reconcile.h"
+
+namespace svclb {
+namespace {
+
+constexpr uint8_t kTcp = 6, kUdp = 17;
+
+uint32_t ip(const char* dotted) {
+  in_addr a{};
+  EXPECT_EQ(inet_pton(AF_INET, dotted, &a), 1) << dotted;
+  return ntohl(a.s_addr);
+}
+
+std::string ipStr(__be32 wire) {
+  char buf[INET_ADDRSTRLEN] = {};
+  in_addr a{wire};
+  inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
+
+BackendSpec be(const char* addr, uint16_t port = 8080, EndpointState st = EndpointState::Ready,
+               bool serving = true) {
+  BackendSpec b;
+  b.ip = ip(addr);
+  b.port = port;
+  b.state = st;
+  b.serving = serving;
+  return b;
+}
+
+Frontend fe(const char* vip, uint16_t port, uint8_t proto, std::vector<BackendSpec> backends) {
+  Frontend f;
+  f.key = {ip(vip), port, proto};
+  f.ns = "default";
+  f.name = "web";
+  std::sort(backends.begin(), backends.end(), [](const BackendSpec& a, const BackendSpec& b) {
+    return std::pair(a.ip, a.port) < std::pair(b.ip, b.port);
+  });
+  f.backends = std::move(backends);
+  return f;
+}
+
+std::string slotName(const svc_key& k) {
+  return ipStr(k.vip) + ":" + std::to_string(ntohs(k.port)) + "/" + std::to_string(k.proto) +
+         (k.slot == 0 ? " master" : " slot" + std::to_string(k.slot));
+}
+
+// One line per op, e.g. "PutSvc 10.96.0.10:80/6 slot1 -> be 1" or
+// "PutSvc 10.96.0.10:80/6 master svc 1 count 2 total 2".
+std::string describe(const MapOp& op) {
+  switch (op.kind) {
+    case MapOp::Kind::PutBackend: {
+      const char* st = op.backend.state == BE_STATE_ACTIVE        ? "active"
+                       : op.backend.state == BE_STATE_TERMINATING ? "terminating"
+                                                                  : "empty";
+      return "PutBackend " + std::to_string(op.id) + " " + ipStr(op.backend.addr) + ":" +
+             std::to_string(ntohs(op.backend.port)) + " " + st + " svc " +
+             std::to_string(op.backend.svc_id);
+    }
+    case MapOp::Kind::FreeBackend: return "FreeBackend " + std::to_string(op.id);
+    case MapOp::Kind::ResetSvcStats: return "ResetSvcStats " + std::to_string(op.id);
+    case MapOp::Kind::ResetBeStats: return "ResetBeStats " + std::to_string(op.id);
+    case MapOp::Kind::PutSvc:
+      if (op.key.slot == 0)
+        return "PutSvc " + slotName(op.key) + " svc " + std::to_string(op.value.svc_id) +
+               " count " + std::to_string(op.value.count) + " total " +
+               std::to_string(op.value.total);
+      return "PutSvc " + slotName(op.key) + " -> be " + std::to_string(op.value.backend_id);
+    case MapOp::Kind::DeleteSvc: return "DeleteSvc " + slotName(op.key);
+  }
+  return "?";
+}
+
+std::vector<std::string> describe(const Plan& p) {
+  std::vector<std::string> out;
+  for (const auto& op : p.ops) out.push_back(describe(op));
+  return out;
+}
+
+ActualState emptyState(uint32_t svcIds = 64, uint32_t backendIds = 64) {
+  ActualState a;
+  a.svcIds = IdPool(svcIds);
+  a.backendIds = IdPool(backendIds);
+  return a;
+}
+
+// Plans and "applies" (the next state becomes the actual one).
+Plan step(ActualState& actual, const std::vector<Frontend>& desired) {
+  auto p = planSync(actual, desired);
+  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
+  if (!p.ok()) {
+    Plan none;
+    return none;
+  }
+  actual = p->next;
+  return std::move(*p);
+}
+
+uint32_t idOf(const ActualState& a, const FrontendKey& k, const char* addr, uint16_t port) {
+  auto it = a.frontends.find(k);
+  if (it == a.frontends.end()) return 0;
+  for (const auto& b : it->second.backends)
+    if (b.value.addr == htonl(ip(addr)) && b.value.port == htons(port)) return b.id;
+  return 0;
+}
+
+const std::string kWebKey = "10.96.0.10:80/6";
+
+TEST(ReconcilePlan, NewFrontendWritesBackendsThenSlotsThenMasterLast) {
+  ActualState a = emptyState();
+  Plan p = step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "ResetSvcStats 1",
+                             "ResetBeStats 1",
+                             "PutBackend 1 10.244.1.11:8080 active svc 1",
+                             "ResetBeStats 2",
+                             "PutBackend 2 10.244.1.12:8080 active svc 1",
+                             "PutSvc " + kWebKey + " slot1 -> be 1",
+                             "PutSvc " + kWebKey + " slot2 -> be 2",
+                             "PutSvc " + kWebKey + " master svc 1 count 2 total 2",
+                         }));
+  EXPECT_EQ(p.added, 1u);
+  EXPECT_EQ(p.changed + p.removed + p.unchanged, 0u);
+}
+
+TEST(ReconcilePlan, KeysAndValuesAreInWireOrderWithZeroPadding) {
+  ActualState a = emptyState();
+  Frontend f = fe("10.96.0.10", 53, kUdp, {be("10.244.1.11", 5353)});
+  f.affinity = true;
+  f.affinityTimeout = 300;
+  Plan p = step(a, {f});
+  ASSERT_FALSE(p.ops.empty());
+  const MapOp& master = p.ops.back();
+  ASSERT_EQ(master.kind, MapOp::Kind::PutSvc);
+  // Hash keys compare bytes: the whole key, padding included, is defined.
+  svc_key want{};
+  want.vip = htonl(ip("10.96.0.10"));
+  want.port = htons(53);
+  want.proto = kUdp;
+  want.scope = SVC_SCOPE_EXTERNAL;
+  want.slot = 0;
+  EXPECT_EQ(std::memcmp(&master.key, &want, sizeof want), 0);
+  EXPECT_EQ(master.value.flags, SVC_F_AFFINITY);
+  EXPECT_EQ(master.value.affinity_timeout, 300u);
+  EXPECT_EQ(master.value.algo, SVC_ALGO_RANDOM);
+  EXPECT_EQ(master.value.backend_id, 0u);
+  const svc_key made = makeSvcKey(f.key, 0);
+  EXPECT_EQ(std::memcmp(&made, &want, sizeof want), 0);
+
+  auto put = std::find_if(p.ops.begin(), p.ops.end(),
+                          [](const MapOp& o) { return o.kind == MapOp::Kind::PutBackend; });
+  ASSERT_NE(put, p.ops.end());
+  backend_value bv{};
+  bv.addr = htonl(ip("10.244.1.11"));
+  bv.port = htons(5353);
+  bv.proto = kUdp;
+  bv.state = BE_STATE_ACTIVE;
+  bv.svc_id = master.value.svc_id;
+  EXPECT_EQ(std::memcmp(&put->backend, &bv, sizeof bv), 0);
+}
+
+TEST(ReconcilePlan, UnchangedDesiredStateMakesNoOps) {
+  ActualState a = emptyState();
+  const std::vector<Frontend> want = {
+      fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")}),
+      fe("10.96.0.10", 53, kUdp, {be("10.244.1.11", 5353)}),
+      fe("10.96.0.11", 80, kTcp, {}),
+  };
+  step(a, want);
+  const ActualState before = a;
+  Plan p = step(a, want);
+  EXPECT_TRUE(p.ops.empty()) << ::testing::PrintToString(describe(p));
+  EXPECT_EQ(p.unchanged, 3u);
+  EXPECT_EQ(p.added + p.changed + p.removed, 0u);
+  EXPECT_EQ(a.svcIds.inUse(), before.svcIds.inUse());
+  EXPECT_EQ(a.backendIds.inUse(), before.backendIds.inUse());
+}
+
+TEST(ReconcilePlan, AddingOneBackendWritesOnlyItItsSlotAndMaster) {
+  ActualState a = emptyState();
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
+  Plan p = step(a, {fe("10.96.0.10", 80, kTcp,
+                       {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "ResetBeStats 3",
+                             "PutBackend 3 10.244.1.13:8080 active svc 1",
+                             "PutSvc " + kWebKey + " slot3 -> be 3",
+                             "PutSvc " + kWebKey + " master svc 1 count 3 total 3",
+                         }));
+  EXPECT_EQ(p.changed, 1u);
+}
+
+TEST(ReconcilePlan, RemovingBackendWritesMasterBeforeSlotDeleteAndFree) {
+  ActualState a = emptyState();
+  step(a, {fe("10.96.0.10", 80, kTcp,
+              {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
+  Plan p = step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.13")})});
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "PutSvc " + kWebKey + " slot2 -> be 3",
+                             "PutSvc " + kWebKey + " master svc 1 count 2 total 2",
+                             "DeleteSvc " + kWebKey + " slot3",
+                             "FreeBackend 2",
+                         }));
+  EXPECT_FALSE(a.backendIds.used(2));
+  EXPECT_EQ(a.frontends.begin()->second.slots, (std::vector<uint32_t>{1, 3}));
+}
+
+TEST(ReconcilePlan, RemovingLastBackendLeavesMasterWithZeroCount) {
+  ActualState a = emptyState();
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11")})});
+  Plan p = step(a, {fe("10.96.0.10", 80, kTcp, {})});
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "PutSvc " + kWebKey + " master svc 1 count 0 total 0",
+                             "DeleteSvc " + kWebKey + " slot1",
+                             "FreeBackend 1",
+                         }));
+}
+
+TEST(ReconcilePlan, RemovedFrontendDeletesMasterFirst) {
+  ActualState a = emptyState();
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")}),
+           fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
+  Plan p = step(a, {fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "DeleteSvc " + kWebKey + " master",
+                             "DeleteSvc " + kWebKey + " slot1",
+                             "DeleteSvc " + kWebKey + " slot2",
+                             "FreeBackend 1",
+                             "FreeBackend 2",
+                         }));
+  EXPECT_EQ(p.removed, 1u);
+  EXPECT_EQ(p.unchanged, 1u);
+  EXPECT_FALSE(a.svcIds.used(1));
+  EXPECT_FALSE(a.backendIds.used(1));
+  EXPECT_FALSE(a.backendIds.used(2));
+  EXPECT_TRUE(a.backendIds.used(3));
+  EXPECT_EQ(a.frontends.size(), 1u);
+}
+
+TEST(ReconcilePlan, IdsStayStableForUnchangedBackendsAcrossPlans) {
+  ActualState a = emptyState();
+  const FrontendKey web{ip("10.96.0.10"), 80, kTcp};
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")}),
+           fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
+  const uint32_t svc = a.frontends.at(web).svcId;
+  const uint32_t id11 = idOf(a, web, "10.244.1.11", 8080);
+  const uint32_t id12 = idOf(a, web, "10.244.1.12", 8080);
+  ASSERT_NE(id11, 0u);
+  ASSERT_NE(id12, 0u);
+
+  // Add one, remove another frontend, change a third: .11/.12 keep their ids.
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.10"), be("10.244.1.11"), be("10.244.1.12")}),
+           fe("10.96.0.12", 80, kTcp, {be("10.244.1.31")})});
+  EXPECT_EQ(a.frontends.at(web).svcId, svc);
+  EXPECT_EQ(idOf(a, web, "10.244.1.11", 8080), id11);
+  EXPECT_EQ(idOf(a, web, "10.244.1.12", 8080), id12);
+  // .10 sorts first: it takes slot 1, the others shift, ids do not.
+  EXPECT_EQ(a.frontends.at(web).slots,
+            (std::vector<uint32_t>{idOf(a, web, "10.244.1.10", 8080), id11, id12}));
+}
+
+TEST(ReconcilePlan, TerminatingServingBackendsFollowReadyOnesAndAreNotCounted) {
+  ActualState a = emptyState();
+  Plan p = step(a, {fe("10.96.0.10", 80, kTcp,
+                       {be("10.244.1.11", 8080, EndpointState::Terminating, true),
+                        be("10.244.1.12"), be("10.244.1.13")})});
+  const FrontendKey web{ip("10.96.0.10"), 80, kTcp};
+  const auto& f = a.frontends.at(web);
+  const uint32_t t = idOf(a, web, "10.244.1.11", 8080);
+  EXPECT_EQ(f.slots, (std::vector<uint32_t>{idOf(a, web, "10.244.1.12", 8080),
+                                            idOf(a, web, "10.244.1.13", 8080), t}));
+  EXPECT_EQ(f.master.count, 2);
+  EXPECT_EQ(f.master.total, 3);
+  EXPECT_EQ(describe(p.ops.back()), "PutSvc " + kWebKey + " master svc 1 count 2 total 3");
+  const auto term = std::find_if(p.ops.begin(), p.ops.end(), [&](const MapOp& o) {
+    return o.kind == MapOp::Kind::PutBackend && o.id == t;
+  });
+  ASSERT_NE(term, p.ops.end());
+  EXPECT_EQ(term->backend.state, BE_STATE_TERMINATING);
+}
+
+TEST(ReconcilePlan, TerminatingNotServingGetsBackendEntryButNoSlot) {
+  ActualState a = emptyState();
+  Plan p = step(a, {fe("10.96.0.10", 80, kTcp,
+                       {be("10.244.1.11", 8080, EndpointState::Terminating, false),
+                        be("10.244.1.12")})});
+  const FrontendKey web{ip("10.96.0.10"), 80, kTcp};
+  const uint32_t t = idOf(a, web, "10.244.1.11", 8080);
+  ASSERT_NE(t, 0u) << "a terminating backend keeps an entry for its existing flows";
+  EXPECT_EQ(a.frontends.at(web).slots, (std::vector<uint32_t>{idOf(a, web, "10.244.1.12", 8080)}));
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "ResetSvcStats 1",
+                             "ResetBeStats 1",
+                             "PutBackend 1 10.244.1.12:8080 active svc 1",
+                             "ResetBeStats 2",
+                             "PutBackend 2 10.244.1.11:8080 terminating svc 1",
+                             "PutSvc " + kWebKey + " slot1 -> be 1",
+                             "PutSvc " + kWebKey + " master svc 1 count 1 total 1",
+                         }));
+}
+
+TEST(ReconcilePlan, NotReadyBackendsGetNothing) {
+  ActualState a = emptyState();
+  Plan p = step(a, {fe("10.96.0.10", 80, kTcp,
+                       {be("10.244.1.11", 8080, EndpointState::NotReady, false),
+                        be("10.244.1.12", 8080, EndpointState::NotReady, true)})});
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "ResetSvcStats 1",
+                             "PutSvc " + kWebKey + " master svc 1 count 0 total 0",
+                         }));
+  EXPECT_EQ(a.backendIds.inUse(), 0u);
+}
+
+TEST(ReconcilePlan, ReadyBackendBecomingTerminatingKeepsItsIdAndLeavesTheCount) {
+  ActualState a = emptyState();
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
+  Plan p = step(a, {fe("10.96.0.10", 80, kTcp,
+                       {be("10.244.1.11", 8080, EndpointState::Terminating, true),
+                        be("10.244.1.12")})});
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "PutBackend 1 10.244.1.11:8080 terminating svc 1",
+                             "PutSvc " + kWebKey + " slot1 -> be 2",
+                             "PutSvc " + kWebKey + " slot2 -> be 1",
+                             "PutSvc " + kWebKey + " master svc 1 count 1 total 2",
+                         }));
+}
+
+TEST(ReconcilePlan, BackendIdExhaustionFailsAndChangesNothing) {
+  ActualState a = emptyState(8, 4);  // backend ids 1..3
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
+  const ActualState before = a;
+  auto p = planSync(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")}),
+                        fe("10.96.0.11", 80, kTcp, {be("10.244.1.21"), be("10.244.1.22")})});
+  ASSERT_FALSE(p.ok()) << "4 backend ids needed, 3 exist";
+  EXPECT_EQ(p.error().code, ENOSPC);
+  EXPECT_NE(p.error().message.find("full"), std::string::npos) << p.error().message;
+  // The actual state is untouched: same ids in use, and a plan that fits
+  // still works from it.
+  EXPECT_EQ(a.backendIds.inUse(), before.backendIds.inUse());
+  EXPECT_EQ(a.svcIds.inUse(), before.svcIds.inUse());
+  EXPECT_EQ(a.frontends.size(), 1u);
+  Plan ok = step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")}),
+                     fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
+  EXPECT_EQ(ok.added, 1u);
+  EXPECT_EQ(a.backendIds.inUse(), 3u);
+}
+
+TEST(ReconcilePlan, ServiceIdExhaustionFails) {
+  ActualState a = emptyState(2, 64);  // one service id
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11")})});
+  auto p = planSync(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11")}),
+                        fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().code, ENOSPC);
+  EXPECT_EQ(a.svcIds.inUse(), 1u);
+}
+
+TEST(ReconcilePlan, RemovalFreesIdsForAdditionsInTheSamePlan) {
+  ActualState a = emptyState(2, 3);  // one service id, backend ids 1..2
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
+  Plan p = step(a, {fe("10.96.0.11", 80, kTcp, {be("10.244.1.21"), be("10.244.1.22")})});
+  EXPECT_EQ(p.removed, 1u);
+  EXPECT_EQ(p.added, 1u);
+  ASSERT_FALSE(p.ops.empty());
+  EXPECT_EQ(describe(p.ops.front()), "DeleteSvc " + kWebKey + " master");
+}
+
+TEST(ReconcilePlan, FreedBackendIdIsNotReusedImmediately) {
+  ActualState a = emptyState(8, 16);
+  const FrontendKey web{ip("10.96.0.10"), 80, kTcp};
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
+  const uint32_t freed = idOf(a, web, "10.244.1.12", 8080);
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11")})});
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.13")})});
+  const uint32_t fresh = idOf(a, web, "10.244.1.13", 8080);
+  EXPECT_NE(fresh, freed) << "a freed id was handed out again at once";
+  EXPECT_EQ(fresh, freed + 1);
+}
+
+TEST(ReconcileIdPool, AllocatesRoundRobinAndWraps) {
+  IdPool pool(5);  // ids 1..4
+  EXPECT_EQ(*pool.allocate(), 1u);
+  EXPECT_EQ(*pool.allocate(), 2u);
+  EXPECT_EQ(*pool.allocate(), 3u);
+  pool.release(2);
+  EXPECT_EQ(*pool.allocate(), 4u) << "the freed id 2 must not come back first";
+  EXPECT_EQ(*pool.allocate(), 2u) << "wraps past the end to the free id";
+  auto full = pool.allocate();
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().code, ENOSPC);
+  EXPECT_EQ(pool.inUse(), 4u);
+  pool.release(3);
+  EXPECT_EQ(*pool.allocate(), 3u);
+}
+
+TEST(ReconcileIdPool, NeverHandsOutZeroAndEmptyPoolFails) {
+  IdPool none(0), one(1);
+  EXPECT_FALSE(none.allocate().ok());
+  EXPECT_FALSE(one.allocate().ok());
+  IdPool pool(3);
+  EXPECT_FALSE(pool.used(0));
+  for (int i = 0; i < 2; ++i) {
+    auto id = pool.allocate();
+    ASSERT_TRUE(id.ok());
+    EXPECT_NE(*id, 0u);
+  }
+  pool.release(0);  // ignored
+  pool.release(99);  // ignored
+  EXPECT_EQ(pool.inUse(), 2u);
+}
+
+TEST(ReconcileIdPool, AllocationContinuesAfterAdoptedIds) {
+  IdPool pool(10);
+  pool.markUsed(5);
+  pool.markUsed(2);
+  EXPECT_EQ(pool.inUse(), 2u);
+  EXPECT_EQ(*pool.allocate(), 6u);
+  pool.markUsed(5);  // twice: counted once
+  EXPECT_EQ(pool.inUse(), 3u);
+}
+
+}  // namespace
+}  // namespace svclb
