@@ -7,6 +7,7 @@
 #include "lib/parse.h"
 #include "lib/lb.h"
 #include "lib/nat.h"
+#include "lib/reject.h"
 #include "lib/sock.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -28,6 +29,54 @@ static __always_inline int tc_parse(struct __sk_buff *skb, struct pkt4 *p)
 	}
 	ret = parse_ipv4((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, p);
 	return ret == PARSE_OK ? PARSE_OK : PARSE_NOT_OURS;
+}
+
+/* Answers the packet of a new flow to a Service without a usable endpoint
+ * (RST / ICMP port unreachable) back out of the interface it came in on.
+ * Returns TC_ACT_REDIRECT or -DROP_*. */
+static __always_inline int tc_reject(struct __sk_buff *skb, const struct pkt4 *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u32 len;
+
+	if (p->l4_off != ETH_HLEN + sizeof(struct iphdr))
+		return -DROP_REJECT_FAILED;
+	if (p->proto == IPPROTO_TCP) {
+		struct rst_info ri = {};
+
+		if (rst_prepare(data, data_end, &ri))
+			return -DROP_REJECT_FAILED;
+		if (ri.drop)
+			return -DROP_NO_BACKEND;
+		if (bpf_skb_change_tail(skb, REJECT_RST_LEN, 0))
+			return -DROP_REJECT_FAILED;
+		len = REJECT_RST_LEN;
+	} else {
+		if (bpf_skb_adjust_room(skb, REJECT_ICMP_ROOM, BPF_ADJ_ROOM_MAC, 0) ||
+		    bpf_skb_change_tail(skb, REJECT_ICMP_LEN, 0))
+			return -DROP_REJECT_FAILED;
+		len = REJECT_ICMP_LEN;
+	}
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (data + len > data_end) {
+		if (bpf_skb_pull_data(skb, len))
+			return -DROP_REJECT_FAILED;
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+	}
+	if (p->proto == IPPROTO_TCP) {
+		struct rst_info ri = {};
+
+		/* rst_prepare read the original before trimming; read it
+		 * again from the (unchanged) headers for the verifier. */
+		if (rst_prepare(data, data_end, &ri) || rst_write(data, data_end, &ri))
+			return -DROP_REJECT_FAILED;
+	} else if (icmp_unreach_write(data, data_end)) {
+		return -DROP_REJECT_FAILED;
+	}
+	return bpf_redirect(skb->ifindex, 0);
 }
 
 /* tc ingress of a pod-facing interface (the host end of a pod's veth):
@@ -53,9 +102,61 @@ int svclb_tc_pod_in(struct __sk_buff *skb)
 			lb4_account(action, &v, p.tot_len);
 			return TC_ACT_OK;
 		}
+	} else if (ret == -DROP_NO_BACKEND) {
+		__u32 len = skb->len;
+
+		ret = tc_reject(skb, &p);
+		if (ret >= 0) {
+			stats_reject(&svc_stats_v1, v.svc_id);
+			return ret;
+		}
+		count_drop((__u32)-ret, len);
+		return TC_ACT_SHOT;
 	}
 	count_drop((__u32)-ret, skb->len);
 	return TC_ACT_SHOT;
+}
+
+/* XDP twin of tc_reject: reshapes the frame and sends it back (XDP_TX).
+ * Returns XDP_TX or -DROP_*. */
+static __always_inline int xdp_reject(struct xdp_md *ctx, const struct pkt4 *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (p->l4_off != ETH_HLEN + sizeof(struct iphdr))
+		return -DROP_REJECT_FAILED;
+	if (p->proto == IPPROTO_TCP) {
+		struct rst_info ri = {};
+
+		if (rst_prepare(data, data_end, &ri))
+			return -DROP_REJECT_FAILED;
+		if (ri.drop)
+			return -DROP_NO_BACKEND;
+		if (bpf_xdp_adjust_tail(ctx, (int)REJECT_RST_LEN - (int)(data_end - data)))
+			return -DROP_REJECT_FAILED;
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		if (rst_write(data, data_end, &ri))
+			return -DROP_REJECT_FAILED;
+		return XDP_TX;
+	}
+	if (bpf_xdp_adjust_head(ctx, -(int)REJECT_ICMP_ROOM))
+		return -DROP_REJECT_FAILED;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + REJECT_ICMP_ROOM + ETH_HLEN > data_end)
+		return -DROP_REJECT_FAILED;
+	/* The Ethernet header moves to the new front; the original IP and
+	 * UDP headers stay where they are and become the quote. */
+	__builtin_memcpy(data, data + REJECT_ICMP_ROOM, ETH_HLEN);
+	if (bpf_xdp_adjust_tail(ctx, (int)REJECT_ICMP_LEN - (int)(data_end - data)))
+		return -DROP_REJECT_FAILED;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (icmp_unreach_write(data, data_end))
+		return -DROP_REJECT_FAILED;
+	return XDP_TX;
 }
 
 /* XDP variant of the same path (node NICs, issue 3; benchmarks): translates
@@ -82,14 +183,24 @@ int svclb_xdp_lb(struct xdp_md *ctx)
 			lb4_account(action, &v, p.tot_len);
 			return XDP_PASS;
 		}
+	} else if (ret == -DROP_NO_BACKEND) {
+		__u32 len = (__u32)(data_end - data);
+
+		ret = xdp_reject(ctx, &p);
+		if (ret >= 0) {
+			stats_reject(&svc_stats_v1, v.svc_id);
+			return ret;
+		}
+		count_drop((__u32)-ret, len);
+		return XDP_DROP;
 	}
 	count_drop((__u32)-ret, (__u32)(data_end - data));
 	return XDP_DROP;
 }
 
-/* cgroup sock_addr hooks. Return 1 = allow; 0 = the syscall fails with
- * EPERM, which is what a Service with no usable endpoint gives for now
- * (the reject of issue 4 replaces it). */
+/* cgroup sock_addr hooks. Return 1 = allow; 0 = the syscall fails, with
+ * ECONNREFUSED for a Service without a usable endpoint (what a client of
+ * kube-proxy's REJECT sees), EPERM otherwise. */
 static __always_inline int sock4_entry(struct bpf_sock_addr *ctx)
 {
 	__u8 proto;
@@ -103,7 +214,10 @@ static __always_inline int sock4_entry(struct bpf_sock_addr *ctx)
 		return 1;
 	ret = sock4_translate(ctx, proto);
 	if (ret < 0) {
-		count_drop((__u32)-ret, 0);
+		if (ret == -DROP_NO_BACKEND)
+			bpf_set_retval(-ECONNREFUSED);
+		else
+			count_drop((__u32)-ret, 0);
 		return 0;
 	}
 	return 1;

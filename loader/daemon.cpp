@@ -72,7 +72,7 @@ std::string esc(const std::string& s) {
 }  // namespace
 
 Daemon::Daemon(DaemonConfig cfg, Dataplane& dp)
-    : cfg_(std::move(cfg)), dp_(dp), syncer_(dp), store_(StoreConfig{cfg_.serviceCIDR}) {}
+    : cfg_(std::move(cfg)), dp_(dp), syncer_(dp, cfg_.sync), store_(StoreConfig{cfg_.serviceCIDR}) {}
 
 Status Daemon::start() {
   std::lock_guard lk(mu_);
@@ -212,14 +212,16 @@ json Daemon::doStats() {
                      {"state", b.value.state == BE_STATE_ACTIVE ? "active" : "terminating"},
                      {"packets", bs.packets}, {"bytes", bs.bytes},
                      {"replyPackets", bs.reply_packets}, {"replyBytes", bs.reply_bytes},
-                     {"flows", bs.flows}});
+                     {"flows", bs.flows}, {"rejects", bs.rejects}});
     }
     services.push_back({{"namespace", f.ns}, {"name", f.name}, {"port", f.portName},
                         {"vip", ipStr(key.vip)}, {"servicePort", key.port},
                         {"protocol", protoName(key.proto)}, {"svcId", f.svcId},
                         {"packets", s.packets}, {"bytes", s.bytes},
                         {"replyPackets", s.reply_packets}, {"replyBytes", s.reply_bytes},
-                        {"flows", s.flows}, {"backends", bes}});
+                        {"flows", s.flows}, {"rejects", s.rejects},
+                        {"algorithm", f.master.algo == SVC_ALGO_MAGLEV ? "maglev" : "random"},
+                        {"backends", bes}});
   }
   json drops = json::array();
   auto dm = dp_.drops();
@@ -299,6 +301,7 @@ std::string Daemon::metrics() {
       {"svclb_service_reply_packets_total", "replyPackets", "Backend-to-client reply packets reverse-translated."},
       {"svclb_service_reply_bytes_total", "replyBytes", "Backend-to-client reply bytes reverse-translated."},
       {"svclb_service_flows_total", "flows", "New connections balanced (packet path and node sockets)."},
+      {"svclb_service_rejects_total", "rejects", "New connections refused for lack of a usable endpoint."},
   };
   for (const auto& c : svcCounters) {
     family(c.metric, "counter", c.help);
@@ -309,6 +312,7 @@ std::string Daemon::metrics() {
         << "\"} " << s[c.field].get<uint64_t>() << '\n';
   }
   for (const auto& c : svcCounters) {
+    if (std::string_view(c.field) == "rejects") continue;  // a Service-level event
     std::string metric = std::string("svclb_backend_") + (c.metric + strlen("svclb_service_"));
     family(metric.c_str(), "counter", c.help);
     for (const auto& s : stats["services"])

@@ -22,6 +22,7 @@ struct DaemonConfig {
   std::string serviceCIDR = "10.96.0.0/12";
   std::string podIfacePrefix;
   std::vector<std::string> ifaces;
+  SyncOptions sync;  // default algorithm, Maglev table size
 };
 
 class Daemon {

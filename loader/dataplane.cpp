@@ -42,7 +42,7 @@ const CgroupHook kCgroupHooks[] = {
 
 const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES, SVCLB_MAP_BACKENDS, SVCLB_MAP_CT,
                                    SVCLB_MAP_SVC_STATS, SVCLB_MAP_BE_STATS, SVCLB_MAP_DROPS,
-                                   SVCLB_MAP_SOCK_REV};
+                                   SVCLB_MAP_SOCK_REV, SVCLB_MAP_MAGLEV, SVCLB_MAP_AFFINITY};
 
 std::string linksDir(const DataplaneConfig& cfg) { return cfg.bpffs + "/links"; }
 
@@ -142,6 +142,8 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   bpf_map__set_max_entries(s->maps.be_stats_v1, cfg.maxBackends);
   bpf_map__set_max_entries(s->maps.svc_stats_v1, cfg.maxSvcIds);
   bpf_map__set_max_entries(s->maps.ct_v1, cfg.maxCtEntries);
+  bpf_map__set_max_entries(s->maps.maglev_v1, cfg.maxSvcIds);
+  bpf_map__set_max_entries(s->maps.affinity_v1, cfg.maxAffinityEntries);
   if (!cfg.pin)
     for (bpf_map* m = bpf_object__next_map(s->obj, nullptr); m; m = bpf_object__next_map(s->obj, m))
       bpf_map__set_pin_path(m, nullptr);
@@ -255,6 +257,10 @@ StatsMap Dataplane::svcStats() const {
 StatsMap Dataplane::backendStats() const {
   return {bpf_map__fd(skel_->maps.be_stats_v1), SVCLB_MAP_BE_STATS};
 }
+AffinityMap Dataplane::affinity() const {
+  return {bpf_map__fd(skel_->maps.affinity_v1), SVCLB_MAP_AFFINITY};
+}
+int Dataplane::maglevOuterFd() const { return bpf_map__fd(skel_->maps.maglev_v1); }
 DropsMap Dataplane::drops() const { return {bpf_map__fd(skel_->maps.drops_v1), SVCLB_MAP_DROPS}; }
 
 int Dataplane::tcProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_pod_in); }

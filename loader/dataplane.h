@@ -22,6 +22,7 @@ struct DataplaneConfig {
   uint32_t maxBackends = SVCLB_DEFAULT_BACKENDS;
   uint32_t maxSvcIds = SVCLB_DEFAULT_SVC_IDS;
   uint32_t maxCtEntries = SVCLB_DEFAULT_CT_ENTRIES;
+  uint32_t maxAffinityEntries = SVCLB_DEFAULT_AFFINITY_ENTRIES;
   bool pin = true;  // false: private maps (tests)
 };
 
@@ -71,6 +72,8 @@ class Dataplane {
   BackendMap backends() const;
   CtMap conntrack() const;
   SockRevMap sockRev() const;
+  AffinityMap affinity() const;
+  int maglevOuterFd() const;
   StatsMap svcStats() const;
   StatsMap backendStats() const;
   DropsMap drops() const;

@@ -1,5 +1,7 @@
 #include "loader/reconcile.h"
 
+#include "loader/maglev.h"
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
@@ -63,13 +65,18 @@ bool sameBackendValue(const backend_value& a, const backend_value& b) {
 bool sameSvcValue(const svc_value& a, const svc_value& b) {
   return a.svc_id == b.svc_id && a.backend_id == b.backend_id && a.count == b.count &&
          a.total == b.total && a.algo == b.algo && a.flags == b.flags &&
-         a.affinity_timeout == b.affinity_timeout;
+         a.affinity_timeout == b.affinity_timeout && a.maglev_size == b.maglev_size;
 }
 
 void removeFrontend(const ActualFrontend& f, Plan& plan) {
   MapOp del{MapOp::Kind::DeleteSvc};
   del.key = makeSvcKey(f.key, 0);
   plan.ops.push_back(del);  // master first: lookups miss from here on
+  if (!f.maglev.empty()) {
+    MapOp op{MapOp::Kind::DeleteMaglev};
+    op.id = f.svcId;
+    plan.ops.push_back(op);
+  }
   for (size_t s = 1; s <= f.slots.size(); ++s) {
     MapOp op{MapOp::Kind::DeleteSvc};
     op.key = makeSvcKey(f.key, static_cast<uint16_t>(s));
@@ -85,8 +92,20 @@ void removeFrontend(const ActualFrontend& f, Plan& plan) {
 }
 
 // Plans one new or existing frontend. `old` is null for a new one.
-Status planFrontend(const Frontend& want, const ActualFrontend* old, Plan& plan,
-                    ActualFrontend& out) {
+uint8_t algoOf(const Frontend& want, const SyncOptions& opts) {
+  auto it = want.annotations.find(kAlgoAnnotation);
+  if (it == want.annotations.end()) return opts.defaultAlgo;
+  return it->second == "maglev" ? SVC_ALGO_MAGLEV : SVC_ALGO_RANDOM;
+}
+
+std::string ipPortKey(const backend_value& v) {
+  uint32_t ip = ntohl(v.addr);
+  return fmt::format("{}.{}.{}.{}:{}", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255,
+                     ntohs(v.port));
+}
+
+Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncOptions& opts,
+                    Plan& plan, ActualFrontend& out) {
   out.key = want.key;
   out.ns = want.ns;
   out.name = want.name;
@@ -173,11 +192,35 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, Plan& plan,
     changed = true;
   }
 
+  // Maglev over the backends that take new flows: the ready ones, or the
+  // terminating-serving ones when none is ready (slots 1..total then).
+  const uint8_t algo = algoOf(want, opts);
+  if (algo == SVC_ALGO_MAGLEV && total > 0) {
+    const size_t n = ready.empty() ? total : ready.size();
+    std::vector<MaglevBackend> mb;
+    for (size_t i = 0; i < n; ++i) {
+      const BackendSpec* spec = order[i];
+      mb.push_back({ipPortKey(out.backends[i].value), spec->weight ? spec->weight : 1u});
+    }
+    auto table = buildMaglevTable(mb, opts.maglevSize);
+    if (!table) return table.error();
+    out.maglev.resize(table->size());
+    for (size_t e = 0; e < table->size(); ++e) out.maglev[e] = out.backends[(*table)[e]].id;
+  }
+  if (!out.maglev.empty() && (!old || old->maglev != out.maglev)) {
+    MapOp put{MapOp::Kind::PutMaglev};
+    put.id = out.svcId;
+    put.table = out.maglev;
+    plan.ops.push_back(put);
+    changed = true;
+  }
+
   svc_value master{};
   master.svc_id = out.svcId;
   master.count = static_cast<uint16_t>(ready.size());
   master.total = static_cast<uint16_t>(total);
-  master.algo = SVC_ALGO_RANDOM;
+  master.algo = out.maglev.empty() ? SVC_ALGO_RANDOM : SVC_ALGO_MAGLEV;
+  master.maglev_size = static_cast<uint32_t>(out.maglev.size());
   master.flags = want.affinity ? SVC_F_AFFINITY : 0;
   master.affinity_timeout = want.affinity ? want.affinityTimeout : 0;
   out.master = master;
@@ -189,6 +232,12 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, Plan& plan,
     changed = true;
   }
 
+  if (old && !old->maglev.empty() && out.maglev.empty()) {
+    MapOp del{MapOp::Kind::DeleteMaglev};
+    del.id = out.svcId;
+    plan.ops.push_back(del);
+    changed = true;
+  }
   if (old)
     for (size_t s = total + 1; s <= old->slots.size(); ++s) {
       MapOp del{MapOp::Kind::DeleteSvc};
@@ -216,7 +265,8 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, Plan& plan,
 
 }  // namespace
 
-Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& desired) {
+Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& desired,
+                      const SyncOptions& opts) {
   Plan plan;
   plan.next.svcIds = actual.svcIds;
   plan.next.backendIds = actual.backendIds;
@@ -233,7 +283,8 @@ Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& de
   for (const auto& [key, f] : want) {
     auto it = actual.frontends.find(key);
     ActualFrontend out;
-    auto st = planFrontend(*f, it == actual.frontends.end() ? nullptr : &it->second, plan, out);
+    auto st =
+        planFrontend(*f, it == actual.frontends.end() ? nullptr : &it->second, opts, plan, out);
     if (!st) return st.error();
     plan.next.frontends[key] = std::move(out);
   }

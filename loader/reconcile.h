@@ -7,6 +7,10 @@
 //   then removed backends are freed (zeroed: CT entries naming them become
 //   invalid and their flows are balanced again);
 //   removed frontend: master FIRST, then slots, then backends.
+// A Maglev table is built from the backends that take new flows (ready, or
+// terminating-serving when none is ready) and written as a whole new inner
+// map after the slots and before the master; it is removed after the master
+// stops naming Maglev.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +55,7 @@ struct ActualFrontend {
   svc_value master{};
   std::vector<uint32_t> slots;          // backend id of slot 1..total
   std::vector<ActualBackend> backends;  // every backend entry this frontend owns
+  std::vector<uint32_t> maglev;          // backend id per Maglev table entry (empty: none)
   // From the desired state (not stored in maps): names for stats/metrics.
   std::string ns, name, portName;
 };
@@ -69,12 +74,22 @@ struct MapOp {
     ResetBeStats,   // id
     PutSvc,         // key, value (slot or master)
     DeleteSvc,      // key
+    PutMaglev,      // id = svc_id, table: a new inner map swapped in whole
+    DeleteMaglev,   // id = svc_id
   };
   Kind kind;
   uint32_t id = 0;
   backend_value backend{};
   svc_key key{};
   svc_value value{};
+  std::vector<uint32_t> table;  // PutMaglev: backend id per entry
+};
+
+// Daemon-wide choices a Service can override by annotation.
+constexpr const char* kAlgoAnnotation = "svclb.io/lb-algorithm";  // maglev | random
+struct SyncOptions {
+  uint8_t defaultAlgo = SVC_ALGO_RANDOM;
+  uint32_t maglevSize = SVCLB_DEFAULT_MAGLEV_SIZE;  // prime
 };
 
 struct Plan {
@@ -88,6 +103,7 @@ svc_key makeSvcKey(const FrontendKey& k, uint16_t slot);
 // Plans the writes that turn `actual` into `desired`. Frontends and backends
 // that did not change produce no op. Fails (changing nothing) when ids or
 // slots run out.
-Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& desired);
+Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& desired,
+                      const SyncOptions& opts = {});
 
 }  // namespace svclb

@@ -3,11 +3,13 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <map>
 
 namespace svclb {
 
-Syncer::Syncer(Dataplane& dp) : dp_(dp) {
+Syncer::Syncer(Dataplane& dp, SyncOptions opts) : dp_(dp), opts_(opts) {
   actual_.svcIds = IdPool(dp.config().maxSvcIds);
   actual_.backendIds = IdPool(dp.config().maxBackends);
 }
@@ -33,6 +35,9 @@ Status Syncer::adopt() {
     f.svcId = v.svc_id;
     f.master = v;
     f.slots.assign(v.total, 0);
+    // The table's content is not read back: a sentinel makes the first sync
+    // rewrite it (an atomic swap to the same choices) or remove it.
+    if (v.algo == SVC_ALGO_MAGLEV) f.maglev = {0};
     st.svcIds.markUsed(v.svc_id);
     bySvcId[v.svc_id] = fk;
     st.frontends[fk] = std::move(f);
@@ -110,11 +115,36 @@ Status Syncer::execute(const std::vector<MapOp>& ops) {
       case MapOp::Kind::ResetBeStats: st = beStats.reset(op.id); break;
       case MapOp::Kind::PutSvc: st = svc.update(op.key, op.value); break;
       case MapOp::Kind::DeleteSvc: st = svc.erase(op.key); break;
+      case MapOp::Kind::PutMaglev: st = putMaglev(op.id, op.table); break;
+      case MapOp::Kind::DeleteMaglev:
+        if (bpf_map_delete_elem(dp_.maglevOuterFd(), &op.id) != 0 && errno != ENOENT)
+          st = Error::fromErrno(errno, "delete Maglev table");
+        break;
     }
     if (!st) return st;
     ++stats_.opsApplied;
   }
   return {};
+}
+
+// A new inner array filled completely, then swapped into the outer slot in
+// one update: a packet sees the old table or the new one, never a mix.
+Status Syncer::putMaglev(uint32_t svcId, const std::vector<uint32_t>& table) {
+  LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_INNER_MAP);
+  int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "svclb_maglev", sizeof(uint32_t),
+                             sizeof(uint32_t), static_cast<uint32_t>(table.size()), &copts);
+  if (inner < 0) return Error::fromErrno(errno, "create Maglev table");
+  std::vector<uint32_t> keys(table.size());
+  for (uint32_t i = 0; i < keys.size(); ++i) keys[i] = i;
+  uint32_t count = static_cast<uint32_t>(table.size());
+  LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+  Status st;
+  if (bpf_map_update_batch(inner, keys.data(), table.data(), &count, &bopts) != 0)
+    st = Error::fromErrno(errno, "fill Maglev table");
+  else if (bpf_map_update_elem(dp_.maglevOuterFd(), &svcId, &inner, BPF_ANY) != 0)
+    st = Error::fromErrno(errno, "install Maglev table");
+  close(inner);  // the outer map holds it now
+  return st;
 }
 
 Status Syncer::apply(Plan plan) {

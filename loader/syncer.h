@@ -18,7 +18,7 @@ struct SyncStats {
 
 class Syncer {
  public:
-  explicit Syncer(Dataplane& dp);
+  explicit Syncer(Dataplane& dp, SyncOptions opts = {});
 
   // Rebuilds the actual state from the maps (after a restart or a failed
   // sync): masters, slots and backend entries grouped by svc_id. Entries
@@ -27,7 +27,9 @@ class Syncer {
 
   // Plans and applies the writes that make the maps hold `desired`.
   // A plan that cannot be made (maps full) changes nothing.
-  Result<Plan> plan(const std::vector<Frontend>& desired) const { return planSync(actual_, desired); }
+  Result<Plan> plan(const std::vector<Frontend>& desired) const {
+    return planSync(actual_, desired, opts_);
+  }
   Status apply(Plan plan);
 
   const ActualState& actual() const { return actual_; }
@@ -35,7 +37,9 @@ class Syncer {
 
  private:
   Status execute(const std::vector<MapOp>& ops);
+  Status putMaglev(uint32_t svcId, const std::vector<uint32_t>& table);
   Dataplane& dp_;
+  SyncOptions opts_;
   ActualState actual_;
   SyncStats stats_;
 };

@@ -20,6 +20,7 @@ lb_stats sumStats(const std::vector<lb_stats>& perCpu) {
     t.reply_packets += s.reply_packets;
     t.reply_bytes += s.reply_bytes;
     t.flows += s.flows;
+    t.rejects += s.rejects;
   }
   return t;
 }
@@ -40,6 +41,7 @@ const char* dropReasonName(uint32_t reason) {
     case DROP_CSUM: return "csum_helper_failed";
     case DROP_PULL: return "headers_not_writable";
     case DROP_BACKEND_GONE: return "backend_gone";
+    case DROP_REJECT_FAILED: return "reject_failed";
     default: return nullptr;
   }
 }

@@ -106,6 +106,7 @@ using ServiceMap = TypedMap<svc_key, svc_value>;
 using BackendMap = TypedMap<uint32_t, backend_value>;
 using CtMap = TypedMap<ct_key, ct_value>;
 using SockRevMap = TypedMap<sock_rev_key, sock_rev_value>;
+using AffinityMap = TypedMap<affinity_key, affinity_value>;
 using StatsMap = PerCpuArray<lb_stats>;
 using DropsMap = PerCpuArray<drop_stats>;
 

@@ -27,6 +27,8 @@
 #define SVCLB_MAP_BE_STATS "be_stats_v1"
 #define SVCLB_MAP_DROPS "drops_v1"
 #define SVCLB_MAP_SOCK_REV "sock_rev_v1"
+#define SVCLB_MAP_MAGLEV "maglev_v1"
+#define SVCLB_MAP_AFFINITY "affinity_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -34,6 +36,8 @@
 #define SVCLB_DEFAULT_SVC_IDS 65536           /* frontend ids 1..N-1 */
 #define SVCLB_DEFAULT_CT_ENTRIES 262144       /* 2 entries per flow */
 #define SVCLB_DEFAULT_SOCK_REV_ENTRIES 65536
+#define SVCLB_DEFAULT_AFFINITY_ENTRIES 262144
+#define SVCLB_DEFAULT_MAGLEV_SIZE 16381 /* prime; entries per service table */
 
 /* svc_key.scope: which view of a frontend the entry belongs to.
  * EXTERNAL serves every client; INTERNAL holds the node-local subset used
@@ -69,7 +73,26 @@ struct svc_value {
 	__u8 flags;       /* master: SVC_F_* */
 	__u16 pad;
 	__u32 affinity_timeout; /* master: seconds, 0 = no affinity */
-	__u32 reserved;
+	__u32 maglev_size;      /* master: entries in this service's Maglev table */
+};
+
+/* Maglev: ARRAY_OF_MAPS indexed by svc_id; each inner map is an ARRAY of
+ * __u32 backend ids (the lookup table, size = a prime M). A table is
+ * replaced by building a new inner map and swapping the outer slot: one
+ * atomic update, so a packet sees the old table or the new one. */
+
+/* Session affinity (sessionAffinity: ClientIP): LRU_HASH
+ * {svc_id, client address} -> {backend id, last new connection (ns)}.
+ * The node's own sockets use client address 0. */
+struct affinity_key {
+	__u32 svc_id;
+	__be32 client;
+};
+
+struct affinity_value {
+	__u32 backend_id;
+	__u32 pad;
+	__u64 last_used_ns; /* bpf_ktime_get_ns() of the last new connection */
 };
 
 /* backend_value.state. A zeroed array slot is EMPTY: the id is free. */
@@ -137,6 +160,7 @@ struct lb_stats {
 	__u64 reply_packets;
 	__u64 reply_bytes;
 	__u64 flows;
+	__u64 rejects; /* new flows refused: no usable endpoint (RST/ICMP/ECONNREFUSED) */
 };
 
 /* Drop reasons: index into the drops per-CPU array. A BPF helper returns
@@ -146,6 +170,7 @@ struct lb_stats {
 #define DROP_CSUM 3          /* checksum/store helper failed */
 #define DROP_PULL 4          /* could not make headers writable */
 #define DROP_BACKEND_GONE 5  /* selected slot points at a freed backend */
+#define DROP_REJECT_FAILED 6 /* no endpoint, and the reject could not be built */
 #define DROP_MAX 16
 
 struct drop_stats {

@@ -48,7 +48,46 @@ void normalize(std::vector<BackendSpec>& bs) {
            bs.end());
 }
 
+std::map<uint32_t, uint16_t> weightsOf(const ObjectMeta& m) {
+  auto it = m.annotations.find(kWeightsAnnotation);
+  if (it == m.annotations.end()) return {};
+  return parseWeights(it->second).value_or(std::map<uint32_t, uint16_t>{});
+}
+
+uint16_t weightFor(const std::map<uint32_t, uint16_t>& w, uint32_t ip) {
+  auto it = w.find(ip);
+  return it == w.end() ? 1 : it->second;
+}
+
 }  // namespace
+
+std::optional<std::map<uint32_t, uint16_t>> model_internal::parseWeights(std::string_view s) {
+  std::map<uint32_t, uint16_t> out;
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  while (!s.empty()) {
+    size_t comma = s.find(',');
+    std::string_view item = trim(s.substr(0, comma));
+    s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
+    if (item.empty()) continue;
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos) return std::nullopt;
+    auto ip = parseIPv4(trim(item.substr(0, eq)));
+    std::string_view w = trim(item.substr(eq + 1));
+    if (!ip || w.empty() || w.size() > 5) return std::nullopt;
+    uint32_t v = 0;
+    for (char c : w) {
+      if (c < '0' || c > '9') return std::nullopt;
+      v = v * 10 + static_cast<uint32_t>(c - '0');
+    }
+    if (v < 1 || v > 65535) return std::nullopt;
+    out[*ip] = static_cast<uint16_t>(v);
+  }
+  return out;
+}
 
 std::vector<Frontend> Store::frontends() const {
   std::vector<Frontend> out;
@@ -86,6 +125,7 @@ std::vector<Frontend> Store::frontends() const {
       }
 
       for (const EndpointSlice* slice : mySlices) {
+        const auto weights = weightsOf(slice->meta);
         const EndpointPort* ep = matchPort(slice->ports, sp);
         if (!ep || ep->port < 1 || ep->port > 65535) continue;
         for (const auto& e : slice->endpoints) {
@@ -96,6 +136,7 @@ std::vector<Frontend> Store::frontends() const {
           b.ip = *ip;
           b.port = static_cast<uint16_t>(ep->port);
           b.nodeName = e.nodeName;
+          b.weight = weightFor(weights, *ip);
           const auto& c = e.conditions;
           if (!c.ready.has_value() || *c.ready) {
             b.state = EndpointState::Ready;
@@ -112,6 +153,7 @@ std::vector<Frontend> Store::frontends() const {
       }
 
       if (eps) {
+        const auto weights = weightsOf(eps->meta);
         for (const auto& ss : eps->subsets) {
           const EndpointPort* ep = matchPort(ss.ports, sp);
           if (!ep || ep->port < 1 || ep->port > 65535) continue;
@@ -125,6 +167,7 @@ std::vector<Frontend> Store::frontends() const {
               b.state = state;
               b.serving = state == EndpointState::Ready;
               b.nodeName = a.nodeName;
+              b.weight = weightFor(weights, *ip);
               fe.backends.push_back(std::move(b));
             }
           };

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,10 @@ namespace svclb::model_internal {
 
 // Strict dotted quad (inet_pton: no leading zeros, no shorthand). Host order.
 std::optional<uint32_t> parseIPv4(std::string_view s);
+
+// svclb.io/weights on an Endpoints or EndpointSlice: "IP=WEIGHT,IP=WEIGHT"
+// (weights 1..65535; unlisted endpoints weigh 1). nullopt if malformed.
+std::optional<std::map<uint32_t, uint16_t>> parseWeights(std::string_view s);
 bool isIPv6(std::string_view s);
 bool isIP(std::string_view s);
 std::string formatIPv4(uint32_t hostOrder);

@@ -149,6 +149,14 @@ Status validate(const Object& obj);
 nlohmann::json toJson(const Object& obj);
 Result<Object> fromJson(const nlohmann::json& j);
 
+// ---- svclb annotations ----------------------------------------------------
+// On a Service: the backend choice for new flows, "maglev" or "random"
+// (default: svclbd --lb-algorithm).
+inline constexpr const char* kLbAlgorithmAnnotation = "svclb.io/lb-algorithm";
+// On an Endpoints or EndpointSlice: Maglev weights per endpoint address,
+// "10.244.1.11=3,10.244.1.12=1" (1..65535; unlisted addresses weigh 1).
+inline constexpr const char* kWeightsAnnotation = "svclb.io/weights";
+
 // ---- Dataplane view -------------------------------------------------------
 
 enum class EndpointState : uint8_t { Ready, Terminating, NotReady };

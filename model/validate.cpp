@@ -160,8 +160,20 @@ bool externallyAccessible(const Service& s) {
          (s.type == "ClusterIP" && !s.externalIPs.empty());
 }
 
+void validateWeights(const ObjectMeta& m, FieldErrors& errs) {
+  auto it = m.annotations.find(kWeightsAnnotation);
+  if (it != m.annotations.end() && !parseWeights(it->second))
+    errs.invalidStr(std::string("metadata.annotations[") + kWeightsAnnotation + "]", it->second,
+                    "must be a comma-separated list of IP=WEIGHT with WEIGHT between 1 and 65535");
+}
+
 void validateService(const Service& s, FieldErrors& errs) {
   validateMeta(s.meta, /*dns1035=*/true, errs);
+  if (auto it = s.meta.annotations.find(kLbAlgorithmAnnotation); it != s.meta.annotations.end() &&
+                                                                 it->second != "maglev" &&
+                                                                 it->second != "random")
+    errs.notSupported(std::string("metadata.annotations[") + kLbAlgorithmAnnotation + "]",
+                      it->second, {"maglev", "random"});
   const bool headless = s.clusterIP == "None";
 
   if (s.ports.empty() && !headless && s.type != "ExternalName") errs.required("spec.ports");
@@ -329,6 +341,7 @@ void validateAddress(const EndpointAddress& a, const std::string& path, FieldErr
 }
 
 void validateEndpoints(const Endpoints& e, FieldErrors& errs) {
+  validateWeights(e.meta, errs);
   validateMeta(e.meta, /*dns1035=*/false, errs);
   for (size_t i = 0; i < e.subsets.size(); ++i) {
     const EndpointSubset& ss = e.subsets[i];
@@ -347,6 +360,7 @@ void validateEndpoints(const Endpoints& e, FieldErrors& errs) {
 }
 
 void validateSlice(const EndpointSlice& s, FieldErrors& errs) {
+  validateWeights(s.meta, errs);
   validateMeta(s.meta, /*dns1035=*/false, errs);
   if (s.addressType.empty())
     errs.required("addressType");

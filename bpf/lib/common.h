@@ -3,6 +3,7 @@
 #ifndef SVCLB_BPF_COMMON_H
 #define SVCLB_BPF_COMMON_H
 
+#include <asm-generic/errno.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>

@@ -6,6 +6,7 @@
 
 #include "lib/maps.h"
 #include "lib/parse.h"
+#include "lib/hash.h"
 #include "lib/stats.h"
 
 struct lb_verdict {
@@ -30,11 +31,28 @@ static __always_inline struct svc_value *svc_lookup_master(__be32 vip, __be16 po
 	return bpf_map_lookup_elem(&svc_v1, &key);
 }
 
-/* Picks a backend of the frontend whose master entry is `svc`.
+#define NSEC_PER_SEC 1000000000ULL
+
+/* True if backend `id` may take a new flow of frontend `svc`. */
+static __always_inline struct backend_value *lb4_backend_ok(const struct svc_value *svc, __u32 id)
+{
+	struct backend_value *b = bpf_map_lookup_elem(&backends_v1, &id);
+
+	if (!b || b->state == BE_STATE_EMPTY || b->svc_id != svc->svc_id)
+		return NULL;
+	return b;
+}
+
+/* Picks a backend for a new flow of the frontend whose master is `svc`.
+ * `hash` is the flow hash (Maglev) or ignored (random).
  * Returns the backend id (> 0) and sets *be, or -DROP_NO_BACKEND /
- * -DROP_BACKEND_GONE. Only ready slots (1..count) take new flows. */
+ * -DROP_BACKEND_GONE.
+ * Endpoint conditions (KEP-1669): ready backends (slots 1..count) take new
+ * flows; only when none is ready do terminating-but-serving ones, which the
+ * daemon then placed in slots 1..total (and in the Maglev table). */
 static __always_inline int lb4_select(__be32 vip, __be16 port, __u8 proto,
-				      const struct svc_value *svc, struct backend_value **be)
+				      const struct svc_value *svc, __u32 hash,
+				      struct backend_value **be)
 {
 	struct svc_key key = {
 		.vip = vip,
@@ -42,32 +60,89 @@ static __always_inline int lb4_select(__be32 vip, __be16 port, __u8 proto,
 		.proto = proto,
 		.scope = SVC_SCOPE_EXTERNAL,
 	};
-	struct svc_value *slot;
+	__u32 n = svc->count ? svc->count : svc->total;
 	struct backend_value *b;
-	__u32 count = svc->count;
+	struct svc_value *slot;
 	__u32 id;
 
-	if (count == 0)
+	if (n == 0)
 		return -DROP_NO_BACKEND;
-	key.slot = (bpf_get_prandom_u32() % count) + 1;
+
+	if (svc->algo == SVC_ALGO_MAGLEV && svc->maglev_size) {
+		__u32 sid = svc->svc_id;
+		void *table = bpf_map_lookup_elem(&maglev_v1, &sid);
+
+		if (table) {
+			__u32 idx = hash % svc->maglev_size;
+			__u32 *bid = bpf_map_lookup_elem(table, &idx);
+
+			if (bid && (b = lb4_backend_ok(svc, *bid))) {
+				*be = b;
+				return (int)*bid;
+			}
+		}
+		/* No table (yet) or a stale entry: fall back to the slots. */
+	}
+
+	key.slot = (bpf_get_prandom_u32() % n) + 1;
 	slot = bpf_map_lookup_elem(&svc_v1, &key);
 	if (!slot)
 		return -DROP_BACKEND_GONE;
 	id = slot->backend_id;
-	b = bpf_map_lookup_elem(&backends_v1, &id);
-	if (!b || b->state == BE_STATE_EMPTY || b->svc_id != svc->svc_id)
+	b = lb4_backend_ok(svc, id);
+	if (!b)
 		return -DROP_BACKEND_GONE;
 	*be = b;
 	return (int)id;
 }
 
+/* lb4_select with sessionAffinity: ClientIP. A client keeps its backend for
+ * new connections while its last new connection is younger than the
+ * timeout and that backend is still ready (kube-proxy's `recent` match);
+ * otherwise a fresh choice is made and remembered. The affinity entry
+ * outlives CT entries: it is keyed by client address only. */
+static __always_inline int lb4_select_affine(__be32 vip, __be16 port, __u8 proto,
+					     const struct svc_value *svc, __be32 client,
+					     __u32 hash, struct backend_value **be)
+{
+	struct affinity_key ak = { .svc_id = svc->svc_id, .client = client };
+	struct affinity_value *av;
+	__u64 now;
+	int id;
+
+	if (!(svc->flags & SVC_F_AFFINITY))
+		return lb4_select(vip, port, proto, svc, hash, be);
+
+	now = bpf_ktime_get_ns();
+	av = bpf_map_lookup_elem(&affinity_v1, &ak);
+	if (av && svc->count &&
+	    now - av->last_used_ns <= (__u64)svc->affinity_timeout * NSEC_PER_SEC) {
+		struct backend_value *b = lb4_backend_ok(svc, av->backend_id);
+
+		if (b && b->state == BE_STATE_ACTIVE) {
+			av->last_used_ns = now;
+			*be = b;
+			return (int)av->backend_id;
+		}
+	}
+	id = lb4_select(vip, port, proto, svc, hash, be);
+	if (id > 0) {
+		struct affinity_value nv = { .backend_id = (__u32)id, .last_used_ns = now };
+
+		bpf_map_update_elem(&affinity_v1, &ak, &nv, BPF_ANY);
+	}
+	return id;
+}
+
 /* The decision for one parsed packet.
- * Returns LB_PASS, LB_DNAT or LB_RNAT (with *v filled), or -DROP_*.
+ * Returns LB_PASS, LB_DNAT or LB_RNAT (with *v filled), or -DROP_*; on
+ * -DROP_NO_BACKEND v->svc_id names the Service (the caller rejects).
  * Order: the CT lookup comes first, keyed on the packet's own 5-tuple, so an
  * established flow (either direction) costs one hash lookup plus an inlined
  * array read; the service map is only consulted for a new flow. A forward CT
  * entry whose backend was removed from the service is ignored: the flow is
- * balanced again (Kubernetes: a removed endpoint takes no more traffic). */
+ * balanced again (Kubernetes: a removed endpoint takes no more traffic). A
+ * terminating backend keeps its flows. */
 static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v)
 {
 	struct ct_key ck = {
@@ -80,6 +155,7 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 	struct ct_value *ct = bpf_map_lookup_elem(&ct_v1, &ck);
 	struct backend_value *be;
 	struct svc_value *svc;
+	__u32 hash;
 	int id;
 
 	if (ct) {
@@ -101,13 +177,19 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 	svc = svc_lookup_master(p->daddr, p->dport, p->proto);
 	if (!svc)
 		return LB_PASS;
-	id = lb4_select(p->daddr, p->dport, p->proto, svc, &be);
+	v->svc_id = svc->svc_id;
+	/* Affinity hashes the client address only (all of a client's
+	 * connections must agree); otherwise the whole 5-tuple. */
+	hash = (svc->flags & SVC_F_AFFINITY)
+		       ? hash_3words(p->saddr, p->daddr, p->proto)
+		       : hash_3words(p->saddr, p->daddr,
+				     ((__u32)p->sport << 16 | p->dport) ^ p->proto);
+	id = lb4_select_affine(p->daddr, p->dport, p->proto, svc, p->saddr, hash, &be);
 	if (id < 0)
 		return id;
 
 	v->addr = be->addr;
 	v->port = be->port;
-	v->svc_id = svc->svc_id;
 	v->backend_id = (__u32)id;
 	v->new_flow = 1;
 

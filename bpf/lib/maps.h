@@ -64,6 +64,32 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_rev_v1 SEC(".maps");
 
+/* Maglev tables: the inner template fixes the value type; BPF_F_INNER_MAP
+ * lets inner tables of another size (--maglev-table-size) be inserted. */
+struct maglev_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SVCLB_DEFAULT_MAGLEV_SIZE);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, SVCLB_DEFAULT_SVC_IDS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct maglev_inner);
+} maglev_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_AFFINITY_ENTRIES);
+	__type(key, struct affinity_key);
+	__type(value, struct affinity_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} affinity_v1 SEC(".maps");
+
 /* Set by the daemon before load: only sockets of this network namespace are
  * balanced by the cgroup hooks (0 = any), so daemons of several node
  * namespaces sharing one cgroup do not translate each other's sockets. */

@@ -28,7 +28,19 @@ static __always_inline int sock4_translate(struct bpf_sock_addr *ctx, __u8 proto
 	svc = svc_lookup_master(vip, port, proto);
 	if (!svc)
 		return 0;
-	id = lb4_select(vip, port, proto, svc, &be);
+	{
+		__u64 cookie = bpf_get_socket_cookie(ctx);
+
+		/* The node is one client for affinity (address 0); without
+		 * affinity Maglev hashes the socket, as no source port exists
+		 * yet at connect(). */
+		id = lb4_select_affine(vip, port, proto, svc, 0,
+				       hash_3words((__u32)cookie, (__u32)(cookie >> 32), vip), &be);
+	}
+	if (id == -DROP_NO_BACKEND) {
+		stats_reject(&svc_stats_v1, svc->svc_id);
+		return id;
+	}
 	if (id < 0)
 		return id;
 

@@ -35,6 +35,14 @@ static __always_inline void stats_flow(void *map, __u32 idx)
 		s->flows++;
 }
 
+static __always_inline void stats_reject(void *map, __u32 idx)
+{
+	struct lb_stats *s = bpf_map_lookup_elem(map, &idx);
+
+	if (s)
+		s->rejects++;
+}
+
 static __always_inline void count_drop(__u32 reason, __u32 bytes)
 {
 	struct drop_stats *d;

@@ -9,6 +9,9 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <fstream>
+#include <iterator>
+#include <regex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,7 +35,8 @@ struct StructSpec {
 
 void PrintTo(const StructSpec& s, std::ostream* os) { *os << "struct " << s.name; }
 
-#define SVCLB_FIELD(S, f) Field{#f, offsetof(S, f), sizeof(std::declval<S>().f)}
+#define SVCLB_FIELD(S, f) \
+  Field { #f, offsetof(S, f), sizeof(std::declval <S>().f) }
 
 std::vector<StructSpec> abiStructs() {
   return {
@@ -43,9 +47,9 @@ std::vector<StructSpec> abiStructs() {
       {"svc_value",
        sizeof(svc_value),
        {SVCLB_FIELD(svc_value, svc_id), SVCLB_FIELD(svc_value, backend_id),
-        SVCLB_FIELD(svc_value, count), SVCLB_FIELD(svc_value, total),
-        SVCLB_FIELD(svc_value, algo), SVCLB_FIELD(svc_value, flags), SVCLB_FIELD(svc_value, pad),
-        SVCLB_FIELD(svc_value, affinity_timeout), SVCLB_FIELD(svc_value, reserved)}},
+        SVCLB_FIELD(svc_value, count), SVCLB_FIELD(svc_value, total), SVCLB_FIELD(svc_value, algo),
+        SVCLB_FIELD(svc_value, flags), SVCLB_FIELD(svc_value, pad),
+        SVCLB_FIELD(svc_value, affinity_timeout), SVCLB_FIELD(svc_value, maglev_size)}},
       {"backend_value",
        sizeof(backend_value),
        {SVCLB_FIELD(backend_value, addr), SVCLB_FIELD(backend_value, port),
@@ -58,8 +62,8 @@ std::vector<StructSpec> abiStructs() {
       {"ct_value",
        sizeof(ct_value),
        {SVCLB_FIELD(ct_value, nat_addr), SVCLB_FIELD(ct_value, nat_port),
-        SVCLB_FIELD(ct_value, dir), SVCLB_FIELD(ct_value, flags),
-        SVCLB_FIELD(ct_value, backend_id), SVCLB_FIELD(ct_value, svc_id)}},
+        SVCLB_FIELD(ct_value, dir), SVCLB_FIELD(ct_value, flags), SVCLB_FIELD(ct_value, backend_id),
+        SVCLB_FIELD(ct_value, svc_id)}},
       {"sock_rev_key",
        sizeof(sock_rev_key),
        {SVCLB_FIELD(sock_rev_key, cookie), SVCLB_FIELD(sock_rev_key, addr),
@@ -72,7 +76,14 @@ std::vector<StructSpec> abiStructs() {
        sizeof(lb_stats),
        {SVCLB_FIELD(lb_stats, packets), SVCLB_FIELD(lb_stats, bytes),
         SVCLB_FIELD(lb_stats, reply_packets), SVCLB_FIELD(lb_stats, reply_bytes),
-        SVCLB_FIELD(lb_stats, flows)}},
+        SVCLB_FIELD(lb_stats, flows), SVCLB_FIELD(lb_stats, rejects)}},
+      {"affinity_key",
+       sizeof(affinity_key),
+       {SVCLB_FIELD(affinity_key, svc_id), SVCLB_FIELD(affinity_key, client)}},
+      {"affinity_value",
+       sizeof(affinity_value),
+       {SVCLB_FIELD(affinity_value, backend_id), SVCLB_FIELD(affinity_value, pad),
+        SVCLB_FIELD(affinity_value, last_used_ns)}},
       {"drop_stats",
        sizeof(drop_stats),
        {SVCLB_FIELD(drop_stats, packets), SVCLB_FIELD(drop_stats, bytes)}},
@@ -143,6 +154,25 @@ TEST_P(AbiBtf, StructMatchesCompiledObject) {
 INSTANTIATE_TEST_SUITE_P(Abi, AbiBtf, ::testing::ValuesIn(abiStructs()),
                          [](const auto& info) { return info.param.name; });
 
+// Every `struct x {` of the ABI header is in abiStructs(): a struct added
+// to the header without being listed here fails.
+TEST(AbiHeader, EveryStructIsChecked) {
+  std::ifstream in(SVCLB_ABI_HEADER);
+  ASSERT_TRUE(in) << "cannot read " << SVCLB_ABI_HEADER;
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::regex def(R"(struct\s+(\w+)\s*\{)");
+  std::vector<std::string> listed;
+  for (const auto& spec : abiStructs()) listed.push_back(spec.name);
+  size_t found = 0;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), def); it != std::sregex_iterator();
+       ++it, ++found) {
+    const std::string name = (*it)[1];
+    EXPECT_NE(std::find(listed.begin(), listed.end(), name), listed.end())
+        << "struct " << name << " of svclb_abi.h is not checked against BTF";
+  }
+  EXPECT_EQ(found, listed.size()) << "abiStructs() lists a struct the header no longer has";
+}
+
 TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
   svclb_bpf* s = svclb_bpf__open();
   ASSERT_NE(s, nullptr);
@@ -159,6 +189,9 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.be_stats_v1, SVCLB_MAP_BE_STATS, sizeof(__u32), sizeof(lb_stats)},
       {s->maps.drops_v1, SVCLB_MAP_DROPS, sizeof(__u32), sizeof(drop_stats)},
       {s->maps.sock_rev_v1, SVCLB_MAP_SOCK_REV, sizeof(sock_rev_key), sizeof(sock_rev_value)},
+      {s->maps.affinity_v1, SVCLB_MAP_AFFINITY, sizeof(affinity_key), sizeof(affinity_value)},
+      // Array of maps: the value is an inner map fd (a __u32).
+      {s->maps.maglev_v1, SVCLB_MAP_MAGLEV, sizeof(__u32), sizeof(__u32)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);

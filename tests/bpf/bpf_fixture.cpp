@@ -31,20 +31,20 @@ std::string verdictName(Prog p, uint32_t r) {
 }
 
 Counters counters(const lb_stats& s) {
-  return {s.packets, s.bytes, s.reply_packets, s.reply_bytes, s.flows};
+  return {s.packets, s.bytes, s.reply_packets, s.reply_bytes, s.flows, s.rejects};
 }
 
 void PrintTo(const Counters& c, std::ostream* os) {
-  *os << "{packets " << c.packets << ", bytes " << c.bytes << ", reply_packets "
-      << c.replyPackets << ", reply_bytes " << c.replyBytes << ", flows " << c.flows << "}";
+  *os << "{packets " << c.packets << ", bytes " << c.bytes << ", reply_packets " << c.replyPackets
+      << ", reply_bytes " << c.replyBytes << ", flows " << c.flows << "}";
 }
 
 RunResult testRun(int progFd, const Bytes& in) {
   RunResult r;
   // Room for any growth a program might make; XDP/tc here never grow.
   r.out.assign(in.size() + 256, 0);
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(),
-              .data_out = r.out.data(), .data_size_in = static_cast<uint32_t>(in.size()),
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
+              .data_size_in = static_cast<uint32_t>(in.size()),
               .data_size_out = static_cast<uint32_t>(r.out.size()), .repeat = 1);
   r.err = bpf_prog_test_run_opts(progFd, &opts);
   r.retval = opts.retval;
@@ -145,8 +145,7 @@ size_t BpfEnv::ctEntries() const { return dp_->conntrack().count(); }
 
 ::testing::AssertionResult onlyNatFieldsChanged(const Bytes& in, const Bytes& out, bool dst) {
   if (in.size() != out.size())
-    return ::testing::AssertionFailure()
-           << "length changed: " << in.size() << " -> " << out.size();
+    return ::testing::AssertionFailure() << "length changed: " << in.size() << " -> " << out.size();
   auto p = testlib::parseIpv4(out);
   if (!p) return ::testing::AssertionFailure() << "output is not a complete IPv4 frame";
   const auto o = testlib::natFieldOffsets(*p);

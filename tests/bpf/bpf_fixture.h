@@ -37,7 +37,7 @@ std::string verdictName(Prog p, uint32_t retval);
 
 // lb_stats in a comparable, printable form.
 struct Counters {
-  uint64_t packets = 0, bytes = 0, replyPackets = 0, replyBytes = 0, flows = 0;
+  uint64_t packets = 0, bytes = 0, replyPackets = 0, replyBytes = 0, flows = 0, rejects = 0;
   bool operator==(const Counters&) const = default;
 };
 Counters counters(const lb_stats& s);
@@ -51,8 +51,8 @@ struct RunResult {
 RunResult testRun(int progFd, const Bytes& in);
 
 // "10.244.1.11:8080" -> a Ready backend.
-BackendSpec backend(const std::string& addrPort,
-                    EndpointState state = EndpointState::Ready, bool serving = true);
+BackendSpec backend(const std::string& addrPort, EndpointState state = EndpointState::Ready,
+                    bool serving = true);
 Frontend frontend(const std::string& vip, uint16_t port, uint8_t proto,
                   std::vector<BackendSpec> backends, const std::string& name = "web");
 

@@ -18,10 +18,10 @@ struct NatCase {
   std::string description;
   std::vector<Frontend> frontends;  // map setup
   Bytes input;
-  FrontendKey svc;                   // the frontend the packet hits
-  std::vector<std::string> backends; // acceptable "ip:port" after DNAT
-  Counters svcCounters;              // expected after the one packet
-  std::optional<uint16_t> l4Check;   // exact L4 checksum field expected
+  FrontendKey svc;                    // the frontend the packet hits
+  std::vector<std::string> backends;  // acceptable "ip:port" after DNAT
+  Counters svcCounters;               // expected after the one packet
+  std::optional<uint16_t> l4Check;    // exact L4 checksum field expected
 };
 
 void PrintTo(const NatCase& c, std::ostream* os) { *os << c.description; }
@@ -58,8 +58,8 @@ std::vector<NatCase> natCases() {
   const std::vector<std::string> webBe = {"10.244.1.11:8080", "10.244.1.12:8080"};
   const std::vector<std::string> dnsBe = {"10.244.1.11:5353", "10.244.1.12:5353"};
   std::vector<NatCase> cases = {
-      {"TCP SYN to ClusterIP", base,
-       PacketBuilder::tcp(kClient, 40000, kVip, 80).build(), web, webBe, firstPacket(40), std::nullopt},
+      {"TCP SYN to ClusterIP", base, PacketBuilder::tcp(kClient, 40000, kVip, 80).build(), web,
+       webBe, firstPacket(40), std::nullopt},
       {"TCP ACK with 100 byte payload", base,
        PacketBuilder::tcp(kClient, 40000, kVip, 80, testlib::kTcpAck | testlib::kTcpPsh)
            .payload(100)
@@ -71,12 +71,16 @@ std::vector<NatCase> natCases() {
       {"TCP odd payload length", base,
        PacketBuilder::tcp(kClient, 40000, kVip, 80, testlib::kTcpAck).payload(33).build(), web,
        webBe, firstPacket(73), std::nullopt},
-      {"TCP to same port backend no port rewrite", base,
-       PacketBuilder::tcp(kClient, 40000, "10.96.0.11", 443).build(), key("10.96.0.11", 443, kTcp),
-       {"10.244.1.31:443"}, firstPacket(40), std::nullopt},
+      {"TCP to same port backend no port rewrite",
+       base,
+       PacketBuilder::tcp(kClient, 40000, "10.96.0.11", 443).build(),
+       key("10.96.0.11", 443, kTcp),
+       {"10.244.1.31:443"},
+       firstPacket(40),
+       std::nullopt},
       {"TCP SYN with Ethernet padding", base,
-       padded(PacketBuilder::tcp(kClient, 40000, kVip, 80).build(), 6), web, webBe,
-       firstPacket(40), std::nullopt},
+       padded(PacketBuilder::tcp(kClient, 40000, kVip, 80).build(), 6), web, webBe, firstPacket(40),
+       std::nullopt},
       {"UDP to UDP frontend", base,
        PacketBuilder::udp(kClient, 40001, kVip, 53).payload(32).build(), dns, dnsBe,
        firstPacket(60), std::nullopt},
@@ -86,11 +90,16 @@ std::vector<NatCase> natCases() {
       {"UDP checksum 0 stays 0", base,
        PacketBuilder::udp(kClient, 40001, kVip, 53).payload(32).udpChecksumZero().build(), dns,
        dnsBe, firstPacket(60), 0},
-      {"UDP translated checksum 0 is sent as ffff", base, udpTranslatingToZeroChecksum(),
-       key("10.96.0.12", 53, kUdp), {"10.244.1.41:5353"}, firstPacket(30), 0xffff},
+      {"UDP translated checksum 0 is sent as ffff",
+       base,
+       udpTranslatingToZeroChecksum(),
+       key("10.96.0.12", 53, kUdp),
+       {"10.244.1.41:5353"},
+       firstPacket(30),
+       0xffff},
       {"UDP with IP options", base,
-       PacketBuilder::udp(kClient, 40001, kVip, 53).ipOptions(8).payload(10).build(), dns,
-       dnsBe, firstPacket(46), std::nullopt},
+       PacketBuilder::udp(kClient, 40001, kVip, 53).ipOptions(8).payload(10).build(), dns, dnsBe,
+       firstPacket(46), std::nullopt},
   };
   // IP options: every IHL from 6 to 15 with a valid service packet must be
   // translated with the options intact.

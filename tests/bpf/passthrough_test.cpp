@@ -89,7 +89,9 @@ TEST_P(PassTable, PassedUntouched) {
   RunResult r = run(prog, c.input);
   ASSERT_EQ(r.err, 0) << "BPF_PROG_TEST_RUN failed";
   EXPECT_EQ(r.retval, retvalOf(prog, Verdict::Pass)) << verdictName(prog, r.retval);
-  EXPECT_EQ(r.out, c.input) << "in:\n" << testlib::hex(c.input) << "\nout:\n" << testlib::hex(r.out);
+  EXPECT_EQ(r.out, c.input) << "in:\n"
+                            << testlib::hex(c.input) << "\nout:\n"
+                            << testlib::hex(r.out);
   expectNothingCounted();
 }
 
@@ -142,7 +144,8 @@ TEST_P(Truncation, HeadersCutWithConsistentTotLen) {
   const auto prog = std::get<1>(GetParam());
   for (size_t len = 14 + 20; len < 14 + 20 + 20; ++len) {
     SCOPED_TRACE("TCP cut to " + std::to_string(len) + " bytes");
-    const Bytes in = synToVip().totLenOverride(static_cast<uint16_t>(len - 14)).truncate(len).build();
+    const Bytes in =
+        synToVip().totLenOverride(static_cast<uint16_t>(len - 14)).truncate(len).build();
     RunResult r = run(prog, in);
     ASSERT_EQ(r.err, 0);
     EXPECT_EQ(r.retval, retvalOf(prog, Verdict::Pass)) << verdictName(prog, r.retval);

@@ -41,8 +41,7 @@ TEST_P(Stats, OneFlowTenPacketsAndReplies) {
     EXPECT_EQ(ip4str(t->daddr), be);
   }
   for (int i = 0; i < 4; ++i) {
-    const Bytes in =
-        PacketBuilder::tcp(be, 8080, kClient, 40000, kTcpAck).payload(100 + i).build();
+    const Bytes in = PacketBuilder::tcp(be, 8080, kClient, 40000, kTcpAck).payload(100 + i).build();
     replyBytes += in.size() - 14;
     RunResult r = run(prog(), in);
     ASSERT_EQ(r.err, 0);

@@ -237,8 +237,10 @@ Bytes PacketBuilder::build() const {
     size_t l4hdr = l4_ == L4::TCP ? 20 : l4_ == L4::UDP ? 8 : l4_ == L4::ICMP ? 8 : 0;
     const uint16_t l4len = static_cast<uint16_t>(l4hdr + payload_.size());
     const uint16_t totLen = static_cast<uint16_t>(ihlBytes + l4len);
-    const uint8_t proto =
-        l4_ == L4::TCP ? kProtoTcp : l4_ == L4::UDP ? kProtoUdp : l4_ == L4::ICMP ? kProtoIcmp : 253;
+    const uint8_t proto = l4_ == L4::TCP    ? kProtoTcp
+                          : l4_ == L4::UDP  ? kProtoUdp
+                          : l4_ == L4::ICMP ? kProtoIcmp
+                                            : 253;
 
     f.insert(f.end(), ihlBytes, 0);
     f[l3] = static_cast<uint8_t>(0x40 | (ihlBytes / 4));

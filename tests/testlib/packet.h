@@ -22,8 +22,7 @@ uint32_t ip4(const std::string& dotted);
 std::string ip4str(uint32_t hostOrder);
 
 // TCP flag bits (th_flags).
-constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
-                  kTcpAck = 0x10;
+constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08, kTcpAck = 0x10;
 
 struct FiveTuple {
   uint32_t saddr = 0, daddr = 0;  // host order
@@ -60,12 +59,12 @@ class PacketBuilder {
   PacketBuilder& vlan(uint16_t vid);  // 802.1Q tag before the IPv4 ethertype
 
   // Breakers, applied after the checksums are computed unless noted.
-  PacketBuilder& ihlOverride(uint8_t ihl);          // raw IHL nibble (IP csum recomputed)
+  PacketBuilder& ihlOverride(uint8_t ihl);             // raw IHL nibble (IP csum recomputed)
   PacketBuilder& fragment(uint16_t offset8, bool mf);  // offset in 8-byte units
-  PacketBuilder& totLenOverride(uint16_t totLen);   // IP tot_len (IP csum recomputed)
-  PacketBuilder& tcpDoff(uint8_t doff);             // raw TCP data offset
-  PacketBuilder& udpChecksumZero();                 // UDP csum 0 ("none")
-  PacketBuilder& truncate(size_t n);                // keep the first n bytes of the frame
+  PacketBuilder& totLenOverride(uint16_t totLen);      // IP tot_len (IP csum recomputed)
+  PacketBuilder& tcpDoff(uint8_t doff);                // raw TCP data offset
+  PacketBuilder& udpChecksumZero();                    // UDP csum 0 ("none")
+  PacketBuilder& truncate(size_t n);                   // keep the first n bytes of the frame
 
   Bytes build() const;
 

@@ -68,16 +68,20 @@ std::string describe(const MapOp& op) {
              std::to_string(ntohs(op.backend.port)) + " " + st + " svc " +
              std::to_string(op.backend.svc_id);
     }
-    case MapOp::Kind::FreeBackend: return "FreeBackend " + std::to_string(op.id);
-    case MapOp::Kind::ResetSvcStats: return "ResetSvcStats " + std::to_string(op.id);
-    case MapOp::Kind::ResetBeStats: return "ResetBeStats " + std::to_string(op.id);
+    case MapOp::Kind::FreeBackend:
+      return "FreeBackend " + std::to_string(op.id);
+    case MapOp::Kind::ResetSvcStats:
+      return "ResetSvcStats " + std::to_string(op.id);
+    case MapOp::Kind::ResetBeStats:
+      return "ResetBeStats " + std::to_string(op.id);
     case MapOp::Kind::PutSvc:
       if (op.key.slot == 0)
         return "PutSvc " + slotName(op.key) + " svc " + std::to_string(op.value.svc_id) +
                " count " + std::to_string(op.value.count) + " total " +
                std::to_string(op.value.total);
       return "PutSvc " + slotName(op.key) + " -> be " + std::to_string(op.value.backend_id);
-    case MapOp::Kind::DeleteSvc: return "DeleteSvc " + slotName(op.key);
+    case MapOp::Kind::DeleteSvc:
+      return "DeleteSvc " + slotName(op.key);
   }
   return "?";
 }
@@ -190,8 +194,8 @@ TEST(ReconcilePlan, UnchangedDesiredStateMakesNoOps) {
 TEST(ReconcilePlan, AddingOneBackendWritesOnlyItItsSlotAndMaster) {
   ActualState a = emptyState();
   step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
-  Plan p = step(a, {fe("10.96.0.10", 80, kTcp,
-                       {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
+  Plan p = step(
+      a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "ResetBeStats 3",
                              "PutBackend 3 10.244.1.13:8080 active svc 1",
@@ -203,8 +207,7 @@ TEST(ReconcilePlan, AddingOneBackendWritesOnlyItItsSlotAndMaster) {
 
 TEST(ReconcilePlan, RemovingBackendWritesMasterBeforeSlotDeleteAndFree) {
   ActualState a = emptyState();
-  step(a, {fe("10.96.0.10", 80, kTcp,
-              {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
   Plan p = step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.13")})});
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "PutSvc " + kWebKey + " slot2 -> be 3",
@@ -293,9 +296,9 @@ TEST(ReconcilePlan, TerminatingServingBackendsFollowReadyOnesAndAreNotCounted) {
 
 TEST(ReconcilePlan, TerminatingNotServingGetsBackendEntryButNoSlot) {
   ActualState a = emptyState();
-  Plan p = step(a, {fe("10.96.0.10", 80, kTcp,
-                       {be("10.244.1.11", 8080, EndpointState::Terminating, false),
-                        be("10.244.1.12")})});
+  Plan p = step(
+      a, {fe("10.96.0.10", 80, kTcp,
+             {be("10.244.1.11", 8080, EndpointState::Terminating, false), be("10.244.1.12")})});
   const FrontendKey web{ip("10.96.0.10"), 80, kTcp};
   const uint32_t t = idOf(a, web, "10.244.1.11", 8080);
   ASSERT_NE(t, 0u) << "a terminating backend keeps an entry for its existing flows";
@@ -326,9 +329,9 @@ TEST(ReconcilePlan, NotReadyBackendsGetNothing) {
 TEST(ReconcilePlan, ReadyBackendBecomingTerminatingKeepsItsIdAndLeavesTheCount) {
   ActualState a = emptyState();
   step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
-  Plan p = step(a, {fe("10.96.0.10", 80, kTcp,
-                       {be("10.244.1.11", 8080, EndpointState::Terminating, true),
-                        be("10.244.1.12")})});
+  Plan p =
+      step(a, {fe("10.96.0.10", 80, kTcp,
+                  {be("10.244.1.11", 8080, EndpointState::Terminating, true), be("10.244.1.12")})});
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "PutBackend 1 10.244.1.11:8080 terminating svc 1",
                              "PutSvc " + kWebKey + " slot1 -> be 2",
@@ -416,7 +419,7 @@ TEST(ReconcileIdPool, NeverHandsOutZeroAndEmptyPoolFails) {
     ASSERT_TRUE(id.ok());
     EXPECT_NE(*id, 0u);
   }
-  pool.release(0);  // ignored
+  pool.release(0);   // ignored
   pool.release(99);  // ignored
   EXPECT_EQ(pool.inUse(), 2u);
 }

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared between the benchmark BPF objects (bench/bpf/*.bpf.c) and their
+ * C++ drivers (bench/*.cpp). Same rules as maps/svclb_abi.h: explicit
+ * padding, host-order fields say so. */
+#ifndef SVCLB_BENCH_ABI_H
+#define SVCLB_BENCH_ABI_H
+
+#include <linux/types.h>
+
+/* Bytes of the frame the re-run wrapper restores before every iteration
+ * (Ethernet + IPv4 without options + TCP header = 54; we restore a fixed
+ * 64-byte prefix, so benchmark frames are >= 64 bytes). */
+#define BENCH_HDR_COPY 64
+
+/* wrap_cfg.mode bits */
+#define WRAP_VARY_SRC 0x1   /* unique (saddr, sport) per iteration: a CT miss every time */
+#define WRAP_SPREAD_DST 0x2 /* daddr = spread_base + idx: keys over N services */
+#define WRAP_SPREAD_SRC 0x4 /* saddr = spread_base + idx (reply direction) */
+#define WRAP_SEQ 0x8        /* idx = counter % n (warm-up), else a hash of it */
+
+struct wrap_cfg {
+	__u8 tmpl[BENCH_HDR_COPY]; /* the frame's first bytes, restored each run */
+	__u32 mode;                /* WRAP_* */
+	__u32 spread_n;            /* number of keys to spread over (>= 1) */
+	__u32 spread_base;         /* host order: first address of the spread */
+	__u32 src_base;            /* host order: WRAP_VARY_SRC base address */
+};
+
+/* Live-frames traffic generator (bench/bpf/trafficgen.bpf.c). */
+struct tgen_cfg {
+	__u32 ifindex; /* egress interface: XDP_REDIRECT target */
+	__u32 flows;   /* distinct source ports cycled through (>= 1) */
+	__u16 sport_base; /* host order */
+	__u16 l4_off;     /* offset of the L4 header in the frame */
+	__u32 new_flow;   /* 1: (saddr low bits, sport) from a global counter */
+};
+
+#endif

@@ -1,0 +1,683 @@
+// svclb-bench-perpacket: ns/packet of every packet path of the XDP and tc
+// programs, and of minimal reference programs, with BPF_PROG_TEST_RUN
+// (repeat R, the kernel's `duration`), over 1 .. 1M installed services.
+//
+// How every iteration stays on its path (test_run re-runs a program on the
+// SAME buffer without resetting it):
+//  - "wrap" rows: bench/bpf/wrap.bpf.c restores the frame's first 64 bytes
+//    before each iteration and tail-calls the program under test. New-flow
+//    rows also give every iteration a new (saddr, sport) from a counter, so
+//    each one really misses CT. Spread rows pick the service (or backend,
+//    for replies) from a hash of the counter. The wrapper's own cost, in
+//    the same mode against a bare XDP_PASS/TC_ACT_OK, is measured in the
+//    same round and subtracted per round ("net").
+//  - "pingpong" rows run the unmodified program directly: a second CT entry
+//    for the translated tuple translates it back, so iteration 2 is again a
+//    CT hit + DNAT (no wrapper at all).
+// Path checks: every run's verdict, and for svclb the per-service counters
+// (packets / flows / reply packets) or drop counters must move by exactly R.
+//
+// Services: the 5 fixture services of tests/bpf (standardFrontends(); the
+// hot key is tcp-web 10.96.0.10:80) plus N-5 "fill" services
+// 10.112.0.1+i:80/TCP -> 10.128.0.1+i:8080, written through the real
+// planSync + Syncer (the daemon's path). N=1 means the fixture set alone.
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "bench/bpf/bench_abi.h"
+#include "bench_ref.skel.h"
+#include "bench_wrap.skel.h"
+#include "loader/dataplane.h"
+#include "loader/syncer.h"
+#include "tests/bpf/bpf_fixture.h"
+#include "tests/testlib/packet.h"
+
+namespace svclb::bench {
+namespace {
+
+using bpftest::backend;
+using bpftest::frontend;
+using bpftest::kClient;
+using bpftest::kVip;
+using testlib::Bytes;
+using testlib::ip4;
+using testlib::PacketBuilder;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint32_t kFillVipBase = 0x0A700001;  // 10.112.0.1
+constexpr uint32_t kFillBeBase = 0x0A800001;   // 10.128.0.1
+constexpr uint32_t kVarySrcBase = 0x0AC80000;  // 10.200.0.0: new-flow sources
+constexpr uint16_t kClientPort = 40000;
+constexpr uint16_t kFillBePort = 8080;
+const std::string kNotService = "10.96.0.99";
+const std::string kEmptyVip = "10.96.0.13";  // fixture "empty": no endpoints
+constexpr size_t kFixtureCount = 5;
+
+struct Options {
+  std::vector<uint32_t> services = {1, 1000, 100000, 1000000};
+  int repeat = 1000000;
+  int newFlowRepeat = 200000;
+  int reps = 5;
+  uint32_t ctEntries = 4194304;
+  std::string json;
+  bool verbose = false;
+};
+
+// ---- programs under test ----------------------------------------------------
+
+enum class Target { SvclbXdp, SvclbTc, RefXdpPass, RefXdpTx, RefCtHit, RefNewFlow, RefNewFlow2, RefTcOk };
+bool isTc(Target t) { return t == Target::SvclbTc || t == Target::RefTcOk; }
+
+enum class Keys { Hot, Spread };
+enum class Method { Wrap, PingPong, Direct };
+// Which packet a row sends (built from the fixtures' PacketBuilder).
+enum class Pkt { ToVipSyn, ToVipAck, Reply, NotService, ToEmpty, ToFillVip, FillReply };
+// What must be true before a run.
+enum class Prep { None, Established, PingPong };
+// What the svclb counters must show after a run of R iterations.
+enum class Check { None, Flows, Hits, Replies, NoBackendDrops, NoDrops };
+
+struct PathCase {
+  std::string id;  // stable report key
+  std::string what;
+  Target target;
+  Method method;
+  Keys keys;
+  Pkt pkt;
+  uint32_t wrapMode;  // WRAP_* (Wrap method only)
+  Prep prep;
+  Check check;
+  uint32_t expect;  // the verdict of the intended path
+  bool newFlow;     // uses the (smaller) new-flow repeat count
+};
+
+// THE table: adding a path is one row. Floors (wrapper -> bare program in
+// the same mode) are derived from the rows, see floorFor().
+std::vector<PathCase> pathCases() {
+  const uint32_t P = XDP_PASS, D = XDP_DROP, T = XDP_TX, OK = TC_ACT_OK, SHOT = TC_ACT_SHOT;
+  const uint32_t V = WRAP_VARY_SRC, SD = WRAP_SPREAD_DST, SS = WRAP_SPREAD_SRC;
+  using enum Target;
+  using enum Method;
+  using enum Keys;
+  using enum Pkt;
+  std::vector<PathCase> c = {
+      // svclb XDP
+      {"xdp.clusterip_new_flow", "ClusterIP new flow (CT miss + svc lookup + LRU insert x2)", SvclbXdp, Wrap, Hot, ToVipSyn, V, Prep::None, Check::Flows, P, true},
+      {"xdp.clusterip_ct_hit", "ClusterIP CT hit + DNAT", SvclbXdp, Wrap, Hot, ToVipAck, 0, Prep::Established, Check::Hits, P, false},
+      {"xdp.clusterip_ct_hit_pingpong", "ClusterIP CT hit + DNAT, no wrapper", SvclbXdp, PingPong, Hot, ToVipAck, 0, Prep::PingPong, Check::Hits, P, false},
+      {"xdp.reply_rnat", "reply reverse NAT (CT hit)", SvclbXdp, Wrap, Hot, Reply, 0, Prep::Established, Check::Replies, P, false},
+      {"xdp.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbXdp, Wrap, Hot, NotService, 0, Prep::None, Check::NoDrops, P, false},
+      {"xdp.no_endpoint_drop", "service without endpoints: drop", SvclbXdp, Wrap, Hot, ToEmpty, 0, Prep::None, Check::NoBackendDrops, D, false},
+      {"xdp.clusterip_new_flow", "", SvclbXdp, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::NoDrops, P, true},
+      {"xdp.clusterip_ct_hit", "", SvclbXdp, Wrap, Spread, ToFillVip, SD, Prep::Established, Check::NoDrops, P, false},
+      {"xdp.reply_rnat", "", SvclbXdp, Wrap, Spread, FillReply, SS, Prep::Established, Check::NoDrops, P, false},
+      // svclb tc
+      {"tc.clusterip_new_flow", "ClusterIP new flow (CT miss + svc lookup + LRU insert x2)", SvclbTc, Wrap, Hot, ToVipSyn, V, Prep::None, Check::Flows, OK, true},
+      {"tc.clusterip_ct_hit", "ClusterIP CT hit + DNAT", SvclbTc, Wrap, Hot, ToVipAck, 0, Prep::Established, Check::Hits, OK, false},
+      {"tc.clusterip_ct_hit_pingpong", "ClusterIP CT hit + DNAT, no wrapper", SvclbTc, PingPong, Hot, ToVipAck, 0, Prep::PingPong, Check::Hits, OK, false},
+      {"tc.reply_rnat", "reply reverse NAT (CT hit)", SvclbTc, Wrap, Hot, Reply, 0, Prep::Established, Check::Replies, OK, false},
+      {"tc.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbTc, Wrap, Hot, NotService, 0, Prep::None, Check::NoDrops, OK, false},
+      {"tc.no_endpoint_drop", "service without endpoints: drop", SvclbTc, Wrap, Hot, ToEmpty, 0, Prep::None, Check::NoBackendDrops, SHOT, false},
+      {"tc.clusterip_new_flow", "", SvclbTc, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::NoDrops, OK, true},
+      {"tc.clusterip_ct_hit", "", SvclbTc, Wrap, Spread, ToFillVip, SD, Prep::Established, Check::NoDrops, OK, false},
+      {"tc.reply_rnat", "", SvclbTc, Wrap, Spread, FillReply, SS, Prep::Established, Check::NoDrops, OK, false},
+      // references (bench/bpf/ref.bpf.c)
+      {"ref.xdp_pass", "XDP_PASS (loop floor), no wrapper", RefXdpPass, Direct, Hot, ToVipAck, 0, Prep::None, Check::None, P, false},
+      {"ref.tc_ok", "tc: return OK (loop floor), no wrapper", RefTcOk, Direct, Hot, ToVipAck, 0, Prep::None, Check::None, OK, false},
+      {"ref.xdp_tx", "parse + swap MACs + XDP_TX", RefXdpTx, Wrap, Hot, ToVipAck, 0, Prep::None, Check::None, T, false},
+      {"ref.ct_hit", "bare CT hit + DNAT + XDP_TX", RefCtHit, Wrap, Hot, ToVipAck, 0, Prep::Established, Check::None, T, false},
+      {"ref.ct_hit_pingpong", "bare CT hit + DNAT + XDP_TX, no wrapper", RefCtHit, PingPong, Hot, ToVipAck, 0, Prep::PingPong, Check::None, T, false},
+      {"ref.new_flow", "bare CT miss + lookup + LRU insert + DNAT", RefNewFlow, Wrap, Hot, ToVipSyn, V, Prep::None, Check::None, T, true},
+      {"ref.new_flow2", "same with the reply entry too (2 LRU inserts, as svclb)", RefNewFlow2, Wrap, Hot, ToVipSyn, V, Prep::None, Check::None, T, true},
+      {"ref.ct_hit", "", RefCtHit, Wrap, Spread, ToFillVip, SD, Prep::Established, Check::None, T, false},
+      {"ref.new_flow", "", RefNewFlow, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::None, T, true},
+  };
+  return c;
+}
+
+// Paths of later issues, listed in the report.
+const std::vector<std::string> kNotYet = {"NodePort new flow / CT hit (issue 3)",
+                                          "ClientIP session affinity (issue 4)",
+                                          "no-endpoint reject: TCP RST / ICMP unreachable (issue 4)",
+                                          "Maglev selection"};
+
+const char* keysName(Keys k) { return k == Keys::Hot ? "hot" : "spread"; }
+const char* methodName(Method m) {
+  return m == Method::Wrap ? "wrap" : m == Method::PingPong ? "pingpong" : "direct";
+}
+
+// ---- environment ------------------------------------------------------------
+
+struct Env {
+  std::unique_ptr<Dataplane> dp;
+  std::unique_ptr<Syncer> syncer;
+  bench_wrap* wrap = nullptr;
+  bench_ref* ref = nullptr;
+  uint32_t n = 0, fill = 0;
+  uint32_t hotSvcId = 0;
+  double loadSeconds = 0;
+  // The hot flow's backend, known once it is established.
+  uint32_t hotBeAddr = 0;  // host order
+  uint16_t hotBePort = 0;
+
+  ~Env() {
+    if (wrap) bench_wrap__destroy(wrap);
+    if (ref) bench_ref__destroy(ref);
+  }
+};
+
+[[noreturn]] void fail(const std::string& msg) {
+  fmt::print(stderr, "svclb-bench-perpacket: {}\n", msg);
+  std::exit(1);
+}
+
+Bytes packet(const Env& e, Pkt p) {
+  using testlib::kTcpAck;
+  // 64-byte frames: 54 bytes of headers + 10 bytes of payload.
+  switch (p) {
+    case Pkt::ToVipSyn: return PacketBuilder::tcp(kClient, kClientPort, kVip, 80).payload(10).build();
+    case Pkt::ToVipAck: return PacketBuilder::tcp(kClient, kClientPort, kVip, 80, kTcpAck).payload(10).build();
+    case Pkt::Reply:
+      return PacketBuilder::tcp(testlib::ip4str(e.hotBeAddr), e.hotBePort, kClient, kClientPort, kTcpAck)
+          .payload(10)
+          .build();
+    case Pkt::NotService: return PacketBuilder::tcp(kClient, kClientPort, kNotService, 80).payload(10).build();
+    case Pkt::ToEmpty: return PacketBuilder::tcp(kClient, kClientPort, kEmptyVip, 80).payload(10).build();
+    case Pkt::ToFillVip:
+      return PacketBuilder::tcp(kClient, kClientPort, testlib::ip4str(kFillVipBase), 80, kTcpAck).payload(10).build();
+    case Pkt::FillReply:
+      return PacketBuilder::tcp(testlib::ip4str(kFillBeBase), kFillBePort, kClient, kClientPort, kTcpAck)
+          .payload(10)
+          .build();
+  }
+  return {};
+}
+
+int targetFd(const Env& e, Target t) {
+  switch (t) {
+    case Target::SvclbXdp: return e.dp->xdpProgFd();
+    case Target::SvclbTc: return e.dp->tcProgFd();
+    case Target::RefXdpPass: return bpf_program__fd(e.ref->progs.ref_xdp_pass);
+    case Target::RefXdpTx: return bpf_program__fd(e.ref->progs.ref_xdp_tx);
+    case Target::RefCtHit: return bpf_program__fd(e.ref->progs.ref_ct_hit);
+    case Target::RefNewFlow: return bpf_program__fd(e.ref->progs.ref_new_flow);
+    case Target::RefNewFlow2: return bpf_program__fd(e.ref->progs.ref_new_flow2);
+    case Target::RefTcOk: return bpf_program__fd(e.ref->progs.ref_tc_ok);
+  }
+  return -1;
+}
+
+struct Run {
+  uint32_t duration = 0, retval = 0;
+};
+
+Run testRun(int fd, const Bytes& in, int repeat) {
+  Bytes out(in.size() + 256);
+  LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.data(), .data_out = out.data(),
+              .data_size_in = static_cast<uint32_t>(in.size()),
+              .data_size_out = static_cast<uint32_t>(out.size()), .repeat = repeat);
+  if (bpf_prog_test_run_opts(fd, &o) != 0) fail(fmt::format("BPF_PROG_TEST_RUN: {}", strerror(errno)));
+  return {o.duration, o.retval};
+}
+
+// Points the wrapper at `t` and configures it. Returns the wrapper's fd.
+int setupWrap(Env& e, Target t, const Bytes& pkt, uint32_t mode, Keys keys, Pkt p) {
+  int target = targetFd(e, t);
+  uint32_t zero = 0;
+  int map = bpf_map__fd(isTc(t) ? e.wrap->maps.wrap_tc_target : e.wrap->maps.wrap_xdp_target);
+  if (bpf_map_update_elem(map, &zero, &target, BPF_ANY)) fail("prog array update failed");
+  auto& cfg = e.wrap->bss->cfg;
+  std::fill(std::begin(cfg.tmpl), std::end(cfg.tmpl), 0);
+  std::copy_n(pkt.begin(), std::min<size_t>(pkt.size(), BENCH_HDR_COPY), cfg.tmpl);
+  cfg.mode = mode;
+  cfg.spread_n = std::max<uint32_t>(e.fill, 1);
+  cfg.spread_base = p == Pkt::FillReply ? kFillBeBase : kFillVipBase;
+  cfg.src_base = kVarySrcBase;
+  (void)keys;
+  return bpf_program__fd(isTc(t) ? e.wrap->progs.bench_wrap_tc : e.wrap->progs.bench_wrap_xdp);
+}
+
+// ---- loading ---------------------------------------------------------------
+
+std::vector<Frontend> serviceSet(uint32_t fill) {
+  auto fs = bpftest::standardFrontends();
+  fs.reserve(fs.size() + fill);
+  for (uint32_t i = 0; i < fill; ++i) {
+    Frontend f;
+    f.key = FrontendKey{kFillVipBase + i, 80, bpftest::kTcp};
+    f.ns = "bench";
+    f.name = "fill";
+    BackendSpec b;
+    b.ip = kFillBeBase + i;
+    b.port = kFillBePort;
+    f.backends = {b};
+    fs.push_back(std::move(f));
+  }
+  return fs;
+}
+
+void loadEnv(Env& e, uint32_t n, const Options& o) {
+  e.n = n;
+  e.fill = n > kFixtureCount ? n - kFixtureCount : 0;
+  DataplaneConfig cfg;
+  cfg.pin = false;
+  cfg.maxServiceEntries = 2 * e.fill + 1024;
+  cfg.maxBackends = e.fill + 1024;
+  cfg.maxSvcIds = e.fill + 1024;
+  cfg.maxCtEntries = o.ctEntries;
+  auto dp = Dataplane::load(cfg);
+  if (!dp) fail("loading the dataplane: " + dp.error().message);
+  e.dp = std::move(*dp);
+  e.syncer = std::make_unique<Syncer>(*e.dp);
+
+  auto desired = serviceSet(e.fill);
+  auto t0 = Clock::now();
+  auto plan = e.syncer->plan(desired);
+  if (!plan) fail("planSync: " + plan.error().message);
+  auto st = e.syncer->apply(std::move(*plan));
+  if (!st) fail("Syncer::apply: " + st.error().message);
+  e.loadSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  e.hotSvcId = e.syncer->actual().frontends.at(FrontendKey{ip4(kVip), 80, bpftest::kTcp}).svcId;
+
+  // References: same service keys, same CT size; written by batch update.
+  e.ref = bench_ref__open();
+  if (!e.ref) fail("open ref object");
+  bpf_map__set_max_entries(e.ref->maps.ref_svc, e.fill + 1024);
+  bpf_map__set_max_entries(e.ref->maps.ref_ct, o.ctEntries);
+  if (bench_ref__load(e.ref)) fail("load ref object");
+  e.wrap = bench_wrap__open_and_load();
+  if (!e.wrap) fail("load wrap object");
+
+  struct RefVal {
+    __be32 be_addr;
+    __be16 be_port;
+    uint16_t pad;
+    uint32_t svc_id;
+    uint32_t reserved[5];
+  };
+  static_assert(sizeof(RefVal) == sizeof(svc_value));
+  std::vector<svc_key> keys;
+  std::vector<RefVal> vals;
+  keys.push_back(makeSvcKey(FrontendKey{ip4(kVip), 80, bpftest::kTcp}, 0));
+  vals.push_back(RefVal{htonl(ip4("10.244.1.11")), htons(8080), 0, 1, {}});
+  for (uint32_t i = 0; i < e.fill; ++i) {
+    keys.push_back(makeSvcKey(FrontendKey{kFillVipBase + i, 80, bpftest::kTcp}, 0));
+    vals.push_back(RefVal{htonl(kFillBeBase + i), htons(kFillBePort), 0, i + 2, {}});
+  }
+  LIBBPF_OPTS(bpf_map_batch_opts, bo);
+  uint32_t cnt = static_cast<uint32_t>(keys.size());
+  if (bpf_map_update_batch(bpf_map__fd(e.ref->maps.ref_svc), keys.data(), vals.data(), &cnt, &bo))
+    fail(fmt::format("ref_svc batch update: {}", strerror(errno)));
+}
+
+// Fills both conntrack maps with new flows so every measured insert happens
+// in a full LRU (steady state) rather than in an empty one.
+void prefillCt(Env& e, const Options& o) {
+  const int iters = static_cast<int>(o.ctEntries / 2 + o.ctEntries / 8);
+  Bytes syn = packet(e, Pkt::ToVipSyn);
+  int fd = setupWrap(e, Target::SvclbXdp, syn, WRAP_VARY_SRC, Keys::Hot, Pkt::ToVipSyn);
+  testRun(fd, syn, iters);
+  fd = setupWrap(e, Target::RefNewFlow, syn, WRAP_VARY_SRC, Keys::Hot, Pkt::ToVipSyn);
+  testRun(fd, syn, iters);
+}
+
+ct_key ctKey(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp) {
+  ct_key k{};
+  k.saddr = htonl(sa);
+  k.daddr = htonl(da);
+  k.sport = htons(sp);
+  k.dport = htons(dp);
+  k.proto = bpftest::kTcp;
+  return k;
+}
+
+// Establishes (or refreshes) the flows the hit rows use. Runs before every
+// round: new-flow rows push entries out of the LRU.
+void establish(Env& e, bool spread) {
+  const uint32_t client = ip4(kClient), vip = ip4(kVip);
+  // svclb: its own program creates the entries (CT hit if still there).
+  Bytes ack = packet(e, Pkt::ToVipAck);
+  Run r = testRun(e.dp->xdpProgFd(), ack, 1);
+  if (r.retval != XDP_PASS) fail("establishing the hot flow failed");
+  auto ct = e.dp->conntrack();
+  auto fwd = ct.lookup(ctKey(client, kClientPort, vip, 80));
+  if (!fwd || fwd->dir != CT_DIR_FORWARD) fail("hot flow has no forward CT entry");
+  e.hotBeAddr = ntohl(fwd->nat_addr);
+  e.hotBePort = ntohs(fwd->nat_port);
+  // Ping-pong: the translated tuple translates back to the VIP.
+  ct_value back = *fwd;
+  back.nat_addr = htonl(vip);
+  back.nat_port = htons(80);
+  (void)ct.update(ctKey(client, kClientPort, e.hotBeAddr, e.hotBePort), back);
+
+  // References: CT entries written directly.
+  int rct = bpf_map__fd(e.ref->maps.ref_ct);
+  ct_value v{};
+  v.nat_addr = htonl(ip4("10.244.1.11"));
+  v.nat_port = htons(8080);
+  v.dir = CT_DIR_FORWARD;
+  ct_key k = ctKey(client, kClientPort, vip, 80);
+  bpf_map_update_elem(rct, &k, &v, BPF_ANY);
+  ct_value vb = v;
+  vb.nat_addr = htonl(vip);
+  vb.nat_port = htons(80);
+  k = ctKey(client, kClientPort, ip4("10.244.1.11"), 8080);
+  bpf_map_update_elem(rct, &k, &vb, BPF_ANY);
+
+  if (!spread || e.fill == 0) return;
+  // svclb: one pass of its own program over every fill service in order.
+  Bytes fillPkt = packet(e, Pkt::ToFillVip);
+  int fd = setupWrap(e, Target::SvclbXdp, fillPkt, WRAP_SPREAD_DST | WRAP_SEQ, Keys::Spread, Pkt::ToFillVip);
+  e.wrap->bss->counter = 0;
+  testRun(fd, fillPkt, static_cast<int>(e.fill));
+  // References: batch write.
+  std::vector<ct_key> keys(e.fill);
+  std::vector<ct_value> vals(e.fill, v);
+  for (uint32_t i = 0; i < e.fill; ++i) {
+    keys[i] = ctKey(client, kClientPort, kFillVipBase + i, 80);
+    vals[i].nat_addr = htonl(kFillBeBase + i);
+    vals[i].nat_port = htons(kFillBePort);
+  }
+  LIBBPF_OPTS(bpf_map_batch_opts, bo);
+  uint32_t cnt = e.fill;
+  if (bpf_map_update_batch(rct, keys.data(), vals.data(), &cnt, &bo))
+    fail(fmt::format("ref_ct batch update: {}", strerror(errno)));
+}
+
+// ---- counters --------------------------------------------------------------
+
+struct Snapshot {
+  lb_stats hot{};
+  uint64_t noBackend = 0, allDrops = 0;
+};
+
+Snapshot snapshot(const Env& e) {
+  Snapshot s;
+  s.hot = sumStats(e.dp->svcStats().lookup(e.hotSvcId));
+  for (uint32_t r = 0; r < DROP_MAX; ++r) {
+    auto d = sumDrops(e.dp->drops().lookup(r));
+    s.allDrops += d.packets;
+    if (r == DROP_NO_BACKEND) s.noBackend = d.packets;
+  }
+  return s;
+}
+
+// "" when the counters show R iterations on the intended path.
+std::string checkPath(const PathCase& c, const Snapshot& a, const Snapshot& b, uint64_t r) {
+  const uint64_t flows = b.hot.flows - a.hot.flows, pk = b.hot.packets - a.hot.packets;
+  const uint64_t rp = b.hot.reply_packets - a.hot.reply_packets, drops = b.allDrops - a.allDrops;
+  switch (c.check) {
+    case Check::None: return "";
+    case Check::Flows:
+      if (flows != r || pk != r) return fmt::format("expected {} new flows, saw {} ({} packets)", r, flows, pk);
+      break;
+    case Check::Hits:
+      if (pk != r || flows != 0) return fmt::format("expected {} CT hits, saw {} packets and {} new flows", r, pk, flows);
+      break;
+    case Check::Replies:
+      if (rp != r) return fmt::format("expected {} reply packets, saw {}", r, rp);
+      break;
+    case Check::NoBackendDrops:
+      if (b.noBackend - a.noBackend != r) return fmt::format("expected {} no_backend drops, saw {}", r, b.noBackend - a.noBackend);
+      break;
+    case Check::NoDrops: break;
+  }
+  if (c.check != Check::NoBackendDrops && drops != 0) return fmt::format("{} unexpected drops", drops);
+  return "";
+}
+
+// ---- measuring ---------------------------------------------------------------
+
+struct Series {
+  std::string id, what, prog, keys, method;
+  uint32_t n = 0;
+  std::vector<double> samples, net;
+  std::string floorId;
+  std::string error;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+nlohmann::json stat(const std::vector<double>& v) {
+  if (v.empty()) return nullptr;
+  return {{"min", *std::min_element(v.begin(), v.end())},
+          {"median", median(v)},
+          {"max", *std::max_element(v.begin(), v.end())},
+          {"samples", v}};
+}
+
+// The floor row of a wrapped row: the wrapper in the same mode in front of a
+// bare XDP_PASS / TC_ACT_OK.
+std::string floorId(const PathCase& c) {
+  return fmt::format("floor.{}.wrap{}{}", isTc(c.target) ? "tc" : "xdp",
+                     (c.wrapMode & WRAP_VARY_SRC) ? "_vary_src" : "",
+                     (c.wrapMode & (WRAP_SPREAD_DST | WRAP_SPREAD_SRC)) ? "_spread" : "");
+}
+
+std::vector<Series> measure(Env& e, const Options& o) {
+  auto cases = pathCases();
+  // Floors for every wrapper mode in use.
+  std::map<std::string, PathCase> floors;
+  for (const auto& c : cases) {
+    if (c.method != Method::Wrap) continue;
+    if (c.keys == Keys::Spread && e.fill == 0) continue;
+    PathCase f = c;
+    f.id = floorId(c);
+    f.what = "re-run wrapper alone (in front of a bare pass)";
+    f.target = isTc(c.target) ? Target::RefTcOk : Target::RefXdpPass;
+    f.check = Check::None;
+    f.expect = isTc(c.target) ? TC_ACT_OK : XDP_PASS;
+    f.prep = Prep::None;
+    floors.emplace(f.id + keysName(c.keys) + (f.newFlow ? "nf" : ""), f);
+  }
+  std::vector<PathCase> all;
+  for (auto& [k, f] : floors) all.push_back(f);
+  // Hit rows first, new-flow rows last in each round (they evict).
+  std::stable_sort(cases.begin(), cases.end(),
+                   [](const PathCase& a, const PathCase& b) { return a.newFlow < b.newFlow; });
+  for (const auto& c : cases)
+    if (!(c.keys == Keys::Spread && e.fill == 0)) all.push_back(c);
+
+  std::vector<Series> out(all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& c = all[i];
+    out[i].id = c.id;
+    out[i].what = c.what;
+    out[i].prog = isTc(c.target) ? "tc" : "xdp";
+    out[i].keys = keysName(c.keys);
+    out[i].method = methodName(c.method);
+    out[i].n = e.n;
+    if (c.method == Method::Wrap && c.target != Target::RefXdpPass && c.target != Target::RefTcOk)
+      out[i].floorId = floorId(c);
+  }
+  bool anySpread = std::any_of(all.begin(), all.end(), [](auto& c) { return c.keys == Keys::Spread; });
+
+  for (int rep = 0; rep < o.reps; ++rep) {
+    establish(e, anySpread);
+    for (size_t i = 0; i < all.size(); ++i) {
+      const auto& c = all[i];
+      if (!out[i].error.empty()) continue;
+      const int r = c.newFlow ? o.newFlowRepeat : o.repeat;
+      Bytes pkt = packet(e, c.pkt);
+      int fd;
+      if (c.method == Method::Wrap) {
+        fd = setupWrap(e, c.target, pkt, c.wrapMode, c.keys, c.pkt);
+      } else {
+        fd = targetFd(e, c.target);
+      }
+      Snapshot before = snapshot(e);
+      Run run = testRun(fd, pkt, r);
+      Snapshot after = snapshot(e);
+      if (run.retval != c.expect) {
+        out[i].error = fmt::format("verdict {} instead of {}", run.retval, c.expect);
+      } else if (c.target == Target::SvclbXdp || c.target == Target::SvclbTc) {
+        // Spread rows do not touch the hot service at all.
+        std::string err = checkPath(c, before, after, static_cast<uint64_t>(r));
+        if (c.keys == Keys::Spread && after.hot.packets != before.hot.packets)
+          err = "spread row touched the hot service";
+        if (!err.empty()) out[i].error = err;
+      }
+      out[i].samples.push_back(run.duration);
+      if (o.verbose)
+        fmt::print(stderr, "  N={} {} {} {} rep {}: {} ns{}\n", e.n, c.id, keysName(c.keys),
+                   methodName(c.method), rep, run.duration,
+                   out[i].error.empty() ? "" : " ERROR " + out[i].error);
+    }
+  }
+  // Net of the wrapper, per round.
+  for (auto& s : out) {
+    if (s.floorId.empty()) continue;
+    for (auto& f : out) {
+      if (f.id == s.floorId && f.keys == s.keys && f.samples.size() == s.samples.size()) {
+        for (size_t k = 0; k < s.samples.size(); ++k) s.net.push_back(s.samples[k] - f.samples[k]);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::string readFirstLine(const std::string& path, const std::string& prefix = "") {
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line))
+    if (prefix.empty() || line.rfind(prefix, 0) == 0) return line;
+  return "";
+}
+
+std::vector<uint32_t> parseList(const std::string& s) {
+  std::vector<uint32_t> v;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t c = s.find(',', pos);
+    std::string tok = s.substr(pos, c == std::string::npos ? std::string::npos : c - pos);
+    uint32_t mult = 1;
+    if (!tok.empty() && (tok.back() == 'k' || tok.back() == 'K')) mult = 1000, tok.pop_back();
+    if (!tok.empty() && (tok.back() == 'm' || tok.back() == 'M')) mult = 1000000, tok.pop_back();
+    v.push_back(static_cast<uint32_t>(std::stoul(tok)) * mult);
+    if (c == std::string::npos) break;
+    pos = c + 1;
+  }
+  return v;
+}
+
+void usage() {
+  fmt::print(
+      "usage: svclb-bench-perpacket [--services 1,1k,100k,1M] [--repeat N] [--new-flow-repeat N]\n"
+      "                             [--reps N] [--ct-entries N] [--json FILE] [-v]\n");
+}
+
+}  // namespace
+}  // namespace svclb::bench
+
+int main(int argc, char** argv) {
+  using namespace svclb::bench;
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        usage();
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--services") o.services = parseList(next());
+    else if (a == "--repeat") o.repeat = std::stoi(next());
+    else if (a == "--new-flow-repeat") o.newFlowRepeat = std::stoi(next());
+    else if (a == "--reps") o.reps = std::stoi(next());
+    else if (a == "--ct-entries") o.ctEntries = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--json") o.json = next();
+    else if (a == "-v") o.verbose = true;
+    else {
+      usage();
+      return a == "-h" || a == "--help" ? 0 : 2;
+    }
+  }
+  if (geteuid() != 0) {
+    fmt::print(stderr, "svclb-bench-perpacket: needs root (map creation, BPF_PROG_TEST_RUN); skipped\n");
+    return 77;
+  }
+  if (o.repeat < 1 || o.newFlowRepeat < 1 || o.reps < 1 || o.ctEntries < 1024) {
+    usage();
+    return 2;
+  }
+  libbpf_set_print([](enum libbpf_print_level l, const char* f, va_list ap) {
+    return l == LIBBPF_WARN ? vfprintf(stderr, f, ap) : 0;
+  });
+
+  nlohmann::json j;
+  utsname u{};
+  uname(&u);
+  j["tool"] = "svclb-bench-perpacket";
+  j["kernel"] = std::string(u.release);
+  j["host"] = std::string(u.nodename);
+  auto cpu = readFirstLine("/proc/cpuinfo", "model name");
+  j["cpu"] = cpu.substr(cpu.find(':') == std::string::npos ? 0 : cpu.find(':') + 2);
+  j["cpus"] = sysconf(_SC_NPROCESSORS_ONLN);
+  j["config"] = {{"repeat", o.repeat}, {"new_flow_repeat", o.newFlowRepeat}, {"reps", o.reps},
+                 {"ct_entries", o.ctEntries}, {"frame_bytes", 64}, {"services", o.services},
+                 {"service_writes", "planSync + Syncer::apply (the daemon's path)"}};
+  j["not_implemented"] = kNotYet;
+  j["results"] = nlohmann::json::array();
+  j["load"] = nlohmann::json::array();
+  bool ok = true;
+
+  for (uint32_t n : o.services) {
+    Env e;
+    auto t0 = Clock::now();
+    loadEnv(e, n, o);
+    fmt::print(stderr, "N={}: {} services written by Syncer in {:.2f} s\n", n,
+               e.fill + kFixtureCount, e.loadSeconds);
+    prefillCt(e, o);
+    auto series = measure(e, o);
+    j["load"].push_back({{"n", n}, {"services", e.fill + kFixtureCount}, {"syncer_seconds", e.loadSeconds}});
+    fmt::print("N={:<8} {:<34} {:<6} {:<8} {:>7} {:>7} {:>7}  {:>7}\n", n, "path", "keys", "method", "min",
+               "median", "max", "net med");
+    for (const auto& s : series) {
+      nlohmann::json r = {{"n", n}, {"id", s.id}, {"what", s.what}, {"prog", s.prog}, {"keys", s.keys},
+                          {"method", s.method}, {"ns", stat(s.samples)}, {"path_ok", s.error.empty()}};
+      if (!s.net.empty()) r["net_ns"] = stat(s.net), r["floor"] = s.floorId;
+      if (!s.error.empty()) r["error"] = s.error, ok = false;
+      j["results"].push_back(r);
+      auto mm = std::minmax_element(s.samples.begin(), s.samples.end());
+      fmt::print("N={:<8} {:<34} {:<6} {:<8} {:>7.0f} {:>7.0f} {:>7.0f}  {:>7}{}\n", n, s.id, s.keys, s.method,
+                 *mm.first, median(s.samples), *mm.second,
+                 s.net.empty() ? std::string("-") : fmt::format("{:.0f}", median(s.net)),
+                 s.error.empty() ? "" : "  PATH ERROR: " + s.error);
+    }
+    fmt::print(stderr, "N={}: done in {:.1f} s\n", n,
+               std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  if (!o.json.empty()) {
+    std::ofstream f(o.json);
+    f << j.dump(1) << "\n";
+    if (!f) {
+      fmt::print(stderr, "svclb-bench-perpacket: cannot write {}\n", o.json);
+      return 1;
+    }
+  }
+  if (!ok) fmt::print(stderr, "svclb-bench-perpacket: some rows did not stay on their path (see PATH ERROR)\n");
+  return ok ? 0 : 1;
+}
