@@ -67,7 +67,9 @@ constexpr uint16_t kClientPort = 40000;
 constexpr uint16_t kFillBePort = 8080;
 const std::string kNotService = "10.96.0.99";
 const std::string kEmptyVip = "10.96.0.13";  // fixture "empty": no endpoints
-constexpr size_t kFixtureCount = 5;
+const std::string kAffVip = "10.96.0.20";    // bench: ClientIP affinity, 2 backends
+const std::string kMaglevVip = "10.96.0.21"; // bench: Maglev, 2 backends
+constexpr size_t kFixtureCount = 7;          // 5 test fixtures + the two above
 
 struct Options {
   std::vector<uint32_t> services = {1, 1000, 100000, 1000000};
@@ -87,11 +89,13 @@ bool isTc(Target t) { return t == Target::SvclbTc || t == Target::RefTcOk; }
 enum class Keys { Hot, Spread };
 enum class Method { Wrap, PingPong, Direct };
 // Which packet a row sends (built from the fixtures' PacketBuilder).
-enum class Pkt { ToVipSyn, ToVipAck, Reply, NotService, ToEmpty, ToFillVip, FillReply };
+enum class Pkt { ToVipSyn, ToVipAck, Reply, NotService, ToEmptySyn, ToAffSyn, ToMaglevSyn, ToFillVip, FillReply };
 // What must be true before a run.
 enum class Prep { None, Established, PingPong };
 // What the svclb counters must show after a run of R iterations.
-enum class Check { None, Flows, Hits, Replies, NoBackendDrops, NoDrops };
+enum class Check { None, Flows, Hits, Replies, Rejects, NoDrops };
+// Whose counters a check reads.
+enum class Svc { Hot, Empty, Aff, Maglev };
 
 struct PathCase {
   std::string id;  // stable report key
@@ -105,12 +109,13 @@ struct PathCase {
   Check check;
   uint32_t expect;  // the verdict of the intended path
   bool newFlow;     // uses the (smaller) new-flow repeat count
+  Svc svc = Svc::Hot;
 };
 
 // THE table: adding a path is one row. Floors (wrapper -> bare program in
 // the same mode) are derived from the rows, see floorFor().
 std::vector<PathCase> pathCases() {
-  const uint32_t P = XDP_PASS, D = XDP_DROP, T = XDP_TX, OK = TC_ACT_OK, SHOT = TC_ACT_SHOT;
+  const uint32_t P = XDP_PASS, T = XDP_TX, OK = TC_ACT_OK, REDIR = TC_ACT_REDIRECT;
   const uint32_t V = WRAP_VARY_SRC, SD = WRAP_SPREAD_DST, SS = WRAP_SPREAD_SRC;
   using enum Target;
   using enum Method;
@@ -123,7 +128,9 @@ std::vector<PathCase> pathCases() {
       {"xdp.clusterip_ct_hit_pingpong", "ClusterIP CT hit + DNAT, no wrapper", SvclbXdp, PingPong, Hot, ToVipAck, 0, Prep::PingPong, Check::Hits, P, false},
       {"xdp.reply_rnat", "reply reverse NAT (CT hit)", SvclbXdp, Wrap, Hot, Reply, 0, Prep::Established, Check::Replies, P, false},
       {"xdp.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbXdp, Wrap, Hot, NotService, 0, Prep::None, Check::NoDrops, P, false},
-      {"xdp.no_endpoint_drop", "service without endpoints: drop", SvclbXdp, Wrap, Hot, ToEmpty, 0, Prep::None, Check::NoBackendDrops, D, false},
+      {"xdp.no_endpoint_reject", "service without endpoints: TCP RST back (XDP_TX)", SvclbXdp, Wrap, Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, T, false, Svc::Empty},
+      {"xdp.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbXdp, Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, P, true, Svc::Aff},
+      {"xdp.maglev_new_flow", "Maglev service: CT miss + Maglev ring lookup + LRU inserts", SvclbXdp, Wrap, Hot, ToMaglevSyn, V, Prep::None, Check::Flows, P, true, Svc::Maglev},
       {"xdp.clusterip_new_flow", "", SvclbXdp, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::NoDrops, P, true},
       {"xdp.clusterip_ct_hit", "", SvclbXdp, Wrap, Spread, ToFillVip, SD, Prep::Established, Check::NoDrops, P, false},
       {"xdp.reply_rnat", "", SvclbXdp, Wrap, Spread, FillReply, SS, Prep::Established, Check::NoDrops, P, false},
@@ -133,7 +140,9 @@ std::vector<PathCase> pathCases() {
       {"tc.clusterip_ct_hit_pingpong", "ClusterIP CT hit + DNAT, no wrapper", SvclbTc, PingPong, Hot, ToVipAck, 0, Prep::PingPong, Check::Hits, OK, false},
       {"tc.reply_rnat", "reply reverse NAT (CT hit)", SvclbTc, Wrap, Hot, Reply, 0, Prep::Established, Check::Replies, OK, false},
       {"tc.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbTc, Wrap, Hot, NotService, 0, Prep::None, Check::NoDrops, OK, false},
-      {"tc.no_endpoint_drop", "service without endpoints: drop", SvclbTc, Wrap, Hot, ToEmpty, 0, Prep::None, Check::NoBackendDrops, SHOT, false},
+      {"tc.no_endpoint_reject", "service without endpoints: TCP RST back (redirect)", SvclbTc, Wrap, Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, REDIR, false, Svc::Empty},
+      {"tc.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbTc, Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, OK, true, Svc::Aff},
+      {"tc.maglev_new_flow", "Maglev service: CT miss + Maglev ring lookup + LRU inserts", SvclbTc, Wrap, Hot, ToMaglevSyn, V, Prep::None, Check::Flows, OK, true, Svc::Maglev},
       {"tc.clusterip_new_flow", "", SvclbTc, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::NoDrops, OK, true},
       {"tc.clusterip_ct_hit", "", SvclbTc, Wrap, Spread, ToFillVip, SD, Prep::Established, Check::NoDrops, OK, false},
       {"tc.reply_rnat", "", SvclbTc, Wrap, Spread, FillReply, SS, Prep::Established, Check::NoDrops, OK, false},
@@ -152,10 +161,10 @@ std::vector<PathCase> pathCases() {
 }
 
 // Paths of later issues, listed in the report.
-const std::vector<std::string> kNotYet = {"NodePort new flow / CT hit (issue 3)",
-                                          "ClientIP session affinity (issue 4)",
-                                          "no-endpoint reject: TCP RST / ICMP unreachable (issue 4)",
-                                          "Maglev selection"};
+const std::vector<std::string> kNotYet = {
+    "NodePort new flow / CT hit (issue 3: not in the dataplane yet)",
+    "UDP no-endpoint reject (ICMP port unreachable): it grows the frame at the head, "
+    "which test_run's repeat cannot undo between iterations"};
 
 const char* keysName(Keys k) { return k == Keys::Hot ? "hot" : "spread"; }
 const char* methodName(Method m) {
@@ -171,6 +180,7 @@ struct Env {
   bench_ref* ref = nullptr;
   uint32_t n = 0, fill = 0;
   uint32_t hotSvcId = 0;
+  std::map<Svc, uint32_t> svcIds;
   double loadSeconds = 0;
   // The hot flow's backend, known once it is established.
   uint32_t hotBeAddr = 0;  // host order
@@ -198,7 +208,11 @@ Bytes packet(const Env& e, Pkt p) {
           .payload(10)
           .build();
     case Pkt::NotService: return PacketBuilder::tcp(kClient, kClientPort, kNotService, 80).payload(10).build();
-    case Pkt::ToEmpty: return PacketBuilder::tcp(kClient, kClientPort, kEmptyVip, 80).payload(10).build();
+    // 54 bytes: a SYN without payload is answered by a RST of the same size,
+    // so the frame keeps its geometry from one iteration to the next.
+    case Pkt::ToEmptySyn: return PacketBuilder::tcp(kClient, kClientPort, kEmptyVip, 80).build();
+    case Pkt::ToAffSyn: return PacketBuilder::tcp(kClient, kClientPort, kAffVip, 80).payload(10).build();
+    case Pkt::ToMaglevSyn: return PacketBuilder::tcp(kClient, kClientPort, kMaglevVip, 80).payload(10).build();
     case Pkt::ToFillVip:
       return PacketBuilder::tcp(kClient, kClientPort, testlib::ip4str(kFillVipBase), 80, kTcpAck).payload(10).build();
     case Pkt::FillReply:
@@ -244,7 +258,7 @@ int setupWrap(Env& e, Target t, const Bytes& pkt, uint32_t mode, Keys keys, Pkt 
   if (bpf_map_update_elem(map, &zero, &target, BPF_ANY)) fail("prog array update failed");
   auto& cfg = e.wrap->bss->cfg;
   std::fill(std::begin(cfg.tmpl), std::end(cfg.tmpl), 0);
-  std::copy_n(pkt.begin(), std::min<size_t>(pkt.size(), BENCH_HDR_COPY), cfg.tmpl);
+  std::copy_n(pkt.begin(), std::min<size_t>(pkt.size(), BENCH_TMPL_SIZE), cfg.tmpl);
   cfg.mode = mode;
   cfg.spread_n = std::max<uint32_t>(e.fill, 1);
   cfg.spread_base = p == Pkt::FillReply ? kFillBeBase : kFillVipBase;
@@ -257,6 +271,13 @@ int setupWrap(Env& e, Target t, const Bytes& pkt, uint32_t mode, Keys keys, Pkt 
 
 std::vector<Frontend> serviceSet(uint32_t fill) {
   auto fs = bpftest::standardFrontends();
+  auto aff = frontend(kAffVip, 80, bpftest::kTcp, {backend("10.244.1.51:8080"), backend("10.244.1.52:8080")}, "aff");
+  aff.affinity = true;
+  aff.affinityTimeout = 10800;
+  fs.push_back(aff);
+  auto mag = frontend(kMaglevVip, 80, bpftest::kTcp, {backend("10.244.1.61:8080"), backend("10.244.1.62:8080")}, "maglev");
+  mag.annotations[kAlgoAnnotation] = "maglev";
+  fs.push_back(mag);
   fs.reserve(fs.size() + fill);
   for (uint32_t i = 0; i < fill; ++i) {
     Frontend f;
@@ -293,7 +314,11 @@ void loadEnv(Env& e, uint32_t n, const Options& o) {
   auto st = e.syncer->apply(std::move(*plan));
   if (!st) fail("Syncer::apply: " + st.error().message);
   e.loadSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  e.hotSvcId = e.syncer->actual().frontends.at(FrontendKey{ip4(kVip), 80, bpftest::kTcp}).svcId;
+  auto id = [&](const std::string& vip) {
+    return e.syncer->actual().frontends.at(FrontendKey{ip4(vip), 80, bpftest::kTcp}).svcId;
+  };
+  e.hotSvcId = id(kVip);
+  e.svcIds = {{Svc::Hot, id(kVip)}, {Svc::Empty, id(kEmptyVip)}, {Svc::Aff, id(kAffVip)}, {Svc::Maglev, id(kMaglevVip)}};
 
   // References: same service keys, same CT size; written by batch update.
   e.ref = bench_ref__open();
@@ -309,7 +334,7 @@ void loadEnv(Env& e, uint32_t n, const Options& o) {
     __be16 be_port;
     uint16_t pad;
     uint32_t svc_id;
-    uint32_t reserved[5];
+    uint32_t reserved[3];
   };
   static_assert(sizeof(RefVal) == sizeof(svc_value));
   std::vector<svc_key> keys;
@@ -384,7 +409,6 @@ void establish(Env& e, bool spread) {
   // svclb: one pass of its own program over every fill service in order.
   Bytes fillPkt = packet(e, Pkt::ToFillVip);
   int fd = setupWrap(e, Target::SvclbXdp, fillPkt, WRAP_SPREAD_DST | WRAP_SEQ, Keys::Spread, Pkt::ToFillVip);
-  e.wrap->bss->counter = 0;
   testRun(fd, fillPkt, static_cast<int>(e.fill));
   // References: batch write.
   std::vector<ct_key> keys(e.fill);
@@ -403,18 +427,16 @@ void establish(Env& e, bool spread) {
 // ---- counters --------------------------------------------------------------
 
 struct Snapshot {
-  lb_stats hot{};
-  uint64_t noBackend = 0, allDrops = 0;
+  lb_stats hot{};  // of the row's service
+  lb_stats hotKey{};  // of the hot key (spread rows must not touch it)
+  uint64_t allDrops = 0;
 };
 
-Snapshot snapshot(const Env& e) {
+Snapshot snapshot(const Env& e, Svc svc) {
   Snapshot s;
-  s.hot = sumStats(e.dp->svcStats().lookup(e.hotSvcId));
-  for (uint32_t r = 0; r < DROP_MAX; ++r) {
-    auto d = sumDrops(e.dp->drops().lookup(r));
-    s.allDrops += d.packets;
-    if (r == DROP_NO_BACKEND) s.noBackend = d.packets;
-  }
+  s.hot = sumStats(e.dp->svcStats().lookup(e.svcIds.at(svc)));
+  s.hotKey = sumStats(e.dp->svcStats().lookup(e.hotSvcId));
+  for (uint32_t r = 0; r < DROP_MAX; ++r) s.allDrops += sumDrops(e.dp->drops().lookup(r)).packets;
   return s;
 }
 
@@ -433,12 +455,12 @@ std::string checkPath(const PathCase& c, const Snapshot& a, const Snapshot& b, u
     case Check::Replies:
       if (rp != r) return fmt::format("expected {} reply packets, saw {}", r, rp);
       break;
-    case Check::NoBackendDrops:
-      if (b.noBackend - a.noBackend != r) return fmt::format("expected {} no_backend drops, saw {}", r, b.noBackend - a.noBackend);
+    case Check::Rejects:
+      if (b.hot.rejects - a.hot.rejects != r) return fmt::format("expected {} rejects, saw {}", r, b.hot.rejects - a.hot.rejects);
       break;
     case Check::NoDrops: break;
   }
-  if (c.check != Check::NoBackendDrops && drops != 0) return fmt::format("{} unexpected drops", drops);
+  if (drops != 0) return fmt::format("{} unexpected drops", drops);
   return "";
 }
 
@@ -526,15 +548,15 @@ std::vector<Series> measure(Env& e, const Options& o) {
       } else {
         fd = targetFd(e, c.target);
       }
-      Snapshot before = snapshot(e);
+      Snapshot before = snapshot(e, c.svc);
       Run run = testRun(fd, pkt, r);
-      Snapshot after = snapshot(e);
+      Snapshot after = snapshot(e, c.svc);
       if (run.retval != c.expect) {
         out[i].error = fmt::format("verdict {} instead of {}", run.retval, c.expect);
       } else if (c.target == Target::SvclbXdp || c.target == Target::SvclbTc) {
         // Spread rows do not touch the hot service at all.
         std::string err = checkPath(c, before, after, static_cast<uint64_t>(r));
-        if (c.keys == Keys::Spread && after.hot.packets != before.hot.packets)
+        if (c.keys == Keys::Spread && after.hotKey.packets != before.hotKey.packets)
           err = "spread row touched the hot service";
         if (!err.empty()) out[i].error = err;
       }

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Shared between the benchmark BPF objects (bench/bpf/*.bpf.c) and their
- * C++ drivers (bench/*.cpp). Same rules as maps/svclb_abi.h: explicit
+/* Shared between the benchmark BPF objects (bench/bpf) and their
+ * C++ drivers (bench). Same rules as maps/svclb_abi.h: explicit
  * padding, host-order fields say so. */
 #ifndef SVCLB_BENCH_ABI_H
 #define SVCLB_BENCH_ABI_H
 
 #include <linux/types.h>
 
-/* Bytes of the frame the re-run wrapper restores before every iteration
- * (Ethernet + IPv4 without options + TCP header = 54; we restore a fixed
- * 64-byte prefix, so benchmark frames are >= 64 bytes). */
-#define BENCH_HDR_COPY 64
+/* Bytes of the frame the re-run wrapper restores before every iteration:
+ * Ethernet + IPv4 without options + TCP header. Payload bytes are never
+ * rewritten by the programs under test, so they need no restoring. */
+#define BENCH_HDR_COPY 54
+#define BENCH_TMPL_SIZE 64
 
 /* wrap_cfg.mode bits */
 #define WRAP_VARY_SRC 0x1   /* unique (saddr, sport) per iteration: a CT miss every time */
@@ -19,7 +20,7 @@
 #define WRAP_SEQ 0x8        /* idx = counter % n (warm-up), else a hash of it */
 
 struct wrap_cfg {
-	__u8 tmpl[BENCH_HDR_COPY]; /* the frame's first bytes, restored each run */
+	__u8 tmpl[BENCH_TMPL_SIZE]; /* the frame's first bytes, restored each run */
 	__u32 mode;                /* WRAP_* */
 	__u32 spread_n;            /* number of keys to spread over (>= 1) */
 	__u32 spread_base;         /* host order: first address of the spread */

@@ -29,7 +29,7 @@ struct ref_svc_value {
 	__be16 be_port;
 	__u16 pad;
 	__u32 svc_id;
-	__u32 reserved[5];
+	__u32 reserved[3];
 };
 
 struct {

@@ -3,7 +3,7 @@
  *
  * test_run re-runs XDP and tc programs on the SAME buffer without resetting
  * it, so a DNAT'ed packet is no longer addressed to the VIP on iteration 2.
- * A wrapper restores the frame's first BENCH_HDR_COPY bytes from a template
+ * A wrapper restores the frame's headers (BENCH_HDR_COPY bytes) from a template
  * before every iteration, optionally varies the source (every iteration a
  * new 5-tuple: a real CT miss) or spreads the key over N services, and then
  * tail-calls the program under test (slot 0 of its prog array). The

@@ -15,17 +15,26 @@ using testlib::ip4;
 const char* progName(Prog p) { return p == Prog::Tc ? "Tc" : "Xdp"; }
 
 uint32_t retvalOf(Prog p, Verdict v) {
-  if (p == Prog::Tc) return v == Verdict::Pass ? TC_ACT_OK : TC_ACT_SHOT;
-  return v == Verdict::Pass ? XDP_PASS : XDP_DROP;
+  switch (v) {
+    case Verdict::Pass:
+      return p == Prog::Tc ? TC_ACT_OK : XDP_PASS;
+    case Verdict::Drop:
+      return p == Prog::Tc ? TC_ACT_SHOT : XDP_DROP;
+    case Verdict::Reject:
+      return p == Prog::Tc ? TC_ACT_REDIRECT : XDP_TX;
+  }
+  return ~0u;
 }
 
 std::string verdictName(Prog p, uint32_t r) {
   if (p == Prog::Tc) {
     if (r == TC_ACT_OK) return "TC_ACT_OK";
     if (r == TC_ACT_SHOT) return "TC_ACT_SHOT";
+    if (r == TC_ACT_REDIRECT) return "TC_ACT_REDIRECT";
   } else {
     if (r == XDP_PASS) return "XDP_PASS";
     if (r == XDP_DROP) return "XDP_DROP";
+    if (r == XDP_TX) return "XDP_TX";
   }
   return "retval " + std::to_string(r);
 }
@@ -84,6 +93,7 @@ std::vector<Frontend> standardFrontends() {
       frontend("10.96.0.11", 443, kTcp, {backend("10.244.1.31:443")}, "tls"),
       frontend("10.96.0.12", 53, kUdp, {backend("10.244.1.41:5353")}, "udp-one"),
       frontend("10.96.0.13", 80, kTcp, {}, "empty"),
+      frontend("10.96.0.13", 53, kUdp, {}, "empty-udp"),
   };
 }
 

@@ -30,8 +30,9 @@ const char* progName(Prog p);
 inline void PrintTo(Prog p, std::ostream* os) { *os << progName(p); }
 
 // The program-independent verdict and its return code per program:
-// tc: TC_ACT_OK = 0, TC_ACT_SHOT = 2; XDP: XDP_PASS = 2, XDP_DROP = 1.
-enum class Verdict { Pass, Drop };
+// tc: TC_ACT_OK = 0, TC_ACT_SHOT = 2, TC_ACT_REDIRECT = 7 (reject sent back);
+// XDP: XDP_PASS = 2, XDP_DROP = 1, XDP_TX = 3 (reject sent back).
+enum class Verdict { Pass, Drop, Reject };
 uint32_t retvalOf(Prog p, Verdict v);
 std::string verdictName(Prog p, uint32_t retval);
 
@@ -62,6 +63,7 @@ Frontend frontend(const std::string& vip, uint16_t port, uint8_t proto,
 //  tls:     TCP 10.96.0.11:443 -> 10.244.1.31:443  (same port: no port rewrite)
 //  udp-one: UDP 10.96.0.12:53  -> 10.244.1.41:5353
 //  empty:   TCP 10.96.0.13:80  -> (no endpoints)
+//  empty-udp: UDP 10.96.0.13:53 -> (no endpoints)
 std::vector<Frontend> standardFrontends();
 inline const std::string kClient = "10.244.2.5";
 inline const std::string kVip = "10.96.0.10";

@@ -45,7 +45,12 @@ test_restarted() {
     assert_ge "$flows" $((FLOWS_BEFORE + 30 + 10 + 40)) "flows counted across the restart (pinned counters)"
     progress "$a" "$b" || _fail "long-lived connections stalled after the restart:
 $(tail -4 "$LC_LOG")"
-    # A change after the restart still reaches the dataplane.
+}
+
+# After the long-lived connections are done: removing be2 would be allowed to
+# break the be2 connection.
+test_change_after_restart() {
+    local out
     assert_ok "apply only-be1 endpoints after restart" svcctl apply -f "$(endpoints_yaml only-be1 "${POD_IP[be1]}")"
     out=$(http_get_many client 10 "http://$VIP/")
     assert_eq 10 "$(count_lines "$out" be1)" "after the restart, an endpoint change takes effect"
@@ -53,7 +58,10 @@ $(tail -4 "$LC_LOG")"
 }
 
 test_longconns_intact() {
+    sleep 1
     longconn_stop
+    assert_ge "$(ok_count be1)" 10 "requests served on the be1 connection"
+    assert_ge "$(ok_count be2)" 10 "requests served on the be2 connection"
     assert_eq 0 "$(grep -c ' err ' "$LC_LOG")" "errors on the long-lived connections:
 $(grep ' err ' "$LC_LOG" | head -3)"
     assert_eq 0 "$(grep -cE ' (be1 ok be2|be2 ok be1)$' "$LC_LOG")" "long-lived connection answered by the other backend"
@@ -63,4 +71,5 @@ run_test "restart: traffic before" test_before
 run_test "restart: svclbd stopped, dataplane keeps working" test_daemon_down
 run_test "restart: svclbd restarted, state restored" test_restarted
 run_test "restart: long-lived connections never broke" test_longconns_intact
+run_test "restart: endpoint change after the restart takes effect" test_change_after_restart
 finish

@@ -157,6 +157,10 @@ PacketBuilder& PacketBuilder::tcpSeq(uint32_t v) {
   tcpSeq_ = v;
   return *this;
 }
+PacketBuilder& PacketBuilder::tcpAckSeq(uint32_t v) {
+  tcpAckSeq_ = v;
+  return *this;
+}
 PacketBuilder& PacketBuilder::vlan(uint16_t vid) {
   vlan_ = vid;
   return *this;
@@ -265,7 +269,7 @@ Bytes PacketBuilder::build() const {
       put16(f, l4, sport_);
       put16(f, l4 + 2, dport_);
       put32(f, l4 + 4, tcpSeq_);
-      put32(f, l4 + 8, (tcpFlags_ & kTcpAck) ? 1 : 0);
+      put32(f, l4 + 8, tcpAckSeq_ ? *tcpAckSeq_ : (tcpFlags_ & kTcpAck) ? 1 : 0);
       f[l4 + 12] = static_cast<uint8_t>((doff_ ? *doff_ : 5) << 4);
       f[l4 + 13] = tcpFlags_;
       put16(f, l4 + 14, 64240);
@@ -360,6 +364,9 @@ NatFieldOffsets natFieldOffsets(const ParsedIpv4& p) {
   o.l4Check = p.l4Off + (p.proto == kProtoTcp ? 16 : 6);
   return o;
 }
+
+uint16_t be16(const Bytes& b, size_t off) { return get16(b, off); }
+uint32_t be32(const Bytes& b, size_t off) { return get32(b, off); }
 
 std::string hex(const Bytes& b) {
   std::string s;

@@ -56,7 +56,8 @@ class PacketBuilder {
   PacketBuilder& ttl(uint8_t v);
   PacketBuilder& ipId(uint16_t v);
   PacketBuilder& tcpSeq(uint32_t v);
-  PacketBuilder& vlan(uint16_t vid);  // 802.1Q tag before the IPv4 ethertype
+  PacketBuilder& tcpAckSeq(uint32_t v);  // default: 1 with ACK set, else 0
+  PacketBuilder& vlan(uint16_t vid);     // 802.1Q tag before the IPv4 ethertype
 
   // Breakers, applied after the checksums are computed unless noted.
   PacketBuilder& ihlOverride(uint8_t ihl);             // raw IHL nibble (IP csum recomputed)
@@ -75,6 +76,7 @@ class PacketBuilder {
   uint16_t sport_ = 0, dport_ = 0;
   uint8_t tcpFlags_ = kTcpSyn;
   uint32_t tcpSeq_ = 1000;
+  std::optional<uint32_t> tcpAckSeq_;
   uint8_t ttl_ = 64;
   uint16_t ipId_ = 0x1234;
   Bytes payload_;
@@ -120,6 +122,10 @@ struct NatFieldOffsets {
   size_t ipCheck, saddr, daddr, sport, dport, l4Check;
 };
 NatFieldOffsets natFieldOffsets(const ParsedIpv4& p);
+
+// Big-endian field readers (offsets from the frame start).
+uint16_t be16(const Bytes& b, size_t off);
+uint32_t be32(const Bytes& b, size_t off);
 
 // Hex dump for failure messages.
 std::string hex(const Bytes& b);
