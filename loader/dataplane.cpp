@@ -12,6 +12,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -64,10 +65,18 @@ std::string progNameById(uint32_t id) {
   return name;
 }
 
-// libbpf prints to stderr by default; keep warnings and errors only.
+// libbpf prints to stderr by default; keep warnings and errors only, minus
+// the kernel's netlink notes for cases we expect and handle: the clsact
+// qdisc already exists (EEXIST), or an interface has none when we look for
+// our filter (uninstall, status).
 int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
-  return vfprintf(stderr, fmt, args);
+  char buf[1024];
+  vsnprintf(buf, sizeof(buf), fmt, args);
+  if (strstr(buf, "Exclusivity flag on") || strstr(buf, "Parent Qdisc doesn't exists") ||
+      strstr(buf, "Cannot find specified filter chain") || strstr(buf, "Filter with specified priority/protocol not found"))
+    return 0;
+  return fputs(buf, stderr);
 }
 
 uint64_t cgroupIdOf(const std::string& path) {

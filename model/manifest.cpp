@@ -3,6 +3,7 @@
 // go-yaml does, quoted scalars stay strings), then each document is matched
 // on apiVersion/kind and decoded. yaml-cpp and json exceptions stop here.
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cmath>
 #include <limits>
 #include <regex>
+#include <sstream>
 
 #include "model/internal.h"
 #include "model/model.h"
@@ -229,6 +231,39 @@ std::string parseErrorText(const std::string& src, int line, std::string msg) {
   return fmt::format("error: error parsing {}: error converting YAML to JSON: yaml: {}", src, msg);
 }
 
+// yaml-cpp 0.7's LoadAll loops forever, allocating a null document per
+// turn, on a stream whose next token cannot start a node (e.g. a leading
+// ","): jbeder/yaml-cpp#1040, fixed upstream in #1319. Found by
+// tests/fuzz/manifest_fuzz.cpp. A dry run over the parser's events throws
+// (as go-yaml rejects such input) when a document does not advance.
+class DocumentProgress : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& m) override { start = m; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  YAML::Mark start = YAML::Mark::null_mark();
+};
+
+void checkDocumentsAdvance(const std::string& buf) {
+  std::istringstream in(buf);
+  YAML::Parser parser(in);
+  DocumentProgress h;
+  int last = -1;
+  while (parser.HandleNextDocument(h)) {
+    if (h.start.pos == last) throw YAML::ParserException(h.start, "did not find expected node content");
+    last = h.start.pos;
+  }
+}
+
 }  // namespace
 
 Result<std::vector<Object>> parseManifests(std::string_view text, std::string_view source) {
@@ -248,6 +283,7 @@ Result<std::vector<Object>> parseManifests(std::string_view text, std::string_vi
     }
     if (!parsedJson) {
       std::string buf(text);
+      checkDocumentsAdvance(buf);
       for (const auto& node : YAML::LoadAll(buf)) docs.push_back(yamlToJson(node));
     }
     for (const auto& doc : docs) {

@@ -218,3 +218,23 @@ int ref_tc_ok(struct __sk_buff *skb)
 {
 	return TC_ACT_OK;
 }
+
+/* The generator's ceiling in bench/compare: frames dropped on arrival. */
+SEC("xdp")
+int ref_xdp_drop(struct xdp_md *ctx)
+{
+	return XDP_DROP;
+}
+
+/* bench/compare's sink on the backend veth: UDP dropped (counted in the
+ * interface's rx), everything else (the TCP test) delivered. */
+SEC("tc")
+int ref_tc_sink(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct ref_pkt p;
+
+	if (ref_parse(data, data_end, &p))
+		return TC_ACT_OK;
+	return p.ip->protocol == IPPROTO_UDP ? TC_ACT_SHOT : TC_ACT_OK;
+}

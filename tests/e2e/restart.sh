@@ -60,8 +60,8 @@ test_change_after_restart() {
 test_longconns_intact() {
     sleep 1
     longconn_stop
-    assert_ge "$(ok_count be1)" 10 "requests served on the be1 connection"
-    assert_ge "$(ok_count be2)" 10 "requests served on the be2 connection"
+    assert_ge "$(ok_count be1)" 5 "requests served on the be1 connection"
+    assert_ge "$(ok_count be2)" 5 "requests served on the be2 connection"
     assert_eq 0 "$(grep -c ' err ' "$LC_LOG")" "errors on the long-lived connections:
 $(grep ' err ' "$LC_LOG" | head -3)"
     assert_eq 0 "$(grep -cE ' (be1 ok be2|be2 ok be1)$' "$LC_LOG")" "long-lived connection answered by the other backend"

@@ -4,7 +4,7 @@
 # which may use gcc), runs the seed corpus (tests/unit/corpus/{valid,invalid}
 # and examples/), then fuzzes for --time seconds.
 #
-#   run_manifest_fuzz.sh [--time SECONDS] [--work DIR] [--jobs N]
+#   run_manifest_fuzz.sh [--time SECONDS] [--work DIR]
 # Exit 0: no crash, leak, sanitizer report, timeout or broken invariant.
 # A finding is kept as DIR/artifacts/crash-* (rerun: DIR/manifest_fuzz FILE).
 set -euo pipefail
@@ -38,7 +38,10 @@ if [[ ! -x $BIN || $newest -nt $BIN ]]; then
     mv "$BIN.tmp" "$BIN"
 fi
 
+rm -f "$WORK"/artifacts/*
 cp "$REPO"/tests/unit/corpus/valid/*.yaml "$REPO"/tests/unit/corpus/invalid/*.yaml "$WORK/seeds/"
+# Inputs that once broke something (see docs/reliability.md).
+cp "$HERE"/manifest_regressions/* "$WORK/seeds/"
 cp "$REPO"/examples/*.yaml "$WORK/seeds/" 2>/dev/null || true
 nseeds=$(ls "$WORK/seeds" | wc -l)
 
@@ -58,7 +61,7 @@ report() {
 
 echo "run_manifest_fuzz: seed corpus ($nseeds files)" >&2
 timeout 300 "$BIN" -runs=0 -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$WORK/artifacts/" \
-    "$WORK/seeds" >"$WORK/seeds.log" 2>&1 || { tail -40 "$WORK/seeds.log" >&2; report $? "seed corpus"; }
+    "$WORK/seeds" >"$WORK/seeds.log" 2>&1 || { rc=$?; tail -40 "$WORK/seeds.log" >&2; report $rc "seed corpus"; }
 echo "run_manifest_fuzz: seed corpus OK" >&2
 
 if ((TIME > 0)); then
@@ -66,7 +69,7 @@ if ((TIME > 0)); then
     timeout $((TIME + 120)) "$BIN" -max_total_time="$TIME" -timeout=10 -rss_limit_mb=2048 \
         -max_len=8192 -dict="$HERE/manifest.dict" -print_final_stats=1 \
         -artifact_prefix="$WORK/artifacts/" "$WORK/corpus" "$WORK/seeds" \
-        >"$WORK/fuzz.log" 2>&1 || { tail -60 "$WORK/fuzz.log" >&2; report $? "fuzzing"; }
+        >"$WORK/fuzz.log" 2>&1 || { rc=$?; tail -60 "$WORK/fuzz.log" >&2; report $rc "fuzzing"; }
     grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb" "$WORK/fuzz.log" >&2 || true
     tail -1 "$WORK/fuzz.log" >&2 || true
 fi

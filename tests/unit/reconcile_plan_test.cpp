@@ -82,6 +82,10 @@ std::string describe(const MapOp& op) {
       return "PutSvc " + slotName(op.key) + " -> be " + std::to_string(op.value.backend_id);
     case MapOp::Kind::DeleteSvc:
       return "DeleteSvc " + slotName(op.key);
+    case MapOp::Kind::PutMaglev:
+      return "PutMaglev " + std::to_string(op.id);
+    case MapOp::Kind::DeleteMaglev:
+      return "DeleteMaglev " + std::to_string(op.id);
   }
   return "?";
 }
