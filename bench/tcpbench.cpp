@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,11 +34,6 @@ using Clock = std::chrono::steady_clock;
   std::exit(1);
 }
 
-ino_t inode(const char* p) {
-  struct stat st{};
-  if (stat(p, &st)) die(std::string("stat ") + p);
-  return st.st_ino;
-}
 
 int server(uint16_t port, double secs) {
   int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -138,6 +134,29 @@ int client(const std::string& addr, uint16_t port, int inflight, double secs) {
              ok, errs, el, ok / el, pct(0.5), pct(0.99), inflight);
   return 0;
 }
+// HARD RULE: generated traffic stays inside namespaces we created. The
+// calling thread's netns must be one of the named namespaces under
+// /run/netns, and must not be the root one (/proc/1/ns/net, when readable).
+bool inCreatedNetns(std::string* why) {
+  struct stat self{}, root{};
+  if (stat("/proc/self/ns/net", &self) != 0) return *why = "cannot stat /proc/self/ns/net", false;
+  if (stat("/proc/1/ns/net", &root) == 0 && root.st_ino == self.st_ino && root.st_dev == self.st_dev)
+    return *why = "this is the root network namespace", false;
+  if (DIR* d = opendir("/run/netns")) {
+    while (dirent* e = readdir(d)) {
+      struct stat st{};
+      std::string p = std::string("/run/netns/") + e->d_name;
+      if (e->d_name[0] != '.' && stat(p.c_str(), &st) == 0 && st.st_ino == self.st_ino &&
+          st.st_dev == self.st_dev) {
+        closedir(d);
+        return true;
+      }
+    }
+    closedir(d);
+  }
+  return *why = "not inside a namespace listed under /run/netns", false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -156,7 +175,7 @@ int main(int argc, char** argv) {
   }
   if (secs <= 0 || secs > 120) die("--duration must be in (0, 120]");
   if (inflight < 1 || inflight > 4096) die("--inflight must be 1..4096");
-  if (inode("/proc/self/ns/net") == inode("/proc/1/ns/net")) die("refusing to run in the root network namespace");
+  if (std::string why; !inCreatedNetns(&why)) die("refusing to run: " + why);
   if (mode == "server") return server(port, secs);
   if (mode == "client") return client(addr, port, inflight, secs);
   die("mode must be server or client");

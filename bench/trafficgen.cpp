@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,10 +57,27 @@ struct Options {
   std::exit(1);
 }
 
-ino_t netnsInode(const char* path) {
-  struct stat st{};
-  if (stat(path, &st) != 0) die(fmt::format("stat {}: {}", path, strerror(errno)));
-  return st.st_ino;
+// HARD RULE: generated traffic stays inside namespaces we created. The
+// calling thread's netns must be one of the named namespaces under
+// /run/netns, and must not be the root one (/proc/1/ns/net, when readable).
+bool inCreatedNetns(std::string* why) {
+  struct stat self{}, root{};
+  if (stat("/proc/self/ns/net", &self) != 0) return *why = "cannot stat /proc/self/ns/net", false;
+  if (stat("/proc/1/ns/net", &root) == 0 && root.st_ino == self.st_ino && root.st_dev == self.st_dev)
+    return *why = "this is the root network namespace", false;
+  if (DIR* d = opendir("/run/netns")) {
+    while (dirent* e = readdir(d)) {
+      struct stat st{};
+      std::string p = std::string("/run/netns/") + e->d_name;
+      if (e->d_name[0] != '.' && stat(p.c_str(), &st) == 0 && st.st_ino == self.st_ino &&
+          st.st_dev == self.st_dev) {
+        closedir(d);
+        return true;
+      }
+    }
+    closedir(d);
+  }
+  return *why = "not inside a namespace listed under /run/netns", false;
 }
 
 bool parseMac(const std::string& s, uint8_t mac[6]) {
@@ -118,8 +136,8 @@ int main(int argc, char** argv) {
   if (o.threads == 0 || o.threads > ncpu) die(fmt::format("--threads must be 1..{}", ncpu));
 
   // HARD RULE: traffic stays inside namespaces we created.
-  if (netnsInode("/proc/self/ns/net") == netnsInode("/proc/1/ns/net"))
-    die("refusing to run in the root network namespace (use nsenter --net=/run/netns/NS)");
+  if (std::string why; !inCreatedNetns(&why))
+    die("refusing to send: " + why + " (run it with nsenter --net=/run/netns/NS)");
 
   int ifindex = static_cast<int>(if_nametoindex(o.dev.c_str()));
   if (!ifindex) die(fmt::format("no interface {} in this network namespace", o.dev));
@@ -175,6 +193,7 @@ int main(int argc, char** argv) {
       uint64_t mine = 0, chunk = 16384;
       xdp_md ctx{};
       ctx.ingress_ifindex = static_cast<__u32>(ifindex);
+      ctx.data_end = static_cast<__u32>(frame.size());  // the kernel checks it
       while (mine < perThread && Clock::now() < deadline) {
         uint64_t n = std::min<uint64_t>(chunk, perThread - mine);
         LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),

@@ -10,7 +10,10 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 
 #include "loader/daemon.h"
 #include "loader/dataplane.h"
@@ -39,6 +42,42 @@ Result<int> lockBpffs(const std::string& dir) {
   return fd;
 }
 
+// What the daemon does and the capability each needs (verified by dropping
+// them one at a time with setpriv, tests/fuzz/access_control.sh):
+//   CAP_BPF        map creation, program load, pinning
+//   CAP_NET_ADMIN  networking program types (tc, cgroup sock_addr), tc
+//                  filters over netlink, cgroup attach
+//   CAP_SYS_ADMIN  bpffs mount, BPF_*_GET_FD_BY_ID (status, adopting the
+//                  pinned links and tc filters of a previous run)
+//   CAP_PERFMON    the verifier's pointer-arithmetic and Spectre rules for
+//                  the programs as written
+struct NeededCap {
+  int bit;
+  const char* name;
+};
+constexpr NeededCap kNeededCaps[] = {
+    {39, "CAP_BPF"}, {12, "CAP_NET_ADMIN"}, {21, "CAP_SYS_ADMIN"}, {38, "CAP_PERFMON"}};
+
+// Effective capabilities from /proc/self/status (CapEff, hex).
+std::optional<uint64_t> effectiveCaps() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("CapEff:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
+  return std::nullopt;
+}
+
+// "" or "missing capabilities: CAP_BPF, ... (run as root or grant them)".
+std::string missingCapabilities() {
+  auto eff = effectiveCaps();
+  if (!eff) return "";  // no procfs: let the kernel say what fails
+  std::string missing;
+  for (const auto& c : kNeededCaps)
+    if (!(*eff >> c.bit & 1)) missing += (missing.empty() ? "" : ", ") + std::string(c.name);
+  if (missing.empty()) return "";
+  return fmt::format("missing capabilities: {} (run as root or grant them)", missing);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,6 +92,9 @@ int main(int argc, char** argv) {
                  "also attach to every interface whose name starts with this (watched)");
   app.add_option("--state-dir", dc.stateDir, "where desired state is persisted")->capture_default_str();
   app.add_option("--socket", dc.socketPath, "svcctl API socket")->capture_default_str();
+  std::string socketGroup;
+  app.add_option("--socket-group", socketGroup,
+                 "let this group use the API socket (root:GROUP, mode 0660; default root only, 0600)");
   app.add_option("--metrics-addr", dc.metricsAddr, "Prometheus listener HOST:PORT")->capture_default_str();
   app.add_option("--service-cidr", dc.serviceCIDR, "ClusterIP allocation range")->capture_default_str();
   app.add_option("--cgroup", cgroup,
@@ -68,6 +110,10 @@ int main(int argc, char** argv) {
   if (cgroup == "default") cgroup = defaultCgroup2Path();
   if (cgroup == "none") cgroup.clear();
   dpc.cgroup = cgroup;
+
+  if (std::string missing = missingCapabilities(); !missing.empty()) return die(missing);
+  if (!socketGroup.empty())
+    if (auto g = resolveGroup(socketGroup); !g) return die(g.error().message);
 
   if (uninstall) {
     if (auto st = Dataplane::uninstall(dpc); !st) return die(st.error().message);
@@ -103,7 +149,7 @@ int main(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto lfd = listenUnix(dc.socketPath);
+  auto lfd = listenUnix(dc.socketPath, socketGroup);
   if (!lfd) return die(lfd.error().message);
   fmt::print(stderr, "svclbd: ready (bpffs {}, socket {}, metrics {}, cgroup {})\n", dpc.bpffs,
              dc.socketPath, dc.metricsAddr, cgroup.empty() ? "none" : cgroup);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <grp.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -13,6 +14,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
+#include <vector>
 
 namespace svclb {
 
@@ -44,7 +47,24 @@ void writeAll(int fd, const std::string& s) {
 
 }  // namespace
 
-Result<int> listenUnix(const std::string& path) {
+Result<gid_t> resolveGroup(const std::string& group) {
+  std::vector<char> buf(16384);
+  struct group g{};
+  struct group* res = nullptr;
+  int rc = getgrnam_r(group.c_str(), &g, buf.data(), buf.size(), &res);
+  if (rc == 0 && res) return res->gr_gid;
+  if (!group.empty() && group.find_first_not_of("0123456789") == std::string::npos)
+    return static_cast<gid_t>(std::stoul(group));
+  return Error{ENOENT, fmt::format("--socket-group {}: no such group", group)};
+}
+
+Result<int> listenUnix(const std::string& path, const std::string& group) {
+  std::optional<gid_t> gid;
+  if (!group.empty()) {
+    auto g = resolveGroup(group);
+    if (!g) return g.error();
+    gid = *g;
+  }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   sockaddr_un addr{};
@@ -64,7 +84,18 @@ Result<int> listenUnix(const std::string& path) {
     close(fd);
     return Error::fromErrno(e, "listen on " + path);
   }
-  chmod(path.c_str(), 0600);
+  // Bound 0600 (umask above): group access is only granted once the group
+  // owns the file, never the other way round.
+  if (gid) {
+    if (chown(path.c_str(), static_cast<uid_t>(-1), *gid) != 0 || chmod(path.c_str(), 0660) != 0) {
+      int e = errno;
+      close(fd);
+      unlink(path.c_str());
+      return Error::fromErrno(e, fmt::format("giving group {} access to {}", group, path));
+    }
+  } else {
+    chmod(path.c_str(), 0600);
+  }
   return fd;
 }
 

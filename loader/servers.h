@@ -2,6 +2,8 @@
 // new pod interfaces, and the Prometheus endpoint.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <string>
 #include <thread>
@@ -11,8 +13,12 @@
 
 namespace svclb {
 
-// Binds the API socket (mode 0600; a stale socket file is replaced).
-Result<int> listenUnix(const std::string& path);
+// Binds the API socket; a stale socket file is replaced. Mode 0600 owned by
+// the daemon's user; with `group` (a name or a numeric gid) the socket is
+// chowned to that group and made 0660, so its members may use svcctl.
+Result<int> listenUnix(const std::string& path, const std::string& group = "");
+// Resolves --socket-group (name or numeric gid).
+Result<gid_t> resolveGroup(const std::string& group);
 // Serves one request per connection until `stop` is set.
 void serveApi(int listenFd, Daemon& d, const std::atomic<bool>& stop);
 

@@ -125,13 +125,25 @@ struct ct_key {
 #define CT_DIR_FORWARD 1
 #define CT_DIR_REPLY 2
 
+/* ct_value.flags */
+#define CT_F_CLOSING 0x01 /* a FIN or RST was seen: short lifetime */
+
+/* Lifetimes in ticks of 2^30 ns (~1.07 s), the unit of last_seen. An entry
+ * idle for longer is stale: ignored by lookups, left to LRU eviction. */
+#define CT_TICK_SHIFT 30
+#define CT_LIFETIME_TCP 20116    /* ~6 h, an established TCP flow */
+#define CT_LIFETIME_NONTCP 56    /* ~60 s, UDP */
+#define CT_LIFETIME_CLOSING 10   /* ~10.7 s after FIN/RST */
+
 struct ct_value {
 	__be32 nat_addr; /* FORWARD: backend address; REPLY: VIP */
 	__be16 nat_port; /* FORWARD: backend port; REPLY: service port */
 	__u8 dir;        /* CT_DIR_* */
-	__u8 flags;
+	__u8 flags;      /* CT_F_* */
 	__u32 backend_id;
 	__u32 svc_id;
+	__u32 last_seen; /* bpf_ktime_get_coarse_ns() >> CT_TICK_SHIFT */
+	__u32 pad;
 };
 
 /* Socket-level reverse translation for the node's own UDP sockets

@@ -79,8 +79,8 @@ with open(os.path.join(out, "ipt.rules"), "w") as f:
 with open(os.path.join(out, "nft-0.nft"), "w") as f:
     f.write("table ip kube-proxy {\n"
             " map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }\n"
-            " chain prerouting { type nat hook prerouting priority dstnat; policy accept;\n"
-            "  ip daddr . meta l4proto . th dport vmap @service-ips }\n}\n")
+            " chain prerouting {\n  type nat hook prerouting priority dstnat; policy accept;\n"
+            "  ip daddr . meta l4proto . th dport vmap @service-ips\n }\n}\n")
 chunk = 1000
 for c0 in range(0, n, chunk):
     with open(os.path.join(out, f"nft-{c0 // chunk + 1}.nft"), "w") as f:

@@ -33,6 +33,53 @@ static __always_inline struct svc_value *svc_lookup_master(__be32 vip, __be16 po
 
 #define NSEC_PER_SEC 1000000000ULL
 
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+#define TCPF_ACK 0x10
+
+/* Coarse time in CT ticks (~1.07 s): a vDSO-grade clock read, no division. */
+static __always_inline __u32 ct_now(void)
+{
+	return (__u32)(bpf_ktime_get_coarse_ns() >> CT_TICK_SHIFT);
+}
+
+static __always_inline int ct_alive(const struct ct_value *ct, __u8 proto, __u32 now)
+{
+	__u32 life = (ct->flags & CT_F_CLOSING) ? CT_LIFETIME_CLOSING
+		     : proto == IPPROTO_TCP	 ? CT_LIFETIME_TCP
+						 : CT_LIFETIME_NONTCP;
+
+	return now - ct->last_seen <= life;
+}
+
+/* FIN or RST: this direction's entry gets the closing lifetime. A RST ends
+ * both directions at once, so the paired entry is marked too (one more
+ * lookup, for RST segments only). */
+static __always_inline void ct_closing(struct ct_value *ct, const struct pkt4 *p)
+{
+	ct->flags |= CT_F_CLOSING;
+	if (p->tcp_flags & TCPF_RST) {
+		struct ct_key pk = { .proto = p->proto };
+		struct ct_value *pair;
+
+		if (ct->dir == CT_DIR_FORWARD) {
+			pk.saddr = ct->nat_addr;
+			pk.daddr = p->saddr;
+			pk.sport = ct->nat_port;
+			pk.dport = p->sport;
+		} else {
+			pk.saddr = p->daddr;
+			pk.daddr = ct->nat_addr;
+			pk.sport = p->dport;
+			pk.dport = ct->nat_port;
+		}
+		pair = bpf_map_lookup_elem(&ct_v1, &pk);
+		if (pair)
+			pair->flags |= CT_F_CLOSING;
+	}
+}
+
 /* True if backend `id` may take a new flow of frontend `svc`. */
 static __always_inline struct backend_value *lb4_backend_ok(const struct svc_value *svc, __u32 id)
 {
@@ -155,11 +202,21 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 	struct ct_value *ct = bpf_map_lookup_elem(&ct_v1, &ck);
 	struct backend_value *be;
 	struct svc_value *svc;
+	__u32 now = ct_now();
 	__u32 hash;
 	int id;
 
-	if (ct) {
+	/* An entry idle past its lifetime is stale (a closed flow whose tuple
+	 * is now used by an unrelated connection): ignored. A bare SYN on a
+	 * closing flow is a new connection reusing the tuple: balanced anew. */
+	if (ct && ct_alive(ct, p->proto, now) &&
+	    !((ct->flags & CT_F_CLOSING) && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN)) {
 		__u32 bid = ct->backend_id;
+
+		if (ct->last_seen != now)
+			ct->last_seen = now; /* at most one write per tick */
+		if (p->tcp_flags & (TCPF_FIN | TCPF_RST))
+			ct_closing(ct, p);
 
 		v->addr = ct->nat_addr;
 		v->port = ct->nat_port;
@@ -200,6 +257,7 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 			.dir = CT_DIR_FORWARD,
 			.backend_id = (__u32)id,
 			.svc_id = svc->svc_id,
+			.last_seen = now,
 		};
 		struct ct_key rk = {
 			.saddr = be->addr,
@@ -214,6 +272,7 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 			.dir = CT_DIR_REPLY,
 			.backend_id = (__u32)id,
 			.svc_id = svc->svc_id,
+			.last_seen = now,
 		};
 
 		/* Reply entry first: once the forward entry exists the flow is

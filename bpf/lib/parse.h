@@ -16,7 +16,7 @@ struct pkt4 {
 	__be16 dport;
 	__u16 tot_len; /* IP total length, host order */
 	__u8 proto;
-	__u8 pad;
+	__u8 tcp_flags; /* TCP flag byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); 0 for UDP */
 };
 
 #define PARSE_OK 0
@@ -76,6 +76,7 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_le
 			return PARSE_NOT_OURS;
 		p->sport = tcp->source;
 		p->dport = tcp->dest;
+		p->tcp_flags = ((__u8 *)tcp)[13];
 		p->csum_off = p->l4_off + offsetof(struct tcphdr, check);
 	} else {
 		struct udphdr *udp = (void *)ip + ihl_len;

@@ -15,6 +15,8 @@ namespace {
 using testlib::ip4;
 using testlib::ip4str;
 using testlib::kTcpAck;
+using testlib::kTcpFin;
+using testlib::kTcpRst;
 using testlib::kTcpSyn;
 
 const FrontendKey kWeb{ip4(kVip), 80, kTcp};
@@ -213,22 +215,104 @@ TEST_P(Conntrack, OnlyTerminatingServingBackendsTakeNewFlows) {
 // a later DIRECT connection client:P -> B (same source port, e.g. a
 // headless service or a pod IP) has its replies B -> client:P rewritten to
 // come from the VIP by the stale REPLY entry, which breaks that connection.
-TEST_P(Conntrack, DISABLED_StaleReplyEntryDoesNotRewriteDirectConnection) {
+// CT lifetimes. Time is driven by ageing the entries' last_seen (ticks of
+// ~1.07 s): the programs compare it with bpf_ktime_get_coarse_ns().
+class CtLifetime : public Conntrack {
+ protected:
+  // Moves every CT entry `ticks` into the past.
+  void age(uint32_t ticks) {
+    auto ct = dp().conntrack();
+    std::vector<std::pair<ct_key, ct_value>> all;
+    ct.forEach([&](const ct_key& k, const ct_value& v) { all.emplace_back(k, v); });
+    ASSERT_FALSE(all.empty());
+    for (auto& [k, v] : all) {
+      v.last_seen -= ticks;
+      ASSERT_TRUE(ct.update(k, v).ok());
+    }
+  }
+  std::vector<ct_value> entries() {
+    std::vector<ct_value> out;
+    dp().conntrack().forEach([&](const ct_key&, const ct_value& v) { out.push_back(v); });
+    return out;
+  }
+};
+
+TEST_P(CtLifetime, ClosedFlowDoesNotRewriteALaterDirectConnection) {
   auto fwd = send(PacketBuilder::tcp(kClient, 45000, kVip, 80).build());
   ASSERT_TRUE(fwd);
   const std::string b = ip4str(fwd->daddr);
-  // The direct connection's SYN is not ours: untouched.
+  // The connection ends: FIN both ways.
+  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45000, kVip, 80, kTcpFin | kTcpAck).build()));
+  RunResult r = run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45000, kTcpFin | kTcpAck).build());
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  for (const auto& v : entries()) EXPECT_TRUE(v.flags & CT_F_CLOSING) << "dir " << int(v.dir);
+  age(CT_LIFETIME_CLOSING + 1);
+  // Later the client talks to B directly from the same port: untouched.
   const Bytes directSyn = PacketBuilder::tcp(kClient, 45000, b, 8080).build();
-  RunResult r = run(prog(), directSyn);
-  ASSERT_EQ(r.err, 0);
+  r = run(prog(), directSyn);
   EXPECT_EQ(r.out, directSyn);
-  // Its SYN-ACK must reach the client as sent by B.
   const Bytes synAck = PacketBuilder::tcp(b, 8080, kClient, 45000, kTcpSyn | kTcpAck).build();
   r = run(prog(), synAck);
   ASSERT_EQ(r.err, 0);
   EXPECT_EQ(r.out, synAck) << "reply of a direct connection rewritten to "
                            << toString(*testlib::fiveTuple(r.out));
 }
+
+TEST_P(CtLifetime, WithinTheLifetimeRepliesAreStillTranslated) {
+  auto fwd = send(PacketBuilder::tcp(kClient, 45001, kVip, 80).build());
+  ASSERT_TRUE(fwd);
+  age(CT_LIFETIME_TCP - 5);  // idle ~6 h minus a few seconds: still alive
+  const Bytes reply = PacketBuilder::tcp(ip4str(fwd->daddr), 8080, kClient, 45001, kTcpAck).build();
+  RunResult r = run(prog(), reply);
+  EXPECT_TRUE(onlyNatFieldsChanged(reply, r.out, false));
+  // ...and the hit refreshed that entry's last_seen (the other stays old).
+  size_t fresh = 0;
+  for (const auto& v : entries()) fresh += v.dir == CT_DIR_REPLY && v.last_seen > 5;
+  EXPECT_EQ(fresh, 1u);
+}
+
+TEST_P(CtLifetime, RstClosesBothDirections) {
+  auto fwd = send(PacketBuilder::tcp(kClient, 45002, kVip, 80).build());
+  ASSERT_TRUE(fwd);
+  RunResult r = run(prog(), PacketBuilder::tcp(ip4str(fwd->daddr), 8080, kClient, 45002, kTcpRst).build());
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  auto es = entries();
+  ASSERT_EQ(es.size(), 2u);
+  for (const auto& v : es) EXPECT_TRUE(v.flags & CT_F_CLOSING) << "dir " << int(v.dir);
+}
+
+TEST_P(CtLifetime, SynOnAClosingTupleIsANewConnection) {
+  auto fwd = send(PacketBuilder::tcp(kClient, 45003, kVip, 80).build());
+  ASSERT_TRUE(fwd);
+  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45003, kVip, 80, kTcpFin | kTcpAck).build()));
+  const uint64_t flowsBefore = svcStats(kWeb).flows;
+  // Port reuse right after close: balanced again, fresh entries.
+  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45003, kVip, 80).build()));
+  EXPECT_EQ(svcStats(kWeb).flows, flowsBefore + 1);
+  for (const auto& v : entries()) EXPECT_FALSE(v.flags & CT_F_CLOSING);
+}
+
+TEST_P(CtLifetime, IdleUdpFlowIsBalancedAgain) {
+  const Bytes q = PacketBuilder::udp(kClient, 53000, kVip, 53).payload(20).build();
+  RunResult r = run(prog(), q);
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  const auto be = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(be);
+  age(CT_LIFETIME_NONTCP + 1);
+  // A late reply on the stale flow is not ours any more: untouched.
+  const Bytes late = PacketBuilder::udp(ip4str(be->daddr), be->dport, kClient, 53000).build();
+  r = run(prog(), late);
+  EXPECT_EQ(r.out, late);
+  // The next datagram of the client is a new flow.
+  const FrontendKey dns{ip4(kVip), 53, kUdp};
+  const uint64_t flows = svcStats(dns).flows;
+  r = run(prog(), q);
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(svcStats(dns).flows, flows + 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ct, CtLifetime, ::testing::Values(Prog::Tc, Prog::Xdp),
+                         [](const auto& info) { return progName(info.param); });
 
 INSTANTIATE_TEST_SUITE_P(Ct, Conntrack, ::testing::Values(Prog::Tc, Prog::Xdp),
                          [](const auto& info) { return progName(info.param); });
