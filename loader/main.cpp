@@ -4,8 +4,11 @@
 // removes it.
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <vector>
 
 #include "loader/daemon.h"
 #include "loader/dataplane.h"
@@ -42,21 +46,16 @@ Result<int> lockBpffs(const std::string& dir) {
   return fd;
 }
 
-// What the daemon does and the capability each needs (verified by dropping
-// them one at a time with setpriv, tests/fuzz/access_control.sh):
-//   CAP_BPF        map creation, program load, pinning
-//   CAP_NET_ADMIN  networking program types (tc, cgroup sock_addr), tc
-//                  filters over netlink, cgroup attach
-//   CAP_SYS_ADMIN  bpffs mount, BPF_*_GET_FD_BY_ID (status, adopting the
-//                  pinned links and tc filters of a previous run)
-//   CAP_PERFMON    the verifier's pointer-arithmetic and Spectre rules for
-//                  the programs as written
-struct NeededCap {
-  int bit;
-  const char* name;
-};
-constexpr NeededCap kNeededCaps[] = {
-    {39, "CAP_BPF"}, {12, "CAP_NET_ADMIN"}, {21, "CAP_SYS_ADMIN"}, {38, "CAP_PERFMON"}};
+// The capabilities svclbd needs, found by dropping them one at a time with
+// setpriv (tests/fuzz/access_control.sh, docs/reliability.md):
+//   CAP_BPF        map creation, program load, pinning, GET_FD_BY_ID
+//   CAP_PERFMON    the verifier rejects the programs without it (EACCES)
+//   CAP_NET_ADMIN  tc qdisc/filters over netlink (without it svclbd would
+//                  come up with no pod interface attached)
+//   CAP_SYS_ADMIN  only to mount bpffs at /sys/fs/bpf when nothing is
+//                  mounted there; the kernel also accepts it in place of
+//                  CAP_BPF and CAP_PERFMON.
+constexpr int kCapNetAdmin = 12, kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
 
 // Effective capabilities from /proc/self/status (CapEff, hex).
 std::optional<uint64_t> effectiveCaps() {
@@ -67,15 +66,24 @@ std::optional<uint64_t> effectiveCaps() {
   return std::nullopt;
 }
 
+bool bpffsMounted() {
+  struct statfs st{};
+  return statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC;
+}
+
 // "" or "missing capabilities: CAP_BPF, ... (run as root or grant them)".
 std::string missingCapabilities() {
   auto eff = effectiveCaps();
   if (!eff) return "";  // no procfs: let the kernel say what fails
-  std::string missing;
-  for (const auto& c : kNeededCaps)
-    if (!(*eff >> c.bit & 1)) missing += (missing.empty() ? "" : ", ") + std::string(c.name);
+  auto has = [&](int bit) { return (*eff >> bit & 1) != 0; };
+  const bool sysAdmin = has(kCapSysAdmin);
+  std::vector<std::string> missing;
+  if (!has(kCapBpf) && !sysAdmin) missing.push_back("CAP_BPF");
+  if (!has(kCapNetAdmin)) missing.push_back("CAP_NET_ADMIN");
+  if (!has(kCapPerfmon) && !sysAdmin) missing.push_back("CAP_PERFMON");
+  if (!sysAdmin && !bpffsMounted()) missing.push_back("CAP_SYS_ADMIN (to mount bpffs)");
   if (missing.empty()) return "";
-  return fmt::format("missing capabilities: {} (run as root or grant them)", missing);
+  return fmt::format("missing capabilities: {} (run as root or grant them)", fmt::join(missing, ", "));
 }
 
 }  // namespace
