@@ -256,10 +256,13 @@ json Daemon::doStatus() {
        {"entries", act.backendIds.inUse()}},
       {{"name", SVCLB_MAP_SVC_STATS}, {"type", "percpu_array"}, {"maxEntries", cfg.maxSvcIds - 1},
        {"entries", act.svcIds.inUse()}},
+      // Walking an LRU that the dataplane churns can revisit keys: the
+      // count is an estimate, capped at the capacity.
       {{"name", SVCLB_MAP_CT}, {"type", "lru_hash"}, {"maxEntries", cfg.maxCtEntries},
-       {"entries", dp_.conntrack().count()}},
+       {"entries", std::min<size_t>(dp_.conntrack().count(), cfg.maxCtEntries)}},
       {{"name", SVCLB_MAP_SOCK_REV}, {"type", "lru_hash"},
-       {"maxEntries", SVCLB_DEFAULT_SOCK_REV_ENTRIES}, {"entries", dp_.sockRev().count()}},
+       {"maxEntries", SVCLB_DEFAULT_SOCK_REV_ENTRIES},
+       {"entries", std::min<size_t>(dp_.sockRev().count(), SVCLB_DEFAULT_SOCK_REV_ENTRIES)}},
   });
   const auto& ss = syncer_.stats();
   return {{"ok", true},

@@ -21,6 +21,7 @@
 
 #include "loader/daemon.h"
 #include "loader/dataplane.h"
+#include "loader/maglev.h"
 #include "loader/servers.h"
 
 using namespace svclb;
@@ -112,8 +113,29 @@ int main(int argc, char** argv) {
   app.add_option("--max-backends", dpc.maxBackends, "backend ids")->capture_default_str();
   app.add_option("--max-conntrack", dpc.maxCtEntries, "conntrack entries (2 per flow)")
       ->capture_default_str();
+  std::string algo = "random";
+  app.add_option("--lb-algorithm", algo,
+                 "default backend choice for new flows: random | maglev (per Service: "
+                 "annotation svclb.io/lb-algorithm)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"random", "maglev"}));
+  app.add_option("--maglev-table-size", dc.sync.maglevSize,
+                 "entries of each Service's Maglev table (a prime; 16381 = 64 KiB/Service)")
+      ->capture_default_str()
+      ->check([](const std::string& v) -> std::string {
+        unsigned long n = 0;
+        try {
+          n = std::stoul(v);
+        } catch (...) {
+          return "not a number";
+        }
+        if (n < 3 || n > kMaxMaglevTableSize || !isPrime(static_cast<uint32_t>(n)))
+          return fmt::format("{} is not a prime between 3 and {}", v, kMaxMaglevTableSize);
+        return {};
+      });
   app.add_flag("--uninstall", uninstall, "detach everything and remove the pins, then exit");
   CLI11_PARSE(app, argc, argv);
+  dc.sync.defaultAlgo = algo == "maglev" ? SVC_ALGO_MAGLEV : SVC_ALGO_RANDOM;
 
   if (cgroup == "default") cgroup = defaultCgroup2Path();
   if (cgroup == "none") cgroup.clear();

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config git
-  clang llvm libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
+  clang llvm libclang-rt-14-dev libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
   libcli11-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
   iproute2 iptables nftables curl socat dnsutils jq python3 procps util-linux
   prometheus xdp-tools kmod
