@@ -260,6 +260,8 @@ json Daemon::doStatus() {
       // count is an estimate, capped at the capacity.
       {{"name", SVCLB_MAP_CT}, {"type", "lru_hash"}, {"maxEntries", cfg.maxCtEntries},
        {"entries", std::min<size_t>(dp_.conntrack().count(), cfg.maxCtEntries)}},
+      {{"name", SVCLB_MAP_CT_EST}, {"type", "lru_hash"}, {"maxEntries", cfg.maxCtEntries},
+       {"entries", std::min<size_t>(dp_.conntrackEst().count(), cfg.maxCtEntries)}},
       {{"name", SVCLB_MAP_SOCK_REV}, {"type", "lru_hash"},
        {"maxEntries", SVCLB_DEFAULT_SOCK_REV_ENTRIES},
        {"entries", std::min<size_t>(dp_.sockRev().count(), SVCLB_DEFAULT_SOCK_REV_ENTRIES)}},

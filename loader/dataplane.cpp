@@ -41,7 +41,7 @@ const CgroupHook kCgroupHooks[] = {
     {"getpeername4", [](::svclb_bpf* s) { return s->progs.svclb_sock_getpeername4; }},
 };
 
-const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES, SVCLB_MAP_BACKENDS, SVCLB_MAP_CT,
+const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES, SVCLB_MAP_BACKENDS, SVCLB_MAP_CT, SVCLB_MAP_CT_EST,
                                    SVCLB_MAP_SVC_STATS, SVCLB_MAP_BE_STATS, SVCLB_MAP_DROPS,
                                    SVCLB_MAP_SOCK_REV, SVCLB_MAP_MAGLEV, SVCLB_MAP_AFFINITY};
 
@@ -151,6 +151,7 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   bpf_map__set_max_entries(s->maps.be_stats_v1, cfg.maxBackends);
   bpf_map__set_max_entries(s->maps.svc_stats_v1, cfg.maxSvcIds);
   bpf_map__set_max_entries(s->maps.ct_v1, cfg.maxCtEntries);
+  bpf_map__set_max_entries(s->maps.ct_est_v1, cfg.maxCtEntries);
   bpf_map__set_max_entries(s->maps.maglev_v1, cfg.maxSvcIds);
   bpf_map__set_max_entries(s->maps.affinity_v1, cfg.maxAffinityEntries);
   if (!cfg.pin)
@@ -257,6 +258,9 @@ BackendMap Dataplane::backends() const {
   return {bpf_map__fd(skel_->maps.backends_v1), SVCLB_MAP_BACKENDS};
 }
 CtMap Dataplane::conntrack() const { return {bpf_map__fd(skel_->maps.ct_v1), SVCLB_MAP_CT}; }
+CtMap Dataplane::conntrackEst() const {
+  return {bpf_map__fd(skel_->maps.ct_est_v1), SVCLB_MAP_CT_EST};
+}
 SockRevMap Dataplane::sockRev() const {
   return {bpf_map__fd(skel_->maps.sock_rev_v1), SVCLB_MAP_SOCK_REV};
 }

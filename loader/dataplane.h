@@ -70,7 +70,8 @@ class Dataplane {
 
   ServiceMap services() const;
   BackendMap backends() const;
-  CtMap conntrack() const;
+  CtMap conntrack() const;     // new flows (UDP, TCP handshakes)
+  CtMap conntrackEst() const;  // established TCP
   SockRevMap sockRev() const;
   AffinityMap affinity() const;
   int maglevOuterFd() const;

@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-services", dpc.maxServiceEntries, "services map entries (frontends + slots)")
       ->capture_default_str();
   app.add_option("--max-backends", dpc.maxBackends, "backend ids")->capture_default_str();
-  app.add_option("--max-conntrack", dpc.maxCtEntries, "conntrack entries (2 per flow)")
+  app.add_option("--max-conntrack", dpc.maxCtEntries, "entries of each conntrack map, new and established (2 per flow)")
       ->capture_default_str();
   std::string algo = "random";
   app.add_option("--lb-algorithm", algo,

@@ -23,6 +23,7 @@
 #define SVCLB_MAP_SERVICES "svc_v1"
 #define SVCLB_MAP_BACKENDS "backends_v1"
 #define SVCLB_MAP_CT "ct_v1"
+#define SVCLB_MAP_CT_EST "ct_est_v1"
 #define SVCLB_MAP_SVC_STATS "svc_stats_v1"
 #define SVCLB_MAP_BE_STATS "be_stats_v1"
 #define SVCLB_MAP_DROPS "drops_v1"
@@ -112,7 +113,11 @@ struct backend_value {
 
 /* Connection tracking: LRU_HASH keyed on the packet's own 5-tuple. A flow
  * has two entries: FORWARD (client -> VIP, says where to DNAT) and REPLY
- * (backend -> client, says which VIP to restore as the source). */
+ * (backend -> client, says which VIP to restore as the source).
+ * Two maps of this layout: ct_v1 holds new flows (UDP, TCP handshakes);
+ * a TCP flow moves to ct_est_v1 once the client ACKs the handshake, so a
+ * flood of new flows churns ct_v1 only and cannot evict established
+ * connections. */
 struct ct_key {
 	__be32 saddr;
 	__be32 daddr;

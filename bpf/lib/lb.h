@@ -53,10 +53,45 @@ static __always_inline int ct_alive(const struct ct_value *ct, __u8 proto, __u32
 	return now - ct->last_seen <= life;
 }
 
+/* Usable for this packet: alive, and not a bare SYN reusing a closing
+ * flow's tuple (a new connection, to be balanced anew). */
+static __always_inline int ct_usable(const struct ct_value *ct, const struct pkt4 *p, __u32 now)
+{
+	return ct_alive(ct, p->proto, now) &&
+	       !((ct->flags & CT_F_CLOSING) && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN);
+}
+
+/* The client ACKed the handshake: move the flow's two entries from ct_v1
+ * to ct_est_v1 (REPLY first, as at creation). If the REPLY entry is gone
+ * the flow stays where it is. */
+static __always_inline void ct_promote(const struct ct_key *ck, const struct ct_value *fwd,
+				       const struct pkt4 *p)
+{
+	struct ct_key rk = {
+		.saddr = fwd->nat_addr,
+		.daddr = p->saddr,
+		.sport = fwd->nat_port,
+		.dport = p->sport,
+		.proto = p->proto,
+	};
+	struct ct_value *rev = bpf_map_lookup_elem(&ct_v1, &rk);
+	struct ct_value r, f;
+
+	if (!rev)
+		return;
+	r = *rev;
+	f = *fwd;
+	if (bpf_map_update_elem(&ct_est_v1, &rk, &r, BPF_ANY) ||
+	    bpf_map_update_elem(&ct_est_v1, ck, &f, BPF_ANY))
+		return;
+	bpf_map_delete_elem(&ct_v1, ck);
+	bpf_map_delete_elem(&ct_v1, &rk);
+}
+
 /* FIN or RST: this direction's entry gets the closing lifetime. A RST ends
- * both directions at once, so the paired entry is marked too (one more
- * lookup, for RST segments only). */
-static __always_inline void ct_closing(struct ct_value *ct, const struct pkt4 *p)
+ * both directions at once, so the paired entry (in the same map) is marked
+ * too (one more lookup, for RST segments only). */
+static __always_inline void ct_closing(void *ct_map, struct ct_value *ct, const struct pkt4 *p)
 {
 	ct->flags |= CT_F_CLOSING;
 	if (p->tcp_flags & TCPF_RST) {
@@ -74,7 +109,7 @@ static __always_inline void ct_closing(struct ct_value *ct, const struct pkt4 *p
 			pk.sport = p->dport;
 			pk.dport = ct->nat_port;
 		}
-		pair = bpf_map_lookup_elem(&ct_v1, &pk);
+		pair = bpf_map_lookup_elem(ct_map, &pk);
 		if (pair)
 			pair->flags |= CT_F_CLOSING;
 	}
@@ -199,24 +234,40 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		.dport = p->dport,
 		.proto = p->proto,
 	};
-	struct ct_value *ct = bpf_map_lookup_elem(&ct_v1, &ck);
+	struct ct_value *ct = NULL;
+	void *ct_map = &ct_v1;
 	struct backend_value *be;
 	struct svc_value *svc;
 	__u32 now = ct_now();
+	int est_stale = 0;
 	__u32 hash;
 	int id;
 
 	/* An entry idle past its lifetime is stale (a closed flow whose tuple
 	 * is now used by an unrelated connection): ignored. A bare SYN on a
-	 * closing flow is a new connection reusing the tuple: balanced anew. */
-	if (ct && ct_alive(ct, p->proto, now) &&
-	    !((ct->flags & CT_F_CLOSING) && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN)) {
+	 * closing flow is a new connection reusing the tuple: balanced anew.
+	 * TCP looks in the established map first; UDP only in ct_v1. */
+	if (p->proto == IPPROTO_TCP) {
+		ct = bpf_map_lookup_elem(&ct_est_v1, &ck);
+		if (ct && !ct_usable(ct, p, now)) {
+			est_stale = 1;
+			ct = NULL;
+		} else if (ct) {
+			ct_map = &ct_est_v1;
+		}
+	}
+	if (!ct) {
+		ct = bpf_map_lookup_elem(&ct_v1, &ck);
+		if (ct && !ct_usable(ct, p, now))
+			ct = NULL;
+	}
+	if (ct) {
 		__u32 bid = ct->backend_id;
 
 		if (ct->last_seen != now)
 			ct->last_seen = now; /* at most one write per tick */
 		if (p->tcp_flags & (TCPF_FIN | TCPF_RST))
-			ct_closing(ct, p);
+			ct_closing(ct_map, ct, p);
 
 		v->addr = ct->nat_addr;
 		v->port = ct->nat_port;
@@ -226,10 +277,20 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		if (ct->dir == CT_DIR_REPLY)
 			return LB_RNAT;
 		be = bpf_map_lookup_elem(&backends_v1, &bid);
-		if (be && be->state != BE_STATE_EMPTY && be->svc_id == ct->svc_id)
+		if (be && be->state != BE_STATE_EMPTY && be->svc_id == ct->svc_id) {
+			if (ct_map == &ct_v1 &&
+			    (p->tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN)) == TCPF_ACK)
+				ct_promote(&ck, ct, p);
 			return LB_DNAT;
-		/* backend gone: fall through and pick again */
+		}
+		/* backend gone: fall through and pick again; the new entries go
+		 * to ct_v1, so an established one must not shadow them. */
+		if (ct_map == &ct_est_v1)
+			est_stale = 1;
 	}
+	/* A stale established entry would shadow the new flow's entry. */
+	if (est_stale)
+		bpf_map_delete_elem(&ct_est_v1, &ck);
 
 	svc = svc_lookup_master(p->daddr, p->dport, p->proto);
 	if (!svc)

@@ -33,6 +33,14 @@ struct {
 } ct_v1 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_CT_ENTRIES);
+	__type(key, struct ct_key);
+	__type(value, struct ct_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_est_v1 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SVCLB_DEFAULT_SVC_IDS);
 	__type(key, __u32);

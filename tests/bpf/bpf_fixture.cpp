@@ -151,7 +151,10 @@ drop_stats BpfEnv::allDrops() const {
   }
   return t;
 }
-size_t BpfEnv::ctEntries() const { return dp_->conntrack().count(); }
+// Both CT maps: new flows and established TCP.
+size_t BpfEnv::ctEntries() const {
+  return dp_->conntrack().count() + dp_->conntrackEst().count();
+}
 
 ::testing::AssertionResult onlyNatFieldsChanged(const Bytes& in, const Bytes& out, bool dst) {
   if (in.size() != out.size())

@@ -145,7 +145,9 @@ TEST_P(Conntrack, FlowStaysOnItsBackendWhileOthersChangeThenMoves) {
   fk.sport = htons(40000);
   fk.dport = htons(80);
   fk.proto = kTcp;
-  auto ct = dp().conntrack().lookup(fk);
+  // Promoted to the established map by its ACKs, or still in ct_v1.
+  auto ct = dp().conntrackEst().lookup(fk);
+  if (!ct) ct = dp().conntrack().lookup(fk);
   ASSERT_TRUE(ct);
   EXPECT_EQ(ct->backend_id, thirdId);
   EXPECT_EQ(ct->nat_addr, htonl(ip4("10.244.1.13")));
@@ -221,18 +223,22 @@ class CtLifetime : public Conntrack {
  protected:
   // Moves every CT entry `ticks` into the past.
   void age(uint32_t ticks) {
-    auto ct = dp().conntrack();
-    std::vector<std::pair<ct_key, ct_value>> all;
-    ct.forEach([&](const ct_key& k, const ct_value& v) { all.emplace_back(k, v); });
-    ASSERT_FALSE(all.empty());
-    for (auto& [k, v] : all) {
-      v.last_seen -= ticks;
-      ASSERT_TRUE(ct.update(k, v).ok());
+    size_t n = 0;
+    for (auto ct : {dp().conntrack(), dp().conntrackEst()}) {
+      std::vector<std::pair<ct_key, ct_value>> all;
+      ct.forEach([&](const ct_key& k, const ct_value& v) { all.emplace_back(k, v); });
+      n += all.size();
+      for (auto& [k, v] : all) {
+        v.last_seen -= ticks;
+        ASSERT_TRUE(ct.update(k, v).ok());
+      }
     }
+    ASSERT_GT(n, 0u);
   }
   std::vector<ct_value> entries() {
     std::vector<ct_value> out;
-    dp().conntrack().forEach([&](const ct_key&, const ct_value& v) { out.push_back(v); });
+    for (auto ct : {dp().conntrack(), dp().conntrackEst()})
+      ct.forEach([&](const ct_key&, const ct_value& v) { out.push_back(v); });
     return out;
   }
 };
@@ -309,6 +315,50 @@ TEST_P(CtLifetime, IdleUdpFlowIsBalancedAgain) {
   r = run(prog(), q);
   ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
   EXPECT_EQ(svcStats(dns).flows, flows + 1);
+}
+
+TEST_P(CtLifetime, HandshakeMovesTheFlowToTheEstablishedMap) {
+  auto fwd = send(PacketBuilder::tcp(kClient, 45004, kVip, 80).build());
+  ASSERT_TRUE(fwd);
+  const std::string b = ip4str(fwd->daddr);
+  RunResult r = run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45004, kTcpSyn | kTcpAck).build());
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(dp().conntrack().count(), 2u);
+  EXPECT_EQ(dp().conntrackEst().count(), 0u);
+  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45004, kVip, 80, kTcpAck).build()));
+  EXPECT_EQ(dp().conntrack().count(), 0u);
+  EXPECT_EQ(dp().conntrackEst().count(), 2u);
+  // Both directions keep working from the established map.
+  const Bytes data = PacketBuilder::tcp(kClient, 45004, kVip, 80, kTcpAck).payload(50).build();
+  r = run(prog(), data);
+  EXPECT_TRUE(onlyNatFieldsChanged(data, r.out, true));
+  EXPECT_EQ(ip4str(testlib::fiveTuple(r.out)->daddr), b);
+  const Bytes reply = PacketBuilder::tcp(b, 8080, kClient, 45004, kTcpAck).payload(70).build();
+  r = run(prog(), reply);
+  EXPECT_TRUE(onlyNatFieldsChanged(reply, r.out, false));
+}
+
+TEST_P(CtLifetime, FloodOfNewFlowsCannotEvictAnEstablishedConnection) {
+  auto fwd = send(PacketBuilder::tcp(kClient, 45005, kVip, 80).build());
+  ASSERT_TRUE(fwd);
+  const std::string b = ip4str(fwd->daddr);
+  run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45005, kTcpSyn | kTcpAck).build());
+  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45005, kVip, 80, kTcpAck).build()));
+  // Many more new flows (UDP and SYNs) than the new-flow map holds.
+  const size_t cap = dp().config().maxCtEntries;
+  for (size_t i = 0; i < 2 * cap; ++i) {
+    const std::string src = "10.250." + std::to_string(i / 250 % 250) + "." + std::to_string(1 + i % 250);
+    run(prog(), i % 2 ? PacketBuilder::udp(src, uint16_t(1000 + i % 60000), kVip, 53).build()
+                      : PacketBuilder::tcp(src, uint16_t(1000 + i % 60000), kVip, 80).build());
+  }
+  EXPECT_GE(dp().conntrack().count(), cap * 9 / 10) << "the flood should have filled ct_v1";
+  const Bytes data = PacketBuilder::tcp(kClient, 45005, kVip, 80, kTcpAck).payload(10).build();
+  RunResult r = run(prog(), data);
+  EXPECT_TRUE(onlyNatFieldsChanged(data, r.out, true));
+  EXPECT_EQ(ip4str(testlib::fiveTuple(r.out)->daddr), b);
+  const Bytes reply = PacketBuilder::tcp(b, 8080, kClient, 45005, kTcpAck).payload(10).build();
+  r = run(prog(), reply);
+  EXPECT_TRUE(onlyNatFieldsChanged(reply, r.out, false)) << "the established flow lost its reply entry";
 }
 
 INSTANTIATE_TEST_SUITE_P(Ct, CtLifetime, ::testing::Values(Prog::Tc, Prog::Xdp),

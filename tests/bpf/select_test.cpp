@@ -98,10 +98,11 @@ TEST_P(Select, AffinityPinsAClientAcrossConnectionsAndCtLoss) {
   ASSERT_NE(chosen, "");
 
   // Affinity outlives conntrack.
-  auto ct = dp().conntrack();
-  std::vector<ct_key> keys;
-  ct.forEach([&](const ct_key& k, const ct_value&) { keys.push_back(k); });
-  for (const auto& k : keys) ASSERT_TRUE(ct.erase(k).ok());
+  for (auto ct : {dp().conntrack(), dp().conntrackEst()}) {
+    std::vector<ct_key> keys;
+    ct.forEach([&](const ct_key& k, const ct_value&) { keys.push_back(k); });
+    for (const auto& k : keys) ASSERT_TRUE(ct.erase(k).ok());
+  }
   ASSERT_EQ(ctEntries(), 0u);
   EXPECT_EQ(spread(kClient, 47000, 20)[chosen], 20);
 
@@ -180,10 +181,11 @@ TEST_P(Select, MaglevPicksTheSameBackendOnEveryNodeWithoutCt) {
     used[ip4str(ta->daddr)]++;
     // And again on node 1 after forgetting all CT state: same backend.
     if (i % 50 == 0) {
-      auto ct = dp().conntrack();
-      std::vector<ct_key> keys;
-      ct.forEach([&](const ct_key& k, const ct_value&) { keys.push_back(k); });
-      for (const auto& k : keys) ASSERT_TRUE(ct.erase(k).ok());
+      for (auto ct : {dp().conntrack(), dp().conntrackEst()}) {
+        std::vector<ct_key> keys;
+        ct.forEach([&](const ct_key& k, const ct_value&) { keys.push_back(k); });
+        for (const auto& k : keys) ASSERT_TRUE(ct.erase(k).ok());
+      }
       RunResult again = run(prog(), in);
       EXPECT_EQ(testlib::fiveTuple(again.out)->daddr, ta->daddr);
     }

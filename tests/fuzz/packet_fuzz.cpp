@@ -615,6 +615,10 @@ std::optional<ct_value> Fuzzer::ctLookup(uint32_t sa, uint16_t sp, uint32_t da, 
   k.sport = htons(sp);
   k.dport = htons(dp);
   k.proto = proto;
+  // TCP flows move to the established map once the client ACKs; the
+  // program looks there first for TCP, as this oracle does.
+  if (proto == IPPROTO_TCP)
+    if (auto est = dp_->conntrackEst().lookup(k)) return est;
   return dp_->conntrack().lookup(k);
 }
 
@@ -965,7 +969,7 @@ int Fuzzer::run() {
   }
   fmt::print("packet_fuzz: seed {}: {} frames, {} program runs ({} DNAT, {} reverse NAT, {} rejects, {} drops, "
              "{} untouched); CT entries at the end {} of {}\n",
-             opt_.seed, idx_, runs_, dnats_, rnats_, rejects_, drops_, identical_, dp_->conntrack().count(),
+             opt_.seed, idx_, runs_, dnats_, rnats_, rejects_, drops_, identical_, dp_->conntrack().count() + dp_->conntrackEst().count(),
              opt_.ctEntries);
   if (orphanForward_)
     fmt::print("packet_fuzz: note: {} DNATs of established flows found their REPLY CT entry evicted "
