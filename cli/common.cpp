@@ -33,6 +33,14 @@ bool readFile(const std::string& path, Context& ctx, std::string& text) {
     ctx.err << fmt::format("error: read {}: {}\n", path, goErrno(EIO));
     return false;
   }
+  // svclbd refuses requests over 16 MiB; say so before sending one.
+  constexpr size_t kMaxManifest = 15u << 20;
+  if (text.size() > kMaxManifest) {
+    ctx.err << fmt::format(
+        "error: {} is {} MiB; svclbd accepts manifests up to {} MiB: split it into smaller files\n",
+        path, text.size() >> 20, kMaxManifest >> 20);
+    return false;
+  }
   return true;
 }
 

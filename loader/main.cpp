@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
   app.add_flag("--uninstall", uninstall, "detach everything and remove the pins, then exit");
   CLI11_PARSE(app, argc, argv);
   dc.sync.defaultAlgo = algo == "maglev" ? SVC_ALGO_MAGLEV : SVC_ALGO_RANDOM;
+  dc.sync.maxServiceEntries = dpc.maxServiceEntries;
 
   if (cgroup == "default") cgroup = defaultCgroup2Path();
   if (cgroup == "none") cgroup.clear();

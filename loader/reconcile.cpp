@@ -280,6 +280,19 @@ Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& de
     removeFrontend(f, plan);
     ++plan.removed;
   }
+  // svc_v1 holds a master and one slot per ready/serving backend of every
+  // frontend: refuse up front what cannot fit, before any write.
+  size_t entries = 0;
+  for (const auto& [key, f] : want) {
+    entries += 1;
+    for (const auto& b : f->backends)
+      entries += b.state == EndpointState::Ready || (b.state == EndpointState::Terminating && b.serving);
+  }
+  if (entries > opts.maxServiceEntries)
+    return Error{ENOSPC, fmt::format("the services map holds {} entries (svclbd --max-services) and "
+                                     "this state needs {} (one per Service port and one per endpoint)",
+                                     opts.maxServiceEntries, entries)};
+
   for (const auto& [key, f] : want) {
     auto it = actual.frontends.find(key);
     ActualFrontend out;

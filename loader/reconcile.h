@@ -90,6 +90,7 @@ constexpr const char* kAlgoAnnotation = "svclb.io/lb-algorithm";  // maglev | ra
 struct SyncOptions {
   uint8_t defaultAlgo = SVC_ALGO_RANDOM;
   uint32_t maglevSize = SVCLB_DEFAULT_MAGLEV_SIZE;  // prime
+  uint32_t maxServiceEntries = SVCLB_DEFAULT_SERVICES_ENTRIES;  // svc_v1: masters + slots
 };
 
 struct Plan {

@@ -108,7 +108,12 @@ void serveApi(int listenFd, Daemon& d, const std::atomic<bool>& stop) {
     std::string line;
     nlohmann::json resp;
     if (!readLine(c, line, 10000)) {
-      resp = {{"ok", false}, {"error", "error: request too large or incomplete"}};
+      resp = {{"ok", false},
+              {"error", line.size() > kMaxRequest
+                            ? fmt::format("error: the request is larger than svclbd's limit of "
+                                          "{} MiB; split the manifest into smaller files",
+                                          kMaxRequest >> 20)
+                            : std::string("error: incomplete request (nothing more for 10 s)")}};
     } else {
       auto req = nlohmann::json::parse(line, nullptr, false);
       resp = req.is_discarded() || !req.is_object()

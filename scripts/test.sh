@@ -6,5 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+# The pure-code unit tests (model, planner, Maglev, CLI) once more under
+# ASan/UBSan, failing on the first report. Skip with SVCLB_NO_ASAN=1.
+if [ -z "${SVCLB_NO_ASAN:-}" ]; then
+  echo "== unit tests under ASan/UBSan"
+  cmake -S . -B build-asan -DSVCLB_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build build-asan -j"$(nproc)" --target unit_tests
+  build-asan/bin/unit_tests --gtest_brief=1
+fi
+
+echo "== all suites (unit, BPF packet tests, fuzzing, end to end)"
 cd "${BUILD_DIR:-build}"
 ctest --output-on-failure --timeout 600 "$@"
