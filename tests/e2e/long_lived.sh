@@ -8,24 +8,10 @@
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
 
-# Two more backend pods. topo.sh's cleanup only knows be1, be2 and client, so
-# the EXIT trap is wrapped to also delete the namespaces created here (their
-# servers are in TOPO_PIDS and killed by topo_cleanup).
+# Two more backend pods (topo_cleanup removes every pod topo_add_pod made).
 EXTRA_PODS=(be3 be4)
 POD_IP[be3]=10.244.1.13
 POD_IP[be4]=10.244.1.14
-EXTRA_NS=()
-extra_on_exit() {
-    local rc=$? ns pids
-    (exit $rc); topo_on_exit
-    for ns in "${EXTRA_NS[@]}"; do
-        ip netns list | grep -q "^$ns\b" || continue
-        pids=$(ip netns pids "$ns" 2>/dev/null)
-        [[ -n $pids ]] && topo_kill_pids $pids
-        ip netns del "$ns"
-    done
-    return $rc
-}
 
 # Like e2e_setup, with be3/be4 created before svclbd starts.
 setup() {
@@ -34,10 +20,8 @@ setup() {
         command -v "$t" >/dev/null || fatal_setup "missing $t"
     done
     topo_init "e2e-llc-$$"
-    trap extra_on_exit EXIT
     topo_up || fatal_setup "topology"
     for p in "${EXTRA_PODS[@]}"; do
-        EXTRA_NS+=("$(pod_ns "$p")")
         topo_add_pod "$p" "${POD_IP[$p]}"
         start_backend "$p"
     done

@@ -8,21 +8,8 @@ set -u
 source "$(dirname "$0")/../testlib/svc.sh"
 
 POD_IP[be3]=10.244.1.13
-EXTRA_NS=()
-extra_on_exit() {
-    local rc=$? ns pids
-    (exit $rc); topo_on_exit
-    for ns in "${EXTRA_NS[@]}"; do
-        ip netns list | grep -q "^$ns\b" || continue
-        pids=$(ip netns pids "$ns" 2>/dev/null)
-        [[ -n $pids ]] && topo_kill_pids $pids
-        ip netns del "$ns"
-    done
-    return $rc
-}
 
 e2e_setup hotplug
-trap extra_on_exit EXIT
 
 attached() {
     svcctl status -o json 2>/dev/null | jq -e --arg i "$1" \
@@ -31,7 +18,6 @@ attached() {
 
 test_new_pod_is_attached_and_serves() {
     assert_fails "lxcbe3 is not attached before the pod exists" attached lxcbe3
-    EXTRA_NS+=("$(pod_ns be3)")
     topo_add_pod be3 "${POD_IP[be3]}"
     start_backend be3
     retry 50 0.2 eval "[[ \$(in_pod_t 3 client curl -s -m 1 http://${POD_IP[be3]}:$HTTP_PORT/) == be3 ]]" \

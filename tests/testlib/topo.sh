@@ -105,11 +105,13 @@ topo_create_node() {
     in_node ip route add 169.254.1.1/32 dev lo
 }
 
-# topo_add_pod NAME IP
+# topo_add_pod NAME IP (any number of pods; topo_cleanup removes them all)
+TOPO_PODS=()
 topo_add_pod() {
     local pod=$1 ip=$2 ns lxc
     ns=$(pod_ns "$pod"); lxc=lxc$pod
     ((${#lxc} <= 15)) || die "interface name $lxc too long"
+    TOPO_PODS+=("$ns")
     ip netns add "$ns"
     in_node ip link add "$lxc" type veth peer name eth0 netns "$ns"
     in_node sysctl -qw "net.ipv4.conf.$lxc.proxy_arp=1" "net.ipv4.conf.$lxc.rp_filter=0"
@@ -337,7 +339,8 @@ topo_cleanup() {
             || log "svclbd --uninstall failed (see $TOPO_TMP/uninstall.log)"
     fi
     local ns
-    for ns in "$(pod_ns client)" "$(pod_ns be1)" "$(pod_ns be2)" "$NODE_NS"; do
+    # The standard pods by name too: `demo.sh down` cleans up from another shell.
+    for ns in "${TOPO_PODS[@]}" "$(pod_ns client)" "$(pod_ns be1)" "$(pod_ns be2)" "$NODE_NS"; do
         ip netns list | grep -q "^$ns\b" || continue
         # Anything still running inside our own namespaces was started by us.
         local pids; pids=$(ip netns pids "$ns" 2>/dev/null)
