@@ -77,6 +77,7 @@ struct MapOp {
     PutMaglev,      // id = svc_id, table: a new inner map swapped in whole
     DeleteMaglev,   // id = svc_id
   };
+  explicit MapOp(Kind k) : kind(k) {}
   Kind kind;
   uint32_t id = 0;
   backend_value backend{};

@@ -72,8 +72,11 @@ TEST(MaglevPlan, TableWrittenBeforeMasterAndCoversReadyBackends) {
   const auto& f = plan->next.frontends.begin()->second;
   auto s = shares(table);
   ASSERT_EQ(s.size(), 2u);  // the terminating backend takes no new flows
-  for (const auto& b : f.backends)
-    if (b.value.state == BE_STATE_ACTIVE) EXPECT_GT(s[b.id], 120u);
+  for (const auto& b : f.backends) {
+    if (b.value.state == BE_STATE_ACTIVE) {
+      EXPECT_GT(s[b.id], 120u);
+    }
+  }
 }
 
 TEST(MaglevPlan, UnchangedWritesNothingRemovalRewritesTable) {

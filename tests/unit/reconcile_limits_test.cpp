@@ -15,7 +15,12 @@ TEST(ReconcileLimits, ServicesMapCapacityIsCheckedUpFront) {
   for (uint16_t i = 0; i < 10; ++i) {
     Frontend f;
     f.key = {0x0a600000u + i, 80, 6};
-    for (uint32_t b = 1; b <= 9; ++b) f.backends.push_back(BackendSpec{0x0af40000u + b, 8080});
+    for (uint32_t b = 1; b <= 9; ++b) {
+      BackendSpec spec;
+      spec.ip = 0x0af40000u + b;
+      spec.port = 8080;
+      f.backends.push_back(spec);
+    }
     want.push_back(f);
   }
   SyncOptions opts;
