@@ -24,6 +24,7 @@
 //               [--artifacts DIR] [--quiet]
 // Exit status 0 = no violation. Needs root (map creation, BPF_PROG_TEST_RUN).
 #include <arpa/inet.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include <fmt/format.h>
 #include <linux/bpf.h>
@@ -291,6 +292,10 @@ class Fuzzer {
 
   // model
   std::optional<ct_value> ctLookup(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp, uint8_t proto);
+  // The entry lb4_decide would use for this packet: ct_est_v1 then ct_v1 for
+  // TCP, ct_v1 for UDP, skipping entries past their lifetime and closing
+  // entries met by a bare SYN (a new connection reusing the tuple).
+  std::optional<ct_value> ctFind(const Ref& r, const Bytes& in);
   Prediction predict(const Bytes& in);
   bool backendValid(uint32_t id, uint32_t svcId);
   // checks one run; returns "" or a description of the violation
@@ -607,6 +612,31 @@ Bytes Fuzzer::generate(int& cat) {
   return f;
 }
 
+std::optional<ct_value> Fuzzer::ctFind(const Ref& r, const Bytes& in) {
+  ct_key k{};
+  k.saddr = htonl(r.saddr);
+  k.daddr = htonl(r.daddr);
+  k.sport = htons(r.sport);
+  k.dport = htons(r.dport);
+  k.proto = r.proto;
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // bpf_ktime_get_coarse_ns()
+  const uint32_t now =
+      uint32_t((uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec)) >> CT_TICK_SHIFT);
+  const uint8_t flags = r.proto == kTcp ? in[r.l4 + 13] : 0;
+  const bool bareSyn = (flags & (testlib::kTcpSyn | testlib::kTcpAck)) == testlib::kTcpSyn;
+  auto usable = [&](const ct_value& v) {
+    const uint32_t life = (v.flags & CT_F_CLOSING) ? CT_LIFETIME_CLOSING
+                          : r.proto == kTcp        ? CT_LIFETIME_TCP
+                                                   : CT_LIFETIME_NONTCP;
+    return now - v.last_seen <= life && !((v.flags & CT_F_CLOSING) && bareSyn);
+  };
+  if (r.proto == kTcp)
+    if (auto est = dp_->conntrackEst().lookup(k); est && usable(*est)) return est;
+  if (auto ct = dp_->conntrack().lookup(k); ct && usable(*ct)) return ct;
+  return std::nullopt;
+}
+
 std::optional<ct_value> Fuzzer::ctLookup(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp,
                                          uint8_t proto) {
   ct_key k{};
@@ -634,7 +664,7 @@ Prediction Fuzzer::predict(const Bytes& in) {
   p.ref = refParse(in);
   if (!p.ref) return p;
   const Ref& r = *p.ref;
-  auto ct = ctLookup(r.saddr, r.sport, r.daddr, r.dport, r.proto);
+  auto ct = ctFind(r, in);
   if (ct && ct->dir == CT_DIR_REPLY) {
     p.kind = Expect::Rnat;
     p.natAddr = ntohl(ct->nat_addr);
