@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +70,8 @@ int main(int argc, char** argv) {
   auto t0 = Clock::now();
   pid_t pid = fork();
   if (pid == 0) {
+    // Our stdout carries the JSON result only.
+    if (int null = open("/dev/null", O_WRONLY); null >= 0) dup2(null, STDOUT_FILENO);
     execvp(argv[i], argv + i);
     _exit(127);
   }

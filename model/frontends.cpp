@@ -9,7 +9,13 @@
 // unnamed port) and protocol; the backend port is the endpoint port's.
 // Only IPv4 EndpointSlices are read, and only an endpoint's first address
 // (the API says the addresses of one endpoint are fungible).
+//
+// Store::externalFrontends(): NodePorts, LoadBalancer ingress IPs and
+// externalIPs of the same Services, with the same backends. As in kube-proxy,
+// externalTrafficPolicy: Local applies to all three (localOnly), and
+// loadBalancerSourceRanges only to the load-balancer IPs.
 #include <algorithm>
+#include <tuple>
 
 #include "model/internal.h"
 #include "model/model.h"
@@ -89,25 +95,102 @@ std::optional<std::map<uint32_t, uint16_t>> model_internal::parseWeights(std::st
   return out;
 }
 
+namespace {
+
+// Where a Service's backends come from: its EndpointSlices when any exist,
+// otherwise its Endpoints object.
+struct BackendSource {
+  std::vector<const EndpointSlice*> slices;
+  const Endpoints* endpoints = nullptr;
+};
+
+BackendSource sourceFor(
+    const Service& svc, const std::map<std::pair<std::string, std::string>, Endpoints>& endpoints,
+    const std::map<std::pair<std::string, std::string>, EndpointSlice>& slices) {
+  BackendSource src;
+  for (const auto& [skey, slice] : slices) {
+    if (skey.first != svc.meta.ns || slice.addressType != "IPv4") continue;
+    auto it = slice.meta.labels.find("kubernetes.io/service-name");
+    if (it != slice.meta.labels.end() && it->second == svc.meta.name) src.slices.push_back(&slice);
+  }
+  if (src.slices.empty()) {
+    auto it = endpoints.find({svc.meta.ns, svc.meta.name});
+    if (it != endpoints.end()) src.endpoints = &it->second;
+  }
+  return src;
+}
+
+std::vector<BackendSpec> backendsFor(const BackendSource& src, const ServicePort& sp) {
+  std::vector<BackendSpec> out;
+  for (const EndpointSlice* slice : src.slices) {
+    const auto weights = weightsOf(slice->meta);
+    const EndpointPort* ep = matchPort(slice->ports, sp);
+    if (!ep || ep->port < 1 || ep->port > 65535) continue;
+    for (const auto& e : slice->endpoints) {
+      if (e.addresses.empty()) continue;
+      auto ip = parseIPv4(e.addresses.front());
+      if (!ip) continue;
+      BackendSpec b;
+      b.ip = *ip;
+      b.port = static_cast<uint16_t>(ep->port);
+      b.nodeName = e.nodeName;
+      b.weight = weightFor(weights, *ip);
+      const auto& c = e.conditions;
+      if (!c.ready.has_value() || *c.ready) {
+        b.state = EndpointState::Ready;
+        b.serving = true;
+      } else if (c.terminating.value_or(false)) {
+        b.state = EndpointState::Terminating;
+        b.serving = c.serving.value_or(false);
+      } else {
+        b.state = EndpointState::NotReady;
+        b.serving = false;
+      }
+      out.push_back(std::move(b));
+    }
+  }
+  if (src.endpoints) {
+    const auto weights = weightsOf(src.endpoints->meta);
+    for (const auto& ss : src.endpoints->subsets) {
+      const EndpointPort* ep = matchPort(ss.ports, sp);
+      if (!ep || ep->port < 1 || ep->port > 65535) continue;
+      auto add = [&](const std::vector<EndpointAddress>& addrs, EndpointState state) {
+        for (const auto& a : addrs) {
+          auto ip = parseIPv4(a.ip);
+          if (!ip) continue;
+          BackendSpec b;
+          b.ip = *ip;
+          b.port = static_cast<uint16_t>(ep->port);
+          b.state = state;
+          b.serving = state == EndpointState::Ready;
+          b.nodeName = a.nodeName;
+          b.weight = weightFor(weights, *ip);
+          out.push_back(std::move(b));
+        }
+      };
+      add(ss.addresses, EndpointState::Ready);
+      add(ss.notReadyAddresses, EndpointState::NotReady);
+    }
+  }
+  normalize(out);
+  return out;
+}
+
+uint32_t affinityTimeoutOf(const Service& svc) {
+  return svc.sessionAffinityTimeoutSeconds > 0
+             ? static_cast<uint32_t>(svc.sessionAffinityTimeoutSeconds)
+             : 10800u;
+}
+
+}  // namespace
+
 std::vector<Frontend> Store::frontends() const {
   std::vector<Frontend> out;
   for (const auto& [key, svc] : services_) {
     if (svc.type == "ExternalName") continue;
     auto vip = parseIPv4(svc.clusterIP);  // "" and "None" have no frontend
     if (!vip) continue;
-
-    std::vector<const EndpointSlice*> mySlices;
-    for (const auto& [skey, slice] : slices_) {
-      if (skey.first != svc.meta.ns || slice.addressType != "IPv4") continue;
-      auto it = slice.meta.labels.find("kubernetes.io/service-name");
-      if (it != slice.meta.labels.end() && it->second == svc.meta.name) mySlices.push_back(&slice);
-    }
-    const Endpoints* eps = nullptr;
-    if (mySlices.empty()) {
-      auto it = endpoints_.find(key);
-      if (it != endpoints_.end()) eps = &it->second;
-    }
-
+    const BackendSource src = sourceFor(svc, endpoints_, slices_);
     for (const auto& sp : svc.ports) {
       uint8_t proto = protoNumber(sp.protocol);
       if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
@@ -119,68 +202,87 @@ std::vector<Frontend> Store::frontends() const {
       fe.annotations = svc.meta.annotations;
       if (svc.sessionAffinity == "ClientIP") {
         fe.affinity = true;
-        fe.affinityTimeout = svc.sessionAffinityTimeoutSeconds > 0
-                                 ? static_cast<uint32_t>(svc.sessionAffinityTimeoutSeconds)
-                                 : 10800u;
+        fe.affinityTimeout = affinityTimeoutOf(svc);
       }
-
-      for (const EndpointSlice* slice : mySlices) {
-        const auto weights = weightsOf(slice->meta);
-        const EndpointPort* ep = matchPort(slice->ports, sp);
-        if (!ep || ep->port < 1 || ep->port > 65535) continue;
-        for (const auto& e : slice->endpoints) {
-          if (e.addresses.empty()) continue;
-          auto ip = parseIPv4(e.addresses.front());
-          if (!ip) continue;
-          BackendSpec b;
-          b.ip = *ip;
-          b.port = static_cast<uint16_t>(ep->port);
-          b.nodeName = e.nodeName;
-          b.weight = weightFor(weights, *ip);
-          const auto& c = e.conditions;
-          if (!c.ready.has_value() || *c.ready) {
-            b.state = EndpointState::Ready;
-            b.serving = true;
-          } else if (c.terminating.value_or(false)) {
-            b.state = EndpointState::Terminating;
-            b.serving = c.serving.value_or(false);
-          } else {
-            b.state = EndpointState::NotReady;
-            b.serving = false;
-          }
-          fe.backends.push_back(std::move(b));
-        }
-      }
-
-      if (eps) {
-        const auto weights = weightsOf(eps->meta);
-        for (const auto& ss : eps->subsets) {
-          const EndpointPort* ep = matchPort(ss.ports, sp);
-          if (!ep || ep->port < 1 || ep->port > 65535) continue;
-          auto add = [&](const std::vector<EndpointAddress>& addrs, EndpointState state) {
-            for (const auto& a : addrs) {
-              auto ip = parseIPv4(a.ip);
-              if (!ip) continue;
-              BackendSpec b;
-              b.ip = *ip;
-              b.port = static_cast<uint16_t>(ep->port);
-              b.state = state;
-              b.serving = state == EndpointState::Ready;
-              b.nodeName = a.nodeName;
-              b.weight = weightFor(weights, *ip);
-              fe.backends.push_back(std::move(b));
-            }
-          };
-          add(ss.addresses, EndpointState::Ready);
-          add(ss.notReadyAddresses, EndpointState::NotReady);
-        }
-      }
-      normalize(fe.backends);
+      fe.backends = backendsFor(src, sp);
       out.push_back(std::move(fe));
     }
   }
   std::sort(out.begin(), out.end(),
             [](const Frontend& a, const Frontend& b) { return a.key < b.key; });
+  return out;
+}
+
+std::vector<ExternalFrontend> Store::externalFrontends() const {
+  std::vector<ExternalFrontend> out;
+  for (const auto& [key, svc] : services_) {
+    if (svc.type == "ExternalName") continue;
+    const bool nodePorts = svc.type == "NodePort" || svc.type == "LoadBalancer";
+    const bool lb = svc.type == "LoadBalancer";
+    // validate() only lets externally reachable Services set the policy.
+    const bool local = svc.externalTrafficPolicy == "Local";
+    std::vector<uint32_t> lbIPs, extIPs;
+    if (lb)
+      for (const auto& ip : svc.loadBalancerIngressIPs)
+        if (auto v = parseIPv4(ip)) lbIPs.push_back(*v);
+    for (const auto& ip : svc.externalIPs)
+      if (auto v = parseIPv4(ip)) extIPs.push_back(*v);
+    std::vector<std::string> ranges;
+    for (std::string r : svc.loadBalancerSourceRanges) {
+      r.erase(0, r.find_first_not_of(' '));
+      r.erase(r.find_last_not_of(' ') + 1);
+      ranges.push_back(std::move(r));
+    }
+    const auto vip = parseIPv4(svc.clusterIP);
+    const BackendSource src = sourceFor(svc, endpoints_, slices_);
+    for (const auto& sp : svc.ports) {
+      const uint8_t proto = protoNumber(sp.protocol);
+      if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
+      ExternalFrontend base;
+      base.proto = proto;
+      base.ns = svc.meta.ns;
+      base.name = svc.meta.name;
+      base.portName = sp.name;
+      if (vip) base.clusterFrontend = FrontendKey{*vip, static_cast<uint16_t>(sp.port), proto};
+      base.localOnly = local;
+      if (svc.sessionAffinity == "ClientIP") {
+        base.affinity = true;
+        base.affinityTimeout = affinityTimeoutOf(svc);
+      }
+      if (lb && svc.externalTrafficPolicy == "Local" && svc.healthCheckNodePort > 0 &&
+          svc.healthCheckNodePort <= 65535)
+        base.healthCheckNodePort = static_cast<uint16_t>(svc.healthCheckNodePort);
+      if ((nodePorts && sp.nodePort > 0 && sp.nodePort <= 65535) || !lbIPs.empty() ||
+          !extIPs.empty())
+        base.backends = backendsFor(src, sp);
+
+      if (nodePorts && sp.nodePort > 0 && sp.nodePort <= 65535) {
+        ExternalFrontend fe = base;
+        fe.kind = ExternalKind::NodePort;
+        fe.port = static_cast<uint16_t>(sp.nodePort);
+        out.push_back(std::move(fe));
+      }
+      for (uint32_t ip : lbIPs) {
+        ExternalFrontend fe = base;
+        fe.kind = ExternalKind::LoadBalancerIP;
+        fe.ip = ip;
+        fe.port = static_cast<uint16_t>(sp.port);
+        fe.sourceRanges = ranges;
+        out.push_back(std::move(fe));
+      }
+      for (uint32_t ip : extIPs) {
+        ExternalFrontend fe = base;
+        fe.kind = ExternalKind::ExternalIP;
+        fe.ip = ip;
+        fe.port = static_cast<uint16_t>(sp.port);
+        out.push_back(std::move(fe));
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const ExternalFrontend& a, const ExternalFrontend& b) {
+    return std::tie(a.kind, a.ip, a.port, a.proto, a.ns, a.name, a.portName) <
+           std::tie(b.kind, b.ip, b.port, b.proto, b.ns, b.name, b.portName);
+  });
   return out;
 }
 

@@ -2,9 +2,10 @@
 // contract (model.h): the daemon and CLI must not include this.
 #pragma once
 
+#include <array>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,30 @@ struct Cidr4 {
 std::optional<Cidr4> parseCidr4(std::string_view s);
 // Any family, for loadBalancerSourceRanges.
 bool isCidr(std::string_view s);
+
+// One entry of IPAddressPool.spec.addresses as MetalLB reads it: a CIDR
+// ("192.168.10.0/24", host bits ignored) or an inclusive range
+// ("192.168.9.1-192.168.9.5", spaces around the dash allowed), either family.
+struct PoolRange {
+  bool v6 = false;
+  // Big-endian address bytes; IPv4 in the last four.
+  std::array<uint8_t, 16> first{}, last{};
+  uint32_t first4() const { return load4(first); }
+  uint32_t last4() const { return load4(last); }
+  bool overlaps(const PoolRange& o) const {
+    return v6 == o.v6 && !(last < o.first || o.last < first);
+  }
+
+ private:
+  static uint32_t load4(const std::array<uint8_t, 16>& a) {
+    return uint32_t{a[12]} << 24 | uint32_t{a[13]} << 16 | uint32_t{a[14]} << 8 | a[15];
+  }
+};
+// Error message = the field error detail.
+Result<PoolRange> parsePoolRange(std::string_view s);
+
+// "a, b,c" -> {"a","b","c"} (trimmed, empty items dropped).
+std::vector<std::string> splitIPList(std::string_view s);
 
 // ---- Field errors, formatted as k8s.io/apimachinery field.Error ----------
 

@@ -20,6 +20,8 @@ namespace {
 constexpr const char* kCore = "io.k8s.api.core.v1.";
 constexpr const char* kDiscovery = "io.k8s.api.discovery.v1.";
 constexpr const char* kMeta = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+constexpr const char* kMetalLB = "io.metallb.v1beta1.";
+constexpr const char* kMetalLBVersion = "metallb.io/v1beta1";
 
 // ---- encoding ---------------------------------------------------------------
 
@@ -96,9 +98,11 @@ json serviceJson(const Service& s) {
     for (const auto& ip : s.loadBalancerIngressIPs) ingress.push_back({{"ip", ip}});
     lb["ingress"] = std::move(ingress);
   }
+  json meta = metaJson(s.meta);
+  if (!s.loadBalancerPool.empty()) meta["annotations"][kLbPoolAnnotation] = s.loadBalancerPool;
   return json{{"apiVersion", "v1"},
               {"kind", "Service"},
-              {"metadata", metaJson(s.meta)},
+              {"metadata", std::move(meta)},
               {"spec", std::move(spec)},
               {"status", {{"loadBalancer", std::move(lb)}}}};
 }
@@ -167,6 +171,25 @@ json sliceJson(const EndpointSlice& s) {
   return json{{"apiVersion", "discovery.k8s.io/v1"}, {"kind", "EndpointSlice"},
               {"metadata", metaJson(s.meta)},        {"addressType", s.addressType},
               {"endpoints", std::move(eps)},         {"ports", std::move(ports)}};
+}
+
+json poolJson(const IPAddressPool& p) {
+  json spec = {
+      {"addresses", p.addresses}, {"autoAssign", p.autoAssign}, {"avoidBuggyIPs", p.avoidBuggyIPs}};
+  return json{{"apiVersion", kMetalLBVersion},
+              {"kind", "IPAddressPool"},
+              {"metadata", metaJson(p.meta)},
+              {"spec", std::move(spec)}};
+}
+
+json l2Json(const L2Advertisement& a) {
+  json spec = json::object();
+  if (!a.ipAddressPools.empty()) spec["ipAddressPools"] = a.ipAddressPools;
+  if (!a.interfaces.empty()) spec["interfaces"] = a.interfaces;
+  return json{{"apiVersion", kMetalLBVersion},
+              {"kind", "L2Advertisement"},
+              {"metadata", metaJson(a.meta)},
+              {"spec", std::move(spec)}};
 }
 
 // ---- decoding -----------------------------------------------------------------
@@ -373,6 +396,11 @@ Service decodeService(Decoder& d, const json& j) {
   Service s;
   Ctx root{"Service", std::string(kCore) + "Service"};
   decodeMeta(d, j, root, s.meta);
+  // Store-owned; carried in an annotation (see Service::loadBalancerPool).
+  if (auto it = s.meta.annotations.find(kLbPoolAnnotation); it != s.meta.annotations.end()) {
+    s.loadBalancerPool = it->second;
+    s.meta.annotations.erase(it);
+  }
   if (const json* spec = d.obj(j, root, "spec")) {
     Ctx c = root.child("spec", std::string(kCore) + "ServiceSpec");
     std::string type;
@@ -522,6 +550,33 @@ EndpointSlice decodeSlice(Decoder& d, const json& j) {
   return s;
 }
 
+IPAddressPool decodePool(Decoder& d, const json& j) {
+  IPAddressPool p;
+  Ctx root{"IPAddressPool", std::string(kMetalLB) + "IPAddressPool"};
+  decodeMeta(d, j, root, p.meta);
+  if (const json* spec = d.obj(j, root, "spec")) {
+    Ctx c = root.child("spec", root.type + ".spec");
+    d.strList(*spec, c, "addresses", p.addresses);
+    std::optional<bool> b;
+    if (d.boolean(*spec, c, "autoAssign", b)) p.autoAssign = *b;
+    b.reset();
+    if (d.boolean(*spec, c, "avoidBuggyIPs", b)) p.avoidBuggyIPs = *b;
+  }
+  return p;
+}
+
+L2Advertisement decodeL2(Decoder& d, const json& j) {
+  L2Advertisement a;
+  Ctx root{"L2Advertisement", std::string(kMetalLB) + "L2Advertisement"};
+  decodeMeta(d, j, root, a.meta);
+  if (const json* spec = d.obj(j, root, "spec")) {
+    Ctx c = root.child("spec", root.type + ".spec");
+    d.strList(*spec, c, "ipAddressPools", a.ipAddressPools);
+    d.strList(*spec, c, "interfaces", a.interfaces);
+  }
+  return a;
+}
+
 }  // namespace
 
 nlohmann::json toJson(const Object& obj) {
@@ -530,8 +585,12 @@ nlohmann::json toJson(const Object& obj) {
       return serviceJson(std::get<Service>(obj));
     case 1:
       return endpointsJson(std::get<Endpoints>(obj));
-    default:
+    case 2:
       return sliceJson(std::get<EndpointSlice>(obj));
+    case 3:
+      return poolJson(std::get<IPAddressPool>(obj));
+    default:
+      return l2Json(std::get<L2Advertisement>(obj));
   }
 }
 
@@ -540,6 +599,8 @@ namespace model_internal {
 std::optional<std::string> recognizeKind(const std::string& apiVersion, const std::string& kind) {
   if (apiVersion == "v1" && (kind == "Service" || kind == "Endpoints")) return kind;
   if (apiVersion == "discovery.k8s.io/v1" && kind == "EndpointSlice") return kind;
+  if (apiVersion == kMetalLBVersion && (kind == "IPAddressPool" || kind == "L2Advertisement"))
+    return kind;
   return std::nullopt;
 }
 
@@ -550,8 +611,12 @@ Result<Object> decodeObject(const nlohmann::json& j, const std::string& kind) {
     obj = decodeService(d, j);
   else if (kind == "Endpoints")
     obj = decodeEndpoints(d, j);
-  else
+  else if (kind == "EndpointSlice")
     obj = decodeSlice(d, j);
+  else if (kind == "IPAddressPool")
+    obj = decodePool(d, j);
+  else
+    obj = decodeL2(d, j);
   if (d.failed()) return Error{EINVAL, d.error()};
   if (!d.fieldErrors().empty())
     // Already final (`The Service "x" is invalid: ...`); type errors above

@@ -118,6 +118,11 @@ std::string validationDataError(const std::string& src, const std::string& what)
 }
 
 std::string gvResource(const std::string& kind) {
+  if (kind == "IPAddressPool" || kind == "L2Advertisement")
+    return fmt::format(
+        "Resource: \"metallb.io/v1beta1, Resource={}\", GroupVersionKind: \"metallb.io/v1beta1, "
+        "Kind={}\"",
+        resourcePlural(kind).substr(0, resourcePlural(kind).find('.')), kind);
   if (kind == "EndpointSlice")
     return "Resource: \"discovery.k8s.io/v1, Resource=endpointslices\", GroupVersionKind: "
            "\"discovery.k8s.io/v1, Kind=EndpointSlice\"";
@@ -172,6 +177,9 @@ std::optional<Error> expand(const json& doc, const std::string& src, std::vector
     itemKind = kind.substr(0, kind.size() - 4);
   else if (apiVersion == "discovery.k8s.io/v1" && kind == "EndpointSliceList")
     itemKind = "EndpointSlice";
+  else if (apiVersion == "metallb.io/v1beta1" &&
+           (kind == "IPAddressPoolList" || kind == "L2AdvertisementList"))
+    itemKind = kind.substr(0, kind.size() - 4);
   else
     itemKind = "-";
   if (itemKind != "-") {

@@ -61,6 +61,11 @@ struct Service {
   std::vector<std::string> loadBalancerSourceRanges;
   int32_t healthCheckNodePort = 0;
   std::vector<std::string> loadBalancerIngressIPs;  // status.loadBalancer.ingress[].ip
+  // Owned by the Store, like the status above: the IPAddressPool (its name)
+  // the ingress IP came from. In JSON it is MetalLB's annotation
+  // metallb.io/ip-allocated-from-pool (kLbPoolAnnotation), never in
+  // meta.annotations.
+  std::string loadBalancerPool;
 };
 
 struct EndpointPort {
@@ -110,7 +115,25 @@ struct EndpointSlice {
   std::vector<EndpointPort> ports;  // name "" = unnamed port
 };
 
-using Object = std::variant<Service, Endpoints, EndpointSlice>;
+// MetalLB (apiVersion metallb.io/v1beta1). Only the fields svclb acts on;
+// the others (serviceAllocation, selectors, ...) are accepted and ignored.
+struct IPAddressPool {
+  ObjectMeta meta;
+  // "192.168.10.0/24", "192.168.9.1-192.168.9.5" or IPv6 forms. IPv6
+  // entries are accepted (MetalLB's own examples mix them) but never
+  // handed out: the dataplane is IPv4 only.
+  std::vector<std::string> addresses;
+  bool autoAssign = true;
+  bool avoidBuggyIPs = false;  // never hand out x.y.z.0 or x.y.z.255
+};
+
+struct L2Advertisement {
+  ObjectMeta meta;
+  std::vector<std::string> ipAddressPools;  // pool names (same namespace); empty = all
+  std::vector<std::string> interfaces;      // empty = all
+};
+
+using Object = std::variant<Service, Endpoints, EndpointSlice, IPAddressPool, L2Advertisement>;
 
 // Field-by-field equality (uid and creationTimestamp included). Declared
 // outside the structs so the structs' layout and declarations stay as they are.
@@ -121,13 +144,17 @@ bool operator==(const Endpoints& a, const Endpoints& b);
 bool operator==(const EndpointConditions& a, const EndpointConditions& b);
 bool operator==(const SliceEndpoint& a, const SliceEndpoint& b);
 bool operator==(const EndpointSlice& a, const EndpointSlice& b);
+bool operator==(const IPAddressPool& a, const IPAddressPool& b);
+bool operator==(const L2Advertisement& a, const L2Advertisement& b);
 
 // Maps what a user may type for a resource ("svc", "services", "Service",
-// "ep", "endpoints", "endpointslice", "endpointslices.discovery.k8s.io", ...)
-// to the Kind ("Service" | "Endpoints" | "EndpointSlice"); nullopt if unknown.
+// "ep", "endpoints", "endpointslice", "endpointslices.discovery.k8s.io",
+// "ipaddresspools.metallb.io", "l2advertisement", ...) to the Kind ("Service" |
+// "Endpoints" | "EndpointSlice" | "IPAddressPool" | "L2Advertisement");
+// nullopt if unknown.
 std::optional<std::string> kindFromResource(std::string_view resource);
 
-// "Service", "Endpoints", "EndpointSlice"
+// "Service", "Endpoints", "EndpointSlice", "IPAddressPool", "L2Advertisement"
 std::string kindOf(const Object& obj);
 const ObjectMeta& metaOf(const Object& obj);
 
@@ -156,6 +183,17 @@ inline constexpr const char* kLbAlgorithmAnnotation = "svclb.io/lb-algorithm";
 // On an Endpoints or EndpointSlice: Maglev weights per endpoint address,
 // "10.244.1.11=3,10.244.1.12=1" (1..65535; unlisted addresses weigh 1).
 inline constexpr const char* kWeightsAnnotation = "svclb.io/weights";
+
+// ---- MetalLB annotations on a LoadBalancer Service -------------------------
+// Requested ingress IPs, "192.168.10.5" or "192.168.10.5,fc00::5" (the first
+// IPv4 one is used). Both MetalLB spellings are read; metallb.io/ wins.
+inline constexpr const char* kLbIPsAnnotation = "metallb.io/loadBalancerIPs";
+inline constexpr const char* kLbIPsAnnotationLegacy = "metallb.universe.tf/loadBalancerIPs";
+// Restricts assignment to the named pool (which may have autoAssign: false).
+inline constexpr const char* kLbPoolRequestAnnotation = "metallb.io/address-pool";
+inline constexpr const char* kLbPoolRequestAnnotationLegacy = "metallb.universe.tf/address-pool";
+// Written by the store (Service::loadBalancerPool): where the IP came from.
+inline constexpr const char* kLbPoolAnnotation = "metallb.io/ip-allocated-from-pool";
 
 // ---- Dataplane view -------------------------------------------------------
 
@@ -188,10 +226,35 @@ struct Frontend {
   bool operator==(const Frontend&) const = default;
 };
 
+// The externally reachable entry points of Services (NodePorts, MetalLB
+// ingress IPs, spec.externalIPs), for the node-facing (XDP) dataplane.
+enum class ExternalKind : uint8_t { NodePort, LoadBalancerIP, ExternalIP };
+
+struct ExternalFrontend {
+  ExternalKind kind = ExternalKind::NodePort;
+  uint32_t ip = 0;                 // host byte order; 0 for NodePort = any address of the node
+  uint16_t port = 0;               // the nodePort, or the Service port for LB/external IPs
+  uint8_t proto = 0;               // IPPROTO_TCP (6) / IPPROTO_UDP (17)
+  std::string ns, name, portName;  // which Service port this is
+  FrontendKey clusterFrontend;     // the ClusterIP Frontend of the same Service port
+  bool localOnly = false;          // externalTrafficPolicy: Local
+  // loadBalancerSourceRanges (as written, trimmed); filled for LoadBalancerIP
+  // entries only, as kube-proxy applies them to load-balancer IPs only.
+  std::vector<std::string> sourceRanges;
+  std::vector<BackendSpec> backends;  // as in frontends() for that Service port
+  bool affinity = false;              // sessionAffinity: ClientIP
+  uint32_t affinityTimeout = 0;
+  uint16_t healthCheckNodePort = 0;  // LoadBalancer + Local only
+  bool operator==(const ExternalFrontend&) const = default;
+};
+
 // ---- Desired state --------------------------------------------------------
 
 struct StoreConfig {
   std::string serviceCIDR = "10.96.0.0/12";
+  // kube-apiserver --service-node-port-range, inclusive.
+  int32_t nodePortMin = 30000;
+  int32_t nodePortMax = 32767;
 };
 
 enum class ApplyAction { Created, Configured, Unchanged, Deleted };
@@ -213,9 +276,15 @@ class Store {
   // allocation/collision against the store and the other objects of the same
   // apply), and only if all pass, commits. On error the store is unchanged.
   // ClusterIP is immutable once set (kubectl's message for changing it).
+  // NodePort/LoadBalancer Services get nodePorts from StoreConfig's range
+  // (healthCheckNodePort too for LoadBalancer + externalTrafficPolicy Local),
+  // IPAddressPools must not overlap, and after every apply/remove the store
+  // (re)assigns LoadBalancer ingress IPs from the pools (a Service without
+  // one is pending, not an error); see store.cpp for the rules.
   Result<std::vector<ApplyOutcome>> apply(const std::vector<Object>& objs);
 
-  // Deletes by kind ("Service"|"Endpoints"|"EndpointSlice"), namespace, name.
+  // Deletes by kind ("Service"|"Endpoints"|"EndpointSlice"|"IPAddressPool"|
+  // "L2Advertisement", or any name kindFromResource knows), namespace, name.
   // NotFound error in kubectl's words:
   //   Error from server (NotFound): services "web" not found
   Result<std::vector<ApplyOutcome>> remove(const std::string& kind, const std::string& ns,
@@ -232,6 +301,13 @@ class Store {
   const std::map<std::pair<std::string, std::string>, EndpointSlice>& slices() const {
     return slices_;
   }
+  const std::map<std::pair<std::string, std::string>, IPAddressPool>& pools() const {
+    return pools_;
+  }
+  const std::map<std::pair<std::string, std::string>, L2Advertisement>& l2Advertisements() const {
+    return l2Advertisements_;
+  }
+  const StoreConfig& config() const { return cfg_; }
 
   // The dataplane view: one Frontend per (clusterIP, port, protocol) of every
   // ClusterIP-bearing Service (not headless, not ExternalName). Backends come
@@ -240,9 +316,19 @@ class Store {
   // endpoint port by name (and protocol). Sorted by key.
   std::vector<Frontend> frontends() const;
 
+  // The external view: for every NodePort/LoadBalancer Service port
+  // (TCP/UDP) with a nodePort one NodePort entry; for every IPv4 ingress IP
+  // of a LoadBalancer Service one LoadBalancerIP entry per port; for every
+  // IPv4 spec.externalIPs entry (any type but ExternalName) one ExternalIP
+  // entry per port. Sorted by (kind, ip, port, proto).
+  std::vector<ExternalFrontend> externalFrontends() const;
+
   // Persistence: JSON document {"version":1,"services":[...],"endpoints":[...],
-  // "endpointSlices":[...]}. save() writes atomically (tmp file, fsync,
-  // rename, fsync dir).
+  // "endpointSlices":[...],"ipAddressPools":[...],"l2Advertisements":[...]}.
+  // fromJson/load repair what an older state file lacks (missing nodePorts,
+  // LoadBalancer IPs) the way apply would, and keep whatever is already
+  // allocated even outside a new nodePort range. save() writes atomically
+  // (tmp file, fsync, rename, fsync dir).
   nlohmann::json toJson() const;
   static Result<Store> fromJson(const nlohmann::json& j, StoreConfig cfg = {});
   Status save(const std::string& path) const;
@@ -253,6 +339,13 @@ class Store {
   std::map<std::pair<std::string, std::string>, Service> services_;  // key (ns, name)
   std::map<std::pair<std::string, std::string>, Endpoints> endpoints_;
   std::map<std::pair<std::string, std::string>, EndpointSlice> slices_;
+  std::map<std::pair<std::string, std::string>, IPAddressPool> pools_;
+  std::map<std::pair<std::string, std::string>, L2Advertisement> l2Advertisements_;
+
+  Result<std::vector<ApplyOutcome>> removeOne(const std::string& kind, const std::string& ns,
+                                              const std::string& name);
+  // Allocates missing nodePorts (best effort) and re-runs LB IP assignment.
+  void repair();
 };
 
 }  // namespace svclb

@@ -18,8 +18,12 @@ std::string kindOf(const Object& obj) {
       return "Service";
     case 1:
       return "Endpoints";
-    default:
+    case 2:
       return "EndpointSlice";
+    case 3:
+      return "IPAddressPool";
+    default:
+      return "L2Advertisement";
   }
 }
 
@@ -37,11 +41,13 @@ bool operator==(const Service& a, const Service& b) {
          std::tie(a.type, a.clusterIP, a.selector, a.ports, a.sessionAffinity,
                   a.sessionAffinityTimeoutSeconds, a.externalIPs, a.externalName,
                   a.externalTrafficPolicy, a.internalTrafficPolicy, a.loadBalancerIP,
-                  a.loadBalancerSourceRanges, a.healthCheckNodePort, a.loadBalancerIngressIPs) ==
+                  a.loadBalancerSourceRanges, a.healthCheckNodePort, a.loadBalancerIngressIPs,
+                  a.loadBalancerPool) ==
              std::tie(b.type, b.clusterIP, b.selector, b.ports, b.sessionAffinity,
                       b.sessionAffinityTimeoutSeconds, b.externalIPs, b.externalName,
                       b.externalTrafficPolicy, b.internalTrafficPolicy, b.loadBalancerIP,
-                      b.loadBalancerSourceRanges, b.healthCheckNodePort, b.loadBalancerIngressIPs);
+                      b.loadBalancerSourceRanges, b.healthCheckNodePort, b.loadBalancerIngressIPs,
+                      b.loadBalancerPool);
 }
 
 bool operator==(const EndpointSubset& a, const EndpointSubset& b) {
@@ -70,6 +76,15 @@ bool operator==(const EndpointSlice& a, const EndpointSlice& b) {
          a.ports == b.ports;
 }
 
+bool operator==(const IPAddressPool& a, const IPAddressPool& b) {
+  return a.meta == b.meta && std::tie(a.addresses, a.autoAssign, a.avoidBuggyIPs) ==
+                                 std::tie(b.addresses, b.autoAssign, b.avoidBuggyIPs);
+}
+
+bool operator==(const L2Advertisement& a, const L2Advertisement& b) {
+  return a.meta == b.meta && a.ipAddressPools == b.ipAddressPools && a.interfaces == b.interfaces;
+}
+
 std::optional<std::string> kindFromResource(std::string_view resource) {
   std::string r(resource);
   std::transform(r.begin(), r.end(), r.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -78,6 +93,12 @@ std::optional<std::string> kindFromResource(std::string_view resource) {
   if (r == "endpointslice" || r == "endpointslices" || r == "endpointslice.discovery.k8s.io" ||
       r == "endpointslices.discovery.k8s.io")
     return "EndpointSlice";
+  if (r == "ipaddresspool" || r == "ipaddresspools" || r == "ipaddresspool.metallb.io" ||
+      r == "ipaddresspools.metallb.io")
+    return "IPAddressPool";
+  if (r == "l2advertisement" || r == "l2advertisements" || r == "l2advertisement.metallb.io" ||
+      r == "l2advertisements.metallb.io")
+    return "L2Advertisement";
   return std::nullopt;
 }
 
@@ -102,6 +123,8 @@ std::string resourceSingular(std::string_view kind) {
   if (kind == "Service") return "service";
   if (kind == "Endpoints") return "endpoints";
   if (kind == "EndpointSlice") return "endpointslice.discovery.k8s.io";
+  if (kind == "IPAddressPool") return "ipaddresspool.metallb.io";
+  if (kind == "L2Advertisement") return "l2advertisement.metallb.io";
   std::string k(kind);
   std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
   return k;
@@ -111,6 +134,8 @@ std::string resourcePlural(std::string_view kind) {
   if (kind == "Service") return "services";
   if (kind == "Endpoints") return "endpoints";
   if (kind == "EndpointSlice") return "endpointslices.discovery.k8s.io";
+  if (kind == "IPAddressPool") return "ipaddresspools.metallb.io";
+  if (kind == "L2Advertisement") return "l2advertisements.metallb.io";
   return resourceSingular(kind) + "s";
 }
 
@@ -164,6 +189,85 @@ bool isCidr(std::string_view s) {
   auto slash = s.find('/');
   if (slash == std::string_view::npos) return false;
   return isIPv6(s.substr(0, slash)) && parsePrefix(s.substr(slash + 1), 128).has_value();
+}
+
+namespace {
+std::string_view trimSpaces(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// Either family into 16 bytes (IPv4 in the last four); nullopt if neither.
+std::optional<std::pair<bool, std::array<uint8_t, 16>>> parseAnyIP(std::string_view s) {
+  std::array<uint8_t, 16> b{};
+  if (auto v4 = parseIPv4(s)) {
+    b[12] = static_cast<uint8_t>(*v4 >> 24);
+    b[13] = static_cast<uint8_t>(*v4 >> 16);
+    b[14] = static_cast<uint8_t>(*v4 >> 8);
+    b[15] = static_cast<uint8_t>(*v4);
+    return std::pair{false, b};
+  }
+  if (!isIPv6(s)) return std::nullopt;
+  std::string str(s);
+  in6_addr a{};
+  inet_pton(AF_INET6, str.c_str(), &a);
+  std::copy(std::begin(a.s6_addr), std::end(a.s6_addr), b.begin());
+  return std::pair{true, b};
+}
+}  // namespace
+
+Result<PoolRange> parsePoolRange(std::string_view s) {
+  PoolRange r;
+  const size_t dash = s.find('-');
+  if (dash == std::string_view::npos) {
+    const size_t slash = s.find('/');
+    std::optional<std::pair<bool, std::array<uint8_t, 16>>> ip;
+    std::optional<int> prefix;
+    if (slash != std::string_view::npos) {
+      ip = parseAnyIP(s.substr(0, slash));
+      if (ip) prefix = parsePrefix(s.substr(slash + 1), ip->first ? 128 : 32);
+    }
+    if (!ip || !prefix)
+      return Error{EINVAL,
+                   "must be a CIDR (e.g. 192.168.10.0/24) or an IP range (e.g. "
+                   "192.168.9.1-192.168.9.5)"};
+    r.v6 = ip->first;
+    const int hostBits = (r.v6 ? 128 : 32) - *prefix;
+    r.first = r.last = ip->second;
+    for (int bit = 0; bit < hostBits; ++bit) {
+      const int byte = 15 - bit / 8;
+      const uint8_t m = static_cast<uint8_t>(1u << (bit % 8));
+      r.first[byte] &= static_cast<uint8_t>(~m);
+      r.last[byte] |= m;
+    }
+    return r;
+  }
+  const std::string_view a = trimSpaces(s.substr(0, dash)), b = trimSpaces(s.substr(dash + 1));
+  auto start = parseAnyIP(a);
+  if (!start) return Error{EINVAL, "invalid start IP " + goQuote(a)};
+  auto end = parseAnyIP(b);
+  if (!end) return Error{EINVAL, "invalid end IP " + goQuote(b)};
+  if (start->first != end->first)
+    return Error{EINVAL, "start and end IP must be of the same IP family"};
+  if (end->second < start->second)
+    return Error{EINVAL, fmt::format("start IP {} is after the end IP {}", goQuote(a), goQuote(b))};
+  r.v6 = start->first;
+  r.first = start->second;
+  r.last = end->second;
+  return r;
+}
+
+std::vector<std::string> splitIPList(std::string_view s) {
+  std::vector<std::string> out;
+  while (true) {
+    const size_t comma = s.find(',');
+    std::string_view item = trimSpaces(s.substr(0, comma));
+    if (!item.empty()) out.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
 }
 
 std::string goQuote(std::string_view s) {

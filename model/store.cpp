@@ -7,6 +7,42 @@
 // of documents in a file does not decide who gets an address). A freed IP is
 // reused by the next allocation.
 //
+// NodePort allocation (kube-apiserver's rules, pkg/registry/core/service/
+// storage/alloc.go, with a deterministic choice): every port of a NodePort or
+// LoadBalancer Service without a nodePort gets one, in this order of
+// preference: the nodePort the stored Service had for the same (port,
+// protocol) (kubectl apply leaves an unset nodePort alone), the nodePort of
+// another port of the same Service with the same port number (53/TCP and
+// 53/UDP share one, as kube-apiserver does), else the lowest free port of
+// [nodePortMin, nodePortMax] that no Service of the same apply asks for
+// explicitly. kube-apiserver picks at random; lowest-free keeps tests and
+// state files reproducible. An explicit nodePort must be in the range and
+// free unless the Service already holds it; ports of the same Service may
+// share a nodePort (different protocols: validate() rejects the same one).
+// A range change at restart keeps every allocation it finds outside the new
+// range (kube-apiserver's repair loop reports such ports but does not move
+// them); only new requests are checked against the new range.
+// healthCheckNodePort (LoadBalancer + externalTrafficPolicy: Local) comes
+// from the same range by the same rules, kept across updates that omit it,
+// and its errors are kube-apiserver's internal errors. Allocations are
+// derived from the stored Services, so a delete or a change to ClusterIP/
+// ExternalName (or to externalTrafficPolicy: Cluster) releases them.
+//
+// LoadBalancer IPs (MetalLB's controller semantics, deterministic): the store
+// owns status.loadBalancer (a manifest's status is ignored) and, after every
+// apply or delete, (1) keeps each LoadBalancer Service's IP while it is still
+// inside a pool (not a .0/.255 of an avoidBuggyIPs pool), still matches what
+// the Service requests and still in the pool it names; (2) gives pending
+// Services that request an IP (spec.loadBalancerIP, else the first IPv4 of
+// the metallb.io/ or metallb.universe.tf/ loadBalancerIPs annotation) that IP
+// when it is in a pool and free; (3) gives the others the first free address
+// of the autoAssign pools (pools by name, addresses in order), or of the pool
+// named by the address-pool annotation (autoAssign or not). Services are
+// visited by (namespace, name). No address: pending (no ingress), not an
+// error. Not supported: IP sharing (allow-shared-ip), a pool's
+// serviceAllocation, IPv6 addresses; pools may not overlap (MetalLB refuses
+// that too).
+//
 // Deletes follow kubectl: only what is named is deleted. Deleting a Service
 // leaves its Endpoints/EndpointSlices alone (Kubernetes' endpoints controller
 // would clean them up; svclb has none). A Service without a ClusterIP
@@ -16,6 +52,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <filesystem>
@@ -23,6 +60,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "model/internal.h"
 #include "model/model.h"
@@ -85,6 +123,270 @@ ApplyAction upsert(std::map<Key, T>& m, T obj) {
   return ApplyAction::Configured;
 }
 
+bool hasNodePorts(const Service& s) { return s.type == "NodePort" || s.type == "LoadBalancer"; }
+
+bool needsHealthCheck(const Service& s) {
+  return s.type == "LoadBalancer" && s.externalTrafficPolicy == "Local";
+}
+
+// nodePort -> the Service holding it (its ports' nodePorts and healthCheckNodePort).
+std::map<int32_t, Key> nodePortHolders(const std::map<Key, Service>& services) {
+  std::map<int32_t, Key> m;
+  for (const auto& [key, s] : services) {
+    if (!hasNodePorts(s)) continue;
+    for (const auto& p : s.ports)
+      if (p.nodePort != 0) m[p.nodePort] = key;
+    if (needsHealthCheck(s) && s.healthCheckNodePort != 0) m[s.healthCheckNodePort] = key;
+  }
+  return m;
+}
+
+// Fills in and checks s's nodePorts and healthCheckNodePort against the
+// other Services' (holders) and this apply's explicit requests. On success
+// updates holders; otherwise returns the error and leaves holders alone.
+std::optional<std::string> allocateNodePorts(Service& s, const Service* old,
+                                             std::map<int32_t, Key>& holders,
+                                             const std::set<int32_t>& requested,
+                                             const StoreConfig& cfg) {
+  const Key key{s.meta.ns, s.meta.name};
+  const std::string range = fmt::format("{}-{}", cfg.nodePortMin, cfg.nodePortMax);
+  const auto inRange = [&](int32_t p) { return p >= cfg.nodePortMin && p <= cfg.nodePortMax; };
+  const std::string notInRange =
+      fmt::format("provided port is not in the valid range. The range of valid ports is {}", range);
+  const std::string allocated = "provided port is already allocated";
+
+  std::set<int32_t> held;  // what this Service held before: no checks to keep it
+  if (old && hasNodePorts(*old))
+    for (const auto& p : old->ports)
+      if (p.nodePort != 0) held.insert(p.nodePort);
+  const int32_t oldHealth = old && needsHealthCheck(*old) ? old->healthCheckNodePort : 0;
+  std::set<int32_t> mine;  // what it holds after this apply
+  auto heldByOther = [&](int32_t p) {
+    auto it = holders.find(p);
+    return it != holders.end() && it->second != key;
+  };
+  auto next = [&]() -> std::optional<int32_t> {
+    for (int32_t p = std::max(cfg.nodePortMin, 1); p <= std::min(cfg.nodePortMax, 65535); ++p)
+      if (!holders.count(p) && !requested.count(p) && !mine.count(p)) return p;
+    return std::nullopt;
+  };
+  auto invalid = [&](size_t i, int32_t np, const std::string& detail) {
+    FieldErrors fe;
+    fe.invalidInt(fmt::format("spec.ports[{}].nodePort", i), np, detail);
+    return fe.message("Service", s.meta.name);
+  };
+
+  if (hasNodePorts(s)) {
+    for (size_t i = 0; i < s.ports.size(); ++i) {
+      ServicePort& p = s.ports[i];
+      if (p.nodePort == 0 && old && hasNodePorts(*old))
+        for (const auto& op : old->ports)
+          if (op.port == p.port && op.protocol == p.protocol && op.nodePort != 0) {
+            p.nodePort = op.nodePort;
+            break;
+          }
+      if (p.nodePort == 0)
+        for (const auto& q : s.ports)
+          if (&q != &p && q.port == p.port && q.protocol != p.protocol && q.nodePort != 0) {
+            p.nodePort = q.nodePort;
+            break;
+          }
+      if (p.nodePort == 0) {
+        auto np = next();
+        if (!np) return "Internal error occurred: failed to allocate a nodePort: range is full";
+        p.nodePort = *np;
+      } else if (!held.count(p.nodePort) && !mine.count(p.nodePort)) {
+        if (!inRange(p.nodePort)) return invalid(i, p.nodePort, notInRange);
+        if (heldByOther(p.nodePort)) return invalid(i, p.nodePort, allocated);
+      }
+      mine.insert(p.nodePort);
+    }
+    // A kept nodePort may now equal an explicit one of another port (what
+    // validate() catches between explicit ones).
+    for (size_t i = 0; i < s.ports.size(); ++i)
+      for (size_t k = 0; k < i; ++k)
+        if (s.ports[k].nodePort == s.ports[i].nodePort &&
+            s.ports[k].protocol == s.ports[i].protocol) {
+          FieldErrors fe;
+          fe.duplicate(fmt::format("spec.ports[{}].nodePort", i),
+                       std::to_string(s.ports[i].nodePort));
+          return fe.message("Service", s.meta.name);
+        }
+  }
+
+  if (needsHealthCheck(s)) {
+    int32_t& hc = s.healthCheckNodePort;
+    if (hc == 0) hc = oldHealth;
+    if (hc == 0) {
+      auto np = next();
+      if (!np)
+        return "Internal error occurred: failed to allocate a HealthCheck NodePort 0: range is "
+               "full";
+      hc = *np;
+    } else if (hc != oldHealth || mine.count(hc)) {
+      const std::string head = fmt::format(
+          "Internal error occurred: failed to allocate requested HealthCheck NodePort {}: ", hc);
+      if (!inRange(hc)) return head + notInRange;
+      if (mine.count(hc) || heldByOther(hc)) return head + allocated;
+    }
+    mine.insert(hc);
+  }
+
+  for (auto it = holders.begin(); it != holders.end();)
+    it = it->second == key ? holders.erase(it) : std::next(it);
+  for (int32_t p : mine) holders[p] = key;
+  return std::nullopt;
+}
+
+// ---- LoadBalancer IPs ------------------------------------------------------
+
+struct PoolView {
+  std::string name, ns;
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;  // IPv4, inclusive, in spec order
+  bool autoAssign = true;
+  bool avoidBuggyIPs = false;
+
+  bool contains(uint32_t ip) const {
+    for (const auto& [a, b] : ranges)
+      if (ip >= a && ip <= b) return true;
+    return false;
+  }
+  bool usable(uint32_t ip) const {
+    if (avoidBuggyIPs && ((ip & 0xff) == 0 || (ip & 0xff) == 0xff)) return false;
+    return contains(ip);
+  }
+};
+
+std::vector<PoolView> poolViews(const std::map<Key, IPAddressPool>& pools) {
+  std::vector<PoolView> out;
+  for (const auto& [key, p] : pools) {
+    PoolView v{p.meta.name, p.meta.ns, {}, p.autoAssign, p.avoidBuggyIPs};
+    for (const auto& a : p.addresses) {
+      auto r = parsePoolRange(a);
+      if (r.ok() && !r->v6) v.ranges.emplace_back(r->first4(), r->last4());
+    }
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin(), out.end(), [](const PoolView& a, const PoolView& b) {
+    return std::tie(a.name, a.ns) < std::tie(b.name, b.ns);
+  });
+  return out;
+}
+
+const PoolView* poolFor(const std::vector<PoolView>& views, uint32_t ip) {
+  for (const auto& v : views)
+    if (v.contains(ip)) return &v;
+  return nullptr;
+}
+
+std::string annotation(const Service& s, const char* key, const char* legacy) {
+  for (const char* k : {key, legacy})
+    if (auto it = s.meta.annotations.find(k); it != s.meta.annotations.end()) return it->second;
+  return "";
+}
+
+std::optional<uint32_t> requestedIP(const Service& s) {
+  if (!s.loadBalancerIP.empty()) return parseIPv4(s.loadBalancerIP);
+  for (const auto& item : splitIPList(annotation(s, kLbIPsAnnotation, kLbIPsAnnotationLegacy)))
+    if (auto ip = parseIPv4(item)) return ip;
+  return std::nullopt;
+}
+
+void assignLoadBalancerIPs(std::map<Key, Service>& services,
+                           const std::map<Key, IPAddressPool>& pools) {
+  const std::vector<PoolView> views = poolViews(pools);
+  std::set<uint32_t> taken;
+  std::vector<Service*> wantsIP, wantsAny;
+  auto give = [&](Service& s, uint32_t ip, const PoolView& p) {
+    taken.insert(ip);
+    s.loadBalancerIngressIPs = {formatIPv4(ip)};
+    s.loadBalancerPool = p.name;
+  };
+  for (auto& [key, s] : services) {
+    std::optional<uint32_t> cur;
+    if (s.type == "LoadBalancer" && !s.loadBalancerIngressIPs.empty())
+      cur = parseIPv4(s.loadBalancerIngressIPs.front());
+    const auto want = requestedIP(s);
+    const std::string wantPool =
+        annotation(s, kLbPoolRequestAnnotation, kLbPoolRequestAnnotationLegacy);
+    const PoolView* p = cur ? poolFor(views, *cur) : nullptr;
+    if (p && p->usable(*cur) && (!want || *want == *cur) &&
+        (wantPool.empty() || wantPool == p->name) && !taken.count(*cur)) {
+      give(s, *cur, *p);
+      continue;
+    }
+    s.loadBalancerIngressIPs.clear();
+    s.loadBalancerPool.clear();
+    if (s.type != "LoadBalancer") continue;
+    if (!s.loadBalancerIP.empty() ||
+        !annotation(s, kLbIPsAnnotation, kLbIPsAnnotationLegacy).empty())
+      wantsIP.push_back(&s);
+    else
+      wantsAny.push_back(&s);
+  }
+  // Explicit requests before automatic assignment, so that the order of
+  // Services does not decide whether a requested address is still free.
+  for (Service* s : wantsIP) {
+    const auto want = requestedIP(*s);
+    const std::string wantPool =
+        annotation(*s, kLbPoolRequestAnnotation, kLbPoolRequestAnnotationLegacy);
+    const PoolView* p = want ? poolFor(views, *want) : nullptr;
+    if (p && p->usable(*want) && (wantPool.empty() || wantPool == p->name) && !taken.count(*want))
+      give(*s, *want, *p);
+  }
+  for (Service* s : wantsAny) {
+    const std::string wantPool =
+        annotation(*s, kLbPoolRequestAnnotation, kLbPoolRequestAnnotationLegacy);
+    bool done = false;
+    for (const auto& p : views) {
+      if (done) break;
+      if (wantPool.empty() ? !p.autoAssign : wantPool != p.name) continue;
+      for (const auto& [a, b] : p.ranges) {
+        for (uint64_t ip = a; ip <= b && !done; ++ip) {
+          const auto u = static_cast<uint32_t>(ip);
+          if (p.usable(u) && !taken.count(u)) {
+            give(*s, u, p);
+            done = true;
+          }
+        }
+        if (done) break;
+      }
+    }
+  }
+}
+
+std::string poolRef(const IPAddressPool& other, const IPAddressPool& self) {
+  return goQuote(other.meta.ns == self.meta.ns ? other.meta.name
+                                               : other.meta.ns + "/" + other.meta.name);
+}
+
+// The MetalLB rule that no two pools share an address.
+std::optional<std::string> checkPoolOverlap(const IPAddressPool& pool,
+                                            const std::map<Key, IPAddressPool>& pools) {
+  const Key key{pool.meta.ns, pool.meta.name};
+  FieldErrors fe;
+  for (size_t i = 0; i < pool.addresses.size(); ++i) {
+    auto mine = parsePoolRange(pool.addresses[i]);
+    if (!mine.ok()) continue;
+    bool found = false;
+    for (const auto& [okey, other] : pools) {
+      if (okey == key || found) continue;
+      for (const auto& a : other.addresses) {
+        auto theirs = parsePoolRange(a);
+        if (theirs.ok() && theirs->overlaps(*mine)) {
+          fe.invalidStr(fmt::format("spec.addresses[{}]", i), pool.addresses[i],
+                        fmt::format("overlaps with {} of IPAddressPool {}", goQuote(a),
+                                    poolRef(other, pool)));
+          found = true;
+          break;
+        }
+      }
+    }
+  }
+  if (fe.empty()) return std::nullopt;
+  return fe.message("IPAddressPool", pool.meta.name);
+}
+
 Status writeAll(int fd, const std::string& data, const std::string& what) {
   size_t off = 0;
   while (off < data.size()) {
@@ -128,6 +430,16 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs) 
   auto services = services_;
   auto endpoints = endpoints_;
   auto slices = slices_;
+  auto pools = pools_;
+  auto l2s = l2Advertisements_;
+  std::map<int32_t, Key> nodePorts = nodePortHolders(services);
+  std::set<int32_t> requestedNodePorts;
+  for (const auto& obj : objs)
+    if (const auto* s = std::get_if<Service>(&obj)) {
+      for (const auto& p : s->ports)
+        if (p.nodePort != 0) requestedNodePorts.insert(p.nodePort);
+      if (s->healthCheckNodePort != 0) requestedNodePorts.insert(s->healthCheckNodePort);
+    }
 
   // Who holds which ClusterIP, kept up to date as the apply proceeds.
   std::map<uint32_t, Key> used;
@@ -207,6 +519,13 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs) 
           }
         }
       }
+      if (auto err = allocateNodePorts(s, old, nodePorts, requestedNodePorts, cfg_)) {
+        errors.push_back(*err);
+        continue;
+      }
+      // Status is the store's (assignLoadBalancerIPs below), never the manifest's.
+      s.loadBalancerIngressIPs = old ? old->loadBalancerIngressIPs : std::vector<std::string>{};
+      s.loadBalancerPool = old ? old->loadBalancerPool : "";
       // Release the old address if the Service moved off it (to ExternalName).
       if (old)
         if (auto oldIp = parseIPv4(old->clusterIP); oldIp && s.clusterIP != old->clusterIP)
@@ -215,20 +534,38 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs) 
       out.action = upsert(services, std::move(s));
     } else if (const auto* e = std::get_if<Endpoints>(&obj)) {
       out.action = upsert(endpoints, *e);
+    } else if (const auto* sl = std::get_if<EndpointSlice>(&obj)) {
+      out.action = upsert(slices, *sl);
+    } else if (const auto* p = std::get_if<IPAddressPool>(&obj)) {
+      if (auto err = checkPoolOverlap(*p, pools)) {
+        errors.push_back(*err);
+        continue;
+      }
+      out.action = upsert(pools, *p);
     } else {
-      out.action = upsert(slices, std::get<EndpointSlice>(obj));
+      out.action = upsert(l2s, std::get<L2Advertisement>(obj));
     }
     outcomes.push_back(std::move(out));
   }
   if (!errors.empty()) return Error{EINVAL, join(errors, "\n")};
+  assignLoadBalancerIPs(services, pools);
   services_ = std::move(services);
   endpoints_ = std::move(endpoints);
   slices_ = std::move(slices);
+  pools_ = std::move(pools);
+  l2Advertisements_ = std::move(l2s);
   return outcomes;
 }
 
 Result<std::vector<ApplyOutcome>> Store::remove(const std::string& kind, const std::string& ns,
                                                 const std::string& name) {
+  auto r = removeOne(kind, ns, name);
+  if (r.ok()) assignLoadBalancerIPs(services_, pools_);
+  return r;
+}
+
+Result<std::vector<ApplyOutcome>> Store::removeOne(const std::string& kind, const std::string& ns,
+                                                   const std::string& name) {
   auto k = kindFromResource(kind);
   if (!k)
     return Error{EINVAL,
@@ -239,8 +576,12 @@ Result<std::vector<ApplyOutcome>> Store::remove(const std::string& kind, const s
     erased = services_.erase(key);
   else if (*k == "Endpoints")
     erased = endpoints_.erase(key);
-  else
+  else if (*k == "EndpointSlice")
     erased = slices_.erase(key);
+  else if (*k == "IPAddressPool")
+    erased = pools_.erase(key);
+  else
+    erased = l2Advertisements_.erase(key);
   if (!erased) return Error{ENOENT, notFound(*k, name)};
   return std::vector<ApplyOutcome>{{*k, key.first, name, ApplyAction::Deleted}};
 }
@@ -255,7 +596,7 @@ Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& ob
     const std::string kind = kindOf(obj);
     // The same object twice in one file is deleted once.
     if (!done.insert({kind, m.ns, m.name}).second) continue;
-    auto r = next.remove(kind, m.ns, m.name);
+    auto r = next.removeOne(kind, m.ns, m.name);
     if (!r.ok()) {
       errors.push_back(r.error().message);
       continue;
@@ -263,6 +604,7 @@ Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& ob
     outcomes.insert(outcomes.end(), r->begin(), r->end());
   }
   if (!errors.empty()) return Error{ENOENT, join(errors, "\n")};
+  assignLoadBalancerIPs(next.services_, next.pools_);
   *this = std::move(next);
   return outcomes;
 }
@@ -272,10 +614,15 @@ nlohmann::json Store::toJson() const {
   for (const auto& [k, s] : services_) services.push_back(svclb::toJson(Object{s}));
   for (const auto& [k, e] : endpoints_) endpoints.push_back(svclb::toJson(Object{e}));
   for (const auto& [k, s] : slices_) slices.push_back(svclb::toJson(Object{s}));
+  json pools = json::array(), l2s = json::array();
+  for (const auto& [k, p] : pools_) pools.push_back(svclb::toJson(Object{p}));
+  for (const auto& [k, a] : l2Advertisements_) l2s.push_back(svclb::toJson(Object{a}));
   return json{{"version", 1},
               {"services", std::move(services)},
               {"endpoints", std::move(endpoints)},
-              {"endpointSlices", std::move(slices)}};
+              {"endpointSlices", std::move(slices)},
+              {"ipAddressPools", std::move(pools)},
+              {"l2Advertisements", std::move(l2s)}};
 }
 
 Result<Store> Store::fromJson(const nlohmann::json& j, StoreConfig cfg) {
@@ -284,8 +631,11 @@ Result<Store> Store::fromJson(const nlohmann::json& j, StoreConfig cfg) {
   if (v == j.end() || !v->is_number_integer() || v->get<int64_t>() != 1)
     return Error{EINVAL, "invalid state: unsupported version (want 1)"};
   Store st(std::move(cfg));
-  const std::pair<const char*, const char*> lists[] = {
-      {"services", "Service"}, {"endpoints", "Endpoints"}, {"endpointSlices", "EndpointSlice"}};
+  const std::pair<const char*, const char*> lists[] = {{"services", "Service"},
+                                                       {"endpoints", "Endpoints"},
+                                                       {"endpointSlices", "EndpointSlice"},
+                                                       {"ipAddressPools", "IPAddressPool"},
+                                                       {"l2Advertisements", "L2Advertisement"}};
   for (const auto& [field, kind] : lists) {
     auto it = j.find(field);
     if (it == j.end() || it->is_null()) continue;
@@ -302,11 +652,27 @@ Result<Store> Store::fromJson(const nlohmann::json& j, StoreConfig cfg) {
         st.services_[key] = std::move(*s);
       else if (auto* e = std::get_if<Endpoints>(&*obj))
         st.endpoints_[key] = std::move(*e);
+      else if (auto* sl = std::get_if<EndpointSlice>(&*obj))
+        st.slices_[key] = std::move(*sl);
+      else if (auto* p = std::get_if<IPAddressPool>(&*obj))
+        st.pools_[key] = std::move(*p);
       else
-        st.slices_[key] = std::get<EndpointSlice>(std::move(*obj));
+        st.l2Advertisements_[key] = std::get<L2Advertisement>(std::move(*obj));
     }
   }
+  st.repair();
   return st;
+}
+
+void Store::repair() {
+  // A state file from before nodePort allocation, or written under another
+  // range: fill in what is missing, keep everything that is there.
+  std::map<int32_t, Key> holders = nodePortHolders(services_);
+  for (auto& [key, svc] : services_) {
+    Service next = svc;
+    if (!allocateNodePorts(next, &svc, holders, {}, cfg_)) svc = std::move(next);
+  }
+  assignLoadBalancerIPs(services_, pools_);
 }
 
 Status Store::save(const std::string& path) const {

@@ -6,12 +6,14 @@
 //  - label/annotation keys and values are not validated;
 //  - endpoint addresses in the loopback and link-local ranges are accepted
 //    (useful for local testing; kube-apiserver rejects them);
-//  - clusterIP must be IPv4 (the dataplane is IPv4 only);
+//  - clusterIP, externalIPs and loadBalancerIP must be IPv4 (the dataplane
+//    is IPv4 only);
 //  - allocation-time checks (CIDR range, collisions, immutability) live in
 //    Store::apply, as they need the store.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <string_view>
 
 #include "model/internal.h"
@@ -160,6 +162,19 @@ bool externallyAccessible(const Service& s) {
          (s.type == "ClusterIP" && !s.externalIPs.empty());
 }
 
+// ValidateNonSpecialIP's checks, for an address already known to be IPv4.
+void validateNonSpecialIPv4(const std::string& ip, const std::string& path, FieldErrors& errs) {
+  const uint32_t a = *parseIPv4(ip);
+  if (a == 0) errs.invalidStr(path, ip, fmt::format("may not be unspecified ({})", ip));
+  if ((a >> 24) == 127)
+    errs.invalidStr(path, ip, "may not be in the loopback range (127.0.0.0/8, ::1/128)");
+  if ((a >> 16) == 0xa9fe)
+    errs.invalidStr(path, ip, "may not be in the link-local range (169.254.0.0/16, fe80::/10)");
+  if ((a >> 8) == 0xe00000)
+    errs.invalidStr(path, ip,
+                    "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)");
+}
+
 void validateWeights(const ObjectMeta& m, FieldErrors& errs) {
   auto it = m.annotations.find(kWeightsAnnotation);
   if (it != m.annotations.end() && !parseWeights(it->second))
@@ -236,10 +251,12 @@ void validateService(const Service& s, FieldErrors& errs) {
   for (size_t i = 0; i < s.externalIPs.size(); ++i) {
     const std::string path = fmt::format("spec.externalIPs[{}]", i);
     const std::string& ip = s.externalIPs[i];
-    if (!isIP(ip))
+    if (isIPv6(ip))
+      errs.invalidStr(path, ip, "must be a valid IPv4 address");  // svclb: IPv4 only
+    else if (!isIP(ip))
       errs.invalidStr(path, ip, kValidIP);
-    else if (ip == "0.0.0.0" || ip == "::")
-      errs.invalidStr(path, ip, "may not be unspecified (0.0.0.0)");
+    else
+      validateNonSpecialIPv4(ip, path, errs);
   }
 
   const std::vector<std::string> kTypes = {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"};
@@ -290,6 +307,20 @@ void validateService(const Service& s, FieldErrors& errs) {
   }
   if (!s.loadBalancerIP.empty() && !isIP(s.loadBalancerIP))
     errs.invalidStr("spec.loadBalancerIP", s.loadBalancerIP, kValidIP);
+  else if (isIPv6(s.loadBalancerIP))
+    errs.invalidStr("spec.loadBalancerIP", s.loadBalancerIP, "must be a valid IPv4 address");
+  if (s.type == "LoadBalancer")
+    for (const char* key : {kLbIPsAnnotation, kLbIPsAnnotationLegacy})
+      if (auto it = s.meta.annotations.find(key); it != s.meta.annotations.end()) {
+        auto list = splitIPList(it->second);
+        const bool allIPs = !list.empty() && std::all_of(list.begin(), list.end(), isIP);
+        const bool anyV4 = std::any_of(list.begin(), list.end(),
+                                       [](const std::string& ip) { return parseIPv4(ip); });
+        if (!allIPs || !anyV4)
+          errs.invalidStr(std::string("metadata.annotations[") + key + "]", it->second,
+                          "must be a comma-separated list of IP addresses, at least one of them "
+                          "IPv4");
+      }
 
   if (!externallyAccessible(s)) {
     if (!s.externalTrafficPolicy.empty())
@@ -409,6 +440,53 @@ void validateSlice(const EndpointSlice& s, FieldErrors& errs) {
   }
 }
 
+void validatePool(const IPAddressPool& p, FieldErrors& errs) {
+  validateMeta(p.meta, /*dns1035=*/false, errs);
+  if (p.addresses.empty()) errs.required("spec.addresses");
+  std::vector<std::pair<size_t, PoolRange>> seen;
+  for (size_t i = 0; i < p.addresses.size(); ++i) {
+    const std::string path = fmt::format("spec.addresses[{}]", i);
+    auto r = parsePoolRange(p.addresses[i]);
+    if (!r.ok()) {
+      errs.invalidStr(path, p.addresses[i], r.error().message);
+      continue;
+    }
+    for (const auto& [k, other] : seen)
+      if (other.overlaps(*r)) {
+        errs.invalidStr(
+            path, p.addresses[i],
+            fmt::format("overlaps with spec.addresses[{}] ({})", k, goQuote(p.addresses[k])));
+        break;
+      }
+    seen.emplace_back(i, *r);
+  }
+}
+
+bool validInterfaceName(const std::string& n) {
+  // IFNAMSIZ - 1, and what dev_valid_name() refuses.
+  if (n.empty() || n.size() > 15 || n == "." || n == "..") return false;
+  return std::none_of(n.begin(), n.end(), [](unsigned char c) {
+    return c == '/' || c == ':' || std::isspace(c) || c < 0x20;
+  });
+}
+
+void validateL2(const L2Advertisement& a, FieldErrors& errs) {
+  validateMeta(a.meta, /*dns1035=*/false, errs);
+  for (size_t i = 0; i < a.ipAddressPools.size(); ++i) {
+    const std::string& n = a.ipAddressPools[i];
+    const std::string path = fmt::format("spec.ipAddressPools[{}]", i);
+    if (n.empty())
+      errs.required(path, "must name an IPAddressPool");
+    else
+      for (const auto& msg : isDNS1123Subdomain(n)) errs.invalidStr(path, n, msg);
+  }
+  for (size_t i = 0; i < a.interfaces.size(); ++i)
+    if (!validInterfaceName(a.interfaces[i]))
+      errs.invalidStr(fmt::format("spec.interfaces[{}]", i), a.interfaces[i],
+                      "must be a network interface name (1-15 characters, no '/', ':' or "
+                      "whitespace)");
+}
+
 }  // namespace
 
 Status validate(const Object& obj) {
@@ -420,8 +498,14 @@ Status validate(const Object& obj) {
     case 1:
       validateEndpoints(std::get<Endpoints>(obj), errs);
       break;
-    default:
+    case 2:
       validateSlice(std::get<EndpointSlice>(obj), errs);
+      break;
+    case 3:
+      validatePool(std::get<IPAddressPool>(obj), errs);
+      break;
+    default:
+      validateL2(std::get<L2Advertisement>(obj), errs);
       break;
   }
   if (errs.empty()) return {};

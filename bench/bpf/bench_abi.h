@@ -34,6 +34,7 @@ struct tgen_cfg {
 	__u16 sport_base; /* host order */
 	__u16 l4_off;     /* offset of the L4 header in the frame */
 	__u32 new_flow;   /* 1: (saddr low bits, sport) from a global counter */
+	__u8 tmpl[BENCH_TMPL_SIZE]; /* the frame's headers, rewritten every run */
 };
 
 #endif

@@ -4,7 +4,9 @@
  * of cfg.ifindex by XDP_REDIRECT. Per-flow variation: the source port (and
  * for new-flow mode the low source address bits) come from a counter. In
  * live-frames mode the kernel resets only the frame pointers between runs,
- * never the bytes, so every varying field is written on every run.
+ * never the bytes, and a page comes back from the receiver as the receiver
+ * left it (a forwarding node rewrites the MACs and the TTL in place): so
+ * the headers are restored from the template on every run.
  * Checksums (IPv4 header, and the L4 one unless it is 0 = "none" for UDP)
  * are updated incrementally from the bytes in the frame. */
 #include <linux/bpf.h>
@@ -33,8 +35,9 @@ int tgen_xdp(struct xdp_md *ctx)
 	__u32 flows = cfg.flows ? cfg.flows : 1;
 	__be16 old_port, new_port;
 
-	if (data + 64 > data_end)
+	if (data + BENCH_TMPL_SIZE > data_end)
 		return XDP_DROP;
+	__builtin_memcpy(data, (const void *)cfg.tmpl, BENCH_HDR_COPY);
 	/* UDP checksum field at +6, TCP at +16 of the L4 header */
 	l4check = (void *)sport + (ip->protocol == IPPROTO_UDP ? 6 : 16);
 	old_port = *sport;

@@ -24,7 +24,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 QUICK=0
-REPS=5
+REPS=""
 OUT=""
 while [ $# -gt 0 ]; do
     case $1 in
@@ -38,11 +38,16 @@ while [ $# -gt 0 ]; do
 done
 BIN=$BUILD/bin
 if ((QUICK)); then
-    SIZES=(10 1000); REPS=${REPS_QUICK:-3}; DUR=2; TCPDUR=2
+    SIZES=(10 1000); REPS=${REPS:-3}; DUR=2; TCPDUR=2
 else
-    SIZES=(10 1000 10000); DUR=3; TCPDUR=3
+    SIZES=(10 1000 10000); REPS=${REPS:-5}; DUR=3; TCPDUR=3
 fi
 CONFIGS=(gen routing xdppass svclb iptables nftables)
+# Generator: af-packet (default; the yardstick's method: sendmmsg on an
+# AF_PACKET socket, the node path runs in the sender's softirq) or live
+# (svclb-trafficgen's XDP live frames; on this kernel the frames reach the
+# node veth's NAPI but are not delivered to the IP stack, see README).
+GEN_MODE=${GEN_MODE:-af-packet}
 ENDPOINTS=10
 
 [ "$(id -u)" = 0 ] || { echo "compare: needs root" >&2; exit 77; }
@@ -112,7 +117,7 @@ topo() {
     in_ns "$bn" ip neigh replace 10.251.0.1 lladdr "$nbmac" dev b0
     echo "$n0mac" >"$TMP/$c.n0mac"
     # Receiving redirected XDP frames needs veth NAPI: GRO on (or an XDP prog).
-    in_ns "$nn" ethtool -K n0 gro on >/dev/null
+    if [ "$GEN_MODE" = live ]; then in_ns "$nn" ethtool -K n0 gro on >/dev/null; fi
     # Sink: UDP is dropped at the backend veth's tc ingress (counted in rx;
     # no act_gact module here, so a tiny BPF program does it).
     in_ns "$bn" tc qdisc add dev b0 clsact
@@ -141,7 +146,8 @@ udp_run() {
     read -r vip uport tport < <(dst_of "$c")
     before=$(rx_count "$c")
     local flag=(--flows 1)
-    ((nf)) && flag=(--new-flow)
+    [ "$GEN_MODE" = live ] || flag+=(--af-packet)
+    ((nf)) && flag=(--new-flow "${flag[@]:2}")
     gen=$(in_ns "$c-c" timeout $((DUR + 20)) "$BIN/svclb-trafficgen" --dev c0 --src 10.250.0.2 \
         --dst "$vip" --dport "$uport" --dst-mac "$mac" --threads 2 --duration "$DUR" --count 200000000 \
         --size 64 "${flag[@]}" --json)
@@ -167,6 +173,7 @@ print(json.dumps({"cps": sum(x["cps"] for x in r), "connect_us_p50": max([x["con
 "connect_us_p99": max([x["connect_us_p99"] for x in r] or [0]), "errors": sum(x["errors"] for x in r)}))' "${outs[@]}"
 }
 
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.4f", b - a }'; }
 svcctl() { timeout 300 "$BIN/svcctl" --socket "$TMP/svclb.sock" "$@"; }
 
 # ---- build every topology once -------------------------------------------
@@ -174,8 +181,13 @@ log "building topologies (prefix $P)"
 mkdir -p "$BPFDIR/sink"
 bpftool prog loadall "$REFOBJ" "$BPFDIR/sink" >/dev/null
 for c in "${CONFIGS[@]}"; do topo "$c"; done
-in_ns gen-n bash -c 'ethtool -K n0 gro off >/dev/null'
-xdp_attach gen ref_xdp_drop
+if [ "$GEN_MODE" = live ]; then
+    in_ns gen-n ethtool -K n0 gro off >/dev/null
+    xdp_attach gen ref_xdp_drop
+else
+    in_ns gen-n tc qdisc add dev n0 clsact
+    in_ns gen-n tc filter add dev n0 ingress prio 1 bpf direct-action object-pinned "$BPFDIR/sink/ref_tc_sink"
+fi
 xdp_attach xdppass ref_xdp_pass
 mkdir -p "$TMP/svclb-state" "$BPFDIR"
 in_ns svclb-n "$BIN/svclbd" --bpffs "$BPFDIR/svclbd" --iface n0 --iface nb \
@@ -187,7 +199,8 @@ for i in $(seq 50); do svcctl status >/dev/null 2>&1 && break; sleep 0.2; done
 svcctl status >/dev/null 2>&1 || { tail -20 "$TMP/svclbd.log" >&2; exit 1; }
 in_ns iptables-n true
 
-RESULT=$TMP/result.jsonl
+RESULT=${OUT:+$OUT.jsonl}
+RESULT=${RESULT:-$TMP/result.jsonl}
 : >"$RESULT"
 emit() { echo "$1" >>"$RESULT"; }
 
@@ -201,26 +214,29 @@ for N in "${SIZES[@]}"; do
     # in the file are removed, like a resync).
     t0=$(date +%s.%N)
     svcctl apply -f "$TMP/gen-$N/svc.yaml" >/dev/null || { log "svcctl apply failed"; tail "$TMP/svclbd.log" >&2; exit 1; }
-    t_svclb=$(echo "$(date +%s.%N) - $t0" | bc)
+    t_svclb=$(elapsed "$t0")
     in_ns iptables-n iptables-legacy -t nat -F 2>/dev/null || true
     t0=$(date +%s.%N)
     in_ns iptables-n timeout 300 iptables-legacy-restore <"$TMP/gen-$N/ipt.rules"
-    t_ipt=$(echo "$(date +%s.%N) - $t0" | bc)
+    t_ipt=$(elapsed "$t0")
     in_ns nftables-n nft flush ruleset
     t0=$(date +%s.%N)
     nft_ok=1
     for f in $(ls "$TMP/gen-$N"/nft-*.nft | sort -V); do
         in_ns nftables-n timeout 300 nft -f "$f" || { nft_ok=0; break; }
     done
-    t_nft=$(echo "$(date +%s.%N) - $t0" | bc)
+    t_nft=$(elapsed "$t0")
     log "N=$N load: svcctl apply ${t_svclb}s, iptables-restore ${t_ipt}s, nft -f ${t_nft}s"
     emit "{\"kind\":\"load\",\"n\":$N,\"svclb_s\":$t_svclb,\"iptables_s\":$t_ipt,\"nftables_s\":$t_nft,\"nft_ok\":$nft_ok}"
 
-    # Endpoint change -> map latency (svclb), alternating add / remove.
+    # Endpoint change -> map latency (svclb): each rep adds an 11th endpoint
+    # to the tested Service and removes it again (two samples), so the set
+    # measured below is always the original 10 endpoints.
     for ((r = 0; r < REPS; r++)); do
-        yaml=$TMP/ep-$r.yaml
-        if ((r % 2 == 0)); then extra="  - ip: 10.251.0.99"; gone=""; else extra=""; gone=--gone; fi
-        "$PY" - "$N" "$extra" >"$yaml" <<'PYEOF'
+        for step in add remove; do
+            yaml=$TMP/ep-$r-$step.yaml
+            if [ $step = add ]; then extra="  - ip: 10.251.0.99"; gone=""; else extra=""; gone=--gone; fi
+            "$PY" - "$N" "$extra" >"$yaml" <<'PYEOF'
 import sys
 n = int(sys.argv[1]); extra = sys.argv[2]
 i = n - 1
@@ -228,10 +244,11 @@ eps = "".join(f"  - ip: 10.251.0.{11 + k}\n" for k in range(10))
 print(f"apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: s{i}\n  namespace: bench\nsubsets:\n- addresses:\n{eps}{extra}\n"
       f"  ports:\n  - name: dns\n    port: 5353\n    protocol: UDP\n  - name: http\n    port: 8080\n    protocol: TCP")
 PYEOF
-        # An Endpoints-only file: svcctl apply of one object updates just it.
-        m=$(timeout 60 "$BIN/svclb-mappoll" --map "$BPFDIR/svclbd/backends_v1" --addr 10.251.0.99 \
-            --port 5353 $gone --timeout 30 -- "$BIN/svcctl" --socket "$TMP/svclb.sock" apply -f "$yaml" || echo '{}')
-        emit "{\"kind\":\"ep_change\",\"n\":$N,\"rep\":$r,\"r\":$m}"
+            # svcctl apply of the one Endpoints object (the set stays as is).
+            m=$(timeout 60 "$BIN/svclb-mappoll" --map "$BPFDIR/svclbd/backends_v1" --addr 10.251.0.99 \
+                --port 5353 $gone --timeout 30 -- "$BIN/svcctl" --socket "$TMP/svclb.sock" apply -f "$yaml" || echo '{}')
+            emit "{\"kind\":\"ep_change\",\"n\":$N,\"rep\":$r,\"step\":\"$step\",\"r\":$m}"
+        done
     done
 
     for ((r = 0; r < REPS; r++)); do

@@ -19,8 +19,9 @@ std::vector<Object> parse(const std::string& text) {
 
 std::string pool(const std::string& name, const std::vector<std::string>& addresses,
                  const std::string& extraSpec = "") {
-  std::string s = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: " +
-                  name + "\n  namespace: metallb-system\nspec:\n" + extraSpec + "  addresses:\n";
+  std::string s =
+      "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: " + name +
+      "\n  namespace: metallb-system\nspec:\n" + extraSpec + "  addresses:\n";
   for (const auto& a : addresses) s += "  - \"" + a + "\"\n";
   return s;
 }
@@ -170,7 +171,8 @@ TEST(ModelLb, PoolAddressValidation) {
     EXPECT_EQ(errOf(p), c.wantDetail.empty()
                             ? ""
                             : "The IPAddressPool \"p\" is invalid: spec.addresses[0]: Invalid "
-                              "value: \"" + c.address + "\": " + c.wantDetail);
+                              "value: \"" +
+                                  c.address + "\": " + c.wantDetail);
   }
 
   IPAddressPool empty;
@@ -256,8 +258,8 @@ TEST(ModelLb, AssignmentTable) {
             lbSvc("s1"), lbSvc("s2"), lbSvc("s3"), lbSvc("s4")}),
        {{"s1", "10.0.1.5"}, {"s2", "10.0.0.0"}, {"s3", "10.0.0.1"}, {"s4", "10.0.2.0"}},
        {{"s1", "a-pool"}, {"s4", "b-pool"}}},
-      {"spec.loadBalancerIP", doc({pool("p", {"10.0.0.0/24"}),
-                                   lbSvc("a", "  loadBalancerIP: 10.0.0.77\n")}),
+      {"spec.loadBalancerIP",
+       doc({pool("p", {"10.0.0.0/24"}), lbSvc("a", "  loadBalancerIP: 10.0.0.77\n")}),
        {{"a", "10.0.0.77"}}},
       {"requests win over automatic assignment whatever the order",
        doc({pool("p", {"10.0.0.0/31"}), lbSvc("a"), lbSvc("b", "  loadBalancerIP: 10.0.0.0\n")}),
@@ -281,9 +283,9 @@ TEST(ModelLb, AssignmentTable) {
        doc({pool("p", {"10.0.0.0/24"}), lbSvc("a", "", annotationIPs + "10.1.0.1\n")}),
        {{"a", ""}}},
       {"autoAssign false is only used on request",
-       doc({pool("cheap", {"10.0.0.0/32"}), pool("expensive", {"42.176.25.64/30"},
-                                                "  autoAssign: false\n"),
-            lbSvc("a"), lbSvc("b"), lbSvc("c", "  loadBalancerIP: 42.176.25.65\n"),
+       doc({pool("cheap", {"10.0.0.0/32"}),
+            pool("expensive", {"42.176.25.64/30"}, "  autoAssign: false\n"), lbSvc("a"), lbSvc("b"),
+            lbSvc("c", "  loadBalancerIP: 42.176.25.65\n"),
             lbSvc("d", "", "    metallb.universe.tf/address-pool: expensive\n")}),
        {{"a", "10.0.0.0"}, {"b", ""}, {"c", "42.176.25.65"}, {"d", "42.176.25.64"}},
        {{"c", "expensive"}, {"d", "expensive"}}},
@@ -292,11 +294,12 @@ TEST(ModelLb, AssignmentTable) {
             lbSvc("a", "  loadBalancerIP: 10.0.0.5\n", "    metallb.io/address-pool: q\n")}),
        {{"a", ""}}},
       {"avoidBuggyIPs skips .0 and .255",
-       doc({pool("p", {"10.0.0.254-10.0.1.1"}, "  avoidBuggyIPs: true\n"), lbSvc("a"),
-            lbSvc("b"), lbSvc("c"), lbSvc("d", "  loadBalancerIP: 10.0.1.0\n")}),
+       doc({pool("p", {"10.0.0.254-10.0.1.1"}, "  avoidBuggyIPs: true\n"), lbSvc("a"), lbSvc("b"),
+            lbSvc("c"), lbSvc("d", "  loadBalancerIP: 10.0.1.0\n")}),
        {{"a", "10.0.0.254"}, {"b", "10.0.1.1"}, {"c", ""}, {"d", ""}}},
       {"IPv6 addresses are never handed out",
-       doc({pool("p", {"fc00::/124"}), lbSvc("a")}), {{"a", ""}}},
+       doc({pool("p", {"fc00::/124"}), lbSvc("a")}),
+       {{"a", ""}}},
       {"other types get nothing",
        doc({pool("p", {"10.0.0.0/24"}), lbSvc("a", "", "", "NodePort"),
             lbSvc("b", "", "", "ClusterIP")}),
@@ -308,15 +311,18 @@ TEST(ModelLb, AssignmentTable) {
     applyOk(st, c.manifest);
     for (const auto& [name, want] : c.want) EXPECT_EQ(ip(st, name), want) << name;
     for (const auto& [name, want] : c.wantPool) EXPECT_EQ(poolOf(st, name), want) << name;
-    for (const auto& [name, want] : c.want)
-      if (want.empty()) EXPECT_EQ(poolOf(st, name), "") << name;
+    for (const auto& [name, want] : c.want) {
+      if (want.empty()) {
+        EXPECT_EQ(poolOf(st, name), "") << name;
+      }
+    }
   }
 }
 
 TEST(ModelLb, PendingServicesGetFreedAddresses) {
   Store st;
-  applyOk(st, doc({pool("p", {"192.168.50.10-192.168.50.11"}), lbSvc("a"), lbSvc("b"),
-                   lbSvc("c"), lbSvc("d")}));
+  applyOk(st, doc({pool("p", {"192.168.50.10-192.168.50.11"}), lbSvc("a"), lbSvc("b"), lbSvc("c"),
+                   lbSvc("d")}));
   EXPECT_EQ(ip(st, "a"), "192.168.50.10");
   EXPECT_EQ(ip(st, "b"), "192.168.50.11");
   EXPECT_EQ(ip(st, "c"), "");
@@ -544,8 +550,11 @@ TEST(ModelLb, ExternalFrontends) {
   EXPECT_EQ(lbHttp.backends[0].port, 8080);
   EXPECT_EQ(lbHttp.backends[0].nodeName, "node-a");
   // The same backends as the ClusterIP view of that port.
-  for (const auto& f : st.frontends())
-    if (f.key == lbHttp.clusterFrontend) EXPECT_EQ(f.backends, lbHttp.backends);
+  for (const auto& f : st.frontends()) {
+    if (f.key == lbHttp.clusterFrontend) {
+      EXPECT_EQ(f.backends, lbHttp.backends);
+    }
+  }
   // Source ranges only on LB IPs; the NodePort of the same port has none.
   EXPECT_TRUE(fes[0].sourceRanges.empty());
   EXPECT_TRUE(fes[0].localOnly);
@@ -558,8 +567,9 @@ TEST(ModelLb, ExternalFrontends) {
   EXPECT_EQ(fes[5].clusterFrontend, (FrontendKey{ipOf("10.96.0.51"), 8443, 6}));
 
   // Pending LB: only NodePorts.
-  applyOk(st, "apiVersion: v1\nkind: Service\nmetadata: {name: pending}\nspec:\n  type: "
-              "LoadBalancer\n  loadBalancerIP: 10.9.9.9\n  ports: [{port: 80}]\n");
+  applyOk(st,
+          "apiVersion: v1\nkind: Service\nmetadata: {name: pending}\nspec:\n  type: "
+          "LoadBalancer\n  loadBalancerIP: 10.9.9.9\n  ports: [{port: 80}]\n");
   size_t pendingEntries = 0;
   for (const auto& f : st.externalFrontends())
     if (f.name == "pending") {

@@ -76,8 +76,8 @@ struct AllocCase {
   std::string name;
   std::vector<std::string> before;  // applied first, one apply each
   std::string apply;
-  std::string wantErr;                                  // "" = success
-  std::map<std::string, std::vector<int32_t>> want;     // service -> nodePorts
+  std::string wantErr;                                    // "" = success
+  std::map<std::string, std::vector<int32_t>> want = {};  // service -> nodePorts
   StoreConfig cfg = {};
 };
 
@@ -86,55 +86,93 @@ TEST(ModelNodePort, AllocationTable) {
   small.nodePortMin = 31000;
   small.nodePortMax = 31001;
   const std::vector<AllocCase> cases = {
-      {"absent -> lowest of the range", {}, svc("web", "NodePort", {"80"}), "",
-       {{"web", {30000}}}},
-      {"every port of a LoadBalancer gets one", {}, svc("lb", "LoadBalancer", {"80", "443"}), "",
+      {"absent -> lowest of the range", {}, svc("web", "NodePort", {"80"}), "", {{"web", {30000}}}},
+      {"every port of a LoadBalancer gets one",
+       {},
+       svc("lb", "LoadBalancer", {"80", "443"}),
+       "",
        {{"lb", {30000, 30001}}}},
-      {"explicit in range is kept", {}, svc("web", "NodePort", {"80:30310"}), "",
+      {"explicit in range is kept",
+       {},
+       svc("web", "NodePort", {"80:30310"}),
+       "",
        {{"web", {30310}}}},
-      {"explicit at both ends of the range", {},
-       svc("web", "NodePort", {"80:30000", "81:32767"}), "", {{"web", {30000, 32767}}}},
-      {"explicit above the range", {}, svc("huazi", "NodePort", {"80:33333"}),
+      {"explicit at both ends of the range",
+       {},
+       svc("web", "NodePort", {"80:30000", "81:32767"}),
+       "",
+       {{"web", {30000, 32767}}}},
+      {"explicit above the range",
+       {},
+       svc("huazi", "NodePort", {"80:33333"}),
        invalidNodePort("huazi", 0, 33333, kNotInRange)},
-      {"explicit below the range", {}, svc("web", "NodePort", {"80", "81:29999"}),
+      {"explicit below the range",
+       {},
+       svc("web", "NodePort", {"80", "81:29999"}),
        invalidNodePort("web", 1, 29999, kNotInRange)},
-      {"clash with another Service", {svc("a", "NodePort", {"80:30310"})},
-       svc("x", "NodePort", {"80:30310"}), invalidNodePort("x", 0, 30310, kTaken)},
+      {"clash with another Service",
+       {svc("a", "NodePort", {"80:30310"})},
+       svc("x", "NodePort", {"80:30310"}),
+       invalidNodePort("x", 0, 30310, kTaken)},
       {"clash with another Service's health check port",
        {svc("a", "LoadBalancer", {"80:30100"},
             "  externalTrafficPolicy: Local\n  healthCheckNodePort: 30101\n")},
-       svc("x", "NodePort", {"80:30101"}), invalidNodePort("x", 0, 30101, kTaken)},
-      {"clash within one apply", {},
+       svc("x", "NodePort", {"80:30101"}),
+       invalidNodePort("x", 0, 30101, kTaken)},
+      {"clash within one apply",
+       {},
        doc({svc("a", "NodePort", {"80:30310"}), svc("x", "NodePort", {"80:30310"})}),
        invalidNodePort("x", 0, 30310, kTaken)},
-      {"same nodePort, same protocol, same Service", {},
+      {"same nodePort, same protocol, same Service",
+       {},
        svc("web", "NodePort", {"80:30310", "81:30310"}),
        "The Service \"web\" is invalid: spec.ports[1].nodePort: Duplicate value: 30310"},
-      {"same nodePort for TCP and UDP of one Service", {},
-       svc("dns", "NodePort", {"53/TCP:30053", "53/UDP:30053"}), "",
+      {"same nodePort for TCP and UDP of one Service",
+       {},
+       svc("dns", "NodePort", {"53/TCP:30053", "53/UDP:30053"}),
+       "",
        {{"dns", {30053, 30053}}}},
-      {"TCP and UDP of the same port share an allocated one", {},
-       svc("dns", "NodePort", {"53/TCP", "53/UDP", "54/UDP"}), "",
+      {"TCP and UDP of the same port share an allocated one",
+       {},
+       svc("dns", "NodePort", {"53/TCP", "53/UDP", "54/UDP"}),
+       "",
        {{"dns", {30000, 30000, 30001}}}},
-      {"allocation skips what a later Service of the apply asks for", {},
-       doc({svc("a", "NodePort", {"80"}), svc("b", "NodePort", {"80:30000"})}), "",
+      {"allocation skips what a later Service of the apply asks for",
+       {},
+       doc({svc("a", "NodePort", {"80"}), svc("b", "NodePort", {"80:30000"})}),
+       "",
        {{"a", {30001}}, {"b", {30000}}}},
-      {"allocation skips ports held by others", {svc("a", "NodePort", {"80:30000"})},
-       svc("b", "NodePort", {"80"}), "", {{"a", {30000}}, {"b", {30001}}}},
-      {"ClusterIP may not have one", {}, svc("web", "ClusterIP", {"80:30080"}),
+      {"allocation skips ports held by others",
+       {svc("a", "NodePort", {"80:30000"})},
+       svc("b", "NodePort", {"80"}),
+       "",
+       {{"a", {30000}}, {"b", {30001}}}},
+      {"ClusterIP may not have one",
+       {},
+       svc("web", "ClusterIP", {"80:30080"}),
        "The Service \"web\" is invalid: spec.ports[0].nodePort: Forbidden: may not be used when "
        "`type` is 'ClusterIP'"},
       {"ClusterIP gets none", {}, svc("web", "ClusterIP", {"80"}), "", {{"web", {0}}}},
-      {"configured range", {}, svc("web", "NodePort", {"80", "81"}), "",
-       {{"web", {31000, 31001}}}, small},
-      {"configured range is full", {svc("a", "NodePort", {"80", "81"})},
+      {"configured range",
+       {},
+       svc("web", "NodePort", {"80", "81"}),
+       "",
+       {{"web", {31000, 31001}}},
+       small},
+      {"configured range is full",
+       {svc("a", "NodePort", {"80", "81"})},
        svc("b", "NodePort", {"80"}),
-       "Internal error occurred: failed to allocate a nodePort: range is full", {}, small},
-      {"configured range in the message", {}, svc("web", "NodePort", {"80:30310"}),
+       "Internal error occurred: failed to allocate a nodePort: range is full",
+       {},
+       small},
+      {"configured range in the message",
+       {},
+       svc("web", "NodePort", {"80:30310"}),
        invalidNodePort("web", 0, 30310,
                        "provided port is not in the valid range. The range of valid ports is "
                        "31000-31001"),
-       {}, small},
+       {},
+       small},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -176,6 +214,10 @@ TEST(ModelNodePort, KeptOnUpdateThatOmitsIt) {
   applyOk(st, svc("fourth", "NodePort", {"80"}));
   EXPECT_EQ(nodePorts(st, "fourth"), (std::vector<int32_t>{30001}));
 
+  // A kept nodePort cannot be asked for again by another port.
+  EXPECT_EQ(applyErr(st, svc("web", "NodePort", {"8080", "443", "444:30003"})),
+            "The Service \"web\" is invalid: spec.ports[2].nodePort: Duplicate value: 30003");
+
   // NodePort -> LoadBalancer keeps them too.
   applyOk(st, svc("web", "LoadBalancer", {"8080", "443"}));
   EXPECT_EQ(nodePorts(st, "web"), (std::vector<int32_t>{30003, 30500}));
@@ -200,8 +242,8 @@ TEST(ModelNodePort, ReleasedOnDeleteAndTypeChange) {
   EXPECT_EQ(nodePorts(st, "b"), (std::vector<int32_t>{30002}));
 
   // removeAll releases too.
-  ASSERT_TRUE(st.removeAll(parse(doc({svc("b", "NodePort", {"80"}), svc("d", "NodePort", {"80"})})))
-                  .ok());
+  ASSERT_TRUE(
+      st.removeAll(parse(doc({svc("b", "NodePort", {"80"}), svc("d", "NodePort", {"80"})}))).ok());
   applyOk(st, svc("e", "NodePort", {"80", "81"}));
   EXPECT_EQ(nodePorts(st, "e"), (std::vector<int32_t>{30001, 30002}));
 }
@@ -214,8 +256,8 @@ TEST(ModelNodePort, AllOrNothing) {
             invalidNodePort("x", 0, 30310, kTaken));
   EXPECT_EQ(st.services().size(), 1u);
   // Every failing Service is reported.
-  std::string err = applyErr(
-      st, doc({svc("y", "NodePort", {"80:40000"}), svc("z", "NodePort", {"80:30310"})}));
+  std::string err =
+      applyErr(st, doc({svc("y", "NodePort", {"80:40000"}), svc("z", "NodePort", {"80:30310"})}));
   EXPECT_EQ(err, invalidNodePort("y", 0, 40000, kNotInRange) + "\n" +
                      invalidNodePort("z", 0, 30310, kTaken));
 }
@@ -275,8 +317,9 @@ TEST(ModelNodePort, HealthCheckNodePort) {
   EXPECT_EQ(healthPort(st, "edge"), 30003);
 
   // Explicit: kube-apiserver's internal errors.
-  const std::string head = "Internal error occurred: failed to allocate requested HealthCheck "
-                           "NodePort ";
+  const std::string head =
+      "Internal error occurred: failed to allocate requested HealthCheck "
+      "NodePort ";
   struct Case {
     std::string name, extra, wantErr;
     std::vector<std::string> ports = {"80"};
@@ -285,8 +328,10 @@ TEST(ModelNodePort, HealthCheckNodePort) {
       {"out of range", local + "  healthCheckNodePort: 40000\n", head + "40000: " + kNotInRange},
       {"held by another Service", local + "  healthCheckNodePort: 30002\n",
        head + "30002: " + kTaken},
-      {"one of its own nodePorts", local + "  healthCheckNodePort: 30600\n",
-       head + "30600: " + kTaken, {"80:30600"}},
+      {"one of its own nodePorts",
+       local + "  healthCheckNodePort: 30600\n",
+       head + "30600: " + kTaken,
+       {"80:30600"}},
       {"not LoadBalancer + Local", "  healthCheckNodePort: 30600\n",
        "The Service \"x\" is invalid: spec.healthCheckNodePort: Invalid value: 30600: may only be "
        "set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"},
