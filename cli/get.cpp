@@ -201,6 +201,10 @@ std::string renderGetTable(const std::string& kind, const std::vector<Json>& ite
     if (opts.wide) header.push_back("SELECTOR");
   } else if (kind == "Endpoints") {
     header.insert(header.end(), {"NAME", "ENDPOINTS", "AGE"});
+  } else if (kind == "IPAddressPool") {
+    header.insert(header.end(), {"NAME", "AUTO ASSIGN", "AVOID BUGGY IPS", "ADDRESSES", "AGE"});
+  } else if (kind == "L2Advertisement") {
+    header.insert(header.end(), {"NAME", "IPADDRESSPOOLS", "INTERFACES", "AGE"});
   } else {
     header.insert(header.end(), {"NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"});
   }
@@ -218,6 +222,27 @@ std::string renderGetTable(const std::string& kind, const std::vector<Json>& ite
       if (opts.wide) row.push_back(formatSelector(at(item, {"spec", "selector"})));
     } else if (kind == "Endpoints") {
       row.push_back(formatEndpointsSubsets(item));
+      row.push_back(ageOf(item, now));
+    } else if (kind == "IPAddressPool" || kind == "L2Advertisement") {
+      // JSON values as kubectl's CRD printer columns show them.
+      auto list = [](const Json& j) {
+        if (!j.is_array() || j.empty()) return std::string("<none>");
+        std::string out;
+        for (const auto& v : j) out += (out.empty() ? "" : ",") + v.get<std::string>();
+        return out;
+      };
+      if (kind == "IPAddressPool") {
+        const Json& spec = at(item, {"spec"});
+        row.push_back(spec.is_object() && spec.contains("autoAssign") ? spec["autoAssign"].dump()
+                                                                      : "true");
+        row.push_back(spec.is_object() && spec.contains("avoidBuggyIPs")
+                          ? spec["avoidBuggyIPs"].dump()
+                          : "false");
+        row.push_back(list(at(item, {"spec", "addresses"})));
+      } else {
+        row.push_back(list(at(item, {"spec", "ipAddressPools"})));
+        row.push_back(list(at(item, {"spec", "interfaces"})));
+      }
       row.push_back(ageOf(item, now));
     } else {
       row.push_back(str(at(item, {"addressType"})));

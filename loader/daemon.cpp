@@ -52,6 +52,8 @@ json outcomesJson(const std::vector<ApplyOutcome>& outs) {
 std::string resourceName(const std::string& kind) {
   if (kind == "Service") return "services";
   if (kind == "Endpoints") return "endpoints";
+  if (kind == "IPAddressPool") return "ipaddresspools.metallb.io";
+  if (kind == "L2Advertisement") return "l2advertisements.metallb.io";
   return "endpointslices.discovery.k8s.io";
 }
 
@@ -72,11 +74,19 @@ std::string esc(const std::string& s) {
 }  // namespace
 
 Daemon::Daemon(DaemonConfig cfg, Dataplane& dp)
-    : cfg_(std::move(cfg)), dp_(dp), syncer_(dp, cfg_.sync), store_(StoreConfig{cfg_.serviceCIDR}) {}
+    : cfg_(std::move(cfg)), dp_(dp), syncer_(dp, cfg_.sync), store_(storeConfig()) {}
+
+StoreConfig Daemon::storeConfig() const {
+  StoreConfig sc;
+  sc.serviceCIDR = cfg_.serviceCIDR;
+  sc.nodePortMin = cfg_.nodePortMin;
+  sc.nodePortMax = cfg_.nodePortMax;
+  return sc;
+}
 
 Status Daemon::start() {
   std::lock_guard lk(mu_);
-  auto loaded = Store::load(statePath(), StoreConfig{cfg_.serviceCIDR});
+  auto loaded = Store::load(statePath(), storeConfig());
   if (!loaded) return loaded.error();
   store_ = std::move(*loaded);
   if (auto st = syncer_.adopt(); !st) return st;
@@ -189,6 +199,12 @@ json Daemon::doGet(const json& req) {
   } else if (kind == "EndpointSlice") {
     for (const auto& [key, sl] : store_.slices())
       if (match(key)) items.push_back(toJson(Object{sl}));
+  } else if (kind == "IPAddressPool") {
+    for (const auto& [key, p] : store_.pools())
+      if (match(key)) items.push_back(toJson(Object{p}));
+  } else if (kind == "L2Advertisement") {
+    for (const auto& [key, l2] : store_.l2Advertisements())
+      if (match(key)) items.push_back(toJson(Object{l2}));
   } else {
     return fail(fmt::format("error: the server doesn't have a resource type \"{}\"", kind));
   }

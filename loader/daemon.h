@@ -20,6 +20,7 @@ struct DaemonConfig {
   std::string socketPath = "/run/svclb/svclbd.sock";
   std::string metricsAddr = "127.0.0.1:9810";
   std::string serviceCIDR = "10.96.0.0/12";
+  int32_t nodePortMin = 30000, nodePortMax = 32767;  // --service-node-port-range
   std::string podIfacePrefix;
   std::vector<std::string> ifaces;
   SyncOptions sync;  // default algorithm, Maglev table size
@@ -42,6 +43,7 @@ class Daemon {
 
  private:
   std::string statePath() const { return cfg_.stateDir + "/state.json"; }
+  StoreConfig storeConfig() const;
   // Plans the new store's frontends, persists it, applies, commits.
   nlohmann::json commit(Store next, const std::vector<ApplyOutcome>& outcomes);
   nlohmann::json doApply(const nlohmann::json& req);

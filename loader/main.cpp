@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <sstream>
 #include <fstream>
 #include <optional>
 #include <vector>
@@ -113,6 +114,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-backends", dpc.maxBackends, "backend ids")->capture_default_str();
   app.add_option("--max-conntrack", dpc.maxCtEntries, "entries of each conntrack map, new and established (2 per flow)")
       ->capture_default_str();
+  std::string nodePortRange = "30000-32767";
+  app.add_option("--service-node-port-range", nodePortRange,
+                 "NodePort allocation range MIN-MAX (existing allocations outside it are kept)")
+      ->capture_default_str();
   std::string algo = "random";
   app.add_option("--lb-algorithm", algo,
                  "default backend choice for new flows: random | maglev (per Service: "
@@ -137,6 +142,16 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   dc.sync.defaultAlgo = algo == "maglev" ? SVC_ALGO_MAGLEV : SVC_ALGO_RANDOM;
   dc.sync.maxServiceEntries = dpc.maxServiceEntries;
+  {
+    int lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream in(nodePortRange);
+    if (!(in >> lo >> dash >> hi) || dash != '-' || !in.eof() || lo < 1 || hi > 65535 || lo > hi)
+      return die(fmt::format("--service-node-port-range {}: expected MIN-MAX within 1-65535",
+                             nodePortRange));
+    dc.nodePortMin = lo;
+    dc.nodePortMax = hi;
+  }
 
   if (cgroup == "default") cgroup = defaultCgroup2Path();
   if (cgroup == "none") cgroup.clear();

@@ -8,7 +8,7 @@ PKGS=(
   clang llvm libclang-rt-14-dev libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
   libcli11-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
   iproute2 iptables nftables curl socat dnsutils jq python3 procps util-linux
-  prometheus xdp-tools kmod
+  prometheus xdp-tools kmod gnuplot-nox
 )
 
 missing=()
