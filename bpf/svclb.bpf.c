@@ -248,3 +248,14 @@ int svclb_sock_getpeername4(struct bpf_sock_addr *ctx)
 	sock4_reverse(ctx);
 	return 1;
 }
+
+/* Never attached: svclbd runs it with BPF_PROG_TEST_RUN to read the
+ * kernel's jiffies (calibrating HZ, and "now" in CT ticks for tests). */
+__u64 probe_jiffies = 0;
+
+SEC("xdp")
+int svclb_probe_jiffies(struct xdp_md *ctx)
+{
+	probe_jiffies = bpf_jiffies64();
+	return XDP_PASS;
+}

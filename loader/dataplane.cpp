@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <sstream>
 
@@ -162,7 +165,50 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
                             fmt::format("load BPF programs (pinned maps under {} that do not match "
                                         "this build or the --max-* sizes are refused)",
                                         cfg.bpffs));
+  if (auto st = dp->setCtLifetimes(); !st) return st.error();
   return dp;
+}
+
+Result<uint64_t> Dataplane::jiffies() const {
+  uint8_t frame[64] = {};
+  LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = sizeof(frame), .repeat = 1);
+  if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.svclb_probe_jiffies), &o) != 0)
+    return Error::fromErrno(errno, "run the jiffies probe");
+  return static_cast<uint64_t>(skel_->bss->probe_jiffies);
+}
+
+uint32_t Dataplane::nowTicks() const {
+  auto j = jiffies();
+  return j ? static_cast<uint32_t>(*j >> CT_TICK_SHIFT) : 0;
+}
+
+// The kernel's HZ, measured once per process: jiffies over 60 ms of
+// CLOCK_MONOTONIC, rounded to the nearest HZ a kernel can be built with.
+Status Dataplane::setCtLifetimes() {
+  static uint32_t cachedHz = 0;
+  if (cachedHz == 0) {
+    auto j0 = jiffies();
+    if (!j0) return j0.error();
+    auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    auto j1 = jiffies();
+    if (!j1) return j1.error();
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    double measured = static_cast<double>(*j1 - *j0) / secs;
+    uint32_t best = 250;
+    for (uint32_t hz : {100u, 250u, 300u, 1000u})
+      if (std::abs(measured - hz) < std::abs(measured - best)) best = hz;
+    cachedHz = best;
+  }
+  auto ticks = [](uint64_t secs, uint32_t hz) {  // rounded up: never shorter
+    return static_cast<uint32_t>((secs * hz + (1u << CT_TICK_SHIFT) - 1) >> CT_TICK_SHIFT);
+  };
+  ctLife_ = {cachedHz, ticks(CT_LIFETIME_TCP_SECS, cachedHz), ticks(CT_LIFETIME_NONTCP_SECS, cachedHz),
+             ticks(CT_LIFETIME_CLOSING_SECS, cachedHz)};
+  skel_->data->cfg_ct_life_tcp = ctLife_.tcp;
+  skel_->data->cfg_ct_life_nontcp = ctLife_.nontcp;
+  skel_->data->cfg_ct_life_closing = ctLife_.closing;
+  return {};
 }
 
 Status Dataplane::attachTc(const std::string& ifname) {

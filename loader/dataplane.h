@@ -42,6 +42,13 @@ struct CgroupLinkInfo {
   uint32_t linkId = 0, progId = 0;
 };
 
+// Conntrack lifetimes in CT ticks (jiffies >> CT_TICK_SHIFT), as the
+// programs use them, and the kernel HZ they were derived from.
+struct CtLifetimes {
+  uint32_t hz = 0;
+  uint32_t tcp = 0, nontcp = 0, closing = 0;
+};
+
 // tc filter identity used for every pod-facing interface.
 constexpr uint32_t kTcHandle = 0x5c1b;
 constexpr uint32_t kTcPriority = 0x5c1b;
@@ -84,6 +91,12 @@ class Dataplane {
   std::vector<CgroupLinkInfo> cgroupLinks() const;
   const DataplaneConfig& config() const { return cfg_; }
 
+  const CtLifetimes& ctLifetimes() const { return ctLife_; }
+  // The kernel's jiffies as the programs see them (runs a probe program).
+  Result<uint64_t> jiffies() const;
+  // "Now" in CT ticks, comparable with ct_value.last_seen.
+  uint32_t nowTicks() const;
+
   // For BPF_PROG_TEST_RUN in tests and benchmarks.
   int tcProgFd() const;
   int xdpProgFd() const;
@@ -92,7 +105,9 @@ class Dataplane {
   explicit Dataplane(DataplaneConfig cfg) : cfg_(std::move(cfg)) {}
   DataplaneConfig cfg_;
   ::svclb_bpf* skel_ = nullptr;
+  Status setCtLifetimes();
   std::vector<std::string> tcIfaces_;
+  CtLifetimes ctLife_;
 };
 
 // The network namespace cookie of the calling thread (SO_NETNS_COOKIE).

@@ -133,12 +133,15 @@ struct ct_key {
 /* ct_value.flags */
 #define CT_F_CLOSING 0x01 /* a FIN or RST was seen: short lifetime */
 
-/* Lifetimes in ticks of 2^30 ns (~1.07 s), the unit of last_seen. An entry
- * idle for longer is stale: ignored by lookups, left to LRU eviction. */
-#define CT_TICK_SHIFT 30
-#define CT_LIFETIME_TCP 20116    /* ~6 h, an established TCP flow */
-#define CT_LIFETIME_NONTCP 56    /* ~60 s, UDP */
-#define CT_LIFETIME_CLOSING 10   /* ~10.7 s after FIN/RST */
+/* last_seen is in ticks of 2^CT_TICK_SHIFT jiffies (bpf_jiffies64(), which
+ * the verifier inlines into one load: ~1 s at HZ=250). An entry idle for
+ * longer than its lifetime is stale: ignored by lookups, left to LRU
+ * eviction. Lifetimes are given in seconds here; the daemon converts them to
+ * ticks with the kernel's HZ and writes them into the programs' .data. */
+#define CT_TICK_SHIFT 8
+#define CT_LIFETIME_TCP_SECS 21600  /* an established TCP flow: 6 h */
+#define CT_LIFETIME_NONTCP_SECS 60  /* UDP */
+#define CT_LIFETIME_CLOSING_SECS 10 /* after FIN/RST */
 
 struct ct_value {
 	__be32 nat_addr; /* FORWARD: backend address; REPLY: VIP */
@@ -147,7 +150,7 @@ struct ct_value {
 	__u8 flags;      /* CT_F_* */
 	__u32 backend_id;
 	__u32 svc_id;
-	__u32 last_seen; /* bpf_ktime_get_coarse_ns() >> CT_TICK_SHIFT */
+	__u32 last_seen; /* bpf_jiffies64() >> CT_TICK_SHIFT */
 	__u32 pad;
 };
 

@@ -38,17 +38,19 @@ static __always_inline struct svc_value *svc_lookup_master(__be32 vip, __be16 po
 #define TCPF_RST 0x04
 #define TCPF_ACK 0x10
 
-/* Coarse time in CT ticks (~1.07 s): a vDSO-grade clock read, no division. */
+/* Time in CT ticks. bpf_jiffies64() is inlined by the verifier (one load):
+ * a helper call such as bpf_ktime_get_coarse_ns() costs tens of ns on a
+ * kernel with retpoline/SRSO mitigations. */
 static __always_inline __u32 ct_now(void)
 {
-	return (__u32)(bpf_ktime_get_coarse_ns() >> CT_TICK_SHIFT);
+	return (__u32)(bpf_jiffies64() >> CT_TICK_SHIFT);
 }
 
 static __always_inline int ct_alive(const struct ct_value *ct, __u8 proto, __u32 now)
 {
-	__u32 life = (ct->flags & CT_F_CLOSING) ? CT_LIFETIME_CLOSING
-		     : proto == IPPROTO_TCP	 ? CT_LIFETIME_TCP
-						 : CT_LIFETIME_NONTCP;
+	__u32 life = (ct->flags & CT_F_CLOSING) ? cfg_ct_life_closing
+		     : proto == IPPROTO_TCP	 ? cfg_ct_life_tcp
+						 : cfg_ct_life_nontcp;
 
 	return now - ct->last_seen <= life;
 }

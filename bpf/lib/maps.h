@@ -98,6 +98,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } affinity_v1 SEC(".maps");
 
+/* CT lifetimes in ticks, written by the daemon after load from the kernel's
+ * HZ (.data is mmapped: plain loads here, no helper call). The initial
+ * values assume HZ=250. */
+__u32 cfg_ct_life_tcp = CT_LIFETIME_TCP_SECS * 250 >> CT_TICK_SHIFT;
+__u32 cfg_ct_life_nontcp = CT_LIFETIME_NONTCP_SECS * 250 >> CT_TICK_SHIFT;
+__u32 cfg_ct_life_closing = CT_LIFETIME_CLOSING_SECS * 250 >> CT_TICK_SHIFT;
+
 /* Set by the daemon before load: only sockets of this network namespace are
  * balanced by the cgroup hooks (0 = any), so daemons of several node
  * namespaces sharing one cgroup do not translate each other's sockets. */

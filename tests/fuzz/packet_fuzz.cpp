@@ -619,16 +619,14 @@ std::optional<ct_value> Fuzzer::ctFind(const Ref& r, const Bytes& in) {
   k.sport = htons(r.sport);
   k.dport = htons(r.dport);
   k.proto = r.proto;
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);  // bpf_ktime_get_coarse_ns()
-  const uint32_t now =
-      uint32_t((uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec)) >> CT_TICK_SHIFT);
+  const uint32_t now = dp_->nowTicks();  // the programs' clock (jiffies)
   const uint8_t flags = r.proto == kTcp ? in[r.l4 + 13] : 0;
   const bool bareSyn = (flags & (testlib::kTcpSyn | testlib::kTcpAck)) == testlib::kTcpSyn;
   auto usable = [&](const ct_value& v) {
-    const uint32_t life = (v.flags & CT_F_CLOSING) ? CT_LIFETIME_CLOSING
-                          : r.proto == kTcp        ? CT_LIFETIME_TCP
-                                                   : CT_LIFETIME_NONTCP;
+    const auto& lt = dp_->ctLifetimes();
+    const uint32_t life = (v.flags & CT_F_CLOSING) ? lt.closing
+                          : r.proto == kTcp        ? lt.tcp
+                                                   : lt.nontcp;
     return now - v.last_seen <= life && !((v.flags & CT_F_CLOSING) && bareSyn);
   };
   if (r.proto == kTcp)
