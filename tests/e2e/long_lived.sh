@@ -8,28 +8,9 @@
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
 
-# Two more backend pods (topo_cleanup removes every pod topo_add_pod made).
-EXTRA_PODS=(be3 be4)
-POD_IP[be3]=10.244.1.13
-POD_IP[be4]=10.244.1.14
-
-# Like e2e_setup, with be3/be4 created before svclbd starts.
+# Two more backend pods, be3 and be4, serving before svclbd starts.
 setup() {
-    local t p
-    for t in jq curl socat nsenter "$PY"; do
-        command -v "$t" >/dev/null || fatal_setup "missing $t"
-    done
-    topo_init "e2e-llc-$$"
-    topo_up || fatal_setup "topology"
-    for p in "${EXTRA_PODS[@]}"; do
-        topo_add_pod "$p" "${POD_IP[$p]}"
-        start_backend "$p"
-    done
-    for p in "${EXTRA_PODS[@]}"; do
-        retry 50 0.2 eval "[[ \$(in_pod_t 3 client curl -s -m 1 http://${POD_IP[$p]}:$HTTP_PORT/) == $p ]]" \
-            || fatal_setup "HTTP server in $p did not come up"
-    done
-    e2e_daemon_up || fatal_setup "svclbd did not become ready"
+    e2e_setup_pods llc be3=10.244.1.13 be4=10.244.1.14
 }
 setup
 

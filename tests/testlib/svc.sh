@@ -25,6 +25,27 @@ e2e_setup() {
     e2e_apply "$SVCLB_EXAMPLES/web-endpoints.yaml" || fatal_setup "apply web-endpoints.yaml"
 }
 
+# e2e_setup_pods NAME POD=IP...: topology with these extra backend pods (made
+# and serving before svclbd starts), then the daemon; no Service applied.
+e2e_setup_pods() {
+    local name=$1 t p pods=(); shift
+    for t in jq curl socat nsenter "$PY"; do
+        command -v "$t" >/dev/null || fatal_setup "missing $t"
+    done
+    for p in "$@"; do POD_IP[${p%%=*}]=${p#*=}; pods+=("${p%%=*}"); done
+    topo_init "e2e-$name-$$"
+    topo_up || fatal_setup "topology"
+    for p in "${pods[@]}"; do
+        topo_add_pod "$p" "${POD_IP[$p]}"
+        start_backend "$p"
+    done
+    for p in "${pods[@]}"; do
+        retry 50 0.2 eval "[[ \$(in_pod_t 3 client curl -s -m 1 http://${POD_IP[$p]}:$HTTP_PORT/) == $p ]]" \
+            || fatal_setup "HTTP server in $p did not come up"
+    done
+    e2e_daemon_up || fatal_setup "svclbd did not become ready"
+}
+
 e2e_daemon_up() {
     if ((SVCLB_E2E_NO_DAEMON)); then
         log "SVCLB_E2E_NO_DAEMON=1: not starting svclbd"; return 0
