@@ -277,7 +277,7 @@ std::vector<Frontend> serviceSet(uint32_t fill) {
   aff.affinityTimeout = 10800;
   fs.push_back(aff);
   auto mag = frontend(kMaglevVip, 80, bpftest::kTcp, {backend("10.244.1.61:8080"), backend("10.244.1.62:8080")}, "maglev");
-  mag.annotations[kAlgoAnnotation] = "maglev";
+  mag.annotations[kLbAlgorithmAnnotation] = "maglev";
   fs.push_back(mag);
   fs.reserve(fs.size() + fill);
   for (uint32_t i = 0; i < fill; ++i) {

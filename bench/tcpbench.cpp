@@ -26,6 +26,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/netns_guard.h"
+
 namespace {
 using Clock = std::chrono::steady_clock;
 
@@ -136,28 +138,6 @@ int client(const std::string& addr, uint16_t port, int inflight, double secs) {
              ok, errs, el, ok / el, pct(0.5), pct(0.99), inflight);
   return 0;
 }
-// HARD RULE: generated traffic stays inside namespaces we created. The
-// calling thread's netns must be one of the named namespaces under
-// /run/netns, and must not be the root one (/proc/1/ns/net, when readable).
-bool inCreatedNetns(std::string* why) {
-  struct stat self{}, root{};
-  if (stat("/proc/self/ns/net", &self) != 0) return *why = "cannot stat /proc/self/ns/net", false;
-  if (stat("/proc/1/ns/net", &root) == 0 && root.st_ino == self.st_ino && root.st_dev == self.st_dev)
-    return *why = "this is the root network namespace", false;
-  if (DIR* d = opendir("/run/netns")) {
-    while (dirent* e = readdir(d)) {
-      struct stat st{};
-      std::string p = std::string("/run/netns/") + e->d_name;
-      if (e->d_name[0] != '.' && stat(p.c_str(), &st) == 0 && st.st_ino == self.st_ino &&
-          st.st_dev == self.st_dev) {
-        closedir(d);
-        return true;
-      }
-    }
-    closedir(d);
-  }
-  return *why = "not inside a namespace listed under /run/netns", false;
-}
 
 }  // namespace
 
@@ -179,7 +159,7 @@ int main(int argc, char** argv) {
   const double maxSecs = mode == "server" ? 4 * 3600 : 120;
   if (secs <= 0 || secs > maxSecs) die(fmt::format("--duration must be in (0, {}]", maxSecs));
   if (inflight < 1 || inflight > 4096) die("--inflight must be 1..4096");
-  if (std::string why; !inCreatedNetns(&why)) die("refusing to run: " + why);
+  if (std::string why; !svclb::bench::inCreatedNetns(&why)) die("refusing to run: " + why);
   if (mode == "server") return server(port, secs);
   if (mode == "client") return client(addr, port, inflight, secs);
   die("mode must be server or client");

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "bench/bpf/bench_abi.h"
+#include "bench/netns_guard.h"
 #include "bench_tgen.skel.h"
 #include "tests/testlib/packet.h"
 
@@ -60,28 +61,6 @@ struct Options {
   std::exit(1);
 }
 
-// HARD RULE: generated traffic stays inside namespaces we created. The
-// calling thread's netns must be one of the named namespaces under
-// /run/netns, and must not be the root one (/proc/1/ns/net, when readable).
-bool inCreatedNetns(std::string* why) {
-  struct stat self{}, root{};
-  if (stat("/proc/self/ns/net", &self) != 0) return *why = "cannot stat /proc/self/ns/net", false;
-  if (stat("/proc/1/ns/net", &root) == 0 && root.st_ino == self.st_ino && root.st_dev == self.st_dev)
-    return *why = "this is the root network namespace", false;
-  if (DIR* d = opendir("/run/netns")) {
-    while (dirent* e = readdir(d)) {
-      struct stat st{};
-      std::string p = std::string("/run/netns/") + e->d_name;
-      if (e->d_name[0] != '.' && stat(p.c_str(), &st) == 0 && st.st_ino == self.st_ino &&
-          st.st_dev == self.st_dev) {
-        closedir(d);
-        return true;
-      }
-    }
-    closedir(d);
-  }
-  return *why = "not inside a namespace listed under /run/netns", false;
-}
 
 bool parseMac(const std::string& s, uint8_t mac[6]) {
   unsigned v[6];
@@ -225,7 +204,7 @@ int main(int argc, char** argv) {
   if (o.threads == 0 || o.threads > ncpu) die(fmt::format("--threads must be 1..{}", ncpu));
 
   // HARD RULE: traffic stays inside namespaces we created.
-  if (std::string why; !inCreatedNetns(&why))
+  if (std::string why; !svclb::bench::inCreatedNetns(&why))
     die("refusing to send: " + why + " (run it with nsenter --net=/run/netns/NS)");
 
   int ifindex = static_cast<int>(if_nametoindex(o.dev.c_str()));

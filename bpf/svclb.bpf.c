@@ -38,13 +38,12 @@ static __always_inline int tc_reject(struct __sk_buff *skb, const struct pkt4 *p
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
+	struct rst_info ri = {};
 	__u32 len;
 
 	if (p->l4_off != ETH_HLEN + sizeof(struct iphdr))
 		return -DROP_REJECT_FAILED;
 	if (p->proto == IPPROTO_TCP) {
-		struct rst_info ri = {};
-
 		if (rst_prepare(data, data_end, &ri))
 			return -DROP_REJECT_FAILED;
 		if (ri.drop)
@@ -67,11 +66,7 @@ static __always_inline int tc_reject(struct __sk_buff *skb, const struct pkt4 *p
 		data_end = (void *)(long)skb->data_end;
 	}
 	if (p->proto == IPPROTO_TCP) {
-		struct rst_info ri = {};
-
-		/* rst_prepare read the original before trimming; read it
-		 * again from the (unchanged) headers for the verifier. */
-		if (rst_prepare(data, data_end, &ri) || rst_write(data, data_end, &ri))
+		if (rst_write(data, data_end, &ri))
 			return -DROP_REJECT_FAILED;
 	} else if (icmp_unreach_write(data, data_end)) {
 		return -DROP_REJECT_FAILED;

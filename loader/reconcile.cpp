@@ -93,7 +93,7 @@ void removeFrontend(const ActualFrontend& f, Plan& plan) {
 
 // Plans one new or existing frontend. `old` is null for a new one.
 uint8_t algoOf(const Frontend& want, const SyncOptions& opts) {
-  auto it = want.annotations.find(kAlgoAnnotation);
+  auto it = want.annotations.find(kLbAlgorithmAnnotation);
   if (it == want.annotations.end()) return opts.defaultAlgo;
   return it->second == "maglev" ? SVC_ALGO_MAGLEV : SVC_ALGO_RANDOM;
 }

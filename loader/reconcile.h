@@ -86,8 +86,8 @@ struct MapOp {
   std::vector<uint32_t> table;  // PutMaglev: backend id per entry
 };
 
-// Daemon-wide choices a Service can override by annotation.
-constexpr const char* kAlgoAnnotation = "svclb.io/lb-algorithm";  // maglev | random
+// Daemon-wide choices a Service can override by annotation
+// (kLbAlgorithmAnnotation, model.h).
 struct SyncOptions {
   uint8_t defaultAlgo = SVC_ALGO_RANDOM;
   uint32_t maglevSize = SVCLB_DEFAULT_MAGLEV_SIZE;  // prime

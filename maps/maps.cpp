@@ -46,22 +46,4 @@ const char* dropReasonName(uint32_t reason) {
   }
 }
 
-Result<int> openPinnedMap(const std::string& path, uint32_t keySize, uint32_t valueSize) {
-  int fd = bpf_obj_get(path.c_str());
-  if (fd < 0) return Error::fromErrno(errno, "open pinned map " + path);
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) {
-    int e = errno;
-    close(fd);
-    return Error::fromErrno(e, "inspect pinned map " + path);
-  }
-  if (info.key_size != keySize || info.value_size != valueSize) {
-    close(fd);
-    return Error{EINVAL, fmt::format("pinned map {} has key/value size {}/{}, this build expects {}/{}",
-                                     path, info.key_size, info.value_size, keySize, valueSize)};
-  }
-  return fd;
-}
-
 }  // namespace svclb

@@ -117,8 +117,4 @@ drop_stats sumDrops(const std::vector<drop_stats>& perCpu);
 // Name of a drop reason as exported in metrics and `svcctl stats`.
 const char* dropReasonName(uint32_t reason);
 
-// Opens a pinned map by path, checking its key/value sizes: a map of another
-// layout is refused with a message naming both.
-Result<int> openPinnedMap(const std::string& path, uint32_t keySize, uint32_t valueSize);
-
 }  // namespace svclb

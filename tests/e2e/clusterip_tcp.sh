@@ -53,22 +53,6 @@ test_metrics() {
     done
 }
 
-# metric_sample TEXT NAME LABEL=VALUE...: sum of the samples of NAME carrying
-# all the given labels ("none" if there is no such sample).
-metric_sample() {
-    "$PY" - "$@" <<'PY'
-import re, sys
-text, name, want = sys.argv[1], sys.argv[2], [w.split("=", 1) for w in sys.argv[3:]]
-total, seen = 0.0, False
-for line in text.splitlines():
-    m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)', line)
-    if not m or m.group(1) != name: continue
-    labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
-    if all(labels.get(k) == v for k, v in want):
-        total += float(m.group(3)); seen = True
-print("%d" % total if seen else "none")
-PY
-}
 
 run_test "tcp: 100 curls through $VIP:80 hit both backends" test_curls
 run_test "tcp: svcctl stats counts the flows" test_stats
