@@ -77,8 +77,7 @@ static __always_inline int tc_reject(struct __sk_buff *skb, const struct pkt4 *p
 /* tc ingress of a pod-facing interface (the host end of a pod's veth):
  * packets a pod sends. DNAT toward a backend for client -> ClusterIP, and
  * reverse NAT for backend -> client replies. */
-SEC("tc")
-int svclb_tc_pod_in(struct __sk_buff *skb)
+static __always_inline int tc_lb(struct __sk_buff *skb)
 {
 	struct lb_verdict v = {};
 	struct pkt4 p = {};
@@ -110,6 +109,20 @@ int svclb_tc_pod_in(struct __sk_buff *skb)
 	}
 	count_drop((__u32)-ret, skb->len);
 	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int svclb_tc_pod_in(struct __sk_buff *skb)
+{
+	return tc_lb(skb);
+}
+
+/* tc ingress of a node NIC (beside svclb_xdp_lb): the slow path for what
+ * XDP hands to the stack untranslated. */
+SEC("tc")
+int svclb_tc_ext_in(struct __sk_buff *skb)
+{
+	return tc_lb(skb);
 }
 
 /* XDP twin of tc_reject: reshapes the frame and sends it back (XDP_TX).

@@ -153,8 +153,8 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   bpf_map__set_max_entries(s->maps.backends_v1, cfg.maxBackends);
   bpf_map__set_max_entries(s->maps.be_stats_v1, cfg.maxBackends);
   bpf_map__set_max_entries(s->maps.svc_stats_v1, cfg.maxSvcIds);
-  bpf_map__set_max_entries(s->maps.ct_v1, cfg.maxCtEntries);
-  bpf_map__set_max_entries(s->maps.ct_est_v1, cfg.maxCtEntries);
+  bpf_map__set_max_entries(s->maps.ct_v2, cfg.maxCtEntries);
+  bpf_map__set_max_entries(s->maps.ct_est_v2, cfg.maxCtEntries);
   bpf_map__set_max_entries(s->maps.maglev_v1, cfg.maxSvcIds);
   bpf_map__set_max_entries(s->maps.affinity_v1, cfg.maxAffinityEntries);
   if (!cfg.pin)
@@ -303,9 +303,9 @@ ServiceMap Dataplane::services() const {
 BackendMap Dataplane::backends() const {
   return {bpf_map__fd(skel_->maps.backends_v1), SVCLB_MAP_BACKENDS};
 }
-CtMap Dataplane::conntrack() const { return {bpf_map__fd(skel_->maps.ct_v1), SVCLB_MAP_CT}; }
+CtMap Dataplane::conntrack() const { return {bpf_map__fd(skel_->maps.ct_v2), SVCLB_MAP_CT}; }
 CtMap Dataplane::conntrackEst() const {
-  return {bpf_map__fd(skel_->maps.ct_est_v1), SVCLB_MAP_CT_EST};
+  return {bpf_map__fd(skel_->maps.ct_est_v2), SVCLB_MAP_CT_EST};
 }
 SockRevMap Dataplane::sockRev() const {
   return {bpf_map__fd(skel_->maps.sock_rev_v1), SVCLB_MAP_SOCK_REV};

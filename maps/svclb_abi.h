@@ -22,14 +22,17 @@
 /* Map names (<= 15 chars: BPF_OBJ_NAME_LEN). Pinned as <bpffs-dir>/<name>. */
 #define SVCLB_MAP_SERVICES "svc_v1"
 #define SVCLB_MAP_BACKENDS "backends_v1"
-#define SVCLB_MAP_CT "ct_v1"
-#define SVCLB_MAP_CT_EST "ct_est_v1"
+#define SVCLB_MAP_CT "ct_v2"
+#define SVCLB_MAP_CT_EST "ct_est_v2"
 #define SVCLB_MAP_SVC_STATS "svc_stats_v1"
 #define SVCLB_MAP_BE_STATS "be_stats_v1"
 #define SVCLB_MAP_DROPS "drops_v1"
 #define SVCLB_MAP_SOCK_REV "sock_rev_v1"
 #define SVCLB_MAP_MAGLEV "maglev_v1"
 #define SVCLB_MAP_AFFINITY "affinity_v1"
+#define SVCLB_MAP_SRC_RANGES "src_ranges_v1"
+#define SVCLB_MAP_L2_ARP "l2_arp_v1"
+#define SVCLB_MAP_TX_PORTS "tx_ports_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -39,6 +42,9 @@
 #define SVCLB_DEFAULT_SOCK_REV_ENTRIES 65536
 #define SVCLB_DEFAULT_AFFINITY_ENTRIES 262144
 #define SVCLB_DEFAULT_MAGLEV_SIZE 16381 /* prime; entries per service table */
+#define SVCLB_DEFAULT_SRC_RANGES 65536
+#define SVCLB_DEFAULT_L2_ARP 4096
+#define SVCLB_DEFAULT_TX_PORTS 64
 
 /* svc_key.scope: which view of a frontend the entry belongs to.
  * EXTERNAL serves every client; INTERNAL holds the node-local subset used
@@ -64,6 +70,19 @@ struct svc_key {
 
 /* svc_value.flags (master) */
 #define SVC_F_AFFINITY 0x01 /* sessionAffinity: ClientIP (issue 4) */
+/* A node-facing frontend (NodePort on a node address, LoadBalancer ingress
+ * IP, externalIP). From a node NIC, a new flow whose backend is routed out
+ * of a node NIC (another node) is source-NATed to this node's address. */
+#define SVC_F_EXTERNAL 0x02
+/* externalTrafficPolicy: Local: the slots hold this node's endpoints only,
+ * never SNAT (the client address is preserved). */
+#define SVC_F_LOCAL_ONLY 0x04
+/* With SVC_F_LOCAL_ONLY: the Service has endpoints, none on this node:
+ * drop (kube-proxy's DROP), do not reject. */
+#define SVC_F_NO_LOCAL_EPS 0x08
+/* loadBalancerSourceRanges: a new flow's client must match an entry of
+ * src_ranges_v1 for this svc_id, or it is dropped and counted. */
+#define SVC_F_SRC_RANGES 0x10
 
 struct svc_value {
 	__u32 svc_id;     /* frontend id: stats index and CT owner; both kinds */
@@ -111,12 +130,37 @@ struct backend_value {
 	__u32 pad;
 };
 
+/* loadBalancerSourceRanges: LPM_TRIE {prefixlen, svc_id, addr}. prefixlen
+ * counts the 32 bits of svc_id plus the CIDR's mask length, so one trie
+ * holds every Service's ranges. The value is unused (1). */
+struct src_range_key {
+	__u32 prefixlen;
+	__u32 svc_id; /* host order: always covered whole by prefixlen */
+	__be32 addr;
+};
+
+/* L2 announcements: HASH {address, ifindex} -> the MAC to answer ARP
+ * requests for that address with, on that node NIC. */
+struct l2_arp_key {
+	__be32 addr;
+	__u32 ifindex;
+};
+
+struct l2_arp_value {
+	__u8 mac[6];
+	__u16 pad;
+};
+
+/* tx_ports_v1: DEVMAP_HASH keyed by ifindex: the node NICs svclb's XDP
+ * program is attached to. A backend routed out of one of them is on
+ * another node (SNAT + XDP_TX / redirect); anything else is local. */
+
 /* Connection tracking: LRU_HASH keyed on the packet's own 5-tuple. A flow
  * has two entries: FORWARD (client -> VIP, says where to DNAT) and REPLY
  * (backend -> client, says which VIP to restore as the source).
- * Two maps of this layout: ct_v1 holds new flows (UDP, TCP handshakes);
- * a TCP flow moves to ct_est_v1 once the client ACKs the handshake, so a
- * flood of new flows churns ct_v1 only and cannot evict established
+ * Two maps of this layout: ct_v2 holds new flows (UDP, TCP handshakes);
+ * a TCP flow moves to ct_est_v2 once the client ACKs the handshake, so a
+ * flood of new flows churns ct_v2 only and cannot evict established
  * connections. */
 struct ct_key {
 	__be32 saddr;
@@ -132,6 +176,11 @@ struct ct_key {
 
 /* ct_value.flags */
 #define CT_F_CLOSING 0x01 /* a FIN or RST was seen: short lifetime */
+/* Source NAT (external flow to a backend on another node). FORWARD: also
+ * rewrite the source to snat_addr:snat_port (this node). REPLY: also
+ * rewrite the destination to snat_addr:snat_port (the client). Packets of
+ * such a flow leave by XDP_TX / redirect after a FIB lookup. */
+#define CT_F_SNAT 0x02
 
 /* last_seen is in ticks of 2^CT_TICK_SHIFT jiffies (bpf_jiffies64(), which
  * the verifier inlines into one load: ~1 s at HZ=250). An entry idle for
@@ -151,8 +200,17 @@ struct ct_value {
 	__u32 backend_id;
 	__u32 svc_id;
 	__u32 last_seen; /* bpf_jiffies64() >> CT_TICK_SHIFT */
-	__u32 pad;
+	__be32 snat_addr; /* CT_F_SNAT, FORWARD: node address; REPLY: client */
+	__be16 snat_port; /* CT_F_SNAT, FORWARD: allocated port; REPLY: client port */
+	__u16 pad;
 };
+
+/* Source ports for SNAT, inclusive. Outside Linux's default ephemeral range
+ * (32768-60999) so they do not meet the node's own connections; the daemon
+ * may set another range in .data (cfg_snat_port_min/max). */
+#define SNAT_PORT_MIN_DEFAULT 61000
+#define SNAT_PORT_MAX_DEFAULT 65535
+#define SNAT_PORT_PROBES 16 /* ports tried per new flow before giving up */
 
 /* Socket-level reverse translation for the node's own UDP sockets
  * (recvmsg4/getpeername4): {socket cookie, backend} -> VIP. */
@@ -191,6 +249,10 @@ struct lb_stats {
 #define DROP_PULL 4          /* could not make headers writable */
 #define DROP_BACKEND_GONE 5  /* selected slot points at a freed backend */
 #define DROP_REJECT_FAILED 6 /* no endpoint, and the reject could not be built */
+#define DROP_SOURCE_RANGE 7  /* client outside loadBalancerSourceRanges */
+#define DROP_NO_LOCAL_EP 8   /* externalTrafficPolicy: Local, no endpoint here */
+#define DROP_SNAT_PORTS 9    /* no free SNAT port for a new flow */
+#define DROP_FIB 10          /* no route to the backend / client (FIB lookup) */
 #define DROP_MAX 16
 
 struct drop_stats {

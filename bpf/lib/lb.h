@@ -63,8 +63,8 @@ static __always_inline int ct_usable(const struct ct_value *ct, const struct pkt
 	       !((ct->flags & CT_F_CLOSING) && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN);
 }
 
-/* The client ACKed the handshake: move the flow's two entries from ct_v1
- * to ct_est_v1 (REPLY first, as at creation). If the REPLY entry is gone
+/* The client ACKed the handshake: move the flow's two entries from ct_v2
+ * to ct_est_v2 (REPLY first, as at creation). If the REPLY entry is gone
  * the flow stays where it is. */
 static __always_inline void ct_promote(const struct ct_key *ck, const struct ct_value *fwd,
 				       const struct pkt4 *p)
@@ -76,18 +76,18 @@ static __always_inline void ct_promote(const struct ct_key *ck, const struct ct_
 		.dport = p->sport,
 		.proto = p->proto,
 	};
-	struct ct_value *rev = bpf_map_lookup_elem(&ct_v1, &rk);
+	struct ct_value *rev = bpf_map_lookup_elem(&ct_v2, &rk);
 	struct ct_value r, f;
 
 	if (!rev)
 		return;
 	r = *rev;
 	f = *fwd;
-	if (bpf_map_update_elem(&ct_est_v1, &rk, &r, BPF_ANY) ||
-	    bpf_map_update_elem(&ct_est_v1, ck, &f, BPF_ANY))
+	if (bpf_map_update_elem(&ct_est_v2, &rk, &r, BPF_ANY) ||
+	    bpf_map_update_elem(&ct_est_v2, ck, &f, BPF_ANY))
 		return;
-	bpf_map_delete_elem(&ct_v1, ck);
-	bpf_map_delete_elem(&ct_v1, &rk);
+	bpf_map_delete_elem(&ct_v2, ck);
+	bpf_map_delete_elem(&ct_v2, &rk);
 }
 
 /* FIN or RST: this direction's entry gets the closing lifetime. A RST ends
@@ -237,7 +237,7 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		.proto = p->proto,
 	};
 	struct ct_value *ct = NULL;
-	void *ct_map = &ct_v1;
+	void *ct_map = &ct_v2;
 	struct backend_value *be;
 	struct svc_value *svc;
 	__u32 now = ct_now();
@@ -248,18 +248,18 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 	/* An entry idle past its lifetime is stale (a closed flow whose tuple
 	 * is now used by an unrelated connection): ignored. A bare SYN on a
 	 * closing flow is a new connection reusing the tuple: balanced anew.
-	 * TCP looks in the established map first; UDP only in ct_v1. */
+	 * TCP looks in the established map first; UDP only in ct_v2. */
 	if (p->proto == IPPROTO_TCP) {
-		ct = bpf_map_lookup_elem(&ct_est_v1, &ck);
+		ct = bpf_map_lookup_elem(&ct_est_v2, &ck);
 		if (ct && !ct_usable(ct, p, now)) {
 			est_stale = 1;
 			ct = NULL;
 		} else if (ct) {
-			ct_map = &ct_est_v1;
+			ct_map = &ct_est_v2;
 		}
 	}
 	if (!ct) {
-		ct = bpf_map_lookup_elem(&ct_v1, &ck);
+		ct = bpf_map_lookup_elem(&ct_v2, &ck);
 		if (ct && !ct_usable(ct, p, now))
 			ct = NULL;
 	}
@@ -280,19 +280,19 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 			return LB_RNAT;
 		be = bpf_map_lookup_elem(&backends_v1, &bid);
 		if (be && be->state != BE_STATE_EMPTY && be->svc_id == ct->svc_id) {
-			if (ct_map == &ct_v1 &&
+			if (ct_map == &ct_v2 &&
 			    (p->tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN)) == TCPF_ACK)
 				ct_promote(&ck, ct, p);
 			return LB_DNAT;
 		}
 		/* backend gone: fall through and pick again; the new entries go
-		 * to ct_v1, so an established one must not shadow them. */
-		if (ct_map == &ct_est_v1)
+		 * to ct_v2, so an established one must not shadow them. */
+		if (ct_map == &ct_est_v2)
 			est_stale = 1;
 	}
 	/* A stale established entry would shadow the new flow's entry. */
 	if (est_stale)
-		bpf_map_delete_elem(&ct_est_v1, &ck);
+		bpf_map_delete_elem(&ct_est_v2, &ck);
 
 	svc = svc_lookup_master(p->daddr, p->dport, p->proto);
 	if (!svc)
@@ -340,9 +340,9 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 
 		/* Reply entry first: once the forward entry exists the flow is
 		 * established, and its replies must already be translatable. */
-		if (bpf_map_update_elem(&ct_v1, &rk, &rev, BPF_ANY))
+		if (bpf_map_update_elem(&ct_v2, &rk, &rev, BPF_ANY))
 			return -DROP_CT_INSERT;
-		if (bpf_map_update_elem(&ct_v1, &ck, &fwd, BPF_ANY))
+		if (bpf_map_update_elem(&ct_v2, &ck, &fwd, BPF_ANY))
 			return -DROP_CT_INSERT;
 	}
 	return LB_DNAT;

@@ -30,7 +30,7 @@ struct {
 	__type(key, struct ct_key);
 	__type(value, struct ct_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ct_v1 SEC(".maps");
+} ct_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -38,7 +38,7 @@ struct {
 	__type(key, struct ct_key);
 	__type(value, struct ct_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ct_est_v1 SEC(".maps");
+} ct_est_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -97,6 +97,35 @@ struct {
 	__type(value, struct affinity_value);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } affinity_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SVCLB_DEFAULT_SRC_RANGES);
+	__type(key, struct src_range_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} src_ranges_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_L2_ARP);
+	__type(key, struct l2_arp_key);
+	__type(value, struct l2_arp_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} l2_arp_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_TX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32); /* the same ifindex */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tx_ports_v1 SEC(".maps");
+
+/* SNAT source ports (inclusive), set by the daemon like the lifetimes. */
+__u32 cfg_snat_port_min = SNAT_PORT_MIN_DEFAULT;
+__u32 cfg_snat_port_max = SNAT_PORT_MAX_DEFAULT;
 
 /* CT lifetimes in ticks, written by the daemon after load from the kernel's
  * HZ (.data is mmapped: plain loads here, no helper call). The initial

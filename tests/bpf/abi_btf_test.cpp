@@ -64,7 +64,18 @@ std::vector<StructSpec> abiStructs() {
        {SVCLB_FIELD(ct_value, nat_addr), SVCLB_FIELD(ct_value, nat_port),
         SVCLB_FIELD(ct_value, dir), SVCLB_FIELD(ct_value, flags), SVCLB_FIELD(ct_value, backend_id),
         SVCLB_FIELD(ct_value, svc_id), SVCLB_FIELD(ct_value, last_seen),
+        SVCLB_FIELD(ct_value, snat_addr), SVCLB_FIELD(ct_value, snat_port),
         SVCLB_FIELD(ct_value, pad)}},
+      {"src_range_key",
+       sizeof(src_range_key),
+       {SVCLB_FIELD(src_range_key, prefixlen), SVCLB_FIELD(src_range_key, svc_id),
+        SVCLB_FIELD(src_range_key, addr)}},
+      {"l2_arp_key",
+       sizeof(l2_arp_key),
+       {SVCLB_FIELD(l2_arp_key, addr), SVCLB_FIELD(l2_arp_key, ifindex)}},
+      {"l2_arp_value",
+       sizeof(l2_arp_value),
+       {SVCLB_FIELD(l2_arp_value, mac), SVCLB_FIELD(l2_arp_value, pad)}},
       {"sock_rev_key",
        sizeof(sock_rev_key),
        {SVCLB_FIELD(sock_rev_key, cookie), SVCLB_FIELD(sock_rev_key, addr),
@@ -185,7 +196,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
   const Want wants[] = {
       {s->maps.svc_v1, SVCLB_MAP_SERVICES, sizeof(svc_key), sizeof(svc_value)},
       {s->maps.backends_v1, SVCLB_MAP_BACKENDS, sizeof(__u32), sizeof(backend_value)},
-      {s->maps.ct_v1, SVCLB_MAP_CT, sizeof(ct_key), sizeof(ct_value)},
+      {s->maps.ct_v2, SVCLB_MAP_CT, sizeof(ct_key), sizeof(ct_value)},
       {s->maps.svc_stats_v1, SVCLB_MAP_SVC_STATS, sizeof(__u32), sizeof(lb_stats)},
       {s->maps.be_stats_v1, SVCLB_MAP_BE_STATS, sizeof(__u32), sizeof(lb_stats)},
       {s->maps.drops_v1, SVCLB_MAP_DROPS, sizeof(__u32), sizeof(drop_stats)},
@@ -193,6 +204,9 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.affinity_v1, SVCLB_MAP_AFFINITY, sizeof(affinity_key), sizeof(affinity_value)},
       // Array of maps: the value is an inner map fd (a __u32).
       {s->maps.maglev_v1, SVCLB_MAP_MAGLEV, sizeof(__u32), sizeof(__u32)},
+      {s->maps.src_ranges_v1, SVCLB_MAP_SRC_RANGES, sizeof(src_range_key), sizeof(__u8)},
+      {s->maps.l2_arp_v1, SVCLB_MAP_L2_ARP, sizeof(l2_arp_key), sizeof(l2_arp_value)},
+      {s->maps.tx_ports_v1, SVCLB_MAP_TX_PORTS, sizeof(__u32), sizeof(__u32)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);

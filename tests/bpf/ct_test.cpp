@@ -145,7 +145,7 @@ TEST_P(Conntrack, FlowStaysOnItsBackendWhileOthersChangeThenMoves) {
   fk.sport = htons(40000);
   fk.dport = htons(80);
   fk.proto = kTcp;
-  // Promoted to the established map by its ACKs, or still in ct_v1.
+  // Promoted to the established map by its ACKs, or still in ct_v2.
   auto ct = dp().conntrackEst().lookup(fk);
   if (!ct) ct = dp().conntrack().lookup(fk);
   ASSERT_TRUE(ct);
@@ -355,7 +355,7 @@ TEST_P(CtLifetime, FloodOfNewFlowsCannotEvictAnEstablishedConnection) {
     run(prog(), i % 2 ? PacketBuilder::udp(src, uint16_t(1000 + i % 60000), kVip, 53).build()
                       : PacketBuilder::tcp(src, uint16_t(1000 + i % 60000), kVip, 80).build());
   }
-  EXPECT_GE(dp().conntrack().count(), cap * 9 / 10) << "the flood should have filled ct_v1";
+  EXPECT_GE(dp().conntrack().count(), cap * 9 / 10) << "the flood should have filled ct_v2";
   const Bytes data = PacketBuilder::tcp(kClient, 45005, kVip, 80, kTcpAck).payload(10).build();
   RunResult r = run(prog(), data);
   EXPECT_TRUE(onlyNatFieldsChanged(data, r.out, true));

@@ -5,7 +5,7 @@
 # datagrams, each from a new socket, so a new source port, within 30 s)
 # through the ClusterIP. The long-lived connection must keep working
 # throughout (same backend, no error), and the pressure must be visible:
-# ct_v1 entries at or near its capacity in `svcctl status -o json` and in
+# ct_v2 entries at or near its capacity in `svcctl status -o json` and in
 # /metrics (svclb_map_entries vs svclb_map_max_entries).
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
@@ -59,8 +59,8 @@ while sent < n and time.time() - start < limit:
 print("sent %d in %.1fs" % (sent, time.time() - start), flush=True)
 '
 
-ct_status() { svcctl status -o json 2>/dev/null | jq -r '.maps[]? | select(.name=="ct_v1") | "\(.entries) \(.maxEntries)"'; }
-ct_metric() { metrics 2>/dev/null | awk -v m="$1" '$1 == m "{map=\"ct_v1\"}" {print $2}'; }
+ct_status() { svcctl status -o json 2>/dev/null | jq -r '.maps[]? | select(.name=="ct_v2") | "\(.entries) \(.maxEntries)"'; }
+ct_metric() { metrics 2>/dev/null | awk -v m="$1" '$1 == m "{map=\"ct_v2\"}" {print $2}'; }
 
 test_flood() {
     rm -f "$LC_STOP"
@@ -99,15 +99,15 @@ test_flood() {
     cap_status=$(awk '$1=="status" && $3 ~ /^[0-9]+$/ {c=$3} END{print c+0}' "$SAMPLES")
     max_metric=$(awk '$1=="metrics" && $2 ~ /^[0-9]+$/ {if ($2>m) m=$2} END{print m+0}' "$SAMPLES")
     cap_metric=$(awk '$1=="metrics" && $3 ~ /^[0-9]+$/ {c=$3} END{print c+0}' "$SAMPLES")
-    log "ct_v1 peak: status $max_status/$cap_status, metrics $max_metric/$cap_metric"
+    log "ct_v2 peak: status $max_status/$cap_status, metrics $max_metric/$cap_metric"
     # An entry count above the capacity is a miscount (iterating an LRU map
     # that changes under the walk), not a fuller map.
     assert_eq 0 "$(awk -v c="$CT_MAX" '$2 ~ /^[0-9]+$/ && $2 > c' "$SAMPLES" | wc -l)" \
-        "samples with ct_v1 entries above maxEntries ($(sort -k2n "$SAMPLES" | tail -1))"
-    assert_eq "$CT_MAX" "$cap_status" "ct_v1 maxEntries in svcctl status"
-    assert_eq "$CT_MAX" "$cap_metric" "svclb_map_max_entries{map=\"ct_v1\"}"
-    assert_ge "$max_status" $((CT_MAX * 3 / 4)) "ct_v1 entries at the peak (svcctl status)"
-    assert_ge "$max_metric" $((CT_MAX * 3 / 4)) "svclb_map_entries{map=\"ct_v1\"} at the peak"
+        "samples with ct_v2 entries above maxEntries ($(sort -k2n "$SAMPLES" | tail -1))"
+    assert_eq "$CT_MAX" "$cap_status" "ct_v2 maxEntries in svcctl status"
+    assert_eq "$CT_MAX" "$cap_metric" "svclb_map_max_entries{map=\"ct_v2\"}"
+    assert_ge "$max_status" $((CT_MAX * 3 / 4)) "ct_v2 entries at the peak (svcctl status)"
+    assert_ge "$max_metric" $((CT_MAX * 3 / 4)) "svclb_map_entries{map=\"ct_v2\"} at the peak"
 
     # The long-lived connection kept working throughout, on its backend.
     local errs during after

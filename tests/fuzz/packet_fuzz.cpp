@@ -292,8 +292,8 @@ class Fuzzer {
 
   // model
   std::optional<ct_value> ctLookup(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp, uint8_t proto);
-  // The entry lb4_decide would use for this packet: ct_est_v1 then ct_v1 for
-  // TCP, ct_v1 for UDP, skipping entries past their lifetime and closing
+  // The entry lb4_decide would use for this packet: ct_est_v2 then ct_v2 for
+  // TCP, ct_v2 for UDP, skipping entries past their lifetime and closing
   // entries met by a bare SYN (a new connection reusing the tuple).
   std::optional<ct_value> ctFind(const Ref& r, const Bytes& in);
   Prediction predict(const Bytes& in);

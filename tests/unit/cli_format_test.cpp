@@ -440,7 +440,7 @@ TEST(CliStatus, Layout) {
     "interfaces":[{"name":"veth-a","ifindex":5,"attach":"tc-ingress","progId":42}],
     "programs":[{"name":"svclb_tc_pod_in","id":42,"type":"sched_cls"}],
     "cgroupLinks":[],
-    "maps":[{"name":"ct_v1","type":"lru_hash","maxEntries":262144,"entries":12}],
+    "maps":[{"name":"ct_v2","type":"lru_hash","maxEntries":262144,"entries":12}],
     "sync":{"count":4,"lastDurationUs":310,"lastError":""}})");
   EXPECT_EQ(renderStatus(status),
             "Version:       0.1.0\n"
@@ -459,7 +459,7 @@ TEST(CliStatus, Layout) {
             "Cgroup Links: <none>\n"
             "Maps:\n"
             "  NAME    TYPE       ENTRIES   MAX-ENTRIES\n"
-            "  ct_v1   lru_hash   12        262144\n");
+            "  ct_v2   lru_hash   12        262144\n");
   Json failed = Json::parse(
       R"({"cgroup":"","sync":{"count":2,"lastDurationUs":1500,"lastError":"map full"}})");
   std::string out = renderStatus(failed);
