@@ -321,6 +321,13 @@ AffinityMap Dataplane::affinity() const {
 }
 int Dataplane::maglevOuterFd() const { return bpf_map__fd(skel_->maps.maglev_v1); }
 DropsMap Dataplane::drops() const { return {bpf_map__fd(skel_->maps.drops_v1), SVCLB_MAP_DROPS}; }
+SrcRangeMap Dataplane::srcRanges() const {
+  return {bpf_map__fd(skel_->maps.src_ranges_v1), SVCLB_MAP_SRC_RANGES};
+}
+L2ArpMap Dataplane::l2Arp() const { return {bpf_map__fd(skel_->maps.l2_arp_v1), SVCLB_MAP_L2_ARP}; }
+TxPortMap Dataplane::txPorts() const {
+  return {bpf_map__fd(skel_->maps.tx_ports_v1), SVCLB_MAP_TX_PORTS};
+}
 
 int Dataplane::tcProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_pod_in); }
 int Dataplane::xdpProgFd() const { return bpf_program__fd(skel_->progs.svclb_xdp_lb); }

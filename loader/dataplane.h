@@ -85,6 +85,9 @@ class Dataplane {
   StatsMap svcStats() const;
   StatsMap backendStats() const;
   DropsMap drops() const;
+  SrcRangeMap srcRanges() const;
+  L2ArpMap l2Arp() const;
+  TxPortMap txPorts() const;
 
   std::vector<ProgramInfo> programs() const;
   std::vector<TcAttachment> tcAttachments() const;  // queried from the kernel

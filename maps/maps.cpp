@@ -42,6 +42,10 @@ const char* dropReasonName(uint32_t reason) {
     case DROP_PULL: return "headers_not_writable";
     case DROP_BACKEND_GONE: return "backend_gone";
     case DROP_REJECT_FAILED: return "reject_failed";
+    case DROP_SOURCE_RANGE: return "source_range";
+    case DROP_NO_LOCAL_EP: return "no_local_endpoint";
+    case DROP_SNAT_PORTS: return "snat_ports_exhausted";
+    case DROP_FIB: return "no_route";
     default: return nullptr;
   }
 }

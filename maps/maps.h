@@ -107,6 +107,9 @@ using BackendMap = TypedMap<uint32_t, backend_value>;
 using CtMap = TypedMap<ct_key, ct_value>;
 using SockRevMap = TypedMap<sock_rev_key, sock_rev_value>;
 using AffinityMap = TypedMap<affinity_key, affinity_value>;
+using SrcRangeMap = TypedMap<src_range_key, uint8_t>;
+using L2ArpMap = TypedMap<l2_arp_key, l2_arp_value>;
+using TxPortMap = TypedMap<uint32_t, uint32_t>;  // DEVMAP_HASH ifindex -> ifindex
 using StatsMap = PerCpuArray<lb_stats>;
 using DropsMap = PerCpuArray<drop_stats>;
 
