@@ -77,24 +77,90 @@ static __always_inline int tc_reject(struct __sk_buff *skb, const struct pkt4 *p
 /* tc ingress of a pod-facing interface (the host end of a pod's veth):
  * packets a pod sends. DNAT toward a backend for client -> ClusterIP, and
  * reverse NAT for backend -> client replies. */
-static __always_inline int tc_lb(struct __sk_buff *skb)
+/* New source and destination of a source-NATed flow's packet. */
+static __always_inline void snat_tuple(int action, const struct lb_verdict *v, __be32 *saddr,
+				       __be16 *sport, __be32 *daddr, __be16 *dport)
 {
+	if (action == LB_DNAT) {
+		*saddr = v->snat_addr; /* this node */
+		*sport = v->snat_port;
+		*daddr = v->addr; /* the backend */
+		*dport = v->port;
+	} else {
+		*saddr = v->addr; /* the frontend */
+		*sport = v->port;
+		*daddr = v->snat_addr; /* the client */
+		*dport = v->snat_port;
+	}
+}
+
+/* The TTL of the IPv4 header at ETH_HLEN, or 0 if unreadable. */
+static __always_inline __u8 ip_ttl(void *data, void *data_end)
+{
+	struct iphdr *ip = data + ETH_HLEN;
+
+	if ((void *)(ip + 1) > data_end)
+		return 0;
+	return ip->ttl;
+}
+
+/* tc: rewrites both ends of a source-NATed flow's packet and sends it out
+ * of the interface the FIB names (resolving the neighbour if needed: this
+ * is the slow path XDP hands such packets to). On the pod side, the stack
+ * routes it. Returns a TC_ACT_* / redirect verdict or -DROP_*. */
+static __always_inline int tc_snat_forward(struct __sk_buff *skb, const struct pkt4 *p,
+					   int action, const struct lb_verdict *v, int mode)
+{
+	struct bpf_fib_lookup fib;
+	__be32 saddr, daddr;
+	__be16 sport, dport;
+	int rc;
+
+	snat_tuple(action, v, &saddr, &sport, &daddr, &dport);
+	if (ip_ttl((void *)(long)skb->data, (void *)(long)skb->data_end) <= 1)
+		return -DROP_TTL;
+	rc = nat4_rewrite_tc_both(skb, p, saddr, sport, daddr, dport);
+	if (rc)
+		return rc;
+	if (mode == LB_MODE_POD)
+		return TC_ACT_OK;
+	rc = lb4_fib(skb, &fib, skb->ingress_ifindex, saddr, daddr, p->proto, p->tot_len, 0);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) ||
+		    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0))
+			return -DROP_CSUM;
+		return bpf_redirect(fib.ifindex, 0);
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+	return -DROP_FIB;
+}
+
+static __always_inline int tc_lb(struct __sk_buff *skb, int mode)
+{
+	struct bpf_fib_lookup fib;
 	struct lb_verdict v = {};
 	struct pkt4 p = {};
 	int ret;
 
 	if (tc_parse(skb, &p) != PARSE_OK)
 		return TC_ACT_OK;
-	ret = lb4_decide(&p, &v);
+	ret = lb4_decide(&p, &v, skb, mode, skb->ingress_ifindex, &fib);
 	if (ret == LB_PASS)
 		return TC_ACT_OK;
 	if (ret > 0) {
 		int action = ret;
 
-		ret = nat4_rewrite_tc(skb, &p, action == LB_DNAT, v.addr, v.port);
-		if (ret == 0) {
+		if (v.ct_flags & CT_F_SNAT) {
+			ret = tc_snat_forward(skb, &p, action, &v, mode);
+		} else {
+			ret = nat4_rewrite_tc(skb, &p, action == LB_DNAT, v.addr, v.port);
+			if (ret == 0)
+				ret = TC_ACT_OK;
+		}
+		if (ret >= 0) {
 			lb4_account(action, &v, p.tot_len);
-			return TC_ACT_OK;
+			return ret;
 		}
 	} else if (ret == -DROP_NO_BACKEND) {
 		__u32 len = skb->len;
@@ -114,15 +180,16 @@ static __always_inline int tc_lb(struct __sk_buff *skb)
 SEC("tc")
 int svclb_tc_pod_in(struct __sk_buff *skb)
 {
-	return tc_lb(skb);
+	return tc_lb(skb, LB_MODE_POD);
 }
 
 /* tc ingress of a node NIC (beside svclb_xdp_lb): the slow path for what
- * XDP hands to the stack untranslated. */
+ * XDP hands to the stack untranslated (a source-NATed flow whose next hop
+ * has no neighbour entry yet: bpf_redirect_neigh resolves it). */
 SEC("tc")
 int svclb_tc_ext_in(struct __sk_buff *skb)
 {
-	return tc_lb(skb);
+	return tc_lb(skb, LB_MODE_TC_EXT);
 }
 
 /* XDP twin of tc_reject: reshapes the frame and sends it back (XDP_TX).
@@ -167,29 +234,137 @@ static __always_inline int xdp_reject(struct xdp_md *ctx, const struct pkt4 *p)
 	return XDP_TX;
 }
 
-/* XDP variant of the same path (node NICs, issue 3; benchmarks): translates
- * and hands the frame to the stack, which routes it. */
+/* XDP: rewrites both ends of a source-NATed flow's packet and sends it
+ * straight out (XDP_TX on the NIC it came in on, else a redirect) with the
+ * MACs of the FIB's answer. Without a neighbour entry the frame goes to the
+ * stack untouched (XDP_PASS), where tc resolves it. Returns an XDP action
+ * or -DROP_*. */
+static __always_inline int xdp_snat_forward(struct xdp_md *ctx, const struct pkt4 *p, int action,
+					    const struct lb_verdict *v, struct bpf_fib_lookup *fib)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth;
+	__be32 saddr, daddr;
+	__be16 sport, dport;
+	int rc;
+
+	snat_tuple(action, v, &saddr, &sport, &daddr, &dport);
+	if (!v->fib_done) {
+		rc = lb4_fib(ctx, fib, ctx->ingress_ifindex, saddr, daddr, p->proto, p->tot_len, 0);
+		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+			return XDP_PASS;
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+			return -DROP_FIB;
+	}
+	if (ip_ttl(data, data_end) <= 1)
+		return -DROP_TTL;
+	rc = nat4_rewrite_xdp_both(ctx, p, saddr, sport, daddr, dport);
+	if (rc)
+		return rc;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return -DROP_PULL;
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	if (fib->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	if (lb4_via_node_nic(fib))
+		return bpf_redirect_map(&tx_ports_v1, fib->ifindex, 0);
+	return bpf_redirect(fib->ifindex, 0);
+}
+
+struct arp_ipv4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 op;
+	__u8 sha[ETH_ALEN];
+	__be32 spa;
+	__u8 tha[ETH_ALEN];
+	__be32 tpa;
+} __attribute__((packed));
+
+#define ARPOP_REQUEST_BE bpf_htons(1)
+#define ARPOP_REPLY_BE bpf_htons(2)
+
+/* L2 announcement: an ARP request for an address in l2_arp_v1 on this NIC
+ * is answered here (XDP_TX); every other frame passes untouched. */
+static __always_inline int xdp_arp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct arp_ipv4 *arp = (void *)(eth + 1);
+	struct l2_arp_value *val;
+	struct l2_arp_key k = {};
+	__be32 spa;
+
+	if ((void *)(arp + 1) > data_end)
+		return XDP_PASS;
+	if (arp->htype != bpf_htons(1) || arp->ptype != bpf_htons(ETH_P_IP) || arp->hlen != ETH_ALEN ||
+	    arp->plen != 4 || arp->op != ARPOP_REQUEST_BE)
+		return XDP_PASS;
+	k.addr = arp->tpa;
+	k.ifindex = ctx->ingress_ifindex;
+	spa = arp->spa;
+	if (spa == k.addr) /* someone's gratuitous ARP: not a question */
+		return XDP_PASS;
+	val = bpf_map_lookup_elem(&l2_arp_v1, &k);
+	if (!val)
+		return XDP_PASS;
+	arp->op = ARPOP_REPLY_BE;
+	__builtin_memcpy(arp->tha, arp->sha, ETH_ALEN);
+	arp->tpa = spa;
+	__builtin_memcpy(arp->sha, val->mac, ETH_ALEN);
+	arp->spa = k.addr;
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, val->mac, ETH_ALEN);
+	return XDP_TX;
+}
+
+/* XDP on a node NIC: NodePort / LoadBalancer / externalIP / ClusterIP
+ * translation (the decision shared with tc), source NAT + forwarding for
+ * backends on other nodes, and ARP answers for announced addresses.
+ * DNAT toward a local backend hands the frame to the stack (XDP_PASS). */
 SEC("xdp")
 int svclb_xdp_lb(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	struct bpf_fib_lookup fib;
 	struct lb_verdict v = {};
 	struct pkt4 p = {};
 	int ret;
 
-	if (parse_ipv4(data, data_end, (__u32)(data_end - data), &p) != PARSE_OK)
+	if (parse_ipv4(data, data_end, (__u32)(data_end - data), &p) != PARSE_OK) {
+		struct ethhdr *eth = data;
+
+		if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(ETH_P_ARP))
+			return xdp_arp(ctx);
 		return XDP_PASS;
-	ret = lb4_decide(&p, &v);
+	}
+	ret = lb4_decide(&p, &v, ctx, LB_MODE_XDP_EXT, ctx->ingress_ifindex, &fib);
 	if (ret == LB_PASS)
 		return XDP_PASS;
 	if (ret > 0) {
 		int action = ret;
 
-		ret = nat4_rewrite_xdp(ctx, &p, action == LB_DNAT, v.addr, v.port);
-		if (ret == 0) {
+		if (v.ct_flags & CT_F_SNAT) {
+			ret = xdp_snat_forward(ctx, &p, action, &v, &fib);
+			if (ret == XDP_PASS) /* untouched: tc takes it */
+				return XDP_PASS;
+		} else {
+			ret = nat4_rewrite_xdp(ctx, &p, action == LB_DNAT, v.addr, v.port);
+			if (ret == 0)
+				ret = XDP_PASS;
+		}
+		if (ret >= 0) {
 			lb4_account(action, &v, p.tot_len);
-			return XDP_PASS;
+			return ret;
 		}
 	} else if (ret == -DROP_NO_BACKEND) {
 		__u32 len = (__u32)(data_end - data);

@@ -46,6 +46,7 @@ const char* dropReasonName(uint32_t reason) {
     case DROP_NO_LOCAL_EP: return "no_local_endpoint";
     case DROP_SNAT_PORTS: return "snat_ports_exhausted";
     case DROP_FIB: return "no_route";
+    case DROP_TTL: return "ttl_exceeded";
     default: return nullptr;
   }
 }

@@ -253,6 +253,7 @@ struct lb_stats {
 #define DROP_NO_LOCAL_EP 8   /* externalTrafficPolicy: Local, no endpoint here */
 #define DROP_SNAT_PORTS 9    /* no free SNAT port for a new flow */
 #define DROP_FIB 10          /* no route to the backend / client (FIB lookup) */
+#define DROP_TTL 11          /* a frame svclb forwards itself had TTL <= 1 */
 #define DROP_MAX 16
 
 struct drop_stats {

@@ -10,13 +10,30 @@
 #include "lib/stats.h"
 
 struct lb_verdict {
-	__be32 addr;     /* DNAT: backend address; RNAT: VIP */
-	__be16 port;     /* DNAT: backend port; RNAT: service port */
+	__be32 addr;      /* DNAT: backend address; RNAT: VIP */
+	__be16 port;      /* DNAT: backend port; RNAT: service port */
+	__u8 ct_flags;    /* CT_F_SNAT: snat_* below apply too */
+	__u8 fib_done;    /* the caller's fib struct holds the route of this packet */
+	__be32 snat_addr; /* CT_F_SNAT: DNAT: new source; RNAT: new destination */
+	__be16 snat_port;
 	__u16 pad;
 	__u32 svc_id;
 	__u32 backend_id;
 	int new_flow;
 };
+
+/* Who calls the shared decision: the pod-facing tc program, or a program on
+ * a node NIC (XDP fast path, tc slow path) which may source-NAT. */
+#define LB_MODE_POD 0
+#define LB_MODE_XDP_EXT 1
+#define LB_MODE_TC_EXT 2
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef BPF_FIB_LOOKUP_SRC
+#define BPF_FIB_LOOKUP_SRC (1U << 4) /* kernel >= 6.8; uapi headers here are older */
+#endif
 
 static __always_inline struct svc_value *svc_lookup_master(__be32 vip, __be16 port, __u8 proto)
 {
@@ -71,9 +88,9 @@ static __always_inline void ct_promote(const struct ct_key *ck, const struct ct_
 {
 	struct ct_key rk = {
 		.saddr = fwd->nat_addr,
-		.daddr = p->saddr,
+		.daddr = (fwd->flags & CT_F_SNAT) ? fwd->snat_addr : p->saddr,
 		.sport = fwd->nat_port,
-		.dport = p->sport,
+		.dport = (fwd->flags & CT_F_SNAT) ? fwd->snat_port : p->sport,
 		.proto = p->proto,
 	};
 	struct ct_value *rev = bpf_map_lookup_elem(&ct_v2, &rk);
@@ -100,15 +117,17 @@ static __always_inline void ct_closing(void *ct_map, struct ct_value *ct, const 
 		struct ct_key pk = { .proto = p->proto };
 		struct ct_value *pair;
 
+		int snat = ct->flags & CT_F_SNAT;
+
 		if (ct->dir == CT_DIR_FORWARD) {
 			pk.saddr = ct->nat_addr;
-			pk.daddr = p->saddr;
+			pk.daddr = snat ? ct->snat_addr : p->saddr;
 			pk.sport = ct->nat_port;
-			pk.dport = p->sport;
+			pk.dport = snat ? ct->snat_port : p->sport;
 		} else {
-			pk.saddr = p->daddr;
+			pk.saddr = snat ? ct->snat_addr : p->daddr;
 			pk.daddr = ct->nat_addr;
-			pk.sport = p->dport;
+			pk.sport = snat ? ct->snat_port : p->dport;
 			pk.dport = ct->nat_port;
 		}
 		pair = bpf_map_lookup_elem(ct_map, &pk);
@@ -218,6 +237,100 @@ static __always_inline int lb4_select_affine(__be32 vip, __be16 port, __u8 proto
 	return id;
 }
 
+/* Inserts a new flow's two CT entries into ct_v2: REPLY first (once the
+ * FORWARD entry exists the flow is established, and its replies must
+ * already be translatable). Without SNAT the REPLY key is the backend's
+ * answer to the client; with SNAT it is the answer to snat_addr:port, a
+ * port probed until no live flow owns that reply tuple (in either CT map):
+ * SNAT ports never collide between flows. Returns 0 or -DROP_*. */
+static __always_inline int ct_create(const struct ct_key *ck, struct ct_value *fwd,
+				     struct ct_value *rev, __u8 proto, __u32 now)
+{
+	struct ct_key rk = {
+		.saddr = fwd->nat_addr,
+		.daddr = ck->saddr,
+		.sport = fwd->nat_port,
+		.dport = ck->sport,
+		.proto = proto,
+	};
+
+	if (fwd->flags & CT_F_SNAT) {
+		__u32 min = cfg_snat_port_min;
+		__u32 range = cfg_snat_port_max >= min ? cfg_snat_port_max - min + 1 : 1;
+		__u32 start = bpf_get_prandom_u32();
+		int i;
+
+		rk.daddr = fwd->snat_addr;
+		for (i = 0; i < SNAT_PORT_PROBES; i++) {
+			struct ct_value *e;
+			__u64 flags = BPF_NOEXIST;
+
+			rk.dport = bpf_htons((__u16)(min + (start + (__u32)i) % range));
+			e = bpf_map_lookup_elem(&ct_est_v2, &rk);
+			if (e && ct_alive(e, proto, now))
+				continue;
+			e = bpf_map_lookup_elem(&ct_v2, &rk);
+			if (e) {
+				if (ct_alive(e, proto, now))
+					continue;
+				flags = BPF_ANY; /* a dead flow's port: take it over */
+			}
+			fwd->snat_port = rk.dport;
+			if (bpf_map_update_elem(&ct_v2, &rk, rev, flags))
+				continue; /* another CPU took it meanwhile */
+			if (bpf_map_update_elem(&ct_v2, ck, fwd, BPF_ANY))
+				return -DROP_CT_INSERT;
+			return 0;
+		}
+		return -DROP_SNAT_PORTS;
+	}
+	if (bpf_map_update_elem(&ct_v2, &rk, rev, BPF_ANY))
+		return -DROP_CT_INSERT;
+	if (bpf_map_update_elem(&ct_v2, ck, fwd, BPF_ANY))
+		return -DROP_CT_INSERT;
+	return 0;
+}
+
+/* True if the client may open a flow to this frontend
+ * (loadBalancerSourceRanges). */
+static __always_inline int lb4_source_allowed(const struct svc_value *svc, __be32 client)
+{
+	struct src_range_key k = {
+		.prefixlen = 64,
+		.svc_id = svc->svc_id,
+		.addr = client,
+	};
+
+	if (!(svc->flags & SVC_F_SRC_RANGES))
+		return 1;
+	return bpf_map_lookup_elem(&src_ranges_v1, &k) != NULL;
+}
+
+/* Route of a packet from src to dst arriving on `ifindex`, as the stack
+ * would forward it (with the source address the node would use toward dst
+ * when `want_src`). Returns the BPF_FIB_LKUP_RET_* code. */
+static __always_inline int lb4_fib(void *ctx, struct bpf_fib_lookup *fib, __u32 ifindex,
+				   __be32 src, __be32 dst, __u8 proto, __u16 tot_len, int want_src)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = AF_INET;
+	fib->l4_protocol = proto;
+	fib->tot_len = tot_len;
+	fib->ifindex = ifindex;
+	fib->ipv4_src = src;
+	fib->ipv4_dst = dst;
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), want_src ? BPF_FIB_LOOKUP_SRC : 0);
+}
+
+/* True if the route found leaves through a node NIC (svclb's XDP is on it):
+ * the backend is on another node. */
+static __always_inline int lb4_via_node_nic(const struct bpf_fib_lookup *fib)
+{
+	__u32 oif = fib->ifindex;
+
+	return bpf_map_lookup_elem(&tx_ports_v1, &oif) != NULL;
+}
+
 /* The decision for one parsed packet.
  * Returns LB_PASS, LB_DNAT or LB_RNAT (with *v filled), or -DROP_*; on
  * -DROP_NO_BACKEND v->svc_id names the Service (the caller rejects).
@@ -226,8 +339,14 @@ static __always_inline int lb4_select_affine(__be32 vip, __be16 port, __u8 proto
  * array read; the service map is only consulted for a new flow. A forward CT
  * entry whose backend was removed from the service is ignored: the flow is
  * balanced again (Kubernetes: a removed endpoint takes no more traffic). A
- * terminating backend keeps its flows. */
-static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v)
+ * terminating backend keeps its flows.
+ * On a node NIC (mode != LB_MODE_POD) a new flow to a node-facing frontend
+ * (SVC_F_EXTERNAL, not SVC_F_LOCAL_ONLY) whose backend is routed out of a
+ * node NIC is source-NATed to the address the node uses toward it; the
+ * route is left in *fib (v->fib_done). XDP cannot resolve a missing
+ * neighbour: it passes such a flow untouched (LB_PASS) to the tc slow path. */
+static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v, void *ctx,
+				      int mode, __u32 ifindex, struct bpf_fib_lookup *fib)
 {
 	struct ct_key ck = {
 		.saddr = p->saddr,
@@ -276,6 +395,9 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		v->svc_id = ct->svc_id;
 		v->backend_id = bid;
 		v->new_flow = 0;
+		v->ct_flags = ct->flags & CT_F_SNAT;
+		v->snat_addr = ct->snat_addr;
+		v->snat_port = ct->snat_port;
 		if (ct->dir == CT_DIR_REPLY)
 			return LB_RNAT;
 		be = bpf_map_lookup_elem(&backends_v1, &bid);
@@ -298,6 +420,10 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 	if (!svc)
 		return LB_PASS;
 	v->svc_id = svc->svc_id;
+	if (!lb4_source_allowed(svc, p->saddr))
+		return -DROP_SOURCE_RANGE;
+	if ((svc->flags & SVC_F_NO_LOCAL_EPS) && svc->total == 0)
+		return -DROP_NO_LOCAL_EP;
 	/* Affinity hashes the client address only (all of a client's
 	 * connections must agree); otherwise the whole 5-tuple. */
 	hash = (svc->flags & SVC_F_AFFINITY)
@@ -322,13 +448,6 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 			.svc_id = svc->svc_id,
 			.last_seen = now,
 		};
-		struct ct_key rk = {
-			.saddr = be->addr,
-			.daddr = p->saddr,
-			.sport = be->port,
-			.dport = p->sport,
-			.proto = p->proto,
-		};
 		struct ct_value rev = {
 			.nat_addr = p->daddr,
 			.nat_port = p->dport,
@@ -338,12 +457,35 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 			.last_seen = now,
 		};
 
-		/* Reply entry first: once the forward entry exists the flow is
-		 * established, and its replies must already be translatable. */
-		if (bpf_map_update_elem(&ct_v2, &rk, &rev, BPF_ANY))
-			return -DROP_CT_INSERT;
-		if (bpf_map_update_elem(&ct_v2, &ck, &fwd, BPF_ANY))
-			return -DROP_CT_INSERT;
+		if (mode != LB_MODE_POD &&
+		    (svc->flags & (SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)) == SVC_F_EXTERNAL) {
+			int rc = lb4_fib(ctx, fib, ifindex, p->saddr, be->addr, p->proto,
+					 p->tot_len, 1);
+
+			if ((rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+			    lb4_via_node_nic(fib)) {
+				if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && mode == LB_MODE_XDP_EXT)
+					return LB_PASS; /* tc resolves the neighbour */
+				fwd.flags = CT_F_SNAT;
+				fwd.snat_addr = fib->ipv4_src;
+				rev.flags = CT_F_SNAT;
+				rev.snat_addr = p->saddr;
+				rev.snat_port = p->sport;
+				v->fib_done = 1;
+			} else if (rc == BPF_FIB_LKUP_RET_BLACKHOLE ||
+				   rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
+				   rc == BPF_FIB_LKUP_RET_PROHIBIT) {
+				return -DROP_FIB;
+			}
+			/* Otherwise the backend is local: DNAT only, the
+			 * stack delivers it and the client address stays. */
+		}
+		id = ct_create(&ck, &fwd, &rev, p->proto, now);
+		if (id < 0)
+			return id;
+		v->ct_flags = fwd.flags;
+		v->snat_addr = fwd.snat_addr;
+		v->snat_port = fwd.snat_port;
 	}
 	return LB_DNAT;
 }

@@ -91,4 +91,103 @@ static __always_inline int nat4_rewrite_xdp(struct xdp_md *ctx, const struct pkt
 	return 0;
 }
 
+/* Both ends at once (source-NATed flows): the source becomes
+ * new_saddr:new_sport and the destination new_daddr:new_dport, and the TTL
+ * drops by one (the node forwards these frames itself). The caller has
+ * checked ttl > 1. */
+static __always_inline int nat4_rewrite_xdp_both(struct xdp_md *ctx, const struct pkt4 *p,
+						 __be32 new_saddr, __be16 new_sport,
+						 __be32 new_daddr, __be16 new_dport)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	__be16 *ports, *check;
+	__u32 sum;
+
+	if ((void *)(ip + 1) > data_end || p->l4_off > PARSE_MAX_HDR ||
+	    p->csum_off > PARSE_MAX_HDR)
+		return -DROP_PULL;
+	ports = data + p->l4_off;
+	check = data + p->csum_off;
+	if ((void *)(ports + 2) > data_end || (void *)(check + 1) > data_end)
+		return -DROP_PULL;
+
+	/* IP header: two addresses and the TTL. */
+	sum = (__u16)~ip->check;
+	sum = csum_add32(sum, ~ip->saddr);
+	sum = csum_add32(sum, new_saddr);
+	sum = csum_add32(sum, ~ip->daddr);
+	sum = csum_add32(sum, new_daddr);
+	sum = csum_add32(sum, (__u16)~bpf_htons(0x0100)); /* ttl is the high byte */
+	ip->ttl--;
+	ip->check = csum_fold32(sum);
+
+	if (!(p->proto == IPPROTO_UDP && *check == 0)) {
+		__sum16 c;
+
+		sum = (__u16)~*check;
+		sum = csum_add32(sum, ~ip->saddr);
+		sum = csum_add32(sum, new_saddr);
+		sum = csum_add32(sum, ~ip->daddr);
+		sum = csum_add32(sum, new_daddr);
+		sum = csum_add32(sum, (__u16)~ports[0]);
+		sum = csum_add32(sum, new_sport);
+		sum = csum_add32(sum, (__u16)~ports[1]);
+		sum = csum_add32(sum, new_dport);
+		c = csum_fold32(sum);
+		if (p->proto == IPPROTO_UDP && c == 0)
+			c = 0xffff;
+		*check = c;
+	}
+	ip->saddr = new_saddr;
+	ip->daddr = new_daddr;
+	ports[0] = new_sport;
+	ports[1] = new_dport;
+	return 0;
+}
+
+/* tc twin of nat4_rewrite_xdp_both (L4 checksum through the helper, which
+ * knows the skb's checksum state). */
+static __always_inline int nat4_rewrite_tc_both(struct __sk_buff *skb, const struct pkt4 *p,
+						__be32 new_saddr, __be16 new_sport,
+						__be32 new_daddr, __be16 new_dport)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u64 mangled0 = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	struct iphdr *ip = data + ETH_HLEN;
+	__be16 *ports;
+	__u32 sum;
+
+	if ((void *)(ip + 1) > data_end || p->l4_off > PARSE_MAX_HDR)
+		return -DROP_PULL;
+	ports = data + p->l4_off;
+	if ((void *)(ports + 2) > data_end)
+		return -DROP_PULL;
+
+	sum = (__u16)~ip->check;
+	sum = csum_add32(sum, ~ip->saddr);
+	sum = csum_add32(sum, new_saddr);
+	sum = csum_add32(sum, ~ip->daddr);
+	sum = csum_add32(sum, new_daddr);
+	sum = csum_add32(sum, (__u16)~bpf_htons(0x0100));
+	ip->ttl--;
+	ip->check = csum_fold32(sum);
+	ip->saddr = new_saddr;
+	ip->daddr = new_daddr;
+	ports[0] = new_sport;
+	ports[1] = new_dport;
+
+	/* Helpers below invalidate packet pointers: nothing is read after. */
+	if (bpf_l4_csum_replace(skb, p->csum_off, p->saddr, new_saddr,
+				BPF_F_PSEUDO_HDR | mangled0 | sizeof(new_saddr)) ||
+	    bpf_l4_csum_replace(skb, p->csum_off, p->daddr, new_daddr,
+				BPF_F_PSEUDO_HDR | mangled0 | sizeof(new_daddr)) ||
+	    bpf_l4_csum_replace(skb, p->csum_off, p->sport, new_sport, mangled0 | sizeof(new_sport)) ||
+	    bpf_l4_csum_replace(skb, p->csum_off, p->dport, new_dport, mangled0 | sizeof(new_dport)))
+		return -DROP_CSUM;
+	return 0;
+}
+
 #endif
