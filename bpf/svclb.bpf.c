@@ -104,14 +104,38 @@ static __always_inline __u8 ip_ttl(void *data, void *data_end)
 	return ip->ttl;
 }
 
-/* tc: rewrites both ends of a source-NATed flow's packet and sends it out
- * of the interface the FIB names (resolving the neighbour if needed: this
- * is the slow path XDP hands such packets to). On the pod side, the stack
- * routes it. Returns a TC_ACT_* / redirect verdict or -DROP_*. */
+/* tc: sends an already translated packet out as the node would forward it:
+ * TTL - 1, FIB lookup from the interface it came in on, MACs, redirect (or
+ * bpf_redirect_neigh when the neighbour is unknown). `fallback` is returned
+ * when the FIB has no answer to forward by (the stack then decides).
+ * Returns a TC_ACT_* / redirect verdict or -DROP_*. */
+static __always_inline int tc_forward(struct __sk_buff *skb, const struct pkt4 *p, __be32 saddr,
+				      __be32 daddr, int fallback)
+{
+	struct bpf_fib_lookup fib;
+	int rc;
+
+	rc = ip4_dec_ttl((void *)(long)skb->data, (void *)(long)skb->data_end);
+	if (rc)
+		return rc;
+	rc = lb4_fib(skb, &fib, skb->ifindex, saddr, daddr, p->proto, p->tot_len, 0);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) ||
+		    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0))
+			return -DROP_CSUM;
+		return bpf_redirect(fib.ifindex, 0);
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
+	return fallback;
+}
+
+/* tc: rewrites both ends of a source-NATed flow's packet and forwards it
+ * (on a node NIC this is the slow path XDP hands such packets to). On the
+ * pod side the stack routes it. Returns a verdict or -DROP_*. */
 static __always_inline int tc_snat_forward(struct __sk_buff *skb, const struct pkt4 *p,
 					   int action, const struct lb_verdict *v, int mode)
 {
-	struct bpf_fib_lookup fib;
 	__be32 saddr, daddr;
 	__be16 sport, dport;
 	int rc;
@@ -124,16 +148,7 @@ static __always_inline int tc_snat_forward(struct __sk_buff *skb, const struct p
 		return rc;
 	if (mode == LB_MODE_POD)
 		return TC_ACT_OK;
-	rc = lb4_fib(skb, &fib, skb->ingress_ifindex, saddr, daddr, p->proto, p->tot_len, 0);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) ||
-		    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0))
-			return -DROP_CSUM;
-		return bpf_redirect(fib.ifindex, 0);
-	}
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
-		return bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
-	return -DROP_FIB;
+	return tc_forward(skb, p, saddr, daddr, -DROP_FIB);
 }
 
 static __always_inline int tc_lb(struct __sk_buff *skb, int mode)
@@ -145,7 +160,7 @@ static __always_inline int tc_lb(struct __sk_buff *skb, int mode)
 
 	if (tc_parse(skb, &p) != PARSE_OK)
 		return TC_ACT_OK;
-	ret = lb4_decide(&p, &v, skb, mode, skb->ingress_ifindex, &fib);
+	ret = lb4_decide(&p, &v, skb, mode, skb->ifindex, &fib); /* at ingress: the NIC */
 	if (ret == LB_PASS)
 		return TC_ACT_OK;
 	if (ret > 0) {
@@ -157,6 +172,12 @@ static __always_inline int tc_lb(struct __sk_buff *skb, int mode)
 			ret = nat4_rewrite_tc(skb, &p, action == LB_DNAT, v.addr, v.port);
 			if (ret == 0)
 				ret = TC_ACT_OK;
+			/* A local backend's reply to an external client: its new
+			 * source may be this node's own address (NodePort), which
+			 * the stack drops as a martian: forward it ourselves. */
+			if (ret == 0 && action == LB_RNAT && (v.ct_flags & CT_F_EXTERNAL) &&
+			    mode == LB_MODE_POD)
+				ret = tc_forward(skb, &p, v.addr, p.daddr, TC_ACT_OK);
 		}
 		if (ret >= 0) {
 			lb4_account(action, &v, p.tot_len);

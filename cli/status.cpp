@@ -76,6 +76,11 @@ std::string renderStatus(const Json& s) {
   std::string out = tabwrite(kv, 0, 2);
   section(out, "Interfaces", at(s, {"interfaces"}), {"NAME", "IFINDEX", "ATTACH", "PROG-ID"},
           {{"name"}, {"ifindex"}, {"attach"}, {"progId"}});
+  // Absent from daemons without --external-iface support: no section then.
+  if (!at(s, {"externalInterfaces"}).is_null())
+    section(out, "External Interfaces", at(s, {"externalInterfaces"}),
+            {"NAME", "IFINDEX", "XDP-MODE", "XDP-PROG-ID", "TC-PROG-ID", "XDP-DISPATCHER"},
+            {{"ifname"}, {"ifindex"}, {"xdpMode"}, {"xdpProgId"}, {"tcProgId"}, {"xdpDispatcher"}});
   section(out, "Programs", at(s, {"programs"}), {"ID", "NAME", "TYPE"},
           {{"id"}, {"name"}, {"type"}});
   section(out, "Cgroup Links", at(s, {"cgroupLinks"}), {"ATTACH-TYPE", "LINK-ID", "PROG-ID"},

@@ -2,9 +2,15 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
+
+#include "loader/external.h"
+#include "loader/garp.h"
 
 namespace svclb {
 
@@ -76,6 +82,213 @@ std::string esc(const std::string& s) {
 Daemon::Daemon(DaemonConfig cfg, Dataplane& dp)
     : cfg_(std::move(cfg)), dp_(dp), syncer_(dp, cfg_.sync), store_(storeConfig()) {}
 
+Daemon::~Daemon() {
+  {
+    std::lock_guard lk(garpMu_);
+    garpStop_ = true;
+  }
+  garpCv_.notify_all();
+  if (garpThread_.joinable()) garpThread_.join();
+}
+
+std::vector<uint32_t> nodeAddresses() {
+  std::vector<uint32_t> out;
+  ifaddrs* ifa = nullptr;
+  if (getifaddrs(&ifa) != 0) return out;
+  for (ifaddrs* i = ifa; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    const uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
+    if ((a >> 24) == 127 || a == 0) continue;
+    out.push_back(a);
+  }
+  freeifaddrs(ifa);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+void Daemon::logOnce(std::set<std::string>& seen, const std::vector<std::string>& now) {
+  std::set<std::string> next(now.begin(), now.end());
+  for (const auto& w : next)
+    if (!seen.count(w)) fmt::print(stderr, "svclbd: warning: {}\n", w);
+  seen = std::move(next);
+}
+
+std::vector<Frontend> Daemon::desiredFrontends(const Store& s) {
+  std::vector<Frontend> out = s.frontends();
+  auto ext = externalToFrontends(s.externalFrontends(), nodeAddrs_, cfg_.nodeName, out);
+  logOnce(extWarnings_, ext.warnings);
+  out.insert(out.end(), std::make_move_iterator(ext.frontends.begin()),
+             std::make_move_iterator(ext.frontends.end()));
+  return out;
+}
+
+bool Daemon::isExternalInterface(const std::string& ifname) const {
+  return std::find(cfg_.externalIfaces.begin(), cfg_.externalIfaces.end(), ifname) !=
+         cfg_.externalIfaces.end();
+}
+
+void Daemon::nodeChanged() {
+  std::lock_guard lk(mu_);
+  auto addrs = nodeAddresses();
+  if (addrs != nodeAddrs_) {
+    std::vector<std::string> shown;
+    for (uint32_t a : addrs) shown.push_back(ipStr(a));
+    std::string list;
+    for (const auto& a : shown) list += (list.empty() ? "" : ", ") + a;
+    fmt::print(stderr, "svclbd: node addresses: {}\n", list.empty() ? "none" : list);
+    nodeAddrs_ = std::move(addrs);
+    auto plan = syncer_.plan(desiredFrontends(store_));
+    if (!plan)
+      fmt::print(stderr, "svclbd: re-sync for the node addresses: {}\n", plan.error().message);
+    else if (auto st = syncer_.apply(std::move(*plan)); !st)
+      fmt::print(stderr, "svclbd: re-sync for the node addresses: {}\n", st.error().message);
+  }
+  syncL2();
+  syncHealthChecks();
+}
+
+void Daemon::syncHealthChecks() {
+  // kube-proxy's count: the Service's local endpoints (nodeName = this
+  // node) that take new flows: ready ones, else terminating-serving ones.
+  std::map<std::pair<std::string, std::string>, HealthCheckService> want;
+  for (const auto& e : store_.externalFrontends()) {
+    if (e.healthCheckNodePort == 0) continue;
+    std::set<uint32_t> ready, serving;
+    for (const auto& b : e.backends) {
+      if (b.nodeName.empty() || b.nodeName != cfg_.nodeName) continue;
+      if (b.state == EndpointState::Ready) ready.insert(b.ip);
+      else if (b.state == EndpointState::Terminating && b.serving) serving.insert(b.ip);
+    }
+    auto& hc = want[{e.ns, e.name}];
+    hc.ns = e.ns;
+    hc.name = e.name;
+    hc.port = e.healthCheckNodePort;
+    const uint32_t n = static_cast<uint32_t>(ready.empty() ? serving.size() : ready.size());
+    hc.localEndpoints = std::max(hc.localEndpoints, n);
+  }
+  std::vector<HealthCheckService> list;
+  for (auto& [k, v] : want) list.push_back(std::move(v));
+  std::vector<std::string> problems;
+  if (auto st = healthChecks_.update(list); !st) problems.push_back(st.error().message);
+  logOnce(hcProblems_, problems);
+}
+
+void Daemon::adoptL2() {
+  l2Actual_.clear();
+  dp_.l2Arp().forEach([&](const l2_arp_key& k, const l2_arp_value& v) {
+    L2Entry e;
+    std::copy(std::begin(v.mac), std::end(v.mac), e.mac.begin());
+    l2Actual_[{ntohl(k.addr), k.ifindex}] = e;
+  });
+}
+
+void Daemon::syncL2() {
+  std::vector<std::string> problems;
+  std::map<std::pair<uint32_t, uint32_t>, L2Entry> want;
+  std::map<std::string, std::pair<uint32_t, std::array<uint8_t, 6>>> nics;
+  for (const auto& a :
+       l2Announcements(store_, cfg_.externalIfaces, cfg_.nodeName, cfg_.l2Members)) {
+    auto nic = nics.find(a.iface);
+    if (nic == nics.end()) {
+      auto idx = interfaceIndex(a.iface);
+      auto mac = idx ? interfaceMac(a.iface) : Result<std::array<uint8_t, 6>>(idx.error());
+      if (!idx || !mac) {
+        problems.push_back(fmt::format("cannot announce LoadBalancer IPs on --external-iface {}: {}",
+                                       a.iface, (!idx ? idx.error() : mac.error()).message));
+        nics[a.iface] = {0, {}};
+        continue;
+      }
+      nic = nics.emplace(a.iface, std::make_pair(static_cast<uint32_t>(*idx), *mac)).first;
+    }
+    if (nic->second.first == 0) continue;
+    want[{a.ip, nic->second.first}] = L2Entry{a.iface, nic->second.second};
+  }
+
+  auto map = dp_.l2Arp();
+  std::vector<GarpJob> announce;
+  for (const auto& [key, e] : want) {
+    auto it = l2Actual_.find(key);
+    if (it != l2Actual_.end() && it->second.mac == e.mac) {
+      it->second.iface = e.iface;
+      continue;
+    }
+    l2_arp_key k{};
+    k.addr = htonl(key.first);
+    k.ifindex = key.second;
+    l2_arp_value v{};
+    std::copy(e.mac.begin(), e.mac.end(), v.mac);
+    if (auto st = map.update(k, v); !st) {
+      problems.push_back(fmt::format("announcing {} on {}: {}", ipStr(key.first), e.iface,
+                                     st.error().message));
+      continue;
+    }
+    l2Actual_[key] = e;
+    announce.push_back({e.iface, key.first, {}, {}});
+  }
+  std::vector<std::pair<uint32_t, uint32_t>> gone;
+  for (const auto& [key, e] : l2Actual_)
+    if (!want.count(key)) gone.push_back(key);
+  for (const auto& key : gone) {
+    l2_arp_key k{};
+    k.addr = htonl(key.first);
+    k.ifindex = key.second;
+    if (auto st = map.erase(k); !st) {
+      problems.push_back(fmt::format("withdrawing {}: {}", ipStr(key.first), st.error().message));
+      continue;
+    }
+    l2Actual_.erase(key);
+  }
+  logOnce(l2Problems_, problems);
+
+  // A withdrawn address must not be announced any more; a new one is
+  // announced now and repeated for a while (MetalLB's schedule).
+  std::lock_guard lk(garpMu_);
+  std::erase_if(garpJobs_, [&](const GarpJob& j) {
+    for (const auto& [key, e] : want)
+      if (key.first == j.ip && e.iface == j.iface) return false;
+    return true;
+  });
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& j : announce) {
+    j.next = now;
+    j.until = now + kGarpRepeatFor;
+    std::erase_if(garpJobs_, [&](const GarpJob& o) { return o.ip == j.ip && o.iface == j.iface; });
+    garpJobs_.push_back(j);
+  }
+  if (!announce.empty()) {
+    if (!garpThread_.joinable()) garpThread_ = std::thread([this] { garpLoop(); });
+    garpCv_.notify_all();
+  }
+}
+
+void Daemon::garpLoop() {
+  std::unique_lock lk(garpMu_);
+  while (!garpStop_) {
+    const auto now = std::chrono::steady_clock::now();
+    auto wake = now + std::chrono::hours(1);
+    std::vector<GarpJob> due;
+    for (auto& j : garpJobs_) {
+      if (j.next <= now) {
+        due.push_back(j);
+        j.next = now + kGarpRepeatInterval;
+      }
+      wake = std::min(wake, j.next);
+    }
+    std::erase_if(garpJobs_, [&](const GarpJob& j) { return j.next > j.until; });
+    if (!due.empty()) {
+      lk.unlock();
+      for (const auto& j : due)
+        if (auto st = sendGratuitousArp(j.iface, j.ip); !st)
+          fmt::print(stderr, "svclbd: gratuitous ARP for {} on {}: {}\n", ipStr(j.ip), j.iface,
+                     st.error().message);
+      lk.lock();
+      continue;
+    }
+    garpCv_.wait_until(lk, wake);
+  }
+}
+
 StoreConfig Daemon::storeConfig() const {
   StoreConfig sc;
   sc.serviceCIDR = cfg_.serviceCIDR;
@@ -89,13 +302,24 @@ Status Daemon::start() {
   auto loaded = Store::load(statePath(), storeConfig());
   if (!loaded) return loaded.error();
   store_ = std::move(*loaded);
+  nodeAddrs_ = nodeAddresses();
+  {
+    std::string list;
+    for (uint32_t a : nodeAddrs_) list += (list.empty() ? "" : ", ") + ipStr(a);
+    fmt::print(stderr, "svclbd: node {}, addresses: {}\n", cfg_.nodeName.empty() ? "<unnamed>" : cfg_.nodeName,
+               list.empty() ? "none" : list);
+  }
   if (auto st = syncer_.adopt(); !st) return st;
-  auto plan = syncer_.plan(store_.frontends());
+  auto plan = syncer_.plan(desiredFrontends(store_));
   if (!plan) return plan.error();
   fmt::print(stderr, "svclbd: restored {} services; sync: {} added, {} changed, {} removed, {} unchanged ({} map writes)\n",
              store_.services().size(), plan->added, plan->changed, plan->removed, plan->unchanged,
              plan->ops.size());
-  return syncer_.apply(std::move(*plan));
+  if (auto st = syncer_.apply(std::move(*plan)); !st) return st;
+  adoptL2();
+  syncL2();
+  syncHealthChecks();
+  return {};
 }
 
 bool Daemon::wantsInterface(const std::string& ifname) const {
@@ -125,18 +349,20 @@ json Daemon::handle(const json& req) {
 }
 
 json Daemon::commit(Store next, const std::vector<ApplyOutcome>& outcomes) {
-  auto plan = syncer_.plan(next.frontends());
+  auto plan = syncer_.plan(desiredFrontends(next));
   if (!plan) return fail("error: " + plan.error().message + "; nothing was applied");
   if (auto st = next.save(statePath()); !st)
     return fail("error: cannot persist state: " + st.error().message + "; nothing was applied");
   if (auto st = syncer_.apply(std::move(*plan)); !st) {
     // Put the previous state back, in the file and in the maps.
     (void)store_.save(statePath());
-    if (auto back = syncer_.plan(store_.frontends())) (void)syncer_.apply(std::move(*back));
+    if (auto back = syncer_.plan(desiredFrontends(store_))) (void)syncer_.apply(std::move(*back));
     return fail("error: writing the dataplane maps failed: " + st.error().message +
                 "; the previous state was restored");
   }
   store_ = std::move(next);
+  syncL2();
+  syncHealthChecks();
   return {{"ok", true}, {"results", outcomesJson(outcomes)}};
 }
 
@@ -255,6 +481,14 @@ json Daemon::doStatus() {
   for (const auto& t : dp_.tcAttachments())
     ifaces.push_back({{"name", t.ifname}, {"ifindex", t.ifindex}, {"attach", "tc-ingress"},
                       {"progId", t.progId}});
+  json external = json::array();
+  for (const auto& e : dp_.externalAttachments())
+    external.push_back({{"ifname", e.ifname},
+                        {"ifindex", e.ifindex},
+                        {"xdpMode", xdpModeName(e.xdpMode)},
+                        {"xdpProgId", e.xdpProgId},
+                        {"tcProgId", e.tcProgId},
+                        {"xdpDispatcher", e.xdpDispatcher}});
   json progs = json::array();
   for (const auto& p : dp_.programs())
     progs.push_back({{"name", p.name}, {"id", p.id}, {"type", p.type}});
@@ -291,6 +525,7 @@ json Daemon::doStatus() {
           {"cgroup", cfg.cgroup},
           {"netnsCookie", cfg.netnsCookie},
           {"interfaces", ifaces},
+          {"externalInterfaces", external},
           {"programs", progs},
           {"cgroupLinks", links},
           {"maps", maps},
@@ -336,10 +571,13 @@ std::string Daemon::metrics() {
     if (std::string_view(c.field) == "rejects") continue;  // a Service-level event
     std::string metric = std::string("svclb_backend_") + (c.metric + strlen("svclb_service_"));
     family(metric.c_str(), "counter", c.help);
+    // `vip` names the frontend: a Service port's NodePort, LoadBalancer and
+    // externalIP frontends share its name and backends, not its counters.
     for (const auto& s : stats["services"])
       for (const auto& b : s["backends"])
         o << metric << "{namespace=\"" << esc(s["namespace"]) << "\",service=\"" << esc(s["name"])
           << "\",port=\"" << esc(s["port"]) << "\",protocol=\"" << s["protocol"].get<std::string>()
+          << "\",vip=\"" << s["vip"].get<std::string>() << ':' << s["servicePort"].get<int>()
           << "\",backend=\"" << b["ip"].get<std::string>() << ':' << b["port"].get<int>() << "\"} "
           << b[c.field].get<uint64_t>() << '\n';
   }

@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/if_link.h>
 #include <linux/magic.h>
 #include <net/if.h>
 #include <sys/mount.h>
@@ -11,14 +12,17 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
+#include <xdp/libxdp.h>
 
-#include <cstring>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdarg>
+#include <cstring>
 #include <filesystem>
-#include <thread>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "svclb_bpf.skel.h"
 
@@ -44,9 +48,15 @@ const CgroupHook kCgroupHooks[] = {
     {"getpeername4", [](::svclb_bpf* s) { return s->progs.svclb_sock_getpeername4; }},
 };
 
-const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES, SVCLB_MAP_BACKENDS, SVCLB_MAP_CT, SVCLB_MAP_CT_EST,
-                                   SVCLB_MAP_SVC_STATS, SVCLB_MAP_BE_STATS, SVCLB_MAP_DROPS,
-                                   SVCLB_MAP_SOCK_REV, SVCLB_MAP_MAGLEV, SVCLB_MAP_AFFINITY};
+const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES, SVCLB_MAP_BACKENDS,   SVCLB_MAP_CT,
+                                   SVCLB_MAP_CT_EST,   SVCLB_MAP_SVC_STATS,  SVCLB_MAP_BE_STATS,
+                                   SVCLB_MAP_DROPS,    SVCLB_MAP_SOCK_REV,   SVCLB_MAP_MAGLEV,
+                                   SVCLB_MAP_AFFINITY, SVCLB_MAP_SRC_RANGES, SVCLB_MAP_L2_ARP,
+                                   SVCLB_MAP_TX_PORTS};
+
+// Our XDP program as the kernel names it (also in libxdp's dispatcher: that
+// is how a restarted daemon and --uninstall recognise it).
+constexpr const char* kXdpProgName = "svclb_xdp_lb";
 
 std::string linksDir(const DataplaneConfig& cfg) { return cfg.bpffs + "/links"; }
 
@@ -68,6 +78,11 @@ std::string progNameById(uint32_t id) {
   return name;
 }
 
+// While libxdp attaches (it probes the kernel and may fall back), libbpf's
+// and libxdp's messages are collected here and shown only if the attach
+// fails after all.
+thread_local std::string* gXdpCapture = nullptr;
+
 // libbpf prints to stderr by default; keep warnings and errors only, minus
 // the kernel's netlink notes for cases we expect and handle: the clsact
 // qdisc already exists (EEXIST), or an interface has none when we look for
@@ -76,10 +91,222 @@ int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
   char buf[1024];
   vsnprintf(buf, sizeof(buf), fmt, args);
+  if (gXdpCapture) {
+    *gXdpCapture += buf;
+    return 0;
+  }
   if (strstr(buf, "Exclusivity flag on") || strstr(buf, "Parent Qdisc doesn't exists") ||
       strstr(buf, "Cannot find specified filter chain") || strstr(buf, "Filter with specified priority/protocol not found"))
     return 0;
   return fputs(buf, stderr);
+}
+
+int libxdpPrint(enum libxdp_print_level level, const char* fmt, va_list args) {
+  if (level == LIBXDP_DEBUG) return 0;
+  char buf[1024];
+  vsnprintf(buf, sizeof(buf), fmt, args);
+  if (gXdpCapture) {
+    *gXdpCapture += std::string("libxdp: ") + buf;
+    return 0;
+  }
+  return level == LIBXDP_WARN ? fputs(buf, stderr) : 0;
+}
+
+std::string xdpStrerror(int err) {
+  char buf[256] = {};
+  libxdp_strerror(err < 0 ? err : -err, buf, sizeof(buf));
+  return buf;
+}
+
+struct MultiprogClose {
+  void operator()(xdp_multiprog* mp) const { xdp_multiprog__close(mp); }
+};
+using Multiprog = std::unique_ptr<xdp_multiprog, MultiprogClose>;
+
+// What is attached in XDP on the interface (nullptr: nothing, or only an
+// offloaded program). libxdp returns NULL or an ERR_PTR for "none".
+Multiprog multiprogOf(int ifindex) {
+  xdp_multiprog* mp = xdp_multiprog__get_from_ifindex(ifindex);
+  if (!mp || libxdp_get_error(mp)) return nullptr;
+  if (xdp_multiprog__is_legacy(mp) && !xdp_multiprog__main_prog(mp)) {
+    xdp_multiprog__close(mp);
+    return nullptr;
+  }
+  return Multiprog(mp);
+}
+
+bool isOurXdp(const xdp_program* p) {
+  const char* name = p ? xdp_program__name(p) : nullptr;
+  return name && std::strcmp(name, kXdpProgName) == 0;
+}
+
+// Our programs in the dispatcher (owned by mp). A legacy attachment (no
+// dispatcher: libxdp fell back because the kernel lacks freplace) is
+// reported through its main program.
+std::vector<xdp_program*> ourXdpPrograms(xdp_multiprog* mp) {
+  std::vector<xdp_program*> out;
+  if (xdp_multiprog__is_legacy(mp)) {
+    if (isOurXdp(xdp_multiprog__main_prog(mp))) out.push_back(xdp_multiprog__main_prog(mp));
+    return out;
+  }
+  for (xdp_program* p = xdp_multiprog__next_prog(nullptr, mp); p;
+       p = xdp_multiprog__next_prog(p, mp))
+    if (isOurXdp(p)) out.push_back(p);
+  return out;
+}
+
+XdpMode modeOf(const xdp_multiprog* mp) {
+  return xdp_multiprog__attach_mode(mp) == XDP_MODE_SKB ? XdpMode::Generic : XdpMode::Native;
+}
+
+// Removes every svclb_xdp_lb from the interface; the dispatcher is rebuilt
+// around the other programs (or removed with the last one).
+Status detachOurXdp(int ifindex, const std::string& ifname) {
+  Multiprog mp = multiprogOf(ifindex);
+  if (!mp) return {};
+  auto ours = ourXdpPrograms(mp.get());
+  if (ours.empty()) return {};
+  int err = xdp_multiprog__is_legacy(mp.get())
+                ? xdp_multiprog__detach(mp.get())
+                : xdp_program__detach_multi(ours.data(), ours.size(), ifindex, XDP_MODE_UNSPEC, 0);
+  if (err)
+    return Error{err < 0 ? -err : err,
+                 fmt::format("detach {} from {}: {}", kXdpProgName, ifname, xdpStrerror(err))};
+  return {};
+}
+
+struct ObjectClose {
+  void operator()(bpf_object* o) const { bpf_object__close(o); }
+};
+using ObjectPtr = std::unique_ptr<bpf_object, ObjectClose>;
+
+// libxdp loads an XDP program itself, as an freplace extension of its
+// dispatcher, so the skeleton's (XDP-typed) svclb_xdp_lb cannot be handed
+// over. This opens a second copy of the same embedded ELF whose maps are all
+// the skeleton's by fd (pinned ones, and .data/.rodata/.bss so the config
+// written after load is shared) and whose only program to load is
+// svclb_xdp_lb.
+Result<ObjectPtr> openXdpExtObject(::svclb_bpf* skel) {
+  size_t size = 0;
+  const void* elf = svclb_bpf__elf_bytes(&size);
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = bpf_object__name(skel->obj));
+  ObjectPtr obj(bpf_object__open_mem(elf, size, &opts));
+  if (!obj) return Error::fromErrno(errno, "open the BPF object for libxdp");
+  // Same ELF, same map order: pair them up, checking the names.
+  bpf_map* mine = bpf_object__next_map(skel->obj, nullptr);
+  for (bpf_map* m = bpf_object__next_map(obj.get(), nullptr); m;
+       m = bpf_object__next_map(obj.get(), m)) {
+    if (!mine || std::strcmp(bpf_map__name(m), bpf_map__name(mine)) != 0 || bpf_map__fd(mine) < 0)
+      return Error{EINVAL, fmt::format("map {} of the BPF object for libxdp has no loaded twin",
+                                       bpf_map__name(m))};
+    // Without a pin path libbpf neither adopts nor pins by name (its
+    // default root would be /sys/fs/bpf itself): the fd decides.
+    bpf_map__set_pin_path(m, nullptr);
+    if (int err = bpf_map__reuse_fd(m, bpf_map__fd(mine)); err)
+      return Error::fromErrno(err,
+                              fmt::format("share map {} with the XDP program", bpf_map__name(m)));
+    mine = bpf_object__next_map(skel->obj, mine);
+  }
+  bpf_program* p = nullptr;
+  while ((p = bpf_object__next_program(obj.get(), p)))
+    bpf_program__set_autoload(p, std::strcmp(bpf_program__name(p), kXdpProgName) == 0);
+  return obj;
+}
+
+// One attach of svclb_xdp_lb through libxdp in the given mode, from a fresh
+// object (a failed attempt may leave its object loaded for another target).
+Status attachXdpOnce(::svclb_bpf* skel, int ifindex, XdpMode mode) {
+  auto obj = openXdpExtObject(skel);
+  if (!obj) return obj.error();
+  DECLARE_LIBXDP_OPTS(xdp_program_opts, xo, .obj = obj->get(), .prog_name = kXdpProgName);
+  xdp_program* prog = xdp_program__create(&xo);
+  if (!prog || libxdp_get_error(prog)) {
+    int err = prog ? static_cast<int>(libxdp_get_error(prog)) : -errno;
+    return Error{err < 0 ? -err : EINVAL,
+                 "libxdp: program " + std::string(kXdpProgName) + ": " + xdpStrerror(err)};
+  }
+  int err = xdp_program__attach(prog, ifindex,
+                                mode == XdpMode::Native ? XDP_MODE_NATIVE : XDP_MODE_SKB, 0);
+  // The dispatcher's pins under <bpffs>/xdp keep the program attached.
+  xdp_program__close(prog);
+  if (err) return Error{err < 0 ? -err : err, xdpStrerror(err)};
+  return {};
+}
+
+// Degraded mode, only on an interface without any XDP program: the
+// skeleton's own (XDP-typed) svclb_xdp_lb attached without a dispatcher,
+// when libxdp's dispatcher refuses it. Other programs cannot join then.
+Status attachXdpDirect(::svclb_bpf* skel, int ifindex, XdpMode mode) {
+  const uint32_t flags = XDP_FLAGS_UPDATE_IF_NOEXIST |
+                         (mode == XdpMode::Native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE);
+  if (int err = bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.svclb_xdp_lb), flags, nullptr);
+      err)
+    return Error::fromErrno(err, "attach without the dispatcher");
+  return {};
+}
+
+// Why libxdp's dispatcher would not take our program, in plain words.
+std::string dispatcherRefusal(const std::string& messages, const std::string& fallback) {
+  // Kernels since 6.13 (and 6.12.26) refuse an freplace program that
+  // resizes packets (bpf_xdp_adjust_head/tail) in place of a function that
+  // does not; libxdp before xdp-tools PR #509 (2025) has such a dispatcher.
+  if (messages.find("changes packet data, while original does not") != std::string::npos)
+    return "this kernel refuses packet-resizing programs inside the dispatcher of this libxdp "
+           "version; a libxdp with the 2025 dispatcher fix (xdp-tools PR #509) lifts it";
+  if (messages.find("Operation not permitted") != std::string::npos)
+    return "this kernel refuses freplace programs (EPERM), which the dispatcher needs";
+  return fallback.empty() ? "see the libbpf messages above" : fallback;
+}
+
+Status attachTcProg(const std::string& ifname, int progFd) {
+  int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+  if (ifindex == 0) return Error::fromErrno(errno, "interface " + ifname);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) return Error::fromErrno(err, "create clsact qdisc on " + ifname);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = progFd, .flags = BPF_TC_F_REPLACE, .handle = kTcHandle,
+              .priority = kTcPriority);
+  err = bpf_tc_attach(&hook, &opts);
+  if (err) return Error::fromErrno(err, "attach tc ingress on " + ifname);
+  return {};
+}
+
+uint32_t tcProgIdOn(int ifindex) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
+  return bpf_tc_query(&hook, &q) == 0 ? q.prog_id : 0;
+}
+
+// libxdp's bpffs dir: $LIBXDP_BPFFS (else /sys/fs/bpf) + /xdp.
+std::string libxdpDir() {
+  const char* env = getenv(XDP_BPFFS_ENVVAR);
+  return std::string(env && *env ? env : "/sys/fs/bpf") + "/xdp";
+}
+
+// The kernel adds BPF_F_RDONLY_PROG to every devmap it creates (and refuses
+// it at creation), so libbpf 1.1, comparing flags, refuses to adopt our own
+// pinned devmap on restart. We adopt it here after checking what matters,
+// and take the pin path away so libbpf neither compares nor re-pins.
+// No pin yet: libbpf creates and pins it as usual.
+Status adoptPinnedDevmap(bpf_map* m, const std::string& pin) {
+  int fd = bpf_obj_get(pin.c_str());
+  if (fd < 0) return {};
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  const bool same = bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.type == bpf_map__type(m) &&
+                    info.key_size == bpf_map__key_size(m) &&
+                    info.value_size == bpf_map__value_size(m) &&
+                    info.max_entries == bpf_map__max_entries(m);
+  int err = same ? bpf_map__reuse_fd(m, fd) : 0;  // reuse_fd keeps a dup
+  close(fd);
+  if (!same)
+    return Error{
+        EINVAL,
+        fmt::format("pinned map {} does not match this build (remove it with svclbd --uninstall)",
+                    pin)};
+  if (err) return Error::fromErrno(err, "adopt pinned map " + pin);
+  bpf_map__set_pin_path(m, nullptr);
+  return {};
 }
 
 uint64_t cgroupIdOf(const std::string& path) {
@@ -89,6 +316,8 @@ uint64_t cgroupIdOf(const std::string& path) {
 }
 
 }  // namespace
+
+const char* xdpModeName(XdpMode m) { return m == XdpMode::Native ? "native" : "generic"; }
 
 Result<uint64_t> currentNetnsCookie() {
   int s = socket(AF_INET, SOCK_DGRAM, 0);
@@ -139,6 +368,7 @@ Dataplane::~Dataplane() {
 
 Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   libbpf_set_print(libbpfPrint);
+  libxdp_set_print(libxdpPrint);
   std::unique_ptr<Dataplane> dp(new Dataplane(cfg));
   if (cfg.pin) {
     if (auto st = ensureBpffs(cfg.bpffs); !st) return st.error();
@@ -157,6 +387,9 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   bpf_map__set_max_entries(s->maps.ct_est_v2, cfg.maxCtEntries);
   bpf_map__set_max_entries(s->maps.maglev_v1, cfg.maxSvcIds);
   bpf_map__set_max_entries(s->maps.affinity_v1, cfg.maxAffinityEntries);
+  if (cfg.pin)
+    if (auto st = adoptPinnedDevmap(s->maps.tx_ports_v1, cfg.bpffs + "/" + SVCLB_MAP_TX_PORTS); !st)
+      return st.error();
   if (!cfg.pin)
     for (bpf_map* m = bpf_object__next_map(s->obj, nullptr); m; m = bpf_object__next_map(s->obj, m))
       bpf_map__set_pin_path(m, nullptr);
@@ -212,18 +445,91 @@ Status Dataplane::setCtLifetimes() {
 }
 
 Status Dataplane::attachTc(const std::string& ifname) {
-  int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
-  if (ifindex == 0) return Error::fromErrno(errno, "interface " + ifname);
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-  int err = bpf_tc_hook_create(&hook);
-  if (err && err != -EEXIST) return Error::fromErrno(err, "create clsact qdisc on " + ifname);
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(skel_->progs.svclb_tc_pod_in),
-              .flags = BPF_TC_F_REPLACE, .handle = kTcHandle, .priority = kTcPriority);
-  err = bpf_tc_attach(&hook, &opts);
-  if (err) return Error::fromErrno(err, "attach tc ingress on " + ifname);
+  if (auto st = attachTcProg(ifname, bpf_program__fd(skel_->progs.svclb_tc_pod_in)); !st) return st;
   if (std::find(tcIfaces_.begin(), tcIfaces_.end(), ifname) == tcIfaces_.end())
     tcIfaces_.push_back(ifname);
   return {};
+}
+
+Status Dataplane::attachExternal(const std::string& ifname) {
+  const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+  if (ifindex == 0)
+    return Error{
+        ENODEV,
+        fmt::format("external interface {}: no such interface in this network namespace", ifname)};
+  if (auto st = ensureBpffs(libxdpDir()); !st) return st.error();
+  // Refused before anything is attached: an XDP program that is not in a
+  // libxdp dispatcher (and not ours) cannot share the interface.
+  if (Multiprog mp = multiprogOf(ifindex); mp && xdp_multiprog__is_legacy(mp.get())) {
+    const xdp_program* main = xdp_multiprog__main_prog(mp.get());
+    if (!isOurXdp(main))
+      return Error{
+          EBUSY, fmt::format("{} already has XDP program {} (id {}) attached directly, not through "
+                             "libxdp's multi-program dispatcher, so svclb cannot run beside it; "
+                             "reload it with xdp-loader, or unload it",
+                             ifname, xdp_program__name(main), xdp_program__id(main))};
+  }
+  // tc first: it is the slow path that translates whatever XDP passes up
+  // untranslated, including everything while the dispatcher is rebuilt.
+  if (auto st = attachTcProg(ifname, bpf_program__fd(skel_->progs.svclb_tc_ext_in)); !st) return st;
+  const uint32_t idx = static_cast<uint32_t>(ifindex);
+  if (auto st = txPorts().update(idx, idx); !st) return st;
+
+  // Our program of an earlier run goes first: libxdp adds a program to the
+  // dispatcher, it cannot swap one, and two copies would both run.
+  if (auto st = detachOurXdp(ifindex, ifname); !st) return st;
+  // A dispatcher left with other programs fixes the mode; on an interface
+  // without XDP we may also attach directly if the dispatcher fails.
+  std::vector<XdpMode> modes = {XdpMode::Native, XdpMode::Generic};
+  Multiprog others = multiprogOf(ifindex);
+  if (others && xdp_multiprog__attach_mode(others.get()) != XDP_MODE_UNSPEC)
+    modes = {modeOf(others.get())};
+  std::string failures, messages, viaDispatcher;
+  for (size_t i = 0; i < modes.size(); ++i) {
+    gXdpCapture = &messages;
+    Status st = attachXdpOnce(skel_, ifindex, modes[i]);
+    bool direct = false;
+    if (!st && !others) {
+      viaDispatcher = st.error().message;
+      Status d = attachXdpDirect(skel_, ifindex, modes[i]);
+      direct = static_cast<bool>(d);
+      if (!d)
+        st = Error{d.error().code, st.error().message + "; " + d.error().message};
+      else
+        st = d;
+    }
+    gXdpCapture = nullptr;
+    if (!st) {
+      failures += fmt::format("{}{} mode: {}", failures.empty() ? "" : "; ", xdpModeName(modes[i]),
+                              st.error().message);
+      continue;
+    }
+    if (i > 0)
+      fmt::print(stderr, "svclbd: {}: native XDP failed ({}); attached in generic mode\n", ifname,
+                 failures);
+    if (direct)
+      fmt::print(stderr,
+                 "svclbd: {}: WARNING: libxdp's dispatcher refused {} ({}); attached it directly "
+                 "instead, so no other XDP program can share {}\n",
+                 ifname, kXdpProgName, dispatcherRefusal(messages, viaDispatcher), ifname);
+    else if (Multiprog mp = multiprogOf(ifindex); mp && xdp_multiprog__is_legacy(mp.get()))
+      fmt::print(stderr,
+                 "svclbd: {}: WARNING: libxdp could not load its dispatcher on this kernel; {} is "
+                 "attached alone, so no other XDP program can share {}\n",
+                 ifname, kXdpProgName, ifname);
+    ExternalAttachment rec{ifname, ifindex, modes[i], 0, 0, false};
+    auto it = std::find_if(extIfaces_.begin(), extIfaces_.end(),
+                           [&](const auto& e) { return e.ifname == ifname; });
+    if (it == extIfaces_.end())
+      extIfaces_.push_back(rec);
+    else
+      *it = rec;
+    return {};
+  }
+  fputs(messages.c_str(), stderr);
+  return Error{EINVAL,
+               fmt::format("attach {} to {}: {}{}", kXdpProgName, ifname, failures,
+                           others ? fmt::format(" ({})", dispatcherRefusal(messages, "")) : "")};
 }
 
 Status Dataplane::attachCgroup() {
@@ -273,6 +579,8 @@ Status Dataplane::attachCgroup() {
 }
 
 Status Dataplane::uninstall(const DataplaneConfig& cfg) {
+  libbpf_set_print(libbpfPrint);
+  libxdp_set_print(libxdpPrint);
   // tc filters: ours are identified by handle/priority AND program name.
   struct if_nameindex* ifs = if_nameindex();
   for (auto* i = ifs; i && i->if_index; ++i) {
@@ -284,7 +592,20 @@ Status Dataplane::uninstall(const DataplaneConfig& cfg) {
     LIBBPF_OPTS(bpf_tc_opts, d, .handle = kTcHandle, .priority = kTcPriority);
     bpf_tc_detach(&hook, &d);
   }
+  // XDP: ours out of every dispatcher, the other programs stay.
+  Status result;
+  for (auto* i = ifs; i && i->if_index; ++i)
+    if (auto st = detachOurXdp(static_cast<int>(i->if_index), i->if_name); !st && result)
+      result = st;
   if (ifs) if_freenameindex(ifs);
+  if (int fd = bpf_obj_get((cfg.bpffs + "/" + SVCLB_MAP_TX_PORTS).c_str()); fd >= 0) {
+    TxPortMap tx(fd, SVCLB_MAP_TX_PORTS);
+    std::vector<uint32_t> keys;
+    tx.forEach([&](const uint32_t& k, const uint32_t&) { keys.push_back(k); });
+    for (uint32_t k : keys) (void)tx.erase(k);
+    close(fd);
+  }
+  if (!result) return result;  // keep the pins: a second run can retry
 
   std::error_code ec;
   for (const auto& hook : kCgroupHooks) fs::remove(linksDir(cfg) + "/" + hook.name, ec);
@@ -331,6 +652,16 @@ TxPortMap Dataplane::txPorts() const {
 
 int Dataplane::tcProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_pod_in); }
 int Dataplane::xdpProgFd() const { return bpf_program__fd(skel_->progs.svclb_xdp_lb); }
+int Dataplane::tcExtProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_ext_in); }
+
+Status Dataplane::setSnatPortRange(uint16_t min, uint16_t max) {
+  if (min == 0 || min > max)
+    return Error{EINVAL, fmt::format("invalid SNAT port range {}-{}", min, max)};
+  // .data is mmapped: plain stores, read by the programs on the next packet.
+  skel_->data->cfg_snat_port_min = min;
+  skel_->data->cfg_snat_port_max = max;
+  return {};
+}
 
 std::vector<ProgramInfo> Dataplane::programs() const {
   std::vector<ProgramInfo> out;
@@ -351,6 +682,27 @@ std::vector<TcAttachment> Dataplane::tcAttachments() const {
     LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
     uint32_t id = bpf_tc_query(&hook, &q) == 0 ? q.prog_id : 0;
     out.push_back({name, ifindex, id});
+  }
+  return out;
+}
+
+std::vector<ExternalAttachment> Dataplane::externalAttachments() const {
+  std::vector<ExternalAttachment> out;
+  for (ExternalAttachment e : extIfaces_) {
+    int ifindex = static_cast<int>(if_nametoindex(e.ifname.c_str()));
+    if (ifindex != 0) {  // else the interface is gone: ids stay 0
+      e.ifindex = ifindex;
+      e.tcProgId = tcProgIdOn(ifindex);
+      if (Multiprog mp = multiprogOf(ifindex)) {
+        auto ours = ourXdpPrograms(mp.get());
+        if (!ours.empty()) {
+          e.xdpProgId = xdp_program__id(ours.front());
+          e.xdpMode = modeOf(mp.get());
+          e.xdpDispatcher = !xdp_multiprog__is_legacy(mp.get());
+        }
+      }
+    }
+    out.push_back(std::move(e));
   }
   return out;
 }

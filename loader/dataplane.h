@@ -1,5 +1,6 @@
 // The loaded BPF object and its attachments: skeleton/fd/link ownership,
-// pinning under the bpffs dir, tc and cgroup attach/detach, uninstall.
+// pinning under the bpffs dir, tc, XDP (libxdp dispatcher) and cgroup
+// attach/detach, uninstall.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,21 @@ struct TcAttachment {
   uint32_t progId = 0;
 };
 
+enum class XdpMode { Native, Generic };
+const char* xdpModeName(XdpMode m);  // "native" | "generic"
+
+// A node NIC: svclb_xdp_lb in libxdp's dispatcher, svclb_tc_ext_in on tc
+// ingress. Program ids are queried from the kernel (0 = not attached).
+struct ExternalAttachment {
+  std::string ifname;
+  int ifindex = 0;
+  XdpMode xdpMode = XdpMode::Native;
+  uint32_t xdpProgId = 0, tcProgId = 0;
+  // false: degraded, svclb_xdp_lb attached alone (libxdp could not use or
+  // was refused its dispatcher), no other XDP program can share the NIC.
+  bool xdpDispatcher = false;
+};
+
 struct CgroupLinkInfo {
   std::string attachType;
   uint32_t linkId = 0, progId = 0;
@@ -66,13 +82,26 @@ class Dataplane {
   // tc ingress filter on a pod-facing interface; replaces ours atomically
   // if present. Idempotent.
   Status attachTc(const std::string& ifname);
+  // A node NIC: svclb_tc_ext_in on tc ingress (replaced atomically), the
+  // ifindex in tx_ports, and svclb_xdp_lb in libxdp's multi-program
+  // dispatcher beside any other XDP programs, natively if the driver can,
+  // else generic. Our XDP program from an earlier run (found by name) is
+  // detached first: during that one dispatcher rebuild XDP passes packets
+  // untranslated and the tc program translates them. Degraded: when the
+  // dispatcher cannot be used and the NIC has no other XDP program,
+  // svclb_xdp_lb is attached alone (a warning; xdpDispatcher false).
+  // Refused, before anything is attached, if another program is attached
+  // without the dispatcher. Idempotent.
+  Status attachExternal(const std::string& ifname);
   // Socket hooks on cfg.cgroup, as links pinned under <bpffs>/links so they
   // outlive the daemon; an existing pinned link is updated to the new
   // program in place (no window without translation).
   Status attachCgroup();
 
-  // Removes our tc filters from every interface of this netns, the pinned
-  // cgroup links, the pinned maps and the bpffs dir. Safe to run twice.
+  // Removes our tc filters and our XDP program (other programs in libxdp's
+  // dispatcher stay) from every interface of this netns, clears tx_ports,
+  // removes the pinned cgroup links, the pinned maps and the bpffs dir.
+  // Safe to run twice.
   static Status uninstall(const DataplaneConfig& cfg);
 
   ServiceMap services() const;
@@ -91,6 +120,7 @@ class Dataplane {
 
   std::vector<ProgramInfo> programs() const;
   std::vector<TcAttachment> tcAttachments() const;  // queried from the kernel
+  std::vector<ExternalAttachment> externalAttachments() const;  // likewise
   std::vector<CgroupLinkInfo> cgroupLinks() const;
   const DataplaneConfig& config() const { return cfg_; }
 
@@ -103,6 +133,9 @@ class Dataplane {
   // For BPF_PROG_TEST_RUN in tests and benchmarks.
   int tcProgFd() const;
   int xdpProgFd() const;
+  int tcExtProgFd() const;  // svclb_tc_ext_in
+  // SNAT source port range (inclusive) in the programs' .data.
+  Status setSnatPortRange(uint16_t min, uint16_t max);
 
  private:
   explicit Dataplane(DataplaneConfig cfg) : cfg_(std::move(cfg)) {}
@@ -110,6 +143,7 @@ class Dataplane {
   ::svclb_bpf* skel_ = nullptr;
   Status setCtLifetimes();
   std::vector<std::string> tcIfaces_;
+  std::vector<ExternalAttachment> extIfaces_;  // as attached (mode obtained)
   CtLifetimes ctLife_;
 };
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <linux/magic.h>
+#include <net/if.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/statfs.h>
@@ -15,13 +16,14 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
-#include <sstream>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <vector>
 
 #include "loader/daemon.h"
 #include "loader/dataplane.h"
+#include "loader/external.h"
 #include "loader/maglev.h"
 #include "loader/servers.h"
 
@@ -98,6 +100,10 @@ int main(int argc, char** argv) {
   std::string cgroup = "default";
   app.add_option("--bpffs", dpc.bpffs, "bpffs dir for pinned maps and links")->capture_default_str();
   app.add_option("--iface", dc.ifaces, "pod-facing interface to attach to (repeatable)");
+  std::vector<std::string> externalIfaces;
+  app.add_option("--external-iface", externalIfaces,
+                 "node NIC to balance on with XDP (libxdp dispatcher, beside other XDP programs) "
+                 "and tc (repeatable)");
   app.add_option("--pod-iface-prefix", dc.podIfacePrefix,
                  "also attach to every interface whose name starts with this (watched)");
   app.add_option("--state-dir", dc.stateDir, "where desired state is persisted")->capture_default_str();
@@ -138,8 +144,37 @@ int main(int argc, char** argv) {
           return fmt::format("{} is not a prime between 3 and {}", v, kMaxMaglevTableSize);
         return {};
       });
+  app.add_option("--node-name", dc.nodeName,
+                 "this node's name: endpoints whose nodeName equals it are local "
+                 "(externalTrafficPolicy: Local); default: the host name, lowercased "
+                 "(kube-proxy's --hostname-override)");
+  app.add_option("--l2-members", dc.l2Members,
+                 "NAME[,NAME...]: the nodes running svclbd on this L2 segment, this one "
+                 "included (repeatable); one of them per LoadBalancer IP answers ARP, chosen "
+                 "as MetalLB's speakers choose; default: this node alone answers for all")
+      ->delimiter(',');
   app.add_flag("--uninstall", uninstall, "detach everything and remove the pins, then exit");
   CLI11_PARSE(app, argc, argv);
+  if (dc.nodeName.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) == 0) dc.nodeName = host;
+  }
+  // kube-proxy trims and lowercases the host name (node names are DNS-1123).
+  dc.nodeName.erase(0, dc.nodeName.find_first_not_of(" \t\n"));
+  dc.nodeName.erase(dc.nodeName.find_last_not_of(" \t\n") + 1);
+  for (char& c : dc.nodeName)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  // Member names as --node-name is read (trimmed, lowercased); empty ones
+  // ("a,,b", a trailing comma) dropped.
+  for (std::string& m : dc.l2Members) {
+    m.erase(0, m.find_first_not_of(" \t\n"));
+    m.erase(m.find_last_not_of(" \t\n") + 1);
+    for (char& c : m)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  std::erase_if(dc.l2Members, [](const std::string& m) { return m.empty(); });
+  if (auto st = checkL2Members(dc.l2Members, dc.nodeName); !st) return die(st.error().message);
+  dc.externalIfaces = externalIfaces;  // L2 announcements go out on these
   dc.sync.defaultAlgo = algo == "maglev" ? SVC_ALGO_MAGLEV : SVC_ALGO_RANDOM;
   dc.sync.maxServiceEntries = dpc.maxServiceEntries;
   {
@@ -167,6 +202,11 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  for (const auto& i : externalIfaces)
+    if (if_nametoindex(i.c_str()) == 0)
+      return die(fmt::format(
+          "--external-iface {}: there is no interface named {} in this network namespace", i, i));
+
   auto cookie = currentNetnsCookie();
   if (!cookie) return die(cookie.error().message);
   dpc.netnsCookie = *cookie;
@@ -182,6 +222,10 @@ int main(int argc, char** argv) {
   if (auto st = (*dp)->attachCgroup(); !st) return die(st.error().message);
   for (const auto& i : dc.ifaces)
     if (auto st = daemon.attachInterface(i); !st) return die(st.error().message);
+  // Node NICs once the maps hold the restored state.
+  for (const auto& i : externalIfaces)
+    if (auto st = (*dp)->attachExternal(i); !st)
+      return die("--external-iface " + i + ": " + st.error().message);
 
   LinkWatcher watcher(daemon);
   if (auto st = watcher.start(); !st) return die(st.error().message);

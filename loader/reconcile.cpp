@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 
 namespace svclb {
 
@@ -49,6 +50,14 @@ svc_key makeSvcKey(const FrontendKey& k, uint16_t slot) {
   return key;
 }
 
+src_range_key makeSrcRangeKey(uint32_t svcId, const SourceRange& r) {
+  src_range_key key{};
+  key.prefixlen = 32u + r.prefix;
+  key.svc_id = svcId;
+  key.addr = htonl(r.addr);
+  return key;
+}
+
 namespace {
 
 constexpr size_t kMaxSlots = 65535;  // svc_key.slot / svc_value.total are 16-bit
@@ -72,6 +81,12 @@ void removeFrontend(const ActualFrontend& f, Plan& plan) {
   MapOp del{MapOp::Kind::DeleteSvc};
   del.key = makeSvcKey(f.key, 0);
   plan.ops.push_back(del);  // master first: lookups miss from here on
+  for (const auto& r : f.sourceRanges) {
+    MapOp op{MapOp::Kind::DeleteSrcRange};
+    op.id = f.svcId;
+    op.range = r;
+    plan.ops.push_back(op);
+  }
   if (!f.maglev.empty()) {
     MapOp op{MapOp::Kind::DeleteMaglev};
     op.id = f.svcId;
@@ -96,6 +111,19 @@ uint8_t algoOf(const Frontend& want, const SyncOptions& opts) {
   auto it = want.annotations.find(kLbAlgorithmAnnotation);
   if (it == want.annotations.end()) return opts.defaultAlgo;
   return it->second == "maglev" ? SVC_ALGO_MAGLEV : SVC_ALGO_RANDOM;
+}
+
+// Sorted, deduplicated, host bits cleared; an impossible prefix is dropped.
+std::vector<SourceRange> normalizeRanges(const std::vector<SourceRange>& in) {
+  std::vector<SourceRange> out;
+  for (SourceRange r : in) {
+    if (r.prefix > 32) continue;
+    r.addr &= r.prefix == 0 ? 0u : 0xffffffffu << (32 - r.prefix);
+    out.push_back(r);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 std::string ipPortKey(const backend_value& v) {
@@ -215,13 +243,33 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
     changed = true;
   }
 
+  // Source ranges the frontend gains, before the master that may name them.
+  out.sourceRanges = normalizeRanges(want.sourceRanges);
+  std::vector<SourceRange> gone;
+  {
+    static const std::vector<SourceRange> kNone;
+    const auto& had = old ? old->sourceRanges : kNone;
+    std::vector<SourceRange> added;
+    std::set_difference(out.sourceRanges.begin(), out.sourceRanges.end(), had.begin(), had.end(),
+                        std::back_inserter(added));
+    std::set_difference(had.begin(), had.end(), out.sourceRanges.begin(), out.sourceRanges.end(),
+                        std::back_inserter(gone));
+    for (const auto& r : added) {
+      MapOp put{MapOp::Kind::PutSrcRange};
+      put.id = out.svcId;
+      put.range = r;
+      plan.ops.push_back(put);
+      changed = true;
+    }
+  }
+
   svc_value master{};
   master.svc_id = out.svcId;
   master.count = static_cast<uint16_t>(ready.size());
   master.total = static_cast<uint16_t>(total);
   master.algo = out.maglev.empty() ? SVC_ALGO_RANDOM : SVC_ALGO_MAGLEV;
   master.maglev_size = static_cast<uint32_t>(out.maglev.size());
-  master.flags = want.affinity ? SVC_F_AFFINITY : 0;
+  master.flags = static_cast<uint8_t>((want.affinity ? SVC_F_AFFINITY : 0) | want.flags);
   master.affinity_timeout = want.affinity ? want.affinityTimeout : 0;
   out.master = master;
   if (!old || !sameSvcValue(old->master, master)) {
@@ -229,6 +277,15 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
     put.key = makeSvcKey(want.key, 0);
     put.value = master;
     plan.ops.push_back(put);
+    changed = true;
+  }
+
+  // Ranges the frontend lost, once the master no longer relies on them.
+  for (const auto& r : gone) {
+    MapOp del{MapOp::Kind::DeleteSrcRange};
+    del.id = out.svcId;
+    del.range = r;
+    plan.ops.push_back(del);
     changed = true;
   }
 
@@ -288,6 +345,12 @@ Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& de
     for (const auto& b : f->backends)
       entries += b.state == EndpointState::Ready || (b.state == EndpointState::Terminating && b.serving);
   }
+  size_t ranges = 0;
+  for (const auto& [key, f] : want) ranges += normalizeRanges(f->sourceRanges).size();
+  if (ranges > opts.maxSrcRanges)
+    return Error{ENOSPC, fmt::format("the source ranges map holds {} entries and this state needs "
+                                     "{} (one per loadBalancerSourceRanges entry and frontend)",
+                                     opts.maxSrcRanges, ranges)};
   if (entries > opts.maxServiceEntries)
     return Error{ENOSPC, fmt::format("the services map holds {} entries (svclbd --max-services) and "
                                      "this state needs {} (one per Service port and one per endpoint)",

@@ -7,6 +7,11 @@
 //   then removed backends are freed (zeroed: CT entries naming them become
 //   invalid and their flows are balanced again);
 //   removed frontend: master FIRST, then slots, then backends.
+// loadBalancerSourceRanges (src_ranges_v1, keyed by svc_id): ranges a
+// frontend gains are written BEFORE its master, ranges it loses are deleted
+// AFTER the master was rewritten, and a removed frontend loses its master
+// before its ranges. So a master with SVC_F_SRC_RANGES never exists without
+// its ranges, and a range is never missing while the master still needs it.
 // A Maglev table is built from the backends that take new flows (ready, or
 // terminating-serving when none is ready) and written as a whole new inner
 // map after the slots and before the master; it is removed after the master
@@ -56,6 +61,7 @@ struct ActualFrontend {
   std::vector<uint32_t> slots;          // backend id of slot 1..total
   std::vector<ActualBackend> backends;  // every backend entry this frontend owns
   std::vector<uint32_t> maglev;          // backend id per Maglev table entry (empty: none)
+  std::vector<SourceRange> sourceRanges;  // src_ranges_v1 entries of svcId, sorted
   // From the desired state (not stored in maps): names for stats/metrics.
   std::string ns, name, portName;
 };
@@ -76,6 +82,8 @@ struct MapOp {
     DeleteSvc,      // key
     PutMaglev,      // id = svc_id, table: a new inner map swapped in whole
     DeleteMaglev,   // id = svc_id
+    PutSrcRange,    // id = svc_id, range
+    DeleteSrcRange, // id = svc_id, range
   };
   explicit MapOp(Kind k) : kind(k) {}
   Kind kind;
@@ -84,6 +92,7 @@ struct MapOp {
   svc_key key{};
   svc_value value{};
   std::vector<uint32_t> table;  // PutMaglev: backend id per entry
+  SourceRange range;            // Put/DeleteSrcRange
 };
 
 // Daemon-wide choices a Service can override by annotation
@@ -92,6 +101,7 @@ struct SyncOptions {
   uint8_t defaultAlgo = SVC_ALGO_RANDOM;
   uint32_t maglevSize = SVCLB_DEFAULT_MAGLEV_SIZE;  // prime
   uint32_t maxServiceEntries = SVCLB_DEFAULT_SERVICES_ENTRIES;  // svc_v1: masters + slots
+  uint32_t maxSrcRanges = SVCLB_DEFAULT_SRC_RANGES;             // src_ranges_v1
 };
 
 struct Plan {
@@ -101,6 +111,8 @@ struct Plan {
 };
 
 svc_key makeSvcKey(const FrontendKey& k, uint16_t slot);
+// {prefixlen = 32 + prefix, svc_id, addr}: the LPM key of one range.
+src_range_key makeSrcRangeKey(uint32_t svcId, const SourceRange& r);
 
 // Plans the writes that turn `actual` into `desired`. Frontends and backends
 // that did not change produce no op. Fails (changing nothing) when ids or

@@ -138,7 +138,7 @@ Status LinkWatcher::start() {
   if (fd_ < 0) return Error::fromErrno(errno, "netlink socket");
   sockaddr_nl sa{};
   sa.nl_family = AF_NETLINK;
-  sa.nl_groups = RTMGRP_LINK;
+  sa.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR;
   if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
     return Error::fromErrno(errno, "bind netlink");
   // Subscribe first, then scan: a link created in between is seen twice at
@@ -147,6 +147,8 @@ Status LinkWatcher::start() {
     for (auto* i = ifs; i->if_index; ++i) consider(i->if_name);
     if_freenameindex(ifs);
   }
+  // Addresses may have changed since the daemon read them at start.
+  d_.nodeChanged();
   thread_ = std::thread([this] { run(); });
   return {};
 }
@@ -157,16 +159,35 @@ void LinkWatcher::run() {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, 200) <= 0) continue;
     ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+    if (n < 0 && errno == ENOBUFS) {
+      // Events were lost: rescan links and re-read the addresses.
+      if (struct if_nameindex* ifs = if_nameindex()) {
+        for (auto* i = ifs; i->if_index; ++i) consider(i->if_name);
+        if_freenameindex(ifs);
+      }
+      d_.nodeChanged();
+      continue;
+    }
     if (n <= 0) continue;
+    bool nodeChanged = false;
     for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, n);
          nh = NLMSG_NEXT(nh, n)) {
-      if (nh->nlmsg_type != RTM_NEWLINK) continue;
+      if (nh->nlmsg_type == RTM_NEWADDR || nh->nlmsg_type == RTM_DELADDR) {
+        nodeChanged = true;
+        continue;
+      }
+      if (nh->nlmsg_type != RTM_NEWLINK && nh->nlmsg_type != RTM_DELLINK) continue;
       auto* ifi = static_cast<ifinfomsg*>(NLMSG_DATA(nh));
       int len = static_cast<int>(nh->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(*ifi)));
-      for (auto* rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
-        if (rta->rta_type == IFLA_IFNAME)
-          consider(std::string(static_cast<const char*>(RTA_DATA(rta))));
+      for (auto* rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+        if (rta->rta_type != IFLA_IFNAME) continue;
+        std::string name(static_cast<const char*>(RTA_DATA(rta)));
+        // An external NIC's ifindex or MAC may be new: rewrite its ARP entries.
+        if (d_.isExternalInterface(name)) nodeChanged = true;
+        if (nh->nlmsg_type == RTM_NEWLINK) consider(name);
+      }
     }
+    if (nodeChanged) d_.nodeChanged();
   }
 }
 

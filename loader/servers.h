@@ -1,5 +1,6 @@
 // svclbd's I/O around the Daemon: the svcctl socket, the netlink watch for
-// new pod interfaces, and the Prometheus endpoint.
+// new pod interfaces and for changes of the node's addresses and external
+// NICs, and the Prometheus endpoint.
 #pragma once
 
 #include <sys/types.h>
@@ -22,12 +23,15 @@ Result<gid_t> resolveGroup(const std::string& group);
 // Serves one request per connection until `stop` is set.
 void serveApi(int listenFd, Daemon& d, const std::atomic<bool>& stop);
 
-// Attaches to existing and newly appearing interfaces the daemon wants.
+// Attaches to existing and newly appearing interfaces the daemon wants, and
+// calls Daemon::nodeChanged() when an IPv4 address is added or removed, when
+// an external NIC appears, changes or goes away, and when netlink dropped
+// events (ENOBUFS) — once per batch of messages.
 class LinkWatcher {
  public:
   explicit LinkWatcher(Daemon& d) : d_(d) {}
   ~LinkWatcher();
-  Status start();  // scans existing links, then watches RTM_NEWLINK
+  Status start();  // subscribes, scans existing links, then watches
   void stop();
 
  private:

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 
 namespace svclb {
@@ -84,6 +85,30 @@ Status Syncer::adopt() {
     }
   }
 
+  // Source ranges, grouped by owner. Each frontend's list ends up sorted
+  // (planSync compares sorted lists); ranges of no frontend are strays.
+  std::vector<src_range_key> strayRanges;
+  {
+    std::map<uint32_t, ActualFrontend*> owners;
+    for (auto& [fk, f] : st.frontends) owners[f.svcId] = &f;
+    dp_.srcRanges().forEach([&](const src_range_key& k, const uint8_t&) {
+      auto owner = owners.find(k.svc_id);
+      if (owner == owners.end() || k.prefixlen < 32 || k.prefixlen > 64) {
+        strayRanges.push_back(k);
+        return;
+      }
+      // The trie ignores bits past the prefix; so does the comparison.
+      const auto prefix = static_cast<uint8_t>(k.prefixlen - 32);
+      const uint32_t mask = prefix == 0 ? 0u : 0xffffffffu << (32 - prefix);
+      owner->second->sourceRanges.push_back({ntohl(k.addr) & mask, prefix});
+    });
+    for (auto& [fk, f] : st.frontends) {
+      auto& r = f.sourceRanges;
+      std::sort(r.begin(), r.end());
+      r.erase(std::unique(r.begin(), r.end()), r.end());
+    }
+  }
+
   // A frontend whose slots name missing backends (crash mid-sync) keeps
   // them as they are: the next sync rewrites every slot that differs.
   std::vector<MapOp> cleanup;
@@ -98,6 +123,10 @@ Status Syncer::adopt() {
     cleanup.push_back(op);
   }
   actual_ = std::move(st);
+  // Stray ranges go by their exact key (one may not be a valid SourceRange).
+  auto ranges = dp_.srcRanges();
+  for (const auto& k : strayRanges)
+    if (auto e = ranges.erase(k); !e) return e;
   return execute(cleanup);
 }
 
@@ -106,6 +135,7 @@ Status Syncer::execute(const std::vector<MapOp>& ops) {
   auto backends = dp_.backends();
   auto svcStats = dp_.svcStats();
   auto beStats = dp_.backendStats();
+  auto ranges = dp_.srcRanges();
   for (const auto& op : ops) {
     Status st;
     switch (op.kind) {
@@ -116,6 +146,10 @@ Status Syncer::execute(const std::vector<MapOp>& ops) {
       case MapOp::Kind::PutSvc: st = svc.update(op.key, op.value); break;
       case MapOp::Kind::DeleteSvc: st = svc.erase(op.key); break;
       case MapOp::Kind::PutMaglev: st = putMaglev(op.id, op.table); break;
+      case MapOp::Kind::PutSrcRange:
+        st = ranges.update(makeSrcRangeKey(op.id, op.range), uint8_t{1});
+        break;
+      case MapOp::Kind::DeleteSrcRange: st = ranges.erase(makeSrcRangeKey(op.id, op.range)); break;
       case MapOp::Kind::DeleteMaglev:
         if (bpf_map_delete_elem(dp_.maglevOuterFd(), &op.id) != 0 && errno != ENOENT)
           st = Error::fromErrno(errno, "delete Maglev table");

@@ -181,6 +181,11 @@ struct ct_key {
  * rewrite the destination to snat_addr:snat_port (the client). Packets of
  * such a flow leave by XDP_TX / redirect after a FIB lookup. */
 #define CT_F_SNAT 0x02
+/* The flow entered through a node-facing frontend (SVC_F_EXTERNAL). Its
+ * reply's new source may be one of the node's own addresses (a NodePort),
+ * which the stack would drop as a martian on input: the pod-side tc program
+ * forwards such replies itself (FIB lookup + redirect). */
+#define CT_F_EXTERNAL 0x04
 
 /* last_seen is in ticks of 2^CT_TICK_SHIFT jiffies (bpf_jiffies64(), which
  * the verifier inlines into one load: ~1 s at HZ=250). An entry idle for

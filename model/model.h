@@ -216,6 +216,13 @@ struct FrontendKey {
   auto operator<=>(const FrontendKey&) const = default;
 };
 
+// One loadBalancerSourceRanges entry: addr has no bits past prefix set.
+struct SourceRange {
+  uint32_t addr = 0;  // host byte order, masked
+  uint8_t prefix = 0;  // 0..32
+  auto operator<=>(const SourceRange&) const = default;
+};
+
 struct Frontend {
   FrontendKey key;
   std::string ns, name, portName;  // which Service port this is
@@ -223,6 +230,12 @@ struct Frontend {
   bool affinity = false;              // sessionAffinity: ClientIP
   uint32_t affinityTimeout = 0;       // seconds when affinity
   std::map<std::string, std::string> annotations;  // the Service's
+  // Master flags beyond SVC_F_AFFINITY (SVC_F_EXTERNAL, SVC_F_LOCAL_ONLY,
+  // SVC_F_NO_LOCAL_EPS, SVC_F_SRC_RANGES; maps/svclb_abi.h), OR-ed in.
+  uint8_t flags = 0;
+  // Written to src_ranges_v1 for this frontend; sorted, no duplicates.
+  // Only read by the dataplane when flags has SVC_F_SRC_RANGES.
+  std::vector<SourceRange> sourceRanges;
   bool operator==(const Frontend&) const = default;
 };
 

@@ -395,7 +395,7 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		v->svc_id = ct->svc_id;
 		v->backend_id = bid;
 		v->new_flow = 0;
-		v->ct_flags = ct->flags & CT_F_SNAT;
+		v->ct_flags = ct->flags & (CT_F_SNAT | CT_F_EXTERNAL);
 		v->snat_addr = ct->snat_addr;
 		v->snat_port = ct->snat_port;
 		if (ct->dir == CT_DIR_REPLY)
@@ -457,6 +457,10 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 			.last_seen = now,
 		};
 
+		if (svc->flags & SVC_F_EXTERNAL) {
+			fwd.flags = CT_F_EXTERNAL;
+			rev.flags = CT_F_EXTERNAL;
+		}
 		if (mode != LB_MODE_POD &&
 		    (svc->flags & (SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)) == SVC_F_EXTERNAL) {
 			int rc = lb4_fib(ctx, fib, ifindex, p->saddr, be->addr, p->proto,
@@ -466,9 +470,9 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 			    lb4_via_node_nic(fib)) {
 				if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && mode == LB_MODE_XDP_EXT)
 					return LB_PASS; /* tc resolves the neighbour */
-				fwd.flags = CT_F_SNAT;
+				fwd.flags |= CT_F_SNAT;
 				fwd.snat_addr = fib->ipv4_src;
-				rev.flags = CT_F_SNAT;
+				rev.flags |= CT_F_SNAT;
 				rev.snat_addr = p->saddr;
 				rev.snat_port = p->sport;
 				v->fib_done = 1;
@@ -483,7 +487,7 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		id = ct_create(&ck, &fwd, &rev, p->proto, now);
 		if (id < 0)
 			return id;
-		v->ct_flags = fwd.flags;
+		v->ct_flags = fwd.flags & (CT_F_SNAT | CT_F_EXTERNAL);
 		v->snat_addr = fwd.snat_addr;
 		v->snat_port = fwd.snat_port;
 	}

@@ -148,7 +148,7 @@ static __always_inline int nat4_rewrite_xdp_both(struct xdp_md *ctx, const struc
 }
 
 /* tc twin of nat4_rewrite_xdp_both (L4 checksum through the helper, which
- * knows the skb's checksum state). */
+ * knows the skb's checksum state), without the TTL: tc_forward does it. */
 static __always_inline int nat4_rewrite_tc_both(struct __sk_buff *skb, const struct pkt4 *p,
 						__be32 new_saddr, __be16 new_sport,
 						__be32 new_daddr, __be16 new_dport)
@@ -171,8 +171,6 @@ static __always_inline int nat4_rewrite_tc_both(struct __sk_buff *skb, const str
 	sum = csum_add32(sum, new_saddr);
 	sum = csum_add32(sum, ~ip->daddr);
 	sum = csum_add32(sum, new_daddr);
-	sum = csum_add32(sum, (__u16)~bpf_htons(0x0100));
-	ip->ttl--;
 	ip->check = csum_fold32(sum);
 	ip->saddr = new_saddr;
 	ip->daddr = new_daddr;
@@ -187,6 +185,24 @@ static __always_inline int nat4_rewrite_tc_both(struct __sk_buff *skb, const str
 	    bpf_l4_csum_replace(skb, p->csum_off, p->sport, new_sport, mangled0 | sizeof(new_sport)) ||
 	    bpf_l4_csum_replace(skb, p->csum_off, p->dport, new_dport, mangled0 | sizeof(new_dport)))
 		return -DROP_CSUM;
+	return 0;
+}
+
+/* Decrements the TTL of the IPv4 header at ETH_HLEN (the caller forwards the
+ * packet itself). Returns 0, or -DROP_TTL when it was <= 1. */
+static __always_inline int ip4_dec_ttl(void *data, void *data_end)
+{
+	struct iphdr *ip = data + ETH_HLEN;
+	__u32 sum;
+
+	if ((void *)(ip + 1) > data_end)
+		return -DROP_PULL;
+	if (ip->ttl <= 1)
+		return -DROP_TTL;
+	sum = (__u16)~ip->check;
+	sum = csum_add32(sum, (__u16)~bpf_htons(0x0100)); /* ttl is the high byte */
+	ip->ttl--;
+	ip->check = csum_fold32(sum);
 	return 0;
 }
 

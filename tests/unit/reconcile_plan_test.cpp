@@ -86,6 +86,11 @@ std::string describe(const MapOp& op) {
       return "PutMaglev " + std::to_string(op.id);
     case MapOp::Kind::DeleteMaglev:
       return "DeleteMaglev " + std::to_string(op.id);
+    case MapOp::Kind::PutSrcRange:
+    case MapOp::Kind::DeleteSrcRange:
+      return std::string(op.kind == MapOp::Kind::PutSrcRange ? "PutSrcRange " : "DeleteSrcRange ") +
+             std::to_string(op.id) + " " + ipStr(htonl(op.range.addr)) + "/" +
+             std::to_string(op.range.prefix);
   }
   return "?";
 }

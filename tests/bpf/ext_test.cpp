@@ -1,0 +1,443 @@
+// The node-NIC paths (issue 3) through BPF_PROG_TEST_RUN: NodePort to a
+// local backend (DNAT only, client kept), to a backend on another node
+// (SNAT to this node + XDP_TX with the next hop's MAC, and the reply's way
+// back), LoadBalancer IP and externalIP, externalTrafficPolicy: Local,
+// loadBalancerSourceRanges, SNAT port exhaustion, the tc slow path when the
+// next hop has no neighbour entry, and the ARP responder.
+//
+// The FIB lookups need routes and neighbours: the suite moves its thread into
+// a private network namespace (unshare) holding a "node" with
+//   nic0  192.168.77.2/24 (a node NIC: in tx_ports_v1)
+//         neighbours 192.168.77.1 (node1) and 192.168.77.100 (client), permanent
+//         10.244.1.0/24 via 192.168.77.1 (pods of node1)
+//         10.244.3.0/24 via 192.168.77.3 (no neighbour: the slow path)
+//   pod0  10.244.2.21/32 (a local pod, not a node NIC)
+// and returns to its original namespace afterwards. Nothing touches the
+// namespace the test was started in.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <set>
+
+#include "tests/bpf/bpf_fixture.h"
+
+namespace svclb::bpftest {
+namespace {
+
+using testlib::be16;
+using testlib::be32;
+using testlib::ip4;
+
+constexpr uint32_t kXdpPass = 2, kXdpDrop = 1, kXdpTx = 3;
+constexpr uint32_t kTcOk = 0, kTcRedirect = 7;
+
+const std::array<uint8_t, 6> kNode1Mac = {0x02, 0x77, 0, 0, 0, 0x01};
+const std::array<uint8_t, 6> kClientMac = {0x02, 0x77, 0, 0, 0, 0x64};
+const std::array<uint8_t, 6> kNic0Mac = {0x02, 0x77, 0, 0, 0, 0x02};
+const std::string kNodeIp = "192.168.77.2", kClientIp = "192.168.77.100";
+
+int sh(const std::string& cmd) {
+  int rc = std::system(cmd.c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// The private namespace of the suite (see the file comment).
+class NodeNetns {
+ public:
+  std::string up() {
+    origNs_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (origNs_ < 0) return "open own netns";
+    if (unshare(CLONE_NEWNET) != 0) return "unshare(CLONE_NEWNET)";
+    inside_ = true;
+    const char* cmds[] = {
+        "ip link set lo up",
+        "ip link add nic0 address 02:77:00:00:00:02 type veth peer name nic0p",
+        "ip link add pod0 type veth peer name pod0p",
+        "ip link set nic0 up", "ip link set nic0p up", "ip link set pod0 up", "ip link set pod0p up",
+        "ip addr add 192.168.77.2/24 dev nic0",
+        "ip neigh replace 192.168.77.1 lladdr 02:77:00:00:00:01 nud permanent dev nic0",
+        "ip neigh replace 192.168.77.100 lladdr 02:77:00:00:00:64 nud permanent dev nic0",
+        "ip route add 10.244.1.0/24 via 192.168.77.1 dev nic0",
+        "ip route add 10.244.3.0/24 via 192.168.77.3 dev nic0",
+        "ip route add 10.244.2.21/32 dev pod0",
+        "ip neigh replace 10.244.2.21 lladdr 02:44:00:00:00:21 nud permanent dev pod0",
+        "sysctl -qw net.ipv4.ip_forward=1",
+    };
+    for (const char* c : cmds)
+      if (sh(c) != 0) return std::string("failed: ") + c;
+    nic0_ = if_nametoindex("nic0");
+    pod0_ = if_nametoindex("pod0");
+    return nic0_ && pod0_ ? "" : "no ifindex";
+  }
+  void down() {
+    if (inside_) {
+      // Deleting the namespace's last reference removes its links.
+      if (setns(origNs_, CLONE_NEWNET) != 0) std::abort();  // never run on in the wrong netns
+      inside_ = false;
+    }
+    if (origNs_ >= 0) close(origNs_);
+    origNs_ = -1;
+  }
+  uint32_t nic0() const { return nic0_; }
+  uint32_t pod0() const { return pod0_; }
+
+ private:
+  int origNs_ = -1;
+  bool inside_ = false;
+  uint32_t nic0_ = 0, pod0_ = 0;
+};
+
+NodeNetns& netns() {
+  static NodeNetns n;
+  return n;
+}
+
+RunResult runXdp(int fd, const Bytes& in, uint32_t ifindex) {
+  RunResult r;
+  r.out.assign(in.size() + 256, 0);
+  xdp_md ctx{};
+  ctx.data_end = static_cast<uint32_t>(in.size());
+  ctx.ingress_ifindex = ifindex;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
+              .data_size_in = static_cast<uint32_t>(in.size()),
+              .data_size_out = static_cast<uint32_t>(r.out.size()), .ctx_in = &ctx,
+              .ctx_size_in = sizeof(ctx), .repeat = 1);
+  r.err = bpf_prog_test_run_opts(fd, &opts);
+  r.retval = opts.retval;
+  r.out.resize(r.err == 0 ? opts.data_size_out : 0);
+  return r;
+}
+
+RunResult runTc(int fd, const Bytes& in, uint32_t ifindex) {
+  RunResult r;
+  r.out.assign(in.size() + 256, 0);
+  __sk_buff ctx{};
+  ctx.ifindex = ifindex;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
+              .data_size_in = static_cast<uint32_t>(in.size()),
+              .data_size_out = static_cast<uint32_t>(r.out.size()), .ctx_in = &ctx,
+              .ctx_size_in = sizeof(ctx), .repeat = 1);
+  r.err = bpf_prog_test_run_opts(fd, &opts);
+  r.retval = opts.retval;
+  r.out.resize(r.err == 0 ? opts.data_size_out : 0);
+  return r;
+}
+
+std::array<uint8_t, 6> mac(const Bytes& f, size_t off) {
+  std::array<uint8_t, 6> m{};
+  for (size_t i = 0; i < 6; ++i) m[i] = f.at(off + i);
+  return m;
+}
+
+Frontend external(const std::string& ip, uint16_t port, uint8_t proto,
+                  std::vector<BackendSpec> bes, uint8_t flags = SVC_F_EXTERNAL) {
+  Frontend f = frontend(ip, port, proto, std::move(bes), "ext");
+  f.flags = flags;
+  return f;
+}
+
+class Ext : public BpfTest {
+ protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) return;
+    suiteErr_ = netns().up();
+  }
+  static void TearDownTestSuite() { netns().down(); }
+  void SetUp() override {
+    BpfTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_EQ(suiteErr_, "") << "setting up the test namespace";
+    ASSERT_TRUE(dp().txPorts().update(netns().nic0(), netns().nic0()));
+  }
+  RunResult xdp(const Bytes& in) { return runXdp(dp().xdpProgFd(), in, netns().nic0()); }
+  RunResult tcExt(const Bytes& in) { return runTc(dp().tcExtProgFd(), in, netns().nic0()); }
+  uint64_t dropped(uint32_t reason) { return drops(reason).packets; }
+  static std::string suiteErr_;
+};
+std::string Ext::suiteErr_;
+
+// A frame a node NIC received from the client (MACs of the LAN).
+Bytes fromClient(PacketBuilder b) { return b.build(); }
+
+TEST_F(Ext, NodePortToRemoteBackendIsSourceNatedAndSentBack) {
+  ASSERT_TRUE(sync({external(kNodeIp, 30080, kTcp, {backend("10.244.1.11:8080")})}));
+  const Bytes syn = PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080).ttl(64).build();
+  auto r = xdp(syn);
+  ASSERT_EQ(r.err, 0);
+  ASSERT_EQ(r.retval, kXdpTx) << verdictName(Prog::Xdp, r.retval);
+  auto t = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(testlib::ip4str(t->saddr), kNodeIp) << "source NAT to the node's address";
+  EXPECT_GE(t->sport, SNAT_PORT_MIN_DEFAULT);
+  EXPECT_LE(t->sport, SNAT_PORT_MAX_DEFAULT);
+  EXPECT_EQ(testlib::ip4str(t->daddr), "10.244.1.11");
+  EXPECT_EQ(t->dport, 8080);
+  EXPECT_EQ(mac(r.out, 0), kNode1Mac) << "next hop (node1) MAC";
+  EXPECT_EQ(mac(r.out, 6), kNic0Mac) << "our NIC's MAC";
+  EXPECT_EQ(r.out.at(14 + 8), 63) << "TTL decremented";
+  EXPECT_TRUE(testlib::ipv4ChecksumOk(r.out));
+  EXPECT_TRUE(testlib::l4ChecksumOk(r.out));
+  const uint16_t snatPort = t->sport;
+
+  // The backend's SYN-ACK comes back to node:snatPort and leaves to the
+  // client as frontend -> client.
+  const Bytes synack = PacketBuilder::tcp("10.244.1.11", 8080, kNodeIp, snatPort,
+                                          testlib::kTcpSyn | testlib::kTcpAck)
+                           .ttl(63)
+                           .build();
+  r = xdp(synack);
+  ASSERT_EQ(r.retval, kXdpTx) << verdictName(Prog::Xdp, r.retval);
+  t = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(testlib::ip4str(t->saddr), kNodeIp);
+  EXPECT_EQ(t->sport, 30080);
+  EXPECT_EQ(testlib::ip4str(t->daddr), kClientIp);
+  EXPECT_EQ(t->dport, 40000);
+  EXPECT_EQ(mac(r.out, 0), kClientMac);
+  EXPECT_TRUE(testlib::ipv4ChecksumOk(r.out));
+  EXPECT_TRUE(testlib::l4ChecksumOk(r.out));
+
+  // The client's ACK and data keep the same SNAT port (and promote the flow).
+  for (int i = 0; i < 3; ++i) {
+    r = xdp(PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080, testlib::kTcpAck)
+                .payload(10)
+                .build());
+    ASSERT_EQ(r.retval, kXdpTx);
+    t = testlib::fiveTuple(r.out);
+    EXPECT_EQ(t->sport, snatPort);
+  }
+  // After promotion the reply still finds its way.
+  r = xdp(PacketBuilder::tcp("10.244.1.11", 8080, kNodeIp, snatPort, testlib::kTcpAck).build());
+  ASSERT_EQ(r.retval, kXdpTx);
+  EXPECT_EQ(testlib::ip4str(testlib::fiveTuple(r.out)->daddr), kClientIp);
+  EXPECT_EQ(dp().conntrackEst().count(), 2u) << "the flow moved to ct_est_v2";
+  const auto fk = FrontendKey{ip4(kNodeIp), 30080, kTcp};
+  EXPECT_EQ(counters(svcStats(fk)).flows, 1u);
+  EXPECT_EQ(counters(svcStats(fk)).replyPackets, 2u);
+}
+
+TEST_F(Ext, UdpNodePortRemoteRoundTrip) {
+  ASSERT_TRUE(sync({external(kNodeIp, 30053, kUdp, {backend("10.244.1.11:5353")})}));
+  auto r = xdp(PacketBuilder::udp(kClientIp, 5000, kNodeIp, 30053).payload(20).build());
+  ASSERT_EQ(r.retval, kXdpTx);
+  auto t = testlib::fiveTuple(r.out);
+  EXPECT_EQ(testlib::ip4str(t->saddr), kNodeIp);
+  EXPECT_TRUE(testlib::l4ChecksumOk(r.out));
+  r = xdp(PacketBuilder::udp("10.244.1.11", 5353, kNodeIp, t->sport).payload(20).build());
+  ASSERT_EQ(r.retval, kXdpTx);
+  t = testlib::fiveTuple(r.out);
+  EXPECT_EQ(testlib::ip4str(t->saddr), kNodeIp);
+  EXPECT_EQ(t->sport, 30053);
+  EXPECT_EQ(testlib::ip4str(t->daddr), kClientIp);
+  EXPECT_EQ(t->dport, 5000);
+  EXPECT_TRUE(testlib::l4ChecksumOk(r.out));
+}
+
+TEST_F(Ext, SnatPortsNeverCollideAndRunOut) {
+  // Two ports only: two flows to the same backend get different ports, a
+  // third has none left (dropped and counted); a dead flow's port is reused.
+  ASSERT_TRUE(dp().setSnatPortRange(61000, 61001));
+  ASSERT_TRUE(sync({external(kNodeIp, 30053, kUdp, {backend("10.244.1.11:5353")})}));
+  std::set<uint16_t> ports;
+  for (uint16_t cport : {5001, 5002}) {
+    auto r = xdp(PacketBuilder::udp(kClientIp, cport, kNodeIp, 30053).build());
+    ASSERT_EQ(r.retval, kXdpTx) << "flow from port " << cport;
+    ports.insert(testlib::fiveTuple(r.out)->sport);
+  }
+  EXPECT_EQ(ports, (std::set<uint16_t>{61000, 61001}));
+  auto r = xdp(PacketBuilder::udp(kClientIp, 5003, kNodeIp, 30053).build());
+  EXPECT_EQ(r.retval, kXdpDrop);
+  EXPECT_EQ(dropped(DROP_SNAT_PORTS), 1u);
+}
+
+TEST_F(Ext, NodePortToLocalBackendKeepsTheClientAddress) {
+  ASSERT_TRUE(sync({external(kNodeIp, 30080, kTcp, {backend("10.244.2.21:8080")})}));
+  const Bytes syn = PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080).build();
+  auto r = xdp(syn);
+  ASSERT_EQ(r.retval, kXdpPass) << "local backend: the stack delivers it";
+  EXPECT_TRUE(onlyNatFieldsChanged(syn, r.out, true));
+  auto t = testlib::fiveTuple(r.out);
+  EXPECT_EQ(testlib::ip4str(t->saddr), kClientIp);
+  EXPECT_EQ(testlib::ip4str(t->daddr), "10.244.2.21");
+  // The pod's reply is reverse-translated at the pod's tc ingress; its new
+  // source is the node's own address, which the stack would drop as a
+  // martian: tc forwards it itself, to the client's MAC out of nic0.
+  const Bytes reply = PacketBuilder::tcp("10.244.2.21", 8080, kClientIp, 40000,
+                                         testlib::kTcpSyn | testlib::kTcpAck)
+                          .ttl(64)
+                          .build();
+  r = runTc(dp().tcProgFd(), reply, netns().pod0());
+  ASSERT_EQ(r.retval, kTcRedirect);
+  t = testlib::fiveTuple(r.out);
+  EXPECT_EQ(testlib::ip4str(t->saddr), kNodeIp);
+  EXPECT_EQ(t->sport, 30080);
+  EXPECT_EQ(testlib::ip4str(t->daddr), kClientIp);
+  EXPECT_EQ(mac(r.out, 0), kClientMac);
+  EXPECT_EQ(mac(r.out, 6), kNic0Mac);
+  EXPECT_EQ(r.out.at(14 + 8), 63) << "TTL decremented";
+  EXPECT_TRUE(testlib::ipv4ChecksumOk(r.out));
+  // A ClusterIP reply is left to the stack as before (TC_ACT_OK).
+  ASSERT_TRUE(sync({external(kNodeIp, 30080, kTcp, {backend("10.244.2.21:8080")}),
+                    frontend("10.96.0.10", 80, kTcp, {backend("10.244.2.21:8080")})}));
+  r = xdp(PacketBuilder::tcp(kClientIp, 40009, "10.96.0.10", 80).build());
+  ASSERT_EQ(r.retval, kXdpPass);
+  r = runTc(dp().tcProgFd(),
+            PacketBuilder::tcp("10.244.2.21", 8080, kClientIp, 40009,
+                               testlib::kTcpSyn | testlib::kTcpAck)
+                .build(),
+            netns().pod0());
+  EXPECT_EQ(r.retval, kTcOk);
+  EXPECT_EQ(testlib::ip4str(testlib::fiveTuple(r.out)->saddr), "10.96.0.10");
+}
+
+TEST_F(Ext, LoadBalancerIpAndExternalIpToRemoteBackend) {
+  ASSERT_TRUE(sync({external("192.168.77.200", 80, kTcp, {backend("10.244.1.11:8080")}),
+                    external("192.168.77.50", 80, kTcp, {backend("10.244.1.12:8080")})}));
+  for (const auto& [vip, be] : {std::pair<std::string, std::string>{"192.168.77.200", "10.244.1.11"},
+                                {"192.168.77.50", "10.244.1.12"}}) {
+    auto r = xdp(PacketBuilder::tcp(kClientIp, 40001, vip, 80).build());
+    ASSERT_EQ(r.retval, kXdpTx) << vip;
+    auto t = testlib::fiveTuple(r.out);
+    EXPECT_EQ(testlib::ip4str(t->saddr), kNodeIp) << vip << ": SNAT to the node's own address";
+    EXPECT_EQ(testlib::ip4str(t->daddr), be);
+    r = xdp(PacketBuilder::tcp(be, 8080, kNodeIp, t->sport, testlib::kTcpSyn | testlib::kTcpAck)
+                .build());
+    ASSERT_EQ(r.retval, kXdpTx);
+    t = testlib::fiveTuple(r.out);
+    EXPECT_EQ(testlib::ip4str(t->saddr), vip) << "the reply comes from the address the client used";
+    EXPECT_EQ(t->sport, 80);
+    EXPECT_EQ(testlib::ip4str(t->daddr), kClientIp);
+  }
+}
+
+TEST_F(Ext, LocalPolicyNeverSourceNats) {
+  // eTP=Local: even a backend routed via a node NIC is reached with the
+  // client's own address (the daemon lists local endpoints only).
+  ASSERT_TRUE(sync({external(kNodeIp, 30080, kTcp, {backend("10.244.1.11:8080")},
+                             SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)}));
+  const Bytes syn = PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080).build();
+  auto r = xdp(syn);
+  ASSERT_EQ(r.retval, kXdpPass);
+  EXPECT_TRUE(onlyNatFieldsChanged(syn, r.out, true));
+  EXPECT_EQ(testlib::ip4str(testlib::fiveTuple(r.out)->saddr), kClientIp);
+}
+
+TEST_F(Ext, LocalPolicyWithoutLocalEndpointsDropsInsteadOfRejecting) {
+  ASSERT_TRUE(sync({external(kNodeIp, 30080, kTcp, {},
+                             SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY | SVC_F_NO_LOCAL_EPS),
+                    external(kNodeIp, 30081, kTcp, {}, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)}));
+  auto r = xdp(PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080).build());
+  EXPECT_EQ(r.retval, kXdpDrop) << verdictName(Prog::Xdp, r.retval);
+  EXPECT_EQ(dropped(DROP_NO_LOCAL_EP), 1u);
+  // No endpoint anywhere: rejected like any Service without endpoints.
+  r = xdp(PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30081).build());
+  EXPECT_EQ(r.retval, kXdpTx) << "RST sent back";
+  EXPECT_EQ(counters(svcStats({ip4(kNodeIp), 30081, kTcp})).rejects, 1u);
+}
+
+TEST_F(Ext, SourceRangesDropOtherClients) {
+  Frontend f = external("192.168.77.200", 80, kTcp, {backend("10.244.1.11:8080")},
+                        SVC_F_EXTERNAL | SVC_F_SRC_RANGES);
+  f.sourceRanges = {{ip4("192.168.77.100"), 32}, {ip4("10.9.0.0"), 16}};
+  ASSERT_TRUE(sync({f}));
+  EXPECT_EQ(xdp(PacketBuilder::tcp(kClientIp, 40000, "192.168.77.200", 80).build()).retval, kXdpTx);
+  EXPECT_EQ(xdp(PacketBuilder::tcp("10.9.4.4", 40000, "192.168.77.200", 80).build()).retval, kXdpTx)
+      << "inside 10.9.0.0/16";
+  const Bytes other = PacketBuilder::tcp("192.168.77.101", 40000, "192.168.77.200", 80).build();
+  auto r = xdp(other);
+  EXPECT_EQ(r.retval, kXdpDrop);
+  EXPECT_EQ(dropped(DROP_SOURCE_RANGE), 1u);
+  // The same through tc (pods reaching the LoadBalancer IP).
+  r = testRun(dp().tcProgFd(), other);
+  EXPECT_EQ(r.retval, 2u /* TC_ACT_SHOT */);
+  EXPECT_EQ(dropped(DROP_SOURCE_RANGE), 2u);
+}
+
+TEST_F(Ext, NoNeighbourGoesToTheTcSlowPathUntouched) {
+  ASSERT_TRUE(sync({external(kNodeIp, 30080, kTcp, {backend("10.244.3.11:8080")})}));
+  const Bytes syn = PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080).build();
+  auto r = xdp(syn);
+  ASSERT_EQ(r.retval, kXdpPass);
+  EXPECT_EQ(r.out, syn) << "untouched";
+  EXPECT_EQ(ctEntries(), 0u) << "XDP made no flow";
+  r = tcExt(syn);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, kTcRedirect) << "tc translates and redirects (bpf_redirect_neigh)";
+  auto t = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(testlib::ip4str(t->saddr), kNodeIp);
+  EXPECT_EQ(testlib::ip4str(t->daddr), "10.244.3.11");
+  EXPECT_TRUE(testlib::ipv4ChecksumOk(r.out));
+  EXPECT_TRUE(testlib::l4ChecksumOk(r.out));
+  EXPECT_EQ(ctEntries(), 2u);
+}
+
+TEST_F(Ext, NotAServiceOnTheNicPassesUntouched) {
+  ASSERT_TRUE(sync({external(kNodeIp, 30080, kTcp, {backend("10.244.1.11:8080")})}));
+  for (const Bytes& in : {PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 22).build(),
+                          PacketBuilder::udp(kClientIp, 40000, kNodeIp, 30080).build(),
+                          PacketBuilder::icmpEcho(kClientIp, kNodeIp).build()}) {
+    auto r = xdp(in);
+    EXPECT_EQ(r.retval, kXdpPass);
+    EXPECT_EQ(r.out, in);
+    r = tcExt(in);
+    EXPECT_EQ(r.retval, kTcOk);
+    EXPECT_EQ(r.out, in);
+  }
+}
+
+// ARP: request for an announced address on this NIC -> reply (XDP_TX).
+TEST_F(Ext, ArpRequestForAnnouncedAddressIsAnswered) {
+  l2_arp_key k{htonl(ip4("192.168.77.200")), netns().nic0()};
+  l2_arp_value v{};
+  std::copy(kNic0Mac.begin(), kNic0Mac.end(), v.mac);
+  ASSERT_TRUE(dp().l2Arp().update(k, v));
+  const Bytes req = PacketBuilder::arpRequest(kClientIp, "192.168.77.200").build();
+  auto r = xdp(req);
+  ASSERT_EQ(r.retval, kXdpTx);
+  ASSERT_EQ(r.out.size(), req.size());
+  const std::array<uint8_t, 6> asker = mac(req, 6);
+  EXPECT_EQ(mac(r.out, 0), asker) << "Ethernet dst = the asker";
+  EXPECT_EQ(mac(r.out, 6), kNic0Mac);
+  EXPECT_EQ(be16(r.out, 12), 0x0806);
+  EXPECT_EQ(be16(r.out, 14 + 6), 2) << "op reply";
+  EXPECT_EQ(mac(r.out, 14 + 8), kNic0Mac) << "sender MAC";
+  EXPECT_EQ(be32(r.out, 14 + 14), ip4("192.168.77.200")) << "sender IP";
+  EXPECT_EQ(mac(r.out, 14 + 18), asker) << "target MAC";
+  EXPECT_EQ(be32(r.out, 14 + 24), ip4(kClientIp)) << "target IP";
+}
+
+TEST_F(Ext, OtherArpIsUntouched) {
+  l2_arp_key k{htonl(ip4("192.168.77.200")), netns().nic0()};
+  l2_arp_value v{};
+  ASSERT_TRUE(dp().l2Arp().update(k, v));
+  std::vector<std::pair<std::string, Bytes>> cases;
+  cases.push_back({"not announced", PacketBuilder::arpRequest(kClientIp, "192.168.77.201").build()});
+  cases.push_back({"gratuitous", PacketBuilder::arpRequest("192.168.77.200", "192.168.77.200").build()});
+  Bytes reply = PacketBuilder::arpRequest(kClientIp, "192.168.77.200").build();
+  reply[14 + 7] = 2;  // op = reply
+  cases.push_back({"a reply", reply});
+  Bytes shortArp = PacketBuilder::arpRequest(kClientIp, "192.168.77.200").build();
+  shortArp.resize(14 + 20);
+  cases.push_back({"truncated", shortArp});
+  for (const auto& [what, in] : cases) {
+    auto r = xdp(in);
+    EXPECT_EQ(r.retval, kXdpPass) << what;
+    EXPECT_EQ(r.out, in) << what;
+  }
+  // Announced address, but asked on another interface.
+  const Bytes req = PacketBuilder::arpRequest(kClientIp, "192.168.77.200").build();
+  auto r = runXdp(dp().xdpProgFd(), req, netns().pod0());
+  EXPECT_EQ(r.retval, kXdpPass);
+  EXPECT_EQ(r.out, req);
+}
+
+}  // namespace
+}  // namespace svclb::bpftest
