@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Issue 3, two nodes: externalTrafficPolicy Local on a LoadBalancer Service
+# whose backends all run on node1. node1 serves it and the backend sees the
+# client's address; node2 has no local endpoint, drops (counted as
+# no_local_endpoint) and its healthCheckNodePort says 503 so a cloud load
+# balancer would take it out; node1's says 200 with localEndpoints 2.
+set -u
+source "$(dirname "$0")/../testlib/svc.sh"
+source "$(dirname "$0")/../testlib/multinode.sh"
+MANIFESTS=$(cd "$(dirname "$0")/manifests" && pwd)
+
+mn_setup() {
+    local t
+    for t in jq curl nsenter ethtool clang "$PY"; do command -v "$t" >/dev/null || fatal_setup "missing $t"; done
+    mn_init "mn-local-$$"
+    mn_up || fatal_setup "topology"
+    mn_daemons_up || fatal_setup "svclbd did not become ready on both nodes"
+    mn_apply "$MANIFESTS/multinode-pool.yaml" || fatal_setup "apply multinode-pool.yaml"
+    mn_apply "$MANIFESTS/multinode-local.yaml" || fatal_setup "apply multinode-local.yaml"
+}
+mn_setup
+N1=${MN_IP[node1]} N2=${MN_IP[node2]} C=${MN_IP[client]}
+
+test_via_node1() {
+    local out
+    out=$(mn_curl client "http://$N1:30080/")
+    assert_match "$out" "^be[12] $C\$" "client -> node1:30080 (local endpoints): backend saw the client's address"
+    out=$(mn_udp client "$N1" 30053 1)
+    assert_match "$out" "^be[12] $C:[0-9]+ from $N1:30053\$" "UDP client -> node1:30053: answer from node1:30053, client address kept"
+}
+
+test_via_node2_dropped() {
+    local before after out m
+    before=$(mn_drops "$(mn_stats node2)" no_local_endpoint)
+    out=$(mn_curl client "http://$N2:30080/" 3)
+    assert_match "$out" '^FAIL' "client -> node2:30080 (no local endpoint) must not get through"
+    after=$(mn_drops "$(mn_stats node2)" no_local_endpoint)
+    assert_ge "$(_delta "$before" "$after")" 1 "node2 stats: drops{reason=no_local_endpoint} increased (before '$before', after '$after')"
+    m=$(mn_metrics node2)
+    assert_ge "$(metric_sample "$m" svclb_drops_total reason=no_local_endpoint)" 1 \
+        "node2 /metrics: svclb_drops_total{reason=\"no_local_endpoint\"}"
+}
+
+hc_port() { svcctl_on "$1" get svc web -o json | jq -r '.spec.healthCheckNodePort // empty'; }
+# hc NODE PORT: "<http code> <localEndpoints>" from NODE:PORT, seen from the client.
+hc() {
+    local body
+    body=$(in_mn_t 8 client curl -s --max-time 5 -o - -w '\n%{http_code}' "http://${MN_IP[$1]}:$2/")
+    echo "$(tail -1 <<<"$body") $(sed '$d' <<<"$body" | jq -r '.localEndpoints' 2>/dev/null)"
+}
+test_health_check() {
+    local p1 p2
+    p1=$(hc_port node1); p2=$(hc_port node2)
+    assert_match "$p1" '^[0-9]+$' "node1: spec.healthCheckNodePort of web" || return
+    assert_match "$p2" '^[0-9]+$' "node2: spec.healthCheckNodePort of web" || return
+    # One Service, one healthCheckNodePort: both nodes should agree (they got
+    # the same manifests, as every kube-proxy sees the same API object).
+    assert_eq "$p1" "$p2" "healthCheckNodePort allocated on node1 vs node2"
+    assert_eq "200 2" "$(hc node1 "$p1")" "GET node1:$p1 (healthCheckNodePort): HTTP code and localEndpoints"
+    assert_eq "503 0" "$(hc node2 "$p2")" "GET node2:$p2 (healthCheckNodePort): HTTP code and localEndpoints"
+}
+
+# MetalLB in L2 mode with externalTrafficPolicy Local announces the address
+# only from nodes with a ready local endpoint: here node1.
+test_lb_ip_local() {
+    local ip1 ip2 out mac
+    ip1=$(svcctl_on node1 get svc web -o json | jq -r '.status.loadBalancer.ingress[0].ip // "<pending>"')
+    ip2=$(svcctl_on node2 get svc web -o json | jq -r '.status.loadBalancer.ingress[0].ip // "<pending>"')
+    assert_match "$ip1" '^192\.168\.77\.2(0[0-9]|10)$' "node1: web got an address from the pool" || return
+    assert_eq "$ip1" "$ip2" "node2 assigned web the same address as node1"
+    out=$(mn_curl client "http://$ip1/")
+    assert_match "$out" "^be[12] $C\$" "client -> $ip1:80 (ARP only): backend saw the client's address"
+    mac=$(mn_neigh_mac client "$ip1")
+    assert_eq "$(mn_mac node1)" "$mac" "client resolved $ip1 to node1's eth0 (the node with local endpoints)"
+}
+
+run_test "local: via node1 the backend sees the client" test_via_node1
+run_test "local: via node2 dropped as no_local_endpoint" test_via_node2_dropped
+run_test "local: healthCheckNodePort 200/2 on node1, 503/0 on node2" test_health_check
+run_test "local: LoadBalancer IP announced by node1 only" test_lb_ip_local
+finish
