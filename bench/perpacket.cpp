@@ -17,22 +17,42 @@
 // Path checks: every run's verdict, and for svclb the per-service counters
 // (packets / flows / reply packets) or drop counters must move by exactly R.
 //
-// Services: the 5 fixture services of tests/bpf (standardFrontends(); the
-// hot key is tcp-web 10.96.0.10:80) plus N-5 "fill" services
-// 10.112.0.1+i:80/TCP -> 10.128.0.1+i:8080, written through the real
-// planSync + Syncer (the daemon's path). N=1 means the fixture set alone.
+// Services: the fixture services of tests/bpf (standardFrontends(); the
+// hot key is tcp-web 10.96.0.10:80), the bench's affinity / Maglev / NodePort
+// services, plus "fill" services 10.112.0.1+i:80/TCP -> 10.128.0.1+i:8080 up
+// to N in all, written through the real planSync + Syncer (the daemon's
+// path). N=1 means the fixed set alone.
+//
+// NodePort rows (issue 3): svclb_xdp_lb decides local vs remote backend with
+// bpf_fib_lookup from the frame's ingress interface, so the tool first moves
+// its thread into a private network namespace (unshare; the same "node" as
+// tests/bpf/ext_test.cpp: nic0 192.168.77.2/24 in tx_ports_v1, neighbours
+// 192.168.77.1 and .100, 10.244.1.0/24 via 192.168.77.1, a local pod
+// 10.244.2.21 on pod0) and every XDP run carries xdp_md.ingress_ifindex =
+// nic0 (a tail call keeps the ctx, so the wrapped program sees it too).
+// Nothing is created in the namespace the tool was started in; the private
+// one and its links vanish with the process. A remote new flow takes a SNAT
+// port per (backend, node address) from 1024-65535: the remote service has
+// kNpRemoteBackends backends, and the ports a run took are released after it
+// (its forward entries name them), so every round starts with free ports.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -70,7 +90,18 @@ const std::string kNotService = "10.96.0.99";
 const std::string kEmptyVip = "10.96.0.13";  // fixture "empty": no endpoints
 const std::string kAffVip = "10.96.0.20";    // bench: ClientIP affinity, 2 backends
 const std::string kMaglevVip = "10.96.0.21"; // bench: Maglev, 2 backends
-constexpr size_t kFixtureCount = 7;          // 5 test fixtures + the two above
+// NodePort (SVC_F_EXTERNAL) on the node's address, see the file comment.
+const std::string kNodeIp = "192.168.77.2";
+const std::string kLanClient = "192.168.77.100";  // has a route and a neighbour
+const std::string kNpLocalBe = "10.244.2.21";     // on pod0: a local backend
+constexpr uint32_t kNpRemoteBeBase = 0x0AF40164;  // 10.244.1.100: via node1
+constexpr uint16_t kNpLocalPort = 30080, kNpRemotePort = 30081, kNpBePort = 8080;
+constexpr uint32_t kNpRemoteBackends = 32;
+constexpr uint16_t kSnatPortMin = 1024, kSnatPortMax = 65535;
+// Ports a remote new-flow run may take: 1/8 of them at most, so a new flow
+// finds a free port at its first probe almost always (mean probes < 1.07).
+constexpr uint32_t kSnatCapacity = kNpRemoteBackends * (kSnatPortMax - kSnatPortMin + 1u);
+constexpr uint32_t kMaxNewFlowRepeat = kSnatCapacity / 8;
 
 struct Options {
   std::vector<uint32_t> services = {1, 1000, 100000, 1000000};
@@ -90,13 +121,16 @@ bool isTc(Target t) { return t == Target::SvclbTc || t == Target::RefTcOk; }
 enum class Keys { Hot, Spread };
 enum class Method { Wrap, PingPong, Direct };
 // Which packet a row sends (built from the fixtures' PacketBuilder).
-enum class Pkt { ToVipSyn, ToVipAck, Reply, NotService, ToEmptySyn, ToAffSyn, ToMaglevSyn, ToFillVip, FillReply };
+enum class Pkt {
+  ToVipSyn, ToVipAck, Reply, NotService, ToEmptySyn, ToAffSyn, ToMaglevSyn, ToFillVip, FillReply,
+  NpLocalSyn, NpLocalAck, NpRemoteSyn, NpRemoteAck, NpRemoteReply
+};
 // What must be true before a run.
 enum class Prep { None, Established, PingPong };
 // What the svclb counters must show after a run of R iterations.
 enum class Check { None, Flows, Hits, Replies, Rejects, NoDrops };
 // Whose counters a check reads.
-enum class Svc { Hot, Empty, Aff, Maglev };
+enum class Svc { Hot, Empty, Aff, Maglev, NpLocal, NpRemote };
 
 struct PathCase {
   std::string id;  // stable report key
@@ -132,6 +166,11 @@ std::vector<PathCase> pathCases() {
       {"xdp.no_endpoint_reject", "service without endpoints: TCP RST back (XDP_TX)", SvclbXdp, Wrap, Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, T, false, Svc::Empty},
       {"xdp.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbXdp, Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, P, true, Svc::Aff},
       {"xdp.maglev_new_flow", "Maglev service: CT miss + Maglev ring lookup + LRU inserts", SvclbXdp, Wrap, Hot, ToMaglevSyn, V, Prep::None, Check::Flows, P, true, Svc::Maglev},
+      {"xdp.nodeport_local_new_flow", "NodePort, local backend: CT miss + svc lookup + FIB lookup + LRU insert x2 + DNAT", SvclbXdp, Wrap, Hot, NpLocalSyn, V, Prep::None, Check::Flows, P, true, Svc::NpLocal},
+      {"xdp.nodeport_local_ct_hit", "NodePort, local backend: CT hit + DNAT", SvclbXdp, Wrap, Hot, NpLocalAck, 0, Prep::Established, Check::Hits, P, false, Svc::NpLocal},
+      {"xdp.nodeport_remote_new_flow", "NodePort, remote backend: + SNAT port + both-ends rewrite + MACs (XDP_TX)", SvclbXdp, Wrap, Hot, NpRemoteSyn, V, Prep::None, Check::Flows, T, true, Svc::NpRemote},
+      {"xdp.nodeport_remote_ct_hit", "NodePort, remote backend: CT hit + FIB lookup + both-ends rewrite (XDP_TX)", SvclbXdp, Wrap, Hot, NpRemoteAck, 0, Prep::Established, Check::Hits, T, false, Svc::NpRemote},
+      {"xdp.nodeport_remote_reply", "NodePort, remote backend's reply back to the client (XDP_TX)", SvclbXdp, Wrap, Hot, NpRemoteReply, 0, Prep::Established, Check::Replies, T, false, Svc::NpRemote},
       {"xdp.clusterip_new_flow", "", SvclbXdp, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::NoDrops, P, true},
       {"xdp.clusterip_ct_hit", "", SvclbXdp, Wrap, Spread, ToFillVip, SD, Prep::Established, Check::NoDrops, P, false},
       {"xdp.reply_rnat", "", SvclbXdp, Wrap, Spread, FillReply, SS, Prep::Established, Check::NoDrops, P, false},
@@ -163,7 +202,6 @@ std::vector<PathCase> pathCases() {
 
 // Paths of later issues, listed in the report.
 const std::vector<std::string> kNotYet = {
-    "NodePort new flow / CT hit (issue 3: not in the dataplane yet)",
     "UDP no-endpoint reject (ICMP port unreachable): it grows the frame at the head, "
     "which test_run's repeat cannot undo between iterations"};
 
@@ -186,6 +224,11 @@ struct Env {
   // The hot flow's backend, known once it is established.
   uint32_t hotBeAddr = 0;  // host order
   uint16_t hotBePort = 0;
+  // nic0 of the private namespace: every XDP run's ingress interface.
+  uint32_t nic0 = 0;
+  // The established remote NodePort flow: its backend and SNAT port.
+  uint32_t npBeAddr = 0;  // host order
+  uint16_t npSnatPort = 0;
 
   ~Env() {
     if (wrap) bench_wrap__destroy(wrap);
@@ -220,6 +263,19 @@ Bytes packet(const Env& e, Pkt p) {
       return PacketBuilder::tcp(testlib::ip4str(kFillBeBase), kFillBePort, kClient, kClientPort, kTcpAck)
           .payload(10)
           .build();
+    case Pkt::NpLocalSyn:
+      return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpLocalPort).payload(10).build();
+    case Pkt::NpLocalAck:
+      return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpLocalPort, kTcpAck).payload(10).build();
+    case Pkt::NpRemoteSyn:
+      return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpRemotePort).payload(10).build();
+    case Pkt::NpRemoteAck:
+      return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpRemotePort, kTcpAck).payload(10).build();
+    // The backend's answer to the node's SNAT port.
+    case Pkt::NpRemoteReply:
+      return PacketBuilder::tcp(testlib::ip4str(e.npBeAddr), kNpBePort, kNodeIp, e.npSnatPort, kTcpAck)
+          .payload(10)
+          .build();
   }
   return {};
 }
@@ -242,14 +298,87 @@ struct Run {
   uint32_t duration = 0, retval = 0;
 };
 
-Run testRun(int fd, const Bytes& in, int repeat) {
+// `ingress` (XDP programs only, 0 = none): xdp_md.ingress_ifindex, which the
+// NodePort paths' FIB lookups start from. The kernel resolves it once per
+// run, outside the timed loop.
+Run testRun(int fd, const Bytes& in, int repeat, uint32_t ingress = 0) {
   Bytes out(in.size() + 256);
+  xdp_md ctx{};
+  ctx.data_end = static_cast<uint32_t>(in.size());
+  ctx.ingress_ifindex = ingress;
   LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.data(), .data_out = out.data(),
               .data_size_in = static_cast<uint32_t>(in.size()),
               .data_size_out = static_cast<uint32_t>(out.size()), .repeat = repeat);
+  if (ingress) {
+    o.ctx_in = &ctx;
+    o.ctx_size_in = sizeof(ctx);
+  }
   if (bpf_prog_test_run_opts(fd, &o) != 0) fail(fmt::format("BPF_PROG_TEST_RUN: {}", strerror(errno)));
   return {o.duration, o.retval};
 }
+
+// An XDP run as on a node NIC (ingress nic0).
+Run xdpRun(const Env& e, int fd, const Bytes& in, int repeat) { return testRun(fd, in, repeat, e.nic0); }
+
+// ---- the node's private network namespace -----------------------------------
+
+int sh(const std::string& cmd) {
+  int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+bool sameNetns(int fdA, const char* pathB) {
+  struct stat a{}, b{};
+  return fstat(fdA, &a) == 0 && stat(pathB, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+// The "node" of tests/bpf/ext_test.cpp (see the file comment), in a network
+// namespace of the calling thread's own (unshare): commands run by children
+// of this thread (std::system) inherit it. Leaving it (down) drops its last
+// reference, which removes its links.
+class NodeNetns {
+ public:
+  ~NodeNetns() { down(); }
+  std::string up() {
+    origNs_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (origNs_ < 0) return "open own netns";
+    if (unshare(CLONE_NEWNET) != 0) return std::string("unshare(CLONE_NEWNET): ") + strerror(errno);
+    inside_ = true;
+    // Never configure the namespace we came from.
+    if (sameNetns(origNs_, "/proc/thread-self/ns/net")) return "still in the original netns after unshare";
+    const char* cmds[] = {
+        "ip link set lo up",
+        "ip link add nic0 address 02:77:00:00:00:02 type veth peer name nic0p",
+        "ip link add pod0 type veth peer name pod0p",
+        "ip link set nic0 up", "ip link set nic0p up", "ip link set pod0 up", "ip link set pod0p up",
+        "ip addr add 192.168.77.2/24 dev nic0",
+        "ip neigh replace 192.168.77.1 lladdr 02:77:00:00:00:01 nud permanent dev nic0",
+        "ip neigh replace 192.168.77.100 lladdr 02:77:00:00:00:64 nud permanent dev nic0",
+        "ip route add 10.244.1.0/24 via 192.168.77.1 dev nic0",
+        "ip route add 10.244.2.21/32 dev pod0",
+        "ip neigh replace 10.244.2.21 lladdr 02:44:00:00:00:21 nud permanent dev pod0",
+        "sysctl -qw net.ipv4.ip_forward=1",
+    };
+    for (const char* c : cmds)
+      if (sh(c) != 0) return std::string("failed: ") + c;
+    nic0_ = if_nametoindex("nic0");
+    return nic0_ ? "" : "no ifindex for nic0";
+  }
+  void down() {
+    if (inside_) {
+      if (setns(origNs_, CLONE_NEWNET) != 0) std::abort();  // never run on in the wrong netns
+      inside_ = false;
+    }
+    if (origNs_ >= 0) close(origNs_);
+    origNs_ = -1;
+  }
+  uint32_t nic0() const { return nic0_; }
+
+ private:
+  int origNs_ = -1;
+  bool inside_ = false;
+  uint32_t nic0_ = 0;
+};
 
 // Points the wrapper at `t` and configures it. Returns the wrapper's fd.
 int setupWrap(Env& e, Target t, const Bytes& pkt, uint32_t mode, Keys keys, Pkt p) {
@@ -272,6 +401,16 @@ int setupWrap(Env& e, Target t, const Bytes& pkt, uint32_t mode, Keys keys, Pkt 
 
 std::vector<Frontend> serviceSet(uint32_t fill) {
   auto fs = bpftest::standardFrontends();
+  auto npLocal = frontend(kNodeIp, kNpLocalPort, bpftest::kTcp,
+                          {backend(fmt::format("{}:{}", kNpLocalBe, kNpBePort))}, "np-local");
+  npLocal.flags = SVC_F_EXTERNAL;
+  fs.push_back(npLocal);
+  std::vector<BackendSpec> remote;
+  for (uint32_t i = 0; i < kNpRemoteBackends; ++i)
+    remote.push_back(backend(fmt::format("{}:{}", testlib::ip4str(kNpRemoteBeBase + i), kNpBePort)));
+  auto npRemote = frontend(kNodeIp, kNpRemotePort, bpftest::kTcp, std::move(remote), "np-remote");
+  npRemote.flags = SVC_F_EXTERNAL;
+  fs.push_back(npRemote);
   auto aff = frontend(kAffVip, 80, bpftest::kTcp, {backend("10.244.1.51:8080"), backend("10.244.1.52:8080")}, "aff");
   aff.affinity = true;
   aff.affinityTimeout = 10800;
@@ -294,9 +433,13 @@ std::vector<Frontend> serviceSet(uint32_t fill) {
   return fs;
 }
 
-void loadEnv(Env& e, uint32_t n, const Options& o) {
+// The services every N has (fixtures and bench services): N counts them.
+size_t fixedCount() { return serviceSet(0).size(); }
+
+void loadEnv(Env& e, uint32_t n, const Options& o, uint32_t nic0) {
   e.n = n;
-  e.fill = n > kFixtureCount ? n - kFixtureCount : 0;
+  e.nic0 = nic0;
+  e.fill = n > fixedCount() ? n - static_cast<uint32_t>(fixedCount()) : 0;
   DataplaneConfig cfg;
   cfg.pin = false;
   cfg.maxServiceEntries = 2 * e.fill + 1024;
@@ -306,6 +449,9 @@ void loadEnv(Env& e, uint32_t n, const Options& o) {
   auto dp = Dataplane::load(cfg);
   if (!dp) fail("loading the dataplane: " + dp.error().message);
   e.dp = std::move(*dp);
+  // nic0 is a node NIC (a devmap entry must name a device of this netns).
+  if (auto st = e.dp->txPorts().update(nic0, nic0); !st) fail("tx_ports_v1: " + st.error().message);
+  if (auto st = e.dp->setSnatPortRange(kSnatPortMin, kSnatPortMax); !st) fail(st.error().message);
   SyncOptions so;
   so.maxServiceEntries = cfg.maxServiceEntries;
   e.syncer = std::make_unique<Syncer>(*e.dp, so);
@@ -317,11 +463,16 @@ void loadEnv(Env& e, uint32_t n, const Options& o) {
   auto st = e.syncer->apply(std::move(*plan));
   if (!st) fail("Syncer::apply: " + st.error().message);
   e.loadSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  auto id = [&](const std::string& vip) {
-    return e.syncer->actual().frontends.at(FrontendKey{ip4(vip), 80, bpftest::kTcp}).svcId;
+  auto id = [&](const std::string& vip, uint16_t port = 80) {
+    return e.syncer->actual().frontends.at(FrontendKey{ip4(vip), port, bpftest::kTcp}).svcId;
   };
   e.hotSvcId = id(kVip);
-  e.svcIds = {{Svc::Hot, id(kVip)}, {Svc::Empty, id(kEmptyVip)}, {Svc::Aff, id(kAffVip)}, {Svc::Maglev, id(kMaglevVip)}};
+  e.svcIds = {{Svc::Hot, id(kVip)},
+              {Svc::Empty, id(kEmptyVip)},
+              {Svc::Aff, id(kAffVip)},
+              {Svc::Maglev, id(kMaglevVip)},
+              {Svc::NpLocal, id(kNodeIp, kNpLocalPort)},
+              {Svc::NpRemote, id(kNodeIp, kNpRemotePort)}};
 
   // References: same service keys, same CT size; written by batch update.
   e.ref = bench_ref__open();
@@ -360,9 +511,9 @@ void prefillCt(Env& e, const Options& o) {
   const int iters = static_cast<int>(o.ctEntries / 2 + o.ctEntries / 8);
   Bytes syn = packet(e, Pkt::ToVipSyn);
   int fd = setupWrap(e, Target::SvclbXdp, syn, WRAP_VARY_SRC, Keys::Hot, Pkt::ToVipSyn);
-  testRun(fd, syn, iters);
+  xdpRun(e, fd, syn, iters);
   fd = setupWrap(e, Target::RefNewFlow, syn, WRAP_VARY_SRC, Keys::Hot, Pkt::ToVipSyn);
-  testRun(fd, syn, iters);
+  xdpRun(e, fd, syn, iters);
 }
 
 ct_key ctKey(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp) {
@@ -373,6 +524,69 @@ ct_key ctKey(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp) {
   k.dport = htons(dp);
   k.proto = bpftest::kTcp;
   return k;
+}
+
+// A flow's entry wherever svclb keeps it: ct_est_v2 once the client ACKed
+// (looked up first, as the program does), else ct_v2.
+std::optional<ct_value> findCt(const Env& e, const ct_key& k) {
+  if (auto v = e.dp->conntrackEst().lookup(k)) return v;
+  return e.dp->conntrack().lookup(k);
+}
+
+// Establishes a NodePort flow from kLanClient with svclb's own program (an
+// ACK: created on a miss, a CT hit and promoted after). For the remote one,
+// also checks its reply entry and notes the backend and SNAT port the reply
+// row answers from.
+void establishNodePort(Env& e, bool remote) {
+  const uint16_t port = remote ? kNpRemotePort : kNpLocalPort;
+  const uint32_t verdict = remote ? XDP_TX : XDP_PASS;
+  const Bytes ack = packet(e, remote ? Pkt::NpRemoteAck : Pkt::NpLocalAck);
+  const ct_key fk = ctKey(ip4(kLanClient), kClientPort, ip4(kNodeIp), port);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    Run r = xdpRun(e, e.dp->xdpProgFd(), ack, 1);
+    if (r.retval != verdict)
+      fail(fmt::format("establishing the NodePort {} flow: verdict {} instead of {}",
+                       remote ? "remote" : "local", r.retval, verdict));
+    auto fwd = findCt(e, fk);
+    if (!fwd || fwd->dir != CT_DIR_FORWARD) continue;  // evicted meanwhile: again
+    if (!remote) return;
+    if (!(fwd->flags & CT_F_SNAT)) fail("the remote NodePort flow is not source-NATed");
+    ct_key rk{};
+    rk.saddr = fwd->nat_addr;
+    rk.daddr = fwd->snat_addr;
+    rk.sport = fwd->nat_port;
+    rk.dport = fwd->snat_port;
+    rk.proto = bpftest::kTcp;
+    auto rev = findCt(e, rk);
+    if (!rev || rev->dir != CT_DIR_REPLY) continue;
+    e.npBeAddr = ntohl(fwd->nat_addr);
+    e.npSnatPort = ntohs(fwd->snat_port);
+    return;
+  }
+  fail(fmt::format("establishing the NodePort {} flow: its CT entries keep disappearing",
+                   remote ? "remote" : "local"));
+}
+
+// Releases the SNAT ports that the remote NodePort new flows of wrapper
+// counters [c0, c1) took: their forward entries (the wrapper's sources, see
+// wrap_prepare) name each port's reply entry. Both go. A forward entry the
+// LRU already evicted leaves its port taken, which is rare and harmless.
+void releaseSnatPorts(const Env& e, uint64_t c0, uint64_t c1) {
+  const int fd = e.dp->conntrack().fd();
+  for (uint64_t c = c0; c < c1; ++c) {
+    const uint32_t k = static_cast<uint32_t>(c);
+    ct_key fk = ctKey(kVarySrcBase + (k >> 16), static_cast<uint16_t>(k), ip4(kNodeIp), kNpRemotePort);
+    ct_value v{};
+    if (bpf_map_lookup_elem(fd, &fk, &v) != 0 || v.dir != CT_DIR_FORWARD || !(v.flags & CT_F_SNAT)) continue;
+    ct_key rk{};
+    rk.saddr = v.nat_addr;
+    rk.daddr = v.snat_addr;
+    rk.sport = v.nat_port;
+    rk.dport = v.snat_port;
+    rk.proto = bpftest::kTcp;
+    bpf_map_delete_elem(fd, &rk);
+    bpf_map_delete_elem(fd, &fk);
+  }
 }
 
 // Establishes (or refreshes) the flows the hit rows use. Runs before every
@@ -386,9 +600,9 @@ void establish(Env& e, bool spread) {
   auto ct = e.dp->conntrack();
   std::optional<ct_value> fwd;
   for (int attempt = 0; attempt < 10 && !(fwd && fwd->dir == CT_DIR_FORWARD); ++attempt) {
-    Run r = testRun(e.dp->xdpProgFd(), ack, 1);
+    Run r = xdpRun(e, e.dp->xdpProgFd(), ack, 1);
     if (r.retval != XDP_PASS) fail("establishing the hot flow failed");
-    fwd = ct.lookup(ctKey(client, kClientPort, vip, 80));
+    fwd = findCt(e, ctKey(client, kClientPort, vip, 80));
   }
   if (!fwd || fwd->dir != CT_DIR_FORWARD) {
     // Still evicted: write the flow's two entries as the program would.
@@ -415,6 +629,8 @@ void establish(Env& e, bool spread) {
   back.nat_addr = htonl(vip);
   back.nat_port = htons(80);
   (void)ct.update(ctKey(client, kClientPort, e.hotBeAddr, e.hotBePort), back);
+  establishNodePort(e, false);
+  establishNodePort(e, true);
 
   // References: CT entries written directly.
   int rct = bpf_map__fd(e.ref->maps.ref_ct);
@@ -434,7 +650,7 @@ void establish(Env& e, bool spread) {
   // svclb: one pass of its own program over every fill service in order.
   Bytes fillPkt = packet(e, Pkt::ToFillVip);
   int fd = setupWrap(e, Target::SvclbXdp, fillPkt, WRAP_SPREAD_DST | WRAP_SEQ, Keys::Spread, Pkt::ToFillVip);
-  testRun(fd, fillPkt, static_cast<int>(e.fill));
+  xdpRun(e, fd, fillPkt, static_cast<int>(e.fill));
   // References: batch write.
   std::vector<ct_key> keys(e.fill);
   std::vector<ct_value> vals(e.fill, v);
@@ -574,8 +790,10 @@ std::vector<Series> measure(Env& e, const Options& o) {
         fd = targetFd(e, c.target);
       }
       Snapshot before = snapshot(e, c.svc);
-      Run run = testRun(fd, pkt, r);
+      const uint64_t c0 = e.wrap->bss->counter;
+      Run run = testRun(fd, pkt, r, isTc(c.target) ? 0 : e.nic0);
       Snapshot after = snapshot(e, c.svc);
+      if (c.svc == Svc::NpRemote && c.newFlow) releaseSnatPorts(e, c0, e.wrap->bss->counter);
       if (run.retval != c.expect) {
         out[i].error = fmt::format("verdict {} instead of {}", run.retval, c.expect);
       } else if (c.target == Target::SvclbXdp || c.target == Target::SvclbTc) {
@@ -670,6 +888,14 @@ int main(int argc, char** argv) {
     usage();
     return 2;
   }
+  if (static_cast<uint32_t>(o.newFlowRepeat) > kMaxNewFlowRepeat) {
+    fmt::print(stderr,
+               "svclb-bench-perpacket: --new-flow-repeat {} is above {}: a remote NodePort run would take "
+               "more than 1/8 of the SNAT ports ({} backends x {} ports) and new flows would probe for "
+               "free ones\n",
+               o.newFlowRepeat, kMaxNewFlowRepeat, kNpRemoteBackends, kSnatPortMax - kSnatPortMin + 1);
+    return 2;
+  }
   libbpf_set_print([](enum libbpf_print_level l, const char* f, va_list ap) {
     return l == LIBBPF_WARN ? vfprintf(stderr, f, ap) : 0;
   });
@@ -686,20 +912,34 @@ int main(int argc, char** argv) {
   j["config"] = {{"repeat", o.repeat}, {"new_flow_repeat", o.newFlowRepeat}, {"reps", o.reps},
                  {"ct_entries", o.ctEntries}, {"frame_bytes", 64}, {"services", o.services},
                  {"service_writes", "planSync + Syncer::apply (the daemon's path)"}};
+  j["nodeport"] = {{"netns", "private (unshare): nic0 192.168.77.2/24 in tx_ports_v1, ingress of every XDP run"},
+                   {"local", fmt::format("{}:{} -> {}:{}", kNodeIp, kNpLocalPort, kNpLocalBe, kNpBePort)},
+                   {"remote", fmt::format("{}:{} -> {} backends {}+i:{} via 192.168.77.1", kNodeIp, kNpRemotePort,
+                                          kNpRemoteBackends, svclb::testlib::ip4str(kNpRemoteBeBase), kNpBePort)},
+                   {"snat_ports", fmt::format("{}-{}, released after every remote new-flow run", kSnatPortMin,
+                                              kSnatPortMax)}};
   j["not_implemented"] = kNotYet;
   j["results"] = nlohmann::json::array();
   j["load"] = nlohmann::json::array();
   bool ok = true;
 
+  // Before anything is loaded: the devmap and the FIB lookups need nic0.
+  NodeNetns node;
+  if (auto err = node.up(); !err.empty()) {
+    node.down();
+    fmt::print(stderr, "svclb-bench-perpacket: setting up the private network namespace: {}\n", err);
+    return 1;
+  }
+
   for (uint32_t n : o.services) {
     Env e;
     auto t0 = Clock::now();
-    loadEnv(e, n, o);
+    loadEnv(e, n, o, node.nic0());
     fmt::print(stderr, "N={}: {} services written by Syncer in {:.2f} s\n", n,
-               e.fill + kFixtureCount, e.loadSeconds);
+               e.fill + fixedCount(), e.loadSeconds);
     prefillCt(e, o);
     auto series = measure(e, o);
-    j["load"].push_back({{"n", n}, {"services", e.fill + kFixtureCount}, {"syncer_seconds", e.loadSeconds}});
+    j["load"].push_back({{"n", n}, {"services", e.fill + fixedCount()}, {"syncer_seconds", e.loadSeconds}});
     fmt::print("N={:<8} {:<34} {:<6} {:<8} {:>7} {:>7} {:>7}  {:>7}\n", n, "path", "keys", "method", "min",
                "median", "max", "net med");
     for (const auto& s : series) {
@@ -717,6 +957,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "N={}: done in {:.1f} s\n", n,
                std::chrono::duration<double>(Clock::now() - t0).count());
   }
+  node.down();
   if (!o.json.empty()) {
     std::ofstream f(o.json);
     f << j.dump(1) << "\n";
