@@ -229,7 +229,42 @@ test_l2_announcements() {
     assert_eq "" "$(l2_arp)" "nothing announced without an L2Advertisement"
 }
 
+# --service-node-port-range changed on the daemon (a restart, which keeps
+# traffic flowing): allocated nodePorts outside the new range stay, with
+# their maps untouched; new ones come from the new range; an explicit one
+# is judged by it.
+test_nodeport_range_change() {
+    local out port
+    assert_ok "NodePort np5 applied" svcctl apply -f "$(np_svc np5 30330)"
+    daemon_stop
+    daemon_start --service-node-port-range 31000-31002 && daemon_wait_ready || return
+    assert_contains "$(grep 'sync:' "$DAEMON_LOG" | tail -1)" "(0 map writes)" \
+        "the restart with a new range rewrites nothing"
+    assert_contains "$(svcctl get svc np5)" "80:30330/TCP" "np5 keeps its nodePort outside the new range"
+    assert_ok "np5 still has its master" has_master "$NODE_IP:30330/6"
+    assert_ok "np6 (no nodePort) applied" svcctl apply -f "$(manifest np6 "apiVersion: v1
+kind: Service
+metadata:
+  name: np6
+spec:
+  type: NodePort
+  ports:
+  - port: 80
+    targetPort: 8080")"
+    port=$(svcctl get svc np6 -o json | jq -r '.spec.ports[0].nodePort')
+    [[ $port =~ ^3100[0-2]$ ]] || _fail "np6 got nodePort '$port', not one of 31000-31002"
+    assert_ok "np6's master" has_master "$NODE_IP:$port/6"
+    out=$(svcctl apply -f "$(np_svc np7 30340)" 2>&1) && _fail "nodePort 30340 accepted outside 31000-31002"
+    assert_eq 'The Service "np7" is invalid: spec.ports[0].nodePort: Invalid value: 30340: provided port is not in the valid range. The range of valid ports is 31000-31002' \
+        "$out" "the new range in kubectl's message"
+    assert_ok "np5 deleted" svcctl delete svc np5
+    assert_ok "np6 deleted" svcctl delete svc np6
+    daemon_stop
+    daemon_start && daemon_wait_ready || return
+}
+
 run_test "nodeport: range, allocation and clashes in kubectl's words" test_nodeport_validation
+run_test "nodeport: a new --service-node-port-range applies without disturbing allocated ports" test_nodeport_range_change
 run_test "loadbalancer: pool assignment, pending, reuse" test_pool_assignment
 run_test "nodeport: a master per node address and nodePort, following the addresses" test_nodeport_maps
 run_test "loadbalancer: master and source ranges in the maps, kept across a restart" test_loadbalancer_maps
