@@ -297,6 +297,34 @@ static __always_inline int xdp_snat_forward(struct xdp_md *ctx, const struct pkt
 	return bpf_redirect(fib->ifindex, 0);
 }
 
+/* cfg_local_redirect: after the DNAT of a node-facing flow whose backend is
+ * on this node, send the frame straight into the backend's veth (FIB lookup,
+ * TTL, MACs) instead of letting the stack route it there. Anything the FIB
+ * does not answer plainly (no neighbour, the ingress NIC itself, TTL 1)
+ * still goes to the stack, DNATed, as with the knob off. Returns
+ * XDP_REDIRECT or XDP_PASS. */
+static __always_inline int xdp_local_redirect(struct xdp_md *ctx, const struct pkt4 *p,
+					      const struct lb_verdict *v, struct bpf_fib_lookup *fib)
+{
+	void *data, *data_end;
+	struct ethhdr *eth;
+	int rc;
+
+	rc = lb4_fib(ctx, fib, ctx->ingress_ifindex, p->saddr, v->addr, p->proto, p->tot_len, 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib->ifindex == ctx->ingress_ifindex)
+		return XDP_PASS;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return XDP_PASS;
+	if (ip4_dec_ttl(data, data_end)) /* TTL <= 1: the stack sends the ICMP */
+		return XDP_PASS;
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	return bpf_redirect(fib->ifindex, 0);
+}
+
 struct arp_ipv4 {
 	__be16 htype;
 	__be16 ptype;
@@ -382,6 +410,9 @@ int svclb_xdp_lb(struct xdp_md *ctx)
 			ret = nat4_rewrite_xdp(ctx, &p, action == LB_DNAT, v.addr, v.port);
 			if (ret == 0)
 				ret = XDP_PASS;
+			if (ret == XDP_PASS && action == LB_DNAT && cfg_local_redirect &&
+			    (v.ct_flags & CT_F_EXTERNAL))
+				ret = xdp_local_redirect(ctx, &p, &v, &fib);
 		}
 		if (ret >= 0) {
 			lb4_account(action, &v, p.tot_len);

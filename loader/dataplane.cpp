@@ -663,6 +663,11 @@ Status Dataplane::setSnatPortRange(uint16_t min, uint16_t max) {
   return {};
 }
 
+Status Dataplane::setLocalRedirect(bool on) {
+  skel_->data->cfg_local_redirect = on ? 1 : 0;
+  return {};
+}
+
 std::vector<ProgramInfo> Dataplane::programs() const {
   std::vector<ProgramInfo> out;
   bpf_program* p = nullptr;

@@ -136,6 +136,10 @@ class Dataplane {
   int tcExtProgFd() const;  // svclb_tc_ext_in
   // SNAT source port range (inclusive) in the programs' .data.
   Status setSnatPortRange(uint16_t min, uint16_t max);
+  // Benchmark knob (cfg_local_redirect): redirect node-facing flows to a
+  // local backend into its veth instead of XDP_PASS. Not a daemon flag: it
+  // needs an XDP program on the pod side of every veth to deliver.
+  Status setLocalRedirect(bool on);
 
  private:
   explicit Dataplane(DataplaneConfig cfg) : cfg_(std::move(cfg)) {}

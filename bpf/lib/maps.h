@@ -127,6 +127,15 @@ struct {
 __u32 cfg_snat_port_min = SNAT_PORT_MIN_DEFAULT;
 __u32 cfg_snat_port_max = SNAT_PORT_MAX_DEFAULT;
 
+/* Benchmark knob (bench/compare/local_delivery.sh, never a daemon flag): 1 =
+ * a node-facing flow DNATed to a backend on this node is redirected into the
+ * backend's veth after a FIB lookup instead of XDP_PASS to the stack. Off by
+ * default: redirected frames only arrive if the pod side of the veth runs an
+ * XDP program (veth NAPI), which no CNI installs. Placed in .data by hand
+ * (a zero initialiser would put it in .bss) so it sits with the other cfg_
+ * words the daemon writes and the benchmark finds it in the .data map. */
+__u32 cfg_local_redirect SEC(".data") = 0;
+
 /* CT lifetimes in ticks, written by the daemon after load from the kernel's
  * HZ (.data is mmapped: plain loads here, no helper call). The initial
  * values assume HZ=250. */
