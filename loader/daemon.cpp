@@ -139,10 +139,13 @@ void Daemon::nodeChanged() {
     fmt::print(stderr, "svclbd: node addresses: {}\n", list.empty() ? "none" : list);
     nodeAddrs_ = std::move(addrs);
     auto plan = syncer_.plan(desiredFrontends(store_));
+    deltaOk_ = false;
     if (!plan)
       fmt::print(stderr, "svclbd: re-sync for the node addresses: {}\n", plan.error().message);
     else if (auto st = syncer_.apply(std::move(*plan)); !st)
       fmt::print(stderr, "svclbd: re-sync for the node addresses: {}\n", st.error().message);
+    else
+      deltaOk_ = store_.externalFrontends().empty();
   }
   syncL2();
   syncHealthChecks();
@@ -316,6 +319,7 @@ Status Daemon::start() {
              store_.services().size(), plan->added, plan->changed, plan->removed, plan->unchanged,
              plan->ops.size());
   if (auto st = syncer_.apply(std::move(*plan)); !st) return st;
+  deltaOk_ = store_.externalFrontends().empty();
   adoptL2();
   syncL2();
   syncHealthChecks();
@@ -348,19 +352,47 @@ json Daemon::handle(const json& req) {
   return fail(fmt::format("error: unknown request \"{}\"", op));
 }
 
-json Daemon::commit(Store next, const std::vector<ApplyOutcome>& outcomes) {
-  auto plan = syncer_.plan(desiredFrontends(next));
-  if (!plan) return fail("error: " + plan.error().message + "; nothing was applied");
-  if (auto st = next.save(statePath()); !st)
-    return fail("error: cannot persist state: " + st.error().message + "; nothing was applied");
-  if (auto st = syncer_.apply(std::move(*plan)); !st) {
-    // Put the previous state back, in the file and in the maps.
-    (void)store_.save(statePath());
+json Daemon::commit(Store::Undo undo, const std::set<Store::Key>& touched,
+                    const std::vector<Frontend>& before,
+                    const std::vector<ApplyOutcome>& outcomes) {
+  const bool external = !store_.externalFrontends().empty();
+  Result<Plan> plan = Error{EINVAL, "no plan"};
+  if (deltaOk_ && !external) {
+    // Only the touched Services' frontends can differ from the maps.
+    std::vector<Frontend> after = store_.frontendsOf(touched);
+    std::set<FrontendKey> kept;
+    for (const auto& f : after) kept.insert(f.key);
+    std::vector<FrontendKey> removed;
+    for (const auto& f : before)
+      if (!kept.count(f.key)) removed.push_back(f.key);
+    logOnce(extWarnings_, {});
+    plan = syncer_.planDelta(after, removed);
+  } else {
+    plan = syncer_.plan(desiredFrontends(store_));
+  }
+  if (!plan) {
+    store_.revert(std::move(undo));
+    return fail("error: " + plan.error().message + "; nothing was applied");
+  }
+  // The maps first, then the state file: the dataplane gets the change
+  // without waiting for the file; the reply still does. Either failing puts
+  // the previous state back in both.
+  auto restore = [&] {
+    deltaOk_ = false;
+    store_.revert(std::move(undo));
     if (auto back = syncer_.plan(desiredFrontends(store_))) (void)syncer_.apply(std::move(*back));
+  };
+  if (auto st = syncer_.apply(std::move(*plan)); !st) {
+    restore();
     return fail("error: writing the dataplane maps failed: " + st.error().message +
                 "; the previous state was restored");
   }
-  store_ = std::move(next);
+  if (auto st = store_.save(statePath()); !st) {
+    restore();
+    (void)store_.save(statePath());  // in case only the directory fsync failed
+    return fail("error: cannot persist state: " + st.error().message + "; nothing was applied");
+  }
+  deltaOk_ = !external;
   syncL2();
   syncHealthChecks();
   return {{"ok", true}, {"results", outcomesJson(outcomes)}};
@@ -370,25 +402,35 @@ json Daemon::doApply(const json& req) {
   auto objs = parseManifests(req.at("manifest").get<std::string>(), req.value("source", "-"));
   if (!objs) return fail(objs.error().message);
   if (objs->empty()) return fail("error: no objects passed to apply");
-  Store next = store_;
-  auto outs = next.apply(*objs);
+  const auto touched = store_.servicesTouchedBy(*objs);
+  const auto before = deltaOk_ ? store_.frontendsOf(touched) : std::vector<Frontend>{};
+  Store::Undo undo;
+  auto outs = store_.apply(*objs, &undo);  // all-or-nothing: on error store_ is as it was
   if (!outs) return fail(outs.error().message);
-  return commit(std::move(next), *outs);
+  return commit(std::move(undo), touched, before, *outs);
 }
 
 json Daemon::doDelete(const json& req) {
-  Store next = store_;
+  Store::Undo undo;
+  std::set<Store::Key> touched;
+  std::vector<Frontend> before;
   Result<std::vector<ApplyOutcome>> outs = std::vector<ApplyOutcome>{};
   if (req.contains("manifest")) {
     auto objs = parseManifests(req.at("manifest").get<std::string>(), req.value("source", "-"));
     if (!objs) return fail(objs.error().message);
-    outs = next.removeAll(*objs);
+    touched = store_.servicesTouchedBy(*objs);
+    if (deltaOk_) before = store_.frontendsOf(touched);
+    outs = store_.removeAll(*objs, &undo);
   } else {
-    outs = next.remove(req.at("kind").get<std::string>(), req.value("namespace", "default"),
-                       req.at("name").get<std::string>());
+    const std::string kind = req.at("kind").get<std::string>();
+    const std::string ns = req.value("namespace", "default");
+    const std::string name = req.at("name").get<std::string>();
+    touched = store_.servicesTouchedBy(kind, ns, name);
+    if (deltaOk_) before = store_.frontendsOf(touched);
+    outs = store_.remove(kind, ns, name, &undo);
   }
   if (!outs) return fail(outs.error().message);
-  return commit(std::move(next), *outs);
+  return commit(std::move(undo), touched, before, *outs);
 }
 
 json Daemon::doGet(const json& req) {

@@ -67,8 +67,14 @@ class Daemon {
  private:
   std::string statePath() const { return cfg_.stateDir + "/state.json"; }
   StoreConfig storeConfig() const;
-  // Plans the new store's frontends, persists it, applies, commits.
-  nlohmann::json commit(Store next, const std::vector<ApplyOutcome>& outcomes);
+  // store_ already holds the change (recorded in `undo`): plans it, writes
+  // the maps, then persists store_. Any failure reverts store_ and the maps.
+  // `touched`/`before`: the Services the change may affect and their
+  // frontends before it (Store::servicesTouchedBy / frontendsOf), so that
+  // only those are re-derived and diffed when deltaOk_.
+  nlohmann::json commit(Store::Undo undo, const std::set<Store::Key>& touched,
+                        const std::vector<Frontend>& before,
+                        const std::vector<ApplyOutcome>& outcomes);
   nlohmann::json doApply(const nlohmann::json& req);
   nlohmann::json doDelete(const nlohmann::json& req);
   nlohmann::json doGet(const nlohmann::json& req);
@@ -90,6 +96,11 @@ class Daemon {
   Dataplane& dp_;
   Syncer syncer_;
   Store store_;
+  // The maps hold exactly store_'s ClusterIP frontends and no external one:
+  // a change can then be planned from the Services it touches alone
+  // (planSyncDelta). Cleared by any failed sync; set again by the next
+  // successful one.
+  bool deltaOk_ = false;
   std::vector<uint32_t> nodeAddrs_;  // host order, sorted
   HealthCheckServer healthChecks_;
   std::set<std::string> hcProblems_;  // last logged

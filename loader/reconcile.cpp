@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <set>
 
 namespace svclb {
 
@@ -322,6 +323,87 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
 
 }  // namespace
 
+namespace {
+
+size_t svcEntries(const Frontend& f) {
+  size_t n = 1;
+  for (const auto& b : f.backends)
+    n += b.state == EndpointState::Ready || (b.state == EndpointState::Terminating && b.serving);
+  return n;
+}
+
+Status checkCapacity(size_t entries, size_t ranges, const SyncOptions& opts) {
+  if (ranges > opts.maxSrcRanges)
+    return Error{ENOSPC, fmt::format("the source ranges map holds {} entries and this state needs "
+                                     "{} (one per loadBalancerSourceRanges entry and frontend)",
+                                     opts.maxSrcRanges, ranges)};
+  if (entries > opts.maxServiceEntries)
+    return Error{ENOSPC, fmt::format("the services map holds {} entries (svclbd --max-services) and "
+                                     "this state needs {} (one per Service port and one per endpoint)",
+                                     opts.maxServiceEntries, entries)};
+  return {};
+}
+
+}  // namespace
+
+void Plan::mergeInto(ActualState& actual) && {
+  if (!partial) {
+    actual = std::move(next);
+    return;
+  }
+  for (const auto& k : removedKeys) actual.frontends.erase(k);
+  for (auto& [k, f] : next.frontends) actual.frontends[k] = std::move(f);
+  actual.svcIds = std::move(next.svcIds);
+  actual.backendIds = std::move(next.backendIds);
+}
+
+Result<Plan> planSyncDelta(const ActualState& actual, const std::vector<Frontend>& changed,
+                           const std::vector<FrontendKey>& removed, const SyncOptions& opts) {
+  Plan plan;
+  plan.partial = true;
+  plan.next.svcIds = actual.svcIds;
+  plan.next.backendIds = actual.backendIds;
+
+  std::map<FrontendKey, const Frontend*> want;
+  for (const auto& f : changed) want[f.key] = &f;
+  std::set<FrontendKey> gone;
+  for (const auto& k : removed)
+    if (!want.count(k) && actual.frontends.count(k)) gone.insert(k);
+
+  // Removals first, in key order, as planSync makes them.
+  for (const auto& key : gone) {
+    removeFrontend(actual.frontends.at(key), plan);
+    plan.removedKeys.push_back(key);
+    ++plan.removed;
+  }
+  // The capacity planSync checks: what stays as it is counts as it stands
+  // in `actual` (one master plus one slot per slot), the rest as wanted.
+  size_t entries = 0, ranges = 0;
+  for (const auto& [key, f] : actual.frontends) {
+    if (gone.count(key) || want.count(key)) continue;
+    entries += 1 + f.slots.size();
+    ranges += f.sourceRanges.size();
+  }
+  for (const auto& [key, f] : want) {
+    entries += svcEntries(*f);
+    ranges += normalizeRanges(f->sourceRanges).size();
+  }
+  if (auto st = checkCapacity(entries, ranges, opts); !st) return st.error();
+
+  size_t kept = actual.frontends.size() - gone.size();
+  for (const auto& [key, f] : want) {
+    auto it = actual.frontends.find(key);
+    if (it != actual.frontends.end()) --kept;
+    ActualFrontend out;
+    auto st =
+        planFrontend(*f, it == actual.frontends.end() ? nullptr : &it->second, opts, plan, out);
+    if (!st) return st.error();
+    plan.next.frontends[key] = std::move(out);
+  }
+  plan.unchanged += kept;  // not visited: unchanged by definition
+  return plan;
+}
+
 Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& desired,
                       const SyncOptions& opts) {
   Plan plan;
@@ -340,21 +422,10 @@ Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& de
   // svc_v1 holds a master and one slot per ready/serving backend of every
   // frontend: refuse up front what cannot fit, before any write.
   size_t entries = 0;
-  for (const auto& [key, f] : want) {
-    entries += 1;
-    for (const auto& b : f->backends)
-      entries += b.state == EndpointState::Ready || (b.state == EndpointState::Terminating && b.serving);
-  }
+  for (const auto& [key, f] : want) entries += svcEntries(*f);
   size_t ranges = 0;
   for (const auto& [key, f] : want) ranges += normalizeRanges(f->sourceRanges).size();
-  if (ranges > opts.maxSrcRanges)
-    return Error{ENOSPC, fmt::format("the source ranges map holds {} entries and this state needs "
-                                     "{} (one per loadBalancerSourceRanges entry and frontend)",
-                                     opts.maxSrcRanges, ranges)};
-  if (entries > opts.maxServiceEntries)
-    return Error{ENOSPC, fmt::format("the services map holds {} entries (svclbd --max-services) and "
-                                     "this state needs {} (one per Service port and one per endpoint)",
-                                     opts.maxServiceEntries, entries)};
+  if (auto st = checkCapacity(entries, ranges, opts); !st) return st.error();
 
   for (const auto& [key, f] : want) {
     auto it = actual.frontends.find(key);

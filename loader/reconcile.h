@@ -106,8 +106,16 @@ struct SyncOptions {
 
 struct Plan {
   std::vector<MapOp> ops;
-  ActualState next;  // the state once every op has been applied
+  // The state once every op has been applied. A partial plan
+  // (planSyncDelta) holds only the frontends it planned here, plus the id
+  // pools; mergeInto() makes the whole state from the previous one.
+  ActualState next;
+  bool partial = false;
+  std::vector<FrontendKey> removedKeys;  // partial: frontends it removes
   size_t added = 0, changed = 0, removed = 0, unchanged = 0;
+
+  // `actual` (the state the plan was made from) becomes the state after it.
+  void mergeInto(ActualState& actual) &&;
 };
 
 svc_key makeSvcKey(const FrontendKey& k, uint16_t slot);
@@ -119,5 +127,15 @@ src_range_key makeSrcRangeKey(uint32_t svcId, const SourceRange& r);
 // slots run out.
 Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& desired,
                       const SyncOptions& opts = {});
+
+// The same plan for a change confined to some frontends, in time
+// proportional to the change: `changed` holds the new content of every
+// frontend that may differ (new, changed or unchanged), `removed` the keys
+// of frontends that no longer exist (keys also in `changed` are kept). Every
+// other frontend of `actual` must be what the desired state has for it.
+// Then the ops are exactly planSync's (same order, ids, capacity errors) and
+// mergeInto() yields planSync's `next` (tests/unit/reconcile_delta_test.cpp).
+Result<Plan> planSyncDelta(const ActualState& actual, const std::vector<Frontend>& changed,
+                           const std::vector<FrontendKey>& removed, const SyncOptions& opts = {});
 
 }  // namespace svclb

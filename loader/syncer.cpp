@@ -130,13 +130,91 @@ Status Syncer::adopt() {
   return execute(cleanup);
 }
 
+namespace {
+
+// One BPF_MAP_UPDATE_BATCH. The kernel updates the elements one by one in
+// array order (generic_map_update_batch), so a batch keeps the write order
+// of loader/reconcile.h exactly as single updates would.
+Status updateBatch(int fd, const void* keys, const void* values, uint32_t n, const char* what) {
+  uint32_t count = n;
+  LIBBPF_OPTS(bpf_map_batch_opts, opts);
+  if (bpf_map_update_batch(fd, keys, values, &count, &opts) != 0)
+    return Error::fromErrno(errno, fmt::format("batch update of map {}", what));
+  return {};
+}
+
+bool beRunKind(MapOp::Kind k) {
+  return k == MapOp::Kind::ResetBeStats || k == MapOp::Kind::PutBackend;
+}
+
+}  // namespace
+
 Status Syncer::execute(const std::vector<MapOp>& ops) {
   auto svc = dp_.services();
   auto backends = dp_.backends();
   auto svcStats = dp_.svcStats();
   auto beStats = dp_.backendStats();
   auto ranges = dp_.srcRanges();
-  for (const auto& op : ops) {
+  const size_t ncpu = static_cast<size_t>(possibleCpus());
+  size_t i = 0;
+  while (i < ops.size()) {
+    // Runs of PutSvc (a frontend's slots then its master) become one batch.
+    if (ops[i].kind == MapOp::Kind::PutSvc) {
+      size_t j = i;
+      while (j < ops.size() && ops[j].kind == MapOp::Kind::PutSvc) ++j;
+      if (j - i > 1) {
+        std::vector<svc_key> keys;
+        std::vector<svc_value> vals;
+        for (size_t k = i; k < j; ++k) {
+          keys.push_back(ops[k].key);
+          vals.push_back(ops[k].value);
+        }
+        if (auto st = updateBatch(svc.fd(), keys.data(), vals.data(),
+                                  static_cast<uint32_t>(keys.size()), SVCLB_MAP_SERVICES);
+            !st)
+          return st;
+        stats_.opsApplied += j - i;
+        i = j;
+        continue;
+      }
+    }
+    // A run of backend stats resets and backend entries (a frontend's new
+    // backends): the resets first, then the entries, one batch each. A reset
+    // is for a fresh id that no slot names yet, and still precedes the
+    // entry of its id; the entries keep their order.
+    if (beRunKind(ops[i].kind)) {
+      size_t j = i;
+      while (j < ops.size() && beRunKind(ops[j].kind)) ++j;
+      if (j - i > 1) {
+        std::vector<uint32_t> resetIds, putIds;
+        std::vector<backend_value> putVals;
+        for (size_t k = i; k < j; ++k) {
+          if (ops[k].kind == MapOp::Kind::ResetBeStats) {
+            resetIds.push_back(ops[k].id);
+          } else {
+            putIds.push_back(ops[k].id);
+            putVals.push_back(ops[k].backend);
+          }
+        }
+        if (!resetIds.empty()) {
+          static_assert(sizeof(lb_stats) % 8 == 0, "per-CPU values are 8-byte aligned");
+          std::vector<lb_stats> zeros(resetIds.size() * ncpu);
+          if (auto st = updateBatch(beStats.fd(), resetIds.data(), zeros.data(),
+                                    static_cast<uint32_t>(resetIds.size()), SVCLB_MAP_BE_STATS);
+              !st)
+            return st;
+        }
+        if (!putIds.empty())
+          if (auto st = updateBatch(backends.fd(), putIds.data(), putVals.data(),
+                                    static_cast<uint32_t>(putIds.size()), SVCLB_MAP_BACKENDS);
+              !st)
+            return st;
+        stats_.opsApplied += j - i;
+        i = j;
+        continue;
+      }
+    }
+    const MapOp& op = ops[i++];
     Status st;
     switch (op.kind) {
       case MapOp::Kind::PutBackend: st = backends.update(op.id, op.backend); break;
@@ -198,7 +276,7 @@ Status Syncer::apply(Plan plan) {
     return st;
   }
   stats_.lastError.clear();
-  actual_ = std::move(plan.next);
+  std::move(plan).mergeInto(actual_);
   return {};
 }
 

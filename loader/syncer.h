@@ -30,6 +30,11 @@ class Syncer {
   Result<Plan> plan(const std::vector<Frontend>& desired) const {
     return planSync(actual_, desired, opts_);
   }
+  // planSyncDelta against the actual state (see reconcile.h).
+  Result<Plan> planDelta(const std::vector<Frontend>& changed,
+                         const std::vector<FrontendKey>& removed) const {
+    return planSyncDelta(actual_, changed, removed, opts_);
+  }
   Status apply(Plan plan);
 
   const ActualState& actual() const { return actual_; }

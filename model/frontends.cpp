@@ -184,30 +184,41 @@ uint32_t affinityTimeoutOf(const Service& svc) {
 
 }  // namespace
 
+void Store::appendFrontends(const Service& svc, std::vector<Frontend>& out) const {
+  if (svc.type == "ExternalName") return;
+  auto vip = parseIPv4(svc.clusterIP);  // "" and "None" have no frontend
+  if (!vip) return;
+  const BackendSource src = sourceFor(svc, endpoints_, slices_);
+  for (const auto& sp : svc.ports) {
+    uint8_t proto = protoNumber(sp.protocol);
+    if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
+    Frontend fe;
+    fe.key = FrontendKey{*vip, static_cast<uint16_t>(sp.port), proto};
+    fe.ns = svc.meta.ns;
+    fe.name = svc.meta.name;
+    fe.portName = sp.name;
+    fe.annotations = svc.meta.annotations;
+    if (svc.sessionAffinity == "ClientIP") {
+      fe.affinity = true;
+      fe.affinityTimeout = affinityTimeoutOf(svc);
+    }
+    fe.backends = backendsFor(src, sp);
+    out.push_back(std::move(fe));
+  }
+}
+
 std::vector<Frontend> Store::frontends() const {
   std::vector<Frontend> out;
-  for (const auto& [key, svc] : services_) {
-    if (svc.type == "ExternalName") continue;
-    auto vip = parseIPv4(svc.clusterIP);  // "" and "None" have no frontend
-    if (!vip) continue;
-    const BackendSource src = sourceFor(svc, endpoints_, slices_);
-    for (const auto& sp : svc.ports) {
-      uint8_t proto = protoNumber(sp.protocol);
-      if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
-      Frontend fe;
-      fe.key = FrontendKey{*vip, static_cast<uint16_t>(sp.port), proto};
-      fe.ns = svc.meta.ns;
-      fe.name = svc.meta.name;
-      fe.portName = sp.name;
-      fe.annotations = svc.meta.annotations;
-      if (svc.sessionAffinity == "ClientIP") {
-        fe.affinity = true;
-        fe.affinityTimeout = affinityTimeoutOf(svc);
-      }
-      fe.backends = backendsFor(src, sp);
-      out.push_back(std::move(fe));
-    }
-  }
+  for (const auto& [key, svc] : services_) appendFrontends(svc, out);
+  std::sort(out.begin(), out.end(),
+            [](const Frontend& a, const Frontend& b) { return a.key < b.key; });
+  return out;
+}
+
+std::vector<Frontend> Store::frontendsOf(const std::set<Key>& services) const {
+  std::vector<Frontend> out;
+  for (const auto& key : services)
+    if (auto it = services_.find(key); it != services_.end()) appendFrontends(it->second, out);
   std::sort(out.begin(), out.end(),
             [](const Frontend& a, const Frontend& b) { return a.key < b.key; });
   return out;
@@ -217,6 +228,8 @@ std::vector<ExternalFrontend> Store::externalFrontends() const {
   std::vector<ExternalFrontend> out;
   for (const auto& [key, svc] : services_) {
     if (svc.type == "ExternalName") continue;
+    // Nothing external (no entry below would be made): skip the work.
+    if (svc.type == "ClusterIP" && svc.externalIPs.empty()) continue;
     const bool nodePorts = svc.type == "NodePort" || svc.type == "LoadBalancer";
     const bool lb = svc.type == "LoadBalancer";
     // validate() only lets externally reachable Services set the policy.

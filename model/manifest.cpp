@@ -10,7 +10,6 @@
 #include <cctype>
 #include <cmath>
 #include <limits>
-#include <regex>
 #include <sstream>
 
 #include "model/internal.h"
@@ -26,11 +25,68 @@ namespace {
 // Plain (unquoted) scalar resolution, following go-yaml v2 which kubectl
 // uses: null, booleans (incl. yes/no/on/off), ints (decimal, 0x, 0o and
 // legacy leading-0 octal), floats; anything else is a string.
+// Hand-written matchers for go-yaml's number patterns (std::regex made
+// parsing a 10,000-Service manifest several times slower):
+//   dec   [-+]?(0|[1-9][0-9_]*)
+//   hex   [-+]?0x[0-9a-fA-F_]+
+//   oct   [-+]?0o?[0-7_]+
+//   float [-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+size_t skipSign(std::string_view s) { return !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0; }
+
+bool matchDec(std::string_view s) {
+  size_t i = skipSign(s);
+  if (i >= s.size()) return false;
+  if (s[i] == '0') return i + 1 == s.size();
+  if (s[i] < '1' || s[i] > '9') return false;
+  for (++i; i < s.size(); ++i)
+    if (!isDigit(s[i]) && s[i] != '_') return false;
+  return true;
+}
+
+bool matchHex(std::string_view s) {
+  size_t i = skipSign(s);
+  if (s.size() < i + 3 || s[i] != '0' || s[i + 1] != 'x') return false;
+  for (i += 2; i < s.size(); ++i)
+    if (!std::isxdigit(static_cast<unsigned char>(s[i])) && s[i] != '_') return false;
+  return true;
+}
+
+bool matchOct(std::string_view s) {
+  size_t i = skipSign(s);
+  if (i >= s.size() || s[i] != '0') return false;
+  ++i;
+  if (i < s.size() && s[i] == 'o') ++i;
+  if (i >= s.size()) return false;
+  for (; i < s.size(); ++i)
+    if ((s[i] < '0' || s[i] > '7') && s[i] != '_') return false;
+  return true;
+}
+
+bool matchFloat(std::string_view s) {
+  size_t i = skipSign(s);
+  const size_t n = s.size();
+  if (i >= n) return false;
+  if (s[i] == '.') {
+    ++i;
+    if (i >= n || !isDigit(s[i])) return false;
+    while (i < n && isDigit(s[i])) ++i;
+  } else {
+    if (!isDigit(s[i])) return false;
+    for (++i; i < n && (isDigit(s[i]) || s[i] == '_');) ++i;
+    if (i < n && s[i] == '.')
+      for (++i; i < n && (isDigit(s[i]) || s[i] == '_');) ++i;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '-' || s[i] == '+')) ++i;
+    if (i >= n || !isDigit(s[i])) return false;
+    while (i < n && isDigit(s[i])) ++i;
+  }
+  return i == n;
+}
+
 json resolvePlain(const std::string& s) {
-  static const std::regex kDec("[-+]?(0|[1-9][0-9_]*)");
-  static const std::regex kHex("[-+]?0x[0-9a-fA-F_]+");
-  static const std::regex kOct("[-+]?0o?[0-7_]+");
-  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9][0-9_]*(\\.[0-9_]*)?)([eE][-+]?[0-9]+)?");
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
   if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "Yes" || s == "YES" ||
       s == "on" || s == "On" || s == "ON")
@@ -51,12 +107,12 @@ json resolvePlain(const std::string& s) {
       neg = digits[0] == '-';
       digits.erase(0, 1);
     }
-    if (std::regex_match(s, kDec)) {
+    if (matchDec(s)) {
       base = 10;
-    } else if (std::regex_match(s, kHex)) {
+    } else if (matchHex(s)) {
       base = 16;
       digits.erase(0, 2);
-    } else if (std::regex_match(s, kOct)) {
+    } else if (matchOct(s)) {
       base = 8;
       digits.erase(0, digits.size() > 1 && digits[1] == 'o' ? 2 : 1);
       if (digits.empty()) digits = "0";
@@ -67,7 +123,7 @@ json resolvePlain(const std::string& s) {
         return neg ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
       return std::stod(clean(s));  // too large for an int: a number, as in Go
     }
-    if (std::regex_match(s, kFloat)) return std::stod(clean(s));
+    if (matchFloat(s)) return std::stod(clean(s));
     if (s == ".inf" || s == ".Inf" || s == ".INF" || s == "+.inf")
       return std::numeric_limits<double>::infinity();
     if (s == "-.inf" || s == "-.Inf" || s == "-.INF")
@@ -272,7 +328,207 @@ void checkDocumentsAdvance(const std::string& buf) {
   }
 }
 
+// ---- Fast path: the block-YAML subset that generated manifests use -------
+//
+// yaml-cpp needs about a second for a 10,000-Service file. Most manifests
+// (kubectl's output, generators) use only block mappings and sequences with
+// plain or simple quoted scalars; this parser reads exactly that subset and
+// returns nullopt for ANYTHING else (flow collections, anchors, tags, block
+// scalars, multi-line scalars, comments after content, escapes, tabs, CR,
+// non-ASCII, duplicate keys, odd indentation, ...), which then goes to
+// yaml-cpp as before. For what it accepts it yields the documents that
+// yamlToJson(YAML::LoadAll(text)) would (tests/unit/model_yaml_fast_test.cpp
+// compares the two). Empty documents are left out: expand() skips them.
+class FastYaml {
+ public:
+  explicit FastYaml(std::string_view text) : text_(text) {}
+
+  std::optional<std::vector<json>> run() {
+    std::vector<json> docs;
+    size_t pos = 0;
+    while (pos <= text_.size()) {
+      size_t nl = text_.find('\n', pos);
+      if (nl == std::string_view::npos) nl = text_.size();
+      std::string_view line = text_.substr(pos, nl - pos);
+      pos = nl + 1;
+      if (!addLine(line)) return std::nullopt;
+      if (endDoc_) {
+        if (!flush(docs)) return std::nullopt;
+        endDoc_ = false;
+      }
+      if (nl == text_.size()) break;
+    }
+    if (!flush(docs)) return std::nullopt;
+    return docs;
+  }
+
+ private:
+  struct Line {
+    size_t indent;
+    bool item;               // "- " at indent; the content follows as its own Line
+    std::string_view key;    // non-empty: "key:" form
+    std::string_view value;  // the scalar (after "key: " or alone), raw
+  };
+
+  static bool keyChar(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+           c == '/';
+  }
+
+  // Splits "key: value" / "key:" / "value" at column `indent`.
+  bool addContent(std::string_view rest, size_t indent) {
+    if (rest.size() >= 1 && rest[0] == '-' && (rest.size() == 1 || rest[1] == ' ')) {
+      size_t k = 1;
+      while (k < rest.size() && rest[k] == ' ') ++k;
+      if (k >= rest.size()) return false;  // "-" alone: nested block item, not handled
+      lines_.push_back({indent, true, {}, {}});
+      return addContent(rest.substr(k), indent + k);
+    }
+    Line l{indent, false, {}, {}};
+    if (std::isalnum(static_cast<unsigned char>(rest[0])) || rest[0] == '_') {
+      size_t k = 0;
+      while (k < rest.size() && keyChar(rest[k])) ++k;
+      if (k < rest.size() && rest[k] == ':' && (k + 1 == rest.size() || rest[k + 1] == ' ')) {
+        l.key = rest.substr(0, k);
+        std::string_view v = rest.substr(k + 1);
+        while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        l.value = v;
+        lines_.push_back(l);
+        return true;
+      }
+    }
+    l.value = rest;
+    if (l.value.empty()) return false;
+    lines_.push_back(l);
+    return true;
+  }
+
+  bool addLine(std::string_view line) {
+    for (char c : line)
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+        return false;  // tabs, CR, control and non-ASCII bytes: yaml-cpp
+    while (!line.empty() && line.back() == ' ') line.remove_suffix(1);
+    if (line.substr(0, 3) == "---") {
+      if (line.size() != 3) return false;
+      endDoc_ = true;
+      return true;
+    }
+    if (line.substr(0, 3) == "..." || (!line.empty() && line[0] == '%')) return false;
+    size_t indent = 0;
+    while (indent < line.size() && line[indent] == ' ') ++indent;
+    if (indent == line.size() || line[indent] == '#') return true;  // blank or comment line
+    return addContent(line.substr(indent), indent);
+  }
+
+  bool flush(std::vector<json>& docs) {
+    if (lines_.empty()) return true;
+    i_ = 0;
+    json doc;
+    if (lines_[0].item || lines_[0].key.empty()) return false;  // only mapping documents
+    if (!parseMap(lines_[0].indent, doc) || i_ != lines_.size()) return false;
+    docs.push_back(std::move(doc));
+    lines_.clear();
+    return true;
+  }
+
+  // A scalar exactly as yamlToJson resolves it; false = not in the subset.
+  static bool scalar(std::string_view v, json& out) {
+    if (v.empty()) {
+      out = nullptr;
+      return true;
+    }
+    const char q = v.front();
+    if (q == '"' || q == '\'') {
+      if (v.size() < 2 || v.back() != q) return false;
+      std::string_view in = v.substr(1, v.size() - 2);
+      if (in.find(q) != std::string_view::npos || in.find('\\') != std::string_view::npos)
+        return false;
+      out = std::string(in);
+      return true;
+    }
+    if (std::string_view("?:,[]{}#&*!|>%@`").find(q) != std::string_view::npos) return false;
+    if (q == '-' && (v.size() < 2 || !std::isdigit(static_cast<unsigned char>(v[1])))) return false;
+    if (v.find(": ") != std::string_view::npos || v.back() == ':' ||
+        v.find(" #") != std::string_view::npos)
+      return false;
+    out = resolvePlain(std::string(v));
+    return true;
+  }
+
+  // The node starting at lines_[i_] (more indented than its parent).
+  bool parseNode(json& out) {
+    const Line& l = lines_[i_];
+    if (l.item) return parseSeq(l.indent, out);
+    if (!l.key.empty()) return parseMap(l.indent, out);
+    if (!scalar(l.value, out)) return false;
+    ++i_;
+    return true;
+  }
+
+  bool parseSeq(size_t indent, json& out) {
+    out = json::array();
+    while (i_ < lines_.size() && lines_[i_].indent == indent && lines_[i_].item) {
+      ++i_;  // the item's content is the next Line, at a deeper column
+      if (i_ >= lines_.size() || lines_[i_].indent <= indent) return false;
+      json v;
+      if (!parseNode(v)) return false;
+      out.push_back(std::move(v));
+    }
+    return true;
+  }
+
+  bool parseMap(size_t indent, json& out) {
+    out = json::object();
+    while (i_ < lines_.size() && lines_[i_].indent == indent && !lines_[i_].item &&
+           !lines_[i_].key.empty()) {
+      const Line& l = lines_[i_++];
+      std::string key(l.key);
+      if (key == "null" || key == "Null" || key == "NULL" || out.contains(key)) return false;
+      json v;
+      if (!l.value.empty()) {
+        if (!scalar(l.value, v)) return false;
+        // A deeper line after a scalar would continue it (multi-line plain).
+        if (i_ < lines_.size() && lines_[i_].indent > indent) return false;
+      } else if (i_ < lines_.size() && lines_[i_].indent > indent) {
+        if (!parseNode(v)) return false;
+      } else if (i_ < lines_.size() && lines_[i_].indent == indent && lines_[i_].item) {
+        if (!parseSeq(indent, v)) return false;  // "key:\n- a": a sequence at the key's column
+      } else {
+        v = nullptr;
+      }
+      out[std::move(key)] = std::move(v);
+    }
+    return true;
+  }
+
+  std::string_view text_;
+  std::vector<Line> lines_;
+  size_t i_ = 0;
+  bool endDoc_ = false;
+};
+
+std::vector<json> yamlCppDocs(std::string_view text) {
+  std::vector<json> docs;
+  std::string buf(text);
+  checkDocumentsAdvance(buf);
+  for (const auto& node : YAML::LoadAll(buf)) docs.push_back(yamlToJson(node));
+  return docs;
+}
+
 }  // namespace
+
+// For tests/unit/model_yaml_fast_test.cpp: both readings of the same text.
+namespace model_internal {
+std::optional<std::vector<json>> fastYamlDocsForTest(std::string_view text) {
+  return FastYaml(text).run();
+}
+std::vector<json> yamlCppDocsForTest(std::string_view text) {
+  std::vector<json> out;
+  for (auto& d : yamlCppDocs(text))
+    if (!d.is_null()) out.push_back(std::move(d));
+  return out;
+}
+}  // namespace model_internal
 
 Result<std::vector<Object>> parseManifests(std::string_view text, std::string_view source) {
   const std::string src = source == "-" ? "STDIN" : std::string(source);
@@ -290,9 +546,10 @@ Result<std::vector<Object>> parseManifests(std::string_view text, std::string_vi
       }
     }
     if (!parsedJson) {
-      std::string buf(text);
-      checkDocumentsAdvance(buf);
-      for (const auto& node : YAML::LoadAll(buf)) docs.push_back(yamlToJson(node));
+      if (auto fast = FastYaml(text).run())
+        docs = std::move(*fast);
+      else
+        docs = yamlCppDocs(text);
     }
     for (const auto& doc : docs) {
       if (auto err = expand(doc, src, out)) return *err;

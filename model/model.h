@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -283,6 +284,19 @@ std::string describeOutcome(const ApplyOutcome& o);
 
 class Store {
  public:
+  using Key = std::pair<std::string, std::string>;  // (namespace, name)
+
+  // What an apply/remove changed, to put it back (Store::revert): the
+  // previous version (nullopt = absent) of every object it touched. Lets the
+  // daemon change its one Store in place instead of copying it per request.
+  struct Undo {
+    std::vector<std::pair<Key, std::optional<Service>>> services;
+    std::vector<std::pair<Key, std::optional<Endpoints>>> endpoints;
+    std::vector<std::pair<Key, std::optional<EndpointSlice>>> slices;
+    std::vector<std::pair<Key, std::optional<IPAddressPool>>> pools;
+    std::vector<std::pair<Key, std::optional<L2Advertisement>>> l2Advertisements;
+  };
+
   explicit Store(StoreConfig cfg = {});
 
   // All-or-nothing: validates every object (field validation + ClusterIP
@@ -294,16 +308,33 @@ class Store {
   // IPAddressPools must not overlap, and after every apply/remove the store
   // (re)assigns LoadBalancer ingress IPs from the pools (a Service without
   // one is pending, not an error); see store.cpp for the rules.
-  Result<std::vector<ApplyOutcome>> apply(const std::vector<Object>& objs);
+  // With `undo`, what a successful apply changed is recorded there (appended)
+  // so that revert() can take it back.
+  Result<std::vector<ApplyOutcome>> apply(const std::vector<Object>& objs, Undo* undo = nullptr);
 
   // Deletes by kind ("Service"|"Endpoints"|"EndpointSlice"|"IPAddressPool"|
   // "L2Advertisement", or any name kindFromResource knows), namespace, name.
   // NotFound error in kubectl's words:
   //   Error from server (NotFound): services "web" not found
   Result<std::vector<ApplyOutcome>> remove(const std::string& kind, const std::string& ns,
-                                           const std::string& name);
+                                           const std::string& name, Undo* undo = nullptr);
   // Deletes every object in objs; all-or-nothing like apply.
-  Result<std::vector<ApplyOutcome>> removeAll(const std::vector<Object>& objs);
+  Result<std::vector<ApplyOutcome>> removeAll(const std::vector<Object>& objs,
+                                              Undo* undo = nullptr);
+  // Puts back what the applies/removes that recorded `undo` changed (the
+  // store must not have been changed otherwise since).
+  void revert(Undo&& undo);
+
+  // The Services whose frontends() entries applying (or deleting) `objs`
+  // may change: the Services and Endpoints named, and the Services an
+  // EndpointSlice names (kubernetes.io/service-name) before and after. Call
+  // it BEFORE the change. Pools and L2Advertisements change no frontends()
+  // entry (only externalFrontends(), which the daemon derives in full).
+  std::set<Key> servicesTouchedBy(const std::vector<Object>& objs) const;
+  std::set<Key> servicesTouchedBy(const std::string& kind, const std::string& ns,
+                                  const std::string& name) const;
+  // frontends() restricted to the given Services (same entries, same order).
+  std::vector<Frontend> frontendsOf(const std::set<Key>& services) const;
 
   const std::map<std::pair<std::string, std::string>, Service>& services() const {
     return services_;
@@ -356,7 +387,8 @@ class Store {
   std::map<std::pair<std::string, std::string>, L2Advertisement> l2Advertisements_;
 
   Result<std::vector<ApplyOutcome>> removeOne(const std::string& kind, const std::string& ns,
-                                              const std::string& name);
+                                              const std::string& name, Undo* undo);
+  void appendFrontends(const Service& svc, std::vector<Frontend>& out) const;
   // Allocates missing nodePorts (best effort) and re-runs LB IP assignment.
   void repair();
 };

@@ -303,6 +303,11 @@ void assignLoadBalancerIPs(std::map<Key, Service>& services,
     s.loadBalancerPool = p.name;
   };
   for (auto& [key, s] : services) {
+    if (s.type != "LoadBalancer") {  // what the general path below does, without the lookups
+      s.loadBalancerIngressIPs.clear();
+      s.loadBalancerPool.clear();
+      continue;
+    }
     std::optional<uint32_t> cur;
     if (s.type == "LoadBalancer" && !s.loadBalancerIngressIPs.empty())
       cur = parseIPv4(s.loadBalancerIngressIPs.front());
@@ -387,6 +392,61 @@ std::optional<std::string> checkPoolOverlap(const IPAddressPool& pool,
   return fe.message("IPAddressPool", pool.meta.name);
 }
 
+// First-touch journal of one kind's map: the version before the first change.
+template <class T>
+struct Journal {
+  std::map<Key, T>& m;
+  std::vector<std::pair<Key, std::optional<T>>>& log;
+  std::set<Key> seen;
+  void touch(const Key& k) {
+    if (!seen.insert(k).second) return;
+    auto it = m.find(k);
+    log.emplace_back(k, it == m.end() ? std::nullopt : std::optional<T>(it->second));
+  }
+};
+
+template <class T>
+void undoInto(std::map<Key, T>& m, std::vector<std::pair<Key, std::optional<T>>>& log) {
+  for (auto it = log.rbegin(); it != log.rend(); ++it) {
+    if (it->second)
+      m[it->first] = std::move(*it->second);
+    else
+      m.erase(it->first);
+  }
+  log.clear();
+}
+
+template <class T>
+void appendLog(std::vector<T>& to, std::vector<T>& from) {
+  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  from.clear();
+}
+
+// assignLoadBalancerIPs, recording in `j` every Service whose status changed.
+void assignLoadBalancerIPsLogged(std::map<Key, Service>& services,
+                                 const std::map<Key, IPAddressPool>& pools, Journal<Service>& j) {
+  struct Before {
+    const Key* key;
+    std::vector<std::string> ips;
+    std::string pool;
+  };
+  std::vector<Before> before;
+  for (const auto& [k, s] : services)
+    if (s.type == "LoadBalancer" || !s.loadBalancerIngressIPs.empty() ||
+        !s.loadBalancerPool.empty())
+      before.push_back({&k, s.loadBalancerIngressIPs, s.loadBalancerPool});
+  assignLoadBalancerIPs(services, pools);
+  for (auto& b : before) {
+    const Service& now = services.at(*b.key);
+    if (now.loadBalancerIngressIPs == b.ips && now.loadBalancerPool == b.pool) continue;
+    if (!j.seen.insert(*b.key).second) continue;  // its older version is recorded already
+    Service old = now;
+    old.loadBalancerIngressIPs = std::move(b.ips);
+    old.loadBalancerPool = std::move(b.pool);
+    j.log.emplace_back(*b.key, std::move(old));
+  }
+}
+
 Status writeAll(int fd, const std::string& data, const std::string& what) {
   size_t off = 0;
   while (off < data.size()) {
@@ -418,7 +478,7 @@ Status mkdirs(const std::filesystem::path& dir) {
 
 Store::Store(StoreConfig cfg) : cfg_(std::move(cfg)) {}
 
-Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs) {
+Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs, Undo* undo) {
   std::vector<std::string> errors;
   for (const auto& obj : objs) {
     Status st = validate(obj);
@@ -427,12 +487,21 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs) 
   if (!errors.empty()) return Error{EINVAL, join(errors, "\n")};
 
   const std::optional<Cidr4> cidr = parseCidr4(cfg_.serviceCIDR);
-  auto services = services_;
-  auto endpoints = endpoints_;
-  auto slices = slices_;
-  auto pools = pools_;
-  auto l2s = l2Advertisements_;
-  std::map<int32_t, Key> nodePorts = nodePortHolders(services);
+  // Changes are made in place and journaled; an error puts everything back.
+  Undo local;
+  Journal<Service> jSvc{services_, local.services, {}};
+  Journal<Endpoints> jEp{endpoints_, local.endpoints, {}};
+  Journal<EndpointSlice> jSl{slices_, local.slices, {}};
+  Journal<IPAddressPool> jPool{pools_, local.pools, {}};
+  Journal<L2Advertisement> jL2{l2Advertisements_, local.l2Advertisements, {}};
+  auto& services = services_;
+  auto& pools = pools_;
+  const bool anyService = std::any_of(
+      objs.begin(), objs.end(), [](const Object& o) { return std::holds_alternative<Service>(o); });
+  // Only Services need the nodePort and ClusterIP holders: an apply of
+  // Endpoints alone does not walk every Service.
+  std::map<int32_t, Key> nodePorts;
+  if (anyService) nodePorts = nodePortHolders(services);
   std::set<int32_t> requestedNodePorts;
   for (const auto& obj : objs)
     if (const auto* s = std::get_if<Service>(&obj)) {
@@ -443,8 +512,9 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs) 
 
   // Who holds which ClusterIP, kept up to date as the apply proceeds.
   std::map<uint32_t, Key> used;
-  for (const auto& [key, svc] : services)
-    if (auto ip = parseIPv4(svc.clusterIP)) used[*ip] = key;
+  if (anyService)
+    for (const auto& [key, svc] : services)
+      if (auto ip = parseIPv4(svc.clusterIP)) used[*ip] = key;
   // Explicit requests of this apply, kept out of dynamic allocation.
   std::set<uint32_t> requested;
   for (const auto& obj : objs)
@@ -531,63 +601,100 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs) 
         if (auto oldIp = parseIPv4(old->clusterIP); oldIp && s.clusterIP != old->clusterIP)
           used.erase(*oldIp);
       if (auto ip = parseIPv4(s.clusterIP)) used[*ip] = key;
+      jSvc.touch(key);
       out.action = upsert(services, std::move(s));
     } else if (const auto* e = std::get_if<Endpoints>(&obj)) {
-      out.action = upsert(endpoints, *e);
+      jEp.touch({e->meta.ns, e->meta.name});
+      out.action = upsert(endpoints_, *e);
     } else if (const auto* sl = std::get_if<EndpointSlice>(&obj)) {
-      out.action = upsert(slices, *sl);
+      jSl.touch({sl->meta.ns, sl->meta.name});
+      out.action = upsert(slices_, *sl);
     } else if (const auto* p = std::get_if<IPAddressPool>(&obj)) {
       if (auto err = checkPoolOverlap(*p, pools)) {
         errors.push_back(*err);
         continue;
       }
+      jPool.touch({p->meta.ns, p->meta.name});
       out.action = upsert(pools, *p);
     } else {
-      out.action = upsert(l2s, std::get<L2Advertisement>(obj));
+      const auto& l2 = std::get<L2Advertisement>(obj);
+      jL2.touch({l2.meta.ns, l2.meta.name});
+      out.action = upsert(l2Advertisements_, l2);
     }
     outcomes.push_back(std::move(out));
   }
-  if (!errors.empty()) return Error{EINVAL, join(errors, "\n")};
-  assignLoadBalancerIPs(services, pools);
-  services_ = std::move(services);
-  endpoints_ = std::move(endpoints);
-  slices_ = std::move(slices);
-  pools_ = std::move(pools);
-  l2Advertisements_ = std::move(l2s);
+  if (!errors.empty()) {
+    revert(std::move(local));
+    return Error{EINVAL, join(errors, "\n")};
+  }
+  assignLoadBalancerIPsLogged(services, pools, jSvc);
+  if (undo) {
+    appendLog(undo->services, local.services);
+    appendLog(undo->endpoints, local.endpoints);
+    appendLog(undo->slices, local.slices);
+    appendLog(undo->pools, local.pools);
+    appendLog(undo->l2Advertisements, local.l2Advertisements);
+  }
   return outcomes;
 }
 
+void Store::revert(Undo&& undo) {
+  undoInto(services_, undo.services);
+  undoInto(endpoints_, undo.endpoints);
+  undoInto(slices_, undo.slices);
+  undoInto(pools_, undo.pools);
+  undoInto(l2Advertisements_, undo.l2Advertisements);
+}
+
 Result<std::vector<ApplyOutcome>> Store::remove(const std::string& kind, const std::string& ns,
-                                                const std::string& name) {
-  auto r = removeOne(kind, ns, name);
-  if (r.ok()) assignLoadBalancerIPs(services_, pools_);
+                                                const std::string& name, Undo* undo) {
+  Undo local;
+  auto r = removeOne(kind, ns, name, &local);
+  if (r.ok()) {
+    Journal<Service> jSvc{services_, local.services, {}};
+    assignLoadBalancerIPsLogged(services_, pools_, jSvc);
+  }
+  if (undo) {
+    appendLog(undo->services, local.services);
+    appendLog(undo->endpoints, local.endpoints);
+    appendLog(undo->slices, local.slices);
+    appendLog(undo->pools, local.pools);
+    appendLog(undo->l2Advertisements, local.l2Advertisements);
+  }
   return r;
 }
 
 Result<std::vector<ApplyOutcome>> Store::removeOne(const std::string& kind, const std::string& ns,
-                                                   const std::string& name) {
+                                                   const std::string& name, Undo* undo) {
   auto k = kindFromResource(kind);
   if (!k)
     return Error{EINVAL,
                  fmt::format("error: the server doesn't have a resource type {}", goQuote(kind))};
   Key key{ns.empty() ? "default" : ns, name};
+  auto erase = [&](auto& m, auto& log) -> size_t {
+    auto it = m.find(key);
+    if (it == m.end()) return 0;
+    log.emplace_back(key, std::move(it->second));
+    m.erase(it);
+    return 1;
+  };
   size_t erased = 0;
   if (*k == "Service")
-    erased = services_.erase(key);
+    erased = erase(services_, undo->services);
   else if (*k == "Endpoints")
-    erased = endpoints_.erase(key);
+    erased = erase(endpoints_, undo->endpoints);
   else if (*k == "EndpointSlice")
-    erased = slices_.erase(key);
+    erased = erase(slices_, undo->slices);
   else if (*k == "IPAddressPool")
-    erased = pools_.erase(key);
+    erased = erase(pools_, undo->pools);
   else
-    erased = l2Advertisements_.erase(key);
+    erased = erase(l2Advertisements_, undo->l2Advertisements);
   if (!erased) return Error{ENOENT, notFound(*k, name)};
   return std::vector<ApplyOutcome>{{*k, key.first, name, ApplyAction::Deleted}};
 }
 
-Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& objs) {
-  Store next = *this;
+Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& objs, Undo* undo) {
+  Undo local;  // in place; an error puts everything back
   std::vector<std::string> errors;
   std::vector<ApplyOutcome> outcomes;
   std::set<std::tuple<std::string, std::string, std::string>> done;
@@ -596,17 +703,64 @@ Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& ob
     const std::string kind = kindOf(obj);
     // The same object twice in one file is deleted once.
     if (!done.insert({kind, m.ns, m.name}).second) continue;
-    auto r = next.removeOne(kind, m.ns, m.name);
+    auto r = removeOne(kind, m.ns, m.name, &local);
     if (!r.ok()) {
       errors.push_back(r.error().message);
       continue;
     }
     outcomes.insert(outcomes.end(), r->begin(), r->end());
   }
-  if (!errors.empty()) return Error{ENOENT, join(errors, "\n")};
-  assignLoadBalancerIPs(next.services_, next.pools_);
-  *this = std::move(next);
+  if (!errors.empty()) {
+    revert(std::move(local));
+    return Error{ENOENT, join(errors, "\n")};
+  }
+  {
+    Journal<Service> jSvc{services_, local.services, {}};
+    for (const auto& [k, v] : local.services) jSvc.seen.insert(k);
+    assignLoadBalancerIPsLogged(services_, pools_, jSvc);
+  }
+  if (undo) {
+    appendLog(undo->services, local.services);
+    appendLog(undo->endpoints, local.endpoints);
+    appendLog(undo->slices, local.slices);
+    appendLog(undo->pools, local.pools);
+    appendLog(undo->l2Advertisements, local.l2Advertisements);
+  }
   return outcomes;
+}
+
+std::set<Store::Key> Store::servicesTouchedBy(const std::vector<Object>& objs) const {
+  std::set<Key> out;
+  for (const auto& obj : objs) {
+    const ObjectMeta& m = metaOf(obj);
+    if (std::holds_alternative<Service>(obj) || std::holds_alternative<Endpoints>(obj)) {
+      out.insert({m.ns, m.name});
+    } else if (std::holds_alternative<EndpointSlice>(obj)) {
+      auto more = servicesTouchedBy("EndpointSlice", m.ns, m.name);
+      out.insert(more.begin(), more.end());
+      auto it = m.labels.find("kubernetes.io/service-name");
+      if (it != m.labels.end()) out.insert({m.ns, it->second});
+    }
+  }
+  return out;
+}
+
+std::set<Store::Key> Store::servicesTouchedBy(const std::string& kind, const std::string& ns,
+                                              const std::string& name) const {
+  std::set<Key> out;
+  auto k = kindFromResource(kind);
+  if (!k) return out;
+  const Key key{ns.empty() ? "default" : ns, name};
+  if (*k == "Service" || *k == "Endpoints") {
+    out.insert(key);
+  } else if (*k == "EndpointSlice") {
+    auto it = slices_.find(key);
+    if (it != slices_.end()) {
+      auto l = it->second.meta.labels.find("kubernetes.io/service-name");
+      if (l != it->second.meta.labels.end()) out.insert({key.first, l->second});
+    }
+  }
+  return out;
 }
 
 nlohmann::json Store::toJson() const {
