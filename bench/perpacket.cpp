@@ -67,6 +67,7 @@
 #include "loader/dataplane.h"
 #include "loader/syncer.h"
 #include "tests/bpf/bpf_fixture.h"
+#include "tests/testlib/node_netns.h"
 #include "tests/testlib/packet.h"
 
 namespace svclb::bench {
@@ -322,63 +323,9 @@ Run xdpRun(const Env& e, int fd, const Bytes& in, int repeat) { return testRun(f
 
 // ---- the node's private network namespace -----------------------------------
 
-int sh(const std::string& cmd) {
-  int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-bool sameNetns(int fdA, const char* pathB) {
-  struct stat a{}, b{};
-  return fstat(fdA, &a) == 0 && stat(pathB, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev;
-}
-
-// The "node" of tests/bpf/ext_test.cpp (see the file comment), in a network
-// namespace of the calling thread's own (unshare): commands run by children
-// of this thread (std::system) inherit it. Leaving it (down) drops its last
-// reference, which removes its links.
-class NodeNetns {
- public:
-  ~NodeNetns() { down(); }
-  std::string up() {
-    origNs_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (origNs_ < 0) return "open own netns";
-    if (unshare(CLONE_NEWNET) != 0) return std::string("unshare(CLONE_NEWNET): ") + strerror(errno);
-    inside_ = true;
-    // Never configure the namespace we came from.
-    if (sameNetns(origNs_, "/proc/thread-self/ns/net")) return "still in the original netns after unshare";
-    const char* cmds[] = {
-        "ip link set lo up",
-        "ip link add nic0 address 02:77:00:00:00:02 type veth peer name nic0p",
-        "ip link add pod0 type veth peer name pod0p",
-        "ip link set nic0 up", "ip link set nic0p up", "ip link set pod0 up", "ip link set pod0p up",
-        "ip addr add 192.168.77.2/24 dev nic0",
-        "ip neigh replace 192.168.77.1 lladdr 02:77:00:00:00:01 nud permanent dev nic0",
-        "ip neigh replace 192.168.77.100 lladdr 02:77:00:00:00:64 nud permanent dev nic0",
-        "ip route add 10.244.1.0/24 via 192.168.77.1 dev nic0",
-        "ip route add 10.244.2.21/32 dev pod0",
-        "ip neigh replace 10.244.2.21 lladdr 02:44:00:00:00:21 nud permanent dev pod0",
-        "sysctl -qw net.ipv4.ip_forward=1",
-    };
-    for (const char* c : cmds)
-      if (sh(c) != 0) return std::string("failed: ") + c;
-    nic0_ = if_nametoindex("nic0");
-    return nic0_ ? "" : "no ifindex for nic0";
-  }
-  void down() {
-    if (inside_) {
-      if (setns(origNs_, CLONE_NEWNET) != 0) std::abort();  // never run on in the wrong netns
-      inside_ = false;
-    }
-    if (origNs_ >= 0) close(origNs_);
-    origNs_ = -1;
-  }
-  uint32_t nic0() const { return nic0_; }
-
- private:
-  int origNs_ = -1;
-  bool inside_ = false;
-  uint32_t nic0_ = 0;
-};
+// The "node" of tests/testlib/node_netns.h (the one tests/bpf/ext_test.cpp
+// uses), in a network namespace of the calling thread's own.
+using testlib::NodeNetns;
 
 // Points the wrapper at `t` and configures it. Returns the wrapper's fd.
 int setupWrap(Env& e, Target t, const Bytes& pkt, uint32_t mode, Keys keys, Pkt p) {

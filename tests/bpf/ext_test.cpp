@@ -6,14 +6,9 @@
 // next hop has no neighbour entry, and the ARP responder.
 //
 // The FIB lookups need routes and neighbours: the suite moves its thread into
-// a private network namespace (unshare) holding a "node" with
-//   nic0  192.168.77.2/24 (a node NIC: in tx_ports_v1)
-//         neighbours 192.168.77.1 (node1) and 192.168.77.100 (client), permanent
-//         10.244.1.0/24 via 192.168.77.1 (pods of node1)
-//         10.244.3.0/24 via 192.168.77.3 (no neighbour: the slow path)
-//   pod0  10.244.2.21/32 (a local pod, not a node NIC)
-// and returns to its original namespace afterwards. Nothing touches the
-// namespace the test was started in.
+// the private "node" of tests/testlib/node_netns.h (nic0 is the node NIC, in
+// tx_ports_v1; pod0 leads to a local pod) and returns to its original
+// namespace afterwards. Nothing touches the namespace the test started in.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
@@ -27,6 +22,7 @@
 #include <set>
 
 #include "tests/bpf/bpf_fixture.h"
+#include "tests/testlib/node_netns.h"
 
 namespace svclb::bpftest {
 namespace {
@@ -43,56 +39,7 @@ const std::array<uint8_t, 6> kClientMac = {0x02, 0x77, 0, 0, 0, 0x64};
 const std::array<uint8_t, 6> kNic0Mac = {0x02, 0x77, 0, 0, 0, 0x02};
 const std::string kNodeIp = "192.168.77.2", kClientIp = "192.168.77.100";
 
-int sh(const std::string& cmd) {
-  int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-// The private namespace of the suite (see the file comment).
-class NodeNetns {
- public:
-  std::string up() {
-    origNs_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (origNs_ < 0) return "open own netns";
-    if (unshare(CLONE_NEWNET) != 0) return "unshare(CLONE_NEWNET)";
-    inside_ = true;
-    const char* cmds[] = {
-        "ip link set lo up",
-        "ip link add nic0 address 02:77:00:00:00:02 type veth peer name nic0p",
-        "ip link add pod0 type veth peer name pod0p",
-        "ip link set nic0 up", "ip link set nic0p up", "ip link set pod0 up", "ip link set pod0p up",
-        "ip addr add 192.168.77.2/24 dev nic0",
-        "ip neigh replace 192.168.77.1 lladdr 02:77:00:00:00:01 nud permanent dev nic0",
-        "ip neigh replace 192.168.77.100 lladdr 02:77:00:00:00:64 nud permanent dev nic0",
-        "ip route add 10.244.1.0/24 via 192.168.77.1 dev nic0",
-        "ip route add 10.244.3.0/24 via 192.168.77.3 dev nic0",
-        "ip route add 10.244.2.21/32 dev pod0",
-        "ip neigh replace 10.244.2.21 lladdr 02:44:00:00:00:21 nud permanent dev pod0",
-        "sysctl -qw net.ipv4.ip_forward=1",
-    };
-    for (const char* c : cmds)
-      if (sh(c) != 0) return std::string("failed: ") + c;
-    nic0_ = if_nametoindex("nic0");
-    pod0_ = if_nametoindex("pod0");
-    return nic0_ && pod0_ ? "" : "no ifindex";
-  }
-  void down() {
-    if (inside_) {
-      // Deleting the namespace's last reference removes its links.
-      if (setns(origNs_, CLONE_NEWNET) != 0) std::abort();  // never run on in the wrong netns
-      inside_ = false;
-    }
-    if (origNs_ >= 0) close(origNs_);
-    origNs_ = -1;
-  }
-  uint32_t nic0() const { return nic0_; }
-  uint32_t pod0() const { return pod0_; }
-
- private:
-  int origNs_ = -1;
-  bool inside_ = false;
-  uint32_t nic0_ = 0, pod0_ = 0;
-};
+using testlib::NodeNetns;
 
 NodeNetns& netns() {
   static NodeNetns n;

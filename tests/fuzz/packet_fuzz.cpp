@@ -8,7 +8,7 @@
 // the acceptance rules plus lb4_decide's decision, fed by the CT entry the
 // kernel holds for the frame's 5-tuple just before the run, and an
 // independent model of the routes of the private network namespace the
-// fuzzer runs in (see NodeNetns). Invariants:
+// fuzzer runs in (see tests/testlib/node_netns.h). Invariants:
 //   - the verdict is one the entry may return (tc OK/SHOT/REDIRECT, XDP
 //     PASS/DROP/TX/REDIRECT) and the one the model expects;
 //   - a frame the model does not translate leaves byte-identical with PASS;
@@ -79,6 +79,7 @@
 #include "loader/dataplane.h"
 #include "loader/syncer.h"
 #include "model/model.h"
+#include "tests/testlib/node_netns.h"
 #include "tests/testlib/packet.h"
 
 namespace svclb::fuzz {
@@ -272,58 +273,16 @@ const uint32_t kLbIp = ip4("192.168.77.200"), kExternalIp = ip4("192.168.77.50")
 constexpr uint16_t kSnatMin = 61000, kSnatMax = 61031;
 constexpr uint64_t kSnatExpireEvery = 1000;  // frames
 
-int sh(const std::string& cmd) {
-  int rc = std::system(cmd.c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+// The private namespace (tests/testlib/node_netns.h) plus a permanent
+// neighbour for each external client. unshare() moves the calling thread
+// only: the fuzzer is single-threaded.
+std::string nodeNetnsUp(testlib::NodeNetns& ns) {
+  std::vector<std::string> extra;
+  for (uint32_t i = 0; i < kExtClients; ++i)
+    extra.push_back(fmt::format("ip neigh replace {} lladdr 02:77:00:00:01:{:02x} nud permanent dev nic0",
+                                ip4str(kExtClient0 + i), (kExtClient0 + i) & 0xff));
+  return ns.up(extra);
 }
-
-// The private namespace (see the file comment). unshare() moves the calling
-// thread only: the fuzzer is single-threaded, and the `ip` commands it runs
-// inherit the thread's namespace.
-class NodeNetns {
- public:
-  std::string up() {
-    origNs_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (origNs_ < 0) return "open own netns";
-    if (unshare(CLONE_NEWNET) != 0) return "unshare(CLONE_NEWNET)";
-    inside_ = true;
-    std::vector<std::string> cmds = {
-        "ip link set lo up",
-        "ip link add nic0 address 02:77:00:00:00:02 type veth peer name nic0p",
-        "ip link add pod0 address 02:44:00:00:00:01 type veth peer name pod0p",
-        "ip link set nic0 up", "ip link set nic0p up", "ip link set pod0 up", "ip link set pod0p up",
-        "ip addr add 192.168.77.2/24 dev nic0",
-        "ip neigh replace 192.168.77.1 lladdr 02:77:00:00:00:01 nud permanent dev nic0",
-        "ip route add 10.244.1.0/24 via 192.168.77.1 dev nic0",
-        "ip route add 10.244.3.0/24 via 192.168.77.3 dev nic0",
-        "ip route add 10.244.2.21/32 dev pod0",
-        "ip neigh replace 10.244.2.21 lladdr 02:44:00:00:00:21 nud permanent dev pod0",
-        "sysctl -qw net.ipv4.ip_forward=1",
-    };
-    for (uint32_t i = 0; i < kExtClients; ++i)
-      cmds.push_back(fmt::format("ip neigh replace {} lladdr 02:77:00:00:01:{:02x} nud permanent dev nic0",
-                                 ip4str(kExtClient0 + i), (kExtClient0 + i) & 0xff));
-    for (const auto& c : cmds)
-      if (sh(c) != 0) return "failed: " + c;
-    nic0_ = if_nametoindex("nic0");
-    pod0_ = if_nametoindex("pod0");
-    return nic0_ && pod0_ ? "" : "no ifindex";
-  }
-  void down() {
-    if (inside_ && setns(origNs_, CLONE_NEWNET) != 0) std::abort();  // never go on in the wrong netns
-    inside_ = false;
-    if (origNs_ >= 0) close(origNs_);
-    origNs_ = -1;
-  }
-  ~NodeNetns() { down(); }
-  uint32_t nic0() const { return nic0_; }
-  uint32_t pod0() const { return pod0_; }
-
- private:
-  int origNs_ = -1;
-  bool inside_ = false;
-  uint32_t nic0_ = 0, pod0_ = 0;
-};
 
 // bpf_fib_lookup's answer for a destination, restated from the routes above.
 enum class FibRc { Success, NoNeigh, NotForwarded };
@@ -522,7 +481,7 @@ class Fuzzer {
 
   Options opt_;
   std::mt19937_64 rng_;
-  NodeNetns netns_;
+  testlib::NodeNetns netns_;
   std::unique_ptr<Dataplane> dp_;
   std::unique_ptr<Syncer> syncer_;
   std::vector<Frontend> frontends_;
@@ -546,7 +505,7 @@ class Fuzzer {
 };
 
 bool Fuzzer::setup() {
-  if (std::string err = netns_.up(); !err.empty()) {
+  if (std::string err = nodeNetnsUp(netns_); !err.empty()) {
     fmt::print(stderr, "packet_fuzz: setting up the private network namespace: {}\n", err);
     return false;
   }
