@@ -14,6 +14,8 @@
 #include <chrono>
 #include <set>
 
+#include "model/model.h"
+
 namespace svclb {
 
 namespace {
@@ -26,37 +28,6 @@ constexpr auto kReadTimeout = std::chrono::seconds(5);
 // Past this many open connections the listeners are left unpolled (the
 // kernel backlog queues the rest) instead of exhausting descriptors.
 constexpr size_t kMaxConns = 512;
-
-// Go's %q for the strings kube-proxy formats; names are DNS labels in
-// practice, so this only matters for the escapes JSON and Go agree on.
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f)
-          out += fmt::format("\\x{:02x}", c);
-        else
-          out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
 
 // net/http's http.TimeFormat.
 std::string httpDate(std::time_t now) {
@@ -177,7 +148,7 @@ std::string healthCheckBody(const std::string& ns, const std::string& name, uint
   return fmt::format(
       "{{\n\t\"service\": {{\n\t\t\"namespace\": {},\n\t\t\"name\": {}\n\t}},\n"
       "\t\"localEndpoints\": {},\n\t\"serviceProxyHealthy\": {}\n}}",
-      quote(ns), quote(name), localEndpoints, proxyHealthy ? "true" : "false");
+      goQuote(ns), goQuote(name), localEndpoints, proxyHealthy ? "true" : "false");
 }
 
 std::string healthCheckResponse(const HealthCheckService& svc, bool proxyHealthy, bool head,

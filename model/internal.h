@@ -66,8 +66,6 @@ std::vector<std::string> splitIPList(std::string_view s);
 
 // ---- Field errors, formatted as k8s.io/apimachinery field.Error ----------
 
-// Go's %q for a plain string (what field.Invalid prints for string values).
-std::string goQuote(std::string_view s);
 // Go's %#v of a []string: []string{"a", "b"}
 std::string goStringSlice(const std::vector<std::string>& v);
 

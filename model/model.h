@@ -136,6 +136,10 @@ struct L2Advertisement {
 
 using Object = std::variant<Service, Endpoints, EndpointSlice, IPAddressPool, L2Advertisement>;
 
+// Go's %q for a plain string (what kubectl's field errors and kube-proxy's
+// health check JSON print).
+std::string goQuote(std::string_view s);
+
 // Field-by-field equality (uid and creationTimestamp included). Declared
 // outside the structs so the structs' layout and declarations stay as they are.
 bool operator==(const ObjectMeta& a, const ObjectMeta& b);

@@ -422,6 +422,16 @@ void appendLog(std::vector<T>& to, std::vector<T>& from) {
   from.clear();
 }
 
+// Hands a finished change's undo log to the caller's (if it asked for one).
+void handOver(Store::Undo* to, Store::Undo& from) {
+  if (!to) return;
+  appendLog(to->services, from.services);
+  appendLog(to->endpoints, from.endpoints);
+  appendLog(to->slices, from.slices);
+  appendLog(to->pools, from.pools);
+  appendLog(to->l2Advertisements, from.l2Advertisements);
+}
+
 // assignLoadBalancerIPs, recording in `j` every Service whose status changed.
 void assignLoadBalancerIPsLogged(std::map<Key, Service>& services,
                                  const std::map<Key, IPAddressPool>& pools, Journal<Service>& j) {
@@ -628,13 +638,7 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs, 
     return Error{EINVAL, join(errors, "\n")};
   }
   assignLoadBalancerIPsLogged(services, pools, jSvc);
-  if (undo) {
-    appendLog(undo->services, local.services);
-    appendLog(undo->endpoints, local.endpoints);
-    appendLog(undo->slices, local.slices);
-    appendLog(undo->pools, local.pools);
-    appendLog(undo->l2Advertisements, local.l2Advertisements);
-  }
+  handOver(undo, local);
   return outcomes;
 }
 
@@ -654,13 +658,7 @@ Result<std::vector<ApplyOutcome>> Store::remove(const std::string& kind, const s
     Journal<Service> jSvc{services_, local.services, {}};
     assignLoadBalancerIPsLogged(services_, pools_, jSvc);
   }
-  if (undo) {
-    appendLog(undo->services, local.services);
-    appendLog(undo->endpoints, local.endpoints);
-    appendLog(undo->slices, local.slices);
-    appendLog(undo->pools, local.pools);
-    appendLog(undo->l2Advertisements, local.l2Advertisements);
-  }
+  handOver(undo, local);
   return r;
 }
 
@@ -719,13 +717,7 @@ Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& ob
     for (const auto& [k, v] : local.services) jSvc.seen.insert(k);
     assignLoadBalancerIPsLogged(services_, pools_, jSvc);
   }
-  if (undo) {
-    appendLog(undo->services, local.services);
-    appendLog(undo->endpoints, local.endpoints);
-    appendLog(undo->slices, local.slices);
-    appendLog(undo->pools, local.pools);
-    appendLog(undo->l2Advertisements, local.l2Advertisements);
-  }
+  handOver(undo, local);
   return outcomes;
 }
 

@@ -10,11 +10,7 @@ MANIFESTS=$(cd "$(dirname "$0")/manifests" && pwd)
 EXT_IP=192.168.77.50
 
 mn_setup() {
-    local t
-    for t in jq curl nsenter ethtool clang "$PY"; do command -v "$t" >/dev/null || fatal_setup "missing $t"; done
-    mn_init "mn-lb-$$"
-    mn_up || fatal_setup "topology"
-    mn_daemons_up || fatal_setup "svclbd did not become ready on both nodes"
+    mn_test_up "mn-lb-$$"
     # Every ARP on the LAN from now on (gratuitous ones come with the
     # announcement, so start before the Services exist).
     ARP_LOG=$TOPO_TMP/arp.txt

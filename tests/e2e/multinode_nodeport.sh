@@ -10,11 +10,7 @@ source "$(dirname "$0")/../testlib/multinode.sh"
 MANIFESTS=$(cd "$(dirname "$0")/manifests" && pwd)
 
 mn_setup() {
-    local t
-    for t in jq curl nsenter ethtool clang "$PY"; do command -v "$t" >/dev/null || fatal_setup "missing $t"; done
-    mn_init "mn-np-$$"
-    mn_up || fatal_setup "topology"
-    mn_daemons_up || fatal_setup "svclbd did not become ready on both nodes"
+    mn_test_up "mn-np-$$"
     mn_apply "$MANIFESTS/multinode-nodeport.yaml" || fatal_setup "apply multinode-nodeport.yaml"
 }
 mn_setup

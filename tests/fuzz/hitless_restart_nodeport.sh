@@ -20,11 +20,7 @@ MIN_REQ=${MIN_REQ:-150}   # per load loop
 LOAD_LIMIT=120            # seconds: hard bound of each load loop
 
 np_setup() {
-    local t
-    for t in jq curl nsenter ethtool clang "$PY"; do command -v "$t" >/dev/null || fatal_setup "missing $t"; done
-    mn_init "fz-hnp-$$"
-    mn_up || fatal_setup "topology"
-    mn_daemons_up || fatal_setup "svclbd did not become ready on both nodes"
+    mn_test_up "fz-hnp-$$"
     mn_apply "$MANIFESTS/multinode-nodeport.yaml" || fatal_setup "apply multinode-nodeport.yaml"
 }
 np_setup

@@ -239,6 +239,16 @@ mn_up() {
     log "topology ready: node1=${MN_IP[node1]} (be1=${POD_IP[be1]} be2=${POD_IP[be2]}) node2=${MN_IP[node2]} client=${MN_IP[client]} client2=${MN_IP[client2]}"
 }
 
+# mn_test_up PREFIX: for tests — the tools checked, the topology up, svclbd
+# ready on both nodes; any failure ends the test (fatal_setup, assert.sh).
+mn_test_up() {
+    local t
+    for t in jq curl nsenter ethtool clang "$PY"; do command -v "$t" >/dev/null || fatal_setup "missing $t"; done
+    mn_init "$1"
+    mn_up || fatal_setup "topology"
+    mn_daemons_up || fatal_setup "svclbd did not become ready on both nodes"
+}
+
 # ---- daemons ------------------------------------------------------------------
 
 mn_daemon_flags() {  # NODE
