@@ -98,7 +98,9 @@ int afPacketRun(const Options& o, int ifindex, const std::vector<uint8_t>& frame
   std::atomic<uint64_t> sent{0};
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                             std::chrono::duration<double>(o.seconds));
-  const uint64_t perThread = o.count / o.threads;
+  // Exactly --count frames in all: thread t sends its share, the first
+  // count % threads threads one more.
+  auto share = [&](unsigned t) { return o.count / o.threads + (t < o.count % o.threads ? 1 : 0); };
   std::atomic<uint32_t> counter{0};
   auto t0 = Clock::now();
   std::vector<std::thread> ts;
@@ -130,8 +132,10 @@ int afPacketRun(const Options& o, int ifindex, const std::vector<uint8_t>& frame
         msgs[i].msg_hdr.msg_iovlen = 1;
       }
       uint64_t mine = 0;
-      while (mine < perThread && Clock::now() < deadline) {
-        for (int i = 0; i < kBatch; ++i) {
+      const uint64_t quota = share(t);
+      while (mine < quota && Clock::now() < deadline) {
+        const int batch = static_cast<int>(std::min<uint64_t>(kBatch, quota - mine));
+        for (int i = 0; i < batch; ++i) {
           uint8_t* f = bufs[i].data();
           uint32_t c = o.newFlow ? counter.fetch_add(1, std::memory_order_relaxed)
                                  : (t * 7919 + static_cast<uint32_t>(mine) + i) % o.flows;
@@ -143,7 +147,7 @@ int afPacketRun(const Options& o, int ifindex, const std::vector<uint8_t>& frame
             fixIpCsum(f);
           }
         }
-        int n = sendmmsg(s, msgs.data(), kBatch, 0);
+        int n = sendmmsg(s, msgs.data(), static_cast<unsigned>(batch), 0);
         if (n > 0) mine += static_cast<uint64_t>(n);
         else if (errno != ENOBUFS && errno != EAGAIN) die(fmt::format("sendmmsg: {}", strerror(errno)));
       }
@@ -241,12 +245,12 @@ int main(int argc, char** argv) {
   });
   bench_tgen* skel = bench_tgen__open();
   if (!skel) die("open the generator program");
-  skel->rodata->cfg.ifindex = static_cast<__u32>(ifindex);
-  skel->rodata->cfg.flows = o.flows;
-  skel->rodata->cfg.sport_base = o.sportBase;
-  skel->rodata->cfg.l4_off = 34;
-  skel->rodata->cfg.new_flow = o.newFlow ? 1 : 0;
-  std::memcpy(const_cast<__u8*>(skel->rodata->cfg.tmpl), frame.data(), BENCH_TMPL_SIZE);
+  skel->bss->cfg.ifindex = static_cast<__u32>(ifindex);
+  skel->bss->cfg.flows = o.flows;
+  skel->bss->cfg.sport_base = o.sportBase;
+  skel->bss->cfg.l4_off = 34;
+  skel->bss->cfg.new_flow = o.newFlow ? 1 : 0;
+  std::memcpy(skel->bss->cfg.tmpl, frame.data(), BENCH_TMPL_SIZE);
   if (bench_tgen__load(skel)) die("load the generator program (needs root and BPF)");
   const int fd = bpf_program__fd(skel->progs.tgen_xdp);
 

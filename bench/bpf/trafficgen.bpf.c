@@ -21,7 +21,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-const volatile struct tgen_cfg cfg = {};
+/* Set by the driver before load. Not `const volatile`: clang folds a copy
+ * out of a const object with an all-zero initializer into zeros (the
+ * headers went out as zeros), so the config lives in .bss. */
+struct tgen_cfg cfg = {};
 __u64 counter = 0;
 
 SEC("xdp")
