@@ -278,12 +278,14 @@ ld = pp.get("load", [])
 if ld:
     L.append("Writing the services (planSync + Syncer::apply, one map write per op): " +
              ", ".join(f"N={x['n']}: {x['syncer_seconds']:.2f} s" for x in ld) + "\n")
-L.append("Not measured yet: " + "; ".join(pp["not_implemented"]) + "\n")
+if pp.get("not_implemented"):
+    L.append("Not measured yet: " + "; ".join(pp["not_implemented"]) + "\n")
 
 if cmpsum:
     L.append("## Side by side through a node (client ns -> node ns -> backend ns)\n")
     L.append(f"{cmp['reps']} interleaved rounds; {cmp['endpoints']} endpoints per service; the tested service is the "
-             "last one installed. UDP: 64 B, 2 AF_PACKET sender threads (one per core), sink = tc drop on the "
+             "last one installed. UDP: 64 B, 2 sender threads (one per core; " +
+             ("XDP live frames" if cmp.get("gen_mode") == "live" else "AF_PACKET") + "), sink = tc drop on the "
              "backend veth. node ns/pkt = 1e9/forwarded pps - 1e9/generator-alone pps (same round). TCP: 2 clients "
              "x 64 connects in flight against an accept-and-close server; first packet = connect() time at 1 in "
              "flight (SYN -> SYN-ACK through the node, p50)." +

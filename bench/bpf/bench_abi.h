@@ -18,6 +18,11 @@
 #define WRAP_SPREAD_DST 0x2 /* daddr = spread_base + idx: keys over N services */
 #define WRAP_SPREAD_SRC 0x4 /* saddr = spread_base + idx (reply direction) */
 #define WRAP_SEQ 0x8        /* idx = counter % n (warm-up), else a hash of it */
+/* XDP: a frame the program grew into an ICMP port unreachable (70 bytes,
+ * head moved 28 bytes back) is shrunk back to tmpl_len first, so every
+ * iteration sends the original UDP datagram again. Costs the wrapper two
+ * helper calls on those iterations (counted in the row, not the floor). */
+#define WRAP_UNDO_ICMP 0x10
 
 struct wrap_cfg {
 	__u8 tmpl[BENCH_TMPL_SIZE]; /* the frame's first bytes, restored each run */
@@ -25,6 +30,7 @@ struct wrap_cfg {
 	__u32 spread_n;            /* number of keys to spread over (>= 1) */
 	__u32 spread_base;         /* host order: first address of the spread */
 	__u32 src_base;            /* host order: WRAP_VARY_SRC base address */
+	__u32 tmpl_len;            /* the template frame's length (WRAP_UNDO_ICMP) */
 };
 
 /* Live-frames traffic generator (bench/bpf/trafficgen.bpf.c). */

@@ -69,9 +69,28 @@ static __always_inline int wrap_prepare(void *data, void *data_end)
 	return 0;
 }
 
+/* svclb's xdp_reject turns a UDP datagram into eth + 28 bytes of new
+ * IP/ICMP header + the quoted IP header and 8 bytes: 70 bytes. */
+#define ICMP_REJECT_ROOM 28
+#define ICMP_REJECT_LEN 70
+
 SEC("xdp")
 int bench_wrap_xdp(struct xdp_md *ctx)
 {
+	if (cfg.mode & WRAP_UNDO_ICMP) {
+		void *data = (void *)(long)ctx->data;
+		void *data_end = (void *)(long)ctx->data_end;
+
+		/* exactly ICMP_REJECT_LEN bytes: grown by the program */
+		if (data + ICMP_REJECT_LEN <= data_end && data + ICMP_REJECT_LEN + 1 > data_end &&
+		    cfg.tmpl_len != ICMP_REJECT_LEN) {
+			if (bpf_xdp_adjust_head(ctx, ICMP_REJECT_ROOM))
+				return XDP_ABORTED;
+			if (bpf_xdp_adjust_tail(ctx, (int)cfg.tmpl_len -
+							(ICMP_REJECT_LEN - ICMP_REJECT_ROOM)))
+				return XDP_ABORTED;
+		}
+	}
 	if (wrap_prepare((void *)(long)ctx->data, (void *)(long)ctx->data_end))
 		return XDP_ABORTED;
 	bpf_tail_call(ctx, &wrap_xdp_target, 0);
