@@ -2,7 +2,9 @@
 # Helpers for the pktgen scripts, in the style of the kernel's
 # samples/pktgen/functions.sh: pg_ctrl / pg_thread / pg_set write the
 # /proc/net/pktgen control files.
-PGDIR=/proc/net/pktgen
+# PKTGEN_DIR: the control directory (tests point it at a scratch dir);
+# PG_TRACE: a file every command written is also appended to ("FILE: CMD").
+PGDIR=${PKTGEN_DIR:-/proc/net/pktgen}
 
 err() { echo "ERROR: $*" >&2; exit 1; }
 info() { [ -n "${VERBOSE:-}" ] && echo "$*" >&2; return 0; }
@@ -22,6 +24,7 @@ pg_require() {
 
 proc_cmd() {  # proc_cmd FILE CMD...
     local f=$1; shift
+    if [ -n "${PG_TRACE:-}" ]; then echo "$f: $*" >>"$PG_TRACE"; fi
     echo "$*" > "$PGDIR/$f" || err "pktgen: write '$*' to $f failed"
     if grep -q "^Result: OK" "$PGDIR/$f" 2>/dev/null || ! grep -q "^Result:" "$PGDIR/$f" 2>/dev/null; then
         return 0
@@ -57,6 +60,9 @@ pg_parse() {
     ((COUNT >= 0 && COUNT <= 2000000000)) || err "-n COUNT must be 0..2e9"
     ((FLOWS >= 1 && FLOWS <= 65535)) || err "-F FLOWS must be 1..65535"
 }
+
+ip2int() { local IFS=.; set -- $1; echo $((($1 << 24) | ($2 << 16) | ($3 << 8) | $4)); }
+int2ip() { echo "$((($1 >> 24) & 255)).$((($1 >> 16) & 255)).$((($1 >> 8) & 255)).$(($1 & 255))"; }
 
 # Runs the configured devices for at most DURATION seconds (bounded), then
 # stops pktgen and prints each device's result line.
