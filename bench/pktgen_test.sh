@@ -16,10 +16,13 @@ has()  { grep -qxF -- "$2" "$1" && ok "$3" || bad "$3 (no line '$2' in $(basenam
 
 ARGS=(-i eth9 -d 10.96.0.10 -p 53 -m 02:00:00:00:00:01 -D 1)
 
-# (1) Only where /proc/net/pktgen is absent: with the module present the
-# script would really send (never from a test in the root namespace).
-if [ ! -d /proc/net/pktgen ] && [ "$(id -u)" = 0 ]; then
-    out=$(bash "$DIR/pktgen_svc_udp.sh" "${ARGS[@]}" 2>&1); rc=$?
+# (1) A kernel without pktgen: a control directory that does not exist and
+# a modprobe that fails (a stub: the test never loads a module or sends).
+mkdir -p "$T/stub"
+printf '#!/bin/sh\nexit 1\n' >"$T/stub/modprobe"
+chmod +x "$T/stub/modprobe"
+if [ "$(id -u)" = 0 ]; then
+    out=$(PATH="$T/stub:$PATH" PKTGEN_DIR="$T/none" bash "$DIR/pktgen_svc_udp.sh" "${ARGS[@]}" 2>&1); rc=$?
     if [ $rc -ne 0 ] && grep -q "no pktgen module" <<<"$out" && grep -q "svclb-trafficgen" <<<"$out"; then
         ok "no module: exits $rc naming the module and svclb-trafficgen"
     else
