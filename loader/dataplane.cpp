@@ -668,6 +668,8 @@ Status Dataplane::setLocalRedirect(bool on) {
   return {};
 }
 
+void Dataplane::setTcCsumHelpers(bool on) { skel_->data->cfg_tc_csum_helpers = on ? 1 : 0; }
+
 std::vector<ProgramInfo> Dataplane::programs() const {
   std::vector<ProgramInfo> out;
   bpf_program* p = nullptr;

@@ -140,6 +140,9 @@ class Dataplane {
   // local backend into its veth instead of XDP_PASS. Not a daemon flag: it
   // needs an XDP program on the pod side of every veth to deliver.
   Status setLocalRedirect(bool on);
+  // Test knob (cfg_tc_csum_helpers): the tc rewrites use the
+  // CHECKSUM_COMPLETE path (checksum helpers) for every skb.
+  void setTcCsumHelpers(bool on);
 
  private:
   explicit Dataplane(DataplaneConfig cfg) : cfg_(std::move(cfg)) {}

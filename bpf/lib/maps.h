@@ -136,6 +136,11 @@ __u32 cfg_snat_port_max = SNAT_PORT_MAX_DEFAULT;
  * words the daemon writes and the benchmark finds it in the .data map. */
 __u32 cfg_local_redirect SEC(".data") = 0;
 
+/* Test knob (tests/bpf/nat_test.cpp): the tc rewrites take the
+ * CHECKSUM_COMPLETE path (bpf_l4_csum_replace) for every skb. test_run's
+ * skbs are never COMPLETE, so without it no test would run that path. */
+__u32 cfg_tc_csum_helpers SEC(".data") = 0;
+
 /* CT lifetimes in ticks, written by the daemon after load from the kernel's
  * HZ (.data is mmapped: plain loads here, no helper call). The initial
  * values assume HZ=250. */

@@ -17,6 +17,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "lib/csum.h"
+#include "lib/maps.h"
 #include "lib/parse.h"
 
 /* The skb's checksum state, read from the kernel's own sk_buff:
@@ -37,6 +38,8 @@ static __always_inline int skb_ip_summed(struct __sk_buff *skb)
 {
 	struct sk_buff___svclb *k = bpf_cast_to_kern_ctx(skb);
 
+	if (cfg_tc_csum_helpers)
+		return SKB_CHECKSUM_COMPLETE;
 	return (int)BPF_CORE_READ_BITFIELD(k, ip_summed);
 }
 
