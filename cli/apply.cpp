@@ -25,8 +25,8 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
   if (!readManifests(opts.files, ctx, manifests)) return 1;
   int rc = 0;
   for (const auto& m : manifests) {
-    Json req = {{"op", "apply"}, {"manifest", m.text}, {"source", m.source}};
-    auto resp = callDaemon(ctx.socketPath, req, ctx.timeout);
+    auto resp =
+        callDaemonLine(ctx.socketPath, manifestRequest("apply", m.text, m.source), ctx.timeout);
     if (!resp) {
       ctx.err << resp.error().message << "\n";
       if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -74,8 +75,85 @@ std::string defaultSocketPath() {
   return kDefaultSocket;
 }
 
+namespace {
+
+// JSON string literals of ASCII text in two passes: the exact length, then
+// the bytes written in place (escaping line by line with appends spent more
+// time than reading the file).
+struct AsciiEscaper {
+  uint8_t len[256];  // bytes in the literal per input byte; 0 = not ASCII
+  char esc[256];     // \X for the two-byte escapes
+  AsciiEscaper() {
+    for (int c = 0; c < 256; ++c) {
+      len[c] = c >= 0x80 ? 0 : c < 0x20 ? 6 : 1;
+      esc[c] = 0;
+    }
+    const std::pair<char, char> two[] = {{'"', '"'},  {'\\', '\\'}, {'\b', 'b'}, {'\f', 'f'},
+                                         {'\n', 'n'}, {'\r', 'r'},  {'\t', 't'}};
+    for (auto [c, e] : two) {
+      len[static_cast<unsigned char>(c)] = 2;
+      esc[static_cast<unsigned char>(c)] = e;
+    }
+  }
+  // Literal length with quotes; 0 when `s` is not ASCII.
+  size_t size(const std::string& s) const {
+    size_t n = 2;
+    for (unsigned char c : s) {
+      if (len[c] == 0) return 0;
+      n += len[c];
+    }
+    return n;
+  }
+  // Writes the literal of `s` at `p` (size(s) bytes); returns the end.
+  char* write(char* p, const std::string& s) const {
+    static const char* hex = "0123456789abcdef";
+    *p++ = '"';
+    for (unsigned char c : s) {
+      if (len[c] == 1) {
+        *p++ = static_cast<char>(c);
+      } else if (len[c] == 2) {
+        *p++ = '\\';
+        *p++ = esc[c];
+      } else {
+        std::memcpy(p, "\\u00", 4);
+        p[4] = hex[c >> 4];
+        p[5] = hex[c & 15];
+        p += 6;
+      }
+    }
+    *p++ = '"';
+    return p;
+  }
+};
+
+}  // namespace
+
+std::string manifestRequest(const std::string& op, const std::string& text,
+                            const std::string& source) {
+  static const AsciiEscaper e;
+  const size_t nOp = e.size(op), nText = e.size(text), nSource = e.size(source);
+  if (nOp == 0 || nText == 0 || nSource == 0)
+    return nlohmann::json{{"op", op}, {"manifest", text}, {"source", source}}.dump();
+  static constexpr std::string_view k1 = "{\"op\":", k2 = ",\"manifest\":", k3 = ",\"source\":";
+  std::string line(k1.size() + nOp + k2.size() + nText + k3.size() + nSource + 1, '\0');
+  char* p = line.data();
+  p = std::copy(k1.begin(), k1.end(), p);
+  p = e.write(p, op);
+  p = std::copy(k2.begin(), k2.end(), p);
+  p = e.write(p, text);
+  p = std::copy(k3.begin(), k3.end(), p);
+  p = e.write(p, source);
+  *p = '}';
+  return line;
+}
+
 Result<nlohmann::json> callDaemon(const std::string& socketPath, const nlohmann::json& request,
                                   std::chrono::milliseconds timeout) {
+  return callDaemonLine(socketPath, request.dump(), timeout);
+}
+
+Result<nlohmann::json> callDaemonLine(const std::string& socketPath, std::string line,
+                                      std::chrono::milliseconds timeout) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socketPath.empty() || socketPath.size() >= sizeof(addr.sun_path))
@@ -100,7 +178,7 @@ Result<nlohmann::json> callDaemon(const std::string& socketPath, const nlohmann:
     if (soerr) return connectError(socketPath, soerr);
   }
 
-  std::string line = request.dump() + "\n";
+  line += '\n';
   size_t sent = 0;
   while (sent < line.size()) {
     // MSG_NOSIGNAL: a daemon that hangs up early is an error, not a SIGPIPE.

@@ -1,6 +1,8 @@
 // Argument handling shared by several subcommands.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -23,16 +25,28 @@ std::string goErrno(int err) {
 }
 
 bool readFile(const std::string& path, Context& ctx, std::string& text) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
+  // read(2) in large chunks: an istreambuf_iterator took ~30 ms for 6 MB.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
     ctx.err << fmt::format("error: open {}: {}\n", path, goErrno(errno ? errno : EIO));
     return false;
   }
-  text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  if (f.bad()) {
-    ctx.err << fmt::format("error: read {}: {}\n", path, goErrno(EIO));
-    return false;
+  struct stat st {};
+  text.clear();
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) text.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      ctx.err << fmt::format("error: read {}: {}\n", path, goErrno(EIO));
+      return false;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
   }
+  ::close(fd);
   // svclbd refuses requests over 16 MiB; say so before sending one.
   constexpr size_t kMaxManifest = 15u << 20;
   if (text.size() > kMaxManifest) {

@@ -8,17 +8,17 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "loader/dataplane.h"
 #include "loader/healthcheck.h"
 #include "loader/syncer.h"
 #include "model/model.h"
+#include "model/state_file.h"
 
 namespace svclb {
 
@@ -51,6 +51,9 @@ class Daemon {
   Status start();
 
   nlohmann::json handle(const nlohmann::json& req);
+  // handle(req) serialized (one line without the newline): what the API
+  // socket answers.
+  std::string handleLine(const nlohmann::json& req);
   std::string metrics();  // Prometheus text exposition
 
   // Attaches the tc program to an interface (explicit or prefix match);
@@ -68,15 +71,17 @@ class Daemon {
   std::string statePath() const { return cfg_.stateDir + "/state.json"; }
   StoreConfig storeConfig() const;
   // store_ already holds the change (recorded in `undo`): plans it, writes
-  // the maps, then persists store_. Any failure reverts store_ and the maps.
+  // the maps, then persists the change (state_). Any failure reverts store_
+  // and the maps.
   // `touched`/`before`: the Services the change may affect and their
   // frontends before it (Store::servicesTouchedBy / frontendsOf), so that
   // only those are re-derived and diffed when deltaOk_.
-  nlohmann::json commit(Store::Undo undo, const std::set<Store::Key>& touched,
-                        const std::vector<Frontend>& before,
-                        const std::vector<ApplyOutcome>& outcomes);
-  nlohmann::json doApply(const nlohmann::json& req);
-  nlohmann::json doDelete(const nlohmann::json& req);
+  // Apply/delete: the outcomes, or the whole error text of the reply.
+  Result<std::vector<ApplyOutcome>> commit(Store::Undo undo, const std::set<Store::Key>& touched,
+                                           const std::vector<Frontend>& before,
+                                           std::vector<ApplyOutcome> outcomes);
+  Result<std::vector<ApplyOutcome>> doApply(const nlohmann::json& req);
+  Result<std::vector<ApplyOutcome>> doDelete(const nlohmann::json& req);
   nlohmann::json doGet(const nlohmann::json& req);
   nlohmann::json doStats();
   nlohmann::json doStatus();
@@ -96,11 +101,15 @@ class Daemon {
   Dataplane& dp_;
   Syncer syncer_;
   Store store_;
+  // store_ on disk: a snapshot plus a journal of the changes since.
+  StateFile state_;
   // The maps hold exactly store_'s ClusterIP frontends and no external one:
   // a change can then be planned from the Services it touches alone
   // (planSyncDelta). Cleared by any failed sync; set again by the next
   // successful one.
   bool deltaOk_ = false;
+  // Whether store_ had node-facing frontends at the last successful change.
+  bool external_ = false, externalKnown_ = false;
   std::vector<uint32_t> nodeAddrs_;  // host order, sorted
   HealthCheckServer healthChecks_;
   std::set<std::string> hcProblems_;  // last logged

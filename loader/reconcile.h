@@ -118,6 +118,25 @@ struct Plan {
   void mergeInto(ActualState& actual) &&;
 };
 
+// The order Syncer::execute writes a plan's ops in, as indices into `ops`.
+// A run of consecutive stats resets, backend entries and svc_v1 puts (no
+// delete, free, Maglev swap or range in between) is regrouped as: every
+// svc stats reset, every backend stats reset, every backend entry, every
+// slot, every master, each group in plan order — so that each group is one
+// BPF_MAP_UPDATE_BATCH (10,000 new Services: ~12 syscalls, not ~40,000).
+// Every frontend's own writes already come in that order within a run
+// (reset, backend entries, slots, master LAST), so the write order above
+// still holds per frontend; only writes of different frontends, to
+// different keys, move relative to each other (ids are never shared, and a
+// freed id is freed by an op outside any run, before its reuse).
+// tests/unit/reconcile_write_order_test.cpp replays plans in this order
+// and checks after every write that no master names a missing slot or
+// backend.
+std::vector<size_t> writeOrder(const std::vector<MapOp>& ops);
+// Whether `ops[i]` belongs to a regrouped run, and its group (0..4).
+bool batchable(const MapOp& op);
+int batchGroup(const MapOp& op);
+
 svc_key makeSvcKey(const FrontendKey& k, uint16_t slot);
 // {prefixlen = 32 + prefix, svc_id, addr}: the LPM key of one range.
 src_range_key makeSrcRangeKey(uint32_t svcId, const SourceRange& r);

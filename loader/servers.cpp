@@ -13,9 +13,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <vector>
+
+#include "common/flat_json.h"
 
 namespace svclb {
 
@@ -25,15 +28,17 @@ constexpr size_t kMaxRequest = 16 << 20;  // a manifest larger than this is refu
 
 bool readLine(int fd, std::string& out, int timeoutMs) {
   char buf[65536];
-  while (out.find('\n') == std::string::npos) {
+  // Only the bytes just read are searched for the newline: searching the
+  // whole buffer after every read made a 6 MB request quadratic (~30 ms).
+  for (;;) {
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, timeoutMs) <= 0) return false;
     ssize_t n = read(fd, buf, sizeof(buf));
     if (n <= 0) return !out.empty();
     out.append(buf, static_cast<size_t>(n));
     if (out.size() > kMaxRequest) return false;
+    if (std::memchr(buf, '\n', static_cast<size_t>(n))) return true;
   }
-  return true;
 }
 
 void writeAll(int fd, const std::string& s) {
@@ -105,7 +110,7 @@ void serveApi(int listenFd, Daemon& d, const std::atomic<bool>& stop) {
     if (poll(&p, 1, 200) <= 0) continue;
     int c = accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
-    std::string line;
+    std::string line, reply;
     nlohmann::json resp;
     if (!readLine(c, line, 10000)) {
       resp = {{"ok", false},
@@ -115,12 +120,16 @@ void serveApi(int listenFd, Daemon& d, const std::atomic<bool>& stop) {
                                           kMaxRequest >> 20)
                             : std::string("error: incomplete request (nothing more for 10 s)")}};
     } else {
-      auto req = nlohmann::json::parse(line, nullptr, false);
-      resp = req.is_discarded() || !req.is_object()
-                 ? nlohmann::json{{"ok", false}, {"error", "error: request is not a JSON object"}}
-                 : d.handle(req);
+      auto flat = parseFlatJsonObject(line);
+      auto req = flat ? std::move(*flat) : nlohmann::json::parse(line, nullptr, false);
+      if (req.is_discarded() || !req.is_object())
+        resp = {{"ok", false}, {"error", "error: request is not a JSON object"}};
+      else
+        reply = d.handleLine(req);
     }
-    writeAll(c, resp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+    if (reply.empty()) reply = resp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    reply += '\n';
+    writeAll(c, reply);
     close(c);
   }
 }

@@ -143,9 +143,9 @@ Status updateBatch(int fd, const void* keys, const void* values, uint32_t n, con
   return {};
 }
 
-bool beRunKind(MapOp::Kind k) {
-  return k == MapOp::Kind::ResetBeStats || k == MapOp::Kind::PutBackend;
-}
+// Elements per BPF_MAP_UPDATE_BATCH: bounds the buffers (a per-CPU value
+// is one lb_stats per possible CPU).
+constexpr size_t kBatch = 8192;
 
 }  // namespace
 
@@ -156,65 +156,53 @@ Status Syncer::execute(const std::vector<MapOp>& ops) {
   auto beStats = dp_.backendStats();
   auto ranges = dp_.srcRanges();
   const size_t ncpu = static_cast<size_t>(possibleCpus());
+  static_assert(sizeof(lb_stats) % 8 == 0, "per-CPU values are 8-byte aligned");
+  std::vector<lb_stats> zeros;
   size_t i = 0;
-  while (i < ops.size()) {
-    // Runs of PutSvc (a frontend's slots then its master) become one batch.
-    if (ops[i].kind == MapOp::Kind::PutSvc) {
+  // writeOrder (loader/reconcile.h): runs regrouped so that each group is
+  // one batch per map.
+  const std::vector<size_t> order = writeOrder(ops);
+  while (i < order.size()) {
+    if (batchable(ops[order[i]])) {
+      const int g = batchGroup(ops[order[i]]);
       size_t j = i;
-      while (j < ops.size() && ops[j].kind == MapOp::Kind::PutSvc) ++j;
+      while (j < order.size() && batchable(ops[order[j]]) && batchGroup(ops[order[j]]) == g) ++j;
       if (j - i > 1) {
+        std::vector<uint32_t> ids;
+        std::vector<backend_value> beVals;
         std::vector<svc_key> keys;
         std::vector<svc_value> vals;
         for (size_t k = i; k < j; ++k) {
-          keys.push_back(ops[k].key);
-          vals.push_back(ops[k].value);
-        }
-        if (auto st = updateBatch(svc.fd(), keys.data(), vals.data(),
-                                  static_cast<uint32_t>(keys.size()), SVCLB_MAP_SERVICES);
-            !st)
-          return st;
-        stats_.opsApplied += j - i;
-        i = j;
-        continue;
-      }
-    }
-    // A run of backend stats resets and backend entries (a frontend's new
-    // backends): the resets first, then the entries, one batch each. A reset
-    // is for a fresh id that no slot names yet, and still precedes the
-    // entry of its id; the entries keep their order.
-    if (beRunKind(ops[i].kind)) {
-      size_t j = i;
-      while (j < ops.size() && beRunKind(ops[j].kind)) ++j;
-      if (j - i > 1) {
-        std::vector<uint32_t> resetIds, putIds;
-        std::vector<backend_value> putVals;
-        for (size_t k = i; k < j; ++k) {
-          if (ops[k].kind == MapOp::Kind::ResetBeStats) {
-            resetIds.push_back(ops[k].id);
-          } else {
-            putIds.push_back(ops[k].id);
-            putVals.push_back(ops[k].backend);
+          const MapOp& op = ops[order[k]];
+          if (g < 3) ids.push_back(op.id);
+          if (g == 2) beVals.push_back(op.backend);
+          if (g >= 3) {
+            keys.push_back(op.key);
+            vals.push_back(op.value);
           }
         }
-        if (!resetIds.empty()) {
-          static_assert(sizeof(lb_stats) % 8 == 0, "per-CPU values are 8-byte aligned");
-          std::vector<lb_stats> zeros(resetIds.size() * ncpu);
-          if (auto st = updateBatch(beStats.fd(), resetIds.data(), zeros.data(),
-                                    static_cast<uint32_t>(resetIds.size()), SVCLB_MAP_BE_STATS);
-              !st)
-            return st;
+        const size_t n = j - i;
+        if (g < 2) zeros.resize(std::min(kBatch, n) * ncpu);
+        for (size_t off = 0; off < n; off += kBatch) {
+          const auto m = static_cast<uint32_t>(std::min(kBatch, n - off));
+          Status st;
+          if (g == 0)
+            st = updateBatch(svcStats.fd(), ids.data() + off, zeros.data(), m, SVCLB_MAP_SVC_STATS);
+          else if (g == 1)
+            st = updateBatch(beStats.fd(), ids.data() + off, zeros.data(), m, SVCLB_MAP_BE_STATS);
+          else if (g == 2)
+            st = updateBatch(backends.fd(), ids.data() + off, beVals.data() + off, m,
+                             SVCLB_MAP_BACKENDS);
+          else
+            st = updateBatch(svc.fd(), keys.data() + off, vals.data() + off, m, SVCLB_MAP_SERVICES);
+          if (!st) return st;
         }
-        if (!putIds.empty())
-          if (auto st = updateBatch(backends.fd(), putIds.data(), putVals.data(),
-                                    static_cast<uint32_t>(putIds.size()), SVCLB_MAP_BACKENDS);
-              !st)
-            return st;
-        stats_.opsApplied += j - i;
+        stats_.opsApplied += n;
         i = j;
         continue;
       }
     }
-    const MapOp& op = ops[i++];
+    const MapOp& op = ops[order[i++]];
     Status st;
     switch (op.kind) {
       case MapOp::Kind::PutBackend: st = backends.update(op.id, op.backend); break;

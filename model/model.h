@@ -180,6 +180,12 @@ Status validate(const Object& obj);
 // used for persistence, for the API (get -o json/yaml) and round-trips.
 nlohmann::json toJson(const Object& obj);
 Result<Object> fromJson(const nlohmann::json& j);
+// toJson(obj).dump() without the document (the same keys and values, keys
+// in another order), appended to `out`: the state file's writer, ~15x
+// faster (model/json_write.cpp).
+void appendJson(std::string& out, const Object& obj);
+// A JSON string literal (quotes, escapes) appended to `out`.
+void appendJsonString(std::string& out, std::string_view s);
 
 // ---- svclb annotations ----------------------------------------------------
 // On a Service: the backend choice for new flows, "maglev" or "random"
@@ -315,6 +321,8 @@ class Store {
   // With `undo`, what a successful apply changed is recorded there (appended)
   // so that revert() can take it back.
   Result<std::vector<ApplyOutcome>> apply(const std::vector<Object>& objs, Undo* undo = nullptr);
+  // The same, taking the objects instead of copying them.
+  Result<std::vector<ApplyOutcome>> apply(std::vector<Object>&& objs, Undo* undo = nullptr);
 
   // Deletes by kind ("Service"|"Endpoints"|"EndpointSlice"|"IPAddressPool"|
   // "L2Advertisement", or any name kindFromResource knows), namespace, name.
@@ -375,14 +383,17 @@ class Store {
   // "endpointSlices":[...],"ipAddressPools":[...],"l2Advertisements":[...]}.
   // fromJson/load repair what an older state file lacks (missing nodePorts,
   // LoadBalancer IPs) the way apply would, and keep whatever is already
-  // allocated even outside a new nodePort range. save() writes atomically
-  // (tmp file, fsync, rename, fsync dir).
+  // allocated even outside a new nodePort range. save() writes a snapshot
+  // atomically (tmp file, fsync, rename, fsync dir); load() also replays its
+  // journal. The daemon uses StateFile (model/state_file.h) directly, to
+  // journal small changes instead of rewriting the snapshot.
   nlohmann::json toJson() const;
   static Result<Store> fromJson(const nlohmann::json& j, StoreConfig cfg = {});
   Status save(const std::string& path) const;
   static Result<Store> load(const std::string& path, StoreConfig cfg = {});  // missing file = empty store
 
  private:
+  friend class StateFile;  // model/state_file.h: snapshot + journal
   StoreConfig cfg_;
   std::map<std::pair<std::string, std::string>, Service> services_;  // key (ns, name)
   std::map<std::pair<std::string, std::string>, Endpoints> endpoints_;

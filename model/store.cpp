@@ -64,6 +64,7 @@
 
 #include "model/internal.h"
 #include "model/model.h"
+#include "model/state_file.h"
 
 namespace svclb {
 
@@ -457,38 +458,16 @@ void assignLoadBalancerIPsLogged(std::map<Key, Service>& services,
   }
 }
 
-Status writeAll(int fd, const std::string& data, const std::string& what) {
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error::fromErrno(errno, what);
-    }
-    off += static_cast<size_t>(n);
-  }
-  return {};
-}
-
-Status mkdirs(const std::filesystem::path& dir) {
-  std::filesystem::path cur;
-  for (const auto& part : dir) {
-    cur /= part;
-    if (cur == "/" || cur.empty()) continue;
-    if (::mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST)
-      return Error::fromErrno(errno, "create directory " + cur.string());
-  }
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return Error::fromErrno(errno, "stat " + dir.string());
-  if (!S_ISDIR(st.st_mode)) return Error{ENOTDIR, dir.string() + ": not a directory"};
-  return {};
-}
-
 }  // namespace
 
 Store::Store(StoreConfig cfg) : cfg_(std::move(cfg)) {}
 
 Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs, Undo* undo) {
+  std::vector<Object> copy = objs;
+  return apply(std::move(copy), undo);
+}
+
+Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo* undo) {
   std::vector<std::string> errors;
   for (const auto& obj : objs) {
     Status st = validate(obj);
@@ -532,11 +511,12 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs, 
       if (auto ip = parseIPv4(s->clusterIP)) requested.insert(*ip);
 
   std::vector<ApplyOutcome> outcomes;
-  for (const auto& obj : objs) {
+  outcomes.reserve(objs.size());
+  for (auto& obj : objs) {
     const ObjectMeta& meta = metaOf(obj);
     ApplyOutcome out{kindOf(obj), meta.ns, meta.name, ApplyAction::Unchanged};
-    if (const auto* in = std::get_if<Service>(&obj)) {
-      Service s = *in;
+    if (auto* in = std::get_if<Service>(&obj)) {
+      Service s = std::move(*in);
       Key key{s.meta.ns, s.meta.name};
       auto fail = [&](const std::string& path, const std::string& detail) {
         FieldErrors fe;
@@ -563,7 +543,6 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs, 
               goQuote(cfg_.serviceCIDR)));
           continue;
         }
-        const std::string range = fmt::format("{}/{}", formatIPv4(cidr->base), cidr->prefix);
         if (s.clusterIP.empty()) {
           std::optional<uint32_t> got;
           if (cidr->prefix <= 30) {
@@ -586,8 +565,8 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs, 
           if (!cidr->contains(ip) || ip == cidr->base || ip == cidr->broadcast()) {
             fail("spec.clusterIPs",
                  fmt::format("failed to allocate IP {}: the provided IP ({}) is not in the valid "
-                             "range. The range of valid IPs is {}",
-                             s.clusterIP, s.clusterIP, range));
+                             "range. The range of valid IPs is {}/{}",
+                             s.clusterIP, s.clusterIP, formatIPv4(cidr->base), cidr->prefix));
             continue;
           }
           auto holder = used.find(ip);
@@ -613,12 +592,12 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs, 
       if (auto ip = parseIPv4(s.clusterIP)) used[*ip] = key;
       jSvc.touch(key);
       out.action = upsert(services, std::move(s));
-    } else if (const auto* e = std::get_if<Endpoints>(&obj)) {
+    } else if (auto* e = std::get_if<Endpoints>(&obj)) {
       jEp.touch({e->meta.ns, e->meta.name});
-      out.action = upsert(endpoints_, *e);
-    } else if (const auto* sl = std::get_if<EndpointSlice>(&obj)) {
+      out.action = upsert(endpoints_, std::move(*e));
+    } else if (auto* sl = std::get_if<EndpointSlice>(&obj)) {
       jSl.touch({sl->meta.ns, sl->meta.name});
-      out.action = upsert(slices_, *sl);
+      out.action = upsert(slices_, std::move(*sl));
     } else if (const auto* p = std::get_if<IPAddressPool>(&obj)) {
       if (auto err = checkPoolOverlap(*p, pools)) {
         errors.push_back(*err);
@@ -637,7 +616,12 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs, 
     revert(std::move(local));
     return Error{EINVAL, join(errors, "\n")};
   }
-  assignLoadBalancerIPsLogged(services, pools, jSvc);
+  // Ingress IPs depend on the Services and the pools alone: an apply of
+  // Endpoints (one endpoint change) does not walk every Service.
+  const bool anyPool = std::any_of(objs.begin(), objs.end(), [](const Object& o) {
+    return std::holds_alternative<IPAddressPool>(o);
+  });
+  if (anyService || anyPool) assignLoadBalancerIPsLogged(services, pools, jSvc);
   handOver(undo, local);
   return outcomes;
 }
@@ -821,68 +805,10 @@ void Store::repair() {
   assignLoadBalancerIPs(services_, pools_);
 }
 
-Status Store::save(const std::string& path) const {
-  namespace fs = std::filesystem;
-  const fs::path p(path);
-  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
-  if (Status st = mkdirs(dir); !st.ok())
-    return Error{st.error().code, "save state: " + st.error().message};
-
-  const std::string data = toJson().dump(2) + "\n";
-  const fs::path tmp = dir / fmt::format(".{}.tmp.{}", p.filename().string(), ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Error::fromErrno(errno, "save state: create " + tmp.string());
-  Status st = writeAll(fd, data, "save state: write " + tmp.string());
-  if (st.ok() && ::fsync(fd) != 0)
-    st = Error::fromErrno(errno, "save state: fsync " + tmp.string());
-  if (::close(fd) != 0 && st.ok())
-    st = Error::fromErrno(errno, "save state: close " + tmp.string());
-  if (st.ok() && ::rename(tmp.c_str(), p.c_str()) != 0)
-    st = Error::fromErrno(errno, "save state: rename " + tmp.string() + " to " + path);
-  if (!st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  // Make the rename itself durable.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return Error::fromErrno(errno, "save state: open " + dir.string());
-  Status dst;
-  if (::fsync(dfd) != 0) dst = Error::fromErrno(errno, "save state: fsync " + dir.string());
-  ::close(dfd);
-  return dst;
-}
+Status Store::save(const std::string& path) const { return StateFile(path).saveAll(*this); }
 
 Result<Store> Store::load(const std::string& path, StoreConfig cfg) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return Store(std::move(cfg));
-    return Error::fromErrno(errno, "load state: open " + path);
-  }
-  std::string data;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      return Error::fromErrno(err, "load state: read " + path);
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  json j;
-  try {
-    j = json::parse(data);
-  } catch (const std::exception& e) {
-    return Error{EINVAL, fmt::format("load state: corrupt state file {}: {}", path, e.what())};
-  }
-  auto st = fromJson(j, std::move(cfg));
-  if (!st.ok())
-    return Error{EINVAL,
-                 fmt::format("load state: corrupt state file {}: {}", path, st.error().message)};
-  return st;
+  return StateFile(path).load(std::move(cfg));
 }
 
 }  // namespace svclb
