@@ -131,7 +131,8 @@ if cmp:
             d[c] = e
         ld = [r for r in rows if r["kind"] == "load" and r["n"] == n]
         if ld:
-            d["load_s"] = ld[0]
+            d["load_s"] = {k: mmm([r[k] for r in ld]) for k in ("svclb_s", "iptables_s", "nftables_s")}
+            d["load_s"]["nft_ok"] = all(r.get("nft_ok", 1) for r in ld)
         ep = [r["r"].get("map_s") for r in rows if r["kind"] == "ep_change" and r["n"] == n and r["r"]]
         d["ep_change_map_s"] = mmm([x for x in ep if x is not None and x >= 0])
         cmd = [r["r"].get("command_s") for r in rows if r["kind"] == "ep_change" and r["n"] == n and r["r"]]
@@ -306,8 +307,9 @@ if cmpsum:
                      f"{fmt(e.get('tcp_cps'))} | {fmt(e.get('first_packet_connect_us_p50'), '', 1)} |")
         lo = d.get("load_s")
         if lo:
-            L.append(f"\nLoad {n} services x 10 endpoints: svcctl apply {lo['svclb_s']:.2f} s, "
-                     f"iptables-legacy-restore {lo['iptables_s']:.2f} s, nft -f {lo['nftables_s']:.2f} s"
+            L.append(f"\nLoad {n} services x 10 endpoints into an empty dataplane (n={lo['svclb_s']['n']}): "
+                     f"svcctl apply {fmt(lo['svclb_s'], ' s', 2)}, "
+                     f"iptables-legacy-restore {fmt(lo['iptables_s'], ' s', 2)}, nft -f {fmt(lo['nftables_s'], ' s', 2)}"
                      f"{'' if lo.get('nft_ok', 1) else ' (nft FAILED/timed out)'}.")
         if d.get("ep_change_map_s"):
             s = d["ep_change_map_s"]

@@ -43,11 +43,12 @@ else
     SIZES=(10 1000 10000); REPS=${REPS:-5}; DUR=3; TCPDUR=3
 fi
 CONFIGS=(gen routing xdppass svclb iptables nftables)
-# Generator: af-packet (default; the yardstick's method: sendmmsg on an
-# AF_PACKET socket, the node path runs in the sender's softirq) or live
-# (svclb-trafficgen's XDP live frames; on this kernel the frames reach the
-# node veth's NAPI but are not delivered to the IP stack, see README).
-GEN_MODE=${GEN_MODE:-af-packet}
+# Generator: live (default: svclb-trafficgen's XDP live frames, ~10 M
+# frames/s here, so the node path is what limits the rate; the node's veth
+# receives through NAPI, GRO on) or af-packet (the yardstick's method:
+# sendmmsg on an AF_PACKET socket; the sender's own cost, ~1 us per frame,
+# runs in the same softirq as the node path and compresses every ratio).
+GEN_MODE=${GEN_MODE:-live}
 ENDPOINTS=10
 
 [ "$(id -u)" = 0 ] || { echo "compare: needs root" >&2; exit 77; }
@@ -190,10 +191,14 @@ else
 fi
 xdp_attach xdppass ref_xdp_pass
 mkdir -p "$TMP/svclb-state" "$BPFDIR"
+# Conntrack capacity: the same number of flows as netfilter's table in this
+# run (nf_conntrack_max; svclb keeps 2 entries per flow in each of its maps).
+NF_CT_MAX=$(sysctl -n net.netfilter.nf_conntrack_max 2>/dev/null || echo 262144)
+SVCLB_CT=$((NF_CT_MAX * 2))
 in_ns svclb-n "$BIN/svclbd" --bpffs "$BPFDIR/svclbd" --iface n0 --iface nb \
     --state-dir "$TMP/svclb-state" --socket "$TMP/svclb.sock" --metrics-addr 127.0.0.1:9810 \
     --service-cidr 10.96.0.0/12 --cgroup none --max-services 1048576 --max-backends 524288 \
-    --max-conntrack 4194304 >"$TMP/svclbd.log" 2>&1 &
+    --max-conntrack "$SVCLB_CT" >"$TMP/svclbd.log" 2>&1 &
 PIDS+=($!)
 for i in $(seq 50); do svcctl status >/dev/null 2>&1 && break; sleep 0.2; done
 svcctl status >/dev/null 2>&1 || { tail -20 "$TMP/svclbd.log" >&2; exit 1; }
@@ -210,24 +215,32 @@ for N in "${SIZES[@]}"; do
     mkdir -p "$TMP/gen-$N"
     "$PY" "$HERE/gen.py" "$N" "$ENDPOINTS" "$TMP/gen-$N"
     LAST_VIP=$("$PY" -c "import ipaddress; print(ipaddress.ip_address('10.96.0.1') + $N - 1)")
-    # Load times (svcctl apply replaces the whole set: services no longer
-    # in the file are removed, like a resync).
-    t0=$(date +%s.%N)
-    svcctl apply -f "$TMP/gen-$N/svc.yaml" >/dev/null || { log "svcctl apply failed"; tail "$TMP/svclbd.log" >&2; exit 1; }
-    t_svclb=$(elapsed "$t0")
-    in_ns iptables-n iptables-legacy -t nat -F 2>/dev/null || true
-    t0=$(date +%s.%N)
-    in_ns iptables-n timeout 300 iptables-legacy-restore <"$TMP/gen-$N/ipt.rules"
-    t_ipt=$(elapsed "$t0")
-    in_ns nftables-n nft flush ruleset
-    t0=$(date +%s.%N)
-    nft_ok=1
-    for f in $(ls "$TMP/gen-$N"/nft-*.nft | sort -V); do
-        in_ns nftables-n timeout 300 nft -f "$f" || { nft_ok=0; break; }
+    # Load times, REPS times each, always into an empty dataplane: svclb
+    # first deletes what is loaded (svcctl delete -f, not timed), iptables
+    # and nftables flush. The last rep's rules stay for the traffic rounds.
+    for ((r = 0; r < REPS; r++)); do
+        if [ -n "${LOADED:-}" ]; then
+            svcctl delete -f "$LOADED" >/dev/null || { log "svcctl delete failed"; tail "$TMP/svclbd.log" >&2; exit 1; }
+        fi
+        t0=$(date +%s.%N)
+        svcctl apply -f "$TMP/gen-$N/svc.yaml" >/dev/null || { log "svcctl apply failed"; tail "$TMP/svclbd.log" >&2; exit 1; }
+        t_svclb=$(elapsed "$t0")
+        LOADED=$TMP/gen-$N/svc.yaml
+        in_ns iptables-n iptables-legacy -t nat -F 2>/dev/null || true
+        in_ns iptables-n iptables-legacy -t nat -X 2>/dev/null || true
+        t0=$(date +%s.%N)
+        in_ns iptables-n timeout 300 iptables-legacy-restore <"$TMP/gen-$N/ipt.rules"
+        t_ipt=$(elapsed "$t0")
+        in_ns nftables-n nft flush ruleset
+        t0=$(date +%s.%N)
+        nft_ok=1
+        for f in $(ls "$TMP/gen-$N"/nft-*.nft | sort -V); do
+            in_ns nftables-n timeout 300 nft -f "$f" || { nft_ok=0; break; }
+        done
+        t_nft=$(elapsed "$t0")
+        log "N=$N load $((r + 1))/$REPS: svcctl apply ${t_svclb}s, iptables-restore ${t_ipt}s, nft -f ${t_nft}s"
+        emit "{\"kind\":\"load\",\"n\":$N,\"rep\":$r,\"svclb_s\":$t_svclb,\"iptables_s\":$t_ipt,\"nftables_s\":$t_nft,\"nft_ok\":$nft_ok}"
     done
-    t_nft=$(elapsed "$t0")
-    log "N=$N load: svcctl apply ${t_svclb}s, iptables-restore ${t_ipt}s, nft -f ${t_nft}s"
-    emit "{\"kind\":\"load\",\"n\":$N,\"svclb_s\":$t_svclb,\"iptables_s\":$t_ipt,\"nftables_s\":$t_nft,\"nft_ok\":$nft_ok}"
 
     # Endpoint change -> map latency (svclb): each rep adds an 11th endpoint
     # to the tested Service and removes it again (two samples), so the set
@@ -245,8 +258,11 @@ print(f"apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: s{i}\n  namespace: b
       f"  ports:\n  - name: dns\n    port: 5353\n    protocol: UDP\n  - name: http\n    port: 8080\n    protocol: TCP")
 PYEOF
             # svcctl apply of the one Endpoints object (the set stays as is).
-            m=$(timeout 60 "$BIN/svclb-mappoll" --map "$BPFDIR/svclbd/backends_v1" --addr 10.251.0.99 \
-                --port 5353 $gone --timeout 30 -- "$BIN/svcctl" --socket "$TMP/svclb.sock" apply -f "$yaml" || echo '{}')
+            # map_s: from the fork of svcctl until the tested Service's
+            # master counts a slot naming 10.251.0.99:5353 (or none does).
+            m=$(timeout 60 "$BIN/svclb-mappoll" --bpffs "$BPFDIR/svclbd" --vip "$LAST_VIP" --vport 53 \
+                --proto udp --addr 10.251.0.99 --port 5353 $gone --timeout 30 \
+                -- "$BIN/svcctl" --socket "$TMP/svclb.sock" apply -f "$yaml" || echo '{}')
             emit "{\"kind\":\"ep_change\",\"n\":$N,\"rep\":$r,\"step\":\"$step\",\"r\":$m}"
         done
     done
@@ -263,11 +279,12 @@ PYEOF
     done
 done
 
-"$PY" - "$RESULT" "$(uname -r)" "$REPS" "$QUICK" >"$TMP/compare.json" <<'PYEOF'
+"$PY" - "$RESULT" "$(uname -r)" "$REPS" "$QUICK" "$NF_CT_MAX" "$GEN_MODE" >"$TMP/compare.json" <<'PYEOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(json.dumps({"kernel": sys.argv[2], "reps": int(sys.argv[3]), "quick": sys.argv[4] == "1",
-                  "endpoints": 10, "rows": rows}, indent=1))
+                  "endpoints": 10, "ct_flows": int(sys.argv[5]), "gen_mode": sys.argv[6], "rows": rows},
+                 indent=1))
 PYEOF
 if [ -n "$OUT" ]; then cp "$TMP/compare.json" "$OUT"; else cat "$TMP/compare.json"; fi
 log "done"
