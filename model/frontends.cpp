@@ -106,13 +106,9 @@ struct BackendSource {
 
 BackendSource sourceFor(
     const Service& svc, const std::map<std::pair<std::string, std::string>, Endpoints>& endpoints,
-    const std::map<std::pair<std::string, std::string>, EndpointSlice>& slices) {
+    const Store::SliceIndex& slices) {
   BackendSource src;
-  for (const auto& [skey, slice] : slices) {
-    if (skey.first != svc.meta.ns || slice.addressType != "IPv4") continue;
-    auto it = slice.meta.labels.find("kubernetes.io/service-name");
-    if (it != slice.meta.labels.end() && it->second == svc.meta.name) src.slices.push_back(&slice);
-  }
+  if (auto it = slices.find({svc.meta.ns, svc.meta.name}); it != slices.end()) src.slices = it->second;
   if (src.slices.empty()) {
     auto it = endpoints.find({svc.meta.ns, svc.meta.name});
     if (it != endpoints.end()) src.endpoints = &it->second;
@@ -184,11 +180,25 @@ uint32_t affinityTimeoutOf(const Service& svc) {
 
 }  // namespace
 
-void Store::appendFrontends(const Service& svc, std::vector<Frontend>& out) const {
+Store::SliceIndex Store::sliceIndex(const std::set<Key>* only) const {
+  SliceIndex idx;
+  for (const auto& [skey, slice] : slices_) {
+    if (slice.addressType != "IPv4") continue;
+    auto it = slice.meta.labels.find("kubernetes.io/service-name");
+    if (it == slice.meta.labels.end()) continue;
+    Key svc{skey.first, it->second};
+    if (only && !only->count(svc)) continue;
+    idx[std::move(svc)].push_back(&slice);  // in slice name order, as slices_
+  }
+  return idx;
+}
+
+void Store::appendFrontends(const Service& svc, const SliceIndex& slices,
+                            std::vector<Frontend>& out) const {
   if (svc.type == "ExternalName") return;
   auto vip = parseIPv4(svc.clusterIP);  // "" and "None" have no frontend
   if (!vip) return;
-  const BackendSource src = sourceFor(svc, endpoints_, slices_);
+  const BackendSource src = sourceFor(svc, endpoints_, slices);
   for (const auto& sp : svc.ports) {
     uint8_t proto = protoNumber(sp.protocol);
     if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
@@ -209,7 +219,8 @@ void Store::appendFrontends(const Service& svc, std::vector<Frontend>& out) cons
 
 std::vector<Frontend> Store::frontends() const {
   std::vector<Frontend> out;
-  for (const auto& [key, svc] : services_) appendFrontends(svc, out);
+  const SliceIndex slices = sliceIndex();
+  for (const auto& [key, svc] : services_) appendFrontends(svc, slices, out);
   std::sort(out.begin(), out.end(),
             [](const Frontend& a, const Frontend& b) { return a.key < b.key; });
   return out;
@@ -217,8 +228,10 @@ std::vector<Frontend> Store::frontends() const {
 
 std::vector<Frontend> Store::frontendsOf(const std::set<Key>& services) const {
   std::vector<Frontend> out;
+  const SliceIndex slices = sliceIndex(&services);
   for (const auto& key : services)
-    if (auto it = services_.find(key); it != services_.end()) appendFrontends(it->second, out);
+    if (auto it = services_.find(key); it != services_.end())
+      appendFrontends(it->second, slices, out);
   std::sort(out.begin(), out.end(),
             [](const Frontend& a, const Frontend& b) { return a.key < b.key; });
   return out;
@@ -226,6 +239,7 @@ std::vector<Frontend> Store::frontendsOf(const std::set<Key>& services) const {
 
 std::vector<ExternalFrontend> Store::externalFrontends() const {
   std::vector<ExternalFrontend> out;
+  const SliceIndex slices = sliceIndex();
   for (const auto& [key, svc] : services_) {
     if (svc.type == "ExternalName") continue;
     // Nothing external (no entry below would be made): skip the work.
@@ -247,7 +261,7 @@ std::vector<ExternalFrontend> Store::externalFrontends() const {
       ranges.push_back(std::move(r));
     }
     const auto vip = parseIPv4(svc.clusterIP);
-    const BackendSource src = sourceFor(svc, endpoints_, slices_);
+    const BackendSource src = sourceFor(svc, endpoints_, slices);
     for (const auto& sp : svc.ports) {
       const uint8_t proto = protoNumber(sp.protocol);
       if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;

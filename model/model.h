@@ -403,7 +403,17 @@ class Store {
 
   Result<std::vector<ApplyOutcome>> removeOne(const std::string& kind, const std::string& ns,
                                               const std::string& name, Undo* undo);
-  void appendFrontends(const Service& svc, std::vector<Frontend>& out) const;
+  // A Service's EndpointSlices, found by (namespace, service-name label)
+  // once per derivation: scanning every slice for every Service made a
+  // derivation quadratic in the number of slices.
+ public:
+  using SliceIndex = std::map<Key, std::vector<const EndpointSlice*>>;
+
+ private:
+  // IPv4 slices by Service (`only`: just these Services), in name order.
+  SliceIndex sliceIndex(const std::set<Key>* only = nullptr) const;
+  void appendFrontends(const Service& svc, const SliceIndex& slices,
+                       std::vector<Frontend>& out) const;
   // Allocates missing nodePorts (best effort) and re-runs LB IP assignment.
   void repair();
 };

@@ -1,5 +1,6 @@
 // Store::frontends(): port matching, states, slices vs Endpoints, dedupe,
 // affinity and what is skipped.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "model/model.h"
@@ -217,6 +218,48 @@ spec: {clusterIP: 10.96.0.20, ports: [{port: 1}]}
                              [](const Frontend& l, const Frontend& r) { return l.key < r.key; }));
   EXPECT_EQ(fes[0].key, (FrontendKey{ip(10, 96, 0, 9), 9, 17}));
   EXPECT_EQ(fes[2].name, "a");
+}
+
+// Many Services, each with its own slice, in two namespaces with the same
+// Service names: every Service gets exactly its own slice's endpoint, from
+// frontends(), frontendsOf() and externalFrontends() alike (the slices are
+// found through one index per derivation).
+TEST(ModelFrontends, EachServiceFindsItsOwnSlicesAmongMany) {
+  constexpr int kN = 1200;  // 2,400 nodePorts fit 30000-32767
+  std::string text;
+  for (const char* ns : {"a", "b"}) {
+    for (int i = 0; i < kN; ++i) {
+      const int id = (ns[0] == 'a' ? 0 : kN) + i;
+      text += fmt::format(
+          "apiVersion: v1\nkind: Service\nmetadata: {{name: s{0}, namespace: {1}}}\n"
+          "spec:\n  type: NodePort\n  clusterIP: 10.96.{2}.{3}\n"
+          "  ports: [{{name: http, port: 80, nodePort: {4}}}]\n---\n"
+          "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+          "metadata: {{name: s{0}-x, namespace: {1}, labels: {{kubernetes.io/service-name: s{0}}}}}\n"
+          "addressType: IPv4\nports: [{{name: http, port: 8080}}]\n"
+          "endpoints: [{{addresses: [10.{5}.{2}.{3}]}}]\n---\n",
+          i, ns, id / 250, id % 250 + 1, 30000 + id, ns[0] == 'a' ? 1 : 2);
+    }
+  }
+  Store st = storeOf(text);
+  auto fes = st.frontends();
+  ASSERT_EQ(fes.size(), 2u * kN);
+  for (const auto& fe : fes) {
+    ASSERT_EQ(fe.backends.size(), 1u) << fe.ns << "/" << fe.name;
+    const uint32_t vip = fe.key.vip;
+    const uint32_t want = (10u << 24) | ((fe.ns == "a" ? 1u : 2u) << 16) | (vip & 0xffff);
+    EXPECT_EQ(fe.backends[0].ip, want) << fe.ns << "/" << fe.name;
+  }
+  auto one = st.frontendsOf({{"b", "s7"}});
+  ASSERT_EQ(one.size(), 1u);
+  ASSERT_EQ(one[0].backends.size(), 1u);
+  EXPECT_EQ(one[0].backends[0].ip, ip(10, 2, (kN + 7) / 250, (kN + 7) % 250 + 1));
+  auto ext = st.externalFrontends();
+  ASSERT_EQ(ext.size(), 2u * kN);
+  for (const auto& fe : ext) {
+    ASSERT_EQ(fe.backends.size(), 1u) << fe.ns << "/" << fe.name;
+    EXPECT_EQ(fe.backends[0].ip >> 16, fe.ns == "a" ? 0x0a01u : 0x0a02u) << fe.ns << "/" << fe.name;
+  }
 }
 
 }  // namespace
