@@ -110,9 +110,6 @@ class Ext : public BpfTest {
 };
 std::string Ext::suiteErr_;
 
-// A frame a node NIC received from the client (MACs of the LAN).
-Bytes fromClient(PacketBuilder b) { return b.build(); }
-
 TEST_F(Ext, NodePortToRemoteBackendIsSourceNatedAndSentBack) {
   ASSERT_TRUE(sync({external(kNodeIp, 30080, kTcp, {backend("10.244.1.11:8080")})}));
   const Bytes syn = PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080).ttl(64).build();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "loader/reconcile.h"
+#include "tests/unit/fake_maps.h"
 
 namespace svclb {
 namespace {
@@ -24,35 +25,7 @@ uint32_t ip(const char* dotted) {
   return ntohl(a.s_addr);
 }
 
-struct KeyLess {
-  bool operator()(const svc_key& a, const svc_key& b) const {
-    return std::memcmp(&a, &b, sizeof a) < 0;
-  }
-};
-
-// svc_v1 and backends_v1 as the syncer would leave them.
-struct FakeMaps {
-  std::map<svc_key, svc_value, KeyLess> svc;
-  std::map<uint32_t, backend_value> backends;
-
-  void apply(const MapOp& op) {
-    switch (op.kind) {
-      case MapOp::Kind::PutSvc:
-        svc[op.key] = op.value;
-        break;
-      case MapOp::Kind::DeleteSvc:
-        svc.erase(op.key);
-        break;
-      case MapOp::Kind::PutBackend:
-        backends[op.id] = op.backend;
-        break;
-      case MapOp::Kind::FreeBackend:
-        backends[op.id] = backend_value{};
-        break;
-      default:
-        break;  // stats, Maglev, ranges: not read by the probe
-    }
-  }
+struct ProbeMaps : fakes::FakeMaps {
   bool probe(const char* vip, uint16_t vport, const char* addr, uint16_t port) const {
     mappoll::SvcLookup s = [&](const svc_key& k, svc_value& v) {
       auto it = svc.find(k);
@@ -89,7 +62,7 @@ Frontend frontend(int endpoints) {
 bool isMaster(const MapOp& op) { return op.kind == MapOp::Kind::PutSvc && op.key.slot == 0; }
 
 TEST(MappollProbe, SeesAnAddedEndpointOnlyOnceItsMasterIsWritten) {
-  FakeMaps maps;
+  ProbeMaps maps;
   ActualState actual;
   actual.svcIds = IdPool(1024);
   actual.backendIds = IdPool(1024);
@@ -135,7 +108,7 @@ TEST(MappollProbe, SeesAnAddedEndpointOnlyOnceItsMasterIsWritten) {
 }
 
 TEST(MappollProbe, IgnoresTerminatingAndForeignBackends) {
-  FakeMaps maps;
+  ProbeMaps maps;
   svc_key k{};
   k.vip = htonl(ip("10.96.0.1"));
   k.port = htons(53);

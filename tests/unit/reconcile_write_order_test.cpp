@@ -11,38 +11,12 @@
 #include <random>
 
 #include "loader/reconcile.h"
+#include "tests/unit/fake_maps.h"
 
 namespace svclb {
 namespace {
 
-struct KeyLess {
-  bool operator()(const svc_key& a, const svc_key& b) const {
-    return std::memcmp(&a, &b, sizeof a) < 0;
-  }
-};
-
-struct FakeMaps {
-  std::map<svc_key, svc_value, KeyLess> svc;
-  std::map<uint32_t, backend_value> backends;
-
-  void apply(const MapOp& op) {
-    switch (op.kind) {
-      case MapOp::Kind::PutSvc:
-        svc[op.key] = op.value;
-        break;
-      case MapOp::Kind::DeleteSvc:
-        svc.erase(op.key);
-        break;
-      case MapOp::Kind::PutBackend:
-        backends[op.id] = op.backend;
-        break;
-      case MapOp::Kind::FreeBackend:
-        backends.erase(op.id);
-        break;
-      default:
-        break;
-    }
-  }
+struct OrderMaps : fakes::FakeMaps {
   // "" when every master's slots 1..total exist and name live backends of
   // the same frontend.
   std::string broken() const {
@@ -83,7 +57,7 @@ Frontend fe(uint32_t n, std::vector<std::pair<uint32_t, EndpointState>> eps) {
 }
 
 // Replays `plan` in writeOrder on `maps`, checking after every write.
-void replay(const Plan& plan, FakeMaps& maps) {
+void replay(const Plan& plan, OrderMaps& maps) {
   const auto order = writeOrder(plan.ops);
   ASSERT_EQ(order.size(), plan.ops.size());
   std::vector<size_t> sorted = order;
@@ -101,7 +75,7 @@ TEST(ReconcileWriteOrder, RandomPlansNeverExposeAHalfWrittenFrontend) {
   ActualState actual;
   actual.svcIds = IdPool(4096);
   actual.backendIds = IdPool(2048);  // small: ids are reused across rounds
-  FakeMaps maps;
+  OrderMaps maps;
   for (int round = 0; round < 40; ++round) {
     std::vector<Frontend> want;
     for (uint32_t n = 0; n < 60; ++n) {
@@ -145,7 +119,7 @@ TEST(ReconcileWriteOrder, NewFrontendsBecomeFiveGroups) {
     last = g;
   }
   EXPECT_EQ(groups, 5);
-  FakeMaps maps;
+  OrderMaps maps;
   replay(*plan, maps);
 }
 
