@@ -135,19 +135,8 @@ static __always_inline int nat4_rewrite_xdp(struct xdp_md *ctx, const struct pkt
 		ip->saddr = new_addr;
 	ip->check = csum_replace4(ip->check, old_addr, new_addr);
 	*port = new_port;
-
-	/* UDP checksum 0 means "none": keep it so. A computed 0 is sent as
-	 * 0xffff (RFC 768). */
-	if (p->proto == IPPROTO_UDP && *check == 0)
-		return 0;
-	{
-		__sum16 c = csum_replace4(*check, old_addr, new_addr);
-
-		c = csum_replace2(c, old_port, new_port);
-		if (p->proto == IPPROTO_UDP && c == 0)
-			c = 0xffff;
-		*check = c;
-	}
+	/* A raw frame always carries a full checksum (RFC 768 for UDP 0). */
+	l4_csum_direct(check, 0, p->proto, old_addr, new_addr, old_port, new_port);
 	return 0;
 }
 
