@@ -84,6 +84,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$P-$ns" "$@"; }
+# bg_ns NS CMD...: CMD in the background, its PID in PIDS. nsenter execs CMD,
+# so the PID is CMD's own (`in_ns ... &` would background a subshell, and
+# cleanup's kill would miss the command).
+bg_ns() { local ns=$1; shift; nsenter --net="/run/netns/$P-$ns" "$@" & PIDS+=($!); }
 
 # topo CFG: CFG-c (client 10.250.0.2) <-> CFG-n (node) <-> CFG-b (backends
 # 10.251.0.11..20). veths with 2 queues each (one per generator thread).
@@ -124,8 +128,7 @@ topo() {
     in_ns "$bn" tc qdisc add dev b0 clsact
     in_ns "$bn" tc filter add dev b0 ingress prio 1 bpf direct-action object-pinned "$BPFDIR/sink/ref_tc_sink"
     # Backend server for TCP, bounded in time.
-    in_ns "$bn" timeout 3600 "$BIN/svclb-tcpbench" server --port 8080 --duration 3600 2>/dev/null &
-    PIDS+=($!)
+    bg_ns "$bn" timeout 3600 "$BIN/svclb-tcpbench" server --port 8080 --duration 3600 2>/dev/null
 }
 
 xdp_attach() {  # xdp_attach CFG PROGNAME
@@ -195,11 +198,10 @@ mkdir -p "$TMP/svclb-state" "$BPFDIR"
 # run (nf_conntrack_max; svclb keeps 2 entries per flow in each of its maps).
 NF_CT_MAX=$(sysctl -n net.netfilter.nf_conntrack_max 2>/dev/null || echo 262144)
 SVCLB_CT=$((NF_CT_MAX * 2))
-in_ns svclb-n "$BIN/svclbd" --bpffs "$BPFDIR/svclbd" --iface n0 --iface nb \
+bg_ns svclb-n "$BIN/svclbd" --bpffs "$BPFDIR/svclbd" --iface n0 --iface nb \
     --state-dir "$TMP/svclb-state" --socket "$TMP/svclb.sock" --metrics-addr 127.0.0.1:9810 \
     --service-cidr 10.96.0.0/12 --cgroup none --max-services 1048576 --max-backends 524288 \
-    --max-conntrack "$SVCLB_CT" >"$TMP/svclbd.log" 2>&1 &
-PIDS+=($!)
+    --max-conntrack "$SVCLB_CT" >"$TMP/svclbd.log" 2>&1
 for i in $(seq 50); do svcctl status >/dev/null 2>&1 && break; sleep 0.2; done
 svcctl status >/dev/null 2>&1 || { tail -20 "$TMP/svclbd.log" >&2; exit 1; }
 in_ns iptables-n true
