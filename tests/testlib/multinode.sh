@@ -373,6 +373,7 @@ mn_down() {
         fi
         [[ -e $(mn_bpffs "$n") ]] && rm -rf "$(mn_bpffs "$n")"
     done
+    topo_rm_xdp_globals
     [[ -n ${TOPO_TMP:-} && -d $TOPO_TMP && ${SVCLB_KEEP_TMP:-0} != 1 ]] && rm -rf "$TOPO_TMP"
     # shellcheck disable=SC2034
     MN_PREFIX="" TOPO_PREFIX=""

@@ -327,6 +327,16 @@ topo_kill_pids() {
 
 # topo_cleanup: remove everything this prefix created; safe to call twice and
 # on a half-built topology.
+# libxdp (svclbd --external-iface) creates its runtime dir
+# /sys/fs/bpf/xdp/globals on first use and leaves it: removed again (when
+# empty) by the test that made it appear.
+TOPO_XDP_GLOBALS_PREEXISTED=0
+[[ -e /sys/fs/bpf/xdp/globals ]] && TOPO_XDP_GLOBALS_PREEXISTED=1
+topo_rm_xdp_globals() {
+    ((TOPO_XDP_GLOBALS_PREEXISTED)) || rmdir /sys/fs/bpf/xdp/globals 2>/dev/null
+    return 0
+}
+
 topo_cleanup() {
     [[ -n ${TOPO_PREFIX:-} ]] || return 0
     set +e
@@ -353,6 +363,7 @@ topo_cleanup() {
         retry 20 0.1 rmdir "$CG" 2>/dev/null || log "could not remove cgroup $CG"
     fi
     [[ -e $BPFFS ]] && rm -rf "$BPFFS"
+    topo_rm_xdp_globals
     [[ -n ${TOPO_TMP:-} && -d $TOPO_TMP && ${SVCLB_KEEP_TMP:-0} != 1 ]] && rm -rf "$TOPO_TMP"
     TOPO_PREFIX=""
 }
