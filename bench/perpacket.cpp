@@ -241,6 +241,17 @@ struct Env {
   std::exit(1);
 }
 
+// keys[i] -> vals[i] by BPF_MAP_UPDATE_BATCH (65,536 per call).
+template <class K, class V>
+void batchPut(int fd, const std::vector<K>& keys, const std::vector<V>& vals, const char* what) {
+  for (size_t off = 0; off < keys.size(); off += 65536) {
+    LIBBPF_OPTS(bpf_map_batch_opts, bo);
+    auto cnt = static_cast<uint32_t>(std::min<size_t>(65536, keys.size() - off));
+    if (bpf_map_update_batch(fd, keys.data() + off, vals.data() + off, &cnt, &bo))
+      fail(fmt::format("{} batch update: {}", what, strerror(errno)));
+  }
+}
+
 Bytes packet(const Env& e, Pkt p) {
   using testlib::kTcpAck;
   // 64-byte frames: 54 bytes of headers + 10 bytes of payload.
@@ -449,10 +460,7 @@ void loadEnv(Env& e, uint32_t n, const Options& o, uint32_t nic0) {
     keys.push_back(makeSvcKey(FrontendKey{kFillVipBase + i, 80, bpftest::kTcp}, 0));
     vals.push_back(RefVal{htonl(kFillBeBase + i), htons(kFillBePort), 0, i + 2, {}});
   }
-  LIBBPF_OPTS(bpf_map_batch_opts, bo);
-  uint32_t cnt = static_cast<uint32_t>(keys.size());
-  if (bpf_map_update_batch(bpf_map__fd(e.ref->maps.ref_svc), keys.data(), vals.data(), &cnt, &bo))
-    fail(fmt::format("ref_svc batch update: {}", strerror(errno)));
+  batchPut(bpf_map__fd(e.ref->maps.ref_svc), keys, vals, "ref_svc");
 }
 
 ct_key ctKey(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp) {
@@ -494,10 +502,7 @@ void prefillCt(Env& e, const Options& o) {
     v.dir = CT_DIR_FORWARD;
     vals.push_back(v);
     if (keys.size() == 65536 || i + 1 == est) {
-      LIBBPF_OPTS(bpf_map_batch_opts, bo);
-      uint32_t cnt = static_cast<uint32_t>(keys.size());
-      if (bpf_map_update_batch(estFd, keys.data(), vals.data(), &cnt, &bo))
-        fail(fmt::format("prefilling ct_est_v2: {}", strerror(errno)));
+      batchPut(estFd, keys, vals, "ct_est_v2 prefill");
       keys.clear();
       vals.clear();
     }
@@ -645,10 +650,7 @@ void establish(Env& e, bool spread) {
     vals[i].nat_addr = htonl(kFillBeBase + i);
     vals[i].nat_port = htons(kFillBePort);
   }
-  LIBBPF_OPTS(bpf_map_batch_opts, bo);
-  uint32_t cnt = e.fill;
-  if (bpf_map_update_batch(rct, keys.data(), vals.data(), &cnt, &bo))
-    fail(fmt::format("ref_ct batch update: {}", strerror(errno)));
+  batchPut(rct, keys, vals, "ref_ct");
 }
 
 // ---- counters --------------------------------------------------------------

@@ -47,14 +47,6 @@ const char* actionName(ApplyAction a) {
   return "?";
 }
 
-json outcomesJson(const std::vector<ApplyOutcome>& outs) {
-  json r = json::array();
-  for (const auto& o : outs)
-    r.push_back({{"kind", o.kind}, {"namespace", o.ns}, {"name", o.name},
-                 {"action", actionName(o.action)}});
-  return r;
-}
-
 // kubectl's plural resource names in NotFound messages.
 std::string resourceName(const std::string& kind) {
   if (kind == "Service") return "services";
@@ -375,18 +367,13 @@ std::string Daemon::handleLine(const json& req) {
     }
     return fail(r.error().message).dump(-1, ' ', false, json::error_handler_t::replace);
   }
-  return handle(req).dump(-1, ' ', false, json::error_handler_t::replace);
+  return handleQuery(req).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-json Daemon::handle(const json& req) {
+json Daemon::handleQuery(const json& req) {
   std::lock_guard lk(mu_);
   const std::string op = req.value("op", "");
   try {
-    if (op == "apply" || op == "delete") {
-      auto r = op == "apply" ? doApply(req) : doDelete(req);
-      if (!r) return fail(r.error().message);
-      return {{"ok", true}, {"results", outcomesJson(*r)}};
-    }
     if (op == "get") return doGet(req);
     if (op == "stats") return doStats();
     if (op == "status") return doStatus();
@@ -657,8 +644,8 @@ std::string Daemon::metrics() {
   json st, stats;
   {
     // Reuse the API views so metrics and `svcctl stats` can never disagree.
-    stats = handle({{"op", "stats"}});
-    st = handle({{"op", "status"}});
+    stats = handleQuery({{"op", "stats"}});
+    st = handleQuery({{"op", "status"}});
   }
   std::ostringstream o;
   auto family = [&](const char* name, const char* type, const char* help) {

@@ -50,9 +50,8 @@ class Daemon {
   // Restores the persisted state and reconciles the maps against it.
   Status start();
 
-  nlohmann::json handle(const nlohmann::json& req);
-  // handle(req) serialized (one line without the newline): what the API
-  // socket answers.
+  // One API request (op apply, delete, get, stats or status): the reply
+  // line without the newline, what the API socket answers.
   std::string handleLine(const nlohmann::json& req);
   std::string metrics();  // Prometheus text exposition
 
@@ -70,6 +69,8 @@ class Daemon {
  private:
   std::string statePath() const { return cfg_.stateDir + "/state.json"; }
   StoreConfig storeConfig() const;
+  // get, stats, status (and unknown ops): for handleLine and metrics().
+  nlohmann::json handleQuery(const nlohmann::json& req);
   // store_ already holds the change (recorded in `undo`): plans it, writes
   // the maps, then persists the change (state_). Any failure reverts store_
   // and the maps.

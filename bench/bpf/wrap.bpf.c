@@ -19,6 +19,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bench/bpf/bench_abi.h"
+#include "lib/reject.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -69,10 +70,8 @@ static __always_inline int wrap_prepare(void *data, void *data_end)
 	return 0;
 }
 
-/* svclb's xdp_reject turns a UDP datagram into eth + 28 bytes of new
- * IP/ICMP header + the quoted IP header and 8 bytes: 70 bytes. */
-#define ICMP_REJECT_ROOM 28
-#define ICMP_REJECT_LEN 70
+/* svclb's xdp_reject turns a UDP datagram into an ICMP port unreachable of
+ * REJECT_ICMP_LEN bytes, its head REJECT_ICMP_ROOM bytes earlier. */
 
 SEC("xdp")
 int bench_wrap_xdp(struct xdp_md *ctx)
@@ -81,13 +80,13 @@ int bench_wrap_xdp(struct xdp_md *ctx)
 		void *data = (void *)(long)ctx->data;
 		void *data_end = (void *)(long)ctx->data_end;
 
-		/* exactly ICMP_REJECT_LEN bytes: grown by the program */
-		if (data + ICMP_REJECT_LEN <= data_end && data + ICMP_REJECT_LEN + 1 > data_end &&
-		    cfg.tmpl_len != ICMP_REJECT_LEN) {
-			if (bpf_xdp_adjust_head(ctx, ICMP_REJECT_ROOM))
+		/* exactly REJECT_ICMP_LEN bytes: grown by the program */
+		if (data + REJECT_ICMP_LEN <= data_end && data + REJECT_ICMP_LEN + 1 > data_end &&
+		    cfg.tmpl_len != REJECT_ICMP_LEN) {
+			if (bpf_xdp_adjust_head(ctx, (int)REJECT_ICMP_ROOM))
 				return XDP_ABORTED;
 			if (bpf_xdp_adjust_tail(ctx, (int)cfg.tmpl_len -
-							(ICMP_REJECT_LEN - ICMP_REJECT_ROOM)))
+							(int)(REJECT_ICMP_LEN - REJECT_ICMP_ROOM)))
 				return XDP_ABORTED;
 		}
 	}
