@@ -123,7 +123,7 @@ enum class Keys { Hot, Spread };
 enum class Method { Wrap, PingPong, Direct };
 // Which packet a row sends (built from the fixtures' PacketBuilder).
 enum class Pkt {
-  ToVipSyn, ToVipAck, Reply, NotService, ToEmptySyn, ToEmptyUdp, ToAffSyn, ToMaglevSyn, ToFillVip, FillReply,
+  ToVipSyn, ToVipAck, Reply, NotService, NotServiceUdp, ToEmptySyn, ToEmptyUdp, ToAffSyn, ToMaglevSyn, ToFillVip, FillReply,
   NpLocalSyn, NpLocalAck, NpRemoteSyn, NpRemoteAck, NpRemoteReply
 };
 // What must be true before a run.
@@ -164,6 +164,7 @@ std::vector<PathCase> pathCases() {
       {"xdp.clusterip_ct_hit_pingpong", "ClusterIP CT hit + DNAT, no wrapper", SvclbXdp, PingPong, Hot, ToVipAck, 0, Prep::PingPong, Check::Hits, P, false},
       {"xdp.reply_rnat", "reply reverse NAT (CT hit)", SvclbXdp, Wrap, Hot, Reply, 0, Prep::Established, Check::Replies, P, false},
       {"xdp.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbXdp, Wrap, Hot, NotService, 0, Prep::None, Check::NoDrops, P, false},
+      {"xdp.non_service_udp_pass", "not a service, UDP: CT miss + svc miss + reversed-tuple lookup (port-reuse takeover) + pass", SvclbXdp, Wrap, Hot, NotServiceUdp, 0, Prep::None, Check::NoDrops, P, false},
       {"xdp.no_endpoint_reject", "service without endpoints: TCP RST back (XDP_TX)", SvclbXdp, Wrap, Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, T, false, Svc::Empty},
       {"xdp.no_endpoint_reject_udp", "service without endpoints: UDP -> ICMP port unreachable back (XDP_TX; includes the wrapper shrinking the frame back: 2 helper calls)", SvclbXdp, Wrap, Hot, ToEmptyUdp, WRAP_UNDO_ICMP, Prep::None, Check::Rejects, T, false, Svc::EmptyUdp},
       {"xdp.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbXdp, Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, P, true, Svc::Aff},
@@ -182,6 +183,7 @@ std::vector<PathCase> pathCases() {
       {"tc.clusterip_ct_hit_pingpong", "ClusterIP CT hit + DNAT, no wrapper", SvclbTc, PingPong, Hot, ToVipAck, 0, Prep::PingPong, Check::Hits, OK, false},
       {"tc.reply_rnat", "reply reverse NAT (CT hit)", SvclbTc, Wrap, Hot, Reply, 0, Prep::Established, Check::Replies, OK, false},
       {"tc.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbTc, Wrap, Hot, NotService, 0, Prep::None, Check::NoDrops, OK, false},
+      {"tc.non_service_udp_pass", "not a service, UDP: CT miss + svc miss + reversed-tuple lookup (port-reuse takeover) + pass", SvclbTc, Wrap, Hot, NotServiceUdp, 0, Prep::None, Check::NoDrops, OK, false},
       {"tc.no_endpoint_reject", "service without endpoints: TCP RST back (redirect)", SvclbTc, Wrap, Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, REDIR, false, Svc::Empty},
       {"tc.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbTc, Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, OK, true, Svc::Aff},
       {"tc.maglev_new_flow", "Maglev service: CT miss + Maglev ring lookup + LRU inserts", SvclbTc, Wrap, Hot, ToMaglevSyn, V, Prep::None, Check::Flows, OK, true, Svc::Maglev},
@@ -263,6 +265,9 @@ Bytes packet(const Env& e, Pkt p) {
           .payload(10)
           .build();
     case Pkt::NotService: return PacketBuilder::tcp(kClient, kClientPort, kNotService, 80).payload(10).build();
+    // 64 bytes (22-byte payload): every untracked non-Service datagram pays
+    // the port-reuse check (one more CT lookup); a TCP ACK does not.
+    case Pkt::NotServiceUdp: return PacketBuilder::udp(kClient, kClientPort, kNotService, 53).payload(22).build();
     // 54 bytes: a SYN without payload is answered by a RST of the same size,
     // so the frame keeps its geometry from one iteration to the next.
     case Pkt::ToEmptySyn: return PacketBuilder::tcp(kClient, kClientPort, kEmptyVip, 80).build();

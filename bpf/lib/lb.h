@@ -72,12 +72,35 @@ static __always_inline int ct_alive(const struct ct_value *ct, __u8 proto, __u32
 	return now - ct->last_seen <= life;
 }
 
-/* Usable for this packet: alive, and not a bare SYN reusing a closing
- * flow's tuple (a new connection, to be balanced anew). */
+/* Usable for this packet: alive, and not the opening of a new connection
+ * on a closing flow's tuple: a bare SYN (balanced anew) or a SYN-ACK (the
+ * answer to a direct connection that reuses the client port; a closing flow
+ * has no handshake left to answer), which passes untranslated. */
 static __always_inline int ct_usable(const struct ct_value *ct, const struct pkt4 *p, __u32 now)
 {
 	return ct_alive(ct, p->proto, now) &&
-	       !((ct->flags & CT_F_CLOSING) && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN);
+	       !((ct->flags & CT_F_CLOSING) && (p->tcp_flags & TCPF_SYN));
+}
+
+/* The key of the other entry of the flow `ct` (found under the packet's
+ * own tuple p). */
+static __always_inline void ct_pair_key(const struct ct_value *ct, const struct pkt4 *p,
+					struct ct_key *pk)
+{
+	int snat = ct->flags & CT_F_SNAT;
+
+	pk->proto = p->proto;
+	if (ct->dir == CT_DIR_FORWARD) {
+		pk->saddr = ct->nat_addr;
+		pk->daddr = snat ? ct->snat_addr : p->saddr;
+		pk->sport = ct->nat_port;
+		pk->dport = snat ? ct->snat_port : p->sport;
+	} else {
+		pk->saddr = snat ? ct->snat_addr : p->daddr;
+		pk->daddr = ct->nat_addr;
+		pk->sport = snat ? ct->snat_port : p->dport;
+		pk->dport = ct->nat_port;
+	}
 }
 
 /* The client ACKed the handshake: move the flow's two entries from ct_v2
@@ -114,26 +137,61 @@ static __always_inline void ct_closing(void *ct_map, struct ct_value *ct, const 
 {
 	ct->flags |= CT_F_CLOSING;
 	if (p->tcp_flags & TCPF_RST) {
-		struct ct_key pk = { .proto = p->proto };
+		struct ct_key pk = {};
 		struct ct_value *pair;
 
-		int snat = ct->flags & CT_F_SNAT;
-
-		if (ct->dir == CT_DIR_FORWARD) {
-			pk.saddr = ct->nat_addr;
-			pk.daddr = snat ? ct->snat_addr : p->saddr;
-			pk.sport = ct->nat_port;
-			pk.dport = snat ? ct->snat_port : p->sport;
-		} else {
-			pk.saddr = snat ? ct->snat_addr : p->daddr;
-			pk.daddr = ct->nat_addr;
-			pk.sport = snat ? ct->snat_port : p->dport;
-			pk.dport = ct->nat_port;
-		}
+		ct_pair_key(ct, p, &pk);
 		pair = bpf_map_lookup_elem(ct_map, &pk);
 		if (pair)
 			pair->flags |= CT_F_CLOSING;
 	}
+}
+
+/* A packet that is neither a tracked flow's nor a Service's may open a
+ * direct flow (client -> backend's own address) on a tuple that an earlier
+ * Service flow of the same client port used: the backend's answers would
+ * match that flow's REPLY entry and be rewritten to come from the Service.
+ * The direct flow's opening packet (a TCP SYN; any UDP datagram, as UDP has
+ * no opening packet) removes that REPLY entry and its FORWARD twin: the
+ * newer flow owns the tuple. Costs one lookup per such SYN and per
+ * untracked non-Service UDP datagram. Two LIVE flows on one translated
+ * tuple remain impossible, as with kernel conntrack without port remapping. */
+static __always_inline void ct_take_over_tuple(const struct pkt4 *p)
+{
+	struct ct_key rk = {
+		.saddr = p->daddr,
+		.daddr = p->saddr,
+		.sport = p->dport,
+		.dport = p->sport,
+		.proto = p->proto,
+	};
+	void *map = &ct_v2;
+	struct ct_value *e;
+	struct ct_key fk = {};
+	struct pkt4 rp = {};
+
+	if (p->proto == IPPROTO_TCP) {
+		if ((p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN)
+			return;
+		e = bpf_map_lookup_elem(&ct_est_v2, &rk);
+		if (e)
+			map = &ct_est_v2;
+		else
+			e = bpf_map_lookup_elem(&ct_v2, &rk);
+	} else {
+		e = bpf_map_lookup_elem(&ct_v2, &rk);
+	}
+	if (!e || e->dir != CT_DIR_REPLY)
+		return;
+	/* The REPLY entry's pair, as if the reply itself were being read. */
+	rp.saddr = rk.saddr;
+	rp.daddr = rk.daddr;
+	rp.sport = rk.sport;
+	rp.dport = rk.dport;
+	rp.proto = p->proto;
+	ct_pair_key(e, &rp, &fk);
+	bpf_map_delete_elem(map, &fk);
+	bpf_map_delete_elem(map, &rk);
 }
 
 /* True if backend `id` may take a new flow of frontend `svc`. */
@@ -417,8 +475,10 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		bpf_map_delete_elem(&ct_est_v2, &ck);
 
 	svc = svc_lookup_master(p->daddr, p->dport, p->proto);
-	if (!svc)
+	if (!svc) {
+		ct_take_over_tuple(p);
 		return LB_PASS;
+	}
 	v->svc_id = svc->svc_id;
 	if (!lb4_source_allowed(svc, p->saddr))
 		return -DROP_SOURCE_RANGE;

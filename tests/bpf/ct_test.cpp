@@ -264,6 +264,84 @@ TEST_P(CtLifetime, ClosedFlowDoesNotRewriteALaterDirectConnection) {
                            << toString(*testlib::fiveTuple(r.out));
 }
 
+// Port reuse right after a Service flow closed (well within the closing
+// lifetime): the backend's SYN-ACK to a new, direct connection from the same
+// client port must not be rewritten to come from the VIP, even when the
+// client's SYN did not pass through svclb (a closing flow cannot receive a
+// SYN-ACK of its own).
+TEST_P(CtLifetime, SynAckOnAClosedFlowsTupleStartsANewFlow) {
+  auto fwd = send(PacketBuilder::tcp(kClient, 45010, kVip, 80).build());
+  ASSERT_TRUE(fwd);
+  const std::string b = ip4str(fwd->daddr);
+  RunResult r = run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45010, kTcpSyn | kTcpAck).build());
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45010, kVip, 80, kTcpAck).build()));
+  // The backend resets the connection: both entries closing, not yet expired.
+  r = run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45010, kTcpRst | kTcpAck).build());
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  const Bytes synAck = PacketBuilder::tcp(b, 8080, kClient, 45010, kTcpSyn | kTcpAck).build();
+  r = run(prog(), synAck);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(r.out, synAck) << "SYN-ACK of a new connection rewritten to "
+                           << toString(*testlib::fiveTuple(r.out));
+}
+
+// A direct connection's first packet (the client's SYN to the backend's own
+// address, from the port an old Service flow used) clears that flow: the
+// backend's answers are not rewritten to the VIP, whatever the old flow's
+// state (here established, never closed: a 6 h lifetime).
+TEST_P(CtLifetime, DirectSynClearsTheOldFlowOnItsTuple) {
+  auto fwd = send(PacketBuilder::tcp(kClient, 45011, kVip, 80).build());
+  ASSERT_TRUE(fwd);
+  const std::string b = ip4str(fwd->daddr);
+  run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45011, kTcpSyn | kTcpAck).build());
+  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45011, kVip, 80, kTcpAck).build()));
+  ASSERT_EQ(dp().conntrackEst().count(), 2u);
+  // An unrelated flow's entries must survive.
+  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45012, kVip, 80).build()));
+  ASSERT_EQ(dp().conntrack().count(), 2u);
+
+  const Bytes directSyn = PacketBuilder::tcp(kClient, 45011, b, 8080).build();
+  RunResult r = run(prog(), directSyn);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(r.out, directSyn);
+  const Bytes synAck = PacketBuilder::tcp(b, 8080, kClient, 45011, kTcpSyn | kTcpAck).build();
+  r = run(prog(), synAck);
+  EXPECT_EQ(r.out, synAck) << "SYN-ACK of a direct connection rewritten to "
+                           << toString(*testlib::fiveTuple(r.out));
+  const Bytes data = PacketBuilder::tcp(b, 8080, kClient, 45011, kTcpAck).payload(30).build();
+  r = run(prog(), data);
+  EXPECT_EQ(r.out, data);
+  EXPECT_EQ(dp().conntrackEst().count(), 0u) << "the old flow's two entries live on";
+  EXPECT_EQ(dp().conntrack().count(), 2u) << "another flow's entries were touched";
+}
+
+// UDP has no opening packet: any datagram that is not a Service's and finds
+// a Service flow's REPLY entry on its reversed tuple takes the tuple over.
+TEST_P(CtLifetime, DirectUdpDatagramTakesTheTupleOverFromAnIdleFlow) {
+  const Bytes q = PacketBuilder::udp(kClient, 53010, kVip, 53).payload(20).build();
+  RunResult r = run(prog(), q);
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  const auto be = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(be);
+  ASSERT_EQ(dp().conntrack().count(), 2u);
+  const Bytes direct = PacketBuilder::udp(kClient, 53010, ip4str(be->daddr), be->dport).payload(20).build();
+  r = run(prog(), direct);
+  EXPECT_EQ(r.out, direct);
+  const Bytes answer = PacketBuilder::udp(ip4str(be->daddr), be->dport, kClient, 53010).payload(40).build();
+  r = run(prog(), answer);
+  EXPECT_EQ(r.out, answer) << "answer to a direct datagram rewritten to "
+                           << toString(*testlib::fiveTuple(r.out));
+  EXPECT_EQ(dp().conntrack().count(), 0u);
+  // The client's next datagram to the Service is a new flow again.
+  const FrontendKey dns{ip4(kVip), 53, kUdp};
+  const uint64_t flows = svcStats(dns).flows;
+  r = run(prog(), q);
+  EXPECT_EQ(svcStats(dns).flows, flows + 1);
+}
+
 TEST_P(CtLifetime, WithinTheLifetimeRepliesAreStillTranslated) {
   auto fwd = send(PacketBuilder::tcp(kClient, 45001, kVip, 80).build());
   ASSERT_TRUE(fwd);

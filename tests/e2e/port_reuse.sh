@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# A new connection must never be translated by an old flow's state (issue 11
+# point 3). A client pod makes N short TCP connections to a ClusterIP whose
+# one backend is be1 (each closed with RST), then N straight to be1's pod
+# address FROM THE SAME SOURCE PORTS. Before the fix the old flows' REPLY
+# entries (closing, ~10 s) rewrote be1's SYN-ACKs to come from the ClusterIP
+# and every direct connect stalled on SYN retransmits (~84 conn/s instead of
+# thousands). The direct run's rate is asserted as a ratio of a direct run
+# from ports no Service flow used, in the same test (no wall-clock limits).
+# UDP: a socket that talked to the ClusterIP then to be1 directly (same
+# port) gets be1's answers from be1, not from the ClusterIP.
+set -u
+source "$(dirname "$0")/../testlib/svc.sh"
+e2e_setup reuse
+
+N=${PORT_REUSE_N:-3000}
+TCP_PORT=9000
+VIP2=10.96.0.20
+
+# Each connect from an explicit source port (below the ephemeral range, so
+# no other socket holds it), closed with RST (SO_LINGER 0).
+# Stops after N connections or BUDGET seconds; prints "<done> <seconds>".
+REUSE_CLIENT_PY='
+import socket, struct, sys, time
+dst, dport, first, n, budget = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+t0 = time.monotonic(); done = 0; errs = {}
+for i in range(n):
+    if time.monotonic() - t0 > budget: break
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.settimeout(5)
+    s.bind(("0.0.0.0", first + i))
+    try:
+        s.connect((dst, dport)); done += 1
+    except ConnectionResetError:
+        done += 1  # handshake done, the server RST first (it accepts and resets)
+    except OSError as e:
+        k = e.strerror or type(e).__name__; errs[k] = errs.get(k, 0) + 1
+    s.close()
+print(done, "%.3f" % (time.monotonic() - t0), *("%s=%d" % kv for kv in errs.items()))
+'
+
+setup_service() {
+    cat >"$TOPO_TMP/reuse.yaml" <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: reuse, namespace: default}
+spec:
+  clusterIP: $VIP2
+  ports:
+  - {name: tcp, port: 80, protocol: TCP, targetPort: $TCP_PORT}
+  - {name: udp, port: 53, protocol: UDP, targetPort: $UDP_PORT}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: reuse, namespace: default}
+subsets:
+- addresses: [{ip: ${POD_IP[be1]}}]
+  ports:
+  - {name: tcp, port: $TCP_PORT, protocol: TCP}
+  - {name: udp, port: $UDP_PORT, protocol: UDP}
+EOF
+    e2e_apply "$TOPO_TMP/reuse.yaml" || return 1
+    # Accepts and closes with RST: no TIME_WAIT on either side.
+    bg_ns "$(pod_ns be1)" "$SVCLB_BIN/svclb-tcpbench" server --port $TCP_PORT --duration 600 \
+        >"$TOPO_TMP/tcpbench-server.log" 2>&1
+    retry 50 0.1 eval "[[ \$(in_pod_t 10 client $PY -c \"\$REUSE_CLIENT_PY\" ${POD_IP[be1]} $TCP_PORT 29999 1 2) == 1\ * ]]"
+}
+
+# run_conns DST PORT FIRST-SRC-PORT: "<done> <seconds>"
+run_conns() { in_pod_t 120 client "$PY" -c "$REUSE_CLIENT_PY" "$1" "$2" "$3" "$N" 60; }
+
+rate() { awk -v d="$1" -v s="$2" 'BEGIN { printf "%d", (s > 0 ? d / s : 0) }'; }
+
+test_tcp_reuse() {
+    setup_service || { _fail "apply reuse.yaml / start the accept-and-RST server"; return; }
+    local base svc direct
+    base=$(run_conns "${POD_IP[be1]}" $TCP_PORT 10000)
+    svc=$(run_conns $VIP2 80 20000)
+    direct=$(run_conns "${POD_IP[be1]}" $TCP_PORT 20000)
+    log "baseline direct (fresh ports): $base; via $VIP2: $svc; direct on the Service's ports: $direct"
+    read -r bd bs _ <<<"$base"; read -r sd ss _ <<<"$svc"; read -r dd ds _ <<<"$direct"
+    assert_eq "$N" "$bd" "baseline direct connections completed" || return
+    assert_eq "$N" "$sd" "connections through $VIP2 completed" || return
+    assert_eq "$N" "$dd" "direct connections reusing the Service flows' ports completed (60 s budget)"
+    local rb rd
+    rb=$(rate "$bd" "$bs"); rd=$(rate "$dd" "$ds")
+    log "rates: baseline $rb conn/s, after Service flows $rd conn/s"
+    # Before the fix: ~2 % of the baseline. Same run, so noise cancels out.
+    assert_ge $((rd * 100)) $((rb * 50)) "direct conn/s after Service flows >= 0.5 x baseline ($rd vs $rb)"
+}
+
+# A UDP socket bound to one port: a query to the ClusterIP, then one to be1
+# directly. The second answer must come from be1 (the old flow is idle, not
+# expired: 60 s lifetime).
+UDP_REUSE_PY='
+import socket, sys
+vip, vport, be, bport = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 45353)); s.settimeout(2)
+out = []
+for dst in ((vip, vport), (be, bport)):
+    s.sendto(b"q", dst)
+    try:
+        data, src = s.recvfrom(2048); out.append("%s:%d" % src)
+    except socket.timeout:
+        out.append("timeout")
+print(" ".join(out))
+'
+test_udp_reuse() {
+    local out
+    out=$(in_pod_t 10 client "$PY" -c "$UDP_REUSE_PY" $VIP2 53 "${POD_IP[be1]}" $UDP_PORT)
+    assert_eq "$VIP2:53 ${POD_IP[be1]}:$UDP_PORT" "$out" "answers: from the ClusterIP, then from be1 itself"
+}
+
+run_test "port reuse: direct TCP connections on ports of closed Service flows run at full rate" test_tcp_reuse
+run_test "port reuse: a direct UDP exchange on an idle Service flow's port is not translated" test_udp_reuse
+finish
