@@ -118,7 +118,10 @@ static __always_inline int tc_forward(struct __sk_buff *skb, const struct pkt4 *
 	rc = ip4_dec_ttl((void *)(long)skb->data, (void *)(long)skb->data_end);
 	if (rc)
 		return rc;
-	rc = lb4_fib(skb, &fib, skb->ifindex, saddr, daddr, p->proto, p->tot_len, 0);
+	/* tot_len 0: the kernel checks the skb against the egress MTU itself,
+	 * and passes GSO skbs (TSO/GRO on veths), whose IP total length is
+	 * beyond the MTU until they are segmented. */
+	rc = lb4_fib(skb, &fib, skb->ifindex, saddr, daddr, p->proto, 0, 0);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
 		if (bpf_skb_store_bytes(skb, 0, fib.dmac, ETH_ALEN, 0) ||
 		    bpf_skb_store_bytes(skb, ETH_ALEN, fib.smac, ETH_ALEN, 0))
@@ -204,14 +207,6 @@ int svclb_tc_pod_in(struct __sk_buff *skb)
 	return tc_lb(skb, LB_MODE_POD);
 }
 
-/* tc ingress of a node NIC (beside svclb_xdp_lb): the slow path for what
- * XDP hands to the stack untranslated (a source-NATed flow whose next hop
- * has no neighbour entry yet: bpf_redirect_neigh resolves it). */
-SEC("tc")
-int svclb_tc_ext_in(struct __sk_buff *skb)
-{
-	return tc_lb(skb, LB_MODE_TC_EXT);
-}
 
 /* XDP twin of tc_reject: reshapes the frame and sends it back (XDP_TX).
  * Returns XDP_TX or -DROP_*. */
@@ -340,31 +335,30 @@ struct arp_ipv4 {
 #define ARPOP_REQUEST_BE bpf_htons(1)
 #define ARPOP_REPLY_BE bpf_htons(2)
 
-/* L2 announcement: an ARP request for an address in l2_arp_v1 on this NIC
- * is answered here (XDP_TX); every other frame passes untouched. */
-static __always_inline int xdp_arp(struct xdp_md *ctx)
+/* L2 announcement: turns an ARP request for an address in l2_arp_v1 on
+ * this NIC into the reply, in place (the caller sends it back out of the
+ * NIC). Returns 1 if it did, 0 for every other frame (left untouched). */
+static __always_inline int arp_answer(void *data, void *data_end, __u32 ifindex)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct arp_ipv4 *arp = (void *)(eth + 1);
 	struct l2_arp_value *val;
 	struct l2_arp_key k = {};
 	__be32 spa;
 
-	if ((void *)(arp + 1) > data_end)
-		return XDP_PASS;
+	if ((void *)(arp + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_ARP))
+		return 0;
 	if (arp->htype != bpf_htons(1) || arp->ptype != bpf_htons(ETH_P_IP) || arp->hlen != ETH_ALEN ||
 	    arp->plen != 4 || arp->op != ARPOP_REQUEST_BE)
-		return XDP_PASS;
+		return 0;
 	k.addr = arp->tpa;
-	k.ifindex = ctx->ingress_ifindex;
+	k.ifindex = ifindex;
 	spa = arp->spa;
 	if (spa == k.addr) /* someone's gratuitous ARP: not a question */
-		return XDP_PASS;
+		return 0;
 	val = bpf_map_lookup_elem(&l2_arp_v1, &k);
 	if (!val)
-		return XDP_PASS;
+		return 0;
 	arp->op = ARPOP_REPLY_BE;
 	__builtin_memcpy(arp->tha, arp->sha, ETH_ALEN);
 	arp->tpa = spa;
@@ -372,7 +366,25 @@ static __always_inline int xdp_arp(struct xdp_md *ctx)
 	arp->spa = k.addr;
 	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, val->mac, ETH_ALEN);
-	return XDP_TX;
+	return 1;
+}
+
+/* tc ingress of a node NIC. Beside svclb_xdp_lb it is the slow path for
+ * what XDP hands to the stack untranslated (a source-NATed flow whose next
+ * hop has no neighbour entry yet: bpf_redirect_neigh resolves it). On a NIC
+ * where svclbd attaches no XDP (a veth: docs/architecture.md) it is the
+ * whole node-facing datapath, ARP answers included. */
+SEC("tc")
+int svclb_tc_ext_in(struct __sk_buff *skb)
+{
+	if (skb->protocol == bpf_htons(ETH_P_ARP)) {
+		if (bpf_skb_pull_data(skb, ETH_HLEN + sizeof(struct arp_ipv4)))
+			return TC_ACT_OK;
+		if (!arp_answer((void *)(long)skb->data, (void *)(long)skb->data_end, skb->ifindex))
+			return TC_ACT_OK;
+		return bpf_redirect(skb->ifindex, 0);
+	}
+	return tc_lb(skb, LB_MODE_TC_EXT);
 }
 
 /* XDP on a node NIC: NodePort / LoadBalancer / externalIP / ClusterIP
@@ -389,13 +401,8 @@ int svclb_xdp_lb(struct xdp_md *ctx)
 	struct pkt4 p = {};
 	int ret;
 
-	if (parse_ipv4(data, data_end, (__u32)(data_end - data), &p) != PARSE_OK) {
-		struct ethhdr *eth = data;
-
-		if ((void *)(eth + 1) <= data_end && eth->h_proto == bpf_htons(ETH_P_ARP))
-			return xdp_arp(ctx);
-		return XDP_PASS;
-	}
+	if (parse_ipv4(data, data_end, (__u32)(data_end - data), &p) != PARSE_OK)
+		return arp_answer(data, data_end, ctx->ingress_ifindex) ? XDP_TX : XDP_PASS;
 	ret = lb4_decide(&p, &v, ctx, LB_MODE_XDP_EXT, ctx->ingress_ifindex, &fib);
 	if (ret == LB_PASS)
 		return XDP_PASS;

@@ -590,7 +590,10 @@ json Daemon::doStatus() {
   for (const auto& e : dp_.externalAttachments())
     external.push_back({{"ifname", e.ifname},
                         {"ifindex", e.ifindex},
-                        {"xdpMode", xdpModeName(e.xdpMode)},
+                        {"datapath", externalDatapathName(e.datapath)},
+                        {"datapathReason", e.why},
+                        {"xdpMode", e.datapath == ExternalDatapath::Xdp ? xdpModeName(e.xdpMode)
+                                                                        : "none"},
                         {"xdpProgId", e.xdpProgId},
                         {"tcProgId", e.tcProgId},
                         {"xdpDispatcher", e.xdpDispatcher}});

@@ -4,9 +4,12 @@
 #include <bpf/libbpf.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/ethtool.h>
 #include <linux/if_link.h>
+#include <linux/sockios.h>
 #include <linux/magic.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -319,6 +322,53 @@ uint64_t cgroupIdOf(const std::string& path) {
 
 const char* xdpModeName(XdpMode m) { return m == XdpMode::Native ? "native" : "generic"; }
 
+const char* externalDatapathName(ExternalDatapath d) {
+  switch (d) {
+    case ExternalDatapath::Xdp: return "xdp";
+    case ExternalDatapath::Tc: return "tc";
+    case ExternalDatapath::Auto: break;
+  }
+  return "auto";
+}
+
+std::optional<ExternalDatapath> parseExternalDatapath(const std::string& s) {
+  for (auto d : {ExternalDatapath::Auto, ExternalDatapath::Xdp, ExternalDatapath::Tc})
+    if (s == externalDatapathName(d)) return d;
+  return std::nullopt;
+}
+
+namespace {
+
+// The kernel driver of a NIC in this network namespace (ETHTOOL_GDRVINFO;
+// /sys/class/net would show the namespace /sys was mounted in), "" if unknown.
+std::string nicDriver(const std::string& ifname) {
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return {};
+  ethtool_drvinfo info{};
+  info.cmd = ETHTOOL_GDRVINFO;
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_data = reinterpret_cast<char*>(&info);
+  const int rc = ioctl(s, SIOCETHTOOL, &ifr);
+  close(s);
+  return rc == 0 ? std::string(info.driver) : std::string();
+}
+
+// The datapath a NIC gets, and why (shown by svcctl status).
+std::pair<ExternalDatapath, std::string> chooseDatapath(ExternalDatapath wanted,
+                                                        const std::string& ifname) {
+  if (wanted == ExternalDatapath::Tc) return {wanted, "--external-datapath tc"};
+  if (wanted == ExternalDatapath::Xdp) return {wanted, "--external-datapath xdp"};
+  const std::string driver = nicDriver(ifname);
+  if (driver == "veth")
+    return {ExternalDatapath::Tc,
+            "veth: XDP_TX/redirect out of it needs XDP on the peer, and XDP cannot see the "
+            "checksum state of the skbs the peer hands over"};
+  return {ExternalDatapath::Xdp, driver.empty() ? "driver unknown" : "driver " + driver};
+}
+
+}  // namespace
+
 Result<uint64_t> currentNetnsCookie() {
   int s = socket(AF_INET, SOCK_DGRAM, 0);
   if (s < 0) return Error::fromErrno(errno, "socket");
@@ -478,6 +528,24 @@ Status Dataplane::attachExternal(const std::string& ifname) {
   // Our program of an earlier run goes first: libxdp adds a program to the
   // dispatcher, it cannot swap one, and two copies would both run.
   if (auto st = detachOurXdp(ifindex, ifname); !st) return st;
+  auto [datapath, why] = chooseDatapath(cfg_.externalDatapath, ifname);
+  auto record = [&](ExternalAttachment rec) {
+    rec.datapath = datapath;
+    rec.why = why;
+    auto it = std::find_if(extIfaces_.begin(), extIfaces_.end(),
+                           [&](const auto& e) { return e.ifname == ifname; });
+    if (it == extIfaces_.end())
+      extIfaces_.push_back(std::move(rec));
+    else
+      *it = std::move(rec);
+  };
+  if (datapath == ExternalDatapath::Tc) {  // svclb_tc_ext_in does it all
+    ExternalAttachment rec;
+    rec.ifname = ifname;
+    rec.ifindex = ifindex;
+    record(std::move(rec));
+    return {};
+  }
   // A dispatcher left with other programs fixes the mode; on an interface
   // without XDP we may also attach directly if the dispatcher fails.
   std::vector<XdpMode> modes = {XdpMode::Native, XdpMode::Generic};
@@ -517,13 +585,11 @@ Status Dataplane::attachExternal(const std::string& ifname) {
                  "svclbd: {}: WARNING: libxdp could not load its dispatcher on this kernel; {} is "
                  "attached alone, so no other XDP program can share {}\n",
                  ifname, kXdpProgName, ifname);
-    ExternalAttachment rec{ifname, ifindex, modes[i], 0, 0, false};
-    auto it = std::find_if(extIfaces_.begin(), extIfaces_.end(),
-                           [&](const auto& e) { return e.ifname == ifname; });
-    if (it == extIfaces_.end())
-      extIfaces_.push_back(rec);
-    else
-      *it = rec;
+    ExternalAttachment rec;
+    rec.ifname = ifname;
+    rec.ifindex = ifindex;
+    rec.xdpMode = modes[i];
+    record(std::move(rec));
     return {};
   }
   fputs(messages.c_str(), stderr);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,14 @@
 struct svclb_bpf;  // the generated skeleton
 
 namespace svclb {
+
+// Which programs forward a node NIC's node-facing flows. Auto: tc on a veth
+// (XDP_TX / redirect frames out of a veth reach the peer only if the peer
+// runs XDP itself, and XDP cannot see a CHECKSUM_PARTIAL skb's checksum
+// state, which veth peers hand over), XDP on every other NIC.
+enum class ExternalDatapath { Auto, Xdp, Tc };
+const char* externalDatapathName(ExternalDatapath d);  // "auto" | "xdp" | "tc"
+std::optional<ExternalDatapath> parseExternalDatapath(const std::string& s);
 
 struct DataplaneConfig {
   std::string bpffs = "/sys/fs/bpf/svclb";
@@ -25,6 +34,8 @@ struct DataplaneConfig {
   uint32_t maxCtEntries = SVCLB_DEFAULT_CT_ENTRIES;
   uint32_t maxAffinityEntries = SVCLB_DEFAULT_AFFINITY_ENTRIES;
   bool pin = true;  // false: private maps (tests)
+  // How node NICs (--external-iface) forward: see ExternalDatapath.
+  ExternalDatapath externalDatapath = ExternalDatapath::Auto;
 };
 
 struct ProgramInfo {
@@ -41,11 +52,14 @@ struct TcAttachment {
 enum class XdpMode { Native, Generic };
 const char* xdpModeName(XdpMode m);  // "native" | "generic"
 
-// A node NIC: svclb_xdp_lb in libxdp's dispatcher, svclb_tc_ext_in on tc
-// ingress. Program ids are queried from the kernel (0 = not attached).
+// A node NIC: svclb_tc_ext_in on tc ingress and, on the XDP datapath,
+// svclb_xdp_lb in libxdp's dispatcher. Program ids are queried from the
+// kernel (0 = not attached).
 struct ExternalAttachment {
   std::string ifname;
   int ifindex = 0;
+  ExternalDatapath datapath = ExternalDatapath::Xdp;  // Xdp or Tc, as chosen
+  std::string why;                                    // the reason for that choice
   XdpMode xdpMode = XdpMode::Native;
   uint32_t xdpProgId = 0, tcProgId = 0;
   // false: degraded, svclb_xdp_lb attached alone (libxdp could not use or

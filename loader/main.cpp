@@ -104,6 +104,11 @@ int main(int argc, char** argv) {
   app.add_option("--external-iface", externalIfaces,
                  "node NIC to balance on with XDP (libxdp dispatcher, beside other XDP programs) "
                  "and tc (repeatable)");
+  std::string externalDatapath = "auto";
+  app.add_option("--external-datapath", externalDatapath,
+                 "how node NICs forward: auto (tc on a veth, XDP on other NICs), xdp or tc")
+      ->check(CLI::IsMember({"auto", "xdp", "tc"}))
+      ->capture_default_str();
   app.add_option("--pod-iface-prefix", dc.podIfacePrefix,
                  "also attach to every interface whose name starts with this (watched)");
   app.add_option("--state-dir", dc.stateDir, "where desired state is persisted")->capture_default_str();
@@ -175,6 +180,7 @@ int main(int argc, char** argv) {
   std::erase_if(dc.l2Members, [](const std::string& m) { return m.empty(); });
   if (auto st = checkL2Members(dc.l2Members, dc.nodeName); !st) return die(st.error().message);
   dc.externalIfaces = externalIfaces;  // L2 announcements go out on these
+  dpc.externalDatapath = *parseExternalDatapath(externalDatapath);  // checked by CLI11
   dc.sync.defaultAlgo = algo == "maglev" ? SVC_ALGO_MAGLEV : SVC_ALGO_RANDOM;
   dc.sync.maxServiceEntries = dpc.maxServiceEntries;
   {

@@ -62,6 +62,9 @@ for t in bpftool jq ethtool clang; do
     command -v "$t" >/dev/null || { echo "local_delivery: needs $t" >&2; exit 1; }
 done
 
+# This measures svclb's XDP path itself: the lab tuned for XDP on veth, and
+# svclbd told to use XDP on the veth NICs (auto would pick tc there).
+export MN_TUNED=1 MN_EXTERNAL_DATAPATH=xdp
 # shellcheck source=tests/testlib/multinode.sh
 source "$REPO/tests/testlib/multinode.sh"
 MANIFEST=$REPO/tests/e2e/manifests/multinode-nodeport.yaml

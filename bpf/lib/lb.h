@@ -523,8 +523,10 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		}
 		if (mode != LB_MODE_POD &&
 		    (svc->flags & (SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)) == SVC_F_EXTERNAL) {
+			/* tc: tot_len 0 (the skb's own MTU check, which lets
+			 * GSO skbs through; see tc_forward). */
 			int rc = lb4_fib(ctx, fib, ifindex, p->saddr, be->addr, p->proto,
-					 p->tot_len, 1);
+					 mode == LB_MODE_XDP_EXT ? p->tot_len : 0, 1);
 
 			if ((rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
 			    lb4_via_node_nic(fib)) {

@@ -337,25 +337,36 @@ TEST_F(Ext, NotAServiceOnTheNicPassesUntouched) {
   }
 }
 
-// ARP: request for an announced address on this NIC -> reply (XDP_TX).
+// ARP: request for an announced address on this NIC -> reply, sent back
+// out of the NIC: XDP_TX, or a redirect to its egress from svclb_tc_ext_in
+// (the whole datapath of a NIC without svclb's XDP, e.g. a veth).
+struct ArpPath {
+  const char* name;
+  uint32_t answered, untouched;
+};
+const ArpPath kArpPaths[] = {{"xdp", kXdpTx, kXdpPass}, {"tc", kTcRedirect, kTcOk}};
+
 TEST_F(Ext, ArpRequestForAnnouncedAddressIsAnswered) {
   l2_arp_key k{htonl(ip4("192.168.77.200")), netns().nic0()};
   l2_arp_value v{};
   std::copy(kNic0Mac.begin(), kNic0Mac.end(), v.mac);
   ASSERT_TRUE(dp().l2Arp().update(k, v));
   const Bytes req = PacketBuilder::arpRequest(kClientIp, "192.168.77.200").build();
-  auto r = xdp(req);
-  ASSERT_EQ(r.retval, kXdpTx);
-  ASSERT_EQ(r.out.size(), req.size());
-  const std::array<uint8_t, 6> asker = mac(req, 6);
-  EXPECT_EQ(mac(r.out, 0), asker) << "Ethernet dst = the asker";
-  EXPECT_EQ(mac(r.out, 6), kNic0Mac);
-  EXPECT_EQ(be16(r.out, 12), 0x0806);
-  EXPECT_EQ(be16(r.out, 14 + 6), 2) << "op reply";
-  EXPECT_EQ(mac(r.out, 14 + 8), kNic0Mac) << "sender MAC";
-  EXPECT_EQ(be32(r.out, 14 + 14), ip4("192.168.77.200")) << "sender IP";
-  EXPECT_EQ(mac(r.out, 14 + 18), asker) << "target MAC";
-  EXPECT_EQ(be32(r.out, 14 + 24), ip4(kClientIp)) << "target IP";
+  for (const ArpPath& path : kArpPaths) {
+    SCOPED_TRACE(path.name);
+    auto r = path.answered == kXdpTx ? xdp(req) : tcExt(req);
+    ASSERT_EQ(r.retval, path.answered);
+    ASSERT_EQ(r.out.size(), req.size());
+    const std::array<uint8_t, 6> asker = mac(req, 6);
+    EXPECT_EQ(mac(r.out, 0), asker) << "Ethernet dst = the asker";
+    EXPECT_EQ(mac(r.out, 6), kNic0Mac);
+    EXPECT_EQ(be16(r.out, 12), 0x0806);
+    EXPECT_EQ(be16(r.out, 14 + 6), 2) << "op reply";
+    EXPECT_EQ(mac(r.out, 14 + 8), kNic0Mac) << "sender MAC";
+    EXPECT_EQ(be32(r.out, 14 + 14), ip4("192.168.77.200")) << "sender IP";
+    EXPECT_EQ(mac(r.out, 14 + 18), asker) << "target MAC";
+    EXPECT_EQ(be32(r.out, 14 + 24), ip4(kClientIp)) << "target IP";
+  }
 }
 
 TEST_F(Ext, OtherArpIsUntouched) {
@@ -371,16 +382,20 @@ TEST_F(Ext, OtherArpIsUntouched) {
   Bytes shortArp = PacketBuilder::arpRequest(kClientIp, "192.168.77.200").build();
   shortArp.resize(14 + 20);
   cases.push_back({"truncated", shortArp});
-  for (const auto& [what, in] : cases) {
-    auto r = xdp(in);
-    EXPECT_EQ(r.retval, kXdpPass) << what;
-    EXPECT_EQ(r.out, in) << what;
-  }
-  // Announced address, but asked on another interface.
   const Bytes req = PacketBuilder::arpRequest(kClientIp, "192.168.77.200").build();
-  auto r = runXdp(dp().xdpProgFd(), req, netns().pod0());
-  EXPECT_EQ(r.retval, kXdpPass);
-  EXPECT_EQ(r.out, req);
+  for (const ArpPath& path : kArpPaths) {
+    const bool isXdp = path.answered == kXdpTx;
+    for (const auto& [what, in] : cases) {
+      auto r = isXdp ? xdp(in) : tcExt(in);
+      EXPECT_EQ(r.retval, path.untouched) << path.name << ": " << what;
+      EXPECT_EQ(r.out, in) << path.name << ": " << what;
+    }
+    // Announced address, but asked on another interface.
+    auto r = isXdp ? runXdp(dp().xdpProgFd(), req, netns().pod0())
+                   : runTc(dp().tcExtProgFd(), req, netns().pod0());
+    EXPECT_EQ(r.retval, path.untouched) << path.name;
+    EXPECT_EQ(r.out, req) << path.name;
+  }
 }
 
 }  // namespace

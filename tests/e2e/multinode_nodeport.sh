@@ -4,6 +4,9 @@
 # source-NATed to node2 and forwarded to node1; through node1 the backend
 # sees the client's own address. Replies must come back from node:nodePort
 # (the client has no route to the pods, so an untranslated reply is lost).
+# The lab is untuned (multinode.sh): svclbd picks the tc datapath for the
+# veth NICs. e2e.multinode_nodeport_xdp runs this file on the tuned lab with
+# --external-datapath xdp, so the XDP forwarding path keeps its own run.
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
 source "$(dirname "$0")/../testlib/multinode.sh"
@@ -70,6 +73,37 @@ test_stats_node2() {
     assert_eq "$flows" "$got" "node2 svclb_service_flows_total{service=\"web\",port=\"http\",vip=\"$N2:30080\"} vs stats"
 }
 
+# Bulk transfers through node2 (remote backends) and node1 (local ones, whose
+# replies svclb forwards from the pod side): segments larger than the
+# MTU (TSO/GRO skbs of the veths) both ways, with the checksum state the
+# veth peers hand over (an untuned lab: TX checksum offload on).
+test_bulk() {
+    local out size=3000000 n src
+    head -c $size /dev/zero >"$TOPO_TMP/upload.bin"
+    for n in node2 node1; do
+        src=$N2; [[ $n == node1 ]] && src=$C
+        out=$(in_mn_t 30 client curl -s --max-time 20 -o /dev/null -w '%{http_code} %{size_download}' "http://${MN_IP[$n]}:30080/bytes/$size")
+        assert_eq "200 $size" "$out" "client downloads $size bytes via $n:30080"
+        out=$(in_mn_t 30 client curl -s --max-time 20 --data-binary @"$TOPO_TMP/upload.bin" -H 'Expect:' "http://${MN_IP[$n]}:30080/")
+        assert_match "$out" "^be[12] $src $size\$" "client uploads $size bytes via $n:30080 (the backend read them all)"
+    done
+}
+
+# svcctl status says which datapath forwards on each NIC, and why.
+test_status_datapath() {
+    local js want=tc
+    [[ $MN_EXTERNAL_DATAPATH == xdp ]] && want=xdp
+    js=$(svcctl_on node2 status -o json)
+    assert_eq "$want" "$(jq -r '.externalInterfaces[] | select(.ifname=="eth0") | .datapath' <<<"$js")" \
+        "node2 status: datapath of eth0 (a veth, --external-datapath $MN_EXTERNAL_DATAPATH)"
+    if [[ $want == tc ]]; then
+        assert_contains "$(jq -r '.externalInterfaces[0].datapathReason' <<<"$js")" veth "node2 status: why tc"
+        assert_eq none "$(jq -r '.externalInterfaces[0].xdpMode' <<<"$js")" "node2 status: no XDP on eth0"
+        assert_eq 0 "$(jq -r '.externalInterfaces[0].xdpProgId' <<<"$js")" "node2 status: no XDP program id"
+    fi
+    assert_contains "$(svcctl_on node2 status)" "DATAPATH" "svcctl status table has a DATAPATH column"
+}
+
 test_delete_on_node2() {
     local out
     assert_ok "svcctl delete svc web on node2" svcctl_on node2 delete svc web
@@ -83,6 +117,8 @@ run_test "nodeport: TCP via node2 (remote backends) is source-NATed to node2" te
 run_test "nodeport: TCP via node1 (local backends) keeps the client address" test_tcp_via_node1
 run_test "nodeport: UDP via both nodes answered from node:30053" test_udp
 run_test "nodeport: 20 connections via node2 all answered, both backends" test_many_via_node2
+run_test "nodeport: bulk download and upload via both nodes (segments beyond the MTU)" test_bulk
 run_test "nodeport: node2's stats and /metrics count the flows" test_stats_node2
+run_test "nodeport: status shows each NIC's datapath and why" test_status_datapath
 run_test "nodeport: deleted on node2, node2:30080 stops answering" test_delete_on_node2
 finish

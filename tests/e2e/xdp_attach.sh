@@ -20,6 +20,9 @@ for t in xdp-loader bpftool clang jq tc nsenter; do
     command -v "$t" >/dev/null || fatal_setup "missing tool: $t"
 done
 topo_init "e2e-xdp-$$"
+# NIC and GEN_NIC are a veth and a bridge: auto would pick the tc datapath
+# for the veth; this test is about attaching XDP.
+DAEMON_FLAGS_EXTRA=(--external-datapath xdp)
 PEER_NS=$TOPO_PREFIX-peer
 NIC=ext0
 GEN_NIC=brx        # a bridge: no native XDP, so generic mode

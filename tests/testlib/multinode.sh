@@ -18,7 +18,12 @@
 # traffic to a pod address never leaves a client. Each node runs its own
 # svclbd (own bpffs dir, socket, state dir, cgroup, metrics in its netns).
 #
-# Two things make these veth links behave like a wire for XDP:
+# By default the lab is UNTUNED, as users build it: a plain bridge of veths
+# with default offloads (TX checksum offload on, no program on the lan side).
+# svclbd then forwards node-facing flows on its tc path (see
+# docs/architecture.md, "veth NICs"). MN_TUNED=1 (benchmarks of the XDP path
+# itself, and e2e.multinode_nodeport_xdp with --external-datapath xdp) adds
+# what makes the veth links behave like a wire for XDP:
 # - XDP_TX / redirect out of a veth needs NAPI on the PEER. `ethtool -K gro
 #   on` on the peer is NOT enough (measured on 6.18: the sender counts
 #   xdp_tx with no xdp_tx_errors, yet nothing arrives, apparently because
@@ -52,6 +57,8 @@ MN_NODES=(node1 node2)
 MN_BACKENDS=(be1 be2)
 MN_METRICS_PORT=${MN_METRICS_PORT:-9962}   # per node netns
 MN_DAEMON_FLAGS_EXTRA=()                   # more svclbd flags for both nodes
+MN_TUNED=${MN_TUNED:-0}                    # 1: veth links tuned for XDP (top of file)
+MN_EXTERNAL_DATAPATH=${MN_EXTERNAL_DATAPATH:-auto}  # svclbd --external-datapath
 declare -A MN_DAEMON_PID=()
 MN_PREFIX=""
 
@@ -96,8 +103,21 @@ class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
         body = ("%s %s\n" % (name, self.client_address[0])).encode()
+        if self.path.startswith("/bytes/"):  # bulk download: N bytes
+            body = b"x" * int(self.path[7:])
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_POST(self):  # bulk upload: answers with the byte count read
+        n = int(self.headers.get("Content-Length", "0")); got = 0
+        while got < n:
+            chunk = self.rfile.read(min(65536, n - got))
+            if not chunk: break
+            got += len(chunk)
+        body = ("%s %s %d\n" % (name, self.client_address[0], got)).encode()
+        self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -171,7 +191,7 @@ mn_add_host() {
     # the pseudo-header sum. XDP cannot see that state: a frame it rewrites
     # and sends back out (XDP_TX) leaves with that half checksum, and the
     # receiver drops it. So every LAN host computes checksums itself.
-    in_mn "$h" ethtool -K eth0 tx off >/dev/null
+    if ((MN_TUNED)); then in_mn "$h" ethtool -K eth0 tx off >/dev/null; fi
     in_mn "$h" ip addr add "$ip/24" dev eth0
     in_mn "$h" ip link set eth0 up
     in_mn "$h" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
@@ -190,12 +210,14 @@ mn_create() {
     for h in "${MN_HOSTS[@]}"; do mn_add_host "$h" "${MN_IP[$h]}"; done
     # NAPI on the peers of the node NICs, for XDP_TX / redirect out of them
     # (see the top of this file: GRO alone does not deliver the frames).
-    mn_build_xdp_pass
-    for h in "${MN_NODES[@]}"; do
-        in_mn lan ethtool -K "$h" gro on >/dev/null
-        in_mn lan ip link set dev "$h" xdpdrv obj "$TOPO_TMP/xdp_pass.o" sec xdp \
-            || die "could not attach XDP_PASS to lan-side veth $h (XDP_TX out of $h's eth0 needs it)"
-    done
+    if ((MN_TUNED)); then
+        mn_build_xdp_pass
+        for h in "${MN_NODES[@]}"; do
+            in_mn lan ethtool -K "$h" gro on >/dev/null
+            in_mn lan ip link set dev "$h" xdpdrv obj "$TOPO_TMP/xdp_pass.o" sec xdp \
+                || die "could not attach XDP_PASS to lan-side veth $h (XDP_TX out of $h's eth0 needs it)"
+        done
+    fi
     for h in "${MN_NODES[@]}"; do
         in_mn "$h" sysctl -qw net.ipv4.ip_forward=1
     done
@@ -243,7 +265,9 @@ mn_up() {
 # ready on both nodes; any failure ends the test (fatal_setup, assert.sh).
 mn_test_up() {
     local t
-    for t in jq curl nsenter ethtool clang "$PY"; do command -v "$t" >/dev/null || fatal_setup "missing $t"; done
+    local tools=(jq curl nsenter "$PY")
+    ((MN_TUNED)) && tools+=(ethtool clang)
+    for t in "${tools[@]}"; do command -v "$t" >/dev/null || fatal_setup "missing $t"; done
     mn_init "$1"
     mn_up || fatal_setup "topology"
     mn_daemons_up || fatal_setup "svclbd did not become ready on both nodes"
@@ -255,7 +279,7 @@ mn_daemon_flags() {  # NODE
     echo --bpffs "$(mn_bpffs "$1")" --socket "$(mn_sock "$1")" --state-dir "$TOPO_TMP/$1-state" \
         --pod-iface-prefix lxc --external-iface eth0 --node-name "$1" --l2-members "$(IFS=,; echo "${MN_NODES[*]}")" \
         --metrics-addr "127.0.0.1:$MN_METRICS_PORT" --service-cidr "$SERVICE_CIDR" \
-        --cgroup "$(mn_cg "$1")" "${MN_DAEMON_FLAGS_EXTRA[@]}"
+        --cgroup "$(mn_cg "$1")" --external-datapath "$MN_EXTERNAL_DATAPATH" "${MN_DAEMON_FLAGS_EXTRA[@]}"
 }
 
 mn_daemon_start() {  # NODE

@@ -266,8 +266,9 @@ topo_up() {
 daemon_flags() {
     echo --bpffs "$BPFFS" --pod-iface-prefix lxc --state-dir "$STATE_DIR" \
         --socket "$SOCK" --metrics-addr "127.0.0.1:$METRICS_PORT" \
-        --service-cidr "$SERVICE_CIDR" --cgroup "$CG"
+        --service-cidr "$SERVICE_CIDR" --cgroup "$CG" "${DAEMON_FLAGS_EXTRA[@]}"
 }
+DAEMON_FLAGS_EXTRA=()   # more svclbd flags for a test
 
 daemon_start() {
     [[ -x $SVCLB_BIN/svclbd ]] || die "no $SVCLB_BIN/svclbd (build first)"
