@@ -55,7 +55,7 @@ const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES, SVCLB_MAP_BACKENDS,   SVC
                                    SVCLB_MAP_CT_EST,   SVCLB_MAP_SVC_STATS,  SVCLB_MAP_BE_STATS,
                                    SVCLB_MAP_DROPS,    SVCLB_MAP_SOCK_REV,   SVCLB_MAP_MAGLEV,
                                    SVCLB_MAP_AFFINITY, SVCLB_MAP_SRC_RANGES, SVCLB_MAP_L2_ARP,
-                                   SVCLB_MAP_TX_PORTS};
+                                   SVCLB_MAP_TX_PORTS, SVCLB_MAP_NIC_XDP};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
@@ -540,6 +540,9 @@ Status Dataplane::attachExternal(const std::string& ifname) {
       *it = std::move(rec);
   };
   if (datapath == ExternalDatapath::Tc) {  // svclb_tc_ext_in does it all
+    if (nicXdp().lookup(idx)) {
+      if (auto st = nicXdp().erase(idx); !st) return st;
+    }
     ExternalAttachment rec;
     rec.ifname = ifname;
     rec.ifindex = ifindex;
@@ -585,6 +588,7 @@ Status Dataplane::attachExternal(const std::string& ifname) {
                  "svclbd: {}: WARNING: libxdp could not load its dispatcher on this kernel; {} is "
                  "attached alone, so no other XDP program can share {}\n",
                  ifname, kXdpProgName, ifname);
+    if (auto st2 = nicXdp().update(idx, 1); !st2) return st2;
     ExternalAttachment rec;
     rec.ifname = ifname;
     rec.ifindex = ifindex;
@@ -712,6 +716,10 @@ SrcRangeMap Dataplane::srcRanges() const {
   return {bpf_map__fd(skel_->maps.src_ranges_v1), SVCLB_MAP_SRC_RANGES};
 }
 L2ArpMap Dataplane::l2Arp() const { return {bpf_map__fd(skel_->maps.l2_arp_v1), SVCLB_MAP_L2_ARP}; }
+NicXdpMap Dataplane::nicXdp() const {
+  return {bpf_map__fd(skel_->maps.nic_xdp_v1), SVCLB_MAP_NIC_XDP};
+}
+
 TxPortMap Dataplane::txPorts() const {
   return {bpf_map__fd(skel_->maps.tx_ports_v1), SVCLB_MAP_TX_PORTS};
 }

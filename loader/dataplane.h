@@ -131,6 +131,7 @@ class Dataplane {
   SrcRangeMap srcRanges() const;
   L2ArpMap l2Arp() const;
   TxPortMap txPorts() const;
+  NicXdpMap nicXdp() const;
 
   std::vector<ProgramInfo> programs() const;
   std::vector<TcAttachment> tcAttachments() const;  // queried from the kernel

@@ -33,6 +33,7 @@
 #define SVCLB_MAP_SRC_RANGES "src_ranges_v1"
 #define SVCLB_MAP_L2_ARP "l2_arp_v1"
 #define SVCLB_MAP_TX_PORTS "tx_ports_v1"
+#define SVCLB_MAP_NIC_XDP "nic_xdp_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -151,9 +152,13 @@ struct l2_arp_value {
 	__u16 pad;
 };
 
-/* tx_ports_v1: DEVMAP_HASH keyed by ifindex: the node NICs svclb's XDP
- * program is attached to. A backend routed out of one of them is on
- * another node (SNAT + XDP_TX / redirect); anything else is local. */
+/* tx_ports_v1: DEVMAP_HASH keyed by ifindex: the node NICs (--external-iface).
+ * A backend routed out of one of them is on another node (SNAT + XDP_TX /
+ * redirect); anything else is local.
+ * nic_xdp_v1: HASH ifindex -> 1 for the node NICs where svclb_xdp_lb runs
+ * (the XDP datapath). There svclb_tc_ext_in also sees the packets XDP has
+ * already translated and passed to the stack, and must not take them for
+ * direct flows (ct_take_over_tuple). */
 
 /* Connection tracking: LRU_HASH keyed on the packet's own 5-tuple. A flow
  * has two entries: FORWARD (client -> VIP, says where to DNAT) and REPLY

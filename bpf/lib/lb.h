@@ -476,7 +476,10 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 
 	svc = svc_lookup_master(p->daddr, p->dport, p->proto);
 	if (!svc) {
-		ct_take_over_tuple(p);
+		/* On a NIC with svclb's XDP, tc also sees what XDP translated
+		 * (and took over) already. */
+		if (mode != LB_MODE_TC_EXT || !bpf_map_lookup_elem(&nic_xdp_v1, &ifindex))
+			ct_take_over_tuple(p);
 		return LB_PASS;
 	}
 	v->svc_id = svc->svc_id;

@@ -123,6 +123,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tx_ports_v1 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_TX_PORTS);
+	__type(key, __u32);   /* ifindex */
+	__type(value, __u32); /* 1: svclb_xdp_lb runs on it */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nic_xdp_v1 SEC(".maps");
+
 /* SNAT source ports (inclusive), set by the daemon like the lifetimes. */
 __u32 cfg_snat_port_min = SNAT_PORT_MIN_DEFAULT;
 __u32 cfg_snat_port_max = SNAT_PORT_MAX_DEFAULT;

@@ -207,6 +207,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.src_ranges_v1, SVCLB_MAP_SRC_RANGES, sizeof(src_range_key), sizeof(__u8)},
       {s->maps.l2_arp_v1, SVCLB_MAP_L2_ARP, sizeof(l2_arp_key), sizeof(l2_arp_value)},
       {s->maps.tx_ports_v1, SVCLB_MAP_TX_PORTS, sizeof(__u32), sizeof(__u32)},
+      {s->maps.nic_xdp_v1, SVCLB_MAP_NIC_XDP, sizeof(__u32), sizeof(__u32)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);

@@ -25,7 +25,7 @@
 //     frontend's address:port; no SNAT port free = a counted drop;
 //   - loadBalancerSourceRanges, externalTrafficPolicy Local without local
 //     endpoints: counted drops; ARP requests for an announced address are
-//     answered (XDP_TX), every other ARP frame is untouched;
+//     answered (XDP_TX, or a redirect from tc), every other ARP frame is untouched;
 //   - checksums that were valid on input are valid on output (a UDP
 //     checksum of 0 stays 0);
 //   - a drop is expected by the model and counted under its reason;
@@ -361,7 +361,7 @@ constexpr uint32_t kXdpRedirect = 4;
 
 // Reject: a new flow to a Service without endpoints is answered (issue 4):
 // TCP RST / ICMP port unreachable sent back (tc redirect, XDP_TX).
-// Arp: an ARP request for an announced address, answered (XDP_TX).
+// Arp: an ARP request for an announced address, answered (XDP_TX / redirect).
 enum class Expect { Identical, Dnat, Rnat, Drop, Reject, Arp };
 
 // How a translated frame must leave, given the backend it went to (a new
@@ -816,8 +816,16 @@ Bytes Fuzzer::generate(int& cat) {
   } else if (r < 965) {
     cat = 17;  // TCP/UDP to a VIP on a port that is no service, or to a pod
     const Frontend& fr = randomFrontend();
-    if (coin(50)) f = l4Frame(fr.key.proto == kTcp ? kUdp : kTcp, clientFor(fr), randomPort(), fr.key.vip, fr.key.port);
-    else f = l4Frame(coin(50) ? kTcp : kUdp, randomClient(), randomPort(), ip4("10.244.1.11"), 8080);
+    if (!flows_.empty() && coin(30)) {
+      // A direct flow on a known flow's tuple (client port reused toward
+      // the backend's own address): its SYN or datagram takes the tuple over.
+      const Flow& fl = flows_[rnd(flows_.size())];
+      f = l4Frame(fl.proto, fl.client, fl.cport, fl.backend, fl.bport);
+    } else if (coin(50)) {
+      f = l4Frame(fr.key.proto == kTcp ? kUdp : kTcp, clientFor(fr), randomPort(), fr.key.vip, fr.key.port);
+    } else {
+      f = l4Frame(coin(50) ? kTcp : kUdp, randomClient(), randomPort(), ip4("10.244.1.11"), 8080);
+    }
   } else if (r < 985) {
     cat = 18;
     // the ClusterIP "dns" or the NodePort "np-dns" (SNAT keeps checksum 0)
@@ -851,13 +859,15 @@ std::optional<ct_value> Fuzzer::ctFind(const Ref& r, const Bytes& in) {
   k.proto = r.proto;
   const uint32_t now = now_;  // the programs' clock (CT ticks), read by predict()
   const uint8_t flags = r.proto == kTcp ? in[r.l4 + 13] : 0;
-  const bool bareSyn = (flags & (testlib::kTcpSyn | testlib::kTcpAck)) == testlib::kTcpSyn;
+  // A SYN (bare, or a SYN-ACK) never uses a closing flow's entry: it opens
+  // a new connection on that tuple.
+  const bool syn = (flags & testlib::kTcpSyn) != 0;
   auto usable = [&](const ct_value& v) {
     const auto& lt = dp_->ctLifetimes();
     const uint32_t life = (v.flags & CT_F_CLOSING) ? lt.closing
                           : r.proto == kTcp        ? lt.tcp
                                                    : lt.nontcp;
-    return ctAge(now, v) <= life && !((v.flags & CT_F_CLOSING) && bareSyn);
+    return ctAge(now, v) <= life && !((v.flags & CT_F_CLOSING) && syn);
   };
   if (r.proto == kTcp)
     if (auto est = dp_->conntrackEst().lookup(k); est && usable(*est)) return est;
@@ -974,8 +984,9 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
   Prediction p;
   p.ref = refParse(in);
   if (!p.ref) {
-    // XDP answers an ARP request for an announced address on this NIC.
-    if (prog != Prog::Xdp || in.size() < kEth + 28 || get16(in, 12) != 0x0806) return p;
+    // A node NIC's program (XDP, or tc where it runs alone) answers an ARP
+    // request for an announced address on this NIC.
+    if (prog == Prog::Pod || in.size() < kEth + 28 || get16(in, 12) != 0x0806) return p;
     const uint32_t spa = get32(in, kEth + 14), tpa = get32(in, kEth + 24);
     if (get16(in, kEth) != 1 || get16(in, kEth + 2) != 0x0800 || in[kEth + 4] != 6 ||
         in[kEth + 5] != 4 || get16(in, kEth + 6) != 1 || spa == tpa || tpa != kLbIp)
@@ -1144,7 +1155,9 @@ std::string Fuzzer::check(Prog prog, const Bytes& in, const Bytes& out, int err,
       if (retval != bounce) return fmt::format("expected a reject, got verdict {}", retval);
       return checkReject(in, out, *p.ref);
     case Expect::Arp:
-      if (retval != XDP_TX) return fmt::format("ARP request for an announced address: verdict {}, not XDP_TX", retval);
+      if (retval != bounce)
+        return fmt::format("ARP request for an announced address: verdict {}, not {}", retval,
+                           tc ? "redirect" : "XDP_TX");
       if (out != p.arpReply) return "ARP answer differs from the expected reply";
       return "";
     case Expect::Identical:
