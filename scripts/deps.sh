@@ -3,12 +3,24 @@
 # any is missing. Idempotent; needs root (apt-get).
 set -euo pipefail
 
+# Every program a build step, test, script or benchmark runs comes from one
+# of these (a fresh Debian 12 minbase root has only the essential ones:
+# coreutils, grep, sed, mawk, dash/bash). scripts/fresh-check.sh proves it.
 PKGS=(
+  # build: compilers, the one BPF compile (cmake/BpfObject.cmake: clang
+  # -target bpf, bpftool gen skeleton) and the libraries
   build-essential cmake pkg-config git
   clang llvm libclang-rt-14-dev libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
   libcli11-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
-  iproute2 iptables nftables curl socat dnsutils jq python3 procps util-linux
-  prometheus xdp-tools kmod gnuplot-nox
+  # labs: ip/tc/bridge/ss (iproute2), nsenter/unshare/mount/mountpoint
+  # (util-linux), ps/pgrep/kill/sysctl (procps), xdp-loader (xdp-tools),
+  # modprobe (kmod), ethtool (offloads, veth stats), tcpdump (ARP captures)
+  iproute2 util-linux procps xdp-tools kmod ethtool tcpdump
+  # clients, servers and checks: curl, socat, dig (dnsutils), jq, python3
+  # (HTTP/UDP servers, clients, report), promtool (prometheus)
+  curl socat dnsutils jq python3 prometheus
+  # benchmarks: the iptables/nftables references, charts, pktgen timing
+  iptables nftables gnuplot-nox bc
 )
 
 missing=()

@@ -58,7 +58,7 @@ for t in svclbd svcctl svclb-trafficgen; do
     [ -x "$SVCLB_BIN/$t" ] || { echo "local_delivery: $SVCLB_BIN/$t missing (build first)" >&2; exit 1; }
 done
 [ -f "$REFOBJ" ] || { echo "local_delivery: $REFOBJ missing" >&2; exit 1; }
-for t in bpftool jq ethtool clang; do
+for t in bpftool jq ethtool; do
     command -v "$t" >/dev/null || { echo "local_delivery: needs $t" >&2; exit 1; }
 done
 

@@ -16,7 +16,7 @@
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
 
-for t in xdp-loader bpftool clang jq tc nsenter; do
+for t in xdp-loader bpftool jq tc nsenter; do
     command -v "$t" >/dev/null || fatal_setup "missing tool: $t"
 done
 topo_init "e2e-xdp-$$"
@@ -77,15 +77,10 @@ setup() {
     in_ns "$PEER_NS" ip link set eth0 up
     in_node ip link add "$GEN_NIC" type bridge && in_node ip link set "$GEN_NIC" up ||
         fatal_setup "cannot create bridge $GEN_NIC"
-    # The unrelated program: XDP_PASS, with BTF (libxdp needs it).
-    cat >"$TOPO_TMP/other.bpf.c" <<'EOF'
-#include <linux/bpf.h>
-__attribute__((section("xdp"), used)) int other_pass(struct xdp_md *ctx) { return XDP_PASS; }
-__attribute__((section("license"), used)) char LICENSE[] = "GPL";
-EOF
-    clang -O2 -g -target bpf -c "$TOPO_TMP/other.bpf.c" -o "$TOPO_TMP/other.bpf.o" ||
-        fatal_setup "cannot build the XDP_PASS program"
-    in_node_t 30 xdp-loader load -vv -m native "$NIC" "$TOPO_TMP/other.bpf.o" >"$TOPO_TMP/xdp-loader.log" 2>&1 ||
+    # The unrelated program: XDP_PASS "other_pass", with BTF (libxdp needs
+    # it), built by CMake (tests/e2e/bpf/xdp_pass.bpf.c).
+    [[ -f $SVCLB_TEST_XDP_PASS ]] || fatal_setup "no $SVCLB_TEST_XDP_PASS (build first)"
+    in_node_t 30 xdp-loader load -vv -m native "$NIC" "$SVCLB_TEST_XDP_PASS" >"$TOPO_TMP/xdp-loader.log" 2>&1 ||
         fatal_setup "xdp-loader load: $(cat "$TOPO_TMP/xdp-loader.log")"
     local st; st=$(xdp_status "$NIC")
     [[ $st == *other_pass* ]] || fatal_setup "xdp-loader status does not show other_pass: $st"
@@ -150,8 +145,8 @@ test_attach() {
         { _fail "svclbd did not start with --external-iface"; return; }
     check_attached "first start"
     local txt; txt=$(svcctl status 2>&1)
-    assert_match "$txt" $'External Interfaces:\n +NAME +IFINDEX +XDP-MODE' "svcctl status section"
-    assert_match "$(grep -E "^  $NIC " <<<"$txt")" "^  $NIC +$IFX +native +[0-9]+ +[0-9]+ +(true|false)\$" \
+    assert_match "$txt" $'External Interfaces:\n +NAME +IFINDEX +DATAPATH +XDP-MODE' "svcctl status section"
+    assert_match "$(grep -E "^  $NIC " <<<"$txt")" "^  $NIC +$IFX +xdp +native +[0-9]+ +[0-9]+ +(true|false) +--external-datapath xdp\$" \
         "svcctl status row of $NIC"
     udp_ok "with XDP attached"
 }

@@ -29,7 +29,7 @@
 #   xdp_tx with no xdp_tx_errors, yet nothing arrives, apparently because
 #   the peer's NAPI is only kicked when the peer runs an XDP program). So the
 #   lan-side ends of the node NICs get GRO on AND a trivial XDP_PASS program
-#   (compiled at setup with clang, as the build does).
+#   (tests/e2e/bpf/xdp_pass.bpf.c, built by CMake).
 # - TX checksum offload is off on every LAN host's eth0 (see mn_add_host):
 #   otherwise XDP rewrites and forwards half-computed checksums.
 #
@@ -167,14 +167,11 @@ mn_ping() { in_mn_t 5 "$1" "$PY" -c "$MN_PING_PY" "$2"; }
 # ---- topology -----------------------------------------------------------------
 
 # A program that passes everything: on a veth it turns on the NAPI that
-# receives frames the peer sends with XDP_TX / XDP_REDIRECT.
+# receives frames the peer sends with XDP_TX / XDP_REDIRECT. Built by CMake
+# (tests/e2e/bpf/xdp_pass.bpf.c); copied to $TOPO_TMP/xdp_pass.o.
 mn_build_xdp_pass() {
-    local cc; cc=$(command -v clang) || die "clang not found (needed for the lan-side XDP_PASS program)"
-    printf '%s\n' \
-        '__attribute__((section("xdp"), used)) int mn_xdp_pass(void *ctx) { return 2; /* XDP_PASS */ }' \
-        'char _license[] __attribute__((section("license"), used)) = "GPL";' >"$TOPO_TMP/xdp_pass.c"
-    "$cc" -O2 -target bpf -c "$TOPO_TMP/xdp_pass.c" -o "$TOPO_TMP/xdp_pass.o" \
-        || die "could not compile $TOPO_TMP/xdp_pass.c"
+    [[ -f $SVCLB_TEST_XDP_PASS ]] || die "no $SVCLB_TEST_XDP_PASS (build first: scripts/build.sh)"
+    cp "$SVCLB_TEST_XDP_PASS" "$TOPO_TMP/xdp_pass.o"
 }
 
 # mn_add_host NAME IP: namespace with eth0 (IP/24) on the lan bridge; the lan
@@ -269,7 +266,7 @@ mn_up() {
 mn_test_up() {
     local t
     local tools=(jq curl nsenter "$PY")
-    ((MN_TUNED)) && tools+=(ethtool clang)
+    ((MN_TUNED)) && tools+=(ethtool)
     for t in "${tools[@]}"; do command -v "$t" >/dev/null || fatal_setup "missing $t"; done
     mn_init "$1"
     mn_up || fatal_setup "topology"

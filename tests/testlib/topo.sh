@@ -24,6 +24,8 @@ TOPO_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SVCLB_REPO=${SVCLB_REPO:-$(cd "$TOPO_LIB_DIR/../.." && pwd)}
 SVCLB_BIN=${SVCLB_BIN:-$SVCLB_REPO/build/bin}
 SVCLB_EXAMPLES=${SVCLB_EXAMPLES:-$SVCLB_REPO/examples}
+# The labs' XDP_PASS program (tests/e2e/bpf/xdp_pass.bpf.c), built by CMake.
+SVCLB_TEST_XDP_PASS=${SVCLB_TEST_XDP_PASS:-$SVCLB_BIN/../tests/e2e/test_xdp_pass.bpf.o}
 PY=${PY:-$(command -v /usr/bin/python3 || command -v python3)}
 
 VIP=10.96.0.10
