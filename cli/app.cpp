@@ -50,6 +50,9 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
       app.add_subcommand("apply", "Apply Services/Endpoints/EndpointSlices from manifests");
   apply->add_option("-f,--filename", applyOpts.files, "File, directory or - (stdin)")
       ->allow_extra_args(false);
+  apply->add_flag("--strict", applyOpts.strict,
+                  "Refuse a manifest that holds objects of kinds svclb does not handle "
+                  "(default: skip them, one warning each)");
 
   GetOptions getOpts;
   auto* get = app.add_subcommand("get", "Display one or many resources (svc, ep, endpointslice)");
@@ -68,6 +71,8 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   del->add_option("args", deleteOpts.args, "RESOURCE NAME... | RESOURCE/NAME...");
   del->add_option("-f,--filename", deleteOpts.files, "File, directory or - (stdin)")
       ->allow_extra_args(false);
+  del->add_flag("--strict", deleteOpts.strict,
+                "With -f: refuse a manifest that holds objects of kinds svclb does not handle");
   addNamespace(del, deleteOpts.nameSpace);
 
   std::string statsOutput;

@@ -16,6 +16,13 @@ std::string renderApplyResults(const Json& results) {
   return out;
 }
 
+// The objects a non-strict apply or delete left out, one line each.
+void printSkipped(Context& ctx, const Json& resp) {
+  const Json& skipped = at(resp, {"skipped"});
+  if (skipped.is_array())
+    for (const auto& s : skipped) ctx.err << str(s) << "\n";
+}
+
 int runApply(Context& ctx, const ApplyOptions& opts) {
   if (opts.files.empty()) {
     ctx.err << "error: must specify one of -f and -k\n";
@@ -26,13 +33,14 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
   int rc = 0;
   for (const auto& m : manifests) {
     auto resp =
-        callDaemonLine(ctx.socketPath, manifestRequest("apply", m.text, m.source), ctx.timeout);
+        callDaemonLine(ctx.socketPath, manifestRequest("apply", m.text, m.source, opts.strict), ctx.timeout);
     if (!resp) {
       ctx.err << resp.error().message << "\n";
       if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here
       rc = 1;
       continue;
     }
+    printSkipped(ctx, *resp);
     const Json& results = at(*resp, {"results"});
     if (!results.is_array() || results.empty()) {
       ctx.err << "error: no objects passed to apply\n";

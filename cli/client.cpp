@@ -129,13 +129,15 @@ struct AsciiEscaper {
 }  // namespace
 
 std::string manifestRequest(const std::string& op, const std::string& text,
-                            const std::string& source) {
+                            const std::string& source, bool strict) {
   static const AsciiEscaper e;
   const size_t nOp = e.size(op), nText = e.size(text), nSource = e.size(source);
   if (nOp == 0 || nText == 0 || nSource == 0)
-    return nlohmann::json{{"op", op}, {"manifest", text}, {"source", source}}.dump();
+    return nlohmann::json{{"op", op}, {"manifest", text}, {"source", source}, {"strict", strict}}
+        .dump();
   static constexpr std::string_view k1 = "{\"op\":", k2 = ",\"manifest\":", k3 = ",\"source\":";
-  std::string line(k1.size() + nOp + k2.size() + nText + k3.size() + nSource + 1, '\0');
+  const std::string_view k4 = strict ? ",\"strict\":true" : ",\"strict\":false";
+  std::string line(k1.size() + nOp + k2.size() + nText + k3.size() + nSource + k4.size() + 1, '\0');
   char* p = line.data();
   p = std::copy(k1.begin(), k1.end(), p);
   p = e.write(p, op);
@@ -143,6 +145,7 @@ std::string manifestRequest(const std::string& op, const std::string& text,
   p = e.write(p, text);
   p = std::copy(k3.begin(), k3.end(), p);
   p = e.write(p, source);
+  p = std::copy(k4.begin(), k4.end(), p);
   *p = '}';
   return line;
 }

@@ -30,11 +30,11 @@ Result<nlohmann::json> callDaemon(const std::string& socketPath, const nlohmann:
 Result<nlohmann::json> callDaemonLine(const std::string& socketPath, std::string line,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// {"op":OP,"manifest":TEXT,"source":SOURCE} serialized: what
+// {"op":OP,"manifest":TEXT,"source":SOURCE,"strict":STRICT} serialized: what
 // nlohmann::json(...).dump() gives (keys in another order), but an ASCII
 // manifest is escaped in one pass over runs of plain bytes — dump() spent
 // ~20 ms on a 6 MB manifest. Non-ASCII text goes through dump() as before.
 std::string manifestRequest(const std::string& op, const std::string& text,
-                            const std::string& source);
+                            const std::string& source, bool strict = true);
 
 }  // namespace svclb::cli

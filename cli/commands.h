@@ -22,8 +22,10 @@ struct Context {
 
 struct ApplyOptions {
   std::vector<std::string> files;  // "-" = stdin; directories expand to *.yaml|*.yml|*.json
+  bool strict = false;  // refuse a manifest with objects of other kinds (else skip them, warned)
 };
 int runApply(Context& ctx, const ApplyOptions& opts);
+void printSkipped(Context& ctx, const Json& resp);  // a reply's "skipped" lines, to ctx.err
 
 struct GetOptions {
   std::vector<std::string> args;  // RESOURCE [NAME...] or RESOURCE/NAME
@@ -43,6 +45,7 @@ struct DeleteOptions {
   std::vector<std::string> args;
   std::vector<std::string> files;
   std::string nameSpace = "default";
+  bool strict = false;  // as ApplyOptions::strict, for -f
 };
 int runDelete(Context& ctx, const DeleteOptions& opts);
 

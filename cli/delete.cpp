@@ -32,7 +32,8 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
     std::vector<Manifest> manifests;
     if (!readManifests(opts.files, ctx, manifests)) return 1;
     for (const auto& m : manifests)
-      requests.push_back({{"op", "delete"}, {"manifest", m.text}, {"source", m.source}});
+      requests.push_back(
+          {{"op", "delete"}, {"manifest", m.text}, {"source", m.source}, {"strict", opts.strict}});
   } else {
     Target target;
     if (!parseTargets(opts.args, ctx, target)) return 1;
@@ -55,6 +56,7 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
       rc = 1;
       continue;
     }
+    printSkipped(ctx, *resp);
     ctx.out << renderDeleteResults(at(*resp, {"results"}));
   }
   return rc;

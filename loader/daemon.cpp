@@ -340,10 +340,11 @@ std::string Daemon::handleLine(const json& req) {
   const std::string op = req.value("op", "");
   if (op == "apply" || op == "delete") {
     Result<std::vector<ApplyOutcome>> r = Error{EINVAL, ""};
+    std::vector<std::string> skipped;
     {
       std::lock_guard lk(mu_);
       try {
-        r = op == "apply" ? doApply(req) : doDelete(req);
+        r = op == "apply" ? doApply(req, skipped) : doDelete(req, skipped);
       } catch (const std::exception& e) {
         r = Error{EINVAL, fmt::format("error: malformed request: {}", e.what())};
       }
@@ -362,7 +363,16 @@ std::string Daemon::handleLine(const json& req) {
         appendJsonString(out, o.ns);
         out += '}';
       }
-      out += "]}";
+      out += ']';
+      if (!skipped.empty()) {
+        out += ",\"skipped\":[";
+        for (size_t i = 0; i < skipped.size(); ++i) {
+          if (i) out += ',';
+          appendJsonString(out, skipped[i]);
+        }
+        out += ']';
+      }
+      out += '}';
       return out;
     }
     return fail(r.error().message).dump(-1, ' ', false, json::error_handler_t::replace);
@@ -459,11 +469,24 @@ Result<std::vector<ApplyOutcome>> Daemon::commit(Store::Undo undo,
   return outcomes;
 }
 
-Result<std::vector<ApplyOutcome>> Daemon::doApply(const json& req) {
-  auto objs =
-      parseManifests(req.at("manifest").get_ref<const std::string&>(), req.value("source", "-"));
+// The objects of a manifest request. Without "strict": true, objects of kinds
+// svclb does not handle are left out and named in *skipped.
+Result<std::vector<Object>> Daemon::requestObjects(const json& req,
+                                                   std::vector<std::string>& skipped) {
+  const bool strict = req.value("strict", true);
+  return parseManifests(req.at("manifest").get_ref<const std::string&>(), req.value("source", "-"),
+                        strict ? nullptr : &skipped);
+}
+
+Result<std::vector<ApplyOutcome>> Daemon::doApply(const json& req,
+                                                  std::vector<std::string>& skipped) {
+  auto objs = requestObjects(req, skipped);
   if (!objs) return objs.error();
-  if (objs->empty()) return Error{EINVAL, "error: no objects passed to apply"};
+  if (objs->empty()) {
+    std::string msg;
+    for (const auto& s : skipped) msg += s + "\n";
+    return Error{EINVAL, msg + "error: no objects passed to apply"};
+  }
   const auto touched = store_.servicesTouchedBy(*objs);
   const auto before = deltaOk_ ? store_.frontendsOf(touched) : std::vector<Frontend>{};
   Store::Undo undo;
@@ -473,13 +496,14 @@ Result<std::vector<ApplyOutcome>> Daemon::doApply(const json& req) {
   return commit(std::move(undo), touched, before, std::move(*outs));
 }
 
-Result<std::vector<ApplyOutcome>> Daemon::doDelete(const json& req) {
+Result<std::vector<ApplyOutcome>> Daemon::doDelete(const json& req,
+                                                   std::vector<std::string>& skipped) {
   Store::Undo undo;
   std::set<Store::Key> touched;
   std::vector<Frontend> before;
   Result<std::vector<ApplyOutcome>> outs = std::vector<ApplyOutcome>{};
   if (req.contains("manifest")) {
-    auto objs = parseManifests(req.at("manifest").get<std::string>(), req.value("source", "-"));
+    auto objs = requestObjects(req, skipped);
     if (!objs) return objs.error();
     touched = store_.servicesTouchedBy(*objs);
     if (deltaOk_) before = store_.frontendsOf(touched);

@@ -81,8 +81,13 @@ class Daemon {
   Result<std::vector<ApplyOutcome>> commit(Store::Undo undo, const std::set<Store::Key>& touched,
                                            const std::vector<Frontend>& before,
                                            std::vector<ApplyOutcome> outcomes);
-  Result<std::vector<ApplyOutcome>> doApply(const nlohmann::json& req);
-  Result<std::vector<ApplyOutcome>> doDelete(const nlohmann::json& req);
+  // `skipped`: the objects a non-strict request left out (requestObjects).
+  Result<std::vector<Object>> requestObjects(const nlohmann::json& req,
+                                             std::vector<std::string>& skipped);
+  Result<std::vector<ApplyOutcome>> doApply(const nlohmann::json& req,
+                                            std::vector<std::string>& skipped);
+  Result<std::vector<ApplyOutcome>> doDelete(const nlohmann::json& req,
+                                             std::vector<std::string>& skipped);
   nlohmann::json doGet(const nlohmann::json& req);
   nlohmann::json doStats();
   nlohmann::json doStatus();

@@ -188,6 +188,23 @@ std::string gvResource(const std::string& kind) {
                      kind);
 }
 
+// "Warning: skipped deployment.apps/web: ..." for an object svclb does not
+// handle (kubectl's resource/name form: lowercase kind, then the API group).
+std::string skippedLine(const json& doc, const std::string& apiVersion, const std::string& kind) {
+  std::string what = kind;
+  for (char& c : what) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (const size_t slash = apiVersion.find('/'); slash != std::string::npos)
+    what += "." + apiVersion.substr(0, slash);
+  std::string name;
+  if (auto m = doc.find("metadata"); m != doc.end() && m->is_object())
+    if (auto n = m->find("name"); n != m->end() && n->is_string()) name = n->get<std::string>();
+  return fmt::format(
+      "Warning: skipped {}{}{} ({} {}): svclb applies only v1 Services and Endpoints, "
+      "discovery.k8s.io/v1 EndpointSlices and metallb.io/v1beta1 IPAddressPools and "
+      "L2Advertisements (--strict refuses the manifest instead)",
+      what, name.empty() ? "" : "/", name, apiVersion, kind);
+}
+
 // Go's name for a JSON value's type, as encoding/json prints it.
 const char* goJsonType(const json& v) {
   switch (v.type()) {
@@ -204,7 +221,11 @@ const char* goJsonType(const json& v) {
   }
 }
 
+// `skipped` (non-strict apply/delete): an object of a kind svclb does not
+// handle is left out and named there, one line each, instead of refusing the
+// whole manifest.
 std::optional<Error> expand(const json& doc, const std::string& src, std::vector<Object>& out,
+                            std::vector<std::string>* skipped,
                             const std::string& defaultApiVersion = "",
                             const std::string& defaultKind = "") {
   if (doc.is_null()) return std::nullopt;
@@ -249,13 +270,17 @@ std::optional<Error> expand(const json& doc, const std::string& src, std::vector
                                         "got \"{}\", expected \"array\"",
                                         kind, kind, goJsonType(*items)))};
     for (const auto& item : *items) {
-      auto err = expand(item, src, out, itemKind.empty() ? "" : apiVersion, itemKind);
+      auto err = expand(item, src, out, skipped, itemKind.empty() ? "" : apiVersion, itemKind);
       if (err) return err;
     }
     return std::nullopt;
   }
 
   auto known = recognizeKind(apiVersion, kind);
+  if (!known && skipped) {
+    skipped->push_back(skippedLine(doc, apiVersion, kind));
+    return std::nullopt;
+  }
   if (!known)
     return Error{
         EINVAL,
@@ -538,17 +563,18 @@ struct FastPart {
   bool inSubset = false;
   std::vector<Object> objs;
   std::optional<Error> firstErr;
+  std::vector<std::string> skipped;
 };
 
 // Decodes each document as soon as it is read; the first decoding error is
 // kept and returned by the caller once the whole text proved to be in the
 // subset (as when all documents were read first). Otherwise yaml-cpp reads
 // the text from the start.
-void decodeFast(std::string_view text, const std::string& src, FastPart& part) {
+void decodeFast(std::string_view text, const std::string& src, bool strict, FastPart& part) {
   part.inSubset = FastYaml(text).run([&](json&& doc) {
     if (part.firstErr) return;
     try {
-      part.firstErr = expand(doc, src, part.objs);
+      part.firstErr = expand(doc, src, part.objs, strict ? nullptr : &part.skipped);
     } catch (const std::exception& e) {  // what parseManifests' catch makes of it
       part.firstErr = Error{EINVAL, parseErrorText(src, -1, e.what())};
     }
@@ -591,7 +617,13 @@ std::vector<json> yamlCppDocsForTest(std::string_view text) {
 }  // namespace model_internal
 
 Result<std::vector<Object>> parseManifests(std::string_view text, std::string_view source) {
+  return parseManifests(text, source, nullptr);
+}
+
+Result<std::vector<Object>> parseManifests(std::string_view text, std::string_view source,
+                                           std::vector<std::string>* skipped) {
   const std::string src = source == "-" ? "STDIN" : std::string(source);
+  const bool strict = skipped == nullptr;
   std::vector<Object> out;
   try {
     std::vector<json> docs;
@@ -616,22 +648,24 @@ Result<std::vector<Object>> parseManifests(std::string_view text, std::string_vi
         std::vector<std::future<void>> others;
         for (size_t i = 1; i < parts.size(); ++i)
           others.push_back(
-              std::async(std::launch::async, [&, i] { decodeFast(parts[i], src, done[i]); }));
-        decodeFast(parts[0], src, done[0]);
+              std::async(std::launch::async, [&, i] { decodeFast(parts[i], src, strict, done[i]); }));
+        decodeFast(parts[0], src, strict, done[0]);
         for (auto& f : others) f.get();
       }
       if (std::all_of(done.begin(), done.end(), [](const FastPart& p) { return p.inSubset; })) {
         for (auto& p : done)
           if (p.firstErr) return *p.firstErr;
-        for (auto& p : done)
+        for (auto& p : done) {
           out.insert(out.end(), std::make_move_iterator(p.objs.begin()),
                      std::make_move_iterator(p.objs.end()));
+          if (skipped) skipped->insert(skipped->end(), p.skipped.begin(), p.skipped.end());
+        }
         return out;
       }
       docs = yamlCppDocs(text);
     }
     for (const auto& doc : docs) {
-      if (auto err = expand(doc, src, out)) return *err;
+      if (auto err = expand(doc, src, out, skipped)) return *err;
     }
   } catch (const YAML::Exception& e) {
     return Error{EINVAL, parseErrorText(src, e.mark.is_null() ? -1 : e.mark.line, e.msg)};

@@ -170,6 +170,12 @@ const ObjectMeta& metaOf(const Object& obj);
 //   error: unable to recognize "web.yaml": no matches for kind "Foo" in version "v1"
 // `source` is the file name shown in errors ("-" for stdin -> "STDIN").
 Result<std::vector<Object>> parseManifests(std::string_view text, std::string_view source);
+// Not strict (svcctl apply/delete without --strict): objects of other kinds
+// (a Deployment, a ConfigMap beside the Service) are left out, each named by
+// one "Warning: skipped KIND.GROUP/NAME (...)" line appended to `skipped`.
+// Malformed objects of svclb's kinds are still refused, the whole manifest.
+Result<std::vector<Object>> parseManifests(std::string_view text, std::string_view source,
+                                           std::vector<std::string>* skipped);
 
 // Field validation of one object in isolation, in kubectl's words, e.g.
 //   The Service "web" is invalid: spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive

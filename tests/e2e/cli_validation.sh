@@ -187,7 +187,31 @@ test_no_daemon() {
     assert_ge "$(wc -l <<<"$out")" 1 "an error message"
 }
 
+# A manifest from the Kubernetes documentation with a Deployment beside its
+# Service: the Service is applied, the Deployment skipped with one warning
+# line on stderr; --strict refuses the whole manifest and changes nothing.
+test_mixed_kinds() {
+    local app=$SVCLB_REPO/tests/e2e/manifests/nginx-app.yaml out err rc
+    out=$(svcctl apply --strict -f "$app" 2>&1); rc=$?
+    assert_ne 0 "$rc" "apply --strict of a Service + Deployment manifest"
+    assert_contains "$out" 'no matches for kind "Deployment" in version "apps/v1"' "apply --strict error"
+    assert_contains "$(svcctl get svc my-nginx-svc 2>&1)" 'NotFound' "--strict applied nothing"
+    out=$(svcctl apply -f "$app" 2>"$TOPO_TMP/mixed.err"); rc=$?
+    err=$(cat "$TOPO_TMP/mixed.err")
+    assert_eq 0 "$rc" "apply of a Service + Deployment manifest: exit status ($err)"
+    assert_eq "service/my-nginx-svc created" "$out" "apply stdout: the Service only"
+    assert_match "$err" '^Warning: skipped deployment.apps/my-nginx \(apps/v1 Deployment\): svclb applies only ' \
+        "apply stderr: one line for the skipped Deployment"
+    assert_eq 1 "$(wc -l <<<"$err")" "apply stderr: exactly one line"
+    assert_contains "$(svcctl get svc my-nginx-svc 2>&1)" 'LoadBalancer' "the Service exists"
+    out=$(svcctl delete -f "$app" 2>"$TOPO_TMP/mixed.err"); rc=$?
+    assert_eq 0 "$rc" "delete -f of the same manifest"
+    assert_eq 'service "my-nginx-svc" deleted' "$out" "delete stdout"
+    assert_match "$(cat "$TOPO_TMP/mixed.err")" '^Warning: skipped deployment.apps/my-nginx ' "delete stderr"
+}
+
 run_test "cli: invalid manifests rejected, nothing changes" test_invalid_manifests
+run_test "cli: a Service beside a Deployment: skipped kinds warned, --strict refuses" test_mixed_kinds
 run_test "cli: get svc" test_get_svc
 run_test "cli: get ep" test_get_ep
 run_test "cli: describe svc" test_describe

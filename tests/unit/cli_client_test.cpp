@@ -191,7 +191,8 @@ TEST(CliCommands, ApplySendsFileAndPrintsKubectlLines) {
             "endpointslice.discovery.k8s.io/web-abc unchanged\n");
   EXPECT_EQ(run.err, "");
   EXPECT_EQ(d.request(0),
-            nlohmann::json({{"op", "apply"}, {"manifest", manifest}, {"source", file}}));
+            nlohmann::json(
+                {{"op", "apply"}, {"manifest", manifest}, {"source", file}, {"strict", false}}));
 }
 
 TEST(CliCommands, ApplyFromStdinAndDaemonError) {
@@ -206,7 +207,10 @@ TEST(CliCommands, ApplyFromStdinAndDaemonError) {
   EXPECT_EQ(run.out, "");
   EXPECT_EQ(run.err, invalid + "\n");  // the daemon's words, unchanged
   EXPECT_EQ(d.request(0),
-            nlohmann::json({{"op", "apply"}, {"manifest", "kind: Service\n"}, {"source", "-"}}));
+            nlohmann::json({{"op", "apply"},
+                            {"manifest", "kind: Service\n"},
+                            {"source", "-"},
+                            {"strict", false}}));
 }
 
 TEST(CliCommands, ApplyMissingFileNeedsNoDaemon) {
@@ -337,7 +341,36 @@ TEST(CliCommands, DeleteByNameAndByFile) {
                 {{"op", "delete"}, {"kind", "Service"}, {"namespace", "ns1"}, {"name", "web"}}));
   EXPECT_EQ(d.request(1)["name"], "nope");
   EXPECT_EQ(d.request(2),
-            nlohmann::json({{"op", "delete"}, {"manifest", "kind: Service\n"}, {"source", file}}));
+            nlohmann::json({{"op", "delete"},
+                            {"manifest", "kind: Service\n"},
+                            {"source", file},
+                            {"strict", false}}));
+}
+
+// A mixed manifest without --strict: the daemon's "skipped" lines go to
+// stderr, one each, the results to stdout; --strict is sent as such.
+TEST(CliCommands, ApplyPrintsSkippedObjectsAndSendsStrict) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  const std::string skip =
+      "Warning: skipped deployment.apps/web (apps/v1 Deployment): svclb applies only ...";
+  FakeDaemon d(path, {nlohmann::json({{"ok", true},
+                                      {"results", {{{"kind", "Service"},
+                                                    {"namespace", "default"},
+                                                    {"name", "web"},
+                                                    {"action", "created"}}}},
+                                      {"skipped", {skip}}})
+                              .dump() +
+                          "\n",
+                      R"({"ok":true,"results":[]})"
+                      "\n"});
+  auto run = svcctl(path, {"apply", "-f", "-"}, "kind: Service\n");
+  EXPECT_EQ(run.rc, 0) << run.err;
+  EXPECT_EQ(run.out, "service/web created\n");
+  EXPECT_EQ(run.err, skip + "\n");
+  auto strict = svcctl(path, {"apply", "--strict", "-f", "-"}, "kind: Service\n");
+  EXPECT_EQ(d.request(0)["strict"], false);
+  EXPECT_EQ(d.request(1)["strict"], true);
 }
 
 TEST(CliCommands, StatsAndStatusJson) {

@@ -92,10 +92,13 @@ TEST(FlatJson, ManifestRequestIsTheJsonRequest) {
   std::string manifest = "apiVersion: v1\n\"q\" \\ \t\r\b\f\x01\x1f\x7f /\n";
   for (int c = 0; c < 0x80; ++c) manifest += static_cast<char>(c);
   for (const std::string& text : {manifest, std::string(), std::string("caf\xc3\xa9: x\n")}) {
-    const std::string line = cli::manifestRequest("apply", text, "dir/x.yaml");
-    const nlohmann::json want = {{"op", "apply"}, {"manifest", text}, {"source", "dir/x.yaml"}};
-    EXPECT_EQ(nlohmann::json::parse(line), want);
-    if (auto fast = parseFlatJsonObject(line)) EXPECT_EQ(*fast, want);
+    for (bool strict : {true, false}) {
+      const std::string line = cli::manifestRequest("apply", text, "dir/x.yaml", strict);
+      const nlohmann::json want = {
+          {"op", "apply"}, {"manifest", text}, {"source", "dir/x.yaml"}, {"strict", strict}};
+      EXPECT_EQ(nlohmann::json::parse(line), want);
+      if (auto fast = parseFlatJsonObject(line)) EXPECT_EQ(*fast, want);
+    }
   }
   EXPECT_TRUE(parseFlatJsonObject(cli::manifestRequest("apply", "a: b\n", "-")).has_value());
 }

@@ -248,6 +248,50 @@ TEST(ModelManifest, UnknownKindUsesStdinName) {
             "error: unable to recognize \"STDIN\": no matches for kind \"Pod\" in version \"v1\"");
 }
 
+// An application manifest from the Kubernetes documentation: a Service
+// beside its Deployment. Strict (svcctl apply --strict, and every caller
+// that passes no list): refused whole. Otherwise the Service is read and the
+// Deployment named in one warning line.
+TEST(ModelManifest, OtherKindsAreSkippedUnlessStrict) {
+  std::ifstream in(SVCLB_E2E_MANIFESTS "/nginx-app.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  ASSERT_FALSE(text.str().empty());
+  auto strict = parseManifests(text.str(), "nginx-app.yaml");
+  ASSERT_FALSE(strict.ok());
+  EXPECT_EQ(strict.error().message,
+            "error: unable to recognize \"nginx-app.yaml\": no matches for kind \"Deployment\" in "
+            "version \"apps/v1\"");
+  std::vector<std::string> skipped;
+  auto objs = parseManifests(text.str(), "nginx-app.yaml", &skipped);
+  ASSERT_TRUE(objs.ok()) << objs.error().message;
+  ASSERT_EQ(objs->size(), 1u);
+  EXPECT_EQ(kindOf((*objs)[0]), "Service");
+  EXPECT_EQ(metaOf((*objs)[0]).name, "my-nginx-svc");
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].rfind("Warning: skipped deployment.apps/my-nginx (apps/v1 Deployment): ", 0),
+            0u)
+      << skipped[0];
+
+  // Core kinds have no group; list items and block YAML (the fast reader)
+  // are skipped alike; a malformed object of svclb's kinds is still refused.
+  skipped.clear();
+  const std::string mixed =
+      "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa\n---\n"
+      "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n"
+      "    name: cm\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: web\n"
+      "  spec:\n    ports:\n    - port: 80\n";
+  objs = parseManifests(mixed, "m.yaml", &skipped);
+  ASSERT_TRUE(objs.ok()) << objs.error().message;
+  ASSERT_EQ(objs->size(), 1u);
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_EQ(skipped[0].rfind("Warning: skipped serviceaccount/sa (v1 ServiceAccount): ", 0), 0u);
+  EXPECT_EQ(skipped[1].rfind("Warning: skipped configmap/cm (v1 ConfigMap): ", 0), 0u);
+  auto bad = parseManifests(mixed + "---\napiVersion: v1\nkind: Service\nmetadata: {}\n", "m.yaml",
+                            &skipped);
+  EXPECT_FALSE(bad.ok());
+}
+
 TEST(ModelManifest, TypeErrorsNeverThrow) {
   const char* bad[] = {
       "apiVersion: v1\nkind: Service\nmetadata: {name: w}\nspec: {ports: [{port: 1.5}]}\n",
