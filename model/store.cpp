@@ -1,11 +1,19 @@
 // The desired-state store: all-or-nothing apply/delete, ClusterIP
 // allocation, and crash-safe persistence.
 //
-// ClusterIP allocation policy: deterministic, the lowest free address of
-// StoreConfig.serviceCIDR, skipping the network and broadcast addresses and
-// every IP requested explicitly by a Service of the same apply (so the order
-// of documents in a file does not decide who gets an address). A freed IP is
-// reused by the next allocation.
+// ClusterIP allocation policy: kube-apiserver's bands (KEP-3070,
+// pkg/registry/core/service/ipallocator: calculateRangeOffset), with a
+// deterministic choice. The addresses of StoreConfig.serviceCIDR between the
+// network and broadcast addresses are split: the lower band, the first
+// min(max(16, size/16), 256) of them (none for a range of 16 or fewer), is
+// kept for static addresses (10.96.0.1 is the `kubernetes` Service's, 10.96.0.10
+// kube-dns's); dynamic allocation takes the lowest free address of the upper
+// band and falls back to the lower band only when the upper one is full.
+// kube-apiserver picks at random within a band; the lowest free address keeps
+// tests and state files reproducible. Every IP requested explicitly by a
+// Service of the same apply is skipped (so the order of documents in a file
+// does not decide who gets an address). A freed IP is reused by the next
+// allocation.
 //
 // NodePort allocation (kube-apiserver's rules, pkg/registry/core/service/
 // storage/alloc.go, with a deterministic choice): every port of a NodePort or
@@ -546,13 +554,18 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
         if (s.clusterIP.empty()) {
           std::optional<uint32_t> got;
           if (cidr->prefix <= 30) {
-            for (uint64_t ip = uint64_t{cidr->base} + 1; ip < cidr->broadcast(); ++ip) {
-              auto u = static_cast<uint32_t>(ip);
-              if (!used.count(u) && !requested.count(u)) {
-                got = u;
-                break;
+            const uint64_t first = uint64_t{cidr->base} + 1, end = cidr->broadcast();
+            const uint64_t size = uint64_t{1} << (32 - cidr->prefix);
+            const uint64_t offset = size <= 16 ? 0 : std::clamp<uint64_t>(size / 16, 16, 256);
+            const uint64_t upper = std::min(first + offset, end);
+            auto scan = [&](uint64_t from, uint64_t to) {
+              for (uint64_t ip = from; ip < to && !got; ++ip) {
+                auto u = static_cast<uint32_t>(ip);
+                if (!used.count(u) && !requested.count(u)) got = u;
               }
-            }
+            };
+            scan(upper, end);   // the upper band first
+            scan(first, upper); // then the static band
           }
           if (!got) {
             errors.push_back(

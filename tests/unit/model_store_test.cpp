@@ -52,23 +52,54 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-TEST(ModelStore, AllocatesLowestFreeSkippingNetworkAddress) {
+// kube-apiserver's bands (KEP-3070): in 10.96.0.0/12 the first 256 addresses
+// (10.96.0.1 .. 10.96.1.0: `kubernetes` at .1, kube-dns at .10) are kept for
+// static requests; dynamic allocation starts above them.
+TEST(ModelStore, AllocatesFromTheUpperBandFirst) {
   Store st;
   applyOk(st, svcYaml("a") + "---\n" + svcYaml("b"));
-  EXPECT_EQ(svc(st, "a").clusterIP, "10.96.0.1");
-  EXPECT_EQ(svc(st, "b").clusterIP, "10.96.0.2");
+  EXPECT_EQ(svc(st, "a").clusterIP, "10.96.1.1");
+  EXPECT_EQ(svc(st, "b").clusterIP, "10.96.1.2");
   // A freed address is reused.
   ASSERT_TRUE(st.remove("Service", "default", "a").ok());
   applyOk(st, svcYaml("c"));
-  EXPECT_EQ(svc(st, "c").clusterIP, "10.96.0.1");
+  EXPECT_EQ(svc(st, "c").clusterIP, "10.96.1.1");
+  // The static band stays requestable.
+  applyOk(st, svcYaml("kubernetes", "10.96.0.1") + "---\n" + svcYaml("kube-dns", "10.96.0.10"));
+  EXPECT_EQ(svc(st, "kubernetes").clusterIP, "10.96.0.1");
+}
+
+// The band sizes of calculateRangeOffset: min(max(16, size/16), 256), none
+// for a range of 16 addresses or fewer; the lower band is used once the
+// upper one is full.
+TEST(ModelStore, LowerBandOnlyWhenTheUpperIsFull) {
+  Store small(StoreConfig{"192.168.7.0/28"});  // 16 addresses: no band
+  applyOk(small, svcYaml("a"));
+  EXPECT_EQ(svc(small, "a").clusterIP, "192.168.7.1");
+  Store st(StoreConfig{"192.168.8.0/27"});  // 32 addresses: 16 kept (.1-.16), upper .17-.30
+  std::string all;
+  for (int i = 0; i < 15; ++i) all += (i ? "---\n" : "") + svcYaml("s" + std::to_string(i));
+  applyOk(st, all);
+  for (int i = 0; i < 14; ++i)
+    EXPECT_EQ(svc(st, "s" + std::to_string(i)).clusterIP, "192.168.8." + std::to_string(17 + i));
+  EXPECT_EQ(svc(st, "s14").clusterIP, "192.168.8.1") << "upper band full: the lower band";
+  Store big(StoreConfig{"10.0.0.0/24"});  // 256 / 16 = 16 kept
+  applyOk(big, svcYaml("a"));
+  EXPECT_EQ(svc(big, "a").clusterIP, "10.0.0.17");
+  Store mid(StoreConfig{"10.1.0.0/20"});  // 4096 / 16 = 256 kept
+  applyOk(mid, svcYaml("a"));
+  EXPECT_EQ(svc(mid, "a").clusterIP, "10.1.1.1");
+  Store wide(StoreConfig{"10.2.0.0/22"});  // 1024 / 16 = 64 kept
+  applyOk(wide, svcYaml("a"));
+  EXPECT_EQ(svc(wide, "a").clusterIP, "10.2.0.65");
 }
 
 TEST(ModelStore, ExplicitRequestsInTheSameApplyAreNotHandedOut) {
   Store st;
-  // "a" comes first but must not take .1, which "b" asks for.
-  applyOk(st, svcYaml("a") + "---\n" + svcYaml("b", "10.96.0.1"));
-  EXPECT_EQ(svc(st, "a").clusterIP, "10.96.0.2");
-  EXPECT_EQ(svc(st, "b").clusterIP, "10.96.0.1");
+  // "a" comes first but must not take 10.96.1.1, which "b" asks for.
+  applyOk(st, svcYaml("a") + "---\n" + svcYaml("b", "10.96.1.1"));
+  EXPECT_EQ(svc(st, "a").clusterIP, "10.96.1.2");
+  EXPECT_EQ(svc(st, "b").clusterIP, "10.96.1.1");
 }
 
 TEST(ModelStore, SmallRangeFillsUpAndSkipsBroadcast) {
@@ -159,13 +190,13 @@ spec: {type: ExternalName, externalName: db.example.com}
   EXPECT_EQ(r.at(0).action, ApplyAction::Unchanged);
   // ExternalName -> ClusterIP allocates; back to ExternalName releases.
   applyOk(st, svcYaml("x"));
-  EXPECT_EQ(svc(st, "x").clusterIP, "10.96.0.1");
+  EXPECT_EQ(svc(st, "x").clusterIP, "10.96.1.1");
   applyOk(st,
           "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {type: ExternalName, "
           "externalName: db.example.com}\n");
   EXPECT_EQ(svc(st, "x").clusterIP, "");
   applyOk(st, svcYaml("y"));
-  EXPECT_EQ(svc(st, "y").clusterIP, "10.96.0.1");
+  EXPECT_EQ(svc(st, "y").clusterIP, "10.96.1.1");
 }
 
 TEST(ModelStore, ActionsForEveryKind) {
@@ -299,7 +330,7 @@ ports: [{port: 8080}]
   EXPECT_EQ(again->services().size(), 1u);
   // Allocation continues from the loaded state.
   applyOk(*again, svcYaml("next"));
-  EXPECT_EQ(svc(*again, "next").clusterIP, "10.96.0.2");
+  EXPECT_EQ(svc(*again, "next").clusterIP, "10.96.1.2");
 }
 
 TEST(ModelStore, MissingFileIsEmptyStore) {
