@@ -3,11 +3,14 @@
 # side-by-side node comparison (compare/run.sh), written to
 # bench/results/<date>-<host>.{md,json} with PNG charts (gnuplot).
 #
-#   bench/run.sh [--quick|--full] [--build DIR] [--skip-compare]
+#   bench/run.sh [--quick|--full] [--build DIR] [--skip-compare] [--build-only]
 #     --quick  1 and 1k services per-packet (repeat 1e5, 5 reps); compare
 #              with 10 and 1,000 services, 3 rounds
 #     --full   1, 1k, 100k, 1M services (repeat 1e6, 5 reps); compare with
 #              10, 1,000 and 10,000 services, 5 rounds  (default)
+#     --build-only  build (below) and stop
+# Builds what it runs first (scripts/build.sh into DIR: dependencies from
+# Debian's packages, then an incremental cmake build).
 # Needs root. The machine may be shared: every figure is min/median/max over
 # >= 5 (quick compare: 3) rounds, and ratios are taken within one run.
 set -euo pipefail
@@ -16,17 +19,22 @@ REPO=$(cd "$HERE/.." && pwd)
 BUILD=${BUILD:-$REPO/build}
 MODE=full
 COMPARE=1
+BUILD_ONLY=0
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) MODE=quick ;;
         --full) MODE=full ;;
         --build) BUILD=$2; shift ;;
         --skip-compare) COMPARE=0 ;;
-        *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+        --build-only) BUILD_ONLY=1 ;;
+        *) sed -n '2,16p' "$0" >&2; exit 2 ;;
     esac
     shift
 done
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: needs root" >&2; exit 1; }
+echo "== build ($BUILD)" >&2
+BUILD_DIR=$BUILD BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} bash "$REPO/scripts/build.sh"
+[ $BUILD_ONLY = 0 ] || exit 0
 PY=$(command -v /usr/bin/python3 || command -v python3)
 STAMP=$(date +%Y-%m-%d)-$(hostname -s)
 OUTDIR=$HERE/results

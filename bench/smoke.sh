@@ -22,6 +22,7 @@ need = {
     "xdp.reply_rnat", "xdp.non_service_pass", "xdp.no_endpoint_reject",
     "xdp.affinity_new_flow", "xdp.maglev_new_flow", "tc.affinity_new_flow", "tc.maglev_new_flow",
     "tc.clusterip_new_flow", "tc.clusterip_ct_hit", "tc.reply_rnat", "tc.non_service_pass",
+    "xdp.non_service_udp_pass", "tc.non_service_udp_pass",
     "tc.no_endpoint_reject", "xdp.no_endpoint_reject_udp", "ref.xdp_pass", "ref.xdp_tx", "ref.ct_hit", "ref.ct_hit_pingpong",
     "ref.new_flow", "ref.tc_ok",
 }
