@@ -310,6 +310,10 @@ TEST(CliCommands, DescribeUsesHelperEndpoints) {
   auto run = svcctl(path, {"describe", "svc", "web"});
   EXPECT_EQ(run.rc, 0) << run.err;
   EXPECT_NE(run.out.find("Endpoints:         10.244.1.11:8080\n"), std::string::npos) << run.out;
+  // Ends with a newline, as kubectl's: the next prompt starts on its own line.
+  const std::string tail = "Events:            <none>\n";
+  EXPECT_TRUE(run.out.size() >= tail.size() && run.out.compare(run.out.size() - tail.size(), tail.size(), tail) == 0)
+      << run.out;
   EXPECT_EQ(d.request(0)["name"], "web");
 }
 
