@@ -82,23 +82,22 @@ static __always_inline int ct_usable(const struct ct_value *ct, const struct pkt
 	       !((ct->flags & CT_F_CLOSING) && (p->tcp_flags & TCPF_SYN));
 }
 
-/* The key of the other entry of the flow `ct` (found under the packet's
- * own tuple p). */
-static __always_inline void ct_pair_key(const struct ct_value *ct, const struct pkt4 *p,
+/* The key of the other entry of the flow `ct`, whose own key is `k`. */
+static __always_inline void ct_pair_key(const struct ct_value *ct, const struct ct_key *k,
 					struct ct_key *pk)
 {
 	int snat = ct->flags & CT_F_SNAT;
 
-	pk->proto = p->proto;
+	pk->proto = k->proto;
 	if (ct->dir == CT_DIR_FORWARD) {
 		pk->saddr = ct->nat_addr;
-		pk->daddr = snat ? ct->snat_addr : p->saddr;
+		pk->daddr = snat ? ct->snat_addr : k->saddr;
 		pk->sport = ct->nat_port;
-		pk->dport = snat ? ct->snat_port : p->sport;
+		pk->dport = snat ? ct->snat_port : k->sport;
 	} else {
-		pk->saddr = snat ? ct->snat_addr : p->daddr;
+		pk->saddr = snat ? ct->snat_addr : k->daddr;
 		pk->daddr = ct->nat_addr;
-		pk->sport = snat ? ct->snat_port : p->dport;
+		pk->sport = snat ? ct->snat_port : k->dport;
 		pk->dport = ct->nat_port;
 	}
 }
@@ -133,14 +132,15 @@ static __always_inline void ct_promote(const struct ct_key *ck, const struct ct_
 /* FIN or RST: this direction's entry gets the closing lifetime. A RST ends
  * both directions at once, so the paired entry (in the same map) is marked
  * too (one more lookup, for RST segments only). */
-static __always_inline void ct_closing(void *ct_map, struct ct_value *ct, const struct pkt4 *p)
+static __always_inline void ct_closing(void *ct_map, struct ct_value *ct, const struct ct_key *ck,
+				       const struct pkt4 *p)
 {
 	ct->flags |= CT_F_CLOSING;
 	if (p->tcp_flags & TCPF_RST) {
 		struct ct_key pk = {};
 		struct ct_value *pair;
 
-		ct_pair_key(ct, p, &pk);
+		ct_pair_key(ct, ck, &pk);
 		pair = bpf_map_lookup_elem(ct_map, &pk);
 		if (pair)
 			pair->flags |= CT_F_CLOSING;
@@ -153,8 +153,8 @@ static __always_inline void ct_closing(void *ct_map, struct ct_value *ct, const 
  * match that flow's REPLY entry and be rewritten to come from the Service.
  * The direct flow's opening packet (a TCP SYN; any UDP datagram, as UDP has
  * no opening packet) removes that REPLY entry and its FORWARD twin: the
- * newer flow owns the tuple. Costs one lookup per such SYN and per
- * untracked non-Service UDP datagram. Two LIVE flows on one translated
+ * newer flow owns the tuple. Costs a lookup in each CT map per such SYN,
+ * one per untracked non-Service UDP datagram. Two LIVE flows on one translated
  * tuple remain impossible, as with kernel conntrack without port remapping. */
 static __always_inline void ct_take_over_tuple(const struct pkt4 *p)
 {
@@ -168,7 +168,6 @@ static __always_inline void ct_take_over_tuple(const struct pkt4 *p)
 	void *map = &ct_v2;
 	struct ct_value *e;
 	struct ct_key fk = {};
-	struct pkt4 rp = {};
 
 	if (p->proto == IPPROTO_TCP) {
 		if ((p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN)
@@ -183,13 +182,7 @@ static __always_inline void ct_take_over_tuple(const struct pkt4 *p)
 	}
 	if (!e || e->dir != CT_DIR_REPLY)
 		return;
-	/* The REPLY entry's pair, as if the reply itself were being read. */
-	rp.saddr = rk.saddr;
-	rp.daddr = rk.daddr;
-	rp.sport = rk.sport;
-	rp.dport = rk.dport;
-	rp.proto = p->proto;
-	ct_pair_key(e, &rp, &fk);
+	ct_pair_key(e, &rk, &fk);
 	bpf_map_delete_elem(map, &fk);
 	bpf_map_delete_elem(map, &rk);
 }
@@ -446,7 +439,7 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		if (ct->last_seen != now)
 			ct->last_seen = now; /* at most one write per tick */
 		if (p->tcp_flags & (TCPF_FIN | TCPF_RST))
-			ct_closing(ct_map, ct, p);
+			ct_closing(ct_map, ct, &ck, p);
 
 		v->addr = ct->nat_addr;
 		v->port = ct->nat_port;
