@@ -549,6 +549,8 @@ Status Dataplane::attachExternal(const std::string& ifname) {
     record(std::move(rec));
     return {};
   }
+  // Marked before XDP runs: from then on tc sees packets XDP translated.
+  if (auto st = nicXdp().update(idx, 1); !st) return st;
   // A dispatcher left with other programs fixes the mode; on an interface
   // without XDP we may also attach directly if the dispatcher fails.
   std::vector<XdpMode> modes = {XdpMode::Native, XdpMode::Generic};
@@ -588,7 +590,6 @@ Status Dataplane::attachExternal(const std::string& ifname) {
                  "svclbd: {}: WARNING: libxdp could not load its dispatcher on this kernel; {} is "
                  "attached alone, so no other XDP program can share {}\n",
                  ifname, kXdpProgName, ifname);
-    if (auto st2 = nicXdp().update(idx, 1); !st2) return st2;
     ExternalAttachment rec;
     rec.ifname = ifname;
     rec.ifindex = ifindex;
@@ -597,6 +598,7 @@ Status Dataplane::attachExternal(const std::string& ifname) {
     return {};
   }
   fputs(messages.c_str(), stderr);
+  (void)nicXdp().erase(idx);  // no XDP after all; the attach error is what counts
   return Error{EINVAL,
                fmt::format("attach {} to {}: {}{}", kXdpProgName, ifname, failures,
                            others ? fmt::format(" ({})", dispatcherRefusal(messages, "")) : "")};
