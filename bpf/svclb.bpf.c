@@ -207,7 +207,6 @@ int svclb_tc_pod_in(struct __sk_buff *skb)
 	return tc_lb(skb, LB_MODE_POD);
 }
 
-
 /* XDP twin of tc_reject: reshapes the frame and sends it back (XDP_TX).
  * Returns XDP_TX or -DROP_*. */
 static __always_inline int xdp_reject(struct xdp_md *ctx, const struct pkt4 *p)
