@@ -12,14 +12,15 @@ PKGS=(
   build-essential cmake pkg-config git
   clang llvm libclang-rt-14-dev libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
   libcli11-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
-  # labs: ip/tc/bridge/ss (iproute2), nsenter/unshare/mount/mountpoint
-  # (util-linux), ps/pgrep/kill/sysctl (procps), xdp-loader (xdp-tools),
-  # modprobe (kmod), ethtool (offloads, veth stats), tcpdump (ARP captures)
+  # labs: ip/tc/bridge/ss (iproute2), nsenter/unshare/mountpoint
+  # (util-linux), sysctl (procps), xdp-loader (xdp-tools), modprobe pktgen
+  # (kmod), ethtool (offloads, veth stats), tcpdump (ARP captures)
   iproute2 util-linux procps xdp-tools kmod ethtool tcpdump
-  # clients, servers and checks: curl, socat, dig (dnsutils), jq, python3
-  # (HTTP/UDP servers, clients, report), promtool (prometheus)
-  curl socat dnsutils jq python3 prometheus
-  # benchmarks: the iptables/nftables references, charts, pktgen timing
+  # clients, servers and checks: curl, socat, jq, python3 (HTTP/UDP servers,
+  # clients, report; standard library only), promtool (prometheus)
+  curl socat jq python3 prometheus
+  # benchmarks: the iptables/nftables references (iptables-legacy-restore,
+  # nft), charts (gnuplot), pktgen timing (bc)
   iptables nftables gnuplot-nox bc
 )
 
