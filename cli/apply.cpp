@@ -42,6 +42,10 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
     }
     printSkipped(ctx, *resp);
     const Json& results = at(*resp, {"results"});
+    const Json& skipped = at(*resp, {"skipped"});
+    // A file of skipped objects only (the Deployment's file in a directory)
+    // applied nothing, and that is what was asked for.
+    if (skipped.is_array() && !skipped.empty() && results.is_array() && results.empty()) continue;
     if (!results.is_array() || results.empty()) {
       ctx.err << "error: no objects passed to apply\n";
       rc = 1;

@@ -483,9 +483,10 @@ Result<std::vector<ApplyOutcome>> Daemon::doApply(const json& req,
   auto objs = requestObjects(req, skipped);
   if (!objs) return objs.error();
   if (objs->empty()) {
-    std::string msg;
-    for (const auto& s : skipped) msg += s + "\n";
-    return Error{EINVAL, msg + "error: no objects passed to apply"};
+    // Only skipped objects (deployment.yaml of `svcctl apply -f app/`):
+    // nothing to change, not an error; the reply names them.
+    if (!skipped.empty()) return std::vector<ApplyOutcome>{};
+    return Error{EINVAL, "error: no objects passed to apply"};
   }
   const auto touched = store_.servicesTouchedBy(*objs);
   const auto before = deltaOk_ ? store_.frontendsOf(touched) : std::vector<Frontend>{};

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cmath>
 #include <future>
+#include <iterator>
 #include <limits>
 #include <sstream>
 #include <thread>
@@ -198,11 +199,28 @@ std::string skippedLine(const json& doc, const std::string& apiVersion, const st
   std::string name;
   if (auto m = doc.find("metadata"); m != doc.end() && m->is_object())
     if (auto n = m->find("name"); n != m->end() && n->is_string()) name = n->get<std::string>();
+  // "handles", not "applies": svcctl delete -f skips them too.
   return fmt::format(
-      "Warning: skipped {}{}{} ({} {}): svclb applies only v1 Services and Endpoints, "
+      "Warning: skipped {}{}{} ({} {}): svclb handles only v1 Services and Endpoints, "
       "discovery.k8s.io/v1 EndpointSlices and metallb.io/v1beta1 IPAddressPools and "
       "L2Advertisements (--strict refuses the manifest instead)",
       what, name.empty() ? "" : "/", name, apiVersion, kind);
+}
+
+// One of svclb's own kinds under svclb's API groups but in a version it does
+// not read (discovery.k8s.io/v1beta1 EndpointSlice, v1 EndpointSlice for
+// discovery.k8s.io/v1, metallb.io/v1beta2 IPAddressPool): a mistake in an
+// object svclb was meant to handle, so refused even when other kinds are
+// skipped. The same kind name in another group (Knative's
+// serving.knative.dev/v1 Service) is someone else's object and is skipped.
+bool misversionedOwnKind(const std::string& apiVersion, const std::string& kind) {
+  static const char* const kOwnKinds[] = {"Service", "Endpoints", "EndpointSlice", "IPAddressPool",
+                                          "L2Advertisement"};
+  if (std::find(std::begin(kOwnKinds), std::end(kOwnKinds), kind) == std::end(kOwnKinds))
+    return false;
+  const size_t slash = apiVersion.find('/');
+  const std::string group = slash == std::string::npos ? "" : apiVersion.substr(0, slash);
+  return group.empty() || group == "discovery.k8s.io" || group == "metallb.io";
 }
 
 // Go's name for a JSON value's type, as encoding/json prints it.
@@ -277,7 +295,7 @@ std::optional<Error> expand(const json& doc, const std::string& src, std::vector
   }
 
   auto known = recognizeKind(apiVersion, kind);
-  if (!known && skipped) {
+  if (!known && skipped && !misversionedOwnKind(apiVersion, kind)) {
     skipped->push_back(skippedLine(doc, apiVersion, kind));
     return std::nullopt;
   }

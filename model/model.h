@@ -173,7 +173,9 @@ Result<std::vector<Object>> parseManifests(std::string_view text, std::string_vi
 // Not strict (svcctl apply/delete without --strict): objects of other kinds
 // (a Deployment, a ConfigMap beside the Service) are left out, each named by
 // one "Warning: skipped KIND.GROUP/NAME (...)" line appended to `skipped`.
-// Malformed objects of svclb's kinds are still refused, the whole manifest.
+// Malformed objects of svclb's kinds are still refused, the whole manifest,
+// and so is one of svclb's kinds in another version of its group
+// (discovery.k8s.io/v1beta1 EndpointSlice).
 Result<std::vector<Object>> parseManifests(std::string_view text, std::string_view source,
                                            std::vector<std::string>* skipped);
 

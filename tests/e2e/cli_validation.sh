@@ -200,7 +200,7 @@ test_mixed_kinds() {
     err=$(cat "$TOPO_TMP/mixed.err")
     assert_eq 0 "$rc" "apply of a Service + Deployment manifest: exit status ($err)"
     assert_eq "service/my-nginx-svc created" "$out" "apply stdout: the Service only"
-    assert_match "$err" '^Warning: skipped deployment.apps/my-nginx \(apps/v1 Deployment\): svclb applies only ' \
+    assert_match "$err" '^Warning: skipped deployment.apps/my-nginx \(apps/v1 Deployment\): svclb handles only ' \
         "apply stderr: one line for the skipped Deployment"
     assert_eq 1 "$(wc -l <<<"$err")" "apply stderr: exactly one line"
     assert_contains "$(svcctl get svc my-nginx-svc 2>&1)" 'LoadBalancer' "the Service exists"
@@ -208,6 +208,22 @@ test_mixed_kinds() {
     assert_eq 0 "$rc" "delete -f of the same manifest"
     assert_eq 'service "my-nginx-svc" deleted' "$out" "delete stdout"
     assert_match "$(cat "$TOPO_TMP/mixed.err")" '^Warning: skipped deployment.apps/my-nginx ' "delete stderr"
+    # The same objects as a directory, the Deployment in a file of its own
+    # (kubectl apply -f app/): that file applies nothing, which is no error.
+    mkdir -p "$TOPO_TMP/app"
+    "$PY" - "$app" "$TOPO_TMP/app" <<'PYEOF'
+import sys
+docs = [d for d in open(sys.argv[1]).read().split("\n---\n") if "kind:" in d]
+for i, d in enumerate(docs):
+    open(f"{sys.argv[2]}/{i}.yaml", "w").write(d.strip("-\n") + "\n")
+PYEOF
+    out=$(svcctl apply -f "$TOPO_TMP/app" 2>"$TOPO_TMP/mixed.err"); rc=$?
+    err=$(cat "$TOPO_TMP/mixed.err")
+    assert_eq 0 "$rc" "apply -f DIR with the Deployment in its own file: exit status ($err)"
+    assert_eq "service/my-nginx-svc created" "$out" "apply -f DIR stdout"
+    assert_match "$err" '^Warning: skipped deployment.apps/my-nginx ' "apply -f DIR stderr"
+    assert_not_contains "$err" "no objects passed" "apply -f DIR: no error for the Deployment's file"
+    svcctl delete -f "$TOPO_TMP/app" >/dev/null 2>&1
 }
 
 run_test "cli: invalid manifests rejected, nothing changes" test_invalid_manifests

@@ -377,6 +377,38 @@ TEST(CliCommands, ApplyPrintsSkippedObjectsAndSendsStrict) {
   EXPECT_EQ(d.request(1)["strict"], true);
 }
 
+// `svcctl apply -f app/` where the Deployment has a file of its own: the
+// daemon skips everything in that file (empty results, one "skipped" line),
+// which is no error; "no objects passed to apply" stays for a file with
+// nothing in it at all.
+TEST(CliCommands, ApplyOfAFileWithOnlySkippedObjectsSucceeds) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  fs::create_directory(dir.path() + "/app");
+  std::ofstream(dir.path() + "/app/deployment.yaml") << "kind: Deployment\n";
+  std::ofstream(dir.path() + "/app/service.yaml") << "kind: Service\n";
+  const std::string skip = "Warning: skipped deployment.apps/web (apps/v1 Deployment): ...";
+  FakeDaemon d(path, {nlohmann::json({{"ok", true},
+                                      {"results", nlohmann::json::array()},
+                                      {"skipped", {skip}}})
+                              .dump() +
+                          "\n",
+                      R"({"ok":true,"results":[
+      {"kind":"Service","namespace":"default","name":"web","action":"created"}]})"
+                      "\n",
+                      R"({"ok":true,"results":[]})"
+                      "\n"});
+  auto run = svcctl(path, {"apply", "-f", dir.path() + "/app"});
+  EXPECT_EQ(run.rc, 0) << run.err;
+  EXPECT_EQ(run.out, "service/web created\n");
+  EXPECT_EQ(run.err, skip + "\n");
+  auto empty = svcctl(path, {"apply", "-f", "-"}, "");
+  EXPECT_EQ(empty.rc, 1);
+  EXPECT_EQ(empty.err, "error: no objects passed to apply\n");
+  EXPECT_EQ(d.request(0)["source"], dir.path() + "/app/deployment.yaml");
+  EXPECT_EQ(d.request(1)["source"], dir.path() + "/app/service.yaml");
+}
+
 TEST(CliCommands, StatsAndStatusJson) {
   TempDir dir;
   std::string path = dir.path() + "/svclbd.sock";

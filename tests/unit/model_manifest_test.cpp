@@ -292,6 +292,56 @@ TEST(ModelManifest, OtherKindsAreSkippedUnlessStrict) {
   EXPECT_FALSE(bad.ok());
 }
 
+// The warning says why, in words that fit delete -f as well as apply.
+TEST(ModelManifest, SkippedLineNamesWhatSvclbHandles) {
+  std::vector<std::string> skipped;
+  auto objs = parseManifests("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n",
+                             "d.yaml", &skipped);
+  ASSERT_TRUE(objs.ok()) << objs.error().message;
+  EXPECT_TRUE(objs->empty());  // only skipped objects: nothing to do, no error
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0],
+            "Warning: skipped deployment.apps/web (apps/v1 Deployment): svclb handles only v1 "
+            "Services and Endpoints, discovery.k8s.io/v1 EndpointSlices and metallb.io/v1beta1 "
+            "IPAddressPools and L2Advertisements (--strict refuses the manifest instead)");
+}
+
+// svclb's own kinds in a version of their group svclb does not read are a
+// mistake in an object meant for svclb: refused whole even when other kinds
+// are skipped. The same kind name in another group is someone else's.
+TEST(ModelManifest, OwnKindsInAnotherVersionAreRefusedNotSkipped) {
+  const std::string service =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n";
+  const std::pair<const char*, const char*> refused[] = {
+      {"discovery.k8s.io/v1beta1", "EndpointSlice"},
+      {"v1", "EndpointSlice"},
+      {"v2", "Service"},
+      {"metallb.io/v1beta2", "IPAddressPool"},
+      {"metallb.io/v1alpha1", "L2Advertisement"},
+  };
+  for (const auto& [apiVersion, kind] : refused) {
+    std::vector<std::string> skipped;
+    const std::string text = service + "---\napiVersion: " + apiVersion + "\nkind: " + kind +
+                             "\nmetadata: {name: x}\n";
+    auto r = parseManifests(text, "m.yaml", &skipped);
+    ASSERT_FALSE(r.ok()) << apiVersion << " " << kind;
+    EXPECT_EQ(r.error().message,
+              std::string("error: unable to recognize \"m.yaml\": no matches for kind \"") + kind +
+                  "\" in version \"" + apiVersion + "\"");
+  }
+  std::vector<std::string> skipped;
+  auto r = parseManifests(
+      service + "---\napiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {name: web}\n" +
+          "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: p}\n",
+      "m.yaml", &skipped);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->size(), 1u);
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_EQ(skipped[0].rfind("Warning: skipped service.serving.knative.dev/web ", 0), 0u)
+      << skipped[0];
+  EXPECT_EQ(skipped[1].rfind("Warning: skipped bgppeer.metallb.io/p ", 0), 0u) << skipped[1];
+}
+
 TEST(ModelManifest, TypeErrorsNeverThrow) {
   const char* bad[] = {
       "apiVersion: v1\nkind: Service\nmetadata: {name: w}\nspec: {ports: [{port: 1.5}]}\n",
