@@ -63,6 +63,12 @@ std::string renderStats(const Json& stats) {
       d.addRow({str(at(x, {"reason"})), count(at(x, {"packets"})), count(at(x, {"bytes"}))});
     out += "\n" + d.render();
   }
+  const Json& ev = at(stats, {"conntrackEvents"});
+  if (ev.is_object() && !ev.empty()) {
+    Table e({"CONNTRACK EVENT", "COUNT"});
+    for (const auto& [name, n] : ev.items()) e.addRow({name, count(n)});
+    out += "\n" + e.render();
+  }
   return out;
 }
 

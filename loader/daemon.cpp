@@ -603,7 +603,11 @@ json Daemon::doStats() {
     drop_stats d = sumDrops(dm.lookup(r));
     drops.push_back({{"reason", n}, {"packets", d.packets}, {"bytes", d.bytes}});
   }
-  return {{"ok", true}, {"services", services}, {"drops", drops}};
+  json ctEvents = json::object();
+  auto em = dp_.ctEvents();
+  for (uint32_t e = 0; e < CT_EV_MAX; ++e)
+    if (const char* n = ctEventName(e)) ctEvents[n] = sumCounts(em.lookup(e));
+  return {{"ok", true}, {"services", services}, {"drops", drops}, {"conntrackEvents", ctEvents}};
 }
 
 json Daemon::doStatus() {
@@ -722,6 +726,11 @@ std::string Daemon::metrics() {
   for (const auto& d : stats["drops"])
     o << "svclb_drop_bytes_total{reason=\"" << d["reason"].get<std::string>() << "\"} "
       << d["bytes"].get<uint64_t>() << '\n';
+  family("svclb_conntrack_events_total", "counter",
+         "Conntrack events: relinked = a flow's evicted entry rebuilt from its other one; "
+         "orphaned = an entry dropped because its other entry's key belonged to another flow.");
+  for (const auto& [name, n] : stats["conntrackEvents"].items())
+    o << "svclb_conntrack_events_total{event=\"" << name << "\"} " << n.get<uint64_t>() << '\n';
   family("svclb_map_entries", "gauge", "Entries in use per BPF map.");
   for (const auto& m : st["maps"])
     o << "svclb_map_entries{map=\"" << m["name"].get<std::string>() << "\"} "

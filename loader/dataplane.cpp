@@ -55,7 +55,7 @@ const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES, SVCLB_MAP_BACKENDS,   SVC
                                    SVCLB_MAP_CT_EST,   SVCLB_MAP_SVC_STATS,  SVCLB_MAP_BE_STATS,
                                    SVCLB_MAP_DROPS,    SVCLB_MAP_SOCK_REV,   SVCLB_MAP_MAGLEV,
                                    SVCLB_MAP_AFFINITY, SVCLB_MAP_SRC_RANGES, SVCLB_MAP_L2_ARP,
-                                   SVCLB_MAP_TX_PORTS, SVCLB_MAP_NIC_XDP};
+                                   SVCLB_MAP_TX_PORTS, SVCLB_MAP_NIC_XDP,  SVCLB_MAP_CT_EVENTS};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
@@ -714,6 +714,9 @@ AffinityMap Dataplane::affinity() const {
 }
 int Dataplane::maglevOuterFd() const { return bpf_map__fd(skel_->maps.maglev_v1); }
 DropsMap Dataplane::drops() const { return {bpf_map__fd(skel_->maps.drops_v1), SVCLB_MAP_DROPS}; }
+CtEventsMap Dataplane::ctEvents() const {
+  return {bpf_map__fd(skel_->maps.ct_events_v1), SVCLB_MAP_CT_EVENTS};
+}
 SrcRangeMap Dataplane::srcRanges() const {
   return {bpf_map__fd(skel_->maps.src_ranges_v1), SVCLB_MAP_SRC_RANGES};
 }

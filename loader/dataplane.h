@@ -128,6 +128,7 @@ class Dataplane {
   StatsMap svcStats() const;
   StatsMap backendStats() const;
   DropsMap drops() const;
+  CtEventsMap ctEvents() const;
   SrcRangeMap srcRanges() const;
   L2ArpMap l2Arp() const;
   TxPortMap txPorts() const;

@@ -34,6 +34,20 @@ drop_stats sumDrops(const std::vector<drop_stats>& perCpu) {
   return t;
 }
 
+const char* ctEventName(uint32_t ev) {
+  switch (ev) {
+    case CT_EV_RELINKED: return "relinked";
+    case CT_EV_ORPHANED: return "orphaned";
+    default: return nullptr;
+  }
+}
+
+uint64_t sumCounts(const std::vector<uint64_t>& perCpu) {
+  uint64_t t = 0;
+  for (uint64_t v : perCpu) t += v;
+  return t;
+}
+
 const char* dropReasonName(uint32_t reason) {
   switch (reason) {
     case DROP_NO_BACKEND: return "no_backend";

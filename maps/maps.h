@@ -113,6 +113,7 @@ using TxPortMap = TypedMap<uint32_t, uint32_t>;  // DEVMAP_HASH ifindex -> ifind
 using NicXdpMap = TypedMap<uint32_t, uint32_t>;  // ifindex -> 1: svclb_xdp_lb runs on it
 using StatsMap = PerCpuArray<lb_stats>;
 using DropsMap = PerCpuArray<drop_stats>;
+using CtEventsMap = PerCpuArray<uint64_t>;  // CT_EV_* -> count
 
 // Sums a per-CPU lb_stats value.
 lb_stats sumStats(const std::vector<lb_stats>& perCpu);
@@ -120,5 +121,8 @@ drop_stats sumDrops(const std::vector<drop_stats>& perCpu);
 
 // Name of a drop reason as exported in metrics and `svcctl stats`.
 const char* dropReasonName(uint32_t reason);
+// Name of a conntrack event (CT_EV_*) in metrics and `svcctl stats`; null if none.
+const char* ctEventName(uint32_t ev);
+uint64_t sumCounts(const std::vector<uint64_t>& perCpu);
 
 }  // namespace svclb

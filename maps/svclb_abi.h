@@ -34,6 +34,7 @@
 #define SVCLB_MAP_L2_ARP "l2_arp_v1"
 #define SVCLB_MAP_TX_PORTS "tx_ports_v1"
 #define SVCLB_MAP_NIC_XDP "nic_xdp_v1"
+#define SVCLB_MAP_CT_EVENTS "ct_events_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -270,5 +271,13 @@ struct drop_stats {
 	__u64 packets;
 	__u64 bytes;
 };
+
+/* Conntrack events: index into the ct_events per-CPU array (__u64 each).
+ * A flow has two CT entries (FORWARD keyed on the client's packet, REPLY on
+ * the backend's answer) in one LRU map; every hit on one looks up the
+ * other, so both stay equally recent, and rebuilds it if the LRU took it. */
+#define CT_EV_RELINKED 0 /* a flow's other entry was gone and was rebuilt */
+#define CT_EV_ORPHANED 1 /* its key belonged to another flow: this entry dropped */
+#define CT_EV_MAX 4
 
 #endif /* SVCLB_ABI_H */

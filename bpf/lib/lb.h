@@ -102,6 +102,68 @@ static __always_inline void ct_pair_key(const struct ct_value *ct, const struct 
 	}
 }
 
+/* A packet hit entry `ct` (key `k`) of a flow in `map`: the flow's other
+ * entry is looked up too, so the LRU sees both used alike, and its
+ * last_seen follows (a flow lives while either direction has packets: a
+ * UDP stream whose backend answers rarely keeps its REPLY entry). If the
+ * LRU evicted the other entry anyway, it is rebuilt from this one (each
+ * entry holds every address of the flow) and counted as relinked. If its
+ * key now belongs to another flow (an evicted REPLY's SNAT port was given
+ * to a new flow), this entry is an orphan: returns -1 and the caller drops
+ * it (counted), so the packet is handled as untracked and no two flows
+ * share a tuple. Costs one lookup per tracked packet. */
+static __always_inline int ct_relink(void *map, struct ct_value *ct, const struct ct_key *k,
+				     __u32 now)
+{
+	int snat = ct->flags & CT_F_SNAT;
+	struct ct_key pk = {}, back = {};
+	struct ct_value *e;
+
+	ct_pair_key(ct, k, &pk);
+	e = bpf_map_lookup_elem(map, &pk);
+	if (!e) {
+		struct ct_value pv = {
+			.dir = ct->dir == CT_DIR_FORWARD ? CT_DIR_REPLY : CT_DIR_FORWARD,
+			.flags = ct->flags,
+			.backend_id = ct->backend_id,
+			.svc_id = ct->svc_id,
+			.last_seen = now,
+		};
+
+		if (ct->dir == CT_DIR_FORWARD) {
+			pv.nat_addr = k->daddr; /* the VIP */
+			pv.nat_port = k->dport;
+			if (snat) {
+				pv.snat_addr = k->saddr; /* the client */
+				pv.snat_port = k->sport;
+			}
+		} else {
+			pv.nat_addr = k->saddr; /* the backend */
+			pv.nat_port = k->sport;
+			if (snat) {
+				pv.snat_addr = k->daddr; /* the node's SNAT address */
+				pv.snat_port = k->dport;
+			}
+		}
+		if (!bpf_map_update_elem(map, &pk, &pv, BPF_NOEXIST)) {
+			count_ct_event(CT_EV_RELINKED);
+			return 0;
+		}
+		e = bpf_map_lookup_elem(map, &pk); /* another CPU was first */
+		if (!e)
+			return 0;
+	}
+	ct_pair_key(e, &pk, &back);
+	if (e->dir == ct->dir || back.saddr != k->saddr || back.daddr != k->daddr ||
+	    back.sport != k->sport || back.dport != k->dport) {
+		count_ct_event(CT_EV_ORPHANED);
+		return -1;
+	}
+	if (e->last_seen != now)
+		e->last_seen = now;
+	return 0;
+}
+
 /* The client ACKed the handshake: move the flow's two entries from ct_v2
  * to ct_est_v2 (REPLY first, as at creation). If the REPLY entry is gone
  * the flow stays where it is. */
@@ -124,6 +186,10 @@ static __always_inline void ct_promote(const struct ct_key *ck, const struct ct_
 	f = *fwd;
 	if (bpf_map_update_elem(&ct_est_v2, &rk, &r, BPF_ANY) ||
 	    bpf_map_update_elem(&ct_est_v2, ck, &f, BPF_ANY))
+		return;
+	/* The second insert may have evicted the first (see ct_add_forward):
+	 * then the flow stays in ct_v2 too, and ct_relink completes it. */
+	if (!bpf_map_lookup_elem(&ct_est_v2, &rk) || !bpf_map_lookup_elem(&ct_est_v2, ck))
 		return;
 	bpf_map_delete_elem(&ct_v2, ck);
 	bpf_map_delete_elem(&ct_v2, &rk);
@@ -288,6 +354,26 @@ static __always_inline int lb4_select_affine(__be32 vip, __be16 port, __u8 proto
 	return id;
 }
 
+/* Adds a new flow's FORWARD entry once its REPLY entry `rk` is in ct_v2.
+ * In a full LRU map the FORWARD insert may evict that fresh, never-used
+ * REPLY entry (the kernel frees a CPU's unreferenced entries first, and
+ * ct_relink keeps every live flow's entries referenced): the lookup marks
+ * it used, and if it is gone already it is put back once. Returns 0 or
+ * -DROP_CT_INSERT (the FORWARD entry removed again: the REPLY key was
+ * taken by another CPU meanwhile, or the map refused). */
+static __always_inline int ct_add_forward(const struct ct_key *ck, const struct ct_value *fwd,
+					  const struct ct_key *rk, const struct ct_value *rev)
+{
+	if (bpf_map_update_elem(&ct_v2, ck, fwd, BPF_ANY))
+		return -DROP_CT_INSERT;
+	if (bpf_map_lookup_elem(&ct_v2, rk))
+		return 0;
+	if (!bpf_map_update_elem(&ct_v2, rk, rev, BPF_NOEXIST))
+		return 0;
+	bpf_map_delete_elem(&ct_v2, ck);
+	return -DROP_CT_INSERT;
+}
+
 /* Inserts a new flow's two CT entries into ct_v2: REPLY first (once the
  * FORWARD entry exists the flow is established, and its replies must
  * already be translatable). Without SNAT the REPLY key is the backend's
@@ -329,17 +415,13 @@ static __always_inline int ct_create(const struct ct_key *ck, struct ct_value *f
 			fwd->snat_port = rk.dport;
 			if (bpf_map_update_elem(&ct_v2, &rk, rev, flags))
 				continue; /* another CPU took it meanwhile */
-			if (bpf_map_update_elem(&ct_v2, ck, fwd, BPF_ANY))
-				return -DROP_CT_INSERT;
-			return 0;
+			return ct_add_forward(ck, fwd, &rk, rev);
 		}
 		return -DROP_SNAT_PORTS;
 	}
 	if (bpf_map_update_elem(&ct_v2, &rk, rev, BPF_ANY))
 		return -DROP_CT_INSERT;
-	if (bpf_map_update_elem(&ct_v2, ck, fwd, BPF_ANY))
-		return -DROP_CT_INSERT;
-	return 0;
+	return ct_add_forward(ck, fwd, &rk, rev);
 }
 
 /* True if the client may open a flow to this frontend
@@ -386,8 +468,9 @@ static __always_inline int lb4_via_node_nic(const struct bpf_fib_lookup *fib)
  * Returns LB_PASS, LB_DNAT or LB_RNAT (with *v filled), or -DROP_*; on
  * -DROP_NO_BACKEND v->svc_id names the Service (the caller rejects).
  * Order: the CT lookup comes first, keyed on the packet's own 5-tuple, so an
- * established flow (either direction) costs one hash lookup plus an inlined
- * array read; the service map is only consulted for a new flow. A forward CT
+ * established flow (either direction) costs two hash lookups (its entry and,
+ * in ct_relink, the flow's other one) plus an inlined array read; the
+ * service map is only consulted for a new flow. A forward CT
  * entry whose backend was removed from the service is ignored: the flow is
  * balanced again (Kubernetes: a removed endpoint takes no more traffic). A
  * terminating backend keeps its flows.
@@ -433,9 +516,25 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		if (ct && !ct_usable(ct, p, now))
 			ct = NULL;
 	}
-	if (ct) {
+	if (ct && ct->dir == CT_DIR_FORWARD) {
+		/* A FORWARD entry whose backend was removed from the service
+		 * is ignored: the flow is balanced again below. */
 		__u32 bid = ct->backend_id;
 
+		be = bpf_map_lookup_elem(&backends_v1, &bid);
+		if (!be || be->state == BE_STATE_EMPTY || be->svc_id != ct->svc_id) {
+			/* The new entries go to ct_v2, so an established one
+			 * must not shadow them. */
+			if (ct_map == &ct_est_v2)
+				est_stale = 1;
+			ct = NULL;
+		}
+	}
+	if (ct && ct_relink(ct_map, ct, &ck, now)) {
+		bpf_map_delete_elem(ct_map, &ck); /* an orphan: untracked now */
+		ct = NULL;
+	}
+	if (ct) {
 		if (ct->last_seen != now)
 			ct->last_seen = now; /* at most one write per tick */
 		if (p->tcp_flags & (TCPF_FIN | TCPF_RST))
@@ -444,24 +543,17 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 		v->addr = ct->nat_addr;
 		v->port = ct->nat_port;
 		v->svc_id = ct->svc_id;
-		v->backend_id = bid;
+		v->backend_id = ct->backend_id;
 		v->new_flow = 0;
 		v->ct_flags = ct->flags & (CT_F_SNAT | CT_F_EXTERNAL);
 		v->snat_addr = ct->snat_addr;
 		v->snat_port = ct->snat_port;
 		if (ct->dir == CT_DIR_REPLY)
 			return LB_RNAT;
-		be = bpf_map_lookup_elem(&backends_v1, &bid);
-		if (be && be->state != BE_STATE_EMPTY && be->svc_id == ct->svc_id) {
-			if (ct_map == &ct_v2 &&
-			    (p->tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN)) == TCPF_ACK)
-				ct_promote(&ck, ct, p);
-			return LB_DNAT;
-		}
-		/* backend gone: fall through and pick again; the new entries go
-		 * to ct_v2, so an established one must not shadow them. */
-		if (ct_map == &ct_est_v2)
-			est_stale = 1;
+		if (ct_map == &ct_v2 &&
+		    (p->tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN)) == TCPF_ACK)
+			ct_promote(&ck, ct, p);
+		return LB_DNAT;
 	}
 	/* A stale established entry would shadow the new flow's entry. */
 	if (est_stale)

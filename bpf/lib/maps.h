@@ -65,6 +65,14 @@ struct {
 } drops_v1 SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CT_EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct_events_v1 SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SVCLB_DEFAULT_SOCK_REV_ENTRIES);
 	__type(key, struct sock_rev_key);

@@ -56,4 +56,12 @@ static __always_inline void count_drop(__u32 reason, __u32 bytes)
 	}
 }
 
+static __always_inline void count_ct_event(__u32 ev)
+{
+	__u64 *n = bpf_map_lookup_elem(&ct_events_v1, &ev);
+
+	if (n)
+		(*n)++;
+}
+
 #endif

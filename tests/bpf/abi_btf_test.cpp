@@ -208,6 +208,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.l2_arp_v1, SVCLB_MAP_L2_ARP, sizeof(l2_arp_key), sizeof(l2_arp_value)},
       {s->maps.tx_ports_v1, SVCLB_MAP_TX_PORTS, sizeof(__u32), sizeof(__u32)},
       {s->maps.nic_xdp_v1, SVCLB_MAP_NIC_XDP, sizeof(__u32), sizeof(__u32)},
+      {s->maps.ct_events_v1, SVCLB_MAP_CT_EVENTS, sizeof(__u32), sizeof(__u64)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);
@@ -216,6 +217,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
     EXPECT_EQ(bpf_map__value_size(w.map), w.value);
   }
   EXPECT_EQ(bpf_map__max_entries(s->maps.drops_v1), static_cast<__u32>(DROP_MAX));
+  EXPECT_EQ(bpf_map__max_entries(s->maps.ct_events_v1), static_cast<__u32>(CT_EV_MAX));
   svclb_bpf__destroy(s);
 }
 

@@ -399,6 +399,9 @@ struct Prediction {
   uint32_t dropReason = 0;
   std::optional<Ref> ref;
   Bytes arpReply;  // Arp: the exact answer
+  // The CT entry hit lost its other half (rebuilt: CT_EV_RELINKED), or that
+  // half's key belongs to another flow (the entry dropped: CT_EV_ORPHANED).
+  bool relink = false, orphan = false;
 };
 
 // What a run turned out to be, for the tally.
@@ -473,7 +476,9 @@ class Fuzzer {
   // The entry lb4_decide would use for this packet: ct_est_v2 then ct_v2 for
   // TCP, ct_v2 for UDP, skipping entries past their lifetime and closing
   // entries met by a bare SYN (a new connection reusing the tuple).
-  std::optional<ct_value> ctFind(const Ref& r, const Bytes& in);
+  std::optional<ct_value> ctFind(const Ref& r, const Bytes& in, bool* est = nullptr);
+  // The key of the other entry of the flow whose entry `v` has key `k`.
+  static ct_key pairKey(const ct_value& v, const ct_key& k);
   bool ctAlive(const ct_value& v, uint8_t proto);
   Prediction predict(const Bytes& in, Prog prog);
   void leave(Outcome& o, Prog prog, uint8_t ttl, bool external, bool ctHit);
@@ -511,7 +516,7 @@ class Fuzzer {
   std::array<CategoryStats, kCategories> cats_{};
   uint32_t now_ = 0;  // CT ticks, read before each frame
   int failures_ = 0;
-  uint64_t orphanForward_ = 0;  // FORWARD CT hits whose REPLY entry was evicted
+  std::array<uint64_t, CT_EV_MAX> expCtEvents_{};
   uint64_t idx_ = 0;
 };
 
@@ -874,7 +879,24 @@ uint32_t ctAge(uint32_t now, const ct_value& v) {
   return static_cast<int32_t>(now - v.last_seen) < 0 ? 0 : now - v.last_seen;
 }
 
-std::optional<ct_value> Fuzzer::ctFind(const Ref& r, const Bytes& in) {
+ct_key Fuzzer::pairKey(const ct_value& v, const ct_key& k) {
+  // FORWARD (client -> VIP): the backend answers the client, or the node's
+  // SNAT address:port. REPLY (backend -> client or node): the client's
+  // packet to the VIP.
+  const bool snat = v.flags & CT_F_SNAT;
+  ct_key p{};
+  p.proto = k.proto;
+  if (v.dir == CT_DIR_FORWARD) {
+    p.saddr = v.nat_addr, p.sport = v.nat_port;
+    p.daddr = snat ? v.snat_addr : k.saddr, p.dport = snat ? v.snat_port : k.sport;
+  } else {
+    p.daddr = v.nat_addr, p.dport = v.nat_port;
+    p.saddr = snat ? v.snat_addr : k.daddr, p.sport = snat ? v.snat_port : k.dport;
+  }
+  return p;
+}
+
+std::optional<ct_value> Fuzzer::ctFind(const Ref& r, const Bytes& in, bool* est) {
   ct_key k{};
   k.saddr = htonl(r.saddr);
   k.daddr = htonl(r.daddr);
@@ -893,8 +915,12 @@ std::optional<ct_value> Fuzzer::ctFind(const Ref& r, const Bytes& in) {
                                                    : lt.nontcp;
     return ctAge(now, v) <= life && !((v.flags & CT_F_CLOSING) && syn);
   };
+  if (est) *est = false;
   if (r.proto == kTcp)
-    if (auto est = dp_->conntrackEst().lookup(k); est && usable(*est)) return est;
+    if (auto e = dp_->conntrackEst().lookup(k); e && usable(*e)) {
+      if (est) *est = true;
+      return e;
+    }
   if (auto ct = dp_->conntrack().lookup(k); ct && usable(*ct)) return ct;
   return std::nullopt;
 }
@@ -1029,7 +1055,30 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
   }
   const Ref& r = *p.ref;
   const uint8_t ttl = in[kEth + 8];
-  auto ct = ctFind(r, in);
+  bool inEst = false;
+  auto ct = ctFind(r, in, &inEst);
+  // A FORWARD entry whose backend left the Service is ignored (balanced
+  // anew). Any other hit also looks at the flow's other entry, in the same
+  // map: missing -> rebuilt; owned by another flow -> this entry dropped
+  // and the packet is untracked.
+  if (ct && ct->dir == CT_DIR_FORWARD && !backendValid(ct->backend_id, ct->svc_id)) ct.reset();
+  if (ct) {
+    ct_key k{};
+    k.saddr = htonl(r.saddr), k.daddr = htonl(r.daddr);
+    k.sport = htons(r.sport), k.dport = htons(r.dport), k.proto = r.proto;
+    const ct_key pk = pairKey(*ct, k);
+    auto other = inEst ? dp_->conntrackEst().lookup(pk) : dp_->conntrack().lookup(pk);
+    if (!other) {
+      p.relink = true;
+    } else {
+      const ct_key back = pairKey(*other, pk);
+      if (other->dir == ct->dir || back.saddr != k.saddr || back.daddr != k.daddr ||
+          back.sport != k.sport || back.dport != k.dport) {
+        p.orphan = true;
+        ct.reset();
+      }
+    }
+  }
   auto fromCt = [&](Expect kind) {
     Outcome o;
     o.kind = kind;
@@ -1045,7 +1094,7 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
     return p;
   };
   if (ct && ct->dir == CT_DIR_REPLY) return fromCt(Expect::Rnat);
-  if (ct && backendValid(ct->backend_id, ct->svc_id)) return fromCt(Expect::Dnat);
+  if (ct) return fromCt(Expect::Dnat);
   auto it = actual_.find(FrontendKey{r.daddr, r.dport, r.proto});
   if (it == actual_.end()) return p;
   const ActualFrontend& af = *it->second;
@@ -1294,17 +1343,22 @@ std::string Fuzzer::checkOutcome(Prog prog, const Bytes& in, const Bytes& out, u
         ntohs(fwd->nat_port) != o->dport || !!(fwd->flags & CT_F_SNAT) != oc.snat ||
         (oc.snat && (ntohl(fwd->snat_addr) != o->saddr || ntohs(fwd->snat_port) != o->sport)))
       return "no matching FORWARD CT entry after DNAT";
+    // Every DNAT leaves both entries of the flow (an evicted REPLY entry is
+    // rebuilt by the FORWARD hit).
     if (!rev || rev->dir != CT_DIR_REPLY || ntohl(rev->nat_addr) != r.daddr ||
         ntohs(rev->nat_port) != r.dport ||
         (oc.snat && (!(rev->flags & CT_F_SNAT) || ntohl(rev->snat_addr) != r.saddr ||
-                     ntohs(rev->snat_port) != r.sport))) {
-      // A new flow must leave with both entries. An established one whose
-      // REPLY entry the LRU evicted (only replies refresh it) is a known
-      // limitation: counted and reported, see docs/reliability.md.
-      if (p.newFlow) return "no matching REPLY CT entry after DNAT of a new flow";
-      ++orphanForward_;
-    }
+                     ntohs(rev->snat_port) != r.sport)))
+      return p.newFlow ? "no matching REPLY CT entry after DNAT of a new flow"
+                       : "no matching REPLY CT entry after DNAT of a tracked flow (half-evicted flow)";
   } else {
+    // ...and every reverse NAT leaves the FORWARD entry of its flow.
+    const uint32_t client = oc.snat ? oc.snatAddr : r.daddr;
+    const uint16_t cport = oc.snat ? oc.snatPort : r.dport;
+    auto fwd = ctLookup(client, cport, oc.addr, oc.port, r.proto);
+    if (!fwd || fwd->dir != CT_DIR_FORWARD || ntohl(fwd->nat_addr) != r.saddr ||
+        ntohs(fwd->nat_port) != r.sport)
+      return "no matching FORWARD CT entry after reverse NAT (half-evicted flow)";
     if (o->saddr != oc.addr || o->sport != oc.port)
       return fmt::format("reverse NAT source {}:{}, CT says {}:{}", ip4str(o->saddr), o->sport,
                          ip4str(oc.addr), oc.port);
@@ -1323,6 +1377,8 @@ std::string Fuzzer::checkOutcome(Prog prog, const Bytes& in, const Bytes& out, u
 }
 
 void Fuzzer::tally(const Prediction& p, const Resolved& res, const Bytes& in) {
+  expCtEvents_[CT_EV_RELINKED] += p.relink;
+  expCtEvents_[CT_EV_ORPHANED] += p.orphan;
   switch (res.kind) {
     case Expect::Identical:
       ++identical_;
@@ -1392,6 +1448,12 @@ std::string Fuzzer::checkCounters() {
     if (!sameStats(got, want))
       bad += fmt::format("  backend {}:{} (id {}): counted {}, model {}\n", ip4str(ntohl(v.addr)),
                          ntohs(v.port), id, str(got), str(want));
+  }
+  for (uint32_t ev = 0; ev < CT_EV_MAX; ++ev) {
+    const uint64_t got = sumCounts(dp_->ctEvents().lookup(ev));
+    if (got != expCtEvents_[ev])
+      bad += fmt::format("  conntrack event {} ({}): counted {}, model {}\n", ev,
+                         ctEventName(ev) ? ctEventName(ev) : "-", got, expCtEvents_[ev]);
   }
   for (uint32_t reason = 0; reason < DROP_MAX; ++reason) {
     drop_stats got = sumDrops(dp_->drops().lookup(reason));
@@ -1545,10 +1607,8 @@ int Fuzzer::run() {
              snatDnats_, newSnatFlows_, portChecks_, snatRnats_, noNeighPasses_, arps_, expiredSnatFlows_,
              expDrops_[DROP_SOURCE_RANGE].packets, expDrops_[DROP_NO_LOCAL_EP].packets,
              expDrops_[DROP_SNAT_PORTS].packets, expDrops_[DROP_TTL].packets, expDrops_[DROP_FIB].packets);
-  if (orphanForward_)
-    fmt::print("packet_fuzz: note: {} DNATs of established flows found their REPLY CT entry evicted "
-               "(LRU pressure; replies of such a flow leave untranslated)\n",
-               orphanForward_);
+  fmt::print("packet_fuzz: conntrack: {} half-evicted flows rebuilt (relinked), {} orphaned entries dropped\n",
+             expCtEvents_[CT_EV_RELINKED], expCtEvents_[CT_EV_ORPHANED]);
   fmt::print("packet_fuzz: {:.1f} s wall, {:.0f} frames/s end to end (model + checks), {:.0f} test_run calls/s "
              "({:.2f} us per call)\n",
              wall, idx_ / wall, runs_ / runSeconds, 1e6 * runSeconds / std::max<uint64_t>(runs_, 1));

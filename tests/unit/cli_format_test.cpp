@@ -434,6 +434,20 @@ TEST(CliStats, Table) {
             "No service ports programmed.\n");
 }
 
+TEST(CliStats, ConntrackEventsAfterDrops) {
+  Json stats = Json::parse(R"({"ok":true,
+    "services":[{"namespace":"default","name":"web","port":"","vip":"10.96.0.10",
+                 "servicePort":80,"protocol":"TCP","packets":0,"bytes":0,"replyPackets":0,
+                 "replyBytes":0,"flows":0,"backends":[]}],
+    "drops":[{"reason":"no_backend","packets":0,"bytes":0}],
+    "conntrackEvents":{"orphaned":2,"relinked":17}})");
+  const std::string out = renderStats(stats);
+  EXPECT_NE(out.find("DROP REASON   PACKETS   BYTES\nno_backend    0         0\n\n"
+                     "CONNTRACK EVENT   COUNT\norphaned          2\nrelinked          17\n"),
+            std::string::npos)
+      << out;
+}
+
 TEST(CliStatus, Layout) {
   Json status = Json::parse(R"({"ok":true,"version":"0.1.0","pid":123,"bpffs":"/sys/fs/bpf/svclb",
     "stateDir":"/var/lib/svclb","cgroup":"/sys/fs/cgroup/unified","netnsCookie":4096,
