@@ -2,8 +2,12 @@
 # The long packet-fuzz run (issue 6): random and mutated frames through both
 # packet programs (tests/fuzz/packet_fuzz.cpp; CI runs 200k of them as
 # fuzz.packets_200k). Runs in chunks, each a fresh dataplane with its own
-# seed (SEED, SEED+1, ...), so a finding is reproduced with
-#   packet_fuzz --packets <chunk> --seed <its seed>
+# seed (SEED, SEED+1, ...). A failing chunk records its last window (seed,
+# CT tick, CPU, program order, frames, CT state) to
+# $FUZZ_ARTIFACTS/chunk-I-seed-S.replay, reproduced with
+#   packet_fuzz --replay <that file>
+# (the seed alone does not: the kernel's random choices and LRU evictions
+# differ from run to run).
 #
 #   bench/fuzz_packets.sh [--packets 10000000] [--chunk 1000000] [--seed S]
 # SVCLB_BIN: where packet_fuzz is (default build/bin). Needs root. Exit 1 on
@@ -34,12 +38,14 @@ while ((done_frames < PACKETS)); do
     n=$((PACKETS - done_frames < CHUNK ? PACKETS - done_frames : CHUNK))
     seed=$((SEED + i))
     # ~10 us per frame at worst; a chunk that takes longer than that is hung.
+    art=${FUZZ_ARTIFACTS:-/tmp/svclb-fuzz-artifacts}
+    mkdir -p "$art"
     if ! timeout $((n / 50000 + 120)) "$FUZZ" --packets "$n" --seed "$seed" --quiet \
-        --artifacts "${FUZZ_ARTIFACTS:-/tmp/svclb-fuzz-artifacts}" >"$LOG" 2>&1; then
+        --artifacts "$art" --record "$art/chunk-$i-seed-$seed.replay" >"$LOG" 2>&1; then
         echo "chunk $i (seed $seed): FAILED"; cat "$LOG"; failed=1; break
     fi
     echo "chunk $i (seed $seed): $(grep -o '[0-9]* frames/s end to end' "$LOG"), $(grep -o '[0-9]* test_run calls/s' "$LOG")"
-    grep 'note:' "$LOG" || true
+    grep 'conntrack:' "$LOG" || true
     done_frames=$((done_frames + n)); i=$((i + 1))
 done
 secs=$((SECONDS - t0))

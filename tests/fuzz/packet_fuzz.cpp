@@ -47,7 +47,28 @@
 // disappears with the process.
 //
 //   packet_fuzz --packets N --seed S [--check-every K] [--max-failures M]
-//               [--artifacts DIR] [--quiet]
+//               [--artifacts DIR] [--quiet] [--record FILE] [--corrupt-at N]
+//   packet_fuzz --replay FILE
+//
+// Replay (issue 18). A seed alone does not reproduce a run: the kernel's
+// random choices (backend, SNAT port) and LRU evictions differ, so the flows
+// the generator answers differ. So the fuzzer runs pinned to one CPU and
+// keeps, since its last counter check (--check-every frames): a snapshot of
+// the CT and affinity maps with the CT tick and CLOCK_MONOTONIC at that
+// point, then every frame (bytes, category, the CT tick it saw, the order of
+// the three programs), every map write the fuzzer itself made (expired SNAT
+// flows, --corrupt-at), each run's verdict and output, and the CT entries a
+// new flow created. On its first violation it writes that window to
+// --record FILE (default $TMPDIR/packet_fuzz-SEED-PID.replay) and says so.
+// --replay FILE loads the same frontends, pins the same CPU, restores the
+// snapshot with its ages kept (last_seen and affinity times moved to the
+// replay's clock), runs the frames in order with the same checks, waiting
+// for the CT tick to advance where the recording's did, and puts the
+// recorded CT entries in place where the kernel chose another backend or
+// SNAT port for a new flow. It reports where the outputs differ from the
+// recording and exits 0 only if the recorded violation reproduced (same
+// packet, program and message). LRU eviction order is the one thing it
+// cannot restore from user space: a divergence it causes is reported.
 // Exit status 0 = no violation. Needs root (netns, map creation,
 // BPF_PROG_TEST_RUN).
 #include <arpa/inet.h>
@@ -58,6 +79,7 @@
 #include <time.h>
 #include <bpf/bpf.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <unistd.h>
@@ -103,6 +125,9 @@ struct Options {
   uint32_t ctEntries = 4096;
   std::string artifacts;
   bool quiet = false;
+  std::string record;      // where the first failure's recording goes ("" = $TMPDIR)
+  std::string replay;      // a recording to run again
+  uint64_t corruptAt = 0;  // test of the replay: corrupt some REPLY entries before this frame
 };
 
 bool parseArgs(int argc, char** argv, Options& o) {
@@ -124,6 +149,9 @@ bool parseArgs(int argc, char** argv, Options& o) {
     else if (a == "--max-failures") o.maxFailures = std::stoi(v);
     else if (a == "--ct-entries") o.ctEntries = static_cast<uint32_t>(std::stoul(v));
     else if (a == "--artifacts") o.artifacts = v;
+    else if (a == "--record") o.record = v;
+    else if (a == "--replay") o.replay = v;
+    else if (a == "--corrupt-at") o.corruptAt = std::stoull(v);
     else {
       fmt::print(stderr, "packet_fuzz: unknown option {}\n", a);
       return false;
@@ -440,6 +468,7 @@ class Fuzzer {
 
   bool setup();
   int run();
+  int replay();
 
  private:
   // generation
@@ -495,6 +524,66 @@ class Fuzzer {
   void fail(uint64_t idx, int cat, const char* prog, const Bytes& in, const Bytes& out,
             const std::string& why);
 
+  // recording and replay (see the header comment)
+  struct Read {  // a CT entry the model read before a run: the state the run depends on
+    bool est = false;
+    ct_key k{};
+    std::optional<ct_value> v;
+  };
+  std::optional<ct_value> ctRead(bool est, const ct_key& k);
+  std::vector<Read>* reads_ = nullptr;  // set while predicting a recorded run
+  uint32_t shift_ = 0;                  // replay: its CT tick minus the recording's
+  // A recorded entry on the replay's clock. A run can straddle a tick
+  // boundary (the frame's tick is read before it): an entry the kernel
+  // stamped one tick later than the frame's tick would be in the replay's
+  // future, which the datapath's age arithmetic reads as long dead.
+  ct_value onReplayClock(ct_value v) const {
+    v.last_seen += shift_;
+    if (static_cast<int32_t>(v.last_seen - now_) > 0) v.last_seen = now_;
+    return v;
+  }
+  struct RunRec {
+    int err = 0;
+    uint32_t retval = 0;
+    Bytes out;
+    bool created = false;  // a new flow: the CT entries it made
+    ct_key fk{}, rk{};
+    ct_value fv{}, rv{};
+    bool haveAff = false;
+    affinity_key ak{};
+    affinity_value av{};
+    std::vector<Read> reads;
+  };
+  struct Event {
+    enum Kind { Frame, Erase, Write } kind = Frame;
+    uint64_t idx = 0;
+    int cat = 0;
+    uint32_t tick = 0;
+    std::array<int, 3> order{};
+    Bytes in;
+    std::vector<RunRec> runs;
+    std::vector<std::pair<ct_key, ct_value>> entries;  // Erase (keys) / Write, in both CT maps
+  };
+  struct Snapshot {
+    uint64_t idx = 0;
+    uint32_t tick = 0;
+    uint64_t monoNs = 0;
+    std::vector<std::pair<ct_key, ct_value>> ct, est;
+    std::vector<std::pair<affinity_key, affinity_value>> aff;
+  };
+  void runFrame(int cat, const Bytes& in, const std::array<int, 3>& order, Event* rec,
+                const Event* replayed);
+  void takeSnapshot(uint64_t nextIdx);
+  void writeRecording(const std::string& what);
+  void corruptReplies();
+  void eraseBoth(const std::vector<std::pair<ct_key, ct_value>>& keys);
+  Snapshot snap_;
+  std::vector<Event> journal_;
+  bool recordWritten_ = false, recordPending_ = false;
+  std::string firstViolation_;  // "packet N program P: why"
+  int cpu_ = -1;
+  uint64_t corrected_ = 0, diverged_ = 0, clockAhead_ = 0, evictionsAligned_ = 0, valuesDiffer_ = 0;
+
   Options opt_;
   std::mt19937_64 rng_;
   testlib::NodeNetns netns_;
@@ -518,6 +607,7 @@ class Fuzzer {
   int failures_ = 0;
   std::array<uint64_t, CT_EV_MAX> expCtEvents_{};
   uint64_t idx_ = 0;
+  double runSeconds_ = 0;
 };
 
 bool Fuzzer::setup() {
@@ -917,12 +1007,18 @@ std::optional<ct_value> Fuzzer::ctFind(const Ref& r, const Bytes& in, bool* est)
   };
   if (est) *est = false;
   if (r.proto == kTcp)
-    if (auto e = dp_->conntrackEst().lookup(k); e && usable(*e)) {
+    if (auto e = ctRead(true, k); e && usable(*e)) {
       if (est) *est = true;
       return e;
     }
-  if (auto ct = dp_->conntrack().lookup(k); ct && usable(*ct)) return ct;
+  if (auto ct = ctRead(false, k); ct && usable(*ct)) return ct;
   return std::nullopt;
+}
+
+std::optional<ct_value> Fuzzer::ctRead(bool est, const ct_key& k) {
+  auto v = est ? dp_->conntrackEst().lookup(k) : dp_->conntrack().lookup(k);
+  if (reads_) reads_->push_back({est, k, v});
+  return v;
 }
 
 std::optional<ct_value> Fuzzer::ctLookup(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp,
@@ -936,8 +1032,8 @@ std::optional<ct_value> Fuzzer::ctLookup(uint32_t sa, uint16_t sp, uint32_t da, 
   // TCP flows move to the established map once the client ACKs; the
   // program looks there first for TCP, as this oracle does.
   if (proto == IPPROTO_TCP)
-    if (auto est = dp_->conntrackEst().lookup(k)) return est;
-  return dp_->conntrack().lookup(k);
+    if (auto est = ctRead(true, k)) return est;
+  return ctRead(false, k);
 }
 
 bool Fuzzer::backendValid(uint32_t id, uint32_t svcId) {
@@ -966,8 +1062,8 @@ void Fuzzer::snatPorts(Outcome& o, uint8_t proto) {
     k.sport = htons(o.port);
     k.dport = htons(static_cast<uint16_t>(kSnatMin + i));
     k.proto = proto;
-    auto est = dp_->conntrackEst().lookup(k);
-    auto ct = est && ctAlive(*est, proto) ? est : dp_->conntrack().lookup(k);
+    auto est = ctRead(true, k);
+    auto ct = est && ctAlive(*est, proto) ? est : ctRead(false, k);
     taken[i] = ct && ctAlive(*ct, proto);
     if (!taken[i]) o.freePorts.push_back(static_cast<uint16_t>(kSnatMin + i));
     portChecks_++;
@@ -1067,7 +1163,7 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
     k.saddr = htonl(r.saddr), k.daddr = htonl(r.daddr);
     k.sport = htons(r.sport), k.dport = htons(r.dport), k.proto = r.proto;
     const ct_key pk = pairKey(*ct, k);
-    auto other = inEst ? dp_->conntrackEst().lookup(pk) : dp_->conntrack().lookup(pk);
+    auto other = ctRead(inEst, pk);
     if (!other) {
       p.relink = true;
     } else {
@@ -1468,6 +1564,10 @@ std::string Fuzzer::checkCounters() {
 void Fuzzer::fail(uint64_t idx, int cat, const char* prog, const Bytes& in, const Bytes& out,
                   const std::string& why) {
   ++failures_;
+  if (firstViolation_.empty()) {
+    firstViolation_ = fmt::format("packet {} program {}: {}", idx, prog, why);
+    recordPending_ = true;
+  }
   if (failures_ > opt_.maxFailures) return;
   fmt::print(stderr, "VIOLATION #{} packet {} (seed {}, category {}, program {}): {}\n  in  ({} bytes):\n{}\n  out ({} bytes):\n{}\n",
              failures_, idx, opt_.seed, kCategoryNames[cat], prog, why, in.size(), testlib::hex(in),
@@ -1480,98 +1580,379 @@ void Fuzzer::fail(uint64_t idx, int cat, const char* prog, const Bytes& in, cons
   }
 }
 
+void Fuzzer::eraseBoth(const std::vector<std::pair<ct_key, ct_value>>& keys) {
+  for (const auto& [k, v] : keys)
+    for (CtMap m : {dp_->conntrack(), dp_->conntrackEst()}) (void)m.erase(k);
+}
+
 void Fuzzer::expireSnatFlows() {
+  Event ev;
+  ev.kind = Event::Erase;
+  ev.idx = idx_;
   for (const Flow& f : snatFlows_) {
     ct_key fk{}, rk{};
     fk.saddr = htonl(f.client), fk.daddr = htonl(f.vip), fk.sport = htons(f.cport), fk.dport = htons(f.vport);
     rk.saddr = htonl(f.backend), rk.daddr = htonl(kNodeIp), rk.sport = htons(f.bport), rk.dport = htons(f.snatPort);
     fk.proto = rk.proto = f.proto;
-    for (CtMap m : {dp_->conntrack(), dp_->conntrackEst()}) {
-      (void)m.erase(fk);
-      (void)m.erase(rk);
-    }
+    ev.entries.push_back({fk, {}});
+    ev.entries.push_back({rk, {}});
   }
+  eraseBoth(ev.entries);
+  journal_.push_back(std::move(ev));
   expiredSnatFlows_ += snatFlows_.size();
   snatFlows_.clear();
 }
 
-int Fuzzer::run() {
+std::string hexOf(const void* p, size_t n) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  s.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t b = static_cast<const uint8_t*>(p)[i];
+    s += d[b >> 4];
+    s += d[b & 15];
+  }
+  return s;
+}
+template <class T>
+std::string hexOf(const T& v) { return hexOf(&v, sizeof(v)); }
+std::string hexOf(const Bytes& b) { return hexOf(b.data(), b.size()); }
+Bytes bytesOf(const std::string& h) {
+  Bytes b(h.size() / 2);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
+  return b;
+}
+template <class T>
+T structOf(const std::string& h) {
+  T v{};
+  Bytes b = bytesOf(h);
+  if (b.size() == sizeof(T)) std::memcpy(&v, b.data(), sizeof(T));
+  return v;
+}
+
+// Runs one frame through the three programs in `order`, predicting and
+// checking each run. `rec`: what happened goes there. `replayed`: the
+// recording of this frame (replay: new flows are made to match it).
+void Fuzzer::runFrame(int cat, const Bytes& in, const std::array<int, 3>& order, Event* rec,
+                      const Event* replayed) {
   const int fds[3] = {dp_->tcProgFd(), dp_->xdpProgFd(), dp_->tcExtProgFd()};
-  Bytes out(4096);
-  double runSeconds = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  uint64_t lastCheck = 0;
-  for (idx_ = 0; idx_ < opt_.packets && failures_ < opt_.maxFailures; ++idx_) {
-    int cat = 0;
-    Bytes in = generate(cat);
-    cats_[cat].frames++;
-    std::array<int, 3> order = {0, 1, 2};
-    std::shuffle(order.begin(), order.end(), rng_);
-    std::optional<std::pair<uint32_t, uint16_t>> translatedTo;
-    now_ = dp_->nowTicks();  // once per frame: a tick is ~1 s, lifetimes are >= 10 s
-    for (int pi : order) {
-      const Prog prog = static_cast<Prog>(pi);
-      const char* name = kProgNames[pi];
-      Prediction p = predict(in, prog);
-      out.assign(in.size() + 256, 0);
-      // The pod side runs on pod0, the node-NIC programs on nic0 (their FIB
-      // lookups and XDP_TX depend on it).
-      __sk_buff skb{};
-      xdp_md xdp{};
-      skb.ifindex = prog == Prog::Pod ? netns_.pod0() : netns_.nic0();
-      xdp.data_end = static_cast<uint32_t>(in.size());
-      xdp.ingress_ifindex = netns_.nic0();
-      LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = out.data(),
-                  .data_size_in = static_cast<uint32_t>(in.size()),
-                  .data_size_out = static_cast<uint32_t>(out.size()), .repeat = 1);
-      if (prog == Prog::Xdp) {
-        opts.ctx_in = &xdp;
-        opts.ctx_size_in = sizeof(xdp);
-      } else {
-        opts.ctx_in = &skb;
-        opts.ctx_size_in = sizeof(skb);
-      }
-      const auto r0 = std::chrono::steady_clock::now();
-      int err = bpf_prog_test_run_opts(fds[pi], &opts);
-      runSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
-      ++runs_;
-      out.resize(err == 0 ? opts.data_size_out : 0);
-      Resolved res;
-      if (err != 0) {
-        cats_[cat].kernelRejected++;
-        if (std::string why = check(prog, in, out, err, opts.retval, p, res); !why.empty())
-          fail(idx_, cat, name, in, out, why);
-        continue;
-      }
-      if (std::string why = check(prog, in, out, err, opts.retval, p, res); !why.empty()) {
-        fail(idx_, cat, name, in, out, why);
-        continue;
-      }
-      tally(p, res, in);
-      switch (res.kind) {
-        case Expect::Dnat: cats_[cat].dnat++; cats_[cat].snat += res.snat; break;
-        case Expect::Rnat: cats_[cat].rnat++; cats_[cat].snat += res.snat; break;
-        case Expect::Drop: cats_[cat].drop++; break;
-        case Expect::Reject: cats_[cat].reject++; break;
-        case Expect::Identical: cats_[cat].identical++; break;
-        case Expect::Arp: cats_[cat].arp++; break;
-      }
-      if (res.kind == Expect::Dnat) {
-        // All programs must pick the same backend for the same frame.
-        auto o = refParse(out);
-        std::pair<uint32_t, uint16_t> to{o->daddr, o->dport};
-        // (A new flow may go elsewhere: a SYN+FIN frame marks the entry
-        // the first run made as closing, and the third run balances anew.)
-        if (translatedTo && !p.newFlow && *translatedTo != to)
-          fail(idx_, cat, name, in, out, "two programs translated the same frame differently");
-        translatedTo = to;
-        if (p.newFlow) {
-          if (flows_.size() >= 4096) flows_.pop_front();
-          flows_.push_back({p.ref->saddr, p.ref->daddr, o->daddr, p.ref->sport, p.ref->dport,
-                            o->dport, p.ref->proto, res.snat, o->sport});
-          if (res.snat) snatFlows_.push_back(flows_.back());
+  Bytes out;
+  cats_[cat].frames++;
+  std::optional<std::pair<uint32_t, uint16_t>> translatedTo;
+  for (size_t ri = 0; ri < order.size(); ++ri) {
+    const int pi = order[ri];
+    const Prog prog = static_cast<Prog>(pi);
+    const char* name = kProgNames[pi];
+    const RunRec* want = replayed && ri < replayed->runs.size() ? &replayed->runs[ri] : nullptr;
+    if (want) {
+      // LRU evictions differ between runs: an entry this run depends on
+      // (one the model reads) that the recording had and the replay lost,
+      // or the other way round, is made present or absent as recorded. An
+      // entry present in both keeps the replay's value: a difference there
+      // comes from the history the replay is reproducing.
+      std::set<std::pair<bool, std::string>> done;
+      for (const Read& r : want->reads) {
+        if (!done.insert({r.est, hexOf(r.k)}).second) continue;
+        CtMap m = r.est ? dp_->conntrackEst() : dp_->conntrack();
+        const auto cur = m.lookup(r.k);
+        const bool here = cur.has_value();
+        if (r.v && here && std::memcmp(&*cur, &*r.v, sizeof(ct_value)) != 0) {
+          ct_value want2 = onReplayClock(*r.v);
+          if (std::memcmp(&*cur, &want2, sizeof(ct_value)) != 0 && ++valuesDiffer_ <= 5)
+            fmt::print(stderr, "replay: packet {} before {}: CT entry {} is {}, the recording had {}\n", idx_,
+                       name, hexOf(r.k), hexOf(*cur), hexOf(want2));
+        }
+        if (r.v && !here) {
+          (void)m.update(r.k, onReplayClock(*r.v));
+          ++evictionsAligned_;
+        } else if (!r.v && here) {
+          (void)m.erase(r.k);
+          ++evictionsAligned_;
         }
       }
+    }
+    std::vector<Read> reads;
+    reads_ = rec ? &reads : nullptr;
+    Prediction p = predict(in, prog);
+    reads_ = nullptr;
+    out.assign(in.size() + 256, 0);
+    // The pod side runs on pod0, the node-NIC programs on nic0 (their FIB
+    // lookups and XDP_TX depend on it).
+    __sk_buff skb{};
+    xdp_md xdp{};
+    skb.ifindex = prog == Prog::Pod ? netns_.pod0() : netns_.nic0();
+    xdp.data_end = static_cast<uint32_t>(in.size());
+    xdp.ingress_ifindex = netns_.nic0();
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = out.data(),
+                .data_size_in = static_cast<uint32_t>(in.size()),
+                .data_size_out = static_cast<uint32_t>(out.size()), .repeat = 1);
+    if (prog == Prog::Xdp) {
+      opts.ctx_in = &xdp;
+      opts.ctx_size_in = sizeof(xdp);
+    } else {
+      opts.ctx_in = &skb;
+      opts.ctx_size_in = sizeof(skb);
+    }
+    const auto r0 = std::chrono::steady_clock::now();
+    int err = bpf_prog_test_run_opts(fds[pi], &opts);
+    runSeconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+    ++runs_;
+    out.resize(err == 0 ? opts.data_size_out : 0);
+    RunRec rr;
+    rr.err = err;
+    rr.retval = opts.retval;
+    rr.out = out;
+    rr.reads = std::move(reads);
+    // The flow this run created, from its FORWARD entry (a run can create
+    // one and still drop the frame, e.g. for its TTL).
+    std::optional<ct_value> madeFwd;
+    ct_key fk{};
+    bool tallied = false;
+    if (p.newFlow && p.ref && (rec || (want && want->created))) {
+      fk.saddr = htonl(p.ref->saddr), fk.daddr = htonl(p.ref->daddr);
+      fk.sport = htons(p.ref->sport), fk.dport = htons(p.ref->dport), fk.proto = p.ref->proto;
+      madeFwd = dp_->conntrack().lookup(fk);
+      if (madeFwd && madeFwd->dir != CT_DIR_FORWARD) madeFwd.reset();
+    }
+    if (rec && madeFwd) {
+      rr.fk = fk;
+      rr.fv = *madeFwd;
+      rr.rk = pairKey(*madeFwd, fk);
+      if (auto rv = dp_->conntrack().lookup(rr.rk)) {
+        rr.created = true;
+        rr.rv = *rv;
+      }
+      rr.ak = {p.svcId, htonl(p.ref->saddr)};
+      if (auto av = dp_->affinity().lookup(rr.ak)) {
+        rr.haveAff = true;
+        rr.av = *av;
+        rr.av.last_used_ns -= snap_.monoNs;  // relative to the snapshot
+      }
+    }
+    auto sameFlow = [](const ct_value& a, const ct_value& b) {
+      ct_value x = a, y = b;
+      x.last_seen = y.last_seen = 0;
+      return std::memcmp(&x, &y, sizeof(x)) == 0;
+    };
+    if (want && want->created && p.newFlow && !(madeFwd && sameFlow(*madeFwd, want->fv))) {
+      // The kernel chose another backend or SNAT port than in the recording:
+      // the model's counters follow what the kernel did (it counted it);
+      // then its entries are replaced by the recorded ones, and so is the
+      // output this run is checked with.
+      Resolved kres;
+      if (std::string why = check(prog, in, out, err, opts.retval, p, kres); why.empty()) {
+        tally(p, kres, in);
+        tallied = true;
+      } else if (++diverged_ <= 5) {
+        fmt::print(stderr, "replay: packet {} program {}: the kernel's own choice failed: {}\n", idx_, name, why);
+      }
+      if (madeFwd) (void)dp_->conntrack().erase(pairKey(*madeFwd, fk));
+      (void)dp_->conntrack().erase(want->fk);
+      (void)dp_->conntrack().update(want->rk, onReplayClock(want->rv));
+      (void)dp_->conntrack().update(want->fk, onReplayClock(want->fv));
+      if (want->haveAff) {
+        affinity_value av = want->av;
+        av.last_used_ns += snap_.monoNs;  // the replay's clock offset (see replay())
+        (void)dp_->affinity().update(want->ak, av);
+      }
+      err = want->err;
+      opts.retval = want->retval;
+      out = want->out;
+      ++corrected_;
+    } else if (want && (err != want->err || opts.retval != want->retval || out != want->out)) {
+      if (++diverged_ <= 5)
+        fmt::print(stderr, "replay: packet {} program {}: output differs from the recording (verdict {} vs {})\n",
+                   idx_, name, opts.retval, want->retval);
+    }
+    Resolved res;
+    if (err != 0) {
+      cats_[cat].kernelRejected++;
+      if (std::string why = check(prog, in, out, err, opts.retval, p, res); !why.empty())
+        fail(idx_, cat, name, in, out, why);
+      if (rec) rec->runs.push_back(std::move(rr));
+      continue;
+    }
+    if (std::string why = check(prog, in, out, err, opts.retval, p, res); !why.empty()) {
+      fail(idx_, cat, name, in, out, why);
+      if (rec) rec->runs.push_back(std::move(rr));
+      continue;
+    }
+    if (!tallied) tally(p, res, in);
+    switch (res.kind) {
+      case Expect::Dnat: cats_[cat].dnat++; cats_[cat].snat += res.snat; break;
+      case Expect::Rnat: cats_[cat].rnat++; cats_[cat].snat += res.snat; break;
+      case Expect::Drop: cats_[cat].drop++; break;
+      case Expect::Reject: cats_[cat].reject++; break;
+      case Expect::Identical: cats_[cat].identical++; break;
+      case Expect::Arp: cats_[cat].arp++; break;
+    }
+    if (res.kind == Expect::Dnat) {
+      // All programs must pick the same backend for the same frame.
+      auto o = refParse(out);
+      std::pair<uint32_t, uint16_t> to{o->daddr, o->dport};
+      // (A new flow may go elsewhere: a SYN+FIN frame marks the entry
+      // the first run made as closing, and the third run balances anew.)
+      if (translatedTo && !p.newFlow && *translatedTo != to)
+        fail(idx_, cat, name, in, out, "two programs translated the same frame differently");
+      translatedTo = to;
+      if (p.newFlow) {
+        if (flows_.size() >= 4096) flows_.pop_front();
+        flows_.push_back({p.ref->saddr, p.ref->daddr, o->daddr, p.ref->sport, p.ref->dport,
+                          o->dport, p.ref->proto, res.snat, o->sport});
+        if (res.snat) snatFlows_.push_back(flows_.back());
+      }
+    }
+    if (rec) rec->runs.push_back(std::move(rr));
+  }
+}
+
+uint64_t monoNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void Fuzzer::takeSnapshot(uint64_t nextIdx) {
+  snap_ = {};
+  snap_.idx = nextIdx;
+  snap_.tick = dp_->nowTicks();
+  snap_.monoNs = monoNs();
+  dp_->conntrack().forEach([&](const ct_key& k, const ct_value& v) { snap_.ct.emplace_back(k, v); });
+  dp_->conntrackEst().forEach([&](const ct_key& k, const ct_value& v) { snap_.est.emplace_back(k, v); });
+  dp_->affinity().forEach(
+      [&](const affinity_key& k, const affinity_value& v) { snap_.aff.emplace_back(k, v); });
+  journal_.clear();
+}
+
+// --corrupt-at: a state a datapath bug could leave (the REPLY entries of the
+// latest flows name the wrong service port), written as the fuzzer's own
+// map writes so a replay makes them too.
+void Fuzzer::corruptReplies() {
+  Event ev;
+  ev.kind = Event::Write;
+  ev.idx = idx_;
+  size_t n = 0;
+  for (auto it = flows_.rbegin(); it != flows_.rend() && n < 64; ++it) {
+    ct_key rk{};
+    rk.saddr = htonl(it->backend), rk.sport = htons(it->bport), rk.proto = it->proto;
+    rk.daddr = htonl(it->snat ? kNodeIp : it->client);
+    rk.dport = htons(it->snat ? it->snatPort : it->cport);
+    auto v = dp_->conntrack().lookup(rk);
+    if (!v || v->dir != CT_DIR_REPLY) continue;
+    v->nat_port = htons(static_cast<uint16_t>(ntohs(v->nat_port) ^ 1));
+    ev.entries.push_back({rk, *v});
+    ++n;
+  }
+  for (const auto& [k, v] : ev.entries) (void)dp_->conntrack().update(k, v);
+  fmt::print(stderr, "packet_fuzz: --corrupt-at {}: the REPLY entries of {} flows now name a wrong port\n",
+             idx_, ev.entries.size());
+  journal_.push_back(std::move(ev));
+}
+
+void Fuzzer::writeRecording(const std::string& what) {
+  if (recordWritten_ || !opt_.replay.empty()) return;
+  recordWritten_ = true;
+  using nlohmann::json;
+  json j;
+  j["format"] = "svclb-packet-fuzz-replay/1";
+  j["seed"] = opt_.seed;
+  j["ctEntries"] = opt_.ctEntries;
+  j["cpu"] = cpu_;
+  j["networkAddrUnicast"] = gNetworkAddrUnicast;
+  j["violation"] = what;
+  json sj;
+  sj["idx"] = snap_.idx;
+  sj["tick"] = snap_.tick;
+  auto pairs = [](const auto& v) {
+    json a = json::array();
+    for (const auto& [k, x] : v) a.push_back({hexOf(k), hexOf(x)});
+    return a;
+  };
+  sj["ct"] = pairs(snap_.ct);
+  sj["est"] = pairs(snap_.est);
+  json aff = json::array();
+  for (const auto& [k, v] : snap_.aff) {
+    affinity_value rel = v;
+    rel.last_used_ns -= snap_.monoNs;  // relative to the snapshot
+    aff.push_back({hexOf(k), hexOf(rel)});
+  }
+  sj["affinity"] = aff;
+  j["snapshot"] = sj;
+  json evs = json::array();
+  for (const auto& e : journal_) {
+    json ej;
+    ej["kind"] = e.kind == Event::Frame ? "frame" : e.kind == Event::Erase ? "erase" : "write";
+    ej["idx"] = e.idx;
+    if (e.kind == Event::Frame) {
+      ej["cat"] = e.cat;
+      ej["tick"] = e.tick;
+      ej["order"] = e.order;
+      ej["in"] = hexOf(e.in);
+      json runs = json::array();
+      for (const auto& r : e.runs) {
+        json rj = {{"err", r.err}, {"retval", r.retval}, {"out", hexOf(r.out)}};
+        json reads = json::array();
+        for (const Read& x : r.reads)
+          reads.push_back({x.est ? 1 : 0, hexOf(x.k), x.v ? hexOf(*x.v) : std::string()});
+        rj["reads"] = reads;
+        if (r.created) {
+          rj["ct"] = {hexOf(r.fk), hexOf(r.fv), hexOf(r.rk), hexOf(r.rv)};
+          if (r.haveAff) rj["affinity"] = {hexOf(r.ak), hexOf(r.av)};
+        }
+        runs.push_back(rj);
+      }
+      ej["runs"] = runs;
+    } else {
+      ej["entries"] = pairs(e.entries);
+    }
+    evs.push_back(ej);
+  }
+  j["events"] = evs;
+  std::string path = opt_.record;
+  if (path.empty()) {
+    const char* tmp = getenv("TMPDIR");
+    path = fmt::format("{}/packet_fuzz-{}-{}.replay", tmp && *tmp ? tmp : "/tmp", opt_.seed, getpid());
+  }
+  std::ofstream f(path);
+  f << j.dump() << '\n';
+  if (!f) {
+    fmt::print(stderr, "packet_fuzz: writing the recording to {} failed\n", path);
+    return;
+  }
+  fmt::print(stderr, "packet_fuzz: recorded packets {}..{} (CPU {}); reproduce with: packet_fuzz --replay {}\n",
+             snap_.idx, idx_, cpu_, path);
+}
+
+// One CPU for the whole run: BPF_PROG_TEST_RUN runs on the calling CPU, and
+// the LRU maps keep per-CPU lists.
+int pinCpu(int cpu) {
+  if (cpu < 0) cpu = sched_getcpu();
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof(set), &set) != 0) return -1;
+  return cpu;
+}
+
+int Fuzzer::run() {
+  cpu_ = pinCpu(-1);
+  const auto t0 = std::chrono::steady_clock::now();
+  uint64_t lastCheck = 0;
+  takeSnapshot(0);
+  for (idx_ = 0; idx_ < opt_.packets && failures_ < opt_.maxFailures; ++idx_) {
+    if (opt_.corruptAt && idx_ == opt_.corruptAt) corruptReplies();
+    Event ev;
+    ev.idx = idx_;
+    ev.in = generate(ev.cat);
+    ev.order = {0, 1, 2};
+    std::shuffle(ev.order.begin(), ev.order.end(), rng_);
+    now_ = dp_->nowTicks();  // once per frame: a tick is ~1 s, lifetimes are >= 10 s
+    ev.tick = now_;
+    runFrame(ev.cat, ev.in, ev.order, &ev, nullptr);
+    journal_.push_back(std::move(ev));
+    if (recordPending_) {
+      writeRecording(firstViolation_);
+      recordPending_ = false;
     }
     // Source-NATed flows end now and then (their lifetime would pass in a
     // real node; here the programs' own SNAT probes keep the entries
@@ -1583,8 +1964,11 @@ int Fuzzer::run() {
         ++failures_;
         fmt::print(stderr, "VIOLATION counters after packet {} (seed {}; rerun with --check-every 1 to pinpoint):\n{}",
                    idx_, opt_.seed, bad);
+        if (firstViolation_.empty()) firstViolation_ = fmt::format("counters after packet {}", idx_);
+        writeRecording(firstViolation_);
         break;
       }
+      takeSnapshot(idx_ + 1);
     }
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -1610,8 +1994,8 @@ int Fuzzer::run() {
   fmt::print("packet_fuzz: conntrack: {} half-evicted flows rebuilt (relinked), {} orphaned entries dropped\n",
              expCtEvents_[CT_EV_RELINKED], expCtEvents_[CT_EV_ORPHANED]);
   fmt::print("packet_fuzz: {:.1f} s wall, {:.0f} frames/s end to end (model + checks), {:.0f} test_run calls/s "
-             "({:.2f} us per call)\n",
-             wall, idx_ / wall, runs_ / runSeconds, 1e6 * runSeconds / std::max<uint64_t>(runs_, 1));
+             "({:.2f} us per call), CPU {}\n",
+             wall, idx_ / wall, runs_ / runSeconds_, 1e6 * runSeconds_ / std::max<uint64_t>(runs_, 1), cpu_);
   // A run that never translated, reversed or dropped proves nothing.
   if (idx_ >= 2000 && (dnats_ == 0 || rnats_ == 0 || drops_ == 0 || rejects_ == 0)) {
     fmt::print(stderr, "packet_fuzz: coverage: no DNAT, reverse NAT, reject or drop seen\n");
@@ -1630,6 +2014,131 @@ int Fuzzer::run() {
   return 0;
 }
 
+int Fuzzer::replay() {
+  using nlohmann::json;
+  json j;
+  try {
+    std::ifstream f(opt_.replay);
+    if (!f) {
+      fmt::print(stderr, "packet_fuzz: cannot read {}\n", opt_.replay);
+      return 2;
+    }
+    j = json::parse(f);
+    if (j.at("format") != "svclb-packet-fuzz-replay/1") {
+      fmt::print(stderr, "packet_fuzz: {} is not a packet_fuzz recording\n", opt_.replay);
+      return 2;
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "packet_fuzz: {}: {}\n", opt_.replay, e.what());
+    return 2;
+  }
+  const std::string recorded = j.at("violation");
+  opt_.seed = j.at("seed");
+  if (j.at("networkAddrUnicast").get<bool>() != gNetworkAddrUnicast)
+    fmt::print(stderr, "replay: note: this kernel routes 192.168.77.0 differently from the recording's\n");
+  cpu_ = pinCpu(j.at("cpu").get<int>());
+  if (cpu_ < 0) {
+    fmt::print(stderr, "replay: cannot pin CPU {} as recorded; using this one\n", j.at("cpu").get<int>());
+    cpu_ = pinCpu(-1);
+  }
+  const json& sj = j.at("snapshot");
+  const uint32_t t0 = sj.at("tick");
+  // Start just after a tick boundary: the most room before the recording's
+  // next tick (bounded: a tick is ~1 s).
+  const uint32_t start = dp_->nowTicks();
+  for (int i = 0; i < 3000 && dp_->nowTicks() == start; ++i) usleep(1000);
+  const uint32_t r0 = dp_->nowTicks();
+  const uint32_t shift = r0 - t0;
+  shift_ = shift;
+  snap_ = {};
+  snap_.monoNs = monoNs();
+  for (const auto& [name, map] : {std::pair{"ct", dp_->conntrack()}, std::pair{"est", dp_->conntrackEst()}})
+    for (const auto& e : sj.at(name)) {
+      ct_value v = structOf<ct_value>(e[1]);
+      v.last_seen += shift;
+      CtMap m = map;
+      (void)m.update(structOf<ct_key>(e[0]), v);
+    }
+  for (const auto& e : sj.at("affinity")) {
+    affinity_value v = structOf<affinity_value>(e[1]);
+    v.last_used_ns += snap_.monoNs;
+    (void)dp_->affinity().update(structOf<affinity_key>(e[0]), v);
+  }
+  uint64_t frames = 0;
+  for (const auto& ej : j.at("events")) {
+    idx_ = ej.at("idx");
+    if (ej.at("kind") != "frame") {
+      std::vector<std::pair<ct_key, ct_value>> es;
+      for (const auto& e : ej.at("entries")) es.push_back({structOf<ct_key>(e[0]), structOf<ct_value>(e[1])});
+      if (ej.at("kind") == "erase") eraseBoth(es);
+      else
+        for (const auto& [k, v] : es) (void)dp_->conntrack().update(k, v);
+      continue;
+    }
+    Event ev;
+    ev.idx = idx_;
+    ev.cat = ej.at("cat");
+    ev.tick = ej.at("tick");
+    ev.order = ej.at("order");
+    ev.in = bytesOf(ej.at("in"));
+    for (const auto& rj : ej.at("runs")) {
+      RunRec r;
+      r.err = rj.at("err");
+      r.retval = rj.at("retval");
+      r.out = bytesOf(rj.at("out"));
+      for (const auto& x : rj.at("reads")) {
+        Read rd;
+        rd.est = x[0].get<int>() != 0;
+        rd.k = structOf<ct_key>(x[1]);
+        if (!x[2].get<std::string>().empty()) rd.v = structOf<ct_value>(x[2]);
+        r.reads.push_back(std::move(rd));
+      }
+      if (rj.contains("ct")) {
+        r.created = true;
+        r.fk = structOf<ct_key>(rj["ct"][0]);
+        r.fv = structOf<ct_value>(rj["ct"][1]);
+        r.rk = structOf<ct_key>(rj["ct"][2]);
+        r.rv = structOf<ct_value>(rj["ct"][3]);
+        if (rj.contains("affinity")) {
+          r.haveAff = true;
+          r.ak = structOf<affinity_key>(rj["affinity"][0]);
+          r.av = structOf<affinity_value>(rj["affinity"][1]);
+        }
+      }
+      ev.runs.push_back(std::move(r));
+    }
+    // The recording's clock: wait until the CT tick reaches the one this
+    // frame saw (bounded: the window spans a few ticks at most).
+    const uint32_t target = ev.tick + shift;
+    for (int i = 0; i < 5000 && static_cast<int32_t>(dp_->nowTicks() - target) < 0; ++i) usleep(1000);
+    now_ = dp_->nowTicks();
+    if (now_ != target) ++clockAhead_;
+    runFrame(ev.cat, ev.in, ev.order, nullptr, &ev);
+    ++frames;
+  }
+  // Counters are compared only if no packet failed (a failed run is not
+  // tallied by the model, so they differ after one).
+  if (firstViolation_.empty())
+    if (const std::string counters = checkCounters(); !counters.empty()) {
+      fmt::print(stderr, "VIOLATION counters after packet {}:\n{}", idx_, counters);
+      firstViolation_ = fmt::format("counters after packet {}", idx_);
+    }
+  fmt::print("replay: {} frames (packets {}..{}, seed {}, CPU {}), {} new flows put on the recorded backend/port, "
+             "{} CT entries made present/absent as the recording's LRU left them, {} CT entries whose value "
+             "differed, {} runs whose output differed from the recording, {} frames where the clock was past the "
+             "recorded tick\n",
+             frames, sj.at("idx").get<uint64_t>(), idx_, opt_.seed, cpu_, corrected_, evictionsAligned_,
+             valuesDiffer_, diverged_, clockAhead_);
+  fmt::print("replay: recorded violation: {}\n", recorded);
+  fmt::print("replay: replayed violation: {}\n", firstViolation_.empty() ? "none" : firstViolation_);
+  if (!firstViolation_.empty() && firstViolation_ == recorded) {
+    fmt::print("replay: reproduced exactly\n");
+    return 0;
+  }
+  fmt::print("replay: NOT reproduced\n");
+  return 1;
+}
+
 }  // namespace
 }  // namespace svclb::fuzz
 
@@ -1642,5 +2151,5 @@ int main(int argc, char** argv) {
   }
   svclb::fuzz::Fuzzer f(o);
   if (!f.setup()) return 2;
-  return f.run();
+  return o.replay.empty() ? f.run() : f.replay();
 }
