@@ -111,7 +111,8 @@ static __always_inline void ct_pair_key(const struct ct_value *ct, const struct 
  * key now belongs to another flow (an evicted REPLY's SNAT port was given
  * to a new flow), this entry is an orphan: returns -1 and the caller drops
  * it (counted), so the packet is handled as untracked and no two flows
- * share a tuple. Costs one lookup per tracked packet. */
+ * share a tuple. Costs one lookup per tracked packet (two for TCP when the
+ * other entry is missing from this map). */
 static __always_inline int ct_relink(void *map, struct ct_value *ct, const struct ct_key *k,
 				     __u32 now)
 {
@@ -121,6 +122,11 @@ static __always_inline int ct_relink(void *map, struct ct_value *ct, const struc
 
 	ct_pair_key(ct, k, &pk);
 	e = bpf_map_lookup_elem(map, &pk);
+	/* A TCP flow's entries may sit in the other map (a promotion that
+	 * did not complete), and a newer flow on the same tuple may be there:
+	 * never rebuild a key the other map holds. */
+	if (!e && k->proto == IPPROTO_TCP)
+		e = bpf_map_lookup_elem(map == (void *)&ct_v2 ? (void *)&ct_est_v2 : (void *)&ct_v2, &pk);
 	if (!e) {
 		struct ct_value pv = {
 			.dir = ct->dir == CT_DIR_FORWARD ? CT_DIR_REPLY : CT_DIR_FORWARD,

@@ -542,6 +542,46 @@ TEST_P(CtPair, EntryWhoseOtherKeyBelongsToAnotherFlowIsDropped) {
   EXPECT_EQ(svcStats(kDns).flows, 2u) << "the orphan's packet was not balanced as a new flow";
 }
 
+// A TCP flow's stale REPLY entry in ct_est_v2 whose client tuple now
+// belongs to a newer flow in ct_v2: not rebuilt over it (that would give one
+// client tuple two FORWARD entries, one per map), but dropped as an orphan.
+// Found by the 10M fuzz run (seed 5108) and reproduced with its --replay.
+TEST_P(CtPair, StaleReplyDoesNotRebuildOverANewerFlowInTheOtherMap) {
+  auto fwd = send(PacketBuilder::tcp(kClient, 45200, kVip, 80).build());
+  ASSERT_TRUE(fwd);
+  const std::string old = ip4str(fwd->daddr);
+  run(prog(), PacketBuilder::tcp(old, 8080, kClient, 45200, kTcpSyn | kTcpAck).build());
+  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45200, kVip, 80, kTcpAck).build()));
+  const ct_key fk = key(kClient, 45200, kVip, 80, kTcp);
+  ASSERT_TRUE(dp().conntrackEst().lookup(fk));
+  ASSERT_TRUE(dp().conntrackEst().erase(fk).ok());  // the LRU took the FORWARD entry
+  // Its backend leaves; the client's next segment is a new flow (ct_v2),
+  // necessarily to the other backend.
+  const std::string other = old == "10.244.1.11" ? "10.244.1.12" : "10.244.1.11";
+  ASSERT_TRUE(sync(withWeb(webWith({other + ":8080"}))));
+  auto y = send(PacketBuilder::tcp(kClient, 45200, kVip, 80, kTcpAck).payload(10).build());
+  ASSERT_TRUE(y);
+  ASSERT_EQ(ip4str(y->daddr), other);
+
+  // The old backend answers on the old flow: its REPLY entry is an orphan.
+  const Bytes stale = PacketBuilder::tcp(old, 8080, kClient, 45200, kTcpAck).payload(20).build();
+  RunResult r = run(prog(), stale);
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(r.out, stale) << "a stale flow's reply was translated: " << toString(*testlib::fiveTuple(r.out));
+  EXPECT_EQ(event(CT_EV_ORPHANED), 1u);
+  EXPECT_EQ(event(CT_EV_RELINKED), 0u);
+  EXPECT_FALSE(dp().conntrackEst().lookup(fk)) << "a second FORWARD entry for the client tuple";
+  // The newer flow is intact both ways.
+  const Bytes reply = PacketBuilder::tcp(other, 8080, kClient, 45200, kTcpAck).payload(30).build();
+  r = run(prog(), reply);
+  auto rep = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(rep);
+  EXPECT_EQ(*rep, (FiveTuple{ip4(kVip), ip4(kClient), 80, 45200, kTcp})) << toString(*rep);
+  auto again = send(PacketBuilder::tcp(kClient, 45200, kVip, 80, kTcpAck).payload(10).build());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(ip4str(again->daddr), other);
+}
+
 // Under LRU pressure (many more new flows than the map holds) a flow that
 // only sends keeps its REPLY entry: every forward packet touches it.
 TEST_P(CtPair, OneWayFlowKeepsItsReplyEntryUnderPressure) {
