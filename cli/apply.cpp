@@ -2,6 +2,7 @@
 #include <ostream>
 
 #include "cli/client.h"
+#include "common/api.h"
 #include "cli/commands.h"
 #include "cli/json_util.h"
 
@@ -33,7 +34,7 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
   int rc = 0;
   for (const auto& m : manifests) {
     auto resp =
-        callDaemonLine(ctx.socketPath, manifestRequest("apply", m.text, m.source, opts.strict), ctx.timeout);
+        callDaemonLine(ctx.socketPath, api::manifestRequest("apply", m.text, m.source, opts.strict), ctx.timeout);
     if (!resp) {
       ctx.err << resp.error().message << "\n";
       if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here

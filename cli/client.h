@@ -26,15 +26,9 @@ inline constexpr int kDaemonRefused = EREMOTEIO;
 // answer with "ok": false yields the daemon's own "error" text unchanged.
 Result<nlohmann::json> callDaemon(const std::string& socketPath, const nlohmann::json& request,
                                   std::chrono::milliseconds timeout = std::chrono::seconds(30));
-// The same with the request already serialized (one JSON object, no newline).
+// The same with the request already serialized: one JSON object (no
+// newline), or a manifestRequest.
 Result<nlohmann::json> callDaemonLine(const std::string& socketPath, std::string line,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
-
-// {"op":OP,"manifest":TEXT,"source":SOURCE,"strict":STRICT} serialized: what
-// nlohmann::json(...).dump() gives (keys in another order), but an ASCII
-// manifest is escaped in one pass over runs of plain bytes — dump() spent
-// ~20 ms on a 6 MB manifest. Non-ASCII text goes through dump() as before.
-std::string manifestRequest(const std::string& op, const std::string& text,
-                            const std::string& source, bool strict = true);
 
 }  // namespace svclb::cli

@@ -4,6 +4,7 @@
 #include <ostream>
 
 #include "cli/client.h"
+#include "common/api.h"
 #include "cli/commands.h"
 #include "cli/json_util.h"
 
@@ -27,13 +28,12 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
     ctx.err << "error: You must provide one or more resources by argument or filename.\n";
     return 1;
   }
-  std::vector<Json> requests;
+  std::vector<std::string> requests;  // serialized: a JSON line or a manifestRequest
   if (!opts.files.empty()) {
     std::vector<Manifest> manifests;
     if (!readManifests(opts.files, ctx, manifests)) return 1;
     for (const auto& m : manifests)
-      requests.push_back(
-          {{"op", "delete"}, {"manifest", m.text}, {"source", m.source}, {"strict", opts.strict}});
+      requests.push_back(api::manifestRequest("delete", m.text, m.source, opts.strict));
   } else {
     Target target;
     if (!parseTargets(opts.args, ctx, target)) return 1;
@@ -42,14 +42,13 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
       return 1;
     }
     for (const auto& n : target.names)
-      requests.push_back({{"op", "delete"},
-                          {"kind", target.type.kind},
-                          {"namespace", opts.nameSpace},
-                          {"name", n}});
+      requests.push_back(
+          Json{{"op", "delete"}, {"kind", target.type.kind}, {"namespace", opts.nameSpace}, {"name", n}}
+              .dump(-1, ' ', false, Json::error_handler_t::replace));
   }
   int rc = 0;
   for (const auto& req : requests) {
-    auto resp = callDaemon(ctx.socketPath, req, ctx.timeout);
+    auto resp = callDaemonLine(ctx.socketPath, req, ctx.timeout);
     if (!resp) {
       ctx.err << resp.error().message << "\n";
       if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here

@@ -18,28 +18,11 @@
 #include <optional>
 #include <vector>
 
-#include "common/flat_json.h"
+#include "common/api.h"
 
 namespace svclb {
 
 namespace {
-
-constexpr size_t kMaxRequest = 16 << 20;  // a manifest larger than this is refused
-
-bool readLine(int fd, std::string& out, int timeoutMs) {
-  char buf[65536];
-  // Only the bytes just read are searched for the newline: searching the
-  // whole buffer after every read made a 6 MB request quadratic (~30 ms).
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, timeoutMs) <= 0) return false;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n <= 0) return !out.empty();
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > kMaxRequest) return false;
-    if (std::memchr(buf, '\n', static_cast<size_t>(n))) return true;
-  }
-}
 
 void writeAll(int fd, const std::string& s) {
   size_t off = 0;
@@ -110,23 +93,12 @@ void serveApi(int listenFd, Daemon& d, const std::atomic<bool>& stop) {
     if (poll(&p, 1, 200) <= 0) continue;
     int c = accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0) continue;
-    std::string line, reply;
-    nlohmann::json resp;
-    if (!readLine(c, line, 10000)) {
-      resp = {{"ok", false},
-              {"error", line.size() > kMaxRequest
-                            ? fmt::format("error: the request is larger than svclbd's limit of "
-                                          "{} MiB; split the manifest into smaller files",
-                                          kMaxRequest >> 20)
-                            : std::string("error: incomplete request (nothing more for 10 s)")}};
-    } else {
-      auto flat = parseFlatJsonObject(line);
-      auto req = flat ? std::move(*flat) : nlohmann::json::parse(line, nullptr, false);
-      if (req.is_discarded() || !req.is_object())
-        resp = {{"ok", false}, {"error", "error: request is not a JSON object"}};
-      else
-        reply = d.handleLine(req);
-    }
+    std::string reply;
+    nlohmann::json req, resp;
+    if (auto st = api::readRequest(c, req, 10000); !st)
+      resp = {{"ok", false}, {"error", st.error().message}};
+    else
+      reply = d.handleLine(req);
     if (reply.empty()) reply = resp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     reply += '\n';
     writeAll(c, reply);

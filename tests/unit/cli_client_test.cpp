@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cli/client.h"
+#include "common/api.h"
 #include "cli/commands.h"
 #include "cli/table.h"
 
@@ -73,10 +74,11 @@ class FakeDaemon {
       if (::poll(&p, 1, 5000) <= 0) return;  // client never came
       int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) return;
-      std::string line;
-      char ch;
-      while (::read(c, &ch, 1) == 1 && ch != '\n') line += ch;
-      requests_.push_back(line);
+      // The request as svclbd reads it (common/api.h): a manifest's raw
+      // bytes come back as its "manifest" string.
+      nlohmann::json req;
+      auto st = api::readRequest(c, req, 5000);
+      requests_.push_back(st ? req.dump() : "READ ERROR: " + st.error().message);
       if (reply.empty()) {
         // Hold the connection until the client gives up.
         pollfd q{c, POLLIN, 0};

@@ -1,0 +1,28 @@
+// The framing of svclbd's API requests (docs/api.md), both sides of it: a
+// JSON header line, and for a request that carries a manifest, the raw
+// manifest bytes after it. Nothing escapes or parses a manifest as JSON.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/result.h"
+
+namespace svclb::api {
+
+// Largest request svclbd reads (header line, or manifest bytes).
+constexpr size_t kMaxRequest = 16 << 20;
+
+// {"op":OP,"source":SOURCE,"strict":STRICT,"manifestBytes":N}\n then the N
+// bytes of `text` as they are.
+std::string manifestRequest(const std::string& op, const std::string& text,
+                            const std::string& source, bool strict = true);
+
+// Reads one request from `fd`: a JSON object on one line (or ended by EOF);
+// if it has "manifestBytes": N, exactly N bytes follow the newline and come
+// back as the string "manifest" (a "manifest" inside the object, as older
+// clients sent it, is taken as is). Waits at most timeoutMs for each read.
+// The error's message is the answer for the client, in its words.
+Status readRequest(int fd, nlohmann::json& req, int timeoutMs);
+
+}  // namespace svclb::api
