@@ -1,4 +1,5 @@
-// Objects <-> JSON in the Kubernetes API shape. The decoder is strict about
+// JSON in the Kubernetes API shape -> Objects (and toJson, from the one
+// encoder in json_write.cpp). The decoder is strict about
 // types (a string where an integer belongs is an error, in the words of
 // kubectl's client-side validation) and lenient about unknown fields, which
 // are ignored as kubectl-generated manifests carry many (creationTimestamp:
@@ -22,175 +23,6 @@ constexpr const char* kDiscovery = "io.k8s.api.discovery.v1.";
 constexpr const char* kMeta = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 constexpr const char* kMetalLB = "io.metallb.v1beta1.";
 constexpr const char* kMetalLBVersion = "metallb.io/v1beta1";
-
-// ---- encoding ---------------------------------------------------------------
-
-json strMapJson(const std::map<std::string, std::string>& m) {
-  json o = json::object();
-  for (const auto& [k, v] : m) o[k] = v;
-  return o;
-}
-
-json metaJson(const ObjectMeta& m) {
-  json o = json::object();
-  o["name"] = m.name;
-  o["namespace"] = m.ns;
-  if (!m.uid.empty()) o["uid"] = m.uid;
-  if (!m.creationTimestamp.empty()) o["creationTimestamp"] = m.creationTimestamp;
-  if (!m.labels.empty()) o["labels"] = strMapJson(m.labels);
-  if (!m.annotations.empty()) o["annotations"] = strMapJson(m.annotations);
-  return o;
-}
-
-json targetRefJson(const std::string& kind, const std::string& name, const std::string& ns) {
-  json o = json::object();
-  if (!kind.empty()) o["kind"] = kind;
-  if (!name.empty()) o["name"] = name;
-  if (!ns.empty()) o["namespace"] = ns;
-  return o;
-}
-
-json serviceJson(const Service& s) {
-  json spec = json::object();
-  spec["type"] = s.type;
-  if (!s.clusterIP.empty()) {
-    spec["clusterIP"] = s.clusterIP;
-    spec["clusterIPs"] = json::array({s.clusterIP});
-    // What the API server defaults for an IPv4-only cluster (read back as
-    // output only: fromJson ignores them).
-    spec["ipFamilyPolicy"] = "SingleStack";
-    spec["ipFamilies"] = json::array({"IPv4"});
-  }
-  if (!s.ports.empty()) {
-    json ports = json::array();
-    for (const auto& p : s.ports) {
-      json pj = json::object();
-      if (!p.name.empty()) pj["name"] = p.name;
-      pj["protocol"] = p.protocol;
-      pj["port"] = p.port;
-      if (p.targetPort.isString)
-        pj["targetPort"] = p.targetPort.strVal;
-      else
-        pj["targetPort"] = p.targetPort.intVal;
-      if (p.nodePort != 0) pj["nodePort"] = p.nodePort;
-      if (!p.appProtocol.empty()) pj["appProtocol"] = p.appProtocol;
-      ports.push_back(std::move(pj));
-    }
-    spec["ports"] = std::move(ports);
-  }
-  if (!s.selector.empty()) spec["selector"] = strMapJson(s.selector);
-  spec["sessionAffinity"] = s.sessionAffinity;
-  if (s.sessionAffinity == "ClientIP")
-    spec["sessionAffinityConfig"] = {
-        {"clientIP", {{"timeoutSeconds", s.sessionAffinityTimeoutSeconds}}}};
-  if (!s.externalIPs.empty()) spec["externalIPs"] = s.externalIPs;
-  if (!s.externalName.empty()) spec["externalName"] = s.externalName;
-  if (!s.externalTrafficPolicy.empty()) spec["externalTrafficPolicy"] = s.externalTrafficPolicy;
-  if (!s.internalTrafficPolicy.empty()) spec["internalTrafficPolicy"] = s.internalTrafficPolicy;
-  if (!s.loadBalancerIP.empty()) spec["loadBalancerIP"] = s.loadBalancerIP;
-  if (!s.loadBalancerSourceRanges.empty())
-    spec["loadBalancerSourceRanges"] = s.loadBalancerSourceRanges;
-  if (s.healthCheckNodePort != 0) spec["healthCheckNodePort"] = s.healthCheckNodePort;
-
-  json lb = json::object();
-  if (!s.loadBalancerIngressIPs.empty()) {
-    json ingress = json::array();
-    for (const auto& ip : s.loadBalancerIngressIPs) ingress.push_back({{"ip", ip}});
-    lb["ingress"] = std::move(ingress);
-  }
-  json meta = metaJson(s.meta);
-  if (!s.loadBalancerPool.empty()) meta["annotations"][kLbPoolAnnotation] = s.loadBalancerPool;
-  return json{{"apiVersion", "v1"},
-              {"kind", "Service"},
-              {"metadata", std::move(meta)},
-              {"spec", std::move(spec)},
-              {"status", {{"loadBalancer", std::move(lb)}}}};
-}
-
-json addressJson(const EndpointAddress& a) {
-  json o = {{"ip", a.ip}};
-  if (!a.hostname.empty()) o["hostname"] = a.hostname;
-  if (!a.nodeName.empty()) o["nodeName"] = a.nodeName;
-  json ref = targetRefJson(a.targetRefKind, a.targetRefName, a.targetRefNamespace);
-  if (!ref.empty()) o["targetRef"] = std::move(ref);
-  return o;
-}
-
-json endpointPortJson(const EndpointPort& p, bool alwaysName) {
-  json o = json::object();
-  if (alwaysName || !p.name.empty()) o["name"] = p.name;
-  if (p.port != 0) o["port"] = p.port;
-  o["protocol"] = p.protocol;
-  if (!p.appProtocol.empty()) o["appProtocol"] = p.appProtocol;
-  return o;
-}
-
-json endpointsJson(const Endpoints& e) {
-  json o = {{"apiVersion", "v1"}, {"kind", "Endpoints"}, {"metadata", metaJson(e.meta)}};
-  if (!e.subsets.empty()) {
-    json subsets = json::array();
-    for (const auto& ss : e.subsets) {
-      json sj = json::object();
-      if (!ss.addresses.empty()) {
-        sj["addresses"] = json::array();
-        for (const auto& a : ss.addresses) sj["addresses"].push_back(addressJson(a));
-      }
-      if (!ss.notReadyAddresses.empty()) {
-        sj["notReadyAddresses"] = json::array();
-        for (const auto& a : ss.notReadyAddresses)
-          sj["notReadyAddresses"].push_back(addressJson(a));
-      }
-      if (!ss.ports.empty()) {
-        sj["ports"] = json::array();
-        for (const auto& p : ss.ports) sj["ports"].push_back(endpointPortJson(p, false));
-      }
-      subsets.push_back(std::move(sj));
-    }
-    o["subsets"] = std::move(subsets);
-  }
-  return o;
-}
-
-json sliceJson(const EndpointSlice& s) {
-  json eps = json::array();
-  for (const auto& ep : s.endpoints) {
-    json c = json::object();
-    if (ep.conditions.ready) c["ready"] = *ep.conditions.ready;
-    if (ep.conditions.serving) c["serving"] = *ep.conditions.serving;
-    if (ep.conditions.terminating) c["terminating"] = *ep.conditions.terminating;
-    json o = {{"addresses", ep.addresses}, {"conditions", std::move(c)}};
-    if (!ep.hostname.empty()) o["hostname"] = ep.hostname;
-    if (!ep.nodeName.empty()) o["nodeName"] = ep.nodeName;
-    if (!ep.zone.empty()) o["zone"] = ep.zone;
-    json ref = targetRefJson(ep.targetRefKind, ep.targetRefName, ep.targetRefNamespace);
-    if (!ref.empty()) o["targetRef"] = std::move(ref);
-    eps.push_back(std::move(o));
-  }
-  json ports = json::array();
-  for (const auto& p : s.ports) ports.push_back(endpointPortJson(p, true));
-  return json{{"apiVersion", "discovery.k8s.io/v1"}, {"kind", "EndpointSlice"},
-              {"metadata", metaJson(s.meta)},        {"addressType", s.addressType},
-              {"endpoints", std::move(eps)},         {"ports", std::move(ports)}};
-}
-
-json poolJson(const IPAddressPool& p) {
-  json spec = {
-      {"addresses", p.addresses}, {"autoAssign", p.autoAssign}, {"avoidBuggyIPs", p.avoidBuggyIPs}};
-  return json{{"apiVersion", kMetalLBVersion},
-              {"kind", "IPAddressPool"},
-              {"metadata", metaJson(p.meta)},
-              {"spec", std::move(spec)}};
-}
-
-json l2Json(const L2Advertisement& a) {
-  json spec = json::object();
-  if (!a.ipAddressPools.empty()) spec["ipAddressPools"] = a.ipAddressPools;
-  if (!a.interfaces.empty()) spec["interfaces"] = a.interfaces;
-  return json{{"apiVersion", kMetalLBVersion},
-              {"kind", "L2Advertisement"},
-              {"metadata", metaJson(a.meta)},
-              {"spec", std::move(spec)}};
-}
 
 // ---- decoding -----------------------------------------------------------------
 
@@ -579,19 +411,12 @@ L2Advertisement decodeL2(Decoder& d, const json& j) {
 
 }  // namespace
 
+// The one encoder is appendJson (model/json_write.cpp, the state file's
+// writer); the document is its text parsed (get/describe, tests).
 nlohmann::json toJson(const Object& obj) {
-  switch (obj.index()) {
-    case 0:
-      return serviceJson(std::get<Service>(obj));
-    case 1:
-      return endpointsJson(std::get<Endpoints>(obj));
-    case 2:
-      return sliceJson(std::get<EndpointSlice>(obj));
-    case 3:
-      return poolJson(std::get<IPAddressPool>(obj));
-    default:
-      return l2Json(std::get<L2Advertisement>(obj));
-  }
+  std::string text;
+  appendJson(text, obj);
+  return json::parse(text);
 }
 
 namespace model_internal {

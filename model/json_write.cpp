@@ -1,10 +1,9 @@
-// appendJson: Objects -> compact JSON text written straight into a string,
-// without building an nlohmann::json document first. The state file is
-// written with it (Store::save, Store::saveChanges): for 10,000 Services and
-// their Endpoints the document took ~200 ms to build and dump, this ~15 ms.
-// It writes the same document as toJson(obj).dump() — the same keys and
-// values, keys in another order — which tests/unit/model_json_write_test.cpp
-// checks on the corpus and on generated objects.
+// appendJson: Objects -> compact JSON text in the Kubernetes API shape,
+// written straight into a string: svclb's one encoder of its objects. The
+// state file is written with it (Store::save, Store::saveChanges), and
+// toJson (get, describe) parses its text. Building an nlohmann::json
+// document instead cost ~13x more for 10,000 Services and their Endpoints
+// (measured when both existed; see the commit log).
 #include <charconv>
 
 #include "model/model.h"
@@ -122,7 +121,7 @@ class Writer {
     close();
   }
 
-  // metaJson; `pool`: the Service's loadBalancerPool, as an annotation.
+  // metadata; `pool`: the Service's loadBalancerPool, as an annotation.
   void meta(const ObjectMeta& m, const std::string* pool = nullptr) {
     key("metadata");
     open();

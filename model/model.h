@@ -184,14 +184,13 @@ Result<std::vector<Object>> parseManifests(std::string_view text, std::string_vi
 // Several field errors are joined as kubectl does: `The Service "web" is invalid: \n* a\n* b`.
 Status validate(const Object& obj);
 
-// JSON in the Kubernetes API shape (apiVersion, kind, metadata, spec, ...);
-// used for persistence, for the API (get -o json/yaml) and round-trips.
+// JSON in the Kubernetes API shape (apiVersion, kind, metadata, spec, ...),
+// appended to `out` as compact text: the one encoder (model/json_write.cpp),
+// used for persistence; toJson is its text parsed, for the API (get -o
+// json/yaml, describe) and round-trips.
+void appendJson(std::string& out, const Object& obj);
 nlohmann::json toJson(const Object& obj);
 Result<Object> fromJson(const nlohmann::json& j);
-// toJson(obj).dump() without the document (the same keys and values, keys
-// in another order), appended to `out`: the state file's writer, ~15x
-// faster (model/json_write.cpp).
-void appendJson(std::string& out, const Object& obj);
 // A JSON string literal (quotes, escapes) appended to `out`.
 void appendJsonString(std::string& out, std::string_view s);
 

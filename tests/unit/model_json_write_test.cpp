@@ -1,7 +1,8 @@
-// appendJson (model/json_write.cpp), the state file's writer, against the
-// document it stands in for: appendJson(obj) parsed must equal toJson(obj)
-// for every object — the corpus, and hand-made ones that set every field
-// and need every escape — and read back to the same object.
+// appendJson (model/json_write.cpp), the one encoder (state file, and toJson
+// through it), against the decoder: for every object — the corpus, and
+// hand-made ones that set every field and need every escape — its text is
+// valid JSON that fromJson reads back to the same object, which encodes to
+// the same text. (The shape itself: model_json_test.)
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -13,19 +14,21 @@
 namespace svclb {
 namespace {
 
-void expectSame(const Object& obj) {
+// `exact`: the object is read back equal (false where the encoder normalizes
+// on purpose, e.g. a stale pool annotation replaced by loadBalancerPool).
+void expectSame(const Object& obj, bool exact = true) {
   std::string text;
   appendJson(text, obj);
   nlohmann::json parsed = nlohmann::json::parse(text);  // throws on invalid JSON
-  EXPECT_EQ(parsed, toJson(obj)) << text;
   auto back = fromJson(parsed);
   ASSERT_TRUE(back.ok()) << back.error().message;
+  if (exact) EXPECT_TRUE(*back == obj) << text;
   std::string again;
   appendJson(again, *back);
   EXPECT_EQ(again, text);
 }
 
-TEST(ModelJsonWrite, CorpusObjectsMatchToJson) {
+TEST(ModelJsonWrite, CorpusObjectsRoundTrip) {
   size_t n = 0;
   for (const auto& e :
        std::filesystem::directory_iterator(std::string(SVCLB_TEST_CORPUS) + "/valid")) {
@@ -80,7 +83,7 @@ TEST(ModelJsonWrite, EveryFieldAndEscape) {
   s.healthCheckNodePort = 31000;
   s.loadBalancerIngressIPs = {"192.0.2.10"};
   s.loadBalancerPool = "pool-a";
-  expectSame(s);
+  expectSame(s, /*exact=*/false);
   s.meta.annotations.clear();  // the pool alone makes the annotations
   expectSame(s);
   Service bare;  // defaults: no clusterIP, no ports, no status
