@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/capability.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -59,15 +60,10 @@ Result<int> lockBpffs(const std::string& dir) {
 //   CAP_SYS_ADMIN  only to mount bpffs at /sys/fs/bpf when nothing is
 //                  mounted there; the kernel also accepts it in place of
 //                  CAP_BPF and CAP_PERFMON.
-constexpr int kCapNetAdmin = 12, kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
-
-// Effective capabilities from /proc/self/status (CapEff, hex).
-std::optional<uint64_t> effectiveCaps() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("CapEff:", 0) == 0) return std::stoull(line.substr(7), nullptr, 16);
-  return std::nullopt;
+// True if `cap` is in this process's effective set (libcap).
+bool hasCap(cap_t caps, cap_value_t cap) {
+  cap_flag_value_t v = CAP_CLEAR;
+  return cap_get_flag(caps, cap, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET;
 }
 
 bool bpffsMounted() {
@@ -77,14 +73,14 @@ bool bpffsMounted() {
 
 // "" or "missing capabilities: CAP_BPF, ... (run as root or grant them)".
 std::string missingCapabilities() {
-  auto eff = effectiveCaps();
-  if (!eff) return "";  // no procfs: let the kernel say what fails
-  auto has = [&](int bit) { return (*eff >> bit & 1) != 0; };
-  const bool sysAdmin = has(kCapSysAdmin);
+  cap_t caps = cap_get_proc();
+  if (!caps) return "";  // cannot tell: let the kernel say what fails
+  const bool sysAdmin = hasCap(caps, CAP_SYS_ADMIN);
   std::vector<std::string> missing;
-  if (!has(kCapBpf) && !sysAdmin) missing.push_back("CAP_BPF");
-  if (!has(kCapNetAdmin)) missing.push_back("CAP_NET_ADMIN");
-  if (!has(kCapPerfmon) && !sysAdmin) missing.push_back("CAP_PERFMON");
+  if (!hasCap(caps, CAP_BPF) && !sysAdmin) missing.push_back("CAP_BPF");
+  if (!hasCap(caps, CAP_NET_ADMIN)) missing.push_back("CAP_NET_ADMIN");
+  if (!hasCap(caps, CAP_PERFMON) && !sysAdmin) missing.push_back("CAP_PERFMON");
+  cap_free(caps);
   if (!sysAdmin && !bpffsMounted()) missing.push_back("CAP_SYS_ADMIN (to mount bpffs)");
   if (missing.empty()) return "";
   return fmt::format("missing capabilities: {} (run as root or grant them)", fmt::join(missing, ", "));

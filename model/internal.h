@@ -15,6 +15,14 @@
 
 namespace svclb::model_internal {
 
+// Length of the valid UTF-8 sequence (RFC 3629) starting at s[i], a byte
+// >= 0x80; 0 if none starts there.
+size_t utf8Len(std::string_view s, size_t i);
+// `s` with every byte that starts no valid UTF-8 sequence replaced by U+FFFD
+// (what Go's encoding/json does to such bytes when kubectl sends an object).
+std::string validUtf8(std::string_view s);
+
+
 // ---- IPv4 -----------------------------------------------------------------
 
 // Strict dotted quad (inet_pton: no leading zeros, no shorthand). Host order.

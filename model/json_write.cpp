@@ -6,9 +6,56 @@
 // (measured when both existed; see the commit log).
 #include <charconv>
 
+#include "model/internal.h"
 #include "model/model.h"
 
 namespace svclb {
+
+namespace model_internal {
+
+// Length of the valid UTF-8 sequence starting at s[i] (a byte >= 0x80), or
+// 0 if none starts there (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
+size_t utf8Len(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const auto cont = [&](size_t k) { return i + k < s.size() && (b(k) & 0xc0) == 0x80; };
+  const unsigned char c = b(0);
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xe0 && b(1) < 0xa0) return 0;  // overlong
+    if (c == 0xed && b(1) >= 0xa0) return 0;  // surrogate
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xf0 && b(1) < 0x90) return 0;  // overlong
+    if (c == 0xf4 && b(1) >= 0x90) return 0;  // > U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+std::string validUtf8(std::string_view s) {
+  std::string out;
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) continue;
+    if (const size_t n = utf8Len(s, i)) {
+      i += n - 1;
+      continue;
+    }
+    out.append(s.data() + run, i - run);
+    out += "\xef\xbf\xbd";
+    run = i + 1;
+  }
+  if (run == 0) return std::string(s);
+  out.append(s.data() + run, s.size() - run);
+  return out;
+}
+
+}  // namespace model_internal
+
+using model_internal::utf8Len;
 
 namespace {
 
@@ -16,13 +63,27 @@ class Writer {
  public:
   explicit Writer(std::string& out) : o_(out) {}
 
-  // Strings hold valid UTF-8 (they come from parsed JSON/YAML text): bytes
-  // >= 0x20 are copied, the rest escaped as nlohmann::json::dump does.
+  // Bytes >= 0x20 that form valid UTF-8 are copied; quotes, backslashes
+  // and control bytes are escaped as nlohmann::json::dump does; a byte that
+  // does not start a valid UTF-8 sequence (YAML text may hold any bytes)
+  // becomes U+FFFD, as dump's error_handler_t::replace does, so the output
+  // is always valid JSON.
   void str(std::string_view s) {
     o_ += '"';
     size_t run = 0;
     for (size_t i = 0; i < s.size(); ++i) {
       const auto c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x80) {
+        const size_t n = utf8Len(s, i);
+        if (n) {
+          i += n - 1;
+          continue;
+        }
+        o_.append(s.data() + run, i - run);
+        o_ += "\xef\xbf\xbd";  // U+FFFD
+        run = i + 1;
+        continue;
+      }
       if (c >= 0x20 && c != '"' && c != '\\') continue;
       o_.append(s.data() + run, i - run);
       run = i + 1;

@@ -640,6 +640,16 @@ Result<std::vector<Object>> parseManifests(std::string_view text, std::string_vi
 
 Result<std::vector<Object>> parseManifests(std::string_view text, std::string_view source,
                                            std::vector<std::string>* skipped) {
+  // Bytes that are not UTF-8 become U+FFFD before anything reads the text,
+  // as kubectl's JSON encoding of an object does before the apiserver sees
+  // it: every string of an object is then valid UTF-8, so objects survive
+  // the JSON of the state file and the API unchanged.
+  std::string fixed;
+  if (std::any_of(text.begin(), text.end(),
+                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+    fixed = model_internal::validUtf8(text);
+    if (fixed.size() != text.size()) text = fixed;
+  }
   const std::string src = source == "-" ? "STDIN" : std::string(source);
   const bool strict = skipped == nullptr;
   std::vector<Object> out;

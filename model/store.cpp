@@ -59,6 +59,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -83,13 +84,13 @@ namespace {
 
 using Key = std::pair<std::string, std::string>;
 
+// metadata.uid as the apiserver writes it: a random (version 4) UUID.
 std::string newUid() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t hi = rng(), lo = rng();
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
-  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff,
-                     hi & 0xffff, lo >> 48, lo & 0xffffffffffffULL);
+  uuid_t u;
+  uuid_generate_random(u);
+  char s[37];
+  uuid_unparse_lower(u, s);
+  return s;
 }
 
 std::string nowRfc3339() {

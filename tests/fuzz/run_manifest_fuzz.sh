@@ -34,7 +34,7 @@ if [[ ! -x $BIN || $newest -nt $BIN ]]; then
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
         -I"$REPO" $(pkg-config --cflags yaml-cpp 2>/dev/null) \
         "${SOURCES[@]}" -o "$BIN.tmp" \
-        $(pkg-config --libs yaml-cpp 2>/dev/null || echo -lyaml-cpp) -lfmt
+        $(pkg-config --libs yaml-cpp 2>/dev/null || echo -lyaml-cpp) -lfmt -luuid
     mv "$BIN.tmp" "$BIN"
 fi
 

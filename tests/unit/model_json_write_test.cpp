@@ -22,7 +22,9 @@ void expectSame(const Object& obj, bool exact = true) {
   nlohmann::json parsed = nlohmann::json::parse(text);  // throws on invalid JSON
   auto back = fromJson(parsed);
   ASSERT_TRUE(back.ok()) << back.error().message;
-  if (exact) EXPECT_TRUE(*back == obj) << text;
+  if (exact) {
+    EXPECT_TRUE(*back == obj) << text;
+  }
   std::string again;
   appendJson(again, *back);
   EXPECT_EQ(again, text);
@@ -159,6 +161,41 @@ TEST(ModelJsonWrite, StringLiteral) {
   appendJsonString(out, "a\"b\\c\n\x02");
   EXPECT_EQ(out, R"("a\"b\\c\n\u0002")");
   EXPECT_EQ(nlohmann::json::parse(out), nlohmann::json("a\"b\\c\n\x02"));
+}
+
+// YAML text may hold any bytes: what is not UTF-8 becomes U+FFFD (as
+// nlohmann's dump with error_handler_t::replace), so the state file and the
+// API's JSON stay parseable. Valid multi-byte sequences pass unchanged.
+TEST(ModelJsonWrite, InvalidUtf8BecomesReplacementCharacter) {
+  const std::string bad = std::string("a\xff") + "b\xc3" + "\xe2\x82" + "\xed\xa0\x80" +
+                          "\xf0\x82\x82\xac" + "\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80";
+  std::string out;
+  appendJsonString(out, bad);
+  const auto parsed = nlohmann::json::parse(out);  // throws on invalid JSON
+  const std::string r = "\xef\xbf\xbd";
+  // \xe2\x82 is one truncated sequence: one replacement per byte that
+  // starts no valid sequence, so two; the surrogate and the overlong are
+  // 3 and 4 bytes each.
+  EXPECT_EQ(parsed.get<std::string>(), "a" + r + "b" + r + r + r + r + r + r + r + r + r + r +
+                                           "\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80");
+  Service svc;
+  svc.meta.name = "web";
+  svc.meta.labels = {{"odd", bad}};
+  const auto j = toJson(svc);  // parses appendJson's text
+  EXPECT_EQ(j["metadata"]["labels"]["odd"].get<std::string>(), parsed.get<std::string>());
+
+  // A manifest's bytes are made UTF-8 when read, so an object read from it
+  // survives JSON unchanged (the state file, the API).
+  auto objs = parseManifests("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels:\n    odd: \"x" +
+                                 bad + "\"\nspec:\n  ports:\n  - port: 80\n",
+                             "bad.yaml");
+  ASSERT_TRUE(objs.ok()) << objs.error().message;
+  ASSERT_EQ(objs->size(), 1u);
+  const auto& got = std::get<Service>(objs->front());
+  EXPECT_EQ(got.meta.labels.at("odd"), "x" + parsed.get<std::string>());
+  auto back = fromJson(toJson(objs->front()));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_TRUE(*back == objs->front());
 }
 
 }  // namespace

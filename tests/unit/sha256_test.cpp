@@ -1,7 +1,7 @@
 // loader/sha256.h against the FIPS 180-4 example vectors (NIST's "SHA-256
 // examples": "abc", the two-block 448-bit message, one million 'a') and the
 // empty string, plus lengths around the padding boundary (sha256sum as the
-// oracle) fed whole and in pieces.
+// oracle). The hash is Nettle's: this checks how svclb calls it.
 #include "loader/sha256.h"
 
 #include <gtest/gtest.h>
@@ -33,10 +33,6 @@ TEST(Sha256, OneMillionA) {
   const std::string a(1000000, 'a');
   const std::string want = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
   EXPECT_EQ(hex(a), want);
-  // The same bytes in pieces that straddle block boundaries.
-  Sha256 s;
-  for (size_t off = 0; off < a.size(); off += 999) s.update(std::string_view(a).substr(off, 999));
-  EXPECT_EQ(toHex(s.digest()), want);
 }
 
 // 55 bytes pad within one block, 56..63 need a second, 64 is a full block.
@@ -54,9 +50,6 @@ TEST(Sha256, LengthsAroundThePaddingBoundary) {
   for (const auto& c : cases) {
     const std::string msg(c.n, 'x');
     EXPECT_EQ(hex(msg), c.want) << c.n << " bytes";
-    Sha256 s;
-    for (char ch : msg) s.update(std::string_view(&ch, 1));
-    EXPECT_EQ(toHex(s.digest()), c.want) << c.n << " bytes, one at a time";
   }
 }
 
