@@ -49,6 +49,10 @@ struct DeleteOptions {
 };
 int runDelete(Context& ctx, const DeleteOptions& opts);
 
+// `svcctl stats` and `svcctl status`: ask the daemon for `op`, print the
+// reply with `render`, or as JSON (-o json).
+int runReport(Context& ctx, const std::string& output, const char* op,
+              std::string (*render)(const Json&));
 int runStats(Context& ctx, const std::string& output);
 int runStatus(Context& ctx, const std::string& output);
 

@@ -73,26 +73,7 @@ std::string renderStats(const Json& stats) {
 }
 
 int runStats(Context& ctx, const std::string& output) {
-  if (!output.empty() && output != "json") {
-    ctx.err << fmt::format(
-        "error: unable to match a printer suitable for the output format \"{}\", allowed "
-        "formats are: json\n",
-        output);
-    return 1;
-  }
-  auto resp = callDaemon(ctx.socketPath, {{"op", "stats"}}, ctx.timeout);
-  if (!resp) {
-    ctx.err << resp.error().message << "\n";
-    return 1;
-  }
-  if (output == "json") {
-    Json copy = *resp;
-    copy.erase("ok");
-    ctx.out << toJsonText(copy);
-  } else {
-    ctx.out << renderStats(*resp);
-  }
-  return 0;
+  return runReport(ctx, output, "stats", renderStats);
 }
 
 }  // namespace svclb::cli

@@ -93,26 +93,7 @@ std::string renderStatus(const Json& s) {
 }
 
 int runStatus(Context& ctx, const std::string& output) {
-  if (!output.empty() && output != "json") {
-    ctx.err << fmt::format(
-        "error: unable to match a printer suitable for the output format \"{}\", allowed "
-        "formats are: json\n",
-        output);
-    return 1;
-  }
-  auto resp = callDaemon(ctx.socketPath, {{"op", "status"}}, ctx.timeout);
-  if (!resp) {
-    ctx.err << resp.error().message << "\n";
-    return 1;
-  }
-  if (output == "json") {
-    Json copy = *resp;
-    copy.erase("ok");
-    ctx.out << toJsonText(copy);
-  } else {
-    ctx.out << renderStatus(*resp);
-  }
-  return 0;
+  return runReport(ctx, output, "status", renderStatus);
 }
 
 }  // namespace svclb::cli

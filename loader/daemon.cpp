@@ -335,8 +335,9 @@ Status Daemon::attachInterface(const std::string& ifname) {
 }
 
 std::string Daemon::handleLine(const json& req) {
-  // A change's reply is written directly: for 10,000 Services its 20,000
-  // results took ~20 ms as a json document. Everything else is dumped.
+  // A change's reply (one result per object: tens of thousands for a large
+  // manifest) is written as text directly, with the encoder's string
+  // escaping; everything else is a json document, dumped.
   const std::string op = req.value("op", "");
   if (op == "apply" || op == "delete") {
     Result<std::vector<ApplyOutcome>> r = Error{EINVAL, ""};
@@ -424,8 +425,8 @@ Result<std::vector<ApplyOutcome>> Daemon::commit(Store::Undo undo,
   // The maps first: the dataplane gets the change without waiting for the
   // state file; the reply waits for both. A large change is persisted on
   // another thread while the maps are written (the file does not depend on
-  // them: ~35 ms of serializing and fsync for 10,000 Services hide behind
-  // ~130 ms of map writes); a small one (a journal append) right after the
+  // them, and its serializing and fsync take less time than the map
+  // writes of the same change); a small one (a journal append) right after the
   // maps, as a thread would only delay the map write. Either failing puts
   // the previous state back in both.
   bool triedSave = false;
