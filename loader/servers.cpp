@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <grp.h>
+#include <libmnl/libmnl.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -115,12 +116,9 @@ void LinkWatcher::consider(const std::string& name) {
 }
 
 Status LinkWatcher::start() {
-  fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd_ < 0) return Error::fromErrno(errno, "netlink socket");
-  sockaddr_nl sa{};
-  sa.nl_family = AF_NETLINK;
-  sa.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR;
-  if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+  nl_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+  if (!nl_) return Error::fromErrno(errno, "netlink socket");
+  if (mnl_socket_bind(nl_, RTMGRP_LINK | RTMGRP_IPV4_IFADDR, MNL_SOCKET_AUTOPID) != 0)
     return Error::fromErrno(errno, "bind netlink");
   // Subscribe first, then scan: a link created in between is seen twice at
   // worst (attach is idempotent), never missed.
@@ -134,12 +132,52 @@ Status LinkWatcher::start() {
   return {};
 }
 
+namespace {
+
+// What one batch of rtnetlink events asks of the daemon.
+struct LinkEvents {
+  LinkWatcher* w;
+  bool nodeChanged = false;
+};
+
+int ifnameAttr(const nlattr* a, void* data) {
+  if (mnl_attr_get_type(a) == IFLA_IFNAME && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
+    *static_cast<const char**>(data) = mnl_attr_get_str(a);
+  return MNL_CB_OK;
+}
+
+}  // namespace
+
+int LinkWatcher::onMessage(const nlmsghdr* nh, void* data) {
+  auto* ev = static_cast<LinkEvents*>(data);
+  switch (nh->nlmsg_type) {
+    case RTM_NEWADDR:
+    case RTM_DELADDR:
+      ev->nodeChanged = true;
+      break;
+    case RTM_NEWLINK:
+    case RTM_DELLINK: {
+      const char* name = nullptr;
+      mnl_attr_parse(nh, sizeof(ifinfomsg), ifnameAttr, &name);
+      if (!name) break;
+      // An external NIC's ifindex or MAC may be new: rewrite its ARP entries.
+      if (ev->w->d_.isExternalInterface(name)) ev->nodeChanged = true;
+      if (nh->nlmsg_type == RTM_NEWLINK) ev->w->consider(name);
+      break;
+    }
+    default:
+      break;
+  }
+  return MNL_CB_OK;
+}
+
 void LinkWatcher::run() {
   std::vector<char> buf(1 << 16);
+  const int fd = mnl_socket_get_fd(nl_);
   while (!stop_) {
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, 200) <= 0) continue;
-    ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+    ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
     if (n < 0 && errno == ENOBUFS) {
       // Events were lost: rescan links and re-read the addresses.
       if (struct if_nameindex* ifs = if_nameindex()) {
@@ -150,33 +188,18 @@ void LinkWatcher::run() {
       continue;
     }
     if (n <= 0) continue;
-    bool nodeChanged = false;
-    for (auto* nh = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(nh, n);
-         nh = NLMSG_NEXT(nh, n)) {
-      if (nh->nlmsg_type == RTM_NEWADDR || nh->nlmsg_type == RTM_DELADDR) {
-        nodeChanged = true;
-        continue;
-      }
-      if (nh->nlmsg_type != RTM_NEWLINK && nh->nlmsg_type != RTM_DELLINK) continue;
-      auto* ifi = static_cast<ifinfomsg*>(NLMSG_DATA(nh));
-      int len = static_cast<int>(nh->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(*ifi)));
-      for (auto* rta = IFLA_RTA(ifi); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
-        if (rta->rta_type != IFLA_IFNAME) continue;
-        std::string name(static_cast<const char*>(RTA_DATA(rta)));
-        // An external NIC's ifindex or MAC may be new: rewrite its ARP entries.
-        if (d_.isExternalInterface(name)) nodeChanged = true;
-        if (nh->nlmsg_type == RTM_NEWLINK) consider(name);
-      }
-    }
-    if (nodeChanged) d_.nodeChanged();
+    LinkEvents ev{this};
+    // Events carry sequence number and port id 0: nothing to match.
+    mnl_cb_run(buf.data(), static_cast<size_t>(n), 0, 0, &LinkWatcher::onMessage, &ev);
+    if (ev.nodeChanged) d_.nodeChanged();
   }
 }
 
 void LinkWatcher::stop() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  if (nl_) mnl_socket_close(nl_);
+  nl_ = nullptr;
 }
 
 MetricsServer::~MetricsServer() { stop(); }

@@ -5,12 +5,16 @@
 
 #include <sys/types.h>
 
+#include <linux/netlink.h>
+
 #include <atomic>
 #include <string>
 #include <thread>
 
 #include "common/result.h"
 #include "loader/daemon.h"
+
+struct mnl_socket;
 
 namespace svclb {
 
@@ -37,8 +41,9 @@ class LinkWatcher {
  private:
   void run();
   void consider(const std::string& name);
+  static int onMessage(const nlmsghdr* nh, void* data);  // libmnl callback
   Daemon& d_;
-  int fd_ = -1;
+  mnl_socket* nl_ = nullptr;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
