@@ -429,6 +429,8 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   if (!dp->skel_) return Error::fromErrno(errno, "open BPF object");
   auto* s = dp->skel_;
   s->rodata->cfg_netns_cookie = cfg.netnsCookie;
+  s->rodata->cfg_tc_csum_helpers = cfg.testTcCsumHelpers ? 1 : 0;
+  s->rodata->cfg_local_redirect = cfg.benchLocalRedirect ? 1 : 0;
   bpf_map__set_max_entries(s->maps.svc_v1, cfg.maxServiceEntries);
   bpf_map__set_max_entries(s->maps.backends_v1, cfg.maxBackends);
   bpf_map__set_max_entries(s->maps.be_stats_v1, cfg.maxBackends);
@@ -742,12 +744,6 @@ Status Dataplane::setSnatPortRange(uint16_t min, uint16_t max) {
   return {};
 }
 
-Status Dataplane::setLocalRedirect(bool on) {
-  skel_->data->cfg_local_redirect = on ? 1 : 0;
-  return {};
-}
-
-void Dataplane::setTcCsumHelpers(bool on) { skel_->data->cfg_tc_csum_helpers = on ? 1 : 0; }
 
 std::vector<ProgramInfo> Dataplane::programs() const {
   std::vector<ProgramInfo> out;

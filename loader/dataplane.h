@@ -36,6 +36,12 @@ struct DataplaneConfig {
   bool pin = true;  // false: private maps (tests)
   // How node NICs (--external-iface) forward: see ExternalDatapath.
   ExternalDatapath externalDatapath = ExternalDatapath::Auto;
+  // Test build only (tests/bpf/nat_test.cpp): every tc rewrite takes the
+  // CHECKSUM_COMPLETE path. A load-time constant: never set by svclbd.
+  bool testTcCsumHelpers = false;
+  // Benchmark only (bench/compare/local_delivery.sh, via the environment):
+  // node-facing flows to a local backend are redirected into its veth.
+  bool benchLocalRedirect = false;
 };
 
 struct ProgramInfo {
@@ -152,13 +158,6 @@ class Dataplane {
   int tcExtProgFd() const;  // svclb_tc_ext_in
   // SNAT source port range (inclusive) in the programs' .data.
   Status setSnatPortRange(uint16_t min, uint16_t max);
-  // Benchmark knob (cfg_local_redirect): redirect node-facing flows to a
-  // local backend into its veth instead of XDP_PASS. Not a daemon flag: it
-  // needs an XDP program on the pod side of every veth to deliver.
-  Status setLocalRedirect(bool on);
-  // Test knob (cfg_tc_csum_helpers): the tc rewrites use the
-  // CHECKSUM_COMPLETE path (checksum helpers) for every skb.
-  void setTcCsumHelpers(bool on);
 
  private:
   explicit Dataplane(DataplaneConfig cfg) : cfg_(std::move(cfg)) {}

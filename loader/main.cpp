@@ -20,6 +20,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "loader/daemon.h"
@@ -193,6 +194,12 @@ int main(int argc, char** argv) {
   if (cgroup == "default") cgroup = defaultCgroup2Path();
   if (cgroup == "none") cgroup.clear();
   dpc.cgroup = cgroup;
+  // Benchmark only, never a flag (bench/compare/local_delivery.sh).
+  if (const char* e = std::getenv("SVCLB_BENCH_LOCAL_REDIRECT"); e && std::string_view(e) == "1") {
+    dpc.benchLocalRedirect = true;
+    fmt::print(stderr, "svclbd: benchmark knob SVCLB_BENCH_LOCAL_REDIRECT=1: local node-facing flows "
+                       "are redirected into the backend's veth\n");
+  }
 
   if (std::string missing = missingCapabilities(); !missing.empty()) return die(missing);
   if (!socketGroup.empty())

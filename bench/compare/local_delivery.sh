@@ -84,43 +84,26 @@ mn_up
 mn_daemons_up || die "svclbd did not become ready on both nodes"
 mn_apply "$MANIFEST" || die "apply $MANIFEST"
 
-# ---- the knob: cfg_local_redirect in node1's .data map ----------------------
-# svclbd does not expose it (benchmark only): the map is found through the
-# program that uses node1's pinned CT map, and the 4 bytes are written by
-# bpftool (read-modify-write of the one-element .data array; the daemon only
-# writes .data at start-up).
-ld_data_map_id() {
-    local ct
-    ct=$(bpftool map show pinned "$(mn_bpffs node1)/ct_v2" -j | jq .id) || return 1
-    for id in $(bpftool prog show -j | jq -r --argjson m "$ct" \
-        '.[] | select(.name == "svclb_xdp_lb" and any(.map_ids[]?; . == $m)) | .map_ids[]' | sort -un); do
-        bpftool map show id "$id" -j | jq -r 'select(.name | endswith(".data")) | .id'
-    done | head -1
+# ---- the knob: cfg_local_redirect, a load-time constant of node1's programs --
+# svclbd does not expose it as a flag (benchmark only): it reads
+# SVCLB_BENCH_LOCAL_REDIRECT=1 from its environment at start. Changing it
+# restarts node1's svclbd (hitless: pinned maps and CT survive, the programs
+# are replaced) and checks its log says so.
+LD_KNOB=0
+ld_knob() {  # 0|1
+    [ "$1" = "$LD_KNOB" ] && return 0
+    mn_daemon_stop node1
+    : >"$(mn_log node1)"
+    if [ "$1" = 1 ]; then SVCLB_BENCH_LOCAL_REDIRECT=1 mn_daemon_start node1; else mn_daemon_start node1; fi
+    mn_daemon_wait_ready node1 || die "svclbd on node1 did not come back (knob $1)"
+    if [ "$1" = 1 ]; then
+        grep -q "SVCLB_BENCH_LOCAL_REDIRECT=1" "$(mn_log node1)" || die "node1's svclbd did not take the knob"
+    elif grep -q "SVCLB_BENCH_LOCAL_REDIRECT=1" "$(mn_log node1)"; then
+        die "node1's svclbd still has the knob"
+    fi
+    LD_KNOB=$1
+    log "node1: cfg_local_redirect=$1 (svclbd restarted)"
 }
-# ld_knob 0|1: write cfg_local_redirect, read it back through BTF.
-LD_KNOB_PY='
-import json, re, subprocess, sys
-mid, val = sys.argv[1], int(sys.argv[2])
-btf = subprocess.run(["bpftool", "btf", "dump", "map", "id", mid, "value"], check=True,
-                     capture_output=True, text=True).stdout
-m = re.search(r"offset=(\d+) size=4 \(VAR .cfg_local_redirect.\)", btf)
-if not m: sys.exit("cfg_local_redirect not in the BTF of map %s:\n%s" % (mid, btf))
-off = int(m.group(1))
-d = json.loads(subprocess.run(["bpftool", "map", "dump", "id", mid, "-j"], check=True,
-                              capture_output=True, text=True).stdout)[0]
-v = [int(b, 16) for b in d["value"]]
-v[off:off + 4] = list(val.to_bytes(4, "little"))
-subprocess.run(["bpftool", "map", "update", "id", mid, "key"] + ["0"] * 4 + ["value"] + [str(b) for b in v],
-               check=True)
-d = json.loads(subprocess.run(["bpftool", "map", "dump", "id", mid, "-j"], check=True,
-                              capture_output=True, text=True).stdout)[0]
-got = [x for x in d["formatted"]["value"][".data"] if "cfg_local_redirect" in x]
-if not got or got[0]["cfg_local_redirect"] != val: sys.exit("read back: %s" % got)
-'
-DATA_ID=$(ld_data_map_id)
-[ -n "$DATA_ID" ] || die "could not find node1's .data map (svclb_xdp_lb using $(mn_bpffs node1)/ct_v2)"
-ld_knob() { "$PY" -c "$LD_KNOB_PY" "$DATA_ID" "$1" || die "could not set cfg_local_redirect=$1 (map id $DATA_ID)"; }
-log "node1 .data map: id $DATA_ID"
 
 # ---- pod side ----------------------------------------------------------------
 ld_pod_xdp() {  # on|off: the trivial XDP_PASS program on every pod's eth0

@@ -145,17 +145,21 @@ __u32 cfg_snat_port_max = SNAT_PORT_MAX_DEFAULT;
 
 /* Benchmark knob (bench/compare/local_delivery.sh, never a daemon flag): 1 =
  * a node-facing flow DNATed to a backend on this node is redirected into the
- * backend's veth after a FIB lookup instead of XDP_PASS to the stack. Off by
- * default: redirected frames only arrive if the pod side of the veth runs an
- * XDP program (veth NAPI), which no CNI installs. Placed in .data by hand
- * (a zero initialiser would put it in .bss) so it sits with the other cfg_
- * words the daemon writes and the benchmark finds it in the .data map. */
-__u32 cfg_local_redirect SEC(".data") = 0;
+ * backend's veth after a FIB lookup instead of XDP_PASS to the stack. Off:
+ * redirected frames only arrive if the pod side of the veth runs an XDP
+ * program (veth NAPI), which no CNI installs. A load-time constant (.rodata,
+ * DataplaneConfig::benchLocalRedirect, set only from the environment
+ * variable SVCLB_BENCH_LOCAL_REDIRECT=1): the verifier knows its value, so
+ * programs loaded without it carry neither the read nor the code. */
+const volatile __u32 cfg_local_redirect = 0;
 
 /* Test knob (tests/bpf/nat_test.cpp): the tc rewrites take the
  * CHECKSUM_COMPLETE path (bpf_l4_csum_replace) for every skb. test_run's
- * skbs are never COMPLETE, so without it no test would run that path. */
-__u32 cfg_tc_csum_helpers SEC(".data") = 0;
+ * skbs are never COMPLETE, so without it no test would run that path. A
+ * load-time constant (.rodata, DataplaneConfig::testTcCsumHelpers): the
+ * verifier knows its value, so the daemon's programs (0) carry neither the
+ * read nor the branch. */
+const volatile __u32 cfg_tc_csum_helpers = 0;
 
 /* CT lifetimes in ticks, written by the daemon after load from the kernel's
  * HZ (.data is mmapped: plain loads here, no helper call). The initial

@@ -97,8 +97,9 @@ std::vector<Frontend> standardFrontends() {
   };
 }
 
-std::string BpfEnv::load() {
+std::string BpfEnv::load(bool csumHelpers) {
   DataplaneConfig cfg;
+  cfg.testTcCsumHelpers = csumHelpers;
   cfg.pin = false;
   // Small maps: a fresh Dataplane per test stays cheap.
   cfg.maxServiceEntries = 1024;

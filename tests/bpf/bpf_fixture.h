@@ -72,7 +72,9 @@ class BpfEnv {
  public:
   // Loads a new Dataplane (private maps) and a Syncer over it; returns ""
   // or the error.
-  std::string load();
+  // `csumHelpers`: the test build's CHECKSUM_COMPLETE path for every tc
+  // rewrite (DataplaneConfig::testTcCsumHelpers).
+  std::string load(bool csumHelpers = false);
   // Plans and applies `desired` through the Syncer (the daemon's path).
   ::testing::AssertionResult sync(const std::vector<Frontend>& desired);
 

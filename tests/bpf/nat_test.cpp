@@ -190,14 +190,18 @@ INSTANTIATE_TEST_SUITE_P(Dnat, NatTable,
 // also follows skb->csum) cannot be reached with test_run's skbs: the test
 // knob sends every skb through it. Same backend choice, both checksums
 // valid, only the NAT fields changed — as the direct writes give.
-class NatTcHelperTable : public BpfTestP<NatCase> {};
+class NatTcHelperTable : public BpfTestP<NatCase> {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "bpf_tests need root (map creation, BPF_PROG_TEST_RUN)";
+    ASSERT_EQ(load(/*csumHelpers=*/true), "") << "loading the dataplane failed";
+  }
+};
 
 TEST_P(NatTcHelperTable, ChecksumHelperPathTranslatesAlike) {
   const NatCase& c = GetParam();
   ASSERT_TRUE(sync(c.frontends));
-  dp().setTcCsumHelpers(true);
   RunResult r = run(Prog::Tc, c.input);
-  dp().setTcCsumHelpers(false);
   ASSERT_EQ(r.err, 0) << "BPF_PROG_TEST_RUN failed";
   EXPECT_EQ(r.retval, retvalOf(Prog::Tc, Verdict::Pass)) << verdictName(Prog::Tc, r.retval);
   auto out = testlib::fiveTuple(r.out);
