@@ -21,22 +21,6 @@ namespace {
 
 json fail(const std::string& msg) { return {{"ok", false}, {"error", msg}}; }
 
-std::string ipStr(uint32_t hostOrder) {
-  in_addr a{htonl(hostOrder)};
-  char buf[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &a, buf, sizeof(buf));
-  return buf;
-}
-
-std::string beIpStr(__be32 addr) {
-  in_addr a{addr};
-  char buf[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &a, buf, sizeof(buf));
-  return buf;
-}
-
-const char* protoName(uint8_t p) { return p == 6 ? "TCP" : p == 17 ? "UDP" : "?"; }
-
 const char* actionName(ApplyAction a) {
   switch (a) {
     case ApplyAction::Created: return "created";
@@ -130,7 +114,7 @@ void Daemon::nodeChanged() {
   auto addrs = nodeAddresses();
   if (addrs != nodeAddrs_) {
     std::vector<std::string> shown;
-    for (uint32_t a : addrs) shown.push_back(ipStr(a));
+    for (uint32_t a : addrs) shown.push_back(formatIPv4(a));
     std::string list;
     for (const auto& a : shown) list += (list.empty() ? "" : ", ") + a;
     fmt::print(stderr, "svclbd: node addresses: {}\n", list.empty() ? "none" : list);
@@ -219,7 +203,7 @@ void Daemon::syncL2() {
     l2_arp_value v{};
     std::copy(e.mac.begin(), e.mac.end(), v.mac);
     if (auto st = map.update(k, v); !st) {
-      problems.push_back(fmt::format("announcing {} on {}: {}", ipStr(key.first), e.iface,
+      problems.push_back(fmt::format("announcing {} on {}: {}", formatIPv4(key.first), e.iface,
                                      st.error().message));
       continue;
     }
@@ -234,7 +218,7 @@ void Daemon::syncL2() {
     k.addr = htonl(key.first);
     k.ifindex = key.second;
     if (auto st = map.erase(k); !st) {
-      problems.push_back(fmt::format("withdrawing {}: {}", ipStr(key.first), st.error().message));
+      problems.push_back(fmt::format("withdrawing {}: {}", formatIPv4(key.first), st.error().message));
       continue;
     }
     l2Actual_.erase(key);
@@ -280,7 +264,7 @@ void Daemon::garpLoop() {
       lk.unlock();
       for (const auto& j : due)
         if (auto st = sendGratuitousArp(j.iface, j.ip); !st)
-          fmt::print(stderr, "svclbd: gratuitous ARP for {} on {}: {}\n", ipStr(j.ip), j.iface,
+          fmt::print(stderr, "svclbd: gratuitous ARP for {} on {}: {}\n", formatIPv4(j.ip), j.iface,
                      st.error().message);
       lk.lock();
       continue;
@@ -305,7 +289,7 @@ Status Daemon::start() {
   nodeAddrs_ = nodeAddresses();
   {
     std::string list;
-    for (uint32_t a : nodeAddrs_) list += (list.empty() ? "" : ", ") + ipStr(a);
+    for (uint32_t a : nodeAddrs_) list += (list.empty() ? "" : ", ") + formatIPv4(a);
     fmt::print(stderr, "svclbd: node {}, addresses: {}\n", cfg_.nodeName.empty() ? "<unnamed>" : cfg_.nodeName,
                list.empty() ? "none" : list);
   }
@@ -543,7 +527,7 @@ json Daemon::doGet(const json& req) {
           if (f.ns != key.first || f.name != key.second || f.portName != p.name) continue;
           for (const auto& b : f.backends)
             if (b.state == EndpointState::Ready)
-              eps.push_back(fmt::format("{}:{}", ipStr(b.ip), b.port));
+              eps.push_back(fmt::format("{}:{}", formatIPv4(b.ip), b.port));
         }
         ports.push_back({{"name", p.name}, {"endpoints", eps}});
       }
@@ -580,7 +564,7 @@ json Daemon::doStats() {
     json bes = json::array();
     for (const auto& b : f.backends) {
       lb_stats bs = sumStats(beStats.lookup(b.id));
-      bes.push_back({{"ip", beIpStr(b.value.addr)}, {"port", ntohs(b.value.port)},
+      bes.push_back({{"ip", formatIPv4(ntohl(b.value.addr))}, {"port", ntohs(b.value.port)},
                      {"backendId", b.id},
                      {"state", b.value.state == BE_STATE_ACTIVE ? "active" : "terminating"},
                      {"packets", bs.packets}, {"bytes", bs.bytes},
@@ -588,7 +572,7 @@ json Daemon::doStats() {
                      {"flows", bs.flows}, {"rejects", bs.rejects}});
     }
     services.push_back({{"namespace", f.ns}, {"name", f.name}, {"port", f.portName},
-                        {"vip", ipStr(key.vip)}, {"servicePort", key.port},
+                        {"vip", formatIPv4(key.vip)}, {"servicePort", key.port},
                         {"protocol", protoName(key.proto)}, {"svcId", f.svcId},
                         {"packets", s.packets}, {"bytes", s.bytes},
                         {"replyPackets", s.reply_packets}, {"replyBytes", s.reply_bytes},

@@ -16,12 +16,6 @@ namespace svclb {
 
 namespace {
 
-std::string ipStr(uint32_t ip) {
-  return fmt::format("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
-}
-
-const char* protoName(uint8_t p) { return p == 6 ? "TCP" : p == 17 ? "UDP" : "?"; }
-
 const char* kindName(ExternalKind k) {
   switch (k) {
     case ExternalKind::NodePort: return "NodePort";
@@ -61,7 +55,7 @@ std::string who(const std::string& ns, const std::string& name, const std::strin
 }
 
 std::string keyStr(const FrontendKey& k) {
-  return fmt::format("{}:{}/{}", ipStr(k.vip), k.port, protoName(k.proto));
+  return fmt::format("{}:{}/{}", formatIPv4(k.vip), k.port, protoName(k.proto));
 }
 
 // IPAddressPool.spec.addresses: "a.b.c.d/n" or "a.b.c.d-e.f.g.h" (spaces
@@ -249,7 +243,7 @@ std::vector<L2Announcement> l2Announcements(const Store& store,
     // The first address as MetalLB prints it (net.IP.String()).
     const std::string first = trim(svc.loadBalancerIngressIPs.front());
     const auto v4 = parseIp(first);
-    return l2Winner(candidates, v4 ? ipStr(*v4) : first) == nodeName;
+    return l2Winner(candidates, v4 ? formatIPv4(*v4) : first) == nodeName;
   };
 
   for (const auto& [key, svc] : store.services()) {

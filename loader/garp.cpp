@@ -13,13 +13,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "model/model.h"
+
 namespace svclb {
 
 namespace {
-
-std::string ipString(uint32_t ip) {
-  return fmt::format("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
-}
 
 Status checkName(const std::string& ifname) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ)
@@ -96,7 +94,7 @@ std::array<uint8_t, kGarpFrameSize> gratuitousArpFrame(const std::array<uint8_t,
 }
 
 Status sendGratuitousArp(const std::string& ifname, uint32_t ip) {
-  auto what = [&] { return fmt::format("gratuitous ARP for {} on \"{}\"", ipString(ip), ifname); };
+  auto what = [&] { return fmt::format("gratuitous ARP for {} on \"{}\"", formatIPv4(ip), ifname); };
   auto idx = interfaceIndex(ifname);
   if (!idx) return Error{idx.error().code, what() + ": " + idx.error().message};
   auto mac = interfaceMac(ifname);

@@ -33,7 +33,6 @@ std::optional<uint32_t> parseIPv4(std::string_view s);
 std::optional<std::map<uint32_t, uint16_t>> parseWeights(std::string_view s);
 bool isIPv6(std::string_view s);
 bool isIP(std::string_view s);
-std::string formatIPv4(uint32_t hostOrder);
 
 struct Cidr4 {
   uint32_t base = 0;  // host order, masked

@@ -194,6 +194,12 @@ Result<Object> fromJson(const nlohmann::json& j);
 // A JSON string literal (quotes, escapes) appended to `out`.
 void appendJsonString(std::string& out, std::string_view s);
 
+// ---- addresses and protocols, as svclb prints them -------------------------
+// Dotted quad of an IPv4 address in host byte order: "10.96.0.1".
+std::string formatIPv4(uint32_t hostOrder);
+// "TCP" | "UDP" for IP protocol 6 | 17; "?" otherwise.
+const char* protoName(uint8_t proto);
+
 // ---- svclb annotations ----------------------------------------------------
 // On a Service: the backend choice for new flows, "maglev" or "random"
 // (default: svclbd --lb-algorithm).

@@ -186,10 +186,6 @@ bool isIPv6(std::string_view s) {
 
 bool isIP(std::string_view s) { return parseIPv4(s).has_value() || isIPv6(s); }
 
-std::string formatIPv4(uint32_t ip) {
-  return fmt::format("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
-}
-
 namespace {
 std::optional<int> parsePrefix(std::string_view p, int max) {
   if (p.empty() || p.size() > 3) return std::nullopt;
@@ -359,4 +355,11 @@ std::string FieldErrors::message(std::string_view kind, std::string_view name) c
 }
 
 }  // namespace model_internal
+
+std::string formatIPv4(uint32_t ip) {
+  return fmt::format("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
+}
+
+const char* protoName(uint8_t proto) { return proto == 6 ? "TCP" : proto == 17 ? "UDP" : "?"; }
+
 }  // namespace svclb
