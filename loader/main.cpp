@@ -204,6 +204,9 @@ int main(int argc, char** argv) {
   if (std::string missing = missingCapabilities(); !missing.empty()) return die(missing);
   if (!socketGroup.empty())
     if (auto g = resolveGroup(socketGroup); !g) return die(g.error().message);
+  // Flags are checked before anything is loaded or pinned.
+  if (!dc.metricsAddr.empty() && dc.metricsAddr != "none")
+    if (auto a = parseHostPort(dc.metricsAddr, "--metrics-addr"); !a) return die(a.error().message);
 
   if (uninstall) {
     if (auto st = Dataplane::uninstall(dpc); !st) return die(st.error().message);

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -25,16 +26,42 @@ namespace svclb {
 
 namespace {
 
-void writeAll(int fd, const std::string& s) {
+// All of `s` to `fd` (a client's socket); an error is the caller's to say.
+Status writeAll(int fd, std::string_view s, const char* what) {
   size_t off = 0;
   while (off < s.size()) {
     ssize_t n = write(fd, s.data() + off, s.size() - off);
-    if (n <= 0) return;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Error::fromErrno(n < 0 ? errno : EPIPE, fmt::format("svclbd: writing {}", what));
     off += static_cast<size_t>(n);
   }
+  return {};
+}
+
+// A client that left before its answer is no fault of the daemon's, but it
+// is said once per occurrence (rare: svcctl waits for the answer).
+void report(const Status& st) {
+  if (!st) fmt::print(stderr, "{}\n", st.error().message);
 }
 
 }  // namespace
+
+Result<sockaddr_in> parseHostPort(const std::string& hostPort, const std::string& flag) {
+  const auto colon = hostPort.rfind(':');
+  if (colon == std::string::npos)
+    return Error{EINVAL, fmt::format("{} {}: expected HOST:PORT", flag, hostPort)};
+  const std::string_view port = std::string_view(hostPort).substr(colon + 1);
+  unsigned p = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p > 65535)
+    return Error{EINVAL, fmt::format("{} {}: the port must be a number from 0 to 65535", flag, hostPort)};
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(p));
+  if (inet_pton(AF_INET, hostPort.substr(0, colon).c_str(), &sa.sin_addr) != 1)
+    return Error{EINVAL, fmt::format("{} {}: not an IPv4 address", flag, hostPort)};
+  return sa;
+}
 
 Result<gid_t> resolveGroup(const std::string& group) {
   std::vector<char> buf(16384);
@@ -42,8 +69,11 @@ Result<gid_t> resolveGroup(const std::string& group) {
   struct group* res = nullptr;
   int rc = getgrnam_r(group.c_str(), &g, buf.data(), buf.size(), &res);
   if (rc == 0 && res) return res->gr_gid;
-  if (!group.empty() && group.find_first_not_of("0123456789") == std::string::npos)
-    return static_cast<gid_t>(std::stoul(group));
+  if (!group.empty() && group.find_first_not_of("0123456789") == std::string::npos) {
+    gid_t gid = 0;
+    const auto [end, ec] = std::from_chars(group.data(), group.data() + group.size(), gid);
+    if (ec == std::errc() && end == group.data() + group.size()) return gid;
+  }
   return Error{ENOENT, fmt::format("--socket-group {}: no such group", group)};
 }
 
@@ -102,7 +132,7 @@ void serveApi(int listenFd, Daemon& d, const std::atomic<bool>& stop) {
       reply = d.handleLine(req);
     if (reply.empty()) reply = resp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     reply += '\n';
-    writeAll(c, reply);
+    report(writeAll(c, reply, "an API answer"));
     close(c);
   }
 }
@@ -205,15 +235,11 @@ void LinkWatcher::stop() {
 MetricsServer::~MetricsServer() { stop(); }
 
 Status MetricsServer::start(const std::string& hostPort) {
-  auto colon = hostPort.rfind(':');
-  if (colon == std::string::npos)
-    return Error{EINVAL, fmt::format("--metrics-addr {}: expected HOST:PORT", hostPort)};
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(static_cast<uint16_t>(std::stoi(hostPort.substr(colon + 1))));
-  if (inet_pton(AF_INET, hostPort.substr(0, colon).c_str(), &sa.sin_addr) != 1)
-    return Error{EINVAL, fmt::format("--metrics-addr {}: not an IPv4 address", hostPort)};
+  auto addr = parseHostPort(hostPort, "--metrics-addr");
+  if (!addr) return addr.error();
+  sockaddr_in sa = *addr;
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return Error::fromErrno(errno, "metrics listener socket");
   int one = 1;
   setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || listen(fd_, 16) != 0)
@@ -255,8 +281,7 @@ void MetricsServer::run() {
     std::string head = fmt::format(
         "HTTP/1.0 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         status, type, body.size());
-    writeAll(c, head);
-    if (req.rfind("HEAD ", 0) != 0) writeAll(c, body);
+    report(writeAll(c, req.rfind("HEAD ", 0) == 0 ? head : head + body, "a /metrics answer"));
     close(c);
   }
 }

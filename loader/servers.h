@@ -3,6 +3,7 @@
 // NICs, and the Prometheus endpoint.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <linux/netlink.h>
@@ -21,6 +22,10 @@ namespace svclb {
 // Binds the API socket; a stale socket file is replaced. Mode 0600 owned by
 // the daemon's user; with `group` (a name or a numeric gid) the socket is
 // chowned to that group and made 0660, so its members may use svcctl.
+// "IPv4:PORT" (e.g. --metrics-addr 127.0.0.1:9810) as a socket address;
+// errors name `flag`.
+Result<sockaddr_in> parseHostPort(const std::string& hostPort, const std::string& flag);
+
 Result<int> listenUnix(const std::string& path, const std::string& group = "");
 // Resolves --socket-group (name or numeric gid).
 Result<gid_t> resolveGroup(const std::string& group);

@@ -260,7 +260,10 @@ Status Syncer::apply(Plan plan) {
     stats_.lastError = st.error().message;
     // The maps hold part of the plan: re-read them so the next plan starts
     // from what is really there.
-    (void)adopt();
+    if (auto again = adopt(); !again) {
+      stats_.lastError += "; re-reading the maps failed too: " + again.error().message;
+      return Error{st.error().code, stats_.lastError};
+    }
     return st;
   }
   stats_.lastError.clear();

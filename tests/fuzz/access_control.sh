@@ -80,6 +80,19 @@ test_unknown_group() {
     return 0
 }
 
+# A bad --metrics-addr is refused in the user's words before anything is
+# loaded or pinned (it used to throw out of std::stoi after pinning maps).
+test_bad_metrics_addr() {
+    daemon_stop
+    local out rc bpffs=/sys/fs/bpf/svclb-acl-bad-$$
+    out=$(in_node_t 20 "$SVCLB_BIN/svclbd" --bpffs "$bpffs" --pod-iface-prefix lxc --state-dir "$STATE_DIR" \
+        --socket "$SOCK.bad" --service-cidr "$SERVICE_CIDR" --cgroup "$CG" --metrics-addr 127.0.0.1:abc 2>&1); rc=$?
+    assert_ne 0 "$rc" "svclbd with --metrics-addr 127.0.0.1:abc"
+    assert_contains "$out" "--metrics-addr 127.0.0.1:abc: the port must be a number from 0 to 65535" "message for a bad port"
+    if [[ -e $bpffs ]]; then rm -rf "$bpffs"; _fail "maps were pinned before the flag was checked"; fi
+    return 0
+}
+
 # svclbd as root minus CAPS (comma list of setpriv names): must refuse and
 # name them. Runs with the daemon stopped, so nothing else can fail first.
 refuses_without() {
@@ -114,5 +127,6 @@ test_capabilities() {
 run_test "access: API socket is root-only by default" test_default_root_only
 run_test "access: --socket-group grants that group, and only it; metrics loopback, read-only" test_socket_group
 run_test "access: unknown --socket-group is refused" test_unknown_group
+run_test "access: a bad --metrics-addr is refused before anything is pinned" test_bad_metrics_addr
 run_test "access: missing capabilities are named" test_capabilities
 finish
