@@ -41,6 +41,23 @@ class Conntrack : public BpfTestP<Prog> {
     return testlib::fiveTuple(r.out);
   }
 
+  // A TCP connection kClient:port -> tcp-web through its handshake (SYN,
+  // the backend's SYN-ACK, the client's ACK: the flow is in ct_est_v2).
+  // Returns the backend's address; a failed step is recorded (check
+  // HasFailure()).
+  std::string establish(uint16_t port) {
+    auto fwd = send(PacketBuilder::tcp(kClient, port, kVip, 80).build());
+    if (!fwd) {
+      ADD_FAILURE() << "the SYN was not translated";
+      return "";
+    }
+    const std::string b = ip4str(fwd->daddr);
+    RunResult r = run(prog(), PacketBuilder::tcp(b, 8080, kClient, port, kTcpSyn | kTcpAck).build());
+    EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+    EXPECT_TRUE(send(PacketBuilder::tcp(kClient, port, kVip, 80, kTcpAck).build()));
+    return b;
+  }
+
   Frontend webWith(std::vector<std::string> addrs) {
     std::vector<BackendSpec> bs;
     for (const auto& a : addrs) bs.push_back(backend(a));
@@ -270,12 +287,9 @@ TEST_P(CtLifetime, ClosedFlowDoesNotRewriteALaterDirectConnection) {
 // client's SYN did not pass through svclb (a closing flow cannot receive a
 // SYN-ACK of its own).
 TEST_P(CtLifetime, SynAckOnAClosedFlowsTupleStartsANewFlow) {
-  auto fwd = send(PacketBuilder::tcp(kClient, 45010, kVip, 80).build());
-  ASSERT_TRUE(fwd);
-  const std::string b = ip4str(fwd->daddr);
-  RunResult r = run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45010, kTcpSyn | kTcpAck).build());
-  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
-  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45010, kVip, 80, kTcpAck).build()));
+  const std::string b = establish(45010);
+  ASSERT_FALSE(HasFailure());
+  RunResult r;
   // The backend resets the connection: both entries closing, not yet expired.
   r = run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45010, kTcpRst | kTcpAck).build());
   ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
@@ -292,11 +306,8 @@ TEST_P(CtLifetime, SynAckOnAClosedFlowsTupleStartsANewFlow) {
 // backend's answers are not rewritten to the VIP, whatever the old flow's
 // state (here established, never closed: a 6 h lifetime).
 TEST_P(CtLifetime, DirectSynClearsTheOldFlowOnItsTuple) {
-  auto fwd = send(PacketBuilder::tcp(kClient, 45011, kVip, 80).build());
-  ASSERT_TRUE(fwd);
-  const std::string b = ip4str(fwd->daddr);
-  run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45011, kTcpSyn | kTcpAck).build());
-  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45011, kVip, 80, kTcpAck).build()));
+  const std::string b = establish(45011);
+  ASSERT_FALSE(HasFailure());
   ASSERT_EQ(dp().conntrackEst().count(), 2u);
   // An unrelated flow's entries must survive.
   ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45012, kVip, 80).build()));
@@ -418,11 +429,8 @@ TEST_P(CtLifetime, HandshakeMovesTheFlowToTheEstablishedMap) {
 }
 
 TEST_P(CtLifetime, FloodOfNewFlowsCannotEvictAnEstablishedConnection) {
-  auto fwd = send(PacketBuilder::tcp(kClient, 45005, kVip, 80).build());
-  ASSERT_TRUE(fwd);
-  const std::string b = ip4str(fwd->daddr);
-  run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45005, kTcpSyn | kTcpAck).build());
-  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45005, kVip, 80, kTcpAck).build()));
+  const std::string b = establish(45005);
+  ASSERT_FALSE(HasFailure());
   // Many more new flows (UDP and SYNs) than the new-flow map holds.
   const size_t cap = dp().config().maxCtEntries;
   for (size_t i = 0; i < 2 * cap; ++i) {
@@ -490,12 +498,9 @@ TEST_P(CtPair, EvictedReplyEntryIsRebuiltByTheNextForwardPacket) {
 }
 
 TEST_P(CtPair, EvictedForwardEntryIsRebuiltByTheNextReply) {
-  auto fwd = send(PacketBuilder::tcp(kClient, 45100, kVip, 80).build());
-  ASSERT_TRUE(fwd);
-  const std::string b = ip4str(fwd->daddr);
-  RunResult r = run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45100, kTcpSyn | kTcpAck).build());
-  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
-  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45100, kVip, 80, kTcpAck).build()));
+  const std::string b = establish(45100);
+  ASSERT_FALSE(HasFailure());
+  RunResult r;
   ASSERT_EQ(dp().conntrackEst().count(), 2u);
   const ct_key fk = key(kClient, 45100, kVip, 80, kTcp);
   ASSERT_TRUE(dp().conntrackEst().erase(fk).ok());
@@ -547,11 +552,8 @@ TEST_P(CtPair, EntryWhoseOtherKeyBelongsToAnotherFlowIsDropped) {
 // client tuple two FORWARD entries, one per map), but dropped as an orphan.
 // Found by the 10M fuzz run (seed 5108) and reproduced with its --replay.
 TEST_P(CtPair, StaleReplyDoesNotRebuildOverANewerFlowInTheOtherMap) {
-  auto fwd = send(PacketBuilder::tcp(kClient, 45200, kVip, 80).build());
-  ASSERT_TRUE(fwd);
-  const std::string old = ip4str(fwd->daddr);
-  run(prog(), PacketBuilder::tcp(old, 8080, kClient, 45200, kTcpSyn | kTcpAck).build());
-  ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45200, kVip, 80, kTcpAck).build()));
+  const std::string old = establish(45200);
+  ASSERT_FALSE(HasFailure());
   const ct_key fk = key(kClient, 45200, kVip, 80, kTcp);
   ASSERT_TRUE(dp().conntrackEst().lookup(fk));
   ASSERT_TRUE(dp().conntrackEst().erase(fk).ok());  // the LRU took the FORWARD entry

@@ -2051,14 +2051,13 @@ int Fuzzer::replay() {
   const uint32_t start = dp_->nowTicks();
   for (int i = 0; i < 3000 && dp_->nowTicks() == start; ++i) usleep(1000);
   const uint32_t r0 = dp_->nowTicks();
-  const uint32_t shift = r0 - t0;
-  shift_ = shift;
+  shift_ = r0 - t0;
   snap_ = {};
   snap_.monoNs = monoNs();
   for (const auto& [name, map] : {std::pair{"ct", dp_->conntrack()}, std::pair{"est", dp_->conntrackEst()}})
     for (const auto& e : sj.at(name)) {
       ct_value v = structOf<ct_value>(e[1]);
-      v.last_seen += shift;
+      v.last_seen += shift_;
       CtMap m = map;
       (void)m.update(structOf<ct_key>(e[0]), v);
     }
@@ -2112,7 +2111,7 @@ int Fuzzer::replay() {
     }
     // The recording's clock: wait until the CT tick reaches the one this
     // frame saw (bounded: the window spans a few ticks at most).
-    const uint32_t target = ev.tick + shift;
+    const uint32_t target = ev.tick + shift_;
     for (int i = 0; i < 5000 && static_cast<int32_t>(dp_->nowTicks() - target) < 0; ++i) usleep(1000);
     now_ = dp_->nowTicks();
     if (now_ != target) ++clockAhead_;
