@@ -70,7 +70,7 @@ static __always_inline int wrap_prepare(void *data, void *data_end)
 	return 0;
 }
 
-/* svclb's xdp_reject turns a UDP datagram into an ICMP port unreachable of
+/* svclb's lb4_reject turns a UDP datagram into an ICMP port unreachable of
  * REJECT_ICMP_LEN bytes, its head REJECT_ICMP_ROOM bytes earlier. */
 
 SEC("xdp")

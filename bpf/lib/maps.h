@@ -1,13 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Every map of the svclb object. All stateful maps are pinned by name under
- * the daemon's bpffs dir (pin_root_path), so a restarted daemon or a new
- * build of the programs adopts them without touching traffic. */
+/* Every map and global variable of the svclb object. All stateful maps are
+ * pinned by name under the daemon's bpffs dir (pin_root_path), so a
+ * restarted daemon or a new build of the programs adopts them without
+ * touching traffic. The object is linked from several files (the bpf/ entry files):
+ * bpf/maps.bpf.c defines SVCLB_DEFINE_MAPS and so defines each map and
+ * variable; every other file sees extern declarations of the same ones,
+ * which the linker (bpftool gen object) resolves to those. */
 #ifndef SVCLB_BPF_MAPS_H
 #define SVCLB_BPF_MAPS_H
 
 #include "lib/common.h"
 
-struct {
+#ifdef SVCLB_DEFINE_MAPS
+#define SVCLB_MAP
+#define SVCLB_VAR(decl, init) decl = init
+#else
+#define SVCLB_MAP extern
+#define SVCLB_VAR(decl, init) extern decl
+#endif
+
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SVCLB_DEFAULT_SERVICES_ENTRIES);
 	__type(key, struct svc_key);
@@ -16,7 +28,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } svc_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SVCLB_DEFAULT_BACKENDS);
 	__type(key, __u32);
@@ -24,7 +36,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } backends_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SVCLB_DEFAULT_CT_ENTRIES);
 	__type(key, struct ct_key);
@@ -32,7 +44,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_v2 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SVCLB_DEFAULT_CT_ENTRIES);
 	__type(key, struct ct_key);
@@ -40,7 +52,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_est_v2 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SVCLB_DEFAULT_SVC_IDS);
 	__type(key, __u32);
@@ -48,7 +60,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } svc_stats_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SVCLB_DEFAULT_BACKENDS);
 	__type(key, __u32);
@@ -56,7 +68,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } be_stats_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DROP_MAX);
 	__type(key, __u32);
@@ -64,7 +76,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } drops_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CT_EV_MAX);
 	__type(key, __u32);
@@ -72,7 +84,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ct_events_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SVCLB_DEFAULT_SOCK_REV_ENTRIES);
 	__type(key, struct sock_rev_key);
@@ -90,7 +102,7 @@ struct maglev_inner {
 	__type(value, __u32);
 };
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, SVCLB_DEFAULT_SVC_IDS);
 	__type(key, __u32);
@@ -98,7 +110,7 @@ struct {
 	__array(values, struct maglev_inner);
 } maglev_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SVCLB_DEFAULT_AFFINITY_ENTRIES);
 	__type(key, struct affinity_key);
@@ -106,7 +118,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } affinity_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, SVCLB_DEFAULT_SRC_RANGES);
 	__type(key, struct src_range_key);
@@ -115,7 +127,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } src_ranges_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SVCLB_DEFAULT_L2_ARP);
 	__type(key, struct l2_arp_key);
@@ -123,7 +135,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } l2_arp_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
 	__uint(max_entries, SVCLB_DEFAULT_TX_PORTS);
 	__type(key, __u32);
@@ -131,7 +143,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tx_ports_v1 SEC(".maps");
 
-struct {
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SVCLB_DEFAULT_TX_PORTS);
 	__type(key, __u32);   /* ifindex */
@@ -140,8 +152,8 @@ struct {
 } nic_xdp_v1 SEC(".maps");
 
 /* SNAT source ports (inclusive), set by the daemon like the lifetimes. */
-__u32 cfg_snat_port_min = SNAT_PORT_MIN_DEFAULT;
-__u32 cfg_snat_port_max = SNAT_PORT_MAX_DEFAULT;
+SVCLB_VAR(__u32 cfg_snat_port_min, SNAT_PORT_MIN_DEFAULT);
+SVCLB_VAR(__u32 cfg_snat_port_max, SNAT_PORT_MAX_DEFAULT);
 
 /* Benchmark knob (bench/compare/local_delivery.sh, never a daemon flag): 1 =
  * a node-facing flow DNATed to a backend on this node is redirected into the
@@ -151,7 +163,7 @@ __u32 cfg_snat_port_max = SNAT_PORT_MAX_DEFAULT;
  * DataplaneConfig::benchLocalRedirect, set only from the environment
  * variable SVCLB_BENCH_LOCAL_REDIRECT=1): the verifier knows its value, so
  * programs loaded without it carry neither the read nor the code. */
-const volatile __u32 cfg_local_redirect = 0;
+SVCLB_VAR(const volatile __u32 cfg_local_redirect, 0);
 
 /* Test knob (tests/bpf/nat_test.cpp): the tc rewrites take the
  * CHECKSUM_COMPLETE path (bpf_l4_csum_replace) for every skb. test_run's
@@ -159,18 +171,18 @@ const volatile __u32 cfg_local_redirect = 0;
  * load-time constant (.rodata, DataplaneConfig::testTcCsumHelpers): the
  * verifier knows its value, so the daemon's programs (0) carry neither the
  * read nor the branch. */
-const volatile __u32 cfg_tc_csum_helpers = 0;
+SVCLB_VAR(const volatile __u32 cfg_tc_csum_helpers, 0);
 
 /* CT lifetimes in ticks, written by the daemon after load from the kernel's
  * HZ (.data is mmapped: plain loads here, no helper call). The initial
  * values assume HZ=250. */
-__u32 cfg_ct_life_tcp = CT_LIFETIME_TCP_SECS * 250 >> CT_TICK_SHIFT;
-__u32 cfg_ct_life_nontcp = CT_LIFETIME_NONTCP_SECS * 250 >> CT_TICK_SHIFT;
-__u32 cfg_ct_life_closing = CT_LIFETIME_CLOSING_SECS * 250 >> CT_TICK_SHIFT;
+SVCLB_VAR(__u32 cfg_ct_life_tcp, CT_LIFETIME_TCP_SECS * 250 >> CT_TICK_SHIFT);
+SVCLB_VAR(__u32 cfg_ct_life_nontcp, CT_LIFETIME_NONTCP_SECS * 250 >> CT_TICK_SHIFT);
+SVCLB_VAR(__u32 cfg_ct_life_closing, CT_LIFETIME_CLOSING_SECS * 250 >> CT_TICK_SHIFT);
 
 /* Set by the daemon before load: only sockets of this network namespace are
  * balanced by the cgroup hooks (0 = any), so daemons of several node
  * namespaces sharing one cgroup do not translate each other's sockets. */
-const volatile __u64 cfg_netns_cookie = 0;
+SVCLB_VAR(const volatile __u64 cfg_netns_cookie, 0);
 
 #endif

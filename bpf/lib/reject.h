@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Rejecting a new flow to a Service without a usable endpoint, as
  * kube-proxy does: TCP is answered with a RST, UDP with ICMP port
- * unreachable, both sent back toward the client. The entry program first
- * gives the frame its final size (tc: bpf_skb_change_tail /
- * bpf_skb_adjust_room; XDP: bpf_xdp_adjust_head/tail), then one of the
- * writers below fills it in, with full checksums. Only IHL 5 packets are
+ * unreachable, both sent back toward the client. lb4_reject
+ * (lib/handle.h) gives the frame its final size through the ctx shim, then
+ * one of the writers below fills it in, with full checksums. Only IHL 5 packets are
  * rejected; others are dropped (DROP_REJECT_FAILED). */
 #ifndef SVCLB_BPF_REJECT_H
 #define SVCLB_BPF_REJECT_H

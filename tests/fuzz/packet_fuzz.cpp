@@ -1075,8 +1075,8 @@ void Fuzzer::snatPorts(Outcome& o, uint8_t proto) {
   }
 }
 
-// How a translated frame leaves `prog` (bpf/svclb.bpf.c: xdp_snat_forward,
-// tc_snat_forward, tc_forward): the verdict, TTL - 1 and the FIB's MACs
+// How a translated frame leaves `prog` (bpf/lib/forward.h: lb4_snat_forward,
+// lb4_forward_reply, lb4_xmit): the verdict, TTL - 1 and the FIB's MACs
 // where the program forwards the frame itself, or a drop (TTL, no route).
 // `external`: the flow came in through a node-facing frontend
 // (CT_F_EXTERNAL); `ctHit`: no route was looked up by the decision yet.

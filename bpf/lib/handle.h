@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The IPv4 packet pipeline every tc and XDP entry runs (lib/ctx.h):
+ * parse -> decide (lib/lb.h) -> rewrite (lib/nat.h) -> forward
+ * (lib/forward.h) or reject (lib/reject.h) -> account. Helpers return a
+ * verdict (>= 0) or a negative DROP_* reason; lb_exit turns a reason into
+ * the drop verdict and counts it, once. */
+#ifndef SVCLB_BPF_HANDLE_H
+#define SVCLB_BPF_HANDLE_H
+
+#include "lib/ctx.h"
+#include "lib/forward.h"
+#include "lib/lb.h"
+#include "lib/nat.h"
+#include "lib/parse.h"
+#include "lib/reject.h"
+#include "lib/stats.h"
+
+/* Parses the packet, first pulling its headers into the linear area when
+ * they are not there yet (tc). Returns PARSE_OK or PARSE_NOT_OURS (also when
+ * the pull fails: a packet we cannot read is one we do not handle). */
+static __always_inline int ctx_parse4(struct __ctx_buff *ctx, struct pkt4 *p)
+{
+	__u32 len = ctx_full_len(ctx);
+	int ret = parse_ipv4(ctx_data(ctx), ctx_data_end(ctx), len, p);
+
+	if (ret != PARSE_SHORT)
+		return ret;
+	if (ctx_pull(ctx, len < PARSE_MAX_HDR ? len : PARSE_MAX_HDR))
+		return PARSE_NOT_OURS;
+	ret = parse_ipv4(ctx_data(ctx), ctx_data_end(ctx), len, p);
+	return ret == PARSE_OK ? PARSE_OK : PARSE_NOT_OURS;
+}
+
+/* Answers the packet of a new flow to a Service without a usable endpoint
+ * (RST / ICMP port unreachable) back out of the interface it came in on.
+ * Returns that verdict or -DROP_* (-DROP_NO_BACKEND for a RST, which is
+ * never answered). */
+static __always_inline int lb4_reject(struct __ctx_buff *ctx, const struct pkt4 *p)
+{
+	struct rst_info ri = {};
+	void *data, *data_end;
+	__u32 len;
+
+	if (p->l4_off != ETH_HLEN + sizeof(struct iphdr))
+		return -DROP_REJECT_FAILED;
+	if (p->proto == IPPROTO_TCP) {
+		if (rst_prepare(ctx_data(ctx), ctx_data_end(ctx), &ri))
+			return -DROP_REJECT_FAILED;
+		if (ri.drop)
+			return -DROP_NO_BACKEND;
+		len = REJECT_RST_LEN;
+	} else {
+		/* The original IP and UDP headers stay and become the quote. */
+		if (ctx_grow_after_mac(ctx, REJECT_ICMP_ROOM))
+			return -DROP_REJECT_FAILED;
+		len = REJECT_ICMP_LEN;
+	}
+	if (ctx_set_len(ctx, len))
+		return -DROP_REJECT_FAILED;
+	data = ctx_data(ctx);
+	data_end = ctx_data_end(ctx);
+	if (data + len > data_end) {
+		if (ctx_pull(ctx, len))
+			return -DROP_REJECT_FAILED;
+		data = ctx_data(ctx);
+		data_end = ctx_data_end(ctx);
+	}
+	if (p->proto == IPPROTO_TCP ? rst_write(data, data_end, &ri) : icmp_unreach_write(data, data_end))
+		return -DROP_REJECT_FAILED;
+	return ctx_bounce(ctx);
+}
+
+
+/* The one exit of a packet program: a verdict passes through; a negative
+ * DROP_* reason is counted with the packet's length at entry and dropped. */
+static __always_inline int lb_exit(int ret, __u32 len)
+{
+	if (ret >= 0)
+		return ret;
+	count_drop((__u32)-ret, len);
+	return CTX_ACT_DROP;
+}
+
+/* Translates one IPv4 packet arriving on a pod-facing interface
+ * (LB_MODE_POD, tc) or a node NIC (LB_MODE_XDP_EXT, LB_MODE_TC_EXT).
+ * Returns a verdict (CTX_ACT_OK for a packet we do not handle, untouched)
+ * or -DROP_*. */
+static __always_inline int lb4_handle(struct __ctx_buff *ctx, int mode)
+{
+	struct bpf_fib_lookup fib;
+	struct lb_verdict v = {};
+	struct pkt4 p = {};
+	int action, ret;
+
+	if (ctx_parse4(ctx, &p) != PARSE_OK)
+		return CTX_ACT_OK;
+	action = lb4_decide(&p, &v, ctx, mode, ctx_ingress_ifindex(ctx), &fib);
+	if (action == LB_PASS)
+		return CTX_ACT_OK;
+	if (action == -DROP_NO_BACKEND) {
+		ret = lb4_reject(ctx, &p);
+		if (ret >= 0)
+			stats_reject(&svc_stats_v1, v.svc_id);
+		return ret;
+	}
+	if (action < 0)
+		return action;
+
+	if (v.ct_flags & CT_F_SNAT) {
+		ret = lb4_snat_forward(ctx, &p, action, &v, &fib, mode);
+		if (CTX_IS_XDP && ret == CTX_ACT_OK)
+			return ret; /* untouched: the tc slow path takes it */
+	} else {
+		ret = nat4_rewrite(ctx, &p, action == LB_DNAT, v.addr, v.port);
+		if (ret == 0)
+			ret = CTX_ACT_OK;
+		if (ret == CTX_ACT_OK && action == LB_RNAT && (v.ct_flags & CT_F_EXTERNAL) &&
+		    mode == LB_MODE_POD)
+			ret = lb4_forward_reply(ctx, &p, &fib, v.addr);
+		if (CTX_IS_XDP && ret == CTX_ACT_OK && action == LB_DNAT && cfg_local_redirect &&
+		    (v.ct_flags & CT_F_EXTERNAL))
+			ret = lb4_local_redirect(ctx, &p, &v, &fib);
+	}
+	if (ret >= 0)
+		lb4_account(action, &v, p.tot_len);
+	return ret;
+}
+
+#endif

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cgroup sock_addr entry programs: socket-level balancing (lib/sock.h).
+ * connect4/sendmsg4 return 1 = allow; 0 = the syscall fails, with
+ * ECONNREFUSED for a Service without a usable endpoint (what a client of
+ * kube-proxy's REJECT sees), EPERM otherwise (counted as a drop, here, once). */
+#include "lib/sock.h"
+
+static __always_inline int sock4_entry(struct bpf_sock_addr *ctx)
+{
+	__u8 proto;
+	int ret;
+
+	if (ctx->type == SOCK_STREAM)
+		proto = IPPROTO_TCP;
+	else if (ctx->type == SOCK_DGRAM)
+		proto = IPPROTO_UDP;
+	else
+		return 1;
+	ret = sock4_translate(ctx, proto);
+	if (ret < 0) {
+		if (ret == -DROP_NO_BACKEND)
+			bpf_set_retval(-ECONNREFUSED);
+		else
+			count_drop((__u32)-ret, 0);
+		return 0;
+	}
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int svclb_sock_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock4_entry(ctx);
+}
+
+SEC("cgroup/sendmsg4")
+int svclb_sock_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock4_entry(ctx);
+}
+
+SEC("cgroup/recvmsg4")
+int svclb_sock_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	sock4_reverse(ctx);
+	return 1;
+}
+
+SEC("cgroup/getpeername4")
+int svclb_sock_getpeername4(struct bpf_sock_addr *ctx)
+{
+	sock4_reverse(ctx);
+	return 1;
+}

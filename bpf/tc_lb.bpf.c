@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tc entry programs (docs/architecture.md says where each is attached).
+ * Each runs the shared pipeline (lib/handle.h) and exits once (lb_exit). */
+#define SVCLB_CTX_SKB
+#include "lib/handle.h"
+#include "lib/l2.h"
+
+/* tc ingress of a pod-facing interface (the host end of a pod's veth):
+ * packets a pod sends. DNAT toward a backend for client -> ClusterIP, and
+ * reverse NAT for backend -> client replies. */
+SEC("tc")
+int svclb_tc_pod_in(struct __sk_buff *skb)
+{
+	__u32 len = skb->len;
+
+	return lb_exit(lb4_handle(skb, LB_MODE_POD), len);
+}
+
+/* tc ingress of a node NIC. Beside svclb_xdp_lb it is the slow path for
+ * what XDP hands to the stack untranslated (a source-NATed flow whose next
+ * hop has no neighbour entry yet: bpf_redirect_neigh resolves it). On a NIC
+ * where svclbd attaches no XDP (a veth: docs/architecture.md) it is the
+ * whole node-facing datapath, ARP answers included. */
+SEC("tc")
+int svclb_tc_ext_in(struct __sk_buff *skb)
+{
+	__u32 len = skb->len;
+
+	if (skb->protocol == bpf_htons(ETH_P_ARP)) {
+		if (bpf_skb_pull_data(skb, ETH_HLEN + sizeof(struct arp_ipv4)))
+			return TC_ACT_OK;
+		if (!arp_answer((void *)(long)skb->data, (void *)(long)skb->data_end, skb->ifindex))
+			return TC_ACT_OK;
+		return bpf_redirect(skb->ifindex, 0);
+	}
+	return lb_exit(lb4_handle(skb, LB_MODE_TC_EXT), len);
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* XDP entry programs (docs/architecture.md says where each is attached).
+ * svclb_xdp_lb runs the shared pipeline (lib/handle.h) and exits once. */
+#define SVCLB_CTX_XDP
+#include "lib/handle.h"
+#include "lib/l2.h"
+
+/* XDP on a node NIC: NodePort / LoadBalancer / externalIP / ClusterIP
+ * translation (the decision shared with tc), source NAT + forwarding for
+ * backends on other nodes, and ARP answers for announced addresses.
+ * DNAT toward a local backend hands the frame to the stack (XDP_PASS). */
+SEC("xdp")
+int svclb_xdp_lb(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (arp_answer(data, data_end, ctx->ingress_ifindex))
+		return XDP_TX;
+	return lb_exit(lb4_handle(ctx, LB_MODE_XDP_EXT), (__u32)(data_end - data));
+}
+
+/* Never attached: svclbd runs it with BPF_PROG_TEST_RUN to read the
+ * kernel's jiffies (calibrating HZ, and "now" in CT ticks for tests). */
+__u64 probe_jiffies = 0;
+
+SEC("xdp")
+int svclb_probe_jiffies(struct xdp_md *ctx)
+{
+	probe_jiffies = bpf_jiffies64();
+	return XDP_PASS;
+}
