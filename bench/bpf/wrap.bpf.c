@@ -85,8 +85,8 @@ int bench_wrap_xdp(struct xdp_md *ctx)
 		    cfg.tmpl_len != REJECT_ICMP_LEN) {
 			if (bpf_xdp_adjust_head(ctx, (int)REJECT_ICMP_ROOM))
 				return XDP_ABORTED;
-			if (bpf_xdp_adjust_tail(ctx, (int)cfg.tmpl_len -
-							(int)(REJECT_ICMP_LEN - REJECT_ICMP_ROOM)))
+			if (bpf_xdp_adjust_tail(ctx, (int)cfg.tmpl_len - (int)(REJECT_ICMP_LEN -
+									       REJECT_ICMP_ROOM)))
 				return XDP_ABORTED;
 		}
 	}

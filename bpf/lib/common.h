@@ -19,7 +19,7 @@
 /* From the socket ABI (not in the uapi headers BPF can include). */
 #ifndef SOCK_STREAM
 #define SOCK_STREAM 1
-#define SOCK_DGRAM 2
+#define SOCK_DGRAM  2
 #endif
 
 #ifndef IP_MF
@@ -31,9 +31,9 @@
 
 /* What the shared core tells the entry program to do. */
 enum lb_action {
-	LB_PASS = 0,  /* not ours: leave the packet untouched */
-	LB_DNAT = 1,  /* client -> VIP: rewrite destination to the backend */
-	LB_RNAT = 2,  /* backend -> client: rewrite source back to the VIP */
+	LB_PASS = 0, /* not ours: leave the packet untouched */
+	LB_DNAT = 1, /* client -> VIP: rewrite destination to the backend */
+	LB_RNAT = 2, /* backend -> client: rewrite source back to the VIP */
 };
 
 #endif

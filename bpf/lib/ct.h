@@ -15,7 +15,6 @@
 #define TCPF_RST 0x04
 #define TCPF_ACK 0x10
 
-
 /* Time in CT ticks. bpf_jiffies64() is inlined by the verifier (one load):
  * a helper call such as bpf_ktime_get_coarse_ns() costs tens of ns on a
  * kernel with retpoline/SRSO mitigations. */
@@ -27,8 +26,8 @@ static __always_inline __u32 ct_now(void)
 static __always_inline int ct_alive(const struct ct_value *ct, __u8 proto, __u32 now)
 {
 	__u32 life = (ct->flags & CT_F_CLOSING) ? cfg_ct_life_closing
-		     : proto == IPPROTO_TCP	 ? cfg_ct_life_tcp
-						 : cfg_ct_life_nontcp;
+		     : proto == IPPROTO_TCP	? cfg_ct_life_tcp
+						: cfg_ct_life_nontcp;
 
 	return now - ct->last_seen <= life;
 }
@@ -87,7 +86,8 @@ static __always_inline int ct_relink(void *map, struct ct_value *ct, const struc
 	 * did not complete), and a newer flow on the same tuple may be there:
 	 * never rebuild a key the other map holds. */
 	if (!e && k->proto == IPPROTO_TCP)
-		e = bpf_map_lookup_elem(map == (void *)&ct_v2 ? (void *)&ct_est_v2 : (void *)&ct_v2, &pk);
+		e = bpf_map_lookup_elem(map == (void *)&ct_v2 ? (void *)&ct_est_v2 : (void *)&ct_v2,
+					&pk);
 	if (!e) {
 		struct ct_value pv = {
 			.dir = ct->dir == CT_DIR_FORWARD ? CT_DIR_REPLY : CT_DIR_FORWARD,

@@ -23,8 +23,8 @@
 #include "lib/common.h"
 #include "lib/maps.h"
 
-#define CSUM_FULL 0
-#define CSUM_PARTIAL 1
+#define CSUM_FULL     0
+#define CSUM_PARTIAL  1
 #define CSUM_COMPLETE 2
 
 #if defined(SVCLB_CTX_SKB) && !defined(SVCLB_CTX_XDP)

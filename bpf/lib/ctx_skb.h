@@ -5,10 +5,10 @@
 
 #include <bpf/bpf_core_read.h>
 
-#define __ctx_buff __sk_buff
-#define CTX_ACT_OK TC_ACT_OK /* the stack takes the packet as it is now */
+#define __ctx_buff   __sk_buff
+#define CTX_ACT_OK   TC_ACT_OK /* the stack takes the packet as it is now */
 #define CTX_ACT_DROP TC_ACT_SHOT
-#define CTX_IS_XDP 0 /* a constant: `if (CTX_IS_XDP)` code is compiled out of tc */
+#define CTX_IS_XDP   0 /* a constant: `if (CTX_IS_XDP)` code is compiled out of tc */
 
 /* The whole packet's length (part of it may lie outside the linear area). */
 static __always_inline __u32 ctx_full_len(const struct __sk_buff *ctx)
@@ -57,7 +57,7 @@ struct sk_buff___svclb {
 } __attribute__((preserve_access_index));
 
 #define SKB_CHECKSUM_COMPLETE 2
-#define SKB_CHECKSUM_PARTIAL 3
+#define SKB_CHECKSUM_PARTIAL  3
 
 /* The CSUM_* mode of this skb's L4 checksum (lib/ctx.h). */
 static __always_inline int ctx_csum_mode(struct __sk_buff *ctx)

@@ -3,10 +3,10 @@
 #ifndef SVCLB_BPF_CTX_XDP_H
 #define SVCLB_BPF_CTX_XDP_H
 
-#define __ctx_buff xdp_md
-#define CTX_ACT_OK XDP_PASS /* the stack takes the frame as it is now */
+#define __ctx_buff   xdp_md
+#define CTX_ACT_OK   XDP_PASS /* the stack takes the frame as it is now */
 #define CTX_ACT_DROP XDP_DROP
-#define CTX_IS_XDP 1
+#define CTX_IS_XDP   1
 
 /* The frame's length (one buffer: svclb does not load multi-buffer XDP). */
 static __always_inline __u32 ctx_full_len(const struct xdp_md *ctx)

@@ -7,8 +7,8 @@
 #include "lib/maps.h"
 
 /* What a struct bpf_fib_lookup filled for a packet holds. */
-#define FIB_NONE 0     /* nothing looked up yet */
-#define FIB_READY 1    /* the next hop's interface and MACs */
+#define FIB_NONE     0 /* nothing looked up yet */
+#define FIB_READY    1 /* the next hop's interface and MACs */
 #define FIB_NO_NEIGH 2 /* the interface; no neighbour entry yet (tc: bpf_redirect_neigh) */
 
 #ifndef AF_INET
@@ -21,8 +21,8 @@
 /* Route of a packet from src to dst arriving on `ifindex`, as the stack
  * would forward it (with the source address the node would use toward dst
  * when `want_src`). Returns the BPF_FIB_LKUP_RET_* code. */
-static __always_inline int lb4_fib(void *ctx, struct bpf_fib_lookup *fib, __u32 ifindex,
-				   __be32 src, __be32 dst, __u8 proto, __u16 tot_len, int want_src)
+static __always_inline int lb4_fib(void *ctx, struct bpf_fib_lookup *fib, __u32 ifindex, __be32 src,
+				   __be32 dst, __u8 proto, __u16 tot_len, int want_src)
 {
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->family = AF_INET;
@@ -42,6 +42,5 @@ static __always_inline int lb4_via_node_nic(const struct bpf_fib_lookup *fib)
 
 	return bpf_map_lookup_elem(&tx_ports_v1, &oif) != NULL;
 }
-
 
 #endif

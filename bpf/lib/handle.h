@@ -65,11 +65,11 @@ static __always_inline int lb4_reject(struct __ctx_buff *ctx, const struct pkt4 
 		data = ctx_data(ctx);
 		data_end = ctx_data_end(ctx);
 	}
-	if (p->proto == IPPROTO_TCP ? rst_write(data, data_end, &ri) : icmp_unreach_write(data, data_end))
+	if (p->proto == IPPROTO_TCP ? rst_write(data, data_end, &ri)
+				    : icmp_unreach_write(data, data_end))
 		return -DROP_REJECT_FAILED;
 	return ctx_bounce(ctx);
 }
-
 
 /* The one exit of a packet program: a verdict passes through; a negative
  * DROP_* reason is counted with the packet's length at entry and dropped. */

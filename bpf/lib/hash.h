@@ -10,13 +10,18 @@
 
 #define SVCLB_HASH_INITVAL 0x5c1b5c1bU
 
-static __always_inline __u32 rol32(__u32 w, unsigned int s) { return (w << s) | (w >> (32 - s)); }
+static __always_inline __u32 rol32(__u32 w, unsigned int s)
+{
+	return (w << s) | (w >> (32 - s));
+}
 
 static __always_inline __u32 hash_3words(__u32 a, __u32 b, __u32 c)
 {
 	a += SVCLB_HASH_INITVAL + (3 << 2);
 	b += SVCLB_HASH_INITVAL + (3 << 2);
 	c += SVCLB_HASH_INITVAL + (3 << 2);
+	/* jhash's final mix, one step a line */
+	/* clang-format off */
 	c ^= b; c -= rol32(b, 14);
 	a ^= c; a -= rol32(c, 11);
 	b ^= a; b -= rol32(a, 25);
@@ -24,6 +29,7 @@ static __always_inline __u32 hash_3words(__u32 a, __u32 b, __u32 c)
 	a ^= c; a -= rol32(c, 4);
 	b ^= a; b -= rol32(a, 14);
 	c ^= b; c -= rol32(b, 24);
+	/* clang-format on */
 	return c;
 }
 

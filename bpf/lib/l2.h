@@ -19,7 +19,7 @@ struct arp_ipv4 {
 } __attribute__((packed));
 
 #define ARPOP_REQUEST_BE bpf_htons(1)
-#define ARPOP_REPLY_BE bpf_htons(2)
+#define ARPOP_REPLY_BE	 bpf_htons(2)
 
 /* L2 announcement: turns an ARP request for an address in l2_arp_v1 on
  * this NIC into the reply, in place (the caller sends it back out of the
@@ -34,8 +34,8 @@ static __always_inline int arp_answer(void *data, void *data_end, __u32 ifindex)
 
 	if ((void *)(arp + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_ARP))
 		return 0;
-	if (arp->htype != bpf_htons(1) || arp->ptype != bpf_htons(ETH_P_IP) || arp->hlen != ETH_ALEN ||
-	    arp->plen != 4 || arp->op != ARPOP_REQUEST_BE)
+	if (arp->htype != bpf_htons(1) || arp->ptype != bpf_htons(ETH_P_IP) ||
+	    arp->hlen != ETH_ALEN || arp->plen != 4 || arp->op != ARPOP_REQUEST_BE)
 		return 0;
 	k.addr = arp->tpa;
 	k.ifindex = ifindex;

@@ -14,10 +14,10 @@
 #include "lib/fib.h"
 
 struct lb_verdict {
-	__be32 addr;      /* DNAT: backend address; RNAT: VIP */
-	__be16 port;      /* DNAT: backend port; RNAT: service port */
-	__u8 ct_flags;    /* CT_F_SNAT: snat_* below apply too */
-	__u8 fib_state;   /* FIB_*: what the caller's fib struct holds */
+	__be32 addr;	  /* DNAT: backend address; RNAT: VIP */
+	__be16 port;	  /* DNAT: backend port; RNAT: service port */
+	__u8 ct_flags;	  /* CT_F_SNAT: snat_* below apply too */
+	__u8 fib_state;	  /* FIB_*: what the caller's fib struct holds */
 	__be32 snat_addr; /* CT_F_SNAT: DNAT: new source; RNAT: new destination */
 	__be16 snat_port;
 	__u16 pad;
@@ -28,9 +28,9 @@ struct lb_verdict {
 
 /* Who calls the shared decision: the pod-facing tc program, or a program on
  * a node NIC (XDP fast path, tc slow path) which may source-NAT. */
-#define LB_MODE_POD 0
+#define LB_MODE_POD	0
 #define LB_MODE_XDP_EXT 1
-#define LB_MODE_TC_EXT 2
+#define LB_MODE_TC_EXT	2
 
 #define NSEC_PER_SEC 1000000000ULL
 
@@ -116,8 +116,8 @@ static __always_inline int lb4_select(__be32 vip, __be16 port, __u8 proto,
  * otherwise a fresh choice is made and remembered. The affinity entry
  * outlives CT entries: it is keyed by client address only. */
 static __always_inline int lb4_select_affine(__be32 vip, __be16 port, __u8 proto,
-					     const struct svc_value *svc, __be32 client,
-					     __u32 hash, struct backend_value **be)
+					     const struct svc_value *svc, __be32 client, __u32 hash,
+					     struct backend_value **be)
 {
 	struct affinity_key ak = { .svc_id = svc->svc_id, .client = client };
 	struct affinity_value *av;
@@ -184,7 +184,8 @@ static __always_inline int lb4_tracked(void *map, struct ct_value *ct, const str
 	v->snat_port = ct->snat_port;
 	if (ct->dir == CT_DIR_REPLY)
 		return LB_RNAT;
-	if (map == &ct_v2 && (p->tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN)) == TCPF_ACK)
+	if (map == &ct_v2 &&
+	    (p->tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN)) == TCPF_ACK)
 		ct_promote(ck, ct, p);
 	return LB_DNAT;
 }
@@ -229,8 +230,8 @@ static __always_inline int lb4_snat_choice(void *ctx, struct bpf_fib_lookup *fib
  * the source-NAT choice and the two CT entries. Returns LB_DNAT (*v
  * filled), LB_PASS, or -DROP_* (-DROP_NO_BACKEND: the caller rejects). */
 static __always_inline int lb4_new_flow(const struct pkt4 *p, const struct ct_key *ck,
-					const struct svc_value *svc, __u32 now, struct lb_verdict *v,
-					void *ctx, int mode, __u32 ifindex,
+					const struct svc_value *svc, __u32 now,
+					struct lb_verdict *v, void *ctx, int mode, __u32 ifindex,
 					struct bpf_fib_lookup *fib)
 {
 	struct backend_value *be;

@@ -15,7 +15,7 @@
 #define SVCLB_MAP
 #define SVCLB_VAR(decl, init) decl = init
 #else
-#define SVCLB_MAP extern
+#define SVCLB_MAP	      extern
 #define SVCLB_VAR(decl, init) extern decl
 #endif
 

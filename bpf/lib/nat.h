@@ -51,8 +51,7 @@ static __always_inline int nat4_rewrite(struct __ctx_buff *ctx, const struct pkt
 
 	/* The parser saw these bytes in the linear area; re-prove it for the
 	 * verifier (packet pointers do not survive the call boundary). */
-	if ((void *)(ip + 1) > data_end || p->l4_off > PARSE_MAX_HDR ||
-	    p->csum_off > PARSE_MAX_HDR)
+	if ((void *)(ip + 1) > data_end || p->l4_off > PARSE_MAX_HDR || p->csum_off > PARSE_MAX_HDR)
 		return -DROP_PULL;
 	port = data + p->l4_off + (dst ? 2 : 0);
 	check = data + p->csum_off;
@@ -96,8 +95,7 @@ static __always_inline int nat4_rewrite_both(struct __ctx_buff *ctx, const struc
 	__be16 *ports, *check;
 	__u32 sum;
 
-	if ((void *)(ip + 1) > data_end || p->l4_off > PARSE_MAX_HDR ||
-	    p->csum_off > PARSE_MAX_HDR)
+	if ((void *)(ip + 1) > data_end || p->l4_off > PARSE_MAX_HDR || p->csum_off > PARSE_MAX_HDR)
 		return -DROP_PULL;
 	ports = data + p->l4_off;
 	check = data + p->csum_off;
@@ -146,8 +144,10 @@ static __always_inline int nat4_rewrite_both(struct __ctx_buff *ctx, const struc
 				BPF_F_PSEUDO_HDR | mangled0 | sizeof(new_saddr)) ||
 	    ctx_l4_csum_replace(ctx, p->csum_off, p->daddr, new_daddr,
 				BPF_F_PSEUDO_HDR | mangled0 | sizeof(new_daddr)) ||
-	    ctx_l4_csum_replace(ctx, p->csum_off, p->sport, new_sport, mangled0 | sizeof(new_sport)) ||
-	    ctx_l4_csum_replace(ctx, p->csum_off, p->dport, new_dport, mangled0 | sizeof(new_dport)))
+	    ctx_l4_csum_replace(ctx, p->csum_off, p->sport, new_sport,
+				mangled0 | sizeof(new_sport)) ||
+	    ctx_l4_csum_replace(ctx, p->csum_off, p->dport, new_dport,
+				mangled0 | sizeof(new_dport)))
 		return -DROP_CSUM;
 	return 0;
 }

@@ -19,9 +19,9 @@ struct pkt4 {
 	__u8 tcp_flags; /* TCP flag byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); 0 for UDP */
 };
 
-#define PARSE_OK 0
+#define PARSE_OK       0
 #define PARSE_NOT_OURS 1 /* not IPv4 TCP/UDP, a fragment, or malformed */
-#define PARSE_SHORT 2    /* headers extend past the linear data */
+#define PARSE_SHORT    2 /* headers extend past the linear data */
 
 /* Largest header prefix the parser needs: Ethernet + IPv4 with options + TCP */
 #define PARSE_MAX_HDR (ETH_HLEN + 60 + sizeof(struct tcphdr))
@@ -31,8 +31,7 @@ struct pkt4 {
  * Returns PARSE_OK, PARSE_NOT_OURS or PARSE_SHORT. A packet we do not handle
  * (other protocols, fragments, bad IHL or total length, TCP data offset < 5)
  * is NOT_OURS: the caller passes it untouched. */
-static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_len,
-				      struct pkt4 *p)
+static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_len, struct pkt4 *p)
 {
 	struct ethhdr *eth = data;
 	struct iphdr *ip;

@@ -20,17 +20,17 @@ struct icmphdr {
 #define ICMP_DEST_UNREACH 3
 #define ICMP_PORT_UNREACH 3
 
-#define REJECT_RST_LEN (ETH_HLEN + sizeof(struct iphdr) + sizeof(struct tcphdr)) /* 54 */
-#define REJECT_ICMP_ROOM (sizeof(struct iphdr) + sizeof(struct icmphdr))          /* 28 */
+#define REJECT_RST_LEN	 (ETH_HLEN + sizeof(struct iphdr) + sizeof(struct tcphdr)) /* 54 */
+#define REJECT_ICMP_ROOM (sizeof(struct iphdr) + sizeof(struct icmphdr))	   /* 28 */
 /* eth + new IP + ICMP + quoted IP header + 8 bytes of UDP */
 #define REJECT_ICMP_LEN (ETH_HLEN + REJECT_ICMP_ROOM + sizeof(struct iphdr) + 8) /* 70 */
 
 /* What the RST needs from the offending segment, read before trimming. */
 struct rst_info {
-	__be32 seq;      /* host order value of the reply's seq, as __be32 */
+	__be32 seq; /* host order value of the reply's seq, as __be32 */
 	__be32 ack_seq;
-	__u8 flags;      /* TCP flag byte of the reply */
-	__u8 drop;       /* the segment carries RST: never answer it */
+	__u8 flags; /* TCP flag byte of the reply */
+	__u8 drop;  /* the segment carries RST: never answer it */
 };
 
 static __always_inline __u32 csum_words(const __u16 *w, int nwords, __u32 sum)
