@@ -12,12 +12,15 @@
 SEC("xdp")
 int svclb_xdp_lb(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	__u32 len = (__u32)(ctx->data_end - ctx->data);
+	int ret = lb4_handle(ctx, LB_MODE_XDP_EXT);
 
-	if (arp_answer(data, data_end, ctx->ingress_ifindex))
+	/* Passed on: perhaps an ARP request to answer (checked after the IPv4
+	 * path, which is what this NIC mostly carries). */
+	if (ret == XDP_PASS &&
+	    arp_answer((void *)(long)ctx->data, (void *)(long)ctx->data_end, ctx->ingress_ifindex))
 		return XDP_TX;
-	return lb_exit(lb4_handle(ctx, LB_MODE_XDP_EXT), (__u32)(data_end - data));
+	return lb_exit(ret, len);
 }
 
 /* Never attached: svclbd runs it with BPF_PROG_TEST_RUN to read the
