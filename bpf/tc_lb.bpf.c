@@ -12,8 +12,11 @@ SEC("tc")
 int svclb_tc_pod_in(struct __sk_buff *skb)
 {
 	__u32 len = skb->len;
+	struct pkt4 p = {};
 
-	return lb_exit(lb4_handle(skb, LB_MODE_POD), len);
+	if (ctx_parse4(skb, &p) != PARSE_OK)
+		return TC_ACT_OK;
+	return lb_exit(lb4_handle(skb, &p, LB_MODE_POD), len);
 }
 
 /* tc ingress of a node NIC. Beside svclb_xdp_lb it is the slow path for
@@ -25,6 +28,7 @@ SEC("tc")
 int svclb_tc_ext_in(struct __sk_buff *skb)
 {
 	__u32 len = skb->len;
+	struct pkt4 p = {};
 
 	if (skb->protocol == bpf_htons(ETH_P_ARP)) {
 		if (bpf_skb_pull_data(skb, ETH_HLEN + sizeof(struct arp_ipv4)))
@@ -33,5 +37,7 @@ int svclb_tc_ext_in(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		return bpf_redirect(skb->ifindex, 0);
 	}
-	return lb_exit(lb4_handle(skb, LB_MODE_TC_EXT), len);
+	if (ctx_parse4(skb, &p) != PARSE_OK)
+		return TC_ACT_OK;
+	return lb_exit(lb4_handle(skb, &p, LB_MODE_TC_EXT), len);
 }

@@ -12,15 +12,13 @@
 SEC("xdp")
 int svclb_xdp_lb(struct xdp_md *ctx)
 {
-	__u32 len = (__u32)(ctx->data_end - ctx->data);
-	int ret = lb4_handle(ctx, LB_MODE_XDP_EXT);
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct pkt4 p = {};
 
-	/* Passed on: perhaps an ARP request to answer (checked after the IPv4
-	 * path, which is what this NIC mostly carries). */
-	if (ret == XDP_PASS &&
-	    arp_answer((void *)(long)ctx->data, (void *)(long)ctx->data_end, ctx->ingress_ifindex))
-		return XDP_TX;
-	return lb_exit(ret, len);
+	if (ctx_parse4(ctx, &p) != PARSE_OK)
+		return arp_answer(data, data_end, ctx->ingress_ifindex) ? XDP_TX : XDP_PASS;
+	return lb_exit(lb4_handle(ctx, &p, LB_MODE_XDP_EXT), (__u32)(data_end - data));
 }
 
 /* Never attached: svclbd runs it with BPF_PROG_TEST_RUN to read the

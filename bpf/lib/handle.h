@@ -81,19 +81,17 @@ static __always_inline int lb_exit(int ret, __u32 len)
 	return CTX_ACT_DROP;
 }
 
-/* Translates one IPv4 packet arriving on a pod-facing interface
- * (LB_MODE_POD, tc) or a node NIC (LB_MODE_XDP_EXT, LB_MODE_TC_EXT).
- * Returns a verdict (CTX_ACT_OK for a packet we do not handle, untouched)
- * or -DROP_*. */
-static __always_inline int lb4_handle(struct __ctx_buff *ctx, int mode)
+/* Translates one parsed IPv4 packet (ctx_parse4) arriving on a pod-facing
+ * interface (LB_MODE_POD, tc) or a node NIC (LB_MODE_XDP_EXT,
+ * LB_MODE_TC_EXT). Returns a verdict (CTX_ACT_OK for a packet we do not
+ * handle, untouched) or -DROP_*. */
+static __always_inline int lb4_handle(struct __ctx_buff *ctx, const struct pkt4 *pp, int mode)
 {
 	struct bpf_fib_lookup fib;
 	struct lb_verdict v = {};
-	struct pkt4 p = {};
+	struct pkt4 p = *pp;
 	int action, ret;
 
-	if (ctx_parse4(ctx, &p) != PARSE_OK)
-		return CTX_ACT_OK;
 	action = lb4_decide(&p, &v, ctx, mode, ctx_ingress_ifindex(ctx), &fib);
 	if (action == LB_PASS)
 		return CTX_ACT_OK;
