@@ -130,7 +130,7 @@ class Dataplane {
   CtMap conntrackEst() const;  // established TCP
   SockRevMap sockRev() const;
   AffinityMap affinity() const;
-  int maglevOuterFd() const;
+  MaglevMap maglev() const;
   StatsMap svcStats() const;
   StatsMap backendStats() const;
   DropsMap drops() const;

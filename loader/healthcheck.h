@@ -4,7 +4,7 @@
 // nodes that have a local endpoint.
 //
 // Responses match kube-proxy's pkg/proxy/healthcheck/service_health.go
-// (hcHandler.ServeHTTP): any method and path; 200 when the Service has at
+// (hcHandler.ServeHTTP): any of the nine standard methods, any path; 200 when the Service has at
 // least one local endpoint and the proxy is healthy, 503 otherwise; headers
 // Content-Type: application/json, X-Content-Type-Options: nosniff and
 // X-Load-Balancing-Endpoint-Weight: <localEndpoints>; the same tab-indented
@@ -16,10 +16,10 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/result.h"
+#include "loader/http_server.h"
 
 namespace svclb {
 
@@ -33,11 +33,12 @@ struct HealthCheckService {
 std::string healthCheckBody(const std::string& ns, const std::string& name, uint32_t localEndpoints,
                             bool proxyHealthy);
 
-// The complete HTTP/1.1 response to one request, headers ordered as Go's
-// net/http writes them (handler headers sorted, then Date, Content-Length),
-// plus `Connection: close`. `head` omits the body but keeps Content-Length.
-std::string healthCheckResponse(const HealthCheckService& svc, bool proxyHealthy, bool head,
-                                std::time_t now);
+// The answer to one request, headers ordered as Go's net/http writes them
+// (handler headers sorted, then Date, Content-Length), plus `Connection:
+// close` for HTTP/1.1 (net/http sends none to HTTP/1.0, closing anyway).
+// The server leaves the body out for HEAD; Content-Length stays.
+http::Response healthCheckResponse(const HealthCheckService& svc, bool proxyHealthy,
+                                   const http::Request& req, std::time_t now);
 
 class HealthCheckServer {
  public:
@@ -64,22 +65,19 @@ class HealthCheckServer {
 
  private:
   struct Listener {
-    int fd = -1;
-    uint64_t generation = 0;  // tells a reused fd number from the old socket
+    int id = 0;  // http::Server's listener id
     HealthCheckService svc;
   };
-  struct Conn;
 
-  void run();
-  void wake() const;
+  http::Response answer(uint16_t port, const http::Request& req) const;
 
   mutable std::mutex mu_;
   std::map<uint16_t, Listener> listeners_;  // guarded by mu_
-  uint64_t nextGeneration_ = 1;             // guarded by mu_
   bool proxyHealthy_ = true;                // guarded by mu_
-  bool stop_ = false;                       // guarded by mu_
-  int wakeFd_ = -1;                         // eventfd; the poll loop's doorbell
-  std::thread thread_;                      // started by the first update()
+  std::mutex updateMu_;                     // one update() at a time
+  // Last member: destroyed (every listener and connection closed, its
+  // thread stopped) before the state its handlers read.
+  http::Server server_;
 };
 
 }  // namespace svclb

@@ -377,16 +377,16 @@ bool batchable(const MapOp& op) {
   }
 }
 
-int batchGroup(const MapOp& op) {
+BatchGroup batchGroup(const MapOp& op) {
   switch (op.kind) {
     case MapOp::Kind::ResetSvcStats:
-      return 0;
+      return BatchGroup::SvcStatsResets;
     case MapOp::Kind::ResetBeStats:
-      return 1;
+      return BatchGroup::BackendStatsResets;
     case MapOp::Kind::PutBackend:
-      return 2;
+      return BatchGroup::BackendEntries;
     default:
-      return op.key.slot != 0 ? 3 : 4;
+      return op.key.slot != 0 ? BatchGroup::Slots : BatchGroup::Masters;
   }
 }
 
@@ -401,9 +401,9 @@ std::vector<size_t> writeOrder(const std::vector<MapOp>& ops) {
     }
     size_t j = i;
     while (j < ops.size() && batchable(ops[j])) ++j;
-    for (int g = 0; g < 5; ++g)
+    for (int g = 0; g < kBatchGroups; ++g)
       for (size_t k = i; k < j; ++k)
-        if (batchGroup(ops[k]) == g) order.push_back(k);
+        if (batchGroup(ops[k]) == static_cast<BatchGroup>(g)) order.push_back(k);
     i = j;
   }
   return order;

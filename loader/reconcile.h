@@ -133,9 +133,19 @@ struct Plan {
 // and checks after every write that no master names a missing slot or
 // backend.
 std::vector<size_t> writeOrder(const std::vector<MapOp>& ops);
-// Whether `ops[i]` belongs to a regrouped run, and its group (0..4).
+// The groups a run is regrouped into, in their write order; each group is
+// one typed batch write (maps/maps.h: resetBatch, updateBatch).
+enum class BatchGroup : uint8_t {
+  SvcStatsResets,      // svc_stats_v1, every CPU's slot zeroed
+  BackendStatsResets,  // backend_stats_v1
+  BackendEntries,      // backends_v1
+  Slots,               // svc_v1, slot != 0
+  Masters,             // svc_v1, slot 0: last, so a master names written slots
+};
+inline constexpr int kBatchGroups = 5;
+// Whether `op` belongs to a regrouped run, and its group.
 bool batchable(const MapOp& op);
-int batchGroup(const MapOp& op);
+BatchGroup batchGroup(const MapOp& op);
 
 svc_key makeSvcKey(const FrontendKey& k, uint16_t slot);
 // {prefixlen = 32 + prefix, svc_id, addr}: the LPM key of one range.

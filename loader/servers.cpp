@@ -237,60 +237,35 @@ MetricsServer::~MetricsServer() { stop(); }
 Status MetricsServer::start(const std::string& hostPort) {
   auto addr = parseHostPort(hostPort, "--metrics-addr");
   if (!addr) return addr.error();
-  sockaddr_in sa = *addr;
-  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return Error::fromErrno(errno, "metrics listener socket");
-  int one = 1;
-  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || listen(fd_, 16) != 0)
-    return Error::fromErrno(errno, "metrics listener on " + hostPort);
-  thread_ = std::thread([this] { run(); });
+  auto fd = http::openTcpListener(*addr);
+  if (!fd) return Error::fromErrno(fd.error().code, "metrics listener on " + hostPort);
+  auto id = server_.serve(*fd, [this](const http::Request& req) {
+    http::Response r;
+    if (req.method != "GET" && req.method != "HEAD") {
+      r.status = 405;
+      r.reason = "Method Not Allowed";
+      r.body = "only GET\n";
+    } else if (req.uri == "/metrics" || req.uri.rfind("/metrics?", 0) == 0) {
+      r.reason = "OK";
+      r.body = d_.metrics();
+    } else {
+      r.status = 404;
+      r.reason = "Not Found";
+      r.body = "see /metrics\n";
+    }
+    r.headers = {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"},
+                 {"Content-Length", std::to_string(r.body.size())},
+                 {"Connection", "close"}};
+    return r;
+  });
+  if (!id) return id.error();
+  id_ = *id;
   return {};
 }
 
-// A read-only HTTP/1.0 responder: GET /metrics, everything else 404/405.
-void MetricsServer::run() {
-  while (!stop_) {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
-    int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) continue;
-    std::string req;
-    char buf[4096];
-    while (req.find("\r\n\r\n") == std::string::npos && req.size() < 16384) {
-      pollfd q{c, POLLIN, 0};
-      if (poll(&q, 1, 2000) <= 0) break;
-      ssize_t n = read(c, buf, sizeof(buf));
-      if (n <= 0) break;
-      req.append(buf, static_cast<size_t>(n));
-    }
-    std::string status = "200 OK", body, type = "text/plain; version=0.0.4; charset=utf-8";
-    if (req.rfind("GET ", 0) != 0 && req.rfind("HEAD ", 0) != 0) {
-      status = "405 Method Not Allowed";
-      body = "only GET\n";
-    } else {
-      auto sp = req.find(' ');
-      auto path = req.substr(sp + 1, req.find(' ', sp + 1) - sp - 1);
-      if (path == "/metrics" || path.rfind("/metrics?", 0) == 0)
-        body = d_.metrics();
-      else {
-        status = "404 Not Found";
-        body = "see /metrics\n";
-      }
-    }
-    std::string head = fmt::format(
-        "HTTP/1.0 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        status, type, body.size());
-    report(writeAll(c, req.rfind("HEAD ", 0) == 0 ? head : head + body, "a /metrics answer"));
-    close(c);
-  }
-}
-
 void MetricsServer::stop() {
-  stop_ = true;
-  if (thread_.joinable()) thread_.join();
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
+  if (id_ >= 0) server_.close(id_);
+  id_ = -1;
 }
 
 }  // namespace svclb

@@ -14,6 +14,7 @@
 
 #include "common/result.h"
 #include "loader/daemon.h"
+#include "loader/http_server.h"
 
 struct mnl_socket;
 
@@ -53,6 +54,8 @@ class LinkWatcher {
   std::thread thread_;
 };
 
+// GET /metrics (Prometheus text from Daemon::metrics()), HEAD the same
+// without the body; other paths 404, other methods 405.
 class MetricsServer {
  public:
   explicit MetricsServer(Daemon& d) : d_(d) {}
@@ -61,11 +64,9 @@ class MetricsServer {
   void stop();
 
  private:
-  void run();
   Daemon& d_;
-  int fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  http::Server server_;
+  int id_ = -1;
 };
 
 }  // namespace svclb

@@ -3,10 +3,9 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <map>
+#include <span>
 
 namespace svclb {
 
@@ -58,32 +57,18 @@ Status Syncer::adopt() {
   // Backend entries: one pass over the array, grouped by owner.
   std::vector<uint32_t> orphanBackends;
   const uint32_t cap = dp_.config().maxBackends;
-  {
-    const uint32_t batch = 4096;
-    std::vector<uint32_t> keys(batch);
-    std::vector<backend_value> vals(batch);
-    uint32_t outBatch = 0;
-    bool first = true;
-    for (;;) {
-      uint32_t n = batch;
-      LIBBPF_OPTS(bpf_map_batch_opts, opts);
-      int err = bpf_map_lookup_batch(backends.fd(), first ? nullptr : &outBatch, &outBatch,
-                                     keys.data(), vals.data(), &n, &opts);
-      first = false;
-      if (err && errno != ENOENT) return Error::fromErrno(errno, "read backends map");
-      for (uint32_t i = 0; i < n; ++i) {
-        if (vals[i].state == BE_STATE_EMPTY || keys[i] == 0 || keys[i] >= cap) continue;
-        auto owner = bySvcId.find(vals[i].svc_id);
+  if (auto rd = backends.forEachBatch([&](const uint32_t& id, const backend_value& v) {
+        if (v.state == BE_STATE_EMPTY || id == 0 || id >= cap) return;
+        auto owner = bySvcId.find(v.svc_id);
         if (owner == bySvcId.end()) {
-          orphanBackends.push_back(keys[i]);
-          continue;
+          orphanBackends.push_back(id);
+          return;
         }
-        st.backendIds.markUsed(keys[i]);
-        st.frontends[owner->second].backends.push_back({keys[i], vals[i]});
-      }
-      if (err) break;  // ENOENT: that was the last batch
-    }
-  }
+        st.backendIds.markUsed(id);
+        st.frontends[owner->second].backends.push_back({id, v});
+      });
+      !rd)
+    return Error::fromErrno(rd.error().code, "read backends map");
 
   // Source ranges, grouped by owner. Each frontend's list ends up sorted
   // (planSync compares sorted lists); ranges of no frontend are strays.
@@ -130,24 +115,45 @@ Status Syncer::adopt() {
   return execute(cleanup);
 }
 
-namespace {
-
-// One BPF_MAP_UPDATE_BATCH. The kernel updates the elements one by one in
-// array order (generic_map_update_batch), so a batch keeps the write order
-// of loader/reconcile.h exactly as single updates would.
-Status updateBatch(int fd, const void* keys, const void* values, uint32_t n, const char* what) {
-  uint32_t count = n;
-  LIBBPF_OPTS(bpf_map_batch_opts, opts);
-  if (bpf_map_update_batch(fd, keys, values, &count, &opts) != 0)
-    return Error::fromErrno(errno, fmt::format("batch update of map {}", what));
-  return {};
+// One group of a regrouped run (writeOrder): ops[order[i..j)] as one typed
+// batch write, in the given order.
+Status Syncer::writeGroup(BatchGroup g, const std::vector<MapOp>& ops,
+                          std::span<const size_t> idx) {
+  switch (g) {
+    case BatchGroup::SvcStatsResets:
+    case BatchGroup::BackendStatsResets: {
+      std::vector<uint32_t> ids;
+      ids.reserve(idx.size());
+      for (size_t k : idx) ids.push_back(ops[k].id);
+      return g == BatchGroup::SvcStatsResets ? dp_.svcStats().resetBatch(ids)
+                                              : dp_.backendStats().resetBatch(ids);
+    }
+    case BatchGroup::BackendEntries: {
+      std::vector<uint32_t> ids;
+      std::vector<backend_value> vals;
+      ids.reserve(idx.size());
+      vals.reserve(idx.size());
+      for (size_t k : idx) {
+        ids.push_back(ops[k].id);
+        vals.push_back(ops[k].backend);
+      }
+      return dp_.backends().updateBatch(ids, vals);
+    }
+    case BatchGroup::Slots:
+    case BatchGroup::Masters: {
+      std::vector<svc_key> keys;
+      std::vector<svc_value> vals;
+      keys.reserve(idx.size());
+      vals.reserve(idx.size());
+      for (size_t k : idx) {
+        keys.push_back(ops[k].key);
+        vals.push_back(ops[k].value);
+      }
+      return dp_.services().updateBatch(keys, vals);
+    }
+  }
+  return Error{EINVAL, "unknown batch group"};
 }
-
-// Elements per BPF_MAP_UPDATE_BATCH: bounds the buffers (a per-CPU value
-// is one lb_stats per possible CPU).
-constexpr size_t kBatch = 8192;
-
-}  // namespace
 
 Status Syncer::execute(const std::vector<MapOp>& ops) {
   auto svc = dp_.services();
@@ -155,49 +161,20 @@ Status Syncer::execute(const std::vector<MapOp>& ops) {
   auto svcStats = dp_.svcStats();
   auto beStats = dp_.backendStats();
   auto ranges = dp_.srcRanges();
-  const size_t ncpu = static_cast<size_t>(possibleCpus());
-  static_assert(sizeof(lb_stats) % 8 == 0, "per-CPU values are 8-byte aligned");
-  std::vector<lb_stats> zeros;
-  size_t i = 0;
+  auto maglev = dp_.maglev();
   // writeOrder (loader/reconcile.h): runs regrouped so that each group is
   // one batch per map.
   const std::vector<size_t> order = writeOrder(ops);
+  size_t i = 0;
   while (i < order.size()) {
     if (batchable(ops[order[i]])) {
-      const int g = batchGroup(ops[order[i]]);
+      const BatchGroup g = batchGroup(ops[order[i]]);
       size_t j = i;
       while (j < order.size() && batchable(ops[order[j]]) && batchGroup(ops[order[j]]) == g) ++j;
       if (j - i > 1) {
-        std::vector<uint32_t> ids;
-        std::vector<backend_value> beVals;
-        std::vector<svc_key> keys;
-        std::vector<svc_value> vals;
-        for (size_t k = i; k < j; ++k) {
-          const MapOp& op = ops[order[k]];
-          if (g < 3) ids.push_back(op.id);
-          if (g == 2) beVals.push_back(op.backend);
-          if (g >= 3) {
-            keys.push_back(op.key);
-            vals.push_back(op.value);
-          }
-        }
-        const size_t n = j - i;
-        if (g < 2) zeros.resize(std::min(kBatch, n) * ncpu);
-        for (size_t off = 0; off < n; off += kBatch) {
-          const auto m = static_cast<uint32_t>(std::min(kBatch, n - off));
-          Status st;
-          if (g == 0)
-            st = updateBatch(svcStats.fd(), ids.data() + off, zeros.data(), m, SVCLB_MAP_SVC_STATS);
-          else if (g == 1)
-            st = updateBatch(beStats.fd(), ids.data() + off, zeros.data(), m, SVCLB_MAP_BE_STATS);
-          else if (g == 2)
-            st = updateBatch(backends.fd(), ids.data() + off, beVals.data() + off, m,
-                             SVCLB_MAP_BACKENDS);
-          else
-            st = updateBatch(svc.fd(), keys.data() + off, vals.data() + off, m, SVCLB_MAP_SERVICES);
-          if (!st) return st;
-        }
-        stats_.opsApplied += n;
+        if (auto st = writeGroup(g, ops, std::span<const size_t>(order).subspan(i, j - i)); !st)
+          return st;
+        stats_.opsApplied += j - i;
         i = j;
         continue;
       }
@@ -211,40 +188,17 @@ Status Syncer::execute(const std::vector<MapOp>& ops) {
       case MapOp::Kind::ResetBeStats: st = beStats.reset(op.id); break;
       case MapOp::Kind::PutSvc: st = svc.update(op.key, op.value); break;
       case MapOp::Kind::DeleteSvc: st = svc.erase(op.key); break;
-      case MapOp::Kind::PutMaglev: st = putMaglev(op.id, op.table); break;
+      case MapOp::Kind::PutMaglev: st = maglev.put(op.id, op.table); break;
+      case MapOp::Kind::DeleteMaglev: st = maglev.erase(op.id); break;
       case MapOp::Kind::PutSrcRange:
         st = ranges.update(makeSrcRangeKey(op.id, op.range), uint8_t{1});
         break;
       case MapOp::Kind::DeleteSrcRange: st = ranges.erase(makeSrcRangeKey(op.id, op.range)); break;
-      case MapOp::Kind::DeleteMaglev:
-        if (bpf_map_delete_elem(dp_.maglevOuterFd(), &op.id) != 0 && errno != ENOENT)
-          st = Error::fromErrno(errno, "delete Maglev table");
-        break;
     }
     if (!st) return st;
     ++stats_.opsApplied;
   }
   return {};
-}
-
-// A new inner array filled completely, then swapped into the outer slot in
-// one update: a packet sees the old table or the new one, never a mix.
-Status Syncer::putMaglev(uint32_t svcId, const std::vector<uint32_t>& table) {
-  LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_INNER_MAP);
-  int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "svclb_maglev", sizeof(uint32_t),
-                             sizeof(uint32_t), static_cast<uint32_t>(table.size()), &copts);
-  if (inner < 0) return Error::fromErrno(errno, "create Maglev table");
-  std::vector<uint32_t> keys(table.size());
-  for (uint32_t i = 0; i < keys.size(); ++i) keys[i] = i;
-  uint32_t count = static_cast<uint32_t>(table.size());
-  LIBBPF_OPTS(bpf_map_batch_opts, bopts);
-  Status st;
-  if (bpf_map_update_batch(inner, keys.data(), table.data(), &count, &bopts) != 0)
-    st = Error::fromErrno(errno, "fill Maglev table");
-  else if (bpf_map_update_elem(dp_.maglevOuterFd(), &svcId, &inner, BPF_ANY) != 0)
-    st = Error::fromErrno(errno, "install Maglev table");
-  close(inner);  // the outer map holds it now
-  return st;
 }
 
 Status Syncer::apply(Plan plan) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <span>
 #include <string>
 
 #include "loader/dataplane.h"
@@ -42,7 +43,7 @@ class Syncer {
 
  private:
   Status execute(const std::vector<MapOp>& ops);
-  Status putMaglev(uint32_t svcId, const std::vector<uint32_t>& table);
+  Status writeGroup(BatchGroup g, const std::vector<MapOp>& ops, std::span<const size_t> idx);
   Dataplane& dp_;
   SyncOptions opts_;
   ActualState actual_;

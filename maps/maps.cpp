@@ -12,6 +12,42 @@ int possibleCpus() {
   return n;
 }
 
+Status updateBatchRaw(int fd, const void* keys, size_t keySize, const void* values,
+                      size_t valueSize, size_t n, const std::string& what) {
+  const auto* k = static_cast<const char*>(keys);
+  const auto* v = static_cast<const char*>(values);
+  for (size_t off = 0; off < n; off += kMapBatch) {
+    auto count = static_cast<uint32_t>(std::min(kMapBatch, n - off));
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    if (bpf_map_update_batch(fd, k + off * keySize, v + off * valueSize, &count, &opts) != 0)
+      return Error::fromErrno(errno, fmt::format("batch update of map {}", what));
+  }
+  return {};
+}
+
+Status MaglevMap::put(uint32_t svcId, std::span<const uint32_t> table) {
+  LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_INNER_MAP);
+  int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "svclb_maglev", sizeof(uint32_t),
+                             sizeof(uint32_t), static_cast<uint32_t>(table.size()), &copts);
+  if (inner < 0) return Error::fromErrno(errno, "create Maglev table");
+  std::vector<uint32_t> keys(table.size());
+  for (uint32_t i = 0; i < keys.size(); ++i) keys[i] = i;
+  Status st = updateBatchRaw(inner, keys.data(), sizeof(uint32_t), table.data(), sizeof(uint32_t),
+                             table.size(), "svclb_maglev");
+  if (!st)
+    st = Error::fromErrno(st.error().code, "fill Maglev table");
+  else if (bpf_map_update_elem(fd_, &svcId, &inner, BPF_ANY) != 0)
+    st = Error::fromErrno(errno, "install Maglev table");
+  close(inner);  // the outer map holds it now
+  return st;
+}
+
+Status MaglevMap::erase(uint32_t svcId) {
+  if (bpf_map_delete_elem(fd_, &svcId) != 0 && errno != ENOENT)
+    return Error::fromErrno(errno, "delete Maglev table");
+  return {};
+}
+
 lb_stats sumStats(const std::vector<lb_stats>& perCpu) {
   lb_stats t{};
   for (const auto& s : perCpu) {

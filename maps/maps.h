@@ -7,9 +7,11 @@
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,15 @@ namespace svclb {
 
 // Number of possible CPUs: the width of every per-CPU value.
 int possibleCpus();
+
+// Elements per BPF_MAP_*_BATCH call: bounds the kernel's copy buffers (a
+// per-CPU value is one value per possible CPU).
+inline constexpr size_t kMapBatch = 8192;
+
+// One BPF_MAP_UPDATE_BATCH call per kMapBatch elements; `what` names the map
+// in the error.
+Status updateBatchRaw(int fd, const void* keys, size_t keySize, const void* values,
+                      size_t valueSize, size_t n, const std::string& what);
 
 template <class K, class V>
 class TypedMap {
@@ -39,6 +50,33 @@ class TypedMap {
     if (bpf_map_update_elem(fd_, &key, &value, flags) != 0)
       return Error::fromErrno(errno, "update of map " + name_);
     return {};
+  }
+  // keys[i] -> values[i], in array order: the kernel updates a batch one
+  // element after the other (generic_map_update_batch), so the write order
+  // is that of single updates. Stops at the first error.
+  Status updateBatch(std::span<const K> keys, std::span<const V> values) {
+    if (keys.size() != values.size())
+      return Error{EINVAL, "batch update of map " + name_ + ": keys and values differ in number"};
+    return updateBatchRaw(fd_, keys.data(), sizeof(K), values.data(), sizeof(V), keys.size(), name_);
+  }
+  // Visits every entry by BPF_MAP_LOOKUP_BATCH, kMapBatch a call (arrays:
+  // every index, empty or not). The kernel's batch token (a u32 for arrays
+  // and hashes) is kept in a K.
+  Status forEachBatch(const std::function<void(const K&, const V&)>& fn) const {
+    std::vector<K> keys(kMapBatch);
+    std::vector<V> vals(kMapBatch);
+    K outBatch{};
+    bool first = true;
+    for (;;) {
+      auto n = static_cast<uint32_t>(kMapBatch);
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      int err = bpf_map_lookup_batch(fd_, first ? nullptr : &outBatch, &outBatch, keys.data(),
+                                     vals.data(), &n, &opts);
+      first = false;
+      if (err && errno != ENOENT) return Error::fromErrno(errno, "read map " + name_);
+      for (uint32_t i = 0; i < n; ++i) fn(keys[i], vals[i]);
+      if (err) return {};  // ENOENT: that was the last batch
+    }
   }
   // Deleting a missing key is not an error.
   Status erase(const K& key) {
@@ -95,11 +133,40 @@ class PerCpuArray {
       return Error::fromErrno(errno, "reset of map " + name_);
     return {};
   }
+  // reset() of every id, by batch updates.
+  Status resetBatch(std::span<const uint32_t> ids) {
+    static_assert(sizeof(V) % 8 == 0, "per-CPU values are 8-byte aligned");
+    std::vector<V> zeros(std::min(kMapBatch, ids.size()) * static_cast<size_t>(ncpu_));
+    for (size_t off = 0; off < ids.size(); off += kMapBatch) {
+      const size_t n = std::min(kMapBatch, ids.size() - off);
+      if (auto st = updateBatchRaw(fd_, ids.data() + off, sizeof(uint32_t), zeros.data(),
+                                   sizeof(V) * static_cast<size_t>(ncpu_), n, name_);
+          !st)
+        return st;
+    }
+    return {};
+  }
 
  private:
   int fd_ = -1;
   std::string name_;
   int ncpu_ = 1;
+};
+
+// The Maglev tables: an ARRAY_OF_MAPS from svc_id to an inner array of
+// backend ids (SVCLB_MAP_MAGLEV).
+class MaglevMap {
+ public:
+  MaglevMap() = default;
+  explicit MaglevMap(int outerFd) : fd_(outerFd) {}
+  // A new inner array filled completely, then swapped into the outer slot in
+  // one update: a packet sees the old table or the new one, never a mix.
+  Status put(uint32_t svcId, std::span<const uint32_t> table);
+  // Removing a missing table is not an error.
+  Status erase(uint32_t svcId);
+
+ private:
+  int fd_ = -1;
 };
 
 using ServiceMap = TypedMap<svc_key, svc_value>;
