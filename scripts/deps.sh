@@ -15,6 +15,9 @@ PKGS=(
   # hashes (sha256: nettle), object uids (libuuid), capabilities (libcap),
   # rtnetlink messages (libmnl)
   nettle-dev uuid-dev libcap-dev libmnl-dev
+  # the Kubernetes API client (k8s/): HTTPS with client certificates and
+  # bearer tokens, chunked watch streams (libcurl, OpenSSL flavour: blobs)
+  libcurl4-openssl-dev
   # labs: ip/tc/bridge/ss (iproute2), nsenter/unshare/mountpoint
   # (util-linux), sysctl (procps), xdp-loader (xdp-tools), modprobe pktgen
   # (kmod), ethtool (offloads, veth stats), tcpdump (ARP captures)
