@@ -1,6 +1,7 @@
 #include "k8s/client.h"
 
 #include <curl/curl.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -9,8 +10,6 @@
 #include <cerrno>
 #include <mutex>
 #include <optional>
-
-#include <fmt/format.h>
 
 namespace svclb::k8s {
 
@@ -41,8 +40,7 @@ Result<WatchEvent> parseWatchEvent(std::string_view line) {
   if (!j.is_object()) return Error{EBADMSG, "a watch event is not a JSON object"};
   auto type = j.find("type");
   auto object = j.find("object");
-  if (type == j.end() || !type->is_string())
-    return Error{EBADMSG, "a watch event has no \"type\""};
+  if (type == j.end() || !type->is_string()) return Error{EBADMSG, "a watch event has no \"type\""};
   if (object == j.end() || !object->is_object())
     return Error{EBADMSG, "a watch event has no \"object\""};
   const std::string& t = type->get_ref<const std::string&>();
@@ -207,6 +205,17 @@ Error watchStatusError(const json& status, std::string_view server, std::string_
   return Error{err, describe(code, reason, message, server, what)};
 }
 
+std::string jsonString(const json& j, std::initializer_list<const char*> path) {
+  const json* cur = &j;
+  for (const char* key : path) {
+    if (!cur->is_object()) return "";
+    auto it = cur->find(key);
+    if (it == cur->end()) return "";
+    cur = &*it;
+  }
+  return cur->is_string() ? cur->get<std::string>() : "";
+}
+
 std::string queryEscape(std::string_view s) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
@@ -315,6 +324,8 @@ struct Transfer {
   std::optional<Error> streamErr;
 };
 
+bool feedEvents(Transfer* x, std::string_view bytes);
+
 size_t onWrite(char* p, size_t size, size_t n, void* ud) {
   auto* x = static_cast<Transfer*>(ud);
   size_t len = size * n;
@@ -329,7 +340,22 @@ size_t onWrite(char* p, size_t size, size_t n, void* ud) {
     x->body.append(p, len);
     return len;
   }
-  bool ok = x->decoder.feed(std::string_view(p, len), [x](Result<WatchEvent>&& ev) {
+  // No exception may cross libcurl's C frames: a throwing callback ends the
+  // watch with its message.
+  bool ok = false;
+  try {
+    ok = feedEvents(x, std::string_view(p, len));
+  } catch (const std::exception& e) {
+    x->streamErr = Error{EIO, std::string("handling a watch event failed: ") + e.what()};
+  }
+  if (ok) return len;
+  if (!x->stopped && !x->streamErr)
+    x->streamErr = Error{EBADMSG, "a watch event line is longer than the decoder allows"};
+  return 0;  // ends the transfer (CURLE_WRITE_ERROR)
+}
+
+bool feedEvents(Transfer* x, std::string_view bytes) {
+  return x->decoder.feed(bytes, [x](Result<WatchEvent>&& ev) {
     if (!ev) {
       x->streamErr = ev.error();
       return false;
@@ -341,10 +367,6 @@ size_t onWrite(char* p, size_t size, size_t n, void* ud) {
     }
     return true;
   });
-  if (ok) return len;
-  if (!x->stopped && !x->streamErr)
-    x->streamErr = Error{EBADMSG, "a watch event line is longer than the decoder allows"};
-  return 0;  // ends the transfer (CURLE_WRITE_ERROR)
 }
 
 }  // namespace
@@ -385,8 +407,8 @@ struct RequestSpec {
 // Runs a request to the end; fills `x`. Returns the transport outcome only.
 static Status runTransfer(CURL* easy, CURLM* multi, char* errbuf, const ConnectionConfig& cfg,
                           const ClientOptions& opts, TokenSource& token,
-                          const std::atomic<bool>& cancelled, const RequestSpec& spec,
-                          Transfer& x, std::string_view what) {
+                          const std::atomic<bool>& cancelled, const RequestSpec& spec, Transfer& x,
+                          std::string_view what) {
   if (cancelled.load()) return Error{ECANCELED, fmt::format("cancelled: {}", what)};
   auto tok = token.current();
   if (!tok) return tok.error();
@@ -409,7 +431,8 @@ static Status runTransfer(CURL* easy, CURLM* multi, char* errbuf, const Connecti
 
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, cfg.insecureSkipTlsVerify ? 0L : 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, cfg.insecureSkipTlsVerify ? 0L : 2L);
-  struct curl_blob ca{}, cert{}, key{};
+  struct curl_blob ca {
+  }, cert{}, key{};
   if (!cfg.caPem.empty()) {
     ca = {const_cast<char*>(cfg.caPem.data()), cfg.caPem.size(), CURL_BLOB_NOCOPY};
     curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &ca);
@@ -481,8 +504,8 @@ static Status runTransfer(CURL* easy, CURLM* multi, char* errbuf, const Connecti
       hint = " (is the API server's CA the one configured?)";
     else if (rc == CURLE_OPERATION_TIMEDOUT)
       hint = " (no data: the connection or the server is dead)";
-    return Error{e, fmt::format("cannot {} on the API server {}: {}{}", what, cfg.server, detail,
-                                hint)};
+    return Error{
+        e, fmt::format("cannot {} on the API server {}: {}{}", what, cfg.server, detail, hint)};
   }
   return {};
 }
@@ -501,7 +524,8 @@ Result<json> Client::getJson(const std::string& pathAndQuery, std::string_view w
   auto st = runTransfer(impl_->easy, impl_->multi, impl_->errbuf, cfg_, opts_, token_, cancelled_,
                         spec, x, what);
   if (!st) return st.error();
-  if (x.status < 200 || x.status >= 300) return withSource(httpError(x.status, x.body, cfg_.server, what));
+  if (x.status < 200 || x.status >= 300)
+    return withSource(httpError(x.status, x.body, cfg_.server, what));
   json j = json::parse(x.body, nullptr, false);
   if (j.is_discarded())
     return Error{EBADMSG,
@@ -543,9 +567,8 @@ Result<ListResult> Client::listAll(const std::string& basePath, const std::strin
                                         cfg_.server, what)};
     if (items != page->end() && items->is_array())
       for (auto& it : *items) out.items.push_back(std::move(it));
-    const json& meta = page->value("metadata", json::object());
-    out.resourceVersion = meta.value("resourceVersion", std::string());
-    cont = meta.value("continue", std::string());
+    out.resourceVersion = jsonString(*page, {"metadata", "resourceVersion"});
+    cont = jsonString(*page, {"metadata", "continue"});
     if (cont.empty()) break;
   }
   if (out.resourceVersion.empty())
@@ -565,7 +588,8 @@ Result<WatchEnd> Client::watch(const std::string& pathAndQuery, int timeoutSecon
   auto st = runTransfer(impl_->easy, impl_->multi, impl_->errbuf, cfg_, opts_, token_, cancelled_,
                         spec, x, what);
   if (!st) return st.error();
-  if (x.status < 200 || x.status >= 300) return withSource(httpError(x.status, x.body, cfg_.server, what));
+  if (x.status < 200 || x.status >= 300)
+    return withSource(httpError(x.status, x.body, cfg_.server, what));
   if (x.streamErr)
     return Error{x.streamErr->code, fmt::format("{} from the API server {}: {}", what, cfg_.server,
                                                 x.streamErr->message)};

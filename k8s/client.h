@@ -21,12 +21,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "k8s/config.h"
@@ -111,8 +111,8 @@ struct ListResult {
 
 // How a watch request ended without an error.
 struct WatchEnd {
-  uint64_t events = 0;    // events delivered (bookmarks included)
-  bool stopped = false;   // the callback asked to stop
+  uint64_t events = 0;   // events delivered (bookmarks included)
+  bool stopped = false;  // the callback asked to stop
 };
 
 class Client {
@@ -142,8 +142,8 @@ class Client {
   // to end the watch. Returns when the server ends the stream (timeout),
   // onEvent stops it, or with an error (a malformed line is EBADMSG).
   using EventFn = std::function<bool(WatchEvent&&)>;
-  Result<WatchEnd> watch(const std::string& pathAndQuery, int timeoutSeconds,
-                         std::string_view what, const EventFn& onEvent);
+  Result<WatchEnd> watch(const std::string& pathAndQuery, int timeoutSeconds, std::string_view what,
+                         const EventFn& onEvent);
 
   // From any thread: the running request and every later one end with
   // ECANCELED at once.
@@ -160,6 +160,10 @@ class Client {
   std::atomic<bool> cancelled_{false};
   std::unique_ptr<Impl> impl_;
 };
+
+// The string at j[path[0]][path[1]]...; "" when a step is missing or not an
+// object, or the leaf is not a string (server data never throws).
+std::string jsonString(const nlohmann::json& j, std::initializer_list<const char*> path);
 
 // Query-string escaping as Go's url.QueryEscape (what client-go sends):
 // unreserved characters stay, ' ' -> '+', everything else %XX.

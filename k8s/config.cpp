@@ -1,5 +1,6 @@
 #include "k8s/config.h"
 
+#include <fmt/format.h>
 #include <nettle/base64.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
@@ -9,8 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "model/model.h"  // goQuote
 
@@ -45,6 +44,10 @@ json yamlNodeToJson(const YAML::Node& n) {
       for (const auto& kv : n) {
         if (!kv.first.IsScalar())
           throw YAML::ParserException(kv.first.Mark(), "invalid map key: only scalar keys");
+        // Like go-yaml (kubectl): a key twice is an error, not "last wins".
+        if (o.contains(kv.first.Scalar()))
+          throw YAML::ParserException(kv.first.Mark(),
+                                      "key " + goQuote(kv.first.Scalar()) + " already set in map");
         o[kv.first.Scalar()] = yamlNodeToJson(kv.second);
       }
       return o;
@@ -155,8 +158,8 @@ struct Reader {
 };
 
 std::string trimRight(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' ||
-                        s.back() == '\t'))
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
     s.pop_back();
   return s;
 }
@@ -251,8 +254,8 @@ Result<ConnectionConfig> parseKubeconfig(std::string_view text, std::string_view
   auto url = normalizeServerUrl(*server, allowInsecure);
   if (!url) return r.err(cf + ".server: " + url.error().message);
   cfg.server = *url;
-  if (auto st = r.pem(c, "certificate-authority-data", "certificate-authority", cf, base,
-                      cfg.caPem, cfg.caFile);
+  if (auto st = r.pem(c, "certificate-authority-data", "certificate-authority", cf, base, cfg.caPem,
+                      cfg.caFile);
       !st)
     return st.error();
   auto insecure = r.boolean(c, "insecure-skip-tls-verify", cf);

@@ -1,10 +1,10 @@
 #include "k8s/reflector.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace svclb::k8s {
 
@@ -18,12 +18,9 @@ Resource servicesResource() {
 }
 
 Resource endpointSlicesResource() {
-  return Resource{"endpointslices",
-                  "discovery.k8s.io/v1",
-                  "EndpointSlice",
-                  "/apis/discovery.k8s.io/v1/endpointslices",
-                  kProxyLabelSelector,
-                  ""};
+  return Resource{"endpointslices",    "discovery.k8s.io/v1",
+                  "EndpointSlice",     "/apis/discovery.k8s.io/v1/endpointslices",
+                  kProxyLabelSelector, ""};
 }
 
 Resource nodeResource(const std::string& nodeName) {
@@ -41,9 +38,10 @@ std::string selectorQuery(const Resource& r) {
 }
 
 std::string watchPath(const Resource& r, const std::string& resourceVersion, int timeoutSeconds) {
-  std::string p = fmt::format("{}?watch=1&resourceVersion={}&allowWatchBookmarks=true&"
-                              "timeoutSeconds={}",
-                              r.path, queryEscape(resourceVersion), timeoutSeconds);
+  std::string p = fmt::format(
+      "{}?watch=1&resourceVersion={}&allowWatchBookmarks=true&"
+      "timeoutSeconds={}",
+      r.path, queryEscape(resourceVersion), timeoutSeconds);
   std::string sel = selectorQuery(r);
   if (!sel.empty()) p += "&" + sel;
   return p;
@@ -76,7 +74,9 @@ Recovery recoveryForStatus(const json& status) {
 // ---- backoff -------------------------------------------------------------------
 
 Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds cap, double jitter)
-    : initial_(initial), cap_(cap), jitter_(std::clamp(jitter, 0.0, 1.0)),
+    : initial_(initial),
+      cap_(cap),
+      jitter_(std::clamp(jitter, 0.0, 1.0)),
       rng_(std::random_device{}()) {}
 
 std::chrono::milliseconds Backoff::next(double u) {
@@ -100,14 +100,9 @@ std::chrono::milliseconds Backoff::next() {
 namespace {
 
 std::string describeJson(const json& j) {
-  auto str = [&](const json& o, const char* key) -> std::string {
-    if (!o.is_object()) return "";
-    auto it = o.find(key);
-    return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-  };
-  std::string kind = str(j, "kind");
-  const json& meta = j.is_object() ? j.value("metadata", json::object()) : json::object();
-  std::string ns = str(meta, "namespace"), name = str(meta, "name");
+  std::string kind = jsonString(j, {"kind"});
+  std::string ns = jsonString(j, {"metadata", "namespace"});
+  std::string name = jsonString(j, {"metadata", "name"});
   return fmt::format("{} {}{}{}", kind.empty() ? "object" : kind, ns, ns.empty() ? "" : "/",
                      name.empty() ? "(no name)" : name);
 }
@@ -116,8 +111,8 @@ std::string describeJson(const json& j) {
 
 Result<Object> toModelObject(const json& j) {
   auto o = fromJson(j);
-  if (!o) return Error{o.error().code, describeJson(j) + " from the API server: " +
-                                           o.error().message};
+  if (!o)
+    return Error{o.error().code, describeJson(j) + " from the API server: " + o.error().message};
   return o;
 }
 
@@ -143,23 +138,15 @@ std::vector<Object> toModelObjects(const std::vector<json>& items,
 Result<NodeInfo> nodeInfoFromJson(const json& node) {
   if (!node.is_object()) return Error{EINVAL, "Node from the API server: not a JSON object"};
   NodeInfo n;
-  const json& meta = node.value("metadata", json::object());
-  if (meta.is_object()) {
-    n.name = meta.value("name", std::string());
-    const json& labels = meta.value("labels", json::object());
-    if (labels.is_object()) {
-      auto z = labels.find("topology.kubernetes.io/zone");
-      if (z != labels.end() && z->is_string()) n.zone = z->get<std::string>();
-    }
-  }
+  n.name = jsonString(node, {"metadata", "name"});
+  n.zone = jsonString(node, {"metadata", "labels", "topology.kubernetes.io/zone"});
   if (n.name.empty()) return Error{EINVAL, "Node from the API server has no metadata.name"};
-  const json& status = node.value("status", json::object());
-  if (status.is_object()) {
-    const json& addrs = status.value("addresses", json::array());
-    if (addrs.is_array())
-      for (const auto& a : addrs) {
-        if (!a.is_object()) continue;
-        std::string type = a.value("type", std::string()), addr = a.value("address", std::string());
+  auto status = node.find("status");
+  if (status != node.end() && status->is_object()) {
+    auto addrs = status->find("addresses");
+    if (addrs != status->end() && addrs->is_array())
+      for (const auto& a : *addrs) {
+        std::string type = jsonString(a, {"type"}), addr = jsonString(a, {"address"});
         if (addr.empty()) continue;
         if (type == "InternalIP") n.internalIPs.push_back(addr);
         if (type == "ExternalIP") n.externalIPs.push_back(addr);
@@ -172,8 +159,12 @@ Result<NodeInfo> nodeInfoFromJson(const json& node) {
 
 Reflector::Reflector(Resource res, ConnectionConfig cfg, ClientOptions copts,
                      ReflectorOptions ropts, Handlers h)
-    : res_(std::move(res)), cfg_(std::move(cfg)), copts_(std::move(copts)), ropts_(ropts),
-      h_(std::move(h)), backoff_(ropts.backoffInitial, ropts.backoffCap),
+    : res_(std::move(res)),
+      cfg_(std::move(cfg)),
+      copts_(std::move(copts)),
+      ropts_(ropts),
+      h_(std::move(h)),
+      backoff_(ropts.backoffInitial, ropts.backoffCap),
       rng_(std::random_device{}()) {
   st_.resource = res_.name;
   st_.server = cfg_.server;
@@ -267,7 +258,15 @@ void Reflector::run() {
         st_.resourceVersion = rv;
         st_.lastEvent = std::chrono::system_clock::now();
       }
-      if (h_.replace) h_.replace(res_, std::move(l->items));
+      if (h_.replace) {
+        try {
+          h_.replace(res_, std::move(l->items));
+        } catch (const std::exception& e) {
+          // The receiver's state is unknown: list again after the backoff.
+          failed(Error{EIO, fmt::format("taking the list of {} failed: {}", res_.name, e.what())});
+          continue;
+        }
+      }
       {
         std::lock_guard lock(mu_);
         st_.listed = true;
@@ -282,7 +281,7 @@ void Reflector::run() {
       std::lock_guard lock(mu_);
       st_.state = "watching";
     }
-    std::optional<Error> statusErr;
+    std::optional<Error> statusErr, callbackErr;
     uint64_t delivered = 0;
     auto began = std::chrono::steady_clock::now();
     auto w = client_->watch(
@@ -291,11 +290,7 @@ void Reflector::run() {
             statusErr = watchStatusError(ev.object, client_->server(), "watch " + res_.name);
             return false;
           }
-          std::string evRv;
-          if (ev.object.is_object()) {
-            const json& meta = ev.object.value("metadata", json::object());
-            if (meta.is_object()) evRv = meta.value("resourceVersion", std::string());
-          }
+          std::string evRv = jsonString(ev.object, {"metadata", "resourceVersion"});
           if (!evRv.empty()) rv = evRv;
           {
             std::lock_guard lock(mu_);
@@ -309,12 +304,26 @@ void Reflector::run() {
           ++delivered;
           if (ev.type == WatchEventType::Bookmark) return true;
           fillTypeMeta(ev.object, res_);
-          if (h_.event) h_.event(res_, ev.type, std::move(ev.object));
+          if (h_.event) {
+            try {
+              h_.event(res_, ev.type, std::move(ev.object));
+            } catch (const std::exception& e) {
+              // That event is lost to the receiver: relist (a full replace).
+              callbackErr =
+                  Error{EIO, fmt::format("taking a {} event failed: {}", res_.name, e.what())};
+              return false;
+            }
+          }
           return true;
         });
     if (delivered > 0) {
       goneStreak = 0;
       backoff_.reset();
+    }
+    if (callbackErr) {
+      needList = true;
+      failed(*callbackErr);
+      continue;
     }
     std::optional<Error> err;
     if (!w)

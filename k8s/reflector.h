@@ -27,13 +27,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "k8s/client.h"
@@ -141,7 +140,7 @@ struct ReflectorStatus {
   bool listed = false;
   std::string resourceVersion;
   std::optional<std::chrono::system_clock::time_point> lastEvent;  // list or event
-  uint64_t events = 0;      // ADDED/MODIFIED/DELETED delivered
+  uint64_t events = 0;  // ADDED/MODIFIED/DELETED delivered
   uint64_t bookmarks = 0;
   uint64_t reconnects = 0;  // list/watch attempts after a failure
   uint64_t relists = 0;     // lists after the first (410, expired)
