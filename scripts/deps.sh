@@ -16,6 +16,9 @@ PKGS=(
   # rtnetlink messages (libmnl), the HTTP server of the health check
   # ports and /metrics (libevent's evhttp)
   nettle-dev uuid-dev libcap-dev libmnl-dev libevent-dev
+  # the Kubernetes API client (k8s/): HTTPS with client certificates and
+  # bearer tokens, chunked watch streams (libcurl, OpenSSL flavour: blobs)
+  libcurl4-openssl-dev
   # labs: ip/tc/bridge/ss (iproute2), nsenter/unshare/mountpoint
   # (util-linux), sysctl (procps), xdp-loader (xdp-tools), modprobe pktgen
   # (kmod), ethtool (offloads, veth stats), tcpdump (ARP captures)
