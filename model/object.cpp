@@ -115,25 +115,8 @@ bool operator==(const L2Advertisement& a, const L2Advertisement& b) {
   return a.meta == b.meta && a.ipAddressPools == b.ipAddressPools && a.interfaces == b.interfaces;
 }
 
-std::optional<std::string> kindFromResource(std::string_view resource) {
-  std::string r(resource);
-  std::transform(r.begin(), r.end(), r.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (r == "service" || r == "services" || r == "svc") return "Service";
-  if (r == "endpoints" || r == "ep" || r == "endpoint") return "Endpoints";
-  if (r == "endpointslice" || r == "endpointslices" || r == "endpointslice.discovery.k8s.io" ||
-      r == "endpointslices.discovery.k8s.io")
-    return "EndpointSlice";
-  if (r == "ipaddresspool" || r == "ipaddresspools" || r == "ipaddresspool.metallb.io" ||
-      r == "ipaddresspools.metallb.io")
-    return "IPAddressPool";
-  if (r == "l2advertisement" || r == "l2advertisements" || r == "l2advertisement.metallb.io" ||
-      r == "l2advertisements.metallb.io")
-    return "L2Advertisement";
-  return std::nullopt;
-}
-
 std::string describeOutcome(const ApplyOutcome& o) {
-  std::string res = model_internal::resourceSingular(o.kind);
+  std::string res = resourceSingular(o.kind);
   switch (o.action) {
     case ApplyAction::Created:
       return res + "/" + o.name + " created";
@@ -148,26 +131,6 @@ std::string describeOutcome(const ApplyOutcome& o) {
 }
 
 namespace model_internal {
-
-std::string resourceSingular(std::string_view kind) {
-  if (kind == "Service") return "service";
-  if (kind == "Endpoints") return "endpoints";
-  if (kind == "EndpointSlice") return "endpointslice.discovery.k8s.io";
-  if (kind == "IPAddressPool") return "ipaddresspool.metallb.io";
-  if (kind == "L2Advertisement") return "l2advertisement.metallb.io";
-  std::string k(kind);
-  std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
-  return k;
-}
-
-std::string resourcePlural(std::string_view kind) {
-  if (kind == "Service") return "services";
-  if (kind == "Endpoints") return "endpoints";
-  if (kind == "EndpointSlice") return "endpointslices.discovery.k8s.io";
-  if (kind == "IPAddressPool") return "ipaddresspools.metallb.io";
-  if (kind == "L2Advertisement") return "l2advertisements.metallb.io";
-  return resourceSingular(kind) + "s";
-}
 
 std::optional<uint32_t> parseIPv4(std::string_view s) {
   if (s.empty() || s.size() > 15) return std::nullopt;
