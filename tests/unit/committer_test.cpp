@@ -13,19 +13,15 @@
 #include "loader/committer.h"
 #include "loader/svcctl_source.h"
 #include "model/model.h"
+#include "temp_dir.h"
 
 namespace svclb {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Dir {
-  fs::path path;
-  Dir() {
-    char tmpl[] = "/tmp/svclb-committer-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~Dir() { fs::remove_all(path); }
+struct Dir : testing_util::TempDir {
+  Dir() : TempDir("svclb-committer") {}
 };
 
 // The maps as the Syncer would leave them: the actual state after each plan.
