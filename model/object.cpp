@@ -2,6 +2,7 @@
 // IPv4 parsing and field-error formatting shared by the other files.
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
@@ -260,13 +261,18 @@ std::vector<std::string> splitIPList(std::string_view s) {
 }
 
 
+namespace {
+// Each of `v` as Go's %q, joined by ", ".
+std::string goQuoteJoined(const std::vector<std::string>& v) {
+  std::vector<std::string> quoted;
+  quoted.reserve(v.size());
+  for (const auto& x : v) quoted.push_back(goQuote(x));
+  return fmt::format("{}", fmt::join(quoted, ", "));
+}
+}  // namespace
+
 std::string goStringSlice(const std::vector<std::string>& v) {
-  std::string out = "[]string{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ", ";
-    out += goQuote(v[i]);
-  }
-  return out + "}";
+  return "[]string{" + goQuoteJoined(v) + "}";
 }
 
 void FieldErrors::add(std::string s) {
@@ -295,11 +301,7 @@ void FieldErrors::notSupported(const std::string& path, std::string_view value,
                                const std::vector<std::string>& supported) {
   std::string s = path + ": Unsupported value: " + goQuote(value);
   if (!supported.empty()) {
-    s += ": supported values: ";
-    for (size_t i = 0; i < supported.size(); ++i) {
-      if (i) s += ", ";
-      s += goQuote(supported[i]);
-    }
+    s += ": supported values: " + goQuoteJoined(supported);
   }
   add(std::move(s));
 }
