@@ -103,19 +103,21 @@ json ApiHandler::status() {
   const Dataplane& dp = v_.dp;
   json ifaces = json::array();
   for (const auto& t : dp.tcAttachments())
-    ifaces.push_back({{"name", t.ifname}, {"ifindex", t.ifindex}, {"attach", "tc-ingress"},
+    ifaces.push_back({{"name", t.ifname},
+                      {"ifindex", t.ifindex},
+                      {"attach", "tc-ingress"},
                       {"progId", t.progId}});
   json external = json::array();
   for (const auto& e : dp.externalAttachments())
-    external.push_back({{"ifname", e.ifname},
-                        {"ifindex", e.ifindex},
-                        {"datapath", externalDatapathName(e.datapath)},
-                        {"datapathReason", e.why},
-                        {"xdpMode", e.datapath == ExternalDatapath::Xdp ? xdpModeName(e.xdpMode)
-                                                                        : "none"},
-                        {"xdpProgId", e.xdpProgId},
-                        {"tcProgId", e.tcProgId},
-                        {"xdpDispatcher", e.xdpDispatcher}});
+    external.push_back(
+        {{"ifname", e.ifname},
+         {"ifindex", e.ifindex},
+         {"datapath", externalDatapathName(e.datapath)},
+         {"datapathReason", e.why},
+         {"xdpMode", e.datapath == ExternalDatapath::Xdp ? xdpModeName(e.xdpMode) : "none"},
+         {"xdpProgId", e.xdpProgId},
+         {"tcProgId", e.tcProgId},
+         {"xdpDispatcher", e.xdpDispatcher}});
   json progs = json::array();
   for (const auto& p : dp.programs())
     progs.push_back({{"name", p.name}, {"id", p.id}, {"type", p.type}});

@@ -85,13 +85,13 @@ Result<Outcomes> Committer::replace(const std::vector<std::string>& kinds,
                                     std::vector<Object> objs) {
   for (const auto& k : kinds)
     if (!kindInfo(k))
-      return Error{EINVAL, fmt::format("error: the server doesn't have a resource type {}",
-                                       goQuote(k))};
+      return Error{EINVAL,
+                   fmt::format("error: the server doesn't have a resource type {}", goQuote(k))};
   for (const auto& o : objs)
     if (std::find(kinds.begin(), kinds.end(), kindOf(o)) == kinds.end())
-      return Error{EINVAL, fmt::format("error: a resync of {} cannot carry {} {}/{}",
-                                       fmt::join(kinds, ", "), kindOf(o), metaOf(o).ns,
-                                       metaOf(o).name)};
+      return Error{
+          EINVAL, fmt::format("error: a resync of {} cannot carry {} {}/{}", fmt::join(kinds, ", "),
+                              kindOf(o), metaOf(o).ns, metaOf(o).name)};
   // Orphans (stored, no longer listed) are deleted first: a listed object
   // may take over what one of them held (a ClusterIP, a nodePort).
   const std::vector<ObjectRef> orphans = store_.notListed(kinds, objs);
@@ -180,9 +180,9 @@ Status Committer::writeAndPersist(Plan plan, const Store::Undo& undo, bool& trie
     persisted = state_.saveChange(store_, undo);
   }
   if (!mapped)
-    return Error{mapped.error().code, "error: writing the dataplane maps failed: " +
-                                          mapped.error().message +
-                                          "; the previous state was restored"};
+    return Error{mapped.error().code,
+                 "error: writing the dataplane maps failed: " + mapped.error().message +
+                     "; the previous state was restored"};
   if (!persisted)
     return Error{persisted.error().code, "error: cannot persist state: " +
                                              persisted.error().message + "; nothing was applied"};

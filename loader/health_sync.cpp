@@ -14,8 +14,10 @@ std::vector<HealthCheckService> healthCheckServices(const std::vector<ExternalFr
     std::set<uint32_t> ready, serving;
     for (const auto& b : e.backends) {
       if (b.nodeName.empty() || b.nodeName != nodeName) continue;
-      if (b.state == EndpointState::Ready) ready.insert(b.ip);
-      else if (b.state == EndpointState::Terminating && b.serving) serving.insert(b.ip);
+      if (b.state == EndpointState::Ready)
+        ready.insert(b.ip);
+      else if (b.state == EndpointState::Terminating && b.serving)
+        serving.insert(b.ip);
     }
     auto& hc = want[{e.ns, e.name}];
     hc.ns = e.ns;

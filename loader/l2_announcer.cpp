@@ -38,8 +38,9 @@ std::map<L2Announcer::Key, L2Announcer::Entry> L2Announcer::wanted(
       auto idx = interfaceIndex(a.iface);
       auto mac = idx ? interfaceMac(a.iface) : Result<std::array<uint8_t, 6>>(idx.error());
       if (!idx || !mac) {
-        problems.push_back(fmt::format("cannot announce LoadBalancer IPs on --external-iface {}: {}",
-                                       a.iface, (!idx ? idx.error() : mac.error()).message));
+        problems.push_back(
+            fmt::format("cannot announce LoadBalancer IPs on --external-iface {}: {}", a.iface,
+                        (!idx ? idx.error() : mac.error()).message));
         nics[a.iface] = {0, {}};
         continue;
       }
@@ -84,7 +85,8 @@ void L2Announcer::sync(const Store& store) {
     k.addr = htonl(key.first);
     k.ifindex = key.second;
     if (auto st = map.erase(k); !st) {
-      problems.push_back(fmt::format("withdrawing {}: {}", formatIPv4(key.first), st.error().message));
+      problems.push_back(
+          fmt::format("withdrawing {}: {}", formatIPv4(key.first), st.error().message));
       continue;
     }
     actual_.erase(key);

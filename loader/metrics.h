@@ -59,8 +59,8 @@ struct SyncCounters {
 };
 
 struct CounterSnapshot {
-  std::vector<FrontendCounters> frontends;  // by frontend key
-  std::vector<DropCounters> drops;          // by reason number
+  std::vector<FrontendCounters> frontends;   // by frontend key
+  std::vector<DropCounters> drops;           // by reason number
   std::map<std::string, uint64_t> ctEvents;  // by name
   std::vector<MapUsage> maps;
   SyncCounters sync;

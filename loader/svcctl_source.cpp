@@ -8,10 +8,14 @@ namespace {
 
 const char* actionName(ApplyAction a) {
   switch (a) {
-    case ApplyAction::Created: return "created";
-    case ApplyAction::Configured: return "configured";
-    case ApplyAction::Unchanged: return "unchanged";
-    case ApplyAction::Deleted: return "deleted";
+    case ApplyAction::Created:
+      return "created";
+    case ApplyAction::Configured:
+      return "configured";
+    case ApplyAction::Unchanged:
+      return "unchanged";
+    case ApplyAction::Deleted:
+      return "deleted";
   }
   return "?";
 }
@@ -59,8 +63,10 @@ nlohmann::json changeReplyJson(const ChangeReply& r) {
   nlohmann::json results = nlohmann::json::array();
   results.get_ref<nlohmann::json::array_t&>().reserve(r.results.size());
   for (const ApplyOutcome& o : r.results)
-    results.push_back(
-        {{"action", actionName(o.action)}, {"kind", o.kind}, {"name", o.name}, {"namespace", o.ns}});
+    results.push_back({{"action", actionName(o.action)},
+                       {"kind", o.kind},
+                       {"name", o.name},
+                       {"namespace", o.ns}});
   nlohmann::json reply = {{"ok", true}, {"results", std::move(results)}};
   if (!r.skipped.empty()) reply["skipped"] = r.skipped;
   return reply;

@@ -13,9 +13,8 @@ constexpr std::string_view kEndpointsAliases[] = {"ep", "endpoints", "endpoint"}
 constexpr std::string_view kSliceAliases[] = {"endpointslice", "endpointslices",
                                               "endpointslice.discovery.k8s.io",
                                               "endpointslices.discovery.k8s.io"};
-constexpr std::string_view kPoolAliases[] = {"ipaddresspool", "ipaddresspools",
-                                             "ipaddresspool.metallb.io",
-                                             "ipaddresspools.metallb.io"};
+constexpr std::string_view kPoolAliases[] = {
+    "ipaddresspool", "ipaddresspools", "ipaddresspool.metallb.io", "ipaddresspools.metallb.io"};
 constexpr std::string_view kL2Aliases[] = {"l2advertisement", "l2advertisements",
                                            "l2advertisement.metallb.io",
                                            "l2advertisements.metallb.io"};

@@ -4,13 +4,14 @@
 // to the listed objects, with no orphan left; a change that fails leaves all
 // three as they were. The svcctl source (loader/svcctl_source.h) turns its
 // requests into the same sink calls.
+#include "loader/committer.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <set>
 
-#include "loader/committer.h"
 #include "loader/svcctl_source.h"
 #include "model/model.h"
 #include "temp_dir.h"
@@ -60,8 +61,9 @@ std::vector<Object> objects(const std::string& yaml) {
 }
 
 std::string svc(const std::string& name, const std::string& ip, int port = 80) {
-  return "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name + "\nspec:\n  clusterIP: " +
-         ip + "\n  ports:\n  - port: " + std::to_string(port) + "\n---\n";
+  return "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +
+         "\nspec:\n  clusterIP: " + ip + "\n  ports:\n  - port: " + std::to_string(port) +
+         "\n---\n";
 }
 
 std::string ep(const std::string& name, const std::string& ip) {
@@ -264,9 +266,9 @@ TEST(SvcctlSource, RequestsBecomeSinkCalls) {
   ASSERT_TRUE(src.handle({{"op", "delete"}, {"manifest", two}}).ok());
   auto byName = src.handle({{"op", "delete"}, {"kind", "svc"}, {"name", "web"}});
   ASSERT_TRUE(byName.ok());
-  EXPECT_EQ(sink.calls, (std::vector<std::string>{"apply 2",
-                                                  "remove Service:default/a Endpoints:default/a",
-                                                  "remove svc:default/web"}));
+  EXPECT_EQ(sink.calls,
+            (std::vector<std::string>{"apply 2", "remove Service:default/a Endpoints:default/a",
+                                      "remove svc:default/web"}));
   // Nothing to apply: an error, and the sink is not asked.
   auto empty = src.handle({{"op", "apply"}, {"manifest", ""}});
   ASSERT_FALSE(empty.ok());
@@ -292,9 +294,10 @@ TEST(SvcctlSource, ChangeReplyBytes) {
             "\"EndpointSlice\",\"name\":\"we\\\"b\\\\\",\"namespace\":\"default\"}]}");
   r.results.clear();
   r.skipped = {"Warning: skipped Deployment.apps/caf\xc3\xa9 (\x01)", "bad \xff byte"};
-  EXPECT_EQ(changeReplyJson(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-            "{\"ok\":true,\"results\":[],\"skipped\":[\"Warning: skipped Deployment.apps/caf\xc3\xa9 "
-            "(\\u0001)\",\"bad \xef\xbf\xbd byte\"]}");
+  EXPECT_EQ(
+      changeReplyJson(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+      "{\"ok\":true,\"results\":[],\"skipped\":[\"Warning: skipped Deployment.apps/caf\xc3\xa9 "
+      "(\\u0001)\",\"bad \xef\xbf\xbd byte\"]}");
 }
 
 }  // namespace
