@@ -227,9 +227,7 @@ std::string renderGetTable(const std::string& kind, const std::vector<Json>& ite
       // JSON values as kubectl's CRD printer columns show them.
       auto list = [](const Json& j) {
         if (!j.is_array() || j.empty()) return std::string("<none>");
-        std::string out;
-        for (const auto& v : j) out += (out.empty() ? "" : ",") + v.get<std::string>();
-        return out;
+        return join(j.get<std::vector<std::string>>(), ",");
       };
       if (kind == "IPAddressPool") {
         const Json& spec = at(item, {"spec"});

@@ -2,6 +2,9 @@
 // missing field must render as kubectl renders an unset one, never throw.
 #pragma once
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -49,12 +52,7 @@ inline std::vector<std::string> strings(const nlohmann::json& j) {
 }
 
 inline std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += sep;
-    out += v[i];
-  }
-  return out;
+  return fmt::format("{}", fmt::join(v, sep));
 }
 
 // net.JoinHostPort: brackets around IPv6 literals.

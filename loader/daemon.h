@@ -1,24 +1,31 @@
-// svclbd's state machine: the desired-state store, the syncer and the
-// dataplane, behind one mutex. Requests arrive as JSON (docs/api.md) from the
-// API socket; the metrics endpoint reads through the same object.
+// svclbd's owner of parts: it wires the units that each do one job and holds
+// the one mutex that serializes them.
+//   Committer     (loader/committer.h)      the store and the commit path:
+//                                            plan, write maps, persist, answer;
+//   SvcctlSource  (loader/svcctl_source.h)  svcctl's apply/delete as changes,
+//                                            through a StateSink (state_source.h);
+//   ApiHandler    (loader/api_handler.h)    the API socket's requests;
+//   L2Announcer   (loader/l2_announcer.h)   l2_arp_v1 and gratuitous ARP;
+//   HealthSync    (loader/health_sync.h)    healthCheckNodePort listeners;
+//   metrics       (loader/metrics.h)        counters, /metrics text;
+//   nodeAddresses (loader/node_addresses.h) the node's IPv4 addresses.
 #pragma once
 
-#include <array>
-#include <chrono>
-#include <condition_variable>
-#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "loader/api_handler.h"
+#include "loader/committer.h"
 #include "loader/dataplane.h"
-#include "loader/healthcheck.h"
+#include "loader/health_sync.h"
+#include "loader/l2_announcer.h"
+#include "loader/node_addresses.h"
+#include "loader/state_source.h"
+#include "loader/svcctl_source.h"
 #include "loader/syncer.h"
 #include "model/model.h"
-#include "model/state_file.h"
 
 namespace svclb {
 
@@ -55,8 +62,7 @@ class Daemon {
   std::string handleLine(const nlohmann::json& req);
   std::string metrics();  // Prometheus text exposition
 
-  // Attaches the tc program to an interface (explicit or prefix match);
-  // returns false if it was already handled.
+  // Attaches the tc program to an interface (explicit or prefix match).
   Status attachInterface(const std::string& ifname);
   bool wantsInterface(const std::string& ifname) const;
   bool isExternalInterface(const std::string& ifname) const;
@@ -67,82 +73,34 @@ class Daemon {
   void nodeChanged();
 
  private:
-  std::string statePath() const { return cfg_.stateDir + "/state.json"; }
-  StoreConfig storeConfig() const;
-  // get, stats, status (and unknown ops): for handleLine and metrics().
-  nlohmann::json handleQuery(const nlohmann::json& req);
-  // store_ already holds the change (recorded in `undo`): plans it, writes
-  // the maps, then persists the change (state_). Any failure reverts store_
-  // and the maps.
-  // `touched`/`before`: the Services the change may affect and their
-  // frontends before it (Store::servicesTouchedBy / frontendsOf), so that
-  // only those are re-derived and diffed when deltaOk_.
-  // Apply/delete: the outcomes, or the whole error text of the reply.
-  Result<std::vector<ApplyOutcome>> commit(Store::Undo undo, const std::set<Store::Key>& touched,
-                                           const std::vector<Frontend>& before,
-                                           std::vector<ApplyOutcome> outcomes);
-  // `skipped`: the objects a non-strict request left out (requestObjects).
-  Result<std::vector<Object>> requestObjects(const nlohmann::json& req,
-                                             std::vector<std::string>& skipped);
-  Result<std::vector<ApplyOutcome>> doApply(const nlohmann::json& req,
-                                            std::vector<std::string>& skipped);
-  Result<std::vector<ApplyOutcome>> doDelete(const nlohmann::json& req,
-                                             std::vector<std::string>& skipped);
-  nlohmann::json doGet(const nlohmann::json& req);
-  nlohmann::json doStats();
-  nlohmann::json doStatus();
-  // ClusterIP frontends plus the node-facing ones for nodeAddrs_.
-  std::vector<Frontend> desiredFrontends(const Store& s);
-  // l2_arp_v1 := the announcements of store_ on the external NICs; new ones
-  // are announced by gratuitous ARP. Problems are logged, never fatal.
-  void syncL2();
-  // healthCheckNodePort listeners (eTP=Local LoadBalancers) with their
-  // local endpoint counts.
-  void syncHealthChecks();
-  void adoptL2();
-  void garpLoop();
-  void logOnce(std::set<std::string>& seen, const std::vector<std::string>& now);
+  // The Syncer as the commit path's map side.
+  struct SyncerMaps final : MapSync {
+    explicit SyncerMaps(Syncer& s) : syncer(s) {}
+    Status adopt() override { return syncer.adopt(); }
+    Result<Plan> plan(const std::vector<Frontend>& desired) const override {
+      return syncer.plan(desired);
+    }
+    Result<Plan> planDelta(const std::vector<Frontend>& changed,
+                           const std::vector<FrontendKey>& removed) const override {
+      return syncer.planDelta(changed, removed);
+    }
+    Status apply(Plan plan) override { return syncer.apply(std::move(plan)); }
+    Syncer& syncer;
+  };
+  // After every change and node change: what follows the store.
+  void followStore(const Store& store);
 
   DaemonConfig cfg_;
   Dataplane& dp_;
+  std::mutex mu_;  // the store, the maps, the followers: one change at a time
   Syncer syncer_;
-  Store store_;
-  // store_ on disk: a snapshot plus a journal of the changes since.
-  StateFile state_;
-  // The maps hold exactly store_'s ClusterIP frontends and no external one:
-  // a change can then be planned from the Services it touches alone
-  // (planSyncDelta). Cleared by any failed sync; set again by the next
-  // successful one.
-  bool deltaOk_ = false;
-  // Whether store_ had node-facing frontends at the last successful change.
-  bool external_ = false, externalKnown_ = false;
-  std::vector<uint32_t> nodeAddrs_;  // host order, sorted
-  HealthCheckServer healthChecks_;
-  std::set<std::string> hcProblems_;  // last logged
-  std::set<std::string> extWarnings_, l2Problems_;  // last logged
-  struct L2Entry {
-    std::string iface;
-    std::array<uint8_t, 6> mac{};
-  };
-  std::map<std::pair<uint32_t, uint32_t>, L2Entry> l2Actual_;  // {ip host order, ifindex}
-  std::mutex mu_;
-
-  // Gratuitous ARP repeats (MetalLB's schedule, loader/garp.h).
-  struct GarpJob {
-    std::string iface;
-    uint32_t ip = 0;
-    std::chrono::steady_clock::time_point next, until;
-  };
-  std::mutex garpMu_;
-  std::condition_variable garpCv_;
-  std::vector<GarpJob> garpJobs_;  // guarded by garpMu_
-  bool garpStop_ = false;          // guarded by garpMu_
-  std::thread garpThread_;         // started with the first job
+  SyncerMaps maps_{syncer_};
+  Committer committer_;
+  L2Announcer l2_;
+  HealthSync health_;
+  SerializedSink sink_{committer_, mu_};
+  SvcctlSource svcctl_;
+  ApiHandler api_;
 };
-
-// The node's IPv4 addresses (host order, sorted, unique): every address of
-// this network namespace outside 127.0.0.0/8, whatever the interface (a /32
-// on lo is a node address too, as for kube-proxy's NodePorts).
-std::vector<uint32_t> nodeAddresses();
 
 }  // namespace svclb

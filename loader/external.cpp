@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 #include <tuple>
@@ -85,7 +86,8 @@ std::optional<SourceRange> parseSourceRange(const std::string& cidr) {
   if (!addr || len.empty() || len.size() > 2 ||
       len.find_first_not_of("0123456789") != std::string::npos)
     return std::nullopt;
-  const int prefix = std::stoi(len);
+  unsigned prefix = 0;
+  std::from_chars(len.data(), len.data() + len.size(), prefix);  // 1-2 digits: cannot fail
   if (prefix > 32) return std::nullopt;
   const auto p = static_cast<uint8_t>(prefix);
   return SourceRange{*addr & maskOf(p), p};

@@ -15,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <charconv>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -137,11 +138,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check([](const std::string& v) -> std::string {
         unsigned long n = 0;
-        try {
-          n = std::stoul(v);
-        } catch (...) {
-          return "not a number";
-        }
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (v.empty() || ec != std::errc() || end != v.data() + v.size()) return "not a number";
         if (n < 3 || n > kMaxMaglevTableSize || !isPrime(static_cast<uint32_t>(n)))
           return fmt::format("{} is not a prime between 3 and {}", v, kMaxMaglevTableSize);
         return {};

@@ -128,9 +128,7 @@ std::vector<SourceRange> normalizeRanges(const std::vector<SourceRange>& in) {
 }
 
 std::string ipPortKey(const backend_value& v) {
-  uint32_t ip = ntohl(v.addr);
-  return fmt::format("{}.{}.{}.{}:{}", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255,
-                     ntohs(v.port));
+  return fmt::format("{}:{}", formatIPv4(ntohl(v.addr)), ntohs(v.port));
 }
 
 // At most the ops planFrontend emits for these frontends (a reserve: for

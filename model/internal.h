@@ -122,10 +122,8 @@ std::optional<std::string> recognizeKind(const std::string& apiVersion, const st
 // Everything but uid and creationTimestamp, for unchanged/configured.
 bool sameContent(const Object& a, const Object& b);
 
-// kubectl's resource names.
-std::string resourceSingular(
-    std::string_view kind);  // service, endpoints, endpointslice.discovery.k8s.io
-std::string resourcePlural(
-    std::string_view kind);  // services, endpoints, endpointslices.discovery.k8s.io
+// kubectl's resource names (model/kinds.h), as the model's files call them.
+using svclb::resourcePlural;
+using svclb::resourceSingular;
 
 }  // namespace svclb::model_internal

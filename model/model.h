@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "model/kinds.h"
 
 namespace svclb {
 
@@ -151,13 +152,6 @@ bool operator==(const SliceEndpoint& a, const SliceEndpoint& b);
 bool operator==(const EndpointSlice& a, const EndpointSlice& b);
 bool operator==(const IPAddressPool& a, const IPAddressPool& b);
 bool operator==(const L2Advertisement& a, const L2Advertisement& b);
-
-// Maps what a user may type for a resource ("svc", "services", "Service",
-// "ep", "endpoints", "endpointslice", "endpointslices.discovery.k8s.io",
-// "ipaddresspools.metallb.io", "l2advertisement", ...) to the Kind ("Service" |
-// "Endpoints" | "EndpointSlice" | "IPAddressPool" | "L2Advertisement");
-// nullopt if unknown.
-std::optional<std::string> kindFromResource(std::string_view resource);
 
 // "Service", "Endpoints", "EndpointSlice", "IPAddressPool", "L2Advertisement"
 std::string kindOf(const Object& obj);
@@ -302,6 +296,14 @@ struct ApplyOutcome {
   ApplyAction action;
 };
 
+// An object by name: what a delete names.
+struct ObjectRef {
+  std::string kind;  // a Kind, or any name kindFromResource knows ("svc")
+  std::string ns = "default";
+  std::string name;
+  auto operator<=>(const ObjectRef&) const = default;
+};
+
 // "service/web created" as kubectl prints it.
 std::string describeOutcome(const ApplyOutcome& o);
 
@@ -346,6 +348,13 @@ class Store {
   // Deletes every object in objs; all-or-nothing like apply.
   Result<std::vector<ApplyOutcome>> removeAll(const std::vector<Object>& objs,
                                               Undo* undo = nullptr);
+  Result<std::vector<ApplyOutcome>> removeAll(const std::vector<ObjectRef>& refs,
+                                              Undo* undo = nullptr);
+  // The stored objects of `kinds` (Kinds, e.g. {"Service", "EndpointSlice"})
+  // that `listed` does not name: what a full resync of those kinds deletes.
+  // Sorted by kind (in `kinds` order), namespace, name.
+  std::vector<ObjectRef> notListed(const std::vector<std::string>& kinds,
+                                   const std::vector<Object>& listed) const;
   // Puts back what the applies/removes that recorded `undo` changed (the
   // store must not have been changed otherwise since).
   void revert(Undo&& undo);

@@ -2,6 +2,7 @@
 // IPv4 parsing and field-error formatting shared by the other files.
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
@@ -115,25 +116,8 @@ bool operator==(const L2Advertisement& a, const L2Advertisement& b) {
   return a.meta == b.meta && a.ipAddressPools == b.ipAddressPools && a.interfaces == b.interfaces;
 }
 
-std::optional<std::string> kindFromResource(std::string_view resource) {
-  std::string r(resource);
-  std::transform(r.begin(), r.end(), r.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (r == "service" || r == "services" || r == "svc") return "Service";
-  if (r == "endpoints" || r == "ep" || r == "endpoint") return "Endpoints";
-  if (r == "endpointslice" || r == "endpointslices" || r == "endpointslice.discovery.k8s.io" ||
-      r == "endpointslices.discovery.k8s.io")
-    return "EndpointSlice";
-  if (r == "ipaddresspool" || r == "ipaddresspools" || r == "ipaddresspool.metallb.io" ||
-      r == "ipaddresspools.metallb.io")
-    return "IPAddressPool";
-  if (r == "l2advertisement" || r == "l2advertisements" || r == "l2advertisement.metallb.io" ||
-      r == "l2advertisements.metallb.io")
-    return "L2Advertisement";
-  return std::nullopt;
-}
-
 std::string describeOutcome(const ApplyOutcome& o) {
-  std::string res = model_internal::resourceSingular(o.kind);
+  std::string res = resourceSingular(o.kind);
   switch (o.action) {
     case ApplyAction::Created:
       return res + "/" + o.name + " created";
@@ -148,26 +132,6 @@ std::string describeOutcome(const ApplyOutcome& o) {
 }
 
 namespace model_internal {
-
-std::string resourceSingular(std::string_view kind) {
-  if (kind == "Service") return "service";
-  if (kind == "Endpoints") return "endpoints";
-  if (kind == "EndpointSlice") return "endpointslice.discovery.k8s.io";
-  if (kind == "IPAddressPool") return "ipaddresspool.metallb.io";
-  if (kind == "L2Advertisement") return "l2advertisement.metallb.io";
-  std::string k(kind);
-  std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
-  return k;
-}
-
-std::string resourcePlural(std::string_view kind) {
-  if (kind == "Service") return "services";
-  if (kind == "Endpoints") return "endpoints";
-  if (kind == "EndpointSlice") return "endpointslices.discovery.k8s.io";
-  if (kind == "IPAddressPool") return "ipaddresspools.metallb.io";
-  if (kind == "L2Advertisement") return "l2advertisements.metallb.io";
-  return resourceSingular(kind) + "s";
-}
 
 std::optional<uint32_t> parseIPv4(std::string_view s) {
   if (s.empty() || s.size() > 15) return std::nullopt;
@@ -297,13 +261,18 @@ std::vector<std::string> splitIPList(std::string_view s) {
 }
 
 
+namespace {
+// Each of `v` as Go's %q, joined by ", ".
+std::string goQuoteJoined(const std::vector<std::string>& v) {
+  std::vector<std::string> quoted;
+  quoted.reserve(v.size());
+  for (const auto& x : v) quoted.push_back(goQuote(x));
+  return fmt::format("{}", fmt::join(quoted, ", "));
+}
+}  // namespace
+
 std::string goStringSlice(const std::vector<std::string>& v) {
-  std::string out = "[]string{";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ", ";
-    out += goQuote(v[i]);
-  }
-  return out + "}";
+  return "[]string{" + goQuoteJoined(v) + "}";
 }
 
 void FieldErrors::add(std::string s) {
@@ -332,11 +301,7 @@ void FieldErrors::notSupported(const std::string& path, std::string_view value,
                                const std::vector<std::string>& supported) {
   std::string s = path + ": Unsupported value: " + goQuote(value);
   if (!supported.empty()) {
-    s += ": supported values: ";
-    for (size_t i = 0; i < supported.size(); ++i) {
-      if (i) s += ", ";
-      s += goQuote(supported[i]);
-    }
+    s += ": supported values: " + goQuoteJoined(supported);
   }
   add(std::move(s));
 }

@@ -57,6 +57,7 @@
 // frontend simply contributes nothing to frontends().
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uuid/uuid.h>
@@ -102,15 +103,6 @@ std::string nowRfc3339() {
   return buf;
 }
 
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) s += sep;
-    s += v[i];
-  }
-  return s;
-}
-
 std::string notFound(const std::string& kind, const std::string& name) {
   return fmt::format("Error from server (NotFound): {} {} not found", resourcePlural(kind),
                      goQuote(name));
@@ -154,10 +146,8 @@ std::map<int32_t, Key> nodePortHolders(const std::map<Key, Service>& services) {
 // Fills in and checks s's nodePorts and healthCheckNodePort against the
 // other Services' (holders) and this apply's explicit requests. On success
 // updates holders; otherwise returns the error and leaves holders alone.
-std::optional<std::string> allocateNodePorts(Service& s, const Service* old,
-                                             std::map<int32_t, Key>& holders,
-                                             const std::set<int32_t>& requested,
-                                             const StoreConfig& cfg) {
+Status allocateNodePorts(Service& s, const Service* old, std::map<int32_t, Key>& holders,
+                         const std::set<int32_t>& requested, const StoreConfig& cfg) {
   const Key key{s.meta.ns, s.meta.name};
   const std::string range = fmt::format("{}-{}", cfg.nodePortMin, cfg.nodePortMax);
   const auto inRange = [&](int32_t p) { return p >= cfg.nodePortMin && p <= cfg.nodePortMax; };
@@ -180,10 +170,10 @@ std::optional<std::string> allocateNodePorts(Service& s, const Service* old,
       if (!holders.count(p) && !requested.count(p) && !mine.count(p)) return p;
     return std::nullopt;
   };
-  auto invalid = [&](size_t i, int32_t np, const std::string& detail) {
+  auto invalid = [&](size_t i, int32_t np, const std::string& detail, int code) {
     FieldErrors fe;
     fe.invalidInt(fmt::format("spec.ports[{}].nodePort", i), np, detail);
-    return fe.message("Service", s.meta.name);
+    return Error{code, fe.message("Service", s.meta.name)};
   };
 
   if (hasNodePorts(s)) {
@@ -203,11 +193,12 @@ std::optional<std::string> allocateNodePorts(Service& s, const Service* old,
           }
       if (p.nodePort == 0) {
         auto np = next();
-        if (!np) return "Internal error occurred: failed to allocate a nodePort: range is full";
+        if (!np)
+          return Error{ENOSPC, "Internal error occurred: failed to allocate a nodePort: range is full"};
         p.nodePort = *np;
       } else if (!held.count(p.nodePort) && !mine.count(p.nodePort)) {
-        if (!inRange(p.nodePort)) return invalid(i, p.nodePort, notInRange);
-        if (heldByOther(p.nodePort)) return invalid(i, p.nodePort, allocated);
+        if (!inRange(p.nodePort)) return invalid(i, p.nodePort, notInRange, ERANGE);
+        if (heldByOther(p.nodePort)) return invalid(i, p.nodePort, allocated, EADDRINUSE);
       }
       mine.insert(p.nodePort);
     }
@@ -220,7 +211,7 @@ std::optional<std::string> allocateNodePorts(Service& s, const Service* old,
           FieldErrors fe;
           fe.duplicate(fmt::format("spec.ports[{}].nodePort", i),
                        std::to_string(s.ports[i].nodePort));
-          return fe.message("Service", s.meta.name);
+          return Error{EINVAL, fe.message("Service", s.meta.name)};
         }
   }
 
@@ -230,14 +221,15 @@ std::optional<std::string> allocateNodePorts(Service& s, const Service* old,
     if (hc == 0) {
       auto np = next();
       if (!np)
-        return "Internal error occurred: failed to allocate a HealthCheck NodePort 0: range is "
-               "full";
+        return Error{ENOSPC,
+                     "Internal error occurred: failed to allocate a HealthCheck NodePort 0: range "
+                     "is full"};
       hc = *np;
     } else if (hc != oldHealth || mine.count(hc)) {
       const std::string head = fmt::format(
           "Internal error occurred: failed to allocate requested HealthCheck NodePort {}: ", hc);
-      if (!inRange(hc)) return head + notInRange;
-      if (mine.count(hc) || heldByOther(hc)) return head + allocated;
+      if (!inRange(hc)) return Error{ERANGE, head + notInRange};
+      if (mine.count(hc) || heldByOther(hc)) return Error{EADDRINUSE, head + allocated};
     }
     mine.insert(hc);
   }
@@ -245,7 +237,7 @@ std::optional<std::string> allocateNodePorts(Service& s, const Service* old,
   for (auto it = holders.begin(); it != holders.end();)
     it = it->second == key ? holders.erase(it) : std::next(it);
   for (int32_t p : mine) holders[p] = key;
-  return std::nullopt;
+  return {};
 }
 
 // ---- LoadBalancer IPs ------------------------------------------------------
@@ -376,8 +368,7 @@ std::string poolRef(const IPAddressPool& other, const IPAddressPool& self) {
 }
 
 // The MetalLB rule that no two pools share an address.
-std::optional<std::string> checkPoolOverlap(const IPAddressPool& pool,
-                                            const std::map<Key, IPAddressPool>& pools) {
+Status checkPoolOverlap(const IPAddressPool& pool, const std::map<Key, IPAddressPool>& pools) {
   const Key key{pool.meta.ns, pool.meta.name};
   FieldErrors fe;
   for (size_t i = 0; i < pool.addresses.size(); ++i) {
@@ -398,8 +389,8 @@ std::optional<std::string> checkPoolOverlap(const IPAddressPool& pool,
       }
     }
   }
-  if (fe.empty()) return std::nullopt;
-  return fe.message("IPAddressPool", pool.meta.name);
+  if (fe.empty()) return {};
+  return Error{EADDRINUSE, fe.message("IPAddressPool", pool.meta.name)};
 }
 
 // First-touch journal of one kind's map: the version before the first change.
@@ -482,7 +473,7 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
     Status st = validate(obj);
     if (!st.ok()) errors.push_back(st.error().message);
   }
-  if (!errors.empty()) return Error{EINVAL, join(errors, "\n")};
+  if (!errors.empty()) return Error{EINVAL, fmt::format("{}", fmt::join(errors, "\n"))};
 
   const std::optional<Cidr4> cidr = parseCidr4(cfg_.serviceCIDR);
   // Changes are made in place and journaled; an error puts everything back.
@@ -592,8 +583,8 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
           }
         }
       }
-      if (auto err = allocateNodePorts(s, old, nodePorts, requestedNodePorts, cfg_)) {
-        errors.push_back(*err);
+      if (auto st = allocateNodePorts(s, old, nodePorts, requestedNodePorts, cfg_); !st) {
+        errors.push_back(st.error().message);
         continue;
       }
       // Status is the store's (assignLoadBalancerIPs below), never the manifest's.
@@ -613,8 +604,8 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
       jSl.touch({sl->meta.ns, sl->meta.name});
       out.action = upsert(slices_, std::move(*sl));
     } else if (const auto* p = std::get_if<IPAddressPool>(&obj)) {
-      if (auto err = checkPoolOverlap(*p, pools)) {
-        errors.push_back(*err);
+      if (auto st = checkPoolOverlap(*p, pools); !st) {
+        errors.push_back(st.error().message);
         continue;
       }
       jPool.touch({p->meta.ns, p->meta.name});
@@ -628,7 +619,7 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
   }
   if (!errors.empty()) {
     revert(std::move(local));
-    return Error{EINVAL, join(errors, "\n")};
+    return Error{EINVAL, fmt::format("{}", fmt::join(errors, "\n"))};
   }
   // Ingress IPs depend on the Services and the pools alone: an apply of
   // Endpoints (one endpoint change) does not walk every Service.
@@ -690,16 +681,24 @@ Result<std::vector<ApplyOutcome>> Store::removeOne(const std::string& kind, cons
 }
 
 Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& objs, Undo* undo) {
+  std::vector<ObjectRef> refs;
+  refs.reserve(objs.size());
+  for (const auto& obj : objs) {
+    const ObjectMeta& m = metaOf(obj);
+    refs.push_back({kindOf(obj), m.ns, m.name});
+  }
+  return removeAll(refs, undo);
+}
+
+Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<ObjectRef>& refs, Undo* undo) {
   Undo local;  // in place; an error puts everything back
   std::vector<std::string> errors;
   std::vector<ApplyOutcome> outcomes;
-  std::set<std::tuple<std::string, std::string, std::string>> done;
-  for (const auto& obj : objs) {
-    const ObjectMeta& m = metaOf(obj);
-    const std::string kind = kindOf(obj);
+  std::set<ObjectRef> done;
+  for (const auto& ref : refs) {
     // The same object twice in one file is deleted once.
-    if (!done.insert({kind, m.ns, m.name}).second) continue;
-    auto r = removeOne(kind, m.ns, m.name, &local);
+    if (!done.insert(ref).second) continue;
+    auto r = removeOne(ref.kind, ref.ns, ref.name, &local);
     if (!r.ok()) {
       errors.push_back(r.error().message);
       continue;
@@ -708,7 +707,7 @@ Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& ob
   }
   if (!errors.empty()) {
     revert(std::move(local));
-    return Error{ENOENT, join(errors, "\n")};
+    return Error{ENOENT, fmt::format("{}", fmt::join(errors, "\n"))};
   }
   {
     Journal<Service> jSvc{services_, local.services, {}};
@@ -717,6 +716,30 @@ Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& ob
   }
   handOver(undo, local);
   return outcomes;
+}
+
+std::vector<ObjectRef> Store::notListed(const std::vector<std::string>& kinds,
+                                        const std::vector<Object>& listed) const {
+  std::set<ObjectRef> named;
+  for (const auto& obj : listed) {
+    const ObjectMeta& m = metaOf(obj);
+    named.insert({kindOf(obj), m.ns, m.name});
+  }
+  std::vector<ObjectRef> out;
+  auto collect = [&](const std::string& kind, const auto& m) {
+    for (const auto& [key, obj] : m) {
+      ObjectRef ref{kind, key.first, key.second};
+      if (!named.count(ref)) out.push_back(std::move(ref));
+    }
+  };
+  for (const auto& kind : kinds) {
+    if (kind == "Service") collect(kind, services_);
+    else if (kind == "Endpoints") collect(kind, endpoints_);
+    else if (kind == "EndpointSlice") collect(kind, slices_);
+    else if (kind == "IPAddressPool") collect(kind, pools_);
+    else if (kind == "L2Advertisement") collect(kind, l2Advertisements_);
+  }
+  return out;
 }
 
 std::set<Store::Key> Store::servicesTouchedBy(const std::vector<Object>& objs) const {
@@ -814,7 +837,8 @@ void Store::repair() {
   std::map<int32_t, Key> holders = nodePortHolders(services_);
   for (auto& [key, svc] : services_) {
     Service next = svc;
-    if (!allocateNodePorts(next, &svc, holders, {}, cfg_)) svc = std::move(next);
+    // Best effort: a Service whose ports cannot be allocated keeps what it has.
+    if (allocateNodePorts(next, &svc, holders, {}, cfg_).ok()) svc = std::move(next);
   }
   assignLoadBalancerIPs(services_, pools_);
 }

@@ -1,5 +1,7 @@
 #include "tests/testlib/packet.h"
 
+#include "model/model.h"
+
 #include <arpa/inet.h>
 
 #include <cstdio>
@@ -73,12 +75,7 @@ uint32_t ip4(const std::string& dotted) {
   return ntohl(a.s_addr);
 }
 
-std::string ip4str(uint32_t hostOrder) {
-  in_addr a{htonl(hostOrder)};
-  char buf[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &a, buf, sizeof buf);
-  return buf;
-}
+std::string ip4str(uint32_t hostOrder) { return formatIPv4(hostOrder); }
 
 std::string toString(const FiveTuple& t) {
   return ip4str(t.saddr) + ":" + std::to_string(t.sport) + " -> " + ip4str(t.daddr) + ":" +

@@ -10,19 +10,15 @@
 
 #include "model/model.h"
 #include "model/state_file.h"
+#include "temp_dir.h"
 
 namespace svclb {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Dir {
-  fs::path path;
-  Dir() {
-    char tmpl[] = "/tmp/svclb-statefile-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~Dir() { fs::remove_all(path); }
+struct Dir : testing_util::TempDir {
+  Dir() : TempDir("svclb-statefile") {}
 };
 
 std::string read(const fs::path& p) {

@@ -1,0 +1,147 @@
+#include "loader/api_handler.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "loader/committer.h"
+#include "loader/dataplane.h"
+#include "loader/metrics.h"
+#include "loader/syncer.h"
+
+namespace svclb {
+
+using nlohmann::json;
+
+namespace {
+
+json fail(const std::string& msg) { return {{"ok", false}, {"error", msg}}; }
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// The request's "op" ("" when missing or not a string).
+std::string opOf(const json& req) {
+  if (!req.is_object()) return "";
+  auto it = req.find("op");
+  return it != req.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+std::string ApiHandler::handleLine(const json& req) {
+  const std::string op = opOf(req);
+  if (op == "apply" || op == "delete") {
+    auto r = svcctl_.handle(req);
+    return dump(r ? changeReplyJson(*r) : fail(r.error().message));
+  }
+  return dump(query(req));
+}
+
+json ApiHandler::query(const json& req) {
+  std::lock_guard lk(v_.mu);
+  const std::string op = opOf(req);
+  try {
+    if (op == "get") return get(req);
+    if (op == "stats") return statsJson(collectCounters(v_.dp, v_.syncer));
+    if (op == "status") return status();
+  } catch (const std::exception& e) {
+    return fail(fmt::format("error: malformed request: {}", e.what()));
+  }
+  return fail(fmt::format("error: unknown request \"{}\"", op));
+}
+
+json ApiHandler::get(const json& req) {
+  const Store& store = v_.state.store();
+  const std::string kind = req.value("kind", "Service");
+  const std::string ns = req.value("namespace", "default");
+  const bool all = req.value("allNamespaces", false);
+  const std::string name = req.value("name", "");
+  json items = json::array();
+  auto match = [&](const std::pair<std::string, std::string>& key) {
+    return (all || key.first == ns) && (name.empty() || key.second == name);
+  };
+  if (kind == "Service") {
+    auto fronts = store.frontends();
+    for (const auto& [key, svc] : store.services()) {
+      if (!match(key)) continue;
+      json item = toJson(Object{svc});
+      json ports = json::array();
+      for (const auto& p : svc.ports) {
+        json eps = json::array();
+        for (const auto& f : fronts) {
+          if (f.ns != key.first || f.name != key.second || f.portName != p.name) continue;
+          for (const auto& b : f.backends)
+            if (b.state == EndpointState::Ready)
+              eps.push_back(fmt::format("{}:{}", formatIPv4(b.ip), b.port));
+        }
+        ports.push_back({{"name", p.name}, {"endpoints", eps}});
+      }
+      item["svclb"] = {{"ports", ports}};
+      items.push_back(item);
+    }
+  } else if (kind == "Endpoints") {
+    for (const auto& [key, ep] : store.endpoints())
+      if (match(key)) items.push_back(toJson(Object{ep}));
+  } else if (kind == "EndpointSlice") {
+    for (const auto& [key, sl] : store.slices())
+      if (match(key)) items.push_back(toJson(Object{sl}));
+  } else if (kind == "IPAddressPool") {
+    for (const auto& [key, p] : store.pools())
+      if (match(key)) items.push_back(toJson(Object{p}));
+  } else if (kind == "L2Advertisement") {
+    for (const auto& [key, l2] : store.l2Advertisements())
+      if (match(key)) items.push_back(toJson(Object{l2}));
+  } else {
+    return fail(fmt::format("error: the server doesn't have a resource type \"{}\"", kind));
+  }
+  if (!name.empty() && items.empty())
+    return fail(fmt::format("Error from server (NotFound): {} \"{}\" not found",
+                            resourcePlural(kind), name));
+  return {{"ok", true}, {"items", items}};
+}
+
+json ApiHandler::status() {
+  const Dataplane& dp = v_.dp;
+  json ifaces = json::array();
+  for (const auto& t : dp.tcAttachments())
+    ifaces.push_back({{"name", t.ifname},
+                      {"ifindex", t.ifindex},
+                      {"attach", "tc-ingress"},
+                      {"progId", t.progId}});
+  json external = json::array();
+  for (const auto& e : dp.externalAttachments())
+    external.push_back(
+        {{"ifname", e.ifname},
+         {"ifindex", e.ifindex},
+         {"datapath", externalDatapathName(e.datapath)},
+         {"datapathReason", e.why},
+         {"xdpMode", e.datapath == ExternalDatapath::Xdp ? xdpModeName(e.xdpMode) : "none"},
+         {"xdpProgId", e.xdpProgId},
+         {"tcProgId", e.tcProgId},
+         {"xdpDispatcher", e.xdpDispatcher}});
+  json progs = json::array();
+  for (const auto& p : dp.programs())
+    progs.push_back({{"name", p.name}, {"id", p.id}, {"type", p.type}});
+  json links = json::array();
+  for (const auto& l : dp.cgroupLinks())
+    links.push_back({{"attachType", l.attachType}, {"linkId", l.linkId}, {"progId", l.progId}});
+  const auto& cfg = dp.config();
+  const auto& ss = v_.syncer.stats();
+  return {{"ok", true},
+          {"version", SVCLB_VERSION},
+          {"pid", getpid()},
+          {"bpffs", cfg.bpffs},
+          {"stateDir", v_.stateDir},
+          {"cgroup", cfg.cgroup},
+          {"netnsCookie", cfg.netnsCookie},
+          {"interfaces", ifaces},
+          {"externalInterfaces", external},
+          {"programs", progs},
+          {"cgroupLinks", links},
+          {"maps", mapsJson(collectMapUsage(dp, v_.syncer))},
+          {"sync",
+           {{"count", ss.count},
+            {"lastDurationUs", static_cast<uint64_t>(ss.lastSeconds * 1e6)},
+            {"lastError", ss.lastError}}}};
+}
+
+}  // namespace svclb

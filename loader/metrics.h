@@ -1,0 +1,80 @@
+// svclbd's counters as typed values, read once (collectCounters) and
+// rendered twice: the `stats` API answer (statsJson, docs/api.md) and the
+// Prometheus text exposition of /metrics (renderPrometheus). Both views come
+// from the same snapshot, so they cannot disagree. The renderers are pure
+// (unit-tested); only the collection reads the maps.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+
+namespace svclb {
+
+class Dataplane;
+class Syncer;
+
+// svc_stats_v1 / be_stats_v1 summed over the CPUs.
+struct TrafficCounters {
+  uint64_t packets = 0, bytes = 0, replyPackets = 0, replyBytes = 0, flows = 0, rejects = 0;
+};
+
+struct BackendCounters {
+  uint32_t ip = 0;  // host order
+  uint16_t port = 0;
+  uint32_t id = 0;     // backends_v1 index
+  bool active = true;  // else terminating
+  TrafficCounters traffic;
+};
+
+// One frontend (a Service port's ClusterIP, NodePort x node address,
+// LoadBalancer IP or externalIP).
+struct FrontendCounters {
+  std::string ns, name, portName;
+  FrontendKey key;
+  uint32_t svcId = 0;
+  bool maglev = false;  // else random
+  TrafficCounters traffic;
+  std::vector<BackendCounters> backends;
+};
+
+struct DropCounters {
+  std::string reason;  // dropReasonName
+  uint64_t packets = 0, bytes = 0;
+};
+
+struct MapUsage {
+  std::string name, type;
+  uint64_t maxEntries = 0, entries = 0;
+};
+
+struct SyncCounters {
+  uint64_t count = 0, errors = 0, opsApplied = 0;
+  double lastSeconds = 0, totalSeconds = 0;
+  std::string lastError;
+};
+
+struct CounterSnapshot {
+  std::vector<FrontendCounters> frontends;   // by frontend key
+  std::vector<DropCounters> drops;           // by reason number
+  std::map<std::string, uint64_t> ctEvents;  // by name
+  std::vector<MapUsage> maps;
+  SyncCounters sync;
+};
+
+// Reads every counter (the caller holds the daemon's lock).
+std::vector<MapUsage> collectMapUsage(const Dataplane& dp, const Syncer& syncer);
+CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer);
+
+// {"ok":true,"services":[...],"drops":[...],"conntrackEvents":{...}}
+nlohmann::json statsJson(const CounterSnapshot& s);
+// [{"name":..,"type":..,"maxEntries":..,"entries":..}, ...] (status "maps")
+nlohmann::json mapsJson(const std::vector<MapUsage>& maps);
+// The /metrics body: every family with HELP and TYPE, then its samples.
+std::string renderPrometheus(const CounterSnapshot& s);
+
+}  // namespace svclb

@@ -1,0 +1,78 @@
+// collectCounters (loader/metrics.h): the one place that reads the counter
+// maps and the syncer's state for `svcctl stats`, `status` and /metrics.
+#include <arpa/inet.h>
+
+#include <algorithm>
+
+#include "loader/dataplane.h"
+#include "loader/metrics.h"
+#include "loader/syncer.h"
+
+namespace svclb {
+
+namespace {
+
+TrafficCounters traffic(const lb_stats& s) {
+  return {s.packets, s.bytes, s.reply_packets, s.reply_bytes, s.flows, s.rejects};
+}
+
+}  // namespace
+
+std::vector<MapUsage> collectMapUsage(const Dataplane& dp, const Syncer& syncer) {
+  const auto& cfg = dp.config();
+  const auto& act = syncer.actual();
+  size_t svcEntries = 0;
+  for (const auto& [k, f] : act.frontends) svcEntries += 1 + f.slots.size();
+  // Walking an LRU that the dataplane churns can revisit keys: those counts
+  // are estimates, capped at the capacity.
+  auto lru = [](size_t n, uint64_t max) { return std::min<uint64_t>(n, max); };
+  return {
+      {SVCLB_MAP_SERVICES, "hash", cfg.maxServiceEntries, svcEntries},
+      {SVCLB_MAP_BACKENDS, "array", cfg.maxBackends - 1, act.backendIds.inUse()},
+      {SVCLB_MAP_SVC_STATS, "percpu_array", cfg.maxSvcIds - 1, act.svcIds.inUse()},
+      {SVCLB_MAP_CT, "lru_hash", cfg.maxCtEntries, lru(dp.conntrack().count(), cfg.maxCtEntries)},
+      {SVCLB_MAP_CT_EST, "lru_hash", cfg.maxCtEntries,
+       lru(dp.conntrackEst().count(), cfg.maxCtEntries)},
+      {SVCLB_MAP_SOCK_REV, "lru_hash", SVCLB_DEFAULT_SOCK_REV_ENTRIES,
+       lru(dp.sockRev().count(), SVCLB_DEFAULT_SOCK_REV_ENTRIES)},
+  };
+}
+
+CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer) {
+  CounterSnapshot s;
+  auto svcStats = dp.svcStats();
+  auto beStats = dp.backendStats();
+  s.frontends.reserve(syncer.actual().frontends.size());
+  for (const auto& [key, f] : syncer.actual().frontends) {
+    FrontendCounters fc;
+    fc.ns = f.ns;
+    fc.name = f.name;
+    fc.portName = f.portName;
+    fc.key = key;
+    fc.svcId = f.svcId;
+    fc.maglev = f.master.algo == SVC_ALGO_MAGLEV;
+    fc.traffic = traffic(sumStats(svcStats.lookup(f.svcId)));
+    fc.backends.reserve(f.backends.size());
+    for (const auto& b : f.backends)
+      fc.backends.push_back({ntohl(b.value.addr), ntohs(b.value.port), b.id,
+                             b.value.state == BE_STATE_ACTIVE,
+                             traffic(sumStats(beStats.lookup(b.id)))});
+    s.frontends.push_back(std::move(fc));
+  }
+  auto dm = dp.drops();
+  for (uint32_t r = 1; r < DROP_MAX; ++r) {
+    const char* n = dropReasonName(r);
+    if (!n) continue;
+    drop_stats d = sumDrops(dm.lookup(r));
+    s.drops.push_back({n, d.packets, d.bytes});
+  }
+  auto em = dp.ctEvents();
+  for (uint32_t e = 0; e < CT_EV_MAX; ++e)
+    if (const char* n = ctEventName(e)) s.ctEvents[n] = sumCounts(em.lookup(e));
+  s.maps = collectMapUsage(dp, syncer);
+  const SyncStats& ss = syncer.stats();
+  s.sync = {ss.count, ss.errors, ss.opsApplied, ss.lastSeconds, ss.totalSeconds, ss.lastError};
+  return s;
+}
+
+}  // namespace svclb

@@ -1,0 +1,44 @@
+// svcctl as a StateSource (loader/state_source.h): an apply or delete
+// request of the API socket (docs/api.md) becomes one change of the sink.
+// Request-driven: nothing runs between requests.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "loader/state_source.h"
+
+namespace svclb {
+
+struct ChangeReply {
+  Outcomes results;
+  // Objects of kinds svclb does not handle, left out of a non-strict
+  // request: one "Warning: skipped ..." line each.
+  std::vector<std::string> skipped;
+};
+
+class SvcctlSource final : public StateSource {
+ public:
+  std::string_view name() const override { return "svcctl"; }
+  Status start(StateSink& sink) override {
+    sink_ = &sink;
+    return {};
+  }
+  void stop() override { sink_ = nullptr; }
+
+  // {"op":"apply"|"delete", ...}: parses the manifest (or the named object)
+  // and hands the change to the sink. Errors are the reply's, in kubectl's
+  // words; a malformed request is an error, never an exception.
+  Result<ChangeReply> handle(const nlohmann::json& req);
+
+ private:
+  StateSink* sink_ = nullptr;
+};
+
+// The reply to a successful apply or delete (docs/api.md):
+// {"ok":true,"results":[{"action":..,"kind":..,"name":..,"namespace":..}],"skipped":[..]}
+// ("skipped" only when not empty).
+nlohmann::json changeReplyJson(const ChangeReply& r);
+
+}  // namespace svclb

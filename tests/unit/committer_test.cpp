@@ -1,0 +1,304 @@
+// The commit path (loader/committer.h) as a StateSink, over in-memory maps:
+// a full replace (a relist, as the Kubernetes source will send after a
+// watch restarts) converges the store, the maps and the state file exactly
+// to the listed objects, with no orphan left; a change that fails leaves all
+// three as they were. The svcctl source (loader/svcctl_source.h) turns its
+// requests into the same sink calls.
+#include "loader/committer.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "loader/svcctl_source.h"
+#include "model/model.h"
+#include "temp_dir.h"
+
+namespace svclb {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Dir : testing_util::TempDir {
+  Dir() : TempDir("svclb-committer") {}
+};
+
+// The maps as the Syncer would leave them: the actual state after each plan.
+struct FakeMaps final : MapSync {
+  ActualState actual{{}, IdPool(64), IdPool(256)};
+  int applies = 0;
+  bool failNext = false;
+  Status adopt() override { return {}; }
+  Result<Plan> plan(const std::vector<Frontend>& desired) const override {
+    return planSync(actual, desired);
+  }
+  Result<Plan> planDelta(const std::vector<Frontend>& changed,
+                         const std::vector<FrontendKey>& removed) const override {
+    return planSyncDelta(actual, changed, removed);
+  }
+  Status apply(Plan plan) override {
+    if (failNext) {
+      failNext = false;
+      return Error{EIO, "injected map write failure"};
+    }
+    ++applies;
+    std::move(plan).mergeInto(actual);
+    return {};
+  }
+  std::set<FrontendKey> keys() const {
+    std::set<FrontendKey> out;
+    for (const auto& [k, f] : actual.frontends) out.insert(k);
+    return out;
+  }
+};
+
+std::vector<Object> objects(const std::string& yaml) {
+  auto objs = parseManifests(yaml, "t.yaml");
+  EXPECT_TRUE(objs.ok()) << objs.error().message;
+  return objs.ok() ? *objs : std::vector<Object>{};
+}
+
+std::string svc(const std::string& name, const std::string& ip, int port = 80) {
+  return "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +
+         "\nspec:\n  clusterIP: " + ip + "\n  ports:\n  - port: " + std::to_string(port) +
+         "\n---\n";
+}
+
+std::string ep(const std::string& name, const std::string& ip) {
+  return "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: " + name +
+         "\nsubsets:\n- addresses:\n  - ip: " + ip + "\n  ports:\n  - port: 8080\n---\n";
+}
+
+std::string slice(const std::string& name, const std::string& service, const std::string& ip) {
+  return "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: " + name +
+         "\n  labels:\n    kubernetes.io/service-name: " + service +
+         "\naddressType: IPv4\nendpoints:\n- addresses: [" + ip +
+         "]\n  conditions: {ready: true}\nports:\n- port: 8080\n---\n";
+}
+
+const std::string kPool =
+    "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: pool\nspec:\n"
+    "  addresses: [192.168.10.0/24]\n---\n";
+
+std::set<std::string> names(const auto& m) {
+  std::set<std::string> out;
+  for (const auto& [k, v] : m) out.insert(k.first + "/" + k.second);
+  return out;
+}
+
+// The frontends of `s` as keys: what the maps must hold.
+std::set<FrontendKey> frontendKeys(const Store& s) {
+  std::set<FrontendKey> out;
+  for (const auto& f : s.frontends()) out.insert(f.key);
+  return out;
+}
+
+struct CommitterTest : ::testing::Test {
+  Dir dir;
+  FakeMaps maps;
+  CommitterConfig cfg{(dir.path / "state.json").string(), {}, "node-a"};
+  Committer c{cfg, maps};
+  int changes = 0;
+  void SetUp() override {
+    c.onChange([this](const Store&) { ++changes; });
+    ASSERT_TRUE(c.load().ok());
+    ASSERT_TRUE(c.restore({}).ok());
+  }
+  // What a restart would read back.
+  Store reloaded() {
+    StateFile f(cfg.statePath);
+    auto s = f.load(cfg.store);
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return s.ok() ? std::move(*s) : Store{};
+  }
+};
+
+TEST_F(CommitterTest, ReplaceConvergesToTheListedObjectsAndNothingElse) {
+  ASSERT_TRUE(c.apply(objects(svc("a", "10.96.0.11") + svc("b", "10.96.0.12") +
+                              svc("c", "10.96.0.13") + ep("a", "10.0.0.1") + ep("b", "10.0.0.2") +
+                              slice("c-1", "c", "10.0.0.3") + kPool))
+                  .ok());
+  ASSERT_EQ(maps.keys(), frontendKeys(c.store()));
+  ASSERT_EQ(maps.keys().size(), 3u);
+
+  // The relist: a changed, b and c gone, d new; Endpoints a only; slice d-1.
+  auto r = c.replace({"Service", "Endpoints", "EndpointSlice"},
+                     objects(svc("a", "10.96.0.11", 81) + svc("d", "10.96.0.14") +
+                             ep("a", "10.0.0.9") + slice("d-1", "d", "10.0.0.4")));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+
+  EXPECT_EQ(names(c.store().services()), (std::set<std::string>{"default/a", "default/d"}));
+  EXPECT_EQ(names(c.store().endpoints()), (std::set<std::string>{"default/a"}));
+  EXPECT_EQ(names(c.store().slices()), (std::set<std::string>{"default/d-1"}));
+  // A kind outside the resync is left alone.
+  EXPECT_EQ(names(c.store().pools()), (std::set<std::string>{"default/pool"}));
+  EXPECT_EQ(c.store().services().at({"default", "a"}).ports.at(0).port, 81);
+
+  std::set<std::string> said;
+  for (const auto& o : *r) said.insert(describeOutcome(o));
+  EXPECT_EQ(said, (std::set<std::string>{
+                      "service \"b\" deleted", "service \"c\" deleted", "endpoints \"b\" deleted",
+                      "endpointslice.discovery.k8s.io \"c-1\" deleted", "service/a configured",
+                      "service/d created", "endpoints/a configured",
+                      "endpointslice.discovery.k8s.io/d-1 created"}));
+
+  // The maps hold exactly the store's frontends, with the listed backends.
+  EXPECT_EQ(maps.keys(), frontendKeys(c.store()));
+  std::map<FrontendKey, size_t> backends;
+  for (const auto& [k, f] : maps.actual.frontends) backends[k] = f.backends.size();
+  for (const auto& f : c.store().frontends()) EXPECT_EQ(backends[f.key], f.backends.size());
+  EXPECT_EQ(maps.actual.frontends.size(), 2u);
+
+  // And so does the state file.
+  Store back = reloaded();
+  EXPECT_EQ(names(back.services()), names(c.store().services()));
+  EXPECT_EQ(names(back.endpoints()), names(c.store().endpoints()));
+  EXPECT_EQ(names(back.slices()), names(c.store().slices()));
+  EXPECT_EQ(names(back.pools()), names(c.store().pools()));
+  EXPECT_EQ(back.services().at({"default", "a"}).ports.at(0).port, 81);
+}
+
+TEST_F(CommitterTest, ReplaceWithNothingListedDeletesEveryObjectOfThoseKinds) {
+  ASSERT_TRUE(c.apply(objects(svc("a", "10.96.0.11") + ep("a", "10.0.0.1") + kPool)).ok());
+  auto r = c.replace({"Service", "Endpoints"}, {});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(c.store().services().empty());
+  EXPECT_TRUE(c.store().endpoints().empty());
+  EXPECT_EQ(c.store().pools().size(), 1u);
+  EXPECT_TRUE(maps.actual.frontends.empty());
+  EXPECT_TRUE(reloaded().services().empty());
+}
+
+TEST_F(CommitterTest, AnUnchangedRelistChangesNothing) {
+  const std::string all = svc("a", "10.96.0.11") + ep("a", "10.0.0.1");
+  ASSERT_TRUE(c.apply(objects(all)).ok());
+  const auto uid = c.store().services().at({"default", "a"}).meta.uid;
+  auto r = c.replace({"Service", "Endpoints"}, objects(all));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->size(), 2u);
+  for (const auto& o : *r) EXPECT_EQ(o.action, ApplyAction::Unchanged) << describeOutcome(o);
+  EXPECT_EQ(c.store().services().at({"default", "a"}).meta.uid, uid);
+  EXPECT_EQ(maps.keys(), frontendKeys(c.store()));
+}
+
+TEST_F(CommitterTest, AListedObjectMayTakeWhatAnOrphanHeld) {
+  ASSERT_TRUE(c.apply(objects(svc("old", "10.96.0.11"))).ok());
+  // "new" asks for old's ClusterIP: possible only once old is gone.
+  auto r = c.replace({"Service"}, objects(svc("new", "10.96.0.11")));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(names(c.store().services()), (std::set<std::string>{"default/new"}));
+  EXPECT_EQ(c.store().services().at({"default", "new"}).clusterIP, "10.96.0.11");
+}
+
+TEST_F(CommitterTest, AFailedReplaceChangesNothing) {
+  ASSERT_TRUE(c.apply(objects(svc("a", "10.96.0.11") + svc("b", "10.96.0.12"))).ok());
+  const int before = changes;
+  const auto keys = maps.keys();
+  // c collides with a's ClusterIP: the whole resync is refused, b stays.
+  auto r = c.replace({"Service"}, objects(svc("a", "10.96.0.11") + svc("c", "10.96.0.11")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("provided IP is already allocated"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(names(c.store().services()), (std::set<std::string>{"default/a", "default/b"}));
+  EXPECT_EQ(maps.keys(), keys);
+  EXPECT_EQ(changes, before);
+  EXPECT_EQ(names(reloaded().services()), (std::set<std::string>{"default/a", "default/b"}));
+
+  // A kind outside the resync's, or one svclb does not know: refused.
+  EXPECT_FALSE(c.replace({"Service"}, objects(ep("a", "10.0.0.1"))).ok());
+  EXPECT_FALSE(c.replace({"Pod"}, {}).ok());
+  EXPECT_EQ(names(c.store().services()), (std::set<std::string>{"default/a", "default/b"}));
+}
+
+TEST_F(CommitterTest, AFailedMapWriteRestoresTheStoreAndTheStateFile) {
+  ASSERT_TRUE(c.apply(objects(svc("a", "10.96.0.11"))).ok());
+  maps.failNext = true;
+  auto r = c.replace({"Service"}, objects(svc("b", "10.96.0.12")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "error: writing the dataplane maps failed: injected map write failure; the previous "
+            "state was restored");
+  EXPECT_EQ(names(c.store().services()), (std::set<std::string>{"default/a"}));
+  EXPECT_EQ(maps.keys(), frontendKeys(c.store()));
+  EXPECT_EQ(names(reloaded().services()), (std::set<std::string>{"default/a"}));
+}
+
+TEST_F(CommitterTest, RemoveNamesObjectsAndIsAllOrNothing) {
+  ASSERT_TRUE(c.apply(objects(svc("a", "10.96.0.11") + svc("b", "10.96.0.12"))).ok());
+  auto missing = c.remove({{"Service", "default", "a"}, {"svc", "default", "zz"}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message, "Error from server (NotFound): services \"zz\" not found");
+  EXPECT_EQ(c.store().services().size(), 2u);
+  auto r = c.remove({{"svc", "", "a"}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(describeOutcome(r->front()), "service \"a\" deleted");
+  EXPECT_EQ(maps.keys(), frontendKeys(c.store()));
+}
+
+// A sink that records what a source asks of it.
+struct RecordingSink final : StateSink {
+  std::vector<std::string> calls;
+  Result<Outcomes> apply(std::vector<Object> objs) override {
+    calls.push_back("apply " + std::to_string(objs.size()));
+    return Outcomes{};
+  }
+  Result<Outcomes> remove(const std::vector<ObjectRef>& refs) override {
+    std::string s = "remove";
+    for (const auto& r : refs) s += " " + r.kind + ":" + r.ns + "/" + r.name;
+    calls.push_back(s);
+    return Outcomes{{"Service", "default", "web", ApplyAction::Deleted}};
+  }
+  Result<Outcomes> replace(const std::vector<std::string>&, std::vector<Object>) override {
+    calls.push_back("replace");
+    return Outcomes{};
+  }
+};
+
+TEST(SvcctlSource, RequestsBecomeSinkCalls) {
+  RecordingSink sink;
+  SvcctlSource src;
+  ASSERT_TRUE(src.start(sink).ok());
+  const std::string two = svc("a", "10.96.0.11") + ep("a", "10.0.0.1");
+  ASSERT_TRUE(src.handle({{"op", "apply"}, {"manifest", two}, {"source", "t.yaml"}}).ok());
+  ASSERT_TRUE(src.handle({{"op", "delete"}, {"manifest", two}}).ok());
+  auto byName = src.handle({{"op", "delete"}, {"kind", "svc"}, {"name", "web"}});
+  ASSERT_TRUE(byName.ok());
+  EXPECT_EQ(sink.calls,
+            (std::vector<std::string>{"apply 2", "remove Service:default/a Endpoints:default/a",
+                                      "remove svc:default/web"}));
+  // Nothing to apply: an error, and the sink is not asked.
+  auto empty = src.handle({{"op", "apply"}, {"manifest", ""}});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().message, "error: no objects passed to apply");
+  // A field of the wrong type: an error, not an exception.
+  auto bad = src.handle({{"op", "delete"}, {"kind", 5}, {"name", "web"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message.rfind("error: malformed request: ", 0), 0u) << bad.error().message;
+  EXPECT_EQ(sink.calls.size(), 3u);
+}
+
+// The apply/delete reply, byte for byte as svclbd wrote it by hand before
+// (keys sorted, compact, UTF-8 as is, invalid bytes as U+FFFD).
+TEST(SvcctlSource, ChangeReplyBytes) {
+  ChangeReply r;
+  r.results = {{"Service", "default", "web", ApplyAction::Created},
+               {"Endpoints", "ns-1", "web", ApplyAction::Unchanged},
+               {"EndpointSlice", "default", "we\"b\\", ApplyAction::Configured}};
+  EXPECT_EQ(changeReplyJson(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+            "{\"ok\":true,\"results\":[{\"action\":\"created\",\"kind\":\"Service\",\"name\":"
+            "\"web\",\"namespace\":\"default\"},{\"action\":\"unchanged\",\"kind\":\"Endpoints\","
+            "\"name\":\"web\",\"namespace\":\"ns-1\"},{\"action\":\"configured\",\"kind\":"
+            "\"EndpointSlice\",\"name\":\"we\\\"b\\\\\",\"namespace\":\"default\"}]}");
+  r.results.clear();
+  r.skipped = {"Warning: skipped Deployment.apps/caf\xc3\xa9 (\x01)", "bad \xff byte"};
+  EXPECT_EQ(
+      changeReplyJson(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+      "{\"ok\":true,\"results\":[],\"skipped\":[\"Warning: skipped Deployment.apps/caf\xc3\xa9 "
+      "(\\u0001)\",\"bad \xef\xbf\xbd byte\"]}");
+}
+
+}  // namespace
+}  // namespace svclb
