@@ -13,8 +13,9 @@ PKGS=(
   clang llvm libclang-rt-14-dev libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
   libcli11-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
   # hashes (sha256: nettle), object uids (libuuid), capabilities (libcap),
-  # rtnetlink messages (libmnl)
-  nettle-dev uuid-dev libcap-dev libmnl-dev
+  # rtnetlink messages (libmnl), YAML manifests (libyaml: what go-yaml, and so
+  # kubectl, ports)
+  nettle-dev uuid-dev libcap-dev libmnl-dev libyaml-dev
   # labs: ip/tc/bridge/ss (iproute2), nsenter/unshare/mountpoint
   # (util-linux), sysctl (procps), xdp-loader (xdp-tools), modprobe pktgen
   # (kmod), ethtool (offloads, veth stats), tcpdump (ARP captures)
