@@ -1,9 +1,10 @@
 // YAML reader cost on the apply path: a generated manifest of N Services
 // (bench/compare/gen.py's shape: Service + Endpoints per Service, E
 // addresses each; --slices adds an EndpointSlice per Service) read into
-// JSON documents by each reader this tree has, then parseManifests whole
-// (reading + decoding into Objects, on its threads). Rounds alternate the
-// readers; medians in ms.
+// JSON documents by the YAML reader (common/yaml.h), then parseManifests
+// whole (reading + decoding into Objects, on its threads). Rounds alternate;
+// medians in ms. (Until the commit that removed them it also timed the
+// hand-written FastYaml and yaml-cpp: bench/results/2026-12-04-vm-yaml-reader.md.)
 //
 //   svclb-yaml-reader [--services N] [--endpoints E] [--slices] [--rounds R] [--file PATH]
 #include <fmt/format.h>
@@ -23,11 +24,6 @@
 
 #include "common/yaml.h"
 #include "model/model.h"
-
-namespace svclb::model_internal {
-std::optional<std::vector<nlohmann::json>> fastYamlDocsForTest(std::string_view text);
-std::vector<nlohmann::json> yamlCppDocsForTest(std::string_view text);
-}  // namespace svclb::model_internal
 
 namespace {
 
@@ -110,13 +106,6 @@ int main(int argc, char** argv) {
   // Each reader: text -> the documents as JSON (kept, as a reader that
   // hands them on would), returns how many.
   std::vector<std::pair<std::string, std::function<size_t()>>> readers = {
-      {"FastYaml (hand-written subset)",
-       [&] {
-         auto d = svclb::model_internal::fastYamlDocsForTest(text);
-         return d ? d->size() : 0;
-       }},
-      {"yaml-cpp LoadAll + yamlToJson",
-       [&] { return svclb::model_internal::yamlCppDocsForTest(text).size(); }},
       {"libyaml events -> JSON",
        [&] {
          std::vector<json> docs;

@@ -222,7 +222,9 @@ std::string scalarKey(const yaml_event_t& e) {
 std::string goQuote(std::string_view s) { return json(std::string(s)).dump(); }
 
 // go-yaml's parser.fail(): a scanner error's line is 1-based, a parser
-// error's is the 0-based line libyaml reports, and line 0 is not named.
+// error's is the 0-based line libyaml reports. Where go-yaml names no line
+// (its line 0) svclb says line 1, as it always has: every syntax error names
+// a line. Reader errors (bad bytes) have no line, as in go-yaml.
 std::string libyamlError(const yaml_parser_t& p) {
   int line = 0;
   if (p.problem_mark.line != 0) {
@@ -231,6 +233,7 @@ std::string libyamlError(const yaml_parser_t& p) {
   } else if (p.context_mark.line != 0) {
     line = static_cast<int>(p.context_mark.line);
   }
+  if (line == 0 && (p.error == YAML_SCANNER_ERROR || p.error == YAML_PARSER_ERROR)) line = 1;
   std::string where = line != 0 ? "line " + std::to_string(line) + ": " : "";
   return where + (p.problem ? p.problem : "unknown problem parsing YAML content");
 }

@@ -11,7 +11,7 @@ PKGS=(
   # -target bpf, bpftool gen skeleton) and the libraries
   build-essential cmake pkg-config git
   clang llvm libclang-rt-14-dev libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
-  libcli11-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   # hashes (sha256: nettle), object uids (libuuid), capabilities (libcap),
   # rtnetlink messages (libmnl), YAML manifests (libyaml: what go-yaml, and so
   # kubectl, ports)
