@@ -3,7 +3,8 @@
 // addresses each; --slices adds an EndpointSlice per Service) read into
 // JSON documents by the YAML reader (common/yaml.h), then parseManifests
 // whole (reading + decoding into Objects, on its threads). Rounds alternate;
-// medians in ms. (Until the commit that removed them it also timed the
+// medians in ms of wall time and of the process's CPU time (all threads:
+// steadier than wall time on a loaded machine). (Until the commit that removed them it also timed the
 // hand-written FastYaml and yaml-cpp: bench/results/2026-12-04-vm-yaml-reader.md.)
 //
 //   svclb-yaml-reader [--services N] [--endpoints E] [--slices] [--rounds R] [--file PATH]
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -63,6 +65,12 @@ std::string manifest(int n, int e, bool slices) {
 
 double ms(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double, std::milli>(d).count();
+}
+
+double cpuMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
 }  // namespace
@@ -120,21 +128,26 @@ int main(int argc, char** argv) {
          return objs.ok() ? objs->size() : 0;
        }},
   };
-  std::map<std::string, std::vector<double>> times;
+  std::map<std::string, std::vector<double>> times, cpu;
   std::map<std::string, size_t> counts;
   for (int r = 0; r < rounds; ++r)
     for (auto& [name, fn] : readers) {
+      const double c0 = cpuMs();
       auto t0 = std::chrono::steady_clock::now();
       counts[name] = fn();
       times[name].push_back(ms(std::chrono::steady_clock::now() - t0));
+      cpu[name].push_back(cpuMs() - c0);
     }
   fmt::print("manifest: {} bytes, {} Services x {} endpoints{}, {} rounds\n", text.size(), n, e,
              slices ? " (+ EndpointSlices)" : "", rounds);
   for (auto& [name, fn] : readers) {
-    auto v = times[name];
+    auto v = times[name], c = cpu[name];
     std::sort(v.begin(), v.end());
-    fmt::print("{:<42} median {:8.1f} ms  min {:8.1f} ms  max {:8.1f} ms  ({} documents/objects)\n",
-               name, v[v.size() / 2], v.front(), v.back(), counts[name]);
+    std::sort(c.begin(), c.end());
+    fmt::print(
+        "{:<42} wall median {:7.1f} ms (min {:7.1f})  cpu median {:7.1f} ms (min {:7.1f})  {} "
+        "documents/objects\n",
+        name, v[v.size() / 2], v.front(), c[c.size() / 2], c.front(), counts[name]);
   }
   return 0;
 }
