@@ -4,8 +4,8 @@
 // JSON documents by the YAML reader (common/yaml.h), then parseManifests
 // whole (reading + decoding into Objects, on its threads). Rounds alternate;
 // medians in ms of wall time and of the process's CPU time (all threads:
-// steadier than wall time on a loaded machine). (Until the commit that removed them it also timed the
-// hand-written FastYaml and yaml-cpp: bench/results/2026-12-04-vm-yaml-reader.md.)
+// steadier than wall time on a loaded machine). (Until the commit that removed them it also timed
+// the hand-written FastYaml and yaml-cpp: bench/results/2026-12-04-vm-yaml-reader.md.)
 //
 //   svclb-yaml-reader [--services N] [--endpoints E] [--slices] [--rounds R] [--file PATH]
 #include <fmt/format.h>
@@ -35,7 +35,7 @@ std::string ip(uint32_t v) {
 
 std::string manifest(int n, int e, bool slices) {
   std::string s;
-  const uint32_t vip0 = 10u << 24 | 96u << 16 | 1;  // 10.96.0.1
+  const uint32_t vip0 = 10u << 24 | 96u << 16 | 1;   // 10.96.0.1
   const uint32_t ep0 = 10u << 24 | 251u << 16 | 11;  // 10.251.0.11
   for (int i = 0; i < n; ++i) {
     s += fmt::format(
@@ -88,11 +88,16 @@ int main(int argc, char** argv) {
       }
       return std::string(argv[++i]);
     };
-    if (a == "--services") n = std::stoi(next());
-    else if (a == "--endpoints") e = std::stoi(next());
-    else if (a == "--rounds") rounds = std::stoi(next());
-    else if (a == "--slices") slices = true;
-    else if (a == "--file") file = next();
+    if (a == "--services")
+      n = std::stoi(next());
+    else if (a == "--endpoints")
+      e = std::stoi(next());
+    else if (a == "--rounds")
+      rounds = std::stoi(next());
+    else if (a == "--slices")
+      slices = true;
+    else if (a == "--file")
+      file = next();
     else {
       fmt::print(stderr,
                  "usage: svclb-yaml-reader [--services N] [--endpoints E] [--slices] "

@@ -180,8 +180,8 @@ json resolvePlain(std::string_view s) {
 bool plainResolvesToNonString(std::string_view s) {
   if (isNullWord(s) || isTrueWord(s) || isFalseWord(s)) return true;
   if (s == "y" || s == "Y" || s == "n" || s == "N") return true;
-  if (matchDec(s) || matchHex(s) || matchOct(s) || matchFloat(s) || matchBin(s) ||
-      matchBase60(s) || matchTimestamp(s))
+  if (matchDec(s) || matchHex(s) || matchOct(s) || matchFloat(s) || matchBin(s) || matchBase60(s) ||
+      matchTimestamp(s))
     return true;
   const std::string_view unsignedPart = s.substr(skipSign(s));
   if (unsignedPart == ".inf" || unsignedPart == ".Inf" || unsignedPart == ".INF") return true;
@@ -275,7 +275,7 @@ class Reader {
   struct Frame {
     json* node;
     bool isMap;
-    bool wantKey = true;  // a mapping's next scalar is a key
+    bool wantKey = true;   // a mapping's next scalar is a key
     json* slot = nullptr;  // where a mapping's pending value goes
     std::string anchor;
   };

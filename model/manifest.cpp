@@ -173,7 +173,6 @@ std::optional<Error> expand(const json& doc, const std::string& src, std::vector
   return std::nullopt;
 }
 
-
 // kubectl's words for a manifest it cannot read: `msg` is go-yaml's text
 // after "yaml: " (common/yaml.h) or a decoding exception's.
 std::string parseErrorText(const std::string& src, const std::string& msg) {
@@ -267,8 +266,8 @@ Result<std::vector<Object>> parseManifests(std::string_view text, std::string_vi
     readPart(texts[0], src, strict, parts[0]);
     for (auto& f : others) f.get();
   }
-  if (parts.size() > 1 &&
-      std::any_of(parts.begin(), parts.end(), [](const Part& p) { return p.yamlErr.has_value(); })) {
+  if (parts.size() > 1 && std::any_of(parts.begin(), parts.end(),
+                                      [](const Part& p) { return p.yamlErr.has_value(); })) {
     // A YAML error's line and words are the whole text's: read it in one.
     parts.assign(1, Part{});
     readPart(text, src, strict, parts[0]);
