@@ -1,26 +1,10 @@
 // Machine-readable output (-o json|yaml|name) in kubectl's shapes.
-#include <regex>
-
 #include "cli/format.h"
 #include "cli/json_util.h"
+#include "common/yaml.h"
 
 namespace svclb::cli {
 namespace {
-
-// YAML 1.1 plain scalars that a reader would not take back as the same
-// string (bools, nulls, numbers, timestamps) must be quoted, as go-yaml does.
-bool resolvesToNonString(const std::string& s) {
-  static const std::regex kSpecial(
-      "^(~|null|Null|NULL|y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|"
-      "ON|off|Off|OFF)$");
-  static const std::regex kNumber(
-      "^[-+]?(0b[01_]+|0x[0-9a-fA-F_]+|0[0-7_]+|(0|[1-9][0-9_]*)|"
-      "(\\.[0-9]+|[0-9][0-9_]*(\\.[0-9_]*)?)([eE][-+]?[0-9]+)?|"
-      "[0-9][0-9_]*(:[0-5]?[0-9])+(\\.[0-9_]*)?|\\.(inf|Inf|INF))$|^\\.(nan|NaN|NAN)$");
-  static const std::regex kTimestamp("^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt \\t].*)?$");
-  return std::regex_match(s, kSpecial) || std::regex_match(s, kNumber) ||
-         std::regex_match(s, kTimestamp);
-}
 
 bool needsQuotes(const std::string& s) {
   if (s.empty()) return true;
@@ -30,7 +14,9 @@ bool needsQuotes(const std::string& s) {
   if (s.find(": ") != std::string::npos || s.find(" #") != std::string::npos) return true;
   for (unsigned char c : s)
     if (c < 0x20 || c == 0x7f) return true;
-  return resolvesToNonString(s);
+  // A YAML 1.1 reader would not take it back as the same string (a bool,
+  // null, number or timestamp): quoted, as go-yaml does.
+  return yaml::plainResolvesToNonString(s);
 }
 
 std::string scalar(const Json& v) {

@@ -1,6 +1,6 @@
 // One error style for all of svclb's C++: Result<T> carries a value or an
 // Error {errno-style code, message in the user's words}. No exceptions cross
-// module boundaries; third-party exceptions (yaml-cpp, json) are caught at
+// module boundaries; third-party exceptions (json) are caught at
 // the edge that calls them and turned into an Error.
 #pragma once
 

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <nettle/base64.h>
 #include <sys/stat.h>
-#include <yaml-cpp/yaml.h>
+#include "common/yaml.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -18,44 +18,6 @@ namespace svclb::k8s {
 using nlohmann::json;
 
 namespace {
-
-json yamlNodeToJson(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Scalar: {
-      const std::string& s = n.Scalar();
-      // "!" marks a quoted or block scalar: always a string.
-      if (n.Tag() == "!") return s;
-      if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "Yes" || s == "on" ||
-          s == "On")
-        return true;
-      if (s == "false" || s == "False" || s == "FALSE" || s == "no" || s == "No" || s == "off" ||
-          s == "Off")
-        return false;
-      if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-      return s;
-    }
-    case YAML::NodeType::Sequence: {
-      json a = json::array();
-      for (const auto& item : n) a.push_back(yamlNodeToJson(item));
-      return a;
-    }
-    case YAML::NodeType::Map: {
-      json o = json::object();
-      for (const auto& kv : n) {
-        if (!kv.first.IsScalar())
-          throw YAML::ParserException(kv.first.Mark(), "invalid map key: only scalar keys");
-        // Like go-yaml (kubectl): a key twice is an error, not "last wins".
-        if (o.contains(kv.first.Scalar()))
-          throw YAML::ParserException(kv.first.Mark(),
-                                      "key " + goQuote(kv.first.Scalar()) + " already set in map");
-        o[kv.first.Scalar()] = yamlNodeToJson(kv.second);
-      }
-      return o;
-    }
-    default:
-      return nullptr;
-  }
-}
 
 std::string dirOf(std::string_view path) {
   auto slash = path.rfind('/');
@@ -176,13 +138,15 @@ Result<std::string> readFile(const std::string& path, const std::string& what) {
 }  // namespace
 
 Result<json> readKubeconfigYaml(std::string_view text, std::string_view path) {
-  try {
-    YAML::Node n = YAML::Load(std::string(text));
-    return yamlNodeToJson(n);
-  } catch (const YAML::Exception& e) {
-    return Error{EINVAL, fmt::format("kubeconfig {}: not valid YAML: line {}: {}", path,
-                                     e.mark.line + 1, e.msg)};
-  }
+  // The project's one YAML reader (common/yaml.h: libyaml, kubectl's
+  // words); a kubeconfig is one document.
+  json doc;
+  int docs = 0;
+  auto err = yaml::readYaml(text, [&](json&& d) {
+    if (docs++ == 0) doc = std::move(d);
+  });
+  if (err) return Error{EINVAL, fmt::format("kubeconfig {}: not valid YAML: {}", path, *err)};
+  return doc;
 }
 
 Result<std::string> normalizeServerUrl(std::string_view url, bool allowInsecure) {

@@ -11,11 +11,12 @@ PKGS=(
   # -target bpf, bpftool gen skeleton) and the libraries
   build-essential cmake pkg-config git
   clang llvm libclang-rt-14-dev libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
-  libcli11-dev libfmt-dev libyaml-cpp-dev nlohmann-json3-dev libgtest-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   # hashes (sha256: nettle), object uids (libuuid), capabilities (libcap),
   # rtnetlink messages (libmnl), the HTTP server of the health check
-  # ports and /metrics (libevent's evhttp)
-  nettle-dev uuid-dev libcap-dev libmnl-dev libevent-dev
+  # ports and /metrics (libevent's evhttp), YAML manifests and kubeconfig
+  # (libyaml: what go-yaml, and so kubectl, ports)
+  nettle-dev uuid-dev libcap-dev libmnl-dev libevent-dev libyaml-dev
   # the Kubernetes API client (k8s/): HTTPS with client certificates and
   # bearer tokens, chunked watch streams (libcurl, OpenSSL flavour: blobs)
   libcurl4-openssl-dev

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer manifest target (model/*.cpp + manifest_fuzz.cpp,
+# Builds the libFuzzer manifest target (model/*.cpp, common/yaml.cpp and
+# manifest_fuzz.cpp,
 # clang++ -fsanitize=fuzzer,address,undefined; outside the CMake build,
 # which may use gcc), runs the seed corpus (tests/unit/corpus/{valid,invalid}
 # and examples/), then fuzzes for --time seconds.
@@ -25,16 +26,16 @@ WORK=${WORK:-$(mktemp -d /tmp/svclb-manifest-fuzz.XXXXXX)}
 mkdir -p "$WORK/corpus" "$WORK/seeds" "$WORK/artifacts"
 BIN=$WORK/manifest_fuzz
 
-SOURCES=("$REPO"/model/*.cpp "$HERE/manifest_fuzz.cpp")
+SOURCES=("$REPO"/model/*.cpp "$REPO"/common/yaml.cpp "$HERE/manifest_fuzz.cpp")
 newest=$(ls -t "${SOURCES[@]}" "$REPO"/model/*.h "$REPO"/common/*.h | head -1)
 if [[ ! -x $BIN || $newest -nt $BIN ]]; then
     echo "run_manifest_fuzz: building $BIN with $CXX" >&2
     # shellcheck disable=SC2046
     timeout 600 "$CXX" -std=c++20 -O1 -g -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-        -I"$REPO" $(pkg-config --cflags yaml-cpp 2>/dev/null) \
+        -I"$REPO" $(pkg-config --cflags yaml-0.1) \
         "${SOURCES[@]}" -o "$BIN.tmp" \
-        $(pkg-config --libs yaml-cpp 2>/dev/null || echo -lyaml-cpp) -lfmt -luuid
+        $(pkg-config --libs yaml-0.1) -lfmt -luuid
     mv "$BIN.tmp" "$BIN"
 fi
 

@@ -1,17 +1,26 @@
 // svcctl formatting: kubectl's table, AGE, PORT(S), EXTERNAL-IP, endpoints,
 // describe, -o json/yaml and svclb's own stats/status layouts. No daemon.
 #include <gtest/gtest.h>
-#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 
 #include "cli/format.h"
 #include "cli/table.h"
+#include "common/yaml.h"
 
 namespace svclb::cli {
 namespace {
 
 using namespace std::chrono_literals;
+
+// The one document of `text`, read by the manifest's YAML reader (libyaml).
+Json readOneYaml(const std::string& text) {
+  std::vector<Json> docs;
+  auto err = yaml::readYaml(text, [&](Json&& d) { docs.push_back(std::move(d)); });
+  EXPECT_FALSE(err) << err.value_or("");
+  EXPECT_EQ(docs.size(), 1u);
+  return docs.empty() ? Json() : docs[0];
+}
 
 TimePoint at(const std::string& rfc3339) { return *parseRfc3339(rfc3339); }
 
@@ -342,11 +351,11 @@ TEST(CliOutput, YamlLikeKubectl) {
             "metadata:\n"
             "  resourceVersion: \"\"\n");
   // And it parses back to the same data.
-  YAML::Node n = YAML::Load(yaml);
-  EXPECT_EQ(n["items"][0]["spec"]["ports"][0]["port"].as<int>(), 80);
-  EXPECT_EQ(n["items"][0]["metadata"]["creationTimestamp"].as<std::string>(),
+  Json n = readOneYaml(yaml);
+  EXPECT_EQ(n["items"][0]["spec"]["ports"][0]["port"].get<int>(), 80);
+  EXPECT_EQ(n["items"][0]["metadata"]["creationTimestamp"].get<std::string>(),
             "2024-05-01T12:00:00Z");
-  EXPECT_EQ(n["metadata"]["resourceVersion"].as<std::string>(), "");
+  EXPECT_EQ(n["metadata"]["resourceVersion"].get<std::string>(), "");
 }
 
 TEST(CliOutput, YamlQuotesAmbiguousScalars) {
@@ -365,9 +374,9 @@ TEST(CliOutput, YamlQuotesAmbiguousScalars) {
   EXPECT_EQ(yaml,
             "a: \"true\"\nb: \"8080\"\nc: \"no\"\nd: \"x: y\"\ne: \"-dash\"\n"
             "f: \"two\\nlines\"\ng: 10.0.0.1\nh: null\ni: true\nj: \"*\"\nk:\n- - 1\n  - 2\n");
-  YAML::Node n = YAML::Load(yaml);
+  Json n = readOneYaml(yaml);
   for (const char* k : {"a", "b", "c", "d", "e", "f", "g", "j"})
-    EXPECT_EQ(n[k].as<std::string>(), v[k].get<std::string>()) << k;
+    EXPECT_EQ(n[k].get<std::string>(), v[k].get<std::string>()) << k;
 }
 
 TEST(CliOutput, Names) {

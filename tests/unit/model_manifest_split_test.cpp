@@ -1,9 +1,10 @@
 // parseManifests reads a large manifest in parts on several threads
 // (model/manifest.cpp). The result must be the one-piece reading's: the
-// same objects in the same order, the first error by document order, and
-// the yaml-cpp fallback when any part is outside the fast reader's subset.
+// same objects in the same order, the first error by document order, flow
+// style in any part, and a YAML error's line as the whole text's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -69,9 +70,9 @@ TEST(ModelManifestSplit, FirstErrorByDocumentOrder) {
   EXPECT_EQ(both.error().message, parseManifests(early, "big.yaml").error().message);
 }
 
-TEST(ModelManifestSplit, AnyPartOutsideTheFastSubsetFallsBackForAll) {
+TEST(ModelManifestSplit, FlowStyleInAPart) {
   auto v = docs();
-  // Flow style near the end: yaml-cpp reads the whole text.
+  // Flow style near the end, in the last part.
   v.insert(v.end() - 5,
            "apiVersion: v1\nkind: Service\nmetadata: {name: flow, namespace: bench}\n"
            "spec:\n  ports: [{port: 80}]\n");
@@ -84,6 +85,20 @@ TEST(ModelManifestSplit, AnyPartOutsideTheFastSubsetFallsBackForAll) {
     want.insert(want.end(), one->begin(), one->end());
   }
   EXPECT_TRUE(*all == want);
+}
+
+// A syntax error in a later part is reported with its line in the whole
+// text (go-yaml's words), as a one-piece reading would.
+TEST(ModelManifestSplit, YamlErrorLineIsTheWholeTexts) {
+  auto v = docs();
+  std::string text = join(v);
+  const size_t lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+  text += "---\napiVersion: v1\nkind: Service\nmetadata:\n  labels: app: web\n";
+  auto r = parseManifests(text, "big.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message,
+            "error: error parsing big.yaml: error converting YAML to JSON: yaml: line " +
+                std::to_string(lines + 5) + ": mapping values are not allowed in this context");
 }
 
 }  // namespace

@@ -273,8 +273,8 @@ TEST(ModelManifest, OtherKindsAreSkippedUnlessStrict) {
             0u)
       << skipped[0];
 
-  // Core kinds have no group; list items and block YAML (the fast reader)
-  // are skipped alike; a malformed object of svclb's kinds is still refused.
+  // Core kinds have no group; list items and block YAML are skipped
+  // alike; a malformed object of svclb's kinds is still refused.
   skipped.clear();
   const std::string mixed =
       "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa\n---\n"

@@ -103,7 +103,9 @@ class Gen {
     std::string s = "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: s" + std::to_string(i) +
                     "\n  namespace: ns" + std::to_string(i % 2) + "\nsubsets:\n";
     std::string ready = addresses(4), notReady = addresses(2);
-    if (ready.empty() && notReady.empty()) return s + "[]\n";
+    // "subsets: []" (a flow collection at its key's column, "subsets:\n[]",
+    // is not YAML: go-yaml and libyaml refuse it, yaml-cpp read it).
+    if (ready.empty() && notReady.empty()) return s.substr(0, s.size() - 1) + " []\n";
     s += "- ";
     std::string body;
     if (!ready.empty()) body += "addresses:\n" + ready;
