@@ -21,8 +21,8 @@ BIN=$CACHE/bin
 # as CI's, may not have /usr/local/go/bin in PATH).
 GO=${GO:-$(command -v go || true)}
 [[ -z $GO && -x /usr/local/go/bin/go ]] && GO=/usr/local/go/bin/go
-if [[ -z $GO ]]; then
-  echo "k8s tools: no Go toolchain (go not in PATH): cannot build the test control plane" >&2
+if [[ -z $GO || ! -x $GO ]]; then
+  echo "k8s tools: no Go toolchain (${GO:-go not in PATH}): cannot build the test control plane" >&2
   exit 77
 fi
 

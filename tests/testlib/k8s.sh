@@ -141,15 +141,16 @@ _k8s_start() {  # NAME CMD...: start in $K8S_NS, log to $K8S_TMP/NAME.log
     eval "K8S_PID_${name//-/_}=$!"
 }
 
-# _k8s_wait_url NAME PID URL SECONDS CURL-ARGS...: until URL answers "ok".
+# _k8s_wait_url NAME PID URL SECONDS WANT CURL-ARGS...: until URL's body is
+# (a glob) WANT; the process must stay alive meanwhile.
 _k8s_wait_url() {
-    local name=$1 pid=$2 url=$3 secs=$4 i out; shift 4
+    local name=$1 pid=$2 url=$3 secs=$4 want=$5 i out; shift 5
     for ((i = 0; i < secs * 5; i++)); do
         kill -0 "$pid" 2>/dev/null || { k8s_log "$name exited early:"; tail -25 "$K8S_TMP/$name.log" >&2; return 1; }
-        out=$(k8s_in_ns curl -s -m 2 "$@" "$url" 2>/dev/null) && [[ $out == ok ]] && return 0
+        out=$(k8s_in_ns curl -s -m 2 "$@" "$url" 2>/dev/null) && [[ $out == $want ]] && return 0  # WANT is a glob
         sleep 0.2
     done
-    k8s_log "$name: $url did not answer ok within ${secs}s (last: ${out:-nothing}); log:"
+    k8s_log "$name: $url did not answer '$want' within ${secs}s (last: ${out:-nothing}); log:"
     tail -25 "$K8S_TMP/$name.log" >&2
     return 1
 }
@@ -170,7 +171,7 @@ k8s_up() {
         --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
         --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
         --initial-cluster test=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
-    _k8s_wait_url etcd "$K8S_PID_etcd" http://127.0.0.1:2379/health 30 -o /dev/null -w ok || return 1
+    _k8s_wait_url etcd "$K8S_PID_etcd" http://127.0.0.1:2379/health 30 '*"health":"true"*' || return 1
 
     _k8s_start kube-apiserver "$K8S_BIN/kube-apiserver" \
         --etcd-servers http://127.0.0.1:2379 \
@@ -186,7 +187,7 @@ k8s_up() {
         --endpoint-reconciler-type none \
         --allow-privileged=true \
         --v=1
-    _k8s_wait_url kube-apiserver "$K8S_PID_kube_apiserver" "https://$K8S_API_IP:$K8S_API_PORT/readyz" 120 \
+    _k8s_wait_url kube-apiserver "$K8S_PID_kube_apiserver" "https://$K8S_API_IP:$K8S_API_PORT/readyz" 120 ok \
         --cacert "$K8S_PKI/ca.crt" --cert "$K8S_PKI/admin.crt" --key "$K8S_PKI/admin.key" || return 1
 
     # The EndpointSlice controller (slices for Services with selectors) and
@@ -203,7 +204,7 @@ k8s_up() {
         --leader-elect=false \
         --bind-address 127.0.0.1 --secure-port 10257 --cert-dir "$K8S_TMP/kcm" \
         --v=1
-    _k8s_wait_url kube-controller-manager "$K8S_PID_kube_controller_manager" https://127.0.0.1:10257/healthz 60 -k || return 1
+    _k8s_wait_url kube-controller-manager "$K8S_PID_kube_controller_manager" https://127.0.0.1:10257/healthz 60 ok -k || return 1
     k8s_log "control plane up in $((SECONDS - t0)) s: $K8S_SERVER in namespace $K8S_NS (tmp $K8S_TMP)"
 }
 
