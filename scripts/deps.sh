@@ -27,6 +27,9 @@ PKGS=(
   # clients, servers and checks: curl, socat, jq, python3 (HTTP/UDP servers,
   # clients, report; standard library only), promtool (prometheus)
   curl socat jq python3 prometheus
+  # the k8s tests' control plane (tests/testlib/k8s.sh): CA, certificates
+  # and service-account keys
+  openssl
   # benchmarks: the iptables/nftables references (iptables-legacy-restore,
   # nft), charts (gnuplot), pktgen timing (bc)
   iptables nftables gnuplot-nox bc
