@@ -56,7 +56,10 @@ int main(int argc, char** argv) {
   int i = 1;
   for (; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--") { ++i; break; }
+    if (a == "--") {
+      ++i;
+      break;
+    }
     if (a == "--gone") {
       gone = true;
       continue;
@@ -70,9 +73,12 @@ int main(int argc, char** argv) {
       vport = static_cast<uint16_t>(std::stoul(argv[++i]));
     else if (a == "--proto")
       proto = argv[++i];
-    else if (a == "--addr") addr = argv[++i];
-    else if (a == "--port") port = static_cast<uint16_t>(std::stoul(argv[++i]));
-    else if (a == "--timeout") timeout = std::stod(argv[++i]);
+    else if (a == "--addr")
+      addr = argv[++i];
+    else if (a == "--port")
+      port = static_cast<uint16_t>(std::stoul(argv[++i]));
+    else if (a == "--timeout")
+      timeout = std::stod(argv[++i]);
     else
       die(kUsage);
   }
@@ -117,7 +123,8 @@ int main(int argc, char** argv) {
       mapSecs = std::chrono::duration<double>(Clock::now() - t0).count();
     if (mapSecs < 0)
       usleep(50);
-    else if (cmdSecs < 0) usleep(1000);
+    else if (cmdSecs < 0)
+      usleep(1000);
   }
   if (cmdSecs < 0) {
     kill(pid, SIGKILL);

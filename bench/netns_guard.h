@@ -13,13 +13,15 @@ namespace svclb::bench {
 // /run/netns and not the root one (/proc/1/ns/net, when readable); else
 // false with the reason in *why.
 inline bool inCreatedNetns(std::string* why) {
-  struct stat self{}, root{};
+  struct stat self {
+  }, root{};
   if (stat("/proc/self/ns/net", &self) != 0) return *why = "cannot stat /proc/self/ns/net", false;
-  if (stat("/proc/1/ns/net", &root) == 0 && root.st_ino == self.st_ino && root.st_dev == self.st_dev)
+  if (stat("/proc/1/ns/net", &root) == 0 && root.st_ino == self.st_ino &&
+      root.st_dev == self.st_dev)
     return *why = "this is the root network namespace", false;
   if (DIR* d = opendir("/run/netns")) {
     while (dirent* e = readdir(d)) {
-      struct stat st{};
+      struct stat st {};
       std::string p = std::string("/run/netns/") + e->d_name;
       if (e->d_name[0] != '.' && stat(p.c_str(), &st) == 0 && st.st_ino == self.st_ino &&
           st.st_dev == self.st_dev) {

@@ -56,8 +56,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,9 +88,9 @@ constexpr uint32_t kVarySrcBase = 0x0AC80000;  // 10.200.0.0: new-flow sources
 constexpr uint16_t kClientPort = 40000;
 constexpr uint16_t kFillBePort = 8080;
 const std::string kNotService = "10.96.0.99";
-const std::string kEmptyVip = "10.96.0.13";  // fixture "empty": no endpoints
-const std::string kAffVip = "10.96.0.20";    // bench: ClientIP affinity, 2 backends
-const std::string kMaglevVip = "10.96.0.21"; // bench: Maglev, 2 backends
+const std::string kEmptyVip = "10.96.0.13";   // fixture "empty": no endpoints
+const std::string kAffVip = "10.96.0.20";     // bench: ClientIP affinity, 2 backends
+const std::string kMaglevVip = "10.96.0.21";  // bench: Maglev, 2 backends
 // NodePort (SVC_F_EXTERNAL) on the node's address, see the file comment.
 const std::string kNodeIp = "192.168.77.2";
 const std::string kLanClient = "192.168.77.100";  // has a route and a neighbour
@@ -116,15 +116,38 @@ struct Options {
 
 // ---- programs under test ----------------------------------------------------
 
-enum class Target { SvclbXdp, SvclbTc, RefXdpPass, RefXdpTx, RefCtHit, RefNewFlow, RefNewFlow2, RefTcOk };
+enum class Target {
+  SvclbXdp,
+  SvclbTc,
+  RefXdpPass,
+  RefXdpTx,
+  RefCtHit,
+  RefNewFlow,
+  RefNewFlow2,
+  RefTcOk
+};
 bool isTc(Target t) { return t == Target::SvclbTc || t == Target::RefTcOk; }
 
 enum class Keys { Hot, Spread };
 enum class Method { Wrap, PingPong, Direct };
 // Which packet a row sends (built from the fixtures' PacketBuilder).
 enum class Pkt {
-  ToVipSyn, ToVipAck, Reply, NotService, NotServiceUdp, ToEmptySyn, ToEmptyUdp, ToAffSyn, ToMaglevSyn, ToFillVip, FillReply,
-  NpLocalSyn, NpLocalAck, NpRemoteSyn, NpRemoteAck, NpRemoteReply
+  ToVipSyn,
+  ToVipAck,
+  Reply,
+  NotService,
+  NotServiceUdp,
+  ToEmptySyn,
+  ToEmptyUdp,
+  ToAffSyn,
+  ToMaglevSyn,
+  ToFillVip,
+  FillReply,
+  NpLocalSyn,
+  NpLocalAck,
+  NpRemoteSyn,
+  NpRemoteAck,
+  NpRemoteReply
 };
 // What must be true before a run.
 enum class Prep { None, Established, PingPong };
@@ -159,47 +182,97 @@ std::vector<PathCase> pathCases() {
   using enum Pkt;
   std::vector<PathCase> c = {
       // svclb XDP
-      {"xdp.clusterip_new_flow", "ClusterIP new flow (CT miss + svc lookup + LRU insert x2)", SvclbXdp, Wrap, Hot, ToVipSyn, V, Prep::None, Check::Flows, P, true},
-      {"xdp.clusterip_ct_hit", "ClusterIP CT hit + DNAT", SvclbXdp, Wrap, Hot, ToVipAck, 0, Prep::Established, Check::Hits, P, false},
-      {"xdp.clusterip_ct_hit_pingpong", "ClusterIP CT hit + DNAT, no wrapper", SvclbXdp, PingPong, Hot, ToVipAck, 0, Prep::PingPong, Check::Hits, P, false},
-      {"xdp.reply_rnat", "reply reverse NAT (CT hit)", SvclbXdp, Wrap, Hot, Reply, 0, Prep::Established, Check::Replies, P, false},
-      {"xdp.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbXdp, Wrap, Hot, NotService, 0, Prep::None, Check::NoDrops, P, false},
-      {"xdp.non_service_udp_pass", "not a service, UDP: CT miss + svc miss + reversed-tuple lookup (port-reuse takeover) + pass", SvclbXdp, Wrap, Hot, NotServiceUdp, 0, Prep::None, Check::NoDrops, P, false},
-      {"xdp.no_endpoint_reject", "service without endpoints: TCP RST back (XDP_TX)", SvclbXdp, Wrap, Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, T, false, Svc::Empty},
-      {"xdp.no_endpoint_reject_udp", "service without endpoints: UDP -> ICMP port unreachable back (XDP_TX; includes the wrapper shrinking the frame back: 2 helper calls)", SvclbXdp, Wrap, Hot, ToEmptyUdp, WRAP_UNDO_ICMP, Prep::None, Check::Rejects, T, false, Svc::EmptyUdp},
-      {"xdp.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbXdp, Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, P, true, Svc::Aff},
-      {"xdp.maglev_new_flow", "Maglev service: CT miss + Maglev ring lookup + LRU inserts", SvclbXdp, Wrap, Hot, ToMaglevSyn, V, Prep::None, Check::Flows, P, true, Svc::Maglev},
-      {"xdp.nodeport_local_new_flow", "NodePort, local backend: CT miss + svc lookup + FIB lookup + LRU insert x2 + DNAT", SvclbXdp, Wrap, Hot, NpLocalSyn, V, Prep::None, Check::Flows, P, true, Svc::NpLocal},
-      {"xdp.nodeport_local_ct_hit", "NodePort, local backend: CT hit + DNAT", SvclbXdp, Wrap, Hot, NpLocalAck, 0, Prep::Established, Check::Hits, P, false, Svc::NpLocal},
-      {"xdp.nodeport_remote_new_flow", "NodePort, remote backend: + SNAT port + both-ends rewrite + MACs (XDP_TX)", SvclbXdp, Wrap, Hot, NpRemoteSyn, V, Prep::None, Check::Flows, T, true, Svc::NpRemote},
-      {"xdp.nodeport_remote_ct_hit", "NodePort, remote backend: CT hit + FIB lookup + both-ends rewrite (XDP_TX)", SvclbXdp, Wrap, Hot, NpRemoteAck, 0, Prep::Established, Check::Hits, T, false, Svc::NpRemote},
-      {"xdp.nodeport_remote_reply", "NodePort, remote backend's reply back to the client (XDP_TX)", SvclbXdp, Wrap, Hot, NpRemoteReply, 0, Prep::Established, Check::Replies, T, false, Svc::NpRemote},
-      {"xdp.clusterip_new_flow", "", SvclbXdp, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::NoDrops, P, true},
-      {"xdp.clusterip_ct_hit", "", SvclbXdp, Wrap, Spread, ToFillVip, SD, Prep::Established, Check::NoDrops, P, false},
-      {"xdp.reply_rnat", "", SvclbXdp, Wrap, Spread, FillReply, SS, Prep::Established, Check::NoDrops, P, false},
+      {"xdp.clusterip_new_flow", "ClusterIP new flow (CT miss + svc lookup + LRU insert x2)",
+       SvclbXdp, Wrap, Hot, ToVipSyn, V, Prep::None, Check::Flows, P, true},
+      {"xdp.clusterip_ct_hit", "ClusterIP CT hit + DNAT", SvclbXdp, Wrap, Hot, ToVipAck, 0,
+       Prep::Established, Check::Hits, P, false},
+      {"xdp.clusterip_ct_hit_pingpong", "ClusterIP CT hit + DNAT, no wrapper", SvclbXdp, PingPong,
+       Hot, ToVipAck, 0, Prep::PingPong, Check::Hits, P, false},
+      {"xdp.reply_rnat", "reply reverse NAT (CT hit)", SvclbXdp, Wrap, Hot, Reply, 0,
+       Prep::Established, Check::Replies, P, false},
+      {"xdp.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbXdp, Wrap, Hot,
+       NotService, 0, Prep::None, Check::NoDrops, P, false},
+      {"xdp.non_service_udp_pass",
+       "not a service, UDP: CT miss + svc miss + reversed-tuple lookup (port-reuse takeover) + "
+       "pass",
+       SvclbXdp, Wrap, Hot, NotServiceUdp, 0, Prep::None, Check::NoDrops, P, false},
+      {"xdp.no_endpoint_reject", "service without endpoints: TCP RST back (XDP_TX)", SvclbXdp, Wrap,
+       Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, T, false, Svc::Empty},
+      {"xdp.no_endpoint_reject_udp",
+       "service without endpoints: UDP -> ICMP port unreachable back (XDP_TX; includes the wrapper "
+       "shrinking the frame back: 2 helper calls)",
+       SvclbXdp, Wrap, Hot, ToEmptyUdp, WRAP_UNDO_ICMP, Prep::None, Check::Rejects, T, false,
+       Svc::EmptyUdp},
+      {"xdp.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbXdp,
+       Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, P, true, Svc::Aff},
+      {"xdp.maglev_new_flow", "Maglev service: CT miss + Maglev ring lookup + LRU inserts",
+       SvclbXdp, Wrap, Hot, ToMaglevSyn, V, Prep::None, Check::Flows, P, true, Svc::Maglev},
+      {"xdp.nodeport_local_new_flow",
+       "NodePort, local backend: CT miss + svc lookup + FIB lookup + LRU insert x2 + DNAT",
+       SvclbXdp, Wrap, Hot, NpLocalSyn, V, Prep::None, Check::Flows, P, true, Svc::NpLocal},
+      {"xdp.nodeport_local_ct_hit", "NodePort, local backend: CT hit + DNAT", SvclbXdp, Wrap, Hot,
+       NpLocalAck, 0, Prep::Established, Check::Hits, P, false, Svc::NpLocal},
+      {"xdp.nodeport_remote_new_flow",
+       "NodePort, remote backend: + SNAT port + both-ends rewrite + MACs (XDP_TX)", SvclbXdp, Wrap,
+       Hot, NpRemoteSyn, V, Prep::None, Check::Flows, T, true, Svc::NpRemote},
+      {"xdp.nodeport_remote_ct_hit",
+       "NodePort, remote backend: CT hit + FIB lookup + both-ends rewrite (XDP_TX)", SvclbXdp, Wrap,
+       Hot, NpRemoteAck, 0, Prep::Established, Check::Hits, T, false, Svc::NpRemote},
+      {"xdp.nodeport_remote_reply", "NodePort, remote backend's reply back to the client (XDP_TX)",
+       SvclbXdp, Wrap, Hot, NpRemoteReply, 0, Prep::Established, Check::Replies, T, false,
+       Svc::NpRemote},
+      {"xdp.clusterip_new_flow", "", SvclbXdp, Wrap, Spread, ToFillVip, V | SD, Prep::None,
+       Check::NoDrops, P, true},
+      {"xdp.clusterip_ct_hit", "", SvclbXdp, Wrap, Spread, ToFillVip, SD, Prep::Established,
+       Check::NoDrops, P, false},
+      {"xdp.reply_rnat", "", SvclbXdp, Wrap, Spread, FillReply, SS, Prep::Established,
+       Check::NoDrops, P, false},
       // svclb tc
-      {"tc.clusterip_new_flow", "ClusterIP new flow (CT miss + svc lookup + LRU insert x2)", SvclbTc, Wrap, Hot, ToVipSyn, V, Prep::None, Check::Flows, OK, true},
-      {"tc.clusterip_ct_hit", "ClusterIP CT hit + DNAT", SvclbTc, Wrap, Hot, ToVipAck, 0, Prep::Established, Check::Hits, OK, false},
-      {"tc.clusterip_ct_hit_pingpong", "ClusterIP CT hit + DNAT, no wrapper", SvclbTc, PingPong, Hot, ToVipAck, 0, Prep::PingPong, Check::Hits, OK, false},
-      {"tc.reply_rnat", "reply reverse NAT (CT hit)", SvclbTc, Wrap, Hot, Reply, 0, Prep::Established, Check::Replies, OK, false},
-      {"tc.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbTc, Wrap, Hot, NotService, 0, Prep::None, Check::NoDrops, OK, false},
-      {"tc.non_service_udp_pass", "not a service, UDP: CT miss + svc miss + reversed-tuple lookup (port-reuse takeover) + pass", SvclbTc, Wrap, Hot, NotServiceUdp, 0, Prep::None, Check::NoDrops, OK, false},
-      {"tc.no_endpoint_reject", "service without endpoints: TCP RST back (redirect)", SvclbTc, Wrap, Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, REDIR, false, Svc::Empty},
-      {"tc.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbTc, Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, OK, true, Svc::Aff},
-      {"tc.maglev_new_flow", "Maglev service: CT miss + Maglev ring lookup + LRU inserts", SvclbTc, Wrap, Hot, ToMaglevSyn, V, Prep::None, Check::Flows, OK, true, Svc::Maglev},
-      {"tc.clusterip_new_flow", "", SvclbTc, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::NoDrops, OK, true},
-      {"tc.clusterip_ct_hit", "", SvclbTc, Wrap, Spread, ToFillVip, SD, Prep::Established, Check::NoDrops, OK, false},
-      {"tc.reply_rnat", "", SvclbTc, Wrap, Spread, FillReply, SS, Prep::Established, Check::NoDrops, OK, false},
+      {"tc.clusterip_new_flow", "ClusterIP new flow (CT miss + svc lookup + LRU insert x2)",
+       SvclbTc, Wrap, Hot, ToVipSyn, V, Prep::None, Check::Flows, OK, true},
+      {"tc.clusterip_ct_hit", "ClusterIP CT hit + DNAT", SvclbTc, Wrap, Hot, ToVipAck, 0,
+       Prep::Established, Check::Hits, OK, false},
+      {"tc.clusterip_ct_hit_pingpong", "ClusterIP CT hit + DNAT, no wrapper", SvclbTc, PingPong,
+       Hot, ToVipAck, 0, Prep::PingPong, Check::Hits, OK, false},
+      {"tc.reply_rnat", "reply reverse NAT (CT hit)", SvclbTc, Wrap, Hot, Reply, 0,
+       Prep::Established, Check::Replies, OK, false},
+      {"tc.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbTc, Wrap, Hot,
+       NotService, 0, Prep::None, Check::NoDrops, OK, false},
+      {"tc.non_service_udp_pass",
+       "not a service, UDP: CT miss + svc miss + reversed-tuple lookup (port-reuse takeover) + "
+       "pass",
+       SvclbTc, Wrap, Hot, NotServiceUdp, 0, Prep::None, Check::NoDrops, OK, false},
+      {"tc.no_endpoint_reject", "service without endpoints: TCP RST back (redirect)", SvclbTc, Wrap,
+       Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, REDIR, false, Svc::Empty},
+      {"tc.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbTc,
+       Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, OK, true, Svc::Aff},
+      {"tc.maglev_new_flow", "Maglev service: CT miss + Maglev ring lookup + LRU inserts", SvclbTc,
+       Wrap, Hot, ToMaglevSyn, V, Prep::None, Check::Flows, OK, true, Svc::Maglev},
+      {"tc.clusterip_new_flow", "", SvclbTc, Wrap, Spread, ToFillVip, V | SD, Prep::None,
+       Check::NoDrops, OK, true},
+      {"tc.clusterip_ct_hit", "", SvclbTc, Wrap, Spread, ToFillVip, SD, Prep::Established,
+       Check::NoDrops, OK, false},
+      {"tc.reply_rnat", "", SvclbTc, Wrap, Spread, FillReply, SS, Prep::Established, Check::NoDrops,
+       OK, false},
       // references (bench/bpf/ref.bpf.c)
-      {"ref.xdp_pass", "XDP_PASS (loop floor), no wrapper", RefXdpPass, Direct, Hot, ToVipAck, 0, Prep::None, Check::None, P, false},
-      {"ref.tc_ok", "tc: return OK (loop floor), no wrapper", RefTcOk, Direct, Hot, ToVipAck, 0, Prep::None, Check::None, OK, false},
-      {"ref.xdp_tx", "parse + swap MACs + XDP_TX", RefXdpTx, Wrap, Hot, ToVipAck, 0, Prep::None, Check::None, T, false},
-      {"ref.ct_hit", "bare CT hit + DNAT + XDP_TX", RefCtHit, Wrap, Hot, ToVipAck, 0, Prep::Established, Check::None, T, false},
-      {"ref.ct_hit_pingpong", "bare CT hit + DNAT + XDP_TX, no wrapper", RefCtHit, PingPong, Hot, ToVipAck, 0, Prep::PingPong, Check::None, T, false},
-      {"ref.new_flow", "bare CT miss + lookup + LRU insert + DNAT", RefNewFlow, Wrap, Hot, ToVipSyn, V, Prep::None, Check::None, T, true},
-      {"ref.new_flow2", "same with the reply entry too (2 LRU inserts, as svclb)", RefNewFlow2, Wrap, Hot, ToVipSyn, V, Prep::None, Check::None, T, true},
-      {"ref.ct_hit", "", RefCtHit, Wrap, Spread, ToFillVip, SD, Prep::Established, Check::None, T, false},
-      {"ref.new_flow", "", RefNewFlow, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::None, T, true},
+      {"ref.xdp_pass", "XDP_PASS (loop floor), no wrapper", RefXdpPass, Direct, Hot, ToVipAck, 0,
+       Prep::None, Check::None, P, false},
+      {"ref.tc_ok", "tc: return OK (loop floor), no wrapper", RefTcOk, Direct, Hot, ToVipAck, 0,
+       Prep::None, Check::None, OK, false},
+      {"ref.xdp_tx", "parse + swap MACs + XDP_TX", RefXdpTx, Wrap, Hot, ToVipAck, 0, Prep::None,
+       Check::None, T, false},
+      {"ref.ct_hit", "bare CT hit + DNAT + XDP_TX", RefCtHit, Wrap, Hot, ToVipAck, 0,
+       Prep::Established, Check::None, T, false},
+      {"ref.ct_hit_pingpong", "bare CT hit + DNAT + XDP_TX, no wrapper", RefCtHit, PingPong, Hot,
+       ToVipAck, 0, Prep::PingPong, Check::None, T, false},
+      {"ref.new_flow", "bare CT miss + lookup + LRU insert + DNAT", RefNewFlow, Wrap, Hot, ToVipSyn,
+       V, Prep::None, Check::None, T, true},
+      {"ref.new_flow2", "same with the reply entry too (2 LRU inserts, as svclb)", RefNewFlow2,
+       Wrap, Hot, ToVipSyn, V, Prep::None, Check::None, T, true},
+      {"ref.ct_hit", "", RefCtHit, Wrap, Spread, ToFillVip, SD, Prep::Established, Check::None, T,
+       false},
+      {"ref.new_flow", "", RefNewFlow, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::None, T,
+       true},
   };
   return c;
 }
@@ -258,40 +331,59 @@ Bytes packet(const Env& e, Pkt p) {
   using testlib::kTcpAck;
   // 64-byte frames: 54 bytes of headers + 10 bytes of payload.
   switch (p) {
-    case Pkt::ToVipSyn: return PacketBuilder::tcp(kClient, kClientPort, kVip, 80).payload(10).build();
-    case Pkt::ToVipAck: return PacketBuilder::tcp(kClient, kClientPort, kVip, 80, kTcpAck).payload(10).build();
+    case Pkt::ToVipSyn:
+      return PacketBuilder::tcp(kClient, kClientPort, kVip, 80).payload(10).build();
+    case Pkt::ToVipAck:
+      return PacketBuilder::tcp(kClient, kClientPort, kVip, 80, kTcpAck).payload(10).build();
     case Pkt::Reply:
-      return PacketBuilder::tcp(testlib::ip4str(e.hotBeAddr), e.hotBePort, kClient, kClientPort, kTcpAck)
+      return PacketBuilder::tcp(testlib::ip4str(e.hotBeAddr), e.hotBePort, kClient, kClientPort,
+                                kTcpAck)
           .payload(10)
           .build();
-    case Pkt::NotService: return PacketBuilder::tcp(kClient, kClientPort, kNotService, 80).payload(10).build();
+    case Pkt::NotService:
+      return PacketBuilder::tcp(kClient, kClientPort, kNotService, 80).payload(10).build();
     // 64 bytes (22-byte payload): every untracked non-Service datagram pays
     // the port-reuse check (one more CT lookup); a TCP ACK does not.
-    case Pkt::NotServiceUdp: return PacketBuilder::udp(kClient, kClientPort, kNotService, 53).payload(22).build();
+    case Pkt::NotServiceUdp:
+      return PacketBuilder::udp(kClient, kClientPort, kNotService, 53).payload(22).build();
     // 54 bytes: a SYN without payload is answered by a RST of the same size,
     // so the frame keeps its geometry from one iteration to the next.
-    case Pkt::ToEmptySyn: return PacketBuilder::tcp(kClient, kClientPort, kEmptyVip, 80).build();
+    case Pkt::ToEmptySyn:
+      return PacketBuilder::tcp(kClient, kClientPort, kEmptyVip, 80).build();
     // 54 bytes (a 12-byte payload): the wrapper copies 54 header bytes.
-    case Pkt::ToEmptyUdp: return PacketBuilder::udp(kClient, kClientPort, kEmptyVip, 53).payload(12).build();
-    case Pkt::ToAffSyn: return PacketBuilder::tcp(kClient, kClientPort, kAffVip, 80).payload(10).build();
-    case Pkt::ToMaglevSyn: return PacketBuilder::tcp(kClient, kClientPort, kMaglevVip, 80).payload(10).build();
+    case Pkt::ToEmptyUdp:
+      return PacketBuilder::udp(kClient, kClientPort, kEmptyVip, 53).payload(12).build();
+    case Pkt::ToAffSyn:
+      return PacketBuilder::tcp(kClient, kClientPort, kAffVip, 80).payload(10).build();
+    case Pkt::ToMaglevSyn:
+      return PacketBuilder::tcp(kClient, kClientPort, kMaglevVip, 80).payload(10).build();
     case Pkt::ToFillVip:
-      return PacketBuilder::tcp(kClient, kClientPort, testlib::ip4str(kFillVipBase), 80, kTcpAck).payload(10).build();
+      return PacketBuilder::tcp(kClient, kClientPort, testlib::ip4str(kFillVipBase), 80, kTcpAck)
+          .payload(10)
+          .build();
     case Pkt::FillReply:
-      return PacketBuilder::tcp(testlib::ip4str(kFillBeBase), kFillBePort, kClient, kClientPort, kTcpAck)
+      return PacketBuilder::tcp(testlib::ip4str(kFillBeBase), kFillBePort, kClient, kClientPort,
+                                kTcpAck)
           .payload(10)
           .build();
     case Pkt::NpLocalSyn:
       return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpLocalPort).payload(10).build();
     case Pkt::NpLocalAck:
-      return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpLocalPort, kTcpAck).payload(10).build();
+      return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpLocalPort, kTcpAck)
+          .payload(10)
+          .build();
     case Pkt::NpRemoteSyn:
-      return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpRemotePort).payload(10).build();
+      return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpRemotePort)
+          .payload(10)
+          .build();
     case Pkt::NpRemoteAck:
-      return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpRemotePort, kTcpAck).payload(10).build();
+      return PacketBuilder::tcp(kLanClient, kClientPort, kNodeIp, kNpRemotePort, kTcpAck)
+          .payload(10)
+          .build();
     // The backend's answer to the node's SNAT port.
     case Pkt::NpRemoteReply:
-      return PacketBuilder::tcp(testlib::ip4str(e.npBeAddr), kNpBePort, kNodeIp, e.npSnatPort, kTcpAck)
+      return PacketBuilder::tcp(testlib::ip4str(e.npBeAddr), kNpBePort, kNodeIp, e.npSnatPort,
+                                kTcpAck)
           .payload(10)
           .build();
   }
@@ -300,14 +392,22 @@ Bytes packet(const Env& e, Pkt p) {
 
 int targetFd(const Env& e, Target t) {
   switch (t) {
-    case Target::SvclbXdp: return e.dp->xdpProgFd();
-    case Target::SvclbTc: return e.dp->tcProgFd();
-    case Target::RefXdpPass: return bpf_program__fd(e.ref->progs.ref_xdp_pass);
-    case Target::RefXdpTx: return bpf_program__fd(e.ref->progs.ref_xdp_tx);
-    case Target::RefCtHit: return bpf_program__fd(e.ref->progs.ref_ct_hit);
-    case Target::RefNewFlow: return bpf_program__fd(e.ref->progs.ref_new_flow);
-    case Target::RefNewFlow2: return bpf_program__fd(e.ref->progs.ref_new_flow2);
-    case Target::RefTcOk: return bpf_program__fd(e.ref->progs.ref_tc_ok);
+    case Target::SvclbXdp:
+      return e.dp->xdpProgFd();
+    case Target::SvclbTc:
+      return e.dp->tcProgFd();
+    case Target::RefXdpPass:
+      return bpf_program__fd(e.ref->progs.ref_xdp_pass);
+    case Target::RefXdpTx:
+      return bpf_program__fd(e.ref->progs.ref_xdp_tx);
+    case Target::RefCtHit:
+      return bpf_program__fd(e.ref->progs.ref_ct_hit);
+    case Target::RefNewFlow:
+      return bpf_program__fd(e.ref->progs.ref_new_flow);
+    case Target::RefNewFlow2:
+      return bpf_program__fd(e.ref->progs.ref_new_flow2);
+    case Target::RefTcOk:
+      return bpf_program__fd(e.ref->progs.ref_tc_ok);
   }
   return -1;
 }
@@ -331,12 +431,15 @@ Run testRun(int fd, const Bytes& in, int repeat, uint32_t ingress = 0) {
     o.ctx_in = &ctx;
     o.ctx_size_in = sizeof(ctx);
   }
-  if (bpf_prog_test_run_opts(fd, &o) != 0) fail(fmt::format("BPF_PROG_TEST_RUN: {}", strerror(errno)));
+  if (bpf_prog_test_run_opts(fd, &o) != 0)
+    fail(fmt::format("BPF_PROG_TEST_RUN: {}", strerror(errno)));
   return {o.duration, o.retval};
 }
 
 // An XDP run as on a node NIC (ingress nic0).
-Run xdpRun(const Env& e, int fd, const Bytes& in, int repeat) { return testRun(fd, in, repeat, e.nic0); }
+Run xdpRun(const Env& e, int fd, const Bytes& in, int repeat) {
+  return testRun(fd, in, repeat, e.nic0);
+}
 
 // ---- the node's private network namespace -----------------------------------
 
@@ -372,15 +475,18 @@ std::vector<Frontend> serviceSet(uint32_t fill) {
   fs.push_back(npLocal);
   std::vector<BackendSpec> remote;
   for (uint32_t i = 0; i < kNpRemoteBackends; ++i)
-    remote.push_back(backend(fmt::format("{}:{}", testlib::ip4str(kNpRemoteBeBase + i), kNpBePort)));
+    remote.push_back(
+        backend(fmt::format("{}:{}", testlib::ip4str(kNpRemoteBeBase + i), kNpBePort)));
   auto npRemote = frontend(kNodeIp, kNpRemotePort, bpftest::kTcp, std::move(remote), "np-remote");
   npRemote.flags = SVC_F_EXTERNAL;
   fs.push_back(npRemote);
-  auto aff = frontend(kAffVip, 80, bpftest::kTcp, {backend("10.244.1.51:8080"), backend("10.244.1.52:8080")}, "aff");
+  auto aff = frontend(kAffVip, 80, bpftest::kTcp,
+                      {backend("10.244.1.51:8080"), backend("10.244.1.52:8080")}, "aff");
   aff.affinity = true;
   aff.affinityTimeout = 10800;
   fs.push_back(aff);
-  auto mag = frontend(kMaglevVip, 80, bpftest::kTcp, {backend("10.244.1.61:8080"), backend("10.244.1.62:8080")}, "maglev");
+  auto mag = frontend(kMaglevVip, 80, bpftest::kTcp,
+                      {backend("10.244.1.61:8080"), backend("10.244.1.62:8080")}, "maglev");
   mag.annotations[kLbAlgorithmAnnotation] = "maglev";
   fs.push_back(mag);
   fs.reserve(fs.size() + fill);
@@ -514,7 +620,6 @@ void prefillCt(Env& e, const Options& o) {
   }
 }
 
-
 // A flow's entry wherever svclb keeps it: ct_est_v2 once the client ACKed
 // (looked up first, as the program does), else ct_v2.
 std::optional<ct_value> findCt(const Env& e, const ct_key& k) {
@@ -564,9 +669,11 @@ void releaseSnatPorts(const Env& e, uint64_t c0, uint64_t c1) {
   const int fd = e.dp->conntrack().fd();
   for (uint64_t c = c0; c < c1; ++c) {
     const uint32_t k = static_cast<uint32_t>(c);
-    ct_key fk = ctKey(kVarySrcBase + (k >> 16), static_cast<uint16_t>(k), ip4(kNodeIp), kNpRemotePort);
+    ct_key fk =
+        ctKey(kVarySrcBase + (k >> 16), static_cast<uint16_t>(k), ip4(kNodeIp), kNpRemotePort);
     ct_value v{};
-    if (bpf_map_lookup_elem(fd, &fk, &v) != 0 || v.dir != CT_DIR_FORWARD || !(v.flags & CT_F_SNAT)) continue;
+    if (bpf_map_lookup_elem(fd, &fk, &v) != 0 || v.dir != CT_DIR_FORWARD || !(v.flags & CT_F_SNAT))
+      continue;
     ct_key rk{};
     rk.saddr = v.nat_addr;
     rk.daddr = v.snat_addr;
@@ -644,7 +751,8 @@ void establish(Env& e, bool spread) {
   // With one pass every measured hit would be a promotion (two inserts).
   Bytes fillPkt = packet(e, Pkt::ToFillVip);
   for (int pass = 0; pass < 2; ++pass) {
-    int fd = setupWrap(e, Target::SvclbXdp, fillPkt, WRAP_SPREAD_DST | WRAP_SEQ, Keys::Spread, Pkt::ToFillVip);
+    int fd = setupWrap(e, Target::SvclbXdp, fillPkt, WRAP_SPREAD_DST | WRAP_SEQ, Keys::Spread,
+                       Pkt::ToFillVip);
     xdpRun(e, fd, fillPkt, static_cast<int>(e.fill));
   }
   // References: batch write.
@@ -661,7 +769,7 @@ void establish(Env& e, bool spread) {
 // ---- counters --------------------------------------------------------------
 
 struct Snapshot {
-  lb_stats hot{};  // of the row's service
+  lb_stats hot{};     // of the row's service
   lb_stats hotKey{};  // of the hot key (spread rows must not touch it)
   uint64_t allDrops = 0;
 };
@@ -679,20 +787,25 @@ std::string checkPath(const PathCase& c, const Snapshot& a, const Snapshot& b, u
   const uint64_t flows = b.hot.flows - a.hot.flows, pk = b.hot.packets - a.hot.packets;
   const uint64_t rp = b.hot.reply_packets - a.hot.reply_packets, drops = b.allDrops - a.allDrops;
   switch (c.check) {
-    case Check::None: return "";
+    case Check::None:
+      return "";
     case Check::Flows:
-      if (flows != r || pk != r) return fmt::format("expected {} new flows, saw {} ({} packets)", r, flows, pk);
+      if (flows != r || pk != r)
+        return fmt::format("expected {} new flows, saw {} ({} packets)", r, flows, pk);
       break;
     case Check::Hits:
-      if (pk != r || flows != 0) return fmt::format("expected {} CT hits, saw {} packets and {} new flows", r, pk, flows);
+      if (pk != r || flows != 0)
+        return fmt::format("expected {} CT hits, saw {} packets and {} new flows", r, pk, flows);
       break;
     case Check::Replies:
       if (rp != r) return fmt::format("expected {} reply packets, saw {}", r, rp);
       break;
     case Check::Rejects:
-      if (b.hot.rejects - a.hot.rejects != r) return fmt::format("expected {} rejects, saw {}", r, b.hot.rejects - a.hot.rejects);
+      if (b.hot.rejects - a.hot.rejects != r)
+        return fmt::format("expected {} rejects, saw {}", r, b.hot.rejects - a.hot.rejects);
       break;
-    case Check::NoDrops: break;
+    case Check::NoDrops:
+      break;
   }
   if (drops != 0) return fmt::format("{} unexpected drops", drops);
   return "";
@@ -767,7 +880,8 @@ std::vector<Series> measure(Env& e, const Options& o) {
     if (c.method == Method::Wrap && c.target != Target::RefXdpPass && c.target != Target::RefTcOk)
       out[i].floorId = floorId(c);
   }
-  bool anySpread = std::any_of(all.begin(), all.end(), [](auto& c) { return c.keys == Keys::Spread; });
+  bool anySpread =
+      std::any_of(all.begin(), all.end(), [](auto& c) { return c.keys == Keys::Spread; });
 
   for (int rep = 0; rep < o.reps; ++rep) {
     establish(e, anySpread);
@@ -861,20 +975,28 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--services") o.services = parseList(next());
-    else if (a == "--repeat") o.repeat = std::stoi(next());
-    else if (a == "--new-flow-repeat") o.newFlowRepeat = std::stoi(next());
-    else if (a == "--reps") o.reps = std::stoi(next());
-    else if (a == "--ct-entries") o.ctEntries = static_cast<uint32_t>(std::stoul(next()));
-    else if (a == "--json") o.json = next();
-    else if (a == "-v") o.verbose = true;
+    if (a == "--services")
+      o.services = parseList(next());
+    else if (a == "--repeat")
+      o.repeat = std::stoi(next());
+    else if (a == "--new-flow-repeat")
+      o.newFlowRepeat = std::stoi(next());
+    else if (a == "--reps")
+      o.reps = std::stoi(next());
+    else if (a == "--ct-entries")
+      o.ctEntries = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--json")
+      o.json = next();
+    else if (a == "-v")
+      o.verbose = true;
     else {
       usage();
       return a == "-h" || a == "--help" ? 0 : 2;
     }
   }
   if (geteuid() != 0) {
-    fmt::print(stderr, "svclb-bench-perpacket: needs root (map creation, BPF_PROG_TEST_RUN); skipped\n");
+    fmt::print(stderr,
+               "svclb-bench-perpacket: needs root (map creation, BPF_PROG_TEST_RUN); skipped\n");
     return 77;
   }
   if (o.repeat < 1 || o.newFlowRepeat < 1 || o.reps < 1 || o.ctEntries < 1024) {
@@ -882,11 +1004,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (static_cast<uint32_t>(o.newFlowRepeat) > kMaxNewFlowRepeat) {
-    fmt::print(stderr,
-               "svclb-bench-perpacket: --new-flow-repeat {} is above {}: a remote NodePort run would take "
-               "more than 1/8 of the SNAT ports ({} backends x {} ports) and new flows would probe for "
-               "free ones\n",
-               o.newFlowRepeat, kMaxNewFlowRepeat, kNpRemoteBackends, kSnatPortMax - kSnatPortMin + 1);
+    fmt::print(
+        stderr,
+        "svclb-bench-perpacket: --new-flow-repeat {} is above {}: a remote NodePort run would take "
+        "more than 1/8 of the SNAT ports ({} backends x {} ports) and new flows would probe for "
+        "free ones\n",
+        o.newFlowRepeat, kMaxNewFlowRepeat, kNpRemoteBackends, kSnatPortMax - kSnatPortMin + 1);
     return 2;
   }
   libbpf_set_print([](enum libbpf_print_level l, const char* f, va_list ap) {
@@ -902,15 +1025,21 @@ int main(int argc, char** argv) {
   auto cpu = readFirstLine("/proc/cpuinfo", "model name");
   j["cpu"] = cpu.substr(cpu.find(':') == std::string::npos ? 0 : cpu.find(':') + 2);
   j["cpus"] = sysconf(_SC_NPROCESSORS_ONLN);
-  j["config"] = {{"repeat", o.repeat}, {"new_flow_repeat", o.newFlowRepeat}, {"reps", o.reps},
-                 {"ct_entries", o.ctEntries}, {"frame_bytes", 64}, {"services", o.services},
+  j["config"] = {{"repeat", o.repeat},
+                 {"new_flow_repeat", o.newFlowRepeat},
+                 {"reps", o.reps},
+                 {"ct_entries", o.ctEntries},
+                 {"frame_bytes", 64},
+                 {"services", o.services},
                  {"service_writes", "planSync + Syncer::apply (the daemon's path)"}};
-  j["nodeport"] = {{"netns", "private (unshare): nic0 192.168.77.2/24 in tx_ports_v1, ingress of every XDP run"},
-                   {"local", fmt::format("{}:{} -> {}:{}", kNodeIp, kNpLocalPort, kNpLocalBe, kNpBePort)},
-                   {"remote", fmt::format("{}:{} -> {} backends {}+i:{} via 192.168.77.1", kNodeIp, kNpRemotePort,
-                                          kNpRemoteBackends, svclb::testlib::ip4str(kNpRemoteBeBase), kNpBePort)},
-                   {"snat_ports", fmt::format("{}-{}, released after every remote new-flow run", kSnatPortMin,
-                                              kSnatPortMax)}};
+  j["nodeport"] = {
+      {"netns", "private (unshare): nic0 192.168.77.2/24 in tx_ports_v1, ingress of every XDP run"},
+      {"local", fmt::format("{}:{} -> {}:{}", kNodeIp, kNpLocalPort, kNpLocalBe, kNpBePort)},
+      {"remote",
+       fmt::format("{}:{} -> {} backends {}+i:{} via 192.168.77.1", kNodeIp, kNpRemotePort,
+                   kNpRemoteBackends, svclb::testlib::ip4str(kNpRemoteBeBase), kNpBePort)},
+      {"snat_ports",
+       fmt::format("{}-{}, released after every remote new-flow run", kSnatPortMin, kSnatPortMax)}};
   j["not_implemented"] = kNotYet;
   j["results"] = nlohmann::json::array();
   j["load"] = nlohmann::json::array();
@@ -920,7 +1049,8 @@ int main(int argc, char** argv) {
   NodeNetns node;
   if (auto err = node.up(); !err.empty()) {
     node.down();
-    fmt::print(stderr, "svclb-bench-perpacket: setting up the private network namespace: {}\n", err);
+    fmt::print(stderr, "svclb-bench-perpacket: setting up the private network namespace: {}\n",
+               err);
     return 1;
   }
 
@@ -932,18 +1062,25 @@ int main(int argc, char** argv) {
                e.fill + fixedCount(), e.loadSeconds);
     prefillCt(e, o);
     auto series = measure(e, o);
-    j["load"].push_back({{"n", n}, {"services", e.fill + fixedCount()}, {"syncer_seconds", e.loadSeconds}});
-    fmt::print("N={:<8} {:<34} {:<6} {:<8} {:>7} {:>7} {:>7}  {:>7}\n", n, "path", "keys", "method", "min",
-               "median", "max", "net med");
+    j["load"].push_back(
+        {{"n", n}, {"services", e.fill + fixedCount()}, {"syncer_seconds", e.loadSeconds}});
+    fmt::print("N={:<8} {:<34} {:<6} {:<8} {:>7} {:>7} {:>7}  {:>7}\n", n, "path", "keys", "method",
+               "min", "median", "max", "net med");
     for (const auto& s : series) {
-      nlohmann::json r = {{"n", n}, {"id", s.id}, {"what", s.what}, {"prog", s.prog}, {"keys", s.keys},
-                          {"method", s.method}, {"ns", stat(s.samples)}, {"path_ok", s.error.empty()}};
+      nlohmann::json r = {{"n", n},
+                          {"id", s.id},
+                          {"what", s.what},
+                          {"prog", s.prog},
+                          {"keys", s.keys},
+                          {"method", s.method},
+                          {"ns", stat(s.samples)},
+                          {"path_ok", s.error.empty()}};
       if (!s.net.empty()) r["net_ns"] = stat(s.net), r["floor"] = s.floorId;
       if (!s.error.empty()) r["error"] = s.error, ok = false;
       j["results"].push_back(r);
       auto mm = std::minmax_element(s.samples.begin(), s.samples.end());
-      fmt::print("N={:<8} {:<34} {:<6} {:<8} {:>7.0f} {:>7.0f} {:>7.0f}  {:>7}{}\n", n, s.id, s.keys, s.method,
-                 *mm.first, median(s.samples), *mm.second,
+      fmt::print("N={:<8} {:<34} {:<6} {:<8} {:>7.0f} {:>7.0f} {:>7.0f}  {:>7}{}\n", n, s.id,
+                 s.keys, s.method, *mm.first, median(s.samples), *mm.second,
                  s.net.empty() ? std::string("-") : fmt::format("{:.0f}", median(s.net)),
                  s.error.empty() ? "" : "  PATH ERROR: " + s.error);
     }
@@ -959,6 +1096,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  if (!ok) fmt::print(stderr, "svclb-bench-perpacket: some rows did not stay on their path (see PATH ERROR)\n");
+  if (!ok)
+    fmt::print(stderr,
+               "svclb-bench-perpacket: some rows did not stay on their path (see PATH ERROR)\n");
   return ok ? 0 : 1;
 }

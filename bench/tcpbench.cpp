@@ -9,13 +9,13 @@
 //           TIME_WAIT piles up. Reports conn/s and connect latency p50/p99.
 // Bounded in time (client max 120 s, server max 4 h); refuses to run in the root netns.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,7 +36,6 @@ using Clock = std::chrono::steady_clock;
   std::exit(1);
 }
 
-
 int server(uint16_t port, double secs) {
   int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
@@ -44,7 +43,8 @@ int server(uint16_t port, double secs) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
-  if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) || listen(l, 4096)) die("bind/listen failed");
+  if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) || listen(l, 4096))
+    die("bind/listen failed");
   int ep = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{EPOLLIN, {.fd = l}};
   epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
@@ -107,7 +107,8 @@ int client(const std::string& addr, uint16_t port, int inflight, double secs) {
       if (err == 0 || err == ECONNRESET || err == EPIPE) {
         ++ok;
         if (lat.size() < 2'000'000)
-          lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - started[s]).count());
+          lat.push_back(
+              std::chrono::duration<double, std::micro>(Clock::now() - started[s]).count());
       } else {
         ++errs;
       }
@@ -132,28 +133,37 @@ int client(const std::string& addr, uint16_t port, int inflight, double secs) {
   double el = std::chrono::duration<double>(Clock::now() - t0).count();
   for (auto& [s, t] : started) close(s);
   std::sort(lat.begin(), lat.end());
-  auto pct = [&](double p) { return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, size_t(p * lat.size()))]; };
-  fmt::print("{{\"connections\": {}, \"errors\": {}, \"seconds\": {:.3f}, \"cps\": {:.0f}, "
-             "\"connect_us_p50\": {:.1f}, \"connect_us_p99\": {:.1f}, \"inflight\": {}}}\n",
-             ok, errs, el, ok / el, pct(0.5), pct(0.99), inflight);
+  auto pct = [&](double p) {
+    return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, size_t(p * lat.size()))];
+  };
+  fmt::print(
+      "{{\"connections\": {}, \"errors\": {}, \"seconds\": {:.3f}, \"cps\": {:.0f}, "
+      "\"connect_us_p50\": {:.1f}, \"connect_us_p99\": {:.1f}, \"inflight\": {}}}\n",
+      ok, errs, el, ok / el, pct(0.5), pct(0.99), inflight);
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) die("usage: svclb-tcpbench server|client [--addr IP] --port P [--inflight K] --duration S");
+  if (argc < 2)
+    die("usage: svclb-tcpbench server|client [--addr IP] --port P [--inflight K] --duration S");
   std::string mode = argv[1], addr;
   uint16_t port = 0;
   int inflight = 64;
   double secs = 5;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--addr") addr = v;
-    else if (k == "--port") port = static_cast<uint16_t>(std::stoul(v));
-    else if (k == "--inflight") inflight = std::stoi(v);
-    else if (k == "--duration") secs = std::stod(v);
-    else die("unknown option " + k);
+    if (k == "--addr")
+      addr = v;
+    else if (k == "--port")
+      port = static_cast<uint16_t>(std::stoul(v));
+    else if (k == "--inflight")
+      inflight = std::stoi(v);
+    else if (k == "--duration")
+      secs = std::stod(v);
+    else
+      die("unknown option " + k);
   }
   // A server lives as long as the run that started it; a client is short.
   const double maxSecs = mode == "server" ? 4 * 3600 : 120;

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <fmt/format.h>
 #include <linux/bpf.h>
 #include <linux/if_packet.h>
@@ -20,7 +21,6 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,10 +61,10 @@ struct Options {
   std::exit(1);
 }
 
-
 bool parseMac(const std::string& s, uint8_t mac[6]) {
   unsigned v[6];
-  if (sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return false;
+  if (sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+    return false;
   for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(v[i]);
   return true;
 }
@@ -97,7 +97,7 @@ void fixIpCsum(uint8_t* f) {
 int afPacketRun(const Options& o, int ifindex, const std::vector<uint8_t>& frame, unsigned ncpu) {
   std::atomic<uint64_t> sent{0};
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                            std::chrono::duration<double>(o.seconds));
+                                           std::chrono::duration<double>(o.seconds));
   // Exactly --count frames in all: thread t sends its share, the first
   // count % threads threads one more.
   auto share = [&](unsigned t) { return o.count / o.threads + (t < o.count % o.threads ? 1 : 0); };
@@ -148,8 +148,10 @@ int afPacketRun(const Options& o, int ifindex, const std::vector<uint8_t>& frame
           }
         }
         int n = sendmmsg(s, msgs.data(), static_cast<unsigned>(batch), 0);
-        if (n > 0) mine += static_cast<uint64_t>(n);
-        else if (errno != ENOBUFS && errno != EAGAIN) die(fmt::format("sendmmsg: {}", strerror(errno)));
+        if (n > 0)
+          mine += static_cast<uint64_t>(n);
+        else if (errno != ENOBUFS && errno != EAGAIN)
+          die(fmt::format("sendmmsg: {}", strerror(errno)));
       }
       close(s);
       sent += mine;
@@ -159,12 +161,13 @@ int afPacketRun(const Options& o, int ifindex, const std::vector<uint8_t>& frame
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   double pps = sent / secs;
   if (o.json)
-    fmt::print("{{\"sent\": {}, \"seconds\": {:.3f}, \"pps\": {:.0f}, \"threads\": {}, \"flows\": {}, "
-               "\"new_flow\": {}, \"size\": {}, \"mode\": \"af_packet\"}}\n",
-               sent.load(), secs, pps, o.threads, o.newFlow ? 0 : o.flows, o.newFlow, o.size);
+    fmt::print(
+        "{{\"sent\": {}, \"seconds\": {:.3f}, \"pps\": {:.0f}, \"threads\": {}, \"flows\": {}, "
+        "\"new_flow\": {}, \"size\": {}, \"mode\": \"af_packet\"}}\n",
+        sent.load(), secs, pps, o.threads, o.newFlow ? 0 : o.flows, o.newFlow, o.size);
   else
-    fmt::print("sent {} frames in {:.3f} s: {:.0f} pps (AF_PACKET, {} threads)\n", sent.load(), secs, pps,
-               o.threads);
+    fmt::print("sent {} frames in {:.3f} s: {:.0f} pps (AF_PACKET, {} threads)\n", sent.load(),
+               secs, pps, o.threads);
   return 0;
 }
 
@@ -178,21 +181,36 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) usage(), std::exit(2);
       return argv[++i];
     };
-    if (a == "--dev") o.dev = next();
-    else if (a == "--dst") o.dst = next();
-    else if (a == "--dst-mac") o.dstMac = next();
-    else if (a == "--src") o.src = next();
-    else if (a == "--dport") o.dport = static_cast<uint16_t>(std::stoul(next()));
-    else if (a == "--sport-base") o.sportBase = static_cast<uint16_t>(std::stoul(next()));
-    else if (a == "--proto") o.proto = next();
-    else if (a == "--size") o.size = static_cast<unsigned>(std::stoul(next()));
-    else if (a == "--flows") o.flows = static_cast<uint32_t>(std::stoul(next()));
-    else if (a == "--new-flow") o.newFlow = true;
-    else if (a == "--threads") o.threads = static_cast<unsigned>(std::stoul(next()));
-    else if (a == "--duration") o.seconds = std::stod(next());
-    else if (a == "--count") o.count = std::stoull(next());
-    else if (a == "--json") o.json = true;
-    else if (a == "--af-packet") o.afPacket = true;
+    if (a == "--dev")
+      o.dev = next();
+    else if (a == "--dst")
+      o.dst = next();
+    else if (a == "--dst-mac")
+      o.dstMac = next();
+    else if (a == "--src")
+      o.src = next();
+    else if (a == "--dport")
+      o.dport = static_cast<uint16_t>(std::stoul(next()));
+    else if (a == "--sport-base")
+      o.sportBase = static_cast<uint16_t>(std::stoul(next()));
+    else if (a == "--proto")
+      o.proto = next();
+    else if (a == "--size")
+      o.size = static_cast<unsigned>(std::stoul(next()));
+    else if (a == "--flows")
+      o.flows = static_cast<uint32_t>(std::stoul(next()));
+    else if (a == "--new-flow")
+      o.newFlow = true;
+    else if (a == "--threads")
+      o.threads = static_cast<unsigned>(std::stoul(next()));
+    else if (a == "--duration")
+      o.seconds = std::stod(next());
+    else if (a == "--count")
+      o.count = std::stoull(next());
+    else if (a == "--json")
+      o.json = true;
+    else if (a == "--af-packet")
+      o.afPacket = true;
     else {
       usage();
       return a == "-h" || a == "--help" ? 0 : 2;
@@ -200,8 +218,10 @@ int main(int argc, char** argv) {
   }
   if (o.dev.empty() || o.dst.empty() || o.dstMac.empty()) usage(), std::exit(2);
   if (o.proto != "udp" && o.proto != "tcp") die("--proto must be udp or tcp");
-  if (o.seconds <= 0 || o.seconds > kMaxSeconds) die(fmt::format("--duration must be in (0, {}]", kMaxSeconds));
-  if (o.count == 0 || o.count > kMaxCount) die(fmt::format("--count must be in [1, {}]", kMaxCount));
+  if (o.seconds <= 0 || o.seconds > kMaxSeconds)
+    die(fmt::format("--duration must be in (0, {}]", kMaxSeconds));
+  if (o.count == 0 || o.count > kMaxCount)
+    die(fmt::format("--count must be in [1, {}]", kMaxCount));
   if (o.size < 64 || o.size > 1500) die("--size must be 64..1500");
   if (o.flows == 0 || o.flows > 65535) die("--flows must be 1..65535");
   unsigned ncpu = std::thread::hardware_concurrency();
@@ -226,9 +246,9 @@ int main(int argc, char** argv) {
 
   // Template frame (PacketBuilder of tests/testlib).
   const size_t hdr = o.proto == "udp" ? 42 : 54;
-  PacketBuilder b = o.proto == "udp"
-                        ? PacketBuilder::udp(o.src, o.sportBase, o.dst, o.dport)
-                        : PacketBuilder::tcp(o.src, o.sportBase, o.dst, o.dport, svclb::testlib::kTcpSyn);
+  PacketBuilder b = o.proto == "udp" ? PacketBuilder::udp(o.src, o.sportBase, o.dst, o.dport)
+                                     : PacketBuilder::tcp(o.src, o.sportBase, o.dst, o.dport,
+                                                          svclb::testlib::kTcpSyn);
   b.payload(o.size - hdr, 0);
   if (o.proto == "udp") b.udpChecksumZero();
   auto frame = b.build();
@@ -258,7 +278,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> failed{false};
   std::string failMsg;
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                            std::chrono::duration<double>(o.seconds));
+                                           std::chrono::duration<double>(o.seconds));
   const uint64_t perThread = o.count / o.threads;
   auto t0 = Clock::now();
   std::vector<std::thread> ts;
@@ -287,8 +307,10 @@ int main(int argc, char** argv) {
         mine += n;
         // Aim at ~20 ms per call so the deadline is kept.
         double ms = std::chrono::duration<double, std::milli>(Clock::now() - c0).count();
-        if (ms < 10 && chunk < (1u << 22)) chunk *= 2;
-        else if (ms > 40 && chunk > 1024) chunk /= 2;
+        if (ms < 10 && chunk < (1u << 22))
+          chunk *= 2;
+        else if (ms > 40 && chunk > 1024)
+          chunk /= 2;
       }
       sent += mine;
     });
@@ -299,9 +321,10 @@ int main(int argc, char** argv) {
   if (failed) die(failMsg);
   double pps = sent / secs;
   if (o.json)
-    fmt::print("{{\"sent\": {}, \"seconds\": {:.3f}, \"pps\": {:.0f}, \"threads\": {}, \"flows\": {}, "
-               "\"new_flow\": {}, \"size\": {}}}\n",
-               sent.load(), secs, pps, o.threads, o.newFlow ? 0 : o.flows, o.newFlow, o.size);
+    fmt::print(
+        "{{\"sent\": {}, \"seconds\": {:.3f}, \"pps\": {:.0f}, \"threads\": {}, \"flows\": {}, "
+        "\"new_flow\": {}, \"size\": {}}}\n",
+        sent.load(), secs, pps, o.threads, o.newFlow ? 0 : o.flows, o.newFlow, o.size);
   else
     fmt::print("sent {} frames in {:.3f} s: {:.0f} pps ({} threads, {})\n", sent.load(), secs, pps,
                o.threads, o.newFlow ? "new flow per packet" : fmt::format("{} flows", o.flows));

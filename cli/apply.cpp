@@ -2,9 +2,9 @@
 #include <ostream>
 
 #include "cli/client.h"
-#include "common/api.h"
 #include "cli/commands.h"
 #include "cli/json_util.h"
+#include "common/api.h"
 
 namespace svclb::cli {
 
@@ -33,8 +33,8 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
   if (!readManifests(opts.files, ctx, manifests)) return 1;
   int rc = 0;
   for (const auto& m : manifests) {
-    auto resp =
-        callDaemonLine(ctx.socketPath, api::manifestRequest("apply", m.text, m.source, opts.strict), ctx.timeout);
+    auto resp = callDaemonLine(
+        ctx.socketPath, api::manifestRequest("apply", m.text, m.source, opts.strict), ctx.timeout);
     if (!resp) {
       ctx.err << resp.error().message << "\n";
       if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here

@@ -4,9 +4,9 @@
 #include <ostream>
 
 #include "cli/client.h"
-#include "common/api.h"
 #include "cli/commands.h"
 #include "cli/json_util.h"
+#include "common/api.h"
 
 namespace svclb::cli {
 
@@ -42,9 +42,11 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
       return 1;
     }
     for (const auto& n : target.names)
-      requests.push_back(
-          Json{{"op", "delete"}, {"kind", target.type.kind}, {"namespace", opts.nameSpace}, {"name", n}}
-              .dump(-1, ' ', false, Json::error_handler_t::replace));
+      requests.push_back(Json{
+          {"op", "delete"},
+          {"kind", target.type.kind},
+          {"namespace", opts.nameSpace},
+          {"name", n}}.dump(-1, ' ', false, Json::error_handler_t::replace));
   }
   int rc = 0;
   for (const auto& req : requests) {

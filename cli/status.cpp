@@ -79,10 +79,16 @@ std::string renderStatus(const Json& s) {
   // Absent from daemons without --external-iface support: no section then.
   if (!at(s, {"externalInterfaces"}).is_null())
     section(out, "External Interfaces", at(s, {"externalInterfaces"}),
-            {"NAME", "IFINDEX", "DATAPATH", "XDP-MODE", "XDP-PROG-ID", "TC-PROG-ID", "XDP-DISPATCHER",
-             "WHY"},
-            {{"ifname"}, {"ifindex"}, {"datapath"}, {"xdpMode"}, {"xdpProgId"}, {"tcProgId"},
-             {"xdpDispatcher"}, {"datapathReason"}});
+            {"NAME", "IFINDEX", "DATAPATH", "XDP-MODE", "XDP-PROG-ID", "TC-PROG-ID",
+             "XDP-DISPATCHER", "WHY"},
+            {{"ifname"},
+             {"ifindex"},
+             {"datapath"},
+             {"xdpMode"},
+             {"xdpProgId"},
+             {"tcProgId"},
+             {"xdpDispatcher"},
+             {"datapathReason"}});
   section(out, "Programs", at(s, {"programs"}), {"ID", "NAME", "TYPE"},
           {{"id"}, {"name"}, {"type"}});
   section(out, "Cgroup Links", at(s, {"cgroupLinks"}), {"ATTACH-TYPE", "LINK-ID", "PROG-ID"},

@@ -27,9 +27,12 @@ Result<nlohmann::json> parseHeader(const char* begin, const char* end) {
 
 std::string manifestRequest(const std::string& op, const std::string& text,
                             const std::string& source, bool strict) {
-  std::string req =
-      nlohmann::json{{"op", op}, {"source", source}, {"strict", strict}, {"manifestBytes", text.size()}}
-          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string req = nlohmann::json{
+      {"op", op},
+      {"source", source},
+      {"strict", strict},
+      {"manifestBytes",
+       text.size()}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   req.reserve(req.size() + 1 + text.size());
   req += '\n';
   req += text;
@@ -72,7 +75,8 @@ Status readRequest(int fd, nlohmann::json& req, int timeoutMs) {
     if (!h) return h.error();
     req = std::move(*h);
     if (auto m = req.find("manifestBytes"); m != req.end()) {
-      if (!m->is_number_unsigned()) return Error{EPROTO, "error: manifestBytes is not a byte count"};
+      if (!m->is_number_unsigned())
+        return Error{EPROTO, "error: manifestBytes is not a byte count"};
       want = m->get<size_t>();
       if (want > kMaxRequest) return tooLarge();
       framed = true;

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <nettle/base64.h>
 #include <sys/stat.h>
-#include "common/yaml.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -11,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/yaml.h"
 #include "model/model.h"  // goQuote
 
 namespace svclb::k8s {

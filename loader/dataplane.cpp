@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
-#include <linux/sockios.h>
 #include <linux/magic.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -55,7 +55,7 @@ const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES, SVCLB_MAP_BACKENDS,   SVC
                                    SVCLB_MAP_CT_EST,   SVCLB_MAP_SVC_STATS,  SVCLB_MAP_BE_STATS,
                                    SVCLB_MAP_DROPS,    SVCLB_MAP_SOCK_REV,   SVCLB_MAP_MAGLEV,
                                    SVCLB_MAP_AFFINITY, SVCLB_MAP_SRC_RANGES, SVCLB_MAP_L2_ARP,
-                                   SVCLB_MAP_TX_PORTS, SVCLB_MAP_NIC_XDP,  SVCLB_MAP_CT_EVENTS};
+                                   SVCLB_MAP_TX_PORTS, SVCLB_MAP_NIC_XDP,    SVCLB_MAP_CT_EVENTS};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
@@ -99,7 +99,8 @@ int libbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
     return 0;
   }
   if (strstr(buf, "Exclusivity flag on") || strstr(buf, "Parent Qdisc doesn't exists") ||
-      strstr(buf, "Cannot find specified filter chain") || strstr(buf, "Filter with specified priority/protocol not found"))
+      strstr(buf, "Cannot find specified filter chain") ||
+      strstr(buf, "Filter with specified priority/protocol not found"))
     return 0;
   return fputs(buf, stderr);
 }
@@ -313,7 +314,7 @@ Status adoptPinnedDevmap(bpf_map* m, const std::string& pin) {
 }
 
 uint64_t cgroupIdOf(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) != 0) return 0;
   return st.st_ino;  // on cgroup2 the inode number is the cgroup id
 }
@@ -324,9 +325,12 @@ const char* xdpModeName(XdpMode m) { return m == XdpMode::Native ? "native" : "g
 
 const char* externalDatapathName(ExternalDatapath d) {
   switch (d) {
-    case ExternalDatapath::Xdp: return "xdp";
-    case ExternalDatapath::Tc: return "tc";
-    case ExternalDatapath::Auto: break;
+    case ExternalDatapath::Xdp:
+      return "xdp";
+    case ExternalDatapath::Tc:
+      return "tc";
+    case ExternalDatapath::Auto:
+      break;
   }
   return "auto";
 }
@@ -394,7 +398,7 @@ std::string defaultCgroup2Path() {
 }
 
 Status ensureBpffs(const std::string& dir) {
-  struct statfs sfs{};
+  struct statfs sfs {};
   fs::path p(dir);
   // Find the closest existing ancestor and check it is bpffs.
   while (!p.empty() && statfs(p.c_str(), &sfs) != 0) p = p.parent_path();
@@ -488,8 +492,8 @@ Status Dataplane::setCtLifetimes() {
   auto ticks = [](uint64_t secs, uint32_t hz) {  // rounded up: never shorter
     return static_cast<uint32_t>((secs * hz + (1u << CT_TICK_SHIFT) - 1) >> CT_TICK_SHIFT);
   };
-  ctLife_ = {cachedHz, ticks(CT_LIFETIME_TCP_SECS, cachedHz), ticks(CT_LIFETIME_NONTCP_SECS, cachedHz),
-             ticks(CT_LIFETIME_CLOSING_SECS, cachedHz)};
+  ctLife_ = {cachedHz, ticks(CT_LIFETIME_TCP_SECS, cachedHz),
+             ticks(CT_LIFETIME_NONTCP_SECS, cachedHz), ticks(CT_LIFETIME_CLOSING_SECS, cachedHz)};
   skel_->data->cfg_ct_life_tcp = ctLife_.tcp;
   skel_->data->cfg_ct_life_nontcp = ctLife_.nontcp;
   skel_->data->cfg_ct_life_closing = ctLife_.closing;
@@ -638,7 +642,8 @@ Status Dataplane::attachCgroup() {
     }
     bpf_link* link = bpf_program__attach_cgroup(prog, cg);
     if (!link) {
-      result = Error::fromErrno(errno, fmt::format("attach {} to cgroup {}", hook.name, cfg_.cgroup));
+      result =
+          Error::fromErrno(errno, fmt::format("attach {} to cgroup {}", hook.name, cfg_.cgroup));
       break;
     }
     int err = bpf_link__pin(link, pin.c_str());
@@ -687,8 +692,8 @@ Status Dataplane::uninstall(const DataplaneConfig& cfg) {
   for (const char* m : kPinnedMaps) fs::remove(cfg.bpffs + "/" + m, ec);
   fs::remove(cfg.bpffs, ec);
   if (ec && fs::exists(cfg.bpffs))
-    return Error{ec.value(), fmt::format("remove {}: {} (unknown files left in it?)", cfg.bpffs,
-                                         ec.message())};
+    return Error{ec.value(),
+                 fmt::format("remove {}: {} (unknown files left in it?)", cfg.bpffs, ec.message())};
   return {};
 }
 
@@ -743,7 +748,6 @@ Status Dataplane::setSnatPortRange(uint16_t min, uint16_t max) {
   skel_->data->cfg_snat_port_max = max;
   return {};
 }
-
 
 std::vector<ProgramInfo> Dataplane::programs() const {
   std::vector<ProgramInfo> out;

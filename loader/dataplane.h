@@ -141,7 +141,7 @@ class Dataplane {
   NicXdpMap nicXdp() const;
 
   std::vector<ProgramInfo> programs() const;
-  std::vector<TcAttachment> tcAttachments() const;  // queried from the kernel
+  std::vector<TcAttachment> tcAttachments() const;              // queried from the kernel
   std::vector<ExternalAttachment> externalAttachments() const;  // likewise
   std::vector<CgroupLinkInfo> cgroupLinks() const;
   const DataplaneConfig& config() const { return cfg_; }

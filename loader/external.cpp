@@ -19,9 +19,12 @@ namespace {
 
 const char* kindName(ExternalKind k) {
   switch (k) {
-    case ExternalKind::NodePort: return "NodePort";
-    case ExternalKind::LoadBalancerIP: return "LoadBalancer IP";
-    case ExternalKind::ExternalIP: return "externalIP";
+    case ExternalKind::NodePort:
+      return "NodePort";
+    case ExternalKind::LoadBalancerIP:
+      return "LoadBalancer IP";
+    case ExternalKind::ExternalIP:
+      return "externalIP";
   }
   return "?";
 }
@@ -117,11 +120,11 @@ ExternalFrontends externalToFrontends(const std::vector<ExternalFrontend>& ext,
 
   std::vector<const ExternalFrontend*> order;
   for (const auto& e : ext) order.push_back(&e);
-  std::stable_sort(order.begin(), order.end(), [](const ExternalFrontend* a,
-                                                  const ExternalFrontend* b) {
-    return std::tie(a->kind, a->ip, a->port, a->proto, a->ns, a->name, a->portName) <
-           std::tie(b->kind, b->ip, b->port, b->proto, b->ns, b->name, b->portName);
-  });
+  std::stable_sort(
+      order.begin(), order.end(), [](const ExternalFrontend* a, const ExternalFrontend* b) {
+        return std::tie(a->kind, a->ip, a->port, a->proto, a->ns, a->name, a->portName) <
+               std::tie(b->kind, b->ip, b->port, b->proto, b->ns, b->name, b->portName);
+      });
 
   for (const ExternalFrontend* e : order) {
     Frontend base;
@@ -171,11 +174,13 @@ ExternalFrontends externalToFrontends(const std::vector<ExternalFrontend>& ext,
     for (uint32_t ip : ips) {
       Frontend f = base;
       f.key = FrontendKey{ip, e->port, e->proto};
-      const std::string me = fmt::format("{} of {}", kindName(e->kind), who(e->ns, e->name, e->portName));
+      const std::string me =
+          fmt::format("{} of {}", kindName(e->kind), who(e->ns, e->name, e->portName));
       auto [it, fresh] = owner.emplace(f.key, me);
       if (!fresh) {
-        out.warnings.push_back(fmt::format("{} {} is ignored: {} already has that address, port and protocol",
-                                           me, keyStr(f.key), it->second));
+        out.warnings.push_back(
+            fmt::format("{} {} is ignored: {} already has that address, port and protocol", me,
+                        keyStr(f.key), it->second));
         continue;
       }
       out.frontends.push_back(std::move(f));
@@ -265,9 +270,8 @@ std::vector<L2Announcement> l2Announcements(const Store& store,
                   adv.ipAddressPools.end())
             continue;
           for (const auto& nic : externalIfaces) {
-            if (!adv.interfaces.empty() &&
-                std::find(adv.interfaces.begin(), adv.interfaces.end(), nic) ==
-                    adv.interfaces.end())
+            if (!adv.interfaces.empty() && std::find(adv.interfaces.begin(), adv.interfaces.end(),
+                                                     nic) == adv.interfaces.end())
               continue;
             out.insert({*ip, nic, svc.meta.ns, svc.meta.name});
           }

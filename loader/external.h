@@ -59,8 +59,8 @@ ExternalFrontends externalToFrontends(const std::vector<ExternalFrontend>& ext,
 std::optional<SourceRange> parseSourceRange(const std::string& cidr);
 
 struct L2Announcement {
-  uint32_t ip = 0;     // host byte order
-  std::string iface;   // one of the daemon's external NICs
+  uint32_t ip = 0;       // host byte order
+  std::string iface;     // one of the daemon's external NICs
   std::string ns, name;  // the Service
   auto operator<=>(const L2Announcement&) const = default;
 };

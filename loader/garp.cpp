@@ -94,7 +94,9 @@ std::array<uint8_t, kGarpFrameSize> gratuitousArpFrame(const std::array<uint8_t,
 }
 
 Status sendGratuitousArp(const std::string& ifname, uint32_t ip) {
-  auto what = [&] { return fmt::format("gratuitous ARP for {} on \"{}\"", formatIPv4(ip), ifname); };
+  auto what = [&] {
+    return fmt::format("gratuitous ARP for {} on \"{}\"", formatIPv4(ip), ifname);
+  };
   auto idx = interfaceIndex(ifname);
   if (!idx) return Error{idx.error().code, what() + ": " + idx.error().message};
   auto mac = interfaceMac(ifname);

@@ -83,7 +83,8 @@ std::vector<uint16_t> HealthCheckServer::ports() const {
 // Runs on the server's thread. The checks net/http makes before calling
 // kube-proxy's handler come first, in its order.
 http::Response HealthCheckServer::answer(uint16_t port, const http::Request& req) const {
-  if (req.headBytes > kMaxRequestBytes) return errorResponse(431, "Request Header Fields Too Large");
+  if (req.headBytes > kMaxRequestBytes)
+    return errorResponse(431, "Request Header Fields Too Large");
   if (req.major != 1 || req.minor > 1)
     return errorResponse(505, "HTTP Version Not Supported: unsupported protocol version");
   if (req.minor >= 1 && !req.hasHost)
@@ -149,9 +150,8 @@ Status HealthCheckServer::update(const std::vector<HealthCheckService>& services
       std::lock_guard<std::mutex> lock(mu_);
       listeners_[port] = Listener{0, *svc};
     }
-    auto id = server_.serve(*fd, [this, port = port](const http::Request& req) {
-      return answer(port, req);
-    });
+    auto id = server_.serve(
+        *fd, [this, port = port](const http::Request& req) { return answer(port, req); });
     std::lock_guard<std::mutex> lock(mu_);
     if (!id) {
       listeners_.erase(port);

@@ -27,15 +27,24 @@ constexpr size_t kMaxConns = 512;
 
 const char* methodName(evhttp_cmd_type t) {
   switch (t) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
+    case EVHTTP_REQ_GET:
+      return "GET";
+    case EVHTTP_REQ_POST:
+      return "POST";
+    case EVHTTP_REQ_HEAD:
+      return "HEAD";
+    case EVHTTP_REQ_PUT:
+      return "PUT";
+    case EVHTTP_REQ_DELETE:
+      return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+      return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+      return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+      return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+      return "PATCH";
   }
   return "";
 }
@@ -43,8 +52,8 @@ const char* methodName(evhttp_cmd_type t) {
 }  // namespace
 
 Result<int> openTcpListener(const sockaddr_in& addr) {
-  const std::string where = fmt::format("{}:{}", formatIPv4(ntohl(addr.sin_addr.s_addr)),
-                                        ntohs(addr.sin_port));
+  const std::string where =
+      fmt::format("{}:{}", formatIPv4(ntohl(addr.sin_addr.s_addr)), ntohs(addr.sin_port));
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Error::fromErrno(errno, "socket");
   int one = 1;
@@ -286,7 +295,8 @@ void Server::onRequest(evhttp_request* req, void* arg) {
     return;
   }
   evkeyvalq* out = evhttp_request_get_output_headers(req);
-  for (const auto& [name, value] : resp.headers) evhttp_add_header(out, name.c_str(), value.c_str());
+  for (const auto& [name, value] : resp.headers)
+    evhttp_add_header(out, name.c_str(), value.c_str());
   evbuffer* body = nullptr;
   if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD && !resp.body.empty()) {
     body = evbuffer_new();

@@ -66,7 +66,7 @@ class Server {
  public:
   // Bounds of one connection: a probe or a scrape is one small request.
   struct Limits {
-    int timeoutSeconds = 5;        // from accept to the answer written
+    int timeoutSeconds = 5;           // from accept to the answer written
     size_t maxHeadBytes = 64 * 1024;  // past this evhttp answers 413 itself
     size_t maxBodyBytes = 64 * 1024;
   };

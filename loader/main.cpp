@@ -8,8 +8,8 @@
 #include <linux/magic.h>
 #include <net/if.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/capability.h>
+#include <sys/file.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -69,7 +69,7 @@ bool hasCap(cap_t caps, cap_value_t cap) {
 }
 
 bool bpffsMounted() {
-  struct statfs st{};
+  struct statfs st {};
   return statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC;
 }
 
@@ -85,7 +85,8 @@ std::string missingCapabilities() {
   cap_free(caps);
   if (!sysAdmin && !bpffsMounted()) missing.push_back("CAP_SYS_ADMIN (to mount bpffs)");
   if (missing.empty()) return "";
-  return fmt::format("missing capabilities: {} (run as root or grant them)", fmt::join(missing, ", "));
+  return fmt::format("missing capabilities: {} (run as root or grant them)",
+                     fmt::join(missing, ", "));
 }
 
 }  // namespace
@@ -96,7 +97,8 @@ int main(int argc, char** argv) {
   DaemonConfig dc;
   bool uninstall = false;
   std::string cgroup = "default";
-  app.add_option("--bpffs", dpc.bpffs, "bpffs dir for pinned maps and links")->capture_default_str();
+  app.add_option("--bpffs", dpc.bpffs, "bpffs dir for pinned maps and links")
+      ->capture_default_str();
   app.add_option("--iface", dc.ifaces, "pod-facing interface to attach to (repeatable)");
   std::vector<std::string> externalIfaces;
   app.add_option("--external-iface", externalIfaces,
@@ -109,19 +111,26 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--pod-iface-prefix", dc.podIfacePrefix,
                  "also attach to every interface whose name starts with this (watched)");
-  app.add_option("--state-dir", dc.stateDir, "where desired state is persisted")->capture_default_str();
+  app.add_option("--state-dir", dc.stateDir, "where desired state is persisted")
+      ->capture_default_str();
   app.add_option("--socket", dc.socketPath, "svcctl API socket")->capture_default_str();
   std::string socketGroup;
-  app.add_option("--socket-group", socketGroup,
-                 "let this group use the API socket (root:GROUP, mode 0660; default root only, 0600)");
-  app.add_option("--metrics-addr", dc.metricsAddr, "Prometheus listener HOST:PORT")->capture_default_str();
-  app.add_option("--service-cidr", dc.serviceCIDR, "ClusterIP allocation range")->capture_default_str();
-  app.add_option("--cgroup", cgroup,
-                 "cgroup2 dir for node-socket balancing (default: the cgroup2 root; 'none' to skip)");
-  app.add_option("--max-services", dpc.maxServiceEntries, "services map entries (frontends + slots)")
+  app.add_option(
+      "--socket-group", socketGroup,
+      "let this group use the API socket (root:GROUP, mode 0660; default root only, 0600)");
+  app.add_option("--metrics-addr", dc.metricsAddr, "Prometheus listener HOST:PORT")
+      ->capture_default_str();
+  app.add_option("--service-cidr", dc.serviceCIDR, "ClusterIP allocation range")
+      ->capture_default_str();
+  app.add_option(
+      "--cgroup", cgroup,
+      "cgroup2 dir for node-socket balancing (default: the cgroup2 root; 'none' to skip)");
+  app.add_option("--max-services", dpc.maxServiceEntries,
+                 "services map entries (frontends + slots)")
       ->capture_default_str();
   app.add_option("--max-backends", dpc.maxBackends, "backend ids")->capture_default_str();
-  app.add_option("--max-conntrack", dpc.maxCtEntries, "entries of each conntrack map, new and established (2 per flow)")
+  app.add_option("--max-conntrack", dpc.maxCtEntries,
+                 "entries of each conntrack map, new and established (2 per flow)")
       ->capture_default_str();
   std::string nodePortRange = "30000-32767";
   app.add_option("--service-node-port-range", nodePortRange,
@@ -195,8 +204,9 @@ int main(int argc, char** argv) {
   // Benchmark only, never a flag (bench/compare/local_delivery.sh).
   if (const char* e = std::getenv("SVCLB_BENCH_LOCAL_REDIRECT"); e && std::string_view(e) == "1") {
     dpc.benchLocalRedirect = true;
-    fmt::print(stderr, "svclbd: benchmark knob SVCLB_BENCH_LOCAL_REDIRECT=1: local node-facing flows "
-                       "are redirected into the backend's veth\n");
+    fmt::print(stderr,
+               "svclbd: benchmark knob SVCLB_BENCH_LOCAL_REDIRECT=1: local node-facing flows "
+               "are redirected into the backend's veth\n");
   }
 
   if (std::string missing = missingCapabilities(); !missing.empty()) return die(missing);
@@ -243,7 +253,7 @@ int main(int argc, char** argv) {
   if (!dc.metricsAddr.empty() && dc.metricsAddr != "none")
     if (auto st = metrics.start(dc.metricsAddr); !st) return die(st.error().message);
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = onSignal;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGINT, &sa, nullptr);
@@ -259,6 +269,7 @@ int main(int argc, char** argv) {
   unlink(dc.socketPath.c_str());
   watcher.stop();
   metrics.stop();
-  fmt::print(stderr, "svclbd: stopped; the dataplane stays attached (svclbd --uninstall removes it)\n");
+  fmt::print(stderr,
+             "svclbd: stopped; the dataplane stays attached (svclbd --uninstall removes it)\n");
   return 0;
 }

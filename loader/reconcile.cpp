@@ -1,13 +1,13 @@
 #include "loader/reconcile.h"
 
-#include "loader/maglev.h"
-
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <iterator>
 #include <set>
+
+#include "loader/maglev.h"
 
 namespace svclb {
 
@@ -172,9 +172,9 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
       (b.serving ? termServing : termOther).push_back(&b);
   }
   if (ready.size() + termServing.size() > kMaxSlots)
-    return Error{E2BIG, fmt::format("Service {}/{} has {} endpoints; at most {} are supported",
-                                    want.ns, want.name, ready.size() + termServing.size(),
-                                    kMaxSlots)};
+    return Error{E2BIG,
+                 fmt::format("Service {}/{} has {} endpoints; at most {} are supported", want.ns,
+                             want.name, ready.size() + termServing.size(), kMaxSlots)};
 
   bool changed = !old;
   std::vector<const BackendSpec*> order = ready;
@@ -344,9 +344,10 @@ Status checkCapacity(size_t entries, size_t ranges, const SyncOptions& opts) {
                                      "{} (one per loadBalancerSourceRanges entry and frontend)",
                                      opts.maxSrcRanges, ranges)};
   if (entries > opts.maxServiceEntries)
-    return Error{ENOSPC, fmt::format("the services map holds {} entries (svclbd --max-services) and "
-                                     "this state needs {} (one per Service port and one per endpoint)",
-                                     opts.maxServiceEntries, entries)};
+    return Error{ENOSPC,
+                 fmt::format("the services map holds {} entries (svclbd --max-services) and "
+                             "this state needs {} (one per Service port and one per endpoint)",
+                             opts.maxServiceEntries, entries)};
   return {};
 }
 

@@ -58,9 +58,9 @@ struct ActualFrontend {
   FrontendKey key;
   uint32_t svcId = 0;
   svc_value master{};
-  std::vector<uint32_t> slots;          // backend id of slot 1..total
-  std::vector<ActualBackend> backends;  // every backend entry this frontend owns
-  std::vector<uint32_t> maglev;          // backend id per Maglev table entry (empty: none)
+  std::vector<uint32_t> slots;            // backend id of slot 1..total
+  std::vector<ActualBackend> backends;    // every backend entry this frontend owns
+  std::vector<uint32_t> maglev;           // backend id per Maglev table entry (empty: none)
   std::vector<SourceRange> sourceRanges;  // src_ranges_v1 entries of svcId, sorted
   // From the desired state (not stored in maps): names for stats/metrics.
   std::string ns, name, portName;
@@ -74,16 +74,16 @@ struct ActualState {
 
 struct MapOp {
   enum class Kind {
-    PutBackend,     // id, backend
-    FreeBackend,    // id
-    ResetSvcStats,  // id
-    ResetBeStats,   // id
-    PutSvc,         // key, value (slot or master)
-    DeleteSvc,      // key
-    PutMaglev,      // id = svc_id, table: a new inner map swapped in whole
-    DeleteMaglev,   // id = svc_id
-    PutSrcRange,    // id = svc_id, range
-    DeleteSrcRange, // id = svc_id, range
+    PutBackend,      // id, backend
+    FreeBackend,     // id
+    ResetSvcStats,   // id
+    ResetBeStats,    // id
+    PutSvc,          // key, value (slot or master)
+    DeleteSvc,       // key
+    PutMaglev,       // id = svc_id, table: a new inner map swapped in whole
+    DeleteMaglev,    // id = svc_id
+    PutSrcRange,     // id = svc_id, range
+    DeleteSrcRange,  // id = svc_id, range
   };
   explicit MapOp(Kind k) : kind(k) {}
   Kind kind;
@@ -99,7 +99,7 @@ struct MapOp {
 // (kLbAlgorithmAnnotation, model.h).
 struct SyncOptions {
   uint8_t defaultAlgo = SVC_ALGO_RANDOM;
-  uint32_t maglevSize = SVCLB_DEFAULT_MAGLEV_SIZE;  // prime
+  uint32_t maglevSize = SVCLB_DEFAULT_MAGLEV_SIZE;              // prime
   uint32_t maxServiceEntries = SVCLB_DEFAULT_SERVICES_ENTRIES;  // svc_v1: masters + slots
   uint32_t maxSrcRanges = SVCLB_DEFAULT_SRC_RANGES;             // src_ranges_v1
 };

@@ -32,7 +32,8 @@ Status writeAll(int fd, std::string_view s, const char* what) {
   while (off < s.size()) {
     ssize_t n = write(fd, s.data() + off, s.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Error::fromErrno(n < 0 ? errno : EPIPE, fmt::format("svclbd: writing {}", what));
+    if (n <= 0)
+      return Error::fromErrno(n < 0 ? errno : EPIPE, fmt::format("svclbd: writing {}", what));
     off += static_cast<size_t>(n);
   }
   return {};
@@ -54,7 +55,8 @@ Result<sockaddr_in> parseHostPort(const std::string& hostPort, const std::string
   unsigned p = 0;
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
   if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p > 65535)
-    return Error{EINVAL, fmt::format("{} {}: the port must be a number from 0 to 65535", flag, hostPort)};
+    return Error{EINVAL,
+                 fmt::format("{} {}: the port must be a number from 0 to 65535", flag, hostPort)};
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(static_cast<uint16_t>(p));
@@ -65,7 +67,7 @@ Result<sockaddr_in> parseHostPort(const std::string& hostPort, const std::string
 
 Result<gid_t> resolveGroup(const std::string& group) {
   std::vector<char> buf(16384);
-  struct group g{};
+  struct group g {};
   struct group* res = nullptr;
   int rc = getgrnam_r(group.c_str(), &g, buf.data(), buf.size(), &res);
   if (rc == 0 && res) return res->gr_gid;

@@ -3,10 +3,9 @@
 // NICs, and the Prometheus endpoint.
 #pragma once
 
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <sys/types.h>
-
-#include <linux/netlink.h>
 
 #include <atomic>
 #include <string>

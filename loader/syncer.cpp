@@ -126,7 +126,7 @@ Status Syncer::writeGroup(BatchGroup g, const std::vector<MapOp>& ops,
       ids.reserve(idx.size());
       for (size_t k : idx) ids.push_back(ops[k].id);
       return g == BatchGroup::SvcStatsResets ? dp_.svcStats().resetBatch(ids)
-                                              : dp_.backendStats().resetBatch(ids);
+                                             : dp_.backendStats().resetBatch(ids);
     }
     case BatchGroup::BackendEntries: {
       std::vector<uint32_t> ids;
@@ -182,18 +182,36 @@ Status Syncer::execute(const std::vector<MapOp>& ops) {
     const MapOp& op = ops[order[i++]];
     Status st;
     switch (op.kind) {
-      case MapOp::Kind::PutBackend: st = backends.update(op.id, op.backend); break;
-      case MapOp::Kind::FreeBackend: st = backends.update(op.id, backend_value{}); break;
-      case MapOp::Kind::ResetSvcStats: st = svcStats.reset(op.id); break;
-      case MapOp::Kind::ResetBeStats: st = beStats.reset(op.id); break;
-      case MapOp::Kind::PutSvc: st = svc.update(op.key, op.value); break;
-      case MapOp::Kind::DeleteSvc: st = svc.erase(op.key); break;
-      case MapOp::Kind::PutMaglev: st = maglev.put(op.id, op.table); break;
-      case MapOp::Kind::DeleteMaglev: st = maglev.erase(op.id); break;
+      case MapOp::Kind::PutBackend:
+        st = backends.update(op.id, op.backend);
+        break;
+      case MapOp::Kind::FreeBackend:
+        st = backends.update(op.id, backend_value{});
+        break;
+      case MapOp::Kind::ResetSvcStats:
+        st = svcStats.reset(op.id);
+        break;
+      case MapOp::Kind::ResetBeStats:
+        st = beStats.reset(op.id);
+        break;
+      case MapOp::Kind::PutSvc:
+        st = svc.update(op.key, op.value);
+        break;
+      case MapOp::Kind::DeleteSvc:
+        st = svc.erase(op.key);
+        break;
+      case MapOp::Kind::PutMaglev:
+        st = maglev.put(op.id, op.table);
+        break;
+      case MapOp::Kind::DeleteMaglev:
+        st = maglev.erase(op.id);
+        break;
       case MapOp::Kind::PutSrcRange:
         st = ranges.update(makeSrcRangeKey(op.id, op.range), uint8_t{1});
         break;
-      case MapOp::Kind::DeleteSrcRange: st = ranges.erase(makeSrcRangeKey(op.id, op.range)); break;
+      case MapOp::Kind::DeleteSrcRange:
+        st = ranges.erase(makeSrcRangeKey(op.id, op.range));
+        break;
     }
     if (!st) return st;
     ++stats_.opsApplied;
@@ -204,8 +222,7 @@ Status Syncer::execute(const std::vector<MapOp>& ops) {
 Status Syncer::apply(Plan plan) {
   auto start = std::chrono::steady_clock::now();
   Status st = execute(plan.ops);
-  double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++stats_.count;
   stats_.lastSeconds = secs;
   stats_.totalSeconds += secs;

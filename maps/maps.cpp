@@ -27,8 +27,8 @@ Status updateBatchRaw(int fd, const void* keys, size_t keySize, const void* valu
 
 Status MaglevMap::put(uint32_t svcId, std::span<const uint32_t> table) {
   LIBBPF_OPTS(bpf_map_create_opts, copts, .map_flags = BPF_F_INNER_MAP);
-  int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "svclb_maglev", sizeof(uint32_t),
-                             sizeof(uint32_t), static_cast<uint32_t>(table.size()), &copts);
+  int inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "svclb_maglev", sizeof(uint32_t), sizeof(uint32_t),
+                             static_cast<uint32_t>(table.size()), &copts);
   if (inner < 0) return Error::fromErrno(errno, "create Maglev table");
   std::vector<uint32_t> keys(table.size());
   for (uint32_t i = 0; i < keys.size(); ++i) keys[i] = i;
@@ -72,9 +72,12 @@ drop_stats sumDrops(const std::vector<drop_stats>& perCpu) {
 
 const char* ctEventName(uint32_t ev) {
   switch (ev) {
-    case CT_EV_RELINKED: return "relinked";
-    case CT_EV_ORPHANED: return "orphaned";
-    default: return nullptr;
+    case CT_EV_RELINKED:
+      return "relinked";
+    case CT_EV_ORPHANED:
+      return "orphaned";
+    default:
+      return nullptr;
   }
 }
 
@@ -86,18 +89,30 @@ uint64_t sumCounts(const std::vector<uint64_t>& perCpu) {
 
 const char* dropReasonName(uint32_t reason) {
   switch (reason) {
-    case DROP_NO_BACKEND: return "no_backend";
-    case DROP_CT_INSERT: return "ct_insert_failed";
-    case DROP_CSUM: return "csum_helper_failed";
-    case DROP_PULL: return "headers_not_writable";
-    case DROP_BACKEND_GONE: return "backend_gone";
-    case DROP_REJECT_FAILED: return "reject_failed";
-    case DROP_SOURCE_RANGE: return "source_range";
-    case DROP_NO_LOCAL_EP: return "no_local_endpoint";
-    case DROP_SNAT_PORTS: return "snat_ports_exhausted";
-    case DROP_FIB: return "no_route";
-    case DROP_TTL: return "ttl_exceeded";
-    default: return nullptr;
+    case DROP_NO_BACKEND:
+      return "no_backend";
+    case DROP_CT_INSERT:
+      return "ct_insert_failed";
+    case DROP_CSUM:
+      return "csum_helper_failed";
+    case DROP_PULL:
+      return "headers_not_writable";
+    case DROP_BACKEND_GONE:
+      return "backend_gone";
+    case DROP_REJECT_FAILED:
+      return "reject_failed";
+    case DROP_SOURCE_RANGE:
+      return "source_range";
+    case DROP_NO_LOCAL_EP:
+      return "no_local_endpoint";
+    case DROP_SNAT_PORTS:
+      return "snat_ports_exhausted";
+    case DROP_FIB:
+      return "no_route";
+    case DROP_TTL:
+      return "ttl_exceeded";
+    default:
+      return nullptr;
   }
 }
 

@@ -57,7 +57,8 @@ class TypedMap {
   Status updateBatch(std::span<const K> keys, std::span<const V> values) {
     if (keys.size() != values.size())
       return Error{EINVAL, "batch update of map " + name_ + ": keys and values differ in number"};
-    return updateBatchRaw(fd_, keys.data(), sizeof(K), values.data(), sizeof(V), keys.size(), name_);
+    return updateBatchRaw(fd_, keys.data(), sizeof(K), values.data(), sizeof(V), keys.size(),
+                          name_);
   }
   // Visits every entry by BPF_MAP_LOOKUP_BATCH, kMapBatch a call (arrays:
   // every index, empty or not). The kernel's batch token (a u32 for arrays

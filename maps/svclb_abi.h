@@ -20,33 +20,33 @@
 #define SVCLB_ABI_VERSION 1
 
 /* Map names (<= 15 chars: BPF_OBJ_NAME_LEN). Pinned as <bpffs-dir>/<name>. */
-#define SVCLB_MAP_SERVICES "svc_v1"
-#define SVCLB_MAP_BACKENDS "backends_v1"
-#define SVCLB_MAP_CT "ct_v2"
-#define SVCLB_MAP_CT_EST "ct_est_v2"
-#define SVCLB_MAP_SVC_STATS "svc_stats_v1"
-#define SVCLB_MAP_BE_STATS "be_stats_v1"
-#define SVCLB_MAP_DROPS "drops_v1"
-#define SVCLB_MAP_SOCK_REV "sock_rev_v1"
-#define SVCLB_MAP_MAGLEV "maglev_v1"
-#define SVCLB_MAP_AFFINITY "affinity_v1"
+#define SVCLB_MAP_SERVICES   "svc_v1"
+#define SVCLB_MAP_BACKENDS   "backends_v1"
+#define SVCLB_MAP_CT	     "ct_v2"
+#define SVCLB_MAP_CT_EST     "ct_est_v2"
+#define SVCLB_MAP_SVC_STATS  "svc_stats_v1"
+#define SVCLB_MAP_BE_STATS   "be_stats_v1"
+#define SVCLB_MAP_DROPS	     "drops_v1"
+#define SVCLB_MAP_SOCK_REV   "sock_rev_v1"
+#define SVCLB_MAP_MAGLEV     "maglev_v1"
+#define SVCLB_MAP_AFFINITY   "affinity_v1"
 #define SVCLB_MAP_SRC_RANGES "src_ranges_v1"
-#define SVCLB_MAP_L2_ARP "l2_arp_v1"
-#define SVCLB_MAP_TX_PORTS "tx_ports_v1"
-#define SVCLB_MAP_NIC_XDP "nic_xdp_v1"
-#define SVCLB_MAP_CT_EVENTS "ct_events_v1"
+#define SVCLB_MAP_L2_ARP     "l2_arp_v1"
+#define SVCLB_MAP_TX_PORTS   "tx_ports_v1"
+#define SVCLB_MAP_NIC_XDP    "nic_xdp_v1"
+#define SVCLB_MAP_CT_EVENTS  "ct_events_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
-#define SVCLB_DEFAULT_BACKENDS 262144         /* backend ids 1..N-1 */
-#define SVCLB_DEFAULT_SVC_IDS 65536           /* frontend ids 1..N-1 */
-#define SVCLB_DEFAULT_CT_ENTRIES 262144       /* 2 entries per flow */
+#define SVCLB_DEFAULT_BACKENDS	       262144 /* backend ids 1..N-1 */
+#define SVCLB_DEFAULT_SVC_IDS	       65536  /* frontend ids 1..N-1 */
+#define SVCLB_DEFAULT_CT_ENTRIES       262144 /* 2 entries per flow */
 #define SVCLB_DEFAULT_SOCK_REV_ENTRIES 65536
 #define SVCLB_DEFAULT_AFFINITY_ENTRIES 262144
-#define SVCLB_DEFAULT_MAGLEV_SIZE 16381 /* prime; entries per service table */
-#define SVCLB_DEFAULT_SRC_RANGES 65536
-#define SVCLB_DEFAULT_L2_ARP 4096
-#define SVCLB_DEFAULT_TX_PORTS 64
+#define SVCLB_DEFAULT_MAGLEV_SIZE      16381 /* prime; entries per service table */
+#define SVCLB_DEFAULT_SRC_RANGES       65536
+#define SVCLB_DEFAULT_L2_ARP	       4096
+#define SVCLB_DEFAULT_TX_PORTS	       64
 
 /* svc_key.scope: which view of a frontend the entry belongs to.
  * EXTERNAL serves every client; INTERNAL holds the node-local subset used
@@ -87,15 +87,15 @@ struct svc_key {
 #define SVC_F_SRC_RANGES 0x10
 
 struct svc_value {
-	__u32 svc_id;     /* frontend id: stats index and CT owner; both kinds */
+	__u32 svc_id;	  /* frontend id: stats index and CT owner; both kinds */
 	__u32 backend_id; /* slot > 0: the backend; master: 0 */
-	__u16 count;      /* master: ready slots 1..count */
-	__u16 total;      /* master: all slots, terminating after ready */
-	__u8 algo;        /* master: SVC_ALGO_* */
-	__u8 flags;       /* master: SVC_F_* */
+	__u16 count;	  /* master: ready slots 1..count */
+	__u16 total;	  /* master: all slots, terminating after ready */
+	__u8 algo;	  /* master: SVC_ALGO_* */
+	__u8 flags;	  /* master: SVC_F_* */
 	__u16 pad;
 	__u32 affinity_timeout; /* master: seconds, 0 = no affinity */
-	__u32 maglev_size;      /* master: entries in this service's Maglev table */
+	__u32 maglev_size;	/* master: entries in this service's Maglev table */
 };
 
 /* Maglev: ARRAY_OF_MAPS indexed by svc_id; each inner map is an ARRAY of
@@ -118,8 +118,8 @@ struct affinity_value {
 };
 
 /* backend_value.state. A zeroed array slot is EMPTY: the id is free. */
-#define BE_STATE_EMPTY 0
-#define BE_STATE_ACTIVE 1
+#define BE_STATE_EMPTY	     0
+#define BE_STATE_ACTIVE	     1
 #define BE_STATE_TERMINATING 2
 
 /* Backends: ARRAY indexed by backend id (id 0 is never used). */
@@ -178,7 +178,7 @@ struct ct_key {
 };
 
 #define CT_DIR_FORWARD 1
-#define CT_DIR_REPLY 2
+#define CT_DIR_REPLY   2
 
 /* ct_value.flags */
 #define CT_F_CLOSING 0x01 /* a FIN or RST was seen: short lifetime */
@@ -198,19 +198,19 @@ struct ct_key {
  * longer than its lifetime is stale: ignored by lookups, left to LRU
  * eviction. Lifetimes are given in seconds here; the daemon converts them to
  * ticks with the kernel's HZ and writes them into the programs' .data. */
-#define CT_TICK_SHIFT 8
-#define CT_LIFETIME_TCP_SECS 21600  /* an established TCP flow: 6 h */
-#define CT_LIFETIME_NONTCP_SECS 60  /* UDP */
-#define CT_LIFETIME_CLOSING_SECS 10 /* after FIN/RST */
+#define CT_TICK_SHIFT		 8
+#define CT_LIFETIME_TCP_SECS	 21600 /* an established TCP flow: 6 h */
+#define CT_LIFETIME_NONTCP_SECS	 60    /* UDP */
+#define CT_LIFETIME_CLOSING_SECS 10    /* after FIN/RST */
 
 struct ct_value {
 	__be32 nat_addr; /* FORWARD: backend address; REPLY: VIP */
 	__be16 nat_port; /* FORWARD: backend port; REPLY: service port */
-	__u8 dir;        /* CT_DIR_* */
-	__u8 flags;      /* CT_F_* */
+	__u8 dir;	 /* CT_DIR_* */
+	__u8 flags;	 /* CT_F_* */
 	__u32 backend_id;
 	__u32 svc_id;
-	__u32 last_seen; /* bpf_jiffies64() >> CT_TICK_SHIFT */
+	__u32 last_seen;  /* bpf_jiffies64() >> CT_TICK_SHIFT */
 	__be32 snat_addr; /* CT_F_SNAT, FORWARD: node address; REPLY: client */
 	__be16 snat_port; /* CT_F_SNAT, FORWARD: allocated port; REPLY: client port */
 	__u16 pad;
@@ -221,7 +221,7 @@ struct ct_value {
  * may set another range in .data (cfg_snat_port_min/max). */
 #define SNAT_PORT_MIN_DEFAULT 61000
 #define SNAT_PORT_MAX_DEFAULT 65535
-#define SNAT_PORT_PROBES 16 /* ports tried per new flow before giving up */
+#define SNAT_PORT_PROBES      16 /* ports tried per new flow before giving up */
 
 /* Socket-level reverse translation for the node's own UDP sockets
  * (recvmsg4/getpeername4): {socket cookie, backend} -> VIP. */
@@ -254,18 +254,18 @@ struct lb_stats {
 
 /* Drop reasons: index into the drops per-CPU array. A BPF helper returns
  * -DROP_* and the program entry counts it and drops, once. */
-#define DROP_NO_BACKEND 1    /* service has no usable endpoint */
-#define DROP_CT_INSERT 2     /* conntrack insert failed */
-#define DROP_CSUM 3          /* checksum/store helper failed */
-#define DROP_PULL 4          /* could not make headers writable */
-#define DROP_BACKEND_GONE 5  /* selected slot points at a freed backend */
-#define DROP_REJECT_FAILED 6 /* no endpoint, and the reject could not be built */
-#define DROP_SOURCE_RANGE 7  /* client outside loadBalancerSourceRanges */
-#define DROP_NO_LOCAL_EP 8   /* externalTrafficPolicy: Local, no endpoint here */
-#define DROP_SNAT_PORTS 9    /* no free SNAT port for a new flow */
-#define DROP_FIB 10          /* no route to the backend / client (FIB lookup) */
-#define DROP_TTL 11          /* a frame svclb forwards itself had TTL <= 1 */
-#define DROP_MAX 16
+#define DROP_NO_BACKEND	   1  /* service has no usable endpoint */
+#define DROP_CT_INSERT	   2  /* conntrack insert failed */
+#define DROP_CSUM	   3  /* checksum/store helper failed */
+#define DROP_PULL	   4  /* could not make headers writable */
+#define DROP_BACKEND_GONE  5  /* selected slot points at a freed backend */
+#define DROP_REJECT_FAILED 6  /* no endpoint, and the reject could not be built */
+#define DROP_SOURCE_RANGE  7  /* client outside loadBalancerSourceRanges */
+#define DROP_NO_LOCAL_EP   8  /* externalTrafficPolicy: Local, no endpoint here */
+#define DROP_SNAT_PORTS	   9  /* no free SNAT port for a new flow */
+#define DROP_FIB	   10 /* no route to the backend / client (FIB lookup) */
+#define DROP_TTL	   11 /* a frame svclb forwards itself had TTL <= 1 */
+#define DROP_MAX	   16
 
 struct drop_stats {
 	__u64 packets;
@@ -278,6 +278,6 @@ struct drop_stats {
  * other, so both stay equally recent, and rebuilds it if the LRU took it. */
 #define CT_EV_RELINKED 0 /* a flow's other entry was gone and was rebuilt */
 #define CT_EV_ORPHANED 1 /* its key belonged to another flow: this entry dropped */
-#define CT_EV_MAX 4
+#define CT_EV_MAX      4
 
 #endif /* SVCLB_ABI_H */

@@ -104,11 +104,12 @@ struct BackendSource {
   const Endpoints* endpoints = nullptr;
 };
 
-BackendSource sourceFor(
-    const Service& svc, const std::map<std::pair<std::string, std::string>, Endpoints>& endpoints,
-    const Store::SliceIndex& slices) {
+BackendSource sourceFor(const Service& svc,
+                        const std::map<std::pair<std::string, std::string>, Endpoints>& endpoints,
+                        const Store::SliceIndex& slices) {
   BackendSource src;
-  if (auto it = slices.find({svc.meta.ns, svc.meta.name}); it != slices.end()) src.slices = it->second;
+  if (auto it = slices.find({svc.meta.ns, svc.meta.name}); it != slices.end())
+    src.slices = it->second;
   if (src.slices.empty()) {
     auto it = endpoints.find({svc.meta.ns, svc.meta.name});
     if (it != endpoints.end()) src.endpoints = &it->second;

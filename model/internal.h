@@ -22,7 +22,6 @@ size_t utf8Len(std::string_view s, size_t i);
 // (what Go's encoding/json does to such bytes when kubectl sends an object).
 std::string validUtf8(std::string_view s);
 
-
 // ---- IPv4 -----------------------------------------------------------------
 
 // Strict dotted quad (inet_pton: no leading zeros, no shorthand). Host order.

@@ -6,14 +6,13 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "model/kinds.h"
@@ -174,7 +173,8 @@ Result<std::vector<Object>> parseManifests(std::string_view text, std::string_vi
                                            std::vector<std::string>* skipped);
 
 // Field validation of one object in isolation, in kubectl's words, e.g.
-//   The Service "web" is invalid: spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive
+//   The Service "web" is invalid: spec.ports[0].port: Invalid value: 70000: must be between 1 and
+//   65535, inclusive
 // Several field errors are joined as kubectl does: `The Service "web" is invalid: \n* a\n* b`.
 Status validate(const Object& obj);
 
@@ -236,17 +236,17 @@ struct FrontendKey {
 
 // One loadBalancerSourceRanges entry: addr has no bits past prefix set.
 struct SourceRange {
-  uint32_t addr = 0;  // host byte order, masked
+  uint32_t addr = 0;   // host byte order, masked
   uint8_t prefix = 0;  // 0..32
   auto operator<=>(const SourceRange&) const = default;
 };
 
 struct Frontend {
   FrontendKey key;
-  std::string ns, name, portName;  // which Service port this is
-  std::vector<BackendSpec> backends;  // sorted by (ip, port), deduplicated
-  bool affinity = false;              // sessionAffinity: ClientIP
-  uint32_t affinityTimeout = 0;       // seconds when affinity
+  std::string ns, name, portName;                  // which Service port this is
+  std::vector<BackendSpec> backends;               // sorted by (ip, port), deduplicated
+  bool affinity = false;                           // sessionAffinity: ClientIP
+  uint32_t affinityTimeout = 0;                    // seconds when affinity
   std::map<std::string, std::string> annotations;  // the Service's
   // Master flags beyond SVC_F_AFFINITY (SVC_F_EXTERNAL, SVC_F_LOCAL_ONLY,
   // SVC_F_NO_LOCAL_EPS, SVC_F_SRC_RANGES; maps/svclb_abi.h), OR-ed in.
@@ -412,7 +412,8 @@ class Store {
   nlohmann::json toJson() const;
   static Result<Store> fromJson(const nlohmann::json& j, StoreConfig cfg = {});
   Status save(const std::string& path) const;
-  static Result<Store> load(const std::string& path, StoreConfig cfg = {});  // missing file = empty store
+  static Result<Store> load(const std::string& path,
+                            StoreConfig cfg = {});  // missing file = empty store
 
  private:
   friend class StateFile;  // model/state_file.h: snapshot + journal

@@ -260,7 +260,6 @@ std::vector<std::string> splitIPList(std::string_view s) {
   return out;
 }
 
-
 namespace {
 // Each of `v` as Go's %q, joined by ", ".
 std::string goQuoteJoined(const std::vector<std::string>& v) {

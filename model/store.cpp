@@ -194,7 +194,8 @@ Status allocateNodePorts(Service& s, const Service* old, std::map<int32_t, Key>&
       if (p.nodePort == 0) {
         auto np = next();
         if (!np)
-          return Error{ENOSPC, "Internal error occurred: failed to allocate a nodePort: range is full"};
+          return Error{ENOSPC,
+                       "Internal error occurred: failed to allocate a nodePort: range is full"};
         p.nodePort = *np;
       } else if (!held.count(p.nodePort) && !mine.count(p.nodePort)) {
         if (!inRange(p.nodePort)) return invalid(i, p.nodePort, notInRange, ERANGE);
@@ -556,8 +557,8 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
                 if (!used.count(u) && !requested.count(u)) got = u;
               }
             };
-            scan(upper, end);   // the upper band first
-            scan(first, upper); // then the static band
+            scan(upper, end);    // the upper band first
+            scan(first, upper);  // then the static band
           }
           if (!got) {
             errors.push_back(
@@ -733,11 +734,16 @@ std::vector<ObjectRef> Store::notListed(const std::vector<std::string>& kinds,
     }
   };
   for (const auto& kind : kinds) {
-    if (kind == "Service") collect(kind, services_);
-    else if (kind == "Endpoints") collect(kind, endpoints_);
-    else if (kind == "EndpointSlice") collect(kind, slices_);
-    else if (kind == "IPAddressPool") collect(kind, pools_);
-    else if (kind == "L2Advertisement") collect(kind, l2Advertisements_);
+    if (kind == "Service")
+      collect(kind, services_);
+    else if (kind == "Endpoints")
+      collect(kind, endpoints_);
+    else if (kind == "EndpointSlice")
+      collect(kind, slices_);
+    else if (kind == "IPAddressPool")
+      collect(kind, pools_);
+    else if (kind == "L2Advertisement")
+      collect(kind, l2Advertisements_);
   }
   return out;
 }

@@ -184,9 +184,8 @@ void validateWeights(const ObjectMeta& m, FieldErrors& errs) {
 
 void validateService(const Service& s, FieldErrors& errs) {
   validateMeta(s.meta, /*dns1035=*/true, errs);
-  if (auto it = s.meta.annotations.find(kLbAlgorithmAnnotation); it != s.meta.annotations.end() &&
-                                                                 it->second != "maglev" &&
-                                                                 it->second != "random")
+  if (auto it = s.meta.annotations.find(kLbAlgorithmAnnotation);
+      it != s.meta.annotations.end() && it->second != "maglev" && it->second != "random")
     errs.notSupported(std::string("metadata.annotations[") + kLbAlgorithmAnnotation + "]",
                       it->second, {"maglev", "random"});
   const bool headless = s.clusterIP == "None";

@@ -10,6 +10,8 @@ PKGS=(
   # build: compilers, the one BPF compile (cmake/BpfObject.cmake: clang
   # -target bpf, bpftool gen skeleton) and the libraries
   build-essential cmake pkg-config git
+  # the tree's format (scripts/format.sh, ctest style.format)
+  clang-format-14
   clang llvm libclang-rt-14-dev libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
   libcli11-dev libfmt-dev nlohmann-json3-dev libgtest-dev
   # hashes (sha256: nettle), object uids (libuuid), capabilities (libcap),

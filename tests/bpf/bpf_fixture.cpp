@@ -153,9 +153,7 @@ drop_stats BpfEnv::allDrops() const {
   return t;
 }
 // Both CT maps: new flows and established TCP.
-size_t BpfEnv::ctEntries() const {
-  return dp_->conntrack().count() + dp_->conntrackEst().count();
-}
+size_t BpfEnv::ctEntries() const { return dp_->conntrack().count() + dp_->conntrackEst().count(); }
 
 ::testing::AssertionResult onlyNatFieldsChanged(const Bytes& in, const Bytes& out, bool dst) {
   if (in.size() != out.size())

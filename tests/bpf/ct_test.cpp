@@ -52,7 +52,8 @@ class Conntrack : public BpfTestP<Prog> {
       return "";
     }
     const std::string b = ip4str(fwd->daddr);
-    RunResult r = run(prog(), PacketBuilder::tcp(b, 8080, kClient, port, kTcpSyn | kTcpAck).build());
+    RunResult r =
+        run(prog(), PacketBuilder::tcp(b, 8080, kClient, port, kTcpSyn | kTcpAck).build());
     EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
     EXPECT_TRUE(send(PacketBuilder::tcp(kClient, port, kVip, 80, kTcpAck).build()));
     return b;
@@ -338,10 +339,12 @@ TEST_P(CtLifetime, DirectUdpDatagramTakesTheTupleOverFromAnIdleFlow) {
   const auto be = testlib::fiveTuple(r.out);
   ASSERT_TRUE(be);
   ASSERT_EQ(dp().conntrack().count(), 2u);
-  const Bytes direct = PacketBuilder::udp(kClient, 53010, ip4str(be->daddr), be->dport).payload(20).build();
+  const Bytes direct =
+      PacketBuilder::udp(kClient, 53010, ip4str(be->daddr), be->dport).payload(20).build();
   r = run(prog(), direct);
   EXPECT_EQ(r.out, direct);
-  const Bytes answer = PacketBuilder::udp(ip4str(be->daddr), be->dport, kClient, 53010).payload(40).build();
+  const Bytes answer =
+      PacketBuilder::udp(ip4str(be->daddr), be->dport, kClient, 53010).payload(40).build();
   r = run(prog(), answer);
   EXPECT_EQ(r.out, answer) << "answer to a direct datagram rewritten to "
                            << toString(*testlib::fiveTuple(r.out));
@@ -370,7 +373,8 @@ TEST_P(CtLifetime, WithinTheLifetimeRepliesAreStillTranslated) {
 TEST_P(CtLifetime, RstClosesBothDirections) {
   auto fwd = send(PacketBuilder::tcp(kClient, 45002, kVip, 80).build());
   ASSERT_TRUE(fwd);
-  RunResult r = run(prog(), PacketBuilder::tcp(ip4str(fwd->daddr), 8080, kClient, 45002, kTcpRst).build());
+  RunResult r =
+      run(prog(), PacketBuilder::tcp(ip4str(fwd->daddr), 8080, kClient, 45002, kTcpRst).build());
   ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
   auto es = entries();
   ASSERT_EQ(es.size(), 2u);
@@ -434,7 +438,8 @@ TEST_P(CtLifetime, FloodOfNewFlowsCannotEvictAnEstablishedConnection) {
   // Many more new flows (UDP and SYNs) than the new-flow map holds.
   const size_t cap = dp().config().maxCtEntries;
   for (size_t i = 0; i < 2 * cap; ++i) {
-    const std::string src = "10.250." + std::to_string(i / 250 % 250) + "." + std::to_string(1 + i % 250);
+    const std::string src =
+        "10.250." + std::to_string(i / 250 % 250) + "." + std::to_string(1 + i % 250);
     run(prog(), i % 2 ? PacketBuilder::udp(src, uint16_t(1000 + i % 60000), kVip, 53).build()
                       : PacketBuilder::tcp(src, uint16_t(1000 + i % 60000), kVip, 80).build());
   }
@@ -445,7 +450,8 @@ TEST_P(CtLifetime, FloodOfNewFlowsCannotEvictAnEstablishedConnection) {
   EXPECT_EQ(ip4str(testlib::fiveTuple(r.out)->daddr), b);
   const Bytes reply = PacketBuilder::tcp(b, 8080, kClient, 45005, kTcpAck).payload(10).build();
   r = run(prog(), reply);
-  EXPECT_TRUE(onlyNatFieldsChanged(reply, r.out, false)) << "the established flow lost its reply entry";
+  EXPECT_TRUE(onlyNatFieldsChanged(reply, r.out, false))
+      << "the established flow lost its reply entry";
 }
 
 // Issue 18: a flow's two CT entries live and die together. The LRU may
@@ -569,7 +575,8 @@ TEST_P(CtPair, StaleReplyDoesNotRebuildOverANewerFlowInTheOtherMap) {
   const Bytes stale = PacketBuilder::tcp(old, 8080, kClient, 45200, kTcpAck).payload(20).build();
   RunResult r = run(prog(), stale);
   ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
-  EXPECT_EQ(r.out, stale) << "a stale flow's reply was translated: " << toString(*testlib::fiveTuple(r.out));
+  EXPECT_EQ(r.out, stale) << "a stale flow's reply was translated: "
+                          << toString(*testlib::fiveTuple(r.out));
   EXPECT_EQ(event(CT_EV_ORPHANED), 1u);
   EXPECT_EQ(event(CT_EV_RELINKED), 0u);
   EXPECT_FALSE(dp().conntrackEst().lookup(fk)) << "a second FORWARD entry for the client tuple";
@@ -592,7 +599,8 @@ TEST_P(CtPair, OneWayFlowKeepsItsReplyEntryUnderPressure) {
   ASSERT_TRUE(fwd);
   const size_t cap = dp().config().maxCtEntries;
   for (size_t i = 0; i < 2 * cap; ++i) {
-    const std::string src = "10.250." + std::to_string(i / 250 % 250) + "." + std::to_string(1 + i % 250);
+    const std::string src =
+        "10.250." + std::to_string(i / 250 % 250) + "." + std::to_string(1 + i % 250);
     // Each flood flow sends twice: the kernel's LRU evicts a never-reused
     // entry from its CPU's pending list first, reused ones age globally.
     const Bytes other = PacketBuilder::udp(src, uint16_t(1000 + i % 60000), kVip, 53).build();

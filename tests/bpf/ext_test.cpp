@@ -83,8 +83,8 @@ std::array<uint8_t, 6> mac(const Bytes& f, size_t off) {
   return m;
 }
 
-Frontend external(const std::string& ip, uint16_t port, uint8_t proto,
-                  std::vector<BackendSpec> bes, uint8_t flags = SVC_F_EXTERNAL) {
+Frontend external(const std::string& ip, uint16_t port, uint8_t proto, std::vector<BackendSpec> bes,
+                  uint8_t flags = SVC_F_EXTERNAL) {
   Frontend f = frontend(ip, port, proto, std::move(bes), "ext");
   f.flags = flags;
   return f;
@@ -150,9 +150,8 @@ TEST_F(Ext, NodePortToRemoteBackendIsSourceNatedAndSentBack) {
 
   // The client's ACK and data keep the same SNAT port (and promote the flow).
   for (int i = 0; i < 3; ++i) {
-    r = xdp(PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080, testlib::kTcpAck)
-                .payload(10)
-                .build());
+    r = xdp(
+        PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080, testlib::kTcpAck).payload(10).build());
     ASSERT_EQ(r.retval, kXdpTx);
     t = testlib::fiveTuple(r.out);
     EXPECT_EQ(t->sport, snatPort);
@@ -213,10 +212,10 @@ TEST_F(Ext, NodePortToLocalBackendKeepsTheClientAddress) {
   // The pod's reply is reverse-translated at the pod's tc ingress; its new
   // source is the node's own address, which the stack would drop as a
   // martian: tc forwards it itself, to the client's MAC out of nic0.
-  const Bytes reply = PacketBuilder::tcp("10.244.2.21", 8080, kClientIp, 40000,
-                                         testlib::kTcpSyn | testlib::kTcpAck)
-                          .ttl(64)
-                          .build();
+  const Bytes reply =
+      PacketBuilder::tcp("10.244.2.21", 8080, kClientIp, 40000, testlib::kTcpSyn | testlib::kTcpAck)
+          .ttl(64)
+          .build();
   r = runTc(dp().tcProgFd(), reply, netns().pod0());
   ASSERT_EQ(r.retval, kTcRedirect);
   t = testlib::fiveTuple(r.out);
@@ -232,11 +231,11 @@ TEST_F(Ext, NodePortToLocalBackendKeepsTheClientAddress) {
                     frontend("10.96.0.10", 80, kTcp, {backend("10.244.2.21:8080")})}));
   r = xdp(PacketBuilder::tcp(kClientIp, 40009, "10.96.0.10", 80).build());
   ASSERT_EQ(r.retval, kXdpPass);
-  r = runTc(dp().tcProgFd(),
-            PacketBuilder::tcp("10.244.2.21", 8080, kClientIp, 40009,
-                               testlib::kTcpSyn | testlib::kTcpAck)
-                .build(),
-            netns().pod0());
+  r = runTc(
+      dp().tcProgFd(),
+      PacketBuilder::tcp("10.244.2.21", 8080, kClientIp, 40009, testlib::kTcpSyn | testlib::kTcpAck)
+          .build(),
+      netns().pod0());
   EXPECT_EQ(r.retval, kTcOk);
   EXPECT_EQ(testlib::ip4str(testlib::fiveTuple(r.out)->saddr), "10.96.0.10");
 }
@@ -244,8 +243,9 @@ TEST_F(Ext, NodePortToLocalBackendKeepsTheClientAddress) {
 TEST_F(Ext, LoadBalancerIpAndExternalIpToRemoteBackend) {
   ASSERT_TRUE(sync({external("192.168.77.200", 80, kTcp, {backend("10.244.1.11:8080")}),
                     external("192.168.77.50", 80, kTcp, {backend("10.244.1.12:8080")})}));
-  for (const auto& [vip, be] : {std::pair<std::string, std::string>{"192.168.77.200", "10.244.1.11"},
-                                {"192.168.77.50", "10.244.1.12"}}) {
+  for (const auto& [vip, be] :
+       {std::pair<std::string, std::string>{"192.168.77.200", "10.244.1.11"},
+        {"192.168.77.50", "10.244.1.12"}}) {
     auto r = xdp(PacketBuilder::tcp(kClientIp, 40001, vip, 80).build());
     ASSERT_EQ(r.retval, kXdpTx) << vip;
     auto t = testlib::fiveTuple(r.out);
@@ -274,9 +274,9 @@ TEST_F(Ext, LocalPolicyNeverSourceNats) {
 }
 
 TEST_F(Ext, LocalPolicyWithoutLocalEndpointsDropsInsteadOfRejecting) {
-  ASSERT_TRUE(sync({external(kNodeIp, 30080, kTcp, {},
-                             SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY | SVC_F_NO_LOCAL_EPS),
-                    external(kNodeIp, 30081, kTcp, {}, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)}));
+  ASSERT_TRUE(sync(
+      {external(kNodeIp, 30080, kTcp, {}, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY | SVC_F_NO_LOCAL_EPS),
+       external(kNodeIp, 30081, kTcp, {}, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)}));
   auto r = xdp(PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080).build());
   EXPECT_EQ(r.retval, kXdpDrop) << verdictName(Prog::Xdp, r.retval);
   EXPECT_EQ(dropped(DROP_NO_LOCAL_EP), 1u);
@@ -374,8 +374,10 @@ TEST_F(Ext, OtherArpIsUntouched) {
   l2_arp_value v{};
   ASSERT_TRUE(dp().l2Arp().update(k, v));
   std::vector<std::pair<std::string, Bytes>> cases;
-  cases.push_back({"not announced", PacketBuilder::arpRequest(kClientIp, "192.168.77.201").build()});
-  cases.push_back({"gratuitous", PacketBuilder::arpRequest("192.168.77.200", "192.168.77.200").build()});
+  cases.push_back(
+      {"not announced", PacketBuilder::arpRequest(kClientIp, "192.168.77.201").build()});
+  cases.push_back(
+      {"gratuitous", PacketBuilder::arpRequest("192.168.77.200", "192.168.77.200").build()});
   Bytes reply = PacketBuilder::arpRequest(kClientIp, "192.168.77.200").build();
   reply[14 + 7] = 2;  // op = reply
   cases.push_back({"a reply", reply});

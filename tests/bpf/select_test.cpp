@@ -73,7 +73,8 @@ TEST_P(Select, TerminatingBackendKeepsItsEstablishedFlow) {
   ASSERT_TRUE(sync({web({backend("10.244.1.11:8080"),
                          backend("10.244.1.12:8080", EndpointState::Terminating, false)})}));
   for (int i = 0; i < 20; ++i) {
-    RunResult r = run(prog(), PacketBuilder::tcp(kClient, 44000, kVip, 80, kTcpAck).payload(10).build());
+    RunResult r =
+        run(prog(), PacketBuilder::tcp(kClient, 44000, kVip, 80, kTcpAck).payload(10).build());
     ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
     EXPECT_EQ(ip4str(testlib::fiveTuple(r.out)->daddr), "10.244.1.12");
   }
@@ -153,7 +154,8 @@ TEST_P(Select, AffinityExpiresAfterTheIdleTimeout) {
 
 TEST_P(Select, MaglevPicksTheSameBackendOnEveryNodeWithoutCt) {
   std::vector<BackendSpec> bs;
-  for (int i = 1; i <= 7; ++i) bs.push_back(backend("10.244.1." + std::to_string(10 + i) + ":8080"));
+  for (int i = 1; i <= 7; ++i)
+    bs.push_back(backend("10.244.1." + std::to_string(10 + i) + ":8080"));
   Frontend f = web(bs);
   f.annotations["svclb.io/lb-algorithm"] = "maglev";
   ASSERT_TRUE(sync({f}));
@@ -166,7 +168,8 @@ TEST_P(Select, MaglevPicksTheSameBackendOnEveryNodeWithoutCt) {
   std::reverse(f2.backends.begin(), f2.backends.end());
   std::vector<BackendSpec> decoy = {backend("10.244.9.9:8080")};
   ASSERT_TRUE(node2.sync({frontend("10.96.0.99", 80, kTcp, decoy, "decoy"), f2}));
-  ASSERT_NE(node2.backendId(kWeb, ip4("10.244.1.11"), 8080), backendId(kWeb, ip4("10.244.1.11"), 8080))
+  ASSERT_NE(node2.backendId(kWeb, ip4("10.244.1.11"), 8080),
+            backendId(kWeb, ip4("10.244.1.11"), 8080))
       << "the test wants different ids on the two nodes";
 
   std::map<std::string, int> used;

@@ -64,8 +64,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     auto j = svclb::toJson(o);
     auto back = svclb::fromJson(j);
-    if (!back.ok()) broken("a valid object does not survive fromJson(toJson())", back.error().message + "\n" + j.dump(2));
-    if (!(*back == o)) broken("toJson/fromJson changed a valid object", j.dump(2) + "\nvs\n" + svclb::toJson(*back).dump(2));
+    if (!back.ok())
+      broken("a valid object does not survive fromJson(toJson())",
+             back.error().message + "\n" + j.dump(2));
+    if (!(*back == o))
+      broken("toJson/fromJson changed a valid object",
+             j.dump(2) + "\nvs\n" + svclb::toJson(*back).dump(2));
   }
   (void)allValid;
 
@@ -80,8 +84,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto fronts = store.frontends();
   const auto saved = store.toJson();
   auto reloaded = svclb::Store::fromJson(saved);
-  if (!reloaded.ok()) broken("the store does not reload from its own JSON", reloaded.error().message + "\n" + saved.dump(2));
-  if (reloaded->toJson() != saved) broken("store JSON is not stable across a reload", saved.dump(2));
+  if (!reloaded.ok())
+    broken("the store does not reload from its own JSON",
+           reloaded.error().message + "\n" + saved.dump(2));
+  if (reloaded->toJson() != saved)
+    broken("store JSON is not stable across a reload", saved.dump(2));
   if (reloaded->frontends() != fronts) broken("frontends changed across a reload", saved.dump(2));
   // Deleting everything that was applied leaves the baseline's objects.
   (void)store.removeAll(*objs);

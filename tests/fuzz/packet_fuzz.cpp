@@ -72,16 +72,15 @@
 // Exit status 0 = no violation. Needs root (netns, map creation,
 // BPF_PROG_TEST_RUN).
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <bpf/bpf.h>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-#include <linux/bpf.h>
-#include <linux/pkt_cls.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -92,6 +91,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <set>
@@ -143,15 +143,24 @@ bool parseArgs(int argc, char** argv, Options& o) {
       fmt::print(stderr, "packet_fuzz: {} needs a value\n", a);
       return false;
     }
-    if (a == "--packets") o.packets = std::stoull(v);
-    else if (a == "--seed") o.seed = std::stoull(v);
-    else if (a == "--check-every") o.checkEvery = std::max<uint64_t>(1, std::stoull(v));
-    else if (a == "--max-failures") o.maxFailures = std::stoi(v);
-    else if (a == "--ct-entries") o.ctEntries = static_cast<uint32_t>(std::stoul(v));
-    else if (a == "--artifacts") o.artifacts = v;
-    else if (a == "--record") o.record = v;
-    else if (a == "--replay") o.replay = v;
-    else if (a == "--corrupt-at") o.corruptAt = std::stoull(v);
+    if (a == "--packets")
+      o.packets = std::stoull(v);
+    else if (a == "--seed")
+      o.seed = std::stoull(v);
+    else if (a == "--check-every")
+      o.checkEvery = std::max<uint64_t>(1, std::stoull(v));
+    else if (a == "--max-failures")
+      o.maxFailures = std::stoi(v);
+    else if (a == "--ct-entries")
+      o.ctEntries = static_cast<uint32_t>(std::stoul(v));
+    else if (a == "--artifacts")
+      o.artifacts = v;
+    else if (a == "--record")
+      o.record = v;
+    else if (a == "--replay")
+      o.replay = v;
+    else if (a == "--corrupt-at")
+      o.corruptAt = std::stoull(v);
     else {
       fmt::print(stderr, "packet_fuzz: unknown option {}\n", a);
       return false;
@@ -162,7 +171,9 @@ bool parseArgs(int argc, char** argv, Options& o) {
 
 // ---- byte helpers ---------------------------------------------------------------
 
-uint16_t get16(const Bytes& b, size_t off) { return static_cast<uint16_t>((b[off] << 8) | b[off + 1]); }
+uint16_t get16(const Bytes& b, size_t off) {
+  return static_cast<uint16_t>((b[off] << 8) | b[off + 1]);
+}
 uint32_t get32(const Bytes& b, size_t off) {
   return (static_cast<uint32_t>(get16(b, off)) << 16) | get16(b, off + 2);
 }
@@ -220,8 +231,8 @@ bool ipCsumOk(const Bytes& f, const Ref& r) {
 }
 bool l4CsumOk(const Bytes& f, const Ref& r) {
   const uint16_t l4len = static_cast<uint16_t>(r.totLen - (r.l4 - r.l3));
-  uint32_t s = (r.saddr >> 16) + (r.saddr & 0xffff) + (r.daddr >> 16) + (r.daddr & 0xffff) +
-               r.proto + l4len;
+  uint32_t s =
+      (r.saddr >> 16) + (r.saddr & 0xffff) + (r.daddr >> 16) + (r.daddr & 0xffff) + r.proto + l4len;
   return testlib::inetChecksum(&f[r.l4], l4len, s) == 0;
 }
 // Recomputes the IPv4 header and TCP/UDP checksums when the headers are
@@ -262,8 +273,9 @@ Frontend fe(const std::string& vip, uint16_t port, uint8_t proto, std::vector<Ba
   f.key = FrontendKey{ip4(vip), port, proto};
   f.ns = "default";
   f.name = name;
-  std::sort(bes.begin(), bes.end(),
-            [](const auto& a, const auto& b) { return std::pair(a.ip, a.port) < std::pair(b.ip, b.port); });
+  std::sort(bes.begin(), bes.end(), [](const auto& a, const auto& b) {
+    return std::pair(a.ip, a.port) < std::pair(b.ip, b.port);
+  });
   f.backends = std::move(bes);
   if (!algo.empty()) f.annotations[kLbAlgorithmAnnotation] = algo;
   f.affinity = affinity;
@@ -277,12 +289,15 @@ Frontend fe(const std::string& vip, uint16_t port, uint8_t proto, std::vector<Ba
 // flows are rejected: TCP RST / ICMP port unreachable).
 std::vector<Frontend> clusterFrontends() {
   return {
-      fe("10.96.0.10", 80, kTcp, {be("10.244.1.11", 8080), be("10.244.1.12", 8080), be("10.244.1.13", 8080)}, "web", "maglev"),
+      fe("10.96.0.10", 80, kTcp,
+         {be("10.244.1.11", 8080), be("10.244.1.12", 8080), be("10.244.1.13", 8080)}, "web",
+         "maglev"),
       fe("10.96.0.10", 53, kUdp, {be("10.244.1.11", 5353), be("10.244.1.12", 5353)}, "dns"),
       fe("10.96.0.11", 443, kTcp, {be("10.244.1.31", 443)}, "tls"),
       fe("10.96.0.12", 53, kUdp, {be("10.244.1.41", 5353)}, "dns-one"),
       fe("10.96.0.13", 80, kTcp, {}, "empty"),
-      fe("10.96.0.14", 9000, kUdp, {be("10.244.1.11", 5353), be("10.244.1.42", 5353)}, "shared", "", true),
+      fe("10.96.0.14", 9000, kUdp, {be("10.244.1.11", 5353), be("10.244.1.42", 5353)}, "shared", "",
+         true),
   };
 }
 
@@ -307,8 +322,9 @@ constexpr uint64_t kSnatExpireEvery = 1000;  // frames
 std::string nodeNetnsUp(testlib::NodeNetns& ns) {
   std::vector<std::string> extra;
   for (uint32_t i = 0; i < kExtClients; ++i)
-    extra.push_back(fmt::format("ip neigh replace {} lladdr 02:77:00:00:01:{:02x} nud permanent dev nic0",
-                                ip4str(kExtClient0 + i), (kExtClient0 + i) & 0xff));
+    extra.push_back(
+        fmt::format("ip neigh replace {} lladdr 02:77:00:00:01:{:02x} nud permanent dev nic0",
+                    ip4str(kExtClient0 + i), (kExtClient0 + i) & 0xff));
   return ns.up(extra);
 }
 
@@ -331,11 +347,15 @@ FibAnswer fibModel(uint32_t dst) {
   FibAnswer f;
   if ((dst >> 8) == (ip4("192.168.77.0") >> 8)) {
     const uint32_t h = dst & 0xff;
-    if (dst == kNodeIp || h == 255 || (h == 0 && !gNetworkAddrUnicast)) return f;  // local / broadcast
+    if (dst == kNodeIp || h == 255 || (h == 0 && !gNetworkAddrUnicast))
+      return f;  // local / broadcast
     f.viaNic0 = true, f.smac = kNic0Mac;
-    if (dst == ip4("192.168.77.1")) f.rc = FibRc::Success, f.dmac = kNode1Mac;
-    else if (dst - kExtClient0 < kExtClients) f.rc = FibRc::Success, f.dmac = clientMac(dst);
-    else f.rc = FibRc::NoNeigh;
+    if (dst == ip4("192.168.77.1"))
+      f.rc = FibRc::Success, f.dmac = kNode1Mac;
+    else if (dst - kExtClient0 < kExtClients)
+      f.rc = FibRc::Success, f.dmac = clientMac(dst);
+    else
+      f.rc = FibRc::NoNeigh;
     return f;
   }
   if ((dst >> 8) == (ip4("10.244.1.0") >> 8)) return {FibRc::Success, true, kNode1Mac, kNic0Mac};
@@ -363,12 +383,14 @@ std::vector<Frontend> externalFrontends() {
                     SVC_F_EXTERNAL | SVC_F_SRC_RANGES);
   lb.sourceRanges = {{ip4("192.168.77.96"), 29}, {ip4("192.168.77.110"), 32}};
   return {
-      ext(kNodeIp, 30080, kTcp, {be("10.244.1.11", 8080), be("10.244.1.12", 8080), be("10.244.2.21", 8080)},
-          "np-web", SVC_F_EXTERNAL),
+      ext(kNodeIp, 30080, kTcp,
+          {be("10.244.1.11", 8080), be("10.244.1.12", 8080), be("10.244.2.21", 8080)}, "np-web",
+          SVC_F_EXTERNAL),
       ext(kNodeIp, 30053, kUdp, {be("10.244.1.11", 5353), be("10.244.3.11", 5353)}, "np-dns",
           SVC_F_EXTERNAL, "maglev"),
       lb,
-      ext(kExternalIp, 53, kUdp, {be("10.244.2.21", 53)}, "eip-local", SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY),
+      ext(kExternalIp, 53, kUdp, {be("10.244.2.21", 53)}, "eip-local",
+          SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY),
       ext(kNodeIp, 30081, kTcp, {}, "np-local-none",
           SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY | SVC_F_NO_LOCAL_EPS),
       ext(kNodeIp, 30082, kUdp, {}, "np-empty", SVC_F_EXTERNAL),
@@ -408,9 +430,9 @@ struct Outcome {
   uint32_t dropReason = 0;     // Drop
   uint32_t addr = 0;           // Dnat: new destination; Rnat: new source
   uint16_t port = 0;
-  bool snat = false;           // both ends rewritten (CT_F_SNAT)
-  uint32_t snatAddr = 0;       // Dnat: new source (the node); Rnat: new destination (the client)
-  uint16_t snatPort = 0;       // 0 for a new flow: any of freePorts
+  bool snat = false;      // both ends rewritten (CT_F_SNAT)
+  uint32_t snatAddr = 0;  // Dnat: new source (the node); Rnat: new destination (the client)
+  uint16_t snatPort = 0;  // 0 for a new flow: any of freePorts
   std::vector<uint16_t> freePorts;  // new SNAT flow: ports no live flow to this backend holds
   bool portsMayRunOut = false;      // new SNAT flow: SNAT_PORT_PROBES consecutive ports are taken
   uint32_t dropAfterCt = 0;         // new SNAT flow: dropped (TTL) after its CT entries were made
@@ -449,10 +471,16 @@ struct Flow {  // a translated client -> service flow, for replies
 };
 
 const char* kCategoryNames[] = {
-    "valid_forward", "established_forward", "valid_reply",  "mutated_forward", "mutated_reply",
-    "truncated",     "bad_ihl",             "bad_tot_len",  "ip_options",      "fragment",
-    "ipv6_ext",      "vlan",                "bad_tcp_doff", "icmp_error",      "random_bytes",
-    "random_ipv4",   "arp",                 "non_service",  "udp_csum_zero",   "padded",
+    "valid_forward", "established_forward",
+    "valid_reply",   "mutated_forward",
+    "mutated_reply", "truncated",
+    "bad_ihl",       "bad_tot_len",
+    "ip_options",    "fragment",
+    "ipv6_ext",      "vlan",
+    "bad_tcp_doff",  "icmp_error",
+    "random_bytes",  "random_ipv4",
+    "arp",           "non_service",
+    "udp_csum_zero", "padded",
     "arp_announced",
 };
 constexpr int kCategories = sizeof(kCategoryNames) / sizeof(kCategoryNames[0]);
@@ -488,7 +516,9 @@ class Fuzzer {
     if (coin(1)) return coin(50) ? ip4("192.168.77.0") : ip4("192.168.77.255");
     return coin(90) ? kExtClient0 + rnd(kExtClients) : ip4("192.168.77.120") + rnd(20);
   }
-  uint32_t clientFor(const Frontend& f) { return f.flags & SVC_F_EXTERNAL ? randomExtClient() : randomClient(); }
+  uint32_t clientFor(const Frontend& f) {
+    return f.flags & SVC_F_EXTERNAL ? randomExtClient() : randomClient();
+  }
   uint16_t randomPort() { return static_cast<uint16_t>(1024 + rnd(64000)); }
   const Frontend& randomFrontend() { return frontends_[rnd(frontends_.size())]; }
   Bytes l4Frame(uint8_t proto, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport);
@@ -501,7 +531,8 @@ class Fuzzer {
   Bytes generate(int& cat);
 
   // model
-  std::optional<ct_value> ctLookup(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp, uint8_t proto);
+  std::optional<ct_value> ctLookup(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp,
+                                   uint8_t proto);
   // The entry lb4_decide would use for this packet: ct_est_v2 then ct_v2 for
   // TCP, ct_v2 for UDP, skipping entries past their lifetime and closing
   // entries met by a bare SYN (a new connection reusing the tuple).
@@ -643,8 +674,8 @@ bool Fuzzer::setup() {
   l2_arp_key ak{htonl(kLbIp), netns_.nic0()};
   l2_arp_value av{};
   std::copy(kNic0Mac.begin(), kNic0Mac.end(), av.mac);
-  if (!dp_->txPorts().update(netns_.nic0(), netns_.nic0()) || !dp_->setSnatPortRange(kSnatMin, kSnatMax) ||
-      !dp_->l2Arp().update(ak, av)) {
+  if (!dp_->txPorts().update(netns_.nic0(), netns_.nic0()) ||
+      !dp_->setSnatPortRange(kSnatMin, kSnatMax) || !dp_->l2Arp().update(ak, av)) {
     fmt::print(stderr, "packet_fuzz: writing tx_ports / the SNAT range / l2_arp failed\n");
     return false;
   }
@@ -673,9 +704,10 @@ bool Fuzzer::setup() {
 }
 
 Bytes Fuzzer::l4Frame(uint8_t proto, uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport) {
-  auto b = proto == kTcp ? PacketBuilder::tcp(ip4str(src), sport, ip4str(dst), dport,
-                                              coin(30) ? testlib::kTcpSyn
-                                                       : static_cast<uint8_t>(testlib::kTcpAck | testlib::kTcpPsh))
+  auto b = proto == kTcp ? PacketBuilder::tcp(
+                               ip4str(src), sport, ip4str(dst), dport,
+                               coin(30) ? testlib::kTcpSyn
+                                        : static_cast<uint8_t>(testlib::kTcpAck | testlib::kTcpPsh))
                          : PacketBuilder::udp(ip4str(src), sport, ip4str(dst), dport);
   if (coin(50)) b.payload(rnd(200), static_cast<uint8_t>(rng_()));
   b.ipId(static_cast<uint16_t>(rng_()));
@@ -700,10 +732,12 @@ Bytes Fuzzer::validForward(int& cat) {
 Bytes Fuzzer::validReply() {
   if (flows_.empty() || coin(10)) {
     const Frontend& fr = randomFrontend();
-    if (fr.backends.empty()) return l4Frame(kTcp, ip4("10.244.1.11"), 8080, clientFor(fr), randomPort());
+    if (fr.backends.empty())
+      return l4Frame(kTcp, ip4("10.244.1.11"), 8080, clientFor(fr), randomPort());
     const auto& b = fr.backends[rnd(fr.backends.size())];
     if (fr.flags & SVC_F_EXTERNAL && coin(50))
-      return l4Frame(fr.key.proto, b.ip, b.port, kNodeIp, static_cast<uint16_t>(kSnatMin + rnd(kSnatMax - kSnatMin + 1)));
+      return l4Frame(fr.key.proto, b.ip, b.port, kNodeIp,
+                     static_cast<uint16_t>(kSnatMin + rnd(kSnatMax - kSnatMin + 1)));
     return l4Frame(fr.key.proto, b.ip, b.port, clientFor(fr), randomPort());
   }
   const Flow& f = flows_[rnd(flows_.size())];
@@ -718,13 +752,27 @@ Bytes Fuzzer::arpAnnounced() {
   Bytes f = PacketBuilder::arpRequest(ip4str(randomExtClient()), ip4str(kLbIp)).build();
   if (coin(30)) {
     switch (rnd(7)) {
-      case 0: put16(f, kEth + 6, static_cast<uint16_t>(coin(50) ? 2 : rng_())); break;  // op
-      case 1: put16(f, kEth + 0, static_cast<uint16_t>(rng_())); break;                 // htype
-      case 2: put16(f, kEth + 2, coin(50) ? 0x86dd : static_cast<uint16_t>(rng_())); break;  // ptype
-      case 3: f[kEth + 4 + rnd(2)] = static_cast<uint8_t>(rng_()); break;               // hlen / plen
-      case 4: put32(f, kEth + 24, coin(50) ? kNodeIp : kLbIp + 1); break;               // target
-      case 5: put32(f, kEth + 14, kLbIp); break;                                         // gratuitous
-      default: f.resize(kEth + rnd(28)); break;
+      case 0:
+        put16(f, kEth + 6, static_cast<uint16_t>(coin(50) ? 2 : rng_()));
+        break;  // op
+      case 1:
+        put16(f, kEth + 0, static_cast<uint16_t>(rng_()));
+        break;  // htype
+      case 2:
+        put16(f, kEth + 2, coin(50) ? 0x86dd : static_cast<uint16_t>(rng_()));
+        break;  // ptype
+      case 3:
+        f[kEth + 4 + rnd(2)] = static_cast<uint8_t>(rng_());
+        break;  // hlen / plen
+      case 4:
+        put32(f, kEth + 24, coin(50) ? kNodeIp : kLbIp + 1);
+        break;  // target
+      case 5:
+        put32(f, kEth + 14, kLbIp);
+        break;  // gratuitous
+      default:
+        f.resize(kEth + rnd(28));
+        break;
     }
   } else if (coin(20)) {
     auto pad = randomBytes(1 + rnd(18));  // Ethernet padding
@@ -739,30 +787,82 @@ Bytes Fuzzer::arpAnnounced() {
 void Fuzzer::mutateOneField(Bytes& f) {
   const size_t ihl = f.size() > kEth ? (f[kEth] & 0x0f) * 4u : 20;
   const size_t l4 = kEth + std::max<size_t>(ihl, 20);
-  auto set8 = [&](size_t off, uint8_t v) { if (off < f.size()) f[off] = v; };
-  auto set16 = [&](size_t off, uint16_t v) { if (off + 1 < f.size()) put16(f, off, v); };
+  auto set8 = [&](size_t off, uint8_t v) {
+    if (off < f.size()) f[off] = v;
+  };
+  auto set16 = [&](size_t off, uint16_t v) {
+    if (off + 1 < f.size()) put16(f, off, v);
+  };
   const uint16_t r16 = static_cast<uint16_t>(rng_());
   switch (rnd(20)) {
-    case 0: { const uint16_t t[] = {0x86dd, 0x8100, 0x88a8, 0x0806, 0x0000, r16}; set16(12, t[rnd(6)]); break; }
-    case 1: set8(kEth, static_cast<uint8_t>(rng_())); break;                          // version/IHL
-    case 2: set8(kEth + 1, static_cast<uint8_t>(rng_())); break;                      // TOS
-    case 3: set16(kEth + 2, coin(50) ? r16 : static_cast<uint16_t>(get16(f, kEth + 2) + rnd(9) - 4)); break;
-    case 4: set16(kEth + 4, r16); break;                                             // id
-    case 5: { const uint16_t v[] = {0x2000, 0x0001, 0x1fff, 0x4000, 0x0000, r16}; set16(kEth + 6, v[rnd(6)]); break; }
-    case 6: set8(kEth + 8, static_cast<uint8_t>(rng_())); break;                      // TTL
-    case 7: { const uint8_t p[] = {kTcp, kUdp, kIcmp, 0, 41, 132, 255}; set8(kEth + 9, p[rnd(7)]); break; }
-    case 8: set16(kEth + 10, r16); break;                                            // IP checksum
-    case 9: set16(kEth + 12 + 2 * rnd(2), r16); break;                               // saddr half
-    case 10: set16(kEth + 16 + 2 * rnd(2), r16); break;                              // daddr half
-    case 11: set16(l4, coin(50) ? r16 : static_cast<uint16_t>(get16(f, l4) ^ 1)); break;  // sport
-    case 12: set16(l4 + 2, coin(50) ? r16 : static_cast<uint16_t>(get16(f, l4 + 2) ^ 1)); break;
-    case 13: set8(l4 + 12, static_cast<uint8_t>(rng_())); break;                      // TCP doff / UDP csum hi
-    case 14: set16(l4 + (f.size() > kEth + 9 && f[kEth + 9] == kTcp ? 16 : 6), coin(30) ? 0 : r16); break;
-    case 15: set16(l4 + 4, r16); break;                                              // UDP length / seq
-    case 16: f.resize(rnd(static_cast<uint32_t>(f.size()))); break;                   // truncate
-    case 17: { auto pad = randomBytes(1 + rnd(64)); f.insert(f.end(), pad.begin(), pad.end()); break; }
-    case 18: if (!f.empty()) f[rnd(f.size())] ^= static_cast<uint8_t>(1u << rnd(8)); break;
-    default: if (!f.empty()) f[rnd(f.size())] = static_cast<uint8_t>(rng_()); break;
+    case 0: {
+      const uint16_t t[] = {0x86dd, 0x8100, 0x88a8, 0x0806, 0x0000, r16};
+      set16(12, t[rnd(6)]);
+      break;
+    }
+    case 1:
+      set8(kEth, static_cast<uint8_t>(rng_()));
+      break;  // version/IHL
+    case 2:
+      set8(kEth + 1, static_cast<uint8_t>(rng_()));
+      break;  // TOS
+    case 3:
+      set16(kEth + 2, coin(50) ? r16 : static_cast<uint16_t>(get16(f, kEth + 2) + rnd(9) - 4));
+      break;
+    case 4:
+      set16(kEth + 4, r16);
+      break;  // id
+    case 5: {
+      const uint16_t v[] = {0x2000, 0x0001, 0x1fff, 0x4000, 0x0000, r16};
+      set16(kEth + 6, v[rnd(6)]);
+      break;
+    }
+    case 6:
+      set8(kEth + 8, static_cast<uint8_t>(rng_()));
+      break;  // TTL
+    case 7: {
+      const uint8_t p[] = {kTcp, kUdp, kIcmp, 0, 41, 132, 255};
+      set8(kEth + 9, p[rnd(7)]);
+      break;
+    }
+    case 8:
+      set16(kEth + 10, r16);
+      break;  // IP checksum
+    case 9:
+      set16(kEth + 12 + 2 * rnd(2), r16);
+      break;  // saddr half
+    case 10:
+      set16(kEth + 16 + 2 * rnd(2), r16);
+      break;  // daddr half
+    case 11:
+      set16(l4, coin(50) ? r16 : static_cast<uint16_t>(get16(f, l4) ^ 1));
+      break;  // sport
+    case 12:
+      set16(l4 + 2, coin(50) ? r16 : static_cast<uint16_t>(get16(f, l4 + 2) ^ 1));
+      break;
+    case 13:
+      set8(l4 + 12, static_cast<uint8_t>(rng_()));
+      break;  // TCP doff / UDP csum hi
+    case 14:
+      set16(l4 + (f.size() > kEth + 9 && f[kEth + 9] == kTcp ? 16 : 6), coin(30) ? 0 : r16);
+      break;
+    case 15:
+      set16(l4 + 4, r16);
+      break;  // UDP length / seq
+    case 16:
+      f.resize(rnd(static_cast<uint32_t>(f.size())));
+      break;  // truncate
+    case 17: {
+      auto pad = randomBytes(1 + rnd(64));
+      f.insert(f.end(), pad.begin(), pad.end());
+      break;
+    }
+    case 18:
+      if (!f.empty()) f[rnd(f.size())] ^= static_cast<uint8_t>(1u << rnd(8));
+      break;
+    default:
+      if (!f.empty()) f[rnd(f.size())] = static_cast<uint8_t>(rng_());
+      break;
   }
   if (coin(50)) fixChecksums(f);
 }
@@ -823,8 +923,10 @@ Bytes Fuzzer::ipv6Ext() {
   for (int i = 0; i < n; ++i) {
     Bytes h(8, 0);
     h[0] = i + 1 < n ? chain[i + 1] : (fr.key.proto == kUdp && coin(50) ? kUdp : kTcp);
-    if (chain[i] == 44) put16(h, 2, coin(50) ? 0x0001 : static_cast<uint16_t>(rng_() & 0xfff9));
-    else h[2] = 1, h[3] = 4;  // PadN
+    if (chain[i] == 44)
+      put16(h, 2, coin(50) ? 0x0001 : static_cast<uint16_t>(rng_() & 0xfff9));
+    else
+      h[2] = 1, h[3] = 4;  // PadN
     ext.insert(ext.end(), h.begin(), h.end());
   }
   (void)first;
@@ -862,41 +964,63 @@ Bytes Fuzzer::generate(int& cat) {
   } else if (r < 640) {
     cat = 6;
     const Frontend& fr = randomFrontend();
-    auto b = fr.key.proto == kTcp ? PacketBuilder::tcp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port)
-                                  : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port);
-    f = b.payload(rnd(60)).ihlOverride(static_cast<uint8_t>(coin(60) ? rnd(5) : 6 + rnd(10))).build();
+    auto b = fr.key.proto == kTcp ? PacketBuilder::tcp(ip4str(clientFor(fr)), randomPort(),
+                                                       ip4str(fr.key.vip), fr.key.port)
+                                  : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(),
+                                                       ip4str(fr.key.vip), fr.key.port);
+    f = b.payload(rnd(60))
+            .ihlOverride(static_cast<uint8_t>(coin(60) ? rnd(5) : 6 + rnd(10)))
+            .build();
   } else if (r < 670) {
     cat = 7;
     const Frontend& fr = randomFrontend();
-    auto b = fr.key.proto == kTcp ? PacketBuilder::tcp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port)
-                                  : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port);
+    auto b = fr.key.proto == kTcp ? PacketBuilder::tcp(ip4str(clientFor(fr)), randomPort(),
+                                                       ip4str(fr.key.vip), fr.key.port)
+                                  : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(),
+                                                       ip4str(fr.key.vip), fr.key.port);
     const uint16_t pl = static_cast<uint16_t>(rnd(40));
     const uint16_t real = static_cast<uint16_t>(20 + (fr.key.proto == kTcp ? 20 : 8) + pl);
-    const uint16_t vals[] = {0, 19, 20, 27, 28, 39, static_cast<uint16_t>(real - 1),
-                             static_cast<uint16_t>(real + 1), static_cast<uint16_t>(real + 100),
-                             0xffff, static_cast<uint16_t>(rng_())};
+    const uint16_t vals[] = {0,
+                             19,
+                             20,
+                             27,
+                             28,
+                             39,
+                             static_cast<uint16_t>(real - 1),
+                             static_cast<uint16_t>(real + 1),
+                             static_cast<uint16_t>(real + 100),
+                             0xffff,
+                             static_cast<uint16_t>(rng_())};
     f = b.payload(pl).totLenOverride(vals[rnd(11)]).build();
   } else if (r < 710) {
     cat = 8;
     const Frontend& fr = randomFrontend();
-    auto b = fr.key.proto == kTcp ? PacketBuilder::tcp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port)
-                                  : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port);
+    auto b = fr.key.proto == kTcp ? PacketBuilder::tcp(ip4str(clientFor(fr)), randomPort(),
+                                                       ip4str(fr.key.vip), fr.key.port)
+                                  : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(),
+                                                       ip4str(fr.key.vip), fr.key.port);
     f = b.ipOptions(4 * (1 + rnd(10))).payload(rnd(100)).build();
   } else if (r < 740) {
     cat = 9;
     const Frontend& fr = randomFrontend();
-    auto b = fr.key.proto == kTcp ? PacketBuilder::tcp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port)
-                                  : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port);
+    auto b = fr.key.proto == kTcp ? PacketBuilder::tcp(ip4str(clientFor(fr)), randomPort(),
+                                                       ip4str(fr.key.vip), fr.key.port)
+                                  : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(),
+                                                       ip4str(fr.key.vip), fr.key.port);
     const bool mf = coin(50);
-    f = b.payload(8 + rnd(100)).fragment(static_cast<uint16_t>(mf && coin(50) ? 0 : 1 + rnd(0x1ffe)), mf).build();
+    f = b.payload(8 + rnd(100))
+            .fragment(static_cast<uint16_t>(mf && coin(50) ? 0 : 1 + rnd(0x1ffe)), mf)
+            .build();
   } else if (r < 770) {
     cat = 10;
     f = ipv6Ext();
   } else if (r < 800) {
     cat = 11;
     const Frontend& fr = randomFrontend();
-    auto b = fr.key.proto == kTcp ? PacketBuilder::tcp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port)
-                                  : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port);
+    auto b = fr.key.proto == kTcp ? PacketBuilder::tcp(ip4str(clientFor(fr)), randomPort(),
+                                                       ip4str(fr.key.vip), fr.key.port)
+                                  : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(),
+                                                       ip4str(fr.key.vip), fr.key.port);
     f = b.vlan(static_cast<uint16_t>(rnd(4096))).payload(rnd(40)).build();
     if (coin(30)) {  // QinQ: an 802.1ad outer tag in front
       Bytes tag = {0x88, 0xa8, 0x00, static_cast<uint8_t>(rnd(255))};
@@ -923,7 +1047,8 @@ Bytes Fuzzer::generate(int& cat) {
       f[kEth] = static_cast<uint8_t>(0x40 | (coin(80) ? 5 : rnd(16)));
       put16(f, kEth + 6, 0);
       f[kEth + 9] = coin(50) ? kTcp : kUdp;
-      if (coin(70) && f.size() >= kEth + 20) put16(f, kEth + 2, static_cast<uint16_t>(f.size() - kEth));
+      if (coin(70) && f.size() >= kEth + 20)
+        put16(f, kEth + 2, static_cast<uint16_t>(f.size() - kEth));
       if (coin(50) && f.size() >= kEth + 20) put32(f, kEth + 16, randomFrontend().key.vip);
     }
   } else if (r < 925) {
@@ -941,14 +1066,16 @@ Bytes Fuzzer::generate(int& cat) {
       const Flow& fl = flows_[rnd(flows_.size())];
       f = l4Frame(fl.proto, fl.client, fl.cport, fl.backend, fl.bport);
     } else if (coin(50)) {
-      f = l4Frame(fr.key.proto == kTcp ? kUdp : kTcp, clientFor(fr), randomPort(), fr.key.vip, fr.key.port);
+      f = l4Frame(fr.key.proto == kTcp ? kUdp : kTcp, clientFor(fr), randomPort(), fr.key.vip,
+                  fr.key.port);
     } else {
       f = l4Frame(coin(50) ? kTcp : kUdp, randomClient(), randomPort(), ip4("10.244.1.11"), 8080);
     }
   } else if (r < 985) {
     cat = 18;
     // the ClusterIP "dns" or the NodePort "np-dns" (SNAT keeps checksum 0)
-    const Frontend& fr = *specs_.at(coin(50) ? FrontendKey{ip4("10.96.0.10"), 53, kUdp} : FrontendKey{kNodeIp, 30053, kUdp});
+    const Frontend& fr = *specs_.at(coin(50) ? FrontendKey{ip4("10.96.0.10"), 53, kUdp}
+                                             : FrontendKey{kNodeIp, 30053, kUdp});
     f = PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(), ip4str(fr.key.vip), fr.key.port)
             .payload(rnd(64))
             .udpChecksumZero()
@@ -1140,13 +1267,13 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
     p.kind = Expect::Arp;
     Bytes& o = p.arpReply;
     o = in;
-    std::copy(in.begin() + 6, in.begin() + 12, o.begin());                     // to the asker
-    std::copy(kNic0Mac.begin(), kNic0Mac.end(), o.begin() + 6);                // from us
-    put16(o, kEth + 6, 2);                                                     // reply
-    std::copy(kNic0Mac.begin(), kNic0Mac.end(), o.begin() + kEth + 8);         // sender MAC
-    put32(o, kEth + 14, tpa);                                                  // sender IP
+    std::copy(in.begin() + 6, in.begin() + 12, o.begin());              // to the asker
+    std::copy(kNic0Mac.begin(), kNic0Mac.end(), o.begin() + 6);         // from us
+    put16(o, kEth + 6, 2);                                              // reply
+    std::copy(kNic0Mac.begin(), kNic0Mac.end(), o.begin() + kEth + 8);  // sender MAC
+    put32(o, kEth + 14, tpa);                                           // sender IP
     std::copy(in.begin() + kEth + 8, in.begin() + kEth + 14, o.begin() + kEth + 18);  // target MAC
-    put32(o, kEth + 24, spa);                                                  // target IP
+    put32(o, kEth + 24, spa);                                                         // target IP
     return p;
   }
   const Ref& r = *p.ref;
@@ -1164,7 +1291,8 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
     k.sport = htons(r.sport), k.dport = htons(r.dport), k.proto = r.proto;
     const ct_key pk = pairKey(*ct, k);
     auto other = ctRead(inEst, pk);
-    if (!other && r.proto == kTcp) other = ctRead(!inEst, pk);  // never rebuilt over the other map's
+    if (!other && r.proto == kTcp)
+      other = ctRead(!inEst, pk);  // never rebuilt over the other map's
     if (!other) {
       p.relink = true;
     } else {
@@ -1227,7 +1355,8 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
   // From a node NIC, a node-facing frontend (not Local) source-NATs a flow
   // whose backend is routed out of the node NIC; XDP leaves one without a
   // neighbour entry to tc, untouched and without CT entries.
-  const bool mayNat = prog != Prog::Pod && (spec.flags & (SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)) == SVC_F_EXTERNAL;
+  const bool mayNat =
+      prog != Prog::Pod && (spec.flags & (SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)) == SVC_F_EXTERNAL;
   for (const auto& b : af.backends) {
     if (b.value.state == BE_STATE_EMPTY) continue;
     Outcome o;
@@ -1279,7 +1408,8 @@ std::string checkReject(const Bytes& in, const Bytes& out, const Ref& r) {
     if (!(out[l4 + 13] & testlib::kTcpRst)) return "RST: no RST flag";
     return "";
   }
-  if (out[kEth + 9] != kIcmp || tot != 20 + 8 + 28) return "reject of UDP is not a 56-byte ICMP message";
+  if (out[kEth + 9] != kIcmp || tot != 20 + 8 + 28)
+    return "reject of UDP is not a 56-byte ICMP message";
   if (out[l4] != 3 || out[l4 + 1] != 3) return "ICMP reject is not port unreachable";
   if (testlib::inetChecksum(&out[l4], tot - 20) != 0) return "ICMP reject: bad checksum";
   if (!std::equal(out.begin() + l4 + 8, out.begin() + l4 + 8 + 28, in.begin() + kEth))
@@ -1293,7 +1423,8 @@ Mac macAt(const Bytes& f, size_t off) {
   return m;
 }
 std::string macStr(const Mac& m) {
-  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4],
+                     m[5]);
 }
 
 std::string Fuzzer::check(Prog prog, const Bytes& in, const Bytes& out, int err, uint32_t retval,
@@ -1315,11 +1446,13 @@ std::string Fuzzer::check(Prog prog, const Bytes& in, const Bytes& out, int err,
   const uint32_t pass = tc ? TC_ACT_OK : XDP_PASS, drop = tc ? TC_ACT_SHOT : XDP_DROP;
   const uint32_t bounce = tc ? TC_ACT_REDIRECT : XDP_TX;
   if (retval != pass && retval != drop && retval != bounce && !(!tc && retval == kXdpRedirect))
-    return fmt::format("verdict {} is not pass, drop, {}", retval, tc ? "redirect" : "tx or redirect");
+    return fmt::format("verdict {} is not pass, drop, {}", retval,
+                       tc ? "redirect" : "tx or redirect");
   switch (p.kind) {
     case Expect::Drop:
       if (retval != drop)
-        return fmt::format("expected a drop (reason {}), got verdict {}", dropReasonName(p.dropReason), retval);
+        return fmt::format("expected a drop (reason {}), got verdict {}",
+                           dropReasonName(p.dropReason), retval);
       return "";
     case Expect::Reject:
       if (retval != bounce) return fmt::format("expected a reject, got verdict {}", retval);
@@ -1331,7 +1464,8 @@ std::string Fuzzer::check(Prog prog, const Bytes& in, const Bytes& out, int err,
       if (out != p.arpReply) return "ARP answer differs from the expected reply";
       return "";
     case Expect::Identical:
-      if (retval == bounce || retval == kXdpRedirect) return "sent out a frame that is not for a service";
+      if (retval == bounce || retval == kXdpRedirect)
+        return "sent out a frame that is not for a service";
       if (retval == drop) return "dropped a frame the model passes";
       if (out != in) return "frame that is not for a service was modified";
       return "";
@@ -1362,7 +1496,8 @@ std::string Fuzzer::check(Prog prog, const Bytes& in, const Bytes& out, int err,
     for (const auto& [id, o] : p.alts)
       if (o.kind == Expect::Identical) {
         res.kind = Expect::Identical;
-        if (p.newFlow && ctFind(r, in)) return "XDP passed a new flow to tc untouched but made CT entries";
+        if (p.newFlow && ctFind(r, in))
+          return "XDP passed a new flow to tc untouched but made CT entries";
         return "";
       }
     return "frame of a service flow passed untouched";
@@ -1390,16 +1525,18 @@ std::string Fuzzer::checkOutcome(Prog prog, const Bytes& in, const Bytes& out, u
                                  const Prediction& p, const Outcome& oc) {
   const Ref& r = *p.ref;
   if (retval != oc.verdict)
-    return fmt::format("verdict {}, expected {} ({}{})", retval, oc.verdict, oc.snat ? "source-NATed" : "translated",
+    return fmt::format("verdict {}, expected {} ({}{})", retval, oc.verdict,
+                       oc.snat ? "source-NATed" : "translated",
                        oc.ttlDec ? ", forwarded by the program" : "");
   if (out.size() != in.size()) return fmt::format("length changed {} -> {}", in.size(), out.size());
   const bool dnat = oc.kind == Expect::Dnat;
   const bool src = !dnat || oc.snat, dst = dnat || oc.snat;
   for (size_t i = 0; i < in.size(); ++i) {
-    const bool allowed = (src && i >= r.l3 + 12 && i < r.l3 + 16) || (dst && i >= r.l3 + 16 && i < r.l3 + 20) ||
-                         (src && (i == r.l4 || i == r.l4 + 1)) || (dst && (i == r.l4 + 2 || i == r.l4 + 3)) ||
-                         i == r.l3 + 10 || i == r.l3 + 11 || i == r.csumOff || i == r.csumOff + 1 ||
-                         (oc.ttlDec && i == r.l3 + 8) || (oc.macs && i < 12);
+    const bool allowed =
+        (src && i >= r.l3 + 12 && i < r.l3 + 16) || (dst && i >= r.l3 + 16 && i < r.l3 + 20) ||
+        (src && (i == r.l4 || i == r.l4 + 1)) || (dst && (i == r.l4 + 2 || i == r.l4 + 3)) ||
+        i == r.l3 + 10 || i == r.l3 + 11 || i == r.csumOff || i == r.csumOff + 1 ||
+        (oc.ttlDec && i == r.l3 + 8) || (oc.macs && i < 12);
     if (!allowed && in[i] != out[i]) return fmt::format("byte {} changed (not a NAT field)", i);
   }
   auto o = refParse(out);
@@ -1407,8 +1544,8 @@ std::string Fuzzer::checkOutcome(Prog prog, const Bytes& in, const Bytes& out, u
   if (oc.ttlDec && out[r.l3 + 8] != static_cast<uint8_t>(in[r.l3 + 8] - 1))
     return fmt::format("TTL {} -> {}, not decremented by one", in[r.l3 + 8], out[r.l3 + 8]);
   if (oc.macs && (macAt(out, 0) != oc.macs->first || macAt(out, 6) != oc.macs->second))
-    return fmt::format("MACs {} -> {}, the FIB says {} -> {}", macStr(macAt(out, 6)), macStr(macAt(out, 0)),
-                       macStr(oc.macs->second), macStr(oc.macs->first));
+    return fmt::format("MACs {} -> {}, the FIB says {} -> {}", macStr(macAt(out, 6)),
+                       macStr(macAt(out, 0)), macStr(oc.macs->second), macStr(oc.macs->first));
   if (ipCsumOk(in, r) && !ipCsumOk(out, *o)) return "IPv4 header checksum broken by the rewrite";
   const bool udpNone = r.proto == kUdp && get16(in, r.csumOff) == 0;
   if (udpNone) {
@@ -1421,14 +1558,16 @@ std::string Fuzzer::checkOutcome(Prog prog, const Bytes& in, const Bytes& out, u
   if (dnat) {
     if (isVip(o->daddr, frontends_)) return "DNAT destination is a VIP";
     if (oc.snat) {
-      if (o->saddr != kNodeIp) return fmt::format("SNAT source {} is not the node's address", ip4str(o->saddr));
+      if (o->saddr != kNodeIp)
+        return fmt::format("SNAT source {} is not the node's address", ip4str(o->saddr));
       if (o->sport < kSnatMin || o->sport > kSnatMax)
         return fmt::format("SNAT port {} outside {}-{}", o->sport, kSnatMin, kSnatMax);
       if (oc.snatPort != 0 && o->sport != oc.snatPort)
         return fmt::format("SNAT port {}, the CT entry says {}", o->sport, oc.snatPort);
       if (oc.snatPort == 0 &&
           std::find(oc.freePorts.begin(), oc.freePorts.end(), o->sport) == oc.freePorts.end())
-        return fmt::format("SNAT port {} collides: a live flow to {}:{} holds it", o->sport, ip4str(o->daddr), o->dport);
+        return fmt::format("SNAT port {} collides: a live flow to {}:{} holds it", o->sport,
+                           ip4str(o->daddr), o->dport);
     } else if (o->saddr != r.saddr || o->sport != r.sport) {
       return "DNAT changed the source";
     }
@@ -1446,8 +1585,9 @@ std::string Fuzzer::checkOutcome(Prog prog, const Bytes& in, const Bytes& out, u
         ntohs(rev->nat_port) != r.dport ||
         (oc.snat && (!(rev->flags & CT_F_SNAT) || ntohl(rev->snat_addr) != r.saddr ||
                      ntohs(rev->snat_port) != r.sport)))
-      return p.newFlow ? "no matching REPLY CT entry after DNAT of a new flow"
-                       : "no matching REPLY CT entry after DNAT of a tracked flow (half-evicted flow)";
+      return p.newFlow
+                 ? "no matching REPLY CT entry after DNAT of a new flow"
+                 : "no matching REPLY CT entry after DNAT of a tracked flow (half-evicted flow)";
   } else {
     // ...and every reverse NAT leaves the FORWARD entry of its flow.
     const uint32_t client = oc.snat ? oc.snatAddr : r.daddr;
@@ -1519,8 +1659,9 @@ bool sameStats(const lb_stats& a, const lb_stats& b) {
          a.reply_bytes == b.reply_bytes && a.flows == b.flows && a.rejects == b.rejects;
 }
 std::string str(const lb_stats& s) {
-  return fmt::format("{{packets {}, bytes {}, reply_packets {}, reply_bytes {}, flows {}, rejects {}}}",
-                     s.packets, s.bytes, s.reply_packets, s.reply_bytes, s.flows, s.rejects);
+  return fmt::format(
+      "{{packets {}, bytes {}, reply_packets {}, reply_bytes {}, flows {}, rejects {}}}", s.packets,
+      s.bytes, s.reply_packets, s.reply_bytes, s.flows, s.rejects);
 }
 
 // Compares every counter with the model's tally.
@@ -1533,12 +1674,13 @@ std::string Fuzzer::checkCounters() {
     sum.packets += got.packets;
     sum.reply_packets += got.reply_packets;
     if (!sameStats(got, want))
-      bad += fmt::format("  service {}:{}/{} (id {}): counted {}, model {}\n", ip4str(k.vip), k.port,
-                         k.proto, af->svcId, str(got), str(want));
+      bad += fmt::format("  service {}:{}/{} (id {}): counted {}, model {}\n", ip4str(k.vip),
+                         k.port, k.proto, af->svcId, str(got), str(want));
   }
   if (sum.packets != dnats_ || sum.reply_packets != rnats_)
-    bad += fmt::format("  sum over services: packets {} reply_packets {}; observed DNAT {} reverse NAT {}\n",
-                       sum.packets, sum.reply_packets, dnats_, rnats_);
+    bad += fmt::format(
+        "  sum over services: packets {} reply_packets {}; observed DNAT {} reverse NAT {}\n",
+        sum.packets, sum.reply_packets, dnats_, rnats_);
   for (const auto& [id, v] : backends_) {
     lb_stats got = sumStats(dp_->backendStats().lookup(id));
     lb_stats want = expBe_[id];
@@ -1570,7 +1712,9 @@ void Fuzzer::fail(uint64_t idx, int cat, const char* prog, const Bytes& in, cons
     recordPending_ = true;
   }
   if (failures_ > opt_.maxFailures) return;
-  fmt::print(stderr, "VIOLATION #{} packet {} (seed {}, category {}, program {}): {}\n  in  ({} bytes):\n{}\n  out ({} bytes):\n{}\n",
+  fmt::print(stderr,
+             "VIOLATION #{} packet {} (seed {}, category {}, program {}): {}\n  in  ({} "
+             "bytes):\n{}\n  out ({} bytes):\n{}\n",
              failures_, idx, opt_.seed, kCategoryNames[cat], prog, why, in.size(), testlib::hex(in),
              out.size(), testlib::hex(out));
   if (!opt_.artifacts.empty()) {
@@ -1592,8 +1736,10 @@ void Fuzzer::expireSnatFlows() {
   ev.idx = idx_;
   for (const Flow& f : snatFlows_) {
     ct_key fk{}, rk{};
-    fk.saddr = htonl(f.client), fk.daddr = htonl(f.vip), fk.sport = htons(f.cport), fk.dport = htons(f.vport);
-    rk.saddr = htonl(f.backend), rk.daddr = htonl(kNodeIp), rk.sport = htons(f.bport), rk.dport = htons(f.snatPort);
+    fk.saddr = htonl(f.client), fk.daddr = htonl(f.vip), fk.sport = htons(f.cport),
+    fk.dport = htons(f.vport);
+    rk.saddr = htonl(f.backend), rk.daddr = htonl(kNodeIp), rk.sport = htons(f.bport),
+    rk.dport = htons(f.snatPort);
     fk.proto = rk.proto = f.proto;
     ev.entries.push_back({fk, {}});
     ev.entries.push_back({rk, {}});
@@ -1616,11 +1762,14 @@ std::string hexOf(const void* p, size_t n) {
   return s;
 }
 template <class T>
-std::string hexOf(const T& v) { return hexOf(&v, sizeof(v)); }
+std::string hexOf(const T& v) {
+  return hexOf(&v, sizeof(v));
+}
 std::string hexOf(const Bytes& b) { return hexOf(b.data(), b.size()); }
 Bytes bytesOf(const std::string& h) {
   Bytes b(h.size() / 2);
-  for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = static_cast<uint8_t>(std::stoi(h.substr(2 * i, 2), nullptr, 16));
   return b;
 }
 template <class T>
@@ -1662,8 +1811,9 @@ void Fuzzer::runFrame(int cat, const Bytes& in, const std::array<int, 3>& order,
         if (r.v && here && std::memcmp(&*cur, &*r.v, sizeof(ct_value)) != 0) {
           ct_value want2 = onReplayClock(*r.v);
           if (std::memcmp(&*cur, &want2, sizeof(ct_value)) != 0 && ++valuesDiffer_ <= 5)
-            fmt::print(stderr, "replay: packet {} before {}: CT entry {} is {}, the recording had {}\n", idx_,
-                       name, hexOf(r.k), hexOf(*cur), hexOf(want2));
+            fmt::print(stderr,
+                       "replay: packet {} before {}: CT entry {} is {}, the recording had {}\n",
+                       idx_, name, hexOf(r.k), hexOf(*cur), hexOf(want2));
         }
         if (r.v && !here) {
           (void)m.update(r.k, onReplayClock(*r.v));
@@ -1747,7 +1897,8 @@ void Fuzzer::runFrame(int cat, const Bytes& in, const std::array<int, 3>& order,
         tally(p, kres, in);
         tallied = true;
       } else if (++diverged_ <= 5) {
-        fmt::print(stderr, "replay: packet {} program {}: the kernel's own choice failed: {}\n", idx_, name, why);
+        fmt::print(stderr, "replay: packet {} program {}: the kernel's own choice failed: {}\n",
+                   idx_, name, why);
       }
       if (madeFwd) (void)dp_->conntrack().erase(pairKey(*madeFwd, fk));
       (void)dp_->conntrack().erase(want->fk);
@@ -1764,8 +1915,10 @@ void Fuzzer::runFrame(int cat, const Bytes& in, const std::array<int, 3>& order,
       ++corrected_;
     } else if (want && (err != want->err || opts.retval != want->retval || out != want->out)) {
       if (++diverged_ <= 5)
-        fmt::print(stderr, "replay: packet {} program {}: output differs from the recording (verdict {} vs {})\n",
-                   idx_, name, opts.retval, want->retval);
+        fmt::print(
+            stderr,
+            "replay: packet {} program {}: output differs from the recording (verdict {} vs {})\n",
+            idx_, name, opts.retval, want->retval);
     }
     Resolved res;
     if (err != 0) {
@@ -1782,12 +1935,26 @@ void Fuzzer::runFrame(int cat, const Bytes& in, const std::array<int, 3>& order,
     }
     if (!tallied) tally(p, res, in);
     switch (res.kind) {
-      case Expect::Dnat: cats_[cat].dnat++; cats_[cat].snat += res.snat; break;
-      case Expect::Rnat: cats_[cat].rnat++; cats_[cat].snat += res.snat; break;
-      case Expect::Drop: cats_[cat].drop++; break;
-      case Expect::Reject: cats_[cat].reject++; break;
-      case Expect::Identical: cats_[cat].identical++; break;
-      case Expect::Arp: cats_[cat].arp++; break;
+      case Expect::Dnat:
+        cats_[cat].dnat++;
+        cats_[cat].snat += res.snat;
+        break;
+      case Expect::Rnat:
+        cats_[cat].rnat++;
+        cats_[cat].snat += res.snat;
+        break;
+      case Expect::Drop:
+        cats_[cat].drop++;
+        break;
+      case Expect::Reject:
+        cats_[cat].reject++;
+        break;
+      case Expect::Identical:
+        cats_[cat].identical++;
+        break;
+      case Expect::Arp:
+        cats_[cat].arp++;
+        break;
     }
     if (res.kind == Expect::Dnat) {
       // All programs must pick the same backend for the same frame.
@@ -1820,8 +1987,10 @@ void Fuzzer::takeSnapshot(uint64_t nextIdx) {
   snap_.idx = nextIdx;
   snap_.tick = dp_->nowTicks();
   snap_.monoNs = monoNs();
-  dp_->conntrack().forEach([&](const ct_key& k, const ct_value& v) { snap_.ct.emplace_back(k, v); });
-  dp_->conntrackEst().forEach([&](const ct_key& k, const ct_value& v) { snap_.est.emplace_back(k, v); });
+  dp_->conntrack().forEach(
+      [&](const ct_key& k, const ct_value& v) { snap_.ct.emplace_back(k, v); });
+  dp_->conntrackEst().forEach(
+      [&](const ct_key& k, const ct_value& v) { snap_.est.emplace_back(k, v); });
   dp_->affinity().forEach(
       [&](const affinity_key& k, const affinity_value& v) { snap_.aff.emplace_back(k, v); });
   journal_.clear();
@@ -1847,7 +2016,8 @@ void Fuzzer::corruptReplies() {
     ++n;
   }
   for (const auto& [k, v] : ev.entries) (void)dp_->conntrack().update(k, v);
-  fmt::print(stderr, "packet_fuzz: --corrupt-at {}: the REPLY entries of {} flows now name a wrong port\n",
+  fmt::print(stderr,
+             "packet_fuzz: --corrupt-at {}: the REPLY entries of {} flows now name a wrong port\n",
              idx_, ev.entries.size());
   journal_.push_back(std::move(ev));
 }
@@ -1914,7 +2084,8 @@ void Fuzzer::writeRecording(const std::string& what) {
   std::string path = opt_.record;
   if (path.empty()) {
     const char* tmp = getenv("TMPDIR");
-    path = fmt::format("{}/packet_fuzz-{}-{}.replay", tmp && *tmp ? tmp : "/tmp", opt_.seed, getpid());
+    path =
+        fmt::format("{}/packet_fuzz-{}-{}.replay", tmp && *tmp ? tmp : "/tmp", opt_.seed, getpid());
   }
   std::ofstream f(path);
   f << j.dump() << '\n';
@@ -1922,8 +2093,10 @@ void Fuzzer::writeRecording(const std::string& what) {
     fmt::print(stderr, "packet_fuzz: writing the recording to {} failed\n", path);
     return;
   }
-  fmt::print(stderr, "packet_fuzz: recorded packets {}..{} (CPU {}); reproduce with: packet_fuzz --replay {}\n",
-             snap_.idx, idx_, cpu_, path);
+  fmt::print(
+      stderr,
+      "packet_fuzz: recorded packets {}..{} (CPU {}); reproduce with: packet_fuzz --replay {}\n",
+      snap_.idx, idx_, cpu_, path);
 }
 
 // One CPU for the whole run: BPF_PROG_TEST_RUN runs on the calling CPU, and
@@ -1965,9 +2138,12 @@ int Fuzzer::run() {
       lastCheck = idx_ + 1;
       if (std::string bad = checkCounters(); !bad.empty()) {
         ++failures_;
-        fmt::print(stderr, "VIOLATION counters after packet {} (seed {}; rerun with --check-every 1 to pinpoint):\n{}",
+        fmt::print(stderr,
+                   "VIOLATION counters after packet {} (seed {}; rerun with --check-every 1 to "
+                   "pinpoint):\n{}",
                    idx_, opt_.seed, bad);
-        if (firstViolation_.empty()) firstViolation_ = fmt::format("counters after packet {}", idx_);
+        if (firstViolation_.empty())
+          firstViolation_ = fmt::format("counters after packet {}", idx_);
         writeRecording(firstViolation_);
         break;
       }
@@ -1977,36 +2153,49 @@ int Fuzzer::run() {
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   if (!opt_.quiet) {
-    fmt::print("{:<20} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9} {:>5} {:>7}\n", "category", "frames",
-               "dnat", "rnat", "snat", "drop", "reject", "identical", "arp", "einval");
+    fmt::print("{:<20} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9} {:>5} {:>7}\n", "category",
+               "frames", "dnat", "rnat", "snat", "drop", "reject", "identical", "arp", "einval");
     for (int c = 0; c < kCategories; ++c)
-      fmt::print("{:<20} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9} {:>5} {:>7}\n", kCategoryNames[c],
-                 cats_[c].frames, cats_[c].dnat, cats_[c].rnat, cats_[c].snat, cats_[c].drop,
-                 cats_[c].reject, cats_[c].identical, cats_[c].arp, cats_[c].kernelRejected);
+      fmt::print("{:<20} {:>8} {:>8} {:>8} {:>7} {:>7} {:>7} {:>9} {:>5} {:>7}\n",
+                 kCategoryNames[c], cats_[c].frames, cats_[c].dnat, cats_[c].rnat, cats_[c].snat,
+                 cats_[c].drop, cats_[c].reject, cats_[c].identical, cats_[c].arp,
+                 cats_[c].kernelRejected);
   }
-  fmt::print("packet_fuzz: seed {}: {} frames, {} program runs ({} DNAT, {} reverse NAT, {} rejects, {} drops, "
-             "{} untouched); CT entries at the end {} of {}\n",
-             opt_.seed, idx_, runs_, dnats_, rnats_, rejects_, drops_, identical_, dp_->conntrack().count() + dp_->conntrackEst().count(),
-             opt_.ctEntries);
-  fmt::print("packet_fuzz: node NIC: {} source-NATed forward ({} new flows, {} candidate SNAT ports checked), "
-             "{} source-NATed replies, {} passed to tc (no neighbour), {} ARP answers, {} SNAT flows expired; drops: "
-             "{} source range, {} no local endpoint, {} no SNAT port, {} TTL, {} FIB\n",
-             snatDnats_, newSnatFlows_, portChecks_, snatRnats_, noNeighPasses_, arps_, expiredSnatFlows_,
-             expDrops_[DROP_SOURCE_RANGE].packets, expDrops_[DROP_NO_LOCAL_EP].packets,
-             expDrops_[DROP_SNAT_PORTS].packets, expDrops_[DROP_TTL].packets, expDrops_[DROP_FIB].packets);
-  fmt::print("packet_fuzz: conntrack: {} half-evicted flows rebuilt (relinked), {} orphaned entries dropped\n",
-             expCtEvents_[CT_EV_RELINKED], expCtEvents_[CT_EV_ORPHANED]);
-  fmt::print("packet_fuzz: {:.1f} s wall, {:.0f} frames/s end to end (model + checks), {:.0f} test_run calls/s "
-             "({:.2f} us per call), CPU {}\n",
-             wall, idx_ / wall, runs_ / runSeconds_, 1e6 * runSeconds_ / std::max<uint64_t>(runs_, 1), cpu_);
+  fmt::print(
+      "packet_fuzz: seed {}: {} frames, {} program runs ({} DNAT, {} reverse NAT, {} rejects, {} "
+      "drops, "
+      "{} untouched); CT entries at the end {} of {}\n",
+      opt_.seed, idx_, runs_, dnats_, rnats_, rejects_, drops_, identical_,
+      dp_->conntrack().count() + dp_->conntrackEst().count(), opt_.ctEntries);
+  fmt::print(
+      "packet_fuzz: node NIC: {} source-NATed forward ({} new flows, {} candidate SNAT ports "
+      "checked), "
+      "{} source-NATed replies, {} passed to tc (no neighbour), {} ARP answers, {} SNAT flows "
+      "expired; drops: "
+      "{} source range, {} no local endpoint, {} no SNAT port, {} TTL, {} FIB\n",
+      snatDnats_, newSnatFlows_, portChecks_, snatRnats_, noNeighPasses_, arps_, expiredSnatFlows_,
+      expDrops_[DROP_SOURCE_RANGE].packets, expDrops_[DROP_NO_LOCAL_EP].packets,
+      expDrops_[DROP_SNAT_PORTS].packets, expDrops_[DROP_TTL].packets, expDrops_[DROP_FIB].packets);
+  fmt::print(
+      "packet_fuzz: conntrack: {} half-evicted flows rebuilt (relinked), {} orphaned entries "
+      "dropped\n",
+      expCtEvents_[CT_EV_RELINKED], expCtEvents_[CT_EV_ORPHANED]);
+  fmt::print(
+      "packet_fuzz: {:.1f} s wall, {:.0f} frames/s end to end (model + checks), {:.0f} test_run "
+      "calls/s "
+      "({:.2f} us per call), CPU {}\n",
+      wall, idx_ / wall, runs_ / runSeconds_, 1e6 * runSeconds_ / std::max<uint64_t>(runs_, 1),
+      cpu_);
   // A run that never translated, reversed or dropped proves nothing.
   if (idx_ >= 2000 && (dnats_ == 0 || rnats_ == 0 || drops_ == 0 || rejects_ == 0)) {
     fmt::print(stderr, "packet_fuzz: coverage: no DNAT, reverse NAT, reject or drop seen\n");
     ++failures_;
   }
-  if (idx_ >= 20000 && (newSnatFlows_ == 0 || snatRnats_ == 0 || noNeighPasses_ == 0 || arps_ == 0 ||
-                        expDrops_[DROP_SOURCE_RANGE].packets == 0 || expDrops_[DROP_NO_LOCAL_EP].packets == 0)) {
-    fmt::print(stderr, "packet_fuzz: coverage: a node-NIC path was never taken (see the counts above)\n");
+  if (idx_ >= 20000 &&
+      (newSnatFlows_ == 0 || snatRnats_ == 0 || noNeighPasses_ == 0 || arps_ == 0 ||
+       expDrops_[DROP_SOURCE_RANGE].packets == 0 || expDrops_[DROP_NO_LOCAL_EP].packets == 0)) {
+    fmt::print(stderr,
+               "packet_fuzz: coverage: a node-NIC path was never taken (see the counts above)\n");
     ++failures_;
   }
   if (failures_) {
@@ -2038,10 +2227,12 @@ int Fuzzer::replay() {
   const std::string recorded = j.at("violation");
   opt_.seed = j.at("seed");
   if (j.at("networkAddrUnicast").get<bool>() != gNetworkAddrUnicast)
-    fmt::print(stderr, "replay: note: this kernel routes 192.168.77.0 differently from the recording's\n");
+    fmt::print(stderr,
+               "replay: note: this kernel routes 192.168.77.0 differently from the recording's\n");
   cpu_ = pinCpu(j.at("cpu").get<int>());
   if (cpu_ < 0) {
-    fmt::print(stderr, "replay: cannot pin CPU {} as recorded; using this one\n", j.at("cpu").get<int>());
+    fmt::print(stderr, "replay: cannot pin CPU {} as recorded; using this one\n",
+               j.at("cpu").get<int>());
     cpu_ = pinCpu(-1);
   }
   const json& sj = j.at("snapshot");
@@ -2054,7 +2245,8 @@ int Fuzzer::replay() {
   shift_ = r0 - t0;
   snap_ = {};
   snap_.monoNs = monoNs();
-  for (const auto& [name, map] : {std::pair{"ct", dp_->conntrack()}, std::pair{"est", dp_->conntrackEst()}})
+  for (const auto& [name, map] :
+       {std::pair{"ct", dp_->conntrack()}, std::pair{"est", dp_->conntrackEst()}})
     for (const auto& e : sj.at(name)) {
       ct_value v = structOf<ct_value>(e[1]);
       v.last_seen += shift_;
@@ -2071,8 +2263,10 @@ int Fuzzer::replay() {
     idx_ = ej.at("idx");
     if (ej.at("kind") != "frame") {
       std::vector<std::pair<ct_key, ct_value>> es;
-      for (const auto& e : ej.at("entries")) es.push_back({structOf<ct_key>(e[0]), structOf<ct_value>(e[1])});
-      if (ej.at("kind") == "erase") eraseBoth(es);
+      for (const auto& e : ej.at("entries"))
+        es.push_back({structOf<ct_key>(e[0]), structOf<ct_value>(e[1])});
+      if (ej.at("kind") == "erase")
+        eraseBoth(es);
       else
         for (const auto& [k, v] : es) (void)dp_->conntrack().update(k, v);
       continue;
@@ -2112,7 +2306,8 @@ int Fuzzer::replay() {
     // The recording's clock: wait until the CT tick reaches the one this
     // frame saw (bounded: the window spans a few ticks at most).
     const uint32_t target = ev.tick + shift_;
-    for (int i = 0; i < 5000 && static_cast<int32_t>(dp_->nowTicks() - target) < 0; ++i) usleep(1000);
+    for (int i = 0; i < 5000 && static_cast<int32_t>(dp_->nowTicks() - target) < 0; ++i)
+      usleep(1000);
     now_ = dp_->nowTicks();
     if (now_ != target) ++clockAhead_;
     runFrame(ev.cat, ev.in, ev.order, nullptr, &ev);
@@ -2125,14 +2320,19 @@ int Fuzzer::replay() {
       fmt::print(stderr, "VIOLATION counters after packet {}:\n{}", idx_, counters);
       firstViolation_ = fmt::format("counters after packet {}", idx_);
     }
-  fmt::print("replay: {} frames (packets {}..{}, seed {}, CPU {}), {} new flows put on the recorded backend/port, "
-             "{} CT entries made present/absent as the recording's LRU left them, {} CT entries whose value "
-             "differed, {} runs whose output differed from the recording, {} frames where the clock was past the "
-             "recorded tick\n",
-             frames, sj.at("idx").get<uint64_t>(), idx_, opt_.seed, cpu_, corrected_, evictionsAligned_,
-             valuesDiffer_, diverged_, clockAhead_);
+  fmt::print(
+      "replay: {} frames (packets {}..{}, seed {}, CPU {}), {} new flows put on the recorded "
+      "backend/port, "
+      "{} CT entries made present/absent as the recording's LRU left them, {} CT entries whose "
+      "value "
+      "differed, {} runs whose output differed from the recording, {} frames where the clock was "
+      "past the "
+      "recorded tick\n",
+      frames, sj.at("idx").get<uint64_t>(), idx_, opt_.seed, cpu_, corrected_, evictionsAligned_,
+      valuesDiffer_, diverged_, clockAhead_);
   fmt::print("replay: recorded violation: {}\n", recorded);
-  fmt::print("replay: replayed violation: {}\n", firstViolation_.empty() ? "none" : firstViolation_);
+  fmt::print("replay: replayed violation: {}\n",
+             firstViolation_.empty() ? "none" : firstViolation_);
   if (!firstViolation_.empty() && firstViolation_ == recorded) {
     fmt::print("replay: reproduced exactly\n");
     return 0;

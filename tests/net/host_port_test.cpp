@@ -26,8 +26,10 @@ TEST(HostPort, BadInputIsAnErrorInTheUsersWords) {
       {"127.0.0.1", "--metrics-addr 127.0.0.1: expected HOST:PORT"},
       {"127.0.0.1:abc", "--metrics-addr 127.0.0.1:abc: the port must be a number from 0 to 65535"},
       {"127.0.0.1:", "--metrics-addr 127.0.0.1:: the port must be a number from 0 to 65535"},
-      {"127.0.0.1:70000", "--metrics-addr 127.0.0.1:70000: the port must be a number from 0 to 65535"},
-      {"127.0.0.1:99999999999999999999", "--metrics-addr 127.0.0.1:99999999999999999999: the port must be a number from 0 to 65535"},
+      {"127.0.0.1:70000",
+       "--metrics-addr 127.0.0.1:70000: the port must be a number from 0 to 65535"},
+      {"127.0.0.1:99999999999999999999",
+       "--metrics-addr 127.0.0.1:99999999999999999999: the port must be a number from 0 to 65535"},
       {"127.0.0.1:-1", "--metrics-addr 127.0.0.1:-1: the port must be a number from 0 to 65535"},
       {"localhost:9810", "--metrics-addr localhost:9810: not an IPv4 address"},
   };

@@ -18,7 +18,8 @@ int sh(const std::string& cmd) {
 }
 
 bool sameNetns(int fd, const char* path) {
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
@@ -30,12 +31,16 @@ std::string NodeNetns::up(const std::vector<std::string>& extra) {
   if (unshare(CLONE_NEWNET) != 0) return "unshare(CLONE_NEWNET)";
   inside_ = true;
   // Never configure the namespace we came from.
-  if (sameNetns(origNs_, "/proc/thread-self/ns/net")) return "still in the original netns after unshare";
+  if (sameNetns(origNs_, "/proc/thread-self/ns/net"))
+    return "still in the original netns after unshare";
   std::vector<std::string> cmds = {
       "ip link set lo up",
       "ip link add nic0 address 02:77:00:00:00:02 type veth peer name nic0p",
       "ip link add pod0 address 02:44:00:00:00:01 type veth peer name pod0p",
-      "ip link set nic0 up", "ip link set nic0p up", "ip link set pod0 up", "ip link set pod0p up",
+      "ip link set nic0 up",
+      "ip link set nic0p up",
+      "ip link set pod0 up",
+      "ip link set pod0p up",
       "ip addr add 192.168.77.2/24 dev nic0",
       "ip neigh replace 192.168.77.1 lladdr 02:77:00:00:00:01 nud permanent dev nic0",
       "ip neigh replace 192.168.77.100 lladdr 02:77:00:00:00:64 nud permanent dev nic0",

@@ -1,11 +1,11 @@
 #include "tests/testlib/packet.h"
 
-#include "model/model.h"
-
 #include <arpa/inet.h>
 
 #include <cstdio>
 #include <cstdlib>
+
+#include "model/model.h"
 
 namespace svclb::testlib {
 

@@ -74,8 +74,9 @@ TEST(ApiFraming, BadRequestsGetAnError) {
             "error: manifestBytes is not a byte count");
   EXPECT_EQ(roundTrip("{\"op\":\"apply\",\"manifestBytes\":100}\nshort", req),
             "error: incomplete request (the connection closed)");
-  EXPECT_EQ(roundTrip("{\"op\":\"apply\",\"manifestBytes\":100}\nshort", req, /*keepOpen=*/true, 300),
-            "error: incomplete request (nothing more for 1 s)");
+  EXPECT_EQ(
+      roundTrip("{\"op\":\"apply\",\"manifestBytes\":100}\nshort", req, /*keepOpen=*/true, 300),
+      "error: incomplete request (nothing more for 1 s)");
   const std::string tooBig = roundTrip("{\"op\":\"apply\",\"manifestBytes\":999999999999}\n", req);
   EXPECT_NE(tooBig.find("larger than svclbd's limit of 16 MiB"), std::string::npos) << tooBig;
   EXPECT_EQ(roundTrip("", req), "error: incomplete request (the connection closed)");

@@ -15,9 +15,9 @@
 #include <thread>
 
 #include "cli/client.h"
-#include "common/api.h"
 #include "cli/commands.h"
 #include "cli/table.h"
+#include "common/api.h"
 
 namespace svclb::cli {
 namespace {
@@ -208,11 +208,10 @@ TEST(CliCommands, ApplyFromStdinAndDaemonError) {
   EXPECT_EQ(run.rc, 1);
   EXPECT_EQ(run.out, "");
   EXPECT_EQ(run.err, invalid + "\n");  // the daemon's words, unchanged
-  EXPECT_EQ(d.request(0),
-            nlohmann::json({{"op", "apply"},
-                            {"manifest", "kind: Service\n"},
-                            {"source", "-"},
-                            {"strict", false}}));
+  EXPECT_EQ(
+      d.request(0),
+      nlohmann::json(
+          {{"op", "apply"}, {"manifest", "kind: Service\n"}, {"source", "-"}, {"strict", false}}));
 }
 
 TEST(CliCommands, ApplyMissingFileNeedsNoDaemon) {
@@ -314,7 +313,8 @@ TEST(CliCommands, DescribeUsesHelperEndpoints) {
   EXPECT_NE(run.out.find("Endpoints:         10.244.1.11:8080\n"), std::string::npos) << run.out;
   // Ends with a newline, as kubectl's: the next prompt starts on its own line.
   const std::string tail = "Events:            <none>\n";
-  EXPECT_TRUE(run.out.size() >= tail.size() && run.out.compare(run.out.size() - tail.size(), tail.size(), tail) == 0)
+  EXPECT_TRUE(run.out.size() >= tail.size() &&
+              run.out.compare(run.out.size() - tail.size(), tail.size(), tail) == 0)
       << run.out;
   EXPECT_EQ(d.request(0)["name"], "web");
 }
@@ -346,11 +346,10 @@ TEST(CliCommands, DeleteByNameAndByFile) {
             nlohmann::json(
                 {{"op", "delete"}, {"kind", "Service"}, {"namespace", "ns1"}, {"name", "web"}}));
   EXPECT_EQ(d.request(1)["name"], "nope");
-  EXPECT_EQ(d.request(2),
-            nlohmann::json({{"op", "delete"},
-                            {"manifest", "kind: Service\n"},
-                            {"source", file},
-                            {"strict", false}}));
+  EXPECT_EQ(d.request(2), nlohmann::json({{"op", "delete"},
+                                          {"manifest", "kind: Service\n"},
+                                          {"source", file},
+                                          {"strict", false}}));
 }
 
 // A mixed manifest without --strict: the daemon's "skipped" lines go to
@@ -361,10 +360,11 @@ TEST(CliCommands, ApplyPrintsSkippedObjectsAndSendsStrict) {
   const std::string skip =
       "Warning: skipped deployment.apps/web (apps/v1 Deployment): svclb applies only ...";
   FakeDaemon d(path, {nlohmann::json({{"ok", true},
-                                      {"results", {{{"kind", "Service"},
-                                                    {"namespace", "default"},
-                                                    {"name", "web"},
-                                                    {"action", "created"}}}},
+                                      {"results",
+                                       {{{"kind", "Service"},
+                                         {"namespace", "default"},
+                                         {"name", "web"},
+                                         {"action", "created"}}}},
                                       {"skipped", {skip}}})
                               .dump() +
                           "\n",
@@ -390,16 +390,16 @@ TEST(CliCommands, ApplyOfAFileWithOnlySkippedObjectsSucceeds) {
   std::ofstream(dir.path() + "/app/deployment.yaml") << "kind: Deployment\n";
   std::ofstream(dir.path() + "/app/service.yaml") << "kind: Service\n";
   const std::string skip = "Warning: skipped deployment.apps/web (apps/v1 Deployment): ...";
-  FakeDaemon d(path, {nlohmann::json({{"ok", true},
-                                      {"results", nlohmann::json::array()},
-                                      {"skipped", {skip}}})
-                              .dump() +
-                          "\n",
-                      R"({"ok":true,"results":[
+  FakeDaemon d(
+      path,
+      {nlohmann::json({{"ok", true}, {"results", nlohmann::json::array()}, {"skipped", {skip}}})
+               .dump() +
+           "\n",
+       R"({"ok":true,"results":[
       {"kind":"Service","namespace":"default","name":"web","action":"created"}]})"
-                      "\n",
-                      R"({"ok":true,"results":[]})"
-                      "\n"});
+       "\n",
+       R"({"ok":true,"results":[]})"
+       "\n"});
   auto run = svcctl(path, {"apply", "-f", dir.path() + "/app"});
   EXPECT_EQ(run.rc, 0) << run.err;
   EXPECT_EQ(run.out, "service/web created\n");

@@ -25,8 +25,8 @@ uint32_t ip(const char* dotted) {
   return ntohl(a.s_addr);
 }
 
-BackendSpec be(const char* addr, const std::string& node,
-               EndpointState st = EndpointState::Ready, bool serving = true) {
+BackendSpec be(const char* addr, const std::string& node, EndpointState st = EndpointState::Ready,
+               bool serving = true) {
   BackendSpec b;
   b.ip = ip(addr);
   b.port = 8080;
@@ -64,10 +64,10 @@ Frontend clusterFe(const char* vip, uint16_t port, const std::string& name = "we
 const std::vector<uint32_t> kNodeAddrs = {ip("192.168.1.10"), ip("10.244.0.1")};
 
 TEST(ExternalFrontends, NodePortExpandsToEveryNodeAddressSorted) {
-  auto r = externalToFrontends({ext(ExternalKind::NodePort, nullptr, 30080,
-                                    {be("10.244.1.11", "n1")})},
-                               {ip("192.168.1.10"), ip("10.244.0.1"), ip("10.244.0.1"), 0}, "n1",
-                               {clusterFe("10.96.0.10", 80)});
+  auto r =
+      externalToFrontends({ext(ExternalKind::NodePort, nullptr, 30080, {be("10.244.1.11", "n1")})},
+                          {ip("192.168.1.10"), ip("10.244.0.1"), ip("10.244.0.1"), 0}, "n1",
+                          {clusterFe("10.96.0.10", 80)});
   ASSERT_EQ(r.frontends.size(), 2u);
   EXPECT_TRUE(r.warnings.empty());
   EXPECT_EQ(r.frontends[0].key, (FrontendKey{ip("10.244.0.1"), 30080, kTcp}));
@@ -132,9 +132,9 @@ TEST(ExternalFrontends, LocalPolicyWithoutLocalEndpointDrops) {
 }
 
 TEST(ExternalFrontends, LocalTerminatingServingEndpointCountsAsLocal) {
-  auto e = ext(ExternalKind::NodePort, nullptr, 30080,
-               {be("10.244.2.11", "n2"),
-                be("10.244.1.12", "n1", EndpointState::Terminating, true)});
+  auto e =
+      ext(ExternalKind::NodePort, nullptr, 30080,
+          {be("10.244.2.11", "n2"), be("10.244.1.12", "n1", EndpointState::Terminating, true)});
   e.localOnly = true;
   auto r = externalToFrontends({e}, {ip("10.244.0.1")}, "n1");
   ASSERT_EQ(r.frontends.size(), 1u);
@@ -163,13 +163,13 @@ TEST(ExternalFrontends, EmptyNodeNameIsNeverLocal) {
 TEST(ExternalFrontends, SourceRangesAreParsedMaskedSortedAndFlagged) {
   auto e = ext(ExternalKind::LoadBalancerIP, "192.0.2.10", 80, {be("10.244.1.11", "n1")});
   e.sourceRanges = {"203.0.113.77/24", " 10.0.0.0/8 ", "2001:db8::/32", "10.0.0.0/8",
-                    "not-a-cidr", "1.2.3.4/33", "1.2.3.4", "0.0.0.0/0"};
+                    "not-a-cidr",      "1.2.3.4/33",   "1.2.3.4",       "0.0.0.0/0"};
   auto r = externalToFrontends({e}, kNodeAddrs, "n1");
   ASSERT_EQ(r.frontends.size(), 1u);
   const auto& f = r.frontends[0];
   EXPECT_EQ(f.flags, SVC_F_EXTERNAL | SVC_F_SRC_RANGES);
-  EXPECT_EQ(f.sourceRanges, (std::vector<SourceRange>{
-                                {0, 0}, {ip("10.0.0.0"), 8}, {ip("203.0.113.0"), 24}}));
+  EXPECT_EQ(f.sourceRanges,
+            (std::vector<SourceRange>{{0, 0}, {ip("10.0.0.0"), 8}, {ip("203.0.113.0"), 24}}));
 }
 
 TEST(ExternalFrontends, OnlyIPv6SourceRangesAdmitNoIPv4Client) {
@@ -193,10 +193,9 @@ TEST(ExternalFrontends, ParseSourceRange) {
 }
 
 TEST(ExternalFrontends, ExternalIPOnANodeAddressLosesToTheNodePort) {
-  auto r = externalToFrontends(
-      {ext(ExternalKind::ExternalIP, "10.244.0.1", 30080, {}, "a"),
-       ext(ExternalKind::NodePort, nullptr, 30080, {}, "b")},
-      {ip("10.244.0.1")}, "n1");
+  auto r = externalToFrontends({ext(ExternalKind::ExternalIP, "10.244.0.1", 30080, {}, "a"),
+                                ext(ExternalKind::NodePort, nullptr, 30080, {}, "b")},
+                               {ip("10.244.0.1")}, "n1");
   ASSERT_EQ(r.frontends.size(), 1u);
   EXPECT_EQ(r.frontends[0].name, "b");
   ASSERT_EQ(r.warnings.size(), 1u);
@@ -249,9 +248,11 @@ std::string pool(const std::string& name, const std::string& range,
 }
 
 std::string l2adv(const std::string& name, const std::vector<std::string>& pools,
-                  const std::vector<std::string>& ifaces, const std::string& ns = "metallb-system") {
-  std::string s = "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: " +
-                  name + "\n  namespace: " + ns + "\nspec:\n";
+                  const std::vector<std::string>& ifaces,
+                  const std::string& ns = "metallb-system") {
+  std::string s =
+      "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: " + name +
+      "\n  namespace: " + ns + "\nspec:\n";
   if (!pools.empty()) {
     s += "  ipAddressPools:\n";
     for (const auto& p : pools) s += "  - " + p + "\n";
@@ -299,8 +300,9 @@ std::vector<std::string> show(const std::vector<L2Announcement>& as) {
 TEST(L2Announcements, AdvertisedPoolIsAnnouncedOnEveryExternalNic) {
   Store st;
   applyOk(st, doc({pool("p", "192.0.2.10-192.0.2.11"), l2adv("l2", {}, {}), lbSvc("web")}));
-  EXPECT_EQ(show(l2Announcements(st, {"eth0", "eth1"}, "n1")),
-            (std::vector<std::string>{"192.0.2.10 eth0 default/web", "192.0.2.10 eth1 default/web"}));
+  EXPECT_EQ(
+      show(l2Announcements(st, {"eth0", "eth1"}, "n1")),
+      (std::vector<std::string>{"192.0.2.10 eth0 default/web", "192.0.2.10 eth1 default/web"}));
   // No external NIC: nothing to announce on.
   EXPECT_TRUE(l2Announcements(st, {}, "n1").empty());
 }
@@ -316,8 +318,7 @@ TEST(L2Announcements, AdvertisementSelectsPoolsByNameInItsNamespace) {
   applyOk(st, doc({pool("a", "192.0.2.10/32"), pool("b", "192.0.2.20/32"),
                    pool("c", "192.0.2.30/32", "other"),
                    // selects "b" only; "c" lives in another namespace
-                   l2adv("l2", {"b", "c"}, {}),
-                   lbSvc("x", "", "    metallb.io/address-pool: a\n"),
+                   l2adv("l2", {"b", "c"}, {}), lbSvc("x", "", "    metallb.io/address-pool: a\n"),
                    lbSvc("y", "", "    metallb.io/address-pool: b\n"),
                    lbSvc("z", "", "    metallb.io/address-pool: c\n")}));
   EXPECT_EQ(show(l2Announcements(st, {"eth0"}, "n1")),
@@ -326,8 +327,8 @@ TEST(L2Announcements, AdvertisementSelectsPoolsByNameInItsNamespace) {
 
 TEST(L2Announcements, InterfacesAreIntersectedWithTheExternalNics) {
   Store st;
-  applyOk(st, doc({pool("p", "192.0.2.10/32"), l2adv("l2", {"p"}, {"eth1", "eth9"}),
-                   lbSvc("web")}));
+  applyOk(st,
+          doc({pool("p", "192.0.2.10/32"), l2adv("l2", {"p"}, {"eth1", "eth9"}), lbSvc("web")}));
   EXPECT_EQ(show(l2Announcements(st, {"eth0", "eth1"}, "n1")),
             (std::vector<std::string>{"192.0.2.10 eth1 default/web"}));
   EXPECT_TRUE(l2Announcements(st, {"eth0"}, "n1").empty());
@@ -335,8 +336,8 @@ TEST(L2Announcements, InterfacesAreIntersectedWithTheExternalNics) {
 
 TEST(L2Announcements, TwoAdvertisementsDoNotDuplicate) {
   Store st;
-  applyOk(st, doc({pool("p", "192.0.2.10/32"), l2adv("l2a", {"p"}, {}),
-                   l2adv("l2b", {}, {"eth0"}), lbSvc("web")}));
+  applyOk(st, doc({pool("p", "192.0.2.10/32"), l2adv("l2a", {"p"}, {}), l2adv("l2b", {}, {"eth0"}),
+                   lbSvc("web")}));
   EXPECT_EQ(show(l2Announcements(st, {"eth0"}, "n1")),
             (std::vector<std::string>{"192.0.2.10 eth0 default/web"}));
 }

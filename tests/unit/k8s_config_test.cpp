@@ -197,8 +197,10 @@ TEST(K8sKubeconfig, ErrorsNameFileAndField) {
   expectError("- a\n- b\n", "", false,
               "kubeconfig /k: not a kubeconfig (expected a mapping with clusters, contexts and "
               "users)");
-  expectError("current-context: [\n", "", false,
-              "kubeconfig /k: not valid YAML: line 1: did not find expected node content");  // go-yaml's words
+  expectError(
+      "current-context: [\n", "", false,
+      "kubeconfig /k: not valid YAML: line 1: did not find expected node content");  // go-yaml's
+                                                                                     // words
 }
 
 TEST(K8sKubeconfig, InsecureRefusedUnlessAllowed) {

@@ -55,9 +55,9 @@ std::map<uint32_t, size_t> shares(const std::vector<uint32_t>& table) {
 TEST(MaglevPlan, TableWrittenBeforeMasterAndCoversReadyBackends) {
   SyncOptions opts;
   opts.maglevSize = 251;
-  auto plan = planSync(emptyState(), {fe({be(0x0af4010b), be(0x0af4010c),
-                                          be(0x0af4010d, EndpointState::Terminating)})},
-                       opts);
+  auto plan = planSync(
+      emptyState(),
+      {fe({be(0x0af4010b), be(0x0af4010c), be(0x0af4010d, EndpointState::Terminating)})}, opts);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
   int mag = indexOf(*plan, MapOp::Kind::PutMaglev);
   int master = indexOf(*plan, MapOp::Kind::PutSvc, 0);
@@ -131,10 +131,10 @@ TEST(MaglevPlan, DaemonDefaultAppliesWithoutAnnotation) {
 TEST(MaglevPlan, OnlyTerminatingServingBackendsFillTheTable) {
   SyncOptions opts;
   opts.maglevSize = 251;
-  auto p = planSync(emptyState(),
-                    {fe({be(1, EndpointState::Terminating, true),
-                         be(2, EndpointState::Terminating, false)})},
-                    opts);
+  auto p = planSync(
+      emptyState(),
+      {fe({be(1, EndpointState::Terminating, true), be(2, EndpointState::Terminating, false)})},
+      opts);
   ASSERT_TRUE(p.ok());
   int mag = indexOf(*p, MapOp::Kind::PutMaglev);
   ASSERT_GE(mag, 0);

@@ -40,12 +40,18 @@ std::string referenceRender(const json& stats, const json& st, const SyncCounter
     const char* help;
   };
   const Counter svcCounters[] = {
-      {"svclb_service_packets_total", "packets", "Client-to-service packets translated on the packet path."},
-      {"svclb_service_bytes_total", "bytes", "Client-to-service bytes (IP total length) translated on the packet path."},
-      {"svclb_service_reply_packets_total", "replyPackets", "Backend-to-client reply packets reverse-translated."},
-      {"svclb_service_reply_bytes_total", "replyBytes", "Backend-to-client reply bytes reverse-translated."},
-      {"svclb_service_flows_total", "flows", "New connections balanced (packet path and node sockets)."},
-      {"svclb_service_rejects_total", "rejects", "New connections refused for lack of a usable endpoint."},
+      {"svclb_service_packets_total", "packets",
+       "Client-to-service packets translated on the packet path."},
+      {"svclb_service_bytes_total", "bytes",
+       "Client-to-service bytes (IP total length) translated on the packet path."},
+      {"svclb_service_reply_packets_total", "replyPackets",
+       "Backend-to-client reply packets reverse-translated."},
+      {"svclb_service_reply_bytes_total", "replyBytes",
+       "Backend-to-client reply bytes reverse-translated."},
+      {"svclb_service_flows_total", "flows",
+       "New connections balanced (packet path and node sockets)."},
+      {"svclb_service_rejects_total", "rejects",
+       "New connections refused for lack of a usable endpoint."},
   };
   for (const auto& c : svcCounters) {
     family(c.metric, "counter", c.help);
@@ -94,7 +100,8 @@ std::string referenceRender(const json& stats, const json& st, const SyncCounter
   o << "svclb_sync_errors_total " << ss.errors << '\n';
   family("svclb_sync_map_writes_total", "counter", "Map writes made by reconciliations.");
   o << "svclb_sync_map_writes_total " << ss.opsApplied << '\n';
-  family("svclb_sync_duration_seconds_total", "counter", "Time spent writing maps in reconciliations.");
+  family("svclb_sync_duration_seconds_total", "counter",
+         "Time spent writing maps in reconciliations.");
   o << "svclb_sync_duration_seconds_total " << ss.totalSeconds << '\n';
   family("svclb_sync_last_duration_seconds", "gauge", "Duration of the last reconciliation.");
   o << "svclb_sync_last_duration_seconds " << ss.lastSeconds << '\n';
@@ -136,14 +143,15 @@ TEST(MetricsRender, SameBytesAsTheJsonWalkingRenderer) {
     EXPECT_EQ(renderPrometheus(s), referenceRender(stats, st, s.sync)) << total << " " << last;
   }
   CounterSnapshot empty;
-  EXPECT_EQ(renderPrometheus(empty), referenceRender(statsJson(empty), {{"maps", json::array()}},
-                                                     empty.sync));
+  EXPECT_EQ(renderPrometheus(empty),
+            referenceRender(statsJson(empty), {{"maps", json::array()}}, empty.sync));
 }
 
 TEST(MetricsRender, StatsJsonShape) {
   const json j = statsJson(sample(0, 0));
-  EXPECT_EQ(j.dump(),
-            R"({"conntrackEvents":{"orphaned":1,"relinked":7},"drops":[{"bytes":240,"packets":4,"reason":"no_backend"},{"bytes":0,"packets":0,"reason":"source_range"}],"ok":true,"services":[{"algorithm":"random","backends":[{"backendId":7,"bytes":300,"flows":1,"ip":"10.0.1.2","packets":5,"port":8080,"rejects":0,"replyBytes":450,"replyPackets":5,"state":"active"},{"backendId":8,"bytes":0,"flows":0,"ip":"10.0.1.3","packets":18446744073709551615,"port":8080,"rejects":0,"replyBytes":0,"replyPackets":0,"state":"terminating"}],"bytes":600,"flows":2,"name":"web","namespace":"default","packets":10,"port":"http","protocol":"TCP","rejects":1,"replyBytes":900,"replyPackets":10,"servicePort":80,"svcId":3,"vip":"10.96.0.10"},{"algorithm":"maglev","backends":[],"bytes":0,"flows":0,"name":"a\\b","namespace":"n\"s","packets":0,"port":"line\nbreak","protocol":"UDP","rejects":0,"replyBytes":0,"replyPackets":0,"servicePort":53,"svcId":9,"vip":"192.168.10.5"}]})");
+  EXPECT_EQ(
+      j.dump(),
+      R"({"conntrackEvents":{"orphaned":1,"relinked":7},"drops":[{"bytes":240,"packets":4,"reason":"no_backend"},{"bytes":0,"packets":0,"reason":"source_range"}],"ok":true,"services":[{"algorithm":"random","backends":[{"backendId":7,"bytes":300,"flows":1,"ip":"10.0.1.2","packets":5,"port":8080,"rejects":0,"replyBytes":450,"replyPackets":5,"state":"active"},{"backendId":8,"bytes":0,"flows":0,"ip":"10.0.1.3","packets":18446744073709551615,"port":8080,"rejects":0,"replyBytes":0,"replyPackets":0,"state":"terminating"}],"bytes":600,"flows":2,"name":"web","namespace":"default","packets":10,"port":"http","protocol":"TCP","rejects":1,"replyBytes":900,"replyPackets":10,"servicePort":80,"svcId":3,"vip":"10.96.0.10"},{"algorithm":"maglev","backends":[],"bytes":0,"flows":0,"name":"a\\b","namespace":"n\"s","packets":0,"port":"line\nbreak","protocol":"UDP","rejects":0,"replyBytes":0,"replyPackets":0,"servicePort":53,"svcId":9,"vip":"192.168.10.5"}]})");
 }
 
 }  // namespace

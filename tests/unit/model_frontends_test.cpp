@@ -235,7 +235,8 @@ TEST(ModelFrontends, EachServiceFindsItsOwnSlicesAmongMany) {
           "spec:\n  type: NodePort\n  clusterIP: 10.96.{2}.{3}\n"
           "  ports: [{{name: http, port: 80, nodePort: {4}}}]\n---\n"
           "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
-          "metadata: {{name: s{0}-x, namespace: {1}, labels: {{kubernetes.io/service-name: s{0}}}}}\n"
+          "metadata: {{name: s{0}-x, namespace: {1}, labels: {{kubernetes.io/service-name: "
+          "s{0}}}}}\n"
           "addressType: IPv4\nports: [{{name: http, port: 8080}}]\n"
           "endpoints: [{{addresses: [10.{5}.{2}.{3}]}}]\n---\n",
           i, ns, id / 250, id % 250 + 1, 30000 + id, ns[0] == 'a' ? 1 : 2);

@@ -186,9 +186,10 @@ TEST(ModelJsonWrite, InvalidUtf8BecomesReplacementCharacter) {
 
   // A manifest's bytes are made UTF-8 when read, so an object read from it
   // survives JSON unchanged (the state file, the API).
-  auto objs = parseManifests("apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels:\n    odd: \"x" +
-                                 bad + "\"\nspec:\n  ports:\n  - port: 80\n",
-                             "bad.yaml");
+  auto objs = parseManifests(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  labels:\n    odd: \"x" + bad +
+          "\"\nspec:\n  ports:\n  - port: 80\n",
+      "bad.yaml");
   ASSERT_TRUE(objs.ok()) << objs.error().message;
   ASSERT_EQ(objs->size(), 1u);
   const auto& got = std::get<Service>(objs->front());

@@ -321,8 +321,8 @@ TEST(ModelManifest, OwnKindsInAnotherVersionAreRefusedNotSkipped) {
   };
   for (const auto& [apiVersion, kind] : refused) {
     std::vector<std::string> skipped;
-    const std::string text = service + "---\napiVersion: " + apiVersion + "\nkind: " + kind +
-                             "\nmetadata: {name: x}\n";
+    const std::string text =
+        service + "---\napiVersion: " + apiVersion + "\nkind: " + kind + "\nmetadata: {name: x}\n";
     auto r = parseManifests(text, "m.yaml", &skipped);
     ASSERT_FALSE(r.ok()) << apiVersion << " " << kind;
     EXPECT_EQ(r.error().message,

@@ -72,7 +72,8 @@ std::vector<std::string> masterAndRanges(const Plan& p) {
         out.push_back("DeleteRange " + std::to_string(op.id) + " " + ipStr(op.range.addr) + "/" +
                       std::to_string(op.range.prefix));
         break;
-      default: break;
+      default:
+        break;
     }
   }
   return out;
@@ -131,12 +132,12 @@ TEST(ReconcileExternal, NewFrontendWritesItsRangesBeforeItsMaster) {
                        {range("198.51.100.0", 24), range("10.0.0.7", 32)})});
   const uint32_t id = a.frontends.begin()->second.svcId;
   const std::string s = std::to_string(id);
-  EXPECT_EQ(masterAndRanges(p), (std::vector<std::string>{
-                                    "PutRange " + s + " 10.0.0.7/32",
-                                    "PutRange " + s + " 198.51.100.0/24",
-                                    "PutMaster 80 flags " +
-                                        std::to_string(SVC_F_EXTERNAL | SVC_F_SRC_RANGES),
-                                }));
+  EXPECT_EQ(masterAndRanges(p),
+            (std::vector<std::string>{
+                "PutRange " + s + " 10.0.0.7/32",
+                "PutRange " + s + " 198.51.100.0/24",
+                "PutMaster 80 flags " + std::to_string(SVC_F_EXTERNAL | SVC_F_SRC_RANGES),
+            }));
   // The master is the very last write of a new frontend.
   EXPECT_EQ(p.ops.back().kind, MapOp::Kind::PutSvc);
   EXPECT_EQ(p.ops.back().key.slot, 0);
@@ -144,8 +145,8 @@ TEST(ReconcileExternal, NewFrontendWritesItsRangesBeforeItsMaster) {
 
 TEST(ReconcileExternal, RangeKeysAreLpmKeysWithTheSvcIdCovered) {
   ActualState a = emptyState();
-  Plan p = step(a, {fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES,
-                       {range("198.51.100.0", 24)})});
+  Plan p = step(
+      a, {fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES, {range("198.51.100.0", 24)})});
   const MapOp* put = nullptr;
   for (const auto& op : p.ops)
     if (op.kind == MapOp::Kind::PutSrcRange) put = &op;
@@ -158,9 +159,9 @@ TEST(ReconcileExternal, RangeKeysAreLpmKeysWithTheSvcIdCovered) {
 
 TEST(ReconcileExternal, HostBitsAndDuplicatesAreDroppedBeforePlanning) {
   ActualState a = emptyState();
-  Plan p = step(a, {fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES,
-                       {range("198.51.100.77", 24), range("198.51.100.0", 24),
-                        range("0.0.0.0", 0)})});
+  Plan p =
+      step(a, {fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES,
+                  {range("198.51.100.77", 24), range("198.51.100.0", 24), range("0.0.0.0", 0)})});
   const std::string s = std::to_string(a.frontends.begin()->second.svcId);
   EXPECT_EQ(masterAndRanges(p), (std::vector<std::string>{
                                     "PutRange " + s + " 0.0.0.0/0",
@@ -203,8 +204,8 @@ TEST(ReconcileExternal, AddedRangeBeforeMasterRemovedRangeAfterIt) {
   const std::string s = std::to_string(a.frontends.begin()->second.svcId);
   // Ranges only: no master write, the new range goes in before the old one
   // leaves (never a moment with an empty allow-list).
-  Plan p = step(a, {fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES,
-                       {range("203.0.113.0", 24)})});
+  Plan p = step(
+      a, {fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES, {range("203.0.113.0", 24)})});
   EXPECT_EQ(masterAndRanges(p), (std::vector<std::string>{
                                     "PutRange " + s + " 203.0.113.0/24",
                                     "DeleteRange " + s + " 198.51.100.0/24",
@@ -234,9 +235,8 @@ TEST(ReconcileExternal, DroppingSourceRangesClearsTheFlagBeforeDeletingThem) {
 
 TEST(ReconcileExternal, RemovedFrontendLosesItsMasterThenItsRanges) {
   ActualState a = emptyState();
-  step(a, {fe("10.244.0.1", 30080),
-           fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES,
-              {range("198.51.100.0", 24), range("203.0.113.0", 24)})});
+  step(a, {fe("10.244.0.1", 30080), fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES,
+                                       {range("198.51.100.0", 24), range("203.0.113.0", 24)})});
   const std::string s = std::to_string(a.frontends.at({ip("192.0.2.10"), 80, kTcp}).svcId);
   Plan p = step(a, {fe("10.244.0.1", 30080)});
   EXPECT_EQ(masterAndRanges(p), (std::vector<std::string>{
@@ -253,8 +253,9 @@ TEST(ReconcileExternal, TooManyRangesFailAndChangeNothing) {
   ActualState a = emptyState();
   SyncOptions opts;
   opts.maxSrcRanges = 2;
-  auto p = planSync(a, {fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES,
-                           {range("10.0.0.0", 8), range("11.0.0.0", 8), range("12.0.0.0", 8)})},
+  auto p = planSync(a,
+                    {fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES,
+                        {range("10.0.0.0", 8), range("11.0.0.0", 8), range("12.0.0.0", 8)})},
                     opts);
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.error().message.find("source ranges"), std::string::npos) << p.error().message;
