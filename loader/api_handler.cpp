@@ -31,7 +31,7 @@ std::string ApiHandler::handleLine(const json& req) {
   const std::string op = opOf(req);
   if (op == "apply" || op == "delete") {
     auto r = svcctl_.handle(req);
-    return dump(r ? changeReplyJson(*r) : fail(r.error().message));
+    return r ? changeReplyText(*r) : dump(fail(r.error().message));
   }
   return dump(query(req));
 }

@@ -38,7 +38,7 @@ class SvcctlSource final : public StateSource {
 
 // The reply to a successful apply or delete (docs/api.md):
 // {"ok":true,"results":[{"action":..,"kind":..,"name":..,"namespace":..}],"skipped":[..]}
-// ("skipped" only when not empty).
-nlohmann::json changeReplyJson(const ChangeReply& r);
+// ("skipped" only when not empty), as the wire bytes.
+std::string changeReplyText(const ChangeReply& r);
 
 }  // namespace svclb

@@ -287,7 +287,7 @@ TEST(SvcctlSource, ChangeReplyBytes) {
   r.results = {{"Service", "default", "web", ApplyAction::Created},
                {"Endpoints", "ns-1", "web", ApplyAction::Unchanged},
                {"EndpointSlice", "default", "we\"b\\", ApplyAction::Configured}};
-  EXPECT_EQ(changeReplyJson(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+  EXPECT_EQ(changeReplyText(r),
             "{\"ok\":true,\"results\":[{\"action\":\"created\",\"kind\":\"Service\",\"name\":"
             "\"web\",\"namespace\":\"default\"},{\"action\":\"unchanged\",\"kind\":\"Endpoints\","
             "\"name\":\"web\",\"namespace\":\"ns-1\"},{\"action\":\"configured\",\"kind\":"
@@ -295,7 +295,7 @@ TEST(SvcctlSource, ChangeReplyBytes) {
   r.results.clear();
   r.skipped = {"Warning: skipped Deployment.apps/caf\xc3\xa9 (\x01)", "bad \xff byte"};
   EXPECT_EQ(
-      changeReplyJson(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+      changeReplyText(r),
       "{\"ok\":true,\"results\":[],\"skipped\":[\"Warning: skipped Deployment.apps/caf\xc3\xa9 "
       "(\\u0001)\",\"bad \xef\xbf\xbd byte\"]}");
 }
