@@ -85,18 +85,17 @@ static __always_inline int lb_exit(int ret, __u32 len)
  * interface (LB_MODE_POD, tc) or a node NIC (LB_MODE_XDP_EXT,
  * LB_MODE_TC_EXT). Returns a verdict (CTX_ACT_OK for a packet we do not
  * handle, untouched) or -DROP_*. */
-static __always_inline int lb4_handle(struct __ctx_buff *ctx, const struct pkt4 *pp, int mode)
+static __always_inline int lb4_handle(struct __ctx_buff *ctx, const struct pkt4 *p, int mode)
 {
 	struct bpf_fib_lookup fib;
 	struct lb_verdict v = {};
-	struct pkt4 p = *pp;
 	int action, ret;
 
-	action = lb4_decide(&p, &v, ctx, mode, ctx_ingress_ifindex(ctx), &fib);
+	action = lb4_decide(p, &v, ctx, mode, ctx_ingress_ifindex(ctx), &fib);
 	if (action == LB_PASS)
 		return CTX_ACT_OK;
 	if (action == -DROP_NO_BACKEND) {
-		ret = lb4_reject(ctx, &p);
+		ret = lb4_reject(ctx, p);
 		if (ret >= 0)
 			stats_reject(&svc_stats_v1, v.svc_id);
 		return ret;
@@ -105,22 +104,22 @@ static __always_inline int lb4_handle(struct __ctx_buff *ctx, const struct pkt4 
 		return action;
 
 	if (v.ct_flags & CT_F_SNAT) {
-		ret = lb4_snat_forward(ctx, &p, action, &v, &fib, mode);
+		ret = lb4_snat_forward(ctx, p, action, &v, &fib, mode);
 		if (CTX_IS_XDP && ret == CTX_ACT_OK)
 			return ret; /* untouched: the tc slow path takes it */
 	} else {
-		ret = nat4_rewrite(ctx, &p, action == LB_DNAT, v.addr, v.port);
+		ret = nat4_rewrite(ctx, p, action == LB_DNAT, v.addr, v.port);
 		if (ret == 0)
 			ret = CTX_ACT_OK;
 		if (ret == CTX_ACT_OK && action == LB_RNAT && (v.ct_flags & CT_F_EXTERNAL) &&
 		    mode == LB_MODE_POD)
-			ret = lb4_forward_reply(ctx, &p, &fib, v.addr);
+			ret = lb4_forward_reply(ctx, p, &fib, v.addr);
 		if (CTX_IS_XDP && ret == CTX_ACT_OK && action == LB_DNAT && cfg_local_redirect &&
 		    (v.ct_flags & CT_F_EXTERNAL))
-			ret = lb4_local_redirect(ctx, &p, &v, &fib);
+			ret = lb4_local_redirect(ctx, p, &v, &fib);
 	}
 	if (ret >= 0)
-		lb4_account(action, &v, p.tot_len);
+		lb4_account(action, &v, p->tot_len);
 	return ret;
 }
 
