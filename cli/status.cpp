@@ -73,7 +73,47 @@ std::string renderStatus(const Json& s) {
                       micros(at(sync, {"lastDurationUs"})), syncs);
     if (!err.empty()) kv += "Last Sync Error:\t" + err + "\n";
   }
+  // --source=kubernetes: the API connection (absent from standalone daemons).
+  const Json& k = at(s, {"kubernetes"});
+  if (!k.is_null()) {
+    kv += "Source:\tkubernetes " + field(at(k, {"server"}), "<unknown>") + " (" +
+          field(at(k, {"config"}), "?") + ")\n";
+    const bool synced = at(k, {"synced"}).is_boolean() && at(k, {"synced"}).get<bool>();
+    kv += fmt::format(
+        "API Synced:\t{}\n",
+        synced ? fmt::format("yes ({} objects, {} ignored, {} refused)",
+                             str(at(k, {"objects"}), "0"), str(at(k, {"ignored"}), "0"),
+                             at(k, {"refused"}).is_array() ? at(k, {"refused"}).size() : 0)
+               : std::string("no (the maps keep their last state until every kind is listed)"));
+    kv += "Last API Push:\t" + field(at(k, {"lastPush"}), "<never>") + "\n";
+    if (std::string e = str(at(k, {"lastPushError"})); !e.empty())
+      kv += "Last Push Error:\t" + e + "\n";
+    const Json& node = at(k, {"node"});
+    if (!node.is_null())
+      kv += fmt::format("Node:\t{} (zone {})\n", field(at(node, {"name"}), "?"),
+                        field(at(node, {"zone"}), "<none>"));
+  } else if (!at(s, {"source"}).is_null()) {
+    kv += "Source:\t" + field(at(s, {"source"}), "svcctl") + "\n";
+  }
   std::string out = tabwrite(kv, 0, 2);
+  if (!k.is_null()) {
+    section(out, "API Watches", at(k, {"watches"}),
+            {"RESOURCE", "STATE", "RESOURCE-VERSION", "LAST-EVENT", "EVENTS", "RECONNECTS",
+             "RELISTS", "LAST-ERROR"},
+            {{"resource"},
+             {"state"},
+             {"resourceVersion"},
+             {"lastEvent"},
+             {"events"},
+             {"reconnects"},
+             {"relists"},
+             {"lastError"}});
+    const Json& refused = at(k, {"refused"});
+    if (refused.is_array() && !refused.empty()) {
+      out += "Refused Objects:\n";
+      for (const auto& r : refused) out += "  " + str(r) + "\n";
+    }
+  }
   section(out, "Interfaces", at(s, {"interfaces"}), {"NAME", "IFINDEX", "ATTACH", "PROG-ID"},
           {{"name"}, {"ifindex"}, {"attach"}, {"progId"}});
   // Absent from daemons without --external-iface support: no section then.

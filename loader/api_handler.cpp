@@ -1,10 +1,12 @@
 #include "loader/api_handler.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include "loader/committer.h"
 #include "loader/dataplane.h"
+#include "loader/k8s_source.h"
 #include "loader/metrics.h"
 #include "loader/syncer.h"
 
@@ -15,6 +17,47 @@ using nlohmann::json;
 namespace {
 
 json fail(const std::string& msg) { return {{"ok", false}, {"error", msg}}; }
+
+// RFC 3339, UTC, seconds: what kubectl prints for timestamps.
+json timeJson(const std::optional<std::chrono::system_clock::time_point>& t) {
+  if (!t) return nullptr;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
+                     std::chrono::time_point_cast<std::chrono::seconds>(*t));
+}
+
+json kubernetesJson(const K8sSourceStatus& s) {
+  json watches = json::array();
+  for (const auto& r : s.reflectors)
+    watches.push_back({{"resource", r.resource},
+                       {"state", r.state},
+                       {"listed", r.listed},
+                       {"resourceVersion", r.resourceVersion},
+                       {"lastEvent", timeJson(r.lastEvent)},
+                       {"events", r.events},
+                       {"bookmarks", r.bookmarks},
+                       {"reconnects", r.reconnects},
+                       {"relists", r.relists},
+                       {"lastError", r.lastError.empty() ? json(nullptr) : json(r.lastError)},
+                       {"lastErrorTime", timeJson(r.lastErrorTime)}});
+  json node = nullptr;
+  if (s.node)
+    node = {{"name", s.node->name},
+            {"zone", s.node->zone},
+            {"internalIPs", s.node->internalIPs},
+            {"externalIPs", s.node->externalIPs}};
+  return {{"server", s.server},
+          {"config", s.config},
+          {"synced", s.synced},
+          {"objects", s.objects},
+          {"ignored", s.ignored},
+          {"refused", s.refused},
+          {"pushes", s.pushes},
+          {"pushFailures", s.pushFailures},
+          {"lastPushError", s.lastPushError},
+          {"lastPush", timeJson(s.lastPush)},
+          {"node", node},
+          {"watches", watches}};
+}
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -37,12 +80,20 @@ std::string ApiHandler::handleLine(const json& req) {
 }
 
 json ApiHandler::query(const json& req) {
-  std::lock_guard lk(v_.mu);
   const std::string op = opOf(req);
+  // The source's own locks, not the daemon's: taken before it.
+  std::optional<K8sSourceStatus> k8s;
+  if (op == "status" && v_.k8s) k8s = v_.k8s->status();
+  std::lock_guard lk(v_.mu);
   try {
     if (op == "get") return get(req);
     if (op == "stats") return statsJson(collectCounters(v_.dp, v_.syncer));
-    if (op == "status") return status();
+    if (op == "status") {
+      json s = status();
+      s["source"] = k8s ? "kubernetes" : "svcctl";
+      if (k8s) s["kubernetes"] = kubernetesJson(*k8s);
+      return s;
+    }
   } catch (const std::exception& e) {
     return fail(fmt::format("error: malformed request: {}", e.what()));
   }

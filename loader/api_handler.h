@@ -13,6 +13,7 @@ namespace svclb {
 
 class Committer;
 class Dataplane;
+class K8sSource;
 class Syncer;
 
 // What the read-only requests look at; all guarded by `mu`.
@@ -22,6 +23,7 @@ struct ApiViews {
   const Dataplane& dp;
   const Syncer& syncer;
   std::string stateDir;
+  const K8sSource* k8s = nullptr;  // --source=kubernetes: its status
 };
 
 class ApiHandler {

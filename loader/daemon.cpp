@@ -16,6 +16,7 @@ CommitterConfig committerConfig(const DaemonConfig& cfg) {
   c.store.serviceCIDR = cfg.serviceCIDR;
   c.store.nodePortMin = cfg.nodePortMin;
   c.store.nodePortMax = cfg.nodePortMax;
+  c.store.apiOwned = cfg.kubernetes.has_value();
   c.nodeName = cfg.nodeName;
   return c;
 }
@@ -29,11 +30,15 @@ Daemon::Daemon(DaemonConfig cfg, Dataplane& dp)
       committer_(committerConfig(cfg_), maps_),
       l2_(dp, L2Config{cfg_.externalIfaces, cfg_.nodeName, cfg_.l2Members}),
       health_(cfg_.nodeName),
-      api_(svcctl_, ApiViews{mu_, committer_, dp, syncer_, cfg_.stateDir}) {
+      k8s_(cfg_.kubernetes ? std::make_unique<K8sSource>(*cfg_.kubernetes) : nullptr),
+      api_(svcctl_, ApiViews{mu_, committer_, dp, syncer_, cfg_.stateDir, k8s_.get()}) {
   committer_.onChange([this](const Store& s) { followStore(s); });
 }
 
-Daemon::~Daemon() { svcctl_.stop(); }
+Daemon::~Daemon() {
+  if (k8s_) k8s_->stop();
+  svcctl_.stop();
+}
 
 void Daemon::followStore(const Store& store) {
   l2_.sync(store);
@@ -49,6 +54,11 @@ Status Daemon::start() {
   if (auto st = committer_.restore(std::move(addrs)); !st) return st;
   l2_.adopt();
   followStore(committer_.store());
+  if (k8s_) {
+    // The maps keep the restored state until the API's first full list.
+    svcctl_.refuse(k8s_->refusal());
+    return k8s_->start(sink_);
+  }
   return svcctl_.start(sink_);
 }
 

@@ -4,6 +4,7 @@
 //                                            plan, write maps, persist, answer;
 //   SvcctlSource  (loader/svcctl_source.h)  svcctl's apply/delete as changes,
 //                                            through a StateSink (state_source.h);
+//   K8sSource     (loader/k8s_source.h)     or the Kubernetes API's objects;
 //   ApiHandler    (loader/api_handler.h)    the API socket's requests;
 //   L2Announcer   (loader/l2_announcer.h)   l2_arp_v1 and gratuitous ARP;
 //   HealthSync    (loader/health_sync.h)    healthCheckNodePort listeners;
@@ -20,6 +21,7 @@
 #include "loader/committer.h"
 #include "loader/dataplane.h"
 #include "loader/health_sync.h"
+#include "loader/k8s_source.h"
 #include "loader/l2_announcer.h"
 #include "loader/node_addresses.h"
 #include "loader/state_source.h"
@@ -47,6 +49,9 @@ struct DaemonConfig {
   // loader/external.h); empty = this node alone announces what it matches.
   std::vector<std::string> l2Members;
   SyncOptions sync;  // default algorithm, Maglev table size
+  // --source=kubernetes: the state comes from this API server (K8sSource),
+  // svcctl apply/delete are refused. Unset: standalone, svcctl's.
+  std::optional<K8sSourceOptions> kubernetes;
 };
 
 class Daemon {
@@ -100,6 +105,7 @@ class Daemon {
   HealthSync health_;
   SerializedSink sink_{committer_, mu_};
   SvcctlSource svcctl_;
+  std::unique_ptr<K8sSource> k8s_;  // --source=kubernetes
   ApiHandler api_;
 };
 

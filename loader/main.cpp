@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "k8s/config.h"
 #include "loader/daemon.h"
 #include "loader/dataplane.h"
 #include "loader/external.h"
@@ -162,6 +163,20 @@ int main(int argc, char** argv) {
                  "included (repeatable); one of them per LoadBalancer IP answers ARP, chosen "
                  "as MetalLB's speakers choose; default: this node alone answers for all")
       ->delimiter(',');
+  std::string source = "svcctl";
+  app.add_option("--source", source,
+                 "where Services and endpoints come from: svcctl (standalone: svcctl apply) or "
+                 "kubernetes (list+watch a kube-apiserver; svcctl apply/delete are refused)")
+      ->check(CLI::IsMember({"svcctl", "kubernetes"}))
+      ->capture_default_str();
+  k8s::ConfigOptions kco;
+  app.add_option("--kubeconfig", kco.kubeconfigPath,
+                 "kubeconfig for the API server (implies --source=kubernetes; default in a pod: "
+                 "the in-cluster ServiceAccount)");
+  app.add_option("--k8s-api-server", kco.apiServer,
+                 "https://HOST[:PORT] of the kube-apiserver, overriding the kubeconfig's or the "
+                 "in-cluster address (implies --source=kubernetes); svclb replaces kube-proxy, so "
+                 "give the apiserver's real address, not the kubernetes Service's ClusterIP");
   app.add_flag("--uninstall", uninstall, "detach everything and remove the pins, then exit");
   CLI11_PARSE(app, argc, argv);
   if (dc.nodeName.empty()) {
@@ -207,6 +222,16 @@ int main(int argc, char** argv) {
     fmt::print(stderr,
                "svclbd: benchmark knob SVCLB_BENCH_LOCAL_REDIRECT=1: local node-facing flows "
                "are redirected into the backend's veth\n");
+  }
+
+  if (!kco.kubeconfigPath.empty() || !kco.apiServer.empty()) source = "kubernetes";
+  if (source == "kubernetes" && !uninstall) {
+    auto conn = k8s::loadConfig(kco);
+    if (!conn) return die(conn.error().message);
+    K8sSourceOptions ko;
+    ko.config = std::move(*conn);
+    ko.nodeName = dc.nodeName;
+    dc.kubernetes = std::move(ko);
   }
 
   if (std::string missing = missingCapabilities(); !missing.empty()) return die(missing);

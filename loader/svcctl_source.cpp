@@ -93,6 +93,7 @@ std::string changeReplyText(const ChangeReply& r) {
 }
 
 Result<ChangeReply> SvcctlSource::handle(const nlohmann::json& req) {
+  if (!refusal_.empty()) return Error{EPERM, refusal_};
   if (!sink_) return Error{ENOTCONN, "error: svclbd is not ready for changes"};
   ChangeReply reply;
   try {

@@ -26,6 +26,9 @@ class SvcctlSource final : public StateSource {
     return {};
   }
   void stop() override { sink_ = nullptr; }
+  // Another source owns the state (svclbd --source=kubernetes): every apply
+  // and delete is answered with `why`, nothing is parsed or changed.
+  void refuse(std::string why) { refusal_ = std::move(why); }
 
   // {"op":"apply"|"delete", ...}: parses the manifest (or the named object)
   // and hands the change to the sink. Errors are the reply's, in kubectl's
@@ -34,6 +37,7 @@ class SvcctlSource final : public StateSource {
 
  private:
   StateSink* sink_ = nullptr;
+  std::string refusal_;
 };
 
 // The reply to a successful apply or delete (docs/api.md):

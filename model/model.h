@@ -286,6 +286,14 @@ struct StoreConfig {
   // kube-apiserver --service-node-port-range, inclusive.
   int32_t nodePortMin = 30000;
   int32_t nodePortMax = 32767;
+  // The objects come from a Kubernetes API server (svclbd --source=kubernetes),
+  // which owns every allocation: ClusterIPs, nodePorts and
+  // healthCheckNodePorts are taken as they are (no allocation, range,
+  // collision or immutability check: the apiserver made them, and a relist
+  // may carry a Service deleted and created again with a new address), and
+  // status.loadBalancer.ingress is the object's (written by whatever
+  // controller allocates LoadBalancer IPs), not assigned from IPAddressPools.
+  bool apiOwned = false;
 };
 
 enum class ApplyAction { Created, Configured, Unchanged, Deleted };

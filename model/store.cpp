@@ -526,6 +526,12 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
       };
       auto it = services.find(key);
       const Service* old = it == services.end() ? nullptr : &it->second;
+      if (cfg_.apiOwned) {
+        jSvc.touch(key);
+        out.action = upsert(services, std::move(s));
+        outcomes.push_back(std::move(out));
+        continue;
+      }
       const bool externalName = s.type == "ExternalName";
       const bool wasExternalName = old && old->type == "ExternalName";
       if (old && !externalName && !wasExternalName) {
@@ -627,7 +633,7 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
   const bool anyPool = std::any_of(objs.begin(), objs.end(), [](const Object& o) {
     return std::holds_alternative<IPAddressPool>(o);
   });
-  if (anyService || anyPool) assignLoadBalancerIPsLogged(services, pools, jSvc);
+  if ((anyService || anyPool) && !cfg_.apiOwned) assignLoadBalancerIPsLogged(services, pools, jSvc);
   handOver(undo, local);
   return outcomes;
 }
@@ -644,7 +650,7 @@ Result<std::vector<ApplyOutcome>> Store::remove(const std::string& kind, const s
                                                 const std::string& name, Undo* undo) {
   Undo local;
   auto r = removeOne(kind, ns, name, &local);
-  if (r.ok()) {
+  if (r.ok() && !cfg_.apiOwned) {
     Journal<Service> jSvc{services_, local.services, {}};
     assignLoadBalancerIPsLogged(services_, pools_, jSvc);
   }
@@ -710,7 +716,7 @@ Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<ObjectRef>&
     revert(std::move(local));
     return Error{ENOENT, fmt::format("{}", fmt::join(errors, "\n"))};
   }
-  {
+  if (!cfg_.apiOwned) {
     Journal<Service> jSvc{services_, local.services, {}};
     for (const auto& [k, v] : local.services) jSvc.seen.insert(k);
     assignLoadBalancerIPsLogged(services_, pools_, jSvc);
@@ -838,6 +844,7 @@ Result<Store> Store::fromJson(const nlohmann::json& j, StoreConfig cfg) {
 }
 
 void Store::repair() {
+  if (cfg_.apiOwned) return;  // the API server's allocations and status stand
   // A state file from before nodePort allocation, or written under another
   // range: fill in what is missing, keep everything that is there.
   std::map<int32_t, Key> holders = nodePortHolders(services_);

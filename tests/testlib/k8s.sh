@@ -155,6 +155,52 @@ _k8s_wait_url() {
     return 1
 }
 
+# k8s_start_apiserver: (re)start kube-apiserver on etcd's data; waits for
+# /readyz. A restarted apiserver builds a new watch cache from etcd.
+k8s_start_apiserver() {
+    _k8s_start kube-apiserver "$K8S_BIN/kube-apiserver" \
+        --etcd-servers http://127.0.0.1:2379 \
+        --advertise-address "$K8S_API_IP" --bind-address 0.0.0.0 --secure-port "$K8S_API_PORT" \
+        --cert-dir "$K8S_TMP/apiserver" \
+        --tls-cert-file "$K8S_PKI/apiserver.crt" --tls-private-key-file "$K8S_PKI/apiserver.key" \
+        --client-ca-file "$K8S_PKI/ca.crt" \
+        --authorization-mode RBAC \
+        --service-account-issuer "$K8S_SA_ISSUER" \
+        --service-account-key-file "$K8S_PKI/sa.pub" \
+        --service-account-signing-key-file "$K8S_PKI/sa.key" \
+        --service-cluster-ip-range "$K8S_SERVICE_CIDR" \
+        --endpoint-reconciler-type none \
+        --allow-privileged=true \
+        --v=1
+    _k8s_wait_url kube-apiserver "$K8S_PID_kube_apiserver" "https://$K8S_API_IP:$K8S_API_PORT/readyz" 120 ok \
+        --cacert "$K8S_PKI/ca.crt" --cert "$K8S_PKI/admin.crt" --key "$K8S_PKI/admin.key" || return 1
+}
+
+# k8s_kill_apiserver: SIGKILL the apiserver (an outage: connections drop,
+# nothing is said to the clients) and wait for it to be gone.
+k8s_kill_apiserver() {
+    local pid=${K8S_PID_kube_apiserver:-} i keep=()
+    [[ -n $pid ]] || return 1
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    for i in "${K8S_PIDS[@]}"; do [[ $i == "$pid" ]] || keep+=("$i"); done
+    K8S_PIDS=("${keep[@]}")
+    K8S_PID_kube_apiserver=""
+}
+
+# k8s_etcd_compact: compact etcd's history up to its current revision
+# (etcd's JSON gateway), so a watch from an older resourceVersion that the
+# apiserver's watch cache cannot serve either gets 410 Gone.
+k8s_etcd_compact() {
+    local rev
+    rev=$(k8s_in_ns curl -sf -m 5 -X POST http://127.0.0.1:2379/v3/kv/range -d '{"key":"AA=="}' |
+        jq -r .header.revision) || return 1
+    [[ $rev =~ ^[0-9]+$ ]] || return 1
+    k8s_in_ns curl -sf -m 10 -X POST http://127.0.0.1:2379/v3/kv/compaction \
+        -d "{\"revision\":\"$rev\",\"physical\":true}" >/dev/null || return 1
+    echo "$rev"
+}
+
 k8s_up() {
     local t0=$SECONDS
     ip netns list | grep -q "^$K8S_NS\b" && { k8s_log "namespace $K8S_NS already exists"; return 1; }
@@ -173,22 +219,7 @@ k8s_up() {
         --initial-cluster test=http://127.0.0.1:2380 --unsafe-no-fsync --log-level warn
     _k8s_wait_url etcd "$K8S_PID_etcd" http://127.0.0.1:2379/health 30 '*"health":"true"*' || return 1
 
-    _k8s_start kube-apiserver "$K8S_BIN/kube-apiserver" \
-        --etcd-servers http://127.0.0.1:2379 \
-        --advertise-address "$K8S_API_IP" --bind-address 0.0.0.0 --secure-port "$K8S_API_PORT" \
-        --cert-dir "$K8S_TMP/apiserver" \
-        --tls-cert-file "$K8S_PKI/apiserver.crt" --tls-private-key-file "$K8S_PKI/apiserver.key" \
-        --client-ca-file "$K8S_PKI/ca.crt" \
-        --authorization-mode RBAC \
-        --service-account-issuer "$K8S_SA_ISSUER" \
-        --service-account-key-file "$K8S_PKI/sa.pub" \
-        --service-account-signing-key-file "$K8S_PKI/sa.key" \
-        --service-cluster-ip-range "$K8S_SERVICE_CIDR" \
-        --endpoint-reconciler-type none \
-        --allow-privileged=true \
-        --v=1
-    _k8s_wait_url kube-apiserver "$K8S_PID_kube_apiserver" "https://$K8S_API_IP:$K8S_API_PORT/readyz" 120 ok \
-        --cacert "$K8S_PKI/ca.crt" --cert "$K8S_PKI/admin.crt" --key "$K8S_PKI/admin.key" || return 1
+    k8s_start_apiserver || return 1
 
     # The EndpointSlice controller (slices for Services with selectors) and
     # the ServiceAccount controller (each namespace's "default" account, which
@@ -262,4 +293,66 @@ k8s_cleanup() {
         rm -rf "$K8S_TMP"
     fi
     K8S_NS=""
+}
+
+# ---- playing the kubelet ----------------------------------------------------------
+
+# k8s_node NAME [ZONE]: register a Node (as a kubelet would), Ready.
+k8s_node() {
+    local name=$1 zone=${2:-}
+    k8s_kubectl apply -f - >/dev/null <<Y || return 1
+apiVersion: v1
+kind: Node
+metadata:
+  name: $name
+  labels:
+    kubernetes.io/hostname: $name
+${zone:+    topology.kubernetes.io/zone: $zone}
+Y
+}
+
+# k8s_pod NAMESPACE NAME IP NODE LABELS: create a Pod (LABELS a flow map,
+# e.g. "{app: web}") bound to NODE, then report it Running and Ready with IP,
+# as its kubelet would. The namespace's "default" ServiceAccount must exist.
+k8s_pod() {
+    local ns=$1 name=$2 ip=$3 node=$4 labels=$5 now
+    k8s_kubectl apply -f - >/dev/null <<Y || return 1
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $name
+  namespace: $ns
+  labels: $labels
+spec:
+  nodeName: $node
+  automountServiceAccountToken: false
+  containers:
+  - name: main
+    image: registry.invalid/test:1
+    ports: [{name: http, containerPort: 8080}]
+Y
+    k8s_pod_ready "$ns" "$name" True "$ip"
+}
+
+# k8s_pod_ready NAMESPACE NAME True|False [IP]: patch the Pod's status.
+k8s_pod_ready() {
+    local ns=$1 name=$2 ready=$3 ip=${4:-} now ipjson=""
+    now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    [[ -n $ip ]] && ipjson="\"podIP\": \"$ip\", \"podIPs\": [{\"ip\": \"$ip\"}],"
+    k8s_kubectl patch pod "$name" -n "$ns" --subresource=status --type=merge -p "{\"status\": {
+        \"phase\": \"Running\", $ipjson
+        \"conditions\": [{\"type\": \"Ready\", \"status\": \"$ready\", \"lastTransitionTime\": \"$now\"},
+                         {\"type\": \"ContainersReady\", \"status\": \"$ready\", \"lastTransitionTime\": \"$now\"}]}}" \
+        >/dev/null
+}
+
+# k8s_wait_sa NAMESPACE: until the ServiceAccount controller made the
+# namespace's "default" account (Pods need it), bounded.
+k8s_wait_sa() {
+    local i
+    for ((i = 0; i < 150; i++)); do
+        k8s_kubectl get serviceaccount default -n "$1" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    return 1
 }
