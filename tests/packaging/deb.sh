@@ -196,6 +196,15 @@ $(tail -20 "$TMP/svclbd.log")"; return; }
     out=$(bash -c 'source /usr/share/bash-completion/completions/svcctl && complete -p svcctl' 2>&1)
     assert_eq "complete -F _svcctl svcctl" "$out" "bash completion installed"
 
+    # An upgrade (the same package again: prerm upgrade, postinst configure
+    # with the old version) leaves the running dataplane alone and keeps the
+    # admin's /etc/default/svclbd (a conffile; stdin closed: a prompt fails).
+    out=$(in_ns timeout 120 dpkg -i "$DEB" </dev/null 2>&1) || { _fail "dpkg -i over itself failed: $out"; return; }
+    assert_not_contains "$out" "removed svclb from this node" "an upgrade does not uninstall"
+    assert_contains "$(cat /etc/default/svclbd)" "--iface pkg0" "the admin's SVCLBD_ARGS kept"
+    assert_ok "svclbd still serves after the upgrade" in_ns timeout 10 /usr/bin/svcctl get svc web
+    assert_ge "$(in_ns tc filter show dev pkg0 ingress | grep -c svclb_)" 1 "tc program stays across the upgrade"
+
     # systemctl stop: SIGTERM. The dataplane stays by design.
     kill -TERM "$DAEMON_PID"
     for ((i = 0; i < 100; i++)); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
