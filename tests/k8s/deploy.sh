@@ -8,7 +8,8 @@
 #    downward API path, Bidirectional bpffs propagation without privileged)
 #    are refused with the apiserver's own message;
 #  - its pod template, as a Pod on a node, passes the Pod admission chain in
-#    kube-system (priority class system-node-critical resolved);
+#    kube-system (priority class system-node-critical and ServiceAccount
+#    svclb resolved);
 #  - the shape: hostNetwork, ClusterFirstWithHostNet, every taint tolerated,
 #    RollingUpdate maxUnavailable 1, capabilities instead of privileged,
 #    NODE_NAME from spec.nodeName, the kubernetes source and API server args,
@@ -98,10 +99,17 @@ test_pod_admission() {
     out=$(k8s_kubectl create --dry-run=server -f "$pod" -o json 2>&1)
     assert_eq 2000001000 "$(jq -r .spec.priority <<<"$out" 2>/dev/null)" \
         "the pod passes admission with priority system-node-critical" || { echo "$out" >&2; return; }
-    # The Priority admission plugin keeps system-node-critical in kube-system.
+    # The admission chain really resolves what the template names: an
+    # unknown priority class, or a ServiceAccount missing from the namespace,
+    # is refused.
+    jq '.spec.priorityClassName = "node-critical"' "$pod" >"$K8S_TMP/svclb-pod-prio.json" || return
+    out=$(k8s_kubectl create --dry-run=server -f "$K8S_TMP/svclb-pod-prio.json" 2>&1)
+    assert_contains "$out" 'no PriorityClass with name node-critical was found' \
+        "an unknown priority class is refused"
     jq '.metadata.namespace = "default"' "$pod" >"$K8S_TMP/svclb-pod-default.json" || return
     out=$(k8s_kubectl create --dry-run=server -f "$K8S_TMP/svclb-pod-default.json" 2>&1)
-    assert_contains "$out" 'forbidden' "system-node-critical outside kube-system is refused"
+    assert_contains "$out" 'serviceaccount "svclb" not found' \
+        "the pod needs rbac.yaml's ServiceAccount (absent from namespace default)"
 }
 
 test_shape() {
