@@ -2,9 +2,10 @@
 # The svclb .deb end to end (what CI's fresh Debian root runs, and the host):
 #  - scripts/package.sh builds it; dpkg-deb shows its metadata (shlibdeps
 #    dependencies), files, conffile and maintainer scripts;
-#  - `dpkg -i` installs it system-wide (no systemd runs here, so postinst
-#    only installs the files); `systemd-analyze verify` checks the unit when
-#    systemd-analyze exists;
+#  - `dpkg -i` installs it system-wide (postinst enables the unit through
+#    deb-systemd-helper; where systemd runs, a policy-rc.d keeps it from
+#    starting the real service); `systemd-analyze verify` checks the unit
+#    when systemd-analyze exists;
 #  - svclbd is started as the unit starts it: the installed unit's
 #    ExecStart with /etc/default/svclbd's SVCLBD_ARGS, only the unit's
 #    capabilities (setpriv: bounding, inheritable and ambient sets, no new
@@ -12,13 +13,15 @@
 #    namespace of this test with a veth to attach to, a bpffs dir and a
 #    cgroup of its own (the args say so); the installed svcctl (default
 #    socket) answers, applies a Service, completion is installed;
+#  - an upgrade (dpkg -i over itself) keeps the dataplane and the conffile;
 #  - SIGTERM leaves the dataplane (pins) in place; `dpkg --purge` (prerm's
 #    `svclbd --uninstall`, run in that namespace) removes it: no pins, no tc
 #    filter, no cgroup program, no file of the package, no /var/lib/svclb,
-#    /run/svclb or /etc/default/svclbd.
-# It refuses to run where svclb is installed already or /var/lib/svclb,
-# /run/svclb or /etc/default/svclbd exist (it would remove them), and purges
-# the package on any exit.
+#    /run/svclb, /etc/default/svclbd or enablement state.
+# It refuses to run where svclb is installed already or a path it would
+# remove exists, and purges the package (and cleans what a failed purge
+# left) on any exit. Run it under /tmp/svclb-ns.lock: /var/lib/svclb and
+# /run/svclb are fixed paths.
 set -u
 export LC_ALL=C
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,9 +36,25 @@ done
 if dpkg-query -W -f='${Status}' svclb 2>/dev/null | grep -q installed; then
     fatal_setup "svclb is installed on this machine already: not touching it"; finish
 fi
-for p in /var/lib/svclb /run/svclb /etc/default/svclbd /usr/sbin/svclbd /usr/bin/svcctl; do
-    [[ -e $p ]] && { fatal_setup "$p exists: the package would own or remove it; not running"; finish; }
+# The unit's enablement as deb-systemd-helper records it (postinst enables
+# it also without a running systemd; postrm purge removes it all).
+SYSTEMD_STATE=(/etc/systemd/system/multi-user.target.wants/svclbd.service
+    /etc/systemd/system/svclbd.service
+    /var/lib/systemd/deb-systemd-helper-enabled/svclbd.service.dsh-also
+    /var/lib/systemd/deb-systemd-helper-enabled/multi-user.target.wants/svclbd.service
+    /var/lib/systemd/deb-systemd-helper-masked/svclbd.service)
+for p in /var/lib/svclb /run/svclb /etc/default/svclbd /usr/sbin/svclbd /usr/bin/svcctl "${SYSTEMD_STATE[@]}"; do
+    [[ -e $p || -L $p ]] && { fatal_setup "$p exists: the package would own or remove it; not running"; finish; }
 done
+# Where systemd runs, postinst would start the real svclbd.service:
+# policy-rc.d (Debian's switch, honoured by deb-systemd-invoke) forbids it
+# while this test runs.
+POLICY_RC=""
+if [[ -d /run/systemd/system && ! -e /usr/sbin/policy-rc.d ]]; then
+    POLICY_RC=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# tests/packaging/deb.sh (removed when it ends)\nexit 101\n' >"$POLICY_RC"
+    chmod 755 "$POLICY_RC"
+fi
 
 NS=svclb-pkg-$$
 TMP=$(mktemp -d /tmp/svclb-pkg.XXXXXX)
@@ -78,9 +97,17 @@ cleanup() {
         ip netns del "$NS" 2>/dev/null
     fi
     rm -rf /var/lib/svclb /run/svclb
+    local p
+    for p in "${SYSTEMD_STATE[@]}"; do
+        [[ -e $p || -L $p ]] || continue
+        DPKG_MAINTSCRIPT_PACKAGE=svclb DPKG_MAINTSCRIPT_NAME=postrm deb-systemd-helper purge svclbd.service
+        DPKG_MAINTSCRIPT_PACKAGE=svclb DPKG_MAINTSCRIPT_NAME=postrm deb-systemd-helper unmask svclbd.service
+        break
+    done >/dev/null 2>&1
     rm -rf "$BPFFS" 2>/dev/null
     [[ -d $CG ]] && rmdir "$CG" 2>/dev/null
     rm -rf "$TMP"
+    [[ -n $POLICY_RC ]] && rm -f "$POLICY_RC"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -130,6 +157,8 @@ test_install_start_purge() {
     out=$(dpkg -i "$DEB" 2>&1) || { _fail "dpkg -i failed: $out"; return; }
     assert_eq "install ok installed" "$(dpkg-query -W -f='${Status}' svclb)" "dpkg -i: installed"
     assert_ok "the installed svclbd runs" /usr/sbin/svclbd --help
+    assert_eq "$UNIT" "$(readlink /etc/systemd/system/multi-user.target.wants/svclbd.service)" \
+        "postinst enabled the unit (deb-systemd-helper, also without a running systemd)"
     if command -v systemd-analyze >/dev/null; then
         out=$(systemd-analyze verify "$UNIT" 2>&1)
         assert_eq "" "$out" "systemd-analyze verify $UNIT: no complaint"
@@ -221,7 +250,7 @@ $(tail -20 "$TMP/svclbd.log")"; return; }
     local f left=()
     for f in /usr/sbin/svclbd /usr/bin/svcctl "$UNIT" /etc/default/svclbd \
         /usr/share/bash-completion/completions/svcctl /usr/share/doc/svclb /var/lib/svclb /run/svclb \
-        /etc/systemd/system/multi-user.target.wants/svclbd.service "$BPFFS"; do
+        "${SYSTEMD_STATE[@]}" "$BPFFS"; do
         [[ -e $f || -L $f ]] && left+=("$f")
     done
     assert_eq "" "${left[*]}" "nothing of the package left"
