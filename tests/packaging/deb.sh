@@ -141,6 +141,16 @@ test_build_and_contents() {
     done
     assert_not_contains "$files" ".bpf.o" "no separate BPF object (embedded in svclbd)"
     assert_not_contains "$files" "unit_tests" "no test binaries"
+    # The image is built from this package (deploy/container/Containerfile,
+    # not built here: no container engine) and named by the DaemonSet.
+    local glob
+    glob=$(awk '$1 == "COPY" { print $2 }' "$REPO/deploy/container/Containerfile")
+    # shellcheck disable=SC2053  # $glob is a pattern
+    [[ build/$(basename "$DEB") == $glob ]] ||
+        _fail "Containerfile's COPY $glob does not match build/$(basename "$DEB")"
+    assert_eq "image: svclbd:$(dpkg-deb -f "$DEB" Version)" \
+        "$(grep -o 'image: svclbd:[^ ]*' "$REPO/deploy/kubernetes/daemonset.yaml")" \
+        "the DaemonSet's image is this version's"
     mkdir -p "$TMP/control"
     dpkg-deb -e "$DEB" "$TMP/control" || { _fail "dpkg-deb -e"; return 1; }
     assert_eq "/etc/default/svclbd" "$(cat "$TMP/control/conffiles")" "conffiles"
