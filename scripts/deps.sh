@@ -10,6 +10,9 @@ PKGS=(
   # build: compilers, the one BPF compile (cmake/BpfObject.cmake: clang
   # -target bpf, bpftool gen skeleton) and the libraries
   build-essential cmake pkg-config git
+  # the .deb: CPack runs dpkg-shlibdeps for the package's library
+  # dependencies (scripts/package.sh)
+  dpkg-dev
   # the tree's format (scripts/format.sh, ctest style.format)
   clang-format-14
   clang llvm libclang-rt-14-dev libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
