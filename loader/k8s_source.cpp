@@ -14,7 +14,9 @@ using nlohmann::json;
 namespace {
 
 // The API server validated every address: one with a ':' is IPv6.
-bool v6(const json& v) { return v.is_string() && v.get_ref<const std::string&>().find(':') != std::string::npos; }
+bool v6(const json& v) {
+  return v.is_string() && v.get_ref<const std::string&>().find(':') != std::string::npos;
+}
 
 // Drops the IPv6 strings of the array at obj[path...] (if any).
 void dropV6(json& obj, std::initializer_list<const char*> path) {
@@ -66,8 +68,10 @@ std::optional<std::string> ipv4View(json& obj) {
       const auto& s = v.get_ref<const std::string&>();
       if (s.empty()) return;
       any = true;
-      if (s == "None") headless = true;
-      else if (!v6(v) && ip4.empty()) ip4 = s;
+      if (s == "None")
+        headless = true;
+      else if (!v6(v) && ip4.empty())
+        ip4 = s;
     };
     if (auto it = spec->find("clusterIPs"); it != spec->end() && it->is_array())
       for (const auto& v : *it) collect(v);

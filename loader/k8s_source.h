@@ -4,8 +4,8 @@
 // standalone mode.
 //
 //   reflector threads          ApiMirror (the API's objects, converted)      sink
-//   replace(kind, items) ──►   cache + "dirty" set           ──flush()──►   replace / apply / remove
-//   event(kind, type, obj) ─►                                  (one thread)
+//   replace(kind, items) ──►   cache + "dirty" set           ──flush()──►   replace / apply /
+//   remove event(kind, type, obj) ─►                                  (one thread)
 //
 // - Nothing reaches the sink before every kind has listed once (synced):
 //   the first flush is one replace() of every kind the store holds, so the
@@ -109,10 +109,10 @@ class ApiMirror {
   mutable std::mutex mu_;
   bool synced_ = false;
   bool needFull_ = true;
-  std::map<ObjectRef, Object> cache_;   // the objects the sink should hold
-  std::set<ObjectRef> dirty_;           // changed since the last push
-  std::set<ObjectRef> inSink_;          // what the sink holds (after the first replace)
-  std::set<std::string> relisted_;      // kinds to push as a replace
+  std::map<ObjectRef, Object> cache_;  // the objects the sink should hold
+  std::set<ObjectRef> dirty_;          // changed since the last push
+  std::set<ObjectRef> inSink_;         // what the sink holds (after the first replace)
+  std::set<std::string> relisted_;     // kinds to push as a replace
   std::map<ObjectRef, std::string> refused_;
   std::set<ObjectRef> ignored_;
   uint64_t pushes_ = 0, pushFailures_ = 0;

@@ -15,8 +15,8 @@
 namespace svclb {
 namespace {
 
-using nlohmann::json;
 using k8s::WatchEventType;
+using nlohmann::json;
 
 // A StateSink over a Store, recording each call.
 struct StoreSink final : StateSink {
@@ -65,20 +65,21 @@ struct StoreSink final : StateSink {
 };
 
 json service(const std::string& name, const std::string& ip, int port = 80) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Service"},
-          {"metadata", {{"name", name}, {"namespace", "default"}, {"resourceVersion", "7"}}},
-          {"spec",
-           {{"type", "ClusterIP"},
-            {"clusterIP", ip},
-            {"clusterIPs", {ip}},
-            {"ipFamilies", {"IPv4"}},
-            {"ipFamilyPolicy", "SingleStack"},
-            {"sessionAffinity", "None"},
-            {"internalTrafficPolicy", "Cluster"},
-            {"ports", {{{"name", "http"}, {"port", port}, {"protocol", "TCP"}, {"targetPort", 8080}}}},
-            {"selector", {{"app", name}}}}},
-          {"status", {{"loadBalancer", json::object()}}}};
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata", {{"name", name}, {"namespace", "default"}, {"resourceVersion", "7"}}},
+      {"spec",
+       {{"type", "ClusterIP"},
+        {"clusterIP", ip},
+        {"clusterIPs", {ip}},
+        {"ipFamilies", {"IPv4"}},
+        {"ipFamilyPolicy", "SingleStack"},
+        {"sessionAffinity", "None"},
+        {"internalTrafficPolicy", "Cluster"},
+        {"ports", {{{"name", "http"}, {"port", port}, {"protocol", "TCP"}, {"targetPort", 8080}}}},
+        {"selector", {{"app", name}}}}},
+      {"status", {{"loadBalancer", json::object()}}}};
 }
 
 json slice(const std::string& svc, const std::string& name, std::vector<std::string> ips,
@@ -111,7 +112,8 @@ TEST(ApiMirror, NothingIsPushedBeforeEveryKindListed) {
   ASSERT_TRUE(m.pending());
   ASSERT_TRUE(m.flush(sink).ok());
   ASSERT_EQ(sink.calls.size(), 1u);
-  EXPECT_EQ(sink.calls[0], "replace Service,Endpoints,EndpointSlice,IPAddressPool,L2Advertisement 3");
+  EXPECT_EQ(sink.calls[0],
+            "replace Service,Endpoints,EndpointSlice,IPAddressPool,L2Advertisement 3");
   EXPECT_EQ(sink.names(), (std::vector<std::string>{"svc/web", "svc/web2", "slice/web-a"}));
   EXPECT_FALSE(m.pending());
 }
@@ -231,7 +233,8 @@ TEST(ApiMirror, RelistRemovesWhatTheListLacks) {
   StoreSink sink;
   ApiMirror m;
   m.replace("Service", list({service("a", "10.96.0.1"), service("b", "10.96.0.2")}));
-  m.replace("EndpointSlice", list({slice("a", "a-1", {"10.244.1.1"}), slice("b", "b-1", {"10.244.1.2"})}));
+  m.replace("EndpointSlice",
+            list({slice("a", "a-1", {"10.244.1.1"}), slice("b", "b-1", {"10.244.1.2"})}));
   m.setSynced();
   ASSERT_TRUE(m.flush(sink).ok());
   sink.calls.clear();
@@ -261,7 +264,8 @@ TEST(ApiMirror, AFailedPushIsFollowedByAFullResync) {
   sink.calls.clear();
   ASSERT_TRUE(m.flush(sink).ok());
   EXPECT_EQ(sink.calls,
-            (std::vector<std::string>{"replace Service,Endpoints,EndpointSlice,IPAddressPool,L2Advertisement 0"}));
+            (std::vector<std::string>{
+                "replace Service,Endpoints,EndpointSlice,IPAddressPool,L2Advertisement 0"}));
   EXPECT_TRUE(sink.names().empty());
   m.status(st);
   EXPECT_EQ(st.lastPushError, "");
