@@ -321,6 +321,8 @@ void Plan::mergeInto(ActualState& actual) && {
   for (auto& [k, f] : next.frontends) actual.frontends[k] = std::move(f);
   actual.svcIds = std::move(next.svcIds);
   actual.backendIds = std::move(next.backendIds);
+  actual.svcEntries = next.svcEntries;
+  actual.srcRanges = next.srcRanges;
 }
 
 namespace {
@@ -391,18 +393,23 @@ Result<Plan> planSyncDelta(const ActualState& actual, const std::vector<Frontend
     ++plan.removed;
   }
   // The capacity planSync checks: what stays as it is counts as it stands
-  // in `actual` (one master plus one slot per slot), the rest as wanted.
-  size_t entries = 0, ranges = 0;
-  for (const auto& [key, f] : actual.frontends) {
-    if (gone.count(key) || want.count(key)) continue;
-    entries += 1 + f.slots.size();
-    ranges += f.sourceRanges.size();
-  }
+  // in `actual` (one master plus one slot per slot), the rest as wanted:
+  // the totals of `actual`, less what the removed and the planned frontends
+  // hold now, plus what the planned ones will hold.
+  size_t entries = actual.svcEntries, ranges = actual.srcRanges;
+  auto drop = [&](const ActualFrontend& f) {
+    entries -= 1 + f.slots.size();
+    ranges -= f.sourceRanges.size();
+  };
+  for (const auto& key : gone) drop(actual.frontends.at(key));
   for (const auto& [key, f] : want) {
+    if (auto it = actual.frontends.find(key); it != actual.frontends.end()) drop(it->second);
     entries += svcEntries(*f);
     ranges += normalizeRanges(f->sourceRanges).size();
   }
   if (auto st = checkCapacity(entries, ranges, opts); !st) return st.error();
+  plan.next.svcEntries = entries;
+  plan.next.srcRanges = ranges;
   plan.ops.reserve(plan.ops.size() + opsBound(want));
 
   size_t kept = actual.frontends.size() - gone.size();
@@ -441,6 +448,8 @@ Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& de
   size_t ranges = 0;
   for (const auto& [key, f] : want) ranges += normalizeRanges(f->sourceRanges).size();
   if (auto st = checkCapacity(entries, ranges, opts); !st) return st.error();
+  plan.next.svcEntries = entries;
+  plan.next.srcRanges = ranges;
   plan.ops.reserve(plan.ops.size() + opsBound(want));
 
   for (const auto& [key, f] : want) {

@@ -72,6 +72,11 @@ struct ActualState {
   std::map<FrontendKey, ActualFrontend> frontends;
   IdPool svcIds;
   IdPool backendIds;
+  // What `frontends` hold in svc_v1 (a master and one entry per slot) and in
+  // src_ranges_v1, kept by planSync, planSyncDelta (mergeInto) and
+  // Syncer::adopt, so that planSyncDelta checks the maps' capacity in time
+  // proportional to the change, not to every frontend.
+  size_t svcEntries = 0, srcRanges = 0;
 };
 
 // One map write of a plan: one struct per kind, each carrying only what its

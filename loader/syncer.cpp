@@ -94,6 +94,10 @@ Status Syncer::adopt() {
       r.erase(std::unique(r.begin(), r.end()), r.end());
     }
   }
+  for (const auto& [fk, f] : st.frontends) {
+    st.svcEntries += 1 + f.slots.size();
+    st.srcRanges += f.sourceRanges.size();
+  }
 
   // A frontend whose slots name missing backends (crash mid-sync) keeps
   // them as they are: the next sync rewrites every slot that differs.

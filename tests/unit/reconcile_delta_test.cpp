@@ -251,6 +251,16 @@ TEST(ReconcileDelta, IncrementalPlanEqualsFullPlan) {
       std::move(*full).mergeInto(a1);
       std::move(*delta).mergeInto(a2);
       ASSERT_EQ(stateText(a1), stateText(a2));
+      // The capacity totals planSyncDelta starts from: what the frontends hold.
+      size_t entries = 0, ranges = 0;
+      for (const auto& [k, f] : a2.frontends) {
+        entries += 1 + f.slots.size();
+        ranges += f.sourceRanges.size();
+      }
+      EXPECT_EQ(a1.svcEntries, entries);
+      EXPECT_EQ(a2.svcEntries, entries);
+      EXPECT_EQ(a1.srcRanges, ranges);
+      EXPECT_EQ(a2.srcRanges, ranges);
       if (g.pick(8) == 0) {
         // The daemon's failure path: the store goes back, the maps stay.
         store.revert(std::move(undo));
