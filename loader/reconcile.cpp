@@ -79,29 +79,14 @@ bool sameSvcValue(const svc_value& a, const svc_value& b) {
 }
 
 void removeFrontend(const ActualFrontend& f, Plan& plan) {
-  MapOp del{MapOp::Kind::DeleteSvc};
-  del.key = makeSvcKey(f.key, 0);
-  plan.ops.push_back(del);  // master first: lookups miss from here on
-  for (const auto& r : f.sourceRanges) {
-    MapOp op{MapOp::Kind::DeleteSrcRange};
-    op.id = f.svcId;
-    op.range = r;
-    plan.ops.push_back(op);
-  }
-  if (!f.maglev.empty()) {
-    MapOp op{MapOp::Kind::DeleteMaglev};
-    op.id = f.svcId;
-    plan.ops.push_back(op);
-  }
-  for (size_t s = 1; s <= f.slots.size(); ++s) {
-    MapOp op{MapOp::Kind::DeleteSvc};
-    op.key = makeSvcKey(f.key, static_cast<uint16_t>(s));
-    plan.ops.push_back(op);
-  }
+  // master first: lookups miss from here on
+  plan.ops.emplace_back(mapop::DeleteSvc{makeSvcKey(f.key, 0)});
+  for (const auto& r : f.sourceRanges) plan.ops.emplace_back(mapop::DeleteSrcRange{f.svcId, r});
+  if (!f.maglev.empty()) plan.ops.emplace_back(mapop::DeleteMaglev{f.svcId});
+  for (size_t s = 1; s <= f.slots.size(); ++s)
+    plan.ops.emplace_back(mapop::DeleteSvc{makeSvcKey(f.key, static_cast<uint16_t>(s))});
   for (const auto& b : f.backends) {
-    MapOp op{MapOp::Kind::FreeBackend};
-    op.id = b.id;
-    plan.ops.push_back(op);
+    plan.ops.emplace_back(mapop::FreeBackend{b.id});
     plan.next.backendIds.release(b.id);
   }
   plan.next.svcIds.release(f.svcId);
@@ -152,9 +137,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
     auto id = plan.next.svcIds.allocate();
     if (!id) return Error{ENOSPC, "services map is full: " + id.error().message};
     out.svcId = *id;
-    MapOp reset{MapOp::Kind::ResetSvcStats};
-    reset.id = out.svcId;
-    plan.ops.push_back(reset);
+    plan.ops.emplace_back(mapop::ResetSvcStats{out.svcId});
   }
 
   // Backends that keep their (addr, port) keep their id.
@@ -201,14 +184,9 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
       auto nid = plan.next.backendIds.allocate();
       if (!nid) return Error{ENOSPC, "backends map is full: " + nid.error().message};
       id = *nid;
-      MapOp reset{MapOp::Kind::ResetBeStats};
-      reset.id = id;
-      plan.ops.push_back(reset);
+      plan.ops.emplace_back(mapop::ResetBeStats{id});
     }
-    MapOp put{MapOp::Kind::PutBackend};
-    put.id = id;
-    put.backend = v;
-    plan.ops.push_back(put);
+    plan.ops.emplace_back(mapop::PutBackend{id, v});
     out.backends.push_back({id, v});
     changed = true;
   }
@@ -219,11 +197,10 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
   for (size_t i = 0; i < total; ++i) out.slots.push_back(out.backends[i].id);
   for (size_t s = 1; s <= total; ++s) {
     if (old && s <= old->slots.size() && old->slots[s - 1] == out.slots[s - 1]) continue;
-    MapOp put{MapOp::Kind::PutSvc};
-    put.key = makeSvcKey(want.key, static_cast<uint16_t>(s));
-    put.value.svc_id = out.svcId;
-    put.value.backend_id = out.slots[s - 1];
-    plan.ops.push_back(put);
+    svc_value slot{};
+    slot.svc_id = out.svcId;
+    slot.backend_id = out.slots[s - 1];
+    plan.ops.emplace_back(mapop::PutSvc{makeSvcKey(want.key, static_cast<uint16_t>(s)), slot});
     changed = true;
   }
 
@@ -243,10 +220,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
     for (size_t e = 0; e < table->size(); ++e) out.maglev[e] = out.backends[(*table)[e]].id;
   }
   if (!out.maglev.empty() && (!old || old->maglev != out.maglev)) {
-    MapOp put{MapOp::Kind::PutMaglev};
-    put.id = out.svcId;
-    put.table = out.maglev;
-    plan.ops.push_back(put);
+    plan.ops.emplace_back(mapop::PutMaglev{out.svcId, out.maglev});
     changed = true;
   }
 
@@ -262,10 +236,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
     std::set_difference(had.begin(), had.end(), out.sourceRanges.begin(), out.sourceRanges.end(),
                         std::back_inserter(gone));
     for (const auto& r : added) {
-      MapOp put{MapOp::Kind::PutSrcRange};
-      put.id = out.svcId;
-      put.range = r;
-      plan.ops.push_back(put);
+      plan.ops.emplace_back(mapop::PutSrcRange{out.svcId, r});
       changed = true;
     }
   }
@@ -280,40 +251,28 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
   master.affinity_timeout = want.affinity ? want.affinityTimeout : 0;
   out.master = master;
   if (!old || !sameSvcValue(old->master, master)) {
-    MapOp put{MapOp::Kind::PutSvc};
-    put.key = makeSvcKey(want.key, 0);
-    put.value = master;
-    plan.ops.push_back(put);
+    plan.ops.emplace_back(mapop::PutSvc{makeSvcKey(want.key, 0), master});
     changed = true;
   }
 
   // Ranges the frontend lost, once the master no longer relies on them.
   for (const auto& r : gone) {
-    MapOp del{MapOp::Kind::DeleteSrcRange};
-    del.id = out.svcId;
-    del.range = r;
-    plan.ops.push_back(del);
+    plan.ops.emplace_back(mapop::DeleteSrcRange{out.svcId, r});
     changed = true;
   }
 
   if (old && !old->maglev.empty() && out.maglev.empty()) {
-    MapOp del{MapOp::Kind::DeleteMaglev};
-    del.id = out.svcId;
-    plan.ops.push_back(del);
+    plan.ops.emplace_back(mapop::DeleteMaglev{out.svcId});
     changed = true;
   }
   if (old)
     for (size_t s = total + 1; s <= old->slots.size(); ++s) {
-      MapOp del{MapOp::Kind::DeleteSvc};
-      del.key = makeSvcKey(want.key, static_cast<uint16_t>(s));
-      plan.ops.push_back(del);
+      plan.ops.emplace_back(mapop::DeleteSvc{makeSvcKey(want.key, static_cast<uint16_t>(s))});
       changed = true;
     }
   // Whatever is left in `existing` is no longer a backend of this frontend.
   for (const auto& [addrPort, b] : existing) {
-    MapOp op{MapOp::Kind::FreeBackend};
-    op.id = b->id;
-    plan.ops.push_back(op);
+    plan.ops.emplace_back(mapop::FreeBackend{b->id});
     plan.next.backendIds.release(b->id);
     changed = true;
   }
@@ -362,47 +321,53 @@ void Plan::mergeInto(ActualState& actual) && {
   for (auto& [k, f] : next.frontends) actual.frontends[k] = std::move(f);
   actual.svcIds = std::move(next.svcIds);
   actual.backendIds = std::move(next.backendIds);
+  actual.svcEntries = next.svcEntries;
+  actual.srcRanges = next.srcRanges;
 }
 
-bool batchable(const MapOp& op) {
-  switch (op.kind) {
-    case MapOp::Kind::ResetSvcStats:
-    case MapOp::Kind::ResetBeStats:
-    case MapOp::Kind::PutBackend:
-    case MapOp::Kind::PutSvc:
-      return true;
-    default:
-      return false;
-  }
-}
+namespace {
 
-BatchGroup batchGroup(const MapOp& op) {
-  switch (op.kind) {
-    case MapOp::Kind::ResetSvcStats:
-      return BatchGroup::SvcStatsResets;
-    case MapOp::Kind::ResetBeStats:
-      return BatchGroup::BackendStatsResets;
-    case MapOp::Kind::PutBackend:
-      return BatchGroup::BackendEntries;
-    default:
-      return op.key.slot != 0 ? BatchGroup::Slots : BatchGroup::Masters;
+// batchGroup's cases: the four kinds a run is made of, nothing for the rest.
+struct GroupOf {
+  std::optional<BatchGroup> operator()(const mapop::ResetSvcStats&) const {
+    return BatchGroup::SvcStatsResets;
   }
-}
+  std::optional<BatchGroup> operator()(const mapop::ResetBeStats&) const {
+    return BatchGroup::BackendStatsResets;
+  }
+  std::optional<BatchGroup> operator()(const mapop::PutBackend&) const {
+    return BatchGroup::BackendEntries;
+  }
+  std::optional<BatchGroup> operator()(const mapop::PutSvc& op) const {
+    return op.key.slot != 0 ? BatchGroup::Slots : BatchGroup::Masters;
+  }
+  template <class Op>
+  std::optional<BatchGroup> operator()(const Op&) const {
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+std::optional<BatchGroup> batchGroup(const MapOp& op) { return std::visit(GroupOf{}, op); }
 
 std::vector<size_t> writeOrder(const std::vector<MapOp>& ops) {
+  std::vector<std::optional<BatchGroup>> group;
+  group.reserve(ops.size());
+  for (const MapOp& op : ops) group.push_back(batchGroup(op));
   std::vector<size_t> order;
   order.reserve(ops.size());
   size_t i = 0;
   while (i < ops.size()) {
-    if (!batchable(ops[i])) {
+    if (!group[i]) {
       order.push_back(i++);
       continue;
     }
     size_t j = i;
-    while (j < ops.size() && batchable(ops[j])) ++j;
+    while (j < ops.size() && group[j]) ++j;
     for (int g = 0; g < kBatchGroups; ++g)
       for (size_t k = i; k < j; ++k)
-        if (batchGroup(ops[k]) == static_cast<BatchGroup>(g)) order.push_back(k);
+        if (*group[k] == static_cast<BatchGroup>(g)) order.push_back(k);
     i = j;
   }
   return order;
@@ -428,18 +393,23 @@ Result<Plan> planSyncDelta(const ActualState& actual, const std::vector<Frontend
     ++plan.removed;
   }
   // The capacity planSync checks: what stays as it is counts as it stands
-  // in `actual` (one master plus one slot per slot), the rest as wanted.
-  size_t entries = 0, ranges = 0;
-  for (const auto& [key, f] : actual.frontends) {
-    if (gone.count(key) || want.count(key)) continue;
-    entries += 1 + f.slots.size();
-    ranges += f.sourceRanges.size();
-  }
+  // in `actual` (one master plus one slot per slot), the rest as wanted:
+  // the totals of `actual`, less what the removed and the planned frontends
+  // hold now, plus what the planned ones will hold.
+  size_t entries = actual.svcEntries, ranges = actual.srcRanges;
+  auto drop = [&](const ActualFrontend& f) {
+    entries -= 1 + f.slots.size();
+    ranges -= f.sourceRanges.size();
+  };
+  for (const auto& key : gone) drop(actual.frontends.at(key));
   for (const auto& [key, f] : want) {
+    if (auto it = actual.frontends.find(key); it != actual.frontends.end()) drop(it->second);
     entries += svcEntries(*f);
     ranges += normalizeRanges(f->sourceRanges).size();
   }
   if (auto st = checkCapacity(entries, ranges, opts); !st) return st.error();
+  plan.next.svcEntries = entries;
+  plan.next.srcRanges = ranges;
   plan.ops.reserve(plan.ops.size() + opsBound(want));
 
   size_t kept = actual.frontends.size() - gone.size();
@@ -478,6 +448,8 @@ Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& de
   size_t ranges = 0;
   for (const auto& [key, f] : want) ranges += normalizeRanges(f->sourceRanges).size();
   if (auto st = checkCapacity(entries, ranges, opts); !st) return st.error();
+  plan.next.svcEntries = entries;
+  plan.next.srcRanges = ranges;
   plan.ops.reserve(plan.ops.size() + opsBound(want));
 
   for (const auto& [key, f] : want) {

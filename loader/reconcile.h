@@ -20,7 +20,9 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "common/result.h"
@@ -70,30 +72,57 @@ struct ActualState {
   std::map<FrontendKey, ActualFrontend> frontends;
   IdPool svcIds;
   IdPool backendIds;
+  // What `frontends` hold in svc_v1 (a master and one entry per slot) and in
+  // src_ranges_v1, kept by planSync, planSyncDelta (mergeInto) and
+  // Syncer::adopt, so that planSyncDelta checks the maps' capacity in time
+  // proportional to the change, not to every frontend.
+  size_t svcEntries = 0, srcRanges = 0;
 };
 
-struct MapOp {
-  enum class Kind {
-    PutBackend,      // id, backend
-    FreeBackend,     // id
-    ResetSvcStats,   // id
-    ResetBeStats,    // id
-    PutSvc,          // key, value (slot or master)
-    DeleteSvc,       // key
-    PutMaglev,       // id = svc_id, table: a new inner map swapped in whole
-    DeleteMaglev,    // id = svc_id
-    PutSrcRange,     // id = svc_id, range
-    DeleteSrcRange,  // id = svc_id, range
-  };
-  explicit MapOp(Kind k) : kind(k) {}
-  Kind kind;
+// One map write of a plan: one struct per kind, each carrying only what its
+// write needs. Syncer::execute applies an op with std::visit, so a kind
+// without a write does not compile.
+namespace mapop {
+struct PutBackend {  // backends_v1[id] = value
   uint32_t id = 0;
-  backend_value backend{};
+  backend_value value{};
+};
+struct FreeBackend {  // backends_v1[id] zeroed: BE_STATE_EMPTY
+  uint32_t id = 0;
+};
+struct ResetSvcStats {  // svc_stats_v1[svcId], every CPU's slot
+  uint32_t svcId = 0;
+};
+struct ResetBeStats {  // backend_stats_v1[id], every CPU's slot
+  uint32_t id = 0;
+};
+struct PutSvc {  // svc_v1: a slot (key.slot != 0) or the master (slot 0)
   svc_key key{};
   svc_value value{};
-  std::vector<uint32_t> table;  // PutMaglev: backend id per entry
-  SourceRange range;            // Put/DeleteSrcRange
 };
+struct DeleteSvc {
+  svc_key key{};
+};
+struct PutMaglev {  // a new inner map holding `table`, swapped in whole
+  uint32_t svcId = 0;
+  std::vector<uint32_t> table;  // backend id per entry
+};
+struct DeleteMaglev {
+  uint32_t svcId = 0;
+};
+struct PutSrcRange {  // src_ranges_v1[makeSrcRangeKey(svcId, range)]
+  uint32_t svcId = 0;
+  SourceRange range;
+};
+struct DeleteSrcRange {
+  uint32_t svcId = 0;
+  SourceRange range;
+};
+}  // namespace mapop
+
+using MapOp = std::variant<mapop::PutBackend, mapop::FreeBackend, mapop::ResetSvcStats,
+                           mapop::ResetBeStats, mapop::PutSvc, mapop::DeleteSvc, mapop::PutMaglev,
+                           mapop::DeleteMaglev, mapop::PutSrcRange, mapop::DeleteSrcRange>;
 
 // Daemon-wide choices a Service can override by annotation
 // (kLbAlgorithmAnnotation, model.h).
@@ -143,9 +172,10 @@ enum class BatchGroup : uint8_t {
   Masters,             // svc_v1, slot 0: last, so a master names written slots
 };
 inline constexpr int kBatchGroups = 5;
-// Whether `op` belongs to a regrouped run, and its group.
-bool batchable(const MapOp& op);
-BatchGroup batchGroup(const MapOp& op);
+// The group of an op that belongs to a regrouped run; nullopt for the ops
+// that end a run (deletes, frees, Maglev swaps, ranges).
+std::optional<BatchGroup> batchGroup(const MapOp& op);
+inline bool batchable(const MapOp& op) { return batchGroup(op).has_value(); }
 
 svc_key makeSvcKey(const FrontendKey& k, uint16_t slot);
 // {prefixlen = 32 + prefix, svc_id, addr}: the LPM key of one range.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <span>
+#include <variant>
 
 namespace svclb {
 
@@ -93,20 +94,16 @@ Status Syncer::adopt() {
       r.erase(std::unique(r.begin(), r.end()), r.end());
     }
   }
+  for (const auto& [fk, f] : st.frontends) {
+    st.svcEntries += 1 + f.slots.size();
+    st.srcRanges += f.sourceRanges.size();
+  }
 
   // A frontend whose slots name missing backends (crash mid-sync) keeps
   // them as they are: the next sync rewrites every slot that differs.
   std::vector<MapOp> cleanup;
-  for (const auto& k : strays) {
-    MapOp op{MapOp::Kind::DeleteSvc};
-    op.key = k;
-    cleanup.push_back(op);
-  }
-  for (uint32_t id : orphanBackends) {
-    MapOp op{MapOp::Kind::FreeBackend};
-    op.id = id;
-    cleanup.push_back(op);
-  }
+  for (const auto& k : strays) cleanup.emplace_back(mapop::DeleteSvc{k});
+  for (uint32_t id : orphanBackends) cleanup.emplace_back(mapop::FreeBackend{id});
   actual_ = std::move(st);
   // Stray ranges go by their exact key (one may not be a valid SourceRange).
   auto ranges = dp_.srcRanges();
@@ -115,18 +112,53 @@ Status Syncer::adopt() {
   return execute(cleanup);
 }
 
+namespace {
+
+// One op as its own map write.
+struct WriteOne {
+  ServiceMap svc;
+  BackendMap backends;
+  StatsMap svcStats, beStats;
+  SrcRangeMap ranges;
+  MaglevMap maglev;
+
+  Status operator()(const mapop::PutBackend& op) { return backends.update(op.id, op.value); }
+  Status operator()(const mapop::FreeBackend& op) {
+    return backends.update(op.id, backend_value{});
+  }
+  Status operator()(const mapop::ResetSvcStats& op) { return svcStats.reset(op.svcId); }
+  Status operator()(const mapop::ResetBeStats& op) { return beStats.reset(op.id); }
+  Status operator()(const mapop::PutSvc& op) { return svc.update(op.key, op.value); }
+  Status operator()(const mapop::DeleteSvc& op) { return svc.erase(op.key); }
+  Status operator()(const mapop::PutMaglev& op) { return maglev.put(op.svcId, op.table); }
+  Status operator()(const mapop::DeleteMaglev& op) { return maglev.erase(op.svcId); }
+  Status operator()(const mapop::PutSrcRange& op) {
+    return ranges.update(makeSrcRangeKey(op.svcId, op.range), uint8_t{1});
+  }
+  Status operator()(const mapop::DeleteSrcRange& op) {
+    return ranges.erase(makeSrcRangeKey(op.svcId, op.range));
+  }
+};
+
+}  // namespace
+
 // One group of a regrouped run (writeOrder): ops[order[i..j)] as one typed
-// batch write, in the given order.
+// batch write, in the given order. Every op of group g is of g's kind
+// (batchGroup), so std::get cannot fail.
 Status Syncer::writeGroup(BatchGroup g, const std::vector<MapOp>& ops,
                           std::span<const size_t> idx) {
   switch (g) {
-    case BatchGroup::SvcStatsResets:
+    case BatchGroup::SvcStatsResets: {
+      std::vector<uint32_t> ids;
+      ids.reserve(idx.size());
+      for (size_t k : idx) ids.push_back(std::get<mapop::ResetSvcStats>(ops[k]).svcId);
+      return dp_.svcStats().resetBatch(ids);
+    }
     case BatchGroup::BackendStatsResets: {
       std::vector<uint32_t> ids;
       ids.reserve(idx.size());
-      for (size_t k : idx) ids.push_back(ops[k].id);
-      return g == BatchGroup::SvcStatsResets ? dp_.svcStats().resetBatch(ids)
-                                             : dp_.backendStats().resetBatch(ids);
+      for (size_t k : idx) ids.push_back(std::get<mapop::ResetBeStats>(ops[k]).id);
+      return dp_.backendStats().resetBatch(ids);
     }
     case BatchGroup::BackendEntries: {
       std::vector<uint32_t> ids;
@@ -134,8 +166,9 @@ Status Syncer::writeGroup(BatchGroup g, const std::vector<MapOp>& ops,
       ids.reserve(idx.size());
       vals.reserve(idx.size());
       for (size_t k : idx) {
-        ids.push_back(ops[k].id);
-        vals.push_back(ops[k].backend);
+        const auto& op = std::get<mapop::PutBackend>(ops[k]);
+        ids.push_back(op.id);
+        vals.push_back(op.value);
       }
       return dp_.backends().updateBatch(ids, vals);
     }
@@ -146,8 +179,9 @@ Status Syncer::writeGroup(BatchGroup g, const std::vector<MapOp>& ops,
       keys.reserve(idx.size());
       vals.reserve(idx.size());
       for (size_t k : idx) {
-        keys.push_back(ops[k].key);
-        vals.push_back(ops[k].value);
+        const auto& op = std::get<mapop::PutSvc>(ops[k]);
+        keys.push_back(op.key);
+        vals.push_back(op.value);
       }
       return dp_.services().updateBatch(keys, vals);
     }
@@ -156,64 +190,25 @@ Status Syncer::writeGroup(BatchGroup g, const std::vector<MapOp>& ops,
 }
 
 Status Syncer::execute(const std::vector<MapOp>& ops) {
-  auto svc = dp_.services();
-  auto backends = dp_.backends();
-  auto svcStats = dp_.svcStats();
-  auto beStats = dp_.backendStats();
-  auto ranges = dp_.srcRanges();
-  auto maglev = dp_.maglev();
+  WriteOne write{dp_.services(),     dp_.backends(),  dp_.svcStats(),
+                 dp_.backendStats(), dp_.srcRanges(), dp_.maglev()};
   // writeOrder (loader/reconcile.h): runs regrouped so that each group is
   // one batch per map.
   const std::vector<size_t> order = writeOrder(ops);
   size_t i = 0;
   while (i < order.size()) {
-    if (batchable(ops[order[i]])) {
-      const BatchGroup g = batchGroup(ops[order[i]]);
-      size_t j = i;
-      while (j < order.size() && batchable(ops[order[j]]) && batchGroup(ops[order[j]]) == g) ++j;
+    if (const auto g = batchGroup(ops[order[i]])) {
+      size_t j = i + 1;
+      while (j < order.size() && batchGroup(ops[order[j]]) == g) ++j;
       if (j - i > 1) {
-        if (auto st = writeGroup(g, ops, std::span<const size_t>(order).subspan(i, j - i)); !st)
+        if (auto st = writeGroup(*g, ops, std::span<const size_t>(order).subspan(i, j - i)); !st)
           return st;
         stats_.opsApplied += j - i;
         i = j;
         continue;
       }
     }
-    const MapOp& op = ops[order[i++]];
-    Status st;
-    switch (op.kind) {
-      case MapOp::Kind::PutBackend:
-        st = backends.update(op.id, op.backend);
-        break;
-      case MapOp::Kind::FreeBackend:
-        st = backends.update(op.id, backend_value{});
-        break;
-      case MapOp::Kind::ResetSvcStats:
-        st = svcStats.reset(op.id);
-        break;
-      case MapOp::Kind::ResetBeStats:
-        st = beStats.reset(op.id);
-        break;
-      case MapOp::Kind::PutSvc:
-        st = svc.update(op.key, op.value);
-        break;
-      case MapOp::Kind::DeleteSvc:
-        st = svc.erase(op.key);
-        break;
-      case MapOp::Kind::PutMaglev:
-        st = maglev.put(op.id, op.table);
-        break;
-      case MapOp::Kind::DeleteMaglev:
-        st = maglev.erase(op.id);
-        break;
-      case MapOp::Kind::PutSrcRange:
-        st = ranges.update(makeSrcRangeKey(op.id, op.range), uint8_t{1});
-        break;
-      case MapOp::Kind::DeleteSrcRange:
-        st = ranges.erase(makeSrcRangeKey(op.id, op.range));
-        break;
-    }
-    if (!st) return st;
+    if (auto st = std::visit(write, ops[order[i++]]); !st) return st;
     ++stats_.opsApplied;
   }
   return {};

@@ -17,16 +17,8 @@ N=${3:-10000}
 E=${4:-2}
 REPS=${5:-5}
 HERE=$(cd "$(dirname "$0")" && pwd)
-TMP=$(mktemp -d /tmp/svclb-applyload.XXXXXX)
-P=alb$$
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    for s in a b; do ip netns del "$P-$s" 2>/dev/null || true; done
-    rm -rf "/sys/fs/bpf/$P-a" "/sys/fs/bpf/$P-b" "$TMP"
-}
-trap cleanup EXIT
+. "$HERE/daemons.sh"
+daemons_init alb$$
 
 mkdir -p "$TMP/gen"
 python3 "$HERE/gen.py" "$N" "$E" "$TMP/gen" >/dev/null
@@ -39,19 +31,8 @@ eps = [d for d in docs if "kind: Endpoints" in d][-1]
 open(sys.argv[2], "w").write(eps.replace("- ip: ", "- ip: 10.255.255.254\n  - ip: ", 1))
 PY
 
-start() {  # name bindir
-    ip netns add "$P-$1"
-    ip netns exec "$P-$1" ip link set lo up
-    mkdir -p "$TMP/$1-state"
-    ip netns exec "$P-$1" "$2/svclbd" --bpffs "/sys/fs/bpf/$P-$1" --state-dir "$TMP/$1-state" \
-        --socket "$TMP/$1.sock" --metrics-addr 127.0.0.1:0 --cgroup none \
-        --max-services 1048576 --max-backends 524288 >"$TMP/$1.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do "$2/svcctl" --socket "$TMP/$1.sock" status >/dev/null 2>&1 && return; sleep 0.1; done
-    echo "svclbd ($1) did not start:"; tail "$TMP/$1.log"; exit 1
-}
-start a "$A"
-start b "$B"
+daemon_start a "$A"
+daemon_start b "$B"
 now() { date +%s.%N; }
 declare -A load change
 for ((r = 0; r < REPS; r++)); do
@@ -67,7 +48,6 @@ for ((r = 0; r < REPS; r++)); do
             "$r" "$s" "$N" "$E" "$l" "$c"
     done
 done
-med() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 for s in a b; do
     printf 'median %s (%s): apply %.3f s, change %.2f ms\n' "$s" "$([ $s = a ] && echo "$A" || echo "$B")" \
         "$(echo "${load[$s]}" | med)" "$(echo "${change[$s]}" | med)"

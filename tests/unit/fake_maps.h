@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <map>
+#include <variant>
 
 #include "loader/reconcile.h"
 
@@ -21,22 +22,14 @@ struct FakeMaps {
   std::map<uint32_t, backend_value> backends;
 
   void apply(const MapOp& op) {
-    switch (op.kind) {
-      case MapOp::Kind::PutSvc:
-        svc[op.key] = op.value;
-        break;
-      case MapOp::Kind::DeleteSvc:
-        svc.erase(op.key);
-        break;
-      case MapOp::Kind::PutBackend:
-        backends[op.id] = op.backend;
-        break;
-      case MapOp::Kind::FreeBackend:
-        backends[op.id] = backend_value{};
-        break;
-      default:
-        break;
-    }
+    if (const auto* put = std::get_if<mapop::PutSvc>(&op))
+      svc[put->key] = put->value;
+    else if (const auto* del = std::get_if<mapop::DeleteSvc>(&op))
+      svc.erase(del->key);
+    else if (const auto* be = std::get_if<mapop::PutBackend>(&op))
+      backends[be->id] = be->value;
+    else if (const auto* freed = std::get_if<mapop::FreeBackend>(&op))
+      backends[freed->id] = backend_value{};
   }
 };
 

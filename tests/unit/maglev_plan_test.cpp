@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <variant>
 
 #include "loader/reconcile.h"
 #include "model/model.h"
@@ -40,10 +41,26 @@ ActualState emptyState() {
   return a;
 }
 
-int indexOf(const Plan& p, MapOp::Kind k, uint16_t slot = 0xffff) {
+// Index of the first op of kind Op, -1 if none.
+template <class Op>
+int indexOf(const Plan& p) {
   for (size_t i = 0; i < p.ops.size(); ++i)
-    if (p.ops[i].kind == k && (slot == 0xffff || p.ops[i].key.slot == slot)) return int(i);
+    if (std::holds_alternative<Op>(p.ops[i])) return int(i);
   return -1;
+}
+
+// Index of the first master write (PutSvc of slot 0), -1 if none.
+int masterIndex(const Plan& p) {
+  for (size_t i = 0; i < p.ops.size(); ++i)
+    if (const auto* put = std::get_if<mapop::PutSvc>(&p.ops[i]); put && put->key.slot == 0)
+      return int(i);
+  return -1;
+}
+
+// The op at index i, of kind Op (fails the test by exception otherwise).
+template <class Op>
+const Op& opAt(const Plan& p, int i) {
+  return std::get<Op>(p.ops.at(static_cast<size_t>(i)));
 }
 
 std::map<uint32_t, size_t> shares(const std::vector<uint32_t>& table) {
@@ -59,15 +76,15 @@ TEST(MaglevPlan, TableWrittenBeforeMasterAndCoversReadyBackends) {
       emptyState(),
       {fe({be(0x0af4010b), be(0x0af4010c), be(0x0af4010d, EndpointState::Terminating)})}, opts);
   ASSERT_TRUE(plan.ok()) << plan.error().message;
-  int mag = indexOf(*plan, MapOp::Kind::PutMaglev);
-  int master = indexOf(*plan, MapOp::Kind::PutSvc, 0);
+  int mag = indexOf<mapop::PutMaglev>(*plan);
+  int master = masterIndex(*plan);
   ASSERT_GE(mag, 0);
   ASSERT_GE(master, 0);
   EXPECT_LT(mag, master);
-  const auto& m = plan->ops[master].value;
+  const auto& m = opAt<mapop::PutSvc>(*plan, master).value;
   EXPECT_EQ(m.algo, SVC_ALGO_MAGLEV);
   EXPECT_EQ(m.maglev_size, 251u);
-  const auto& table = plan->ops[mag].table;
+  const auto& table = opAt<mapop::PutMaglev>(*plan, mag).table;
   ASSERT_EQ(table.size(), 251u);
   const auto& f = plan->next.frontends.begin()->second;
   auto s = shares(table);
@@ -90,14 +107,14 @@ TEST(MaglevPlan, UnchangedWritesNothingRemovalRewritesTable) {
   EXPECT_TRUE(p2->ops.empty());
   auto p3 = planSync(p1->next, {fe({be(1), be(3)})}, opts);
   ASSERT_TRUE(p3.ok());
-  int mag = indexOf(*p3, MapOp::Kind::PutMaglev);
-  int master = indexOf(*p3, MapOp::Kind::PutSvc, 0);
-  int freed = indexOf(*p3, MapOp::Kind::FreeBackend);
+  int mag = indexOf<mapop::PutMaglev>(*p3);
+  int master = masterIndex(*p3);
+  int freed = indexOf<mapop::FreeBackend>(*p3);
   ASSERT_GE(mag, 0);
   EXPECT_LT(mag, master);
   EXPECT_LT(master, freed);
-  uint32_t removedId = p3->ops[freed].id;
-  for (uint32_t id : p3->ops[mag].table) EXPECT_NE(id, removedId);
+  uint32_t removedId = opAt<mapop::FreeBackend>(*p3, freed).id;
+  for (uint32_t id : opAt<mapop::PutMaglev>(*p3, mag).table) EXPECT_NE(id, removedId);
 }
 
 TEST(MaglevPlan, SwitchToRandomDeletesTableAfterMaster) {
@@ -107,12 +124,12 @@ TEST(MaglevPlan, SwitchToRandomDeletesTableAfterMaster) {
   ASSERT_TRUE(p1.ok());
   auto p2 = planSync(p1->next, {fe({be(1), be(2)}, "random")}, opts);
   ASSERT_TRUE(p2.ok());
-  int master = indexOf(*p2, MapOp::Kind::PutSvc, 0);
-  int del = indexOf(*p2, MapOp::Kind::DeleteMaglev);
+  int master = masterIndex(*p2);
+  int del = indexOf<mapop::DeleteMaglev>(*p2);
   ASSERT_GE(master, 0);
   ASSERT_GE(del, 0);
   EXPECT_LT(master, del);
-  EXPECT_EQ(p2->ops[master].value.algo, SVC_ALGO_RANDOM);
+  EXPECT_EQ(opAt<mapop::PutSvc>(*p2, master).value.algo, SVC_ALGO_RANDOM);
 }
 
 TEST(MaglevPlan, DaemonDefaultAppliesWithoutAnnotation) {
@@ -121,11 +138,11 @@ TEST(MaglevPlan, DaemonDefaultAppliesWithoutAnnotation) {
   opts.defaultAlgo = SVC_ALGO_MAGLEV;
   auto p = planSync(emptyState(), {fe({be(1), be(2)}, nullptr)}, opts);
   ASSERT_TRUE(p.ok());
-  EXPECT_GE(indexOf(*p, MapOp::Kind::PutMaglev), 0);
+  EXPECT_GE(indexOf<mapop::PutMaglev>(*p), 0);
   opts.defaultAlgo = SVC_ALGO_RANDOM;
   p = planSync(emptyState(), {fe({be(1), be(2)}, nullptr)}, opts);
   ASSERT_TRUE(p.ok());
-  EXPECT_EQ(indexOf(*p, MapOp::Kind::PutMaglev), -1);
+  EXPECT_EQ(indexOf<mapop::PutMaglev>(*p), -1);
 }
 
 TEST(MaglevPlan, OnlyTerminatingServingBackendsFillTheTable) {
@@ -136,11 +153,11 @@ TEST(MaglevPlan, OnlyTerminatingServingBackendsFillTheTable) {
       {fe({be(1, EndpointState::Terminating, true), be(2, EndpointState::Terminating, false)})},
       opts);
   ASSERT_TRUE(p.ok());
-  int mag = indexOf(*p, MapOp::Kind::PutMaglev);
+  int mag = indexOf<mapop::PutMaglev>(*p);
   ASSERT_GE(mag, 0);
-  EXPECT_EQ(shares(p->ops[mag].table).size(), 1u);  // only the serving one
-  EXPECT_EQ(p->ops[indexOf(*p, MapOp::Kind::PutSvc, 0)].value.count, 0);
-  EXPECT_EQ(p->ops[indexOf(*p, MapOp::Kind::PutSvc, 0)].value.total, 1);
+  EXPECT_EQ(shares(opAt<mapop::PutMaglev>(*p, mag).table).size(), 1u);  // only the serving one
+  EXPECT_EQ(opAt<mapop::PutSvc>(*p, masterIndex(*p)).value.count, 0);
+  EXPECT_EQ(opAt<mapop::PutSvc>(*p, masterIndex(*p)).value.total, 1);
 }
 
 TEST(MaglevPlan, WeightsFromAnnotationShapeTheTable) {

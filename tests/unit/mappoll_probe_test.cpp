@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <map>
+#include <variant>
 #include <vector>
 
 #include "loader/reconcile.h"
@@ -59,7 +60,10 @@ Frontend frontend(int endpoints) {
   return f;
 }
 
-bool isMaster(const MapOp& op) { return op.kind == MapOp::Kind::PutSvc && op.key.slot == 0; }
+bool isMaster(const MapOp& op) {
+  const auto* put = std::get_if<mapop::PutSvc>(&op);
+  return put && put->key.slot == 0;
+}
 
 TEST(MappollProbe, SeesAnAddedEndpointOnlyOnceItsMasterIsWritten) {
   ProbeMaps maps;
@@ -81,7 +85,7 @@ TEST(MappollProbe, SeesAnAddedEndpointOnlyOnceItsMasterIsWritten) {
   bool masterDone = false, sawBackendEntry = false;
   for (const auto& op : add->ops) {
     maps.apply(op);
-    if (op.kind == MapOp::Kind::PutBackend) sawBackendEntry = true;
+    if (std::holds_alternative<mapop::PutBackend>(op)) sawBackendEntry = true;
     masterDone = masterDone || isMaster(op);
     EXPECT_EQ(maps.probe("10.96.39.16", 53, "10.251.0.21", 5353), masterDone);
   }

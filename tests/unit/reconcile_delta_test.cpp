@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "loader/reconcile.h"
@@ -18,21 +19,55 @@
 namespace svclb {
 namespace {
 
+// The op's kind, then every byte of its fields (keys and values with their
+// padding), so that two lists compare equal only if every write is the same.
+std::string bytes(const void* p, size_t n) {
+  std::string out;
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; ++i) out += std::to_string(b[i]) + ".";
+  return out;
+}
+
+struct OpFields {
+  std::string operator()(const mapop::PutBackend& op) const {
+    return " id " + std::to_string(op.id) + " be " + bytes(&op.value, sizeof op.value);
+  }
+  std::string operator()(const mapop::FreeBackend& op) const {
+    return " id " + std::to_string(op.id);
+  }
+  std::string operator()(const mapop::ResetSvcStats& op) const {
+    return " svc " + std::to_string(op.svcId);
+  }
+  std::string operator()(const mapop::ResetBeStats& op) const {
+    return " id " + std::to_string(op.id);
+  }
+  std::string operator()(const mapop::PutSvc& op) const {
+    return " key " + bytes(&op.key, sizeof op.key) + " val " + bytes(&op.value, sizeof op.value);
+  }
+  std::string operator()(const mapop::DeleteSvc& op) const {
+    return " key " + bytes(&op.key, sizeof op.key);
+  }
+  std::string operator()(const mapop::PutMaglev& op) const {
+    std::string s =
+        " svc " + std::to_string(op.svcId) + " table " + std::to_string(op.table.size());
+    for (uint32_t t : op.table) s += "," + std::to_string(t);
+    return s;
+  }
+  std::string operator()(const mapop::DeleteMaglev& op) const {
+    return " svc " + std::to_string(op.svcId);
+  }
+  std::string operator()(const mapop::PutSrcRange& op) const { return range(op.svcId, op.range); }
+  std::string operator()(const mapop::DeleteSrcRange& op) const {
+    return range(op.svcId, op.range);
+  }
+  static std::string range(uint32_t svcId, const SourceRange& r) {
+    return " svc " + std::to_string(svcId) + " range " + std::to_string(r.addr) + "/" +
+           std::to_string(r.prefix);
+  }
+};
+
 std::string opText(const MapOp& op) {
-  std::string s = std::to_string(static_cast<int>(op.kind)) + " id " + std::to_string(op.id);
-  auto bytes = [](const void* p, size_t n) {
-    std::string out;
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (size_t i = 0; i < n; ++i) out += std::to_string(b[i]) + ".";
-    return out;
-  };
-  s += " be " + bytes(&op.backend, sizeof op.backend);
-  s += " key " + bytes(&op.key, sizeof op.key);
-  s += " val " + bytes(&op.value, sizeof op.value);
-  s += " table " + std::to_string(op.table.size());
-  for (uint32_t t : op.table) s += "," + std::to_string(t);
-  s += " range " + std::to_string(op.range.addr) + "/" + std::to_string(op.range.prefix);
-  return s;
+  return std::to_string(op.index()) + std::visit(OpFields{}, op);
 }
 
 std::vector<std::string> opsText(const Plan& p) {
@@ -216,6 +251,16 @@ TEST(ReconcileDelta, IncrementalPlanEqualsFullPlan) {
       std::move(*full).mergeInto(a1);
       std::move(*delta).mergeInto(a2);
       ASSERT_EQ(stateText(a1), stateText(a2));
+      // The capacity totals planSyncDelta starts from: what the frontends hold.
+      size_t entries = 0, ranges = 0;
+      for (const auto& [k, f] : a2.frontends) {
+        entries += 1 + f.slots.size();
+        ranges += f.sourceRanges.size();
+      }
+      EXPECT_EQ(a1.svcEntries, entries);
+      EXPECT_EQ(a2.svcEntries, entries);
+      EXPECT_EQ(a1.srcRanges, ranges);
+      EXPECT_EQ(a2.srcRanges, ranges);
       if (g.pick(8) == 0) {
         // The daemon's failure path: the store goes back, the maps stay.
         store.revert(std::move(undo));

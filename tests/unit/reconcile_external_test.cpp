@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "loader/reconcile.h"
@@ -55,25 +56,18 @@ Frontend fe(const char* vip, uint16_t port, uint8_t flags = SVC_F_EXTERNAL,
 std::vector<std::string> masterAndRanges(const Plan& p) {
   std::vector<std::string> out;
   for (const auto& op : p.ops) {
-    switch (op.kind) {
-      case MapOp::Kind::PutSvc:
-        if (op.key.slot == 0)
-          out.push_back("PutMaster " + std::to_string(ntohs(op.key.port)) + " flags " +
-                        std::to_string(op.value.flags));
-        break;
-      case MapOp::Kind::DeleteSvc:
-        if (op.key.slot == 0) out.push_back("DeleteMaster " + std::to_string(ntohs(op.key.port)));
-        break;
-      case MapOp::Kind::PutSrcRange:
-        out.push_back("PutRange " + std::to_string(op.id) + " " + ipStr(op.range.addr) + "/" +
-                      std::to_string(op.range.prefix));
-        break;
-      case MapOp::Kind::DeleteSrcRange:
-        out.push_back("DeleteRange " + std::to_string(op.id) + " " + ipStr(op.range.addr) + "/" +
-                      std::to_string(op.range.prefix));
-        break;
-      default:
-        break;
+    if (const auto* put = std::get_if<mapop::PutSvc>(&op)) {
+      if (put->key.slot == 0)
+        out.push_back("PutMaster " + std::to_string(ntohs(put->key.port)) + " flags " +
+                      std::to_string(put->value.flags));
+    } else if (const auto* del = std::get_if<mapop::DeleteSvc>(&op)) {
+      if (del->key.slot == 0) out.push_back("DeleteMaster " + std::to_string(ntohs(del->key.port)));
+    } else if (const auto* add = std::get_if<mapop::PutSrcRange>(&op)) {
+      out.push_back("PutRange " + std::to_string(add->svcId) + " " + ipStr(add->range.addr) + "/" +
+                    std::to_string(add->range.prefix));
+    } else if (const auto* gone = std::get_if<mapop::DeleteSrcRange>(&op)) {
+      out.push_back("DeleteRange " + std::to_string(gone->svcId) + " " + ipStr(gone->range.addr) +
+                    "/" + std::to_string(gone->range.prefix));
     }
   }
   return out;
@@ -99,7 +93,8 @@ Plan step(ActualState& actual, const std::vector<Frontend>& desired) {
 
 const svc_value* masterOf(const Plan& p) {
   for (const auto& op : p.ops)
-    if (op.kind == MapOp::Kind::PutSvc && op.key.slot == 0) return &op.value;
+    if (const auto* put = std::get_if<mapop::PutSvc>(&op); put && put->key.slot == 0)
+      return &put->value;
   return nullptr;
 }
 
@@ -121,8 +116,8 @@ TEST(ReconcileExternal, ChangingOnlyTheFlagsRewritesOnlyTheMaster) {
   step(a, {fe("192.0.2.10", 80)});
   Plan p = step(a, {fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)});
   ASSERT_EQ(p.ops.size(), 1u);
-  EXPECT_EQ(p.ops[0].kind, MapOp::Kind::PutSvc);
-  EXPECT_EQ(p.ops[0].value.flags, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY);
+  ASSERT_TRUE(std::holds_alternative<mapop::PutSvc>(p.ops[0]));
+  EXPECT_EQ(std::get<mapop::PutSvc>(p.ops[0]).value.flags, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY);
   EXPECT_EQ(p.changed, 1u);
 }
 
@@ -139,19 +134,19 @@ TEST(ReconcileExternal, NewFrontendWritesItsRangesBeforeItsMaster) {
                 "PutMaster 80 flags " + std::to_string(SVC_F_EXTERNAL | SVC_F_SRC_RANGES),
             }));
   // The master is the very last write of a new frontend.
-  EXPECT_EQ(p.ops.back().kind, MapOp::Kind::PutSvc);
-  EXPECT_EQ(p.ops.back().key.slot, 0);
+  ASSERT_TRUE(std::holds_alternative<mapop::PutSvc>(p.ops.back()));
+  EXPECT_EQ(std::get<mapop::PutSvc>(p.ops.back()).key.slot, 0);
 }
 
 TEST(ReconcileExternal, RangeKeysAreLpmKeysWithTheSvcIdCovered) {
   ActualState a = emptyState();
   Plan p = step(
       a, {fe("192.0.2.10", 80, SVC_F_EXTERNAL | SVC_F_SRC_RANGES, {range("198.51.100.0", 24)})});
-  const MapOp* put = nullptr;
+  const mapop::PutSrcRange* put = nullptr;
   for (const auto& op : p.ops)
-    if (op.kind == MapOp::Kind::PutSrcRange) put = &op;
+    if (const auto* r = std::get_if<mapop::PutSrcRange>(&op)) put = r;
   ASSERT_NE(put, nullptr);
-  src_range_key k = makeSrcRangeKey(put->id, put->range);
+  src_range_key k = makeSrcRangeKey(put->svcId, put->range);
   EXPECT_EQ(k.prefixlen, 32u + 24u);
   EXPECT_EQ(k.svc_id, a.frontends.begin()->second.svcId);
   EXPECT_EQ(k.addr, htonl(ip("198.51.100.0")));
@@ -244,7 +239,7 @@ TEST(ReconcileExternal, RemovedFrontendLosesItsMasterThenItsRanges) {
                                     "DeleteRange " + s + " 198.51.100.0/24",
                                     "DeleteRange " + s + " 203.0.113.0/24",
                                 }));
-  EXPECT_EQ(p.ops.front().kind, MapOp::Kind::DeleteSvc);
+  EXPECT_TRUE(std::holds_alternative<mapop::DeleteSvc>(p.ops.front()));
   EXPECT_EQ(p.removed, 1u);
   EXPECT_EQ(p.unchanged, 1u);
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "loader/reconcile.h"
@@ -56,44 +57,53 @@ std::string slotName(const svc_key& k) {
          (k.slot == 0 ? " master" : " slot" + std::to_string(k.slot));
 }
 
+struct Describe {
+  std::string operator()(const mapop::PutBackend& op) const {
+    const char* st = op.value.state == BE_STATE_ACTIVE        ? "active"
+                     : op.value.state == BE_STATE_TERMINATING ? "terminating"
+                                                              : "empty";
+    return "PutBackend " + std::to_string(op.id) + " " + ipStr(op.value.addr) + ":" +
+           std::to_string(ntohs(op.value.port)) + " " + st + " svc " +
+           std::to_string(op.value.svc_id);
+  }
+  std::string operator()(const mapop::FreeBackend& op) const {
+    return "FreeBackend " + std::to_string(op.id);
+  }
+  std::string operator()(const mapop::ResetSvcStats& op) const {
+    return "ResetSvcStats " + std::to_string(op.svcId);
+  }
+  std::string operator()(const mapop::ResetBeStats& op) const {
+    return "ResetBeStats " + std::to_string(op.id);
+  }
+  std::string operator()(const mapop::PutSvc& op) const {
+    if (op.key.slot == 0)
+      return "PutSvc " + slotName(op.key) + " svc " + std::to_string(op.value.svc_id) + " count " +
+             std::to_string(op.value.count) + " total " + std::to_string(op.value.total);
+    return "PutSvc " + slotName(op.key) + " -> be " + std::to_string(op.value.backend_id);
+  }
+  std::string operator()(const mapop::DeleteSvc& op) const {
+    return "DeleteSvc " + slotName(op.key);
+  }
+  std::string operator()(const mapop::PutMaglev& op) const {
+    return "PutMaglev " + std::to_string(op.svcId);
+  }
+  std::string operator()(const mapop::DeleteMaglev& op) const {
+    return "DeleteMaglev " + std::to_string(op.svcId);
+  }
+  std::string operator()(const mapop::PutSrcRange& op) const {
+    return "PutSrcRange " + range(op.svcId, op.range);
+  }
+  std::string operator()(const mapop::DeleteSrcRange& op) const {
+    return "DeleteSrcRange " + range(op.svcId, op.range);
+  }
+  static std::string range(uint32_t svcId, const SourceRange& r) {
+    return std::to_string(svcId) + " " + ipStr(htonl(r.addr)) + "/" + std::to_string(r.prefix);
+  }
+};
+
 // One line per op, e.g. "PutSvc 10.96.0.10:80/6 slot1 -> be 1" or
 // "PutSvc 10.96.0.10:80/6 master svc 1 count 2 total 2".
-std::string describe(const MapOp& op) {
-  switch (op.kind) {
-    case MapOp::Kind::PutBackend: {
-      const char* st = op.backend.state == BE_STATE_ACTIVE        ? "active"
-                       : op.backend.state == BE_STATE_TERMINATING ? "terminating"
-                                                                  : "empty";
-      return "PutBackend " + std::to_string(op.id) + " " + ipStr(op.backend.addr) + ":" +
-             std::to_string(ntohs(op.backend.port)) + " " + st + " svc " +
-             std::to_string(op.backend.svc_id);
-    }
-    case MapOp::Kind::FreeBackend:
-      return "FreeBackend " + std::to_string(op.id);
-    case MapOp::Kind::ResetSvcStats:
-      return "ResetSvcStats " + std::to_string(op.id);
-    case MapOp::Kind::ResetBeStats:
-      return "ResetBeStats " + std::to_string(op.id);
-    case MapOp::Kind::PutSvc:
-      if (op.key.slot == 0)
-        return "PutSvc " + slotName(op.key) + " svc " + std::to_string(op.value.svc_id) +
-               " count " + std::to_string(op.value.count) + " total " +
-               std::to_string(op.value.total);
-      return "PutSvc " + slotName(op.key) + " -> be " + std::to_string(op.value.backend_id);
-    case MapOp::Kind::DeleteSvc:
-      return "DeleteSvc " + slotName(op.key);
-    case MapOp::Kind::PutMaglev:
-      return "PutMaglev " + std::to_string(op.id);
-    case MapOp::Kind::DeleteMaglev:
-      return "DeleteMaglev " + std::to_string(op.id);
-    case MapOp::Kind::PutSrcRange:
-    case MapOp::Kind::DeleteSrcRange:
-      return std::string(op.kind == MapOp::Kind::PutSrcRange ? "PutSrcRange " : "DeleteSrcRange ") +
-             std::to_string(op.id) + " " + ipStr(htonl(op.range.addr)) + "/" +
-             std::to_string(op.range.prefix);
-  }
-  return "?";
-}
+std::string describe(const MapOp& op) { return std::visit(Describe{}, op); }
 
 std::vector<std::string> describe(const Plan& p) {
   std::vector<std::string> out;
@@ -154,8 +164,8 @@ TEST(ReconcilePlan, KeysAndValuesAreInWireOrderWithZeroPadding) {
   f.affinityTimeout = 300;
   Plan p = step(a, {f});
   ASSERT_FALSE(p.ops.empty());
-  const MapOp& master = p.ops.back();
-  ASSERT_EQ(master.kind, MapOp::Kind::PutSvc);
+  const auto* master = std::get_if<mapop::PutSvc>(&p.ops.back());
+  ASSERT_NE(master, nullptr);
   // Hash keys compare bytes: the whole key, padding included, is defined.
   svc_key want{};
   want.vip = htonl(ip("10.96.0.10"));
@@ -163,24 +173,26 @@ TEST(ReconcilePlan, KeysAndValuesAreInWireOrderWithZeroPadding) {
   want.proto = kUdp;
   want.scope = SVC_SCOPE_EXTERNAL;
   want.slot = 0;
-  EXPECT_EQ(std::memcmp(&master.key, &want, sizeof want), 0);
-  EXPECT_EQ(master.value.flags, SVC_F_AFFINITY);
-  EXPECT_EQ(master.value.affinity_timeout, 300u);
-  EXPECT_EQ(master.value.algo, SVC_ALGO_RANDOM);
-  EXPECT_EQ(master.value.backend_id, 0u);
+  EXPECT_EQ(std::memcmp(&master->key, &want, sizeof want), 0);
+  EXPECT_EQ(master->value.flags, SVC_F_AFFINITY);
+  EXPECT_EQ(master->value.affinity_timeout, 300u);
+  EXPECT_EQ(master->value.algo, SVC_ALGO_RANDOM);
+  EXPECT_EQ(master->value.backend_id, 0u);
   const svc_key made = makeSvcKey(f.key, 0);
   EXPECT_EQ(std::memcmp(&made, &want, sizeof want), 0);
 
-  auto put = std::find_if(p.ops.begin(), p.ops.end(),
-                          [](const MapOp& o) { return o.kind == MapOp::Kind::PutBackend; });
-  ASSERT_NE(put, p.ops.end());
+  auto it = std::find_if(p.ops.begin(), p.ops.end(), [](const MapOp& o) {
+    return std::holds_alternative<mapop::PutBackend>(o);
+  });
+  ASSERT_NE(it, p.ops.end());
+  const auto& put = std::get<mapop::PutBackend>(*it);
   backend_value bv{};
   bv.addr = htonl(ip("10.244.1.11"));
   bv.port = htons(5353);
   bv.proto = kUdp;
   bv.state = BE_STATE_ACTIVE;
-  bv.svc_id = master.value.svc_id;
-  EXPECT_EQ(std::memcmp(&put->backend, &bv, sizeof bv), 0);
+  bv.svc_id = master->value.svc_id;
+  EXPECT_EQ(std::memcmp(&put.value, &bv, sizeof bv), 0);
 }
 
 TEST(ReconcilePlan, UnchangedDesiredStateMakesNoOps) {
@@ -297,10 +309,11 @@ TEST(ReconcilePlan, TerminatingServingBackendsFollowReadyOnesAndAreNotCounted) {
   EXPECT_EQ(f.master.total, 3);
   EXPECT_EQ(describe(p.ops.back()), "PutSvc " + kWebKey + " master svc 1 count 2 total 3");
   const auto term = std::find_if(p.ops.begin(), p.ops.end(), [&](const MapOp& o) {
-    return o.kind == MapOp::Kind::PutBackend && o.id == t;
+    const auto* put = std::get_if<mapop::PutBackend>(&o);
+    return put && put->id == t;
   });
   ASSERT_NE(term, p.ops.end());
-  EXPECT_EQ(term->backend.state, BE_STATE_TERMINATING);
+  EXPECT_EQ(std::get<mapop::PutBackend>(*term).value.state, BE_STATE_TERMINATING);
 }
 
 TEST(ReconcilePlan, TerminatingNotServingGetsBackendEntryButNoSlot) {

@@ -113,7 +113,7 @@ TEST(ReconcileWriteOrder, NewFrontendsBecomeFiveGroups) {
   int groups = 0, last = -1;
   for (size_t i : order) {
     ASSERT_TRUE(batchable(plan->ops[i]));
-    const int g = static_cast<int>(batchGroup(plan->ops[i]));
+    const int g = static_cast<int>(*batchGroup(plan->ops[i]));
     EXPECT_GE(g, last);  // never back to an earlier group
     if (g != last) ++groups;
     last = g;
