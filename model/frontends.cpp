@@ -240,11 +240,17 @@ std::vector<Frontend> Store::frontendsOf(const std::set<Key>& services) const {
 
 std::vector<ExternalFrontend> Store::externalFrontends() const {
   std::vector<ExternalFrontend> out;
-  const SliceIndex slices = sliceIndex();
+  // Built at the first Service with something external: a store of
+  // ClusterIP Services alone (called after every change, by the commit
+  // path, health checks and L2 announcements) costs one walk of the
+  // Services, not an index of every slice.
+  std::optional<SliceIndex> slicesIdx;
   for (const auto& [key, svc] : services_) {
     if (svc.type == "ExternalName") continue;
     // Nothing external (no entry below would be made): skip the work.
     if (svc.type == "ClusterIP" && svc.externalIPs.empty()) continue;
+    if (!slicesIdx) slicesIdx = sliceIndex();
+    const SliceIndex& slices = *slicesIdx;
     const bool nodePorts = svc.type == "NodePort" || svc.type == "LoadBalancer";
     const bool lb = svc.type == "LoadBalancer";
     // validate() only lets externally reachable Services set the policy.

@@ -16,6 +16,8 @@
 #  - svclbd restarted while the API changes;
 #  - a ServiceAccount without the ClusterRole: the missing permission is
 #    reported and the maps keep their state;
+#  - a client certificate and --k8s-api-server overriding the kubeconfig's
+#    server; a server certificate from another CA is refused;
 #  - a second node's svclbd converges to the same Services and endpoints.
 # Exits 77 (skipped) only when there is no Go toolchain to build the tools.
 set -u
@@ -291,6 +293,37 @@ test_missing_permission() {
     daemon_start && daemon_wait_ready && wait_for 30 "listed again" synced
 }
 
+# restart_with FLAGS...: svclbd again with these Kubernetes flags.
+restart_with() {
+    daemon_stop
+    DAEMON_FLAGS_EXTRA=("$@" --node-name "$NODE")
+    daemon_start && daemon_wait_ready
+}
+
+test_credentials() {
+    local kc=$TOPO_TMP/admin-elsewhere.kubeconfig other=$TOPO_TMP/other-ca out
+    # A client certificate (the admin's), with the kubeconfig's server wrong
+    # and --k8s-api-server giving the right one (Cilium's k8sServiceHost).
+    cp "$K8S_ADMIN_KUBECONFIG" "$kc"
+    "$KUBECTL" --kubeconfig "$kc" config set-cluster test --server "https://$K8S_API_IP:1" >/dev/null
+    restart_with --kubeconfig "$kc" --k8s-api-server "https://$K8S_API_IP:$K8S_API_PORT" ||
+        { _fail "svclbd with a client certificate"; return; }
+    wait_for 30 "listed with a client certificate and --k8s-api-server" synced || return
+    assert_contains "$(st | jq -r .kubernetes.server)" ":$K8S_API_PORT" "the override is the server used"
+    # TLS is verified: a CA that did not sign the apiserver's certificate.
+    mkdir -p "$other"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$other/ca.key" -out "$other/ca.crt" \
+        -days 1 -subj /CN=not-the-cluster-ca >/dev/null 2>&1 || { _fail "openssl"; return; }
+    "$KUBECTL" --kubeconfig "$kc" config set-cluster test --server "https://$K8S_API_IP:$K8S_API_PORT" \
+        --certificate-authority "$other/ca.crt" --embed-certs=true >/dev/null
+    restart_with --kubeconfig "$kc" || { _fail "svclbd with the wrong CA"; return; }
+    wait_for 20 "a certificate error in status" eval \
+        "st | jq -r '.kubernetes.watches[].lastError // empty' | grep -qi 'certificate'" || {
+        st | jq .kubernetes.watches >&2; return; }
+    [[ $(st | jq -r .kubernetes.synced) == false ]] || _fail "synced with an unverified server"
+    restart_with --kubeconfig "$TOPO_TMP/svclb.kubeconfig" && wait_for 30 "listed again" synced
+}
+
 test_second_node_same_state() {
     local n2=$TOPO_PREFIX-node2 dir=$TOPO_TMP/node2 pid a b
     ip netns add "$n2" || { _fail "netns"; return; }
@@ -345,6 +378,7 @@ run_test "apiserver killed, history compacted (410), restarted" test_apiserver_r
 run_test "svclbd restarted while the API changes" test_daemon_restart_while_api_changes
 run_test "the established connection survived all of it" test_longconn_survived
 run_test "RBAC: a missing permission is reported, maps kept" test_missing_permission
+run_test "credentials: client certificate, --k8s-api-server, TLS verified" test_credentials
 run_test "a second node converges to the same state" test_second_node_same_state
 ((TESTS_FAILED == 0)) || k8s_dump_logs
 finish
