@@ -25,16 +25,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../testlib/svc.sh"
 source "$HERE/../testlib/k8s.sh"
 
-rc=0
-k8s_require_tools || rc=$?
-if ((rc == 77)); then
-    echo "SKIP: no Go toolchain, so no Kubernetes control plane can be built (install Go 1.26)"
-    exit 77
-fi
-((rc == 0)) || fatal_setup "building the control plane (tests/k8s/build-tools.sh) failed"
-for t in nsenter curl openssl ip jq socat "$PY"; do
-    command -v "$t" >/dev/null || fatal_setup "missing tool: $t"
-done
+k8s_test_start nsenter curl openssl ip jq socat "$PY"
 
 NODE=node-a
 topo_init "k8sag-$$"
@@ -70,6 +61,20 @@ served_by() {
     [[ $(sort -u <<<"$out" | xargs) == "$3" ]]
 }
 
+# svc NAME CLUSTERIP [TYPE]: a Service selecting app=web, port 80 -> 8080.
+svc() {
+    k8s_kubectl apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: Service
+metadata: {name: $1, namespace: default}
+spec:
+  type: ${3:-ClusterIP}
+  ${2:+clusterIP: $2}
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+Y
+}
+
 setup_cluster() {
     k8s_kubectl apply -f "$K8S_REPO/deploy/kubernetes/rbac.yaml" >/dev/null || return 1
     k8s_node "$NODE" zone-a || return 1
@@ -89,15 +94,7 @@ spec:
 Y
     # A headless Service: no frontend (and its slices are not even listed:
     # kube-proxy's selector), never an error that blocks the rest.
-    k8s_kubectl apply -f - >/dev/null <<Y || return 1
-apiVersion: v1
-kind: Service
-metadata: {name: headless, namespace: default}
-spec:
-  clusterIP: None
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
-Y
+    svc headless None || return 1
     k8s_sa_kubeconfig kube-system svclb "$TOPO_TMP/svclb.kubeconfig" 2h || return 1
     DAEMON_FLAGS_EXTRA=(--kubeconfig "$TOPO_TMP/svclb.kubeconfig" --node-name "$NODE")
 }
@@ -141,15 +138,7 @@ test_status() {
 test_apply_follows() {
     local t0 t1
     t0=$(date +%s%N)
-    k8s_kubectl apply -f - >/dev/null <<Y || { _fail "kubectl apply web2"; return; }
-apiVersion: v1
-kind: Service
-metadata: {name: web2, namespace: default}
-spec:
-  clusterIP: 10.96.0.20
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
-Y
+    svc web2 10.96.0.20 || { _fail "kubectl apply web2"; return; }
     wait_for 10 "web2 answers" eval 'answers http://10.96.0.20/ be1 || answers http://10.96.0.20/ be2' || return
     t1=$(date +%s%N)
     log "kubectl apply -> first answer through the new ClusterIP: $(((t1 - t0) / 1000000)) ms"
@@ -167,15 +156,7 @@ test_label_moves_pod_out() {
 }
 
 test_nodeport_and_delete() {
-    k8s_kubectl apply -f - >/dev/null <<Y || { _fail "kubectl apply np"; return; }
-apiVersion: v1
-kind: Service
-metadata: {name: np, namespace: default}
-spec:
-  type: NodePort
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
-Y
+    svc np "" NodePort || { _fail "kubectl apply np"; return; }
     local np out
     np=$(k8s_kubectl get svc np -o jsonpath='{.spec.ports[0].nodePort}')
     assert_match "$np" '^3[0-9]{4}$' "the apiserver allocated a nodePort" || return
@@ -217,15 +198,7 @@ test_apiserver_restart_410() {
     cut_off
     # Changes svclb misses, then history gone: its resourceVersion is too old.
     k8s_kubectl label pod be2 -n default app=web --overwrite >/dev/null || { _fail "label"; restore; return; }
-    k8s_kubectl apply -f - >/dev/null <<Y || { _fail "kubectl apply web3"; restore; return; }
-apiVersion: v1
-kind: Service
-metadata: {name: web3, namespace: default}
-spec:
-  clusterIP: 10.96.0.30
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
-Y
+    svc web3 10.96.0.30 || { _fail "kubectl apply web3"; restore; return; }
     sleep 1
     rev=$(k8s_etcd_compact) || { _fail "etcd compaction"; restore; return; }
     log "etcd compacted to revision $rev; restarting the apiserver"
@@ -246,15 +219,7 @@ test_daemon_restart_while_api_changes() {
     # While svclbd is down: web3 deleted, be2 out, web4 created.
     k8s_kubectl delete svc web3 >/dev/null || _fail "delete web3"
     k8s_kubectl label pod be2 -n default app=other --overwrite >/dev/null || _fail "label"
-    k8s_kubectl apply -f - >/dev/null <<Y || _fail "kubectl apply web4"
-apiVersion: v1
-kind: Service
-metadata: {name: web4, namespace: default}
-spec:
-  clusterIP: 10.96.0.40
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
-Y
+    svc web4 10.96.0.40 || _fail "kubectl apply web4"
     # The dataplane stays: the last state forwards meanwhile.
     served_by http://10.96.0.30/ 10 "be1 be2" ||
         _fail "the pinned dataplane stopped forwarding its last state while svclbd was down (got: $SERVED)"

@@ -17,16 +17,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../testlib/assert.sh"
 source "$HERE/../testlib/k8s.sh"
 
-rc=0
-k8s_require_tools || rc=$?
-if ((rc == 77)); then
-    echo "SKIP: no Go toolchain, so no Kubernetes control plane can be built (install Go 1.26)"
-    exit 77
-fi
-((rc == 0)) || fatal_setup "building the control plane (tests/k8s/build-tools.sh) failed"
-for t in nsenter curl openssl ip jq; do
-    command -v "$t" >/dev/null || fatal_setup "missing tool: $t"
-done
+k8s_test_start nsenter curl openssl ip jq
 
 k8s_init "k8scp-$$" || fatal_setup "k8s_init"
 k8s_up || { k8s_dump_logs; fatal_setup "the control plane did not come up"; }
@@ -108,12 +99,7 @@ Y
     # Not running yet: no address, so no endpoint.
     sleep 1
     assert_eq "" "$(slice_endpoints)" "no endpoint before the pod has an IP" || return
-    local now; now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-    k8s_kubectl patch pod web-1 -n default --subresource=status --type=merge -p "{\"status\": {
-        \"phase\": \"Running\", \"podIP\": \"$POD_IP\", \"podIPs\": [{\"ip\": \"$POD_IP\"}],
-        \"conditions\": [{\"type\": \"Ready\", \"status\": \"True\", \"lastTransitionTime\": \"$now\"},
-                         {\"type\": \"ContainersReady\", \"status\": \"True\", \"lastTransitionTime\": \"$now\"}]}}" \
-        >/dev/null || { _fail "patch pod status"; return; }
+    k8s_pod_ready default web-1 True "$POD_IP" || { _fail "patch pod status"; return; }
     wait_for 30 "slice with the ready pod" slice_has "$POD_IP true $NODE" || { slice_endpoints >&2; return; }
     local ports
     ports=$(k8s_kubectl get endpointslices -n default -l kubernetes.io/service-name=web -o json |

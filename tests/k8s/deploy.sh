@@ -21,16 +21,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../testlib/assert.sh"
 source "$HERE/../testlib/k8s.sh"
 
-rc=0
-k8s_require_tools || rc=$?
-if ((rc == 77)); then
-    echo "SKIP: no Go toolchain, so no Kubernetes control plane can be built (install Go 1.26)"
-    exit 77
-fi
-((rc == 0)) || fatal_setup "building the control plane (tests/k8s/build-tools.sh) failed"
-for t in nsenter curl openssl ip jq; do
-    command -v "$t" >/dev/null || fatal_setup "missing tool: $t"
-done
+k8s_test_start nsenter curl openssl ip jq
 ((TESTS_FAILED == 0)) || finish
 
 k8s_init "k8sdep-$$" || fatal_setup "k8s_init"

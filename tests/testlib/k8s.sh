@@ -295,6 +295,23 @@ k8s_cleanup() {
     K8S_NS=""
 }
 
+# k8s_test_start TOOL...: what every k8s test does first: the control
+# plane's binaries (exit 77 = skip, with the reason, when there is no Go
+# toolchain; a failed build is a setup failure) and the tools it names.
+# Needs assert.sh (fatal_setup).
+k8s_test_start() {
+    local rc=0 t
+    k8s_require_tools || rc=$?
+    if ((rc == 77)); then
+        echo "SKIP: no Go toolchain, so no Kubernetes control plane can be built (install Go 1.26)"
+        exit 77
+    fi
+    ((rc == 0)) || fatal_setup "building the control plane (tests/k8s/build-tools.sh) failed"
+    for t in "$@"; do
+        command -v "$t" >/dev/null || fatal_setup "missing tool: $t"
+    done
+}
+
 # ---- playing the kubelet ----------------------------------------------------------
 
 # k8s_node NAME [ZONE]: register a Node (as a kubelet would), Ready.
