@@ -60,6 +60,9 @@ Result<int> lockBpffs(const std::string& dir) {
 //   CAP_PERFMON    the verifier rejects the programs without it (EACCES)
 //   CAP_NET_ADMIN  tc qdisc/filters over netlink (without it svclbd would
 //                  come up with no pod interface attached)
+//   CAP_NET_RAW    only for gratuitous ARP on --external-iface NICs (an
+//                  AF_PACKET socket, loader/garp.cpp, which says so when
+//                  it is missing); not checked here
 //   CAP_SYS_ADMIN  only to mount bpffs at /sys/fs/bpf when nothing is
 //                  mounted there; the kernel also accepts it in place of
 //                  CAP_BPF and CAP_PERFMON.
