@@ -24,17 +24,11 @@ void printSkipped(Context& ctx, const Json& resp) {
     for (const auto& s : skipped) ctx.err << str(s) << "\n";
 }
 
-int runApply(Context& ctx, const ApplyOptions& opts) {
-  if (opts.files.empty()) {
-    ctx.err << "error: must specify one of -f and -k\n";
-    return 1;
-  }
-  std::vector<Manifest> manifests;
-  if (!readManifests(opts.files, ctx, manifests)) return 1;
+int sendChanges(Context& ctx, const std::vector<std::string>& requests,
+                const std::function<bool(const Json&)>& onReply) {
   int rc = 0;
-  for (const auto& m : manifests) {
-    auto resp = callDaemonLine(
-        ctx.socketPath, api::manifestRequest("apply", m.text, m.source, opts.strict), ctx.timeout);
+  for (const auto& req : requests) {
+    auto resp = callDaemonLine(ctx.socketPath, req, ctx.timeout);
     if (!resp) {
       ctx.err << resp.error().message << "\n";
       if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here
@@ -42,19 +36,36 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
       continue;
     }
     printSkipped(ctx, *resp);
-    const Json& results = at(*resp, {"results"});
-    const Json& skipped = at(*resp, {"skipped"});
-    // A file of skipped objects only (the Deployment's file in a directory)
-    // applied nothing, and that is what was asked for.
-    if (skipped.is_array() && !skipped.empty() && results.is_array() && results.empty()) continue;
-    if (!results.is_array() || results.empty()) {
-      ctx.err << "error: no objects passed to apply\n";
-      rc = 1;
-      continue;
-    }
-    ctx.out << renderApplyResults(results);
+    if (!onReply(*resp)) rc = 1;
   }
   return rc;
+}
+
+int runApply(Context& ctx, const ApplyOptions& opts) {
+  if (opts.files.empty()) {
+    ctx.err << "error: must specify one of -f and -k\n";
+    return 1;
+  }
+  std::vector<Manifest> manifests;
+  if (!readManifests(opts.files, ctx, manifests)) return 1;
+  std::vector<std::string> requests;
+  requests.reserve(manifests.size());
+  for (const auto& m : manifests)
+    requests.push_back(api::manifestRequest("apply", m.text, m.source, opts.strict));
+  return sendChanges(ctx, requests, [&](const Json& resp) {
+    const Json& results = at(resp, {"results"});
+    const Json& skipped = at(resp, {"skipped"});
+    // A file of skipped objects only (the Deployment's file in a directory)
+    // applied nothing, and that is what was asked for.
+    if (skipped.is_array() && !skipped.empty() && results.is_array() && results.empty())
+      return true;
+    if (!results.is_array() || results.empty()) {
+      ctx.err << "error: no objects passed to apply\n";
+      return false;
+    }
+    ctx.out << renderApplyResults(results);
+    return true;
+  });
 }
 
 }  // namespace svclb::cli

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -26,6 +27,12 @@ struct ApplyOptions {
 };
 int runApply(Context& ctx, const ApplyOptions& opts);
 void printSkipped(Context& ctx, const Json& resp);  // a reply's "skipped" lines, to ctx.err
+// apply's and delete's request loop: sends each request line; a reply is
+// printSkipped, then given to `onReply` (false: this one failed). A request
+// the daemon refused is printed and the rest go on; an unreachable daemon
+// stops at once. 0 when every request succeeded, else 1.
+int sendChanges(Context& ctx, const std::vector<std::string>& requests,
+                const std::function<bool(const Json&)>& onReply);
 
 struct GetOptions {
   std::vector<std::string> args;  // RESOURCE [NAME...] or RESOURCE/NAME

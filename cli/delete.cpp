@@ -48,19 +48,10 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
           {"namespace", opts.nameSpace},
           {"name", n}}.dump(-1, ' ', false, Json::error_handler_t::replace));
   }
-  int rc = 0;
-  for (const auto& req : requests) {
-    auto resp = callDaemonLine(ctx.socketPath, req, ctx.timeout);
-    if (!resp) {
-      ctx.err << resp.error().message << "\n";
-      if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here
-      rc = 1;
-      continue;
-    }
-    printSkipped(ctx, *resp);
-    ctx.out << renderDeleteResults(at(*resp, {"results"}));
-  }
-  return rc;
+  return sendChanges(ctx, requests, [&](const Json& resp) {
+    ctx.out << renderDeleteResults(at(resp, {"results"}));
+    return true;
+  });
 }
 
 }  // namespace svclb::cli
