@@ -341,7 +341,10 @@ Y
     [[ -n $kp_ms ]] || { tail -30 "$KP_LOG" >&2; die "kube-proxy did not sync within 1200 s"; }
     res kube_proxy_mode "\"$KP_MODE\""
     res kube_proxy_start_to_first_sync_ms "$kp_ms"
-    res kube_proxy_first_sync_duration_s "$(kpm_val kubeproxy_sync_full_proxy_rules_duration_seconds_sum "$m")"
+    # The duration histogram may trail the timestamp by a scrape.
+    sleep 0.5; m=$(kpm)
+    d=$(kpm_val kubeproxy_sync_full_proxy_rules_duration_seconds_sum "$m")
+    res kube_proxy_first_sync_duration_s "${d:-null}"
     res kube_proxy_rss_kb "$(rss_kb "$KP_PID" VmRSS)"
     res kube_proxy_cpu_s_to_first_sync "$(cpu_s "$KP_PID")"
     res kube_proxy_hwm_kb "$(rss_kb "$KP_PID" VmHWM)"
@@ -398,7 +401,10 @@ Y
     done
     read -r med p90 < <(printf '%s\n' "${kp_change[@]}" | stats)
     res kube_proxy_change_to_rules_ms "{\"median\": $med, \"p90\": $p90, \"n\": $CHANGES, \"all\": [$(IFS=,; echo "${kp_change[*]}")]}"
-    res kube_proxy_partial_sync_duration "{\"sum_s\": $(kpm_val kubeproxy_sync_partial_proxy_rules_duration_seconds_sum "$m"), \"count\": $(kpm_val kubeproxy_sync_partial_proxy_rules_duration_seconds_count "$m")}"
+    m=$(kpm)
+    d=$(kpm_val kubeproxy_sync_partial_proxy_rules_duration_seconds_sum "$m")
+    dn=$(kpm_val kubeproxy_sync_partial_proxy_rules_duration_seconds_count "$m")
+    res kube_proxy_partial_sync_duration "{\"sum_s\": ${d:-null}, \"count\": ${dn:-null}}"
     res kube_proxy_rss_end_kb "$(rss_kb "$KP_PID" VmRSS)"
     kp_cleanup
 else
