@@ -181,8 +181,42 @@ uint32_t affinityTimeoutOf(const Service& svc) {
 
 }  // namespace
 
+void Store::reindexSlice(const Key& slice) {
+  if (auto it = sliceService_.find(slice); it != sliceService_.end()) {
+    auto owner = slicesByService_.find(it->second);
+    owner->second.erase(slice);
+    if (owner->second.empty()) slicesByService_.erase(owner);
+    sliceService_.erase(it);
+  }
+  auto s = slices_.find(slice);
+  if (s == slices_.end()) return;
+  auto l = s->second.meta.labels.find("kubernetes.io/service-name");
+  if (l == s->second.meta.labels.end()) return;
+  Key svc{slice.first, l->second};
+  slicesByService_[svc].insert(slice);
+  sliceService_.emplace(slice, std::move(svc));
+}
+
+void Store::rebuildSliceIndex() {
+  slicesByService_.clear();
+  sliceService_.clear();
+  for (const auto& [k, s] : slices_) reindexSlice(k);
+}
+
 Store::SliceIndex Store::sliceIndex(const std::set<Key>* only) const {
   SliceIndex idx;
+  if (only) {
+    // The touched Services' own slices, through the index.
+    for (const Key& svc : *only) {
+      auto owned = slicesByService_.find(svc);
+      if (owned == slicesByService_.end()) continue;
+      for (const Key& sk : owned->second) {
+        const EndpointSlice& slice = slices_.at(sk);
+        if (slice.addressType == "IPv4") idx[svc].push_back(&slice);  // in slice name order
+      }
+    }
+    return idx;
+  }
   for (const auto& [skey, slice] : slices_) {
     if (slice.addressType != "IPv4") continue;
     auto it = slice.meta.labels.find("kubernetes.io/service-name");

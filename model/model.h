@@ -431,6 +431,16 @@ class Store {
   std::map<std::pair<std::string, std::string>, EndpointSlice> slices_;
   std::map<std::pair<std::string, std::string>, IPAddressPool> pools_;
   std::map<std::pair<std::string, std::string>, L2Advertisement> l2Advertisements_;
+  // Which slices name which Service (label kubernetes.io/service-name),
+  // kept in step with slices_ (reindexSlice after each change of a slice,
+  // rebuildSliceIndex after a load), so that the frontends of the few
+  // Services a change touches are found without scanning every slice: in
+  // Kubernetes mode one API event is one change, and a scan per change made
+  // filling a store quadratic (bench/results/2026-12-04-vm-k8s-scale.md).
+  std::map<Key, std::set<Key>> slicesByService_;
+  std::map<Key, Key> sliceService_;  // slice -> the Service it names
+  void reindexSlice(const Key& slice);
+  void rebuildSliceIndex();
 
   Result<std::vector<ApplyOutcome>> removeOne(const std::string& kind, const std::string& ns,
                                               const std::string& name, Undo* undo);

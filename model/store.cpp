@@ -608,8 +608,10 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
       jEp.touch({e->meta.ns, e->meta.name});
       out.action = upsert(endpoints_, std::move(*e));
     } else if (auto* sl = std::get_if<EndpointSlice>(&obj)) {
-      jSl.touch({sl->meta.ns, sl->meta.name});
+      Key sk{sl->meta.ns, sl->meta.name};
+      jSl.touch(sk);
       out.action = upsert(slices_, std::move(*sl));
+      reindexSlice(sk);
     } else if (const auto* p = std::get_if<IPAddressPool>(&obj)) {
       if (auto st = checkPoolOverlap(*p, pools); !st) {
         errors.push_back(st.error().message);
@@ -641,7 +643,10 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
 void Store::revert(Undo&& undo) {
   undoInto(services_, undo.services);
   undoInto(endpoints_, undo.endpoints);
+  std::vector<Key> slices;
+  for (const auto& [k, v] : undo.slices) slices.push_back(k);
   undoInto(slices_, undo.slices);
+  for (const Key& k : slices) reindexSlice(k);
   undoInto(pools_, undo.pools);
   undoInto(l2Advertisements_, undo.l2Advertisements);
 }
@@ -677,9 +682,10 @@ Result<std::vector<ApplyOutcome>> Store::removeOne(const std::string& kind, cons
     erased = erase(services_, undo->services);
   else if (*k == "Endpoints")
     erased = erase(endpoints_, undo->endpoints);
-  else if (*k == "EndpointSlice")
+  else if (*k == "EndpointSlice") {
     erased = erase(slices_, undo->slices);
-  else if (*k == "IPAddressPool")
+    reindexSlice(key);
+  } else if (*k == "IPAddressPool")
     erased = erase(pools_, undo->pools);
   else
     erased = erase(l2Advertisements_, undo->l2Advertisements);
@@ -844,6 +850,7 @@ Result<Store> Store::fromJson(const nlohmann::json& j, StoreConfig cfg) {
 }
 
 void Store::repair() {
+  rebuildSliceIndex();
   if (cfg_.apiOwned) return;  // the API server's allocations and status stand
   // A state file from before nodePort allocation, or written under another
   // range: fill in what is missing, keep everything that is there.

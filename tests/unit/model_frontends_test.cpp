@@ -265,3 +265,97 @@ TEST(ModelFrontends, EachServiceFindsItsOwnSlicesAmongMany) {
 
 }  // namespace
 }  // namespace svclb
+
+namespace svclb {
+namespace {
+
+// Store keeps an index of which slices name which Service, so that
+// frontendsOf() need not scan every slice: it must follow every way a slice
+// changes (created, relabelled to another Service, deleted, an apply
+// reverted, a store loaded) and always give frontends()'s entries.
+std::vector<Object> objectsOf(const std::string& text) {
+  auto objs = parseManifests(text, "t.yaml");
+  EXPECT_TRUE(objs.ok()) << (objs.ok() ? "" : objs.error().message);
+  return objs.ok() ? *objs : std::vector<Object>{};
+}
+
+std::string sliceOf(const std::string& name, const std::string& svc, const std::string& addr) {
+  return fmt::format(R"(apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: {}, labels: {{kubernetes.io/service-name: {}}}}}
+addressType: IPv4
+ports: [{{port: 8080}}]
+endpoints: [{{addresses: [{}]}}]
+)",
+                     name, svc, addr);
+}
+
+// frontendsOf(each Service) equals frontends() restricted to it.
+void expectIndexConsistent(const Store& st, const std::string& when) {
+  const auto all = st.frontends();
+  for (const auto& [key, svc] : st.services()) {
+    std::vector<Frontend> want;
+    for (const auto& f : all)
+      if (f.ns == key.first && f.name == key.second) want.push_back(f);
+    auto got = st.frontendsOf({key});
+    ASSERT_EQ(got.size(), want.size()) << when << ": " << key.second;
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_EQ(got[i].backends, want[i].backends) << when << ": " << key.second;
+  }
+}
+
+TEST(ModelFrontends, SliceIndexFollowsEveryChange) {
+  Store st;
+  const std::string svcs = R"(apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {clusterIP: 10.96.0.1, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec: {clusterIP: 10.96.0.2, ports: [{port: 80, targetPort: 8080}]}
+)";
+  ASSERT_TRUE(st.apply(objectsOf(svcs)).ok());
+  ASSERT_TRUE(
+      st.apply(objectsOf(sliceOf("s1", "a", "10.0.0.1") + "---\n" + sliceOf("s2", "a", "10.0.0.2") +
+                         "---\n" + sliceOf("s3", "b", "10.0.0.3")))
+          .ok());
+  expectIndexConsistent(st, "created");
+  EXPECT_EQ(st.frontendsOf({{"default", "a"}}).at(0).backends.size(), 2u);
+  // s2 moves to b.
+  ASSERT_TRUE(st.apply(objectsOf(sliceOf("s2", "b", "10.0.0.2"))).ok());
+  expectIndexConsistent(st, "relabelled");
+  EXPECT_EQ(st.frontendsOf({{"default", "a"}}).at(0).backends.size(), 1u);
+  EXPECT_EQ(st.frontendsOf({{"default", "b"}}).at(0).backends.size(), 2u);
+  // s3 deleted.
+  ASSERT_TRUE(st.remove("EndpointSlice", "default", "s3").ok());
+  expectIndexConsistent(st, "deleted");
+  EXPECT_EQ(st.frontendsOf({{"default", "b"}}).at(0).backends.size(), 1u);
+  // An apply that fails as a whole (a bad Service beside a slice change):
+  // the slice change is reverted, and so is the index.
+  auto bad = objectsOf(sliceOf("s2", "a", "10.0.0.2") + R"(---
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {clusterIP: 10.96.0.9, ports: [{port: 80}]}
+)");
+  ASSERT_FALSE(st.apply(bad).ok());
+  expectIndexConsistent(st, "reverted");
+  EXPECT_EQ(st.frontendsOf({{"default", "b"}}).at(0).backends.size(), 1u);
+  // An undo log taken back (the commit path's rollBack).
+  Store::Undo undo;
+  ASSERT_TRUE(st.apply(objectsOf(sliceOf("s4", "a", "10.0.0.4")), &undo).ok());
+  EXPECT_EQ(st.frontendsOf({{"default", "a"}}).at(0).backends.size(), 2u);
+  st.revert(std::move(undo));
+  expectIndexConsistent(st, "undo");
+  EXPECT_EQ(st.frontendsOf({{"default", "a"}}).at(0).backends.size(), 1u);
+  // A store loaded from its JSON.
+  auto loaded = Store::fromJson(st.toJson());
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  expectIndexConsistent(*loaded, "loaded");
+  EXPECT_EQ(loaded->frontendsOf({{"default", "b"}}).at(0).backends.size(), 1u);
+}
+
+}  // namespace
+}  // namespace svclb
