@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <malloc.h>
 
 #include <algorithm>
 
@@ -247,6 +248,7 @@ Status ApiMirror::flushFull(StateSink& sink, std::unique_lock<std::mutex>& lk) {
     ObjectRef ref{kindOf(o), m.ns, m.name};
     if (cache_.count(ref)) inSink_.insert(ref);
   }
+  ++replaces_;
   pushed(true, "");
   return {};
 }
@@ -272,6 +274,7 @@ Status ApiMirror::flush(StateSink& sink) {
     }
     std::erase_if(inSink_, [&](const ObjectRef& ref) { return ref.kind == kind; });
     for (const auto& o : objs) inSink_.insert({kindOf(o), metaOf(o).ns, metaOf(o).name});
+    ++replaces_;
     pushed(true, "");
   }
   if (dirty_.empty()) return {};
@@ -310,6 +313,11 @@ Status ApiMirror::flush(StateSink& sink) {
     }
   }
   return {};
+}
+
+uint64_t ApiMirror::replacesPushed() const {
+  std::lock_guard lk(mu_);
+  return replaces_;
 }
 
 void ApiMirror::status(K8sSourceStatus& st) const {
@@ -405,11 +413,17 @@ void K8sSource::run() {
     wake_ = false;
     lk.unlock();
     Status st;
+    const uint64_t replaces = mirror_.replacesPushed();
     // Drain: whatever arrived while a batch was committed goes next.
     while (mirror_.synced() && mirror_.pending()) {
       st = mirror_.flush(*sink_);
       if (!st) break;
     }
+    // A whole list (the reflector's pages of JSON, the converted objects,
+    // the copies pushed) was freed: give the pages back to the system, or
+    // glibc keeps the peak (a cold start at 10,000 x 10 stayed at 388 MB
+    // against 144 MB for the same state grown event by event).
+    if (mirror_.replacesPushed() != replaces) malloc_trim(0);
     lk.lock();
     retrying = !st.ok();
   }

@@ -91,6 +91,10 @@ class ApiMirror {
   // mirror stays pending and the next flush is a full replace.
   Status flush(StateSink& sink);
 
+  // replace() pushes that succeeded (the first list, relists): each one
+  // held a whole list of JSON and objects at once.
+  uint64_t replacesPushed() const;
+
   // Fills the mirror's part of `st`.
   void status(K8sSourceStatus& st) const;
 
@@ -115,7 +119,7 @@ class ApiMirror {
   std::set<std::string> relisted_;     // kinds to push as a replace
   std::map<ObjectRef, std::string> refused_;
   std::set<ObjectRef> ignored_;
-  uint64_t pushes_ = 0, pushFailures_ = 0;
+  uint64_t pushes_ = 0, pushFailures_ = 0, replaces_ = 0;
   std::string lastPushError_;
   std::optional<std::chrono::system_clock::time_point> lastPush_;
 };

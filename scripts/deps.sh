@@ -11,8 +11,9 @@ PKGS=(
   # -target bpf, bpftool gen skeleton) and the libraries
   build-essential cmake pkg-config git
   # the .deb: CPack runs dpkg-shlibdeps for the package's library
-  # dependencies (scripts/package.sh)
+  # dependencies (scripts/package.sh); CPackDeb needs `file` for it
   dpkg-dev
+  file
   # the tree's format (scripts/format.sh, ctest style.format)
   clang-format-14
   clang llvm libclang-rt-14-dev libbpf-dev libxdp-dev bpftool linux-libc-dev libelf-dev zlib1g-dev
