@@ -203,6 +203,14 @@ void Store::rebuildSliceIndex() {
   for (const auto& [k, s] : slices_) reindexSlice(k);
 }
 
+std::vector<const EndpointSlice*> Store::slicesOf(const Key& svc) const {
+  std::vector<const EndpointSlice*> out;
+  auto owned = slicesByService_.find(svc);
+  if (owned == slicesByService_.end()) return out;
+  for (const Key& sk : owned->second) out.push_back(&slices_.at(sk));
+  return out;
+}
+
 Store::SliceIndex Store::sliceIndex(const std::set<Key>* only) const {
   SliceIndex idx;
   if (only) {
@@ -237,6 +245,7 @@ void Store::appendFrontends(const Service& svc, const SliceIndex& slices,
   for (const auto& sp : svc.ports) {
     uint8_t proto = protoNumber(sp.protocol);
     if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
+    if (*vip == cfg_.clusterDNS && sp.port == 53) continue;  // svclbd's DNS answers there
     Frontend fe;
     fe.key = FrontendKey{*vip, static_cast<uint16_t>(sp.port), proto};
     fe.ns = svc.meta.ns;

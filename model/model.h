@@ -294,6 +294,12 @@ struct StoreConfig {
   // status.loadBalancer.ingress is the object's (written by whatever
   // controller allocates LoadBalancer IPs), not assigned from IPAddressPools.
   bool apiOwned = false;
+  // svclbd --cluster-dns (host order; 0 = none): svclb's own DNS address.
+  // Never handed out to a Service that asks for no particular ClusterIP, and
+  // a Service that holds it (kube-dns) gets no frontend for port 53 (TCP,
+  // UDP): those queries go to svclbd's DNS server, as with NodeLocal
+  // DNSCache; its other ports are balanced as usual.
+  uint32_t clusterDNS = 0;
 };
 
 enum class ApplyAction { Created, Configured, Unchanged, Deleted };
@@ -394,6 +400,9 @@ class Store {
     return l2Advertisements_;
   }
   const StoreConfig& config() const { return cfg_; }
+  // The EndpointSlices naming Service `svc` (label kubernetes.io/service-name),
+  // every address type, in slice name order; found through the slice index.
+  std::vector<const EndpointSlice*> slicesOf(const Key& svc) const;
 
   // The dataplane view: one Frontend per (clusterIP, port, protocol) of every
   // ClusterIP-bearing Service (not headless, not ExternalName). Backends come

@@ -560,7 +560,7 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
             auto scan = [&](uint64_t from, uint64_t to) {
               for (uint64_t ip = from; ip < to && !got; ++ip) {
                 auto u = static_cast<uint32_t>(ip);
-                if (!used.count(u) && !requested.count(u)) got = u;
+                if (!used.count(u) && !requested.count(u) && u != cfg_.clusterDNS) got = u;
               }
             };
             scan(upper, end);    // the upper band first

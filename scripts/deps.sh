@@ -26,6 +26,8 @@ PKGS=(
   # the Kubernetes API client (k8s/): HTTPS with client certificates and
   # bearer tokens, chunked watch streams (libcurl, OpenSSL flavour: blobs)
   libcurl4-openssl-dev
+  # cluster DNS (dns/): DNS messages (ldns), forwarding upstream (c-ares)
+  libldns-dev libc-ares-dev
   # labs: ip/tc/bridge/ss (iproute2), nsenter/unshare/mountpoint
   # (util-linux), sysctl (procps), xdp-loader (xdp-tools), modprobe pktgen
   # (kmod), ethtool (offloads, veth stats), tcpdump (ARP captures)
@@ -33,6 +35,9 @@ PKGS=(
   # clients, servers and checks: curl, socat, jq, python3 (HTTP/UDP servers,
   # clients, report; standard library only), promtool (prometheus)
   curl socat jq python3 prometheus
+  # DNS labs: an upstream server (dnsmasq, without its system service),
+  # clients (dig, nslookup: bind9-dnsutils; busybox nslookup)
+  dnsmasq-base bind9-dnsutils busybox
   # the k8s tests' control plane (tests/testlib/k8s.sh): CA, certificates
   # and service-account keys
   openssl

@@ -102,6 +102,28 @@ TEST(ModelStore, ExplicitRequestsInTheSameApplyAreNotHandedOut) {
   EXPECT_EQ(svc(st, "b").clusterIP, "10.96.1.1");
 }
 
+// svclbd --cluster-dns: its address is never handed out, and a Service
+// holding it (kube-dns) keeps its other ports but not port 53, which is
+// svclbd's own DNS server.
+TEST(ModelStore, ClusterDNSAddressIsReservedAndItsPort53Unbalanced) {
+  StoreConfig cfg{"192.168.7.0/29"};  // .1 - .6, no band
+  cfg.clusterDNS = (192u << 24) | (168u << 16) | (7u << 8) | 1u;
+  Store st(cfg);
+  applyOk(st, svcYaml("a"));
+  EXPECT_EQ(svc(st, "a").clusterIP, "192.168.7.2") << ".1 is the DNS address";
+  applyOk(st,
+          "apiVersion: v1\nkind: Service\nmetadata:\n  name: kube-dns\nspec:\n"
+          "  clusterIP: 192.168.7.1\n  ports:\n  - name: dns\n    port: 53\n    protocol: UDP\n"
+          "  - name: dns-tcp\n    port: 53\n  - name: metrics\n    port: 9153\n");
+  std::vector<std::pair<std::string, uint16_t>> keys;
+  for (const auto& f : st.frontends()) keys.emplace_back(formatIPv4(f.key.vip), f.key.port);
+  EXPECT_EQ(keys, (std::vector<std::pair<std::string, uint16_t>>{{"192.168.7.1", 9153},
+                                                                  {"192.168.7.2", 80}}));
+  Store plain{StoreConfig{"192.168.7.0/29"}};
+  applyOk(plain, svcYaml("a"));
+  EXPECT_EQ(svc(plain, "a").clusterIP, "192.168.7.1");
+}
+
 TEST(ModelStore, SmallRangeFillsUpAndSkipsBroadcast) {
   Store st(StoreConfig{"192.168.7.0/30"});  // usable: .1 and .2
   applyOk(st, svcYaml("a") + "---\n" + svcYaml("b"));
