@@ -1,5 +1,5 @@
 // Cluster DNS, the server (issue 14): DNS over UDP and TCP on the cluster
-// DNS address, answers from a Zone (dns/zone.h) for the cluster domain and
+// DNS address, answers from an Authority (the Zone, dns/zone.h) for the cluster domain and
 // its reverse names, everything else forwarded to the upstream servers and
 // cached by TTL. Its own threads; it never takes the daemon's lock, so a
 // query flood cannot stall svcctl or the commit path.
@@ -44,7 +44,7 @@ struct ServerCounters {
 
 class Server {
  public:
-  Server(ServerConfig cfg, const Zone& zone);
+  Server(ServerConfig cfg, const Authority& zone);
   ~Server();  // stop()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -60,7 +60,7 @@ class Server {
  private:
   struct Impl;
   ServerConfig cfg_;
-  const Zone& zone_;
+  const Authority& zone_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -68,9 +68,22 @@ struct Answer {
 struct ZoneConfig {
   std::string domain = "cluster.local";  // svclbd --cluster-domain
   uint32_t ttl = 5;                      // svclbd --dns-ttl
+  // The cluster DNS address (host order, svclbd --cluster-dns): the A
+  // record of the apex NS target (ns.dns.DOMAIN), as CoreDNS answers with
+  // its own Service's address. 0 = none.
+  uint32_t nsAddress = 0;
 };
 
-class Zone {
+// What the server asks for an answer: the Zone in svclbd.
+class Authority {
+ public:
+  virtual ~Authority() = default;
+  // The answer for one question (class IN). Names are matched without
+  // regard to case; `qname` may lack the trailing dot.
+  virtual Answer lookup(std::string_view qname, uint16_t qtype) const = 0;
+};
+
+class Zone final : public Authority {
  public:
   explicit Zone(ZoneConfig cfg = {});
   ~Zone();
@@ -82,9 +95,7 @@ class Zone {
   // Service when `touched` is null (start-up, a full resync).
   void update(const Store& store, const std::set<Store::Key>* touched);
 
-  // The answer for one question (class IN). Names are matched without
-  // regard to case; `qname` may lack the trailing dot.
-  Answer lookup(std::string_view qname, uint16_t qtype) const;
+  Answer lookup(std::string_view qname, uint16_t qtype) const override;
 
   const ZoneConfig& config() const { return cfg_; }
   size_t services() const;  // how many Services have names in the zone
