@@ -69,6 +69,20 @@ std::string renderStats(const Json& stats) {
     for (const auto& [name, n] : ev.items()) e.addRow({name, count(n)});
     out += "\n" + e.render();
   }
+  // svclbd's cluster DNS server (absent with --cluster-dns none).
+  const Json& dns = at(stats, {"dns"});
+  if (dns.is_object()) {
+    Table r({"DNS RESULT", "COUNT"});
+    for (const char* k : {"NOERROR", "NODATA", "NXDOMAIN", "SERVFAIL", "REFUSED", "FORMERR",
+                          "NOTIMP"})
+      r.addRow({k, count(at(dns, {"results", k}))});
+    out += "\n" + r.render();
+    out += fmt::format(
+        "DNS queries: {} (udp {}, tcp {}); forwarded {}, cache hits {}, truncated {}\n",
+        count(at(dns, {"queries"})), count(at(dns, {"udp"})), count(at(dns, {"tcp"})),
+        count(at(dns, {"forwarded"})), count(at(dns, {"cacheHits"})),
+        count(at(dns, {"truncated"})));
+  }
   return out;
 }
 

@@ -95,6 +95,16 @@ std::string renderStatus(const Json& s) {
   } else if (!at(s, {"source"}).is_null()) {
     kv += "Source:\t" + field(at(s, {"source"}), "svcctl") + "\n";
   }
+  // --cluster-dns (absent when off).
+  const Json& d = at(s, {"dns"});
+  if (!d.is_null()) {
+    kv += fmt::format("Cluster DNS:\t{} for {} (ttl {}s, {} services named, {} queries)\n",
+                      join(strings(at(d, {"listen"})), ", "), field(at(d, {"domain"}), "?"),
+                      str(at(d, {"ttl"}), "?"), str(at(d, {"services"}), "0"),
+                      str(at(d, {"queries"}), "0"));
+    const auto ups = strings(at(d, {"upstreams"}));
+    kv += "DNS Upstreams:\t" + (ups.empty() ? std::string("<none>") : join(ups, ", ")) + "\n";
+  }
   std::string out = tabwrite(kv, 0, 2);
   if (!k.is_null()) {
     section(out, "API Watches", at(k, {"watches"}),

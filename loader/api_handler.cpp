@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "loader/committer.h"
+#include "dns/zone.h"
 #include "loader/dataplane.h"
 #include "loader/k8s_source.h"
 #include "loader/metrics.h"
@@ -87,11 +88,24 @@ json ApiHandler::query(const json& req) {
   std::lock_guard lk(v_.mu);
   try {
     if (op == "get") return get(req);
-    if (op == "stats") return statsJson(collectCounters(v_.dp, v_.syncer));
+    if (op == "stats") {
+      CounterSnapshot snap = collectCounters(v_.dp, v_.syncer);
+      if (v_.dns) snap.dns = v_.dns->counters();
+      return statsJson(snap);
+    }
     if (op == "status") {
       json s = status();
       s["source"] = k8s ? "kubernetes" : "svcctl";
       if (k8s) s["kubernetes"] = kubernetesJson(*k8s);
+      if (v_.dns && v_.zone) {
+        const dns::ServerCounters c = v_.dns->counters();
+        s["dns"] = {{"listen", v_.dns->config().listen},
+                    {"upstreams", v_.dns->config().upstreams},
+                    {"domain", v_.zone->config().domain},
+                    {"ttl", v_.zone->config().ttl},
+                    {"services", v_.zone->services()},
+                    {"queries", c.queries}};
+      }
       return s;
     }
   } catch (const std::exception& e) {

@@ -15,6 +15,10 @@ class Committer;
 class Dataplane;
 class K8sSource;
 class Syncer;
+namespace dns {
+class Server;
+class Zone;
+}
 
 // What the read-only requests look at; all guarded by `mu`.
 struct ApiViews {
@@ -24,6 +28,8 @@ struct ApiViews {
   const Syncer& syncer;
   std::string stateDir;
   const K8sSource* k8s = nullptr;  // --source=kubernetes: its status
+  const dns::Server* dns = nullptr;  // --cluster-dns: its counters (its own atomics)
+  const dns::Zone* zone = nullptr;
 };
 
 class ApiHandler {

@@ -154,6 +154,10 @@ Result<Outcomes> Committer::commit(Change c, Outcomes outcomes) {
   deltaOk_ = !external;
   external_ = external;
   externalKnown_ = true;
+  if (onServicesChanged_) {
+    for (const auto& [key, before] : c.undo.services) c.touched.insert(key);
+    onServicesChanged_(store_, c.touched);
+  }
   if (onChange_) onChange_(store_);
   return outcomes;
 }

@@ -65,6 +65,12 @@ class Committer final : public StateSink {
   // Called after every successful change, with the store as it now is (L2
   // announcements and health checks follow the store).
   void onChange(std::function<void(const Store&)> f) { onChange_ = std::move(f); }
+  // Also after every successful change, first, with the Services whose
+  // objects it touched (the Services named, and those whose Endpoints or
+  // EndpointSlices changed): the cluster DNS zone follows them.
+  void onServicesChanged(std::function<void(const Store&, const std::set<Store::Key>&)> f) {
+    onServicesChanged_ = std::move(f);
+  }
 
   const Store& store() const { return store_; }
 
@@ -104,6 +110,7 @@ class Committer final : public StateSink {
   bool external_ = false, externalKnown_ = false;
   WarnOnce extWarnings_;
   std::function<void(const Store&)> onChange_;
+  std::function<void(const Store&, const std::set<Store::Key>&)> onServicesChanged_;
 };
 
 }  // namespace svclb

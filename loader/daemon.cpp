@@ -1,14 +1,23 @@
 #include "loader/daemon.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
+#include "loader/dns_address.h"
 #include "loader/metrics.h"
 
 namespace svclb {
 
 namespace {
+
+dns::ServerConfig dnsServerConfig(const DnsOptions& o) {
+  dns::ServerConfig c;
+  c.listen.push_back(formatIPv4(o.address) + ":53");
+  c.upstreams = o.upstreams;
+  return c;
+}
 
 CommitterConfig committerConfig(const DaemonConfig& cfg) {
   CommitterConfig c;
@@ -17,6 +26,7 @@ CommitterConfig committerConfig(const DaemonConfig& cfg) {
   c.store.nodePortMin = cfg.nodePortMin;
   c.store.nodePortMax = cfg.nodePortMax;
   c.store.apiOwned = cfg.kubernetes.has_value();
+  c.store.clusterDNS = cfg.dns.address;
   c.nodeName = cfg.nodeName;
   return c;
 }
@@ -31,13 +41,20 @@ Daemon::Daemon(DaemonConfig cfg, Dataplane& dp)
       l2_(dp, L2Config{cfg_.externalIfaces, cfg_.nodeName, cfg_.l2Members}),
       health_(cfg_.nodeName),
       k8s_(cfg_.kubernetes ? std::make_unique<K8sSource>(*cfg_.kubernetes) : nullptr),
-      api_(svcctl_, ApiViews{mu_, committer_, dp, syncer_, cfg_.stateDir, k8s_.get()}) {
+      zone_(dns::ZoneConfig{cfg_.dns.domain, cfg_.dns.ttl, cfg_.dns.address}),
+      dns_(cfg_.dns.address ? std::make_unique<dns::Server>(dnsServerConfig(cfg_.dns), zone_)
+                            : nullptr),
+      api_(svcctl_,
+           ApiViews{mu_, committer_, dp, syncer_, cfg_.stateDir, k8s_.get(), dns_.get(), &zone_}) {
   committer_.onChange([this](const Store& s) { followStore(s); });
+  committer_.onServicesChanged(
+      [this](const Store& s, const std::set<Store::Key>& touched) { zone_.update(s, &touched); });
 }
 
 Daemon::~Daemon() {
   if (k8s_) k8s_->stop();
   svcctl_.stop();
+  if (dns_) dns_->stop();
 }
 
 void Daemon::followStore(const Store& store) {
@@ -54,6 +71,18 @@ Status Daemon::start() {
   if (auto st = committer_.restore(std::move(addrs)); !st) return st;
   l2_.adopt();
   followStore(committer_.store());
+  zone_.update(committer_.store(), nullptr);
+  // The cluster DNS address (or none: an earlier one removed), then the
+  // server on it.
+  if (auto st = ensureDnsAddress(cfg_.dns.address); !st) return st;
+  if (dns_) {
+    if (auto st = dns_->start(); !st)
+      return Error{st.error().code, "cluster DNS: " + st.error().message +
+                                        " (svclbd --cluster-dns none turns it off)"};
+    fmt::print(stderr, "svclbd: cluster DNS on {}:53 for {} (upstreams: {})\n",
+               formatIPv4(cfg_.dns.address), cfg_.dns.domain,
+               cfg_.dns.upstreams.empty() ? "none" : fmt::format("{}", fmt::join(cfg_.dns.upstreams, ", ")));
+  }
   if (k8s_) {
     // The maps keep the restored state until the API's first full list.
     svcctl_.refuse(k8s_->refusal());
@@ -70,6 +99,7 @@ std::string Daemon::metrics() {
     std::lock_guard lk(mu_);
     snap = collectCounters(dp_, syncer_);
   }
+  if (dns_) snap.dns = dns_->counters();
   return renderPrometheus(snap);
 }
 

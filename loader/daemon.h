@@ -9,7 +9,10 @@
 //   L2Announcer   (loader/l2_announcer.h)   l2_arp_v1 and gratuitous ARP;
 //   HealthSync    (loader/health_sync.h)    healthCheckNodePort listeners;
 //   metrics       (loader/metrics.h)        counters, /metrics text;
-//   nodeAddresses (loader/node_addresses.h) the node's IPv4 addresses.
+//   nodeAddresses (loader/node_addresses.h) the node's IPv4 addresses;
+//   dns::Zone + dns::Server (dns/)           the cluster DNS: records that
+//                                            follow every change, served on
+//                                            the --cluster-dns address.
 #pragma once
 
 #include <mutex>
@@ -17,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "dns/server.h"
+#include "dns/zone.h"
 #include "loader/api_handler.h"
 #include "loader/committer.h"
 #include "loader/dataplane.h"
@@ -30,6 +35,13 @@
 #include "model/model.h"
 
 namespace svclb {
+
+struct DnsOptions {
+  uint32_t address = 0;  // host order; 0 = off (--cluster-dns none); port 53
+  std::string domain = "cluster.local";
+  std::vector<std::string> upstreams;  // "IP[:PORT]"
+  uint32_t ttl = 5;
+};
 
 struct DaemonConfig {
   std::string stateDir = "/var/lib/svclb";
@@ -52,6 +64,8 @@ struct DaemonConfig {
   // --source=kubernetes: the state comes from this API server (K8sSource),
   // svcctl apply/delete are refused. Unset: standalone, svcctl's.
   std::optional<K8sSourceOptions> kubernetes;
+  // --cluster-dns and friends: svclbd's DNS server for the cluster zone.
+  DnsOptions dns;
 };
 
 class Daemon {
@@ -106,6 +120,8 @@ class Daemon {
   SerializedSink sink_{committer_, mu_};
   SvcctlSource svcctl_;
   std::unique_ptr<K8sSource> k8s_;  // --source=kubernetes
+  dns::Zone zone_;
+  std::unique_ptr<dns::Server> dns_;  // --cluster-dns
   ApiHandler api_;
 };
 

@@ -2,6 +2,7 @@
 // desired Service/Endpoints state and reconciles it into the maps, serves
 // svcctl and /metrics. SIGTERM leaves the dataplane in place; --uninstall
 // removes it.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -26,6 +27,7 @@
 
 #include "k8s/config.h"
 #include "loader/daemon.h"
+#include "loader/dns_address.h"
 #include "loader/dataplane.h"
 #include "loader/external.h"
 #include "loader/maglev.h"
@@ -91,6 +93,66 @@ std::string missingCapabilities() {
   if (missing.empty()) return "";
   return fmt::format("missing capabilities: {} (run as root or grant them)",
                      fmt::join(missing, ", "));
+}
+
+// "IP" or "IP:PORT" (IPv4), as c-ares takes it.
+bool validUpstream(const std::string& u) {
+  const auto colon = u.find(':');
+  const std::string ip = u.substr(0, colon);
+  in_addr a{};
+  if (inet_pton(AF_INET, ip.c_str(), &a) != 1) return false;
+  if (colon == std::string::npos) return true;
+  unsigned port = 0;
+  const std::string p = u.substr(colon + 1);
+  const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  return !p.empty() && ec == std::errc() && end == p.data() + p.size() && port >= 1 &&
+         port <= 65535;
+}
+
+// --cluster-dns, --cluster-domain, --dns-upstream: checked and defaulted.
+Status parseDnsOptions(const std::string& clusterDNS, std::vector<std::string> upstreams,
+                       DnsOptions& o) {
+  if (clusterDNS == "none") {
+    o.address = 0;
+  } else {
+    in_addr a{};
+    if (inet_pton(AF_INET, clusterDNS.c_str(), &a) != 1 || a.s_addr == 0)
+      return Error{EINVAL, fmt::format("--cluster-dns {}: expected an IPv4 address or none",
+                                       clusterDNS)};
+    o.address = ntohl(a.s_addr);
+  }
+  // The zone: lower case, no trailing dot, DNS labels.
+  std::string& d = o.domain;
+  for (char& c : d)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  if (!d.empty() && d.back() == '.') d.pop_back();
+  bool ok = !d.empty() && d.size() <= 253 && d.front() != '.' && d.find("..") == std::string::npos;
+  for (char c : d)
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
+  if (!ok)
+    return Error{EINVAL, fmt::format("--cluster-domain {}: expected a DNS name such as "
+                                     "cluster.local",
+                                     o.domain)};
+  for (const auto& u : upstreams)
+    if (!validUpstream(u))
+      return Error{EINVAL,
+                   fmt::format("--dns-upstream {}: expected IP or IP:PORT (IPv4)", u)};
+  if (upstreams.empty()) {
+    // The node's resolvers, as CoreDNS's `forward . /etc/resolv.conf`;
+    // never the cluster DNS address itself (a loop).
+    std::ifstream rc("/etc/resolv.conf");
+    std::string line;
+    while (std::getline(rc, line)) {
+      std::istringstream in(line);
+      std::string key, ip;
+      if (!(in >> key >> ip) || key != "nameserver" || !validUpstream(ip)) continue;
+      in_addr a{};
+      inet_pton(AF_INET, ip.c_str(), &a);
+      if (ntohl(a.s_addr) != o.address) upstreams.push_back(ip);
+    }
+  }
+  o.upstreams = std::move(upstreams);
+  return {};
 }
 
 }  // namespace
@@ -180,6 +242,20 @@ int main(int argc, char** argv) {
                  "https://HOST[:PORT] of the kube-apiserver, overriding the kubeconfig's or the "
                  "in-cluster address (implies --source=kubernetes); svclb replaces kube-proxy, so "
                  "give the apiserver's real address, not the kubernetes Service's ClusterIP");
+  std::string clusterDNS = "10.96.0.10";
+  app.add_option("--cluster-dns", clusterDNS,
+                 "serve the cluster DNS zone on IP:53 (put on lo as lo:svclb-dns; pods' "
+                 "resolv.conf names it; kubeadm's kube-dns address by default), or none")
+      ->capture_default_str();
+  app.add_option("--cluster-domain", dc.dns.domain, "the cluster DNS zone")
+      ->capture_default_str();
+  std::vector<std::string> dnsUpstreams;
+  app.add_option("--dns-upstream", dnsUpstreams,
+                 "IP[:PORT] answering names outside the zone (repeatable; default: the "
+                 "nameservers of /etc/resolv.conf)");
+  app.add_option("--dns-ttl", dc.dns.ttl, "TTL of the cluster zone's records, seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600));
   app.add_flag("--uninstall", uninstall, "detach everything and remove the pins, then exit");
   CLI11_PARSE(app, argc, argv);
   if (dc.nodeName.empty()) {
@@ -227,6 +303,9 @@ int main(int argc, char** argv) {
                "are redirected into the backend's veth\n");
   }
 
+  if (auto st = parseDnsOptions(clusterDNS, dnsUpstreams, dc.dns); !st)
+    return die(st.error().message);
+
   if (!kco.kubeconfigPath.empty() || !kco.apiServer.empty()) source = "kubernetes";
   if (source == "kubernetes" && !uninstall) {
     auto conn = k8s::loadConfig(kco);
@@ -246,6 +325,7 @@ int main(int argc, char** argv) {
 
   if (uninstall) {
     if (auto st = Dataplane::uninstall(dpc); !st) return die(st.error().message);
+    if (auto st = ensureDnsAddress(0); !st) return die(st.error().message);
     fmt::print(stderr, "svclbd: removed svclb from this node ({})\n", dpc.bpffs);
     return 0;
   }

@@ -54,6 +54,13 @@ constexpr Family kTraffic[] = {
      "New connections refused for lack of a usable endpoint.", false},
 };
 
+// The answers by result, in a fixed order (json objects sort keys).
+json dnsResults(const dns::ServerCounters& d) {
+  return {{"NOERROR", d.noerror}, {"NODATA", d.nodata},   {"NXDOMAIN", d.nxdomain},
+          {"SERVFAIL", d.servfail}, {"REFUSED", d.refused}, {"FORMERR", d.formerr},
+          {"NOTIMP", d.notimp}};
+}
+
 }  // namespace
 
 json statsJson(const CounterSnapshot& s) {
@@ -80,7 +87,16 @@ json statsJson(const CounterSnapshot& s) {
     drops.push_back({{"reason", d.reason}, {"packets", d.packets}, {"bytes", d.bytes}});
   json ctEvents = json::object();
   for (const auto& [name, n] : s.ctEvents) ctEvents[name] = n;
-  return {{"ok", true}, {"services", services}, {"drops", drops}, {"conntrackEvents", ctEvents}};
+  json out = {
+      {"ok", true}, {"services", services}, {"drops", drops}, {"conntrackEvents", ctEvents}};
+  if (s.dns) {
+    const dns::ServerCounters& d = *s.dns;
+    out["dns"] = {{"queries", d.queries},     {"udp", d.udp},
+                  {"tcp", d.tcp},             {"forwarded", d.forwarded},
+                  {"cacheHits", d.cacheHits}, {"truncated", d.truncated},
+                  {"results", dnsResults(d)}};
+  }
+  return out;
 }
 
 json mapsJson(const std::vector<MapUsage>& maps) {
@@ -160,6 +176,27 @@ std::string renderPrometheus(const CounterSnapshot& s) {
   fmt::format_to(out, "svclb_sync_duration_seconds_total {:g}\n", s.sync.totalSeconds);
   family("svclb_sync_last_duration_seconds", "gauge", "Duration of the last reconciliation.");
   fmt::format_to(out, "svclb_sync_last_duration_seconds {:g}\n", s.sync.lastSeconds);
+  if (s.dns) {
+    const dns::ServerCounters& d = *s.dns;
+    family("svclb_dns_queries_total", "counter",
+           "Cluster DNS queries received, by transport (udp, tcp).");
+    fmt::format_to(out, "svclb_dns_queries_total{{transport=\"udp\"}} {}\n", d.udp);
+    fmt::format_to(out, "svclb_dns_queries_total{{transport=\"tcp\"}} {}\n", d.tcp);
+    family("svclb_dns_responses_total", "counter",
+           "Cluster DNS answers sent, by result (NODATA = NOERROR without records).");
+    for (const auto& [result, n] : dnsResults(d).items())
+      fmt::format_to(out, "svclb_dns_responses_total{{result=\"{}\"}} {}\n", result,
+                     n.get<uint64_t>());
+    family("svclb_dns_forwarded_total", "counter",
+           "Queries outside the cluster zone sent to the upstream servers.");
+    fmt::format_to(out, "svclb_dns_forwarded_total {}\n", d.forwarded);
+    family("svclb_dns_cache_hits_total", "counter",
+           "Queries outside the cluster zone answered from the cache.");
+    fmt::format_to(out, "svclb_dns_cache_hits_total {}\n", d.cacheHits);
+    family("svclb_dns_truncated_total", "counter",
+           "UDP answers sent truncated (TC bit: the client retries over TCP).");
+    fmt::format_to(out, "svclb_dns_truncated_total {}\n", d.truncated);
+  }
   return o;
 }
 

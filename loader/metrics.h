@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "dns/server.h"
 #include "model/model.h"
 
 namespace svclb {
@@ -64,13 +66,15 @@ struct CounterSnapshot {
   std::map<std::string, uint64_t> ctEvents;  // by name
   std::vector<MapUsage> maps;
   SyncCounters sync;
+  // The cluster DNS server's totals (svclbd --cluster-dns; unset when off).
+  std::optional<dns::ServerCounters> dns;
 };
 
 // Reads every counter (the caller holds the daemon's lock).
 std::vector<MapUsage> collectMapUsage(const Dataplane& dp, const Syncer& syncer);
 CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer);
 
-// {"ok":true,"services":[...],"drops":[...],"conntrackEvents":{...}}
+// {"ok":true,"services":[...],"drops":[...],"conntrackEvents":{...}[,"dns":{...}]}
 nlohmann::json statsJson(const CounterSnapshot& s);
 // [{"name":..,"type":..,"maxEntries":..,"entries":..}, ...] (status "maps")
 nlohmann::json mapsJson(const std::vector<MapUsage>& maps);

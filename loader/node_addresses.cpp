@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "loader/dns_address.h"
 #include "model/model.h"
 
 namespace svclb {
@@ -18,6 +19,8 @@ std::vector<uint32_t> nodeAddresses() {
   if (getifaddrs(&ifa) != 0) return out;
   for (ifaddrs* i = ifa; i; i = i->ifa_next) {
     if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    // svclbd's cluster DNS address is not a node address (no NodePorts there).
+    if (i->ifa_name && kDnsAddressLabel == i->ifa_name) continue;
     const uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
     if ((a >> 24) == 127 || a == 0) continue;
     out.push_back(a);
