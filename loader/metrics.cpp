@@ -184,7 +184,8 @@ std::string renderPrometheus(const CounterSnapshot& s) {
     fmt::format_to(out, "svclb_dns_queries_total{{transport=\"tcp\"}} {}\n", d.tcp);
     family("svclb_dns_responses_total", "counter",
            "Cluster DNS answers sent, by result (NODATA = NOERROR without records).");
-    for (const auto& [result, n] : dnsResults(d).items())
+    const json results = dnsResults(d);
+    for (const auto& [result, n] : results.items())
       fmt::format_to(out, "svclb_dns_responses_total{{result=\"{}\"}} {}\n", result,
                      n.get<uint64_t>());
     family("svclb_dns_forwarded_total", "counter",

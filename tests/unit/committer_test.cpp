@@ -257,6 +257,34 @@ struct RecordingSink final : StateSink {
   }
 };
 
+// The cluster DNS zone follows onServicesChanged: every successful change
+// names the Services whose records may differ (the Service itself, the one
+// an Endpoints or EndpointSlice belongs to, before and after), and a failed
+// one names none.
+TEST_F(CommitterTest, ServicesChangedNamesWhatEachChangeTouched) {
+  std::vector<std::set<std::string>> calls;
+  c.onServicesChanged([&](const Store&, const std::set<Store::Key>& touched) {
+    std::set<std::string> n;
+    for (const auto& [ns, name] : touched) n.insert(ns + "/" + name);
+    calls.push_back(n);
+  });
+  ASSERT_TRUE(c.apply(objects(svc("a", "10.96.0.11") + svc("b", "10.96.0.12"))).ok());
+  ASSERT_TRUE(c.apply(objects(slice("x-1", "a", "10.0.0.1"))).ok());
+  ASSERT_TRUE(c.apply(objects(slice("x-1", "b", "10.0.0.1"))).ok());  // moves to b
+  ASSERT_TRUE(c.apply(objects(ep("b", "10.0.0.2"))).ok());
+  ASSERT_TRUE(c.remove({ObjectRef{"Service", "default", "a"}}).ok());
+  maps.failNext = true;
+  ASSERT_FALSE(c.apply(objects(svc("d", "10.96.0.14"))).ok());
+  ASSERT_TRUE(c.replace({"Service"}, objects(svc("b", "10.96.0.12"))).ok());
+  const std::vector<std::set<std::string>> want{{"default/a", "default/b"},
+                                                {"default/a"},
+                                                {"default/a", "default/b"},
+                                                {"default/b"},
+                                                {"default/a"},
+                                                {"default/b"}};
+  EXPECT_EQ(calls, want);
+}
+
 TEST(SvcctlSource, RequestsBecomeSinkCalls) {
   RecordingSink sink;
   SvcctlSource src;

@@ -154,5 +154,31 @@ TEST(MetricsRender, StatsJsonShape) {
       R"({"conntrackEvents":{"orphaned":1,"relinked":7},"drops":[{"bytes":240,"packets":4,"reason":"no_backend"},{"bytes":0,"packets":0,"reason":"source_range"}],"ok":true,"services":[{"algorithm":"random","backends":[{"backendId":7,"bytes":300,"flows":1,"ip":"10.0.1.2","packets":5,"port":8080,"rejects":0,"replyBytes":450,"replyPackets":5,"state":"active"},{"backendId":8,"bytes":0,"flows":0,"ip":"10.0.1.3","packets":18446744073709551615,"port":8080,"rejects":0,"replyBytes":0,"replyPackets":0,"state":"terminating"}],"bytes":600,"flows":2,"name":"web","namespace":"default","packets":10,"port":"http","protocol":"TCP","rejects":1,"replyBytes":900,"replyPackets":10,"servicePort":80,"svcId":3,"vip":"10.96.0.10"},{"algorithm":"maglev","backends":[],"bytes":0,"flows":0,"name":"a\\b","namespace":"n\"s","packets":0,"port":"line\nbreak","protocol":"UDP","rejects":0,"replyBytes":0,"replyPackets":0,"servicePort":53,"svcId":9,"vip":"192.168.10.5"}]})");
 }
 
+// --cluster-dns: the server's totals, in the stats answer and /metrics;
+// absent when the server is off (the other tests: no "dns" key, no family).
+TEST(MetricsRender, DnsCounters) {
+  CounterSnapshot s;
+  dns::ServerCounters d;
+  d.queries = 10, d.udp = 8, d.tcp = 2, d.noerror = 4, d.nodata = 1, d.nxdomain = 3,
+  d.servfail = 1, d.refused = 1, d.forwarded = 5, d.cacheHits = 2, d.truncated = 1;
+  s.dns = d;
+  const json j = statsJson(s);
+  EXPECT_EQ(j["dns"].dump(),
+            R"({"cacheHits":2,"forwarded":5,"queries":10,"results":{"FORMERR":0,"NODATA":1,)"
+            R"("NOERROR":4,"NOTIMP":0,"NXDOMAIN":3,"REFUSED":1,"SERVFAIL":1},"tcp":2,)"
+            R"("truncated":1,"udp":8})");
+  const std::string m = renderPrometheus(s);
+  for (const char* line :
+       {"svclb_dns_queries_total{transport=\"udp\"} 8\n",
+        "svclb_dns_queries_total{transport=\"tcp\"} 2\n",
+        "svclb_dns_responses_total{result=\"NXDOMAIN\"} 3\n",
+        "svclb_dns_responses_total{result=\"NODATA\"} 1\n",
+        "# TYPE svclb_dns_responses_total counter\n", "svclb_dns_forwarded_total 5\n",
+        "svclb_dns_cache_hits_total 2\n", "svclb_dns_truncated_total 1\n"})
+    EXPECT_NE(m.find(line), std::string::npos) << line;
+  EXPECT_FALSE(statsJson(CounterSnapshot{}).contains("dns"));
+  EXPECT_EQ(renderPrometheus(CounterSnapshot{}).find("svclb_dns_"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace svclb
