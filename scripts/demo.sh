@@ -6,6 +6,7 @@
 #   scripts/demo.sh --keep   leave it running (prints how to use and remove it)
 #   scripts/demo.sh down     remove a kept demo
 #   scripts/demo.sh nodeport NodePort/LoadBalancer across two nodes (scripts/demo-nodeport.sh)
+#   scripts/demo.sh dns      cluster DNS: names, ExternalName, headless (scripts/demo-dns.sh)
 #
 # Needs root. Nothing is added to the root namespace's interfaces; all
 # addresses exist only inside the demo's namespaces (svclb-demo-*).
@@ -15,13 +16,14 @@ PREFIX=svclb-demo
 DEMO_TMP=/tmp/svclb-demo
 STATE_FILE=$DEMO_TMP/demo.env
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 MODE=up KEEP=0
 for a in "$@"; do
     case $a in
         down) MODE=down ;;
         nodeport) exec "$REPO/scripts/demo-nodeport.sh" ;;
+        dns) exec "$REPO/scripts/demo-dns.sh" ;;
         --keep) KEEP=1 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "demo.sh: unknown argument '$a'" >&2; usage >&2; exit 2 ;;

@@ -8,84 +8,22 @@
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
 
-DNS_IP=10.96.0.10
-UPSTREAM_IP=10.244.1.12   # be2 runs dnsmasq
+source "$(dirname "$0")/../testlib/dns.sh"
+
 API_VIP=10.96.0.30
-for t in dig nslookup busybox getent dnsmasq unshare; do
-    command -v "$t" >/dev/null || { echo "missing tool: $t" >&2; exit 1; }
-done
-DAEMON_FLAGS_EXTRA=(--dns-upstream "$UPSTREAM_IP")
+dns_lab_init || exit 1
 e2e_setup dns
+dns_upstream_up || fatal_setup "the upstream DNS server and be1:80"
 
-RESOLV=$TOPO_TMP/resolv.conf
-printf 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver %s\noptions ndots:5\n' \
-    "$DNS_IP" >"$RESOLV"
-
-# in_pod_dns SECONDS POD CMD...: CMD in POD with the pod's resolv.conf.
-in_pod_dns() {
-    local t=$1 p=$2; shift 2
-    timeout "$t" nsenter --net="/run/netns/$(pod_ns "$p")" unshare --mount --propagation private \
-        sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$RESOLV" "$@"
-}
 # qdig ARGS...: dig from the client pod at the cluster DNS address.
 qdig() { in_pod_t 10 client dig +time=2 +tries=1 @"$DNS_IP" "$@"; }
 short() { qdig +short "$@" | sort | tr '\n' ' ' | sed 's/ $//'; }
 rcode() { qdig "$@" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p'; }
 
-# The upstream: dnsmasq in be2, authoritative for nothing, with a few names.
-bg_ns "$(pod_ns be2)" dnsmasq --keep-in-foreground --no-resolv --no-hosts --user=root \
-    --listen-address="$UPSTREAM_IP" --bind-interfaces --port=53 --pid-file= \
-    --address=/backend.example.test/10.244.1.11 --address=/upstream.example.test/192.0.2.7 \
-    --txt-record=txt.example.test,"from dnsmasq" --log-queries --log-facility="$TOPO_TMP/dnsmasq.log"
-retry 50 0.1 eval "[[ \$(in_pod_t 3 client dig +short +time=1 +tries=1 @$UPSTREAM_IP upstream.example.test) == 192.0.2.7 ]]" \
-    || fatal_setup "dnsmasq in be2 did not come up"
-# be1 also serves HTTP on port 80 (the ExternalName scenario's curl http://my-service/).
-mkdir -p "$TOPO_TMP/www80"; echo be1 >"$TOPO_TMP/www80/index.html"
-bg_ns "$(pod_ns be1)" "$PY" -m http.server 80 --bind "${POD_IP[be1]}" --directory "$TOPO_TMP/www80" \
-    >"$TOPO_TMP/http80.log" 2>&1
-retry 50 0.1 eval "[[ \$(in_pod_t 3 client curl -s -m 1 http://${POD_IP[be1]}/) == be1 ]]" \
-    || fatal_setup "HTTP server on be1:80 did not come up"
-
-cat >"$TOPO_TMP/objects.yaml" <<Y
-apiVersion: v1
-kind: Service
-metadata: {name: api, namespace: default}
-spec:
-  clusterIP: $API_VIP
-  ports:
-  - {name: http, port: 80, targetPort: 8080, protocol: TCP}
-  - {name: dns, port: 5353, protocol: UDP}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: api-1
-  namespace: default
-  labels: {kubernetes.io/service-name: api}
-addressType: IPv4
-ports:
-- {name: http, port: 8080, protocol: TCP}
-- {name: dns, port: 5353, protocol: UDP}
-endpoints:
-- addresses: [${POD_IP[be1]}]
-- addresses: [${POD_IP[be2]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: my-service, namespace: prod}
-spec:
-  type: ExternalName
-  externalName: backend.example.test
----
-apiVersion: v1
-kind: Service
-metadata: {name: db, namespace: default}
-spec:
-  clusterIP: None
-  ports:
-  - {name: pg, port: 5432, protocol: TCP}
-Y
-e2e_apply "$TOPO_TMP/objects.yaml" || fatal_setup "apply the DNS test objects"
+# api (ClusterIP, endpoints be1 and be2), my-service (ExternalName in prod
+# -> backend.example.test, which dnsmasq resolves to be1), db (headless,
+# endpoints db-0 = be1 and db-1 = be2): the demo's objects.
+e2e_apply "$SVCLB_EXAMPLES/dns-services.yaml" || fatal_setup "apply examples/dns-services.yaml"
 
 # db_slice ENDPOINT-LINES...: the headless Service's one slice.
 db_slice() {
@@ -144,22 +82,20 @@ test_external_name() {
         "dig: the chased A record"
     # The seed scenario: a pod in namespace prod curls the ExternalName by its
     # short name; glibc does not chase CNAMEs itself.
-    printf 'search prod.svc.cluster.local svc.cluster.local cluster.local\nnameserver %s\noptions ndots:5\n' \
-        "$DNS_IP" >"$TOPO_TMP/resolv-prod.conf"
-    out=$(timeout 10 nsenter --net="/run/netns/$(pod_ns client)" unshare --mount --propagation private \
-        sh -c 'mount --bind "$0" /etc/resolv.conf && exec curl -s -m 5 http://my-service/' "$TOPO_TMP/resolv-prod.conf")
+    out=$(in_pod_dns_ns prod 10 client curl -s -m 5 http://my-service/)
     assert_eq "be1" "$out" "curl http://my-service/ reaches the pod the upstream names"
     out=$(svcctl get svc -n prod my-service)
     assert_contains "$out" "backend.example.test" "svcctl get svc shows the target as EXTERNAL-IP"
 }
 
 test_headless() {
-    assert_eq "NXDOMAIN" "$(rcode db.default.svc.cluster.local)" "headless without endpoints: NXDOMAIN"
+    # No sleep anywhere: each answer follows its apply at once.
+    assert_eq "${POD_IP[be1]} ${POD_IP[be2]}" "$(short db.default.svc.cluster.local)" "one A per ready endpoint"
+    assert_eq "${POD_IP[be2]}" "$(short db-1.db.default.svc.cluster.local)" "hostname record"
     db_slice "- {addresses: [${POD_IP[be1]}], hostname: db-0}" "- {addresses: [${POD_IP[be2]}]}" \
         || { _fail "apply db slice"; return; }
-    # No sleep: the answer follows the apply at once.
-    assert_eq "${POD_IP[be1]} ${POD_IP[be2]}" "$(short db.default.svc.cluster.local)" "one A per ready endpoint"
-    assert_eq "${POD_IP[be1]}" "$(short db-0.db.default.svc.cluster.local)" "hostname record"
+    assert_eq "${POD_IP[be1]}" "$(short db-0.db.default.svc.cluster.local)" "hostname record kept"
+    assert_eq "NXDOMAIN" "$(rcode db-1.db.default.svc.cluster.local)" "a hostname gone is gone"
     assert_eq "${POD_IP[be2]}" "$(short 10-244-1-12.db.default.svc.cluster.local)" "dashed-address record"
     assert_eq "5432 10-244-1-12.db.default.svc.cluster.local. 5432 db-0.db.default.svc.cluster.local." \
         "$(qdig +short SRV _pg._tcp.db.default.svc.cluster.local | awk '{ print $3, $4 }' | sort | tr '\n' ' ' | sed 's/ $//')" \
