@@ -17,10 +17,13 @@ Resource servicesResource() {
   return Resource{"services", "v1", "Service", "/api/v1/services", kProxyLabelSelector, ""};
 }
 
-Resource endpointSlicesResource() {
-  return Resource{"endpointslices",    "discovery.k8s.io/v1",
-                  "EndpointSlice",     "/apis/discovery.k8s.io/v1/endpointslices",
-                  kProxyLabelSelector, ""};
+Resource endpointSlicesResource(bool withHeadless) {
+  return Resource{"endpointslices",
+                  "discovery.k8s.io/v1",
+                  "EndpointSlice",
+                  "/apis/discovery.k8s.io/v1/endpointslices",
+                  withHeadless ? kNoProxyNameLabelSelector : kProxyLabelSelector,
+                  ""};
 }
 
 Resource nodeResource(const std::string& nodeName) {
@@ -362,7 +365,7 @@ void Reflector::run() {
 
 ClusterWatch::ClusterWatch(Options opts, Handlers h, std::function<void()> onSynced)
     : onSynced_(std::move(onSynced)) {
-  std::vector<Resource> kinds = {servicesResource(), endpointSlicesResource()};
+  std::vector<Resource> kinds = {servicesResource(), endpointSlicesResource(opts.headlessSlices)};
   if (!opts.nodeName.empty()) kinds.push_back(nodeResource(opts.nodeName));
   const unsigned n = static_cast<unsigned>(kinds.size());
   for (auto& kind : kinds) {

@@ -51,6 +51,7 @@ namespace svclb::k8s {
 // controller). labels.Selector.String() sorts requirements by key.
 inline constexpr const char* kProxyLabelSelector =
     "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name";
+inline constexpr const char* kNoProxyNameLabelSelector = "!service.kubernetes.io/service-proxy-name";
 
 struct Resource {
   std::string name;        // "services": for messages and status
@@ -62,7 +63,9 @@ struct Resource {
 };
 
 Resource servicesResource();
-Resource endpointSlicesResource();
+// withHeadless: also the slices of headless Services (the cluster DNS
+// answers their endpoints' addresses; kube-proxy leaves them out).
+Resource endpointSlicesResource(bool withHeadless = false);
 Resource nodeResource(const std::string& nodeName);  // fieldSelector metadata.name=NODE
 
 // "labelSelector=...&fieldSelector=..." (escaped; empty when neither).
@@ -200,6 +203,7 @@ class ClusterWatch {
     std::string nodeName;  // empty: no Node watch
     ClientOptions client;
     ReflectorOptions reflector;
+    bool headlessSlices = false;  // endpointSlicesResource(withHeadless)
   };
   ClusterWatch(Options opts, Handlers h, std::function<void()> onSynced);
   ~ClusterWatch();

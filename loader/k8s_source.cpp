@@ -384,7 +384,8 @@ Status K8sSource::start(StateSink& sink) {
     cv_.notify_all();
   };
   h.log = [this](const std::string& l) { log(l); };
-  k8s::ClusterWatch::Options wo{opts_.config, opts_.nodeName, opts_.client, opts_.reflector};
+  k8s::ClusterWatch::Options wo{opts_.config, opts_.nodeName, opts_.client, opts_.reflector,
+                                opts_.headlessSlices};
   watch_ = std::make_unique<k8s::ClusterWatch>(std::move(wo), std::move(h), [this] {
     mirror_.setSynced();
     log("listed Services, EndpointSlices and this node: updating the maps");

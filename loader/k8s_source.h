@@ -129,6 +129,9 @@ struct K8sSourceOptions {
   std::string nodeName;  // its Node is watched for status (zone, addresses)
   k8s::ClientOptions client;
   k8s::ReflectorOptions reflector;
+  // Also list the slices of headless Services (svclbd --cluster-dns: their
+  // names answer their endpoints); kube-proxy's selector leaves them out.
+  bool headlessSlices = false;
   // After a failed push, the full replace is retried after this.
   std::chrono::milliseconds retry{2000};
 };

@@ -313,6 +313,7 @@ int main(int argc, char** argv) {
     K8sSourceOptions ko;
     ko.config = std::move(*conn);
     ko.nodeName = dc.nodeName;
+    ko.headlessSlices = dc.dns.address != 0;  // the DNS names headless endpoints
     dc.kubernetes = std::move(ko);
   }
 

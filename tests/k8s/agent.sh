@@ -18,14 +18,15 @@
 #    reported and the maps keep their state;
 #  - a client certificate and --k8s-api-server overriding the kubeconfig's
 #    server; a server certificate from another CA is refused;
-#  - a second node's svclbd converges to the same Services and endpoints.
+#  - a second node's svclbd converges to the same Services and endpoints;
+#  - the cluster DNS answers the API's Services, headless ones included.
 # Exits 77 (skipped) only when there is no Go toolchain to build the tools.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../testlib/svc.sh"
 source "$HERE/../testlib/k8s.sh"
 
-k8s_test_start nsenter curl openssl ip jq socat "$PY"
+k8s_test_start nsenter curl openssl ip jq socat dig "$PY"
 
 NODE=node-a
 topo_init "k8sag-$$"
@@ -90,7 +91,7 @@ spec:
   selector: {app: web}
   ports:
   - {name: http, port: 80, targetPort: 8080}
-  - {name: dns, port: 53, targetPort: 5353, protocol: UDP}
+  - {name: dns, port: 5353, targetPort: 5353, protocol: UDP}
 Y
     # A headless Service: no frontend (and its slices are not even listed:
     # kube-proxy's selector), never an error that blocks the rest.
@@ -104,8 +105,8 @@ test_first_list() {
     wait_for 30 "svclbd listed the API" synced || { tail -20 "$DAEMON_LOG" >&2; return; }
     wait_for 10 "web answers through its ClusterIP" served_by "http://$VIP/" 20 "be1 be2" || return
     local out
-    out=$(udp_query_pod client "$VIP" 53 4 2>&1)
-    assert_contains "$out" "from $VIP:53" "UDP through the ClusterIP, replies from it"
+    out=$(udp_query_pod client "$VIP" 5353 4 2>&1)
+    assert_contains "$out" "from $VIP:5353" "UDP through the ClusterIP, replies from it"
     out=$(svcctl get svc -A 2>&1)
     assert_contains "$out" "kubernetes" "the apiserver's own Service is listed"
     assert_match "$out" "web +ClusterIP +$VIP" "web with the ClusterIP the API gave it"
@@ -143,6 +144,20 @@ test_apply_follows() {
     t1=$(date +%s%N)
     log "kubectl apply -> first answer through the new ClusterIP: $(((t1 - t0) / 1000000)) ms"
     served_by "http://10.96.0.20/" 20 "be1 be2" || _fail "web2 not balanced over be1 and be2"
+}
+
+# svclbd's cluster DNS (default --cluster-dns 10.96.0.10, the address web
+# holds here as kube-dns would: its port 80 is balanced, port 53 is svclbd's)
+# answers the API's Services, and the slices of headless Services are listed
+# for it (kube-proxy's selector leaves them out).
+test_cluster_dns() {
+    local q=(in_pod_t 10 client dig +short +time=2 +tries=1 @10.96.0.10)
+    assert_eq "$VIP" "$("${q[@]}" web.default.svc.cluster.local)" "A of a Service from the API"
+    assert_eq "10.96.0.20" "$("${q[@]}" web2.default.svc.cluster.local)" "A of the Service kubectl just made"
+    assert_eq "10.96.0.1" "$("${q[@]}" kubernetes.default.svc.cluster.local)" "the apiserver's own Service"
+    wait_for 10 "headless Service answers its pods" \
+        eval '[[ $("${q[@]}" headless.default.svc.cluster.local | sort | xargs) == "${POD_IP[be1]} ${POD_IP[be2]}" ]]'
+    assert_eq "web.default.svc.cluster.local." "$("${q[@]}" -x "$VIP")" "PTR of a ClusterIP"
 }
 
 test_label_moves_pod_out() {
@@ -338,6 +353,7 @@ run_test "first list: traffic, objects in svcctl get, node zone" test_first_list
 run_test "svcctl apply/delete refused in Kubernetes mode" test_svcctl_refused
 run_test "status shows the API connection" test_status
 run_test "kubectl apply: traffic through the new ClusterIP" test_apply_follows
+run_test "cluster DNS answers the API's Services (headless too)" test_cluster_dns
 run_test "kubectl label: a pod leaves the Service and comes back" test_label_moves_pod_out
 run_test "NodePort from the apiserver; Service deletion followed" test_nodeport_and_delete
 run_test "cut off from the apiserver: last state kept, catches up" test_cut_off_keeps_last_state

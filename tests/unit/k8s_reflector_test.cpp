@@ -25,6 +25,9 @@ TEST(K8sResources, KubeProxySelectorAndPaths) {
   EXPECT_EQ(e.apiVersion, "discovery.k8s.io/v1");
   EXPECT_EQ(e.kind, "EndpointSlice");
   EXPECT_EQ(e.labelSelector, s.labelSelector);
+  // With the cluster DNS on, headless Services' slices are listed too.
+  EXPECT_EQ(endpointSlicesResource(true).labelSelector,
+            "!service.kubernetes.io/service-proxy-name");
   Resource n = nodeResource("node-1");
   EXPECT_EQ(selectorQuery(n), "fieldSelector=metadata.name%3Dnode-1");
   EXPECT_EQ(watchPath(n, "12345", 317),
