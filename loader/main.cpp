@@ -65,6 +65,8 @@ Result<int> lockBpffs(const std::string& dir) {
 //   CAP_NET_RAW    only for gratuitous ARP on --external-iface NICs (an
 //                  AF_PACKET socket, loader/garp.cpp, which says so when
 //                  it is missing); not checked here
+//   CAP_NET_BIND_SERVICE  the cluster DNS server's port 53 (--cluster-dns;
+//                  not needed with --cluster-dns none)
 //   CAP_SYS_ADMIN  only to mount bpffs at /sys/fs/bpf when nothing is
 //                  mounted there; the kernel also accepts it in place of
 //                  CAP_BPF and CAP_PERFMON.
@@ -80,7 +82,7 @@ bool bpffsMounted() {
 }
 
 // "" or "missing capabilities: CAP_BPF, ... (run as root or grant them)".
-std::string missingCapabilities() {
+std::string missingCapabilities(bool clusterDNS) {
   cap_t caps = cap_get_proc();
   if (!caps) return "";  // cannot tell: let the kernel say what fails
   const bool sysAdmin = hasCap(caps, CAP_SYS_ADMIN);
@@ -88,6 +90,8 @@ std::string missingCapabilities() {
   if (!hasCap(caps, CAP_BPF) && !sysAdmin) missing.push_back("CAP_BPF");
   if (!hasCap(caps, CAP_NET_ADMIN)) missing.push_back("CAP_NET_ADMIN");
   if (!hasCap(caps, CAP_PERFMON) && !sysAdmin) missing.push_back("CAP_PERFMON");
+  if (clusterDNS && !hasCap(caps, CAP_NET_BIND_SERVICE))
+    missing.push_back("CAP_NET_BIND_SERVICE (--cluster-dns serves port 53; none turns it off)");
   cap_free(caps);
   if (!sysAdmin && !bpffsMounted()) missing.push_back("CAP_SYS_ADMIN (to mount bpffs)");
   if (missing.empty()) return "";
@@ -317,7 +321,9 @@ int main(int argc, char** argv) {
     dc.kubernetes = std::move(ko);
   }
 
-  if (std::string missing = missingCapabilities(); !missing.empty()) return die(missing);
+  if (std::string missing = missingCapabilities(dc.dns.address != 0 && !uninstall);
+      !missing.empty())
+    return die(missing);
   if (!socketGroup.empty())
     if (auto g = resolveGroup(socketGroup); !g) return die(g.error().message);
   // Flags are checked before anything is loaded or pinned.

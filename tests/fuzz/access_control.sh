@@ -112,6 +112,7 @@ test_capabilities() {
     refuses_without bpf,sys_admin CAP_BPF
     refuses_without perfmon,sys_admin CAP_PERFMON
     refuses_without bpf,net_admin,sys_admin "CAP_BPF, CAP_NET_ADMIN"
+    refuses_without net_bind_service "CAP_NET_BIND_SERVICE (--cluster-dns serves port 53; none turns it off)"
     local out rc
     out=$(as_user 65534 65534 - "$SVCLB_BIN/svclbd" $(daemon_flags) 2>&1); rc=$?
     assert_ne 0 "$rc" "svclbd as nobody: exit status"
