@@ -35,6 +35,7 @@ namespace svclb::dns {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr uint16_t kBadVers = 16;
 
 struct SockAddr {
   sockaddr_storage ss{};
@@ -644,8 +645,12 @@ struct Server::Impl {
   }
 
   // Counts, truncates to the client's limit and sends.
-  void send(const Origin& o, std::string reply, const Query* q) {
-    count(reply);
+  void send(const Origin& o, std::string reply, const Query* q,
+            std::atomic<uint64_t>* counter = nullptr) {
+    if (counter)
+      bump(*counter);
+    else
+      count(reply);
     size_t limit = o.tcp ? 65535 : (q ? q->udpLimit : 512);
     if (reply.size() > limit) {
       wire::Layout l;
@@ -712,6 +717,11 @@ struct Server::Impl {
       q.dnssecOk = ldns_pkt_edns_do(pkt.get());
       q.udpLimit = std::max<uint16_t>(512, ldns_pkt_edns_udp_size(pkt.get()));
     }
+    // EDNS version 1+ is unknown to us: BADVERS (RFC 6891 6.1.3), counted
+    // with the malformed queries.
+    if (q.edns && ldns_pkt_edns_version(pkt.get()) != 0)
+      return send(o, wire::errorReply(q.id, 0, q.rd, kBadVers, q.question, true, cfg.ednsUdpSize),
+                  &q, &n.formerr);
     if (q.qclass != LDNS_RR_CLASS_IN) return sendError(o, q.id, 0, q.rd, kRefused, &q);
     if (q.qtype == LDNS_RR_TYPE_AXFR || q.qtype == LDNS_RR_TYPE_IXFR)
       return sendError(o, q.id, 0, q.rd, kRefused, &q);  // no zone transfers

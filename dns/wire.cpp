@@ -71,7 +71,7 @@ std::string truncated(std::string_view m, const Layout& l) {
   return out;
 }
 
-std::string errorReply(uint16_t id, uint8_t opcode, bool rd, uint8_t rcode,
+std::string errorReply(uint16_t id, uint8_t opcode, bool rd, uint16_t rcode,
                        std::string_view question, bool edns, uint16_t ednsUdpSize) {
   std::string out(kHeader, '\0');
   auto* p = reinterpret_cast<uint8_t*>(out.data());
@@ -86,6 +86,7 @@ std::string errorReply(uint16_t id, uint8_t opcode, bool rd, uint8_t rcode,
     // version 0, flags), no options.
     uint8_t opt[11] = {0, 0, kTypeOPT, 0, 0, 0, 0, 0, 0, 0, 0};
     put16(opt + 3, ednsUdpSize);
+    opt[5] = uint8_t(rcode >> 4);  // extended rcode
     out.append(reinterpret_cast<const char*>(opt), sizeof opt);
   }
   return out;

@@ -61,8 +61,9 @@ bool walk(std::string_view m, Layout& out);
 std::string truncated(std::string_view m, const Layout& l);
 
 // A header-only (plus question, plus OPT) answer with `rcode`, for errors:
-// `question` is the wire question (name, type, class) or empty.
-std::string errorReply(uint16_t id, uint8_t opcode, bool rd, uint8_t rcode,
+// `question` is the wire question (name, type, class) or empty. An rcode
+// over 15 (BADVERS, 16) puts its upper bits in the OPT (RFC 6891 6.1.3).
+std::string errorReply(uint16_t id, uint8_t opcode, bool rd, uint16_t rcode,
                        std::string_view question, bool edns, uint16_t ednsUdpSize);
 
 }  // namespace svclb::dns::wire

@@ -545,6 +545,18 @@ TEST_F(DnsServerTest, EdnsOptEchoedOnlyWhenAsked) {
   std::string without = udpRaw(query("web.default.svc.cluster.local.", kTypeA, 2));
   ASSERT_GE(without.size(), 12u);
   EXPECT_EQ(without[11], 0);
+  // EDNS version 1: BADVERS (extended rcode 16: 1 in the OPT, 0 in the
+  // header), our OPT (version 0) back.
+  std::string v1 = query("web.default.svc.cluster.local.", kTypeA, 4, 1232);
+  ASSERT_GE(v1.size(), 12u + 11u);
+  v1[v1.size() - 11 + 6] = 1;  // the OPT's TTL: ext rcode, VERSION, flags
+  Pkt bv = parse(udpRaw(v1));
+  ASSERT_TRUE(bv);
+  EXPECT_EQ(ldns_pkt_get_rcode(bv.get()), 0);
+  EXPECT_EQ(ldns_pkt_edns_extended_rcode(bv.get()), 1);
+  EXPECT_EQ(ldns_pkt_edns_version(bv.get()), 0);
+  EXPECT_EQ(ldns_pkt_ancount(bv.get()), 0);
+  EXPECT_EQ(server_->counters().formerr, 1u);
   // Errors keep the OPT too.
   Pkt err = parse(udpRaw(query("version.bind.", kTypeTXT, 3, 1232, LDNS_RR_CLASS_CH)));
   ASSERT_TRUE(err);
@@ -681,6 +693,50 @@ TEST_F(DnsServerTest, StopsPromptlyWithAQueryUpstream) {
 }
 
 }  // namespace
+
+// `dns_server_tests --dnsperf ARGS...`: not a test. Serves the table zone
+// (upstream dnsmasq) on 127.0.0.1:5300 in this binary's namespace, runs
+// `dnsperf -s 127.0.0.1 -p 5300 ARGS...` (its child, so in the same
+// namespace) and prints the server's counters: how qps is measured.
+int dnsperfMain(int argc, char** argv) {
+  TableAuthority zone;
+  Dnsmasq upstream;
+  if (!upstream.start()) {
+    fprintf(stderr, "dnsmasq did not start\n");
+    return 1;
+  }
+  ServerConfig cfg;
+  cfg.listen = {"127.0.0.1:" + std::to_string(kPort)};
+  cfg.upstreams = {"127.0.0.2:" + std::to_string(kUpstreamPort)};
+  Server server(cfg, zone);
+  if (auto st = server.start(); !st) {
+    fprintf(stderr, "%s\n", st.error().message.c_str());
+    return 1;
+  }
+  std::vector<std::string> args = {"dnsperf", "-s", "127.0.0.1", "-p", std::to_string(kPort)};
+  for (int i = 2; i < argc; ++i) args.push_back(argv[i]);
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    std::vector<char*> a;
+    for (auto& x : args) a.push_back(x.data());
+    a.push_back(nullptr);
+    execvp("dnsperf", a.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  server.stop();
+  auto c = server.counters();
+  printf(
+      "server counters: queries %lu udp %lu tcp %lu noerror %lu nodata %lu nxdomain %lu servfail "
+      "%lu "
+      "forwarded %lu cacheHits %lu truncated %lu\n",
+      c.queries, c.udp, c.tcp, c.noerror, c.nodata, c.nxdomain, c.servfail, c.forwarded,
+      c.cacheHits, c.truncated);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 }  // namespace svclb::dns
 
 int main(int argc, char** argv) {
@@ -699,6 +755,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   close(fd);
+  if (argc >= 2 && std::string(argv[1]) == "--dnsperf") return svclb::dns::dnsperfMain(argc, argv);
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
 }
