@@ -283,9 +283,9 @@ class Dnsmasq {
       execlp("dnsmasq", "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
              "--conf-file=/dev/null", "--listen-address=127.0.0.2", "--bind-interfaces",
              ("--port=" + std::to_string(kUpstreamPort)).c_str(), "--address=/up.example/10.9.8.7",
-             "--address=/target.ext.example/10.1.2.3", "--txt-record=txt.up.example,hello",
-             "--local-ttl=600", "--pid-file=", "--user=root", "--log-facility=/dev/null",
-             static_cast<char*>(nullptr));
+             "--address=/target.ext.example/10.1.2.3", "--address=/nx.example/",
+             "--txt-record=txt.up.example,hello", "--local-ttl=600", "--pid-file=", "--user=root",
+             "--log-facility=/dev/null", static_cast<char*>(nullptr));
       _exit(127);
     }
     if (pid_ < 0) return false;
@@ -642,6 +642,76 @@ TEST_F(DnsServerTest, DigAgreesOverUdpTcpAndBufsize) {
   EXPECT_NE(tc.find(" tc"), std::string::npos) << tc;
   std::string fwd = dig({"+bufsize=1232", "+noall", "+answer", "up.example", "A"});
   EXPECT_NE(fwd.find("10.9.8.7"), std::string::npos) << fwd;
+}
+
+TEST_F(DnsServerTest, NegativeAnswersCachedForTheNegativeTtl) {
+  cfg_.negativeCacheTtl = 1;  // dnsmasq's NXDOMAIN for nx.example has no SOA
+  startServer();
+  for (int i = 0; i < 2; ++i) {
+    Pkt r = udp("nx.example.", kTypeA);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(ldns_pkt_get_rcode(r.get()), LDNS_RCODE_NXDOMAIN);
+  }
+  auto c = server_->counters();
+  EXPECT_EQ(c.forwarded, 1u);
+  EXPECT_EQ(c.cacheHits, 1u);
+  EXPECT_EQ(c.nxdomain, 2u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // expired
+  Pkt r = udp("nx.example.", kTypeA);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(ldns_pkt_get_rcode(r.get()), LDNS_RCODE_NXDOMAIN);
+  EXPECT_EQ(server_->counters().forwarded, 2u);
+}
+
+TEST_F(DnsServerTest, CacheEvictsTheLeastRecentlyUsed) {
+  cfg_.cacheEntries = 2;
+  startServer();
+  for (const char* n : {"a.up.example.", "b.up.example.", "a.up.example.", "c.up.example.",
+                        "a.up.example.", "b.up.example."})
+    ASSERT_TRUE(udp(n, kTypeA)) << n;
+  // a, b miss; a hits; c evicts b (a was used last); a hits; b misses.
+  auto c = server_->counters();
+  EXPECT_EQ(c.forwarded, 4u);
+  EXPECT_EQ(c.cacheHits, 2u);
+}
+
+TEST_F(DnsServerTest, TcpIdleTimeoutConnectionCapAndNoStallOnASlowClient) {
+  cfg_.maxTcpConnections = 2;
+  cfg_.tcpIdleTimeoutMs = 300;
+  startServer();
+  auto connectTcp = [] {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa = addr("127.0.0.1", kPort);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    return fd;
+  };
+  auto closedWithin = [](int fd, int ms) {  // EOF from the server
+    pollfd pfd{fd, POLLIN, 0};
+    char b;
+    return poll(&pfd, 1, ms) == 1 && recv(fd, &b, 1, 0) <= 0;
+  };
+  // Two clients that send half a frame and stall; the loop goes on.
+  int slow1 = connectTcp(), slow2 = connectTcp();
+  ASSERT_EQ(send(slow1, "\x00", 1, 0), 1);
+  ASSERT_EQ(send(slow2,
+                 "\x00\x30"
+                 "ab",
+                 4, 0),
+            4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(udp("web.default.svc.cluster.local.", kTypeA));
+  // A third connection is over the cap: closed at once (well before the
+  // 300 ms idle timeout could).
+  int third = connectTcp();
+  EXPECT_TRUE(closedWithin(third, 200));
+  close(third);
+  // The stalled ones are closed after the idle timeout (swept each second).
+  EXPECT_TRUE(closedWithin(slow1, 2500));
+  EXPECT_TRUE(closedWithin(slow2, 2500));
+  close(slow1);
+  close(slow2);
+  // And the slots are free again.
+  EXPECT_TRUE(tcp("web.default.svc.cluster.local.", kTypeA));
 }
 
 TEST_F(DnsServerTest, StartFailsWhenThePortIsTakenAndLeavesNothingBound) {
