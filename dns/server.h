@@ -29,6 +29,10 @@ struct ServerConfig {
   uint32_t negativeCacheTtl = 30;  // seconds; NXDOMAIN/NODATA without an SOA
   int upstreamTimeoutMs = 2000;    // per try; c-ares tries every upstream
   int upstreamTries = 2;
+  uint16_t ednsUdpSize = 1232;     // advertised in our OPT (DNS flag day 2020)
+  size_t maxTcpConnections = 256;  // more are accepted and closed at once
+  int tcpIdleTimeoutMs = 10000;    // a TCP connection with nothing to do is closed
+  size_t maxInFlight = 4096;       // upstream queries outstanding; more get SERVFAIL
 };
 
 // Totals since start. Every answer sent counts once under its result
