@@ -342,7 +342,16 @@ struct Server::Impl {
   Cache cache;
   AtomicCounters n;
   Clock::time_point now;
-  std::string rbuf = std::string(65536, '\0');
+  std::string rbuf = std::string(65536, '\0');  // TCP reads
+  static constexpr int kBatch = 32;
+  static constexpr size_t kUdpBuf = 4096;  // one UDP query (they are small)
+  std::vector<char> ubuf = std::vector<char>(kBatch * kUdpBuf);
+  struct UdpOut {
+    int fd;
+    SockAddr peer;
+    std::string data;
+  };
+  std::vector<UdpOut> udpOut;
 
   Impl(const ServerConfig& c, const Authority& z) : cfg(c), zone(z), cache(c.cacheEntries) {}
   ~Impl() { shutdown(); }
@@ -497,6 +506,7 @@ struct Server::Impl {
         }
       }
       if (ch && inFlight) ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
+      if (!udpOut.empty()) flushUdp();
       if (now - lastSweep >= std::chrono::seconds(1)) {
         sweep();
         lastSweep = now;
@@ -504,17 +514,63 @@ struct Server::Impl {
     }
   }
 
+  // UDP in batches: recvmmsg fills kBatch buffers; the replies queue in
+  // udpOut and leave with one sendmmsg after the batch (and after each loop
+  // turn, for answers from upstream). Two syscalls per batch, not per query.
   void readUdp(int fd) {
-    // Bounded per wake-up so TCP and upstream replies get their turn.
-    for (int i = 0; i < 256; ++i) {
-      Origin o;
-      o.fd = fd;
-      o.peer.len = sizeof o.peer.ss;
-      ssize_t got = recvfrom(fd, rbuf.data(), rbuf.size(), 0,
-                             reinterpret_cast<sockaddr*>(&o.peer.ss), &o.peer.len);
-      if (got < 0) return;
-      handle(std::string_view(rbuf.data(), size_t(got)), o);
+    mmsghdr msgs[kBatch];
+    iovec iov[kBatch];
+    SockAddr peers[kBatch];
+    // Bounded per wake-up (8 x 32) so TCP and upstream replies get a turn.
+    for (int round = 0; round < 8; ++round) {
+      for (int i = 0; i < kBatch; ++i) {
+        iov[i] = {ubuf.data() + size_t(i) * kUdpBuf, kUdpBuf};
+        msgs[i] = {};
+        msgs[i].msg_hdr.msg_name = &peers[i].ss;
+        msgs[i].msg_hdr.msg_namelen = sizeof peers[i].ss;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      int got = recvmmsg(fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+      if (got <= 0) break;
+      for (int i = 0; i < got; ++i) {
+        if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // > 4 KB: not a query we take
+        Origin o;
+        o.fd = fd;
+        o.peer = peers[i];
+        o.peer.len = msgs[i].msg_hdr.msg_namelen;
+        handle(std::string_view(ubuf.data() + size_t(i) * kUdpBuf, msgs[i].msg_len), o);
+      }
+      flushUdp();
+      if (got < kBatch) break;
     }
+  }
+
+  void flushUdp() {
+    mmsghdr m[kBatch];
+    iovec v[kBatch];
+    size_t i = 0;
+    while (i < udpOut.size()) {
+      int fd = udpOut[i].fd;
+      int k = 0;
+      for (; k < kBatch && i + size_t(k) < udpOut.size() && udpOut[i + size_t(k)].fd == fd; ++k) {
+        UdpOut& u = udpOut[i + size_t(k)];
+        v[k] = {u.data.data(), u.data.size()};
+        m[k] = {};
+        m[k].msg_hdr.msg_name = &u.peer.ss;
+        m[k].msg_hdr.msg_namelen = u.peer.len;
+        m[k].msg_hdr.msg_iov = &v[k];
+        m[k].msg_hdr.msg_iovlen = 1;
+      }
+      // A message the kernel refuses (full buffer, unreachable peer) is
+      // dropped, as a UDP answer may be; the client asks again.
+      for (int off = 0; off < k;) {
+        int sent = sendmmsg(fd, m + off, unsigned(k - off), MSG_DONTWAIT);
+        off += sent > 0 ? sent : 1;
+      }
+      i += size_t(k);
+    }
+    udpOut.clear();
   }
 
   void acceptTcp(int lfd) {
@@ -659,8 +715,7 @@ struct Server::Impl {
       bump(n.truncated);
     }
     if (!o.tcp) {
-      sendto(o.fd, reply.data(), reply.size(), MSG_DONTWAIT,
-             reinterpret_cast<const sockaddr*>(&o.peer.ss), o.peer.len);
+      udpOut.push_back(UdpOut{o.fd, o.peer, std::move(reply)});
       return;
     }
     auto it = conns.find(o.connId);
