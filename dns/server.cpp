@@ -437,7 +437,10 @@ struct Server::Impl {
     o.timeout = std::max(1, cfg.upstreamTimeoutMs);
     o.tries = std::max(1, cfg.upstreamTries);
     o.flags = ARES_FLAG_STAYOPEN;  // keep a TCP connection upstream once opened
-    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS;
+    // NOROTATE: the upstreams in the given order, whatever resolv.conf's
+    // "options rotate" says (c-ares reads it for what we leave unset).
+    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
+               ARES_OPT_NOROTATE;
     rc = ares_init_options(&ch, &o, mask);
     if (rc != ARES_SUCCESS) return Error{EIO, fmt::format("c-ares: {}", ares_strerror(rc))};
     rc = ares_set_servers_ports_csv(ch, csv.c_str());
@@ -912,18 +915,18 @@ struct Server::Impl {
     self->inFlight--;
     if (status == ARES_EDESTRUCTION) return;
     const Origin& o = pd->origin;
+    self->now = Clock::now();
+    const Query& q = pd->q;
+    wire::Layout l;
+    std::string_view reply(reinterpret_cast<const char*>(abuf), abuf ? size_t(alen) : 0);
+    bool ok = status == ARES_SUCCESS && abuf && wire::walk(reply, l);
+    if (ok) self->store(pd->key, reply, l);  // even if the asker is gone
     if (o.tcp) {
       auto it = self->conns.find(o.connId);
       if (it == self->conns.end()) return;  // the client went away
       it->second->pending--;
     }
-    self->now = Clock::now();
-    const Query& q = pd->q;
-    wire::Layout l;
-    std::string_view reply(reinterpret_cast<const char*>(abuf), abuf ? size_t(alen) : 0);
-    if (status != ARES_SUCCESS || !abuf || !wire::walk(reply, l))
-      return self->sendError(o, q.id, 0, q.rd, kServFail, &q);
-    self->store(pd->key, reply, l);
+    if (!ok) return self->sendError(o, q.id, 0, q.rd, kServFail, &q);
     if (pd->chase) return self->finishChase(o, q, pd->answer, reply);
     self->send(o, self->forClient(std::string(reply), q), &q);
   }

@@ -284,6 +284,9 @@ class Dnsmasq {
              "--conf-file=/dev/null", "--listen-address=127.0.0.2", "--bind-interfaces",
              ("--port=" + std::to_string(kUpstreamPort)).c_str(), "--address=/up.example/10.9.8.7",
              "--address=/target.ext.example/10.1.2.3", "--address=/nx.example/",
+             ("--txt-record=bigtxt.up.example," + std::string(250, 'a') + "," +
+              std::string(250, 'b') + "," + std::string(250, 'c'))
+                 .c_str(),
              "--txt-record=txt.up.example,hello", "--local-ttl=600", "--pid-file=", "--user=root",
              "--log-facility=/dev/null", static_cast<char*>(nullptr));
       _exit(127);
@@ -479,6 +482,27 @@ TEST_F(DnsServerTest, ForwardedTxtOverTcp) {
   EXPECT_EQ(rrs(ldns_pkt_answer(r.get())), std::vector<std::string>{"TXT \"hello\""});
 }
 
+TEST_F(DnsServerTest, BigForwardedAnswerTruncatedForUdpFullOverTcp) {
+  startServer();
+  // 3 x 250 bytes of TXT: over 512. Forwarded without EDNS, dnsmasq sets
+  // TC over UDP, c-ares asks again over TCP; the client gets TC (512).
+  Pkt u = udp("bigtxt.up.example.", kTypeTXT);
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(ldns_pkt_tc(u.get()));
+  EXPECT_EQ(ldns_pkt_ancount(u.get()), 0);
+  EXPECT_EQ(qname(u.get()), "bigtxt.up.example.");
+  // Over TCP, the whole answer (from the cache: c-ares had it in full).
+  Pkt t = tcp("bigtxt.up.example.", kTypeTXT);
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(ldns_pkt_tc(t.get()));
+  ASSERT_EQ(ldns_pkt_ancount(t.get()), 1);
+  EXPECT_EQ(ldns_rr_rd_count(ldns_rr_list_rr(ldns_pkt_answer(t.get()), 0)), 3u);
+  auto c = server_->counters();
+  EXPECT_EQ(c.forwarded, 1u);
+  EXPECT_EQ(c.cacheHits, 1u);
+  EXPECT_EQ(c.truncated, 1u);
+}
+
 TEST_F(DnsServerTest, ServfailWhenTheUpstreamIsDown) {
   upstream_.stop();
   startServer();
@@ -496,6 +520,16 @@ TEST_F(DnsServerTest, ServfailWhenTheUpstreamIsDown) {
   EXPECT_EQ(c.servfail, 2u);
   EXPECT_EQ(c.forwarded, 2u);
   EXPECT_EQ(c.cacheHits, 0u);
+}
+
+TEST_F(DnsServerTest, FallsBackToTheNextUpstream) {
+  // Nothing listens on 127.0.0.4:53 (port unreachable); dnsmasq is second.
+  cfg_.upstreams = {"127.0.0.4", "127.0.0.2:" + std::to_string(kUpstreamPort)};
+  startServer();
+  Pkt r = udp("up.example.", kTypeA);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(ldns_pkt_get_rcode(r.get()), LDNS_RCODE_NOERROR);
+  EXPECT_EQ(rrs(ldns_pkt_answer(r.get())), std::vector<std::string>{"A 10.9.8.7"});
 }
 
 TEST_F(DnsServerTest, ServfailWithoutUpstreams) {
