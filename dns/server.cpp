@@ -352,6 +352,7 @@ struct Server::Impl {
     std::string data;
   };
   std::vector<UdpOut> udpOut;
+  Conn* batching = nullptr;  // the TCP connection whose queries are being answered
 
   Impl(const ServerConfig& c, const Authority& z) : cfg(c), zone(z), cache(c.cacheEntries) {}
   ~Impl() { shutdown(); }
@@ -626,7 +627,9 @@ struct Server::Impl {
       }
       // Every complete frame (2-byte length, RFC 1035 4.2.2) is a query;
       // answers may go out of order (RFC 7766 7).
+      // The answers made now leave in one write after the loop.
       size_t off = 0;
+      batching = c;
       while (c->in.size() - off >= 2) {
         size_t len = wire::get16(reinterpret_cast<const uint8_t*>(c->in.data()) + off);
         if (c->in.size() - off - 2 < len) break;
@@ -636,9 +639,14 @@ struct Server::Impl {
         std::string msg = c->in.substr(off + 2, len);
         off += 2 + len;
         handle(msg, o);
-        if (!conns.count(id)) return;  // closed while answering (write error)
+        if (!conns.count(id)) {  // cut off while answering (too much unread)
+          batching = nullptr;
+          return;
+        }
       }
+      batching = nullptr;
       c->in.erase(0, off);
+      if (!flush(c)) return closeConn(id);
       if (c->eof && c->pending == 0 && c->out.size() == c->outOff) return closeConn(id);
     }
   }
@@ -730,7 +738,7 @@ struct Server::Impl {
     c->out.append(reply);
     c->last = now;
     // A client that sends and never reads gets cut off, not buffered for.
-    if (c->out.size() - c->outOff > (4u << 20) || !flush(c)) closeConn(c->id);
+    if (c->out.size() - c->outOff > (4u << 20) || (c != batching && !flush(c))) closeConn(c->id);
   }
 
   void sendError(const Origin& o, uint16_t id, uint8_t opcode, bool rd, uint8_t rcode,
