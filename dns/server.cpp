@@ -307,7 +307,7 @@ inline uint64_t tag(Kind k, uint64_t v) { return uint64_t(k) << 56 | v; }
 
 struct AtomicCounters {
   std::atomic<uint64_t> queries{0}, udp{0}, tcp{0}, noerror{0}, nodata{0}, nxdomain{0}, servfail{0},
-      refused{0}, formerr{0}, notimp{0}, forwarded{0}, cacheHits{0}, truncated{0};
+      refused{0}, formerr{0}, notimp{0}, forwarded{0}, cacheHits{0}, truncated{0}, coalesced{0};
 };
 
 // Only the loop thread writes: a relaxed load + store, no locked add.
@@ -325,7 +325,11 @@ struct Server::Impl {
     std::string key;  // cache key
     bool chase = false;
     Answer answer;  // the local part of a chased answer
+    // The same question asked again while this one is upstream: answered
+    // from this one's reply (one upstream query for a burst).
+    std::vector<std::unique_ptr<Pending>> followers;
   };
+  std::unordered_map<std::string, Pending*> asking;  // by cache key
 
   const ServerConfig& cfg;
   const Authority& zone;
@@ -869,9 +873,11 @@ struct Server::Impl {
       bump(n.cacheHits);
       return send(o, forClient(std::move(hit), q), &q);
     }
+    if (auto it = asking.find(key); it != asking.end())
+      return join(it->second, new Pending{this, o, std::move(q), std::move(key), false, {}, {}});
     if (!ch || inFlight >= cfg.maxInFlight) return sendError(o, q.id, 0, q.rd, kServFail, &q);
     bump(n.forwarded);
-    auto* pd = new Pending{this, o, std::move(q), std::move(key), false, {}};
+    auto* pd = new Pending{this, o, std::move(q), std::move(key), false, {}, {}};
     startUpstream(pd, msg);
   }
 
@@ -892,6 +898,9 @@ struct Server::Impl {
       bump(n.cacheHits);
       return finishChase(o, q, a, hit);
     }
+    if (auto it = asking.find(key); it != asking.end())
+      return join(it->second,
+                  new Pending{this, o, std::move(q), std::move(key), true, std::move(a), {}});
     if (!ch || inFlight >= cfg.maxInFlight) return sendError(o, q.id, 0, q.rd, kServFail, &q);
     // The upstream query: RD, EDNS (our size) so big answers come over UDP.
     std::string msg(wire::kHeader, '\0');
@@ -903,11 +912,21 @@ struct Server::Impl {
     wire::put16(opt + 3, cfg.ednsUdpSize);
     msg.append(reinterpret_cast<char*>(opt), sizeof opt);
     bump(n.forwarded);
-    auto* pd = new Pending{this, o, std::move(q), std::move(key), true, std::move(a)};
+    auto* pd = new Pending{this, o, std::move(q), std::move(key), true, std::move(a), {}};
     startUpstream(pd, msg);
   }
 
+  void join(Pending* leader, Pending* pd) {
+    bump(n.coalesced);
+    if (pd->origin.tcp) {
+      auto it = conns.find(pd->origin.connId);
+      if (it != conns.end()) it->second->pending++;
+    }
+    leader->followers.emplace_back(pd);
+  }
+
   void startUpstream(Pending* pd, std::string_view msg) {
+    asking[pd->key] = pd;  // before ares_send: it may call back at once
     ++inFlight;
     if (pd->origin.tcp) {
       auto it = conns.find(pd->origin.connId);
@@ -921,22 +940,30 @@ struct Server::Impl {
     std::unique_ptr<Pending> pd(static_cast<Pending*>(arg));
     Impl* self = pd->impl;
     self->inFlight--;
+    if (auto it = self->asking.find(pd->key); it != self->asking.end() && it->second == pd.get())
+      self->asking.erase(it);
     if (status == ARES_EDESTRUCTION) return;
-    const Origin& o = pd->origin;
     self->now = Clock::now();
-    const Query& q = pd->q;
     wire::Layout l;
     std::string_view reply(reinterpret_cast<const char*>(abuf), abuf ? size_t(alen) : 0);
     bool ok = status == ARES_SUCCESS && abuf && wire::walk(reply, l);
     if (ok) self->store(pd->key, reply, l);  // even if the asker is gone
+    self->complete(*pd, ok, reply);
+    for (auto& f : pd->followers) self->complete(*f, ok, reply);
+  }
+
+  // Answers one asker of an upstream query.
+  void complete(const Pending& pd, bool ok, std::string_view reply) {
+    const Origin& o = pd.origin;
+    const Query& q = pd.q;
     if (o.tcp) {
-      auto it = self->conns.find(o.connId);
-      if (it == self->conns.end()) return;  // the client went away
+      auto it = conns.find(o.connId);
+      if (it == conns.end()) return;  // the client went away
       it->second->pending--;
     }
-    if (!ok) return self->sendError(o, q.id, 0, q.rd, kServFail, &q);
-    if (pd->chase) return self->finishChase(o, q, pd->answer, reply);
-    self->send(o, self->forClient(std::string(reply), q), &q);
+    if (!ok) return sendError(o, q.id, 0, q.rd, kServFail, &q);
+    if (pd.chase) return finishChase(o, q, pd.answer, reply);
+    send(o, forClient(std::string(reply), q), &q);
   }
 
   // Caches an upstream answer: NOERROR and NXDOMAIN only (a SERVFAIL is
@@ -999,6 +1026,7 @@ ServerCounters Server::counters() const {
   c.forwarded = r(n.forwarded);
   c.cacheHits = r(n.cacheHits);
   c.truncated = r(n.truncated);
+  c.coalesced = r(n.coalesced);
   return c;
 }
 

@@ -777,6 +777,58 @@ TEST_F(DnsServerTest, StartFailsWhenThePortIsTakenAndLeavesNothingBound) {
   EXPECT_EQ(ust.error().message, "bad DNS upstream \"dns.example\": want IP or IP:PORT");
 }
 
+TEST_F(DnsServerTest, OneUpstreamQueryForABurstOfTheSameQuestion) {
+  // The test is the upstream here: it sees what is sent and answers by hand.
+  int up = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa = addr("127.0.0.3", 5353);
+  ASSERT_EQ(bind(up, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  cfg_.upstreams = {"127.0.0.3:5353"};
+  cfg_.upstreamTimeoutMs = 3000;
+  startServer();
+  std::vector<int> clients;
+  sockaddr_in srv = addr("127.0.0.1", kPort);
+  for (uint16_t i = 0; i < 5; ++i) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&srv), sizeof srv), 0);
+    std::string q = query("Burst.Example.", kTypeA, uint16_t(100 + i));
+    ASSERT_EQ(send(fd, q.data(), q.size(), 0), ssize_t(q.size()));
+    clients.push_back(fd);
+  }
+  // Exactly one query reaches the upstream.
+  char buf[4096];
+  sockaddr_in from{};
+  socklen_t fromLen = sizeof from;
+  pollfd pfd{up, POLLIN, 0};
+  ASSERT_EQ(poll(&pfd, 1, 2000), 1);
+  ssize_t n = recvfrom(up, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fromLen);
+  ASSERT_GT(n, 12);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(recv(up, buf + 2048, 2048, MSG_DONTWAIT), -1) << "a second query went upstream";
+  // Its answer: the query + one A record (name: a pointer to the question).
+  std::string ans(buf, size_t(n));
+  ans[2] = char(ans[2] | 0x80);  // QR
+  ans[7] = 1;                    // ANCOUNT
+  ans += std::string("\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x01\x02\x03\x04", 16);
+  ASSERT_EQ(sendto(up, ans.data(), ans.size(), 0, reinterpret_cast<sockaddr*>(&from), fromLen),
+            ssize_t(ans.size()));
+  for (uint16_t i = 0; i < 5; ++i) {
+    pollfd c{clients[i], POLLIN, 0};
+    ASSERT_EQ(poll(&c, 1, 2000), 1) << "client " << i;
+    ssize_t got = recv(clients[i], buf, sizeof buf, 0);
+    Pkt r = parse(std::string(buf, size_t(std::max<ssize_t>(got, 0))));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(ldns_pkt_id(r.get()), 100 + i);
+    EXPECT_EQ(qname(r.get()), "Burst.Example.");
+    EXPECT_EQ(rrs(ldns_pkt_answer(r.get())), std::vector<std::string>{"A 1.2.3.4"});
+    close(clients[i]);
+  }
+  auto c = server_->counters();
+  EXPECT_EQ(c.forwarded, 1u);
+  EXPECT_EQ(c.coalesced, 4u);
+  EXPECT_EQ(c.noerror, 5u);
+  close(up);
+}
+
 TEST_F(DnsServerTest, StopsPromptlyWithAQueryUpstream) {
   // An upstream that never answers: the query is in flight when stop() runs.
   int silent = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
