@@ -307,7 +307,7 @@ inline uint64_t tag(Kind k, uint64_t v) { return uint64_t(k) << 56 | v; }
 
 struct AtomicCounters {
   std::atomic<uint64_t> queries{0}, udp{0}, tcp{0}, noerror{0}, nodata{0}, nxdomain{0}, servfail{0},
-      refused{0}, formerr{0}, notimp{0}, forwarded{0}, cacheHits{0}, truncated{0};
+      refused{0}, formerr{0}, notimp{0}, forwarded{0}, cacheHits{0}, truncated{0}, coalesced{0};
 };
 
 // Only the loop thread writes: a relaxed load + store, no locked add.
@@ -325,7 +325,11 @@ struct Server::Impl {
     std::string key;  // cache key
     bool chase = false;
     Answer answer;  // the local part of a chased answer
+    // The same question asked again while this one is upstream: answered
+    // from this one's reply (one upstream query for a burst).
+    std::vector<std::unique_ptr<Pending>> followers;
   };
+  std::unordered_map<std::string, Pending*> asking;  // by cache key
 
   const ServerConfig& cfg;
   const Authority& zone;
@@ -342,7 +346,17 @@ struct Server::Impl {
   Cache cache;
   AtomicCounters n;
   Clock::time_point now;
-  std::string rbuf = std::string(65536, '\0');
+  std::string rbuf = std::string(65536, '\0');  // TCP reads
+  static constexpr int kBatch = 32;
+  static constexpr size_t kUdpBuf = 4096;  // one UDP query (they are small)
+  std::vector<char> ubuf = std::vector<char>(kBatch * kUdpBuf);
+  struct UdpOut {
+    int fd;
+    SockAddr peer;
+    std::string data;
+  };
+  std::vector<UdpOut> udpOut;
+  Conn* batching = nullptr;  // the TCP connection whose queries are being answered
 
   Impl(const ServerConfig& c, const Authority& z) : cfg(c), zone(z), cache(c.cacheEntries) {}
   ~Impl() { shutdown(); }
@@ -428,7 +442,10 @@ struct Server::Impl {
     o.timeout = std::max(1, cfg.upstreamTimeoutMs);
     o.tries = std::max(1, cfg.upstreamTries);
     o.flags = ARES_FLAG_STAYOPEN;  // keep a TCP connection upstream once opened
-    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS;
+    // NOROTATE: the upstreams in the given order, whatever resolv.conf's
+    // "options rotate" says (c-ares reads it for what we leave unset).
+    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
+               ARES_OPT_NOROTATE;
     rc = ares_init_options(&ch, &o, mask);
     if (rc != ARES_SUCCESS) return Error{EIO, fmt::format("c-ares: {}", ares_strerror(rc))};
     rc = ares_set_servers_ports_csv(ch, csv.c_str());
@@ -497,6 +514,7 @@ struct Server::Impl {
         }
       }
       if (ch && inFlight) ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
+      if (!udpOut.empty()) flushUdp();
       if (now - lastSweep >= std::chrono::seconds(1)) {
         sweep();
         lastSweep = now;
@@ -504,17 +522,63 @@ struct Server::Impl {
     }
   }
 
+  // UDP in batches: recvmmsg fills kBatch buffers; the replies queue in
+  // udpOut and leave with one sendmmsg after the batch (and after each loop
+  // turn, for answers from upstream). Two syscalls per batch, not per query.
   void readUdp(int fd) {
-    // Bounded per wake-up so TCP and upstream replies get their turn.
-    for (int i = 0; i < 256; ++i) {
-      Origin o;
-      o.fd = fd;
-      o.peer.len = sizeof o.peer.ss;
-      ssize_t got = recvfrom(fd, rbuf.data(), rbuf.size(), 0,
-                             reinterpret_cast<sockaddr*>(&o.peer.ss), &o.peer.len);
-      if (got < 0) return;
-      handle(std::string_view(rbuf.data(), size_t(got)), o);
+    mmsghdr msgs[kBatch];
+    iovec iov[kBatch];
+    SockAddr peers[kBatch];
+    // Bounded per wake-up (8 x 32) so TCP and upstream replies get a turn.
+    for (int round = 0; round < 8; ++round) {
+      for (int i = 0; i < kBatch; ++i) {
+        iov[i] = {ubuf.data() + size_t(i) * kUdpBuf, kUdpBuf};
+        msgs[i] = {};
+        msgs[i].msg_hdr.msg_name = &peers[i].ss;
+        msgs[i].msg_hdr.msg_namelen = sizeof peers[i].ss;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      int got = recvmmsg(fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
+      if (got <= 0) break;
+      for (int i = 0; i < got; ++i) {
+        if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;  // > 4 KB: not a query we take
+        Origin o;
+        o.fd = fd;
+        o.peer = peers[i];
+        o.peer.len = msgs[i].msg_hdr.msg_namelen;
+        handle(std::string_view(ubuf.data() + size_t(i) * kUdpBuf, msgs[i].msg_len), o);
+      }
+      flushUdp();
+      if (got < kBatch) break;
     }
+  }
+
+  void flushUdp() {
+    mmsghdr m[kBatch];
+    iovec v[kBatch];
+    size_t i = 0;
+    while (i < udpOut.size()) {
+      int fd = udpOut[i].fd;
+      int k = 0;
+      for (; k < kBatch && i + size_t(k) < udpOut.size() && udpOut[i + size_t(k)].fd == fd; ++k) {
+        UdpOut& u = udpOut[i + size_t(k)];
+        v[k] = {u.data.data(), u.data.size()};
+        m[k] = {};
+        m[k].msg_hdr.msg_name = &u.peer.ss;
+        m[k].msg_hdr.msg_namelen = u.peer.len;
+        m[k].msg_hdr.msg_iov = &v[k];
+        m[k].msg_hdr.msg_iovlen = 1;
+      }
+      // A message the kernel refuses (full buffer, unreachable peer) is
+      // dropped, as a UDP answer may be; the client asks again.
+      for (int off = 0; off < k;) {
+        int sent = sendmmsg(fd, m + off, unsigned(k - off), MSG_DONTWAIT);
+        off += sent > 0 ? sent : 1;
+      }
+      i += size_t(k);
+    }
+    udpOut.clear();
   }
 
   void acceptTcp(int lfd) {
@@ -567,7 +631,9 @@ struct Server::Impl {
       }
       // Every complete frame (2-byte length, RFC 1035 4.2.2) is a query;
       // answers may go out of order (RFC 7766 7).
+      // The answers made now leave in one write after the loop.
       size_t off = 0;
+      batching = c;
       while (c->in.size() - off >= 2) {
         size_t len = wire::get16(reinterpret_cast<const uint8_t*>(c->in.data()) + off);
         if (c->in.size() - off - 2 < len) break;
@@ -577,9 +643,14 @@ struct Server::Impl {
         std::string msg = c->in.substr(off + 2, len);
         off += 2 + len;
         handle(msg, o);
-        if (!conns.count(id)) return;  // closed while answering (write error)
+        if (!conns.count(id)) {  // cut off while answering (too much unread)
+          batching = nullptr;
+          return;
+        }
       }
+      batching = nullptr;
       c->in.erase(0, off);
+      if (!flush(c)) return closeConn(id);
       if (c->eof && c->pending == 0 && c->out.size() == c->outOff) return closeConn(id);
     }
   }
@@ -659,8 +730,7 @@ struct Server::Impl {
       bump(n.truncated);
     }
     if (!o.tcp) {
-      sendto(o.fd, reply.data(), reply.size(), MSG_DONTWAIT,
-             reinterpret_cast<const sockaddr*>(&o.peer.ss), o.peer.len);
+      udpOut.push_back(UdpOut{o.fd, o.peer, std::move(reply)});
       return;
     }
     auto it = conns.find(o.connId);
@@ -672,7 +742,7 @@ struct Server::Impl {
     c->out.append(reply);
     c->last = now;
     // A client that sends and never reads gets cut off, not buffered for.
-    if (c->out.size() - c->outOff > (4u << 20) || !flush(c)) closeConn(c->id);
+    if (c->out.size() - c->outOff > (4u << 20) || (c != batching && !flush(c))) closeConn(c->id);
   }
 
   void sendError(const Origin& o, uint16_t id, uint8_t opcode, bool rd, uint8_t rcode,
@@ -803,9 +873,11 @@ struct Server::Impl {
       bump(n.cacheHits);
       return send(o, forClient(std::move(hit), q), &q);
     }
+    if (auto it = asking.find(key); it != asking.end())
+      return join(it->second, new Pending{this, o, std::move(q), std::move(key), false, {}, {}});
     if (!ch || inFlight >= cfg.maxInFlight) return sendError(o, q.id, 0, q.rd, kServFail, &q);
     bump(n.forwarded);
-    auto* pd = new Pending{this, o, std::move(q), std::move(key), false, {}};
+    auto* pd = new Pending{this, o, std::move(q), std::move(key), false, {}, {}};
     startUpstream(pd, msg);
   }
 
@@ -826,6 +898,9 @@ struct Server::Impl {
       bump(n.cacheHits);
       return finishChase(o, q, a, hit);
     }
+    if (auto it = asking.find(key); it != asking.end())
+      return join(it->second,
+                  new Pending{this, o, std::move(q), std::move(key), true, std::move(a), {}});
     if (!ch || inFlight >= cfg.maxInFlight) return sendError(o, q.id, 0, q.rd, kServFail, &q);
     // The upstream query: RD, EDNS (our size) so big answers come over UDP.
     std::string msg(wire::kHeader, '\0');
@@ -837,11 +912,21 @@ struct Server::Impl {
     wire::put16(opt + 3, cfg.ednsUdpSize);
     msg.append(reinterpret_cast<char*>(opt), sizeof opt);
     bump(n.forwarded);
-    auto* pd = new Pending{this, o, std::move(q), std::move(key), true, std::move(a)};
+    auto* pd = new Pending{this, o, std::move(q), std::move(key), true, std::move(a), {}};
     startUpstream(pd, msg);
   }
 
+  void join(Pending* leader, Pending* pd) {
+    bump(n.coalesced);
+    if (pd->origin.tcp) {
+      auto it = conns.find(pd->origin.connId);
+      if (it != conns.end()) it->second->pending++;
+    }
+    leader->followers.emplace_back(pd);
+  }
+
   void startUpstream(Pending* pd, std::string_view msg) {
+    asking[pd->key] = pd;  // before ares_send: it may call back at once
     ++inFlight;
     if (pd->origin.tcp) {
       auto it = conns.find(pd->origin.connId);
@@ -855,22 +940,30 @@ struct Server::Impl {
     std::unique_ptr<Pending> pd(static_cast<Pending*>(arg));
     Impl* self = pd->impl;
     self->inFlight--;
+    if (auto it = self->asking.find(pd->key); it != self->asking.end() && it->second == pd.get())
+      self->asking.erase(it);
     if (status == ARES_EDESTRUCTION) return;
-    const Origin& o = pd->origin;
-    if (o.tcp) {
-      auto it = self->conns.find(o.connId);
-      if (it == self->conns.end()) return;  // the client went away
-      it->second->pending--;
-    }
     self->now = Clock::now();
-    const Query& q = pd->q;
     wire::Layout l;
     std::string_view reply(reinterpret_cast<const char*>(abuf), abuf ? size_t(alen) : 0);
-    if (status != ARES_SUCCESS || !abuf || !wire::walk(reply, l))
-      return self->sendError(o, q.id, 0, q.rd, kServFail, &q);
-    self->store(pd->key, reply, l);
-    if (pd->chase) return self->finishChase(o, q, pd->answer, reply);
-    self->send(o, self->forClient(std::string(reply), q), &q);
+    bool ok = status == ARES_SUCCESS && abuf && wire::walk(reply, l);
+    if (ok) self->store(pd->key, reply, l);  // even if the asker is gone
+    self->complete(*pd, ok, reply);
+    for (auto& f : pd->followers) self->complete(*f, ok, reply);
+  }
+
+  // Answers one asker of an upstream query.
+  void complete(const Pending& pd, bool ok, std::string_view reply) {
+    const Origin& o = pd.origin;
+    const Query& q = pd.q;
+    if (o.tcp) {
+      auto it = conns.find(o.connId);
+      if (it == conns.end()) return;  // the client went away
+      it->second->pending--;
+    }
+    if (!ok) return sendError(o, q.id, 0, q.rd, kServFail, &q);
+    if (pd.chase) return finishChase(o, q, pd.answer, reply);
+    send(o, forClient(std::string(reply), q), &q);
   }
 
   // Caches an upstream answer: NOERROR and NXDOMAIN only (a SERVFAIL is
@@ -933,6 +1026,7 @@ ServerCounters Server::counters() const {
   c.forwarded = r(n.forwarded);
   c.cacheHits = r(n.cacheHits);
   c.truncated = r(n.truncated);
+  c.coalesced = r(n.coalesced);
   return c;
 }
 

@@ -38,12 +38,13 @@ struct ServerConfig {
 // Totals since start. Every answer sent counts once under its result
 // (noerror = NOERROR with records, nodata = NOERROR without, nxdomain,
 // servfail, refused, formerr, notimp); forwarded and cacheHits count the
-// out-of-zone queries sent upstream and answered from the cache.
+// out-of-zone queries sent upstream and answered from the cache; coalesced
+// counts those that joined the same question already upstream.
 struct ServerCounters {
   uint64_t queries = 0, udp = 0, tcp = 0;
   uint64_t noerror = 0, nodata = 0, nxdomain = 0, servfail = 0, refused = 0, formerr = 0,
            notimp = 0;
-  uint64_t forwarded = 0, cacheHits = 0, truncated = 0;
+  uint64_t forwarded = 0, cacheHits = 0, truncated = 0, coalesced = 0;
 };
 
 class Server {

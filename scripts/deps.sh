@@ -38,6 +38,8 @@ PKGS=(
   # DNS labs: an upstream server (dnsmasq, without its system service),
   # clients (dig, nslookup: bind9-dnsutils; busybox nslookup)
   dnsmasq-base bind9-dnsutils busybox
+  # DNS load (qps of the cluster DNS server: dns_server_tests --dnsperf)
+  dnsperf
   # the k8s tests' control plane (tests/testlib/k8s.sh): CA, certificates
   # and service-account keys
   openssl

@@ -284,6 +284,9 @@ class Dnsmasq {
              "--conf-file=/dev/null", "--listen-address=127.0.0.2", "--bind-interfaces",
              ("--port=" + std::to_string(kUpstreamPort)).c_str(), "--address=/up.example/10.9.8.7",
              "--address=/target.ext.example/10.1.2.3", "--address=/nx.example/",
+             ("--txt-record=bigtxt.up.example," + std::string(250, 'a') + "," +
+              std::string(250, 'b') + "," + std::string(250, 'c'))
+                 .c_str(),
              "--txt-record=txt.up.example,hello", "--local-ttl=600", "--pid-file=", "--user=root",
              "--log-facility=/dev/null", static_cast<char*>(nullptr));
       _exit(127);
@@ -479,6 +482,27 @@ TEST_F(DnsServerTest, ForwardedTxtOverTcp) {
   EXPECT_EQ(rrs(ldns_pkt_answer(r.get())), std::vector<std::string>{"TXT \"hello\""});
 }
 
+TEST_F(DnsServerTest, BigForwardedAnswerTruncatedForUdpFullOverTcp) {
+  startServer();
+  // 3 x 250 bytes of TXT: over 512. Forwarded without EDNS, dnsmasq sets
+  // TC over UDP, c-ares asks again over TCP; the client gets TC (512).
+  Pkt u = udp("bigtxt.up.example.", kTypeTXT);
+  ASSERT_TRUE(u);
+  EXPECT_TRUE(ldns_pkt_tc(u.get()));
+  EXPECT_EQ(ldns_pkt_ancount(u.get()), 0);
+  EXPECT_EQ(qname(u.get()), "bigtxt.up.example.");
+  // Over TCP, the whole answer (from the cache: c-ares had it in full).
+  Pkt t = tcp("bigtxt.up.example.", kTypeTXT);
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(ldns_pkt_tc(t.get()));
+  ASSERT_EQ(ldns_pkt_ancount(t.get()), 1);
+  EXPECT_EQ(ldns_rr_rd_count(ldns_rr_list_rr(ldns_pkt_answer(t.get()), 0)), 3u);
+  auto c = server_->counters();
+  EXPECT_EQ(c.forwarded, 1u);
+  EXPECT_EQ(c.cacheHits, 1u);
+  EXPECT_EQ(c.truncated, 1u);
+}
+
 TEST_F(DnsServerTest, ServfailWhenTheUpstreamIsDown) {
   upstream_.stop();
   startServer();
@@ -496,6 +520,16 @@ TEST_F(DnsServerTest, ServfailWhenTheUpstreamIsDown) {
   EXPECT_EQ(c.servfail, 2u);
   EXPECT_EQ(c.forwarded, 2u);
   EXPECT_EQ(c.cacheHits, 0u);
+}
+
+TEST_F(DnsServerTest, FallsBackToTheNextUpstream) {
+  // Nothing listens on 127.0.0.4:53 (port unreachable); dnsmasq is second.
+  cfg_.upstreams = {"127.0.0.4", "127.0.0.2:" + std::to_string(kUpstreamPort)};
+  startServer();
+  Pkt r = udp("up.example.", kTypeA);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(ldns_pkt_get_rcode(r.get()), LDNS_RCODE_NOERROR);
+  EXPECT_EQ(rrs(ldns_pkt_answer(r.get())), std::vector<std::string>{"A 10.9.8.7"});
 }
 
 TEST_F(DnsServerTest, ServfailWithoutUpstreams) {
@@ -743,6 +777,58 @@ TEST_F(DnsServerTest, StartFailsWhenThePortIsTakenAndLeavesNothingBound) {
   EXPECT_EQ(ust.error().message, "bad DNS upstream \"dns.example\": want IP or IP:PORT");
 }
 
+TEST_F(DnsServerTest, OneUpstreamQueryForABurstOfTheSameQuestion) {
+  // The test is the upstream here: it sees what is sent and answers by hand.
+  int up = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa = addr("127.0.0.3", 5353);
+  ASSERT_EQ(bind(up, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  cfg_.upstreams = {"127.0.0.3:5353"};
+  cfg_.upstreamTimeoutMs = 3000;
+  startServer();
+  std::vector<int> clients;
+  sockaddr_in srv = addr("127.0.0.1", kPort);
+  for (uint16_t i = 0; i < 5; ++i) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&srv), sizeof srv), 0);
+    std::string q = query("Burst.Example.", kTypeA, uint16_t(100 + i));
+    ASSERT_EQ(send(fd, q.data(), q.size(), 0), ssize_t(q.size()));
+    clients.push_back(fd);
+  }
+  // Exactly one query reaches the upstream.
+  char buf[4096];
+  sockaddr_in from{};
+  socklen_t fromLen = sizeof from;
+  pollfd pfd{up, POLLIN, 0};
+  ASSERT_EQ(poll(&pfd, 1, 2000), 1);
+  ssize_t n = recvfrom(up, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fromLen);
+  ASSERT_GT(n, 12);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(recv(up, buf + 2048, 2048, MSG_DONTWAIT), -1) << "a second query went upstream";
+  // Its answer: the query + one A record (name: a pointer to the question).
+  std::string ans(buf, size_t(n));
+  ans[2] = char(ans[2] | 0x80);  // QR
+  ans[7] = 1;                    // ANCOUNT
+  ans += std::string("\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x01\x02\x03\x04", 16);
+  ASSERT_EQ(sendto(up, ans.data(), ans.size(), 0, reinterpret_cast<sockaddr*>(&from), fromLen),
+            ssize_t(ans.size()));
+  for (uint16_t i = 0; i < 5; ++i) {
+    pollfd c{clients[i], POLLIN, 0};
+    ASSERT_EQ(poll(&c, 1, 2000), 1) << "client " << i;
+    ssize_t got = recv(clients[i], buf, sizeof buf, 0);
+    Pkt r = parse(std::string(buf, size_t(std::max<ssize_t>(got, 0))));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(ldns_pkt_id(r.get()), 100 + i);
+    EXPECT_EQ(qname(r.get()), "Burst.Example.");
+    EXPECT_EQ(rrs(ldns_pkt_answer(r.get())), std::vector<std::string>{"A 1.2.3.4"});
+    close(clients[i]);
+  }
+  auto c = server_->counters();
+  EXPECT_EQ(c.forwarded, 1u);
+  EXPECT_EQ(c.coalesced, 4u);
+  EXPECT_EQ(c.noerror, 5u);
+  close(up);
+}
+
 TEST_F(DnsServerTest, StopsPromptlyWithAQueryUpstream) {
   // An upstream that never answers: the query is in flight when stop() runs.
   int silent = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -810,6 +896,13 @@ int dnsperfMain(int argc, char** argv) {
 }  // namespace svclb::dns
 
 int main(int argc, char** argv) {
+  // Listing the tests (ctest's discovery at build time) needs no namespace.
+  bool listing = false;
+  for (int i = 1; i < argc; ++i) listing |= std::string(argv[i]) == "--gtest_list_tests";
+  if (listing) {
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+  }
   // First of all, before any thread exists: a network namespace of our own
   // with only `lo`, up. Everything after this stays in it.
   if (unshare(CLONE_NEWNET) != 0) {
