@@ -78,10 +78,11 @@ std::string renderStats(const Json& stats) {
       r.addRow({k, count(at(dns, {"results", k}))});
     out += "\n" + r.render();
     out += fmt::format(
-        "DNS queries: {} (udp {}, tcp {}); forwarded {}, cache hits {}, truncated {}\n",
+        "DNS queries: {} (udp {}, tcp {}); forwarded {}, cache hits {}, coalesced {}, "
+        "truncated {}\n",
         count(at(dns, {"queries"})), count(at(dns, {"udp"})), count(at(dns, {"tcp"})),
         count(at(dns, {"forwarded"})), count(at(dns, {"cacheHits"})),
-        count(at(dns, {"truncated"})));
+        count(at(dns, {"coalesced"})), count(at(dns, {"truncated"})));
   }
   return out;
 }

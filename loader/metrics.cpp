@@ -94,6 +94,7 @@ json statsJson(const CounterSnapshot& s) {
     out["dns"] = {{"queries", d.queries},     {"udp", d.udp},
                   {"tcp", d.tcp},             {"forwarded", d.forwarded},
                   {"cacheHits", d.cacheHits}, {"truncated", d.truncated},
+                  {"coalesced", d.coalesced},
                   {"results", dnsResults(d)}};
   }
   return out;
@@ -197,6 +198,9 @@ std::string renderPrometheus(const CounterSnapshot& s) {
     family("svclb_dns_truncated_total", "counter",
            "UDP answers sent truncated (TC bit: the client retries over TCP).");
     fmt::format_to(out, "svclb_dns_truncated_total {}\n", d.truncated);
+    family("svclb_dns_coalesced_total", "counter",
+           "Forwarded queries that joined the same question already asked upstream.");
+    fmt::format_to(out, "svclb_dns_coalesced_total {}\n", d.coalesced);
   }
   return o;
 }

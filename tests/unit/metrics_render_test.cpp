@@ -164,7 +164,7 @@ TEST(MetricsRender, DnsCounters) {
   s.dns = d;
   const json j = statsJson(s);
   EXPECT_EQ(j["dns"].dump(),
-            R"({"cacheHits":2,"forwarded":5,"queries":10,"results":{"FORMERR":0,"NODATA":1,)"
+            R"({"cacheHits":2,"coalesced":0,"forwarded":5,"queries":10,"results":{"FORMERR":0,"NODATA":1,)"
             R"("NOERROR":4,"NOTIMP":0,"NXDOMAIN":3,"REFUSED":1,"SERVFAIL":1},"tcp":2,)"
             R"("truncated":1,"udp":8})");
   const std::string m = renderPrometheus(s);
