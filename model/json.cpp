@@ -296,6 +296,9 @@ Service decodeService(Decoder& d, const json& j) {
     d.str(*spec, c, "loadBalancerIP", s.loadBalancerIP);
     d.strList(*spec, c, "loadBalancerSourceRanges", s.loadBalancerSourceRanges);
     d.i32(*spec, c, "healthCheckNodePort", s.healthCheckNodePort);
+    std::optional<bool> pnra;
+    if (d.boolean(*spec, c, "publishNotReadyAddresses", pnra) && pnra)
+      s.publishNotReadyAddresses = *pnra;
   }
   if (const json* status = d.obj(j, root, "status")) {
     Ctx c = root.child("status", std::string(kCore) + "ServiceStatus");

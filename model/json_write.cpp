@@ -278,6 +278,10 @@ class Writer {
     if (!s.loadBalancerSourceRanges.empty())
       strList("loadBalancerSourceRanges", s.loadBalancerSourceRanges);
     if (s.healthCheckNodePort != 0) kvNum("healthCheckNodePort", s.healthCheckNodePort);
+    if (s.publishNotReadyAddresses) {
+      key("publishNotReadyAddresses");
+      boolean(true);
+    }
     close();
     key("status");
     open();

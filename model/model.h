@@ -67,6 +67,9 @@ struct Service {
   // metallb.io/ip-allocated-from-pool (kLbPoolAnnotation), never in
   // meta.annotations.
   std::string loadBalancerPool;
+  // spec.publishNotReadyAddresses: the cluster DNS names every endpoint,
+  // ready or not (StatefulSets' peer discovery).
+  bool publishNotReadyAddresses = false;
 };
 
 struct EndpointPort {

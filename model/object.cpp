@@ -73,12 +73,12 @@ bool operator==(const Service& a, const Service& b) {
                   a.sessionAffinityTimeoutSeconds, a.externalIPs, a.externalName,
                   a.externalTrafficPolicy, a.internalTrafficPolicy, a.loadBalancerIP,
                   a.loadBalancerSourceRanges, a.healthCheckNodePort, a.loadBalancerIngressIPs,
-                  a.loadBalancerPool) ==
+                  a.loadBalancerPool, a.publishNotReadyAddresses) ==
              std::tie(b.type, b.clusterIP, b.selector, b.ports, b.sessionAffinity,
                       b.sessionAffinityTimeoutSeconds, b.externalIPs, b.externalName,
                       b.externalTrafficPolicy, b.internalTrafficPolicy, b.loadBalancerIP,
                       b.loadBalancerSourceRanges, b.healthCheckNodePort, b.loadBalancerIngressIPs,
-                      b.loadBalancerPool);
+                      b.loadBalancerPool, b.publishNotReadyAddresses);
 }
 
 bool operator==(const EndpointSubset& a, const EndpointSubset& b) {
