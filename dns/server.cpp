@@ -441,7 +441,12 @@ struct Server::Impl {
     o.sock_state_cb_data = this;
     o.timeout = std::max(1, cfg.upstreamTimeoutMs);
     o.tries = std::max(1, cfg.upstreamTries);
-    o.flags = ARES_FLAG_STAYOPEN;  // keep a TCP connection upstream once opened
+    // STAYOPEN: keep a TCP connection upstream once opened. NOCHECKRESP: an
+    // upstream's REFUSED / SERVFAIL / NOTIMP is its answer, passed on (as
+    // CoreDNS's forward does); c-ares would otherwise drop it, try the
+    // next upstream and report a bare error. A server that does not answer
+    // at all is still skipped for the next one.
+    o.flags = ARES_FLAG_STAYOPEN | ARES_FLAG_NOCHECKRESP;
     // NOROTATE: the upstreams in the given order, whatever resolv.conf's
     // "options rotate" says (c-ares reads it for what we leave unset).
     int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
@@ -946,6 +951,9 @@ struct Server::Impl {
     self->now = Clock::now();
     wire::Layout l;
     std::string_view reply(reinterpret_cast<const char*>(abuf), abuf ? size_t(alen) : 0);
+    // An upstream's answer, whatever its rcode (ARES_FLAG_NOCHECKRESP), goes
+    // back as it came; store() caches NOERROR and NXDOMAIN only. No answer
+    // at all (timeouts, unreachable) is our SERVFAIL.
     bool ok = status == ARES_SUCCESS && abuf && wire::walk(reply, l);
     if (ok) self->store(pd->key, reply, l);  // even if the asker is gone
     self->complete(*pd, ok, reply);

@@ -80,6 +80,14 @@ std::string ApiHandler::handleLine(const json& req) {
   return dump(query(req));
 }
 
+namespace {
+// "cluster.local." as users write it: "cluster.local".
+std::string zoneName(std::string d) {
+  if (!d.empty() && d.back() == '.') d.pop_back();
+  return d;
+}
+}  // namespace
+
 json ApiHandler::query(const json& req) {
   const std::string op = opOf(req);
   // The source's own locks, not the daemon's: taken before it.
@@ -101,7 +109,7 @@ json ApiHandler::query(const json& req) {
         const dns::ServerCounters c = v_.dns->counters();
         s["dns"] = {{"listen", v_.dns->config().listen},
                     {"upstreams", v_.dns->config().upstreams},
-                    {"domain", v_.zone->config().domain},
+                    {"domain", zoneName(v_.zone->config().domain)},
                     {"ttl", v_.zone->config().ttl},
                     {"services", v_.zone->services()},
                     {"queries", c.queries}};

@@ -475,6 +475,23 @@ TEST_F(DnsServerTest, ForwardsToTheUpstreamAndCaches) {
   EXPECT_EQ(c.noerror, 2u);
 }
 
+// An upstream that refuses (dnsmasq without servers of its own, for a name
+// it does not know) is answered as it said, REFUSED, not turned into our
+// SERVFAIL, and not cached.
+TEST_F(DnsServerTest, AnUpstreamRefusalIsPassedOnUncached) {
+  startServer();
+  for (int i = 0; i < 2; ++i) {
+    Pkt r = udp("unknown.elsewhere.", kTypeA, 1232, 0x0303);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(ldns_pkt_get_rcode(r.get()), LDNS_RCODE_REFUSED);
+  }
+  auto c = server_->counters();
+  EXPECT_EQ(c.refused, 2u);
+  EXPECT_EQ(c.servfail, 0u);
+  EXPECT_EQ(c.forwarded, 2u);
+  EXPECT_EQ(c.cacheHits, 0u);
+}
+
 TEST_F(DnsServerTest, ForwardedTxtOverTcp) {
   startServer();
   Pkt r = tcp("txt.up.example.", kTypeTXT);

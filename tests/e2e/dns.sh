@@ -75,6 +75,7 @@ test_external_name() {
     out=$(in_pod_dns 10 client nslookup my-service.prod)
     assert_contains "$out" "canonical name = backend.example.test" "nslookup shows the CNAME"
     assert_contains "$out" "Address: ${POD_IP[be1]}" "and the target's address, from the upstream"
+    assert_not_contains "$out" "SERVFAIL" "the AAAA half answered too (NODATA from the upstream)"
     out=$(qdig my-service.prod.svc.cluster.local)
     assert_match "$out" "my-service\.prod\.svc\.cluster\.local\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+CNAME[[:space:]]+backend\.example\.test\." \
         "dig: the CNAME"

@@ -39,13 +39,15 @@ in_pod_dns_ns() {
 in_pod_dns() { local t=$1 p=$2; shift 2; in_pod_dns_ns default "$t" "$p" "$@"; }
 
 # dnsmasq in be2 answering a few names outside the cluster zone (and
-# nothing else: no resolv.conf, no hosts file; TTL 60, as its default 0
-# would make every answer uncacheable), and HTTP on be1:80 for the
+# nothing else: no resolv.conf, no hosts file; example.test is local to it,
+# so AAAA gets NODATA and unknown names NXDOMAIN, not REFUSED; TTL 60, as
+# its default 0 would make every answer uncacheable), and HTTP on be1:80 for the
 # ExternalName scenario (curl http://my-service/ lands on be1).
 dns_upstream_up() {
     bg_ns "$(pod_ns be2)" dnsmasq --keep-in-foreground --no-resolv --no-hosts --user=root \
         --listen-address="$DNS_UPSTREAM_IP" --bind-interfaces --port=53 --pid-file= --local-ttl=60 \
-        --address=/backend.example.test/"${POD_IP[be1]}" --address=/upstream.example.test/192.0.2.7 \
+        --local=/example.test/ --host-record=backend.example.test,"${POD_IP[be1]}" \
+        --host-record=upstream.example.test,192.0.2.7 \
         --txt-record=txt.example.test,"from dnsmasq" --log-queries --log-facility="$TOPO_TMP/dnsmasq.log"
     retry 50 0.1 eval "[[ \$(in_pod_t 3 client dig +short +time=1 +tries=1 @$DNS_UPSTREAM_IP upstream.example.test) == 192.0.2.7 ]]" \
         || { log "dnsmasq in be2 did not come up"; return 1; }
