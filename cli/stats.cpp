@@ -73,16 +73,16 @@ std::string renderStats(const Json& stats) {
   const Json& dns = at(stats, {"dns"});
   if (dns.is_object()) {
     Table r({"DNS RESULT", "COUNT"});
-    for (const char* k : {"NOERROR", "NODATA", "NXDOMAIN", "SERVFAIL", "REFUSED", "FORMERR",
-                          "NOTIMP"})
+    for (const char* k :
+         {"NOERROR", "NODATA", "NXDOMAIN", "SERVFAIL", "REFUSED", "FORMERR", "NOTIMP"})
       r.addRow({k, count(at(dns, {"results", k}))});
     out += "\n" + r.render();
     out += fmt::format(
         "DNS queries: {} (udp {}, tcp {}); forwarded {}, cache hits {}, coalesced {}, "
         "truncated {}\n",
         count(at(dns, {"queries"})), count(at(dns, {"udp"})), count(at(dns, {"tcp"})),
-        count(at(dns, {"forwarded"})), count(at(dns, {"cacheHits"})),
-        count(at(dns, {"coalesced"})), count(at(dns, {"truncated"})));
+        count(at(dns, {"forwarded"})), count(at(dns, {"cacheHits"})), count(at(dns, {"coalesced"})),
+        count(at(dns, {"truncated"})));
   }
   return out;
 }

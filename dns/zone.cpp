@@ -262,7 +262,8 @@ void Zone::update(const Store& store, const std::set<Store::Key>* touched) {
     for (const auto& k : *touched) fresh.emplace_back(k, entryFor(store, k, cfg_.domain));
   } else {
     fresh.reserve(store.services().size());
-    for (const auto& [k, svc] : store.services()) fresh.emplace_back(k, entryFor(store, k, cfg_.domain));
+    for (const auto& [k, svc] : store.services())
+      fresh.emplace_back(k, entryFor(store, k, cfg_.domain));
   }
   std::unique_lock lk(impl_->mu);
   if (!touched) {
@@ -321,8 +322,8 @@ struct Lookup {
     return ans;
   }
   // SRV records sharing the weight as CoreDNS does: 100 / how many.
-  void srv(Answer& ans, std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows)
-      const {
+  void srv(Answer& ans,
+           std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows) const {
     const uint16_t w = rows.empty() ? 0 : static_cast<uint16_t>(100 / rows.size());
     std::set<std::string> extraDone;
     for (auto& [owner, port, target, ip] : rows) {
@@ -355,8 +356,7 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
     auto labels = labelsReversed(std::string_view(qname).substr(0, qname.size() - kArpa.size()));
     if (labels.size() == 4) {
       // 4.3.2.1.in-addr.arpa: labelsReversed gives 1, 2, 3, 4.
-      const std::string ip =
-          fmt::format("{}.{}.{}.{}", labels[0], labels[1], labels[2], labels[3]);
+      const std::string ip = fmt::format("{}.{}.{}.{}", labels[0], labels[1], labels[2], labels[3]);
       if (auto addr = parseV4(ip)) {
         auto [b, e] = z.ptrs.equal_range(*addr);
         if (b != e) {

@@ -51,7 +51,8 @@ namespace svclb::k8s {
 // controller). labels.Selector.String() sorts requirements by key.
 inline constexpr const char* kProxyLabelSelector =
     "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name";
-inline constexpr const char* kNoProxyNameLabelSelector = "!service.kubernetes.io/service-proxy-name";
+inline constexpr const char* kNoProxyNameLabelSelector =
+    "!service.kubernetes.io/service-proxy-name";
 
 struct Resource {
   std::string name;        // "services": for messages and status

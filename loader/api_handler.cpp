@@ -4,8 +4,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include "loader/committer.h"
 #include "dns/zone.h"
+#include "loader/committer.h"
 #include "loader/dataplane.h"
 #include "loader/k8s_source.h"
 #include "loader/metrics.h"

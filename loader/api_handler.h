@@ -18,7 +18,7 @@ class Syncer;
 namespace dns {
 class Server;
 class Zone;
-}
+}  // namespace dns
 
 // What the read-only requests look at; all guarded by `mu`.
 struct ApiViews {
@@ -27,7 +27,7 @@ struct ApiViews {
   const Dataplane& dp;
   const Syncer& syncer;
   std::string stateDir;
-  const K8sSource* k8s = nullptr;  // --source=kubernetes: its status
+  const K8sSource* k8s = nullptr;    // --source=kubernetes: its status
   const dns::Server* dns = nullptr;  // --cluster-dns: its counters (its own atomics)
   const dns::Zone* zone = nullptr;
 };

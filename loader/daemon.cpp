@@ -81,7 +81,8 @@ Status Daemon::start() {
                                         " (svclbd --cluster-dns none turns it off)"};
     fmt::print(stderr, "svclbd: cluster DNS on {}:53 for {} (upstreams: {})\n",
                formatIPv4(cfg_.dns.address), cfg_.dns.domain,
-               cfg_.dns.upstreams.empty() ? "none" : fmt::format("{}", fmt::join(cfg_.dns.upstreams, ", ")));
+               cfg_.dns.upstreams.empty() ? "none"
+                                          : fmt::format("{}", fmt::join(cfg_.dns.upstreams, ", ")));
   }
   if (k8s_) {
     // The maps keep the restored state until the API's first full list.
@@ -116,7 +117,19 @@ bool Daemon::wantsInterface(const std::string& ifname) const {
 
 Status Daemon::attachInterface(const std::string& ifname) {
   std::lock_guard lk(mu_);
-  return dp_.attachTc(ifname);
+  if (auto st = dp_.attachTc(ifname); !st) return st;
+  // The cluster DNS address is local to the node; a Service may hold it too
+  // (kube-dns: its port 53 is svclbd's, its other ports are balanced). The
+  // replies of such a Service leave the tc program with that address as
+  // their source, and the kernel drops a packet from a local source as a
+  // martian unless the interface accepts local sources.
+  if (cfg_.dns.address)
+    if (auto st = acceptLocalSources(ifname); !st)
+      fmt::print(stderr,
+                 "svclbd: {} (replies of a Service on the cluster DNS address {} from pods "
+                 "behind {} will be dropped)\n",
+                 st.error().message, formatIPv4(cfg_.dns.address), ifname);
+  return {};
 }
 
 void Daemon::nodeChanged() {

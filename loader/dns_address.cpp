@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -21,9 +22,9 @@ namespace {
 
 // One RTM_NEWADDR / RTM_DELADDR of addr/32 on lo, acknowledged.
 Status changeAddress(uint16_t type, uint32_t addr) {
-  const std::string what = fmt::format("{} the cluster DNS address {}/32 on lo",
-                                       type == RTM_NEWADDR ? "adding" : "removing",
-                                       formatIPv4(addr));
+  const std::string what =
+      fmt::format("{} the cluster DNS address {}/32 on lo",
+                  type == RTM_NEWADDR ? "adding" : "removing", formatIPv4(addr));
   const unsigned lo = if_nametoindex("lo");
   if (lo == 0) return Error::fromErrno(errno, what);
   std::unique_ptr<mnl_socket, int (*)(mnl_socket*)> nl(
@@ -51,8 +52,8 @@ Status changeAddress(uint16_t type, uint32_t addr) {
   const ssize_t n = mnl_socket_recvfrom(nl.get(), buf.data(), buf.size());
   if (n < 0) return Error::fromErrno(errno, what + ": netlink receive");
   const uint32_t seq = nh->nlmsg_seq;
-  if (mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, mnl_socket_get_portid(nl.get()),
-                 nullptr, nullptr) < 0)
+  if (mnl_cb_run(buf.data(), static_cast<size_t>(n), seq, mnl_socket_get_portid(nl.get()), nullptr,
+                 nullptr) < 0)
     return Error::fromErrno(errno, what);
   return {};
 }
@@ -71,6 +72,15 @@ std::vector<uint32_t> dnsAddresses() {
   freeifaddrs(ifa);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+Status acceptLocalSources(const std::string& ifname) {
+  const std::string path = "/proc/sys/net/ipv4/conf/" + ifname + "/accept_local";
+  FILE* f = fopen(path.c_str(), "w");
+  if (!f) return Error::fromErrno(errno, "cannot set " + path);
+  const bool ok = fputs("1", f) >= 0;
+  if (fclose(f) != 0 || !ok) return Error::fromErrno(errno, "cannot set " + path);
+  return {};
 }
 
 Status ensureDnsAddress(uint32_t addr) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -26,5 +27,12 @@ Status ensureDnsAddress(uint32_t addr);
 
 // The IPv4 addresses (host order) currently labelled kDnsAddressLabel.
 std::vector<uint32_t> dnsAddresses();
+
+// net.ipv4.conf.IFNAME.accept_local = 1 on a pod interface: a Service that
+// holds the cluster DNS address (kube-dns) has its replies reverse-NATed in
+// tc ingress to that address, local to the node; without accept_local the
+// kernel drops them as martians (with rp_filter off; with strict rp_filter
+// on the interface they are dropped anyway: docs/architecture.md).
+Status acceptLocalSources(const std::string& ifname);
 
 }  // namespace svclb

@@ -27,8 +27,8 @@
 
 #include "k8s/config.h"
 #include "loader/daemon.h"
-#include "loader/dns_address.h"
 #include "loader/dataplane.h"
+#include "loader/dns_address.h"
 #include "loader/external.h"
 #include "loader/maglev.h"
 #include "loader/servers.h"
@@ -121,8 +121,8 @@ Status parseDnsOptions(const std::string& clusterDNS, std::vector<std::string> u
   } else {
     in_addr a{};
     if (inet_pton(AF_INET, clusterDNS.c_str(), &a) != 1 || a.s_addr == 0)
-      return Error{EINVAL, fmt::format("--cluster-dns {}: expected an IPv4 address or none",
-                                       clusterDNS)};
+      return Error{EINVAL,
+                   fmt::format("--cluster-dns {}: expected an IPv4 address or none", clusterDNS)};
     o.address = ntohl(a.s_addr);
   }
   // The zone: lower case, no trailing dot, DNS labels.
@@ -139,8 +139,7 @@ Status parseDnsOptions(const std::string& clusterDNS, std::vector<std::string> u
                                      o.domain)};
   for (const auto& u : upstreams)
     if (!validUpstream(u))
-      return Error{EINVAL,
-                   fmt::format("--dns-upstream {}: expected IP or IP:PORT (IPv4)", u)};
+      return Error{EINVAL, fmt::format("--dns-upstream {}: expected IP or IP:PORT (IPv4)", u)};
   if (upstreams.empty()) {
     // The node's resolvers, as CoreDNS's `forward . /etc/resolv.conf`;
     // never the cluster DNS address itself (a loop).
@@ -251,8 +250,7 @@ int main(int argc, char** argv) {
                  "serve the cluster DNS zone on IP:53 (put on lo as lo:svclb-dns; pods' "
                  "resolv.conf names it; kubeadm's kube-dns address by default), or none")
       ->capture_default_str();
-  app.add_option("--cluster-domain", dc.dns.domain, "the cluster DNS zone")
-      ->capture_default_str();
+  app.add_option("--cluster-domain", dc.dns.domain, "the cluster DNS zone")->capture_default_str();
   std::vector<std::string> dnsUpstreams;
   app.add_option("--dns-upstream", dnsUpstreams,
                  "IP[:PORT] answering names outside the zone (repeatable; default: the "

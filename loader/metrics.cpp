@@ -56,7 +56,7 @@ constexpr Family kTraffic[] = {
 
 // The answers by result, in a fixed order (json objects sort keys).
 json dnsResults(const dns::ServerCounters& d) {
-  return {{"NOERROR", d.noerror}, {"NODATA", d.nodata},   {"NXDOMAIN", d.nxdomain},
+  return {{"NOERROR", d.noerror},   {"NODATA", d.nodata},   {"NXDOMAIN", d.nxdomain},
           {"SERVFAIL", d.servfail}, {"REFUSED", d.refused}, {"FORMERR", d.formerr},
           {"NOTIMP", d.notimp}};
 }
@@ -91,9 +91,12 @@ json statsJson(const CounterSnapshot& s) {
       {"ok", true}, {"services", services}, {"drops", drops}, {"conntrackEvents", ctEvents}};
   if (s.dns) {
     const dns::ServerCounters& d = *s.dns;
-    out["dns"] = {{"queries", d.queries},     {"udp", d.udp},
-                  {"tcp", d.tcp},             {"forwarded", d.forwarded},
-                  {"cacheHits", d.cacheHits}, {"truncated", d.truncated},
+    out["dns"] = {{"queries", d.queries},
+                  {"udp", d.udp},
+                  {"tcp", d.tcp},
+                  {"forwarded", d.forwarded},
+                  {"cacheHits", d.cacheHits},
+                  {"truncated", d.truncated},
                   {"coalesced", d.coalesced},
                   {"results", dnsResults(d)}};
   }

@@ -1,12 +1,11 @@
 // The cluster zone's records (dns/zone.h) from a Store: the specification's
 // names, NXDOMAIN/NODATA with the SOA, forwarding outside the zone, and
 // incremental updates that follow each change.
-#include "dns/zone.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
+#include "dns/zone.h"
 #include "model/model.h"
 
 namespace svclb::dns {
@@ -117,17 +116,15 @@ TEST_F(DnsZone, ClusterIPServices) {
   ASSERT_EQ(aaaa.authority.size(), 1u);
   EXPECT_EQ(aaaa.authority[0].type, kTypeSOA);
   EXPECT_EQ(answer("_http._tcp.web.default.svc.cluster.local.", kTypeSRV),
-            std::vector<std::string>{
-                "_http._tcp.web.default.svc.cluster.local. 5 IN SRV 0 100 80 "
-                "web.default.svc.cluster.local."});
+            std::vector<std::string>{"_http._tcp.web.default.svc.cluster.local. 5 IN SRV 0 100 80 "
+                                     "web.default.svc.cluster.local."});
   EXPECT_EQ(answer("_dns._udp.web.default.svc.cluster.local.", kTypeSRV),
-            std::vector<std::string>{
-                "_dns._udp.web.default.svc.cluster.local. 5 IN SRV 0 100 53 "
-                "web.default.svc.cluster.local."});
+            std::vector<std::string>{"_dns._udp.web.default.svc.cluster.local. 5 IN SRV 0 100 53 "
+                                     "web.default.svc.cluster.local."});
   EXPECT_EQ(zone.lookup("_dns._tcp.web.default.svc.cluster.local.", kTypeSRV).rcode, kNXDomain);
-  EXPECT_EQ(answer("30.0.96.10.in-addr.arpa.", kTypePTR),
-            std::vector<std::string>{
-                "30.0.96.10.in-addr.arpa. 5 IN PTR web.default.svc.cluster.local."});
+  EXPECT_EQ(
+      answer("30.0.96.10.in-addr.arpa.", kTypePTR),
+      std::vector<std::string>{"30.0.96.10.in-addr.arpa. 5 IN PTR web.default.svc.cluster.local."});
 }
 
 TEST_F(DnsZone, HeadlessServices) {
@@ -137,20 +134,17 @@ TEST_F(DnsZone, HeadlessServices) {
   EXPECT_EQ(answer("db-0.db.prod.svc.cluster.local.", kTypeA),
             std::vector<std::string>{"db-0.db.prod.svc.cluster.local. 5 IN A 10.244.1.11"});
   EXPECT_EQ(answer("10-244-1-12.db.prod.svc.cluster.local.", kTypeA),
-            std::vector<std::string>{
-                "10-244-1-12.db.prod.svc.cluster.local. 5 IN A 10.244.1.12"});
+            std::vector<std::string>{"10-244-1-12.db.prod.svc.cluster.local. 5 IN A 10.244.1.12"});
   EXPECT_EQ(zone.lookup("10-244-1-13.db.prod.svc.cluster.local.", kTypeA).rcode, kNXDomain)
       << "not ready";
   EXPECT_EQ(answer("_pg._tcp.db.prod.svc.cluster.local.", kTypeSRV),
-            (std::vector<std::string>{
-                "_pg._tcp.db.prod.svc.cluster.local. 5 IN SRV 0 50 5432 "
-                "10-244-1-12.db.prod.svc.cluster.local.",
-                "_pg._tcp.db.prod.svc.cluster.local. 5 IN SRV 0 50 5432 "
-                "db-0.db.prod.svc.cluster.local."}));
+            (std::vector<std::string>{"_pg._tcp.db.prod.svc.cluster.local. 5 IN SRV 0 50 5432 "
+                                      "10-244-1-12.db.prod.svc.cluster.local.",
+                                      "_pg._tcp.db.prod.svc.cluster.local. 5 IN SRV 0 50 5432 "
+                                      "db-0.db.prod.svc.cluster.local."}));
   EXPECT_EQ(strs(zone.lookup("_pg._tcp.db.prod.svc.cluster.local.", kTypeSRV).additional),
-            (std::vector<std::string>{
-                "10-244-1-12.db.prod.svc.cluster.local. 5 IN A 10.244.1.12",
-                "db-0.db.prod.svc.cluster.local. 5 IN A 10.244.1.11"}));
+            (std::vector<std::string>{"10-244-1-12.db.prod.svc.cluster.local. 5 IN A 10.244.1.12",
+                                      "db-0.db.prod.svc.cluster.local. 5 IN A 10.244.1.11"}));
   EXPECT_EQ(answer("11.1.244.10.in-addr.arpa.", kTypePTR),
             std::vector<std::string>{
                 "11.1.244.10.in-addr.arpa. 5 IN PTR db-0.db.prod.svc.cluster.local."});

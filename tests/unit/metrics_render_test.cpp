@@ -159,14 +159,15 @@ TEST(MetricsRender, StatsJsonShape) {
 TEST(MetricsRender, DnsCounters) {
   CounterSnapshot s;
   dns::ServerCounters d;
-  d.queries = 10, d.udp = 8, d.tcp = 2, d.noerror = 4, d.nodata = 1, d.nxdomain = 3,
-  d.servfail = 1, d.refused = 1, d.forwarded = 5, d.cacheHits = 2, d.truncated = 1;
+  d.queries = 10, d.udp = 8, d.tcp = 2, d.noerror = 4, d.nodata = 1, d.nxdomain = 3, d.servfail = 1,
+  d.refused = 1, d.forwarded = 5, d.cacheHits = 2, d.truncated = 1;
   s.dns = d;
   const json j = statsJson(s);
-  EXPECT_EQ(j["dns"].dump(),
-            R"({"cacheHits":2,"coalesced":0,"forwarded":5,"queries":10,"results":{"FORMERR":0,"NODATA":1,)"
-            R"("NOERROR":4,"NOTIMP":0,"NXDOMAIN":3,"REFUSED":1,"SERVFAIL":1},"tcp":2,)"
-            R"("truncated":1,"udp":8})");
+  EXPECT_EQ(
+      j["dns"].dump(),
+      R"({"cacheHits":2,"coalesced":0,"forwarded":5,"queries":10,"results":{"FORMERR":0,"NODATA":1,)"
+      R"("NOERROR":4,"NOTIMP":0,"NXDOMAIN":3,"REFUSED":1,"SERVFAIL":1},"tcp":2,)"
+      R"("truncated":1,"udp":8})");
   const std::string m = renderPrometheus(s);
   for (const char* line :
        {"svclb_dns_queries_total{transport=\"udp\"} 8\n",

@@ -118,7 +118,7 @@ TEST(ModelStore, ClusterDNSAddressIsReservedAndItsPort53Unbalanced) {
   std::vector<std::pair<std::string, uint16_t>> keys;
   for (const auto& f : st.frontends()) keys.emplace_back(formatIPv4(f.key.vip), f.key.port);
   EXPECT_EQ(keys, (std::vector<std::pair<std::string, uint16_t>>{{"192.168.7.1", 9153},
-                                                                  {"192.168.7.2", 80}}));
+                                                                 {"192.168.7.2", 80}}));
   Store plain{StoreConfig{"192.168.7.0/29"}};
   applyOk(plain, svcYaml("a"));
   EXPECT_EQ(svc(plain, "a").clusterIP, "192.168.7.1");
