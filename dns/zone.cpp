@@ -321,11 +321,12 @@ struct Lookup {
     ans.authority.push_back(soa(apex));
     return ans;
   }
-  // SRV records sharing the weight as CoreDNS does: 100 / how many.
-  void srv(Answer& ans,
-           std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows) const {
+  // SRV records sharing the weight as CoreDNS does: 100 / how many; the
+  // targets' A records (ip != 0) in the additional section when `extra`.
+  void srv(Answer& ans, std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows,
+           bool extra = true) const {
     const uint16_t w = rows.empty() ? 0 : static_cast<uint16_t>(100 / rows.size());
-    std::set<std::string> extraDone;
+    std::set<std::pair<std::string, uint32_t>> extraDone;
     for (auto& [owner, port, target, ip] : rows) {
       Record r = rec(owner, kTypeSRV);
       r.priority = 0;
@@ -333,7 +334,8 @@ struct Lookup {
       r.port = port;
       r.target = target;
       ans.answer.push_back(std::move(r));
-      if (extraDone.insert(target).second) ans.additional.push_back(a(target, ip));
+      if (extra && ip && extraDone.insert({target, ip}).second)
+        ans.additional.push_back(a(target, ip));
     }
   }
 };
@@ -390,6 +392,9 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
                     : labelsReversed(std::string_view(qname).substr(0, qname.size() - zone.size()));
   const size_t n = labels.size();
   const bool addrQuery = qtype == kTypeA || qtype == kTypeANY;
+  // CoreDNS answers a PTR question for a forward name of the zone, known or
+  // not, with NODATA (reverse_test.go).
+  if (qtype == kTypePTR) return L.nodata(zone);
 
   // The apex: SOA, NS (ns.dns.ZONE, whose A is the cluster DNS address).
   if (n == 0) {
@@ -427,7 +432,8 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
     if (n == 1 || n == 2) return L.nodata(zone);
     if (n != 3) return L.nxdomain(zone);
     auto ip = parseDashed(labels[2]);
-    if (!ip) return L.nxdomain(zone);
+    // As CoreDNS: the namespace must exist (here: hold a Service).
+    if (!ip || !z.namespaces.count(std::string(labels[1]))) return L.nxdomain(zone);
     if (!addrQuery) return L.nodata(zone);
     Answer ans;
     ans.answer.push_back(L.a(qname, *ip));
@@ -446,6 +452,12 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
     switch (e.kind) {
       case Entry::Kind::ExternalName: {
         if (e.target.empty()) return L.nxdomain(zone);
+        if (qtype == kTypeSRV && !e.ports.empty()) {
+          std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows;
+          for (const auto& p : e.ports) rows.emplace_back(qname, p.port, e.target, 0);
+          L.srv(ans, std::move(rows));
+          return ans;
+        }
         Record c = L.rec(qname, kTypeCNAME);
         c.target = e.target;
         ans.answer.push_back(std::move(c));
@@ -468,6 +480,13 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
         return ans;
       }
       case Entry::Kind::ClusterIP:
+        if (qtype == kTypeANY) {  // every record at the name
+          ans.answer.push_back(L.a(qname, e.clusterIP));
+          std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows;
+          for (const auto& p : e.ports) rows.emplace_back(qname, p.port, e.fqdn, e.clusterIP);
+          L.srv(ans, std::move(rows), false);
+          return ans;
+        }
         if (addrQuery) {
           ans.answer.push_back(L.a(qname, e.clusterIP));
           return ans;
@@ -498,16 +517,20 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
         return L.nodata(zone);
     }
   }
+  if (n == 4 && labels[3].starts_with('_')) {
+    // _PROTO.NAME.NS.svc.ZONE: an empty non-terminal above a named port.
+    for (const auto& p : e.ports)
+      if (p.proto == labels[3].substr(1)) return L.nodata(zone);
+    return L.nxdomain(zone);
+  }
   if (n == 4) {  // HOST.NAME.NS.svc.ZONE: a headless Service's endpoint
     if (e.kind != Entry::Kind::Headless) return L.nxdomain(zone);
+    Answer ans;  // every endpoint of that name (two pods may share a hostname)
     for (const auto& ep : e.endpoints)
-      if (ep.host == labels[3]) {
-        if (!addrQuery) return L.nodata(zone);
-        Answer ans;
-        ans.answer.push_back(L.a(qname, ep.ip));
-        return ans;
-      }
-    return L.nxdomain(zone);
+      if (ep.host == labels[3]) ans.answer.push_back(L.a(qname, ep.ip));
+    if (ans.answer.empty()) return L.nxdomain(zone);
+    if (!addrQuery) return L.nodata(zone);
+    return ans;
   }
   if (n == 5 && labels[3].starts_with('_') && labels[4].starts_with('_')) {
     // _PORT._PROTO.NAME.NS.svc.ZONE: a named port.
@@ -518,6 +541,8 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
       if (p.name != port || p.proto != proto) continue;
       found = true;
       if (e.kind == Entry::Kind::ClusterIP) rows.emplace_back(qname, p.port, e.fqdn, e.clusterIP);
+      if (e.kind == Entry::Kind::ExternalName && !e.target.empty())
+        rows.emplace_back(qname, p.port, e.target, 0);
       if (e.kind == Entry::Kind::Headless)
         for (const auto& ep : e.endpoints)
           rows.emplace_back(qname, p.port, ep.host + "." + e.fqdn, ep.ip);

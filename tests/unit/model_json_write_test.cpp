@@ -83,6 +83,7 @@ TEST(ModelJsonWrite, EveryFieldAndEscape) {
   s.loadBalancerIP = "192.0.2.10";
   s.loadBalancerSourceRanges = {"10.0.0.0/8", " 192.168.0.0/16 "};
   s.healthCheckNodePort = 31000;
+  s.publishNotReadyAddresses = true;
   s.loadBalancerIngressIPs = {"192.0.2.10"};
   s.loadBalancerPool = "pool-a";
   expectSame(s, /*exact=*/false);
