@@ -429,7 +429,8 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
   }
   if (labels[0] == "pod") {
     // pods insecure: A-B-C-D.NAMESPACE.pod.ZONE answers A.B.C.D.
-    if (n == 1 || n == 2) return L.nodata(zone);
+    if (n == 1) return L.nodata(zone);
+    if (n == 2) return L.nxdomain(zone);  // NS.pod.ZONE (handler_pod_insecure_test.go)
     if (n != 3) return L.nxdomain(zone);
     auto ip = parseDashed(labels[2]);
     // As CoreDNS: the namespace must exist (here: hold a Service).
