@@ -32,9 +32,9 @@ void applyText(Store& store, const std::string& text) {
 
 uint16_t typeOf(const std::string& s) {
   static const std::map<std::string, uint16_t> m = {
-      {"A", kTypeA},     {"NS", kTypeNS},     {"CNAME", kTypeCNAME}, {"SOA", kTypeSOA},
-      {"PTR", kTypePTR}, {"TXT", kTypeTXT},   {"AAAA", kTypeAAAA},   {"SRV", kTypeSRV},
-      {"ANY", kTypeANY}};
+      {"A", kTypeA},       {"NS", kTypeNS},   {"CNAME", kTypeCNAME},
+      {"SOA", kTypeSOA},   {"PTR", kTypePTR}, {"TXT", kTypeTXT},
+      {"AAAA", kTypeAAAA}, {"SRV", kTypeSRV}, {"ANY", kTypeANY}};
   auto it = m.find(s);
   return it == m.end() ? 0 : it->second;
 }
@@ -70,7 +70,7 @@ std::set<std::string> expected(const nlohmann::json& c, const char* key, uint32_
 std::vector<nlohmann::json> loadCases() {
   std::vector<nlohmann::json> docs;
   auto err = yaml::readYaml(slurp(std::string(SVCLB_DNS_CASES) + "/cases.yaml"),
-                      [&](nlohmann::json&& d) { docs.push_back(std::move(d)); });
+                            [&](nlohmann::json&& d) { docs.push_back(std::move(d)); });
   EXPECT_FALSE(err.has_value()) << *err;
   EXPECT_EQ(docs.size(), 1u);
   std::vector<nlohmann::json> out;
@@ -145,8 +145,9 @@ spec:
   EXPECT_EQ(zone.services(), 1u);
   EXPECT_EQ(answerOf(zone, "web.default.svc.cluster.local", kTypeA),
             std::set<std::string>{"web.default.svc.cluster.local. 5 IN A 10.96.0.20"});
-  EXPECT_EQ(answerOf(zone, "20.0.96.10.in-addr.arpa", kTypePTR),
-            std::set<std::string>{"20.0.96.10.in-addr.arpa. 5 IN PTR web.default.svc.cluster.local."});
+  EXPECT_EQ(
+      answerOf(zone, "20.0.96.10.in-addr.arpa", kTypePTR),
+      std::set<std::string>{"20.0.96.10.in-addr.arpa. 5 IN PTR web.default.svc.cluster.local."});
 
   // A second Service, touched alone.
   applyText(store, R"(apiVersion: v1
@@ -200,13 +201,15 @@ spec:
   auto slice = [](const std::string& eps) {
     return "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: db-a\n"
            "  namespace: default\n  labels: {kubernetes.io/service-name: db}\naddressType: IPv4\n"
-           "ports: [{name: pg, port: 5432}]\nendpoints:\n" + eps;
+           "ports: [{name: pg, port: 5432}]\nendpoints:\n" +
+           eps;
   };
   applyText(store, svc);
   zone.update(store, nullptr);
   EXPECT_EQ(zone.lookup("db.default.svc.cluster.local", kTypeA).rcode, kNXDomain);
 
-  applyText(store, slice("- addresses: [10.244.1.5]\n- addresses: [10.244.2.6]\n  hostname: db-1\n"));
+  applyText(store,
+            slice("- addresses: [10.244.1.5]\n- addresses: [10.244.2.6]\n  hostname: db-1\n"));
   std::set<Store::Key> touched = {{"default", "db"}};
   zone.update(store, &touched);
   EXPECT_EQ(answerOf(zone, "db.default.svc.cluster.local", kTypeA),
@@ -214,7 +217,8 @@ spec:
                                    "db.default.svc.cluster.local. 5 IN A 10.244.2.6"}));
   EXPECT_EQ(answerOf(zone, "10-244-1-5.db.default.svc.cluster.local", kTypeA).size(), 1u);
   EXPECT_EQ(answerOf(zone, "6.2.244.10.in-addr.arpa", kTypePTR),
-            std::set<std::string>{"6.2.244.10.in-addr.arpa. 5 IN PTR db-1.db.default.svc.cluster.local."});
+            std::set<std::string>{
+                "6.2.244.10.in-addr.arpa. 5 IN PTR db-1.db.default.svc.cluster.local."});
 
   // One endpoint becomes not ready: its names and PTR go.
   applyText(store, slice("- addresses: [10.244.1.5]\n  conditions: {ready: false}\n"
@@ -237,9 +241,10 @@ spec:
   zone.update(store, &touched);
   EXPECT_EQ(answerOf(zone, "db.default.svc.cluster.local", kTypeA).size(), 2u);
   EXPECT_EQ(answerOf(zone, "_pg._tcp.db.default.svc.cluster.local", kTypeSRV),
-            (std::set<std::string>{
-                "_pg._tcp.db.default.svc.cluster.local. 5 IN SRV 0 50 5432 10-244-1-5.db.default.svc.cluster.local.",
-                "_pg._tcp.db.default.svc.cluster.local. 5 IN SRV 0 50 5432 db-1.db.default.svc.cluster.local."}));
+            (std::set<std::string>{"_pg._tcp.db.default.svc.cluster.local. 5 IN SRV 0 50 5432 "
+                                   "10-244-1-5.db.default.svc.cluster.local.",
+                                   "_pg._tcp.db.default.svc.cluster.local. 5 IN SRV 0 50 5432 "
+                                   "db-1.db.default.svc.cluster.local."}));
 }
 
 TEST(DnsZoneTargeted, EndpointsObjectWhenNoSlice) {
@@ -305,7 +310,8 @@ TEST(DnsZoneTargeted, TenThousandServicesThenOneTouched) {
   std::string text;
   for (int i = 0; i < 10000; ++i)
     text += "apiVersion: v1\nkind: Service\nmetadata: {name: s" + std::to_string(i) +
-            ", namespace: ns" + std::to_string(i % 50) + "}\nspec:\n  ports: [{name: http, port: 80}]\n---\n";
+            ", namespace: ns" + std::to_string(i % 50) +
+            "}\nspec:\n  ports: [{name: http, port: 80}]\n---\n";
   applyText(store, text);
   Zone zone;
   zone.update(store, nullptr);
@@ -315,8 +321,9 @@ TEST(DnsZoneTargeted, TenThousandServicesThenOneTouched) {
             std::set<std::string>{"s7.ns7.svc.cluster.local. 5 IN A " + s7.clusterIP});
 
   ASSERT_TRUE(store.remove("Service", "ns7", "s7").ok());
-  applyText(store, "apiVersion: v1\nkind: Service\nmetadata: {name: new, namespace: ns7}\nspec:\n"
-                   "  ports: [{name: http, port: 80}]\n");
+  applyText(store,
+            "apiVersion: v1\nkind: Service\nmetadata: {name: new, namespace: ns7}\nspec:\n"
+            "  ports: [{name: http, port: 80}]\n");
   std::set<Store::Key> touched = {{"ns7", "s7"}, {"ns7", "new"}};
   zone.update(store, &touched);
   EXPECT_EQ(zone.services(), 10000u);
