@@ -114,7 +114,7 @@ test_shape() {
         "every taint tolerated (one toleration, operator Exists, no key or effect)"
     assert_eq "RollingUpdate 1" "$(jq -r '.spec.updateStrategy | "\(.type) \(.rollingUpdate.maxUnavailable)"' <<<"$j")" \
         "RollingUpdate, one node at a time"
-    assert_eq "false ALL BPF,NET_ADMIN,NET_RAW,PERFMON" \
+    assert_eq "false ALL BPF,NET_ADMIN,NET_BIND_SERVICE,NET_RAW,PERFMON" \
         "$(jq -r '.securityContext | "\(.privileged) \(.capabilities.drop | join(",")) \(.capabilities.add | sort | join(","))"' <<<"$c")" \
         "not privileged: all capabilities dropped, only the needed ones added"
     assert_eq "spec.nodeName" \
