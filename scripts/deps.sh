@@ -46,6 +46,11 @@ PKGS=(
   # benchmarks: the iptables/nftables references (iptables-legacy-restore,
   # nft), charts (gnuplot), pktgen timing (bc)
   iptables nftables gnuplot-nox bc
+  # the cluster DNS benchmark (bench/dns/qps.sh; ctest bench.dns_smoke):
+  # the load generator (dnsperf) and a peer resolver (unbound, run with its
+  # own config; its init script is not started where policy-rc.d says no,
+  # and where nothing says no it starts a stock unbound on 127.0.0.1:53)
+  dnsperf unbound
 )
 
 missing=()
