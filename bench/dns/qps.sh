@@ -178,7 +178,7 @@ start_svclbd() {
     timeout 120 "$BIN/svcctl" --socket "$TMP/svclbd.sock" apply -f "$TMP/svc.yaml" >"$TMP/apply.log" 2>&1 \
         || die "svcctl apply failed: $(tail -5 "$TMP/apply.log")"
     t1=$(date +%s.%N)
-    log "svclbd: svcctl apply of $N Services took $(echo "$t1 - $t0" | bc) s"
+    log "svclbd: svcctl apply of $N Services took $(printf '%.3f' "$(echo "$t1 - $t0" | bc)") s"
 }
 start_unbound() { # NAME THREADS
     local d=$TMP/$1
@@ -258,7 +258,7 @@ done
 if [ -s "$CHECKS" ]; then log "answers that differ from the generated zone:"; cat "$CHECKS" >&2; fi
 
 # ---- measurement ----------------------------------------------------------
-RES=$TMP/runs.tsv # round mix server qps sent completed lost lost% avg_ms rcodes
+RES=$TMP/runs.tsv # round mix server qps sent completed lost lost% avg_ms rcodes response_bytes
 : >"$RES"
 perf() { # SERVER MIX TAG [extra dnsperf args]: one dnsperf run, a line in $RES
     local s=$1 m=$2 tag=$3 o; shift 3
@@ -278,12 +278,13 @@ done = f(r"Queries completed:\s+(\d+)", int)
 lost = f(r"Queries lost:\s+(\d+)", int)
 qps = f(r"Queries per second:\s+([\d.]+)")
 lat = f(r"Average Latency \(s\):\s+([\d.]+)") * 1000
+size = f(r"Average packet size:.*response\s+(\d+)", int)
 m = re.search(r"Response codes:\s+(.*)", t)
 rc = ",".join(f"{k}:{v}" for k, v in re.findall(r"([A-Z]+) (\d+) \(", m.group(1))) if m else "-"
 pct = 100.0 * lost / sent if sent else 0.0
-print(f"{sys.argv[2]}\t{sys.argv[3]}\t{sys.argv[4]}\t{qps:.1f}\t{sent}\t{done}\t{lost}\t{pct:.3f}\t{lat:.3f}\t{rc}")
+print(f"{sys.argv[2]}\t{sys.argv[3]}\t{sys.argv[4]}\t{qps:.1f}\t{sent}\t{done}\t{lost}\t{pct:.3f}\t{lat:.3f}\t{rc}\t{size}")
 PY
-    log "$(tail -1 "$RES" | awk -F'\t' '{printf "%s %-4s %-9s %10s q/s  lost %s (%s%%)  avg %s ms  %s", $1, $2, $3, $4, $7, $8, $9, $10}')"
+    log "$(tail -1 "$RES" | awk -F'\t' '{printf "%s %-4s %-9s %10s q/s  lost %s (%s%%)  avg %s ms  %s  response %s B", $1, $2, $3, $4, $7, $8, $9, $10, $11}')"
 }
 
 # Warm-up: one pass of every query file per server (not measured), so the
@@ -311,13 +312,19 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 has svclbd && metrics >"$TMP/metrics-after.txt"
 
-# svclbd following changes: the zone mix while svcctl applies a Service
-# back and forth between two ClusterIPs (bounded: DUR + 5 s, 100,000
-# applies), beside a run without the loop in the same round.
+# svclbd following changes: the zone mix while svcctl applies, back and
+# forth, an EndpointSlice of a headless Service with two sets of pods (as a
+# rollout does; each apply changes that Service's records), bounded: DUR + 5 s
+# and 100,000 applies; beside a run without the loop in the same round.
 if [ "$CHURN" = 1 ] && has svclbd; then
-    printf -- '---\napiVersion: v1\nkind: Service\nmetadata:\n  name: churn\n  namespace: default\nspec:\n  clusterIP: %s\n  ports:\n  - {name: http, port: 80, protocol: TCP}\n' \
-        10.100.255.1 >"$TMP/churn-a.yaml"
-    sed 's/10.100.255.1/10.100.255.2/' "$TMP/churn-a.yaml" >"$TMP/churn-b.yaml"
+    slice() { # ADDR...
+        printf -- '---\napiVersion: v1\nkind: Service\nmetadata:\n  name: churn\n  namespace: default\nspec:\n  clusterIP: None\n  ports:\n  - {name: http, port: 8080, protocol: TCP}\n'
+        printf -- '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: churn-1\n  namespace: default\n  labels:\n    kubernetes.io/service-name: churn\naddressType: IPv4\nports:\n- {name: http, port: 8080, protocol: TCP}\nendpoints:\n'
+        local a
+        for a in "$@"; do printf -- '- addresses: [%s]\n  conditions: {ready: true}\n' "$a"; done
+    }
+    slice 10.245.0.1 10.245.0.2 >"$TMP/churn-a.yaml"
+    slice 10.245.0.3 10.245.0.4 >"$TMP/churn-b.yaml"
     for ((r = 0; r < ROUNDS; r++)); do
         perf svclbd zone "churn-off-r$r"
         (
@@ -335,8 +342,10 @@ if [ "$CHURN" = 1 ] && has svclbd; then
         perf svclbd zone "churn-on-r$r"
         wait $cpid || die "the svcctl apply loop failed"
         ask "${ADDR[svclbd]}" churn.default.svc.cluster.local
-        got=$ANS
-        log "churn round $r: $(cat "$TMP/churn-count-r$r") applies in $((DUR + 5)) s; churn.default -> $got"
+        want="10.245.0.1 10.245.0.2"
+        [ $(($(cat "$TMP/churn-count-r$r") % 2)) = 0 ] && want="10.245.0.3 10.245.0.4"
+        [ "$ANS" = "$want" ] || echo "svclbd: churn.default.svc.cluster.local A after the apply loop: expected [$want], got [$ANS]" >>"$CHECKS"
+        log "churn round $r: $(cat "$TMP/churn-count-r$r") applies in $((DUR + 5)) s; churn.default -> $ANS (expected $want)"
         echo "churn-r$r $(cat "$TMP/churn-count-r$r") $((DUR + 5))" >>"$TMP/churn.txt"
     done
 fi
@@ -353,8 +362,8 @@ servers, mixes = sys.argv[2].split(), sys.argv[3].split()
 def runs(tag_pred, m, s):
     return [r for r in rows if tag_pred(r[0]) and r[1] == m and r[2] == s]
 main = lambda t: t.startswith("r")
-print("| mix | server | q/s (median) | rounds' q/s | lost (sum) | avg latency ms (median) | response codes (last round) |")
-print("|---|---|---:|---|---:|---:|---|")
+print("| mix | server | q/s (median) | rounds' q/s | lost (sum) | avg latency ms (median) | response codes (last round) | avg response B |")
+print("|---|---|---:|---|---:|---:|---|---:|")
 med = {}
 for m in mixes:
     for s in servers:
@@ -365,7 +374,7 @@ for m in mixes:
         med[m, s] = st.median(q)
         print(f"| {m} | {s} | {st.median(q):.0f} | {' '.join(f'{x:.0f}' for x in q)} | "
               f"{sum(int(r[6]) for r in rr)} of {sum(int(r[4]) for r in rr)} | "
-              f"{st.median(float(r[8]) for r in rr):.3f} | {rr[-1][9]} |")
+              f"{st.median(float(r[8]) for r in rr):.3f} | {rr[-1][9]} | {rr[-1][10]} |")
 if "svclbd" in servers and len(servers) > 1:
     print()
     others = [s for s in servers if s != "svclbd"]
