@@ -38,7 +38,8 @@ PKGS=(
   # DNS labs: an upstream server (dnsmasq, without its system service),
   # clients (dig, nslookup: bind9-dnsutils; busybox nslookup)
   dnsmasq-base bind9-dnsutils busybox
-  # DNS load (qps of the cluster DNS server: dns_server_tests --dnsperf)
+  # DNS load (qps of the cluster DNS server: dns_server_tests --dnsperf,
+  # bench/dns/qps.sh and its ctest bench.dns_smoke)
   dnsperf
   # the k8s tests' control plane (tests/testlib/k8s.sh): CA, certificates
   # and service-account keys
@@ -46,6 +47,11 @@ PKGS=(
   # benchmarks: the iptables/nftables references (iptables-legacy-restore,
   # nft), charts (gnuplot), pktgen timing (bc)
   iptables nftables gnuplot-nox bc
+  # the cluster DNS benchmark (bench/dns/qps.sh; ctest bench.dns_smoke):
+  # a peer resolver, run with its own config (the package's init script is
+  # not started where policy-rc.d says no; where nothing says no it starts a
+  # stock unbound on 127.0.0.1:53)
+  unbound
 )
 
 missing=()
