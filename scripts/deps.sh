@@ -48,9 +48,8 @@ PKGS=(
   # nft), charts (gnuplot), pktgen timing (bc)
   iptables nftables gnuplot-nox bc
   # the cluster DNS benchmark (bench/dns/qps.sh; ctest bench.dns_smoke):
-  # a peer resolver, run with its own config (the package's init script is
-  # not started where policy-rc.d says no; where nothing says no it starts a
-  # stock unbound on 127.0.0.1:53)
+  # a peer resolver, run with its own config (its init script never starts:
+  # see policy-rc.d below)
   unbound
 )
 
@@ -65,8 +64,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   echo "deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
+  # Tools, not services: no package's init script may start a daemon (unbound
+  # would take 127.0.0.1:53). Where the machine has no policy-rc.d saying
+  # so (a fresh root), one that refuses every start is in place for the
+  # install and removed after it.
+  rcd=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    rcd=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# scripts/deps.sh: no service starts during its install\nexit 101\n' >"$rcd"
+    chmod 755 "$rcd"
+    trap 'rm -f "$rcd"' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$rcd" ]; then rm -f "$rcd"; trap - EXIT; fi
 fi
 
 # kubectl (not a Debian package) is only used by developers to produce
