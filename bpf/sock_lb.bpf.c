@@ -5,7 +5,7 @@
  * kube-proxy's REJECT sees), EPERM otherwise (counted as a drop, here, once). */
 #include "lib/sock.h"
 
-static __always_inline int sock4_entry(struct bpf_sock_addr *ctx)
+static __always_inline int sock4_entry(struct bpf_sock_addr *ctx, int connect)
 {
 	__u8 proto;
 	int ret;
@@ -16,7 +16,7 @@ static __always_inline int sock4_entry(struct bpf_sock_addr *ctx)
 		proto = IPPROTO_UDP;
 	else
 		return 1;
-	ret = sock4_translate(ctx, proto);
+	ret = sock4_translate(ctx, proto, connect);
 	if (ret < 0) {
 		if (ret == -DROP_NO_BACKEND)
 			bpf_set_retval(-ECONNREFUSED);
@@ -30,13 +30,13 @@ static __always_inline int sock4_entry(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect4")
 int svclb_sock_connect4(struct bpf_sock_addr *ctx)
 {
-	return sock4_entry(ctx);
+	return sock4_entry(ctx, 1);
 }
 
 SEC("cgroup/sendmsg4")
 int svclb_sock_sendmsg4(struct bpf_sock_addr *ctx)
 {
-	return sock4_entry(ctx);
+	return sock4_entry(ctx, 0);
 }
 
 SEC("cgroup/recvmsg4")
@@ -50,5 +50,21 @@ SEC("cgroup/getpeername4")
 int svclb_sock_getpeername4(struct bpf_sock_addr *ctx)
 {
 	sock4_reverse(ctx);
+	return 1;
+}
+
+/* Counters of socket-balanced flows (lib/sock.h sock4_count_skb): never
+ * drop (1 = let the packet pass). */
+SEC("cgroup_skb/egress")
+int svclb_sock_skb_egress(struct __sk_buff *skb)
+{
+	sock4_count_skb(skb, 1);
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int svclb_sock_skb_ingress(struct __sk_buff *skb)
+{
+	sock4_count_skb(skb, 0);
 	return 1;
 }

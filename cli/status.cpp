@@ -61,6 +61,7 @@ std::string renderStatus(const Json& s) {
   kv += "BPF FS:\t" + field(at(s, {"bpffs"}), "<none>") + "\n";
   kv += "State Dir:\t" + field(at(s, {"stateDir"}), "<none>") + "\n";
   kv += "Cgroup:\t" + field(at(s, {"cgroup"}), "<none>") + "\n";
+  if (!at(s, {"socketLb"}).is_null()) kv += "Socket LB:\t" + field(at(s, {"socketLb"}), "") + "\n";
   if (!at(s, {"netnsCookie"}).is_null())
     kv += "Netns Cookie:\t" + str(at(s, {"netnsCookie"})) + "\n";
   const Json& sync = at(s, {"sync"});

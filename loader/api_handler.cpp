@@ -206,6 +206,7 @@ json ApiHandler::status() {
           {"stateDir", v_.stateDir},
           {"cgroup", cfg.cgroup},
           {"netnsCookie", cfg.netnsCookie},
+          {"socketLb", socketLbName(cfg.socketLb)},
           {"interfaces", ifaces},
           {"externalInterfaces", external},
           {"programs", progs},

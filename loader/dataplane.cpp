@@ -49,13 +49,15 @@ const CgroupHook kCgroupHooks[] = {
     {"sendmsg4", [](::svclb_bpf* s) { return s->progs.svclb_sock_sendmsg4; }},
     {"recvmsg4", [](::svclb_bpf* s) { return s->progs.svclb_sock_recvmsg4; }},
     {"getpeername4", [](::svclb_bpf* s) { return s->progs.svclb_sock_getpeername4; }},
+    {"skb_egress", [](::svclb_bpf* s) { return s->progs.svclb_sock_skb_egress; }},
+    {"skb_ingress", [](::svclb_bpf* s) { return s->progs.svclb_sock_skb_ingress; }},
 };
 
-const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES, SVCLB_MAP_BACKENDS,   SVCLB_MAP_CT,
-                                   SVCLB_MAP_CT_EST,   SVCLB_MAP_SVC_STATS,  SVCLB_MAP_BE_STATS,
-                                   SVCLB_MAP_DROPS,    SVCLB_MAP_SOCK_REV,   SVCLB_MAP_MAGLEV,
-                                   SVCLB_MAP_AFFINITY, SVCLB_MAP_SRC_RANGES, SVCLB_MAP_L2_ARP,
-                                   SVCLB_MAP_TX_PORTS, SVCLB_MAP_NIC_XDP,    SVCLB_MAP_CT_EVENTS};
+const char* const kPinnedMaps[] = {
+    SVCLB_MAP_SERVICES,  SVCLB_MAP_BACKENDS, SVCLB_MAP_CT,         SVCLB_MAP_CT_EST,
+    SVCLB_MAP_SVC_STATS, SVCLB_MAP_BE_STATS, SVCLB_MAP_DROPS,      SVCLB_MAP_SOCK_REV,
+    SVCLB_MAP_MAGLEV,    SVCLB_MAP_AFFINITY, SVCLB_MAP_SRC_RANGES, SVCLB_MAP_L2_ARP,
+    SVCLB_MAP_TX_PORTS,  SVCLB_MAP_NIC_XDP,  SVCLB_MAP_CT_EVENTS,  SVCLB_MAP_SOCK_FLOW};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
@@ -335,6 +337,25 @@ const char* externalDatapathName(ExternalDatapath d) {
   return "auto";
 }
 
+const char* socketLbName(SocketLb m) {
+  switch (m) {
+    case SocketLb::Node:
+      return "node";
+    case SocketLb::None:
+      return "none";
+    case SocketLb::All:
+      break;
+  }
+  return "all";
+}
+
+std::optional<SocketLb> parseSocketLb(const std::string& s) {
+  if (s == "all") return SocketLb::All;
+  if (s == "node") return SocketLb::Node;
+  if (s == "none") return SocketLb::None;
+  return std::nullopt;
+}
+
 std::optional<ExternalDatapath> parseExternalDatapath(const std::string& s) {
   for (auto d : {ExternalDatapath::Auto, ExternalDatapath::Xdp, ExternalDatapath::Tc})
     if (s == externalDatapathName(d)) return d;
@@ -433,6 +454,7 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   if (!dp->skel_) return Error::fromErrno(errno, "open BPF object");
   auto* s = dp->skel_;
   s->rodata->cfg_netns_cookie = cfg.netnsCookie;
+  s->rodata->cfg_sock_lb = cfg.socketLb == SocketLb::All ? SVCLB_SOCK_LB_ALL : SVCLB_SOCK_LB_NODE;
   s->rodata->cfg_tc_csum_helpers = cfg.testTcCsumHelpers ? 1 : 0;
   s->rodata->cfg_local_redirect = cfg.benchLocalRedirect ? 1 : 0;
   bpf_map__set_max_entries(s->maps.svc_v1, cfg.maxServiceEntries);
@@ -611,6 +633,14 @@ Status Dataplane::attachExternal(const std::string& ifname) {
 }
 
 Status Dataplane::attachCgroup() {
+  if (cfg_.socketLb == SocketLb::None) {
+    // Pinned links of an earlier run with the hooks on: unpinned, so the
+    // kernel detaches them (nothing else holds them).
+    std::error_code ec;
+    for (const auto& hook : kCgroupHooks) fs::remove(linksDir(cfg_) + "/" + hook.name, ec);
+    fs::remove(linksDir(cfg_), ec);
+    return {};
+  }
   if (cfg_.cgroup.empty()) return {};
   int cg = open(cfg_.cgroup.c_str(), O_RDONLY | O_DIRECTORY);
   if (cg < 0) return Error::fromErrno(errno, "open cgroup " + cfg_.cgroup);
@@ -795,7 +825,7 @@ std::vector<ExternalAttachment> Dataplane::externalAttachments() const {
 
 std::vector<CgroupLinkInfo> Dataplane::cgroupLinks() const {
   std::vector<CgroupLinkInfo> out;
-  if (cfg_.cgroup.empty()) return out;
+  if (cfg_.cgroup.empty() || cfg_.socketLb == SocketLb::None) return out;
   for (const auto& hook : kCgroupHooks) {
     int fd = bpf_obj_get((linksDir(cfg_) + "/" + hook.name).c_str());
     if (fd < 0) continue;

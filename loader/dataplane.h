@@ -24,10 +24,19 @@ enum class ExternalDatapath { Auto, Xdp, Tc };
 const char* externalDatapathName(ExternalDatapath d);  // "auto" | "xdp" | "tc"
 std::optional<ExternalDatapath> parseExternalDatapath(const std::string& s);
 
+// Whose sockets the cgroup hooks balance (--socket-lb): every process in the
+// cgroup whatever its network namespace (the node's and the pods'), the
+// node's namespace only, or none (the hooks are not attached; pinned ones
+// from an earlier run are removed).
+enum class SocketLb { All, Node, None };
+const char* socketLbName(SocketLb m);  // "all" | "node" | "none"
+std::optional<SocketLb> parseSocketLb(const std::string& s);
+
 struct DataplaneConfig {
   std::string bpffs = "/sys/fs/bpf/svclb";
   std::string cgroup;        // cgroup2 dir for the socket hooks ("" = none)
-  uint64_t netnsCookie = 0;  // sockets of this netns only (0 = any)
+  uint64_t netnsCookie = 0;  // the node's netns (0 = every socket is the node's)
+  SocketLb socketLb = SocketLb::All;
   uint32_t maxServiceEntries = SVCLB_DEFAULT_SERVICES_ENTRIES;
   uint32_t maxBackends = SVCLB_DEFAULT_BACKENDS;
   uint32_t maxSvcIds = SVCLB_DEFAULT_SVC_IDS;

@@ -193,7 +193,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option(
       "--cgroup", cgroup,
-      "cgroup2 dir for node-socket balancing (default: the cgroup2 root; 'none' to skip)");
+      "cgroup2 dir of the socket hooks: the processes under it are balanced at the socket "
+      "(default: the cgroup2 root; 'none' = --socket-lb none)");
+  std::string socketLb = "all";
+  app.add_option("--socket-lb", socketLb,
+                 "balance at the socket (connect/sendmsg): all (the node's and the pods' "
+                 "processes in --cgroup), node (the node's network namespace only) or none")
+      ->check(CLI::IsMember({"all", "node", "none"}))
+      ->capture_default_str();
   app.add_option("--max-services", dpc.maxServiceEntries,
                  "services map entries (frontends + slots)")
       ->capture_default_str();
@@ -297,6 +304,7 @@ int main(int argc, char** argv) {
   if (cgroup == "default") cgroup = defaultCgroup2Path();
   if (cgroup == "none") cgroup.clear();
   dpc.cgroup = cgroup;
+  dpc.socketLb = cgroup.empty() ? SocketLb::None : *parseSocketLb(socketLb);
   // Benchmark only, never a flag (bench/compare/local_delivery.sh).
   if (const char* e = std::getenv("SVCLB_BENCH_LOCAL_REDIRECT"); e && std::string_view(e) == "1") {
     dpc.benchLocalRedirect = true;
@@ -374,8 +382,9 @@ int main(int argc, char** argv) {
 
   auto lfd = listenUnix(dc.socketPath, socketGroup);
   if (!lfd) return die(lfd.error().message);
-  fmt::print(stderr, "svclbd: ready (bpffs {}, socket {}, metrics {}, cgroup {})\n", dpc.bpffs,
-             dc.socketPath, dc.metricsAddr, cgroup.empty() ? "none" : cgroup);
+  fmt::print(stderr, "svclbd: ready (bpffs {}, socket {}, metrics {}, cgroup {}, socket-lb {})\n",
+             dpc.bpffs, dc.socketPath, dc.metricsAddr, cgroup.empty() ? "none" : cgroup,
+             socketLbName(dpc.socketLb));
   serveApi(*lfd, daemon, gStop);
 
   close(*lfd);

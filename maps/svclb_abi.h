@@ -35,6 +35,7 @@
 #define SVCLB_MAP_TX_PORTS   "tx_ports_v1"
 #define SVCLB_MAP_NIC_XDP    "nic_xdp_v1"
 #define SVCLB_MAP_CT_EVENTS  "ct_events_v1"
+#define SVCLB_MAP_SOCK_FLOW  "sock_flow_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -237,6 +238,25 @@ struct sock_rev_value {
 	__be16 port;
 	__u16 pad;
 };
+
+/* A socket balanced by the cgroup hooks (socket-local storage, keyed by the
+ * socket itself): the flow its packets are counted to by the cgroup_skb
+ * hooks (egress: packets/bytes to `addr`; ingress: reply_* from it), as the
+ * packet path counts a translated flow's packets. Rewritten when the socket
+ * (unconnected UDP) is pointed at another backend. */
+struct sock_flow {
+	__u32 svc_id;
+	__u32 backend_id;
+	__be32 addr; /* the backend */
+	__be16 port;
+	__u16 pad;
+};
+
+/* Whose sockets the cgroup hooks balance (.rodata cfg_sock_lb, the daemon's
+ * --socket-lb): the node's network namespace only, or every namespace whose
+ * processes sit in the cgroup (the pods' too). */
+#define SVCLB_SOCK_LB_NODE 0
+#define SVCLB_SOCK_LB_ALL  1
 
 /* Per-CPU counters, indexed by svc_id (svc_stats) or backend id (be_stats).
  * packets/bytes: client->service packets translated on the packet path

@@ -58,14 +58,14 @@ static __always_inline struct backend_value *lb4_backend_ok(const struct svc_val
 }
 
 /* Picks a backend for a new flow of the frontend whose master is `svc`.
- * `hash` is the flow hash (Maglev) or ignored (random).
+ * `hash` is the flow hash (Maglev; random slots with `sticky`).
  * Returns the backend id (> 0) and sets *be, or -DROP_NO_BACKEND /
  * -DROP_BACKEND_GONE.
  * Endpoint conditions (KEP-1669): ready backends (slots 1..count) take new
  * flows; only when none is ready do terminating-but-serving ones, which the
  * daemon then placed in slots 1..total (and in the Maglev table). */
 static __always_inline int lb4_select(__be32 vip, __be16 port, __u8 proto,
-				      const struct svc_value *svc, __u32 hash,
+				      const struct svc_value *svc, __u32 hash, int sticky,
 				      struct backend_value **be)
 {
 	struct svc_key key = {
@@ -98,7 +98,11 @@ static __always_inline int lb4_select(__be32 vip, __be16 port, __u8 proto,
 		/* No table (yet) or a stale entry: fall back to the slots. */
 	}
 
-	key.slot = (bpf_get_prandom_u32() % n) + 1;
+	/* Random slots pick at random per new flow; `sticky` callers (the
+	 * socket hooks for UDP, which see every datagram of an unconnected
+	 * socket as a new flow) pick by `hash`, so one socket keeps one
+	 * backend while the Service's endpoints stay the same. */
+	key.slot = ((sticky ? hash : bpf_get_prandom_u32()) % n) + 1;
 	slot = bpf_map_lookup_elem(&svc_v1, &key);
 	if (!slot)
 		return -DROP_BACKEND_GONE;
@@ -115,9 +119,9 @@ static __always_inline int lb4_select(__be32 vip, __be16 port, __u8 proto,
  * timeout and that backend is still ready (kube-proxy's `recent` match);
  * otherwise a fresh choice is made and remembered. The affinity entry
  * outlives CT entries: it is keyed by client address only. */
-static __always_inline int lb4_select_affine(__be32 vip, __be16 port, __u8 proto,
-					     const struct svc_value *svc, __be32 client, __u32 hash,
-					     struct backend_value **be)
+static __always_inline int lb4_select_affine_pick(__be32 vip, __be16 port, __u8 proto,
+						  const struct svc_value *svc, __be32 client,
+						  __u32 hash, int sticky, struct backend_value **be)
 {
 	struct affinity_key ak = { .svc_id = svc->svc_id, .client = client };
 	struct affinity_value *av;
@@ -125,7 +129,7 @@ static __always_inline int lb4_select_affine(__be32 vip, __be16 port, __u8 proto
 	int id;
 
 	if (!(svc->flags & SVC_F_AFFINITY))
-		return lb4_select(vip, port, proto, svc, hash, be);
+		return lb4_select(vip, port, proto, svc, hash, sticky, be);
 
 	now = bpf_ktime_get_ns();
 	av = bpf_map_lookup_elem(&affinity_v1, &ak);
@@ -139,13 +143,20 @@ static __always_inline int lb4_select_affine(__be32 vip, __be16 port, __u8 proto
 			return (int)av->backend_id;
 		}
 	}
-	id = lb4_select(vip, port, proto, svc, hash, be);
+	id = lb4_select(vip, port, proto, svc, hash, sticky, be);
 	if (id > 0) {
 		struct affinity_value nv = { .backend_id = (__u32)id, .last_used_ns = now };
 
 		bpf_map_update_elem(&affinity_v1, &ak, &nv, BPF_ANY);
 	}
 	return id;
+}
+
+static __always_inline int lb4_select_affine(__be32 vip, __be16 port, __u8 proto,
+					     const struct svc_value *svc, __be32 client, __u32 hash,
+					     struct backend_value **be)
+{
+	return lb4_select_affine_pick(vip, port, proto, svc, client, hash, 0, be);
 }
 
 /* True if the client may open a flow to this frontend

@@ -92,6 +92,14 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_rev_v1 SEC(".maps");
 
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sock_flow_v1 SEC(".maps");
+
 /* Maglev tables: the inner template fixes the value type; BPF_F_INNER_MAP
  * lets inner tables of another size (--maglev-table-size) be inserted. */
 struct maglev_inner {
@@ -180,9 +188,13 @@ SVCLB_VAR(__u32 cfg_ct_life_tcp, CT_LIFETIME_TCP_SECS * 250 >> CT_TICK_SHIFT);
 SVCLB_VAR(__u32 cfg_ct_life_nontcp, CT_LIFETIME_NONTCP_SECS * 250 >> CT_TICK_SHIFT);
 SVCLB_VAR(__u32 cfg_ct_life_closing, CT_LIFETIME_CLOSING_SECS * 250 >> CT_TICK_SHIFT);
 
-/* Set by the daemon before load: only sockets of this network namespace are
- * balanced by the cgroup hooks (0 = any), so daemons of several node
- * namespaces sharing one cgroup do not translate each other's sockets. */
+/* Set by the daemon before load: the node's network namespace (0 = any
+ * socket counts as the node's). With cfg_sock_lb SVCLB_SOCK_LB_NODE
+ * only its sockets are balanced by the cgroup hooks, so daemons of several
+ * node namespaces sharing one cgroup do not translate each other's sockets;
+ * with SVCLB_SOCK_LB_ALL (--socket-lb=all, the default) the sockets of every
+ * namespace in the cgroup are: the pods'. */
 SVCLB_VAR(const volatile __u64 cfg_netns_cookie, 0);
+SVCLB_VAR(const volatile __u32 cfg_sock_lb, 0);
 
 #endif

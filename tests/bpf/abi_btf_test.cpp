@@ -80,6 +80,10 @@ std::vector<StructSpec> abiStructs() {
        sizeof(sock_rev_key),
        {SVCLB_FIELD(sock_rev_key, cookie), SVCLB_FIELD(sock_rev_key, addr),
         SVCLB_FIELD(sock_rev_key, port), SVCLB_FIELD(sock_rev_key, pad)}},
+      {"sock_flow",
+       sizeof(sock_flow),
+       {SVCLB_FIELD(sock_flow, svc_id), SVCLB_FIELD(sock_flow, backend_id),
+        SVCLB_FIELD(sock_flow, addr), SVCLB_FIELD(sock_flow, port), SVCLB_FIELD(sock_flow, pad)}},
       {"sock_rev_value",
        sizeof(sock_rev_value),
        {SVCLB_FIELD(sock_rev_value, vip), SVCLB_FIELD(sock_rev_value, port),
@@ -209,6 +213,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.tx_ports_v1, SVCLB_MAP_TX_PORTS, sizeof(__u32), sizeof(__u32)},
       {s->maps.nic_xdp_v1, SVCLB_MAP_NIC_XDP, sizeof(__u32), sizeof(__u32)},
       {s->maps.ct_events_v1, SVCLB_MAP_CT_EVENTS, sizeof(__u32), sizeof(__u64)},
+      {s->maps.sock_flow_v1, SVCLB_MAP_SOCK_FLOW, sizeof(int), sizeof(sock_flow)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);

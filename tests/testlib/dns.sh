@@ -33,7 +33,7 @@ dns_resolv_conf() {
 in_pod_dns_ns() {
     local ns=$1 t=$2 p=$3 rc; shift 3
     rc=$(dns_resolv_conf "$ns")
-    timeout "$t" nsenter --net="/run/netns/$(pod_ns "$p")" unshare --mount --propagation private \
+    in_pod_t "$t" "$p" unshare --mount --propagation private \
         sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$rc" "$@"
 }
 in_pod_dns() { local t=$1 p=$2; shift 2; in_pod_dns_ns default "$t" "$p" "$@"; }

@@ -279,7 +279,7 @@ mn_daemon_flags() {  # NODE
     echo --bpffs "$(mn_bpffs "$1")" --socket "$(mn_sock "$1")" --state-dir "$TOPO_TMP/$1-state" \
         --pod-iface-prefix lxc --external-iface eth0 --node-name "$1" --l2-members "$(IFS=,; echo "${MN_NODES[*]}")" \
         --metrics-addr "127.0.0.1:$MN_METRICS_PORT" --service-cidr "$SERVICE_CIDR" \
-        --cgroup "$(mn_cg "$1")" --external-datapath "$MN_EXTERNAL_DATAPATH" "${MN_DAEMON_FLAGS_EXTRA[@]}"
+        --cgroup "$(mn_cg "$1")" --socket-lb "${SVCLB_SOCKET_LB:-all}" --external-datapath "$MN_EXTERNAL_DATAPATH" "${MN_DAEMON_FLAGS_EXTRA[@]}"
 }
 
 mn_daemon_start() {  # NODE

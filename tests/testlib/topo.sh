@@ -35,6 +35,10 @@ declare -A POD_IP=([be1]=10.244.1.11 [be2]=10.244.1.12 [client]=10.244.1.20)
 HTTP_PORT=8080
 UDP_PORT=5353
 METRICS_PORT=${METRICS_PORT:-9962}   # per node netns, so no clash between runs
+# svclbd --socket-lb for the tests: all (default: pods' sockets balanced at
+# connect/sendmsg) or node (every pod flow takes the tc path); ctest runs the
+# e2e suite both ways (tests/e2e/CMakeLists.txt).
+SVCLB_SOCKET_LB=${SVCLB_SOCKET_LB:-all}
 
 TOPO_PIDS=()      # every background process we started (killed on cleanup)
 DAEMON_PID=""
@@ -71,10 +75,15 @@ cgroup2_root() {
 pod_ns()  { echo "$TOPO_PREFIX-$1"; }
 in_ns()   { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 in_node() { in_ns "$NODE_NS" "$@"; }
-in_pod()  { local p=$1; shift; in_ns "$(pod_ns "$p")" "$@"; }
+# A pod's processes run in the test cgroup, as a cluster's pods sit under
+# the node's cgroup root, where svclbd's socket hooks are attached: with
+# --socket-lb=all (SVCLB_SOCKET_LB, the default) their connect()/sendmsg()
+# are balanced at the socket, with node or none by the tc program on their veth.
+IN_CG_SH='[ -d "$1" ] && { echo $$ > "$1/cgroup.procs" || exit 125; }; shift; exec nsenter --net="/run/netns/$0" "$@"'
+in_pod()  { local p=$1; shift; sh -c "$IN_CG_SH" "$(pod_ns "$p")" "${CG:-/nonexistent}" "$@"; }
 # ..._t SECONDS ...: the same, bounded in time.
 in_node_t() { local t=$1; shift; timeout "$t" nsenter --net="/run/netns/$NODE_NS" "$@"; }
-in_pod_t()  { local t=$1 p=$2; shift 2; timeout "$t" nsenter --net="/run/netns/$(pod_ns "$p")" "$@"; }
+in_pod_t()  { local t=$1 p=$2; shift 2; timeout "$t" sh -c "$IN_CG_SH" "$(pod_ns "$p")" "${CG:-/nonexistent}" "$@"; }
 # in_node_cg CMD...: run CMD in the node netns inside the test cgroup, where
 # svclbd's socket-level (connect/sendmsg) programs are attached.
 in_node_cg() { in_node_cg_t 60 "$@"; }
@@ -229,7 +238,7 @@ longconn_start() {
     local pod=$1 logf=$2 want=$3 limit=${4:-120}
     LONGCONN_STOP=$TOPO_TMP/longconn-stop.$RANDOM
     LONGCONN_PID=""
-    timeout $((limit + 30)) nsenter --net="/run/netns/$(pod_ns "$pod")" "$PY" -u -c "$LONGCONN_PY" "$VIP" 80 \
+    in_pod_t $((limit + 30)) "$pod" "$PY" -u -c "$LONGCONN_PY" "$VIP" 80 \
         "$LONGCONN_STOP" "$limit" "$want" >"$logf" 2>&1 &
     LONGCONN_PID=$!; TOPO_PIDS+=("$LONGCONN_PID")
     local n; n=$(tr ',' '\n' <<<"$want" | wc -l)
@@ -268,7 +277,8 @@ topo_up() {
 daemon_flags() {
     echo --bpffs "$BPFFS" --pod-iface-prefix lxc --state-dir "$STATE_DIR" \
         --socket "$SOCK" --metrics-addr "127.0.0.1:$METRICS_PORT" \
-        --service-cidr "$SERVICE_CIDR" --cgroup "$CG" "${DAEMON_FLAGS_EXTRA[@]}"
+        --service-cidr "$SERVICE_CIDR" --cgroup "$CG" --socket-lb "$SVCLB_SOCKET_LB" \
+        "${DAEMON_FLAGS_EXTRA[@]}"
 }
 DAEMON_FLAGS_EXTRA=()   # more svclbd flags for a test
 

@@ -460,6 +460,7 @@ TEST(CliStats, ConntrackEventsAfterDrops) {
 TEST(CliStatus, Layout) {
   Json status = Json::parse(R"({"ok":true,"version":"0.1.0","pid":123,"bpffs":"/sys/fs/bpf/svclb",
     "stateDir":"/var/lib/svclb","cgroup":"/sys/fs/cgroup/unified","netnsCookie":4096,
+    "socketLb":"all",
     "interfaces":[{"name":"veth-a","ifindex":5,"attach":"tc-ingress","progId":42}],
     "programs":[{"name":"svclb_tc_pod_in","id":42,"type":"sched_cls"}],
     "cgroupLinks":[],
@@ -471,6 +472,7 @@ TEST(CliStatus, Layout) {
             "BPF FS:        /sys/fs/bpf/svclb\n"
             "State Dir:     /var/lib/svclb\n"
             "Cgroup:        /sys/fs/cgroup/unified\n"
+            "Socket LB:     all\n"
             "Netns Cookie:  4096\n"
             "Last Sync:     ok (took 310us, sync #4)\n"
             "Interfaces:\n"
