@@ -57,6 +57,21 @@ void Committer::setNodeAddresses(std::vector<uint32_t> nodeAddrs) {
     deltaOk_ = store_.externalFrontends().empty();
 }
 
+void Committer::setNodeZone(const std::string& zone) {
+  if (cfg_.zoneFixed || zone == store_.config().zone) return;
+  fmt::print(stderr, "svclbd: this node's zone is now {}: topology hints follow it\n",
+             zone.empty() ? "<none>" : zone);
+  store_.setZone(zone);
+  auto plan = maps_.plan(desiredFrontends());
+  deltaOk_ = false;
+  if (!plan)
+    fmt::print(stderr, "svclbd: re-sync for the zone: {}\n", plan.error().message);
+  else if (auto st = maps_.apply(std::move(*plan)); !st)
+    fmt::print(stderr, "svclbd: re-sync for the zone: {}\n", st.error().message);
+  else
+    deltaOk_ = store_.externalFrontends().empty();
+}
+
 Committer::Change Committer::begin(std::set<Store::Key> touched) const {
   Change c;
   if (deltaOk_) c.before = store_.frontendsOf(touched);

@@ -39,7 +39,8 @@ class MapSync {
 struct CommitterConfig {
   std::string statePath;  // <state-dir>/state.json
   StoreConfig store;
-  std::string nodeName;  // for externalTrafficPolicy: Local
+  std::string nodeName;    // for externalTrafficPolicy: Local
+  bool zoneFixed = false;  // --zone given: the Node object's label is not followed
 };
 
 class Committer final : public StateSink {
@@ -60,6 +61,9 @@ class Committer final : public StateSink {
   // The node's addresses changed: every frontend is planned again (the
   // NodePorts are one frontend per node address). Problems are logged.
   void setNodeAddresses(std::vector<uint32_t> nodeAddrs);
+  // The zone of this node's Node object (Kubernetes mode): ignored when
+  // --zone was given; otherwise a change re-plans every frontend.
+  void setNodeZone(const std::string& zone) override;
   const std::vector<uint32_t>& nodeAddresses() const { return nodeAddrs_; }
 
   // Called after every successful change, with the store as it now is (L2

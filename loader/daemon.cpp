@@ -27,6 +27,9 @@ CommitterConfig committerConfig(const DaemonConfig& cfg) {
   c.store.nodePortMax = cfg.nodePortMax;
   c.store.apiOwned = cfg.kubernetes.has_value();
   c.store.clusterDNS = cfg.dns.address;
+  c.store.nodeName = cfg.nodeName;
+  c.store.zone = cfg.zone;
+  c.zoneFixed = !cfg.zone.empty();
   c.nodeName = cfg.nodeName;
   return c;
 }

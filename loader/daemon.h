@@ -54,6 +54,8 @@ struct DaemonConfig {
   // --node-name (default: the host name): an endpoint is local to this node
   // iff its nodeName equals it (externalTrafficPolicy: Local).
   std::string nodeName;
+  // --zone: this node's topology.kubernetes.io/zone, for topology hints.
+  std::string zone;
   // --external-iface: the node NICs that face clients (XDP, L2 announcements).
   std::vector<std::string> externalIfaces;
   // --l2-members: the nodes running svclbd on this L2 segment, among which

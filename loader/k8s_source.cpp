@@ -359,8 +359,11 @@ Status K8sSource::start(StateSink& sink) {
     if (r.kind == "Node") {
       for (const auto& n : items)
         if (auto info = k8s::nodeInfoFromJson(n)) {
-          std::lock_guard lk(mu_);
-          node_ = *info;
+          {
+            std::lock_guard lk(mu_);
+            node_ = *info;
+          }
+          sink_->setNodeZone(info->zone);
         }
       return;
     }
@@ -371,11 +374,18 @@ Status K8sSource::start(StateSink& sink) {
   };
   h.event = [this](const k8s::Resource& r, k8s::WatchEventType t, json&& obj) {
     if (r.kind == "Node") {
-      std::lock_guard lk(mu_);
-      if (t == k8s::WatchEventType::Deleted)
-        node_.reset();
-      else if (auto info = k8s::nodeInfoFromJson(obj))
-        node_ = *info;
+      std::optional<std::string> zone;
+      {
+        std::lock_guard lk(mu_);
+        if (t == k8s::WatchEventType::Deleted) {
+          node_.reset();
+        } else if (auto info = k8s::nodeInfoFromJson(obj)) {
+          node_ = *info;
+          zone = info->zone;
+        }
+      }
+      // Topology hints follow the Node's zone label (unless --zone).
+      if (zone) sink_->setNodeZone(*zone);
       return;
     }
     mirror_.event(r.kind, t, std::move(obj));

@@ -231,8 +231,12 @@ int main(int argc, char** argv) {
       });
   app.add_option("--node-name", dc.nodeName,
                  "this node's name: endpoints whose nodeName equals it are local "
-                 "(externalTrafficPolicy: Local); default: the host name, lowercased "
-                 "(kube-proxy's --hostname-override)");
+                 "(externalTrafficPolicy and internalTrafficPolicy: Local); default: the host "
+                 "name, lowercased (kube-proxy's --hostname-override)");
+  app.add_option("--zone", dc.zone,
+                 "this node's zone (its topology.kubernetes.io/zone label): EndpointSlice "
+                 "topology hints (trafficDistribution: PreferClose) pick the endpoints hinted "
+                 "for it, as kube-proxy does");
   app.add_option("--l2-members", dc.l2Members,
                  "NAME[,NAME...]: the nodes running svclbd on this L2 segment, this one "
                  "included (repeatable); one of them per LoadBalancer IP answers ARP, chosen "

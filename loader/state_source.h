@@ -36,6 +36,9 @@ class StateSink {
   // objects of `kinds`.
   virtual Result<Outcomes> replace(const std::vector<std::string>& kinds,
                                    std::vector<Object> objs) = 0;
+  // This node's zone as its Node object says (topology.kubernetes.io/zone):
+  // topology hints pick endpoints by it. Sinks without topology ignore it.
+  virtual void setNodeZone(const std::string& zone) { (void)zone; }
 };
 
 // A producer of changes. Request-driven sources (svcctl) make their changes
@@ -71,6 +74,10 @@ class SerializedSink final : public StateSink {
  private:
   StateSink& inner_;
   std::mutex& mu_;
+  void setNodeZone(const std::string& zone) override {
+    std::lock_guard lk(mu_);
+    inner_.setNodeZone(zone);
+  }
 };
 
 }  // namespace svclb

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "maps/svclb_abi.h"
 #include "model/internal.h"
 #include "model/model.h"
 
@@ -131,6 +132,8 @@ std::vector<BackendSpec> backendsFor(const BackendSource& src, const ServicePort
       b.ip = *ip;
       b.port = static_cast<uint16_t>(ep->port);
       b.nodeName = e.nodeName;
+      b.zoneHints = e.zoneHints;
+      b.nodeHints = e.nodeHints;
       b.weight = weightFor(weights, *ip);
       const auto& c = e.conditions;
       if (!c.ready.has_value() || *c.ready) {
@@ -172,6 +175,73 @@ std::vector<BackendSpec> backendsFor(const BackendSource& src, const ServicePort
   normalize(out);
   return out;
 }
+
+bool usableBackend(const BackendSpec& b) {
+  return b.state == EndpointState::Ready || (b.state == EndpointState::Terminating && b.serving);
+}
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return !s.empty() && std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+// kube-proxy's topology-aware routing (pkg/proxy/topology.go,
+// topologyModeFromHints / availableForTopology): when every Ready endpoint
+// carries a node hint and one names this node, only the Ready endpoints
+// hinted for this node take traffic (PreferSameNode); otherwise when every
+// Ready endpoint carries a zone hint and one names this node's zone, only
+// those hinted for the zone (PreferSameZone); otherwise (a hint missing,
+// none for this node or zone, no zone known) all of them. Terminating
+// endpoints stay: the dataplane only uses them when no Ready one is left,
+// which a chosen mode rules out (it needs a Ready endpoint for this node).
+TopologyMode model_internal::applyTopology(std::vector<BackendSpec>& bs,
+                                           const std::string& nodeName, const std::string& zone) {
+  bool anyReady = false, allNode = true, forNode = false, allZone = true, forZone = false;
+  for (const auto& b : bs) {
+    if (b.state != EndpointState::Ready) continue;
+    anyReady = true;
+    if (b.nodeHints.empty())
+      allNode = false;
+    else if (has(b.nodeHints, nodeName))
+      forNode = true;
+    if (b.zoneHints.empty())
+      allZone = false;
+    else if (has(b.zoneHints, zone))
+      forZone = true;
+  }
+  TopologyMode mode = TopologyMode::None;
+  if (anyReady && allNode && forNode)
+    mode = TopologyMode::SameNode;
+  else if (anyReady && allZone && forZone)
+    mode = TopologyMode::SameZone;
+  if (mode == TopologyMode::None) return mode;
+  std::erase_if(bs, [&](const BackendSpec& b) {
+    if (b.state != EndpointState::Ready) return false;
+    return mode == TopologyMode::SameNode ? !has(b.nodeHints, nodeName) : !has(b.zoneHints, zone);
+  });
+  return mode;
+}
+
+// internalTrafficPolicy: Local (KEP-2086, kube-proxy's CategorizeEndpoints):
+// only this node's endpoints (Ready ones, else serving Terminating ones:
+// the dataplane's own fallback). With usable endpoints elsewhere but none
+// here the ClusterIP drops new flows (SVC_F_NO_LOCAL_EPS, as kube-proxy's
+// DROP); with none anywhere it rejects, as every Service does.
+uint8_t model_internal::applyInternalLocal(std::vector<BackendSpec>& bs,
+                                           const std::string& nodeName) {
+  bool anyUsable = false, localUsable = false;
+  for (const auto& b : bs) {
+    if (!usableBackend(b)) continue;
+    anyUsable = true;
+    localUsable = localUsable || (!b.nodeName.empty() && b.nodeName == nodeName);
+  }
+  std::erase_if(bs,
+                [&](const BackendSpec& b) { return b.nodeName.empty() || b.nodeName != nodeName; });
+  return anyUsable && !localUsable ? SVC_F_NO_LOCAL_EPS : 0;
+}
+
+namespace {
 
 uint32_t affinityTimeoutOf(const Service& svc) {
   return svc.sessionAffinityTimeoutSeconds > 0
@@ -257,6 +327,10 @@ void Store::appendFrontends(const Service& svc, const SliceIndex& slices,
       fe.affinityTimeout = affinityTimeoutOf(svc);
     }
     fe.backends = backendsFor(src, sp);
+    if (svc.internalTrafficPolicy == "Local")
+      fe.flags |= applyInternalLocal(fe.backends, cfg_.nodeName);
+    else
+      applyTopology(fe.backends, cfg_.nodeName, cfg_.zone);
     out.push_back(std::move(fe));
   }
 }
@@ -332,6 +406,9 @@ std::vector<ExternalFrontend> Store::externalFrontends() const {
       if ((nodePorts && sp.nodePort > 0 && sp.nodePort <= 65535) || !lbIPs.empty() ||
           !extIPs.empty())
         base.backends = backendsFor(src, sp);
+      // eTP=Cluster takes the same topology as the ClusterIP (kube-proxy's
+      // clusterEndpoints); eTP=Local picks this node's (loader/external.cpp).
+      if (!local) applyTopology(base.backends, cfg_.nodeName, cfg_.zone);
 
       if (nodePorts && sp.nodePort > 0 && sp.nodePort <= 65535) {
         ExternalFrontend fe = base;

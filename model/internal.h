@@ -30,6 +30,14 @@ std::optional<uint32_t> parseIPv4(std::string_view s);
 // svclb.io/weights on an Endpoints or EndpointSlice: "IP=WEIGHT,IP=WEIGHT"
 // (weights 1..65535; unlisted endpoints weigh 1). nullopt if malformed.
 std::optional<std::map<uint32_t, uint16_t>> parseWeights(std::string_view s);
+
+// Node-specific endpoint choice of one Service port (model/frontends.cpp):
+// kube-proxy's topology-aware routing, and internalTrafficPolicy: Local
+// (returns the frontend flags it implies: SVC_F_NO_LOCAL_EPS or 0).
+enum class TopologyMode { None, SameZone, SameNode };
+TopologyMode applyTopology(std::vector<BackendSpec>& backends, const std::string& nodeName,
+                           const std::string& zone);
+uint8_t applyInternalLocal(std::vector<BackendSpec>& backends, const std::string& nodeName);
 bool isIPv6(std::string_view s);
 bool isIP(std::string_view s);
 

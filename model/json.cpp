@@ -373,6 +373,19 @@ EndpointSlice decodeSlice(Decoder& d, const json& j) {
               d.str(ej, ec, "hostname", ep.hostname);
               d.str(ej, ec, "nodeName", ep.nodeName);
               d.str(ej, ec, "zone", ep.zone);
+              if (const json* hj = d.obj(ej, ec, "hints")) {
+                Ctx hc = ec.child("hints", std::string(kDiscovery) + "EndpointHints");
+                auto names = [&](const char* key, const char* type, std::vector<std::string>& out) {
+                  d.objList(*hj, hc, key, std::string(kDiscovery) + type,
+                            [&](const json& zj, const Ctx& zc) {
+                              std::string n;
+                              d.str(zj, zc, "name", n);
+                              out.push_back(std::move(n));
+                            });
+                };
+                names("forZones", "ForZone", ep.zoneHints);
+                names("forNodes", "ForNode", ep.nodeHints);
+              }
               decodeTargetRef(d, ej, ec, ep.targetRefKind, ep.targetRefName, ep.targetRefNamespace);
               s.endpoints.push_back(std::move(ep));
             });

@@ -369,6 +369,24 @@ class Writer {
       if (!ep.hostname.empty()) kv("hostname", ep.hostname);
       if (!ep.nodeName.empty()) kv("nodeName", ep.nodeName);
       if (!ep.zone.empty()) kv("zone", ep.zone);
+      if (!ep.zoneHints.empty() || !ep.nodeHints.empty()) {
+        key("hints");
+        open();
+        auto names = [&](const char* k, const std::vector<std::string>& ns) {
+          if (ns.empty()) return;
+          key(k);
+          openArray();
+          for (const auto& n : ns) {
+            open();
+            kv("name", n);
+            close();
+          }
+          closeArray();
+        };
+        names("forZones", ep.zoneHints);
+        names("forNodes", ep.nodeHints);
+        close();
+      }
       targetRef(ep.targetRefKind, ep.targetRefName, ep.targetRefNamespace);
       close();
     }

@@ -110,6 +110,10 @@ struct SliceEndpoint {
   std::string nodeName;
   std::string zone;
   std::string targetRefKind, targetRefName, targetRefNamespace;
+  // hints.forZones[].name / hints.forNodes[].name (set by the EndpointSlice
+  // controller for trafficDistribution / topology-mode): kube-proxy's
+  // topology-aware routing (model/frontends.cpp, applyTopology).
+  std::vector<std::string> zoneHints, nodeHints;
 };
 
 struct EndpointSlice {
@@ -227,6 +231,7 @@ struct BackendSpec {
   bool serving = true;  // EndpointSlice conditions.serving (Terminating still serving)
   uint16_t weight = 1;
   std::string nodeName;
+  std::vector<std::string> zoneHints, nodeHints;  // the slice endpoint's hints
   bool operator==(const BackendSpec&) const = default;
 };
 
@@ -303,6 +308,10 @@ struct StoreConfig {
   // UDP): those queries go to svclbd's DNS server, as with NodeLocal
   // DNSCache; its other ports are balanced as usual.
   uint32_t clusterDNS = 0;
+  // This node: svclbd --node-name, and --zone or its Node's
+  // topology.kubernetes.io/zone label. internalTrafficPolicy: Local and the
+  // EndpointSlices' topology hints pick endpoints by them.
+  std::string nodeName, zone;
 };
 
 enum class ApplyAction { Created, Configured, Unchanged, Deleted };
@@ -403,6 +412,8 @@ class Store {
     return l2Advertisements_;
   }
   const StoreConfig& config() const { return cfg_; }
+  // This node's zone changed (its Node's label): frontends() follows.
+  void setZone(std::string zone) { cfg_.zone = std::move(zone); }
   // The EndpointSlices naming Service `svc` (label kubernetes.io/service-name),
   // every address type, in slice name order; found through the slice index.
   std::vector<const EndpointSlice*> slicesOf(const Key& svc) const;

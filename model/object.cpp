@@ -97,9 +97,9 @@ bool operator==(const EndpointConditions& a, const EndpointConditions& b) {
 bool operator==(const SliceEndpoint& a, const SliceEndpoint& b) {
   return a.conditions == b.conditions &&
          std::tie(a.addresses, a.hostname, a.nodeName, a.zone, a.targetRefKind, a.targetRefName,
-                  a.targetRefNamespace) == std::tie(b.addresses, b.hostname, b.nodeName, b.zone,
-                                                    b.targetRefKind, b.targetRefName,
-                                                    b.targetRefNamespace);
+                  a.targetRefNamespace, a.zoneHints, a.nodeHints) ==
+             std::tie(b.addresses, b.hostname, b.nodeName, b.zone, b.targetRefKind, b.targetRefName,
+                      b.targetRefNamespace, b.zoneHints, b.nodeHints);
 }
 
 bool operator==(const EndpointSlice& a, const EndpointSlice& b) {

@@ -169,8 +169,15 @@ static __always_inline int sock4_translate(struct bpf_sock_addr *ctx, __u8 proto
 			sock4_direct(ctx, vip, port);
 		return 0;
 	}
-	if (owner == SOCK_POD && ((svc->flags & SVC_F_SRC_RANGES) ||
-				  ((svc->flags & SVC_F_NO_LOCAL_EPS) && svc->total == 0)))
+	if ((svc->flags & SVC_F_NO_LOCAL_EPS) && svc->total == 0) {
+		/* A Local traffic policy and no endpoint on this node: a pod's
+		 * flow is dropped by its tc program (as kube-proxy drops it); the
+		 * node's connect()/sendmsg() fails (EPERM), counted as that drop. */
+		if (owner == SOCK_POD)
+			return 0;
+		return -DROP_NO_LOCAL_EP;
+	}
+	if (owner == SOCK_POD && (svc->flags & SVC_F_SRC_RANGES))
 		return 0;
 	cookie = bpf_get_socket_cookie(ctx);
 	/* Without affinity Maglev hashes the socket, as no source port exists
