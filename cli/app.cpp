@@ -79,6 +79,13 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   auto* stats = app.add_subcommand("stats", "Show per-service, per-backend and drop counters");
   stats->add_option("-o,--output", statsOutput, "Output format: json");
 
+  TraceOptions traceOpts;
+  auto* trace = app.add_subcommand(
+      "trace", "Show where a flow goes: frontend, backends, the choice, conntrack, drops");
+  trace->add_option("args", traceOpts.args, "SRC[:PORT] DST:PORT");
+  trace->add_option("-p,--protocol", traceOpts.protocol, "TCP or UDP")->capture_default_str();
+  trace->add_option("-o,--output", traceOpts.output, "Output format: json");
+
   std::string statusOutput;
   auto* status = app.add_subcommand("status", "Show what svclbd has loaded and attached");
   status->add_option("-o,--output", statusOutput, "Output format: json");
@@ -112,6 +119,7 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   if (del->parsed()) return runDelete(ctx, deleteOpts);
   if (stats->parsed()) return runStats(ctx, statsOutput);
   if (status->parsed()) return runStatus(ctx, statusOutput);
+  if (trace->parsed()) return runTrace(ctx, traceOpts);
   ctx.out << app.help();
   return 0;
 }

@@ -61,6 +61,14 @@ int runDelete(Context& ctx, const DeleteOptions& opts);
 int runReport(Context& ctx, const std::string& output, const char* op,
               std::string (*render)(const Json&));
 int runStats(Context& ctx, const std::string& output);
+
+// `svcctl trace SRC[:PORT] DST:PORT [-p TCP|UDP] [-o json]`.
+struct TraceOptions {
+  std::vector<std::string> args;
+  std::string protocol = "TCP";
+  std::string output;
+};
+int runTrace(Context& ctx, const TraceOptions& opts);
 int runStatus(Context& ctx, const std::string& output);
 
 // Whole command line (argv[0] included) → exit code. main() is just this.

@@ -70,5 +70,7 @@ std::string renderDeleteResults(const Json& results);  // service "web" deleted
 // ---- stats/status (stats.cpp, status.cpp) ----
 std::string renderStats(const Json& stats);
 std::string renderStatus(const Json& status);
+// `svcctl trace` (cli/trace.cpp).
+std::string renderTrace(const Json& trace);
 
 }  // namespace svclb::cli

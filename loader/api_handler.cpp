@@ -10,6 +10,7 @@
 #include "loader/k8s_source.h"
 #include "loader/metrics.h"
 #include "loader/syncer.h"
+#include "loader/trace.h"
 
 namespace svclb {
 
@@ -96,6 +97,11 @@ json ApiHandler::query(const json& req) {
   std::lock_guard lk(v_.mu);
   try {
     if (op == "get") return get(req);
+    if (op == "trace") {
+      auto q = parseTraceQuery(req);
+      if (!q) return fail(q.error().message);
+      return traceJson(v_.dp, v_.syncer, *q);
+    }
     if (op == "stats") {
       CounterSnapshot snap = collectCounters(v_.dp, v_.syncer);
       if (v_.dns) snap.dns = v_.dns->counters();

@@ -750,6 +750,7 @@ AffinityMap Dataplane::affinity() const {
   return {bpf_map__fd(skel_->maps.affinity_v1), SVCLB_MAP_AFFINITY};
 }
 MaglevMap Dataplane::maglev() const { return MaglevMap(bpf_map__fd(skel_->maps.maglev_v1)); }
+int Dataplane::maglevFd() const { return bpf_map__fd(skel_->maps.maglev_v1); }
 DropsMap Dataplane::drops() const { return {bpf_map__fd(skel_->maps.drops_v1), SVCLB_MAP_DROPS}; }
 CtEventsMap Dataplane::ctEvents() const {
   return {bpf_map__fd(skel_->maps.ct_events_v1), SVCLB_MAP_CT_EVENTS};

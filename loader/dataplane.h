@@ -140,6 +140,7 @@ class Dataplane {
   SockRevMap sockRev() const;
   AffinityMap affinity() const;
   MaglevMap maglev() const;
+  int maglevFd() const;  // the outer ARRAY_OF_MAPS (svcctl trace reads its tables)
   StatsMap svcStats() const;
   StatsMap backendStats() const;
   DropsMap drops() const;

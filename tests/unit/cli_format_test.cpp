@@ -493,5 +493,40 @@ TEST(CliStatus, Layout) {
   EXPECT_NE(out.find("Cgroup:           <none>\n"), std::string::npos) << out;
 }
 
+TEST(CliTrace, Layout) {
+  Json t = Json::parse(R"({"ok":true,
+    "flow":{"src":"10.244.1.20:41001","dst":"10.96.0.30:80","protocol":"TCP"},
+    "conntrack":{"map":"ct_est_v2","direction":"forward","natAddress":"10.244.1.11:8080",
+                 "backendId":7,"svcId":3,"closing":true,"snat":false,"alive":true,"idleSeconds":1.25},
+    "frontend":{"svcId":3,"algorithm":"maglev","affinity":false,"affinityTimeoutSeconds":0,
+                "external":false,"localOnly":false,"noLocalEndpoints":false,"sourceRanges":false,
+                "readySlots":2,"slots":2,"namespace":"default","name":"mag","port":"http"},
+    "backends":[{"slot":1,"backendId":7,"address":"10.244.1.11:8080","state":"ready","takesNewFlows":true},
+                {"slot":2,"backendId":8,"address":"10.244.1.12:8080","state":"terminating","takesNewFlows":false}],
+    "verdict":{"action":"dnat","reason":"tracked flow: its conntrack entry names the backend",
+               "backend":{"backendId":7,"address":"10.244.1.11:8080"}}})");
+  EXPECT_EQ(renderTrace(t),
+            "Flow:       10.244.1.20:41001 -> 10.96.0.30:80/TCP\n"
+            "Service:    default/mag (port http), svc id 3\n"
+            "Selection:  maglev\n"
+            "Policy:     <none>\n"
+            "Conntrack:  forward entry in ct_est_v2 -> 10.244.1.11:8080 (backend 7), idle 1.2s, "
+            "alive, closing\n"
+            "Verdict:    DNAT to 10.244.1.11:8080 (backend 7)\n"
+            "Why:        tracked flow: its conntrack entry names the backend\n"
+            "Backends:\n"
+            "  SLOT   BACKEND-ID   ADDRESS            STATE         NEW-FLOWS\n"
+            "  1      7            10.244.1.11:8080   ready         yes\n"
+            "  2      8            10.244.1.12:8080   terminating   no\n");
+  Json pass = Json::parse(R"({"flow":{"src":"10.0.0.1","dst":"10.96.0.99:80","protocol":"UDP"},
+    "conntrack":null,"frontend":null,
+    "verdict":{"action":"pass","reason":"no Service frontend"}})");
+  std::string out = renderTrace(pass);
+  EXPECT_NE(out.find("Service:    <none>\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Conntrack:  <no source port given>\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Verdict:    PASS (untouched)\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Backends"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace svclb::cli

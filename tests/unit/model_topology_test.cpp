@@ -46,9 +46,10 @@ ports: [{name: http, port: 80, protocol: TCP}]
 endpoints:
 )";
   for (const auto& e : eps) {
-    y += fmt::format("- addresses: [{}]\n  conditions: {{ready: {}, serving: {}, terminating: {}}}\n",
-                     e.ip, e.ready ? "true" : "false", e.ready || e.terminating ? "true" : "false",
-                     e.terminating ? "true" : "false");
+    y += fmt::format(
+        "- addresses: [{}]\n  conditions: {{ready: {}, serving: {}, terminating: {}}}\n", e.ip,
+        e.ready ? "true" : "false", e.ready || e.terminating ? "true" : "false",
+        e.terminating ? "true" : "false");
     if (*e.nodeName) y += fmt::format("  nodeName: {}\n", e.nodeName);
     if (!e.zones.empty() || !e.nodes.empty()) {
       y += "  hints:\n";
@@ -192,10 +193,10 @@ TEST(ModelTopology, InternalTrafficPolicyLocal) {
 
   // All endpoints remote: no backend, and new flows are dropped (kube-proxy:
   // DROP, "has no local endpoints"), not rejected.
-  g = clusterFrontend(sliceYaml({{"10.0.0.0", true, {}, {}, "node-2"},
-                                 {"10.0.0.1", true, {}, {}, "node-2"}},
-                                "Local"),
-                      "node-1", "");
+  g = clusterFrontend(
+      sliceYaml({{"10.0.0.0", true, {}, {}, "node-2"}, {"10.0.0.1", true, {}, {}, "node-2"}},
+                "Local"),
+      "node-1", "");
   EXPECT_TRUE(g.ips.empty());
   EXPECT_EQ(g.flags & SVC_F_NO_LOCAL_EPS, SVC_F_NO_LOCAL_EPS);
 
@@ -205,17 +206,17 @@ TEST(ModelTopology, InternalTrafficPolicyLocal) {
   EXPECT_EQ(g.flags & SVC_F_NO_LOCAL_EPS, 0);
 
   // Only a serving-terminating local one: kept (the dataplane falls back to it).
-  g = clusterFrontend(sliceYaml({{"10.0.0.0", false, {}, {}, "node-1", true},
-                                 {"10.0.0.1", true, {}, {}, "node-2"}},
-                                "Local"),
-                      "node-1", "");
+  g = clusterFrontend(
+      sliceYaml({{"10.0.0.0", false, {}, {}, "node-1", true}, {"10.0.0.1", true, {}, {}, "node-2"}},
+                "Local"),
+      "node-1", "");
   EXPECT_EQ(g.ips, (std::set<std::string>{"10.0.0.0"}));
   EXPECT_EQ(g.flags & SVC_F_NO_LOCAL_EPS, 0);
 }
 
 TEST(ModelTopology, ExternalClusterPolicyFollowsHints) {
-  std::string y = sliceYaml({{"10.1.2.3", true, {"zone-a"}, {}, "node-1"},
-                             {"10.1.2.4", true, {"zone-b"}, {}, "node-2"}});
+  std::string y = sliceYaml(
+      {{"10.1.2.3", true, {"zone-a"}, {}, "node-1"}, {"10.1.2.4", true, {"zone-b"}, {}, "node-2"}});
   // Make it a NodePort Service.
   y.replace(y.find("  clusterIP: 10.96.0.10\n"), 24, "  type: NodePort\n  clusterIP: 10.96.0.10\n");
   y.replace(y.find("targetPort: 80}"), 15, "targetPort: 80, nodePort: 30080}");

@@ -1,0 +1,36 @@
+// svcctl trace SRC[:PORT] DST:PORT[/PROTO]: where a flow goes, computed from
+// the live maps, read-only (docs/api.md "trace"): the frontend it matches,
+// its candidate backends, the choice the packet path would make for a new
+// flow (affinity, Maglev, KEP-1669 conditions, traffic policies), the CT
+// entry the flow has now, and the drop or reject that would apply.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+
+namespace svclb {
+
+class Dataplane;
+class Syncer;
+
+struct TraceQuery {
+  uint32_t src = 0;    // host order
+  uint16_t sport = 0;  // 0: not given (the Maglev choice then depends on it)
+  uint32_t dst = 0;    // host order
+  uint16_t dport = 0;
+  uint8_t proto = 6;  // IPPROTO_TCP / IPPROTO_UDP
+};
+
+// Parses the request's "src" ("IP" or "IP:PORT"), "dst" ("IP:PORT") and
+// "protocol" ("TCP" default, "UDP"); errors in svcctl's words.
+Result<TraceQuery> parseTraceQuery(const nlohmann::json& req);
+
+nlohmann::json traceJson(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q);
+
+// The packet path's flow hash (bpf/lib/hash.h hash_3words, lookup3's final
+// mix over three words with a fixed initval), for Maglev predictions. Its
+// inputs are the words as BPF loads them from the packet (network order in
+// memory, read as a host integer). Must stay equal to the BPF one.
+uint32_t flowHash3(uint32_t a, uint32_t b, uint32_t c);
+
+}  // namespace svclb
