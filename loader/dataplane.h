@@ -126,6 +126,7 @@ class Dataplane {
 
   ServiceMap services() const;
   BackendMap backends() const;
+  BeRevMap backendRev() const;  // backend -> designated frontend (single-entry flows)
   CtMap conntrack() const;     // new flows (UDP, TCP handshakes)
   CtMap conntrackEst() const;  // established TCP
   SockRevMap sockRev() const;
