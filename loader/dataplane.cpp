@@ -55,8 +55,7 @@ const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES, SVCLB_MAP_BACKENDS,   SVC
                                    SVCLB_MAP_CT_EST,   SVCLB_MAP_SVC_STATS,  SVCLB_MAP_BE_STATS,
                                    SVCLB_MAP_DROPS,    SVCLB_MAP_SOCK_REV,   SVCLB_MAP_MAGLEV,
                                    SVCLB_MAP_AFFINITY, SVCLB_MAP_SRC_RANGES, SVCLB_MAP_L2_ARP,
-                                   SVCLB_MAP_TX_PORTS, SVCLB_MAP_NIC_XDP,    SVCLB_MAP_CT_EVENTS,
-                                   SVCLB_MAP_BE_REV};
+                                   SVCLB_MAP_TX_PORTS, SVCLB_MAP_NIC_XDP,    SVCLB_MAP_CT_EVENTS};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
@@ -438,7 +437,6 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   s->rodata->cfg_local_redirect = cfg.benchLocalRedirect ? 1 : 0;
   bpf_map__set_max_entries(s->maps.svc_v1, cfg.maxServiceEntries);
   bpf_map__set_max_entries(s->maps.backends_v1, cfg.maxBackends);
-  bpf_map__set_max_entries(s->maps.be_rev_v1, cfg.maxBackends);
   bpf_map__set_max_entries(s->maps.be_stats_v1, cfg.maxBackends);
   bpf_map__set_max_entries(s->maps.svc_stats_v1, cfg.maxSvcIds);
   bpf_map__set_max_entries(s->maps.ct_v2, cfg.maxCtEntries);
@@ -704,9 +702,6 @@ ServiceMap Dataplane::services() const {
 }
 BackendMap Dataplane::backends() const {
   return {bpf_map__fd(skel_->maps.backends_v1), SVCLB_MAP_BACKENDS};
-}
-BeRevMap Dataplane::backendRev() const {
-  return {bpf_map__fd(skel_->maps.be_rev_v1), SVCLB_MAP_BE_REV};
 }
 CtMap Dataplane::conntrack() const { return {bpf_map__fd(skel_->maps.ct_v2), SVCLB_MAP_CT}; }
 CtMap Dataplane::conntrackEst() const {

@@ -126,7 +126,6 @@ class Dataplane {
 
   ServiceMap services() const;
   BackendMap backends() const;
-  BeRevMap backendRev() const;  // backend -> designated frontend (single-entry flows)
   CtMap conntrack() const;     // new flows (UDP, TCP handshakes)
   CtMap conntrackEst() const;  // established TCP
   SockRevMap sockRev() const;

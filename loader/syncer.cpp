@@ -109,58 +109,7 @@ Status Syncer::adopt() {
   auto ranges = dp_.srcRanges();
   for (const auto& k : strayRanges)
     if (auto e = ranges.erase(k); !e) return e;
-  if (auto e = execute(cleanup); !e) return e;
-  // The designations a previous daemon made stay where still valid.
-  rev_.clear();
-  if (auto rd = dp_.backendRev().forEachBatch([&](const be_rev_key& k, const be_rev_value& v) {
-        rev_[{k.addr, k.port, k.proto}] = v;
-      });
-      !rd)
-    return Error::fromErrno(rd.error().code, "read backend reverse map");
-  return syncBackendRev();
-}
-
-Status Syncer::syncBackendRev() {
-  std::map<RevKey, std::vector<be_rev_value>> holders;
-  for (const auto& [fk, f] : actual_.frontends) {
-    if (f.master.flags & SVC_F_EXTERNAL) continue;
-    for (const auto& b : f.backends) {
-      if (b.value.state == BE_STATE_EMPTY) continue;
-      be_rev_value v{};
-      v.vip = htonl(fk.vip);
-      v.port = htons(fk.port);
-      v.svc_id = f.svcId;
-      holders[{b.value.addr, b.value.port, fk.proto}].push_back(v);
-    }
-  }
-  auto map = dp_.backendRev();
-  auto keyOf = [](const RevKey& k) {
-    be_rev_key rk{};
-    rk.addr = std::get<0>(k);
-    rk.port = std::get<1>(k);
-    rk.proto = std::get<2>(k);
-    return rk;
-  };
-  for (auto it = rev_.begin(); it != rev_.end();) {
-    if (holders.count(it->first)) {
-      ++it;
-      continue;
-    }
-    if (auto e = map.erase(keyOf(it->first)); !e) return e;
-    it = rev_.erase(it);
-  }
-  for (const auto& [k, hs] : holders) {
-    auto cur = rev_.find(k);
-    if (cur != rev_.end() &&
-        std::any_of(hs.begin(), hs.end(), [&](const be_rev_value& h) {
-          return h.svc_id == cur->second.svc_id && h.vip == cur->second.vip &&
-                 h.port == cur->second.port;
-        }))
-      continue;
-    if (auto e = map.update(keyOf(k), hs.front()); !e) return e;
-    rev_[k] = hs.front();
-  }
-  return {};
+  return execute(cleanup);
 }
 
 namespace {
@@ -285,7 +234,7 @@ Status Syncer::apply(Plan plan) {
   }
   stats_.lastError.clear();
   std::move(plan).mergeInto(actual_);
-  return syncBackendRev();
+  return {};
 }
 
 }  // namespace svclb

@@ -3,8 +3,6 @@
 #pragma once
 
 #include <chrono>
-#include <map>
-#include <tuple>
 #include <span>
 #include <string>
 
@@ -45,14 +43,6 @@ class Syncer {
 
  private:
   Status execute(const std::vector<MapOp>& ops);
-  // be_rev_v1 after a sync: each backend address:port of a ClusterIP
-  // (non-node-facing) frontend names one such frontend (its single-entry
-  // flows' answers are found through it). A designation stays while its
-  // frontend still holds the backend, so live single-entry flows keep
-  // their replies translated. PROTOTYPE: recomputed over every frontend.
-  Status syncBackendRev();
-  using RevKey = std::tuple<uint32_t, uint16_t, uint8_t>;  // wire-order addr, port; proto
-  std::map<RevKey, be_rev_value> rev_;
   Status writeGroup(BatchGroup g, const std::vector<MapOp>& ops, std::span<const size_t> idx);
   Dataplane& dp_;
   SyncOptions opts_;

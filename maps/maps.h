@@ -173,7 +173,6 @@ class MaglevMap {
 using ServiceMap = TypedMap<svc_key, svc_value>;
 using BackendMap = TypedMap<uint32_t, backend_value>;
 using CtMap = TypedMap<ct_key, ct_value>;
-using BeRevMap = TypedMap<be_rev_key, be_rev_value>;
 using SockRevMap = TypedMap<sock_rev_key, sock_rev_value>;
 using AffinityMap = TypedMap<affinity_key, affinity_value>;
 using SrcRangeMap = TypedMap<src_range_key, uint8_t>;

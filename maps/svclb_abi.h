@@ -35,7 +35,6 @@
 #define SVCLB_MAP_TX_PORTS   "tx_ports_v1"
 #define SVCLB_MAP_NIC_XDP    "nic_xdp_v1"
 #define SVCLB_MAP_CT_EVENTS  "ct_events_v1"
-#define SVCLB_MAP_BE_REV     "be_rev_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -48,7 +47,6 @@
 #define SVCLB_DEFAULT_SRC_RANGES       65536
 #define SVCLB_DEFAULT_L2_ARP	       4096
 #define SVCLB_DEFAULT_TX_PORTS	       64
-#define SVCLB_DEFAULT_BE_REV_ENTRIES   262144 /* one per backend address:port */
 
 /* svc_key.scope: which view of a frontend the entry belongs to.
  * EXTERNAL serves every client; INTERNAL holds the node-local subset used
@@ -194,28 +192,6 @@ struct ct_key {
  * which the stack would drop as a martian on input: the pod-side tc program
  * forwards such replies itself (FIB lookup + redirect). */
 #define CT_F_EXTERNAL 0x04
-/* FORWARD only: the flow has no REPLY entry. Its backend's answers find it
- * through be_rev_v1 (the backend's designated frontend) and the FORWARD key
- * rebuilt from the answer: one insert per new flow. */
-#define CT_F_SINGLE 0x08
-
-/* be_rev_v1: HASH {backend address, port, proto} -> the one frontend (a
- * ClusterIP, never node-facing) whose new flows to that backend take a
- * single CT entry. Written by the daemon; a backend behind several
- * frontends names one of them (the others' flows keep two entries). */
-struct be_rev_key {
-	__be32 addr;
-	__be16 port;
-	__u8 proto;
-	__u8 pad;
-};
-
-struct be_rev_value {
-	__be32 vip;
-	__be16 port;
-	__u16 pad;
-	__u32 svc_id;
-};
 
 /* last_seen is in ticks of 2^CT_TICK_SHIFT jiffies (bpf_jiffies64(), which
  * the verifier inlines into one load: ~1 s at HZ=250). An entry idle for

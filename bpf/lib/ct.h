@@ -137,18 +137,6 @@ static __always_inline int ct_relink(void *map, struct ct_value *ct, const struc
 static __always_inline void ct_promote(const struct ct_key *ck, const struct ct_value *fwd,
 				       const struct pkt4 *p)
 {
-	if (fwd->flags & CT_F_SINGLE) {
-		struct ct_value f = *fwd;
-
-		/* One entry moves; if the insert failed or was evicted at
-		 * once, the flow stays in ct_v2. */
-		if (bpf_map_update_elem(&ct_est_v2, ck, &f, BPF_ANY) ||
-		    !bpf_map_lookup_elem(&ct_est_v2, ck))
-			return;
-		bpf_map_delete_elem(&ct_v2, ck);
-		return;
-	}
-	{
 	struct ct_key rk = {
 		.saddr = fwd->nat_addr,
 		.daddr = (fwd->flags & CT_F_SNAT) ? fwd->snat_addr : p->saddr,
@@ -172,7 +160,6 @@ static __always_inline void ct_promote(const struct ct_key *ck, const struct ct_
 		return;
 	bpf_map_delete_elem(&ct_v2, ck);
 	bpf_map_delete_elem(&ct_v2, &rk);
-	}
 }
 
 /* FIN or RST: this direction's entry gets the closing lifetime. A RST ends
@@ -182,7 +169,7 @@ static __always_inline void ct_closing(void *ct_map, struct ct_value *ct, const 
 				       const struct pkt4 *p)
 {
 	ct->flags |= CT_F_CLOSING;
-	if ((p->tcp_flags & TCPF_RST) && !(ct->flags & CT_F_SINGLE)) {
+	if (p->tcp_flags & TCPF_RST) {
 		struct ct_key pk = {};
 		struct ct_value *pair;
 
@@ -191,79 +178,6 @@ static __always_inline void ct_closing(void *ct_map, struct ct_value *ct, const 
 		if (pair)
 			pair->flags |= CT_F_CLOSING;
 	}
-}
-
-/* The designated frontend of backend address:port `addr`:`port` (be_rev_v1),
- * or NULL. */
-static __always_inline struct be_rev_value *ct_be_rev(__be32 addr, __be16 port, __u8 proto)
-{
-	struct be_rev_key rk = { .addr = addr, .port = port, .proto = proto };
-
-	return bpf_map_lookup_elem(&be_rev_v1, &rk);
-}
-
-static __always_inline int ct_is_single_of(const struct ct_value *ct, const struct be_rev_value *r,
-					   __be32 be_addr, __be16 be_port)
-{
-	return ct->dir == CT_DIR_FORWARD && (ct->flags & CT_F_SINGLE) && ct->nat_addr == be_addr &&
-	       ct->nat_port == be_port && ct->svc_id == r->svc_id;
-}
-
-/* The FORWARD entry of the single-entry flow (CT_F_SINGLE) between `client`
- * and backend `be_addr`:`be_port`, whose designated frontend is `r`: the
- * key is rebuilt (client -> the frontend) and the entry must be a FORWARD
- * one to exactly this backend, so traffic of the backend's own address that
- * belongs to no such flow is never rewritten. ct_est_v2 first for TCP.
- * Sets *fk and *map. Returns the entry or NULL. */
-static __always_inline struct ct_value *ct_single_find(const struct be_rev_value *r, __u8 proto,
-						       __be32 be_addr, __be16 be_port,
-						       __be32 client, __be16 client_port,
-						       struct ct_key *fk, void **map)
-{
-	struct ct_value *ct;
-
-	fk->saddr = client;
-	fk->daddr = r->vip;
-	fk->sport = client_port;
-	fk->dport = r->port;
-	fk->proto = proto;
-	fk->pad[0] = fk->pad[1] = fk->pad[2] = 0;
-	if (proto == IPPROTO_TCP) {
-		ct = bpf_map_lookup_elem(&ct_est_v2, fk);
-		if (ct && ct_is_single_of(ct, r, be_addr, be_port)) {
-			*map = &ct_est_v2;
-			return ct;
-		}
-	}
-	ct = bpf_map_lookup_elem(&ct_v2, fk);
-	if (ct && ct_is_single_of(ct, r, be_addr, be_port)) {
-		*map = &ct_v2;
-		return ct;
-	}
-	return NULL;
-}
-
-/* A backend's answer to a single-entry flow: its FORWARD entry, usable for
- * this packet and naming a backend that still serves the flow's frontend,
- * or NULL (then the packet is looked up as any other). */
-static __always_inline struct ct_value *ct_single_reply(const struct pkt4 *p, __u32 now,
-							struct ct_key *fk, void **map)
-{
-	struct be_rev_value *r = ct_be_rev(p->saddr, p->sport, p->proto);
-	struct backend_value *be;
-	struct ct_value *ct;
-	__u32 bid;
-
-	if (!r)
-		return NULL;
-	ct = ct_single_find(r, p->proto, p->saddr, p->sport, p->daddr, p->dport, fk, map);
-	if (!ct || !ct_usable(ct, p, now))
-		return NULL;
-	bid = ct->backend_id;
-	be = bpf_map_lookup_elem(&backends_v1, &bid);
-	if (!be || be->state == BE_STATE_EMPTY || be->svc_id != ct->svc_id)
-		return NULL;
-	return ct;
 }
 
 /* A packet that is neither a tracked flow's nor a Service's may open a
@@ -299,16 +213,7 @@ static __always_inline void ct_take_over_tuple(const struct pkt4 *p)
 	} else {
 		e = bpf_map_lookup_elem(&ct_v2, &rk);
 	}
-	if (!e) {
-		/* A single-entry flow on the tuple: its FORWARD entry goes. */
-		struct be_rev_value *r = ct_be_rev(p->daddr, p->dport, p->proto);
-
-		if (r && ct_single_find(r, p->proto, p->daddr, p->dport, p->saddr, p->sport, &fk,
-					&map))
-			bpf_map_delete_elem(map, &fk);
-		return;
-	}
-	if (e->dir != CT_DIR_REPLY)
+	if (!e || e->dir != CT_DIR_REPLY)
 		return;
 	ct_pair_key(e, &rk, &fk);
 	bpf_map_delete_elem(map, &fk);
@@ -380,8 +285,6 @@ static __always_inline int ct_create(const struct ct_key *ck, struct ct_value *f
 		}
 		return -DROP_SNAT_PORTS;
 	}
-	if (fwd->flags & CT_F_SINGLE)
-		return bpf_map_update_elem(&ct_v2, ck, fwd, BPF_ANY) ? -DROP_CT_INSERT : 0;
 	if (bpf_map_update_elem(&ct_v2, &rk, rev, BPF_ANY))
 		return -DROP_CT_INSERT;
 	return ct_add_forward(ck, fwd, &rk, rev);
@@ -428,7 +331,7 @@ static __always_inline struct ct_value *ct_lookup4(const struct pkt4 *p, const s
 			ct = NULL;
 		}
 	}
-	if (ct && !(ct->flags & CT_F_SINGLE) && ct_relink(*map, ct, ck, now)) {
+	if (ct && ct_relink(*map, ct, ck, now)) {
 		bpf_map_delete_elem(*map, ck); /* an orphan: untracked now */
 		ct = NULL;
 	}

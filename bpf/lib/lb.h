@@ -190,27 +190,6 @@ static __always_inline int lb4_tracked(void *map, struct ct_value *ct, const str
 	return LB_DNAT;
 }
 
-/* The verdict for a backend's answer to a single-entry flow (FORWARD entry
- * `ct` of `map`, key `fk`: the client and the frontend): refreshes it and
- * marks it closing on FIN/RST (the flow's only entry: a FIN of either side
- * gives the whole flow the closing lifetime). Returns LB_RNAT. */
-static __always_inline int lb4_single_reply(struct ct_value *ct, const struct ct_key *fk,
-					    const struct pkt4 *p, __u32 now,
-					    struct lb_verdict *v)
-{
-	if (ct->last_seen != now)
-		ct->last_seen = now;
-	if ((p->tcp_flags & (TCPF_FIN | TCPF_RST)) && !(ct->flags & CT_F_CLOSING))
-		ct->flags |= CT_F_CLOSING;
-	v->addr = fk->daddr;
-	v->port = fk->dport;
-	v->svc_id = ct->svc_id;
-	v->backend_id = ct->backend_id;
-	v->new_flow = 0;
-	v->ct_flags = ct->flags & CT_F_EXTERNAL;
-	return LB_RNAT;
-}
-
 /* On a node NIC (mode != LB_MODE_POD), a new flow to a node-facing frontend
  * (SVC_F_EXTERNAL, not SVC_F_LOCAL_ONLY) whose backend is routed out of a
  * node NIC (another node) is source-NATed to the address the node uses
@@ -311,23 +290,6 @@ static __always_inline int lb4_new_flow(const struct pkt4 *p, const struct ct_ke
 			rev.snat_addr = p->saddr;
 			rev.snat_port = p->sport;
 			v->fib_state = (__u8)snat;
-		} else {
-			/* The backend's designated frontend is this one: one
-			 * entry. Another frontend's: a live single-entry flow
-			 * of that frontend on the same client tuple would take
-			 * this flow's answers: the newer flow owns the tuple. */
-			struct be_rev_value *r = ct_be_rev(be->addr, be->port, p->proto);
-
-			if (r && r->svc_id == svc->svc_id) {
-				fwd.flags |= CT_F_SINGLE;
-			} else if (r) {
-				struct ct_key ok;
-				void *omap;
-
-				if (ct_single_find(r, p->proto, be->addr, be->port, p->saddr,
-						   p->sport, &ok, &omap))
-					bpf_map_delete_elem(omap, &ok);
-			}
 		}
 		id = ct_create(ck, &fwd, &rev, p->proto, now);
 		if (id < 0)
@@ -359,14 +321,8 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 	__u32 now = ct_now();
 	struct svc_value *svc;
 	struct ct_value *ct;
-	struct ct_key fk;
 	void *map;
 
-	/* A backend's answer to a single-entry flow first: its own tuple has
-	 * no entry (one lookup in be_rev_v1 for every other packet). */
-	ct = ct_single_reply(p, now, &fk, &map);
-	if (ct)
-		return lb4_single_reply(ct, &fk, p, now, v);
 	ct = ct_lookup4(p, &ck, now, &map);
 	if (ct)
 		return lb4_tracked(map, ct, &ck, p, now, v);

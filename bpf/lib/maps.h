@@ -92,15 +92,6 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_rev_v1 SEC(".maps");
 
-SVCLB_MAP struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SVCLB_DEFAULT_BE_REV_ENTRIES);
-	__type(key, struct be_rev_key);
-	__type(value, struct be_rev_value);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} be_rev_v1 SEC(".maps");
-
 /* Maglev tables: the inner template fixes the value type; BPF_F_INNER_MAP
  * lets inner tables of another size (--maglev-table-size) be inserted. */
 struct maglev_inner {
