@@ -1018,7 +1018,8 @@ int main(int argc, char** argv) {
     try {
       std::regex check(o.only);
     } catch (const std::regex_error& err) {
-      fmt::print(stderr, "svclb-bench-perpacket: --only '{}' is not a valid regular expression: {}\n",
+      fmt::print(stderr,
+                 "svclb-bench-perpacket: --only '{}' is not a valid regular expression: {}\n",
                  o.only, err.what());
       return 2;
     }

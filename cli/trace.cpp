@@ -36,23 +36,26 @@ std::string renderTrace(const Json& t) {
     kv += fmt::format("Service:\t{}, svc id {}\n", who, str(at(fe, {"svcId"})));
     std::string algo = str(at(fe, {"algorithm"}));
     if (yesNo(at(fe, {"affinity"})) == "yes")
-      algo += fmt::format(", sessionAffinity ClientIP ({}s)", str(at(fe, {"affinityTimeoutSeconds"})));
+      algo +=
+          fmt::format(", sessionAffinity ClientIP ({}s)", str(at(fe, {"affinityTimeoutSeconds"})));
     kv += "Selection:\t" + algo + "\n";
     std::vector<std::string> pol;
     if (yesNo(at(fe, {"external"})) == "yes") pol.push_back("node-facing");
     if (yesNo(at(fe, {"localOnly"})) == "yes") pol.push_back("externalTrafficPolicy Local");
     if (yesNo(at(fe, {"noLocalEndpoints"})) == "yes") pol.push_back("no endpoint on this node");
     if (yesNo(at(fe, {"sourceRanges"})) == "yes") pol.push_back("loadBalancerSourceRanges");
-    kv += "Policy:\t" + (pol.empty() ? std::string("<none>") : fmt::format("{}", fmt::join(pol, ", "))) + "\n";
+    kv += "Policy:\t" +
+          (pol.empty() ? std::string("<none>") : fmt::format("{}", fmt::join(pol, ", "))) + "\n";
   }
   const Json& ct = at(t, {"conntrack"});
   if (ct.is_object()) {
-    kv += fmt::format("Conntrack:\t{} entry in {} -> {} (backend {}), idle {:.1f}s, {}{}\n",
-                      str(at(ct, {"direction"})), str(at(ct, {"map"})), str(at(ct, {"natAddress"})),
-                      str(at(ct, {"backendId"})),
-                      at(ct, {"idleSeconds"}).is_number() ? at(ct, {"idleSeconds"}).get<double>() : 0.0,
-                      yesNo(at(ct, {"alive"})) == "yes" ? "alive" : "expired",
-                      yesNo(at(ct, {"closing"})) == "yes" ? ", closing" : "");
+    kv += fmt::format(
+        "Conntrack:\t{} entry in {} -> {} (backend {}), idle {:.1f}s, {}{}\n",
+        str(at(ct, {"direction"})), str(at(ct, {"map"})), str(at(ct, {"natAddress"})),
+        str(at(ct, {"backendId"})),
+        at(ct, {"idleSeconds"}).is_number() ? at(ct, {"idleSeconds"}).get<double>() : 0.0,
+        yesNo(at(ct, {"alive"})) == "yes" ? "alive" : "expired",
+        yesNo(at(ct, {"closing"})) == "yes" ? ", closing" : "");
   } else {
     kv += fmt::format("Conntrack:\t{}\n", str(at(flow, {"src"})).find(':') == std::string::npos
                                               ? "<no source port given>"
@@ -103,12 +106,10 @@ int runTrace(Context& ctx, const TraceOptions& opts) {
                "10.96.0.10:80)\n";
     return 1;
   }
-  auto resp = callDaemon(ctx.socketPath,
-                         {{"op", "trace"},
-                          {"src", opts.args[0]},
-                          {"dst", opts.args[1]},
-                          {"protocol", opts.protocol}},
-                         ctx.timeout);
+  auto resp = callDaemon(
+      ctx.socketPath,
+      {{"op", "trace"}, {"src", opts.args[0]}, {"dst", opts.args[1]}, {"protocol", opts.protocol}},
+      ctx.timeout);
   if (!resp) {
     ctx.err << resp.error().message << "\n";
     return 1;

@@ -1,11 +1,10 @@
 #include "loader/trace.h"
 
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <fmt/format.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <bpf/bpf.h>
 
 #include "loader/dataplane.h"
 #include "loader/syncer.h"
@@ -84,8 +83,8 @@ json ctEntryJson(const Dataplane& dp, const char* map, const ct_value& v, uint32
   const auto& life = dp.ctLifetimes();
   const uint32_t age = now - v.last_seen;
   const uint32_t lifetime = (v.flags & CT_F_CLOSING) ? life.closing
-                            : proto == IPPROTO_TCP    ? life.tcp
-                                                      : life.nontcp;
+                            : proto == IPPROTO_TCP   ? life.tcp
+                                                     : life.nontcp;
   json j = {{"map", map},
             {"direction", v.dir == CT_DIR_FORWARD ? "forward" : "reply"},
             {"natAddress", ipPort(ntohl(v.nat_addr), ntohs(v.nat_port))},
@@ -94,8 +93,8 @@ json ctEntryJson(const Dataplane& dp, const char* map, const ct_value& v, uint32
             {"closing", (v.flags & CT_F_CLOSING) != 0},
             {"snat", (v.flags & CT_F_SNAT) != 0},
             {"alive", age <= lifetime},
-            {"idleSeconds", life.hz ? static_cast<double>(uint64_t{age} << CT_TICK_SHIFT) / life.hz
-                                    : 0.0}};
+            {"idleSeconds",
+             life.hz ? static_cast<double>(uint64_t{age} << CT_TICK_SHIFT) / life.hz : 0.0}};
   if (v.flags & CT_F_SNAT) j["snatAddress"] = ipPort(ntohl(v.snat_addr), ntohs(v.snat_port));
   return j;
 }
@@ -188,8 +187,9 @@ json traceJson(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q) {
   if (!master) {
     out["frontend"] = nullptr;
     out["verdict"] = {{"action", "pass"},
-                      {"reason", "no Service frontend at this address and port: the packet "
-                                 "passes untouched"}};
+                      {"reason",
+                       "no Service frontend at this address and port: the packet "
+                       "passes untouched"}};
     return out;
   }
   const svc_value m = *master;
@@ -310,14 +310,14 @@ json traceJson(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q) {
       return out;
     }
   }
-  json v = {{"action", "dnat"},
-            {"reason",
-             m.algo == SVC_ALGO_MAGLEV && !affinity && !q.sport
-                 ? fmt::format("maglev: the backend depends on the source port (give SRC as "
-                               "IP:PORT); one of {} slots",
-                               n)
-                 : fmt::format("random: one of {} slots, each as likely", n)},
-            {"backend", nullptr}};
+  json v = {
+      {"action", "dnat"},
+      {"reason", m.algo == SVC_ALGO_MAGLEV && !affinity && !q.sport
+                     ? fmt::format("maglev: the backend depends on the source port (give SRC as "
+                                   "IP:PORT); one of {} slots",
+                                   n)
+                     : fmt::format("random: one of {} slots, each as likely", n)},
+      {"backend", nullptr}};
   out["verdict"] = v;
   return out;
 }
