@@ -74,15 +74,17 @@ kp_wait_synced() {
     return 1
 }
 
-# 1.37's nftables proxier: one chain per service port, its endpoints a
-# numgen map in it (endpoint chains only where needed: masquerade,
-# affinity). Counted: service chains, and DNAT targets in them plus
-# endpoint chains. iptables: KUBE-SVC-* and KUBE-SEP-* chains.
+# 1.37's nftables proxier: one chain per service port, reached from the
+# service-ips map, its endpoints a numgen map in it (endpoint chains only
+# where needed: masquerade, affinity). Counted: the service-ips map's
+# elements (a deleted Service's chain stays, flushed, until a later sync
+# removes it: counting chains would count those), and DNAT targets in the
+# chains plus endpoint chains. iptables: KUBE-SVC-* and KUBE-SEP-* chains.
 kp_rule_counts() {
     local ns=$1 mode=$2 file=$3 rules nsvc nep
     if [[ $mode == nftables ]]; then
         rules=$(timeout 300 nsenter --net="/run/netns/$ns" nft list table ip kube-proxy) || return 1
-        nsvc=$(grep -cE 'chain service-[A-Z0-9]{8}-' <<<"$rules" || true)
+        nsvc=$(grep -oE ': goto service-[A-Z0-9]{8}-' <<<"$rules" | wc -l)
         nep=$(($(grep 'dnat ip to numgen' <<<"$rules" | grep -oE ': [0-9.]+ \. [0-9]+' | wc -l) +
             $(grep -cE 'chain endpoint-[A-Z0-9]{8}-' <<<"$rules" || true)))
     else
