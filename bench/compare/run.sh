@@ -36,7 +36,9 @@
 # end of each kube-proxy's sync that carried it (its metrics).
 #
 #   bench/compare/run.sh [--quick] [--build DIR] [--out FILE.json] [--reps N]
-#                        [--handwritten] [--no-real-peer]
+#                        [--handwritten] [--no-real-peer] [--no-kp-ipt]
+# (--no-kp-ipt: without kube-proxy's iptables mode, whose syncs at 10,000
+# Services take many minutes here.)
 # Everything lives in namespaces this script creates; all is removed on
 # exit, even on failure. Every load is bounded in time.
 set -euo pipefail
@@ -49,6 +51,7 @@ REPS=""
 OUT=""
 HANDWRITTEN=0
 REAL_PEER=1
+KP_CONFIGS=(kp-nft kp-ipt)
 SIZES_ARG=""
 while [ $# -gt 0 ]; do
     case $1 in
@@ -59,7 +62,8 @@ while [ $# -gt 0 ]; do
         --sizes) SIZES_ARG=$2; shift ;;
         --handwritten) HANDWRITTEN=1 ;;
         --no-real-peer) REAL_PEER=0 ;;
-        *) echo "usage: $0 [--quick] [--build DIR] [--out FILE.json] [--reps N] [--sizes N,N...] [--handwritten] [--no-real-peer]" >&2
+        --no-kp-ipt) KP_CONFIGS=(kp-nft) ;;
+        *) echo "usage: $0 [--quick] [--build DIR] [--out FILE.json] [--reps N] [--sizes N,N...] [--handwritten] [--no-real-peer] [--no-kp-ipt]" >&2
            exit 2 ;;
     esac
     shift
@@ -112,7 +116,7 @@ if ((HANDWRITTEN)); then
     command -v iptables-legacy-restore >/dev/null || { echo "compare: needs iptables-legacy-restore" >&2; exit 1; }
 fi
 CONFIGS=(gen routing xdppass svclb)
-((REAL_PEER)) && CONFIGS+=(kp-nft kp-ipt svclb-k8s)
+((REAL_PEER)) && CONFIGS+=("${KP_CONFIGS[@]}" svclb-k8s)
 ((HANDWRITTEN)) && CONFIGS+=(iptables nftables)
 # The dataplanes whose TCP rows run again inside svclbd's cgroup.
 SOCK_CONFIGS=(svclb)
@@ -370,20 +374,20 @@ if ((REAL_PEER)); then
     k8s_kubectl apply -f "$REPO/deploy/kubernetes/rbac.yaml" >/dev/null
     k8s_sa_kubeconfig kube-system svclb "$TMP/svclb.kubeconfig" 4h
     i=0
-    for c in kp-nft kp-ipt svclb-k8s; do
+    for c in "${KP_CONFIGS[@]}" svclb-k8s; do
         i=$((i + 1))
         k8s_connect_ns "$P-$c-n" "$i"
         kp_node "$c" "10.255.$i.2"
     done
     # The client (10.250.0.0/16) is a pod of the cluster CIDR: no masquerade.
-    for c in kp-nft kp-ipt; do
+    for c in "${KP_CONFIGS[@]}"; do
         kp_start "$P-$c-n" "$c" "$(kp_mode "$c")" 10.250.0.0/16 "$TMP/$c.log"
         KP_PID[$c]=$KP_STARTED_PID
         PIDS+=("$KP_STARTED_PID")
     done
     start_svclbd svclb-k8s --kubeconfig "$TMP/svclb.kubeconfig" --node-name svclb-k8s ||
         { log "svclbd (k8s) did not start"; exit 1; }
-    for c in kp-nft kp-ipt; do
+    for c in "${KP_CONFIGS[@]}"; do
         kp_wait_synced "$P-$c-n" "${KP_PID[$c]}" 0 120 >/dev/null ||
             { tail -20 "$TMP/$c.log" >&2; log "$c did not sync on the empty cluster"; exit 1; }
     done
@@ -414,15 +418,15 @@ real_peer_load() {
     local n=$1 c ts t0 t1 out ms ts0
     declare -A kts0=()
     if ((PREV_N > 0)); then
-        for c in kp-nft kp-ipt; do kts0[$c]=$(kp_sync_ts "$P-$c-n"); done
+        for c in "${KP_CONFIGS[@]}"; do kts0[$c]=$(kp_sync_ts "$P-$c-n"); done
         out=$(kload --services "$PREV_N" --delete) || { log "deleting the previous objects failed: $out"; exit 1; }
         log "deleted $PREV_N Services: $out"
         svclb_k8s_wait "$K8S_BASE" 600 >/dev/null || exit 1
-        for c in kp-nft kp-ipt; do
+        for c in "${KP_CONFIGS[@]}"; do
             kp_wait_rules "$c" "$(kp_mode "$c")" "${kts0[$c]:-0}" 0 0 >/dev/null || { log "$c did not drain"; exit 1; }
         done
     fi
-    for c in kp-nft kp-ipt; do kts0[$c]=$(kp_sync_ts "$P-$c-n"); done
+    for c in "${KP_CONFIGS[@]}"; do kts0[$c]=$(kp_sync_ts "$P-$c-n"); done
     log "N=$n: creating $n Services + EndpointSlices through the apiserver (svclb-k8sload, 16 workers)"
     t0=$(now_ns)
     out=$(kload --services "$n" --concurrency 16) || { log "svclb-k8sload failed: $out"; exit 1; }
@@ -432,7 +436,7 @@ real_peer_load() {
     ts=$(svclb_k8s_wait $((K8S_BASE + n * 2 * (ENDPOINTS + 1))) 1200) || exit 1
     emit "{\"kind\":\"k8s_sync\",\"n\":$n,\"cfg\":\"svclb-k8s\",\"create\":$out,\"first_create_to_complete_ms\":$(((ts - t0) / 1000000)),\"last_create_to_complete_ms\":$(((ts - t1) / 1000000))}"
     log "N=$n svclb-k8s complete $(((ts - t0) / 1000000)) ms after the first create ($(((ts - t1) / 1000000)) ms after the last)"
-    for c in kp-nft kp-ipt; do
+    for c in "${KP_CONFIGS[@]}"; do
         ts=$(kp_wait_rules "$c" "$(kp_mode "$c")" "${kts0[$c]:-0}" $((2 * n)) $((2 * n * ENDPOINTS))) ||
             { tail -20 "$TMP/$c.log" >&2; log "$c did not program $n Services"; exit 1; }
         emit "{\"kind\":\"k8s_sync\",\"n\":$n,\"cfg\":\"$c\",\"create\":$out,\"first_create_to_complete_ms\":$(ms_from "$ts" "$t0"),\"last_create_to_complete_ms\":$(ms_from "$ts" "$t1")}"
@@ -455,7 +459,7 @@ real_peer_load() {
                 patch="[{\"op\": \"test\", \"path\": \"/endpoints/$ENDPOINTS/addresses/0\", \"value\": \"10.251.0.99\"}, {\"op\": \"remove\", \"path\": \"/endpoints/$ENDPOINTS\"}]"
                 gone=(--gone)
             fi
-            for c in kp-nft kp-ipt; do kts0[$c]=$(kp_sync_ts "$P-$c-n"); done
+            for c in "${KP_CONFIGS[@]}"; do kts0[$c]=$(kp_sync_ts "$P-$c-n"); done
             t0=$(now_ns)
             m=$(timeout 60 "$BIN/svclb-mappoll" --bpffs "${PINS[svclb-k8s]}" --vip "$K8S_VIP" --vport 80 --proto tcp \
                 --addr 10.251.0.99 --port 8080 "${gone[@]}" --timeout 30 -- \
@@ -463,7 +467,7 @@ real_peer_load() {
                 patch endpointslice -n "$K8S_NSNAME" "s$((n - 1))-1" --type=json -p "$patch") ||
                 { log "endpoint change ($step) did not reach svclbd's maps: $m"; exit 1; }
             emit "{\"kind\":\"k8s_change\",\"n\":$n,\"rep\":$r,\"step\":\"$step\",\"cfg\":\"svclb-k8s\",\"ms\":$(jq '.map_s * 1000' <<<"$m"),\"kubectl_ms\":$(jq '.command_s * 1000' <<<"$m")}"
-            for c in kp-nft kp-ipt; do
+            for c in "${KP_CONFIGS[@]}"; do
                 ts=$(kp_wait_synced "$P-$c-n" "${KP_PID[$c]}" "${kts0[$c]:-0}" 60) || { log "$c: change not synced"; exit 1; }
                 emit "{\"kind\":\"k8s_change\",\"n\":$n,\"rep\":$r,\"step\":\"$step\",\"cfg\":\"$c\",\"ms\":$(ms_from "$ts" "$t0")}"
             done
