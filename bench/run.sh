@@ -42,12 +42,16 @@ mkdir -p "$OUTDIR"
 WORK=$(mktemp -d /tmp/svclb-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
+# report.py's side-by-side figures are those of the hand-written
+# iptables/nftables rulesets (compare/run.sh --handwritten); the real
+# kube-proxy's configs run beside them when Go is there and land in the JSON
+# (bench/compare/real_peer_table.py writes their table).
 if [ $MODE = quick ]; then
     PP=(--services 1,1000 --repeat 100000 --new-flow-repeat 20000 --reps 5 --ct-entries 262144)
-    CMP=(--quick)
+    CMP=(--quick --handwritten)
 else
     PP=(--services 1,1000,100000,1000000 --repeat 1000000 --new-flow-repeat 200000 --reps 5 --ct-entries 4194304)
-    CMP=()
+    CMP=(--handwritten)
 fi
 
 echo "== per-packet ($MODE)" >&2

@@ -2,20 +2,43 @@
 # Side-by-side node dataplanes: client ns -> node ns -> backend ns, one
 # topology per dataplane (all built up front, so rounds interleave them
 # without reloading rules):
-#   gen      generator alone: XDP_DROP on the node's veth (the sender's ceiling)
-#   routing  plain kernel routing (GRO on the node's veth: veth NAPI receive)
-#   xdppass  XDP_PASS on the node's veth + routing (same queue count)
-#   svclb    svclbd: tc program on the node's veths, services via svcctl apply
-#   iptables kube-proxy's iptables layout (iptables-legacy-restore)
-#   nftables kube-proxy's nftables layout (nft -f, 1000 services/transaction)
+#   gen       generator alone: XDP_DROP on the node's veth (the sender's ceiling)
+#   routing   plain kernel routing (GRO on the node's veth: veth NAPI receive)
+#   xdppass   XDP_PASS on the node's veth + routing (same queue count)
+#   svclb     svclbd: tc program on the node's veths, services via svcctl apply
+#   kp-nft    the real kube-proxy, --proxy-mode nftables  } fed by one real
+#   kp-ipt    the real kube-proxy, --proxy-mode iptables  } kube-apiserver
+#   svclb-k8s svclbd --kubeconfig (Kubernetes mode)       } (tests/testlib/k8s.sh)
+#   iptables  (--handwritten) kube-proxy's iptables layout by hand (iptables-legacy-restore)
+#   nftables  (--handwritten) kube-proxy's nftables layout by hand (nft -f)
+# The real-peer configs (kp-*, svclb-k8s; bench/k8s/build-tools.sh builds
+# kube-proxy and svclb-k8sload) each run in their own node namespace, with a
+# Node object of their own (--hostname-override / --node-name), wired to the
+# apiserver's namespace by a veth (k8s_connect_ns). The N Services (ports
+# 80/TCP -> 8080 and 53/UDP -> 5353, no selector) and their EndpointSlices
+# (the backend namespace's 10 addresses) are created through the API by
+# svclb-k8sload, so the three see the same objects; before the next N they
+# are deleted again (svclb-k8sload --delete) and every dataplane drained.
+# Without Go the real peer cannot run: the hand-written configs run instead.
+#
 # For each N (services x 10 endpoints): UDP 64 B established-flow and
 # new-flow-per-packet forwarded pps (svclb-trafficgen in the client ns, 2
 # threads; sink = tc drop on the backend veth, counted there), TCP conn/s
 # (svclb-tcpbench, 2 clients x 64 in flight, accept-and-close server),
-# first-packet latency (connect() at 1 in flight), load time, and for svclb
-# the apply -> map latency of one endpoint change.
+# first-packet latency (connect() at 1 in flight); for svclb and svclb-k8s
+# the same TCP rows again with the client processes in svclbd's --cgroup
+# ("socket path": balanced at connect() once svclbd balances every process
+# of its cgroup whatever its netns; which path was taken is read from the
+# service's counters: socket-LB flows count no packets). Control path: load
+# time (svcctl apply / by hand), for the real peer the time from the first
+# create to every dataplane complete, and one endpoint change (kubectl patch
+# of the tested Service's slice) to svclbd's maps (svclb-mappoll) and to the
+# end of each kube-proxy's sync that carried it (its metrics).
 #
 #   bench/compare/run.sh [--quick] [--build DIR] [--out FILE.json] [--reps N]
+#                        [--handwritten] [--no-real-peer] [--no-kp-ipt]
+# (--no-kp-ipt: without kube-proxy's iptables mode, whose syncs at 10,000
+# Services take many minutes here.)
 # Everything lives in namespaces this script creates; all is removed on
 # exit, even on failure. Every load is bounded in time.
 set -euo pipefail
@@ -26,13 +49,22 @@ BUILD=${BUILD:-$REPO/build}
 QUICK=0
 REPS=""
 OUT=""
+HANDWRITTEN=0
+REAL_PEER=1
+KP_CONFIGS=(kp-nft kp-ipt)
+SIZES_ARG=""
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) QUICK=1 ;;
         --build) BUILD=$2; shift ;;
         --out) OUT=$2; shift ;;
         --reps) REPS=$2; shift ;;
-        *) echo "usage: $0 [--quick] [--build DIR] [--out FILE.json] [--reps N]" >&2; exit 2 ;;
+        --sizes) SIZES_ARG=$2; shift ;;
+        --handwritten) HANDWRITTEN=1 ;;
+        --no-real-peer) REAL_PEER=0 ;;
+        --no-kp-ipt) KP_CONFIGS=(kp-nft) ;;
+        *) echo "usage: $0 [--quick] [--build DIR] [--out FILE.json] [--reps N] [--sizes N,N...] [--handwritten] [--no-real-peer] [--no-kp-ipt]" >&2
+           exit 2 ;;
     esac
     shift
 done
@@ -42,7 +74,10 @@ if ((QUICK)); then
 else
     SIZES=(10 1000 10000); REPS=${REPS:-5}; DUR=3; TCPDUR=3
 fi
-CONFIGS=(gen routing xdppass svclb iptables nftables)
+[ -z "$SIZES_ARG" ] || IFS=, read -r -a SIZES <<<"$SIZES_ARG"
+for n in "${SIZES[@]}"; do
+    [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 20000)) || { echo "compare: --sizes takes numbers 1..20000" >&2; exit 2; }
+done
 # Generator: live (default: svclb-trafficgen's XDP live frames, ~10 M
 # frames/s here, so the node path is what limits the rate; the node's veth
 # receives through NAPI, GRO on) or af-packet (the yardstick's method:
@@ -58,12 +93,45 @@ done
 REFOBJ=$BUILD/bench/bench_ref.bpf.o
 [ -f "$REFOBJ" ] || { echo "compare: $REFOBJ missing" >&2; exit 1; }
 command -v ethtool >/dev/null || { echo "compare: needs ethtool (GRO on veth)" >&2; exit 1; }
-command -v iptables-legacy-restore >/dev/null || { echo "compare: needs iptables-legacy-restore" >&2; exit 1; }
 PY=$(command -v /usr/bin/python3 || command -v python3)
+
+# The real peer: the control plane's and kube-proxy's binaries (Go), or the
+# hand-written rulesets instead, said loudly.
+if ((REAL_PEER)); then
+    source "$REPO/tests/testlib/k8s.sh"
+    source "$REPO/bench/k8s/kubeproxy.sh"
+    rc=0
+    k8s_require_tools || rc=$?
+    if ((rc == 0)); then
+        BENCH_BIN=$(bash "$REPO/bench/k8s/build-tools.sh") || rc=$?
+    fi
+    if ((rc != 0)); then
+        echo "compare: the real kube-proxy cannot run here (the Kubernetes tools did not build: rc $rc;" \
+             "77 = no Go toolchain): the hand-written iptables/nftables rulesets stand in for it" >&2
+        REAL_PEER=0 HANDWRITTEN=1
+    fi
+    for t in jq curl; do command -v $t >/dev/null || { echo "compare: the real peer needs $t" >&2; exit 1; }; done
+fi
+if ((HANDWRITTEN)); then
+    command -v iptables-legacy-restore >/dev/null || { echo "compare: needs iptables-legacy-restore" >&2; exit 1; }
+fi
+CONFIGS=(gen routing xdppass svclb)
+((REAL_PEER)) && CONFIGS+=("${KP_CONFIGS[@]}" svclb-k8s)
+((HANDWRITTEN)) && CONFIGS+=(iptables nftables)
+# The dataplanes whose TCP rows run again inside svclbd's cgroup.
+SOCK_CONFIGS=(svclb)
+((REAL_PEER)) && SOCK_CONFIGS+=(svclb-k8s)
 
 P=svb$$                       # prefix of everything we create
 TMP=$(mktemp -d "/tmp/svclb-compare.XXXXXX")
 BPFDIR=/sys/fs/bpf/svclb-$P
+CG2_ROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[ -n "$CG2_ROOT" ] || { echo "compare: no cgroup2 mount" >&2; exit 1; }
+# svclbd's --cgroup per svclb config (the socket-path rows run their
+# clients in it); nothing else is in them.
+declare -A CGDIR=([svclb]=$CG2_ROOT/svclb-$P-svclb [svclb-k8s]=$CG2_ROOT/svclb-$P-svclbk8s)
+declare -A SOCKF=([svclb]=$TMP/svclb.sock [svclb-k8s]=$TMP/svclbk8s.sock)
+declare -A PINS=([svclb]=$BPFDIR/svclbd [svclb-k8s]=$BPFDIR/svclbk8s)
 PIDS=()
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -71,16 +139,35 @@ cleanup() {
     set +e
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
-    if [ -x "$BIN/svclbd" ] && [ -e "/run/netns/$P-svclb-n" ]; then
-        timeout 30 nsenter --net="/run/netns/$P-svclb-n" "$BIN/svclbd" --uninstall \
-            --bpffs "$BPFDIR/svclbd" --state-dir "$TMP/svclb-state" --socket "$TMP/svclb.sock" \
-            --cgroup none >/dev/null 2>&1
-    fi
-    for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do ip netns del "$ns"; done
+    local c
+    for c in svclb svclb-k8s; do
+        if [ -x "$BIN/svclbd" ] && [ -e "/run/netns/$P-$c-n" ]; then
+            timeout 30 nsenter --net="/run/netns/$P-$c-n" "$BIN/svclbd" --uninstall \
+                --bpffs "${PINS[$c]}" --state-dir "$TMP/$c-state" --socket "${SOCKF[$c]}" \
+                --cgroup "${CGDIR[$c]}" >/dev/null 2>&1
+        fi
+    done
+    # (The control plane's namespace is k8s_cleanup's.)
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" | grep -v "^$P-cp\$"); do
+        # Anything still running in our namespaces was started by us.
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+        ip netns del "$ns"
+    done
+    for c in svclb svclb-k8s; do
+        [ -d "${CGDIR[$c]}" ] || continue
+        for pid in $(cat "${CGDIR[$c]}/cgroup.procs" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+        for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "${CGDIR[$c]}" 2>/dev/null && break; sleep 0.2; done
+    done
     rm -rf "$BPFDIR"
     rm -rf "$TMP"
 }
-trap cleanup EXIT
+if ((REAL_PEER)); then
+    # Ours first (kube-proxies, svclbd, node namespaces), then the control plane.
+    k8s_init "$P"
+    trap 'set +e; cleanup; k8s_cleanup' EXIT
+else
+    trap cleanup EXIT
+fi
 trap 'exit 130' INT TERM
 
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$P-$ns" "$@"; }
@@ -137,9 +224,16 @@ xdp_attach() {  # xdp_attach CFG PROGNAME
     in_ns "$1-n" bpftool net attach xdp pinned "$BPFDIR/$1/$2" dev n0
 }
 
-# Where a config's traffic goes: the tested Service's VIP, or for the
-# floors (no service dataplane) the first endpoint directly.
-dst_of() { case $1 in routing|xdppass|gen) echo "10.251.0.11 5353 8080" ;; *) echo "$LAST_VIP 53 80" ;; esac; }
+# Where a config's traffic goes: the tested Service's VIP (the real peer's
+# is allocated by the apiserver), or for the floors (no service dataplane)
+# the first endpoint directly.
+dst_of() {
+    case $1 in
+        routing|xdppass|gen) echo "10.251.0.11 5353 8080" ;;
+        kp-nft|kp-ipt|svclb-k8s) echo "$K8S_VIP 53 80" ;;
+        *) echo "$LAST_VIP 53 80" ;;
+    esac
+}
 rx_count() { in_ns "$1-b" ip -s -j link show b0 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
 
 # udp CFG newflow(0|1) -> JSON {sent_pps, fwd_pps}
@@ -162,12 +256,21 @@ print(json.dumps({"sent_pps": g["pps"], "fwd_pps": d / g["seconds"] if sys.argv[
         "$gen" "$before" "$after" "$c"
 }
 
-tcp_run() {  # tcp_run CFG INFLIGHT CLIENTS DURATION -> JSON
-    local c=$1 k=$2 nc=$3 d=$4 i pids=() outs=() vip uport tport
+# tcp_run CFG INFLIGHT CLIENTS DURATION [CGROUP] -> JSON. With CGROUP the
+# clients run in that cgroup (svclbd's --cgroup: the socket path), still in
+# the client namespace.
+tcp_run() {
+    local c=$1 k=$2 nc=$3 d=$4 cg=${5:-} i pids=() outs=() vip uport tport
     read -r vip uport tport < <(dst_of "$c")
     for ((i = 0; i < nc; i++)); do
-        in_ns "$c-c" timeout $((d + 20)) "$BIN/svclb-tcpbench" client --addr "$vip" --port "$tport" \
-            --inflight "$k" --duration "$d" >"$TMP/tcp.$i" 2>/dev/null &
+        if [ -n "$cg" ]; then
+            timeout $((d + 20)) sh -c 'echo $$ > "$1/cgroup.procs" || exit 125; shift; exec nsenter --net="/run/netns/$0" "$@"' \
+                "$P-$c-c" "$cg" "$BIN/svclb-tcpbench" client --addr "$vip" --port "$tport" \
+                --inflight "$k" --duration "$d" >"$TMP/tcp.$i" 2>/dev/null &
+        else
+            in_ns "$c-c" timeout $((d + 20)) "$BIN/svclb-tcpbench" client --addr "$vip" --port "$tport" \
+                --inflight "$k" --duration "$d" >"$TMP/tcp.$i" 2>/dev/null &
+        fi
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || true; done
@@ -179,6 +282,70 @@ print(json.dumps({"cps": sum(x["cps"] for x in r), "connect_us_p50": max([x["con
 
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.4f", b - a }'; }
 svcctl() { timeout 300 "$BIN/svcctl" --socket "$TMP/svclb.sock" "$@"; }
+svcctl_k8s() { timeout 300 "$BIN/svcctl" --socket "$TMP/svclbk8s.sock" "$@"; }
+now_ns() { date +%s%N; }
+
+# svc_counters CFG -> "flows packets" of the tested Service's TCP port.
+svc_counters() {
+    local c=$1 vip uport tport
+    read -r vip uport tport < <(dst_of "$c")
+    timeout 300 "$BIN/svcctl" --socket "${SOCKF[$c]}" stats -o json |
+        "$PY" -c 'import json,sys; d=json.load(sys.stdin); v=sys.argv[1]
+s=[x for x in d.get("services", []) if x.get("vip") == v and str(x.get("servicePort")) == sys.argv[2] and str(x.get("protocol", "TCP")).upper() == "TCP"]
+print(sum(int(x.get("flows", 0)) for x in s), sum(int(x.get("packets", 0)) for x in s))' "$vip" "$tport"
+}
+
+# svclbd's --cgroup dir for a config (created here; removed by cleanup).
+# No cluster DNS: its default address 10.96.0.10 is one of the tested VIPs
+# (the 10th Service's), and kube-proxy has none either.
+start_svclbd() {  # start_svclbd CFG EXTRA-FLAGS...
+    local c=$1; shift
+    mkdir -p "$TMP/$c-state" "${CGDIR[$c]}"
+    bg_ns "$c-n" "$BIN/svclbd" --bpffs "${PINS[$c]}" --iface n0 --iface nb \
+        --state-dir "$TMP/$c-state" --socket "${SOCKF[$c]}" --metrics-addr 127.0.0.1:9810 \
+        --service-cidr 10.96.0.0/12 --cgroup "${CGDIR[$c]}" --max-services 1048576 --max-backends 524288 \
+        --max-conntrack "$SVCLB_CT" --cluster-dns none "$@" >"$TMP/$c.log" 2>&1
+    local i
+    for i in $(seq 100); do timeout 10 "$BIN/svcctl" --socket "${SOCKF[$c]}" status >/dev/null 2>&1 && return 0; sleep 0.2; done
+    tail -20 "$TMP/$c.log" >&2
+    return 1
+}
+
+# ---- the real peer: counts and waits ----------------------------------------
+# svclb-k8s: svc_v1 entries and whether it synced.
+k8s_counts() {
+    svcctl_k8s status -o json 2>/dev/null |
+        jq -r '[(.maps[] | select(.name == "svc_v1") | .entries), .kubernetes.synced] | @tsv'
+}
+# svclb_k8s_wait WANT_SVC_V1 SECONDS: until svclbd (k8s) holds exactly that
+# many svc_v1 entries and is synced; prints the unix ns of that poll.
+svclb_k8s_wait() {
+    local want=$1 end c
+    end=$(($(now_ns) + $2 * 1000000000))
+    while (($(now_ns) < end)); do
+        c=$(k8s_counts)
+        if [[ $c == "$want"$'\t'true ]]; then now_ns; return 0; fi
+        sleep 0.05
+    done
+    log "svclbd (k8s) not complete within $2 s: svc_v1/synced = ${c:-?} (want $want)"
+    return 1
+}
+# kp_wait_rules CFG MODE TS0 NSVC NEP: until a sync of that kube-proxy ending
+# after TS0 left nothing pending AND its rules hold NSVC service chains and
+# NEP endpoints (a sync that ran while the last events were in flight does
+# not count); prints that sync's end (unix seconds). Bounded: 20 syncs, 1200 s.
+kp_wait_rules() {
+    local c=$1 mode=$2 ts0=$3 nsvc=$4 nep=$5 ts got k
+    for ((k = 0; k < 20; k++)); do
+        ts=$(kp_wait_synced "$P-$c-n" "${KP_PID[$c]}" "$ts0" 1200) || { log "$c: no sync (see $TMP/$c.log)"; return 1; }
+        got=$(kp_rule_counts "$P-$c-n" "$mode" "$TMP/$c.rules") || return 1
+        if [[ $got == "$nsvc $nep" ]]; then echo "$ts"; return 0; fi
+        log "$c: sync at $ts holds $got (want $nsvc $nep); waiting for the next"
+        ts0=$ts
+    done
+    return 1
+}
+kp_mode() { case $1 in kp-nft) echo nftables ;; kp-ipt) echo iptables ;; esac; }
 
 # ---- build every topology once -------------------------------------------
 log "building topologies (prefix $P)"
@@ -193,25 +360,123 @@ else
     in_ns gen-n tc filter add dev n0 ingress prio 1 bpf direct-action object-pinned "$BPFDIR/sink/ref_tc_sink"
 fi
 xdp_attach xdppass ref_xdp_pass
-mkdir -p "$TMP/svclb-state" "$BPFDIR"
+mkdir -p "$BPFDIR"
 # Conntrack capacity: the same number of flows as netfilter's table in this
 # run (nf_conntrack_max; svclb keeps 2 entries per flow in each of its maps).
 NF_CT_MAX=$(sysctl -n net.netfilter.nf_conntrack_max 2>/dev/null || echo 262144)
 SVCLB_CT=$((NF_CT_MAX * 2))
-bg_ns svclb-n "$BIN/svclbd" --bpffs "$BPFDIR/svclbd" --iface n0 --iface nb \
-    --state-dir "$TMP/svclb-state" --socket "$TMP/svclb.sock" --metrics-addr 127.0.0.1:9810 \
-    --service-cidr 10.96.0.0/12 --cgroup none --max-services 1048576 --max-backends 524288 \
-    --max-conntrack "$SVCLB_CT" >"$TMP/svclbd.log" 2>&1
-for i in $(seq 50); do svcctl status >/dev/null 2>&1 && break; sleep 0.2; done
-svcctl status >/dev/null 2>&1 || { tail -20 "$TMP/svclbd.log" >&2; exit 1; }
-in_ns iptables-n true
+start_svclbd svclb || { log "svclbd did not start"; exit 1; }
+
+declare -A KP_PID=()
+if ((REAL_PEER)); then
+    log "real peer: control plane (etcd, kube-apiserver, kube-controller-manager)"
+    k8s_up || { k8s_dump_logs; log "the control plane did not come up"; exit 1; }
+    k8s_kubectl apply -f "$REPO/deploy/kubernetes/rbac.yaml" >/dev/null
+    k8s_sa_kubeconfig kube-system svclb "$TMP/svclb.kubeconfig" 4h
+    i=0
+    for c in "${KP_CONFIGS[@]}" svclb-k8s; do
+        i=$((i + 1))
+        k8s_connect_ns "$P-$c-n" "$i"
+        kp_node "$c" "10.255.$i.2"
+    done
+    # The client (10.250.0.0/16) is a pod of the cluster CIDR: no masquerade.
+    for c in "${KP_CONFIGS[@]}"; do
+        kp_start "$P-$c-n" "$c" "$(kp_mode "$c")" 10.250.0.0/16 "$TMP/$c.log"
+        KP_PID[$c]=$KP_STARTED_PID
+        PIDS+=("$KP_STARTED_PID")
+    done
+    start_svclbd svclb-k8s --kubeconfig "$TMP/svclb.kubeconfig" --node-name svclb-k8s ||
+        { log "svclbd (k8s) did not start"; exit 1; }
+    for c in "${KP_CONFIGS[@]}"; do
+        kp_wait_synced "$P-$c-n" "${KP_PID[$c]}" 0 120 >/dev/null ||
+            { tail -20 "$TMP/$c.log" >&2; log "$c did not sync on the empty cluster"; exit 1; }
+    done
+    for _ in $(seq 600); do [[ $(k8s_counts | cut -f2) == true ]] && break; sleep 0.1; done
+    K8S_BASE=$(k8s_counts | cut -f1)
+    [[ $(k8s_counts | cut -f2) == true && $K8S_BASE =~ ^[0-9]+$ ]] || { log "svclbd (k8s) did not sync"; exit 1; }
+    log "real peer up: kube-proxy nftables + iptables, svclbd --kubeconfig (svc_v1 base $K8S_BASE)"
+fi
 
 RESULT=${OUT:+$OUT.jsonl}
 RESULT=${RESULT:-$TMP/result.jsonl}
 : >"$RESULT"
 emit() { echo "$1" >>"$RESULT"; }
 
-prev_n=0
+# ---- the real peer: N Services through the API ------------------------------
+K8S_NSNAME=bench
+PREV_N=0
+kload() { timeout 1800 nsenter --net="/run/netns/$K8S_NS" "$BENCH_BIN/svclb-k8sload" \
+    --kubeconfig "$K8S_ADMIN_KUBECONFIG" --namespace "$K8S_NSNAME" --endpoints "$ENDPOINTS" \
+    --endpoint-base 10.251.0.11 --udp-port 53 --udp-target-port 5353 --timeout 29m "$@"; }
+kubectl_cp() { timeout 60 nsenter --net="/run/netns/$K8S_NS" "$KUBECTL" --kubeconfig "$K8S_ADMIN_KUBECONFIG" "$@"; }
+
+# real_peer_load N: (the previous N's objects deleted and every dataplane
+# drained) create N Services + slices; time from the first create to each
+# dataplane complete; then REPS x (add, remove) of one endpoint of the
+# tested Service (the last one), timed per dataplane.
+real_peer_load() {
+    local n=$1 c ts t0 t1 out ms ts0
+    declare -A kts0=()
+    if ((PREV_N > 0)); then
+        for c in "${KP_CONFIGS[@]}"; do kts0[$c]=$(kp_sync_ts "$P-$c-n"); done
+        out=$(kload --services "$PREV_N" --delete) || { log "deleting the previous objects failed: $out"; exit 1; }
+        log "deleted $PREV_N Services: $out"
+        svclb_k8s_wait "$K8S_BASE" 600 >/dev/null || exit 1
+        for c in "${KP_CONFIGS[@]}"; do
+            kp_wait_rules "$c" "$(kp_mode "$c")" "${kts0[$c]:-0}" 0 0 >/dev/null || { log "$c did not drain"; exit 1; }
+        done
+    fi
+    for c in "${KP_CONFIGS[@]}"; do kts0[$c]=$(kp_sync_ts "$P-$c-n"); done
+    log "N=$n: creating $n Services + EndpointSlices through the apiserver (svclb-k8sload, 16 workers)"
+    t0=$(now_ns)
+    out=$(kload --services "$n" --concurrency 16) || { log "svclb-k8sload failed: $out"; exit 1; }
+    t1=$(now_ns)
+    log "created: $out"
+    # svclbd: per Service 2 ports, each a master and 10 slots in svc_v1.
+    ts=$(svclb_k8s_wait $((K8S_BASE + n * 2 * (ENDPOINTS + 1))) 1200) || exit 1
+    emit "{\"kind\":\"k8s_sync\",\"n\":$n,\"cfg\":\"svclb-k8s\",\"create\":$out,\"first_create_to_complete_ms\":$(((ts - t0) / 1000000)),\"last_create_to_complete_ms\":$(((ts - t1) / 1000000))}"
+    log "N=$n svclb-k8s complete $(((ts - t0) / 1000000)) ms after the first create ($(((ts - t1) / 1000000)) ms after the last)"
+    for c in "${KP_CONFIGS[@]}"; do
+        ts=$(kp_wait_rules "$c" "$(kp_mode "$c")" "${kts0[$c]:-0}" $((2 * n)) $((2 * n * ENDPOINTS))) ||
+            { tail -20 "$TMP/$c.log" >&2; log "$c did not program $n Services"; exit 1; }
+        emit "{\"kind\":\"k8s_sync\",\"n\":$n,\"cfg\":\"$c\",\"create\":$out,\"first_create_to_complete_ms\":$(ms_from "$ts" "$t0"),\"last_create_to_complete_ms\":$(ms_from "$ts" "$t1")}"
+        log "N=$n $c complete $(ms_from "$ts" "$t0") ms after the first create ($(ms_from "$ts" "$t1") ms after the last)"
+    done
+    K8S_VIP=$(kubectl_cp get svc -n "$K8S_NSNAME" "s$((n - 1))" -o jsonpath='{.spec.clusterIP}')
+    [[ $K8S_VIP =~ ^10\. ]] || { log "no ClusterIP for s$((n - 1))"; exit 1; }
+    log "N=$n: the tested Service s$((n - 1)) is $K8S_VIP"
+
+    # One endpoint change, REPS x (add 10.251.0.99, remove it): kubectl ->
+    # svclbd's maps (svclb-mappoll forks kubectl), and -> the end of each
+    # kube-proxy's sync that carried it.
+    local r step patch gone m
+    for ((r = 0; r < REPS; r++)); do
+        for step in add remove; do
+            if [ $step = add ]; then
+                patch='[{"op": "add", "path": "/endpoints/-", "value": {"addresses": ["10.251.0.99"], "conditions": {"ready": true}}}]'
+                gone=()
+            else
+                patch="[{\"op\": \"test\", \"path\": \"/endpoints/$ENDPOINTS/addresses/0\", \"value\": \"10.251.0.99\"}, {\"op\": \"remove\", \"path\": \"/endpoints/$ENDPOINTS\"}]"
+                gone=(--gone)
+            fi
+            for c in "${KP_CONFIGS[@]}"; do kts0[$c]=$(kp_sync_ts "$P-$c-n"); done
+            t0=$(now_ns)
+            m=$(timeout 60 "$BIN/svclb-mappoll" --bpffs "${PINS[svclb-k8s]}" --vip "$K8S_VIP" --vport 80 --proto tcp \
+                --addr 10.251.0.99 --port 8080 "${gone[@]}" --timeout 30 -- \
+                nsenter --net="/run/netns/$K8S_NS" "$KUBECTL" --kubeconfig "$K8S_ADMIN_KUBECONFIG" \
+                patch endpointslice -n "$K8S_NSNAME" "s$((n - 1))-1" --type=json -p "$patch") ||
+                { log "endpoint change ($step) did not reach svclbd's maps: $m"; exit 1; }
+            emit "{\"kind\":\"k8s_change\",\"n\":$n,\"rep\":$r,\"step\":\"$step\",\"cfg\":\"svclb-k8s\",\"ms\":$(jq '.map_s * 1000' <<<"$m"),\"kubectl_ms\":$(jq '.command_s * 1000' <<<"$m")}"
+            for c in "${KP_CONFIGS[@]}"; do
+                ts=$(kp_wait_synced "$P-$c-n" "${KP_PID[$c]}" "${kts0[$c]:-0}" 60) || { log "$c: change not synced"; exit 1; }
+                emit "{\"kind\":\"k8s_change\",\"n\":$n,\"rep\":$r,\"step\":\"$step\",\"cfg\":\"$c\",\"ms\":$(ms_from "$ts" "$t0")}"
+            done
+            sleep 1.2   # past kube-proxy's --min-sync-period (1 s): every change its own sync
+        done
+    done
+    log "N=$n: $((2 * REPS)) endpoint changes timed"
+}
+
 for N in "${SIZES[@]}"; do
     log "N=$N services x $ENDPOINTS endpoints: generating"
     mkdir -p "$TMP/gen-$N"
@@ -222,12 +487,17 @@ for N in "${SIZES[@]}"; do
     # and nftables flush. The last rep's rules stay for the traffic rounds.
     for ((r = 0; r < REPS; r++)); do
         if [ -n "${LOADED:-}" ]; then
-            svcctl delete -f "$LOADED" >/dev/null || { log "svcctl delete failed"; tail "$TMP/svclbd.log" >&2; exit 1; }
+            svcctl delete -f "$LOADED" >/dev/null || { log "svcctl delete failed"; tail "$TMP/svclb.log" >&2; exit 1; }
         fi
         t0=$(date +%s.%N)
-        svcctl apply -f "$TMP/gen-$N/svc.yaml" >/dev/null || { log "svcctl apply failed"; tail "$TMP/svclbd.log" >&2; exit 1; }
+        svcctl apply -f "$TMP/gen-$N/svc.yaml" >/dev/null || { log "svcctl apply failed"; tail "$TMP/svclb.log" >&2; exit 1; }
         t_svclb=$(elapsed "$t0")
         LOADED=$TMP/gen-$N/svc.yaml
+        if ((!HANDWRITTEN)); then
+            log "N=$N load $((r + 1))/$REPS: svcctl apply ${t_svclb}s"
+            emit "{\"kind\":\"load\",\"n\":$N,\"rep\":$r,\"svclb_s\":$t_svclb}"
+            continue
+        fi
         in_ns iptables-n iptables-legacy -t nat -F 2>/dev/null || true
         in_ns iptables-n iptables-legacy -t nat -X 2>/dev/null || true
         t0=$(date +%s.%N)
@@ -264,10 +534,13 @@ PYEOF
             # master counts a slot naming 10.251.0.99:5353 (or none does).
             m=$(timeout 60 "$BIN/svclb-mappoll" --bpffs "$BPFDIR/svclbd" --vip "$LAST_VIP" --vport 53 \
                 --proto udp --addr 10.251.0.99 --port 5353 $gone --timeout 30 \
-                -- "$BIN/svcctl" --socket "$TMP/svclb.sock" apply -f "$yaml" || echo '{}')
+                -- "$BIN/svcctl" --socket "$TMP/svclb.sock" apply -f "$yaml") || true
+            [ -n "$m" ] || m='{}'   # (it prints its JSON also when it times out)
             emit "{\"kind\":\"ep_change\",\"n\":$N,\"rep\":$r,\"step\":\"$step\",\"r\":$m}"
         done
     done
+
+    ((REAL_PEER)) && real_peer_load "$N"
 
     for ((r = 0; r < REPS; r++)); do
         log "N=$N round $((r + 1))/$REPS"
@@ -278,7 +551,20 @@ PYEOF
             t=$(tcp_run "$c" 64 2 "$TCPDUR"); l=$(tcp_run "$c" 1 1 1)
             emit "{\"kind\":\"tcp\",\"n\":$N,\"rep\":$r,\"cfg\":\"$c\",\"rate\":$t,\"latency\":$l}"
         done
+        # The socket path: the same clients inside svclbd's cgroup. Which
+        # path they took, from the tested port's counters: a flow balanced
+        # at connect() counts no packets, one on the tc path counts >= 2.
+        for c in "${SOCK_CONFIGS[@]}"; do
+            read -r f0 p0 < <(svc_counters "$c")
+            t=$(tcp_run "$c" 64 2 "$TCPDUR" "${CGDIR[$c]}"); l=$(tcp_run "$c" 1 1 1 "${CGDIR[$c]}")
+            read -r f1 p1 < <(svc_counters "$c")
+            df=$((f1 - f0)) dp=$((p1 - p0))
+            if ((df > 0 && dp < df)); then path=socket; else path=tc; fi
+            log "N=$N $c in its cgroup: $(jq -r .cps <<<"$t") conn/s; counters +$df flows +$dp packets: the $path path"
+            emit "{\"kind\":\"tcp_sock\",\"n\":$N,\"rep\":$r,\"cfg\":\"$c\",\"rate\":$t,\"latency\":$l,\"flows\":$df,\"packets\":$dp,\"path\":\"$path\"}"
+        done
     done
+    PREV_N=$N
 done
 
 "$PY" - "$RESULT" "$(uname -r)" "$REPS" "$QUICK" "$NF_CT_MAX" "$GEN_MODE" >"$TMP/compare.json" <<'PYEOF'

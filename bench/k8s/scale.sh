@@ -55,6 +55,7 @@ OUT=${OUT:-$PWD/k8s-scale-$N-$E.json}
 
 source "$REPO/tests/testlib/topo.sh"
 source "$REPO/tests/testlib/k8s.sh"
+source "$HERE/kubeproxy.sh"
 for t in nsenter curl openssl ip jq bpftool; do
     command -v "$t" >/dev/null || die "missing tool: $t"
 done
@@ -299,32 +300,12 @@ if ((KUBE_PROXY)) && [[ -x $KP ]]; then
     ip netns add "$KP_NS" || die "netns $KP_NS"
     nsenter --net="/run/netns/$KP_NS" ip link set lo up
     k8s_connect_ns "$KP_NS" 2 || die "k8s_connect_ns $KP_NS"
-    k8s_kubectl apply -f - >/dev/null <<Y || die "Node $KP_NODE"
-apiVersion: v1
-kind: Node
-metadata:
-  name: $KP_NODE
-  labels: {kubernetes.io/hostname: $KP_NODE}
-Y
-    k8s_kubectl patch node "$KP_NODE" --subresource=status --type=merge \
-        -p '{"status": {"addresses": [{"type": "InternalIP", "address": "10.255.2.2"}]}}' >/dev/null ||
-        die "Node $KP_NODE status"
-    # As the admin (kube-proxy's own node credentials are not the point
-    # here). No conntrack sysctls: they are not per network namespace.
+    kp_node "$KP_NODE" 10.255.2.2 || die "Node $KP_NODE"
     KP_LOG=$TOPO_TMP/kube-proxy.log
     T_REF=$(now_ns)
-    nsenter --net="/run/netns/$KP_NS" "$KP" --kubeconfig "$K8S_ADMIN_KUBECONFIG" \
-        --proxy-mode "$KP_MODE" --hostname-override "$KP_NODE" --cluster-cidr 10.128.0.0/10 \
-        --metrics-bind-address 127.0.0.1:10249 --healthz-bind-address 127.0.0.1:10256 \
-        --conntrack-max-per-core 0 --conntrack-tcp-timeout-established 0 \
-        --conntrack-tcp-timeout-close-wait 0 --v=2 >"$KP_LOG" 2>&1 &
-    KP_PID=$!
-    kpm() { timeout 5 nsenter --net="/run/netns/$KP_NS" curl -s -m 2 http://127.0.0.1:10249/metrics; }
-    # A metric's value; per-family ones (ip_family label) of IPv4.
-    kpm_val() { awk -v k="$1" '$1 == k || $1 == k "{ip_family=\"IPv4\"}" { print $2 }' <<<"$2"; }
-    # ms_from TS_SECONDS T0_NS: milliseconds from T0 to a metric's timestamp
-    # (Prometheus prints it as 1.76e+09: awk reads that, bc does not).
-    ms_from() { awk -v ts="$1" -v t0="$2" 'BEGIN { printf "%d", ts * 1000 - t0 / 1e6 }'; }
+    kp_start "$KP_NS" "$KP_NODE" "$KP_MODE" 10.128.0.0/10 "$KP_LOG"
+    KP_PID=$KP_STARTED_PID
+    kpm() { kpm_ns "$KP_NS"; }
     end=$(($(now_ns) + 1200 * 1000000000))
     kp_ms=""
     while (($(now_ns) < end)); do
@@ -348,24 +329,12 @@ Y
     res kube_proxy_rss_kb "$(rss_kb "$KP_PID" VmRSS)"
     res kube_proxy_cpu_s_to_first_sync "$(cpu_s "$KP_PID")"
     res kube_proxy_hwm_kb "$(rss_kb "$KP_PID" VmHWM)"
-    if [[ $KP_MODE == nftables ]]; then
-        chains=$(timeout 300 nsenter --net="/run/netns/$KP_NS" nft list table ip kube-proxy)
-        # 1.37's nftables proxier: one chain per service port, its
-        # endpoints a numgen map in it (endpoint chains only where needed:
-        # masquerade, affinity). Counted: service chains, and DNAT targets
-        # in them plus endpoint chains.
-        nsvc=$(grep -cE 'chain service-[A-Z0-9]{8}-' <<<"$chains")
-        nep=$(( $(grep 'dnat ip to numgen' <<<"$chains" | grep -oE ': [0-9.]+ \. [0-9]+' | wc -l) +
-                $(grep -cE 'chain endpoint-[A-Z0-9]{8}-' <<<"$chains") ))
-    else
-        save=$(timeout 300 nsenter --net="/run/netns/$KP_NS" iptables-save -t nat)
-        nsvc=$(grep -c '^:KUBE-SVC-' <<<"$save")
-        nep=$(grep -c '^:KUBE-SEP-' <<<"$save")
-    fi
+    rc_out=$(kp_rule_counts "$KP_NS" "$KP_MODE" "$TOPO_TMP/kp-rules.txt") || die "kube-proxy's rules could not be listed"
+    read -r nsvc nep <<<"$rc_out"
     res kube_proxy_service_chains "$nsvc"
     res kube_proxy_endpoints_programmed "$nep"
     # The kubernetes Service has no endpoints: no chain, a reject verdict.
-    ((nsvc == N && nep == N * E)) || { printf '%s\n' "${chains:-$save}" >"/tmp/k8s-scale-kp-rules.$$.txt"
+    ((nsvc == N && nep == N * E)) || { cp "$TOPO_TMP/kp-rules.txt" "/tmp/k8s-scale-kp-rules.$$.txt"
         die "kube-proxy programmed $nsvc service chains / $nep endpoints, want $N / $((N * E)) (rules in /tmp/k8s-scale-kp-rules.$$.txt)"; }
     res kube_proxy_rss_after_check_kb "$(rss_kb "$KP_PID" VmRSS)"
 

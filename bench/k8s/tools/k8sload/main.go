@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -52,9 +53,33 @@ func main() {
 	e := flag.Int("endpoints", 10, "ready endpoints per Service (one EndpointSlice)")
 	c := flag.Int("concurrency", 16, "parallel workers")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
+	epBase := flag.String("endpoint-base", "", "every slice holds the same endpoints: this IPv4 address + j (j < E)")
+	udpPort := flag.Int("udp-port", 0, "also a UDP port \"dns\" on every Service (0: none)")
+	udpTarget := flag.Int("udp-target-port", 5353, "the UDP port's endpoint port")
+	del := flag.Bool("delete", false, "delete s0..s<N-1> and their slices instead of creating them")
 	flag.Parse()
-	if *kubeconfig == "" || *n < 1 || *e < 1 || *e > 1000 || *c < 1 || *c > 256 || *n**e >= 1<<22 {
-		fail("usage: --kubeconfig F [--namespace NS] [--services N>=1] [--endpoints 1..1000] [--concurrency 1..256] (N*E < 4194304)")
+	if *kubeconfig == "" || *n < 1 || *e < 1 || *e > 1000 || *c < 1 || *c > 256 || *n**e >= 1<<22 ||
+		*udpPort < 0 || *udpPort > 65535 || *udpTarget < 1 || *udpTarget > 65535 {
+		fail("usage: --kubeconfig F [--namespace NS] [--services N>=1] [--endpoints 1..1000] [--concurrency 1..256] (N*E < 4194304)" +
+			" [--endpoint-base IPv4] [--udp-port 0..65535] [--udp-target-port 1..65535] [--delete]")
+	}
+	var base netip.Addr
+	if *epBase != "" {
+		a, err := netip.ParseAddr(*epBase)
+		if err != nil || !a.Is4() {
+			fail("--endpoint-base %q is not an IPv4 address", *epBase)
+		}
+		base = a
+	}
+	epIP := func(i, j int) string {
+		if !base.IsValid() {
+			return endpointIP(i, j, *e)
+		}
+		a := base
+		for k := 0; k < j; k++ {
+			a = a.Next()
+		}
+		return a.String()
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
@@ -69,6 +94,10 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 
+	if *del {
+		deleteAll(ctx, cs, *ns, *n, *c)
+		return
+	}
 	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: *ns}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		fail("create namespace %s: %v", *ns, err)
@@ -80,6 +109,13 @@ func main() {
 	proto := corev1.ProtocolTCP
 	portName := "http"
 	port := int32(8080)
+	svcPorts := []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(8080)}}
+	epPorts := []discoveryv1.EndpointPort{{Name: &portName, Port: &port, Protocol: &proto}}
+	if *udpPort > 0 {
+		udp, dnsName, tport := corev1.ProtocolUDP, "dns", int32(*udpTarget)
+		svcPorts = append(svcPorts, corev1.ServicePort{Name: dnsName, Port: int32(*udpPort), Protocol: udp, TargetPort: intstr.FromInt32(tport)})
+		epPorts = append(epPorts, discoveryv1.EndpointPort{Name: &dnsName, Port: &tport, Protocol: &udp})
+	}
 	work := func() {
 		for {
 			i := int(next.Add(1) - 1)
@@ -91,7 +127,7 @@ func main() {
 				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: *ns},
 				Spec: corev1.ServiceSpec{
 					Type:  corev1.ServiceTypeClusterIP,
-					Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(8080)}},
+					Ports: svcPorts,
 				},
 			}
 			if _, err := cs.CoreV1().Services(*ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
@@ -102,7 +138,7 @@ func main() {
 			eps := make([]discoveryv1.Endpoint, *e)
 			for j := range eps {
 				eps[j] = discoveryv1.Endpoint{
-					Addresses:  []string{endpointIP(i, j, *e)},
+					Addresses:  []string{epIP(i, j)},
 					Conditions: discoveryv1.EndpointConditions{Ready: &ready},
 				}
 			}
@@ -113,7 +149,7 @@ func main() {
 				},
 				AddressType: discoveryv1.AddressTypeIPv4,
 				Endpoints:   eps,
-				Ports:       []discoveryv1.EndpointPort{{Name: &portName, Port: &port, Protocol: &proto}},
+				Ports:       epPorts,
 			}
 			if _, err := cs.DiscoveryV1().EndpointSlices(*ns).Create(ctx, sl, metav1.CreateOptions{}); err != nil {
 				firstErr.CompareAndSwap(nil, fmt.Sprintf("endpointslice %s/%s-1: %v", *ns, name, err))
@@ -140,6 +176,47 @@ func main() {
 	}
 	json.NewEncoder(os.Stdout).Encode(out)
 	if services.Load() != int64(*n) || slices.Load() != int64(*n) {
+		os.Exit(1)
+	}
+}
+
+// deleteAll removes Services s0..s<n-1> and their slices (a missing one is
+// no error) from c workers and prints one JSON line like the create mode.
+func deleteAll(ctx context.Context, cs *kubernetes.Clientset, ns string, n, c int) {
+	var next, deleted atomic.Int64
+	var firstErr atomic.Value
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				name := fmt.Sprintf("s%d", i)
+				err := cs.CoreV1().Services(ns).Delete(ctx, name, metav1.DeleteOptions{})
+				if err == nil || apierrors.IsNotFound(err) {
+					err = cs.DiscoveryV1().EndpointSlices(ns).Delete(ctx, name+"-1", metav1.DeleteOptions{})
+				}
+				if err != nil && !apierrors.IsNotFound(err) {
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("delete %s/%s: %v", ns, name, err))
+					continue
+				}
+				deleted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(t0).Seconds()
+	out := map[string]any{"deleted": deleted.Load(), "wall_s": secs, "end_unix_ns": time.Now().UnixNano()}
+	if v := firstErr.Load(); v != nil {
+		out["first_error"] = v
+	}
+	json.NewEncoder(os.Stdout).Encode(out)
+	if deleted.Load() != int64(n) {
 		os.Exit(1)
 	}
 }
