@@ -29,7 +29,7 @@
 # the same TCP rows again with the client processes in svclbd's --cgroup
 # ("socket path": balanced at connect() once svclbd balances every process
 # of its cgroup whatever its netns; which path was taken is read from the
-# service's counters: socket-LB flows count no packets). Control path: load
+# CT maps: socket-LB flows make no entry). Control path: load
 # time (svcctl apply / by hand), for the real peer the time from the first
 # create to every dataplane complete, and one endpoint change (kubectl patch
 # of the tested Service's slice) to svclbd's maps (svclb-mappoll) and to the
@@ -289,10 +289,15 @@ now_ns() { date +%s%N; }
 svc_counters() {
     local c=$1 vip uport tport
     read -r vip uport tport < <(dst_of "$c")
-    timeout 300 "$BIN/svcctl" --socket "${SOCKF[$c]}" stats -o json |
-        "$PY" -c 'import json,sys; d=json.load(sys.stdin); v=sys.argv[1]
+    # Flows of the tested port, and the entries in the two CT maps (the tc
+    # path makes two per flow, the socket path none; since the socket
+    # path's packets are counted too, by cgroup_skb, packets tell nothing).
+    { timeout 300 "$BIN/svcctl" --socket "${SOCKF[$c]}" stats -o json
+      echo; timeout 300 "$BIN/svcctl" --socket "${SOCKF[$c]}" status -o json; } |
+        "$PY" -c 'import json,sys; t=sys.stdin.read(); dec=json.JSONDecoder(); d,i=dec.raw_decode(t); st,_=dec.raw_decode(t[i:].lstrip()); v=sys.argv[1]
 s=[x for x in d.get("services", []) if x.get("vip") == v and str(x.get("servicePort")) == sys.argv[2] and str(x.get("protocol", "TCP")).upper() == "TCP"]
-print(sum(int(x.get("flows", 0)) for x in s), sum(int(x.get("packets", 0)) for x in s))' "$vip" "$tport"
+ct=sum(int(m.get("entries", 0)) for m in st.get("maps", []) if m.get("name") in ("ct_v2", "ct_est_v2"))
+print(sum(int(x.get("flows", 0)) for x in s), ct)' "$vip" "$tport"
 }
 
 # svclbd's --cgroup dir for a config (created here; removed by cleanup).
@@ -552,16 +557,16 @@ PYEOF
             emit "{\"kind\":\"tcp\",\"n\":$N,\"rep\":$r,\"cfg\":\"$c\",\"rate\":$t,\"latency\":$l}"
         done
         # The socket path: the same clients inside svclbd's cgroup. Which
-        # path they took, from the tested port's counters: a flow balanced
-        # at connect() counts no packets, one on the tc path counts >= 2.
+        # path they took: a flow balanced at connect() makes no CT entry,
+        # one on the tc path makes two.
         for c in "${SOCK_CONFIGS[@]}"; do
             read -r f0 p0 < <(svc_counters "$c")
             t=$(tcp_run "$c" 64 2 "$TCPDUR" "${CGDIR[$c]}"); l=$(tcp_run "$c" 1 1 1 "${CGDIR[$c]}")
             read -r f1 p1 < <(svc_counters "$c")
-            df=$((f1 - f0)) dp=$((p1 - p0))
-            if ((df > 0 && dp < df)); then path=socket; else path=tc; fi
-            log "N=$N $c in its cgroup: $(jq -r .cps <<<"$t") conn/s; counters +$df flows +$dp packets: the $path path"
-            emit "{\"kind\":\"tcp_sock\",\"n\":$N,\"rep\":$r,\"cfg\":\"$c\",\"rate\":$t,\"latency\":$l,\"flows\":$df,\"packets\":$dp,\"path\":\"$path\"}"
+            df=$((f1 - f0)) dct=$((p1 - p0))
+            if ((df > 0 && dct * 2 < df)); then path=socket; else path=tc; fi
+            log "N=$N $c in its cgroup: $(jq -r .cps <<<"$t") conn/s; counters +$df flows, CT entries +$dct: the $path path"
+            emit "{\"kind\":\"tcp_sock\",\"n\":$N,\"rep\":$r,\"cfg\":\"$c\",\"rate\":$t,\"latency\":$l,\"flows\":$df,\"ct_entries\":$dct,\"path\":\"$path\"}"
         done
     done
     PREV_N=$N
