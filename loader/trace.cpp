@@ -146,7 +146,7 @@ Result<TraceQuery> parseTraceQuery(const json& req) {
 
 // Mirrors lib/lb.h (lb4_decide -> ct_lookup4 / lb4_new_flow ->
 // lb4_select_affine): kept beside it, checked against the BPF programs'
-// own choices by tests/bpf/trace_test.cpp.
+// own choices by tests/e2e/trace.sh (12 Maglev flows predicted, then answered).
 json traceJson(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q) {
   const uint32_t nsrc = htonl(q.src), ndst = htonl(q.dst);
   const uint16_t nsport = htons(q.sport), ndport = htons(q.dport);
