@@ -92,6 +92,7 @@ json ctEntryJson(const Dataplane& dp, const char* map, const ct_value& v, uint32
             {"svcId", v.svc_id},
             {"closing", (v.flags & CT_F_CLOSING) != 0},
             {"snat", (v.flags & CT_F_SNAT) != 0},
+            {"hairpin", (v.flags & CT_F_HAIRPIN) != 0},
             {"alive", age <= lifetime},
             {"idleSeconds",
              life.hz ? static_cast<double>(uint64_t{age} << CT_TICK_SHIFT) / life.hz : 0.0}};

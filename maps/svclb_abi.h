@@ -193,6 +193,14 @@ struct ct_key {
  * which the stack would drop as a martian on input: the pod-side tc program
  * forwards such replies itself (FIB lookup + redirect). */
 #define CT_F_EXTERNAL 0x04
+/* Hairpin (with CT_F_SNAT): a pod reached a Service and got itself as the
+ * backend. Without SNAT its answer would stay inside the pod, never reverse
+ * translated; so the flow is source-NATed to the node's address toward the
+ * pod (kube-proxy masquerades hairpin traffic too), and both directions
+ * are sent straight back into the pod's interface (MACs swapped): the
+ * stack would drop the forward packet, whose source is the node's own
+ * address, as a martian. */
+#define CT_F_HAIRPIN 0x08
 
 /* last_seen is in ticks of 2^CT_TICK_SHIFT jiffies (bpf_jiffies64(), which
  * the verifier inlines into one load: ~1 s at HZ=250). An entry idle for

@@ -102,8 +102,27 @@ static __always_inline void snat_tuple(int action, const struct lb_verdict *v, _
 	}
 }
 
+/* A hairpin flow's packet (CT_F_HAIRPIN), translated: back out of the pod
+ * interface it came in on, to the pod itself (MACs swapped). Returns the
+ * redirect or -DROP_PULL. */
+static __always_inline int lb4_hairpin_bounce(struct __ctx_buff *ctx)
+{
+	void *data = ctx_data(ctx);
+	void *data_end = ctx_data_end(ctx);
+	struct ethhdr *eth = data;
+	__u8 mac[ETH_ALEN];
+
+	if ((void *)(eth + 1) > data_end)
+		return -DROP_PULL;
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	return ctx_bounce(ctx);
+}
+
 /* A source-NATed flow's packet: both ends rewritten, then forwarded by us
- * on a node NIC (on the pod side the stack routes it: CTX_ACT_OK). XDP asks
+ * on a node NIC (on the pod side: a hairpin flow goes back into the pod,
+ * anything else is routed by the stack: CTX_ACT_OK). XDP asks
  * the FIB before anything else, as a packet whose next hop has no neighbour
  * entry goes untouched to the stack (CTX_ACT_OK), where tc resolves it; tc
  * drops TTL 1 first. Returns a verdict or -DROP_*. */
@@ -132,7 +151,7 @@ static __always_inline int lb4_snat_forward(struct __ctx_buff *ctx, const struct
 	if (rc)
 		return rc;
 	if (mode == LB_MODE_POD)
-		return CTX_ACT_OK;
+		return (v->ct_flags & CT_F_HAIRPIN) ? lb4_hairpin_bounce(ctx) : CTX_ACT_OK;
 	rc = ip4_dec_ttl(ctx_data(ctx), ctx_data_end(ctx));
 	if (rc)
 		return rc;

@@ -16,7 +16,7 @@
 struct lb_verdict {
 	__be32 addr;	  /* DNAT: backend address; RNAT: VIP */
 	__be16 port;	  /* DNAT: backend port; RNAT: service port */
-	__u8 ct_flags;	  /* CT_F_SNAT: snat_* below apply too */
+	__u8 ct_flags;	  /* CT_F_SNAT: snat_* below apply too; CT_F_EXTERNAL, CT_F_HAIRPIN */
 	__u8 fib_state;	  /* FIB_*: what the caller's fib struct holds */
 	__be32 snat_addr; /* CT_F_SNAT: DNAT: new source; RNAT: new destination */
 	__be16 snat_port;
@@ -190,7 +190,7 @@ static __always_inline int lb4_tracked(void *map, struct ct_value *ct, const str
 	v->svc_id = ct->svc_id;
 	v->backend_id = ct->backend_id;
 	v->new_flow = 0;
-	v->ct_flags = ct->flags & (CT_F_SNAT | CT_F_EXTERNAL);
+	v->ct_flags = ct->flags & (CT_F_SNAT | CT_F_EXTERNAL | CT_F_HAIRPIN);
 	v->snat_addr = ct->snat_addr;
 	v->snat_port = ct->snat_port;
 	if (ct->dir == CT_DIR_REPLY)
@@ -201,7 +201,24 @@ static __always_inline int lb4_tracked(void *map, struct ct_value *ct, const str
 	return LB_DNAT;
 }
 
-/* On a node NIC (mode != LB_MODE_POD), a new flow to a node-facing frontend
+/* A pod's new flow whose backend is that very pod (hairpin): the source the
+ * node uses toward the pod (the FIB's answer, as kube-proxy's masquerade
+ * picks it) becomes the flow's SNAT address. Returns FIB_READY with
+ * *snat_addr set, or 0 when the FIB gives no address (plain DNAT, as
+ * before: the pod's answer then stays inside it). */
+static __always_inline int lb4_hairpin_src(void *ctx, struct bpf_fib_lookup *fib, __u32 ifindex,
+					   const struct pkt4 *p, __be32 *snat_addr)
+{
+	int rc = lb4_fib(ctx, fib, ifindex, p->saddr, p->saddr, p->proto, 0, 1);
+
+	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) || !fib->ipv4_src)
+		return 0;
+	*snat_addr = fib->ipv4_src;
+	return FIB_READY;
+}
+
+/* On a pod interface (LB_MODE_POD) only hairpin flows are source-NATed
+ * (lb4_hairpin_src). On a node NIC (mode != LB_MODE_POD), a new flow to a node-facing frontend
  * (SVC_F_EXTERNAL, not SVC_F_LOCAL_ONLY) whose backend is routed out of a
  * node NIC (another node) is source-NATed to the address the node uses
  * toward it; the route is left in *fib. Returns FIB_READY or (tc)
@@ -217,8 +234,9 @@ static __always_inline int lb4_snat_choice(void *ctx, struct bpf_fib_lookup *fib
 {
 	int rc;
 
-	if (mode == LB_MODE_POD ||
-	    (svc->flags & (SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)) != SVC_F_EXTERNAL)
+	if (mode == LB_MODE_POD)
+		return backend == p->saddr ? lb4_hairpin_src(ctx, fib, ifindex, p, snat_addr) : 0;
+	if ((svc->flags & (SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)) != SVC_F_EXTERNAL)
 		return 0;
 	/* tc: tot_len 0 (the skb's own MTU check, which lets GSO skbs
 	 * through; see lb4_forward). */
@@ -296,8 +314,10 @@ static __always_inline int lb4_new_flow(const struct pkt4 *p, const struct ct_ke
 		if (snat < 0)
 			return snat;
 		if (snat) {
-			fwd.flags |= CT_F_SNAT;
-			rev.flags |= CT_F_SNAT;
+			__u8 nat = mode == LB_MODE_POD ? CT_F_SNAT | CT_F_HAIRPIN : CT_F_SNAT;
+
+			fwd.flags |= nat;
+			rev.flags |= nat;
 			rev.snat_addr = p->saddr;
 			rev.snat_port = p->sport;
 			v->fib_state = (__u8)snat;
@@ -305,7 +325,7 @@ static __always_inline int lb4_new_flow(const struct pkt4 *p, const struct ct_ke
 		id = ct_create(ck, &fwd, &rev, p->proto, now);
 		if (id < 0)
 			return id;
-		v->ct_flags = fwd.flags & (CT_F_SNAT | CT_F_EXTERNAL);
+		v->ct_flags = fwd.flags & (CT_F_SNAT | CT_F_EXTERNAL | CT_F_HAIRPIN);
 		v->snat_addr = fwd.snat_addr;
 		v->snat_port = fwd.snat_port;
 	}

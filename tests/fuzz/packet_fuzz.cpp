@@ -285,8 +285,10 @@ Frontend fe(const std::string& vip, uint16_t port, uint8_t proto, std::vector<Ba
 
 // Several VIPs and ports, TCP and UDP, random and Maglev selection, one
 // with ClientIP affinity, a backend address:port shared by two frontends, a
-// same-port frontend (no port rewrite) and one without endpoints (its new
-// flows are rejected: TCP RST / ICMP port unreachable).
+// same-port frontend (no port rewrite), one without endpoints (its new
+// flows are rejected: TCP RST / ICMP port unreachable) and one with the local
+// pod 10.244.2.21 among its backends (that pod reaching it may land on
+// itself: hairpin).
 std::vector<Frontend> clusterFrontends() {
   return {
       fe("10.96.0.10", 80, kTcp,
@@ -298,6 +300,7 @@ std::vector<Frontend> clusterFrontends() {
       fe("10.96.0.13", 80, kTcp, {}, "empty"),
       fe("10.96.0.14", 9000, kUdp, {be("10.244.1.11", 5353), be("10.244.1.42", 5353)}, "shared", "",
          true),
+      fe("10.96.0.15", 80, kTcp, {be("10.244.2.21", 8080), be("10.244.1.11", 8080)}, "self"),
   };
 }
 
@@ -431,6 +434,7 @@ struct Outcome {
   uint32_t addr = 0;           // Dnat: new destination; Rnat: new source
   uint16_t port = 0;
   bool snat = false;      // both ends rewritten (CT_F_SNAT)
+  bool hairpin = false;   // CT_F_HAIRPIN: a pod's flow to itself, sent back into the pod
   uint32_t snatAddr = 0;  // Dnat: new source (the node); Rnat: new destination (the client)
   uint16_t snatPort = 0;  // 0 for a new flow: any of freePorts
   std::vector<uint16_t> freePorts;  // new SNAT flow: ports no live flow to this backend holds
@@ -490,6 +494,8 @@ struct CategoryStats {
            kernelRejected = 0;
 };
 
+Mac macAt(const Bytes& f, size_t off);
+
 class Fuzzer {
  public:
   Fuzzer(const Options& o) : opt_(o), rng_(o.seed) {}
@@ -542,6 +548,7 @@ class Fuzzer {
   bool ctAlive(const ct_value& v, uint8_t proto);
   Prediction predict(const Bytes& in, Prog prog);
   void leave(Outcome& o, Prog prog, uint8_t ttl, bool external, bool ctHit);
+  static void hairpinMacs(Outcome& o, Prog prog, const Bytes& in);
   void snatPorts(Outcome& o, uint8_t proto);
   bool backendValid(uint32_t id, uint32_t svcId);
   // checks one run; returns "" or a description of the violation
@@ -724,7 +731,12 @@ Bytes Fuzzer::validForward(int& cat) {
     return l4Frame(f.proto, f.client, f.cport, f.vip, f.vport);
   }
   const Frontend& fr = randomFrontend();
-  return l4Frame(fr.key.proto, clientFor(fr), randomPort(), fr.key.vip, fr.key.port);
+  // Now and then a backend reaches its own ClusterIP Service (hairpin when
+  // it lands on itself).
+  const uint32_t client = !(fr.flags & SVC_F_EXTERNAL) && !fr.backends.empty() && coin(10)
+                              ? fr.backends[rnd(fr.backends.size())].ip
+                              : clientFor(fr);
+  return l4Frame(fr.key.proto, client, randomPort(), fr.key.vip, fr.key.port);
 }
 
 // backend -> client of a flow seen translated (to the node's SNAT port for a
@@ -1242,11 +1254,18 @@ void Fuzzer::leave(Outcome& o, Prog prog, uint8_t ttl, bool external, bool ctHit
       o.ttlDec = true, o.verdict = TC_ACT_REDIRECT;
       if (f.rc == FibRc::Success) o.macs = std::pair(f.dmac, f.smac);
       return;
-    case Prog::Pod:  // rewritten, the stack routes it
+    case Prog::Pod:  // rewritten; the stack routes it, or back into the pod (hairpin)
       if (ttl <= 1) return drop(DROP_TTL);
-      o.verdict = TC_ACT_OK;
+      o.verdict = o.hairpin ? static_cast<uint32_t>(TC_ACT_REDIRECT) : TC_ACT_OK;
       return;
   }
+}
+
+// A hairpin frame leaves by the interface it came in on, to the pod that sent
+// it: MACs swapped.
+void Fuzzer::hairpinMacs(Outcome& o, Prog prog, const Bytes& in) {
+  if (o.hairpin && prog == Prog::Pod && o.kind != Expect::Drop)
+    o.macs = std::pair(macAt(in, 6), macAt(in, 0));
 }
 
 // lb4_decide, restated: CT first (REPLY -> reverse NAT; FORWARD with a live
@@ -1312,7 +1331,9 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
     o.snat = ct->flags & CT_F_SNAT;
     o.snatAddr = kind == Expect::Rnat && !o.snat ? r.daddr : ntohl(ct->snat_addr);
     o.snatPort = ntohs(ct->snat_port);
+    o.hairpin = ct->flags & CT_F_HAIRPIN;
     leave(o, prog, ttl, (ct->flags & CT_F_EXTERNAL) != 0, true);
+    hairpinMacs(o, prog, in);
     p.kind = kind;
     p.svcId = ct->svc_id;
     p.alts[ct->backend_id] = o;
@@ -1371,6 +1392,14 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
         snatPorts(o, r.proto);
         leave(o, prog, ttl, true, false);
       }
+    } else if (prog == Prog::Pod && o.addr == r.saddr) {
+      // Hairpin: a pod got itself as the backend. Source-NATed to the
+      // node's address toward the pod (the FIB's answer: pod0 has none of
+      // its own, so nic0's) and sent back into the pod.
+      o.snat = o.hairpin = true, o.snatAddr = kNodeIp;
+      snatPorts(o, r.proto);
+      leave(o, prog, ttl, (spec.flags & SVC_F_EXTERNAL) != 0, false);
+      hairpinMacs(o, prog, in);
     } else {
       leave(o, prog, ttl, (spec.flags & SVC_F_EXTERNAL) != 0, false);
     }
