@@ -68,3 +68,62 @@ int svclb_sock_skb_ingress(struct __sk_buff *skb)
 	sock4_count_skb(skb, 0);
 	return 1;
 }
+
+/* Closing the node's connected UDP sockets whose backend was removed
+ * (sock_destroy_v1, filled by the daemon for one run; docs/architecture.md
+ * "Socket-level balancing"). The daemon runs this iterator in its own
+ * network namespace, the node's: a pod's connected UDP sockets are left to
+ * the tc path, which re-balances them. The kernel types are declared here
+ * with only the fields read, relocated by CO-RE against the running
+ * kernel's BTF (no vmlinux.h). */
+struct sock_common {
+	unsigned short skc_family;
+	volatile unsigned char skc_state;
+	__be32 skc_daddr;
+	__be16 skc_dport;
+} __attribute__((preserve_access_index));
+
+struct udp_sock;
+struct bpf_iter_meta;
+
+struct bpf_iter__udp {
+	struct bpf_iter_meta *meta;
+	struct udp_sock *udp_sk;
+} __attribute__((preserve_access_index));
+
+/* kfunc, kernel >= 6.5 (svclb already needs 6.8: BPF_FIB_LOOKUP_SRC). */
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+
+#define SVCLB_TCP_ESTABLISHED 1 /* a connected UDP socket's sk_state */
+
+/* Sockets closed by the iterator, for the daemon's log and counters. */
+__u64 sock_destroyed = 0;
+
+SEC("iter/udp")
+int svclb_sock_destroy_udp(struct bpf_iter__udp *ctx)
+{
+	struct sock_common *sk = (struct sock_common *)ctx->udp_sk;
+	struct sock_destroy_key dk = {};
+	struct sock_rev_key rk = {};
+	struct sock_rev_value *rv;
+
+	if (!sk || sk->skc_family != AF_INET || sk->skc_state != SVCLB_TCP_ESTABLISHED)
+		return 0;
+	/* Only sockets our connect4 pointed at a backend have a reverse
+	 * entry, and it names the frontend they asked for. */
+	rk.cookie = bpf_get_socket_cookie(sk);
+	rk.addr = sk->skc_daddr;
+	rk.port = sk->skc_dport;
+	rv = bpf_map_lookup_elem(&sock_rev_v1, &rk);
+	if (!rv)
+		return 0;
+	dk.vip = rv->vip;
+	dk.vport = rv->port;
+	dk.addr = rk.addr;
+	dk.port = rk.port;
+	if (!bpf_map_lookup_elem(&sock_destroy_v1, &dk))
+		return 0;
+	if (bpf_sock_destroy(sk) == 0)
+		__sync_fetch_and_add(&sock_destroyed, 1);
+	return 0;
+}

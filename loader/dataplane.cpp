@@ -438,6 +438,7 @@ Status ensureBpffs(const std::string& dir) {
 Dataplane::~Dataplane() {
   // Destroying the skeleton closes fds only: pinned maps, pinned links and
   // tc filters stay, so traffic keeps flowing while the daemon is away.
+  if (sockIter_) bpf_link__destroy(sockIter_);
   if (skel_) svclb_bpf__destroy(skel_);
 }
 
@@ -486,6 +487,45 @@ Result<uint64_t> Dataplane::jiffies() const {
   if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.svclb_probe_jiffies), &o) != 0)
     return Error::fromErrno(errno, "run the jiffies probe");
   return static_cast<uint64_t>(skel_->bss->probe_jiffies);
+}
+
+Result<uint64_t> Dataplane::destroyUdpSockets(const std::vector<sock_destroy_key>& targets) {
+  if (targets.empty()) return uint64_t{0};
+  if (!sockIter_) {
+    sockIter_ = bpf_program__attach_iter(skel_->progs.svclb_sock_destroy_udp, nullptr);
+    if (!sockIter_) {
+      int err = errno;
+      sockIter_ = nullptr;
+      return Error::fromErrno(err, "attach the UDP socket iterator (svclb_sock_destroy_udp)");
+    }
+  }
+  const int mapFd = bpf_map__fd(skel_->maps.sock_destroy_v1);
+  const uint64_t before = skel_->bss->sock_destroyed;
+  for (size_t at = 0; at < targets.size(); at += SVCLB_SOCK_DESTROY_ENTRIES) {
+    const size_t end = std::min(targets.size(), at + SVCLB_SOCK_DESTROY_ENTRIES);
+    const uint32_t one = 1;
+    Status st;
+    for (size_t i = at; i < end && st; ++i)
+      if (bpf_map_update_elem(mapFd, &targets[i], &one, BPF_ANY) != 0)
+        st = Error::fromErrno(errno, "fill sock_destroy_v1");
+    if (st) {
+      // Reading the iterator runs the program over every UDP socket.
+      int fd = bpf_iter_create(bpf_link__fd(sockIter_));
+      if (fd < 0) {
+        st = Error::fromErrno(errno, "create a UDP socket iterator");
+      } else {
+        char buf[256];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        }
+        if (n < 0) st = Error::fromErrno(errno, "run the UDP socket iterator");
+        close(fd);
+      }
+    }
+    for (size_t i = at; i < end; ++i) bpf_map_delete_elem(mapFd, &targets[i]);  // absent: fine
+    if (!st) return st.error();
+  }
+  return skel_->bss->sock_destroyed - before;
 }
 
 uint32_t Dataplane::nowTicks() const {

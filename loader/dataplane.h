@@ -169,6 +169,13 @@ class Dataplane {
   // SNAT source port range (inclusive) in the programs' .data.
   Status setSnatPortRange(uint16_t min, uint16_t max);
 
+  // Closes (bpf_sock_destroy) the connected UDP sockets of the calling
+  // thread's network namespace that the socket hooks pointed at one of
+  // `targets` (a frontend and a backend just removed from it): runs the
+  // svclb_sock_destroy_udp iterator once per chunk of
+  // SVCLB_SOCK_DESTROY_ENTRIES targets. Returns how many were closed.
+  Result<uint64_t> destroyUdpSockets(const std::vector<sock_destroy_key>& targets);
+
  private:
   explicit Dataplane(DataplaneConfig cfg) : cfg_(std::move(cfg)) {}
   DataplaneConfig cfg_;
@@ -177,6 +184,7 @@ class Dataplane {
   std::vector<std::string> tcIfaces_;
   std::vector<ExternalAttachment> extIfaces_;  // as attached (mode obtained)
   CtLifetimes ctLife_;
+  struct bpf_link* sockIter_ = nullptr;  // svclb_sock_destroy_udp, attached on first use
 };
 
 // The network namespace cookie of the calling thread (SO_NETNS_COOKIE).

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <span>
 #include <variant>
 
@@ -233,8 +234,36 @@ Status Syncer::apply(Plan plan) {
     return st;
   }
   stats_.lastError.clear();
+  closeSocketsOfFreedBackends(plan);
   std::move(plan).mergeInto(actual_);
   return {};
+}
+
+void Syncer::closeSocketsOfFreedBackends(const Plan& plan) {
+  std::set<uint32_t> freed;
+  for (const auto& op : plan.ops)
+    if (const auto* f = std::get_if<mapop::FreeBackend>(&op)) freed.insert(f->id);
+  if (freed.empty()) return;
+  std::vector<sock_destroy_key> targets;
+  for (const auto& [key, fe] : actual_.frontends) {
+    if (key.proto != IPPROTO_UDP) continue;
+    for (const auto& b : fe.backends) {
+      if (!freed.count(b.id)) continue;
+      sock_destroy_key k{};
+      k.vip = htonl(key.vip);
+      k.vport = htons(key.port);
+      k.addr = b.value.addr;
+      k.port = b.value.port;
+      targets.push_back(k);
+    }
+  }
+  auto n = dp_.destroyUdpSockets(targets);
+  if (!n) {
+    fmt::print(stderr, "svclbd: closing UDP sockets of removed backends: {}\n", n.error().message);
+    return;
+  }
+  stats_.socketsDestroyed += *n;
+  if (*n) fmt::print(stderr, "svclbd: closed {} connected UDP socket(s) of removed backends\n", *n);
 }
 
 }  // namespace svclb

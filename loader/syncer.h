@@ -13,6 +13,9 @@ namespace svclb {
 
 struct SyncStats {
   uint64_t count = 0, errors = 0, opsApplied = 0;
+  // The node's connected UDP sockets closed because their backend was
+  // removed (Dataplane::destroyUdpSockets).
+  uint64_t socketsDestroyed = 0;
   double lastSeconds = 0, totalSeconds = 0;
   std::string lastError;
 };
@@ -43,6 +46,10 @@ class Syncer {
 
  private:
   Status execute(const std::vector<MapOp>& ops);
+  // After a plan's writes: closes the node's connected UDP sockets still
+  // pointed at a backend the plan freed (the socket path's counterpart of
+  // the tc path re-balancing a flow whose backend is gone).
+  void closeSocketsOfFreedBackends(const Plan& plan);
   Status writeGroup(BatchGroup g, const std::vector<MapOp>& ops, std::span<const size_t> idx);
   Dataplane& dp_;
   SyncOptions opts_;

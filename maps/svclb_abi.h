@@ -36,6 +36,7 @@
 #define SVCLB_MAP_NIC_XDP    "nic_xdp_v1"
 #define SVCLB_MAP_CT_EVENTS  "ct_events_v1"
 #define SVCLB_MAP_SOCK_FLOW  "sock_flow_v1"
+#define SVCLB_MAP_SOCK_CLOSE "sock_destroy_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -245,6 +246,20 @@ struct sock_rev_value {
 	__be32 vip;
 	__be16 port;
 	__u16 pad;
+};
+
+/* sock_destroy_v1 (not pinned, filled and emptied by the daemon around one
+ * run of the svclb_sock_destroy_udp iterator): a UDP frontend and one of its
+ * backends that was just removed. The node's sockets connected to that
+ * backend through that frontend (their sock_rev_v1 entry says so) are
+ * closed with bpf_sock_destroy (the application sees an error and
+ * reconnects), as the tc path re-balances such flows. */
+#define SVCLB_SOCK_DESTROY_ENTRIES 1024
+struct sock_destroy_key {
+	__be32 vip;
+	__be32 addr; /* the backend */
+	__be16 vport;
+	__be16 port;
 };
 
 /* A socket balanced by the cgroup hooks (socket-local storage, keyed by the

@@ -100,6 +100,13 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sock_flow_v1 SEC(".maps");
 
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCLB_SOCK_DESTROY_ENTRIES);
+	__type(key, struct sock_destroy_key);
+	__type(value, __u32);
+} sock_destroy_v1 SEC(".maps");
+
 /* Maglev tables: the inner template fixes the value type; BPF_F_INNER_MAP
  * lets inner tables of another size (--maglev-table-size) be inserted. */
 struct maglev_inner {

@@ -88,6 +88,10 @@ std::vector<StructSpec> abiStructs() {
        sizeof(sock_rev_value),
        {SVCLB_FIELD(sock_rev_value, vip), SVCLB_FIELD(sock_rev_value, port),
         SVCLB_FIELD(sock_rev_value, pad)}},
+      {"sock_destroy_key",
+       sizeof(sock_destroy_key),
+       {SVCLB_FIELD(sock_destroy_key, vip), SVCLB_FIELD(sock_destroy_key, addr),
+        SVCLB_FIELD(sock_destroy_key, vport), SVCLB_FIELD(sock_destroy_key, port)}},
       {"lb_stats",
        sizeof(lb_stats),
        {SVCLB_FIELD(lb_stats, packets), SVCLB_FIELD(lb_stats, bytes),
@@ -214,6 +218,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.nic_xdp_v1, SVCLB_MAP_NIC_XDP, sizeof(__u32), sizeof(__u32)},
       {s->maps.ct_events_v1, SVCLB_MAP_CT_EVENTS, sizeof(__u32), sizeof(__u64)},
       {s->maps.sock_flow_v1, SVCLB_MAP_SOCK_FLOW, sizeof(int), sizeof(sock_flow)},
+      {s->maps.sock_destroy_v1, SVCLB_MAP_SOCK_CLOSE, sizeof(sock_destroy_key), sizeof(__u32)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);

@@ -8,7 +8,8 @@
 # empty), getpeername/recvmsg showing the ClusterIP, counters (flows, packets,
 # bytes) as on the packet path, rejects (ECONNREFUSED for TCP and an
 # unconnected UDP sender), sessionAffinity per pod, Maglev, a connected UDP
-# socket surviving its backend's removal, a pod reaching its own Service,
+# socket surviving its backend's removal (a pod's: tc path; the node's:
+# closed), a pod reaching its own Service,
 # and --socket-lb=node / none (restarts of the same daemon).
 set -u
 SVCLB_SOCKET_LB=all   # this test is about the socket path, whatever the suite runs
@@ -53,6 +54,31 @@ while not os.path.exists(done) and time.time() - t < 20:
     time.sleep(0.05)
 for i in range(3):
     print("after", ask(), flush=True)
+'
+# The node's connected UDP socket: asks, then (after the caller removes its
+# backend) asks again on the same socket, then on a new one.
+NODE_UDP_CONN_PY='
+import os, socket, sys, time
+dst, port, flag, done = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def conn():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.connect((dst, port))
+    return s
+def ask(s):
+    try:
+        s.send(b"q")
+        return s.recv(100).decode().strip()
+    except Exception as e:
+        return type(e).__name__
+s = conn()
+print("first", ask(s), "%s:%d" % s.getpeername(), flush=True)
+open(flag, "w").close()
+t = time.time()
+while not os.path.exists(done) and time.time() - t < 20:
+    time.sleep(0.05)
+print("after", ask(s), flush=True)
+print("reconnected", ask(conn()), flush=True)
 '
 REFUSE_PY='
 import errno, socket, sys
@@ -116,6 +142,29 @@ test_udp_connected_backend_removed() {
     wait "$pid" 2>/dev/null
     assert_eq 3 "$(grep -c "^after $other\$" "$log")" \
         "the same connected socket after $first was removed: answers from $other ($(xargs <"$log"))"
+    e2e_apply "$(endpoints_yaml both "${POD_IP[be1]}" "${POD_IP[be2]}")"
+}
+
+# The node's own connected UDP socket has no tc path behind it: when its
+# backend is removed, svclbd closes it (bpf_sock_destroy from a UDP socket
+# iterator, docs/architecture.md "Socket-level balancing"), so the
+# application sees an error instead of talking on to the removed pod (whose
+# server still answers here), and a new socket reaches the other backend.
+test_node_udp_connected_backend_removed() {
+    local flag=$TOPO_TMP/nudpc.flag done=$TOPO_TMP/nudpc.done log=$TOPO_TMP/nudpc.log first other pid
+    in_node_cg_t 40 "$PY" -u -c "$NODE_UDP_CONN_PY" "$VIP" 5353 "$flag" "$done" >"$log" 2>&1 &
+    pid=$!; TOPO_PIDS+=("$pid")
+    retry 100 0.1 test -e "$flag" || { _fail "node's connected UDP client did not start: $(cat "$log")"; return; }
+    first=$(awk '$1 == "first" { print $2 }' "$log")
+    assert_match "$(grep '^first' "$log")" "^first be[12] $VIP:5353\$" "node's connected UDP socket: first answer, peer $VIP:5353" || return
+    [[ $first == be1 ]] && other=be2 || other=be1
+    e2e_apply "$(endpoints_yaml only-$other "${POD_IP[$other]}")"
+    touch "$done"
+    wait "$pid" 2>/dev/null
+    assert_match "$(grep '^after' "$log")" "^after (ConnectionAbortedError|OSError)\$" \
+        "the node's socket connected to $first is closed once $first is removed ($(xargs <"$log"))"
+    assert_eq "reconnected $other" "$(grep '^reconnected' "$log")" "a new socket reaches $other"
+    assert_contains "$(cat "$DAEMON_LOG")" "closed 1 connected UDP socket(s) of removed backends" "svclbd's log"
     e2e_apply "$(endpoints_yaml both "${POD_IP[be1]}" "${POD_IP[be2]}")"
 }
 
@@ -207,6 +256,7 @@ run_test "socket-lb: pod TCP at the socket (no CT), counters" test_tcp_socket_pa
 run_test "socket-lb: getpeername shows the ClusterIP" test_getpeername
 run_test "socket-lb: pod UDP (unconnected): source $VIP, one backend per socket" test_udp_unconnected
 run_test "socket-lb: pod connected UDP survives its backend's removal (tc path)" test_udp_connected_backend_removed
+run_test "socket-lb: the node's connected UDP socket is closed when its backend goes" test_node_udp_connected_backend_removed
 run_test "socket-lb: no endpoints: ECONNREFUSED for TCP connect and UDP sendto" test_reject
 run_test "socket-lb: sessionAffinity per pod" test_affinity
 run_test "socket-lb: Maglev" test_maglev
