@@ -160,22 +160,22 @@ static __always_inline int lb4_snat_forward(struct __ctx_buff *ctx, const struct
 
 /* A local backend's reply to an external client, on the pod side: its new
  * source may be this node's own address (NodePort), which the stack drops as
- * a martian, so it is forwarded here: TTL - 1 (TTL 1 dropped), FIB, out.
- * Without a FIB answer the stack decides (CTX_ACT_OK, the TTL decremented
- * already, as before the library was shared). Returns a verdict or
- * -DROP_*. */
+ * a martian, so it is forwarded here: FIB, TTL - 1 (TTL 1 dropped), out.
+ * Without a FIB answer the stack decides (CTX_ACT_OK, TTL untouched: the
+ * stack decrements it when it forwards). Returns a verdict or -DROP_*. */
 static __always_inline int lb4_forward_reply(struct __ctx_buff *ctx, const struct pkt4 *p,
 					     struct bpf_fib_lookup *fib, __be32 saddr)
 {
 	int fib_state, rc;
 
+	if (ip4_ttl(ctx_data(ctx), ctx_data_end(ctx)) <= 1)
+		return -DROP_TTL;
+	fib_state = lb4_route(ctx, p, fib, saddr, p->daddr);
+	if (fib_state == FIB_NONE || (CTX_IS_XDP && fib_state == FIB_NO_NEIGH))
+		return CTX_ACT_OK;
 	rc = ip4_dec_ttl(ctx_data(ctx), ctx_data_end(ctx));
 	if (rc)
 		return rc;
-	fib_state = lb4_route(ctx, p, fib, saddr, p->daddr);
-
-	if (fib_state == FIB_NONE || (CTX_IS_XDP && fib_state == FIB_NO_NEIGH))
-		return CTX_ACT_OK;
 	return lb4_xmit(ctx, fib, fib_state);
 }
 

@@ -240,6 +240,27 @@ TEST_F(Ext, NodePortToLocalBackendKeepsTheClientAddress) {
   EXPECT_EQ(testlib::ip4str(testlib::fiveTuple(r.out)->saddr), "10.96.0.10");
 }
 
+// The same reply toward a client the node has no route to: left to the
+// stack (which decides, and decrements the TTL when it forwards), so the
+// program leaves the TTL alone.
+TEST_F(Ext, LocalBackendReplyWithoutRouteIsLeftToTheStackWithItsTtl) {
+  ASSERT_TRUE(sync({external(kNodeIp, 30080, kTcp, {backend("10.244.2.21:8080")})}));
+  const std::string client = "203.0.113.9";  // no route in the test node
+  auto r = xdp(PacketBuilder::tcp(client, 40000, kNodeIp, 30080).build());
+  ASSERT_EQ(r.retval, kXdpPass);
+  const Bytes reply =
+      PacketBuilder::tcp("10.244.2.21", 8080, client, 40000, testlib::kTcpSyn | testlib::kTcpAck)
+          .ttl(64)
+          .build();
+  r = runTc(dp().tcProgFd(), reply, netns().pod0());
+  ASSERT_EQ(r.retval, kTcOk);
+  auto t = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(testlib::ip4str(t->saddr), kNodeIp);
+  EXPECT_EQ(r.out.at(14 + 8), 64) << "TTL untouched: the stack forwards (and decrements) it";
+  EXPECT_TRUE(onlyNatFieldsChanged(reply, r.out, false));
+}
+
 TEST_F(Ext, LoadBalancerIpAndExternalIpToRemoteBackend) {
   ASSERT_TRUE(sync({external("192.168.77.200", 80, kTcp, {backend("10.244.1.11:8080")}),
                     external("192.168.77.50", 80, kTcp, {backend("10.244.1.12:8080")})}));

@@ -1228,10 +1228,10 @@ void Fuzzer::leave(Outcome& o, Prog prog, uint8_t ttl, bool external, bool ctHit
     // it itself (its new source may be the node's own address).
     if (o.kind == Expect::Rnat && external && prog == Prog::Pod) {
       if (ttl <= 1) return drop(DROP_TTL);
-      o.ttlDec = true;
       const FibAnswer f = fibModel(o.snatAddr);  // the client (the frame's destination)
       if (f.rc == FibRc::Success) o.macs = std::pair(f.dmac, f.smac);
-      if (f.rc != FibRc::NotForwarded) o.verdict = TC_ACT_REDIRECT;
+      // Forwarded here: TTL - 1; else the stack routes it (and decrements).
+      if (f.rc != FibRc::NotForwarded) o.verdict = TC_ACT_REDIRECT, o.ttlDec = true;
     }
     return;
   }
