@@ -751,7 +751,8 @@ Status Dataplane::uninstall(const DataplaneConfig& cfg) {
     TxPortMap tx(fd, SVCLB_MAP_TX_PORTS);
     std::vector<uint32_t> keys;
     tx.forEach([&](const uint32_t& k, const uint32_t&) { keys.push_back(k); });
-    for (uint32_t k : keys) (void)tx.erase(k);
+    for (uint32_t k : keys)
+      if (auto st = tx.erase(k); !st && result) result = st;  // reported, the pins kept
     close(fd);
   }
   if (!result) return result;  // keep the pins: a second run can retry
