@@ -47,14 +47,7 @@ std::vector<Frontend> Committer::desiredFrontends() {
 void Committer::setNodeAddresses(std::vector<uint32_t> nodeAddrs) {
   if (nodeAddrs == nodeAddrs_) return;
   nodeAddrs_ = std::move(nodeAddrs);
-  auto plan = maps_.plan(desiredFrontends());
-  deltaOk_ = false;
-  if (!plan)
-    fmt::print(stderr, "svclbd: re-sync for the node addresses: {}\n", plan.error().message);
-  else if (auto st = maps_.apply(std::move(*plan)); !st)
-    fmt::print(stderr, "svclbd: re-sync for the node addresses: {}\n", st.error().message);
-  else
-    deltaOk_ = store_.externalFrontends().empty();
+  replanAll("the node addresses");
 }
 
 void Committer::setNodeZone(const std::string& zone) {
@@ -62,12 +55,16 @@ void Committer::setNodeZone(const std::string& zone) {
   fmt::print(stderr, "svclbd: this node's zone is now {}: topology hints follow it\n",
              zone.empty() ? "<none>" : zone);
   store_.setZone(zone);
+  replanAll("the zone");
+}
+
+void Committer::replanAll(std::string_view why) {
   auto plan = maps_.plan(desiredFrontends());
   deltaOk_ = false;
   if (!plan)
-    fmt::print(stderr, "svclbd: re-sync for the zone: {}\n", plan.error().message);
+    fmt::print(stderr, "svclbd: re-sync for {}: {}\n", why, plan.error().message);
   else if (auto st = maps_.apply(std::move(*plan)); !st)
-    fmt::print(stderr, "svclbd: re-sync for the zone: {}\n", st.error().message);
+    fmt::print(stderr, "svclbd: re-sync for {}: {}\n", why, st.error().message);
   else
     deltaOk_ = store_.externalFrontends().empty();
 }

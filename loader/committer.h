@@ -12,6 +12,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -79,6 +80,9 @@ class Committer final : public StateSink {
   const Store& store() const { return store_; }
 
  private:
+  // Plans every frontend anew (node addresses or zone changed) and writes
+  // the plan; a failure is logged with `why` (the next change retries).
+  void replanAll(std::string_view why);
   // A change already made to store_: its undo log, the Services it may
   // affect and their frontends before it (only when deltaOk_), so that only
   // those are derived again and diffed.
