@@ -56,10 +56,12 @@ struct DeleteOptions {
 };
 int runDelete(Context& ctx, const DeleteOptions& opts);
 
-// `svcctl stats` and `svcctl status`: ask the daemon for `op`, print the
-// reply with `render`, or as JSON (-o json).
-int runReport(Context& ctx, const std::string& output, const char* op,
+// `svcctl stats`, `status` and `trace`: send `request` to the daemon, print
+// the reply with `render`, or as JSON (-o json).
+int runReport(Context& ctx, const std::string& output, const Json& request,
               std::string (*render)(const Json&));
+// False (and kubectl's message on ctx.err) for an -o other than json.
+bool reportOutputOk(Context& ctx, const std::string& output);
 int runStats(Context& ctx, const std::string& output);
 
 // `svcctl trace SRC[:PORT] DST:PORT [-p TCP|UDP] [-o json]`.

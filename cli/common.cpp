@@ -167,16 +167,19 @@ bool readManifests(const std::vector<std::string>& files, Context& ctx,
   return true;
 }
 
-int runReport(Context& ctx, const std::string& output, const char* op,
+bool reportOutputOk(Context& ctx, const std::string& output) {
+  if (output.empty() || output == "json") return true;
+  ctx.err << fmt::format(
+      "error: unable to match a printer suitable for the output format \"{}\", allowed "
+      "formats are: json\n",
+      output);
+  return false;
+}
+
+int runReport(Context& ctx, const std::string& output, const Json& request,
               std::string (*render)(const Json&)) {
-  if (!output.empty() && output != "json") {
-    ctx.err << fmt::format(
-        "error: unable to match a printer suitable for the output format \"{}\", allowed "
-        "formats are: json\n",
-        output);
-    return 1;
-  }
-  auto resp = callDaemon(ctx.socketPath, {{"op", op}}, ctx.timeout);
+  if (!reportOutputOk(ctx, output)) return 1;
+  auto resp = callDaemon(ctx.socketPath, request, ctx.timeout);
   if (!resp) {
     ctx.err << resp.error().message << "\n";
     return 1;

@@ -88,7 +88,7 @@ std::string renderStats(const Json& stats) {
 }
 
 int runStats(Context& ctx, const std::string& output) {
-  return runReport(ctx, output, "stats", renderStats);
+  return runReport(ctx, output, {{"op", "stats"}}, renderStats);
 }
 
 }  // namespace svclb::cli

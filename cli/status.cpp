@@ -150,7 +150,7 @@ std::string renderStatus(const Json& s) {
 }
 
 int runStatus(Context& ctx, const std::string& output) {
-  return runReport(ctx, output, "status", renderStatus);
+  return runReport(ctx, output, {{"op", "status"}}, renderStatus);
 }
 
 }  // namespace svclb::cli

@@ -98,34 +98,16 @@ std::string renderTrace(const Json& t) {
 }
 
 int runTrace(Context& ctx, const TraceOptions& opts) {
-  if (!opts.output.empty() && opts.output != "json") {
-    ctx.err << fmt::format(
-        "error: unable to match a printer suitable for the output format \"{}\", allowed "
-        "formats are: json\n",
-        opts.output);
-    return 1;
-  }
+  if (!reportOutputOk(ctx, opts.output)) return 1;
   if (opts.args.size() != 2) {
     ctx.err << "error: expected SRC[:PORT] DST:PORT (e.g. svcctl trace 10.244.1.20:40000 "
                "10.96.0.10:80)\n";
     return 1;
   }
-  auto resp = callDaemon(
-      ctx.socketPath,
+  return runReport(
+      ctx, opts.output,
       {{"op", "trace"}, {"src", opts.args[0]}, {"dst", opts.args[1]}, {"protocol", opts.protocol}},
-      ctx.timeout);
-  if (!resp) {
-    ctx.err << resp.error().message << "\n";
-    return 1;
-  }
-  if (opts.output == "json") {
-    Json copy = *resp;
-    copy.erase("ok");
-    ctx.out << toJsonText(copy);
-  } else {
-    ctx.out << renderTrace(*resp);
-  }
-  return 0;
+      renderTrace);
 }
 
 }  // namespace svclb::cli
