@@ -3,6 +3,7 @@
  * Each runs the shared pipeline (lib/handle.h) and exits once (lb_exit). */
 #define SVCLB_CTX_SKB
 #include "lib/handle.h"
+#include "lib/icmp.h"
 #include "lib/l2.h"
 
 /* tc ingress of a pod-facing interface (the host end of a pod's veth):
@@ -15,7 +16,7 @@ int svclb_tc_pod_in(struct __sk_buff *skb)
 	struct pkt4 p = {};
 
 	if (ctx_parse4(skb, &p) != PARSE_OK)
-		return TC_ACT_OK;
+		return icmp4_exit(icmp4_handle(skb, LB_MODE_POD), len);
 	return lb_exit(lb4_handle(skb, &p, LB_MODE_POD), len);
 }
 
@@ -38,6 +39,6 @@ int svclb_tc_ext_in(struct __sk_buff *skb)
 		return bpf_redirect(skb->ifindex, 0);
 	}
 	if (ctx_parse4(skb, &p) != PARSE_OK)
-		return TC_ACT_OK;
+		return icmp4_exit(icmp4_handle(skb, LB_MODE_TC_EXT), len);
 	return lb_exit(lb4_handle(skb, &p, LB_MODE_TC_EXT), len);
 }

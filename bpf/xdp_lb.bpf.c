@@ -3,6 +3,7 @@
  * svclb_xdp_lb runs the shared pipeline (lib/handle.h) and exits once. */
 #define SVCLB_CTX_XDP
 #include "lib/handle.h"
+#include "lib/icmp.h"
 #include "lib/l2.h"
 
 /* XDP on a node NIC: NodePort / LoadBalancer / externalIP / ClusterIP
@@ -14,11 +15,19 @@ int svclb_xdp_lb(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	__u32 len = (__u32)(data_end - data);
 	struct pkt4 p = {};
+	int ret;
 
-	if (ctx_parse4(ctx, &p) != PARSE_OK)
+	if (ctx_parse4(ctx, &p) != PARSE_OK) {
+		ret = icmp4_handle(ctx, LB_MODE_XDP_EXT);
+		if (ret != ICMP4_NOT_OURS)
+			return lb_exit(ret, len);
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
 		return arp_answer(data, data_end, ctx->ingress_ifindex) ? XDP_TX : XDP_PASS;
-	return lb_exit(lb4_handle(ctx, &p, LB_MODE_XDP_EXT), (__u32)(data_end - data));
+	}
+	return lb_exit(lb4_handle(ctx, &p, LB_MODE_XDP_EXT), len);
 }
 
 /* Never attached: svclbd runs it with BPF_PROG_TEST_RUN to read the

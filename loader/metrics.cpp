@@ -159,7 +159,8 @@ std::string renderPrometheus(const CounterSnapshot& s) {
     fmt::format_to(out, "svclb_drop_bytes_total{{reason=\"{}\"}} {}\n", d.reason, d.bytes);
   family("svclb_conntrack_events_total", "counter",
          "Conntrack events: relinked = a flow's evicted entry rebuilt from its other one; "
-         "orphaned = an entry dropped because its other entry's key belonged to another flow.");
+         "orphaned = an entry dropped because its other entry's key belonged to another flow; "
+         "icmp_error = an ICMP error quoting a flow's packet, translated back.");
   for (const auto& [name, n] : s.ctEvents)
     fmt::format_to(out, "svclb_conntrack_events_total{{event=\"{}\"}} {}\n", name, n);
   family("svclb_map_entries", "gauge", "Entries in use per BPF map.");

@@ -76,6 +76,8 @@ const char* ctEventName(uint32_t ev) {
       return "relinked";
     case CT_EV_ORPHANED:
       return "orphaned";
+    case CT_EV_ICMP_ERROR:
+      return "icmp_error";
     default:
       return nullptr;
   }

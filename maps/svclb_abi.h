@@ -321,6 +321,9 @@ struct drop_stats {
  * other, so both stay equally recent, and rebuilds it if the LRU took it. */
 #define CT_EV_RELINKED 0 /* a flow's other entry was gone and was rebuilt */
 #define CT_EV_ORPHANED 1 /* its key belonged to another flow: this entry dropped */
-#define CT_EV_MAX      4
+/* An ICMP error quoting a flow's packet, translated back (bpf/lib/icmp.h).
+ * (2 is the fragments' counter.) */
+#define CT_EV_ICMP_ERROR 3
+#define CT_EV_MAX	 4
 
 #endif /* SVCLB_ABI_H */

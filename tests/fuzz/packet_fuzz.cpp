@@ -880,14 +880,32 @@ void Fuzzer::mutateOneField(Bytes& f) {
 }
 
 // ICMP error (dest unreachable / time exceeded) quoting a service flow: the
-// client's packet to the VIP, or a reply from the VIP, or a backend's.
+// client's packet to the VIP, or a reply from the VIP, or a backend's. The
+// quote is of a flow with no CT entry (its reversed tuple is looked up, as
+// bpf/lib/icmp.h does, and another client port taken): such errors pass
+// untouched, which the model checks. Errors of tracked flows are translated;
+// their tables are tests/bpf/icmp_test.cpp.
 Bytes Fuzzer::icmpError() {
   const Frontend& fr = randomFrontend();
   const uint32_t client = randomClient();
-  const uint16_t cport = randomPort();
+  uint16_t cport = randomPort();
   Bytes inner;
   uint32_t outerSrc, outerDst;
-  switch (rnd(3)) {
+  const int kind = static_cast<int>(rnd(3));
+  for (int tries = 0; tries < 16; ++tries, cport = randomPort()) {
+    const uint32_t b = fr.backends.empty() ? ip4("10.244.1.11") : fr.backends[0].ip;
+    const uint16_t bp = fr.backends.empty() ? 8080 : fr.backends[0].port;
+    ct_key k{};  // the quote reversed
+    k.proto = fr.key.proto;
+    if (kind == 0)
+      k.saddr = htonl(fr.key.vip), k.daddr = htonl(client), k.sport = htons(fr.key.port),
+      k.dport = htons(cport);
+    else
+      k.saddr = htonl(client), k.daddr = htonl(kind == 1 ? fr.key.vip : b), k.sport = htons(cport),
+      k.dport = htons(kind == 1 ? fr.key.port : bp);
+    if (!ctRead(true, k) && !ctRead(false, k)) break;
+  }
+  switch (kind) {
     case 0:  // the client's packet to the VIP bounced back to the client
       inner = l4Frame(fr.key.proto, client, cport, fr.key.vip, fr.key.port);
       outerSrc = ip4("10.244.0.1"), outerDst = client;

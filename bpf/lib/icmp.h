@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ICMP errors quoting a translated flow's packet (issue 17): "destination
+ * unreachable" (port/host unreachable, fragmentation needed: PMTU discovery)
+ * and "time exceeded" are translated back like the flow itself, so the
+ * sender of the quoted packet recognises it (the kernel's
+ * nf_nat_icmp_reply_translation, for svclb's CT). The quoted packet is one
+ * direction of the flow as it was on the wire after translation; its
+ * reversed tuple is the CT entry of the ICMP's own direction:
+ *  - REPLY entry (the quote is client -> backend, or node:snat -> backend):
+ *    the error travels to the client. The quote's destination becomes the
+ *    frontend again (and with SNAT its source the client, as does the outer
+ *    destination); an error the backend sent itself comes from the frontend.
+ *  - FORWARD entry (the quote is frontend -> client): the error travels to
+ *    the backend. The quote's source becomes the backend (with SNAT its
+ *    destination the node's address:port, the outer source the node); an
+ *    error sent to the frontend address goes to the backend.
+ * Every changed field updates the outer IP, inner IP, inner L4 (when
+ * quoted; a UDP checksum of 0 stays 0) and ICMP checksums, all by direct
+ * writes: an ICMP checksum has no pseudo-header, so a valid message keeps
+ * its one's complement sum and a CHECKSUM_COMPLETE skb's csum stays right.
+ * Only IHL-5 outer and quoted headers are handled; anything else, and every
+ * ICMP message that is not an error for a live flow, passes untouched. An
+ * ICMP error never creates or refreshes CT state. */
+#ifndef SVCLB_BPF_ICMP_H
+#define SVCLB_BPF_ICMP_H
+
+#include "lib/ctx.h"
+#include "lib/csum.h"
+#include "lib/ct.h"
+#include "lib/forward.h"
+#include "lib/handle.h"
+#include "lib/stats.h"
+
+#define ICMP4_OFF      (ETH_HLEN + 20)	     /* the ICMP header (outer IHL 5) */
+#define ICMP4_INNER    (ICMP4_OFF + 8)	     /* the quoted IP header */
+#define ICMP4_INNER_L4 (ICMP4_INNER + 20)    /* the quoted L4 header (IHL 5) */
+#define ICMP4_PULL     (ICMP4_INNER_L4 + 18) /* up to a quoted TCP checksum */
+#define ICMP4_NOT_OURS (-0x7fff)	     /* not an error of a translated flow */
+
+#ifndef ICMP_DEST_UNREACH
+#define ICMP_DEST_UNREACH 3
+#endif
+#ifndef ICMP_TIME_EXCEEDED
+#define ICMP_TIME_EXCEEDED 11
+#endif
+
+/* Rewrites the 32-bit field at `f` to `to`, carrying the change into up to
+ * three checksums (NULL: none). */
+static __always_inline void icmp4_set32(__be32 *f, __be32 to, __sum16 *c1, __sum16 *c2, __sum16 *c3)
+{
+	__be32 from = *f;
+
+	if (from == to)
+		return;
+	if (c1)
+		*c1 = csum_replace4(*c1, from, to);
+	if (c2)
+		*c2 = csum_replace4(*c2, from, to);
+	if (c3)
+		*c3 = csum_replace4(*c3, from, to);
+	*f = to;
+}
+
+static __always_inline void icmp4_set16(__be16 *f, __be16 to, __sum16 *c1, __sum16 *c2)
+{
+	__be16 from = *f;
+
+	if (from == to)
+		return;
+	if (c1)
+		*c1 = csum_replace2(*c1, from, to);
+	if (c2)
+		*c2 = csum_replace2(*c2, from, to);
+	*f = to;
+}
+
+/* Translates an ICMP error arriving on a pod interface (LB_MODE_POD) or a
+ * node NIC (XDP, tc). Returns a verdict, -DROP_*, or ICMP4_NOT_OURS (the
+ * caller goes on as for any packet it does not handle). */
+static __always_inline int icmp4_handle(struct __ctx_buff *ctx, int mode)
+{
+	__u32 len = ctx_full_len(ctx), pull;
+	__be32 o_saddr, o_daddr, i_saddr, i_daddr;
+	__be16 i_sport, i_dport;
+	struct bpf_fib_lookup fib;
+	struct ct_key ck = {};
+	struct ct_value *ct = NULL;
+	struct iphdr *ip, *in;
+	struct icmphdr *ic;
+	__sum16 *l4c = NULL, *ipc_inner, *icc;
+	__be16 *ports;
+	void *data, *data_end;
+	int fib_state = FIB_NONE, snat, reply, rc;
+	__u32 now;
+
+	if (len < ICMP4_INNER_L4 + 8)
+		return ICMP4_NOT_OURS;
+	pull = len < ICMP4_PULL ? len : ICMP4_PULL;
+	data = ctx_data(ctx);
+	data_end = ctx_data_end(ctx);
+	if (data + pull > data_end) {
+		if (ctx_pull(ctx, pull))
+			return ICMP4_NOT_OURS;
+		data = ctx_data(ctx);
+		data_end = ctx_data_end(ctx);
+	}
+	if (data + ICMP4_INNER_L4 + 8 > data_end)
+		return ICMP4_NOT_OURS;
+	if (((struct ethhdr *)data)->h_proto != bpf_htons(ETH_P_IP))
+		return ICMP4_NOT_OURS;
+	ip = data + ETH_HLEN;
+	if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_ICMP ||
+	    (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+		return ICMP4_NOT_OURS;
+	ic = data + ICMP4_OFF;
+	if (ic->type != ICMP_DEST_UNREACH && ic->type != ICMP_TIME_EXCEEDED)
+		return ICMP4_NOT_OURS;
+	in = data + ICMP4_INNER;
+	if (in->version != 4 || in->ihl != 5 ||
+	    (in->protocol != IPPROTO_TCP && in->protocol != IPPROTO_UDP) ||
+	    (in->frag_off & bpf_htons(IP_OFFSET)))
+		return ICMP4_NOT_OURS;
+	ports = data + ICMP4_INNER_L4;
+
+	/* The reversed quote is the key of the ICMP's own direction. */
+	ck.saddr = in->daddr;
+	ck.daddr = in->saddr;
+	ck.sport = ports[1];
+	ck.dport = ports[0];
+	ck.proto = in->protocol;
+	now = ct_now();
+	if (ck.proto == IPPROTO_TCP) {
+		ct = bpf_map_lookup_elem(&ct_est_v2, &ck);
+		if (ct && !ct_alive(ct, ck.proto, now))
+			ct = NULL;
+	}
+	if (!ct) {
+		ct = bpf_map_lookup_elem(&ct_v2, &ck);
+		if (ct && !ct_alive(ct, ck.proto, now))
+			ct = NULL;
+	}
+	if (!ct)
+		return ICMP4_NOT_OURS;
+
+	reply = ct->dir == CT_DIR_REPLY;
+	snat = ct->flags & CT_F_SNAT;
+	o_saddr = ip->saddr;
+	o_daddr = ip->daddr;
+	i_saddr = in->saddr;
+	i_daddr = in->daddr;
+	i_sport = ports[0];
+	i_dport = ports[1];
+	if (reply) {
+		/* The error goes to the client: the quote as the client sent it. */
+		if (o_saddr == i_daddr)
+			o_saddr = ct->nat_addr; /* the backend itself answered */
+		i_daddr = ct->nat_addr;
+		i_dport = ct->nat_port;
+		if (snat) {
+			i_saddr = ct->snat_addr;
+			i_sport = ct->snat_port;
+			o_daddr = ct->snat_addr;
+		}
+	} else {
+		/* The error goes to the backend: the quote as the backend sent it. */
+		if (o_daddr == i_saddr)
+			o_daddr = ct->nat_addr;
+		i_saddr = ct->nat_addr;
+		i_sport = ct->nat_port;
+		if (snat) {
+			i_daddr = ct->snat_addr;
+			i_dport = ct->snat_port;
+			o_saddr = ct->snat_addr;
+		}
+	}
+
+	/* A node NIC forwards a source-NATed flow's error itself (as the
+	 * flow's packets); XDP leaves one without a neighbour entry to tc. */
+	if (mode != LB_MODE_POD && snat) {
+		if (!CTX_IS_XDP && ip->ttl <= 1)
+			return -DROP_TTL;
+		rc = lb4_fib(ctx, &fib, ctx_ingress_ifindex(ctx), o_saddr, o_daddr, IPPROTO_ICMP,
+			     CTX_IS_XDP ? (__u16)(len - ETH_HLEN) : 0, 0);
+		if (rc == BPF_FIB_LKUP_RET_SUCCESS)
+			fib_state = FIB_READY;
+		else if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && !CTX_IS_XDP)
+			fib_state = FIB_NO_NEIGH;
+		else if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+			return CTX_ACT_OK; /* untouched: tc resolves the neighbour */
+		else
+			return -DROP_FIB;
+	}
+
+	/* Re-derive the pointers: the FIB helper call invalidated none, but
+	 * the verifier wants them checked after every helper that may. */
+	data = ctx_data(ctx);
+	data_end = ctx_data_end(ctx);
+	if (data + ICMP4_INNER_L4 + 8 > data_end)
+		return -DROP_PULL;
+	ip = data + ETH_HLEN;
+	ic = data + ICMP4_OFF;
+	in = data + ICMP4_INNER;
+	ports = data + ICMP4_INNER_L4;
+	icc = &ic->checksum;
+	ipc_inner = &in->check;
+	if (in->protocol == IPPROTO_UDP) {
+		l4c = data + ICMP4_INNER_L4 + 6;
+		if (*l4c == 0)
+			l4c = NULL; /* no checksum: stays 0 */
+	} else if (data + ICMP4_INNER_L4 + 18 <= data_end &&
+		   bpf_ntohs(ip->tot_len) >= ICMP4_INNER_L4 + 18 - ETH_HLEN) {
+		l4c = data + ICMP4_INNER_L4 + 16;
+	}
+
+	/* The quote first: its own checksums change, and with them the ICMP
+	 * checksum (every byte of the quote is in it). */
+	{
+		__sum16 old_ipc = *ipc_inner, old_l4c = l4c ? *l4c : 0;
+
+		icmp4_set32(&in->saddr, i_saddr, ipc_inner, l4c, icc);
+		icmp4_set32(&in->daddr, i_daddr, ipc_inner, l4c, icc);
+		icmp4_set16(&ports[0], i_sport, l4c, icc);
+		icmp4_set16(&ports[1], i_dport, l4c, icc);
+		*icc = csum_replace2(*icc, old_ipc, *ipc_inner);
+		if (l4c)
+			*icc = csum_replace2(*icc, old_l4c, *l4c);
+	}
+	icmp4_set32(&ip->saddr, o_saddr, &ip->check, NULL, NULL);
+	icmp4_set32(&ip->daddr, o_daddr, &ip->check, NULL, NULL);
+	count_ct_event(CT_EV_ICMP_ERROR);
+
+	if (mode != LB_MODE_POD && snat) {
+		rc = ip4_dec_ttl(data, data_end);
+		if (rc)
+			return rc;
+		return lb4_xmit(ctx, &fib, fib_state);
+	}
+	/* A pod's error toward an external client may now come from a node
+	 * address (the frontend): forwarded here, as the flow's replies. */
+	if (mode == LB_MODE_POD && reply && (ct->flags & CT_F_EXTERNAL)) {
+		struct pkt4 p = {
+			.daddr = o_daddr,
+			.proto = IPPROTO_ICMP,
+			.tot_len = (__u16)(len - ETH_HLEN),
+		};
+
+		return lb4_forward_reply(ctx, &p, &fib, o_saddr);
+	}
+	return CTX_ACT_OK;
+}
+
+/* The exit of a packet that is not TCP/UDP for the parser: an ICMP error's
+ * verdict (lb_exit), or untouched. */
+static __always_inline int icmp4_exit(int ret, __u32 len)
+{
+	return ret == ICMP4_NOT_OURS ? CTX_ACT_OK : lb_exit(ret, len);
+}
+
+#endif
