@@ -76,6 +76,8 @@ const char* ctEventName(uint32_t ev) {
       return "relinked";
     case CT_EV_ORPHANED:
       return "orphaned";
+    case CT_EV_FRAG_NO_FIRST:
+      return "fragment_without_first";
     default:
       return nullptr;
   }
