@@ -323,6 +323,6 @@ struct drop_stats {
  * fragment this program did not record (reordered, evicted from frag_v1, or
  * seen elsewhere): passed untouched (bpf/lib/frag.h). */
 #define CT_EV_FRAG_NO_FIRST 2
-#define CT_EV_MAX      4
+#define CT_EV_MAX	    4
 
 #endif /* SVCLB_ABI_H */

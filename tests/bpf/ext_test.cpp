@@ -219,12 +219,12 @@ TEST_F(Ext, UdpNodePortRemoteFragmentsSourceNatedAlike) {
     SCOPED_TRACE(path.name);
     auto send = [&](const Bytes& in) { return path.isXdp ? xdp(in) : tcExt(in); };
     const uint32_t sent = path.isXdp ? kXdpTx : kTcRedirect;
-    const auto in = testlib::fragmentFrame(PacketBuilder::udp(kClientIp, path.clientPort, kNodeIp,
-                                                              30053)
-                                               .ipId(path.clientPort)
-                                               .payload(payload)
-                                               .build(),
-                                           1480);
+    const auto in =
+        testlib::fragmentFrame(PacketBuilder::udp(kClientIp, path.clientPort, kNodeIp, 30053)
+                                   .ipId(path.clientPort)
+                                   .payload(payload)
+                                   .build(),
+                               1480);
     ASSERT_EQ(in.size(), 3u);
     std::vector<Bytes> out;
     for (const auto& f : in) {

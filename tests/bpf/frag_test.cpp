@@ -157,8 +157,7 @@ TEST_P(Frag, LaterFragmentBeforeItsFirstIsPassedUntouchedAndCounted) {
 
 TEST_P(Frag, NonServiceFragmentsPassUntouched) {
   // Another address, and the VIP on a port that is no Service's.
-  for (const auto& [dst, port] :
-       {std::pair<std::string, uint16_t>{"10.96.0.99", 53}, {kVip, 54}}) {
+  for (const auto& [dst, port] : {std::pair<std::string, uint16_t>{"10.96.0.99", 53}, {kVip, 54}}) {
     const auto in = udpFragments(kClient, 40000, dst, port, 0x6000 + port);
     for (size_t i = 0; i < in.size(); ++i) {
       RunResult r = run(prog(), in[i]);

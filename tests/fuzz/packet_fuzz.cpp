@@ -2014,8 +2014,7 @@ void Fuzzer::runFrame(int cat, const Bytes& in, const std::array<int, 3>& order,
             idx_, name, opts.retval, want->retval);
     }
     // Every program that parsed a first fragment recorded its ports.
-    if (err == 0 && p.ref && p.ref->first)
-      frags_[fragKey(*p.ref)] = {p.ref->sport, p.ref->dport};
+    if (err == 0 && p.ref && p.ref->first) frags_[fragKey(*p.ref)] = {p.ref->sport, p.ref->dport};
     Resolved res;
     if (err != 0) {
       cats_[cat].kernelRejected++;

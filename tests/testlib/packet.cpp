@@ -378,8 +378,7 @@ std::vector<Bytes> fragmentFrame(const Bytes& frame, size_t maxIpPayload) {
     f.insert(f.end(), frame.begin() + static_cast<std::ptrdiff_t>(hdr + off),
              frame.begin() + static_cast<std::ptrdiff_t>(hdr + off + n));
     put16(f, kEthLen + 2, static_cast<uint16_t>(ihl + n));
-    put16(f, kEthLen + 6,
-          static_cast<uint16_t>((off / 8) | (off + n < payload ? 0x2000 : 0)));
+    put16(f, kEthLen + 6, static_cast<uint16_t>((off / 8) | (off + n < payload ? 0x2000 : 0)));
     recomputeIpCheck(f, kEthLen, ihl);
     out.push_back(std::move(f));
   }
