@@ -53,11 +53,12 @@ const CgroupHook kCgroupHooks[] = {
     {"skb_ingress", [](::svclb_bpf* s) { return s->progs.svclb_sock_skb_ingress; }},
 };
 
-const char* const kPinnedMaps[] = {
-    SVCLB_MAP_SERVICES,  SVCLB_MAP_BACKENDS, SVCLB_MAP_CT,         SVCLB_MAP_CT_EST,
-    SVCLB_MAP_SVC_STATS, SVCLB_MAP_BE_STATS, SVCLB_MAP_DROPS,      SVCLB_MAP_SOCK_REV,
-    SVCLB_MAP_MAGLEV,    SVCLB_MAP_AFFINITY, SVCLB_MAP_SRC_RANGES, SVCLB_MAP_L2_ARP,
-    SVCLB_MAP_TX_PORTS,  SVCLB_MAP_NIC_XDP,  SVCLB_MAP_CT_EVENTS,  SVCLB_MAP_SOCK_FLOW};
+const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES,  SVCLB_MAP_BACKENDS,   SVCLB_MAP_CT,
+                                   SVCLB_MAP_CT_EST,    SVCLB_MAP_SVC_STATS,  SVCLB_MAP_BE_STATS,
+                                   SVCLB_MAP_DROPS,     SVCLB_MAP_SOCK_REV,   SVCLB_MAP_MAGLEV,
+                                   SVCLB_MAP_AFFINITY,  SVCLB_MAP_SRC_RANGES, SVCLB_MAP_L2_ARP,
+                                   SVCLB_MAP_TX_PORTS,  SVCLB_MAP_NIC_XDP,    SVCLB_MAP_CT_EVENTS,
+                                   SVCLB_MAP_SOCK_FLOW, SVCLB_MAP_FRAG};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).

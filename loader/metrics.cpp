@@ -157,10 +157,12 @@ std::string renderPrometheus(const CounterSnapshot& s) {
   family("svclb_drop_bytes_total", "counter", "Bytes dropped, by reason.");
   for (const auto& d : s.drops)
     fmt::format_to(out, "svclb_drop_bytes_total{{reason=\"{}\"}} {}\n", d.reason, d.bytes);
-  family("svclb_conntrack_events_total", "counter",
-         "Conntrack events: relinked = a flow's evicted entry rebuilt from its other one; "
-         "orphaned = an entry dropped because its other entry's key belonged to another flow; "
-         "icmp_error = an ICMP error quoting a flow's packet, translated back.");
+  family(
+      "svclb_conntrack_events_total", "counter",
+      "Conntrack events: relinked = a flow's evicted entry rebuilt from its other one; "
+      "orphaned = an entry dropped because its other entry's key belonged to another flow; "
+      "icmp_error = an ICMP error quoting a flow's packet, translated back; "
+      "fragment_without_first = a later IP fragment whose first was not seen, passed untouched.");
   for (const auto& [name, n] : s.ctEvents)
     fmt::format_to(out, "svclb_conntrack_events_total{{event=\"{}\"}} {}\n", name, n);
   family("svclb_map_entries", "gauge", "Entries in use per BPF map.");

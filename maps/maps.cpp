@@ -78,6 +78,8 @@ const char* ctEventName(uint32_t ev) {
       return "orphaned";
     case CT_EV_ICMP_ERROR:
       return "icmp_error";
+    case CT_EV_FRAG_NO_FIRST:
+      return "fragment_without_first";
     default:
       return nullptr;
   }

@@ -37,6 +37,7 @@
 #define SVCLB_MAP_CT_EVENTS  "ct_events_v1"
 #define SVCLB_MAP_SOCK_FLOW  "sock_flow_v1"
 #define SVCLB_MAP_SOCK_CLOSE "sock_destroy_v1"
+#define SVCLB_MAP_FRAG	     "frag_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -49,6 +50,7 @@
 #define SVCLB_DEFAULT_SRC_RANGES       65536
 #define SVCLB_DEFAULT_L2_ARP	       4096
 #define SVCLB_DEFAULT_TX_PORTS	       64
+#define SVCLB_FRAG_ENTRIES	       8192 /* datagrams in flight in fragments */
 
 /* svc_key.scope: which view of a frontend the entry belongs to.
  * EXTERNAL serves every client; INTERNAL holds the node-local subset used
@@ -226,6 +228,25 @@ struct ct_value {
 	__u16 pad;
 };
 
+/* IP fragments (bpf/lib/frag.h): LRU_HASH {source, destination, IP id,
+ * protocol} -> the ports of the datagram's first fragment (the only one
+ * carrying the L4 header), recorded for every TCP/UDP first fragment a
+ * program sees, so later fragments (offset != 0) get the same CT lookup and
+ * the same address translation. Addresses as on the wire where the program
+ * saw the first fragment (before translation). */
+struct frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id; /* IP identification */
+	__u8 proto;
+	__u8 pad;
+};
+
+struct frag_value {
+	__be16 sport;
+	__be16 dport;
+};
+
 /* Source ports for SNAT, inclusive. Outside Linux's default ephemeral range
  * (32768-60999) so they do not meet the node's own connections; the daemon
  * may set another range in .data (cfg_snat_port_min/max). */
@@ -324,6 +345,10 @@ struct drop_stats {
 /* An ICMP error quoting a flow's packet, translated back (bpf/lib/icmp.h).
  * (2 is the fragments' counter.) */
 #define CT_EV_ICMP_ERROR 3
-#define CT_EV_MAX	 4
+/* A later IP fragment (offset != 0) of a TCP/UDP datagram whose first
+ * fragment this program did not record (reordered, evicted from frag_v1, or
+ * seen elsewhere): passed untouched (bpf/lib/frag.h). */
+#define CT_EV_FRAG_NO_FIRST 2
+#define CT_EV_MAX	    4
 
 #endif /* SVCLB_ABI_H */

@@ -357,6 +357,9 @@ static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v
 	ct = ct_lookup4(p, &ck, now, &map);
 	if (ct)
 		return lb4_tracked(map, ct, &ck, p, now, v);
+	/* A later fragment never makes a new flow (lib/frag.h). */
+	if (p->frag == PKT_FRAG_LATER)
+		return LB_PASS;
 
 	svc = svc_lookup_master(p->daddr, p->dport, p->proto);
 	if (!svc) {

@@ -107,6 +107,14 @@ SVCLB_MAP struct {
 	__type(value, __u32);
 } sock_destroy_v1 SEC(".maps");
 
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCLB_FRAG_ENTRIES);
+	__type(key, struct frag_key);
+	__type(value, struct frag_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frag_v1 SEC(".maps");
+
 /* Maglev tables: the inner template fixes the value type; BPF_F_INNER_MAP
  * lets inner tables of another size (--maglev-table-size) be inserted. */
 struct maglev_inner {

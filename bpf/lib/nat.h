@@ -11,6 +11,7 @@
 
 #include "lib/ctx.h"
 #include "lib/csum.h"
+#include "lib/frag.h"
 #include "lib/parse.h"
 
 /* The L4 checksum after one address and one port changed, written
@@ -49,6 +50,8 @@ static __always_inline int nat4_rewrite(struct __ctx_buff *ctx, const struct pkt
 	int mode = ctx_csum_mode(ctx);
 	__be16 *port, *check;
 
+	if (p->frag == PKT_FRAG_LATER) /* no L4 header: addresses only */
+		return frag4_rewrite_ip(ctx, dst ? p->saddr : new_addr, dst ? new_addr : p->daddr);
 	/* The parser saw these bytes in the linear area; re-prove it for the
 	 * verifier (packet pointers do not survive the call boundary). */
 	if ((void *)(ip + 1) > data_end || p->l4_off > PARSE_MAX_HDR || p->csum_off > PARSE_MAX_HDR)
@@ -95,6 +98,8 @@ static __always_inline int nat4_rewrite_both(struct __ctx_buff *ctx, const struc
 	__be16 *ports, *check;
 	__u32 sum;
 
+	if (p->frag == PKT_FRAG_LATER) /* no L4 header: addresses only */
+		return frag4_rewrite_ip(ctx, new_saddr, new_daddr);
 	if ((void *)(ip + 1) > data_end || p->l4_off > PARSE_MAX_HDR || p->csum_off > PARSE_MAX_HDR)
 		return -DROP_PULL;
 	ports = data + p->l4_off;

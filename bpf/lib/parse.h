@@ -17,20 +17,32 @@ struct pkt4 {
 	__u16 tot_len; /* IP total length, host order */
 	__u8 proto;
 	__u8 tcp_flags; /* TCP flag byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10); 0 for UDP */
+	__u8 frag;	/* PKT_FRAG_*: an IP fragment (lib/frag.h) */
+	__u8 pad;
+	__be16 ip_id; /* IP identification; set for fragments only */
 };
 
+/* pkt4.frag */
+#define PKT_FRAG_NONE  0
+#define PKT_FRAG_FIRST 1 /* MF set, offset 0: carries the L4 header */
+#define PKT_FRAG_LATER 2 /* offset != 0: no L4 header, ports from frag_v1 */
+
 #define PARSE_OK       0
-#define PARSE_NOT_OURS 1 /* not IPv4 TCP/UDP, a fragment, or malformed */
+#define PARSE_NOT_OURS 1 /* not IPv4 TCP/UDP, or malformed */
 #define PARSE_SHORT    2 /* headers extend past the linear data */
+#define PARSE_FRAG     3 /* a later fragment: IP fields set, no ports (lib/frag.h) */
 
 /* Largest header prefix the parser needs: Ethernet + IPv4 with options + TCP */
 #define PARSE_MAX_HDR (ETH_HLEN + 60 + sizeof(struct tcphdr))
 
 /* Parses an Ethernet/IPv4/{TCP,UDP} frame. frame_len is the full length of
  * the frame (which can exceed data_end - data when the skb is non-linear).
- * Returns PARSE_OK, PARSE_NOT_OURS or PARSE_SHORT. A packet we do not handle
- * (other protocols, fragments, bad IHL or total length, TCP data offset < 5)
- * is NOT_OURS: the caller passes it untouched. */
+ * Returns PARSE_OK, PARSE_NOT_OURS, PARSE_SHORT or PARSE_FRAG. A packet we
+ * do not handle (other protocols, bad IHL or total length, TCP data offset
+ * < 5) is NOT_OURS: the caller passes it untouched. A first fragment is
+ * parsed as any packet (p->frag = PKT_FRAG_FIRST); a later one (offset != 0)
+ * is PARSE_FRAG with everything but the ports, tcp_flags and csum_off set
+ * (p->frag = PKT_FRAG_LATER): lib/frag.h finds its ports. */
 static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_len, struct pkt4 *p)
 {
 	struct ethhdr *eth = data;
@@ -47,13 +59,27 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_le
 		return frame_len >= ETH_HLEN + sizeof(*ip) ? PARSE_SHORT : PARSE_NOT_OURS;
 	if (ip->version != 4 || ip->ihl < 5)
 		return PARSE_NOT_OURS;
-	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-		return PARSE_NOT_OURS;
 	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
 		return PARSE_NOT_OURS;
 
 	ihl_len = (__u32)ip->ihl * 4;
 	p->tot_len = bpf_ntohs(ip->tot_len);
+	/* Fragments (lib/frag.h); rare, the common path pays this one test. */
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
+		p->ip_id = ip->id;
+		p->frag = PKT_FRAG_FIRST;
+		if (ip->frag_off & bpf_htons(IP_OFFSET)) {
+			if (p->tot_len <= ihl_len || (__u32)p->tot_len + ETH_HLEN > frame_len)
+				return PARSE_NOT_OURS;
+			p->frag = PKT_FRAG_LATER;
+			p->l3_off = ETH_HLEN;
+			p->l4_off = ETH_HLEN + ihl_len;
+			p->saddr = ip->saddr;
+			p->daddr = ip->daddr;
+			p->proto = ip->protocol;
+			return PARSE_FRAG;
+		}
+	}
 	if (p->tot_len < ihl_len + sizeof(struct udphdr) ||
 	    (__u32)p->tot_len + ETH_HLEN > frame_len)
 		return PARSE_NOT_OURS;

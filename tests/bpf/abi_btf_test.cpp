@@ -55,6 +55,13 @@ std::vector<StructSpec> abiStructs() {
        {SVCLB_FIELD(backend_value, addr), SVCLB_FIELD(backend_value, port),
         SVCLB_FIELD(backend_value, proto), SVCLB_FIELD(backend_value, state),
         SVCLB_FIELD(backend_value, svc_id), SVCLB_FIELD(backend_value, pad)}},
+      {"frag_key",
+       sizeof(frag_key),
+       {SVCLB_FIELD(frag_key, saddr), SVCLB_FIELD(frag_key, daddr), SVCLB_FIELD(frag_key, id),
+        SVCLB_FIELD(frag_key, proto), SVCLB_FIELD(frag_key, pad)}},
+      {"frag_value",
+       sizeof(frag_value),
+       {SVCLB_FIELD(frag_value, sport), SVCLB_FIELD(frag_value, dport)}},
       {"ct_key",
        sizeof(ct_key),
        {SVCLB_FIELD(ct_key, saddr), SVCLB_FIELD(ct_key, daddr), SVCLB_FIELD(ct_key, sport),
@@ -219,6 +226,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.ct_events_v1, SVCLB_MAP_CT_EVENTS, sizeof(__u32), sizeof(__u64)},
       {s->maps.sock_flow_v1, SVCLB_MAP_SOCK_FLOW, sizeof(int), sizeof(sock_flow)},
       {s->maps.sock_destroy_v1, SVCLB_MAP_SOCK_CLOSE, sizeof(sock_destroy_key), sizeof(__u32)},
+      {s->maps.frag_v1, SVCLB_MAP_FRAG, sizeof(frag_key), sizeof(frag_value)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);
@@ -228,6 +236,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
   }
   EXPECT_EQ(bpf_map__max_entries(s->maps.drops_v1), static_cast<__u32>(DROP_MAX));
   EXPECT_EQ(bpf_map__max_entries(s->maps.ct_events_v1), static_cast<__u32>(CT_EV_MAX));
+  EXPECT_EQ(bpf_map__max_entries(s->maps.frag_v1), static_cast<__u32>(SVCLB_FRAG_ENTRIES));
   svclb_bpf__destroy(s);
 }
 

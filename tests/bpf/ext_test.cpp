@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <set>
@@ -198,6 +199,87 @@ TEST_F(Ext, SnatPortsNeverCollideAndRunOut) {
   auto r = xdp(PacketBuilder::udp(kClientIp, 5003, kNodeIp, 30053).build());
   EXPECT_EQ(r.retval, kXdpDrop);
   EXPECT_EQ(dropped(DROP_SNAT_PORTS), 1u);
+}
+
+// Issue 17: a 3,000-byte UDP datagram in 3 fragments to a NodePort whose
+// backend is on another node: every fragment is source-NATed alike (both
+// addresses, IP header only for the later ones, payload untouched) and sent
+// on; the backend's fragmented answer comes back to the client alike. Both
+// node-NIC programs: XDP (XDP_TX) and the tc one (redirect).
+TEST_F(Ext, UdpNodePortRemoteFragmentsSourceNatedAlike) {
+  ASSERT_TRUE(sync({external(kNodeIp, 30053, kUdp, {backend("10.244.1.11:5353")})}));
+  Bytes payload(3000);
+  for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i * 13 + 1);
+  struct Path {
+    const char* name;
+    bool isXdp;
+    uint16_t clientPort;
+  };
+  for (const Path& path : {Path{"xdp", true, 6001}, Path{"tc", false, 6002}}) {
+    SCOPED_TRACE(path.name);
+    auto send = [&](const Bytes& in) { return path.isXdp ? xdp(in) : tcExt(in); };
+    const uint32_t sent = path.isXdp ? kXdpTx : kTcRedirect;
+    const auto in =
+        testlib::fragmentFrame(PacketBuilder::udp(kClientIp, path.clientPort, kNodeIp, 30053)
+                                   .ipId(path.clientPort)
+                                   .payload(payload)
+                                   .build(),
+                               1480);
+    ASSERT_EQ(in.size(), 3u);
+    std::vector<Bytes> out;
+    for (const auto& f : in) {
+      auto r = send(f);
+      ASSERT_EQ(r.err, 0);
+      ASSERT_EQ(r.retval, sent) << verdictName(path.isXdp ? Prog::Xdp : Prog::Tc, r.retval);
+      out.push_back(r.out);
+    }
+    for (size_t i = 0; i < out.size(); ++i) {
+      SCOPED_TRACE("fragment " + std::to_string(i));
+      EXPECT_EQ(testlib::ip4str(be32(out[i], 14 + 12)), kNodeIp) << "source NAT";
+      EXPECT_EQ(testlib::ip4str(be32(out[i], 14 + 16)), "10.244.1.11");
+      EXPECT_EQ(mac(out[i], 0), kNode1Mac);
+      EXPECT_TRUE(testlib::ipv4ChecksumOk(out[i]));
+      if (i > 0) {
+        ASSERT_EQ(out[i].size(), in[i].size());
+        EXPECT_TRUE(std::equal(in[i].begin() + 34, in[i].end(), out[i].begin() + 34))
+            << "payload untouched";
+      }
+    }
+    auto whole = testlib::reassemble(out);
+    ASSERT_TRUE(whole);
+    EXPECT_TRUE(testlib::l4ChecksumOk(*whole));
+    auto t = testlib::fiveTuple(*whole);
+    EXPECT_EQ(t->dport, 5353);
+    const uint16_t snatPort = t->sport;
+    EXPECT_GE(snatPort, SNAT_PORT_MIN_DEFAULT);
+
+    const auto rin = testlib::fragmentFrame(
+        PacketBuilder::udp("10.244.1.11", 5353, kNodeIp, snatPort).payload(payload).build(), 1480);
+    std::vector<Bytes> rout;
+    for (const auto& f : rin) {
+      auto r = send(f);
+      ASSERT_EQ(r.err, 0);
+      ASSERT_EQ(r.retval, sent);
+      rout.push_back(r.out);
+    }
+    for (size_t i = 0; i < rout.size(); ++i) {
+      SCOPED_TRACE("reply fragment " + std::to_string(i));
+      EXPECT_EQ(testlib::ip4str(be32(rout[i], 14 + 12)), kNodeIp);
+      EXPECT_EQ(testlib::ip4str(be32(rout[i], 14 + 16)), kClientIp) << "back to the client";
+      EXPECT_EQ(mac(rout[i], 0), kClientMac);
+      EXPECT_TRUE(testlib::ipv4ChecksumOk(rout[i]));
+    }
+    whole = testlib::reassemble(rout);
+    ASSERT_TRUE(whole);
+    EXPECT_TRUE(testlib::l4ChecksumOk(*whole));
+    t = testlib::fiveTuple(*whole);
+    EXPECT_EQ(t->sport, 30053);
+    EXPECT_EQ(t->dport, path.clientPort);
+  }
+  const auto fk = FrontendKey{ip4(kNodeIp), 30053, kUdp};
+  EXPECT_EQ(counters(svcStats(fk)).flows, 2u);
+  EXPECT_EQ(counters(svcStats(fk)).packets, 6u);
+  EXPECT_EQ(counters(svcStats(fk)).replyPackets, 6u);
 }
 
 TEST_F(Ext, NodePortToLocalBackendKeepsTheClientAddress) {

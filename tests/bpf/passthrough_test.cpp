@@ -45,7 +45,9 @@ std::vector<PassCase> passCases() {
       {"IP version 6 in an IPv4 frame", withByte(synToVip().build(), 14, 0x65)},
       {"IHL larger than the packet", synToVip().ihlOverride(15).build()},
       {"IHL 6 without options", synToVip().ihlOverride(6).build()},
-      {"first fragment MF set offset 0", synToVip().fragment(0, true).payload(64).build()},
+      // Later fragments whose first fragment was never seen (issue 17:
+      // counted in ct_events_v1, not here). A first fragment is translated
+      // now: tests/bpf/frag_test.cpp TcpFirstFragmentIsTranslated.
       {"middle fragment MF set offset 8", synToVip().fragment(8, true).payload(64).build()},
       {"last fragment offset 185", synToVip().fragment(185, false).payload(64).build()},
       {"tot_len one more than the frame", synToVip().totLenOverride(41).build()},

@@ -26,6 +26,12 @@
 //   - loadBalancerSourceRanges, externalTrafficPolicy Local without local
 //     endpoints: counted drops; ARP requests for an announced address are
 //     answered (XDP_TX, or a redirect from tc), every other ARP frame is untouched;
+//   - IP fragments (issue 17): a first fragment is any packet (and the
+//     model records its ports, as frag_v1 does); a later fragment of a
+//     recorded datagram gets its flow's translation in its IP header only
+//     (every other byte untouched) and never makes a flow; one of an
+//     unrecorded datagram passes untouched and is counted
+//     (CT_EV_FRAG_NO_FIRST);
 //   - checksums that were valid on input are valid on output (a UDP
 //     checksum of 0 stays 0);
 //   - a drop is expected by the model and counted under its reason;
@@ -96,6 +102,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "loader/dataplane.h"
@@ -188,15 +195,20 @@ void put32(Bytes& b, size_t off, uint32_t v) {
 
 // ---- the reference parser (independent of bpf/lib/parse.h) ----------------------
 // The documented acceptance rules: untagged Ethernet/IPv4, version 4,
-// IHL >= 5, not a fragment, TCP or UDP, tot_len >= IHL + 8 and within the
-// frame; TCP: tot_len >= IHL + 20 and data offset >= 5. IP options are fine;
-// checksums are not the program's business (the stack verifies them).
+// IHL >= 5, TCP or UDP, tot_len >= IHL + 8 and within the frame; TCP:
+// tot_len >= IHL + 20 and data offset >= 5. IP options are fine; checksums
+// are not the program's business (the stack verifies them). A first
+// fragment (MF, offset 0) is any packet; a later one (offset != 0) only
+// needs tot_len > IHL within the frame, and has no ports of its own
+// (`later`: the Fuzzer's fragment table gives them, bpf/lib/frag.h).
 struct Ref {
   size_t l3 = kEth, l4 = 0, csumOff = 0;
   uint16_t totLen = 0;
   uint8_t proto = 0;
   uint32_t saddr = 0, daddr = 0;  // host order
   uint16_t sport = 0, dport = 0;  // host order
+  uint16_t ipId = 0;
+  bool first = false, later = false;  // a first / later IP fragment
 };
 
 std::optional<Ref> refParse(const Bytes& f) {
@@ -204,11 +216,21 @@ std::optional<Ref> refParse(const Bytes& f) {
   Ref r;
   const uint8_t vihl = f[kEth];
   if ((vihl >> 4) != 4 || (vihl & 0x0f) < 5) return std::nullopt;
-  if (get16(f, kEth + 6) & 0x3fff) return std::nullopt;  // MF or offset
   r.proto = f[kEth + 9];
   if (r.proto != kTcp && r.proto != kUdp) return std::nullopt;
   const size_t ihl = (vihl & 0x0f) * 4u;
   r.totLen = get16(f, kEth + 2);
+  const uint16_t frag = get16(f, kEth + 6);
+  r.ipId = get16(f, kEth + 4);
+  r.first = (frag & 0x3fff) == 0x2000;  // MF, offset 0
+  if (frag & 0x1fff) {                  // offset != 0
+    if (r.totLen <= ihl || kEth + r.totLen > f.size()) return std::nullopt;
+    r.later = true;
+    r.l4 = kEth + ihl;
+    r.saddr = get32(f, kEth + 12);
+    r.daddr = get32(f, kEth + 16);
+    return r;
+  }
   if (r.totLen < ihl + 8 || kEth + r.totLen > f.size()) return std::nullopt;
   r.l4 = kEth + ihl;
   if (r.proto == kTcp) {
@@ -456,6 +478,9 @@ struct Prediction {
   // The CT entry hit lost its other half (rebuilt: CT_EV_RELINKED), or that
   // half's key belongs to another flow (the entry dropped: CT_EV_ORPHANED).
   bool relink = false, orphan = false;
+  // A later fragment whose first the programs never recorded: untouched,
+  // counted (CT_EV_FRAG_NO_FIRST).
+  bool fragNoFirst = false;
 };
 
 // What a run turned out to be, for the tally.
@@ -554,6 +579,8 @@ class Fuzzer {
   // checks one run; returns "" or a description of the violation
   std::string check(Prog prog, const Bytes& in, const Bytes& out, int err, uint32_t retval,
                     const Prediction& p, Resolved& res);
+  std::string checkLaterFragment(const Bytes& in, const Bytes& out, const Ref& r,
+                                 const Outcome& oc);
   std::string checkOutcome(Prog prog, const Bytes& in, const Bytes& out, uint32_t retval,
                            const Prediction& p, const Outcome& o);
   void tally(const Prediction& p, const Resolved& res, const Bytes& in);
@@ -620,6 +647,14 @@ class Fuzzer {
   bool recordWritten_ = false, recordPending_ = false;
   std::string firstViolation_;  // "packet N program P: why"
   int cpu_ = -1;
+  // The model of frag_v1 (bpf/lib/frag.h): {saddr, daddr, IP id, proto} of
+  // every first fragment a program parsed -> its ports. Not part of a
+  // recording's snapshot: a replay from a later snapshot may diverge on a
+  // later fragment whose first came before it.
+  using FragKey = std::tuple<uint32_t, uint32_t, uint16_t, uint8_t>;
+  static FragKey fragKey(const Ref& r) { return {r.saddr, r.daddr, r.ipId, r.proto}; }
+  std::map<FragKey, std::pair<uint16_t, uint16_t>> frags_;
+  Bytes lastFirstFrag_;  // generator: the last first fragment made (category "fragment")
   uint64_t corrected_ = 0, diverged_ = 0, clockAhead_ = 0, evictionsAligned_ = 0, valuesDiffer_ = 0;
 
   Options opt_;
@@ -1038,9 +1073,22 @@ Bytes Fuzzer::generate(int& cat) {
                                   : PacketBuilder::udp(ip4str(clientFor(fr)), randomPort(),
                                                        ip4str(fr.key.vip), fr.key.port);
     const bool mf = coin(50);
-    f = b.payload(8 + rnd(100))
-            .fragment(static_cast<uint16_t>(mf && coin(50) ? 0 : 1 + rnd(0x1ffe)), mf)
-            .build();
+    const auto off = static_cast<uint16_t>(mf && coin(50) ? 0 : 1 + rnd(0x1ffe));
+    if (off != 0 && !lastFirstFrag_.empty() && coin(50)) {
+      // A later piece of the last first fragment's datagram (same
+      // addresses, IP id and protocol): translated like its first.
+      f = lastFirstFrag_;
+      put16(f, kEth + 6, static_cast<uint16_t>(off | (mf ? 0x2000 : 0)));
+      const size_t ihl = (f[kEth] & 0x0f) * 4u;
+      put16(f, kEth + 10, 0);
+      put16(f, kEth + 10, testlib::inetChecksum(&f[kEth], ihl));
+    } else {
+      f = b.payload(8 + rnd(100))
+              .ipId(coin(50) ? static_cast<uint16_t>(0x1234) : static_cast<uint16_t>(rng_()))
+              .fragment(off, mf)
+              .build();
+      if (off == 0) lastFirstFrag_ = f;
+    }
   } else if (r < 770) {
     cat = 10;
     f = ipv6Ext();
@@ -1151,7 +1199,7 @@ std::optional<ct_value> Fuzzer::ctFind(const Ref& r, const Bytes& in, bool* est)
   k.dport = htons(r.dport);
   k.proto = r.proto;
   const uint32_t now = now_;  // the programs' clock (CT ticks), read by predict()
-  const uint8_t flags = r.proto == kTcp ? in[r.l4 + 13] : 0;
+  const uint8_t flags = r.proto == kTcp && !r.later ? in[r.l4 + 13] : 0;
   // A SYN (bare, or a SYN-ACK) never uses a closing flow's entry: it opens
   // a new connection on that tuple.
   const bool syn = (flags & testlib::kTcpSyn) != 0;
@@ -1313,6 +1361,16 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
     put32(o, kEth + 24, spa);                                                         // target IP
     return p;
   }
+  if (p.ref->later) {
+    auto it = frags_.find(fragKey(*p.ref));
+    if (it == frags_.end()) {
+      p.fragNoFirst = true;
+      p.ref.reset();
+      return p;
+    }
+    p.ref->sport = it->second.first;
+    p.ref->dport = it->second.second;
+  }
   const Ref& r = *p.ref;
   const uint8_t ttl = in[kEth + 8];
   bool inEst = false;
@@ -1359,6 +1417,7 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
   };
   if (ct && ct->dir == CT_DIR_REPLY) return fromCt(Expect::Rnat);
   if (ct) return fromCt(Expect::Dnat);
+  if (r.later) return p;  // a later fragment never makes a flow
   auto it = actual_.find(FrontendKey{r.daddr, r.dport, r.proto});
   if (it == actual_.end()) return p;
   const ActualFrontend& af = *it->second;
@@ -1554,7 +1613,7 @@ std::string Fuzzer::check(Prog prog, const Bytes& in, const Bytes& out, int err,
   if (!t) return "translated frame no longer parses";
   for (const auto& [id, alt] : p.alts) {
     if (alt.kind != p.kind) continue;
-    if (p.kind == Expect::Rnat || (alt.addr == t->daddr && alt.port == t->dport)) {
+    if (p.kind == Expect::Rnat || (alt.addr == t->daddr && (r.later || alt.port == t->dport))) {
       o = &alt;
       res.backendId = id;
     }
@@ -1578,6 +1637,7 @@ std::string Fuzzer::checkOutcome(Prog prog, const Bytes& in, const Bytes& out, u
   if (out.size() != in.size()) return fmt::format("length changed {} -> {}", in.size(), out.size());
   const bool dnat = oc.kind == Expect::Dnat;
   const bool src = !dnat || oc.snat, dst = dnat || oc.snat;
+  if (r.later) return checkLaterFragment(in, out, r, oc);
   for (size_t i = 0; i < in.size(); ++i) {
     const bool allowed =
         (src && i >= r.l3 + 12 && i < r.l3 + 16) || (dst && i >= r.l3 + 16 && i < r.l3 + 20) ||
@@ -1660,7 +1720,40 @@ std::string Fuzzer::checkOutcome(Prog prog, const Bytes& in, const Bytes& out, u
   return "";
 }
 
+// A later fragment's translation: its IP header only (addresses, checksum,
+// TTL when forwarded, MACs), everything after it untouched, the addresses
+// those of its flow.
+std::string Fuzzer::checkLaterFragment(const Bytes& in, const Bytes& out, const Ref& r,
+                                       const Outcome& oc) {
+  const bool dnat = oc.kind == Expect::Dnat;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const bool allowed = (i >= r.l3 + 12 && i < r.l3 + 20) || i == r.l3 + 10 || i == r.l3 + 11 ||
+                         (oc.ttlDec && i == r.l3 + 8) || (oc.macs && i < 12);
+    if (!allowed && in[i] != out[i])
+      return fmt::format("byte {} of a later fragment changed (not an IP address field)", i);
+  }
+  if (oc.ttlDec && out[r.l3 + 8] != static_cast<uint8_t>(in[r.l3 + 8] - 1))
+    return "later fragment: TTL not decremented by one";
+  if (oc.macs && (macAt(out, 0) != oc.macs->first || macAt(out, 6) != oc.macs->second))
+    return "later fragment: MACs differ from the FIB's";
+  if (ipCsumOk(in, r) && !ipCsumOk(out, r)) return "later fragment: IPv4 header checksum broken";
+  const uint32_t sa = get32(out, r.l3 + 12), da = get32(out, r.l3 + 16);
+  uint32_t wantSa = r.saddr, wantDa = r.daddr;
+  if (dnat) {
+    wantDa = oc.addr;
+    if (oc.snat) wantSa = oc.snatAddr;
+  } else {
+    wantSa = oc.addr;
+    if (oc.snat) wantDa = oc.snatAddr;
+  }
+  if (sa != wantSa || da != wantDa)
+    return fmt::format("later fragment {} -> {}, its flow says {} -> {}", ip4str(sa), ip4str(da),
+                       ip4str(wantSa), ip4str(wantDa));
+  return "";
+}
+
 void Fuzzer::tally(const Prediction& p, const Resolved& res, const Bytes& in) {
+  expCtEvents_[CT_EV_FRAG_NO_FIRST] += p.fragNoFirst;
   expCtEvents_[CT_EV_RELINKED] += p.relink;
   expCtEvents_[CT_EV_ORPHANED] += p.orphan;
   switch (res.kind) {
@@ -1967,6 +2060,8 @@ void Fuzzer::runFrame(int cat, const Bytes& in, const std::array<int, 3>& order,
             "replay: packet {} program {}: output differs from the recording (verdict {} vs {})\n",
             idx_, name, opts.retval, want->retval);
     }
+    // Every program that parsed a first fragment recorded its ports.
+    if (err == 0 && p.ref && p.ref->first) frags_[fragKey(*p.ref)] = {p.ref->sport, p.ref->dport};
     Resolved res;
     if (err != 0) {
       cats_[cat].kernelRejected++;

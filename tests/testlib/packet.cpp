@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -364,6 +365,66 @@ NatFieldOffsets natFieldOffsets(const ParsedIpv4& p) {
 
 uint16_t be16(const Bytes& b, size_t off) { return get16(b, off); }
 uint32_t be32(const Bytes& b, size_t off) { return get32(b, off); }
+
+std::vector<Bytes> fragmentFrame(const Bytes& frame, size_t maxIpPayload) {
+  const size_t ihl = static_cast<size_t>(frame.at(kEthLen) & 0x0f) * 4;
+  const size_t hdr = kEthLen + ihl;
+  const size_t payload = get16(frame, kEthLen + 2) - ihl;
+  const size_t chunk = maxIpPayload & ~static_cast<size_t>(7);
+  std::vector<Bytes> out;
+  for (size_t off = 0; off < payload; off += chunk) {
+    const size_t n = std::min(chunk, payload - off);
+    Bytes f(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(hdr));
+    f.insert(f.end(), frame.begin() + static_cast<std::ptrdiff_t>(hdr + off),
+             frame.begin() + static_cast<std::ptrdiff_t>(hdr + off + n));
+    put16(f, kEthLen + 2, static_cast<uint16_t>(ihl + n));
+    put16(f, kEthLen + 6, static_cast<uint16_t>((off / 8) | (off + n < payload ? 0x2000 : 0)));
+    recomputeIpCheck(f, kEthLen, ihl);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::optional<Bytes> reassemble(const std::vector<Bytes>& fragments) {
+  std::optional<Bytes> first;
+  std::vector<std::pair<size_t, Bytes>> parts;  // offset, payload
+  size_t total = 0;
+  bool sawLast = false;
+  for (const auto& f : fragments) {
+    if (f.size() < kEthLen + 20) return std::nullopt;
+    const size_t ihl = static_cast<size_t>(f[kEthLen] & 0x0f) * 4;
+    const uint16_t field = get16(f, kEthLen + 6);
+    const size_t off = static_cast<size_t>(field & 0x1fff) * 8;
+    const size_t n = get16(f, kEthLen + 2) - ihl;
+    if (f.size() < kEthLen + ihl + n) return std::nullopt;
+    if (off == 0) first = f;
+    if (!(field & 0x2000)) {
+      sawLast = true;
+      total = off + n;
+    }
+    parts.emplace_back(off, Bytes(f.begin() + static_cast<std::ptrdiff_t>(kEthLen + ihl),
+                                  f.begin() + static_cast<std::ptrdiff_t>(kEthLen + ihl + n)));
+  }
+  if (!first || !sawLast) return std::nullopt;
+  const size_t ihl = static_cast<size_t>((*first)[kEthLen] & 0x0f) * 4;
+  Bytes data(total, 0);
+  std::vector<bool> have(total, false);
+  for (const auto& [off, bytes] : parts) {
+    if (off + bytes.size() > total) return std::nullopt;
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      data[off + i] = bytes[i];
+      have[off + i] = true;
+    }
+  }
+  for (bool h : have)
+    if (!h) return std::nullopt;
+  Bytes out(first->begin(), first->begin() + static_cast<std::ptrdiff_t>(kEthLen + ihl));
+  out.insert(out.end(), data.begin(), data.end());
+  put16(out, kEthLen + 2, static_cast<uint16_t>(ihl + total));
+  put16(out, kEthLen + 6, 0);
+  recomputeIpCheck(out, kEthLen, ihl);
+  return out;
+}
 
 std::string hex(const Bytes& b) {
   std::string s;

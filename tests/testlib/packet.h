@@ -127,6 +127,17 @@ NatFieldOffsets natFieldOffsets(const ParsedIpv4& p);
 uint16_t be16(const Bytes& b, size_t off);
 uint32_t be32(const Bytes& b, size_t off);
 
+// IPv4 fragmentation as a sending stack does it: an untagged Ethernet/IPv4
+// frame (no IP options needed) cut into frames of at most `maxIpPayload`
+// bytes of IP payload each (a multiple of 8 except the last), each with the
+// frame's Ethernet and IP header, its own tot_len, MF/offset and a correct
+// IP checksum; the L4 header (and checksum over the whole datagram) stays in
+// the first. reassemble() puts such fragments (in any order) back into one
+// frame with the first fragment's headers; nullopt if they do not fit
+// together.
+std::vector<Bytes> fragmentFrame(const Bytes& frame, size_t maxIpPayload);
+std::optional<Bytes> reassemble(const std::vector<Bytes>& fragments);
+
 // Hex dump for failure messages.
 std::string hex(const Bytes& b);
 

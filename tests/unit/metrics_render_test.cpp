@@ -81,10 +81,12 @@ std::string referenceRender(const json& stats, const json& st, const SyncCounter
   for (const auto& d : stats["drops"])
     o << "svclb_drop_bytes_total{reason=\"" << d["reason"].get<std::string>() << "\"} "
       << d["bytes"].get<uint64_t>() << '\n';
-  family("svclb_conntrack_events_total", "counter",
-         "Conntrack events: relinked = a flow's evicted entry rebuilt from its other one; "
-         "orphaned = an entry dropped because its other entry's key belonged to another flow; "
-         "icmp_error = an ICMP error quoting a flow's packet, translated back.");
+  family(
+      "svclb_conntrack_events_total", "counter",
+      "Conntrack events: relinked = a flow's evicted entry rebuilt from its other one; "
+      "orphaned = an entry dropped because its other entry's key belonged to another flow; "
+      "icmp_error = an ICMP error quoting a flow's packet, translated back; "
+      "fragment_without_first = a later IP fragment whose first was not seen, passed untouched.");
   for (const auto& [name, n] : stats["conntrackEvents"].items())
     o << "svclb_conntrack_events_total{event=\"" << name << "\"} " << n.get<uint64_t>() << '\n';
   family("svclb_map_entries", "gauge", "Entries in use per BPF map.");
