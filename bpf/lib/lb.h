@@ -75,7 +75,7 @@ static __always_inline int lb4_select(__be32 vip, __be16 port, __u8 proto,
 		.scope = SVC_SCOPE_EXTERNAL,
 	};
 	__u32 n = svc->count ? svc->count : svc->total;
-	struct backend_value *b;
+	struct backend_value *b = NULL;
 	struct svc_value *slot;
 	__u32 id;
 
@@ -263,7 +263,8 @@ static __always_inline int lb4_new_flow(const struct pkt4 *p, const struct ct_ke
 					struct lb_verdict *v, void *ctx, int mode, __u32 ifindex,
 					struct bpf_fib_lookup *fib)
 {
-	struct backend_value *be;
+	struct backend_value *be =
+		NULL; /* clang may read it uninitialized on a path the verifier walks (R2 !read_ok) */
 	__u32 hash;
 	int id, snat;
 
