@@ -12,11 +12,14 @@ SEC("tc")
 int svclb_tc_pod_in(struct __sk_buff *skb)
 {
 	__u32 len = skb->len;
+	struct lb_verdict v = {};
 	struct pkt4 p = {};
+	int ret;
 
 	if (ctx_parse4(skb, &p) != PARSE_OK)
 		return TC_ACT_OK;
-	return lb_exit(lb4_handle(skb, &p, LB_MODE_POD), len);
+	ret = lb4_handle(skb, &p, LB_MODE_POD, &v);
+	return lb_exit(skb, ret, len, &p, &v, LB_MODE_POD);
 }
 
 /* tc ingress of a node NIC. Beside svclb_xdp_lb it is the slow path for
@@ -28,7 +31,9 @@ SEC("tc")
 int svclb_tc_ext_in(struct __sk_buff *skb)
 {
 	__u32 len = skb->len;
+	struct lb_verdict v = {};
 	struct pkt4 p = {};
+	int ret;
 
 	if (skb->protocol == bpf_htons(ETH_P_ARP)) {
 		if (bpf_skb_pull_data(skb, ETH_HLEN + sizeof(struct arp_ipv4)))
@@ -39,5 +44,6 @@ int svclb_tc_ext_in(struct __sk_buff *skb)
 	}
 	if (ctx_parse4(skb, &p) != PARSE_OK)
 		return TC_ACT_OK;
-	return lb_exit(lb4_handle(skb, &p, LB_MODE_TC_EXT), len);
+	ret = lb4_handle(skb, &p, LB_MODE_TC_EXT, &v);
+	return lb_exit(skb, ret, len, &p, &v, LB_MODE_TC_EXT);
 }

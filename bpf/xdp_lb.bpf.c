@@ -14,11 +14,14 @@ int svclb_xdp_lb(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	struct lb_verdict v = {};
 	struct pkt4 p = {};
+	int ret;
 
 	if (ctx_parse4(ctx, &p) != PARSE_OK)
 		return arp_answer(data, data_end, ctx->ingress_ifindex) ? XDP_TX : XDP_PASS;
-	return lb_exit(lb4_handle(ctx, &p, LB_MODE_XDP_EXT), (__u32)(data_end - data));
+	ret = lb4_handle(ctx, &p, LB_MODE_XDP_EXT, &v);
+	return lb_exit(ctx, ret, (__u32)(data_end - data), &p, &v, LB_MODE_XDP_EXT);
 }
 
 /* Never attached: svclbd runs it with BPF_PROG_TEST_RUN to read the

@@ -169,6 +169,15 @@ class Dataplane {
   // SNAT source port range (inclusive) in the programs' .data.
   Status setSnatPortRange(uint16_t min, uint16_t max);
 
+  // svcctl monitor (loader/monitor.h): the event ring (mon_events), the
+  // per-CPU token buckets and losses (mon_state), and the programs' .data
+  // switches: events are written only while `on`; at most `perSecond` per
+  // CPU (0 is refused).
+  int monitorRingFd() const;
+  MonStateMap monitorState() const;
+  void setMonitor(bool on);
+  Status setMonitorRate(uint32_t perSecond);
+
  private:
   explicit Dataplane(DataplaneConfig cfg) : cfg_(std::move(cfg)) {}
   DataplaneConfig cfg_;
