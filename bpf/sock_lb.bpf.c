@@ -9,7 +9,7 @@
 /* svcctl monitor: a refused connect()/sendmsg(). The tuple is the socket's
  * (its source is 0.0.0.0:0 until bound) toward the frontend it named. */
 static __attribute__((noinline)) void sock4_monitor(struct bpf_sock_addr *ctx, __u8 proto,
-						      int connect, int ret, __u32 svc_id)
+						    int connect, int ret, __u32 svc_id)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct mon_event e = {

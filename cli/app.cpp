@@ -87,8 +87,8 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   trace->add_option("-o,--output", traceOpts.output, "Output format: json");
 
   MonitorOptions monitorOpts;
-  auto* monitor = app.add_subcommand(
-      "monitor", "Stream drop and reject events as they happen (until Ctrl-C)");
+  auto* monitor =
+      app.add_subcommand("monitor", "Stream drop and reject events as they happen (until Ctrl-C)");
   monitor->add_option("--type", monitorOpts.type, "Only these events: drop or reject");
   monitor->add_option("-o,--output", monitorOpts.output,
                       "Output format: json (one object per line, as svclbd sends them)");

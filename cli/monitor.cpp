@@ -36,9 +36,10 @@ std::string localClock(long long wallNs) {
 std::string renderMonitorLine(const Json& ev) {
   const std::string type = str(at(ev, {"type"}));
   if (type == "lost")
-    return fmt::format("-- {} events lost (rate limit {}, ring buffer full {}, this reader too slow {})",
-                       num(at(ev, {"lost"})), num(at(ev, {"rateLimited"})),
-                       num(at(ev, {"ringFull"})), num(at(ev, {"slowClient"})));
+    return fmt::format(
+        "-- {} events lost (rate limit {}, ring buffer full {}, this reader too slow {})",
+        num(at(ev, {"lost"})), num(at(ev, {"rateLimited"})), num(at(ev, {"ringFull"})),
+        num(at(ev, {"slowClient"})));
   std::string svc = "-";
   if (const Json& s = at(ev, {"service"}); s.is_object()) {
     svc = fmt::format("{}/{}", str(at(s, {"namespace"})), str(at(s, {"name"})));
@@ -82,7 +83,8 @@ int runMonitor(Context& ctx, const MonitorOptions& opts) {
   const int fd = *sock;
   // Ctrl-C and SIGTERM end the loop (exit 0); a closed output pipe is seen
   // as a failed write, not a SIGPIPE.
-  struct sigaction sa {}, oldInt{}, oldTerm{}, oldPipe{};
+  struct sigaction sa {
+  }, oldInt{}, oldTerm{}, oldPipe{};
   sa.sa_handler = onStopSignal;
   sigaction(SIGINT, &sa, &oldInt);
   sigaction(SIGTERM, &sa, &oldTerm);

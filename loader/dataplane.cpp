@@ -765,7 +765,8 @@ void Dataplane::setMonitor(bool on) {
 Status Dataplane::setMonitorRate(uint32_t perSecond) {
   if (perSecond == 0 || perSecond > 1000000)
     return Error{EINVAL, fmt::format("monitor rate {}: expected 1 to 1000000 events per second "
-                                     "per CPU", perSecond)};
+                                     "per CPU",
+                                     perSecond)};
   __atomic_store_n(&skel_->data->cfg_monitor_rate, perSecond, __ATOMIC_RELAXED);
   return {};
 }

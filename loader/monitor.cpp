@@ -88,14 +88,15 @@ json monitorEventJson(const mon_event& e, int64_t wallNs, const MonitorSvc* svc,
             {"reason", reason ? std::string(reason) : fmt::format("reason_{}", e.reason)},
             {"time", isoTime(wallNs)},
             {"timestampNs", wallNs},
-            {"protocol", e.proto == IPPROTO_TCP ? "TCP" : e.proto == IPPROTO_UDP ? "UDP" : "other"},
+            {"protocol", e.proto == IPPROTO_TCP   ? "TCP"
+                         : e.proto == IPPROTO_UDP ? "UDP"
+                                                  : "other"},
             {"src", endpoint(e.saddr, e.sport)},
             {"dst", endpoint(e.daddr, e.dport)},
             {"svcId", e.svc_id},
             {"hook", hookName(e.hook)},
             {"ifindex", e.ifindex}};
-  if (svc)
-    j["service"] = {{"namespace", svc->ns}, {"name", svc->name}, {"port", svc->port}};
+  if (svc) j["service"] = {{"namespace", svc->ns}, {"name", svc->name}, {"port", svc->port}};
   if (!ifname.empty()) j["interface"] = ifname;
   return j;
 }

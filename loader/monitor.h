@@ -76,7 +76,7 @@ class Monitor {
 
   Dataplane& dp_;
   Resolver resolve_;
-  std::mutex mu_;               // newClients_ (API thread -> monitor thread)
+  std::mutex mu_;  // newClients_ (API thread -> monitor thread)
   std::vector<Client> newClients_;
   std::vector<Client> clients_;  // the monitor thread's own
   std::thread thread_;

@@ -81,8 +81,8 @@ static __always_inline int lb4_reject(struct __ctx_buff *ctx, const struct pkt4 
  * DROP_* reason is counted with the packet's length at entry, reported to
  * svcctl monitor when a client watches (lib/monitor.h: the tuple as it
  * arrived, the Service lb4_handle found in v, 0 if none) and dropped. */
-static __always_inline int lb_exit(struct __ctx_buff *ctx, int ret, __u32 len,
-				   const struct pkt4 *p, const struct lb_verdict *v, int mode)
+static __always_inline int lb_exit(struct __ctx_buff *ctx, int ret, __u32 len, const struct pkt4 *p,
+				   const struct lb_verdict *v, int mode)
 {
 	if (ret >= 0)
 		return ret;

@@ -65,8 +65,8 @@ static __always_inline int mon_on(void)
 }
 
 /* An event of the packet path: the parsed tuple (as it arrived). */
-static __always_inline void mon_packet(__u32 type, __u32 reason, const struct pkt4 *p,
-				       __u32 svc_id, __u32 ifindex, __u32 hook)
+static __always_inline void mon_packet(__u32 type, __u32 reason, const struct pkt4 *p, __u32 svc_id,
+				       __u32 ifindex, __u32 hook)
 {
 	struct mon_event e = {
 		.type = type,

@@ -97,9 +97,9 @@ TEST_P(Monitor, RejectEventNamesTheServiceWithoutEndpoints) {
   dp().setMonitor(true);
   ASSERT_EQ(run(GetParam(), synToEmpty()).retval, retvalOf(GetParam(), Verdict::Reject));
   // A RST to it is never answered: a drop (no_backend), not a reject.
-  ASSERT_EQ(run(GetParam(), PacketBuilder::tcp(kClient, 40000, kEmptyVip, 80, kTcpRst).build())
-                .retval,
-            retvalOf(GetParam(), Verdict::Drop));
+  ASSERT_EQ(
+      run(GetParam(), PacketBuilder::tcp(kClient, 40000, kEmptyVip, 80, kTcpRst).build()).retval,
+      retvalOf(GetParam(), Verdict::Drop));
   auto ev = drain();
   ASSERT_EQ(ev.size(), 2u);
   EXPECT_EQ(ev[0].type, MON_EV_REJECT);
