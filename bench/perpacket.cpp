@@ -141,6 +141,7 @@ enum class Pkt {
   NotServiceUdp,
   ToEmptySyn,
   ToEmptyUdp,
+  ToEmptyRst,
   ToAffSyn,
   ToMaglevSyn,
   ToFillVip,
@@ -205,6 +206,9 @@ std::vector<PathCase> pathCases() {
        "shrinking the frame back: 2 helper calls)",
        SvclbXdp, Wrap, Hot, ToEmptyUdp, WRAP_UNDO_ICMP, Prep::None, Check::Rejects, T, false,
        Svc::EmptyUdp},
+      {"xdp.no_endpoint_rst_drop",
+       "service without endpoints, a RST: dropped and counted (lb_exit)", SvclbXdp, Wrap, Hot,
+       ToEmptyRst, 0, Prep::None, Check::None, XDP_DROP, false, Svc::Empty},
       {"xdp.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbXdp,
        Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, P, true, Svc::Aff},
       {"xdp.maglev_new_flow", "Maglev service: CT miss + Maglev ring lookup + LRU inserts",
@@ -246,6 +250,8 @@ std::vector<PathCase> pathCases() {
        SvclbTc, Wrap, Hot, NotServiceUdp, 0, Prep::None, Check::NoDrops, OK, false},
       {"tc.no_endpoint_reject", "service without endpoints: TCP RST back (redirect)", SvclbTc, Wrap,
        Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, REDIR, false, Svc::Empty},
+      {"tc.no_endpoint_rst_drop", "service without endpoints, a RST: dropped and counted (lb_exit)",
+       SvclbTc, Wrap, Hot, ToEmptyRst, 0, Prep::None, Check::None, TC_ACT_SHOT, false, Svc::Empty},
       {"tc.affinity_new_flow", "ClientIP affinity: CT miss, affinity hit, LRU inserts", SvclbTc,
        Wrap, Hot, ToAffSyn, V, Prep::None, Check::Flows, OK, true, Svc::Aff},
       {"tc.maglev_new_flow", "Maglev service: CT miss + Maglev ring lookup + LRU inserts", SvclbTc,
@@ -355,6 +361,9 @@ Bytes packet(const Env& e, Pkt p) {
     // 54 bytes (a 12-byte payload): the wrapper copies 54 header bytes.
     case Pkt::ToEmptyUdp:
       return PacketBuilder::udp(kClient, kClientPort, kEmptyVip, 53).payload(12).build();
+    // A RST is never answered: the drop path (lb_exit, DROP_NO_BACKEND).
+    case Pkt::ToEmptyRst:
+      return PacketBuilder::tcp(kClient, kClientPort, kEmptyVip, 80, testlib::kTcpRst).build();
     case Pkt::ToAffSyn:
       return PacketBuilder::tcp(kClient, kClientPort, kAffVip, 80).payload(10).build();
     case Pkt::ToMaglevSyn:

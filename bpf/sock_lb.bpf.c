@@ -3,10 +3,37 @@
  * connect4/sendmsg4 return 1 = allow; 0 = the syscall fails, with
  * ECONNREFUSED for a Service without a usable endpoint (what a client of
  * kube-proxy's REJECT sees), EPERM otherwise (counted as a drop, here, once). */
+#include "lib/monitor.h"
 #include "lib/sock.h"
+
+/* svcctl monitor: a refused connect()/sendmsg(). The tuple is the socket's
+ * (its source is 0.0.0.0:0 until bound) toward the frontend it named. */
+static __attribute__((noinline)) void sock4_monitor(struct bpf_sock_addr *ctx, __u8 proto,
+						    int connect, int ret, __u32 svc_id)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct mon_event e = {
+		.type = ret == -DROP_NO_BACKEND ? MON_EV_REJECT : MON_EV_DROP,
+		.reason = (__u8)-ret,
+		.proto = proto,
+		.hook = connect ? MON_HOOK_SOCK_CONNECT : MON_HOOK_SOCK_SENDMSG,
+		.daddr = ctx->user_ip4,
+		.dport = (__be16)ctx->user_port,
+		.svc_id = svc_id,
+	};
+
+	if (!connect && ctx->msg_src_ip4)
+		e.saddr = ctx->msg_src_ip4;
+	else if (sk) {
+		e.saddr = sk->src_ip4;
+		e.sport = bpf_htons((__u16)sk->src_port);
+	}
+	mon_emit(&e);
+}
 
 static __always_inline int sock4_entry(struct bpf_sock_addr *ctx, int connect)
 {
+	__u32 svc_id = 0;
 	__u8 proto;
 	int ret;
 
@@ -16,8 +43,10 @@ static __always_inline int sock4_entry(struct bpf_sock_addr *ctx, int connect)
 		proto = IPPROTO_UDP;
 	else
 		return 1;
-	ret = sock4_translate(ctx, proto, connect);
+	ret = sock4_translate(ctx, proto, connect, &svc_id);
 	if (ret < 0) {
+		if (mon_on())
+			sock4_monitor(ctx, proto, connect, ret, svc_id);
 		if (ret == -DROP_NO_BACKEND)
 			bpf_set_retval(-ECONNREFUSED);
 		else

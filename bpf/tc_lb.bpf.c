@@ -13,11 +13,14 @@ SEC("tc")
 int svclb_tc_pod_in(struct __sk_buff *skb)
 {
 	__u32 len = skb->len;
+	struct lb_verdict v = {};
 	struct pkt4 p = {};
+	int ret;
 
 	if (ctx_parse4(skb, &p) != PARSE_OK)
-		return icmp4_exit(icmp4_handle(skb, LB_MODE_POD), len);
-	return lb_exit(lb4_handle(skb, &p, LB_MODE_POD), len);
+		return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_POD), len, &p, &v, LB_MODE_POD);
+	ret = lb4_handle(skb, &p, LB_MODE_POD, &v);
+	return lb_exit(skb, ret, len, &p, &v, LB_MODE_POD);
 }
 
 /* tc ingress of a node NIC. Beside svclb_xdp_lb it is the slow path for
@@ -29,7 +32,9 @@ SEC("tc")
 int svclb_tc_ext_in(struct __sk_buff *skb)
 {
 	__u32 len = skb->len;
+	struct lb_verdict v = {};
 	struct pkt4 p = {};
+	int ret;
 
 	if (skb->protocol == bpf_htons(ETH_P_ARP)) {
 		if (bpf_skb_pull_data(skb, ETH_HLEN + sizeof(struct arp_ipv4)))
@@ -39,6 +44,8 @@ int svclb_tc_ext_in(struct __sk_buff *skb)
 		return bpf_redirect(skb->ifindex, 0);
 	}
 	if (ctx_parse4(skb, &p) != PARSE_OK)
-		return icmp4_exit(icmp4_handle(skb, LB_MODE_TC_EXT), len);
-	return lb_exit(lb4_handle(skb, &p, LB_MODE_TC_EXT), len);
+		return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_TC_EXT), len, &p, &v,
+				  LB_MODE_TC_EXT);
+	ret = lb4_handle(skb, &p, LB_MODE_TC_EXT, &v);
+	return lb_exit(skb, ret, len, &p, &v, LB_MODE_TC_EXT);
 }

@@ -16,18 +16,20 @@ int svclb_xdp_lb(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 len = (__u32)(data_end - data);
+	struct lb_verdict v = {};
 	struct pkt4 p = {};
 	int ret;
 
 	if (ctx_parse4(ctx, &p) != PARSE_OK) {
 		ret = icmp4_handle(ctx, LB_MODE_XDP_EXT);
 		if (ret != ICMP4_NOT_OURS)
-			return lb_exit(ret, len);
+			return lb_exit(ctx, ret, len, &p, &v, LB_MODE_XDP_EXT);
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;
 		return arp_answer(data, data_end, ctx->ingress_ifindex) ? XDP_TX : XDP_PASS;
 	}
-	return lb_exit(lb4_handle(ctx, &p, LB_MODE_XDP_EXT), len);
+	ret = lb4_handle(ctx, &p, LB_MODE_XDP_EXT, &v);
+	return lb_exit(ctx, ret, len, &p, &v, LB_MODE_XDP_EXT);
 }
 
 /* Never attached: svclbd runs it with BPF_PROG_TEST_RUN to read the

@@ -86,6 +86,13 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   trace->add_option("-p,--protocol", traceOpts.protocol, "TCP or UDP")->capture_default_str();
   trace->add_option("-o,--output", traceOpts.output, "Output format: json");
 
+  MonitorOptions monitorOpts;
+  auto* monitor =
+      app.add_subcommand("monitor", "Stream drop and reject events as they happen (until Ctrl-C)");
+  monitor->add_option("--type", monitorOpts.type, "Only these events: drop or reject");
+  monitor->add_option("-o,--output", monitorOpts.output,
+                      "Output format: json (one object per line, as svclbd sends them)");
+
   std::string statusOutput;
   auto* status = app.add_subcommand("status", "Show what svclbd has loaded and attached");
   status->add_option("-o,--output", statusOutput, "Output format: json");
@@ -120,6 +127,7 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   if (stats->parsed()) return runStats(ctx, statsOutput);
   if (status->parsed()) return runStatus(ctx, statusOutput);
   if (trace->parsed()) return runTrace(ctx, traceOpts);
+  if (monitor->parsed()) return runMonitor(ctx, monitorOpts);
   ctx.out << app.help();
   return 0;
 }

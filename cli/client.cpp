@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 namespace svclb::cli {
 namespace {
@@ -25,6 +26,7 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;
@@ -67,21 +69,10 @@ int waitFor(int fd, short events, Clock::time_point deadline) {
   }
 }
 
-}  // namespace
-
-std::string defaultSocketPath() {
-  const char* env = std::getenv("SVCLB_SOCKET");
-  if (env && *env) return env;
-  return kDefaultSocket;
-}
-
-Result<nlohmann::json> callDaemon(const std::string& socketPath, const nlohmann::json& request,
-                                  std::chrono::milliseconds timeout) {
-  return callDaemonLine(socketPath, request.dump(), timeout);
-}
-
-Result<nlohmann::json> callDaemonLine(const std::string& socketPath, std::string line,
-                                      std::chrono::milliseconds timeout) {
+// Connects (non-blocking) and sends `line` plus a newline before
+// `deadline`; returns the socket.
+Result<int> connectAndSend(const std::string& socketPath, std::string line,
+                           std::chrono::milliseconds timeout, Clock::time_point deadline) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socketPath.empty() || socketPath.size() >= sizeof(addr.sun_path))
@@ -92,7 +83,6 @@ Result<nlohmann::json> callDaemonLine(const std::string& socketPath, std::string
 
   Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return connectError(socketPath, errno);
-  auto deadline = Clock::now() + timeout;
 
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
     if (errno != EINPROGRESS && errno != EAGAIN) return connectError(socketPath, errno);
@@ -125,6 +115,50 @@ Result<nlohmann::json> callDaemonLine(const std::string& socketPath, std::string
     return Error{errno, fmt::format("error: sending request to svclbd at {}: {}", socketPath,
                                     std::strerror(errno))};
   }
+  return fd.release();
+}
+
+// One answer line: parsed, its "ok" checked (the daemon's own error text
+// when false).
+Result<nlohmann::json> parseReply(const std::string& socketPath, const std::string& response) {
+  if (response.find_first_not_of(" \t\r\n") == std::string::npos)
+    return Error{EPROTO, fmt::format("error: svclbd at {} closed the connection without an answer",
+                                     socketPath)};
+  nlohmann::json reply = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
+  if (reply.is_discarded() || !reply.is_object())
+    return Error{EPROTO, fmt::format("error: invalid response from svclbd at {}", socketPath)};
+  auto ok = reply.find("ok");
+  if (ok == reply.end() || !ok->is_boolean())
+    return Error{EPROTO, fmt::format("error: invalid response from svclbd at {}: missing \"ok\"",
+                                     socketPath)};
+  if (!ok->get<bool>()) {
+    auto err = reply.find("error");
+    std::string msg = (err != reply.end() && err->is_string()) ? err->get<std::string>()
+                                                               : "error: svclbd reported a failure";
+    return Error{kDaemonRefused, msg};
+  }
+  return reply;
+}
+
+}  // namespace
+
+std::string defaultSocketPath() {
+  const char* env = std::getenv("SVCLB_SOCKET");
+  if (env && *env) return env;
+  return kDefaultSocket;
+}
+
+Result<nlohmann::json> callDaemon(const std::string& socketPath, const nlohmann::json& request,
+                                  std::chrono::milliseconds timeout) {
+  return callDaemonLine(socketPath, request.dump(), timeout);
+}
+
+Result<nlohmann::json> callDaemonLine(const std::string& socketPath, std::string line,
+                                      std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  auto sock = connectAndSend(socketPath, std::move(line), timeout, deadline);
+  if (!sock) return sock.error();
+  Fd fd(*sock);
 
   // Read to EOF; the daemon closes after its one response line.
   std::string response;
@@ -147,23 +181,43 @@ Result<nlohmann::json> callDaemonLine(const std::string& socketPath, std::string
                                     std::strerror(errno))};
   }
 
-  if (response.find_first_not_of(" \t\r\n") == std::string::npos)
-    return Error{EPROTO, fmt::format("error: svclbd at {} closed the connection without an answer",
-                                     socketPath)};
-  nlohmann::json reply = nlohmann::json::parse(response, nullptr, /*allow_exceptions=*/false);
-  if (reply.is_discarded() || !reply.is_object())
-    return Error{EPROTO, fmt::format("error: invalid response from svclbd at {}", socketPath)};
-  auto ok = reply.find("ok");
-  if (ok == reply.end() || !ok->is_boolean())
-    return Error{EPROTO, fmt::format("error: invalid response from svclbd at {}: missing \"ok\"",
-                                     socketPath)};
-  if (!ok->get<bool>()) {
-    auto err = reply.find("error");
-    std::string msg = (err != reply.end() && err->is_string()) ? err->get<std::string>()
-                                                               : "error: svclbd reported a failure";
-    return Error{kDaemonRefused, msg};
+  return parseReply(socketPath, response);
+}
+
+}  // namespace svclb::cli
+
+namespace svclb::cli {
+
+Result<int> openStream(const std::string& socketPath, const nlohmann::json& request,
+                       nlohmann::json& first, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  auto sock = connectAndSend(socketPath, request.dump(), timeout, deadline);
+  if (!sock) return sock.error();
+  Fd fd(*sock);
+  std::string line;
+  char c = 0;
+  while (true) {
+    ssize_t n = ::recv(fd.get(), &c, 1, 0);
+    if (n == 1) {
+      if (c == '\n') break;
+      line += c;
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      int r = waitFor(fd.get(), POLLIN, deadline);
+      if (r == 0) return timeoutError(socketPath, timeout);
+      if (r > 0) continue;
+      errno = -r;
+    }
+    return Error{errno, fmt::format("error: reading response from svclbd at {}: {}", socketPath,
+                                    std::strerror(errno))};
   }
-  return reply;
+  auto reply = parseReply(socketPath, line);
+  if (!reply) return reply.error();
+  first = std::move(*reply);
+  return fd.release();
 }
 
 }  // namespace svclb::cli

@@ -31,4 +31,12 @@ Result<nlohmann::json> callDaemon(const std::string& socketPath, const nlohmann:
 Result<nlohmann::json> callDaemonLine(const std::string& socketPath, std::string line,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// A streaming request ({"op":"monitor"}): sends `request`, reads the first
+// answer line into `first` (checked as callDaemon checks its answer) and
+// returns the connected socket (non-blocking), from which the daemon's
+// further lines are read until either side closes. The caller closes it.
+Result<int> openStream(const std::string& socketPath, const nlohmann::json& request,
+                       nlohmann::json& first,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
 }  // namespace svclb::cli

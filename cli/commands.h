@@ -73,6 +73,15 @@ struct TraceOptions {
 int runTrace(Context& ctx, const TraceOptions& opts);
 int runStatus(Context& ctx, const std::string& output);
 
+// `svcctl monitor [--type drop|reject] [-o json]`: streams events until
+// Ctrl-C / SIGTERM / a closed output; 1 if the daemon cannot be reached or
+// ends the stream.
+struct MonitorOptions {
+  std::string type;  // "" (both), "drop" or "reject"
+  std::string output;
+};
+int runMonitor(Context& ctx, const MonitorOptions& opts);
+
 // Whole command line (argv[0] included) → exit code. main() is just this.
 int runSvcctl(const std::vector<std::string>& argv, Context& ctx);
 

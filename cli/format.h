@@ -72,5 +72,7 @@ std::string renderStats(const Json& stats);
 std::string renderStatus(const Json& status);
 // `svcctl trace` (cli/trace.cpp).
 std::string renderTrace(const Json& trace);
+// One monitor event (or {"type":"lost"} line) as svcctl monitor prints it.
+std::string renderMonitorLine(const Json& event);
 
 }  // namespace svclb::cli

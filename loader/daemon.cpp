@@ -48,17 +48,27 @@ Daemon::Daemon(DaemonConfig cfg, Dataplane& dp)
       dns_(cfg_.dns.address ? std::make_unique<dns::Server>(dnsServerConfig(cfg_.dns), zone_)
                             : nullptr),
       api_(svcctl_,
-           ApiViews{mu_, committer_, dp, syncer_, cfg_.stateDir, k8s_.get(), dns_.get(), &zone_}) {
+           ApiViews{mu_, committer_, dp, syncer_, cfg_.stateDir, k8s_.get(), dns_.get(), &zone_}),
+      monitor_(dp, [this] {
+        std::map<uint32_t, MonitorSvc> names;
+        std::lock_guard lk(mu_);
+        for (const auto& [key, fe] : syncer_.actual().frontends)
+          names[fe.svcId] = {fe.ns, fe.name, fe.portName};
+        return names;
+      }) {
   committer_.onChange([this](const Store& s) { followStore(s); });
   committer_.onServicesChanged(
       [this](const Store& s, const std::set<Store::Key>& touched) { zone_.update(s, &touched); });
 }
 
 Daemon::~Daemon() {
+  monitor_.stop();
   if (k8s_) k8s_->stop();
   svcctl_.stop();
   if (dns_) dns_->stop();
 }
+
+Status Daemon::monitor(int fd, const nlohmann::json& req) { return monitor_.add(fd, req); }
 
 void Daemon::followStore(const Store& store) {
   l2_.sync(store);

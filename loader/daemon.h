@@ -9,6 +9,7 @@
 //   L2Announcer   (loader/l2_announcer.h)   l2_arp_v1 and gratuitous ARP;
 //   HealthSync    (loader/health_sync.h)    healthCheckNodePort listeners;
 //   metrics       (loader/metrics.h)        counters, /metrics text;
+//   Monitor       (loader/monitor.h)        svcctl monitor's event stream;
 //   nodeAddresses (loader/node_addresses.h) the node's IPv4 addresses;
 //   dns::Zone + dns::Server (dns/)           the cluster DNS: records that
 //                                            follow every change, served on
@@ -28,6 +29,7 @@
 #include "loader/health_sync.h"
 #include "loader/k8s_source.h"
 #include "loader/l2_announcer.h"
+#include "loader/monitor.h"
 #include "loader/node_addresses.h"
 #include "loader/state_source.h"
 #include "loader/svcctl_source.h"
@@ -82,6 +84,10 @@ class Daemon {
   // line without the newline, what the API socket answers.
   std::string handleLine(const nlohmann::json& req);
   std::string metrics();  // Prometheus text exposition
+  // {"op":"monitor"}: takes over the client connection `fd` and streams
+  // drop/reject events to it (loader/monitor.h); on an error `fd` stays the
+  // caller's, to answer and close.
+  Status monitor(int fd, const nlohmann::json& req);
 
   // Attaches the tc program to an interface (explicit or prefix match).
   Status attachInterface(const std::string& ifname);
@@ -125,6 +131,7 @@ class Daemon {
   dns::Zone zone_;
   std::unique_ptr<dns::Server> dns_;  // --cluster-dns
   ApiHandler api_;
+  Monitor monitor_;  // last: its thread reads the syncer's names under mu_
 };
 
 }  // namespace svclb

@@ -440,6 +440,8 @@ Dataplane::~Dataplane() {
   // Destroying the skeleton closes fds only: pinned maps, pinned links and
   // tc filters stay, so traffic keeps flowing while the daemon is away.
   if (sockIter_) bpf_link__destroy(sockIter_);
+  // Those programs outlive us: nobody will read their event ring.
+  if (skel_) setMonitor(false);
   if (skel_) svclb_bpf__destroy(skel_);
 }
 
@@ -793,6 +795,23 @@ AffinityMap Dataplane::affinity() const {
 }
 MaglevMap Dataplane::maglev() const { return MaglevMap(bpf_map__fd(skel_->maps.maglev_v1)); }
 int Dataplane::maglevFd() const { return bpf_map__fd(skel_->maps.maglev_v1); }
+int Dataplane::monitorRingFd() const { return bpf_map__fd(skel_->maps.mon_events); }
+MonStateMap Dataplane::monitorState() const {
+  return {bpf_map__fd(skel_->maps.mon_state), SVCLB_MAP_MON_STATE};
+}
+// .bss (zero-initialised) is mmapped like .data: the programs see the store
+// at their next drop.
+void Dataplane::setMonitor(bool on) {
+  __atomic_store_n(&skel_->bss->cfg_monitor, on ? 1u : 0u, __ATOMIC_RELEASE);
+}
+Status Dataplane::setMonitorRate(uint32_t perSecond) {
+  if (perSecond == 0 || perSecond > 1000000)
+    return Error{EINVAL, fmt::format("monitor rate {}: expected 1 to 1000000 events per second "
+                                     "per CPU",
+                                     perSecond)};
+  __atomic_store_n(&skel_->data->cfg_monitor_rate, perSecond, __ATOMIC_RELAXED);
+  return {};
+}
 DropsMap Dataplane::drops() const { return {bpf_map__fd(skel_->maps.drops_v1), SVCLB_MAP_DROPS}; }
 CtEventsMap Dataplane::ctEvents() const {
   return {bpf_map__fd(skel_->maps.ct_events_v1), SVCLB_MAP_CT_EVENTS};

@@ -175,6 +175,14 @@ class Dataplane {
   // svclb_sock_destroy_udp iterator once per chunk of
   // SVCLB_SOCK_DESTROY_ENTRIES targets. Returns how many were closed.
   Result<uint64_t> destroyUdpSockets(const std::vector<sock_destroy_key>& targets);
+  // svcctl monitor (loader/monitor.h): the event ring (mon_events), the
+  // per-CPU token buckets and losses (mon_state), and the programs' .data
+  // switches: events are written only while `on`; at most `perSecond` per
+  // CPU (0 is refused).
+  int monitorRingFd() const;
+  MonStateMap monitorState() const;
+  void setMonitor(bool on);
+  Status setMonitorRate(uint32_t perSecond);
 
  private:
   explicit Dataplane(DataplaneConfig cfg) : cfg_(std::move(cfg)) {}

@@ -269,6 +269,12 @@ int main(int argc, char** argv) {
   app.add_option("--dns-ttl", dc.dns.ttl, "TTL of the cluster zone's records, seconds")
       ->capture_default_str()
       ->check(CLI::Range(0, 3600));
+  uint32_t monitorRate = MON_RATE_DEFAULT;
+  app.add_option("--monitor-rate", monitorRate,
+                 "svcctl monitor: at most this many drop/reject events per second per CPU "
+                 "(the rest are counted as lost)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
   app.add_flag("--uninstall", uninstall, "detach everything and remove the pins, then exit");
   CLI11_PARSE(app, argc, argv);
   if (dc.nodeName.empty()) {
@@ -362,6 +368,7 @@ int main(int argc, char** argv) {
 
   auto dp = Dataplane::load(dpc);
   if (!dp) return die(dp.error().message);
+  if (auto st = (*dp)->setMonitorRate(monitorRate); !st) return die(st.error().message);
   Daemon daemon(dc, **dp);
   if (auto st = daemon.start(); !st) return die("restoring state: " + st.error().message);
   if (auto st = (*dp)->attachCgroup(); !st) return die(st.error().message);

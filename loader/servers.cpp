@@ -128,9 +128,14 @@ void serveApi(int listenFd, Daemon& d, const std::atomic<bool>& stop) {
     if (c < 0) continue;
     std::string reply;
     nlohmann::json req, resp;
-    if (auto st = api::readRequest(c, req, 10000); !st)
+    if (auto st = api::readRequest(c, req, 10000); !st) {
       resp = {{"ok", false}, {"error", st.error().message}};
-    else
+    } else if (req.is_object() && req.contains("op") && req["op"] == "monitor") {
+      // A stream: the monitor's thread owns the connection from here on.
+      auto st = d.monitor(c, req);
+      if (st) continue;
+      resp = {{"ok", false}, {"error", st.error().message}};
+    } else
       reply = d.handleLine(req);
     if (reply.empty()) reply = resp.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     reply += '\n';

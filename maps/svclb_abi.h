@@ -38,6 +38,8 @@
 #define SVCLB_MAP_SOCK_FLOW  "sock_flow_v1"
 #define SVCLB_MAP_SOCK_CLOSE "sock_destroy_v1"
 #define SVCLB_MAP_FRAG	     "frag_v1"
+#define SVCLB_MAP_MON_EVENTS "mon_events"
+#define SVCLB_MAP_MON_STATE  "mon_state"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -350,5 +352,60 @@ struct drop_stats {
  * seen elsewhere): passed untouched (bpf/lib/frag.h). */
 #define CT_EV_FRAG_NO_FIRST 2
 #define CT_EV_MAX	    4
+
+/* Drop and reject events for `svcctl monitor` (docs/architecture.md,
+ * Observability). The packet and socket programs write one mon_event per
+ * drop (lb_exit, the socket hooks' EPERM) and per reject (RST / ICMP /
+ * ECONNREFUSED) into the mon_events BPF_MAP_TYPE_RINGBUF, only while the
+ * daemon has a monitor client (.data cfg_monitor = 1) and within a per-CPU
+ * token bucket of cfg_monitor_rate events per second (burst: one second's
+ * worth). Neither map is pinned: a restarted daemon reads its own programs'
+ * ring; events of the moment of the switch are lost, never misread. */
+#define MON_EV_DROP   1
+#define MON_EV_REJECT 2
+
+/* mon_event.hook: which program saw it. */
+#define MON_HOOK_TC_POD	      0 /* svclb_tc_pod_in (LB_MODE_POD) */
+#define MON_HOOK_XDP	      1 /* svclb_xdp_lb (LB_MODE_XDP_EXT) */
+#define MON_HOOK_TC_EXT	      2 /* svclb_tc_ext_in (LB_MODE_TC_EXT) */
+#define MON_HOOK_SOCK_CONNECT 3 /* cgroup/connect4 */
+#define MON_HOOK_SOCK_SENDMSG 4 /* cgroup/sendmsg4 */
+
+#define MON_RATE_DEFAULT 1000 /* events per second per CPU (--monitor-rate) */
+#define MON_RING_BYTES	 (256 * 1024)
+
+struct mon_event {
+	__u64 ts_ns;  /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u8 type;    /* MON_EV_* */
+	__u8 reason;  /* DROP_* (a reject: DROP_NO_BACKEND) */
+	__u8 proto;   /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 hook;    /* MON_HOOK_* */
+	__be32 saddr; /* the packet's source; socket hooks: the socket's (0 if unbound) */
+	__be32 daddr; /* the packet's destination: the frontend for a new flow */
+	__be16 sport;
+	__be16 dport;
+	__u32 svc_id;  /* 0 = not known (a drop before the frontend lookup) */
+	__u32 ifindex; /* ingress interface; 0 for the socket hooks */
+};
+
+#ifdef __cplusplus
+#define SVCLB_ABI_ASSERT static_assert
+#else
+#define SVCLB_ABI_ASSERT _Static_assert
+#endif
+SVCLB_ABI_ASSERT(sizeof(struct mon_event) == 32, "mon_event: 32 bytes, no implicit padding");
+SVCLB_ABI_ASSERT(__builtin_offsetof(struct mon_event, saddr) == 12, "mon_event.saddr");
+SVCLB_ABI_ASSERT(__builtin_offsetof(struct mon_event, svc_id) == 24, "mon_event.svc_id");
+
+/* mon_state: PERCPU_ARRAY of one entry: the token bucket and what it and
+ * the ring lost. tokens counts events * 1e9 (refilled by elapsed ns * rate:
+ * no division in BPF). */
+struct mon_state {
+	__u64 last_ns;
+	__u64 tokens;
+	__u64 rate_limited; /* events suppressed by the token bucket */
+	__u64 ring_full;    /* events lost: no room in the ring buffer */
+};
+SVCLB_ABI_ASSERT(sizeof(struct mon_state) == 32, "mon_state: 4 counters");
 
 #endif /* SVCLB_ABI_H */

@@ -3,7 +3,7 @@
  * parse -> decide (lib/lb.h) -> rewrite (lib/nat.h) -> forward
  * (lib/forward.h) or reject (lib/reject.h) -> account. Helpers return a
  * verdict (>= 0) or a negative DROP_* reason; lb_exit turns a reason into
- * the drop verdict and counts it, once. */
+ * the drop verdict, counts it and (svcctl monitor) reports it, once. */
 #ifndef SVCLB_BPF_HANDLE_H
 #define SVCLB_BPF_HANDLE_H
 
@@ -11,10 +11,16 @@
 #include "lib/forward.h"
 #include "lib/frag.h"
 #include "lib/lb.h"
+#include "lib/monitor.h"
 #include "lib/nat.h"
 #include "lib/parse.h"
 #include "lib/reject.h"
 #include "lib/stats.h"
+
+/* lb_exit reports the program as its mode. */
+_Static_assert(MON_HOOK_TC_POD == LB_MODE_POD && MON_HOOK_XDP == LB_MODE_XDP_EXT &&
+		       MON_HOOK_TC_EXT == LB_MODE_TC_EXT,
+	       "mon_event.hook is the LB_MODE_* of the packet program");
 
 /* Parses the packet, first pulling its headers into the linear area when
  * they are not there yet (tc). Returns PARSE_OK or PARSE_NOT_OURS (also when
@@ -80,54 +86,65 @@ static __always_inline int lb4_reject(struct __ctx_buff *ctx, const struct pkt4 
 }
 
 /* The one exit of a packet program: a verdict passes through; a negative
- * DROP_* reason is counted with the packet's length at entry and dropped. */
-static __always_inline int lb_exit(int ret, __u32 len)
+ * DROP_* reason is counted with the packet's length at entry, reported to
+ * svcctl monitor when a client watches (lib/monitor.h: the tuple as it
+ * arrived, the Service lb4_handle found in v, 0 if none) and dropped. */
+static __always_inline int lb_exit(struct __ctx_buff *ctx, int ret, __u32 len, const struct pkt4 *p,
+				   const struct lb_verdict *v, int mode)
 {
 	if (ret >= 0)
 		return ret;
 	count_drop((__u32)-ret, len);
+	if (mon_on())
+		mon_packet(MON_EV_DROP, (__u32)-ret, p, v->svc_id, ctx_ingress_ifindex(ctx),
+			   (__u32)mode);
 	return CTX_ACT_DROP;
 }
 
 /* Translates one parsed IPv4 packet (ctx_parse4) arriving on a pod-facing
  * interface (LB_MODE_POD, tc) or a node NIC (LB_MODE_XDP_EXT,
  * LB_MODE_TC_EXT). Returns a verdict (CTX_ACT_OK for a packet we do not
- * handle, untouched) or -DROP_*. */
-static __always_inline int lb4_handle(struct __ctx_buff *ctx, const struct pkt4 *p, int mode)
+ * handle, untouched) or -DROP_*; *v (zeroed by the caller) holds the
+ * decision, its svc_id the Service for lb_exit. */
+static __always_inline int lb4_handle(struct __ctx_buff *ctx, const struct pkt4 *p, int mode,
+				      struct lb_verdict *v)
 {
 	struct bpf_fib_lookup fib;
-	struct lb_verdict v = {};
 	int action, ret;
 
-	action = lb4_decide(p, &v, ctx, mode, ctx_ingress_ifindex(ctx), &fib);
+	action = lb4_decide(p, v, ctx, mode, ctx_ingress_ifindex(ctx), &fib);
 	if (action == LB_PASS)
 		return CTX_ACT_OK;
 	if (action == -DROP_NO_BACKEND) {
 		ret = lb4_reject(ctx, p);
-		if (ret >= 0)
-			stats_reject(&svc_stats_v1, v.svc_id);
+		if (ret >= 0) {
+			stats_reject(&svc_stats_v1, v->svc_id);
+			if (mon_on())
+				mon_packet(MON_EV_REJECT, DROP_NO_BACKEND, p, v->svc_id,
+					   ctx_ingress_ifindex(ctx), (__u32)mode);
+		}
 		return ret;
 	}
 	if (action < 0)
 		return action;
 
-	if (v.ct_flags & CT_F_SNAT) {
-		ret = lb4_snat_forward(ctx, p, action, &v, &fib, mode);
+	if (v->ct_flags & CT_F_SNAT) {
+		ret = lb4_snat_forward(ctx, p, action, v, &fib, mode);
 		if (CTX_IS_XDP && ret == CTX_ACT_OK)
 			return ret; /* untouched: the tc slow path takes it */
 	} else {
-		ret = nat4_rewrite(ctx, p, action == LB_DNAT, v.addr, v.port);
+		ret = nat4_rewrite(ctx, p, action == LB_DNAT, v->addr, v->port);
 		if (ret == 0)
 			ret = CTX_ACT_OK;
-		if (ret == CTX_ACT_OK && action == LB_RNAT && (v.ct_flags & CT_F_EXTERNAL) &&
+		if (ret == CTX_ACT_OK && action == LB_RNAT && (v->ct_flags & CT_F_EXTERNAL) &&
 		    mode == LB_MODE_POD)
-			ret = lb4_forward_reply(ctx, p, &fib, v.addr);
+			ret = lb4_forward_reply(ctx, p, &fib, v->addr);
 		if (CTX_IS_XDP && ret == CTX_ACT_OK && action == LB_DNAT && cfg_local_redirect &&
-		    (v.ct_flags & CT_F_EXTERNAL))
-			ret = lb4_local_redirect(ctx, p, &v, &fib);
+		    (v->ct_flags & CT_F_EXTERNAL))
+			ret = lb4_local_redirect(ctx, p, v, &fib);
 	}
 	if (ret >= 0)
-		lb4_account(action, &v, p->tot_len);
+		lb4_account(action, v, p->tot_len);
 	return ret;
 }
 

@@ -251,9 +251,10 @@ static __always_inline int icmp4_handle(struct __ctx_buff *ctx, int mode)
 
 /* The exit of a packet that is not TCP/UDP for the parser: an ICMP error's
  * verdict (lb_exit), or untouched. */
-static __always_inline int icmp4_exit(int ret, __u32 len)
+static __always_inline int icmp4_exit(struct __ctx_buff *ctx, int ret, __u32 len,
+				      const struct pkt4 *p, const struct lb_verdict *v, int mode)
 {
-	return ret == ICMP4_NOT_OURS ? CTX_ACT_OK : lb_exit(ret, len);
+	return ret == ICMP4_NOT_OURS ? CTX_ACT_OK : lb_exit(ctx, ret, len, p, v, mode);
 }
 
 #endif

@@ -174,6 +174,30 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nic_xdp_v1 SEC(".maps");
 
+/* svcctl monitor (lib/monitor.h): not pinned, a daemon reads the ring of
+ * the programs it loaded. */
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, MON_RING_BYTES);
+} mon_events SEC(".maps");
+
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct mon_state);
+} mon_state SEC(".maps");
+
+/* Set by the daemon (.bss / .data, mmapped): 1 while a monitor client is
+ * attached (the only cost with nobody watching is this load and branch, on
+ * drops and rejects only); the token bucket's rate, events per second per
+ * CPU (--monitor-rate). */
+SVCLB_VAR(__u32 cfg_monitor, 0);
+SVCLB_VAR(__u32 cfg_monitor_rate, MON_RATE_DEFAULT);
+/* Only there to put struct mon_event into the object's BTF (the ring
+ * buffer map has no value type): tests/bpf/abi_btf_test.cpp checks it. */
+SVCLB_VAR(struct mon_event mon_event_btf, {});
+
 /* SNAT source ports (inclusive), set by the daemon like the lifetimes. */
 SVCLB_VAR(__u32 cfg_snat_port_min, SNAT_PORT_MIN_DEFAULT);
 SVCLB_VAR(__u32 cfg_snat_port_max, SNAT_PORT_MAX_DEFAULT);

@@ -141,7 +141,8 @@ static __always_inline void sock4_direct(struct bpf_sock_addr *ctx, __be32 addr,
 
 /* Points the socket address at a backend when it names a frontend.
  * `connect` tells connect4 from sendmsg4. Returns 0 to continue (translated,
- * declined or not ours) or -DROP_*. A pod's socket is declined (left to the
+ * declined or not ours) or -DROP_* (*svc_id then names the Service, for
+ * svcctl monitor; left alone otherwise). A pod's socket is declined (left to the
  * pod's tc program, which sees its real source address and tracks the
  * flow) for: a connected UDP socket (one connect() would pin it to a
  * backend for its life, and no hook sees its later send()s: the tc path's
@@ -149,7 +150,8 @@ static __always_inline void sock4_direct(struct bpf_sock_addr *ctx, __be32 addr,
  * conntrack flush does), loadBalancerSourceRanges (the check needs the
  * pod's address) and an externalTrafficPolicy: Local frontend without a
  * local endpoint (tc drops, as kube-proxy does). */
-static __always_inline int sock4_translate(struct bpf_sock_addr *ctx, __u8 proto, int connect)
+static __always_inline int sock4_translate(struct bpf_sock_addr *ctx, __u8 proto, int connect,
+					   __u32 *svc_id)
 {
 	__be32 vip = ctx->user_ip4;
 	__be16 port = (__be16)ctx->user_port;
@@ -175,6 +177,7 @@ static __always_inline int sock4_translate(struct bpf_sock_addr *ctx, __u8 proto
 		 * node's connect()/sendmsg() fails (EPERM), counted as that drop. */
 		if (owner == SOCK_POD)
 			return 0;
+		*svc_id = svc->svc_id;
 		return -DROP_NO_LOCAL_EP;
 	}
 	if (owner == SOCK_POD && (svc->flags & SVC_F_SRC_RANGES))
@@ -186,12 +189,12 @@ static __always_inline int sock4_translate(struct bpf_sock_addr *ctx, __u8 proto
 	id = lb4_select_affine_pick(vip, port, proto, svc, sock4_affinity_client(ctx, owner),
 				    hash_3words((__u32)cookie, (__u32)(cookie >> 32), vip),
 				    proto == IPPROTO_UDP, &be);
-	if (id == -DROP_NO_BACKEND) {
+	if (id == -DROP_NO_BACKEND)
 		stats_reject(&svc_stats_v1, svc->svc_id);
+	if (id < 0) {
+		*svc_id = svc->svc_id;
 		return id;
 	}
-	if (id < 0)
-		return id;
 
 	{
 		struct sock_rev_key rk = {

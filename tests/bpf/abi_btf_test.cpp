@@ -114,6 +114,16 @@ std::vector<StructSpec> abiStructs() {
       {"drop_stats",
        sizeof(drop_stats),
        {SVCLB_FIELD(drop_stats, packets), SVCLB_FIELD(drop_stats, bytes)}},
+      {"mon_event",
+       sizeof(mon_event),
+       {SVCLB_FIELD(mon_event, ts_ns), SVCLB_FIELD(mon_event, type), SVCLB_FIELD(mon_event, reason),
+        SVCLB_FIELD(mon_event, proto), SVCLB_FIELD(mon_event, hook), SVCLB_FIELD(mon_event, saddr),
+        SVCLB_FIELD(mon_event, daddr), SVCLB_FIELD(mon_event, sport), SVCLB_FIELD(mon_event, dport),
+        SVCLB_FIELD(mon_event, svc_id), SVCLB_FIELD(mon_event, ifindex)}},
+      {"mon_state",
+       sizeof(mon_state),
+       {SVCLB_FIELD(mon_state, last_ns), SVCLB_FIELD(mon_state, tokens),
+        SVCLB_FIELD(mon_state, rate_limited), SVCLB_FIELD(mon_state, ring_full)}},
   };
 }
 
@@ -227,6 +237,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.sock_flow_v1, SVCLB_MAP_SOCK_FLOW, sizeof(int), sizeof(sock_flow)},
       {s->maps.sock_destroy_v1, SVCLB_MAP_SOCK_CLOSE, sizeof(sock_destroy_key), sizeof(__u32)},
       {s->maps.frag_v1, SVCLB_MAP_FRAG, sizeof(frag_key), sizeof(frag_value)},
+      {s->maps.mon_state, SVCLB_MAP_MON_STATE, sizeof(__u32), sizeof(mon_state)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);
@@ -237,6 +248,9 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
   EXPECT_EQ(bpf_map__max_entries(s->maps.drops_v1), static_cast<__u32>(DROP_MAX));
   EXPECT_EQ(bpf_map__max_entries(s->maps.ct_events_v1), static_cast<__u32>(CT_EV_MAX));
   EXPECT_EQ(bpf_map__max_entries(s->maps.frag_v1), static_cast<__u32>(SVCLB_FRAG_ENTRIES));
+  EXPECT_STREQ(bpf_map__name(s->maps.mon_events), SVCLB_MAP_MON_EVENTS);
+  EXPECT_EQ(bpf_map__type(s->maps.mon_events), BPF_MAP_TYPE_RINGBUF);
+  EXPECT_EQ(bpf_map__max_entries(s->maps.mon_events), static_cast<__u32>(MON_RING_BYTES));
   svclb_bpf__destroy(s);
 }
 
