@@ -49,3 +49,23 @@ int svclb_tc_ext_in(struct __sk_buff *skb)
 	ret = lb4_handle(skb, &p, LB_MODE_TC_EXT, &v);
 	return lb_exit(skb, ret, len, &p, &v, LB_MODE_TC_EXT);
 }
+
+/* tc EGRESS of a pod-facing interface: only ICMP errors, the ones the node
+ * itself sends toward a pod about a translated packet (fragmentation needed
+ * when it forwards a DNATed packet onto a smaller-MTU path: locally
+ * generated, it never passes an ingress hook): the quote is translated
+ * back (lib/icmp.h). Everything else returns at once. */
+SEC("tc")
+int svclb_tc_pod_out(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + ETH_HLEN;
+	struct lb_verdict v = {};
+	struct pkt4 p = {};
+
+	if (skb->protocol != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > data_end ||
+	    ip->protocol != IPPROTO_ICMP)
+		return TC_ACT_OK;
+	return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_POD), skb->len, &p, &v, LB_MODE_POD);
+}

@@ -265,16 +265,20 @@ std::string dispatcherRefusal(const std::string& messages, const std::string& fa
   return fallback.empty() ? "see the libbpf messages above" : fallback;
 }
 
-Status attachTcProg(const std::string& ifname, int progFd) {
+Status attachTcProg(const std::string& ifname, int progFd,
+                    bpf_tc_attach_point where = BPF_TC_INGRESS) {
   int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
   if (ifindex == 0) return Error::fromErrno(errno, "interface " + ifname);
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) return Error::fromErrno(err, "create clsact qdisc on " + ifname);
   LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = progFd, .flags = BPF_TC_F_REPLACE, .handle = kTcHandle,
               .priority = kTcPriority);
   err = bpf_tc_attach(&hook, &opts);
-  if (err) return Error::fromErrno(err, "attach tc ingress on " + ifname);
+  if (err)
+    return Error::fromErrno(
+        err,
+        fmt::format("attach tc {} on {}", where == BPF_TC_EGRESS ? "egress" : "ingress", ifname));
   return {};
 }
 
@@ -567,6 +571,10 @@ Status Dataplane::setCtLifetimes() {
 
 Status Dataplane::attachTc(const std::string& ifname) {
   if (auto st = attachTcProg(ifname, bpf_program__fd(skel_->progs.svclb_tc_pod_in)); !st) return st;
+  // Egress: ICMP errors the node sends about translated packets (lib/icmp.h).
+  if (auto st = attachTcProg(ifname, bpf_program__fd(skel_->progs.svclb_tc_pod_out), BPF_TC_EGRESS);
+      !st)
+    return st;
   if (std::find(tcIfaces_.begin(), tcIfaces_.end(), ifname) == tcIfaces_.end())
     tcIfaces_.push_back(ifname);
   return {};
@@ -736,13 +744,15 @@ Status Dataplane::uninstall(const DataplaneConfig& cfg) {
   // tc filters: ours are identified by handle/priority AND program name.
   struct if_nameindex* ifs = if_nameindex();
   for (auto* i = ifs; i && i->if_index; ++i) {
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(i->if_index),
-                .attach_point = BPF_TC_INGRESS);
-    LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
-    if (bpf_tc_query(&hook, &q) != 0) continue;
-    if (progNameById(q.prog_id).rfind("svclb_", 0) != 0) continue;
-    LIBBPF_OPTS(bpf_tc_opts, d, .handle = kTcHandle, .priority = kTcPriority);
-    bpf_tc_detach(&hook, &d);
+    for (bpf_tc_attach_point where : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
+      LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = static_cast<int>(i->if_index),
+                  .attach_point = where);
+      LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
+      if (bpf_tc_query(&hook, &q) != 0) continue;
+      if (progNameById(q.prog_id).rfind("svclb_", 0) != 0) continue;
+      LIBBPF_OPTS(bpf_tc_opts, d, .handle = kTcHandle, .priority = kTcPriority);
+      bpf_tc_detach(&hook, &d);
+    }
   }
   // XDP: ours out of every dispatcher, the other programs stay.
   Status result;
