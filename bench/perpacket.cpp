@@ -121,6 +121,7 @@ struct Options {
 enum class Target {
   SvclbXdp,
   SvclbTc,
+  SvclbTcOut,
   RefXdpPass,
   RefXdpTx,
   RefCtHit,
@@ -128,7 +129,9 @@ enum class Target {
   RefNewFlow2,
   RefTcOk
 };
-bool isTc(Target t) { return t == Target::SvclbTc || t == Target::RefTcOk; }
+bool isTc(Target t) {
+  return t == Target::SvclbTc || t == Target::SvclbTcOut || t == Target::RefTcOk;
+}
 
 enum class Keys { Hot, Spread };
 enum class Method { Wrap, PingPong, Direct };
@@ -267,6 +270,8 @@ std::vector<PathCase> pathCases() {
        Prep::None, Check::None, P, false},
       {"ref.tc_ok", "tc: return OK (loop floor), no wrapper", RefTcOk, Direct, Hot, ToVipAck, 0,
        Prep::None, Check::None, OK, false},
+      {"tc.pod_out_non_icmp", "pod egress program on a TCP packet (returns at once), no wrapper",
+       SvclbTcOut, Direct, Hot, ToVipAck, 0, Prep::None, Check::None, OK, false},
       {"ref.xdp_tx", "parse + swap MACs + XDP_TX", RefXdpTx, Wrap, Hot, ToVipAck, 0, Prep::None,
        Check::None, T, false},
       {"ref.ct_hit", "bare CT hit + DNAT + XDP_TX", RefCtHit, Wrap, Hot, ToVipAck, 0,
@@ -407,6 +412,8 @@ int targetFd(const Env& e, Target t) {
       return e.dp->xdpProgFd();
     case Target::SvclbTc:
       return e.dp->tcProgFd();
+    case Target::SvclbTcOut:
+      return e.dp->tcEgressProgFd();
     case Target::RefXdpPass:
       return bpf_program__fd(e.ref->progs.ref_xdp_pass);
     case Target::RefXdpTx:

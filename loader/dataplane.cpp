@@ -839,6 +839,7 @@ TxPortMap Dataplane::txPorts() const {
 }
 
 int Dataplane::tcProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_pod_in); }
+int Dataplane::tcEgressProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_pod_out); }
 int Dataplane::xdpProgFd() const { return bpf_program__fd(skel_->progs.svclb_xdp_lb); }
 int Dataplane::tcExtProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_ext_in); }
 

@@ -164,6 +164,8 @@ class Dataplane {
 
   // For BPF_PROG_TEST_RUN in tests and benchmarks.
   int tcProgFd() const;
+  // svclb_tc_pod_out (pod interface egress: ICMP errors only).
+  int tcEgressProgFd() const;
   int xdpProgFd() const;
   int tcExtProgFd() const;  // svclb_tc_ext_in
   // SNAT source port range (inclusive) in the programs' .data.
