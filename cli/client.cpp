@@ -140,6 +140,35 @@ Result<nlohmann::json> parseReply(const std::string& socketPath, const std::stri
   return reply;
 }
 
+// Reads the daemon's answer: to EOF (one request per connection), or with
+// `oneLine` only up to the first newline, a byte at a time so nothing after
+// it is consumed (a monitor stream's events).
+Result<std::string> readReply(int fd, const std::string& socketPath,
+                              std::chrono::milliseconds timeout, Clock::time_point deadline,
+                              bool oneLine) {
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::recv(fd, buf, oneLine ? 1 : sizeof(buf), 0);
+    if (n > 0) {
+      if (oneLine && buf[0] == '\n') break;
+      out.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) {
+      int r = waitFor(fd, POLLIN, deadline);
+      if (r == 0) return timeoutError(socketPath, timeout);
+      if (r > 0) continue;
+      errno = -r;
+    }
+    return Error{errno, fmt::format("error: reading response from svclbd at {}: {}", socketPath,
+                                    std::strerror(errno))};
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string defaultSocketPath() {
@@ -161,27 +190,9 @@ Result<nlohmann::json> callDaemonLine(const std::string& socketPath, std::string
   Fd fd(*sock);
 
   // Read to EOF; the daemon closes after its one response line.
-  std::string response;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::recv(fd.get(), buf, sizeof(buf), 0);
-    if (n > 0) {
-      response.append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    if (n == 0) break;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) {
-      int r = waitFor(fd.get(), POLLIN, deadline);
-      if (r == 0) return timeoutError(socketPath, timeout);
-      if (r > 0) continue;
-      errno = -r;
-    }
-    return Error{errno, fmt::format("error: reading response from svclbd at {}: {}", socketPath,
-                                    std::strerror(errno))};
-  }
-
-  return parseReply(socketPath, response);
+  auto response = readReply(fd.get(), socketPath, timeout, deadline, false);
+  if (!response) return response.error();
+  return parseReply(socketPath, *response);
 }
 
 }  // namespace svclb::cli
@@ -194,27 +205,10 @@ Result<int> openStream(const std::string& socketPath, const nlohmann::json& requ
   auto sock = connectAndSend(socketPath, request.dump(), timeout, deadline);
   if (!sock) return sock.error();
   Fd fd(*sock);
-  std::string line;
-  char c = 0;
-  while (true) {
-    ssize_t n = ::recv(fd.get(), &c, 1, 0);
-    if (n == 1) {
-      if (c == '\n') break;
-      line += c;
-      continue;
-    }
-    if (n == 0) break;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) {
-      int r = waitFor(fd.get(), POLLIN, deadline);
-      if (r == 0) return timeoutError(socketPath, timeout);
-      if (r > 0) continue;
-      errno = -r;
-    }
-    return Error{errno, fmt::format("error: reading response from svclbd at {}: {}", socketPath,
-                                    std::strerror(errno))};
-  }
-  auto reply = parseReply(socketPath, line);
+  // Only the first line: the events that follow are the caller's to read.
+  auto line = readReply(fd.get(), socketPath, timeout, deadline, true);
+  if (!line) return line.error();
+  auto reply = parseReply(socketPath, *line);
   if (!reply) return reply.error();
   first = std::move(*reply);
   return fd.release();

@@ -61,6 +61,34 @@ RunResult testRun(int progFd, const Bytes& in) {
   return r;
 }
 
+namespace {
+RunResult testRunCtx(int progFd, const Bytes& in, void* ctx, uint32_t ctxSize) {
+  RunResult r;
+  r.out.assign(in.size() + 256, 0);
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
+              .data_size_in = static_cast<uint32_t>(in.size()),
+              .data_size_out = static_cast<uint32_t>(r.out.size()), .ctx_in = ctx,
+              .ctx_size_in = ctxSize, .repeat = 1);
+  r.err = bpf_prog_test_run_opts(progFd, &opts);
+  r.retval = opts.retval;
+  r.out.resize(r.err == 0 ? opts.data_size_out : 0);
+  return r;
+}
+}  // namespace
+
+RunResult testRunTc(int progFd, const Bytes& in, uint32_t ifindex) {
+  __sk_buff ctx{};
+  ctx.ifindex = ifindex;
+  return testRunCtx(progFd, in, &ctx, sizeof(ctx));
+}
+
+RunResult testRunXdp(int progFd, const Bytes& in, uint32_t ifindex) {
+  xdp_md ctx{};
+  ctx.data_end = static_cast<uint32_t>(in.size());
+  ctx.ingress_ifindex = ifindex;
+  return testRunCtx(progFd, in, &ctx, sizeof(ctx));
+}
+
 BackendSpec backend(const std::string& addrPort, EndpointState state, bool serving) {
   auto colon = addrPort.find(':');
   BackendSpec b;

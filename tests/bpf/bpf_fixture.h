@@ -50,6 +50,11 @@ struct RunResult {
   Bytes out;
 };
 RunResult testRun(int progFd, const Bytes& in);
+// The same, with the interface the packet arrives on in the context (the
+// FIB lookups of the node-NIC, hairpin and ICMP paths start there): a tc
+// program (__sk_buff.ifindex) or an XDP one (xdp_md.ingress_ifindex).
+RunResult testRunTc(int progFd, const Bytes& in, uint32_t ifindex);
+RunResult testRunXdp(int progFd, const Bytes& in, uint32_t ifindex);
 
 // "10.244.1.11:8080" -> a Ready backend.
 BackendSpec backend(const std::string& addrPort, EndpointState state = EndpointState::Ready,

@@ -47,37 +47,6 @@ NodeNetns& netns() {
   return n;
 }
 
-RunResult runXdp(int fd, const Bytes& in, uint32_t ifindex) {
-  RunResult r;
-  r.out.assign(in.size() + 256, 0);
-  xdp_md ctx{};
-  ctx.data_end = static_cast<uint32_t>(in.size());
-  ctx.ingress_ifindex = ifindex;
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
-              .data_size_in = static_cast<uint32_t>(in.size()),
-              .data_size_out = static_cast<uint32_t>(r.out.size()), .ctx_in = &ctx,
-              .ctx_size_in = sizeof(ctx), .repeat = 1);
-  r.err = bpf_prog_test_run_opts(fd, &opts);
-  r.retval = opts.retval;
-  r.out.resize(r.err == 0 ? opts.data_size_out : 0);
-  return r;
-}
-
-RunResult runTc(int fd, const Bytes& in, uint32_t ifindex) {
-  RunResult r;
-  r.out.assign(in.size() + 256, 0);
-  __sk_buff ctx{};
-  ctx.ifindex = ifindex;
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
-              .data_size_in = static_cast<uint32_t>(in.size()),
-              .data_size_out = static_cast<uint32_t>(r.out.size()), .ctx_in = &ctx,
-              .ctx_size_in = sizeof(ctx), .repeat = 1);
-  r.err = bpf_prog_test_run_opts(fd, &opts);
-  r.retval = opts.retval;
-  r.out.resize(r.err == 0 ? opts.data_size_out : 0);
-  return r;
-}
-
 std::array<uint8_t, 6> mac(const Bytes& f, size_t off) {
   std::array<uint8_t, 6> m{};
   for (size_t i = 0; i < 6; ++i) m[i] = f.at(off + i);
@@ -104,8 +73,8 @@ class Ext : public BpfTest {
     ASSERT_EQ(suiteErr_, "") << "setting up the test namespace";
     ASSERT_TRUE(dp().txPorts().update(netns().nic0(), netns().nic0()));
   }
-  RunResult xdp(const Bytes& in) { return runXdp(dp().xdpProgFd(), in, netns().nic0()); }
-  RunResult tcExt(const Bytes& in) { return runTc(dp().tcExtProgFd(), in, netns().nic0()); }
+  RunResult xdp(const Bytes& in) { return testRunXdp(dp().xdpProgFd(), in, netns().nic0()); }
+  RunResult tcExt(const Bytes& in) { return testRunTc(dp().tcExtProgFd(), in, netns().nic0()); }
   uint64_t dropped(uint32_t reason) { return drops(reason).packets; }
   static std::string suiteErr_;
 };
@@ -298,7 +267,7 @@ TEST_F(Ext, NodePortToLocalBackendKeepsTheClientAddress) {
       PacketBuilder::tcp("10.244.2.21", 8080, kClientIp, 40000, testlib::kTcpSyn | testlib::kTcpAck)
           .ttl(64)
           .build();
-  r = runTc(dp().tcProgFd(), reply, netns().pod0());
+  r = testRunTc(dp().tcProgFd(), reply, netns().pod0());
   ASSERT_EQ(r.retval, kTcRedirect);
   t = testlib::fiveTuple(r.out);
   EXPECT_EQ(testlib::ip4str(t->saddr), kNodeIp);
@@ -313,7 +282,7 @@ TEST_F(Ext, NodePortToLocalBackendKeepsTheClientAddress) {
                     frontend("10.96.0.10", 80, kTcp, {backend("10.244.2.21:8080")})}));
   r = xdp(PacketBuilder::tcp(kClientIp, 40009, "10.96.0.10", 80).build());
   ASSERT_EQ(r.retval, kXdpPass);
-  r = runTc(
+  r = testRunTc(
       dp().tcProgFd(),
       PacketBuilder::tcp("10.244.2.21", 8080, kClientIp, 40009, testlib::kTcpSyn | testlib::kTcpAck)
           .build(),
@@ -334,7 +303,7 @@ TEST_F(Ext, LocalBackendReplyWithoutRouteIsLeftToTheStackWithItsTtl) {
       PacketBuilder::tcp("10.244.2.21", 8080, client, 40000, testlib::kTcpSyn | testlib::kTcpAck)
           .ttl(64)
           .build();
-  r = runTc(dp().tcProgFd(), reply, netns().pod0());
+  r = testRunTc(dp().tcProgFd(), reply, netns().pod0());
   ASSERT_EQ(r.retval, kTcOk);
   auto t = testlib::fiveTuple(r.out);
   ASSERT_TRUE(t);
@@ -496,8 +465,8 @@ TEST_F(Ext, OtherArpIsUntouched) {
       EXPECT_EQ(r.out, in) << path.name << ": " << what;
     }
     // Announced address, but asked on another interface.
-    auto r = isXdp ? runXdp(dp().xdpProgFd(), req, netns().pod0())
-                   : runTc(dp().tcExtProgFd(), req, netns().pod0());
+    auto r = isXdp ? testRunXdp(dp().xdpProgFd(), req, netns().pod0())
+                   : testRunTc(dp().tcExtProgFd(), req, netns().pod0());
     EXPECT_EQ(r.retval, path.untouched) << path.name;
     EXPECT_EQ(r.out, req) << path.name;
   }

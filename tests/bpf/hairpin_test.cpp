@@ -32,21 +32,6 @@ testlib::NodeNetns& netns() {
   return n;
 }
 
-RunResult runPodTc(int fd, const Bytes& in, uint32_t ifindex) {
-  RunResult r;
-  r.out.assign(in.size() + 256, 0);
-  __sk_buff ctx{};
-  ctx.ifindex = ifindex;
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
-              .data_size_in = static_cast<uint32_t>(in.size()),
-              .data_size_out = static_cast<uint32_t>(r.out.size()), .ctx_in = &ctx,
-              .ctx_size_in = sizeof(ctx), .repeat = 1);
-  r.err = bpf_prog_test_run_opts(fd, &opts);
-  r.retval = opts.retval;
-  r.out.resize(r.err == 0 ? opts.data_size_out : 0);
-  return r;
-}
-
 // The frame went back where it came from: destination MAC = the input's
 // source MAC and the other way round.
 ::testing::AssertionResult macsSwapped(const Bytes& in, const Bytes& out) {
@@ -69,7 +54,7 @@ class Hairpin : public BpfTest {
     if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_EQ(suiteErr_, "") << "setting up the test namespace";
   }
-  RunResult pod(const Bytes& in) { return runPodTc(dp().tcProgFd(), in, netns().pod0()); }
+  RunResult pod(const Bytes& in) { return testRunTc(dp().tcProgFd(), in, netns().pod0()); }
 
   // A new flow from the pod to its own Service, then the pod's answer.
   void roundTrip(uint8_t proto) {

@@ -29,25 +29,6 @@ testlib::NodeNetns& netns() {
   return n;
 }
 
-RunResult runOn(int fd, const Bytes& in, uint32_t ifindex, bool xdp) {
-  RunResult r;
-  r.out.assign(in.size() + 256, 0);
-  xdp_md xctx{};
-  __sk_buff sctx{};
-  xctx.data_end = static_cast<uint32_t>(in.size());
-  xctx.ingress_ifindex = ifindex;
-  sctx.ifindex = ifindex;
-  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in.data(), .data_out = r.out.data(),
-              .data_size_in = static_cast<uint32_t>(in.size()),
-              .data_size_out = static_cast<uint32_t>(r.out.size()),
-              .ctx_in = xdp ? static_cast<void*>(&xctx) : static_cast<void*>(&sctx),
-              .ctx_size_in = xdp ? sizeof(xctx) : sizeof(sctx), .repeat = 1);
-  r.err = bpf_prog_test_run_opts(fd, &opts);
-  r.retval = opts.retval;
-  r.out.resize(r.err == 0 ? opts.data_size_out : 0);
-  return r;
-}
-
 void put16(Bytes& b, size_t off, uint16_t v) {
   b[off] = static_cast<uint8_t>(v >> 8);
   b[off + 1] = static_cast<uint8_t>(v);
@@ -103,8 +84,8 @@ class Icmp : public BpfTest {
     ASSERT_EQ(suiteErr_, "") << "setting up the test namespace";
     ASSERT_TRUE(dp().txPorts().update(netns().nic0(), netns().nic0()));
   }
-  RunResult pod(const Bytes& in) { return runOn(dp().tcProgFd(), in, netns().pod0(), false); }
-  RunResult xdp(const Bytes& in) { return runOn(dp().xdpProgFd(), in, netns().nic0(), true); }
+  RunResult pod(const Bytes& in) { return testRunTc(dp().tcProgFd(), in, netns().pod0()); }
+  RunResult xdp(const Bytes& in) { return testRunXdp(dp().xdpProgFd(), in, netns().nic0()); }
   uint64_t translated() { return sumCounts(dp().ctEvents().lookup(CT_EV_ICMP_ERROR)); }
   static std::string suiteErr_;
 };
