@@ -53,12 +53,14 @@ const CgroupHook kCgroupHooks[] = {
     {"skb_ingress", [](::svclb_bpf* s) { return s->progs.svclb_sock_skb_ingress; }},
 };
 
-const char* const kPinnedMaps[] = {SVCLB_MAP_SERVICES,  SVCLB_MAP_BACKENDS,   SVCLB_MAP_CT,
-                                   SVCLB_MAP_CT_EST,    SVCLB_MAP_SVC_STATS,  SVCLB_MAP_BE_STATS,
-                                   SVCLB_MAP_DROPS,     SVCLB_MAP_SOCK_REV,   SVCLB_MAP_MAGLEV,
-                                   SVCLB_MAP_AFFINITY,  SVCLB_MAP_SRC_RANGES, SVCLB_MAP_L2_ARP,
-                                   SVCLB_MAP_TX_PORTS,  SVCLB_MAP_NIC_XDP,    SVCLB_MAP_CT_EVENTS,
-                                   SVCLB_MAP_SOCK_FLOW, SVCLB_MAP_FRAG};
+const char* const kPinnedMaps[] = {
+    SVCLB_MAP_SERVICES,  SVCLB_MAP_BACKENDS,  SVCLB_MAP_CT,          SVCLB_MAP_CT_EST,
+    SVCLB_MAP_SVC_STATS, SVCLB_MAP_BE_STATS,  SVCLB_MAP_DROPS,       SVCLB_MAP_SOCK_REV,
+    SVCLB_MAP_MAGLEV,    SVCLB_MAP_AFFINITY,  SVCLB_MAP_SRC_RANGES,  SVCLB_MAP_L2_ARP,
+    SVCLB_MAP_TX_PORTS,  SVCLB_MAP_NIC_XDP,   SVCLB_MAP_CT_EVENTS,   SVCLB_MAP_SOCK_FLOW,
+    SVCLB_MAP_FRAG,      SVCLB_MAP_SERVICES6, SVCLB_MAP_BACKEND6,    SVCLB_MAP_CT6,
+    SVCLB_MAP_CT6_EST,   SVCLB_MAP_AFFINITY6, SVCLB_MAP_SRC_RANGES6, SVCLB_MAP_SOCK_REV6,
+    SVCLB_MAP_L2_NDP};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
@@ -473,6 +475,11 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   bpf_map__set_max_entries(s->maps.ct_est_v2, cfg.maxCtEntries);
   bpf_map__set_max_entries(s->maps.maglev_v1, cfg.maxSvcIds);
   bpf_map__set_max_entries(s->maps.affinity_v1, cfg.maxAffinityEntries);
+  bpf_map__set_max_entries(s->maps.svc6_v1, cfg.maxServiceEntries);
+  bpf_map__set_max_entries(s->maps.backend6_v1, cfg.maxBackends);
+  bpf_map__set_max_entries(s->maps.ct6_v1, cfg.maxCtEntries);
+  bpf_map__set_max_entries(s->maps.ct6_est_v1, cfg.maxCtEntries);
+  bpf_map__set_max_entries(s->maps.affinity6_v1, cfg.maxAffinityEntries);
   if (cfg.pin)
     if (auto st = adoptPinnedDevmap(s->maps.tx_ports_v1, cfg.bpffs + "/" + SVCLB_MAP_TX_PORTS); !st)
       return st.error();

@@ -40,6 +40,18 @@
 #define SVCLB_MAP_FRAG	     "frag_v1"
 #define SVCLB_MAP_MON_EVENTS "mon_events"
 #define SVCLB_MAP_MON_STATE  "mon_state"
+/* IPv6 (issue 16): the v6 twins of the address-keyed maps. svc_id, backend
+ * ids, svc_value, the stats arrays, maglev_v1 and backends_v1 (state,
+ * svc_id, port, proto of every backend) are shared by both families; only
+ * what holds an address has a v6 map. */
+#define SVCLB_MAP_SERVICES6   "svc6_v1"
+#define SVCLB_MAP_BACKEND6    "backend6_v1"
+#define SVCLB_MAP_CT6	      "ct6_v1"
+#define SVCLB_MAP_CT6_EST     "ct6_est_v1"
+#define SVCLB_MAP_AFFINITY6   "affinity6_v1"
+#define SVCLB_MAP_SRC_RANGES6 "src_ranges6_v1"
+#define SVCLB_MAP_SOCK_REV6   "sock_rev6_v1"
+#define SVCLB_MAP_L2_NDP      "l2_ndp_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -388,6 +400,93 @@ struct mon_event {
 	__u32 ifindex; /* ingress interface; 0 for the socket hooks */
 };
 
+/* ---- IPv6 (issue 16) ------------------------------------------------------
+ * An IPv6 address as on the wire, in a struct so that it is assigned and
+ * passed by value like the IPv4 __be32 (w[0] holds bytes 0-3). */
+struct v6addr {
+	__be32 w[4];
+};
+
+/* svc6_v1: the v6 frontends, laid out as svc_v1 (slot 0 the master, slots
+ * 1..total backend ids; the value is struct svc_value, svc_id from the one
+ * id space shared with v4). */
+struct svc6_key {
+	struct v6addr vip;
+	__be16 port;
+	__u8 proto;
+	__u8 scope; /* SVC_SCOPE_* */
+	__u16 slot; /* 0 = master */
+	__u16 pad;
+};
+
+/* backend6_v1: ARRAY indexed by backend id, parallel to backends_v1: a v6
+ * backend's id has its state/svc_id/port/proto in backends_v1 (addr 0) and
+ * its address here. Selection and the CT's backend check read backends_v1
+ * alone, whatever the family; only the DNAT address comes from here. */
+struct backend6_value {
+	struct v6addr addr;
+};
+
+/* affinity6_v1: LRU_HASH, sessionAffinity: ClientIP for v6 clients. */
+struct affinity6_key {
+	__u32 svc_id;
+	struct v6addr client;
+};
+
+/* src_ranges6_v1: LPM_TRIE, prefixlen = 32 (svc_id) + the CIDR's mask. */
+struct src_range6_key {
+	__u32 prefixlen;
+	__u32 svc_id;
+	struct v6addr addr;
+};
+
+/* ct6_v1 / ct6_est_v1: the v6 conntrack, same semantics and flags as
+ * ct_v2 / ct_est_v2 (two entries per flow, promotion on the ACK). */
+struct ct6_key {
+	struct v6addr saddr;
+	struct v6addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct ct6_value {
+	struct v6addr nat_addr; /* FORWARD: backend address; REPLY: VIP */
+	__be16 nat_port;
+	__u8 dir;
+	__u8 flags;
+	__u32 backend_id;
+	__u32 svc_id;
+	__u32 last_seen;
+	struct v6addr snat_addr; /* CT_F_SNAT, FORWARD: node address; REPLY: client */
+	__be16 snat_port;
+	__u16 pad;
+};
+
+/* sock_rev6_v1: the node's UDP6 sockets, {cookie, backend} -> VIP. */
+struct sock_rev6_key {
+	__u64 cookie;
+	struct v6addr addr;
+	__be16 port;
+	__u16 pad;
+	__u32 pad2;
+};
+
+struct sock_rev6_value {
+	struct v6addr vip;
+	__be16 port;
+	__u16 pad;
+};
+
+/* l2_ndp_v1: HASH {address, ifindex} -> MAC: neighbour solicitations for
+ * an announced v6 LoadBalancer/external IP on that NIC are answered with a
+ * neighbour advertisement (the v6 ARP answer). Value: struct l2_arp_value. */
+struct l2_ndp_key {
+	struct v6addr addr;
+	__u32 ifindex;
+};
+
 #ifdef __cplusplus
 #define SVCLB_ABI_ASSERT static_assert
 #else
@@ -407,5 +506,12 @@ struct mon_state {
 	__u64 ring_full;    /* events lost: no room in the ring buffer */
 };
 SVCLB_ABI_ASSERT(sizeof(struct mon_state) == 32, "mon_state: 4 counters");
+SVCLB_ABI_ASSERT(sizeof(struct svc6_key) == 24, "svc6_key: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct ct6_key) == 40, "ct6_key: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct ct6_value) == 52, "ct6_value: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct affinity6_key) == 20, "affinity6_key: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct src_range6_key) == 24, "src_range6_key: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct sock_rev6_key) == 32, "sock_rev6_key: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct l2_ndp_key) == 20, "l2_ndp_key: no implicit padding");
 
 #endif /* SVCLB_ABI_H */

@@ -115,6 +115,73 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } frag_v1 SEC(".maps");
 
+/* IPv6 twins of the address-keyed maps (maps/svclb_abi.h, issue 16). */
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_SERVICES_ENTRIES);
+	__type(key, struct svc6_key);
+	__type(value, struct svc_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} svc6_v1 SEC(".maps");
+
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SVCLB_DEFAULT_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct backend6_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} backend6_v1 SEC(".maps");
+
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_CT_ENTRIES);
+	__type(key, struct ct6_key);
+	__type(value, struct ct6_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct6_v1 SEC(".maps");
+
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_CT_ENTRIES);
+	__type(key, struct ct6_key);
+	__type(value, struct ct6_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ct6_est_v1 SEC(".maps");
+
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_AFFINITY_ENTRIES);
+	__type(key, struct affinity6_key);
+	__type(value, struct affinity_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} affinity6_v1 SEC(".maps");
+
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SVCLB_DEFAULT_SRC_RANGES);
+	__type(key, struct src_range6_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} src_ranges6_v1 SEC(".maps");
+
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_SOCK_REV_ENTRIES);
+	__type(key, struct sock_rev6_key);
+	__type(value, struct sock_rev6_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sock_rev6_v1 SEC(".maps");
+
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_L2_ARP);
+	__type(key, struct l2_ndp_key);
+	__type(value, struct l2_arp_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} l2_ndp_v1 SEC(".maps");
+
 /* Maglev tables: the inner template fixes the value type; BPF_F_INNER_MAP
  * lets inner tables of another size (--maglev-table-size) be inserted. */
 struct maglev_inner {
