@@ -144,7 +144,7 @@ static __always_inline int lb4_handle(struct __ctx_buff *ctx, const struct pkt4 
 			ret = lb4_local_redirect(ctx, p, v, &fib);
 	}
 	if (ret >= 0)
-		lb4_account(action, v, p->tot_len);
+		lb_account(action, v, p->tot_len);
 	return ret;
 }
 

@@ -131,12 +131,12 @@ static __always_inline int icmp4_handle(struct __ctx_buff *ctx, int mode)
 	now = ct_now();
 	if (ck.proto == IPPROTO_TCP) {
 		ct = bpf_map_lookup_elem(&ct_est_v2, &ck);
-		if (ct && !ct_alive(ct, ck.proto, now))
+		if (ct && !ct4_alive(ct, ck.proto, now))
 			ct = NULL;
 	}
 	if (!ct) {
 		ct = bpf_map_lookup_elem(&ct_v2, &ck);
-		if (ct && !ct_alive(ct, ck.proto, now))
+		if (ct && !ct4_alive(ct, ck.proto, now))
 			ct = NULL;
 	}
 	if (!ct)

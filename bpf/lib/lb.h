@@ -2,7 +2,10 @@
 /* The decision shared by every hook: Service lookup, backend selection
  * (random slots, Maglev, session affinity, KEP-1669 conditions, source
  * ranges) and, for a new flow, the CT entries and the source-NAT choice
- * (lib/ct.h, lib/fib.h). No packet is modified here. */
+ * (lib/ct.h, lib/fib.h). No packet is modified here. The family-generic
+ * part is lib/lb_fam.h, compiled for IPv4 (lb4_*) and IPv6 (lb6_*); what
+ * differs by family (the backend's address, the source-NAT choice) is
+ * here. */
 #ifndef SVCLB_BPF_LB_H
 #define SVCLB_BPF_LB_H
 
@@ -26,6 +29,20 @@ struct lb_verdict {
 	int new_flow;
 };
 
+/* The IPv6 verdict: lb_verdict with v6 addresses. */
+struct lb6_verdict {
+	struct v6addr addr;
+	__be16 port;
+	__u8 ct_flags;
+	__u8 fib_state;
+	struct v6addr snat_addr;
+	__be16 snat_port;
+	__u16 pad;
+	__u32 svc_id;
+	__u32 backend_id;
+	int new_flow;
+};
+
 /* Who calls the shared decision: the pod-facing tc program, or a program on
  * a node NIC (XDP fast path, tc slow path) which may source-NAT. */
 #define LB_MODE_POD	0
@@ -34,171 +51,15 @@ struct lb_verdict {
 
 #define NSEC_PER_SEC 1000000000ULL
 
-static __always_inline struct svc_value *svc_lookup_master(__be32 vip, __be16 port, __u8 proto)
-{
-	struct svc_key key = {
-		.vip = vip,
-		.port = port,
-		.proto = proto,
-		.scope = SVC_SCOPE_EXTERNAL,
-		.slot = 0,
-	};
-
-	return bpf_map_lookup_elem(&svc_v1, &key);
-}
-
-/* True if backend `id` may take a new flow of frontend `svc`. */
-static __always_inline struct backend_value *lb4_backend_ok(const struct svc_value *svc, __u32 id)
+/* True if backend `id` may take a new flow of frontend `svc`. backends_v1
+ * holds every backend's state and owner, whatever its family. */
+static __always_inline struct backend_value *lb_backend_ok(const struct svc_value *svc, __u32 id)
 {
 	struct backend_value *b = bpf_map_lookup_elem(&backends_v1, &id);
 
 	if (!b || b->state == BE_STATE_EMPTY || b->svc_id != svc->svc_id)
 		return NULL;
 	return b;
-}
-
-/* Picks a backend for a new flow of the frontend whose master is `svc`.
- * `hash` is the flow hash (Maglev; random slots with `sticky`).
- * Returns the backend id (> 0) and sets *be, or -DROP_NO_BACKEND /
- * -DROP_BACKEND_GONE.
- * Endpoint conditions (KEP-1669): ready backends (slots 1..count) take new
- * flows; only when none is ready do terminating-but-serving ones, which the
- * daemon then placed in slots 1..total (and in the Maglev table). */
-static __always_inline int lb4_select(__be32 vip, __be16 port, __u8 proto,
-				      const struct svc_value *svc, __u32 hash, int sticky,
-				      struct backend_value **be)
-{
-	struct svc_key key = {
-		.vip = vip,
-		.port = port,
-		.proto = proto,
-		.scope = SVC_SCOPE_EXTERNAL,
-	};
-	__u32 n = svc->count ? svc->count : svc->total;
-	struct backend_value *b = NULL;
-	struct svc_value *slot;
-	__u32 id;
-
-	if (n == 0)
-		return -DROP_NO_BACKEND;
-
-	if (svc->algo == SVC_ALGO_MAGLEV && svc->maglev_size) {
-		__u32 sid = svc->svc_id;
-		void *table = bpf_map_lookup_elem(&maglev_v1, &sid);
-
-		if (table) {
-			__u32 idx = hash % svc->maglev_size;
-			__u32 *bid = bpf_map_lookup_elem(table, &idx);
-
-			if (bid && (b = lb4_backend_ok(svc, *bid))) {
-				*be = b;
-				return (int)*bid;
-			}
-		}
-		/* No table (yet) or a stale entry: fall back to the slots. */
-	}
-
-	/* Random slots pick at random per new flow; `sticky` callers (the
-	 * socket hooks for UDP, which see every datagram of an unconnected
-	 * socket as a new flow) pick by `hash`, so one socket keeps one
-	 * backend while the Service's endpoints stay the same. */
-	key.slot = ((sticky ? hash : bpf_get_prandom_u32()) % n) + 1;
-	slot = bpf_map_lookup_elem(&svc_v1, &key);
-	if (!slot)
-		return -DROP_BACKEND_GONE;
-	id = slot->backend_id;
-	b = lb4_backend_ok(svc, id);
-	if (!b)
-		return -DROP_BACKEND_GONE;
-	*be = b;
-	return (int)id;
-}
-
-/* lb4_select with sessionAffinity: ClientIP. A client keeps its backend for
- * new connections while its last new connection is younger than the
- * timeout and that backend is still ready (kube-proxy's `recent` match);
- * otherwise a fresh choice is made and remembered. The affinity entry
- * outlives CT entries: it is keyed by client address only. */
-static __always_inline int lb4_select_affine_pick(__be32 vip, __be16 port, __u8 proto,
-						  const struct svc_value *svc, __be32 client,
-						  __u32 hash, int sticky, struct backend_value **be)
-{
-	struct affinity_key ak = { .svc_id = svc->svc_id, .client = client };
-	struct affinity_value *av;
-	__u64 now;
-	int id;
-
-	if (!(svc->flags & SVC_F_AFFINITY))
-		return lb4_select(vip, port, proto, svc, hash, sticky, be);
-
-	now = bpf_ktime_get_ns();
-	av = bpf_map_lookup_elem(&affinity_v1, &ak);
-	if (av && svc->count &&
-	    now - av->last_used_ns <= (__u64)svc->affinity_timeout * NSEC_PER_SEC) {
-		struct backend_value *b = lb4_backend_ok(svc, av->backend_id);
-
-		if (b && b->state == BE_STATE_ACTIVE) {
-			av->last_used_ns = now;
-			*be = b;
-			return (int)av->backend_id;
-		}
-	}
-	id = lb4_select(vip, port, proto, svc, hash, sticky, be);
-	if (id > 0) {
-		struct affinity_value nv = { .backend_id = (__u32)id, .last_used_ns = now };
-
-		bpf_map_update_elem(&affinity_v1, &ak, &nv, BPF_ANY);
-	}
-	return id;
-}
-
-static __always_inline int lb4_select_affine(__be32 vip, __be16 port, __u8 proto,
-					     const struct svc_value *svc, __be32 client, __u32 hash,
-					     struct backend_value **be)
-{
-	return lb4_select_affine_pick(vip, port, proto, svc, client, hash, 0, be);
-}
-
-/* True if the client may open a flow to this frontend
- * (loadBalancerSourceRanges). */
-static __always_inline int lb4_source_allowed(const struct svc_value *svc, __be32 client)
-{
-	struct src_range_key k = {
-		.prefixlen = 64,
-		.svc_id = svc->svc_id,
-		.addr = client,
-	};
-
-	if (!(svc->flags & SVC_F_SRC_RANGES))
-		return 1;
-	return bpf_map_lookup_elem(&src_ranges_v1, &k) != NULL;
-}
-
-/* The verdict for a packet of a tracked flow (entry `ct` of `map`, key
- * `ck`): refreshes it, marks it closing on FIN/RST, and promotes a TCP flow
- * to ct_est_v2 on the client's first bare ACK. Returns LB_DNAT or LB_RNAT. */
-static __always_inline int lb4_tracked(void *map, struct ct_value *ct, const struct ct_key *ck,
-				       const struct pkt4 *p, __u32 now, struct lb_verdict *v)
-{
-	if (ct->last_seen != now)
-		ct->last_seen = now; /* at most one write per tick */
-	if (p->tcp_flags & (TCPF_FIN | TCPF_RST))
-		ct_closing(map, ct, ck, p);
-
-	v->addr = ct->nat_addr;
-	v->port = ct->nat_port;
-	v->svc_id = ct->svc_id;
-	v->backend_id = ct->backend_id;
-	v->new_flow = 0;
-	v->ct_flags = ct->flags & (CT_F_SNAT | CT_F_EXTERNAL | CT_F_HAIRPIN);
-	v->snat_addr = ct->snat_addr;
-	v->snat_port = ct->snat_port;
-	if (ct->dir == CT_DIR_REPLY)
-		return LB_RNAT;
-	if (map == &ct_v2 &&
-	    (p->tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST | TCPF_FIN)) == TCPF_ACK)
-		ct_promote(ck, ct, p);
-	return LB_DNAT;
 }
 
 /* A pod's new flow whose backend is that very pod (hairpin): the source the
@@ -255,126 +116,48 @@ static __always_inline int lb4_snat_choice(void *ctx, struct bpf_fib_lookup *fib
 	return 0;
 }
 
-/* A new flow of frontend `svc`: source ranges, conditions, the backend,
- * the source-NAT choice and the two CT entries. Returns LB_DNAT (*v
- * filled), LB_PASS, or -DROP_* (-DROP_NO_BACKEND: the caller rejects). */
-static __always_inline int lb4_new_flow(const struct pkt4 *p, const struct ct_key *ck,
-					const struct svc_value *svc, __u32 now,
-					struct lb_verdict *v, void *ctx, int mode, __u32 ifindex,
-					struct bpf_fib_lookup *fib)
+/* The DNAT address of backend `id` (`be`: its backends_v1 entry). An IPv4
+ * backend's is in that entry; an IPv6 backend's in backend6_v1[id]. Returns
+ * 0 or -1 (no such slot). */
+static __always_inline int lb4_backend_addr(__u32 id, const struct backend_value *be, __be32 *addr)
 {
-	struct backend_value *be =
-		NULL; /* clang may read it uninitialized on a path the verifier walks (R2 !read_ok) */
-	__u32 hash;
-	int id, snat;
-
-	v->svc_id = svc->svc_id;
-	if (!lb4_source_allowed(svc, p->saddr))
-		return -DROP_SOURCE_RANGE;
-	if ((svc->flags & SVC_F_NO_LOCAL_EPS) && svc->total == 0)
-		return -DROP_NO_LOCAL_EP;
-	/* Affinity hashes the client address only (all of a client's
-	 * connections must agree); otherwise the whole 5-tuple. */
-	hash = (svc->flags & SVC_F_AFFINITY)
-		       ? hash_3words(p->saddr, p->daddr, p->proto)
-		       : hash_3words(p->saddr, p->daddr,
-				     ((__u32)p->sport << 16 | p->dport) ^ p->proto);
-	id = lb4_select_affine(p->daddr, p->dport, p->proto, svc, p->saddr, hash, &be);
-	if (id < 0)
-		return id;
-
-	v->addr = be->addr;
-	v->port = be->port;
-	v->backend_id = (__u32)id;
-	v->new_flow = 1;
-
-	{
-		__u8 flags = (svc->flags & SVC_F_EXTERNAL) ? CT_F_EXTERNAL : 0;
-		struct ct_value fwd = {
-			.nat_addr = be->addr,
-			.nat_port = be->port,
-			.dir = CT_DIR_FORWARD,
-			.flags = flags,
-			.backend_id = (__u32)id,
-			.svc_id = svc->svc_id,
-			.last_seen = now,
-		};
-		struct ct_value rev = {
-			.nat_addr = p->daddr,
-			.nat_port = p->dport,
-			.dir = CT_DIR_REPLY,
-			.flags = flags,
-			.backend_id = (__u32)id,
-			.svc_id = svc->svc_id,
-			.last_seen = now,
-		};
-
-		snat = lb4_snat_choice(ctx, fib, mode, ifindex, p, svc, be->addr, &fwd.snat_addr);
-		if (snat == LB_SNAT_TO_TC)
-			return LB_PASS;
-		if (snat < 0)
-			return snat;
-		if (snat) {
-			__u8 nat = mode == LB_MODE_POD ? CT_F_SNAT | CT_F_HAIRPIN : CT_F_SNAT;
-
-			fwd.flags |= nat;
-			rev.flags |= nat;
-			rev.snat_addr = p->saddr;
-			rev.snat_port = p->sport;
-			v->fib_state = (__u8)snat;
-		}
-		id = ct_create(ck, &fwd, &rev, p->proto, now);
-		if (id < 0)
-			return id;
-		v->ct_flags = fwd.flags & (CT_F_SNAT | CT_F_EXTERNAL | CT_F_HAIRPIN);
-		v->snat_addr = fwd.snat_addr;
-		v->snat_port = fwd.snat_port;
-	}
-	return LB_DNAT;
+	*addr = be->addr;
+	return 0;
 }
 
-/* The decision for one parsed packet.
- * Returns LB_PASS, LB_DNAT or LB_RNAT (with *v filled), or -DROP_*; on
- * -DROP_NO_BACKEND v->svc_id names the Service (the caller rejects).
- * Order: the CT lookup comes first, keyed on the packet's own 5-tuple, so an
- * established flow (either direction) costs two hash lookups (its entry and,
- * in ct_relink, the flow's other one) plus an inlined array read; the
- * service map is only consulted for a new flow. */
-static __always_inline int lb4_decide(const struct pkt4 *p, struct lb_verdict *v, void *ctx,
-				      int mode, __u32 ifindex, struct bpf_fib_lookup *fib)
+static __always_inline int lb6_backend_addr(__u32 id, const struct backend_value *be,
+					    struct v6addr *addr)
 {
-	struct ct_key ck = {
-		.saddr = p->saddr,
-		.daddr = p->daddr,
-		.sport = p->sport,
-		.dport = p->dport,
-		.proto = p->proto,
-	};
-	__u32 now = ct_now();
-	struct svc_value *svc;
-	struct ct_value *ct;
-	void *map;
+	struct backend6_value *b6 = bpf_map_lookup_elem(&backend6_v1, &id);
 
-	ct = ct_lookup4(p, &ck, now, &map);
-	if (ct)
-		return lb4_tracked(map, ct, &ck, p, now, v);
-	/* A later fragment never makes a new flow (lib/frag.h). */
-	if (p->frag == PKT_FRAG_LATER)
-		return LB_PASS;
-
-	svc = svc_lookup_master(p->daddr, p->dport, p->proto);
-	if (!svc) {
-		/* On a NIC with svclb's XDP, tc also sees what XDP translated
-		 * (and took over) already. */
-		if (mode != LB_MODE_TC_EXT || !bpf_map_lookup_elem(&nic_xdp_v1, &ifindex))
-			ct_take_over_tuple(p);
-		return LB_PASS;
-	}
-	return lb4_new_flow(p, &ck, svc, now, v, ctx, mode, ifindex, fib);
+	if (!b6)
+		return -1;
+	*addr = b6->addr;
+	return 0;
 }
 
-/* Counts a translated packet once per direction. */
-static __always_inline void lb4_account(int action, const struct lb_verdict *v, __u32 bytes)
+/* IPv6 has no source NAT yet (issue 16: hairpin and NodePort/LoadBalancer
+ * to another node are the IPv4 path's): a v6 new flow is DNATed only. */
+static __always_inline int lb6_snat_choice(void *ctx, struct bpf_fib_lookup *fib, int mode,
+					   __u32 ifindex, const struct pkt6 *p,
+					   const struct svc_value *svc, struct v6addr backend,
+					   struct v6addr *snat_addr)
+{
+	return 0;
+}
+
+#define SVCLB_FAM 4
+#include "lib/family.h"
+#include "lib/lb_fam.h"
+#include "lib/family_end.h"
+
+#define SVCLB_FAM 6
+#include "lib/family.h"
+#include "lib/lb_fam.h"
+#include "lib/family_end.h"
+
+/* Counts a translated packet once per direction (either family). */
+static __always_inline void lb_account(int action, const struct lb_verdict *v, __u32 bytes)
 {
 	if (action == LB_DNAT) {
 		stats_fwd(&svc_stats_v1, v->svc_id, bytes, v->new_flow);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* IPv4 TCP/UDP header parsing shared by XDP and tc. */
+/* IPv4 and IPv6 TCP/UDP header parsing shared by XDP and tc. */
 #ifndef SVCLB_BPF_PARSE_H
 #define SVCLB_BPF_PARSE_H
 
 #include "lib/common.h"
+#include <linux/ipv6.h>
 
 /* Offsets are from the start of the frame (Ethernet header). */
 struct pkt4 {
@@ -111,6 +112,137 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 frame_le
 		p->sport = udp->source;
 		p->dport = udp->dest;
 		p->csum_off = p->l4_off + offsetof(struct udphdr, check);
+	}
+	return PARSE_OK;
+}
+
+/* ---- IPv6 (issue 16) ---------------------------------------------------- */
+
+/* Offsets are from the start of the frame, as in pkt4. */
+struct pkt6 {
+	__u32 l3_off;
+	__u32 l4_off;
+	__u32 csum_off; /* the L4 checksum field */
+	struct v6addr saddr;
+	struct v6addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u16 tot_len; /* the IPv6 packet's length (header + payload), host order */
+	__u8 proto;
+	__u8 tcp_flags;
+	__u8 frag; /* PKT_FRAG_NONE: a fragmented datagram is not parsed (NOT_OURS) */
+	__u8 pad;
+};
+
+static __always_inline int v6_equal(const struct v6addr *a, const struct v6addr *b)
+{
+	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
+		(a->w[3] ^ b->w[3])) == 0;
+}
+
+#ifndef NEXTHDR_HOP
+#define NEXTHDR_HOP	 0
+#define NEXTHDR_ROUTING	 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH	 51
+#define NEXTHDR_DEST	 60
+#endif
+
+/* Extension headers walked to reach the L4 header (hop-by-hop, routing,
+ * destination options, fragment, AH); a packet with more is not ours. */
+#define PARSE6_MAX_EXT 4
+/* Largest header prefix the IPv6 parser reads: what tc pulls into the
+ * linear area (extension headers past it: not ours). */
+#define PARSE6_MAX_HDR 256
+
+/* Parses an Ethernet/IPv6/[extension headers]/{TCP,UDP} frame, as
+ * parse_ipv4 does (same return values, no PARSE_FRAG): a fragment (a
+ * fragment header with offset != 0 or M set) is NOT_OURS, passed untouched;
+ * so are ESP, no-next-header, ICMPv6 (neighbour discovery included), a
+ * jumbogram (payload length 0) and more than PARSE6_MAX_EXT extension
+ * headers. An atomic fragment header (offset 0, M clear) is walked over. */
+static __always_inline int parse_ipv6(void *data, void *data_end, __u32 frame_len, struct pkt6 *p)
+{
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6;
+	__u32 off = ETH_HLEN + sizeof(struct ipv6hdr);
+	__u32 payload;
+	__u8 nh;
+
+	if ((void *)(eth + 1) > data_end)
+		return frame_len >= ETH_HLEN ? PARSE_SHORT : PARSE_NOT_OURS;
+	if (eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return PARSE_NOT_OURS;
+	ip6 = (void *)(eth + 1);
+	if ((void *)(ip6 + 1) > data_end)
+		return frame_len >= off ? PARSE_SHORT : PARSE_NOT_OURS;
+	if (ip6->version != 6)
+		return PARSE_NOT_OURS;
+	payload = bpf_ntohs(ip6->payload_len);
+	if (payload == 0 || payload + off > frame_len)
+		return PARSE_NOT_OURS;
+	nh = ip6->nexthdr;
+
+#pragma unroll
+	for (int i = 0; i < PARSE6_MAX_EXT; i++) {
+		__u8 *eh = data + off;
+		__u32 len;
+
+		if (nh == IPPROTO_TCP || nh == IPPROTO_UDP)
+			break;
+		if (nh != NEXTHDR_HOP && nh != NEXTHDR_ROUTING && nh != NEXTHDR_DEST &&
+		    nh != NEXTHDR_FRAGMENT && nh != NEXTHDR_AUTH)
+			return PARSE_NOT_OURS;
+		if ((void *)(eh + 8) > data_end)
+			return frame_len >= off + 8 ? PARSE_SHORT : PARSE_NOT_OURS;
+		if (nh == NEXTHDR_FRAGMENT) {
+			/* offset (13 bits) << 3 | M: anything but an atomic fragment */
+			if (((__u16)eh[2] << 8 | eh[3]) & 0xfff9)
+				return PARSE_NOT_OURS;
+			len = 8;
+		} else if (nh == NEXTHDR_AUTH) {
+			len = ((__u32)eh[1] + 2) * 4;
+		} else {
+			len = ((__u32)eh[1] + 1) * 8;
+		}
+		nh = eh[0];
+		off += len;
+		if (off > PARSE6_MAX_HDR)
+			return PARSE_NOT_OURS;
+	}
+	if (nh != IPPROTO_TCP && nh != IPPROTO_UDP)
+		return PARSE_NOT_OURS;
+	if (off + sizeof(struct udphdr) > ETH_HLEN + sizeof(struct ipv6hdr) + payload)
+		return PARSE_NOT_OURS;
+
+	p->l3_off = ETH_HLEN;
+	p->l4_off = off;
+	__builtin_memcpy(&p->saddr, &ip6->saddr, sizeof(p->saddr));
+	__builtin_memcpy(&p->daddr, &ip6->daddr, sizeof(p->daddr));
+	p->tot_len = (__u16)(payload + sizeof(struct ipv6hdr));
+	p->proto = nh;
+
+	if (nh == IPPROTO_TCP) {
+		struct tcphdr *tcp = data + off;
+
+		if (off + sizeof(*tcp) > ETH_HLEN + sizeof(struct ipv6hdr) + payload)
+			return PARSE_NOT_OURS;
+		if ((void *)(tcp + 1) > data_end)
+			return PARSE_SHORT;
+		if (tcp->doff < 5)
+			return PARSE_NOT_OURS;
+		p->sport = tcp->source;
+		p->dport = tcp->dest;
+		p->tcp_flags = ((__u8 *)tcp)[13];
+		p->csum_off = off + offsetof(struct tcphdr, check);
+	} else {
+		struct udphdr *udp = data + off;
+
+		if ((void *)(udp + 1) > data_end)
+			return PARSE_SHORT;
+		p->sport = udp->source;
+		p->dport = udp->dest;
+		p->csum_off = off + offsetof(struct udphdr, check);
 	}
 	return PARSE_OK;
 }

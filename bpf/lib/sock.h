@@ -165,7 +165,7 @@ static __always_inline int sock4_translate(struct bpf_sock_addr *ctx, __u8 proto
 		return 0;
 	if (owner == SOCK_POD && connect && proto == IPPROTO_UDP)
 		return 0;
-	svc = svc_lookup_master(vip, port, proto);
+	svc = svc4_lookup_master(vip, port, proto);
 	if (!svc) {
 		if (proto == IPPROTO_UDP)
 			sock4_direct(ctx, vip, port);
