@@ -8,7 +8,21 @@
 
 /* tc ingress of a pod-facing interface (the host end of a pod's veth):
  * packets a pod sends. DNAT toward a backend for client -> ClusterIP, and
- * reverse NAT for backend -> client replies. */
+ * reverse NAT for backend -> client replies; IPv4 and IPv6. */
+/* The IPv6 half of svclb_tc_pod_in, tail-called from it (tail_progs):
+ * ClusterIP DNAT / reverse NAT / rejects for a pod's IPv6 packets. */
+SEC("tc")
+int svclb_tc_pod_in6(struct __sk_buff *skb)
+{
+	__u32 len = skb->len;
+	struct lb6_verdict v = {};
+	struct pkt6 p = {};
+
+	if (ctx_parse6(skb, &p) != PARSE_OK)
+		return TC_ACT_OK;
+	return lb6_exit(lb6_handle(skb, &p, LB_MODE_POD, &v), len);
+}
+
 SEC("tc")
 int svclb_tc_pod_in(struct __sk_buff *skb)
 {
@@ -17,6 +31,10 @@ int svclb_tc_pod_in(struct __sk_buff *skb)
 	struct pkt4 p = {};
 	int ret;
 
+	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		bpf_tail_call(skb, &tail_progs, SVCLB_TAIL_POD6);
+		return TC_ACT_OK; /* no IPv6 program in the slot: untouched */
+	}
 	if (ctx_parse4(skb, &p) != PARSE_OK)
 		return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_POD), len, &p, &v, LB_MODE_POD);
 	ret = lb4_handle(skb, &p, LB_MODE_POD, &v);

@@ -491,6 +491,13 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
                             fmt::format("load BPF programs (pinned maps under {} that do not match "
                                         "this build or the --max-* sizes are refused)",
                                         cfg.bpffs));
+  // The pod program's IPv6 half (a tail call: bpf/lib/maps.h tail_progs).
+  {
+    uint32_t slot = SVCLB_TAIL_POD6;
+    int fd = bpf_program__fd(s->progs.svclb_tc_pod_in6);
+    if (bpf_map_update_elem(bpf_map__fd(s->maps.tail_progs), &slot, &fd, BPF_ANY) != 0)
+      return Error::fromErrno(errno, "install the IPv6 pod program (tail_progs)");
+  }
   if (auto st = dp->setCtLifetimes(); !st) return st.error();
   return dp;
 }
@@ -844,6 +851,24 @@ NicXdpMap Dataplane::nicXdp() const {
 TxPortMap Dataplane::txPorts() const {
   return {bpf_map__fd(skel_->maps.tx_ports_v1), SVCLB_MAP_TX_PORTS};
 }
+
+Service6Map Dataplane::services6() const {
+  return {bpf_map__fd(skel_->maps.svc6_v1), SVCLB_MAP_SERVICES6};
+}
+Backend6Map Dataplane::backends6() const {
+  return {bpf_map__fd(skel_->maps.backend6_v1), SVCLB_MAP_BACKEND6};
+}
+Ct6Map Dataplane::conntrack6() const { return {bpf_map__fd(skel_->maps.ct6_v1), SVCLB_MAP_CT6}; }
+Ct6Map Dataplane::conntrack6Est() const {
+  return {bpf_map__fd(skel_->maps.ct6_est_v1), SVCLB_MAP_CT6_EST};
+}
+Affinity6Map Dataplane::affinity6() const {
+  return {bpf_map__fd(skel_->maps.affinity6_v1), SVCLB_MAP_AFFINITY6};
+}
+SrcRange6Map Dataplane::srcRanges6() const {
+  return {bpf_map__fd(skel_->maps.src_ranges6_v1), SVCLB_MAP_SRC_RANGES6};
+}
+L2NdpMap Dataplane::l2Ndp() const { return {bpf_map__fd(skel_->maps.l2_ndp_v1), SVCLB_MAP_L2_NDP}; }
 
 int Dataplane::tcProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_pod_in); }
 int Dataplane::tcEgressProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_pod_out); }

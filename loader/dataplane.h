@@ -149,6 +149,14 @@ class Dataplane {
   L2ArpMap l2Arp() const;
   TxPortMap txPorts() const;
   NicXdpMap nicXdp() const;
+  // The IPv6 twins (maps/svclb_abi.h).
+  Service6Map services6() const;
+  Backend6Map backends6() const;
+  Ct6Map conntrack6() const;
+  Ct6Map conntrack6Est() const;
+  Affinity6Map affinity6() const;
+  SrcRange6Map srcRanges6() const;
+  L2NdpMap l2Ndp() const;
 
   std::vector<ProgramInfo> programs() const;
   std::vector<TcAttachment> tcAttachments() const;              // queried from the kernel

@@ -400,6 +400,9 @@ struct mon_event {
 	__u32 ifindex; /* ingress interface; 0 for the socket hooks */
 };
 
+/* tail_progs (PROG_ARRAY, not pinned): slot of the pod program's IPv6 half. */
+#define SVCLB_TAIL_POD6 0
+
 /* ---- IPv6 (issue 16) ------------------------------------------------------
  * An IPv6 address as on the wire, in a struct so that it is assigned and
  * passed by value like the IPv4 __be32 (w[0] holds bytes 0-3). */

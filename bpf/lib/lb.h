@@ -157,14 +157,15 @@ static __always_inline int lb6_snat_choice(void *ctx, struct bpf_fib_lookup *fib
 #include "lib/family_end.h"
 
 /* Counts a translated packet once per direction (either family). */
-static __always_inline void lb_account(int action, const struct lb_verdict *v, __u32 bytes)
+static __always_inline void lb_account(int action, __u32 svc_id, __u32 backend_id, int new_flow,
+				       __u32 bytes)
 {
 	if (action == LB_DNAT) {
-		stats_fwd(&svc_stats_v1, v->svc_id, bytes, v->new_flow);
-		stats_fwd(&be_stats_v1, v->backend_id, bytes, v->new_flow);
+		stats_fwd(&svc_stats_v1, svc_id, bytes, new_flow);
+		stats_fwd(&be_stats_v1, backend_id, bytes, new_flow);
 	} else {
-		stats_reply(&svc_stats_v1, v->svc_id, bytes);
-		stats_reply(&be_stats_v1, v->backend_id, bytes);
+		stats_reply(&svc_stats_v1, svc_id, bytes);
+		stats_reply(&be_stats_v1, backend_id, bytes);
 	}
 }
 

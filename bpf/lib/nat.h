@@ -157,4 +157,80 @@ static __always_inline int nat4_rewrite_both(struct __ctx_buff *ctx, const struc
 	return 0;
 }
 
+/* ---- IPv6 (issue 16) ----------------------------------------------------
+ * No IP header checksum; the L4 checksum's pseudo-header holds the 16-byte
+ * addresses: an address change is four 32-bit word changes. */
+
+/* `sum` after the address `from` became `to`. */
+static __always_inline __u32 csum_add_v6_change(__u32 sum, const struct v6addr *from,
+						const struct v6addr *to)
+{
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		sum = csum_add32(sum, ~from->w[i]);
+		sum = csum_add32(sum, to->w[i]);
+	}
+	return sum;
+}
+
+/* nat4_rewrite for IPv6: dst != 0 rewrites the destination (DNAT), else
+ * the source (reverse NAT). Returns 0 or -DROP_*. */
+static __always_inline int nat6_rewrite(struct __ctx_buff *ctx, const struct pkt6 *p, int dst,
+					struct v6addr new_addr, __be16 new_port)
+{
+	void *data = ctx_data(ctx);
+	void *data_end = ctx_data_end(ctx);
+	struct v6addr old_addr = dst ? p->daddr : p->saddr;
+	__be16 old_port = dst ? p->dport : p->sport;
+	__u64 mangled0 = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	int mode = ctx_csum_mode(ctx);
+	__be16 *port, *check;
+	__u32 sum;
+
+	if ((void *)(ip6 + 1) > data_end || p->l4_off > PARSE6_MAX_HDR ||
+	    p->csum_off > PARSE6_MAX_HDR)
+		return -DROP_PULL;
+	port = data + p->l4_off + (dst ? 2 : 0);
+	check = data + p->csum_off;
+	if ((void *)(port + 1) > data_end || (void *)(check + 1) > data_end)
+		return -DROP_PULL;
+
+	if (dst)
+		__builtin_memcpy(&ip6->daddr, &new_addr, sizeof(new_addr));
+	else
+		__builtin_memcpy(&ip6->saddr, &new_addr, sizeof(new_addr));
+	*port = new_port;
+	if (mode == CSUM_PARTIAL) {
+		/* the uncomplemented pseudo-header sum: addresses only */
+		sum = csum_add_v6_change((__u16)*check, &old_addr, &new_addr);
+		*check = ~csum_fold32(sum);
+		return 0;
+	}
+	if (mode == CSUM_FULL) {
+		__sum16 c;
+
+		if (p->proto == IPPROTO_UDP && *check == 0)
+			return 0;
+		sum = csum_add_v6_change((__u16) ~*check, &old_addr, &new_addr);
+		sum = csum_add32(sum, (__u16)~old_port);
+		sum = csum_add32(sum, new_port);
+		c = csum_fold32(sum);
+		if (p->proto == IPPROTO_UDP && c == 0)
+			c = 0xffff;
+		*check = c;
+		return 0;
+	}
+
+	/* CSUM_COMPLETE: the helper applies the address words' difference to
+	 * the checksum and to skb->csum. Nothing is read after. */
+	sum = csum_add_v6_change(0, &old_addr, &new_addr);
+	if (ctx_l4_csum_replace(ctx, p->csum_off, 0, sum, BPF_F_PSEUDO_HDR | mangled0))
+		return -DROP_CSUM;
+	if (old_port != new_port &&
+	    ctx_l4_csum_replace(ctx, p->csum_off, old_port, new_port, mangled0 | sizeof(new_port)))
+		return -DROP_CSUM;
+	return 0;
+}
+
 #endif

@@ -9,6 +9,7 @@
 #define SVCLB_BPF_REJECT_H
 
 #include "lib/common.h"
+#include <linux/ipv6.h>
 
 /* linux/icmp.h drags in libc socket headers: the 8 bytes we need. */
 struct icmphdr {
@@ -161,6 +162,139 @@ static __always_inline int icmp_unreach_write(void *data, void *data_end)
 	icmp->checksum = 0;
 	icmp->unused = 0;
 	sum = csum_words((const __u16 *)icmp, (sizeof(*icmp) + sizeof(*orig) + 8) / 2, 0);
+	icmp->checksum = csum_finish(sum);
+	return 0;
+}
+
+/* ---- IPv6 (issue 16): RST and ICMPv6 port unreachable -------------------
+ * As for IPv4, only a packet without extension headers is rejected (its
+ * L4 header right after the IPv6 header); others are dropped. */
+
+struct icmp6hdr_min {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be32 unused;
+};
+#define ICMPV6_DEST_UNREACH 1
+#define ICMPV6_PORT_UNREACH 4
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
+
+#define REJECT6_RST_LEN	  (ETH_HLEN + sizeof(struct ipv6hdr) + sizeof(struct tcphdr)) /* 74 */
+#define REJECT6_ICMP_ROOM (sizeof(struct ipv6hdr) + sizeof(struct icmp6hdr_min))      /* 48 */
+/* eth + new IPv6 + ICMPv6 + quoted IPv6 header + 8 bytes of UDP */
+#define REJECT6_ICMP_LEN (ETH_HLEN + REJECT6_ICMP_ROOM + sizeof(struct ipv6hdr) + 8) /* 110 */
+
+/* The one's complement sum of the IPv6 pseudo-header (RFC 8200 8.1). */
+static __always_inline __u32 csum_v6_pseudo(const struct ipv6hdr *ip6, __u32 len, __u8 proto)
+{
+	__u32 sum = csum_words((const __u16 *)&ip6->saddr, 16, 0);
+
+	return sum + bpf_htons((__u16)len) + bpf_htons(proto);
+}
+
+/* A reply header in place: from `saddr` to `daddr` (16 bytes each, copied
+ * first: they may alias the header being written). */
+static __always_inline void ip6_reply_header(struct ipv6hdr *ip6, const struct v6addr *saddr,
+					     const struct v6addr *daddr, __u8 proto,
+					     __u16 payload_len)
+{
+	struct v6addr s = *saddr, d = *daddr;
+
+	*(__be32 *)ip6 = bpf_htonl(0x60000000); /* version 6, class 0, flow 0 */
+	ip6->payload_len = bpf_htons(payload_len);
+	ip6->nexthdr = proto;
+	ip6->hop_limit = 64;
+	__builtin_memcpy(&ip6->saddr, &s, sizeof(s));
+	__builtin_memcpy(&ip6->daddr, &d, sizeof(d));
+}
+
+/* rst_prepare for IPv6. Returns 0, or -1 if the headers are not there. */
+static __always_inline int rst6_prepare(void *data, void *data_end, struct rst_info *ri)
+{
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct tcphdr *tcp = data + ETH_HLEN + sizeof(*ip6);
+	__u32 seg_len;
+
+	if ((void *)(tcp + 1) > data_end || ip6->nexthdr != IPPROTO_TCP)
+		return -1;
+	ri->drop = tcp->rst;
+	seg_len = bpf_ntohs(ip6->payload_len) - (__u32)tcp->doff * 4 + tcp->syn + tcp->fin;
+	if (tcp->ack) {
+		ri->seq = tcp->ack_seq;
+		ri->ack_seq = 0;
+		ri->flags = 0x04; /* RST */
+	} else {
+		ri->seq = 0;
+		ri->ack_seq = bpf_htonl(bpf_ntohl(tcp->seq) + seg_len);
+		ri->flags = 0x14; /* RST|ACK */
+	}
+	return 0;
+}
+
+/* rst_write for IPv6: a frame of exactly REJECT6_RST_LEN bytes. */
+static __always_inline int rst6_write(void *data, void *data_end, const struct rst_info *ri)
+{
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct tcphdr *tcp = data + ETH_HLEN + sizeof(*ip6);
+	struct v6addr saddr, daddr;
+	__be16 sport;
+	__u32 sum;
+
+	if ((void *)(tcp + 1) > data_end)
+		return -1;
+	swap_macs(eth);
+	__builtin_memcpy(&saddr, &ip6->daddr, sizeof(saddr));
+	__builtin_memcpy(&daddr, &ip6->saddr, sizeof(daddr));
+	ip6_reply_header(ip6, &saddr, &daddr, IPPROTO_TCP, sizeof(*tcp));
+
+	sport = tcp->dest;
+	tcp->dest = tcp->source;
+	tcp->source = sport;
+	tcp->seq = ri->seq;
+	tcp->ack_seq = ri->ack_seq;
+	((__u8 *)tcp)[12] = 5 << 4;
+	((__u8 *)tcp)[13] = ri->flags;
+	tcp->window = 0;
+	tcp->check = 0;
+	tcp->urg_ptr = 0;
+	sum = csum_v6_pseudo(ip6, sizeof(*tcp), IPPROTO_TCP);
+	sum = csum_words((const __u16 *)tcp, sizeof(*tcp) / 2, sum);
+	tcp->check = csum_finish(sum);
+	return 0;
+}
+
+/* icmp_unreach_write for IPv6: a frame of exactly REJECT6_ICMP_LEN bytes,
+ *   [0,14) Ethernet of the original frame, [14,62) room,
+ *   [62,102) the original IPv6 header, [102,110) the original UDP header,
+ * becomes an ICMPv6 destination unreachable / port unreachable (RFC 4443
+ * 3.1) from the original destination to its source. Returns 0 or -1. */
+static __always_inline int icmp6_unreach_write(void *data, void *data_end)
+{
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	struct icmp6hdr_min *icmp = data + ETH_HLEN + sizeof(*ip6);
+	struct ipv6hdr *orig = data + ETH_HLEN + REJECT6_ICMP_ROOM;
+	__u32 len = sizeof(*icmp) + sizeof(*orig) + 8;
+	struct v6addr saddr, daddr;
+	__u32 sum;
+
+	if (data + REJECT6_ICMP_LEN > data_end)
+		return -1;
+	swap_macs(eth);
+	eth->h_proto = bpf_htons(ETH_P_IPV6);
+	__builtin_memcpy(&saddr, &orig->daddr, sizeof(saddr));
+	__builtin_memcpy(&daddr, &orig->saddr, sizeof(daddr));
+	ip6_reply_header(ip6, &saddr, &daddr, IPPROTO_ICMPV6, (__u16)len);
+	icmp->type = ICMPV6_DEST_UNREACH;
+	icmp->code = ICMPV6_PORT_UNREACH;
+	icmp->checksum = 0;
+	icmp->unused = 0;
+	sum = csum_v6_pseudo(ip6, len, IPPROTO_ICMPV6);
+	sum = csum_words((const __u16 *)icmp, len / 2, sum);
 	icmp->checksum = csum_finish(sum);
 	return 0;
 }

@@ -1,0 +1,529 @@
+// IPv6 on the pod path (issue 16): svclb_tc_pod_in tail-calls
+// svclb_tc_pod_in6 for an IPv6 frame, which runs the same decision as IPv4
+// (lib/lb_fam.h, lib/ct_fam.h compiled for v6) over the v6 maps. The maps
+// are written here directly, as the daemon lays them out (svc6_v1 master
+// and slots, backends_v1 state/owner, backend6_v1 address); every output
+// frame's L4 checksum is verified independently (tests/testlib/packet6.cpp).
+#include <arpa/inet.h>
+#include <linux/pkt_cls.h>
+
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "tests/bpf/bpf_fixture.h"
+#include "tests/testlib/packet6.h"
+
+namespace svclb::bpftest {
+namespace {
+
+using testlib::Addr6;
+using testlib::Frame6;
+using testlib::ip6;
+using testlib::kTcpAck;
+using testlib::kTcpRst;
+using testlib::kTcpSyn;
+using testlib::l4Checksum6Ok;
+using testlib::parse6;
+
+const std::string kClient6 = "fd00:10:244:2::5";
+const std::string kVip6 = "fd00:10:96::a";
+const std::string kBe1 = "fd00:10:244:1::11";
+const std::string kBe2 = "fd00:10:244:1::12";
+
+v6addr toV6(const std::string& s) {
+  v6addr a{};
+  Addr6 b = ip6(s);
+  std::memcpy(&a, b.data(), sizeof(a));
+  return a;
+}
+
+struct Be6 {
+  std::string addr;
+  uint16_t port;
+  uint8_t state = BE_STATE_ACTIVE;
+};
+
+class V6Base : public BpfEnv {
+ public:
+  // A v6 frontend written as the daemon lays it out: ready backends first
+  // (slots 1..count), then terminating ones (to total). Backend ids start
+  // at firstId. Returns the ids in order.
+  std::vector<uint32_t> putService(const std::string& vip, uint16_t port, uint8_t proto,
+                                   uint32_t svcId, const std::vector<Be6>& bes, uint16_t count,
+                                   uint8_t flags = 0, uint32_t firstId = 100,
+                                   uint32_t affinityTimeout = 0) {
+    std::vector<uint32_t> ids;
+    svc6_key k{};
+    k.vip = toV6(vip);
+    k.port = htons(port);
+    k.proto = proto;
+    svc_value m{};
+    m.svc_id = svcId;
+    m.count = count;
+    m.total = static_cast<uint16_t>(bes.size());
+    m.flags = flags;
+    m.affinity_timeout = affinityTimeout;
+    EXPECT_TRUE(dp().services6().update(k, m));
+    for (size_t i = 0; i < bes.size(); ++i) {
+      const uint32_t id = firstId + static_cast<uint32_t>(i);
+      backend_value b{};
+      b.port = htons(bes[i].port);
+      b.proto = proto;
+      b.state = bes[i].state;
+      b.svc_id = svcId;
+      EXPECT_TRUE(dp().backends().update(id, b));
+      backend6_value a{};
+      a.addr = toV6(bes[i].addr);
+      EXPECT_TRUE(dp().backends6().update(id, a));
+      svc6_key sk = k;
+      sk.slot = static_cast<uint16_t>(i + 1);
+      svc_value sv{};
+      sv.svc_id = svcId;
+      sv.backend_id = id;
+      EXPECT_TRUE(dp().services6().update(sk, sv));
+      ids.push_back(id);
+    }
+    return ids;
+  }
+  void setMaster(const std::string& vip, uint16_t port, uint8_t proto,
+                 const std::function<void(svc_value&)>& edit) {
+    svc6_key k{};
+    k.vip = toV6(vip);
+    k.port = htons(port);
+    k.proto = proto;
+    auto m = dp().services6().lookup(k);
+    ASSERT_TRUE(m);
+    edit(*m);
+    ASSERT_TRUE(dp().services6().update(k, *m));
+  }
+  RunResult runTc(const Bytes& in) { return run(Prog::Tc, in); }
+  lb_stats statsOf(uint32_t svcId) {
+    lb_stats sum{};
+    for (const auto& s : dp().svcStats().lookup(svcId)) {
+      sum.packets += s.packets;
+      sum.bytes += s.bytes;
+      sum.reply_packets += s.reply_packets;
+      sum.reply_bytes += s.reply_bytes;
+      sum.flows += s.flows;
+      sum.rejects += s.rejects;
+    }
+    return sum;
+  }
+  uint64_t dropsOf(uint32_t reason) { return drops(reason).packets; }
+};
+
+class V6 : public V6Base, public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "bpf_tests need root";
+    ASSERT_EQ(load(), "");
+  }
+};
+
+// The frame differs from `in` only in the address and port a translation
+// rewrites (dst: the destination) and the L4 checksum, which verifies.
+::testing::AssertionResult onlyNat6Changed(const Bytes& in, const Bytes& out, bool dst) {
+  auto pi = parse6(in), po = parse6(out);
+  if (!pi || !po) return ::testing::AssertionFailure() << "not an IPv6 frame";
+  if (in.size() != out.size()) return ::testing::AssertionFailure() << "length changed";
+  const size_t addrOff = dst ? 38 : 22;
+  const size_t portOff = po->l4Off + (dst ? 2 : 0);
+  const size_t csumOff = po->l4Off + (po->proto == 6 ? 16 : 6);
+  for (size_t i = 0; i < in.size(); ++i) {
+    const bool nat = (i >= addrOff && i < addrOff + 16) || i == portOff || i == portOff + 1 ||
+                     i == csumOff || i == csumOff + 1;
+    if (!nat && in[i] != out[i]) return ::testing::AssertionFailure() << "byte " << i << " changed";
+  }
+  if (!l4Checksum6Ok(out)) return ::testing::AssertionFailure() << "L4 checksum does not verify";
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(V6, TcpFlowIsTranslatedBothWaysWithValidChecksums) {
+  auto ids = putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}, {kBe2, 8080}}, 2);
+  Frame6 syn;
+  const Bytes in = syn.build();
+  auto r = runTc(in);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+  auto p = parse6(r.out);
+  ASSERT_TRUE(p);
+  const std::string be = testlib::ip6str(p->daddr);
+  EXPECT_TRUE(be == kBe1 || be == kBe2) << be;
+  EXPECT_EQ(p->dport, 8080);
+  EXPECT_TRUE(onlyNat6Changed(in, r.out, true));
+  EXPECT_EQ(dp().conntrack6().count(), 2u);  // FORWARD + REPLY
+
+  // The backend's SYN-ACK comes back from the VIP.
+  Frame6 synack;
+  synack.src = be;
+  synack.dst = kClient6;
+  synack.sport = 8080;
+  synack.dport = 40000;
+  synack.tcpFlags = kTcpSyn | kTcpAck;
+  const Bytes rin = synack.build();
+  r = runTc(rin);
+  ASSERT_EQ(r.err, 0);
+  p = parse6(r.out);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(testlib::ip6str(p->saddr), kVip6);
+  EXPECT_EQ(p->sport, 80);
+  EXPECT_TRUE(onlyNat6Changed(rin, r.out, false));
+
+  // The client's ACK completes the handshake: the flow moves to ct6_est_v1.
+  Frame6 ack;
+  ack.tcpFlags = kTcpAck;
+  r = runTc(ack.build());
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), be);
+  EXPECT_EQ(dp().conntrack6Est().count(), 2u);
+  EXPECT_EQ(dp().conntrack6().count(), 0u);
+
+  lb_stats s = statsOf(7);
+  EXPECT_EQ(s.flows, 1u);
+  EXPECT_EQ(s.packets, 2u);
+  EXPECT_EQ(s.bytes, 2u * 60);  // IPv6 header + TCP header, each
+  EXPECT_EQ(s.reply_packets, 1u);
+  EXPECT_EQ(dp().conntrack().count(), 0u);  // nothing in the IPv4 CT
+  (void)ids;
+}
+
+TEST_F(V6, UdpIsTranslatedBothWays) {
+  putService(kVip6, 53, kUdp, 8, {{kBe1, 5353}}, 1);
+  Frame6 q;
+  q.proto = kUdp;
+  q.sport = 33333;
+  q.dport = 53;
+  q.payload = 29;
+  const Bytes in = q.build();
+  auto r = runTc(in);
+  ASSERT_EQ(r.err, 0);
+  auto p = parse6(r.out);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(testlib::ip6str(p->daddr), kBe1);
+  EXPECT_EQ(p->dport, 5353);
+  EXPECT_TRUE(onlyNat6Changed(in, r.out, true));
+
+  Frame6 a = q;
+  a.src = kBe1;
+  a.dst = kClient6;
+  a.sport = 5353;
+  a.dport = 33333;
+  const Bytes rin = a.build();
+  r = runTc(rin);
+  p = parse6(r.out);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(testlib::ip6str(p->saddr), kVip6);
+  EXPECT_EQ(p->sport, 53);
+  EXPECT_TRUE(onlyNat6Changed(rin, r.out, false));
+}
+
+// The CHECKSUM_COMPLETE path (bpf_l4_csum_replace with the 16-byte
+// addresses' difference), forced by the test knob.
+class V6CsumHelpers : public V6Base, public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "bpf_tests need root";
+    ASSERT_EQ(load(true), "");
+  }
+};
+
+TEST_F(V6CsumHelpers, RewritesKeepTheChecksumRight) {
+  putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}}, 1);
+  putService(kVip6, 53, kUdp, 8, {{kBe2, 5353}}, 1, 0, 200);
+  for (uint8_t proto : {kTcp, kUdp}) {
+    SCOPED_TRACE(proto == kTcp ? "TCP" : "UDP");
+    Frame6 f;
+    f.proto = proto;
+    f.dport = proto == kTcp ? 80 : 53;
+    f.payload = 13;
+    const Bytes in = f.build();
+    auto r = runTc(in);
+    ASSERT_EQ(r.err, 0);
+    EXPECT_TRUE(onlyNat6Changed(in, r.out, true));
+    Frame6 a = f;
+    a.src = proto == kTcp ? kBe1 : kBe2;
+    a.dst = kClient6;
+    a.sport = proto == kTcp ? 8080 : 5353;
+    a.dport = 40000;
+    a.tcpFlags = kTcpSyn | kTcpAck;
+    const Bytes rin = a.build();
+    r = runTc(rin);
+    ASSERT_EQ(r.err, 0);
+    EXPECT_TRUE(onlyNat6Changed(rin, r.out, false));
+  }
+}
+
+struct ExtCase {
+  std::string name;
+  std::vector<std::pair<uint8_t, size_t>> ext;
+  uint16_t fragOffset8 = 0;
+  bool fragMore = false;
+  bool translated;
+};
+
+TEST_F(V6, ExtensionHeadersAreWalkedToTheL4Header) {
+  using testlib::kNextDest;
+  using testlib::kNextFragment;
+  using testlib::kNextHop;
+  using testlib::kNextRouting;
+  putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}}, 1);
+  const std::vector<ExtCase> cases = {
+      {"hop-by-hop", {{kNextHop, 8}}, 0, false, true},
+      {"hop-by-hop + destination options", {{kNextHop, 8}, {kNextDest, 16}}, 0, false, true},
+      {"routing", {{kNextRouting, 24}}, 0, false, true},
+      {"atomic fragment", {{kNextFragment, 8}}, 0, false, true},
+      {"four headers",
+       {{kNextHop, 8}, {kNextDest, 8}, {kNextRouting, 8}, {kNextDest, 8}},
+       0,
+       false,
+       true},
+      // Not ours: passed untouched.
+      {"five headers (over the bound)",
+       {{kNextHop, 8}, {kNextDest, 8}, {kNextRouting, 8}, {kNextDest, 8}, {kNextDest, 8}},
+       0,
+       false,
+       false},
+      {"first fragment (M set)", {{kNextFragment, 8}}, 0, true, false},
+      {"later fragment", {{kNextFragment, 8}}, 3, false, false},
+  };
+  uint16_t sport = 41000;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    Frame6 f;
+    f.sport = sport++;
+    f.ext = c.ext;
+    f.fragOffset8 = c.fragOffset8;
+    f.fragMore = c.fragMore;
+    f.payload = 10;
+    const Bytes in = f.build();
+    auto r = runTc(in);
+    ASSERT_EQ(r.err, 0);
+    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+    if (c.translated) {
+      EXPECT_TRUE(onlyNat6Changed(in, r.out, true));
+      EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), kBe1);
+    } else {
+      EXPECT_EQ(r.out, in);
+    }
+  }
+}
+
+TEST_F(V6, PacketsThatAreNotOursPassUntouched) {
+  putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}}, 1);
+  std::vector<std::pair<std::string, Bytes>> cases;
+  Frame6 echo;
+  echo.proto = testlib::kNextIcmp6;
+  cases.emplace_back("ICMPv6 echo to the VIP", echo.build());
+  Frame6 ns = echo;
+  ns.icmpType = 135;  // neighbour solicitation
+  ns.hopLimit = 255;
+  cases.emplace_back("neighbour solicitation", ns.build());
+  Frame6 other;
+  other.dst = "fd00:10:96::b";
+  cases.emplace_back("TCP to another address", other.build());
+  Frame6 otherPort;
+  otherPort.dport = 81;
+  cases.emplace_back("TCP to another port of the VIP", otherPort.build());
+  Frame6 udp;
+  udp.proto = kUdp;
+  cases.emplace_back("UDP to the TCP-only port", udp.build());
+  Bytes trunc = Frame6{}.build();
+  trunc.resize(14 + 40 + 10);
+  cases.emplace_back("truncated TCP header", trunc);
+  Bytes longer = Frame6{}.build();
+  longer[14 + 5] += 40;  // payload length past the frame
+  cases.emplace_back("payload length past the frame", longer);
+  Bytes esp = Frame6{}.build();
+  esp[14 + 6] = 50;
+  cases.emplace_back("ESP", esp);
+  for (const auto& [name, in] : cases) {
+    SCOPED_TRACE(name);
+    auto r = runTc(in);
+    ASSERT_EQ(r.err, 0);
+    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+    EXPECT_EQ(r.out, in);
+  }
+  EXPECT_EQ(dp().conntrack6().count(), 0u);
+  EXPECT_EQ(allDrops().packets, 0u);
+}
+
+TEST_F(V6, NoEndpointTcpIsAnsweredWithARst) {
+  putService(kVip6, 80, kTcp, 9, {}, 0);
+  Frame6 syn;
+  syn.seq = 5000;
+  auto r = runTc(syn.build());
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+  ASSERT_EQ(r.out.size(), 74u);
+  auto p = parse6(r.out);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(testlib::ip6str(p->saddr), kVip6);
+  EXPECT_EQ(testlib::ip6str(p->daddr), kClient6);
+  EXPECT_EQ(p->proto, kTcp);
+  EXPECT_EQ(p->sport, 80);
+  EXPECT_EQ(p->dport, 40000);
+  EXPECT_EQ(r.out[p->l4Off + 13], kTcpRst | kTcpAck);
+  EXPECT_EQ(testlib::be32(r.out, p->l4Off + 8), 5001u);  // acks the SYN
+  EXPECT_TRUE(l4Checksum6Ok(r.out));
+  // MACs swapped: back to the sender.
+  EXPECT_EQ(r.out[5], 0x01);
+  EXPECT_EQ(r.out[11], 0x02);
+  EXPECT_EQ(statsOf(9).rejects, 1u);
+  EXPECT_EQ(dp().conntrack6().count(), 0u);
+
+  // A RST is never answered.
+  Frame6 rst;
+  rst.tcpFlags = kTcpRst;
+  const Bytes rin = rst.build();
+  r = runTc(rin);
+  EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_SHOT));
+}
+
+TEST_F(V6, NoEndpointUdpIsAnsweredWithPortUnreachable) {
+  putService(kVip6, 53, kUdp, 9, {}, 0);
+  Frame6 q;
+  q.proto = kUdp;
+  q.sport = 33333;
+  q.dport = 53;
+  q.payload = 100;
+  const Bytes in = q.build();
+  auto r = runTc(in);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+  ASSERT_EQ(r.out.size(), 110u);
+  auto p = parse6(r.out);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->proto, testlib::kNextIcmp6);
+  EXPECT_EQ(testlib::ip6str(p->saddr), kVip6);
+  EXPECT_EQ(testlib::ip6str(p->daddr), kClient6);
+  EXPECT_EQ(p->payloadLen, 56);
+  EXPECT_EQ(r.out[p->l4Off], 1);      // destination unreachable
+  EXPECT_EQ(r.out[p->l4Off + 1], 4);  // port unreachable
+  // The quote: the original IPv6 header and UDP header, as sent.
+  EXPECT_TRUE(std::equal(r.out.begin() + 62, r.out.end(), in.begin() + 14));
+  EXPECT_TRUE(l4Checksum6Ok(r.out));
+  EXPECT_EQ(statsOf(9).rejects, 1u);
+}
+
+TEST_F(V6, SessionAffinityKeepsAClientOnOneBackend) {
+  putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}, {kBe2, 8080}}, 2, SVC_F_AFFINITY, 100, 10800);
+  std::set<std::string> seen;
+  for (uint16_t sport = 42000; sport < 42016; ++sport) {
+    Frame6 f;
+    f.sport = sport;
+    auto r = runTc(f.build());
+    ASSERT_EQ(r.err, 0);
+    seen.insert(testlib::ip6str(parse6(r.out)->daddr));
+  }
+  EXPECT_EQ(seen.size(), 1u);
+  affinity6_key k{};
+  k.svc_id = 7;
+  k.client = toV6(kClient6);
+  auto a = dp().affinity6().lookup(k);
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->backend_id == 100 || a->backend_id == 101);
+  EXPECT_EQ(dp().affinity().count(), 0u);
+}
+
+TEST_F(V6, WithoutAffinityNewFlowsSpreadOverTheBackends) {
+  putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}, {kBe2, 8080}}, 2);
+  std::map<std::string, int> seen;
+  for (uint16_t sport = 42000; sport < 42064; ++sport) {
+    Frame6 f;
+    f.sport = sport;
+    auto r = runTc(f.build());
+    ASSERT_EQ(r.err, 0);
+    seen[testlib::ip6str(parse6(r.out)->daddr)]++;
+  }
+  EXPECT_EQ(seen.size(), 2u);  // 64 flows on one of two backends: p = 2^-63
+}
+
+TEST_F(V6, SourceRangesAdmitOnlyListedClients) {
+  putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}}, 1, SVC_F_SRC_RANGES);
+  src_range6_key k{};
+  k.prefixlen = 32 + 64;
+  k.svc_id = 7;
+  k.addr = toV6("fd00:10:244:2::");
+  ASSERT_TRUE(dp().srcRanges6().update(k, 1));
+  Frame6 in;
+  auto r = runTc(in.build());
+  EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), kBe1);
+  Frame6 out;
+  out.src = "fd00:99::5";
+  r = runTc(out.build());
+  EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_SHOT));
+  EXPECT_EQ(dropsOf(DROP_SOURCE_RANGE), 1u);
+}
+
+TEST_F(V6, TerminatingBackendsServeOnlyWhenNoneIsReady) {
+  // Slot 1 ready (be1), slot 2 terminating (be2): new flows go to be1.
+  putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}, {kBe2, 8080, BE_STATE_TERMINATING}}, 1);
+  for (uint16_t sport = 43000; sport < 43016; ++sport) {
+    Frame6 f;
+    f.sport = sport;
+    auto r = runTc(f.build());
+    EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), kBe1);
+  }
+  // No ready backend (count 0): the terminating one takes them.
+  setMaster(kVip6, 80, kTcp, [](svc_value& m) { m.count = 0; });
+  svc6_key s1{};
+  s1.vip = toV6(kVip6);
+  s1.port = htons(80);
+  s1.proto = kTcp;
+  s1.slot = 1;
+  svc_value v{};
+  v.svc_id = 7;
+  v.backend_id = 101;
+  ASSERT_TRUE(dp().services6().update(s1, v));
+  setMaster(kVip6, 80, kTcp, [](svc_value& m) { m.total = 1; });
+  Frame6 f;
+  f.sport = 43100;
+  auto r = runTc(f.build());
+  EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), kBe2);
+}
+
+TEST_F(V6, MaglevTableChoosesTheBackend) {
+  auto ids = putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}, {kBe2, 8080}}, 2);
+  setMaster(kVip6, 80, kTcp, [](svc_value& m) {
+    m.algo = SVC_ALGO_MAGLEV;
+    m.maglev_size = 7;
+  });
+  const std::vector<uint32_t> table(7, ids[1]);  // every entry: be2
+  ASSERT_TRUE(dp().maglev().put(7, table));
+  for (uint16_t sport = 44000; sport < 44016; ++sport) {
+    Frame6 f;
+    f.sport = sport;
+    auto r = runTc(f.build());
+    EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), kBe2);
+  }
+}
+
+TEST_F(V6, AFlowWhoseBackendWasRemovedIsBalancedAgain) {
+  auto ids = putService(kVip6, 53, kUdp, 8, {{kBe1, 5353}, {kBe2, 5353}}, 2);
+  Frame6 q;
+  q.proto = kUdp;
+  q.sport = 33333;
+  q.dport = 53;
+  auto r = runTc(q.build());
+  const std::string first = testlib::ip6str(parse6(r.out)->daddr);
+  // Remove that backend as the daemon does: its slot and its id.
+  const uint32_t gone = first == kBe1 ? ids[0] : ids[1];
+  const uint32_t kept = first == kBe1 ? ids[1] : ids[0];
+  svc6_key s1{};
+  s1.vip = toV6(kVip6);
+  s1.port = htons(53);
+  s1.proto = kUdp;
+  s1.slot = 1;
+  svc_value v{};
+  v.svc_id = 8;
+  v.backend_id = kept;
+  ASSERT_TRUE(dp().services6().update(s1, v));
+  setMaster(kVip6, 53, kUdp, [](svc_value& m) { m.count = m.total = 1; });
+  ASSERT_TRUE(dp().backends().update(gone, backend_value{}));
+  r = runTc(q.build());
+  EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), first == kBe1 ? kBe2 : kBe1);
+}
+
+}  // namespace
+}  // namespace svclb::bpftest

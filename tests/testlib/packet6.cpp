@@ -1,0 +1,148 @@
+#include "tests/testlib/packet6.h"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace svclb::testlib {
+namespace {
+
+void put16(Bytes& f, size_t off, uint16_t v) {
+  f[off] = static_cast<uint8_t>(v >> 8);
+  f[off + 1] = static_cast<uint8_t>(v);
+}
+void put32(Bytes& f, size_t off, uint32_t v) {
+  for (int i = 0; i < 4; ++i) f[off + i] = static_cast<uint8_t>(v >> (24 - 8 * i));
+}
+uint32_t sum16(const uint8_t* d, size_t len, uint32_t sum) {
+  for (size_t i = 0; i + 1 < len; i += 2) sum += static_cast<uint32_t>((d[i] << 8) | d[i + 1]);
+  if (len & 1) sum += static_cast<uint32_t>(d[len - 1] << 8);
+  return sum;
+}
+uint16_t fold(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+// Checksum of an L4 message at `l4` of `len` bytes under the pseudo-header
+// of the IPv6 header at `l3`.
+uint16_t l4Sum6(const Bytes& f, size_t l3, size_t l4, size_t len, uint8_t proto) {
+  uint32_t s = sum16(&f[l3 + 8], 32, 0);
+  s += static_cast<uint32_t>(len >> 16) + static_cast<uint32_t>(len & 0xffff) + proto;
+  return fold(sum16(&f[l4], len, s));
+}
+
+}  // namespace
+
+Addr6 ip6(const std::string& text) {
+  Addr6 a{};
+  if (inet_pton(AF_INET6, text.c_str(), a.data()) != 1) {
+    std::fprintf(stderr, "ip6: bad address %s\n", text.c_str());
+    std::abort();
+  }
+  return a;
+}
+
+std::string ip6str(const Addr6& a) {
+  char buf[INET6_ADDRSTRLEN];
+  return inet_ntop(AF_INET6, a.data(), buf, sizeof(buf)) ? buf : "?";
+}
+
+Bytes Frame6::build() const {
+  Bytes f = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x86, 0xdd};
+  const size_t l3 = f.size();
+  f.resize(l3 + 40);
+  f[l3] = 0x60;
+  f[l3 + 7] = hopLimit;
+  const Addr6 s = ip6(src), d = ip6(dst);
+  std::copy(s.begin(), s.end(), f.begin() + static_cast<long>(l3 + 8));
+  std::copy(d.begin(), d.end(), f.begin() + static_cast<long>(l3 + 24));
+  size_t nhOff = l3 + 6;  // where the next "next header" byte goes
+  for (auto [type, len] : ext) {
+    f[nhOff] = type;
+    const size_t at = f.size();
+    f.resize(at + len);
+    nhOff = at;
+    if (type == kNextFragment) {
+      put16(f, at + 2, static_cast<uint16_t>(fragOffset8 << 3 | (fragMore ? 1 : 0)));
+      put32(f, at + 4, 0x12345678);
+    } else {
+      f[at + 1] = static_cast<uint8_t>(len / 8 - 1);
+      f[at + 2] = 1;  // PadN covering the rest
+      f[at + 3] = static_cast<uint8_t>(len - 4);
+    }
+  }
+  f[nhOff] = proto;
+  const size_t l4 = f.size();
+  const size_t hdr = proto == 6 ? 20 : 8;
+  f.resize(l4 + hdr);
+  if (proto == 6) {
+    put16(f, l4, sport);
+    put16(f, l4 + 2, dport);
+    put32(f, l4 + 4, seq);
+    put32(f, l4 + 8, ack ? ack : (tcpFlags & kTcpAck) ? 1 : 0);
+    f[l4 + 12] = 5 << 4;
+    f[l4 + 13] = tcpFlags;
+    put16(f, l4 + 14, 64240);
+  } else if (proto == 17) {
+    put16(f, l4, sport);
+    put16(f, l4 + 2, dport);
+  } else {
+    f[l4] = icmpType;
+    put16(f, l4 + 4, 0x4242);
+    put16(f, l4 + 6, 1);
+  }
+  f.insert(f.end(), payload, 0xab);
+  const size_t l4len = f.size() - l4;
+  if (proto == 17) put16(f, l4 + 4, static_cast<uint16_t>(l4len));
+  put16(f, l3 + 4, static_cast<uint16_t>(f.size() - l3 - 40));
+  const size_t csumOff = l4 + (proto == 6 ? 16 : proto == 17 ? 6 : 2);
+  if (!(proto == 17 && udpChecksumZero)) {
+    uint16_t c = l4Sum6(f, l3, l4, l4len, proto);
+    if (proto == 17 && c == 0) c = 0xffff;
+    put16(f, csumOff, c);
+  }
+  return f;
+}
+
+std::optional<Parsed6> parse6(const Bytes& f) {
+  if (f.size() < 54 || f[12] != 0x86 || f[13] != 0xdd || (f[14] >> 4) != 6) return std::nullopt;
+  Parsed6 p;
+  const size_t l3 = 14;
+  p.payloadLen = static_cast<uint16_t>(f[l3 + 4] << 8 | f[l3 + 5]);
+  p.hopLimit = f[l3 + 7];
+  std::copy(f.begin() + 22, f.begin() + 38, p.saddr.begin());
+  std::copy(f.begin() + 38, f.begin() + 54, p.daddr.begin());
+  if (l3 + 40 + p.payloadLen > f.size()) return std::nullopt;
+  uint8_t nh = f[l3 + 6];
+  size_t off = l3 + 40;
+  for (int i = 0;
+       i < 8 && (nh == kNextHop || nh == kNextRouting || nh == kNextDest || nh == kNextFragment);
+       ++i) {
+    if (off + 8 > f.size()) return std::nullopt;
+    const size_t len = nh == kNextFragment ? 8 : (static_cast<size_t>(f[off + 1]) + 1) * 8;
+    nh = f[off];
+    off += len;
+  }
+  p.proto = nh;
+  p.l4Off = off;
+  if ((nh == 6 && off + 20 <= f.size()) || (nh == 17 && off + 8 <= f.size())) {
+    p.sport = static_cast<uint16_t>(f[off] << 8 | f[off + 1]);
+    p.dport = static_cast<uint16_t>(f[off + 2] << 8 | f[off + 3]);
+  }
+  return p;
+}
+
+bool l4Checksum6Ok(const Bytes& f) {
+  auto p = parse6(f);
+  if (!p) return false;
+  const size_t end = 14 + 40 + p->payloadLen;
+  if (p->l4Off >= end) return false;
+  const size_t csumOff = p->l4Off + (p->proto == 6 ? 16 : p->proto == 17 ? 6 : 2);
+  if (csumOff + 2 > end) return false;
+  if (p->proto == 17 && f[csumOff] == 0 && f[csumOff + 1] == 0) return false;
+  // Summing the message with its checksum in place gives 0 (folded ~).
+  return l4Sum6(f, 14, p->l4Off, end - p->l4Off, p->proto) == 0;
+}
+
+}  // namespace svclb::testlib
