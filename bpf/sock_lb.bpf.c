@@ -31,29 +31,116 @@ static __attribute__((noinline)) void sock4_monitor(struct bpf_sock_addr *ctx, _
 	mon_emit(&e);
 }
 
+/* The socket's protocol, or 0 for one svclb does not balance. */
+static __always_inline __u8 sock_proto(const struct bpf_sock_addr *ctx)
+{
+	if (ctx->type == SOCK_STREAM)
+		return IPPROTO_TCP;
+	return ctx->type == SOCK_DGRAM ? IPPROTO_UDP : 0;
+}
+
+/* A refused connect()/sendmsg() (ret = -DROP_*): ECONNREFUSED for a Service
+ * without a usable endpoint, EPERM (counted as a drop) otherwise. Returns
+ * the hook's verdict, 0. */
+static __always_inline int sock_refuse(int ret)
+{
+	if (ret == -DROP_NO_BACKEND)
+		bpf_set_retval(-ECONNREFUSED);
+	else
+		count_drop((__u32)-ret, 0);
+	return 0;
+}
+
 static __always_inline int sock4_entry(struct bpf_sock_addr *ctx, int connect)
 {
+	__u8 proto = sock_proto(ctx);
 	__u32 svc_id = 0;
-	__u8 proto;
+	__be32 addr = 0;
+	__be16 port = 0;
 	int ret;
 
-	if (ctx->type == SOCK_STREAM)
-		proto = IPPROTO_TCP;
-	else if (ctx->type == SOCK_DGRAM)
-		proto = IPPROTO_UDP;
-	else
+	if (!proto)
 		return 1;
-	ret = sock4_translate(ctx, proto, connect, &svc_id);
-	if (ret < 0) {
+	ret = sock4_translate(ctx, proto, connect, ctx->user_ip4, (__be16)ctx->user_port, &svc_id,
+			      &addr, &port);
+	if (ret > 0) {
+		ctx->user_ip4 = addr;
+		ctx->user_port = (__u32)port;
+	} else if (ret < 0) {
 		if (mon_on())
 			sock4_monitor(ctx, proto, connect, ret, svc_id);
-		if (ret == -DROP_NO_BACKEND)
-			bpf_set_retval(-ECONNREFUSED);
-		else
-			count_drop((__u32)-ret, 0);
-		return 0;
+		return sock_refuse(ret);
 	}
 	return 1;
+}
+
+/* IPv6 sockets: an IPv6 frontend, or an IPv4 one named as ::ffff:a.b.c.d
+ * (a dual-stack socket). svcctl monitor's events hold IPv4 tuples: v6
+ * refusals are counted, not reported (issue 16). */
+static __always_inline int sock6_entry(struct bpf_sock_addr *ctx, int connect)
+{
+	struct v6addr vip = sock6_user_addr(ctx);
+	__be16 uport = (__be16)ctx->user_port;
+	__u8 proto = sock_proto(ctx);
+	__u32 svc_id = 0;
+	__be16 port = 0;
+	int ret;
+
+	if (!proto)
+		return 1;
+	if (sock6_v4_mapped(&vip)) {
+		__be32 addr4 = 0;
+
+		ret = sock4_translate(ctx, proto, connect, vip.w[3], uport, &svc_id, &addr4, &port);
+		if (ret > 0) {
+			vip.w[3] = addr4;
+			sock6_set_user_addr(ctx, &vip);
+			ctx->user_port = (__u32)port;
+		}
+	} else {
+		struct v6addr addr = {};
+
+		ret = sock6_translate(ctx, proto, connect, vip, uport, &svc_id, &addr, &port);
+		if (ret > 0) {
+			sock6_set_user_addr(ctx, &addr);
+			ctx->user_port = (__u32)port;
+		}
+	}
+	return ret < 0 ? sock_refuse(ret) : 1;
+}
+
+/* Restores the ClusterIP as the peer address the application sees. */
+static __always_inline void sock4_reverse_entry(struct bpf_sock_addr *ctx)
+{
+	struct sock_rev_value *rv = sock4_reverse(ctx, ctx->user_ip4, (__be16)ctx->user_port);
+
+	if (!rv)
+		return;
+	ctx->user_ip4 = rv->vip;
+	ctx->user_port = (__u32)rv->port;
+}
+
+static __always_inline void sock6_reverse_entry(struct bpf_sock_addr *ctx)
+{
+	struct v6addr a = sock6_user_addr(ctx);
+	__be16 port = (__be16)ctx->user_port;
+
+	if (sock6_v4_mapped(&a)) {
+		struct sock_rev_value *rv = sock4_reverse(ctx, a.w[3], port);
+
+		if (!rv)
+			return;
+		a.w[3] = rv->vip;
+		sock6_set_user_addr(ctx, &a);
+		ctx->user_port = (__u32)rv->port;
+	} else {
+		struct sock_rev6_value *rv = sock6_reverse(ctx, a, port);
+
+		if (!rv)
+			return;
+		sock6_set_user_addr(ctx, &rv->vip);
+		ctx->user_port = (__u32)rv->port;
+	}
 }
 
 SEC("cgroup/connect4")
@@ -71,14 +158,40 @@ int svclb_sock_sendmsg4(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int svclb_sock_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	sock4_reverse(ctx);
+	sock4_reverse_entry(ctx);
 	return 1;
 }
 
 SEC("cgroup/getpeername4")
 int svclb_sock_getpeername4(struct bpf_sock_addr *ctx)
 {
-	sock4_reverse(ctx);
+	sock4_reverse_entry(ctx);
+	return 1;
+}
+
+SEC("cgroup/connect6")
+int svclb_sock_connect6(struct bpf_sock_addr *ctx)
+{
+	return sock6_entry(ctx, 1);
+}
+
+SEC("cgroup/sendmsg6")
+int svclb_sock_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock6_entry(ctx, 0);
+}
+
+SEC("cgroup/recvmsg6")
+int svclb_sock_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	sock6_reverse_entry(ctx);
+	return 1;
+}
+
+SEC("cgroup/getpeername6")
+int svclb_sock_getpeername6(struct bpf_sock_addr *ctx)
+{
+	sock6_reverse_entry(ctx);
 	return 1;
 }
 

@@ -49,6 +49,10 @@ const CgroupHook kCgroupHooks[] = {
     {"sendmsg4", [](::svclb_bpf* s) { return s->progs.svclb_sock_sendmsg4; }},
     {"recvmsg4", [](::svclb_bpf* s) { return s->progs.svclb_sock_recvmsg4; }},
     {"getpeername4", [](::svclb_bpf* s) { return s->progs.svclb_sock_getpeername4; }},
+    {"connect6", [](::svclb_bpf* s) { return s->progs.svclb_sock_connect6; }},
+    {"sendmsg6", [](::svclb_bpf* s) { return s->progs.svclb_sock_sendmsg6; }},
+    {"recvmsg6", [](::svclb_bpf* s) { return s->progs.svclb_sock_recvmsg6; }},
+    {"getpeername6", [](::svclb_bpf* s) { return s->progs.svclb_sock_getpeername6; }},
     {"skb_egress", [](::svclb_bpf* s) { return s->progs.svclb_sock_skb_egress; }},
     {"skb_ingress", [](::svclb_bpf* s) { return s->progs.svclb_sock_skb_ingress; }},
 };

@@ -19,20 +19,23 @@
 #define FN(p, n)	FN_X(p, SVCLB_FAM, n)
 
 #if SVCLB_FAM == 4
-#define FAM_ADDR	  __be32
-#define FAM_PKT		  struct pkt4
-#define FAM_VERDICT	  struct lb_verdict
-#define FAM_CT_KEY	  struct ct_key
-#define FAM_CT_VALUE	  struct ct_value
-#define FAM_CT_MAP	  ct_v2
-#define FAM_CT_EST_MAP	  ct_est_v2
-#define FAM_SVC_KEY	  struct svc_key
-#define FAM_SVC_MAP	  svc_v1
-#define FAM_AFF_KEY	  struct affinity_key
-#define FAM_AFF_MAP	  affinity_v1
-#define FAM_SRC_KEY	  struct src_range_key
-#define FAM_SRC_MAP	  src_ranges_v1
-#define FAM_ADDR_EQ(a, b) ((a) == (b))
+#define FAM_ADDR	   __be32
+#define FAM_PKT		   struct pkt4
+#define FAM_VERDICT	   struct lb_verdict
+#define FAM_CT_KEY	   struct ct_key
+#define FAM_CT_VALUE	   struct ct_value
+#define FAM_CT_MAP	   ct_v2
+#define FAM_CT_EST_MAP	   ct_est_v2
+#define FAM_SVC_KEY	   struct svc_key
+#define FAM_SVC_MAP	   svc_v1
+#define FAM_AFF_KEY	   struct affinity_key
+#define FAM_AFF_MAP	   affinity_v1
+#define FAM_SRC_KEY	   struct src_range_key
+#define FAM_SRC_MAP	   src_ranges_v1
+#define FAM_SOCK_REV_KEY   struct sock_rev_key
+#define FAM_SOCK_REV_VALUE struct sock_rev_value
+#define FAM_SOCK_REV_MAP   sock_rev_v1
+#define FAM_ADDR_EQ(a, b)  ((a) == (b))
 /* The address as one 32-bit word for the flow hash. */
 #define FAM_ADDR_FOLD(a) (a)
 /* An exact-match LPM key: svc_id's 32 bits + the address's. */
@@ -51,6 +54,9 @@
 #define FAM_AFF_MAP	    affinity6_v1
 #define FAM_SRC_KEY	    struct src_range6_key
 #define FAM_SRC_MAP	    src_ranges6_v1
+#define FAM_SOCK_REV_KEY    struct sock_rev6_key
+#define FAM_SOCK_REV_VALUE  struct sock_rev6_value
+#define FAM_SOCK_REV_MAP    sock_rev6_v1
 #define FAM_ADDR_EQ(a, b)   v6_equal(&(a), &(b))
 #define FAM_ADDR_FOLD(a)    ((a).w[0] ^ (a).w[1] ^ (a).w[2] ^ (a).w[3])
 #define FAM_SRC_FULL_PREFIX 160

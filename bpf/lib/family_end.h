@@ -16,6 +16,9 @@
 #undef FAM_AFF_MAP
 #undef FAM_SRC_KEY
 #undef FAM_SRC_MAP
+#undef FAM_SOCK_REV_KEY
+#undef FAM_SOCK_REV_VALUE
+#undef FAM_SOCK_REV_MAP
 #undef FAM_ADDR_EQ
 #undef FAM_ADDR_FOLD
 #undef FAM_SRC_FULL_PREFIX

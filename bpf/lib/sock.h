@@ -35,6 +35,16 @@ static __always_inline __be32 sock4_affinity_client(struct bpf_sock_addr *ctx, i
 	return bpf_htonl((__u32)(bpf_get_netns_cookie(ctx) % 0x00ffffff) + 1);
 }
 
+/* The same for IPv6 Services: the node is ::, a pod ::0.x.y.z (the
+ * deprecated IPv4-compatible block ::/96, never a packet's source). */
+static __always_inline struct v6addr sock6_affinity_client(struct bpf_sock_addr *ctx, int owner)
+{
+	struct v6addr a = {};
+
+	a.w[3] = sock4_affinity_client(ctx, owner);
+	return a;
+}
+
 /* The socket now talks to backend `id` of Service `svc_id`: a new flow,
  * counted once per socket and backend (an unconnected UDP socket's
  * datagrams to one backend are one flow, as one CT entry on the packet
@@ -113,127 +123,66 @@ static __always_inline void sock4_count_skb(struct __sk_buff *skb, int egress)
 	}
 }
 
-/* A UDP socket now sends to `addr:port` directly (not through a frontend):
- * if it talked to that backend through a Service before, the newer exchange
- * owns the address, as ct_take_over_tuple gives a direct flow its tuple on
- * the packet path: recvmsg() must show the backend's own address again and
- * its packets are no longer the Service's. One hash delete (usually of a
- * missing key) per such send. */
-static __always_inline void sock4_direct(struct bpf_sock_addr *ctx, __be32 addr, __be16 port)
+/* A direct send to a backend's own address forgets the socket's Service
+ * flow in its storage (IPv4; an IPv6 flow's storage holds no address: its
+ * packets are not counted per byte, only its connects). */
+static __always_inline void sock4_forget_flow(struct bpf_sock_addr *ctx, __be32 addr, __be16 port)
 {
-	struct sock_rev_key rk = {
-		.cookie = bpf_get_socket_cookie(ctx),
-		.addr = addr,
-		.port = port,
-	};
 	struct bpf_sock *sk = ctx->sk;
+	struct sock_flow *f;
 
-	if (bpf_map_delete_elem(&sock_rev_v1, &rk) == 0 && sk) {
-		struct sock_flow *f = bpf_sk_storage_get(&sock_flow_v1, sk, 0, 0);
-
-		if (f && f->addr == addr && f->port == port) {
-			f->addr = 0;
-			f->port = 0;
-			f->backend_id = 0;
-		}
-	}
-}
-
-/* Points the socket address at a backend when it names a frontend.
- * `connect` tells connect4 from sendmsg4. Returns 0 to continue (translated,
- * declined or not ours) or -DROP_* (*svc_id then names the Service, for
- * svcctl monitor; left alone otherwise). A pod's socket is declined (left to the
- * pod's tc program, which sees its real source address and tracks the
- * flow) for: a connected UDP socket (one connect() would pin it to a
- * backend for its life, and no hook sees its later send()s: the tc path's
- * CT re-balances its datagrams when that backend goes away, as kube-proxy's
- * conntrack flush does), loadBalancerSourceRanges (the check needs the
- * pod's address) and an externalTrafficPolicy: Local frontend without a
- * local endpoint (tc drops, as kube-proxy does). */
-static __always_inline int sock4_translate(struct bpf_sock_addr *ctx, __u8 proto, int connect,
-					   __u32 *svc_id)
-{
-	__be32 vip = ctx->user_ip4;
-	__be16 port = (__be16)ctx->user_port;
-	struct backend_value *be = NULL;
-	struct svc_value *svc;
-	int owner, id;
-	__u64 cookie;
-
-	owner = sock4_owner(ctx);
-	if (!owner)
-		return 0;
-	if (owner == SOCK_POD && connect && proto == IPPROTO_UDP)
-		return 0;
-	svc = svc4_lookup_master(vip, port, proto);
-	if (!svc) {
-		if (proto == IPPROTO_UDP)
-			sock4_direct(ctx, vip, port);
-		return 0;
-	}
-	if ((svc->flags & SVC_F_NO_LOCAL_EPS) && svc->total == 0) {
-		/* A Local traffic policy and no endpoint on this node: a pod's
-		 * flow is dropped by its tc program (as kube-proxy drops it); the
-		 * node's connect()/sendmsg() fails (EPERM), counted as that drop. */
-		if (owner == SOCK_POD)
-			return 0;
-		*svc_id = svc->svc_id;
-		return -DROP_NO_LOCAL_EP;
-	}
-	if (owner == SOCK_POD && (svc->flags & SVC_F_SRC_RANGES))
-		return 0;
-	cookie = bpf_get_socket_cookie(ctx);
-	/* Without affinity Maglev hashes the socket, as no source port exists
-	 * yet at connect(); UDP picks random slots by that hash too, so the
-	 * datagrams of one unconnected socket stay on one backend. */
-	id = lb4_select_affine_pick(vip, port, proto, svc, sock4_affinity_client(ctx, owner),
-				    hash_3words((__u32)cookie, (__u32)(cookie >> 32), vip),
-				    proto == IPPROTO_UDP, &be);
-	if (id == -DROP_NO_BACKEND)
-		stats_reject(&svc_stats_v1, svc->svc_id);
-	if (id < 0) {
-		*svc_id = svc->svc_id;
-		return id;
-	}
-
-	{
-		struct sock_rev_key rk = {
-			.cookie = cookie,
-			.addr = be->addr,
-			.port = be->port,
-		};
-		struct sock_rev_value rv = {
-			.vip = vip,
-			.port = port,
-		};
-
-		/* Best effort: without it only recvmsg/getpeername show the
-		 * backend instead of the ClusterIP; traffic still flows. */
-		bpf_map_update_elem(&sock_rev_v1, &rk, &rv, BPF_ANY);
-	}
-	ctx->user_ip4 = be->addr;
-	ctx->user_port = (__u32)be->port;
-	sock4_count_flow(ctx, svc->svc_id, (__u32)id, be);
-	return 0;
-}
-
-/* Restores the ClusterIP as the peer address seen by the application. */
-static __always_inline void sock4_reverse(struct bpf_sock_addr *ctx)
-{
-	struct sock_rev_key rk = {
-		.addr = ctx->user_ip4,
-		.port = (__be16)ctx->user_port,
-	};
-	struct sock_rev_value *rv;
-
-	if (!sock4_owner(ctx))
+	if (!sk)
 		return;
-	rk.cookie = bpf_get_socket_cookie(ctx);
-	rv = bpf_map_lookup_elem(&sock_rev_v1, &rk);
-	if (!rv)
-		return;
-	ctx->user_ip4 = rv->vip;
-	ctx->user_port = (__u32)rv->port;
+	f = bpf_sk_storage_get(&sock_flow_v1, sk, 0, 0);
+	if (f && f->addr == addr && f->port == port) {
+		f->addr = 0;
+		f->port = 0;
+		f->backend_id = 0;
+	}
 }
+
+static __always_inline void sock6_forget_flow(struct bpf_sock_addr *ctx, struct v6addr addr,
+					      __be16 port)
+{
+}
+
+/* The address a sock_addr hook's caller named: IPv4 hooks user_ip4, IPv6
+ * hooks user_ip6 (each hook may only touch its own family's field). */
+static __always_inline struct v6addr sock6_user_addr(const struct bpf_sock_addr *ctx)
+{
+	struct v6addr a;
+
+	a.w[0] = ctx->user_ip6[0];
+	a.w[1] = ctx->user_ip6[1];
+	a.w[2] = ctx->user_ip6[2];
+	a.w[3] = ctx->user_ip6[3];
+	return a;
+}
+
+static __always_inline void sock6_set_user_addr(struct bpf_sock_addr *ctx, const struct v6addr *a)
+{
+	ctx->user_ip6[0] = a->w[0];
+	ctx->user_ip6[1] = a->w[1];
+	ctx->user_ip6[2] = a->w[2];
+	ctx->user_ip6[3] = a->w[3];
+}
+
+/* ::ffff:a.b.c.d: an IPv6 socket talking IPv4 (a dual-stack socket's
+ * connect() to an IPv4 ClusterIP). Its connect6/sendmsg6/recvmsg6 hooks
+ * run, never the IPv4 ones: they balance it as IPv4 (sock4_*). */
+static __always_inline int sock6_v4_mapped(const struct v6addr *a)
+{
+	return a->w[0] == 0 && a->w[1] == 0 && a->w[2] == bpf_htonl(0xffff);
+}
+
+#define SVCLB_FAM 4
+#include "lib/family.h"
+#include "lib/sock_fam.h"
+#include "lib/family_end.h"
+
+#define SVCLB_FAM 6
+#include "lib/family.h"
+#include "lib/sock_fam.h"
+#include "lib/family_end.h"
 
 #endif

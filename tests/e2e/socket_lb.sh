@@ -116,6 +116,34 @@ test_getpeername() {
     assert_match "$out" "^$VIP:80 be[12]\$" "getpeername() of a pod's socket to $VIP:80, and the answer"
 }
 
+# A dual-stack (AF_INET6) socket naming the IPv4 ClusterIP as ::ffff:VIP:
+# only the IPv6 hooks run for it (connect6/getpeername6), which balance it
+# as IPv4. From a pod: the socket path (no CT entry), the peer shown as
+# ::ffff:VIP. From the node (no tc path behind it): answered at all.
+PEER6_PY='
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.settimeout(3)
+s.connect((sys.argv[1], int(sys.argv[2])))
+p = s.getpeername()
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+body = b""
+while True:
+    d = s.recv(4096)
+    if not d: break
+    body += d
+print("%s:%d %s" % (p[0], p[1], body.decode().split("\r\n\r\n", 1)[-1].strip()))
+'
+test_v4_mapped() {
+    local out ct0
+    ct0=$(ct_total)
+    out=$(in_pod_t 10 client "$PY" -c "$PEER6_PY" "::ffff:$VIP" 80)
+    assert_match "$out" "^::ffff:$VIP:80 be[12]\$" "a pod's AF_INET6 socket to ::ffff:$VIP:80: getpeername and answer"
+    assert_eq "$ct0" "$(ct_total)" "CT entries after the pod's v4-mapped connection (socket path)"
+    out=$(in_node_cg_t 10 "$PY" -c "$PEER6_PY" "::ffff:$VIP" 80 2>&1)
+    assert_match "$out" "^::ffff:$VIP:80 be[12]\$" "the node's AF_INET6 socket to ::ffff:$VIP:80"
+}
+
 test_udp_unconnected() {
     local out ct0
     ct0=$(ct_total)
@@ -255,6 +283,7 @@ test_mode_none() {
 run_test "socket-lb: pod TCP at the socket (no CT), counters" test_tcp_socket_path
 run_test "socket-lb: getpeername shows the ClusterIP" test_getpeername
 run_test "socket-lb: pod UDP (unconnected): source $VIP, one backend per socket" test_udp_unconnected
+run_test "socket-lb: an AF_INET6 socket to ::ffff:ClusterIP (pod, node)" test_v4_mapped
 run_test "socket-lb: pod connected UDP survives its backend's removal (tc path)" test_udp_connected_backend_removed
 run_test "socket-lb: the node's connected UDP socket is closed when its backend goes" test_node_udp_connected_backend_removed
 run_test "socket-lb: no endpoints: ECONNREFUSED for TCP connect and UDP sendto" test_reject

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The family-generic socket-level balancing (lib/family.h): compiled once
+ * per family by lib/sock.h, so no include guard. The entry programs
+ * (bpf/sock_lb.bpf.c) read and write the socket address of their own
+ * family; these functions take and return it. */
+
+/* A UDP socket now sends to `addr:port` directly (not through a frontend):
+ * if it talked to that backend through a Service before, the newer exchange
+ * owns the address, as ct_take_over_tuple gives a direct flow its tuple on
+ * the packet path: recvmsg() must show the backend's own address again and
+ * its packets are no longer the Service's. One hash delete (usually of a
+ * missing key) per such send. */
+static __always_inline void FN(sock, direct)(struct bpf_sock_addr *ctx, FAM_ADDR addr, __be16 port)
+{
+	FAM_SOCK_REV_KEY rk = {
+		.cookie = bpf_get_socket_cookie(ctx),
+		.addr = addr,
+		.port = port,
+	};
+
+	if (bpf_map_delete_elem(&FAM_SOCK_REV_MAP, &rk) == 0)
+		FN(sock, forget_flow)(ctx, addr, port);
+}
+
+/* Points a socket address `vip:port` at a backend when it names a
+ * frontend. `connect` tells connect from sendmsg. Returns 1 with
+ * addr and new_port set (translated), 0 (declined or not ours: the address
+ * stays), or -DROP_* (*svc_id then names the Service, for svcctl monitor;
+ * left alone otherwise). A pod's socket is declined (left to the
+ * pod's tc program, which sees its real source address and tracks the
+ * flow) for: a connected UDP socket (one connect() would pin it to a
+ * backend for its life, and no hook sees its later send()s: the tc path's
+ * CT re-balances its datagrams when that backend goes away, as kube-proxy's
+ * conntrack flush does), loadBalancerSourceRanges (the check needs the
+ * pod's address) and an externalTrafficPolicy: Local frontend without a
+ * local endpoint (tc drops, as kube-proxy does). */
+static __always_inline int FN(sock, translate)(struct bpf_sock_addr *ctx, __u8 proto, int connect,
+					       FAM_ADDR vip, __be16 port, __u32 *svc_id,
+					       FAM_ADDR *addr, __be16 *new_port)
+{
+	struct backend_value *be = NULL;
+	FAM_ADDR be_addr = { 0 };
+	struct svc_value *svc;
+	int owner, id;
+	__u64 cookie;
+
+	owner = sock4_owner(ctx);
+	if (!owner)
+		return 0;
+	if (owner == SOCK_POD && connect && proto == IPPROTO_UDP)
+		return 0;
+	svc = FN(svc, lookup_master)(vip, port, proto);
+	if (!svc) {
+		if (proto == IPPROTO_UDP)
+			FN(sock, direct)(ctx, vip, port);
+		return 0;
+	}
+	if ((svc->flags & SVC_F_NO_LOCAL_EPS) && svc->total == 0) {
+		/* A Local traffic policy and no endpoint on this node: a pod's
+		 * flow is dropped by its tc program (as kube-proxy drops it); the
+		 * node's connect()/sendmsg() fails (EPERM), counted as that drop. */
+		if (owner == SOCK_POD)
+			return 0;
+		*svc_id = svc->svc_id;
+		return -DROP_NO_LOCAL_EP;
+	}
+	if (owner == SOCK_POD && (svc->flags & SVC_F_SRC_RANGES))
+		return 0;
+	cookie = bpf_get_socket_cookie(ctx);
+	/* Without affinity Maglev hashes the socket, as no source port exists
+	 * yet at connect(); UDP picks random slots by that hash too, so the
+	 * datagrams of one unconnected socket stay on one backend. */
+	id = FN(lb, select_affine_pick)(
+		vip, port, proto, svc, FN(sock, affinity_client)(ctx, owner),
+		hash_3words((__u32)cookie, (__u32)(cookie >> 32), FAM_ADDR_FOLD(vip)),
+		proto == IPPROTO_UDP, &be);
+	if (id == -DROP_NO_BACKEND)
+		stats_reject(&svc_stats_v1, svc->svc_id);
+	if (id < 0) {
+		*svc_id = svc->svc_id;
+		return id;
+	}
+	if (FN(lb, backend_addr)((__u32)id, be, &be_addr)) {
+		*svc_id = svc->svc_id;
+		return -DROP_BACKEND_GONE;
+	}
+
+	{
+		FAM_SOCK_REV_KEY rk = {
+			.cookie = cookie,
+			.addr = be_addr,
+			.port = be->port,
+		};
+		FAM_SOCK_REV_VALUE rv = {
+			.vip = vip,
+			.port = port,
+		};
+
+		/* Best effort: without it only recvmsg/getpeername show the
+		 * backend instead of the ClusterIP; traffic still flows. */
+		bpf_map_update_elem(&FAM_SOCK_REV_MAP, &rk, &rv, BPF_ANY);
+	}
+	*addr = be_addr;
+	*new_port = be->port;
+	sock4_count_flow(ctx, svc->svc_id, (__u32)id, be);
+	return 1;
+}
+
+/* The frontend a socket balanced to `addr:port` named, or NULL: the
+ * ClusterIP recvmsg/getpeername show instead of the backend. */
+static __always_inline FAM_SOCK_REV_VALUE *FN(sock, reverse)(struct bpf_sock_addr *ctx,
+							     FAM_ADDR addr, __be16 port)
+{
+	FAM_SOCK_REV_KEY rk = {
+		.addr = addr,
+		.port = port,
+	};
+
+	if (!sock4_owner(ctx))
+		return NULL;
+	rk.cookie = bpf_get_socket_cookie(ctx);
+	return bpf_map_lookup_elem(&FAM_SOCK_REV_MAP, &rk);
+}
