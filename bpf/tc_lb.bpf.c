@@ -18,8 +18,11 @@ int svclb_tc_pod_in6(struct __sk_buff *skb)
 	struct lb6_verdict v = {};
 	struct pkt6 p = {};
 
-	if (ctx_parse6(skb, &p) != PARSE_OK)
-		return TC_ACT_OK;
+	if (ctx_parse6(skb, &p) != PARSE_OK) {
+		int ret = icmp6_handle(skb, LB_MODE_POD);
+
+		return ret == ICMP4_NOT_OURS ? TC_ACT_OK : lb6_exit(ret, len);
+	}
 	return lb6_exit(lb6_handle(skb, &p, LB_MODE_POD, &v), len);
 }
 
@@ -82,6 +85,15 @@ int svclb_tc_pod_out(struct __sk_buff *skb)
 	struct lb_verdict v = {};
 	struct pkt4 p = {};
 
+	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + ETH_HLEN;
+		int ret;
+
+		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
+			return TC_ACT_OK;
+		ret = icmp6_handle(skb, LB_MODE_POD);
+		return ret == ICMP4_NOT_OURS ? TC_ACT_OK : lb6_exit(ret, skb->len);
+	}
 	if (skb->protocol != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > data_end ||
 	    ip->protocol != IPPROTO_ICMP)
 		return TC_ACT_OK;

@@ -257,4 +257,158 @@ static __always_inline int icmp4_exit(struct __ctx_buff *ctx, int ret, __u32 len
 	return ret == ICMP4_NOT_OURS ? CTX_ACT_OK : lb_exit(ctx, ret, len, p, v, mode);
 }
 
+/* ---- ICMPv6 errors (issue 16) -------------------------------------------
+ * The same translation for IPv6 flows: destination unreachable (1), packet
+ * too big (2: PMTU discovery, which IPv6 depends on as no router
+ * fragments) and time exceeded (3). The ICMPv6 checksum covers a
+ * pseudo-header with the outer addresses, so every change (outer address,
+ * quoted address, port, quoted L4 checksum) is carried into it; the
+ * packet's one's complement sum is unchanged (what the outer header gains
+ * the checksum field loses), so a CHECKSUM_COMPLETE skb stays right. Only
+ * an outer and a quoted header without extension headers are handled, on
+ * the pod path, for flows without source NAT (IPv6 has none yet); anything
+ * else passes untouched. Never creates or refreshes CT state. */
+#define ICMP6_OFF      (ETH_HLEN + 40)	     /* the ICMPv6 header */
+#define ICMP6_INNER    (ICMP6_OFF + 8)	     /* the quoted IPv6 header */
+#define ICMP6_INNER_L4 (ICMP6_INNER + 40)    /* the quoted L4 header */
+#define ICMP6_PULL     (ICMP6_INNER_L4 + 18) /* up to a quoted TCP checksum */
+
+#define ICMPV6_PKT_TOOBIG  2
+#define ICMPV6_TIME_EXCEED 3
+
+/* The address at `f` becomes `to`; the change goes into up to two
+ * checksums (NULL: none). */
+static __always_inline void icmp6_set_addr(struct v6addr *f, struct v6addr to, __sum16 *c1,
+					   __sum16 *c2)
+{
+	struct v6addr from = *f;
+
+	if (v6_equal(&from, &to))
+		return;
+	if (c1)
+		*c1 = csum_fold32(csum_add_v6_change((__u16) ~*c1, &from, &to));
+	if (c2)
+		*c2 = csum_fold32(csum_add_v6_change((__u16) ~*c2, &from, &to));
+	*f = to;
+}
+
+/* icmp4_handle for IPv6 on a pod interface (ingress, or the pod egress
+ * program for the node's own errors). Returns a verdict, -DROP_*, or
+ * ICMP4_NOT_OURS. */
+static __always_inline int icmp6_handle(struct __ctx_buff *ctx, int mode)
+{
+	__u32 len = ctx_full_len(ctx), pull;
+	struct v6addr o_saddr, i_saddr, i_daddr;
+	__be16 i_sport, i_dport;
+	struct ct6_key ck = {};
+	struct ct6_value *ct = NULL;
+	struct ipv6hdr *ip6, *in;
+	struct icmp6hdr_min *ic;
+	__sum16 *l4c = NULL, *icc;
+	__be16 *ports;
+	void *data, *data_end;
+	__u32 now;
+
+	if (mode != LB_MODE_POD || len < ICMP6_INNER_L4 + 8)
+		return ICMP4_NOT_OURS;
+	pull = len < ICMP6_PULL ? len : ICMP6_PULL;
+	data = ctx_data(ctx);
+	data_end = ctx_data_end(ctx);
+	if (data + pull > data_end) {
+		if (ctx_pull(ctx, pull))
+			return ICMP4_NOT_OURS;
+		data = ctx_data(ctx);
+		data_end = ctx_data_end(ctx);
+	}
+	if (data + ICMP6_INNER_L4 + 8 > data_end)
+		return ICMP4_NOT_OURS;
+	if (((struct ethhdr *)data)->h_proto != bpf_htons(ETH_P_IPV6))
+		return ICMP4_NOT_OURS;
+	ip6 = data + ETH_HLEN;
+	if (ip6->version != 6 || ip6->nexthdr != IPPROTO_ICMPV6)
+		return ICMP4_NOT_OURS;
+	ic = data + ICMP6_OFF;
+	if (ic->type != ICMPV6_DEST_UNREACH && ic->type != ICMPV6_PKT_TOOBIG &&
+	    ic->type != ICMPV6_TIME_EXCEED)
+		return ICMP4_NOT_OURS;
+	in = data + ICMP6_INNER;
+	if (in->version != 6 || (in->nexthdr != IPPROTO_TCP && in->nexthdr != IPPROTO_UDP))
+		return ICMP4_NOT_OURS;
+	ports = data + ICMP6_INNER_L4;
+
+	/* The reversed quote is the key of the ICMP's own direction. */
+	__builtin_memcpy(&ck.saddr, &in->daddr, sizeof(ck.saddr));
+	__builtin_memcpy(&ck.daddr, &in->saddr, sizeof(ck.daddr));
+	ck.sport = ports[1];
+	ck.dport = ports[0];
+	ck.proto = in->nexthdr;
+	now = ct_now();
+	if (ck.proto == IPPROTO_TCP) {
+		ct = bpf_map_lookup_elem(&ct6_est_v1, &ck);
+		if (ct && !ct6_alive(ct, ck.proto, now))
+			ct = NULL;
+	}
+	if (!ct) {
+		ct = bpf_map_lookup_elem(&ct6_v1, &ck);
+		if (ct && !ct6_alive(ct, ck.proto, now))
+			ct = NULL;
+	}
+	if (!ct || (ct->flags & CT_F_SNAT))
+		return ICMP4_NOT_OURS;
+
+	__builtin_memcpy(&o_saddr, &ip6->saddr, sizeof(o_saddr));
+	__builtin_memcpy(&i_saddr, &in->saddr, sizeof(i_saddr));
+	__builtin_memcpy(&i_daddr, &in->daddr, sizeof(i_daddr));
+	i_sport = ports[0];
+	i_dport = ports[1];
+	icc = &ic->checksum;
+	if (in->nexthdr == IPPROTO_UDP) {
+		l4c = data + ICMP6_INNER_L4 + 6;
+		if (*l4c == 0)
+			l4c = NULL;
+	} else if (data + ICMP6_INNER_L4 + 18 <= data_end &&
+		   bpf_ntohs(ip6->payload_len) + ETH_HLEN + 40 >= ICMP6_INNER_L4 + 18) {
+		l4c = data + ICMP6_INNER_L4 + 16;
+	}
+
+	{
+		__sum16 old_l4c = l4c ? *l4c : 0;
+
+		if (ct->dir == CT_DIR_REPLY) {
+			/* To the client: the quote as the client sent it; an
+			 * error from the backend itself comes from the frontend. */
+			if (v6_equal(&o_saddr, &i_daddr))
+				icmp6_set_addr((struct v6addr *)&ip6->saddr, ct->nat_addr, icc,
+					       NULL);
+			icmp6_set_addr((struct v6addr *)&in->daddr, ct->nat_addr, l4c, icc);
+			if (i_dport != ct->nat_port) {
+				if (l4c)
+					*l4c = csum_replace2(*l4c, i_dport, ct->nat_port);
+				*icc = csum_replace2(*icc, i_dport, ct->nat_port);
+				ports[1] = ct->nat_port;
+			}
+		} else {
+			/* To the backend: the quote as the backend sent it; an
+			 * error addressed to the frontend goes to the backend. */
+			struct v6addr o_daddr;
+
+			__builtin_memcpy(&o_daddr, &ip6->daddr, sizeof(o_daddr));
+			if (v6_equal(&o_daddr, &i_saddr))
+				icmp6_set_addr((struct v6addr *)&ip6->daddr, ct->nat_addr, icc,
+					       NULL);
+			icmp6_set_addr((struct v6addr *)&in->saddr, ct->nat_addr, l4c, icc);
+			if (i_sport != ct->nat_port) {
+				if (l4c)
+					*l4c = csum_replace2(*l4c, i_sport, ct->nat_port);
+				*icc = csum_replace2(*icc, i_sport, ct->nat_port);
+				ports[0] = ct->nat_port;
+			}
+		}
+		if (l4c)
+			*icc = csum_replace2(*icc, old_l4c, *l4c);
+	}
+	count_ct_event(CT_EV_ICMP_ERROR);
+	return CTX_ACT_OK;
+}
+
 #endif

@@ -525,5 +525,122 @@ TEST_F(V6, AFlowWhoseBackendWasRemovedIsBalancedAgain) {
   EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), first == kBe1 ? kBe2 : kBe1);
 }
 
+// ---- ICMPv6 errors about a translated flow (lib/icmp.h icmp6_handle) ------
+
+// The IPv6 packet of a frame (what an ICMPv6 error quotes).
+Bytes ipPacket(const Bytes& frame) { return Bytes(frame.begin() + 14, frame.end()); }
+
+// Byte offsets in an error frame without extension headers.
+constexpr size_t kIcmpOff = 54, kQuote = 62, kQuoteL4 = 102;
+
+class V6Icmp : public V6 {
+ protected:
+  // A TCP SYN from the client through the VIP, DNATed to be1:8080; returns
+  // the translated frame (what the network then carries).
+  Bytes establish() {
+    putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}}, 1);
+    Frame6 syn;
+    syn.payload = 20;
+    auto r = runTc(syn.build());
+    EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), kBe1);
+    return r.out;
+  }
+  RunResult runEgress(const Bytes& in) { return testRun(dp().tcEgressProgFd(), in); }
+  uint64_t icmpEvents() {
+    uint64_t n = 0;
+    for (uint64_t v : dp().ctEvents().lookup(CT_EV_ICMP_ERROR)) n += v;
+    return n;
+  }
+};
+
+// Quoted address/port at the quote's offsets, and every checksum valid: the
+// ICMPv6 one, and the quoted TCP segment's (the whole segment is quoted).
+::testing::AssertionResult quoteIs(const Bytes& f, const std::string& src, uint16_t sport,
+                                   const std::string& dst, uint16_t dport) {
+  if (!l4Checksum6Ok(f)) return ::testing::AssertionFailure() << "ICMPv6 checksum";
+  Bytes inner(14, 0);
+  inner[12] = 0x86;
+  inner[13] = 0xdd;
+  inner.insert(inner.end(), f.begin() + kQuote, f.end());
+  auto q = parse6(inner);
+  if (!q) return ::testing::AssertionFailure() << "quote not parsable";
+  if (testlib::ip6str(q->saddr) != src || q->sport != sport || testlib::ip6str(q->daddr) != dst ||
+      q->dport != dport)
+    return ::testing::AssertionFailure() << "quote " << testlib::ip6str(q->saddr) << " " << q->sport
+                                         << " -> " << testlib::ip6str(q->daddr) << " " << q->dport;
+  if (!l4Checksum6Ok(inner)) return ::testing::AssertionFailure() << "quoted TCP checksum";
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(V6Icmp, NodesPacketTooBigTowardThePodQuotesTheService) {
+  const Bytes sent = establish();
+  // The node could not forward the DNATed packet (smaller MTU toward the
+  // backend): its own error leaves through the client pod's interface, the
+  // pod egress program's place.
+  const Bytes err = testlib::icmp6Error("fd00:10:244:2::1", kClient6, 2, 0, ipPacket(sent), 1280);
+  auto r = runEgress(err);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+  EXPECT_TRUE(quoteIs(r.out, kClient6, 40000, kVip6, 80));
+  auto p = parse6(r.out);
+  EXPECT_EQ(testlib::ip6str(p->saddr), "fd00:10:244:2::1");  // the node stays the sender
+  EXPECT_EQ(testlib::be32(r.out, kIcmpOff + 4), 1280u);      // the MTU untouched
+  EXPECT_EQ(icmpEvents(), 1u);
+}
+
+TEST_F(V6Icmp, BackendsOwnErrorComesFromTheFrontend) {
+  const Bytes sent = establish();
+  // The backend pod itself answers (e.g. port unreachable), on its ingress.
+  const Bytes err = testlib::icmp6Error(kBe1, kClient6, 1, 4, ipPacket(sent));
+  auto r = runTc(err);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(testlib::ip6str(parse6(r.out)->saddr), kVip6);
+  EXPECT_TRUE(quoteIs(r.out, kClient6, 40000, kVip6, 80));
+}
+
+TEST_F(V6Icmp, ClientsErrorAboutAReplyGoesToTheBackend) {
+  establish();
+  // The backend's answer as the client received it (from the VIP), and the
+  // client's error about it, addressed to the VIP.
+  Frame6 reply;
+  reply.src = kVip6;
+  reply.dst = kClient6;
+  reply.sport = 80;
+  reply.dport = 40000;
+  reply.tcpFlags = kTcpSyn | kTcpAck;
+  const Bytes err = testlib::icmp6Error(kClient6, kVip6, 1, 4, ipPacket(reply.build()));
+  auto r = runTc(err);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), kBe1);
+  EXPECT_TRUE(quoteIs(r.out, kBe1, 8080, kClient6, 40000));
+}
+
+TEST_F(V6Icmp, ErrorsAboutUntrackedFlowsAndOtherMessagesPassUntouched) {
+  const Bytes sent = establish();
+  Frame6 other;
+  other.dst = "fd00:10:244:1::99";
+  other.sport = 40001;
+  std::vector<std::pair<std::string, Bytes>> cases = {
+      {"error quoting an untracked flow",
+       testlib::icmp6Error("fd00:10:244:2::1", kClient6, 2, 0, ipPacket(other.build()), 1280)},
+      {"parameter problem (not translated)",
+       testlib::icmp6Error("fd00:10:244:2::1", kClient6, 4, 0, ipPacket(sent))},
+      {"echo request", [] {
+         Frame6 e;
+         e.proto = testlib::kNextIcmp6;
+         return e.build();
+       }()}};
+  for (const auto& [name, in] : cases) {
+    SCOPED_TRACE(name);
+    auto r = runEgress(in);
+    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+    EXPECT_EQ(r.out, in);
+    r = runTc(in);
+    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+    EXPECT_EQ(r.out, in);
+  }
+  EXPECT_EQ(icmpEvents(), 0u);
+}
+
 }  // namespace
 }  // namespace svclb::bpftest

@@ -48,8 +48,17 @@ std::string ip6str(const Addr6& a) {
   return inet_ntop(AF_INET6, a.data(), buf, sizeof(buf)) ? buf : "?";
 }
 
+// A frame's Ethernet header (IPv6 ethertype), with room reserved for the rest.
+Bytes ethernet6() {
+  static const uint8_t kEth[14] = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x86, 0xdd};
+  Bytes f;
+  f.reserve(2048);
+  f.insert(f.end(), kEth, kEth + sizeof(kEth));
+  return f;
+}
+
 Bytes Frame6::build() const {
-  Bytes f = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x86, 0xdd};
+  Bytes f = ethernet6();
   const size_t l3 = f.size();
   f.resize(l3 + 40);
   f[l3] = 0x60;
@@ -102,6 +111,27 @@ Bytes Frame6::build() const {
     if (proto == 17 && c == 0) c = 0xffff;
     put16(f, csumOff, c);
   }
+  return f;
+}
+
+Bytes icmp6Error(const std::string& src, const std::string& dst, uint8_t type, uint8_t code,
+                 const Bytes& quote, uint32_t info) {
+  Bytes f = ethernet6();
+  const size_t l3 = f.size();
+  f.resize(l3 + 40 + 8);
+  f[l3] = 0x60;
+  f[l3 + 6] = kNextIcmp6;
+  f[l3 + 7] = 64;
+  const Addr6 s = ip6(src), d = ip6(dst);
+  std::copy(s.begin(), s.end(), f.begin() + static_cast<long>(l3 + 8));
+  std::copy(d.begin(), d.end(), f.begin() + static_cast<long>(l3 + 24));
+  const size_t l4 = l3 + 40;
+  f[l4] = type;
+  f[l4 + 1] = code;
+  put32(f, l4 + 4, info);
+  f.insert(f.end(), quote.begin(), quote.end());
+  put16(f, l3 + 4, static_cast<uint16_t>(f.size() - l4));
+  put16(f, l4 + 2, l4Sum6(f, l3, l4, f.size() - l4, kNextIcmp6));
   return f;
 }
 

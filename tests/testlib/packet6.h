@@ -50,6 +50,12 @@ struct Parsed6 {
 };
 std::optional<Parsed6> parse6(const Bytes& frame);
 
+// An ICMPv6 error (type/code; `info`: the MTU of a packet too big) from
+// `src` to `dst` quoting `quote` (an IPv6 packet: a frame's bytes after its
+// Ethernet header), with a correct checksum.
+Bytes icmp6Error(const std::string& src, const std::string& dst, uint8_t type, uint8_t code,
+                 const Bytes& quote, uint32_t info = 0);
+
 // The TCP / UDP / ICMPv6 checksum over the IPv6 pseudo-header verifies
 // (a UDP checksum 0 is not OK: IPv6 makes it mandatory).
 bool l4Checksum6Ok(const Bytes& frame);
