@@ -53,6 +53,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -70,6 +71,7 @@
 #include "tests/bpf/bpf_fixture.h"
 #include "tests/testlib/node_netns.h"
 #include "tests/testlib/packet.h"
+#include "tests/testlib/packet6.h"
 
 namespace svclb::bench {
 namespace {
@@ -89,9 +91,15 @@ constexpr uint32_t kVarySrcBase = 0x0AC80000;  // 10.200.0.0: new-flow sources
 constexpr uint16_t kClientPort = 40000;
 constexpr uint16_t kFillBePort = 8080;
 const std::string kNotService = "10.96.0.99";
-const std::string kEmptyVip = "10.96.0.13";   // fixture "empty": no endpoints
-const std::string kAffVip = "10.96.0.20";     // bench: ClientIP affinity, 2 backends
-const std::string kMaglevVip = "10.96.0.21";  // bench: Maglev, 2 backends
+// IPv6 (issue 16): one hot v6 Service, written into the v6 maps directly.
+const std::string kVip6 = "fd00:10:96::a";
+const std::string kBe6 = "fd00:10:244:1::11";
+const std::string kClient6 = "fd00:10:244:2::5";
+const std::string kNotService6 = "fd00:10:96::99";
+constexpr uint32_t kVarySrc6Base = 0x0AC80000;  // the v6 source's last word
+const std::string kEmptyVip = "10.96.0.13";     // fixture "empty": no endpoints
+const std::string kAffVip = "10.96.0.20";       // bench: ClientIP affinity, 2 backends
+const std::string kMaglevVip = "10.96.0.21";    // bench: Maglev, 2 backends
 // NodePort (SVC_F_EXTERNAL) on the node's address, see the file comment.
 const std::string kNodeIp = "192.168.77.2";
 const std::string kLanClient = "192.168.77.100";  // has a route and a neighbour
@@ -127,7 +135,9 @@ enum class Target {
   RefCtHit,
   RefNewFlow,
   RefNewFlow2,
-  RefTcOk
+  RefTcOk,
+  RefCtHit6,
+  RefNewFlow6
 };
 bool isTc(Target t) {
   return t == Target::SvclbTc || t == Target::SvclbTcOut || t == Target::RefTcOk;
@@ -153,14 +163,19 @@ enum class Pkt {
   NpLocalAck,
   NpRemoteSyn,
   NpRemoteAck,
-  NpRemoteReply
+  NpRemoteReply,
+  // IPv6 (issue 16): the hot v6 Service kVip6:80 -> kBe6:8080, 74-byte frames.
+  ToVip6Syn,
+  ToVip6Ack,
+  Reply6,
+  NotService6
 };
 // What must be true before a run.
 enum class Prep { None, Established, PingPong };
 // What the svclb counters must show after a run of R iterations.
 enum class Check { None, Flows, Hits, Replies, Rejects, NoDrops };
 // Whose counters a check reads.
-enum class Svc { Hot, Empty, EmptyUdp, Aff, Maglev, NpLocal, NpRemote };
+enum class Svc { Hot, Empty, EmptyUdp, Aff, Maglev, NpLocal, NpRemote, Hot6 };
 
 struct PathCase {
   std::string id;  // stable report key
@@ -181,7 +196,7 @@ struct PathCase {
 // the same mode) are derived from the rows, see floorFor().
 std::vector<PathCase> pathCases() {
   const uint32_t P = XDP_PASS, T = XDP_TX, OK = TC_ACT_OK, REDIR = TC_ACT_REDIRECT;
-  const uint32_t V = WRAP_VARY_SRC, SD = WRAP_SPREAD_DST, SS = WRAP_SPREAD_SRC;
+  const uint32_t V = WRAP_VARY_SRC, SD = WRAP_SPREAD_DST, SS = WRAP_SPREAD_SRC, W6 = WRAP_IPV6;
   using enum Target;
   using enum Method;
   using enum Keys;
@@ -286,6 +301,20 @@ std::vector<PathCase> pathCases() {
        false},
       {"ref.new_flow", "", RefNewFlow, Wrap, Spread, ToFillVip, V | SD, Prep::None, Check::None, T,
        true},
+      // IPv6 (issue 16): the pod path (svclb_tc_pod_in tail-calls its v6
+      // half) and bare v6 references, beside their v4 rows.
+      {"tc6.clusterip_ct_hit", "IPv6 ClusterIP CT hit + DNAT", SvclbTc, Wrap, Hot, ToVip6Ack, W6,
+       Prep::Established, Check::Hits, OK, false, Svc::Hot6},
+      {"tc6.clusterip_new_flow", "IPv6 ClusterIP new flow (CT miss + svc lookup + LRU insert x2)",
+       SvclbTc, Wrap, Hot, ToVip6Syn, W6 | V, Prep::None, Check::Flows, OK, true, Svc::Hot6},
+      {"tc6.reply_rnat", "IPv6 reply reverse NAT (CT hit)", SvclbTc, Wrap, Hot, Reply6, W6,
+       Prep::Established, Check::Replies, OK, false, Svc::Hot6},
+      {"tc6.non_service_pass", "IPv6, not a service: CT miss + svc miss + pass", SvclbTc, Wrap, Hot,
+       NotService6, W6, Prep::None, Check::NoDrops, OK, false, Svc::Hot6},
+      {"ref6.ct_hit", "bare IPv6 CT hit + DNAT + XDP_TX", RefCtHit6, Wrap, Hot, ToVip6Ack, W6,
+       Prep::Established, Check::None, T, false},
+      {"ref6.new_flow", "bare IPv6 CT miss + lookup + LRU insert + DNAT", RefNewFlow6, Wrap, Hot,
+       ToVip6Syn, W6 | V, Prep::None, Check::None, T, true},
   };
   return c;
 }
@@ -397,6 +426,19 @@ Bytes packet(const Env& e, Pkt p) {
           .payload(10)
           .build();
     // The backend's answer to the node's SNAT port.
+    case Pkt::ToVip6Syn:
+    case Pkt::ToVip6Ack:
+    case Pkt::Reply6:
+    case Pkt::NotService6: {
+      testlib::Frame6 f;
+      f.src = p == Pkt::Reply6 ? kBe6 : kClient6;
+      f.dst = p == Pkt::Reply6 ? kClient6 : p == Pkt::NotService6 ? kNotService6 : kVip6;
+      f.sport = p == Pkt::Reply6 ? 8080 : kClientPort;
+      f.dport = p == Pkt::Reply6 ? kClientPort : 80;
+      f.tcpFlags = p == Pkt::ToVip6Syn ? testlib::kTcpSyn : testlib::kTcpAck;
+      f.payload = 10;
+      return f.build();
+    }
     case Pkt::NpRemoteReply:
       return PacketBuilder::tcp(testlib::ip4str(e.npBeAddr), kNpBePort, kNodeIp, e.npSnatPort,
                                 kTcpAck)
@@ -426,6 +468,10 @@ int targetFd(const Env& e, Target t) {
       return bpf_program__fd(e.ref->progs.ref_new_flow2);
     case Target::RefTcOk:
       return bpf_program__fd(e.ref->progs.ref_tc_ok);
+    case Target::RefCtHit6:
+      return bpf_program__fd(e.ref->progs.ref6_ct_hit);
+    case Target::RefNewFlow6:
+      return bpf_program__fd(e.ref->progs.ref6_new_flow);
   }
   return -1;
 }
@@ -473,11 +519,11 @@ int setupWrap(Env& e, Target t, const Bytes& pkt, uint32_t mode, Keys keys, Pkt 
   if (bpf_map_update_elem(map, &zero, &target, BPF_ANY)) fail("prog array update failed");
   auto& cfg = e.wrap->bss->cfg;
   std::fill(std::begin(cfg.tmpl), std::end(cfg.tmpl), 0);
-  std::copy_n(pkt.begin(), std::min<size_t>(pkt.size(), BENCH_TMPL_SIZE), cfg.tmpl);
+  std::copy_n(pkt.begin(), std::min<size_t>(pkt.size(), BENCH_WRAP_TMPL_SIZE), cfg.tmpl);
   cfg.mode = mode;
   cfg.spread_n = std::max<uint32_t>(e.fill, 1);
   cfg.spread_base = p == Pkt::FillReply ? kFillBeBase : kFillVipBase;
-  cfg.src_base = kVarySrcBase;
+  cfg.src_base = (mode & WRAP_IPV6) ? kVarySrc6Base : kVarySrcBase;
   cfg.tmpl_len = static_cast<uint32_t>(pkt.size());
   (void)keys;
   return bpf_program__fd(isTc(t) ? e.wrap->progs.bench_wrap_tc : e.wrap->progs.bench_wrap_xdp);
@@ -564,11 +610,42 @@ void loadEnv(Env& e, uint32_t n, const Options& o, uint32_t nic0) {
               {Svc::NpLocal, id(kNodeIp, kNpLocalPort)},
               {Svc::NpRemote, id(kNodeIp, kNpRemotePort)}};
 
+  // The hot IPv6 Service, laid out as the daemon lays out a v6 frontend
+  // (svc6_v1 master + slot, backends_v1 state/owner, backend6_v1 address),
+  // on the last svc and backend ids (the Syncer hands out the lowest).
+  {
+    const uint32_t svcId6 = cfg.maxSvcIds - 1, beId6 = cfg.maxBackends - 1;
+    svc6_key k{};
+    std::memcpy(&k.vip, testlib::ip6(kVip6).data(), 16);
+    k.port = htons(80);
+    k.proto = bpftest::kTcp;
+    svc_value m{};
+    m.svc_id = svcId6;
+    m.count = m.total = 1;
+    svc_value slot{};
+    slot.svc_id = svcId6;
+    slot.backend_id = beId6;
+    svc6_key sk = k;
+    sk.slot = 1;
+    backend_value b{};
+    b.port = htons(8080);
+    b.proto = bpftest::kTcp;
+    b.state = BE_STATE_ACTIVE;
+    b.svc_id = svcId6;
+    backend6_value a{};
+    std::memcpy(&a.addr, testlib::ip6(kBe6).data(), 16);
+    if (!e.dp->services6().update(k, m) || !e.dp->services6().update(sk, slot) ||
+        !e.dp->backends().update(beId6, b) || !e.dp->backends6().update(beId6, a))
+      fail("writing the IPv6 Service");
+    e.svcIds[Svc::Hot6] = svcId6;
+  }
+
   // References: same service keys, same CT size; written by batch update.
   e.ref = bench_ref__open();
   if (!e.ref) fail("open ref object");
   bpf_map__set_max_entries(e.ref->maps.ref_svc, e.fill + 1024);
   bpf_map__set_max_entries(e.ref->maps.ref_ct, o.ctEntries);
+  bpf_map__set_max_entries(e.ref->maps.ref_ct6, o.ctEntries);
   if (bench_ref__load(e.ref)) fail("load ref object");
   e.wrap = bench_wrap__open_and_load();
   if (!e.wrap) fail("load wrap object");
@@ -590,6 +667,33 @@ void loadEnv(Env& e, uint32_t n, const Options& o, uint32_t nic0) {
     vals.push_back(RefVal{htonl(kFillBeBase + i), htons(kFillBePort), 0, i + 2, {}});
   }
   batchPut(bpf_map__fd(e.ref->maps.ref_svc), keys, vals, "ref_svc");
+
+  struct RefVal6 {
+    v6addr be_addr;
+    __be16 be_port;
+    uint16_t pad;
+    uint32_t svc_id;
+  };
+  svc6_key k6{};
+  std::memcpy(&k6.vip, testlib::ip6(kVip6).data(), 16);
+  k6.port = htons(80);
+  k6.proto = bpftest::kTcp;
+  RefVal6 v6{};
+  std::memcpy(&v6.be_addr, testlib::ip6(kBe6).data(), 16);
+  v6.be_port = htons(8080);
+  v6.svc_id = 1;
+  if (bpf_map_update_elem(bpf_map__fd(e.ref->maps.ref_svc6), &k6, &v6, BPF_ANY))
+    fail("ref_svc6: " + std::string(strerror(errno)));
+}
+
+ct6_key ct6Key(const std::string& sa, uint16_t sp, const std::string& da, uint16_t dp) {
+  ct6_key k{};
+  std::memcpy(&k.saddr, testlib::ip6(sa).data(), 16);
+  std::memcpy(&k.daddr, testlib::ip6(da).data(), 16);
+  k.sport = htons(sp);
+  k.dport = htons(dp);
+  k.proto = bpftest::kTcp;
+  return k;
 }
 
 ct_key ctKey(uint32_t sa, uint16_t sp, uint32_t da, uint16_t dp) {
@@ -617,6 +721,13 @@ void prefillCt(Env& e, const Options& o) {
   xdpRun(e, fd, syn, iters);
   fd = setupWrap(e, Target::RefNewFlow, syn, WRAP_VARY_SRC, Keys::Hot, Pkt::ToVipSyn);
   xdpRun(e, fd, syn, iters);
+  // The IPv6 maps alike (svclb's pod program, the v6 reference).
+  Bytes syn6 = packet(e, Pkt::ToVip6Syn);
+  fd = setupWrap(e, Target::SvclbTc, syn6, WRAP_IPV6 | WRAP_VARY_SRC, Keys::Hot, Pkt::ToVip6Syn);
+  testRun(fd, syn6, iters);
+  fd =
+      setupWrap(e, Target::RefNewFlow6, syn6, WRAP_IPV6 | WRAP_VARY_SRC, Keys::Hot, Pkt::ToVip6Syn);
+  xdpRun(e, fd, syn6, iters);
 
   constexpr uint32_t kEstSrcBase = 0x0AD20000;  // 10.210.0.0
   const uint32_t est = o.ctEntries / 2;
@@ -636,6 +747,28 @@ void prefillCt(Env& e, const Options& o) {
       batchPut(estFd, keys, vals, "ct_est_v2 prefill");
       keys.clear();
       vals.clear();
+    }
+  }
+  // ct6_est_v1 alike (sources fd00:10:210::/96), so the v6 rows' lookups
+  // meet a map as full as the v4 ones.
+  std::vector<ct6_key> keys6;
+  std::vector<ct6_value> vals6;
+  keys6.reserve(65536);
+  vals6.reserve(65536);
+  const int est6Fd = e.dp->conntrack6Est().fd();
+  for (uint32_t i = 0; i < est; ++i) {
+    ct6_key k = ct6Key("fd00:10:210::", static_cast<uint16_t>(i), kVip6, 80);
+    k.saddr.w[3] = htonl(i >> 16);
+    keys6.push_back(k);
+    ct6_value v{};
+    std::memcpy(&v.nat_addr, testlib::ip6(kBe6).data(), 16);
+    v.nat_port = htons(8080);
+    v.dir = CT_DIR_FORWARD;
+    vals6.push_back(v);
+    if (keys6.size() == 65536 || i + 1 == est) {
+      batchPut(est6Fd, keys6, vals6, "ct6_est_v1 prefill");
+      keys6.clear();
+      vals6.clear();
     }
   }
 }
@@ -750,6 +883,28 @@ void establish(Env& e, bool spread) {
   establishNodePort(e, false);
   establishNodePort(e, true);
 
+  // IPv6: svclb's pod program creates the hot v6 flow (an ACK), as above;
+  // the reference's entry is written directly.
+  {
+    const Bytes ack6 = packet(e, Pkt::ToVip6Ack);
+    const ct6_key fk = ct6Key(kClient6, kClientPort, kVip6, 80);
+    bool ok = false;
+    for (int attempt = 0; attempt < 10 && !ok; ++attempt) {
+      Run r = testRun(e.dp->tcProgFd(), ack6, 1);
+      if (r.retval != TC_ACT_OK) fail("establishing the hot IPv6 flow failed");
+      auto f = e.dp->conntrack6Est().lookup(fk);
+      if (!f) f = e.dp->conntrack6().lookup(fk);
+      ok = f && f->dir == CT_DIR_FORWARD;
+    }
+    if (!ok) fail("establishing the hot IPv6 flow: its CT entries keep disappearing");
+    ct6_value v6{};
+    std::memcpy(&v6.nat_addr, testlib::ip6(kBe6).data(), 16);
+    v6.nat_port = htons(8080);
+    v6.dir = CT_DIR_FORWARD;
+    ct6_key k6 = ct6Key(kClient6, kClientPort, kVip6, 80);
+    bpf_map_update_elem(bpf_map__fd(e.ref->maps.ref_ct6), &k6, &v6, BPF_ANY);
+  }
+
   // References: CT entries written directly.
   int rct = bpf_map__fd(e.ref->maps.ref_ct);
   ct_value v{};
@@ -859,7 +1014,8 @@ nlohmann::json stat(const std::vector<double>& v) {
 // The floor row of a wrapped row: the wrapper in the same mode in front of a
 // bare XDP_PASS / TC_ACT_OK.
 std::string floorId(const PathCase& c) {
-  return fmt::format("floor.{}.wrap{}{}", isTc(c.target) ? "tc" : "xdp",
+  return fmt::format("floor.{}.wrap{}{}{}", isTc(c.target) ? "tc" : "xdp",
+                     (c.wrapMode & WRAP_IPV6) ? "6" : "",
                      (c.wrapMode & WRAP_VARY_SRC) ? "_vary_src" : "",
                      (c.wrapMode & (WRAP_SPREAD_DST | WRAP_SPREAD_SRC)) ? "_spread" : "");
 }

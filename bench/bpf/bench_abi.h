@@ -10,8 +10,12 @@
 /* Bytes of the frame the re-run wrapper restores before every iteration:
  * Ethernet + IPv4 without options + TCP header. Payload bytes are never
  * rewritten by the programs under test, so they need no restoring. */
-#define BENCH_HDR_COPY	54
+#define BENCH_HDR_COPY 54
+/* The same for an IPv6 frame (WRAP_IPV6): Ethernet + IPv6 + TCP header. */
+#define BENCH_HDR_COPY6 74
 #define BENCH_TMPL_SIZE 64
+/* The re-run wrapper's template: room for the IPv6 headers. */
+#define BENCH_WRAP_TMPL_SIZE 80
 
 /* wrap_cfg.mode bits */
 #define WRAP_VARY_SRC	0x1 /* unique (saddr, sport) per iteration: a CT miss every time */
@@ -23,14 +27,18 @@
  * iteration sends the original UDP datagram again. Costs the wrapper two
  * helper calls on those iterations (counted in the row, not the floor). */
 #define WRAP_UNDO_ICMP 0x10
+/* The template is an IPv6 frame: BENCH_HDR_COPY6 bytes are restored, and
+ * WRAP_VARY_SRC varies the source address's last 32 bits (src_base + c >> 16)
+ * and the TCP source port. No spreading. */
+#define WRAP_IPV6 0x20
 
 struct wrap_cfg {
-	__u8 tmpl[BENCH_TMPL_SIZE]; /* the frame's first bytes, restored each run */
-	__u32 mode;		    /* WRAP_* */
-	__u32 spread_n;		    /* number of keys to spread over (>= 1) */
-	__u32 spread_base;	    /* host order: first address of the spread */
-	__u32 src_base;		    /* host order: WRAP_VARY_SRC base address */
-	__u32 tmpl_len;		    /* the template frame's length (WRAP_UNDO_ICMP) */
+	__u8 tmpl[BENCH_WRAP_TMPL_SIZE]; /* the frame's first bytes, restored each run */
+	__u32 mode;			 /* WRAP_* */
+	__u32 spread_n;			 /* number of keys to spread over (>= 1) */
+	__u32 spread_base;		 /* host order: first address of the spread */
+	__u32 src_base;			 /* host order: WRAP_VARY_SRC base address */
+	__u32 tmpl_len;			 /* the template frame's length (WRAP_UNDO_ICMP) */
 };
 
 /* Live-frames traffic generator (bench/bpf/trafficgen.bpf.c). */

@@ -11,6 +11,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
@@ -237,4 +238,145 @@ int ref_tc_sink(struct __sk_buff *skb)
 	if (ref_parse(data, data_end, &p))
 		return TC_ACT_OK;
 	return p.ip->protocol == IPPROTO_UDP ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+/* ---- IPv6 references (issue 16): the bare v6 CT hit and new flow -------- */
+
+struct ref_svc6_value {
+	struct v6addr be_addr;
+	__be16 be_port;
+	__u16 pad;
+	__u32 svc_id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct svc6_key);
+	__type(value, struct ref_svc6_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ref_svc6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024); /* sized by the driver */
+	__type(key, struct ct6_key);
+	__type(value, struct ct6_value);
+} ref_ct6 SEC(".maps");
+
+struct ref_pkt6 {
+	struct ipv6hdr *ip6;
+	__be16 *ports;
+	__sum16 *l4check;
+};
+
+/* Ethernet/IPv6 (no extension headers)/TCP|UDP. Returns 0 or -1. */
+static __always_inline int ref_parse6(void *data, void *data_end, struct ref_pkt6 *p)
+{
+	struct ethhdr *eth = data;
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+	if ((void *)(ip6 + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IPV6))
+		return -1;
+	p->ip6 = ip6;
+	if (ip6->nexthdr == IPPROTO_TCP) {
+		struct tcphdr *tcp = (void *)(ip6 + 1);
+
+		if ((void *)(tcp + 1) > data_end)
+			return -1;
+		p->ports = &tcp->source;
+		p->l4check = &tcp->check;
+	} else if (ip6->nexthdr == IPPROTO_UDP) {
+		struct udphdr *udp = (void *)(ip6 + 1);
+
+		if ((void *)(udp + 1) > data_end)
+			return -1;
+		p->ports = &udp->source;
+		p->l4check = &udp->check;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+static __always_inline void ref_dnat6(struct ref_pkt6 *p, const struct v6addr *addr, __be16 port)
+{
+	struct v6addr old;
+	__u32 sum = (__u16) ~*p->l4check;
+
+	__builtin_memcpy(&old, &p->ip6->daddr, sizeof(old));
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		sum = csum_add32(sum, ~old.w[i]);
+		sum = csum_add32(sum, addr->w[i]);
+	}
+	sum = csum_add32(sum, (__u16)~p->ports[1]);
+	sum = csum_add32(sum, port);
+	__builtin_memcpy(&p->ip6->daddr, addr, sizeof(*addr));
+	p->ports[1] = port;
+	*p->l4check = csum_fold32(sum);
+}
+
+static __always_inline void ref_ct6_key(const struct ref_pkt6 *p, struct ct6_key *k)
+{
+	__builtin_memcpy(&k->saddr, &p->ip6->saddr, sizeof(k->saddr));
+	__builtin_memcpy(&k->daddr, &p->ip6->daddr, sizeof(k->daddr));
+	k->sport = p->ports[0];
+	k->dport = p->ports[1];
+	k->proto = p->ip6->nexthdr;
+}
+
+/* parse + CT hit + DNAT + XDP_TX (a miss passes) */
+SEC("xdp")
+int ref6_ct_hit(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct ct6_key k = {};
+	struct ct6_value *ct;
+	struct ref_pkt6 p;
+
+	if (ref_parse6(data, data_end, &p))
+		return XDP_PASS;
+	ref_ct6_key(&p, &k);
+	ct = bpf_map_lookup_elem(&ref_ct6, &k);
+	if (!ct)
+		return XDP_PASS;
+	ref_dnat6(&p, &ct->nat_addr, ct->nat_port);
+	return XDP_TX;
+}
+
+/* parse + CT miss + service lookup + one LRU insert + DNAT + XDP_TX */
+SEC("xdp")
+int ref6_new_flow(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	struct ref_svc6_value *svc;
+	struct svc6_key sk = {};
+	struct ct6_key k = {};
+	struct ref_pkt6 p;
+
+	if (ref_parse6(data, data_end, &p))
+		return XDP_PASS;
+	ref_ct6_key(&p, &k);
+	if (bpf_map_lookup_elem(&ref_ct6, &k))
+		return XDP_PASS;
+	sk.vip = k.daddr;
+	sk.port = k.dport;
+	sk.proto = k.proto;
+	svc = bpf_map_lookup_elem(&ref_svc6, &sk);
+	if (!svc)
+		return XDP_PASS;
+	{
+		struct ct6_value fwd = {
+			.nat_addr = svc->be_addr,
+			.nat_port = svc->be_port,
+			.dir = CT_DIR_FORWARD,
+			.svc_id = svc->svc_id,
+		};
+
+		if (bpf_map_update_elem(&ref_ct6, &k, &fwd, BPF_ANY))
+			return XDP_DROP;
+	}
+	ref_dnat6(&p, &svc->be_addr, svc->be_port);
+	return XDP_TX;
 }

@@ -45,11 +45,26 @@ __u64 counter = 0;
 #define OFF_DADDR (ETH_HLEN + 16)
 #define OFF_SPORT (ETH_HLEN + 20)
 
+/* IPv6 frames (WRAP_IPV6): the source's last word and the source port. */
+#define OFF6_SADDR_LO (ETH_HLEN + 8 + 12)
+#define OFF6_SPORT    (ETH_HLEN + 40)
+
 static __always_inline int wrap_prepare(void *data, void *data_end)
 {
 	__u32 mode = cfg.mode;
 	__u32 c;
 
+	if (mode & WRAP_IPV6) {
+		if (data + BENCH_HDR_COPY6 > data_end)
+			return -1;
+		__builtin_memcpy(data, cfg.tmpl, BENCH_HDR_COPY6);
+		if (mode & WRAP_VARY_SRC) {
+			c = (__u32)counter++;
+			*(__be32 *)(data + OFF6_SADDR_LO) = bpf_htonl(cfg.src_base + (c >> 16));
+			*(__be16 *)(data + OFF6_SPORT) = bpf_htons((__u16)c);
+		}
+		return 0;
+	}
 	if (data + BENCH_HDR_COPY > data_end)
 		return -1;
 	__builtin_memcpy(data, cfg.tmpl, BENCH_HDR_COPY);
