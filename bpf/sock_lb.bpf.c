@@ -74,9 +74,34 @@ static __always_inline int sock4_entry(struct bpf_sock_addr *ctx, int connect)
 	return 1;
 }
 
+/* svcctl monitor: a refused connect()/sendmsg() of an IPv6 socket (the
+ * destination as it named it, ::ffff:a.b.c.d for an IPv4 Service). */
+static __attribute__((noinline)) void sock6_monitor(struct bpf_sock_addr *ctx, __u8 proto,
+						    int connect, int ret, __u32 svc_id)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct mon_event6 e = {
+		.type = ret == -DROP_NO_BACKEND ? MON_EV_REJECT : MON_EV_DROP,
+		.reason = (__u8)-ret,
+		.proto = proto,
+		.hook = connect ? MON_HOOK_SOCK_CONNECT : MON_HOOK_SOCK_SENDMSG,
+		.daddr = sock6_user_addr(ctx),
+		.dport = (__be16)ctx->user_port,
+		.svc_id = svc_id,
+	};
+
+	if (sk) {
+		e.saddr.w[0] = sk->src_ip6[0];
+		e.saddr.w[1] = sk->src_ip6[1];
+		e.saddr.w[2] = sk->src_ip6[2];
+		e.saddr.w[3] = sk->src_ip6[3];
+		e.sport = bpf_htons((__u16)sk->src_port);
+	}
+	mon_emit6(&e);
+}
+
 /* IPv6 sockets: an IPv6 frontend, or an IPv4 one named as ::ffff:a.b.c.d
- * (a dual-stack socket). svcctl monitor's events hold IPv4 tuples: v6
- * refusals are counted, not reported (issue 16). */
+ * (a dual-stack socket). */
 static __always_inline int sock6_entry(struct bpf_sock_addr *ctx, int connect)
 {
 	struct v6addr vip = sock6_user_addr(ctx);
@@ -106,7 +131,12 @@ static __always_inline int sock6_entry(struct bpf_sock_addr *ctx, int connect)
 			ctx->user_port = (__u32)port;
 		}
 	}
-	return ret < 0 ? sock_refuse(ret) : 1;
+	if (ret < 0) {
+		if (mon_on())
+			sock6_monitor(ctx, proto, connect, ret, svc_id);
+		return sock_refuse(ret);
+	}
+	return 1;
 }
 
 /* Restores the ClusterIP as the peer address the application sees. */

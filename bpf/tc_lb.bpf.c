@@ -21,9 +21,10 @@ int svclb_tc_pod_in6(struct __sk_buff *skb)
 	if (ctx_parse6(skb, &p) != PARSE_OK) {
 		int ret = icmp6_handle(skb, LB_MODE_POD);
 
-		return ret == ICMP4_NOT_OURS ? TC_ACT_OK : lb6_exit(ret, len);
+		return ret == ICMP4_NOT_OURS ? TC_ACT_OK
+					     : lb6_exit(skb, ret, len, NULL, 0, LB_MODE_POD);
 	}
-	return lb6_exit(lb6_handle(skb, &p, LB_MODE_POD, &v), len);
+	return lb6_exit(skb, lb6_handle(skb, &p, LB_MODE_POD, &v), len, &p, v.svc_id, LB_MODE_POD);
 }
 
 SEC("tc")
@@ -92,7 +93,8 @@ int svclb_tc_pod_out(struct __sk_buff *skb)
 		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
 			return TC_ACT_OK;
 		ret = icmp6_handle(skb, LB_MODE_POD);
-		return ret == ICMP4_NOT_OURS ? TC_ACT_OK : lb6_exit(ret, skb->len);
+		return ret == ICMP4_NOT_OURS ? TC_ACT_OK
+					     : lb6_exit(skb, ret, skb->len, NULL, 0, LB_MODE_POD);
 	}
 	if (skb->protocol != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > data_end ||
 	    ip->protocol != IPPROTO_ICMP)

@@ -52,6 +52,12 @@ std::string endpoint(uint32_t addrBe, uint16_t portBe) {
   return fmt::format("{}:{}", buf, ntohs(portBe));
 }
 
+std::string endpoint6(const v6addr& addr, uint16_t portBe) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET6, &addr, buf, sizeof(buf));
+  return fmt::format("[{}]:{}", buf, ntohs(portBe));
+}
+
 std::string isoTime(int64_t wallNs) {
   time_t secs = static_cast<time_t>(wallNs / 1000000000);
   tm t{};
@@ -79,8 +85,10 @@ Result<MonitorFilter> parseMonitorRequest(const json& req) {
   return f;
 }
 
-json monitorEventJson(const mon_event& e, int64_t wallNs, const MonitorSvc* svc,
-                      const std::string& ifname) {
+// Both families' events: the same JSON, the endpoints printed per family.
+template <class Event>
+json eventJson(const Event& e, std::string src, std::string dst, int64_t wallNs,
+               const MonitorSvc* svc, const std::string& ifname) {
   // The daemon's one table of drop reason names (maps/maps.cpp): a reason
   // it does not know yet still shows, by number.
   const char* reason = dropReasonName(e.reason);
@@ -91,14 +99,25 @@ json monitorEventJson(const mon_event& e, int64_t wallNs, const MonitorSvc* svc,
             {"protocol", e.proto == IPPROTO_TCP   ? "TCP"
                          : e.proto == IPPROTO_UDP ? "UDP"
                                                   : "other"},
-            {"src", endpoint(e.saddr, e.sport)},
-            {"dst", endpoint(e.daddr, e.dport)},
+            {"src", std::move(src)},
+            {"dst", std::move(dst)},
             {"svcId", e.svc_id},
             {"hook", hookName(e.hook)},
             {"ifindex", e.ifindex}};
   if (svc) j["service"] = {{"namespace", svc->ns}, {"name", svc->name}, {"port", svc->port}};
   if (!ifname.empty()) j["interface"] = ifname;
   return j;
+}
+
+json monitorEventJson(const mon_event& e, int64_t wallNs, const MonitorSvc* svc,
+                      const std::string& ifname) {
+  return eventJson(e, endpoint(e.saddr, e.sport), endpoint(e.daddr, e.dport), wallNs, svc, ifname);
+}
+
+json monitorEventJson(const mon_event6& e, int64_t wallNs, const MonitorSvc* svc,
+                      const std::string& ifname) {
+  return eventJson(e, endpoint6(e.saddr, e.sport), endpoint6(e.daddr, e.dport), wallNs, svc,
+                   ifname);
 }
 
 Monitor::~Monitor() { stop(); }
@@ -134,11 +153,17 @@ Status Monitor::add(int fd, const json& req) {
   return {};
 }
 
+// A record's size tells the family (mon_event: 32 bytes, mon_event6: 56).
 int Monitor::onEvent(void* self, void* data, size_t size) {
-  if (size < sizeof(mon_event)) return 0;
-  mon_event e;
-  std::memcpy(&e, data, sizeof(e));
-  static_cast<Monitor*>(self)->deliver(e);
+  if (size == sizeof(mon_event6)) {
+    mon_event6 e;
+    std::memcpy(&e, data, sizeof(e));
+    static_cast<Monitor*>(self)->deliver(e);
+  } else if (size == sizeof(mon_event)) {
+    mon_event e;
+    std::memcpy(&e, data, sizeof(e));
+    static_cast<Monitor*>(self)->deliver(e);
+  }
   return 0;
 }
 
@@ -159,7 +184,8 @@ void Monitor::dropClient(size_t i) {
   clients_.erase(clients_.begin() + static_cast<std::ptrdiff_t>(i));
 }
 
-void Monitor::deliver(const mon_event& e) {
+template <class Event>
+void Monitor::deliver(const Event& e) {
   if (clients_.empty()) return;  // left in the ring from an earlier session
   const int64_t now = clockNs(CLOCK_MONOTONIC);
   const int64_t wall = clockNs(CLOCK_REALTIME) - (now - static_cast<int64_t>(e.ts_ns));

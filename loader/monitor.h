@@ -42,6 +42,9 @@ struct MonitorSvc {
 // epoch; `svc`: its Service if known; `ifname`: "" if none or unknown.
 nlohmann::json monitorEventJson(const mon_event& e, int64_t wallNs, const MonitorSvc* svc,
                                 const std::string& ifname);
+// The same for an IPv6 event: "[addr]:port" endpoints.
+nlohmann::json monitorEventJson(const mon_event6& e, int64_t wallNs, const MonitorSvc* svc,
+                                const std::string& ifname);
 
 class Monitor {
  public:
@@ -70,7 +73,9 @@ class Monitor {
   void run();
   bool send(Client& c, const std::string& line);  // false: the client is gone
   void dropClient(size_t i);
-  void deliver(const mon_event& e);
+  // Either family's event (mon_event / mon_event6).
+  template <class Event>
+  void deliver(const Event& e);
   void reportLosses();
   static int onEvent(void* self, void* data, size_t size);
 

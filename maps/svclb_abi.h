@@ -365,6 +365,12 @@ struct drop_stats {
 #define CT_EV_FRAG_NO_FIRST 2
 #define CT_EV_MAX	    4
 
+/* An IPv6 address as on the wire, in a struct so that it is assigned and
+ * passed by value like the IPv4 __be32 (w[0] holds bytes 0-3). */
+struct v6addr {
+	__be32 w[4];
+};
+
 /* Drop and reject events for `svcctl monitor` (docs/architecture.md,
  * Observability). The packet and socket programs write one mon_event per
  * drop (lb_exit, the socket hooks' EPERM) and per reject (RST / ICMP /
@@ -403,12 +409,7 @@ struct mon_event {
 /* tail_progs (PROG_ARRAY, not pinned): slot of the pod program's IPv6 half. */
 #define SVCLB_TAIL_POD6 0
 
-/* ---- IPv6 (issue 16) ------------------------------------------------------
- * An IPv6 address as on the wire, in a struct so that it is assigned and
- * passed by value like the IPv4 __be32 (w[0] holds bytes 0-3). */
-struct v6addr {
-	__be32 w[4];
-};
+/* ---- IPv6 (issue 16) ------------------------------------------------------ */
 
 /* svc6_v1: the v6 frontends, laid out as svc_v1 (slot 0 the master, slots
  * 1..total backend ids; the value is struct svc_value, svc_id from the one
@@ -499,6 +500,22 @@ SVCLB_ABI_ASSERT(sizeof(struct mon_event) == 32, "mon_event: 32 bytes, no implic
 SVCLB_ABI_ASSERT(__builtin_offsetof(struct mon_event, saddr) == 12, "mon_event.saddr");
 SVCLB_ABI_ASSERT(__builtin_offsetof(struct mon_event, svc_id) == 24, "mon_event.svc_id");
 
+/* The same event about an IPv6 packet or socket (56 bytes: the ring's
+ * reader tells the two apart by the record's size). */
+struct mon_event6 {
+	__u64 ts_ns;
+	__u8 type;
+	__u8 reason;
+	__u8 proto;
+	__u8 hook;
+	__u32 svc_id;
+	struct v6addr saddr;
+	struct v6addr daddr;
+	__be16 sport;
+	__be16 dport;
+	__u32 ifindex;
+};
+
 /* mon_state: PERCPU_ARRAY of one entry: the token bucket and what it and
  * the ring lost. tokens counts events * 1e9 (refilled by elapsed ns * rate:
  * no division in BPF). */
@@ -509,6 +526,7 @@ struct mon_state {
 	__u64 ring_full;    /* events lost: no room in the ring buffer */
 };
 SVCLB_ABI_ASSERT(sizeof(struct mon_state) == 32, "mon_state: 4 counters");
+SVCLB_ABI_ASSERT(sizeof(struct mon_event6) == 56, "mon_event6: 56 bytes, no implicit padding");
 SVCLB_ABI_ASSERT(sizeof(struct svc6_key) == 24, "svc6_key: no implicit padding");
 SVCLB_ABI_ASSERT(sizeof(struct ct6_key) == 40, "ct6_key: no implicit padding");
 SVCLB_ABI_ASSERT(sizeof(struct ct6_value) == 52, "ct6_value: no implicit padding");

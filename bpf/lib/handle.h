@@ -202,13 +202,17 @@ static __always_inline int lb6_reject(struct __ctx_buff *ctx, const struct pkt6 
 	return ctx_bounce(ctx);
 }
 
-/* lb_exit for IPv6. svcctl monitor's event holds IPv4 addresses only: a v6
- * drop is counted, not reported (issue 16, not done yet). */
-static __always_inline int lb6_exit(int ret, __u32 len)
+/* lb_exit for IPv6 (svcctl monitor: a mon_event6; `p` NULL for a packet
+ * that was not parsed as TCP/UDP, e.g. an ICMPv6 error: no event). */
+static __always_inline int lb6_exit(struct __ctx_buff *ctx, int ret, __u32 len,
+				    const struct pkt6 *p, __u32 svc_id, int mode)
 {
 	if (ret >= 0)
 		return ret;
 	count_drop((__u32)-ret, len);
+	if (p && mon_on())
+		mon_packet6(MON_EV_DROP, (__u32)-ret, p, svc_id, ctx_ingress_ifindex(ctx),
+			    (__u32)mode);
 	return CTX_ACT_DROP;
 }
 
@@ -225,8 +229,12 @@ static __always_inline int lb6_handle(struct __ctx_buff *ctx, const struct pkt6 
 		return CTX_ACT_OK;
 	if (action == -DROP_NO_BACKEND) {
 		ret = lb6_reject(ctx, p);
-		if (ret >= 0)
+		if (ret >= 0) {
 			stats_reject(&svc_stats_v1, v->svc_id);
+			if (mon_on())
+				mon_packet6(MON_EV_REJECT, DROP_NO_BACKEND, p, v->svc_id,
+					    ctx_ingress_ifindex(ctx), (__u32)mode);
+		}
 		return ret;
 	}
 	if (action < 0)

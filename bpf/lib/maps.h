@@ -274,6 +274,7 @@ SVCLB_VAR(__u32 cfg_monitor_rate, MON_RATE_DEFAULT);
 /* Only there to put struct mon_event into the object's BTF (the ring
  * buffer map has no value type): tests/bpf/abi_btf_test.cpp checks it. */
 SVCLB_VAR(struct mon_event mon_event_btf, {});
+SVCLB_VAR(struct mon_event6 mon_event6_btf, {});
 
 /* SNAT source ports (inclusive), set by the daemon like the lifetimes. */
 SVCLB_VAR(__u32 cfg_snat_port_min, SNAT_PORT_MIN_DEFAULT);

@@ -84,4 +84,38 @@ static __always_inline void mon_packet(__u32 type, __u32 reason, const struct pk
 	mon_emit(&e);
 }
 
+/* mon_emit for an IPv6 event. */
+static __attribute__((noinline)) int mon_emit6(struct mon_event6 *e)
+{
+	struct mon_state *st;
+
+	e->ts_ns = bpf_ktime_get_ns();
+	st = mon_take_token(e->ts_ns);
+	if (!st)
+		return 0;
+	if (bpf_ringbuf_output(&mon_events, e, sizeof(*e), 0))
+		st->ring_full++;
+	return 0;
+}
+
+/* mon_packet for an IPv6 packet. */
+static __always_inline void mon_packet6(__u32 type, __u32 reason, const struct pkt6 *p,
+					__u32 svc_id, __u32 ifindex, __u32 hook)
+{
+	struct mon_event6 e = {
+		.type = type,
+		.reason = reason,
+		.proto = p->proto,
+		.hook = hook,
+		.svc_id = svc_id,
+		.saddr = p->saddr,
+		.daddr = p->daddr,
+		.sport = p->sport,
+		.dport = p->dport,
+		.ifindex = ifindex,
+	};
+
+	mon_emit6(&e);
+}
+
 #endif

@@ -5,12 +5,14 @@
 // and slots, backends_v1 state/owner, backend6_v1 address); every output
 // frame's L4 checksum is verified independently (tests/testlib/packet6.cpp).
 #include <arpa/inet.h>
+#include <bpf/libbpf.h>
 #include <linux/pkt_cls.h>
 
 #include <cstring>
 #include <map>
 #include <set>
 
+#include "loader/monitor.h"
 #include "tests/bpf/bpf_fixture.h"
 #include "tests/testlib/packet6.h"
 
@@ -640,6 +642,70 @@ TEST_F(V6Icmp, ErrorsAboutUntrackedFlowsAndOtherMessagesPassUntouched) {
     EXPECT_EQ(r.out, in);
   }
   EXPECT_EQ(icmpEvents(), 0u);
+}
+
+// ---- svcctl monitor: IPv6 events (mon_event6, 56 bytes) ----------------
+
+class V6Monitor : public V6 {
+ protected:
+  void SetUp() override {
+    V6::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ring_ = ring_buffer__new(dp().monitorRingFd(), &V6Monitor::onEvent, this, nullptr);
+    ASSERT_NE(ring_, nullptr);
+  }
+  void TearDown() override {
+    if (ring_) ring_buffer__free(ring_);
+  }
+  static int onEvent(void* self, void* data, size_t size) {
+    auto* me = static_cast<V6Monitor*>(self);
+    me->sizes_.push_back(size);
+    mon_event6 e{};
+    std::memcpy(&e, data, std::min(size, sizeof(e)));
+    me->events_.push_back(e);
+    return 0;
+  }
+  std::vector<mon_event6> drain() {
+    events_.clear();
+    sizes_.clear();
+    EXPECT_GE(ring_buffer__consume(ring_), 0);
+    return events_;
+  }
+  ring_buffer* ring_ = nullptr;
+  std::vector<mon_event6> events_;
+  std::vector<size_t> sizes_;
+};
+
+TEST_F(V6Monitor, RejectAndDropEventsCarryTheIpv6Tuple) {
+  putService(kVip6, 80, kTcp, 9, {}, 0);
+  putService(kVip6, 443, kTcp, 10, {{kBe1, 443}}, 1, SVC_F_SRC_RANGES, 300);
+  dp().setMonitor(true);
+  Frame6 syn;
+  syn.seq = 1;
+  ASSERT_EQ(runTc(syn.build()).retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+  Frame6 ranged;
+  ranged.dport = 443;
+  ASSERT_EQ(runTc(ranged.build()).retval, static_cast<uint32_t>(TC_ACT_SHOT));
+  auto ev = drain();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(sizes_[0], sizeof(mon_event6));
+  EXPECT_EQ(ev[0].type, MON_EV_REJECT);
+  EXPECT_EQ(ev[0].reason, DROP_NO_BACKEND);
+  EXPECT_EQ(ev[0].svc_id, 9u);
+  EXPECT_EQ(ev[0].hook, MON_HOOK_TC_POD);
+  v6addr client = toV6(kClient6), vip = toV6(kVip6);
+  EXPECT_EQ(std::memcmp(&ev[0].saddr, &client, 16), 0);
+  EXPECT_EQ(std::memcmp(&ev[0].daddr, &vip, 16), 0);
+  EXPECT_EQ(ntohs(ev[0].sport), 40000);
+  EXPECT_EQ(ntohs(ev[0].dport), 80);
+  EXPECT_EQ(ev[1].type, MON_EV_DROP);
+  EXPECT_EQ(ev[1].reason, DROP_SOURCE_RANGE);
+  EXPECT_EQ(ev[1].svc_id, 10u);
+  // The daemon's JSON for it: bracketed endpoints.
+  auto j = monitorEventJson(ev[0], 0, nullptr, "");
+  EXPECT_EQ(j["src"], "[" + kClient6 + "]:40000");
+  EXPECT_EQ(j["dst"], "[" + kVip6 + "]:80");
+  EXPECT_EQ(j["type"], "reject");
 }
 
 }  // namespace
