@@ -435,7 +435,10 @@ Bytes packet(const Env& e, Pkt p) {
       f.dst = p == Pkt::Reply6 ? kClient6 : p == Pkt::NotService6 ? kNotService6 : kVip6;
       f.sport = p == Pkt::Reply6 ? 8080 : kClientPort;
       f.dport = p == Pkt::Reply6 ? kClientPort : 80;
-      f.tcpFlags = p == Pkt::ToVip6Syn ? testlib::kTcpSyn : testlib::kTcpAck;
+      // NotService6 is a SYN, as NotService: an untracked non-Service SYN
+      // pays the tuple take-over check (ct_take_over_tuple).
+      f.tcpFlags =
+          p == Pkt::ToVip6Syn || p == Pkt::NotService6 ? testlib::kTcpSyn : testlib::kTcpAck;
       f.payload = 10;
       return f.build();
     }
