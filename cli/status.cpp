@@ -125,8 +125,9 @@ std::string renderStatus(const Json& s) {
       for (const auto& r : refused) out += "  " + str(r) + "\n";
     }
   }
-  section(out, "Interfaces", at(s, {"interfaces"}), {"NAME", "IFINDEX", "ATTACH", "PROG-ID"},
-          {{"name"}, {"ifindex"}, {"attach"}, {"progId"}});
+  section(out, "Interfaces", at(s, {"interfaces"}),
+          {"NAME", "IFINDEX", "ATTACH", "PROG-ID", "EGRESS-PROG-ID"},
+          {{"name"}, {"ifindex"}, {"attach"}, {"progId"}, {"egressProgId"}});
   // Absent from daemons without --external-iface support: no section then.
   if (!at(s, {"externalInterfaces"}).is_null())
     section(out, "External Interfaces", at(s, {"externalInterfaces"}),

@@ -185,7 +185,8 @@ json ApiHandler::status() {
     ifaces.push_back({{"name", t.ifname},
                       {"ifindex", t.ifindex},
                       {"attach", "tc-ingress"},
-                      {"progId", t.progId}});
+                      {"progId", t.progId},
+                      {"egressProgId", t.egressProgId}});
   json external = json::array();
   for (const auto& e : dp.externalAttachments())
     external.push_back(

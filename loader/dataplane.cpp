@@ -903,10 +903,14 @@ std::vector<TcAttachment> Dataplane::tcAttachments() const {
   for (const auto& name : tcIfaces_) {
     int ifindex = static_cast<int>(if_nametoindex(name.c_str()));
     if (ifindex == 0) continue;  // interface gone
-    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-    LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
-    uint32_t id = bpf_tc_query(&hook, &q) == 0 ? q.prog_id : 0;
-    out.push_back({name, ifindex, id});
+    uint32_t ids[2] = {};
+    int i = 0;
+    for (bpf_tc_attach_point where : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
+      LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+      LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
+      ids[i++] = bpf_tc_query(&hook, &q) == 0 ? q.prog_id : 0;
+    }
+    out.push_back({name, ifindex, ids[0], ids[1]});
   }
   return out;
 }

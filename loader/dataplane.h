@@ -61,7 +61,8 @@ struct ProgramInfo {
 struct TcAttachment {
   std::string ifname;
   int ifindex = 0;
-  uint32_t progId = 0;
+  uint32_t progId = 0;        // svclb_tc_pod_in on tc ingress
+  uint32_t egressProgId = 0;  // svclb_tc_pod_out on tc egress (ICMP errors)
 };
 
 enum class XdpMode { Native, Generic };

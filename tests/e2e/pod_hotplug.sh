@@ -13,7 +13,7 @@ e2e_setup hotplug
 
 attached() {
     svcctl status -o json 2>/dev/null | jq -e --arg i "$1" \
-        '[.interfaces[]? | select(.name == $i and .progId > 0)] | length == 1' >/dev/null
+        '[.interfaces[]? | select(.name == $i and .progId > 0 and .egressProgId > 0)] | length == 1' >/dev/null
 }
 
 test_new_pod_is_attached_and_serves() {

@@ -461,7 +461,8 @@ TEST(CliStatus, Layout) {
   Json status = Json::parse(R"({"ok":true,"version":"0.1.0","pid":123,"bpffs":"/sys/fs/bpf/svclb",
     "stateDir":"/var/lib/svclb","cgroup":"/sys/fs/cgroup/unified","netnsCookie":4096,
     "socketLb":"all",
-    "interfaces":[{"name":"veth-a","ifindex":5,"attach":"tc-ingress","progId":42}],
+    "interfaces":[{"name":"veth-a","ifindex":5,"attach":"tc-ingress","progId":42,
+                   "egressProgId":43}],
     "programs":[{"name":"svclb_tc_pod_in","id":42,"type":"sched_cls"}],
     "cgroupLinks":[],
     "maps":[{"name":"ct_v2","type":"lru_hash","maxEntries":262144,"entries":12}],
@@ -476,8 +477,8 @@ TEST(CliStatus, Layout) {
             "Netns Cookie:  4096\n"
             "Last Sync:     ok (took 310us, sync #4)\n"
             "Interfaces:\n"
-            "  NAME     IFINDEX   ATTACH       PROG-ID\n"
-            "  veth-a   5         tc-ingress   42\n"
+            "  NAME     IFINDEX   ATTACH       PROG-ID   EGRESS-PROG-ID\n"
+            "  veth-a   5         tc-ingress   42        43\n"
             "Programs:\n"
             "  ID    NAME              TYPE\n"
             "  42    svclb_tc_pod_in   sched_cls\n"
