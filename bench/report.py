@@ -82,6 +82,19 @@ for n in ns:
         target(f"XDP new flow / bare new flow (1 LRU insert), N={n}", q1, "<= 1.2x", q1["median"] <= 1.2)
     if q2:
         target(f"XDP new flow / bare new flow with reply entry (2 inserts), N={n}", q2, "(context)", q2["median"] <= 1.2)
+# IPv6 beside IPv4 (issue 16): the same path's v6 row over its v4 row, per
+# round (net of each row's own wrapper floor), and the bare v6 reference
+# over the bare v4 one: what the longer keys and headers cost by themselves.
+for n in ns:
+    for v6id, v4id, label in (("tc6.clusterip_ct_hit", "tc.clusterip_ct_hit", "tc CT hit"),
+                              ("tc6.reply_rnat", "tc.reply_rnat", "tc reply"),
+                              ("tc6.clusterip_new_flow", "tc.clusterip_new_flow", "tc new flow"),
+                              ("tc6.non_service_pass", "tc.non_service_pass", "tc non-Service"),
+                              ("ref6.ct_hit", "ref.ct_hit", "bare CT hit reference"),
+                              ("ref6.new_flow", "ref.new_flow", "bare new-flow reference")):
+        q = ratios(row(n, v6id), row(n, v4id), "net_ns")
+        if q:
+            target(f"IPv6 / IPv4, {label}, N={n}", q, "(context)", True)
 # Growth 1 -> max with a hot key
 for rid, label in (("xdp.clusterip_ct_hit_pingpong", "XDP CT hit"), ("tc.clusterip_ct_hit_pingpong", "tc CT hit"),
                    ("xdp.clusterip_new_flow", "XDP new flow")):
