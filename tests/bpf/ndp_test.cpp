@@ -10,12 +10,20 @@
 // runs in the private "node" of tests/testlib/node_netns.h (nic0 announces,
 // pod0 is another interface) and leaves it afterwards.
 #include <arpa/inet.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/bpf/bpf_fixture.h"
@@ -323,6 +331,95 @@ TEST_P(Ndp, ArpStillAnswered) {
   auto r = run(req);
   EXPECT_EQ(r.retval, GetParam().answered);
   EXPECT_EQ(be16at(r.out, 14 + 6), 2) << "ARP reply";
+}
+
+// The same answers taken by a real kernel: svclb_tc_ext_in on the tc
+// ingress of nic0 (a veth, where svclbd runs no XDP) answers for kVip6,
+// and the host on its peer nic0p (fd00:77::100) resolves the address to
+// nic0's MAC; adding kVip6 to nic0p itself fails DAD (our answer to its
+// probe). Without the program neither happens: nic0 does not own kVip6.
+std::string shOut(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[512];
+    while (fgets(buf, sizeof(buf), p)) out += buf;
+    pclose(p);
+  }
+  return out;
+}
+
+class NdpKernel : public BpfTest {
+ protected:
+  static void SetUpTestSuite() {
+    if (geteuid() != 0) return;
+    suiteErr_ = netns().up({"ip -6 addr add fd00:77::100/64 dev nic0p nodad"});
+  }
+  static void TearDownTestSuite() { netns().down(); }
+  void SetUp() override {
+    BpfTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_EQ(suiteErr_, "") << "setting up the test namespace";
+    l2_ndp_key k{};
+    const Addr6 a = ip6(kVip6);
+    std::memcpy(&k.addr, a.data(), sizeof(k.addr));
+    k.ifindex = netns().nic0();
+    l2_arp_value v{};
+    std::copy(kNicMac.begin(), kNicMac.end(), v.mac);
+    ASSERT_TRUE(dp().l2Ndp().update(k, v));
+    hook_.sz = sizeof(hook_);
+    hook_.ifindex = static_cast<int>(netns().nic0());
+    hook_.attach_point = BPF_TC_INGRESS;
+    int err = bpf_tc_hook_create(&hook_);
+    ASSERT_TRUE(err == 0 || err == -EEXIST) << "clsact on nic0: " << err;
+    LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = dp().tcExtProgFd());
+    ASSERT_EQ(bpf_tc_attach(&hook_, &opts), 0) << "svclb_tc_ext_in on nic0";
+    attached_ = true;
+  }
+  void TearDown() override {
+    if (attached_) {
+      hook_.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+      bpf_tc_hook_destroy(&hook_);  // the clsact qdisc and our filter with it
+    }
+    std::system("ip -6 neigh flush dev nic0p >/dev/null 2>&1");
+    std::system("ip -6 addr del fd00:77::200/64 dev nic0p >/dev/null 2>&1");
+  }
+  // `ip -6 <what> show ...` polled until it contains `want` (bounded: 3 s).
+  static std::string waitFor(const std::string& cmd, const std::string& want) {
+    std::string out;
+    for (int i = 0; i < 150; ++i) {
+      out = shOut(cmd);
+      if (out.find(want) != std::string::npos) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return out;
+  }
+  static std::string suiteErr_;
+  bpf_tc_hook hook_{};
+  bool attached_ = false;
+};
+std::string NdpKernel::suiteErr_;
+
+TEST_F(NdpKernel, PeerResolvesTheAnnouncedAddress) {
+  // A datagram to kVip6 from nic0p's host makes its kernel solicit it.
+  int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in6 to{};
+  to.sin6_family = AF_INET6;
+  to.sin6_port = htons(9);
+  const Addr6 a = ip6(kVip6);
+  std::memcpy(&to.sin6_addr, a.data(), 16);
+  EXPECT_EQ(sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 1)
+      << std::strerror(errno);
+  close(fd);
+  const std::string out = waitFor("ip -6 neigh show " + kVip6 + " dev nic0p", "REACHABLE");
+  EXPECT_NE(out.find("lladdr 02:77:00:00:00:02"), std::string::npos) << out;
+  EXPECT_NE(out.find("REACHABLE"), std::string::npos) << "a solicited NA confirms: " << out;
+}
+
+TEST_F(NdpKernel, PeerDadForTheAnnouncedAddressFails) {
+  ASSERT_EQ(std::system(("ip -6 addr add " + kVip6 + "/64 dev nic0p").c_str()), 0);
+  const std::string out = waitFor("ip -6 addr show dev nic0p", "dadfailed");
+  EXPECT_NE(out.find("dadfailed"), std::string::npos) << out;
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, Ndp, ::testing::Values(kXdp, kTc),
