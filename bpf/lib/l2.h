@@ -128,6 +128,11 @@ static __always_inline int ndp_addr_solicited_node(const struct v6addr *a)
  * the LoadBalancer IP. The frame becomes NDP_FRAME_LEN bytes whatever the
  * NS's length (its options are not echoed).
  *
+ * Callers: svclb_xdp_lb and svclb_tc_ext_in, for frames the IPv4 parse
+ * did not take. A node-NIC program that takes IPv6 frames before that
+ * point must call it for the IPv6 frames it leaves alone (an NS is never a
+ * Service's packet).
+ *
  * Returns 1 if the frame is the NA, 0 if it is untouched (not an NS for
  * an address announced here, or not valid), -DROP_CSUM if it was resized
  * but the NA could not be written (the caller drops it). */
