@@ -49,7 +49,7 @@ int svclb_tc_pod_in(struct __sk_buff *skb)
  * what XDP hands to the stack untranslated (a source-NATed flow whose next
  * hop has no neighbour entry yet: bpf_redirect_neigh resolves it). On a NIC
  * where svclbd attaches no XDP (a veth: docs/architecture.md) it is the
- * whole node-facing datapath, ARP answers included. */
+ * whole node-facing datapath, ARP and NDP answers included (lib/l2.h). */
 SEC("tc")
 int svclb_tc_ext_in(struct __sk_buff *skb)
 {
@@ -65,9 +65,17 @@ int svclb_tc_ext_in(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		return bpf_redirect(skb->ifindex, 0);
 	}
-	if (ctx_parse4(skb, &p) != PARSE_OK)
-		return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_TC_EXT), len, &p, &v,
-				  LB_MODE_TC_EXT);
+	if (ctx_parse4(skb, &p) != PARSE_OK) {
+		ret = icmp4_handle(skb, LB_MODE_TC_EXT);
+		if (ret == ICMP4_NOT_OURS) {
+			ret = ndp_answer(skb);
+			if (ret > 0)
+				return bpf_redirect(skb->ifindex, 0);
+			if (ret == 0)
+				return TC_ACT_OK;
+		}
+		return icmp4_exit(skb, ret, len, &p, &v, LB_MODE_TC_EXT);
+	}
 	ret = lb4_handle(skb, &p, LB_MODE_TC_EXT, &v);
 	return lb_exit(skb, ret, len, &p, &v, LB_MODE_TC_EXT);
 }

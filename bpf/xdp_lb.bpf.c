@@ -8,7 +8,8 @@
 
 /* XDP on a node NIC: NodePort / LoadBalancer / externalIP / ClusterIP
  * translation (the decision shared with tc), source NAT + forwarding for
- * backends on other nodes, and ARP answers for announced addresses.
+ * backends on other nodes, and ARP / NDP answers for announced addresses
+ * (lib/l2.h; only frames the IPv4 parse did not take reach them).
  * DNAT toward a local backend hands the frame to the stack (XDP_PASS). */
 SEC("xdp")
 int svclb_xdp_lb(struct xdp_md *ctx)
@@ -26,7 +27,12 @@ int svclb_xdp_lb(struct xdp_md *ctx)
 			return lb_exit(ctx, ret, len, &p, &v, LB_MODE_XDP_EXT);
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;
-		return arp_answer(data, data_end, ctx->ingress_ifindex) ? XDP_TX : XDP_PASS;
+		if (arp_answer(data, data_end, ctx->ingress_ifindex))
+			return XDP_TX;
+		ret = ndp_answer(ctx);
+		if (ret < 0)
+			return lb_exit(ctx, ret, len, &p, &v, LB_MODE_XDP_EXT);
+		return ret ? XDP_TX : XDP_PASS;
 	}
 	ret = lb4_handle(ctx, &p, LB_MODE_XDP_EXT, &v);
 	return lb_exit(ctx, ret, len, &p, &v, LB_MODE_XDP_EXT);

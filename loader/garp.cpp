@@ -6,10 +6,13 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -66,7 +69,8 @@ Result<std::array<uint8_t, 6>> interfaceMac(const std::string& ifname) {
   if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
     return Error{EPROTONOSUPPORT,
                  fmt::format("interface \"{}\" is not Ethernet (ARP hardware type {}); "
-                             "gratuitous ARP needs an Ethernet interface",
+                             "announcing addresses (gratuitous ARP, unsolicited neighbor "
+                             "advertisements) needs an Ethernet interface",
                              ifname, ifr.ifr_hwaddr.sa_family)};
   std::array<uint8_t, 6> mac{};
   std::memcpy(mac.data(), ifr.ifr_hwaddr.sa_data, mac.size());
@@ -133,6 +137,86 @@ Status sendGratuitousArp(const std::string& ifname, uint32_t ip) {
   }
   close(fd);
   return {};
+}
+
+namespace {
+
+std::string formatIPv6(const std::array<uint8_t, 16>& a) {
+  char buf[INET6_ADDRSTRLEN];
+  return inet_ntop(AF_INET6, a.data(), buf, sizeof(buf)) ? buf : "?";
+}
+
+}  // namespace
+
+std::array<uint8_t, kUnsolicitedNaFrameSize> unsolicitedNaFrame(
+    const std::array<uint8_t, 6>& mac, const std::array<uint8_t, 16>& addr) {
+  std::array<uint8_t, kUnsolicitedNaFrameSize> f{};
+  uint8_t* p = f.data();
+  const uint8_t allNodesMac[6] = {0x33, 0x33, 0, 0, 0, 1};  // RFC 2464 7
+  std::memcpy(p, allNodesMac, 6);
+  std::memcpy(p + 6, mac.data(), 6);
+  put16(p + 12, ETHERTYPE_IPV6);
+  uint8_t* ip = p + 14;
+  ip[0] = 0x60;  // version 6, traffic class 0, flow label 0
+  put16(ip + 4, 32);
+  ip[6] = IPPROTO_ICMPV6;
+  ip[7] = 255;
+  std::memcpy(ip + 8, addr.data(), 16);
+  ip[24] = 0xff;  // ff02::1
+  ip[25] = 0x02;
+  ip[39] = 0x01;
+  uint8_t* na = ip + 40;
+  na[0] = ND_NEIGHBOR_ADVERT;
+  na[4] = 0x20;  // Override; Router and Solicited clear
+  std::memcpy(na + 8, addr.data(), 16);
+  na[24] = ND_OPT_TARGET_LINKADDR;
+  na[25] = 1;  // 8 bytes
+  std::memcpy(na + 26, mac.data(), 6);
+  // RFC 4443 2.3: over the pseudo-header (source, destination, length 32,
+  // next header 58) and the message.
+  uint32_t sum = 32 + IPPROTO_ICMPV6;
+  for (size_t i = 8; i < 40; i += 2) sum += static_cast<uint32_t>(ip[i] << 8 | ip[i + 1]);
+  for (size_t i = 0; i < 32; i += 2) sum += static_cast<uint32_t>(na[i] << 8 | na[i + 1]);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  put16(na + 2, static_cast<uint16_t>(~sum));
+  return f;
+}
+
+Status sendUnsolicitedNa(const std::string& ifname, const std::array<uint8_t, 16>& addr) {
+  auto what = [&] {
+    return fmt::format("unsolicited neighbor advertisement for {} on \"{}\"", formatIPv6(addr),
+                       ifname);
+  };
+  if (addr[0] == 0xff) return Error{EINVAL, what() + ": a multicast address cannot be announced"};
+  if (std::all_of(addr.begin(), addr.end(), [](uint8_t b) { return b == 0; }))
+    return Error{EINVAL, what() + ": the unspecified address :: cannot be announced"};
+  auto idx = interfaceIndex(ifname);
+  if (!idx) return Error{idx.error().code, what() + ": " + idx.error().message};
+  auto mac = interfaceMac(ifname);
+  if (!mac) return Error{mac.error().code, what() + ": " + mac.error().message};
+
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);  // sends only, as above
+  if (fd < 0) {
+    int err = errno;
+    if (err == EPERM || err == EACCES)
+      return Error{err, what() + ": opening an AF_PACKET socket needs CAP_NET_RAW"};
+    return Error::fromErrno(err, what() + ": AF_PACKET socket");
+  }
+  sockaddr_ll to{};
+  to.sll_family = AF_PACKET;
+  to.sll_protocol = htons(ETH_P_IPV6);
+  to.sll_ifindex = *idx;
+  to.sll_halen = 6;
+  const uint8_t allNodesMac[6] = {0x33, 0x33, 0, 0, 0, 1};
+  std::memcpy(to.sll_addr, allNodesMac, 6);
+  auto frame = unsolicitedNaFrame(*mac, addr);
+  ssize_t n =
+      sendto(fd, frame.data(), frame.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
+  int err = n < 0 ? errno : EMSGSIZE;
+  close(fd);
+  if (n == static_cast<ssize_t>(frame.size())) return {};
+  if (err == ENETDOWN) return Error{err, what() + ": interface is down"};
+  return Error::fromErrno(err, what() + ": sending it");
 }
 
 }  // namespace svclb

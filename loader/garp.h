@@ -40,4 +40,32 @@ std::array<uint8_t, kGarpFrameSize> gratuitousArpFrame(const std::array<uint8_t,
 // order) out of `ifname` through an AF_PACKET socket. Needs CAP_NET_RAW.
 Status sendGratuitousArp(const std::string& ifname, uint32_t ip);
 
+// Unsolicited Neighbor Advertisement: the IPv6 counterpart (RFC 4861
+// 7.2.6), as MetalLB's ndpClient.Gratuitous (internal/layer2/ndp.go) and on
+// the same schedule (kGarpRepeatInterval/kGarpRepeatFor): one NA per
+// announcement, to the all-nodes group ff02::1 (Ethernet 33:33:00:00:00:01),
+// Solicited clear, Override set (neighbours replace a cached MAC), target
+// the announced address, a Target Link-Layer Address option with the NIC's
+// MAC, hop limit 255 (receivers drop NDP with any other, 7.1.2). The IPv6
+// source is the announced address itself, as Linux's ndisc_send_unsol_na
+// writes it for an address of its own (MetalLB's socket puts the NIC's
+// link-local address there; both are valid, 4.4).
+//
+// Sent through AF_PACKET, like the gratuitous ARP, rather than an ICMPv6
+// raw socket: the address is not configured on the NIC, and a raw socket
+// could not use it as the source (the kernel would pick the link-local
+// one, and needs one: nothing is sent from a NIC with IPv6 disabled or
+// before its link-local address passes DAD); one socket type and one
+// privilege (CAP_NET_RAW) serve both families; the frame is built whole
+// (checksum included) by a pure function the tests check.
+constexpr size_t kUnsolicitedNaFrameSize = 86;  // Ethernet 14 + IPv6 40 + NA 24 + TLLA 8
+
+std::array<uint8_t, kUnsolicitedNaFrameSize> unsolicitedNaFrame(
+    const std::array<uint8_t, 6>& mac, const std::array<uint8_t, 16>& addr);
+
+// Sends one unsolicited NA for `addr` (network byte order, as in
+// l2_ndp_key.addr) out of `ifname`. A multicast or unspecified `addr` is
+// refused (EINVAL). Needs CAP_NET_RAW.
+Status sendUnsolicitedNa(const std::string& ifname, const std::array<uint8_t, 16>& addr);
+
 }  // namespace svclb

@@ -47,6 +47,23 @@ static __always_inline int ctx_set_len(struct __sk_buff *ctx, __u32 len)
 	return bpf_skb_change_tail(ctx, len, 0);
 }
 
+/* Copies `len` packet bytes at `off` to `to` (which may lie outside the
+ * linear area). Returns 0 or < 0. */
+static __always_inline int ctx_load_bytes(struct __sk_buff *ctx, __u32 off, void *to, __u32 len)
+{
+	return bpf_skb_load_bytes(ctx, off, to, len);
+}
+
+/* Writes `len` bytes from `from` at `off`. `l3`: the bytes lie at or after
+ * the network header, which a CHECKSUM_COMPLETE skb's csum covers (at tc
+ * ingress it starts there): the helper carries the change into it; the
+ * Ethernet header is written with l3 = 0. Returns 0 or < 0. */
+static __always_inline int ctx_store_bytes(struct __sk_buff *ctx, __u32 off, const void *from,
+					   __u32 len, int l3)
+{
+	return bpf_skb_store_bytes(ctx, off, from, len, l3 ? BPF_F_RECOMPUTE_CSUM : 0);
+}
+
 /* The skb's checksum state, read from the kernel's own sk_buff:
  * bpf_cast_to_kern_ctx() is a kfunc the verifier replaces by a register
  * move, and CO-RE finds the ip_summed bitfield in this kernel's layout. */

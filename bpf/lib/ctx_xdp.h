@@ -51,6 +51,18 @@ static __always_inline int ctx_set_len(struct xdp_md *ctx, __u32 len)
 	return bpf_xdp_adjust_tail(ctx, (int)len - (int)(ctx->data_end - ctx->data));
 }
 
+static __always_inline int ctx_load_bytes(struct xdp_md *ctx, __u32 off, void *to, __u32 len)
+{
+	return bpf_xdp_load_bytes(ctx, off, to, len);
+}
+
+/* A raw frame has no checksum state to keep: `l3` is unused. */
+static __always_inline int ctx_store_bytes(struct xdp_md *ctx, __u32 off, const void *from,
+					   __u32 len, int l3)
+{
+	return bpf_xdp_store_bytes(ctx, off, (void *)from, len);
+}
+
 /* A raw frame always carries a full checksum. */
 static __always_inline int ctx_csum_mode(struct xdp_md *ctx)
 {
