@@ -182,7 +182,7 @@ using NicXdpMap = TypedMap<uint32_t, uint32_t>;  // ifindex -> 1: svclb_xdp_lb r
 using StatsMap = PerCpuArray<lb_stats>;
 using DropsMap = PerCpuArray<drop_stats>;
 using CtEventsMap = PerCpuArray<uint64_t>;  // CT_EV_* -> count
-using MonStateMap = PerCpuArray<mon_state>;
+using MonStateMap = PerCpuArray<mon_state>;  // [0]: svcctl monitor's token bucket and losses
 // IPv6 twins (issue 16).
 using Service6Map = TypedMap<svc6_key, svc_value>;
 using Backend6Map = TypedMap<uint32_t, backend6_value>;
@@ -190,8 +190,7 @@ using Ct6Map = TypedMap<ct6_key, ct6_value>;
 using Affinity6Map = TypedMap<affinity6_key, affinity_value>;
 using SrcRange6Map = TypedMap<src_range6_key, uint8_t>;
 using SockRev6Map = TypedMap<sock_rev6_key, sock_rev6_value>;
-using L2NdpMap =
-    TypedMap<l2_ndp_key, l2_arp_value>;  // [0]: svcctl monitor's token bucket and losses
+using L2NdpMap = TypedMap<l2_ndp_key, l2_arp_value>;
 
 // Sums a per-CPU lb_stats value.
 lb_stats sumStats(const std::vector<lb_stats>& perCpu);
