@@ -181,7 +181,7 @@ using TxPortMap = TypedMap<uint32_t, uint32_t>;  // DEVMAP_HASH ifindex -> ifind
 using NicXdpMap = TypedMap<uint32_t, uint32_t>;  // ifindex -> 1: svclb_xdp_lb runs on it
 using StatsMap = PerCpuArray<lb_stats>;
 using DropsMap = PerCpuArray<drop_stats>;
-using CtEventsMap = PerCpuArray<uint64_t>;  // CT_EV_* -> count
+using CtEventsMap = PerCpuArray<uint64_t>;   // CT_EV_* -> count
 using MonStateMap = PerCpuArray<mon_state>;  // [0]: svcctl monitor's token bucket and losses
 // IPv6 twins (issue 16).
 using Service6Map = TypedMap<svc6_key, svc_value>;
