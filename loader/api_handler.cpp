@@ -149,8 +149,7 @@ json ApiHandler::get(const json& req) {
         for (const auto& f : fronts) {
           if (f.ns != key.first || f.name != key.second || f.portName != p.name) continue;
           for (const auto& b : f.backends)
-            if (b.state == EndpointState::Ready)
-              eps.push_back(fmt::format("{}:{}", formatIPv4(b.ip), b.port));
+            if (b.state == EndpointState::Ready) eps.push_back(joinHostPort(b.address(), b.port));
         }
         ports.push_back({{"name", p.name}, {"endpoints", eps}});
       }

@@ -59,7 +59,7 @@ std::string who(const std::string& ns, const std::string& name, const std::strin
 }
 
 std::string keyStr(const FrontendKey& k) {
-  return fmt::format("{}:{}/{}", formatIPv4(k.vip), k.port, protoName(k.proto));
+  return fmt::format("{}/{}", joinHostPort(k.address(), k.port), protoName(k.proto));
 }
 
 // IPAddressPool.spec.addresses: "a.b.c.d/n" or "a.b.c.d-e.f.g.h" (spaces

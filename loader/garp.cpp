@@ -139,15 +139,6 @@ Status sendGratuitousArp(const std::string& ifname, uint32_t ip) {
   return {};
 }
 
-namespace {
-
-std::string formatIPv6(const std::array<uint8_t, 16>& a) {
-  char buf[INET6_ADDRSTRLEN];
-  return inet_ntop(AF_INET6, a.data(), buf, sizeof(buf)) ? buf : "?";
-}
-
-}  // namespace
-
 std::array<uint8_t, kUnsolicitedNaFrameSize> unsolicitedNaFrame(
     const std::array<uint8_t, 6>& mac, const std::array<uint8_t, 16>& addr) {
   std::array<uint8_t, kUnsolicitedNaFrameSize> f{};

@@ -189,28 +189,14 @@ int main(int argc, char** argv) {
       "let this group use the API socket (root:GROUP, mode 0660; default root only, 0600)");
   app.add_option("--metrics-addr", dc.metricsAddr, "Prometheus listener HOST:PORT")
       ->capture_default_str();
-  app.add_option("--service-cidr", dc.serviceCIDR, "ClusterIP allocation range (one IPv4 CIDR)")
+  app.add_option("--service-cidr", dc.serviceCIDR,
+                 "ClusterIP allocation ranges: one CIDR, or one per family for dual-stack "
+                 "Services, the primary family first (10.96.0.0/12,fd00:10:96::/112)")
       ->capture_default_str()
       ->check([](const std::string& v) -> std::string {
         // Checked here, not at the first allocation: a wrong range must
         // stop the daemon, not fail every later apply.
-        if (v.find(',') != std::string::npos)
-          return "dual-stack service CIDRs (IPv4,IPv6) are not supported yet: IPv6 Services are "
-                 "not taken by svclbd so far (issue 16); give one IPv4 CIDR";
-        const auto slash = v.find('/');
-        in_addr a{};
-        int prefix = -1;
-        if (slash != std::string::npos) {
-          const std::string pre = v.substr(slash + 1);
-          auto [end, ec] = std::from_chars(pre.data(), pre.data() + pre.size(), prefix);
-          if (ec != std::errc() || end != pre.data() + pre.size()) prefix = -1;
-        }
-        if (slash == std::string::npos || inet_pton(AF_INET, v.substr(0, slash).c_str(), &a) != 1 ||
-            prefix < 0 || prefix > 32)
-          return v.find(':') != std::string::npos
-                     ? "an IPv6 service CIDR is not supported yet (issue 16); give one IPv4 CIDR"
-                     : "not an IPv4 CIDR (e.g. 10.96.0.0/12)";
-        return "";
+        return checkServiceCIDR(v);
       });
   app.add_option(
       "--cgroup", cgroup,

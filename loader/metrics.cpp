@@ -68,14 +68,14 @@ json statsJson(const CounterSnapshot& s) {
   for (const auto& f : s.frontends) {
     json bes = json::array();
     for (const auto& b : f.backends)
-      bes.push_back(trafficJson(b.traffic, {{"ip", formatIPv4(b.ip)},
+      bes.push_back(trafficJson(b.traffic, {{"ip", b.address()},
                                             {"port", b.port},
                                             {"backendId", b.id},
                                             {"state", b.active ? "active" : "terminating"}}));
     services.push_back(trafficJson(f.traffic, {{"namespace", f.ns},
                                                {"name", f.name},
                                                {"port", f.portName},
-                                               {"vip", formatIPv4(f.key.vip)},
+                                               {"vip", f.key.address()},
                                                {"servicePort", f.key.port},
                                                {"protocol", protoName(f.key.proto)},
                                                {"svcId", f.svcId},
@@ -125,8 +125,8 @@ std::string renderPrometheus(const CounterSnapshot& s) {
     appendLabel(o, f.name);
     o += "\",port=\"";
     appendLabel(o, f.portName);
-    fmt::format_to(out, "\",protocol=\"{}\",vip=\"{}:{}\"", protoName(f.key.proto),
-                   formatIPv4(f.key.vip), f.key.port);
+    fmt::format_to(out, "\",protocol=\"{}\",vip=\"{}\"", protoName(f.key.proto),
+                   joinHostPort(f.key.address(), f.key.port));
   };
   for (const auto& fam : kTraffic) {
     const std::string metric = fmt::format("svclb_service_{}", fam.suffix);
@@ -147,7 +147,7 @@ std::string renderPrometheus(const CounterSnapshot& s) {
       for (const auto& b : f.backends) {
         o += metric;
         frontendLabels(f);
-        fmt::format_to(out, ",backend=\"{}:{}\"}} {}\n", formatIPv4(b.ip), b.port,
+        fmt::format_to(out, ",backend=\"{}\"}} {}\n", joinHostPort(b.address(), b.port),
                        b.traffic.*fam.field);
       }
   }

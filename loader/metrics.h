@@ -31,6 +31,8 @@ struct BackendCounters {
   uint32_t id = 0;     // backends_v1 index
   bool active = true;  // else terminating
   TrafficCounters traffic;
+  Ip6 ip6{};  // an IPv6 backend's address (ip 0)
+  std::string address() const { return ip6 != Ip6{} ? formatIPv6(ip6) : formatIPv4(ip); }
 };
 
 // One frontend (a Service port's ClusterIP, NodePort x node address,

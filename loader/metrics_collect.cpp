@@ -56,7 +56,7 @@ CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer) {
     for (const auto& b : f.backends)
       fc.backends.push_back({ntohl(b.value.addr), ntohs(b.value.port), b.id,
                              b.value.state == BE_STATE_ACTIVE,
-                             traffic(sumStats(beStats.lookup(b.id)))});
+                             traffic(sumStats(beStats.lookup(b.id))), b.addr6});
     s.frontends.push_back(std::move(fc));
   }
   auto dm = dp.drops();

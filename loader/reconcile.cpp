@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 #include <set>
+#include <tuple>
 
 #include "loader/maglev.h"
 
@@ -51,6 +53,26 @@ svc_key makeSvcKey(const FrontendKey& k, uint16_t slot) {
   return key;
 }
 
+svc6_key makeSvc6Key(const FrontendKey& k, uint16_t slot) {
+  svc6_key key{};
+  std::memcpy(&key.vip, k.vip6.data(), sizeof key.vip);
+  key.port = htons(k.port);
+  key.proto = k.proto;
+  key.scope = SVC_SCOPE_EXTERNAL;
+  key.slot = slot;
+  return key;
+}
+
+MapOp putSvc(const FrontendKey& k, uint16_t slot, const svc_value& v) {
+  if (k.v6()) return mapop::PutSvc6{makeSvc6Key(k, slot), v};
+  return mapop::PutSvc{makeSvcKey(k, slot), v};
+}
+
+MapOp deleteSvc(const FrontendKey& k, uint16_t slot) {
+  if (k.v6()) return mapop::DeleteSvc6{makeSvc6Key(k, slot)};
+  return mapop::DeleteSvc{makeSvcKey(k, slot)};
+}
+
 src_range_key makeSrcRangeKey(uint32_t svcId, const SourceRange& r) {
   src_range_key key{};
   key.prefixlen = 32u + r.prefix;
@@ -80,11 +102,11 @@ bool sameSvcValue(const svc_value& a, const svc_value& b) {
 
 void removeFrontend(const ActualFrontend& f, Plan& plan) {
   // master first: lookups miss from here on
-  plan.ops.emplace_back(mapop::DeleteSvc{makeSvcKey(f.key, 0)});
+  plan.ops.push_back(deleteSvc(f.key, 0));
   for (const auto& r : f.sourceRanges) plan.ops.emplace_back(mapop::DeleteSrcRange{f.svcId, r});
   if (!f.maglev.empty()) plan.ops.emplace_back(mapop::DeleteMaglev{f.svcId});
   for (size_t s = 1; s <= f.slots.size(); ++s)
-    plan.ops.emplace_back(mapop::DeleteSvc{makeSvcKey(f.key, static_cast<uint16_t>(s))});
+    plan.ops.push_back(deleteSvc(f.key, static_cast<uint16_t>(s)));
   for (const auto& b : f.backends) {
     plan.ops.emplace_back(mapop::FreeBackend{b.id});
     plan.next.backendIds.release(b.id);
@@ -112,8 +134,9 @@ std::vector<SourceRange> normalizeRanges(const std::vector<SourceRange>& in) {
   return out;
 }
 
-std::string ipPortKey(const backend_value& v) {
-  return fmt::format("{}:{}", formatIPv4(ntohl(v.addr)), ntohs(v.port));
+std::string ipPortKey(const ActualBackend& b) {
+  if (b.addr6 != Ip6{}) return joinHostPort(formatIPv6(b.addr6), ntohs(b.value.port));
+  return fmt::format("{}:{}", formatIPv4(ntohl(b.value.addr)), ntohs(b.value.port));
 }
 
 // At most the ops planFrontend emits for these frontends (a reserve: for
@@ -141,9 +164,9 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
   }
 
   // Backends that keep their (addr, port) keep their id.
-  std::map<std::pair<uint32_t, uint16_t>, const ActualBackend*> existing;
+  std::map<std::tuple<uint32_t, Ip6, uint16_t>, const ActualBackend*> existing;
   if (old)
-    for (const auto& b : old->backends) existing[{b.value.addr, b.value.port}] = &b;
+    for (const auto& b : old->backends) existing[{b.value.addr, b.addr6, b.value.port}] = &b;
 
   // Ready first, then terminating-and-serving (new flows only when no ready
   // one), then terminating-not-serving (existing flows only, no slot).
@@ -165,19 +188,19 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
   order.insert(order.end(), termOther.begin(), termOther.end());
   for (const BackendSpec* b : order) {
     backend_value v{};
-    v.addr = htonl(b->ip);
+    v.addr = b->v6() ? 0 : htonl(b->ip);
     v.port = htons(b->port);
     v.proto = want.key.proto;
     v.state = beState(*b);
     v.svc_id = out.svcId;
-    auto it = existing.find({v.addr, v.port});
+    auto it = existing.find({v.addr, b->ip6, v.port});
     uint32_t id;
     if (it != existing.end()) {
       id = it->second->id;
       const bool same = sameBackendValue(v, it->second->value);
       existing.erase(it);
       if (same) {
-        out.backends.push_back({id, v});
+        out.backends.push_back({id, v, b->ip6});
         continue;
       }
     } else {
@@ -186,8 +209,8 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
       id = *nid;
       plan.ops.emplace_back(mapop::ResetBeStats{id});
     }
-    plan.ops.emplace_back(mapop::PutBackend{id, v});
-    out.backends.push_back({id, v});
+    plan.ops.emplace_back(mapop::PutBackend{id, v, b->ip6});
+    out.backends.push_back({id, v, b->ip6});
     changed = true;
   }
 
@@ -200,7 +223,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
     svc_value slot{};
     slot.svc_id = out.svcId;
     slot.backend_id = out.slots[s - 1];
-    plan.ops.emplace_back(mapop::PutSvc{makeSvcKey(want.key, static_cast<uint16_t>(s)), slot});
+    plan.ops.push_back(putSvc(want.key, static_cast<uint16_t>(s), slot));
     changed = true;
   }
 
@@ -212,7 +235,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
     std::vector<MaglevBackend> mb;
     for (size_t i = 0; i < n; ++i) {
       const BackendSpec* spec = order[i];
-      mb.push_back({ipPortKey(out.backends[i].value), spec->weight ? spec->weight : 1u});
+      mb.push_back({ipPortKey(out.backends[i]), spec->weight ? spec->weight : 1u});
     }
     auto table = buildMaglevTable(mb, opts.maglevSize);
     if (!table) return table.error();
@@ -251,7 +274,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
   master.affinity_timeout = want.affinity ? want.affinityTimeout : 0;
   out.master = master;
   if (!old || !sameSvcValue(old->master, master)) {
-    plan.ops.emplace_back(mapop::PutSvc{makeSvcKey(want.key, 0), master});
+    plan.ops.push_back(putSvc(want.key, 0, master));
     changed = true;
   }
 
@@ -267,7 +290,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
   }
   if (old)
     for (size_t s = total + 1; s <= old->slots.size(); ++s) {
-      plan.ops.emplace_back(mapop::DeleteSvc{makeSvcKey(want.key, static_cast<uint16_t>(s))});
+      plan.ops.push_back(deleteSvc(want.key, static_cast<uint16_t>(s)));
       changed = true;
     }
   // Whatever is left in `existing` is no longer a backend of this frontend.
@@ -339,6 +362,9 @@ struct GroupOf {
     return BatchGroup::BackendEntries;
   }
   std::optional<BatchGroup> operator()(const mapop::PutSvc& op) const {
+    return op.key.slot != 0 ? BatchGroup::Slots : BatchGroup::Masters;
+  }
+  std::optional<BatchGroup> operator()(const mapop::PutSvc6& op) const {
     return op.key.slot != 0 ? BatchGroup::Slots : BatchGroup::Masters;
   }
   template <class Op>

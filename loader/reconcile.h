@@ -53,7 +53,8 @@ class IdPool {
 
 struct ActualBackend {
   uint32_t id = 0;
-  backend_value value{};
+  backend_value value{};  // an IPv6 backend's addr is 0 ...
+  Ip6 addr6{};            // ... and its address here (backend6_v1[id])
 };
 
 struct ActualFrontend {
@@ -83,9 +84,11 @@ struct ActualState {
 // write needs. Syncer::execute applies an op with std::visit, so a kind
 // without a write does not compile.
 namespace mapop {
-struct PutBackend {  // backends_v1[id] = value
+struct PutBackend {  // backends_v1[id] = value; an IPv6 one: backend6_v1[id] = addr6 first
   uint32_t id = 0;
   backend_value value{};
+  Ip6 addr6{};  // all zero: an IPv4 backend
+  bool v6() const { return addr6 != Ip6{}; }
 };
 struct FreeBackend {  // backends_v1[id] zeroed: BE_STATE_EMPTY
   uint32_t id = 0;
@@ -102,6 +105,13 @@ struct PutSvc {  // svc_v1: a slot (key.slot != 0) or the master (slot 0)
 };
 struct DeleteSvc {
   svc_key key{};
+};
+struct PutSvc6 {  // svc6_v1: an IPv6 frontend's slot or master, as PutSvc
+  svc6_key key{};
+  svc_value value{};
+};
+struct DeleteSvc6 {
+  svc6_key key{};
 };
 struct PutMaglev {  // a new inner map holding `table`, swapped in whole
   uint32_t svcId = 0;
@@ -120,9 +130,10 @@ struct DeleteSrcRange {
 };
 }  // namespace mapop
 
-using MapOp = std::variant<mapop::PutBackend, mapop::FreeBackend, mapop::ResetSvcStats,
-                           mapop::ResetBeStats, mapop::PutSvc, mapop::DeleteSvc, mapop::PutMaglev,
-                           mapop::DeleteMaglev, mapop::PutSrcRange, mapop::DeleteSrcRange>;
+using MapOp =
+    std::variant<mapop::PutBackend, mapop::FreeBackend, mapop::ResetSvcStats, mapop::ResetBeStats,
+                 mapop::PutSvc, mapop::DeleteSvc, mapop::PutMaglev, mapop::DeleteMaglev,
+                 mapop::PutSrcRange, mapop::DeleteSrcRange, mapop::PutSvc6, mapop::DeleteSvc6>;
 
 // Daemon-wide choices a Service can override by annotation
 // (kLbAlgorithmAnnotation, model.h).
@@ -168,8 +179,8 @@ enum class BatchGroup : uint8_t {
   SvcStatsResets,      // svc_stats_v1, every CPU's slot zeroed
   BackendStatsResets,  // backend_stats_v1
   BackendEntries,      // backends_v1
-  Slots,               // svc_v1, slot != 0
-  Masters,             // svc_v1, slot 0: last, so a master names written slots
+  Slots,               // svc_v1 and svc6_v1, slot != 0
+  Masters,             // svc_v1 and svc6_v1, slot 0: last, so a master names written slots
 };
 inline constexpr int kBatchGroups = 5;
 // The group of an op that belongs to a regrouped run; nullopt for the ops
@@ -178,6 +189,10 @@ std::optional<BatchGroup> batchGroup(const MapOp& op);
 inline bool batchable(const MapOp& op) { return batchGroup(op).has_value(); }
 
 svc_key makeSvcKey(const FrontendKey& k, uint16_t slot);
+svc6_key makeSvc6Key(const FrontendKey& k, uint16_t slot);  // k.v6()
+// The svc_v1 or svc6_v1 write of one slot (0: the master) of frontend `k`.
+MapOp putSvc(const FrontendKey& k, uint16_t slot, const svc_value& v);
+MapOp deleteSvc(const FrontendKey& k, uint16_t slot);
 // {prefixlen = 32 + prefix, svc_id, addr}: the LPM key of one range.
 src_range_key makeSrcRangeKey(uint32_t svcId, const SourceRange& r);
 

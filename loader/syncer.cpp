@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 #include <span>
@@ -21,6 +22,7 @@ Status Syncer::adopt() {
   st.svcIds = IdPool(dp_.config().maxSvcIds);
   st.backendIds = IdPool(dp_.config().maxBackends);
   auto svc = dp_.services();
+  auto svc6 = dp_.services6();
   auto backends = dp_.backends();
 
   std::map<uint32_t, FrontendKey> bySvcId;
@@ -44,6 +46,41 @@ Status Syncer::adopt() {
     bySvcId[v.svc_id] = fk;
     st.frontends[fk] = std::move(f);
   });
+
+  // IPv6 frontends (svc6_v1): the same, keyed by their address.
+  std::vector<std::pair<svc6_key, svc_value>> slots6;
+  auto fromKey6 = [](const svc6_key& k) {
+    FrontendKey fk{0, ntohs(k.port), k.proto};
+    std::memcpy(fk.vip6.data(), &k.vip, sizeof k.vip);
+    return fk;
+  };
+  svc6.forEach([&](const svc6_key& k, const svc_value& v) {
+    if (k.scope != SVC_SCOPE_EXTERNAL) return;
+    if (k.slot != 0) {
+      slots6.emplace_back(k, v);
+      return;
+    }
+    const FrontendKey fk = fromKey6(k);
+    if (!fk.v6()) return;  // "::" is never a frontend; left for the next sync to ignore
+    ActualFrontend f;
+    f.key = fk;
+    f.svcId = v.svc_id;
+    f.master = v;
+    f.slots.assign(v.total, 0);
+    if (v.algo == SVC_ALGO_MAGLEV) f.maglev = {0};
+    st.svcIds.markUsed(v.svc_id);
+    bySvcId[v.svc_id] = fk;
+    st.frontends[fk] = std::move(f);
+  });
+  std::vector<svc6_key> strays6;
+  for (const auto& [k, v] : slots6) {
+    auto it = st.frontends.find(fromKey6(k));
+    if (it == st.frontends.end() || k.slot > it->second.slots.size()) {
+      strays6.push_back(k);
+      continue;
+    }
+    it->second.slots[k.slot - 1] = v.backend_id;
+  }
 
   std::vector<svc_key> strays;
   for (const auto& [k, v] : slots) {
@@ -71,6 +108,19 @@ Status Syncer::adopt() {
       });
       !rd)
     return Error::fromErrno(rd.error().code, "read backends map");
+
+  // An IPv6 frontend's backends have their address in backend6_v1.
+  {
+    auto backends6 = dp_.backends6();
+    for (auto& [fk, f] : st.frontends) {
+      if (!fk.v6()) continue;
+      for (auto& b : f.backends) {
+        auto v = backends6.lookup(b.id);
+        if (!v) return Error::fromErrno(errno, "read backend6 map");
+        std::memcpy(b.addr6.data(), &v->addr, sizeof v->addr);
+      }
+    }
+  }
 
   // Source ranges, grouped by owner. Each frontend's list ends up sorted
   // (planSync compares sorted lists); ranges of no frontend are strays.
@@ -104,6 +154,7 @@ Status Syncer::adopt() {
   // them as they are: the next sync rewrites every slot that differs.
   std::vector<MapOp> cleanup;
   for (const auto& k : strays) cleanup.emplace_back(mapop::DeleteSvc{k});
+  for (const auto& k : strays6) cleanup.emplace_back(mapop::DeleteSvc6{k});
   for (uint32_t id : orphanBackends) cleanup.emplace_back(mapop::FreeBackend{id});
   actual_ = std::move(st);
   // Stray ranges go by their exact key (one may not be a valid SourceRange).
@@ -115,6 +166,12 @@ Status Syncer::adopt() {
 
 namespace {
 
+backend6_value backend6Value(const mapop::PutBackend& op) {
+  backend6_value v{};
+  std::memcpy(&v.addr, op.addr6.data(), sizeof v.addr);
+  return v;
+}
+
 // One op as its own map write.
 struct WriteOne {
   ServiceMap svc;
@@ -122,8 +179,16 @@ struct WriteOne {
   StatsMap svcStats, beStats;
   SrcRangeMap ranges;
   MaglevMap maglev;
+  Service6Map svc6;
+  Backend6Map backends6;
 
-  Status operator()(const mapop::PutBackend& op) { return backends.update(op.id, op.value); }
+  Status operator()(const mapop::PutBackend& op) {
+    if (op.v6())
+      if (auto st = backends6.update(op.id, backend6Value(op)); !st) return st;
+    return backends.update(op.id, op.value);
+  }
+  Status operator()(const mapop::PutSvc6& op) { return svc6.update(op.key, op.value); }
+  Status operator()(const mapop::DeleteSvc6& op) { return svc6.erase(op.key); }
   Status operator()(const mapop::FreeBackend& op) {
     return backends.update(op.id, backend_value{});
   }
@@ -162,28 +227,48 @@ Status Syncer::writeGroup(BatchGroup g, const std::vector<MapOp>& ops,
       return dp_.backendStats().resetBatch(ids);
     }
     case BatchGroup::BackendEntries: {
-      std::vector<uint32_t> ids;
+      // IPv6 backends' addresses (backend6_v1) before their entries.
+      std::vector<uint32_t> ids, ids6;
       std::vector<backend_value> vals;
+      std::vector<backend6_value> vals6;
       ids.reserve(idx.size());
       vals.reserve(idx.size());
       for (size_t k : idx) {
         const auto& op = std::get<mapop::PutBackend>(ops[k]);
         ids.push_back(op.id);
         vals.push_back(op.value);
+        if (op.v6()) {
+          ids6.push_back(op.id);
+          vals6.push_back(backend6Value(op));
+        }
       }
+      if (!ids6.empty())
+        if (auto st = dp_.backends6().updateBatch(ids6, vals6); !st) return st;
       return dp_.backends().updateBatch(ids, vals);
     }
     case BatchGroup::Slots:
     case BatchGroup::Masters: {
+      // One batch per map; within a group the order of different
+      // frontends' writes does not matter (writeOrder).
       std::vector<svc_key> keys;
       std::vector<svc_value> vals;
+      std::vector<svc6_key> keys6;
+      std::vector<svc_value> vals6;
       keys.reserve(idx.size());
       vals.reserve(idx.size());
       for (size_t k : idx) {
+        if (const auto* op6 = std::get_if<mapop::PutSvc6>(&ops[k])) {
+          keys6.push_back(op6->key);
+          vals6.push_back(op6->value);
+          continue;
+        }
         const auto& op = std::get<mapop::PutSvc>(ops[k]);
         keys.push_back(op.key);
         vals.push_back(op.value);
       }
+      if (!keys6.empty())
+        if (auto st = dp_.services6().updateBatch(keys6, vals6); !st) return st;
+      if (keys.empty()) return {};
       return dp_.services().updateBatch(keys, vals);
     }
   }
@@ -191,8 +276,8 @@ Status Syncer::writeGroup(BatchGroup g, const std::vector<MapOp>& ops,
 }
 
 Status Syncer::execute(const std::vector<MapOp>& ops) {
-  WriteOne write{dp_.services(),     dp_.backends(),  dp_.svcStats(),
-                 dp_.backendStats(), dp_.srcRanges(), dp_.maglev()};
+  WriteOne write{dp_.services(),  dp_.backends(), dp_.svcStats(),  dp_.backendStats(),
+                 dp_.srcRanges(), dp_.maglev(),   dp_.services6(), dp_.backends6()};
   // writeOrder (loader/reconcile.h): runs regrouped so that each group is
   // one batch per map.
   const std::vector<size_t> order = writeOrder(ops);
@@ -246,7 +331,9 @@ void Syncer::closeSocketsOfFreedBackends(const Plan& plan) {
   if (freed.empty()) return;
   std::vector<sock_destroy_key> targets;
   for (const auto& [key, fe] : actual_.frontends) {
-    if (key.proto != IPPROTO_UDP) continue;
+    // sock_destroy_key is IPv4: an IPv6 backend's connected UDP sockets are
+    // left to find out by themselves (ICMPv6 port unreachable).
+    if (key.proto != IPPROTO_UDP || key.v6()) continue;
     for (const auto& b : fe.backends) {
       if (!freed.count(b.id)) continue;
       sock_destroy_key k{};

@@ -7,7 +7,9 @@
 //    serving only if conditions.serving is true; otherwise NotReady.
 // A Service port matches an endpoint port by name (both "" for a single
 // unnamed port) and protocol; the backend port is the endpoint port's.
-// Only IPv4 EndpointSlices are read, and only an endpoint's first address
+// One frontend per ClusterIP: an IPv4 one takes its backends from the
+// IPv4 EndpointSlices (and the IPv4 addresses of an Endpoints object), an
+// IPv6 one from the IPv6 ones; only an endpoint's first address is read
 // (the API says the addresses of one endpoint are fungible).
 //
 // Store::externalFrontends(): NodePorts, LoadBalancer ingress IPs and
@@ -44,13 +46,14 @@ const EndpointPort* matchPort(const std::vector<EndpointPort>& ports, const Serv
 void normalize(std::vector<BackendSpec>& bs) {
   std::sort(bs.begin(), bs.end(), [](const BackendSpec& a, const BackendSpec& b) {
     if (a.ip != b.ip) return a.ip < b.ip;
+    if (a.ip6 != b.ip6) return a.ip6 < b.ip6;
     if (a.port != b.port) return a.port < b.port;
     if (a.state != b.state) return a.state < b.state;
     return a.serving > b.serving;
   });
   bs.erase(std::unique(bs.begin(), bs.end(),
                        [](const BackendSpec& a, const BackendSpec& b) {
-                         return a.ip == b.ip && a.port == b.port;
+                         return a.ip == b.ip && a.ip6 == b.ip6 && a.port == b.port;
                        }),
            bs.end());
 }
@@ -118,23 +121,36 @@ BackendSource sourceFor(const Service& svc,
   return src;
 }
 
-std::vector<BackendSpec> backendsFor(const BackendSource& src, const ServicePort& sp) {
+// One family's backends: a v6 frontend's come from IPv6 slices and the v6
+// addresses of an Endpoints object, a v4 frontend's from the IPv4 ones.
+// Sets the address of `b` from `text` when it is of that family.
+bool setAddress(BackendSpec& b, const std::string& text, bool v6) {
+  if (v6) {
+    auto a = parseIPv6(text);
+    if (a) b.ip6 = *a;
+    return a.has_value();
+  }
+  auto a = parseIPv4(text);
+  if (a) b.ip = *a;
+  return a.has_value();
+}
+
+std::vector<BackendSpec> backendsFor(const BackendSource& src, const ServicePort& sp, bool v6) {
   std::vector<BackendSpec> out;
   for (const EndpointSlice* slice : src.slices) {
+    if (slice->addressType != (v6 ? "IPv6" : "IPv4")) continue;
     const auto weights = weightsOf(slice->meta);
     const EndpointPort* ep = matchPort(slice->ports, sp);
     if (!ep || ep->port < 1 || ep->port > 65535) continue;
     for (const auto& e : slice->endpoints) {
       if (e.addresses.empty()) continue;
-      auto ip = parseIPv4(e.addresses.front());
-      if (!ip) continue;
       BackendSpec b;
-      b.ip = *ip;
+      if (!setAddress(b, e.addresses.front(), v6)) continue;
       b.port = static_cast<uint16_t>(ep->port);
       b.nodeName = e.nodeName;
       b.zoneHints = e.zoneHints;
       b.nodeHints = e.nodeHints;
-      b.weight = weightFor(weights, *ip);
+      b.weight = v6 ? 1 : weightFor(weights, b.ip);
       const auto& c = e.conditions;
       if (!c.ready.has_value() || *c.ready) {
         b.state = EndpointState::Ready;
@@ -156,15 +172,13 @@ std::vector<BackendSpec> backendsFor(const BackendSource& src, const ServicePort
       if (!ep || ep->port < 1 || ep->port > 65535) continue;
       auto add = [&](const std::vector<EndpointAddress>& addrs, EndpointState state) {
         for (const auto& a : addrs) {
-          auto ip = parseIPv4(a.ip);
-          if (!ip) continue;
           BackendSpec b;
-          b.ip = *ip;
+          if (!setAddress(b, a.ip, v6)) continue;
           b.port = static_cast<uint16_t>(ep->port);
           b.state = state;
           b.serving = state == EndpointState::Ready;
           b.nodeName = a.nodeName;
-          b.weight = weightFor(weights, *ip);
+          b.weight = v6 ? 1 : weightFor(weights, b.ip);
           out.push_back(std::move(b));
         }
       };
@@ -290,13 +304,13 @@ Store::SliceIndex Store::sliceIndex(const std::set<Key>* only) const {
       if (owned == slicesByService_.end()) continue;
       for (const Key& sk : owned->second) {
         const EndpointSlice& slice = slices_.at(sk);
-        if (slice.addressType == "IPv4") idx[svc].push_back(&slice);  // in slice name order
+        if (slice.addressType != "FQDN") idx[svc].push_back(&slice);  // in slice name order
       }
     }
     return idx;
   }
   for (const auto& [skey, slice] : slices_) {
-    if (slice.addressType != "IPv4") continue;
+    if (slice.addressType == "FQDN") continue;
     auto it = slice.meta.labels.find("kubernetes.io/service-name");
     if (it == slice.meta.labels.end()) continue;
     Key svc{skey.first, it->second};
@@ -309,29 +323,43 @@ Store::SliceIndex Store::sliceIndex(const std::set<Key>* only) const {
 void Store::appendFrontends(const Service& svc, const SliceIndex& slices,
                             std::vector<Frontend>& out) const {
   if (svc.type == "ExternalName") return;
-  auto vip = parseIPv4(svc.clusterIP);  // "" and "None" have no frontend
-  if (!vip) return;
   const BackendSource src = sourceFor(svc, endpoints_, slices);
-  for (const auto& sp : svc.ports) {
-    uint8_t proto = protoNumber(sp.protocol);
-    if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
-    if (*vip == cfg_.clusterDNS && sp.port == 53) continue;  // svclbd's DNS answers there
-    Frontend fe;
-    fe.key = FrontendKey{*vip, static_cast<uint16_t>(sp.port), proto};
-    fe.ns = svc.meta.ns;
-    fe.name = svc.meta.name;
-    fe.portName = sp.name;
-    fe.annotations = svc.meta.annotations;
-    if (svc.sessionAffinity == "ClientIP") {
-      fe.affinity = true;
-      fe.affinityTimeout = affinityTimeoutOf(svc);
-    }
-    fe.backends = backendsFor(src, sp);
-    if (svc.internalTrafficPolicy == "Local")
-      fe.flags |= applyInternalLocal(fe.backends, cfg_.nodeName);
+  // One frontend per ClusterIP ("" and "None" have none), each family's
+  // backends from that family's endpoints.
+  std::vector<std::string> ips = svc.clusterIPs;
+  if (ips.empty()) ips.push_back(svc.clusterIP);
+  for (const auto& ip : ips) {
+    FrontendKey base;
+    if (auto v4 = parseIPv4(ip))
+      base.vip = *v4;
+    else if (auto v6 = parseIPv6(ip))
+      base.vip6 = *v6;
     else
-      applyTopology(fe.backends, cfg_.nodeName, cfg_.zone);
-    out.push_back(std::move(fe));
+      continue;
+    for (const auto& sp : svc.ports) {
+      uint8_t proto = protoNumber(sp.protocol);
+      if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
+      // svclbd's DNS answers there
+      if (!base.v6() && base.vip == cfg_.clusterDNS && sp.port == 53) continue;
+      Frontend fe;
+      fe.key = base;
+      fe.key.port = static_cast<uint16_t>(sp.port);
+      fe.key.proto = proto;
+      fe.ns = svc.meta.ns;
+      fe.name = svc.meta.name;
+      fe.portName = sp.name;
+      fe.annotations = svc.meta.annotations;
+      if (svc.sessionAffinity == "ClientIP") {
+        fe.affinity = true;
+        fe.affinityTimeout = affinityTimeoutOf(svc);
+      }
+      fe.backends = backendsFor(src, sp, base.v6());
+      if (svc.internalTrafficPolicy == "Local")
+        fe.flags |= applyInternalLocal(fe.backends, cfg_.nodeName);
+      else
+        applyTopology(fe.backends, cfg_.nodeName, cfg_.zone);
+      out.push_back(std::move(fe));
+    }
   }
 }
 
@@ -384,7 +412,14 @@ std::vector<ExternalFrontend> Store::externalFrontends() const {
       r.erase(r.find_last_not_of(' ') + 1);
       ranges.push_back(std::move(r));
     }
-    const auto vip = parseIPv4(svc.clusterIP);
+    // The node NICs' dataplane is IPv4: the entries point at the Service's
+    // IPv4 ClusterIP frontend. A Service without one (IPv6 single-stack)
+    // has none, as an IPv4 kube-proxy serves no IPv6-only Service.
+    std::optional<uint32_t> vip;
+    for (const auto& ip :
+         svc.clusterIPs.empty() ? std::vector<std::string>{svc.clusterIP} : svc.clusterIPs)
+      if (!vip) vip = parseIPv4(ip);
+    if (!vip && svc.clusterIP != "None" && !svc.clusterIP.empty()) continue;
     const BackendSource src = sourceFor(svc, endpoints_, slices);
     for (const auto& sp : svc.ports) {
       const uint8_t proto = protoNumber(sp.protocol);
@@ -405,7 +440,7 @@ std::vector<ExternalFrontend> Store::externalFrontends() const {
         base.healthCheckNodePort = static_cast<uint16_t>(svc.healthCheckNodePort);
       if ((nodePorts && sp.nodePort > 0 && sp.nodePort <= 65535) || !lbIPs.empty() ||
           !extIPs.empty())
-        base.backends = backendsFor(src, sp);
+        base.backends = backendsFor(src, sp, /*v6=*/false);
       // eTP=Cluster takes the same topology as the ClusterIP (kube-proxy's
       // clusterEndpoints); eTP=Local picks this node's (loader/external.cpp).
       if (!local) applyTopology(base.backends, cfg_.nodeName, cfg_.zone);

@@ -40,6 +40,39 @@ TopologyMode applyTopology(std::vector<BackendSpec>& backends, const std::string
 uint8_t applyInternalLocal(std::vector<BackendSpec>& backends, const std::string& nodeName);
 bool isIPv6(std::string_view s);
 bool isIP(std::string_view s);
+std::optional<Ip6> parseIPv6(std::string_view s);
+
+// An address of either family as one number (IPv4 in the low 32 bits), for
+// ClusterIP allocation over a range of either family.
+using u128 = unsigned __int128;
+struct IpAddr {
+  bool v6 = false;
+  u128 v = 0;
+  bool operator<(const IpAddr& o) const { return v6 != o.v6 ? v6 < o.v6 : v < o.v; }
+  bool operator==(const IpAddr& o) const { return v6 == o.v6 && v == o.v; }
+};
+std::optional<IpAddr> parseIP(std::string_view s);
+std::string formatIP(const IpAddr& a);
+Ip6 toIp6(u128 v);
+
+// One family's Service CIDR as kube-apiserver's bitmap allocator sees it
+// (pkg/registry/core/service/ipallocator): addresses [first, end) may be
+// ClusterIPs (not the network address, not IPv4's broadcast address, at
+// most the first 65,536 addresses of an IPv6 range); `offset` addresses
+// from `first` on are the static band (KEP-3070).
+struct ServiceRange {
+  bool v6 = false;
+  u128 base = 0;
+  int prefix = 0;
+  u128 first = 0, end = 0, offset = 0;
+  std::string text;  // "10.96.0.0/12", as the API's messages print it
+  bool contains(const IpAddr& a) const { return a.v6 == v6 && a.v >= first && a.v < end; }
+};
+std::optional<ServiceRange> parseServiceRange(std::string_view cidr);
+// svclbd --service-cidr: one CIDR, or one per family ("10.96.0.0/12,
+// fd00:10:96::/112"), primary family first. nullopt when malformed, two of
+// one family, or more than two.
+std::optional<std::vector<ServiceRange>> parseServiceRanges(std::string_view cidrs);
 
 struct Cidr4 {
   uint32_t base = 0;  // host order, masked

@@ -238,15 +238,16 @@ Service decodeService(Decoder& d, const json& j) {
     std::string type;
     if (d.str(*spec, c, "type", type) && !type.empty()) s.type = type;
     d.str(*spec, c, "clusterIP", s.clusterIP);
-    std::vector<std::string> clusterIPs;
-    if (d.strList(*spec, c, "clusterIPs", clusterIPs) && !clusterIPs.empty()) {
-      // The API server keeps clusterIP and clusterIPs[0] in sync; we store one.
+    if (d.strList(*spec, c, "clusterIPs", s.clusterIPs) && !s.clusterIPs.empty()) {
+      // The API server keeps clusterIP and clusterIPs[0] in sync.
       if (s.clusterIP.empty())
-        s.clusterIP = clusterIPs[0];
-      else if (clusterIPs[0] != s.clusterIP)
-        d.fieldErrors().invalid("spec.clusterIPs", goStringSlice(clusterIPs),
+        s.clusterIP = s.clusterIPs[0];
+      else if (s.clusterIPs[0] != s.clusterIP)
+        d.fieldErrors().invalid("spec.clusterIPs", goStringSlice(s.clusterIPs),
                                 "first value must match `clusterIP`");
     }
+    d.strList(*spec, c, "ipFamilies", s.ipFamilies);
+    d.str(*spec, c, "ipFamilyPolicy", s.ipFamilyPolicy);
     d.strMap(*spec, c, "selector", s.selector);
     d.objList(*spec, c, "ports", std::string(kCore) + "ServicePort",
               [&](const json& pj, const Ctx& pc) {

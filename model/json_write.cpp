@@ -234,12 +234,10 @@ class Writer {
     key("spec");
     open();
     kv("type", s.type);
-    if (!s.clusterIP.empty()) {
-      kv("clusterIP", s.clusterIP);
-      strList("clusterIPs", {s.clusterIP});
-      kv("ipFamilyPolicy", "SingleStack");
-      strList("ipFamilies", {"IPv4"});
-    }
+    if (!s.clusterIP.empty()) kv("clusterIP", s.clusterIP);
+    if (!s.clusterIPs.empty()) strList("clusterIPs", s.clusterIPs);
+    if (!s.ipFamilyPolicy.empty()) kv("ipFamilyPolicy", s.ipFamilyPolicy);
+    if (!s.ipFamilies.empty()) strList("ipFamilies", s.ipFamilies);
     if (!s.ports.empty()) {
       key("ports");
       openArray();

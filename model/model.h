@@ -4,6 +4,7 @@
 // (Frontend) that the daemon's reconciler writes into the maps.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -50,6 +51,13 @@ struct Service {
   ObjectMeta meta;
   std::string type = "ClusterIP";  // ClusterIP | NodePort | LoadBalancer | ExternalName
   std::string clusterIP;           // "" = allocate; "None" = headless
+  // spec.clusterIPs (clusterIPs[0] == clusterIP once stored), ipFamilies and
+  // ipFamilyPolicy, defaulted and allocated by the store as kube-apiserver
+  // does (model/store.cpp, initIPFamilies): one address per family, the
+  // primary first. ExternalName Services have none of them.
+  std::vector<std::string> clusterIPs;
+  std::vector<std::string> ipFamilies;  // "IPv4" | "IPv6"
+  std::string ipFamilyPolicy;           // "" | SingleStack | PreferDualStack | RequireDualStack
   std::map<std::string, std::string> selector;
   std::vector<ServicePort> ports;
   std::string sessionAffinity = "None";  // None | ClientIP
@@ -198,6 +206,12 @@ void appendJsonString(std::string& out, std::string_view s);
 // ---- addresses and protocols, as svclb prints them -------------------------
 // Dotted quad of an IPv4 address in host byte order: "10.96.0.1".
 std::string formatIPv4(uint32_t hostOrder);
+// An IPv6 address in network byte order (in6_addr's bytes); all zero = none.
+using Ip6 = std::array<uint8_t, 16>;
+// RFC 5952 text (inet_ntop): "fd00:10:96::a".
+std::string formatIPv6(const Ip6& a);
+// "host:port", the host in brackets when it is an IPv6 address.
+std::string joinHostPort(const std::string& host, uint16_t port);
 // "TCP" | "UDP" for IP protocol 6 | 17; "?" otherwise.
 const char* protoName(uint8_t proto);
 
@@ -225,7 +239,8 @@ inline constexpr const char* kLbPoolAnnotation = "metallb.io/ip-allocated-from-p
 enum class EndpointState : uint8_t { Ready, Terminating, NotReady };
 
 struct BackendSpec {
-  uint32_t ip = 0;  // host byte order
+  uint32_t ip = 0;  // host byte order; 0 for an IPv6 backend
+  Ip6 ip6{};        // an IPv6 backend's address (a v6 frontend's backends are all v6)
   uint16_t port = 0;
   EndpointState state = EndpointState::Ready;
   bool serving = true;  // EndpointSlice conditions.serving (Terminating still serving)
@@ -233,13 +248,18 @@ struct BackendSpec {
   std::string nodeName;
   std::vector<std::string> zoneHints, nodeHints;  // the slice endpoint's hints
   bool operator==(const BackendSpec&) const = default;
+  bool v6() const { return ip6 != Ip6{}; }
+  std::string address() const { return v6() ? formatIPv6(ip6) : formatIPv4(ip); }
 };
 
 struct FrontendKey {
-  uint32_t vip = 0;  // host byte order
+  uint32_t vip = 0;  // host byte order; 0 for an IPv6 frontend
   uint16_t port = 0;
   uint8_t proto = 0;  // IPPROTO_TCP (6) / IPPROTO_UDP (17)
+  Ip6 vip6{};         // an IPv6 frontend's address (svc6_v1), all zero for IPv4
   auto operator<=>(const FrontendKey&) const = default;
+  bool v6() const { return vip6 != Ip6{}; }
+  std::string address() const { return v6() ? formatIPv6(vip6) : formatIPv4(vip); }
 };
 
 // One loadBalancerSourceRanges entry: addr has no bits past prefix set.
@@ -313,6 +333,10 @@ struct StoreConfig {
   // EndpointSlices' topology hints pick endpoints by them.
   std::string nodeName, zone;
 };
+
+// svclbd --service-cidr: "" when `cidrs` is one CIDR or one per family
+// (IPv4 and IPv6, either first), else why not, in a user's words.
+std::string checkServiceCIDR(std::string_view cidrs);
 
 enum class ApplyAction { Created, Configured, Unchanged, Deleted };
 

@@ -69,16 +69,16 @@ bool operator==(const ObjectMeta& a, const ObjectMeta& b) {
 
 bool operator==(const Service& a, const Service& b) {
   return a.meta == b.meta &&
-         std::tie(a.type, a.clusterIP, a.selector, a.ports, a.sessionAffinity,
-                  a.sessionAffinityTimeoutSeconds, a.externalIPs, a.externalName,
-                  a.externalTrafficPolicy, a.internalTrafficPolicy, a.loadBalancerIP,
-                  a.loadBalancerSourceRanges, a.healthCheckNodePort, a.loadBalancerIngressIPs,
-                  a.loadBalancerPool, a.publishNotReadyAddresses) ==
-             std::tie(b.type, b.clusterIP, b.selector, b.ports, b.sessionAffinity,
-                      b.sessionAffinityTimeoutSeconds, b.externalIPs, b.externalName,
-                      b.externalTrafficPolicy, b.internalTrafficPolicy, b.loadBalancerIP,
-                      b.loadBalancerSourceRanges, b.healthCheckNodePort, b.loadBalancerIngressIPs,
-                      b.loadBalancerPool, b.publishNotReadyAddresses);
+         std::tie(a.type, a.clusterIP, a.clusterIPs, a.ipFamilies, a.ipFamilyPolicy, a.selector,
+                  a.ports, a.sessionAffinity, a.sessionAffinityTimeoutSeconds, a.externalIPs,
+                  a.externalName, a.externalTrafficPolicy, a.internalTrafficPolicy,
+                  a.loadBalancerIP, a.loadBalancerSourceRanges, a.healthCheckNodePort,
+                  a.loadBalancerIngressIPs, a.loadBalancerPool, a.publishNotReadyAddresses) ==
+             std::tie(b.type, b.clusterIP, b.clusterIPs, b.ipFamilies, b.ipFamilyPolicy, b.selector,
+                      b.ports, b.sessionAffinity, b.sessionAffinityTimeoutSeconds, b.externalIPs,
+                      b.externalName, b.externalTrafficPolicy, b.internalTrafficPolicy,
+                      b.loadBalancerIP, b.loadBalancerSourceRanges, b.healthCheckNodePort,
+                      b.loadBalancerIngressIPs, b.loadBalancerPool, b.publishNotReadyAddresses);
 }
 
 bool operator==(const EndpointSubset& a, const EndpointSubset& b) {
@@ -150,7 +150,40 @@ bool isIPv6(std::string_view s) {
 
 bool isIP(std::string_view s) { return parseIPv4(s).has_value() || isIPv6(s); }
 
+std::optional<Ip6> parseIPv6(std::string_view s) {
+  if (s.empty() || s.size() > 64) return std::nullopt;
+  std::string str(s);
+  Ip6 a{};
+  if (inet_pton(AF_INET6, str.c_str(), a.data()) != 1) return std::nullopt;
+  return a;
+}
+
+Ip6 toIp6(u128 v) {
+  Ip6 a{};
+  for (int i = 15; i >= 0; --i, v >>= 8) a[static_cast<size_t>(i)] = static_cast<uint8_t>(v);
+  return a;
+}
+
+std::optional<IpAddr> parseIP(std::string_view s) {
+  if (auto v4 = parseIPv4(s)) return IpAddr{false, *v4};
+  auto v6 = parseIPv6(s);
+  if (!v6) return std::nullopt;
+  u128 v = 0;
+  for (uint8_t b : *v6) v = v << 8 | b;
+  return IpAddr{true, v};
+}
+
+std::string formatIP(const IpAddr& a) {
+  return a.v6 ? formatIPv6(toIp6(a.v)) : formatIPv4(static_cast<uint32_t>(a.v));
+}
+
 namespace {
+std::string_view trimSpacesOf(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
 std::optional<int> parsePrefix(std::string_view p, int max) {
   if (p.empty() || p.size() > 3) return std::nullopt;
   int v = 0;
@@ -172,6 +205,45 @@ std::optional<Cidr4> parseCidr4(std::string_view s) {
   if (!ip || !prefix) return std::nullopt;
   uint32_t mask = *prefix == 0 ? 0 : 0xffffffffu << (32 - *prefix);
   return Cidr4{*ip & mask, *prefix};
+}
+
+std::optional<ServiceRange> parseServiceRange(std::string_view s) {
+  auto slash = s.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto ip = parseIP(s.substr(0, slash));
+  if (!ip) return std::nullopt;
+  auto prefix = parsePrefix(s.substr(slash + 1), ip->v6 ? 128 : 32);
+  if (!prefix) return std::nullopt;
+  ServiceRange r;
+  r.v6 = ip->v6;
+  r.prefix = *prefix;
+  const int hostBits = (ip->v6 ? 128 : 32) - *prefix;
+  const u128 hostMask = hostBits >= 128 ? ~u128{0} : (u128{1} << hostBits) - 1;
+  r.base = ip->v ^ (ip->v & hostMask);
+  // netutils.RangeSize saturates; the band and the bitmap only need a bound.
+  const u128 size = hostBits >= 64 ? u128{1} << 64 : u128{1} << hostBits;
+  u128 max = ip->v6 ? std::min<u128>(size, 65536) : size - 1;  // IPv4: no broadcast
+  r.first = r.base + 1;
+  max = max > 0 ? max - 1 : 0;  // nor the network address
+  r.end = r.first + max;
+  r.offset = size <= 16 ? 0 : std::clamp<u128>(size / 16, 16, 256);
+  r.text = fmt::format("{}/{}", formatIP({r.v6, r.base}), r.prefix);
+  return r;
+}
+
+std::optional<std::vector<ServiceRange>> parseServiceRanges(std::string_view cidrs) {
+  std::vector<ServiceRange> out;
+  while (true) {
+    const size_t comma = cidrs.find(',');
+    auto r = parseServiceRange(trimSpacesOf(cidrs.substr(0, comma)));
+    if (!r) return std::nullopt;
+    if (!out.empty() && out.front().v6 == r->v6) return std::nullopt;
+    out.push_back(std::move(*r));
+    if (comma == std::string_view::npos) break;
+    cidrs.remove_prefix(comma + 1);
+  }
+  if (out.size() > 2) return std::nullopt;
+  return out;
 }
 
 bool isCidr(std::string_view s) {
@@ -322,6 +394,17 @@ std::string FieldErrors::message(std::string_view kind, std::string_view name) c
 
 std::string formatIPv4(uint32_t ip) {
   return fmt::format("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
+}
+
+std::string formatIPv6(const Ip6& a) {
+  char buf[INET6_ADDRSTRLEN];
+  if (!inet_ntop(AF_INET6, a.data(), buf, sizeof buf)) return "?";
+  return buf;
+}
+
+std::string joinHostPort(const std::string& host, uint16_t port) {
+  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
 }
 
 const char* protoName(uint8_t proto) { return proto == 6 ? "TCP" : proto == 17 ? "UDP" : "?"; }

@@ -72,6 +72,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "model/cluster_ips.h"
 #include "model/internal.h"
 #include "model/model.h"
 #include "model/state_file.h"
@@ -476,7 +477,6 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
   }
   if (!errors.empty()) return Error{EINVAL, fmt::format("{}", fmt::join(errors, "\n"))};
 
-  const std::optional<Cidr4> cidr = parseCidr4(cfg_.serviceCIDR);
   // Changes are made in place and journaled; an error puts everything back.
   Undo local;
   Journal<Service> jSvc{services_, local.services, {}};
@@ -500,16 +500,14 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
       if (s->healthCheckNodePort != 0) requestedNodePorts.insert(s->healthCheckNodePort);
     }
 
-  // Who holds which ClusterIP, kept up to date as the apply proceeds.
-  std::map<uint32_t, Key> used;
-  if (anyService)
-    for (const auto& [key, svc] : services)
-      if (auto ip = parseIPv4(svc.clusterIP)) used[*ip] = key;
-  // Explicit requests of this apply, kept out of dynamic allocation.
-  std::set<uint32_t> requested;
-  for (const auto& obj : objs)
-    if (const auto* s = std::get_if<Service>(&obj))
-      if (auto ip = parseIPv4(s->clusterIP)) requested.insert(*ip);
+  // Who holds which ClusterIP, kept up to date as the apply proceeds, and
+  // the addresses this apply asks for (kept out of dynamic allocation).
+  ClusterIPAllocator ips(cfg_);
+  if (anyService) {
+    for (const auto& [key, svc] : services) ips.hold(svc, key);
+    for (const auto& obj : objs)
+      if (const auto* s = std::get_if<Service>(&obj)) ips.request(*s);
+  }
 
   std::vector<ApplyOutcome> outcomes;
   outcomes.reserve(objs.size());
@@ -519,11 +517,6 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
     if (auto* in = std::get_if<Service>(&obj)) {
       Service s = std::move(*in);
       Key key{s.meta.ns, s.meta.name};
-      auto fail = [&](const std::string& path, const std::string& detail) {
-        FieldErrors fe;
-        fe.invalid(path, goStringSlice({s.clusterIP}), detail);
-        errors.push_back(fe.message("Service", s.meta.name));
-      };
       auto it = services.find(key);
       const Service* old = it == services.end() ? nullptr : &it->second;
       if (cfg_.apiOwned) {
@@ -532,63 +525,9 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
         outcomes.push_back(std::move(out));
         continue;
       }
-      const bool externalName = s.type == "ExternalName";
-      const bool wasExternalName = old && old->type == "ExternalName";
-      if (old && !externalName && !wasExternalName) {
-        // kubectl apply leaves an unset clusterIP alone: keep what we have.
-        if (s.clusterIP.empty()) s.clusterIP = old->clusterIP;
-        if (!old->clusterIP.empty() && s.clusterIP != old->clusterIP) {
-          fail("spec.clusterIPs[0]", "may not change once set");
-          continue;
-        }
-      }
-      const bool keeps = old && !old->clusterIP.empty() && s.clusterIP == old->clusterIP;
-      if (!externalName && s.clusterIP != "None" && !keeps) {
-        if (!cidr) {
-          errors.push_back(fmt::format(
-              "Internal error occurred: failed to allocate a serviceIP: invalid service CIDR {}",
-              goQuote(cfg_.serviceCIDR)));
-          continue;
-        }
-        if (s.clusterIP.empty()) {
-          std::optional<uint32_t> got;
-          if (cidr->prefix <= 30) {
-            const uint64_t first = uint64_t{cidr->base} + 1, end = cidr->broadcast();
-            const uint64_t size = uint64_t{1} << (32 - cidr->prefix);
-            const uint64_t offset = size <= 16 ? 0 : std::clamp<uint64_t>(size / 16, 16, 256);
-            const uint64_t upper = std::min(first + offset, end);
-            auto scan = [&](uint64_t from, uint64_t to) {
-              for (uint64_t ip = from; ip < to && !got; ++ip) {
-                auto u = static_cast<uint32_t>(ip);
-                if (!used.count(u) && !requested.count(u) && u != cfg_.clusterDNS) got = u;
-              }
-            };
-            scan(upper, end);    // the upper band first
-            scan(first, upper);  // then the static band
-          }
-          if (!got) {
-            errors.push_back(
-                "Internal error occurred: failed to allocate a serviceIP: range is full");
-            continue;
-          }
-          s.clusterIP = formatIPv4(*got);
-        } else {
-          uint32_t ip = *parseIPv4(s.clusterIP);  // validate() checked the format
-          if (!cidr->contains(ip) || ip == cidr->base || ip == cidr->broadcast()) {
-            fail("spec.clusterIPs",
-                 fmt::format("failed to allocate IP {}: the provided IP ({}) is not in the valid "
-                             "range. The range of valid IPs is {}/{}",
-                             s.clusterIP, s.clusterIP, formatIPv4(cidr->base), cidr->prefix));
-            continue;
-          }
-          auto holder = used.find(ip);
-          if (holder != used.end() && holder->second != key) {
-            fail("spec.clusterIPs", fmt::format("failed to allocate IP {}: provided IP is already "
-                                                "allocated",
-                                                s.clusterIP));
-            continue;
-          }
-        }
+      if (auto st = ips.assign(s, old, key); !st) {
+        errors.push_back(st.error().message);
+        continue;
       }
       if (auto st = allocateNodePorts(s, old, nodePorts, requestedNodePorts, cfg_); !st) {
         errors.push_back(st.error().message);
@@ -597,11 +536,7 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
       // Status is the store's (assignLoadBalancerIPs below), never the manifest's.
       s.loadBalancerIngressIPs = old ? old->loadBalancerIngressIPs : std::vector<std::string>{};
       s.loadBalancerPool = old ? old->loadBalancerPool : "";
-      // Release the old address if the Service moved off it (to ExternalName).
-      if (old)
-        if (auto oldIp = parseIPv4(old->clusterIP); oldIp && s.clusterIP != old->clusterIP)
-          used.erase(*oldIp);
-      if (auto ip = parseIPv4(s.clusterIP)) used[*ip] = key;
+      ips.commit(old, s, key);
       jSvc.touch(key);
       out.action = upsert(services, std::move(s));
     } else if (auto* e = std::get_if<Endpoints>(&obj)) {
@@ -851,6 +786,7 @@ Result<Store> Store::fromJson(const nlohmann::json& j, StoreConfig cfg) {
 
 void Store::repair() {
   rebuildSliceIndex();
+  for (auto& [key, svc] : services_) inferIPFamilies(svc);
   if (cfg_.apiOwned) return;  // the API server's allocations and status stand
   // A state file from before nodePort allocation, or written under another
   // range: fill in what is missing, keep everything that is there.

@@ -6,8 +6,8 @@
 //  - label/annotation keys and values are not validated;
 //  - endpoint addresses in the loopback and link-local ranges are accepted
 //    (useful for local testing; kube-apiserver rejects them);
-//  - clusterIP, externalIPs and loadBalancerIP must be IPv4 (the dataplane
-//    is IPv4 only);
+//  - externalIPs and loadBalancerIP must be IPv4 (the node NICs' dataplane
+//    is IPv4 only; ClusterIPs may be of either family);
 //  - allocation-time checks (CIDR range, collisions, immutability) live in
 //    Store::apply, as they need the store.
 #include <fmt/format.h>
@@ -182,6 +182,59 @@ void validateWeights(const ObjectMeta& m, FieldErrors& errs) {
                     "must be a comma-separated list of IP=WEIGHT with WEIGHT between 1 and 65535");
 }
 
+// ValidateServiceClusterIPsRelatedFields: clusterIPs, ipFamilies and
+// ipFamilyPolicy on their own (what the cluster offers is the store's check,
+// model/cluster_ips.cpp).
+void validateClusterIPs(const Service& s, FieldErrors& errs) {
+  if (s.type == "ExternalName") return;
+  for (size_t i = 0; i < s.ipFamilies.size(); ++i) {
+    const std::string path = fmt::format("spec.ipFamilies[{}]", i);
+    const std::string& f = s.ipFamilies[i];
+    if (f != "IPv4" && f != "IPv6") errs.notSupported(path, f, {"IPv4", "IPv6"});
+    if (std::find(s.ipFamilies.begin(), s.ipFamilies.begin() + static_cast<long>(i), f) !=
+        s.ipFamilies.begin() + static_cast<long>(i))
+      errs.duplicate(path, goQuote(f));
+  }
+  if (!s.ipFamilyPolicy.empty() && s.ipFamilyPolicy != "SingleStack" &&
+      s.ipFamilyPolicy != "PreferDualStack" && s.ipFamilyPolicy != "RequireDualStack")
+    errs.notSupported("spec.ipFamilyPolicy", s.ipFamilyPolicy,
+                      {"PreferDualStack", "RequireDualStack", "SingleStack"});
+  const std::vector<std::string> ips = s.clusterIPs.empty() && !s.clusterIP.empty()
+                                           ? std::vector<std::string>{s.clusterIP}
+                                           : s.clusterIPs;
+  bool bad = false;
+  for (size_t i = 0; i < ips.size(); ++i) {
+    if (i == 0 && ips[0] == "None") {
+      if (ips.size() > 1) {
+        bad = true;
+        errs.invalid("spec.clusterIPs", goStringSlice(ips),
+                     "'None' must be the first and only value");
+      }
+      continue;
+    }
+    if (!isIP(ips[i])) {
+      bad = true;
+      errs.invalidStr(fmt::format("spec.clusterIPs[{}]", i), ips[i], kValidIP);
+    }
+  }
+  if (ips.size() > 2)
+    errs.invalid("spec.clusterIPs", goStringSlice(ips), "may only hold up to 2 values");
+  if (bad) return;
+  if (ips.size() == 2 && isIPv6(ips[0]) == isIPv6(ips[1]))
+    errs.invalid("spec.clusterIPs", goStringSlice(ips),
+                 "may specify no more than one IP for each IP family");
+  if (ips.empty() || ips[0] == "None") return;
+  for (size_t i = 0; i < ips.size() && i < s.ipFamilies.size(); ++i) {
+    const bool v6 = isIPv6(ips[i]);
+    if (s.ipFamilies[i] == "IPv4" && v6)
+      errs.invalidStr(fmt::format("spec.clusterIPs[{}]", i), ips[i],
+                      fmt::format("expected an IPv4 value as indicated by `ipFamilies[{}]`", i));
+    if (s.ipFamilies[i] == "IPv6" && !v6)
+      errs.invalidStr(fmt::format("spec.clusterIPs[{}]", i), ips[i],
+                      fmt::format("expected an IPv6 value as indicated by `ipFamilies[{}]`", i));
+  }
+}
+
 void validateService(const Service& s, FieldErrors& errs) {
   validateMeta(s.meta, /*dns1035=*/true, errs);
   if (auto it = s.meta.annotations.find(kLbAlgorithmAnnotation);
@@ -199,8 +252,12 @@ void validateService(const Service& s, FieldErrors& errs) {
     errs.invalidStr("spec.clusterIPs[0]", s.clusterIP,
                     "may not be set to 'None' for NodePort services");
   if (s.type == "ExternalName") {
-    if (!s.clusterIP.empty())
+    if (!s.clusterIP.empty() || !s.clusterIPs.empty())
       errs.forbidden("spec.clusterIPs", "may not be set for ExternalName services");
+    if (!s.ipFamilies.empty())
+      errs.forbidden("spec.ipFamilies", "may not be set for ExternalName services");
+    if (!s.ipFamilyPolicy.empty())
+      errs.forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services");
     std::string cname = s.externalName;
     if (!cname.empty() && cname.back() == '.') cname.pop_back();
     if (cname.empty())
@@ -242,10 +299,7 @@ void validateService(const Service& s, FieldErrors& errs) {
     errs.invalidInt("spec.sessionAffinityConfig.clientIP.timeoutSeconds",
                     s.sessionAffinityTimeoutSeconds, "must be greater than 0 and less than 86400");
 
-  if (s.type != "ExternalName" && !s.clusterIP.empty() && !headless && !parseIPv4(s.clusterIP)) {
-    errs.invalidStr("spec.clusterIPs[0]", s.clusterIP,
-                    isIPv6(s.clusterIP) ? "must be a valid IPv4 address" : kValidIP);
-  }
+  validateClusterIPs(s, errs);
 
   for (size_t i = 0; i < s.externalIPs.size(); ++i) {
     const std::string path = fmt::format("spec.externalIPs[{}]", i);

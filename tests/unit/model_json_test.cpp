@@ -18,6 +18,9 @@ Service fullService() {
                       "2024-05-01T10:00:00Z"};
   s.type = "LoadBalancer";
   s.clusterIP = "10.96.0.77";
+  s.clusterIPs = {"10.96.0.77"};
+  s.ipFamilies = {"IPv4"};
+  s.ipFamilyPolicy = "SingleStack";
   s.selector = {{"app", "edge"}};
   s.ports = {ServicePort{"https", "TCP", 443, IntOrString{true, 0, "https"}, 30443, "https"},
              ServicePort{"dns", "UDP", 53, IntOrString{false, 5353, ""}, 0, ""}};

@@ -75,9 +75,44 @@ TEST(ModelValidate, ServiceFieldErrors) {
       {"empty name", [](Service& s) { s.meta.name = ""; },
        "The Service \"\" is invalid: metadata.name: Required value: name or generateName is "
        "required"},
-      {"IPv6 clusterIP", [](Service& s) { s.clusterIP = "fd00::1"; },
-       "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: \"fd00::1\": must be a "
-       "valid IPv4 address"},
+      {"two clusterIPs of one family",
+       [](Service& s) {
+         s.clusterIP = "10.96.0.5";
+         s.clusterIPs = {"10.96.0.5", "10.96.0.6"};
+       },
+       "The Service \"web\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.96.0.5\", "
+       "\"10.96.0.6\"}: may specify no more than one IP for each IP family"},
+      {"clusterIP not an address",
+       [](Service& s) {
+         s.clusterIP = "10.96.0.5";
+         s.clusterIPs = {"10.96.0.5", "fd00::zz"};
+       },
+       "The Service \"web\" is invalid: spec.clusterIPs[1]: Invalid value: \"fd00::zz\": must be a "
+       "valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"},
+      {"None not alone",
+       [](Service& s) {
+         s.clusterIP = "None";
+         s.clusterIPs = {"None", "fd00::1"};
+       },
+       "The Service \"web\" is invalid: spec.clusterIPs: Invalid value: []string{\"None\", "
+       "\"fd00::1\"}: 'None' must be the first and only value"},
+      {"family does not match the address",
+       [](Service& s) {
+         s.clusterIP = "fd00::1";
+         s.clusterIPs = {"fd00::1"};
+         s.ipFamilies = {"IPv4"};
+       },
+       "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: \"fd00::1\": expected "
+       "an IPv4 value as indicated by `ipFamilies[0]`"},
+      {"unknown and duplicate families",
+       [](Service& s) {
+         s.ipFamilies = {"IPv6", "IPv6", "IPX"};
+       },
+       "The Service \"web\" is invalid: \n* spec.ipFamilies[1]: Duplicate value: \"IPv6\"\n* "
+       "spec.ipFamilies[2]: Unsupported value: \"IPX\": supported values: \"IPv4\", \"IPv6\""},
+      {"unknown policy", [](Service& s) { s.ipFamilyPolicy = "DualStack"; },
+       "The Service \"web\" is invalid: spec.ipFamilyPolicy: Unsupported value: \"DualStack\": "
+       "supported values: \"PreferDualStack\", \"RequireDualStack\", \"SingleStack\""},
       {"ExternalName with clusterIP",
        [](Service& s) {
          s.type = "ExternalName";

@@ -30,7 +30,8 @@ std::string bytes(const void* p, size_t n) {
 
 struct OpFields {
   std::string operator()(const mapop::PutBackend& op) const {
-    return " id " + std::to_string(op.id) + " be " + bytes(&op.value, sizeof op.value);
+    return " id " + std::to_string(op.id) + " be " + bytes(&op.value, sizeof op.value) + " addr6 " +
+           bytes(op.addr6.data(), op.addr6.size());
   }
   std::string operator()(const mapop::FreeBackend& op) const {
     return " id " + std::to_string(op.id);
@@ -45,6 +46,12 @@ struct OpFields {
     return " key " + bytes(&op.key, sizeof op.key) + " val " + bytes(&op.value, sizeof op.value);
   }
   std::string operator()(const mapop::DeleteSvc& op) const {
+    return " key " + bytes(&op.key, sizeof op.key);
+  }
+  std::string operator()(const mapop::PutSvc6& op) const {
+    return " key " + bytes(&op.key, sizeof op.key) + " val " + bytes(&op.value, sizeof op.value);
+  }
+  std::string operator()(const mapop::DeleteSvc6& op) const {
     return " key " + bytes(&op.key, sizeof op.key);
   }
   std::string operator()(const mapop::PutMaglev& op) const {

@@ -84,6 +84,13 @@ struct Describe {
   std::string operator()(const mapop::DeleteSvc& op) const {
     return "DeleteSvc " + slotName(op.key);
   }
+  std::string operator()(const mapop::PutSvc6& op) const {
+    return "PutSvc6 slot " + std::to_string(op.key.slot) + " svc " +
+           std::to_string(op.value.svc_id) + " be " + std::to_string(op.value.backend_id);
+  }
+  std::string operator()(const mapop::DeleteSvc6& op) const {
+    return "DeleteSvc6 slot " + std::to_string(op.key.slot);
+  }
   std::string operator()(const mapop::PutMaglev& op) const {
     return "PutMaglev " + std::to_string(op.svcId);
   }
