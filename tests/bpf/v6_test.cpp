@@ -708,5 +708,80 @@ TEST_F(V6Monitor, RejectAndDropEventsCarryTheIpv6Tuple) {
   EXPECT_EQ(j["type"], "reject");
 }
 
+// The daemon's path end to end in the kernel: a dual-stack Service applied
+// to a Store becomes one frontend per family (model), planned and written by
+// the Syncer into svc_v1 and svc6_v1/backend6_v1, which the v6 pod program
+// then balances; a restarted Syncer adopts the v6 frontends (no write, no
+// id reused), and a downgrade to SingleStack removes the v6 frontend.
+TEST_F(V6, DaemonPathWritesAndAdoptsDualStackFrontends) {
+  StoreConfig cfg;
+  cfg.serviceCIDR = "10.96.0.0/12,fd00:10:96::/112";
+  Store st(cfg);
+  auto apply = [&](const std::string& yaml) {
+    auto objs = parseManifests(yaml, "t.yaml");
+    ASSERT_TRUE(objs.ok()) << objs.error().message;
+    auto r = st.apply(*objs);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  };
+  const std::string svc =
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n"
+      "  clusterIP: 10.96.0.10\n  clusterIPs: [10.96.0.10, \"" +
+      kVip6 + "\"]\n  ports:\n  - port: 80\n";
+  apply(svc + "  ipFamilyPolicy: RequireDualStack\n");
+  apply(
+      "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: web-6\n"
+      "  labels:\n    kubernetes.io/service-name: web\naddressType: IPv6\nendpoints:\n"
+      "- addresses: [\"" +
+      kBe1 + "\"]\n- addresses: [\"" + kBe2 +
+      "\"]\n"
+      "ports:\n- port: 8080\n---\n"
+      "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: web-4\n"
+      "  labels:\n    kubernetes.io/service-name: web\naddressType: IPv4\nendpoints:\n"
+      "- addresses: [10.244.1.11]\nports:\n- port: 8080\n");
+  ASSERT_TRUE(sync(st.frontends()));
+  EXPECT_EQ(dp().services6().count(), 3u);  // master + 2 slots
+  EXPECT_EQ(dp().services().count(), 2u);   // the v4 frontend: master + 1 slot
+
+  Frame6 syn;
+  const Bytes in = syn.build();
+  auto r = runTc(in);
+  ASSERT_EQ(r.err, 0);
+  auto p = parse6(r.out);
+  ASSERT_TRUE(p);
+  const std::string be = testlib::ip6str(p->daddr);
+  EXPECT_TRUE(be == kBe1 || be == kBe2) << be;
+  EXPECT_EQ(p->dport, 8080);
+  EXPECT_TRUE(onlyNat6Changed(in, r.out, true));
+
+  // A restarted daemon adopts what is there: nothing to write.
+  Syncer again(dp());
+  ASSERT_TRUE(again.adopt());
+  EXPECT_EQ(again.actual().frontends.size(), 2u);
+  auto plan = again.plan(st.frontends());
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->ops.size(), 0u);
+  EXPECT_EQ(plan->unchanged, 2u);
+  for (const auto& [key, f] : again.actual().frontends)
+    if (key.v6()) {
+      ASSERT_EQ(f.backends.size(), 2u);
+      std::set<std::string> addrs;
+      for (const auto& b : f.backends) addrs.insert(formatIPv6(b.addr6));
+      EXPECT_EQ(addrs, (std::set<std::string>{kBe1, kBe2}));
+    }
+
+  // Downgrade: SingleStack releases the v6 ClusterIP; its frontend goes.
+  apply(
+      "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n"
+      "  ipFamilyPolicy: SingleStack\n  ports:\n  - port: 80\n");
+  auto down = again.plan(st.frontends());
+  ASSERT_TRUE(down.ok());
+  ASSERT_TRUE(again.apply(std::move(*down)));
+  EXPECT_EQ(dp().services6().count(), 0u);
+  EXPECT_EQ(dp().services().count(), 2u);
+  r = runTc(in);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.out, in) << "a frame to a removed v6 ClusterIP passes untouched";
+}
+
 }  // namespace
 }  // namespace svclb::bpftest
