@@ -135,11 +135,39 @@ topo_add_pod() {
     in_ns "$ns" ip route add default via 169.254.1.1 dev eth0
 }
 
+# ---- IPv6 (dual-stack labs) -------------------------------------------------
+# topo_add_pod6 POD IP6: gives an existing pod an IPv6 /128 as well, wired
+# the same way: the pod's default route goes to the link-local gateway
+# fe80::1, which the node's lxc<pod> holds; the node routes the /128 back.
+# No duplicate address detection (nodad): the addresses are usable at once.
+declare -A POD_IP6=()
+topo_add_pod6() {
+    local pod=$1 ip6=$2 ns lxc
+    ns=$(pod_ns "$pod"); lxc=lxc$pod
+    POD_IP6[$pod]=$ip6
+    in_node sysctl -qw net.ipv6.conf.all.forwarding=1
+    in_node ip -6 addr add fe80::1/64 dev "$lxc" nodad 2>/dev/null || true
+    in_node ip -6 route add "$ip6/128" dev "$lxc"
+    in_ns "$ns" ip -6 addr add "$ip6/128" dev eth0 nodad
+    in_ns "$ns" ip -6 route add default via fe80::1 dev eth0
+}
+
+# start_backend6 POD: the HTTP and UDP identity servers on the pod's IPv6
+# address too (same ports, same answers as start_backend).
+start_backend6() {
+    local pod=$1 ip6=${POD_IP6[$1]} dir=$TOPO_TMP/www-$1
+    mkdir -p "$dir"; echo "$pod" > "$dir/index.html"
+    bg_ns "$(pod_ns "$pod")" "$PY" -m http.server "$HTTP_PORT" --bind "$ip6" \
+        --directory "$dir" --protocol HTTP/1.1 >"$TOPO_TMP/http6-$pod.log" 2>&1
+    bg_ns "$(pod_ns "$pod")" "$PY" -c "$UDP_SERVER_PY" "$pod" "$ip6" "$UDP_PORT" \
+        >"$TOPO_TMP/udp6-$pod.log" 2>&1
+}
+
 # UDP identity server: answers every datagram with "<pod name>\n".
 UDP_SERVER_PY='
 import socket, sys
 name, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((ip, port))
 while True:
     data, addr = s.recvfrom(65535)
@@ -163,7 +191,7 @@ start_backend() {
 UDP_CLIENT_PY='
 import socket, sys
 dst, port, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(2)
 bad = 0
 for i in range(count):
