@@ -49,41 +49,17 @@ std::vector<std::string> allKinds() {
 
 }  // namespace
 
-std::optional<std::string> ipv4View(json& obj) {
+std::optional<std::string> dataplaneView(json& obj) {
   const std::string kind = obj.value("kind", "");
   if (kind == "EndpointSlice") {
     const std::string at = obj.value("addressType", "");
-    if (at != "IPv4") return fmt::format("addressType {}: svclb balances IPv4 only", at);
+    if (at != "IPv4" && at != "IPv6")
+      return fmt::format("addressType {}: svclb balances IPv4 and IPv6 addresses", at);
     return std::nullopt;
   }
   if (kind != "Service") return std::nullopt;
   auto spec = obj.find("spec");
   if (spec == obj.end() || !spec->is_object()) return std::nullopt;
-  const std::string type = spec->value("type", "ClusterIP");
-  if (type != "ExternalName") {
-    // clusterIPs holds one address per family, the primary first.
-    std::string ip4;
-    bool headless = false, any = false;
-    auto collect = [&](const json& v) {
-      if (!v.is_string()) return;
-      const auto& s = v.get_ref<const std::string&>();
-      if (s.empty()) return;
-      any = true;
-      if (s == "None")
-        headless = true;
-      else if (!v6(v) && ip4.empty())
-        ip4 = s;
-    };
-    if (auto it = spec->find("clusterIPs"); it != spec->end() && it->is_array())
-      for (const auto& v : *it) collect(v);
-    if (auto it = spec->find("clusterIP"); it != spec->end()) collect(*it);
-    if (!headless && any) {
-      if (ip4.empty()) return std::string("an IPv6 Service: svclb balances IPv4 only");
-      (*spec)["clusterIP"] = ip4;
-      (*spec)["clusterIPs"] = json::array({ip4});
-      (*spec)["ipFamilies"] = json::array({"IPv4"});
-    }
-  }
   dropV6(*spec, {"externalIPs"});
   dropV6(*spec, {"loadBalancerSourceRanges"});
   if (auto st = obj.find("status"); st != obj.end() && st->is_object())
@@ -111,7 +87,7 @@ std::optional<ObjectRef> ApiMirror::refOf(const std::string& kind, const json& i
 
 std::optional<Object> ApiMirror::take(const ObjectRef& ref, json&& item) {
   ignored_.erase(ref);
-  if (auto why = ipv4View(item)) {
+  if (auto why = dataplaneView(item)) {
     ignored_.insert(ref);
     refused_.erase(ref);
     return std::nullopt;

@@ -47,12 +47,12 @@
 
 namespace svclb {
 
-// The IPv4 view of an API object, in place: a dual-stack Service keeps its
-// IPv4 clusterIP alone (clusterIP/clusterIPs/ipFamilies), IPv6 externalIPs,
-// ingress IPs and source ranges are dropped. Returns why the object is
-// ignored altogether (an IPv6-only Service, a non-IPv4 EndpointSlice), or
-// nullopt to keep it.
-std::optional<std::string> ipv4View(nlohmann::json& obj);
+// What svclb's dataplane serves of an API object, in place: a Service keeps
+// its ClusterIPs of both families (the pods' and the node's paths balance
+// IPv6 too), its IPv6 externalIPs, ingress IPs and source ranges are dropped
+// (the node NICs' path is IPv4 only). Returns why the object is ignored
+// altogether (an FQDN EndpointSlice), or nullopt to keep it.
+std::optional<std::string> dataplaneView(nlohmann::json& obj);
 
 // What the source knows and did, for `svcctl status` and logs.
 struct K8sSourceStatus {
@@ -61,7 +61,7 @@ struct K8sSourceStatus {
   std::vector<k8s::ReflectorStatus> reflectors;
   std::optional<k8s::NodeInfo> node;
   size_t objects = 0;  // in the sink (Services + EndpointSlices)
-  size_t ignored = 0;  // not IPv4 (ipv4View)
+  size_t ignored = 0;  // not served at all (dataplaneView)
   // Refused objects: "EndpointSlice default/web-x: <error>", sorted.
   std::vector<std::string> refused;
   uint64_t pushes = 0;  // sink calls that succeeded

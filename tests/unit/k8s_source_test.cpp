@@ -73,7 +73,7 @@ json service(const std::string& name, const std::string& ip, int port = 80) {
        {{"type", "ClusterIP"},
         {"clusterIP", ip},
         {"clusterIPs", {ip}},
-        {"ipFamilies", {"IPv4"}},
+        {"ipFamilies", {ip.find(':') != std::string::npos ? "IPv6" : "IPv4"}},
         {"ipFamilyPolicy", "SingleStack"},
         {"sessionAffinity", "None"},
         {"internalTrafficPolicy", "Cluster"},
@@ -271,18 +271,20 @@ TEST(ApiMirror, AFailedPushIsFollowedByAFullResync) {
   EXPECT_EQ(st.lastPushError, "");
 }
 
-TEST(Ipv4View, DualStackServiceKeepsItsIPv4Parts) {
+TEST(DataplaneView, DualStackServiceKeepsBothClusterIPsAndItsIPv4ExternalParts) {
   json s = service("web", "fd00::10");
   s["spec"]["type"] = "LoadBalancer";
   s["spec"]["ports"][0]["nodePort"] = 30080;
   s["spec"]["clusterIPs"] = {"fd00::10", "10.96.0.10"};
   s["spec"]["ipFamilies"] = {"IPv6", "IPv4"};
+  s["spec"]["ipFamilyPolicy"] = "RequireDualStack";
   s["spec"]["externalIPs"] = {"2001:db8::1", "192.0.2.1"};
   s["spec"]["loadBalancerSourceRanges"] = {"2001:db8::/64", "198.51.100.0/24"};
   s["status"]["loadBalancer"]["ingress"] = {{{"ip", "2001:db8::2"}}, {{"ip", "192.0.2.2"}}};
-  EXPECT_EQ(ipv4View(s), std::nullopt);
-  EXPECT_EQ(s["spec"]["clusterIP"], "10.96.0.10");
-  EXPECT_EQ(s["spec"]["clusterIPs"], json({"10.96.0.10"}));
+  EXPECT_EQ(dataplaneView(s), std::nullopt);
+  EXPECT_EQ(s["spec"]["clusterIP"], "fd00::10");
+  EXPECT_EQ(s["spec"]["clusterIPs"], json({"fd00::10", "10.96.0.10"}));
+  EXPECT_EQ(s["spec"]["ipFamilies"], json({"IPv6", "IPv4"}));
   EXPECT_EQ(s["spec"]["externalIPs"], json({"192.0.2.1"}));
   EXPECT_EQ(s["spec"]["loadBalancerSourceRanges"], json({"198.51.100.0/24"}));
   EXPECT_EQ(s["status"]["loadBalancer"]["ingress"], json({{{"ip", "192.0.2.2"}}}));
@@ -292,28 +294,37 @@ TEST(Ipv4View, DualStackServiceKeepsItsIPv4Parts) {
   EXPECT_TRUE(v.ok()) << v.error().message;
 }
 
-TEST(Ipv4View, IPv6OnlyObjectsAreIgnored) {
+TEST(DataplaneView, IPv6ObjectsAreServedFqdnSlicesIgnored) {
   json s = service("web6", "fd00::10");
-  auto why = ipv4View(s);
-  ASSERT_TRUE(why.has_value());
-  EXPECT_NE(why->find("IPv6"), std::string::npos);
-  json sl = slice("web", "web-6", {"fd00::1"}, "IPv6");
-  EXPECT_TRUE(ipv4View(sl).has_value());
+  EXPECT_EQ(dataplaneView(s), std::nullopt);
+  json sl = slice("web6", "web-6", {"fd00::1"}, "IPv6");
+  EXPECT_EQ(dataplaneView(sl), std::nullopt);
   json fq = slice("web", "web-f", {"a.example"}, "FQDN");
-  EXPECT_TRUE(ipv4View(fq).has_value());
-  json headless = service("h", "None");
-  EXPECT_EQ(ipv4View(headless), std::nullopt);
+  auto why = dataplaneView(fq);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("FQDN"), std::string::npos);
   ApiMirror m;
   StoreSink sink;
   m.replace("Service", list({service("web6", "fd00::10"), service("web", "10.96.0.10")}));
-  m.replace("EndpointSlice", list({slice("web", "web-6", {"fd00::1"}, "IPv6")}));
+  m.replace("EndpointSlice", list({slice("web6", "web-6", {"fd00::1"}, "IPv6"),
+                                   slice("web", "web-f", {"a.example"}, "FQDN")}));
   m.setSynced();
   ASSERT_TRUE(m.flush(sink).ok());
-  EXPECT_EQ(sink.names(), (std::vector<std::string>{"svc/web"}));
+  EXPECT_EQ(sink.names(), (std::vector<std::string>{"svc/web", "svc/web6", "slice/web-6"}));
   K8sSourceStatus st;
   m.status(st);
-  EXPECT_EQ(st.ignored, 2u);
+  EXPECT_EQ(st.ignored, 1u);
   EXPECT_TRUE(st.refused.empty());
+  // The IPv6 Service has its frontend, with the slice's endpoint.
+  bool found = false;
+  for (const auto& f : sink.store.frontends())
+    if (f.key.v6()) {
+      found = true;
+      EXPECT_EQ(f.key.address(), "fd00::10");
+      ASSERT_EQ(f.backends.size(), 1u);
+      EXPECT_EQ(f.backends[0].address(), "fd00::1");
+    }
+  EXPECT_TRUE(found);
 }
 
 }  // namespace
