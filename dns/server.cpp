@@ -169,6 +169,9 @@ ldns_rr* toLdns(const Record& r) {
       ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_A, 4, &be));
       break;
     }
+    case kTypeAAAA:
+      ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_AAAA, 16, r.ipv6.data()));
+      break;
     case kTypeCNAME:
     case kTypePTR:
     case kTypeNS:

@@ -64,6 +64,48 @@ std::string dashed(uint32_t ip) {
   return fmt::format("{}-{}-{}-{}", ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
 }
 
+// An address of either family, as the zone's records hold it.
+struct Addr {
+  bool v6 = false;
+  uint32_t v4 = 0;  // host order
+  Ip6 a6{};
+  auto operator<=>(const Addr&) const = default;
+};
+
+std::optional<Addr> parseAddr(std::string_view s) {
+  if (auto v4 = parseV4(s)) return Addr{false, *v4, {}};
+  Ip6 a{};
+  const std::string z(s);
+  if (inet_pton(AF_INET6, z.c_str(), a.data()) != 1) return std::nullopt;
+  return Addr{true, 0, a};
+}
+
+// An endpoint's name without a hostname: "10-244-1-5", or the IPv6 address
+// with '-' for ':' ("fd00-10-244-1--5"), as CoreDNS names them.
+std::string dashedAddr(const Addr& a) {
+  if (!a.v6) return dashed(a.v4);
+  std::string s = formatIPv6(a.a6);
+  for (char& c : s)
+    if (c == ':') c = '-';
+  return s;
+}
+
+// The address of an ip6.arpa name's 32 nibble labels (given right to left,
+// as labelsReversed returns them: the first nibble first).
+std::optional<Addr> parseNibbles(const std::vector<std::string_view>& labels) {
+  if (labels.size() != 32) return std::nullopt;
+  Addr a;
+  a.v6 = true;
+  for (size_t i = 0; i < 32; ++i) {
+    if (labels[i].size() != 1) return std::nullopt;
+    const char c = labels[i][0];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return std::nullopt;
+    a.a6[i / 2] = static_cast<uint8_t>(a.a6[i / 2] | (i % 2 == 0 ? v << 4 : v));
+  }
+  return a;
+}
+
 // Labels of an absolute lower-case name, right to left ("a.b.c." -> c, b, a).
 std::vector<std::string_view> labelsReversed(std::string_view name) {
   std::vector<std::string_view> out;
@@ -92,6 +134,8 @@ std::string Record::str() const {
   switch (type) {
     case kTypeA:
       return head + dotted(ipv4);
+    case kTypeAAAA:
+      return head + formatIPv6(ipv6);
     case kTypeNS:
     case kTypeCNAME:
     case kTypePTR:
@@ -113,7 +157,7 @@ std::string Record::str() const {
 namespace {
 
 struct Endpoint {
-  uint32_t ip = 0;
+  Addr ip;
   std::string host;  // the endpoint's hostname, or its dashed address
 };
 
@@ -126,32 +170,32 @@ struct NamedPort {
 struct Entry {
   enum class Kind { ClusterIP, Headless, ExternalName } kind = Kind::ClusterIP;
   std::string ns, name;
-  std::string fqdn;  // "name.ns.svc.zone."
-  uint32_t clusterIP = 0;
-  std::string target;  // ExternalName: lower case, absolute; "" = IP-looking (no record)
+  std::string fqdn;              // "name.ns.svc.zone."
+  std::vector<Addr> clusterIPs;  // one per family, the primary first
+  std::string target;            // ExternalName: lower case, absolute; "" = IP-looking (no record)
   std::vector<NamedPort> ports;
   std::vector<Endpoint> endpoints;  // headless: the ones DNS names, by address
 };
 
 // The endpoints a headless Service's name answers: ready ones (ready unset
 // counts as ready), every one with publishNotReadyAddresses; from its IPv4
-// EndpointSlices, else its Endpoints object (the dataplane's rule).
+// and IPv6 EndpointSlices, else its Endpoints object (the dataplane's rule).
 std::vector<Endpoint> endpointsOf(const Store& store, const Store::Key& key, const Service& svc) {
-  std::map<uint32_t, std::string> byIp;  // one record per address; a hostname wins
-  auto add = [&](uint32_t ip, const std::string& hostname) {
+  std::map<Addr, std::string> byIp;  // one record per address; a hostname wins
+  auto add = [&](const Addr& ip, const std::string& hostname) {
     auto [it, fresh] = byIp.emplace(ip, hostname);
     if (!fresh && it->second.empty()) it->second = hostname;
   };
   const auto slices = store.slicesOf(key);
   bool anySlice = false;
   for (const EndpointSlice* s : slices) {
-    if (s->addressType != "IPv4") continue;
+    if (s->addressType != "IPv4" && s->addressType != "IPv6") continue;
     anySlice = true;
     for (const auto& ep : s->endpoints) {
       const bool ready = !ep.conditions.ready || *ep.conditions.ready;
       if (!ready && !svc.publishNotReadyAddresses) continue;
       for (const auto& a : ep.addresses)
-        if (auto ip = parseV4(a)) add(*ip, lower(ep.hostname));
+        if (auto ip = parseAddr(a)) add(*ip, lower(ep.hostname));
     }
   }
   if (!anySlice) {
@@ -159,15 +203,16 @@ std::vector<Endpoint> endpointsOf(const Store& store, const Store::Key& key, con
     if (it != store.endpoints().end())
       for (const auto& sub : it->second.subsets) {
         for (const auto& a : sub.addresses)
-          if (auto ip = parseV4(a.ip)) add(*ip, lower(a.hostname));
+          if (auto ip = parseAddr(a.ip)) add(*ip, lower(a.hostname));
         if (svc.publishNotReadyAddresses)
           for (const auto& a : sub.notReadyAddresses)
-            if (auto ip = parseV4(a.ip)) add(*ip, lower(a.hostname));
+            if (auto ip = parseAddr(a.ip)) add(*ip, lower(a.hostname));
       }
   }
   std::vector<Endpoint> out;
   out.reserve(byIp.size());
-  for (auto& [ip, host] : byIp) out.push_back({ip, host.empty() ? dashed(ip) : std::move(host)});
+  for (auto& [ip, host] : byIp)
+    out.push_back({ip, host.empty() ? dashedAddr(ip) : std::move(host)});
   return out;
 }
 
@@ -189,10 +234,11 @@ std::optional<Entry> entryFor(const Store& store, const Store::Key& key, const s
   } else if (svc.clusterIP == "None") {
     e.kind = Entry::Kind::Headless;
     e.endpoints = endpointsOf(store, key, svc);
-  } else if (auto ip = parseV4(svc.clusterIP)) {
-    e.clusterIP = *ip;
   } else {
-    return std::nullopt;  // no address yet (or an IPv6 one: issue 16)
+    for (const auto& ip :
+         svc.clusterIPs.empty() ? std::vector<std::string>{svc.clusterIP} : svc.clusterIPs)
+      if (auto a = parseAddr(ip)) e.clusterIPs.push_back(*a);
+    if (e.clusterIPs.empty()) return std::nullopt;  // no address yet
   }
   for (const auto& p : svc.ports) {
     if (p.name.empty() || p.port < 1 || p.port > 65535) continue;
@@ -202,9 +248,10 @@ std::optional<Entry> entryFor(const Store& store, const Store::Key& key, const s
 }
 
 // The reverse names an entry owns: address -> name.
-std::vector<std::pair<uint32_t, std::string>> ptrsOf(const Entry& e) {
-  std::vector<std::pair<uint32_t, std::string>> out;
-  if (e.kind == Entry::Kind::ClusterIP) out.emplace_back(e.clusterIP, e.fqdn);
+std::vector<std::pair<Addr, std::string>> ptrsOf(const Entry& e) {
+  std::vector<std::pair<Addr, std::string>> out;
+  if (e.kind == Entry::Kind::ClusterIP)
+    for (const auto& ip : e.clusterIPs) out.emplace_back(ip, e.fqdn);
   if (e.kind == Entry::Kind::Headless)
     for (const auto& ep : e.endpoints) out.emplace_back(ep.ip, ep.host + "." + e.fqdn);
   return out;
@@ -214,9 +261,9 @@ std::vector<std::pair<uint32_t, std::string>> ptrsOf(const Entry& e) {
 
 struct Zone::Impl {
   mutable std::shared_mutex mu;
-  std::map<Store::Key, Entry> entries;                  // by (namespace, name), lower case
-  std::map<std::string, size_t> namespaces;             // Services per namespace
-  std::unordered_multimap<uint32_t, std::string> ptrs;  // address -> owner name
+  std::map<Store::Key, Entry> entries;       // by (namespace, name), lower case
+  std::map<std::string, size_t> namespaces;  // Services per namespace
+  std::multimap<Addr, std::string> ptrs;     // address -> owner name
   uint32_t serial = 0;
 
   void erase(const Store::Key& k) {
@@ -283,6 +330,9 @@ void Zone::update(const Store& store, const std::set<Store::Key>* touched) {
 
 namespace {
 
+// An SRV answer's row: owner, port, target, the target's addresses.
+using SrvRow = std::tuple<std::string, uint16_t, std::string, std::vector<Addr>>;
+
 struct Lookup {
   const ZoneConfig& cfg;
   uint32_t serial;
@@ -298,6 +348,17 @@ struct Lookup {
     Record r = rec(std::move(name), kTypeA);
     r.ipv4 = ip;
     return r;
+  }
+  Record addr(std::string name, const Addr& ip) const {
+    if (!ip.v6) return a(std::move(name), ip.v4);
+    Record r = rec(std::move(name), kTypeAAAA);
+    r.ipv6 = ip.a6;
+    return r;
+  }
+  // Whether a question of type qtype asks for `ip`'s record (A: IPv4, AAAA:
+  // IPv6, ANY: both).
+  static bool wants(uint16_t qtype, const Addr& ip) {
+    return qtype == kTypeANY || qtype == (ip.v6 ? kTypeAAAA : kTypeA);
   }
   Record soa(const std::string& apex) const {
     Record r = rec(apex, kTypeSOA);
@@ -322,20 +383,25 @@ struct Lookup {
     return ans;
   }
   // SRV records sharing the weight as CoreDNS does: 100 / how many; the
-  // targets' A records (ip != 0) in the additional section when `extra`.
-  void srv(Answer& ans, std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows,
-           bool extra = true) const {
+  // targets' A/AAAA records in the additional section when `extra`.
+  void srv(Answer& ans, std::vector<SrvRow> rows, bool extra = true) const {
     const uint16_t w = rows.empty() ? 0 : static_cast<uint16_t>(100 / rows.size());
-    std::set<std::pair<std::string, uint32_t>> extraDone;
-    for (auto& [owner, port, target, ip] : rows) {
-      Record r = rec(owner, kTypeSRV);
-      r.priority = 0;
-      r.weight = w;
-      r.port = port;
-      r.target = target;
-      ans.answer.push_back(std::move(r));
-      if (extra && ip && extraDone.insert({target, ip}).second)
-        ans.additional.push_back(a(target, ip));
+    std::set<std::pair<std::string, Addr>> extraDone;
+    std::set<std::tuple<std::string, uint16_t, std::string>> done;
+    for (auto& [owner, port, target, ips] : rows) {
+      // A dual-stack Service has one row per ClusterIP (weight 50 each, as
+      // CoreDNS counts them) and one SRV record: identical ones are merged.
+      if (done.insert({owner, port, target}).second) {
+        Record r = rec(owner, kTypeSRV);
+        r.priority = 0;
+        r.weight = w;
+        r.port = port;
+        r.target = target;
+        ans.answer.push_back(std::move(r));
+      }
+      if (extra)
+        for (const Addr& ip : ips)
+          if (extraDone.insert({target, ip}).second) ans.additional.push_back(addr(target, ip));
     }
   }
 };
@@ -353,28 +419,39 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
 
   // Reverse names of the addresses the zone holds; others go upstream
   // (kubeadm's Corefile: fallthrough in-addr.arpa ip6.arpa).
+  auto ptrAnswer = [&](const Addr& addr, const char* apex) -> std::optional<Answer> {
+    auto [b, e] = z.ptrs.equal_range(addr);
+    if (b == e) return std::nullopt;
+    if (qtype != kTypePTR && qtype != kTypeANY) return L.nodata(apex);
+    Answer ans;
+    std::set<std::string> names;
+    for (auto p = b; p != e; ++p) names.insert(p->second);
+    for (const auto& n : names) {
+      Record r = L.rec(qname, kTypePTR);
+      r.target = n;
+      ans.answer.push_back(std::move(r));
+    }
+    return ans;
+  };
   static constexpr std::string_view kArpa = ".in-addr.arpa.";
   if (qname.size() > kArpa.size() && qname.ends_with(kArpa)) {
     auto labels = labelsReversed(std::string_view(qname).substr(0, qname.size() - kArpa.size()));
     if (labels.size() == 4) {
       // 4.3.2.1.in-addr.arpa: labelsReversed gives 1, 2, 3, 4.
       const std::string ip = fmt::format("{}.{}.{}.{}", labels[0], labels[1], labels[2], labels[3]);
-      if (auto addr = parseV4(ip)) {
-        auto [b, e] = z.ptrs.equal_range(*addr);
-        if (b != e) {
-          if (qtype != kTypePTR && qtype != kTypeANY) return L.nodata("in-addr.arpa.");
-          Answer ans;
-          std::set<std::string> names;
-          for (auto p = b; p != e; ++p) names.insert(p->second);
-          for (const auto& n : names) {
-            Record r = L.rec(qname, kTypePTR);
-            r.target = n;
-            ans.answer.push_back(std::move(r));
-          }
-          return ans;
-        }
-      }
+      if (auto addr = parseV4(ip))
+        if (auto ans = ptrAnswer(Addr{false, *addr, {}}, "in-addr.arpa.")) return *ans;
     }
+    Answer fwd;
+    fwd.kind = Answer::Kind::Forward;
+    return fwd;
+  }
+
+  static constexpr std::string_view kArpa6 = ".ip6.arpa.";
+  if (qname.size() > kArpa6.size() && qname.ends_with(kArpa6)) {
+    auto labels = labelsReversed(std::string_view(qname).substr(0, qname.size() - kArpa6.size()));
+    if (auto addr = parseNibbles(labels))
+      if (auto ans = ptrAnswer(*addr, "ip6.arpa.")) return *ans;
     Answer fwd;
     fwd.kind = Answer::Kind::Forward;
     return fwd;
@@ -454,8 +531,9 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
       case Entry::Kind::ExternalName: {
         if (e.target.empty()) return L.nxdomain(zone);
         if (qtype == kTypeSRV && !e.ports.empty()) {
-          std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows;
-          for (const auto& p : e.ports) rows.emplace_back(qname, p.port, e.target, 0);
+          std::vector<SrvRow> rows;
+          for (const auto& p : e.ports)
+            rows.emplace_back(qname, p.port, e.target, std::vector<Addr>{});
           L.srv(ans, std::move(rows));
           return ans;
         }
@@ -482,19 +560,23 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
       }
       case Entry::Kind::ClusterIP:
         if (qtype == kTypeANY) {  // every record at the name
-          ans.answer.push_back(L.a(qname, e.clusterIP));
-          std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows;
-          for (const auto& p : e.ports) rows.emplace_back(qname, p.port, e.fqdn, e.clusterIP);
+          for (const auto& ip : e.clusterIPs) ans.answer.push_back(L.addr(qname, ip));
+          std::vector<SrvRow> rows;
+          for (const auto& p : e.ports)
+            for (const auto& ip : e.clusterIPs) rows.push_back({qname, p.port, e.fqdn, {ip}});
           L.srv(ans, std::move(rows), false);
           return ans;
         }
-        if (addrQuery) {
-          ans.answer.push_back(L.a(qname, e.clusterIP));
+        if (qtype == kTypeA || qtype == kTypeAAAA) {  // this family's ClusterIP, or NODATA
+          for (const auto& ip : e.clusterIPs)
+            if (L.wants(qtype, ip)) ans.answer.push_back(L.addr(qname, ip));
+          if (ans.answer.empty()) return L.nodata(zone);
           return ans;
         }
         if (qtype == kTypeSRV) {
-          std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows;
-          for (const auto& p : e.ports) rows.emplace_back(qname, p.port, e.fqdn, e.clusterIP);
+          std::vector<SrvRow> rows;
+          for (const auto& p : e.ports)
+            for (const auto& ip : e.clusterIPs) rows.push_back({qname, p.port, e.fqdn, {ip}});
           if (rows.empty()) return L.nodata(zone);
           L.srv(ans, std::move(rows));
           return ans;
@@ -502,15 +584,17 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
         return L.nodata(zone);
       case Entry::Kind::Headless:
         if (e.endpoints.empty()) return L.nxdomain(zone);
-        if (addrQuery) {
-          for (const auto& ep : e.endpoints) ans.answer.push_back(L.a(qname, ep.ip));
+        if (addrQuery || qtype == kTypeAAAA) {
+          for (const auto& ep : e.endpoints)
+            if (L.wants(qtype, ep.ip)) ans.answer.push_back(L.addr(qname, ep.ip));
+          if (ans.answer.empty()) return L.nodata(zone);
           return ans;
         }
         if (qtype == kTypeSRV) {
-          std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows;
+          std::vector<SrvRow> rows;
           for (const auto& p : e.ports)
             for (const auto& ep : e.endpoints)
-              rows.emplace_back(qname, p.port, ep.host + "." + e.fqdn, ep.ip);
+              rows.emplace_back(qname, p.port, ep.host + "." + e.fqdn, std::vector<Addr>{ep.ip});
           if (rows.empty()) return L.nodata(zone);
           L.srv(ans, std::move(rows));
           return ans;
@@ -527,26 +611,31 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
   if (n == 4) {  // HOST.NAME.NS.svc.ZONE: a headless Service's endpoint
     if (e.kind != Entry::Kind::Headless) return L.nxdomain(zone);
     Answer ans;  // every endpoint of that name (two pods may share a hostname)
-    for (const auto& ep : e.endpoints)
-      if (ep.host == labels[3]) ans.answer.push_back(L.a(qname, ep.ip));
-    if (ans.answer.empty()) return L.nxdomain(zone);
-    if (!addrQuery) return L.nodata(zone);
+    bool named = false;
+    for (const auto& ep : e.endpoints) {
+      if (ep.host != labels[3]) continue;
+      named = true;
+      if (L.wants(qtype, ep.ip)) ans.answer.push_back(L.addr(qname, ep.ip));
+    }
+    if (!named) return L.nxdomain(zone);
+    if (ans.answer.empty()) return L.nodata(zone);
     return ans;
   }
   if (n == 5 && labels[3].starts_with('_') && labels[4].starts_with('_')) {
     // _PORT._PROTO.NAME.NS.svc.ZONE: a named port.
     const std::string_view proto = labels[3].substr(1), port = labels[4].substr(1);
-    std::vector<std::tuple<std::string, uint16_t, std::string, uint32_t>> rows;
+    std::vector<SrvRow> rows;
     bool found = false;
     for (const auto& p : e.ports) {
       if (p.name != port || p.proto != proto) continue;
       found = true;
-      if (e.kind == Entry::Kind::ClusterIP) rows.emplace_back(qname, p.port, e.fqdn, e.clusterIP);
+      if (e.kind == Entry::Kind::ClusterIP)
+        for (const auto& ip : e.clusterIPs) rows.push_back({qname, p.port, e.fqdn, {ip}});
       if (e.kind == Entry::Kind::ExternalName && !e.target.empty())
-        rows.emplace_back(qname, p.port, e.target, 0);
+        rows.emplace_back(qname, p.port, e.target, std::vector<Addr>{});
       if (e.kind == Entry::Kind::Headless)
         for (const auto& ep : e.endpoints)
-          rows.emplace_back(qname, p.port, ep.host + "." + e.fqdn, ep.ip);
+          rows.emplace_back(qname, p.port, ep.host + "." + e.fqdn, std::vector<Addr>{ep.ip});
     }
     if (!found || rows.empty()) return L.nxdomain(zone);
     if (qtype != kTypeSRV && qtype != kTypeANY) return L.nodata(zone);

@@ -37,6 +37,7 @@ struct Record {
   uint32_t ttl = 0;
   // rdata, by type:
   uint32_t ipv4 = 0;                            // A, host byte order
+  Ip6 ipv6{};                                   // AAAA
   std::string target;                           // CNAME, PTR, NS, SRV target; SOA mname
   uint16_t priority = 0, weight = 0, port = 0;  // SRV
   std::string text;                             // TXT (one character-string)

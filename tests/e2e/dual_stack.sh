@@ -3,8 +3,8 @@
 # RequireDualStack Service with an IPv4 and an IPv6 EndpointSlice. A pod
 # reaches it over IPv6 (curl -6, UDP6 with replies from the v6 ClusterIP) and
 # over IPv4; the node's own curl -6 too; a v6 Service without endpoints
-# refuses at once; svcctl get/describe/stats and /metrics name both
-# ClusterIPs. Pods have a /128 beside their /32 (topo_add_pod6).
+# refuses at once; the cluster DNS answers AAAA and ip6.arpa PTR; svcctl
+# get/describe/stats and /metrics name both ClusterIPs. Pods have a /128 beside their /32 (topo_add_pod6).
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
 
@@ -14,7 +14,7 @@ POD_IP6_BE1=fd00:10:244:1::11
 POD_IP6_BE2=fd00:10:244:1::12
 POD_IP6_CLIENT=fd00:10:244:1::20
 
-for t in jq curl nsenter "$PY"; do command -v "$t" >/dev/null || fatal_setup "missing $t"; done
+for t in jq curl nsenter dig "$PY"; do command -v "$t" >/dev/null || fatal_setup "missing $t"; done
 topo_init "e2e-dual-$$"
 topo_up || fatal_setup "topology"
 topo_add_pod6 be1 "$POD_IP6_BE1"
@@ -155,10 +155,25 @@ test_cli_and_metrics() {
         "/metrics: a sample for the v6 frontend [$VIP6]:80"
 }
 
+# The cluster DNS (svclbd's, at --cluster-dns 10.96.0.10:53) names both
+# ClusterIPs: A and AAAA, and the v6 address's ip6.arpa PTR.
+test_dns_aaaa() {
+    local q="dig +time=2 +tries=1 +short @10.96.0.10"
+    assert_eq "$VIP" "$(in_pod_t 10 client $q web.default.svc.cluster.local A)" "A of web"
+    assert_eq "$VIP6" "$(in_pod_t 10 client $q web.default.svc.cluster.local AAAA)" "AAAA of web"
+    assert_eq "web.default.svc.cluster.local." "$(in_pod_t 10 client $q -x "$VIP6")" \
+        "PTR of $VIP6 (ip6.arpa)"
+    assert_match "$(in_pod_t 10 client $q empty6.default.svc.cluster.local AAAA)" '^fd00:10:96::' \
+        "AAAA of the IPv6-only Service"
+    assert_eq "" "$(in_pod_t 10 client $q empty6.default.svc.cluster.local A)" \
+        "no A record for the IPv6-only Service"
+}
+
 run_test "dual-stack: curl -6 from a pod reaches both v6 backends" test_curl6_from_pod
 run_test "dual-stack: curl -4 of the same Service" test_curl4_same_service
 run_test "dual-stack: UDP6 from a pod, replies from the v6 ClusterIP" test_udp6_from_pod
 run_test "dual-stack: the node's curl -6" test_node_curl6
 run_test "dual-stack: a v6 Service without endpoints refuses at once" test_v6_no_endpoints_refused
+run_test "dual-stack: cluster DNS answers AAAA and ip6.arpa PTR" test_dns_aaaa
 run_test "dual-stack: get/describe/stats/metrics show both families" test_cli_and_metrics
 finish
