@@ -169,6 +169,33 @@ test_dns_aaaa() {
         "no A record for the IPv6-only Service"
 }
 
+# Hitless restart under IPv6 load: long-lived HTTP connections to the v6
+# ClusterIP (one per backend) keep answering while svclbd is down and after
+# it restarted; new v6 connections work throughout; the restarted daemon
+# adopts the v6 frontends (nothing rewritten: no v6 frontend added).
+LC_LOG=$TOPO_TMP/longconn6.log
+ok_count() { grep -c " $1 ok $1\$" "$LC_LOG"; }
+progress() { retry 20 0.2 eval "(( \$(ok_count be1) > $1 && \$(ok_count be2) > $2 ))"; }
+test_restart_v6() {
+    local a b vip4=$VIP
+    VIP=$VIP6 longconn_start client "$LC_LOG" be1,be2 90
+    assert_contains "$(cat "$LC_LOG")" " be1 open" "long-lived v6 connection on be1" || return
+    assert_contains "$(cat "$LC_LOG")" " be2 open" "long-lived v6 connection on be2" || return
+    a=$(ok_count be1); b=$(ok_count be2)
+    daemon_stop
+    check_both_answer "$(http_get_many client 20 "http://[$VIP6]/")" 20 2 "new v6 connections while svclbd is down"
+    progress "$a" "$b" || _fail "long-lived v6 connections stalled while svclbd is down: $(tail -3 "$LC_LOG")"
+    a=$(ok_count be1); b=$(ok_count be2)
+    daemon_start && daemon_wait_ready || { _fail "svclbd did not come back"; return; }
+    assert_match "$(grep 'restored' "$DAEMON_LOG" | tail -1)" "sync: 0 added" \
+        "the restarted daemon adopted every frontend (v6 included): nothing added"
+    check_both_answer "$(http_get_many client 20 "http://[$VIP6]/")" 20 2 "new v6 connections after the restart"
+    progress "$a" "$b" || _fail "long-lived v6 connections stalled after the restart: $(tail -3 "$LC_LOG")"
+    longconn_stop
+    assert_eq 0 "$(grep -c ' err ' "$LC_LOG")" "v6 long-lived connection errors ($(grep ' err ' "$LC_LOG" | head -2))"
+    VIP=$vip4
+}
+
 run_test "dual-stack: curl -6 from a pod reaches both v6 backends" test_curl6_from_pod
 run_test "dual-stack: curl -4 of the same Service" test_curl4_same_service
 run_test "dual-stack: UDP6 from a pod, replies from the v6 ClusterIP" test_udp6_from_pod
@@ -176,4 +203,5 @@ run_test "dual-stack: the node's curl -6" test_node_curl6
 run_test "dual-stack: a v6 Service without endpoints refuses at once" test_v6_no_endpoints_refused
 run_test "dual-stack: cluster DNS answers AAAA and ip6.arpa PTR" test_dns_aaaa
 run_test "dual-stack: get/describe/stats/metrics show both families" test_cli_and_metrics
+run_test "dual-stack: hitless restart under IPv6 load" test_restart_v6
 finish
