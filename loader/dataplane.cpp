@@ -64,7 +64,7 @@ const char* const kPinnedMaps[] = {
     SVCLB_MAP_TX_PORTS,  SVCLB_MAP_NIC_XDP,   SVCLB_MAP_CT_EVENTS,   SVCLB_MAP_SOCK_FLOW,
     SVCLB_MAP_FRAG,      SVCLB_MAP_SERVICES6, SVCLB_MAP_BACKEND6,    SVCLB_MAP_CT6,
     SVCLB_MAP_CT6_EST,   SVCLB_MAP_AFFINITY6, SVCLB_MAP_SRC_RANGES6, SVCLB_MAP_SOCK_REV6,
-    SVCLB_MAP_L2_NDP};
+    SVCLB_MAP_L2_NDP,    SVCLB_MAP_TAIL_PROGS};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).

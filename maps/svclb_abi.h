@@ -52,6 +52,8 @@
 #define SVCLB_MAP_SRC_RANGES6 "src_ranges6_v1"
 #define SVCLB_MAP_SOCK_REV6   "sock_rev6_v1"
 #define SVCLB_MAP_L2_NDP      "l2_ndp_v1"
+/* PROG_ARRAY of the IPv6 halves of the tc programs (SVCLB_TAIL_*). */
+#define SVCLB_MAP_TAIL_PROGS "tail_progs"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */

@@ -243,12 +243,16 @@ SVCLB_MAP struct {
 
 /* The IPv6 half of the pod program (svclb_tc_pod_in6), reached by a tail
  * call: as a subprogram its stack would add to the IPv4 path's beyond the
- * verifier's 512 bytes. Not pinned; the daemon fills slot 0 after load. */
+ * verifier's 512 bytes. The daemon fills slot 0 after load. Pinned: the
+ * kernel empties a PROG_ARRAY when its last user reference (fd or pin)
+ * goes, so unpinned it would stop the IPv6 path while the daemon is away;
+ * a restarted daemon reuses it and swaps its own program in. */
 SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tail_progs SEC(".maps");
 
 /* svcctl monitor (lib/monitor.h): not pinned, a daemon reads the ring of

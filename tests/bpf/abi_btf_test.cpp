@@ -290,6 +290,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.src_ranges6_v1, SVCLB_MAP_SRC_RANGES6, sizeof(src_range6_key), sizeof(__u8)},
       {s->maps.sock_rev6_v1, SVCLB_MAP_SOCK_REV6, sizeof(sock_rev6_key), sizeof(sock_rev6_value)},
       {s->maps.l2_ndp_v1, SVCLB_MAP_L2_NDP, sizeof(l2_ndp_key), sizeof(l2_arp_value)},
+      {s->maps.tail_progs, SVCLB_MAP_TAIL_PROGS, sizeof(__u32), sizeof(__u32)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);
