@@ -58,21 +58,26 @@ void normalize(std::vector<BackendSpec>& bs) {
            bs.end());
 }
 
-std::map<uint32_t, uint16_t> weightsOf(const ObjectMeta& m) {
+std::map<IpAddr, uint16_t> weightsOf(const ObjectMeta& m) {
   auto it = m.annotations.find(kWeightsAnnotation);
   if (it == m.annotations.end()) return {};
-  return parseWeights(it->second).value_or(std::map<uint32_t, uint16_t>{});
+  return parseWeights(it->second).value_or(std::map<IpAddr, uint16_t>{});
 }
 
-uint16_t weightFor(const std::map<uint32_t, uint16_t>& w, uint32_t ip) {
+uint16_t weightFor(const std::map<IpAddr, uint16_t>& w, const BackendSpec& b) {
+  IpAddr ip{b.v6(), b.ip};
+  if (b.v6()) {
+    ip.v = 0;
+    for (uint8_t byte : b.ip6) ip.v = ip.v << 8 | byte;
+  }
   auto it = w.find(ip);
   return it == w.end() ? 1 : it->second;
 }
 
 }  // namespace
 
-std::optional<std::map<uint32_t, uint16_t>> model_internal::parseWeights(std::string_view s) {
-  std::map<uint32_t, uint16_t> out;
+std::optional<std::map<IpAddr, uint16_t>> model_internal::parseWeights(std::string_view s) {
+  std::map<IpAddr, uint16_t> out;
   auto trim = [](std::string_view v) {
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
@@ -85,7 +90,7 @@ std::optional<std::map<uint32_t, uint16_t>> model_internal::parseWeights(std::st
     if (item.empty()) continue;
     size_t eq = item.find('=');
     if (eq == std::string_view::npos) return std::nullopt;
-    auto ip = parseIPv4(trim(item.substr(0, eq)));
+    auto ip = parseIP(trim(item.substr(0, eq)));
     std::string_view w = trim(item.substr(eq + 1));
     if (!ip || w.empty() || w.size() > 5) return std::nullopt;
     uint32_t v = 0;
@@ -150,7 +155,7 @@ std::vector<BackendSpec> backendsFor(const BackendSource& src, const ServicePort
       b.nodeName = e.nodeName;
       b.zoneHints = e.zoneHints;
       b.nodeHints = e.nodeHints;
-      b.weight = v6 ? 1 : weightFor(weights, b.ip);
+      b.weight = weightFor(weights, b);
       const auto& c = e.conditions;
       if (!c.ready.has_value() || *c.ready) {
         b.state = EndpointState::Ready;
@@ -178,7 +183,7 @@ std::vector<BackendSpec> backendsFor(const BackendSource& src, const ServicePort
           b.state = state;
           b.serving = state == EndpointState::Ready;
           b.nodeName = a.nodeName;
-          b.weight = v6 ? 1 : weightFor(weights, b.ip);
+          b.weight = weightFor(weights, b);
           out.push_back(std::move(b));
         }
       };

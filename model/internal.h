@@ -27,10 +27,6 @@ std::string validUtf8(std::string_view s);
 // Strict dotted quad (inet_pton: no leading zeros, no shorthand). Host order.
 std::optional<uint32_t> parseIPv4(std::string_view s);
 
-// svclb.io/weights on an Endpoints or EndpointSlice: "IP=WEIGHT,IP=WEIGHT"
-// (weights 1..65535; unlisted endpoints weigh 1). nullopt if malformed.
-std::optional<std::map<uint32_t, uint16_t>> parseWeights(std::string_view s);
-
 // Node-specific endpoint choice of one Service port (model/frontends.cpp):
 // kube-proxy's topology-aware routing, and internalTrafficPolicy: Local
 // (returns the frontend flags it implies: SVC_F_NO_LOCAL_EPS or 0).
@@ -52,6 +48,11 @@ struct IpAddr {
   bool operator==(const IpAddr& o) const { return v6 == o.v6 && v == o.v; }
 };
 std::optional<IpAddr> parseIP(std::string_view s);
+
+// svclb.io/weights on an Endpoints or EndpointSlice: "IP=WEIGHT,IP=WEIGHT"
+// (either family; weights 1..65535; unlisted endpoints weigh 1). nullopt
+// if malformed.
+std::optional<std::map<IpAddr, uint16_t>> parseWeights(std::string_view s);
 std::string formatIP(const IpAddr& a);
 Ip6 toIp6(u128 v);
 

@@ -166,6 +166,7 @@ TEST(ModelDualStack, OneFrontendPerFamilyWithThatFamilysEndpoints) {
           "  labels:\n    kubernetes.io/service-name: web\naddressType: IPv4\nendpoints:\n"
           "- addresses: [10.244.1.5]\nports:\n- port: 8080\n---\n"
           "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: web-6\n"
+          "  annotations:\n    svclb.io/weights: \"fd00:244::5=3\"\n"
           "  labels:\n    kubernetes.io/service-name: web\naddressType: IPv6\nendpoints:\n"
           "- addresses: [\"fd00:244::5\"]\n- addresses: [\"fd00:244::6\"]\n"
           "  conditions:\n    ready: false\n    terminating: true\n    serving: true\n"
@@ -182,6 +183,8 @@ TEST(ModelDualStack, OneFrontendPerFamilyWithThatFamilysEndpoints) {
   ASSERT_EQ(f6->backends.size(), 2u);
   EXPECT_EQ(f6->backends[0].address(), "fd00:244::5");
   EXPECT_EQ(f6->backends[0].port, 8080);
+  EXPECT_EQ(f6->backends[0].weight, 3) << "svclb.io/weights names an IPv6 endpoint";
+  EXPECT_EQ(f6->backends[1].weight, 1);
   EXPECT_EQ(f6->backends[1].address(), "fd00:244::6");
   EXPECT_EQ(f6->backends[1].state, EndpointState::Terminating);
   EXPECT_EQ(f6->backends[0].ip, 0u);
