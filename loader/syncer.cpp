@@ -17,23 +17,29 @@ Syncer::Syncer(Dataplane& dp, SyncOptions opts) : dp_(dp), opts_(opts) {
   actual_.backendIds = IdPool(dp.config().maxBackends);
 }
 
-Status Syncer::adopt() {
-  ActualState st;
-  st.svcIds = IdPool(dp_.config().maxSvcIds);
-  st.backendIds = IdPool(dp_.config().maxBackends);
-  auto svc = dp_.services();
-  auto svc6 = dp_.services6();
-  auto backends = dp_.backends();
+namespace {
 
-  std::map<uint32_t, FrontendKey> bySvcId;
-  std::vector<std::pair<svc_key, svc_value>> slots;
-  svc.forEach([&](const svc_key& k, const svc_value& v) {
+FrontendKey keyOf(const svc_key& k) { return {ntohl(k.vip), ntohs(k.port), k.proto}; }
+
+FrontendKey keyOf(const svc6_key& k) {
+  FrontendKey fk{0, ntohs(k.port), k.proto};
+  std::memcpy(fk.vip6.data(), &k.vip, sizeof k.vip);
+  return fk;
+}
+
+// The masters and slots of one frontend map (svc_v1 or svc6_v1) into `st`;
+// a slot of no master, or beyond its master's total, into `strays`.
+template <class Map, class Key>
+void adoptFrontends(const Map& map, ActualState& st, std::map<uint32_t, FrontendKey>& bySvcId,
+                    std::vector<Key>& strays) {
+  std::vector<std::pair<Key, svc_value>> slots;
+  map.forEach([&](const Key& k, const svc_value& v) {
     if (k.scope != SVC_SCOPE_EXTERNAL) return;
     if (k.slot != 0) {
       slots.emplace_back(k, v);
       return;
     }
-    FrontendKey fk{ntohl(k.vip), ntohs(k.port), k.proto};
+    const FrontendKey fk = keyOf(k);
     ActualFrontend f;
     f.key = fk;
     f.svcId = v.svc_id;
@@ -46,52 +52,31 @@ Status Syncer::adopt() {
     bySvcId[v.svc_id] = fk;
     st.frontends[fk] = std::move(f);
   });
-
-  // IPv6 frontends (svc6_v1): the same, keyed by their address.
-  std::vector<std::pair<svc6_key, svc_value>> slots6;
-  auto fromKey6 = [](const svc6_key& k) {
-    FrontendKey fk{0, ntohs(k.port), k.proto};
-    std::memcpy(fk.vip6.data(), &k.vip, sizeof k.vip);
-    return fk;
-  };
-  svc6.forEach([&](const svc6_key& k, const svc_value& v) {
-    if (k.scope != SVC_SCOPE_EXTERNAL) return;
-    if (k.slot != 0) {
-      slots6.emplace_back(k, v);
-      return;
-    }
-    const FrontendKey fk = fromKey6(k);
-    if (!fk.v6()) return;  // "::" is never a frontend; left for the next sync to ignore
-    ActualFrontend f;
-    f.key = fk;
-    f.svcId = v.svc_id;
-    f.master = v;
-    f.slots.assign(v.total, 0);
-    if (v.algo == SVC_ALGO_MAGLEV) f.maglev = {0};
-    st.svcIds.markUsed(v.svc_id);
-    bySvcId[v.svc_id] = fk;
-    st.frontends[fk] = std::move(f);
-  });
-  std::vector<svc6_key> strays6;
-  for (const auto& [k, v] : slots6) {
-    auto it = st.frontends.find(fromKey6(k));
-    if (it == st.frontends.end() || k.slot > it->second.slots.size()) {
-      strays6.push_back(k);
-      continue;
-    }
-    it->second.slots[k.slot - 1] = v.backend_id;
-  }
-
-  std::vector<svc_key> strays;
   for (const auto& [k, v] : slots) {
-    FrontendKey fk{ntohl(k.vip), ntohs(k.port), k.proto};
-    auto it = st.frontends.find(fk);
+    auto it = st.frontends.find(keyOf(k));
     if (it == st.frontends.end() || k.slot > it->second.slots.size()) {
       strays.push_back(k);
       continue;
     }
     it->second.slots[k.slot - 1] = v.backend_id;
   }
+}
+
+}  // namespace
+
+Status Syncer::adopt() {
+  ActualState st;
+  st.svcIds = IdPool(dp_.config().maxSvcIds);
+  st.backendIds = IdPool(dp_.config().maxBackends);
+  auto svc = dp_.services();
+  auto svc6 = dp_.services6();
+  auto backends = dp_.backends();
+
+  std::map<uint32_t, FrontendKey> bySvcId;
+  std::vector<svc_key> strays;
+  std::vector<svc6_key> strays6;
+  adoptFrontends(svc, st, bySvcId, strays);
+  adoptFrontends(svc6, st, bySvcId, strays6);
 
   // Backend entries: one pass over the array, grouped by owner.
   std::vector<uint32_t> orphanBackends;

@@ -48,40 +48,6 @@ spec:
     port: 5353
     protocol: UDP
 ---
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-v4
-  labels:
-    kubernetes.io/service-name: web
-addressType: IPv4
-endpoints:
-- addresses: [${POD_IP[be1]}]
-- addresses: [${POD_IP[be2]}]
-ports:
-- name: http
-  port: 8080
-- name: dns
-  port: 5353
-  protocol: UDP
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-v6
-  labels:
-    kubernetes.io/service-name: web
-addressType: IPv6
-endpoints:
-- addresses: ["$POD_IP6_BE1"]
-- addresses: ["$POD_IP6_BE2"]
-ports:
-- name: http
-  port: 8080
-- name: dns
-  port: 5353
-  protocol: UDP
----
 apiVersion: v1
 kind: Service
 metadata:
@@ -93,6 +59,16 @@ spec:
   ports:
   - port: 80
 EOF
+# slice_yaml NAME FAMILY IP...: web's EndpointSlice of that addressType.
+slice_yaml() {
+    local name=$1 family=$2 ip; shift 2
+    printf -- '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: %s\n' "$name"
+    printf '  labels:\n    kubernetes.io/service-name: web\naddressType: %s\nendpoints:\n' "$family"
+    for ip in "$@"; do printf -- '- addresses: ["%s"]\n' "$ip"; done
+    printf 'ports:\n- name: http\n  port: 8080\n- name: dns\n  port: 5353\n  protocol: UDP\n'
+}
+slice_yaml web-v4 IPv4 "${POD_IP[be1]}" "${POD_IP[be2]}" >>"$MANIFEST"
+slice_yaml web-v6 IPv6 "$POD_IP6_BE1" "$POD_IP6_BE2" >>"$MANIFEST"
 e2e_apply "$MANIFEST" || fatal_setup "apply $MANIFEST"
 
 test_curl6_from_pod() {

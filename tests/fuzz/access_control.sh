@@ -93,14 +93,16 @@ test_bad_metrics_addr() {
     return 0
 }
 
-# A --service-cidr svclbd cannot allocate from (not IPv4, or dual-stack: not
-# yet, issue 16) is refused at start in the user's words, nothing pinned.
+# A --service-cidr svclbd cannot allocate from (not a CIDR, two of one
+# family, more than two) is refused at start in the user's words, nothing
+# pinned. (One per family is dual-stack: tests/e2e/dual_stack.sh.)
 test_bad_service_cidr() {
     daemon_stop
     local out rc c bpffs=/sys/fs/bpf/svclb-acl-cidr-$$
-    for c in "10.96.0.0/12,fd00:10:96::/112|dual-stack service CIDRs (IPv4,IPv6) are not supported yet" \
-             "fd00:10:96::/112|an IPv6 service CIDR is not supported yet" \
-             "10.96.0.0/33|not an IPv4 CIDR"; do
+    for c in "10.96.0.0/12,10.100.0.0/16|two CIDRs must be of different families" \
+             "fd00:10:96::/112,10.96.0.0/12,10.97.0.0/16|at most two CIDRs" \
+             "fd00:10:96::/129|is not a CIDR" \
+             "10.96.0.0/33|\"10.96.0.0/33\" is not a CIDR"; do
         out=$(in_node_t 20 "$SVCLB_BIN/svclbd" --bpffs "$bpffs" --pod-iface-prefix lxc --state-dir "$STATE_DIR" \
             --socket "$SOCK.bad" --service-cidr "${c%%|*}" --cgroup "$CG" 2>&1); rc=$?
         assert_ne 0 "$rc" "svclbd with --service-cidr ${c%%|*}"

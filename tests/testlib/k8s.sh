@@ -328,11 +328,12 @@ ${zone:+    topology.kubernetes.io/zone: $zone}
 Y
 }
 
-# k8s_pod NAMESPACE NAME IP NODE LABELS: create a Pod (LABELS a flow map,
-# e.g. "{app: web}") bound to NODE, then report it Running and Ready with IP,
-# as its kubelet would. The namespace's "default" ServiceAccount must exist.
+# k8s_pod NAMESPACE NAME IP NODE LABELS [IP6]: create a Pod (LABELS a flow
+# map, e.g. "{app: web}") bound to NODE, then report it Running and Ready with
+# IP (and IP6 as its second podIP: a dual-stack pod), as its kubelet would.
+# The namespace's "default" ServiceAccount must exist.
 k8s_pod() {
-    local ns=$1 name=$2 ip=$3 node=$4 labels=$5 now
+    local ns=$1 name=$2 ip=$3 node=$4 labels=$5 ip6=${6:-} now
     k8s_kubectl apply -f - >/dev/null <<Y || return 1
 apiVersion: v1
 kind: Pod
@@ -348,14 +349,14 @@ spec:
     image: registry.invalid/test:1
     ports: [{name: http, containerPort: 8080}]
 Y
-    k8s_pod_ready "$ns" "$name" True "$ip"
+    k8s_pod_ready "$ns" "$name" True "$ip" "$ip6"
 }
 
-# k8s_pod_ready NAMESPACE NAME True|False [IP]: patch the Pod's status.
+# k8s_pod_ready NAMESPACE NAME True|False [IP [IP6]]: patch the Pod's status.
 k8s_pod_ready() {
-    local ns=$1 name=$2 ready=$3 ip=${4:-} now ipjson=""
+    local ns=$1 name=$2 ready=$3 ip=${4:-} ip6=${5:-} now ipjson=""
     now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-    [[ -n $ip ]] && ipjson="\"podIP\": \"$ip\", \"podIPs\": [{\"ip\": \"$ip\"}],"
+    [[ -n $ip ]] && ipjson="\"podIP\": \"$ip\", \"podIPs\": [{\"ip\": \"$ip\"}${ip6:+, {\"ip\": \"$ip6\"\}}],"
     k8s_kubectl patch pod "$name" -n "$ns" --subresource=status --type=merge -p "{\"status\": {
         \"phase\": \"Running\", $ipjson
         \"conditions\": [{\"type\": \"Ready\", \"status\": \"$ready\", \"lastTransitionTime\": \"$now\"},

@@ -154,14 +154,7 @@ topo_add_pod6() {
 
 # start_backend6 POD: the HTTP and UDP identity servers on the pod's IPv6
 # address too (same ports, same answers as start_backend).
-start_backend6() {
-    local pod=$1 ip6=${POD_IP6[$1]} dir=$TOPO_TMP/www-$1
-    mkdir -p "$dir"; echo "$pod" > "$dir/index.html"
-    bg_ns "$(pod_ns "$pod")" "$PY" -m http.server "$HTTP_PORT" --bind "$ip6" \
-        --directory "$dir" --protocol HTTP/1.1 >"$TOPO_TMP/http6-$pod.log" 2>&1
-    bg_ns "$(pod_ns "$pod")" "$PY" -c "$UDP_SERVER_PY" "$pod" "$ip6" "$UDP_PORT" \
-        >"$TOPO_TMP/udp6-$pod.log" 2>&1
-}
+start_backend6() { _start_servers "$1" "${POD_IP6[$1]}" 6; }
 
 # UDP identity server: answers every datagram with "<pod name>\n".
 UDP_SERVER_PY='
@@ -176,13 +169,15 @@ while True:
 
 # start_backend POD: HTTP (HTTP/1.1 keep-alive so long-lived connections are
 # possible) on 8080 serving the pod name, UDP identity server on 5353.
-start_backend() {
-    local pod=$1 ip=${POD_IP[$1]} dir=$TOPO_TMP/www-$1
+start_backend() { _start_servers "$1" "${POD_IP[$1]}" ""; }
+# _start_servers POD IP TAG: both servers bound to IP (logs http$TAG-POD.log).
+_start_servers() {
+    local pod=$1 ip=$2 tag=$3 dir=$TOPO_TMP/www-$1
     mkdir -p "$dir"; echo "$pod" > "$dir/index.html"
     bg_ns "$(pod_ns "$pod")" "$PY" -m http.server "$HTTP_PORT" --bind "$ip" \
-        --directory "$dir" --protocol HTTP/1.1 >"$TOPO_TMP/http-$pod.log" 2>&1
+        --directory "$dir" --protocol HTTP/1.1 >"$TOPO_TMP/http$tag-$pod.log" 2>&1
     bg_ns "$(pod_ns "$pod")" "$PY" -c "$UDP_SERVER_PY" "$pod" "$ip" "$UDP_PORT" \
-        >"$TOPO_TMP/udp-$pod.log" 2>&1
+        >"$TOPO_TMP/udp$tag-$pod.log" 2>&1
 }
 
 # UDP client: COUNT datagrams of SIZE payload bytes from one unconnected
