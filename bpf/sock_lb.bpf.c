@@ -225,12 +225,14 @@ int svclb_sock_getpeername6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* Counters of socket-balanced flows (lib/sock.h sock4_count_skb): never
- * drop (1 = let the packet pass). */
+/* Counters of socket-balanced flows (lib/sock_fam.h count_skb, each
+ * family's packets against its own storage): never drop (1 = let the
+ * packet pass). */
 SEC("cgroup_skb/egress")
 int svclb_sock_skb_egress(struct __sk_buff *skb)
 {
 	sock4_count_skb(skb, 1);
+	sock6_count_skb(skb, 1);
 	return 1;
 }
 
@@ -238,6 +240,7 @@ SEC("cgroup_skb/ingress")
 int svclb_sock_skb_ingress(struct __sk_buff *skb)
 {
 	sock4_count_skb(skb, 0);
+	sock6_count_skb(skb, 0);
 	return 1;
 }
 

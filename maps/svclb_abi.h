@@ -54,6 +54,7 @@
 #define SVCLB_MAP_L2_NDP      "l2_ndp_v1"
 /* PROG_ARRAY of the IPv6 halves of the tc programs (SVCLB_TAIL_*). */
 #define SVCLB_MAP_TAIL_PROGS "tail_progs"
+#define SVCLB_MAP_SOCK_FLOW6 "sock_flow6_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
@@ -481,6 +482,16 @@ struct sock_rev6_key {
 
 struct sock_rev6_value {
 	struct v6addr vip;
+	__be16 port;
+	__u16 pad;
+};
+
+/* sock_flow6_v1: SK_STORAGE, an IPv6 socket's flow (struct sock_flow for
+ * an IPv6 backend): the cgroup_skb hooks count its packets and bytes. */
+struct sock_flow6 {
+	__u32 svc_id;
+	__u32 backend_id;
+	struct v6addr addr; /* the backend */
 	__be16 port;
 	__u16 pad;
 };

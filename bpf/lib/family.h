@@ -35,6 +35,11 @@
 #define FAM_SOCK_REV_KEY   struct sock_rev_key
 #define FAM_SOCK_REV_VALUE struct sock_rev_value
 #define FAM_SOCK_REV_MAP   sock_rev_v1
+#define FAM_SOCK_FLOW	   struct sock_flow
+#define FAM_SOCK_FLOW_MAP  sock_flow_v1
+#define FAM_ETH_P	   ETH_P_IP
+#define FAM_SADDR_OFF	   12 /* in the IP header */
+#define FAM_DADDR_OFF	   16
 #define FAM_ADDR_EQ(a, b)  ((a) == (b))
 /* The address as one 32-bit word for the flow hash. */
 #define FAM_ADDR_FOLD(a) (a)
@@ -57,6 +62,11 @@
 #define FAM_SOCK_REV_KEY    struct sock_rev6_key
 #define FAM_SOCK_REV_VALUE  struct sock_rev6_value
 #define FAM_SOCK_REV_MAP    sock_rev6_v1
+#define FAM_SOCK_FLOW	    struct sock_flow6
+#define FAM_SOCK_FLOW_MAP   sock_flow6_v1
+#define FAM_ETH_P	    ETH_P_IPV6
+#define FAM_SADDR_OFF	    8
+#define FAM_DADDR_OFF	    24
 #define FAM_ADDR_EQ(a, b)   v6_equal(&(a), &(b))
 #define FAM_ADDR_FOLD(a)    ((a).w[0] ^ (a).w[1] ^ (a).w[2] ^ (a).w[3])
 #define FAM_SRC_FULL_PREFIX 160

@@ -19,6 +19,11 @@
 #undef FAM_SOCK_REV_KEY
 #undef FAM_SOCK_REV_VALUE
 #undef FAM_SOCK_REV_MAP
+#undef FAM_SOCK_FLOW
+#undef FAM_SOCK_FLOW_MAP
+#undef FAM_ETH_P
+#undef FAM_SADDR_OFF
+#undef FAM_DADDR_OFF
 #undef FAM_ADDR_EQ
 #undef FAM_ADDR_FOLD
 #undef FAM_SRC_FULL_PREFIX

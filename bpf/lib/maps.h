@@ -101,6 +101,14 @@ SVCLB_MAP struct {
 } sock_flow_v1 SEC(".maps");
 
 SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sock_flow6);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} sock_flow6_v1 SEC(".maps");
+
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SVCLB_SOCK_DESTROY_ENTRIES);
 	__type(key, struct sock_destroy_key);

@@ -45,105 +45,33 @@ static __always_inline struct v6addr sock6_affinity_client(struct bpf_sock_addr 
 	return a;
 }
 
-/* The socket now talks to backend `id` of Service `svc_id`: a new flow,
- * counted once per socket and backend (an unconnected UDP socket's
- * datagrams to one backend are one flow, as one CT entry on the packet
- * path), and remembered in the socket's storage so the cgroup_skb hooks
- * count its packets and bytes. Without storage (no memory) the flow is
- * still counted, its packets are not. */
-static __always_inline void sock4_count_flow(struct bpf_sock_addr *ctx, __u32 svc_id, __u32 id,
-					     const struct backend_value *be)
+/* A packet of a socket-balanced flow, counted like the packet path counts
+ * a translated flow's: egress as packets/bytes, ingress as reply_*. */
+static __always_inline void sock_count_packet(__u32 svc, __u32 be, __u32 segs, __u32 len,
+					      int egress)
 {
-	struct sock_flow *f = NULL;
-	struct bpf_sock *sk = ctx->sk;
+	struct lb_stats *s = bpf_map_lookup_elem(&svc_stats_v1, &svc);
+	struct lb_stats *b = bpf_map_lookup_elem(&be_stats_v1, &be);
 
-	if (sk)
-		f = bpf_sk_storage_get(&sock_flow_v1, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (f) {
-		if (f->backend_id == id && f->svc_id == svc_id && f->addr == be->addr &&
-		    f->port == be->port)
-			return;
-		f->svc_id = svc_id;
-		f->backend_id = id;
-		f->addr = be->addr;
-		f->port = be->port;
-	}
-	stats_flow(&svc_stats_v1, svc_id);
-	stats_flow(&be_stats_v1, id);
-}
-
-/* The packets of a socket the hooks balanced (cgroup_skb, data at the IP
- * header): counted to its flow like the packet path counts a translated
- * flow's, egress as packets/bytes, ingress as reply_*. Only packets to /
- * from the flow's backend count (an unconnected UDP socket may also talk
- * to other addresses). A GSO/GRO packet counts as its segments, its bytes
- * as they stand (headers once). */
-static __always_inline void sock4_count_skb(struct __sk_buff *skb, int egress)
-{
-	struct bpf_sock *sk = skb->sk;
-	struct sock_flow *f;
-	__be32 peer;
-	__u32 segs;
-
-	if (!sk || skb->protocol != bpf_htons(ETH_P_IP))
-		return;
-	sk = bpf_sk_fullsock(sk);
-	if (!sk)
-		return;
-	f = bpf_sk_storage_get(&sock_flow_v1, sk, 0, 0);
-	if (!f)
-		return;
-	if (bpf_skb_load_bytes(skb, egress ? 16 : 12, &peer, sizeof(peer)) || peer != f->addr)
-		return;
-	segs = skb->gso_segs ? skb->gso_segs : 1;
-	{
-		__u32 svc = f->svc_id, be = f->backend_id;
-		struct lb_stats *s = bpf_map_lookup_elem(&svc_stats_v1, &svc);
-		struct lb_stats *b = bpf_map_lookup_elem(&be_stats_v1, &be);
-
-		if (egress) {
-			if (s) {
-				s->packets += segs;
-				s->bytes += skb->len;
-			}
-			if (b) {
-				b->packets += segs;
-				b->bytes += skb->len;
-			}
-		} else {
-			if (s) {
-				s->reply_packets += segs;
-				s->reply_bytes += skb->len;
-			}
-			if (b) {
-				b->reply_packets += segs;
-				b->reply_bytes += skb->len;
-			}
+	if (egress) {
+		if (s) {
+			s->packets += segs;
+			s->bytes += len;
+		}
+		if (b) {
+			b->packets += segs;
+			b->bytes += len;
+		}
+	} else {
+		if (s) {
+			s->reply_packets += segs;
+			s->reply_bytes += len;
+		}
+		if (b) {
+			b->reply_packets += segs;
+			b->reply_bytes += len;
 		}
 	}
-}
-
-/* A direct send to a backend's own address forgets the socket's Service
- * flow in its storage (IPv4; an IPv6 flow's storage holds no address: its
- * packets are not counted per byte, only its connects). */
-static __always_inline void sock4_forget_flow(struct bpf_sock_addr *ctx, __be32 addr, __be16 port)
-{
-	struct bpf_sock *sk = ctx->sk;
-	struct sock_flow *f;
-
-	if (!sk)
-		return;
-	f = bpf_sk_storage_get(&sock_flow_v1, sk, 0, 0);
-	if (f && f->addr == addr && f->port == port) {
-		f->addr = 0;
-		f->port = 0;
-		f->backend_id = 0;
-	}
-}
-
-static __always_inline void sock6_forget_flow(struct bpf_sock_addr *ctx, struct v6addr addr,
-					      __be16 port)
-{
 }
 
 /* The address a sock_addr hook's caller named: IPv4 hooks user_ip4, IPv6

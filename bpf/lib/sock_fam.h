@@ -4,6 +4,78 @@
  * (bpf/sock_lb.bpf.c) read and write the socket address of their own
  * family; these functions take and return it. */
 
+/* The socket now talks to backend `id` (at `addr`) of Service `svc_id`: a
+ * new flow, counted once per socket and backend (an unconnected UDP
+ * socket's datagrams to one backend are one flow, as one CT entry on the
+ * packet path), and remembered in the socket's storage (sock_flow_v1, or
+ * sock_flow6_v1 for an IPv6 socket) so the cgroup_skb hooks count its
+ * packets and bytes. Without storage (no memory) the flow is still
+ * counted, its packets are not. */
+static __always_inline void FN(sock, count_flow)(struct bpf_sock_addr *ctx, __u32 svc_id, __u32 id,
+						 FAM_ADDR addr, __be16 port)
+{
+	FAM_SOCK_FLOW *f = NULL;
+	struct bpf_sock *sk = ctx->sk;
+
+	if (sk)
+		f = bpf_sk_storage_get(&FAM_SOCK_FLOW_MAP, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (f) {
+		if (f->backend_id == id && f->svc_id == svc_id && FAM_ADDR_EQ(f->addr, addr) &&
+		    f->port == port)
+			return;
+		f->svc_id = svc_id;
+		f->backend_id = id;
+		f->addr = addr;
+		f->port = port;
+	}
+	stats_flow(&svc_stats_v1, svc_id);
+	stats_flow(&be_stats_v1, id);
+}
+
+/* The packets of a socket the hooks balanced (cgroup_skb, data at the IP
+ * header): counted to its flow. Only packets to / from the flow's backend
+ * count (an unconnected UDP socket may also talk to other addresses). A
+ * GSO/GRO packet counts as its segments, its bytes as they stand (headers
+ * once). */
+static __always_inline void FN(sock, count_skb)(struct __sk_buff *skb, int egress)
+{
+	struct bpf_sock *sk = skb->sk;
+	FAM_SOCK_FLOW *f;
+	FAM_ADDR peer;
+
+	if (!sk || skb->protocol != bpf_htons(FAM_ETH_P))
+		return;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return;
+	f = bpf_sk_storage_get(&FAM_SOCK_FLOW_MAP, sk, 0, 0);
+	if (!f)
+		return;
+	if (bpf_skb_load_bytes(skb, egress ? FAM_DADDR_OFF : FAM_SADDR_OFF, &peer, sizeof(peer)) ||
+	    !FAM_ADDR_EQ(peer, f->addr))
+		return;
+	sock_count_packet(f->svc_id, f->backend_id, skb->gso_segs ? skb->gso_segs : 1, skb->len,
+			  egress);
+}
+
+/* A direct send to a backend's own address forgets the socket's Service
+ * flow in its storage. */
+static __always_inline void FN(sock, forget_flow)(struct bpf_sock_addr *ctx, FAM_ADDR addr,
+						  __be16 port)
+{
+	struct bpf_sock *sk = ctx->sk;
+	FAM_SOCK_FLOW *f;
+
+	if (!sk)
+		return;
+	f = bpf_sk_storage_get(&FAM_SOCK_FLOW_MAP, sk, 0, 0);
+	if (f && FAM_ADDR_EQ(f->addr, addr) && f->port == port) {
+		__builtin_memset(&f->addr, 0, sizeof(f->addr));
+		f->port = 0;
+		f->backend_id = 0;
+	}
+}
+
 /* A UDP socket now sends to `addr:port` directly (not through a frontend):
  * if it talked to that backend through a Service before, the newer exchange
  * owns the address, as ct_take_over_tuple gives a direct flow its tuple on
@@ -102,7 +174,7 @@ static __always_inline int FN(sock, translate)(struct bpf_sock_addr *ctx, __u8 p
 	}
 	*addr = be_addr;
 	*new_port = be->port;
-	sock4_count_flow(ctx, svc->svc_id, (__u32)id, be);
+	FN(sock, count_flow)(ctx, svc->svc_id, (__u32)id, be_addr, be->port);
 	return 1;
 }
 

@@ -165,6 +165,11 @@ std::vector<StructSpec> abiStructs() {
        sizeof(sock_rev6_value),
        {SVCLB_FIELD(sock_rev6_value, vip), SVCLB_FIELD(sock_rev6_value, port),
         SVCLB_FIELD(sock_rev6_value, pad)}},
+      {"sock_flow6",
+       sizeof(sock_flow6),
+       {SVCLB_FIELD(sock_flow6, svc_id), SVCLB_FIELD(sock_flow6, backend_id),
+        SVCLB_FIELD(sock_flow6, addr), SVCLB_FIELD(sock_flow6, port),
+        SVCLB_FIELD(sock_flow6, pad)}},
       {"l2_ndp_key",
        sizeof(l2_ndp_key),
        {SVCLB_FIELD(l2_ndp_key, addr), SVCLB_FIELD(l2_ndp_key, ifindex)}},
@@ -291,6 +296,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.sock_rev6_v1, SVCLB_MAP_SOCK_REV6, sizeof(sock_rev6_key), sizeof(sock_rev6_value)},
       {s->maps.l2_ndp_v1, SVCLB_MAP_L2_NDP, sizeof(l2_ndp_key), sizeof(l2_arp_value)},
       {s->maps.tail_progs, SVCLB_MAP_TAIL_PROGS, sizeof(__u32), sizeof(__u32)},
+      {s->maps.sock_flow6_v1, SVCLB_MAP_SOCK_FLOW6, sizeof(int), sizeof(sock_flow6)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);

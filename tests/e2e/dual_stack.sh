@@ -131,6 +131,30 @@ test_cli_and_metrics() {
         "/metrics: a sample for the v6 frontend [$VIP6]:80"
 }
 
+# Exact counters of an IPv6 flow, on either path: K UDP6 datagrams of SIZE
+# bytes from one socket are one flow of K packets of 40+8+SIZE bytes each
+# way (socket path: the cgroup_skb hooks, sock_flow6_v1; tc path: the CT).
+v6stat() {  # JSON PORTNAME FIELD: the v6 frontend's counter
+    jq -r --arg v "$VIP6" --arg p "$2" --arg f "$3" \
+        '[.services[]? | select(.vip==$v and .port==$p)][0][$f] // empty' <<<"$1"
+}
+test_udp6_counters() {
+    local before after out who K=20 SIZE=100 f
+    before=$(stats_json)
+    out=$(udp_query_pod client "$VIP6" 5353 $K $SIZE)
+    assert_eq $K "$(grep -c "from $VIP6:5353" <<<"$out")" "replies to $K UDP6 datagrams" || return
+    who=$(head -1 <<<"$out" | cut -d' ' -f1)
+    after=$(stats_json)
+    for f in packets replyPackets; do
+        assert_eq $K "$(($(v6stat "$after" dns $f) - $(v6stat "$before" dns $f)))" "v6 frontend $f"
+    done
+    assert_eq $((K * (40 + 8 + SIZE))) "$(($(v6stat "$after" dns bytes) - $(v6stat "$before" dns bytes)))" \
+        "v6 frontend bytes (K * (40+8+$SIZE))"
+    assert_eq $((K * (40 + 8 + ${#who} + 1))) \
+        "$(($(v6stat "$after" dns replyBytes) - $(v6stat "$before" dns replyBytes)))" "v6 frontend replyBytes"
+    assert_eq 1 "$(($(v6stat "$after" dns flows) - $(v6stat "$before" dns flows)))" "one flow for one UDP6 socket"
+}
+
 # The cluster DNS (svclbd's, at --cluster-dns 10.96.0.10:53) names both
 # ClusterIPs: A and AAAA, and the v6 address's ip6.arpa PTR.
 test_dns_aaaa() {
@@ -176,6 +200,7 @@ run_test "dual-stack: curl -6 from a pod reaches both v6 backends" test_curl6_fr
 run_test "dual-stack: curl -4 of the same Service" test_curl4_same_service
 run_test "dual-stack: UDP6 from a pod, replies from the v6 ClusterIP" test_udp6_from_pod
 run_test "dual-stack: the node's curl -6" test_node_curl6
+run_test "dual-stack: exact counters of a UDP6 flow" test_udp6_counters
 run_test "dual-stack: a v6 Service without endpoints refuses at once" test_v6_no_endpoints_refused
 run_test "dual-stack: cluster DNS answers AAAA and ip6.arpa PTR" test_dns_aaaa
 run_test "dual-stack: get/describe/stats/metrics show both families" test_cli_and_metrics
