@@ -45,35 +45,6 @@ static __always_inline struct v6addr sock6_affinity_client(struct bpf_sock_addr 
 	return a;
 }
 
-/* A packet of a socket-balanced flow, counted like the packet path counts
- * a translated flow's: egress as packets/bytes, ingress as reply_*. */
-static __always_inline void sock_count_packet(__u32 svc, __u32 be, __u32 segs, __u32 len,
-					      int egress)
-{
-	struct lb_stats *s = bpf_map_lookup_elem(&svc_stats_v1, &svc);
-	struct lb_stats *b = bpf_map_lookup_elem(&be_stats_v1, &be);
-
-	if (egress) {
-		if (s) {
-			s->packets += segs;
-			s->bytes += len;
-		}
-		if (b) {
-			b->packets += segs;
-			b->bytes += len;
-		}
-	} else {
-		if (s) {
-			s->reply_packets += segs;
-			s->reply_bytes += len;
-		}
-		if (b) {
-			b->reply_packets += segs;
-			b->reply_bytes += len;
-		}
-	}
-}
-
 /* The address a sock_addr hook's caller named: IPv4 hooks user_ip4, IPv6
  * hooks user_ip6 (each hook may only touch its own family's field). */
 static __always_inline struct v6addr sock6_user_addr(const struct bpf_sock_addr *ctx)

@@ -54,8 +54,12 @@ static __always_inline void FN(sock, count_skb)(struct __sk_buff *skb, int egres
 	if (bpf_skb_load_bytes(skb, egress ? FAM_DADDR_OFF : FAM_SADDR_OFF, &peer, sizeof(peer)) ||
 	    !FAM_ADDR_EQ(peer, f->addr))
 		return;
-	sock_count_packet(f->svc_id, f->backend_id, skb->gso_segs ? skb->gso_segs : 1, skb->len,
-			  egress);
+	{
+		__u32 segs = skb->gso_segs ? skb->gso_segs : 1;
+
+		stats_packets(&svc_stats_v1, f->svc_id, segs, skb->len, !egress);
+		stats_packets(&be_stats_v1, f->backend_id, segs, skb->len, !egress);
+	}
 }
 
 /* A direct send to a backend's own address forgets the socket's Service

@@ -27,6 +27,24 @@ static __always_inline void stats_reply(void *map, __u32 idx, __u32 bytes)
 	s->reply_bytes += bytes;
 }
 
+/* `segs` packets of `bytes` in all, as sent (reply = 0) or as replies: the
+ * socket path's cgroup_skb counts, where a GSO/GRO packet counts as its
+ * segments. */
+static __always_inline void stats_packets(void *map, __u32 idx, __u32 segs, __u32 bytes, int reply)
+{
+	struct lb_stats *s = bpf_map_lookup_elem(map, &idx);
+
+	if (!s)
+		return;
+	if (reply) {
+		s->reply_packets += segs;
+		s->reply_bytes += bytes;
+	} else {
+		s->packets += segs;
+		s->bytes += bytes;
+	}
+}
+
 static __always_inline void stats_flow(void *map, __u32 idx)
 {
 	struct lb_stats *s = bpf_map_lookup_elem(map, &idx);
