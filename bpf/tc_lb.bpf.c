@@ -15,22 +15,25 @@ SEC("tc")
 int svclb_tc_pod_in6(struct __sk_buff *skb)
 {
 	__u32 len = skb->len;
-	struct lb6_verdict v = {};
-	struct pkt6 p = {};
+	struct lb6_scratch *s = lb6_scratch();
+	int ret;
 
-	if (ctx_parse6(skb, &p) != PARSE_OK) {
-		int ret = icmp6_handle(skb, LB_MODE_POD);
-
+	if (!s)
+		return TC_ACT_OK;
+	if (ctx_parse6(skb, &s->p) != PARSE_OK) {
+		ret = CTX_GLOBAL(icmp6_handle)(skb, LB_MODE_POD);
 		return ret == ICMP4_NOT_OURS ? TC_ACT_OK
 					     : lb6_exit(skb, ret, len, NULL, 0, LB_MODE_POD);
 	}
-	return lb6_exit(skb, lb6_handle(skb, &p, LB_MODE_POD, &v), len, &p, v.svc_id, LB_MODE_POD);
+	ret = lb6_handle(skb, &s->p, LB_MODE_POD, &s->v, &s->fib);
+	return lb6_exit(skb, ret, len, &s->p, s->v.svc_id, LB_MODE_POD);
 }
 
 SEC("tc")
 int svclb_tc_pod_in(struct __sk_buff *skb)
 {
 	__u32 len = skb->len;
+	struct bpf_fib_lookup fib;
 	struct lb_verdict v = {};
 	struct pkt4 p = {};
 	int ret;
@@ -41,8 +44,28 @@ int svclb_tc_pod_in(struct __sk_buff *skb)
 	}
 	if (ctx_parse4(skb, &p) != PARSE_OK)
 		return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_POD), len, &p, &v, LB_MODE_POD);
-	ret = lb4_handle(skb, &p, LB_MODE_POD, &v);
+	ret = lb4_handle(skb, &p, LB_MODE_POD, &v, &fib);
 	return lb_exit(skb, ret, len, &p, &v, LB_MODE_POD);
+}
+
+/* The IPv6 half of svclb_tc_ext_in, tail-called from it (tail_ext6). */
+SEC("tc")
+int svclb_tc_ext_in6(struct __sk_buff *skb)
+{
+	__u32 len = skb->len;
+	struct lb6_scratch *s = lb6_scratch();
+	int ret;
+
+	if (!s)
+		return TC_ACT_OK;
+	if (ctx_parse6(skb, &s->p) != PARSE_OK) {
+		ret = CTX_GLOBAL(ndp_answer)(skb);
+		if (ret > 0)
+			return bpf_redirect(skb->ifindex, 0);
+		return ret == 0 ? TC_ACT_OK : lb6_exit(skb, ret, len, NULL, 0, LB_MODE_TC_EXT);
+	}
+	ret = lb6_handle(skb, &s->p, LB_MODE_TC_EXT, &s->v, &s->fib);
+	return lb6_exit(skb, ret, len, &s->p, s->v.svc_id, LB_MODE_TC_EXT);
 }
 
 /* tc ingress of a node NIC. Beside svclb_xdp_lb it is the slow path for
@@ -54,6 +77,7 @@ SEC("tc")
 int svclb_tc_ext_in(struct __sk_buff *skb)
 {
 	__u32 len = skb->len;
+	struct bpf_fib_lookup fib;
 	struct lb_verdict v = {};
 	struct pkt4 p = {};
 	int ret;
@@ -66,17 +90,16 @@ int svclb_tc_ext_in(struct __sk_buff *skb)
 		return bpf_redirect(skb->ifindex, 0);
 	}
 	if (ctx_parse4(skb, &p) != PARSE_OK) {
-		ret = icmp4_handle(skb, LB_MODE_TC_EXT);
-		if (ret == ICMP4_NOT_OURS) {
-			ret = ndp_answer(skb);
-			if (ret > 0)
-				return bpf_redirect(skb->ifindex, 0);
-			if (ret == 0)
-				return TC_ACT_OK;
+		/* IPv6 (NDP answers too): svclb_tc_ext_in6, which the daemon
+		 * installs before it attaches this; without it, untouched. */
+		if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+			bpf_tail_call(skb, &tail_ext6, SVCLB_TAIL_V6);
+			return TC_ACT_OK;
 		}
-		return icmp4_exit(skb, ret, len, &p, &v, LB_MODE_TC_EXT);
+		return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_TC_EXT), len, &p, &v,
+				  LB_MODE_TC_EXT);
 	}
-	ret = lb4_handle(skb, &p, LB_MODE_TC_EXT, &v);
+	ret = lb4_handle(skb, &p, LB_MODE_TC_EXT, &v, &fib);
 	return lb_exit(skb, ret, len, &p, &v, LB_MODE_TC_EXT);
 }
 
@@ -100,7 +123,7 @@ int svclb_tc_pod_out(struct __sk_buff *skb)
 
 		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
 			return TC_ACT_OK;
-		ret = icmp6_handle(skb, LB_MODE_POD);
+		ret = CTX_GLOBAL(icmp6_handle)(skb, LB_MODE_POD);
 		return ret == ICMP4_NOT_OURS ? TC_ACT_OK
 					     : lb6_exit(skb, ret, skb->len, NULL, 0, LB_MODE_POD);
 	}

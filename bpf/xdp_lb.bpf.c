@@ -6,10 +6,32 @@
 #include "lib/icmp.h"
 #include "lib/l2.h"
 
+/* The IPv6 half of svclb_xdp_lb, tail-called from it (tail_xdp6): the
+ * same translation for IPv6 (source NAT to the node's IPv6 address for
+ * backends on other nodes), and NDP answers for announced addresses. */
+SEC("xdp")
+int svclb_xdp_lb6(struct xdp_md *ctx)
+{
+	__u32 len = ctx_full_len(ctx);
+	struct lb6_scratch *s = lb6_scratch();
+	int ret;
+
+	if (!s)
+		return XDP_PASS;
+	if (ctx_parse6(ctx, &s->p) != PARSE_OK) {
+		ret = CTX_GLOBAL(ndp_answer)(ctx);
+		if (ret < 0)
+			return lb6_exit(ctx, ret, len, NULL, 0, LB_MODE_XDP_EXT);
+		return ret ? XDP_TX : XDP_PASS;
+	}
+	ret = lb6_handle(ctx, &s->p, LB_MODE_XDP_EXT, &s->v, &s->fib);
+	return lb6_exit(ctx, ret, len, &s->p, s->v.svc_id, LB_MODE_XDP_EXT);
+}
+
 /* XDP on a node NIC: NodePort / LoadBalancer / externalIP / ClusterIP
  * translation (the decision shared with tc), source NAT + forwarding for
- * backends on other nodes, and ARP / NDP answers for announced addresses
- * (lib/l2.h; only frames the IPv4 parse did not take reach them).
+ * backends on other nodes, and ARP answers for announced addresses
+ * (lib/l2.h; IPv6 and NDP: svclb_xdp_lb6).
  * DNAT toward a local backend hands the frame to the stack (XDP_PASS). */
 SEC("xdp")
 int svclb_xdp_lb(struct xdp_md *ctx)
@@ -17,24 +39,27 @@ int svclb_xdp_lb(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 len = (__u32)(data_end - data);
+	struct bpf_fib_lookup fib;
 	struct lb_verdict v = {};
 	struct pkt4 p = {};
 	int ret;
 
 	if (ctx_parse4(ctx, &p) != PARSE_OK) {
+		/* IPv6 (NDP answers too): svclb_xdp_lb6, which the daemon
+		 * installs before it attaches this; without it, untouched. */
+		if (data + ETH_HLEN <= data_end &&
+		    ((struct ethhdr *)data)->h_proto == bpf_htons(ETH_P_IPV6)) {
+			bpf_tail_call(ctx, &tail_xdp6, SVCLB_TAIL_V6);
+			return XDP_PASS;
+		}
 		ret = icmp4_handle(ctx, LB_MODE_XDP_EXT);
 		if (ret != ICMP4_NOT_OURS)
 			return lb_exit(ctx, ret, len, &p, &v, LB_MODE_XDP_EXT);
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;
-		if (arp_answer(data, data_end, ctx->ingress_ifindex))
-			return XDP_TX;
-		ret = ndp_answer(ctx);
-		if (ret < 0)
-			return lb_exit(ctx, ret, len, &p, &v, LB_MODE_XDP_EXT);
-		return ret ? XDP_TX : XDP_PASS;
+		return arp_answer(data, data_end, ctx->ingress_ifindex) ? XDP_TX : XDP_PASS;
 	}
-	ret = lb4_handle(ctx, &p, LB_MODE_XDP_EXT, &v);
+	ret = lb4_handle(ctx, &p, LB_MODE_XDP_EXT, &v, &fib);
 	return lb_exit(ctx, ret, len, &p, &v, LB_MODE_XDP_EXT);
 }
 

@@ -64,7 +64,8 @@ const char* const kPinnedMaps[] = {
     SVCLB_MAP_TX_PORTS,  SVCLB_MAP_NIC_XDP,    SVCLB_MAP_CT_EVENTS,   SVCLB_MAP_SOCK_FLOW,
     SVCLB_MAP_FRAG,      SVCLB_MAP_SERVICES6,  SVCLB_MAP_BACKEND6,    SVCLB_MAP_CT6,
     SVCLB_MAP_CT6_EST,   SVCLB_MAP_AFFINITY6,  SVCLB_MAP_SRC_RANGES6, SVCLB_MAP_SOCK_REV6,
-    SVCLB_MAP_L2_NDP,    SVCLB_MAP_TAIL_PROGS, SVCLB_MAP_SOCK_FLOW6};
+    SVCLB_MAP_L2_NDP,    SVCLB_MAP_TAIL_PROGS, SVCLB_MAP_SOCK_FLOW6,  SVCLB_MAP_TAIL_EXT6,
+    SVCLB_MAP_TAIL_XDP6};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
@@ -495,12 +496,22 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
                             fmt::format("load BPF programs (pinned maps under {} that do not match "
                                         "this build or the --max-* sizes are refused)",
                                         cfg.bpffs));
-  // The pod program's IPv6 half (a tail call: bpf/lib/maps.h tail_progs).
+  // The entry programs' IPv6 halves (tail calls: bpf/lib/maps.h tail_progs).
   {
-    uint32_t slot = SVCLB_TAIL_POD6;
-    int fd = bpf_program__fd(s->progs.svclb_tc_pod_in6);
-    if (bpf_map_update_elem(bpf_map__fd(s->maps.tail_progs), &slot, &fd, BPF_ANY) != 0)
-      return Error::fromErrno(errno, "install the IPv6 pod program (tail_progs)");
+    const struct {
+      bpf_map* map;
+      bpf_program* prog;
+    } halves[] = {{s->maps.tail_progs, s->progs.svclb_tc_pod_in6},
+                  {s->maps.tail_ext6, s->progs.svclb_tc_ext_in6},
+                  {s->maps.tail_xdp6, s->progs.svclb_xdp_lb6}};
+    for (const auto& h : halves) {
+      uint32_t slot = SVCLB_TAIL_V6;
+      int fd = bpf_program__fd(h.prog);
+      if (bpf_map_update_elem(bpf_map__fd(h.map), &slot, &fd, BPF_ANY) != 0)
+        return Error::fromErrno(
+            errno, fmt::format("install the IPv6 program {} ({})", bpf_program__name(h.prog),
+                               bpf_map__name(h.map)));
+    }
   }
   if (auto st = dp->setCtLifetimes(); !st) return st.error();
   return dp;

@@ -52,8 +52,12 @@
 #define SVCLB_MAP_SRC_RANGES6 "src_ranges6_v1"
 #define SVCLB_MAP_SOCK_REV6   "sock_rev6_v1"
 #define SVCLB_MAP_L2_NDP      "l2_ndp_v1"
-/* PROG_ARRAY of the IPv6 halves of the tc programs (SVCLB_TAIL_*). */
+/* PROG_ARRAYs of the IPv6 halves of the entry programs, slot 0 each:
+ * svclb_tc_pod_in6, svclb_tc_ext_in6 (tc), svclb_xdp_lb6 (XDP: a prog array
+ * holds one program type). */
 #define SVCLB_MAP_TAIL_PROGS "tail_progs"
+#define SVCLB_MAP_TAIL_EXT6  "tail_ext6"
+#define SVCLB_MAP_TAIL_XDP6  "tail_xdp6"
 #define SVCLB_MAP_SOCK_FLOW6 "sock_flow6_v1"
 
 /* Default capacities; the daemon may resize before load (--max-*). */
@@ -409,8 +413,10 @@ struct mon_event {
 	__u32 ifindex; /* ingress interface; 0 for the socket hooks */
 };
 
-/* tail_progs (PROG_ARRAY, not pinned): slot of the pod program's IPv6 half. */
+/* tail_progs (PROG_ARRAY, pinned): slot of the pod program's IPv6 half;
+ * tail_ext6 and tail_xdp6 use slot 0 as well. */
 #define SVCLB_TAIL_POD6 0
+#define SVCLB_TAIL_V6	0
 
 /* ---- IPv6 (issue 16) ------------------------------------------------------ */
 

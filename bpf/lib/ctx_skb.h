@@ -9,6 +9,8 @@
 #define CTX_ACT_OK   TC_ACT_OK /* the stack takes the packet as it is now */
 #define CTX_ACT_DROP TC_ACT_SHOT
 #define CTX_IS_XDP   0 /* a constant: `if (CTX_IS_XDP)` code is compiled out of tc */
+/* A global function's name for this hook (one object holds both hooks'). */
+#define CTX_GLOBAL(name) name##_skb
 
 /* The whole packet's length (part of it may lie outside the linear area). */
 static __always_inline __u32 ctx_full_len(const struct __sk_buff *ctx)

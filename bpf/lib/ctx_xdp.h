@@ -7,6 +7,8 @@
 #define CTX_ACT_OK   XDP_PASS /* the stack takes the frame as it is now */
 #define CTX_ACT_DROP XDP_DROP
 #define CTX_IS_XDP   1
+/* A global function's name for this hook (one object holds both hooks'). */
+#define CTX_GLOBAL(name) name##_xdp
 
 /* The frame's length (one buffer: svclb does not load multi-buffer XDP). */
 static __always_inline __u32 ctx_full_len(const struct xdp_md *ctx)

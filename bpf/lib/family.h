@@ -41,6 +41,7 @@
 #define FAM_SADDR_OFF	   12 /* in the IP header */
 #define FAM_DADDR_OFF	   16
 #define FAM_ADDR_EQ(a, b)  ((a) == (b))
+#define FAM_ADDR_ZERO(a)   ((a) == 0)
 /* The address as one 32-bit word for the flow hash. */
 #define FAM_ADDR_FOLD(a) (a)
 /* An exact-match LPM key: svc_id's 32 bits + the address's. */
@@ -68,6 +69,7 @@
 #define FAM_SADDR_OFF	    8
 #define FAM_DADDR_OFF	    24
 #define FAM_ADDR_EQ(a, b)   v6_equal(&(a), &(b))
+#define FAM_ADDR_ZERO(a)    (((a).w[0] | (a).w[1] | (a).w[2] | (a).w[3]) == 0)
 #define FAM_ADDR_FOLD(a)    ((a).w[0] ^ (a).w[1] ^ (a).w[2] ^ (a).w[3])
 #define FAM_SRC_FULL_PREFIX 160
 #else

@@ -25,6 +25,7 @@
 #undef FAM_SADDR_OFF
 #undef FAM_DADDR_OFF
 #undef FAM_ADDR_EQ
+#undef FAM_ADDR_ZERO
 #undef FAM_ADDR_FOLD
 #undef FAM_SRC_FULL_PREFIX
 #undef SVCLB_FAM

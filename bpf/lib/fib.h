@@ -14,6 +14,9 @@
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
 #ifndef BPF_FIB_LOOKUP_SRC
 #define BPF_FIB_LOOKUP_SRC (1U << 4) /* kernel >= 6.8; uapi headers here are older */
 #endif
@@ -34,9 +37,39 @@ static __always_inline int lb4_fib(void *ctx, struct bpf_fib_lookup *fib, __u32 
 	return bpf_fib_lookup(ctx, fib, sizeof(*fib), want_src ? BPF_FIB_LOOKUP_SRC : 0);
 }
 
+/* lb4_fib for IPv6 (`tot_len`: the IPv6 packet's length, header
+ * included). The source the node would use is in fib->ipv6_src. */
+static __always_inline int lb6_fib(void *ctx, struct bpf_fib_lookup *fib, __u32 ifindex,
+				   struct v6addr src, struct v6addr dst, __u8 proto, __u16 tot_len,
+				   int want_src)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = AF_INET6;
+	fib->l4_protocol = proto;
+	fib->tot_len = tot_len;
+	fib->ifindex = ifindex;
+	__builtin_memcpy(fib->ipv6_src, &src, sizeof(src));
+	__builtin_memcpy(fib->ipv6_dst, &dst, sizeof(dst));
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), want_src ? BPF_FIB_LOOKUP_SRC : 0);
+}
+
+/* The source address the FIB chose (BPF_FIB_LOOKUP_SRC). */
+static __always_inline __be32 lb4_fib_src(const struct bpf_fib_lookup *fib)
+{
+	return fib->ipv4_src;
+}
+
+static __always_inline struct v6addr lb6_fib_src(const struct bpf_fib_lookup *fib)
+{
+	struct v6addr a;
+
+	__builtin_memcpy(&a, fib->ipv6_src, sizeof(a));
+	return a;
+}
+
 /* True if the route found leaves through a node NIC (svclb's XDP is on it):
  * the backend is on another node. */
-static __always_inline int lb4_via_node_nic(const struct bpf_fib_lookup *fib)
+static __always_inline int lb_via_node_nic(const struct bpf_fib_lookup *fib)
 {
 	__u32 oif = fib->ifindex;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The packet pipeline every tc and XDP entry runs (lib/ctx.h), IPv4 (and,
- * on the pod path so far, IPv6: lb6_handle):
+ * and IPv6: lb6_handle):
  * parse -> decide (lib/lb.h) -> rewrite (lib/nat.h) -> forward
  * (lib/forward.h) or reject (lib/reject.h) -> account. Helpers return a
  * verdict (>= 0) or a negative DROP_* reason; lb_exit turns a reason into
@@ -102,53 +102,6 @@ static __always_inline int lb_exit(struct __ctx_buff *ctx, int ret, __u32 len, c
 	return CTX_ACT_DROP;
 }
 
-/* Translates one parsed IPv4 packet (ctx_parse4) arriving on a pod-facing
- * interface (LB_MODE_POD, tc) or a node NIC (LB_MODE_XDP_EXT,
- * LB_MODE_TC_EXT). Returns a verdict (CTX_ACT_OK for a packet we do not
- * handle, untouched) or -DROP_*; *v (zeroed by the caller) holds the
- * decision, its svc_id the Service for lb_exit. */
-static __always_inline int lb4_handle(struct __ctx_buff *ctx, const struct pkt4 *p, int mode,
-				      struct lb_verdict *v)
-{
-	struct bpf_fib_lookup fib;
-	int action, ret;
-
-	action = lb4_decide(p, v, ctx, mode, ctx_ingress_ifindex(ctx), &fib);
-	if (action == LB_PASS)
-		return CTX_ACT_OK;
-	if (action == -DROP_NO_BACKEND) {
-		ret = lb4_reject(ctx, p);
-		if (ret >= 0) {
-			stats_reject(&svc_stats_v1, v->svc_id);
-			if (mon_on())
-				mon_packet(MON_EV_REJECT, DROP_NO_BACKEND, p, v->svc_id,
-					   ctx_ingress_ifindex(ctx), (__u32)mode);
-		}
-		return ret;
-	}
-	if (action < 0)
-		return action;
-
-	if (v->ct_flags & CT_F_SNAT) {
-		ret = lb4_snat_forward(ctx, p, action, v, &fib, mode);
-		if (CTX_IS_XDP && ret == CTX_ACT_OK)
-			return ret; /* untouched: the tc slow path takes it */
-	} else {
-		ret = nat4_rewrite(ctx, p, action == LB_DNAT, v->addr, v->port);
-		if (ret == 0)
-			ret = CTX_ACT_OK;
-		if (ret == CTX_ACT_OK && action == LB_RNAT && (v->ct_flags & CT_F_EXTERNAL) &&
-		    mode == LB_MODE_POD)
-			ret = lb4_forward_reply(ctx, p, &fib, v->addr);
-		if (CTX_IS_XDP && ret == CTX_ACT_OK && action == LB_DNAT && cfg_local_redirect &&
-		    (v->ct_flags & CT_F_EXTERNAL))
-			ret = lb4_local_redirect(ctx, p, v, &fib);
-	}
-	if (ret >= 0)
-		lb_account(action, v->svc_id, v->backend_id, v->new_flow, p->tot_len);
-	return ret;
-}
-
 /* ---- IPv6 (issue 16) ---------------------------------------------------- */
 
 /* ctx_parse4 for IPv6 (no fragments: parse_ipv6 says NOT_OURS). */
@@ -216,34 +169,46 @@ static __always_inline int lb6_exit(struct __ctx_buff *ctx, int ret, __u32 len,
 	return CTX_ACT_DROP;
 }
 
-/* lb4_handle for IPv6, pod-facing interfaces (LB_MODE_POD): ClusterIP
- * DNAT, reverse NAT, rejects. No source NAT (lb6_snat_choice). */
-static __always_inline int lb6_handle(struct __ctx_buff *ctx, const struct pkt6 *p, int mode,
-				      struct lb6_verdict *v)
-{
+/* The IPv6 entry programs' parsed packet, verdict and route: on their
+ * stacks clang 14 lays the inlined IPv6 pipeline out beyond the 512 bytes
+ * the verifier allows. Per CPU, zeroed by each run (lb6_scratch): a packet
+ * program is not re-entered on its CPU while it runs (softirq, or BH
+ * disabled). One map per hook (CTX_GLOBAL: lb6_scratch_skb, _xdp). */
+struct lb6_scratch {
+	struct pkt6 p;
+	struct lb6_verdict v;
 	struct bpf_fib_lookup fib;
-	int action, ret;
+};
 
-	action = lb6_decide(p, v, ctx, mode, ctx_ingress_ifindex(ctx), &fib);
-	if (action == LB_PASS)
-		return CTX_ACT_OK;
-	if (action == -DROP_NO_BACKEND) {
-		ret = lb6_reject(ctx, p);
-		if (ret >= 0) {
-			stats_reject(&svc_stats_v1, v->svc_id);
-			if (mon_on())
-				mon_packet6(MON_EV_REJECT, DROP_NO_BACKEND, p, v->svc_id,
-					    ctx_ingress_ifindex(ctx), (__u32)mode);
-		}
-		return ret;
-	}
-	if (action < 0)
-		return action;
-	ret = nat6_rewrite(ctx, p, action == LB_DNAT, v->addr, v->port);
-	if (ret < 0)
-		return ret;
-	lb_account(action, v->svc_id, v->backend_id, v->new_flow, p->tot_len);
-	return CTX_ACT_OK;
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb6_scratch);
+} CTX_GLOBAL(lb6_scratch) SEC(".maps");
+
+static __always_inline struct lb6_scratch *lb6_scratch(void)
+{
+	__u32 zero = 0;
+	struct lb6_scratch *s = bpf_map_lookup_elem(&CTX_GLOBAL(lb6_scratch), &zero);
+
+	if (s)
+		__builtin_memset(s, 0, sizeof(*s));
+	return s;
 }
+
+#define SVCLB_FAM      4
+#define FAM_MON_PACKET mon_packet
+#include "lib/family.h"
+#include "lib/handle_fam.h"
+#include "lib/family_end.h"
+#undef FAM_MON_PACKET
+
+#define SVCLB_FAM      6
+#define FAM_MON_PACKET mon_packet6
+#include "lib/family.h"
+#include "lib/handle_fam.h"
+#include "lib/family_end.h"
+#undef FAM_MON_PACKET
 
 #endif

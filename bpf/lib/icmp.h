@@ -233,7 +233,7 @@ static __always_inline int icmp4_handle(struct __ctx_buff *ctx, int mode)
 		rc = ip4_dec_ttl(data, data_end);
 		if (rc)
 			return rc;
-		return lb4_xmit(ctx, &fib, fib_state);
+		return lb_xmit(ctx, &fib, fib_state);
 	}
 	/* A pod's error toward an external client may now come from a node
 	 * address (the frontend): forwarded here, as the flow's replies. */
@@ -294,8 +294,9 @@ static __always_inline void icmp6_set_addr(struct v6addr *f, struct v6addr to, _
 
 /* icmp4_handle for IPv6 on a pod interface (ingress, or the pod egress
  * program for the node's own errors). Returns a verdict, -DROP_*, or
- * ICMP4_NOT_OURS. */
-static __always_inline int icmp6_handle(struct __ctx_buff *ctx, int mode)
+ * ICMP4_NOT_OURS. A global function (verified on its own; its stack frame
+ * is not the IPv6 entry program's): one per hook, CTX_GLOBAL. */
+__noinline int CTX_GLOBAL(icmp6_handle)(struct __ctx_buff *ctx, int mode)
 {
 	__u32 len = ctx_full_len(ctx), pull;
 	struct v6addr o_saddr, i_saddr, i_daddr;

@@ -128,15 +128,15 @@ static __always_inline int ndp_addr_solicited_node(const struct v6addr *a)
  * the LoadBalancer IP. The frame becomes NDP_FRAME_LEN bytes whatever the
  * NS's length (its options are not echoed).
  *
- * Callers: svclb_xdp_lb and svclb_tc_ext_in, for frames the IPv4 parse
- * did not take. A node-NIC program that takes IPv6 frames before that
- * point must call it for the IPv6 frames it leaves alone (an NS is never a
- * Service's packet).
+ * Callers: svclb_xdp_lb6 and svclb_tc_ext_in6 for the IPv6 frames their
+ * parse did not take (an NS is never a Service's packet). A global function (verified on its
+ * own, its frame, with the NS copy, beside the caller's): one per hook,
+ * CTX_GLOBAL(ndp_answer).
  *
  * Returns 1 if the frame is the NA, 0 if it is untouched (not an NS for
  * an address announced here, or not valid), -DROP_CSUM if it was resized
  * but the NA could not be written (the caller drops it). */
-static __always_inline int ndp_answer(struct __ctx_buff *ctx)
+__noinline int CTX_GLOBAL(ndp_answer)(struct __ctx_buff *ctx)
 {
 	__u64 msg[NDP_NS_MAX / 8] = {}; /* the NS's ICMPv6 message, zero-padded */
 	const __u8 *m = (const __u8 *)msg;

@@ -62,59 +62,8 @@ static __always_inline struct backend_value *lb_backend_ok(const struct svc_valu
 	return b;
 }
 
-/* A pod's new flow whose backend is that very pod (hairpin): the source the
- * node uses toward the pod (the FIB's answer, as kube-proxy's masquerade
- * picks it) becomes the flow's SNAT address. Returns FIB_READY with
- * *snat_addr set, or 0 when the FIB gives no address (plain DNAT, as
- * before: the pod's answer then stays inside it). */
-static __always_inline int lb4_hairpin_src(void *ctx, struct bpf_fib_lookup *fib, __u32 ifindex,
-					   const struct pkt4 *p, __be32 *snat_addr)
-{
-	int rc = lb4_fib(ctx, fib, ifindex, p->saddr, p->saddr, p->proto, 0, 1);
-
-	if ((rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) || !fib->ipv4_src)
-		return 0;
-	*snat_addr = fib->ipv4_src;
-	return FIB_READY;
-}
-
-/* On a pod interface (LB_MODE_POD) only hairpin flows are source-NATed
- * (lb4_hairpin_src). On a node NIC (mode != LB_MODE_POD), a new flow to a node-facing frontend
- * (SVC_F_EXTERNAL, not SVC_F_LOCAL_ONLY) whose backend is routed out of a
- * node NIC (another node) is source-NATed to the address the node uses
- * toward it; the route is left in *fib. Returns FIB_READY or (tc)
- * FIB_NO_NEIGH: source-NAT, *snat_addr set; 0: DNAT only (the backend is
- * local, the stack delivers it and the client address stays);
- * LB_SNAT_TO_TC: XDP and the next hop has no neighbour entry (the flow is
- * passed untouched to tc, which resolves it); or -DROP_FIB. */
+/* lb4_snat_choice (lib/lb_fam.h) when XDP must leave a new flow to tc. */
 #define LB_SNAT_TO_TC (-1)
-static __always_inline int lb4_snat_choice(void *ctx, struct bpf_fib_lookup *fib, int mode,
-					   __u32 ifindex, const struct pkt4 *p,
-					   const struct svc_value *svc, __be32 backend,
-					   __be32 *snat_addr)
-{
-	int rc;
-
-	if (mode == LB_MODE_POD)
-		return backend == p->saddr ? lb4_hairpin_src(ctx, fib, ifindex, p, snat_addr) : 0;
-	if ((svc->flags & (SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)) != SVC_F_EXTERNAL)
-		return 0;
-	/* tc: tot_len 0 (the skb's own MTU check, which lets GSO skbs
-	 * through; see lb4_forward). */
-	rc = lb4_fib(ctx, fib, ifindex, p->saddr, backend, p->proto,
-		     mode == LB_MODE_XDP_EXT ? p->tot_len : 0, 1);
-	if ((rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
-	    lb4_via_node_nic(fib)) {
-		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && mode == LB_MODE_XDP_EXT)
-			return LB_SNAT_TO_TC;
-		*snat_addr = fib->ipv4_src;
-		return rc == BPF_FIB_LKUP_RET_SUCCESS ? FIB_READY : FIB_NO_NEIGH;
-	}
-	if (rc == BPF_FIB_LKUP_RET_BLACKHOLE || rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
-	    rc == BPF_FIB_LKUP_RET_PROHIBIT)
-		return -DROP_FIB;
-	return 0;
-}
 
 /* The DNAT address of backend `id` (`be`: its backends_v1 entry). An IPv4
  * backend's is in that entry; an IPv6 backend's in backend6_v1[id]. Returns
@@ -133,16 +82,6 @@ static __always_inline int lb6_backend_addr(__u32 id, const struct backend_value
 	if (!b6)
 		return -1;
 	*addr = b6->addr;
-	return 0;
-}
-
-/* IPv6 has no source NAT yet (issue 16: hairpin and NodePort/LoadBalancer
- * to another node are the IPv4 path's): a v6 new flow is DNATed only. */
-static __always_inline int lb6_snat_choice(void *ctx, struct bpf_fib_lookup *fib, int mode,
-					   __u32 ifindex, const struct pkt6 *p,
-					   const struct svc_value *svc, struct v6addr backend,
-					   struct v6addr *snat_addr)
-{
 	return 0;
 }
 

@@ -161,6 +161,65 @@ static __always_inline int FN(lb, tracked)(void *map, FAM_CT_VALUE *ct, const FA
 	return LB_DNAT;
 }
 
+/* A pod's new flow whose backend is that very pod (hairpin): the source the
+ * node uses toward the pod (the FIB's answer, as kube-proxy's masquerade
+ * picks it) becomes the flow's SNAT address. Returns FIB_READY with
+ * *snat_addr set, or 0 when the FIB gives no address (plain DNAT: the
+ * pod's answer then stays inside it). */
+static __always_inline int FN(lb, hairpin_src)(void *ctx, struct bpf_fib_lookup *fib, __u32 ifindex,
+					       const FAM_PKT *p, FAM_ADDR *snat_addr)
+{
+	int rc = FN(lb, fib)(ctx, fib, ifindex, p->saddr, p->saddr, p->proto, 0, 1);
+	FAM_ADDR src;
+
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return 0;
+	src = FN(lb, fib_src)(fib);
+	if (FAM_ADDR_ZERO(src))
+		return 0;
+	*snat_addr = src;
+	return FIB_READY;
+}
+
+/* On a pod interface (LB_MODE_POD) only hairpin flows are source-NATed
+ * (lb4_hairpin_src). On a node NIC (mode != LB_MODE_POD), a new flow to a
+ * node-facing frontend (SVC_F_EXTERNAL, not SVC_F_LOCAL_ONLY) whose backend
+ * is routed out of a node NIC (another node) is source-NATed to the address
+ * the node uses toward it; the route is left in *fib. Returns FIB_READY or
+ * (tc) FIB_NO_NEIGH: source-NAT, *snat_addr set; 0: DNAT only (the backend
+ * is local, the stack delivers it and the client address stays);
+ * LB_SNAT_TO_TC: XDP and the next hop has no neighbour entry (the flow is
+ * passed untouched to tc, which resolves it); or -DROP_FIB. */
+static __always_inline int FN(lb, snat_choice)(void *ctx, struct bpf_fib_lookup *fib, int mode,
+					       __u32 ifindex, const FAM_PKT *p,
+					       const struct svc_value *svc, FAM_ADDR backend,
+					       FAM_ADDR *snat_addr)
+{
+	int rc;
+
+	if (mode == LB_MODE_POD)
+		return FAM_ADDR_EQ(backend, p->saddr)
+			       ? FN(lb, hairpin_src)(ctx, fib, ifindex, p, snat_addr)
+			       : 0;
+	if ((svc->flags & (SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)) != SVC_F_EXTERNAL)
+		return 0;
+	/* tc: tot_len 0 (the skb's own MTU check, which lets GSO skbs
+	 * through; see lb4_route). */
+	rc = FN(lb, fib)(ctx, fib, ifindex, p->saddr, backend, p->proto,
+			 mode == LB_MODE_XDP_EXT ? p->tot_len : 0, 1);
+	if ((rc == BPF_FIB_LKUP_RET_SUCCESS || rc == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	    lb_via_node_nic(fib)) {
+		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && mode == LB_MODE_XDP_EXT)
+			return LB_SNAT_TO_TC;
+		*snat_addr = FN(lb, fib_src)(fib);
+		return rc == BPF_FIB_LKUP_RET_SUCCESS ? FIB_READY : FIB_NO_NEIGH;
+	}
+	if (rc == BPF_FIB_LKUP_RET_BLACKHOLE || rc == BPF_FIB_LKUP_RET_UNREACHABLE ||
+	    rc == BPF_FIB_LKUP_RET_PROHIBIT)
+		return -DROP_FIB;
+	return 0;
+}
+
 /* A new flow of frontend `svc`: source ranges, conditions, the backend,
  * the source-NAT choice and the two CT entries. Returns LB_DNAT (*v
  * filled), LB_PASS, or -DROP_* (-DROP_NO_BACKEND: the caller rejects). */

@@ -263,6 +263,25 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } tail_progs SEC(".maps");
 
+/* The same for the node NICs' programs: svclb_tc_ext_in6 (tc) and
+ * svclb_xdp_lb6 (XDP; also reached from libxdp's freplace copy of
+ * svclb_xdp_lb, whose resolved type is XDP). */
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tail_ext6 SEC(".maps");
+
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tail_xdp6 SEC(".maps");
+
 /* svcctl monitor (lib/monitor.h): not pinned, a daemon reads the ring of
  * the programs it loaded. */
 SVCLB_MAP struct {

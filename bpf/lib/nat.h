@@ -233,4 +233,69 @@ static __always_inline int nat6_rewrite(struct __ctx_buff *ctx, const struct pkt
 	return 0;
 }
 
+/* nat4_rewrite_both for IPv6 (source-NATed flows): the source becomes
+ * new_saddr:new_sport and the destination new_daddr:new_dport. The hop
+ * limit is the forwarder's (ip6_dec_ttl). Returns 0 or -DROP_*. */
+static __always_inline int nat6_rewrite_both(struct __ctx_buff *ctx, const struct pkt6 *p,
+					     struct v6addr new_saddr, __be16 new_sport,
+					     struct v6addr new_daddr, __be16 new_dport)
+{
+	void *data = ctx_data(ctx);
+	void *data_end = ctx_data_end(ctx);
+	__u64 mangled0 = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+	struct ipv6hdr *ip6 = data + ETH_HLEN;
+	int mode = ctx_csum_mode(ctx);
+	__be16 *ports, *check;
+	__u32 sum;
+
+	if ((void *)(ip6 + 1) > data_end || p->l4_off > PARSE6_MAX_HDR ||
+	    p->csum_off > PARSE6_MAX_HDR)
+		return -DROP_PULL;
+	ports = data + p->l4_off;
+	check = data + p->csum_off;
+	if ((void *)(ports + 2) > data_end || (void *)(check + 1) > data_end)
+		return -DROP_PULL;
+
+	if (mode != CSUM_COMPLETE &&
+	    (mode == CSUM_PARTIAL || !(p->proto == IPPROTO_UDP && *check == 0))) {
+		__sum16 c;
+
+		/* PARTIAL: the pseudo-header sum (addresses only), kept
+		 * uncomplemented; else the full checksum. */
+		sum = (__u16)(mode == CSUM_PARTIAL ? *check : ~*check);
+		sum = csum_add_v6_change(sum, &p->saddr, &new_saddr);
+		sum = csum_add_v6_change(sum, &p->daddr, &new_daddr);
+		if (mode != CSUM_PARTIAL) {
+			sum = csum_add32(sum, (__u16)~ports[0]);
+			sum = csum_add32(sum, new_sport);
+			sum = csum_add32(sum, (__u16)~ports[1]);
+			sum = csum_add32(sum, new_dport);
+		}
+		c = csum_fold32(sum);
+		if (mode == CSUM_PARTIAL)
+			c = ~c;
+		else if (p->proto == IPPROTO_UDP && c == 0)
+			c = 0xffff;
+		*check = c;
+	}
+	__builtin_memcpy(&ip6->saddr, &new_saddr, sizeof(new_saddr));
+	__builtin_memcpy(&ip6->daddr, &new_daddr, sizeof(new_daddr));
+	ports[0] = new_sport;
+	ports[1] = new_dport;
+	if (mode != CSUM_COMPLETE)
+		return 0;
+
+	/* CSUM_COMPLETE: the address words' difference and the ports through
+	 * the helper (also updates skb->csum). Nothing is read after. */
+	sum = csum_add_v6_change(0, &p->saddr, &new_saddr);
+	sum = csum_add_v6_change(sum, &p->daddr, &new_daddr);
+	if (ctx_l4_csum_replace(ctx, p->csum_off, 0, sum, BPF_F_PSEUDO_HDR | mangled0) ||
+	    ctx_l4_csum_replace(ctx, p->csum_off, p->sport, new_sport,
+				mangled0 | sizeof(new_sport)) ||
+	    ctx_l4_csum_replace(ctx, p->csum_off, p->dport, new_dport,
+				mangled0 | sizeof(new_dport)))
+		return -DROP_CSUM;
+	return 0;
+}
+
 #endif
