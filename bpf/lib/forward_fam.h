@@ -10,7 +10,7 @@
  * beyond the MTU until they are segmented, through. Returns FIB_READY,
  * FIB_NO_NEIGH or FIB_NONE (no route to forward by). */
 static __always_inline int FN(lb, route)(struct __ctx_buff *ctx, const FAM_PKT *p,
-					  struct bpf_fib_lookup *fib, FAM_ADDR saddr, FAM_ADDR daddr)
+					 struct bpf_fib_lookup *fib, FAM_ADDR saddr, FAM_ADDR daddr)
 {
 	int rc = FN(lb, fib)(ctx, fib, ctx_ingress_ifindex(ctx), saddr, daddr, p->proto,
 			     CTX_IS_XDP ? p->tot_len : 0, 0);
@@ -46,8 +46,8 @@ static __always_inline void FN(snat, tuple)(int action, const FAM_VERDICT *v, FA
  * entry goes untouched to the stack (CTX_ACT_OK), where tc resolves it; tc
  * drops TTL 1 first. Returns a verdict or -DROP_*. */
 static __always_inline int FN(lb, snat_forward)(struct __ctx_buff *ctx, const FAM_PKT *p,
-						 int action, const FAM_VERDICT *v,
-					    struct bpf_fib_lookup *fib, int mode)
+						int action, const FAM_VERDICT *v,
+						struct bpf_fib_lookup *fib, int mode)
 {
 	int fib_state = v->fib_state;
 	FAM_ADDR saddr, daddr;
@@ -83,7 +83,7 @@ static __always_inline int FN(lb, snat_forward)(struct __ctx_buff *ctx, const FA
  * Without a FIB answer the stack decides (CTX_ACT_OK, TTL untouched: the
  * stack decrements it when it forwards). Returns a verdict or -DROP_*. */
 static __always_inline int FN(lb, forward_reply)(struct __ctx_buff *ctx, const FAM_PKT *p,
-						  struct bpf_fib_lookup *fib, FAM_ADDR saddr)
+						 struct bpf_fib_lookup *fib, FAM_ADDR saddr)
 {
 	int fib_state, rc;
 
@@ -105,8 +105,7 @@ static __always_inline int FN(lb, forward_reply)(struct __ctx_buff *ctx, const F
  * itself, TTL 1) still goes to the stack, DNATed, as with the knob off.
  * Returns a redirect or CTX_ACT_OK. */
 static __always_inline int FN(lb, local_redirect)(struct __ctx_buff *ctx, const FAM_PKT *p,
-						   const FAM_VERDICT *v,
-						   struct bpf_fib_lookup *fib)
+						  const FAM_VERDICT *v, struct bpf_fib_lookup *fib)
 {
 	void *data, *data_end;
 	struct ethhdr *eth;
@@ -125,4 +124,3 @@ static __always_inline int FN(lb, local_redirect)(struct __ctx_buff *ctx, const 
 	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
 	return bpf_redirect(fib->ifindex, 0);
 }
-

@@ -34,8 +34,7 @@ static __always_inline int FN(lb, apply_inline)(struct __ctx_buff *ctx, const FA
 }
 
 #if SVCLB_FAM == 4
-#define FAM_DECIDE(ctx, p, v, fib, mode)                                                          \
-	lb4_decide(p, v, ctx, mode, ctx_ingress_ifindex(ctx), fib)
+#define FAM_DECIDE(ctx, p, v, fib, mode)	lb4_decide(p, v, ctx, mode, ctx_ingress_ifindex(ctx), fib)
 #define FAM_APPLY(ctx, p, v, fib, action, mode) lb4_apply_inline(ctx, p, v, fib, action, mode)
 #define FAM_REJECT(ctx, p)			lb4_reject(ctx, p)
 #else
@@ -60,7 +59,7 @@ __noinline int CTX_GLOBAL(lb6_reject_g)(struct __ctx_buff *ctx, const struct pkt
 		return -DROP_REJECT_FAILED;
 	return lb6_reject(ctx, p);
 }
-#define FAM_REJECT(ctx, p) CTX_GLOBAL(lb6_reject_g)(ctx, p)
+#define FAM_REJECT(ctx, p)		 CTX_GLOBAL(lb6_reject_g)(ctx, p)
 
 __noinline int CTX_GLOBAL(lb6_apply)(struct __ctx_buff *ctx, const struct pkt6 *p,
 				     const struct lb6_verdict *v, struct bpf_fib_lookup *fib,
@@ -70,7 +69,7 @@ __noinline int CTX_GLOBAL(lb6_apply)(struct __ctx_buff *ctx, const struct pkt6 *
 		return -DROP_PULL;
 	return lb6_apply_inline(ctx, p, v, fib, action_mode & 0xff, action_mode >> 8);
 }
-#define FAM_APPLY(ctx, p, v, fib, action, mode)                                                   \
+#define FAM_APPLY(ctx, p, v, fib, action, mode)                                                    \
 	CTX_GLOBAL(lb6_apply)(ctx, p, v, fib, (action) | (mode) << 8)
 #endif
 
@@ -81,7 +80,7 @@ __noinline int CTX_GLOBAL(lb6_apply)(struct __ctx_buff *ctx, const struct pkt6 *
  * decision, its svc_id the Service for lb_exit; *fib is scratch space for
  * the route lookups. */
 static __always_inline int FN(lb, handle)(struct __ctx_buff *ctx, const FAM_PKT *p, int mode,
-					   FAM_VERDICT *v, struct bpf_fib_lookup *fib)
+					  FAM_VERDICT *v, struct bpf_fib_lookup *fib)
 {
 	int action, ret;
 
@@ -94,7 +93,7 @@ static __always_inline int FN(lb, handle)(struct __ctx_buff *ctx, const FAM_PKT 
 			stats_reject(&svc_stats_v1, v->svc_id);
 			if (mon_on())
 				FAM_MON_PACKET(MON_EV_REJECT, DROP_NO_BACKEND, p, v->svc_id,
-					   ctx_ingress_ifindex(ctx), (__u32)mode);
+					       ctx_ingress_ifindex(ctx), (__u32)mode);
 		}
 		return ret;
 	}
