@@ -41,15 +41,18 @@
 // apply or delete, (1) keeps each LoadBalancer Service's IP while it is still
 // inside a pool (not a .0/.255 of an avoidBuggyIPs pool), still matches what
 // the Service requests and still in the pool it names; (2) gives pending
-// Services that request an IP (spec.loadBalancerIP, else the first IPv4 of
+// Services that request an IP (spec.loadBalancerIP, else the first IP of
 // the metallb.io/ or metallb.universe.tf/ loadBalancerIPs annotation) that IP
 // when it is in a pool and free; (3) gives the others the first free address
 // of the autoAssign pools (pools by name, addresses in order), or of the pool
 // named by the address-pool annotation (autoAssign or not). Services are
-// visited by (namespace, name). No address: pending (no ingress), not an
-// error. Not supported: IP sharing (allow-shared-ip), a pool's
-// serviceAllocation, IPv6 addresses; pools may not overlap (MetalLB refuses
-// that too).
+// visited by (namespace, name). One address per family of the Service
+// (spec.ipFamilies, in that order: a dual-stack Service gets an IPv4 and an
+// IPv6 address, both from one pool, as MetalLB allocates; loadBalancerIP or
+// the annotation must then name one of each). No address: pending (no
+// ingress), not an error. Not supported: IP sharing (allow-shared-ip), a
+// pool's serviceAllocation; pools may not overlap (MetalLB refuses that
+// too).
 //
 // Deletes follow kubectl: only what is named is deleted. Deleting a Service
 // leaves its Endpoints/EndpointSlices alone (Kubernetes' endpoints controller
@@ -244,20 +247,42 @@ Status allocateNodePorts(Service& s, const Service* old, std::map<int32_t, Key>&
 
 // ---- LoadBalancer IPs ------------------------------------------------------
 
+// An address of a pool range as IpAddr (PoolRange holds IPv4 in its last
+// four bytes, the rest zero).
+IpAddr poolAddr(bool v6, const std::array<uint8_t, 16>& bytes) {
+  IpAddr a{v6, 0};
+  for (uint8_t b : bytes) a.v = a.v << 8 | b;
+  return a;
+}
+
 struct PoolView {
   std::string name, ns;
-  std::vector<std::pair<uint32_t, uint32_t>> ranges;  // IPv4, inclusive, in spec order
+  std::vector<std::pair<IpAddr, IpAddr>> ranges;  // either family, inclusive, in spec order
   bool autoAssign = true;
   bool avoidBuggyIPs = false;
 
-  bool contains(uint32_t ip) const {
+  bool contains(const IpAddr& ip) const {
     for (const auto& [a, b] : ranges)
-      if (ip >= a && ip <= b) return true;
+      if (a.v6 == ip.v6 && ip.v >= a.v && ip.v <= b.v) return true;
     return false;
   }
-  bool usable(uint32_t ip) const {
-    if (avoidBuggyIPs && ((ip & 0xff) == 0 || (ip & 0xff) == 0xff)) return false;
+  bool usable(const IpAddr& ip) const {
+    if (avoidBuggyIPs && !ip.v6 && ((ip.v & 0xff) == 0 || (ip.v & 0xff) == 0xff)) return false;
     return contains(ip);
+  }
+  // The first usable address of the family not in `taken`. A range yields
+  // one within |taken| + 1 usable candidates, so an IPv6 /64 is never
+  // walked through.
+  std::optional<IpAddr> firstFree(bool v6, const std::set<IpAddr>& taken) const {
+    for (const auto& [a, b] : ranges) {
+      if (a.v6 != v6) continue;
+      for (u128 x = a.v;; ++x) {
+        const IpAddr ip{v6, x};
+        if (usable(ip) && !taken.count(ip)) return ip;
+        if (x == b.v) break;
+      }
+    }
+    return std::nullopt;
   }
 };
 
@@ -267,7 +292,7 @@ std::vector<PoolView> poolViews(const std::map<Key, IPAddressPool>& pools) {
     PoolView v{p.meta.name, p.meta.ns, {}, p.autoAssign, p.avoidBuggyIPs};
     for (const auto& a : p.addresses) {
       auto r = parsePoolRange(a);
-      if (r.ok() && !r->v6) v.ranges.emplace_back(r->first4(), r->last4());
+      if (r.ok()) v.ranges.emplace_back(poolAddr(r->v6, r->first), poolAddr(r->v6, r->last));
     }
     out.push_back(std::move(v));
   }
@@ -277,7 +302,7 @@ std::vector<PoolView> poolViews(const std::map<Key, IPAddressPool>& pools) {
   return out;
 }
 
-const PoolView* poolFor(const std::vector<PoolView>& views, uint32_t ip) {
+const PoolView* poolFor(const std::vector<PoolView>& views, const IpAddr& ip) {
   for (const auto& v : views)
     if (v.contains(ip)) return &v;
   return nullptr;
@@ -289,22 +314,56 @@ std::string annotation(const Service& s, const char* key, const char* legacy) {
   return "";
 }
 
-std::optional<uint32_t> requestedIP(const Service& s) {
-  if (!s.loadBalancerIP.empty()) return parseIPv4(s.loadBalancerIP);
+// The families a LoadBalancer Service gets an address of (MetalLB: one per
+// family of the Service, in spec.ipFamilies order): true = IPv6.
+std::vector<bool> lbFamilies(const Service& s) {
+  std::vector<bool> out;
+  for (const auto& f : s.ipFamilies)
+    if ((f == "IPv4" || f == "IPv6") && std::find(out.begin(), out.end(), f == "IPv6") == out.end())
+      out.push_back(f == "IPv6");
+  if (out.empty())
+    for (const auto& ip : s.clusterIPs)
+      if (auto a = parseIP(ip); a && std::find(out.begin(), out.end(), a->v6) == out.end())
+        out.push_back(a->v6);
+  if (out.empty()) out.push_back(false);
+  return out;
+}
+
+bool requestsIP(const Service& s) {
+  return !s.loadBalancerIP.empty() ||
+         !annotation(s, kLbIPsAnnotation, kLbIPsAnnotationLegacy).empty();
+}
+
+// What the Service asks for in family v6 (spec.loadBalancerIP, else the
+// first address of that family in the loadBalancerIPs annotation).
+std::optional<IpAddr> requestedIP(const Service& s, bool v6) {
+  if (!s.loadBalancerIP.empty()) {
+    auto a = parseIP(s.loadBalancerIP);
+    return a && a->v6 == v6 ? a : std::nullopt;
+  }
   for (const auto& item : splitIPList(annotation(s, kLbIPsAnnotation, kLbIPsAnnotationLegacy)))
-    if (auto ip = parseIPv4(item)) return ip;
+    if (auto a = parseIP(item); a && a->v6 == v6) return a;
   return std::nullopt;
 }
 
 void assignLoadBalancerIPs(std::map<Key, Service>& services,
                            const std::map<Key, IPAddressPool>& pools) {
   const std::vector<PoolView> views = poolViews(pools);
-  std::set<uint32_t> taken;
+  std::set<IpAddr> taken;
   std::vector<Service*> wantsIP, wantsAny;
-  auto give = [&](Service& s, uint32_t ip, const PoolView& p) {
-    taken.insert(ip);
-    s.loadBalancerIngressIPs = {formatIPv4(ip)};
+  auto give = [&](Service& s, const std::vector<IpAddr>& ips, const PoolView& p) {
+    s.loadBalancerIngressIPs.clear();
+    for (const auto& ip : ips) {
+      taken.insert(ip);
+      s.loadBalancerIngressIPs.push_back(formatIP(ip));
+    }
     s.loadBalancerPool = p.name;
+  };
+  // One address per family, all from pool `p`, each usable and free.
+  auto fits = [&](const std::vector<IpAddr>& ips, const PoolView& p) {
+    for (const auto& ip : ips)
+      if (!p.usable(ip) || taken.count(ip)) return false;
+    return true;
   };
   for (auto& [key, s] : services) {
     if (s.type != "LoadBalancer") {  // what the general path below does, without the lookups
@@ -312,53 +371,57 @@ void assignLoadBalancerIPs(std::map<Key, Service>& services,
       s.loadBalancerPool.clear();
       continue;
     }
-    std::optional<uint32_t> cur;
-    if (s.type == "LoadBalancer" && !s.loadBalancerIngressIPs.empty())
-      cur = parseIPv4(s.loadBalancerIngressIPs.front());
-    const auto want = requestedIP(s);
+    const std::vector<bool> fams = lbFamilies(s);
     const std::string wantPool =
         annotation(s, kLbPoolRequestAnnotation, kLbPoolRequestAnnotationLegacy);
-    const PoolView* p = cur ? poolFor(views, *cur) : nullptr;
-    if (p && p->usable(*cur) && (!want || *want == *cur) &&
-        (wantPool.empty() || wantPool == p->name) && !taken.count(*cur)) {
-      give(s, *cur, *p);
+    // Keep the current addresses: one of each family, all in one pool,
+    // still what the Service asks for.
+    std::vector<IpAddr> cur;
+    for (bool v6 : fams)
+      for (const auto& text : s.loadBalancerIngressIPs)
+        if (auto a = parseIP(text); a && a->v6 == v6) {
+          cur.push_back(*a);
+          break;
+        }
+    const PoolView* p =
+        cur.size() == fams.size() && !cur.empty() ? poolFor(views, cur[0]) : nullptr;
+    bool keep = p && fits(cur, *p) && (wantPool.empty() || wantPool == p->name);
+    for (size_t i = 0; keep && i < cur.size(); ++i) {
+      const auto want = requestedIP(s, cur[i].v6);
+      if (requestsIP(s) && !(want && *want == cur[i])) keep = false;
+    }
+    if (keep) {
+      give(s, cur, *p);
       continue;
     }
     s.loadBalancerIngressIPs.clear();
     s.loadBalancerPool.clear();
-    if (s.type != "LoadBalancer") continue;
-    if (!s.loadBalancerIP.empty() ||
-        !annotation(s, kLbIPsAnnotation, kLbIPsAnnotationLegacy).empty())
-      wantsIP.push_back(&s);
-    else
-      wantsAny.push_back(&s);
+    (requestsIP(s) ? wantsIP : wantsAny).push_back(&s);
   }
   // Explicit requests before automatic assignment, so that the order of
   // Services does not decide whether a requested address is still free.
   for (Service* s : wantsIP) {
-    const auto want = requestedIP(*s);
     const std::string wantPool =
         annotation(*s, kLbPoolRequestAnnotation, kLbPoolRequestAnnotationLegacy);
-    const PoolView* p = want ? poolFor(views, *want) : nullptr;
-    if (p && p->usable(*want) && (wantPool.empty() || wantPool == p->name) && !taken.count(*want))
-      give(*s, *want, *p);
+    std::vector<IpAddr> want;
+    for (bool v6 : lbFamilies(*s))
+      if (auto a = requestedIP(*s, v6)) want.push_back(*a);
+    if (want.size() != lbFamilies(*s).size()) continue;  // a family not asked for: pending
+    const PoolView* p = poolFor(views, want[0]);
+    if (p && fits(want, *p) && (wantPool.empty() || wantPool == p->name)) give(*s, want, *p);
   }
   for (Service* s : wantsAny) {
     const std::string wantPool =
         annotation(*s, kLbPoolRequestAnnotation, kLbPoolRequestAnnotationLegacy);
-    bool done = false;
+    const std::vector<bool> fams = lbFamilies(*s);
     for (const auto& p : views) {
-      if (done) break;
       if (wantPool.empty() ? !p.autoAssign : wantPool != p.name) continue;
-      for (const auto& [a, b] : p.ranges) {
-        for (uint64_t ip = a; ip <= b && !done; ++ip) {
-          const auto u = static_cast<uint32_t>(ip);
-          if (p.usable(u) && !taken.count(u)) {
-            give(*s, u, p);
-            done = true;
-          }
-        }
-        if (done) break;
+      std::vector<IpAddr> ips;
+      for (bool v6 : fams)
+        if (auto ip = p.firstFree(v6, taken)) ips.push_back(*ip);
+      if (ips.size() == fams.size()) {  // every family from this one pool
+        give(*s, ips, p);
+        break;
       }
     }
   }

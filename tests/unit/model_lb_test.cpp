@@ -297,7 +297,7 @@ TEST(ModelLb, AssignmentTable) {
        doc({pool("p", {"10.0.0.254-10.0.1.1"}, "  avoidBuggyIPs: true\n"), lbSvc("a"), lbSvc("b"),
             lbSvc("c"), lbSvc("d", "  loadBalancerIP: 10.0.1.0\n")}),
        {{"a", "10.0.0.254"}, {"b", "10.0.1.1"}, {"c", ""}, {"d", ""}}},
-      {"IPv6 addresses are never handed out",
+      {"an IPv4 Service gets no address from an IPv6 pool",
        doc({pool("p", {"fc00::/124"}), lbSvc("a")}),
        {{"a", ""}}},
       {"other types get nothing",
@@ -316,6 +316,54 @@ TEST(ModelLb, AssignmentTable) {
         EXPECT_EQ(poolOf(st, name), "") << name;
       }
     }
+  }
+}
+
+// One address per family of the Service (MetalLB), on a dual-stack store.
+TEST(ModelLb, AssignmentPerFamily) {
+  StoreConfig cfg;
+  cfg.serviceCIDR = "10.96.0.0/12,fd00:10:96::/112";
+  const std::string v6 = "  ipFamilies: [IPv6]\n";
+  const std::string dual = "  ipFamilyPolicy: RequireDualStack\n";
+  const std::string dualV6First =
+      "  ipFamilyPolicy: RequireDualStack\n  ipFamilies: [IPv6, IPv4]\n";
+  auto ips = [](const Store& st, const std::string& name) {
+    return st.services().at({"default", name}).loadBalancerIngressIPs;
+  };
+  using V = std::vector<std::string>;
+  {
+    Store st(cfg);
+    applyOk(st, doc({pool("p", {"10.0.0.0/31", "fd00:77::200-fd00:77::201"}), lbSvc("a", v6),
+                     lbSvc("b", dual), lbSvc("c", dualV6First), lbSvc("d")}));
+    EXPECT_EQ(ips(st, "a"), V{"fd00:77::200"}) << "IPv6 single-stack: an IPv6 address";
+    EXPECT_EQ(ips(st, "b"), (V{"10.0.0.0", "fd00:77::201"})) << "dual-stack: one of each";
+    EXPECT_EQ(ips(st, "c"), V{}) << "no IPv6 address left: pending (not half an allocation)";
+    EXPECT_EQ(ips(st, "d"), V{"10.0.0.1"});
+    EXPECT_EQ(poolOf(st, "b"), "p");
+    // A freed IPv6 address goes to the pending dual-stack Service, in its
+    // family order; the others keep theirs.
+    ASSERT_TRUE(st.remove("Service", "default", "a").ok());
+    ASSERT_TRUE(st.remove("Service", "default", "d").ok());
+    EXPECT_EQ(ips(st, "c"), (V{"fd00:77::200", "10.0.0.1"}));
+    EXPECT_EQ(ips(st, "b"), (V{"10.0.0.0", "fd00:77::201"}));
+  }
+  {
+    Store st(cfg);
+    // Both families must come from one pool.
+    applyOk(st, doc({pool("p4", {"10.0.0.0/30"}), pool("p6", {"fd00:77::/120"}), lbSvc("a", dual),
+                     lbSvc("b", v6)}));
+    EXPECT_EQ(ips(st, "a"), V{}) << "no pool holds both families";
+    EXPECT_EQ(ips(st, "b"), V{"fd00:77::"});
+    EXPECT_EQ(poolOf(st, "b"), "p6");
+  }
+  {
+    Store st(cfg);
+    // Requests: the annotation names one address per family.
+    applyOk(st, doc({pool("p", {"10.0.0.0/24", "fd00:77::/120"}),
+                     lbSvc("a", dual, "    metallb.io/loadBalancerIPs: \"fd00:77::9,10.0.0.9\"\n"),
+                     lbSvc("b", dual, "    metallb.io/loadBalancerIPs: 10.0.0.8\n")}));
+    EXPECT_EQ(ips(st, "a"), (V{"10.0.0.9", "fd00:77::9"}));
+    EXPECT_EQ(ips(st, "b"), V{}) << "a dual-stack request without an IPv6 address: pending";
   }
 }
 
