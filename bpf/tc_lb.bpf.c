@@ -59,6 +59,9 @@ int svclb_tc_ext_in6(struct __sk_buff *skb)
 	if (!s)
 		return TC_ACT_OK;
 	if (ctx_parse6(skb, &s->p) != PARSE_OK) {
+		ret = CTX_GLOBAL(icmp6_handle)(skb, LB_MODE_TC_EXT);
+		if (ret != ICMP4_NOT_OURS)
+			return lb6_exit(skb, ret, len, NULL, 0, LB_MODE_TC_EXT);
 		ret = CTX_GLOBAL(ndp_answer)(skb);
 		if (ret > 0)
 			return bpf_redirect(skb->ifindex, 0);

@@ -19,6 +19,9 @@ int svclb_xdp_lb6(struct xdp_md *ctx)
 	if (!s)
 		return XDP_PASS;
 	if (ctx_parse6(ctx, &s->p) != PARSE_OK) {
+		ret = CTX_GLOBAL(icmp6_handle)(ctx, LB_MODE_XDP_EXT);
+		if (ret != ICMP4_NOT_OURS)
+			return lb6_exit(ctx, ret, len, NULL, 0, LB_MODE_XDP_EXT);
 		ret = CTX_GLOBAL(ndp_answer)(ctx);
 		if (ret < 0)
 			return lb6_exit(ctx, ret, len, NULL, 0, LB_MODE_XDP_EXT);

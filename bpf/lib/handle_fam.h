@@ -49,6 +49,8 @@ __noinline int CTX_GLOBAL(lb6_decide)(struct __ctx_buff *ctx, const struct pkt6 
 {
 	if (!ctx || !p || !v || !fib)
 		return -DROP_PULL;
+	if (CTX_IS_XDP)
+		mode = LB_MODE_XDP_EXT;
 	return lb6_decide(p, v, ctx, mode, ctx_ingress_ifindex(ctx), fib);
 }
 #define FAM_DECIDE(ctx, p, v, fib, mode) CTX_GLOBAL(lb6_decide)(ctx, p, v, fib, mode)
@@ -65,9 +67,13 @@ __noinline int CTX_GLOBAL(lb6_apply)(struct __ctx_buff *ctx, const struct pkt6 *
 				     const struct lb6_verdict *v, struct bpf_fib_lookup *fib,
 				     int action_mode)
 {
+	/* XDP runs on node NICs only: a constant mode spares the verifier
+	 * the pod paths. */
+	int mode = CTX_IS_XDP ? LB_MODE_XDP_EXT : action_mode >> 8;
+
 	if (!ctx || !p || !v || !fib)
 		return -DROP_PULL;
-	return lb6_apply_inline(ctx, p, v, fib, action_mode & 0xff, action_mode >> 8);
+	return lb6_apply_inline(ctx, p, v, fib, action_mode & 0xff, mode);
 }
 #define FAM_APPLY(ctx, p, v, fib, action, mode)                                                    \
 	CTX_GLOBAL(lb6_apply)(ctx, p, v, fib, (action) | (mode) << 8)

@@ -265,9 +265,8 @@ static __always_inline int icmp4_exit(struct __ctx_buff *ctx, int ret, __u32 len
  * quoted address, port, quoted L4 checksum) is carried into it; the
  * packet's one's complement sum is unchanged (what the outer header gains
  * the checksum field loses), so a CHECKSUM_COMPLETE skb stays right. Only
- * an outer and a quoted header without extension headers are handled, on
- * the pod path, for flows without source NAT (IPv6 has none yet); anything
- * else passes untouched. Never creates or refreshes CT state. */
+ * an outer and a quoted header without extension headers are handled;
+ * anything else passes untouched. Never creates or refreshes CT state. */
 #define ICMP6_OFF      (ETH_HLEN + 40)	     /* the ICMPv6 header */
 #define ICMP6_INNER    (ICMP6_OFF + 8)	     /* the quoted IPv6 header */
 #define ICMP6_INNER_L4 (ICMP6_INNER + 40)    /* the quoted L4 header */
@@ -292,15 +291,19 @@ static __always_inline void icmp6_set_addr(struct v6addr *f, struct v6addr to, _
 	*f = to;
 }
 
-/* icmp4_handle for IPv6 on a pod interface (ingress, or the pod egress
- * program for the node's own errors). Returns a verdict, -DROP_*, or
+/* icmp4_handle for IPv6: on a pod interface (ingress, or the pod egress
+ * program for the node's own errors) or a node NIC (XDP, tc), where an
+ * error about a source-NATed flow (e.g. a packet too big from a router
+ * between the node and a NodePort client) is translated back and forwarded
+ * by us, as the flow's packets are. Returns a verdict, -DROP_*, or
  * ICMP4_NOT_OURS. A global function (verified on its own; its stack frame
  * is not the IPv6 entry program's): one per hook, CTX_GLOBAL. */
 __noinline int CTX_GLOBAL(icmp6_handle)(struct __ctx_buff *ctx, int mode)
 {
 	__u32 len = ctx_full_len(ctx), pull;
-	struct v6addr o_saddr, i_saddr, i_daddr;
+	struct v6addr o_saddr, o_daddr, i_saddr, i_daddr;
 	__be16 i_sport, i_dport;
+	struct lb6_scratch *s;
 	struct ct6_key ck = {};
 	struct ct6_value *ct = NULL;
 	struct ipv6hdr *ip6, *in;
@@ -308,9 +311,10 @@ __noinline int CTX_GLOBAL(icmp6_handle)(struct __ctx_buff *ctx, int mode)
 	__sum16 *l4c = NULL, *icc;
 	__be16 *ports;
 	void *data, *data_end;
+	int fib_state = FIB_NONE, snat, reply, rc;
 	__u32 now;
 
-	if (mode != LB_MODE_POD || len < ICMP6_INNER_L4 + 8)
+	if (len < ICMP6_INNER_L4 + 8)
 		return ICMP4_NOT_OURS;
 	pull = len < ICMP6_PULL ? len : ICMP6_PULL;
 	data = ctx_data(ctx);
@@ -354,14 +358,72 @@ __noinline int CTX_GLOBAL(icmp6_handle)(struct __ctx_buff *ctx, int mode)
 		if (ct && !ct6_alive(ct, ck.proto, now))
 			ct = NULL;
 	}
-	if (!ct || (ct->flags & CT_F_SNAT))
+	if (!ct)
 		return ICMP4_NOT_OURS;
 
+	/* What the outer and quoted headers become (icmp4_handle's rules). */
+	reply = ct->dir == CT_DIR_REPLY;
+	snat = ct->flags & CT_F_SNAT;
 	__builtin_memcpy(&o_saddr, &ip6->saddr, sizeof(o_saddr));
+	__builtin_memcpy(&o_daddr, &ip6->daddr, sizeof(o_daddr));
 	__builtin_memcpy(&i_saddr, &in->saddr, sizeof(i_saddr));
 	__builtin_memcpy(&i_daddr, &in->daddr, sizeof(i_daddr));
 	i_sport = ports[0];
 	i_dport = ports[1];
+	if (reply) {
+		if (v6_equal(&o_saddr, &i_daddr))
+			o_saddr = ct->nat_addr; /* the backend itself answered */
+		i_daddr = ct->nat_addr;
+		i_dport = ct->nat_port;
+		if (snat) {
+			i_saddr = ct->snat_addr;
+			i_sport = ct->snat_port;
+			o_daddr = ct->snat_addr;
+		}
+	} else {
+		if (v6_equal(&o_daddr, &i_saddr))
+			o_daddr = ct->nat_addr; /* sent to the frontend */
+		i_saddr = ct->nat_addr;
+		i_sport = ct->nat_port;
+		if (snat) {
+			i_daddr = ct->snat_addr;
+			i_dport = ct->snat_port;
+			o_saddr = ct->snat_addr;
+		}
+	}
+
+	/* The route and the pseudo-packet below live in the IPv6 scratch
+	 * (lib/handle.h; unused by the caller once its parse failed): on the
+	 * stack they would not fit beside the pod egress program's frame. */
+	s = lb6_scratch();
+	if (!s)
+		return ICMP4_NOT_OURS;
+
+	/* A node NIC forwards a source-NATed flow's error itself; XDP leaves
+	 * one without a neighbour entry to tc. */
+	if (mode != LB_MODE_POD && snat) {
+		if (!CTX_IS_XDP && ip6->hop_limit <= 1)
+			return -DROP_TTL;
+		rc = lb6_fib(ctx, &s->fib, ctx_ingress_ifindex(ctx), o_saddr, o_daddr,
+			     IPPROTO_ICMPV6, CTX_IS_XDP ? (__u16)(len - ETH_HLEN) : 0, 0);
+		if (rc == BPF_FIB_LKUP_RET_SUCCESS)
+			fib_state = FIB_READY;
+		else if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && !CTX_IS_XDP)
+			fib_state = FIB_NO_NEIGH;
+		else if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+			return CTX_ACT_OK; /* untouched: tc resolves the neighbour */
+		else
+			return -DROP_FIB;
+		data = ctx_data(ctx);
+		data_end = ctx_data_end(ctx);
+		if (data + ICMP6_INNER_L4 + 8 > data_end)
+			return -DROP_PULL;
+		ip6 = data + ETH_HLEN;
+		ic = data + ICMP6_OFF;
+		in = data + ICMP6_INNER;
+		ports = data + ICMP6_INNER_L4;
+	}
+
 	icc = &ic->checksum;
 	if (in->nexthdr == IPPROTO_UDP) {
 		l4c = data + ICMP6_INNER_L4 + 6;
@@ -372,43 +434,46 @@ __noinline int CTX_GLOBAL(icmp6_handle)(struct __ctx_buff *ctx, int mode)
 		l4c = data + ICMP6_INNER_L4 + 16;
 	}
 
+	/* The quote (its L4 checksum's pseudo-header holds its addresses),
+	 * then the outer addresses (the ICMPv6 checksum's pseudo-header). */
 	{
 		__sum16 old_l4c = l4c ? *l4c : 0;
 
-		if (ct->dir == CT_DIR_REPLY) {
-			/* To the client: the quote as the client sent it; an
-			 * error from the backend itself comes from the frontend. */
-			if (v6_equal(&o_saddr, &i_daddr))
-				icmp6_set_addr((struct v6addr *)&ip6->saddr, ct->nat_addr, icc,
-					       NULL);
-			icmp6_set_addr((struct v6addr *)&in->daddr, ct->nat_addr, l4c, icc);
-			if (i_dport != ct->nat_port) {
-				if (l4c)
-					*l4c = csum_replace2(*l4c, i_dport, ct->nat_port);
-				*icc = csum_replace2(*icc, i_dport, ct->nat_port);
-				ports[1] = ct->nat_port;
-			}
-		} else {
-			/* To the backend: the quote as the backend sent it; an
-			 * error addressed to the frontend goes to the backend. */
-			struct v6addr o_daddr;
-
-			__builtin_memcpy(&o_daddr, &ip6->daddr, sizeof(o_daddr));
-			if (v6_equal(&o_daddr, &i_saddr))
-				icmp6_set_addr((struct v6addr *)&ip6->daddr, ct->nat_addr, icc,
-					       NULL);
-			icmp6_set_addr((struct v6addr *)&in->saddr, ct->nat_addr, l4c, icc);
-			if (i_sport != ct->nat_port) {
-				if (l4c)
-					*l4c = csum_replace2(*l4c, i_sport, ct->nat_port);
-				*icc = csum_replace2(*icc, i_sport, ct->nat_port);
-				ports[0] = ct->nat_port;
-			}
+		icmp6_set_addr((struct v6addr *)&in->saddr, i_saddr, l4c, icc);
+		icmp6_set_addr((struct v6addr *)&in->daddr, i_daddr, l4c, icc);
+		if (ports[0] != i_sport) {
+			if (l4c)
+				*l4c = csum_replace2(*l4c, ports[0], i_sport);
+			*icc = csum_replace2(*icc, ports[0], i_sport);
+			ports[0] = i_sport;
+		}
+		if (ports[1] != i_dport) {
+			if (l4c)
+				*l4c = csum_replace2(*l4c, ports[1], i_dport);
+			*icc = csum_replace2(*icc, ports[1], i_dport);
+			ports[1] = i_dport;
 		}
 		if (l4c)
 			*icc = csum_replace2(*icc, old_l4c, *l4c);
 	}
+	icmp6_set_addr((struct v6addr *)&ip6->saddr, o_saddr, icc, NULL);
+	icmp6_set_addr((struct v6addr *)&ip6->daddr, o_daddr, icc, NULL);
 	count_ct_event(CT_EV_ICMP_ERROR);
+
+	if (mode != LB_MODE_POD && snat) {
+		rc = ip6_dec_ttl(data, data_end);
+		if (rc)
+			return rc;
+		return lb_xmit(ctx, &s->fib, fib_state);
+	}
+	/* A pod's error toward an external client may now come from a node
+	 * address (the frontend): forwarded here, as the flow's replies. */
+	if (mode == LB_MODE_POD && reply && (ct->flags & CT_F_EXTERNAL)) {
+		s->p.daddr = o_daddr;
+		s->p.proto = IPPROTO_ICMPV6;
+		s->p.tot_len = (__u16)(len - ETH_HLEN);
+		return lb6_forward_reply(ctx, &s->p, &s->fib, o_saddr);
+	}
 	return CTX_ACT_OK;
 }
 

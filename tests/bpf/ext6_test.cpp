@@ -243,11 +243,11 @@ TEST_F(Ext6, NodePortToLocalBackendKeepsTheClientAddress) {
 }
 
 TEST_F(Ext6, LocalPolicyNeverSourceNatsAndDropsWithoutLocalEndpoints) {
-  ASSERT_TRUE(sync({external6(kNode6, 30080, kTcp, {backend6(kRemoteBe, 8080)},
-                              SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY),
-                    external6(kNode6, 30081, kTcp, {},
-                              SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY | SVC_F_NO_LOCAL_EPS),
-                    external6(kNode6, 30082, kTcp, {}, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)}));
+  ASSERT_TRUE(sync(
+      {external6(kNode6, 30080, kTcp, {backend6(kRemoteBe, 8080)},
+                 SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY),
+       external6(kNode6, 30081, kTcp, {}, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY | SVC_F_NO_LOCAL_EPS),
+       external6(kNode6, 30082, kTcp, {}, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY)}));
   auto r = xdp(tcp6(kClient6, 40000, kNode6, 30080));
   ASSERT_EQ(r.retval, kXdpPass);
   EXPECT_EQ(ip6str(parse6(r.out)->saddr), kClient6) << "the client's own address";
@@ -330,6 +330,45 @@ TEST_F(Ext6, HopLimitOneIsNotForwarded) {
   EXPECT_EQ(dropped(DROP_TTL), 1u);
 }
 
+// PMTU discovery across a source-NATed NodePort flow: a router between the
+// node and the client answers a reply (node:30080 -> client) with a packet
+// too big, sent to the node. It concerns the backend, which sent the data:
+// translated back (outer node -> backend, the quote backend:8080 ->
+// node:snatPort as the backend sent it) and forwarded to it, over XDP and tc.
+TEST_F(Ext6, PacketTooBigAboutASourceNatedFlowReachesTheBackend) {
+  ASSERT_TRUE(sync({external6(kNode6, 30080, kTcp, {backend6(kRemoteBe, 8080)})}));
+  auto r = xdp(tcp6(kClient6, 40000, kNode6, 30080));
+  ASSERT_EQ(r.retval, kXdpTx);
+  const uint16_t snatPort = parse6(r.out)->sport;
+  // The reply as it left the node toward the client.
+  const Bytes reply = tcp6(kNode6, 30080, kClient6, 40000, kTcpSyn | kTcpAck);
+  const Bytes quote(reply.begin() + 14, reply.end());
+  const Bytes ptb = testlib::icmp6Error("fd00:77::99", kNode6, 2, 0, quote, 1280);
+  for (bool viaXdp : {true, false}) {
+    SCOPED_TRACE(viaXdp ? "xdp" : "tc");
+    r = viaXdp ? xdp(ptb) : tcExt(ptb);
+    ASSERT_EQ(r.retval, viaXdp ? kXdpTx : kTcRedirect)
+        << verdictName(viaXdp ? Prog::Xdp : Prog::Tc, r.retval);
+    auto o = parse6(r.out);
+    ASSERT_TRUE(o);
+    EXPECT_EQ(ip6str(o->saddr), kNode6) << "from the node's SNAT address";
+    EXPECT_EQ(ip6str(o->daddr), kRemoteBe) << "to the backend";
+    EXPECT_EQ(o->hopLimit, 63);
+    EXPECT_EQ(mac(r.out, 0), kNode1Mac);
+    EXPECT_TRUE(l4Checksum6Ok(r.out)) << "ICMPv6 checksum";
+    // The quote, as a frame of its own: its TCP checksum must verify too.
+    Bytes qf(r.out.begin(), r.out.begin() + 14);
+    qf.insert(qf.end(), r.out.begin() + 14 + 40 + 8, r.out.end());
+    auto q = parse6(qf);
+    ASSERT_TRUE(q);
+    EXPECT_TRUE(l4Checksum6Ok(qf)) << "the quoted TCP checksum";
+    EXPECT_EQ(ip6str(q->saddr), kRemoteBe);
+    EXPECT_EQ(q->sport, 8080);
+    EXPECT_EQ(ip6str(q->daddr), kNode6);
+    EXPECT_EQ(q->dport, snatPort);
+  }
+}
+
 // The CHECKSUM_COMPLETE path of the source-NAT rewrite (bpf_l4_csum_replace
 // for the address words and both ports), which test_run's skbs never take
 // unless the test build forces it (cfg_tc_csum_helpers).
@@ -348,8 +387,8 @@ TEST_F(Ext6CsumHelpers, SourceNatKeepsTheChecksumRight) {
                     external6(kNode6, 30053, kUdp, {backend6(kRemoteBe, 5353)})}));
   for (uint8_t proto : {kTcp, kUdp}) {
     const uint16_t port = proto == kTcp ? 30080 : 30053;
-    const Bytes in = proto == kTcp ? tcp6(kClient6, 40000, kNode6, port)
-                                   : udp6(kClient6, 40000, kNode6, port);
+    const Bytes in =
+        proto == kTcp ? tcp6(kClient6, 40000, kNode6, port) : udp6(kClient6, 40000, kNode6, port);
     auto r = tcExt(in);
     ASSERT_EQ(r.retval, kTcRedirect) << int(proto);
     auto t = parse6(r.out);
