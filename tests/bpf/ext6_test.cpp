@@ -330,6 +330,34 @@ TEST_F(Ext6, HopLimitOneIsNotForwarded) {
   EXPECT_EQ(dropped(DROP_TTL), 1u);
 }
 
+// Hairpin over IPv6 (the generic source-NAT choice on the pod side): a pod
+// whose own v6 Service picks itself is source-NATed to the node's address
+// toward it, and both directions go straight back into its interface.
+TEST_F(Ext6, HairpinPodReachingItselfThroughItsService) {
+  const std::string vip = "fd00:10:96::50";
+  Frontend f = external6(vip, 80, kTcp, {backend6(kLocalBe, 8080)}, 0);
+  ASSERT_TRUE(sync({f}));
+  const Bytes req = tcp6(kLocalBe, 40000, vip, 80);
+  auto r = tcPod(req);
+  ASSERT_EQ(r.retval, kTcRedirect) << verdictName(Prog::Tc, r.retval);
+  auto t = parse6(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(ip6str(t->saddr), kNode6) << "the node's address toward the pod";
+  EXPECT_GE(t->sport, SNAT_PORT_MIN_DEFAULT);
+  EXPECT_EQ(ip6str(t->daddr), kLocalBe);
+  EXPECT_EQ(t->dport, 8080);
+  EXPECT_EQ(mac(r.out, 0), mac(req, 6)) << "back to the pod (MACs swapped)";
+  EXPECT_TRUE(l4Checksum6Ok(r.out));
+  r = tcPod(tcp6(kLocalBe, 8080, kNode6, t->sport, kTcpSyn | kTcpAck));
+  ASSERT_EQ(r.retval, kTcRedirect);
+  t = parse6(r.out);
+  EXPECT_EQ(ip6str(t->saddr), vip);
+  EXPECT_EQ(t->sport, 80);
+  EXPECT_EQ(ip6str(t->daddr), kLocalBe);
+  EXPECT_EQ(t->dport, 40000);
+  EXPECT_TRUE(l4Checksum6Ok(r.out));
+}
+
 // PMTU discovery across a source-NATed NodePort flow: a router between the
 // node and the client answers a reply (node:30080 -> client) with a packet
 // too big, sent to the node. It concerns the backend, which sent the data:
