@@ -311,6 +311,13 @@ std::vector<PathCase> pathCases() {
        Prep::Established, Check::Replies, OK, false, Svc::Hot6},
       {"tc6.non_service_pass", "IPv6, not a service: CT miss + svc miss + pass", SvclbTc, Wrap, Hot,
        NotService6, W6, Prep::None, Check::NoDrops, OK, false, Svc::Hot6},
+      // The node-NIC path: svclb_xdp_lb tail-calls svclb_xdp_lb6.
+      {"xdp6.clusterip_ct_hit", "IPv6 CT hit + DNAT (XDP)", SvclbXdp, Wrap, Hot, ToVip6Ack, W6,
+       Prep::Established, Check::Hits, P, false, Svc::Hot6},
+      {"xdp6.clusterip_new_flow", "IPv6 new flow (XDP: CT miss + svc lookup + LRU insert x2)",
+       SvclbXdp, Wrap, Hot, ToVip6Syn, W6 | V, Prep::None, Check::Flows, P, true, Svc::Hot6},
+      {"xdp6.reply_rnat", "IPv6 reply reverse NAT (XDP, CT hit)", SvclbXdp, Wrap, Hot, Reply6, W6,
+       Prep::Established, Check::Replies, P, false, Svc::Hot6},
       {"ref6.ct_hit", "bare IPv6 CT hit + DNAT + XDP_TX", RefCtHit6, Wrap, Hot, ToVip6Ack, W6,
        Prep::Established, Check::None, T, false},
       {"ref6.new_flow", "bare IPv6 CT miss + lookup + LRU insert + DNAT", RefNewFlow6, Wrap, Hot,

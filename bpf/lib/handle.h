@@ -171,7 +171,7 @@ static __always_inline int lb6_exit(struct __ctx_buff *ctx, int ret, __u32 len,
 
 /* The IPv6 entry programs' parsed packet, verdict and route: on their
  * stacks clang 14 lays the inlined IPv6 pipeline out beyond the 512 bytes
- * the verifier allows. Per CPU, zeroed by each run (lb6_scratch): a packet
+ * the verifier allows. Per CPU, reset by each run (lb6_scratch): a packet
  * program is not re-entered on its CPU while it runs (softirq, or BH
  * disabled). One map per hook (CTX_GLOBAL: lb6_scratch_skb, _xdp). */
 struct lb6_scratch {
@@ -192,8 +192,11 @@ static __always_inline struct lb6_scratch *lb6_scratch(void)
 	__u32 zero = 0;
 	struct lb6_scratch *s = bpf_map_lookup_elem(&CTX_GLOBAL(lb6_scratch), &zero);
 
-	if (s)
-		__builtin_memset(s, 0, sizeof(*s));
+	/* The route needs no zeroing: every lookup fills it first. */
+	if (s) {
+		__builtin_memset(&s->p, 0, sizeof(s->p));
+		__builtin_memset(&s->v, 0, sizeof(s->v));
+	}
 	return s;
 }
 
