@@ -296,6 +296,8 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.sock_rev6_v1, SVCLB_MAP_SOCK_REV6, sizeof(sock_rev6_key), sizeof(sock_rev6_value)},
       {s->maps.l2_ndp_v1, SVCLB_MAP_L2_NDP, sizeof(l2_ndp_key), sizeof(l2_arp_value)},
       {s->maps.tail_progs, SVCLB_MAP_TAIL_PROGS, sizeof(__u32), sizeof(__u32)},
+      {s->maps.tail_ext6, SVCLB_MAP_TAIL_EXT6, sizeof(__u32), sizeof(__u32)},
+      {s->maps.tail_xdp6, SVCLB_MAP_TAIL_XDP6, sizeof(__u32), sizeof(__u32)},
       {s->maps.sock_flow6_v1, SVCLB_MAP_SOCK_FLOW6, sizeof(int), sizeof(sock_flow6)},
   };
   for (const auto& w : wants) {
