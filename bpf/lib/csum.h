@@ -7,15 +7,22 @@
 
 #include "lib/common.h"
 
-/* The end-around carry without a comparison: BPF has no set-on-condition
- * instruction, so `sum + (sum < v)` compiles to a branch, and every branch
- * doubles what the verifier walks (the IPv6 rewrites add 20 words). With
- * the carry in bit 32 the low word plus it cannot overflow again. */
 static __always_inline __u32 csum_add32(__u32 sum, __u32 v)
 {
-	__u64 s = (__u64)sum + v;
+	sum += v;
+	return sum + (sum < v); /* end-around carry */
+}
 
-	return (__u32)s + (__u32)(s >> 32);
+/* Folds a 64-bit one's complement accumulator to 32 bits, without a
+ * branch: BPF has no set-on-condition instruction, so csum_add32's carry
+ * test is a branch, and a long run of them (an IPv6 rewrite changes up to
+ * 16 address words) doubles what the verifier walks at each one. Sums of
+ * many words are accumulated in 64 bits and folded once instead. */
+static __always_inline __u32 csum_fold64(__u64 s)
+{
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	return (__u32)s;
 }
 
 static __always_inline __sum16 csum_fold32(__u32 sum)

@@ -161,16 +161,19 @@ static __always_inline int nat4_rewrite_both(struct __ctx_buff *ctx, const struc
  * No IP header checksum; the L4 checksum's pseudo-header holds the 16-byte
  * addresses: an address change is four 32-bit word changes. */
 
-/* `sum` after the address `from` became `to`. */
+/* `sum` after the address `from` became `to` (accumulated in 64 bits and
+ * folded once: no branch per word, lib/csum.h). */
 static __always_inline __u32 csum_add_v6_change(__u32 sum, const struct v6addr *from,
 						const struct v6addr *to)
 {
+	__u64 s = sum;
+
 #pragma unroll
 	for (int i = 0; i < 4; i++) {
-		sum = csum_add32(sum, ~from->w[i]);
-		sum = csum_add32(sum, to->w[i]);
+		s += (__u32)~from->w[i];
+		s += to->w[i];
 	}
-	return sum;
+	return csum_fold64(s);
 }
 
 /* nat4_rewrite for IPv6: dst != 0 rewrites the destination (DNAT), else
