@@ -20,7 +20,7 @@ Status Committer::load() {
   return {};
 }
 
-Status Committer::restore(std::vector<uint32_t> nodeAddrs) {
+Status Committer::restore(NodeAddresses nodeAddrs) {
   nodeAddrs_ = std::move(nodeAddrs);
   if (auto st = maps_.adopt(); !st) return st;
   auto plan = maps_.plan(desiredFrontends());
@@ -37,14 +37,15 @@ Status Committer::restore(std::vector<uint32_t> nodeAddrs) {
 
 std::vector<Frontend> Committer::desiredFrontends() {
   std::vector<Frontend> out = store_.frontends();
-  auto ext = externalToFrontends(store_.externalFrontends(), nodeAddrs_, cfg_.nodeName, out);
+  auto ext = externalToFrontends(store_.externalFrontends(), nodeAddrs_.v4, cfg_.nodeName, out,
+                                 nodeAddrs_.v6);
   extWarnings_.update(ext.warnings);
   out.insert(out.end(), std::make_move_iterator(ext.frontends.begin()),
              std::make_move_iterator(ext.frontends.end()));
   return out;
 }
 
-void Committer::setNodeAddresses(std::vector<uint32_t> nodeAddrs) {
+void Committer::setNodeAddresses(NodeAddresses nodeAddrs) {
   if (nodeAddrs == nodeAddrs_) return;
   nodeAddrs_ = std::move(nodeAddrs);
   replanAll("the node addresses");

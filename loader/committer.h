@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "loader/node_addresses.h"
 #include "loader/reconcile.h"
 #include "loader/state_source.h"
 #include "loader/warn_once.h"
@@ -52,7 +53,7 @@ class Committer final : public StateSink {
   // its journal); restore() reads the maps and brings them to the store's
   // state for the node addresses `nodeAddrs` (host order, sorted).
   Status load();
-  Status restore(std::vector<uint32_t> nodeAddrs);
+  Status restore(NodeAddresses nodeAddrs);
 
   Result<Outcomes> apply(std::vector<Object> objs) override;
   Result<Outcomes> remove(const std::vector<ObjectRef>& refs) override;
@@ -61,11 +62,11 @@ class Committer final : public StateSink {
 
   // The node's addresses changed: every frontend is planned again (the
   // NodePorts are one frontend per node address). Problems are logged.
-  void setNodeAddresses(std::vector<uint32_t> nodeAddrs);
+  void setNodeAddresses(NodeAddresses nodeAddrs);
   // The zone of this node's Node object (Kubernetes mode): ignored when
   // --zone was given; otherwise a change re-plans every frontend.
   void setNodeZone(const std::string& zone) override;
-  const std::vector<uint32_t>& nodeAddresses() const { return nodeAddrs_; }
+  const NodeAddresses& nodeAddresses() const { return nodeAddrs_; }
 
   // Called after every successful change, with the store as it now is (L2
   // announcements and health checks follow the store).
@@ -108,7 +109,7 @@ class Committer final : public StateSink {
   Store store_;
   // store_ on disk: a snapshot plus a journal of the changes since.
   StateFile state_;
-  std::vector<uint32_t> nodeAddrs_;  // host order, sorted
+  NodeAddresses nodeAddrs_;  // sorted
   // The maps hold exactly store_'s ClusterIP frontends and no external one:
   // a change can then be planned from the Services it touches alone
   // (planSyncDelta). Cleared by any failed sync; set again by the next

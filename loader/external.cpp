@@ -84,22 +84,33 @@ std::optional<SourceRange> parseSourceRange(const std::string& cidr) {
   const std::string s = trim(cidr);
   const auto slash = s.find('/');
   if (slash == std::string::npos) return std::nullopt;
-  auto addr = parseIp(s.substr(0, slash));
-  const std::string len = s.substr(slash + 1);
-  if (!addr || len.empty() || len.size() > 2 ||
-      len.find_first_not_of("0123456789") != std::string::npos)
+  const std::string host = s.substr(0, slash), len = s.substr(slash + 1);
+  if (len.empty() || len.size() > 3 || len.find_first_not_of("0123456789") != std::string::npos)
     return std::nullopt;
   unsigned prefix = 0;
-  std::from_chars(len.data(), len.data() + len.size(), prefix);  // 1-2 digits: cannot fail
-  if (prefix > 32) return std::nullopt;
-  const auto p = static_cast<uint8_t>(prefix);
-  return SourceRange{*addr & maskOf(p), p};
+  std::from_chars(len.data(), len.data() + len.size(), prefix);  // 1-3 digits: cannot fail
+  if (auto addr = parseIp(host)) {
+    if (prefix > 32) return std::nullopt;
+    const auto p = static_cast<uint8_t>(prefix);
+    return SourceRange{*addr & maskOf(p), p};
+  }
+  in6_addr a6{};
+  if (inet_pton(AF_INET6, host.c_str(), &a6) != 1 || prefix > 128) return std::nullopt;
+  SourceRange r;
+  r.isV6 = true;
+  r.prefix = static_cast<uint8_t>(prefix);
+  for (size_t i = 0; i < 16; ++i) {
+    const int bits = std::clamp(int(prefix) - int(i) * 8, 0, 8);
+    r.addr6[i] = a6.s6_addr[i] & static_cast<uint8_t>(0xff00u >> bits);
+  }
+  return r;
 }
 
 ExternalFrontends externalToFrontends(const std::vector<ExternalFrontend>& ext,
                                       const std::vector<uint32_t>& nodeAddrs,
                                       const std::string& nodeName,
-                                      const std::vector<Frontend>& clusterFrontends) {
+                                      const std::vector<Frontend>& clusterFrontends,
+                                      const std::vector<Ip6>& nodeAddrs6) {
   ExternalFrontends out;
 
   // Who holds a key: ClusterIP frontends first, then externals in order.
@@ -117,13 +128,19 @@ ExternalFrontends externalToFrontends(const std::vector<ExternalFrontend>& ext,
     if (a != 0) addrs.push_back(a);
   std::sort(addrs.begin(), addrs.end());
   addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
+  std::vector<Ip6> addrs6;
+  for (const Ip6& a : nodeAddrs6)
+    if (a != Ip6{}) addrs6.push_back(a);
+  std::sort(addrs6.begin(), addrs6.end());
+  addrs6.erase(std::unique(addrs6.begin(), addrs6.end()), addrs6.end());
 
   std::vector<const ExternalFrontend*> order;
   for (const auto& e : ext) order.push_back(&e);
   std::stable_sort(
       order.begin(), order.end(), [](const ExternalFrontend* a, const ExternalFrontend* b) {
-        return std::tie(a->kind, a->ip, a->port, a->proto, a->ns, a->name, a->portName) <
-               std::tie(b->kind, b->ip, b->port, b->proto, b->ns, b->name, b->portName);
+        return std::tie(a->kind, a->v6, a->ip, a->ip6, a->port, a->proto, a->ns, a->name,
+                        a->portName) < std::tie(b->kind, b->v6, b->ip, b->ip6, b->port, b->proto,
+                                                b->ns, b->name, b->portName);
       });
 
   for (const ExternalFrontend* e : order) {
@@ -159,21 +176,35 @@ ExternalFrontends externalToFrontends(const std::vector<ExternalFrontend>& ext,
     }
     if (!e->sourceRanges.empty()) {
       base.flags |= SVC_F_SRC_RANGES;
+      // This frontend's family only: a list without one of its family
+      // admits no client of it (fails closed).
       for (const auto& r : e->sourceRanges)
-        if (auto sr = parseSourceRange(r)) base.sourceRanges.push_back(*sr);
+        if (auto sr = parseSourceRange(r); sr && sr->v6() == e->v6)
+          base.sourceRanges.push_back(*sr);
       std::sort(base.sourceRanges.begin(), base.sourceRanges.end());
       base.sourceRanges.erase(std::unique(base.sourceRanges.begin(), base.sourceRanges.end()),
                               base.sourceRanges.end());
     }
 
-    std::vector<uint32_t> ips;
-    if (e->kind == ExternalKind::NodePort && e->ip == 0)
-      ips = addrs;
-    else
-      ips = {e->ip};
-    for (uint32_t ip : ips) {
+    std::vector<FrontendKey> keys;
+    if (e->v6) {
+      auto key6 = [&](const Ip6& a) {
+        FrontendKey k{0, e->port, e->proto};
+        k.vip6 = a;
+        return k;
+      };
+      if (e->kind == ExternalKind::NodePort && e->ip6 == Ip6{})
+        for (const Ip6& a : addrs6) keys.push_back(key6(a));
+      else
+        keys.push_back(key6(e->ip6));
+    } else if (e->kind == ExternalKind::NodePort && e->ip == 0) {
+      for (uint32_t a : addrs) keys.push_back(FrontendKey{a, e->port, e->proto});
+    } else {
+      keys.push_back(FrontendKey{e->ip, e->port, e->proto});
+    }
+    for (const FrontendKey& key : keys) {
       Frontend f = base;
-      f.key = FrontendKey{ip, e->port, e->proto};
+      f.key = key;
       const std::string me =
           fmt::format("{} of {}", kindName(e->kind), who(e->ns, e->name, e->portName));
       auto [it, fresh] = owner.emplace(f.key, me);

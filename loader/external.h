@@ -16,9 +16,10 @@
 //                       (kube-proxy's "has no local endpoints" DROP); with no
 //                       usable endpoint anywhere it is rejected as usual;
 //   SVC_F_SRC_RANGES    loadBalancerSourceRanges is set (LoadBalancer IPs
-//                       only, as in kube-proxy); the IPv4 CIDRs become
-//                       sourceRanges. Fails closed: a list with no usable
-//                       IPv4 entry (only IPv6 ones) admits no IPv4 client.
+//                       only, as in kube-proxy); the CIDRs of the
+//                       frontend's family become sourceRanges. Fails closed:
+//                       a list with no entry of that family admits no
+//                       client of it.
 #pragma once
 
 #include <cstdint>
@@ -39,8 +40,9 @@ struct ExternalFrontends {
   std::vector<std::string> warnings;
 };
 
-// Expands NodePort entries (ip 0) to one Frontend per node address
-// (`nodeAddrs`, host order; 0 and duplicates are ignored) and maps each
+// Expands NodePort entries (ip 0) to one Frontend per node address of the
+// entry's family (`nodeAddrs`, host order, or `nodeAddrs6`; 0 / :: and
+// duplicates are ignored) and maps each
 // LoadBalancer IP and externalIP to one Frontend. `clusterFrontends`
 // (Store::frontends()) are the keys already taken, and give each Service's
 // annotations (svclb.io/lb-algorithm, weights come with the backends).
@@ -51,11 +53,12 @@ struct ExternalFrontends {
 ExternalFrontends externalToFrontends(const std::vector<ExternalFrontend>& ext,
                                       const std::vector<uint32_t>& nodeAddrs,
                                       const std::string& nodeName,
-                                      const std::vector<Frontend>& clusterFrontends = {});
+                                      const std::vector<Frontend>& clusterFrontends = {},
+                                      const std::vector<Ip6>& nodeAddrs6 = {});
 
-// Parses one loadBalancerSourceRanges entry ("192.0.2.0/24", surrounding
-// spaces allowed; host bits are cleared). nullopt for IPv6 or anything that
-// is not an IPv4 CIDR.
+// Parses one loadBalancerSourceRanges entry ("192.0.2.0/24" or
+// "2001:db8::/64", surrounding spaces allowed; host bits are cleared).
+// nullopt for anything that is not a CIDR.
 std::optional<SourceRange> parseSourceRange(const std::string& cidr);
 
 struct L2Announcement {

@@ -14,27 +14,6 @@ using nlohmann::json;
 
 namespace {
 
-// The API server validated every address: one with a ':' is IPv6.
-bool v6(const json& v) {
-  return v.is_string() && v.get_ref<const std::string&>().find(':') != std::string::npos;
-}
-
-// Drops the IPv6 strings of the array at obj[path...] (if any).
-void dropV6(json& obj, std::initializer_list<const char*> path) {
-  json* cur = &obj;
-  for (const char* k : path) {
-    if (!cur->is_object()) return;
-    auto it = cur->find(k);
-    if (it == cur->end()) return;
-    cur = &*it;
-  }
-  if (!cur->is_array()) return;
-  json keep = json::array();
-  for (auto& v : *cur)
-    if (!v6(v)) keep.push_back(std::move(v));
-  *cur = std::move(keep);
-}
-
 std::string describe(const ObjectRef& r) { return fmt::format("{} {}/{}", r.kind, r.ns, r.name); }
 
 // Every kind the store holds: after the first list the store holds exactly
@@ -58,18 +37,6 @@ std::optional<std::string> dataplaneView(json& obj) {
     return std::nullopt;
   }
   if (kind != "Service") return std::nullopt;
-  auto spec = obj.find("spec");
-  if (spec == obj.end() || !spec->is_object()) return std::nullopt;
-  dropV6(*spec, {"externalIPs"});
-  dropV6(*spec, {"loadBalancerSourceRanges"});
-  if (auto st = obj.find("status"); st != obj.end() && st->is_object())
-    if (auto lb = st->find("loadBalancer"); lb != st->end() && lb->is_object())
-      if (auto in = lb->find("ingress"); in != lb->end() && in->is_array()) {
-        json keep = json::array();
-        for (auto& e : *in)
-          if (!e.is_object() || !v6(e.value("ip", json()))) keep.push_back(std::move(e));
-        *in = std::move(keep);
-      }
   return std::nullopt;
 }
 

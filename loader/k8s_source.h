@@ -47,11 +47,10 @@
 
 namespace svclb {
 
-// What svclb's dataplane serves of an API object, in place: a Service keeps
-// its ClusterIPs of both families (the pods' and the node's paths balance
-// IPv6 too), its IPv6 externalIPs, ingress IPs and source ranges are dropped
-// (the node NICs' path is IPv4 only). Returns why the object is ignored
-// altogether (an FQDN EndpointSlice), or nullopt to keep it.
+// What svclb's dataplane serves of an API object: every Service as it is
+// (both families, on the pods' and the node NICs' paths alike). Returns why
+// the object is ignored altogether (an FQDN EndpointSlice), or nullopt to
+// keep it.
 std::optional<std::string> dataplaneView(nlohmann::json& obj);
 
 // What the source knows and did, for `svcctl status` and logs.

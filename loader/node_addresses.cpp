@@ -7,35 +7,48 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "loader/dns_address.h"
 #include "model/model.h"
 
 namespace svclb {
 
-std::vector<uint32_t> nodeAddresses() {
-  std::vector<uint32_t> out;
+NodeAddresses nodeAddresses() {
+  NodeAddresses out;
   ifaddrs* ifa = nullptr;
   if (getifaddrs(&ifa) != 0) return out;
   for (ifaddrs* i = ifa; i; i = i->ifa_next) {
-    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    if (!i->ifa_addr) continue;
+    if (i->ifa_addr->sa_family == AF_INET6) {
+      Ip6 a{};
+      std::memcpy(a.data(), reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr.s6_addr,
+                  a.size());
+      const bool loopback = a == Ip6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+      const bool linkLocal = a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+      if (a != Ip6{} && !loopback && !linkLocal && a[0] != 0xff) out.v6.push_back(a);
+      continue;
+    }
+    if (i->ifa_addr->sa_family != AF_INET) continue;
     // svclbd's cluster DNS address is not a node address (no NodePorts there).
     if (i->ifa_name && kDnsAddressLabel == i->ifa_name) continue;
     const uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
     if ((a >> 24) == 127 || a == 0) continue;
-    out.push_back(a);
+    out.v4.push_back(a);
   }
   freeifaddrs(ifa);
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  std::sort(out.v4.begin(), out.v4.end());
+  out.v4.erase(std::unique(out.v4.begin(), out.v4.end()), out.v4.end());
+  std::sort(out.v6.begin(), out.v6.end());
+  out.v6.erase(std::unique(out.v6.begin(), out.v6.end()), out.v6.end());
   return out;
 }
 
-std::string formatAddressList(const std::vector<uint32_t>& hostOrder) {
-  if (hostOrder.empty()) return "none";
+std::string formatAddressList(const NodeAddresses& addrs) {
+  if (addrs.v4.empty() && addrs.v6.empty()) return "none";
   std::vector<std::string> shown;
-  shown.reserve(hostOrder.size());
-  for (uint32_t a : hostOrder) shown.push_back(formatIPv4(a));
+  for (uint32_t a : addrs.v4) shown.push_back(formatIPv4(a));
+  for (const Ip6& a : addrs.v6) shown.push_back(formatIPv6(a));
   return fmt::format("{}", fmt::join(shown, ", "));
 }
 

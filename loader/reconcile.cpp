@@ -81,6 +81,14 @@ src_range_key makeSrcRangeKey(uint32_t svcId, const SourceRange& r) {
   return key;
 }
 
+src_range6_key makeSrcRange6Key(uint32_t svcId, const SourceRange& r) {
+  src_range6_key key{};
+  key.prefixlen = 32u + r.prefix;
+  key.svc_id = svcId;
+  std::memcpy(&key.addr, r.addr6.data(), sizeof key.addr);
+  return key;
+}
+
 namespace {
 
 constexpr size_t kMaxSlots = 65535;  // svc_key.slot / svc_value.total are 16-bit
@@ -125,8 +133,16 @@ uint8_t algoOf(const Frontend& want, const SyncOptions& opts) {
 std::vector<SourceRange> normalizeRanges(const std::vector<SourceRange>& in) {
   std::vector<SourceRange> out;
   for (SourceRange r : in) {
-    if (r.prefix > 32) continue;
-    r.addr &= r.prefix == 0 ? 0u : 0xffffffffu << (32 - r.prefix);
+    if (r.prefix > (r.v6() ? 128 : 32)) continue;
+    if (r.v6()) {
+      for (size_t i = 0; i < r.addr6.size(); ++i) {
+        const int bits = std::clamp(int{r.prefix} - int(i) * 8, 0, 8);
+        r.addr6[i] &= static_cast<uint8_t>(0xff00u >> bits);
+      }
+      r.addr = 0;
+    } else {
+      r.addr &= r.prefix == 0 ? 0u : 0xffffffffu << (32 - r.prefix);
+    }
     out.push_back(r);
   }
   std::sort(out.begin(), out.end());

@@ -195,6 +195,8 @@ MapOp putSvc(const FrontendKey& k, uint16_t slot, const svc_value& v);
 MapOp deleteSvc(const FrontendKey& k, uint16_t slot);
 // {prefixlen = 32 + prefix, svc_id, addr}: the LPM key of one range.
 src_range_key makeSrcRangeKey(uint32_t svcId, const SourceRange& r);
+// The same for an IPv6 range (src_ranges6_v1).
+src_range6_key makeSrcRange6Key(uint32_t svcId, const SourceRange& r);
 
 // Plans the writes that turn `actual` into `desired`. Frontends and backends
 // that did not change produce no op. Fails (changing nothing) when ids or

@@ -110,6 +110,7 @@ Status Syncer::adopt() {
   // Source ranges, grouped by owner. Each frontend's list ends up sorted
   // (planSync compares sorted lists); ranges of no frontend are strays.
   std::vector<src_range_key> strayRanges;
+  std::vector<src_range6_key> strayRanges6;
   {
     std::map<uint32_t, ActualFrontend*> owners;
     for (auto& [fk, f] : st.frontends) owners[f.svcId] = &f;
@@ -123,6 +124,18 @@ Status Syncer::adopt() {
       const auto prefix = static_cast<uint8_t>(k.prefixlen - 32);
       const uint32_t mask = prefix == 0 ? 0u : 0xffffffffu << (32 - prefix);
       owner->second->sourceRanges.push_back({ntohl(k.addr) & mask, prefix});
+    });
+    dp_.srcRanges6().forEach([&](const src_range6_key& k, const uint8_t&) {
+      auto owner = owners.find(k.svc_id);
+      if (owner == owners.end() || k.prefixlen < 32 || k.prefixlen > 160) {
+        strayRanges6.push_back(k);
+        return;
+      }
+      SourceRange r;
+      r.isV6 = true;
+      r.prefix = static_cast<uint8_t>(k.prefixlen - 32);
+      std::memcpy(r.addr6.data(), &k.addr, sizeof k.addr);
+      owner->second->sourceRanges.push_back(r);  // written masked (normalizeRanges)
     });
     for (auto& [fk, f] : st.frontends) {
       auto& r = f.sourceRanges;
@@ -146,6 +159,9 @@ Status Syncer::adopt() {
   auto ranges = dp_.srcRanges();
   for (const auto& k : strayRanges)
     if (auto e = ranges.erase(k); !e) return e;
+  auto ranges6 = dp_.srcRanges6();
+  for (const auto& k : strayRanges6)
+    if (auto e = ranges6.erase(k); !e) return e;
   return execute(cleanup);
 }
 
@@ -166,6 +182,7 @@ struct WriteOne {
   MaglevMap maglev;
   Service6Map svc6;
   Backend6Map backends6;
+  SrcRange6Map ranges6;
 
   Status operator()(const mapop::PutBackend& op) {
     if (op.v6())
@@ -184,9 +201,11 @@ struct WriteOne {
   Status operator()(const mapop::PutMaglev& op) { return maglev.put(op.svcId, op.table); }
   Status operator()(const mapop::DeleteMaglev& op) { return maglev.erase(op.svcId); }
   Status operator()(const mapop::PutSrcRange& op) {
+    if (op.range.v6()) return ranges6.update(makeSrcRange6Key(op.svcId, op.range), uint8_t{1});
     return ranges.update(makeSrcRangeKey(op.svcId, op.range), uint8_t{1});
   }
   Status operator()(const mapop::DeleteSrcRange& op) {
+    if (op.range.v6()) return ranges6.erase(makeSrcRange6Key(op.svcId, op.range));
     return ranges.erase(makeSrcRangeKey(op.svcId, op.range));
   }
 };
@@ -261,8 +280,9 @@ Status Syncer::writeGroup(BatchGroup g, const std::vector<MapOp>& ops,
 }
 
 Status Syncer::execute(const std::vector<MapOp>& ops) {
-  WriteOne write{dp_.services(),  dp_.backends(), dp_.svcStats(),  dp_.backendStats(),
-                 dp_.srcRanges(), dp_.maglev(),   dp_.services6(), dp_.backends6()};
+  WriteOne write{dp_.services(),     dp_.backends(),  dp_.svcStats(),
+                 dp_.backendStats(), dp_.srcRanges(), dp_.maglev(),
+                 dp_.services6(),    dp_.backends6(), dp_.srcRanges6()};
   // writeOrder (loader/reconcile.h): runs regrouped so that each group is
   // one batch per map.
   const std::vector<size_t> order = writeOrder(ops);

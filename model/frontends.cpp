@@ -405,77 +405,84 @@ std::vector<ExternalFrontend> Store::externalFrontends() const {
     const bool lb = svc.type == "LoadBalancer";
     // validate() only lets externally reachable Services set the policy.
     const bool local = svc.externalTrafficPolicy == "Local";
-    std::vector<uint32_t> lbIPs, extIPs;
-    if (lb)
-      for (const auto& ip : svc.loadBalancerIngressIPs)
-        if (auto v = parseIPv4(ip)) lbIPs.push_back(*v);
-    for (const auto& ip : svc.externalIPs)
-      if (auto v = parseIPv4(ip)) extIPs.push_back(*v);
     std::vector<std::string> ranges;
     for (std::string r : svc.loadBalancerSourceRanges) {
       r.erase(0, r.find_first_not_of(' '));
       r.erase(r.find_last_not_of(' ') + 1);
       ranges.push_back(std::move(r));
     }
-    // The node NICs' dataplane is IPv4: the entries point at the Service's
-    // IPv4 ClusterIP frontend. A Service without one (IPv6 single-stack)
-    // has none, as an IPv4 kube-proxy serves no IPv6-only Service.
-    std::optional<uint32_t> vip;
+    const BackendSource src = sourceFor(svc, endpoints_, slices);
+    // One pass per family of the Service's ClusterIPs, as each family's
+    // kube-proxy sees it: that family's ClusterIP frontend, endpoints,
+    // externalIPs and ingress IPs (FilterIncorrectIPVersion). A Service
+    // without a ClusterIP (headless) has no NodePort, so nothing here.
+    std::vector<IpAddr> vips;
     for (const auto& ip :
          svc.clusterIPs.empty() ? std::vector<std::string>{svc.clusterIP} : svc.clusterIPs)
-      if (!vip) vip = parseIPv4(ip);
-    if (!vip && svc.clusterIP != "None" && !svc.clusterIP.empty()) continue;
-    const BackendSource src = sourceFor(svc, endpoints_, slices);
-    for (const auto& sp : svc.ports) {
-      const uint8_t proto = protoNumber(sp.protocol);
-      if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
-      ExternalFrontend base;
-      base.proto = proto;
-      base.ns = svc.meta.ns;
-      base.name = svc.meta.name;
-      base.portName = sp.name;
-      if (vip) base.clusterFrontend = FrontendKey{*vip, static_cast<uint16_t>(sp.port), proto};
-      base.localOnly = local;
-      if (svc.sessionAffinity == "ClientIP") {
-        base.affinity = true;
-        base.affinityTimeout = affinityTimeoutOf(svc);
-      }
-      if (lb && svc.externalTrafficPolicy == "Local" && svc.healthCheckNodePort > 0 &&
-          svc.healthCheckNodePort <= 65535)
-        base.healthCheckNodePort = static_cast<uint16_t>(svc.healthCheckNodePort);
-      if ((nodePorts && sp.nodePort > 0 && sp.nodePort <= 65535) || !lbIPs.empty() ||
-          !extIPs.empty())
-        base.backends = backendsFor(src, sp, /*v6=*/false);
-      // eTP=Cluster takes the same topology as the ClusterIP (kube-proxy's
-      // clusterEndpoints); eTP=Local picks this node's (loader/external.cpp).
-      if (!local) applyTopology(base.backends, cfg_.nodeName, cfg_.zone);
+      if (auto a = parseIP(ip)) vips.push_back(*a);
+    for (const IpAddr& vip : vips) {
+      const bool v6 = vip.v6;
+      std::vector<IpAddr> lbIPs, extIPs;
+      if (lb)
+        for (const auto& ip : svc.loadBalancerIngressIPs)
+          if (auto a = parseIP(ip); a && a->v6 == v6) lbIPs.push_back(*a);
+      for (const auto& ip : svc.externalIPs)
+        if (auto a = parseIP(ip); a && a->v6 == v6) extIPs.push_back(*a);
+      for (const auto& sp : svc.ports) {
+        const uint8_t proto = protoNumber(sp.protocol);
+        if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
+        ExternalFrontend base;
+        base.v6 = v6;
+        base.proto = proto;
+        base.ns = svc.meta.ns;
+        base.name = svc.meta.name;
+        base.portName = sp.name;
+        base.clusterFrontend.port = static_cast<uint16_t>(sp.port);
+        base.clusterFrontend.proto = proto;
+        if (v6)
+          base.clusterFrontend.vip6 = toIp6(vip.v);
+        else
+          base.clusterFrontend.vip = static_cast<uint32_t>(vip.v);
+        base.localOnly = local;
+        if (svc.sessionAffinity == "ClientIP") {
+          base.affinity = true;
+          base.affinityTimeout = affinityTimeoutOf(svc);
+        }
+        if (lb && svc.externalTrafficPolicy == "Local" && svc.healthCheckNodePort > 0 &&
+            svc.healthCheckNodePort <= 65535)
+          base.healthCheckNodePort = static_cast<uint16_t>(svc.healthCheckNodePort);
+        if ((nodePorts && sp.nodePort > 0 && sp.nodePort <= 65535) || !lbIPs.empty() ||
+            !extIPs.empty())
+          base.backends = backendsFor(src, sp, v6);
+        // eTP=Cluster takes the same topology as the ClusterIP (kube-proxy's
+        // clusterEndpoints); eTP=Local picks this node's (loader/external.cpp).
+        if (!local) applyTopology(base.backends, cfg_.nodeName, cfg_.zone);
 
-      if (nodePorts && sp.nodePort > 0 && sp.nodePort <= 65535) {
-        ExternalFrontend fe = base;
-        fe.kind = ExternalKind::NodePort;
-        fe.port = static_cast<uint16_t>(sp.nodePort);
-        out.push_back(std::move(fe));
-      }
-      for (uint32_t ip : lbIPs) {
-        ExternalFrontend fe = base;
-        fe.kind = ExternalKind::LoadBalancerIP;
-        fe.ip = ip;
-        fe.port = static_cast<uint16_t>(sp.port);
-        fe.sourceRanges = ranges;
-        out.push_back(std::move(fe));
-      }
-      for (uint32_t ip : extIPs) {
-        ExternalFrontend fe = base;
-        fe.kind = ExternalKind::ExternalIP;
-        fe.ip = ip;
-        fe.port = static_cast<uint16_t>(sp.port);
-        out.push_back(std::move(fe));
+        if (nodePorts && sp.nodePort > 0 && sp.nodePort <= 65535) {
+          ExternalFrontend fe = base;
+          fe.kind = ExternalKind::NodePort;
+          fe.port = static_cast<uint16_t>(sp.nodePort);
+          out.push_back(std::move(fe));
+        }
+        auto withIp = [&](ExternalKind kind, const IpAddr& ip) {
+          ExternalFrontend fe = base;
+          fe.kind = kind;
+          if (v6)
+            fe.ip6 = toIp6(ip.v);
+          else
+            fe.ip = static_cast<uint32_t>(ip.v);
+          fe.port = static_cast<uint16_t>(sp.port);
+          if (kind == ExternalKind::LoadBalancerIP) fe.sourceRanges = ranges;
+          out.push_back(std::move(fe));
+        };
+        for (const auto& ip : lbIPs) withIp(ExternalKind::LoadBalancerIP, ip);
+        for (const auto& ip : extIPs) withIp(ExternalKind::ExternalIP, ip);
       }
     }
   }
   std::sort(out.begin(), out.end(), [](const ExternalFrontend& a, const ExternalFrontend& b) {
-    return std::tie(a.kind, a.ip, a.port, a.proto, a.ns, a.name, a.portName) <
-           std::tie(b.kind, b.ip, b.port, b.proto, b.ns, b.name, b.portName);
+    return std::tie(a.kind, a.v6, a.ip, a.ip6, a.port, a.proto, a.ns, a.name, a.portName) <
+           std::tie(b.kind, b.v6, b.ip, b.ip6, b.port, b.proto, b.ns, b.name, b.portName);
   });
   return out;
 }

@@ -264,9 +264,12 @@ struct FrontendKey {
 
 // One loadBalancerSourceRanges entry: addr has no bits past prefix set.
 struct SourceRange {
-  uint32_t addr = 0;   // host byte order, masked
-  uint8_t prefix = 0;  // 0..32
+  uint32_t addr = 0;   // host byte order, masked (IPv4)
+  uint8_t prefix = 0;  // 0..32 (IPv4), 0..128 (IPv6)
+  Ip6 addr6{};         // an IPv6 range's address, masked (src_ranges6_v1)
+  bool isV6 = false;
   auto operator<=>(const SourceRange&) const = default;
+  bool v6() const { return isV6; }
 };
 
 struct Frontend {
@@ -291,7 +294,9 @@ enum class ExternalKind : uint8_t { NodePort, LoadBalancerIP, ExternalIP };
 
 struct ExternalFrontend {
   ExternalKind kind = ExternalKind::NodePort;
+  bool v6 = false;                 // the IPv6 side of the Service (ip6, clusterFrontend.vip6)
   uint32_t ip = 0;                 // host byte order; 0 for NodePort = any address of the node
+  Ip6 ip6{};                       // an IPv6 LoadBalancer IP / externalIP (v6; zero for NodePort)
   uint16_t port = 0;               // the nodePort, or the Service port for LB/external IPs
   uint8_t proto = 0;               // IPPROTO_TCP (6) / IPPROTO_UDP (17)
   std::string ns, name, portName;  // which Service port this is

@@ -163,14 +163,21 @@ bool externallyAccessible(const Service& s) {
 }
 
 // ValidateNonSpecialIP's checks, for an address already known to be IPv4.
-void validateNonSpecialIPv4(const std::string& ip, const std::string& path, FieldErrors& errs) {
-  const uint32_t a = *parseIPv4(ip);
-  if (a == 0) errs.invalidStr(path, ip, fmt::format("may not be unspecified ({})", ip));
-  if ((a >> 24) == 127)
+// kube-apiserver's ValidateNonSpecialIP, either family.
+void validateNonSpecialIP(const std::string& ip, const std::string& path, FieldErrors& errs) {
+  const auto a = parseIP(ip);
+  if (!a) return;
+  const u128 v = a->v;
+  const bool unspecified = v == 0;
+  const bool loopback = a->v6 ? v == 1 : (v >> 24) == 127;
+  const bool linkLocal = a->v6 ? (v >> 118) == 0x3fa /* fe80::/10 */ : (v >> 16) == 0xa9fe;
+  const bool llMulticast = a->v6 ? (v >> 112) == 0xff02 : (v >> 8) == 0xe00000;
+  if (unspecified) errs.invalidStr(path, ip, fmt::format("may not be unspecified ({})", ip));
+  if (loopback)
     errs.invalidStr(path, ip, "may not be in the loopback range (127.0.0.0/8, ::1/128)");
-  if ((a >> 16) == 0xa9fe)
+  if (linkLocal)
     errs.invalidStr(path, ip, "may not be in the link-local range (169.254.0.0/16, fe80::/10)");
-  if ((a >> 8) == 0xe00000)
+  if (llMulticast)
     errs.invalidStr(path, ip,
                     "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)");
 }
@@ -304,12 +311,10 @@ void validateService(const Service& s, FieldErrors& errs) {
   for (size_t i = 0; i < s.externalIPs.size(); ++i) {
     const std::string path = fmt::format("spec.externalIPs[{}]", i);
     const std::string& ip = s.externalIPs[i];
-    if (isIPv6(ip))
-      errs.invalidStr(path, ip, "must be a valid IPv4 address");  // svclb: IPv4 only
-    else if (!isIP(ip))
+    if (!isIP(ip))
       errs.invalidStr(path, ip, kValidIP);
     else
-      validateNonSpecialIPv4(ip, path, errs);
+      validateNonSpecialIP(ip, path, errs);
   }
 
   const std::vector<std::string> kTypes = {"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"};
@@ -360,19 +365,14 @@ void validateService(const Service& s, FieldErrors& errs) {
   }
   if (!s.loadBalancerIP.empty() && !isIP(s.loadBalancerIP))
     errs.invalidStr("spec.loadBalancerIP", s.loadBalancerIP, kValidIP);
-  else if (isIPv6(s.loadBalancerIP))
-    errs.invalidStr("spec.loadBalancerIP", s.loadBalancerIP, "must be a valid IPv4 address");
   if (s.type == "LoadBalancer")
     for (const char* key : {kLbIPsAnnotation, kLbIPsAnnotationLegacy})
       if (auto it = s.meta.annotations.find(key); it != s.meta.annotations.end()) {
         auto list = splitIPList(it->second);
         const bool allIPs = !list.empty() && std::all_of(list.begin(), list.end(), isIP);
-        const bool anyV4 = std::any_of(list.begin(), list.end(),
-                                       [](const std::string& ip) { return parseIPv4(ip); });
-        if (!allIPs || !anyV4)
+        if (!allIPs)
           errs.invalidStr(std::string("metadata.annotations[") + key + "]", it->second,
-                          "must be a comma-separated list of IP addresses, at least one of them "
-                          "IPv4");
+                          "must be a comma-separated list of IP addresses");
       }
 
   if (!externallyAccessible(s)) {

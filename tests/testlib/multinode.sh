@@ -59,6 +59,16 @@ MN_METRICS_PORT=${MN_METRICS_PORT:-9962}   # per node netns
 MN_DAEMON_FLAGS_EXTRA=()                   # more svclbd flags for both nodes
 MN_TUNED=${MN_TUNED:-0}                    # 1: veth links tuned for XDP (top of file)
 MN_EXTERNAL_DATAPATH=${MN_EXTERNAL_DATAPATH:-auto}  # svclbd --external-datapath
+# MN_V6=1: the LAN, the pods and the servers are dual-stack as well:
+# fd00:77::/64 on the LAN (the hosts' last byte as in IPv4: ::1, ::2, ::100,
+# ::101), be1/be2 fd00:10:244:1::11/::12 (topo_add_pod6), node2 routes
+# fd00:10:244:1::/64 via node1 and node1 fd00:10:244:2::/64 via node2, and
+# svclbd's --service-cidr gets the IPv6 range too (MN_SERVICE_CIDR6).
+MN_V6=${MN_V6:-0}
+MN_NET6=fd00:77:
+declare -A MN_IP6=([node1]=$MN_NET6:1 [node2]=$MN_NET6:2 [client]=$MN_NET6:100 [client2]=$MN_NET6:101)
+declare -A MN_POD_IP6=()
+MN_SERVICE_CIDR6=fd00:10:96::/112
 declare -A MN_DAEMON_PID=()
 MN_PREFIX=""
 
@@ -75,6 +85,7 @@ mn_init() {
     mkdir -p "$TOPO_TMP"
     MN_CG2_ROOT=$(cgroup2_root) || die "no cgroup2 mount in /proc/mounts"
     POD_IP+=([be1]=10.244.1.11 [be2]=10.244.1.12)
+    MN_POD_IP6=([be1]=fd00:10:244:1::11 [be2]=fd00:10:244:1::12)
     trap mn_on_exit EXIT
     trap 'exit 130' INT TERM
 }
@@ -123,23 +134,25 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, fmt, *args):
         sys.stderr.write("%s %s\n" % (self.client_address[0], fmt % args))
+import socket
 http.server.ThreadingHTTPServer.allow_reuse_address = True
+http.server.ThreadingHTTPServer.address_family = socket.AF_INET6 if ":" in ip else socket.AF_INET
 http.server.ThreadingHTTPServer((ip, port), H).serve_forever()
 '
 MN_UDP_PY='
 import socket, sys
 name, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((ip, port))
 while True:
     data, addr = s.recvfrom(65535)
     s.sendto(("%s %s:%d\n" % (name, addr[0], addr[1])).encode(), addr)
 '
 
-mn_start_backend() {  # POD
-    local pod=$1 ip=${POD_IP[$1]}
-    bg_ns "$(mn_ns "$pod")" "$PY" -u -c "$MN_HTTP_PY" "$pod" "$ip" "$HTTP_PORT" >"$TOPO_TMP/http-$pod.log" 2>&1
-    bg_ns "$(mn_ns "$pod")" "$PY" -u -c "$MN_UDP_PY" "$pod" "$ip" "$UDP_PORT" >"$TOPO_TMP/udp-$pod.log" 2>&1
+mn_start_backend() {  # POD [IP [TAG]]
+    local pod=$1 ip=${2:-${POD_IP[$1]}} tag=${3:-}
+    bg_ns "$(mn_ns "$pod")" "$PY" -u -c "$MN_HTTP_PY" "$pod" "$ip" "$HTTP_PORT" >"$TOPO_TMP/http$tag-$pod.log" 2>&1
+    bg_ns "$(mn_ns "$pod")" "$PY" -u -c "$MN_UDP_PY" "$pod" "$ip" "$UDP_PORT" >"$TOPO_TMP/udp$tag-$pod.log" 2>&1
 }
 
 # mn_ping HOST DST: one ICMP echo (iputils ping is not a dependency).
@@ -193,6 +206,7 @@ mn_add_host() {
     in_mn "$h" ip link set eth0 up
     in_mn "$h" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
         net.ipv4.conf.eth0.rp_filter=0
+    if ((MN_V6)); then in_mn "$h" ip -6 addr add "${MN_IP6[$h]}/64" dev eth0 nodad; fi
 }
 
 mn_create() {
@@ -227,6 +241,12 @@ mn_create() {
     for p in "${MN_BACKENDS[@]}"; do topo_add_pod "$p" "${POD_IP[$p]}"; done
     in_mn node2 ip route add 10.244.1.0/24 via "${MN_IP[node1]}"
     in_mn node1 ip route add 10.244.2.0/24 via "${MN_IP[node2]}"
+    if ((MN_V6)); then
+        for p in "${MN_BACKENDS[@]}"; do topo_add_pod6 "$p" "${MN_POD_IP6[$p]}"; done
+        for h in "${MN_NODES[@]}"; do in_mn "$h" sysctl -qw net.ipv6.conf.all.forwarding=1; done
+        in_mn node2 ip -6 route add fd00:10:244:1::/64 via "${MN_IP6[node1]}"
+        in_mn node1 ip -6 route add fd00:10:244:2::/64 via "${MN_IP6[node2]}"
+    fi
     local n
     for n in "${MN_NODES[@]}"; do mkdir -p "$(mn_cg "$n")"; done
 }
@@ -245,6 +265,13 @@ mn_check() {
         out=$(in_mn_t 10 node2 "$PY" -c "$UDP_CLIENT_PY" "${POD_IP[$p]}" "$UDP_PORT" 1 8)
         [[ $out == "$p ${MN_IP[node2]}:"*" from ${POD_IP[$p]}:$UDP_PORT" ]] || die "UDP node2 -> $p: got '$out'"
     done
+    if ((MN_V6)); then
+        for p in "${MN_BACKENDS[@]}"; do
+            retry 50 0.2 eval "[[ \$(in_mn_t 3 node2 curl -s -m 1 http://[${MN_POD_IP6[$p]}]:$HTTP_PORT/) == '$p ${MN_IP6[node2]}' ]]" \
+                || die "node2 -> $p over IPv6 through node1 failed (see $TOPO_TMP/http6-$p.log)"
+        done
+        in_mn client ip -6 route get "${MN_POD_IP6[be1]}" >/dev/null 2>&1 && die "client has a route to ${MN_POD_IP6[be1]}"
+    fi
     # The clients must not reach pods: only SNAT / reverse NAT can make
     # NodePort replies acceptable to them.
     in_mn client ip route get "${POD_IP[be1]}" >/dev/null 2>&1 && die "client has a route to ${POD_IP[be1]}"
@@ -256,7 +283,11 @@ mn_check() {
 mn_up() {
     log "creating two-node topology $MN_PREFIX (tmp $TOPO_TMP)"
     mn_create
-    local p; for p in "${MN_BACKENDS[@]}"; do mn_start_backend "$p"; done
+    local p
+    for p in "${MN_BACKENDS[@]}"; do
+        mn_start_backend "$p"
+        if ((MN_V6)); then mn_start_backend "$p" "${MN_POD_IP6[$p]}" 6; fi
+    done
     mn_check
     log "topology ready: node1=${MN_IP[node1]} (be1=${POD_IP[be1]} be2=${POD_IP[be2]}) node2=${MN_IP[node2]} client=${MN_IP[client]} client2=${MN_IP[client2]}"
 }
@@ -278,7 +309,7 @@ mn_test_up() {
 mn_daemon_flags() {  # NODE
     echo --bpffs "$(mn_bpffs "$1")" --socket "$(mn_sock "$1")" --state-dir "$TOPO_TMP/$1-state" \
         --pod-iface-prefix lxc --external-iface eth0 --node-name "$1" --l2-members "$(IFS=,; echo "${MN_NODES[*]}")" \
-        --metrics-addr "127.0.0.1:$MN_METRICS_PORT" --service-cidr "$SERVICE_CIDR" \
+        --metrics-addr "127.0.0.1:$MN_METRICS_PORT" --service-cidr "$SERVICE_CIDR$( ((MN_V6)) && echo ",$MN_SERVICE_CIDR6")" \
         --cgroup "$(mn_cg "$1")" --socket-lb "${SVCLB_SOCKET_LB:-all}" --external-datapath "$MN_EXTERNAL_DATAPATH" "${MN_DAEMON_FLAGS_EXTRA[@]}"
 }
 

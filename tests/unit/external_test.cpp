@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -189,7 +190,69 @@ TEST(ExternalFrontends, ParseSourceRange) {
   EXPECT_FALSE(parseSourceRange("192.168.0.1/123"));
   EXPECT_FALSE(parseSourceRange("/24"));
   EXPECT_FALSE(parseSourceRange(""));
-  EXPECT_FALSE(parseSourceRange("::/0"));
+  EXPECT_FALSE(parseSourceRange("fd00::/129"));
+  EXPECT_FALSE(parseSourceRange("fd00::1"));
+  SourceRange all6;
+  all6.isV6 = true;
+  EXPECT_EQ(parseSourceRange(" ::/0 "), all6);
+  SourceRange r6;
+  r6.isV6 = true;
+  r6.prefix = 60;
+  r6.addr6 = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0x10};  // host bits past /60 cleared
+  EXPECT_EQ(parseSourceRange("2001:db8:0:1f::5/60"), r6);
+}
+
+Ip6 ip6(const char* text) {
+  Ip6 a{};
+  EXPECT_EQ(inet_pton(AF_INET6, text, a.data()), 1) << text;
+  return a;
+}
+
+// An IPv6 entry: the v6 side of a Service (its v6 ClusterIP frontend).
+ExternalFrontend ext6(ExternalKind kind, const char* addr, uint16_t port,
+                      std::vector<BackendSpec> backends, const std::string& name = "web") {
+  ExternalFrontend e = ext(kind, nullptr, port, std::move(backends), name);
+  e.v6 = true;
+  if (addr) e.ip6 = ip6(addr);
+  e.clusterFrontend = {0, 80, kTcp};
+  e.clusterFrontend.vip6 = ip6("fd00:10:96::a");
+  return e;
+}
+
+TEST(ExternalFrontends, IPv6EntriesUseTheNodesIPv6AddressesAndRangesOfTheirFamily) {
+  BackendSpec b6;
+  b6.ip6 = ip6("fd00:10:244:1::11");
+  b6.port = 8080;
+  b6.nodeName = "n2";
+  auto lb = ext6(ExternalKind::LoadBalancerIP, "fd00:77::200", 80, {b6});
+  lb.sourceRanges = {"192.0.2.0/24", "fd00:77::/64"};
+  auto lb4only = ext6(ExternalKind::LoadBalancerIP, "fd00:77::201", 80, {b6}, "v4ranges");
+  lb4only.sourceRanges = {"192.0.2.0/24"};
+  auto r = externalToFrontends(
+      {ext6(ExternalKind::NodePort, nullptr, 30080, {b6}),
+       ext(ExternalKind::NodePort, nullptr, 30080, {be("10.244.1.11", "n2")}), lb, lb4only},
+      {ip("192.168.77.2")}, "n1", {}, {ip6("fd00:77::2"), ip6("fd00:77::2"), Ip6{}});
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
+  std::map<std::string, const Frontend*> by;
+  for (const auto& f : r.frontends) by[joinHostPort(f.key.address(), f.key.port)] = &f;
+  ASSERT_EQ(by.size(), 4u) << "v4 NodePort, v6 NodePort once (duplicate and :: ignored), 2 LB IPs";
+  ASSERT_TRUE(by.count("192.168.77.2:30080"));
+  ASSERT_TRUE(by.count("[fd00:77::2]:30080"));
+  const Frontend* np6 = by["[fd00:77::2]:30080"];
+  EXPECT_TRUE(np6->key.v6());
+  ASSERT_EQ(np6->backends.size(), 1u);
+  EXPECT_EQ(np6->backends[0].ip6, b6.ip6);
+  EXPECT_EQ(np6->flags, SVC_F_EXTERNAL);
+  const Frontend* l = by["[fd00:77::200]:80"];
+  ASSERT_TRUE(l);
+  EXPECT_EQ(l->flags, SVC_F_EXTERNAL | SVC_F_SRC_RANGES);
+  ASSERT_EQ(l->sourceRanges.size(), 1u) << "only the IPv6 CIDR";
+  EXPECT_TRUE(l->sourceRanges[0].v6());
+  EXPECT_EQ(l->sourceRanges[0].prefix, 64);
+  const Frontend* l4 = by["[fd00:77::201]:80"];
+  ASSERT_TRUE(l4);
+  EXPECT_EQ(l4->flags, SVC_F_EXTERNAL | SVC_F_SRC_RANGES) << "fails closed";
+  EXPECT_TRUE(l4->sourceRanges.empty());
 }
 
 TEST(ExternalFrontends, ExternalIPOnANodeAddressLosesToTheNodePort) {

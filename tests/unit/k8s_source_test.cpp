@@ -3,7 +3,7 @@
 // listed; the first push converges the store to exactly the listed objects;
 // events go in batches; one object svclb cannot take never blocks the
 // others; a relist removes what the list lacks; a failed push is followed by
-// a full resync. Plus the IPv4 view of dual-stack and IPv6 objects.
+// a full resync. Plus what is served of dual-stack and IPv6 objects.
 #include "loader/k8s_source.h"
 
 #include <fmt/format.h>
@@ -271,7 +271,7 @@ TEST(ApiMirror, AFailedPushIsFollowedByAFullResync) {
   EXPECT_EQ(st.lastPushError, "");
 }
 
-TEST(DataplaneView, DualStackServiceKeepsBothClusterIPsAndItsIPv4ExternalParts) {
+TEST(DataplaneView, DualStackServiceIsServedWhole) {
   json s = service("web", "fd00::10");
   s["spec"]["type"] = "LoadBalancer";
   s["spec"]["ports"][0]["nodePort"] = 30080;
@@ -285,9 +285,10 @@ TEST(DataplaneView, DualStackServiceKeepsBothClusterIPsAndItsIPv4ExternalParts) 
   EXPECT_EQ(s["spec"]["clusterIP"], "fd00::10");
   EXPECT_EQ(s["spec"]["clusterIPs"], json({"fd00::10", "10.96.0.10"}));
   EXPECT_EQ(s["spec"]["ipFamilies"], json({"IPv6", "IPv4"}));
-  EXPECT_EQ(s["spec"]["externalIPs"], json({"192.0.2.1"}));
-  EXPECT_EQ(s["spec"]["loadBalancerSourceRanges"], json({"198.51.100.0/24"}));
-  EXPECT_EQ(s["status"]["loadBalancer"]["ingress"], json({{{"ip", "192.0.2.2"}}}));
+  EXPECT_EQ(s["spec"]["externalIPs"], json({"2001:db8::1", "192.0.2.1"}));
+  EXPECT_EQ(s["spec"]["loadBalancerSourceRanges"], json({"2001:db8::/64", "198.51.100.0/24"}));
+  EXPECT_EQ(s["status"]["loadBalancer"]["ingress"],
+            json({{{"ip", "2001:db8::2"}}, {{"ip", "192.0.2.2"}}}));
   auto o = fromJson(s);
   ASSERT_TRUE(o.ok()) << o.error().message;
   auto v = validate(*o);

@@ -448,19 +448,16 @@ TEST(ModelLb, ValidationOfRequestedAndExternalAddresses) {
   const std::string head = "The Service \"web\" is invalid: ";
   const std::vector<Case> cases = {
       {"IPv4 loadBalancerIP", [](Service& s) { s.loadBalancerIP = "10.0.0.1"; }, ""},
-      {"IPv6 loadBalancerIP", [](Service& s) { s.loadBalancerIP = "fc00::1"; },
-       head + "spec.loadBalancerIP: Invalid value: \"fc00::1\": must be a valid IPv4 address"},
+      {"IPv6 loadBalancerIP", [](Service& s) { s.loadBalancerIP = "fc00::1"; }, ""},
       {"bad loadBalancerIP", [](Service& s) { s.loadBalancerIP = "10.0.0"; },
        head + "spec.loadBalancerIP: Invalid value: \"10.0.0\": must be a valid IP address, (e.g. "
               "10.9.8.7 or 2001:db8::ffff)"},
       {"annotation with a bad entry",
        [](Service& s) { s.meta.annotations[kLbIPsAnnotationLegacy] = "10.0.0.1,nope"; },
        head + "metadata.annotations[metallb.universe.tf/loadBalancerIPs]: Invalid value: "
-              "\"10.0.0.1,nope\": must be a comma-separated list of IP addresses, at least one "
-              "of them IPv4"},
+              "\"10.0.0.1,nope\": must be a comma-separated list of IP addresses"},
       {"annotation IPv6 only", [](Service& s) { s.meta.annotations[kLbIPsAnnotation] = "fc00::1"; },
-       head + "metadata.annotations[metallb.io/loadBalancerIPs]: Invalid value: \"fc00::1\": "
-              "must be a comma-separated list of IP addresses, at least one of them IPv4"},
+       ""},
       {"annotation ignored off LoadBalancer",
        [](Service& s) {
          s.type = "ClusterIP";
@@ -468,8 +465,15 @@ TEST(ModelLb, ValidationOfRequestedAndExternalAddresses) {
        },
        ""},
       {"externalIP", [](Service& s) { s.externalIPs = {"192.0.2.10"}; }, ""},
-      {"externalIP IPv6", [](Service& s) { s.externalIPs = {"2001:db8::1"}; },
-       head + "spec.externalIPs[0]: Invalid value: \"2001:db8::1\": must be a valid IPv4 address"},
+      {"externalIP IPv6", [](Service& s) { s.externalIPs = {"2001:db8::1"}; }, ""},
+      {"externalIP IPv6 loopback", [](Service& s) { s.externalIPs = {"::1"}; },
+       head + "spec.externalIPs[0]: Invalid value: \"::1\": may not be in the loopback range "
+              "(127.0.0.0/8, ::1/128)"},
+      {"externalIP IPv6 link-local", [](Service& s) { s.externalIPs = {"fe80::1"}; },
+       head + "spec.externalIPs[0]: Invalid value: \"fe80::1\": may not be in the link-local "
+              "range (169.254.0.0/16, fe80::/10)"},
+      {"externalIP IPv6 unspecified", [](Service& s) { s.externalIPs = {"::"}; },
+       head + "spec.externalIPs[0]: Invalid value: \"::\": may not be unspecified (::)"},
       {"externalIP unspecified", [](Service& s) { s.externalIPs = {"0.0.0.0"}; },
        head + "spec.externalIPs[0]: Invalid value: \"0.0.0.0\": may not be unspecified (0.0.0.0)"},
       {"externalIP loopback", [](Service& s) { s.externalIPs = {"127.1.2.3"}; },
