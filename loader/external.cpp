@@ -64,6 +64,27 @@ std::string keyStr(const FrontendKey& k) {
 
 // IPAddressPool.spec.addresses: "a.b.c.d/n" or "a.b.c.d-e.f.g.h" (spaces
 // around the dash allowed); IPv6 entries never hold an IPv4 address.
+bool poolContains6(const IPAddressPool& pool, const Ip6& ip) {
+  for (const auto& entry : pool.addresses) {
+    const std::string a = trim(entry);
+    if (auto dash = a.find('-'); dash != std::string::npos) {
+      Ip6 lo{}, hi{};
+      if (inet_pton(AF_INET6, trim(a.substr(0, dash)).c_str(), lo.data()) == 1 &&
+          inet_pton(AF_INET6, trim(a.substr(dash + 1)).c_str(), hi.data()) == 1 && lo <= ip &&
+          ip <= hi)
+        return true;
+    } else if (auto r = parseSourceRange(a); r && r->v6()) {
+      Ip6 masked = ip;
+      for (size_t i = 0; i < masked.size(); ++i) {
+        const int bits = std::clamp(int{r->prefix} - int(i) * 8, 0, 8);
+        masked[i] &= static_cast<uint8_t>(0xff00u >> bits);
+      }
+      if (masked == r->addr6) return true;
+    }
+  }
+  return false;
+}
+
 bool poolContains(const IPAddressPool& pool, uint32_t ip) {
   for (const auto& entry : pool.addresses) {
     const std::string a = trim(entry);
@@ -281,7 +302,9 @@ std::vector<L2Announcement> l2Announcements(const Store& store,
     // The first address as MetalLB prints it (net.IP.String()).
     const std::string first = trim(svc.loadBalancerIngressIPs.front());
     const auto v4 = parseIp(first);
-    return l2Winner(candidates, v4 ? formatIPv4(*v4) : first) == nodeName;
+    Ip6 a6{};
+    const bool v6 = !v4 && inet_pton(AF_INET6, first.c_str(), a6.data()) == 1;
+    return l2Winner(candidates, v4 ? formatIPv4(*v4) : v6 ? formatIPv6(a6) : first) == nodeName;
   };
 
   for (const auto& [key, svc] : store.services()) {
@@ -289,11 +312,14 @@ std::vector<L2Announcement> l2Announcements(const Store& store,
     if (!wins(key, svc)) continue;
     for (const auto& ingress : svc.loadBalancerIngressIPs) {
       auto ip = parseIp(trim(ingress));
-      if (!ip) continue;
+      Ip6 ip6{};
+      if (!ip && inet_pton(AF_INET6, trim(ingress).c_str(), ip6.data()) != 1) continue;
       // The pool that handed the address out: named by the Service, and
       // holding the address (names may repeat across namespaces).
       for (const auto& [pkey, pool] : store.pools()) {
-        if (pool.meta.name != svc.loadBalancerPool || !poolContains(pool, *ip)) continue;
+        if (pool.meta.name != svc.loadBalancerPool ||
+            !(ip ? poolContains(pool, *ip) : poolContains6(pool, ip6)))
+          continue;
         for (const auto& [akey, adv] : store.l2Advertisements()) {
           if (adv.meta.ns != pool.meta.ns) continue;
           if (!adv.ipAddressPools.empty() &&
@@ -304,7 +330,7 @@ std::vector<L2Announcement> l2Announcements(const Store& store,
             if (!adv.interfaces.empty() && std::find(adv.interfaces.begin(), adv.interfaces.end(),
                                                      nic) == adv.interfaces.end())
               continue;
-            out.insert({*ip, nic, svc.meta.ns, svc.meta.name});
+            out.insert({ip ? *ip : 0, ip6, nic, svc.meta.ns, svc.meta.name});
           }
         }
       }

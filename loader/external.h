@@ -62,13 +62,15 @@ ExternalFrontends externalToFrontends(const std::vector<ExternalFrontend>& ext,
 std::optional<SourceRange> parseSourceRange(const std::string& cidr);
 
 struct L2Announcement {
-  uint32_t ip = 0;       // host byte order
+  uint32_t ip = 0;       // host byte order (0 for an IPv6 address)
+  Ip6 ip6{};             // an IPv6 LoadBalancer IP (NDP), else zero
   std::string iface;     // one of the daemon's external NICs
   std::string ns, name;  // the Service
   auto operator<=>(const L2Announcement&) const = default;
 };
 
-// MetalLB layer-2 mode for this node: every IPv4 LoadBalancer ingress IP
+// MetalLB layer-2 mode for this node: every LoadBalancer ingress IP (IPv4:
+// ARP; IPv6: NDP)
 // whose IPAddressPool (Service::loadBalancerPool) is selected by an
 // L2Advertisement of the pool's namespace (ipAddressPools empty = every pool
 // of that namespace) is announced on the advertisement's interfaces that are

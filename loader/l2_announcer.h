@@ -47,10 +47,12 @@ class L2Announcer {
     std::string iface;
     std::array<uint8_t, 6> mac{};
   };
-  using Key = std::pair<uint32_t, uint32_t>;  // {ip host order, ifindex}
+  // {IPv4 host order (0 for IPv6), IPv6 (zero for IPv4), ifindex}
+  using Key = std::tuple<uint32_t, Ip6, uint32_t>;
   struct GarpJob {
     std::string iface;
     uint32_t ip = 0;
+    Ip6 ip6{};  // an IPv6 address: unsolicited neighbour advertisements
     std::chrono::steady_clock::time_point next, until;
   };
   std::map<Key, Entry> wanted(const Store& store, std::vector<std::string>& problems) const;
@@ -61,7 +63,7 @@ class L2Announcer {
 
   Dataplane& dp_;
   L2Config cfg_;
-  std::map<Key, Entry> actual_;  // what l2_arp_v1 holds
+  std::map<Key, Entry> actual_;  // what l2_arp_v1 and l2_ndp_v1 hold
   WarnOnce problems_;
 
   std::mutex garpMu_;

@@ -120,7 +120,7 @@ test_source_ranges() {
 test_stats() {
     local st
     st=$(mn_stats node2)
-    assert_ge "$(mn_fe_stat "$st" web6 http "[$N2]:30080" flows)" 1 "svcctl stats on node2 counts flows of [$N2]:30080 (web6/http)"
+    assert_ge "$(mn_fe_stat "$st" web6 http "$N2" flows)" 1 "svcctl stats on node2 counts flows of [$N2]:30080 (web6/http)"
 }
 
 run_test "v6: dual-stack NodePort via node2 (SNAT to node2's IPv6 address)" test_nodeport_via_node2
