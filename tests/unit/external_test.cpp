@@ -353,8 +353,11 @@ std::vector<std::string> show(const std::vector<L2Announcement>& as) {
   std::vector<std::string> out;
   for (const auto& a : as) {
     in_addr x{htonl(a.ip)};
-    char buf[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &x, buf, sizeof buf);
+    char buf[INET6_ADDRSTRLEN];
+    if (a.ip6 != Ip6{})
+      inet_ntop(AF_INET6, a.ip6.data(), buf, sizeof buf);
+    else
+      inet_ntop(AF_INET, &x, buf, sizeof buf);
     out.push_back(std::string(buf) + " " + a.iface + " " + a.ns + "/" + a.name);
   }
   return out;
@@ -450,6 +453,27 @@ TEST(L2Election, WinnerFollowsMetalLBsHashOrder) {
   EXPECT_EQ(show(l2Announcements(st, {"eth0"}, "node1", kMembers)),
             (std::vector<std::string>{"192.168.77.200 eth0 default/web"}));
   EXPECT_TRUE(l2Announcements(st, {"eth0"}, "node2", kMembers).empty());
+}
+
+// IPv6: MetalLB hashes net.IP.String() (RFC 5952). Expected winner computed
+// apart: `printf 'node1#fd00:77::200' | sha256sum` (a516...) >
+// node2's (8db9...), so node2 wins.
+TEST(L2Election, IPv6AddressesAreElectedAndAnnounced) {
+  EXPECT_EQ(l2Winner({"node1", "node2"}, "fd00:77::200"), "node2");
+  StoreConfig cfg;
+  cfg.serviceCIDR = "10.96.0.0/12,fd00:10:96::/112";
+  Store st(cfg);
+  applyOk(st, doc({pool("lan6", "fd00:77::200-fd00:77::20f"), l2adv("l2", {}, {}),
+                   lbSvc("web", "  ipFamilies: [IPv6]\n")}));
+  EXPECT_EQ(show(l2Announcements(st, {"eth0"}, "node2", kMembers)),
+            (std::vector<std::string>{"fd00:77::200 eth0 default/web"}));
+  EXPECT_TRUE(l2Announcements(st, {"eth0"}, "node1", kMembers).empty());
+  // A single speaker announces it, from a CIDR pool too.
+  Store one(cfg);
+  applyOk(one, doc({pool("lan6", "fd00:77::/120"), l2adv("l2", {}, {}),
+                    lbSvc("web", "  ipFamilies: [IPv6]\n")}));
+  EXPECT_EQ(show(l2Announcements(one, {"eth0"}, "node1")),
+            (std::vector<std::string>{"fd00:77:: eth0 default/web"}));
 }
 
 TEST(L2Election, TwoMembersEachIpAnnouncedByExactlyOne) {

@@ -361,9 +361,13 @@ TEST(ModelLb, AssignmentPerFamily) {
     // Requests: the annotation names one address per family.
     applyOk(st, doc({pool("p", {"10.0.0.0/24", "fd00:77::/120"}),
                      lbSvc("a", dual, "    metallb.io/loadBalancerIPs: \"fd00:77::9,10.0.0.9\"\n"),
-                     lbSvc("b", dual, "    metallb.io/loadBalancerIPs: 10.0.0.8\n")}));
+                     lbSvc("b", dual, "    metallb.io/loadBalancerIPs: 10.0.0.8\n"),
+                     lbSvc("c", v6, "    metallb.io/loadBalancerIPs: fd00:77::7\n"),
+                     lbSvc("d", v6 + "  loadBalancerIP: fd00:77::8\n")}));
     EXPECT_EQ(ips(st, "a"), (V{"10.0.0.9", "fd00:77::9"}));
     EXPECT_EQ(ips(st, "b"), V{}) << "a dual-stack request without an IPv6 address: pending";
+    EXPECT_EQ(ips(st, "c"), V{"fd00:77::7"});
+    EXPECT_EQ(ips(st, "d"), V{"fd00:77::8"});
   }
 }
 
