@@ -17,6 +17,8 @@
 #include <array>
 #include <cstring>
 
+#include "loader/external.h"
+#include "loader/syncer.h"
 #include "tests/bpf/bpf_fixture.h"
 #include "tests/testlib/node_netns.h"
 #include "tests/testlib/packet6.h"
@@ -395,6 +397,74 @@ TEST_F(Ext6, PacketTooBigAboutASourceNatedFlowReachesTheBackend) {
     EXPECT_EQ(ip6str(q->daddr), kNode6);
     EXPECT_EQ(q->dport, snatPort);
   }
+}
+
+// The daemon's path for node-facing IPv6 frontends: a Store with an IPv6
+// LoadBalancer (source ranges of both families) -> externalFrontends ->
+// externalToFrontends over the node's IPv6 address -> the Syncer. A
+// restarted Syncer adopts svc6_v1 and src_ranges6_v1 with nothing to write;
+// the translated frame and the range's drop show the maps are the ones the
+// programs read.
+TEST_F(Ext6, DaemonPathWritesAndAdoptsNodeFacingIPv6Frontends) {
+  StoreConfig cfg;
+  cfg.serviceCIDR = "10.96.0.0/12,fd00:10:96::/112";
+  cfg.nodeName = "node-a";
+  Store st(cfg);
+  auto objs = parseManifests(R"(apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: lan6, namespace: metallb-system}
+spec: {addresses: ["fd00:77::200/127"]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb6}
+spec:
+  type: LoadBalancer
+  ipFamilies: [IPv6]
+  loadBalancerSourceRanges: ["fd00:77::/64", "192.0.2.0/24"]
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: lb6-1, labels: {kubernetes.io/service-name: lb6}}
+addressType: IPv6
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints: [{addresses: ["fd00:10:244:1::11"], nodeName: node-b}]
+)",
+                             "t.yaml");
+  ASSERT_TRUE(objs.ok()) << objs.error().message;
+  auto applied = st.apply(*objs);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  const auto desired = [&] {
+    std::vector<Frontend> all = st.frontends();
+    auto ext = externalToFrontends(st.externalFrontends(), {}, "node-a", all, {ip6(kNode6)});
+    all.insert(all.end(), ext.frontends.begin(), ext.frontends.end());
+    return all;
+  };
+  ASSERT_TRUE(sync(desired()));
+  // ClusterIP, NodePort on the node's IPv6 address, the LoadBalancer IP.
+  EXPECT_EQ(dp().services6().count(), 3u * 2u) << "3 masters + 3 slots";
+  EXPECT_EQ(dp().srcRanges6().count(), 1u) << "the IPv6 CIDR only";
+  auto r = xdp(tcp6(kClient6, 40000, "fd00:77::200", 80));
+  ASSERT_EQ(r.retval, kXdpTx) << verdictName(Prog::Xdp, r.retval);
+  EXPECT_EQ(ip6str(parse6(r.out)->daddr), kRemoteBe);
+  EXPECT_EQ(xdp(tcp6("fd00:99::1", 40000, "fd00:77::200", 80)).retval, kXdpDrop);
+  r = xdp(tcp6(kClient6, 40001, kNode6, 30080));
+  ASSERT_EQ(r.retval, kXdpTx) << "the IPv6 NodePort";
+  EXPECT_EQ(ip6str(parse6(r.out)->saddr), kNode6);
+
+  Syncer again(dp());
+  ASSERT_TRUE(again.adopt());
+  auto plan = again.plan(desired());
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  EXPECT_EQ(plan->ops.size(), 0u) << "adopted: frontends, backends and the v6 range";
+
+  ASSERT_TRUE(st.remove("Service", "default", "lb6").ok());
+  auto down = again.plan(desired());
+  ASSERT_TRUE(down.ok());
+  ASSERT_TRUE(again.apply(std::move(*down)));
+  EXPECT_EQ(dp().services6().count(), 0u);
+  EXPECT_EQ(dp().srcRanges6().count(), 0u);
 }
 
 // The CHECKSUM_COMPLETE path of the source-NAT rewrite (bpf_l4_csum_replace
