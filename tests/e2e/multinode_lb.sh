@@ -26,21 +26,17 @@ mn_setup
 C=${MN_IP[client]} C2=${MN_IP[client2]}
 NODE_MACS="$(mn_mac node1) $(mn_mac node2)"
 
-lb_ip() {  # NODE SVC
-    svcctl_on "$1" get svc "$2" -o json | jq -r '.status.loadBalancer.ingress[0].ip // "<pending>"'
-}
-
 test_external_ip_assigned() {
     local ip2 table
-    LB_IP=$(lb_ip node1 web)
+    LB_IP=$(mn_lb_ip node1 web)
     assert_match "$LB_IP" '^192\.168\.77\.2(0[0-9]|10)$' "node1: web got an address from pool lan" || return
-    ip2=$(lb_ip node2 web)
+    ip2=$(mn_lb_ip node2 web)
     assert_eq "$LB_IP" "$ip2" "node2 assigned web the same address as node1"
     table=$(svcctl_on node1 get svc web)
     assert_contains "$table" "$LB_IP" "svcctl get svc web shows the EXTERNAL-IP"
-    SR_IP=$(lb_ip node1 web-sr)
+    SR_IP=$(mn_lb_ip node1 web-sr)
     assert_match "$SR_IP" '^192\.168\.77\.2(0[0-9]|10)$' "node1: web-sr got an address from pool lan"
-    assert_eq "$SR_IP" "$(lb_ip node2 web-sr)" "node2 assigned web-sr the same address as node1"
+    assert_eq "$SR_IP" "$(mn_lb_ip node2 web-sr)" "node2 assigned web-sr the same address as node1"
 }
 
 test_lb_by_arp() {
@@ -76,23 +72,15 @@ test_one_announcer() {
     assert_eq 1 "$answerers" "distinct MACs answering ARP for $LB_IP: $(grep -E "Reply $LB_IP is-at" "$ARP_LOG" | grep -oE 'is-at [0-9a-f:]{17}' | sort -u | tr '\n' ' ')"
 }
 
-drops_sum() {  # REASON: over both nodes
-    local n s total=0 v
-    for n in "${MN_NODES[@]}"; do
-        v=$(mn_drops "$(mn_stats "$n")" "$1"); [[ $v =~ ^[0-9]+$ ]] && total=$((total + v)) || s=missing
-    done
-    echo "${s:-$total}"
-}
-
 test_source_ranges() {
     [[ -n ${SR_IP:-} && $SR_IP != "<pending>" ]] || { _fail "no address for web-sr"; return; }
     local out before after
     out=$(mn_curl client "http://$SR_IP/")
     assert_match "$out" '^be[12] ' "client ($C, inside 192.168.77.100/32) -> web-sr $SR_IP:80"
-    before=$(drops_sum source_range)
+    before=$(mn_drops_sum source_range)
     out=$(mn_curl client2 "http://$SR_IP/" 3)
     assert_match "$out" '^FAIL' "client2 ($C2, outside loadBalancerSourceRanges) -> web-sr $SR_IP:80 must fail"
-    after=$(drops_sum source_range)
+    after=$(mn_drops_sum source_range)
     assert_ge "$(_delta "$before" "$after")" 1 "drops{reason=source_range} on the nodes increased (before '$before', after '$after')"
     out=$(mn_curl client2 "http://$LB_IP/")
     assert_match "$out" '^be[12] ' "client2 still reaches web ($LB_IP, no source ranges)"

@@ -62,15 +62,11 @@ test_local_policy() {
     assert_match "$out" '^FAIL' "eTP=Local via node2 (no local endpoint) must not be answered"
 }
 
-lb_ip() {  # NODE SVC
-    svcctl_on "$1" get svc "$2" -o json | jq -r '.status.loadBalancer.ingress[0].ip // "<pending>"'
-}
-
 test_lb_by_ndp() {
     local out mac
-    LB_IP=$(lb_ip node1 lb6)
+    LB_IP=$(mn_lb_ip node1 lb6)
     assert_match "$LB_IP" '^fd00:77::2(0[0-9a-f]|10)$' "node1: lb6 got an IPv6 address from pool lan6" || return
-    assert_eq "$LB_IP" "$(lb_ip node2 lb6)" "node2 assigned lb6 the same address"
+    assert_eq "$LB_IP" "$(mn_lb_ip node2 lb6)" "node2 assigned lb6 the same address"
     assert_contains "$(svcctl_on node1 get svc lb6)" "$LB_IP" "svcctl get svc lb6 shows the EXTERNAL-IP"
     assert_not_contains "$(in_mn client ip -6 route get "$LB_IP")" " via " "client reaches $LB_IP on-link (its /64), through no router"
     out=$(mn_curl client "http://[$LB_IP]/")
@@ -94,24 +90,16 @@ $(grep -F "$LB_IP" "$NDP_LOG" | head -5))"
     assert_eq 1 "$answerers" "distinct MACs advertising $LB_IP: $(grep -E "tgt is $LB_IP" "$NDP_LOG" | awk '{print $2}' | sort -u | tr '\n' ' ')"
 }
 
-drops_sum() {  # REASON: over both nodes
-    local n s total=0 v
-    for n in "${MN_NODES[@]}"; do
-        v=$(mn_drops "$(mn_stats "$n")" "$1"); [[ $v =~ ^[0-9]+$ ]] && total=$((total + v)) || s=missing
-    done
-    echo "${s:-$total}"
-}
-
 test_source_ranges() {
     local sr out before after
-    sr=$(lb_ip node1 lb6-sr)
+    sr=$(mn_lb_ip node1 lb6-sr)
     [[ $sr != "<pending>" ]] || { _fail "no address for lb6-sr"; return; }
     out=$(mn_curl client "http://[$sr]/")
     assert_match "$out" '^be[12] ' "client ($C, inside fd00:77::100/128) -> lb6-sr [$sr]:80"
-    before=$(drops_sum source_range)
+    before=$(mn_drops_sum source_range)
     out=$(mn_curl client2 "http://[$sr]/" 3)
     assert_match "$out" '^FAIL' "client2 ($C2, outside loadBalancerSourceRanges) -> lb6-sr must fail"
-    after=$(drops_sum source_range)
+    after=$(mn_drops_sum source_range)
     assert_ge "$(_delta "$before" "$after")" 1 "drops{reason=source_range} increased (before '$before', after '$after')"
     out=$(mn_curl client2 "http://[$LB_IP]/")
     assert_match "$out" '^be[12] ' "client2 still reaches lb6 (no source ranges)"

@@ -378,6 +378,19 @@ mn_fe_stat() {
 }
 # mn_drops JSON REASON: packets dropped for REASON ("" if absent).
 mn_drops()   { jq -r --arg r "$2" '[.drops[]? | select(.reason==$r)][0].packets // empty' <<<"$1"; }
+# mn_drops_sum REASON: packets dropped for REASON over both nodes ("missing"
+# when a node's stats lack it).
+mn_drops_sum() {
+    local n s total=0 v
+    for n in "${MN_NODES[@]}"; do
+        v=$(mn_drops "$(mn_stats "$n")" "$1"); [[ $v =~ ^[0-9]+$ ]] && total=$((total + v)) || s=missing
+    done
+    echo "${s:-$total}"
+}
+# mn_lb_ip NODE SVC: the Service's first LoadBalancer ingress IP on NODE.
+mn_lb_ip() {
+    svcctl_on "$1" get svc "$2" -o json | jq -r '.status.loadBalancer.ingress[0].ip // "<pending>"'
+}
 
 # ---- clients ------------------------------------------------------------------
 
