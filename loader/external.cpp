@@ -74,12 +74,7 @@ bool poolContains6(const IPAddressPool& pool, const Ip6& ip) {
           ip <= hi)
         return true;
     } else if (auto r = parseSourceRange(a); r && r->v6()) {
-      Ip6 masked = ip;
-      for (size_t i = 0; i < masked.size(); ++i) {
-        const int bits = std::clamp(int{r->prefix} - int(i) * 8, 0, 8);
-        masked[i] &= static_cast<uint8_t>(0xff00u >> bits);
-      }
-      if (masked == r->addr6) return true;
+      if (maskIPv6(ip, r->prefix) == r->addr6) return true;
     }
   }
   return false;
@@ -120,10 +115,8 @@ std::optional<SourceRange> parseSourceRange(const std::string& cidr) {
   SourceRange r;
   r.isV6 = true;
   r.prefix = static_cast<uint8_t>(prefix);
-  for (size_t i = 0; i < 16; ++i) {
-    const int bits = std::clamp(int(prefix) - int(i) * 8, 0, 8);
-    r.addr6[i] = a6.s6_addr[i] & static_cast<uint8_t>(0xff00u >> bits);
-  }
+  std::copy(std::begin(a6.s6_addr), std::end(a6.s6_addr), r.addr6.begin());
+  r.addr6 = maskIPv6(r.addr6, r.prefix);
   return r;
 }
 

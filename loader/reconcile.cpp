@@ -135,10 +135,7 @@ std::vector<SourceRange> normalizeRanges(const std::vector<SourceRange>& in) {
   for (SourceRange r : in) {
     if (r.prefix > (r.v6() ? 128 : 32)) continue;
     if (r.v6()) {
-      for (size_t i = 0; i < r.addr6.size(); ++i) {
-        const int bits = std::clamp(int{r.prefix} - int(i) * 8, 0, 8);
-        r.addr6[i] &= static_cast<uint8_t>(0xff00u >> bits);
-      }
+      r.addr6 = maskIPv6(r.addr6, r.prefix);
       r.addr = 0;
     } else {
       r.addr &= r.prefix == 0 ? 0u : 0xffffffffu << (32 - r.prefix);

@@ -210,6 +210,8 @@ std::string formatIPv4(uint32_t hostOrder);
 using Ip6 = std::array<uint8_t, 16>;
 // RFC 5952 text (inet_ntop): "fd00:10:96::a".
 std::string formatIPv6(const Ip6& a);
+// `a` with the bits past `prefix` (0..128) cleared.
+Ip6 maskIPv6(Ip6 a, int prefix);
 // "host:port", the host in brackets when it is an IPv6 address.
 std::string joinHostPort(const std::string& host, uint16_t port);
 // "TCP" | "UDP" for IP protocol 6 | 17; "?" otherwise.

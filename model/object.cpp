@@ -402,6 +402,14 @@ std::string formatIPv6(const Ip6& a) {
   return buf;
 }
 
+Ip6 maskIPv6(Ip6 a, int prefix) {
+  for (size_t i = 0; i < a.size(); ++i) {
+    const int bits = std::clamp(prefix - static_cast<int>(i) * 8, 0, 8);
+    a[i] &= static_cast<uint8_t>(0xff00u >> bits);
+  }
+  return a;
+}
+
 std::string joinHostPort(const std::string& host, uint16_t port) {
   if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
   return fmt::format("{}:{}", host, port);
