@@ -883,6 +883,7 @@ Affinity6Map Dataplane::affinity6() const {
 SrcRange6Map Dataplane::srcRanges6() const {
   return {bpf_map__fd(skel_->maps.src_ranges6_v1), SVCLB_MAP_SRC_RANGES6};
 }
+FragMap Dataplane::frags() const { return {bpf_map__fd(skel_->maps.frag_v1), SVCLB_MAP_FRAG}; }
 L2NdpMap Dataplane::l2Ndp() const { return {bpf_map__fd(skel_->maps.l2_ndp_v1), SVCLB_MAP_L2_NDP}; }
 
 int Dataplane::tcProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_pod_in); }

@@ -150,6 +150,7 @@ class Dataplane {
   L2ArpMap l2Arp() const;
   TxPortMap txPorts() const;
   NicXdpMap nicXdp() const;
+  FragMap frags() const;
   // The IPv6 twins (maps/svclb_abi.h).
   Service6Map services6() const;
   Backend6Map backends6() const;

@@ -179,6 +179,7 @@ using SrcRangeMap = TypedMap<src_range_key, uint8_t>;
 using L2ArpMap = TypedMap<l2_arp_key, l2_arp_value>;
 using TxPortMap = TypedMap<uint32_t, uint32_t>;  // DEVMAP_HASH ifindex -> ifindex
 using NicXdpMap = TypedMap<uint32_t, uint32_t>;  // ifindex -> 1: svclb_xdp_lb runs on it
+using FragMap = TypedMap<frag_key, frag_value>;  // first fragments' ports (bpf/lib/frag.h)
 using StatsMap = PerCpuArray<lb_stats>;
 using DropsMap = PerCpuArray<drop_stats>;
 using CtEventsMap = PerCpuArray<uint64_t>;   // CT_EV_* -> count

@@ -2,10 +2,11 @@
 # ctest bench.real_peer_smoke: bench/compare/run.sh with the real kube-proxy
 # (nftables and iptables) and svclbd --kubeconfig beside it, tiny: 3
 # Services x 10 endpoints, one round. Checks that every dataplane carried
-# traffic to the tested Service (forwarded UDP, TCP connections without
-# errors), that each real-peer dataplane completed the sync and the
-# endpoint changes, that the socket-path rows say which path they took, and
-# that the table writer reads the result. No timing assertions. Skips (77)
+# traffic to the tested Service (forwarded UDP; TCP connections: none
+# failed through svclb, at most 0.1 % through the kernel peers), that each
+# real-peer dataplane completed the sync and the endpoint changes, that the
+# socket-path rows say which path they took, and that the table writer
+# reads the result. No timing assertions. Skips (77)
 # without root or without Go (no control plane, no kube-proxy).
 #   real_peer_smoke.sh BUILD_DIR
 set -euo pipefail
@@ -32,7 +33,14 @@ for c in ("routing", "svclb") + real:
     for k in ("established", "new_flow"):
         assert u[0][k]["fwd_pps"] > 0, f"{c}: no UDP {k} packet forwarded"
     for k in ("rate", "latency"):
-        assert t[0][k]["cps"] > 0 and t[0][k]["errors"] == 0, f"{c}: TCP {k}: {t[0][k]}"
+        m = t[0][k]
+        assert m["cps"] > 0, f"{c}: TCP {k}: {m}"
+        # svclb's rows carry no failed connect; the kernel peers' rows may
+        # (CI saw one lost SYN in ~90,000 through kube-proxy's nftables
+        # DNAT): they are measured, not under test, and the table reports
+        # the count. A harness fault fails every connect, far past 0.1 %.
+        allowed = 0 if c.startswith("svclb") else max(1, m.get("connections", 0) // 1000)
+        assert m["errors"] <= allowed, f"{c}: TCP {k}: {m} (allowed errors: {allowed})"
 for c in real:
     s = [r for r in rows if r["kind"] == "k8s_sync" and r["cfg"] == c]
     assert len(s) == 1 and s[0]["create"]["services"] == 3, f"{c}: sync rows {s}"

@@ -276,7 +276,7 @@ tcp_run() {
     for p in "${pids[@]}"; do wait "$p" || true; done
     for ((i = 0; i < nc; i++)); do outs+=("$(cat "$TMP/tcp.$i")"); done
     "$PY" -c 'import json,sys; r=[json.loads(x) for x in sys.argv[1:] if x.strip()];
-print(json.dumps({"cps": sum(x["cps"] for x in r), "connect_us_p50": max([x["connect_us_p50"] for x in r] or [0]),
+print(json.dumps({"cps": sum(x["cps"] for x in r), "connections": sum(x["connections"] for x in r), "connect_us_p50": max([x["connect_us_p50"] for x in r] or [0]),
 "connect_us_p99": max([x["connect_us_p99"] for x in r] or [0]), "errors": sum(x["errors"] for x in r)}))' "${outs[@]}"
 }
 

@@ -635,6 +635,7 @@ class Fuzzer {
     uint64_t monoNs = 0;
     std::vector<std::pair<ct_key, ct_value>> ct, est;
     std::vector<std::pair<affinity_key, affinity_value>> aff;
+    std::vector<std::pair<frag_key, frag_value>> frags;  // frag_v1
   };
   void runFrame(int cat, const Bytes& in, const std::array<int, 3>& order, Event* rec,
                 const Event* replayed);
@@ -648,12 +649,12 @@ class Fuzzer {
   std::string firstViolation_;  // "packet N program P: why"
   int cpu_ = -1;
   // The model of frag_v1 (bpf/lib/frag.h): {saddr, daddr, IP id, proto} of
-  // every first fragment a program parsed -> its ports. Not part of a
-  // recording's snapshot: a replay from a later snapshot may diverge on a
-  // later fragment whose first came before it.
+  // every first fragment a program parsed -> its ports. A recording's
+  // snapshot holds both this and frag_v1 (a later fragment in the window
+  // may belong to a first fragment before it).
   using FragKey = std::tuple<uint32_t, uint32_t, uint16_t, uint8_t>;
   static FragKey fragKey(const Ref& r) { return {r.saddr, r.daddr, r.ipId, r.proto}; }
-  std::map<FragKey, std::pair<uint16_t, uint16_t>> frags_;
+  std::map<FragKey, std::pair<uint16_t, uint16_t>> frags_, snapModelFrags_;
   Bytes lastFirstFrag_;  // generator: the last first fragment made (category "fragment")
   uint64_t corrected_ = 0, diverged_ = 0, clockAhead_ = 0, evictionsAligned_ = 0, valuesDiffer_ = 0;
 
@@ -2135,6 +2136,9 @@ void Fuzzer::takeSnapshot(uint64_t nextIdx) {
       [&](const ct_key& k, const ct_value& v) { snap_.est.emplace_back(k, v); });
   dp_->affinity().forEach(
       [&](const affinity_key& k, const affinity_value& v) { snap_.aff.emplace_back(k, v); });
+  dp_->frags().forEach(
+      [&](const frag_key& k, const frag_value& v) { snap_.frags.emplace_back(k, v); });
+  snapModelFrags_ = frags_;
   journal_.clear();
 }
 
@@ -2192,6 +2196,12 @@ void Fuzzer::writeRecording(const std::string& what) {
     aff.push_back({hexOf(k), hexOf(rel)});
   }
   sj["affinity"] = aff;
+  sj["frag"] = pairs(snap_.frags);
+  json mf = json::array();
+  for (const auto& [k, ports] : snapModelFrags_)
+    mf.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), ports.first,
+                  ports.second});
+  sj["modelFrags"] = mf;
   j["snapshot"] = sj;
   json evs = json::array();
   for (const auto& e : journal_) {
@@ -2400,6 +2410,12 @@ int Fuzzer::replay() {
     v.last_used_ns += snap_.monoNs;
     (void)dp_->affinity().update(structOf<affinity_key>(e[0]), v);
   }
+  for (const auto& e : sj.at("frag"))
+    (void)dp_->frags().update(structOf<frag_key>(e[0]), structOf<frag_value>(e[1]));
+  frags_.clear();
+  for (const auto& e : sj.at("modelFrags"))
+    frags_[{e[0].get<uint32_t>(), e[1].get<uint32_t>(), e[2].get<uint16_t>(),
+            e[3].get<uint8_t>()}] = {e[4].get<uint16_t>(), e[5].get<uint16_t>()};
   uint64_t frames = 0;
   for (const auto& ej : j.at("events")) {
     idx_ = ej.at("idx");
