@@ -65,7 +65,7 @@ const char* const kPinnedMaps[] = {
     SVCLB_MAP_FRAG,      SVCLB_MAP_SERVICES6,  SVCLB_MAP_BACKEND6,    SVCLB_MAP_CT6,
     SVCLB_MAP_CT6_EST,   SVCLB_MAP_AFFINITY6,  SVCLB_MAP_SRC_RANGES6, SVCLB_MAP_SOCK_REV6,
     SVCLB_MAP_L2_NDP,    SVCLB_MAP_TAIL_PROGS, SVCLB_MAP_SOCK_FLOW6,  SVCLB_MAP_TAIL_EXT6,
-    SVCLB_MAP_TAIL_XDP6};
+    SVCLB_MAP_TAIL_XDP6, SVCLB_MAP_FRAG6};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
@@ -884,6 +884,7 @@ SrcRange6Map Dataplane::srcRanges6() const {
   return {bpf_map__fd(skel_->maps.src_ranges6_v1), SVCLB_MAP_SRC_RANGES6};
 }
 FragMap Dataplane::frags() const { return {bpf_map__fd(skel_->maps.frag_v1), SVCLB_MAP_FRAG}; }
+Frag6Map Dataplane::frags6() const { return {bpf_map__fd(skel_->maps.frag6_v1), SVCLB_MAP_FRAG6}; }
 L2NdpMap Dataplane::l2Ndp() const { return {bpf_map__fd(skel_->maps.l2_ndp_v1), SVCLB_MAP_L2_NDP}; }
 
 int Dataplane::tcProgFd() const { return bpf_program__fd(skel_->progs.svclb_tc_pod_in); }

@@ -159,6 +159,7 @@ class Dataplane {
   Affinity6Map affinity6() const;
   SrcRange6Map srcRanges6() const;
   L2NdpMap l2Ndp() const;
+  Frag6Map frags6() const;
 
   std::vector<ProgramInfo> programs() const;
   std::vector<TcAttachment> tcAttachments() const;              // queried from the kernel

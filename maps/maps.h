@@ -192,6 +192,7 @@ using Affinity6Map = TypedMap<affinity6_key, affinity_value>;
 using SrcRange6Map = TypedMap<src_range6_key, uint8_t>;
 using SockRev6Map = TypedMap<sock_rev6_key, sock_rev6_value>;
 using L2NdpMap = TypedMap<l2_ndp_key, l2_arp_value>;
+using Frag6Map = TypedMap<frag6_key, frag_value>;
 
 // Sums a per-CPU lb_stats value.
 lb_stats sumStats(const std::vector<lb_stats>& perCpu);

@@ -37,6 +37,8 @@
 #define FAM_SOCK_REV_MAP   sock_rev_v1
 #define FAM_SOCK_FLOW	   struct sock_flow
 #define FAM_SOCK_FLOW_MAP  sock_flow_v1
+#define FAM_FRAG_KEY	   struct frag_key
+#define FAM_FRAG_MAP	   frag_v1
 #define FAM_ETH_P	   ETH_P_IP
 #define FAM_SADDR_OFF	   12 /* in the IP header */
 #define FAM_DADDR_OFF	   16
@@ -65,6 +67,8 @@
 #define FAM_SOCK_REV_MAP    sock_rev6_v1
 #define FAM_SOCK_FLOW	    struct sock_flow6
 #define FAM_SOCK_FLOW_MAP   sock_flow6_v1
+#define FAM_FRAG_KEY	    struct frag6_key
+#define FAM_FRAG_MAP	    frag6_v1
 #define FAM_ETH_P	    ETH_P_IPV6
 #define FAM_SADDR_OFF	    8
 #define FAM_DADDR_OFF	    24

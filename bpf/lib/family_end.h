@@ -21,6 +21,8 @@
 #undef FAM_SOCK_REV_MAP
 #undef FAM_SOCK_FLOW
 #undef FAM_SOCK_FLOW_MAP
+#undef FAM_FRAG_KEY
+#undef FAM_FRAG_MAP
 #undef FAM_ETH_P
 #undef FAM_SADDR_OFF
 #undef FAM_DADDR_OFF

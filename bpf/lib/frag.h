@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* IPv4 fragments of TCP/UDP datagrams to and from Services (issue 17).
+/* IP fragments of TCP/UDP datagrams to and from Services (issue 17; IPv6:
+ * issue 16, the same scheme over frag6_v1 keyed by the fragment header's
+ * 32-bit identification).
  * Only a datagram's first fragment (MF set, offset 0) carries the L4 header
  * and so the ports the decision needs. Every first fragment a program
  * parses records {saddr, daddr, IP id, proto} -> {sport, dport} in the LRU
@@ -29,37 +31,15 @@
 #include "lib/parse.h"
 #include "lib/stats.h"
 
-/* After parse_ipv4 set p->frag. First fragment parsed whole (PARSE_OK):
- * records its ports; later fragment (PARSE_FRAG): looks them up. Returns
- * PARSE_OK (p->sport/dport set) or PARSE_NOT_OURS (anything else, and a
- * later fragment of an unknown datagram, counted). */
-static __always_inline int frag4_parsed(int ret, struct pkt4 *p)
-{
-	struct frag_key k = {
-		.saddr = p->saddr,
-		.daddr = p->daddr,
-		.id = p->ip_id,
-		.proto = p->proto,
-	};
-	struct frag_value *fv;
+#define SVCLB_FAM 4
+#include "lib/family.h"
+#include "lib/frag_fam.h"
+#include "lib/family_end.h"
 
-	if (ret == PARSE_OK) {
-		struct frag_value nv = { .sport = p->sport, .dport = p->dport };
-
-		bpf_map_update_elem(&frag_v1, &k, &nv, BPF_ANY);
-		return PARSE_OK;
-	}
-	if (ret != PARSE_FRAG)
-		return PARSE_NOT_OURS;
-	fv = bpf_map_lookup_elem(&frag_v1, &k);
-	if (!fv) {
-		count_ct_event(CT_EV_FRAG_NO_FIRST);
-		return PARSE_NOT_OURS;
-	}
-	p->sport = fv->sport;
-	p->dport = fv->dport;
-	return PARSE_OK;
-}
+#define SVCLB_FAM 6
+#include "lib/family.h"
+#include "lib/frag_fam.h"
+#include "lib/family_end.h"
 
 /* A later fragment's translation: the IPv4 header's addresses and checksum,
  * nothing after it. The header's sum is invariant, so a direct write is
@@ -82,6 +62,20 @@ static __always_inline int frag4_rewrite_ip(struct __ctx_buff *ctx, __be32 new_s
 	ip->saddr = new_saddr;
 	ip->daddr = new_daddr;
 	return 0;
+}
+
+/* A later IPv6 fragment's translation: its destination (dst != 0) or
+ * source address, nothing after the IPv6 header. No IP checksum; the helper
+ * carries the change into a CHECKSUM_COMPLETE skb's csum (the fragment's
+ * sum does change: no L4 checksum in it balances the address). Invalidates
+ * packet pointers. Returns 0 or -DROP_PULL. */
+static __always_inline int frag6_rewrite_addr(struct __ctx_buff *ctx, int dst,
+					      const struct v6addr *addr)
+{
+	__u32 off = ETH_HLEN +
+		    (dst ? offsetof(struct ipv6hdr, daddr) : offsetof(struct ipv6hdr, saddr));
+
+	return ctx_store_bytes(ctx, off, addr, sizeof(*addr), 1) ? -DROP_PULL : 0;
 }
 
 #endif

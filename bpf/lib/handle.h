@@ -104,17 +104,19 @@ static __always_inline int lb_exit(struct __ctx_buff *ctx, int ret, __u32 len, c
 
 /* ---- IPv6 (issue 16) ---------------------------------------------------- */
 
-/* ctx_parse4 for IPv6 (no fragments: parse_ipv6 says NOT_OURS). */
+/* ctx_parse4 for IPv6, fragments included (lib/frag.h). */
 static __always_inline int ctx_parse6(struct __ctx_buff *ctx, struct pkt6 *p)
 {
 	__u32 len = ctx_full_len(ctx);
 	int ret = parse_ipv6(ctx_data(ctx), ctx_data_end(ctx), len, p);
 
 	if (ret != PARSE_SHORT)
-		return ret;
+		return p->frag ? frag6_parsed(ret, p) : ret;
 	if (ctx_pull(ctx, len < PARSE6_MAX_HDR ? len : PARSE6_MAX_HDR))
 		return PARSE_NOT_OURS;
 	ret = parse_ipv6(ctx_data(ctx), ctx_data_end(ctx), len, p);
+	if (p->frag)
+		return frag6_parsed(ret, p);
 	return ret == PARSE_OK ? PARSE_OK : PARSE_NOT_OURS;
 }
 

@@ -49,8 +49,12 @@ __noinline int CTX_GLOBAL(lb6_decide)(struct __ctx_buff *ctx, const struct pkt6 
 {
 	if (!ctx || !p || !v || !fib)
 		return -DROP_PULL;
-	if (CTX_IS_XDP)
-		mode = LB_MODE_XDP_EXT;
+	/* XDP runs on node NICs only. A test, not `mode = ...`: an argument
+	 * the callee overwrites is dead, and clang then leaves its register
+	 * unset at the call, which the verifier refuses for a global function
+	 * ("R5 is not a scalar"). */
+	if (CTX_IS_XDP && mode != LB_MODE_XDP_EXT)
+		return -DROP_PULL;
 	return lb6_decide(p, v, ctx, mode, ctx_ingress_ifindex(ctx), fib);
 }
 #define FAM_DECIDE(ctx, p, v, fib, mode) CTX_GLOBAL(lb6_decide)(ctx, p, v, fib, mode)

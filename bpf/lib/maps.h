@@ -123,6 +123,14 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } frag_v1 SEC(".maps");
 
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVCLB_FRAG_ENTRIES);
+	__type(key, struct frag6_key);
+	__type(value, struct frag_value);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} frag6_v1 SEC(".maps");
+
 /* IPv6 twins of the address-keyed maps (maps/svclb_abi.h, issue 16). */
 SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -191,6 +191,8 @@ static __always_inline int nat6_rewrite(struct __ctx_buff *ctx, const struct pkt
 	__be16 *port, *check;
 	__u32 sum;
 
+	if (p->frag == PKT_FRAG_LATER) /* no L4 header: the address only */
+		return frag6_rewrite_addr(ctx, dst, &new_addr);
 	if ((void *)(ip6 + 1) > data_end || p->l4_off > PARSE6_MAX_HDR ||
 	    p->csum_off > PARSE6_MAX_HDR)
 		return -DROP_PULL;
@@ -251,6 +253,11 @@ static __always_inline int nat6_rewrite_both(struct __ctx_buff *ctx, const struc
 	__be16 *ports, *check;
 	__u32 sum;
 
+	if (p->frag == PKT_FRAG_LATER) { /* no L4 header: addresses only */
+		int ret = frag6_rewrite_addr(ctx, 0, &new_saddr);
+
+		return ret ? ret : frag6_rewrite_addr(ctx, 1, &new_daddr);
+	}
 	if ((void *)(ip6 + 1) > data_end || p->l4_off > PARSE6_MAX_HDR ||
 	    p->csum_off > PARSE6_MAX_HDR)
 		return -DROP_PULL;

@@ -130,8 +130,9 @@ struct pkt6 {
 	__u16 tot_len; /* the IPv6 packet's length (header + payload), host order */
 	__u8 proto;
 	__u8 tcp_flags;
-	__u8 frag; /* PKT_FRAG_NONE: a fragmented datagram is not parsed (NOT_OURS) */
+	__u8 frag; /* PKT_FRAG_*, as pkt4's (lib/frag.h) */
 	__u8 pad;
+	__be32 ip_id; /* the fragment header's identification; fragments only */
 };
 
 static __always_inline int v6_equal(const struct v6addr *a, const struct v6addr *b)
@@ -156,11 +157,17 @@ static __always_inline int v6_equal(const struct v6addr *a, const struct v6addr 
 #define PARSE6_MAX_HDR 256
 
 /* Parses an Ethernet/IPv6/[extension headers]/{TCP,UDP} frame, as
- * parse_ipv4 does (same return values, no PARSE_FRAG): a fragment (a
- * fragment header with offset != 0 or M set) is NOT_OURS, passed untouched;
- * so are ESP, no-next-header, ICMPv6 (neighbour discovery included), a
- * jumbogram (payload length 0) and more than PARSE6_MAX_EXT extension
- * headers. An atomic fragment header (offset 0, M clear) is walked over. */
+ * parse_ipv4 does (same return values). A fragment (a fragment header with
+ * offset != 0 or M set) whose next header is TCP or UDP is parsed as
+ * parse_ipv4 parses one: the first (offset 0, M set) as any packet with
+ * p->frag = PKT_FRAG_FIRST, a later one (offset != 0) as PARSE_FRAG with
+ * everything but the ports, tcp_flags and csum_off (PKT_FRAG_LATER;
+ * lib/frag.h finds its ports); p->ip_id is the header's identification.
+ * NOT_OURS, passed untouched: a fragment of anything else (another
+ * extension header after the fragment header included), ESP,
+ * no-next-header, ICMPv6 (neighbour discovery included), a jumbogram
+ * (payload length 0), more than PARSE6_MAX_EXT extension headers. An atomic
+ * fragment header (offset 0, M clear) is walked over. */
 static __always_inline int parse_ipv6(void *data, void *data_end, __u32 frame_len, struct pkt6 *p)
 {
 	struct ethhdr *eth = data;
@@ -196,9 +203,25 @@ static __always_inline int parse_ipv6(void *data, void *data_end, __u32 frame_le
 		if ((void *)(eh + 8) > data_end)
 			return frame_len >= off + 8 ? PARSE_SHORT : PARSE_NOT_OURS;
 		if (nh == NEXTHDR_FRAGMENT) {
-			/* offset (13 bits) << 3 | M: anything but an atomic fragment */
-			if (((__u16)eh[2] << 8 | eh[3]) & 0xfff9)
-				return PARSE_NOT_OURS;
+			/* offset (13 bits) << 3 | M; reserved bits ignored */
+			__u16 fo = (__u16)eh[2] << 8 | eh[3];
+
+			if (fo & 0xfff9) { /* not an atomic fragment */
+				if (eh[0] != IPPROTO_TCP && eh[0] != IPPROTO_UDP)
+					return PARSE_NOT_OURS;
+				__builtin_memcpy(&p->ip_id, eh + 4, sizeof(p->ip_id));
+				p->frag = PKT_FRAG_FIRST;
+				if (fo & 0xfff8) { /* offset != 0: no L4 header */
+					p->frag = PKT_FRAG_LATER;
+					p->l3_off = ETH_HLEN;
+					p->l4_off = off + 8;
+					__builtin_memcpy(&p->saddr, &ip6->saddr, sizeof(p->saddr));
+					__builtin_memcpy(&p->daddr, &ip6->daddr, sizeof(p->daddr));
+					p->tot_len = (__u16)(payload + sizeof(struct ipv6hdr));
+					p->proto = eh[0];
+					return PARSE_FRAG;
+				}
+			}
 			len = 8;
 		} else if (nh == NEXTHDR_AUTH) {
 			len = ((__u32)eh[1] + 2) * 4;

@@ -173,6 +173,10 @@ std::vector<StructSpec> abiStructs() {
       {"l2_ndp_key",
        sizeof(l2_ndp_key),
        {SVCLB_FIELD(l2_ndp_key, addr), SVCLB_FIELD(l2_ndp_key, ifindex)}},
+      {"frag6_key",
+       sizeof(frag6_key),
+       {SVCLB_FIELD(frag6_key, saddr), SVCLB_FIELD(frag6_key, daddr), SVCLB_FIELD(frag6_key, id),
+        SVCLB_FIELD(frag6_key, proto), SVCLB_FIELD(frag6_key, pad)}},
   };
 }
 
@@ -295,6 +299,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.src_ranges6_v1, SVCLB_MAP_SRC_RANGES6, sizeof(src_range6_key), sizeof(__u8)},
       {s->maps.sock_rev6_v1, SVCLB_MAP_SOCK_REV6, sizeof(sock_rev6_key), sizeof(sock_rev6_value)},
       {s->maps.l2_ndp_v1, SVCLB_MAP_L2_NDP, sizeof(l2_ndp_key), sizeof(l2_arp_value)},
+      {s->maps.frag6_v1, SVCLB_MAP_FRAG6, sizeof(frag6_key), sizeof(frag_value)},
       {s->maps.tail_progs, SVCLB_MAP_TAIL_PROGS, sizeof(__u32), sizeof(__u32)},
       {s->maps.tail_ext6, SVCLB_MAP_TAIL_EXT6, sizeof(__u32), sizeof(__u32)},
       {s->maps.tail_xdp6, SVCLB_MAP_TAIL_XDP6, sizeof(__u32), sizeof(__u32)},
@@ -309,6 +314,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
   EXPECT_EQ(bpf_map__max_entries(s->maps.drops_v1), static_cast<__u32>(DROP_MAX));
   EXPECT_EQ(bpf_map__max_entries(s->maps.ct_events_v1), static_cast<__u32>(CT_EV_MAX));
   EXPECT_EQ(bpf_map__max_entries(s->maps.frag_v1), static_cast<__u32>(SVCLB_FRAG_ENTRIES));
+  EXPECT_EQ(bpf_map__max_entries(s->maps.frag6_v1), static_cast<__u32>(SVCLB_FRAG_ENTRIES));
   EXPECT_STREQ(bpf_map__name(s->maps.mon_events), SVCLB_MAP_MON_EVENTS);
   EXPECT_EQ(bpf_map__type(s->maps.mon_events), BPF_MAP_TYPE_RINGBUF);
   EXPECT_EQ(bpf_map__max_entries(s->maps.mon_events), static_cast<__u32>(MON_RING_BYTES));

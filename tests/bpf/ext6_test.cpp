@@ -467,6 +467,83 @@ endpoints: [{addresses: ["fd00:10:244:1::11"], nodeName: node-b}]
   EXPECT_EQ(dp().srcRanges6().count(), 0u);
 }
 
+// A UDP NodePort datagram to a backend on another node, in fragments (an
+// IPv6 client cut it: 3 fragments, the UDP header in the first): the first
+// fragment is source-NATed and DNATed as any packet, the later ones get the
+// same addresses (their payload untouched) and leave the same way; the
+// backend's fragmented answer comes back from the node's address and the
+// NodePort. Through XDP and through tc.
+TEST_F(Ext6, FragmentsOfASourceNatedDatagramLeaveAlike) {
+  ASSERT_TRUE(sync({external6(kNode6, 30053, kUdp, {backend6(kRemoteBe, 5353)})}));
+  uint32_t id = 0x5000;
+  for (bool viaXdp : {true, false}) {
+    SCOPED_TRACE(viaXdp ? "XDP" : "tc");
+    const uint32_t sent = viaXdp ? kXdpTx : kTcRedirect;
+    auto runNic = [&](const Bytes& f) { return viaXdp ? xdp(f) : tcExt(f); };
+    Frame6 f;
+    f.proto = kUdp;
+    f.src = kClient6;
+    f.dst = kNode6;
+    f.sport = viaXdp ? 41000 : 41001;
+    f.dport = 30053;
+    f.payload = 3000;
+    const auto in = testlib::fragment6(f.build(), 1232, ++id);
+    ASSERT_EQ(in.size(), 3u);
+    std::vector<Bytes> out;
+    for (const auto& frag : in) {
+      auto r = runNic(frag);
+      ASSERT_EQ(r.err, 0);
+      ASSERT_EQ(r.retval, sent) << verdictName(viaXdp ? Prog::Xdp : Prog::Tc, r.retval);
+      out.push_back(r.out);
+    }
+    auto t = parse6(out[0]);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(ip6str(t->saddr), kNode6);
+    EXPECT_EQ(ip6str(t->daddr), kRemoteBe);
+    const uint16_t snatPort = t->sport;
+    for (size_t i = 1; i < out.size(); ++i) {
+      SCOPED_TRACE("fragment " + std::to_string(i));
+      auto u = parse6(out[i]);
+      EXPECT_EQ(ip6str(u->saddr), kNode6);
+      EXPECT_EQ(ip6str(u->daddr), kRemoteBe);
+      EXPECT_EQ(u->hopLimit, 63);
+      EXPECT_EQ(mac(out[i], 0), kNode1Mac);
+      // Past the IPv6 header (and the hop limit, MACs above): the input's.
+      EXPECT_TRUE(std::equal(out[i].begin() + 54, out[i].end(), in[i].begin() + 54));
+    }
+    auto whole = testlib::reassemble6(out);
+    ASSERT_TRUE(whole);
+    EXPECT_TRUE(l4Checksum6Ok(*whole));
+    EXPECT_EQ(parse6(*whole)->sport, snatPort);
+    EXPECT_EQ(parse6(*whole)->dport, 5353);
+
+    // The answer, fragmented by the backend, to node:snatPort.
+    Frame6 a;
+    a.proto = kUdp;
+    a.src = kRemoteBe;
+    a.dst = kNode6;
+    a.sport = 5353;
+    a.dport = snatPort;
+    a.payload = 3000;
+    const auto rin = testlib::fragment6(a.build(), 1232, ++id);
+    std::vector<Bytes> rout;
+    for (const auto& frag : rin) {
+      auto r = runNic(frag);
+      ASSERT_EQ(r.retval, sent);
+      rout.push_back(r.out);
+      auto u = parse6(r.out);
+      EXPECT_EQ(ip6str(u->saddr), kNode6);
+      EXPECT_EQ(ip6str(u->daddr), kClient6);
+      EXPECT_EQ(mac(r.out, 0), kClientMac);
+    }
+    whole = testlib::reassemble6(rout);
+    ASSERT_TRUE(whole);
+    EXPECT_TRUE(l4Checksum6Ok(*whole));
+    EXPECT_EQ(parse6(*whole)->sport, 30053);
+    EXPECT_EQ(parse6(*whole)->dport, f.sport);
+  }
+}
+
 // The CHECKSUM_COMPLETE path of the source-NAT rewrite (bpf_l4_csum_replace
 // for the address words and both ports), which test_run's skbs never take
 // unless the test build forces it (cfg_tc_csum_helpers).

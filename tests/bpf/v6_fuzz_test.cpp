@@ -15,7 +15,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <random>
+#include <set>
+#include <tuple>
 
 #include "tests/bpf/bpf_fixture.h"
 #include "tests/testlib/packet6.h"
@@ -29,10 +33,14 @@ using testlib::ip6;
 const std::string kVip = "fd00:10:96::a";
 const std::string kBe = "fd00:10:244:1::11";
 
-// The model: what parse_ipv6 accepts, and where the L4 header is.
+// The model: what parse_ipv6 accepts, and where the L4 header is. A
+// fragment (not atomic) of TCP/UDP is accepted too: the first parsed as any
+// packet, a later one (`later`: no L4 header) up to its fragment header.
 struct Accepted {
   size_t l4Off = 0;
   uint8_t proto = 0;
+  bool first = false, later = false;
+  uint32_t id = 0;  // the fragment header's identification
 };
 std::optional<Accepted> modelParse(const Bytes& f) {
   if (f.size() < 14 || f[12] != 0x86 || f[13] != 0xdd) return std::nullopt;
@@ -41,13 +49,21 @@ std::optional<Accepted> modelParse(const Bytes& f) {
   if (payload == 0 || payload + 54 > f.size()) return std::nullopt;
   uint8_t nh = f[20];
   size_t off = 54;
+  Accepted acc;
   for (int i = 0; i < 4; ++i) {
     if (nh == 6 || nh == 17) break;
     if (nh != 0 && nh != 43 && nh != 60 && nh != 44 && nh != 51) return std::nullopt;
     if (off + 8 > f.size()) return std::nullopt;
     size_t len;
     if (nh == 44) {
-      if (((f[off + 2] << 8) | f[off + 3]) & 0xfff9) return std::nullopt;
+      const int fo = (f[off + 2] << 8) | f[off + 3];
+      if (fo & 0xfff9) {
+        if (f[off] != 6 && f[off] != 17) return std::nullopt;
+        acc.id = static_cast<uint32_t>(f[off + 4]) << 24 | f[off + 5] << 16 | f[off + 6] << 8 |
+                 f[off + 7];
+        acc.first = true;
+        if (fo & 0xfff8) return Accepted{off + 8, f[off], false, true, acc.id};
+      }
       len = 8;
     } else if (nh == 51) {
       len = (static_cast<size_t>(f[off + 1]) + 2) * 4;
@@ -67,7 +83,9 @@ std::optional<Accepted> modelParse(const Bytes& f) {
   } else if (off + 8 > f.size()) {
     return std::nullopt;
   }
-  return Accepted{off, nh};
+  acc.l4Off = off;
+  acc.proto = nh;
+  return acc;
 }
 
 class V6Fuzz : public BpfTest {};
@@ -112,7 +130,14 @@ TEST_F(V6Fuzz, RandomAndMutatedFramesMatchTheModel) {
   const uint8_t extTypes[] = {0, 43, 60, 44, 51};
   const uint8_t protos[] = {6, 17, 6, 17, 58, 50, 59};
   const std::string dsts[] = {kVip, kVip, kVip, "fd00:10:96::b", kBe};
-  size_t translated = 0, untouched = 0, refused = 0;
+  size_t translated = 0, untouched = 0, refused = 0, laterTranslated = 0;
+  // The model of frag6_v1 ({source, destination, identification, protocol}
+  // of every first fragment parsed -> its ports) and of the flows the
+  // translated frames made (a later fragment is translated only on one).
+  using Key6 = std::pair<Addr6, Addr6>;
+  std::map<std::tuple<Key6, uint32_t, uint8_t>, std::pair<uint16_t, uint16_t>> frags;
+  std::set<std::tuple<Key6, uint16_t, uint16_t, uint8_t>> flows;
+  std::optional<testlib::Frame6> lastFirst;
 
   for (int i = 0; i < 5000; ++i) {
     testlib::Frame6 f;
@@ -133,6 +158,17 @@ TEST_F(V6Fuzz, RandomAndMutatedFramesMatchTheModel) {
     }
     f.fragOffset8 = pick(3) == 0 ? static_cast<uint16_t>(pick(8)) : 0;
     f.fragMore = pick(4) == 0;
+    f.fragId = 1 + pick(4);
+    // The last first fragment to a Service; now and then a later fragment
+    // of its datagram follows.
+    if (f.fragMore && f.fragOffset8 == 0 && f.dst == kVip &&
+        ((f.proto == 6 && f.dport == 80) || (f.proto == 17 && f.dport == 53)))
+      lastFirst = f;
+    else if (lastFirst && pick(4) == 0) {
+      f = *lastFirst;
+      f.fragOffset8 = static_cast<uint16_t>(1 + pick(8));
+      f.fragMore = pick(2) == 0;
+    }
     Bytes in = f.build();
     if (next == 0) {  // another "next header" where the L4 one was
       const uint8_t other[] = {50, 59, 58, 2};
@@ -165,6 +201,34 @@ TEST_F(V6Fuzz, RandomAndMutatedFramesMatchTheModel) {
     }
     ASSERT_EQ(r.err, 0) << "frame " << i << ": " << testlib::hex(in);
     auto acc = modelParse(in);
+    Key6 addrs{};
+    std::copy(in.begin() + 22, in.begin() + 38, addrs.first.begin());
+    if (in.size() >= 54) std::copy(in.begin() + 38, in.begin() + 54, addrs.second.begin());
+    if (acc && acc->later) {
+      // Its ports from its first fragment; translated (the destination
+      // address only) on that flow, else untouched.
+      auto it = frags.find({addrs, acc->id, acc->proto});
+      const bool nat = it != frags.end() &&
+                       flows.count({addrs, it->second.first, it->second.second, acc->proto});
+      EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK)) << "frame " << i;
+      if (!nat) {
+        ASSERT_EQ(r.out, in) << "frame " << i << " (a later fragment, no flow) was changed";
+        ++untouched;
+        continue;
+      }
+      ASSERT_EQ(r.out.size(), in.size()) << "frame " << i;
+      for (size_t b = 0; b < in.size(); ++b)
+        if (b < 38 || b >= 54) ASSERT_EQ(r.out[b], in[b]) << "frame " << i << " byte " << b;
+      Addr6 dst{};
+      std::copy(r.out.begin() + 38, r.out.begin() + 54, dst.begin());
+      EXPECT_EQ(dst, ip6(kBe)) << "frame " << i;
+      ++laterTranslated;
+      continue;
+    }
+    if (acc && acc->first)
+      frags[{addrs, acc->id, acc->proto}] = {
+          static_cast<uint16_t>(in[acc->l4Off] << 8 | in[acc->l4Off + 1]),
+          static_cast<uint16_t>(in[acc->l4Off + 2] << 8 | in[acc->l4Off + 3])};
     bool ours = false;
     uint16_t port = 0, newPort = 0;
     if (acc) {
@@ -175,6 +239,9 @@ TEST_F(V6Fuzz, RandomAndMutatedFramesMatchTheModel) {
           dst == ip6(kVip) && ((acc->proto == 6 && port == 80) || (acc->proto == 17 && port == 53));
       newPort = acc->proto == 6 ? 8080 : 5353;
     }
+    if (ours)
+      flows.insert({addrs, static_cast<uint16_t>(in[acc->l4Off] << 8 | in[acc->l4Off + 1]), port,
+                    acc->proto});
     if (!ours) {
       EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK)) << "frame " << i;
       ASSERT_EQ(r.out, in) << "frame " << i << " (not ours) was changed: " << testlib::hex(in);
@@ -206,6 +273,7 @@ TEST_F(V6Fuzz, RandomAndMutatedFramesMatchTheModel) {
   // The generator reaches both outcomes often.
   EXPECT_GT(translated, 150u);
   EXPECT_GT(untouched, 300u);
+  EXPECT_GT(laterTranslated, 10u) << "later fragments on a flow";
   EXPECT_LT(refused, 500u);
 }
 

@@ -286,7 +286,10 @@ TEST_F(V6, ExtensionHeadersAreWalkedToTheL4Header) {
        0,
        false,
        false},
-      {"first fragment (M set)", {{kNextFragment, 8}}, 0, true, false},
+      // A first fragment is parsed as any packet (its datagram's later
+      // fragments: V6Frag below).
+      {"first fragment (M set)", {{kNextFragment, 8}}, 0, true, true},
+      // A later fragment of a datagram whose first was never seen.
       {"later fragment", {{kNextFragment, 8}}, 3, false, false},
   };
   uint16_t sport = 41000;
@@ -297,6 +300,7 @@ TEST_F(V6, ExtensionHeadersAreWalkedToTheL4Header) {
     f.ext = c.ext;
     f.fragOffset8 = c.fragOffset8;
     f.fragMore = c.fragMore;
+    f.fragId = sport;
     f.payload = 10;
     const Bytes in = f.build();
     auto r = runTc(in);
@@ -781,6 +785,172 @@ TEST_F(V6, DaemonPathWritesAndAdoptsDualStackFrontends) {
   r = runTc(in);
   ASSERT_EQ(r.err, 0);
   EXPECT_EQ(r.out, in) << "a frame to a removed v6 ClusterIP passes untouched";
+}
+
+// ---- IPv6 fragments (lib/frag.h over frag6_v1) ----------------------------
+
+// A 3,000-byte UDP datagram from `src` cut as a 1280-byte-MTU IPv6 source
+// does (1232 bytes of fragmentable part each): 3 fragments, identification
+// `id`, only the first carrying the UDP header.
+std::vector<Bytes> udp6Fragments(const std::string& src, uint16_t sport, const std::string& dst,
+                                 uint16_t dport, uint32_t id) {
+  Frame6 f;
+  f.proto = kUdp;
+  f.src = src;
+  f.dst = dst;
+  f.sport = sport;
+  f.dport = dport;
+  f.payload = 3000;
+  auto frags = testlib::fragment6(f.build(), 1232, id);
+  EXPECT_EQ(frags.size(), 3u);
+  return frags;
+}
+
+// A later fragment's output: only the address at `addrOff` (22 source, 38
+// destination) may differ; every other byte, its payload included, is the
+// input's.
+::testing::AssertionResult onlyAddressChanged(const Bytes& in, const Bytes& out, size_t addrOff) {
+  if (in.size() != out.size()) return ::testing::AssertionFailure() << "length changed";
+  for (size_t i = 0; i < in.size(); ++i)
+    if ((i < addrOff || i >= addrOff + 16) && in[i] != out[i])
+      return ::testing::AssertionFailure() << "byte " << i << " changed";
+  return ::testing::AssertionSuccess();
+}
+
+class V6Frag : public V6 {
+ protected:
+  void SetUp() override {
+    V6::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    putService(kVip6, 53, kUdp, 8, {{kBe1, 5353}, {kBe2, 5353}}, 2);
+  }
+  uint64_t noFirst() { return sumCounts(dp().ctEvents().lookup(CT_EV_FRAG_NO_FIRST)); }
+  std::vector<Bytes> runAll(const std::vector<Bytes>& in) {
+    std::vector<Bytes> out;
+    for (size_t i = 0; i < in.size(); ++i) {
+      auto r = runTc(in[i]);
+      EXPECT_EQ(r.err, 0);
+      EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK)) << "fragment " << i;
+      out.push_back(r.out);
+    }
+    return out;
+  }
+};
+
+TEST_F(V6Frag, RequestAndReplyFragmentsTranslatedAlike) {
+  const auto in = udp6Fragments(kClient6, 40000, kVip6, 53, 0xabcd0001);
+  const auto out = runAll(in);
+  ASSERT_EQ(out.size(), 3u);
+  auto t = parse6(out[0]);
+  ASSERT_TRUE(t);
+  const std::string be = testlib::ip6str(t->daddr);
+  EXPECT_TRUE(be == kBe1 || be == kBe2) << be;
+  EXPECT_EQ(t->dport, 5353);
+  for (size_t i = 1; i < out.size(); ++i) {
+    SCOPED_TRACE("fragment " + std::to_string(i));
+    EXPECT_EQ(testlib::ip6str(parse6(out[i])->daddr), be) << "the first fragment's backend";
+    EXPECT_TRUE(onlyAddressChanged(in[i], out[i], 38));
+  }
+  // What the backend reassembles: its address and port, the UDP checksum
+  // (in the first fragment, over the whole datagram) right.
+  auto whole = testlib::reassemble6(out);
+  ASSERT_TRUE(whole);
+  EXPECT_TRUE(l4Checksum6Ok(*whole));
+  EXPECT_EQ(parse6(*whole)->dport, 5353);
+  EXPECT_EQ(dp().conntrack6().count(), 2u) << "one flow";
+  EXPECT_EQ(statsOf(8).packets, 3u);
+  EXPECT_EQ(statsOf(8).flows, 1u);
+
+  // The backend's 3,000-byte answer in fragments: from the VIP in every one.
+  const auto rin = udp6Fragments(be, 5353, kClient6, 40000, 0x00770077);
+  const auto rout = runAll(rin);
+  ASSERT_EQ(rout.size(), 3u);
+  t = parse6(rout[0]);
+  EXPECT_EQ(testlib::ip6str(t->saddr), kVip6);
+  EXPECT_EQ(t->sport, 53);
+  for (size_t i = 1; i < rout.size(); ++i) {
+    SCOPED_TRACE("reply fragment " + std::to_string(i));
+    EXPECT_EQ(testlib::ip6str(parse6(rout[i])->saddr), kVip6);
+    EXPECT_TRUE(onlyAddressChanged(rin[i], rout[i], 22));
+  }
+  whole = testlib::reassemble6(rout);
+  ASSERT_TRUE(whole);
+  EXPECT_TRUE(l4Checksum6Ok(*whole));
+  EXPECT_EQ(statsOf(8).reply_packets, 3u);
+  EXPECT_EQ(noFirst(), 0u);
+}
+
+TEST_F(V6Frag, LaterFragmentBeforeItsFirstIsPassedUntouchedAndCounted) {
+  const auto in = udp6Fragments(kClient6, 40001, kVip6, 53, 0xabcd0002);
+  auto r = runTc(in[1]);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+  EXPECT_EQ(r.out, in[1]) << "untouched";
+  EXPECT_EQ(noFirst(), 1u);
+  EXPECT_EQ(dp().conntrack6().count(), 0u);
+  // Then the first (DNAT, recorded) and the last (translated alike).
+  auto out = runAll({in[0], in[2]});
+  EXPECT_EQ(parse6(out[1])->daddr, parse6(out[0])->daddr);
+  EXPECT_TRUE(onlyAddressChanged(in[2], out[1], 38));
+  EXPECT_EQ(noFirst(), 1u);
+}
+
+// Same addresses and protocol, another identification: another datagram,
+// whose first fragment was not seen.
+TEST_F(V6Frag, TheIdentificationTellsDatagramsApart) {
+  const auto a = udp6Fragments(kClient6, 40002, kVip6, 53, 0x01010101);
+  const auto b = udp6Fragments(kClient6, 40002, kVip6, 53, 0x01010102);
+  runAll({a[0]});
+  auto r = runTc(b[1]);
+  EXPECT_EQ(r.out, b[1]);
+  EXPECT_EQ(noFirst(), 1u);
+}
+
+TEST_F(V6Frag, NonServiceFragmentsAndLaterFragmentsWithoutAFlowPassUntouched) {
+  // Another address, and the VIP on a port that is no Service's: their
+  // first fragments are recorded, so the later ones are not "unknown".
+  for (const auto& [dst, port] :
+       {std::pair<std::string, uint16_t>{"fd00:10:96::99", 53}, {kVip6, 54}}) {
+    const auto in = udp6Fragments(kClient6, 40000, dst, port, 0x6000 + port);
+    for (size_t i = 0; i < in.size(); ++i) {
+      auto r = runTc(in[i]);
+      ASSERT_EQ(r.err, 0);
+      EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+      EXPECT_EQ(r.out, in[i]) << dst << " port " << port << " fragment " << i;
+    }
+  }
+  EXPECT_EQ(noFirst(), 0u);
+  // A Service that appears between a datagram's first fragment and the
+  // rest: a later fragment never makes a flow.
+  const auto in = udp6Fragments(kClient6, 40000, "fd00:10:96::50", 53, 0x7000);
+  EXPECT_EQ(runTc(in[0]).out, in[0]);
+  putService("fd00:10:96::50", 53, kUdp, 9, {{kBe1, 53}}, 1, 0, 200);
+  EXPECT_EQ(runTc(in[1]).out, in[1]);
+  EXPECT_EQ(runTc(in[2]).out, in[2]);
+  EXPECT_EQ(dp().conntrack6().count(), 0u);
+  // A fragment of something else than TCP/UDP (ICMPv6) is not ours.
+  Frame6 echo;
+  echo.proto = testlib::kNextIcmp6;
+  echo.dst = kVip6;
+  echo.payload = 3000;
+  for (const Bytes& f : testlib::fragment6(echo.build(), 1232, 0x7100)) EXPECT_EQ(runTc(f).out, f);
+  EXPECT_EQ(noFirst(), 0u);
+  EXPECT_EQ(allDrops().packets, 0u);
+}
+
+TEST_F(V6Frag, TcpFirstFragmentIsTranslated) {
+  Frame6 f;
+  f.sport = 40100;
+  f.ext = {{testlib::kNextFragment, 8}};
+  f.fragMore = true;
+  f.fragId = 0x4242;
+  f.payload = 64;
+  putService(kVip6, 80, kTcp, 7, {{kBe1, 8080}}, 1, 0, 300);
+  const Bytes in = f.build();
+  auto r = runTc(in);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_TRUE(onlyNat6Changed(in, r.out, true));
+  EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), kBe1);
 }
 
 }  // namespace

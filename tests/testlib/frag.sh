@@ -2,7 +2,7 @@
 # Shared by tests/e2e/fragments.sh and multinode_fragments.sh (issue 17): a
 # UDP echo server for the backends and a client that sends one datagram of
 # SIZE bytes (> MTU 1500: the sender's stack fragments it) per attempt and
-# checks the whole answer.
+# checks the whole answer. IPv4 or IPv6, from the address given.
 
 FRAG_PORT=7007   # the backends' echo port (the Services' targetPort)
 
@@ -11,7 +11,7 @@ FRAG_PORT=7007   # the backends' echo port (the Services' targetPort)
 FRAG_ECHO_PY='
 import socket, sys
 name, ip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((ip, port))
 while True:
     data, addr = s.recvfrom(65535)
@@ -24,7 +24,7 @@ while True:
 FRAG_CLIENT_PY='
 import os, socket, sys
 dst, port, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(2)
 bad = 0
 for i in range(count):

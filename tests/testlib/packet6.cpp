@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -74,7 +75,7 @@ Bytes Frame6::build() const {
     nhOff = at;
     if (type == kNextFragment) {
       put16(f, at + 2, static_cast<uint16_t>(fragOffset8 << 3 | (fragMore ? 1 : 0)));
-      put32(f, at + 4, 0x12345678);
+      put32(f, at + 4, fragId);
     } else {
       f[at + 1] = static_cast<uint8_t>(len / 8 - 1);
       f[at + 2] = 1;  // PadN covering the rest
@@ -173,6 +174,70 @@ bool l4Checksum6Ok(const Bytes& f) {
   if (p->proto == 17 && f[csumOff] == 0 && f[csumOff + 1] == 0) return false;
   // Summing the message with its checksum in place gives 0 (folded ~).
   return l4Sum6(f, 14, p->l4Off, end - p->l4Off, p->proto) == 0;
+}
+
+std::vector<Bytes> fragment6(const Bytes& frame, size_t maxFragPayload, uint32_t id) {
+  constexpr size_t l3 = 14, l4 = l3 + 40;
+  std::vector<Bytes> out;
+  if (frame.size() <= l4 || maxFragPayload < 8) return out;
+  const uint8_t proto = frame[l3 + 6];
+  const size_t step = maxFragPayload & ~static_cast<size_t>(7);
+  for (size_t off = 0; off < frame.size() - l4; off += step) {
+    const size_t n = std::min(step, frame.size() - l4 - off);
+    const bool more = off + n < frame.size() - l4;
+    Bytes f(frame.begin(), frame.begin() + static_cast<long>(l4));
+    f[l3 + 6] = kNextFragment;
+    f.resize(l4 + 8);
+    f[l4] = proto;
+    put16(f, l4 + 2, static_cast<uint16_t>((off / 8) << 3 | (more ? 1 : 0)));
+    put32(f, l4 + 4, id);
+    f.insert(f.end(), frame.begin() + static_cast<long>(l4 + off),
+             frame.begin() + static_cast<long>(l4 + off + n));
+    put16(f, l3 + 4, static_cast<uint16_t>(8 + n));
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::optional<Bytes> reassemble6(const std::vector<Bytes>& fragments) {
+  constexpr size_t l3 = 14, fh = l3 + 40;
+  std::optional<Bytes> first;
+  std::vector<std::pair<size_t, Bytes>> parts;  // offset, data
+  size_t total = 0;
+  bool sawLast = false;
+  for (const auto& f : fragments) {
+    if (f.size() < fh + 8 || f[l3 + 6] != kNextFragment) return std::nullopt;
+    if (!std::equal(f.begin() + l3 + 8, f.begin() + l3 + 40, fragments[0].begin() + l3 + 8))
+      return std::nullopt;
+    const uint16_t field = static_cast<uint16_t>(f[fh + 2] << 8 | f[fh + 3]);
+    const size_t off = static_cast<size_t>(field >> 3) * 8;
+    const size_t n = static_cast<size_t>(f[l3 + 4] << 8 | f[l3 + 5]) - 8;
+    if (f.size() < fh + 8 + n) return std::nullopt;
+    if (off == 0) first = f;
+    if (!(field & 1)) {
+      sawLast = true;
+      total = off + n;
+    }
+    parts.emplace_back(off, Bytes(f.begin() + static_cast<long>(fh + 8),
+                                  f.begin() + static_cast<long>(fh + 8 + n)));
+  }
+  if (!first || !sawLast) return std::nullopt;
+  Bytes data(total, 0);
+  std::vector<bool> have(total, false);
+  for (const auto& [off, bytes] : parts) {
+    if (off + bytes.size() > total) return std::nullopt;
+    for (size_t i = 0; i < bytes.size(); ++i) {
+      data[off + i] = bytes[i];
+      have[off + i] = true;
+    }
+  }
+  for (bool h : have)
+    if (!h) return std::nullopt;
+  Bytes out(first->begin(), first->begin() + static_cast<long>(fh));
+  out[l3 + 6] = (*first)[fh];  // the fragment header's next header
+  out.insert(out.end(), data.begin(), data.end());
+  put16(out, l3 + 4, static_cast<uint16_t>(total));
+  return out;
 }
 
 }  // namespace svclb::testlib

@@ -36,6 +36,7 @@ struct Frame6 {
   std::vector<std::pair<uint8_t, size_t>> ext;
   uint16_t fragOffset8 = 0;
   bool fragMore = false;
+  uint32_t fragId = 0x12345678;
   bool udpChecksumZero = false;
   Bytes build() const;
 };
@@ -55,6 +56,15 @@ std::optional<Parsed6> parse6(const Bytes& frame);
 // Ethernet header), with a correct checksum.
 Bytes icmp6Error(const std::string& src, const std::string& dst, uint8_t type, uint8_t code,
                  const Bytes& quote, uint32_t info = 0);
+
+// Cuts `frame` (Ethernet/IPv6/L4, no extension headers) into fragments as
+// an IPv6 source does: each an IPv6 header, a fragment header (identification
+// `id`, next header the L4 protocol) and at most `maxFragPayload` bytes of
+// the L4 datagram (a multiple of 8 but the last). reassemble6() puts such
+// fragments (any order) back into one frame; nullopt if they do not fit
+// together or their addresses differ (no receiver would reassemble them).
+std::vector<Bytes> fragment6(const Bytes& frame, size_t maxFragPayload, uint32_t id);
+std::optional<Bytes> reassemble6(const std::vector<Bytes>& fragments);
 
 // The TCP / UDP / ICMPv6 checksum over the IPv6 pseudo-header verifies
 // (a UDP checksum 0 is not OK: IPv6 makes it mandatory).
