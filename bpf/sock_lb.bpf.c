@@ -179,9 +179,25 @@ int svclb_sock_connect4(struct bpf_sock_addr *ctx)
 	return sock4_entry(ctx, 1);
 }
 
+/* A connected dual-stack socket talking IPv4 (connect6 on ::ffff:VIP
+ * balanced it as IPv4): on every send() udpv6_sendmsg passes its connected
+ * peer, the backend, to udp_sendmsg as an explicit address, which runs
+ * sendmsg4. That is no direct send to the backend: left alone, or
+ * sock4_direct would forget the socket's frontend (recvmsg would show the
+ * backend; a removed backend's socket would not be found to close). */
+static __always_inline int sock4_connected_v6_peer(const struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+
+	return sk && sk->family == AF_INET6 && sk->state == BPF_TCP_ESTABLISHED &&
+	       sk->dst_ip4 == ctx->user_ip4 && sk->dst_port == (__be16)ctx->user_port;
+}
+
 SEC("cgroup/sendmsg4")
 int svclb_sock_sendmsg4(struct bpf_sock_addr *ctx)
 {
+	if (sock4_connected_v6_peer(ctx))
+		return 1;
 	return sock4_entry(ctx, 0);
 }
 
@@ -251,11 +267,18 @@ int svclb_sock_skb_ingress(struct __sk_buff *skb)
  * the tc path, which re-balances them. The kernel types are declared here
  * with only the fields read, relocated by CO-RE against the running
  * kernel's BTF (no vmlinux.h). */
+struct in6_addr___svclb {
+	union {
+		__be32 u6_addr32[4];
+	} in6_u;
+} __attribute__((preserve_access_index));
+
 struct sock_common {
 	unsigned short skc_family;
 	volatile unsigned char skc_state;
 	__be32 skc_daddr;
 	__be16 skc_dport;
+	struct in6_addr___svclb skc_v6_daddr;
 } __attribute__((preserve_access_index));
 
 struct udp_sock;
@@ -274,6 +297,28 @@ extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
 /* Sockets closed by the iterator, for the daemon's log and counters. */
 __u64 sock_destroyed = 0;
 
+/* An IPv6 socket (AF_INET6, not talking IPv4 through ::ffff:a.b.c.d): its
+ * sock_rev6_v1 entry and sock_destroy6_v1. Returns 1 to close it. */
+static __always_inline int sock_destroy_match6(struct sock_common *sk, __u64 cookie,
+					       const struct v6addr *daddr)
+{
+	struct sock_destroy6_key dk = {};
+	struct sock_rev6_key rk = {};
+	struct sock_rev6_value *rv;
+
+	rk.cookie = cookie;
+	rk.addr = *daddr;
+	rk.port = sk->skc_dport;
+	rv = bpf_map_lookup_elem(&sock_rev6_v1, &rk);
+	if (!rv)
+		return 0;
+	dk.vip = rv->vip;
+	dk.vport = rv->port;
+	dk.addr = rk.addr;
+	dk.port = rk.port;
+	return bpf_map_lookup_elem(&sock_destroy6_v1, &dk) != NULL;
+}
+
 SEC("iter/udp")
 int svclb_sock_destroy_udp(struct bpf_iter__udp *ctx)
 {
@@ -281,13 +326,33 @@ int svclb_sock_destroy_udp(struct bpf_iter__udp *ctx)
 	struct sock_destroy_key dk = {};
 	struct sock_rev_key rk = {};
 	struct sock_rev_value *rv;
+	struct v6addr d6;
+	__u64 cookie;
+	int i;
 
-	if (!sk || sk->skc_family != AF_INET || sk->skc_state != SVCLB_TCP_ESTABLISHED)
+	if (!sk || sk->skc_state != SVCLB_TCP_ESTABLISHED)
 		return 0;
-	/* Only sockets our connect4 pointed at a backend have a reverse
+	/* Only sockets our connect hooks pointed at a backend have a reverse
 	 * entry, and it names the frontend they asked for. */
-	rk.cookie = bpf_get_socket_cookie(sk);
-	rk.addr = sk->skc_daddr;
+	cookie = bpf_get_socket_cookie(sk);
+	if (sk->skc_family == AF_INET6) {
+#pragma unroll
+		for (i = 0; i < 4; i++)
+			d6.w[i] = sk->skc_v6_daddr.in6_u.u6_addr32[i];
+		/* A dual-stack socket talking IPv4 was balanced as IPv4
+		 * (connect6 on ::ffff:a.b.c.d): its entries are the v4 ones. */
+		if (!sock6_v4_mapped(&d6)) {
+			if (sock_destroy_match6(sk, cookie, &d6) && bpf_sock_destroy(sk) == 0)
+				__sync_fetch_and_add(&sock_destroyed, 1);
+			return 0;
+		}
+		rk.addr = d6.w[3];
+	} else if (sk->skc_family == AF_INET) {
+		rk.addr = sk->skc_daddr;
+	} else {
+		return 0;
+	}
+	rk.cookie = cookie;
 	rk.port = sk->skc_dport;
 	rv = bpf_map_lookup_elem(&sock_rev_v1, &rk);
 	if (!rv)

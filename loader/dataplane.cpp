@@ -525,8 +525,9 @@ Result<uint64_t> Dataplane::jiffies() const {
   return static_cast<uint64_t>(skel_->bss->probe_jiffies);
 }
 
-Result<uint64_t> Dataplane::destroyUdpSockets(const std::vector<sock_destroy_key>& targets) {
-  if (targets.empty()) return uint64_t{0};
+Result<uint64_t> Dataplane::destroyUdpSockets(const std::vector<sock_destroy_key>& targets,
+                                              const std::vector<sock_destroy6_key>& targets6) {
+  if (targets.empty() && targets6.empty()) return uint64_t{0};
   if (!sockIter_) {
     sockIter_ = bpf_program__attach_iter(skel_->progs.svclb_sock_destroy_udp, nullptr);
     if (!sockIter_) {
@@ -536,14 +537,20 @@ Result<uint64_t> Dataplane::destroyUdpSockets(const std::vector<sock_destroy_key
     }
   }
   const int mapFd = bpf_map__fd(skel_->maps.sock_destroy_v1);
+  const int mapFd6 = bpf_map__fd(skel_->maps.sock_destroy6_v1);
   const uint64_t before = skel_->bss->sock_destroyed;
-  for (size_t at = 0; at < targets.size(); at += SVCLB_SOCK_DESTROY_ENTRIES) {
+  const size_t total = std::max(targets.size(), targets6.size());
+  for (size_t at = 0; at < total; at += SVCLB_SOCK_DESTROY_ENTRIES) {
     const size_t end = std::min(targets.size(), at + SVCLB_SOCK_DESTROY_ENTRIES);
+    const size_t end6 = std::min(targets6.size(), at + SVCLB_SOCK_DESTROY_ENTRIES);
     const uint32_t one = 1;
     Status st;
     for (size_t i = at; i < end && st; ++i)
       if (bpf_map_update_elem(mapFd, &targets[i], &one, BPF_ANY) != 0)
         st = Error::fromErrno(errno, "fill sock_destroy_v1");
+    for (size_t i = at; i < end6 && st; ++i)
+      if (bpf_map_update_elem(mapFd6, &targets6[i], &one, BPF_ANY) != 0)
+        st = Error::fromErrno(errno, "fill sock_destroy6_v1");
     if (st) {
       // Reading the iterator runs the program over every UDP socket.
       int fd = bpf_iter_create(bpf_link__fd(sockIter_));
@@ -559,6 +566,7 @@ Result<uint64_t> Dataplane::destroyUdpSockets(const std::vector<sock_destroy_key
       }
     }
     for (size_t i = at; i < end; ++i) bpf_map_delete_elem(mapFd, &targets[i]);  // absent: fine
+    for (size_t i = at; i < end6; ++i) bpf_map_delete_elem(mapFd6, &targets6[i]);
     if (!st) return st.error();
   }
   return skel_->bss->sock_destroyed - before;

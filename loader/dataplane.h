@@ -186,8 +186,10 @@ class Dataplane {
   // thread's network namespace that the socket hooks pointed at one of
   // `targets` (a frontend and a backend just removed from it): runs the
   // svclb_sock_destroy_udp iterator once per chunk of
-  // SVCLB_SOCK_DESTROY_ENTRIES targets. Returns how many were closed.
-  Result<uint64_t> destroyUdpSockets(const std::vector<sock_destroy_key>& targets);
+  // SVCLB_SOCK_DESTROY_ENTRIES targets (IPv4 ones in sock_destroy_v1, IPv6
+  // ones in sock_destroy6_v1). Returns how many were closed.
+  Result<uint64_t> destroyUdpSockets(const std::vector<sock_destroy_key>& targets,
+                                     const std::vector<sock_destroy6_key>& targets6 = {});
   // svcctl monitor (loader/monitor.h): the event ring (mon_events), the
   // per-CPU token buckets and losses (mon_state), and the programs' .data
   // switches: events are written only while `on`; at most `perSecond` per

@@ -335,12 +335,20 @@ void Syncer::closeSocketsOfFreedBackends(const Plan& plan) {
     if (const auto* f = std::get_if<mapop::FreeBackend>(&op)) freed.insert(f->id);
   if (freed.empty()) return;
   std::vector<sock_destroy_key> targets;
+  std::vector<sock_destroy6_key> targets6;
   for (const auto& [key, fe] : actual_.frontends) {
-    // sock_destroy_key is IPv4: an IPv6 backend's connected UDP sockets are
-    // left to find out by themselves (ICMPv6 port unreachable).
-    if (key.proto != IPPROTO_UDP || key.v6()) continue;
+    if (key.proto != IPPROTO_UDP) continue;
     for (const auto& b : fe.backends) {
       if (!freed.count(b.id)) continue;
+      if (key.v6()) {
+        sock_destroy6_key k{};
+        std::memcpy(&k.vip, key.vip6.data(), sizeof(k.vip));
+        std::memcpy(&k.addr, b.addr6.data(), sizeof(k.addr));
+        k.vport = htons(key.port);
+        k.port = b.value.port;
+        targets6.push_back(k);
+        continue;
+      }
       sock_destroy_key k{};
       k.vip = htonl(key.vip);
       k.vport = htons(key.port);
@@ -349,7 +357,7 @@ void Syncer::closeSocketsOfFreedBackends(const Plan& plan) {
       targets.push_back(k);
     }
   }
-  auto n = dp_.destroyUdpSockets(targets);
+  auto n = dp_.destroyUdpSockets(targets, targets6);
   if (!n) {
     fmt::print(stderr, "svclbd: closing UDP sockets of removed backends: {}\n", n.error().message);
     return;

@@ -53,6 +53,7 @@
 #define SVCLB_MAP_SOCK_REV6   "sock_rev6_v1"
 #define SVCLB_MAP_L2_NDP      "l2_ndp_v1"
 #define SVCLB_MAP_FRAG6	      "frag6_v1"
+#define SVCLB_MAP_SOCK_CLOSE6 "sock_destroy6_v1"
 /* PROG_ARRAYs of the IPv6 halves of the entry programs, slot 0 each:
  * svclb_tc_pod_in6, svclb_tc_ext_in6 (tc), svclb_xdp_lb6 (XDP: a prog array
  * holds one program type). */
@@ -511,6 +512,15 @@ struct l2_ndp_key {
 	__u32 ifindex;
 };
 
+/* sock_destroy6_v1: sock_destroy_v1 for IPv6 frontends and backends (the
+ * same run of svclb_sock_destroy_udp reads both). */
+struct sock_destroy6_key {
+	struct v6addr vip;
+	struct v6addr addr; /* the backend */
+	__be16 vport;
+	__be16 port;
+};
+
 /* frag6_v1: frag_v1 for IPv6 (LRU_HASH, SVCLB_FRAG_ENTRIES): {source,
  * destination, the fragment header's 32-bit identification, the L4
  * protocol} -> the first fragment's ports (struct frag_value). */
@@ -566,5 +576,6 @@ SVCLB_ABI_ASSERT(sizeof(struct src_range6_key) == 24, "src_range6_key: no implic
 SVCLB_ABI_ASSERT(sizeof(struct sock_rev6_key) == 32, "sock_rev6_key: no implicit padding");
 SVCLB_ABI_ASSERT(sizeof(struct l2_ndp_key) == 20, "l2_ndp_key: no implicit padding");
 SVCLB_ABI_ASSERT(sizeof(struct frag6_key) == 40, "frag6_key: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct sock_destroy6_key) == 36, "sock_destroy6_key: no implicit padding");
 
 #endif /* SVCLB_ABI_H */

@@ -116,6 +116,13 @@ SVCLB_MAP struct {
 } sock_destroy_v1 SEC(".maps");
 
 SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCLB_SOCK_DESTROY_ENTRIES);
+	__type(key, struct sock_destroy6_key);
+	__type(value, __u32);
+} sock_destroy6_v1 SEC(".maps");
+
+SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, SVCLB_FRAG_ENTRIES);
 	__type(key, struct frag_key);

@@ -3,7 +3,9 @@
 # RequireDualStack Service with an IPv4 and an IPv6 EndpointSlice. A pod
 # reaches it over IPv6 (curl -6, UDP6 with replies from the v6 ClusterIP) and
 # over IPv4; the node's own curl -6 too; a v6 Service without endpoints
-# refuses at once; the cluster DNS answers AAAA and ip6.arpa PTR; svcctl
+# refuses at once; the node's connected UDP6 socket (and a dual-stack one on
+# ::ffff:VIP) is closed when its backend goes; the cluster DNS answers AAAA
+# and ip6.arpa PTR; svcctl
 # get/describe/stats and /metrics name both ClusterIPs. Pods have a /128 beside their /32 (topo_add_pod6).
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
@@ -196,12 +198,74 @@ test_restart_v6() {
     VIP=$vip4
 }
 
+# The node's own connected UDP sockets have no tc path behind them: when the
+# backend one was balanced to goes, svclbd closes it (the svclb_sock_destroy_udp
+# iterator; sock_destroy6_v1 for an IPv6 Service), the application sees an
+# error, and a new socket reaches the other backend. DST is what the socket
+# names: [VIP6] (IPv6), or ::ffff:VIP (a dual-stack socket talking IPv4,
+# balanced as IPv4: its entries are the v4 ones).
+NODE_UDP_CONN_PY='
+import os, socket, sys, time
+dst, port, flag, done = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def conn():
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.connect((dst, port))
+    return s
+def ask(s):
+    try:
+        s.send(b"q")
+        return s.recv(100).decode().strip()
+    except Exception as e:
+        return type(e).__name__
+s = conn()
+print("first", ask(s), flush=True)
+s.send(b"q")
+print("from", s.recvfrom(100)[1][0], flush=True)
+open(flag, "w").close()
+t = time.time()
+while not os.path.exists(done) and time.time() - t < 20:
+    time.sleep(0.05)
+print("after", ask(s), flush=True)
+print("reconnected", ask(conn()), flush=True)
+'
+# test_node_udp_connected_closed DST SLICE FAMILY IP_BE1 IP_BE2
+test_node_udp_connected_closed() {
+    local dst=$1 slice=$2 family=$3 ip1=$4 ip2=$5 flag log done first other keep pid n0
+    flag=$TOPO_TMP/nudp-$slice.flag done=$TOPO_TMP/nudp-$slice.done log=$TOPO_TMP/nudp-$slice.log
+    n0=$(grep -c "closed 1 connected UDP socket(s) of removed backends" "$DAEMON_LOG")
+    in_node_cg_t 40 "$PY" -u -c "$NODE_UDP_CONN_PY" "$dst" 5353 "$flag" "$done" >"$log" 2>&1 &
+    pid=$!; TOPO_PIDS+=("$pid")
+    retry 100 0.1 test -e "$flag" || { _fail "the node's connected UDP client did not start: $(cat "$log")"; return; }
+    first=$(awk '$1 == "first" { print $2 }' "$log")
+    assert_match "$first" '^be[12]$' "the node's connected UDP socket to [$dst]:5353: first answer ($(xargs <"$log"))" || return
+    # recvmsg shows the frontend it named, after sends too (for ::ffff:VIP
+    # the kernel runs sendmsg4 with the connected backend on every send).
+    assert_eq "from $dst" "$(grep '^from' "$log")" "the answers come from $dst"
+    [[ $first == be1 ]] && { other=be2; keep=$ip2; } || { other=be1; keep=$ip1; }
+    slice_yaml "$slice" "$family" "$keep" >"$TOPO_TMP/$slice-one.yaml"
+    e2e_apply "$TOPO_TMP/$slice-one.yaml"
+    touch "$done"
+    wait "$pid" 2>/dev/null
+    assert_match "$(grep '^after' "$log")" "^after (ConnectionAbortedError|OSError)\$" \
+        "the socket balanced to $first is closed once $first leaves $slice ($(xargs <"$log"))"
+    assert_eq "reconnected $other" "$(grep '^reconnected' "$log")" "a new socket reaches $other"
+    assert_eq $((n0 + 1)) "$(grep -c "closed 1 connected UDP socket(s) of removed backends" "$DAEMON_LOG")" \
+        "svclbd's log: one socket closed"
+    slice_yaml "$slice" "$family" "$ip1" "$ip2" >"$TOPO_TMP/$slice-both.yaml"
+    e2e_apply "$TOPO_TMP/$slice-both.yaml"
+}
+
 run_test "dual-stack: curl -6 from a pod reaches both v6 backends" test_curl6_from_pod
 run_test "dual-stack: curl -4 of the same Service" test_curl4_same_service
 run_test "dual-stack: UDP6 from a pod, replies from the v6 ClusterIP" test_udp6_from_pod
 run_test "dual-stack: the node's curl -6" test_node_curl6
 run_test "dual-stack: exact counters of a UDP6 flow" test_udp6_counters
 run_test "dual-stack: a v6 Service without endpoints refuses at once" test_v6_no_endpoints_refused
+run_test "dual-stack: the node's connected UDP6 socket is closed when its backend goes" \
+    test_node_udp_connected_closed "$VIP6" web-v6 IPv6 "$POD_IP6_BE1" "$POD_IP6_BE2"
+run_test "dual-stack: a dual-stack socket on ::ffff:$VIP, closed when its IPv4 backend goes" \
+    test_node_udp_connected_closed "::ffff:$VIP" web-v4 IPv4 "${POD_IP[be1]}" "${POD_IP[be2]}"
 run_test "dual-stack: cluster DNS answers AAAA and ip6.arpa PTR" test_dns_aaaa
 run_test "dual-stack: get/describe/stats/metrics show both families" test_cli_and_metrics
 run_test "dual-stack: hitless restart under IPv6 load" test_restart_v6
