@@ -14,7 +14,8 @@ namespace {
 
 dns::ServerConfig dnsServerConfig(const DnsOptions& o) {
   dns::ServerConfig c;
-  c.listen.push_back(formatIPv4(o.address) + ":53");
+  if (o.address) c.listen.push_back(formatIPv4(o.address) + ":53");
+  if (o.address6 != Ip6{}) c.listen.push_back("[" + formatIPv6(o.address6) + "]:53");
   c.upstreams = o.upstreams;
   return c;
 }
@@ -27,6 +28,7 @@ CommitterConfig committerConfig(const DaemonConfig& cfg) {
   c.store.nodePortMax = cfg.nodePortMax;
   c.store.apiOwned = cfg.kubernetes.has_value();
   c.store.clusterDNS = cfg.dns.address;
+  c.store.clusterDNS6 = cfg.dns.address6;
   c.store.nodeName = cfg.nodeName;
   c.store.zone = cfg.zone;
   c.zoneFixed = !cfg.zone.empty();
@@ -45,8 +47,8 @@ Daemon::Daemon(DaemonConfig cfg, Dataplane& dp)
       health_(cfg_.nodeName),
       k8s_(cfg_.kubernetes ? std::make_unique<K8sSource>(*cfg_.kubernetes) : nullptr),
       zone_(dns::ZoneConfig{cfg_.dns.domain, cfg_.dns.ttl, cfg_.dns.address}),
-      dns_(cfg_.dns.address ? std::make_unique<dns::Server>(dnsServerConfig(cfg_.dns), zone_)
-                            : nullptr),
+      dns_(cfg_.dns.on() ? std::make_unique<dns::Server>(dnsServerConfig(cfg_.dns), zone_)
+                         : nullptr),
       api_(svcctl_,
            ApiViews{mu_, committer_, dp, syncer_, cfg_.stateDir, k8s_.get(), dns_.get(), &zone_}),
       monitor_(dp, [this] {
@@ -87,13 +89,13 @@ Status Daemon::start() {
   zone_.update(committer_.store(), nullptr);
   // The cluster DNS address (or none: an earlier one removed), then the
   // server on it.
-  if (auto st = ensureDnsAddress(cfg_.dns.address); !st) return st;
+  if (auto st = ensureDnsAddress(cfg_.dns.address, cfg_.dns.address6); !st) return st;
   if (dns_) {
     if (auto st = dns_->start(); !st)
       return Error{st.error().code, "cluster DNS: " + st.error().message +
                                         " (svclbd --cluster-dns none turns it off)"};
-    fmt::print(stderr, "svclbd: cluster DNS on {}:53 for {} (upstreams: {})\n",
-               formatIPv4(cfg_.dns.address), cfg_.dns.domain,
+    fmt::print(stderr, "svclbd: cluster DNS on {} for {} (upstreams: {})\n",
+               fmt::join(dns_->config().listen, ", "), cfg_.dns.domain,
                cfg_.dns.upstreams.empty() ? "none"
                                           : fmt::format("{}", fmt::join(cfg_.dns.upstreams, ", ")));
   }

@@ -39,7 +39,9 @@
 namespace svclb {
 
 struct DnsOptions {
-  uint32_t address = 0;  // host order; 0 = off (--cluster-dns none); port 53
+  uint32_t address = 0;  // host order; 0 = none (--cluster-dns none, or IPv6 only); port 53
+  Ip6 address6{};        // an IPv6 cluster DNS address (all zero: none); port 53
+  bool on() const { return address != 0 || address6 != Ip6{}; }
   std::string domain = "cluster.local";
   std::vector<std::string> upstreams;  // "IP[:PORT]"
   uint32_t ttl = 5;

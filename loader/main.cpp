@@ -116,14 +116,38 @@ bool validUpstream(const std::string& u) {
 // --cluster-dns, --cluster-domain, --dns-upstream: checked and defaulted.
 Status parseDnsOptions(const std::string& clusterDNS, std::vector<std::string> upstreams,
                        DnsOptions& o) {
-  if (clusterDNS == "none") {
-    o.address = 0;
-  } else {
-    in_addr a{};
-    if (inet_pton(AF_INET, clusterDNS.c_str(), &a) != 1 || a.s_addr == 0)
-      return Error{EINVAL,
-                   fmt::format("--cluster-dns {}: expected an IPv4 address or none", clusterDNS)};
-    o.address = ntohl(a.s_addr);
+  o.address = 0;
+  o.address6 = {};
+  if (clusterDNS != "none") {
+    // One address per family: "10.96.0.10", "fd00:10:96::a", or both
+    // comma-separated (a dual-stack cluster's kubelets may name either).
+    const auto bad = [&] {
+      return Error{EINVAL, fmt::format("--cluster-dns {}: expected an IPv4 address, an IPv6 "
+                                       "address, one of each (IPv4,IPv6), or none",
+                                       clusterDNS)};
+    };
+    size_t start = 0;
+    int n = 0;
+    while (start <= clusterDNS.size()) {
+      const size_t comma = clusterDNS.find(',', start);
+      const std::string one =
+          clusterDNS.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      in_addr a{};
+      in6_addr a6{};
+      if (++n > 2) return bad();
+      if (inet_pton(AF_INET, one.c_str(), &a) == 1 && a.s_addr != 0 && o.address == 0) {
+        o.address = ntohl(a.s_addr);
+      } else if (inet_pton(AF_INET6, one.c_str(), &a6) == 1 && o.address6 == Ip6{} &&
+                 !IN6_IS_ADDR_UNSPECIFIED(&a6) && !IN6_IS_ADDR_LOOPBACK(&a6) &&
+                 !IN6_IS_ADDR_MULTICAST(&a6) && !IN6_IS_ADDR_LINKLOCAL(&a6) &&
+                 !IN6_IS_ADDR_V4MAPPED(&a6)) {
+        std::memcpy(o.address6.data(), a6.s6_addr, 16);
+      } else {
+        return bad();
+      }
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
   }
   // The zone: lower case, no trailing dot, DNS labels.
   std::string& d = o.domain;
@@ -151,7 +175,7 @@ Status parseDnsOptions(const std::string& clusterDNS, std::vector<std::string> u
       if (!(in >> key >> ip) || key != "nameserver" || !validUpstream(ip)) continue;
       in_addr a{};
       inet_pton(AF_INET, ip.c_str(), &a);
-      if (ntohl(a.s_addr) != o.address) upstreams.push_back(ip);
+      if (ntohl(a.s_addr) != o.address || o.address == 0) upstreams.push_back(ip);
     }
   }
   o.upstreams = std::move(upstreams);
@@ -266,7 +290,8 @@ int main(int argc, char** argv) {
   std::string clusterDNS = "10.96.0.10";
   app.add_option("--cluster-dns", clusterDNS,
                  "serve the cluster DNS zone on IP:53 (put on lo as lo:svclb-dns; pods' "
-                 "resolv.conf names it; kubeadm's kube-dns address by default), or none")
+                 "resolv.conf names it; kubeadm's kube-dns address by default); an IPv6 "
+                 "address, one of each family (IPv4,IPv6), or none")
       ->capture_default_str();
   app.add_option("--cluster-domain", dc.dns.domain, "the cluster DNS zone")->capture_default_str();
   std::vector<std::string> dnsUpstreams;
@@ -340,12 +365,11 @@ int main(int argc, char** argv) {
     K8sSourceOptions ko;
     ko.config = std::move(*conn);
     ko.nodeName = dc.nodeName;
-    ko.headlessSlices = dc.dns.address != 0;  // the DNS names headless endpoints
+    ko.headlessSlices = dc.dns.on();  // the DNS names headless endpoints
     dc.kubernetes = std::move(ko);
   }
 
-  if (std::string missing = missingCapabilities(dc.dns.address != 0 && !uninstall);
-      !missing.empty())
+  if (std::string missing = missingCapabilities(dc.dns.on() && !uninstall); !missing.empty())
     return die(missing);
   if (!socketGroup.empty())
     if (auto g = resolveGroup(socketGroup); !g) return die(g.error().message);

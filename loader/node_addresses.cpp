@@ -18,6 +18,8 @@ NodeAddresses nodeAddresses() {
   NodeAddresses out;
   ifaddrs* ifa = nullptr;
   if (getifaddrs(&ifa) != 0) return out;
+  // svclbd's IPv6 cluster DNS address (no label: marked by IFA_PROTO).
+  const std::vector<Ip6> dns6 = dnsAddresses6();
   for (ifaddrs* i = ifa; i; i = i->ifa_next) {
     if (!i->ifa_addr) continue;
     if (i->ifa_addr->sa_family == AF_INET6) {
@@ -26,7 +28,8 @@ NodeAddresses nodeAddresses() {
                   a.size());
       const bool loopback = a == Ip6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
       const bool linkLocal = a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
-      if (a != Ip6{} && !loopback && !linkLocal && a[0] != 0xff) out.v6.push_back(a);
+      const bool dns = std::find(dns6.begin(), dns6.end(), a) != dns6.end();
+      if (a != Ip6{} && !loopback && !linkLocal && a[0] != 0xff && !dns) out.v6.push_back(a);
       continue;
     }
     if (i->ifa_addr->sa_family != AF_INET) continue;

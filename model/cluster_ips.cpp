@@ -34,6 +34,7 @@ bool sameList(const std::vector<std::string>& a, const std::vector<std::string>&
 }  // namespace
 
 ClusterIPAllocator::ClusterIPAllocator(const StoreConfig& cfg) : clusterDNS_(cfg.clusterDNS) {
+  if (cfg.clusterDNS6 != Ip6{}) clusterDNS6_ = parseIP(formatIPv6(cfg.clusterDNS6));
   if (auto r = parseServiceRanges(cfg.serviceCIDR)) ranges_ = std::move(*r);
   rangeText_ = cfg.serviceCIDR;
 }
@@ -73,6 +74,7 @@ std::optional<IpAddr> ClusterIPAllocator::next(const ServiceRange& r) const {
       IpAddr a{r.v6, v};
       if (used_.count(a) || requested_.count(a)) continue;
       if (!r.v6 && v == clusterDNS_) continue;
+      if (r.v6 && clusterDNS6_ && a == *clusterDNS6_) continue;
       got = a;
     }
   };

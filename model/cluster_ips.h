@@ -39,6 +39,7 @@ class ClusterIPAllocator {
   std::vector<ServiceRange> ranges_;  // primary family first; empty: bad --service-cidr
   std::string rangeText_;
   uint32_t clusterDNS_ = 0;
+  std::optional<IpAddr> clusterDNS6_;
   std::map<IpAddr, Key> used_;
   std::set<IpAddr> requested_;
 };

@@ -345,7 +345,9 @@ void Store::appendFrontends(const Service& svc, const SliceIndex& slices,
       uint8_t proto = protoNumber(sp.protocol);
       if (proto == 0 || sp.port < 1 || sp.port > 65535) continue;
       // svclbd's DNS answers there
-      if (!base.v6() && base.vip == cfg_.clusterDNS && sp.port == 53) continue;
+      if (sp.port == 53 && (base.v6() ? base.vip6 == cfg_.clusterDNS6
+                                      : base.vip == cfg_.clusterDNS && base.vip != 0))
+        continue;
       Frontend fe;
       fe.key = base;
       fe.key.port = static_cast<uint16_t>(sp.port);

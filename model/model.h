@@ -335,6 +335,7 @@ struct StoreConfig {
   // UDP): those queries go to svclbd's DNS server, as with NodeLocal
   // DNSCache; its other ports are balanced as usual.
   uint32_t clusterDNS = 0;
+  Ip6 clusterDNS6{};  // the same for an IPv6 cluster DNS address (all zero: none)
   // This node: svclbd --node-name, and --zone or its Node's
   // topology.kubernetes.io/zone label. internalTrafficPolicy: Local and the
   // EndpointSlices' topology hints pick endpoints by them.

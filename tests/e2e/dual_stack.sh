@@ -5,7 +5,7 @@
 # over IPv4; the node's own curl -6 too; a v6 Service without endpoints
 # refuses at once; the node's connected UDP6 socket (and a dual-stack one on
 # ::ffff:VIP) is closed when its backend goes; the cluster DNS answers AAAA
-# and ip6.arpa PTR; svcctl
+# and ip6.arpa PTR, on an IPv6 address too; svcctl
 # get/describe/stats and /metrics name both ClusterIPs. Pods have a /128 beside their /32 (topo_add_pod6).
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
@@ -28,6 +28,9 @@ for p in be1 be2; do
     retry 50 0.2 eval "[[ \$(in_pod_t 3 client curl -s -m 1 'http://[${POD_IP6[$p]}]:$HTTP_PORT/') == $p ]]" \
         || fatal_setup "IPv6 HTTP server in $p did not come up (the lab's v6 routing)"
 done
+# The cluster DNS on both families (one address each, comma-separated).
+DNS6=fd00:10:96::35
+DAEMON_FLAGS_EXTRA=(--cluster-dns "10.96.0.10,$DNS6")
 e2e_daemon_up || fatal_setup "svclbd did not become ready"
 
 MANIFEST=$TOPO_TMP/dual.yaml
@@ -109,6 +112,25 @@ test_v6_no_endpoints_refused() {
     end=$(date +%s%N)
     assert_eq 7 "$rc" "curl to a v6 Service without endpoints fails with 'connection refused' (exit 7)"
     assert_ge 1000 $(((end - start) / 1000000)) "refused within a second (ms), not a timeout"
+}
+
+# --cluster-dns IPv4,IPv6: the IPv6 address is a /128 on the node's lo
+# marked with svclbd's IFA_PROTO (no labels in IPv6), no node address (no
+# NodePorts on it), and the zone is served there over UDP and TCP from an
+# IPv6 pod; a second IPv6 address is refused in the user's words.
+test_dns_on_ipv6() {
+    local q="dig +time=2 +tries=1 +short @$DNS6" out
+    assert_contains "$(in_node ip -6 addr show dev lo)" "inet6 $DNS6/128 " \
+        "$DNS6/128 on the node's lo (marked as svclbd's: net.DnsAddress.*)"
+    assert_eq "$VIP6" "$(in_pod_t 10 client $q web.default.svc.cluster.local AAAA)" "AAAA of web over UDP6"
+    assert_eq "$VIP" "$(in_pod_t 10 client $q +tcp web.default.svc.cluster.local A)" "A of web over TCP6"
+    assert_eq "web.default.svc.cluster.local." "$(in_pod_t 10 client $q -x "$VIP6")" "PTR over UDP6"
+    assert_contains "$(cat "$DAEMON_LOG")" "cluster DNS on 10.96.0.10:53, [$DNS6]:53" "svclbd's log"
+    assert_not_contains "$(grep 'addresses:' "$DAEMON_LOG" | tail -1)" "$DNS6" \
+        "the DNS address is not a node address"
+    out=$("$SVCLB_BIN/svclbd" --cluster-dns "fd00::1,fd00::2" 2>&1) && _fail "two IPv6 DNS addresses accepted"
+    assert_contains "$out" "--cluster-dns fd00::1,fd00::2: expected an IPv4 address, an IPv6 address, one of each (IPv4,IPv6), or none" \
+        "two IPv6 addresses: refused"
 }
 
 test_cli_and_metrics() {
@@ -267,6 +289,7 @@ run_test "dual-stack: the node's connected UDP6 socket is closed when its backen
 run_test "dual-stack: a dual-stack socket on ::ffff:$VIP, closed when its IPv4 backend goes" \
     test_node_udp_connected_closed "::ffff:$VIP" web-v4 IPv4 "${POD_IP[be1]}" "${POD_IP[be2]}"
 run_test "dual-stack: cluster DNS answers AAAA and ip6.arpa PTR" test_dns_aaaa
+run_test "dual-stack: cluster DNS on an IPv6 address too (--cluster-dns IPv4,IPv6)" test_dns_on_ipv6
 run_test "dual-stack: get/describe/stats/metrics show both families" test_cli_and_metrics
 run_test "dual-stack: hitless restart under IPv6 load" test_restart_v6
 finish

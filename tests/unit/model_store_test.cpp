@@ -1,9 +1,11 @@
 // Store: ClusterIP allocation, collisions, immutability, apply actions,
 // deletes, persistence.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -122,6 +124,29 @@ TEST(ModelStore, ClusterDNSAddressIsReservedAndItsPort53Unbalanced) {
   Store plain{StoreConfig{"192.168.7.0/29"}};
   applyOk(plain, svcYaml("a"));
   EXPECT_EQ(svc(plain, "a").clusterIP, "192.168.7.1");
+}
+
+// The same for an IPv6 cluster DNS address (--cluster-dns ...,IPv6).
+TEST(ModelStore, IPv6ClusterDNSAddressIsReservedAndItsPort53Unbalanced) {
+  StoreConfig cfg{"fd00:10:96::/125"};  // ::1 - ::7
+  Ip6 dns{};
+  ASSERT_EQ(inet_pton(AF_INET6, "fd00:10:96::1", dns.data()), 1);
+  cfg.clusterDNS6 = dns;
+  Store st(cfg);
+  applyOk(st, svcYaml("a"));
+  EXPECT_EQ(svc(st, "a").clusterIP, "fd00:10:96::2") << "::1 is the DNS address";
+  applyOk(st,
+          "apiVersion: v1\nkind: Service\nmetadata:\n  name: kube-dns\nspec:\n"
+          "  clusterIP: fd00:10:96::1\n  ports:\n  - name: dns\n    port: 53\n    protocol: UDP\n"
+          "  - name: dns-tcp\n    port: 53\n  - name: metrics\n    port: 9153\n");
+  std::vector<std::pair<std::string, uint16_t>> keys;
+  for (const auto& f : st.frontends()) keys.emplace_back(f.key.address(), f.key.port);
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<std::pair<std::string, uint16_t>>{{"fd00:10:96::1", 9153},
+                                                                 {"fd00:10:96::2", 80}}));
+  Store plain{StoreConfig{"fd00:10:96::/125"}};
+  applyOk(plain, svcYaml("a"));
+  EXPECT_EQ(svc(plain, "a").clusterIP, "fd00:10:96::1");
 }
 
 TEST(ModelStore, SmallRangeFillsUpAndSkipsBroadcast) {
