@@ -137,11 +137,10 @@ Status HealthCheckServer::update(const std::vector<HealthCheckService>& services
       errors.push_back(Error{e.code, fmt::format("healthCheckNodePort {} for Service {}: {}", port,
                                                  svcName(*svc), e.message)});
     };
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_ANY);
-    auto fd = http::openTcpListener(sa);
+    // Both families: a load balancer probes the node over the address
+    // family it reaches it by (kube-proxy listens on each family's
+    // --nodeport-addresses).
+    auto fd = http::openTcpListenerAnyAddress(port);
     if (!fd) {
       fail(fd.error());
       continue;

@@ -75,6 +75,39 @@ Result<int> openTcpListener(const sockaddr_in& addr) {
   return fd;
 }
 
+Result<int> openTcpListenerAnyAddress(uint16_t port) {
+  int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0 && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT)) {
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    return openTcpListener(sa);
+  }
+  if (fd < 0) return Error::fromErrno(errno, "socket");
+  const std::string where = fmt::format("[::]:{}", port);
+  int one = 1, zero = 0;
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_port = htons(port);
+  sa.sin6_addr = in6addr_any;
+  const char* step = nullptr;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+    step = "SO_REUSEADDR";
+  else if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0)
+    step = "IPV6_V6ONLY";
+  else if (bind(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof(sa)) != 0)
+    step = "bind";
+  else if (listen(fd, SOMAXCONN) != 0)
+    step = "listen";
+  if (step) {
+    int err = errno;
+    ::close(fd);
+    return Error::fromErrno(err, fmt::format("{} {}", step, where));
+  }
+  return fd;
+}
+
 struct Server::Listener {
   Server* srv = nullptr;
   evhttp* http = nullptr;

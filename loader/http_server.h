@@ -61,6 +61,11 @@ using Handler = std::function<Response(const Request&)>;
 // A TCP listener on `addr` (SO_REUSEADDR, non-blocking). Errors name the
 // address: "bind 0.0.0.0:30111: Address already in use".
 Result<int> openTcpListener(const sockaddr_in& addr);
+// A TCP listener on every address of both families, `port`: one IPv6
+// socket on [::] with IPV6_V6ONLY off (IPv4 clients arrive as
+// ::ffff:a.b.c.d), as a Go server's ":port" listens; 0.0.0.0 alone when the
+// host has no IPv6. Errors name "[::]:PORT".
+Result<int> openTcpListenerAnyAddress(uint16_t port);
 
 class Server {
  public:

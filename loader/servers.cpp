@@ -155,7 +155,8 @@ void LinkWatcher::consider(const std::string& name) {
 Status LinkWatcher::start() {
   nl_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
   if (!nl_) return Error::fromErrno(errno, "netlink socket");
-  if (mnl_socket_bind(nl_, RTMGRP_LINK | RTMGRP_IPV4_IFADDR, MNL_SOCKET_AUTOPID) != 0)
+  if (mnl_socket_bind(nl_, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+                      MNL_SOCKET_AUTOPID) != 0)
     return Error::fromErrno(errno, "bind netlink");
   // Subscribe first, then scan: a link created in between is seen twice at
   // worst (attach is idempotent), never missed.

@@ -6,7 +6,8 @@
 # come back from node:nodePort (the client has no route to the pods).
 # externalTrafficPolicy: Local, an IPv6 LoadBalancer IP from a MetalLB pool
 # reached by NDP alone (one node answers; unsolicited NAs on the LAN), and
-# IPv6 loadBalancerSourceRanges. The lab is untuned: svclbd uses its tc path
+# IPv6 loadBalancerSourceRanges; a node IPv6 address added at run time gets
+# the NodePorts; healthCheckNodePort over IPv6. The lab is untuned: svclbd uses its tc path
 # on the veth NICs; e2e.multinode_v6_xdp runs this file on the tuned lab with
 # --external-datapath xdp.
 set -u
@@ -105,6 +106,68 @@ test_source_ranges() {
     assert_match "$out" '^be[12] ' "client2 still reaches lb6 (no source ranges)"
 }
 
+# A node IPv6 address added while svclbd runs carries the NodePorts too
+# (svclbd follows RTM_NEWADDR for IPv6 as for IPv4), and goes with it.
+test_new_node_address() {
+    local extra=fd00:77::52
+    _answers_on_extra() { [[ $(mn_curl client "http://[$extra]:30080/" 2) =~ ^be[12]\ $extra$ ]]; }
+    _extra_gone() { ! svcctl_on node2 stats -o json | grep -q "\"$extra\""; }
+    in_mn node2 ip -6 addr add "$extra/64" dev eth0 nodad
+    retry 50 0.2 _answers_on_extra
+    assert_match "$(mn_curl client "http://[$extra]:30080/")" "^be[12] $extra\$" \
+        "a NodePort on node2's new IPv6 address $extra (SNAT to it)"
+    in_mn node2 ip -6 addr del "$extra/64" dev eth0
+    retry 50 0.2 _extra_gone
+    assert_not_contains "$(svcctl_on node2 stats -o json)" "\"$extra\"" "its frontends go with the address"
+}
+
+# An externalTrafficPolicy: Local LoadBalancer's healthCheckNodePort
+# answers over IPv6 (a load balancer probes the address it balances to):
+# node1 has the local endpoints (200), node2 none (503).
+test_health_check_v6() {
+    local f=$TOPO_TMP/hc6.yaml code n want
+    cat >"$f" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata:
+  name: hc6
+  namespace: default
+spec:
+  type: LoadBalancer
+  ipFamilies: [IPv6]
+  externalTrafficPolicy: Local
+  healthCheckNodePort: 32106
+  selector:
+    app: none
+  ports:
+  - name: http
+    port: 8106
+    targetPort: 8080
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: hc6-ipv6
+  namespace: default
+  labels:
+    kubernetes.io/service-name: hc6
+addressType: IPv6
+ports:
+- name: http
+  port: 8080
+  protocol: TCP
+endpoints:
+- addresses: ["fd00:10:244:1::11"]
+  nodeName: node1
+YAML
+    mn_apply "$f" || { _fail "apply hc6"; return; }
+    for n in node1 node2; do
+        code=$(in_mn_t 10 client curl -s -o /dev/null -w '%{http_code}' -m 3 "http://[${MN_IP6[$n]}]:32106/healthz")
+        [[ $n == node1 ]] && want=200 || want=503
+        assert_eq "$want" "$code" "healthCheckNodePort over IPv6 on $n ([${MN_IP6[$n]}]:32106)"
+    done
+}
+
 test_stats() {
     local st
     st=$(mn_stats node2)
@@ -119,4 +182,6 @@ run_test "v6: LoadBalancer IP from the pool reached by NDP alone" test_lb_by_ndp
 run_test "v6: unsolicited NA and one answering node on the LAN" test_ndp_on_lan
 run_test "v6: loadBalancerSourceRanges admit client, drop client2" test_source_ranges
 run_test "v6: per-frontend counters" test_stats
+run_test "v6: a node IPv6 address added at run time gets the NodePorts" test_new_node_address
+run_test "v6: healthCheckNodePort answers over IPv6" test_health_check_v6
 finish

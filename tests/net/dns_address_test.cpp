@@ -3,9 +3,10 @@
 // no labels) and is found again by that alone, replaced by another
 // --cluster-dns, removed by none; an address someone else put on lo is
 // never taken for it nor removed. IPv4: the lo:svclb-dns label, beside it.
+#include "loader/dns_address.h"
+
 #include <cstdlib>
 
-#include "loader/dns_address.h"
 #include "model/model.h"
 #include "tests/net/netns_util.h"
 

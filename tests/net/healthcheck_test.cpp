@@ -39,10 +39,11 @@ std::string expectedBody(const std::string& ns, const std::string& name, int cou
          (healthy ? "true" : "false") + "\n}";
 }
 
-HttpResponse curl(uint16_t port, const std::string& path = "/healthz", int* rc = nullptr) {
+HttpResponse curl(uint16_t port, const std::string& path = "/healthz", int* rc = nullptr,
+                  const std::string& host = "127.0.0.1") {
   std::string out;
   int code = run({"curl", "-sS", "-i", "--noproxy", "*", "--max-time", "5",
-                  "http://127.0.0.1:" + std::to_string(port) + path},
+                  "http://" + host + ":" + std::to_string(port) + path},
                  &out);
   if (rc) *rc = code;
   return parseHttp(out);
@@ -81,6 +82,12 @@ TEST(HealthCheckServer, CurlSees200WithLocalEndpointsAnd503Without) {
 
     // Any path is the same health check.
     EXPECT_EQ(curl(kPortA, "/some/other/path?x=1").body, expectedBody("default", "web", 2));
+    // Over IPv6 too (a load balancer probing a v6 node address).
+    rc = -1;
+    r = curl(kPortA, "/healthz", &rc, "[::1]");
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(r.statusLine, "HTTP/1.1 200 OK");
+    EXPECT_EQ(r.body, expectedBody("default", "web", 2));
 
     ASSERT_TRUE(hc.update({{"default", "web", kPortA, 0}}).ok());
     r = curl(kPortA);
