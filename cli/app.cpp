@@ -82,7 +82,7 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   TraceOptions traceOpts;
   auto* trace = app.add_subcommand(
       "trace", "Show where a flow goes: frontend, backends, the choice, conntrack, drops");
-  trace->add_option("args", traceOpts.args, "SRC[:PORT] DST:PORT");
+  trace->add_option("args", traceOpts.args, "SRC[:PORT] DST:PORT (IPv6: [ADDR]:PORT)");
   trace->add_option("-p,--protocol", traceOpts.protocol, "TCP or UDP")->capture_default_str();
   trace->add_option("-o,--output", traceOpts.output, "Output format: json");
 

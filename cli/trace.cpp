@@ -61,9 +61,11 @@ std::string renderTrace(const Json& t) {
                           str(at(ct, {"snatAddress"})))
             : std::string());
   } else {
-    kv += fmt::format("Conntrack:\t{}\n", str(at(flow, {"src"})).find(':') == std::string::npos
-                                              ? "<no source port given>"
-                                              : "<no entry>");
+    // "IP:PORT" or "[IPv6]:PORT" name a source port; "IP", "IPv6" do not.
+    const std::string src = str(at(flow, {"src"}));
+    const bool port = src.rfind("]:") != std::string::npos ||
+                      (src.find(':') != std::string::npos && src.find(':') == src.rfind(':'));
+    kv += fmt::format("Conntrack:\t{}\n", port ? "<no entry>" : "<no source port given>");
   }
   const Json& v = at(t, {"verdict"});
   std::string action = str(at(v, {"action"}));

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "model/model.h"
 
 namespace svclb {
 
@@ -19,10 +20,13 @@ struct TraceQuery {
   uint32_t dst = 0;    // host order
   uint16_t dport = 0;
   uint8_t proto = 6;  // IPPROTO_TCP / IPPROTO_UDP
+  bool v6 = false;    // an IPv6 flow: src6/dst6 instead of src/dst
+  Ip6 src6{}, dst6{};
 };
 
-// Parses the request's "src" ("IP" or "IP:PORT"), "dst" ("IP:PORT") and
-// "protocol" ("TCP" default, "UDP"); errors in svcctl's words.
+// Parses the request's "src" ("IP", "IP:PORT", "IPv6" or "[IPv6]:PORT"),
+// "dst" ("IP:PORT" or "[IPv6]:PORT", the source's family) and "protocol"
+// ("TCP" default, "UDP"); errors in svcctl's words.
 Result<TraceQuery> parseTraceQuery(const nlohmann::json& req);
 
 nlohmann::json traceJson(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q);

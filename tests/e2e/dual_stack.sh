@@ -133,6 +133,44 @@ test_dns_on_ipv6() {
         "two IPv6 addresses: refused"
 }
 
+# svcctl trace over IPv6 ([IPv6]:PORT): a Maglev v6 Service; for 8 source
+# ports trace names a backend before the flow, a curl -6 from the client on
+# that port over the tc path (outside svclbd's cgroup) is answered by it,
+# and trace then shows the flow's IPv6 CT entry. Mixed families: an error.
+MAG6=fd00:10:96::3e
+test_trace_v6() {
+    local f=$TOPO_TMP/mag6.yaml sport j want got agree=0 seen="" out rc
+    printf 'apiVersion: v1\nkind: Service\nmetadata:\n  name: mag6\n  annotations: {svclb.io/lb-algorithm: maglev}\nspec:\n  ipFamilies: [IPv6]\n  clusterIP: "%s"\n  ports: [{name: http, port: 80, targetPort: 8080}]\n' "$MAG6" >"$f"
+    printf -- '---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: mag6-1\n  labels: {kubernetes.io/service-name: mag6}\naddressType: IPv6\nendpoints:\n- addresses: ["%s"]\n- addresses: ["%s"]\nports: [{name: http, port: 8080}]\n' \
+        "$POD_IP6_BE1" "$POD_IP6_BE2" >>"$f"
+    e2e_apply "$f"
+    for sport in $(seq 43001 43008); do
+        j=$(svcctl trace "[$POD_IP6_CLIENT]:$sport" "[$MAG6]:80" -o json)
+        want=$(jq -r .verdict.backend.address <<<"$j")
+        case $want in
+            "[$POD_IP6_BE1]:8080") want=be1 ;;
+            "[$POD_IP6_BE2]:8080") want=be2 ;;
+            *) _fail "trace names no v6 backend for :$sport: $(jq -c .verdict <<<"$j")"; return ;;
+        esac
+        got=$(timeout 10 nsenter --net="/run/netns/$(pod_ns client)" curl -s -6 --connect-timeout 2 -m 3 \
+            --local-port "$sport" "http://[$MAG6]/")
+        [[ $got == "$want" ]] && agree=$((agree + 1))
+        seen+=" $want"
+        j=$(svcctl trace "[$POD_IP6_CLIENT]:$sport" "[$MAG6]:80" -o json)
+        assert_match "$(jq -r '.conntrack.direction + " " + .conntrack.map' <<<"$j")" '^forward ct6_(est_)?v1$' \
+            "trace after the flow: its IPv6 CT entry (:$sport)"
+    done
+    assert_eq 8 "$agree" "v6 flows answered by the backend trace predicted (predicted:$seen)"
+    out=$(svcctl trace "[$POD_IP6_CLIENT]:43001" "[$MAG6]:80")
+    assert_match "$out" "Service: +default/mag6 \\(port http\\)" "text output names the Service"
+    assert_match "$out" "Verdict: +DNAT to \\[fd00:10:244:1::1[12]\\]:8080" "text output: the verdict"
+    out=$(svcctl trace "$POD_IP6_CLIENT" "[$MAG6]:80")
+    assert_contains "$out" "<no source port given>" "a bare IPv6 source has no port"
+    out=$(svcctl trace "${POD_IP[client]}:1234" "[$MAG6]:80" 2>&1); rc=$?
+    assert_eq 1 "$rc" "exit code of mixed families"
+    assert_contains "$out" "are of two address families" "mixed families message"
+}
+
 test_cli_and_metrics() {
     local json get desc stats m
     json=$(svcctl get svc web -o json)
@@ -291,5 +329,6 @@ run_test "dual-stack: a dual-stack socket on ::ffff:$VIP, closed when its IPv4 b
 run_test "dual-stack: cluster DNS answers AAAA and ip6.arpa PTR" test_dns_aaaa
 run_test "dual-stack: cluster DNS on an IPv6 address too (--cluster-dns IPv4,IPv6)" test_dns_on_ipv6
 run_test "dual-stack: get/describe/stats/metrics show both families" test_cli_and_metrics
+run_test "dual-stack: svcctl trace of IPv6 flows (Maglev predicted, then answered)" test_trace_v6
 run_test "dual-stack: hitless restart under IPv6 load" test_restart_v6
 finish
