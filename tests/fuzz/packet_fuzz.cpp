@@ -211,6 +211,62 @@ struct Ref {
   bool first = false, later = false;  // a first / later IP fragment
 };
 
+// An IPv6 fragment of a TCP/UDP datagram as parse_ipv6 (bpf/lib/parse.h)
+// takes it: a first fragment parsed whole, or a later one parsed up to its
+// fragment header. The fuzzer has no IPv6 Service, so such frames pass
+// untouched; what it models is frag6_v1 (bpf/lib/frag.h): every first
+// fragment records {saddr, daddr, identification, protocol}, a later one
+// without its first is counted (fragment_without_first, shared with IPv4).
+struct Frag6 {
+  std::string key;  // saddr, daddr, identification, protocol
+  bool later = false;
+};
+std::optional<Frag6> frag6Parse(const Bytes& f) {
+  if (f.size() < kEth + 40 || get16(f, 12) != 0x86dd || (f[kEth] >> 4) != 6) return std::nullopt;
+  const size_t payload = get16(f, kEth + 4);
+  if (payload == 0 || payload + kEth + 40 > f.size()) return std::nullopt;
+  uint8_t nh = f[kEth + 6];
+  size_t off = kEth + 40;
+  std::optional<Frag6> fr;
+  auto keyOf = [&](size_t fh, uint8_t proto) {
+    std::string k(f.begin() + kEth + 8, f.begin() + kEth + 40);
+    k.append(f.begin() + static_cast<long>(fh + 4), f.begin() + static_cast<long>(fh + 8));
+    k.push_back(static_cast<char>(proto));
+    return k;
+  };
+  for (int i = 0; i < 4; ++i) {
+    if (nh == kTcp || nh == kUdp) break;
+    if (nh != 0 && nh != 43 && nh != 60 && nh != 44 && nh != 51) return std::nullopt;
+    if (off + 8 > f.size()) return std::nullopt;
+    size_t len;
+    if (nh == 44) {
+      const uint16_t fo = get16(f, off + 2);
+      if (fo & 0xfff9) {
+        if (f[off] != kTcp && f[off] != kUdp) return std::nullopt;
+        if (fo & 0xfff8) return Frag6{keyOf(off, f[off]), true};
+        fr = Frag6{keyOf(off, f[off]), false};
+      }
+      len = 8;
+    } else if (nh == 51) {
+      len = (static_cast<size_t>(f[off + 1]) + 2) * 4;
+    } else {
+      len = (static_cast<size_t>(f[off + 1]) + 1) * 8;
+    }
+    nh = f[off];
+    off += len;
+    if (off > kEth + 242) return std::nullopt;  // PARSE6_MAX_HDR (256 from the frame's start)
+  }
+  if (!fr || (nh != kTcp && nh != kUdp)) return std::nullopt;
+  const size_t end = kEth + 40 + payload;
+  if (off + 8 > end) return std::nullopt;
+  if (nh == kTcp) {
+    if (off + 20 > end || off + 20 > f.size() || (f[off + 12] >> 4) < 5) return std::nullopt;
+  } else if (off + 8 > f.size()) {
+    return std::nullopt;
+  }
+  return fr;
+}
+
 std::optional<Ref> refParse(const Bytes& f) {
   if (f.size() < kEth + 20 || get16(f, 12) != 0x0800) return std::nullopt;
   Ref r;
@@ -635,7 +691,8 @@ class Fuzzer {
     uint64_t monoNs = 0;
     std::vector<std::pair<ct_key, ct_value>> ct, est;
     std::vector<std::pair<affinity_key, affinity_value>> aff;
-    std::vector<std::pair<frag_key, frag_value>> frags;  // frag_v1
+    std::vector<std::pair<frag_key, frag_value>> frags;    // frag_v1
+    std::vector<std::pair<frag6_key, frag_value>> frags6;  // frag6_v1
   };
   void runFrame(int cat, const Bytes& in, const std::array<int, 3>& order, Event* rec,
                 const Event* replayed);
@@ -655,6 +712,7 @@ class Fuzzer {
   using FragKey = std::tuple<uint32_t, uint32_t, uint16_t, uint8_t>;
   static FragKey fragKey(const Ref& r) { return {r.saddr, r.daddr, r.ipId, r.proto}; }
   std::map<FragKey, std::pair<uint16_t, uint16_t>> frags_, snapModelFrags_;
+  std::set<std::string> frags6_, snapModelFrags6_;  // frag6_v1's keys (frag6Parse)
   Bytes lastFirstFrag_;  // generator: the last first fragment made (category "fragment")
   uint64_t corrected_ = 0, diverged_ = 0, clockAhead_ = 0, evictionsAligned_ = 0, valuesDiffer_ = 0;
 
@@ -1342,6 +1400,15 @@ void Fuzzer::hairpinMacs(Outcome& o, Prog prog, const Bytes& in) {
 Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
   Prediction p;
   p.ref = refParse(in);
+  if (!p.ref && in.size() >= kEth && get16(in, 12) == 0x86dd) {
+    if (auto f6 = frag6Parse(in)) {
+      if (!f6->later)
+        frags6_.insert(f6->key);
+      else
+        p.fragNoFirst = !frags6_.count(f6->key);
+    }
+    return p;
+  }
   if (!p.ref) {
     // A node NIC's program (XDP, or tc where it runs alone) answers an ARP
     // request for an announced address on this NIC.
@@ -2139,6 +2206,9 @@ void Fuzzer::takeSnapshot(uint64_t nextIdx) {
   dp_->frags().forEach(
       [&](const frag_key& k, const frag_value& v) { snap_.frags.emplace_back(k, v); });
   snapModelFrags_ = frags_;
+  snapModelFrags6_ = frags6_;
+  dp_->frags6().forEach(
+      [&](const frag6_key& k, const frag_value& v) { snap_.frags6.emplace_back(k, v); });
   journal_.clear();
 }
 
@@ -2202,6 +2272,10 @@ void Fuzzer::writeRecording(const std::string& what) {
     mf.push_back({std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), ports.first,
                   ports.second});
   sj["modelFrags"] = mf;
+  sj["frag6"] = pairs(snap_.frags6);
+  json mf6 = json::array();
+  for (const auto& k : snapModelFrags6_) mf6.push_back(hexOf(k.data(), k.size()));
+  sj["modelFrags6"] = mf6;
   j["snapshot"] = sj;
   json evs = json::array();
   for (const auto& e : journal_) {
@@ -2412,6 +2486,13 @@ int Fuzzer::replay() {
   }
   for (const auto& e : sj.at("frag"))
     (void)dp_->frags().update(structOf<frag_key>(e[0]), structOf<frag_value>(e[1]));
+  for (const auto& e : sj.at("frag6"))
+    (void)dp_->frags6().update(structOf<frag6_key>(e[0]), structOf<frag_value>(e[1]));
+  frags6_.clear();
+  for (const auto& e : sj.at("modelFrags6")) {
+    const Bytes b = bytesOf(e.get<std::string>());
+    frags6_.insert(std::string(b.begin(), b.end()));
+  }
   frags_.clear();
   for (const auto& e : sj.at("modelFrags"))
     frags_[{e[0].get<uint32_t>(), e[1].get<uint32_t>(), e[2].get<uint16_t>(),
