@@ -482,6 +482,8 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
       r.target = "ns.dns." + zone;
       ans.answer.push_back(std::move(r));
       if (cfg_.nsAddress) ans.additional.push_back(L.a("ns.dns." + zone, cfg_.nsAddress));
+      if (cfg_.nsAddress6 != Ip6{})
+        ans.additional.push_back(L.addr("ns.dns." + zone, Addr{true, 0, cfg_.nsAddress6}));
     }
     if (ans.answer.empty()) return L.nodata(zone);
     return ans;
@@ -497,9 +499,11 @@ Answer Zone::lookup(std::string_view qnameIn, uint16_t qtype) const {
   if (labels[0] == "dns") {
     if (n == 1) return L.nodata(zone);  // an empty non-terminal
     if (n == 2 && labels[1] == "ns") {
-      if (!cfg_.nsAddress || !addrQuery) return L.nodata(zone);
       Answer ans;
-      ans.answer.push_back(L.a(qname, cfg_.nsAddress));
+      if (cfg_.nsAddress && addrQuery) ans.answer.push_back(L.a(qname, cfg_.nsAddress));
+      if (cfg_.nsAddress6 != Ip6{} && (qtype == kTypeAAAA || qtype == kTypeANY))
+        ans.answer.push_back(L.addr(qname, Addr{true, 0, cfg_.nsAddress6}));
+      if (ans.answer.empty()) return L.nodata(zone);
       return ans;
     }
     return L.nxdomain(zone);

@@ -73,6 +73,8 @@ struct ZoneConfig {
   // record of the apex NS target (ns.dns.DOMAIN), as CoreDNS answers with
   // its own Service's address. 0 = none.
   uint32_t nsAddress = 0;
+  // An IPv6 cluster DNS address: the AAAA of ns.dns.DOMAIN. All zero: none.
+  Ip6 nsAddress6{};
 };
 
 // What the server asks for an answer: the Zone in svclbd.

@@ -46,7 +46,7 @@ Daemon::Daemon(DaemonConfig cfg, Dataplane& dp)
       l2_(dp, L2Config{cfg_.externalIfaces, cfg_.nodeName, cfg_.l2Members}),
       health_(cfg_.nodeName),
       k8s_(cfg_.kubernetes ? std::make_unique<K8sSource>(*cfg_.kubernetes) : nullptr),
-      zone_(dns::ZoneConfig{cfg_.dns.domain, cfg_.dns.ttl, cfg_.dns.address}),
+      zone_(dns::ZoneConfig{cfg_.dns.domain, cfg_.dns.ttl, cfg_.dns.address, cfg_.dns.address6}),
       dns_(cfg_.dns.on() ? std::make_unique<dns::Server>(dnsServerConfig(cfg_.dns), zone_)
                          : nullptr),
       api_(svcctl_,

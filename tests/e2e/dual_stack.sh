@@ -125,6 +125,7 @@ test_dns_on_ipv6() {
     assert_eq "$VIP6" "$(in_pod_t 10 client $q web.default.svc.cluster.local AAAA)" "AAAA of web over UDP6"
     assert_eq "$VIP" "$(in_pod_t 10 client $q +tcp web.default.svc.cluster.local A)" "A of web over TCP6"
     assert_eq "web.default.svc.cluster.local." "$(in_pod_t 10 client $q -x "$VIP6")" "PTR over UDP6"
+    assert_eq "$DNS6" "$(in_pod_t 10 client $q ns.dns.cluster.local AAAA)" "the apex NS target's AAAA"
     assert_contains "$(cat "$DAEMON_LOG")" "cluster DNS on 10.96.0.10:53, [$DNS6]:53" "svclbd's log"
     assert_not_contains "$(grep 'addresses:' "$DAEMON_LOG" | tail -1)" "$DNS6" \
         "the DNS address is not a node address"

@@ -1,6 +1,7 @@
 // The cluster zone's records (dns/zone.h) from a Store: the specification's
 // names, NXDOMAIN/NODATA with the SOA, forwarding outside the zone, and
 // incremental updates that follow each change.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -190,6 +191,26 @@ TEST_F(DnsZone, ApexNamespacesAndForwarding) {
   EXPECT_EQ(zone.lookup("example.com.", kTypeA).kind, Answer::Kind::Forward);
   EXPECT_EQ(zone.lookup("notcluster.local.", kTypeA).kind, Answer::Kind::Forward);
   EXPECT_EQ(zone.lookup("1.2.3.4.in-addr.arpa.", kTypePTR).kind, Answer::Kind::Forward);
+}
+
+// --cluster-dns with an IPv6 address: ns.dns.ZONE has its AAAA too.
+TEST(DnsZoneApex, NsTargetHasTheIPv6AddressToo) {
+  Ip6 a6{};
+  ASSERT_EQ(inet_pton(AF_INET6, "fd00:10:96::a", a6.data()), 1);
+  Store store;
+  Zone zone{ZoneConfig{"cluster.local", 5, (10u << 24) | (96u << 16) | 10u, a6}};
+  zone.update(store, nullptr);
+  EXPECT_EQ(strs(zone.lookup("cluster.local.", kTypeNS).additional),
+            (std::vector<std::string>{"ns.dns.cluster.local. 5 IN A 10.96.0.10",
+                                      "ns.dns.cluster.local. 5 IN AAAA fd00:10:96::a"}));
+  EXPECT_EQ(strs(zone.lookup("ns.dns.cluster.local.", kTypeAAAA).answer),
+            std::vector<std::string>{"ns.dns.cluster.local. 5 IN AAAA fd00:10:96::a"});
+  EXPECT_EQ(strs(zone.lookup("ns.dns.cluster.local.", kTypeA).answer),
+            std::vector<std::string>{"ns.dns.cluster.local. 5 IN A 10.96.0.10"});
+  Zone only6{ZoneConfig{"cluster.local", 5, 0, a6}};
+  only6.update(store, nullptr);
+  EXPECT_TRUE(only6.lookup("ns.dns.cluster.local.", kTypeA).answer.empty()) << "no IPv4 address";
+  EXPECT_EQ(only6.lookup("ns.dns.cluster.local.", kTypeAAAA).answer.size(), 1u);
 }
 
 TEST_F(DnsZone, FollowsEachChange) {
