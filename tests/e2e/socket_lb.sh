@@ -55,31 +55,6 @@ while not os.path.exists(done) and time.time() - t < 20:
 for i in range(3):
     print("after", ask(), flush=True)
 '
-# The node's connected UDP socket: asks, then (after the caller removes its
-# backend) asks again on the same socket, then on a new one.
-NODE_UDP_CONN_PY='
-import os, socket, sys, time
-dst, port, flag, done = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-def conn():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(2)
-    s.connect((dst, port))
-    return s
-def ask(s):
-    try:
-        s.send(b"q")
-        return s.recv(100).decode().strip()
-    except Exception as e:
-        return type(e).__name__
-s = conn()
-print("first", ask(s), "%s:%d" % s.getpeername(), flush=True)
-open(flag, "w").close()
-t = time.time()
-while not os.path.exists(done) and time.time() - t < 20:
-    time.sleep(0.05)
-print("after", ask(s), flush=True)
-print("reconnected", ask(conn()), flush=True)
-'
 REFUSE_PY='
 import errno, socket, sys
 dst = sys.argv[1]

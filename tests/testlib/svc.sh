@@ -120,3 +120,37 @@ for line in text.splitlines():
 print("%d" % total if seen else "none")
 PY
 }
+
+# The node's connected UDP socket (tests/e2e/socket_lb.sh, dual_stack.sh):
+# DST PORT FLAG DONE. Asks once ("first NAME PEER", PEER as getpeername
+# shows it), once more to print where the answer came from ("from ADDR"),
+# touches FLAG, waits for DONE (the caller removes the backend meanwhile),
+# asks again on the same socket ("after NAME" or the exception's name),
+# then on a new one ("reconnected NAME"). IPv6 (or ::ffff:a.b.c.d) when DST
+# has a colon.
+NODE_UDP_CONN_PY='
+import os, socket, sys, time
+dst, port, flag, done = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def conn():
+    s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    s.connect((dst, port))
+    return s
+def ask(s):
+    try:
+        s.send(b"q")
+        return s.recv(100).decode().strip()
+    except Exception as e:
+        return type(e).__name__
+s = conn()
+peer = s.getpeername()
+print("first", ask(s), "%s:%d" % (peer[0], peer[1]), flush=True)
+s.send(b"q")
+print("from", s.recvfrom(100)[1][0], flush=True)
+open(flag, "w").close()
+t = time.time()
+while not os.path.exists(done) and time.time() - t < 20:
+    time.sleep(0.05)
+print("after", ask(s), flush=True)
+print("reconnected", ask(conn()), flush=True)
+'
