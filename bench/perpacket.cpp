@@ -645,7 +645,9 @@ void loadEnv(Env& e, uint32_t n, const Options& o, uint32_t nic0) {
     backend6_value a{};
     std::memcpy(&a.addr, testlib::ip6(kBe6).data(), 16);
     if (!e.dp->services6().update(k, m) || !e.dp->services6().update(sk, slot) ||
-        !e.dp->backends().update(beId6, b) || !e.dp->backends6().update(beId6, a))
+        !e.dp->backends().update(beId6, b) || !e.dp->backends6().update(beId6, a) ||
+        !setFilterBitInMap(e.dp->lbFilter(), LbFilter::ipv6(&k.vip, k.port)) ||
+        !setFilterBitInMap(e.dp->lbFilter(), LbFilter::ipv6(&a.addr, b.port)))
       fail("writing the IPv6 Service");
     e.svcIds[Svc::Hot6] = svcId6;
   }

@@ -65,7 +65,7 @@ const char* const kPinnedMaps[] = {
     SVCLB_MAP_FRAG,      SVCLB_MAP_SERVICES6,  SVCLB_MAP_BACKEND6,    SVCLB_MAP_CT6,
     SVCLB_MAP_CT6_EST,   SVCLB_MAP_AFFINITY6,  SVCLB_MAP_SRC_RANGES6, SVCLB_MAP_SOCK_REV6,
     SVCLB_MAP_L2_NDP,    SVCLB_MAP_TAIL_PROGS, SVCLB_MAP_SOCK_FLOW6,  SVCLB_MAP_TAIL_EXT6,
-    SVCLB_MAP_TAIL_XDP6, SVCLB_MAP_FRAG6};
+    SVCLB_MAP_TAIL_XDP6, SVCLB_MAP_FRAG6,      SVCLB_MAP_FILTER};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
@@ -869,6 +869,10 @@ SrcRangeMap Dataplane::srcRanges() const {
 L2ArpMap Dataplane::l2Arp() const { return {bpf_map__fd(skel_->maps.l2_arp_v1), SVCLB_MAP_L2_ARP}; }
 NicXdpMap Dataplane::nicXdp() const {
   return {bpf_map__fd(skel_->maps.nic_xdp_v1), SVCLB_MAP_NIC_XDP};
+}
+
+FilterMap Dataplane::lbFilter() const {
+  return {bpf_map__fd(skel_->maps.lb_filter_v1), SVCLB_MAP_FILTER};
 }
 
 TxPortMap Dataplane::txPorts() const {

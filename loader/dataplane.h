@@ -150,6 +150,7 @@ class Dataplane {
   L2ArpMap l2Arp() const;
   TxPortMap txPorts() const;
   NicXdpMap nicXdp() const;
+  FilterMap lbFilter() const;  // lb_filter_v1 (loader/lb_filter.h keeps it)
   FragMap frags() const;
   // The IPv6 twins (maps/svclb_abi.h).
   Service6Map services6() const;

@@ -27,6 +27,16 @@ FrontendKey keyOf(const svc6_key& k) {
   return fk;
 }
 
+LbFilter::Elem filterElem(const FrontendKey& k) {
+  if (k.v6()) return LbFilter::ipv6(k.vip6.data(), htons(k.port));
+  return LbFilter::ipv4(htonl(k.vip), htons(k.port));
+}
+
+LbFilter::Elem filterElem(const backend_value& v, const Ip6& addr6) {
+  if (addr6 != Ip6{}) return LbFilter::ipv6(addr6.data(), v.port);
+  return LbFilter::ipv4(v.addr, v.port);
+}
+
 // The masters and slots of one frontend map (svc_v1 or svc6_v1) into `st`;
 // a slot of no master, or beyond its master's total, into `strays`.
 template <class Map, class Key>
@@ -155,6 +165,7 @@ Status Syncer::adopt() {
   for (const auto& k : strays6) cleanup.emplace_back(mapop::DeleteSvc6{k});
   for (uint32_t id : orphanBackends) cleanup.emplace_back(mapop::FreeBackend{id});
   actual_ = std::move(st);
+  if (auto fs = rebuildFilter(); !fs) return fs;
   // Stray ranges go by their exact key (one may not be a valid SourceRange).
   auto ranges = dp_.srcRanges();
   for (const auto& k : strayRanges)
@@ -305,9 +316,84 @@ Status Syncer::execute(const std::vector<MapOp>& ops) {
   return {};
 }
 
+Status Syncer::rebuildFilter() {
+  filter_.clear();
+  filterFrontends_.clear();
+  filterBackends_.clear();
+  for (const auto& [key, fe] : actual_.frontends) {
+    filterFrontends_.insert(key);
+    filter_.add(filterElem(key));
+    for (const auto& b : fe.backends) {
+      const auto e = filterElem(b.value, b.addr6);
+      filterBackends_[b.id] = e;
+      filter_.add(e);
+    }
+  }
+  return filter_.writeAll(dp_.lbFilter());
+}
+
+Status Syncer::filterBefore(const Plan& plan, std::vector<LbFilter::Elem>& later) {
+  auto master = [&](const FrontendKey& k) {
+    if (filterFrontends_.insert(k).second) filter_.add(filterElem(k));
+  };
+  for (const auto& op : plan.ops) {
+    if (const auto* p = std::get_if<mapop::PutSvc>(&op)) {
+      if (p->key.slot == 0) master(keyOf(p->key));
+    } else if (const auto* p6 = std::get_if<mapop::PutSvc6>(&op)) {
+      if (p6->key.slot == 0) master(keyOf(p6->key));
+    } else if (const auto* b = std::get_if<mapop::PutBackend>(&op)) {
+      const auto e = filterElem(b->value, b->addr6);
+      auto [it, fresh] = filterBackends_.try_emplace(b->id, e);
+      if (!fresh) {
+        if (it->second == e) continue;
+        later.push_back(it->second);  // the id's old address: cleared after the writes
+        it->second = e;
+      }
+      filter_.add(e);
+    }
+  }
+  return filter_.flush(dp_.lbFilter());
+}
+
+Status Syncer::filterAfter(const Plan& plan, std::vector<LbFilter::Elem>& later) {
+  // What each master and backend id is once the plan is written: its last
+  // op in plan order (execute regroups only runs without deletes or frees).
+  std::map<FrontendKey, bool> masters;  // key -> still there
+  std::map<uint32_t, bool> backends;    // id -> still there
+  for (const auto& op : plan.ops) {
+    if (const auto* p = std::get_if<mapop::PutSvc>(&op)) {
+      if (p->key.slot == 0) masters[keyOf(p->key)] = true;
+    } else if (const auto* p6 = std::get_if<mapop::PutSvc6>(&op)) {
+      if (p6->key.slot == 0) masters[keyOf(p6->key)] = true;
+    } else if (const auto* d = std::get_if<mapop::DeleteSvc>(&op)) {
+      if (d->key.slot == 0) masters[keyOf(d->key)] = false;
+    } else if (const auto* d6 = std::get_if<mapop::DeleteSvc6>(&op)) {
+      if (d6->key.slot == 0) masters[keyOf(d6->key)] = false;
+    } else if (const auto* b = std::get_if<mapop::PutBackend>(&op)) {
+      backends[b->id] = true;
+    } else if (const auto* f = std::get_if<mapop::FreeBackend>(&op)) {
+      backends[f->id] = false;
+    }
+  }
+  for (const auto& [k, there] : masters)
+    if (!there && filterFrontends_.erase(k)) filter_.remove(filterElem(k));
+  for (const auto& [id, there] : backends) {
+    if (there) continue;
+    if (auto it = filterBackends_.find(id); it != filterBackends_.end()) {
+      later.push_back(it->second);
+      filterBackends_.erase(it);
+    }
+  }
+  for (const auto& e : later) filter_.remove(e);
+  return filter_.flush(dp_.lbFilter());
+}
+
 Status Syncer::apply(Plan plan) {
   auto start = std::chrono::steady_clock::now();
-  Status st = execute(plan.ops);
+  std::vector<LbFilter::Elem> later;
+  Status st = filterBefore(plan, later);
+  if (st) st = execute(plan.ops);
+  if (st) st = filterAfter(plan, later);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++stats_.count;
   stats_.lastSeconds = secs;

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <chrono>
+#include <set>
 #include <span>
 #include <string>
+#include <unordered_map>
 
 #include "loader/dataplane.h"
+#include "loader/lb_filter.h"
 #include "loader/reconcile.h"
 
 namespace svclb {
@@ -42,6 +45,7 @@ class Syncer {
   Status apply(Plan plan);
 
   const ActualState& actual() const { return actual_; }
+  const LbFilter& filter() const { return filter_; }
   const SyncStats& stats() const { return stats_; }
 
  private:
@@ -51,10 +55,19 @@ class Syncer {
   // the tc path re-balancing a flow whose backend is gone).
   void closeSocketsOfFreedBackends(const Plan& plan);
   Status writeGroup(BatchGroup g, const std::vector<MapOp>& ops, std::span<const size_t> idx);
+  // lb_filter_v1 (loader/lb_filter.h): rebuilt from actual_ and written
+  // whole (adopt); a plan's new frontends and backends set before its
+  // writes, the ones it removes or replaces cleared after them.
+  Status rebuildFilter();
+  Status filterBefore(const Plan& plan, std::vector<LbFilter::Elem>& later);
+  Status filterAfter(const Plan& plan, std::vector<LbFilter::Elem>& later);
   Dataplane& dp_;
   SyncOptions opts_;
   ActualState actual_;
   SyncStats stats_;
+  LbFilter filter_;
+  std::set<FrontendKey> filterFrontends_;                        // masters in filter_
+  std::unordered_map<uint32_t, LbFilter::Elem> filterBackends_;  // backend id -> its element
 };
 
 }  // namespace svclb

@@ -20,10 +20,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr uint32_t kHashInitval = 0x5c1b5c1bU;  // bpf/lib/hash.h SVCLB_HASH_INITVAL
-
-uint32_t rol32(uint32_t w, unsigned s) { return (w << s) | (w >> (32 - s)); }
-
 struct AddrPort {
   bool v6 = false;
   uint32_t a = 0;  // host order
@@ -208,27 +204,6 @@ std::optional<uint32_t> maglevEntry(const Dataplane& dp, uint32_t svcId, uint32_
 }
 
 }  // namespace
-
-uint32_t flowHash3(uint32_t a, uint32_t b, uint32_t c) {
-  a += kHashInitval + (3 << 2);
-  b += kHashInitval + (3 << 2);
-  c += kHashInitval + (3 << 2);
-  c ^= b;
-  c -= rol32(b, 14);
-  a ^= c;
-  a -= rol32(c, 11);
-  b ^= a;
-  b -= rol32(a, 25);
-  c ^= b;
-  c -= rol32(b, 16);
-  a ^= c;
-  a -= rol32(c, 4);
-  b ^= a;
-  b -= rol32(a, 14);
-  c ^= b;
-  c -= rol32(b, 24);
-  return c;
-}
 
 Result<TraceQuery> parseTraceQuery(const json& req) {
   TraceQuery q;

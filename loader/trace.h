@@ -31,10 +31,4 @@ Result<TraceQuery> parseTraceQuery(const nlohmann::json& req);
 
 nlohmann::json traceJson(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q);
 
-// The packet path's flow hash (bpf/lib/hash.h hash_3words, lookup3's final
-// mix over three words with a fixed initval), for Maglev predictions. Its
-// inputs are the words as BPF loads them from the packet (network order in
-// memory, read as a host integer). Must stay equal to the BPF one.
-uint32_t flowHash3(uint32_t a, uint32_t b, uint32_t c);
-
 }  // namespace svclb

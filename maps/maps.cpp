@@ -2,7 +2,41 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 namespace svclb {
+
+namespace {
+constexpr uint32_t kHashInitval = 0x5c1b5c1bU;  // bpf/lib/hash.h SVCLB_HASH_INITVAL
+constexpr uint32_t rol32(uint32_t w, unsigned s) { return (w << s) | (w >> (32 - s)); }
+}  // namespace
+
+uint32_t flowHash3(uint32_t a, uint32_t b, uint32_t c) {
+  a += kHashInitval + (3 << 2);
+  b += kHashInitval + (3 << 2);
+  c += kHashInitval + (3 << 2);
+  c ^= b;
+  c -= rol32(b, 14);
+  a ^= c;
+  a -= rol32(c, 11);
+  b ^= a;
+  b -= rol32(a, 25);
+  c ^= b;
+  c -= rol32(b, 16);
+  a ^= c;
+  a -= rol32(c, 4);
+  b ^= a;
+  b -= rol32(a, 14);
+  c ^= b;
+  c -= rol32(b, 24);
+  return c;
+}
+
+uint32_t foldIPv6(const void* addr16) {
+  uint32_t w[4];
+  std::memcpy(w, addr16, sizeof w);
+  return w[0] ^ w[1] ^ w[2] ^ w[3];
+}
 
 int possibleCpus() {
   static const int n = [] {

@@ -20,6 +20,20 @@
 
 namespace svclb {
 
+// The packet path's hash (bpf/lib/hash.h hash_3words, lookup3's final mix
+// over three words with a fixed initval): Maglev predictions (svcctl trace)
+// and lb_filter_v1's bits. Its inputs are the words as BPF loads them from
+// the packet (network order in memory, read as a host integer). Must stay
+// equal to the BPF one.
+uint32_t flowHash3(uint32_t a, uint32_t b, uint32_t c);
+
+// lb_filter_v1's bit for an address (`fold`: an IPv4 address, or the XOR of
+// an IPv6 address's four words, network order) and a port (network order).
+inline uint32_t filterBit(uint32_t fold, uint16_t portBe) {
+  return flowHash3(fold, portBe, SVCLB_FILTER_SEED) & (SVCLB_FILTER_BITS - 1);
+}
+uint32_t foldIPv6(const void* addr16);
+
 // Number of possible CPUs: the width of every per-CPU value.
 int possibleCpus();
 
@@ -180,6 +194,7 @@ using L2ArpMap = TypedMap<l2_arp_key, l2_arp_value>;
 using TxPortMap = TypedMap<uint32_t, uint32_t>;  // DEVMAP_HASH ifindex -> ifindex
 using NicXdpMap = TypedMap<uint32_t, uint32_t>;  // ifindex -> 1: svclb_xdp_lb runs on it
 using FragMap = TypedMap<frag_key, frag_value>;  // first fragments' ports (bpf/lib/frag.h)
+using FilterMap = TypedMap<uint32_t, uint64_t>;  // lb_filter_v1: word -> 64 bits
 using StatsMap = PerCpuArray<lb_stats>;
 using DropsMap = PerCpuArray<drop_stats>;
 using CtEventsMap = PerCpuArray<uint64_t>;   // CT_EV_* -> count

@@ -62,6 +62,17 @@ static __always_inline struct backend_value *lb_backend_ok(const struct svc_valu
 	return b;
 }
 
+/* True if {address, port} may be a frontend's or a backend's: its bit in
+ * lb_filter_v1 (svclb_abi.h) is set. `fold`: FAM_ADDR_FOLD of the address. */
+static __always_inline int lb_filter_hit(__u32 fold, __be16 port)
+{
+	__u32 bit = hash_3words(fold, (__u32)port, SVCLB_FILTER_SEED) & (SVCLB_FILTER_BITS - 1);
+	__u32 word = bit >> 6;
+	__u64 *w = bpf_map_lookup_elem(&lb_filter_v1, &word);
+
+	return w && ((*w >> (bit & 63)) & 1);
+}
+
 /* lb4_snat_choice (lib/lb_fam.h) when XDP must leave a new flow to tc. */
 #define LB_SNAT_TO_TC (-1)
 

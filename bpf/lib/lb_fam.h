@@ -304,10 +304,13 @@ static __always_inline int FN(lb, new_flow)(const FAM_PKT *p, const FAM_CT_KEY *
 /* The decision for one parsed packet.
  * Returns LB_PASS, LB_DNAT or LB_RNAT (with *v filled), or -DROP_*; on
  * -DROP_NO_BACKEND v->svc_id names the Service (the caller rejects).
- * Order: the CT lookup comes first, keyed on the packet's own 5-tuple, so an
- * established flow (either direction) costs two hash lookups (its entry and,
- * in ct_relink, the flow's other one) plus an inlined array read; the
- * service map is only consulted for a new flow. */
+ * Order: first lb_filter_v1 (two inlined array reads): a packet whose
+ * destination is no frontend or backend and whose source is no backend
+ * cannot be a Service flow's, and passes without a hash lookup. Then the CT
+ * lookup, keyed on the packet's own 5-tuple, so an established flow (either
+ * direction) costs two hash lookups (its entry and, in ct_relink, the flow's
+ * other one) plus an inlined array read; the service map is only consulted
+ * for a new flow. */
 static __always_inline int FN(lb, decide)(const FAM_PKT *p, FAM_VERDICT *v, void *ctx, int mode,
 					  __u32 ifindex, struct bpf_fib_lookup *fib)
 {
@@ -323,6 +326,9 @@ static __always_inline int FN(lb, decide)(const FAM_PKT *p, FAM_VERDICT *v, void
 	FAM_CT_VALUE *ct;
 	void *map;
 
+	if (!lb_filter_hit(FAM_ADDR_FOLD(p->daddr), p->dport) &&
+	    !lb_filter_hit(FAM_ADDR_FOLD(p->saddr), p->sport))
+		return LB_PASS;
 	ct = FN(ct, lookup)(p, &ck, now, &map);
 	if (ct)
 		return FN(lb, tracked)(map, ct, &ck, p, now, v);

@@ -264,6 +264,16 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nic_xdp_v1 SEC(".maps");
 
+/* The bitmap of frontends and backends (svclb_abi.h, lb_filter_v1): the
+ * verifier inlines an ARRAY lookup into an index computation. */
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SVCLB_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} lb_filter_v1 SEC(".maps");
+
 /* The IPv6 half of the pod program (svclb_tc_pod_in6), reached by a tail
  * call: as a subprogram its stack would add to the IPv4 path's beyond the
  * verifier's 512 bytes. The daemon fills slot 0 after load. Pinned: the

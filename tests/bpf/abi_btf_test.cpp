@@ -309,6 +309,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.tail_ext6, SVCLB_MAP_TAIL_EXT6, sizeof(__u32), sizeof(__u32)},
       {s->maps.tail_xdp6, SVCLB_MAP_TAIL_XDP6, sizeof(__u32), sizeof(__u32)},
       {s->maps.sock_flow6_v1, SVCLB_MAP_SOCK_FLOW6, sizeof(int), sizeof(sock_flow6)},
+      {s->maps.lb_filter_v1, SVCLB_MAP_FILTER, sizeof(__u32), sizeof(__u64)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);
@@ -317,6 +318,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
     EXPECT_EQ(bpf_map__value_size(w.map), w.value);
   }
   EXPECT_EQ(bpf_map__max_entries(s->maps.drops_v1), static_cast<__u32>(DROP_MAX));
+  EXPECT_EQ(bpf_map__max_entries(s->maps.lb_filter_v1), static_cast<__u32>(SVCLB_FILTER_WORDS));
   EXPECT_EQ(bpf_map__max_entries(s->maps.ct_events_v1), static_cast<__u32>(CT_EV_MAX));
   EXPECT_EQ(bpf_map__max_entries(s->maps.frag_v1), static_cast<__u32>(SVCLB_FRAG_ENTRIES));
   EXPECT_EQ(bpf_map__max_entries(s->maps.frag6_v1), static_cast<__u32>(SVCLB_FRAG_ENTRIES));

@@ -181,6 +181,8 @@ drop_stats BpfEnv::allDrops() const {
   return t;
 }
 // Both CT maps: new flows and established TCP.
+void BpfEnv::addFilterElem(LbFilter::Elem e) { ASSERT_TRUE(setFilterBitInMap(dp_->lbFilter(), e)); }
+
 size_t BpfEnv::ctEntries() const { return dp_->conntrack().count() + dp_->conntrackEst().count(); }
 
 ::testing::AssertionResult onlyNatFieldsChanged(const Bytes& in, const Bytes& out, bool dst) {

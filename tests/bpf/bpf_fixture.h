@@ -95,6 +95,10 @@ class BpfEnv {
   // Sum over every drop reason.
   drop_stats allDrops() const;
   size_t ctEntries() const;
+  // Sets lb_filter_v1's bit of an element, for tests that write svc6_v1 and
+  // the backend maps by hand instead of through the Syncer (which keeps the
+  // bitmap itself); bits the Syncer set stay.
+  void addFilterElem(LbFilter::Elem e);
 
   Dataplane& dp() { return *dp_; }
   Syncer& syncer() { return *syncer_; }

@@ -566,7 +566,12 @@ TEST_P(CtPair, StaleReplyDoesNotRebuildOverANewerFlowInTheOtherMap) {
   // Its backend leaves; the client's next segment is a new flow (ct_v2),
   // necessarily to the other backend.
   const std::string other = old == "10.244.1.11" ? "10.244.1.12" : "10.244.1.11";
-  ASSERT_TRUE(sync(withWeb(webWith({other + ":8080"}))));
+  // The old pod still backs another Service, so its address stays in
+  // lb_filter_v1 and its stale answer reaches the CT lookup, which must see
+  // the orphan (without that Service the filter alone passes it untouched).
+  auto fs = withWeb(webWith({other + ":8080"}));
+  fs.push_back(frontend("10.96.0.99", 80, kTcp, {backend(old + ":8080")}, "keeps-old"));
+  ASSERT_TRUE(sync(fs));
   auto y = send(PacketBuilder::tcp(kClient, 45200, kVip, 80, kTcpAck).payload(10).build());
   ASSERT_TRUE(y);
   ASSERT_EQ(ip4str(y->daddr), other);

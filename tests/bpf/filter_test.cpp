@@ -1,0 +1,164 @@
+// lb_filter_v1 (issue 15): the bitmap of every frontend's and backend's
+// {address, port} that lets a packet of neither pass without its CT and
+// service lookups. The daemon's side keeps it equal to what the maps hold
+// (set before the entries that need it, cleared after); the packet path
+// takes the shortcut only for packets whose two ends both miss it.
+#include <arpa/inet.h>
+
+#include <map>
+
+#include "loader/lb_filter.h"
+#include "tests/bpf/bpf_fixture.h"
+
+namespace svclb::bpftest {
+namespace {
+
+using testlib::ip4;
+using testlib::kTcpAck;
+
+LbFilter::Elem elem(const std::string& addr, uint16_t port) {
+  return LbFilter::ipv4(htonl(ip4(addr)), htons(port));
+}
+
+bool bitInMap(const Dataplane& dp, LbFilter::Elem e) {
+  const uint32_t bit = filterBit(e.fold, e.portBe);
+  const auto w = dp.lbFilter().lookup(bit / 64);
+  return w && ((*w >> (bit % 64)) & 1);
+}
+
+// Every frontend and backend of `fs`, as elements.
+std::vector<std::pair<std::string, LbFilter::Elem>> elementsOf(const std::vector<Frontend>& fs) {
+  std::vector<std::pair<std::string, LbFilter::Elem>> out;
+  for (const auto& f : fs) {
+    out.emplace_back(f.name + " frontend",
+                     LbFilter::ipv4(htonl(f.key.vip), htons(f.key.port)));
+    for (const auto& b : f.backends)
+      out.emplace_back(f.name + " backend " + formatIPv4(b.ip) + ":" + std::to_string(b.port),
+                       LbFilter::ipv4(htonl(b.ip), htons(b.port)));
+  }
+  return out;
+}
+
+// The whole map, word by word.
+std::vector<uint64_t> mapWords(const Dataplane& dp) {
+  std::vector<uint64_t> out(SVCLB_FILTER_WORDS);
+  for (uint32_t i = 0; i < SVCLB_FILTER_WORDS; ++i) out[i] = dp.lbFilter().lookup(i).value_or(0);
+  return out;
+}
+
+// Two different elements on one bit (found by search: a fixed address,
+// ports counted up until two share a bit; 2^21 bits make that quick).
+std::pair<LbFilter::Elem, LbFilter::Elem> collidingPair() {
+  std::map<uint32_t, LbFilter::Elem> seen;
+  for (uint32_t i = 0;; ++i) {
+    const auto e = LbFilter::ipv4(htonl(ip4("10.250.0.1") + i / 60000), htons(1 + i % 60000));
+    auto [it, fresh] = seen.try_emplace(filterBit(e.fold, e.portBe), e);
+    if (!fresh) return {it->second, e};
+  }
+}
+
+TEST(LbFilterCounts, ABitStaysSetWhileAnyOfItsElementsIsThere) {
+  const auto [a, b] = collidingPair();
+  ASSERT_FALSE(a == b);
+  LbFilter f;
+  f.add(a);
+  f.add(b);
+  EXPECT_TRUE(f.test(a));
+  f.remove(a);
+  EXPECT_TRUE(f.test(b)) << "removing one element cleared a bit another still needs";
+  f.remove(b);
+  EXPECT_FALSE(f.test(b));
+  EXPECT_EQ(f.bitsSet(), 0u);
+  // An element added twice (two frontends on one backend address) needs
+  // two removals.
+  f.add(a);
+  f.add(a);
+  f.remove(a);
+  EXPECT_TRUE(f.test(a));
+}
+
+class Filter : public BpfTestP<Prog> {
+ protected:
+  Prog prog() const { return GetParam(); }
+};
+
+TEST_P(Filter, SyncSetsEveryFrontendAndBackendAndClearsWhatGoes) {
+  auto fs = standardFrontends();
+  ASSERT_TRUE(sync(fs));
+  for (const auto& [what, e] : elementsOf(fs)) EXPECT_TRUE(bitInMap(dp(), e)) << what;
+  auto sharedWithOthers = [&](const LbFilter::Elem& e, const std::vector<Frontend>& now) {
+    for (const auto& [w, o] : elementsOf(now))
+      if (filterBit(o.fold, o.portBe) == filterBit(e.fold, e.portBe)) return true;
+    return false;
+  };
+
+  // Service "tls" (10.96.0.11:443 -> 10.244.1.31:443) goes; udp-one's
+  // endpoint 10.244.1.41:5353 is replaced by 10.244.1.42:5353.
+  std::vector<Frontend> next;
+  for (auto f : fs) {
+    if (f.name == "tls") continue;
+    if (f.name == "udp-one") f.backends = {backend("10.244.1.42:5353")};
+    next.push_back(f);
+  }
+  ASSERT_TRUE(sync(next));
+  for (const auto& [what, e] : elementsOf(next)) EXPECT_TRUE(bitInMap(dp(), e)) << what;
+  for (const auto& gone : {elem("10.96.0.11", 443), elem("10.244.1.31", 443),
+                           elem("10.244.1.41", 5353)}) {
+    if (sharedWithOthers(gone, next)) continue;  // its bit is another element's too
+    EXPECT_FALSE(bitInMap(dp(), gone)) << "a removed frontend's or backend's bit stayed set";
+  }
+
+  // What a restarted daemon does: adopt the maps and rebuild the bitmap.
+  // Cleared first, the map comes back word for word.
+  const auto before = mapWords(dp());
+  for (uint32_t i = 0; i < SVCLB_FILTER_WORDS; ++i)
+    if (before[i]) ASSERT_TRUE(dp().lbFilter().update(i, 0));
+  Syncer again(dp());
+  ASSERT_TRUE(again.adopt());
+  EXPECT_EQ(mapWords(dp()), before);
+}
+
+// A packet whose ends are neither frontends nor backends passes before any
+// CT lookup: a CT entry for its tuple (here written by hand, naming a live
+// backend, which the CT path would follow) is not consulted. Once its
+// destination is in the bitmap, the same packet takes the CT path and is
+// translated: so the first verdict came from the filter.
+TEST_P(Filter, PacketOfNeitherEndSkipsTheConntrackLookup) {
+  ASSERT_TRUE(sync(standardFrontends()));
+  const FrontendKey web{ip4(kVip), 80, IPPROTO_TCP};
+  const uint32_t be = backendId(web, ip4("10.244.1.11"), 8080);
+  ASSERT_NE(be, 0u);
+  ct_key k{};
+  k.saddr = htonl(ip4(kClient));
+  k.daddr = htonl(ip4("10.96.0.99"));
+  k.sport = htons(41000);
+  k.dport = htons(80);
+  k.proto = IPPROTO_TCP;
+  ct_value v{};
+  v.nat_addr = htonl(ip4("10.244.1.11"));
+  v.nat_port = htons(8080);
+  v.dir = CT_DIR_FORWARD;
+  v.backend_id = be;
+  v.svc_id = svcId(web);
+  v.last_seen = dp().nowTicks();
+  ASSERT_TRUE(dp().conntrack().update(k, v));
+
+  const Bytes in = PacketBuilder::tcp(kClient, 41000, "10.96.0.99", 80, kTcpAck).build();
+  RunResult r = run(prog(), in);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(r.out, in) << "translated by a CT entry the filter should have skipped";
+
+  addFilterElem(elem("10.96.0.99", 80));
+  r = run(prog(), in);
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  auto t = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->daddr, ip4("10.244.1.11")) << "the CT path did not take the packet";
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, Filter, ::testing::Values(Prog::Tc, Prog::Xdp),
+                         [](const auto& info) { return progName(info.param); });
+
+}  // namespace
+}  // namespace svclb::bpftest
