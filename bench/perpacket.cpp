@@ -152,6 +152,8 @@ enum class Pkt {
   Reply,
   NotService,
   NotServiceUdp,
+  ToBackendAck,
+  BackendReplyUntracked,
   ToEmptySyn,
   ToEmptyUdp,
   ToEmptyRst,
@@ -266,6 +268,13 @@ std::vector<PathCase> pathCases() {
        "not a service, UDP: CT miss + svc miss + reversed-tuple lookup (port-reuse takeover) + "
        "pass",
        SvclbTc, Wrap, Hot, NotServiceUdp, 0, Prep::None, Check::NoDrops, OK, false},
+      // What a pod's socket-balanced (or direct) flow shows the tc program:
+      // segments to a backend's own address, and its untracked answers.
+      {"tc.to_backend_pass", "a client's ACK straight to a backend (socket path): pass", SvclbTc,
+       Wrap, Hot, ToBackendAck, 0, Prep::None, Check::NoDrops, OK, false},
+      {"tc.backend_reply_untracked",
+       "a backend's ACK to a client without a CT entry (socket path): CT miss + pass", SvclbTc,
+       Wrap, Hot, BackendReplyUntracked, 0, Prep::None, Check::NoDrops, OK, false},
       {"tc.no_endpoint_reject", "service without endpoints: TCP RST back (redirect)", SvclbTc, Wrap,
        Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, REDIR, false, Svc::Empty},
       {"tc.no_endpoint_rst_drop", "service without endpoints, a RST: dropped and counted (lb_exit)",
@@ -395,6 +404,17 @@ Bytes packet(const Env& e, Pkt p) {
     // the port-reuse check (one more CT lookup); a TCP ACK does not.
     case Pkt::NotServiceUdp:
       return PacketBuilder::udp(kClient, kClientPort, kNotService, 53).payload(22).build();
+    // The standard fixtures' tls backend (never the ping-pong rows' hot
+    // backend), from another client port than the established rows' (no
+    // CT entry).
+    case Pkt::ToBackendAck:
+      return PacketBuilder::tcp(kClient, kClientPort + 7, "10.244.1.31", 443, kTcpAck)
+          .payload(10)
+          .build();
+    case Pkt::BackendReplyUntracked:
+      return PacketBuilder::tcp("10.244.1.31", 443, kClient, kClientPort + 7, kTcpAck)
+          .payload(10)
+          .build();
     // 54 bytes: a SYN without payload is answered by a RST of the same size,
     // so the frame keeps its geometry from one iteration to the next.
     case Pkt::ToEmptySyn:
@@ -600,6 +620,8 @@ void loadEnv(Env& e, uint32_t n, const Options& o, uint32_t nic0) {
   SyncOptions so;
   so.maxServiceEntries = cfg.maxServiceEntries;
   e.syncer = std::make_unique<Syncer>(*e.dp, so);
+  // As the daemon starts: lb_filter_v1 (all ones from the load) written.
+  if (auto st = e.syncer->adopt(); !st) fail("Syncer::adopt: " + st.error().message);
 
   auto desired = serviceSet(e.fill);
   auto t0 = Clock::now();
@@ -646,8 +668,8 @@ void loadEnv(Env& e, uint32_t n, const Options& o, uint32_t nic0) {
     std::memcpy(&a.addr, testlib::ip6(kBe6).data(), 16);
     if (!e.dp->services6().update(k, m) || !e.dp->services6().update(sk, slot) ||
         !e.dp->backends().update(beId6, b) || !e.dp->backends6().update(beId6, a) ||
-        !setFilterBitInMap(e.dp->lbFilter(), LbFilter::ipv6(&k.vip, k.port)) ||
-        !setFilterBitInMap(e.dp->lbFilter(), LbFilter::ipv6(&a.addr, b.port)))
+        !setFilterBitInMap(e.dp->lbFilter(), LbFilter::ipv6(&k.vip, k.port, false)) ||
+        !setFilterBitInMap(e.dp->lbFilter(), LbFilter::ipv6(&a.addr, b.port, true)))
       fail("writing the IPv6 Service");
     e.svcIds[Svc::Hot6] = svcId6;
   }
@@ -892,6 +914,14 @@ void establish(Env& e, bool spread) {
   back.nat_addr = htonl(vip);
   back.nat_port = htons(80);
   (void)e.dp->conntrackEst().update(ctKey(client, kClientPort, e.hotBeAddr, e.hotBePort), back);
+  // No real flow has a CT key toward a backend, so lb_filter_v1 takes the
+  // CT path for it only if the backend's {address, port} is also in the
+  // frontend bitmap: set there for this trick (one bit: every other row's
+  // packets see the same bitmaps as before).
+  if (auto st = setFilterBitInMap(e.dp->lbFilter(),
+                                  LbFilter::ipv4(htonl(e.hotBeAddr), htons(e.hotBePort), false));
+      !st)
+    fail("lb_filter_v1: " + st.error().message);
   establishNodePort(e, false);
   establishNodePort(e, true);
 

@@ -3,11 +3,13 @@
 # side-by-side node comparison (compare/run.sh), written to
 # bench/results/<date>-<host>.{md,json} with PNG charts (gnuplot).
 #
-#   bench/run.sh [--quick|--full] [--build DIR] [--skip-compare] [--build-only]
+#   bench/run.sh [--quick|--full] [--build DIR] [--skip-compare] [--no-kp-ipt] [--build-only]
 #     --quick  1 and 1k services per-packet (repeat 1e5, 5 reps); compare
 #              with 10 and 1,000 services, 3 rounds
 #     --full   1, 1k, 100k, 1M services (repeat 1e6, 5 reps); compare with
 #              10, 1,000 and 10,000 services, 5 rounds  (default)
+#     --no-kp-ipt   the compare without the real kube-proxy's iptables mode
+#              (its syncs at 10,000 Services take many minutes)
 #     --build-only  build (below) and stop
 # Builds what it runs first (scripts/build.sh into DIR: dependencies from
 # Debian's packages, then an incremental cmake build).
@@ -20,14 +22,16 @@ BUILD=${BUILD:-$REPO/build}
 MODE=full
 COMPARE=1
 BUILD_ONLY=0
+NO_KP_IPT=0
 while [ $# -gt 0 ]; do
     case $1 in
         --quick) MODE=quick ;;
         --full) MODE=full ;;
         --build) BUILD=$2; shift ;;
         --skip-compare) COMPARE=0 ;;
+        --no-kp-ipt) NO_KP_IPT=1 ;;
         --build-only) BUILD_ONLY=1 ;;
-        *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,18p' "$0" >&2; exit 2 ;;
     esac
     shift
 done
@@ -46,6 +50,7 @@ trap 'rm -rf "$WORK"' EXIT
 # iptables/nftables rulesets (compare/run.sh --handwritten); the real
 # kube-proxy's configs run beside them when Go is there and land in the JSON
 # (bench/compare/real_peer_table.py writes their table).
+if [ $NO_KP_IPT = 1 ]; then CMPX=(--no-kp-ipt); else CMPX=(); fi
 if [ $MODE = quick ]; then
     PP=(--services 1,1000 --repeat 100000 --new-flow-repeat 20000 --reps 5 --ct-entries 262144)
     CMP=(--quick --handwritten)
@@ -58,7 +63,7 @@ echo "== per-packet ($MODE)" >&2
 timeout 3600 "$BUILD/bin/svclb-bench-perpacket" "${PP[@]}" --json "$WORK/perpacket.json" | tee "$WORK/perpacket.txt"
 if ((COMPARE)); then
     echo "== side by side ($MODE)" >&2
-    timeout 5400 "$HERE/compare/run.sh" "${CMP[@]}" --build "$BUILD" --out "$WORK/compare.json" \
+    timeout 5400 "$HERE/compare/run.sh" "${CMP[@]}" ${CMPX[@]+"${CMPX[@]}"} --build "$BUILD" --out "$WORK/compare.json" \
         || echo "compare/run.sh failed; the report has the per-packet part only" >&2
 fi
 

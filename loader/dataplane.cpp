@@ -496,6 +496,17 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
                             fmt::format("load BPF programs (pinned maps under {} that do not match "
                                         "this build or the --max-* sizes are refused)",
                                         cfg.bpffs));
+  // lb_filter_v1 all ones until the Syncer's adopt() writes the bitmap of
+  // what the maps hold: meanwhile every packet takes the full path. A
+  // restart from a build without this map (a new, empty one) would
+  // otherwise pass Service packets untranslated in between, from the moment
+  // the IPv6 halves below enter the running programs' pinned arrays.
+  {
+    std::vector<uint32_t> words(2 * SVCLB_FILTER_WORDS);
+    for (uint32_t i = 0; i < words.size(); ++i) words[i] = i;
+    const std::vector<uint64_t> ones(words.size(), ~uint64_t{0});
+    if (auto st = dp->lbFilter().updateBatch(words, ones); !st) return st.error();
+  }
   // The entry programs' IPv6 halves (tail calls: bpf/lib/maps.h tail_progs).
   {
     const struct {

@@ -3,7 +3,7 @@
 namespace svclb {
 
 void LbFilter::add(Elem e) {
-  const uint32_t bit = filterBit(e.fold, e.portBe);
+  const uint32_t bit = bitOf(e);
   if (counts_[bit]++ == 0) {
     words_[bit / 64] |= uint64_t{1} << (bit % 64);
     dirty_.insert(bit / 64);
@@ -11,7 +11,7 @@ void LbFilter::add(Elem e) {
 }
 
 void LbFilter::remove(Elem e) {
-  const uint32_t bit = filterBit(e.fold, e.portBe);
+  const uint32_t bit = bitOf(e);
   auto it = counts_.find(bit);
   if (it == counts_.end()) return;
   if (--it->second == 0) {
@@ -28,7 +28,7 @@ void LbFilter::clear() {
 }
 
 bool LbFilter::test(Elem e) const {
-  const uint32_t bit = filterBit(e.fold, e.portBe);
+  const uint32_t bit = bitOf(e);
   return (words_[bit / 64] >> (bit % 64)) & 1;
 }
 
@@ -52,7 +52,7 @@ Status LbFilter::writeAll(FilterMap map) {
 }
 
 Status setFilterBitInMap(FilterMap map, LbFilter::Elem e) {
-  const uint32_t bit = filterBit(e.fold, e.portBe);
+  const uint32_t bit = LbFilter::bitOf(e);
   const uint32_t word = bit / 64;
   const uint64_t v = map.lookup(word).value_or(0) | (uint64_t{1} << (bit % 64));
   return map.update(word, v);

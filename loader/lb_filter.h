@@ -1,6 +1,7 @@
-// The daemon's side of lb_filter_v1 (svclb_abi.h): the bitmap of every
-// frontend's and backend's {address, port} that lets the packet path pass a
-// packet of neither without its CT and service lookups. Several elements may
+// The daemon's side of lb_filter_v1 (svclb_abi.h): the bitmaps of every
+// frontend's and of every backend's {address, port} that let the packet path
+// pass a packet to no frontend and from no backend without its CT and
+// service lookups. Several elements may
 // share a bit, so each set bit counts its elements here; a bit is cleared
 // when its last element goes. The Syncer adds a plan's new elements before
 // the plan's writes and removes the old ones after them, so a frontend or
@@ -20,14 +21,24 @@ namespace svclb {
 class LbFilter {
  public:
   struct Elem {
-    uint32_t fold = 0;    // IPv4 address, or foldIPv6 of an IPv6 one (network order)
-    uint16_t portBe = 0;  // network order
+    uint32_t fold = 0;     // IPv4 address, or foldIPv6 of an IPv6 one (network order)
+    uint16_t portBe = 0;   // network order
+    bool backend = false;  // the backend bitmap (else the frontend one)
     bool operator==(const Elem&) const = default;
   };
-  static Elem ipv4(uint32_t addrBe, uint16_t portBe) { return {addrBe, portBe}; }
-  static Elem ipv6(const void* addr16, uint16_t portBe) { return {foldIPv6(addr16), portBe}; }
+  static Elem ipv4(uint32_t addrBe, uint16_t portBe, bool backend) {
+    return {addrBe, portBe, backend};
+  }
+  static Elem ipv6(const void* addr16, uint16_t portBe, bool backend) {
+    return {foldIPv6(addr16), portBe, backend};
+  }
+  // The element's bit in the map: filterBit, in the second bitmap for a
+  // backend.
+  static uint32_t bitOf(Elem e) {
+    return filterBit(e.fold, e.portBe) + (e.backend ? SVCLB_FILTER_BITS : 0);
+  }
 
-  LbFilter() : words_(SVCLB_FILTER_WORDS, 0) {}
+  LbFilter() : words_(2 * SVCLB_FILTER_WORDS, 0) {}
 
   void add(Elem e);
   void remove(Elem e);  // of an element added before

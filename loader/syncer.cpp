@@ -28,13 +28,13 @@ FrontendKey keyOf(const svc6_key& k) {
 }
 
 LbFilter::Elem filterElem(const FrontendKey& k) {
-  if (k.v6()) return LbFilter::ipv6(k.vip6.data(), htons(k.port));
-  return LbFilter::ipv4(htonl(k.vip), htons(k.port));
+  if (k.v6()) return LbFilter::ipv6(k.vip6.data(), htons(k.port), false);
+  return LbFilter::ipv4(htonl(k.vip), htons(k.port), false);
 }
 
 LbFilter::Elem filterElem(const backend_value& v, const Ip6& addr6) {
-  if (addr6 != Ip6{}) return LbFilter::ipv6(addr6.data(), v.port);
-  return LbFilter::ipv4(v.addr, v.port);
+  if (addr6 != Ip6{}) return LbFilter::ipv6(addr6.data(), v.port, true);
+  return LbFilter::ipv4(v.addr, v.port, true);
 }
 
 // The masters and slots of one frontend map (svc_v1 or svc6_v1) into `st`;

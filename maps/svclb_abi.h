@@ -62,24 +62,26 @@
 #define SVCLB_MAP_TAIL_XDP6  "tail_xdp6"
 #define SVCLB_MAP_SOCK_FLOW6 "sock_flow6_v1"
 
-/* lb_filter_v1 (issue 15): ARRAY of SVCLB_FILTER_WORDS 64-bit words, one
- * bitmap over the {address, port} of every frontend (a master's vip and
- * port, either family, either scope) and of every backend in backends_v1.
- * An element's bit is hash_3words(fold(address), port, SVCLB_FILTER_SEED)
- * modulo SVCLB_FILTER_BITS, fold = the address (IPv4) or the XOR of its four
- * words (IPv6), both in network order, port in network order as a 32-bit
- * value. Every packet a Service flow makes has one such element at one end:
- * a client's packet its frontend as destination, a backend's answer (also
- * to a source-NATed client) the backend as source, a direct packet to a
- * backend its destination (ct_take_over_tuple). So a TCP/UDP packet whose
- * destination and source both miss the bitmap passes at once, without its
- * CT and service lookups. The daemon sets an element's bit before the map
- * entries that need it and clears it after their removal (a bit counts its
- * elements in the daemon); a bit set in excess only costs the full path. */
+/* lb_filter_v1 (issue 15): ARRAY of 2 x SVCLB_FILTER_WORDS 64-bit words, two
+ * bitmaps of SVCLB_FILTER_BITS bits each: the first over the {address,
+ * port} of every frontend (a master's vip and port, either family), the
+ * second (words SVCLB_FILTER_WORDS..) over those of every backend in
+ * backends_v1. An element's bit in its bitmap is
+ * hash_3words(fold(address), port, SVCLB_FILTER_SEED) modulo
+ * SVCLB_FILTER_BITS, fold = the address (IPv4) or the XOR of its four words
+ * (IPv6), both in network order, port in network order as a 32-bit value.
+ * Every CT entry's key has a frontend as destination (FORWARD) or a backend
+ * as source (REPLY), so a TCP/UDP packet whose destination is no frontend
+ * and whose source is no backend has no CT entry and no Service: it passes
+ * without those lookups; toward a backend (a direct or socket-balanced
+ * flow) its opening packet still checks ct_take_over_tuple. The daemon sets
+ * an element's bit before the map entries that need it and clears it after
+ * their removal (a bit counts its elements in the daemon); a bit set in
+ * excess only costs the full path. */
 #define SVCLB_MAP_FILTER       "lb_filter_v1"
 #define SVCLB_FILTER_BITS_LOG2 21
 #define SVCLB_FILTER_BITS      (1u << SVCLB_FILTER_BITS_LOG2)
-#define SVCLB_FILTER_WORDS     (SVCLB_FILTER_BITS / 64)
+#define SVCLB_FILTER_WORDS     (SVCLB_FILTER_BITS / 64) /* per bitmap */
 #define SVCLB_FILTER_SEED      0x5bd1e995u
 
 /* Default capacities; the daemon may resize before load (--max-*). */

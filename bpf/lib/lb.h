@@ -62,11 +62,16 @@ static __always_inline struct backend_value *lb_backend_ok(const struct svc_valu
 	return b;
 }
 
-/* True if {address, port} may be a frontend's or a backend's: its bit in
- * lb_filter_v1 (svclb_abi.h) is set. `fold`: FAM_ADDR_FOLD of the address. */
-static __always_inline int lb_filter_hit(__u32 fold, __be16 port)
+/* lb_filter_v1 (svclb_abi.h): an {address, port}'s bit in the frontend
+ * bitmap (add SVCLB_FILTER_BITS for the backend one), and whether a bit is
+ * set. `fold`: FAM_ADDR_FOLD of the address. */
+static __always_inline __u32 lb_filter_bit(__u32 fold, __be16 port)
 {
-	__u32 bit = hash_3words(fold, (__u32)port, SVCLB_FILTER_SEED) & (SVCLB_FILTER_BITS - 1);
+	return hash_3words(fold, (__u32)port, SVCLB_FILTER_SEED) & (SVCLB_FILTER_BITS - 1);
+}
+
+static __always_inline int lb_filter_test(__u32 bit)
+{
 	__u32 word = bit >> 6;
 	__u64 *w = bpf_map_lookup_elem(&lb_filter_v1, &word);
 

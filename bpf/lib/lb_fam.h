@@ -304,9 +304,10 @@ static __always_inline int FN(lb, new_flow)(const FAM_PKT *p, const FAM_CT_KEY *
 /* The decision for one parsed packet.
  * Returns LB_PASS, LB_DNAT or LB_RNAT (with *v filled), or -DROP_*; on
  * -DROP_NO_BACKEND v->svc_id names the Service (the caller rejects).
- * Order: first lb_filter_v1 (two inlined array reads): a packet whose
- * destination is no frontend or backend and whose source is no backend
- * cannot be a Service flow's, and passes without a hash lookup. Then the CT
+ * Order: first lb_filter_v1 (inlined array reads): a packet whose
+ * destination is no frontend and whose source is no backend cannot be a
+ * Service flow's, and passes without a hash lookup (toward a backend, its
+ * opening packet still runs ct_take_over_tuple). Then the CT
  * lookup, keyed on the packet's own 5-tuple, so an established flow (either
  * direction) costs two hash lookups (its entry and, in ct_relink, the flow's
  * other one) plus an inlined array read; the service map is only consulted
@@ -326,9 +327,20 @@ static __always_inline int FN(lb, decide)(const FAM_PKT *p, FAM_VERDICT *v, void
 	FAM_CT_VALUE *ct;
 	void *map;
 
-	if (!lb_filter_hit(FAM_ADDR_FOLD(p->daddr), p->dport) &&
-	    !lb_filter_hit(FAM_ADDR_FOLD(p->saddr), p->sport))
+	/* Nothing computed here stays live across the CT lookup: the IPv6
+	 * programs' stack has no 16 bytes to spare (the global lb6_decide and
+	 * its caller's frame together stay within 512). */
+	if (!lb_filter_test(lb_filter_bit(FAM_ADDR_FOLD(p->daddr), p->dport)) &&
+	    !lb_filter_test(SVCLB_FILTER_BITS + lb_filter_bit(FAM_ADDR_FOLD(p->saddr), p->sport))) {
+		/* No CT entry nor Service can be this packet's. Toward a
+		 * backend (a direct or socket-balanced flow), its opening
+		 * packet may take an older Service flow's tuple over. */
+		if (p->frag != PKT_FRAG_LATER &&
+		    lb_filter_test(SVCLB_FILTER_BITS +
+				   lb_filter_bit(FAM_ADDR_FOLD(p->daddr), p->dport)))
+			goto untracked;
 		return LB_PASS;
+	}
 	ct = FN(ct, lookup)(p, &ck, now, &map);
 	if (ct)
 		return FN(lb, tracked)(map, ct, &ck, p, now, v);
@@ -336,13 +348,16 @@ static __always_inline int FN(lb, decide)(const FAM_PKT *p, FAM_VERDICT *v, void
 	if (p->frag == PKT_FRAG_LATER)
 		return LB_PASS;
 
-	svc = FN(svc, lookup_master)(p->daddr, p->dport, p->proto);
-	if (!svc) {
-		/* On a NIC with svclb's XDP, tc also sees what XDP translated
-		 * (and took over) already. */
-		if (mode != LB_MODE_TC_EXT || !bpf_map_lookup_elem(&nic_xdp_v1, &ifindex))
-			FN(ct, take_over_tuple)(p);
-		return LB_PASS;
-	}
-	return FN(lb, new_flow)(p, &ck, svc, now, v, ctx, mode, ifindex, fib);
+	/* A backend's answer without a CT entry is no new flow either. */
+	svc = lb_filter_test(lb_filter_bit(FAM_ADDR_FOLD(p->daddr), p->dport))
+		      ? FN(svc, lookup_master)(p->daddr, p->dport, p->proto)
+		      : NULL;
+	if (svc)
+		return FN(lb, new_flow)(p, &ck, svc, now, v, ctx, mode, ifindex, fib);
+untracked:
+	/* On a NIC with svclb's XDP, tc also sees what XDP translated (and
+	 * took over) already. */
+	if (mode != LB_MODE_TC_EXT || !bpf_map_lookup_elem(&nic_xdp_v1, &ifindex))
+		FN(ct, take_over_tuple)(p);
+	return LB_PASS;
 }

@@ -264,11 +264,11 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nic_xdp_v1 SEC(".maps");
 
-/* The bitmap of frontends and backends (svclb_abi.h, lb_filter_v1): the
+/* The bitmaps of frontends and backends (svclb_abi.h, lb_filter_v1): the
  * verifier inlines an ARRAY lookup into an index computation. */
 SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SVCLB_FILTER_WORDS);
+	__uint(max_entries, 2 * SVCLB_FILTER_WORDS);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

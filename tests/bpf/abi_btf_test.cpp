@@ -318,7 +318,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
     EXPECT_EQ(bpf_map__value_size(w.map), w.value);
   }
   EXPECT_EQ(bpf_map__max_entries(s->maps.drops_v1), static_cast<__u32>(DROP_MAX));
-  EXPECT_EQ(bpf_map__max_entries(s->maps.lb_filter_v1), static_cast<__u32>(SVCLB_FILTER_WORDS));
+  EXPECT_EQ(bpf_map__max_entries(s->maps.lb_filter_v1), static_cast<__u32>(2 * SVCLB_FILTER_WORDS));
   EXPECT_EQ(bpf_map__max_entries(s->maps.ct_events_v1), static_cast<__u32>(CT_EV_MAX));
   EXPECT_EQ(bpf_map__max_entries(s->maps.frag_v1), static_cast<__u32>(SVCLB_FRAG_ENTRIES));
   EXPECT_EQ(bpf_map__max_entries(s->maps.frag6_v1), static_cast<__u32>(SVCLB_FRAG_ENTRIES));

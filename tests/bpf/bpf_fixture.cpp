@@ -138,6 +138,9 @@ std::string BpfEnv::load(bool csumHelpers) {
   if (!dp) return dp.error().message;
   dp_ = std::move(*dp);
   syncer_ = std::make_unique<Syncer>(*dp_);
+  // As the daemon starts (Committer::restore): lb_filter_v1 is all ones
+  // from the load until adopt() writes what the maps hold.
+  if (auto st = syncer_->adopt(); !st) return st.error().message;
   return "";
 }
 

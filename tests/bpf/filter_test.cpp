@@ -16,12 +16,12 @@ namespace {
 using testlib::ip4;
 using testlib::kTcpAck;
 
-LbFilter::Elem elem(const std::string& addr, uint16_t port) {
-  return LbFilter::ipv4(htonl(ip4(addr)), htons(port));
+LbFilter::Elem elem(const std::string& addr, uint16_t port, bool backend) {
+  return LbFilter::ipv4(htonl(ip4(addr)), htons(port), backend);
 }
 
 bool bitInMap(const Dataplane& dp, LbFilter::Elem e) {
-  const uint32_t bit = filterBit(e.fold, e.portBe);
+  const uint32_t bit = LbFilter::bitOf(e);
   const auto w = dp.lbFilter().lookup(bit / 64);
   return w && ((*w >> (bit % 64)) & 1);
 }
@@ -31,18 +31,18 @@ std::vector<std::pair<std::string, LbFilter::Elem>> elementsOf(const std::vector
   std::vector<std::pair<std::string, LbFilter::Elem>> out;
   for (const auto& f : fs) {
     out.emplace_back(f.name + " frontend",
-                     LbFilter::ipv4(htonl(f.key.vip), htons(f.key.port)));
+                     LbFilter::ipv4(htonl(f.key.vip), htons(f.key.port), false));
     for (const auto& b : f.backends)
       out.emplace_back(f.name + " backend " + formatIPv4(b.ip) + ":" + std::to_string(b.port),
-                       LbFilter::ipv4(htonl(b.ip), htons(b.port)));
+                       LbFilter::ipv4(htonl(b.ip), htons(b.port), true));
   }
   return out;
 }
 
 // The whole map, word by word.
 std::vector<uint64_t> mapWords(const Dataplane& dp) {
-  std::vector<uint64_t> out(SVCLB_FILTER_WORDS);
-  for (uint32_t i = 0; i < SVCLB_FILTER_WORDS; ++i) out[i] = dp.lbFilter().lookup(i).value_or(0);
+  std::vector<uint64_t> out(2 * SVCLB_FILTER_WORDS);
+  for (uint32_t i = 0; i < out.size(); ++i) out[i] = dp.lbFilter().lookup(i).value_or(0);
   return out;
 }
 
@@ -51,8 +51,8 @@ std::vector<uint64_t> mapWords(const Dataplane& dp) {
 std::pair<LbFilter::Elem, LbFilter::Elem> collidingPair() {
   std::map<uint32_t, LbFilter::Elem> seen;
   for (uint32_t i = 0;; ++i) {
-    const auto e = LbFilter::ipv4(htonl(ip4("10.250.0.1") + i / 60000), htons(1 + i % 60000));
-    auto [it, fresh] = seen.try_emplace(filterBit(e.fold, e.portBe), e);
+    const auto e = LbFilter::ipv4(htonl(ip4("10.250.0.1") + i / 60000), htons(1 + i % 60000), true);
+    auto [it, fresh] = seen.try_emplace(LbFilter::bitOf(e), e);
     if (!fresh) return {it->second, e};
   }
 }
@@ -88,7 +88,7 @@ TEST_P(Filter, SyncSetsEveryFrontendAndBackendAndClearsWhatGoes) {
   for (const auto& [what, e] : elementsOf(fs)) EXPECT_TRUE(bitInMap(dp(), e)) << what;
   auto sharedWithOthers = [&](const LbFilter::Elem& e, const std::vector<Frontend>& now) {
     for (const auto& [w, o] : elementsOf(now))
-      if (filterBit(o.fold, o.portBe) == filterBit(e.fold, e.portBe)) return true;
+      if (LbFilter::bitOf(o) == LbFilter::bitOf(e)) return true;
     return false;
   };
 
@@ -102,8 +102,8 @@ TEST_P(Filter, SyncSetsEveryFrontendAndBackendAndClearsWhatGoes) {
   }
   ASSERT_TRUE(sync(next));
   for (const auto& [what, e] : elementsOf(next)) EXPECT_TRUE(bitInMap(dp(), e)) << what;
-  for (const auto& gone : {elem("10.96.0.11", 443), elem("10.244.1.31", 443),
-                           elem("10.244.1.41", 5353)}) {
+  for (const auto& gone : {elem("10.96.0.11", 443, false), elem("10.244.1.31", 443, true),
+                           elem("10.244.1.41", 5353, true)}) {
     if (sharedWithOthers(gone, next)) continue;  // its bit is another element's too
     EXPECT_FALSE(bitInMap(dp(), gone)) << "a removed frontend's or backend's bit stayed set";
   }
@@ -111,7 +111,7 @@ TEST_P(Filter, SyncSetsEveryFrontendAndBackendAndClearsWhatGoes) {
   // What a restarted daemon does: adopt the maps and rebuild the bitmap.
   // Cleared first, the map comes back word for word.
   const auto before = mapWords(dp());
-  for (uint32_t i = 0; i < SVCLB_FILTER_WORDS; ++i)
+  for (uint32_t i = 0; i < before.size(); ++i)
     if (before[i]) ASSERT_TRUE(dp().lbFilter().update(i, 0));
   Syncer again(dp());
   ASSERT_TRUE(again.adopt());
@@ -149,12 +149,75 @@ TEST_P(Filter, PacketOfNeitherEndSkipsTheConntrackLookup) {
   EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
   EXPECT_EQ(r.out, in) << "translated by a CT entry the filter should have skipped";
 
-  addFilterElem(elem("10.96.0.99", 80));
+  addFilterElem(elem("10.96.0.99", 80, false));
   r = run(prog(), in);
   EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
   auto t = testlib::fiveTuple(r.out);
   ASSERT_TRUE(t);
   EXPECT_EQ(t->daddr, ip4("10.244.1.11")) << "the CT path did not take the packet";
+}
+
+// A backend as DESTINATION (a direct or socket-balanced flow's packet) is
+// not a reason for the CT path: no CT key has a backend as destination.
+// Only the bitmaps' split says so: a hand-written CT entry keyed
+// client -> backend, which the CT path would follow, is not consulted for
+// a non-opening segment; with the same address:port marked a frontend, it
+// is. (Opening packets toward a backend still run ct_take_over_tuple:
+// Conntrack/port reuse tests.)
+TEST_P(Filter, APacketToABackendIsNotLookedUpInConntrack) {
+  ASSERT_TRUE(sync(standardFrontends()));
+  const FrontendKey web{ip4(kVip), 80, IPPROTO_TCP};
+  const uint32_t be = backendId(web, ip4("10.244.1.12"), 8080);
+  ASSERT_NE(be, 0u);
+  ASSERT_TRUE(bitInMap(dp(), elem("10.244.1.11", 8080, true)));
+  ct_key k{};
+  k.saddr = htonl(ip4(kClient));
+  k.daddr = htonl(ip4("10.244.1.11"));
+  k.sport = htons(41001);
+  k.dport = htons(8080);
+  k.proto = IPPROTO_TCP;
+  ct_value v{};
+  v.nat_addr = htonl(ip4("10.244.1.12"));
+  v.nat_port = htons(8080);
+  v.dir = CT_DIR_FORWARD;
+  v.backend_id = be;
+  v.svc_id = svcId(web);
+  v.last_seen = dp().nowTicks();
+  ASSERT_TRUE(dp().conntrack().update(k, v));
+
+  const Bytes in = PacketBuilder::tcp(kClient, 41001, "10.244.1.11", 8080, kTcpAck).build();
+  RunResult r = run(prog(), in);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(r.out, in) << "a packet to a backend took the CT path";
+
+  addFilterElem(elem("10.244.1.11", 8080, false));
+  r = run(prog(), in);
+  auto t = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->daddr, ip4("10.244.1.12")) << "the CT path did not take the packet";
+}
+
+// From the load until the Syncer adopts the maps (the daemon's restore),
+// the bitmap is all ones: every packet takes the full path. A restart from
+// a build without lb_filter_v1 finds a new, empty map, which would pass
+// Service packets untranslated until the restore wrote it.
+TEST(FilterLoad, EveryBitIsSetUntilTheSyncerAdoptsTheMaps) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (map creation)";
+  DataplaneConfig cfg;
+  cfg.pin = false;
+  cfg.maxServiceEntries = 1024;
+  cfg.maxBackends = 1024;
+  cfg.maxSvcIds = 256;
+  cfg.maxCtEntries = 4096;
+  auto dp = Dataplane::load(cfg);
+  ASSERT_TRUE(dp) << dp.error().message;
+  for (uint32_t w : {0u, 1u, SVCLB_FILTER_WORDS, 2 * SVCLB_FILTER_WORDS - 1})
+    EXPECT_EQ((*dp)->lbFilter().lookup(w).value_or(0), ~uint64_t{0}) << "word " << w;
+  Syncer s(**dp);
+  ASSERT_TRUE(s.adopt());
+  for (uint32_t w : {0u, 1u, SVCLB_FILTER_WORDS, 2 * SVCLB_FILTER_WORDS - 1})
+    EXPECT_EQ((*dp)->lbFilter().lookup(w).value_or(1), 0u) << "word " << w;
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, Filter, ::testing::Values(Prog::Tc, Prog::Xdp),

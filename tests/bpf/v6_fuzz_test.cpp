@@ -121,8 +121,8 @@ TEST_F(V6Fuzz, RandomAndMutatedFramesMatchTheModel) {
     backend6_value a{};
     std::memcpy(&a.addr, ip6(kBe).data(), 16);
     ASSERT_TRUE(dp().backends6().update(s.beId, a));
-    addFilterElem(LbFilter::ipv6(&k.vip, k.port));
-    addFilterElem(LbFilter::ipv6(&a.addr, b.port));
+    addFilterElem(LbFilter::ipv6(&k.vip, k.port, false));
+    addFilterElem(LbFilter::ipv6(&a.addr, b.port, true));
   }
 
   const uint32_t seed = std::random_device{}();

@@ -67,7 +67,7 @@ class V6Base : public BpfEnv {
     m.flags = flags;
     m.affinity_timeout = affinityTimeout;
     EXPECT_TRUE(dp().services6().update(k, m));
-    addFilterElem(LbFilter::ipv6(&k.vip, k.port));
+    addFilterElem(LbFilter::ipv6(&k.vip, k.port, false));
     for (size_t i = 0; i < bes.size(); ++i) {
       const uint32_t id = firstId + static_cast<uint32_t>(i);
       backend_value b{};
@@ -79,7 +79,7 @@ class V6Base : public BpfEnv {
       backend6_value a{};
       a.addr = toV6(bes[i].addr);
       EXPECT_TRUE(dp().backends6().update(id, a));
-      addFilterElem(LbFilter::ipv6(&a.addr, b.port));
+      addFilterElem(LbFilter::ipv6(&a.addr, b.port, true));
       svc6_key sk = k;
       sk.slot = static_cast<uint16_t>(i + 1);
       svc_value sv{};

@@ -781,6 +781,10 @@ bool Fuzzer::setup() {
     return false;
   }
   syncer_ = std::make_unique<Syncer>(*dp_);
+  if (auto st = syncer_->adopt(); !st) {  // as the daemon starts: lb_filter_v1 written
+    fmt::print(stderr, "packet_fuzz: adopt: {}\n", st.error().message);
+    return false;
+  }
   frontends_ = fuzzFrontends();
   for (const auto& f : frontends_) specs_[f.key] = &f;
   auto plan = syncer_->plan(frontends_);
