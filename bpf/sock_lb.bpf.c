@@ -142,12 +142,12 @@ static __always_inline int sock6_entry(struct bpf_sock_addr *ctx, int connect)
 /* Restores the ClusterIP as the peer address the application sees. */
 static __always_inline void sock4_reverse_entry(struct bpf_sock_addr *ctx)
 {
-	struct sock_rev_value *rv = sock4_reverse(ctx, ctx->user_ip4, (__be16)ctx->user_port);
+	struct sock_rev_value rv = {};
 
-	if (!rv)
+	if (!sock4_reverse(ctx, ctx->user_ip4, (__be16)ctx->user_port, &rv))
 		return;
-	ctx->user_ip4 = rv->vip;
-	ctx->user_port = (__u32)rv->port;
+	ctx->user_ip4 = rv.vip;
+	ctx->user_port = (__u32)rv.port;
 }
 
 static __always_inline void sock6_reverse_entry(struct bpf_sock_addr *ctx)
@@ -156,20 +156,20 @@ static __always_inline void sock6_reverse_entry(struct bpf_sock_addr *ctx)
 	__be16 port = (__be16)ctx->user_port;
 
 	if (sock6_v4_mapped(&a)) {
-		struct sock_rev_value *rv = sock4_reverse(ctx, a.w[3], port);
+		struct sock_rev_value rv = {};
 
-		if (!rv)
+		if (!sock4_reverse(ctx, a.w[3], port, &rv))
 			return;
-		a.w[3] = rv->vip;
+		a.w[3] = rv.vip;
 		sock6_set_user_addr(ctx, &a);
-		ctx->user_port = (__u32)rv->port;
+		ctx->user_port = (__u32)rv.port;
 	} else {
-		struct sock_rev6_value *rv = sock6_reverse(ctx, a, port);
+		struct sock_rev6_value rv = {};
 
-		if (!rv)
+		if (!sock6_reverse(ctx, a, port, &rv))
 			return;
-		sock6_set_user_addr(ctx, &rv->vip);
-		ctx->user_port = (__u32)rv->port;
+		sock6_set_user_addr(ctx, &rv.vip);
+		ctx->user_port = (__u32)rv.port;
 	}
 }
 

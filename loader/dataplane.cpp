@@ -67,6 +67,12 @@ const char* const kPinnedMaps[] = {
     SVCLB_MAP_L2_NDP,    SVCLB_MAP_TAIL_PROGS, SVCLB_MAP_SOCK_FLOW6,  SVCLB_MAP_TAIL_EXT6,
     SVCLB_MAP_TAIL_XDP6, SVCLB_MAP_FRAG6,      SVCLB_MAP_FILTER};
 
+// Pins of maps an earlier build used and this one replaced (a layout
+// change means a new name: libbpf refuses a pinned map of another layout).
+// Removed at load (the programs that still use them keep them alive until
+// they are replaced) and by --uninstall.
+const char* const kRetiredMaps[] = {"sock_flow_v1", "sock_flow6_v1"};
+
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
 constexpr const char* kXdpProgName = "svclb_xdp_lb";
@@ -525,6 +531,10 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
     }
   }
   if (auto st = dp->setCtLifetimes(); !st) return st.error();
+  if (cfg.pin) {
+    std::error_code ec;
+    for (const char* m : kRetiredMaps) std::filesystem::remove(cfg.bpffs + "/" + m, ec);
+  }
   return dp;
 }
 
@@ -822,6 +832,7 @@ Status Dataplane::uninstall(const DataplaneConfig& cfg) {
   for (const auto& hook : kCgroupHooks) fs::remove(linksDir(cfg) + "/" + hook.name, ec);
   fs::remove(linksDir(cfg), ec);
   for (const char* m : kPinnedMaps) fs::remove(cfg.bpffs + "/" + m, ec);
+  for (const char* m : kRetiredMaps) fs::remove(cfg.bpffs + "/" + m, ec);
   fs::remove(cfg.bpffs, ec);
   if (ec && fs::exists(cfg.bpffs))
     return Error{ec.value(),

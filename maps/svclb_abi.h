@@ -35,7 +35,7 @@
 #define SVCLB_MAP_TX_PORTS   "tx_ports_v1"
 #define SVCLB_MAP_NIC_XDP    "nic_xdp_v1"
 #define SVCLB_MAP_CT_EVENTS  "ct_events_v1"
-#define SVCLB_MAP_SOCK_FLOW  "sock_flow_v1"
+#define SVCLB_MAP_SOCK_FLOW  "sock_flow_v2"
 #define SVCLB_MAP_SOCK_CLOSE "sock_destroy_v1"
 #define SVCLB_MAP_FRAG	     "frag_v1"
 #define SVCLB_MAP_MON_EVENTS "mon_events"
@@ -60,7 +60,7 @@
 #define SVCLB_MAP_TAIL_PROGS "tail_progs"
 #define SVCLB_MAP_TAIL_EXT6  "tail_ext6"
 #define SVCLB_MAP_TAIL_XDP6  "tail_xdp6"
-#define SVCLB_MAP_SOCK_FLOW6 "sock_flow6_v1"
+#define SVCLB_MAP_SOCK_FLOW6 "sock_flow6_v2"
 
 /* lb_filter_v1 (issue 15): ARRAY of 2 x SVCLB_FILTER_WORDS 64-bit words, two
  * bitmaps of SVCLB_FILTER_BITS bits each: the first over the {address,
@@ -332,13 +332,16 @@ struct sock_destroy_key {
  * socket itself): the flow its packets are counted to by the cgroup_skb
  * hooks (egress: packets/bytes to `addr`; ingress: reply_* from it), as the
  * packet path counts a translated flow's packets. Rewritten when the socket
- * (unconnected UDP) is pointed at another backend. */
+ * (unconnected UDP) is pointed at another backend. A TCP socket's frontend
+ * is kept here too (vport != 0): getpeername shows it without a
+ * sock_rev_v1 entry (an LRU insert per connect saved; issue 15). */
 struct sock_flow {
 	__u32 svc_id;
 	__u32 backend_id;
 	__be32 addr; /* the backend */
 	__be16 port;
-	__u16 pad;
+	__be16 vport; /* TCP: the frontend's port (0: look in sock_rev_v1) */
+	__be32 vip;   /* TCP: the frontend's address */
 };
 
 /* Whose sockets the cgroup hooks balance (.rodata cfg_sock_lb, the daemon's
@@ -516,14 +519,15 @@ struct sock_rev6_value {
 	__u16 pad;
 };
 
-/* sock_flow6_v1: SK_STORAGE, an IPv6 socket's flow (struct sock_flow for
+/* sock_flow6_v2: SK_STORAGE, an IPv6 socket's flow (struct sock_flow for
  * an IPv6 backend): the cgroup_skb hooks count its packets and bytes. */
 struct sock_flow6 {
 	__u32 svc_id;
 	__u32 backend_id;
 	struct v6addr addr; /* the backend */
 	__be16 port;
-	__u16 pad;
+	__be16 vport;	   /* TCP: the frontend's port (0: look in sock_rev6_v1) */
+	struct v6addr vip; /* TCP: the frontend's address */
 };
 
 /* l2_ndp_v1: HASH {address, ifindex} -> MAC: neighbour solicitations for

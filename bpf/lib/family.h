@@ -36,7 +36,7 @@
 #define FAM_SOCK_REV_VALUE struct sock_rev_value
 #define FAM_SOCK_REV_MAP   sock_rev_v1
 #define FAM_SOCK_FLOW	   struct sock_flow
-#define FAM_SOCK_FLOW_MAP  sock_flow_v1
+#define FAM_SOCK_FLOW_MAP  sock_flow_v2
 #define FAM_FRAG_KEY	   struct frag_key
 #define FAM_FRAG_MAP	   frag_v1
 #define FAM_ETH_P	   ETH_P_IP
@@ -66,7 +66,7 @@
 #define FAM_SOCK_REV_VALUE  struct sock_rev6_value
 #define FAM_SOCK_REV_MAP    sock_rev6_v1
 #define FAM_SOCK_FLOW	    struct sock_flow6
-#define FAM_SOCK_FLOW_MAP   sock_flow6_v1
+#define FAM_SOCK_FLOW_MAP   sock_flow6_v2
 #define FAM_FRAG_KEY	    struct frag6_key
 #define FAM_FRAG_MAP	    frag6_v1
 #define FAM_ETH_P	    ETH_P_IPV6

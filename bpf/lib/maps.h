@@ -98,7 +98,7 @@ SVCLB_MAP struct {
 	__type(key, int);
 	__type(value, struct sock_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sock_flow_v1 SEC(".maps");
+} sock_flow_v2 SEC(".maps");
 
 SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -106,7 +106,7 @@ SVCLB_MAP struct {
 	__type(key, int);
 	__type(value, struct sock_flow6);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} sock_flow6_v1 SEC(".maps");
+} sock_flow6_v2 SEC(".maps");
 
 SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

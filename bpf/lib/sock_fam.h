@@ -7,12 +7,15 @@
 /* The socket now talks to backend `id` (at `addr`) of Service `svc_id`: a
  * new flow, counted once per socket and backend (an unconnected UDP
  * socket's datagrams to one backend are one flow, as one CT entry on the
- * packet path), and remembered in the socket's storage (sock_flow_v1, or
- * sock_flow6_v1 for an IPv6 socket) so the cgroup_skb hooks count its
+ * packet path), and remembered in the socket's storage (sock_flow_v2, or
+ * sock_flow6_v2 for an IPv6 socket) so the cgroup_skb hooks count its
  * packets and bytes. Without storage (no memory) the flow is still
  * counted, its packets are not. */
-static __always_inline void FN(sock, count_flow)(struct bpf_sock_addr *ctx, __u32 svc_id, __u32 id,
-						 FAM_ADDR addr, __be16 port)
+/* A TCP socket's frontend `vip:vport` is kept there as well (getpeername
+ * reads it). Returns 1 if the storage holds the flow. */
+static __always_inline int FN(sock, count_flow)(struct bpf_sock_addr *ctx, __u32 svc_id, __u32 id,
+						FAM_ADDR addr, __be16 port, FAM_ADDR vip,
+						__be16 vport)
 {
 	FAM_SOCK_FLOW *f = NULL;
 	struct bpf_sock *sk = ctx->sk;
@@ -20,9 +23,11 @@ static __always_inline void FN(sock, count_flow)(struct bpf_sock_addr *ctx, __u3
 	if (sk)
 		f = bpf_sk_storage_get(&FAM_SOCK_FLOW_MAP, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (f) {
+		f->vip = vip;
+		f->vport = vport;
 		if (f->backend_id == id && f->svc_id == svc_id && FAM_ADDR_EQ(f->addr, addr) &&
 		    f->port == port)
-			return;
+			return 1;
 		f->svc_id = svc_id;
 		f->backend_id = id;
 		f->addr = addr;
@@ -30,6 +35,7 @@ static __always_inline void FN(sock, count_flow)(struct bpf_sock_addr *ctx, __u3
 	}
 	stats_flow(&svc_stats_v1, svc_id);
 	stats_flow(&be_stats_v1, id);
+	return f != NULL;
 }
 
 /* The packets of a socket the hooks balanced (cgroup_skb, data at the IP
@@ -77,6 +83,7 @@ static __always_inline void FN(sock, forget_flow)(struct bpf_sock_addr *ctx, FAM
 		__builtin_memset(&f->addr, 0, sizeof(f->addr));
 		f->port = 0;
 		f->backend_id = 0;
+		f->vport = 0;
 	}
 }
 
@@ -161,6 +168,22 @@ static __always_inline int FN(sock, translate)(struct bpf_sock_addr *ctx, __u8 p
 		return -DROP_BACKEND_GONE;
 	}
 
+	*addr = be_addr;
+	*new_port = be->port;
+	/* A TCP socket's frontend lives in its storage (one backend for its
+	 * life); a UDP socket may talk to several frontends, each answer's
+	 * own in sock_rev_v1. Best effort: without either only
+	 * recvmsg/getpeername show the backend instead of the ClusterIP;
+	 * traffic still flows. */
+	{
+		FAM_ADDR no_vip = { 0 };
+		int tcp = proto == IPPROTO_TCP;
+
+		if (FN(sock, count_flow)(ctx, svc->svc_id, (__u32)id, be_addr, be->port,
+					 tcp ? vip : no_vip, tcp ? port : 0) &&
+		    tcp)
+			return 1;
+	}
 	{
 		FAM_SOCK_REV_KEY rk = {
 			.cookie = cookie,
@@ -172,28 +195,40 @@ static __always_inline int FN(sock, translate)(struct bpf_sock_addr *ctx, __u8 p
 			.port = port,
 		};
 
-		/* Best effort: without it only recvmsg/getpeername show the
-		 * backend instead of the ClusterIP; traffic still flows. */
 		bpf_map_update_elem(&FAM_SOCK_REV_MAP, &rk, &rv, BPF_ANY);
 	}
-	*addr = be_addr;
-	*new_port = be->port;
-	FN(sock, count_flow)(ctx, svc->svc_id, (__u32)id, be_addr, be->port);
 	return 1;
 }
 
-/* The frontend a socket balanced to `addr:port` named, or NULL: the
- * ClusterIP recvmsg/getpeername show instead of the backend. */
-static __always_inline FAM_SOCK_REV_VALUE *FN(sock, reverse)(struct bpf_sock_addr *ctx,
-							     FAM_ADDR addr, __be16 port)
+/* The frontend a socket balanced to `addr:port` named, into *out: the
+ * ClusterIP recvmsg/getpeername show instead of the backend. A TCP
+ * socket's is in its storage (sock_flow_v2), a UDP socket's (and a TCP one
+ * balanced before its storage held it) in sock_rev_v1. Returns 1 if
+ * found. */
+static __always_inline int FN(sock, reverse)(struct bpf_sock_addr *ctx, FAM_ADDR addr, __be16 port,
+					     FAM_SOCK_REV_VALUE *out)
 {
 	FAM_SOCK_REV_KEY rk = {
 		.addr = addr,
 		.port = port,
 	};
+	FAM_SOCK_REV_VALUE *rv;
+	FAM_SOCK_FLOW *f;
 
 	if (!sock4_owner(ctx))
-		return NULL;
+		return 0;
+	if (ctx->sk) {
+		f = bpf_sk_storage_get(&FAM_SOCK_FLOW_MAP, ctx->sk, 0, 0);
+		if (f && f->vport && f->port == port && FAM_ADDR_EQ(f->addr, addr)) {
+			out->vip = f->vip;
+			out->port = f->vport;
+			return 1;
+		}
+	}
 	rk.cookie = bpf_get_socket_cookie(ctx);
-	return bpf_map_lookup_elem(&FAM_SOCK_REV_MAP, &rk);
+	rv = bpf_map_lookup_elem(&FAM_SOCK_REV_MAP, &rk);
+	if (!rv)
+		return 0;
+	*out = *rv;
+	return 1;
 }

@@ -198,7 +198,7 @@ test_cli_and_metrics() {
 
 # Exact counters of an IPv6 flow, on either path: K UDP6 datagrams of SIZE
 # bytes from one socket are one flow of K packets of 40+8+SIZE bytes each
-# way (socket path: the cgroup_skb hooks, sock_flow6_v1; tc path: the CT).
+# way (socket path: the cgroup_skb hooks, sock_flow6_v2; tc path: the CT).
 v6stat() {  # JSON PORTNAME FIELD: the v6 frontend's counter
     jq -r --arg v "$VIP6" --arg p "$2" --arg f "$3" \
         '[.services[]? | select(.vip==$v and .port==$p)][0][$f] // empty' <<<"$1"
