@@ -10,9 +10,9 @@
  * packet path), and remembered in the socket's storage (sock_flow_v2, or
  * sock_flow6_v2 for an IPv6 socket) so the cgroup_skb hooks count its
  * packets and bytes. Without storage (no memory) the flow is still
- * counted, its packets are not. */
-/* A TCP socket's frontend `vip:vport` is kept there as well (getpeername
- * reads it). Returns 1 if the storage holds the flow. */
+ * counted, its packets are not. A TCP socket's frontend `vip:vport` is kept
+ * there as well (getpeername reads it). Returns 1 if the storage holds the
+ * flow. */
 static __always_inline int FN(sock, count_flow)(struct bpf_sock_addr *ctx, __u32 svc_id, __u32 id,
 						FAM_ADDR addr, __be16 port, FAM_ADDR vip,
 						__be16 vport)
