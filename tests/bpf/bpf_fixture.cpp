@@ -125,15 +125,19 @@ std::vector<Frontend> standardFrontends() {
   };
 }
 
-std::string BpfEnv::load(bool csumHelpers) {
+DataplaneConfig BpfEnv::smallConfig() {
   DataplaneConfig cfg;
-  cfg.testTcCsumHelpers = csumHelpers;
   cfg.pin = false;
-  // Small maps: a fresh Dataplane per test stays cheap.
   cfg.maxServiceEntries = 1024;
   cfg.maxBackends = 1024;
   cfg.maxSvcIds = 256;
   cfg.maxCtEntries = 4096;
+  return cfg;
+}
+
+std::string BpfEnv::load(bool csumHelpers) {
+  DataplaneConfig cfg = smallConfig();
+  cfg.testTcCsumHelpers = csumHelpers;
   auto dp = Dataplane::load(cfg);
   if (!dp) return dp.error().message;
   dp_ = std::move(*dp);

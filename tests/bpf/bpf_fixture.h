@@ -80,6 +80,9 @@ class BpfEnv {
   // `csumHelpers`: the test build's CHECKSUM_COMPLETE path for every tc
   // rewrite (DataplaneConfig::testTcCsumHelpers).
   std::string load(bool csumHelpers = false);
+  // The configuration load() uses: private (unpinned) small maps, so a
+  // fresh Dataplane per test stays cheap.
+  static DataplaneConfig smallConfig();
   // Plans and applies `desired` through the Syncer (the daemon's path).
   ::testing::AssertionResult sync(const std::vector<Frontend>& desired);
 

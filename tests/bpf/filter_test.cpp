@@ -80,6 +80,46 @@ TEST(LbFilterCounts, ABitStaysSetWhileAnyOfItsElementsIsThere) {
 class Filter : public BpfTestP<Prog> {
  protected:
   Prog prog() const { return GetParam(); }
+
+  // A hand-written FORWARD CT entry kClient:sport -> dst:dport naming
+  // tcp-web's backend `backend`:8080, which the CT path would follow. A
+  // non-opening segment of that tuple must pass untouched (`why` when it
+  // does not); once dst:dport is marked a frontend, it takes the CT path and
+  // goes to `backend`.
+  void skippedUntilMarkedFrontend(const std::string& dst, uint16_t dport, uint16_t sport,
+                                  const std::string& backend, const std::string& why) {
+    ASSERT_TRUE(sync(standardFrontends()));
+    const FrontendKey web{ip4(kVip), 80, IPPROTO_TCP};
+    const uint32_t be = backendId(web, ip4(backend), 8080);
+    ASSERT_NE(be, 0u);
+    ct_key k{};
+    k.saddr = htonl(ip4(kClient));
+    k.daddr = htonl(ip4(dst));
+    k.sport = htons(sport);
+    k.dport = htons(dport);
+    k.proto = IPPROTO_TCP;
+    ct_value v{};
+    v.nat_addr = htonl(ip4(backend));
+    v.nat_port = htons(8080);
+    v.dir = CT_DIR_FORWARD;
+    v.backend_id = be;
+    v.svc_id = svcId(web);
+    v.last_seen = dp().nowTicks();
+    ASSERT_TRUE(dp().conntrack().update(k, v));
+
+    const Bytes in = PacketBuilder::tcp(kClient, sport, dst, dport, kTcpAck).build();
+    RunResult r = run(prog(), in);
+    ASSERT_EQ(r.err, 0);
+    EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+    EXPECT_EQ(r.out, in) << why;
+
+    addFilterElem(elem(dst, dport, false));
+    r = run(prog(), in);
+    EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+    auto t = testlib::fiveTuple(r.out);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->daddr, ip4(backend)) << "the CT path did not take the packet";
+  }
 };
 
 TEST_P(Filter, SyncSetsEveryFrontendAndBackendAndClearsWhatGoes) {
@@ -124,37 +164,8 @@ TEST_P(Filter, SyncSetsEveryFrontendAndBackendAndClearsWhatGoes) {
 // destination is in the bitmap, the same packet takes the CT path and is
 // translated: so the first verdict came from the filter.
 TEST_P(Filter, PacketOfNeitherEndSkipsTheConntrackLookup) {
-  ASSERT_TRUE(sync(standardFrontends()));
-  const FrontendKey web{ip4(kVip), 80, IPPROTO_TCP};
-  const uint32_t be = backendId(web, ip4("10.244.1.11"), 8080);
-  ASSERT_NE(be, 0u);
-  ct_key k{};
-  k.saddr = htonl(ip4(kClient));
-  k.daddr = htonl(ip4("10.96.0.99"));
-  k.sport = htons(41000);
-  k.dport = htons(80);
-  k.proto = IPPROTO_TCP;
-  ct_value v{};
-  v.nat_addr = htonl(ip4("10.244.1.11"));
-  v.nat_port = htons(8080);
-  v.dir = CT_DIR_FORWARD;
-  v.backend_id = be;
-  v.svc_id = svcId(web);
-  v.last_seen = dp().nowTicks();
-  ASSERT_TRUE(dp().conntrack().update(k, v));
-
-  const Bytes in = PacketBuilder::tcp(kClient, 41000, "10.96.0.99", 80, kTcpAck).build();
-  RunResult r = run(prog(), in);
-  ASSERT_EQ(r.err, 0);
-  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
-  EXPECT_EQ(r.out, in) << "translated by a CT entry the filter should have skipped";
-
-  addFilterElem(elem("10.96.0.99", 80, false));
-  r = run(prog(), in);
-  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
-  auto t = testlib::fiveTuple(r.out);
-  ASSERT_TRUE(t);
-  EXPECT_EQ(t->daddr, ip4("10.244.1.11")) << "the CT path did not take the packet";
+  skippedUntilMarkedFrontend("10.96.0.99", 80, 41000, "10.244.1.11",
+                             "translated by a CT entry the filter should have skipped");
 }
 
 // A backend as DESTINATION (a direct or socket-balanced flow's packet) is
@@ -166,36 +177,9 @@ TEST_P(Filter, PacketOfNeitherEndSkipsTheConntrackLookup) {
 // Conntrack/port reuse tests.)
 TEST_P(Filter, APacketToABackendIsNotLookedUpInConntrack) {
   ASSERT_TRUE(sync(standardFrontends()));
-  const FrontendKey web{ip4(kVip), 80, IPPROTO_TCP};
-  const uint32_t be = backendId(web, ip4("10.244.1.12"), 8080);
-  ASSERT_NE(be, 0u);
   ASSERT_TRUE(bitInMap(dp(), elem("10.244.1.11", 8080, true)));
-  ct_key k{};
-  k.saddr = htonl(ip4(kClient));
-  k.daddr = htonl(ip4("10.244.1.11"));
-  k.sport = htons(41001);
-  k.dport = htons(8080);
-  k.proto = IPPROTO_TCP;
-  ct_value v{};
-  v.nat_addr = htonl(ip4("10.244.1.12"));
-  v.nat_port = htons(8080);
-  v.dir = CT_DIR_FORWARD;
-  v.backend_id = be;
-  v.svc_id = svcId(web);
-  v.last_seen = dp().nowTicks();
-  ASSERT_TRUE(dp().conntrack().update(k, v));
-
-  const Bytes in = PacketBuilder::tcp(kClient, 41001, "10.244.1.11", 8080, kTcpAck).build();
-  RunResult r = run(prog(), in);
-  ASSERT_EQ(r.err, 0);
-  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
-  EXPECT_EQ(r.out, in) << "a packet to a backend took the CT path";
-
-  addFilterElem(elem("10.244.1.11", 8080, false));
-  r = run(prog(), in);
-  auto t = testlib::fiveTuple(r.out);
-  ASSERT_TRUE(t);
-  EXPECT_EQ(t->daddr, ip4("10.244.1.12")) << "the CT path did not take the packet";
+  skippedUntilMarkedFrontend("10.244.1.11", 8080, 41001, "10.244.1.12",
+                             "a packet to a backend took the CT path");
 }
 
 // From the load until the Syncer adopts the maps (the daemon's restore),
@@ -204,12 +188,7 @@ TEST_P(Filter, APacketToABackendIsNotLookedUpInConntrack) {
 // Service packets untranslated until the restore wrote it.
 TEST(FilterLoad, EveryBitIsSetUntilTheSyncerAdoptsTheMaps) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root (map creation)";
-  DataplaneConfig cfg;
-  cfg.pin = false;
-  cfg.maxServiceEntries = 1024;
-  cfg.maxBackends = 1024;
-  cfg.maxSvcIds = 256;
-  cfg.maxCtEntries = 4096;
+  DataplaneConfig cfg = BpfEnv::smallConfig();
   auto dp = Dataplane::load(cfg);
   ASSERT_TRUE(dp) << dp.error().message;
   for (uint32_t w : {0u, 1u, SVCLB_FILTER_WORDS, 2 * SVCLB_FILTER_WORDS - 1})
