@@ -65,7 +65,8 @@ const char* const kPinnedMaps[] = {
     SVCLB_MAP_FRAG,      SVCLB_MAP_SERVICES6,  SVCLB_MAP_BACKEND6,    SVCLB_MAP_CT6,
     SVCLB_MAP_CT6_EST,   SVCLB_MAP_AFFINITY6,  SVCLB_MAP_SRC_RANGES6, SVCLB_MAP_SOCK_REV6,
     SVCLB_MAP_L2_NDP,    SVCLB_MAP_TAIL_PROGS, SVCLB_MAP_SOCK_FLOW6,  SVCLB_MAP_TAIL_EXT6,
-    SVCLB_MAP_TAIL_XDP6, SVCLB_MAP_FRAG6,      SVCLB_MAP_FILTER};
+    SVCLB_MAP_TAIL_XDP6, SVCLB_MAP_FRAG6,      SVCLB_MAP_FILTER,      SVCLB_MAP_BE_REV,
+    SVCLB_MAP_BE_REV6};
 
 // Pins of maps an earlier build used and this one replaced (a layout
 // change means a new name: libbpf refuses a pinned map of another layout).
@@ -488,6 +489,8 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   bpf_map__set_max_entries(s->maps.affinity_v1, cfg.maxAffinityEntries);
   bpf_map__set_max_entries(s->maps.svc6_v1, cfg.maxServiceEntries);
   bpf_map__set_max_entries(s->maps.backend6_v1, cfg.maxBackends);
+  bpf_map__set_max_entries(s->maps.be_rev_v1, cfg.maxBackends);
+  bpf_map__set_max_entries(s->maps.be_rev6_v1, cfg.maxBackends);
   bpf_map__set_max_entries(s->maps.ct6_v1, cfg.maxCtEntries);
   bpf_map__set_max_entries(s->maps.ct6_est_v1, cfg.maxCtEntries);
   bpf_map__set_max_entries(s->maps.affinity6_v1, cfg.maxAffinityEntries);
@@ -895,6 +898,10 @@ NicXdpMap Dataplane::nicXdp() const {
 
 FilterMap Dataplane::lbFilter() const {
   return {bpf_map__fd(skel_->maps.lb_filter_v1), SVCLB_MAP_FILTER};
+}
+BeRevMap Dataplane::beRev() const { return {bpf_map__fd(skel_->maps.be_rev_v1), SVCLB_MAP_BE_REV}; }
+BeRev6Map Dataplane::beRev6() const {
+  return {bpf_map__fd(skel_->maps.be_rev6_v1), SVCLB_MAP_BE_REV6};
 }
 
 TxPortMap Dataplane::txPorts() const {

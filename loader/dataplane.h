@@ -151,6 +151,8 @@ class Dataplane {
   TxPortMap txPorts() const;
   NicXdpMap nicXdp() const;
   FilterMap lbFilter() const;  // lb_filter_v1 (loader/lb_filter.h keeps it)
+  BeRevMap beRev() const;      // be_rev_v1 (loader/be_rev.h keeps it)
+  BeRev6Map beRev6() const;    // be_rev6_v1
   FragMap frags() const;
   // The IPv6 twins (maps/svclb_abi.h).
   Service6Map services6() const;

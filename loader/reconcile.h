@@ -142,6 +142,10 @@ struct SyncOptions {
   uint32_t maglevSize = SVCLB_DEFAULT_MAGLEV_SIZE;              // prime
   uint32_t maxServiceEntries = SVCLB_DEFAULT_SERVICES_ENTRIES;  // svc_v1: masters + slots
   uint32_t maxSrcRanges = SVCLB_DEFAULT_SRC_RANGES;             // src_ranges_v1
+  // be_rev_v1 designations (loader/be_rev.h): single-entry ClusterIP flows.
+  // false: the map is kept empty and every flow takes two CT entries (the
+  // pair layout's tests, before/after benchmarks).
+  bool singleEntryFlows = true;
 };
 
 struct Plan {

@@ -166,6 +166,10 @@ Status Syncer::adopt() {
   for (uint32_t id : orphanBackends) cleanup.emplace_back(mapop::FreeBackend{id});
   actual_ = std::move(st);
   if (auto fs = rebuildFilter(); !fs) return fs;
+  if (auto br =
+          beRev_.adopt(opts_.singleEntryFlows ? actual_ : ActualState{}, dp_.beRev(), dp_.beRev6());
+      !br)
+    return br;
   // Stray ranges go by their exact key (one may not be a valid SourceRange).
   auto ranges = dp_.srcRanges();
   for (const auto& k : strayRanges)
@@ -411,7 +415,23 @@ Status Syncer::apply(Plan plan) {
   }
   stats_.lastError.clear();
   closeSocketsOfFreedBackends(plan);
+  // The frontends whose backends' designations may change: a partial
+  // plan's own, every one for a whole plan.
+  std::vector<FrontendKey> touched;
+  if (plan.partial) {
+    touched = plan.removedKeys;
+    for (const auto& [k, _] : plan.next.frontends) touched.push_back(k);
+  } else {
+    for (const auto& [k, _] : actual_.frontends) touched.push_back(k);
+    for (const auto& [k, _] : plan.next.frontends)
+      if (!actual_.frontends.count(k)) touched.push_back(k);
+  }
   std::move(plan).mergeInto(actual_);
+  // A failed designation write only costs new flows their single entry:
+  // logged, the plan stands; the next adopt() rewrites the map whole.
+  if (opts_.singleEntryFlows)
+    if (auto br = beRev_.update(actual_, touched, dp_.beRev(), dp_.beRev6()); !br)
+      fmt::print(stderr, "svclbd: be_rev_v1 (single-entry flows): {}\n", br.error().message);
   return {};
 }
 

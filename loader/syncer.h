@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "loader/be_rev.h"
 #include "loader/dataplane.h"
 #include "loader/lb_filter.h"
 #include "loader/reconcile.h"
@@ -46,6 +47,7 @@ class Syncer {
 
   const ActualState& actual() const { return actual_; }
   const LbFilter& filter() const { return filter_; }
+  const BeRev& beRev() const { return beRev_; }
   const SyncStats& stats() const { return stats_; }
 
  private:
@@ -66,6 +68,7 @@ class Syncer {
   ActualState actual_;
   SyncStats stats_;
   LbFilter filter_;
+  BeRev beRev_;  // be_rev_v1/be_rev6_v1: after adopt and after each plan's writes
   std::set<FrontendKey> filterFrontends_;                        // masters in filter_
   std::unordered_map<uint32_t, LbFilter::Elem> filterBackends_;  // backend id -> its element
 };

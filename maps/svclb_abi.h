@@ -84,6 +84,18 @@
 #define SVCLB_FILTER_WORDS     (SVCLB_FILTER_BITS / 64) /* per bitmap */
 #define SVCLB_FILTER_SEED      0x5bd1e995u
 
+/* be_rev_v1 / be_rev6_v1 (HASH, one entry per backend address:port:proto,
+ * SVCLB_DEFAULT_BACKENDS): the backend's designated frontend, a ClusterIP
+ * (never node-facing) frontend that holds it. A new flow of that frontend
+ * without source NAT takes a single CT entry (CT_F_SINGLE, FORWARD, keyed
+ * on the client's packets); the backend's answers find it by rebuilding its
+ * key (client = the answer's destination, destination = this frontend).
+ * A backend behind several frontends names one of them; the others' flows
+ * keep two entries. The daemon keeps a designation while the frontend still
+ * holds the backend, so live single flows keep their answers. */
+#define SVCLB_MAP_BE_REV  "be_rev_v1"
+#define SVCLB_MAP_BE_REV6 "be_rev6_v1"
+
 /* Default capacities; the daemon may resize before load (--max-*). */
 #define SVCLB_DEFAULT_SERVICES_ENTRIES 262144 /* masters + backend slots */
 #define SVCLB_DEFAULT_BACKENDS	       262144 /* backend ids 1..N-1 */
@@ -249,6 +261,23 @@ struct ct_key {
  * stack would drop the forward packet, whose source is the node's own
  * address, as a martian. */
 #define CT_F_HAIRPIN 0x08
+/* FORWARD only: the flow has no REPLY entry (be_rev_v1): one CT insert per
+ * new flow, one entry to promote, no pair to relink. */
+#define CT_F_SINGLE 0x10
+
+struct be_rev_key {
+	__be32 addr; /* the backend */
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct be_rev_value {
+	__be32 vip; /* the designated frontend */
+	__be16 port;
+	__u16 pad;
+	__u32 svc_id;
+};
 
 /* last_seen is in ticks of 2^CT_TICK_SHIFT jiffies (bpf_jiffies64(), which
  * the verifier inlines into one load: ~1 s at HZ=250). An entry idle for
@@ -547,6 +576,20 @@ struct sock_destroy6_key {
 	__be16 port;
 };
 
+struct be_rev6_key {
+	struct v6addr addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct be_rev6_value {
+	struct v6addr vip;
+	__be16 port;
+	__u16 pad;
+	__u32 svc_id;
+};
+
 /* frag6_v1: frag_v1 for IPv6 (LRU_HASH, SVCLB_FRAG_ENTRIES): {source,
  * destination, the fragment header's 32-bit identification, the L4
  * protocol} -> the first fragment's ports (struct frag_value). */
@@ -603,5 +646,9 @@ SVCLB_ABI_ASSERT(sizeof(struct sock_rev6_key) == 32, "sock_rev6_key: no implicit
 SVCLB_ABI_ASSERT(sizeof(struct l2_ndp_key) == 20, "l2_ndp_key: no implicit padding");
 SVCLB_ABI_ASSERT(sizeof(struct frag6_key) == 40, "frag6_key: no implicit padding");
 SVCLB_ABI_ASSERT(sizeof(struct sock_destroy6_key) == 36, "sock_destroy6_key: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct be_rev_key) == 8, "be_rev_key: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct be_rev_value) == 12, "be_rev_value: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct be_rev6_key) == 20, "be_rev6_key: no implicit padding");
+SVCLB_ABI_ASSERT(sizeof(struct be_rev6_value) == 24, "be_rev6_value: no implicit padding");
 
 #endif /* SVCLB_ABI_H */

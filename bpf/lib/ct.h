@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Connection tracking: a translated flow is two entries in an LRU map (ct_v2
- * while new, ct_est_v2 once its TCP handshake completed), FORWARD keyed on
- * the client's packets and REPLY on the backend's answers, each holding
- * every address of the flow (docs/architecture.md, "Connection tracking"). */
+/* Connection tracking: a translated flow is one or two entries in an LRU
+ * map (ct_v2 while new, ct_est_v2 once its TCP handshake completed): FORWARD
+ * keyed on the client's packets and, unless the flow is a single-entry one
+ * (CT_F_SINGLE: its backend's answers find the FORWARD entry through
+ * be_rev_v1), REPLY on the backend's answers, each holding every address of
+ * the flow (docs/architecture.md, "Connection tracking"). */
 #ifndef SVCLB_BPF_CT_H
 #define SVCLB_BPF_CT_H
 

@@ -113,11 +113,11 @@ static __always_inline int FN(ct, relink)(void *map, FAM_CT_VALUE *ct, const FAM
 	return 0;
 }
 
-/* The client ACKed the handshake: move the flow's two entries from ct_v2
+/* A pair's promotion: move the flow's two entries from ct_v2
  * to ct_est_v2 (REPLY first, as at creation). If the REPLY entry is gone
  * the flow stays where it is. */
-static __always_inline void FN(ct, promote)(const FAM_CT_KEY *ck, const FAM_CT_VALUE *fwd,
-					    const FAM_PKT *p)
+static __always_inline void FN(ct, promote_pair)(const FAM_CT_KEY *ck, const FAM_CT_VALUE *fwd,
+						 const FAM_PKT *p)
 {
 	FAM_CT_KEY rk = {
 		.saddr = fwd->nat_addr,
@@ -144,14 +144,34 @@ static __always_inline void FN(ct, promote)(const FAM_CT_KEY *ck, const FAM_CT_V
 	bpf_map_delete_elem(&FAM_CT_MAP, &rk);
 }
 
+/* The client ACKed the handshake: a single-entry flow's one entry moves to
+ * ct_est_v2; a pair goes as ct_promote_pair says. */
+static __always_inline void FN(ct, promote)(const FAM_CT_KEY *ck, const FAM_CT_VALUE *fwd,
+					    const FAM_PKT *p)
+{
+	if (fwd->flags & CT_F_SINGLE) {
+		FAM_CT_VALUE f = *fwd;
+
+		/* One entry moves; if the insert failed or was evicted at
+		 * once, the flow stays in ct_v2 (its lookups look there too). */
+		if (bpf_map_update_elem(&FAM_CT_EST_MAP, ck, &f, BPF_ANY) ||
+		    !bpf_map_lookup_elem(&FAM_CT_EST_MAP, ck))
+			return;
+		bpf_map_delete_elem(&FAM_CT_MAP, ck);
+		return;
+	}
+	FN(ct, promote_pair)(ck, fwd, p);
+}
+
 /* FIN or RST: this direction's entry gets the closing lifetime. A RST ends
  * both directions at once, so the paired entry (in the same map) is marked
- * too (one more lookup, for RST segments only). */
+ * too (one more lookup, for RST segments only; a single entry is the whole
+ * flow). */
 static __always_inline void FN(ct, closing)(void *ct_map, FAM_CT_VALUE *ct, const FAM_CT_KEY *ck,
 					    const FAM_PKT *p)
 {
 	ct->flags |= CT_F_CLOSING;
-	if (p->tcp_flags & TCPF_RST) {
+	if ((p->tcp_flags & TCPF_RST) && !(ct->flags & CT_F_SINGLE)) {
 		FAM_CT_KEY pk = {};
 		FAM_CT_VALUE *pair;
 
@@ -160,6 +180,128 @@ static __always_inline void FN(ct, closing)(void *ct_map, FAM_CT_VALUE *ct, cons
 		if (pair)
 			pair->flags |= CT_F_CLOSING;
 	}
+}
+
+/* Single-entry flows (CT_F_SINGLE, svclb_abi.h be_rev_v1). */
+
+/* The designated frontend of backend `addr`:`port`, or NULL. */
+static __always_inline FAM_BE_REV_VALUE *FN(ct, be_rev)(FAM_ADDR addr, __be16 port, __u8 proto)
+{
+	FAM_BE_REV_KEY k = { .addr = addr, .port = port, .proto = proto };
+
+	return bpf_map_lookup_elem(&FAM_BE_REV_MAP, &k);
+}
+
+/* The FORWARD entry of the single-entry flow between `client` and backend
+ * `be_addr`:`be_port` whose designated frontend is `r`: its key is rebuilt
+ * (client -> the frontend) and the entry must be a single FORWARD one to
+ * exactly this backend, so traffic of the backend's own address that
+ * belongs to no such flow is never rewritten. ct_est_v2 first for TCP.
+ * Sets *fk and *map; returns the entry (alive or not) or NULL. */
+static __always_inline FAM_CT_VALUE *FN(ct, single_find)(const FAM_BE_REV_VALUE *r, __u8 proto,
+							 FAM_ADDR be_addr, __be16 be_port,
+							 FAM_ADDR client, __be16 client_port,
+							 FAM_CT_KEY *fk, void **map)
+{
+	FAM_CT_VALUE *ct;
+
+	__builtin_memset(fk, 0, sizeof(*fk));
+	fk->saddr = client;
+	fk->daddr = r->vip;
+	fk->sport = client_port;
+	fk->dport = r->port;
+	fk->proto = proto;
+	*map = &FAM_CT_EST_MAP;
+	if (proto == IPPROTO_TCP) {
+		ct = bpf_map_lookup_elem(&FAM_CT_EST_MAP, fk);
+		if (ct && ct->dir == CT_DIR_FORWARD && (ct->flags & CT_F_SINGLE) &&
+		    FAM_ADDR_EQ(ct->nat_addr, be_addr) && ct->nat_port == be_port &&
+		    ct->svc_id == r->svc_id)
+			return ct;
+	}
+	*map = &FAM_CT_MAP;
+	ct = bpf_map_lookup_elem(&FAM_CT_MAP, fk);
+	if (ct && ct->dir == CT_DIR_FORWARD && (ct->flags & CT_F_SINGLE) &&
+	    FAM_ADDR_EQ(ct->nat_addr, be_addr) && ct->nat_port == be_port &&
+	    ct->svc_id == r->svc_id)
+		return ct;
+	return NULL;
+}
+
+/* A backend's answer to a single-entry flow: that flow's FORWARD entry
+ * (key in *fk, map in *map), usable for this packet and naming a backend
+ * that still serves the flow's frontend; or NULL (the packet is then looked
+ * up as any other). A removed backend's answers are not translated, as for
+ * a pair whose backend is gone (its REPLY entry is not used either). */
+static __always_inline FAM_CT_VALUE *FN(ct, single_reply)(const FAM_PKT *p, __u32 now,
+							  FAM_CT_KEY *fk, void **map)
+{
+	FAM_BE_REV_VALUE *r = FN(ct, be_rev)(p->saddr, p->sport, p->proto);
+	struct backend_value *be;
+	FAM_CT_VALUE *ct;
+	__u32 bid;
+
+	if (!r)
+		return NULL;
+	ct = FN(ct, single_find)(r, p->proto, p->saddr, p->sport, p->daddr, p->dport, fk, map);
+	if (!ct || !FN(ct, usable)(ct, p, now))
+		return NULL;
+	bid = ct->backend_id;
+	be = bpf_map_lookup_elem(&backends_v1, &bid);
+	if (!be || be->state == BE_STATE_EMPTY || be->svc_id != ct->svc_id)
+		return NULL;
+	return ct;
+}
+
+/* A new flow of another frontend (or a direct one) from `client` to the
+ * backend `be_addr`:`be_port` would have its answers taken by a live
+ * single-entry flow of the backend's designated frontend `r` on the same
+ * client tuple: that older entry goes (the newer flow owns the tuple). */
+static __always_inline void FN(ct, single_take_over)(const FAM_BE_REV_VALUE *r, __u8 proto,
+						     FAM_ADDR be_addr, __be16 be_port,
+						     FAM_ADDR client, __be16 client_port)
+{
+	FAM_CT_KEY fk;
+	void *map;
+
+	if (FN(ct, single_find)(r, proto, be_addr, be_port, client, client_port, &fk, &map))
+		bpf_map_delete_elem(map, &fk);
+}
+
+/* The live CT entry an ICMP error belongs to (lib/icmp.h), keyed on the
+ * error's own direction `ck` (the reversed quote): a pair's entry of that
+ * key (ct_est_v2 first for TCP); else, for an error about a packet toward
+ * the backend of a single-entry flow (the quote is client -> backend), that
+ * flow's FORWARD entry: then *ck becomes its key (client -> the frontend)
+ * and *single is set. NULL: no live flow. */
+static __always_inline FAM_CT_VALUE *FN(ct, icmp_lookup)(FAM_CT_KEY *ck, __u32 now, int *single)
+{
+	FAM_BE_REV_VALUE *r;
+	FAM_CT_VALUE *ct = NULL;
+	void *map;
+
+	*single = 0;
+	if (ck->proto == IPPROTO_TCP) {
+		ct = bpf_map_lookup_elem(&FAM_CT_EST_MAP, ck);
+		if (ct && !FN(ct, alive)(ct, ck->proto, now))
+			ct = NULL;
+	}
+	if (!ct) {
+		ct = bpf_map_lookup_elem(&FAM_CT_MAP, ck);
+		if (ct && !FN(ct, alive)(ct, ck->proto, now))
+			ct = NULL;
+	}
+	if (ct)
+		return ct;
+	r = FN(ct, be_rev)(ck->saddr, ck->sport, ck->proto);
+	if (!r)
+		return NULL;
+	ct = FN(ct, single_find)(r, ck->proto, ck->saddr, ck->sport, ck->daddr, ck->dport, ck,
+				 &map);
+	if (!ct || !FN(ct, alive)(ct, ck->proto, now))
+		return NULL;
+	*single = 1;
+	return ct;
 }
 
 /* A packet that is neither a tracked flow's nor a Service's may open a
@@ -195,7 +337,16 @@ static __always_inline void FN(ct, take_over_tuple)(const FAM_PKT *p)
 	} else {
 		e = bpf_map_lookup_elem(&FAM_CT_MAP, &rk);
 	}
-	if (!e || e->dir != CT_DIR_REPLY)
+	if (!e) {
+		/* No pair's REPLY entry: a single-entry flow may hold it. */
+		FAM_BE_REV_VALUE *r = FN(ct, be_rev)(p->daddr, p->dport, p->proto);
+
+		if (r)
+			FN(ct, single_take_over)
+			(r, p->proto, p->daddr, p->dport, p->saddr, p->sport);
+		return;
+	}
+	if (e->dir != CT_DIR_REPLY)
 		return;
 	FN(ct, pair_key)(e, &rk, &fk);
 	bpf_map_delete_elem(map, &fk);
@@ -222,7 +373,9 @@ static __always_inline int FN(ct, add_forward)(const FAM_CT_KEY *ck, const FAM_C
 	return -DROP_CT_INSERT;
 }
 
-/* Inserts a new flow's two CT entries into ct_v2: REPLY first (once the
+/* Inserts a new flow's CT entries into ct_v2. A single-entry flow
+ * (CT_F_SINGLE: no SNAT, its backend's designated frontend) is its FORWARD
+ * entry alone. A pair: REPLY first (once the
  * FORWARD entry exists the flow is established, and its replies must
  * already be translatable). Without SNAT the REPLY key is the backend's
  * answer to the client; with SNAT it is the answer to snat_addr:port, a
@@ -267,6 +420,8 @@ static __always_inline int FN(ct, create)(const FAM_CT_KEY *ck, FAM_CT_VALUE *fw
 		}
 		return -DROP_SNAT_PORTS;
 	}
+	if (fwd->flags & CT_F_SINGLE)
+		return bpf_map_update_elem(&FAM_CT_MAP, ck, fwd, BPF_ANY) ? -DROP_CT_INSERT : 0;
 	if (bpf_map_update_elem(&FAM_CT_MAP, &rk, rev, BPF_ANY))
 		return -DROP_CT_INSERT;
 	return FN(ct, add_forward)(ck, fwd, &rk, rev);
@@ -313,7 +468,7 @@ static __always_inline FAM_CT_VALUE *FN(ct, lookup)(const FAM_PKT *p, const FAM_
 			ct = NULL;
 		}
 	}
-	if (ct && FN(ct, relink)(*map, ct, ck, now)) {
+	if (ct && !(ct->flags & CT_F_SINGLE) && FN(ct, relink)(*map, ct, ck, now)) {
 		bpf_map_delete_elem(*map, ck); /* an orphan: untracked now */
 		ct = NULL;
 	}

@@ -26,6 +26,9 @@
 #define FAM_CT_VALUE	   struct ct_value
 #define FAM_CT_MAP	   ct_v2
 #define FAM_CT_EST_MAP	   ct_est_v2
+#define FAM_BE_REV_KEY	   struct be_rev_key
+#define FAM_BE_REV_VALUE   struct be_rev_value
+#define FAM_BE_REV_MAP	   be_rev_v1
 #define FAM_SVC_KEY	   struct svc_key
 #define FAM_SVC_MAP	   svc_v1
 #define FAM_AFF_KEY	   struct affinity_key
@@ -56,6 +59,9 @@
 #define FAM_CT_VALUE	    struct ct6_value
 #define FAM_CT_MAP	    ct6_v1
 #define FAM_CT_EST_MAP	    ct6_est_v1
+#define FAM_BE_REV_KEY	    struct be_rev6_key
+#define FAM_BE_REV_VALUE    struct be_rev6_value
+#define FAM_BE_REV_MAP	    be_rev6_v1
 #define FAM_SVC_KEY	    struct svc6_key
 #define FAM_SVC_MAP	    svc6_v1
 #define FAM_AFF_KEY	    struct affinity6_key

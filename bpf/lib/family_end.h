@@ -10,6 +10,9 @@
 #undef FAM_CT_VALUE
 #undef FAM_CT_MAP
 #undef FAM_CT_EST_MAP
+#undef FAM_BE_REV_KEY
+#undef FAM_BE_REV_VALUE
+#undef FAM_BE_REV_MAP
 #undef FAM_SVC_KEY
 #undef FAM_SVC_MAP
 #undef FAM_AFF_KEY

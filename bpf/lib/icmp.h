@@ -10,6 +10,8 @@
  *    the error travels to the client. The quote's destination becomes the
  *    frontend again (and with SNAT its source the client, as does the outer
  *    destination); an error the backend sent itself comes from the frontend.
+ *    A single-entry flow (CT_F_SINGLE) has no REPLY entry: the same error
+ *    finds its FORWARD entry through be_rev_v1 (ct_icmp_lookup).
  *  - FORWARD entry (the quote is frontend -> client): the error travels to
  *    the backend. The quote's source becomes the backend (with SNAT its
  *    destination the node's address:port, the outer source the node); an
@@ -90,7 +92,9 @@ static __always_inline int icmp4_handle(struct __ctx_buff *ctx, int mode)
 	__sum16 *l4c = NULL, *ipc_inner, *icc;
 	__be16 *ports;
 	void *data, *data_end;
-	int fib_state = FIB_NONE, snat, reply, rc;
+	int fib_state = FIB_NONE, snat, reply, single, rc;
+	__be32 nat_addr;
+	__be16 nat_port;
 	__u32 now;
 
 	if (len < ICMP4_INNER_L4 + 8)
@@ -129,20 +133,15 @@ static __always_inline int icmp4_handle(struct __ctx_buff *ctx, int mode)
 	ck.dport = ports[0];
 	ck.proto = in->protocol;
 	now = ct_now();
-	if (ck.proto == IPPROTO_TCP) {
-		ct = bpf_map_lookup_elem(&ct_est_v2, &ck);
-		if (ct && !ct4_alive(ct, ck.proto, now))
-			ct = NULL;
-	}
-	if (!ct) {
-		ct = bpf_map_lookup_elem(&ct_v2, &ck);
-		if (ct && !ct4_alive(ct, ck.proto, now))
-			ct = NULL;
-	}
+	ct = ct4_icmp_lookup(&ck, now, &single);
 	if (!ct)
 		return ICMP4_NOT_OURS;
+	/* A single-entry flow's error toward the client: its frontend is the
+	 * key's destination (what a REPLY entry's nat_* would say). */
+	nat_addr = single ? ck.daddr : ct->nat_addr;
+	nat_port = single ? ck.dport : ct->nat_port;
 
-	reply = ct->dir == CT_DIR_REPLY;
+	reply = single || ct->dir == CT_DIR_REPLY;
 	snat = ct->flags & CT_F_SNAT;
 	o_saddr = ip->saddr;
 	o_daddr = ip->daddr;
@@ -153,9 +152,9 @@ static __always_inline int icmp4_handle(struct __ctx_buff *ctx, int mode)
 	if (reply) {
 		/* The error goes to the client: the quote as the client sent it. */
 		if (o_saddr == i_daddr)
-			o_saddr = ct->nat_addr; /* the backend itself answered */
-		i_daddr = ct->nat_addr;
-		i_dport = ct->nat_port;
+			o_saddr = nat_addr; /* the backend itself answered */
+		i_daddr = nat_addr;
+		i_dport = nat_port;
 		if (snat) {
 			i_saddr = ct->snat_addr;
 			i_sport = ct->snat_port;
@@ -311,7 +310,7 @@ __noinline int CTX_GLOBAL(icmp6_handle)(struct __ctx_buff *ctx, int mode)
 	__sum16 *l4c = NULL, *icc;
 	__be16 *ports;
 	void *data, *data_end;
-	int fib_state = FIB_NONE, snat, reply, rc;
+	int fib_state = FIB_NONE, snat, reply, single, rc;
 	__u32 now;
 
 	if (len < ICMP6_INNER_L4 + 8)
@@ -348,21 +347,13 @@ __noinline int CTX_GLOBAL(icmp6_handle)(struct __ctx_buff *ctx, int mode)
 	ck.dport = ports[0];
 	ck.proto = in->nexthdr;
 	now = ct_now();
-	if (ck.proto == IPPROTO_TCP) {
-		ct = bpf_map_lookup_elem(&ct6_est_v1, &ck);
-		if (ct && !ct6_alive(ct, ck.proto, now))
-			ct = NULL;
-	}
-	if (!ct) {
-		ct = bpf_map_lookup_elem(&ct6_v1, &ck);
-		if (ct && !ct6_alive(ct, ck.proto, now))
-			ct = NULL;
-	}
+	ct = ct6_icmp_lookup(&ck, now, &single);
 	if (!ct)
 		return ICMP4_NOT_OURS;
 
-	/* What the outer and quoted headers become (icmp4_handle's rules). */
-	reply = ct->dir == CT_DIR_REPLY;
+	/* What the outer and quoted headers become (icmp4_handle's rules;
+	 * a single-entry flow's frontend is the key's destination). */
+	reply = single || ct->dir == CT_DIR_REPLY;
 	snat = ct->flags & CT_F_SNAT;
 	__builtin_memcpy(&o_saddr, &ip6->saddr, sizeof(o_saddr));
 	__builtin_memcpy(&o_daddr, &ip6->daddr, sizeof(o_daddr));
@@ -371,10 +362,12 @@ __noinline int CTX_GLOBAL(icmp6_handle)(struct __ctx_buff *ctx, int mode)
 	i_sport = ports[0];
 	i_dport = ports[1];
 	if (reply) {
+		struct v6addr nat_addr = single ? ck.daddr : ct->nat_addr;
+
 		if (v6_equal(&o_saddr, &i_daddr))
-			o_saddr = ct->nat_addr; /* the backend itself answered */
-		i_daddr = ct->nat_addr;
-		i_dport = ct->nat_port;
+			o_saddr = nat_addr; /* the backend itself answered */
+		i_daddr = nat_addr;
+		i_dport = single ? ck.dport : ct->nat_port;
 		if (snat) {
 			i_saddr = ct->snat_addr;
 			i_sport = ct->snat_port;

@@ -181,6 +181,26 @@ static __always_inline int FN(lb, hairpin_src)(void *ctx, struct bpf_fib_lookup 
 	return FIB_READY;
 }
 
+/* The verdict for a backend's answer to a single-entry flow (FORWARD
+ * entry `ct`, key `fk`: the client and the frontend): refreshes it and
+ * marks it closing on FIN/RST (its only entry: either side's FIN gives the
+ * whole flow the closing lifetime). Returns LB_RNAT. */
+static __always_inline int FN(lb, single_reply)(FAM_CT_VALUE *ct, const FAM_CT_KEY *fk,
+						const FAM_PKT *p, __u32 now, FAM_VERDICT *v)
+{
+	if (ct->last_seen != now)
+		ct->last_seen = now;
+	if (p->tcp_flags & (TCPF_FIN | TCPF_RST))
+		ct->flags |= CT_F_CLOSING;
+	v->addr = fk->daddr;
+	v->port = fk->dport;
+	v->svc_id = ct->svc_id;
+	v->backend_id = ct->backend_id;
+	v->new_flow = 0;
+	v->ct_flags = 0;
+	return LB_RNAT;
+}
+
 /* On a pod interface (LB_MODE_POD) only hairpin flows are source-NATed
  * (lb4_hairpin_src). On a node NIC (mode != LB_MODE_POD), a new flow to a
  * node-facing frontend (SVC_F_EXTERNAL, not SVC_F_LOCAL_ONLY) whose backend
@@ -221,7 +241,7 @@ static __always_inline int FN(lb, snat_choice)(void *ctx, struct bpf_fib_lookup 
 }
 
 /* A new flow of frontend `svc`: source ranges, conditions, the backend,
- * the source-NAT choice and the two CT entries. Returns LB_DNAT (*v
+ * the source-NAT choice and the CT entry or entries. Returns LB_DNAT (*v
  * filled), LB_PASS, or -DROP_* (-DROP_NO_BACKEND: the caller rejects). */
 static __always_inline int FN(lb, new_flow)(const FAM_PKT *p, const FAM_CT_KEY *ck,
 					    const struct svc_value *svc, __u32 now, FAM_VERDICT *v,
@@ -290,6 +310,18 @@ static __always_inline int FN(lb, new_flow)(const FAM_PKT *p, const FAM_CT_KEY *
 			rev.snat_addr = p->saddr;
 			rev.snat_port = p->sport;
 			v->fib_state = (__u8)snat;
+		} else {
+			/* The backend's designated ClusterIP frontend is this
+			 * one: a single entry. Another frontend's: a live
+			 * single-entry flow of that one on the same client
+			 * tuple would take this flow's answers. */
+			FAM_BE_REV_VALUE *r = FN(ct, be_rev)(addr, be->port, p->proto);
+
+			if (r && r->svc_id == svc->svc_id && !(svc->flags & SVC_F_EXTERNAL))
+				fwd.flags |= CT_F_SINGLE;
+			else if (r)
+				FN(ct, single_take_over)
+				(r, p->proto, addr, be->port, p->saddr, p->sport);
 		}
 		id = FN(ct, create)(ck, &fwd, &rev, p->proto, now);
 		if (id < 0)
@@ -307,11 +339,13 @@ static __always_inline int FN(lb, new_flow)(const FAM_PKT *p, const FAM_CT_KEY *
  * Order: first lb_filter_v1 (inlined array reads): a packet whose
  * destination is no frontend and whose source is no backend cannot be a
  * Service flow's, and passes without a hash lookup (toward a backend, its
- * opening packet still runs ct_take_over_tuple). Then the CT
- * lookup, keyed on the packet's own 5-tuple, so an established flow (either
- * direction) costs two hash lookups (its entry and, in ct_relink, the flow's
- * other one) plus an inlined array read; the service map is only consulted
- * for a new flow. */
+ * opening packet still runs ct_take_over_tuple). A packet from a backend
+ * first looks for the single-entry flow it answers (be_rev_v1, then that
+ * flow's FORWARD key). Then the CT lookup, keyed on the packet's own
+ * 5-tuple: a single-entry flow's client packets cost one hash lookup, a
+ * pair's packets two (its entry and, in ct_relink, the flow's other one),
+ * plus an inlined array read; the service map is only consulted for a new
+ * flow. */
 static __always_inline int FN(lb, decide)(const FAM_PKT *p, FAM_VERDICT *v, void *ctx, int mode,
 					  __u32 ifindex, struct bpf_fib_lookup *fib)
 {
@@ -330,8 +364,16 @@ static __always_inline int FN(lb, decide)(const FAM_PKT *p, FAM_VERDICT *v, void
 	/* Nothing computed here stays live across the CT lookup: the IPv6
 	 * programs' stack has no 16 bytes to spare (the global lb6_decide and
 	 * its caller's frame together stay within 512). */
-	if (!lb_filter_test(lb_filter_bit(FAM_ADDR_FOLD(p->daddr), p->dport)) &&
-	    !lb_filter_test(SVCLB_FILTER_BITS + lb_filter_bit(FAM_ADDR_FOLD(p->saddr), p->sport))) {
+	if (lb_filter_test(SVCLB_FILTER_BITS + lb_filter_bit(FAM_ADDR_FOLD(p->saddr), p->sport))) {
+		/* From a backend: first its answer to a single-entry flow,
+		 * whose own tuple has no entry. */
+		FAM_CT_KEY fk;
+		void *fmap;
+
+		ct = FN(ct, single_reply)(p, now, &fk, &fmap);
+		if (ct)
+			return FN(lb, single_reply)(ct, &fk, p, now, v);
+	} else if (!lb_filter_test(lb_filter_bit(FAM_ADDR_FOLD(p->daddr), p->dport))) {
 		/* No CT entry nor Service can be this packet's. Toward a
 		 * backend (a direct or socket-balanced flow), its opening
 		 * packet may take an older Service flow's tuple over. */

@@ -274,6 +274,27 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_filter_v1 SEC(".maps");
 
+/* Each backend's designated frontend (svclb_abi.h, be_rev_v1): looked up
+ * only for packets from (or toward) a backend of lb_filter_v1 and by new
+ * flows without source NAT. */
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_BACKENDS);
+	__type(key, struct be_rev_key);
+	__type(value, struct be_rev_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} be_rev_v1 SEC(".maps");
+
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SVCLB_DEFAULT_BACKENDS);
+	__type(key, struct be_rev6_key);
+	__type(value, struct be_rev6_value);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} be_rev6_v1 SEC(".maps");
+
 /* The IPv6 half of the pod program (svclb_tc_pod_in6), reached by a tail
  * call: as a subprogram its stack would add to the IPv4 path's beyond the
  * verifier's 512 bytes. The daemon fills slot 0 after load. Pinned: the

@@ -192,6 +192,21 @@ void BpfEnv::addFilterElem(LbFilter::Elem e) { ASSERT_TRUE(setFilterBitInMap(dp_
 
 size_t BpfEnv::ctEntries() const { return dp_->conntrack().count() + dp_->conntrackEst().count(); }
 
+void BpfEnv::pairsOnly() {
+  SyncOptions o;
+  o.singleEntryFlows = false;
+  syncer_ = std::make_unique<Syncer>(*dp_, o);
+  ASSERT_TRUE(syncer_->adopt().ok());
+}
+
+std::optional<be_rev_value> BpfEnv::beRev(uint32_t addr, uint16_t port, uint8_t proto) const {
+  be_rev_key k{};
+  k.addr = htonl(addr);
+  k.port = htons(port);
+  k.proto = proto;
+  return dp_->beRev().lookup(k);
+}
+
 ::testing::AssertionResult onlyNatFieldsChanged(const Bytes& in, const Bytes& out, bool dst) {
   if (in.size() != out.size())
     return ::testing::AssertionFailure() << "length changed: " << in.size() << " -> " << out.size();

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -98,6 +99,11 @@ class BpfEnv {
   // Sum over every drop reason.
   drop_stats allDrops() const;
   size_t ctEntries() const;
+  // A new Syncer that keeps be_rev_v1 empty (SyncOptions::singleEntryFlows
+  // false): every flow takes two CT entries. Before the first sync().
+  void pairsOnly();
+  // be_rev_v1's designation of backend addr:port (host order), if any.
+  std::optional<be_rev_value> beRev(uint32_t addr, uint16_t port, uint8_t proto) const;
   // Sets lb_filter_v1's bit of an element, for tests that write svc6_v1 and
   // the backend maps by hand instead of through the Syncer (which keeps the
   // bitmap itself); bits the Syncer set stay.

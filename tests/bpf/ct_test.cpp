@@ -22,14 +22,30 @@ using testlib::kTcpSyn;
 const FrontendKey kWeb{ip4(kVip), 80, kTcp};
 const FrontendKey kDns{ip4(kVip), 53, kUdp};
 
-class Conntrack : public BpfTestP<Prog> {
+// The CT layout a case runs with: tcp-web's and udp-dns's flows as single
+// entries (each is its backends' designated frontend, be_rev_v1: the
+// default), or as pairs (be_rev_v1 kept empty, as for a frontend that is
+// not its backends' designated one, or source-NATed flows).
+enum class Layout { Single, Pairs };
+struct CtCase {
+  Prog prog;
+  Layout layout;
+};
+std::string caseName(const CtCase& c) {
+  return std::string(progName(c.prog)) + (c.layout == Layout::Pairs ? "_Pairs" : "");
+}
+
+class Conntrack : public BpfTestP<CtCase> {
  protected:
   void SetUp() override {
-    BpfTestP<Prog>::SetUp();
+    BpfTestP<CtCase>::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
+    if (GetParam().layout == Layout::Pairs) pairsOnly();
     ASSERT_TRUE(sync(standardFrontends()));
   }
-  Prog prog() const { return GetParam(); }
+  Prog prog() const { return GetParam().prog; }
+  // CT entries of one flow of the standard set.
+  size_t perFlow() const { return GetParam().layout == Layout::Pairs ? 2 : 1; }
 
   // Sends `in`, expects a pass verdict and a translated frame; returns the
   // output tuple (nullopt on failure, with the failure recorded).
@@ -93,7 +109,7 @@ TEST_P(Conntrack, TcpReplyIsReverseTranslatedToVip) {
   const uint32_t be = backendId(kWeb, fwd->daddr, fwd->dport);
   EXPECT_EQ(counters(svcStats(kWeb)), (Counters{1, 40, 1, 60, 1}));
   EXPECT_EQ(counters(backendStats(be)), (Counters{1, 40, 1, 60, 1}));
-  EXPECT_EQ(ctEntries(), 2u) << "a reply must not create CT entries";
+  EXPECT_EQ(ctEntries(), perFlow()) << "a reply must not create CT entries";
 }
 
 TEST_P(Conntrack, UdpReplyIsReverseTranslatedAndKeepsChecksumZero) {
@@ -309,10 +325,10 @@ TEST_P(CtLifetime, SynAckOnAClosedFlowsTupleStartsANewFlow) {
 TEST_P(CtLifetime, DirectSynClearsTheOldFlowOnItsTuple) {
   const std::string b = establish(45011);
   ASSERT_FALSE(HasFailure());
-  ASSERT_EQ(dp().conntrackEst().count(), 2u);
+  ASSERT_EQ(dp().conntrackEst().count(), perFlow());
   // An unrelated flow's entries must survive.
   ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45012, kVip, 80).build()));
-  ASSERT_EQ(dp().conntrack().count(), 2u);
+  ASSERT_EQ(dp().conntrack().count(), perFlow());
 
   const Bytes directSyn = PacketBuilder::tcp(kClient, 45011, b, 8080).build();
   RunResult r = run(prog(), directSyn);
@@ -326,8 +342,8 @@ TEST_P(CtLifetime, DirectSynClearsTheOldFlowOnItsTuple) {
   const Bytes data = PacketBuilder::tcp(b, 8080, kClient, 45011, kTcpAck).payload(30).build();
   r = run(prog(), data);
   EXPECT_EQ(r.out, data);
-  EXPECT_EQ(dp().conntrackEst().count(), 0u) << "the old flow's two entries live on";
-  EXPECT_EQ(dp().conntrack().count(), 2u) << "another flow's entries were touched";
+  EXPECT_EQ(dp().conntrackEst().count(), 0u) << "the old flow's entries live on";
+  EXPECT_EQ(dp().conntrack().count(), perFlow()) << "another flow's entries were touched";
 }
 
 // UDP has no opening packet: any datagram that is not a Service's and finds
@@ -338,7 +354,7 @@ TEST_P(CtLifetime, DirectUdpDatagramTakesTheTupleOverFromAnIdleFlow) {
   ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
   const auto be = testlib::fiveTuple(r.out);
   ASSERT_TRUE(be);
-  ASSERT_EQ(dp().conntrack().count(), 2u);
+  ASSERT_EQ(dp().conntrack().count(), perFlow());
   const Bytes direct =
       PacketBuilder::udp(kClient, 53010, ip4str(be->daddr), be->dport).payload(20).build();
   r = run(prog(), direct);
@@ -377,7 +393,7 @@ TEST_P(CtLifetime, RstClosesBothDirections) {
       run(prog(), PacketBuilder::tcp(ip4str(fwd->daddr), 8080, kClient, 45002, kTcpRst).build());
   ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
   auto es = entries();
-  ASSERT_EQ(es.size(), 2u);
+  ASSERT_EQ(es.size(), perFlow());
   for (const auto& v : es) EXPECT_TRUE(v.flags & CT_F_CLOSING) << "dir " << int(v.dir);
 }
 
@@ -417,11 +433,11 @@ TEST_P(CtLifetime, HandshakeMovesTheFlowToTheEstablishedMap) {
   const std::string b = ip4str(fwd->daddr);
   RunResult r = run(prog(), PacketBuilder::tcp(b, 8080, kClient, 45004, kTcpSyn | kTcpAck).build());
   ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
-  EXPECT_EQ(dp().conntrack().count(), 2u);
+  EXPECT_EQ(dp().conntrack().count(), perFlow());
   EXPECT_EQ(dp().conntrackEst().count(), 0u);
   ASSERT_TRUE(send(PacketBuilder::tcp(kClient, 45004, kVip, 80, kTcpAck).build()));
   EXPECT_EQ(dp().conntrack().count(), 0u);
-  EXPECT_EQ(dp().conntrackEst().count(), 2u);
+  EXPECT_EQ(dp().conntrackEst().count(), perFlow());
   // Both directions keep working from the established map.
   const Bytes data = PacketBuilder::tcp(kClient, 45004, kVip, 80, kTcpAck).payload(50).build();
   r = run(prog(), data);
@@ -627,14 +643,20 @@ TEST_P(CtPair, OneWayFlowKeepsItsReplyEntryUnderPressure) {
       << "the one-way flow lost its REPLY entry: " << toString(*rep);
 }
 
-INSTANTIATE_TEST_SUITE_P(Ct, CtPair, ::testing::Values(Prog::Tc, Prog::Xdp),
-                         [](const auto& info) { return progName(info.param); });
+const CtCase kPairs[] = {{Prog::Tc, Layout::Pairs}, {Prog::Xdp, Layout::Pairs}};
+const CtCase kBoth[] = {{Prog::Tc, Layout::Single},
+                        {Prog::Xdp, Layout::Single},
+                        {Prog::Tc, Layout::Pairs},
+                        {Prog::Xdp, Layout::Pairs}};
 
-INSTANTIATE_TEST_SUITE_P(Ct, CtLifetime, ::testing::Values(Prog::Tc, Prog::Xdp),
-                         [](const auto& info) { return progName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Ct, CtPair, ::testing::ValuesIn(kPairs),
+                         [](const auto& info) { return caseName(info.param); });
 
-INSTANTIATE_TEST_SUITE_P(Ct, Conntrack, ::testing::Values(Prog::Tc, Prog::Xdp),
-                         [](const auto& info) { return progName(info.param); });
+INSTANTIATE_TEST_SUITE_P(Ct, CtLifetime, ::testing::ValuesIn(kBoth),
+                         [](const auto& info) { return caseName(info.param); });
+
+INSTANTIATE_TEST_SUITE_P(Ct, Conntrack, ::testing::ValuesIn(kBoth),
+                         [](const auto& info) { return caseName(info.param); });
 
 }  // namespace
 }  // namespace svclb::bpftest
