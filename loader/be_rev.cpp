@@ -116,8 +116,8 @@ Status BeRev::write(const std::map<Key, bool>& dirty, BeRevMap& map4, BeRev6Map&
   return {};
 }
 
-Status BeRev::update(const ActualState& st, const std::vector<FrontendKey>& touched,
-                     BeRevMap map4, BeRev6Map map6) {
+Status BeRev::update(const ActualState& st, const std::vector<FrontendKey>& touched, BeRevMap map4,
+                     BeRev6Map map6) {
   std::map<Key, bool> dirty;
   // Withdraw every touched frontend first, then let them contribute: a
   // frontend that still holds a backend keeps its designation (the choice

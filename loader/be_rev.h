@@ -50,7 +50,7 @@ class BeRev {
   void contribute(const ActualState& st, const FrontendKey& f, std::map<Key, bool>& dirty);
   Status write(const std::map<Key, bool>& dirty, BeRevMap& map4, BeRev6Map& map6) const;
 
-  std::map<FrontendKey, std::vector<Key>> contrib_;           // frontend -> its backends' keys
+  std::map<FrontendKey, std::vector<Key>> contrib_;            // frontend -> its backends' keys
   std::map<Key, std::map<FrontendKey, uint32_t>> candidates_;  // key -> frontends -> svc_id
   std::map<Key, Choice> chosen_;
 };

@@ -343,7 +343,7 @@ static __always_inline void FN(ct, take_over_tuple)(const FAM_PKT *p)
 
 		if (r)
 			FN(ct, single_take_over)
-			(r, p->proto, p->daddr, p->dport, p->saddr, p->sport);
+		(r, p->proto, p->daddr, p->dport, p->saddr, p->sport);
 		return;
 	}
 	if (e->dir != CT_DIR_REPLY)

@@ -321,7 +321,7 @@ static __always_inline int FN(lb, new_flow)(const FAM_PKT *p, const FAM_CT_KEY *
 				fwd.flags |= CT_F_SINGLE;
 			else if (r)
 				FN(ct, single_take_over)
-				(r, p->proto, addr, be->port, p->saddr, p->sport);
+			(r, p->proto, addr, be->port, p->saddr, p->sport);
 		}
 		id = FN(ct, create)(ck, &fwd, &rev, p->proto, now);
 		if (id < 0)

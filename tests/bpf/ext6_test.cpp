@@ -218,6 +218,43 @@ TEST_F(Ext6, TcLoadBalancerIpUdpToRemoteBackendRoundTrip) {
   EXPECT_TRUE(l4Checksum6Ok(r.out));
 }
 
+// An IPv6 ClusterIP (issue 15): a pod's new flow takes one CT entry (the
+// backend's designated frontend, be_rev6_v1), and the backend's answer,
+// arriving at the node NIC, is translated back through that entry alone.
+TEST_F(Ext6, ClusterIpFlowTakesOneCtEntryAndItsAnswerFindsIt) {
+  const std::string vip = "fd00:96::10";
+  ASSERT_TRUE(sync({external6(vip, 80, kTcp, {backend6(kRemoteBe, 8080)}, 0)}));
+  be_rev6_key bk{};
+  std::memcpy(&bk.addr, ip6(kRemoteBe).data(), sizeof bk.addr);
+  bk.port = htons(8080);
+  bk.proto = kTcp;
+  auto des = dp().beRev6().lookup(bk);
+  ASSERT_TRUE(des);
+  EXPECT_EQ(des->port, htons(80));
+  EXPECT_EQ(des->svc_id, svcId(key6(vip, 80, kTcp)));
+
+  auto r = tcPod(tcp6(kLocalBe, 41000, vip, 80));
+  auto t = parse6(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(ip6str(t->daddr), kRemoteBe);
+  EXPECT_EQ(t->dport, 8080);
+  EXPECT_EQ(dp().conntrack6().count(), 1u);
+  dp().conntrack6().forEach(
+      [](const ct6_key&, const ct6_value& v) { EXPECT_TRUE(v.flags & CT_F_SINGLE); });
+
+  r = xdp(tcp6(kRemoteBe, 8080, kLocalBe, 41000, kTcpSyn | kTcpAck));
+  ASSERT_NE(r.retval, kXdpDrop);
+  t = parse6(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(ip6str(t->saddr), vip);
+  EXPECT_EQ(t->sport, 80);
+  EXPECT_EQ(ip6str(t->daddr), kLocalBe);
+  EXPECT_EQ(t->dport, 41000);
+  EXPECT_TRUE(l4Checksum6Ok(r.out));
+  EXPECT_EQ(dp().conntrack6().count() + dp().conntrack6Est().count(), 1u)
+      << "the answer made an entry";
+}
+
 TEST_F(Ext6, NodePortToLocalBackendKeepsTheClientAddress) {
   ASSERT_TRUE(sync({external6(kNode6, 30080, kTcp, {backend6(kLocalBe, 8080)})}));
   const Bytes syn = tcp6(kClient6, 40000, kNode6, 30080);

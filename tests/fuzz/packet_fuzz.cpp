@@ -513,6 +513,7 @@ struct Outcome {
   uint16_t port = 0;
   bool snat = false;      // both ends rewritten (CT_F_SNAT)
   bool hairpin = false;   // CT_F_HAIRPIN: a pod's flow to itself, sent back into the pod
+  bool single = false;    // new flow: one CT entry (CT_F_SINGLE, the backend's designated frontend)
   uint32_t snatAddr = 0;  // Dnat: new source (the node); Rnat: new destination (the client)
   uint16_t snatPort = 0;  // 0 for a new flow: any of freePorts
   std::vector<uint16_t> freePorts;  // new SNAT flow: ports no live flow to this backend holds
@@ -624,6 +625,9 @@ class Fuzzer {
   // TCP, ct_v2 for UDP, skipping entries past their lifetime and closing
   // entries met by a bare SYN (a new connection reusing the tuple).
   std::optional<ct_value> ctFind(const Ref& r, const Bytes& in, bool* est = nullptr);
+  // The single-entry flow `r` (a backend's answer) belongs to, with the
+  // backend's designation: ct_single_reply's rules.
+  std::optional<std::pair<ct_value, be_rev_value>> singleReply(const Ref& r, const Bytes& in);
   // The key of the other entry of the flow whose entry `v` has key `k`.
   static ct_key pairKey(const ct_value& v, const ct_key& k);
   bool ctAlive(const ct_value& v, uint8_t proto);
@@ -1283,6 +1287,29 @@ std::optional<ct_value> Fuzzer::ctFind(const Ref& r, const Bytes& in, bool* est)
   return std::nullopt;
 }
 
+std::optional<std::pair<ct_value, be_rev_value>> Fuzzer::singleReply(const Ref& r,
+                                                                     const Bytes& in) {
+  be_rev_key bk{};
+  bk.addr = htonl(r.saddr), bk.port = htons(r.sport), bk.proto = r.proto;
+  auto des = dp_->beRev().lookup(bk);
+  if (!des) return std::nullopt;
+  ct_key k{};
+  k.saddr = htonl(r.daddr), k.sport = htons(r.dport);  // the client
+  k.daddr = des->vip, k.dport = des->port, k.proto = r.proto;
+  auto mine = [&](const std::optional<ct_value>& v) {
+    return v && v->dir == CT_DIR_FORWARD && (v->flags & CT_F_SINGLE) && v->nat_addr == bk.addr &&
+           v->nat_port == bk.port && v->svc_id == des->svc_id;
+  };
+  std::optional<ct_value> e;
+  if (r.proto == kTcp && !mine(e = ctRead(true, k))) e.reset();
+  if (!e && !mine(e = ctRead(false, k))) e.reset();
+  const uint8_t flags = r.proto == kTcp && !r.later ? in[r.l4 + 13] : 0;
+  if (!e || !ctAlive(*e, r.proto) || ((e->flags & CT_F_CLOSING) && (flags & testlib::kTcpSyn)) ||
+      !backendValid(e->backend_id, e->svc_id))
+    return std::nullopt;
+  return std::make_pair(*e, *des);
+}
+
 std::optional<ct_value> Fuzzer::ctRead(bool est, const ct_key& k) {
   auto v = est ? dp_->conntrackEst().lookup(k) : dp_->conntrack().lookup(k);
   if (reads_) reads_->push_back({est, k, v});
@@ -1445,6 +1472,22 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
   }
   const Ref& r = *p.ref;
   const uint8_t ttl = in[kEth + 8];
+  // A backend's answer to a single-entry flow: that flow's FORWARD entry,
+  // keyed on the client and the backend's designated frontend (be_rev_v1).
+  if (auto single = singleReply(r, in)) {
+    const auto& [e, des] = *single;
+    Outcome o;
+    o.kind = Expect::Rnat;
+    o.addr = ntohl(des.vip);
+    o.port = ntohs(des.port);
+    o.snatAddr = r.daddr;
+    leave(o, prog, ttl, false, true);
+    hairpinMacs(o, prog, in);
+    p.kind = Expect::Rnat;
+    p.svcId = e.svc_id;
+    p.alts[e.backend_id] = o;
+    return p;
+  }
   bool inEst = false;
   auto ct = ctFind(r, in, &inEst);
   // A FORWARD entry whose backend left the Service is ignored (balanced
@@ -1452,7 +1495,7 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
   // map: missing -> rebuilt; owned by another flow -> this entry dropped
   // and the packet is untracked.
   if (ct && ct->dir == CT_DIR_FORWARD && !backendValid(ct->backend_id, ct->svc_id)) ct.reset();
-  if (ct) {
+  if (ct && !(ct->flags & CT_F_SINGLE)) {  // a single entry has no other half
     ct_key k{};
     k.saddr = htonl(r.saddr), k.daddr = htonl(r.daddr);
     k.sport = htons(r.sport), k.dport = htons(r.dport), k.proto = r.proto;
@@ -1551,6 +1594,11 @@ Prediction Fuzzer::predict(const Bytes& in, Prog prog) {
       hairpinMacs(o, prog, in);
     } else {
       leave(o, prog, ttl, (spec.flags & SVC_F_EXTERNAL) != 0, false);
+      // One CT entry when this frontend is the backend's designated one.
+      be_rev_key bk{};
+      bk.addr = b.value.addr, bk.port = b.value.port, bk.proto = r.proto;
+      auto des = dp_->beRev().lookup(bk);
+      o.single = !(spec.flags & SVC_F_EXTERNAL) && des && des->svc_id == af.svcId;
     }
     p.alts[b.id] = o;
   }
@@ -1751,13 +1799,19 @@ std::string Fuzzer::checkOutcome(Prog prog, const Bytes& in, const Bytes& out, u
       return "DNAT changed the source";
     }
     // Both CT entries of the flow exist and agree (the REPLY entry is keyed
-    // on the backend's answer to the client, or to node:port with SNAT).
+    // on the backend's answer to the client, or to node:port with SNAT); a
+    // single-entry flow has its FORWARD entry only.
     auto fwd = ctLookup(r.saddr, r.sport, r.daddr, r.dport, r.proto);
     auto rev = ctLookup(o->daddr, o->dport, o->saddr, o->sport, r.proto);
     if (!fwd || fwd->dir != CT_DIR_FORWARD || ntohl(fwd->nat_addr) != o->daddr ||
         ntohs(fwd->nat_port) != o->dport || !!(fwd->flags & CT_F_SNAT) != oc.snat ||
         (oc.snat && (ntohl(fwd->snat_addr) != o->saddr || ntohs(fwd->snat_port) != o->sport)))
       return "no matching FORWARD CT entry after DNAT";
+    if (p.newFlow && !!(fwd->flags & CT_F_SINGLE) != oc.single)
+      return oc.single ? "a new flow of its backend's designated frontend took two CT entries"
+                       : "a new flow took a single CT entry but is not its backend's designated "
+                         "frontend's";
+    if (fwd->flags & CT_F_SINGLE) return "";
     // Every DNAT leaves both entries of the flow (an evicted REPLY entry is
     // rebuilt by the FORWARD hit).
     if (!rev || rev->dir != CT_DIR_REPLY || ntohl(rev->nat_addr) != r.daddr ||
@@ -2083,7 +2137,9 @@ void Fuzzer::runFrame(int cat, const Bytes& in, const std::array<int, 3>& order,
       rr.fk = fk;
       rr.fv = *madeFwd;
       rr.rk = pairKey(*madeFwd, fk);
-      if (auto rv = dp_->conntrack().lookup(rr.rk)) {
+      if (madeFwd->flags & CT_F_SINGLE) {
+        rr.created = true;  // its one entry (rk/rv unused)
+      } else if (auto rv = dp_->conntrack().lookup(rr.rk)) {
         rr.created = true;
         rr.rv = *rv;
       }
@@ -2112,9 +2168,11 @@ void Fuzzer::runFrame(int cat, const Bytes& in, const std::array<int, 3>& order,
         fmt::print(stderr, "replay: packet {} program {}: the kernel's own choice failed: {}\n",
                    idx_, name, why);
       }
-      if (madeFwd) (void)dp_->conntrack().erase(pairKey(*madeFwd, fk));
+      if (madeFwd && !(madeFwd->flags & CT_F_SINGLE))
+        (void)dp_->conntrack().erase(pairKey(*madeFwd, fk));
       (void)dp_->conntrack().erase(want->fk);
-      (void)dp_->conntrack().update(want->rk, onReplayClock(want->rv));
+      if (!(want->fv.flags & CT_F_SINGLE))
+        (void)dp_->conntrack().update(want->rk, onReplayClock(want->rv));
       (void)dp_->conntrack().update(want->fk, onReplayClock(want->fv));
       if (want->haveAff) {
         affinity_value av = want->av;
@@ -2217,7 +2275,8 @@ void Fuzzer::takeSnapshot(uint64_t nextIdx) {
 }
 
 // --corrupt-at: a state a datapath bug could leave (the REPLY entries of the
-// latest flows name the wrong service port), written as the fuzzer's own
+// latest flows name the wrong service port; a single-entry flow's FORWARD
+// entry the wrong backend port), written as the fuzzer's own
 // map writes so a replay makes them too.
 void Fuzzer::corruptReplies() {
   Event ev;
@@ -2230,14 +2289,22 @@ void Fuzzer::corruptReplies() {
     rk.daddr = htonl(it->snat ? kNodeIp : it->client);
     rk.dport = htons(it->snat ? it->snatPort : it->cport);
     auto v = dp_->conntrack().lookup(rk);
-    if (!v || v->dir != CT_DIR_REPLY) continue;
+    if (!v || v->dir != CT_DIR_REPLY) {
+      // A single-entry flow: its FORWARD entry names a wrong backend port.
+      ct_key fk{};
+      fk.saddr = htonl(it->client), fk.sport = htons(it->cport), fk.proto = it->proto;
+      fk.daddr = htonl(it->vip), fk.dport = htons(it->vport);
+      v = dp_->conntrack().lookup(fk);
+      if (!v || !(v->flags & CT_F_SINGLE)) continue;
+      rk = fk;
+    }
     v->nat_port = htons(static_cast<uint16_t>(ntohs(v->nat_port) ^ 1));
     ev.entries.push_back({rk, *v});
     ++n;
   }
   for (const auto& [k, v] : ev.entries) (void)dp_->conntrack().update(k, v);
   fmt::print(stderr,
-             "packet_fuzz: --corrupt-at {}: the REPLY entries of {} flows now name a wrong port\n",
+             "packet_fuzz: --corrupt-at {}: the CT entries of {} flows now name a wrong port\n",
              idx_, ev.entries.size());
   journal_.push_back(std::move(ev));
 }
