@@ -671,6 +671,17 @@ void loadEnv(Env& e, uint32_t n, const Options& o, uint32_t nic0) {
         !setFilterBitInMap(e.dp->lbFilter(), LbFilter::ipv6(&k.vip, k.port, false)) ||
         !setFilterBitInMap(e.dp->lbFilter(), LbFilter::ipv6(&a.addr, b.port, true)))
       fail("writing the IPv6 Service");
+    // Its backend's designated frontend (loader/be_rev.h): its flows take
+    // one CT entry, as the Syncer's v4 ClusterIPs' do.
+    be_rev6_key rk{};
+    rk.addr = a.addr;
+    rk.port = b.port;
+    rk.proto = bpftest::kTcp;
+    be_rev6_value rv{};
+    rv.vip = k.vip;
+    rv.port = k.port;
+    rv.svc_id = svcId6;
+    if (!e.dp->beRev6().update(rk, rv)) fail("writing the IPv6 Service's be_rev6_v1 entry");
     e.svcIds[Svc::Hot6] = svcId6;
   }
 

@@ -50,12 +50,13 @@ std::string renderTrace(const Json& t) {
   const Json& ct = at(t, {"conntrack"});
   if (ct.is_object()) {
     kv += fmt::format(
-        "Conntrack:\t{} entry in {} -> {} (backend {}), idle {:.1f}s, {}{}{}\n",
+        "Conntrack:\t{} entry in {} -> {} (backend {}), idle {:.1f}s, {}{}{}{}\n",
         str(at(ct, {"direction"})), str(at(ct, {"map"})), str(at(ct, {"natAddress"})),
         str(at(ct, {"backendId"})),
         at(ct, {"idleSeconds"}).is_number() ? at(ct, {"idleSeconds"}).get<double>() : 0.0,
         yesNo(at(ct, {"alive"})) == "yes" ? "alive" : "expired",
         yesNo(at(ct, {"closing"})) == "yes" ? ", closing" : "",
+        yesNo(at(ct, {"singleEntry"})) == "yes" ? ", single entry (no reply entry)" : "",
         at(ct, {"snatAddress"}).is_string()
             ? fmt::format(", {} via {}", yesNo(at(ct, {"hairpin"})) == "yes" ? "hairpin" : "SNAT",
                           str(at(ct, {"snatAddress"})))

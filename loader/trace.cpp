@@ -166,6 +166,8 @@ json ctEntryJson(const Dataplane& dp, const char* map, const typename F::CtValue
             {"closing", (v.flags & CT_F_CLOSING) != 0},
             {"snat", (v.flags & CT_F_SNAT) != 0},
             {"hairpin", (v.flags & CT_F_HAIRPIN) != 0},
+            // CT_F_SINGLE: no REPLY entry, answers found through be_rev_v1
+            {"singleEntry", (v.flags & CT_F_SINGLE) != 0},
             {"alive", age <= lifetime},
             {"idleSeconds",
              life.hz ? static_cast<double>(uint64_t{age} << CT_TICK_SHIFT) / life.hz : 0.0}};
