@@ -22,16 +22,10 @@ BeRev::Key keyOf(const FrontendKey& f, const ActualBackend& b) {
 
 bool eligible(const ActualFrontend& fe) { return !(fe.master.flags & SVC_F_EXTERNAL); }
 
-be_rev_key key4(const BeRev::Key& k) {
-  be_rev_key out{};
-  std::memcpy(&out.addr, k.addr.data(), sizeof out.addr);
-  out.port = k.portBe;
-  out.proto = k.proto;
-  return out;
-}
-
-be_rev6_key key6(const BeRev::Key& k) {
-  be_rev6_key out{};
+// The map key (be_rev_key or be_rev6_key) of `k`.
+template <class MapKey>
+MapKey mapKey(const BeRev::Key& k) {
+  MapKey out{};
   std::memcpy(&out.addr, k.addr.data(), sizeof out.addr);
   out.port = k.portBe;
   out.proto = k.proto;
@@ -93,25 +87,26 @@ Status BeRev::write(const std::map<Key, bool>& dirty, BeRevMap& map4, BeRev6Map&
     const Choice* c = designated(k);
     if (k.v6) {
       if (!c) {
-        if (auto st = map6.erase(key6(k)); !st && st.error().code != ENOENT) return st;
+        if (auto st = map6.erase(mapKey<be_rev6_key>(k)); !st && st.error().code != ENOENT)
+          return st;
         continue;
       }
       be_rev6_value v{};
       std::memcpy(&v.vip, c->frontend.vip6.data(), sizeof v.vip);
       v.port = htons(c->frontend.port);
       v.svc_id = c->svcId;
-      if (auto st = map6.update(key6(k), v); !st) return st;
+      if (auto st = map6.update(mapKey<be_rev6_key>(k), v); !st) return st;
       continue;
     }
     if (!c) {
-      if (auto st = map4.erase(key4(k)); !st && st.error().code != ENOENT) return st;
+      if (auto st = map4.erase(mapKey<be_rev_key>(k)); !st && st.error().code != ENOENT) return st;
       continue;
     }
     be_rev_value v{};
     v.vip = htonl(c->frontend.vip);
     v.port = htons(c->frontend.port);
     v.svc_id = c->svcId;
-    if (auto st = map4.update(key4(k), v); !st) return st;
+    if (auto st = map4.update(mapKey<be_rev_key>(k), v); !st) return st;
   }
   return {};
 }
