@@ -253,18 +253,17 @@ static __always_inline FAM_CT_VALUE *FN(ct, single_reply)(const FAM_PKT *p, __u3
 	return ct;
 }
 
-/* A new flow of another frontend (or a direct one) from `client` to the
+/* A new flow of another frontend (or a direct one), packet `p`, to the
  * backend `be_addr`:`be_port` would have its answers taken by a live
  * single-entry flow of the backend's designated frontend `r` on the same
  * client tuple: that older entry goes (the newer flow owns the tuple). */
-static __always_inline void FN(ct, single_take_over)(const FAM_BE_REV_VALUE *r, __u8 proto,
-						     FAM_ADDR be_addr, __be16 be_port,
-						     FAM_ADDR client, __be16 client_port)
+static __always_inline void FN(ct, single_take_over)(const FAM_BE_REV_VALUE *r, const FAM_PKT *p,
+						     FAM_ADDR be_addr, __be16 be_port)
 {
 	FAM_CT_KEY fk;
 	void *map;
 
-	if (FN(ct, single_find)(r, proto, be_addr, be_port, client, client_port, &fk, &map))
+	if (FN(ct, single_find)(r, p->proto, be_addr, be_port, p->saddr, p->sport, &fk, &map))
 		bpf_map_delete_elem(map, &fk);
 }
 
@@ -342,8 +341,7 @@ static __always_inline void FN(ct, take_over_tuple)(const FAM_PKT *p)
 		FAM_BE_REV_VALUE *r = FN(ct, be_rev)(p->daddr, p->dport, p->proto);
 
 		if (r)
-			FN(ct, single_take_over)
-		(r, p->proto, p->daddr, p->dport, p->saddr, p->sport);
+			FN(ct, single_take_over)(r, p, p->daddr, p->dport);
 		return;
 	}
 	if (e->dir != CT_DIR_REPLY)

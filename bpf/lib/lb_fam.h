@@ -317,11 +317,11 @@ static __always_inline int FN(lb, new_flow)(const FAM_PKT *p, const FAM_CT_KEY *
 			 * tuple would take this flow's answers. */
 			FAM_BE_REV_VALUE *r = FN(ct, be_rev)(addr, be->port, p->proto);
 
-			if (r && r->svc_id == svc->svc_id && !(svc->flags & SVC_F_EXTERNAL))
+			if (r && r->svc_id == svc->svc_id && !(svc->flags & SVC_F_EXTERNAL)) {
 				fwd.flags |= CT_F_SINGLE;
-			else if (r)
-				FN(ct, single_take_over)
-			(r, p->proto, addr, be->port, p->saddr, p->sport);
+			} else if (r) {
+				FN(ct, single_take_over)(r, p, addr, be->port);
+			}
 		}
 		id = FN(ct, create)(ck, &fwd, &rev, p->proto, now);
 		if (id < 0)
