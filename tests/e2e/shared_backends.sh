@@ -45,8 +45,14 @@ test_tcp_both() {
         return
     fi
     # tc path: web's flows one entry each (CT_F_SINGLE 0x10), web2's two.
-    assert_eq $N "$(ct_count '(.flags / 16 | floor) % 2 == 1')" \
-        "single-entry CT entries after $N connections to $VIP (designated) and $N to $VIP2"
+    # A web2 connection that happens to reuse a web connection's client
+    # port to the same backend takes that tuple over (deletes its single
+    # entry): rare (two runs of ~40 ports in the ephemeral range), allowed
+    # twice.
+    local single
+    single=$(ct_count '(.flags / 16 | floor) % 2 == 1')
+    assert_ge "$single" $((N - 2)) "single-entry CT entries after $N connections to $VIP (designated)"
+    assert_ge $N "$single" "single-entry CT entries: at most one per connection to $VIP"
     assert_eq $N "$(ct_count '.dir == 2')" "REPLY entries (one per connection to $VIP2)"
 }
 
