@@ -192,6 +192,16 @@ static __always_inline FAM_BE_REV_VALUE *FN(ct, be_rev)(FAM_ADDR addr, __be16 po
 	return bpf_map_lookup_elem(&FAM_BE_REV_MAP, &k);
 }
 
+/* `ct` (or NULL) is a single-entry flow's FORWARD entry to exactly backend
+ * `be_addr`:`be_port` of frontend `r`. */
+static __always_inline int FN(ct, is_single_of)(const FAM_CT_VALUE *ct, const FAM_BE_REV_VALUE *r,
+						FAM_ADDR be_addr, __be16 be_port)
+{
+	return ct && ct->dir == CT_DIR_FORWARD && (ct->flags & CT_F_SINGLE) &&
+	       FAM_ADDR_EQ(ct->nat_addr, be_addr) && ct->nat_port == be_port &&
+	       ct->svc_id == r->svc_id;
+}
+
 /* The FORWARD entry of the single-entry flow between `client` and backend
  * `be_addr`:`be_port` whose designated frontend is `r`: its key is rebuilt
  * (client -> the frontend) and the entry must be a single FORWARD one to
@@ -214,16 +224,12 @@ static __always_inline FAM_CT_VALUE *FN(ct, single_find)(const FAM_BE_REV_VALUE 
 	*map = &FAM_CT_EST_MAP;
 	if (proto == IPPROTO_TCP) {
 		ct = bpf_map_lookup_elem(&FAM_CT_EST_MAP, fk);
-		if (ct && ct->dir == CT_DIR_FORWARD && (ct->flags & CT_F_SINGLE) &&
-		    FAM_ADDR_EQ(ct->nat_addr, be_addr) && ct->nat_port == be_port &&
-		    ct->svc_id == r->svc_id)
+		if (FN(ct, is_single_of)(ct, r, be_addr, be_port))
 			return ct;
 	}
 	*map = &FAM_CT_MAP;
 	ct = bpf_map_lookup_elem(&FAM_CT_MAP, fk);
-	if (ct && ct->dir == CT_DIR_FORWARD && (ct->flags & CT_F_SINGLE) &&
-	    FAM_ADDR_EQ(ct->nat_addr, be_addr) && ct->nat_port == be_port &&
-	    ct->svc_id == r->svc_id)
+	if (FN(ct, is_single_of)(ct, r, be_addr, be_port))
 		return ct;
 	return NULL;
 }
