@@ -99,8 +99,8 @@ test_udp6_from_pod() {
 
 test_node_curl6() {
     local out
-    out=$(http_get_many node 10 "http://[$VIP6]/")
-    check_both_answer "$out" 10 1 "the node's own curl -6 http://[$VIP6]/"
+    out=$(http_get_many node 20 "http://[$VIP6]/")
+    check_both_answer "$out" 20 2 "the node's own curl -6 http://[$VIP6]/"
 }
 
 test_v6_no_endpoints_refused() {

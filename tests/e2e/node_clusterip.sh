@@ -17,10 +17,10 @@ test_node_tcp() {
 
 test_node_udp() {
     local out="" i
-    for i in $(seq 10); do out+=$(udp_query_node "$VIP" 5353 2 8)$'\n'; done
+    for i in $(seq 24); do out+=$(udp_query_node "$VIP" 5353 2 8)$'\n'; done
     out=${out%$'\n'}
-    assert_eq 20 "$(grep -c "^be[12] from $VIP:5353\$" <<<"$out")" \
-        "UDP replies (from $VIP:5353) to 10 node sockets x 2 datagrams:
+    assert_eq 48 "$(grep -c "^be[12] from $VIP:5353\$" <<<"$out")" \
+        "UDP replies (from $VIP:5353) to 24 node sockets x 2 datagrams:
 $out"
     assert_ge "$(grep -c "^be1 " <<<"$out")" 1 "node UDP answers from be1"
     assert_ge "$(grep -c "^be2 " <<<"$out")" 1 "node UDP answers from be2"

@@ -73,8 +73,8 @@ test_designation_moves() {
         >"$TOPO_TMP/web-none.yaml"
     e2e_apply "$TOPO_TMP/web-none.yaml" || return
     local out
-    out=$(http_get_many client 10 "http://$VIP2/")
-    check_both_answer "$out" 10 1 "client pod -> $VIP2:80 after web lost its endpoints"
+    out=$(http_get_many client 20 "http://$VIP2/")
+    check_both_answer "$out" 20 2 "client pod -> $VIP2:80 after web lost its endpoints"
     out=$(udp_query_pod client "$VIP2" 5353 1 8)
     assert_match "$out" "^be[12] from $VIP2:5353\$" "UDP via $VIP2 after web lost its endpoints"
 }

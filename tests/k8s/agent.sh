@@ -237,7 +237,7 @@ test_daemon_restart_while_api_changes() {
     k8s_kubectl label pod be2 -n default app=other --overwrite >/dev/null || _fail "label"
     svc web4 10.96.0.40 || _fail "kubectl apply web4"
     # The dataplane stays: the last state forwards meanwhile.
-    served_by http://10.96.0.30/ 10 "be1 be2" ||
+    served_by http://10.96.0.30/ 20 "be1 be2" ||
         _fail "the pinned dataplane stopped forwarding its last state while svclbd was down (got: $SERVED)"
     daemon_start && daemon_wait_ready || { _fail "svclbd did not restart"; return; }
     wait_for 30 "listed after the restart" synced || return

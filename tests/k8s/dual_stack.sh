@@ -94,7 +94,7 @@ test_downgrade_with_kubectl() {
         { _fail "kubectl patch ipFamilyPolicy SingleStack"; return; }
     assert_eq "$V4" "$(k8s_kubectl get svc web -o jsonpath='{.spec.clusterIPs[*]}')" "the apiserver released the IPv6 ClusterIP"
     wait_for 10 "the released IPv6 ClusterIP no longer answers" fails "http://[$V6]/"
-    served_by "http://$V4/" 10 "be1 be2" || _fail "the IPv4 ClusterIP stopped answering"
+    served_by "http://$V4/" 20 "be1 be2" || _fail "the IPv4 ClusterIP stopped answering"
 }
 
 setup_cluster || { k8s_dump_logs; fatal_setup "cluster objects"; }
