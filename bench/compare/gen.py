@@ -17,7 +17,15 @@ import sys
 
 n, e, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 VIP0 = int(ipaddress.ip_address("10.96.0.1"))
-EPS = [str(ipaddress.ip_address("10.251.0.11") + i) for i in range(e)]
+# The tested (last) Service's endpoints are its own, 10.251.0.11.., as in a
+# cluster where each Service selects its own pods; every other Service
+# shares another E addresses, 10.251.0.111.. (load only: no traffic).
+TESTED_EPS = [str(ipaddress.ip_address("10.251.0.11") + k) for k in range(e)]
+OTHER_EPS = [str(ipaddress.ip_address("10.251.0.111") + k) for k in range(e)]
+
+
+def eps_of(i):
+    return TESTED_EPS if i == n - 1 else OTHER_EPS
 
 
 def vip(i):
@@ -43,7 +51,7 @@ with open(os.path.join(out, "svc.yaml"), "w") as f:
             f.write(f"  - name: {name}\n    port: {port}\n    protocol: {proto}\n    targetPort: {tport}\n")
         f.write(f"---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: s{i}\n  namespace: bench\n"
                 f"subsets:\n- addresses:\n")
-        for a in EPS:
+        for a in eps_of(i):
             f.write(f"  - ip: {a}\n")
         f.write("  ports:\n")
         for name, proto, port, tport in ports(i):
@@ -60,10 +68,10 @@ with open(os.path.join(out, "ipt.rules"), "w") as f:
             p = proto.lower()
             rules.append(f'-A KUBE-SERVICES -d {vip(i)}/32 -p {p} -m comment --comment "bench/s{i}:{name} cluster IP" '
                          f"-m {p} --dport {port} -j {svc}")
-            for k, a in enumerate(EPS):
+            for k, a in enumerate(eps_of(i)):
                 sep = "KUBE-SEP-" + h(f"bench/s{i}:{name}:{a}")
                 chains.append(sep)
-                left = len(EPS) - k
+                left = e - k
                 prob = "" if left == 1 else f"-m statistic --mode random --probability {1.0 / left:.11f} "
                 rules.append(f'-A {svc} -m comment --comment "bench/s{i}:{name} -> {a}:{tport}" {prob}-j {sep}')
                 rules.append(f"-A {sep} -s {a}/32 -j KUBE-MARK-MASQ")
@@ -90,12 +98,12 @@ for c0 in range(0, n, chunk):
                 p = proto.lower()
                 sc = f"service-s{i}-{name}"
                 eps = []
-                for k, a in enumerate(EPS):
+                for k, a in enumerate(eps_of(i)):
                     ec = f"endpoint-s{i}-{name}-{k}"
                     f.write(f"add chain ip kube-proxy {ec}\n"
                             f"add rule ip kube-proxy {ec} meta l4proto {p} dnat to {a}:{tport}\n")
                     eps.append(f"{k} : goto {ec}")
                 f.write(f"add chain ip kube-proxy {sc}\n"
-                        f"add rule ip kube-proxy {sc} numgen random mod {len(EPS)} vmap {{ {', '.join(eps)} }}\n")
+                        f"add rule ip kube-proxy {sc} numgen random mod {e} vmap {{ {', '.join(eps)} }}\n")
                 elems.append(f"{vip(i)} . {p} . {port} : goto {sc}")
         f.write(f"add element ip kube-proxy service-ips {{ {', '.join(elems)} }}\n")

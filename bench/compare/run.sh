@@ -19,6 +19,9 @@
 # (the backend namespace's 10 addresses) are created through the API by
 # svclb-k8sload, so the three see the same objects; before the next N they
 # are deleted again (svclb-k8sload --delete) and every dataplane drained.
+# The tested Service (the last) has endpoints of its own (10.251.0.11..20,
+# the backend namespace's addresses), as where each Service selects its own
+# pods; the other Services share 10.251.0.111..120 (load only, no traffic).
 # Without Go the real peer cannot run: the hand-written configs run instead.
 #
 # For each N (services x 10 endpoints): UDP 64 B established-flow and
@@ -412,7 +415,7 @@ K8S_NSNAME=bench
 PREV_N=0
 kload() { timeout 1800 nsenter --net="/run/netns/$K8S_NS" "$BENCH_BIN/svclb-k8sload" \
     --kubeconfig "$K8S_ADMIN_KUBECONFIG" --namespace "$K8S_NSNAME" --endpoints "$ENDPOINTS" \
-    --endpoint-base 10.251.0.11 --udp-port 53 --udp-target-port 5353 --timeout 29m "$@"; }
+    --endpoint-base 10.251.0.111 --last-endpoint-base 10.251.0.11 --udp-port 53 --udp-target-port 5353 --timeout 29m "$@"; }
 kubectl_cp() { timeout 60 nsenter --net="/run/netns/$K8S_NS" "$KUBECTL" --kubeconfig "$K8S_ADMIN_KUBECONFIG" "$@"; }
 
 # real_peer_load N: (the previous N's objects deleted and every dataplane

@@ -54,6 +54,7 @@ func main() {
 	c := flag.Int("concurrency", 16, "parallel workers")
 	timeout := flag.Duration("timeout", 30*time.Minute, "give up after this long")
 	epBase := flag.String("endpoint-base", "", "every slice holds the same endpoints: this IPv4 address + j (j < E)")
+	lastBase := flag.String("last-endpoint-base", "", "the last Service's slice instead holds this IPv4 address + j: endpoints of its own")
 	udpPort := flag.Int("udp-port", 0, "also a UDP port \"dns\" on every Service (0: none)")
 	udpTarget := flag.Int("udp-target-port", 5353, "the UDP port's endpoint port")
 	del := flag.Bool("delete", false, "delete s0..s<N-1> and their slices instead of creating them")
@@ -61,21 +62,28 @@ func main() {
 	if *kubeconfig == "" || *n < 1 || *e < 1 || *e > 1000 || *c < 1 || *c > 256 || *n**e >= 1<<22 ||
 		*udpPort < 0 || *udpPort > 65535 || *udpTarget < 1 || *udpTarget > 65535 {
 		fail("usage: --kubeconfig F [--namespace NS] [--services N>=1] [--endpoints 1..1000] [--concurrency 1..256] (N*E < 4194304)" +
-			" [--endpoint-base IPv4] [--udp-port 0..65535] [--udp-target-port 1..65535] [--delete]")
+			" [--endpoint-base IPv4] [--last-endpoint-base IPv4] [--udp-port 0..65535] [--udp-target-port 1..65535] [--delete]")
 	}
-	var base netip.Addr
-	if *epBase != "" {
-		a, err := netip.ParseAddr(*epBase)
-		if err != nil || !a.Is4() {
-			fail("--endpoint-base %q is not an IPv4 address", *epBase)
+	parseBase := func(flagName, v string) netip.Addr {
+		if v == "" {
+			return netip.Addr{}
 		}
-		base = a
+		a, err := netip.ParseAddr(v)
+		if err != nil || !a.Is4() {
+			fail("--%s %q is not an IPv4 address", flagName, v)
+		}
+		return a
 	}
+	base := parseBase("endpoint-base", *epBase)
+	last := parseBase("last-endpoint-base", *lastBase)
 	epIP := func(i, j int) string {
-		if !base.IsValid() {
+		a := base
+		if i == *n-1 && last.IsValid() {
+			a = last
+		}
+		if !a.IsValid() {
 			return endpointIP(i, j, *e)
 		}
-		a := base
 		for k := 0; k < j; k++ {
 			a = a.Next()
 		}
