@@ -369,8 +369,9 @@ else
 fi
 xdp_attach xdppass ref_xdp_pass
 mkdir -p "$BPFDIR"
-# Conntrack capacity: the same number of flows as netfilter's table in this
-# run (nf_conntrack_max; svclb keeps 2 entries per flow in each of its maps).
+# Conntrack capacity: at least as many flows as netfilter's table in this
+# run (nf_conntrack_max; svclb keeps 2 entries per source-NATed or
+# node-facing flow, 1 per ClusterIP flow of a designated frontend).
 NF_CT_MAX=$(sysctl -n net.netfilter.nf_conntrack_max 2>/dev/null || echo 262144)
 SVCLB_CT=$((NF_CT_MAX * 2))
 start_svclbd svclb || { log "svclbd did not start"; exit 1; }
