@@ -298,13 +298,13 @@ if pp.get("not_implemented"):
 if cmpsum:
     L.append("## Side by side through a node (client ns -> node ns -> backend ns)\n")
     L.append(f"{cmp['reps']} interleaved rounds; {cmp['endpoints']} endpoints per service; the tested service is the "
-             "last one installed. UDP: 64 B, 2 sender threads (one per core; " +
+             "last one installed and has endpoints of its own (the others share another 10). UDP: 64 B, 2 sender threads (one per core; " +
              ("XDP live frames" if cmp.get("gen_mode") == "live" else "AF_PACKET") + "), sink = tc drop on the "
              "backend veth. node ns/pkt = 1e9/forwarded pps - 1e9/generator-alone pps (same round). TCP: 2 clients "
              "x 64 connects in flight against an accept-and-close server; first packet = connect() time at 1 in "
              "flight (SYN -> SYN-ACK through the node, p50)." +
              (f" Conntrack capacity: {cmp['ct_flows']} flows for every dataplane (netfilter's nf_conntrack_max; "
-              "svclb --max-conntrack twice that, 2 entries per flow)." if cmp.get("ct_flows") else "") + "\n")
+              "svclb --max-conntrack twice that: 2 entries per NodePort or source-NATed flow, 1 per ClusterIP flow)." if cmp.get("ct_flows") else "") + "\n")
     for n in sorted(cmpsum):
         d = cmpsum[n]
         L.append(f"### {n} services\n")
