@@ -94,6 +94,9 @@ json ApiHandler::query(const json& req) {
   // The source's own locks, not the daemon's: taken before it.
   std::optional<K8sSourceStatus> k8s;
   if (op == "status" && v_.k8s) k8s = v_.k8s->status();
+  // The LRU maps' walk, outside the daemon's lock (a sync may run meanwhile).
+  LruCounts lru;
+  if (op == "status" || op == "stats") lru = countLruMaps(v_.dp);
   std::lock_guard lk(v_.mu);
   try {
     if (op == "get") return get(req);
@@ -103,12 +106,12 @@ json ApiHandler::query(const json& req) {
       return traceJson(v_.dp, v_.syncer, *q);
     }
     if (op == "stats") {
-      CounterSnapshot snap = collectCounters(v_.dp, v_.syncer);
+      CounterSnapshot snap = collectCounters(v_.dp, v_.syncer, lru);
       if (v_.dns) snap.dns = v_.dns->counters();
       return statsJson(snap);
     }
     if (op == "status") {
-      json s = status();
+      json s = status(lru);
       s["source"] = k8s ? "kubernetes" : "svcctl";
       if (k8s) s["kubernetes"] = kubernetesJson(*k8s);
       if (v_.dns && v_.zone) {
@@ -177,7 +180,7 @@ json ApiHandler::get(const json& req) {
   return {{"ok", true}, {"items", items}};
 }
 
-json ApiHandler::status() {
+json ApiHandler::status(const LruCounts& lru) {
   const Dataplane& dp = v_.dp;
   json ifaces = json::array();
   for (const auto& t : dp.tcAttachments())
@@ -217,10 +220,11 @@ json ApiHandler::status() {
           {"externalInterfaces", external},
           {"programs", progs},
           {"cgroupLinks", links},
-          {"maps", mapsJson(collectMapUsage(dp, v_.syncer))},
+          {"maps", mapsJson(collectMapUsage(dp, v_.syncer, lru))},
           {"sync",
            {{"count", ss.count},
             {"lastDurationUs", static_cast<uint64_t>(ss.lastSeconds * 1e6)},
+            {"lastEndUnixNs", ss.lastEndUnixNs},
             {"lastError", ss.lastError}}}};
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "loader/metrics.h"
 #include "loader/svcctl_source.h"
 
 namespace svclb {
@@ -42,7 +43,7 @@ class ApiHandler {
  private:
   nlohmann::json query(const nlohmann::json& req);  // get, stats, status, unknown ops
   nlohmann::json get(const nlohmann::json& req);
-  nlohmann::json status();
+  nlohmann::json status(const LruCounts& lru);
 
   SvcctlSource& svcctl_;
   ApiViews v_;

@@ -111,9 +111,10 @@ std::string Daemon::handleLine(const nlohmann::json& req) { return api_.handleLi
 
 std::string Daemon::metrics() {
   CounterSnapshot snap;
+  const LruCounts lru = countLruMaps(dp_);  // outside the lock: a walk
   {
     std::lock_guard lk(mu_);
-    snap = collectCounters(dp_, syncer_);
+    snap = collectCounters(dp_, syncer_, lru);
   }
   if (dns_) snap.dns = dns_->counters();
   return renderPrometheus(snap);

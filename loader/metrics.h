@@ -72,9 +72,22 @@ struct CounterSnapshot {
   std::optional<dns::ServerCounters> dns;
 };
 
-// Reads every counter (the caller holds the daemon's lock).
-std::vector<MapUsage> collectMapUsage(const Dataplane& dp, const Syncer& syncer);
-CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer);
+// The entries of the LRU maps the dataplane fills (conntrack, socket
+// reverse NAT), counted by walking them: ~0.5 us per entry, so hundreds of
+// ms for full tables. Takes no lock (the maps live as long as the
+// Dataplane; the counts are estimates anyway): callers count BEFORE taking
+// the daemon's lock, so a status call or a metrics scrape never holds up a
+// sync for a walk.
+struct LruCounts {
+  size_t ct = 0, ctEst = 0, sockRev = 0;
+};
+LruCounts countLruMaps(const Dataplane& dp);
+
+// Reads every counter (the caller holds the daemon's lock); the LRU maps'
+// entries are the caller's countLruMaps.
+std::vector<MapUsage> collectMapUsage(const Dataplane& dp, const Syncer& syncer,
+                                      const LruCounts& lru);
+CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer, const LruCounts& lru);
 
 // {"ok":true,"services":[...],"drops":[...],"conntrackEvents":{...}[,"dns":{...}]}
 nlohmann::json statsJson(const CounterSnapshot& s);

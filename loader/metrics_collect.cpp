@@ -18,7 +18,12 @@ TrafficCounters traffic(const lb_stats& s) {
 
 }  // namespace
 
-std::vector<MapUsage> collectMapUsage(const Dataplane& dp, const Syncer& syncer) {
+LruCounts countLruMaps(const Dataplane& dp) {
+  return {dp.conntrack().count(), dp.conntrackEst().count(), dp.sockRev().count()};
+}
+
+std::vector<MapUsage> collectMapUsage(const Dataplane& dp, const Syncer& syncer,
+                                      const LruCounts& lruCounts) {
   const auto& cfg = dp.config();
   const auto& act = syncer.actual();
   size_t svcEntries = 0;
@@ -30,15 +35,14 @@ std::vector<MapUsage> collectMapUsage(const Dataplane& dp, const Syncer& syncer)
       {SVCLB_MAP_SERVICES, "hash", cfg.maxServiceEntries, svcEntries},
       {SVCLB_MAP_BACKENDS, "array", cfg.maxBackends - 1, act.backendIds.inUse()},
       {SVCLB_MAP_SVC_STATS, "percpu_array", cfg.maxSvcIds - 1, act.svcIds.inUse()},
-      {SVCLB_MAP_CT, "lru_hash", cfg.maxCtEntries, lru(dp.conntrack().count(), cfg.maxCtEntries)},
-      {SVCLB_MAP_CT_EST, "lru_hash", cfg.maxCtEntries,
-       lru(dp.conntrackEst().count(), cfg.maxCtEntries)},
+      {SVCLB_MAP_CT, "lru_hash", cfg.maxCtEntries, lru(lruCounts.ct, cfg.maxCtEntries)},
+      {SVCLB_MAP_CT_EST, "lru_hash", cfg.maxCtEntries, lru(lruCounts.ctEst, cfg.maxCtEntries)},
       {SVCLB_MAP_SOCK_REV, "lru_hash", SVCLB_DEFAULT_SOCK_REV_ENTRIES,
-       lru(dp.sockRev().count(), SVCLB_DEFAULT_SOCK_REV_ENTRIES)},
+       lru(lruCounts.sockRev, SVCLB_DEFAULT_SOCK_REV_ENTRIES)},
   };
 }
 
-CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer) {
+CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer, const LruCounts& lru) {
   CounterSnapshot s;
   auto svcStats = dp.svcStats();
   auto beStats = dp.backendStats();
@@ -69,7 +73,7 @@ CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer) {
   auto em = dp.ctEvents();
   for (uint32_t e = 0; e < CT_EV_MAX; ++e)
     if (const char* n = ctEventName(e)) s.ctEvents[n] = sumCounts(em.lookup(e));
-  s.maps = collectMapUsage(dp, syncer);
+  s.maps = collectMapUsage(dp, syncer, lru);
   const SyncStats& ss = syncer.stats();
   s.sync = {ss.count, ss.errors, ss.opsApplied, ss.lastSeconds, ss.totalSeconds, ss.lastError};
   return s;

@@ -401,6 +401,10 @@ Status Syncer::apply(Plan plan) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++stats_.count;
   stats_.lastSeconds = secs;
+  stats_.lastEndUnixNs =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   stats_.totalSeconds += secs;
   if (!st) {
     ++stats_.errors;

@@ -21,6 +21,9 @@ struct SyncStats {
   // removed (Dataplane::destroyUdpSockets).
   uint64_t socketsDestroyed = 0;
   double lastSeconds = 0, totalSeconds = 0;
+  // When the last sync ended (unix ns, wall clock): what a benchmark compares
+  // with kube-proxy's own sync timestamps.
+  uint64_t lastEndUnixNs = 0;
   std::string lastError;
 };
 

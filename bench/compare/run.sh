@@ -323,16 +323,22 @@ start_svclbd() {  # start_svclbd CFG EXTRA-FLAGS...
 # svclb-k8s: svc_v1 entries and whether it synced.
 k8s_counts() {
     svcctl_k8s status -o json 2>/dev/null |
-        jq -r '[(.maps[] | select(.name == "svc_v1") | .entries), .kubernetes.synced] | @tsv'
+        jq -r '[(.maps[] | select(.name == "svc_v1") | .entries), .kubernetes.synced, (.sync.lastEndUnixNs // 0)] | @tsv'
 }
 # svclb_k8s_wait WANT_SVC_V1 SECONDS: until svclbd (k8s) holds exactly that
-# many svc_v1 entries and is synced; prints the unix ns of that poll.
+# many svc_v1 entries and is synced; prints the unix ns its last map sync
+# ended (svclbd's own timestamp, as kube-proxy's are read from its metrics:
+# a status call walks the full conntrack maps, hundreds of ms after a
+# traffic round, so the poll's own time would be late by that much).
 svclb_k8s_wait() {
     local want=$1 end c
     end=$(($(now_ns) + $2 * 1000000000))
     while (($(now_ns) < end)); do
         c=$(k8s_counts)
-        if [[ $c == "$want"$'\t'true ]]; then now_ns; return 0; fi
+        if [[ ${c%$'\t'*} == "$want"$'\t'true ]]; then
+            if [[ ${c##*$'\t'} =~ ^[1-9][0-9]*$ ]]; then echo "${c##*$'\t'}"; else now_ns; fi
+            return 0
+        fi
         sleep 0.05
     done
     log "svclbd (k8s) not complete within $2 s: svc_v1/synced = ${c:-?} (want $want)"

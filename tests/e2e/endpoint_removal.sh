@@ -22,7 +22,14 @@ test_remove_be2() {
     local f n0 out
     f=$(endpoints_yaml web-only-be1 "${POD_IP[be1]}")
     n0=$(be1_ok)
+    local t0 t1 end
+    t0=$(date +%s%N)
     assert_ok "apply Endpoints with only be1" svcctl apply -f "$f"
+    t1=$(date +%s%N)
+    # status reports when that apply's map sync ended (svclbd's wall clock).
+    end=$(svcctl status -o json | jq -r '.sync.lastEndUnixNs')
+    assert_eq yes "$( ((end >= t0 && end <= t1)) 2>/dev/null && echo yes || echo "no: $end not in [$t0, $t1]")" \
+        "status sync.lastEndUnixNs within the apply"
     out=$(http_get_many client 30 "http://$VIP/")
     assert_eq 30 "$(count_lines "$out" be1)" "new curls answered by be1 after be2 was removed (got: $(sort <<<"$out" | uniq -c | xargs))"
     assert_not_contains "$(svcctl get ep 2>&1)" "${POD_IP[be2]}" "get ep after removing be2"
