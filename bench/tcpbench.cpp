@@ -2,7 +2,8 @@
 // node, with real sockets.
 //   server: svclb-tcpbench server --port P --duration S
 //           accepts and closes (epoll), until S seconds.
-//   client: svclb-tcpbench client --addr IP --port P --inflight K --duration S
+//   client: svclb-tcpbench client --addr IP [--src IP] --port P --inflight K --duration S
+//           (--src: the local address, one of the namespace's own)
 //           keeps K non-blocking connects in flight; a connection counts when
 //           connect() completes (SYN -> SYN-ACK through the node, first-packet
 //           path included); it is then closed with RST (SO_LINGER 0) so no
@@ -66,11 +67,15 @@ int server(uint16_t port, double secs) {
   return 0;
 }
 
-int client(const std::string& addr, uint16_t port, int inflight, double secs) {
+int client(const std::string& addr, const std::string& src, uint16_t port, int inflight,
+           double secs) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
   if (inet_pton(AF_INET, addr.c_str(), &a.sin_addr) != 1) die("bad --addr");
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  if (!src.empty() && inet_pton(AF_INET, src.c_str(), &from.sin_addr) != 1) die("bad --src");
   int ep = epoll_create1(EPOLL_CLOEXEC);
   std::unordered_map<int, Clock::time_point> started;
   std::vector<double> lat;
@@ -80,6 +85,12 @@ int client(const std::string& addr, uint16_t port, int inflight, double secs) {
     if (s < 0) die("socket");
     linger lg{1, 0};
     setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    if (!src.empty()) {
+      // The port is still chosen at connect(), per destination.
+      int one = 1;
+      setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+      if (bind(s, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0) die("bind --src");
+    }
     auto t = Clock::now();
     int r = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
     if (r != 0 && errno != EINPROGRESS) {
@@ -147,8 +158,9 @@ int client(const std::string& addr, uint16_t port, int inflight, double secs) {
 
 int main(int argc, char** argv) {
   if (argc < 2)
-    die("usage: svclb-tcpbench server|client [--addr IP] --port P [--inflight K] --duration S");
-  std::string mode = argv[1], addr;
+    die("usage: svclb-tcpbench server|client [--addr IP] [--src IP] --port P [--inflight K] "
+        "--duration S");
+  std::string mode = argv[1], addr, src;
   uint16_t port = 0;
   int inflight = 64;
   double secs = 5;
@@ -156,6 +168,8 @@ int main(int argc, char** argv) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--addr")
       addr = v;
+    else if (k == "--src")
+      src = v;
     else if (k == "--port")
       port = static_cast<uint16_t>(std::stoul(v));
     else if (k == "--inflight")
@@ -171,6 +185,6 @@ int main(int argc, char** argv) {
   if (inflight < 1 || inflight > 4096) die("--inflight must be 1..4096");
   if (std::string why; !svclb::bench::inCreatedNetns(&why)) die("refusing to run: " + why);
   if (mode == "server") return server(port, secs);
-  if (mode == "client") return client(addr, port, inflight, secs);
+  if (mode == "client") return client(addr, src, port, inflight, secs);
   die("mode must be server or client");
 }

@@ -208,6 +208,7 @@ json ApiHandler::status(const LruCounts& lru) {
     links.push_back({{"attachType", l.attachType}, {"linkId", l.linkId}, {"progId", l.progId}});
   const auto& cfg = dp.config();
   const auto& ss = v_.syncer.stats();
+  const auto ff = dp.flowFilter().stats();
   return {{"ok", true},
           {"version", SVCLB_VERSION},
           {"pid", getpid()},
@@ -225,7 +226,14 @@ json ApiHandler::status(const LruCounts& lru) {
            {{"count", ss.count},
             {"lastDurationUs", static_cast<uint64_t>(ss.lastSeconds * 1e6)},
             {"lastEndUnixNs", ss.lastEndUnixNs},
-            {"lastError", ss.lastError}}}};
+            {"lastError", ss.lastError}}},
+          {"flowFilter",
+           {{"valid", ff.valid},
+            {"fill", ff.fill},
+            {"rebuilds", ff.rebuilds},
+            {"lastEntries", ff.lastEntries},
+            {"lastDurationUs", ff.lastDurationNs / 1000},
+            {"lastEndUnixNs", ff.lastEndUnixNs}}}};
 }
 
 }  // namespace svclb

@@ -66,7 +66,7 @@ const char* const kPinnedMaps[] = {
     SVCLB_MAP_CT6_EST,   SVCLB_MAP_AFFINITY6,  SVCLB_MAP_SRC_RANGES6, SVCLB_MAP_SOCK_REV6,
     SVCLB_MAP_L2_NDP,    SVCLB_MAP_TAIL_PROGS, SVCLB_MAP_SOCK_FLOW6,  SVCLB_MAP_TAIL_EXT6,
     SVCLB_MAP_TAIL_XDP6, SVCLB_MAP_FRAG6,      SVCLB_MAP_FILTER,      SVCLB_MAP_BE_REV,
-    SVCLB_MAP_BE_REV6};
+    SVCLB_MAP_BE_REV6,   SVCLB_MAP_FLOW_FILTER};
 
 // Pins of maps an earlier build used and this one replaced (a layout
 // change means a new name: libbpf refuses a pinned map of another layout).
@@ -458,6 +458,7 @@ Dataplane::~Dataplane() {
   // Destroying the skeleton closes fds only: pinned maps, pinned links and
   // tc filters stay, so traffic keeps flowing while the daemon is away.
   if (sockIter_) bpf_link__destroy(sockIter_);
+  flowFilter_.reset();
   // Those programs outlive us: nobody will read their event ring.
   if (skel_) setMonitor(false);
   if (skel_) svclb_bpf__destroy(skel_);
@@ -534,6 +535,15 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
     }
   }
   if (auto st = dp->setCtLifetimes(); !st) return st.error();
+  {
+    Dataplane* d = dp.get();
+    auto ff = FlowFilter::open(
+        bpf_map__fd(s->maps.flow_filter_v1),
+        {d->conntrack(), d->conntrackEst(), d->conntrack6(), d->conntrack6Est(), d->ctLife_.tcp,
+         d->ctLife_.nontcp, d->ctLife_.closing, [d] { return d->jiffies(); }});
+    if (!ff) return ff.error();
+    dp->flowFilter_ = std::move(*ff);
+  }
   if (cfg.pin) {
     std::error_code ec;
     for (const char* m : kRetiredMaps) std::filesystem::remove(cfg.bpffs + "/" + m, ec);
@@ -899,6 +909,7 @@ NicXdpMap Dataplane::nicXdp() const {
 FilterMap Dataplane::lbFilter() const {
   return {bpf_map__fd(skel_->maps.lb_filter_v1), SVCLB_MAP_FILTER};
 }
+int Dataplane::flowFilterFd() const { return bpf_map__fd(skel_->maps.flow_filter_v1); }
 BeRevMap Dataplane::beRev() const { return {bpf_map__fd(skel_->maps.be_rev_v1), SVCLB_MAP_BE_REV}; }
 BeRev6Map Dataplane::beRev6() const {
   return {bpf_map__fd(skel_->maps.be_rev6_v1), SVCLB_MAP_BE_REV6};

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "loader/flow_filter.h"
 #include "maps/maps.h"
 
 struct svclb_bpf;  // the generated skeleton
@@ -154,6 +155,9 @@ class Dataplane {
   BeRevMap beRev() const;      // be_rev_v1 (loader/be_rev.h keeps it)
   BeRev6Map beRev6() const;    // be_rev6_v1
   FragMap frags() const;
+  int flowFilterFd() const;
+  // flow_filter_v1, mapped (loader/flow_filter.h; its keeper rebuilds it).
+  FlowFilter& flowFilter() const { return *flowFilter_; }
   // The IPv6 twins (maps/svclb_abi.h).
   Service6Map services6() const;
   Backend6Map backends6() const;
@@ -211,6 +215,7 @@ class Dataplane {
   std::vector<ExternalAttachment> extIfaces_;  // as attached (mode obtained)
   CtLifetimes ctLife_;
   struct bpf_link* sockIter_ = nullptr;  // svclb_sock_destroy_udp, attached on first use
+  std::unique_ptr<FlowFilter> flowFilter_;
 };
 
 // The network namespace cookie of the calling thread (SO_NETNS_COOKIE).

@@ -232,6 +232,13 @@ int main(int argc, char** argv) {
                  "processes in --cgroup), node (the node's network namespace only) or none")
       ->check(CLI::IsMember({"all", "node", "none"}))
       ->capture_default_str();
+  std::string flowFilter = "on";
+  app.add_option("--flow-filter", flowFilter,
+                 "on: a backend's packets to a client tuple no translated flow uses skip the "
+                 "conntrack lookups (flow_filter_v1, rebuilt from the conntrack maps); off: "
+                 "every such packet is looked up")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   app.add_option("--max-services", dpc.maxServiceEntries,
                  "services map entries (frontends + slots)")
       ->capture_default_str();
@@ -412,6 +419,14 @@ int main(int argc, char** argv) {
 
   LinkWatcher watcher(daemon);
   if (auto st = watcher.start(); !st) return die(st.error().message);
+  // Once every program of this build is attached (the watcher's start
+  // attached the pod interfaces present; an older build's programs did not
+  // set flow_filter_v1's slots): the filter's first rebuild, then its keeper.
+  FlowFilterKeeper flowFilterKeeper((*dp)->flowFilter());
+  if (flowFilter == "on")
+    flowFilterKeeper.start();
+  else
+    (*dp)->flowFilter().invalidate();
   MetricsServer metrics(daemon);
   if (!dc.metricsAddr.empty() && dc.metricsAddr != "none")
     if (auto st = metrics.start(dc.metricsAddr); !st) return die(st.error().message);
@@ -433,6 +448,7 @@ int main(int argc, char** argv) {
   unlink(dc.socketPath.c_str());
   watcher.stop();
   metrics.stop();
+  flowFilterKeeper.stop();
   fmt::print(stderr,
              "svclbd: stopped; the dataplane stays attached (svclbd --uninstall removes it)\n");
   return 0;

@@ -84,6 +84,36 @@
 #define SVCLB_FILTER_WORDS     (SVCLB_FILTER_BITS / 64) /* per bitmap */
 #define SVCLB_FILTER_SEED      0x5bd1e995u
 
+/* flow_filter_v1: which client tuples may have a CT entry, so that a
+ * backend's packets to a client no translated flow uses (its answers on a
+ * direct or socket-balanced connection: most of a pod's traffic) pass
+ * without the CT lookups. ARRAY (BPF_F_MMAPABLE) of 64-bit words: two maps
+ * of SVCLB_FLOWF_SLOTS one-byte slots each (words 0.., and
+ * SVCLB_FLOWF_WORDS..), then the control word SVCLB_FLOWF_CTL. A slot is a
+ * byte, not a bit, so that setting it is one store (no read-modify-write to
+ * lose another CPU's slot). An {address, port}'s slot is
+ * hash_3words(fold(address), port, SVCLB_FLOWF_SEED) modulo
+ * SVCLB_FLOWF_SLOTS (fold and byte orders as lb_filter_v1's).
+ * The packet path sets, before inserting a CT entry, the slot of the entry
+ * key's client side in both maps: the source of a FORWARD key, the
+ * destination of a REPLY key (the client, or the node's source-NAT address
+ * and port). A TCP/UDP packet to no frontend whose destination's slot is
+ * clear in the current map (ctl & SVCLB_FLOWF_CUR) can match no CT entry:
+ * neither a REPLY entry of its own tuple nor a single-entry flow's FORWARD
+ * entry it answers. While ctl lacks SVCLB_FLOWF_VALID every packet takes the
+ * full path. Slots are never cleared by the packet path: the daemon
+ * (loader/flow_filter.h) rebuilds the other map from the CT maps and then
+ * makes it current, before the current one fills up. */
+#define SVCLB_MAP_FLOW_FILTER  "flow_filter_v1"
+#define SVCLB_FLOWF_SLOTS_LOG2 20
+#define SVCLB_FLOWF_SLOTS      (1u << SVCLB_FLOWF_SLOTS_LOG2)
+#define SVCLB_FLOWF_WORDS      (SVCLB_FLOWF_SLOTS / 8) /* per map */
+#define SVCLB_FLOWF_CTL	       (2 * SVCLB_FLOWF_WORDS) /* the control word's index */
+#define SVCLB_FLOWF_ENTRIES    (2 * SVCLB_FLOWF_WORDS + 1)
+#define SVCLB_FLOWF_CUR	       1ull /* ctl: the second map is current */
+#define SVCLB_FLOWF_VALID      2ull /* ctl: the current map is complete */
+#define SVCLB_FLOWF_SEED       0x2c1b3c6du
+
 /* be_rev_v1 / be_rev6_v1 (HASH, one entry per backend address:port:proto,
  * SVCLB_DEFAULT_BACKENDS): the backend's designated frontend, a ClusterIP
  * (never node-facing) frontend that holds it. A new flow of that frontend

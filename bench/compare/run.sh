@@ -29,7 +29,9 @@
 # threads; sink = tc drop on the backend veth, counted there), TCP conn/s
 # (svclb-tcpbench, 2 clients x 64 in flight, accept-and-close server),
 # first-packet latency (connect() at 1 in flight); for svclb and svclb-k8s
-# the same TCP rows again with the client processes in svclbd's --cgroup
+# the same TCP rows again with the client processes in svclbd's --cgroup,
+# from the client namespace's second address 10.250.0.3 (another pod: the
+# tc-path rows' CT entries name 10.250.0.2's ports)
 # ("socket path": balanced at connect() once svclbd balances every process
 # of its cgroup whatever its netns; which path was taken is read from the
 # CT maps: socket-LB flows make no entry). Control path: load
@@ -192,6 +194,10 @@ topo() {
     in_ns "$nn" ip link set n0 up
     in_ns "$nn" ip link set nb up
     in_ns "$cn" ip addr add 10.250.0.2/24 dev c0
+    # The socket path's clients (tcp_run with a cgroup): another pod of the
+    # client node, so the tc-path rows' CT entries (10.250.0.2's ports) are
+    # not theirs, as pods balanced at the socket make none.
+    in_ns "$cn" ip addr add 10.250.0.3/24 dev c0
     in_ns "$cn" ip link set c0 up
     in_ns "$cn" ip route add default via 10.250.0.1
     local i
@@ -206,6 +212,7 @@ topo() {
     b0mac=$(in_ns "$bn" ip -j link show b0 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
     in_ns "$cn" ip neigh replace 10.250.0.1 lladdr "$n0mac" dev c0
     in_ns "$nn" ip neigh replace 10.250.0.2 lladdr "$c0mac" dev n0
+    in_ns "$nn" ip neigh replace 10.250.0.3 lladdr "$c0mac" dev n0
     for ((i = 0; i < ENDPOINTS; i++)); do
         in_ns "$nn" ip neigh replace "10.251.0.$((11 + i))" lladdr "$b0mac" dev nb
     done
@@ -261,14 +268,14 @@ print(json.dumps({"sent_pps": g["pps"], "fwd_pps": d / g["seconds"] if sys.argv[
 
 # tcp_run CFG INFLIGHT CLIENTS DURATION [CGROUP] -> JSON. With CGROUP the
 # clients run in that cgroup (svclbd's --cgroup: the socket path), still in
-# the client namespace.
+# the client namespace, from its second address (another pod's).
 tcp_run() {
     local c=$1 k=$2 nc=$3 d=$4 cg=${5:-} i pids=() outs=() vip uport tport
     read -r vip uport tport < <(dst_of "$c")
     for ((i = 0; i < nc; i++)); do
         if [ -n "$cg" ]; then
             timeout $((d + 20)) sh -c 'echo $$ > "$1/cgroup.procs" || exit 125; shift; exec nsenter --net="/run/netns/$0" "$@"' \
-                "$P-$c-c" "$cg" "$BIN/svclb-tcpbench" client --addr "$vip" --port "$tport" \
+                "$P-$c-c" "$cg" "$BIN/svclb-tcpbench" client --addr "$vip" --src 10.250.0.3 --port "$tport" \
                 --inflight "$k" --duration "$d" >"$TMP/tcp.$i" 2>/dev/null &
         else
             in_ns "$c-c" timeout $((d + 20)) "$BIN/svclb-tcpbench" client --addr "$vip" --port "$tport" \

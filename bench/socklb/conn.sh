@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # TCP connections per second from a pod through a ClusterIP: the socket path
 # (svclbd --socket-lb=all, the client pod's process in svclbd's cgroup) beside
-# the tc path (the same pod, its process outside that cgroup: the hooks never
-# see it) and the same pod connecting straight to the backends' addresses,
+# the tc path (another pod, tcclient, its process outside that cgroup: the
+# hooks never see it; a pod of its own, so that its CT entries do not name
+# the client pod's tuples, as in a cluster where the socket-balanced pods
+# make none) and the client pod connecting straight to the backends' addresses,
 # in and out of the cgroup (the hooks' cost on traffic that is not for a
 # Service: connect4's Service lookup miss and the cgroup_skb counters'
 # socket-storage lookup per packet). One topology (tests/testlib/topo.sh:
-# node + pods be1 be2 client), one daemon, N Services (the tested one plus
+# node + pods be1 be2 client tcclient), one daemon, N Services (the tested one plus
 # N-1 others), configurations alternated round by round, medians.
 #
-#   bench/socklb/conn.sh [N_SERVICES=10000] [ROUNDS=5] [SECONDS=3]
+#   [SVCLBD_FLAGS="--flow-filter off"] bench/socklb/conn.sh [N_SERVICES=10000] [ROUNDS=5] [SECONDS=3]
 # "direct" sends one client to each backend, as the Service spreads them.
 #
 # Prints a Markdown table and writes JSON (every round) to $OUT
@@ -33,7 +35,12 @@ done
 source "$SVCLB_REPO/tests/testlib/topo.sh"
 SVCLB_SOCKET_LB=all
 topo_init "socklb-$$"
+# SVCLBD_FLAGS: more svclbd flags (e.g. --flow-filter off, for an A/B).
+read -r -a DAEMON_FLAGS_EXTRA <<<"${SVCLBD_FLAGS:-}"
 topo_up
+# The tc path's client is a pod of its own (a pod outside the cgroup):
+# its flows' CT entries name its address, not the client pod's.
+topo_add_pod tcclient 10.244.1.22
 daemon_start
 daemon_wait_ready || die "svclbd not ready"
 
@@ -71,16 +78,18 @@ svcctl apply -f "$TOPO_TMP/svc.yaml" >/dev/null || die "apply of $N Services fai
 log "applied $N Services in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
 
 # client CG ADDR0 ADDR1: 2 tcpbench clients from the client pod (client i to
-# ADDRi), in (cg) or out (nocg) of svclbd's cgroup. Prints one JSON object.
+# ADDRi), in (cg) or out (nocg) of svclbd's cgroup, or (tc) from the
+# tcclient pod outside it. Prints one JSON object.
 client() {
-    local where=$1 addrs=("$2" "$3") addr i pids=() outs=()
+    local where=$1 addrs=("$2" "$3") addr i pids=() outs=() pod=client
+    [[ $where == tc ]] && pod=tcclient
     for i in 0 1; do
         addr=${addrs[$i]}
         if [[ $where == cg ]]; then
             in_pod_t $((DUR + 20)) client "$SVCLB_BIN/svclb-tcpbench" client --addr "$addr" --port $PORT \
                 --inflight 64 --duration "$DUR" >"$TOPO_TMP/c.$i" 2>/dev/null &
         else
-            timeout $((DUR + 20)) nsenter --net="/run/netns/$(pod_ns client)" "$SVCLB_BIN/svclb-tcpbench" client \
+            timeout $((DUR + 20)) nsenter --net="/run/netns/$(pod_ns $pod)" "$SVCLB_BIN/svclb-tcpbench" client \
                 --addr "$addr" --port $PORT --inflight 64 --duration "$DUR" >"$TOPO_TMP/c.$i" 2>/dev/null &
         fi
         pids+=($!)
@@ -102,7 +111,7 @@ CONFIGS=(direct-nocg direct-cg socket tc)
 # Straight: one client to each backend, as the Service spreads them.
 DIRECT="${POD_IP[be1]} ${POD_IP[be2]}"
 declare -A ADDR=([direct-nocg]=$DIRECT [direct-cg]=$DIRECT [socket]="$BVIP $BVIP" [tc]="$BVIP $BVIP")
-declare -A WHERE=([direct-nocg]=nocg [direct-cg]=cg [socket]=cg [tc]=nocg)
+declare -A WHERE=([direct-nocg]=nocg [direct-cg]=cg [socket]=cg [tc]=tc)
 results="[]"
 for ((r = 1; r <= ROUNDS; r++)); do
     for c in "${CONFIGS[@]}"; do
@@ -125,7 +134,7 @@ cfgs = ["direct-nocg", "direct-cg", "socket", "tc"]
 label = {"direct-nocg": "straight to the backends' addresses, client outside the cgroup",
          "direct-cg": "straight to the backends' addresses, client in the cgroup (hooks run, no Service)",
          "socket": "ClusterIP, socket path (client in the cgroup)",
-         "tc": "ClusterIP, tc path (client outside the cgroup)"}
+         "tc": "ClusterIP, tc path (another pod, outside the cgroup)"}
 med = {c: statistics.median([x["cps"] for x in rows if x["config"] == c]) for c in cfgs}
 print("%d Services, %d rounds, medians\n" % (d["services"], max(x["round"] for x in rows)))
 print("| path | conn/s | / direct-nocg | connect p50 us | errors | CT growth in a round (max) |")

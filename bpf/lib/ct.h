@@ -8,6 +8,7 @@
 #ifndef SVCLB_BPF_CT_H
 #define SVCLB_BPF_CT_H
 
+#include "lib/hash.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
 #include "lib/stats.h"
@@ -23,6 +24,46 @@
 static __always_inline __u32 ct_now(void)
 {
 	return (__u32)(bpf_jiffies64() >> CT_TICK_SHIFT);
+}
+
+/* flow_filter_v1 (svclb_abi.h): the slot of an {address, port} (`fold`:
+ * FAM_ADDR_FOLD of the address), as its word and the byte in it. */
+static __always_inline __u32 flowf_slot(__u32 fold, __be16 port)
+{
+	return hash_3words(fold, (__u32)port, SVCLB_FLOWF_SEED) & (SVCLB_FLOWF_SLOTS - 1);
+}
+
+/* Whether a CT entry may have {fold, port} as its client side: 0 only when
+ * the filter is valid and the slot is clear in its current map. */
+static __always_inline int flowf_maybe(__u32 fold, __be16 port)
+{
+	__u32 k = SVCLB_FLOWF_CTL, slot;
+	__u64 *ctl = bpf_map_lookup_elem(&flow_filter_v1, &k);
+	__u8 *w;
+
+	if (!ctl || !(*ctl & SVCLB_FLOWF_VALID))
+		return 1;
+	slot = flowf_slot(fold, port);
+	k = (slot >> 3) + ((*ctl & SVCLB_FLOWF_CUR) ? SVCLB_FLOWF_WORDS : 0);
+	w = bpf_map_lookup_elem(&flow_filter_v1, &k);
+	return !w || w[slot & 7];
+}
+
+/* Before a CT entry with client side {fold, port} goes in: its slot in
+ * both maps (a byte store each, only where still clear). */
+static __always_inline void flowf_set(__u32 fold, __be16 port)
+{
+	__u32 slot = flowf_slot(fold, port), k;
+	__u8 *w;
+
+	k = slot >> 3;
+	w = bpf_map_lookup_elem(&flow_filter_v1, &k);
+	if (w && !w[slot & 7])
+		w[slot & 7] = 1;
+	k += SVCLB_FLOWF_WORDS;
+	w = bpf_map_lookup_elem(&flow_filter_v1, &k);
+	if (w && !w[slot & 7])
+		w[slot & 7] = 1;
 }
 
 #define SVCLB_FAM 4

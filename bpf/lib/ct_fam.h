@@ -93,6 +93,10 @@ static __always_inline int FN(ct, relink)(void *map, FAM_CT_VALUE *ct, const FAM
 				pv.snat_port = k->dport;
 			}
 		}
+		if (pv.dir == CT_DIR_REPLY)
+			flowf_set(FAM_ADDR_FOLD(pk.daddr), pk.dport);
+		else
+			flowf_set(FAM_ADDR_FOLD(pk.saddr), pk.sport);
 		if (!bpf_map_update_elem(map, &pk, &pv, BPF_NOEXIST)) {
 			count_ct_event(CT_EV_RELINKED);
 			return 0;
@@ -331,9 +335,13 @@ static __always_inline void FN(ct, take_over_tuple)(const FAM_PKT *p)
 	FAM_CT_VALUE *e;
 	FAM_CT_KEY fk = {};
 
+	if (p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN)
+		return;
+	/* No CT entry has the client's tuple as its client side: no pair's
+	 * REPLY key is rk, no single flow's FORWARD key starts at it. */
+	if (!flowf_maybe(FAM_ADDR_FOLD(p->saddr), p->sport))
+		return;
 	if (p->proto == IPPROTO_TCP) {
-		if ((p->tcp_flags & (TCPF_SYN | TCPF_ACK)) != TCPF_SYN)
-			return;
 		e = bpf_map_lookup_elem(&FAM_CT_EST_MAP, &rk);
 		if (e)
 			map = &FAM_CT_EST_MAP;
@@ -418,12 +426,16 @@ static __always_inline int FN(ct, create)(const FAM_CT_KEY *ck, FAM_CT_VALUE *fw
 				flags = BPF_ANY; /* a dead flow's port: take it over */
 			}
 			fwd->snat_port = rk.dport;
+			flowf_set(FAM_ADDR_FOLD(rk.daddr), rk.dport);
 			if (bpf_map_update_elem(&FAM_CT_MAP, &rk, rev, flags))
 				continue; /* another CPU took it meanwhile */
 			return FN(ct, add_forward)(ck, fwd, &rk, rev);
 		}
 		return -DROP_SNAT_PORTS;
 	}
+	/* The client's slot covers both a pair's REPLY key and a single
+	 * entry's FORWARD key. */
+	flowf_set(FAM_ADDR_FOLD(ck->saddr), ck->sport);
 	if (fwd->flags & CT_F_SINGLE)
 		return bpf_map_update_elem(&FAM_CT_MAP, ck, fwd, BPF_ANY) ? -DROP_CT_INSERT : 0;
 	if (bpf_map_update_elem(&FAM_CT_MAP, &rk, rev, BPF_ANY))

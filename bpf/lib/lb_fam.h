@@ -366,10 +366,18 @@ static __always_inline int FN(lb, decide)(const FAM_PKT *p, FAM_VERDICT *v, void
 	 * its caller's frame together stay within 512). */
 	if (lb_filter_test(SVCLB_FILTER_BITS + lb_filter_bit(FAM_ADDR_FOLD(p->saddr), p->sport))) {
 		/* From a backend: first its answer to a single-entry flow,
-		 * whose own tuple has no entry. */
+		 * whose own tuple has no entry. To no frontend and to a
+		 * client tuple no CT entry has (flow_filter_v1): an answer on
+		 * a direct or socket-balanced connection, nothing to look up. */
 		FAM_CT_KEY fk;
 		void *fmap;
 
+		if (!lb_filter_test(lb_filter_bit(FAM_ADDR_FOLD(p->daddr), p->dport)) &&
+		    !flowf_maybe(FAM_ADDR_FOLD(p->daddr), p->dport)) {
+			if (p->frag == PKT_FRAG_LATER)
+				return LB_PASS;
+			goto untracked;
+		}
 		ct = FN(ct, single_reply)(p, now, &fk, &fmap);
 		if (ct)
 			return FN(lb, single_reply)(ct, &fk, p, now, v);

@@ -274,6 +274,17 @@ SVCLB_MAP struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lb_filter_v1 SEC(".maps");
 
+/* The client tuples that may have a CT entry (svclb_abi.h,
+ * flow_filter_v1): one byte per slot; mmapable for the daemon's rebuilds. */
+SVCLB_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SVCLB_FLOWF_ENTRIES);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} flow_filter_v1 SEC(".maps");
+
 /* Each backend's designated frontend (svclb_abi.h, be_rev_v1): looked up
  * only for packets from (or toward) a backend of lb_filter_v1 and by new
  * flows without source NAT. */

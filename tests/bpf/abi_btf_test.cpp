@@ -329,6 +329,7 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
       {s->maps.tail_xdp6, SVCLB_MAP_TAIL_XDP6, sizeof(__u32), sizeof(__u32)},
       {s->maps.sock_flow6_v2, SVCLB_MAP_SOCK_FLOW6, sizeof(int), sizeof(sock_flow6)},
       {s->maps.lb_filter_v1, SVCLB_MAP_FILTER, sizeof(__u32), sizeof(__u64)},
+      {s->maps.flow_filter_v1, SVCLB_MAP_FLOW_FILTER, sizeof(__u32), sizeof(__u64)},
   };
   for (const auto& w : wants) {
     SCOPED_TRACE(w.name);
@@ -338,6 +339,8 @@ TEST(AbiMaps, KeyValueSizesAndNamesMatchAbiHeader) {
   }
   EXPECT_EQ(bpf_map__max_entries(s->maps.drops_v1), static_cast<__u32>(DROP_MAX));
   EXPECT_EQ(bpf_map__max_entries(s->maps.lb_filter_v1), static_cast<__u32>(2 * SVCLB_FILTER_WORDS));
+  EXPECT_EQ(bpf_map__max_entries(s->maps.flow_filter_v1), static_cast<__u32>(SVCLB_FLOWF_ENTRIES));
+  EXPECT_TRUE(bpf_map__map_flags(s->maps.flow_filter_v1) & BPF_F_MMAPABLE);
   EXPECT_EQ(bpf_map__max_entries(s->maps.ct_events_v1), static_cast<__u32>(CT_EV_MAX));
   EXPECT_EQ(bpf_map__max_entries(s->maps.frag_v1), static_cast<__u32>(SVCLB_FRAG_ENTRIES));
   EXPECT_EQ(bpf_map__max_entries(s->maps.frag6_v1), static_cast<__u32>(SVCLB_FRAG_ENTRIES));

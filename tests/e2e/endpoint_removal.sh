@@ -30,6 +30,10 @@ test_remove_be2() {
     end=$(svcctl status -o json | jq -r '.sync.lastEndUnixNs')
     assert_eq yes "$( ((end >= t0 && end <= t1)) 2>/dev/null && echo yes || echo "no: $end not in [$t0, $t1]")" \
         "status sync.lastEndUnixNs within the apply"
+    # flow_filter_v1 is in use (rebuilt at start): every answer in this
+    # suite went through its slots.
+    assert_eq "true 1" "$(svcctl status -o json | jq -r '"\(.flowFilter.valid) \(if .flowFilter.rebuilds >= 1 then 1 else 0 end)"')" \
+        "status flowFilter valid and rebuilt"
     out=$(http_get_many client 30 "http://$VIP/")
     assert_eq 30 "$(count_lines "$out" be1)" "new curls answered by be1 after be2 was removed (got: $(sort <<<"$out" | uniq -c | xargs))"
     assert_not_contains "$(svcctl get ep 2>&1)" "${POD_IP[be2]}" "get ep after removing be2"

@@ -1,0 +1,108 @@
+// The daemon's side of flow_filter_v1 (svclb_abi.h): the per-client-tuple
+// slots that let a backend's packets to a client no translated flow uses
+// pass without the conntrack lookups. The packet path only ever sets slots
+// (in both maps, before each CT insert); this side rebuilds the map that is
+// not current from the CT maps and then makes it current, so that slots of
+// flows long gone stop costing the full path. Until the first rebuild of a
+// daemon's life the filter is marked invalid (every packet takes the full
+// path): a program of an older build may have inserted CT entries without
+// setting their slots.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "common/result.h"
+#include "maps/maps.h"
+
+namespace svclb {
+
+// The CT maps a rebuild walks: every live entry's two sides (and a
+// source-NATed FORWARD entry's SNAT address and port) get their slots; an
+// entry idle past its lifetime (the packet path ignores it) gets none.
+struct FlowFilterSources {
+  CtMap ct, ctEst;
+  Ct6Map ct6, ct6Est;
+  uint32_t lifeTcp = 0, lifeNonTcp = 0, lifeClosing = 0;  // CT ticks (Dataplane::ctLifetimes)
+  std::function<Result<uint64_t>()> jiffies;              // the programs' bpf_jiffies64()
+};
+
+struct FlowFilterStats {
+  bool valid = false;
+  double fill = 0;            // share of the current map's slots set
+  uint64_t rebuilds = 0;      // completed rebuilds
+  uint64_t lastEntries = 0;   // CT entries the last rebuild walked
+  uint64_t lastDurationNs = 0;
+  int64_t lastEndUnixNs = 0;
+};
+
+class FlowFilter {
+ public:
+  // mmaps the map (`fd` borrowed: it must outlive this object).
+  static Result<std::unique_ptr<FlowFilter>> open(int fd, FlowFilterSources src);
+  ~FlowFilter();
+  FlowFilter(const FlowFilter&) = delete;
+  FlowFilter& operator=(const FlowFilter&) = delete;
+
+  // Marks the filter invalid: the packet path takes the full path.
+  void invalidate();
+  // Clears the map that is not current, waits out programs that were
+  // setting slots in it meanwhile, sets the slots of every CT entry's
+  // source and destination in it and makes it the current, valid one.
+  // `grace`: how long programs may still be inside a slot store (tests: 0).
+  Status rebuild(std::chrono::milliseconds grace = std::chrono::milliseconds(20));
+  // Whether {fold, port}'s slot is set in the current map (what the packet
+  // path reads; true while the filter is invalid, as there).
+  bool test(uint32_t fold, uint16_t portBe) const;
+  // Share of the current map's slots set (0..1).
+  double fill() const;
+  FlowFilterStats stats() const;
+
+  // The slot of {fold, port} (the packet path's flowf_slot).
+  static uint32_t slotOf(uint32_t fold, uint16_t portBe) {
+    return flowHash3(fold, portBe, SVCLB_FLOWF_SEED) & (SVCLB_FLOWF_SLOTS - 1);
+  }
+
+ private:
+  FlowFilter(uint8_t* base, size_t len, FlowFilterSources src)
+      : base_(base), len_(len), src_(std::move(src)) {}
+  uint8_t* mapBytes(int which) const { return base_ + static_cast<size_t>(which) * SVCLB_FLOWF_SLOTS; }
+  std::atomic_ref<uint64_t> ctl() const {
+    return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(base_ + SVCLB_FLOWF_CTL * 8ull));
+  }
+
+  uint8_t* base_;
+  size_t len_;
+  FlowFilterSources src_;
+  std::mutex mu_;  // rebuild() against itself (stats() never waits for it)
+  std::atomic<uint64_t> rebuilds_{0}, lastEntries_{0}, lastDurationNs_{0};
+  std::atomic<int64_t> lastEndUnixNs_{0};
+};
+
+// Runs the rebuilds: one at start (the filter invalid until it ends), then
+// whenever the current map is a quarter full, at most every 10 s (every
+// 60 s while a rebuild cannot bring it under a quarter: more live client
+// tuples than the filter can tell apart, where it saves little anyway).
+class FlowFilterKeeper {
+ public:
+  explicit FlowFilterKeeper(FlowFilter& f) : f_(f) {}
+  ~FlowFilterKeeper() { stop(); }
+  void start();
+  void stop();
+
+ private:
+  void run();
+  FlowFilter& f_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+}  // namespace svclb

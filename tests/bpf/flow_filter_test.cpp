@@ -1,0 +1,145 @@
+// flow_filter_v1 (svclb_abi.h, loader/flow_filter.h): a backend's answer to
+// a client tuple no CT entry has passes without the conntrack lookups; the
+// packet path sets a new flow's slot before its entries go in, and the
+// daemon's rebuild keeps the slots of live entries only. Each case checks
+// what the packets show, not only the slots: an answer whose slot is clear
+// is not translated even if a (hand-written) entry would match it.
+#include <arpa/inet.h>
+
+#include "tests/bpf/bpf_fixture.h"
+
+namespace svclb::bpftest {
+namespace {
+
+using testlib::ip4;
+using testlib::kTcpAck;
+using testlib::kTcpSyn;
+
+const std::string kBe = "10.244.1.11";
+
+class FlowFilterTest : public BpfTestP<Prog> {
+ protected:
+  Prog prog() const { return GetParam(); }
+  FlowFilter& ff() { return dp().flowFilter(); }
+  uint32_t now() {
+    auto j = dp().jiffies();
+    EXPECT_TRUE(j.ok());
+    return j ? static_cast<uint32_t>(*j >> CT_TICK_SHIFT) : 0;
+  }
+  bool slot(const std::string& addr, uint16_t port) {
+    return ff().test(htonl(ip4(addr)), htons(port));
+  }
+  // A pair's REPLY entry written by hand (as a restart or an older build
+  // could leave it): kBe:8080 -> kClient:cport answers for kVip:80.
+  void handReply(uint16_t cport, uint32_t lastSeen) {
+    ct_key k{};
+    k.saddr = htonl(ip4(kBe)), k.daddr = htonl(ip4(kClient));
+    k.sport = htons(8080), k.dport = htons(cport), k.proto = kTcp;
+    ct_value v{};
+    v.dir = CT_DIR_REPLY;
+    v.nat_addr = htonl(ip4(kVip)), v.nat_port = htons(80);
+    v.backend_id = backendId({ip4(kVip), 80, kTcp}, ip4(kBe), 8080);
+    v.svc_id = svcId({ip4(kVip), 80, kTcp});
+    v.last_seen = lastSeen;
+    ASSERT_TRUE(dp().conntrack().update(k, v).ok());
+  }
+  // The backend's answer to kClient:cport as it leaves the program.
+  std::optional<FiveTuple> answer(uint16_t cport) {
+    RunResult r = run(prog(), PacketBuilder::tcp(kBe, 8080, kClient, cport, kTcpAck).payload(8).build());
+    EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass)) << verdictName(prog(), r.retval);
+    return testlib::fiveTuple(r.out);
+  }
+  const FiveTuple fromVip(uint16_t cport) { return {ip4(kVip), ip4(kClient), 80, cport, kTcp}; }
+  const FiveTuple fromBe(uint16_t cport) { return {ip4(kBe), ip4(kClient), 8080, cport, kTcp}; }
+};
+
+// The fixture starts valid and empty: an entry that bypassed the packet
+// path is not seen until a rebuild finds it.
+TEST_P(FlowFilterTest, AnAnswerWithoutASlotSkipsTheLookupsUntilARebuildFindsItsEntry) {
+  ASSERT_TRUE(sync(standardFrontends()));
+  ASSERT_TRUE(ff().stats().valid);
+  handReply(42000, now());
+  ASSERT_FALSE(slot(kClient, 42000));
+  auto a = answer(42000);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, fromBe(42000)) << "the answer was looked up although its slot is clear";
+
+  ASSERT_TRUE(ff().rebuild(std::chrono::milliseconds(0)).ok());
+  EXPECT_TRUE(slot(kClient, 42000));
+  a = answer(42000);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, fromVip(42000)) << toString(*a);
+}
+
+// Invalid (a daemon starting): every answer takes the full path.
+TEST_P(FlowFilterTest, WhileInvalidEveryAnswerIsLookedUp) {
+  ASSERT_TRUE(sync(standardFrontends()));
+  handReply(42001, now());
+  ff().invalidate();
+  EXPECT_FALSE(ff().stats().valid);
+  auto a = answer(42001);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, fromVip(42001)) << toString(*a);
+}
+
+// A new flow's client slot is set by the program that creates it: its
+// answers are translated without any rebuild, in pair and single layouts.
+TEST_P(FlowFilterTest, ANewFlowSetsItsSlotBeforeItsEntries) {
+  ASSERT_TRUE(sync(standardFrontends()));
+  for (uint16_t cport = 42010; cport < 42030; ++cport) {
+    ASSERT_FALSE(slot(kClient, cport));
+    RunResult r = run(prog(), PacketBuilder::tcp(kClient, cport, kVip, 80).build());
+    ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+    auto t = testlib::fiveTuple(r.out);
+    ASSERT_TRUE(t);
+    EXPECT_TRUE(slot(kClient, cport));
+    RunResult s = run(prog(), PacketBuilder::tcp(testlib::ip4str(t->daddr), t->dport, kClient,
+                                                 cport, kTcpSyn | kTcpAck)
+                                  .build());
+    auto st = testlib::fiveTuple(s.out);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(*st, fromVip(cport)) << toString(*st);
+  }
+}
+
+// A rebuild keeps the slots of live entries and drops those of entries
+// idle past their lifetime (which the packet path ignores anyway).
+TEST_P(FlowFilterTest, ARebuildDropsTheSlotsOfIdleEntries) {
+  ASSERT_TRUE(sync(standardFrontends()));
+  const uint32_t t = now();
+  handReply(42040, t);
+  handReply(42041, t - dp().ctLifetimes().tcp - 4);
+  ASSERT_TRUE(ff().rebuild(std::chrono::milliseconds(0)).ok());
+  EXPECT_TRUE(slot(kClient, 42040));
+  EXPECT_FALSE(slot(kClient, 42041));
+  EXPECT_GT(ff().stats().rebuilds, 0u);
+  EXPECT_EQ(ff().stats().lastEntries, 2u);
+  EXPECT_GT(ff().fill(), 0.0);
+  EXPECT_LT(ff().fill(), 0.001);
+}
+
+// A source-NATed flow's FORWARD entry alone (its REPLY evicted) still
+// names the SNAT address and port: the rebuild keeps that slot, so the
+// REPLY entry the next client packet puts back gets its answers.
+TEST_P(FlowFilterTest, ARebuildKeepsTheSnatSlotOfAForwardEntry) {
+  ASSERT_TRUE(sync(standardFrontends()));
+  ct_key k{};
+  k.saddr = htonl(ip4(kClient)), k.daddr = htonl(ip4(kVip));
+  k.sport = htons(42050), k.dport = htons(80), k.proto = kTcp;
+  ct_value v{};
+  v.dir = CT_DIR_FORWARD;
+  v.flags = CT_F_SNAT;
+  v.nat_addr = htonl(ip4(kBe)), v.nat_port = htons(8080);
+  v.snat_addr = htonl(ip4("10.0.0.1")), v.snat_port = htons(61000);
+  v.last_seen = now();
+  ASSERT_TRUE(dp().conntrack().update(k, v).ok());
+  ASSERT_TRUE(ff().rebuild(std::chrono::milliseconds(0)).ok());
+  EXPECT_TRUE(slot("10.0.0.1", 61000));
+  EXPECT_TRUE(slot(kClient, 42050));
+}
+
+INSTANTIATE_TEST_SUITE_P(Ct, FlowFilterTest, ::testing::Values(Prog::Tc, Prog::Xdp),
+                         [](const auto& i) { return std::string(progName(i.param)); });
+
+}  // namespace
+}  // namespace svclb::bpftest
