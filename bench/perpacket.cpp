@@ -622,6 +622,9 @@ void loadEnv(Env& e, uint32_t n, const Options& o, uint32_t nic0) {
   e.syncer = std::make_unique<Syncer>(*e.dp, so);
   // As the daemon starts: lb_filter_v1 (all ones from the load) written.
   if (auto st = e.syncer->adopt(); !st) fail("Syncer::adopt: " + st.error().message);
+  // And flow_filter_v1 in use (its keeper's first rebuild), as svclbd runs.
+  if (auto st = e.dp->flowFilter().rebuild(std::chrono::milliseconds(0)); !st)
+    fail("flow_filter_v1: " + st.error().message);
 
   auto desired = serviceSet(e.fill);
   auto t0 = Clock::now();

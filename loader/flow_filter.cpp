@@ -1,12 +1,12 @@
 #include "loader/flow_filter.h"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
-#include <fmt/format.h>
 
 namespace svclb {
 
@@ -18,10 +18,10 @@ int64_t unixNs() {
       .count();
 }
 
-// A slot is one byte: a plain store, as the packet path's (never a
-// read-modify-write that could undo another CPU's slot).
-inline void setSlot(uint8_t* m, uint32_t slot) {
-  std::atomic_ref<uint8_t> b(m[slot]);
+// A slot is one byte: plain stores, as the packet path's (never a
+// read-modify-write that could undo another CPU's slot in the same word).
+inline void setByte(uint8_t& byte) {
+  std::atomic_ref<uint8_t> b(byte);
   if (b.load(std::memory_order_relaxed) == 0) b.store(1, std::memory_order_relaxed);
 }
 
@@ -44,13 +44,14 @@ Status FlowFilter::rebuild(std::chrono::milliseconds grace) {
   const auto t0 = std::chrono::steady_clock::now();
   const uint64_t c = ctl().load(std::memory_order_acquire);
   const int next = (c & SVCLB_FLOWF_CUR) ? 0 : 1;
-  uint8_t* m = mapBytes(next);
   // Programs store into this map too (every CT insert sets both maps'
   // slots): a slot cleared here just after a program set it belongs to an
   // entry whose insert finishes well within the grace below, so the walk
-  // that follows finds the entry.
-  for (size_t i = 0; i < SVCLB_FLOWF_SLOTS; i += 8)
-    std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(m + i)).store(0, std::memory_order_relaxed);
+  // that follows finds the entry. Byte stores: the current map's bytes
+  // share the words.
+  for (uint32_t i = 0; i < SVCLB_FLOWF_SLOTS; ++i)
+    std::atomic_ref<uint8_t>(slotByte(next, i)).store(0, std::memory_order_relaxed);
+  auto setSlot = [&](uint32_t slot) { setByte(slotByte(next, slot)); };
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (grace.count() > 0) std::this_thread::sleep_for(grace);
   // The programs' clock, read after the clear: an entry idle past its
@@ -69,17 +70,17 @@ Status FlowFilter::rebuild(std::chrono::milliseconds grace) {
   auto both4 = [&](const ct_key& k, const ct_value& v) {
     ++entries;
     if (!alive(k.proto, v.flags, v.last_seen)) return;
-    setSlot(m, slotOf(k.saddr, k.sport));
-    setSlot(m, slotOf(k.daddr, k.dport));
-    if (v.dir == CT_DIR_FORWARD && (v.flags & CT_F_SNAT)) setSlot(m, slotOf(v.snat_addr, v.snat_port));
+    setSlot(slotOf(k.saddr, k.sport));
+    setSlot(slotOf(k.daddr, k.dport));
+    if (v.dir == CT_DIR_FORWARD && (v.flags & CT_F_SNAT)) setSlot(slotOf(v.snat_addr, v.snat_port));
   };
   auto both6 = [&](const ct6_key& k, const ct6_value& v) {
     ++entries;
     if (!alive(k.proto, v.flags, v.last_seen)) return;
-    setSlot(m, slotOf(foldIPv6(&k.saddr), k.sport));
-    setSlot(m, slotOf(foldIPv6(&k.daddr), k.dport));
+    setSlot(slotOf(foldIPv6(&k.saddr), k.sport));
+    setSlot(slotOf(foldIPv6(&k.daddr), k.dport));
     if (v.dir == CT_DIR_FORWARD && (v.flags & CT_F_SNAT))
-      setSlot(m, slotOf(foldIPv6(&v.snat_addr), v.snat_port));
+      setSlot(slotOf(foldIPv6(&v.snat_addr), v.snat_port));
   };
   // ct_v2 before ct_est_v2: an entry only ever moves from the first to the
   // second (a TCP promotion inserts there before it deletes here), so a walk
@@ -92,9 +93,9 @@ Status FlowFilter::rebuild(std::chrono::milliseconds grace) {
   ctl().store(static_cast<uint64_t>(next) | SVCLB_FLOWF_VALID, std::memory_order_seq_cst);
   ++rebuilds_;
   lastEntries_ = entries;
-  lastDurationNs_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                              std::chrono::steady_clock::now() - t0)
-                                              .count());
+  lastDurationNs_ = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
+          .count());
   lastEndUnixNs_ = unixNs();
   return {};
 }
@@ -102,19 +103,21 @@ Status FlowFilter::rebuild(std::chrono::milliseconds grace) {
 bool FlowFilter::test(uint32_t fold, uint16_t portBe) const {
   const uint64_t c = ctl().load(std::memory_order_acquire);
   if (!(c & SVCLB_FLOWF_VALID)) return true;
-  return std::atomic_ref<uint8_t>(mapBytes((c & SVCLB_FLOWF_CUR) ? 1 : 0)[slotOf(fold, portBe)])
+  return std::atomic_ref<uint8_t>(slotByte((c & SVCLB_FLOWF_CUR) ? 1 : 0, slotOf(fold, portBe)))
              .load(std::memory_order_relaxed) != 0;
 }
 
 double FlowFilter::fill() const {
   const uint64_t c = ctl().load(std::memory_order_acquire);
-  const uint8_t* m = mapBytes((c & SVCLB_FLOWF_CUR) ? 1 : 0);
+  // The current map's bytes: every other byte of the words (little
+  // endian: map 0 in the low byte of each 16 bits).
+  const unsigned shift = (c & SVCLB_FLOWF_CUR) ? 8 : 0;
   size_t set = 0;
-  for (size_t i = 0; i < SVCLB_FLOWF_SLOTS; i += 8) {
+  for (size_t i = 0; i < 2ull * SVCLB_FLOWF_SLOTS; i += 8) {
     uint64_t w;
-    std::memcpy(&w, m + i, 8);
+    std::memcpy(&w, base_ + i, 8);
     // Each byte is 0 or 1: the count of ones is the sum of the bytes.
-    w = (w & 0x00ff00ff00ff00ffull) + ((w >> 8) & 0x00ff00ff00ff00ffull);
+    w = (w >> shift) & 0x00ff00ff00ff00ffull;
     w = (w & 0x0000ffff0000ffffull) + ((w >> 16) & 0x0000ffff0000ffffull);
     set += (w & 0xffffffffull) + (w >> 32);
   }

@@ -11,10 +11,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
-#include <memory>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -35,9 +35,9 @@ struct FlowFilterSources {
 
 struct FlowFilterStats {
   bool valid = false;
-  double fill = 0;            // share of the current map's slots set
-  uint64_t rebuilds = 0;      // completed rebuilds
-  uint64_t lastEntries = 0;   // CT entries the last rebuild walked
+  double fill = 0;           // share of the current map's slots set
+  uint64_t rebuilds = 0;     // completed rebuilds
+  uint64_t lastEntries = 0;  // CT entries the last rebuild walked
   uint64_t lastDurationNs = 0;
   int64_t lastEndUnixNs = 0;
 };
@@ -72,7 +72,10 @@ class FlowFilter {
  private:
   FlowFilter(uint8_t* base, size_t len, FlowFilterSources src)
       : base_(base), len_(len), src_(std::move(src)) {}
-  uint8_t* mapBytes(int which) const { return base_ + static_cast<size_t>(which) * SVCLB_FLOWF_SLOTS; }
+  // Slot `slot` of map `which` (the two maps interleave: svclb_abi.h).
+  uint8_t& slotByte(int which, uint32_t slot) const {
+    return base_[2 * static_cast<size_t>(slot) + static_cast<size_t>(which)];
+  }
   std::atomic_ref<uint64_t> ctl() const {
     return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(base_ + SVCLB_FLOWF_CTL * 8ull));
   }

@@ -88,10 +88,11 @@
  * backend's packets to a client no translated flow uses (its answers on a
  * direct or socket-balanced connection: most of a pod's traffic) pass
  * without the CT lookups. ARRAY (BPF_F_MMAPABLE) of 64-bit words: two maps
- * of SVCLB_FLOWF_SLOTS one-byte slots each (words 0.., and
- * SVCLB_FLOWF_WORDS..), then the control word SVCLB_FLOWF_CTL. A slot is a
- * byte, not a bit, so that setting it is one store (no read-modify-write to
- * lose another CPU's slot). An {address, port}'s slot is
+ * of SVCLB_FLOWF_SLOTS one-byte slots each, interleaved (slot s of map m is
+ * byte 2 x s + m: both of a slot share a cache line), then the control word
+ * SVCLB_FLOWF_CTL. A slot is a byte, not a bit, so that setting it is one
+ * store (no read-modify-write to lose another CPU's slot; the packet path
+ * sets both of a slot with one 16-bit store). An {address, port}'s slot is
  * hash_3words(fold(address), port, SVCLB_FLOWF_SEED) modulo
  * SVCLB_FLOWF_SLOTS (fold and byte orders as lb_filter_v1's).
  * The packet path sets, before inserting a CT entry, the slot of the entry

@@ -35,8 +35,17 @@ done
 source "$SVCLB_REPO/tests/testlib/topo.sh"
 SVCLB_SOCKET_LB=all
 topo_init "socklb-$$"
-# SVCLBD_FLAGS: more svclbd flags (e.g. --flow-filter off, for an A/B).
+# SVCLBD_FLAGS: more svclbd flags (e.g. --flow-filter off).
+# FLOW_FILTER_AB=1: flow_filter_v1 off and on in one daemon, round by round
+# (svclbd --flow-filter off, then its control word set valid for the "+ff"
+# configurations and cleared after: no rebuilds, so its maps hold every slot
+# ever set, the tcclient pod's tc-path flows' among them, none of the client pod's).
+# BPF_STATS=1: kernel.bpf_stats_enabled for the run (restored after), and
+# per configuration each svclb program's runs and ns per run (its own cost,
+# plus the ~20-40 ns the accounting adds to every run).
 read -r -a DAEMON_FLAGS_EXTRA <<<"${SVCLBD_FLAGS:-}"
+FLOW_FILTER_AB=${FLOW_FILTER_AB:-0}
+((FLOW_FILTER_AB)) && DAEMON_FLAGS_EXTRA+=(--flow-filter off)
 topo_up
 # The tc path's client is a pod of its own (a pod outside the cgroup):
 # its flows' CT entries name its address, not the client pod's.
@@ -108,33 +117,63 @@ ct_total() {
 }
 
 CONFIGS=(direct-nocg direct-cg socket tc)
+((FLOW_FILTER_AB)) && CONFIGS=(direct-nocg direct-nocg+ff socket socket+ff tc tc+ff)
 # Straight: one client to each backend, as the Service spreads them.
 DIRECT="${POD_IP[be1]} ${POD_IP[be2]}"
 declare -A ADDR=([direct-nocg]=$DIRECT [direct-cg]=$DIRECT [socket]="$BVIP $BVIP" [tc]="$BVIP $BVIP")
 declare -A WHERE=([direct-nocg]=nocg [direct-cg]=cg [socket]=cg [tc]=tc)
+# flow_filter_v1's control word (svclb_abi.h SVCLB_FLOWF_CTL = 2 x 2^17):
+# valid with the first map current, or invalid.
+flowf_ctl() {
+    bpftool map update pinned "$BPFFS/flow_filter_v1" key 0x00 0x00 0x04 0x00 \
+        value "$1" 0 0 0 0 0 0 0 || die "flow_filter_v1 control word"
+}
+BPF_STATS=${BPF_STATS:-0}
+if ((BPF_STATS)); then
+    STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
+    sysctl -qw kernel.bpf_stats_enabled=1
+    trap 'sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"; topo_on_exit' EXIT
+fi
+# prog_stats: {name: [run_cnt, run_time_ns]} of every svclb_* program.
+prog_stats() {
+    bpftool prog show -j | jq -c '[.[] | select(.name // "" | startswith("svclb_")) |
+        {key: .name, value: [(.run_cnt // 0), (.run_time_ns // 0)]}] | group_by(.key) |
+        map({key: .[0].key, value: [(map(.value[0]) | add), (map(.value[1]) | add)]}) | from_entries'
+}
 results="[]"
 for ((r = 1; r <= ROUNDS; r++)); do
     for c in "${CONFIGS[@]}"; do
+        base=${c%+ff}
+        if ((FLOW_FILTER_AB)); then if [[ $c == *+ff ]]; then flowf_ctl 2; else flowf_ctl 0; fi; fi
         ct0=$(ct_total)
+        ps0='{}'; ((BPF_STATS)) && ps0=$(prog_stats)
         # shellcheck disable=SC2086
-        j=$(client "${WHERE[$c]}" ${ADDR[$c]})
+        j=$(client "${WHERE[$base]}" ${ADDR[$base]})
+        if ((BPF_STATS)); then
+            j=$(jq -c --argjson a "$ps0" --argjson b "$(prog_stats)" \
+                '. + {progs: ($b | with_entries(.value = [(.value[0] - ($a[.key][0] // 0)), (.value[1] - ($a[.key][1] // 0))]) | with_entries(select(.value[0] > 0)))}' <<<"$j")
+        fi
         ct1=$(ct_total)
         log "round $r $c: $j (CT entries $ct0 -> $ct1)"
         results=$(jq -c --arg c "$c" --argjson r "$r" --argjson j "$j" --argjson d $((ct1 - ct0)) \
             '. + [$j + {config: $c, round: $r, ct_delta: $d}]' <<<"$results")
     done
 done
-jq --argjson n "$N" '{services: $n, rounds: .}' <<<"$results" >"$OUT"
+jq --argjson n "$N" --argjson dur "$DUR" --arg cfgs "${CONFIGS[*]}" \
+    '{services: $n, seconds: $dur, configs: ($cfgs | split(" ")), rounds: .}' <<<"$results" >"$OUT"
 
 "$PY" - "$OUT" <<'PY'
 import json, statistics, sys
 d = json.load(open(sys.argv[1]))
 rows = d["rounds"]
-cfgs = ["direct-nocg", "direct-cg", "socket", "tc"]
+cfgs = d.get("configs", ["direct-nocg", "direct-cg", "socket", "tc"])
 label = {"direct-nocg": "straight to the backends' addresses, client outside the cgroup",
          "direct-cg": "straight to the backends' addresses, client in the cgroup (hooks run, no Service)",
          "socket": "ClusterIP, socket path (client in the cgroup)",
          "tc": "ClusterIP, tc path (another pod, outside the cgroup)"}
+for c in cfgs:
+    if c.endswith("+ff"):
+        label[c] = label[c[:-3]] + ", flow filter on"
 med = {c: statistics.median([x["cps"] for x in rows if x["config"] == c]) for c in cfgs}
 print("%d Services, %d rounds, medians\n" % (d["services"], max(x["round"] for x in rows)))
 print("| path | conn/s | / direct-nocg | connect p50 us | errors | CT growth in a round (max) |")
@@ -147,4 +186,21 @@ for c in cfgs:
         "-".join("%.2f" % v for v in (min(ratios), max(ratios))) if ratios else "",
         statistics.median([x["p50_us"] for x in xs]), sum(x["errors"] for x in xs),
         max(0, max(x["ct_delta"] for x in xs))))
+if any("progs" in x for x in rows):
+    names = sorted({n for x in rows for n in x.get("progs", {})})
+    print("\nkernel bpf_stats, ns per run (medians over rounds; runs per connection)\n")
+    print("| path | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for c in cfgs:
+        xs = [x for x in rows if x["config"] == c and "progs" in x]
+        cells = []
+        for n in names:
+            v = [x["progs"][n] for x in xs if n in x["progs"] and x["progs"][n][0]]
+            if not v:
+                cells.append("-")
+                continue
+            conns = statistics.median([x["cps"] for x in xs])
+            cells.append("%.0f (%.1f)" % (statistics.median([t / k for k, t in v]),
+                                         statistics.median([k for k, _ in v]) / max(1, conns * d.get("seconds", 3))))
+        print("| %s | %s |" % (label[c], " | ".join(cells)))
 PY

@@ -27,7 +27,8 @@ static __always_inline __u32 ct_now(void)
 }
 
 /* flow_filter_v1 (svclb_abi.h): the slot of an {address, port} (`fold`:
- * FAM_ADDR_FOLD of the address), as its word and the byte in it. */
+ * FAM_ADDR_FOLD of the address). Its two bytes (one per map) sit side by
+ * side: byte 2 x slot + map, in word (2 x slot) / 8. */
 static __always_inline __u32 flowf_slot(__u32 fold, __be16 port)
 {
 	return hash_3words(fold, (__u32)port, SVCLB_FLOWF_SEED) & (SVCLB_FLOWF_SLOTS - 1);
@@ -37,33 +38,27 @@ static __always_inline __u32 flowf_slot(__u32 fold, __be16 port)
  * the filter is valid and the slot is clear in its current map. */
 static __always_inline int flowf_maybe(__u32 fold, __be16 port)
 {
-	__u32 k = SVCLB_FLOWF_CTL, slot;
+	__u32 k = SVCLB_FLOWF_CTL, b;
 	__u64 *ctl = bpf_map_lookup_elem(&flow_filter_v1, &k);
 	__u8 *w;
 
 	if (!ctl || !(*ctl & SVCLB_FLOWF_VALID))
 		return 1;
-	slot = flowf_slot(fold, port);
-	k = (slot >> 3) + ((*ctl & SVCLB_FLOWF_CUR) ? SVCLB_FLOWF_WORDS : 0);
+	b = flowf_slot(fold, port) << 1;
+	k = b >> 3;
 	w = bpf_map_lookup_elem(&flow_filter_v1, &k);
-	return !w || w[slot & 7];
+	return !w || w[(b & 7) + (*ctl & SVCLB_FLOWF_CUR)];
 }
 
 /* Before a CT entry with client side {fold, port} goes in: its slot in
- * both maps (a byte store each, only where still clear). */
+ * both maps, one 16-bit store (only while either byte is clear). */
 static __always_inline void flowf_set(__u32 fold, __be16 port)
 {
-	__u32 slot = flowf_slot(fold, port), k;
-	__u8 *w;
+	__u32 b = flowf_slot(fold, port) << 1, k = b >> 3;
+	__u8 *w = bpf_map_lookup_elem(&flow_filter_v1, &k);
 
-	k = slot >> 3;
-	w = bpf_map_lookup_elem(&flow_filter_v1, &k);
-	if (w && !w[slot & 7])
-		w[slot & 7] = 1;
-	k += SVCLB_FLOWF_WORDS;
-	w = bpf_map_lookup_elem(&flow_filter_v1, &k);
-	if (w && !w[slot & 7])
-		w[slot & 7] = 1;
+	if (w && *(__u16 *)(w + (b & 6)) != 0x0101)
+		*(__u16 *)(w + (b & 6)) = 0x0101;
 }
 
 #define SVCLB_FAM 4
