@@ -909,7 +909,6 @@ NicXdpMap Dataplane::nicXdp() const {
 FilterMap Dataplane::lbFilter() const {
   return {bpf_map__fd(skel_->maps.lb_filter_v1), SVCLB_MAP_FILTER};
 }
-int Dataplane::flowFilterFd() const { return bpf_map__fd(skel_->maps.flow_filter_v1); }
 BeRevMap Dataplane::beRev() const { return {bpf_map__fd(skel_->maps.be_rev_v1), SVCLB_MAP_BE_REV}; }
 BeRev6Map Dataplane::beRev6() const {
   return {bpf_map__fd(skel_->maps.be_rev6_v1), SVCLB_MAP_BE_REV6};

@@ -155,7 +155,6 @@ class Dataplane {
   BeRevMap beRev() const;      // be_rev_v1 (loader/be_rev.h keeps it)
   BeRev6Map beRev6() const;    // be_rev6_v1
   FragMap frags() const;
-  int flowFilterFd() const;
   // flow_filter_v1, mapped (loader/flow_filter.h; its keeper rebuilds it).
   FlowFilter& flowFilter() const { return *flowFilter_; }
   // The IPv6 twins (maps/svclb_abi.h).

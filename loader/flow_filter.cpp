@@ -8,15 +8,11 @@
 #include <chrono>
 #include <cstring>
 
+#include "loader/wall_clock.h"
+
 namespace svclb {
 
 namespace {
-
-int64_t unixNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A slot is one byte: plain stores, as the packet path's (never a
 // read-modify-write that could undo another CPU's slot in the same word).
@@ -96,7 +92,7 @@ Status FlowFilter::rebuild(std::chrono::milliseconds grace) {
   lastDurationNs_ = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
           .count());
-  lastEndUnixNs_ = unixNs();
+  lastEndUnixNs_ = unixNowNs();
   return {};
 }
 
@@ -153,26 +149,18 @@ void FlowFilterKeeper::stop() {
 }
 
 void FlowFilterKeeper::run() {
-  using namespace std::chrono_literals;
+  using P = FlowFilterPolicy;
   auto last = std::chrono::steady_clock::now();
-  auto minGap = std::chrono::steady_clock::duration(10s);
+  P::Duration minGap = P::kQuarterGap;
   std::unique_lock lk(mu_);
-  while (!cv_.wait_for(lk, 2s, [this] { return stop_; })) {
-    // A quarter full: at most every minGap; any slots at all: every minute
-    // (slots of flows that ended cost their client tuples the full path).
-    const auto since = std::chrono::steady_clock::now() - last;
-    const double fill = f_.fill();
-    if (!((fill >= 0.25 && since >= minGap) || (fill > 0 && since >= 60s))) continue;
+  while (!cv_.wait_for(lk, P::kTick, [this] { return stop_; })) {
+    if (!P::due(f_.fill(), std::chrono::steady_clock::now() - last, minGap)) continue;
     lk.unlock();
     auto st = f_.rebuild();
     lk.lock();
     last = std::chrono::steady_clock::now();
-    if (!st) {
-      fmt::print(stderr, "svclbd: flow filter rebuild: {}\n", st.error().message);
-      minGap = 60s;
-      continue;
-    }
-    minGap = f_.fill() < 0.25 ? 10s : 60s;
+    if (!st) fmt::print(stderr, "svclbd: flow filter rebuild: {}\n", st.error().message);
+    minGap = P::gapAfter(static_cast<bool>(st), f_.fill());
   }
 }
 

@@ -88,10 +88,26 @@ class FlowFilter {
   std::atomic<int64_t> lastEndUnixNs_{0};
 };
 
+// When the keeper rebuilds (checked every kTick): when the current map is
+// a quarter full, at most every `minGap` (kQuarterGap; kCrowdedGap while a
+// rebuild cannot bring it under a quarter: more live client tuples than the
+// filter can tell apart, where it saves little anyway, or after a failed
+// one), and every kIdleGap while any slot is set (slots of flows that ended
+// cost their client tuples the full path).
+struct FlowFilterPolicy {
+  using Duration = std::chrono::steady_clock::duration;
+  static constexpr std::chrono::seconds kTick{2}, kQuarterGap{10}, kCrowdedGap{60}, kIdleGap{60};
+  static bool due(double fill, Duration sinceLast, Duration minGap) {
+    return (fill >= 0.25 && sinceLast >= minGap) || (fill > 0 && sinceLast >= kIdleGap);
+  }
+  // The next minGap, from how the last rebuild went.
+  static Duration gapAfter(bool ok, double fillAfter) {
+    return ok && fillAfter < 0.25 ? Duration(kQuarterGap) : Duration(kCrowdedGap);
+  }
+};
+
 // Runs the rebuilds: one at start (the filter invalid until it ends), then
-// whenever the current map is a quarter full, at most every 10 s (every
-// 60 s while a rebuild cannot bring it under a quarter: more live client
-// tuples than the filter can tell apart, where it saves little anyway).
+// as FlowFilterPolicy says.
 class FlowFilterKeeper {
  public:
   explicit FlowFilterKeeper(FlowFilter& f) : f_(f) {}

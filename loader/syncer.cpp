@@ -10,6 +10,8 @@
 #include <span>
 #include <variant>
 
+#include "loader/wall_clock.h"
+
 namespace svclb {
 
 Syncer::Syncer(Dataplane& dp, SyncOptions opts) : dp_(dp), opts_(opts) {
@@ -167,7 +169,7 @@ Status Syncer::adopt() {
   actual_ = std::move(st);
   if (auto fs = rebuildFilter(); !fs) return fs;
   if (auto br =
-          beRev_.adopt(opts_.singleEntryFlows ? actual_ : ActualState{}, dp_.beRev(), dp_.beRev6());
+          beRev_.adopt(opts_.singleEntryFlows ? actual_ : ActualState(), dp_.beRev(), dp_.beRev6());
       !br)
     return br;
   // Stray ranges go by their exact key (one may not be a valid SourceRange).
@@ -401,10 +403,7 @@ Status Syncer::apply(Plan plan) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++stats_.count;
   stats_.lastSeconds = secs;
-  stats_.lastEndUnixNs =
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count());
+  stats_.lastEndUnixNs = static_cast<uint64_t>(unixNowNs());
   stats_.totalSeconds += secs;
   if (!st) {
     ++stats_.errors;
