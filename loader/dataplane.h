@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -124,6 +125,13 @@ class Dataplane {
   // Refused, before anything is attached, if another program is attached
   // without the dispatcher. Idempotent.
   Status attachExternal(const std::string& ifname);
+  // Once this daemon attached what it selects: svclb's programs that an
+  // earlier svclbd attached to an interface this one does not select
+  // (`keep(name)` false) are removed: its tc filters, its XDP program and
+  // the interface's tx_ports and nic_xdp_v1 entries. Such a program would
+  // run an older build's code against these maps unmanaged (and it sets no
+  // flow_filter_v1 slots). Returns the interfaces it cleaned.
+  Result<std::vector<std::string>> removeStale(const std::function<bool(const std::string&)>& keep);
   // Socket hooks on cfg.cgroup, as links pinned under <bpffs>/links so they
   // outlive the daemon; an existing pinned link is updated to the new
   // program in place (no window without translation).

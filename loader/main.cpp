@@ -419,6 +419,19 @@ int main(int argc, char** argv) {
 
   LinkWatcher watcher(daemon);
   if (auto st = watcher.start(); !st) return die(st.error().message);
+  // An earlier svclbd's programs on interfaces this one does not select.
+  auto stale = (*dp)->removeStale([&](const std::string& ifname) {
+    return daemon.wantsInterface(ifname) || daemon.isExternalInterface(ifname);
+  });
+  if (!stale)
+    fmt::print(stderr, "svclbd: removing svclb from interfaces no longer selected: {}\n",
+               stale.error().message);
+  else
+    for (const auto& ifname : *stale)
+      fmt::print(stderr,
+                 "svclbd: {}: not selected (--iface, --pod-iface-prefix, --external-iface): "
+                 "removed an earlier svclbd's programs from it\n",
+                 ifname);
   // Once every program of this build is attached (the watcher's start
   // attached the pod interfaces present; an older build's programs did not
   // set flow_filter_v1's slots): the filter's first rebuild, then its keeper.

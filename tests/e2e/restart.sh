@@ -67,9 +67,37 @@ $(grep ' err ' "$LC_LOG" | head -3)"
     assert_eq 0 "$(grep -cE ' (be1 ok be2|be2 ok be1)$' "$LC_LOG")" "long-lived connection answered by the other backend"
 }
 
+# A restart that selects fewer interfaces: svclb's programs leave the ones
+# no longer selected (an --iface and an --external-iface of the run before),
+# the selected pod interfaces keep theirs and traffic goes on.
+svclb_on() {  # svclb_on IF: an svclb tc filter or XDP program is on IF (node netns)
+    { in_node tc filter show dev "$1" ingress; in_node tc filter show dev "$1" egress; } 2>/dev/null |
+        grep -q svclb_ && return 0
+    in_node ip -d link show dev "$1" 2>/dev/null | grep -q "prog/xdp"
+}
+test_deselected_interfaces() {
+    in_node ip link add svx0 type veth peer name svx1 || { _fail "veth svx0/svx1"; return; }
+    in_node ip link set svx0 up && in_node ip link set svx1 up
+    daemon_stop
+    daemon_start --iface svx0 --external-iface svx1 && daemon_wait_ready ||
+        { _fail "svclbd with --iface svx0 --external-iface svx1 did not start"; return; }
+    assert_ok "svx0 has svclb's tc programs" svclb_on svx0
+    assert_ok "svx1 has svclb's programs (external NIC)" svclb_on svx1
+    daemon_stop
+    daemon_start && daemon_wait_ready || { _fail "svclbd did not come back"; return; }
+    assert_fails "svx0 (no longer --iface) keeps no svclb program" svclb_on svx0
+    assert_fails "svx1 (no longer --external-iface) keeps no svclb program" svclb_on svx1
+    assert_contains "$(cat "$DAEMON_LOG")" "svx0: not selected" "the log names svx0"
+    assert_contains "$(cat "$DAEMON_LOG")" "svx1: not selected" "the log names svx1"
+    assert_ok "lxcclient keeps its program" svclb_on lxcclient
+    check_both_answer "$(http_get_many client 20 "http://$VIP/")" 20 2 "after the deselecting restart"
+    in_node ip link del svx0 2>/dev/null || true
+}
+
 run_test "restart: traffic before" test_before
 run_test "restart: svclbd stopped, dataplane keeps working" test_daemon_down
 run_test "restart: svclbd restarted, state restored" test_restarted
 run_test "restart: long-lived connections never broke" test_longconns_intact
 run_test "restart: endpoint change after the restart takes effect" test_change_after_restart
+run_test "restart: interfaces no longer selected lose svclb's programs" test_deselected_interfaces
 finish
