@@ -63,28 +63,31 @@ Status FlowFilter::rebuild(std::chrono::milliseconds grace) {
     return now - lastSeen <= life;
   };
   uint64_t entries = 0;
-  auto both4 = [&](const ct_key& k, const ct_value& v) {
+  // The slots the packet path sets (ct_create, ct_relink): a key's client
+  // side (a FORWARD key's source, a REPLY key's destination) and a
+  // source-NATed FORWARD entry's SNAT address and port. A backend's or a
+  // frontend's own {address, port} gets none.
+  auto mark4 = [&](const ct_key& k, const ct_value& v) {
     ++entries;
     if (!alive(k.proto, v.flags, v.last_seen)) return;
+    if (v.dir != CT_DIR_FORWARD) return setSlot(slotOf(k.daddr, k.dport));
     setSlot(slotOf(k.saddr, k.sport));
-    setSlot(slotOf(k.daddr, k.dport));
-    if (v.dir == CT_DIR_FORWARD && (v.flags & CT_F_SNAT)) setSlot(slotOf(v.snat_addr, v.snat_port));
+    if (v.flags & CT_F_SNAT) setSlot(slotOf(v.snat_addr, v.snat_port));
   };
-  auto both6 = [&](const ct6_key& k, const ct6_value& v) {
+  auto mark6 = [&](const ct6_key& k, const ct6_value& v) {
     ++entries;
     if (!alive(k.proto, v.flags, v.last_seen)) return;
+    if (v.dir != CT_DIR_FORWARD) return setSlot(slotOf(foldIPv6(&k.daddr), k.dport));
     setSlot(slotOf(foldIPv6(&k.saddr), k.sport));
-    setSlot(slotOf(foldIPv6(&k.daddr), k.dport));
-    if (v.dir == CT_DIR_FORWARD && (v.flags & CT_F_SNAT))
-      setSlot(slotOf(foldIPv6(&v.snat_addr), v.snat_port));
+    if (v.flags & CT_F_SNAT) setSlot(slotOf(foldIPv6(&v.snat_addr), v.snat_port));
   };
   // ct_v2 before ct_est_v2: an entry only ever moves from the first to the
   // second (a TCP promotion inserts there before it deletes here), so a walk
   // in this order sees every entry that lives through it.
-  if (auto st = src_.ct.forEachBatch(both4); !st) return st;
-  if (auto st = src_.ctEst.forEachBatch(both4); !st) return st;
-  if (auto st = src_.ct6.forEachBatch(both6); !st) return st;
-  if (auto st = src_.ct6Est.forEachBatch(both6); !st) return st;
+  if (auto st = src_.ct.forEachBatch(mark4); !st) return st;
+  if (auto st = src_.ctEst.forEachBatch(mark4); !st) return st;
+  if (auto st = src_.ct6.forEachBatch(mark6); !st) return st;
+  if (auto st = src_.ct6Est.forEachBatch(mark6); !st) return st;
   std::atomic_thread_fence(std::memory_order_seq_cst);
   ctl().store(static_cast<uint64_t>(next) | SVCLB_FLOWF_VALID, std::memory_order_seq_cst);
   ++rebuilds_;

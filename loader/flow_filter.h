@@ -23,8 +23,8 @@
 
 namespace svclb {
 
-// The CT maps a rebuild walks: every live entry's two sides (and a
-// source-NATed FORWARD entry's SNAT address and port) get their slots; an
+// The CT maps a rebuild walks: every live entry's client side (and a
+// source-NATed FORWARD entry's SNAT address and port) gets its slot; an
 // entry idle past its lifetime (the packet path ignores it) gets none.
 struct FlowFilterSources {
   CtMap ct, ctEst;
@@ -53,8 +53,8 @@ class FlowFilter {
   // Marks the filter invalid: the packet path takes the full path.
   void invalidate();
   // Clears the map that is not current, waits out programs that were
-  // setting slots in it meanwhile, sets the slots of every CT entry's
-  // source and destination in it and makes it the current, valid one.
+  // setting slots in it meanwhile, sets the slot of every live CT entry's
+  // client side in it and makes it the current, valid one.
   // `grace`: how long programs may still be inside a slot store (tests: 0).
   Status rebuild(std::chrono::milliseconds grace = std::chrono::milliseconds(20));
   // Whether {fold, port}'s slot is set in the current map (what the packet

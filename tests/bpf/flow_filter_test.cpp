@@ -135,6 +135,9 @@ TEST_P(FlowFilterTest, ARebuildDropsTheSlotsOfIdleEntries) {
   ASSERT_TRUE(ff().rebuild(std::chrono::milliseconds(0)).ok());
   EXPECT_TRUE(slot(kClient, 42040));
   EXPECT_FALSE(slot(kClient, 42041));
+  // Only the client side, as the packet path: the backend's own
+  // {address, port} (the REPLY key's source) stays clear.
+  EXPECT_FALSE(slot(kBe, 8080));
   EXPECT_GT(ff().stats().rebuilds, 0u);
   EXPECT_EQ(ff().stats().lastEntries, 2u);
   EXPECT_GT(ff().fill(), 0.0);
@@ -159,6 +162,7 @@ TEST_P(FlowFilterTest, ARebuildKeepsTheSnatSlotOfAForwardEntry) {
   ASSERT_TRUE(ff().rebuild(std::chrono::milliseconds(0)).ok());
   EXPECT_TRUE(slot("10.0.0.1", 61000));
   EXPECT_TRUE(slot(kClient, 42050));
+  EXPECT_FALSE(slot(kVip, 80)) << "a FORWARD key's destination (the frontend) got a slot";
 }
 
 INSTANTIATE_TEST_SUITE_P(Ct, FlowFilterTest, ::testing::Values(Prog::Tc, Prog::Xdp),
