@@ -3,8 +3,9 @@
 # and of build B, alternated (A B A B ...) for ROUNDS rounds, each run with
 # --reps 1, so both see the same machine state; prints per row the median over
 # rounds of the net ns (wrapper floor subtracted; raw ns for unwrapped rows),
-# B/A, and each build's ratio to its own bare single-insert reference
-# (ref.new_flow, same N and keys).
+# B/A, the per-round B/A (median, min-max: a range far across 1.00 means the
+# machine's noise is larger than the difference), and each build's ratio to
+# its own bare single-insert reference (ref.new_flow, same N and keys).
 #
 # usage: bench/compare/perpacket_ab.sh BIN_A BIN_B [ROUNDS=5] [SERVICES=10,10k] [ONLY=regex]
 #   BIN_A/BIN_B: svclb-bench-perpacket binaries (e.g. a copy of the before
