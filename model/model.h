@@ -121,7 +121,7 @@ struct SliceEndpoint {
   // hints.forZones[].name / hints.forNodes[].name (set by the EndpointSlice
   // controller for trafficDistribution / topology-mode): kube-proxy's
   // topology-aware routing (model/frontends.cpp, applyTopology).
-  std::vector<std::string> zoneHints, nodeHints;
+  std::vector<std::string> zoneHints{}, nodeHints{};
 };
 
 struct EndpointSlice {
@@ -339,7 +339,7 @@ struct StoreConfig {
   // This node: svclbd --node-name, and --zone or its Node's
   // topology.kubernetes.io/zone label. internalTrafficPolicy: Local and the
   // EndpointSlices' topology hints pick endpoints by them.
-  std::string nodeName, zone;
+  std::string nodeName{}, zone{};
 };
 
 // svclbd --service-cidr: "" when `cidrs` is one CIDR or one per family

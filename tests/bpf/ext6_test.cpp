@@ -424,8 +424,11 @@ TEST_F(Ext6, PacketTooBigAboutASourceNatedFlowReachesTheBackend) {
     EXPECT_EQ(mac(r.out, 0), kNode1Mac);
     EXPECT_TRUE(l4Checksum6Ok(r.out)) << "ICMPv6 checksum";
     // The quote, as a frame of its own: its TCP checksum must verify too.
-    Bytes qf(r.out.begin(), r.out.begin() + 14);
-    qf.insert(qf.end(), r.out.begin() + 14 + 40 + 8, r.out.end());
+    constexpr size_t kQuote = 14 + 40 + 8;  // Ethernet, IPv6, ICMPv6 headers
+    ASSERT_GT(r.out.size(), kQuote);
+    Bytes qf(14 + (r.out.size() - kQuote));
+    std::copy(r.out.begin(), r.out.begin() + 14, qf.begin());
+    std::copy(r.out.begin() + kQuote, r.out.end(), qf.begin() + 14);
     auto q = parse6(qf);
     ASSERT_TRUE(q);
     EXPECT_TRUE(l4Checksum6Ok(qf)) << "the quoted TCP checksum";

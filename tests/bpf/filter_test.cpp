@@ -151,8 +151,11 @@ TEST_P(Filter, SyncSetsEveryFrontendAndBackendAndClearsWhatGoes) {
   // What a restarted daemon does: adopt the maps and rebuild the bitmap.
   // Cleared first, the map comes back word for word.
   const auto before = mapWords(dp());
-  for (uint32_t i = 0; i < before.size(); ++i)
-    if (before[i]) ASSERT_TRUE(dp().lbFilter().update(i, 0));
+  for (uint32_t i = 0; i < before.size(); ++i) {
+    if (before[i]) {
+      ASSERT_TRUE(dp().lbFilter().update(i, 0));
+    }
+  }
   Syncer again(dp());
   ASSERT_TRUE(again.adopt());
   EXPECT_EQ(mapWords(dp()), before);

@@ -219,8 +219,11 @@ TEST_F(V6Fuzz, RandomAndMutatedFramesMatchTheModel) {
         continue;
       }
       ASSERT_EQ(r.out.size(), in.size()) << "frame " << i;
-      for (size_t b = 0; b < in.size(); ++b)
-        if (b < 38 || b >= 54) ASSERT_EQ(r.out[b], in[b]) << "frame " << i << " byte " << b;
+      for (size_t b = 0; b < in.size(); ++b) {
+        if (b < 38 || b >= 54) {
+          ASSERT_EQ(r.out[b], in[b]) << "frame " << i << " byte " << b;
+        }
+      }
       Addr6 dst{};
       std::copy(r.out.begin() + 38, r.out.begin() + 54, dst.begin());
       EXPECT_EQ(dst, ip6(kBe)) << "frame " << i;

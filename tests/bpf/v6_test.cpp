@@ -566,10 +566,11 @@ class V6Icmp : public V6 {
 ::testing::AssertionResult quoteIs(const Bytes& f, const std::string& src, uint16_t sport,
                                    const std::string& dst, uint16_t dport) {
   if (!l4Checksum6Ok(f)) return ::testing::AssertionFailure() << "ICMPv6 checksum";
-  Bytes inner(14, 0);
+  if (f.size() <= kQuote) return ::testing::AssertionFailure() << "no quote";
+  Bytes inner(14 + (f.size() - kQuote), 0);
   inner[12] = 0x86;
   inner[13] = 0xdd;
-  inner.insert(inner.end(), f.begin() + kQuote, f.end());
+  std::copy(f.begin() + kQuote, f.end(), inner.begin() + 14);
   auto q = parse6(inner);
   if (!q) return ::testing::AssertionFailure() << "quote not parsable";
   if (testlib::ip6str(q->saddr) != src || q->sport != sport || testlib::ip6str(q->daddr) != dst ||

@@ -94,7 +94,9 @@ Got clusterFrontend(const std::string& yaml, const std::string& node, const std:
   // The incremental path sees the same.
   auto only = st.frontendsOf({{"default", "web"}});
   EXPECT_EQ(only.size(), 1u);
-  if (only.size() == 1) EXPECT_EQ(only[0], fes[0]);
+  if (only.size() == 1) {
+    EXPECT_EQ(only[0], fes[0]);
+  }
   return g;
 }
 
