@@ -14,6 +14,10 @@ namespace svclb {
 
 namespace {
 
+// An address as the slots hash it (svclb_abi.h: FAM_ADDR_FOLD).
+uint32_t foldOf(uint32_t addr) { return addr; }
+uint32_t foldOf(const v6addr& addr) { return foldIPv6(&addr); }
+
 // A slot is one byte: plain stores, as the packet path's (never a
 // read-modify-write that could undo another CPU's slot in the same word).
 inline void setByte(uint8_t& byte) {
@@ -67,27 +71,20 @@ Status FlowFilter::rebuild(std::chrono::milliseconds grace) {
   // side (a FORWARD key's source, a REPLY key's destination) and a
   // source-NATed FORWARD entry's SNAT address and port. A backend's or a
   // frontend's own {address, port} gets none.
-  auto mark4 = [&](const ct_key& k, const ct_value& v) {
+  auto mark = [&](const auto& k, const auto& v) {
     ++entries;
     if (!alive(k.proto, v.flags, v.last_seen)) return;
-    if (v.dir != CT_DIR_FORWARD) return setSlot(slotOf(k.daddr, k.dport));
-    setSlot(slotOf(k.saddr, k.sport));
-    if (v.flags & CT_F_SNAT) setSlot(slotOf(v.snat_addr, v.snat_port));
-  };
-  auto mark6 = [&](const ct6_key& k, const ct6_value& v) {
-    ++entries;
-    if (!alive(k.proto, v.flags, v.last_seen)) return;
-    if (v.dir != CT_DIR_FORWARD) return setSlot(slotOf(foldIPv6(&k.daddr), k.dport));
-    setSlot(slotOf(foldIPv6(&k.saddr), k.sport));
-    if (v.flags & CT_F_SNAT) setSlot(slotOf(foldIPv6(&v.snat_addr), v.snat_port));
+    if (v.dir != CT_DIR_FORWARD) return setSlot(slotOf(foldOf(k.daddr), k.dport));
+    setSlot(slotOf(foldOf(k.saddr), k.sport));
+    if (v.flags & CT_F_SNAT) setSlot(slotOf(foldOf(v.snat_addr), v.snat_port));
   };
   // ct_v2 before ct_est_v2: an entry only ever moves from the first to the
   // second (a TCP promotion inserts there before it deletes here), so a walk
   // in this order sees every entry that lives through it.
-  if (auto st = src_.ct.forEachBatch(mark4); !st) return st;
-  if (auto st = src_.ctEst.forEachBatch(mark4); !st) return st;
-  if (auto st = src_.ct6.forEachBatch(mark6); !st) return st;
-  if (auto st = src_.ct6Est.forEachBatch(mark6); !st) return st;
+  if (auto st = src_.ct.forEachBatch(mark); !st) return st;
+  if (auto st = src_.ctEst.forEachBatch(mark); !st) return st;
+  if (auto st = src_.ct6.forEachBatch(mark); !st) return st;
+  if (auto st = src_.ct6Est.forEachBatch(mark); !st) return st;
   std::atomic_thread_fence(std::memory_order_seq_cst);
   ctl().store(static_cast<uint64_t>(next) | SVCLB_FLOWF_VALID, std::memory_order_seq_cst);
   ++rebuilds_;

@@ -97,12 +97,13 @@ class FlowFilter {
 struct FlowFilterPolicy {
   using Duration = std::chrono::steady_clock::duration;
   static constexpr std::chrono::seconds kTick{2}, kQuarterGap{10}, kCrowdedGap{60}, kIdleGap{60};
+  static constexpr double kQuarter = 0.25;
   static bool due(double fill, Duration sinceLast, Duration minGap) {
-    return (fill >= 0.25 && sinceLast >= minGap) || (fill > 0 && sinceLast >= kIdleGap);
+    return (fill >= kQuarter && sinceLast >= minGap) || (fill > 0 && sinceLast >= kIdleGap);
   }
   // The next minGap, from how the last rebuild went.
   static Duration gapAfter(bool ok, double fillAfter) {
-    return ok && fillAfter < 0.25 ? Duration(kQuarterGap) : Duration(kCrowdedGap);
+    return ok && fillAfter < kQuarter ? Duration(kQuarterGap) : Duration(kCrowdedGap);
   }
 };
 
