@@ -233,7 +233,8 @@ json ApiHandler::status(const LruCounts& lru) {
             {"rebuilds", ff.rebuilds},
             {"lastEntries", ff.lastEntries},
             {"lastDurationUs", ff.lastDurationNs / 1000},
-            {"lastEndUnixNs", ff.lastEndUnixNs}}}};
+            {"lastEndUnixNs", ff.lastEndUnixNs},
+            {"off", ff.off}}}};
 }
 
 }  // namespace svclb

@@ -297,8 +297,9 @@ Status attachTcProg(const std::string& ifname, int progFd,
 }
 
 // Removes svclb's tc filters (ours by handle/priority AND program name) from
-// both hooks of `ifindex`. Returns whether there was one.
-bool detachOurTc(int ifindex) {
+// both hooks of `ifindex`. Returns whether there was one; an error if one of
+// ours stayed attached.
+Result<bool> detachOurTc(int ifindex, const std::string& ifname) {
   bool any = false;
   for (bpf_tc_attach_point where : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
@@ -306,7 +307,11 @@ bool detachOurTc(int ifindex) {
     if (bpf_tc_query(&hook, &q) != 0) continue;
     if (progNameById(q.prog_id).rfind("svclb_", 0) != 0) continue;
     LIBBPF_OPTS(bpf_tc_opts, d, .handle = kTcHandle, .priority = kTcPriority);
-    if (bpf_tc_detach(&hook, &d) == 0) any = true;
+    if (int err = bpf_tc_detach(&hook, &d); err)
+      return Error::fromErrno(err,
+                              fmt::format("detach svclb's tc {} program from {}",
+                                          where == BPF_TC_EGRESS ? "egress" : "ingress", ifname));
+    any = true;
   }
   return any;
 }
@@ -824,43 +829,52 @@ Status Dataplane::attachCgroup() {
   return result;
 }
 
-Result<std::vector<std::string>> Dataplane::removeStale(
-    const std::function<bool(const std::string&)>& keep) {
+StaleRemoval Dataplane::removeStale(const std::function<bool(const std::string&)>& keep) {
   std::vector<std::pair<int, std::string>> others;
   if (struct if_nameindex* ifs = if_nameindex()) {
     for (auto* i = ifs; i->if_index; ++i)
       if (!keep(i->if_name)) others.emplace_back(static_cast<int>(i->if_index), i->if_name);
     if_freenameindex(ifs);
   }
-  std::vector<std::string> cleaned;
+  StaleRemoval out;
+  // Every interface is tried, whatever failed on another one.
   for (const auto& [ifindex, name] : others) {
-    const bool tc = detachOurTc(ifindex);
-    Multiprog mp = multiprogOf(ifindex);
-    const bool xdp = mp && !ourXdpPrograms(mp.get()).empty();
-    if (xdp)
-      if (auto st = detachOurXdp(ifindex, name); !st) return st.error();
-    const uint32_t idx = static_cast<uint32_t>(ifindex);
-    bool maps = false;
-    if (txPorts().lookup(idx)) {
-      if (auto st = txPorts().erase(idx); !st) return st.error();
-      maps = true;
-    }
-    if (nicXdp().lookup(idx)) {
-      if (auto st = nicXdp().erase(idx); !st) return st.error();
-      maps = true;
-    }
-    if (tc || xdp || maps) cleaned.push_back(name);
+    auto step = [&]() -> Result<bool> {
+      auto tc = detachOurTc(ifindex, name);
+      if (!tc) return tc.error();
+      Multiprog mp = multiprogOf(ifindex);
+      const bool xdp = mp && !ourXdpPrograms(mp.get()).empty();
+      if (xdp)
+        if (auto st = detachOurXdp(ifindex, name); !st) return st.error();
+      const uint32_t idx = static_cast<uint32_t>(ifindex);
+      bool maps = false;
+      if (txPorts().lookup(idx)) {
+        if (auto st = txPorts().erase(idx); !st) return st.error();
+        maps = true;
+      }
+      if (nicXdp().lookup(idx)) {
+        if (auto st = nicXdp().erase(idx); !st) return st.error();
+        maps = true;
+      }
+      return *tc || xdp || maps;
+    };
+    if (auto r = step(); !r)
+      out.failed.push_back({name, r.error().message});
+    else if (*r)
+      out.cleaned.push_back(name);
   }
-  return cleaned;
+  return out;
 }
 
 Status Dataplane::uninstall(const DataplaneConfig& cfg) {
   libbpf_set_print(libbpfPrint);
   libxdp_set_print(libxdpPrint);
   struct if_nameindex* ifs = if_nameindex();
-  for (auto* i = ifs; i && i->if_index; ++i) detachOurTc(static_cast<int>(i->if_index));
-  // XDP: ours out of every dispatcher, the other programs stay.
   Status result;
+  for (auto* i = ifs; i && i->if_index; ++i)
+    if (auto r = detachOurTc(static_cast<int>(i->if_index), i->if_name); !r && result)
+      result = r.error();
+  // XDP: ours out of every dispatcher, the other programs stay.
   for (auto* i = ifs; i && i->if_index; ++i)
     if (auto st = detachOurXdp(static_cast<int>(i->if_index), i->if_name); !st && result)
       result = st;

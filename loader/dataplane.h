@@ -92,6 +92,14 @@ struct CgroupLinkInfo {
 
 // Conntrack lifetimes in CT ticks (jiffies >> CT_TICK_SHIFT), as the
 // programs use them, and the kernel HZ they were derived from.
+// What Dataplane::removeStale did: the interfaces it cleaned, and those
+// where one of svclb's earlier programs or entries could not be removed
+// ({interface, why}).
+struct StaleRemoval {
+  std::vector<std::string> cleaned;
+  std::vector<std::pair<std::string, std::string>> failed;
+};
+
 struct CtLifetimes {
   uint32_t hz = 0;
   uint32_t tcp = 0, nontcp = 0, closing = 0;
@@ -130,8 +138,9 @@ class Dataplane {
   // (`keep(name)` false) are removed: its tc filters, its XDP program and
   // the interface's tx_ports and nic_xdp_v1 entries. Such a program would
   // run an older build's code against these maps unmanaged (and it sets no
-  // flow_filter_v1 slots). Returns the interfaces it cleaned.
-  Result<std::vector<std::string>> removeStale(const std::function<bool(const std::string&)>& keep);
+  // flow_filter_v1 slots). Every interface is tried, whatever failed on
+  // another.
+  StaleRemoval removeStale(const std::function<bool(const std::string&)>& keep);
   // Socket hooks on cfg.cgroup, as links pinned under <bpffs>/links so they
   // outlive the daemon; an existing pinned link is updated to the new
   // program in place (no window without translation).

@@ -39,6 +39,11 @@ FlowFilter::~FlowFilter() { munmap(base_, len_); }
 
 void FlowFilter::invalidate() { ctl().fetch_and(~SVCLB_FLOWF_VALID, std::memory_order_seq_cst); }
 
+void FlowFilter::turnOff(std::string why) {
+  invalidate();
+  off_ = std::move(why);
+}
+
 Status FlowFilter::rebuild(std::chrono::milliseconds grace) {
   std::lock_guard lk(mu_);
   const auto t0 = std::chrono::steady_clock::now();
@@ -128,6 +133,7 @@ FlowFilterStats FlowFilter::stats() const {
   s.lastEntries = lastEntries_;
   s.lastDurationNs = lastDurationNs_;
   s.lastEndUnixNs = lastEndUnixNs_;
+  s.off = off_;
   return s;
 }
 

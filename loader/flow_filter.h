@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "common/result.h"
@@ -40,6 +41,7 @@ struct FlowFilterStats {
   uint64_t lastEntries = 0;  // CT entries the last rebuild walked
   uint64_t lastDurationNs = 0;
   int64_t lastEndUnixNs = 0;
+  std::string off;  // why the daemon keeps it off (empty: kept on)
 };
 
 class FlowFilter {
@@ -52,6 +54,8 @@ class FlowFilter {
 
   // Marks the filter invalid: the packet path takes the full path.
   void invalidate();
+  // Invalid for this daemon's life, and why (status shows it).
+  void turnOff(std::string why);
   // Clears the map that is not current, waits out programs that were
   // setting slots in it meanwhile, sets the slot of every live CT entry's
   // client side in it and makes it the current, valid one.
@@ -86,6 +90,7 @@ class FlowFilter {
   std::mutex mu_;  // rebuild() against itself (stats() never waits for it)
   std::atomic<uint64_t> rebuilds_{0}, lastEntries_{0}, lastDurationNs_{0};
   std::atomic<int64_t> lastEndUnixNs_{0};
+  std::string off_;  // set once, before any reader (main's start-up)
 };
 
 // When the keeper rebuilds (checked every kTick): when the current map is

@@ -420,26 +420,36 @@ int main(int argc, char** argv) {
   LinkWatcher watcher(daemon);
   if (auto st = watcher.start(); !st) return die(st.error().message);
   // An earlier svclbd's programs on interfaces this one does not select.
-  auto stale = (*dp)->removeStale([&](const std::string& ifname) {
+  const StaleRemoval stale = (*dp)->removeStale([&](const std::string& ifname) {
     return daemon.wantsInterface(ifname) || daemon.isExternalInterface(ifname);
   });
-  if (!stale)
-    fmt::print(stderr, "svclbd: removing svclb from interfaces no longer selected: {}\n",
-               stale.error().message);
-  else
-    for (const auto& ifname : *stale)
-      fmt::print(stderr,
-                 "svclbd: {}: not selected (--iface, --pod-iface-prefix, --external-iface): "
-                 "removed an earlier svclbd's programs from it\n",
-                 ifname);
+  for (const auto& ifname : stale.cleaned)
+    fmt::print(stderr,
+               "svclbd: {}: not selected (--iface, --pod-iface-prefix, --external-iface): "
+               "removed an earlier svclbd's programs from it\n",
+               ifname);
+  for (const auto& [ifname, why] : stale.failed)
+    fmt::print(stderr,
+               "svclbd: {}: not selected, but an earlier svclbd's programs could not be removed "
+               "from it: {}\n",
+               ifname, why);
   // Once every program of this build is attached (the watcher's start
   // attached the pod interfaces present; an older build's programs did not
   // set flow_filter_v1's slots): the filter's first rebuild, then its keeper.
+  // Off while an older build's program may still run somewhere.
   FlowFilterKeeper flowFilterKeeper((*dp)->flowFilter());
-  if (flowFilter == "on")
+  if (flowFilter != "on") {
+    (*dp)->flowFilter().turnOff("--flow-filter off");
+  } else if (!stale.failed.empty()) {
+    const std::string why = fmt::format(
+        "svclb's programs of an earlier run are still attached to {} (not selected), and they "
+        "set no flow-filter slots; restart after removing them",
+        stale.failed.front().first);
+    fmt::print(stderr, "svclbd: flow filter off: {}\n", why);
+    (*dp)->flowFilter().turnOff(why);
+  } else {
     flowFilterKeeper.start();
-  else
-    (*dp)->flowFilter().invalidate();
+  }
   MetricsServer metrics(daemon);
   if (!dc.metricsAddr.empty() && dc.metricsAddr != "none")
     if (auto st = metrics.start(dc.metricsAddr); !st) return die(st.error().message);

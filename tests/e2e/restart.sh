@@ -94,10 +94,27 @@ test_deselected_interfaces() {
     in_node ip link del svx0 2>/dev/null || true
 }
 
+# --flow-filter off: status says the filter is off and why, and answers go
+# through the full conntrack path; the next restart with the default turns
+# it on again.
+ff_status() { svcctl status -o json | jq -r '"\(.flowFilter.valid) \(.flowFilter.off)"'; }
+test_flow_filter_off() {
+    daemon_stop
+    daemon_start --flow-filter off && daemon_wait_ready ||
+        { _fail "svclbd --flow-filter off did not start"; return; }
+    assert_eq "false --flow-filter off" "$(ff_status)" "status flowFilter {valid, off} with --flow-filter off"
+    check_both_answer "$(http_get_many client 20 "http://$VIP/")" 20 2 "with the flow filter off"
+    assert_match "$(udp_query_pod client "$VIP" 5353 1 8)" "^be[12] from $VIP:5353\$" "UDP with the flow filter off"
+    daemon_stop
+    daemon_start && daemon_wait_ready || { _fail "svclbd did not come back"; return; }
+    assert_eq "true " "$(ff_status)" "status flowFilter {valid, off} after a default restart"
+}
+
 run_test "restart: traffic before" test_before
 run_test "restart: svclbd stopped, dataplane keeps working" test_daemon_down
 run_test "restart: svclbd restarted, state restored" test_restarted
 run_test "restart: long-lived connections never broke" test_longconns_intact
 run_test "restart: endpoint change after the restart takes effect" test_change_after_restart
 run_test "restart: interfaces no longer selected lose svclb's programs" test_deselected_interfaces
+run_test "restart: --flow-filter off shows in status and traffic goes on" test_flow_filter_off
 finish
