@@ -61,6 +61,19 @@ json dnsResults(const dns::ServerCounters& d) {
           {"NOTIMP", d.notimp}};
 }
 
+// svcctl stats' backend state: new flows (active), existing flows only
+// (terminating; not-ready: a TCP frontend's not-ready endpoint).
+const char* backendStateName(uint8_t state) {
+  switch (state) {
+    case BE_STATE_ACTIVE:
+      return "active";
+    case BE_STATE_NOT_READY:
+      return "not-ready";
+    default:
+      return "terminating";
+  }
+}
+
 }  // namespace
 
 json statsJson(const CounterSnapshot& s) {
@@ -71,7 +84,7 @@ json statsJson(const CounterSnapshot& s) {
       bes.push_back(trafficJson(b.traffic, {{"ip", b.address()},
                                             {"port", b.port},
                                             {"backendId", b.id},
-                                            {"state", b.active ? "active" : "terminating"}}));
+                                            {"state", backendStateName(b.state)}}));
     services.push_back(trafficJson(f.traffic, {{"namespace", f.ns},
                                                {"name", f.name},
                                                {"port", f.portName},

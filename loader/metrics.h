@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dns/server.h"
+#include "maps/svclb_abi.h"
 #include "model/model.h"
 
 namespace svclb {
@@ -28,8 +29,8 @@ struct TrafficCounters {
 struct BackendCounters {
   uint32_t ip = 0;  // host order
   uint16_t port = 0;
-  uint32_t id = 0;     // backends_v1 index
-  bool active = true;  // else terminating
+  uint32_t id = 0;                  // backends_v1 index
+  uint8_t state = BE_STATE_ACTIVE;  // BE_STATE_*
   TrafficCounters traffic;
   Ip6 ip6{};  // an IPv6 backend's address (ip 0)
   std::string address() const { return ip6 != Ip6{} ? formatIPv6(ip6) : formatIPv4(ip); }

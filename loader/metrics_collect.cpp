@@ -58,8 +58,7 @@ CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer, const
     fc.traffic = traffic(sumStats(svcStats.lookup(f.svcId)));
     fc.backends.reserve(f.backends.size());
     for (const auto& b : f.backends)
-      fc.backends.push_back({ntohl(b.value.addr), ntohs(b.value.port), b.id,
-                             b.value.state == BE_STATE_ACTIVE,
+      fc.backends.push_back({ntohl(b.value.addr), ntohs(b.value.port), b.id, b.value.state,
                              traffic(sumStats(beStats.lookup(b.id))), b.addr6});
     s.frontends.push_back(std::move(fc));
   }

@@ -94,7 +94,14 @@ namespace {
 constexpr size_t kMaxSlots = 65535;  // svc_key.slot / svc_value.total are 16-bit
 
 uint8_t beState(const BackendSpec& b) {
-  return b.state == EndpointState::Ready ? BE_STATE_ACTIVE : BE_STATE_TERMINATING;
+  switch (b.state) {
+    case EndpointState::Ready:
+      return BE_STATE_ACTIVE;
+    case EndpointState::Terminating:
+      return BE_STATE_TERMINATING;
+    default:
+      return BE_STATE_NOT_READY;
+  }
 }
 
 bool sameBackendValue(const backend_value& a, const backend_value& b) {
@@ -182,13 +189,21 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
     for (const auto& b : old->backends) existing[{b.value.addr, b.addr6, b.value.port}] = &b;
 
   // Ready first, then terminating-and-serving (new flows only when no ready
-  // one), then terminating-not-serving (existing flows only, no slot).
+  // one), then the endpoints that keep only their existing flows (an entry,
+  // no slot). Which ones, as kube-proxy's conntrack: it never flushes a TCP
+  // flow (a not-ready or terminating endpoint's connections go on) and
+  // flushes a UDP flow whose endpoint no longer serves (its next datagram
+  // is balanced anew). So for TCP the not-serving terminating and the
+  // not-ready endpoints; for UDP none.
   std::vector<const BackendSpec*> ready, termServing, termOther;
+  const bool keepFlows = want.key.proto == IPPROTO_TCP;
   for (const auto& b : want.backends) {
     if (b.state == EndpointState::Ready)
       ready.push_back(&b);
-    else if (b.state == EndpointState::Terminating)
-      (b.serving ? termServing : termOther).push_back(&b);
+    else if (b.state == EndpointState::Terminating && b.serving)
+      termServing.push_back(&b);
+    else if (keepFlows)
+      termOther.push_back(&b);
   }
   if (ready.size() + termServing.size() > kMaxSlots)
     return Error{E2BIG,

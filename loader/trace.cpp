@@ -181,6 +181,8 @@ const char* stateName(uint8_t s) {
       return "ready";
     case BE_STATE_TERMINATING:
       return "terminating";
+    case BE_STATE_NOT_READY:
+      return "not-ready";
     default:
       return "empty";
   }

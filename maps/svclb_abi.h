@@ -213,6 +213,10 @@ struct affinity_value {
 #define BE_STATE_EMPTY	     0
 #define BE_STATE_ACTIVE	     1
 #define BE_STATE_TERMINATING 2
+/* A not-ready endpoint of a TCP frontend: like a terminating one, no slot,
+ * its established flows continue (kube-proxy's conntrack keeps every TCP
+ * flow; a failing readiness probe must not cut open connections). */
+#define BE_STATE_NOT_READY 3
 
 /* Backends: ARRAY indexed by backend id (id 0 is never used). */
 struct backend_value {

@@ -104,6 +104,18 @@ Status ClusterIPAllocator::assign(Service& s, const Service* old, const Key& key
     if (s.clusterIPs.empty()) s.clusterIPs = old->clusterIPs;
     if (s.ipFamilies.empty() && headless(s) == headless(*old)) s.ipFamilies = old->ipFamilies;
     if (s.ipFamilyPolicy.empty()) s.ipFamilyPolicy = old->ipFamilyPolicy;
+    // A dual-stack policy whose manifest names one family (or one address)
+    // got the second one from the allocator: re-applying it is no change,
+    // as kubectl apply's patch against its last-applied manifest leaves the
+    // allocated second family alone (only SingleStack releases it).
+    if (s.ipFamilyPolicy != "SingleStack" && !s.ipFamilyPolicy.empty()) {
+      if (s.ipFamilies.size() == 1 && old->ipFamilies.size() == 2 &&
+          s.ipFamilies[0] == old->ipFamilies[0])
+        s.ipFamilies = old->ipFamilies;
+      if (s.clusterIPs.size() == 1 && old->clusterIPs.size() == 2 &&
+          s.clusterIPs[0] == old->clusterIPs[0])
+        s.clusterIPs = old->clusterIPs;
+    }
     s.clusterIP = s.clusterIPs.empty() ? "" : s.clusterIPs[0];
     // Update: clusterIPs[0] never changes; a secondary address neither.
     if (!(headless(*old) && headless(s))) {
@@ -116,6 +128,19 @@ Status ClusterIPAllocator::assign(Service& s, const Service* old, const Key& key
                        "may not change once set");
       } else if (!was.empty() && !now.empty() && was[0] != now[0]) {
         fe.invalid("spec.clusterIPs[0]", goStringSlice(now), "may not change once set");
+      }
+      // The primary family never changes either (kube-apiserver's
+      // validateUpgradeDowngradeIPFamilies).
+      const auto& famWas = old->ipFamilies;
+      const auto& famNow = s.ipFamilies;
+      if (!famWas.empty() && !famNow.empty()) {
+        if (famWas.size() == famNow.size()) {
+          if (famWas != famNow)
+            fe.invalid("spec.ipFamilies[0]", "[]core.IPFamily{" + goQuoteJoined(famNow) + "}",
+                       "may not change once set");
+        } else if (famWas[0] != famNow[0]) {
+          fe.invalid("spec.ipFamilies[0]", goStringSlice(s.clusterIPs), "may not change once set");
+        }
       }
       if (!fe.empty()) return Error{EINVAL, fe.message("Service", s.meta.name)};
     }

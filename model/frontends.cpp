@@ -4,7 +4,8 @@
 //  - Endpoints: `addresses` are Ready, `notReadyAddresses` NotReady.
 //  - EndpointSlice conditions: ready unset or true -> Ready (a nil ready
 //    means ready); ready=false with terminating=true -> Terminating, still
-//    serving only if conditions.serving is true; otherwise NotReady.
+//    serving unless conditions.serving is false (a nil serving means
+//    serving, as the API and kube-proxy read it); otherwise NotReady.
 // A Service port matches an endpoint port by name (both "" for a single
 // unnamed port) and protocol; the backend port is the endpoint port's.
 // One frontend per ClusterIP: an IPv4 one takes its backends from the
@@ -162,7 +163,7 @@ std::vector<BackendSpec> backendsFor(const BackendSource& src, const ServicePort
         b.serving = true;
       } else if (c.terminating.value_or(false)) {
         b.state = EndpointState::Terminating;
-        b.serving = c.serving.value_or(false);
+        b.serving = c.serving.value_or(true);
       } else {
         b.state = EndpointState::NotReady;
         b.serving = false;

@@ -116,6 +116,8 @@ std::vector<std::string> splitIPList(std::string_view s);
 
 // Go's %#v of a []string: []string{"a", "b"}
 std::string goStringSlice(const std::vector<std::string>& v);
+// The items of that: "a", "b"
+std::string goQuoteJoined(const std::vector<std::string>& v);
 
 class FieldErrors {
  public:

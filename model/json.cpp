@@ -300,6 +300,7 @@ Service decodeService(Decoder& d, const json& j) {
     std::optional<bool> pnra;
     if (d.boolean(*spec, c, "publishNotReadyAddresses", pnra) && pnra)
       s.publishNotReadyAddresses = *pnra;
+    d.boolean(*spec, c, "allocateLoadBalancerNodePorts", s.allocateLoadBalancerNodePorts);
   }
   if (const json* status = d.obj(j, root, "status")) {
     Ctx c = root.child("status", std::string(kCore) + "ServiceStatus");

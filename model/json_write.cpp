@@ -280,6 +280,10 @@ class Writer {
       key("publishNotReadyAddresses");
       boolean(true);
     }
+    if (s.allocateLoadBalancerNodePorts) {
+      key("allocateLoadBalancerNodePorts");
+      boolean(*s.allocateLoadBalancerNodePorts);
+    }
     close();
     key("status");
     open();

@@ -78,6 +78,10 @@ struct Service {
   // spec.publishNotReadyAddresses: the cluster DNS names every endpoint,
   // ready or not (StatefulSets' peer discovery).
   bool publishNotReadyAddresses = false;
+  // spec.allocateLoadBalancerNodePorts: a LoadBalancer's ports get nodePorts
+  // (true, the default kube-apiserver sets) or only the ones given (false).
+  // Only on LoadBalancer Services.
+  std::optional<bool> allocateLoadBalancerNodePorts;
 };
 
 struct EndpointPort {

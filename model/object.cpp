@@ -73,12 +73,14 @@ bool operator==(const Service& a, const Service& b) {
                   a.ports, a.sessionAffinity, a.sessionAffinityTimeoutSeconds, a.externalIPs,
                   a.externalName, a.externalTrafficPolicy, a.internalTrafficPolicy,
                   a.loadBalancerIP, a.loadBalancerSourceRanges, a.healthCheckNodePort,
-                  a.loadBalancerIngressIPs, a.loadBalancerPool, a.publishNotReadyAddresses) ==
+                  a.loadBalancerIngressIPs, a.loadBalancerPool, a.publishNotReadyAddresses,
+                  a.allocateLoadBalancerNodePorts) ==
              std::tie(b.type, b.clusterIP, b.clusterIPs, b.ipFamilies, b.ipFamilyPolicy, b.selector,
                       b.ports, b.sessionAffinity, b.sessionAffinityTimeoutSeconds, b.externalIPs,
                       b.externalName, b.externalTrafficPolicy, b.internalTrafficPolicy,
                       b.loadBalancerIP, b.loadBalancerSourceRanges, b.healthCheckNodePort,
-                      b.loadBalancerIngressIPs, b.loadBalancerPool, b.publishNotReadyAddresses);
+                      b.loadBalancerIngressIPs, b.loadBalancerPool, b.publishNotReadyAddresses,
+                      b.allocateLoadBalancerNodePorts);
 }
 
 bool operator==(const EndpointSubset& a, const EndpointSubset& b) {
@@ -332,7 +334,6 @@ std::vector<std::string> splitIPList(std::string_view s) {
   return out;
 }
 
-namespace {
 // Each of `v` as Go's %q, joined by ", ".
 std::string goQuoteJoined(const std::vector<std::string>& v) {
   std::vector<std::string> quoted;
@@ -340,7 +341,6 @@ std::string goQuoteJoined(const std::vector<std::string>& v) {
   for (const auto& x : v) quoted.push_back(goQuote(x));
   return fmt::format("{}", fmt::join(quoted, ", "));
 }
-}  // namespace
 
 std::string goStringSlice(const std::vector<std::string>& v) {
   return "[]string{" + goQuoteJoined(v) + "}";

@@ -181,6 +181,10 @@ Status allocateNodePorts(Service& s, const Service* old, std::map<int32_t, Key>&
   };
 
   if (hasNodePorts(s)) {
+    // allocateLoadBalancerNodePorts: false: only the nodePorts given (or
+    // kept: kubectl apply leaves a set one alone) are held.
+    const bool allocate =
+        s.type != "LoadBalancer" || s.allocateLoadBalancerNodePorts.value_or(true);
     for (size_t i = 0; i < s.ports.size(); ++i) {
       ServicePort& p = s.ports[i];
       if (p.nodePort == 0 && old && hasNodePorts(*old))
@@ -195,6 +199,7 @@ Status allocateNodePorts(Service& s, const Service* old, std::map<int32_t, Key>&
             p.nodePort = q.nodePort;
             break;
           }
+      if (p.nodePort == 0 && !allocate) continue;
       if (p.nodePort == 0) {
         auto np = next();
         if (!np)
@@ -592,6 +597,12 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
         errors.push_back(st.error().message);
         continue;
       }
+      // kube-apiserver's default; an update that does not send it keeps it.
+      if (s.type == "LoadBalancer" && !s.allocateLoadBalancerNodePorts)
+        s.allocateLoadBalancerNodePorts =
+            old && old->type == "LoadBalancer" && old->allocateLoadBalancerNodePorts
+                ? old->allocateLoadBalancerNodePorts
+                : std::optional<bool>(true);
       if (auto st = allocateNodePorts(s, old, nodePorts, requestedNodePorts, cfg_); !st) {
         errors.push_back(st.error().message);
         continue;

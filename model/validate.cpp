@@ -383,6 +383,9 @@ void validateService(const Service& s, FieldErrors& errs) {
              s.externalTrafficPolicy != "Local") {
     errs.notSupported("spec.externalTrafficPolicy", s.externalTrafficPolicy, {"Cluster", "Local"});
   }
+  if (s.allocateLoadBalancerNodePorts && s.type != "LoadBalancer")
+    errs.forbidden("spec.allocateLoadBalancerNodePorts",
+                   "may only be used when `type` is 'LoadBalancer'");
   const bool needsHealthCheck = s.type == "LoadBalancer" && s.externalTrafficPolicy == "Local";
   if (s.healthCheckNodePort != 0) {
     if (!needsHealthCheck)
@@ -419,8 +422,10 @@ void validateAddress(const EndpointAddress& a, const std::string& path, FieldErr
   if (!a.nodeName.empty())
     for (const auto& msg : isDNS1123Subdomain(a.nodeName))
       local.invalidStr(path + ".nodeName", a.nodeName, msg);
-  if (local.empty() && (a.ip == "0.0.0.0" || a.ip == "::"))
-    local.invalidStr(path + ".ip", a.ip, "may not be unspecified (0.0.0.0)");
+  // ValidateEndpointIP: no unspecified, loopback or link-local address (a
+  // Service must not reach its client's own localhost or the node's
+  // metadata address).
+  if (local.empty()) validateNonSpecialIP(a.ip, path + ".ip", local);
   errs.append(local);
 }
 
@@ -468,10 +473,13 @@ void validateSlice(const EndpointSlice& s, FieldErrors& errs) {
       if (s.addressType == "IPv4") {
         if (!parseIPv4(a))
           errs.invalidStr(ap, a, "must be a valid IPv4 address");
-        else if (a == "0.0.0.0")
-          errs.invalidStr(ap, a, "may not be unspecified (0.0.0.0)");
+        else
+          validateNonSpecialIP(a, ap, errs);
       } else if (s.addressType == "IPv6") {
-        if (!isIPv6(a)) errs.invalidStr(ap, a, "must be a valid IPv6 address");
+        if (!isIPv6(a))
+          errs.invalidStr(ap, a, "must be a valid IPv6 address");
+        else
+          validateNonSpecialIP(a, ap, errs);
       }
     }
     if (!ep.hostname.empty())

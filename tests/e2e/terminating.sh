@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Terminating endpoints (EndpointSlice conditions, KEP-1669):
+#  - be2 not ready: its open connection keeps working (as kube-proxy's
+#    conntrack), every new connection goes to the ready be1;
 #  - be2 terminating but serving: its open connection keeps working, every new
 #    connection goes to the ready be1;
 #  - be1 gone, be2 still terminating+serving: new connections fall back to be2;
@@ -84,6 +86,22 @@ test_fallback_terminating() {
 $(tail -3 "$LC_LOG")"
 }
 
+# A not-ready endpoint (ready: false, serving: false, not terminating: what
+# a failing readiness probe makes) takes no new connection, but its open one
+# goes on, as with kube-proxy, whose conntrack never flushes a TCP flow.
+test_be2_not_ready() {
+    local n0 out js
+    n0=$(be2_ok)
+    assert_ok "apply slice be1 ready, be2 not ready" svcctl apply -f \
+        "$(slice_yaml be2-not-ready be1:true:true:false be2:false:false:false)"
+    out=$(http_get_many client 20 "http://$VIP/")
+    assert_eq 20 "$(count_lines "$out" be1)" "new connections while be2 is not ready go to be1 (got: $(sort <<<"$out" | uniq -c | xargs))"
+    be2_progress "$n0" || _fail "the open be2 connection stopped when be2 turned not ready:
+$(tail -3 "$LC_LOG")"
+    js=$(stats_json)
+    assert_eq not-ready "$(be_stat "$js" http "${POD_IP[be2]}" state)" "svcctl stats: be2's state"
+}
+
 test_not_serving() {
     local n0 i before after
     n0=$(be2_ok)
@@ -109,6 +127,7 @@ $(grep ' err ' "$LC_LOG" | head -3)"
 }
 
 run_test "terminating: long-lived connection on be2" test_open_on_be2
+run_test "terminating: be2 not ready (readiness probe failing): open connection continues, new ones go to be1" test_be2_not_ready
 run_test "terminating: be2 terminating+serving: open connection continues, new ones go to be1" test_be2_terminating
 run_test "terminating: be1 removed: new connections fall back to terminating be2" test_fallback_terminating
 run_test "terminating: be2 not serving: new connections refused at once" test_not_serving

@@ -120,8 +120,10 @@ CounterSnapshot sample(double total, double last) {
   web.key = {0x0a60000a, 80, 6};
   web.svcId = 3;
   web.traffic = {10, 600, 10, 900, 2, 1};
-  web.backends = {{0x0a000102, 8080, 7, true, {5, 300, 5, 450, 1, 0}},
-                  {0x0a000103, 8080, 8, false, {18446744073709551615ull, 0, 0, 0, 0, 0}}};
+  web.backends = {
+      {0x0a000102, 8080, 7, BE_STATE_ACTIVE, {5, 300, 5, 450, 1, 0}},
+      {0x0a000103, 8080, 8, BE_STATE_TERMINATING, {18446744073709551615ull, 0, 0, 0, 0, 0}},
+      {0x0a000104, 8080, 9, BE_STATE_NOT_READY, {}}};
   FrontendCounters odd;  // label values that need escaping
   odd.ns = "n\"s";
   odd.name = "a\\b";
@@ -154,7 +156,7 @@ TEST(MetricsRender, StatsJsonShape) {
   const json j = statsJson(sample(0, 0));
   EXPECT_EQ(
       j.dump(),
-      R"({"conntrackEvents":{"orphaned":1,"relinked":7},"drops":[{"bytes":240,"packets":4,"reason":"no_backend"},{"bytes":0,"packets":0,"reason":"source_range"}],"ok":true,"services":[{"algorithm":"random","backends":[{"backendId":7,"bytes":300,"flows":1,"ip":"10.0.1.2","packets":5,"port":8080,"rejects":0,"replyBytes":450,"replyPackets":5,"state":"active"},{"backendId":8,"bytes":0,"flows":0,"ip":"10.0.1.3","packets":18446744073709551615,"port":8080,"rejects":0,"replyBytes":0,"replyPackets":0,"state":"terminating"}],"bytes":600,"flows":2,"name":"web","namespace":"default","packets":10,"port":"http","protocol":"TCP","rejects":1,"replyBytes":900,"replyPackets":10,"servicePort":80,"svcId":3,"vip":"10.96.0.10"},{"algorithm":"maglev","backends":[],"bytes":0,"flows":0,"name":"a\\b","namespace":"n\"s","packets":0,"port":"line\nbreak","protocol":"UDP","rejects":0,"replyBytes":0,"replyPackets":0,"servicePort":53,"svcId":9,"vip":"192.168.10.5"}]})");
+      R"({"conntrackEvents":{"orphaned":1,"relinked":7},"drops":[{"bytes":240,"packets":4,"reason":"no_backend"},{"bytes":0,"packets":0,"reason":"source_range"}],"ok":true,"services":[{"algorithm":"random","backends":[{"backendId":7,"bytes":300,"flows":1,"ip":"10.0.1.2","packets":5,"port":8080,"rejects":0,"replyBytes":450,"replyPackets":5,"state":"active"},{"backendId":8,"bytes":0,"flows":0,"ip":"10.0.1.3","packets":18446744073709551615,"port":8080,"rejects":0,"replyBytes":0,"replyPackets":0,"state":"terminating"},{"backendId":9,"bytes":0,"flows":0,"ip":"10.0.1.4","packets":0,"port":8080,"rejects":0,"replyBytes":0,"replyPackets":0,"state":"not-ready"}],"bytes":600,"flows":2,"name":"web","namespace":"default","packets":10,"port":"http","protocol":"TCP","rejects":1,"replyBytes":900,"replyPackets":10,"servicePort":80,"svcId":3,"vip":"10.96.0.10"},{"algorithm":"maglev","backends":[],"bytes":0,"flows":0,"name":"a\\b","namespace":"n\"s","packets":0,"port":"line\nbreak","protocol":"UDP","rejects":0,"replyBytes":0,"replyPackets":0,"servicePort":53,"svcId":9,"vip":"192.168.10.5"}]})");
 }
 
 // --cluster-dns: the server's totals, in the stats answer and /metrics;

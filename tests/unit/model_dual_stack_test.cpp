@@ -136,13 +136,21 @@ TEST(ModelDualStack, UpgradeAndDowngrade) {
   // Re-applied without the fields: kept as they are.
   applyOk(st, svc("web"));
   EXPECT_EQ(get(st, "web").clusterIPs, (Strings{v4, v6}));
-  // Releasing the secondary needs SingleStack.
-  EXPECT_EQ(applyErr(st, svc("web", "  ipFamilyPolicy: PreferDualStack\n  clusterIP: " + v4 +
-                                        "\n  clusterIPs: [" + v4 + "]\n  ipFamilies: [IPv4]\n")),
-            "The Service \"web\" is invalid: \n* spec.ipFamilyPolicy: Invalid value: "
-            "\"PreferDualStack\": must be 'SingleStack' to release the secondary cluster IP\n* "
-            "spec.ipFamilyPolicy: Invalid value: \"PreferDualStack\": must be 'SingleStack' to "
-            "release the secondary IP family");
+  // A dual-stack policy naming only the primary (address and family): the
+  // allocated secondary stays, as kubectl apply's re-apply of such a
+  // manifest leaves it (only SingleStack releases it, below).
+  applyOk(st, svc("web", "  ipFamilyPolicy: PreferDualStack\n  clusterIP: " + v4 +
+                             "\n  clusterIPs: [" + v4 + "]\n  ipFamilies: [IPv4]\n"));
+  EXPECT_EQ(get(st, "web").clusterIPs, (Strings{v4, v6}));
+  EXPECT_EQ(get(st, "web").ipFamilies, (Strings{"IPv4", "IPv6"}));
+  // The families never swap, nor does the primary change.
+  EXPECT_EQ(
+      applyErr(st, svc("web", "  ipFamilyPolicy: PreferDualStack\n  ipFamilies: [IPv6, IPv4]\n")),
+      "The Service \"web\" is invalid: spec.ipFamilies[0]: Invalid value: "
+      "[]core.IPFamily{\"IPv6\", \"IPv4\"}: may not change once set");
+  EXPECT_EQ(applyErr(st, svc("web", "  ipFamilyPolicy: PreferDualStack\n  ipFamilies: [IPv6]\n")),
+            "The Service \"web\" is invalid: spec.ipFamilies[0]: Invalid value: []string{\"" + v4 +
+                "\", \"" + v6 + "\"}: may not change once set");
   // The primary never changes.
   EXPECT_EQ(
       applyErr(st, svc("web", "  clusterIP: 10.96.0.99\n  clusterIPs: [10.96.0.99, " + v6 + "]\n")),

@@ -110,6 +110,8 @@ endpoints:
 - addresses: [10.0.0.5]
   conditions: {ready: false}
   nodeName: n5
+- addresses: [10.0.0.8]
+  conditions: {ready: false, serving: false, terminating: true}
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -138,15 +140,17 @@ endpoints: [{addresses: [10.0.0.99]}]
   auto fes = st.frontends();
   ASSERT_EQ(fes.size(), 2u);
   EXPECT_TRUE(fes[0].backends.empty());  // dns: no slice port named dns
-  EXPECT_EQ(
-      fes[1].backends,
-      (std::vector<BackendSpec>{
-          be(ip(10, 0, 0, 1), 8080),  // Ready in shop-a wins over NotReady in shop-b
-          be(ip(10, 0, 0, 2), 8080), be(ip(10, 0, 0, 3), 8080, EndpointState::Terminating, true),
-          be(ip(10, 0, 0, 4), 8080, EndpointState::Terminating, false),
-          be(ip(10, 0, 0, 5), 8080, EndpointState::NotReady, false, "n5"),
-          be(ip(10, 0, 0, 6), 8080),  // first address only
-      }));
+  EXPECT_EQ(fes[1].backends,
+            (std::vector<BackendSpec>{
+                be(ip(10, 0, 0, 1), 8080),  // Ready in shop-a wins over NotReady in shop-b
+                be(ip(10, 0, 0, 2), 8080),
+                be(ip(10, 0, 0, 3), 8080, EndpointState::Terminating, true),
+                // serving unset: serving (kube-proxy: Serving == nil || *Serving)
+                be(ip(10, 0, 0, 4), 8080, EndpointState::Terminating, true),
+                be(ip(10, 0, 0, 5), 8080, EndpointState::NotReady, false, "n5"),
+                be(ip(10, 0, 0, 6), 8080),  // first address only
+                be(ip(10, 0, 0, 8), 8080, EndpointState::Terminating, false),
+            }));
 }
 
 TEST(ModelFrontends, UnnamedSinglePortAndAffinityTimeout) {

@@ -223,6 +223,39 @@ TEST(ModelNodePort, KeptOnUpdateThatOmitsIt) {
   EXPECT_EQ(nodePorts(st, "web"), (std::vector<int32_t>{30003, 30500}));
 }
 
+// spec.allocateLoadBalancerNodePorts (kube-apiserver): defaulted to true on
+// a LoadBalancer; false gives only the nodePorts asked for, and keeps the
+// ones an update does not send (kubectl apply leaves them alone).
+TEST(ModelNodePort, AllocateLoadBalancerNodePorts) {
+  Store st;
+  const std::string off = "  allocateLoadBalancerNodePorts: false\n";
+  applyOk(st, svc("lb", "LoadBalancer", {"80", "443:30443"}, off));
+  EXPECT_EQ(nodePorts(st, "lb"), (std::vector<int32_t>{0, 30443}));
+  EXPECT_EQ(st.services().at({"default", "lb"}).allocateLoadBalancerNodePorts,
+            std::optional<bool>(false));
+  // The default, and kept by an update that omits it.
+  applyOk(st, svc("dflt", "LoadBalancer", {"80"}));
+  EXPECT_EQ(nodePorts(st, "dflt"), (std::vector<int32_t>{30000}));
+  EXPECT_EQ(st.services().at({"default", "dflt"}).allocateLoadBalancerNodePorts,
+            std::optional<bool>(true));
+  applyOk(st, svc("lb", "LoadBalancer", {"80", "443"}));
+  EXPECT_EQ(st.services().at({"default", "lb"}).allocateLoadBalancerNodePorts,
+            std::optional<bool>(false));
+  EXPECT_EQ(nodePorts(st, "lb"), (std::vector<int32_t>{0, 30443}));
+  // Turned off on a Service that has nodePorts: they stay.
+  applyOk(st, svc("dflt", "LoadBalancer", {"80"}, off));
+  EXPECT_EQ(nodePorts(st, "dflt"), (std::vector<int32_t>{30000}));
+  // Only on LoadBalancer Services.
+  EXPECT_EQ(applyErr(st, svc("np", "NodePort", {"80"}, off)),
+            "The Service \"np\" is invalid: spec.allocateLoadBalancerNodePorts: Forbidden: may "
+            "only be used when `type` is 'LoadBalancer'");
+  // No nodePort, no NodePort frontend (ClusterIP and the rest stay).
+  size_t lbNodePorts = 0;
+  for (const auto& f : st.externalFrontends())
+    lbNodePorts += f.name == "lb" && f.kind == ExternalKind::NodePort;
+  EXPECT_EQ(lbNodePorts, 1u) << "only 443's nodePort 30443";
+}
+
 TEST(ModelNodePort, ReleasedOnDeleteAndTypeChange) {
   Store st;
   applyOk(st, doc({svc("a", "NodePort", {"80"}), svc("b", "LoadBalancer", {"80"})}));

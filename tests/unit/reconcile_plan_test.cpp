@@ -61,6 +61,7 @@ struct Describe {
   std::string operator()(const mapop::PutBackend& op) const {
     const char* st = op.value.state == BE_STATE_ACTIVE        ? "active"
                      : op.value.state == BE_STATE_TERMINATING ? "terminating"
+                     : op.value.state == BE_STATE_NOT_READY   ? "not-ready"
                                                               : "empty";
     return "PutBackend " + std::to_string(op.id) + " " + ipStr(op.value.addr) + ":" +
            std::to_string(ntohs(op.value.port)) + " " + st + " svc " +
@@ -343,16 +344,55 @@ TEST(ReconcilePlan, TerminatingNotServingGetsBackendEntryButNoSlot) {
                          }));
 }
 
-TEST(ReconcilePlan, NotReadyBackendsGetNothing) {
+// As kube-proxy's conntrack: a TCP flow is never flushed, so a not-ready
+// endpoint of a TCP frontend keeps an entry (no slot) for its open
+// connections (a failing readiness probe does not cut them).
+TEST(ReconcilePlan, NotReadyBackendsOfTcpKeepAnEntryButNoSlot) {
   ActualState a = emptyState();
   Plan p = step(a, {fe("10.96.0.10", 80, kTcp,
                        {be("10.244.1.11", 8080, EndpointState::NotReady, false),
                         be("10.244.1.12", 8080, EndpointState::NotReady, true)})});
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "ResetSvcStats 1",
+                             "ResetBeStats 1",
+                             "PutBackend 1 10.244.1.11:8080 not-ready svc 1",
+                             "ResetBeStats 2",
+                             "PutBackend 2 10.244.1.12:8080 not-ready svc 1",
                              "PutSvc " + kWebKey + " master svc 1 count 0 total 0",
                          }));
-  EXPECT_EQ(a.backendIds.inUse(), 0u);
+  EXPECT_TRUE(a.frontends.at(FrontendKey{ip("10.96.0.10"), 80, kTcp}).slots.empty());
+}
+
+// ... and flushes a UDP flow whose endpoint no longer serves: a UDP
+// frontend's not-ready and not-serving terminating endpoints get nothing,
+// their flows' next datagram is balanced anew.
+TEST(ReconcilePlan, NotServingBackendsOfUdpGetNothing) {
+  ActualState a = emptyState();
+  Plan p = step(a, {fe("10.96.0.10", 53, kUdp,
+                       {be("10.244.1.11", 5353, EndpointState::NotReady, false),
+                        be("10.244.1.12", 5353, EndpointState::Terminating, false),
+                        be("10.244.1.13", 5353, EndpointState::Terminating, true)})});
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "ResetSvcStats 1",
+                             "ResetBeStats 1",
+                             "PutBackend 1 10.244.1.13:5353 terminating svc 1",
+                             "PutSvc 10.96.0.10:53/17 slot1 -> be 1",
+                             "PutSvc 10.96.0.10:53/17 master svc 1 count 0 total 1",
+                         }));
+  EXPECT_EQ(a.backendIds.inUse(), 1u);
+}
+
+// A ready TCP endpoint turning not-ready keeps its id (its flows' CT
+// entries name it) and leaves the slots.
+TEST(ReconcilePlan, ReadyTcpBackendTurningNotReadyKeepsItsId) {
+  ActualState a = emptyState();
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
+  const FrontendKey web{ip("10.96.0.10"), 80, kTcp};
+  const uint32_t id = idOf(a, web, "10.244.1.11", 8080);
+  step(a, {fe("10.96.0.10", 80, kTcp,
+              {be("10.244.1.11", 8080, EndpointState::NotReady, false), be("10.244.1.12")})});
+  EXPECT_EQ(idOf(a, web, "10.244.1.11", 8080), id);
+  EXPECT_EQ(a.frontends.at(web).slots, (std::vector<uint32_t>{idOf(a, web, "10.244.1.12", 8080)}));
 }
 
 TEST(ReconcilePlan, ReadyBackendBecomingTerminatingKeepsItsIdAndLeavesTheCount) {
