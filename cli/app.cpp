@@ -53,6 +53,7 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   apply->add_flag("--strict", applyOpts.strict,
                   "Refuse a manifest that holds objects of kinds svclb does not handle "
                   "(default: skip them, one warning each)");
+  addNamespace(apply, applyOpts.nameSpace);
 
   GetOptions getOpts;
   auto* get = app.add_subcommand("get", "Display one or many resources (svc, ep, endpointslice)");

@@ -51,7 +51,8 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
   std::vector<std::string> requests;
   requests.reserve(manifests.size());
   for (const auto& m : manifests)
-    requests.push_back(api::manifestRequest("apply", m.text, m.source, opts.strict));
+    requests.push_back(
+        api::manifestRequest("apply", m.text, m.source, opts.strict, opts.nameSpace));
   return sendChanges(ctx, requests, [&](const Json& resp) {
     const Json& results = at(resp, {"results"});
     const Json& skipped = at(resp, {"skipped"});

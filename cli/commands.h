@@ -23,7 +23,8 @@ struct Context {
 
 struct ApplyOptions {
   std::vector<std::string> files;  // "-" = stdin; directories expand to *.yaml|*.yml|*.json
-  bool strict = false;  // refuse a manifest with objects of other kinds (else skip them, warned)
+  bool strict = false;    // refuse a manifest with objects of other kinds (else skip them, warned)
+  std::string nameSpace;  // -n: the objects' namespace ("" = the manifest's, else default)
 };
 int runApply(Context& ctx, const ApplyOptions& opts);
 void printSkipped(Context& ctx, const Json& resp);  // a reply's "skipped" lines, to ctx.err
@@ -51,8 +52,8 @@ int runDescribe(Context& ctx, const DescribeOptions& opts);
 struct DeleteOptions {
   std::vector<std::string> args;
   std::vector<std::string> files;
-  std::string nameSpace = "default";
-  bool strict = false;  // as ApplyOptions::strict, for -f
+  std::string nameSpace;  // -n ("" = default; with -f: the manifest's, else default)
+  bool strict = false;    // as ApplyOptions::strict, for -f
 };
 int runDelete(Context& ctx, const DeleteOptions& opts);
 

@@ -33,7 +33,8 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
     std::vector<Manifest> manifests;
     if (!readManifests(opts.files, ctx, manifests)) return 1;
     for (const auto& m : manifests)
-      requests.push_back(api::manifestRequest("delete", m.text, m.source, opts.strict));
+      requests.push_back(
+          api::manifestRequest("delete", m.text, m.source, opts.strict, opts.nameSpace));
   } else {
     Target target;
     if (!parseTargets(opts.args, ctx, target)) return 1;
@@ -45,7 +46,7 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
       requests.push_back(Json{
           {"op", "delete"},
           {"kind", target.type.kind},
-          {"namespace", opts.nameSpace},
+          {"namespace", opts.nameSpace.empty() ? "default" : opts.nameSpace},
           {"name", n}}.dump(-1, ' ', false, Json::error_handler_t::replace));
   }
   return sendChanges(ctx, requests, [&](const Json& resp) {

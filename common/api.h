@@ -14,9 +14,12 @@ namespace svclb::api {
 constexpr size_t kMaxRequest = 16 << 20;
 
 // {"op":OP,"source":SOURCE,"strict":STRICT,"manifestBytes":N}\n then the N
-// bytes of `text` as they are.
+// bytes of `text` as they are. `nameSpace` (svcctl -n), when not empty, adds
+// "namespace": the objects' namespace (kubectl's rule: one that names
+// another is refused).
 std::string manifestRequest(const std::string& op, const std::string& text,
-                            const std::string& source, bool strict = true);
+                            const std::string& source, bool strict = true,
+                            const std::string& nameSpace = "");
 
 // Reads one request from `fd`: a JSON object on one line (or ended by EOF);
 // if it has "manifestBytes": N, exactly N bytes follow the newline and come

@@ -25,8 +25,23 @@ const char* actionName(ApplyAction a) {
 Result<std::vector<Object>> requestObjects(const nlohmann::json& req,
                                            std::vector<std::string>& skipped) {
   const bool strict = req.value("strict", true);
-  return parseManifests(req.at("manifest").get_ref<const std::string&>(), req.value("source", "-"),
-                        strict ? nullptr : &skipped);
+  auto objs = parseManifests(req.at("manifest").get_ref<const std::string&>(),
+                             req.value("source", "-"), strict ? nullptr : &skipped);
+  // svcctl -n NS: the namespace of the objects that name none; one that
+  // names another is refused, in kubectl's words.
+  if (objs && req.contains("namespace")) {
+    const std::string ns = req.value("namespace", "");
+    for (auto& o : *objs) {
+      ObjectMeta& m = std::visit([](auto& x) -> ObjectMeta& { return x.meta; }, o);
+      if (m.nsGiven && m.ns != ns)
+        return Error{EINVAL, fmt::format("error: the namespace from the provided object \"{}\" "
+                                         "does not match the namespace \"{}\". You must pass "
+                                         "'--namespace={}' to perform this operation.",
+                                         m.ns, ns, m.ns)};
+      m.ns = ns;
+    }
+  }
+  return objs;
 }
 
 Result<Outcomes> apply(StateSink& sink, const nlohmann::json& req,
@@ -39,6 +54,16 @@ Result<Outcomes> apply(StateSink& sink, const nlohmann::json& req,
     if (!skipped.empty()) return Outcomes{};
     return Error{EINVAL, "error: no objects passed to apply"};
   }
+  // SCTP is valid Kubernetes (kube-proxy serves it) but svclb does not
+  // balance it: the Service is stored, said once per port.
+  for (const auto& o : *objs)
+    if (const auto* svc = std::get_if<Service>(&o))
+      for (const auto& p : svc->ports)
+        if (p.protocol == "SCTP")
+          skipped.push_back(fmt::format(
+              "Warning: service/{} port {}/SCTP: svclb does not balance SCTP; this port takes "
+              "no traffic through svclb (its TCP and UDP ports do)",
+              svc->meta.name, p.port));
   return sink.apply(std::move(*objs));
 }
 

@@ -207,7 +207,10 @@ void decodeMeta(Decoder& d, const json& j, const Ctx& root, ObjectMeta& m) {
   Ctx c = root.child("metadata", kMeta);
   d.str(*md, c, "name", m.name);
   std::string ns;
-  if (d.str(*md, c, "namespace", ns) && !ns.empty()) m.ns = ns;
+  if (d.str(*md, c, "namespace", ns) && !ns.empty()) {
+    m.ns = ns;
+    m.nsGiven = true;
+  }
   d.str(*md, c, "uid", m.uid);
   d.str(*md, c, "creationTimestamp", m.creationTimestamp);
   d.strMap(*md, c, "labels", m.labels);

@@ -27,6 +27,7 @@ struct ObjectMeta {
   std::map<std::string, std::string> annotations;
   std::string uid;                // assigned by the store on create
   std::string creationTimestamp;  // RFC 3339, assigned by the store on create
+  bool nsGiven = false;           // the manifest named metadata.namespace (not part of ==)
 };
 
 // targetPort / port references: an int or a named port.

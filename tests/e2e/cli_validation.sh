@@ -226,7 +226,54 @@ PYEOF
     svcctl delete -f "$TOPO_TMP/app" >/dev/null 2>&1
 }
 
+# SCTP is valid Kubernetes but svclb does not balance it: applied, said.
+test_sctp_warned() {
+    local out err rc
+    cat >"$TOPO_TMP/sctp.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: sctp-svc}
+spec:
+  ports: [{name: s, port: 9999, protocol: SCTP}, {name: h, port: 80, protocol: TCP}]
+EOF
+    out=$(svcctl apply -f "$TOPO_TMP/sctp.yaml" 2>"$TOPO_TMP/sctp.err"); rc=$?
+    err=$(cat "$TOPO_TMP/sctp.err")
+    assert_eq 0 "$rc" "apply of a Service with an SCTP port ($err)"
+    assert_eq "service/sctp-svc created" "$out" "apply stdout"
+    assert_eq "Warning: service/sctp-svc port 9999/SCTP: svclb does not balance SCTP; this port takes no traffic through svclb (its TCP and UDP ports do)" \
+        "$err" "apply stderr: the SCTP port named"
+    svcctl delete svc sctp-svc >/dev/null 2>&1
+}
+
+# -n with -f, as kubectl: the namespace of objects that name none; one that
+# names another is refused and nothing changes.
+test_namespace_flag_with_files() {
+    local out rc
+    cat >"$TOPO_TMP/nsless.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: nsflag}
+spec:
+  ports: [{port: 80}]
+EOF
+    sed 's/{name: nsflag}/{name: nsflag, namespace: team3}/' "$TOPO_TMP/nsless.yaml" >"$TOPO_TMP/ns3.yaml"
+    assert_eq "service/nsflag created" "$(svcctl apply -n team2 -f "$TOPO_TMP/nsless.yaml" 2>&1)" "apply -n team2 -f"
+    assert_contains "$(svcctl get svc -n team2 nsflag 2>&1)" "nsflag" "the Service is in team2"
+    assert_contains "$(svcctl get svc nsflag 2>&1)" "NotFound" "and not in default"
+    out=$(svcctl apply -n team2 -f "$TOPO_TMP/ns3.yaml" 2>&1); rc=$?
+    assert_ne 0 "$rc" "apply -n team2 of an object in team3"
+    assert_eq "error: the namespace from the provided object \"team3\" does not match the namespace \"team2\". You must pass '--namespace=team3' to perform this operation." \
+        "$out" "the mismatch in kubectl's words"
+    assert_contains "$(svcctl get svc -n team3 nsflag 2>&1)" "NotFound" "nothing applied in team3"
+    out=$(svcctl delete -n team2 -f "$TOPO_TMP/ns3.yaml" 2>&1); rc=$?
+    assert_ne 0 "$rc" "delete -n team2 of an object in team3"
+    assert_eq 'service "nsflag" deleted' "$(svcctl delete -n team2 -f "$TOPO_TMP/nsless.yaml" 2>&1)" "delete -n team2 -f"
+    assert_contains "$(svcctl get svc -n team2 nsflag 2>&1)" "NotFound" "deleted from team2"
+}
+
 run_test "cli: invalid manifests rejected, nothing changes" test_invalid_manifests
+run_test "cli: -n with -f sets the namespace, a different one is refused" test_namespace_flag_with_files
+run_test "cli: a Service with an SCTP port is applied with a warning" test_sctp_warned
 run_test "cli: a Service beside a Deployment: skipped kinds warned, --strict refuses" test_mixed_kinds
 run_test "cli: get svc" test_get_svc
 run_test "cli: get ep" test_get_ep
