@@ -1,4 +1,6 @@
 // `svcctl apply -f FILE|DIR|-`.
+#include <fmt/format.h>
+
 #include <ostream>
 
 #include "cli/client.h"
@@ -48,11 +50,26 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
   }
   std::vector<Manifest> manifests;
   if (!readManifests(opts.files, ctx, manifests)) return 1;
+  // One request for all the files: the apply is all-or-nothing, whatever
+  // file an error is in. Beyond svclbd's request limit, file by file.
   std::vector<std::string> requests;
-  requests.reserve(manifests.size());
-  for (const auto& m : manifests)
-    requests.push_back(
-        api::manifestRequest("apply", m.text, m.source, opts.strict, opts.nameSpace));
+  size_t total = 0;
+  for (const auto& m : manifests) total += m.text.size();
+  if (manifests.size() > 1 && total <= api::kMaxRequest) {
+    std::vector<std::pair<std::string, std::string>> parts;
+    parts.reserve(manifests.size());
+    for (auto& m : manifests) parts.emplace_back(m.source, std::move(m.text));
+    requests.push_back(api::manifestsRequest("apply", parts, opts.strict, opts.nameSpace));
+  } else {
+    if (manifests.size() > 1)
+      ctx.err << fmt::format(
+          "Warning: the manifests together are larger than svclbd's {} MiB request limit: "
+          "applied file by file (each file all-or-nothing)\n",
+          api::kMaxRequest >> 20);
+    for (const auto& m : manifests)
+      requests.push_back(
+          api::manifestRequest("apply", m.text, m.source, opts.strict, opts.nameSpace));
+  }
   return sendChanges(ctx, requests, [&](const Json& resp) {
     const Json& results = at(resp, {"results"});
     const Json& skipped = at(resp, {"skipped"});

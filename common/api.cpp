@@ -37,6 +37,27 @@ std::string manifestRequest(const std::string& op, const std::string& text,
   return req;
 }
 
+std::string manifestsRequest(const std::string& op,
+                             const std::vector<std::pair<std::string, std::string>>& parts,
+                             bool strict, const std::string& nameSpace) {
+  nlohmann::json head{{"op", op},
+                      {"source", parts.empty() ? "-" : parts.front().first},
+                      {"strict", strict},
+                      {"parts", nlohmann::json::array()}};
+  if (!nameSpace.empty()) head["namespace"] = nameSpace;
+  size_t total = 0;
+  for (const auto& [source, text] : parts) {
+    head["parts"].push_back({{"source", source}, {"bytes", text.size()}});
+    total += text.size();
+  }
+  head["manifestBytes"] = total;
+  std::string req = head.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  req.reserve(req.size() + 1 + total);
+  req += '\n';
+  for (const auto& part : parts) req += part.second;
+  return req;
+}
+
 Status readRequest(int fd, nlohmann::json& req, int timeoutMs) {
   std::string in;
   size_t lineEnd = std::string::npos, want = 0;

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/result.h"
 
@@ -20,6 +22,12 @@ constexpr size_t kMaxRequest = 16 << 20;
 std::string manifestRequest(const std::string& op, const std::string& text,
                             const std::string& source, bool strict = true,
                             const std::string& nameSpace = "");
+// One request for several manifests ({source, text} each), applied as one
+// (all-or-nothing): the header adds "parts": [{"source": S, "bytes": N}...]
+// and the texts follow one after the other.
+std::string manifestsRequest(const std::string& op,
+                             const std::vector<std::pair<std::string, std::string>>& parts,
+                             bool strict, const std::string& nameSpace = "");
 
 // Reads one request from `fd`: a JSON object on one line (or ended by EOF);
 // if it has "manifestBytes": N, exactly N bytes follow the newline and come

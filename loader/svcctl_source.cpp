@@ -25,8 +25,25 @@ const char* actionName(ApplyAction a) {
 Result<std::vector<Object>> requestObjects(const nlohmann::json& req,
                                            std::vector<std::string>& skipped) {
   const bool strict = req.value("strict", true);
-  auto objs = parseManifests(req.at("manifest").get_ref<const std::string&>(),
-                             req.value("source", "-"), strict ? nullptr : &skipped);
+  const std::string& text = req.at("manifest").get_ref<const std::string&>();
+  Result<std::vector<Object>> objs = std::vector<Object>{};
+  if (auto parts = req.find("parts"); parts != req.end() && parts->is_array()) {
+    // Several files in one request (svcctl apply -f A -f B): read each as
+    // its own manifest (errors name its file), applied as one.
+    size_t at = 0;
+    for (const auto& part : *parts) {
+      const size_t n = part.value("bytes", size_t{0});
+      if (n > text.size() - at)
+        return Error{EPROTO, "error: the request's parts do not add up to its manifest"};
+      auto got = parseManifests(std::string_view(text).substr(at, n), part.value("source", "-"),
+                                strict ? nullptr : &skipped);
+      if (!got) return got.error();
+      for (auto& o : *got) objs->push_back(std::move(o));
+      at += n;
+    }
+  } else {
+    objs = parseManifests(text, req.value("source", "-"), strict ? nullptr : &skipped);
+  }
   // svcctl -n NS: the namespace of the objects that name none; one that
   // names another is refused, in kubectl's words.
   if (objs && req.contains("namespace")) {

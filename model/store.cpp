@@ -618,6 +618,15 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
       out.action = upsert(endpoints_, std::move(*e));
     } else if (auto* sl = std::get_if<EndpointSlice>(&obj)) {
       Key sk{sl->meta.ns, sl->meta.name};
+      // kube-apiserver: addressType is immutable (the API owns the check
+      // in Kubernetes mode).
+      if (auto it = slices_.find(sk);
+          !cfg_.apiOwned && it != slices_.end() && it->second.addressType != sl->addressType) {
+        FieldErrors fe;
+        fe.invalidStr("addressType", sl->addressType, "field is immutable");
+        errors.push_back(fe.message("EndpointSlice", sl->meta.name));
+        continue;
+      }
       jSl.touch(sk);
       out.action = upsert(slices_, std::move(*sl));
       reindexSlice(sk);

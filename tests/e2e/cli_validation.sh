@@ -271,7 +271,25 @@ EOF
     assert_contains "$(svcctl get svc -n team2 nsflag 2>&1)" "NotFound" "deleted from team2"
 }
 
+# Several files in one apply are all-or-nothing: an error in the second
+# file leaves the first one's objects unapplied too.
+test_multi_file_all_or_nothing() {
+    local out rc
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: aon-a}\nspec:\n  ports: [{port: 80}]\n' >"$TOPO_TMP/aon-a.yaml"
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: aon-b}\nspec:\n  ports: [{port: 70000}]\n' >"$TOPO_TMP/aon-b.yaml"
+    out=$(svcctl apply -f "$TOPO_TMP/aon-a.yaml" -f "$TOPO_TMP/aon-b.yaml" 2>&1); rc=$?
+    assert_ne 0 "$rc" "apply of a good and a bad file"
+    assert_contains "$out" 'The Service "aon-b" is invalid' "the bad file's error"
+    assert_not_contains "$out" "aon-a created" "nothing reported created"
+    assert_contains "$(svcctl get svc aon-a 2>&1)" "NotFound" "the good file's Service was not applied"
+    sed -i 's/70000/81/' "$TOPO_TMP/aon-b.yaml"
+    assert_eq $'service/aon-a created\nservice/aon-b created' \
+        "$(svcctl apply -f "$TOPO_TMP/aon-a.yaml" -f "$TOPO_TMP/aon-b.yaml" 2>&1)" "both files once fixed"
+    svcctl delete -f "$TOPO_TMP/aon-a.yaml" -f "$TOPO_TMP/aon-b.yaml" >/dev/null 2>&1
+}
+
 run_test "cli: invalid manifests rejected, nothing changes" test_invalid_manifests
+run_test "cli: several files in one apply are all-or-nothing" test_multi_file_all_or_nothing
 run_test "cli: -n with -f sets the namespace, a different one is refused" test_namespace_flag_with_files
 run_test "cli: a Service with an SCTP port is applied with a warning" test_sctp_warned
 run_test "cli: a Service beside a Deployment: skipped kinds warned, --strict refuses" test_mixed_kinds

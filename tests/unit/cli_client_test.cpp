@@ -379,10 +379,11 @@ TEST(CliCommands, ApplyPrintsSkippedObjectsAndSendsStrict) {
   EXPECT_EQ(d.request(1)["strict"], true);
 }
 
-// `svcctl apply -f app/` where the Deployment has a file of its own: the
-// daemon skips everything in that file (empty results, one "skipped" line),
-// which is no error; "no objects passed to apply" stays for a file with
-// nothing in it at all.
+// `svcctl apply -f app/` where the Deployment has a file of its own: one
+// request for both files (the apply is all-or-nothing across them), each
+// part named by its file; the daemon skips the Deployment (one "skipped"
+// line), which is no error; "no objects passed to apply" stays for input
+// with nothing in it at all.
 TEST(CliCommands, ApplyOfAFileWithOnlySkippedObjectsSucceeds) {
   TempDir dir;
   std::string path = dir.path() + "/svclbd.sock";
@@ -390,16 +391,16 @@ TEST(CliCommands, ApplyOfAFileWithOnlySkippedObjectsSucceeds) {
   std::ofstream(dir.path() + "/app/deployment.yaml") << "kind: Deployment\n";
   std::ofstream(dir.path() + "/app/service.yaml") << "kind: Service\n";
   const std::string skip = "Warning: skipped deployment.apps/web (apps/v1 Deployment): ...";
-  FakeDaemon d(
-      path,
-      {nlohmann::json({{"ok", true}, {"results", nlohmann::json::array()}, {"skipped", {skip}}})
-               .dump() +
-           "\n",
-       R"({"ok":true,"results":[
-      {"kind":"Service","namespace":"default","name":"web","action":"created"}]})"
-       "\n",
-       R"({"ok":true,"results":[]})"
-       "\n"});
+  FakeDaemon d(path, {nlohmann::json({{"ok", true},
+                                      {"results", {{{"kind", "Service"},
+                                                    {"namespace", "default"},
+                                                    {"name", "web"},
+                                                    {"action", "created"}}}},
+                                      {"skipped", {skip}}})
+                              .dump() +
+                          "\n",
+                      R"({"ok":true,"results":[]})"
+                      "\n"});
   auto run = svcctl(path, {"apply", "-f", dir.path() + "/app"});
   EXPECT_EQ(run.rc, 0) << run.err;
   EXPECT_EQ(run.out, "service/web created\n");
@@ -407,8 +408,12 @@ TEST(CliCommands, ApplyOfAFileWithOnlySkippedObjectsSucceeds) {
   auto empty = svcctl(path, {"apply", "-f", "-"}, "");
   EXPECT_EQ(empty.rc, 1);
   EXPECT_EQ(empty.err, "error: no objects passed to apply\n");
-  EXPECT_EQ(d.request(0)["source"], dir.path() + "/app/deployment.yaml");
-  EXPECT_EQ(d.request(1)["source"], dir.path() + "/app/service.yaml");
+  const auto parts = d.request(0)["parts"];
+  ASSERT_EQ(parts.size(), 2u) << d.request(0).dump();
+  EXPECT_EQ(parts[0]["source"], dir.path() + "/app/deployment.yaml");
+  EXPECT_EQ(parts[0]["bytes"], 17);
+  EXPECT_EQ(parts[1]["source"], dir.path() + "/app/service.yaml");
+  EXPECT_EQ(d.request(0)["manifest"], "kind: Deployment\nkind: Service\n");
 }
 
 TEST(CliCommands, StatsAndStatusJson) {

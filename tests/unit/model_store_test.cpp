@@ -217,6 +217,26 @@ TEST(ModelStore, ClusterIPIsImmutableAndKeptWhenOmitted) {
   EXPECT_EQ(svc(st, "web").meta.creationTimestamp, created);
 }
 
+TEST(ModelStore, SliceAddressTypeIsImmutable) {
+  Store st;
+  const std::string v4 = R"(apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.1]}]
+)";
+  applyOk(st, v4);
+  std::string v6 = v4;
+  v6.replace(v6.find("IPv4"), 4, "IPv6");
+  v6.replace(v6.find("10.0.0.1"), 8, "fd00::1");
+  EXPECT_EQ(applyErr(st, v6),
+            "The EndpointSlice \"web-1\" is invalid: addressType: Invalid value: \"IPv6\": field "
+            "is immutable");
+  // Deleted, it may come back as another type.
+  ASSERT_TRUE(st.remove("EndpointSlice", "default", "web-1").ok());
+  applyOk(st, v6);
+}
+
 TEST(ModelStore, HeadlessAndExternalNameGetNoAddress) {
   Store st;
   applyOk(st, R"(apiVersion: v1
