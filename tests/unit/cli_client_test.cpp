@@ -392,10 +392,11 @@ TEST(CliCommands, ApplyOfAFileWithOnlySkippedObjectsSucceeds) {
   std::ofstream(dir.path() + "/app/service.yaml") << "kind: Service\n";
   const std::string skip = "Warning: skipped deployment.apps/web (apps/v1 Deployment): ...";
   FakeDaemon d(path, {nlohmann::json({{"ok", true},
-                                      {"results", {{{"kind", "Service"},
-                                                    {"namespace", "default"},
-                                                    {"name", "web"},
-                                                    {"action", "created"}}}},
+                                      {"results",
+                                       {{{"kind", "Service"},
+                                         {"namespace", "default"},
+                                         {"name", "web"},
+                                         {"action", "created"}}}},
                                       {"skipped", {skip}}})
                               .dump() +
                           "\n",
