@@ -124,6 +124,72 @@ const std::string kValidIP = "must be a valid IP address, (e.g. 10.9.8.7 or 2001
 
 bool validPort(int64_t p) { return p >= 1 && p <= 65535; }
 
+// apimachinery's IsLabelKey / IsQualifiedName and IsLabelValue.
+const std::string kLabelKeyFmt = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
+const std::string kLabelKeyErr =
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character";
+
+bool alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool matchesLabelName(std::string_view v) {
+  if (v.empty() || !alnum(v.front()) || !alnum(v.back())) return false;
+  return std::all_of(v.begin(), v.end(),
+                     [](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+std::vector<std::string> isQualifiedName(const std::string& v) {
+  std::vector<std::string> errs;
+  std::string name = v;
+  if (const size_t slash = v.find('/'); slash != std::string::npos) {
+    if (v.find('/', slash + 1) != std::string::npos)
+      return {"a valid label key " +
+              regexError(kLabelKeyErr, kLabelKeyFmt, {"MyName", "my.name", "123-abc"}) +
+              " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"};
+    const std::string prefix = v.substr(0, slash);
+    name = v.substr(slash + 1);
+    if (prefix.empty())
+      errs.push_back("prefix part must be non-empty");
+    else
+      for (const auto& msg : isDNS1123Subdomain(prefix)) errs.push_back("prefix part " + msg);
+  }
+  if (name.empty())
+    errs.push_back("name part must be non-empty");
+  else if (name.size() > 63)
+    errs.push_back("name part " + maxLenError(63));
+  if (!matchesLabelName(name))
+    errs.push_back("name part " +
+                   regexError(kLabelKeyErr, kLabelKeyFmt, {"MyName", "my.name", "123-abc"}));
+  return errs;
+}
+
+std::vector<std::string> isLabelValue(const std::string& v) {
+  std::vector<std::string> errs;
+  if (v.size() > 63) errs.push_back(maxLenError(63));
+  if (!v.empty() && !matchesLabelName(v))
+    errs.push_back(regexError(
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+        "or '.', and must start and end with an alphanumeric character",
+        "(" + kLabelKeyFmt + ")?", {"MyValue", "my_value", "12345"}));
+  return errs;
+}
+
+// ValidateLabels: every key a qualified name, every value a label value.
+void validateLabels(const std::map<std::string, std::string>& m, const std::string& path,
+                    FieldErrors& errs) {
+  for (const auto& [k, v] : m) {
+    for (const auto& msg : isQualifiedName(k)) errs.invalidStr(path, k, msg);
+    for (const auto& msg : isLabelValue(v)) errs.invalidStr(path, v, msg);
+  }
+}
+
+void validateAppProtocol(const std::string& ap, const std::string& path, FieldErrors& errs) {
+  if (ap.empty()) return;
+  for (const auto& msg : isQualifiedName(ap)) errs.invalidStr(path, ap, msg);
+}
+
 void validateMeta(const ObjectMeta& m, bool dns1035, FieldErrors& errs) {
   if (m.name.empty()) {
     errs.required("metadata.name", "name or generateName is required");
@@ -132,6 +198,7 @@ void validateMeta(const ObjectMeta& m, bool dns1035, FieldErrors& errs) {
       errs.invalidStr("metadata.name", m.name, msg);
   }
   for (const auto& msg : isDNS1123Label(m.ns)) errs.invalidStr("metadata.namespace", m.ns, msg);
+  validateLabels(m.labels, "metadata.labels", errs);
 }
 
 void validateDNS1123Label(const std::string& v, const std::string& path, FieldErrors& errs) {
@@ -274,6 +341,7 @@ void validateService(const Service& s, FieldErrors& errs) {
         errs.invalidStr("spec.externalName", cname, msg);
   }
 
+  validateLabels(s.selector, "spec.selector", errs);
   std::vector<std::string> names;
   for (size_t i = 0; i < s.ports.size(); ++i) {
     const ServicePort& p = s.ports[i];
@@ -288,6 +356,7 @@ void validateService(const Service& s, FieldErrors& errs) {
         names.push_back(p.name);
     }
     if (!validPort(p.port)) errs.invalidInt(path + ".port", p.port, kPortRange);
+    validateAppProtocol(p.appProtocol, path + ".appProtocol", errs);
     validateProtocol(p.protocol, path + ".protocol", errs);
     if (p.targetPort.isString) {
       for (const auto& msg : isValidPortName(p.targetPort.strVal))
@@ -413,6 +482,7 @@ void validateEndpointPort(const EndpointPort& p, bool requireName, const std::st
     validateDNS1123Label(p.name, path + ".name", errs);
   if (!validPort(p.port)) errs.invalidInt(path + ".port", p.port, kPortRange);
   validateProtocol(p.protocol, path + ".protocol", errs);
+  validateAppProtocol(p.appProtocol, path + ".appProtocol", errs);
 }
 
 void validateAddress(const EndpointAddress& a, const std::string& path, FieldErrors& errs) {
@@ -484,6 +554,9 @@ void validateSlice(const EndpointSlice& s, FieldErrors& errs) {
     }
     if (!ep.hostname.empty())
       validateDNS1123Label(ep.hostname, fmt::format("endpoints[{}].hostname", i), errs);
+    if (!ep.nodeName.empty())
+      for (const auto& msg : isDNS1123Subdomain(ep.nodeName))
+        errs.invalidStr(fmt::format("endpoints[{}].nodeName", i), ep.nodeName, msg);
   }
 
   std::vector<std::string> names;
@@ -498,6 +571,7 @@ void validateSlice(const EndpointSlice& s, FieldErrors& errs) {
     validateProtocol(p.protocol, path + ".protocol", errs);
     // port 0 means "unset" (all ports) in our struct.
     if (p.port != 0 && !validPort(p.port)) errs.invalidInt(path + ".port", p.port, kPortRange);
+    validateAppProtocol(p.appProtocol, path + ".appProtocol", errs);
   }
 }
 
