@@ -40,7 +40,7 @@ metadata:
   namespace: default
   labels:
     kubernetes.io/service-name: frag
-    endpointslice.kubernetes.io/managed-by: svclb.example.com/manual
+    endpointslice.kubernetes.io/managed-by: svclb.example.com
 addressType: IPv4
 ports:
 - name: echo
