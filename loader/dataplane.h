@@ -90,8 +90,6 @@ struct CgroupLinkInfo {
   uint32_t linkId = 0, progId = 0;
 };
 
-// Conntrack lifetimes in CT ticks (jiffies >> CT_TICK_SHIFT), as the
-// programs use them, and the kernel HZ they were derived from.
 // What Dataplane::removeStale did: the interfaces it cleaned, and those
 // where one of svclb's earlier programs or entries could not be removed
 // ({interface, why}).
@@ -100,6 +98,8 @@ struct StaleRemoval {
   std::vector<std::pair<std::string, std::string>> failed;
 };
 
+// Conntrack lifetimes in CT ticks (jiffies >> CT_TICK_SHIFT), as the
+// programs use them, and the kernel HZ they were derived from.
 struct CtLifetimes {
   uint32_t hz = 0;
   uint32_t tcp = 0, nontcp = 0, closing = 0;

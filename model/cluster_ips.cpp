@@ -130,10 +130,10 @@ Status ClusterIPAllocator::assign(Service& s, const Service* old, const Key& key
         fe.invalid("spec.clusterIPs[0]", goStringSlice(now), "may not change once set");
       }
       // The primary family never changes either (kube-apiserver's
-      // validateUpgradeDowngradeIPFamilies).
+      // validateUpgradeDowngradeIPFamilies; headless Services may).
       const auto& famWas = old->ipFamilies;
       const auto& famNow = s.ipFamilies;
-      if (!famWas.empty() && !famNow.empty()) {
+      if (!headless(*old) && !headless(s) && !famWas.empty() && !famNow.empty()) {
         if (famWas.size() == famNow.size()) {
           if (famWas != famNow)
             fe.invalid("spec.ipFamilies[0]", "[]core.IPFamily{" + goQuoteJoined(famNow) + "}",
