@@ -9,6 +9,7 @@
 #include <cctype>
 #include <future>
 #include <iterator>
+#include <sstream>
 #include <thread>
 
 #include "common/yaml.h"
@@ -202,6 +203,25 @@ void readPart(std::string_view text, const std::string& src, bool strict, Part& 
   });
 }
 
+// JSON objects one after the other (what `jq '.items[]'` prints), as
+// kubectl's YAML-or-JSON decoder reads them: true if `text` is two or more
+// of them and nothing else.
+bool readJsonStream(std::string_view text, std::vector<json>& docs) {
+  std::istringstream in{std::string(text)};
+  try {
+    for (;;) {
+      in >> std::ws;
+      if (in.peek() == std::char_traits<char>::eof()) return docs.size() > 1;
+      if (in.peek() != '{') return false;
+      json j;
+      in >> j;
+      docs.push_back(std::move(j));
+    }
+  } catch (const json::exception&) {
+    return false;
+  }
+}
+
 // A large manifest is cut into a few parts at lines that are exactly "---"
 // (a document marker wherever it stands), read on as many threads: each
 // part yields the documents the whole would, in order (reading and
@@ -250,6 +270,16 @@ Result<std::vector<Object>> parseManifests(std::string_view text, std::string_vi
     if (!j.is_discarded()) {
       try {
         if (auto err = expand(j, src, out, skipped)) return *err;
+      } catch (const std::exception& e) {
+        return Error{EINVAL, parseErrorText(src, e.what())};
+      }
+      return out;
+    }
+    std::vector<json> docs;
+    if (readJsonStream(text.substr(first), docs)) {
+      try {
+        for (const auto& d : docs)
+          if (auto err = expand(d, src, out, skipped)) return *err;
       } catch (const std::exception& e) {
         return Error{EINVAL, parseErrorText(src, e.what())};
       }

@@ -230,6 +230,23 @@ TEST(ModelManifest, JsonWithTabs) {
   EXPECT_EQ(std::get<Endpoints>(objs[0]).subsets[0].addresses[0].ip, "10.1.1.1");
 }
 
+// `svcctl get svc -o json | jq '.items[]'`: JSON objects one after the
+// other (pretty or on one line each), as kubectl reads them.
+TEST(ModelManifest, ConcatenatedJsonObjects) {
+  const std::string a = R"({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a"},
+  "spec": {"ports": [{"port": 80}]}})";
+  const std::string b =
+      "{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"Service\",\n\t\"metadata\": "
+      "{\"name\": \"b\"},\n\t\"spec\": {\"ports\": [{\"port\": 81}]}\n}";
+  auto objs = parseOk(a + "\n" + b + "\n");
+  ASSERT_EQ(objs.size(), 2u);
+  EXPECT_EQ(std::get<Service>(objs[0]).meta.name, "a");
+  EXPECT_EQ(std::get<Service>(objs[1]).ports[0].port, 81);
+  EXPECT_EQ(parseOk(a + b).size(), 2u);
+  // Something after them that is not an object: not a JSON stream.
+  EXPECT_FALSE(parseManifests(a + "\n" + b + "\n]", "s.json").ok());
+}
+
 TEST(ModelManifest, YamlSyntaxErrorNamesFileAndLine) {
   std::string err =
       parseErr("apiVersion: v1\nkind: Service\nmetadata:\n  name: [web\n", "web.yaml");
