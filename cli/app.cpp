@@ -75,6 +75,8 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   del->add_flag("--strict", deleteOpts.strict,
                 "With -f: refuse a manifest that holds objects of kinds svclb does not handle");
   addNamespace(del, deleteOpts.nameSpace);
+  del->add_flag("--ignore-not-found", deleteOpts.ignoreNotFound,
+                "Treat \"resource not found\" as a successful delete");
 
   std::string statsOutput;
   auto* stats = app.add_subcommand("stats", "Show per-service, per-backend and drop counters");

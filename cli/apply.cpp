@@ -27,13 +27,16 @@ void printSkipped(Context& ctx, const Json& resp) {
 }
 
 int sendChanges(Context& ctx, const std::vector<std::string>& requests,
-                const std::function<bool(const Json&)>& onReply) {
+                const std::function<bool(const Json&)>& onReply,
+                const std::function<bool(const std::string&)>& ignoreRefusal) {
   int rc = 0;
   for (const auto& req : requests) {
     auto resp = callDaemonLine(ctx.socketPath, req, ctx.timeout);
     if (!resp) {
+      const bool refused = resp.error().code == kDaemonRefused;
+      if (refused && ignoreRefusal && ignoreRefusal(resp.error().message)) continue;
       ctx.err << resp.error().message << "\n";
-      if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here
+      if (!refused) return 1;  // unreachable: stop here
       rc = 1;
       continue;
     }

@@ -32,8 +32,11 @@ void printSkipped(Context& ctx, const Json& resp);  // a reply's "skipped" lines
 // printSkipped, then given to `onReply` (false: this one failed). A request
 // the daemon refused is printed and the rest go on; an unreachable daemon
 // stops at once. 0 when every request succeeded, else 1.
+// `ignoreRefusal(message)` true: that refusal is no error and not printed
+// (delete --ignore-not-found).
 int sendChanges(Context& ctx, const std::vector<std::string>& requests,
-                const std::function<bool(const Json&)>& onReply);
+                const std::function<bool(const Json&)>& onReply,
+                const std::function<bool(const std::string&)>& ignoreRefusal = {});
 
 struct GetOptions {
   std::vector<std::string> args;  // RESOURCE [NAME...] or RESOURCE/NAME
@@ -52,8 +55,9 @@ int runDescribe(Context& ctx, const DescribeOptions& opts);
 struct DeleteOptions {
   std::vector<std::string> args;
   std::vector<std::string> files;
-  std::string nameSpace;  // -n ("" = default; with -f: the manifest's, else default)
-  bool strict = false;    // as ApplyOptions::strict, for -f
+  std::string nameSpace;        // -n ("" = default; with -f: the manifest's, else default)
+  bool strict = false;          // as ApplyOptions::strict, for -f
+  bool ignoreNotFound = false;  // --ignore-not-found: a missing object is no error
 };
 int runDelete(Context& ctx, const DeleteOptions& opts);
 

@@ -34,7 +34,7 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
     if (!readManifests(opts.files, ctx, manifests)) return 1;
     for (const auto& m : manifests)
       requests.push_back(
-          api::manifestRequest("delete", m.text, m.source, opts.strict, opts.nameSpace));
+          api::manifestRequest("delete", m.text, m.source, opts.strict, opts.nameSpace, true));
   } else {
     Target target;
     if (!parseTargets(opts.args, ctx, target)) return 1;
@@ -49,10 +49,21 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
           {"namespace", opts.nameSpace.empty() ? "default" : opts.nameSpace},
           {"name", n}}.dump(-1, ' ', false, Json::error_handler_t::replace));
   }
-  return sendChanges(ctx, requests, [&](const Json& resp) {
-    ctx.out << renderDeleteResults(at(resp, {"results"}));
-    return true;
-  });
+  // As kubectl: what exists is deleted; each missing object is an error
+  // line (exit 1), or nothing with --ignore-not-found.
+  const auto notFound = [](const std::string& msg) {
+    return msg.rfind("Error from server (NotFound):", 0) == 0;
+  };
+  return sendChanges(
+      ctx, requests,
+      [&](const Json& resp) {
+        ctx.out << renderDeleteResults(at(resp, {"results"}));
+        const Json& missing = at(resp, {"notFound"});
+        if (!missing.is_array() || missing.empty() || opts.ignoreNotFound) return true;
+        for (const auto& m : missing) ctx.err << str(m) << "\n";
+        return false;
+      },
+      [&](const std::string& refusal) { return opts.ignoreNotFound && notFound(refusal); });
 }
 
 }  // namespace svclb::cli

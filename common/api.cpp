@@ -26,9 +26,11 @@ Result<nlohmann::json> parseHeader(const char* begin, const char* end) {
 }  // namespace
 
 std::string manifestRequest(const std::string& op, const std::string& text,
-                            const std::string& source, bool strict, const std::string& nameSpace) {
+                            const std::string& source, bool strict, const std::string& nameSpace,
+                            bool missingOk) {
   nlohmann::json head{{"op", op}, {"source", source}, {"strict", strict}};
   if (!nameSpace.empty()) head["namespace"] = nameSpace;
+  if (missingOk) head["missingOk"] = true;
   head["manifestBytes"] = text.size();
   std::string req = head.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   req.reserve(req.size() + 1 + text.size());

@@ -19,9 +19,11 @@ constexpr size_t kMaxRequest = 16 << 20;
 // bytes of `text` as they are. `nameSpace` (svcctl -n), when not empty, adds
 // "namespace": the objects' namespace (kubectl's rule: one that names
 // another is refused).
+// `missingOk` (delete): objects that do not exist are named in the reply's
+// "notFound", the others deleted.
 std::string manifestRequest(const std::string& op, const std::string& text,
                             const std::string& source, bool strict = true,
-                            const std::string& nameSpace = "");
+                            const std::string& nameSpace = "", bool missingOk = false);
 // One request for several manifests ({source, text} each), applied as one
 // (all-or-nothing): the header adds "parts": [{"source": S, "bytes": N}...]
 // and the texts follow one after the other.

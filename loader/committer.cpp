@@ -85,11 +85,12 @@ Result<Outcomes> Committer::apply(std::vector<Object> objs) {
   return commit(std::move(c), std::move(*outs));
 }
 
-Result<Outcomes> Committer::remove(const std::vector<ObjectRef>& refs) {
+Result<Outcomes> Committer::remove(const std::vector<ObjectRef>& refs,
+                                   std::vector<std::string>* missing) {
   std::set<Store::Key> touched;
   for (const auto& r : refs) touched.merge(store_.servicesTouchedBy(r.kind, r.ns, r.name));
   Change c = begin(std::move(touched));
-  auto outs = store_.removeAll(refs, &c.undo);
+  auto outs = store_.removeAll(refs, &c.undo, missing);
   if (!outs) return outs.error();
   return commit(std::move(c), std::move(*outs));
 }

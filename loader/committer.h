@@ -56,7 +56,8 @@ class Committer final : public StateSink {
   Status restore(NodeAddresses nodeAddrs);
 
   Result<Outcomes> apply(std::vector<Object> objs) override;
-  Result<Outcomes> remove(const std::vector<ObjectRef>& refs) override;
+  Result<Outcomes> remove(const std::vector<ObjectRef>& refs,
+                          std::vector<std::string>* missing = nullptr) override;
   Result<Outcomes> replace(const std::vector<std::string>& kinds,
                            std::vector<Object> objs) override;
 

@@ -27,8 +27,10 @@ class StateSink {
   // Creates or updates `objs` (kubectl apply).
   virtual Result<Outcomes> apply(std::vector<Object> objs) = 0;
   // Deletes the named objects; one that does not exist is an error
-  // (NotFound) and nothing is deleted.
-  virtual Result<Outcomes> remove(const std::vector<ObjectRef>& refs) = 0;
+  // (NotFound) and nothing is deleted. With `missing`, such an object is
+  // left out and its NotFound line appended there instead.
+  virtual Result<Outcomes> remove(const std::vector<ObjectRef>& refs,
+                                  std::vector<std::string>* missing = nullptr) = 0;
   // A full resync (a relist): afterwards the stored objects of `kinds`
   // (Kinds: "Service", "EndpointSlice", ...) are exactly `objs` — the ones
   // listed are created or updated, every other one of those kinds is
@@ -61,9 +63,10 @@ class SerializedSink final : public StateSink {
     std::lock_guard lk(mu_);
     return inner_.apply(std::move(objs));
   }
-  Result<Outcomes> remove(const std::vector<ObjectRef>& refs) override {
+  Result<Outcomes> remove(const std::vector<ObjectRef>& refs,
+                          std::vector<std::string>* missing = nullptr) override {
     std::lock_guard lk(mu_);
-    return inner_.remove(refs);
+    return inner_.remove(refs, missing);
   }
   Result<Outcomes> replace(const std::vector<std::string>& kinds,
                            std::vector<Object> objs) override {

@@ -85,7 +85,7 @@ Result<Outcomes> apply(StateSink& sink, const nlohmann::json& req,
 }
 
 Result<Outcomes> remove(StateSink& sink, const nlohmann::json& req,
-                        std::vector<std::string>& skipped) {
+                        std::vector<std::string>& skipped, std::vector<std::string>& notFound) {
   std::vector<ObjectRef> refs;
   if (req.contains("manifest")) {
     auto objs = requestObjects(req, skipped);
@@ -96,7 +96,9 @@ Result<Outcomes> remove(StateSink& sink, const nlohmann::json& req,
     refs.push_back({req.at("kind").get<std::string>(), req.value("namespace", "default"),
                     req.at("name").get<std::string>()});
   }
-  return sink.remove(refs);
+  // "missingOk" (svcctl delete -f): what exists is deleted, the rest named
+  // (kubectl deletes object by object); else one missing object fails all.
+  return sink.remove(refs, req.value("missingOk", false) ? &notFound : nullptr);
 }
 
 }  // namespace
@@ -122,14 +124,19 @@ std::string changeReplyText(const ChangeReply& r) {
     out += '}';
   }
   out += ']';
-  if (!r.skipped.empty()) {
-    out += ",\"skipped\":[";
-    for (size_t i = 0; i < r.skipped.size(); ++i) {
+  auto list = [&](const char* name, const std::vector<std::string>& v) {
+    if (v.empty()) return;
+    out += ",\"";
+    out += name;
+    out += "\":[";
+    for (size_t i = 0; i < v.size(); ++i) {
       if (i) out += ',';
-      appendJsonString(out, r.skipped[i]);
+      appendJsonString(out, v[i]);
     }
     out += ']';
-  }
+  };
+  list("skipped", r.skipped);
+  list("notFound", r.notFound);
   out += '}';
   return out;
 }
@@ -142,7 +149,8 @@ Result<ChangeReply> SvcctlSource::handle(const nlohmann::json& req) {
     const std::string op = req.value("op", "");
     if (op != "apply" && op != "delete")
       return Error{EINVAL, fmt::format("error: unknown request \"{}\"", op)};
-    auto r = op == "apply" ? apply(*sink_, req, reply.skipped) : remove(*sink_, req, reply.skipped);
+    auto r = op == "apply" ? apply(*sink_, req, reply.skipped)
+                           : remove(*sink_, req, reply.skipped, reply.notFound);
     if (!r) return r.error();
     reply.results = std::move(*r);
   } catch (const std::exception& e) {  // nlohmann's, for a field of the wrong type

@@ -16,6 +16,9 @@ struct ChangeReply {
   // Objects of kinds svclb does not handle, left out of a non-strict
   // request: one "Warning: skipped ..." line each.
   std::vector<std::string> skipped;
+  // A delete -f's objects that did not exist (NotFound lines): the others
+  // were deleted.
+  std::vector<std::string> notFound;
 };
 
 class SvcctlSource final : public StateSource {

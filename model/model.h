@@ -411,8 +411,12 @@ class Store {
   // Deletes every object in objs; all-or-nothing like apply.
   Result<std::vector<ApplyOutcome>> removeAll(const std::vector<Object>& objs,
                                               Undo* undo = nullptr);
+  // With `missing`, an object that does not exist is left out and named
+  // there (its NotFound line) instead of failing the whole (kubectl delete
+  // -f deletes what it finds).
   Result<std::vector<ApplyOutcome>> removeAll(const std::vector<ObjectRef>& refs,
-                                              Undo* undo = nullptr);
+                                              Undo* undo = nullptr,
+                                              std::vector<std::string>* missing = nullptr);
   // The stored objects of `kinds` (Kinds, e.g. {"Service", "EndpointSlice"})
   // that `listed` does not name: what a full resync of those kinds deletes.
   // Sorted by kind (in `kinds` order), namespace, name.

@@ -721,7 +721,8 @@ Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& ob
   return removeAll(refs, undo);
 }
 
-Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<ObjectRef>& refs, Undo* undo) {
+Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<ObjectRef>& refs, Undo* undo,
+                                                   std::vector<std::string>* missing) {
   Undo local;  // in place; an error puts everything back
   std::vector<std::string> errors;
   std::vector<ApplyOutcome> outcomes;
@@ -731,7 +732,7 @@ Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<ObjectRef>&
     if (!done.insert(ref).second) continue;
     auto r = removeOne(ref.kind, ref.ns, ref.name, &local);
     if (!r.ok()) {
-      errors.push_back(r.error().message);
+      (missing && r.error().code == ENOENT ? *missing : errors).push_back(r.error().message);
       continue;
     }
     outcomes.insert(outcomes.end(), r->begin(), r->end());

@@ -288,7 +288,30 @@ test_multi_file_all_or_nothing() {
     svcctl delete -f "$TOPO_TMP/aon-a.yaml" -f "$TOPO_TMP/aon-b.yaml" >/dev/null 2>&1
 }
 
+# delete -f as kubectl: what exists is deleted, each missing object is an
+# error line (exit 1); --ignore-not-found makes that no error.
+test_delete_partly_missing() {
+    local out err rc
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: delme}\nspec:\n  ports: [{port: 80}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: notthere}\nspec:\n  ports: [{port: 80}]\n' >"$TOPO_TMP/del-partial.yaml"
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: delme}\nspec:\n  ports: [{port: 80}]\n' >"$TOPO_TMP/delme.yaml"
+    assert_ok "apply delme" svcctl apply -f "$TOPO_TMP/delme.yaml"
+    out=$(svcctl delete -f "$TOPO_TMP/del-partial.yaml" 2>"$TOPO_TMP/del.err"); rc=$?
+    err=$(cat "$TOPO_TMP/del.err")
+    assert_eq 1 "$rc" "delete -f with a missing object: exit status"
+    assert_eq 'service "delme" deleted' "$out" "the existing one deleted"
+    assert_eq 'Error from server (NotFound): services "notthere" not found' "$err" "the missing one named"
+    assert_contains "$(svcctl get svc delme 2>&1)" "NotFound" "delme is gone"
+    assert_ok "apply delme again" svcctl apply -f "$TOPO_TMP/delme.yaml"
+    out=$(svcctl delete --ignore-not-found -f "$TOPO_TMP/del-partial.yaml" 2>"$TOPO_TMP/del.err"); rc=$?
+    assert_eq 0 "$rc" "delete --ignore-not-found -f: exit status"
+    assert_eq 'service "delme" deleted' "$out" "delete --ignore-not-found -f stdout"
+    assert_eq "" "$(cat "$TOPO_TMP/del.err")" "delete --ignore-not-found -f stderr"
+    out=$(svcctl delete --ignore-not-found svc notthere 2>&1); rc=$?
+    assert_eq "0:" "$rc:$out" "delete --ignore-not-found of a missing name"
+}
+
 run_test "cli: invalid manifests rejected, nothing changes" test_invalid_manifests
+run_test "cli: delete -f deletes what exists, names what does not" test_delete_partly_missing
 run_test "cli: several files in one apply are all-or-nothing" test_multi_file_all_or_nothing
 run_test "cli: -n with -f sets the namespace, a different one is refused" test_namespace_flag_with_files
 run_test "cli: a Service with an SCTP port is applied with a warning" test_sctp_warned

@@ -349,7 +349,8 @@ TEST(CliCommands, DeleteByNameAndByFile) {
   EXPECT_EQ(d.request(2), nlohmann::json({{"op", "delete"},
                                           {"manifest", "kind: Service\n"},
                                           {"source", file},
-                                          {"strict", false}}));
+                                          {"strict", false},
+                                          {"missingOk", true}}));
 }
 
 // A mixed manifest without --strict: the daemon's "skipped" lines go to

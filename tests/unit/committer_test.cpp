@@ -245,7 +245,8 @@ struct RecordingSink final : StateSink {
     calls.push_back("apply " + std::to_string(objs.size()));
     return Outcomes{};
   }
-  Result<Outcomes> remove(const std::vector<ObjectRef>& refs) override {
+  Result<Outcomes> remove(const std::vector<ObjectRef>& refs,
+                          std::vector<std::string>* = nullptr) override {
     std::string s = "remove";
     for (const auto& r : refs) s += " " + r.kind + ":" + r.ns + "/" + r.name;
     calls.push_back(s);

@@ -36,11 +36,12 @@ struct StoreSink final : StateSink {
     if (failing(r)) return r;
     return store.apply(std::move(objs));
   }
-  Result<Outcomes> remove(const std::vector<ObjectRef>& refs) override {
+  Result<Outcomes> remove(const std::vector<ObjectRef>& refs,
+                          std::vector<std::string>* missing = nullptr) override {
     calls.push_back(fmt::format("remove {}", refs.size()));
     Result<Outcomes> r = Outcomes{};
     if (failing(r)) return r;
-    return store.removeAll(refs);
+    return store.removeAll(refs, nullptr, missing);
   }
   Result<Outcomes> replace(const std::vector<std::string>& kinds,
                            std::vector<Object> objs) override {

@@ -356,6 +356,26 @@ subsets: [{addresses: [{ip: 10.0.0.1}], ports: [{port: 8080}]}]
       "endpointslice.discovery.k8s.io \"web-abc\" deleted");
 }
 
+// kubectl delete -f: with `missing`, what exists goes and the rest is named.
+TEST(ModelStore, RemoveAllWithMissingDeletesWhatExists) {
+  Store st;
+  applyOk(st, svcYaml("web") + "---\n" + svcYaml("api"));
+  std::vector<ObjectRef> refs{{"Service", "default", "web"},
+                              {"Service", "default", "ghost"},
+                              {"Service", "default", "api"}};
+  std::vector<std::string> missing;
+  auto r = st.removeAll(refs, nullptr, &missing);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->size(), 2u);
+  EXPECT_TRUE(st.services().empty());
+  EXPECT_EQ(missing,
+            std::vector<std::string>{"Error from server (NotFound): services \"ghost\" not found"});
+  // Without it, one missing object still fails the whole.
+  applyOk(st, svcYaml("web"));
+  EXPECT_FALSE(st.removeAll(refs).ok());
+  EXPECT_EQ(st.services().size(), 1u);
+}
+
 TEST(ModelStore, SaveLoadRoundTrip) {
   TempDir tmp;
   const std::string path = (tmp.path / "state" / "nested" / "store.json").string();
