@@ -228,6 +228,17 @@ ExternalFrontends externalToFrontends(const std::vector<ExternalFrontend>& ext,
                         keyStr(f.key), it->second));
         continue;
       }
+      if (e->localOnly) {
+        // This node's own pods and processes reach any endpoint
+        // (kube-proxy's short-circuit of pod- and node-originated traffic,
+        // kubernetes#77523): the twin the programs use for them.
+        Frontend twin = f;
+        twin.key.scope = SVC_SCOPE_INTERNAL;
+        twin.flags = static_cast<uint8_t>((f.flags & ~(SVC_F_LOCAL_ONLY | SVC_F_NO_LOCAL_EPS)) |
+                                          SVC_F_NODE_VIEW);
+        twin.backends = e->backends;
+        out.frontends.push_back(std::move(twin));
+      }
       out.frontends.push_back(std::move(f));
     }
   }

@@ -16,6 +16,15 @@ TrafficCounters traffic(const lb_stats& s) {
   return {s.packets, s.bytes, s.reply_packets, s.reply_bytes, s.flows, s.rejects};
 }
 
+void addTraffic(TrafficCounters& to, const TrafficCounters& t) {
+  to.packets += t.packets;
+  to.bytes += t.bytes;
+  to.replyPackets += t.replyPackets;
+  to.replyBytes += t.replyBytes;
+  to.flows += t.flows;
+  to.rejects += t.rejects;
+}
+
 }  // namespace
 
 LruCounts countLruMaps(const Dataplane& dp) {
@@ -60,6 +69,28 @@ CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer, const
     for (const auto& b : f.backends)
       fc.backends.push_back({ntohl(b.value.addr), ntohs(b.value.port), b.id, b.value.state,
                              traffic(sumStats(beStats.lookup(b.id))), b.addr6});
+    // An externalTrafficPolicy: Local frontend's twin for this node's own
+    // pods and processes (key.scope SVC_SCOPE_INTERNAL, the map order puts
+    // it right after its frontend) counts as that frontend: its traffic is
+    // the frontend's, its backends elsewhere are listed after the local ones.
+    if (key.scope == SVC_SCOPE_INTERNAL && !s.frontends.empty()) {
+      FrontendCounters& ext = s.frontends.back();
+      FrontendKey k = key;
+      k.scope = SVC_SCOPE_EXTERNAL;
+      if (ext.key == k) {
+        addTraffic(ext.traffic, fc.traffic);
+        for (auto& b : fc.backends) {
+          auto same = std::find_if(ext.backends.begin(), ext.backends.end(), [&](const auto& o) {
+            return o.ip == b.ip && o.ip6 == b.ip6 && o.port == b.port;
+          });
+          if (same == ext.backends.end())
+            ext.backends.push_back(std::move(b));
+          else
+            addTraffic(same->traffic, b.traffic);
+        }
+        continue;
+      }
+    }
     s.frontends.push_back(std::move(fc));
   }
   auto dm = dp.drops();

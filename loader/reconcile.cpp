@@ -48,7 +48,7 @@ svc_key makeSvcKey(const FrontendKey& k, uint16_t slot) {
   key.vip = htonl(k.vip);
   key.port = htons(k.port);
   key.proto = k.proto;
-  key.scope = SVC_SCOPE_EXTERNAL;
+  key.scope = k.scope;
   key.slot = slot;
   return key;
 }
@@ -58,7 +58,7 @@ svc6_key makeSvc6Key(const FrontendKey& k, uint16_t slot) {
   std::memcpy(&key.vip, k.vip6.data(), sizeof key.vip);
   key.port = htons(k.port);
   key.proto = k.proto;
-  key.scope = SVC_SCOPE_EXTERNAL;
+  key.scope = k.scope;
   key.slot = slot;
   return key;
 }

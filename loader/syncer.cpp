@@ -21,11 +21,16 @@ Syncer::Syncer(Dataplane& dp, SyncOptions opts) : dp_(dp), opts_(opts) {
 
 namespace {
 
-FrontendKey keyOf(const svc_key& k) { return {ntohl(k.vip), ntohs(k.port), k.proto}; }
+FrontendKey keyOf(const svc_key& k) {
+  FrontendKey fk{ntohl(k.vip), ntohs(k.port), k.proto};
+  fk.scope = k.scope;
+  return fk;
+}
 
 FrontendKey keyOf(const svc6_key& k) {
   FrontendKey fk{0, ntohs(k.port), k.proto};
   std::memcpy(fk.vip6.data(), &k.vip, sizeof k.vip);
+  fk.scope = k.scope;
   return fk;
 }
 
@@ -46,7 +51,7 @@ void adoptFrontends(const Map& map, ActualState& st, std::map<uint32_t, Frontend
                     std::vector<Key>& strays) {
   std::vector<std::pair<Key, svc_value>> slots;
   map.forEach([&](const Key& k, const svc_value& v) {
-    if (k.scope != SVC_SCOPE_EXTERNAL) return;
+    if (k.scope != SVC_SCOPE_EXTERNAL && k.scope != SVC_SCOPE_INTERNAL) return;
     if (k.slot != 0) {
       slots.emplace_back(k, v);
       return;

@@ -141,8 +141,12 @@
 #define SVCLB_FRAG_ENTRIES	       8192 /* datagrams in flight in fragments */
 
 /* svc_key.scope: which view of a frontend the entry belongs to.
- * EXTERNAL serves every client; INTERNAL holds the node-local subset used
- * for externalTrafficPolicy=Local (issue 3). ClusterIP uses EXTERNAL only. */
+ * EXTERNAL serves every client. INTERNAL exists only beside an
+ * externalTrafficPolicy: Local frontend (SVC_F_LOCAL_ONLY), as its own
+ * frontend (svc_id, slots, Maglev table) flagged SVC_F_NODE_VIEW: all the
+ * Service's endpoints, for new flows from this node's pods (tc on a pod
+ * interface) and processes (the socket hooks), which kube-proxy sends to
+ * any endpoint rather than only the local ones (kubernetes#77523). */
 #define SVC_SCOPE_EXTERNAL 0
 #define SVC_SCOPE_INTERNAL 1
 
@@ -177,6 +181,9 @@ struct svc_key {
 /* loadBalancerSourceRanges: a new flow's client must match an entry of
  * src_ranges_v1 for this svc_id, or it is dropped and counted. */
 #define SVC_F_SRC_RANGES 0x10
+/* The SVC_SCOPE_INTERNAL twin of an externalTrafficPolicy: Local frontend:
+ * its slots are keyed with that scope (lb_select). */
+#define SVC_F_NODE_VIEW 0x20
 
 struct svc_value {
 	__u32 svc_id;	  /* frontend id: stats index and CT owner; both kinds */

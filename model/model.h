@@ -264,6 +264,10 @@ struct FrontendKey {
   uint16_t port = 0;
   uint8_t proto = 0;  // IPPROTO_TCP (6) / IPPROTO_UDP (17)
   Ip6 vip6{};         // an IPv6 frontend's address (svc6_v1), all zero for IPv4
+  // svc_key.scope (maps/svclb_abi.h): 0 SVC_SCOPE_EXTERNAL; 1
+  // SVC_SCOPE_INTERNAL, the twin of an externalTrafficPolicy: Local frontend
+  // that this node's pods and processes use (all endpoints).
+  uint8_t scope = 0;
   auto operator<=>(const FrontendKey&) const = default;
   bool v6() const { return vip6 != Ip6{}; }
   std::string address() const { return v6() ? formatIPv6(vip6) : formatIPv4(vip); }

@@ -77,9 +77,11 @@ static __always_inline int FN(lb, snat_forward)(struct __ctx_buff *ctx, const FA
 	return lb_xmit(ctx, fib, fib_state);
 }
 
-/* A local backend's reply to an external client, on the pod side: its new
- * source may be this node's own address (NodePort), which the stack drops as
- * a martian, so it is forwarded here: FIB, TTL - 1 (TTL 1 dropped), out.
+/* The reply of a node-facing flow without source NAT: a local backend's to
+ * an external client (on the pod side), or a remote backend's to one of
+ * this node's pods (on a node NIC, tc). Its new source may be this node's
+ * own address (NodePort), which the stack drops as a martian, so it is
+ * forwarded here: FIB, TTL - 1 (TTL 1 dropped), out.
  * Without a FIB answer the stack decides (CTX_ACT_OK, TTL untouched: the
  * stack decrements it when it forwards). Returns a verdict or -DROP_*. */
 static __always_inline int FN(lb, forward_reply)(struct __ctx_buff *ctx, const FAM_PKT *p,

@@ -18,11 +18,20 @@ static __always_inline int FN(lb, apply_inline)(struct __ctx_buff *ctx, const FA
 		if (CTX_IS_XDP && ret == CTX_ACT_OK)
 			return ret; /* untouched: the tc slow path takes it */
 	} else {
+		/* An answer to a node-facing flow that is not source-NATed,
+		 * arriving on a node NIC: a flow one of this node's pods opened
+		 * to an address of this node (a NodePort, externalTrafficPolicy
+		 * Local's node view) whose backend is elsewhere. Its restored
+		 * source may be this node's own address, a martian to the
+		 * stack: tc forwards it (lb_forward_reply); XDP leaves it
+		 * untouched to tc, as a redirect into a pod's veth needs NAPI
+		 * on its peer. */
+		if (CTX_IS_XDP && action == LB_RNAT && (v->ct_flags & CT_F_EXTERNAL))
+			return CTX_ACT_OK;
 		ret = FN(nat, rewrite)(ctx, p, action == LB_DNAT, v->addr, v->port);
 		if (ret == 0)
 			ret = CTX_ACT_OK;
-		if (ret == CTX_ACT_OK && action == LB_RNAT && (v->ct_flags & CT_F_EXTERNAL) &&
-		    mode == LB_MODE_POD)
+		if (ret == CTX_ACT_OK && action == LB_RNAT && (v->ct_flags & CT_F_EXTERNAL))
 			ret = FN(lb, forward_reply)(ctx, p, fib, v->addr);
 		if (CTX_IS_XDP && ret == CTX_ACT_OK && action == LB_DNAT && cfg_local_redirect &&
 		    (v->ct_flags & CT_F_EXTERNAL))

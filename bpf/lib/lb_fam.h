@@ -2,18 +2,40 @@
 /* The family-generic decision (lib/family.h): compiled once per family by
  * lib/lb.h, so no include guard. */
 
-static __always_inline struct svc_value *FN(svc, lookup_master)(FAM_ADDR vip, __be16 port,
-								__u8 proto)
+static __always_inline struct svc_value *FN(svc, lookup_scope)(FAM_ADDR vip, __be16 port,
+							       __u8 proto, __u8 scope)
 {
 	FAM_SVC_KEY key = {
 		.vip = vip,
 		.port = port,
 		.proto = proto,
-		.scope = SVC_SCOPE_EXTERNAL,
+		.scope = scope,
 		.slot = 0,
 	};
 
 	return bpf_map_lookup_elem(&FAM_SVC_MAP, &key);
+}
+
+static __always_inline struct svc_value *FN(svc, lookup_master)(FAM_ADDR vip, __be16 port,
+								__u8 proto)
+{
+	return FN(svc, lookup_scope)(vip, port, proto, SVC_SCOPE_EXTERNAL);
+}
+
+/* A new flow from this node's own pods or processes to an
+ * externalTrafficPolicy: Local frontend goes to any of the Service's
+ * endpoints, as kube-proxy short-circuits such traffic: the frontend's
+ * SVC_SCOPE_INTERNAL twin (SVC_F_NODE_VIEW) when the daemon wrote one,
+ * else the frontend itself. */
+static __always_inline struct svc_value *FN(svc, node_view)(struct svc_value *svc, FAM_ADDR vip,
+							    __be16 port, __u8 proto)
+{
+	struct svc_value *twin;
+
+	if (!(svc->flags & SVC_F_LOCAL_ONLY))
+		return svc;
+	twin = FN(svc, lookup_scope)(vip, port, proto, SVC_SCOPE_INTERNAL);
+	return twin ? twin : svc;
 }
 
 /* Picks a backend for a new flow of the frontend whose master is `svc`.
@@ -31,7 +53,7 @@ static __always_inline int FN(lb, select)(FAM_ADDR vip, __be16 port, __u8 proto,
 		.vip = vip,
 		.port = port,
 		.proto = proto,
-		.scope = SVC_SCOPE_EXTERNAL,
+		.scope = (svc->flags & SVC_F_NODE_VIEW) ? SVC_SCOPE_INTERNAL : SVC_SCOPE_EXTERNAL,
 	};
 	__u32 n = svc->count ? svc->count : svc->total;
 	struct backend_value *b = NULL;
@@ -402,6 +424,8 @@ static __always_inline int FN(lb, decide)(const FAM_PKT *p, FAM_VERDICT *v, void
 	svc = lb_filter_test(lb_filter_bit(FAM_ADDR_FOLD(p->daddr), p->dport))
 		      ? FN(svc, lookup_master)(p->daddr, p->dport, p->proto)
 		      : NULL;
+	if (svc && mode == LB_MODE_POD)
+		svc = FN(svc, node_view)(svc, p->daddr, p->dport, p->proto);
 	if (svc)
 		return FN(lb, new_flow)(p, &ck, svc, now, v, ctx, mode, ifindex, fib);
 untracked:

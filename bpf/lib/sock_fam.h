@@ -114,9 +114,12 @@ static __always_inline void FN(sock, direct)(struct bpf_sock_addr *ctx, FAM_ADDR
  * flow) for: a connected UDP socket (one connect() would pin it to a
  * backend for its life, and no hook sees its later send()s: the tc path's
  * CT re-balances its datagrams when that backend goes away, as kube-proxy's
- * conntrack flush does), loadBalancerSourceRanges (the check needs the
- * pod's address) and an externalTrafficPolicy: Local frontend without a
- * local endpoint (tc drops, as kube-proxy does). */
+ * conntrack flush does) and loadBalancerSourceRanges (the check needs the
+ * pod's address). An externalTrafficPolicy: Local frontend is balanced over
+ * all the Service's endpoints (svc_node_view), as kube-proxy does for the
+ * node's own traffic; only without that view (a daemon before it) does one
+ * with no local endpoint decline a pod (its tc program drops) and fail the
+ * node's connect()/sendmsg(). */
 static __always_inline int FN(sock, translate)(struct bpf_sock_addr *ctx, __u8 proto, int connect,
 					       FAM_ADDR vip, __be16 port, __u32 *svc_id,
 					       FAM_ADDR *addr, __be16 *new_port)
@@ -138,6 +141,7 @@ static __always_inline int FN(sock, translate)(struct bpf_sock_addr *ctx, __u8 p
 			FN(sock, direct)(ctx, vip, port);
 		return 0;
 	}
+	svc = FN(svc, node_view)(svc, vip, port, proto);
 	if ((svc->flags & SVC_F_NO_LOCAL_EPS) && svc->total == 0) {
 		/* A Local traffic policy and no endpoint on this node: a pod's
 		 * flow is dropped by its tc program (as kube-proxy drops it); the

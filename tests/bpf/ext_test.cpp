@@ -358,6 +358,44 @@ TEST_F(Ext, LocalPolicyWithoutLocalEndpointsDropsInsteadOfRejecting) {
   EXPECT_EQ(counters(svcStats({ip4(kNodeIp), 30081, kTcp})).rejects, 1u);
 }
 
+// eTP=Local with no endpoint on this node: clients outside are dropped, but
+// this node's pods reach the Service's endpoints elsewhere through the
+// frontend's SVC_SCOPE_INTERNAL twin (kube-proxy's short-circuit), and the
+// answer comes back from the address the pod used.
+TEST_F(Ext, LocalPolicyNodeViewServesPods) {
+  Frontend local =
+      external(kNodeIp, 30080, kTcp, {}, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY | SVC_F_NO_LOCAL_EPS);
+  Frontend twin = external(kNodeIp, 30080, kTcp, {backend("10.244.3.11:8080")},
+                           SVC_F_EXTERNAL | SVC_F_NODE_VIEW);
+  twin.key.scope = SVC_SCOPE_INTERNAL;
+  ASSERT_TRUE(sync({local, twin}));
+  const Bytes fromOutside = PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080).build();
+  EXPECT_EQ(xdp(fromOutside).retval, kXdpDrop);
+  EXPECT_EQ(tcExt(fromOutside).retval, 2u /* TC_ACT_SHOT */);
+  EXPECT_EQ(dropped(DROP_NO_LOCAL_EP), 2u);
+
+  const char* pod = "10.244.1.30";
+  auto r = testRun(dp().tcProgFd(), PacketBuilder::tcp(pod, 41000, kNodeIp, 30080).build());
+  ASSERT_EQ(r.err, 0);
+  auto t = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(testlib::ip4str(t->daddr), "10.244.3.11")
+      << "the pod's flow reaches the remote endpoint";
+  EXPECT_EQ(t->dport, 8080);
+  EXPECT_EQ(testlib::ip4str(t->saddr), pod) << "a pod's flow keeps its address";
+  EXPECT_EQ(counters(svcStats(twin.key)).flows, 1u) << "counted to the twin";
+  EXPECT_EQ(dropped(DROP_NO_LOCAL_EP), 2u);
+  // The endpoint's answer, arriving from the node NIC, is restored to the
+  // address the pod used.
+  r = tcExt(PacketBuilder::tcp("10.244.3.11", 8080, pod, 41000, testlib::kTcpSyn | testlib::kTcpAck)
+                .build());
+  ASSERT_EQ(r.err, 0);
+  t = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(testlib::ip4str(t->saddr), kNodeIp);
+  EXPECT_EQ(t->sport, 30080);
+}
+
 TEST_F(Ext, SourceRangesDropOtherClients) {
   Frontend f = external("192.168.77.200", 80, kTcp, {backend("10.244.1.11:8080")},
                         SVC_F_EXTERNAL | SVC_F_SRC_RANGES);

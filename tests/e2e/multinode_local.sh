@@ -70,8 +70,52 @@ test_lb_ip_local() {
     assert_eq "$(mn_mac node1)" "$mac" "client resolved $ip1 to node1's eth0 (the node with local endpoints)"
 }
 
+# kube-proxy sends this node's own traffic to an externalTrafficPolicy Local
+# address (its pods', its processes') to any endpoint, not only local ones
+# (kubernetes#77523): node2 has no endpoint of web, yet its processes and
+# its pod pc2 reach be1/be2 on node1 through node2's NodePort and through
+# the LoadBalancer IP, on the socket path (in node2's cgroup) and on the tc
+# path (outside it), while the client through node2 stays dropped
+# (test_via_node2_dropped). pc2's answers come back from the address it used.
+in_node2_cg_t() {
+    local t=$1; shift
+    timeout "$t" sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec nsenter --net="/run/netns/$0" "$@"' \
+        "$(mn_ns node2)" "$(mn_cg node2)" "$@"
+}
+pc2_t() {  # SECONDS in|out CMD...: in pc2, inside node2's cgroup or outside it
+    local t=$1 where=$2; shift 2
+    CG=$([[ $where == in ]] && mn_cg node2 || echo /nonexistent) in_pod_t "$t" pc2 "$@"
+}
+test_from_node2_itself() {
+    local lb out flows0 flows1 drops0 drops1 where
+    lb=$(mn_lb_ip node2 web)
+    assert_match "$lb" '^192\.168\.77\.' "node2: web's LoadBalancer IP" || return
+    mn_add_pod node2 pc2 10.244.2.21
+    retry 50 0.2 eval "[[ \$(svcctl_on node2 status -o json | jq -r '[.interfaces[]? | select(.name==\"lxcpc2\" and .progId > 0)] | length') == 1 ]]" \
+        || { _fail "node2's svclbd did not attach to lxcpc2"; return; }
+    drops0=$(mn_drops "$(mn_stats node2)" no_local_endpoint)
+    flows0=$(mn_fe_stat "$(mn_stats node2)" web http "$N2" flows)
+    out=$(in_node2_cg_t 10 curl -s --max-time 5 "http://$N2:30080/")
+    assert_match "$out" "^be[12] $N2\$" "node2's own curl to $N2:30080 (no local endpoint): reaches an endpoint on node1"
+    out=$(in_node2_cg_t 10 curl -s --max-time 5 "http://$lb/")
+    assert_match "$out" "^be[12] $N2\$" "node2's own curl to the LoadBalancer IP $lb: reaches an endpoint on node1"
+    for where in in out; do
+        out=$(pc2_t 10 "$where" curl -s --max-time 5 "http://$N2:30080/")
+        assert_match "$out" '^be[12] 10\.244\.2\.21$' "pod pc2 on node2 ($where node2's cgroup) to $N2:30080: an endpoint on node1"
+        out=$(pc2_t 10 "$where" curl -s --max-time 5 "http://$lb/")
+        assert_match "$out" '^be[12] 10\.244\.2\.21$' "pod pc2 on node2 ($where node2's cgroup) to $lb:80: an endpoint on node1"
+        out=$(pc2_t 30 "$where" "$PY" -c "$UDP_CLIENT_PY" "$N2" 30053 1 8)
+        assert_match "$out" "^be[12] 10\.244\.2\.21:[0-9]+ from $N2:30053\$" "UDP from pc2 ($where node2's cgroup) to $N2:30053: answered from the address it used"
+    done
+    drops1=$(mn_drops "$(mn_stats node2)" no_local_endpoint)
+    assert_eq "${drops0:-0}" "${drops1:-0}" "node2: no no_local_endpoint drop for its own traffic"
+    flows1=$(mn_fe_stat "$(mn_stats node2)" web http "$N2" flows)
+    assert_ge "$(_delta "${flows0:-0}" "${flows1:-0}")" 3 "node2 stats: flows of web's $N2:30080 count the node's own connections"
+}
+
 run_test "local: via node1 the backend sees the client" test_via_node1
 run_test "local: via node2 dropped as no_local_endpoint" test_via_node2_dropped
+run_test "local: node2's own processes and pods reach endpoints elsewhere" test_from_node2_itself
 run_test "local: healthCheckNodePort 200/2 on node1, 503/0 on node2" test_health_check
 run_test "local: LoadBalancer IP announced by node1 only" test_lb_ip_local
 finish

@@ -61,6 +61,11 @@ test_local_policy() {
     assert_match "$out" "^be[12] $C\$" "eTP=Local via node1 (local backends): client address kept"
     out=$(mn_curl client "http://[$N2]:30081/" 3)
     assert_match "$out" '^FAIL' "eTP=Local via node2 (no local endpoint) must not be answered"
+    # node2's own processes reach the endpoints elsewhere (kube-proxy's
+    # short-circuit; its socket hooks and the IPv6 node view).
+    out=$(timeout 10 sh -c 'echo $$ > "$1/cgroup.procs" && shift && exec nsenter --net="/run/netns/$0" "$@"' \
+        "$(mn_ns node2)" "$(mn_cg node2)" curl -s --max-time 5 "http://[$N2]:30081/")
+    assert_match "$out" "^be[12] $N2\$" "eTP=Local: node2's own curl to [$N2]:30081 reaches an endpoint on node1"
 }
 
 test_lb_by_ndp() {

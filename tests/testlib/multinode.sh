@@ -403,6 +403,20 @@ mn_curl() {
 # mn_udp HOST DST PORT [COUNT]: topo.sh's UDP client ("<reply> from ip:port").
 mn_udp() { in_mn_t 30 "$1" "$PY" -c "$UDP_CLIENT_PY" "$2" "$3" "${4:-1}" 8; }
 
+# mn_add_pod NODE POD IP: one more pod (namespace "$MN_PREFIX-POD", /32
+# address IP, wired as node1's pods are) on NODE, e.g. a client pod on
+# node2; its address is routed to NODE by the other node (10.244.1.0/24 on
+# node1, 10.244.2.0/24 on node2). svclbd's pod-interface watch attaches to
+# its lxc<POD>. mn_down removes it.
+MN_EXTRA_PODS=()
+mn_add_pod() {
+    local node=$1 pod=$2 ip=$3
+    [[ -n $(in_mn "$node" ip route show 169.254.1.1/32) ]] || in_mn "$node" ip route add 169.254.1.1/32 dev lo
+    MN_EXTRA_PODS+=("$pod")
+    NODE_NS=$(mn_ns "$node") topo_add_pod "$pod" "$ip"
+    POD_IP[$pod]=$ip
+}
+
 # ---- teardown -----------------------------------------------------------------
 
 # mn_down: remove everything this prefix created; safe twice and half-built.
@@ -415,7 +429,7 @@ mn_down() {
     TOPO_PIDS=()
     # Anything still running inside our own namespaces was started by us
     # (also from another shell: `mn_init PREFIX TMPDIR; mn_down`).
-    for n in "${MN_BACKENDS[@]}" "${MN_HOSTS[@]}" lan; do
+    for n in "${MN_BACKENDS[@]}" "${MN_EXTRA_PODS[@]}" "${MN_HOSTS[@]}" lan; do
         ns=$(mn_ns "$n")
         ip netns list | grep -q "^$ns\b" || continue
         pids=$(ip netns pids "$ns" 2>/dev/null)
@@ -428,10 +442,11 @@ mn_down() {
                 || log "svclbd --uninstall on $n failed (see $TOPO_TMP/uninstall-$n.log)"
         fi
     done
-    for n in "${MN_BACKENDS[@]}" "${MN_HOSTS[@]}" lan; do
+    for n in "${MN_BACKENDS[@]}" "${MN_EXTRA_PODS[@]}" "${MN_HOSTS[@]}" lan; do
         ns=$(mn_ns "$n")
         ip netns list | grep -q "^$ns\b" && ip netns del "$ns"
     done
+    MN_EXTRA_PODS=()
     for n in "${MN_NODES[@]}"; do
         cg=$(mn_cg "$n")
         if [[ -d $cg ]]; then

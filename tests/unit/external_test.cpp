@@ -112,12 +112,23 @@ TEST(ExternalFrontends, LocalPolicyKeepsThisNodesEndpointsOnly) {
                 be("10.244.1.12", "n1", EndpointState::Terminating, false)});
   e.localOnly = true;
   auto r = externalToFrontends({e}, kNodeAddrs, "n1");
-  ASSERT_EQ(r.frontends.size(), 1u);
+  ASSERT_EQ(r.frontends.size(), 2u);  // and its twin for this node's own traffic
   const auto& f = r.frontends[0];
   EXPECT_EQ(f.flags, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY);
   ASSERT_EQ(f.backends.size(), 2u);
   EXPECT_EQ(f.backends[0].ip, ip("10.244.1.11"));
   EXPECT_EQ(f.backends[1].ip, ip("10.244.1.12"));  // keeps its flows, no slot
+  // This node's pods and processes reach every endpoint (kube-proxy's
+  // short-circuit): the same address in SVC_SCOPE_INTERNAL, right after it.
+  const auto& twin = r.frontends[1];
+  FrontendKey k = f.key;
+  k.scope = SVC_SCOPE_INTERNAL;
+  EXPECT_EQ(twin.key, k);
+  EXPECT_EQ(twin.flags, SVC_F_EXTERNAL | SVC_F_NODE_VIEW);
+  EXPECT_EQ(twin.backends.size(), 4u);
+  EXPECT_EQ(twin.backends, e.backends);
+  EXPECT_EQ(twin.name, f.name);
+  EXPECT_EQ(twin.portName, f.portName);
 }
 
 TEST(ExternalFrontends, LocalPolicyWithoutLocalEndpointDrops) {
@@ -128,8 +139,10 @@ TEST(ExternalFrontends, LocalPolicyWithoutLocalEndpointDrops) {
                 be("10.244.1.12", "n1", EndpointState::Terminating, false)});
   e.localOnly = true;
   auto r = externalToFrontends({e}, {ip("10.244.0.1")}, "n1");
-  ASSERT_EQ(r.frontends.size(), 1u);
+  ASSERT_EQ(r.frontends.size(), 2u);  // and its twin for this node's own traffic
   EXPECT_EQ(r.frontends[0].flags, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY | SVC_F_NO_LOCAL_EPS);
+  EXPECT_EQ(r.frontends[1].flags, SVC_F_EXTERNAL | SVC_F_NODE_VIEW) << "the twin is never dropped";
+  EXPECT_EQ(r.frontends[1].backends.size(), 3u);
 }
 
 TEST(ExternalFrontends, LocalTerminatingServingEndpointCountsAsLocal) {
@@ -138,7 +151,7 @@ TEST(ExternalFrontends, LocalTerminatingServingEndpointCountsAsLocal) {
           {be("10.244.2.11", "n2"), be("10.244.1.12", "n1", EndpointState::Terminating, true)});
   e.localOnly = true;
   auto r = externalToFrontends({e}, {ip("10.244.0.1")}, "n1");
-  ASSERT_EQ(r.frontends.size(), 1u);
+  ASSERT_EQ(r.frontends.size(), 2u);  // and its twin for this node's own traffic
   EXPECT_EQ(r.frontends[0].flags, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY);
 }
 
@@ -147,7 +160,7 @@ TEST(ExternalFrontends, LocalPolicyWithNoUsableEndpointAnywhereRejects) {
                {be("10.244.2.11", "n2", EndpointState::NotReady, false)});
   e.localOnly = true;
   auto r = externalToFrontends({e}, {ip("10.244.0.1")}, "n1");
-  ASSERT_EQ(r.frontends.size(), 1u);
+  ASSERT_EQ(r.frontends.size(), 2u);  // and its twin for this node's own traffic
   EXPECT_EQ(r.frontends[0].flags, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY);  // no NO_LOCAL_EPS
   EXPECT_TRUE(r.frontends[0].backends.empty());
 }
@@ -156,7 +169,7 @@ TEST(ExternalFrontends, EmptyNodeNameIsNeverLocal) {
   auto e = ext(ExternalKind::NodePort, nullptr, 30080, {be("10.244.1.11", "")});
   e.localOnly = true;
   auto r = externalToFrontends({e}, {ip("10.244.0.1")}, "");
-  ASSERT_EQ(r.frontends.size(), 1u);
+  ASSERT_EQ(r.frontends.size(), 2u);  // and its twin for this node's own traffic
   EXPECT_TRUE(r.frontends[0].backends.empty());
   EXPECT_EQ(r.frontends[0].flags, SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY | SVC_F_NO_LOCAL_EPS);
 }
