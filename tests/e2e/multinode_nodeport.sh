@@ -113,12 +113,28 @@ test_delete_on_node2() {
     assert_match "$out" "^be[12] $C\$" "node1:30080 still serves (node1 still has the Service)"
 }
 
+# A pod on node2 to node2's own NodePort, its process outside node2's cgroup
+# (the tc path): the backend on node1 sees the pod, and its answer, whose
+# restored source is node2's own address, reaches the pod (tc forwards it:
+# the stack would drop it as a martian on node2's eth0).
+test_pod_on_node2_to_own_nodeport() {
+    local out
+    mn_add_pod node2 pc2 10.244.2.21
+    retry 50 0.2 eval "[[ \$(svcctl_on node2 status -o json | jq -r '[.interfaces[]? | select(.name==\"lxcpc2\" and .progId > 0)] | length') == 1 ]]" \
+        || { _fail "node2's svclbd did not attach to lxcpc2"; return; }
+    out=$(CG=/nonexistent in_pod_t 10 pc2 curl -s --max-time 5 "http://${MN_IP[node2]}:30080/")
+    assert_match "$out" '^be[12] 10\.244\.2\.21$' "pod pc2 on node2 (tc path) to node2:30080: answered by a backend on node1"
+    out=$(CG=/nonexistent in_pod_t 30 pc2 "$PY" -c "$UDP_CLIENT_PY" "${MN_IP[node2]}" 30053 1 8)
+    assert_match "$out" "^be[12] 10\.244\.2\.21:[0-9]+ from ${MN_IP[node2]}:30053\$" "UDP from pc2 (tc path) to node2:30053: answered from the address it used"
+}
+
 run_test "nodeport: TCP via node2 (remote backends) is source-NATed to node2" test_tcp_via_node2
 run_test "nodeport: TCP via node1 (local backends) keeps the client address" test_tcp_via_node1
 run_test "nodeport: UDP via both nodes answered from node:30053" test_udp
 run_test "nodeport: 20 connections via node2 all answered, both backends" test_many_via_node2
 run_test "nodeport: bulk download and upload via both nodes (segments beyond the MTU)" test_bulk
 run_test "nodeport: node2's stats and /metrics count the flows" test_stats_node2
+run_test "nodeport: a pod on node2 reaches node2's own NodePort (tc path)" test_pod_on_node2_to_own_nodeport
 run_test "nodeport: status shows each NIC's datapath and why" test_status_datapath
 run_test "nodeport: deleted on node2, node2:30080 stops answering" test_delete_on_node2
 finish
