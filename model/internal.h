@@ -159,6 +159,15 @@ class FieldErrors {
 // Kind/apiVersion must already be known to be one of ours.
 Result<Object> decodeObject(const nlohmann::json& j, const std::string& kind);
 
+// The fields of a manifest's v1 Service / Endpoints or discovery.k8s.io/v1
+// EndpointSlice (`kind`) that the Kubernetes API does not have, one
+// kubectl validation error each, e.g.
+//   ValidationError(Service.spec): unknown field "sessionAfinity" in
+//   io.k8s.api.core.v1.ServiceSpec
+// (model/known_fields.cpp; the API's fields are generated from its OpenAPI
+// document). Empty for other kinds.
+std::vector<std::string> unknownFields(const nlohmann::json& doc, const std::string& kind);
+
 // "Service" for apiVersion v1 kind Service etc.; nullopt when not ours.
 std::optional<std::string> recognizeKind(const std::string& apiVersion, const std::string& kind);
 

@@ -1,9 +1,10 @@
 // JSON in the Kubernetes API shape -> Objects (and toJson, from the one
 // encoder in json_write.cpp). The decoder is strict about
 // types (a string where an integer belongs is an error, in the words of
-// kubectl's client-side validation) and lenient about unknown fields, which
-// are ignored as kubectl-generated manifests carry many (creationTimestamp:
-// null, status, managedFields, ...).
+// kubectl's client-side validation) and skips the API's fields it does not
+// read (status, managedFields, ...). Fields the API does not have are
+// refused before it, for manifests only (model/known_fields.cpp): objects
+// from the API server or the state file may carry newer fields.
 #include <fmt/format.h>
 
 #include <limits>

@@ -4,6 +4,7 @@
 // each document is matched on apiVersion/kind and decoded. json exceptions
 // stop here.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
@@ -158,6 +159,13 @@ std::optional<Error> expand(const json& doc, const std::string& src, std::vector
         EINVAL,
         fmt::format("error: unable to recognize \"{}\": no matches for kind {} in version {}", src,
                     goQuote(kind), goQuote(apiVersion))};
+  // Before the decoder's own checks, as kubectl validates the schema before
+  // the API server validates the object. Several: kubectl's aggregate form.
+  if (auto unknown = unknownFields(doc, *known); !unknown.empty())
+    return Error{
+        EINVAL,
+        validationDataError(
+            src, unknown.size() == 1 ? unknown[0] : fmt::format("[{}]", fmt::join(unknown, ", ")))};
   auto obj = decodeObject(doc, *known);
   if (!obj.ok()) {
     const std::string& msg = obj.error().message;

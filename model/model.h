@@ -177,8 +177,10 @@ std::string kindOf(const Object& obj);
 const ObjectMeta& metaOf(const Object& obj);
 
 // Parses a multi-document YAML (or JSON) manifest. Empty documents are
-// skipped; `kind: List` items are expanded. Unknown fields that kubectl
-// accepts are ignored. Errors are in kubectl's words, e.g.
+// skipped; `kind: List` items are expanded. A field the Kubernetes API does
+// not have (a misspelled `sessionAfinity`) refuses the manifest, as kubectl's
+// validation does (MetalLB's kinds are not checked for it). Errors are in
+// kubectl's words, e.g.
 //   error: error parsing web.yaml: error converting YAML to JSON: yaml: line 3: ...
 //   error: unable to recognize "web.yaml": no matches for kind "Foo" in version "v1"
 // `source` is the file name shown in errors ("-" for stdin -> "STDIN").
