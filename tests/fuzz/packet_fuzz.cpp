@@ -1380,9 +1380,16 @@ void Fuzzer::leave(Outcome& o, Prog prog, uint8_t ttl, bool external, bool ctHit
   auto drop = [&](uint32_t reason) { o.kind = Expect::Drop, o.dropReason = reason; };
   if (!o.snat) {
     o.verdict = pass;
-    // A local backend's reply to an external client: the pod side forwards
-    // it itself (its new source may be the node's own address).
-    if (o.kind == Expect::Rnat && external && prog == Prog::Pod) {
+    // An answer to a node-facing flow without source NAT (bpf/lib/
+    // handle_fam.h): XDP leaves it to tc untouched; the pod side (a local
+    // backend's reply to an external client) and tc on a node NIC (a remote
+    // backend's reply to a pod of this node) forward it themselves, as its
+    // new source may be the node's own address.
+    if (o.kind == Expect::Rnat && external && prog == Prog::Xdp) {
+      o.kind = Expect::Identical;
+      return;
+    }
+    if (o.kind == Expect::Rnat && external) {
       if (ttl <= 1) return drop(DROP_TTL);
       const FibAnswer f = fibModel(o.snatAddr);  // the client (the frame's destination)
       if (f.rc == FibRc::Success) o.macs = std::pair(f.dmac, f.smac);
