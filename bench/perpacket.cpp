@@ -198,6 +198,8 @@ struct PathCase {
 // the same mode) are derived from the rows, see floorFor().
 std::vector<PathCase> pathCases() {
   const uint32_t P = XDP_PASS, T = XDP_TX, OK = TC_ACT_OK, REDIR = TC_ACT_REDIRECT;
+  // tc: a packet svclb leaves untouched (TC_ACT_UNSPEC: the next tcx program runs).
+  const uint32_t UN = static_cast<uint32_t>(TC_ACT_UNSPEC);
   const uint32_t V = WRAP_VARY_SRC, SD = WRAP_SPREAD_DST, SS = WRAP_SPREAD_SRC, W6 = WRAP_IPV6;
   using enum Target;
   using enum Method;
@@ -263,18 +265,18 @@ std::vector<PathCase> pathCases() {
       {"tc.reply_rnat", "reply reverse NAT (CT hit)", SvclbTc, Wrap, Hot, Reply, 0,
        Prep::Established, Check::Replies, OK, false},
       {"tc.non_service_pass", "not a service: CT miss + svc miss + pass", SvclbTc, Wrap, Hot,
-       NotService, 0, Prep::None, Check::NoDrops, OK, false},
+       NotService, 0, Prep::None, Check::NoDrops, UN, false},
       {"tc.non_service_udp_pass",
        "not a service, UDP: CT miss + svc miss + reversed-tuple lookup (port-reuse takeover) + "
        "pass",
-       SvclbTc, Wrap, Hot, NotServiceUdp, 0, Prep::None, Check::NoDrops, OK, false},
+       SvclbTc, Wrap, Hot, NotServiceUdp, 0, Prep::None, Check::NoDrops, UN, false},
       // What a pod's socket-balanced (or direct) flow shows the tc program:
       // segments to a backend's own address, and its untracked answers.
       {"tc.to_backend_pass", "a client's ACK straight to a backend (socket path): pass", SvclbTc,
-       Wrap, Hot, ToBackendAck, 0, Prep::None, Check::NoDrops, OK, false},
+       Wrap, Hot, ToBackendAck, 0, Prep::None, Check::NoDrops, UN, false},
       {"tc.backend_reply_untracked",
        "a backend's ACK to a client without a CT entry (socket path): CT miss + pass", SvclbTc,
-       Wrap, Hot, BackendReplyUntracked, 0, Prep::None, Check::NoDrops, OK, false},
+       Wrap, Hot, BackendReplyUntracked, 0, Prep::None, Check::NoDrops, UN, false},
       {"tc.no_endpoint_reject", "service without endpoints: TCP RST back (redirect)", SvclbTc, Wrap,
        Hot, ToEmptySyn, 0, Prep::None, Check::Rejects, REDIR, false, Svc::Empty},
       {"tc.no_endpoint_rst_drop", "service without endpoints, a RST: dropped and counted (lb_exit)",
@@ -295,7 +297,7 @@ std::vector<PathCase> pathCases() {
       {"ref.tc_ok", "tc: return OK (loop floor), no wrapper", RefTcOk, Direct, Hot, ToVipAck, 0,
        Prep::None, Check::None, OK, false},
       {"tc.pod_out_non_icmp", "pod egress program on a TCP packet (returns at once), no wrapper",
-       SvclbTcOut, Direct, Hot, ToVipAck, 0, Prep::None, Check::None, OK, false},
+       SvclbTcOut, Direct, Hot, ToVipAck, 0, Prep::None, Check::None, UN, false},
       {"ref.xdp_tx", "parse + swap MACs + XDP_TX", RefXdpTx, Wrap, Hot, ToVipAck, 0, Prep::None,
        Check::None, T, false},
       {"ref.ct_hit", "bare CT hit + DNAT + XDP_TX", RefCtHit, Wrap, Hot, ToVipAck, 0,
@@ -319,7 +321,7 @@ std::vector<PathCase> pathCases() {
       {"tc6.reply_rnat", "IPv6 reply reverse NAT (CT hit)", SvclbTc, Wrap, Hot, Reply6, W6,
        Prep::Established, Check::Replies, OK, false, Svc::Hot6},
       {"tc6.non_service_pass", "IPv6, not a service: CT miss + svc miss + pass", SvclbTc, Wrap, Hot,
-       NotService6, W6, Prep::None, Check::NoDrops, OK, false, Svc::Hot6},
+       NotService6, W6, Prep::None, Check::NoDrops, UN, false, Svc::Hot6},
       // The node-NIC path: svclb_xdp_lb tail-calls svclb_xdp_lb6.
       {"xdp6.clusterip_ct_hit", "IPv6 CT hit + DNAT (XDP)", SvclbXdp, Wrap, Hot, ToVip6Ack, W6,
        Prep::Established, Check::Hits, P, false, Svc::Hot6},

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tc entry programs (docs/architecture.md says where each is attached).
- * Each runs the shared pipeline (lib/handle.h) and exits once (lb_exit). */
+ * Each runs the shared pipeline (lib/handle.h) and exits once (lb_exit).
+ * A packet they leave untouched gets TC_ACT_UNSPEC (tcx: TCX_NEXT), so the
+ * tcx programs after ours and the legacy tc filters still run for it
+ * (lib/ctx_skb.h CTX_ACT_UNTOUCHED); a translated one TC_ACT_OK. */
 #define SVCLB_CTX_SKB
 #include "lib/handle.h"
 #include "lib/icmp.h"
@@ -19,10 +22,10 @@ int svclb_tc_pod_in6(struct __sk_buff *skb)
 	int ret;
 
 	if (!s)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (ctx_parse6(skb, &s->p) != PARSE_OK) {
 		ret = CTX_GLOBAL(icmp6_handle)(skb, LB_MODE_POD);
-		return ret == ICMP4_NOT_OURS ? TC_ACT_OK
+		return ret == ICMP4_NOT_OURS ? TC_ACT_UNSPEC
 					     : lb6_exit(skb, ret, len, NULL, 0, LB_MODE_POD);
 	}
 	ret = lb6_handle(skb, &s->p, LB_MODE_POD, &s->v, &s->fib);
@@ -40,7 +43,7 @@ int svclb_tc_pod_in(struct __sk_buff *skb)
 
 	if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		bpf_tail_call(skb, &tail_progs, SVCLB_TAIL_POD6);
-		return TC_ACT_OK; /* no IPv6 program in the slot: untouched */
+		return TC_ACT_UNSPEC; /* no IPv6 program in the slot: untouched */
 	}
 	if (ctx_parse4(skb, &p) != PARSE_OK)
 		return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_POD), len, &p, &v, LB_MODE_POD);
@@ -57,7 +60,7 @@ int svclb_tc_ext_in6(struct __sk_buff *skb)
 	int ret;
 
 	if (!s)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (ctx_parse6(skb, &s->p) != PARSE_OK) {
 		ret = CTX_GLOBAL(icmp6_handle)(skb, LB_MODE_TC_EXT);
 		if (ret != ICMP4_NOT_OURS)
@@ -65,7 +68,7 @@ int svclb_tc_ext_in6(struct __sk_buff *skb)
 		ret = CTX_GLOBAL(ndp_answer)(skb);
 		if (ret > 0)
 			return bpf_redirect(skb->ifindex, 0);
-		return ret == 0 ? TC_ACT_OK : lb6_exit(skb, ret, len, NULL, 0, LB_MODE_TC_EXT);
+		return ret == 0 ? TC_ACT_UNSPEC : lb6_exit(skb, ret, len, NULL, 0, LB_MODE_TC_EXT);
 	}
 	ret = lb6_handle(skb, &s->p, LB_MODE_TC_EXT, &s->v, &s->fib);
 	return lb6_exit(skb, ret, len, &s->p, s->v.svc_id, LB_MODE_TC_EXT);
@@ -87,9 +90,9 @@ int svclb_tc_ext_in(struct __sk_buff *skb)
 
 	if (skb->protocol == bpf_htons(ETH_P_ARP)) {
 		if (bpf_skb_pull_data(skb, ETH_HLEN + sizeof(struct arp_ipv4)))
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		if (!arp_answer((void *)(long)skb->data, (void *)(long)skb->data_end, skb->ifindex))
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		return bpf_redirect(skb->ifindex, 0);
 	}
 	if (ctx_parse4(skb, &p) != PARSE_OK) {
@@ -97,7 +100,7 @@ int svclb_tc_ext_in(struct __sk_buff *skb)
 		 * installs before it attaches this; without it, untouched. */
 		if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 			bpf_tail_call(skb, &tail_ext6, SVCLB_TAIL_V6);
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		}
 		return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_TC_EXT), len, &p, &v,
 				  LB_MODE_TC_EXT);
@@ -125,13 +128,13 @@ int svclb_tc_pod_out(struct __sk_buff *skb)
 		int ret;
 
 		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_ICMPV6)
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		ret = CTX_GLOBAL(icmp6_handle)(skb, LB_MODE_POD);
-		return ret == ICMP4_NOT_OURS ? TC_ACT_OK
+		return ret == ICMP4_NOT_OURS ? TC_ACT_UNSPEC
 					     : lb6_exit(skb, ret, skb->len, NULL, 0, LB_MODE_POD);
 	}
 	if (skb->protocol != bpf_htons(ETH_P_IP) || (void *)(ip + 1) > data_end ||
 	    ip->protocol != IPPROTO_ICMP)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_POD), skb->len, &p, &v, LB_MODE_POD);
 }

@@ -188,7 +188,10 @@ json ApiHandler::status(const LruCounts& lru) {
                       {"ifindex", t.ifindex},
                       {"attach", "tc-ingress"},
                       {"progId", t.progId},
-                      {"egressProgId", t.egressProgId}});
+                      {"egressProgId", t.egressProgId},
+                      {"tcAttach", t.attach},
+                      {"linkId", t.linkId},
+                      {"egressLinkId", t.egressLinkId}});
   json external = json::array();
   for (const auto& e : dp.externalAttachments())
     external.push_back(
@@ -199,6 +202,8 @@ json ApiHandler::status(const LruCounts& lru) {
          {"xdpMode", e.datapath == ExternalDatapath::Xdp ? xdpModeName(e.xdpMode) : "none"},
          {"xdpProgId", e.xdpProgId},
          {"tcProgId", e.tcProgId},
+         {"tcAttach", e.tcAttach},
+         {"tcLinkId", e.tcLinkId},
          {"xdpDispatcher", e.xdpDispatcher}});
   json progs = json::array();
   for (const auto& p : dp.programs())
@@ -217,6 +222,10 @@ json ApiHandler::status(const LruCounts& lru) {
           {"cgroup", cfg.cgroup},
           {"netnsCookie", cfg.netnsCookie},
           {"socketLb", socketLbName(cfg.socketLb)},
+          {"tcAttach",
+           {{"requested", tcAttachName(cfg.tcAttach)},
+            {"mode", tcAttachName(dp.tcAttachMode())},
+            {"reason", dp.tcAttachReason()}}},
           {"interfaces", ifaces},
           {"externalInterfaces", external},
           {"programs", progs},

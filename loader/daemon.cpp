@@ -148,6 +148,13 @@ Status Daemon::attachInterface(const std::string& ifname) {
   return {};
 }
 
+void Daemon::interfaceRemoved(const std::string& ifname) {
+  if (!wantsInterface(ifname) && !isExternalInterface(ifname)) return;
+  std::lock_guard lk(mu_);
+  if (auto st = dp_.interfaceRemoved(ifname); !st)
+    fmt::print(stderr, "svclbd: {} removed: {}\n", ifname, st.error().message);
+}
+
 void Daemon::nodeChanged() {
   std::lock_guard lk(mu_);
   auto addrs = nodeAddresses();

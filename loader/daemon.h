@@ -94,6 +94,9 @@ class Daemon {
   // Attaches the tc program to an interface (explicit or prefix match).
   Status attachInterface(const std::string& ifname);
   bool wantsInterface(const std::string& ifname) const;
+  // An interface was deleted (netlink): the pins of svclb's tcx links on
+  // it go (Dataplane::interfaceRemoved). Only those the daemon selects.
+  void interfaceRemoved(const std::string& ifname);
   bool isExternalInterface(const std::string& ifname) const;
 
   // The node's addresses or external NICs may have changed (netlink): re-plan

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <xdp/libxdp.h>
 
@@ -21,10 +22,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "svclb_bpf.skel.h"
@@ -32,6 +35,13 @@
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
 #endif
+
+// tcx (Linux 6.6) in the kernel's uapi; Debian 12's headers (linux-libc-dev
+// 6.1) and libbpf 1.1 predate it. libbpf's generic bpf_link_create,
+// bpf_link_update and bpf_obj_get_info_by_fd take them as they are.
+constexpr auto kTcxIngress = static_cast<bpf_attach_type>(46);  // BPF_TCX_INGRESS
+constexpr auto kTcxEgress = static_cast<bpf_attach_type>(47);   // BPF_TCX_EGRESS
+constexpr uint32_t kLinkTypeTcx = 11;                           // BPF_LINK_TYPE_TCX
 
 namespace fs = std::filesystem;
 
@@ -79,6 +89,9 @@ const char* const kRetiredMaps[] = {"sock_flow_v1", "sock_flow6_v1"};
 constexpr const char* kXdpProgName = "svclb_xdp_lb";
 
 std::string linksDir(const DataplaneConfig& cfg) { return cfg.bpffs + "/links"; }
+// The pinned tcx links: <ifindex>-<ifname>-ingress|egress (the ifindex
+// first: a name the kernel gives another interface later is another pin).
+std::string tcxDir(const DataplaneConfig& cfg) { return linksDir(cfg) + "/tcx"; }
 
 uint32_t progIdOf(int fd) {
   bpf_prog_info info{};
@@ -316,10 +329,165 @@ Result<bool> detachOurTc(int ifindex, const std::string& ifname) {
   return any;
 }
 
-uint32_t tcProgIdOn(int ifindex) {
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+const char* hookName(bool egress) { return egress ? "egress" : "ingress"; }
+
+std::string tcxPinPath(const DataplaneConfig& cfg, int ifindex, const std::string& ifname,
+                       bool egress) {
+  return fmt::format("{}/{}-{}-{}", tcxDir(cfg), ifindex, ifname, hookName(egress));
+}
+
+// A pin under tcxDir, its name parsed (ifname may hold '-').
+struct TcxPin {
+  std::string path, name, ifname;
+  int ifindex = 0;
+  bool egress = false;
+};
+
+std::vector<TcxPin> tcxPins(const DataplaneConfig& cfg) {
+  std::vector<TcxPin> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(tcxDir(cfg), ec)) {
+    TcxPin p;
+    p.path = e.path().string();
+    p.name = e.path().filename().string();
+    const auto first = p.name.find('-'), last = p.name.rfind('-');
+    if (first == std::string::npos || last <= first) continue;  // not ours
+    const std::string hook = p.name.substr(last + 1);
+    if (hook != "ingress" && hook != "egress") continue;
+    try {
+      p.ifindex = std::stoi(p.name.substr(0, first));
+    } catch (const std::exception&) {
+      continue;
+    }
+    p.ifname = p.name.substr(first + 1, last - first - 1);
+    p.egress = hook == "egress";
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+// What the kernel says of a tcx link: ifindex 0 once its interface is gone
+// (the link stays, detached, while a pin holds it).
+struct TcxLinkInfo {
+  uint32_t id = 0, progId = 0;
+  int ifindex = 0;
+  bool egress = false;
+};
+
+std::optional<TcxLinkInfo> tcxLinkInfo(int fd) {
+  bpf_link_info info{};
+  uint32_t len = sizeof(info);
+  if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || info.type != kLinkTypeTcx)
+    return std::nullopt;
+  // The 6.1 header's union has no `tcx` member: it is {__u32 ifindex;
+  // __u32 attach_type;} at the union's start.
+  struct {
+    uint32_t ifindex, attachType;
+  } tcx;
+  static_assert(sizeof(tcx) <= sizeof(info.raw_tracepoint));
+  std::memcpy(&tcx, &info.raw_tracepoint, sizeof(tcx));
+  return TcxLinkInfo{info.id, info.prog_id, static_cast<int>(tcx.ifindex),
+                     tcx.attachType == static_cast<uint32_t>(kTcxEgress)};
+}
+
+// The link pinned at `path` if it is attached to `ifindex` on that hook
+// (an fd to close), else -1.
+int openLiveTcx(const std::string& path, int ifindex, bool egress) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return -1;
+  auto info = tcxLinkInfo(fd);
+  if (info && info->ifindex == ifindex && info->egress == egress) return fd;
+  close(fd);
+  return -1;
+}
+
+// Our program on one hook of `ifindex` as a pinned tcx link. A link of an
+// earlier run (pinned under this ifindex, whatever the interface was called
+// then) gets the program with bpf_link_update: no moment without one. Pins
+// under this name whose link is on no interface any more (an interface of
+// that name deleted; this one is another) and a second live link on the
+// hook are removed.
+Status attachTcx(const DataplaneConfig& cfg, const std::string& ifname, int ifindex, int progFd,
+                 bool egress) {
+  const std::string path = tcxPinPath(cfg, ifindex, ifname, egress);
+  int live = -1;
+  std::string livePath;
+  for (const auto& pin : tcxPins(cfg)) {
+    if (pin.egress != egress || (pin.ifindex != ifindex && pin.ifname != ifname)) continue;
+    int fd = openLiveTcx(pin.path, ifindex, egress);
+    if (fd >= 0 && live < 0) {
+      live = fd;
+      livePath = pin.path;
+      continue;
+    }
+    if (fd >= 0) close(fd);
+    if (unlink(pin.path.c_str()) != 0 && errno != ENOENT)
+      return Error::fromErrno(errno, "remove the stale tcx link pin " + pin.path);
+  }
+  if (live >= 0) {
+    int err = bpf_link_update(live, progFd, nullptr);
+    if (!err && livePath != path) {  // the interface was renamed: the pin follows
+      err = bpf_obj_pin(live, path.c_str());
+      if (!err) unlink(livePath.c_str());
+    }
+    close(live);
+    if (err)
+      return Error::fromErrno(err, fmt::format("update svclb's tcx {} link on {} ({})",
+                                               hookName(egress), ifname, livePath));
+    return {};
+  }
+  std::error_code ec;
+  fs::create_directories(tcxDir(cfg), ec);
+  if (ec) return Error{ec.value(), fmt::format("create {}: {}", tcxDir(cfg), ec.message())};
+  int fd = bpf_link_create(progFd, ifindex, egress ? kTcxEgress : kTcxIngress, nullptr);
+  if (fd < 0)
+    return Error::fromErrno(fd, fmt::format("attach tcx {} on {}", hookName(egress), ifname));
+  int err = bpf_obj_pin(fd, path.c_str());
+  close(fd);  // the pin holds the link; without one, closing detached it
+  if (err) return Error::fromErrno(err, "pin tcx link " + path);
+  return {};
+}
+
+// Removes the pins of svclb's tcx links on `ifindex` (unpinning the last
+// reference detaches a link). Returns whether there was one.
+Result<bool> detachOurTcx(const DataplaneConfig& cfg, int ifindex) {
+  bool any = false;
+  for (const auto& pin : tcxPins(cfg)) {
+    if (pin.ifindex != ifindex) continue;
+    if (unlink(pin.path.c_str()) != 0 && errno != ENOENT)
+      return Error::fromErrno(errno, "remove tcx link pin " + pin.path);
+    any = true;
+  }
+  return any;
+}
+
+// svclb's live tcx link on one hook of `ifindex`, if any.
+std::optional<TcxLinkInfo> tcxOn(const DataplaneConfig& cfg, int ifindex, bool egress) {
+  for (const auto& pin : tcxPins(cfg)) {
+    if (pin.ifindex != ifindex || pin.egress != egress) continue;
+    int fd = openLiveTcx(pin.path, ifindex, egress);
+    if (fd < 0) continue;
+    auto info = tcxLinkInfo(fd);
+    close(fd);
+    return info;
+  }
+  return std::nullopt;
+}
+
+// What is attached on one hook: "tcx" (a live pinned link), "legacy" (our
+// cls_bpf filter) or "none"; the program id, the link id (tcx).
+struct TcHookState {
+  const char* attach = "none";
+  uint32_t progId = 0, linkId = 0;
+};
+
+TcHookState tcHookState(const DataplaneConfig& cfg, int ifindex, bool egress) {
+  if (auto l = tcxOn(cfg, ifindex, egress)) return {"tcx", l->progId, l->id};
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+              .attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
   LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
-  return bpf_tc_query(&hook, &q) == 0 ? q.prog_id : 0;
+  if (bpf_tc_query(&hook, &q) == 0 && q.prog_id) return {"legacy", q.prog_id, 0};
+  return {};
 }
 
 // libxdp's bpffs dir: $LIBXDP_BPFFS (else /sys/fs/bpf) + /xdp.
@@ -392,6 +560,24 @@ std::optional<SocketLb> parseSocketLb(const std::string& s) {
   if (s == "all") return SocketLb::All;
   if (s == "node") return SocketLb::Node;
   if (s == "none") return SocketLb::None;
+  return std::nullopt;
+}
+
+const char* tcAttachName(TcAttach m) {
+  switch (m) {
+    case TcAttach::Tcx:
+      return "tcx";
+    case TcAttach::Legacy:
+      return "legacy";
+    case TcAttach::Auto:
+      break;
+  }
+  return "auto";
+}
+
+std::optional<TcAttach> parseTcAttach(const std::string& s) {
+  for (auto m : {TcAttach::Auto, TcAttach::Tcx, TcAttach::Legacy})
+    if (s == tcAttachName(m)) return m;
   return std::nullopt;
 }
 
@@ -555,6 +741,7 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
     }
   }
   if (auto st = dp->setCtLifetimes(); !st) return st.error();
+  if (auto st = dp->resolveTcAttach(); !st) return st.error();
   {
     Dataplane* d = dp.get();
     auto ff = FlowFilter::open(
@@ -660,15 +847,95 @@ Status Dataplane::setCtLifetimes() {
   return {};
 }
 
+// tcx where the kernel has it: a tcx link of svclb_tc_pod_out asked for on
+// ifindex 0 is refused with ENODEV by a kernel that knows tcx (the
+// interface is looked up last), with EINVAL by one that does not (the
+// attach type is unknown). Nothing is attached either way.
+Status Dataplane::resolveTcAttach() {
+  if (cfg_.tcAttach == TcAttach::Legacy) {
+    tcMode_ = TcAttach::Legacy;
+    tcReason_ = "--tc-attach legacy";
+    return {};
+  }
+  int err = 0;
+  // Test only (tests/e2e/restart.sh): the probe answers as a kernel
+  // before 6.6 would.
+  if (const char* e = std::getenv("SVCLB_TEST_NO_TCX"); e && std::string_view(e) == "1") {
+    fmt::print(stderr, "svclbd: test knob SVCLB_TEST_NO_TCX=1: the tcx probe answers EINVAL\n");
+    err = -EINVAL;
+  } else {
+    int fd =
+        bpf_link_create(bpf_program__fd(skel_->progs.svclb_tc_pod_out), 0, kTcxIngress, nullptr);
+    if (fd >= 0) close(fd);  // cannot happen (no interface 0); detached by the close
+    err = fd >= 0 ? -ENODEV : fd;
+  }
+  if (err == -ENODEV) {
+    tcMode_ = TcAttach::Tcx;
+    tcReason_ = cfg_.tcAttach == TcAttach::Tcx ? "--tc-attach tcx" : "the kernel has tcx links";
+    return {};
+  }
+  utsname u{};
+  uname(&u);
+  const std::string why =
+      err == -EINVAL || err == -EOPNOTSUPP
+          ? fmt::format(
+                "this kernel ({}) has no tcx links (Linux 6.6 and later have them: "
+                "a tcx link create was refused: {})",
+                u.release, std::strerror(-err))
+          : fmt::format("a tcx link create probe failed on this kernel ({}): {}", u.release,
+                        std::strerror(-err));
+  if (cfg_.tcAttach == TcAttach::Tcx)
+    return Error{-err, "--tc-attach tcx: " + why +
+                           "; --tc-attach auto or legacy attaches "
+                           "through the legacy clsact/cls_bpf filters"};
+  tcMode_ = TcAttach::Legacy;
+  tcReason_ = "auto fell back to legacy: " + why;
+  return {};
+}
+
+Status Dataplane::attachTcHook(const std::string& ifname, int ifindex, int progFd, bool egress) {
+  if (tcMode_ == TcAttach::Tcx) return attachTcx(cfg_, ifname, ifindex, progFd, egress);
+  return attachTcProg(ifname, progFd, egress ? BPF_TC_EGRESS : BPF_TC_INGRESS);
+}
+
+// After ours of this mode are attached: tcx links run before every legacy
+// filter, so while both are there the link translates (an upgrade); a
+// legacy filter is in place before a link goes (a downgrade).
+Status Dataplane::removeOtherTcMode(const std::string& ifname, int ifindex) {
+  if (tcMode_ == TcAttach::Tcx) {
+    auto r = detachOurTc(ifindex, ifname);
+    return r ? Status{} : Status{r.error()};
+  }
+  auto r = detachOurTcx(cfg_, ifindex);
+  return r ? Status{} : Status{r.error()};
+}
+
 Status Dataplane::attachTc(const std::string& ifname) {
-  if (auto st = attachTcProg(ifname, bpf_program__fd(skel_->progs.svclb_tc_pod_in)); !st) return st;
-  // Egress: ICMP errors the node sends about translated packets (lib/icmp.h).
-  if (auto st = attachTcProg(ifname, bpf_program__fd(skel_->progs.svclb_tc_pod_out), BPF_TC_EGRESS);
+  const int ifindex = static_cast<int>(if_nametoindex(ifname.c_str()));
+  if (ifindex == 0) return Error::fromErrno(errno, "interface " + ifname);
+  if (auto st = attachTcHook(ifname, ifindex, bpf_program__fd(skel_->progs.svclb_tc_pod_in), false);
       !st)
     return st;
+  // Egress: ICMP errors the node sends about translated packets (lib/icmp.h).
+  if (auto st = attachTcHook(ifname, ifindex, bpf_program__fd(skel_->progs.svclb_tc_pod_out), true);
+      !st)
+    return st;
+  if (auto st = removeOtherTcMode(ifname, ifindex); !st) return st;
   if (std::find(tcIfaces_.begin(), tcIfaces_.end(), ifname) == tcIfaces_.end())
     tcIfaces_.push_back(ifname);
   return {};
+}
+
+Status Dataplane::interfaceRemoved(const std::string& ifname) {
+  const int now = static_cast<int>(if_nametoindex(ifname.c_str()));  // 0: none of that name
+  Status result;
+  for (const auto& pin : tcxPins(cfg_)) {
+    if (pin.ifname != ifname || pin.ifindex == now) continue;
+    if (unlink(pin.path.c_str()) != 0 && errno != ENOENT && result)
+      result = Error::fromErrno(errno, "remove tcx link pin " + pin.path);
+  }
+  if (now == 0) std::erase(tcIfaces_, ifname);
+  return result;
 }
 
 Status Dataplane::attachExternal(const std::string& ifname) {
@@ -691,7 +958,10 @@ Status Dataplane::attachExternal(const std::string& ifname) {
   }
   // tc first: it is the slow path that translates whatever XDP passes up
   // untranslated, including everything while the dispatcher is rebuilt.
-  if (auto st = attachTcProg(ifname, bpf_program__fd(skel_->progs.svclb_tc_ext_in)); !st) return st;
+  if (auto st = attachTcHook(ifname, ifindex, bpf_program__fd(skel_->progs.svclb_tc_ext_in), false);
+      !st)
+    return st;
+  if (auto st = removeOtherTcMode(ifname, ifindex); !st) return st;
   const uint32_t idx = static_cast<uint32_t>(ifindex);
   if (auto st = txPorts().update(idx, idx); !st) return st;
 
@@ -842,6 +1112,8 @@ StaleRemoval Dataplane::removeStale(const std::function<bool(const std::string&)
     auto step = [&]() -> Result<bool> {
       auto tc = detachOurTc(ifindex, name);
       if (!tc) return tc.error();
+      auto tcx = detachOurTcx(cfg_, ifindex);
+      if (!tcx) return tcx.error();
       Multiprog mp = multiprogOf(ifindex);
       const bool xdp = mp && !ourXdpPrograms(mp.get()).empty();
       if (xdp)
@@ -856,12 +1128,28 @@ StaleRemoval Dataplane::removeStale(const std::function<bool(const std::string&)
         if (auto st = nicXdp().erase(idx); !st) return st.error();
         maps = true;
       }
-      return *tc || xdp || maps;
+      return *tc || *tcx || xdp || maps;
     };
     if (auto r = step(); !r)
       out.failed.push_back({name, r.error().message});
     else if (*r)
       out.cleaned.push_back(name);
+  }
+  // Pinned tcx links whose interface is gone (deleted while no svclbd
+  // watched): the kernel detached them, the pins go.
+  for (const auto& pin : tcxPins(cfg_)) {
+    char name[IF_NAMESIZE] = {};
+    const bool exists = if_indextoname(static_cast<unsigned>(pin.ifindex), name) != nullptr;
+    int fd = exists ? openLiveTcx(pin.path, pin.ifindex, pin.egress) : -1;
+    if (fd >= 0) {
+      close(fd);
+      continue;  // a live link: its interface was dealt with above
+    }
+    if (unlink(pin.path.c_str()) != 0 && errno != ENOENT)
+      out.failed.push_back(
+          {pin.ifname, fmt::format("remove tcx link pin {}: {}", pin.path, std::strerror(errno))});
+    else
+      out.gonePins.push_back(pin.name);
   }
   return out;
 }
@@ -879,6 +1167,10 @@ Status Dataplane::uninstall(const DataplaneConfig& cfg) {
     if (auto st = detachOurXdp(static_cast<int>(i->if_index), i->if_name); !st && result)
       result = st;
   if (ifs) if_freenameindex(ifs);
+  // tcx: unpinning the last reference detaches a link.
+  for (const auto& pin : tcxPins(cfg))
+    if (unlink(pin.path.c_str()) != 0 && errno != ENOENT && result)
+      result = Error::fromErrno(errno, "remove tcx link pin " + pin.path);
   if (int fd = bpf_obj_get((cfg.bpffs + "/" + SVCLB_MAP_TX_PORTS).c_str()); fd >= 0) {
     TxPortMap tx(fd, SVCLB_MAP_TX_PORTS);
     std::vector<uint32_t> keys;
@@ -891,6 +1183,7 @@ Status Dataplane::uninstall(const DataplaneConfig& cfg) {
 
   std::error_code ec;
   for (const auto& hook : kCgroupHooks) fs::remove(linksDir(cfg) + "/" + hook.name, ec);
+  fs::remove(tcxDir(cfg), ec);
   fs::remove(linksDir(cfg), ec);
   for (const char* m : kPinnedMaps) fs::remove(cfg.bpffs + "/" + m, ec);
   for (const char* m : kRetiredMaps) fs::remove(cfg.bpffs + "/" + m, ec);
@@ -1015,14 +1308,11 @@ std::vector<TcAttachment> Dataplane::tcAttachments() const {
   for (const auto& name : tcIfaces_) {
     int ifindex = static_cast<int>(if_nametoindex(name.c_str()));
     if (ifindex == 0) continue;  // interface gone
-    uint32_t ids[2] = {};
-    int i = 0;
-    for (bpf_tc_attach_point where : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
-      LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
-      LIBBPF_OPTS(bpf_tc_opts, q, .handle = kTcHandle, .priority = kTcPriority);
-      ids[i++] = bpf_tc_query(&hook, &q) == 0 ? q.prog_id : 0;
-    }
-    out.push_back({name, ifindex, ids[0], ids[1]});
+    const TcHookState in = tcHookState(cfg_, ifindex, false);
+    const TcHookState eg = tcHookState(cfg_, ifindex, true);
+    // Both hooks are attached in one mode; "none" only if neither is.
+    const char* attach = std::strcmp(in.attach, "none") != 0 ? in.attach : eg.attach;
+    out.push_back({name, ifindex, in.progId, eg.progId, attach, in.linkId, eg.linkId});
   }
   return out;
 }
@@ -1033,7 +1323,10 @@ std::vector<ExternalAttachment> Dataplane::externalAttachments() const {
     int ifindex = static_cast<int>(if_nametoindex(e.ifname.c_str()));
     if (ifindex != 0) {  // else the interface is gone: ids stay 0
       e.ifindex = ifindex;
-      e.tcProgId = tcProgIdOn(ifindex);
+      const TcHookState tc = tcHookState(cfg_, ifindex, false);
+      e.tcProgId = tc.progId;
+      e.tcAttach = tc.attach;
+      e.tcLinkId = tc.linkId;
       if (Multiprog mp = multiprogOf(ifindex)) {
         auto ours = ourXdpPrograms(mp.get());
         if (!ours.empty()) {

@@ -34,6 +34,14 @@ enum class SocketLb { All, Node, None };
 const char* socketLbName(SocketLb m);  // "all" | "node" | "none"
 std::optional<SocketLb> parseSocketLb(const std::string& s);
 
+// How svclb's tc programs are attached (--tc-attach): tcx links (Linux
+// 6.6 and later; they run before every legacy tc filter and cost less per
+// packet), the legacy clsact qdisc + cls_bpf direct-action filter, or auto:
+// tcx where the kernel has it (probed once at load), else legacy.
+enum class TcAttach { Auto, Tcx, Legacy };
+const char* tcAttachName(TcAttach m);  // "auto" | "tcx" | "legacy"
+std::optional<TcAttach> parseTcAttach(const std::string& s);
+
 struct DataplaneConfig {
   std::string bpffs = "/sys/fs/bpf/svclb";
   std::string cgroup;        // cgroup2 dir for the socket hooks ("" = none)
@@ -47,6 +55,8 @@ struct DataplaneConfig {
   bool pin = true;  // false: private maps (tests)
   // How node NICs (--external-iface) forward: see ExternalDatapath.
   ExternalDatapath externalDatapath = ExternalDatapath::Auto;
+  // How the tc programs are attached (--tc-attach): see TcAttach.
+  TcAttach tcAttach = TcAttach::Auto;
   // Test build only (tests/bpf/nat_test.cpp): every tc rewrite takes the
   // CHECKSUM_COMPLETE path. A load-time constant: never set by svclbd.
   bool testTcCsumHelpers = false;
@@ -65,6 +75,9 @@ struct TcAttachment {
   int ifindex = 0;
   uint32_t progId = 0;        // svclb_tc_pod_in on tc ingress
   uint32_t egressProgId = 0;  // svclb_tc_pod_out on tc egress (ICMP errors)
+  // "tcx" (pinned links, ids below), "legacy" (cls_bpf filters) or "none".
+  std::string attach = "none";
+  uint32_t linkId = 0, egressLinkId = 0;  // tcx only
 };
 
 enum class XdpMode { Native, Generic };
@@ -80,6 +93,8 @@ struct ExternalAttachment {
   std::string why;                                    // the reason for that choice
   XdpMode xdpMode = XdpMode::Native;
   uint32_t xdpProgId = 0, tcProgId = 0;
+  std::string tcAttach = "none";  // svclb_tc_ext_in's: "tcx", "legacy" or "none"
+  uint32_t tcLinkId = 0;          // tcx only
   // false: degraded, svclb_xdp_lb attached alone (libxdp could not use or
   // was refused its dispatcher), no other XDP program can share the NIC.
   bool xdpDispatcher = false;
@@ -96,6 +111,9 @@ struct CgroupLinkInfo {
 struct StaleRemoval {
   std::vector<std::string> cleaned;
   std::vector<std::pair<std::string, std::string>> failed;
+  // Pinned tcx links of interfaces that no longer exist (their pin names,
+  // <ifindex>-<ifname>-<hook>), unpinned.
+  std::vector<std::string> gonePins;
 };
 
 // Conntrack lifetimes in CT ticks (jiffies >> CT_TICK_SHIFT), as the
@@ -119,9 +137,18 @@ class Dataplane {
   // cfg.bpffs (creating and pinning the missing ones) and loads.
   static Result<std::unique_ptr<Dataplane>> load(const DataplaneConfig& cfg);
 
-  // tc ingress filter on a pod-facing interface; replaces ours atomically
-  // if present. Idempotent.
+  // svclb_tc_pod_in on tc ingress and svclb_tc_pod_out on tc egress of a
+  // pod-facing interface, as tcx links pinned under <bpffs>/links/tcx or
+  // as legacy cls_bpf filters (tcAttachMode()); ours of an earlier run are
+  // replaced atomically (a pinned link: bpf_link_update; a filter:
+  // BPF_TC_F_REPLACE), and ours of the other mode are removed once the new
+  // ones are in place. Idempotent.
   Status attachTc(const std::string& ifname);
+  // The interface `ifname` went away (netlink RTM_DELLINK): the pins of
+  // its tcx links, which the kernel detached, are removed, and status no
+  // longer lists it. An interface of that name that exists again (another
+  // ifindex) keeps its own.
+  Status interfaceRemoved(const std::string& ifname);
   // A node NIC: svclb_tc_ext_in on tc ingress (replaced atomically), the
   // ifindex in tx_ports, and svclb_xdp_lb in libxdp's multi-program
   // dispatcher beside any other XDP programs, natively if the driver can,
@@ -146,9 +173,10 @@ class Dataplane {
   // program in place (no window without translation).
   Status attachCgroup();
 
-  // Removes our tc filters and our XDP program (other programs in libxdp's
-  // dispatcher stay) from every interface of this netns, clears tx_ports,
-  // removes the pinned cgroup links, the pinned maps and the bpffs dir.
+  // Removes our tc filters, our pinned tcx links and our XDP program (other
+  // programs in libxdp's dispatcher stay) from every interface of this
+  // netns, clears tx_ports, removes the pinned cgroup links, the pinned maps
+  // and the bpffs dir.
   // Safe to run twice.
   static Status uninstall(const DataplaneConfig& cfg);
 
@@ -189,6 +217,10 @@ class Dataplane {
   std::vector<ExternalAttachment> externalAttachments() const;  // likewise
   std::vector<CgroupLinkInfo> cgroupLinks() const;
   const DataplaneConfig& config() const { return cfg_; }
+  // The tc attach mode in use (Tcx or Legacy: auto resolved at load) and
+  // why (auto's fallback names what the kernel refused).
+  TcAttach tcAttachMode() const { return tcMode_; }
+  const std::string& tcAttachReason() const { return tcReason_; }
 
   const CtLifetimes& ctLifetimes() const { return ctLife_; }
   // The kernel's jiffies as the programs see them (runs a probe program).
@@ -227,6 +259,13 @@ class Dataplane {
   DataplaneConfig cfg_;
   ::svclb_bpf* skel_ = nullptr;
   Status setCtLifetimes();
+  Status resolveTcAttach();
+  // Our program `progFd` on one tc hook of `ifname` in tcMode_.
+  Status attachTcHook(const std::string& ifname, int ifindex, int progFd, bool egress);
+  // Our attachments of the mode not in use removed from `ifindex`.
+  Status removeOtherTcMode(const std::string& ifname, int ifindex);
+  TcAttach tcMode_ = TcAttach::Legacy;
+  std::string tcReason_;
   std::vector<std::string> tcIfaces_;
   std::vector<ExternalAttachment> extIfaces_;  // as attached (mode obtained)
   CtLifetimes ctLife_;

@@ -202,6 +202,13 @@ int main(int argc, char** argv) {
                  "how node NICs forward: auto (tc on a veth, XDP on other NICs), xdp or tc")
       ->check(CLI::IsMember({"auto", "xdp", "tc"}))
       ->capture_default_str();
+  std::string tcAttach = "auto";
+  app.add_option("--tc-attach", tcAttach,
+                 "how the tc programs are attached: auto (tcx links where the kernel has them, "
+                 "Linux >= 6.6, else legacy), tcx (refuse to start without them) or legacy "
+                 "(clsact qdisc + cls_bpf filter)")
+      ->check(CLI::IsMember({"auto", "tcx", "legacy"}))
+      ->capture_default_str();
   app.add_option("--pod-iface-prefix", dc.podIfacePrefix,
                  "also attach to every interface whose name starts with this (watched)");
   app.add_option("--state-dir", dc.stateDir, "where desired state is persisted")
@@ -337,6 +344,7 @@ int main(int argc, char** argv) {
   if (auto st = checkL2Members(dc.l2Members, dc.nodeName); !st) return die(st.error().message);
   dc.externalIfaces = externalIfaces;  // L2 announcements go out on these
   dpc.externalDatapath = *parseExternalDatapath(externalDatapath);  // checked by CLI11
+  dpc.tcAttach = *parseTcAttach(tcAttach);                          // likewise
   dc.sync.defaultAlgo = algo == "maglev" ? SVC_ALGO_MAGLEV : SVC_ALGO_RANDOM;
   dc.sync.maxServiceEntries = dpc.maxServiceEntries;
   {
@@ -407,6 +415,10 @@ int main(int argc, char** argv) {
   auto dp = Dataplane::load(dpc);
   if (!dp) return die(dp.error().message);
   if (auto st = (*dp)->setMonitorRate(monitorRate); !st) return die(st.error().message);
+  fmt::print(
+      stderr, "svclbd: tc programs attached {} ({})\n",
+      (*dp)->tcAttachMode() == TcAttach::Tcx ? "as tcx links" : "as legacy clsact/cls_bpf filters",
+      (*dp)->tcAttachReason());
   Daemon daemon(dc, **dp);
   if (auto st = daemon.start(); !st) return die("restoring state: " + st.error().message);
   if (auto st = (*dp)->attachCgroup(); !st) return die(st.error().message);
@@ -428,6 +440,11 @@ int main(int argc, char** argv) {
                "svclbd: {}: not selected (--iface, --pod-iface-prefix, --external-iface): "
                "removed an earlier svclbd's programs from it\n",
                ifname);
+  for (const auto& pin : stale.gonePins)
+    fmt::print(stderr,
+               "svclbd: removed the pin of an earlier svclbd's tcx link {} (its interface no "
+               "longer exists)\n",
+               pin);
   for (const auto& [ifname, why] : stale.failed)
     fmt::print(stderr,
                "svclbd: {}: not selected, but an earlier svclbd's programs could not be removed "
@@ -462,9 +479,11 @@ int main(int argc, char** argv) {
 
   auto lfd = listenUnix(dc.socketPath, socketGroup);
   if (!lfd) return die(lfd.error().message);
-  fmt::print(stderr, "svclbd: ready (bpffs {}, socket {}, metrics {}, cgroup {}, socket-lb {})\n",
+  fmt::print(stderr,
+             "svclbd: ready (bpffs {}, socket {}, metrics {}, cgroup {}, socket-lb {}, tc-attach "
+             "{})\n",
              dpc.bpffs, dc.socketPath, dc.metricsAddr, cgroup.empty() ? "none" : cgroup,
-             socketLbName(dpc.socketLb));
+             socketLbName(dpc.socketLb), tcAttachName((*dp)->tcAttachMode()));
   serveApi(*lfd, daemon, gStop);
 
   close(*lfd);

@@ -200,7 +200,10 @@ int LinkWatcher::onMessage(const nlmsghdr* nh, void* data) {
       if (!name) break;
       // An external NIC's ifindex or MAC may be new: rewrite its ARP entries.
       if (ev->w->d_.isExternalInterface(name)) ev->nodeChanged = true;
-      if (nh->nlmsg_type == RTM_NEWLINK) ev->w->consider(name);
+      if (nh->nlmsg_type == RTM_NEWLINK)
+        ev->w->consider(name);
+      else
+        ev->w->d_.interfaceRemoved(name);
       break;
     }
     default:

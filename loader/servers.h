@@ -32,7 +32,8 @@ Result<gid_t> resolveGroup(const std::string& group);
 // Serves one request per connection until `stop` is set.
 void serveApi(int listenFd, Daemon& d, const std::atomic<bool>& stop);
 
-// Attaches to existing and newly appearing interfaces the daemon wants, and
+// Attaches to existing and newly appearing interfaces the daemon wants,
+// tells it when one is deleted (Daemon::interfaceRemoved), and
 // calls Daemon::nodeChanged() when an IPv4 address is added or removed, when
 // an external NIC appears, changes or goes away, and when netlink dropped
 // events (ENOBUFS) — once per batch of messages.

@@ -8,7 +8,21 @@
 #define __ctx_buff   __sk_buff
 #define CTX_ACT_OK   TC_ACT_OK /* the stack takes the packet as it is now */
 #define CTX_ACT_DROP TC_ACT_SHOT
-#define CTX_IS_XDP   0 /* a constant: `if (CTX_IS_XDP)` code is compiled out of tc */
+/* A packet svclb leaves untouched. Within the pipeline a verdict like the
+ * others (>= 0: a negative return is a DROP_* reason, and TC_ACT_UNSPEC is
+ * -1 = -DROP_NO_BACKEND), never returned to the kernel: the exit
+ * (ctx_verdict) turns it into TC_ACT_UNSPEC, tcx's TCX_NEXT, so a later tcx
+ * program and the legacy tc filters still see the packet (in a cls_bpf
+ * direct-action filter UNSPEC also means "the next filter", and "pass" when
+ * none is left). A translated packet keeps TC_ACT_OK. */
+#define CTX_ACT_UNTOUCHED 0x5c1b
+
+/* The verdict the kernel gets for a pipeline verdict (>= 0). */
+static __always_inline int ctx_verdict(int ret)
+{
+	return ret == CTX_ACT_UNTOUCHED ? TC_ACT_UNSPEC : ret;
+}
+#define CTX_IS_XDP 0 /* a constant: `if (CTX_IS_XDP)` code is compiled out of tc */
 /* A global function's name for this hook (one object holds both hooks'). */
 #define CTX_GLOBAL(name) name##_skb
 

@@ -3,10 +3,16 @@
 #ifndef SVCLB_BPF_CTX_XDP_H
 #define SVCLB_BPF_CTX_XDP_H
 
-#define __ctx_buff   xdp_md
-#define CTX_ACT_OK   XDP_PASS /* the stack takes the frame as it is now */
-#define CTX_ACT_DROP XDP_DROP
-#define CTX_IS_XDP   1
+#define __ctx_buff	  xdp_md
+#define CTX_ACT_OK	  XDP_PASS /* the stack takes the frame as it is now */
+#define CTX_ACT_DROP	  XDP_DROP
+#define CTX_ACT_UNTOUCHED XDP_PASS /* lib/ctx_skb.h: tc tells it apart */
+#define CTX_IS_XDP	  1
+
+static __always_inline int ctx_verdict(int ret)
+{
+	return ret;
+}
 /* A global function's name for this hook (one object holds both hooks'). */
 #define CTX_GLOBAL(name) name##_xdp
 

@@ -86,7 +86,8 @@ static __always_inline int lb4_reject(struct __ctx_buff *ctx, const struct pkt4 
 	return ctx_bounce(ctx);
 }
 
-/* The one exit of a packet program: a verdict passes through; a negative
+/* The one exit of a packet program: a verdict passes through (as the
+ * kernel takes it: ctx_verdict); a negative
  * DROP_* reason is counted with the packet's length at entry, reported to
  * svcctl monitor when a client watches (lib/monitor.h: the tuple as it
  * arrived, the Service lb4_handle found in v, 0 if none) and dropped. */
@@ -94,7 +95,7 @@ static __always_inline int lb_exit(struct __ctx_buff *ctx, int ret, __u32 len, c
 				   const struct lb_verdict *v, int mode)
 {
 	if (ret >= 0)
-		return ret;
+		return ctx_verdict(ret);
 	count_drop((__u32)-ret, len);
 	if (mon_on())
 		mon_packet(MON_EV_DROP, (__u32)-ret, p, v->svc_id, ctx_ingress_ifindex(ctx),
@@ -163,7 +164,7 @@ static __always_inline int lb6_exit(struct __ctx_buff *ctx, int ret, __u32 len,
 				    const struct pkt6 *p, __u32 svc_id, int mode)
 {
 	if (ret >= 0)
-		return ret;
+		return ctx_verdict(ret);
 	count_drop((__u32)-ret, len);
 	if (p && mon_on())
 		mon_packet6(MON_EV_DROP, (__u32)-ret, p, svc_id, ctx_ingress_ifindex(ctx),

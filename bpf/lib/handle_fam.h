@@ -94,8 +94,8 @@ __noinline int CTX_GLOBAL(lb6_apply)(struct __ctx_buff *ctx, const struct pkt6 *
 
 /* Translates one parsed packet (ctx_parse4, ctx_parse6) arriving on a pod-facing
  * interface (LB_MODE_POD, tc) or a node NIC (LB_MODE_XDP_EXT,
- * LB_MODE_TC_EXT). Returns a verdict (CTX_ACT_OK for a packet we do not
- * handle, untouched) or -DROP_*; *v (zeroed by the caller) holds the
+ * LB_MODE_TC_EXT). Returns a verdict (CTX_ACT_UNTOUCHED for a packet we do
+ * not handle) or -DROP_*; *v (zeroed by the caller) holds the
  * decision, its svc_id the Service for lb_exit; *fib is scratch space for
  * the route lookups. */
 static __always_inline int FN(lb, handle)(struct __ctx_buff *ctx, const FAM_PKT *p, int mode,
@@ -105,7 +105,7 @@ static __always_inline int FN(lb, handle)(struct __ctx_buff *ctx, const FAM_PKT 
 
 	action = FAM_DECIDE(ctx, p, v, fib, mode);
 	if (action == LB_PASS)
-		return CTX_ACT_OK;
+		return CTX_ACT_UNTOUCHED;
 	if (action == -DROP_NO_BACKEND) {
 		ret = FAM_REJECT(ctx, p);
 		if (ret >= 0) {

@@ -253,7 +253,8 @@ static __always_inline int icmp4_handle(struct __ctx_buff *ctx, int mode)
 static __always_inline int icmp4_exit(struct __ctx_buff *ctx, int ret, __u32 len,
 				      const struct pkt4 *p, const struct lb_verdict *v, int mode)
 {
-	return ret == ICMP4_NOT_OURS ? CTX_ACT_OK : lb_exit(ctx, ret, len, p, v, mode);
+	return ret == ICMP4_NOT_OURS ? ctx_verdict(CTX_ACT_UNTOUCHED)
+				     : lb_exit(ctx, ret, len, p, v, mode);
 }
 
 /* ---- ICMPv6 errors (issue 16) -------------------------------------------

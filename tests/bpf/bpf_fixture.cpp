@@ -22,6 +22,8 @@ uint32_t retvalOf(Prog p, Verdict v) {
       return p == Prog::Tc ? TC_ACT_SHOT : XDP_DROP;
     case Verdict::Reject:
       return p == Prog::Tc ? TC_ACT_REDIRECT : XDP_TX;
+    case Verdict::Untouched:
+      return p == Prog::Tc ? static_cast<uint32_t>(TC_ACT_UNSPEC) : static_cast<uint32_t>(XDP_PASS);
   }
   return ~0u;
 }
@@ -31,6 +33,7 @@ std::string verdictName(Prog p, uint32_t r) {
     if (r == TC_ACT_OK) return "TC_ACT_OK";
     if (r == TC_ACT_SHOT) return "TC_ACT_SHOT";
     if (r == TC_ACT_REDIRECT) return "TC_ACT_REDIRECT";
+    if (r == static_cast<uint32_t>(TC_ACT_UNSPEC)) return "TC_ACT_UNSPEC";
   } else {
     if (r == XDP_PASS) return "XDP_PASS";
     if (r == XDP_DROP) return "XDP_DROP";

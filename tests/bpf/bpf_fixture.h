@@ -31,9 +31,10 @@ const char* progName(Prog p);
 inline void PrintTo(Prog p, std::ostream* os) { *os << progName(p); }
 
 // The program-independent verdict and its return code per program:
-// tc: TC_ACT_OK = 0, TC_ACT_SHOT = 2, TC_ACT_REDIRECT = 7 (reject sent back);
-// XDP: XDP_PASS = 2, XDP_DROP = 1, XDP_TX = 3 (reject sent back).
-enum class Verdict { Pass, Drop, Reject };
+// tc: TC_ACT_OK = 0, TC_ACT_SHOT = 2, TC_ACT_REDIRECT = 7 (reject sent back),
+// TC_ACT_UNSPEC = -1 for a packet left untouched (tcx: the next program
+// runs); XDP: XDP_PASS = 2 (translated or untouched), XDP_DROP = 1, XDP_TX = 3.
+enum class Verdict { Pass, Drop, Reject, Untouched };
 uint32_t retvalOf(Prog p, Verdict v);
 std::string verdictName(Prog p, uint32_t retval);
 

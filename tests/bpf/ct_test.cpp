@@ -313,7 +313,7 @@ TEST_P(CtLifetime, SynAckOnAClosedFlowsTupleStartsANewFlow) {
   const Bytes synAck = PacketBuilder::tcp(b, 8080, kClient, 45010, kTcpSyn | kTcpAck).build();
   r = run(prog(), synAck);
   ASSERT_EQ(r.err, 0);
-  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Untouched));
   EXPECT_EQ(r.out, synAck) << "SYN-ACK of a new connection rewritten to "
                            << toString(*testlib::fiveTuple(r.out));
 }
@@ -333,7 +333,7 @@ TEST_P(CtLifetime, DirectSynClearsTheOldFlowOnItsTuple) {
   const Bytes directSyn = PacketBuilder::tcp(kClient, 45011, b, 8080).build();
   RunResult r = run(prog(), directSyn);
   ASSERT_EQ(r.err, 0);
-  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Untouched));
   EXPECT_EQ(r.out, directSyn);
   const Bytes synAck = PacketBuilder::tcp(b, 8080, kClient, 45011, kTcpSyn | kTcpAck).build();
   r = run(prog(), synAck);
@@ -595,7 +595,7 @@ TEST_P(CtPair, StaleReplyDoesNotRebuildOverANewerFlowInTheOtherMap) {
   // The old backend answers on the old flow: its REPLY entry is an orphan.
   const Bytes stale = PacketBuilder::tcp(old, 8080, kClient, 45200, kTcpAck).payload(20).build();
   RunResult r = run(prog(), stale);
-  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Untouched));
   EXPECT_EQ(r.out, stale) << "a stale flow's reply was translated: "
                           << toString(*testlib::fiveTuple(r.out));
   EXPECT_EQ(event(CT_EV_ORPHANED), 1u);

@@ -37,6 +37,7 @@ using testlib::parse6;
 
 constexpr uint32_t kXdpPass = 2, kXdpDrop = 1, kXdpTx = 3;
 constexpr uint32_t kTcOk = 0, kTcShot = 2, kTcRedirect = 7;
+constexpr uint32_t kTcUntouched = static_cast<uint32_t>(-1);  // TC_ACT_UNSPEC
 
 const std::array<uint8_t, 6> kNode1Mac = {0x02, 0x77, 0, 0, 0, 0x01};
 const std::array<uint8_t, 6> kClientMac = {0x02, 0x77, 0, 0, 0, 0x64};
@@ -354,7 +355,7 @@ TEST_F(Ext6, NotAServiceOnTheNicPassesUntouched) {
     EXPECT_EQ(r.retval, kXdpPass);
     EXPECT_EQ(r.out, in);
     r = tcExt(in);
-    EXPECT_EQ(r.retval, kTcOk);
+    EXPECT_EQ(r.retval, kTcUntouched);
     EXPECT_EQ(r.out, in);
   }
   EXPECT_EQ(allDrops().packets, 0u);

@@ -34,6 +34,9 @@ using testlib::ip4;
 
 constexpr uint32_t kXdpPass = 2, kXdpDrop = 1, kXdpTx = 3;
 constexpr uint32_t kTcOk = 0, kTcRedirect = 7;
+// TC_ACT_UNSPEC: what svclb's tc programs return for a packet they leave
+// untouched (the next tcx program or legacy filter runs).
+constexpr uint32_t kTcUntouched = static_cast<uint32_t>(-1);
 
 const std::array<uint8_t, 6> kNode1Mac = {0x02, 0x77, 0, 0, 0, 0x01};
 const std::array<uint8_t, 6> kClientMac = {0x02, 0x77, 0, 0, 0, 0x64};
@@ -442,7 +445,7 @@ TEST_F(Ext, NotAServiceOnTheNicPassesUntouched) {
     EXPECT_EQ(r.retval, kXdpPass);
     EXPECT_EQ(r.out, in);
     r = tcExt(in);
-    EXPECT_EQ(r.retval, kTcOk);
+    EXPECT_EQ(r.retval, kTcUntouched);
     EXPECT_EQ(r.out, in);
   }
 }
@@ -454,7 +457,7 @@ struct ArpPath {
   const char* name;
   uint32_t answered, untouched;
 };
-const ArpPath kArpPaths[] = {{"xdp", kXdpTx, kXdpPass}, {"tc", kTcRedirect, kTcOk}};
+const ArpPath kArpPaths[] = {{"xdp", kXdpTx, kXdpPass}, {"tc", kTcRedirect, kTcUntouched}};
 
 TEST_F(Ext, ArpRequestForAnnouncedAddressIsAnswered) {
   l2_arp_key k{htonl(ip4("192.168.77.200")), netns().nic0()};

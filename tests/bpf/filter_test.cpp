@@ -110,7 +110,7 @@ class Filter : public BpfTestP<Prog> {
     const Bytes in = PacketBuilder::tcp(kClient, sport, dst, dport, kTcpAck).build();
     RunResult r = run(prog(), in);
     ASSERT_EQ(r.err, 0);
-    EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+    EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Untouched));
     EXPECT_EQ(r.out, in) << why;
 
     addFilterElem(elem(dst, dport, false));

@@ -141,7 +141,7 @@ TEST_P(Frag, LaterFragmentBeforeItsFirstIsPassedUntouchedAndCounted) {
   // Out of order: the second fragment first. Its datagram is unknown.
   RunResult r = run(prog(), in[1]);
   ASSERT_EQ(r.err, 0);
-  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Untouched));
   EXPECT_EQ(r.out, in[1]) << "untouched";
   EXPECT_EQ(noFirst(), 1u);
   EXPECT_EQ(ctEntries(), 0u);
@@ -163,7 +163,7 @@ TEST_P(Frag, NonServiceFragmentsPassUntouched) {
     for (size_t i = 0; i < in.size(); ++i) {
       RunResult r = run(prog(), in[i]);
       ASSERT_EQ(r.err, 0);
-      EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+      EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Untouched));
       EXPECT_EQ(r.out, in[i]) << dst << ":" << port << " fragment " << i;
     }
   }
@@ -184,7 +184,7 @@ TEST_P(Frag, LaterFragmentNeverCreatesAFlow) {
   for (size_t i = 1; i < in.size(); ++i) {
     r = run(prog(), in[i]);
     ASSERT_EQ(r.err, 0);
-    EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+    EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Untouched));
     EXPECT_EQ(r.out, in[i]) << "fragment " << i;
   }
   EXPECT_EQ(ctEntries(), 0u);

@@ -178,7 +178,7 @@ TEST_P(IcmpTest, ErrorForUntrackedFlowPassesUntouched) {
                               quoteLen(c, pkt), 1400);
   RunResult e = run(prog, err);
   ASSERT_EQ(e.err, 0);
-  EXPECT_EQ(e.retval, retvalOf(prog, Verdict::Pass));
+  EXPECT_EQ(e.retval, retvalOf(prog, Verdict::Untouched));
   EXPECT_EQ(e.out, err);
   EXPECT_EQ(ctEntries(), 0u);
 }
@@ -200,7 +200,7 @@ TEST_F(BpfTest, IcmpEchoToVipPassesUntouched) {
     const Bytes echo = PacketBuilder::icmpEcho(kClient, kVip).build();
     RunResult e = run(prog, echo);
     ASSERT_EQ(e.err, 0);
-    EXPECT_EQ(e.retval, retvalOf(prog, Verdict::Pass)) << progName(prog);
+    EXPECT_EQ(e.retval, retvalOf(prog, Verdict::Untouched)) << progName(prog);
     EXPECT_EQ(e.out, echo) << progName(prog);
   }
 }

@@ -21,6 +21,7 @@ using testlib::ip4;
 using testlib::ip4str;
 
 constexpr uint32_t kTcOk = 0, kXdpTx = 3, kXdpPass = 2;
+constexpr uint32_t kTcUntouched = static_cast<uint32_t>(-1);  // TC_ACT_UNSPEC
 const std::string kNodeIp = "192.168.77.2", kExtClient = "192.168.77.100";
 const std::array<uint8_t, 6> kClientMac = {0x02, 0x77, 0, 0, 0, 0x64};
 
@@ -202,11 +203,11 @@ TEST_F(Icmp, UntrackedErrorsAndEchoPassUntouched) {
   const Bytes quoted = PacketBuilder::udp(kClient, 42000, "10.244.1.99", 53).build();
   const Bytes err = icmpError("10.244.1.99", kClient, 3, 3, quoted);
   auto r = pod(err);
-  EXPECT_EQ(r.retval, kTcOk);
+  EXPECT_EQ(r.retval, kTcUntouched);
   EXPECT_EQ(r.out, err);
   const Bytes echo = PacketBuilder::icmpEcho(kClient, kVip).build();
   r = pod(echo);
-  EXPECT_EQ(r.retval, kTcOk);
+  EXPECT_EQ(r.retval, kTcUntouched);
   EXPECT_EQ(r.out, echo);
   r = xdp(err);
   EXPECT_EQ(r.retval, kXdpPass);

@@ -38,7 +38,8 @@ using testlib::ip6;
 using Mac = std::array<uint8_t, 6>;
 
 constexpr uint32_t kXdpPass = 2, kXdpTx = 3;
-constexpr uint32_t kTcOk = 0, kTcRedirect = 7;
+constexpr uint32_t kTcRedirect = 7;
+constexpr uint32_t kTcUntouched = static_cast<uint32_t>(-1);  // TC_ACT_UNSPEC
 
 const Mac kNicMac = {0x02, 0x77, 0, 0, 0, 0x02};    // what l2_ndp_v1 answers with
 const Mac kAskerMac = {0x02, 0x77, 0, 0, 0, 0x64};  // the soliciting host
@@ -131,7 +132,7 @@ struct Path {
   const char* name;
   uint32_t answered, untouched;
 };
-const Path kXdp = {"xdp", kXdpTx, kXdpPass}, kTc = {"tc", kTcRedirect, kTcOk};
+const Path kXdp = {"xdp", kXdpTx, kXdpPass}, kTc = {"tc", kTcRedirect, kTcUntouched};
 
 class Ndp : public BpfTestP<Path> {
  protected:

@@ -90,7 +90,7 @@ TEST_P(PassTable, PassedUntouched) {
   const auto& [c, prog] = GetParam();
   RunResult r = run(prog, c.input);
   ASSERT_EQ(r.err, 0) << "BPF_PROG_TEST_RUN failed";
-  EXPECT_EQ(r.retval, retvalOf(prog, Verdict::Pass)) << verdictName(prog, r.retval);
+  EXPECT_EQ(r.retval, retvalOf(prog, Verdict::Untouched)) << verdictName(prog, r.retval);
   EXPECT_EQ(r.out, c.input) << "in:\n"
                             << testlib::hex(c.input) << "\nout:\n"
                             << testlib::hex(r.out);
@@ -127,7 +127,7 @@ TEST_P(Truncation, EveryLengthOfTcpSyn) {
     // ETH_HLEN + 20 (kernel check before the program); XDP covers those.
     if (prog == Prog::Tc && len < 14 + 20 && r.err == -EINVAL) continue;
     ASSERT_EQ(r.err, 0);
-    EXPECT_EQ(r.retval, retvalOf(prog, Verdict::Pass)) << verdictName(prog, r.retval);
+    EXPECT_EQ(r.retval, retvalOf(prog, Verdict::Untouched)) << verdictName(prog, r.retval);
     EXPECT_EQ(r.out, in);
   }
   expectNothingCounted();
@@ -150,7 +150,7 @@ TEST_P(Truncation, HeadersCutWithConsistentTotLen) {
         synToVip().totLenOverride(static_cast<uint16_t>(len - 14)).truncate(len).build();
     RunResult r = run(prog, in);
     ASSERT_EQ(r.err, 0);
-    EXPECT_EQ(r.retval, retvalOf(prog, Verdict::Pass)) << verdictName(prog, r.retval);
+    EXPECT_EQ(r.retval, retvalOf(prog, Verdict::Untouched)) << verdictName(prog, r.retval);
     EXPECT_EQ(r.out, in);
   }
   for (size_t len = 14 + 20; len < 14 + 20 + 8; ++len) {
@@ -161,7 +161,7 @@ TEST_P(Truncation, HeadersCutWithConsistentTotLen) {
                          .build();
     RunResult r = run(prog, in);
     ASSERT_EQ(r.err, 0);
-    EXPECT_EQ(r.retval, retvalOf(prog, Verdict::Pass)) << verdictName(prog, r.retval);
+    EXPECT_EQ(r.retval, retvalOf(prog, Verdict::Untouched)) << verdictName(prog, r.retval);
     EXPECT_EQ(r.out, in);
   }
   expectNothingCounted();

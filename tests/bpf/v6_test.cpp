@@ -307,7 +307,7 @@ TEST_F(V6, ExtensionHeadersAreWalkedToTheL4Header) {
     const Bytes in = f.build();
     auto r = runTc(in);
     ASSERT_EQ(r.err, 0);
-    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+    EXPECT_EQ(r.retval, static_cast<uint32_t>(c.translated ? TC_ACT_OK : TC_ACT_UNSPEC));
     if (c.translated) {
       EXPECT_TRUE(onlyNat6Changed(in, r.out, true));
       EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), kBe1);
@@ -349,7 +349,7 @@ TEST_F(V6, PacketsThatAreNotOursPassUntouched) {
     SCOPED_TRACE(name);
     auto r = runTc(in);
     ASSERT_EQ(r.err, 0);
-    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_UNSPEC));
     EXPECT_EQ(r.out, in);
   }
   EXPECT_EQ(dp().conntrack6().count(), 0u);
@@ -642,10 +642,10 @@ TEST_F(V6Icmp, ErrorsAboutUntrackedFlowsAndOtherMessagesPassUntouched) {
   for (const auto& [name, in] : cases) {
     SCOPED_TRACE(name);
     auto r = runEgress(in);
-    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_UNSPEC));
     EXPECT_EQ(r.out, in);
     r = runTc(in);
-    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+    EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_UNSPEC));
     EXPECT_EQ(r.out, in);
   }
   EXPECT_EQ(icmpEvents(), 0u);
@@ -887,7 +887,7 @@ TEST_F(V6Frag, LaterFragmentBeforeItsFirstIsPassedUntouchedAndCounted) {
   const auto in = udp6Fragments(kClient6, 40001, kVip6, 53, 0xabcd0002);
   auto r = runTc(in[1]);
   ASSERT_EQ(r.err, 0);
-  EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+  EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_UNSPEC));
   EXPECT_EQ(r.out, in[1]) << "untouched";
   EXPECT_EQ(noFirst(), 1u);
   EXPECT_EQ(dp().conntrack6().count(), 0u);
@@ -918,7 +918,7 @@ TEST_F(V6Frag, NonServiceFragmentsAndLaterFragmentsWithoutAFlowPassUntouched) {
     for (size_t i = 0; i < in.size(); ++i) {
       auto r = runTc(in[i]);
       ASSERT_EQ(r.err, 0);
-      EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_OK));
+      EXPECT_EQ(r.retval, static_cast<uint32_t>(TC_ACT_UNSPEC));
       EXPECT_EQ(r.out, in[i]) << dst << " port " << port << " fragment " << i;
     }
   }

@@ -54,7 +54,17 @@ test_metrics() {
 }
 
 
+# The tc programs are attached as asked (SVCLB_TC_ATTACH, ctest's
+# e2e.tc_legacy.*; unset: auto, tcx from Linux 6.6 on).
+test_tc_attach_mode() {
+    local want; want=$(tc_attach_expected)
+    assert_eq "$want $want $want" "$(svcctl status -o json |
+        jq -r '[.interfaces[] | select(.name | startswith("lxc")) | .tcAttach] | join(" ")')" \
+        "tc attach mode of lxcbe1, lxcbe2, lxcclient"
+}
+
 run_test "tcp: 100 curls through $VIP:80 hit both backends" test_curls
 run_test "tcp: svcctl stats counts the flows" test_stats
 run_test "tcp: /metrics matches stats and passes promtool" test_metrics
+run_test "tc: programs attached as tcx links or legacy filters as asked" test_tc_attach_mode
 finish

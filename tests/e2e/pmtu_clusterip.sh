@@ -87,7 +87,8 @@ setup_pmtu() {
     # the client's veth, to check that the upload then FAILS (stalls).
     if ((${SVCLB_PMTU_NO_EGRESS:-0})); then
         log "SVCLB_PMTU_NO_EGRESS=1: detaching the egress program from lxcclient"
-        in_node tc filter del dev lxcclient egress
+        in_node tc filter del dev lxcclient egress 2>/dev/null  # legacy filters
+        rm -f "$BPFFS"/links/tcx/*-lxcclient-egress              # a tcx link
     fi
 }
 

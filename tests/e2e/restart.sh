@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Daemon restart: SIGTERM leaves the dataplane pinned and attached, so
 # established and new connections keep working while svclbd is down; the
-# restarted daemon restores its state and keeps balancing.
+# restarted daemon restores its state and keeps balancing. The tc programs'
+# attach modes (--tc-attach): a tcx restart swaps the programs in the same
+# links, an upgrade from and a downgrade to legacy filters, auto's fallback.
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
 e2e_setup rst
@@ -70,21 +72,45 @@ $(grep ' err ' "$LC_LOG" | head -3)"
 # A restart that selects fewer interfaces: svclb's programs leave the ones
 # no longer selected (an --iface and an --external-iface of the run before),
 # the selected pod interfaces keep theirs and traffic goes on.
-svclb_on() {  # svclb_on IF: an svclb tc filter or XDP program is on IF (node netns)
-    { in_node tc filter show dev "$1" ingress; in_node tc filter show dev "$1" egress; } 2>/dev/null |
-        grep -q svclb_ && return 0
+svclb_on() {  # svclb_on IF: an svclb tc filter, tcx link or XDP program is on IF (node netns)
+    legacy_on "$1" || tcx_on "$1" 1 && return 0
     in_node ip -d link show dev "$1" 2>/dev/null | grep -q "prog/xdp"
+}
+legacy_on() {  # legacy_on IF: a legacy tc filter of svclb on IF
+    { in_node tc filter show dev "$1" ingress; in_node tc filter show dev "$1" egress; } 2>/dev/null |
+        grep -q svclb_
+}
+ifindex_of() { in_node ip -o link show dev "$1" 2>/dev/null | cut -d: -f1; }
+tcx_pins() {  # tcx_pins IF: svclbd's pinned tcx links of IF (by its current ifindex)
+    local idx; idx=$(ifindex_of "$1")
+    [[ -n $idx ]] && ls "$BPFFS/links/tcx/" 2>/dev/null | grep -E "^$idx-$1-(ingress|egress)\$"
+}
+tcx_on() {  # tcx_on IF [N]: N (2) of IF's pins hold a live svclb program (bpftool: a prog id)
+    local idx p n=0; idx=$(ifindex_of "$1")
+    for p in ingress egress; do
+        [[ -e $BPFFS/links/tcx/$idx-$1-$p ]] || continue
+        bpftool link show pinned "$BPFFS/links/tcx/$idx-$1-$p" -j 2>/dev/null |
+            jq -e '.type == 11 and .prog_id > 0' >/dev/null && n=$((n + 1))
+    done
+    ((n >= ${2:-2}))
 }
 test_deselected_interfaces() {
     in_node ip link add svx0 type veth peer name svx1 || { _fail "veth svx0/svx1"; return; }
     in_node ip link set svx0 up && in_node ip link set svx1 up
+    in_node ip link add svx2 type veth peer name svx3 || { _fail "veth svx2/svx3"; return; }
     daemon_stop
-    daemon_start --iface svx0 --external-iface svx1 && daemon_wait_ready ||
-        { _fail "svclbd with --iface svx0 --external-iface svx1 did not start"; return; }
+    daemon_start --iface svx0 --iface svx2 --external-iface svx1 && daemon_wait_ready ||
+        { _fail "svclbd with --iface svx0 --iface svx2 --external-iface svx1 did not start"; return; }
     assert_ok "svx0 has svclb's tc programs" svclb_on svx0
     assert_ok "svx1 has svclb's programs (external NIC)" svclb_on svx1
+    assert_ok "svx2 has svclb's tc programs" svclb_on svx2
     daemon_stop
+    # Deleted while no svclbd watches: a tcx link's pin stays until the next start.
+    in_node ip link del svx2
     daemon_start && daemon_wait_ready || { _fail "svclbd did not come back"; return; }
+    assert_eq "" "$(ls "$BPFFS/links/tcx/" 2>/dev/null | grep -- -svx)" "no pin of svx0, svx1 or the deleted svx2 left"
+    kernel_has_tcx && assert_contains "$(cat "$DAEMON_LOG")" "svx2-ingress (its interface no longer exists)" \
+        "the log names the deleted svx2's pin"
     assert_fails "svx0 (no longer --iface) keeps no svclb program" svclb_on svx0
     assert_fails "svx1 (no longer --external-iface) keeps no svclb program" svclb_on svx1
     assert_contains "$(cat "$DAEMON_LOG")" "svx0: not selected" "the log names svx0"
@@ -110,6 +136,125 @@ test_flow_filter_off() {
     assert_eq "true " "$(ff_status)" "status flowFilter {valid, off} after a default restart"
 }
 
+# ---- tc attach modes (--tc-attach) -------------------------------------------
+# A UDP stream through the tc programs (the client's process outside the test
+# cgroup, so the socket hooks leave it alone): one datagram every 20 ms on
+# one flow, each answer checked (from the ClusterIP: reverse-translated), one
+# line each, until STOPFILE exists.
+STREAM_PY='
+import os, socket, sys, time
+dst, port, stopfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+start = time.time()
+while not os.path.exists(stopfile) and time.time() - start < 120:
+    s.sendto(b"x", (dst, port))
+    try:
+        data, src = s.recvfrom(2048)
+        print("ok" if src == (dst, port) else "bad from %s:%d" % src, flush=True)
+    except socket.timeout:
+        print("bad timeout", flush=True)
+    time.sleep(0.02)
+'
+stream_start() {
+    STREAM_LOG=$TOPO_TMP/stream.$RANDOM; STREAM_STOP=$STREAM_LOG.stop
+    timeout 150 nsenter --net="/run/netns/$(pod_ns client)" "$PY" -u -c "$STREAM_PY" "$VIP" "$UDP_PORT" \
+        "$STREAM_STOP" >"$STREAM_LOG" 2>&1 &
+    STREAM_PID=$!; TOPO_PIDS+=("$STREAM_PID")
+    retry 50 0.1 grep -q '^ok$' "$STREAM_LOG"
+}
+stream_check() {  # stream_check WHAT: stops the stream; every datagram was answered
+    local ok0; ok0=$(grep -c '^ok$' "$STREAM_LOG")
+    retry 50 0.1 eval "(( \$(grep -c '^ok\$' '$STREAM_LOG') >= ok0 + 10 ))"
+    touch "$STREAM_STOP"; wait "$STREAM_PID" 2>/dev/null
+    assert_ge "$(grep -c '^ok$' "$STREAM_LOG")" 20 "$1: datagrams answered"
+    assert_eq 0 "$(grep -c '^bad' "$STREAM_LOG")" "$1: datagrams lost or untranslated:
+$(grep '^bad' "$STREAM_LOG" | sort | uniq -c | head -3)"
+}
+# IF's "<tcAttach> <linkId> <progId> <egressLinkId> <egressProgId>" from status.
+tc_state() {
+    svcctl status -o json | jq -r --arg i "$1" \
+        '.interfaces[] | select(.name == $i) | "\(.tcAttach) \(.linkId) \(.progId) \(.egressLinkId) \(.egressProgId)"'
+}
+# tcx links exist from Linux 6.6 on: there --tc-attach auto must pick them.
+kernel_has_tcx() { [[ $(SVCLB_TC_ATTACH='' tc_attach_expected) == tcx ]]; }
+restart_with() { daemon_stop; daemon_start "$@" && daemon_wait_ready; }
+
+# A tcx restart is hitless: the pinned links stay (same link ids), the new
+# daemon's programs are swapped in (new program ids), the stream through
+# them never misses.
+test_tcx_restart() {
+    local before after
+    kernel_has_tcx || { log "kernel $(uname -r) before 6.6: no tcx, not checked"; return; }
+    restart_with || { _fail "svclbd did not come back"; return; }
+    assert_eq "tcx auto" "$(svcctl status -o json | jq -r '"\(.tcAttach.mode) \(.tcAttach.requested)"')" \
+        "status tcAttach {mode, requested} by default on a kernel with tcx"
+    before=$(tc_state lxcclient)
+    assert_match "$before" '^tcx [1-9][0-9]* [1-9][0-9]* [1-9][0-9]* [1-9][0-9]*$' "lxcclient on tcx links"
+    assert_ok "lxcclient's pins hold the links (bpftool)" tcx_on lxcclient
+    assert_fails "lxcclient has no legacy filter" legacy_on lxcclient
+    stream_start || { _fail "the UDP stream did not start"; return; }
+    restart_with || { _fail "svclbd did not come back"; return; }
+    after=$(tc_state lxcclient)
+    read -r _ l1 p1 e1 ep1 <<<"$before"; read -r m l2 p2 e2 ep2 <<<"$after"
+    assert_eq tcx "$m" "lxcclient still on tcx after the restart"
+    assert_eq "$l1 $e1" "$l2 $e2" "the same tcx links (ingress, egress link ids) after the restart"
+    assert_ne "$p1" "$p2" "the ingress link runs the new daemon's program"
+    assert_ne "$ep1" "$ep2" "the egress link runs the new daemon's program"
+    assert_eq "$p2" "$(svcctl status -o json | jq -r '.programs[] | select(.name == "svclb_tc_pod_in") | .id')" \
+        "the ingress link's program is the daemon's svclb_tc_pod_in"
+    stream_check "tcx restart"
+}
+
+# Upgrade: a legacy run, then auto: the links take over before the legacy
+# filters go, the stream never misses. Downgrade: legacy again, the links go.
+test_tcx_upgrade_downgrade() {
+    kernel_has_tcx || { log "kernel $(uname -r) before 6.6: no tcx, not checked"; return; }
+    restart_with --tc-attach legacy || { _fail "svclbd --tc-attach legacy did not start"; return; }
+    assert_eq "legacy" "$(svcctl status -o json | jq -r .tcAttach.mode)" "status tcAttach.mode with --tc-attach legacy"
+    assert_match "$(tc_state lxcclient)" '^legacy 0 [1-9][0-9]* 0 [1-9][0-9]*$' "lxcclient on legacy filters"
+    assert_ok "lxcclient has svclb's legacy filters" legacy_on lxcclient
+    assert_eq "" "$(tcx_pins lxcclient)" "no tcx pins of lxcclient left with --tc-attach legacy"
+    check_both_answer "$(http_get_many client 10 "http://$VIP/")" 10 1 "on legacy filters"
+    stream_start || { _fail "the UDP stream did not start"; return; }
+    restart_with || { _fail "svclbd did not come back"; return; }
+    assert_match "$(tc_state lxcclient)" '^tcx [1-9]' "upgrade: lxcclient on tcx links"
+    assert_ok "upgrade: lxcclient's tcx links live (bpftool)" tcx_on lxcclient
+    assert_ok "upgrade: lxcbe1's tcx links live (bpftool)" tcx_on lxcbe1
+    assert_fails "upgrade: the legacy filters are gone from lxcclient" legacy_on lxcclient
+    assert_fails "upgrade: the legacy filters are gone from lxcbe1" legacy_on lxcbe1
+    stream_check "upgrade legacy -> tcx"
+    stream_start || { _fail "the UDP stream did not start"; return; }
+    restart_with --tc-attach legacy || { _fail "svclbd --tc-attach legacy did not start"; return; }
+    assert_ok "downgrade: lxcclient has svclb's legacy filters" legacy_on lxcclient
+    assert_eq "" "$(ls "$BPFFS/links/tcx/" 2>/dev/null)" "downgrade: no tcx pins left"
+    stream_check "downgrade tcx -> legacy"
+    restart_with || _fail "svclbd did not come back"
+}
+
+# auto on a kernel without tcx (the probe's answer faked by a test knob):
+# legacy, and status says why; --tc-attach tcx refuses to start there.
+test_tcx_fallback() {
+    daemon_stop
+    export SVCLB_TEST_NO_TCX=1
+    daemon_start && daemon_wait_ready || { unset SVCLB_TEST_NO_TCX; _fail "svclbd did not start"; return; }
+    local js; js=$(svcctl status -o json)
+    assert_eq "legacy auto" "$(jq -r '"\(.tcAttach.mode) \(.tcAttach.requested)"' <<<"$js")" \
+        "status tcAttach {mode, requested}: auto fell back"
+    assert_contains "$(jq -r .tcAttach.reason <<<"$js")" "has no tcx links" "status tcAttach.reason says why"
+    assert_contains "$(cat "$DAEMON_LOG")" "legacy clsact/cls_bpf filters (auto fell back" "the log says why"
+    assert_ok "fallback: lxcclient has svclb's legacy filters" legacy_on lxcclient
+    check_both_answer "$(http_get_many client 10 "http://$VIP/")" 10 1 "after the fallback"
+    daemon_stop
+    : >"$TOPO_TMP/refused.log"
+    nsenter --net="/run/netns/$NODE_NS" timeout 30 "$SVCLB_BIN/svclbd" $(daemon_flags) --tc-attach tcx \
+        >"$TOPO_TMP/refused.log" 2>&1
+    assert_ne 0 "$?" "--tc-attach tcx without tcx: svclbd exits non-zero"
+    assert_contains "$(cat "$TOPO_TMP/refused.log")" "--tc-attach tcx: this kernel" "--tc-attach tcx: the error says why"
+    unset SVCLB_TEST_NO_TCX
+    restart_with || _fail "svclbd did not come back"
+}
+
 run_test "restart: traffic before" test_before
 run_test "restart: svclbd stopped, dataplane keeps working" test_daemon_down
 run_test "restart: svclbd restarted, state restored" test_restarted
@@ -117,4 +262,7 @@ run_test "restart: long-lived connections never broke" test_longconns_intact
 run_test "restart: endpoint change after the restart takes effect" test_change_after_restart
 run_test "restart: interfaces no longer selected lose svclb's programs" test_deselected_interfaces
 run_test "restart: --flow-filter off shows in status and traffic goes on" test_flow_filter_off
+run_test "restart: tcx links stay, their programs are swapped, traffic never stops" test_tcx_restart
+run_test "restart: legacy -> tcx upgrade and back, traffic never stops" test_tcx_upgrade_downgrade
+run_test "restart: auto without tcx falls back to legacy; --tc-attach tcx refuses" test_tcx_fallback
 finish

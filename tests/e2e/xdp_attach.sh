@@ -53,7 +53,19 @@ ext_field() {
             '[.externalInterfaces[]? | select(.ifname == $n)][0][$f] | if . == null then empty else . end'
 }
 prog_name() { bpftool prog show id "$1" 2>/dev/null | sed -n 's/.* name \([^ ]*\) .*/\1/p'; }
-tc_ingress() { in_node_t 10 tc filter show dev "$1" ingress 2>&1; }
+# tc_ingress IF: what is on IF's tc ingress: `tc filter show` (legacy
+# filters) and a line per tcx link svclbd pinned for it, in the same words
+# ("<name> ... id <prog id> ").
+tc_ingress() {
+    in_node_t 10 tc filter show dev "$1" ingress 2>&1
+    local idx p id
+    idx=$(in_node ip -o link show dev "$1" 2>/dev/null | cut -d: -f1)
+    for p in "$BPFFS/links/tcx/$idx-$1-ingress"; do
+        [[ -e $p ]] || continue
+        id=$(bpftool link show pinned "$p" -j 2>/dev/null | jq -r .prog_id) || continue
+        echo "tcx link $(basename "$p"): $(prog_name "$id") id $id "
+    done
+}
 # udp_ok WHAT: datagrams from the peer to the node's UDP server on NIC_IP
 # (through the NIC's XDP and tc programs) are answered.
 udp_query_nic() { timeout 15 nsenter --net="/run/netns/$PEER_NS" "$PY" -c "$UDP_CLIENT_PY" "$NIC_IP" "$UDP_PORT" "$@"; }
@@ -132,7 +144,8 @@ $st"
     ((DISPATCHER)) && assert_eq true "$(ext_field "$NIC" xdpDispatcher)" "$what: in libxdp's dispatcher"
     tcid=$(ext_field "$NIC" tcProgId)
     assert_eq svclb_tc_ext_in "$(prog_name "$tcid")" "$what: status tcProgId $tcid is svclb_tc_ext_in"
-    assert_match "$(tc_ingress "$NIC")" "svclb_tc_ext_in.* id $tcid " "$what: tc filter show dev $NIC ingress"
+    assert_match "$(tc_ingress "$NIC")" "svclb_tc_ext_in.* id $tcid " "$what: tc ingress of $NIC"
+    assert_eq "$(tc_attach_expected)" "$(ext_field "$NIC" tcAttach)" "$what: status tcAttach of $NIC"
     in_tx_ports "$IFX" || _fail "$what: ifindex $IFX of $NIC not in tx_ports_v1"
     assert_eq 1 "$(ours_in "$(xdp_status "$GEN_NIC")")" "$what: svclb_xdp_lb on $GEN_NIC"
     assert_eq generic "$(ext_field "$GEN_NIC" xdpMode)" "$what: status xdpMode of $GEN_NIC (no native XDP)"
@@ -157,7 +170,7 @@ test_restart() {
     assert_eq 0 "$DAEMON_RC" "svclbd exit status on SIGTERM"
     st=$(xdp_status "$NIC")
     assert_eq 1 "$(ours_in "$st")" "svclb_xdp_lb stays attached while svclbd is down"
-    assert_contains "$(tc_ingress "$NIC")" svclb_tc_ext_in "tc filter stays while svclbd is down"
+    assert_contains "$(tc_ingress "$NIC")" svclb_tc_ext_in "tc program stays while svclbd is down"
     daemon_start --external-iface "$NIC" --external-iface "$GEN_NIC" && daemon_wait_ready ||
         { _fail "svclbd did not come back"; return; }
     check_attached "after the restart"

@@ -1678,8 +1678,13 @@ std::string Fuzzer::check(Prog prog, const Bytes& in, const Bytes& out, int err,
   }
   const uint32_t pass = tc ? TC_ACT_OK : XDP_PASS, drop = tc ? TC_ACT_SHOT : XDP_DROP;
   const uint32_t bounce = tc ? TC_ACT_REDIRECT : XDP_TX;
-  if (retval != pass && retval != drop && retval != bounce && !(!tc && retval == kXdpRedirect))
-    return fmt::format("verdict {} is not pass, drop, {}", retval,
+  // tc: a frame left untouched gets TC_ACT_UNSPEC (the next tcx program or
+  // legacy filter runs), a translated one TC_ACT_OK; XDP: XDP_PASS for both.
+  const uint32_t untouched =
+      tc ? static_cast<uint32_t>(TC_ACT_UNSPEC) : static_cast<uint32_t>(XDP_PASS);
+  if (retval != pass && retval != untouched && retval != drop && retval != bounce &&
+      !(!tc && retval == kXdpRedirect))
+    return fmt::format("verdict {} is not pass, untouched, drop, {}", retval,
                        tc ? "redirect" : "tx or redirect");
   switch (p.kind) {
     case Expect::Drop:
@@ -1701,6 +1706,8 @@ std::string Fuzzer::check(Prog prog, const Bytes& in, const Bytes& out, int err,
         return "sent out a frame that is not for a service";
       if (retval == drop) return "dropped a frame the model passes";
       if (out != in) return "frame that is not for a service was modified";
+      if (retval != untouched)
+        return fmt::format("frame left untouched with verdict {}, not {}", retval, untouched);
       return "";
     default:
       break;
@@ -1725,7 +1732,7 @@ std::string Fuzzer::check(Prog prog, const Bytes& in, const Bytes& out, int err,
     }
     return "";
   }
-  if (retval == pass && out == in) {
+  if (retval == untouched && out == in) {
     for (const auto& [id, o] : p.alts)
       if (o.kind == Expect::Identical) {
         res.kind = Expect::Identical;

@@ -66,6 +66,12 @@ CG=$CG2_ROOT/svclb-pkg-$$
 UNIT=/lib/systemd/system/svclbd.service
 DAEMON_PID=""
 in_ns() { nsenter --net="/run/netns/$NS" "$@"; }
+# svclb's programs on pkg0's tc ingress: legacy filters and pinned tcx links.
+tc_progs_pkg0() {
+    local n
+    n=$(in_ns tc filter show dev pkg0 ingress 2>/dev/null | grep -c svclb_)
+    echo $((n + $(ls "$BPFFS/links/tcx/" 2>/dev/null | grep -c -- '-pkg0-ingress$')))
+}
 
 stop_daemon() {
     [[ -n $DAEMON_PID ]] || return 0
@@ -230,7 +236,7 @@ $(tail -20 "$TMP/svclbd.log")"; return; }
     out=$(in_ns timeout 10 /usr/bin/svcctl get svc -o name 2>&1)
     assert_eq "service/web" "$out" "svcctl get svc"
     assert_ge "$(find /var/lib/svclb -type f | wc -l)" 1 "desired state persisted in /var/lib/svclb"
-    assert_ge "$(in_ns tc filter show dev pkg0 ingress | grep -c svclb_)" 1 "tc program on pkg0"
+    assert_ge "$(tc_progs_pkg0)" 1 "tc program on pkg0"
     assert_ge "$(bpftool cgroup show "$CG" 2>/dev/null | grep -c svclb_)" 1 "socket programs on the cgroup"
     out=$(bash -c 'source /usr/share/bash-completion/completions/svcctl && complete -p svcctl' 2>&1)
     assert_eq "complete -F _svcctl svcctl" "$out" "bash completion installed"
@@ -242,7 +248,7 @@ $(tail -20 "$TMP/svclbd.log")"; return; }
     assert_not_contains "$out" "removed svclb from this node" "an upgrade does not uninstall"
     assert_contains "$(cat /etc/default/svclbd)" "--iface pkg0" "the admin's SVCLBD_ARGS kept"
     assert_ok "svclbd still serves after the upgrade" in_ns timeout 10 /usr/bin/svcctl get svc web
-    assert_ge "$(in_ns tc filter show dev pkg0 ingress | grep -c svclb_)" 1 "tc program stays across the upgrade"
+    assert_ge "$(tc_progs_pkg0)" 1 "tc program stays across the upgrade"
 
     # systemctl stop: SIGTERM. The dataplane stays by design.
     kill -TERM "$DAEMON_PID"
@@ -251,7 +257,7 @@ $(tail -20 "$TMP/svclbd.log")"; return; }
     assert_eq 0 "$?" "svclbd exits 0 on SIGTERM"
     DAEMON_PID=""
     assert_ge "$(find "$BPFFS" -mindepth 1 | wc -l)" 1 "pins stay after SIGTERM"
-    assert_ge "$(in_ns tc filter show dev pkg0 ingress | grep -c svclb_)" 1 "tc program stays after SIGTERM"
+    assert_ge "$(tc_progs_pkg0)" 1 "tc program stays after SIGTERM"
 
     # dpkg --purge on this "host" (the namespace): prerm removes the dataplane.
     out=$(in_ns timeout 120 dpkg --purge svclb 2>&1) || { _fail "dpkg --purge failed: $out"; return; }
@@ -264,7 +270,7 @@ $(tail -20 "$TMP/svclbd.log")"; return; }
         [[ -e $f || -L $f ]] && left+=("$f")
     done
     assert_eq "" "${left[*]}" "nothing of the package left"
-    assert_eq 0 "$(in_ns tc filter show dev pkg0 ingress | grep -c svclb_)" "no tc program on pkg0"
+    assert_eq 0 "$(tc_progs_pkg0)" "no tc program on pkg0"
     assert_eq 0 "$(bpftool cgroup show "$CG" 2>/dev/null | grep -c svclb_)" "no socket program on the cgroup"
 }
 

@@ -39,6 +39,16 @@ METRICS_PORT=${METRICS_PORT:-9962}   # per node netns, so no clash between runs
 # connect/sendmsg) or node (every pod flow takes the tc path); ctest runs the
 # e2e suite both ways (tests/e2e/CMakeLists.txt).
 SVCLB_SOCKET_LB=${SVCLB_SOCKET_LB:-all}
+# svclbd --tc-attach for the tests (unset: svclbd's default, auto); ctest
+# runs some tests again with legacy (tests/e2e/CMakeLists.txt).
+SVCLB_TC_ATTACH=${SVCLB_TC_ATTACH:-}
+# The mode svclbd attaches its tc programs in, as status shows it: legacy if
+# asked, else tcx where the kernel has it (Linux 6.6 and later).
+tc_attach_expected() {
+    [[ $SVCLB_TC_ATTACH == legacy ]] && { echo legacy; return; }
+    local v; v=$(uname -r); v=${v%%-*}
+    if (( ${v%%.*} > 6 || (${v%%.*} == 6 && $(cut -d. -f2 <<<"$v") >= 6) )); then echo tcx; else echo legacy; fi
+}
 
 TOPO_PIDS=()      # every background process we started (killed on cleanup)
 DAEMON_PID=""
@@ -301,7 +311,7 @@ daemon_flags() {
     echo --bpffs "$BPFFS" --pod-iface-prefix lxc --state-dir "$STATE_DIR" \
         --socket "$SOCK" --metrics-addr "127.0.0.1:$METRICS_PORT" \
         --service-cidr "$SERVICE_CIDR" --cgroup "$CG" --socket-lb "$SVCLB_SOCKET_LB" \
-        "${DAEMON_FLAGS_EXTRA[@]}"
+        ${SVCLB_TC_ATTACH:+--tc-attach "$SVCLB_TC_ATTACH"} "${DAEMON_FLAGS_EXTRA[@]}"
 }
 DAEMON_FLAGS_EXTRA=()   # more svclbd flags for a test
 
