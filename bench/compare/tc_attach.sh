@@ -63,7 +63,9 @@ stop_svclbd() {
 }
 start_svclbd() {  # start_svclbd legacy|tcx
     local i
-    in_ns n "$SVCLBD" "${FLAGS[@]}" --tc-attach "$1" >>"$TMP/svclbd.log" 2>&1 &
+    # nsenter itself, not in_ns (a function: `&` would fork a subshell whose
+    # PID is not svclbd's).
+    nsenter --net="/run/netns/$P-n" "$SVCLBD" "${FLAGS[@]}" --tc-attach "$1" >>"$TMP/svclbd.log" 2>&1 &
     DPID=$!
     for i in $(seq 100); do svcctl status >/dev/null 2>&1 && return 0; sleep 0.1; done
     tail -20 "$TMP/svclbd.log" >&2
