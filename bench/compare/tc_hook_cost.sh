@@ -44,49 +44,17 @@ PY=/usr/bin/python3
 P=thc$$
 BPFDIR=/sys/fs/bpf/$P
 TMP=$(mktemp -d)
+NAME=tc_hook_cost
+# shellcheck source=three_ns.sh
+source "$HERE/three_ns.sh"
 cleanup() {
     set +e
-    local ns pid
-    for ns in c n b; do
-        for pid in $(ip netns pids "$P-$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
-        ip netns del "$P-$ns" 2>/dev/null
-    done
+    three_ns_cleanup
     rm -rf "$BPFDIR" "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$P-$ns" "$@"; }
-# sysfs of a namespace (ip netns exec mounts its own /sys; bpffs stays ours).
-sys_ns() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
-mac() { sys_ns "$1" cat "/sys/class/net/$2/address"; }
-rx() { sys_ns b cat /sys/class/net/b0/statistics/rx_packets; }
-
-mkdir -p "$BPFDIR/ref"
-bpftool prog loadall "$REFOBJ" "$BPFDIR/ref" >/dev/null || { echo "tc_hook_cost: loading $REFOBJ failed" >&2; exit 1; }
-for ns in c n b; do ip netns add "$P-$ns"; in_ns "$ns" ip link set lo up; done
-in_ns n ip link add n0 numtxqueues 2 numrxqueues 2 type veth peer name c0 numtxqueues 2 numrxqueues 2 netns "$P-c"
-in_ns n ip link add nb numtxqueues 2 numrxqueues 2 type veth peer name b0 numtxqueues 2 numrxqueues 2 netns "$P-b"
-in_ns n sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-in_ns n ip addr add 10.250.0.1/24 dev n0
-in_ns n ip addr add 10.251.0.1/24 dev nb
-in_ns n ip link set n0 up
-in_ns n ip link set nb up
-in_ns c ip addr add 10.250.0.2/24 dev c0
-in_ns c ip link set c0 up
-in_ns c ip route add default via 10.250.0.1
-in_ns b ip addr add 10.251.0.11/24 dev b0
-in_ns b ip link set b0 up
-in_ns b ip route add default via 10.251.0.1
-in_ns c ip neigh replace 10.250.0.1 lladdr "$(mac n n0)" dev c0
-in_ns n ip neigh replace 10.250.0.2 lladdr "$(mac c c0)" dev n0
-in_ns n ip neigh replace 10.251.0.11 lladdr "$(mac b b0)" dev nb
-in_ns b ip neigh replace 10.251.0.1 lladdr "$(mac n nb)" dev b0
-# Redirected XDP frames need veth NAPI on the receiver: GRO on.
-in_ns n ethtool -K n0 gro on >/dev/null
-in_ns b tc qdisc add dev b0 clsact
-in_ns b tc filter add dev b0 ingress prio 1 bpf direct-action object-pinned "$BPFDIR/ref/ref_tc_sink"
-N0MAC=$(mac n n0)
+three_ns_up
 
 # tcx IFNAME ingress|egress: a tcx link of ref_tc_ok, pinned (the pin holds it).
 tcx() {
@@ -124,35 +92,5 @@ setmode() {
     esac
 }
 
-MODES=(none legacy tcx)
-echo "[tc_hook_cost] $ROUNDS rounds x ${SECS}s per mode (${MODES[*]}), rotating the order" >&2
-for ((r = 0; r < ROUNDS; r++)); do
-    for ((k = 0; k < ${#MODES[@]}; k++)); do
-        m=${MODES[$(((r + k) % ${#MODES[@]}))]}
-        setmode "$m" || { echo "tc_hook_cost: attaching ($m) failed" >&2; exit 1; }
-        a=$(rx)
-        g=$(in_ns c timeout $((SECS + 20)) "$GEN" --dev c0 --src 10.250.0.2 --dst 10.251.0.11 --dport 5353 \
-            --dst-mac "$N0MAC" --threads 2 --duration "$SECS" --count 200000000 --size 64 --flows 1 --json) ||
-            { echo "tc_hook_cost: generator failed ($m)" >&2; exit 1; }
-        sleep 0.2
-        z=$(rx)
-        echo "$r $m $("$PY" -c 'import json,sys; print("%.0f" % ((int(sys.argv[3]) - int(sys.argv[2])) / json.loads(sys.argv[1])["seconds"]))' "$g" "$a" "$z")" >>"$TMP/runs"
-    done
-done
-"$PY" - "$TMP/runs" <<'EOF'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    r, m, pps = line.split()
-    rows.setdefault(r, {})[m] = float(pps)
-def med(xs): return statistics.median(xs)
-print("| mode | forwarded pps (median) | per round vs none (median, min-max) |")
-print("|---|---|---|")
-for m in ("none", "legacy", "tcx"):
-    v = [x[m] for x in rows.values()]
-    rel = [x[m] / x["none"] for x in rows.values()]
-    print("| %s | %.0f | %.3f (%.2f-%.2f) |" % (m, med(v), med(rel), min(rel), max(rel)))
-tl = [x["tcx"] / x["legacy"] for x in rows.values()]
-print("\ntcx/legacy per round: median %.3f, min-max %.2f-%.2f (%s)" %
-      (med(tl), min(tl), max(tl), " ".join("%.2f" % x for x in tl)))
-EOF
+target() { echo 10.251.0.11 5353; }
+three_ns_rounds none none legacy tcx
