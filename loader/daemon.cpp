@@ -51,19 +51,31 @@ Daemon::Daemon(DaemonConfig cfg, Dataplane& dp)
                          : nullptr),
       api_(svcctl_,
            ApiViews{mu_, committer_, dp, syncer_, cfg_.stateDir, k8s_.get(), dns_.get(), &zone_}),
-      monitor_(dp, [this] {
-        std::map<uint32_t, MonitorSvc> names;
-        std::lock_guard lk(mu_);
-        for (const auto& [key, fe] : syncer_.actual().frontends)
-          names[fe.svcId] = {fe.ns, fe.name, fe.portName};
-        return names;
-      }) {
+      monitor_(dp,
+               [this] {
+                 std::map<uint32_t, MonitorSvc> names;
+                 std::lock_guard lk(mu_);
+                 for (const auto& [key, fe] : syncer_.actual().frontends)
+                   names[fe.svcId] = {fe.ns, fe.name, fe.portName};
+                 return names;
+               }),
+      drain_(
+          dp,
+          [this] {
+            std::lock_guard lk(mu_);
+            return syncer_.removedBackends();
+          },
+          [this](const std::set<uint32_t>& live, std::chrono::steady_clock::time_point since) {
+            std::lock_guard lk(mu_);
+            return syncer_.freeDrained(live, since);
+          }) {
   committer_.onChange([this](const Store& s) { followStore(s); });
   committer_.onServicesChanged(
       [this](const Store& s, const std::set<Store::Key>& touched) { zone_.update(s, &touched); });
 }
 
 Daemon::~Daemon() {
+  drain_.stop();
   monitor_.stop();
   if (k8s_) k8s_->stop();
   svcctl_.stop();
@@ -85,6 +97,7 @@ Status Daemon::start() {
              cfg_.nodeName.empty() ? "<unnamed>" : cfg_.nodeName, formatAddressList(addrs));
   if (auto st = committer_.restore(std::move(addrs)); !st) return st;
   l2_.adopt();
+  drain_.start();
   followStore(committer_.store());
   zone_.update(committer_.store(), nullptr);
   // The cluster DNS address (or none: an earlier one removed), then the

@@ -10,6 +10,8 @@
 //   HealthSync    (loader/health_sync.h)    healthCheckNodePort listeners;
 //   metrics       (loader/metrics.h)        counters, /metrics text;
 //   Monitor       (loader/monitor.h)        svcctl monitor's event stream;
+//   DrainKeeper   (loader/drain.h)          frees removed TCP endpoints once
+//                                            their connections ended;
 //   nodeAddresses (loader/node_addresses.h) the node's IPv4 addresses;
 //   dns::Zone + dns::Server (dns/)           the cluster DNS: records that
 //                                            follow every change, served on
@@ -26,6 +28,7 @@
 #include "loader/api_handler.h"
 #include "loader/committer.h"
 #include "loader/dataplane.h"
+#include "loader/drain.h"
 #include "loader/health_sync.h"
 #include "loader/k8s_source.h"
 #include "loader/l2_announcer.h"
@@ -136,7 +139,10 @@ class Daemon {
   dns::Zone zone_;
   std::unique_ptr<dns::Server> dns_;  // --cluster-dns
   ApiHandler api_;
-  Monitor monitor_;  // last: its thread reads the syncer's names under mu_
+  Monitor monitor_;  // its thread reads the syncer's names under mu_
+  // Frees the endpoints removed from TCP frontends once their connections
+  // ended (loader/drain.h); its thread takes mu_.
+  DrainKeeper drain_;
 };
 
 }  // namespace svclb

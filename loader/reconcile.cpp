@@ -322,7 +322,21 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
       changed = true;
     }
   // Whatever is left in `existing` is no longer a backend of this frontend.
+  // A TCP frontend's stays, without a slot, while its connections live
+  // (BE_STATE_REMOVED; Syncer::freeDrained frees it once they ended); a UDP
+  // frontend's goes now.
   for (const auto& [addrPort, b] : existing) {
+    if (keepFlows && opts.keepRemovedTcp) {
+      ActualBackend kept = *b;
+      if (kept.value.state != BE_STATE_REMOVED) {
+        kept.value.state = BE_STATE_REMOVED;
+        kept.removedAt = std::chrono::steady_clock::now();
+        plan.ops.emplace_back(mapop::PutBackend{kept.id, kept.value, kept.addr6});
+        changed = true;
+      }
+      out.backends.push_back(kept);
+      continue;
+    }
     plan.ops.emplace_back(mapop::FreeBackend{b->id});
     plan.next.backendIds.release(b->id);
     changed = true;

@@ -18,6 +18,7 @@
 // stops naming Maglev.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -55,6 +56,10 @@ struct ActualBackend {
   uint32_t id = 0;
   backend_value value{};  // an IPv6 backend's addr is 0 ...
   Ip6 addr6{};            // ... and its address here (backend6_v1[id])
+  // BE_STATE_REMOVED: when it was marked so (or adopted as such); its entry
+  // is freed by Syncer::freeDrained once a conntrack walk that began after
+  // this finds no live flow naming it.
+  std::chrono::steady_clock::time_point removedAt{};
 };
 
 struct ActualFrontend {
@@ -146,6 +151,10 @@ struct SyncOptions {
   // false: the map is kept empty and every flow takes two CT entries (the
   // pair layout's tests, before/after benchmarks).
   bool singleEntryFlows = true;
+  // An endpoint removed from a TCP frontend stays as BE_STATE_REMOVED (no
+  // slot) while connections to it live, as kube-proxy's conntrack keeps
+  // them; false frees it at once (its flows are balanced again).
+  bool keepRemovedTcp = true;
 };
 
 struct Plan {

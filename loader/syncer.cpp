@@ -106,7 +106,9 @@ Status Syncer::adopt() {
           return;
         }
         st.backendIds.markUsed(id);
-        st.frontends[owner->second].backends.push_back({id, v});
+        ActualBackend b{id, v};
+        if (v.state == BE_STATE_REMOVED) b.removedAt = std::chrono::steady_clock::now();
+        st.frontends[owner->second].backends.push_back(b);
       });
       !rd)
     return Error::fromErrno(rd.error().code, "read backends map");
@@ -441,6 +443,40 @@ Status Syncer::apply(Plan plan) {
     if (auto br = beRev_.update(actual_, touched, dp_.beRev(), dp_.beRev6()); !br)
       fmt::print(stderr, "svclbd: be_rev_v1 (single-entry flows): {}\n", br.error().message);
   return {};
+}
+
+size_t Syncer::removedBackends() const {
+  size_t n = 0;
+  for (const auto& [k, fe] : actual_.frontends)
+    for (const auto& b : fe.backends) n += b.value.state == BE_STATE_REMOVED;
+  return n;
+}
+
+Result<size_t> Syncer::freeDrained(const std::set<uint32_t>& live,
+                                   std::chrono::steady_clock::time_point walkStart) {
+  Plan plan;
+  plan.partial = true;
+  plan.next.svcIds = actual_.svcIds;
+  plan.next.backendIds = actual_.backendIds;
+  plan.next.svcEntries = actual_.svcEntries;
+  plan.next.srcRanges = actual_.srcRanges;
+  size_t freed = 0;
+  for (const auto& [k, fe] : actual_.frontends) {
+    ActualFrontend* next = nullptr;
+    for (const auto& b : fe.backends) {
+      if (b.value.state != BE_STATE_REMOVED || b.removedAt >= walkStart || live.count(b.id))
+        continue;
+      if (!next) next = &(plan.next.frontends[k] = fe);
+      plan.ops.emplace_back(mapop::FreeBackend{b.id});
+      plan.next.backendIds.release(b.id);
+      std::erase_if(next->backends, [&](const ActualBackend& x) { return x.id == b.id; });
+      ++freed;
+    }
+    if (next) ++plan.changed;
+  }
+  if (freed == 0) return size_t{0};
+  if (auto st = apply(std::move(plan)); !st) return st.error();
+  return freed;
 }
 
 void Syncer::closeSocketsOfFreedBackends(const Plan& plan) {

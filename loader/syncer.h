@@ -48,6 +48,15 @@ class Syncer {
   }
   Status apply(Plan plan);
 
+  // Endpoints removed from TCP frontends (BE_STATE_REMOVED) still held.
+  size_t removedBackends() const;
+  // Frees every removed backend marked before `walkStart` that no live
+  // conntrack entry names: `live` holds the backend ids of the FORWARD
+  // entries a walk of the CT maps begun at `walkStart` found alive
+  // (loader/drain.h). Returns how many it freed.
+  Result<size_t> freeDrained(const std::set<uint32_t>& live,
+                             std::chrono::steady_clock::time_point walkStart);
+
   const ActualState& actual() const { return actual_; }
   const LbFilter& filter() const { return filter_; }
   const BeRev& beRev() const { return beRev_; }

@@ -183,6 +183,8 @@ const char* stateName(uint8_t s) {
       return "terminating";
     case BE_STATE_NOT_READY:
       return "not-ready";
+    case BE_STATE_REMOVED:
+      return "removed";
     default:
       return "empty";
   }

@@ -224,6 +224,12 @@ struct affinity_value {
  * its established flows continue (kube-proxy's conntrack keeps every TCP
  * flow; a failing readiness probe must not cut open connections). */
 #define BE_STATE_NOT_READY 3
+/* An endpoint removed from a TCP frontend: no slot, its established flows
+ * continue until they end, as kube-proxy's conntrack keeps a TCP flow whose
+ * endpoint is gone from the Service. svclbd frees the entry once no live CT
+ * entry names it (loader/drain.h). UDP frontends free a removed endpoint at
+ * once (kube-proxy flushes its UDP conntrack entries). */
+#define BE_STATE_REMOVED 4
 
 /* Backends: ARRAY indexed by backend id (id 0 is never used). */
 struct backend_value {

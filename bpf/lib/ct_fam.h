@@ -448,9 +448,11 @@ static __always_inline int FN(ct, create)(const FAM_CT_KEY *ck, FAM_CT_VALUE *fw
  * An entry idle past its lifetime is stale (a closed flow whose tuple is
  * now used by an unrelated connection): ignored. A bare SYN on a closing
  * flow is a new connection reusing the tuple: balanced anew. A FORWARD
- * entry whose backend was removed from the service is ignored too: the flow
- * is balanced again (Kubernetes: a removed endpoint takes no more traffic);
- * a terminating backend keeps its flows. A stale established entry that
+ * entry whose backend entry is gone is ignored too: the flow is balanced
+ * again (a UDP frontend's removed endpoint, as kube-proxy flushes its UDP
+ * conntrack; a TCP frontend's keeps its entry as BE_STATE_REMOVED while
+ * its flows live, so its connections go on); a terminating or not-ready
+ * backend keeps its flows. A stale established entry that
  * would shadow the new flow's entries (which go to ct_v2) is deleted.
  * Returns the entry, or NULL for a new flow. */
 static __always_inline FAM_CT_VALUE *FN(ct, lookup)(const FAM_PKT *p, const FAM_CT_KEY *ck,

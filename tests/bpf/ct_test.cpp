@@ -1,7 +1,9 @@
 // Connection tracking through both programs: replies are reverse translated
 // from the CT entry the forward packet made; a flow stays on its backend
-// while the backend set changes around it, and moves when its own backend
-// is removed. Backend set changes go through planSync/Syncer::apply.
+// while the backend set changes around it, stays on its own backend when
+// that one is removed from the Service (a TCP flow, as kube-proxy's
+// conntrack), and moves once the daemon freed the removed backend. Backend
+// set changes go through planSync/Syncer::apply.
 #include <arpa/inet.h>
 
 #include <map>
@@ -44,6 +46,14 @@ class Conntrack : public BpfTestP<CtCase> {
     ASSERT_TRUE(sync(standardFrontends()));
   }
   Prog prog() const { return GetParam().prog; }
+  // The backend entry state of `addr`:8080 (host order address) in frontend
+  // `k`'s actual state (0: none).
+  uint8_t stateOf(const FrontendKey& k, uint32_t addr) {
+    const uint32_t id = backendId(k, addr, 8080);
+    if (!id) return 0;
+    auto v = dp().backends().lookup(id);
+    return v ? v->state : 0;
+  }
   // CT entries of one flow of the standard set.
   size_t perFlow() const { return GetParam().layout == Layout::Pairs ? 2 : 1; }
 
@@ -152,7 +162,8 @@ TEST_P(Conntrack, FlowStaysOnItsBackendWhileOthersChangeThenMoves) {
   ASSERT_TRUE(sync(withWeb(webWith({mine, "10.244.1.13:8080"}))));
   ASSERT_EQ(backendId(kWeb, first->daddr, first->dport), mineId)
       << "unchanged backend got a new id";
-  ASSERT_EQ(backendId(kWeb, backend(other).ip, 8080), 0u);
+  EXPECT_EQ(stateOf(kWeb, backend(other).ip), BE_STATE_REMOVED)
+      << "a removed TCP endpoint is kept for its connections";
   for (int i = 0; i < 50; ++i) {
     SCOPED_TRACE("packet " + std::to_string(i));
     auto t = send(ack);
@@ -162,11 +173,44 @@ TEST_P(Conntrack, FlowStaysOnItsBackendWhileOthersChangeThenMoves) {
   EXPECT_EQ(counters(svcStats(kWeb)), (Counters{51, 40 + 50 * 50, 0, 0, 1}));
   EXPECT_EQ(counters(backendStats(mineId)), (Counters{51, 40 + 50 * 50, 0, 0, 1}));
 
-  // Now remove the flow's own backend: the flow is balanced again onto the
-  // one that remains, with a new CT entry.
+  // Now remove the flow's own backend from the Service: the connection
+  // goes on with it (kube-proxy keeps a TCP flow whose endpoint is gone),
+  // its replies still translated; new connections go to the one left.
   ASSERT_TRUE(sync(withWeb(webWith({"10.244.1.13:8080"}))));
   const uint32_t thirdId = backendId(kWeb, ip4("10.244.1.13"), 8080);
   ASSERT_NE(thirdId, 0u);
+  ASSERT_EQ(stateOf(kWeb, first->daddr), BE_STATE_REMOVED);
+  for (int i = 0; i < 5; ++i) {
+    SCOPED_TRACE("after its endpoint's removal, packet " + std::to_string(i));
+    auto t = send(ack);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(ip4str(t->daddr) + ":" + std::to_string(t->dport), mine);
+  }
+  {
+    const Bytes rep =
+        PacketBuilder::tcp(ip4str(first->daddr), first->dport, kClient, 40000, kTcpAck).build();
+    auto t = send(rep, /*dst=*/false);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(*t, (FiveTuple{ip4(kVip), ip4(kClient), 80, 40000, kTcp})) << toString(*t);
+  }
+  for (uint16_t sport = 45000; sport < 45020; ++sport) {
+    auto t = send(PacketBuilder::tcp(kClient, sport, kVip, 80).build());
+    ASSERT_TRUE(t);
+    EXPECT_EQ(ip4str(t->daddr), "10.244.1.13") << "a new connection sent to a removed endpoint";
+  }
+  // A walk that finds the flow alive keeps the entry ...
+  const auto later = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  auto kept = syncer().freeDrained({mineId}, later);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, 1u) << "only the other removed endpoint (no flow) is freed";
+  EXPECT_EQ(stateOf(kWeb, first->daddr), BE_STATE_REMOVED);
+  // ... one that finds it no more frees it (the daemon's DrainKeeper, once
+  // the connection ended; here the entry is still there, so the flow is
+  // balanced again onto the one that remains, with a new CT entry).
+  auto freed = syncer().freeDrained({}, later);
+  ASSERT_TRUE(freed.ok());
+  EXPECT_EQ(*freed, 1u);
+  EXPECT_EQ(backendId(kWeb, first->daddr, first->dport), 0u);
   for (int i = 0; i < 5; ++i) {
     SCOPED_TRACE("after removal, packet " + std::to_string(i));
     auto t = send(ack);
@@ -185,9 +229,9 @@ TEST_P(Conntrack, FlowStaysOnItsBackendWhileOthersChangeThenMoves) {
   ASSERT_TRUE(ct);
   EXPECT_EQ(ct->backend_id, thirdId);
   EXPECT_EQ(ct->nat_addr, htonl(ip4("10.244.1.13")));
-  EXPECT_EQ(counters(backendStats(thirdId)), (Counters{5, 5 * 50, 0, 0, 1}))
+  EXPECT_EQ(counters(backendStats(thirdId)), (Counters{25, 5 * 50 + 20 * 40, 0, 0, 21}))
       << "the moved flow counts as one new flow on its new backend";
-  EXPECT_EQ(counters(svcStats(kWeb)).flows, 2u);
+  EXPECT_EQ(counters(svcStats(kWeb)).flows, 22u);
 
   // Replies of the new backend are translated back to the VIP.
   const Bytes rep = PacketBuilder::tcp("10.244.1.13", 8080, kClient, 40000, kTcpAck).build();

@@ -93,9 +93,11 @@ TEST_P(Single, AnotherFrontendsNewFlowOnTheTupleTakesItOver) {
   EXPECT_EQ(*rb, (FiveTuple{ip4(kVipB), ip4(kClient), 80, 41010, kTcp})) << toString(*rb);
 }
 
-// The designated frontend drops the backend: its flows' answers pass
-// untranslated (a removed backend, as for pairs), the other frontend is
-// designated, and its new flows take a single entry.
+// The designated frontend drops the backend: the backend stays its (removed,
+// for the flows it has: kube-proxy keeps a TCP connection whose endpoint
+// left the Service), so does the designation and its flow's answers are
+// translated; once the daemon frees the removed backend (its flows ended),
+// the other frontend is designated and its new flows take a single entry.
 TEST_P(Single, TheDesignationMovesWhenItsFrontendDropsTheBackend) {
   ASSERT_TRUE(sync({svc(kVipA, {kBe + ":8080"}, "a"), svc(kVipB, {kBe + ":8080"}, "b")}));
   auto des = beRev(ip4(kBe), 8080, kTcp);
@@ -109,11 +111,22 @@ TEST_P(Single, TheDesignationMovesWhenItsFrontendDropsTheBackend) {
                     svc(second, {kBe + ":8080"}, aFirst ? "b" : "a")}));
   des = beRev(ip4(kBe), 8080, kTcp);
   ASSERT_TRUE(des);
+  EXPECT_EQ(des->vip, htonl(ip4(first))) << "the removed backend's live flows lost their answers";
+  auto late = answer(41020);
+  ASSERT_TRUE(late);
+  EXPECT_EQ(*late, (FiveTuple{ip4(first), ip4(kClient), 80, 41020, kTcp})) << toString(*late);
+
+  // Its flows ended (a walk found none alive): freed, the designation moves.
+  auto freed = syncer().freeDrained({}, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  ASSERT_TRUE(freed.ok());
+  EXPECT_EQ(*freed, 1u);
+  des = beRev(ip4(kBe), 8080, kTcp);
+  ASSERT_TRUE(des);
   EXPECT_EQ(des->vip, htonl(ip4(second)));
   EXPECT_EQ(des->svc_id, svcId(key(second)));
-  const Bytes late = PacketBuilder::tcp(kBe, 8080, kClient, 41020, kTcpAck).payload(10).build();
-  RunResult r = run(prog(), late);
-  EXPECT_EQ(r.out, late) << "the removed backend's answer was rewritten";
+  const Bytes stale = PacketBuilder::tcp(kBe, 8080, kClient, 41020, kTcpAck).payload(10).build();
+  RunResult r = run(prog(), stale);
+  EXPECT_EQ(r.out, stale) << "a freed backend's answer was rewritten";
 
   ASSERT_TRUE(open(second, 41021));
   auto f = forward(second, 41021);
@@ -124,11 +137,15 @@ TEST_P(Single, TheDesignationMovesWhenItsFrontendDropsTheBackend) {
   EXPECT_EQ(*ra, (FiveTuple{ip4(second), ip4(kClient), 80, 41021, kTcp})) << toString(*ra);
 }
 
-// A backend that leaves every frontend leaves be_rev_v1 too.
+// A backend that leaves every frontend leaves be_rev_v1 too, once freed.
 TEST_P(Single, ARemovedBackendLosesItsDesignation) {
   ASSERT_TRUE(sync({svc(kVipA, {kBe + ":8080"}, "a")}));
   ASSERT_TRUE(beRev(ip4(kBe), 8080, kTcp));
   ASSERT_TRUE(sync({svc(kVipA, {"10.244.1.12:8080"}, "a")}));
+  EXPECT_TRUE(beRev(ip4(kBe), 8080, kTcp)) << "removed, kept for its connections";
+  auto freed = syncer().freeDrained({}, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  ASSERT_TRUE(freed.ok());
+  EXPECT_EQ(*freed, 1u);
   EXPECT_FALSE(beRev(ip4(kBe), 8080, kTcp));
   EXPECT_TRUE(beRev(ip4("10.244.1.12"), 8080, kTcp));
   EXPECT_EQ(dp().beRev().count(), 1u);

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Endpoint changes: removing be2 sends all new connections to be1, re-adding
 # it balances again; an established connection to be1 survives both changes
-# (conntrack keeps flows on their backend).
+# (conntrack keeps flows on their backend), and so does the one to be2, the
+# removed endpoint (kube-proxy's conntrack keeps a TCP flow whose endpoint
+# left the Service; svclbd keeps its backend entry as "removed" until its
+# connections end, then frees it).
 set -u
 source "$(dirname "$0")/../testlib/svc.sh"
 e2e_setup epr
@@ -10,6 +13,14 @@ LC_LOG=$TOPO_TMP/longconn.log
 be1_ok() { grep -c ' be1 ok be1$' "$LC_LOG"; }
 # Wait (bounded) until the be1 connection made progress past COUNT.
 be1_progress() { retry 20 0.2 eval "(( \$(be1_ok) > $1 ))"; }
+be2_ok() { grep -c ' be2 ok be2$' "$LC_LOG"; }
+be2_progress() { retry 20 0.2 eval "(( \$(be2_ok) > $1 ))"; }
+# svcctl stats' state of be2's backend row of web:80 (empty: no row).
+be2_state() {
+    svcctl stats -o json | jq -r --arg ip "${POD_IP[be2]}" \
+        '[.services[] | select(.servicePort == 80 and .protocol == "TCP") | .backends[]
+          | select(.ip == $ip and .port == 8080) | .state] | first // empty'
+}
 
 test_longconn_open() {
     longconn_start client "$LC_LOG" be1,be2 120
@@ -22,6 +33,7 @@ test_remove_be2() {
     local f n0 out
     f=$(endpoints_yaml web-only-be1 "${POD_IP[be1]}")
     n0=$(be1_ok)
+    local n2; n2=$(be2_ok)
     local t0 t1 end
     t0=$(date +%s%N)
     assert_ok "apply Endpoints with only be1" svcctl apply -f "$f"
@@ -39,6 +51,13 @@ test_remove_be2() {
     assert_not_contains "$(svcctl get ep 2>&1)" "${POD_IP[be2]}" "get ep after removing be2"
     be1_progress "$n0" || _fail "the long-lived connection to be1 stopped working after be2 was removed:
 $(tail -5 "$LC_LOG")"
+    be2_progress "$n2" || _fail "the long-lived connection to be2 stopped working after be2 was removed (kube-proxy keeps it):
+$(tail -5 "$LC_LOG")"
+    if [[ $SVCLB_SOCKET_LB != all ]]; then
+        # The tc path: the flow's conntrack entry names be2's backend entry,
+        # kept as "removed" while the connection lives.
+        assert_eq removed "$(be2_state)" "svcctl stats: be2's state while its connection lives"
+    fi
 }
 
 test_readd_be2() {
@@ -57,11 +76,41 @@ test_longconn_be1_intact() {
     assert_eq 0 "$(grep -c ' be1 err ' "$LC_LOG")" "errors on the long-lived be1 connection"
     assert_eq 0 "$(grep -c ' be1 ok be2$' "$LC_LOG")" "be1 connection answered by be2 (flow moved backend)"
     assert_ge "$(be1_ok)" 5 "requests served on the be1 connection"
-    log "be2 connection after its removal: $(grep -c ' be2 ok ' "$LC_LOG") ok, $(grep -c ' be2 err ' "$LC_LOG") err (either is allowed)"
+    assert_eq 0 "$(grep -c ' be2 err ' "$LC_LOG")" "errors on the long-lived be2 connection (its endpoint was removed and re-added)"
+    assert_eq 0 "$(grep -c ' be2 ok be1$' "$LC_LOG")" "be2 connection answered by be1 (flow moved backend)"
+}
+
+# A removed endpoint's entry goes once its connections ended: closed ones
+# (FIN: the closing lifetime, 10 s) and none left.
+test_removed_freed_after_close() {
+    local f
+    longconn_start client "$LC_LOG" be2 60
+    assert_contains "$(cat "$LC_LOG")" " be2 open" "a connection landing on be2" || return
+    f=$(endpoints_yaml web-only-be1 "${POD_IP[be1]}")
+    assert_ok "apply Endpoints with only be1 again" svcctl apply -f "$f"
+    local n2; n2=$(be2_ok)
+    be2_progress "$n2" || _fail "the be2 connection stopped working after be2 was removed again"
+    if [[ $SVCLB_SOCKET_LB != all ]]; then
+        sleep 3  # several of the daemon's drain walks: the live flow keeps it
+        assert_eq removed "$(be2_state)" "be2 kept while its connection lives"
+        # A restarted daemon adopts the removed entry from the maps.
+        daemon_stop; daemon_start && daemon_wait_ready || { _fail "svclbd did not restart"; return; }
+        n2=$(be2_ok)
+        be2_progress "$n2" || _fail "the be2 connection stopped working after a restart"
+        sleep 3
+        assert_eq removed "$(be2_state)" "be2 still kept after the restart"
+    fi
+    longconn_stop
+    retry 160 0.25 eval '[[ -z "$(be2_state)" ]]' \
+        || _fail "be2's backend entry still there 40 s after its connection closed: state $(be2_state)"
+    out=$(http_get_many client 10 "http://$VIP/")
+    assert_eq 10 "$(count_lines "$out" be1)" "new curls answered by be1 after be2 was freed"
+    assert_ok "re-apply Endpoints with be1 and be2" svcctl apply -f "$SVCLB_EXAMPLES/web-endpoints.yaml"
 }
 
 run_test "endpoints: long-lived connections to be1 and be2" test_longconn_open
 run_test "endpoints: without be2 all 30 new curls go to be1" test_remove_be2
 run_test "endpoints: be2 re-added, both answer again" test_readd_be2
-run_test "endpoints: the be1 connection kept working on be1" test_longconn_be1_intact
+run_test "endpoints: the be1 and be2 connections kept working on their backends" test_longconn_be1_intact
+run_test "endpoints: a removed endpoint is freed once its connection closed" test_removed_freed_after_close
 finish

@@ -62,6 +62,7 @@ struct Describe {
     const char* st = op.value.state == BE_STATE_ACTIVE        ? "active"
                      : op.value.state == BE_STATE_TERMINATING ? "terminating"
                      : op.value.state == BE_STATE_NOT_READY   ? "not-ready"
+                     : op.value.state == BE_STATE_REMOVED     ? "removed"
                                                               : "empty";
     return "PutBackend " + std::to_string(op.id) + " " + ipStr(op.value.addr) + ":" +
            std::to_string(ntohs(op.value.port)) + " " + st + " svc " +
@@ -127,8 +128,8 @@ ActualState emptyState(uint32_t svcIds = 64, uint32_t backendIds = 64) {
 }
 
 // Plans and "applies" (the next state becomes the actual one).
-Plan step(ActualState& actual, const std::vector<Frontend>& desired) {
-  auto p = planSync(actual, desired);
+Plan step(ActualState& actual, const std::vector<Frontend>& desired, SyncOptions opts = {}) {
+  auto p = planSync(actual, desired, opts);
   EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
   if (!p.ok()) {
     Plan none;
@@ -236,16 +237,75 @@ TEST(ReconcilePlan, AddingOneBackendWritesOnlyItItsSlotAndMaster) {
 
 TEST(ReconcilePlan, RemovingBackendWritesMasterBeforeSlotDeleteAndFree) {
   ActualState a = emptyState();
+  step(a, {fe("10.96.0.10", 80, kUdp, {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
+  Plan p = step(a, {fe("10.96.0.10", 80, kUdp, {be("10.244.1.11"), be("10.244.1.13")})});
+  const std::string key = "10.96.0.10:80/17";
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "PutSvc " + key + " slot2 -> be 3",
+                             "PutSvc " + key + " master svc 1 count 2 total 2",
+                             "DeleteSvc " + key + " slot3",
+                             "FreeBackend 2",
+                         }));
+  EXPECT_FALSE(a.backendIds.used(2));
+  EXPECT_EQ(a.frontends.begin()->second.slots, (std::vector<uint32_t>{1, 3}));
+}
+
+// As kube-proxy's conntrack (it flushes only UDP entries): an endpoint
+// removed from a TCP frontend keeps its entry, without a slot, so its open
+// connections go on; Syncer::freeDrained frees it once they ended. The
+// marking comes after the slots stop naming it.
+TEST(ReconcilePlan, RemovingTcpBackendKeepsItAsRemovedWithoutSlot) {
+  ActualState a = emptyState();
   step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
   Plan p = step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.13")})});
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "PutSvc " + kWebKey + " slot2 -> be 3",
                              "PutSvc " + kWebKey + " master svc 1 count 2 total 2",
                              "DeleteSvc " + kWebKey + " slot3",
-                             "FreeBackend 2",
+                             "PutBackend 2 10.244.1.12:8080 removed svc 1",
                          }));
+  EXPECT_TRUE(a.backendIds.used(2));
+  const auto& f = a.frontends.begin()->second;
+  EXPECT_EQ(f.slots, (std::vector<uint32_t>{1, 3}));
+  ASSERT_EQ(f.backends.size(), 3u);
+  EXPECT_EQ(f.backends[2].id, 2u);
+  EXPECT_EQ(f.backends[2].value.state, BE_STATE_REMOVED);
+  EXPECT_NE(f.backends[2].removedAt, std::chrono::steady_clock::time_point{});
+
+  // Held as it is by the next plans: no write, the same mark time.
+  const auto when = f.backends[2].removedAt;
+  Plan again = step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.13")})});
+  EXPECT_TRUE(again.ops.empty()) << describe(again).front();
+  EXPECT_EQ(a.frontends.begin()->second.backends.at(2).removedAt, when);
+
+  // Back in the Service: the same id, ready again, a slot again.
+  Plan back = step(
+      a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
+  EXPECT_EQ(describe(back), (std::vector<std::string>{
+                                "PutBackend 2 10.244.1.12:8080 active svc 1",
+                                "PutSvc " + kWebKey + " slot2 -> be 2",
+                                "PutSvc " + kWebKey + " slot3 -> be 3",
+                                "PutSvc " + kWebKey + " master svc 1 count 3 total 3",
+                            }));
+
+  // The Service gone: every entry goes, the removed one's too.
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11")})});
+  Plan gone = step(a, {});
+  EXPECT_EQ(
+      std::count_if(gone.ops.begin(), gone.ops.end(),
+                    [](const MapOp& op) { return std::holds_alternative<mapop::FreeBackend>(op); }),
+      3);
+  EXPECT_EQ(a.backendIds.inUse(), 0u);
+}
+
+TEST(ReconcilePlan, KeepRemovedTcpOffFreesAtOnce) {
+  SyncOptions opts;
+  opts.keepRemovedTcp = false;
+  ActualState a = emptyState();
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})}, opts);
+  Plan p = step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11")})}, opts);
+  EXPECT_EQ(describe(p).back(), "FreeBackend 2");
   EXPECT_FALSE(a.backendIds.used(2));
-  EXPECT_EQ(a.frontends.begin()->second.slots, (std::vector<uint32_t>{1, 3}));
 }
 
 TEST(ReconcilePlan, RemovingLastBackendLeavesMasterWithZeroCount) {
@@ -255,7 +315,7 @@ TEST(ReconcilePlan, RemovingLastBackendLeavesMasterWithZeroCount) {
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "PutSvc " + kWebKey + " master svc 1 count 0 total 0",
                              "DeleteSvc " + kWebKey + " slot1",
-                             "FreeBackend 1",
+                             "PutBackend 1 10.244.1.11:8080 removed svc 1",
                          }));
 }
 
