@@ -87,6 +87,11 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
       "trace", "Show where a flow goes: frontend, backends, the choice, conntrack, drops");
   trace->add_option("args", traceOpts.args, "SRC[:PORT] DST:PORT (IPv6: [ADDR]:PORT)");
   trace->add_option("-p,--protocol", traceOpts.protocol, "TCP or UDP")->capture_default_str();
+  trace
+      ->add_option("--from", traceOpts.from,
+                   "outside (a packet arriving on a node NIC) or node (from this node's pods or "
+                   "processes: an externalTrafficPolicy Local Service's node view)")
+      ->capture_default_str();
   trace->add_option("-o,--output", traceOpts.output, "Output format: json");
 
   MonitorOptions monitorOpts;

@@ -73,6 +73,7 @@ int runStats(Context& ctx, const std::string& output);
 struct TraceOptions {
   std::vector<std::string> args;
   std::string protocol = "TCP";
+  std::string from = "outside";
   std::string output;
 };
 int runTrace(Context& ctx, const TraceOptions& opts);

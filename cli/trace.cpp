@@ -42,6 +42,8 @@ std::string renderTrace(const Json& t) {
     std::vector<std::string> pol;
     if (yesNo(at(fe, {"external"})) == "yes") pol.push_back("node-facing");
     if (yesNo(at(fe, {"localOnly"})) == "yes") pol.push_back("externalTrafficPolicy Local");
+    if (str(at(fe, {"view"})) == "node")
+      pol.push_back("this node's view (its pods and processes reach every endpoint)");
     if (yesNo(at(fe, {"noLocalEndpoints"})) == "yes") pol.push_back("no endpoint on this node");
     if (yesNo(at(fe, {"sourceRanges"})) == "yes") pol.push_back("loadBalancerSourceRanges");
     kv += "Policy:\t" +
@@ -107,10 +109,13 @@ int runTrace(Context& ctx, const TraceOptions& opts) {
                "10.96.0.10:80)\n";
     return 1;
   }
-  return runReport(
-      ctx, opts.output,
-      {{"op", "trace"}, {"src", opts.args[0]}, {"dst", opts.args[1]}, {"protocol", opts.protocol}},
-      renderTrace);
+  return runReport(ctx, opts.output,
+                   {{"op", "trace"},
+                    {"src", opts.args[0]},
+                    {"dst", opts.args[1]},
+                    {"protocol", opts.protocol},
+                    {"from", opts.from}},
+                   renderTrace);
 }
 
 }  // namespace svclb::cli

@@ -230,6 +230,13 @@ Result<TraceQuery> parseTraceQuery(const json& req) {
     return Error{EINVAL, fmt::format("error: source \"{}\" and destination \"{}\" are of two "
                                      "address families",
                                      src, dst)};
+  const std::string from = req.value("from", "outside");
+  if (from != "outside" && from != "node")
+    return Error{EINVAL,
+                 fmt::format("error: --from \"{}\": expected outside (a packet arriving on a node "
+                             "NIC) or node (from this node's pods or processes)",
+                             from)};
+  q.fromNode = from == "node";
   q.v6 = s->v6;
   q.src = s->a;
   q.src6 = s->a6;
@@ -284,6 +291,18 @@ json traceFamily(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q,
   mk.proto = q.proto;
   mk.scope = SVC_SCOPE_EXTERNAL;
   auto master = F::svc(dp).lookup(mk);
+  // This node's own pods and processes see an externalTrafficPolicy: Local
+  // frontend's node view, its SVC_SCOPE_INTERNAL twin (svc_node_view).
+  bool nodeView = false;
+  if (master && q.fromNode && (master->flags & SVC_F_LOCAL_ONLY)) {
+    typename F::SvcKey tk = mk;
+    tk.scope = SVC_SCOPE_INTERNAL;
+    if (auto twin = F::svc(dp).lookup(tk); twin && (twin->flags & SVC_F_NODE_VIEW)) {
+      mk = tk;
+      master = twin;
+      nodeView = true;
+    }
+  }
   if (!master) {
     out["frontend"] = nullptr;
     out["verdict"] = {{"action", "pass"},
@@ -302,7 +321,8 @@ json traceFamily(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q,
              {"noLocalEndpoints", (m.flags & SVC_F_NO_LOCAL_EPS) != 0},
              {"sourceRanges", (m.flags & SVC_F_SRC_RANGES) != 0},
              {"readySlots", m.count},
-             {"slots", m.total}};
+             {"slots", m.total},
+             {"view", nodeView ? "node" : "outside"}};
   if (auto it = syncer.actual().frontends.find(F::frontendKey(q));
       it != syncer.actual().frontends.end()) {
     fe["namespace"] = it->second.ns;

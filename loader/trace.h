@@ -22,11 +22,17 @@ struct TraceQuery {
   uint8_t proto = 6;  // IPPROTO_TCP / IPPROTO_UDP
   bool v6 = false;    // an IPv6 flow: src6/dst6 instead of src/dst
   Ip6 src6{}, dst6{};
+  // "from": node = the packet of one of this node's pods or processes (an
+  // externalTrafficPolicy: Local frontend then shows its node view, all the
+  // endpoints, as kube-proxy's short-circuit); outside (default) = arriving
+  // on a node NIC.
+  bool fromNode = false;
 };
 
 // Parses the request's "src" ("IP", "IP:PORT", "IPv6" or "[IPv6]:PORT"),
 // "dst" ("IP:PORT" or "[IPv6]:PORT", the source's family) and "protocol"
-// ("TCP" default, "UDP"); errors in svcctl's words.
+// ("TCP" default, "UDP") and "from" ("outside" default, "node"); errors in
+// svcctl's words.
 Result<TraceQuery> parseTraceQuery(const nlohmann::json& req);
 
 nlohmann::json traceJson(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q);

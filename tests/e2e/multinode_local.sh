@@ -111,6 +111,18 @@ test_from_node2_itself() {
     assert_eq "${drops0:-0}" "${drops1:-0}" "node2: no no_local_endpoint drop for its own traffic"
     flows1=$(mn_fe_stat "$(mn_stats node2)" web http "$N2" flows)
     assert_ge "$(_delta "${flows0:-0}" "${flows1:-0}")" 3 "node2 stats: flows of web's $N2:30080 count the node's own connections"
+    # svcctl trace tells the two apart: from outside the local-only frontend
+    # (dropped), from the node its view (every endpoint).
+    out=$(svcctl_on node2 trace "$C:40000" "$N2:30080" -o json)
+    assert_eq "drop no_local_endpoint outside" "$(jq -r '"\(.verdict.action) \(.verdict.dropReason) \(.frontend.view)"' <<<"$out")" \
+        "node2: svcctl trace from outside"
+    out=$(svcctl_on node2 trace 10.244.2.21:40000 "$N2:30080" --from node -o json)
+    assert_eq "dnat node 2" "$(jq -r '"\(.verdict.action) \(.frontend.view) \(.backends | length)"' <<<"$out")" \
+        "node2: svcctl trace --from node (the node view's two endpoints)"
+    out=$(svcctl_on node2 trace 10.244.2.21:40000 "$N2:30080" --from node)
+    assert_contains "$out" "this node's view" "node2: svcctl trace --from node's table names the view"
+    out=$(svcctl_on node2 trace 10.244.2.21:40000 "$N2:30080" --from pod 2>&1)
+    assert_contains "$out" 'error: --from "pod": expected outside' "svcctl trace --from with a wrong value"
 }
 
 run_test "local: via node1 the backend sees the client" test_via_node1
