@@ -1,7 +1,9 @@
 // unknownFields (model/internal.h): the fields of a manifest's object that
 // the Kubernetes API does not have, as kubectl's schema validation names
 // them. The table is generated from the API server's OpenAPI document
-// (scripts/gen-k8s-fields.py -> model/k8s_fields.inc).
+// (scripts/gen-k8s-fields.py -> model/k8s_fields.inc) and, for MetalLB's
+// kinds, from its CRDs' schemas (scripts/gen-metallb-fields.py ->
+// model/metallb_fields.inc).
 #include <fmt/format.h>
 
 #include <map>
@@ -18,6 +20,7 @@ using Fields = std::map<std::string_view, std::string_view>;
 const std::map<std::string_view, Fields>& table() {
   static const std::map<std::string_view, Fields> t = {
 #include "model/k8s_fields.inc"
+#include "model/metallb_fields.inc"
   };
   return t;
 }
@@ -59,6 +62,8 @@ std::vector<std::string> unknownFields(const nlohmann::json& doc, const std::str
     walk(doc, "io.k8s.api.core.v1." + kind, kind, out);
   else if (kind == "EndpointSlice")
     walk(doc, "io.k8s.api.discovery.v1.EndpointSlice", kind, out);
+  else if (kind == "IPAddressPool" || kind == "L2Advertisement")
+    walk(doc, "io.metallb.v1beta1." + kind, kind, out);
   return out;
 }
 
