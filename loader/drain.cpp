@@ -25,7 +25,9 @@ Result<std::set<uint32_t>> liveFlowBackends(const Dataplane& dp) {
   return live;
 }
 
-void DrainKeeper::start() { thread_ = std::thread([this] { run(); }); }
+void DrainKeeper::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void DrainKeeper::stop() {
   {
@@ -64,8 +66,7 @@ void DrainKeeper::run() {
       continue;
     }
     if (*freed) {
-      fmt::print(stderr, "svclbd: {} removed endpoint(s) freed: their connections ended\n",
-                 *freed);
+      fmt::print(stderr, "svclbd: {} removed endpoint(s) freed: their connections ended\n", *freed);
       heldBefore -= std::min(heldBefore, *freed);
     }
   }

@@ -10,8 +10,17 @@ CF=${CLANG_FORMAT:-clang-format-14}
 command -v "$CF" >/dev/null || { echo "format: $CF not found (scripts/deps.sh installs it)" >&2; exit 2; }
 check=0
 [ "${1:-}" = --check ] && check=1
+# The files: git's list in a clone; in a tree without .git (an unpacked
+# archive, as scripts/fresh-check.sh runs) the same sources found on disk.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  mapfile -t files < <(git ls-files '*.c' '*.h' '*.cpp')
+else
+  mapfile -t files < <(find . \( -path './build*' -o -path './.git' \) -prune -o \
+    \( -name '*.c' -o -name '*.h' -o -name '*.cpp' \) -type f -print | sed 's|^\./||' | sort)
+fi
+[ "${#files[@]}" -gt 0 ] || { echo "format: found no C/C++ sources to check" >&2; exit 2; }
 bad=()
-while IFS= read -r f; do
+for f in "${files[@]}"; do
   style=file
   case $f in maps/svclb_abi.h) style=file:bpf/.clang-format ;; esac
   if [ "$check" = 1 ]; then
@@ -19,7 +28,7 @@ while IFS= read -r f; do
   else
     "$CF" --style="$style" -i "$f"
   fi
-done < <(git ls-files '*.c' '*.h' '*.cpp')
+done
 if [ "${#bad[@]}" -gt 0 ]; then
   printf 'format: not formatted (run scripts/format.sh): %s\n' "${bad[@]}" >&2
   exit 1
