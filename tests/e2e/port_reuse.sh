@@ -4,9 +4,11 @@
 # one backend is be1 (each closed with RST), then N straight to be1's pod
 # address FROM THE SAME SOURCE PORTS. Before the fix the old flows' REPLY
 # entries (closing, ~10 s) rewrote be1's SYN-ACKs to come from the ClusterIP
-# and every direct connect stalled on SYN retransmits (~84 conn/s instead of
-# thousands). The direct run's rate is asserted as a ratio of a direct run
-# from ports no Service flow used, in the same test (no wall-clock limits).
+# and direct connects stalled on SYN retransmits (~200 conn/s instead of
+# thousands). What is asserted is that stall itself, counted by the client's
+# kernel: the SYN retransmissions (TcpExt TCPSynRetrans) of the direct run
+# on the Service flows' ports, against a direct run from ports no Service
+# flow used (rates are logged, never asserted: the machine is shared).
 # UDP: a socket that talked to the ClusterIP then to be1 directly (same
 # port) gets be1's answers from be1, not from the ClusterIP.
 set -u
@@ -71,24 +73,36 @@ EOF
 # run_conns DST PORT FIRST-SRC-PORT: "<done> <seconds>"
 run_conns() { in_pod_t 120 client "$PY" -c "$REUSE_CLIENT_PY" "$1" "$2" "$3" "$N" 60; }
 
+# The client namespace's TcpExt TCPSynRetrans counter.
+syn_retrans() {
+    in_pod_t 5 client awk '$1 == "TcpExt:" { if (!n) { for (i = 2; i <= NF; i++) if ($i == "TCPSynRetrans") c = i; n = 1 } else print $c }' /proc/net/netstat
+}
+
 rate() { awk -v d="$1" -v s="$2" 'BEGIN { printf "%d", (s > 0 ? d / s : 0) }'; }
 
 test_tcp_reuse() {
     setup_service || { _fail "apply reuse.yaml / start the accept-and-RST server"; return; }
-    local base svc direct
+    local base svc direct r0 r1 r2 r3
+    r0=$(syn_retrans)
     base=$(run_conns "${POD_IP[be1]}" $TCP_PORT 10000)
+    r1=$(syn_retrans)
     svc=$(run_conns $VIP2 80 20000)
+    r2=$(syn_retrans)
     direct=$(run_conns "${POD_IP[be1]}" $TCP_PORT 20000)
+    r3=$(syn_retrans)
     log "baseline direct (fresh ports): $base; via $VIP2: $svc; direct on the Service's ports: $direct"
     read -r bd bs _ <<<"$base"; read -r sd ss _ <<<"$svc"; read -r dd ds _ <<<"$direct"
     assert_eq "$N" "$bd" "baseline direct connections completed" || return
     assert_eq "$N" "$sd" "connections through $VIP2 completed" || return
     assert_eq "$N" "$dd" "direct connections reusing the Service flows' ports completed (60 s budget)"
-    local rb rd
-    rb=$(rate "$bd" "$bs"); rd=$(rate "$dd" "$ds")
-    log "rates: baseline $rb conn/s, after Service flows $rd conn/s"
-    # Before the fix: ~2 % of the baseline. Same run, so noise cancels out.
-    assert_ge $((rd * 100)) $((rb * 50)) "direct conn/s after Service flows >= 0.5 x baseline ($rd vs $rb)"
+    log "rates: baseline $(rate "$bd" "$bs") conn/s, after Service flows $(rate "$dd" "$ds") conn/s"
+    local sb=$((r1 - r0)) ss=$((r2 - r1)) sdir=$((r3 - r2))
+    log "SYN retransmissions: baseline $sb, via $VIP2 $ss, direct on the Service's ports $sdir"
+    # Before the fix each direct connect whose SYN-ACK met a closing flow's
+    # REPLY entry stalled on a SYN retransmission (1 s RTO) while such
+    # entries lived (10 s closing lifetime): ~12 of them, and ~200 conn/s.
+    # A healthy run has none; allow 2 for a loaded machine's odd loss.
+    assert_le "$sdir" $((sb + 2)) "SYN retransmissions of the direct run on the Service flows' ports (baseline run: $sb)"
 }
 
 # A UDP socket bound to one port: a query to the ClusterIP, then one to be1
@@ -114,6 +128,6 @@ test_udp_reuse() {
     assert_eq "$VIP2:53 ${POD_IP[be1]}:$UDP_PORT" "$out" "answers: from the ClusterIP, then from be1 itself"
 }
 
-run_test "port reuse: direct TCP connections on ports of closed Service flows run at full rate" test_tcp_reuse
+run_test "port reuse: direct TCP connections on ports of closed Service flows do not stall" test_tcp_reuse
 run_test "port reuse: a direct UDP exchange on an idle Service flow's port is not translated" test_udp_reuse
 finish

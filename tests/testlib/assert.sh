@@ -29,6 +29,9 @@ assert_ne() {  # UNEXPECTED ACTUAL MSG
 assert_ge() {  # ACTUAL MIN MSG
     [[ "$1" =~ ^-?[0-9]+$ ]] && (($1 >= $2)) || _fail "$3: expected >= $2, got '$1'"
 }
+assert_le() {  # ACTUAL MAX MSG
+    [[ "$1" =~ ^-?[0-9]+$ ]] && (($1 <= $2)) || _fail "$3: expected <= $2, got '$1'"
+}
 assert_contains() {  # HAYSTACK NEEDLE MSG
     [[ "$1" == *"$2"* ]] || _fail "$3: '$2' not found in:
 $(sed 's/^/      | /' <<<"$1")"
