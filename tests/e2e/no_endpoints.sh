@@ -38,7 +38,8 @@ Y
 setup_empty || fatal_setup "apply the empty Endpoints / the lonely Service"
 
 # refused WHERE URL WHAT: one curl from WHERE (pod name or "node") must fail
-# with "Connection refused" (exit 7) within 2 s; -m 8 bounds a black hole.
+# with "Connection refused" (exit 7): a black hole would time out (exit 28;
+# -m 8 bounds it). The time taken is logged, not asserted.
 refused() {
     local where=$1 url=$2 what=$3 out rc t0 ms
     local cmd=(curl -sS -v --connect-timeout 5 -m 8 "$url")
@@ -49,11 +50,11 @@ refused() {
     log "$what: exit $rc in ${ms} ms: $(grep -m1 -E 'failed|refused|timed out' <<<"$out")"
     assert_eq 7 "$rc" "$what: curl exit status (output: $(tail -2 <<<"$out" | tr "\n" " "))"
     assert_contains "$out" "Connection refused" "$what: curl's error"
-    (( ms < 2000 )) || _fail "$what: took ${ms} ms (a refusal is immediate; >= 2000 ms looks like a black hole)"
 }
 
-# Connected UDP socket: connect + send + recv; prints REFUSED <ms>, or what
-# happened instead (TIMEOUT after 3 s, a reply, another error).
+# Connected UDP socket: connect + send + recv; prints REFUSED <ms> (the ICMP
+# error arrived: the time is logged, not asserted), or what happened instead
+# (TIMEOUT after 3 s, a reply, another error).
 UDP_REFUSED_PY='
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -77,7 +78,6 @@ udp_refused() {  # WHERE WHAT
     else out=$(in_pod_t 10 "$where" "$PY" -c "$UDP_REFUSED_PY" "$VIP" 5353 2>&1); fi
     log "$what: $out"
     assert_match "$out" '^REFUSED [0-9]+$' "$what: connected UDP socket to $VIP:5353" || return
-    (( ${out#REFUSED } < 2000 )) || _fail "$what: refusal took ${out#REFUSED } ms"
 }
 
 N_POD=5 N_NODE=3 N_UDP=3

@@ -35,7 +35,7 @@ be2_ok() { grep -c ' be2 ok be2$' "$LC_LOG"; }
 be2_progress() { retry 30 0.2 eval "(( \$(be2_ok) >= $1 + 3 ))"; }
 
 # refused WHERE WHAT: one curl to the VIP from WHERE (pod name or "node") must
-# fail with "Connection refused" (exit 7) within 2 s.
+# fail with "Connection refused" (exit 7), not time out (exit 28).
 refused() {
     local where=$1 what=$2 out rc t0 ms
     local cmd=(curl -sS -v --connect-timeout 5 -m 8 "http://$VIP/")
@@ -43,9 +43,9 @@ refused() {
     if [[ $where == node ]]; then out=$(in_node_cg_t 15 "${cmd[@]}" 2>&1); rc=$?
     else out=$(in_pod_t 15 "$where" "${cmd[@]}" 2>&1); rc=$?; fi
     ms=$((($(date +%s%N) - t0) / 1000000))
+    log "$what: exit $rc in ${ms} ms"
     assert_eq 7 "$rc" "$what: curl exit status (output: $(tail -2 <<<"$out" | tr "\n" " "))"
     assert_contains "$out" "Connection refused" "$what: curl's error"
-    (( ms < 2000 )) || _fail "$what: took ${ms} ms (a refusal is immediate; >= 2000 ms looks like a black hole)"
 }
 
 test_open_on_be2() {
