@@ -523,12 +523,11 @@ TEST_F(DnsServerTest, BigForwardedAnswerTruncatedForUdpFullOverTcp) {
 TEST_F(DnsServerTest, ServfailWhenTheUpstreamIsDown) {
   upstream_.stop();
   startServer();
-  auto t0 = std::chrono::steady_clock::now();
+  // An answer at all (udp() waits 3 s; the one try gives up after 300 ms).
   Pkt r = udp("down.example.", kTypeA);
   ASSERT_TRUE(r);
   EXPECT_EQ(ldns_pkt_get_rcode(r.get()), LDNS_RCODE_SERVFAIL);
   EXPECT_EQ(qname(r.get()), "down.example.");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
   // Not cached: asked upstream again.
   Pkt r2 = udp("down.example.", kTypeA);
   ASSERT_TRUE(r2);
@@ -860,7 +859,9 @@ TEST_F(DnsServerTest, StopsPromptlyWithAQueryUpstream) {
   EXPECT_EQ(poll(&pfd, 1, 1000), 1);  // it did go upstream
   auto t0 = std::chrono::steady_clock::now();
   server_->stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
+  // A stop that waited for the query would take its 5 s timeout: half of it
+  // tells the two apart on a loaded machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
   EXPECT_EQ(server_->counters().forwarded, 1u);
   close(silent);
 }
