@@ -1,6 +1,7 @@
 // `svcctl status`: what svclbd has loaded, attached and pinned.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ostream>
 
 #include "cli/client.h"
@@ -73,6 +74,21 @@ std::string renderStatus(const Json& s) {
     kv += fmt::format("Last Sync:\t{} (took {}, sync #{})\n", err.empty() ? "ok" : "failed",
                       micros(at(sync, {"lastDurationUs"})), syncs);
     if (!err.empty()) kv += "Last Sync Error:\t" + err + "\n";
+  }
+  // Endpoints held for their TCP connections (absent from older daemons).
+  const Json& dr = at(s, {"draining"});
+  if (!dr.is_null()) {
+    const Json& del = at(dr, {"deletedServices"});
+    std::vector<std::string> names;
+    if (del.is_array())
+      for (const auto& d : del)
+        names.push_back(
+            fmt::format("{}/{}", field(at(d, {"namespace"}), "?"), field(at(d, {"name"}), "?")));
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    kv += fmt::format("Draining:	{} removed endpoint(s) held for their TCP connections{}\n",
+                      str(at(dr, {"heldEndpoints"}), "0"),
+                      names.empty() ? "" : " (deleted: " + join(names, ", ") + ")");
   }
   // --source=kubernetes: the API connection (absent from standalone daemons).
   const Json& k = at(s, {"kubernetes"});

@@ -2,6 +2,7 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "dns/zone.h"
@@ -214,6 +215,22 @@ json ApiHandler::status(const LruCounts& lru) {
   const auto& cfg = dp.config();
   const auto& ss = v_.syncer.stats();
   const auto ff = dp.flowFilter().stats();
+  // Endpoints held for their TCP connections (BE_STATE_REMOVED), and the
+  // deleted Services' frontends among their owners.
+  size_t held = 0;
+  json deleted = json::array();
+  for (const auto& [key, fe] : v_.syncer.actual().frontends) {
+    size_t n = 0;
+    for (const auto& b : fe.backends) n += b.value.state == BE_STATE_REMOVED;
+    held += n;
+    if (fe.retired)
+      deleted.push_back({{"namespace", fe.ns},
+                         {"name", fe.name},
+                         {"port", fe.portName},
+                         {"frontend", joinHostPort(key.address(), key.port)},
+                         {"protocol", key.proto == IPPROTO_TCP ? "TCP" : "UDP"},
+                         {"heldEndpoints", n}});
+  }
   return {{"ok", true},
           {"version", SVCLB_VERSION},
           {"pid", getpid()},
@@ -236,6 +253,7 @@ json ApiHandler::status(const LruCounts& lru) {
             {"lastDurationUs", static_cast<uint64_t>(ss.lastSeconds * 1e6)},
             {"lastEndUnixNs", ss.lastEndUnixNs},
             {"lastError", ss.lastError}}},
+          {"draining", {{"heldEndpoints", held}, {"deletedServices", deleted}}},
           {"flowFilter",
            {{"valid", ff.valid},
             {"fill", ff.fill},

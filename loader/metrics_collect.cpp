@@ -36,7 +36,7 @@ std::vector<MapUsage> collectMapUsage(const Dataplane& dp, const Syncer& syncer,
   const auto& cfg = dp.config();
   const auto& act = syncer.actual();
   size_t svcEntries = 0;
-  for (const auto& [k, f] : act.frontends) svcEntries += 1 + f.slots.size();
+  for (const auto& [k, f] : act.frontends) svcEntries += svcEntriesOf(f);
   // Walking an LRU that the dataplane churns can revisit keys: those counts
   // are estimates, capped at the capacity.
   auto lru = [](size_t n, uint64_t max) { return std::min<uint64_t>(n, max); };
@@ -57,6 +57,7 @@ CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer, const
   auto beStats = dp.backendStats();
   s.frontends.reserve(syncer.actual().frontends.size());
   for (const auto& [key, f] : syncer.actual().frontends) {
+    if (f.retired) continue;  // a deleted Service's (svcctl status: draining)
     FrontendCounters fc;
     fc.ns = f.ns;
     fc.name = f.name;

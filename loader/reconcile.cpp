@@ -115,18 +115,44 @@ bool sameSvcValue(const svc_value& a, const svc_value& b) {
          a.affinity_timeout == b.affinity_timeout && a.maglev_size == b.maglev_size;
 }
 
-void removeFrontend(const ActualFrontend& f, Plan& plan) {
+// `f` leaves the maps. A TCP frontend with backends (keepRemovedTcp) stays
+// in plan.next as retired: its backends held as BE_STATE_REMOVED, marked
+// once its slots no longer name them, until freeDrained finds their
+// connections ended. One already retired is carried over as it is.
+// Returns whether `f` was a live frontend (a removal to count).
+bool removeFrontend(const ActualFrontend& f, const SyncOptions& opts, Plan& plan) {
+  if (f.retired) {
+    plan.next.frontends[f.key] = f;
+    return false;
+  }
   // master first: lookups miss from here on
   plan.ops.push_back(deleteSvc(f.key, 0));
   for (const auto& r : f.sourceRanges) plan.ops.emplace_back(mapop::DeleteSrcRange{f.svcId, r});
   if (!f.maglev.empty()) plan.ops.emplace_back(mapop::DeleteMaglev{f.svcId});
   for (size_t s = 1; s <= f.slots.size(); ++s)
     plan.ops.push_back(deleteSvc(f.key, static_cast<uint16_t>(s)));
+  if (f.key.proto == IPPROTO_TCP && opts.keepRemovedTcp && !f.backends.empty()) {
+    ActualFrontend r = f;
+    r.retired = true;
+    r.slots.clear();
+    r.maglev.clear();
+    r.sourceRanges.clear();
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& b : r.backends) {
+      if (b.value.state == BE_STATE_REMOVED) continue;
+      b.value.state = BE_STATE_REMOVED;
+      b.removedAt = now;
+      plan.ops.emplace_back(mapop::PutBackend{b.id, b.value, b.addr6});
+    }
+    plan.next.frontends[f.key] = std::move(r);
+    return true;
+  }
   for (const auto& b : f.backends) {
     plan.ops.emplace_back(mapop::FreeBackend{b.id});
     plan.next.backendIds.release(b.id);
   }
   plan.next.svcIds.release(f.svcId);
+  return true;
 }
 
 // Plans one new or existing frontend. `old` is null for a new one.
@@ -301,7 +327,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
   master.flags = static_cast<uint8_t>((want.affinity ? SVC_F_AFFINITY : 0) | want.flags);
   master.affinity_timeout = want.affinity ? want.affinityTimeout : 0;
   out.master = master;
-  if (!old || !sameSvcValue(old->master, master)) {
+  if (!old || old->retired || !sameSvcValue(old->master, master)) {
     plan.ops.push_back(putSvc(want.key, 0, master));
     changed = true;
   }
@@ -342,7 +368,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
     changed = true;
   }
 
-  if (!old)
+  if (!old || old->retired)
     ++plan.added;
   else if (changed)
     ++plan.changed;
@@ -355,7 +381,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
 
 namespace {
 
-size_t svcEntries(const Frontend& f) {
+size_t svcEntriesWanted(const Frontend& f) {
   size_t n = 1;
   for (const auto& b : f.backends)
     n += b.state == EndpointState::Ready || (b.state == EndpointState::Terminating && b.serving);
@@ -454,11 +480,11 @@ Result<Plan> planSyncDelta(const ActualState& actual, const std::vector<Frontend
   for (const auto& k : removed)
     if (!want.count(k) && actual.frontends.count(k)) gone.insert(k);
 
-  // Removals first, in key order, as planSync makes them.
+  // Removals first, in key order, as planSync makes them (a retired one
+  // comes back in plan.next: mergeInto erases the key, then puts it back).
   for (const auto& key : gone) {
-    removeFrontend(actual.frontends.at(key), plan);
+    plan.removed += removeFrontend(actual.frontends.at(key), opts, plan);
     plan.removedKeys.push_back(key);
-    ++plan.removed;
   }
   // The capacity planSync checks: what stays as it is counts as it stands
   // in `actual` (one master plus one slot per slot), the rest as wanted:
@@ -466,13 +492,13 @@ Result<Plan> planSyncDelta(const ActualState& actual, const std::vector<Frontend
   // hold now, plus what the planned ones will hold.
   size_t entries = actual.svcEntries, ranges = actual.srcRanges;
   auto drop = [&](const ActualFrontend& f) {
-    entries -= 1 + f.slots.size();
+    entries -= svcEntriesOf(f);
     ranges -= f.sourceRanges.size();
   };
   for (const auto& key : gone) drop(actual.frontends.at(key));
   for (const auto& [key, f] : want) {
     if (auto it = actual.frontends.find(key); it != actual.frontends.end()) drop(it->second);
-    entries += svcEntries(*f);
+    entries += svcEntriesWanted(*f);
     ranges += normalizeRanges(f->sourceRanges).size();
   }
   if (auto st = checkCapacity(entries, ranges, opts); !st) return st.error();
@@ -480,10 +506,12 @@ Result<Plan> planSyncDelta(const ActualState& actual, const std::vector<Frontend
   plan.next.srcRanges = ranges;
   plan.ops.reserve(plan.ops.size() + opsBound(want));
 
-  size_t kept = actual.frontends.size() - gone.size();
+  // Live frontends neither removed nor planned: unchanged.
+  size_t kept = 0;
+  for (const auto& [key, f] : actual.frontends)
+    kept += !f.retired && !gone.count(key) && !want.count(key);
   for (const auto& [key, f] : want) {
     auto it = actual.frontends.find(key);
-    if (it != actual.frontends.end()) --kept;
     ActualFrontend out;
     auto st =
         planFrontend(*f, it == actual.frontends.end() ? nullptr : &it->second, opts, plan, out);
@@ -506,13 +534,12 @@ Result<Plan> planSync(const ActualState& actual, const std::vector<Frontend>& de
   // Removals first: they free ids and slots the additions may need.
   for (const auto& [key, f] : actual.frontends) {
     if (want.count(key)) continue;
-    removeFrontend(f, plan);
-    ++plan.removed;
+    plan.removed += removeFrontend(f, opts, plan);
   }
   // svc_v1 holds a master and one slot per ready/serving backend of every
   // frontend: refuse up front what cannot fit, before any write.
   size_t entries = 0;
-  for (const auto& [key, f] : want) entries += svcEntries(*f);
+  for (const auto& [key, f] : want) entries += svcEntriesWanted(*f);
   size_t ranges = 0;
   for (const auto& [key, f] : want) ranges += normalizeRanges(f->sourceRanges).size();
   if (auto st = checkCapacity(entries, ranges, opts); !st) return st.error();

@@ -72,7 +72,18 @@ struct ActualFrontend {
   std::vector<SourceRange> sourceRanges;  // src_ranges_v1 entries of svcId, sorted
   // From the desired state (not stored in maps): names for stats/metrics.
   std::string ns, name, portName;
+  // A deleted TCP frontend whose backends are held (BE_STATE_REMOVED) for
+  // its connections, as kube-proxy's conntrack keeps a deleted Service's
+  // TCP flows: no master, slots, Maglev table or ranges in the maps (empty
+  // here; `master` keeps the last value), its svc_id still allocated, its
+  // key still in lb_filter_v1 (the flows' packets must reach the CT
+  // lookup) and its be_rev_v1 designations kept. Goes when freeDrained frees
+  // its last backend; a Service made again on the key takes it back.
+  bool retired = false;
 };
+
+// svc_v1 entries `f` holds: its master and one per slot (none if retired).
+inline size_t svcEntriesOf(const ActualFrontend& f) { return f.retired ? 0 : 1 + f.slots.size(); }
 
 struct ActualState {
   std::map<FrontendKey, ActualFrontend> frontends;

@@ -388,8 +388,16 @@ Status Syncer::filterAfter(const Plan& plan, std::vector<LbFilter::Elem>& later)
       backends[f->id] = false;
     }
   }
+  // A retired frontend's key stays (its connections' packets must reach
+  // the CT lookup) until it goes from the state (freeDrained's removedKeys).
+  auto retired = [&](const FrontendKey& k) {
+    auto it = plan.next.frontends.find(k);
+    return it != plan.next.frontends.end() && it->second.retired;
+  };
+  for (const auto& k : plan.removedKeys)
+    if (!masters.count(k) && !plan.next.frontends.count(k)) masters[k] = false;
   for (const auto& [k, there] : masters)
-    if (!there && filterFrontends_.erase(k)) filter_.remove(filterElem(k));
+    if (!there && !retired(k) && filterFrontends_.erase(k)) filter_.remove(filterElem(k));
   for (const auto& [id, there] : backends) {
     if (there) continue;
     if (auto it = filterBackends_.find(id); it != filterBackends_.end()) {
@@ -472,7 +480,14 @@ Result<size_t> Syncer::freeDrained(const std::set<uint32_t>& live,
       std::erase_if(next->backends, [&](const ActualBackend& x) { return x.id == b.id; });
       ++freed;
     }
-    if (next) ++plan.changed;
+    if (!next) continue;
+    ++plan.changed;
+    // A deleted Service's frontend goes with its last held backend.
+    if (next->retired && next->backends.empty()) {
+      plan.next.svcIds.release(next->svcId);
+      plan.next.frontends.erase(k);
+      plan.removedKeys.push_back(k);
+    }
   }
   if (freed == 0) return size_t{0};
   if (auto st = apply(std::move(plan)); !st) return st.error();

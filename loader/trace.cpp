@@ -324,7 +324,7 @@ json traceFamily(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q,
              {"slots", m.total},
              {"view", nodeView ? "node" : "outside"}};
   if (auto it = syncer.actual().frontends.find(F::frontendKey(q));
-      it != syncer.actual().frontends.end()) {
+      it != syncer.actual().frontends.end() && !it->second.retired) {
     fe["namespace"] = it->second.ns;
     fe["name"] = it->second.name;
     fe["port"] = it->second.portName;

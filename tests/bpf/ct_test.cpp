@@ -240,6 +240,62 @@ TEST_P(Conntrack, FlowStaysOnItsBackendWhileOthersChangeThenMoves) {
   EXPECT_EQ(*t, (FiveTuple{ip4(kVip), ip4(kClient), 80, 40000, kTcp})) << toString(*t);
 }
 
+// A deleted Service's TCP connections go on, as kube-proxy's conntrack
+// keeps translating them: its frontend is retired (no master, its backends
+// held as removed, its key still in lb_filter_v1, its designations kept)
+// until a conntrack walk finds its flows ended.
+TEST_P(Conntrack, DeletedServiceKeepsItsTcpFlowsUntilTheyEnd) {
+  const std::string b = establish(40100);
+  ASSERT_FALSE(HasFailure());
+  const uint32_t id = backendId(kWeb, ip4(b), 8080);
+  ASSERT_NE(id, 0u);
+  auto fs = standardFrontends();
+  fs.erase(fs.begin());  // tcp-web deleted
+  ASSERT_TRUE(sync(fs));
+  ASSERT_TRUE(syncer().actual().frontends.count(kWeb));
+  EXPECT_TRUE(syncer().actual().frontends.at(kWeb).retired);
+  EXPECT_EQ(stateOf(kWeb, ip4(b)), BE_STATE_REMOVED);
+
+  const Bytes ack = PacketBuilder::tcp(kClient, 40100, kVip, 80, kTcpAck).payload(10).build();
+  const Bytes rep = PacketBuilder::tcp(b, 8080, kClient, 40100, kTcpAck).payload(10).build();
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE("after the Service's deletion, packet " + std::to_string(i));
+    auto t = send(ack);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(*t, (FiveTuple{ip4(kClient), ip4(b), 40100, 8080, kTcp})) << toString(*t);
+    auto r = send(rep, /*dst=*/false);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, (FiveTuple{ip4(kVip), ip4(kClient), 80, 40100, kTcp})) << toString(*r);
+  }
+  // No Service any more: a new connection passes untouched.
+  const Bytes syn = PacketBuilder::tcp(kClient, 40101, kVip, 80).build();
+  RunResult r = run(prog(), syn);
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Untouched)) << verdictName(prog(), r.retval);
+  EXPECT_EQ(r.out, syn) << "a new connection to a deleted Service was translated";
+
+  // A walk that finds the flow alive frees the other backend only; one that
+  // finds none frees it too, and the frontend goes with it.
+  const auto later = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  auto kept = syncer().freeDrained({id}, later);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, 1u);
+  ASSERT_TRUE(syncer().actual().frontends.count(kWeb));
+  EXPECT_TRUE(send(ack));
+  auto freed = syncer().freeDrained({}, later);
+  ASSERT_TRUE(freed.ok());
+  EXPECT_EQ(*freed, 1u);
+  EXPECT_FALSE(syncer().actual().frontends.count(kWeb));
+  EXPECT_EQ(syncer().removedBackends(), 0u);
+  r = run(prog(), ack);
+  EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Untouched)) << verdictName(prog(), r.retval);
+  EXPECT_EQ(r.out, ack) << "the freed flow's packet was still translated";
+
+  // The Service made again: balanced anew, replies translated.
+  ASSERT_TRUE(sync(standardFrontends()));
+  EXPECT_FALSE(syncer().actual().frontends.at(kWeb).retired);
+  EXPECT_FALSE(establish(40102).empty());
+}
+
 TEST_P(Conntrack, TerminatingBackendKeepsItsFlowsButTakesNoNewOnes) {
   // Put each of 20 flows somewhere, then mark .11 terminating (not serving).
   std::map<uint16_t, std::string> placed;

@@ -8,6 +8,7 @@
 #include <bpf/libbpf.h>
 #include <linux/pkt_cls.h>
 
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <set>
@@ -785,9 +786,27 @@ TEST_F(V6, DaemonPathWritesAndAdoptsDualStackFrontends) {
   ASSERT_TRUE(again.apply(std::move(*down)));
   EXPECT_EQ(dp().services6().count(), 0u);
   EXPECT_EQ(dp().services().count(), 2u);
+  // The v6 frontend's TCP flow goes on (its backends held, as kube-proxy's
+  // conntrack keeps a deleted Service's flows); a new one passes untouched.
   r = runTc(in);
   ASSERT_EQ(r.err, 0);
-  EXPECT_EQ(r.out, in) << "a frame to a removed v6 ClusterIP passes untouched";
+  p = parse6(r.out);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(testlib::ip6str(p->daddr), be) << "the live flow lost its backend";
+  Frame6 other;
+  other.sport = 40001;
+  const Bytes in2 = other.build();
+  r = runTc(in2);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.out, in2) << "a new frame to a removed v6 ClusterIP passes untouched";
+  // Its flows ended (the daemon's conntrack walk finds none): all goes.
+  auto freed = again.freeDrained({}, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  ASSERT_TRUE(freed.ok());
+  EXPECT_EQ(*freed, 2u);
+  EXPECT_EQ(again.actual().frontends.size(), 1u);
+  r = runTc(in);
+  ASSERT_EQ(r.err, 0);
+  EXPECT_EQ(r.out, in) << "a frame of the ended flow to a removed v6 ClusterIP passes untouched";
 }
 
 // ---- IPv6 fragments (lib/frag.h over frag6_v1) ----------------------------

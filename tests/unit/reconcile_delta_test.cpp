@@ -261,7 +261,7 @@ TEST(ReconcileDelta, IncrementalPlanEqualsFullPlan) {
       // The capacity totals planSyncDelta starts from: what the frontends hold.
       size_t entries = 0, ranges = 0;
       for (const auto& [k, f] : a2.frontends) {
-        entries += 1 + f.slots.size();
+        entries += svcEntriesOf(f);
         ranges += f.sourceRanges.size();
       }
       EXPECT_EQ(a1.svcEntries, entries);

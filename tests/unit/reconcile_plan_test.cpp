@@ -288,13 +288,86 @@ TEST(ReconcilePlan, RemovingTcpBackendKeepsItAsRemovedWithoutSlot) {
                                 "PutSvc " + kWebKey + " master svc 1 count 3 total 3",
                             }));
 
-  // The Service gone: every entry goes, the removed one's too.
+  // The Service gone: its map entries go, its backends are held (the
+  // removed one as it was), the frontend retired.
   step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11")})});
   Plan gone = step(a, {});
-  EXPECT_EQ(
-      std::count_if(gone.ops.begin(), gone.ops.end(),
-                    [](const MapOp& op) { return std::holds_alternative<mapop::FreeBackend>(op); }),
-      3);
+  EXPECT_EQ(describe(gone), (std::vector<std::string>{
+                                "DeleteSvc " + kWebKey + " master",
+                                "DeleteSvc " + kWebKey + " slot1",
+                                "PutBackend 1 10.244.1.11:8080 removed svc 1",
+                            }));
+  EXPECT_EQ(gone.removed, 1u);
+  EXPECT_EQ(a.backendIds.inUse(), 3u);
+  ASSERT_EQ(a.frontends.size(), 1u);
+  EXPECT_TRUE(a.frontends.begin()->second.retired);
+}
+
+// kube-proxy's conntrack keeps translating a deleted Service's TCP flows:
+// the frontend leaves the maps, its backends stay (BE_STATE_REMOVED) with
+// their ids, and its svc_id stays allocated, until freeDrained frees them.
+TEST(ReconcilePlan, DeletedTcpServiceIsRetiredWithItsBackendsHeld) {
+  ActualState a = emptyState();
+  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")}),
+           fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
+  Plan p = step(a, {fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "DeleteSvc " + kWebKey + " master",
+                             "DeleteSvc " + kWebKey + " slot1",
+                             "DeleteSvc " + kWebKey + " slot2",
+                             "PutBackend 1 10.244.1.11:8080 removed svc 1",
+                             "PutBackend 2 10.244.1.12:8080 removed svc 1",
+                         }));
+  EXPECT_EQ(p.removed, 1u);
+  EXPECT_EQ(p.unchanged, 1u);
+  EXPECT_TRUE(a.svcIds.used(1));
+  EXPECT_TRUE(a.backendIds.used(1));
+  EXPECT_TRUE(a.backendIds.used(2));
+  const FrontendKey web{ip("10.96.0.10"), 80, kTcp};
+  ASSERT_TRUE(a.frontends.count(web));
+  const ActualFrontend& r = a.frontends.at(web);
+  EXPECT_TRUE(r.retired);
+  EXPECT_TRUE(r.slots.empty());
+  EXPECT_EQ(r.svcId, 1u);
+  EXPECT_EQ(svcEntriesOf(r), 0u);
+  EXPECT_EQ(a.svcEntries, 2u);  // the live frontend's master and slot
+
+  // Still not wanted: carried as it is, no write, nothing counted.
+  Plan again = step(a, {fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
+  EXPECT_TRUE(again.ops.empty()) << describe(again).front();
+  EXPECT_EQ(again.removed + again.added + again.changed, 0u);
+  EXPECT_EQ(again.unchanged, 1u);
+  EXPECT_TRUE(a.frontends.at(web).retired);
+
+  // Made again on the same key, with the same config: a new Service (added)
+  // whose master, slots and backends are written, the held ids reused.
+  Plan back = step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")}),
+                       fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
+  EXPECT_EQ(describe(back), (std::vector<std::string>{
+                                "PutBackend 1 10.244.1.11:8080 active svc 1",
+                                "PutBackend 2 10.244.1.12:8080 active svc 1",
+                                "PutSvc " + kWebKey + " slot1 -> be 1",
+                                "PutSvc " + kWebKey + " slot2 -> be 2",
+                                "PutSvc " + kWebKey + " master svc 1 count 2 total 2",
+                            }));
+  EXPECT_EQ(back.added, 1u);
+  EXPECT_FALSE(a.frontends.at(web).retired);
+  EXPECT_EQ(a.svcEntries, 5u);
+}
+
+TEST(ReconcilePlan, DeletedUdpServiceOrEmptyTcpServiceFreesEverything) {
+  ActualState a = emptyState();
+  step(a, {fe("10.96.0.10", 53, kUdp, {be("10.244.1.11", 5353)}), fe("10.96.0.10", 80, kTcp, {})});
+  Plan p = step(a, {});
+  EXPECT_EQ(describe(p), (std::vector<std::string>{
+                             "DeleteSvc 10.96.0.10:53/17 master",
+                             "DeleteSvc 10.96.0.10:53/17 slot1",
+                             "FreeBackend 1",
+                             "DeleteSvc " + kWebKey + " master",
+                         }));
+  EXPECT_EQ(p.removed, 2u);
+  EXPECT_TRUE(a.frontends.empty());
+  EXPECT_EQ(a.svcIds.inUse(), 0u);
   EXPECT_EQ(a.backendIds.inUse(), 0u);
 }
 
@@ -320,10 +393,14 @@ TEST(ReconcilePlan, RemovingLastBackendLeavesMasterWithZeroCount) {
 }
 
 TEST(ReconcilePlan, RemovedFrontendDeletesMasterFirst) {
+  SyncOptions opts;
+  opts.keepRemovedTcp = false;  // freed at once, as a UDP frontend's
   ActualState a = emptyState();
-  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")}),
-           fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
-  Plan p = step(a, {fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})});
+  step(a,
+       {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")}),
+        fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})},
+       opts);
+  Plan p = step(a, {fe("10.96.0.11", 80, kTcp, {be("10.244.1.21")})}, opts);
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "DeleteSvc " + kWebKey + " master",
                              "DeleteSvc " + kWebKey + " slot1",
@@ -501,12 +578,12 @@ TEST(ReconcilePlan, ServiceIdExhaustionFails) {
 
 TEST(ReconcilePlan, RemovalFreesIdsForAdditionsInTheSamePlan) {
   ActualState a = emptyState(2, 3);  // one service id, backend ids 1..2
-  step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
-  Plan p = step(a, {fe("10.96.0.11", 80, kTcp, {be("10.244.1.21"), be("10.244.1.22")})});
+  step(a, {fe("10.96.0.10", 53, kUdp, {be("10.244.1.11"), be("10.244.1.12")})});
+  Plan p = step(a, {fe("10.96.0.11", 53, kUdp, {be("10.244.1.21"), be("10.244.1.22")})});
   EXPECT_EQ(p.removed, 1u);
   EXPECT_EQ(p.added, 1u);
   ASSERT_FALSE(p.ops.empty());
-  EXPECT_EQ(describe(p.ops.front()), "DeleteSvc " + kWebKey + " master");
+  EXPECT_EQ(describe(p.ops.front()), "DeleteSvc 10.96.0.10:53/17 master");
 }
 
 TEST(ReconcilePlan, FreedBackendIdIsNotReusedImmediately) {
