@@ -61,23 +61,22 @@ json dnsResults(const dns::ServerCounters& d) {
           {"NOTIMP", d.notimp}};
 }
 
-// svcctl stats' backend state: new flows (active), existing flows only
-// (terminating; not-ready: a TCP frontend's not-ready endpoint; removed: an
-// endpoint gone from a TCP frontend whose connections have not all ended).
+}  // namespace
+
 const char* backendStateName(uint8_t state) {
   switch (state) {
     case BE_STATE_ACTIVE:
       return "active";
+    case BE_STATE_TERMINATING:
+      return "terminating";
     case BE_STATE_NOT_READY:
       return "not-ready";
     case BE_STATE_REMOVED:
       return "removed";
     default:
-      return "terminating";
+      return "empty";
   }
 }
-
-}  // namespace
 
 json statsJson(const CounterSnapshot& s) {
   json services = json::array();

@@ -63,6 +63,12 @@ struct SyncCounters {
   std::string lastError;
 };
 
+// A backend entry's state (backends_v1 .state) in svcctl stats, trace and
+// /metrics: active (takes new flows), terminating, not-ready (a TCP
+// frontend's not-ready endpoint), removed (gone from its TCP Service, kept
+// while its connections live), empty (a free entry).
+const char* backendStateName(uint8_t state);
+
 struct CounterSnapshot {
   std::vector<FrontendCounters> frontends;   // by frontend key
   std::vector<DropCounters> drops;           // by reason number

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "loader/dataplane.h"
+#include "loader/metrics.h"
 #include "loader/syncer.h"
 #include "maps/maps.h"
 #include "model/model.h"
@@ -175,21 +176,6 @@ json ctEntryJson(const Dataplane& dp, const char* map, const typename F::CtValue
   return j;
 }
 
-const char* stateName(uint8_t s) {
-  switch (s) {
-    case BE_STATE_ACTIVE:
-      return "ready";
-    case BE_STATE_TERMINATING:
-      return "terminating";
-    case BE_STATE_NOT_READY:
-      return "not-ready";
-    case BE_STATE_REMOVED:
-      return "removed";
-    default:
-      return "empty";
-  }
-}
-
 uint64_t monotonicNs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);  // bpf_ktime_get_ns()'s clock
@@ -349,7 +335,7 @@ json traceFamily(const Dataplane& dp, const Syncer& syncer, const TraceQuery& q,
     cands.push_back({{"slot", slot},
                      {"backendId", sv->backend_id},
                      {"address", F::backendAddr(dp, sv->backend_id, *b).value_or("?")},
-                     {"state", stateName(b->state)},
+                     {"state", backendStateName(b->state)},
                      {"takesNewFlows", slot <= n}});
   }
   out["backends"] = cands;

@@ -47,6 +47,8 @@ test_maglev_prediction() {
         assert_eq dnat "$(jq -r .verdict.action <<<"$j")" "trace verdict for :$sport" || return
         want=$(pod_of "$(jq -r .verdict.backend.address <<<"$j")")
         assert_match "$want" '^be[12]$' "trace names a backend for :$sport ($(jq -c .verdict <<<"$j"))" || return
+        assert_eq "active active" "$(jq -r '[.backends[].state] | join(" ")' <<<"$j")" \
+            "trace's candidates in the words of svcctl stats (:$sport)"
         got=$(curl_from_port "$sport" "$MVIP")
         [[ $got == "$want" ]] && agree=$((agree + 1))
         seen+=" $want"
