@@ -82,11 +82,14 @@ std::string renderStatus(const Json& s) {
     std::vector<std::string> names;
     if (del.is_array())
       for (const auto& d : del)
+        // A restarted daemon knows a deleted Service only by its frontend.
         names.push_back(
-            fmt::format("{}/{}", field(at(d, {"namespace"}), "?"), field(at(d, {"name"}), "?")));
+            str(at(d, {"name"})).empty()
+                ? fmt::format("{}/{}", str(at(d, {"frontend"})), str(at(d, {"protocol"})))
+                : fmt::format("{}/{}", str(at(d, {"namespace"})), str(at(d, {"name"}))));
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());
-    kv += fmt::format("Draining:	{} removed endpoint(s) held for their TCP connections{}\n",
+    kv += fmt::format("Draining:\t{} removed endpoint(s) held for their TCP connections{}\n",
                       str(at(dr, {"heldEndpoints"}), "0"),
                       names.empty() ? "" : " (deleted: " + join(names, ", ") + ")");
   }

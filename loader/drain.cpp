@@ -1,7 +1,10 @@
 #include "loader/drain.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+
+#include <cstring>
 
 namespace svclb {
 
@@ -23,6 +26,43 @@ Result<std::set<uint32_t>> liveFlowBackends(const Dataplane& dp) {
   if (auto st = dp.conntrack6().forEachBatch(mark); !st) return st.error();
   if (auto st = dp.conntrack6Est().forEachBatch(mark); !st) return st.error();
   return live;
+}
+
+Result<std::map<uint32_t, FlowFrontend>> liveFlowFrontends(
+    const Dataplane& dp, const std::map<uint32_t, uint32_t>& held) {
+  std::map<uint32_t, FlowFrontend> out;
+  if (held.empty()) return out;
+  auto j = dp.jiffies();
+  if (!j) return j.error();
+  const uint32_t now = static_cast<uint32_t>(*j >> CT_TICK_SHIFT);
+  const CtLifetimes& life = dp.ctLifetimes();
+  auto wanted = [&](const auto& k, const auto& v) {
+    if (v.dir != CT_DIR_FORWARD || k.proto != IPPROTO_TCP) return false;
+    auto h = held.find(v.backend_id);
+    if (h == held.end() || h->second != v.svc_id) return false;
+    const uint32_t l = (v.flags & CT_F_CLOSING) ? life.closing : life.tcp;
+    return now - v.last_seen <= l;
+  };
+  auto add = [&](uint32_t id, const FrontendKey& key, bool single) {
+    auto [it, fresh] = out.try_emplace(id, FlowFrontend{key, single});
+    if (!fresh && key < it->second.key) it->second = {key, single};  // one answer per id
+  };
+  auto mark4 = [&](const ct_key& k, const ct_value& v) {
+    if (wanted(k, v))
+      add(v.backend_id, FrontendKey{ntohl(k.daddr), ntohs(k.dport), k.proto},
+          (v.flags & CT_F_SINGLE) != 0);
+  };
+  auto mark6 = [&](const ct6_key& k, const ct6_value& v) {
+    if (!wanted(k, v)) return;
+    FrontendKey key{0, ntohs(k.dport), k.proto};
+    std::memcpy(key.vip6.data(), &k.daddr, sizeof k.daddr);
+    add(v.backend_id, key, (v.flags & CT_F_SINGLE) != 0);
+  };
+  if (auto st = dp.conntrack().forEachBatch(mark4); !st) return st.error();
+  if (auto st = dp.conntrackEst().forEachBatch(mark4); !st) return st.error();
+  if (auto st = dp.conntrack6().forEachBatch(mark6); !st) return st.error();
+  if (auto st = dp.conntrack6Est().forEachBatch(mark6); !st) return st.error();
+  return out;
 }
 
 void DrainKeeper::start() {

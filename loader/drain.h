@@ -9,12 +9,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "common/result.h"
 #include "loader/dataplane.h"
+#include "model/model.h"
 
 namespace svclb {
 
@@ -24,6 +26,18 @@ namespace svclb {
 // deletes here, so a walk in this order sees every entry that lives
 // through it.
 Result<std::set<uint32_t>> liveFlowBackends(const Dataplane& dp);
+
+// Where the live FORWARD entries naming `held` (backend id -> svc_id) were
+// sent: a frontend key (the entry's destination address:port:proto) per
+// backend id, and whether it was a single-entry flow (CT_F_SINGLE: its
+// frontend was the backend's be_rev_v1 designation). For a restarted
+// daemon that finds a deleted Service's held backends (Syncer::adopt).
+struct FlowFrontend {
+  FrontendKey key;
+  bool single = false;
+};
+Result<std::map<uint32_t, FlowFrontend>> liveFlowFrontends(
+    const Dataplane& dp, const std::map<uint32_t, uint32_t>& held);
 
 // When the keeper walks, while removed backends are held: every kTick at
 // first, then at a quarter of the time since the last removal, at most

@@ -10,6 +10,7 @@
 #include <span>
 #include <variant>
 
+#include "loader/drain.h"
 #include "loader/wall_clock.h"
 
 namespace svclb {
@@ -95,14 +96,23 @@ Status Syncer::adopt() {
   adoptFrontends(svc, st, bySvcId, strays);
   adoptFrontends(svc6, st, bySvcId, strays6);
 
-  // Backend entries: one pass over the array, grouped by owner.
+  // Backend entries: one pass over the array, grouped by owner. A held
+  // (removed) TCP entry of no frontend is a deleted Service's: kept below
+  // if live flows still name it.
   std::vector<uint32_t> orphanBackends;
+  std::map<uint32_t, uint32_t> heldOrphans;  // id -> svc_id
+  std::map<uint32_t, backend_value> heldValues;
   const uint32_t cap = dp_.config().maxBackends;
   if (auto rd = backends.forEachBatch([&](const uint32_t& id, const backend_value& v) {
         if (v.state == BE_STATE_EMPTY || id == 0 || id >= cap) return;
         auto owner = bySvcId.find(v.svc_id);
         if (owner == bySvcId.end()) {
-          orphanBackends.push_back(id);
+          if (v.state == BE_STATE_REMOVED && v.proto == IPPROTO_TCP) {
+            heldOrphans[id] = v.svc_id;
+            heldValues[id] = v;
+          } else {
+            orphanBackends.push_back(id);
+          }
           return;
         }
         st.backendIds.markUsed(id);
@@ -112,6 +122,42 @@ Status Syncer::adopt() {
       });
       !rd)
     return Error::fromErrno(rd.error().code, "read backends map");
+
+  // A deleted Service's frontend retired before the restart: its held
+  // backends grouped by svc_id under the frontend their live flows were
+  // sent to (Syncer::apply kept it so; its key is in no map but the CT's).
+  // Held backends no live flow names go now.
+  if (!heldOrphans.empty()) {
+    auto flows = liveFlowFrontends(dp_, heldOrphans);
+    if (!flows) return Error::fromErrno(flows.error().code, "walk the conntrack maps");
+    std::map<uint32_t, const FlowFrontend*> keyOfSvc;  // svc_id -> its flows' lowest frontend
+    for (const auto& [id, ff] : *flows) {
+      auto& k = keyOfSvc[heldOrphans.at(id)];
+      if (!k || ff.key < k->key) k = &ff;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (const auto& [id, svcId] : heldOrphans) {
+      auto k = keyOfSvc.find(svcId);
+      if (k == keyOfSvc.end() || bySvcId.count(svcId) ||
+          (st.frontends.count(k->second->key) && !st.frontends.at(k->second->key).retired)) {
+        orphanBackends.push_back(id);
+        continue;
+      }
+      ActualFrontend& f = st.frontends[k->second->key];
+      if (!f.retired) {
+        f.key = k->second->key;
+        f.svcId = svcId;
+        f.retired = true;
+        // Not a single-entry flow: not its backends' designated frontend.
+        f.master.flags = k->second->single ? 0 : SVC_F_EXTERNAL;
+        st.svcIds.markUsed(svcId);
+      }
+      st.backendIds.markUsed(id);
+      ActualBackend b{id, heldValues.at(id)};
+      b.removedAt = now;
+      f.backends.push_back(b);
+    }
+  }
 
   // An IPv6 frontend's backends have their address in backend6_v1.
   {
@@ -163,7 +209,7 @@ Status Syncer::adopt() {
     }
   }
   for (const auto& [fk, f] : st.frontends) {
-    st.svcEntries += 1 + f.slots.size();
+    st.svcEntries += svcEntriesOf(f);
     st.srcRanges += f.sourceRanges.size();
   }
 

@@ -273,6 +273,33 @@ TEST_P(Conntrack, DeletedServiceKeepsItsTcpFlowsUntilTheyEnd) {
   EXPECT_EQ(r.retval, retvalOf(prog(), Verdict::Untouched)) << verdictName(prog(), r.retval);
   EXPECT_EQ(r.out, syn) << "a new connection to a deleted Service was translated";
 
+  // A restarted daemon finds held backends of no frontend: kept, retired
+  // under the address their live flows were sent to, whose lb_filter_v1 bit
+  // it rebuilds with the rest (cleared here first).
+  for (uint32_t i = 0; i < 2 * SVCLB_FILTER_WORDS; ++i) {
+    ASSERT_TRUE(dp().lbFilter().update(i, 0));
+  }
+  {
+    Syncer again(dp());
+    ASSERT_TRUE(again.adopt());
+    ASSERT_TRUE(again.actual().frontends.count(kWeb));
+    const ActualFrontend& f = again.actual().frontends.at(kWeb);
+    EXPECT_TRUE(f.retired);
+    EXPECT_EQ(f.backends.size(), 2u);
+    EXPECT_EQ(again.removedBackends(), 2u);
+    for (const auto& [k, live] : again.actual().frontends)
+      EXPECT_EQ(live.retired, k == kWeb) << k.address() << ":" << k.port;
+  }
+  {
+    SCOPED_TRACE("after a restart");
+    auto t = send(ack);
+    ASSERT_TRUE(t);
+    EXPECT_EQ(*t, (FiveTuple{ip4(kClient), ip4(b), 40100, 8080, kTcp})) << toString(*t);
+    auto rr = send(rep, /*dst=*/false);
+    ASSERT_TRUE(rr);
+    EXPECT_EQ(*rr, (FiveTuple{ip4(kVip), ip4(kClient), 80, 40100, kTcp})) << toString(*rr);
+  }
+
   // A walk that finds the flow alive frees the other backend only; one that
   // finds none frees it too, and the frontend goes with it.
   const auto later = std::chrono::steady_clock::now() + std::chrono::seconds(1);

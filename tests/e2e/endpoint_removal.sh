@@ -109,8 +109,12 @@ test_removed_freed_after_close() {
     assert_ok "re-apply Endpoints with be1 and be2" svcctl apply -f "$SVCLB_EXAMPLES/web-endpoints.yaml"
 }
 
-# svcctl status' deleted Services whose endpoints are held (names).
-draining() { svcctl status -o json | jq -r '[.draining.deletedServices[].name] | join(",")'; }
+# svcctl status' deleted Services whose endpoints are held: their names (a
+# restarted daemon knows only their frontend address).
+draining() {
+    svcctl status -o json |
+        jq -r '[.draining.deletedServices[] | if .name == "" then .frontend else .name end] | join(",")'
+}
 
 # A deleted Service's connections go on (kube-proxy's conntrack keeps
 # translating them); new ones find no Service; once they closed, its
@@ -139,6 +143,15 @@ $(tail -5 "$LC_LOG")"
         assert_contains "$(svcctl status)" "Draining:" "svcctl status table"
         n2=$(be2_ok)
         be2_progress "$n2" || _fail "the be2 connection stopped working while draining"
+        # A restarted daemon finds the held entries of no Service in the
+        # maps and keeps them under the address their flows were sent to.
+        daemon_stop; daemon_start && daemon_wait_ready || { _fail "svclbd did not restart"; return; }
+        n1=$(be1_ok); n2=$(be2_ok)
+        be1_progress "$n1" || _fail "the be1 connection stopped working after a restart while draining"
+        be2_progress "$n2" || _fail "the be2 connection stopped working after a restart while draining"
+        sleep 3
+        assert_eq "$VIP:80" "$(draining)" "svcctl status after the restart: the deleted Service's frontend draining"
+        assert_match "$(svcctl status)" "Draining:.*deleted: $VIP:80/TCP" "svcctl status table after the restart"
     fi
     longconn_stop
     assert_eq 0 "$(grep -c ' err ' "$LC_LOG")" "errors on the deleted Service's connections"

@@ -494,6 +494,27 @@ TEST(CliStatus, Layout) {
   EXPECT_NE(out.find("Cgroup:           <none>\n"), std::string::npos) << out;
 }
 
+TEST(CliStatus, DrainingNamesDeletedServicesOrTheirFrontends) {
+  Json status = Json::parse(R"({"sync":{"count":1,"lastDurationUs":10,"lastError":""},
+    "draining":{"heldEndpoints":3,"deletedServices":[
+      {"namespace":"default","name":"web","port":"http","frontend":"10.96.0.10:80",
+       "protocol":"TCP","heldEndpoints":1},
+      {"namespace":"default","name":"web","port":"https","frontend":"10.96.0.10:443",
+       "protocol":"TCP","heldEndpoints":1},
+      {"namespace":"","name":"","port":"","frontend":"10.96.0.11:80","protocol":"TCP",
+       "heldEndpoints":1}]}})");
+  const std::string out = renderStatus(status);
+  EXPECT_NE(out.find("Draining:   3 removed endpoint(s) held for their TCP connections "
+                     "(deleted: 10.96.0.11:80/TCP, default/web)\n"),
+            std::string::npos)
+      << out;
+  Json none = Json::parse(R"({"draining":{"heldEndpoints":0,"deletedServices":[]}})");
+  EXPECT_NE(renderStatus(none).find("Draining:   0 removed endpoint(s) held for their TCP "
+                                    "connections\n"),
+            std::string::npos)
+      << renderStatus(none);
+}
+
 TEST(CliTrace, Layout) {
   Json t = Json::parse(R"({"ok":true,
     "flow":{"src":"10.244.1.20:41001","dst":"10.96.0.30:80","protocol":"TCP"},
