@@ -136,16 +136,28 @@ Status Syncer::adopt() {
       if (!k || ff.key < k->key) k = &ff;
     }
     const auto now = std::chrono::steady_clock::now();
+    // A key taken by a live frontend, or by another svc_id's held group
+    // (an externalTrafficPolicy: Local frontend and its node-view twin send
+    // their flows to one address: the twin's group takes the twin's scope).
+    auto taken = [&](const FrontendKey& key, uint32_t svcId) {
+      auto it = st.frontends.find(key);
+      return it != st.frontends.end() && (!it->second.retired || it->second.svcId != svcId);
+    };
     for (const auto& [id, svcId] : heldOrphans) {
       auto k = keyOfSvc.find(svcId);
-      if (k == keyOfSvc.end() || bySvcId.count(svcId) ||
-          (st.frontends.count(k->second->key) && !st.frontends.at(k->second->key).retired)) {
+      if (k == keyOfSvc.end() || bySvcId.count(svcId)) {
         orphanBackends.push_back(id);
         continue;
       }
-      ActualFrontend& f = st.frontends[k->second->key];
+      FrontendKey key = k->second->key;
+      if (taken(key, svcId)) key.scope = SVC_SCOPE_INTERNAL;
+      if (taken(key, svcId)) {
+        orphanBackends.push_back(id);
+        continue;
+      }
+      ActualFrontend& f = st.frontends[key];
       if (!f.retired) {
-        f.key = k->second->key;
+        f.key = key;
         f.svcId = svcId;
         f.retired = true;
         // Not a single-entry flow: not its backends' designated frontend.
