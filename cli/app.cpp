@@ -57,19 +57,19 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
 
   GetOptions getOpts;
   auto* get = app.add_subcommand("get", "Display one or many resources (svc, ep, endpointslice)");
-  get->add_option("args", getOpts.args, "RESOURCE [NAME...] | RESOURCE/NAME...");
+  get->add_option("args", getOpts.args, "TYPE[,TYPE...] [NAME...] | TYPE/NAME...");
   addNamespace(get, getOpts.nameSpace);
   get->add_flag("-A,--all-namespaces", getOpts.allNamespaces, "List across all namespaces");
   get->add_option("-o,--output", getOpts.output, "Output format: wide|json|yaml|name");
 
   DescribeOptions describeOpts;
   auto* describe = app.add_subcommand("describe", "Show details of svc, ep or endpointslice");
-  describe->add_option("args", describeOpts.args, "RESOURCE [NAME...] | RESOURCE/NAME...");
+  describe->add_option("args", describeOpts.args, "TYPE[,TYPE...] [NAME...] | TYPE/NAME...");
   addNamespace(describe, describeOpts.nameSpace);
 
   DeleteOptions deleteOpts;
   auto* del = app.add_subcommand("delete", "Delete resources by name or by manifest");
-  del->add_option("args", deleteOpts.args, "RESOURCE NAME... | RESOURCE/NAME...");
+  del->add_option("args", deleteOpts.args, "TYPE[,TYPE...] NAME... | TYPE/NAME...");
   del->add_option("-f,--filename", deleteOpts.files, "File, directory or - (stdin)")
       ->allow_extra_args(false);
   del->add_flag("--strict", deleteOpts.strict,

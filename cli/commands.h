@@ -92,12 +92,15 @@ int runMonitor(Context& ctx, const MonitorOptions& opts);
 int runSvcctl(const std::vector<std::string>& argv, Context& ctx);
 
 // Shared helpers (common.cpp).
-// RESOURCE [NAME...] | RESOURCE/NAME... → type + names; prints the usage error.
+// kubectl's resource arguments → one Target per resource type, in order:
+//   TYPE[,TYPE...] [NAME...]  every type with the same names (none: list);
+//   TYPE/NAME...              a run of one type's names per target.
+// Prints kubectl's usage error and returns false on a bad argument.
 struct Target {
   ResourceType type;
   std::vector<std::string> names;
 };
-bool parseTargets(const std::vector<std::string>& args, Context& ctx, Target& target);
+bool parseTargets(const std::vector<std::string>& args, Context& ctx, std::vector<Target>& targets);
 // Reads FILE ("-" = ctx.in) into (source, text) pairs; directories expand.
 struct Manifest {
   std::string source;

@@ -61,20 +61,23 @@ bool readFile(const std::string& path, Context& ctx, std::string& text) {
 
 }  // namespace
 
-bool parseTargets(const std::vector<std::string>& args, Context& ctx, Target& target) {
+bool parseTargets(const std::vector<std::string>& args, Context& ctx,
+                  std::vector<Target>& targets) {
+  targets.clear();
   if (args.empty()) {
     ctx.err << "error: you must specify the type of resource: svc, ep or endpointslice\n";
     return false;
   }
   auto unknown = [&](const std::string& t) {
-    ctx.err << fmt::format("error: unknown resource type \"{}\"\n", t);
+    ctx.err << fmt::format("error: the server doesn't have a resource type \"{}\"\n", t);
     return false;
   };
   if (args[0].find('/') != std::string::npos) {
-    // TYPE/NAME [TYPE/NAME...]; svcctl handles one type per command.
+    // TYPE/NAME [TYPE/NAME...]: each run of one type is one target.
     for (const auto& a : args) {
       size_t slash = a.find('/');
-      if (slash == std::string::npos) {
+      std::string name = slash == std::string::npos ? "" : a.substr(slash + 1);
+      if (slash == std::string::npos || name.empty() || name.find('/') != std::string::npos) {
         ctx.err << fmt::format(
             "error: arguments in resource/name form must have a single resource and name: "
             "\"{}\"\n",
@@ -83,26 +86,14 @@ bool parseTargets(const std::vector<std::string>& args, Context& ctx, Target& ta
       }
       auto type = resolveResource(a.substr(0, slash));
       if (!type) return unknown(a.substr(0, slash));
-      if (!target.names.empty() && type->kind != target.type.kind) {
-        ctx.err << "error: svcctl handles one resource type per command\n";
-        return false;
-      }
-      std::string name = a.substr(slash + 1);
-      if (name.empty()) {
-        ctx.err << fmt::format(
-            "error: arguments in resource/name form must have a single "
-            "resource and name: \"{}\"\n",
-            a);
-        return false;
-      }
-      target.type = *type;
-      target.names.push_back(name);
+      if (targets.empty() || targets.back().type.kind != type->kind)
+        targets.push_back(Target{*type, {}});
+      targets.back().names.push_back(name);
     }
     return true;
   }
-  auto type = resolveResource(args[0]);
-  if (!type) return unknown(args[0]);
-  target.type = *type;
+  // TYPE[,TYPE...] [NAME...]; kubectl's "all" category holds Services here.
+  std::vector<std::string> names;
   for (size_t i = 1; i < args.size(); ++i) {
     if (args[i].find('/') != std::string::npos) {
       ctx.err
@@ -111,7 +102,20 @@ bool parseTargets(const std::vector<std::string>& args, Context& ctx, Target& ta
              "instead of 'svcctl get resource resource/<resource_name>'\n";
       return false;
     }
-    target.names.push_back(args[i]);
+    names.push_back(args[i]);
+  }
+  size_t pos = 0;
+  const std::string& list = args[0];
+  while (true) {
+    size_t comma = list.find(',', pos);
+    std::string t = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    auto type = t == "all" ? resolveResource("services") : resolveResource(t);
+    if (!type) return unknown(t);
+    bool seen = std::any_of(targets.begin(), targets.end(),
+                            [&](const Target& x) { return x.type.kind == type->kind; });
+    if (!seen) targets.push_back(Target{*type, names});
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
   }
   return true;
 }

@@ -36,18 +36,19 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
       requests.push_back(
           api::manifestRequest("delete", m.text, m.source, opts.strict, opts.nameSpace, true));
   } else {
-    Target target;
-    if (!parseTargets(opts.args, ctx, target)) return 1;
-    if (target.names.empty()) {
+    std::vector<Target> targets;
+    if (!parseTargets(opts.args, ctx, targets)) return 1;
+    if (targets.front().names.empty()) {
       ctx.err << "error: resource(s) were provided, but no name was specified\n";
       return 1;
     }
-    for (const auto& n : target.names)
-      requests.push_back(Json{
-          {"op", "delete"},
-          {"kind", target.type.kind},
-          {"namespace", opts.nameSpace.empty() ? "default" : opts.nameSpace},
-          {"name", n}}.dump(-1, ' ', false, Json::error_handler_t::replace));
+    for (const auto& target : targets)
+      for (const auto& n : target.names)
+        requests.push_back(Json{
+            {"op", "delete"},
+            {"kind", target.type.kind},
+            {"namespace", opts.nameSpace.empty() ? "default" : opts.nameSpace},
+            {"name", n}}.dump(-1, ' ', false, Json::error_handler_t::replace));
   }
   // As kubectl: what exists is deleted; each missing object is an error
   // line (exit 1), or nothing with --ignore-not-found.

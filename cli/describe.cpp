@@ -4,6 +4,9 @@
 // level) and aligned by the same tabwriter settings (minwidth 0, padding 2).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
+#include <iterator>
 #include <ostream>
 
 #include "cli/client.h"
@@ -123,6 +126,90 @@ std::string truncatedList(const std::vector<std::string>& items, const std::stri
   if (items.size() <= kMax) return join(items, ",");
   std::vector<std::string> head(items.begin(), items.begin() + kMax);
   return fmt::format("{} + {} more...", join(head, ","), items.size() - kMax);
+}
+
+namespace {
+
+// kubectl's label for a field of an object without a describer of its own
+// (smartLabelFor: camelCase words split as github.com/fatih/camelcase does,
+// each title-cased, common acronyms upper-cased; a name with characters
+// other than letters and '-' as it is).
+std::string smartLabel(const std::string& field) {
+  for (char c : field)
+    if (!std::isalpha(static_cast<unsigned char>(c)) && c != '-') return field;
+  auto cls = [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return std::islower(u) ? 1 : std::isupper(u) ? 2 : 3;
+  };
+  std::vector<std::string> runs;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (i == 0 || cls(field[i]) != cls(field[i - 1])) runs.emplace_back();
+    runs.back() += field[i];
+  }
+  // An upper-case run followed by lower case gives its last letter to it.
+  for (size_t i = 0; i + 1 < runs.size(); ++i)
+    if (!runs[i].empty() && cls(runs[i][0]) == 2 && cls(runs[i + 1][0]) == 1) {
+      runs[i + 1].insert(runs[i + 1].begin(), runs[i].back());
+      runs[i].pop_back();
+    }
+  std::string out;
+  for (const auto& r : runs) {
+    if (r.empty()) continue;
+    std::string up, title;
+    for (char c : r) up += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (up == "API" || up == "URL" || up == "UID" || up == "OSB" || up == "GUID") {
+      title = up;
+    } else {
+      for (char c : r) title += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      title[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(title[0])));
+    }
+    if (!out.empty()) out += ' ';
+    out += title;
+  }
+  return out;
+}
+
+// Go's %v of a JSON scalar as the dynamic client decodes it.
+std::string goValue(const Json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "<nil>";
+  return v.dump();
+}
+
+void unstructuredContent(Writer& w, int level, const Json& content, const std::string& prefix) {
+  static const char* const kSkip[] = {".metadata.managedFields", ".metadata.name",
+                                      ".metadata.namespace", ".metadata.labels",
+                                      ".metadata.annotations"};
+  for (auto it = content.begin(); it != content.end(); ++it) {  // sorted keys
+    const std::string path = prefix + "." + it.key();
+    if (std::find(std::begin(kSkip), std::end(kSkip), path) != std::end(kSkip)) continue;
+    const Json& v = it.value();
+    if (v.is_object()) {
+      w.write(level, smartLabel(it.key()) + ":\n");
+      unstructuredContent(w, level + 1, v, path);
+    } else if (v.is_array()) {
+      w.write(level, smartLabel(it.key()) + ":\n");
+      for (const auto& child : v) {
+        if (child.is_object())
+          unstructuredContent(w, level + 1, child, path);
+        else
+          w.write(level + 1, goValue(child) + "\n");
+      }
+    } else {
+      w.write(level, smartLabel(it.key()) + ":\t" + goValue(v) + "\n");
+    }
+  }
+}
+
+}  // namespace
+
+// kubectl's generic describer (the MetalLB kinds: no describer of their own).
+std::string describeGeneric(const Json& obj) {
+  Writer w;
+  header(w, obj);
+  unstructuredContent(w, 0, stripInternal(obj), "");
+  w.write(0, "Events:\t<none>\n");
+  return w.done();
 }
 
 std::string describeService(const Json& svc) {
@@ -260,41 +347,44 @@ std::string describeEndpointSlice(const Json& slice) {
 }
 
 int runDescribe(Context& ctx, const DescribeOptions& opts) {
-  Target target;
-  if (!parseTargets(opts.args, ctx, target)) return 1;
-  auto describe = [&](const Json& item) {
-    if (target.type.kind == "Service") return describeService(item);
-    if (target.type.kind == "Endpoints") return describeEndpoints(item);
-    return describeEndpointSlice(item);
+  std::vector<Target> targets;
+  if (!parseTargets(opts.args, ctx, targets)) return 1;
+  auto describe = [&](const std::string& kind, const Json& item) {
+    if (kind == "Service") return describeService(item);
+    if (kind == "Endpoints") return describeEndpoints(item);
+    if (kind == "EndpointSlice") return describeEndpointSlice(item);
+    return describeGeneric(item);
   };
-  std::vector<std::string> names = target.names;
-  if (names.empty()) names.push_back("");  // describe every object in the namespace
   int rc = 0;
   bool first = true;
   size_t shown = 0;
-  for (const auto& name : names) {
-    Json req = {{"op", "get"},
-                {"kind", target.type.kind},
-                {"namespace", opts.nameSpace},
-                {"allNamespaces", false},
-                {"name", name}};
-    auto resp = callDaemon(ctx.socketPath, req, ctx.timeout);
-    if (!resp) {
-      ctx.err << resp.error().message << "\n";
-      if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here
-      rc = 1;
-      continue;
-    }
-    const Json& items = at(*resp, {"items"});
-    if (!items.is_array()) continue;
-    for (const auto& item : items) {
-      if (!first) ctx.out << "\n\n";
-      first = false;
-      ctx.out << describe(item);
-      ++shown;
+  for (const auto& target : targets) {
+    std::vector<std::string> names = target.names;
+    if (names.empty()) names.push_back("");  // describe every object in the namespace
+    for (const auto& name : names) {
+      Json req = {{"op", "get"},
+                  {"kind", target.type.kind},
+                  {"namespace", opts.nameSpace},
+                  {"allNamespaces", false},
+                  {"name", name}};
+      auto resp = callDaemon(ctx.socketPath, req, ctx.timeout);
+      if (!resp) {
+        ctx.err << resp.error().message << "\n";
+        if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here
+        rc = 1;
+        continue;
+      }
+      const Json& items = at(*resp, {"items"});
+      if (!items.is_array()) continue;
+      for (const auto& item : items) {
+        if (!first) ctx.out << "\n\n";
+        first = false;
+        ctx.out << describe(target.type.kind, item);
+        ++shown;
+      }
     }
   }
-  if (target.names.empty() && shown == 0 && rc == 0)
+  if (targets.front().names.empty() && shown == 0 && rc == 0)
     ctx.err << fmt::format("No resources found in {} namespace.\n", opts.nameSpace);
   return rc;
 }

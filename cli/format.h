@@ -39,6 +39,7 @@ std::string formatSliceEndpoints(const Json& slice);        // 10.0.0.1,10.0.0.2
 struct TableOptions {
   bool wide = false;
   bool allNamespaces = false;
+  bool withKind = false;  // NAME as TYPE/NAME (kubectl, when several kinds are shown)
 };
 // `kubectl get` table for items of one kind.
 std::string renderGetTable(const std::string& kind, const std::vector<Json>& items,
@@ -60,6 +61,7 @@ std::string renderNames(const std::vector<Json>& items, const std::string& fallb
 std::string describeService(const Json& svc);
 std::string describeEndpoints(const Json& ep);
 std::string describeEndpointSlice(const Json& slice);
+std::string describeGeneric(const Json& obj);  // the MetalLB kinds
 // kubectl's endpoint list: first 3 joined by ",", then " + N more...".
 std::string truncatedList(const std::vector<std::string>& items, const std::string& empty);
 

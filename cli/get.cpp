@@ -212,7 +212,8 @@ std::string renderGetTable(const std::string& kind, const std::vector<Json>& ite
   for (const auto& item : items) {
     std::vector<std::string> row;
     if (opts.allNamespaces) row.push_back(str(at(item, {"metadata", "namespace"})));
-    row.push_back(str(at(item, {"metadata", "name"})));
+    row.push_back((opts.withKind ? qualifiedName(kind) + "/" : std::string()) +
+                  str(at(item, {"metadata", "name"})));
     if (kind == "Service") {
       row.push_back(str(at(item, {"spec", "type"}), "ClusterIP"));
       row.push_back(serviceClusterIp(item));
@@ -262,17 +263,19 @@ int runGet(Context& ctx, const GetOptions& opts) {
         opts.output);
     return 1;
   }
-  Target target;
-  if (!parseTargets(opts.args, ctx, target)) return 1;
-  if (opts.allNamespaces && !target.names.empty()) {
+  std::vector<Target> targets;
+  if (!parseTargets(opts.args, ctx, targets)) return 1;
+  const bool named = !targets.front().names.empty();
+  if (opts.allNamespaces && named) {
     ctx.err << "error: a resource cannot be retrieved by name across all namespaces\n";
     return 1;
   }
 
-  std::vector<Json> items;
+  // Each target's items, in the order asked (kubectl's infos).
+  std::vector<std::pair<std::string, std::vector<Json>>> groups;
   int rc = 0;
   bool unreachable = false;
-  auto fetch = [&](const std::string& name) {
+  auto fetch = [&](const Target& target, const std::string& name, std::vector<Json>& items) {
     Json req = {{"op", "get"},
                 {"kind", target.type.kind},
                 {"namespace", opts.nameSpace},
@@ -290,42 +293,50 @@ int runGet(Context& ctx, const GetOptions& opts) {
       for (const auto& it : got) items.push_back(it);
     return true;
   };
-
-  bool listing = target.names.empty();
-  if (listing) {
-    if (!fetch("")) return 1;
-    // The API server lists in key order: namespace, then name.
-    std::stable_sort(items.begin(), items.end(), [](const Json& a, const Json& b) {
-      auto key = [](const Json& j) {
-        return std::make_pair(str(at(j, {"metadata", "namespace"})),
-                              str(at(j, {"metadata", "name"})));
-      };
-      return key(a) < key(b);
-    });
-  } else {
-    for (const auto& n : target.names)
-      if (!fetch(n) && unreachable) return 1;
+  for (const auto& target : targets) {
+    std::vector<Json> items;
+    if (!named) {
+      if (!fetch(target, "", items)) return 1;
+      // The API server lists in key order: namespace, then name.
+      std::stable_sort(items.begin(), items.end(), [](const Json& a, const Json& b) {
+        auto key = [](const Json& j) {
+          return std::make_pair(str(at(j, {"metadata", "namespace"})),
+                                str(at(j, {"metadata", "name"})));
+        };
+        return key(a) < key(b);
+      });
+    } else {
+      for (const auto& n : target.names)
+        if (!fetch(target, n, items) && unreachable) return 1;
+    }
+    groups.emplace_back(target.type.kind, std::move(items));
+  }
+  std::vector<Json> all;
+  std::set<std::string> kinds;
+  for (const auto& [kind, items] : groups) {
+    if (!items.empty()) kinds.insert(kind);
+    all.insert(all.end(), items.begin(), items.end());
   }
 
   switch (*format) {
     case OutputFormat::Json:
     case OutputFormat::Yaml: {
-      if (!listing && items.empty()) return rc;
-      Json doc = (!listing && target.names.size() == 1 && items.size() == 1)
-                     ? stripInternal(items[0])
-                     : listWrapper(items);
+      if (named && all.empty()) return rc;
+      // One object when one was named (kubectl's single item implied).
+      const bool single = named && targets.size() == 1 && targets[0].names.size() == 1;
+      Json doc = single && all.size() == 1 ? stripInternal(all[0]) : listWrapper(all);
       ctx.out << (*format == OutputFormat::Json ? toJsonText(doc) : toYaml(doc));
       return rc;
     }
     case OutputFormat::Name:
-      ctx.out << renderNames(items, target.type.kind);
+      for (const auto& [kind, items] : groups) ctx.out << renderNames(items, kind);
       return rc;
     case OutputFormat::Table:
     case OutputFormat::Wide:
       break;
   }
-  if (items.empty()) {
-    if (listing) {
+  if (all.empty()) {
+    if (!named && rc == 0) {
       if (opts.allNamespaces)
         ctx.err << "No resources found\n";
       else
@@ -333,8 +344,16 @@ int runGet(Context& ctx, const GetOptions& opts) {
     }
     return rc;
   }
-  TableOptions topts{*format == OutputFormat::Wide, opts.allNamespaces};
-  ctx.out << renderGetTable(target.type.kind, items, topts, ctx.now);
+  // kubectl: one table per resource type, a blank line between them, and
+  // names as TYPE/NAME once objects of more than one kind are shown.
+  TableOptions topts{*format == OutputFormat::Wide, opts.allNamespaces, kinds.size() > 1};
+  bool written = false;
+  for (const auto& [kind, items] : groups) {
+    if (items.empty()) continue;
+    if (written) ctx.out << "\n";
+    ctx.out << renderGetTable(kind, items, topts, ctx.now);
+    written = true;
+  }
   return rc;
 }
 

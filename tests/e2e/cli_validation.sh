@@ -310,6 +310,33 @@ test_delete_partly_missing() {
     assert_eq "0:" "$rc:$out" "delete --ignore-not-found of a missing name"
 }
 
+# kubectl's several types in one command: TYPE,TYPE [NAME] and TYPE/NAME...
+test_several_types() {
+    local out err rc
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: multi}\nspec:\n  clusterIP: 10.96.0.41\n  ports: [{port: 80, targetPort: 8080}]\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: multi}\nsubsets:\n- addresses: [{ip: 10.244.9.9}]\n  ports: [{port: 8080}]\n' >"$TOPO_TMP/multi.yaml"
+    assert_ok "apply multi" svcctl apply -f "$TOPO_TMP/multi.yaml" || return
+    out=$(svcctl get svc,ep multi 2>&1)
+    assert_contains "$out" "service/multi" "get svc,ep NAME: the Service, kind-qualified"
+    assert_contains "$out" "endpoints/multi   10.244.9.9:8080" "get svc,ep NAME: its Endpoints"
+    assert_eq 2 "$(grep -c '^NAME ' <<<"$out")" "get svc,ep NAME: one table per type"
+    assert_eq "endpoints/multi service/multi" "$(svcctl get ep/multi svc/multi -o name 2>&1 | xargs)" \
+        "get TYPE/NAME TYPE/NAME -o name, in the order asked"
+    out=$(svcctl describe svc,ep multi 2>&1)
+    assert_contains "$out" "IP:                10.96.0.41" "describe svc,ep: the Service"
+    assert_contains "$out" "Addresses:          10.244.9.9" "describe svc,ep: the Endpoints"
+    out=$(svcctl delete svc,ep multi 2>&1); rc=$?
+    assert_eq "0" "$rc" "delete svc,ep NAME: exit status"
+    assert_eq $'service "multi" deleted\nendpoints "multi" deleted' "$out" "delete svc,ep NAME: both deleted"
+    out=$(svcctl get svc,ep multi 2>"$TOPO_TMP/multi.err"); rc=$?
+    err=$(cat "$TOPO_TMP/multi.err")
+    assert_eq "1:" "$rc:$out" "get svc,ep of deleted objects: exit 1, no table"
+    assert_contains "$err" 'services "multi" not found' "the Service named NotFound"
+    assert_contains "$err" 'endpoints "multi" not found' "the Endpoints named NotFound"
+    out=$(svcctl get svc,pods 2>&1); rc=$?
+    assert_eq "1" "$rc" "a type svclbd does not serve: exit status"
+    assert_eq "error: the server doesn't have a resource type \"pods\"" "$out" "a type svclbd does not serve"
+}
+
 run_test "cli: invalid manifests rejected, nothing changes" test_invalid_manifests
 run_test "cli: delete -f deletes what exists, names what does not" test_delete_partly_missing
 run_test "cli: several files in one apply are all-or-nothing" test_multi_file_all_or_nothing
@@ -318,6 +345,7 @@ run_test "cli: a Service with an SCTP port is applied with a warning" test_sctp_
 run_test "cli: a Service beside a Deployment: skipped kinds warned, --strict refuses" test_mixed_kinds
 run_test "cli: get svc" test_get_svc
 run_test "cli: get ep" test_get_ep
+run_test "cli: several types in one get/describe/delete" test_several_types
 run_test "cli: describe svc" test_describe
 run_test "cli: apply/unchanged/delete/NotFound" test_apply_delete_cycle
 run_test "cli: daemon not running" test_no_daemon

@@ -319,6 +319,103 @@ TEST(CliCommands, DescribeUsesHelperEndpoints) {
   EXPECT_EQ(d.request(0)["name"], "web");
 }
 
+// kubectl get TYPE,TYPE / TYPE/NAME TYPE/NAME: one table per type in the
+// order asked, a blank line between, names as TYPE/NAME once more than one
+// kind is shown; -o name and -o json cover every type.
+TEST(CliCommands, GetSeveralTypesAsKubectl) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  const std::string svcs = R"({"ok":true,"items":[
+      {"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"default",
+       "creationTimestamp":"2024-05-01T12:00:00Z"},
+       "spec":{"type":"ClusterIP","clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10"],
+               "ports":[{"port":80,"protocol":"TCP","targetPort":8080}]}}]})"
+                           "\n";
+  const std::string eps = R"({"ok":true,"items":[
+      {"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"web","namespace":"default",
+       "creationTimestamp":"2024-05-01T12:00:00Z"},
+       "subsets":[{"addresses":[{"ip":"10.244.1.11"}],"ports":[{"port":8080}]}]}]})"
+                          "\n";
+  const std::string none = "{\"ok\":true,\"items\":[]}\n";
+  FakeDaemon d(path, {svcs, eps, svcs, none, eps, svcs, svcs, eps, none, none});
+  auto both = svcctl(path, {"get", "svc,ep"});
+  // Only one kind has objects: kubectl shows plain names.
+  auto oneKind = svcctl(path, {"get", "services,endpointslices"});
+  auto names = svcctl(path, {"get", "ep/web", "svc/web", "-o", "name"});
+  auto json = svcctl(path, {"get", "svc,ep", "web", "-o", "json"});
+  auto empty = svcctl(path, {"get", "svc,ep"});
+  EXPECT_EQ(both.rc, 0) << both.err;
+  EXPECT_EQ(both.out,
+            "NAME          TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE\n"
+            "service/web   ClusterIP   10.96.0.10   <none>        80/TCP    5s\n"
+            "\n"
+            "NAME            ENDPOINTS          AGE\n"
+            "endpoints/web   10.244.1.11:8080   5s\n");
+  EXPECT_EQ(oneKind.rc, 0) << oneKind.err;
+  EXPECT_EQ(oneKind.out,
+            "NAME   TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE\n"
+            "web    ClusterIP   10.96.0.10   <none>        80/TCP    5s\n");
+  EXPECT_EQ(names.rc, 0) << names.err;
+  EXPECT_EQ(names.out, "endpoints/web\nservice/web\n");
+  EXPECT_EQ(json.rc, 0) << json.err;
+  auto doc = nlohmann::json::parse(json.out);
+  EXPECT_EQ(doc["kind"], "List");
+  ASSERT_EQ(doc["items"].size(), 2u);
+  EXPECT_EQ(doc["items"][0]["kind"], "Service");
+  EXPECT_EQ(doc["items"][1]["kind"], "Endpoints");
+  EXPECT_EQ(empty.rc, 0);
+  EXPECT_EQ(empty.out, "");
+  EXPECT_EQ(empty.err, "No resources found in default namespace.\n");
+  EXPECT_EQ(d.request(0)["kind"], "Service");
+  EXPECT_EQ(d.request(1)["kind"], "Endpoints");
+  EXPECT_EQ(d.request(1)["name"], "");
+  EXPECT_EQ(d.request(3)["kind"], "EndpointSlice");
+  EXPECT_EQ(d.request(4), nlohmann::json({{"op", "get"},
+                                          {"kind", "Endpoints"},
+                                          {"namespace", "default"},
+                                          {"allNamespaces", false},
+                                          {"name", "web"}}));
+  EXPECT_EQ(d.request(5)["kind"], "Service");
+  EXPECT_EQ(d.request(7)["name"], "web");
+}
+
+// kubectl's generic describer for kinds without their own (MetalLB's).
+TEST(CliCommands, DescribeGenericKinds) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  FakeDaemon d(path, {R"({"ok":true,"items":[{"apiVersion":"metallb.io/v1beta1",
+      "kind":"IPAddressPool","metadata":{"name":"pool1","namespace":"metallb-system",
+      "uid":"u-1","creationTimestamp":"2024-05-01T12:00:00Z","labels":{"tier":"a"}},
+      "spec":{"addresses":["192.168.10.0/24","10.0.0.1-10.0.0.9"],"autoAssign":false,
+              "avoidBuggyIPs":true,"serviceAllocation":{"priority":5,
+              "namespaces":["web"]}}}]})"
+                      "\n"});
+  auto run = svcctl(path, {"describe", "ipaddresspools", "pool1", "-n", "metallb-system"});
+  EXPECT_EQ(run.rc, 0) << run.err;
+  EXPECT_EQ(run.out,
+            "Name:         pool1\n"
+            "Namespace:    metallb-system\n"
+            "Labels:       tier=a\n"
+            "Annotations:  <none>\n"
+            "API Version:  metallb.io/v1beta1\n"
+            "Kind:         IPAddressPool\n"
+            "Metadata:\n"
+            "  Creation Timestamp:  2024-05-01T12:00:00Z\n"
+            "  UID:                 u-1\n"
+            "Spec:\n"
+            "  Addresses:\n"
+            "    192.168.10.0/24\n"
+            "    10.0.0.1-10.0.0.9\n"
+            "  Auto Assign:       false\n"
+            "  Avoid Buggy I Ps:  true\n"
+            "  Service Allocation:\n"
+            "    Namespaces:\n"
+            "      web\n"
+            "    Priority:  5\n"
+            "Events:        <none>\n");
+  EXPECT_EQ(d.request(0)["kind"], "IPAddressPool");
+}
+
 TEST(CliCommands, DeleteByNameAndByFile) {
   TempDir dir;
   std::string path = dir.path() + "/svclbd.sock";
@@ -438,7 +535,14 @@ TEST(CliCommands, UsageErrors) {
   const std::string sock = "/nonexistent/svclbd.sock";
   auto unknown = svcctl(sock, {"get", "foo"});
   EXPECT_EQ(unknown.rc, 1);
-  EXPECT_EQ(unknown.err, "error: unknown resource type \"foo\"\n");
+  EXPECT_EQ(unknown.err, "error: the server doesn't have a resource type \"foo\"\n");
+  auto emptyType = svcctl(sock, {"get", "svc,"});
+  EXPECT_EQ(emptyType.rc, 1);
+  EXPECT_EQ(emptyType.err, "error: the server doesn't have a resource type \"\"\n");
+  auto badPair = svcctl(sock, {"get", "svc/web", "ep"});
+  EXPECT_EQ(badPair.err,
+            "error: arguments in resource/name form must have a single resource and name: "
+            "\"ep\"\n");
   auto format = svcctl(sock, {"get", "svc", "-o", "table"});
   EXPECT_EQ(format.rc, 1);
   EXPECT_NE(format.err.find("error: unable to match a printer"), std::string::npos);
