@@ -61,11 +61,17 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   addNamespace(get, getOpts.nameSpace);
   get->add_flag("-A,--all-namespaces", getOpts.allNamespaces, "List across all namespaces");
   get->add_option("-o,--output", getOpts.output, "Output format: wide|json|yaml|name");
+  get->add_option("-l,--selector", getOpts.selector,
+                  "Label selector: key=value, key!=value, key in (a,b), key notin (a,b), key, !key "
+                  "(comma = and)");
+  get->add_flag("--show-labels", getOpts.showLabels, "Show all labels as the last column");
+  get->add_flag("--no-headers", getOpts.noHeaders, "Don't print headers");
 
   DescribeOptions describeOpts;
   auto* describe = app.add_subcommand("describe", "Show details of svc, ep or endpointslice");
   describe->add_option("args", describeOpts.args, "TYPE[,TYPE...] [NAME...] | TYPE/NAME...");
   addNamespace(describe, describeOpts.nameSpace);
+  describe->add_option("-l,--selector", describeOpts.selector, "Label selector (as get -l)");
 
   DeleteOptions deleteOpts;
   auto* del = app.add_subcommand("delete", "Delete resources by name or by manifest");
@@ -77,6 +83,9 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   addNamespace(del, deleteOpts.nameSpace);
   del->add_flag("--ignore-not-found", deleteOpts.ignoreNotFound,
                 "Treat \"resource not found\" as a successful delete");
+  del->add_option("-l,--selector", deleteOpts.selector,
+                  "Delete the objects of the given types that this label selector selects");
+  del->add_flag("--all", deleteOpts.all, "Delete every object of the given types in the namespace");
 
   std::string statsOutput;
   auto* stats = app.add_subcommand("stats", "Show per-service, per-backend and drop counters");

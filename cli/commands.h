@@ -43,12 +43,16 @@ struct GetOptions {
   std::string nameSpace = "default";
   bool allNamespaces = false;
   std::string output;
+  std::string selector;  // -l: label selector (cli/selector.h)
+  bool showLabels = false;
+  bool noHeaders = false;
 };
 int runGet(Context& ctx, const GetOptions& opts);
 
 struct DescribeOptions {
   std::vector<std::string> args;  // RESOURCE NAME... or RESOURCE/NAME
   std::string nameSpace = "default";
+  std::string selector;  // -l
 };
 int runDescribe(Context& ctx, const DescribeOptions& opts);
 
@@ -58,6 +62,8 @@ struct DeleteOptions {
   std::string nameSpace;        // -n ("" = default; with -f: the manifest's, else default)
   bool strict = false;          // as ApplyOptions::strict, for -f
   bool ignoreNotFound = false;  // --ignore-not-found: a missing object is no error
+  std::string selector;         // -l: delete the objects of the types it selects
+  bool all = false;             // --all: every object of the types in the namespace
 };
 int runDelete(Context& ctx, const DeleteOptions& opts);
 

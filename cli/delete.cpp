@@ -6,6 +6,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/json_util.h"
+#include "cli/selector.h"
 #include "common/api.h"
 
 namespace svclb::cli {
@@ -24,6 +25,11 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
     ctx.err << "error: specify either -f FILE or RESOURCE NAME, not both\n";
     return 1;
   }
+  if (!opts.files.empty() && (opts.all || !opts.selector.empty())) {
+    ctx.err << "error: -f FILE deletes the file's objects: --selector and --all take a "
+               "RESOURCE instead\n";
+    return 1;
+  }
   if (opts.files.empty() && opts.args.empty()) {
     ctx.err << "error: You must provide one or more resources by argument or filename.\n";
     return 1;
@@ -38,17 +44,55 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
   } else {
     std::vector<Target> targets;
     if (!parseTargets(opts.args, ctx, targets)) return 1;
-    if (targets.front().names.empty()) {
+    const std::string ns = opts.nameSpace.empty() ? "default" : opts.nameSpace;
+    auto selector = Selector::parse(opts.selector);
+    if (!selector) {
+      ctx.err << "error: " << selector.error().message << "\n";
+      return 1;
+    }
+    const bool bySelector = opts.all || !opts.selector.empty();
+    if (opts.all && !opts.selector.empty()) {
+      ctx.err << "error: cannot set --all and --selector at the same time\n";
+      return 1;
+    }
+    if (bySelector && !targets.front().names.empty()) {
+      ctx.err << "error: name cannot be provided when a selector is specified\n";
+      return 1;
+    }
+    if (!bySelector && targets.front().names.empty()) {
       ctx.err << "error: resource(s) were provided, but no name was specified\n";
       return 1;
     }
+    if (bySelector) {
+      // The names come from the daemon's list, filtered here; an object gone
+      // before its delete request is a NotFound, as with kubectl.
+      for (auto& target : targets) {
+        Json req = {{"op", "get"},
+                    {"kind", target.type.kind},
+                    {"namespace", ns},
+                    {"allNamespaces", false},
+                    {"name", ""}};
+        auto resp = callDaemon(ctx.socketPath, req, ctx.timeout);
+        if (!resp) {
+          ctx.err << resp.error().message << "\n";
+          return 1;
+        }
+        const Json& items = at(*resp, {"items"});
+        if (items.is_array())
+          for (const auto& item : items)
+            if (selector->matches(item))
+              target.names.push_back(str(at(item, {"metadata", "name"})));
+      }
+    }
     for (const auto& target : targets)
       for (const auto& n : target.names)
-        requests.push_back(Json{
-            {"op", "delete"},
-            {"kind", target.type.kind},
-            {"namespace", opts.nameSpace.empty() ? "default" : opts.nameSpace},
-            {"name", n}}.dump(-1, ' ', false, Json::error_handler_t::replace));
+        requests.push_back(
+            Json{{"op", "delete"}, {"kind", target.type.kind}, {"namespace", ns}, {"name", n}}.dump(
+                -1, ' ', false, Json::error_handler_t::replace));
+    if (requests.empty()) {
+      ctx.err << "No resources found\n";
+      return 0;
+    }
   }
   // As kubectl: what exists is deleted; each missing object is an error
   // line (exit 1), or nothing with --ignore-not-found.

@@ -12,6 +12,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/json_util.h"
+#include "cli/selector.h"
 #include "cli/table.h"
 
 namespace svclb::cli {
@@ -349,6 +350,15 @@ std::string describeEndpointSlice(const Json& slice) {
 int runDescribe(Context& ctx, const DescribeOptions& opts) {
   std::vector<Target> targets;
   if (!parseTargets(opts.args, ctx, targets)) return 1;
+  auto selector = Selector::parse(opts.selector);
+  if (!selector) {
+    ctx.err << "error: " << selector.error().message << "\n";
+    return 1;
+  }
+  if (!targets.front().names.empty() && !selector->empty()) {
+    ctx.err << "error: name cannot be provided when a selector is specified\n";
+    return 1;
+  }
   auto describe = [&](const std::string& kind, const Json& item) {
     if (kind == "Service") return describeService(item);
     if (kind == "Endpoints") return describeEndpoints(item);
@@ -377,6 +387,7 @@ int runDescribe(Context& ctx, const DescribeOptions& opts) {
       const Json& items = at(*resp, {"items"});
       if (!items.is_array()) continue;
       for (const auto& item : items) {
+        if (!selector->matches(item)) continue;
         if (!first) ctx.out << "\n\n";
         first = false;
         ctx.out << describe(target.type.kind, item);

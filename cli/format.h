@@ -39,7 +39,9 @@ std::string formatSliceEndpoints(const Json& slice);        // 10.0.0.1,10.0.0.2
 struct TableOptions {
   bool wide = false;
   bool allNamespaces = false;
-  bool withKind = false;  // NAME as TYPE/NAME (kubectl, when several kinds are shown)
+  bool withKind = false;    // NAME as TYPE/NAME (kubectl, when several kinds are shown)
+  bool noHeaders = false;   // --no-headers
+  bool showLabels = false;  // --show-labels: a LABELS column last
 };
 // `kubectl get` table for items of one kind.
 std::string renderGetTable(const std::string& kind, const std::vector<Json>& items,

@@ -9,6 +9,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/json_util.h"
+#include "cli/selector.h"
 #include "cli/table.h"
 
 namespace svclb::cli {
@@ -208,6 +209,7 @@ std::string renderGetTable(const std::string& kind, const std::vector<Json>& ite
   } else {
     header.insert(header.end(), {"NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"});
   }
+  if (opts.showLabels) header.push_back("LABELS");
   Table table(header);
   for (const auto& item : items) {
     std::vector<std::string> row;
@@ -249,9 +251,10 @@ std::string renderGetTable(const std::string& kind, const std::vector<Json>& ite
       row.push_back(formatSliceEndpoints(item));
       row.push_back(ageOf(item, now));
     }
+    if (opts.showLabels) row.push_back(formatSelector(at(item, {"metadata", "labels"})));
     table.addRow(std::move(row));
   }
-  return table.render();
+  return table.render("", !opts.noHeaders);
 }
 
 int runGet(Context& ctx, const GetOptions& opts) {
@@ -268,6 +271,15 @@ int runGet(Context& ctx, const GetOptions& opts) {
   const bool named = !targets.front().names.empty();
   if (opts.allNamespaces && named) {
     ctx.err << "error: a resource cannot be retrieved by name across all namespaces\n";
+    return 1;
+  }
+  auto selector = Selector::parse(opts.selector);
+  if (!selector) {
+    ctx.err << "error: " << selector.error().message << "\n";
+    return 1;
+  }
+  if (named && !selector->empty()) {
+    ctx.err << "error: name cannot be provided when a selector is specified\n";
     return 1;
   }
 
@@ -290,7 +302,8 @@ int runGet(Context& ctx, const GetOptions& opts) {
     }
     const Json& got = at(*resp, {"items"});
     if (got.is_array())
-      for (const auto& it : got) items.push_back(it);
+      for (const auto& it : got)
+        if (selector->matches(it)) items.push_back(it);
     return true;
   };
   for (const auto& target : targets) {
@@ -346,7 +359,8 @@ int runGet(Context& ctx, const GetOptions& opts) {
   }
   // kubectl: one table per resource type, a blank line between them, and
   // names as TYPE/NAME once objects of more than one kind are shown.
-  TableOptions topts{*format == OutputFormat::Wide, opts.allNamespaces, kinds.size() > 1};
+  TableOptions topts{*format == OutputFormat::Wide, opts.allNamespaces, kinds.size() > 1,
+                     opts.noHeaders, opts.showLabels};
   bool written = false;
   for (const auto& [kind, items] : groups) {
     if (items.empty()) continue;

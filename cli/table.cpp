@@ -106,7 +106,7 @@ std::string tabwrite(const std::string& text, int minWidth, int padding) {
   return out;
 }
 
-std::string Table::render(const std::string& indent) const {
+std::string Table::render(const std::string& indent, bool withHeader) const {
   std::string text;
   auto add = [&](const std::vector<std::string>& cells) {
     for (size_t i = 0; i < cells.size(); ++i) {
@@ -115,7 +115,7 @@ std::string Table::render(const std::string& indent) const {
     }
     text += '\n';
   };
-  add(header_);
+  if (withHeader) add(header_);
   for (const auto& r : rows_) add(r);
   std::string aligned = tabwrite(text, 6, 3);
   std::string out;

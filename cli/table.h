@@ -23,7 +23,8 @@ class Table {
   void addRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
   bool empty() const { return rows_.empty(); }
   // indent is prepended to every output line (after alignment).
-  std::string render(const std::string& indent = "") const;
+  // withHeader false: rows only, aligned among themselves (kubectl --no-headers).
+  std::string render(const std::string& indent = "", bool withHeader = true) const;
 
  private:
   std::vector<std::string> header_;

@@ -13,9 +13,9 @@ _svcctl_flags() {
     case $1 in
         "") echo "--socket --request-timeout --help" ;;
         apply) echo "-f --filename --strict --help" ;;
-        get) echo "-n --namespace -A --all-namespaces -o --output --help" ;;
-        describe) echo "-n --namespace --help" ;;
-        delete) echo "-f --filename --strict -n --namespace --help" ;;
+        get) echo "-n --namespace -A --all-namespaces -o --output -l --selector --show-labels --no-headers --help" ;;
+        describe) echo "-n --namespace -l --selector --help" ;;
+        delete) echo "-f --filename --strict -n --namespace --ignore-not-found -l --selector --all --help" ;;
         stats | status) echo "-o --output --help" ;;
     esac
 }
@@ -71,7 +71,7 @@ _svcctl() {
     for ((i = 1; i < cword; i++)); do
         w=${words[i]}
         case $w in
-            --socket | --request-timeout | -n | --namespace | -o | --output | -f | --filename)
+            --socket | --request-timeout | -n | --namespace | -o | --output | -f | --filename | -l | --selector)
                 ((i++)) ;;
             -*) ;;
             *) if [[ -z $cmd ]]; then cmd=$w; else pos+=("$w"); fi ;;
@@ -94,6 +94,7 @@ _svcctl() {
         -f | --filename | --socket) taken=1 files=1 ;;
         --request-timeout) taken=1 values="5s 30s 1m 2m" ;;
         -n | --namespace) taken=1 ;;  # namespaces: svcctl cannot list them
+        -l | --selector) taken=1 ;;   # a selector is typed
     esac
     if ((taken)); then
         if ((files)); then

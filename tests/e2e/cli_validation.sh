@@ -337,6 +337,33 @@ test_several_types() {
     assert_eq "error: the server doesn't have a resource type \"pods\"" "$out" "a type svclbd does not serve"
 }
 
+# -l/--selector (get, describe, delete), delete --all, --show-labels, --no-headers.
+test_selectors() {
+    local out rc
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: sel-a, namespace: selns, labels: {tier: front, env: prod}}\nspec:\n  ports: [{port: 80}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: sel-b, namespace: selns, labels: {tier: back, env: dev}}\nspec:\n  ports: [{port: 81}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: sel-c, namespace: selns}\nspec:\n  ports: [{port: 82}]\n' >"$TOPO_TMP/sel.yaml"
+    assert_ok "apply three Services" svcctl apply -f "$TOPO_TMP/sel.yaml" || return
+    assert_eq "sel-a" "$(svcctl get svc -n selns -l tier=front -o name 2>&1 | sed 's|.*/||' | xargs)" "-l tier=front"
+    assert_eq "sel-b sel-c" "$(svcctl get svc -n selns -l 'env!=prod' -o name 2>&1 | sed 's|.*/||' | xargs)" \
+        "-l env!=prod (an absent key counts)"
+    assert_eq "sel-c" "$(svcctl get svc -n selns -l '!tier' -o name 2>&1 | sed 's|.*/||' | xargs)" "-l !tier"
+    assert_eq "sel-a sel-b" "$(svcctl get svc -n selns -l 'tier in (front,back)' -o name 2>&1 | sed 's|.*/||' | xargs)" \
+        "-l 'tier in (front,back)'"
+    out=$(svcctl get svc -n selns -l tier=front --show-labels --no-headers 2>&1)
+    assert_not_contains "$out" "NAME" "--no-headers"
+    assert_contains "$out" "env=prod,tier=front" "--show-labels"
+    out=$(svcctl get svc -n selns -l 'tier in front' 2>&1); rc=$?
+    assert_eq 1 "$rc" "a bad selector: exit status"
+    assert_contains "$out" "unable to parse the selector \"tier in front\"" "a bad selector is named"
+    assert_contains "$(svcctl describe svc -n selns -l env=dev 2>&1)" "Name:              sel-b" "describe -l"
+    out=$(svcctl delete svc -n selns -l env=dev 2>&1)
+    assert_eq 'service "sel-b" deleted' "$out" "delete -l env=dev"
+    out=$(svcctl delete svc -n selns -l env=dev 2>&1); rc=$?
+    assert_eq "0:No resources found" "$rc:$out" "delete -l with nothing selected"
+    out=$(svcctl delete svc -n selns --all 2>&1)
+    assert_eq $'service "sel-a" deleted\nservice "sel-c" deleted' "$out" "delete --all"
+    assert_eq "No resources found in selns namespace." "$(svcctl get svc -n selns 2>&1)" "the namespace is empty"
+}
+
 run_test "cli: invalid manifests rejected, nothing changes" test_invalid_manifests
 run_test "cli: delete -f deletes what exists, names what does not" test_delete_partly_missing
 run_test "cli: several files in one apply are all-or-nothing" test_multi_file_all_or_nothing
@@ -346,6 +373,7 @@ run_test "cli: a Service beside a Deployment: skipped kinds warned, --strict ref
 run_test "cli: get svc" test_get_svc
 run_test "cli: get ep" test_get_ep
 run_test "cli: several types in one get/describe/delete" test_several_types
+run_test "cli: label selectors, delete --all, --show-labels, --no-headers" test_selectors
 run_test "cli: describe svc" test_describe
 run_test "cli: apply/unchanged/delete/NotFound" test_apply_delete_cycle
 run_test "cli: daemon not running" test_no_daemon
