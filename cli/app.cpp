@@ -60,7 +60,8 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   get->add_option("args", getOpts.args, "TYPE[,TYPE...] [NAME...] | TYPE/NAME...");
   addNamespace(get, getOpts.nameSpace);
   get->add_flag("-A,--all-namespaces", getOpts.allNamespaces, "List across all namespaces");
-  get->add_option("-o,--output", getOpts.output, "Output format: wide|json|yaml|name");
+  get->add_option("-o,--output", getOpts.output,
+                  "Output format: wide|json|yaml|name|jsonpath=TEMPLATE|custom-columns=SPEC");
   get->add_option("-l,--selector", getOpts.selector,
                   "Label selector: key=value, key!=value, key in (a,b), key notin (a,b), key, !key "
                   "(comma = and)");

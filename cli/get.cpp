@@ -9,6 +9,7 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/json_util.h"
+#include "cli/jsonpath.h"
 #include "cli/selector.h"
 #include "cli/table.h"
 
@@ -257,12 +258,76 @@ std::string renderGetTable(const std::string& kind, const std::vector<Json>& ite
   return table.render("", !opts.noHeaders);
 }
 
+namespace {
+
+// -o jsonpath=TEMPLATE / custom-columns=SPEC: the parsed printer, or the
+// error kubectl gives.
+struct TemplatePrinter {
+  std::optional<JsonPath> jsonPath;
+  std::vector<std::pair<std::string, JsonPath>> columns;
+};
+
+std::optional<TemplatePrinter> templatePrinter(const std::string& output, Context& ctx) {
+  auto value = [&](const std::string& prefix) -> std::optional<std::string> {
+    if (output.rfind(prefix + "=", 0) == 0) return output.substr(prefix.size() + 1);
+    return std::nullopt;
+  };
+  TemplatePrinter p;
+  if (output == "jsonpath" || output == "custom-columns") {
+    ctx.err << "error: template format specified but no template given\n";
+    return std::nullopt;
+  }
+  if (auto t = value("jsonpath")) {
+    auto jp = JsonPath::parse(*t);
+    if (!jp) {
+      ctx.err << "error: " << jp.error().message << "\n";
+      return std::nullopt;
+    }
+    p.jsonPath = std::move(*jp);
+    return p;
+  }
+  auto spec = value("custom-columns");
+  if (!spec) return std::nullopt;
+  size_t pos = 0;
+  while (pos <= spec->size()) {
+    size_t comma = spec->find(',', pos);
+    std::string col =
+        spec->substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    size_t colon = col.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == col.size()) {
+      ctx.err << fmt::format(
+          "error: unexpected custom-columns spec: {}, expected <header>:<json-path-expr>\n", col);
+      return std::nullopt;
+    }
+    // kubectl's relaxed expression: "metadata.name", ".metadata.name" or "{.metadata.name}".
+    std::string expr = col.substr(colon + 1);
+    if (expr.front() != '{') expr = "{" + std::string(expr.front() == '.' ? "" : ".") + expr + "}";
+    auto jp = JsonPath::parse(expr);
+    if (!jp) {
+      ctx.err << "error: " << jp.error().message << "\n";
+      return std::nullopt;
+    }
+    p.columns.emplace_back(col.substr(0, colon), std::move(*jp));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return p;
+}
+
+}  // namespace
+
 int runGet(Context& ctx, const GetOptions& opts) {
-  auto format = parseOutputFormat(opts.output);
+  std::optional<TemplatePrinter> tmpl;
+  if (opts.output.rfind("jsonpath", 0) == 0 || opts.output.rfind("custom-columns", 0) == 0) {
+    tmpl = templatePrinter(opts.output, ctx);
+    if (!tmpl) return 1;
+  }
+  auto format =
+      tmpl ? std::optional<OutputFormat>(OutputFormat::Json) : parseOutputFormat(opts.output);
   if (!format) {
     ctx.err << fmt::format(
         "error: unable to match a printer suitable for the output format \"{}\", allowed "
-        "formats are: json,name,wide,yaml\n",
+        "formats are: custom-columns,json,jsonpath,name,wide,yaml\n",
         opts.output);
     return 1;
   }
@@ -338,6 +403,42 @@ int runGet(Context& ctx, const GetOptions& opts) {
       // One object when one was named (kubectl's single item implied).
       const bool single = named && targets.size() == 1 && targets[0].names.size() == 1;
       Json doc = single && all.size() == 1 ? stripInternal(all[0]) : listWrapper(all);
+      if (tmpl && tmpl->jsonPath) {
+        auto text = tmpl->jsonPath->execute(doc);
+        if (!text) {
+          ctx.err << fmt::format(
+              "error: error executing jsonpath \"{}\": Error executing template: {}\n",
+              opts.output.substr(opts.output.find('=') + 1), text.error().message);
+          return 1;
+        }
+        ctx.out << *text;
+        return rc;
+      }
+      if (tmpl) {
+        std::vector<std::string> header;
+        for (const auto& [name, jp] : tmpl->columns) header.push_back(name);
+        Table table(header);
+        const Json& items = doc.contains("items") ? doc["items"] : Json::array({doc});
+        for (const auto& item : items) {
+          std::vector<std::string> row;
+          for (const auto& [name, jp] : tmpl->columns) {
+            auto v = jp.values(item);
+            if (!v) {
+              ctx.err << "error: " << v.error().message << "\n";
+              return 1;
+            }
+            row.push_back(v->empty() ? "<none>" : join(*v, ","));
+          }
+          table.addRow(std::move(row));
+        }
+        if (!items.empty())
+          ctx.out << table.render("", !opts.noHeaders);
+        else if (!named && rc == 0)
+          ctx.err << (opts.allNamespaces
+                          ? std::string("No resources found\n")
+                          : fmt::format("No resources found in {} namespace.\n", opts.nameSpace));
+        return rc;
+      }
       ctx.out << (*format == OutputFormat::Json ? toJsonText(doc) : toYaml(doc));
       return rc;
     }

@@ -28,8 +28,8 @@ bool validKey(const std::string& key) {
   const std::string prefix = key.substr(0, slash), name = key.substr(slash + 1);
   if (prefix.empty() || prefix.size() > 253) return false;
   for (char c : prefix)
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-' || c == '.'))
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.'))
       return false;
   return validName(name);
 }
@@ -50,14 +50,22 @@ struct Lexer {
     if (two("==")) return pos += 2, Token{DoubleEq, "=="};
     if (two("!=")) return pos += 2, Token{NotEq, "!="};
     switch (c) {
-      case ',': return ++pos, Token{Comma, ","};
-      case '(': return ++pos, Token{Open, "("};
-      case ')': return ++pos, Token{Close, ")"};
-      case '=': return ++pos, Token{Eq, "="};
-      case '!': return ++pos, Token{Bang, "!"};
-      case '>': return ++pos, Token{Gt, ">"};
-      case '<': return ++pos, Token{Lt, "<"};
-      default: break;
+      case ',':
+        return ++pos, Token{Comma, ","};
+      case '(':
+        return ++pos, Token{Open, "("};
+      case ')':
+        return ++pos, Token{Close, ")"};
+      case '=':
+        return ++pos, Token{Eq, "="};
+      case '!':
+        return ++pos, Token{Bang, "!"};
+      case '>':
+        return ++pos, Token{Gt, ">"};
+      case '<':
+        return ++pos, Token{Lt, "<"};
+      default:
+        break;
     }
     size_t start = pos;
     while (pos < s.size() && !std::isspace(static_cast<unsigned char>(s[pos])) &&
@@ -103,7 +111,8 @@ Result<Selector> Selector::parse(const std::string& text) {
     Lexer::Token t = lx.next();
     if (t.kind == Lexer::Bang) {
       t = lx.next();
-      if (t.kind != Lexer::Ident) return fail(fmt::format("found '{}', expected: identifier after '!'", t.text));
+      if (t.kind != Lexer::Ident)
+        return fail(fmt::format("found '{}', expected: identifier after '!'", t.text));
       if (!validKey(t.text)) return badKey(t.text);
       r = {t.text, Op::NotExists, {}};
     } else if (t.kind == Lexer::Ident) {
@@ -163,15 +172,16 @@ Result<Selector> Selector::parse(const std::string& text) {
           int64_t n = 0;
           auto [p, ec] = std::from_chars(v.text.data(), v.text.data() + v.text.size(), n);
           if (v.kind != Lexer::Ident || ec != std::errc() || p != v.text.data() + v.text.size())
-            return fail(fmt::format("for '{}', the value must be an integer, found '{}'", op.text,
-                                    v.text));
+            return fail(
+                fmt::format("for '{}', the value must be an integer, found '{}'", op.text, v.text));
           r.values.push_back(v.text);
           break;
         }
         default:
-          return fail(fmt::format("found '{}', expected: '=', '!=', '==', 'in', 'notin', '<', '>' "
-                                  "or ','",
-                                  op.text));
+          return fail(
+              fmt::format("found '{}', expected: '=', '!=', '==', 'in', 'notin', '<', '>' "
+                          "or ','",
+                          op.text));
       }
     } else {
       return fail(fmt::format("found '{}', expected: '!' or an identifier", t.text));
@@ -194,12 +204,20 @@ bool Selector::matches(const Json& object) const {
     };
     bool ok = false;
     switch (r.op) {
-      case Op::Exists: ok = has; break;
-      case Op::NotExists: ok = !has; break;
+      case Op::Exists:
+        ok = has;
+        break;
+      case Op::NotExists:
+        ok = !has;
+        break;
       case Op::Equals:
-      case Op::In: ok = has && inValues(); break;
+      case Op::In:
+        ok = has && inValues();
+        break;
       case Op::NotEquals:
-      case Op::NotIn: ok = !has || !inValues(); break;
+      case Op::NotIn:
+        ok = !has || !inValues();
+        break;
       case Op::Gt:
       case Op::Lt: {
         int64_t have = 0, want = std::stoll(r.values[0]);

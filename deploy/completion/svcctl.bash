@@ -90,7 +90,7 @@ _svcctl() {
     case $flag in
         -o | --output)
             taken=1
-            if [[ $cmd == get ]]; then values="wide json yaml name"; else values="json"; fi ;;
+            if [[ $cmd == get ]]; then values="wide json yaml name jsonpath= custom-columns="; else values="json"; fi ;;
         -f | --filename | --socket) taken=1 files=1 ;;
         --request-timeout) taken=1 values="5s 30s 1m 2m" ;;
         -n | --namespace) taken=1 ;;  # namespaces: svcctl cannot list them

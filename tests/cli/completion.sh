@@ -71,8 +71,8 @@ test_commands_and_flags() {
     assert_eq "--all-namespaces --help --namespace --no-headers --output --selector --show-labels -A -l -n -o" "$(complete_line "svcctl get -")" \
         "get's short and long flags (no -f)"
     assert_eq "" "$(complete_line "svcctl apply -n")" "apply has no -n"
-    assert_eq "json name wide yaml" "$(complete_line "svcctl get svc -o ")" "get's output formats"
-    assert_eq "json" "$(complete_line "svcctl get svc --output=j")" "--output=VALUE"
+    assert_eq "custom-columns= json jsonpath= name wide yaml" "$(complete_line "svcctl get svc -o ")" "get's output formats"
+    assert_eq "json jsonpath=" "$(complete_line "svcctl get svc --output=j")" "--output=VALUE"
     assert_eq "json" "$(complete_line "svcctl status -o ")" "status prints json only"
     assert_eq "endpoints endpointslices ep" "$(complete_line "svcctl get e")" "resources"
     assert_eq "services svc" "$(complete_line "svcctl describe s")" "resources for describe"

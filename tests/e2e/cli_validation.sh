@@ -126,6 +126,16 @@ test_get_svc() {
     assert_eq "http:80:8080 dns:5353:5353" \
         "$(jq -r '(.items // [.])[] | select(.metadata.name=="web") | [.spec.ports[] | "\(.name):\(.port):\(.targetPort)"] | join(" ")' <<<"$js" 2>&1)" \
         "get svc -o json: web's ports"
+    # kubectl's template printers, as scripts use them.
+    assert_eq 10.96.0.10 "$(svcctl get svc web -o jsonpath='{.spec.clusterIP}' 2>&1)" "-o jsonpath of one Service"
+    assert_eq "5353" "$(svcctl get svc web -o jsonpath='{.spec.ports[?(@.name=="dns")].port}' 2>&1)" \
+        "-o jsonpath with a filter"
+    assert_match "$(svcctl get svc -o jsonpath='{range .items[*]}{.metadata.name}={.spec.clusterIP}{"\n"}{end}' 2>&1)" \
+        $'(^|\n)web=10\\.96\\.0\\.10($|\n)' "-o jsonpath range over the list"
+    out=$(svcctl get svc web -o custom-columns=NAME:.metadata.name,PORTS:.spec.ports[*].port 2>&1)
+    assert_eq $'NAME   PORTS\nweb    80,5353' "$out" "-o custom-columns"
+    out=$(svcctl get svc web -o jsonpath='{.spec.ports[7]}' 2>&1) && _fail "an index out of range succeeded"
+    assert_contains "$out" "array index out of bounds: index 7, length 2" "-o jsonpath error named"
 }
 
 test_get_ep() {

@@ -1,13 +1,15 @@
 // svcctl's label selectors (cli/selector.h): kubectl's -l grammar and
 // matching, cases after k8s.io/apimachinery/pkg/labels' selector tests.
-#include "cli/selector.h"
-
 #include <gtest/gtest.h>
+
+#include "cli/selector.h"
 
 namespace svclb::cli {
 namespace {
 
-Json withLabels(const Json& labels) { return Json{{"metadata", {{"name", "x"}, {"labels", labels}}}}; }
+Json withLabels(const Json& labels) {
+  return Json{{"metadata", {{"name", "x"}, {"labels", labels}}}};
+}
 
 struct Case {
   const char* selector;
@@ -81,7 +83,8 @@ TEST(CliSelector, RefusesWhatKubectlRefuses) {
     EXPECT_NE(sel.error().message.find(std::string("the selector \"") + text + "\""),
               std::string::npos)
         << sel.error().message;
-    EXPECT_NE(sel.error().message.find(why), std::string::npos) << text << ": " << sel.error().message;
+    EXPECT_NE(sel.error().message.find(why), std::string::npos)
+        << text << ": " << sel.error().message;
   }
 }
 
