@@ -220,8 +220,7 @@ json ApiHandler::status(const LruCounts& lru) {
   size_t held = 0;
   json deleted = json::array();
   for (const auto& [key, fe] : v_.syncer.actual().frontends) {
-    size_t n = 0;
-    for (const auto& b : fe.backends) n += b.value.state == BE_STATE_REMOVED;
+    const size_t n = heldBackendsOf(fe);
     held += n;
     if (fe.retired)
       deleted.push_back({{"namespace", fe.ns},

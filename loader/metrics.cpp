@@ -198,6 +198,13 @@ std::string renderPrometheus(const CounterSnapshot& s) {
   fmt::format_to(out, "svclb_sync_duration_seconds_total {:g}\n", s.sync.totalSeconds);
   family("svclb_sync_last_duration_seconds", "gauge", "Duration of the last reconciliation.");
   fmt::format_to(out, "svclb_sync_last_duration_seconds {:g}\n", s.sync.lastSeconds);
+  family("svclb_draining_endpoints", "gauge",
+         "Endpoints gone from their TCP Service (or deleted with it) kept while their connections "
+         "live.");
+  fmt::format_to(out, "svclb_draining_endpoints {}\n", s.draining.heldEndpoints);
+  family("svclb_draining_deleted_frontends", "gauge",
+         "Frontends of deleted TCP Services kept while their connections live.");
+  fmt::format_to(out, "svclb_draining_deleted_frontends {}\n", s.draining.deletedFrontends);
   if (s.dns) {
     const dns::ServerCounters& d = *s.dns;
     family("svclb_dns_queries_total", "counter",

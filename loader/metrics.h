@@ -69,12 +69,19 @@ struct SyncCounters {
 // while its connections live), empty (a free entry).
 const char* backendStateName(uint8_t state);
 
+// What svclbd keeps only for live connections (svcctl status "draining").
+struct DrainCounters {
+  uint64_t heldEndpoints = 0;     // BE_STATE_REMOVED backends, deleted Services' included
+  uint64_t deletedFrontends = 0;  // frontends of deleted TCP Services (retired)
+};
+
 struct CounterSnapshot {
   std::vector<FrontendCounters> frontends;   // by frontend key
   std::vector<DropCounters> drops;           // by reason number
   std::map<std::string, uint64_t> ctEvents;  // by name
   std::vector<MapUsage> maps;
   SyncCounters sync;
+  DrainCounters draining;
   // The cluster DNS server's totals (svclbd --cluster-dns; unset when off).
   std::optional<dns::ServerCounters> dns;
 };

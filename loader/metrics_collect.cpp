@@ -57,6 +57,8 @@ CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer, const
   auto beStats = dp.backendStats();
   s.frontends.reserve(syncer.actual().frontends.size());
   for (const auto& [key, f] : syncer.actual().frontends) {
+    s.draining.heldEndpoints += heldBackendsOf(f);
+    s.draining.deletedFrontends += f.retired;
     if (f.retired) continue;  // a deleted Service's (svcctl status: draining)
     FrontendCounters fc;
     fc.ns = f.ns;

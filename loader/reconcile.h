@@ -82,6 +82,13 @@ struct ActualFrontend {
   bool retired = false;
 };
 
+// Backends `f` holds for their connections only (BE_STATE_REMOVED).
+inline size_t heldBackendsOf(const ActualFrontend& f) {
+  size_t n = 0;
+  for (const auto& b : f.backends) n += b.value.state == BE_STATE_REMOVED;
+  return n;
+}
+
 // svc_v1 entries `f` holds: its master and one per slot (none if retired).
 inline size_t svcEntriesOf(const ActualFrontend& f) { return f.retired ? 0 : 1 + f.slots.size(); }
 

@@ -141,6 +141,9 @@ $(tail -5 "$LC_LOG")"
         assert_eq web "$(draining)" "svcctl status: the deleted Service draining"
         assert_eq 2 "$(svcctl status -o json | jq -r '.draining.heldEndpoints')" "held endpoints"
         assert_contains "$(svcctl status)" "Draining:" "svcctl status table"
+        out=$(metrics)
+        assert_contains "$out" $'\nsvclb_draining_endpoints 2\n' "/metrics: held endpoints"
+        assert_contains "$out" $'\nsvclb_draining_deleted_frontends 1\n' "/metrics: the deleted frontend"
         n2=$(be2_ok)
         be2_progress "$n2" || _fail "the be2 connection stopped working while draining"
         # A restarted daemon finds the held entries of no Service in the
@@ -158,6 +161,7 @@ $(tail -5 "$LC_LOG")"
     retry 160 0.25 eval '[[ -z "$(draining)" ]]' \
         || _fail "the deleted Service still draining 40 s after its connections closed: $(draining)"
     assert_eq 0 "$(svcctl status -o json | jq -r '.draining.heldEndpoints')" "held endpoints after the drain"
+    assert_contains "$(metrics)" $'\nsvclb_draining_deleted_frontends 0\n' "/metrics after the drain"
     # Made again: served as before.
     assert_ok "re-apply web-service.yaml" svcctl apply -f "$SVCLB_EXAMPLES/web-service.yaml"
     out=$(http_get_many client 20 "http://$VIP/")

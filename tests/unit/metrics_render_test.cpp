@@ -29,7 +29,8 @@ std::string esc(const std::string& s) {
 
 // Daemon::metrics() before the typed snapshot (commit 3486a63), with the
 // stats and status answers as inputs.
-std::string referenceRender(const json& stats, const json& st, const SyncCounters& ss) {
+std::string referenceRender(const json& stats, const json& st, const SyncCounters& ss,
+                            const DrainCounters& dc) {
   std::ostringstream o;
   auto family = [&](const char* name, const char* type, const char* help) {
     o << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
@@ -108,6 +109,14 @@ std::string referenceRender(const json& stats, const json& st, const SyncCounter
   o << "svclb_sync_duration_seconds_total " << ss.totalSeconds << '\n';
   family("svclb_sync_last_duration_seconds", "gauge", "Duration of the last reconciliation.");
   o << "svclb_sync_last_duration_seconds " << ss.lastSeconds << '\n';
+  // Added after the typed snapshot, with status "draining".
+  family("svclb_draining_endpoints", "gauge",
+         "Endpoints gone from their TCP Service (or deleted with it) kept while their connections "
+         "live.");
+  o << "svclb_draining_endpoints " << dc.heldEndpoints << '\n';
+  family("svclb_draining_deleted_frontends", "gauge",
+         "Frontends of deleted TCP Services kept while their connections live.");
+  o << "svclb_draining_deleted_frontends " << dc.deletedFrontends << '\n';
   return o.str();
 }
 
@@ -136,6 +145,7 @@ CounterSnapshot sample(double total, double last) {
   s.ctEvents = {{"relinked", 7}, {"orphaned", 1}};
   s.maps = {{"svc_v1", "hash", 65536, 12}, {"ct_v2", "lru_hash", 262144, 262144}};
   s.sync = {42, 1, 123456, last, total, "boom"};
+  s.draining = {3, 1};
   return s;
 }
 
@@ -145,11 +155,12 @@ TEST(MetricsRender, SameBytesAsTheJsonWalkingRenderer) {
     const CounterSnapshot s = sample(total, last);
     const json stats = statsJson(s);
     const json st = {{"maps", mapsJson(s.maps)}};
-    EXPECT_EQ(renderPrometheus(s), referenceRender(stats, st, s.sync)) << total << " " << last;
+    EXPECT_EQ(renderPrometheus(s), referenceRender(stats, st, s.sync, s.draining))
+        << total << " " << last;
   }
   CounterSnapshot empty;
-  EXPECT_EQ(renderPrometheus(empty),
-            referenceRender(statsJson(empty), {{"maps", json::array()}}, empty.sync));
+  EXPECT_EQ(renderPrometheus(empty), referenceRender(statsJson(empty), {{"maps", json::array()}},
+                                                     empty.sync, empty.draining));
 }
 
 TEST(MetricsRender, StatsJsonShape) {
