@@ -17,6 +17,11 @@ Status Committer::load() {
   auto loaded = state_.load(cfg_.store);
   if (!loaded) return loaded.error();
   store_ = std::move(*loaded);
+  for (const auto& bad : store_.invalidObjects())
+    fmt::print(stderr,
+               "svclbd: warning: {} (in {}): kept as stored and programmed as far as it goes; "
+               "svcctl apply a fixed manifest or svcctl delete it\n",
+               bad, state_.path());
   return {};
 }
 

@@ -459,6 +459,10 @@ class Store {
     return l2Advertisements_;
   }
   const StoreConfig& config() const { return cfg_; }
+  // The objects that do not pass validate() (a state file written by hand or
+  // before a stricter rule), each as "<namespace>: <validation error>". They
+  // stay as they are, as the API server keeps stored objects.
+  std::vector<std::string> invalidObjects() const;
   // This node's zone changed (its Node's label): frontends() follows.
   void setZone(std::string zone) { cfg_.zone = std::move(zone); }
   // The EndpointSlices naming Service `svc` (label kubernetes.io/service-name),

@@ -829,6 +829,21 @@ nlohmann::json Store::toJson() const {
               {"l2Advertisements", std::move(l2s)}};
 }
 
+std::vector<std::string> Store::invalidObjects() const {
+  std::vector<std::string> out;
+  auto check = [&](const auto& objects) {
+    for (const auto& [key, o] : objects)
+      if (auto st = validate(Object{o}); !st)
+        out.push_back(fmt::format("{}: {}", key.first, st.error().message));
+  };
+  check(services_);
+  check(endpoints_);
+  check(slices_);
+  check(pools_);
+  check(l2Advertisements_);
+  return out;
+}
+
 Result<Store> Store::fromJson(const nlohmann::json& j, StoreConfig cfg) {
   if (!j.is_object()) return Error{EINVAL, "invalid state: not a JSON object"};
   auto v = j.find("version");

@@ -195,5 +195,36 @@ TEST(ModelStateFile, ReadsTheOlderFormatAndThenWritesASnapshot) {
   expectLoads(path, *loaded);
 }
 
+// A stored object that no longer passes validation (edited by hand, or
+// written before a stricter rule) is loaded as it is, as the API server
+// serves stored objects, and named by invalidObjects() for the daemon's log.
+TEST(ModelStateFile, InvalidStoredObjectsLoadAndAreNamed) {
+  Dir d;
+  const std::string path = (d.path / "state.json").string();
+  Store st;
+  auto objs = parseManifests(svc("web", "10.96.0.10") + "---\n" + svc("api", "10.96.0.11") +
+                                 "---\n" + ep("web", "10.0.0.1"),
+                             "t");
+  ASSERT_TRUE(objs.ok());
+  ASSERT_TRUE(st.apply(*objs).ok());
+  EXPECT_TRUE(st.invalidObjects().empty());
+  nlohmann::json j = st.toJson();
+  for (auto& s : j["services"])
+    if (s["metadata"]["name"] == "api") s["spec"]["ports"][0]["port"] = 70000;
+  j["endpoints"][0]["subsets"][0]["addresses"][0]["ip"] = "999.1.1.1";
+  { std::ofstream(path) << j.dump() << "\n"; }
+  StateFile f(path);
+  auto loaded = f.load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->services().size(), 2u);
+  const auto bad = loaded->invalidObjects();
+  ASSERT_EQ(bad.size(), 2u);
+  EXPECT_EQ(bad[0].rfind("default: The Service \"api\" is invalid: spec.ports[0].port", 0), 0u)
+      << bad[0];
+  EXPECT_EQ(
+      bad[1].rfind("default: The Endpoints \"web\" is invalid: subsets[0].addresses[0].ip", 0), 0u)
+      << bad[1];
+}
+
 }  // namespace
 }  // namespace svclb
