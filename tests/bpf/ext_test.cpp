@@ -399,6 +399,89 @@ TEST_F(Ext, LocalPolicyNodeViewServesPods) {
   EXPECT_EQ(t->sport, 30080);
 }
 
+// A deleted externalTrafficPolicy: Local Service keeps the connections of
+// both its frontend (clients outside, local endpoints) and its node-view twin
+// (this node's pods, every endpoint), which send their flows to the same
+// address; a restarted daemon adopts each held group as its own retired
+// frontend (the twin's under the twin's scope), both svc ids kept, none
+// leaked, and both freed when the flows end.
+TEST_F(Ext, DeletedLocalPolicyServiceAndItsTwinKeepTheirFlowsAcrossARestart) {
+  Frontend local = external(kNodeIp, 30080, kTcp, {backend("10.244.1.11:8080")},
+                            SVC_F_EXTERNAL | SVC_F_LOCAL_ONLY);
+  Frontend twin =
+      external(kNodeIp, 30080, kTcp, {backend("10.244.1.11:8080"), backend("10.244.3.11:8080")},
+               SVC_F_EXTERNAL | SVC_F_NODE_VIEW);
+  twin.key.scope = SVC_SCOPE_INTERNAL;
+  ASSERT_TRUE(sync({local, twin}));
+  const uint32_t localId = svcId(local.key), twinId = svcId(twin.key);
+  ASSERT_NE(localId, twinId);
+
+  const char* pod = "10.244.1.30";
+  auto outside = [&](uint8_t flags) {
+    return PacketBuilder::tcp(kClientIp, 40000, kNodeIp, 30080, flags).build();
+  };
+  auto fromPod = [&](uint8_t flags) {
+    return PacketBuilder::tcp(pod, 41000, kNodeIp, 30080, flags).build();
+  };
+  auto r = xdp(outside(testlib::kTcpSyn));
+  ASSERT_EQ(r.retval, kXdpPass);
+  ASSERT_EQ(testlib::ip4str(testlib::fiveTuple(r.out)->daddr), "10.244.1.11");
+  r = testRun(dp().tcProgFd(), fromPod(testlib::kTcpSyn));
+  ASSERT_EQ(r.err, 0);
+  const std::string podBackend = testlib::ip4str(testlib::fiveTuple(r.out)->daddr);
+  ASSERT_TRUE(podBackend == "10.244.1.11" || podBackend == "10.244.3.11") << podBackend;
+  // Both flows still reach the backend they started on.
+  auto flowsGoOn = [&] {
+    auto o = xdp(outside(testlib::kTcpAck));
+    EXPECT_EQ(o.retval, kXdpPass);
+    EXPECT_EQ(testlib::ip4str(testlib::fiveTuple(o.out)->daddr), "10.244.1.11") << "outside";
+    auto p = testRun(dp().tcProgFd(), fromPod(testlib::kTcpAck));
+    ASSERT_EQ(p.err, 0);
+    EXPECT_EQ(testlib::ip4str(testlib::fiveTuple(p.out)->daddr), podBackend) << "pod";
+  };
+
+  ASSERT_TRUE(sync({}));  // the Service deleted
+  ASSERT_TRUE(syncer().actual().frontends.count(local.key));
+  ASSERT_TRUE(syncer().actual().frontends.count(twin.key));
+  EXPECT_TRUE(syncer().actual().frontends.at(local.key).retired);
+  EXPECT_TRUE(syncer().actual().frontends.at(twin.key).retired);
+  {
+    SCOPED_TRACE("after the deletion");
+    flowsGoOn();
+  }
+
+  // A restart: both groups adopted, each under its own key and svc id.
+  for (uint32_t i = 0; i < 2 * SVCLB_FILTER_WORDS; ++i) ASSERT_TRUE(dp().lbFilter().update(i, 0));
+  {
+    Syncer again(dp());
+    ASSERT_TRUE(again.adopt());
+    const auto& fes = again.actual().frontends;
+    ASSERT_EQ(fes.size(), 2u);
+    ASSERT_TRUE(fes.count(local.key));
+    ASSERT_TRUE(fes.count(twin.key));
+    const ActualFrontend &a = fes.at(local.key), &b = fes.at(twin.key);
+    EXPECT_TRUE(a.retired);
+    EXPECT_TRUE(b.retired);
+    EXPECT_EQ(std::set<uint32_t>({a.svcId, b.svcId}), std::set<uint32_t>({localId, twinId}));
+    EXPECT_EQ(a.backends.size() + b.backends.size(), 3u) << "every held backend kept";
+    for (const ActualFrontend* f : {&a, &b})
+      for (const auto& be : f->backends) EXPECT_EQ(be.value.svc_id, f->svcId);
+    EXPECT_EQ(again.actual().svcIds.inUse(), 2u);
+    EXPECT_EQ(again.actual().backendIds.inUse(), 3u);
+  }
+  {
+    SCOPED_TRACE("after a restart");
+    flowsGoOn();
+  }
+  // The flows end: everything goes, ids included.
+  auto freed = syncer().freeDrained({}, std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  ASSERT_TRUE(freed.ok());
+  EXPECT_EQ(*freed, 3u);
+  EXPECT_TRUE(syncer().actual().frontends.empty());
+  EXPECT_EQ(syncer().actual().svcIds.inUse(), 0u);
+  EXPECT_EQ(syncer().actual().backendIds.inUse(), 0u);
+}
+
 TEST_F(Ext, SourceRangesDropOtherClients) {
   Frontend f = external("192.168.77.200", 80, kTcp, {backend("10.244.1.11:8080")},
                         SVC_F_EXTERNAL | SVC_F_SRC_RANGES);
