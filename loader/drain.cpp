@@ -29,7 +29,7 @@ Result<std::set<uint32_t>> liveFlowBackends(const Dataplane& dp) {
 }
 
 Result<std::map<uint32_t, FlowFrontend>> liveFlowFrontends(
-    const Dataplane& dp, const std::map<uint32_t, uint32_t>& held) {
+    const Dataplane& dp, const std::map<uint32_t, backend_value>& held) {
   std::map<uint32_t, FlowFrontend> out;
   if (held.empty()) return out;
   auto j = dp.jiffies();
@@ -39,7 +39,7 @@ Result<std::map<uint32_t, FlowFrontend>> liveFlowFrontends(
   auto wanted = [&](const auto& k, const auto& v) {
     if (v.dir != CT_DIR_FORWARD || k.proto != IPPROTO_TCP) return false;
     auto h = held.find(v.backend_id);
-    if (h == held.end() || h->second != v.svc_id) return false;
+    if (h == held.end() || h->second.svc_id != v.svc_id) return false;
     const uint32_t l = (v.flags & CT_F_CLOSING) ? life.closing : life.tcp;
     return now - v.last_seen <= l;
   };

@@ -27,8 +27,8 @@ namespace svclb {
 // through it.
 Result<std::set<uint32_t>> liveFlowBackends(const Dataplane& dp);
 
-// Where the live FORWARD entries naming `held` (backend id -> svc_id) were
-// sent: a frontend key (the entry's destination address:port:proto) per
+// Where the live FORWARD entries naming `held` (backend id -> its backends_v1 value; the flow must
+// name its svc_id) were sent: a frontend key (the entry's destination address:port:proto) per
 // backend id, and whether it was a single-entry flow (CT_F_SINGLE: its
 // frontend was the backend's be_rev_v1 designation). For a restarted
 // daemon that finds a deleted Service's held backends (Syncer::adopt).
@@ -37,7 +37,7 @@ struct FlowFrontend {
   bool single = false;
 };
 Result<std::map<uint32_t, FlowFrontend>> liveFlowFrontends(
-    const Dataplane& dp, const std::map<uint32_t, uint32_t>& held);
+    const Dataplane& dp, const std::map<uint32_t, backend_value>& held);
 
 // When the keeper walks, while removed backends are held: every kTick at
 // first, then at a quarter of the time since the last removal, at most

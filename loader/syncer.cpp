@@ -100,16 +100,14 @@ Status Syncer::adopt() {
   // (removed) TCP entry of no frontend is a deleted Service's: kept below
   // if live flows still name it.
   std::vector<uint32_t> orphanBackends;
-  std::map<uint32_t, uint32_t> heldOrphans;  // id -> svc_id
-  std::map<uint32_t, backend_value> heldValues;
+  std::map<uint32_t, backend_value> heldOrphans;
   const uint32_t cap = dp_.config().maxBackends;
   if (auto rd = backends.forEachBatch([&](const uint32_t& id, const backend_value& v) {
         if (v.state == BE_STATE_EMPTY || id == 0 || id >= cap) return;
         auto owner = bySvcId.find(v.svc_id);
         if (owner == bySvcId.end()) {
           if (v.state == BE_STATE_REMOVED && v.proto == IPPROTO_TCP) {
-            heldOrphans[id] = v.svc_id;
-            heldValues[id] = v;
+            heldOrphans[id] = v;
           } else {
             orphanBackends.push_back(id);
           }
@@ -132,7 +130,7 @@ Status Syncer::adopt() {
     if (!flows) return Error::fromErrno(flows.error().code, "walk the conntrack maps");
     std::map<uint32_t, const FlowFrontend*> keyOfSvc;  // svc_id -> its flows' lowest frontend
     for (const auto& [id, ff] : *flows) {
-      auto& k = keyOfSvc[heldOrphans.at(id)];
+      auto& k = keyOfSvc[heldOrphans.at(id).svc_id];
       if (!k || ff.key < k->key) k = &ff;
     }
     const auto now = std::chrono::steady_clock::now();
@@ -143,7 +141,8 @@ Status Syncer::adopt() {
       auto it = st.frontends.find(key);
       return it != st.frontends.end() && (!it->second.retired || it->second.svcId != svcId);
     };
-    for (const auto& [id, svcId] : heldOrphans) {
+    for (const auto& [id, value] : heldOrphans) {
+      const uint32_t svcId = value.svc_id;
       auto k = keyOfSvc.find(svcId);
       if (k == keyOfSvc.end() || bySvcId.count(svcId)) {
         orphanBackends.push_back(id);
@@ -165,7 +164,7 @@ Status Syncer::adopt() {
         st.svcIds.markUsed(svcId);
       }
       st.backendIds.markUsed(id);
-      ActualBackend b{id, heldValues.at(id)};
+      ActualBackend b{id, value};
       b.removedAt = now;
       f.backends.push_back(b);
     }
