@@ -26,6 +26,7 @@ CommitterConfig committerConfig(const DaemonConfig& cfg) {
   c.store.serviceCIDR = cfg.serviceCIDR;
   c.store.nodePortMin = cfg.nodePortMin;
   c.store.nodePortMax = cfg.nodePortMax;
+  c.store.loadBalancerClass = cfg.lbClass;
   c.store.apiOwned = cfg.kubernetes.has_value();
   c.store.clusterDNS = cfg.dns.address;
   c.store.clusterDNS6 = cfg.dns.address6;

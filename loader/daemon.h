@@ -56,6 +56,7 @@ struct DaemonConfig {
   std::string metricsAddr = "127.0.0.1:9810";
   std::string serviceCIDR = "10.96.0.0/12";
   int32_t nodePortMin = 30000, nodePortMax = 32767;  // --service-node-port-range
+  std::string lbClass;  // --lb-class: the loadBalancerClass svclb's pools serve ("" = none)
   std::string podIfacePrefix;
   std::vector<std::string> ifaces;
   // --node-name (default: the host name): an endpoint is local to this node

@@ -257,6 +257,9 @@ int main(int argc, char** argv) {
   app.add_option("--service-node-port-range", nodePortRange,
                  "NodePort allocation range MIN-MAX (existing allocations outside it are kept)")
       ->capture_default_str();
+  app.add_option("--lb-class", dc.lbClass,
+                 "the spec.loadBalancerClass of the LoadBalancer Services that get addresses from "
+                 "the IPAddressPools (as MetalLB's --lb-class); default: those without a class");
   std::string algo = "random";
   app.add_option("--lb-algorithm", algo,
                  "default backend choice for new flows: random | maglev (per Service: "

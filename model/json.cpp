@@ -299,6 +299,7 @@ Service decodeService(Decoder& d, const json& j) {
     d.str(*spec, c, "externalTrafficPolicy", s.externalTrafficPolicy);
     d.str(*spec, c, "internalTrafficPolicy", s.internalTrafficPolicy);
     d.str(*spec, c, "loadBalancerIP", s.loadBalancerIP);
+    d.str(*spec, c, "loadBalancerClass", s.loadBalancerClass);
     d.strList(*spec, c, "loadBalancerSourceRanges", s.loadBalancerSourceRanges);
     d.i32(*spec, c, "healthCheckNodePort", s.healthCheckNodePort);
     std::optional<bool> pnra;

@@ -284,6 +284,7 @@ class Writer {
       key("allocateLoadBalancerNodePorts");
       boolean(*s.allocateLoadBalancerNodePorts);
     }
+    if (!s.loadBalancerClass.empty()) kv("loadBalancerClass", s.loadBalancerClass);
     close();
     key("status");
     open();

@@ -68,6 +68,10 @@ struct Service {
   std::string externalTrafficPolicy;  // "" | Cluster | Local
   std::string internalTrafficPolicy;  // "" | Cluster | Local
   std::string loadBalancerIP;
+  // spec.loadBalancerClass: which implementation gives the LoadBalancer its
+  // address. svclb's pools serve the Services of StoreConfig's class only
+  // (none = the Services without one), as MetalLB's --lb-class.
+  std::string loadBalancerClass;
   std::vector<std::string> loadBalancerSourceRanges;
   int32_t healthCheckNodePort = 0;
   std::vector<std::string> loadBalancerIngressIPs;  // status.loadBalancer.ingress[].ip
@@ -351,6 +355,9 @@ struct StoreConfig {
   // topology.kubernetes.io/zone label. internalTrafficPolicy: Local and the
   // EndpointSlices' topology hints pick endpoints by them.
   std::string nodeName{}, zone{};
+  // svclbd --lb-class: the spec.loadBalancerClass whose Services get
+  // addresses from the IPAddressPools ("" = the Services without a class).
+  std::string loadBalancerClass{};
 };
 
 // svclbd --service-cidr: "" when `cidrs` is one CIDR or one per family

@@ -352,7 +352,7 @@ std::optional<IpAddr> requestedIP(const Service& s, bool v6) {
 }
 
 void assignLoadBalancerIPs(std::map<Key, Service>& services,
-                           const std::map<Key, IPAddressPool>& pools) {
+                           const std::map<Key, IPAddressPool>& pools, const std::string& lbClass) {
   const std::vector<PoolView> views = poolViews(pools);
   std::set<IpAddr> taken;
   std::vector<Service*> wantsIP, wantsAny;
@@ -371,7 +371,10 @@ void assignLoadBalancerIPs(std::map<Key, Service>& services,
     return true;
   };
   for (auto& [key, s] : services) {
-    if (s.type != "LoadBalancer") {  // what the general path below does, without the lookups
+    // Not a LoadBalancer, or another implementation's (spec.loadBalancerClass):
+    // no address from the pools (what the general path below does, without
+    // the lookups).
+    if (s.type != "LoadBalancer" || s.loadBalancerClass != lbClass) {
       s.loadBalancerIngressIPs.clear();
       s.loadBalancerPool.clear();
       continue;
@@ -505,7 +508,8 @@ void handOver(Store::Undo* to, Store::Undo& from) {
 
 // assignLoadBalancerIPs, recording in `j` every Service whose status changed.
 void assignLoadBalancerIPsLogged(std::map<Key, Service>& services,
-                                 const std::map<Key, IPAddressPool>& pools, Journal<Service>& j) {
+                                 const std::map<Key, IPAddressPool>& pools,
+                                 const std::string& lbClass, Journal<Service>& j) {
   struct Before {
     const Key* key;
     std::vector<std::string> ips;
@@ -516,7 +520,7 @@ void assignLoadBalancerIPsLogged(std::map<Key, Service>& services,
     if (s.type == "LoadBalancer" || !s.loadBalancerIngressIPs.empty() ||
         !s.loadBalancerPool.empty())
       before.push_back({&k, s.loadBalancerIngressIPs, s.loadBalancerPool});
-  assignLoadBalancerIPs(services, pools);
+  assignLoadBalancerIPs(services, pools, lbClass);
   for (auto& b : before) {
     const Service& now = services.at(*b.key);
     if (now.loadBalancerIngressIPs == b.ips && now.loadBalancerPool == b.pool) continue;
@@ -593,6 +597,14 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
         outcomes.push_back(std::move(out));
         continue;
       }
+      // kube-apiserver: a LoadBalancer's class may not change once set.
+      if (old && old->type == "LoadBalancer" && s.type == "LoadBalancer" &&
+          old->loadBalancerClass != s.loadBalancerClass) {
+        FieldErrors fe;
+        fe.invalidStr("spec.loadBalancerClass", s.loadBalancerClass, "may not change once set");
+        errors.push_back(fe.message("Service", s.meta.name));
+        continue;
+      }
       if (auto st = ips.assign(s, old, key); !st) {
         errors.push_back(st.error().message);
         continue;
@@ -653,7 +665,8 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
   const bool anyPool = std::any_of(objs.begin(), objs.end(), [](const Object& o) {
     return std::holds_alternative<IPAddressPool>(o);
   });
-  if ((anyService || anyPool) && !cfg_.apiOwned) assignLoadBalancerIPsLogged(services, pools, jSvc);
+  if ((anyService || anyPool) && !cfg_.apiOwned)
+    assignLoadBalancerIPsLogged(services, pools, cfg_.loadBalancerClass, jSvc);
   handOver(undo, local);
   return outcomes;
 }
@@ -675,7 +688,7 @@ Result<std::vector<ApplyOutcome>> Store::remove(const std::string& kind, const s
   auto r = removeOne(kind, ns, name, &local);
   if (r.ok() && !cfg_.apiOwned) {
     Journal<Service> jSvc{services_, local.services, {}};
-    assignLoadBalancerIPsLogged(services_, pools_, jSvc);
+    assignLoadBalancerIPsLogged(services_, pools_, cfg_.loadBalancerClass, jSvc);
   }
   handOver(undo, local);
   return r;
@@ -744,7 +757,7 @@ Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<ObjectRef>&
   if (!cfg_.apiOwned) {
     Journal<Service> jSvc{services_, local.services, {}};
     for (const auto& [k, v] : local.services) jSvc.seen.insert(k);
-    assignLoadBalancerIPsLogged(services_, pools_, jSvc);
+    assignLoadBalancerIPsLogged(services_, pools_, cfg_.loadBalancerClass, jSvc);
   }
   handOver(undo, local);
   return outcomes;
@@ -895,7 +908,7 @@ void Store::repair() {
     // Best effort: a Service whose ports cannot be allocated keeps what it has.
     if (allocateNodePorts(next, &svc, holders, {}, cfg_).ok()) svc = std::move(next);
   }
-  assignLoadBalancerIPs(services_, pools_);
+  assignLoadBalancerIPs(services_, pools_, cfg_.loadBalancerClass);
 }
 
 Status Store::save(const std::string& path) const { return StateFile(path).saveAll(*this); }

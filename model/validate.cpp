@@ -452,6 +452,13 @@ void validateService(const Service& s, FieldErrors& errs) {
              s.externalTrafficPolicy != "Local") {
     errs.notSupported("spec.externalTrafficPolicy", s.externalTrafficPolicy, {"Cluster", "Local"});
   }
+  if (!s.loadBalancerClass.empty()) {
+    if (s.type != "LoadBalancer")
+      errs.forbidden("spec.loadBalancerClass", "may only be used when `type` is 'LoadBalancer'");
+    else
+      for (const auto& msg : isQualifiedName(s.loadBalancerClass))
+        errs.invalidStr("spec.loadBalancerClass", s.loadBalancerClass, msg);
+  }
   if (s.allocateLoadBalancerNodePorts && s.type != "LoadBalancer")
     errs.forbidden("spec.allocateLoadBalancerNodePorts",
                    "may only be used when `type` is 'LoadBalancer'");

@@ -443,6 +443,56 @@ TEST(ModelLb, AddressIsKeptAcrossUpdates) {
   EXPECT_EQ(ip(st, "other2"), "10.0.0.1");
 }
 
+// spec.loadBalancerClass: another implementation's Services get no address
+// from svclb's pools (MetalLB without --lb-class); with StoreConfig's class
+// (svclbd --lb-class) only that class's do. kube-apiserver's rules: only on
+// LoadBalancer Services, a qualified name, unchanged once set.
+TEST(ModelLb, LoadBalancerClass) {
+  const std::string classed = "  loadBalancerClass: example.com/other\n";
+  {
+    Store st;
+    applyOk(st, doc({pool("p", {"192.168.10.0/30"}), lbSvc("mine"), lbSvc("theirs", classed)}));
+    EXPECT_EQ(ip(st, "mine"), "192.168.10.0");
+    EXPECT_EQ(ip(st, "theirs"), "") << "another class: pending, as MetalLB leaves it";
+    EXPECT_EQ(st.services().at({"default", "theirs"}).loadBalancerClass, "example.com/other");
+    // Written back as it came (get -o yaml, the state file).
+    EXPECT_EQ(st.toJson()["services"][1]["spec"]["loadBalancerClass"], "example.com/other");
+    size_t lbIps = 0;
+    for (const auto& f : st.externalFrontends())
+      if (f.kind == ExternalKind::LoadBalancerIP) {
+        ++lbIps;
+        EXPECT_EQ(f.name, "mine") << "a LoadBalancer IP frontend for the other class's Service";
+      }
+    EXPECT_EQ(lbIps, 1u);
+  }
+  {
+    StoreConfig cfg;
+    cfg.loadBalancerClass = "example.com/other";
+    Store st(cfg);
+    applyOk(st, doc({pool("p", {"192.168.10.0/30"}), lbSvc("mine"), lbSvc("theirs", classed)}));
+    EXPECT_EQ(ip(st, "mine"), "") << "--lb-class set: a Service without a class is not ours";
+    EXPECT_EQ(ip(st, "theirs"), "192.168.10.0");
+  }
+  Store st;
+  applyOk(st, doc({pool("p", {"192.168.10.0/30"}), lbSvc("theirs", classed)}));
+  auto changed = st.apply(parse(lbSvc("theirs", "  loadBalancerClass: example.com/third\n")));
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(changed.error().message,
+            "The Service \"theirs\" is invalid: spec.loadBalancerClass: Invalid value: "
+            "\"example.com/third\": may not change once set");
+  auto dropped = st.apply(parse(lbSvc("theirs")));
+  EXPECT_FALSE(dropped.ok()) << "removing the class is a change too";
+  // Leaving LoadBalancer is allowed, and clears the class with the type.
+  EXPECT_TRUE(st.apply(parse(lbSvc("theirs", "", "", "NodePort"))).ok());
+  EXPECT_NE(errOf(parse(lbSvc("c", classed, "", "ClusterIP"))[0])
+                .find("spec.loadBalancerClass: Forbidden: may only be used when `type` is "
+                      "'LoadBalancer'"),
+            std::string::npos);
+  EXPECT_NE(errOf(parse(lbSvc("c", "  loadBalancerClass: -bad/\n"))[0])
+                .find("spec.loadBalancerClass: Invalid value: \"-bad/\""),
+            std::string::npos);
+}
+
 TEST(ModelLb, ValidationOfRequestedAndExternalAddresses) {
   struct Case {
     std::string name;
