@@ -298,6 +298,7 @@ Service decodeService(Decoder& d, const json& j) {
     d.str(*spec, c, "externalName", s.externalName);
     d.str(*spec, c, "externalTrafficPolicy", s.externalTrafficPolicy);
     d.str(*spec, c, "internalTrafficPolicy", s.internalTrafficPolicy);
+    d.str(*spec, c, "trafficDistribution", s.trafficDistribution);
     d.str(*spec, c, "loadBalancerIP", s.loadBalancerIP);
     d.str(*spec, c, "loadBalancerClass", s.loadBalancerClass);
     d.strList(*spec, c, "loadBalancerSourceRanges", s.loadBalancerSourceRanges);

@@ -272,6 +272,7 @@ class Writer {
     if (!s.externalName.empty()) kv("externalName", s.externalName);
     if (!s.externalTrafficPolicy.empty()) kv("externalTrafficPolicy", s.externalTrafficPolicy);
     if (!s.internalTrafficPolicy.empty()) kv("internalTrafficPolicy", s.internalTrafficPolicy);
+    if (!s.trafficDistribution.empty()) kv("trafficDistribution", s.trafficDistribution);
     if (!s.loadBalancerIP.empty()) kv("loadBalancerIP", s.loadBalancerIP);
     if (!s.loadBalancerSourceRanges.empty())
       strList("loadBalancerSourceRanges", s.loadBalancerSourceRanges);

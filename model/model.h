@@ -67,6 +67,10 @@ struct Service {
   std::string externalName;
   std::string externalTrafficPolicy;  // "" | Cluster | Local
   std::string internalTrafficPolicy;  // "" | Cluster | Local
+  // "" | PreferClose | PreferSameZone | PreferSameNode: read by the
+  // EndpointSlice controller, which writes the hints svclb follows (as
+  // kube-proxy does); kept and validated here.
+  std::string trafficDistribution;
   std::string loadBalancerIP;
   // spec.loadBalancerClass: which implementation gives the LoadBalancer its
   // address. svclb's pools serve the Services of StoreConfig's class only

@@ -72,15 +72,17 @@ bool operator==(const Service& a, const Service& b) {
          std::tie(a.type, a.clusterIP, a.clusterIPs, a.ipFamilies, a.ipFamilyPolicy, a.selector,
                   a.ports, a.sessionAffinity, a.sessionAffinityTimeoutSeconds, a.externalIPs,
                   a.externalName, a.externalTrafficPolicy, a.internalTrafficPolicy,
-                  a.loadBalancerIP, a.loadBalancerClass, a.loadBalancerSourceRanges,
-                  a.healthCheckNodePort, a.loadBalancerIngressIPs, a.loadBalancerPool,
-                  a.publishNotReadyAddresses, a.allocateLoadBalancerNodePorts) ==
+                  a.trafficDistribution, a.loadBalancerIP, a.loadBalancerClass,
+                  a.loadBalancerSourceRanges, a.healthCheckNodePort, a.loadBalancerIngressIPs,
+                  a.loadBalancerPool, a.publishNotReadyAddresses,
+                  a.allocateLoadBalancerNodePorts) ==
              std::tie(b.type, b.clusterIP, b.clusterIPs, b.ipFamilies, b.ipFamilyPolicy, b.selector,
                       b.ports, b.sessionAffinity, b.sessionAffinityTimeoutSeconds, b.externalIPs,
                       b.externalName, b.externalTrafficPolicy, b.internalTrafficPolicy,
-                      b.loadBalancerIP, b.loadBalancerClass, b.loadBalancerSourceRanges,
-                      b.healthCheckNodePort, b.loadBalancerIngressIPs, b.loadBalancerPool,
-                      b.publishNotReadyAddresses, b.allocateLoadBalancerNodePorts);
+                      b.trafficDistribution, b.loadBalancerIP, b.loadBalancerClass,
+                      b.loadBalancerSourceRanges, b.healthCheckNodePort, b.loadBalancerIngressIPs,
+                      b.loadBalancerPool, b.publishNotReadyAddresses,
+                      b.allocateLoadBalancerNodePorts);
 }
 
 bool operator==(const EndpointSubset& a, const EndpointSubset& b) {

@@ -474,6 +474,10 @@ void validateService(const Service& s, FieldErrors& errs) {
   if (!s.internalTrafficPolicy.empty() && s.internalTrafficPolicy != "Cluster" &&
       s.internalTrafficPolicy != "Local")
     errs.notSupported("spec.internalTrafficPolicy", s.internalTrafficPolicy, {"Cluster", "Local"});
+  if (!s.trafficDistribution.empty() && s.trafficDistribution != "PreferClose" &&
+      s.trafficDistribution != "PreferSameZone" && s.trafficDistribution != "PreferSameNode")
+    errs.notSupported("spec.trafficDistribution", s.trafficDistribution,
+                      {"PreferClose", "PreferSameZone", "PreferSameNode"});
 
   for (size_t i = 0; i < s.loadBalancerIngressIPs.size(); ++i)
     if (!isIP(s.loadBalancerIngressIPs[i]))

@@ -57,6 +57,23 @@ struct TempDir {
 // kube-apiserver's bands (KEP-3070): in 10.96.0.0/12 the first 256 addresses
 // (10.96.0.1 .. 10.96.1.0: `kubernetes` at .1, kube-dns at .10) are kept for
 // static requests; dynamic allocation starts above them.
+// Spec fields svclb does not act on itself (trafficDistribution: the
+// EndpointSlice controller turns it into hints) are kept: a change is
+// "configured" and get -o yaml / the state file show it.
+TEST(ModelStore, TrafficDistributionIsKeptAndAChangeIsAChange) {
+  Store st;
+  auto with = [](const std::string& td) {
+    return "apiVersion: v1\nkind: Service\nmetadata: {name: td}\nspec:\n  trafficDistribution: " +
+           td + "\n  ports: [{port: 80}]\n";
+  };
+  EXPECT_EQ(applyOk(st, with("PreferClose"))[0].action, ApplyAction::Created);
+  EXPECT_EQ(applyOk(st, with("PreferSameNode"))[0].action, ApplyAction::Configured);
+  EXPECT_EQ(applyOk(st, with("PreferSameNode"))[0].action, ApplyAction::Unchanged);
+  EXPECT_EQ(st.toJson()["services"][0]["spec"]["trafficDistribution"], "PreferSameNode");
+  EXPECT_NE(applyErr(st, with("PreferNowhere")).find("spec.trafficDistribution: Unsupported value"),
+            std::string::npos);
+}
+
 TEST(ModelStore, AllocatesFromTheUpperBandFirst) {
   Store st;
   applyOk(st, svcYaml("a") + "---\n" + svcYaml("b"));

@@ -157,6 +157,10 @@ TEST(ModelValidate, ServiceFieldErrors) {
       {"bad internalTrafficPolicy", [](Service& s) { s.internalTrafficPolicy = "Node"; },
        "The Service \"web\" is invalid: spec.internalTrafficPolicy: Unsupported value: \"Node\": "
        "supported values: \"Cluster\", \"Local\""},
+      {"bad trafficDistribution", [](Service& s) { s.trafficDistribution = "PreferLocal"; },
+       "The Service \"web\" is invalid: spec.trafficDistribution: Unsupported value: "
+       "\"PreferLocal\": supported values: \"PreferClose\", \"PreferSameZone\", "
+       "\"PreferSameNode\""},
       {"duplicate nodePort",
        [](Service& s) {
          s.type = "NodePort";
