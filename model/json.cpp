@@ -312,12 +312,19 @@ Service decodeService(Decoder& d, const json& j) {
     Ctx c = root.child("status", std::string(kCore) + "ServiceStatus");
     if (const json* lb = d.obj(*status, c, "loadBalancer")) {
       Ctx lc = c.child("loadBalancer", std::string(kCore) + "LoadBalancerStatus");
-      d.objList(*lb, lc, "ingress", std::string(kCore) + "LoadBalancerIngress",
-                [&](const json& ij, const Ctx& ic) {
-                  std::string ip;
-                  if (d.str(ij, ic, "ip", ip) && !ip.empty())
-                    s.loadBalancerIngressIPs.push_back(ip);
-                });
+      d.objList(
+          *lb, lc, "ingress", std::string(kCore) + "LoadBalancerIngress",
+          [&](const json& ij, const Ctx& ic) {
+            std::string ip, mode;
+            d.str(ij, ic, "ipMode", mode);
+            if (!mode.empty() && mode != "VIP" && mode != "Proxy")
+              d.fieldErrors().notSupported(
+                  fmt::format("status.loadBalancer.ingress[{}].ipMode",
+                              s.loadBalancerIngressIPs.size() + s.loadBalancerProxyIPs.size()),
+                  mode, {"VIP", "Proxy"});
+            if (d.str(ij, ic, "ip", ip) && !ip.empty())
+              (mode == "Proxy" ? s.loadBalancerProxyIPs : s.loadBalancerIngressIPs).push_back(ip);
+          });
     }
   }
   return s;

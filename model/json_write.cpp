@@ -291,13 +291,20 @@ class Writer {
     open();
     key("loadBalancer");
     open();
-    if (!s.loadBalancerIngressIPs.empty()) {
+    if (!s.loadBalancerIngressIPs.empty() || !s.loadBalancerProxyIPs.empty()) {
       key("ingress");
       openArray();
       for (const auto& ip : s.loadBalancerIngressIPs) {
         item();
         open();
         kv("ip", ip);
+        close();
+      }
+      for (const auto& ip : s.loadBalancerProxyIPs) {
+        item();
+        open();
+        kv("ip", ip);
+        kv("ipMode", "Proxy");
         close();
       }
       closeArray();

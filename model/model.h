@@ -79,6 +79,10 @@ struct Service {
   std::vector<std::string> loadBalancerSourceRanges;
   int32_t healthCheckNodePort = 0;
   std::vector<std::string> loadBalancerIngressIPs;  // status.loadBalancer.ingress[].ip
+  // Ingress IPs with ipMode: Proxy (KEP-1860): the load balancer proxies to
+  // the nodes, so, as kube-proxy, svclb does not program them (traffic to
+  // them goes out to the load balancer). Only from the API (Kubernetes mode).
+  std::vector<std::string> loadBalancerProxyIPs;
   // Owned by the Store, like the status above: the IPAddressPool (its name)
   // the ingress IP came from. In JSON it is MetalLB's annotation
   // metallb.io/ip-allocated-from-pool (kLbPoolAnnotation), never in

@@ -483,6 +483,11 @@ void validateService(const Service& s, FieldErrors& errs) {
     if (!isIP(s.loadBalancerIngressIPs[i]))
       errs.invalidStr(fmt::format("status.loadBalancer.ingress[{}].ip", i),
                       s.loadBalancerIngressIPs[i], kValidIP);
+  for (size_t i = 0; i < s.loadBalancerProxyIPs.size(); ++i)
+    if (!isIP(s.loadBalancerProxyIPs[i]))
+      errs.invalidStr(
+          fmt::format("status.loadBalancer.ingress[{}].ip", s.loadBalancerIngressIPs.size() + i),
+          s.loadBalancerProxyIPs[i], kValidIP);
 }
 
 void validateEndpointPort(const EndpointPort& p, bool requireName, const std::string& path,

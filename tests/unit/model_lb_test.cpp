@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <set>
 
 #include "model/model.h"
 
@@ -491,6 +492,37 @@ TEST(ModelLb, LoadBalancerClass) {
   EXPECT_NE(errOf(parse(lbSvc("c", "  loadBalancerClass: -bad/\n"))[0])
                 .find("spec.loadBalancerClass: Invalid value: \"-bad/\""),
             std::string::npos);
+}
+
+// KEP-1860: an ingress IP with ipMode: Proxy (the load balancer proxies to
+// the nodes) is not programmed, as kube-proxy skips it; ipMode VIP (or none)
+// is. Kubernetes mode, where the status is the API's.
+TEST(ModelLb, ProxyModeIngressIPsAreNotProgrammed) {
+  StoreConfig cfg;
+  cfg.apiOwned = true;
+  Store st(cfg);
+  applyOk(st,
+          "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: LoadBalancer\n"
+          "  clusterIP: 10.96.0.10\n  ports: [{port: 80, nodePort: 30080}]\nstatus:\n"
+          "  loadBalancer:\n    ingress:\n    - {ip: 203.0.113.7, ipMode: VIP}\n"
+          "    - {ip: 203.0.113.8, ipMode: Proxy}\n    - {ip: 203.0.113.9}\n");
+  std::set<std::string> programmed;
+  for (const auto& f : st.externalFrontends())
+    if (f.kind == ExternalKind::LoadBalancerIP) programmed.insert(formatIPv4(f.ip));
+  EXPECT_EQ(programmed, (std::set<std::string>{"203.0.113.7", "203.0.113.9"}));
+  // Kept and shown: get -o yaml / describe name all three.
+  const auto ingress = st.toJson()["services"][0]["status"]["loadBalancer"]["ingress"];
+  ASSERT_EQ(ingress.size(), 3u);
+  EXPECT_EQ(ingress[2], (nlohmann::json{{"ip", "203.0.113.8"}, {"ipMode", "Proxy"}}));
+  auto bad = parseManifests(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80}]\n"
+      "status:\n  loadBalancer:\n    ingress:\n    - {ip: 203.0.113.7, ipMode: Tunnel}\n",
+      "t.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("status.loadBalancer.ingress[0].ipMode: Unsupported value: "
+                                     "\"Tunnel\": supported values: \"VIP\", \"Proxy\""),
+            std::string::npos)
+      << bad.error().message;
 }
 
 TEST(ModelLb, ValidationOfRequestedAndExternalAddresses) {
