@@ -144,7 +144,7 @@ test_metrics() {
 test_endpoints_back() {
     assert_ok "re-apply web-endpoints.yaml" svcctl apply -f "$SVCLB_EXAMPLES/web-endpoints.yaml"
     check_both_answer "$(http_get_many client 20 "http://$VIP/")" 20 2 "client pod after the endpoints came back"
-    check_both_answer "$(http_get_many node 10 "http://$VIP/")" 10 1 "node after the endpoints came back"
+    check_both_answer "$(http_get_many node 20 "http://$VIP/")" 20 2 "node after the endpoints came back"
     assert_match "$(udp_query_pod client "$VIP" 5353 1 8)" "^be[12] from $VIP:5353\$" "UDP after the endpoints came back"
 }
 

@@ -73,7 +73,7 @@ test_deleted_pod_leaves_no_pin() {
     assert_fails "status no longer lists lxcbe3" attached lxcbe3
     assert_ok "lxcclient keeps its programs" attached lxcclient
     [[ $mode == tcx ]] && assert_eq 2 "$(pins_of lxcclient | wc -l)" "lxcclient keeps its two pins"
-    check_both_answer "$(http_get_many client 10 "http://$VIP/")" 10 1 "after the pod went"
+    check_both_answer "$(http_get_many client 20 "http://$VIP/")" 20 2 "after the pod went"
 }
 
 # --uninstall: no tcx link of svclb stays (the links pinned before are gone

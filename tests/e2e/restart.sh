@@ -29,7 +29,7 @@ test_daemon_down() {
     assert_eq 0 "$DAEMON_RC" "svclbd exit status on SIGTERM"
     assert_fails "svcctl status while svclbd is stopped" svcctl status
     check_both_answer "$(http_get_many client 30 "http://$VIP/")" 30 3 "new pod connections while svclbd is down"
-    check_both_answer "$(http_get_many node 10 "http://$VIP/")" 10 1 "node connections while svclbd is down"
+    check_both_answer "$(http_get_many node 20 "http://$VIP/")" 20 2 "node connections while svclbd is down"
     assert_match "$(udp_query_pod client "$VIP" 5353 1 8)" "^be[12] from $VIP:5353\$" "UDP while svclbd is down"
     progress "$a" "$b" || _fail "long-lived connections stalled while svclbd is down:
 $(tail -4 "$LC_LOG")"
@@ -215,7 +215,7 @@ test_tcx_upgrade_downgrade() {
     assert_match "$(tc_state lxcclient)" '^legacy 0 [1-9][0-9]* 0 [1-9][0-9]*$' "lxcclient on legacy filters"
     assert_ok "lxcclient has svclb's legacy filters" legacy_on lxcclient
     assert_eq "" "$(tcx_pins lxcclient)" "no tcx pins of lxcclient left with --tc-attach legacy"
-    check_both_answer "$(http_get_many client 10 "http://$VIP/")" 10 1 "on legacy filters"
+    check_both_answer "$(http_get_many client 20 "http://$VIP/")" 20 2 "on legacy filters"
     stream_start || { _fail "the UDP stream did not start"; return; }
     restart_with || { _fail "svclbd did not come back"; return; }
     assert_match "$(tc_state lxcclient)" '^tcx [1-9]' "upgrade: lxcclient on tcx links"
@@ -244,7 +244,7 @@ test_tcx_fallback() {
     assert_contains "$(jq -r .tcAttach.reason <<<"$js")" "has no tcx links" "status tcAttach.reason says why"
     assert_contains "$(cat "$DAEMON_LOG")" "legacy clsact/cls_bpf filters (auto fell back" "the log says why"
     assert_ok "fallback: lxcclient has svclb's legacy filters" legacy_on lxcclient
-    check_both_answer "$(http_get_many client 10 "http://$VIP/")" 10 1 "after the fallback"
+    check_both_answer "$(http_get_many client 20 "http://$VIP/")" 20 2 "after the fallback"
     daemon_stop
     : >"$TOPO_TMP/refused.log"
     nsenter --net="/run/netns/$NODE_NS" timeout 30 "$SVCLB_BIN/svclbd" $(daemon_flags) --tc-attach tcx \
