@@ -115,6 +115,12 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   auto* status = app.add_subcommand("status", "Show what svclbd has loaded and attached");
   status->add_option("-o,--output", statusOutput, "Output format: json");
 
+  bool versionClient = false;
+  auto* version = app.add_subcommand("version", "Print svcctl's and svclbd's versions");
+  version->add_flag("--client", versionClient, "svcctl's version only (no daemon needed)");
+  auto* apiResources =
+      app.add_subcommand("api-resources", "Print the resource types svclbd serves");
+
   std::vector<const char*> cargv;
   for (const auto& a : argv) cargv.push_back(a.c_str());
   try {
@@ -146,6 +152,11 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   if (status->parsed()) return runStatus(ctx, statusOutput);
   if (trace->parsed()) return runTrace(ctx, traceOpts);
   if (monitor->parsed()) return runMonitor(ctx, monitorOpts);
+  if (version->parsed()) return runVersion(ctx, versionClient);
+  if (apiResources->parsed()) {
+    ctx.out << renderApiResources();
+    return 0;
+  }
   ctx.out << app.help();
   return 0;
 }

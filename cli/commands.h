@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/format.h"
+#include "cli/selector.h"
 
 namespace svclb::cli {
 
@@ -84,6 +85,10 @@ struct TraceOptions {
 };
 int runTrace(Context& ctx, const TraceOptions& opts);
 int runStatus(Context& ctx, const std::string& output);
+// `svcctl version [--client]`: svcctl's version and svclbd's (status).
+int runVersion(Context& ctx, bool clientOnly);
+// `svcctl api-resources`: the kinds svclbd serves, as kubectl lists them.
+std::string renderApiResources();
 
 // `svcctl monitor [--type drop|reject] [-o json]`: streams events until
 // Ctrl-C / SIGTERM / a closed output; 1 if the daemon cannot be reached or
@@ -107,6 +112,10 @@ struct Target {
   std::vector<std::string> names;
 };
 bool parseTargets(const std::vector<std::string>& args, Context& ctx, std::vector<Target>& targets);
+// -l SELECTOR for `targets` (cli/selector.h); prints kubectl's error (a bad
+// selector, or names given with one) and returns nullopt.
+std::optional<Selector> parseSelector(const std::string& text, const std::vector<Target>& targets,
+                                      Context& ctx);
 // Reads FILE ("-" = ctx.in) into (source, text) pairs; directories expand.
 struct Manifest {
   std::string source;

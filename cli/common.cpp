@@ -120,6 +120,20 @@ bool parseTargets(const std::vector<std::string>& args, Context& ctx,
   return true;
 }
 
+std::optional<Selector> parseSelector(const std::string& text, const std::vector<Target>& targets,
+                                      Context& ctx) {
+  auto selector = Selector::parse(text);
+  if (!selector) {
+    ctx.err << "error: " << selector.error().message << "\n";
+    return std::nullopt;
+  }
+  if (!targets.empty() && !targets.front().names.empty() && !selector->empty()) {
+    ctx.err << "error: name cannot be provided when a selector is specified\n";
+    return std::nullopt;
+  }
+  return std::move(*selector);
+}
+
 bool readManifests(const std::vector<std::string>& files, Context& ctx,
                    std::vector<Manifest>& manifests) {
   namespace fs = std::filesystem;

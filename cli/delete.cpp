@@ -45,20 +45,17 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
     std::vector<Target> targets;
     if (!parseTargets(opts.args, ctx, targets)) return 1;
     const std::string ns = opts.nameSpace.empty() ? "default" : opts.nameSpace;
-    auto selector = Selector::parse(opts.selector);
-    if (!selector) {
-      ctx.err << "error: " << selector.error().message << "\n";
-      return 1;
-    }
     const bool bySelector = opts.all || !opts.selector.empty();
     if (opts.all && !opts.selector.empty()) {
       ctx.err << "error: cannot set --all and --selector at the same time\n";
       return 1;
     }
-    if (bySelector && !targets.front().names.empty()) {
+    if (opts.all && !targets.front().names.empty()) {
       ctx.err << "error: name cannot be provided when a selector is specified\n";
       return 1;
     }
+    auto selector = parseSelector(opts.selector, targets, ctx);
+    if (!selector) return 1;
     if (!bySelector && targets.front().names.empty()) {
       ctx.err << "error: resource(s) were provided, but no name was specified\n";
       return 1;

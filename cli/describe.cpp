@@ -350,15 +350,8 @@ std::string describeEndpointSlice(const Json& slice) {
 int runDescribe(Context& ctx, const DescribeOptions& opts) {
   std::vector<Target> targets;
   if (!parseTargets(opts.args, ctx, targets)) return 1;
-  auto selector = Selector::parse(opts.selector);
-  if (!selector) {
-    ctx.err << "error: " << selector.error().message << "\n";
-    return 1;
-  }
-  if (!targets.front().names.empty() && !selector->empty()) {
-    ctx.err << "error: name cannot be provided when a selector is specified\n";
-    return 1;
-  }
+  auto selector = parseSelector(opts.selector, targets, ctx);
+  if (!selector) return 1;
   auto describe = [&](const std::string& kind, const Json& item) {
     if (kind == "Service") return describeService(item);
     if (kind == "Endpoints") return describeEndpoints(item);

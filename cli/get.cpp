@@ -314,6 +314,26 @@ std::optional<TemplatePrinter> templatePrinter(const std::string& output, Contex
   return p;
 }
 
+// -o custom-columns: one row per item, a column's results joined by ",",
+// "<none>" for none (kubectl's printer).
+Result<std::string> renderCustomColumns(const std::vector<std::pair<std::string, JsonPath>>& cols,
+                                        const Json& items, bool noHeaders) {
+  if (items.empty()) return std::string();
+  std::vector<std::string> header;
+  for (const auto& [name, jp] : cols) header.push_back(name);
+  Table table(header);
+  for (const auto& item : items) {
+    std::vector<std::string> row;
+    for (const auto& [name, jp] : cols) {
+      auto v = jp.values(item);
+      if (!v) return v.error();
+      row.push_back(v->empty() ? "<none>" : join(*v, ","));
+    }
+    table.addRow(std::move(row));
+  }
+  return table.render("", !noHeaders);
+}
+
 }  // namespace
 
 int runGet(Context& ctx, const GetOptions& opts) {
@@ -338,15 +358,8 @@ int runGet(Context& ctx, const GetOptions& opts) {
     ctx.err << "error: a resource cannot be retrieved by name across all namespaces\n";
     return 1;
   }
-  auto selector = Selector::parse(opts.selector);
-  if (!selector) {
-    ctx.err << "error: " << selector.error().message << "\n";
-    return 1;
-  }
-  if (named && !selector->empty()) {
-    ctx.err << "error: name cannot be provided when a selector is specified\n";
-    return 1;
-  }
+  auto selector = parseSelector(opts.selector, targets, ctx);
+  if (!selector) return 1;
 
   // Each target's items, in the order asked (kubectl's infos).
   std::vector<std::pair<std::string, std::vector<Json>>> groups;
@@ -396,6 +409,13 @@ int runGet(Context& ctx, const GetOptions& opts) {
     all.insert(all.end(), items.begin(), items.end());
   }
 
+  // kubectl's line when a listing found nothing (not for named objects).
+  auto noneFound = [&] {
+    if (named || rc != 0) return;
+    ctx.err << (opts.allNamespaces
+                    ? std::string("No resources found\n")
+                    : fmt::format("No resources found in {} namespace.\n", opts.nameSpace));
+  };
   switch (*format) {
     case OutputFormat::Json:
     case OutputFormat::Yaml: {
@@ -415,28 +435,14 @@ int runGet(Context& ctx, const GetOptions& opts) {
         return rc;
       }
       if (tmpl) {
-        std::vector<std::string> header;
-        for (const auto& [name, jp] : tmpl->columns) header.push_back(name);
-        Table table(header);
         const Json& items = doc.contains("items") ? doc["items"] : Json::array({doc});
-        for (const auto& item : items) {
-          std::vector<std::string> row;
-          for (const auto& [name, jp] : tmpl->columns) {
-            auto v = jp.values(item);
-            if (!v) {
-              ctx.err << "error: " << v.error().message << "\n";
-              return 1;
-            }
-            row.push_back(v->empty() ? "<none>" : join(*v, ","));
-          }
-          table.addRow(std::move(row));
+        auto table = renderCustomColumns(tmpl->columns, items, opts.noHeaders);
+        if (!table) {
+          ctx.err << "error: " << table.error().message << "\n";
+          return 1;
         }
-        if (!items.empty())
-          ctx.out << table.render("", !opts.noHeaders);
-        else if (!named && rc == 0)
-          ctx.err << (opts.allNamespaces
-                          ? std::string("No resources found\n")
-                          : fmt::format("No resources found in {} namespace.\n", opts.nameSpace));
+        ctx.out << *table;
+        if (items.empty()) noneFound();
         return rc;
       }
       ctx.out << (*format == OutputFormat::Json ? toJsonText(doc) : toYaml(doc));
@@ -450,12 +456,7 @@ int runGet(Context& ctx, const GetOptions& opts) {
       break;
   }
   if (all.empty()) {
-    if (!named && rc == 0) {
-      if (opts.allNamespaces)
-        ctx.err << "No resources found\n";
-      else
-        ctx.err << fmt::format("No resources found in {} namespace.\n", opts.nameSpace);
-    }
+    noneFound();
     return rc;
   }
   // kubectl: one table per resource type, a blank line between them, and

@@ -20,12 +20,14 @@ constexpr std::string_view kL2Aliases[] = {"l2advertisement", "l2advertisements"
                                            "l2advertisements.metallb.io"};
 
 constexpr std::array<KindInfo, 5> kKinds = {{
-    {"Service", "service", "services", kServiceAliases},
-    {"Endpoints", "endpoints", "endpoints", kEndpointsAliases},
+    {"Service", "service", "services", kServiceAliases, "v1", "svc"},
+    {"Endpoints", "endpoints", "endpoints", kEndpointsAliases, "v1", "ep"},
     {"EndpointSlice", "endpointslice.discovery.k8s.io", "endpointslices.discovery.k8s.io",
-     kSliceAliases},
-    {"IPAddressPool", "ipaddresspool.metallb.io", "ipaddresspools.metallb.io", kPoolAliases},
-    {"L2Advertisement", "l2advertisement.metallb.io", "l2advertisements.metallb.io", kL2Aliases},
+     kSliceAliases, "discovery.k8s.io/v1", ""},
+    {"IPAddressPool", "ipaddresspool.metallb.io", "ipaddresspools.metallb.io", kPoolAliases,
+     "metallb.io/v1beta1", ""},
+    {"L2Advertisement", "l2advertisement.metallb.io", "l2advertisements.metallb.io", kL2Aliases,
+     "metallb.io/v1beta1", ""},
 }};
 
 std::string lower(std::string_view s) {

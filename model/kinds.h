@@ -18,6 +18,8 @@ struct KindInfo {
   // Every lower-case spelling a user may type for it (short names, singular
   // and plural, with and without the API group).
   std::span<const std::string_view> aliases;
+  std::string_view apiVersion;  // "discovery.k8s.io/v1"
+  std::string_view shortName;   // kubectl's short name ("svc"), or ""
 };
 
 // Service, Endpoints, EndpointSlice, IPAddressPool, L2Advertisement.

@@ -5,7 +5,7 @@
 # it asks the running svclbd for (`svcctl get KIND -o name`; nothing when the
 # daemon does not answer within 2 s). Tested by tests/cli/completion.sh.
 
-_svcctl_commands="apply get describe delete stats status"
+_svcctl_commands="apply get describe delete stats status trace monitor version api-resources"
 _svcctl_resources="services svc endpoints ep endpointslices ipaddresspools l2advertisements"
 
 # _svcctl_flags COMMAND: the flags COMMAND accepts (global ones for "").
@@ -17,6 +17,10 @@ _svcctl_flags() {
         describe) echo "-n --namespace -l --selector --help" ;;
         delete) echo "-f --filename --strict -n --namespace --ignore-not-found -l --selector --all --help" ;;
         stats | status) echo "-o --output --help" ;;
+        trace) echo "-p --protocol --from -o --output --help" ;;
+        monitor) echo "--type -o --output --help" ;;
+        version) echo "--client --help" ;;
+        api-resources) echo "--help" ;;
     esac
 }
 
@@ -71,7 +75,8 @@ _svcctl() {
     for ((i = 1; i < cword; i++)); do
         w=${words[i]}
         case $w in
-            --socket | --request-timeout | -n | --namespace | -o | --output | -f | --filename | -l | --selector)
+            --socket | --request-timeout | -n | --namespace | -o | --output | -f | --filename | -l | \
+                --selector | -p | --protocol | --from | --type)
                 ((i++)) ;;
             -*) ;;
             *) if [[ -z $cmd ]]; then cmd=$w; else pos+=("$w"); fi ;;
@@ -94,6 +99,9 @@ _svcctl() {
         -f | --filename | --socket) taken=1 files=1 ;;
         --request-timeout) taken=1 values="5s 30s 1m 2m" ;;
         -n | --namespace) taken=1 ;;  # namespaces: svcctl cannot list them
+        -p | --protocol) taken=1 values="TCP UDP" ;;
+        --from) taken=1 values="outside node" ;;
+        --type) taken=1 values="drop reject" ;;
         -l | --selector) taken=1 ;;   # a selector is typed
     esac
     if ((taken)); then

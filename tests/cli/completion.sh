@@ -62,7 +62,7 @@ complete_line() {
 }
 
 test_commands_and_flags() {
-    assert_eq "apply delete describe get stats status" "$(complete_line "svcctl ")" "subcommands"
+    assert_eq "api-resources apply delete describe get monitor stats status trace version" "$(complete_line "svcctl ")" "subcommands"
     assert_eq "get" "$(complete_line "svcctl g")" "a prefix"
     assert_eq "delete describe" "$(complete_line "svcctl de")" "two matches"
     assert_eq "--help --request-timeout --socket" "$(complete_line "svcctl --")" "global flags"

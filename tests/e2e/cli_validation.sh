@@ -345,6 +345,11 @@ test_several_types() {
     out=$(svcctl get svc,pods 2>&1); rc=$?
     assert_eq "1" "$rc" "a type svclbd does not serve: exit status"
     assert_eq "error: the server doesn't have a resource type \"pods\"" "$out" "a type svclbd does not serve"
+    # Every type api-resources lists is one get takes.
+    for r in $(svcctl api-resources | awk 'NR > 1 {print $1}'); do
+        svcctl get "$r" >/dev/null 2>&1 || _fail "svcctl get $r (listed by api-resources) failed"
+    done
+    assert_match "$(svcctl version 2>&1)" $'^Client Version: [0-9.]+\nServer Version: [0-9.]+$' "svcctl version names both"
 }
 
 # -l/--selector (get, describe, delete), delete --all, --show-labels, --no-headers.

@@ -560,6 +560,35 @@ TEST(CliCommands, UsageErrors) {
   EXPECT_NE(help.out.find("apply"), std::string::npos);
 }
 
+TEST(CliCommands, VersionAndApiResources) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  FakeDaemon d(path, {"{\"ok\":true,\"version\":\"9.8.7\",\"pid\":7}\n"});
+  auto v = svcctl(path, {"version"});
+  EXPECT_EQ(v.rc, 0) << v.err;
+  EXPECT_EQ(v.out, std::string("Client Version: ") + SVCLB_VERSION + "\nServer Version: 9.8.7\n");
+  EXPECT_EQ(d.request(0), nlohmann::json({{"op", "status"}}));
+  auto client = svcctl("/nonexistent/svclbd.sock", {"version", "--client"});
+  EXPECT_EQ(client.rc, 0);
+  EXPECT_EQ(client.out, std::string("Client Version: ") + SVCLB_VERSION + "\n");
+  auto down = svcctl("/nonexistent/svclbd.sock", {"version"});
+  EXPECT_EQ(down.rc, 1);
+  EXPECT_NE(down.err.find("svclbd"), std::string::npos) << down.err;
+  auto res = svcctl("/nonexistent/svclbd.sock", {"api-resources"});
+  EXPECT_EQ(res.rc, 0);
+  EXPECT_EQ(res.out,
+            "NAME               SHORTNAMES   APIVERSION            NAMESPACED   KIND\n"
+            "endpoints          ep           v1                    true         Endpoints\n"
+            "services           svc          v1                    true         Service\n"
+            "endpointslices                  discovery.k8s.io/v1   true         EndpointSlice\n"
+            "ipaddresspools                  metallb.io/v1beta1    true         IPAddressPool\n"
+            "l2advertisements                metallb.io/v1beta1    true         L2Advertisement\n");
+  // Every name it lists is one svcctl get takes.
+  for (const char* r : {"endpoints", "services", "endpointslices", "ipaddresspools",
+                        "l2advertisements", "ep", "svc"})
+    EXPECT_TRUE(resolveResource(r).has_value()) << r;
+}
+
 TEST(CliClient, DefaultSocketFromEnvironment) {
   ::unsetenv("SVCLB_SOCKET");
   EXPECT_EQ(defaultSocketPath(), "/run/svclb/svclbd.sock");
