@@ -186,6 +186,23 @@ test_nodeport_and_delete() {
     assert_contains "$out" 'services "web2" not found' "svcctl get after kubectl delete"
 }
 
+# KEP-1860: status.loadBalancer.ingress as a load-balancer controller writes
+# it (here kubectl, on the status subresource): the VIP-mode address is
+# programmed, the Proxy-mode one is not (kube-proxy skips it), both are shown.
+test_lb_ip_mode() {
+    svc lbm "" LoadBalancer || { _fail "kubectl apply lbm"; return; }
+    k8s_kubectl patch svc lbm --subresource=status --type=merge -p \
+        '{"status":{"loadBalancer":{"ingress":[{"ip":"203.0.113.7","ipMode":"VIP"},{"ip":"203.0.113.8","ipMode":"Proxy"}]}}}' \
+        >/dev/null || { _fail "kubectl patch the status"; return; }
+    wait_for 10 "the VIP-mode address is programmed" eval \
+        "[[ \$(svcctl trace -o json 10.0.0.9:4000 203.0.113.7:80 2>/dev/null | jq -r .verdict.action) == dnat ]]" || return
+    assert_eq pass "$(svcctl trace -o json 10.0.0.9:4000 203.0.113.8:80 | jq -r .verdict.action)" \
+        "the Proxy-mode address is not programmed"
+    assert_eq "203.0.113.7 203.0.113.8" "$(svcctl get svc lbm -o jsonpath='{.status.loadBalancer.ingress[*].ip}')" \
+        "svcctl shows both addresses"
+    k8s_kubectl delete svc lbm >/dev/null || _fail "kubectl delete lbm"
+}
+
 # Both directions: with the route alone gone, the apiserver's events would
 # still arrive (only svclbd's ACKs would be lost).
 cut_off()  { in_node ip link set k8sapi down; }
@@ -357,6 +374,7 @@ run_test "kubectl apply: traffic through the new ClusterIP" test_apply_follows
 run_test "cluster DNS answers the API's Services (headless too)" test_cluster_dns
 run_test "kubectl label: a pod leaves the Service and comes back" test_label_moves_pod_out
 run_test "NodePort from the apiserver; Service deletion followed" test_nodeport_and_delete
+run_test "LoadBalancer status: a Proxy-mode ingress IP is not programmed (KEP-1860)" test_lb_ip_mode
 run_test "cut off from the apiserver: last state kept, catches up" test_cut_off_keeps_last_state
 run_test "apiserver killed, history compacted (410), restarted" test_apiserver_restart_410
 run_test "svclbd restarted while the API changes" test_daemon_restart_while_api_changes
