@@ -90,12 +90,14 @@ std::optional<int64_t> toInt(std::string_view s) {
   return v;
 }
 
-// The end of a bracket or parenthesis group opened at `open`, quotes skipped.
-size_t closing(const std::string& s, size_t open) {
-  int depth = 0;
+// The first position from `from` where `stop(c)` holds for a character
+// outside single or double quotes (a backslash escapes inside them); npos if
+// none.
+template <class Stop>
+size_t scanUnquoted(const std::string& s, size_t from, Stop stop) {
   char quote = 0;
-  for (size_t i = open; i < s.size(); ++i) {
-    char c = s[i];
+  for (size_t i = from; i < s.size(); ++i) {
+    const char c = s[i];
     if (quote) {
       if (c == '\\')
         ++i;
@@ -103,13 +105,20 @@ size_t closing(const std::string& s, size_t open) {
         quote = 0;
     } else if (c == '"' || c == '\'') {
       quote = c;
-    } else if (c == '[' || c == '(') {
-      ++depth;
-    } else if (c == ']' || c == ')') {
-      if (--depth == 0) return i;
+    } else if (stop(c)) {
+      return i;
     }
   }
   return std::string::npos;
+}
+
+// The end of a bracket or parenthesis group opened at `open`.
+size_t closing(const std::string& s, size_t open) {
+  int depth = 0;
+  return scanUnquoted(s, open, [&](char c) {
+    if (c == '[' || c == '(') ++depth;
+    return (c == ']' || c == ')') && --depth == 0;
+  });
 }
 
 Result<Path> parsePath(const std::string& expr, const std::string& tmpl);
@@ -117,18 +126,8 @@ Result<Path> parsePath(const std::string& expr, const std::string& tmpl);
 Result<Step> parseFilter(const std::string& inner, const std::string& tmpl) {
   Step st{Step::Filter};
   // The operator: outside quotes, the first of the comparison signs.
-  size_t opAt = std::string::npos;
-  char quote = 0;
-  for (size_t i = 0; i < inner.size() && opAt == std::string::npos; ++i) {
-    char c = inner[i];
-    if (quote) {
-      if (c == quote) quote = 0;
-    } else if (c == '"' || c == '\'') {
-      quote = c;
-    } else if (c == '=' || c == '!' || c == '<' || c == '>') {
-      opAt = i;
-    }
-  }
+  const size_t opAt =
+      scanUnquoted(inner, 0, [](char c) { return c == '=' || c == '!' || c == '<' || c == '>'; });
   auto trim = [](std::string s) {
     s.erase(0, s.find_first_not_of(' '));
     s.erase(s.find_last_not_of(' ') + 1);
@@ -401,22 +400,7 @@ Result<Nodes> parseNodes(const std::string& tmpl, size_t& pos, bool inRange) {
       if (open == std::string::npos) break;
     }
     // The action's end: the first '}' outside quotes.
-    size_t close = std::string::npos;
-    char quote = 0;
-    for (size_t i = open + 1; i < tmpl.size(); ++i) {
-      char c = tmpl[i];
-      if (quote) {
-        if (c == '\\')
-          ++i;
-        else if (c == quote)
-          quote = 0;
-      } else if (c == '"' || c == '\'') {
-        quote = c;
-      } else if (c == '}') {
-        close = i;
-        break;
-      }
-    }
+    const size_t close = scanUnquoted(tmpl, open + 1, [](char c) { return c == '}'; });
     if (close == std::string::npos) return parseError(tmpl, "unclosed action");
     std::string action = tmpl.substr(open + 1, close - open - 1);
     action.erase(0, action.find_first_not_of(' '));
