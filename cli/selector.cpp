@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <utility>
 
 #include "cli/json_util.h"
 
@@ -49,24 +50,10 @@ struct Lexer {
     auto two = [&](const char* t) { return s.compare(pos, 2, t) == 0; };
     if (two("==")) return pos += 2, Token{DoubleEq, "=="};
     if (two("!=")) return pos += 2, Token{NotEq, "!="};
-    switch (c) {
-      case ',':
-        return ++pos, Token{Comma, ","};
-      case '(':
-        return ++pos, Token{Open, "("};
-      case ')':
-        return ++pos, Token{Close, ")"};
-      case '=':
-        return ++pos, Token{Eq, "="};
-      case '!':
-        return ++pos, Token{Bang, "!"};
-      case '>':
-        return ++pos, Token{Gt, ">"};
-      case '<':
-        return ++pos, Token{Lt, "<"};
-      default:
-        break;
-    }
+    static constexpr std::pair<char, Kind> kSingle[] = {
+        {',', Comma}, {'(', Open}, {')', Close}, {'=', Eq}, {'!', Bang}, {'>', Gt}, {'<', Lt}};
+    for (const auto& [ch, kind] : kSingle)
+      if (c == ch) return ++pos, Token{kind, std::string(1, c)};
     size_t start = pos;
     while (pos < s.size() && !std::isspace(static_cast<unsigned char>(s[pos])) &&
            std::string_view(",()=!<>").find(s[pos]) == std::string_view::npos)
