@@ -66,6 +66,8 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
                   "Label selector: key=value, key!=value, key in (a,b), key notin (a,b), key, !key "
                   "(comma = and)");
   get->add_flag("--show-labels", getOpts.showLabels, "Show all labels as the last column");
+  get->add_option("--sort-by", getOpts.sortBy,
+                  "Sort the list by this JSONPath expression's value (e.g. .spec.clusterIP)");
   get->add_flag("--no-headers", getOpts.noHeaders, "Don't print headers");
 
   DescribeOptions describeOpts;

@@ -45,6 +45,7 @@ struct GetOptions {
   bool allNamespaces = false;
   std::string output;
   std::string selector;  // -l: label selector (cli/selector.h)
+  std::string sortBy;    // --sort-by: a JSONPath expression
   bool showLabels = false;
   bool noHeaders = false;
 };

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <ostream>
 #include <set>
 
@@ -260,6 +261,72 @@ std::string renderGetTable(const std::string& kind, const std::vector<Json>& ite
 
 namespace {
 
+// kubectl's relaxed expression: "metadata.name", ".metadata.name" or
+// "{.metadata.name}" (custom-columns, --sort-by).
+std::string relaxedJsonPath(const std::string& expr) {
+  if (expr.empty() || expr.front() == '{') return expr;
+  return "{" + std::string(expr.front() == '.' ? "" : ".") + expr + "}";
+}
+
+// sortorder.NaturalLess, as kubectl --sort-by compares strings: runs of
+// digits by their value ("web2" < "web10"), the rest byte by byte.
+bool naturalLess(const std::string& a, const std::string& b) {
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (digit(a[i]) && digit(b[j])) {
+      size_t ei = i, ej = j;
+      while (ei < a.size() && digit(a[ei])) ++ei;
+      while (ej < b.size() && digit(b[ej])) ++ej;
+      size_t zi = i, zj = j;  // leading zeros do not count
+      while (zi + 1 < ei && a[zi] == '0') ++zi;
+      while (zj + 1 < ej && b[zj] == '0') ++zj;
+      if (ei - zi != ej - zj) return ei - zi < ej - zj;
+      if (int c = a.compare(zi, ei - zi, b, zj, ej - zj); c != 0) return c < 0;
+      i = ei;
+      j = ej;
+      continue;
+    }
+    if (a[i] != b[j]) return a[i] < b[j];
+    ++i;
+    ++j;
+  }
+  return a.size() - i < b.size() - j;
+}
+
+// --sort-by EXPR: `items` ordered by the expression's first value (numbers by
+// value, strings naturally, false before true); items without it first.
+// Fails, as kubectl, when no item has it.
+Status sortItems(std::vector<Json>& items, const std::string& expr) {
+  auto jp = JsonPath::parse(relaxedJsonPath(expr));
+  if (!jp) return jp.error();
+  std::vector<std::pair<std::optional<Json>, Json>> keyed;
+  bool any = false;
+  for (auto& item : items) {
+    auto found = jp->results(item);
+    if (!found) return found.error();
+    std::optional<Json> key;
+    if (!found->empty()) key = (*found)[0];
+    any = any || key.has_value();
+    keyed.emplace_back(std::move(key), std::move(item));
+  }
+  if (!any && !keyed.empty())
+    return Error{EINVAL,
+                 fmt::format("couldn't find any field with path \"{}\" in the list of objects",
+                             relaxedJsonPath(expr))};
+  std::stable_sort(keyed.begin(), keyed.end(), [](const auto& x, const auto& y) {
+    if (!x.first || !y.first) return !x.first && y.first;
+    const Json &a = *x.first, &b = *y.first;
+    if (a.is_number() && b.is_number()) return a.get<double>() < b.get<double>();
+    if (a.is_boolean() && b.is_boolean()) return !a.get<bool>() && b.get<bool>();
+    auto s = [](const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
+    return naturalLess(s(a), s(b));
+  });
+  items.clear();
+  for (auto& [key, item] : keyed) items.push_back(std::move(item));
+  return {};
+}
+
 // -o jsonpath=TEMPLATE / custom-columns=SPEC: the parsed printer, or the
 // error kubectl gives.
 struct TemplatePrinter {
@@ -299,10 +366,7 @@ std::optional<TemplatePrinter> templatePrinter(const std::string& output, Contex
           "error: unexpected custom-columns spec: {}, expected <header>:<json-path-expr>\n", col);
       return std::nullopt;
     }
-    // kubectl's relaxed expression: "metadata.name", ".metadata.name" or "{.metadata.name}".
-    std::string expr = col.substr(colon + 1);
-    if (expr.front() != '{') expr = "{" + std::string(expr.front() == '.' ? "" : ".") + expr + "}";
-    auto jp = JsonPath::parse(expr);
+    auto jp = JsonPath::parse(relaxedJsonPath(col.substr(colon + 1)));
     if (!jp) {
       ctx.err << "error: " << jp.error().message << "\n";
       return std::nullopt;
@@ -399,6 +463,12 @@ int runGet(Context& ctx, const GetOptions& opts) {
     } else {
       for (const auto& n : target.names)
         if (!fetch(target, n, items) && unreachable) return 1;
+    }
+    if (!opts.sortBy.empty()) {
+      if (auto st = sortItems(items, opts.sortBy); !st) {
+        ctx.err << "error: " << st.error().message << "\n";
+        return 1;
+      }
     }
     groups.emplace_back(target.type.kind, std::move(items));
   }

@@ -479,14 +479,22 @@ Result<std::string> JsonPath::execute(const Json& data) const {
   return out;
 }
 
-Result<std::vector<std::string>> JsonPath::values(const Json& data) const {
-  std::vector<std::string> out;
+Result<std::vector<Json>> JsonPath::results(const Json& data) const {
+  std::vector<Json> out;
   for (const auto& n : *nodes_) {
     if (n.kind != Node::Expr) continue;
     auto results = eval(n.path, {&data});
     if (!results) return results.error();
-    for (const Json* r : *results) out.push_back(text(*r));
+    for (const Json* r : *results) out.push_back(*r);
   }
+  return out;
+}
+
+Result<std::vector<std::string>> JsonPath::values(const Json& data) const {
+  auto found = results(data);
+  if (!found) return found.error();
+  std::vector<std::string> out;
+  for (const Json& r : *found) out.push_back(text(r));
   return out;
 }
 

@@ -26,7 +26,9 @@ class JsonPath {
   static Result<JsonPath> parse(const std::string& tmpl);
   // The template applied to `data`; an error (an index out of range) names why.
   Result<std::string> execute(const Json& data) const;
-  // The results of a single-expression template, each as text (custom-columns).
+  // The results of the template's expressions, as values (--sort-by) or
+  // each as text (custom-columns).
+  Result<std::vector<Json>> results(const Json& data) const;
   Result<std::vector<std::string>> values(const Json& data) const;
 
   struct Node;  // parsed template (jsonpath.cpp)

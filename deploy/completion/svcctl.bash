@@ -13,7 +13,7 @@ _svcctl_flags() {
     case $1 in
         "") echo "--socket --request-timeout --help" ;;
         apply) echo "-f --filename --strict --help" ;;
-        get) echo "-n --namespace -A --all-namespaces -o --output -l --selector --show-labels --no-headers --help" ;;
+        get) echo "-n --namespace -A --all-namespaces -o --output -l --selector --show-labels --no-headers --sort-by --help" ;;
         describe) echo "-n --namespace -l --selector --help" ;;
         delete) echo "-f --filename --strict -n --namespace --ignore-not-found -l --selector --all --help" ;;
         stats | status) echo "-o --output --help" ;;
@@ -76,7 +76,7 @@ _svcctl() {
         w=${words[i]}
         case $w in
             --socket | --request-timeout | -n | --namespace | -o | --output | -f | --filename | -l | \
-                --selector | -p | --protocol | --from | --type)
+                --selector | -p | --protocol | --from | --type | --sort-by)
                 ((i++)) ;;
             -*) ;;
             *) if [[ -z $cmd ]]; then cmd=$w; else pos+=("$w"); fi ;;
@@ -102,7 +102,7 @@ _svcctl() {
         -p | --protocol) taken=1 values="TCP UDP" ;;
         --from) taken=1 values="outside node" ;;
         --type) taken=1 values="drop reject" ;;
-        -l | --selector) taken=1 ;;   # a selector is typed
+        -l | --selector | --sort-by) taken=1 ;;  # typed
     esac
     if ((taken)); then
         if ((files)); then

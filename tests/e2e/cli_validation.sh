@@ -363,6 +363,8 @@ test_selectors() {
     assert_eq "sel-c" "$(svcctl get svc -n selns -l '!tier' -o name 2>&1 | sed 's|.*/||' | xargs)" "-l !tier"
     assert_eq "sel-a sel-b" "$(svcctl get svc -n selns -l 'tier in (front,back)' -o name 2>&1 | sed 's|.*/||' | xargs)" \
         "-l 'tier in (front,back)'"
+    assert_eq "sel-c sel-b sel-a" "$(svcctl get svc -n selns --sort-by .metadata.labels.tier -o name 2>&1 | sed 's|.*/||' | xargs)" \
+        "--sort-by a label (none first, then back, front)"
     out=$(svcctl get svc -n selns -l tier=front --show-labels --no-headers 2>&1)
     assert_not_contains "$out" "NAME" "--no-headers"
     assert_contains "$out" "env=prod,tier=front" "--show-labels"

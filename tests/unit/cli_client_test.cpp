@@ -560,6 +560,36 @@ TEST(CliCommands, UsageErrors) {
   EXPECT_NE(help.out.find("apply"), std::string::npos);
 }
 
+// --sort-by: kubectl's order (numbers by value, strings naturally: web2
+// before web10; items without the field first; none has it: an error).
+TEST(CliCommands, GetSortBy) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  auto svc = [](const std::string& name, int port, const std::string& extra) {
+    return R"({"apiVersion":"v1","kind":"Service","metadata":{"name":")" + name +
+           R"(","namespace":"default"},"spec":{"type":"ClusterIP","clusterIP":"None",)" + extra +
+           R"("ports":[{"port":)" + std::to_string(port) + R"(,"protocol":"TCP"}]}})";
+  };
+  const std::string list = R"({"ok":true,"items":[)" + svc("web10", 80, "") + "," +
+                           svc("web2", 8080, "") + "," +
+                           svc("api", 443, R"("sessionAffinity":"ClientIP",)") + "]}\n";
+  FakeDaemon d(path, {list, list, list, list});
+  auto byName = svcctl(path, {"get", "svc", "--sort-by", ".metadata.name", "-o", "name"});
+  auto byPort = svcctl(path, {"get", "svc", "--sort-by", "{.spec.ports[0].port}", "-o", "name"});
+  auto missingFirst =
+      svcctl(path, {"get", "svc", "--sort-by", "spec.sessionAffinity", "-o", "name"});
+  auto none = svcctl(path, {"get", "svc", "--sort-by", ".spec.nothing"});
+  EXPECT_EQ(byName.out, "service/api\nservice/web2\nservice/web10\n") << byName.err;
+  EXPECT_EQ(byPort.out, "service/web10\nservice/api\nservice/web2\n") << byPort.err;
+  // The daemon's list comes in name order (web10 before web2 as plain
+  // strings); the items without the field keep it.
+  EXPECT_EQ(missingFirst.out, "service/web10\nservice/web2\nservice/api\n") << missingFirst.err;
+  EXPECT_EQ(none.rc, 1);
+  EXPECT_EQ(
+      none.err,
+      "error: couldn't find any field with path \"{.spec.nothing}\" in the list of objects\n");
+}
+
 TEST(CliCommands, VersionAndApiResources) {
   TempDir dir;
   std::string path = dir.path() + "/svclbd.sock";
