@@ -358,6 +358,19 @@ int runDescribe(Context& ctx, const DescribeOptions& opts) {
     if (kind == "EndpointSlice") return describeEndpointSlice(item);
     return describeGeneric(item);
   };
+  // kubectl describe TYPE NAME: NAME not found describes the objects whose
+  // names start with it (DescribeMatchingResources); none: the NotFound.
+  const bool prefixMatch =
+      opts.args.size() == 2 && targets.size() == 1 && opts.args[0].find('/') == std::string::npos;
+  auto get = [&](const std::string& kind, const std::string& name) {
+    return callDaemon(ctx.socketPath,
+                      Json{{"op", "get"},
+                           {"kind", kind},
+                           {"namespace", opts.nameSpace},
+                           {"allNamespaces", false},
+                           {"name", name}},
+                      ctx.timeout);
+  };
   int rc = 0;
   bool first = true;
   size_t shown = 0;
@@ -365,12 +378,20 @@ int runDescribe(Context& ctx, const DescribeOptions& opts) {
     std::vector<std::string> names = target.names;
     if (names.empty()) names.push_back("");  // describe every object in the namespace
     for (const auto& name : names) {
-      Json req = {{"op", "get"},
-                  {"kind", target.type.kind},
-                  {"namespace", opts.nameSpace},
-                  {"allNamespaces", false},
-                  {"name", name}};
-      auto resp = callDaemon(ctx.socketPath, req, ctx.timeout);
+      auto resp = get(target.type.kind, name);
+      std::string prefix;
+      if (!resp && resp.error().code == kDaemonRefused && prefixMatch &&
+          resp.error().message.rfind("Error from server (NotFound)", 0) == 0) {
+        auto all = get(target.type.kind, "");
+        bool any = false;
+        if (all && at(*all, {"items"}).is_array())
+          for (const auto& item : at(*all, {"items"}))
+            any = any || str(at(item, {"metadata", "name"})).rfind(name, 0) == 0;
+        if (any) {
+          resp = std::move(all);
+          prefix = name;
+        }
+      }
       if (!resp) {
         ctx.err << resp.error().message << "\n";
         if (resp.error().code != kDaemonRefused) return 1;  // unreachable: stop here
@@ -381,6 +402,7 @@ int runDescribe(Context& ctx, const DescribeOptions& opts) {
       if (!items.is_array()) continue;
       for (const auto& item : items) {
         if (!selector->matches(item)) continue;
+        if (!prefix.empty() && str(at(item, {"metadata", "name"})).rfind(prefix, 0) != 0) continue;
         if (!first) ctx.out << "\n\n";
         first = false;
         ctx.out << describe(target.type.kind, item);

@@ -158,6 +158,12 @@ test_describe() {
     assert_match "$out" 'Port: +dns +5353/UDP' "describe: Port dns"
     out=$(svcctl describe svc nosuch 2>&1) && _fail "describe svc nosuch succeeded"
     assert_contains "$out" 'services "nosuch" not found' "describe svc nosuch"
+    # kubectl describe TYPE NAME: an unknown NAME describes the objects it prefixes.
+    out=$(svcctl describe svc we 2>&1)
+    assert_match "$out" '^Name: +web' "describe svc we: the Service web (a name prefix)"
+    assert_eq 1 "$(grep -c '^Name:' <<<"$out")" "describe svc we: only the Services it prefixes"
+    out=$(svcctl describe svc/we 2>&1) && _fail "describe svc/we succeeded (TYPE/NAME is exact)"
+    assert_contains "$out" 'services "we" not found' "describe svc/we: exact"
 }
 
 test_apply_delete_cycle() {
