@@ -69,6 +69,9 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   get->add_option("--sort-by", getOpts.sortBy,
                   "Sort the list by this JSONPath expression's value (e.g. .spec.clusterIP)");
   get->add_flag("--no-headers", getOpts.noHeaders, "Don't print headers");
+  get->add_flag("-w,--watch", getOpts.watch,
+                "After the list, print a row for each object that is added, changed or deleted "
+                "(svcctl reads the list every second; Ctrl-C ends it)");
 
   DescribeOptions describeOpts;
   auto* describe = app.add_subcommand("describe", "Show details of svc, ep or endpointslice");

@@ -46,6 +46,8 @@ struct GetOptions {
   std::string output;
   std::string selector;  // -l: label selector (cli/selector.h)
   std::string sortBy;    // --sort-by: a JSONPath expression
+  bool watch = false;    // -w: rows for objects that change, until interrupted
+  std::chrono::milliseconds watchInterval{1000};  // how often -w reads the list again
   bool showLabels = false;
   bool noHeaders = false;
 };

@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <set>
+#include <thread>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -398,6 +400,66 @@ Result<std::string> renderCustomColumns(const std::vector<std::pair<std::string,
   return table.render("", !noHeaders);
 }
 
+// get --watch: svclbd has no watch request, so the list is read again every
+// second and each object that appeared, changed or went is printed as one
+// more row (no header; a deleted one as it was last seen), as kubectl get
+// -w prints watch events. Ends when svclbd cannot be reached (1), or by a
+// signal.
+int watch(Context& ctx, const GetOptions& opts, const Target& target,
+          const std::vector<Json>& shown, const Selector& selector, const TableOptions& topts) {
+  auto keyOf = [](const Json& item) {
+    return std::make_pair(str(at(item, {"metadata", "namespace"})),
+                          str(at(item, {"metadata", "name"})));
+  };
+  std::map<std::pair<std::string, std::string>, Json> seen;
+  for (const auto& item : shown) seen[keyOf(item)] = stripInternal(item);
+  // kubectl's watch rows keep the columns of what it printed before (its
+  // tabwriter remembers widths): each row is laid out with everything shown
+  // so far and printed alone.
+  std::vector<Json> printed = shown;
+  auto print = [&](const Json& item) {
+    if (parseOutputFormat(opts.output) == OutputFormat::Name) {
+      ctx.out << renderNames({item}, target.type.kind);
+    } else {
+      printed.push_back(item);
+      const std::string table = renderGetTable(target.type.kind, printed, topts, ctx.now);
+      const size_t last = table.rfind('\n', table.size() - 2);
+      ctx.out << table.substr(last == std::string::npos ? 0 : last + 1);
+    }
+    ctx.out.flush();
+  };
+  for (;;) {
+    std::this_thread::sleep_for(opts.watchInterval);
+    auto resp = callDaemon(ctx.socketPath,
+                           Json{{"op", "get"},
+                                {"kind", target.type.kind},
+                                {"namespace", opts.nameSpace},
+                                {"allNamespaces", opts.allNamespaces},
+                                {"name", ""}},
+                           ctx.timeout);
+    if (!resp) {
+      ctx.err << resp.error().message << "\n";
+      return 1;
+    }
+    std::map<std::pair<std::string, std::string>, Json> now;
+    const Json& items = at(*resp, {"items"});
+    if (items.is_array())
+      for (const auto& item : items) {
+        const auto key = keyOf(item);
+        if (!selector.matches(item)) continue;
+        if (!target.names.empty() &&
+            std::find(target.names.begin(), target.names.end(), key.second) == target.names.end())
+          continue;
+        now[key] = stripInternal(item);
+        auto was = seen.find(key);
+        if (was == seen.end() || was->second != now[key]) print(item);
+      }
+    for (const auto& [key, item] : seen)
+      if (!now.count(key)) print(item);  // deleted: its last state
+    seen = std::move(now);
+  }
+}
+
 }  // namespace
 
 int runGet(Context& ctx, const GetOptions& opts) {
@@ -418,6 +480,15 @@ int runGet(Context& ctx, const GetOptions& opts) {
   std::vector<Target> targets;
   if (!parseTargets(opts.args, ctx, targets)) return 1;
   const bool named = !targets.front().names.empty();
+  if (opts.watch && targets.size() > 1) {
+    ctx.err << "error: you may only specify a single resource type\n";
+    return 1;
+  }
+  if (opts.watch && *format != OutputFormat::Table && *format != OutputFormat::Wide &&
+      *format != OutputFormat::Name) {
+    ctx.err << "error: svcctl get --watch prints tables and names only (-o wide, -o name)\n";
+    return 1;
+  }
   if (opts.allNamespaces && named) {
     ctx.err << "error: a resource cannot be retrieved by name across all namespaces\n";
     return 1;
@@ -520,19 +591,21 @@ int runGet(Context& ctx, const GetOptions& opts) {
     }
     case OutputFormat::Name:
       for (const auto& [kind, items] : groups) ctx.out << renderNames(items, kind);
+      if (opts.watch && rc == 0) return watch(ctx, opts, targets.front(), all, *selector, {});
       return rc;
     case OutputFormat::Table:
     case OutputFormat::Wide:
       break;
   }
-  if (all.empty()) {
-    noneFound();
-    return rc;
-  }
   // kubectl: one table per resource type, a blank line between them, and
   // names as TYPE/NAME once objects of more than one kind are shown.
   TableOptions topts{*format == OutputFormat::Wide, opts.allNamespaces, kinds.size() > 1,
                      opts.noHeaders, opts.showLabels};
+  if (all.empty()) {
+    noneFound();
+    if (opts.watch && rc == 0) return watch(ctx, opts, targets.front(), all, *selector, topts);
+    return rc;
+  }
   bool written = false;
   for (const auto& [kind, items] : groups) {
     if (items.empty()) continue;
@@ -540,6 +613,7 @@ int runGet(Context& ctx, const GetOptions& opts) {
     ctx.out << renderGetTable(kind, items, topts, ctx.now);
     written = true;
   }
+  if (opts.watch && rc == 0) return watch(ctx, opts, targets.front(), all, *selector, topts);
   return rc;
 }
 

@@ -13,7 +13,7 @@ _svcctl_flags() {
     case $1 in
         "") echo "--socket --request-timeout --help" ;;
         apply) echo "-f --filename --strict --help" ;;
-        get) echo "-n --namespace -A --all-namespaces -o --output -l --selector --show-labels --no-headers --sort-by --help" ;;
+        get) echo "-n --namespace -A --all-namespaces -o --output -l --selector --show-labels --no-headers --sort-by -w --watch --help" ;;
         describe) echo "-n --namespace -l --selector --help" ;;
         delete) echo "-f --filename --strict -n --namespace --ignore-not-found -l --selector --all --help" ;;
         stats | status) echo "-o --output --help" ;;

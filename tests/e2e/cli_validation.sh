@@ -382,6 +382,21 @@ test_selectors() {
     assert_eq 'service "sel-b" deleted' "$out" "delete -l env=dev"
     out=$(svcctl delete svc -n selns -l env=dev 2>&1); rc=$?
     assert_eq "0:No resources found" "$rc:$out" "delete -l with nothing selected"
+    # get -w: the list, then a row for a Service added and one for a Service deleted.
+    local wpid
+    timeout 6 "$SVCLB_BIN/svcctl" --socket "$SOCK" get svc -n selns -w >"$TOPO_TMP/watch.out" 2>&1 &
+    wpid=$!
+    sleep 1.5
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: sel-d, namespace: selns}\nspec:\n  ports: [{port: 83}]\n' >"$TOPO_TMP/sel-d.yaml"
+    assert_ok "apply sel-d while watching" svcctl apply -f "$TOPO_TMP/sel-d.yaml"
+    sleep 1.5
+    assert_ok "delete sel-d while watching" svcctl delete svc -n selns sel-d
+    sleep 2
+    kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+    out=$(cat "$TOPO_TMP/watch.out")
+    assert_eq 1 "$(grep -c '^NAME ' <<<"$out")" "get -w: one header"
+    assert_eq 2 "$(grep -c '^sel-d ' <<<"$out")" "get -w: sel-d added, then deleted"
+    assert_eq 1 "$(grep -c '^sel-a ' <<<"$out")" "get -w: an unchanged Service printed once"
     out=$(svcctl delete svc -n selns --all 2>&1)
     assert_eq $'service "sel-a" deleted\nservice "sel-c" deleted' "$out" "delete --all"
     assert_eq "No resources found in selns namespace." "$(svcctl get svc -n selns 2>&1)" "the namespace is empty"

@@ -590,6 +590,56 @@ TEST(CliCommands, GetSortBy) {
       "error: couldn't find any field with path \"{.spec.nothing}\" in the list of objects\n");
 }
 
+// get -w: the list, then a row per object added, changed or deleted (a
+// deleted one as last seen), columns as wide as what was printed before;
+// ends when svclbd goes away. runGet directly, for a short interval.
+TEST(CliCommands, GetWatchPrintsARowPerChange) {
+  TempDir dir;
+  std::string path = dir.path() + "/svclbd.sock";
+  auto svc = [](const std::string& name, const std::string& ip, int port) {
+    return R"({"apiVersion":"v1","kind":"Service","metadata":{"name":")" + name +
+           R"(","namespace":"default","creationTimestamp":"2024-05-01T12:00:00Z"},)" +
+           R"("spec":{"type":"ClusterIP","clusterIP":")" + ip + R"(","ports":[{"port":)" +
+           std::to_string(port) + R"(,"protocol":"TCP"}]}})";
+  };
+  auto list = [](const std::vector<std::string>& items) {
+    std::string out = R"({"ok":true,"items":[)";
+    for (size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + items[i];
+    return out + "]}\n";
+  };
+  const std::string web = svc("web", "10.96.0.10", 80), web2 = svc("web", "10.96.0.10", 8080),
+                    longName = svc("a-much-longer-name", "10.96.0.11", 81);
+  FakeDaemon d(path, {list({web}), list({web}), list({web, longName}), list({web2, longName}),
+                      list({web2})});
+  std::istringstream in;
+  std::ostringstream out, err;
+  Context ctx{.socketPath = path,
+              .timeout = std::chrono::seconds(2),
+              .now = *parseRfc3339("2024-05-01T12:00:05Z"),
+              .in = in,
+              .out = out,
+              .err = err};
+  GetOptions opts;
+  opts.args = {"svc"};
+  opts.watch = true;
+  opts.watchInterval = std::chrono::milliseconds(10);
+  EXPECT_EQ(runGet(ctx, opts), 1) << "ends when svclbd cannot be reached";
+  EXPECT_EQ(out.str(),
+            "NAME   TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)   AGE\n"
+            "web    ClusterIP   10.96.0.10   <none>        80/TCP    5s\n"
+            "a-much-longer-name   ClusterIP   10.96.0.11   <none>        81/TCP    5s\n"
+            "web                  ClusterIP   10.96.0.10   <none>        8080/TCP   5s\n"
+            "a-much-longer-name   ClusterIP   10.96.0.11   <none>        81/TCP     5s\n");
+  EXPECT_NE(err.str().find("svclbd"), std::string::npos) << err.str();
+  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(d.request(i)["name"], "") << i;
+  GetOptions two = opts;
+  two.args = {"svc,ep"};
+  std::ostringstream err2;
+  Context ctx2{.socketPath = path, .now = ctx.now, .in = in, .out = out, .err = err2};
+  EXPECT_EQ(runGet(ctx2, two), 1);
+  EXPECT_EQ(err2.str(), "error: you may only specify a single resource type\n");
+}
+
 TEST(CliCommands, VersionAndApiResources) {
   TempDir dir;
   std::string path = dir.path() + "/svclbd.sock";
