@@ -54,6 +54,12 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
                   "Refuse a manifest that holds objects of kinds svclb does not handle "
                   "(default: skip them, one warning each)");
   addNamespace(apply, applyOpts.nameSpace);
+  apply
+      ->add_option("--dry-run", applyOpts.dryRun,
+                   "none, or server|client: svclbd checks the objects against its state and "
+                   "answers what would change, changing nothing")
+      ->expected(0, 1)
+      ->default_str("client");
 
   GetOptions getOpts;
   auto* get = app.add_subcommand("get", "Display one or many resources (svc, ep, endpointslice)");
@@ -92,6 +98,10 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   del->add_option("-l,--selector", deleteOpts.selector,
                   "Delete the objects of the given types that this label selector selects");
   del->add_flag("--all", deleteOpts.all, "Delete every object of the given types in the namespace");
+  del->add_option("--dry-run", deleteOpts.dryRun,
+                  "none, or server|client: what would be deleted, deleting nothing")
+      ->expected(0, 1)
+      ->default_str("client");
 
   std::string statsOutput;
   auto* stats = app.add_subcommand("stats", "Show per-service, per-backend and drop counters");

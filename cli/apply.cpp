@@ -10,12 +10,12 @@
 
 namespace svclb::cli {
 
-std::string renderApplyResults(const Json& results) {
+std::string renderApplyResults(const Json& results, const std::string& suffix) {
   std::string out;
   if (!results.is_array()) return out;
   for (const auto& r : results)
     out += qualifiedName(str(at(r, {"kind"}))) + "/" + str(at(r, {"name"})) + " " +
-           str(at(r, {"action"})) + "\n";
+           str(at(r, {"action"})) + suffix + "\n";
   return out;
 }
 
@@ -51,6 +51,9 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
     ctx.err << "error: must specify one of -f and -k\n";
     return 1;
   }
+  const auto suffix = dryRunSuffix(opts.dryRun, ctx);
+  if (!suffix) return 1;
+  const bool dry = !suffix->empty();
   std::vector<Manifest> manifests;
   if (!readManifests(opts.files, ctx, manifests)) return 1;
   // One request for all the files: the apply is all-or-nothing, whatever
@@ -62,7 +65,7 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
     std::vector<std::pair<std::string, std::string>> parts;
     parts.reserve(manifests.size());
     for (auto& m : manifests) parts.emplace_back(m.source, std::move(m.text));
-    requests.push_back(api::manifestsRequest("apply", parts, opts.strict, opts.nameSpace));
+    requests.push_back(api::manifestsRequest("apply", parts, opts.strict, opts.nameSpace, dry));
   } else {
     if (manifests.size() > 1)
       ctx.err << fmt::format(
@@ -71,7 +74,7 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
           api::kMaxRequest >> 20);
     for (const auto& m : manifests)
       requests.push_back(
-          api::manifestRequest("apply", m.text, m.source, opts.strict, opts.nameSpace));
+          api::manifestRequest("apply", m.text, m.source, opts.strict, opts.nameSpace, false, dry));
   }
   return sendChanges(ctx, requests, [&](const Json& resp) {
     const Json& results = at(resp, {"results"});
@@ -84,7 +87,7 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
       ctx.err << "error: no objects passed to apply\n";
       return false;
     }
-    ctx.out << renderApplyResults(results);
+    ctx.out << renderApplyResults(results, *suffix);
     return true;
   });
 }

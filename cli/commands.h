@@ -26,6 +26,7 @@ struct ApplyOptions {
   std::vector<std::string> files;  // "-" = stdin; directories expand to *.yaml|*.yml|*.json
   bool strict = false;    // refuse a manifest with objects of other kinds (else skip them, warned)
   std::string nameSpace;  // -n: the objects' namespace ("" = the manifest's, else default)
+  std::string dryRun = "none";  // --dry-run: none | server | client (both checked by svclbd)
 };
 int runApply(Context& ctx, const ApplyOptions& opts);
 void printSkipped(Context& ctx, const Json& resp);  // a reply's "skipped" lines, to ctx.err
@@ -68,7 +69,11 @@ struct DeleteOptions {
   bool ignoreNotFound = false;  // --ignore-not-found: a missing object is no error
   std::string selector;         // -l: delete the objects of the types it selects
   bool all = false;             // --all: every object of the types in the namespace
+  std::string dryRun = "none";  // --dry-run, as ApplyOptions
 };
+// --dry-run's value → the suffix of each result line ("" = a real change,
+// " (dry run)", " (server dry run)"); nullopt after kubectl's error.
+std::optional<std::string> dryRunSuffix(const std::string& value, Context& ctx);
 int runDelete(Context& ctx, const DeleteOptions& opts);
 
 // `svcctl stats`, `status` and `trace`: send `request` to the daemon, print

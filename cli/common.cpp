@@ -120,6 +120,15 @@ bool parseTargets(const std::vector<std::string>& args, Context& ctx,
   return true;
 }
 
+std::optional<std::string> dryRunSuffix(const std::string& value, Context& ctx) {
+  if (value == "none") return std::string();
+  if (value == "server") return std::string(" (server dry run)");
+  if (value == "client") return std::string(" (dry run)");
+  ctx.err << fmt::format(
+      "error: Invalid dry-run value ({}). Must be \"none\", \"server\", or \"client\".\n", value);
+  return std::nullopt;
+}
+
 std::optional<Selector> parseSelector(const std::string& text, const std::vector<Target>& targets,
                                       Context& ctx) {
   auto selector = Selector::parse(text);

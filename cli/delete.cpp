@@ -11,12 +11,12 @@
 
 namespace svclb::cli {
 
-std::string renderDeleteResults(const Json& results) {
+std::string renderDeleteResults(const Json& results, const std::string& suffix) {
   std::string out;
   if (!results.is_array()) return out;
   for (const auto& r : results)
-    out += fmt::format("{} \"{}\" {}\n", qualifiedName(str(at(r, {"kind"}))), str(at(r, {"name"})),
-                       str(at(r, {"action"}), "deleted"));
+    out += fmt::format("{} \"{}\" {}{}\n", qualifiedName(str(at(r, {"kind"}))),
+                       str(at(r, {"name"})), str(at(r, {"action"}), "deleted"), suffix);
   return out;
 }
 
@@ -34,13 +34,16 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
     ctx.err << "error: You must provide one or more resources by argument or filename.\n";
     return 1;
   }
+  const auto suffix = dryRunSuffix(opts.dryRun, ctx);
+  if (!suffix) return 1;
+  const bool dry = !suffix->empty();
   std::vector<std::string> requests;  // serialized: a JSON line or a manifestRequest
   if (!opts.files.empty()) {
     std::vector<Manifest> manifests;
     if (!readManifests(opts.files, ctx, manifests)) return 1;
     for (const auto& m : manifests)
       requests.push_back(
-          api::manifestRequest("delete", m.text, m.source, opts.strict, opts.nameSpace, true));
+          api::manifestRequest("delete", m.text, m.source, opts.strict, opts.nameSpace, true, dry));
   } else {
     std::vector<Target> targets;
     if (!parseTargets(opts.args, ctx, targets)) return 1;
@@ -82,10 +85,11 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
       }
     }
     for (const auto& target : targets)
-      for (const auto& n : target.names)
-        requests.push_back(
-            Json{{"op", "delete"}, {"kind", target.type.kind}, {"namespace", ns}, {"name", n}}.dump(
-                -1, ' ', false, Json::error_handler_t::replace));
+      for (const auto& n : target.names) {
+        Json req{{"op", "delete"}, {"kind", target.type.kind}, {"namespace", ns}, {"name", n}};
+        if (dry) req["dryRun"] = true;
+        requests.push_back(req.dump(-1, ' ', false, Json::error_handler_t::replace));
+      }
     if (requests.empty()) {
       ctx.err << "No resources found\n";
       return 0;
@@ -99,7 +103,7 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
   return sendChanges(
       ctx, requests,
       [&](const Json& resp) {
-        ctx.out << renderDeleteResults(at(resp, {"results"}));
+        ctx.out << renderDeleteResults(at(resp, {"results"}), *suffix);
         const Json& missing = at(resp, {"notFound"});
         if (!missing.is_array() || missing.empty() || opts.ignoreNotFound) return true;
         for (const auto& m : missing) ctx.err << str(m) << "\n";

@@ -68,8 +68,10 @@ std::string describeGeneric(const Json& obj);  // the MetalLB kinds
 std::string truncatedList(const std::vector<std::string>& items, const std::string& empty);
 
 // ---- apply/delete results (apply.cpp, delete.cpp) ----
-std::string renderApplyResults(const Json& results);   // service/web created
-std::string renderDeleteResults(const Json& results);  // service "web" deleted
+// service/web created / service "web" deleted, each line ended by `suffix`
+// (--dry-run's " (server dry run)").
+std::string renderApplyResults(const Json& results, const std::string& suffix = "");
+std::string renderDeleteResults(const Json& results, const std::string& suffix = "");
 
 // ---- stats/status (stats.cpp, status.cpp) ----
 std::string renderStats(const Json& stats);

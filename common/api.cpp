@@ -27,10 +27,11 @@ Result<nlohmann::json> parseHeader(const char* begin, const char* end) {
 
 std::string manifestRequest(const std::string& op, const std::string& text,
                             const std::string& source, bool strict, const std::string& nameSpace,
-                            bool missingOk) {
+                            bool missingOk, bool dryRun) {
   nlohmann::json head{{"op", op}, {"source", source}, {"strict", strict}};
   if (!nameSpace.empty()) head["namespace"] = nameSpace;
   if (missingOk) head["missingOk"] = true;
+  if (dryRun) head["dryRun"] = true;
   head["manifestBytes"] = text.size();
   std::string req = head.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   req.reserve(req.size() + 1 + text.size());
@@ -41,12 +42,13 @@ std::string manifestRequest(const std::string& op, const std::string& text,
 
 std::string manifestsRequest(const std::string& op,
                              const std::vector<std::pair<std::string, std::string>>& parts,
-                             bool strict, const std::string& nameSpace) {
+                             bool strict, const std::string& nameSpace, bool dryRun) {
   nlohmann::json head{{"op", op},
                       {"source", parts.empty() ? "-" : parts.front().first},
                       {"strict", strict},
                       {"parts", nlohmann::json::array()}};
   if (!nameSpace.empty()) head["namespace"] = nameSpace;
+  if (dryRun) head["dryRun"] = true;
   size_t total = 0;
   for (const auto& [source, text] : parts) {
     head["parts"].push_back({{"source", source}, {"bytes", text.size()}});

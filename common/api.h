@@ -23,13 +23,14 @@ constexpr size_t kMaxRequest = 16 << 20;
 // "notFound", the others deleted.
 std::string manifestRequest(const std::string& op, const std::string& text,
                             const std::string& source, bool strict = true,
-                            const std::string& nameSpace = "", bool missingOk = false);
+                            const std::string& nameSpace = "", bool missingOk = false,
+                            bool dryRun = false);
 // One request for several manifests ({source, text} each), applied as one
 // (all-or-nothing): the header adds "parts": [{"source": S, "bytes": N}...]
 // and the texts follow one after the other.
 std::string manifestsRequest(const std::string& op,
                              const std::vector<std::pair<std::string, std::string>>& parts,
-                             bool strict, const std::string& nameSpace = "");
+                             bool strict, const std::string& nameSpace = "", bool dryRun = false);
 
 // Reads one request from `fd`: a JSON object on one line (or ended by EOF);
 // if it has "manifestBytes": N, exactly N bytes follow the newline and come

@@ -90,6 +90,21 @@ Result<Outcomes> Committer::apply(std::vector<Object> objs) {
   return commit(std::move(c), std::move(*outs));
 }
 
+Result<Outcomes> Committer::tryApply(std::vector<Object> objs) {
+  Store::Undo undo;
+  auto outs = store_.apply(std::move(objs), &undo);
+  if (outs) store_.revert(std::move(undo));
+  return outs;
+}
+
+Result<Outcomes> Committer::tryRemove(const std::vector<ObjectRef>& refs,
+                                      std::vector<std::string>* missing) {
+  Store::Undo undo;
+  auto outs = store_.removeAll(refs, &undo, missing);
+  if (outs) store_.revert(std::move(undo));
+  return outs;
+}
+
 Result<Outcomes> Committer::remove(const std::vector<ObjectRef>& refs,
                                    std::vector<std::string>* missing) {
   std::set<Store::Key> touched;

@@ -56,6 +56,10 @@ class Committer final : public StateSink {
   Status restore(NodeAddresses nodeAddrs);
 
   Result<Outcomes> apply(std::vector<Object> objs) override;
+  // The store's answer, then the store put back: no map write, no state file.
+  Result<Outcomes> tryApply(std::vector<Object> objs) override;
+  Result<Outcomes> tryRemove(const std::vector<ObjectRef>& refs,
+                             std::vector<std::string>* missing = nullptr) override;
   Result<Outcomes> remove(const std::vector<ObjectRef>& refs,
                           std::vector<std::string>* missing = nullptr) override;
   Result<Outcomes> replace(const std::vector<std::string>& kinds,

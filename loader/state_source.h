@@ -38,6 +38,18 @@ class StateSink {
   // objects of `kinds`.
   virtual Result<Outcomes> replace(const std::vector<std::string>& kinds,
                                    std::vector<Object> objs) = 0;
+  // Dry runs (svcctl apply/delete --dry-run): what apply/remove would answer,
+  // checked against the stored state, which is left as it was.
+  virtual Result<Outcomes> tryApply(std::vector<Object> objs) {
+    (void)objs;
+    return Error{ENOTSUP, "error: this source takes no dry runs"};
+  }
+  virtual Result<Outcomes> tryRemove(const std::vector<ObjectRef>& refs,
+                                     std::vector<std::string>* missing = nullptr) {
+    (void)refs;
+    (void)missing;
+    return Error{ENOTSUP, "error: this source takes no dry runs"};
+  }
   // This node's zone as its Node object says (topology.kubernetes.io/zone):
   // topology hints pick endpoints by it. Sinks without topology ignore it.
   virtual void setNodeZone(const std::string& zone) { (void)zone; }
@@ -72,6 +84,15 @@ class SerializedSink final : public StateSink {
                            std::vector<Object> objs) override {
     std::lock_guard lk(mu_);
     return inner_.replace(kinds, std::move(objs));
+  }
+  Result<Outcomes> tryApply(std::vector<Object> objs) override {
+    std::lock_guard lk(mu_);
+    return inner_.tryApply(std::move(objs));
+  }
+  Result<Outcomes> tryRemove(const std::vector<ObjectRef>& refs,
+                             std::vector<std::string>* missing = nullptr) override {
+    std::lock_guard lk(mu_);
+    return inner_.tryRemove(refs, missing);
   }
 
  private:

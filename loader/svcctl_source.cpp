@@ -81,6 +81,7 @@ Result<Outcomes> apply(StateSink& sink, const nlohmann::json& req,
               "Warning: service/{} port {}/SCTP: svclb does not balance SCTP; this port takes "
               "no traffic through svclb (its TCP and UDP ports do)",
               svc->meta.name, p.port));
+  if (req.value("dryRun", false)) return sink.tryApply(std::move(*objs));
   return sink.apply(std::move(*objs));
 }
 
@@ -98,7 +99,9 @@ Result<Outcomes> remove(StateSink& sink, const nlohmann::json& req,
   }
   // "missingOk" (svcctl delete -f): what exists is deleted, the rest named
   // (kubectl deletes object by object); else one missing object fails all.
-  return sink.remove(refs, req.value("missingOk", false) ? &notFound : nullptr);
+  std::vector<std::string>* missing = req.value("missingOk", false) ? &notFound : nullptr;
+  if (req.value("dryRun", false)) return sink.tryRemove(refs, missing);
+  return sink.remove(refs, missing);
 }
 
 }  // namespace

@@ -12,10 +12,10 @@ _svcctl_resources="services svc endpoints ep endpointslices ipaddresspools l2adv
 _svcctl_flags() {
     case $1 in
         "") echo "--socket --request-timeout --help" ;;
-        apply) echo "-f --filename --strict --help" ;;
+        apply) echo "-f --filename --strict --dry-run --help" ;;
         get) echo "-n --namespace -A --all-namespaces -o --output -l --selector --show-labels --no-headers --sort-by -w --watch --help" ;;
         describe) echo "-n --namespace -l --selector --help" ;;
-        delete) echo "-f --filename --strict -n --namespace --ignore-not-found -l --selector --all --help" ;;
+        delete) echo "-f --filename --strict -n --namespace --ignore-not-found -l --selector --all --dry-run --help" ;;
         stats | status) echo "-o --output --help" ;;
         trace) echo "-p --protocol --from -o --output --help" ;;
         monitor) echo "--type -o --output --help" ;;

@@ -66,7 +66,7 @@ test_commands_and_flags() {
     assert_eq "get" "$(complete_line "svcctl g")" "a prefix"
     assert_eq "delete describe" "$(complete_line "svcctl de")" "two matches"
     assert_eq "--help --request-timeout --socket" "$(complete_line "svcctl --")" "global flags"
-    assert_eq "--all --filename --help --ignore-not-found --namespace --selector --strict" "$(complete_line "svcctl delete --")" "delete's flags"
+    assert_eq "--all --dry-run --filename --help --ignore-not-found --namespace --selector --strict" "$(complete_line "svcctl delete --")" "delete's flags"
     assert_eq "--all-namespaces --help --namespace --no-headers --output --selector --show-labels --sort-by --watch" "$(complete_line "svcctl get --")" "get's flags"
     assert_eq "--all-namespaces --help --namespace --no-headers --output --selector --show-labels --sort-by --watch -A -l -n -o -w" "$(complete_line "svcctl get -")" \
         "get's short and long flags (no -f)"

@@ -402,7 +402,29 @@ test_selectors() {
     assert_eq "No resources found in selns namespace." "$(svcctl get svc -n selns 2>&1)" "the namespace is empty"
 }
 
+# --dry-run=server|client (and bare): svclbd's answer, nothing changed.
+test_dry_run() {
+    local out rc before
+    before=$(svc_snapshot)
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: dry}\nspec:\n  ports: [{port: 80}]\n' >"$TOPO_TMP/dry.yaml"
+    assert_eq "service/dry created (server dry run)" "$(svcctl apply --dry-run=server -f "$TOPO_TMP/dry.yaml" 2>&1)" \
+        "apply --dry-run=server"
+    assert_eq "service/dry created (dry run)" "$(svcctl apply -f "$TOPO_TMP/dry.yaml" --dry-run 2>&1)" "apply --dry-run"
+    assert_contains "$(svcctl get svc dry 2>&1)" 'services "dry" not found' "nothing created"
+    out=$(svcctl apply --dry-run=server -f "$bad_port" 2>&1); rc=$?
+    assert_eq 1 "$rc" "an invalid manifest's dry run fails"
+    assert_contains "$out" "Invalid value: 70000" "and says why"
+    assert_eq 'service "web" deleted (server dry run)' "$(svcctl delete svc web --dry-run=server 2>&1)" \
+        "delete --dry-run=server"
+    assert_eq "$before" "$(svc_snapshot)" "the Services are as before"
+    check_both_answer "$(http_get_many client 20 "http://$VIP/")" 20 2 "web still serves after the dry runs"
+    out=$(svcctl apply --dry-run=maybe -f "$TOPO_TMP/dry.yaml" 2>&1); rc=$?
+    assert_eq "1:error: Invalid dry-run value (maybe). Must be \"none\", \"server\", or \"client\"." "$rc:$out" \
+        "a bad --dry-run value"
+}
+
 run_test "cli: invalid manifests rejected, nothing changes" test_invalid_manifests
+run_test "cli: --dry-run answers and changes nothing" test_dry_run
 run_test "cli: delete -f deletes what exists, names what does not" test_delete_partly_missing
 run_test "cli: several files in one apply are all-or-nothing" test_multi_file_all_or_nothing
 run_test "cli: -n with -f sets the namespace, a different one is refused" test_namespace_flag_with_files

@@ -229,6 +229,38 @@ TEST_F(CommitterTest, AFailedMapWriteRestoresTheStoreAndTheStateFile) {
   EXPECT_EQ(names(reloaded().services()), (std::set<std::string>{"default/a"}));
 }
 
+// Dry runs (svcctl --dry-run): the real answer, and nothing changed: the
+// store, the maps, the state file, the change listeners.
+TEST_F(CommitterTest, DryRunsAnswerAndChangeNothing) {
+  ASSERT_TRUE(c.apply(objects(svc("a", "10.96.0.11") + ep("a", "10.0.0.1") + kPool)).ok());
+  const int before = changes;
+  const auto keys = maps.keys();
+  const nlohmann::json stored = c.store().toJson();
+  auto created = c.tryApply(objects(svc("b", "10.96.0.12") + svc("a", "10.96.0.11", 81)));
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  ASSERT_EQ(created->size(), 2u);
+  EXPECT_EQ(describeOutcome((*created)[0]), "service/b created");
+  EXPECT_EQ(describeOutcome((*created)[1]), "service/a configured");
+  auto refused = c.tryApply(objects(svc("c", "10.96.0.11")));  // a's ClusterIP
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("provided IP is already allocated"), std::string::npos);
+  std::vector<std::string> missing;
+  auto removed = c.tryRemove({{"Service", "default", "a"}, {"Service", "default", "zz"}}, &missing);
+  ASSERT_TRUE(removed.ok()) << removed.error().message;
+  ASSERT_EQ(removed->size(), 1u);
+  EXPECT_EQ(describeOutcome(removed->front()), "service \"a\" deleted");
+  EXPECT_EQ(missing,
+            (std::vector<std::string>{"Error from server (NotFound): services \"zz\" not found"}));
+  EXPECT_EQ(c.store().toJson(), stored);
+  EXPECT_EQ(maps.keys(), keys);
+  EXPECT_EQ(changes, before);
+  EXPECT_EQ(reloaded().toJson(), stored);
+  // The real apply after a dry run: the same answer.
+  auto real = c.apply(objects(svc("b", "10.96.0.12")));
+  ASSERT_TRUE(real.ok());
+  EXPECT_EQ(describeOutcome(real->front()), "service/b created");
+}
+
 TEST_F(CommitterTest, RemoveNamesObjectsAndIsAllOrNothing) {
   ASSERT_TRUE(c.apply(objects(svc("a", "10.96.0.11") + svc("b", "10.96.0.12"))).ok());
   auto missing = c.remove({{"Service", "default", "a"}, {"svc", "default", "zz"}});
