@@ -322,8 +322,11 @@ Service decodeService(Decoder& d, const json& j) {
                   fmt::format("status.loadBalancer.ingress[{}].ipMode",
                               s.loadBalancerIngressIPs.size() + s.loadBalancerProxyIPs.size()),
                   mode, {"VIP", "Proxy"});
+            std::string host;
             if (d.str(ij, ic, "ip", ip) && !ip.empty())
               (mode == "Proxy" ? s.loadBalancerProxyIPs : s.loadBalancerIngressIPs).push_back(ip);
+            else if (d.str(ij, ic, "hostname", host) && !host.empty())
+              s.loadBalancerIngressHostnames.push_back(host);
           });
     }
   }

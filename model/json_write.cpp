@@ -291,7 +291,8 @@ class Writer {
     open();
     key("loadBalancer");
     open();
-    if (!s.loadBalancerIngressIPs.empty() || !s.loadBalancerProxyIPs.empty()) {
+    if (!s.loadBalancerIngressIPs.empty() || !s.loadBalancerProxyIPs.empty() ||
+        !s.loadBalancerIngressHostnames.empty()) {
       key("ingress");
       openArray();
       for (const auto& ip : s.loadBalancerIngressIPs) {
@@ -305,6 +306,12 @@ class Writer {
         open();
         kv("ip", ip);
         kv("ipMode", "Proxy");
+        close();
+      }
+      for (const auto& host : s.loadBalancerIngressHostnames) {
+        item();
+        open();
+        kv("hostname", host);
         close();
       }
       closeArray();

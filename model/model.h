@@ -83,6 +83,9 @@ struct Service {
   // the nodes, so, as kube-proxy, svclb does not program them (traffic to
   // them goes out to the load balancer). Only from the API (Kubernetes mode).
   std::vector<std::string> loadBalancerProxyIPs;
+  // Ingress entries with a hostname and no IP (cloud load balancers that
+  // hand out a name): shown, never programmed (kube-proxy skips them too).
+  std::vector<std::string> loadBalancerIngressHostnames;
   // Owned by the Store, like the status above: the IPAddressPool (its name)
   // the ingress IP came from. In JSON it is MetalLB's annotation
   // metallb.io/ip-allocated-from-pool (kLbPoolAnnotation), never in

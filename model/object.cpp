@@ -74,15 +74,15 @@ bool operator==(const Service& a, const Service& b) {
                   a.externalName, a.externalTrafficPolicy, a.internalTrafficPolicy,
                   a.trafficDistribution, a.loadBalancerIP, a.loadBalancerClass,
                   a.loadBalancerSourceRanges, a.healthCheckNodePort, a.loadBalancerIngressIPs,
-                  a.loadBalancerProxyIPs, a.loadBalancerPool, a.publishNotReadyAddresses,
-                  a.allocateLoadBalancerNodePorts) ==
+                  a.loadBalancerProxyIPs, a.loadBalancerIngressHostnames, a.loadBalancerPool,
+                  a.publishNotReadyAddresses, a.allocateLoadBalancerNodePorts) ==
              std::tie(b.type, b.clusterIP, b.clusterIPs, b.ipFamilies, b.ipFamilyPolicy, b.selector,
                       b.ports, b.sessionAffinity, b.sessionAffinityTimeoutSeconds, b.externalIPs,
                       b.externalName, b.externalTrafficPolicy, b.internalTrafficPolicy,
                       b.trafficDistribution, b.loadBalancerIP, b.loadBalancerClass,
                       b.loadBalancerSourceRanges, b.healthCheckNodePort, b.loadBalancerIngressIPs,
-                      b.loadBalancerProxyIPs, b.loadBalancerPool, b.publishNotReadyAddresses,
-                      b.allocateLoadBalancerNodePorts);
+                      b.loadBalancerProxyIPs, b.loadBalancerIngressHostnames, b.loadBalancerPool,
+                      b.publishNotReadyAddresses, b.allocateLoadBalancerNodePorts);
 }
 
 bool operator==(const EndpointSubset& a, const EndpointSubset& b) {

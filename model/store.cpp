@@ -622,6 +622,7 @@ Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo*
       // Status is the store's (assignLoadBalancerIPs below), never the manifest's.
       s.loadBalancerIngressIPs = old ? old->loadBalancerIngressIPs : std::vector<std::string>{};
       s.loadBalancerProxyIPs.clear();  // only the API's status has them
+      s.loadBalancerIngressHostnames.clear();
       s.loadBalancerPool = old ? old->loadBalancerPool : "";
       ips.commit(old, s, key);
       jSvc.touch(key);

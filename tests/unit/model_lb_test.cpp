@@ -505,15 +505,18 @@ TEST(ModelLb, ProxyModeIngressIPsAreNotProgrammed) {
           "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  type: LoadBalancer\n"
           "  clusterIP: 10.96.0.10\n  ports: [{port: 80, nodePort: 30080}]\nstatus:\n"
           "  loadBalancer:\n    ingress:\n    - {ip: 203.0.113.7, ipMode: VIP}\n"
-          "    - {ip: 203.0.113.8, ipMode: Proxy}\n    - {ip: 203.0.113.9}\n");
+          "    - {ip: 203.0.113.8, ipMode: Proxy}\n    - {ip: 203.0.113.9}\n"
+          "    - {hostname: lb-1.example.com}\n");
   std::set<std::string> programmed;
   for (const auto& f : st.externalFrontends())
     if (f.kind == ExternalKind::LoadBalancerIP) programmed.insert(formatIPv4(f.ip));
   EXPECT_EQ(programmed, (std::set<std::string>{"203.0.113.7", "203.0.113.9"}));
-  // Kept and shown: get -o yaml / describe name all three.
+  // Kept and shown: get -o yaml / describe name all four (a hostname is
+  // never programmed).
   const auto ingress = st.toJson()["services"][0]["status"]["loadBalancer"]["ingress"];
-  ASSERT_EQ(ingress.size(), 3u);
+  ASSERT_EQ(ingress.size(), 4u);
   EXPECT_EQ(ingress[2], (nlohmann::json{{"ip", "203.0.113.8"}, {"ipMode", "Proxy"}}));
+  EXPECT_EQ(ingress[3], (nlohmann::json{{"hostname", "lb-1.example.com"}}));
   auto bad = parseManifests(
       "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80}]\n"
       "status:\n  loadBalancer:\n    ingress:\n    - {ip: 203.0.113.7, ipMode: Tunnel}\n",
