@@ -15,6 +15,7 @@ using Path = std::vector<Step>;
 
 struct Step {
   enum Kind { Field, Wildcard, Recursive, Slice, Indexes, Filter } kind;
+  explicit Step(Kind k, std::vector<std::string> ks = {}) : kind(k), keys(std::move(ks)) {}
   std::vector<std::string> keys;  // Field: one key, or a union ['a','b']
   // Slice [start:end:step] ([n] is start n, end n+1 derived, as client-go)
   int64_t start = 0, end = 0, step = 1;
@@ -32,6 +33,7 @@ using Nodes = std::vector<JsonPath::Node>;
 
 struct JsonPath::Node {
   enum Kind { Text, Expr, Range } kind;
+  explicit Node(Kind k, std::string t = {}) : kind(k), text(std::move(t)) {}
   std::string text;
   Path path;
   Nodes children;  // Range: up to its {end}
@@ -396,7 +398,7 @@ Result<Nodes> parseNodes(const std::string& tmpl, size_t& pos, bool inRange) {
   while (pos < tmpl.size()) {
     size_t open = tmpl.find('{', pos);
     if (open != pos) {
-      nodes.push_back({JsonPath::Node::Text, tmpl.substr(pos, open - pos)});
+      nodes.emplace_back(JsonPath::Node::Text, tmpl.substr(pos, open - pos));
       if (open == std::string::npos) break;
     }
     // The action's end: the first '}' outside quotes.
@@ -425,7 +427,7 @@ Result<Nodes> parseNodes(const std::string& tmpl, size_t& pos, bool inRange) {
     if (!action.empty() && (action[0] == '"' || action[0] == '\'')) {
       auto lit = unquote(action);
       if (!lit) return parseError(tmpl, "bad string literal " + action);
-      nodes.push_back({JsonPath::Node::Text, *lit});
+      nodes.emplace_back(JsonPath::Node::Text, *lit);
       continue;
     }
     if (action.empty() ||
