@@ -9,6 +9,8 @@
 // setting their slots.
 #pragma once
 
+#include <arpa/inet.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -69,8 +71,12 @@ class FlowFilter {
   FlowFilterStats stats() const;
 
   // The slot of {fold, port} (the packet path's flowf_slot).
+  // A run of SVCLB_FLOWF_RUN consecutive ports shares a cache line.
   static uint32_t slotOf(uint32_t fold, uint16_t portBe) {
-    return flowHash3(fold, portBe, SVCLB_FLOWF_SEED) & (SVCLB_FLOWF_SLOTS - 1);
+    const uint32_t h = ntohs(portBe);
+    return ((flowHash3(fold, h >> SVCLB_FLOWF_RUN_LOG2, SVCLB_FLOWF_SEED) << SVCLB_FLOWF_RUN_LOG2) |
+            (h & (SVCLB_FLOWF_RUN - 1))) &
+           (SVCLB_FLOWF_SLOTS - 1);
   }
 
  private:

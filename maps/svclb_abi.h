@@ -93,8 +93,12 @@
  * SVCLB_FLOWF_CTL. A slot is a byte, not a bit, so that setting it is one
  * store (no read-modify-write to lose another CPU's slot; the packet path
  * sets both of a slot with one 16-bit store). An {address, port}'s slot is
- * hash_3words(fold(address), port, SVCLB_FLOWF_SEED) modulo
- * SVCLB_FLOWF_SLOTS (fold and byte orders as lb_filter_v1's).
+ * hash_3words(fold(address), hport >> SVCLB_FLOWF_RUN_LOG2, SVCLB_FLOWF_SEED)
+ * x SVCLB_FLOWF_RUN + (hport mod SVCLB_FLOWF_RUN), modulo SVCLB_FLOWF_SLOTS
+ * (hport: the port in host order; fold as lb_filter_v1's): a run of
+ * SVCLB_FLOWF_RUN consecutive ports of one address shares one cache line
+ * of both maps, so a client's connections (Linux gives one destination's
+ * connections nearby ports) set slots in a line already in the cache.
  * The packet path sets, before inserting a CT entry, the slot of the entry
  * key's client side in both maps: the source of a FORWARD key, the
  * destination of a REPLY key (the client, or the node's source-NAT address
@@ -114,6 +118,8 @@
 #define SVCLB_FLOWF_CUR	       1ull /* ctl: the second map is current */
 #define SVCLB_FLOWF_VALID      2ull /* ctl: the current map is complete */
 #define SVCLB_FLOWF_SEED       0x2c1b3c6du
+#define SVCLB_FLOWF_RUN_LOG2   5 /* 32 slots x 2 bytes: 64 bytes */
+#define SVCLB_FLOWF_RUN	       (1u << SVCLB_FLOWF_RUN_LOG2)
 
 /* be_rev_v1 / be_rev6_v1 (HASH, one entry per backend address:port:proto,
  * SVCLB_DEFAULT_BACKENDS): the backend's designated frontend, a ClusterIP

@@ -31,7 +31,12 @@ static __always_inline __u32 ct_now(void)
  * side: byte 2 x slot + map, in word (2 x slot) / 8. */
 static __always_inline __u32 flowf_slot(__u32 fold, __be16 port)
 {
-	return hash_3words(fold, (__u32)port, SVCLB_FLOWF_SEED) & (SVCLB_FLOWF_SLOTS - 1);
+	__u32 h = bpf_ntohs(port);
+
+	return ((hash_3words(fold, h >> SVCLB_FLOWF_RUN_LOG2, SVCLB_FLOWF_SEED)
+		 << SVCLB_FLOWF_RUN_LOG2) |
+		(h & (SVCLB_FLOWF_RUN - 1))) &
+	       (SVCLB_FLOWF_SLOTS - 1);
 }
 
 /* Whether a CT entry may have {fold, port} as its client side: 0 only when

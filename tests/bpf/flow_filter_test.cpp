@@ -6,6 +6,8 @@
 // is not translated even if a (hand-written) entry would match it.
 #include <arpa/inet.h>
 
+#include <set>
+
 #include "tests/bpf/bpf_fixture.h"
 
 namespace svclb::bpftest {
@@ -164,6 +166,34 @@ TEST_P(FlowFilterTest, ARebuildKeepsTheSnatSlotOfAForwardEntry) {
   EXPECT_TRUE(slot("10.0.0.1", 61000));
   EXPECT_TRUE(slot(kClient, 42050));
   EXPECT_FALSE(slot(kVip, 80)) << "a FORWARD key's destination (the frontend) got a slot";
+}
+
+// The slot layout (svclb_abi.h): a run of SVCLB_FLOWF_RUN consecutive ports
+// of one address lies in one 64-byte line of the interleaved maps (the
+// packet path's flowf_set then finds a client's next connection's line in
+// the cache); slots stay distinct and spread over the whole filter.
+TEST(FlowFilterSlot, ARunOfConsecutivePortsSharesOneCacheLine) {
+  const uint32_t fold = htonl(0x0af40105);  // 10.244.1.5
+  for (uint32_t base = 32768; base < 32768 + 4 * SVCLB_FLOWF_RUN; base += SVCLB_FLOWF_RUN) {
+    const uint32_t first = FlowFilter::slotOf(fold, htons(static_cast<uint16_t>(base)));
+    EXPECT_EQ(first % SVCLB_FLOWF_RUN, 0u);
+    for (uint32_t i = 0; i < SVCLB_FLOWF_RUN; ++i) {
+      const uint32_t s = FlowFilter::slotOf(fold, htons(static_cast<uint16_t>(base + i)));
+      EXPECT_EQ(s, first + i) << "port " << base + i;
+      EXPECT_EQ(2 * s / 64, 2 * first / 64) << "port " << base + i << " left the run's line";
+    }
+  }
+  // The next run, and the same ports of another address: other lines.
+  const uint32_t a = FlowFilter::slotOf(fold, htons(40000));
+  EXPECT_NE(FlowFilter::slotOf(fold, htons(40000 + SVCLB_FLOWF_RUN)) / SVCLB_FLOWF_RUN,
+            a / SVCLB_FLOWF_RUN);
+  EXPECT_NE(FlowFilter::slotOf(htonl(0x0af40106), htons(40000)) / SVCLB_FLOWF_RUN,
+            a / SVCLB_FLOWF_RUN);
+  // Every address's 65,536 ports over 2,048 lines of the filter, spread.
+  std::set<uint32_t> lines;
+  for (uint32_t p = 0; p < 65536; p += SVCLB_FLOWF_RUN)
+    lines.insert(FlowFilter::slotOf(fold, htons(static_cast<uint16_t>(p))) / SVCLB_FLOWF_RUN);
+  EXPECT_GT(lines.size(), 1900u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ct, FlowFilterTest, ::testing::Values(Prog::Tc, Prog::Xdp),
