@@ -220,6 +220,26 @@ int ref_tc_ok(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* parse + CT hit + DNAT, then on to the stack (a miss passes untouched):
+ * the bare stateful DNAT a tc datapath cannot do with less, for
+ * bench/compare/tc_hook_cost.sh's floor of an established flow. */
+SEC("tc")
+int ref_tc_ct_dnat(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *data_end = (void *)(long)skb->data_end;
+	struct ct_key k = {};
+	struct ct_value *ct;
+	struct ref_pkt p;
+
+	if (ref_parse(data, data_end, &p))
+		return TC_ACT_OK;
+	ref_ct_key(&p, &k);
+	ct = bpf_map_lookup_elem(&ref_ct, &k);
+	if (ct)
+		ref_dnat(&p, ct->nat_addr, ct->nat_port);
+	return TC_ACT_OK;
+}
+
 /* The generator's ceiling in bench/compare: frames dropped on arrival. */
 SEC("xdp")
 int ref_xdp_drop(struct xdp_md *ctx)

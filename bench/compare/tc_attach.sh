@@ -3,7 +3,10 @@
 # + cls_bpf attach (svclbd --tc-attach tcx|legacy), side by side in one run,
 # and plain routing (no svclb program) as the yardstick: forwarded pps of an
 # established UDP flow to a ClusterIP (one backend), the figure of issue 15's
-# "established pps >= 0.95x routing".
+# "established pps >= 0.95x routing". Mode `dnat` is that target's floor: no
+# svclbd, the bare stateful DNAT of bench_ref on tcx links
+# (three_ns.sh's three_ns_dnat: one CT lookup and the rewrite) for the same
+# ClusterIP.
 #
 #   bench/compare/tc_attach.sh [--build DIR] [--rounds N] [--seconds S]
 #
@@ -28,7 +31,7 @@ while [ $# -gt 0 ]; do
         --build) BUILD=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
         --seconds) SECS=$2; shift ;;
-        *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,22p' "$0" >&2; exit 2 ;;
     esac
     shift
 done
@@ -100,11 +103,15 @@ YAML
 
 setmode() {
     stop_svclbd
+    rm -f "$BPFDIR"/link-*
     case $1 in
         route) in_ns n timeout 30 "$SVCLBD" --uninstall "${FLAGS[@]}" >>"$TMP/uninstall.log" 2>&1 ;;
+        dnat)
+            in_ns n timeout 30 "$SVCLBD" --uninstall "${FLAGS[@]}" >>"$TMP/uninstall.log" 2>&1
+            three_ns_dnat 10.96.0.100 53 ;;
         *) start_svclbd "$1" ;;
     esac
 }
 
 target() { if [ "$1" = route ]; then echo 10.251.0.11 5353; else echo 10.96.0.100 53; fi; }
-three_ns_rounds route route legacy tcx
+three_ns_rounds route route legacy tcx dnat

@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # What a tc hook itself costs forwarded packets: the legacy classifier (clsact
-# qdisc + cls_bpf direct-action filter, how svclbd attaches today) against a
-# tcx link (kernel >= 6.6) and against no program, side by side in one run.
-# The program is bench_ref's ref_tc_ok (returns TC_ACT_OK at once), attached
-# to both hooks of both node veths, as svclbd attaches svclb_tc_pod_in /
-# svclb_tc_pod_out to each --iface: a forwarded packet runs two of them.
+# qdisc + cls_bpf direct-action filter) against a tcx link (kernel >= 6.6)
+# and against no program, side by side in one run. The program is
+# bench_ref's ref_tc_ok (returns TC_ACT_OK at once), attached to both hooks
+# of both node veths, as svclbd attaches svclb_tc_pod_in / svclb_tc_pod_out
+# to each --iface: a forwarded packet runs two of them.
+# Mode `dnat` (tcx) is the floor of an established flow to a Service: on
+# n0's ingress bench_ref's ref_tc_ct_dnat (one CT hash lookup, the
+# destination rewritten with both checksums; no counters, no backend
+# check), ref_tc_ok on the other three hooks, the traffic sent to a VIP
+# (10.96.0.10:5353) whose one CT entry names the backend; a packet reaches
+# the backend's counter only if it was translated.
 #
 #   bench/compare/tc_hook_cost.sh [--build DIR] [--rounds N] [--seconds S]
 #
 # Topology (bench/compare/run.sh's routing config): client ns -> node ns
 # (routing) -> backend ns, UDP 64 B from svclb-trafficgen (XDP live frames, 2
 # threads, one flow), counted by a tc drop on the backend veth. Rounds rotate
-# the three modes; per mode the median forwarded pps and per round the ratio
+# the four modes; per mode the median forwarded pps and per round the ratio
 # to the round's `none` and tcx/legacy. Debian 12's bpftool and libbpf 1.1
 # have no tcx API: the link is made with libbpf's generic bpf_link_create
 # (attach types BPF_TCX_INGRESS 46 / BPF_TCX_EGRESS 47) through python ctypes.
@@ -28,7 +34,7 @@ while [ $# -gt 0 ]; do
         --build) BUILD=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
         --seconds) SECS=$2; shift ;;
-        *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,25p' "$0" >&2; exit 2 ;;
     esac
     shift
 done
@@ -56,23 +62,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 three_ns_up
 
-# tcx IFNAME ingress|egress: a tcx link of ref_tc_ok, pinned (the pin holds it).
-tcx() {
-    in_ns n "$PY" - "$1" "$2" "$BPFDIR/ref/ref_tc_ok" "$BPFDIR/link-$1-$2" <<'EOF'
-import ctypes, os, socket, sys
-lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
-ifindex = socket.if_nametoindex(sys.argv[1])
-prog = lib.bpf_obj_get(sys.argv[3].encode())
-if prog < 0:
-    sys.exit("tc_hook_cost: bpf_obj_get %s: %s" % (sys.argv[3], os.strerror(-prog)))
-link = lib.bpf_link_create(prog, ifindex, 46 if sys.argv[2] == "ingress" else 47, None)
-if link < 0:
-    sys.exit("tc_hook_cost: tcx link on %s %s: %s (kernel before 6.6?)" % (sys.argv[1], sys.argv[2], os.strerror(-link)))
-err = lib.bpf_obj_pin(link, sys.argv[4].encode())
-if err:
-    sys.exit("tc_hook_cost: pin %s: %s" % (sys.argv[4], os.strerror(-err)))
-EOF
-}
 setmode() {
     local d h
     for d in n0 nb; do in_ns n tc qdisc del dev "$d" clsact 2>/dev/null; done
@@ -88,9 +77,10 @@ setmode() {
                 done
             done ;;
         tcx)
-            for d in n0 nb; do for h in ingress egress; do tcx "$d" "$h" || return 1; done; done ;;
+            for d in n0 nb; do for h in ingress egress; do three_ns_tcx "$d" "$h" || return 1; done; done ;;
+        dnat) three_ns_dnat 10.96.0.10 5353 || return 1 ;;
     esac
 }
 
-target() { echo 10.251.0.11 5353; }
-three_ns_rounds none none legacy tcx
+target() { if [ "$1" = dnat ]; then echo 10.96.0.10 5353; else echo 10.251.0.11 5353; fi; }
+three_ns_rounds none none legacy tcx dnat

@@ -14,12 +14,13 @@ sys_ns() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
 mac() { sys_ns "$1" cat "/sys/class/net/$2/address"; }
 rx() { sys_ns b cat /sys/class/net/b0/statistics/rx_packets; }
 
-# three_ns_up: the lab, bench_ref's programs loaded under $BPFDIR/ref; sets
-# N0MAC. Exits on a failure to load them.
+# three_ns_up: the lab, bench_ref's programs loaded under $BPFDIR/ref (its
+# maps pinned under $BPFDIR/refmaps); sets N0MAC. Exits on a failure to load them.
 three_ns_up() {
     local ns
     mkdir -p "$BPFDIR/ref"
-    bpftool prog loadall "$REFOBJ" "$BPFDIR/ref" >/dev/null || { echo "$NAME: loading $REFOBJ failed" >&2; exit 1; }
+    bpftool prog loadall "$REFOBJ" "$BPFDIR/ref" pinmaps "$BPFDIR/refmaps" >/dev/null ||
+        { echo "$NAME: loading $REFOBJ failed" >&2; exit 1; }
     for ns in c n b; do ip netns add "$P-$ns"; in_ns "$ns" ip link set lo up; done
     in_ns n ip link add n0 numtxqueues 2 numrxqueues 2 type veth peer name c0 numtxqueues 2 numrxqueues 2 netns "$P-c"
     in_ns n ip link add nb numtxqueues 2 numrxqueues 2 type veth peer name b0 numtxqueues 2 numrxqueues 2 netns "$P-b"
@@ -43,6 +44,51 @@ three_ns_up() {
     in_ns b tc qdisc add dev b0 clsact
     in_ns b tc filter add dev b0 ingress prio 1 bpf direct-action object-pinned "$BPFDIR/ref/ref_tc_sink"
     N0MAC=$(mac n n0)
+}
+
+# three_ns_tcx IFNAME ingress|egress [PROG]: a tcx link of bench_ref's PROG
+# (ref_tc_ok) on the node's IFNAME, pinned as $BPFDIR/link-IFNAME-HOOK
+# (removing the pin detaches it). Debian 12's bpftool and libbpf 1.1 have no
+# tcx API: libbpf's generic bpf_link_create (BPF_TCX_INGRESS 46 /
+# BPF_TCX_EGRESS 47) through python ctypes.
+three_ns_tcx() {
+    in_ns n "$PY" - "$1" "$2" "$BPFDIR/ref/${3:-ref_tc_ok}" "$BPFDIR/link-$1-$2" <<'EOF'
+import ctypes, os, socket, sys
+lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
+ifindex = socket.if_nametoindex(sys.argv[1])
+prog = lib.bpf_obj_get(sys.argv[3].encode())
+if prog < 0:
+    sys.exit("bpf_obj_get %s: %s" % (sys.argv[3], os.strerror(-prog)))
+link = lib.bpf_link_create(prog, ifindex, 46 if sys.argv[2] == "ingress" else 47, None)
+if link < 0:
+    sys.exit("tcx link on %s %s: %s (kernel before 6.6?)" % (sys.argv[1], sys.argv[2], os.strerror(-link)))
+err = lib.bpf_obj_pin(link, sys.argv[4].encode())
+if err:
+    sys.exit("pin %s: %s" % (sys.argv[4], os.strerror(-err)))
+EOF
+}
+
+# three_ns_dnat VIP PORT: the floor of an established flow to a Service on
+# tcx links: bench_ref's ref_tc_ct_dnat on n0's ingress (one CT lookup, the
+# destination rewritten with both checksums; no counters, no backend check),
+# ref_tc_ok on the node's three other hooks (svclb runs two programs per
+# forwarded packet too), and the one CT entry of the generator's flow
+# (10.250.0.2:10000, svclb-trafficgen --flows 1) to VIP:PORT/UDP naming
+# 10.251.0.11:5353 (maps/svclb_abi.h's ct_key / ct_value, FORWARD). A packet
+# reaches the backend's counter only if it was translated. Undone by
+# removing $BPFDIR/link-*.
+three_ns_dnat() {
+    local vip port
+    read -r -a vip <<<"${1//./ }"
+    port=$2
+    # shellcheck disable=SC2046
+    bpftool map update pinned "$BPFDIR/refmaps/ref_ct" \
+        key hex 0a fa 00 02 $(printf '%02x ' "${vip[@]}") 27 10 \
+        $(printf '%02x %02x' $((port >> 8)) $((port & 255))) 11 00 00 00 \
+        value hex 0a fb 00 0b 14 e9 01 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 ||
+        { echo "$NAME: writing the reference CT entry failed" >&2; return 1; }
+    three_ns_tcx n0 ingress ref_tc_ct_dnat && three_ns_tcx n0 egress &&
+        three_ns_tcx nb ingress && three_ns_tcx nb egress
 }
 
 three_ns_cleanup() {
@@ -89,6 +135,14 @@ for m in modes:
     v = [x[m] for x in rows.values()]
     rel = [x[m] / x[base] if x[base] else float("nan") for x in rows.values()]
     print("| %s | %.0f | %.3f (%.2f-%.2f) |" % (m, med(v), med(rel), min(rel), max(rel)))
+if "dnat" in modes:
+    for m in modes:
+        if m in ("dnat", base):
+            continue
+        q = [x[m] / x["dnat"] if x["dnat"] else float("nan") for x in rows.values()]
+        print("%s/dnat per round: median %.3f, min-max %.2f-%.2f" % (m, med(q), min(q), max(q)))
+if "tcx" not in modes or "legacy" not in modes:
+    sys.exit(0)
 tl = [x["tcx"] / x["legacy"] if x["legacy"] else float("nan") for x in rows.values()]
 print("\ntcx/legacy per round: median %.3f, min-max %.2f-%.2f (%s)" %
       (med(tl), min(tl), max(tl), " ".join("%.2f" % x for x in tl)))
