@@ -93,6 +93,14 @@ std::string renderStatus(const Json& s) {
                       str(at(dr, {"heldEndpoints"}), "0"),
                       names.empty() ? "" : " (deleted: " + join(names, ", ") + ")");
   }
+  // Stored objects today's validation refuses (kept and programmed as far
+  // as they go): each on a line of its own.
+  if (const Json& inv = at(s, {"invalidStored"}); inv.is_array() && !inv.empty()) {
+    kv +=
+        fmt::format("Invalid Stored:\t{} object(s) (svcctl apply a fixed manifest, or delete it)\n",
+                    inv.size());
+    for (const auto& i : inv) kv += "\t" + str(i) + "\n";
+  }
   // --source=kubernetes: the API connection (absent from standalone daemons).
   const Json& k = at(s, {"kubernetes"});
   if (!k.is_null()) {

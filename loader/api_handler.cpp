@@ -253,6 +253,7 @@ json ApiHandler::status(const LruCounts& lru) {
             {"lastEndUnixNs", ss.lastEndUnixNs},
             {"lastError", ss.lastError}}},
           {"draining", {{"heldEndpoints", held}, {"deletedServices", deleted}}},
+          {"invalidStored", v_.state.invalidStored()},
           {"flowFilter",
            {{"valid", ff.valid},
             {"fill", ff.fill},

@@ -17,7 +17,8 @@ Status Committer::load() {
   auto loaded = state_.load(cfg_.store);
   if (!loaded) return loaded.error();
   store_ = std::move(*loaded);
-  for (const auto& bad : store_.invalidObjects())
+  invalid_ = store_.invalidObjects();
+  for (const auto& bad : invalid_)
     fmt::print(stderr,
                "svclbd: warning: {} (in {}): kept as stored and programmed as far as it goes; "
                "svcctl apply a fixed manifest or svcctl delete it\n",
@@ -192,6 +193,7 @@ Result<Outcomes> Committer::commit(Change c, Outcomes outcomes) {
     for (const auto& [key, before] : c.undo.services) c.touched.insert(key);
     onServicesChanged_(store_, c.touched);
   }
+  if (!invalid_.empty()) invalid_ = store_.invalidObjects();
   if (onChange_) onChange_(store_);
   return outcomes;
 }

@@ -84,6 +84,10 @@ class Committer final : public StateSink {
   }
 
   const Store& store() const { return store_; }
+  // Stored objects that fail today's validation (a state file of an older
+  // build, or edited by hand), "namespace: error" as the API server words
+  // it: found at load() and dropped as changes fix or delete them.
+  const std::vector<std::string>& invalidStored() const { return invalid_; }
 
  private:
   // Plans every frontend anew (node addresses or zone changed) and writes
@@ -112,6 +116,7 @@ class Committer final : public StateSink {
   CommitterConfig cfg_;
   MapSync& maps_;
   Store store_;
+  std::vector<std::string> invalid_;  // invalidStored()
   // store_ on disk: a snapshot plus a journal of the changes since.
   StateFile state_;
   NodeAddresses nodeAddrs_;  // sorted

@@ -136,6 +136,35 @@ test_flow_filter_off() {
     assert_eq "true " "$(ff_status)" "status flowFilter {valid, off} after a default restart"
 }
 
+# A stored object today's validation refuses (the state file of an older
+# build, or edited by hand): svclbd starts with it, names it in its log and
+# in status until a change deletes (or fixes) it; the rest keeps working.
+test_invalid_stored() {
+    local f
+    svcctl apply -f - >/dev/null <<'YAML' || { _fail "svcctl apply of service stale failed"; return; }
+apiVersion: v1
+kind: Service
+metadata: {name: stale, namespace: default}
+spec:
+  ports: [{port: 81, targetPort: 8080}]
+YAML
+    daemon_stop
+    for f in "$STATE_DIR/state.json" "$STATE_DIR/state.json.journal"; do
+        [[ -f $f ]] || continue
+        jq -c '((.services // .put // [])[] | select(.kind == "Service" and .metadata.name == "stale")
+               | .spec.ports[0].port) |= 70000' "$f" >"$f.new" && mv "$f.new" "$f"
+    done
+    assert_contains "$(cat "$STATE_DIR"/state.json*)" '"port":70000' "the state file holds the invalid port"
+    daemon_start && daemon_wait_ready || { _fail "svclbd did not start with an invalid stored object"; return; }
+    assert_contains "$(cat "$DAEMON_LOG")" 'The Service "stale" is invalid: spec.ports[0].port' \
+        "svclbd's log names the invalid stored object"
+    assert_eq 1 "$(svcctl status -o json | jq '.invalidStored | length')" "status -o json: one invalid stored object"
+    assert_contains "$(svcctl status)" 'default: The Service "stale" is invalid' "svcctl status names it"
+    check_both_answer "$(http_get_many client 20 "http://$VIP/")" 20 2 "with an invalid stored object"
+    svcctl delete svc stale >/dev/null
+    assert_eq 0 "$(svcctl status -o json | jq '.invalidStored | length')" "deleted: no longer listed"
+}
+
 # ---- tc attach modes (--tc-attach) -------------------------------------------
 # A UDP stream through the tc programs (the client's process outside the test
 # cgroup, so the socket hooks leave it alone): one datagram every 20 ms on
@@ -262,6 +291,7 @@ run_test "restart: long-lived connections never broke" test_longconns_intact
 run_test "restart: endpoint change after the restart takes effect" test_change_after_restart
 run_test "restart: interfaces no longer selected lose svclb's programs" test_deselected_interfaces
 run_test "restart: --flow-filter off shows in status and traffic goes on" test_flow_filter_off
+run_test "restart: an invalid stored object is kept, logged and listed by status" test_invalid_stored
 run_test "restart: tcx links stay, their programs are swapped, traffic never stops" test_tcx_restart
 run_test "restart: legacy -> tcx upgrade and back, traffic never stops" test_tcx_upgrade_downgrade
 run_test "restart: auto without tcx falls back to legacy; --tc-attach tcx refuses" test_tcx_fallback

@@ -515,6 +515,25 @@ TEST(CliStatus, DrainingNamesDeletedServicesOrTheirFrontends) {
       << renderStatus(none);
 }
 
+// Stored objects today's validation refuses: counted, each named under the
+// count in the value column; nothing when there is none (or an older daemon).
+TEST(CliStatus, InvalidStoredObjectsAreListed) {
+  Json status = Json::parse(R"({"sync":{"count":1,"lastDurationUs":10,"lastError":""},
+    "invalidStored":["default: The Service \"api\" is invalid: spec.ports[0].port: bad",
+                     "team: The Endpoints \"web\" is invalid: subsets[0]: bad"]})");
+  const std::string out = renderStatus(status);
+  const std::string pad(17, ' ');
+  EXPECT_NE(
+      out.find("Invalid Stored:  2 object(s) (svcctl apply a fixed manifest, or delete it)\n" +
+               pad + "default: The Service \"api\" is invalid: spec.ports[0].port: bad\n" + pad +
+               "team: The Endpoints"),
+      std::string::npos)
+      << out;
+  EXPECT_EQ(renderStatus(Json::parse(R"({"invalidStored":[]})")).find("Invalid"),
+            std::string::npos);
+  EXPECT_EQ(renderStatus(Json::parse(R"({})")).find("Invalid"), std::string::npos);
+}
+
 TEST(CliTrace, Layout) {
   Json t = Json::parse(R"({"ok":true,
     "flow":{"src":"10.244.1.20:41001","dst":"10.96.0.30:80","protocol":"TCP"},

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "loader/svcctl_source.h"
@@ -259,6 +260,32 @@ TEST_F(CommitterTest, DryRunsAnswerAndChangeNothing) {
   auto real = c.apply(objects(svc("b", "10.96.0.12")));
   ASSERT_TRUE(real.ok());
   EXPECT_EQ(describeOutcome(real->front()), "service/b created");
+}
+
+// Stored objects that fail today's validation (svcctl status lists them):
+// found at load, dropped once a change fixes or deletes them.
+TEST_F(CommitterTest, InvalidStoredObjectsAreNamedUntilFixedOrDeleted) {
+  ASSERT_TRUE(
+      c.apply(objects(svc("a", "10.96.0.11") + svc("b", "10.96.0.12") + ep("a", "10.0.0.1"))).ok());
+  EXPECT_TRUE(c.invalidStored().empty());
+  nlohmann::json j = c.store().toJson();
+  for (auto& s : j["services"]) s["spec"]["ports"][0]["port"] = 70000;  // a and b
+  { std::ofstream(cfg.statePath) << j.dump() << "\n"; }
+  Committer again{cfg, maps};
+  ASSERT_TRUE(again.load().ok());
+  ASSERT_EQ(again.invalidStored().size(), 2u);
+  EXPECT_EQ(
+      again.invalidStored()[0].rfind("default: The Service \"a\" is invalid: spec.ports[0]", 0), 0u)
+      << again.invalidStored()[0];
+  ASSERT_TRUE(again.restore({}).ok());
+  // A change elsewhere keeps both named; fixing a and deleting b clears them.
+  ASSERT_TRUE(again.apply(objects(ep("b", "10.0.0.2"))).ok());
+  EXPECT_EQ(again.invalidStored().size(), 2u);
+  ASSERT_TRUE(again.apply(objects(svc("a", "10.96.0.11"))).ok());
+  ASSERT_EQ(again.invalidStored().size(), 1u);
+  EXPECT_EQ(again.invalidStored()[0].rfind("default: The Service \"b\"", 0), 0u);
+  ASSERT_TRUE(again.remove({{"Service", "default", "b"}}).ok());
+  EXPECT_TRUE(again.invalidStored().empty());
 }
 
 TEST_F(CommitterTest, RemoveNamesObjectsAndIsAllOrNothing) {
