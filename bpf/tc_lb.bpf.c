@@ -47,7 +47,8 @@ int svclb_tc_pod_in(struct __sk_buff *skb)
 	}
 	if (ctx_parse4(skb, &p) != PARSE_OK)
 		return icmp4_exit(skb, icmp4_handle(skb, LB_MODE_POD), len, &p, &v, LB_MODE_POD);
-	ret = lb4_handle(skb, &p, LB_MODE_POD, &v, &fib);
+	if (!lb4_single_hit(skb, &p, &v, &ret))
+		ret = lb4_handle(skb, &p, LB_MODE_POD, &v, &fib);
 	return lb_exit(skb, ret, len, &p, &v, LB_MODE_POD);
 }
 

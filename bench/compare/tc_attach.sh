@@ -6,7 +6,9 @@
 # "established pps >= 0.95x routing". Mode `dnat` is that target's floor: no
 # svclbd, the bare stateful DNAT of bench_ref on tcx links
 # (three_ns.sh's three_ns_dnat: one CT lookup and the rewrite) for the same
-# ClusterIP.
+# ClusterIP. SVCLBD_B=BINARY (another build's svclbd: its BPF programs are
+# built in) adds mode `tcxb`, that build on tcx links, rotated with the
+# others: two builds' established path side by side in one run.
 #
 #   bench/compare/tc_attach.sh [--build DIR] [--rounds N] [--seconds S]
 #
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
         --build) BUILD=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
         --seconds) SECS=$2; shift ;;
-        *) sed -n '2,22p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,25p' "$0" >&2; exit 2 ;;
     esac
     shift
 done
@@ -41,6 +43,8 @@ done
 GEN=$BUILD/bin/svclb-trafficgen
 REFOBJ=$BUILD/bench/bench_ref.bpf.o
 SVCLBD=$BUILD/bin/svclbd
+SVCLBD_B=${SVCLBD_B:-}
+[ -z "$SVCLBD_B" ] || [ -x "$SVCLBD_B" ] || { echo "tc_attach: SVCLBD_B=$SVCLBD_B is not an executable" >&2; exit 2; }
 SVCCTL=$BUILD/bin/svcctl
 for f in "$GEN" "$REFOBJ" "$SVCLBD" "$SVCCTL"; do [ -e "$f" ] || { echo "tc_attach: $f missing (build first)" >&2; exit 1; }; done
 for t in bpftool ethtool tc; do command -v $t >/dev/null || { echo "tc_attach: needs $t" >&2; exit 1; }; done
@@ -62,11 +66,11 @@ stop_svclbd() {
     wait "$DPID" 2>/dev/null
     DPID=""
 }
-start_svclbd() {  # start_svclbd legacy|tcx
+start_svclbd() {  # start_svclbd legacy|tcx [BINARY]
     local i
     # nsenter itself, not in_ns (a function: `&` would fork a subshell whose
     # PID is not svclbd's).
-    nsenter --net="/run/netns/$P-n" "$SVCLBD" "${FLAGS[@]}" --tc-attach "$1" >>"$TMP/svclbd.log" 2>&1 &
+    nsenter --net="/run/netns/$P-n" "${2:-$SVCLBD}" "${FLAGS[@]}" --tc-attach "$1" >>"$TMP/svclbd.log" 2>&1 &
     DPID=$!
     for i in $(seq 100); do svcctl status >/dev/null 2>&1 && return 0; sleep 0.1; done
     tail -20 "$TMP/svclbd.log" >&2
@@ -109,9 +113,14 @@ setmode() {
         dnat)
             in_ns n timeout 30 "$SVCLBD" --uninstall "${FLAGS[@]}" >>"$TMP/uninstall.log" 2>&1
             three_ns_dnat 10.96.0.100 53 ;;
+        tcxb) start_svclbd tcx "$SVCLBD_B" ;;
         *) start_svclbd "$1" ;;
     esac
 }
 
 target() { if [ "$1" = route ]; then echo 10.251.0.11 5353; else echo 10.96.0.100 53; fi; }
-three_ns_rounds route route legacy tcx dnat
+if [ -n "$SVCLBD_B" ]; then
+    three_ns_rounds route route legacy tcx tcxb dnat
+else
+    three_ns_rounds route route legacy tcx dnat
+fi

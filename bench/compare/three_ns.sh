@@ -143,6 +143,10 @@ if "dnat" in modes:
         print("%s/dnat per round: median %.3f, min-max %.2f-%.2f" % (m, med(q), min(q), max(q)))
 if "tcx" not in modes or "legacy" not in modes:
     sys.exit(0)
+if "tcxb" in modes:
+    q = [x["tcxb"] / x["tcx"] if x["tcx"] else float("nan") for x in rows.values()]
+    print("tcxb/tcx per round: median %.3f, min-max %.2f-%.2f (%s)" %
+          (med(q), min(q), max(q), " ".join("%.2f" % x for x in q)))
 tl = [x["tcx"] / x["legacy"] if x["legacy"] else float("nan") for x in rows.values()]
 print("\ntcx/legacy per round: median %.3f, min-max %.2f-%.2f (%s)" %
       (med(tl), min(tl), max(tl), " ".join("%.2f" % x for x in tl)))
