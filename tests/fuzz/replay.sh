@@ -5,6 +5,10 @@
 # window; replaying that recording must reproduce the same first violation
 # (packet, program, message), and a recording without the corrupting write
 # must not reproduce it (the replay really runs the frames).
+# The recorded window starts at the last counter check (--check-every), so
+# the run checks only at its end: the window then always holds the
+# corrupting write, however late the first corrupted flow is answered (CI
+# once saw it 8,448 frames after the write, past a check).
 # Usage: replay.sh PATH/TO/packet_fuzz
 set -euo pipefail
 fuzz=${1:?usage: replay.sh PATH/TO/packet_fuzz}
@@ -12,7 +16,7 @@ work=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 set +e
-"$fuzz" --packets 30000 --seed 5 --corrupt-at 15000 --record "$work/r.replay" --quiet >"$work/run.log" 2>&1
+"$fuzz" --packets 60000 --check-every 60000 --seed 5 --corrupt-at 10000 --record "$work/r.replay" --quiet >"$work/run.log" 2>&1
 rc=$?
 set -e
 if [ "$rc" -ne 1 ]; then
