@@ -41,11 +41,11 @@ Status Committer::restore(NodeAddresses nodeAddrs) {
   return {};
 }
 
-std::vector<Frontend> Committer::desiredFrontends() {
+std::vector<Frontend> Committer::desiredFrontends(bool warn) {
   std::vector<Frontend> out = store_.frontends();
   auto ext = externalToFrontends(store_.externalFrontends(), nodeAddrs_.v4, cfg_.nodeName, out,
                                  nodeAddrs_.v6);
-  extWarnings_.update(ext.warnings);
+  if (warn) extWarnings_.update(ext.warnings);
   out.insert(out.end(), std::make_move_iterator(ext.frontends.begin()),
              std::make_move_iterator(ext.frontends.end()));
   return out;
@@ -91,19 +91,33 @@ Result<Outcomes> Committer::apply(std::vector<Object> objs) {
   return commit(std::move(c), std::move(*outs));
 }
 
+// A dry run makes the change in the store, plans its map writes as commit
+// would (a plan writes nothing) and reverts: what the maps could not hold
+// (ids, the services map's room) is refused in the words of the real change.
 Result<Outcomes> Committer::tryApply(std::vector<Object> objs) {
-  Store::Undo undo;
-  auto outs = store_.apply(std::move(objs), &undo);
-  if (outs) store_.revert(std::move(undo));
-  return outs;
+  Change c = begin(store_.servicesTouchedBy(objs));
+  auto outs = store_.apply(std::move(objs), &c.undo);  // on error store_ is as it was
+  if (!outs) return outs;
+  return dryPlan(std::move(c), std::move(*outs));
 }
 
 Result<Outcomes> Committer::tryRemove(const std::vector<ObjectRef>& refs,
                                       std::vector<std::string>* missing) {
-  Store::Undo undo;
-  auto outs = store_.removeAll(refs, &undo, missing);
-  if (outs) store_.revert(std::move(undo));
-  return outs;
+  std::set<Store::Key> touched;
+  for (const auto& r : refs) touched.merge(store_.servicesTouchedBy(r.kind, r.ns, r.name));
+  Change c = begin(std::move(touched));
+  auto outs = store_.removeAll(refs, &c.undo, missing);
+  if (!outs) return outs;
+  return dryPlan(std::move(c), std::move(*outs));
+}
+
+Result<Outcomes> Committer::dryPlan(Change c, Outcomes outcomes) {
+  auto planned = plan(c, externalAfter(c), /*dry=*/true);
+  store_.revert(std::move(c.undo));
+  if (!planned)
+    return Error{planned.error().code,
+                 "error: " + planned.error().message + "; nothing was applied"};
+  return outcomes;
 }
 
 Result<Outcomes> Committer::remove(const std::vector<ObjectRef>& refs,
@@ -151,8 +165,17 @@ Result<Outcomes> Committer::replace(const std::vector<std::string>& kinds,
   return commit(std::move(c), std::move(outcomes));
 }
 
-Result<Plan> Committer::plan(const Change& c, bool external) {
-  if (!deltaOk_ || external) return maps_.plan(desiredFrontends());
+bool Committer::externalAfter(const Change& c) const {
+  // Whether node-facing frontends exist depends on the Services alone (and
+  // the pools, whose effect is recorded as Service changes): a change that
+  // names no Service keeps the last answer instead of deriving every
+  // Service's external frontends again.
+  return c.undo.services.empty() && externalKnown_ ? external_
+                                                   : !store_.externalFrontends().empty();
+}
+
+Result<Plan> Committer::plan(const Change& c, bool external, bool dry) {
+  if (!deltaOk_ || external) return maps_.plan(desiredFrontends(!dry));
   // Only the touched Services' frontends can differ from the maps.
   std::vector<Frontend> after = store_.frontendsOf(c.touched);
   std::set<FrontendKey> kept;
@@ -160,17 +183,12 @@ Result<Plan> Committer::plan(const Change& c, bool external) {
   std::vector<FrontendKey> removed;
   for (const auto& f : c.before)
     if (!kept.count(f.key)) removed.push_back(f.key);
-  extWarnings_.update({});
+  if (!dry) extWarnings_.update({});
   return maps_.planDelta(after, removed);
 }
 
 Result<Outcomes> Committer::commit(Change c, Outcomes outcomes) {
-  // Whether node-facing frontends exist depends on the Services alone (and
-  // the pools, whose effect is recorded as Service changes): a change that
-  // names no Service keeps the last answer instead of deriving every
-  // Service's external frontends again.
-  const bool external =
-      c.undo.services.empty() && externalKnown_ ? external_ : !store_.externalFrontends().empty();
+  const bool external = externalAfter(c);
 
   // 1. Plan.
   auto planned = plan(c, external);

@@ -56,7 +56,8 @@ class Committer final : public StateSink {
   Status restore(NodeAddresses nodeAddrs);
 
   Result<Outcomes> apply(std::vector<Object> objs) override;
-  // The store's answer, then the store put back: no map write, no state file.
+  // The store's answer and the map plan's (what the maps cannot hold), then
+  // the store put back: no map write, no state file.
   Result<Outcomes> tryApply(std::vector<Object> objs) override;
   Result<Outcomes> tryRemove(const std::vector<ObjectRef>& refs,
                              std::vector<std::string>* missing = nullptr) override;
@@ -104,14 +105,19 @@ class Committer final : public StateSink {
   Change begin(std::set<Store::Key> touched) const;
   // plan, write maps, persist, answer.
   Result<Outcomes> commit(Change c, Outcomes outcomes);
-  Result<Plan> plan(const Change& c, bool external);
+  // `dry`: a dry run's (no warning printed or forgotten).
+  Result<Plan> plan(const Change& c, bool external, bool dry = false);
+  // Whether the store has node-facing frontends after change c.
+  bool externalAfter(const Change& c) const;
+  // A dry run's end: c planned, then reverted.
+  Result<Outcomes> dryPlan(Change c, Outcomes outcomes);
   // The maps and the state file, side by side for a large change.
   Status writeAndPersist(Plan plan, const Store::Undo& undo, bool& triedSave);
   // After a failed write or save: the store, the maps and (if a save was
   // tried) the state file back to the state before the change.
   void rollBack(Store::Undo undo, bool triedSave);
   // ClusterIP frontends plus the node-facing ones for nodeAddrs_.
-  std::vector<Frontend> desiredFrontends();
+  std::vector<Frontend> desiredFrontends(bool warn = true);
 
   CommitterConfig cfg_;
   MapSync& maps_;

@@ -262,6 +262,40 @@ TEST_F(CommitterTest, DryRunsAnswerAndChangeNothing) {
   EXPECT_EQ(describeOutcome(real->front()), "service/b created");
 }
 
+// A dry run plans the map writes too: a change the maps cannot hold (here
+// FakeMaps' 64 service ids) is refused as the real change is, and the dry
+// run still changes nothing.
+TEST_F(CommitterTest, DryRunsRefuseWhatTheMapsCannotHold) {
+  std::string many;
+  for (int i = 0; i < 60; ++i) many += svc(fmt::format("s{}", i), fmt::format("10.96.1.{}", i + 1));
+  ASSERT_TRUE(c.apply(objects(many)).ok());
+  const nlohmann::json stored = c.store().toJson();
+  const auto keys = maps.keys();
+  const int applies = maps.applies;
+  std::string more;
+  for (int i = 60; i < 70; ++i)
+    more += svc(fmt::format("s{}", i), fmt::format("10.96.1.{}", i + 1));
+  auto dry = c.tryApply(objects(more));
+  ASSERT_FALSE(dry.ok());
+  EXPECT_NE(dry.error().message.find("nothing was applied"), std::string::npos)
+      << dry.error().message;
+  EXPECT_EQ(c.store().toJson(), stored);
+  EXPECT_EQ(maps.keys(), keys);
+  EXPECT_EQ(maps.applies, applies);
+  auto real = c.apply(objects(more));
+  ASSERT_FALSE(real.ok());
+  EXPECT_EQ(real.error().message, dry.error().message);
+  EXPECT_EQ(c.store().toJson(), stored);
+  // What fits still passes a dry run, and a dry delete plans too.
+  auto fits = c.tryApply(objects(svc("s60", "10.96.1.61")));
+  ASSERT_TRUE(fits.ok()) << fits.error().message;
+  EXPECT_EQ(describeOutcome(fits->front()), "service/s60 created");
+  auto del = c.tryRemove({{"Service", "default", "s0"}}, nullptr);
+  ASSERT_TRUE(del.ok()) << del.error().message;
+  EXPECT_EQ(c.store().toJson(), stored);
+  EXPECT_EQ(maps.applies, applies);
+}
+
 // Stored objects that fail today's validation (svcctl status lists them):
 // found at load, dropped once a change fixes or deletes them.
 TEST_F(CommitterTest, InvalidStoredObjectsAreNamedUntilFixedOrDeleted) {
