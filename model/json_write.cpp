@@ -295,10 +295,13 @@ class Writer {
         !s.loadBalancerIngressHostnames.empty()) {
       key("ingress");
       openArray();
+      // ipMode as the API server defaults it (KEP-1860, GA in v1.32): VIP
+      // for every IP that does not say Proxy.
       for (const auto& ip : s.loadBalancerIngressIPs) {
         item();
         open();
         kv("ip", ip);
+        kv("ipMode", "VIP");
         close();
       }
       for (const auto& ip : s.loadBalancerProxyIPs) {

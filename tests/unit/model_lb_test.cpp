@@ -515,6 +515,10 @@ TEST(ModelLb, ProxyModeIngressIPsAreNotProgrammed) {
   // never programmed).
   const auto ingress = st.toJson()["services"][0]["status"]["loadBalancer"]["ingress"];
   ASSERT_EQ(ingress.size(), 4u);
+  // An explicit or absent ipMode of an IP is written as the API server
+  // defaults it: VIP.
+  EXPECT_EQ(ingress[0], (nlohmann::json{{"ip", "203.0.113.7"}, {"ipMode", "VIP"}}));
+  EXPECT_EQ(ingress[1], (nlohmann::json{{"ip", "203.0.113.9"}, {"ipMode", "VIP"}}));
   EXPECT_EQ(ingress[2], (nlohmann::json{{"ip", "203.0.113.8"}, {"ipMode", "Proxy"}}));
   EXPECT_EQ(ingress[3], (nlohmann::json{{"hostname", "lb-1.example.com"}}));
   auto bad = parseManifests(
@@ -729,7 +733,9 @@ TEST(ModelLb, PersistenceRoundTrip) {
   EXPECT_EQ(edge.meta.annotations.count(kLbPoolAnnotation), 0u);
   const auto j = toJson(Object{edge});
   EXPECT_EQ(j["metadata"]["annotations"][kLbPoolAnnotation], "lan");
-  EXPECT_EQ(j["status"]["loadBalancer"]["ingress"][0]["ip"], "192.168.50.10");
+  // As the API server shows it: ipMode defaulted to VIP (KEP-1860).
+  EXPECT_EQ(j["status"]["loadBalancer"]["ingress"][0],
+            (nlohmann::json{{"ip", "192.168.50.10"}, {"ipMode", "VIP"}}));
   auto back = fromJson(j);
   ASSERT_TRUE(back.ok());
   EXPECT_TRUE(std::get<Service>(*back) == edge);
