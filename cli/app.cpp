@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <ostream>
+#include <tuple>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -103,6 +104,34 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
       ->expected(0, 1)
       ->default_str("client");
 
+  PatchOptions patchOpts;
+  auto* patch = app.add_subcommand(
+      "patch", "Update fields of a svc, ep or endpointslice with a strategic, merge or JSON patch");
+  patch->add_option("args", patchOpts.args, "TYPE NAME | TYPE/NAME");
+  addNamespace(patch, patchOpts.nameSpace);
+  patch->add_option("-p,--patch", patchOpts.patch, "The patch (JSON or YAML)");
+  patch->add_option("--patch-file", patchOpts.patchFile, "A file holding the patch (- = stdin)");
+  patch->add_option("--type", patchOpts.type, "strategic, merge or json")->capture_default_str();
+  patch
+      ->add_option("--dry-run", patchOpts.dryRun,
+                   "none, or server|client: svclbd checks the patched object, changing nothing")
+      ->expected(0, 1)
+      ->default_str("client");
+
+  LabelOptions labelOpts, annotateOpts;
+  annotateOpts.annotate = true;
+  for (auto [name, o, help] :
+       {std::tuple{"label", &labelOpts, "Update the labels on a resource"},
+        std::tuple{"annotate", &annotateOpts, "Update the annotations on a resource"}}) {
+    auto* cmd = app.add_subcommand(name, help);
+    cmd->add_option("args", o->args, "TYPE NAME... KEY=VALUE... KEY-... | TYPE/NAME... ...");
+    addNamespace(cmd, o->nameSpace);
+    cmd->add_flag("--overwrite", o->overwrite, "Allow changing a key that already has a value");
+    cmd->add_option("--dry-run", o->dryRun, "none, or server|client: change nothing")
+        ->expected(0, 1)
+        ->default_str("client");
+  }
+
   std::string statsOutput;
   auto* stats = app.add_subcommand("stats", "Show per-service, per-backend and drop counters");
   stats->add_option("-o,--output", statsOutput, "Output format: json");
@@ -163,6 +192,9 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
   if (get->parsed()) return runGet(ctx, getOpts);
   if (describe->parsed()) return runDescribe(ctx, describeOpts);
   if (del->parsed()) return runDelete(ctx, deleteOpts);
+  if (patch->parsed()) return runPatch(ctx, patchOpts);
+  if (app.got_subcommand("label")) return runLabel(ctx, labelOpts);
+  if (app.got_subcommand("annotate")) return runLabel(ctx, annotateOpts);
   if (stats->parsed()) return runStats(ctx, statsOutput);
   if (status->parsed()) return runStatus(ctx, statusOutput);
   if (trace->parsed()) return runTrace(ctx, traceOpts);

@@ -76,6 +76,31 @@ struct DeleteOptions {
 std::optional<std::string> dryRunSuffix(const std::string& value, Context& ctx);
 int runDelete(Context& ctx, const DeleteOptions& opts);
 
+// `svcctl patch TYPE NAME (-p PATCH | --patch-file FILE) [--type
+// strategic|merge|json]`: svclbd applies the patch to the stored object
+// (model/patch.h) as one change; "service/web patched", "... (no change)".
+struct PatchOptions {
+  std::vector<std::string> args;  // TYPE NAME... | TYPE/NAME...
+  std::string nameSpace = "default";
+  std::string patch;      // -p
+  std::string patchFile;  // --patch-file ("-" = stdin)
+  std::string type = "strategic";
+  std::string dryRun = "none";
+};
+int runPatch(Context& ctx, const PatchOptions& opts);
+
+// `svcctl label|annotate TYPE NAME... KEY=VALUE... KEY-... [--overwrite]`:
+// kubectl's checks (--overwrite, a key both set and removed), then a merge
+// patch of metadata.labels / metadata.annotations per object.
+struct LabelOptions {
+  std::vector<std::string> args;  // resources and changes, as kubectl takes them
+  std::string nameSpace = "default";
+  bool overwrite = false;
+  std::string dryRun = "none";
+  bool annotate = false;  // annotate instead of label
+};
+int runLabel(Context& ctx, const LabelOptions& opts);
+
 // `svcctl stats`, `status` and `trace`: send `request` to the daemon, print
 // the reply with `render`, or as JSON (-o json).
 int runReport(Context& ctx, const std::string& output, const Json& request,

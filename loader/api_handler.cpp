@@ -75,7 +75,7 @@ std::string opOf(const json& req) {
 
 std::string ApiHandler::handleLine(const json& req) {
   const std::string op = opOf(req);
-  if (op == "apply" || op == "delete") {
+  if (op == "apply" || op == "delete" || op == "patch") {
     auto r = svcctl_.handle(req);
     return r ? changeReplyText(*r) : dump(fail(r.error().message));
   }

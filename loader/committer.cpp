@@ -111,6 +111,16 @@ Result<Outcomes> Committer::tryRemove(const std::vector<ObjectRef>& refs,
   return dryPlan(std::move(c), std::move(*outs));
 }
 
+Result<Outcomes> Committer::edit(const ObjectRef& ref, const Edit& fn, bool dry) {
+  auto cur = store_.find(ref);
+  if (!cur) return cur.error();
+  auto next = fn(toJson(*cur));
+  if (!next) return next.error();
+  std::vector<Object> objs;
+  objs.push_back(std::move(*next));
+  return dry ? tryApply(std::move(objs)) : apply(std::move(objs));
+}
+
 Result<Outcomes> Committer::dryPlan(Change c, Outcomes outcomes) {
   auto planned = plan(c, externalAfter(c), /*dry=*/true);
   store_.revert(std::move(c.undo));

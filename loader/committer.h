@@ -59,6 +59,7 @@ class Committer final : public StateSink {
   // The store's answer and the map plan's (what the maps cannot hold), then
   // the store put back: no map write, no state file.
   Result<Outcomes> tryApply(std::vector<Object> objs) override;
+  Result<Outcomes> edit(const ObjectRef& ref, const Edit& edit, bool dry) override;
   Result<Outcomes> tryRemove(const std::vector<ObjectRef>& refs,
                              std::vector<std::string>* missing = nullptr) override;
   Result<Outcomes> remove(const std::vector<ObjectRef>& refs,

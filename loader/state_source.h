@@ -6,7 +6,9 @@
 // feeds the same store, planner and maps, and a new source is an addition.
 #pragma once
 
+#include <functional>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +51,17 @@ class StateSink {
     (void)refs;
     (void)missing;
     return Error{ENOTSUP, "error: this source takes no dry runs"};
+  }
+  // kubectl patch/label/annotate: `edit` gets the stored object `ref` names,
+  // as the API shows it, and returns what replaces it, applied as apply
+  // (tryApply when `dry`) in the same change, so nothing else changes the
+  // store between the read and the write. NotFound in kubectl's words.
+  using Edit = std::function<Result<Object>(const nlohmann::json& current)>;
+  virtual Result<Outcomes> edit(const ObjectRef& ref, const Edit& edit, bool dry) {
+    (void)ref;
+    (void)edit;
+    (void)dry;
+    return Error{ENOTSUP, "error: this source takes no patches"};
   }
   // This node's zone as its Node object says (topology.kubernetes.io/zone):
   // topology hints pick endpoints by it. Sinks without topology ignore it.
@@ -93,6 +106,10 @@ class SerializedSink final : public StateSink {
                              std::vector<std::string>* missing = nullptr) override {
     std::lock_guard lk(mu_);
     return inner_.tryRemove(refs, missing);
+  }
+  Result<Outcomes> edit(const ObjectRef& ref, const Edit& edit, bool dry) override {
+    std::lock_guard lk(mu_);
+    return inner_.edit(ref, edit, dry);
   }
 
  private:

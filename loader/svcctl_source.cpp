@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "model/patch.h"
+
 namespace svclb {
 
 namespace {
@@ -104,6 +106,59 @@ Result<Outcomes> remove(StateSink& sink, const nlohmann::json& req,
   return sink.remove(refs, missing);
 }
 
+// {"op":"patch", kind, namespace, name, patchType, patch, dryRun}: the patch
+// applied to the stored object under the sink's change (model/patch.h); the
+// result is read as a manifest, so it is checked as an apply is (unknown
+// fields, types, validation), and must stay the object the request names.
+Result<Outcomes> patch(StateSink& sink, const nlohmann::json& req) {
+  const std::string typeName = req.value("patchType", "strategic");
+  const auto type = patchTypeFromName(typeName);
+  if (!type)
+    return Error{EINVAL, fmt::format("error: --type must be one of [json merge strategic], not {}",
+                                     goQuote(typeName))};
+  const ObjectRef ref{req.at("kind").get<std::string>(), req.value("namespace", "default"),
+                      req.at("name").get<std::string>()};
+  const std::string& text = req.at("patch").get_ref<const std::string&>();
+  auto edit = [&](const nlohmann::json& cur) -> Result<Object> {
+    auto next = applyPatch(cur, cur.value("kind", ""), text, *type);
+    if (!next) return next.error();
+    auto field = [](const nlohmann::json& j, const char* a, const char* b) {
+      const auto* v = &j;
+      for (const char* k : {a, b}) {
+        if (!k) break;
+        if (!v->is_object() || !v->contains(k)) return std::string();
+        v = &v->at(k);
+      }
+      return v->is_string() ? v->get<std::string>() : std::string();
+    };
+    const std::string curName = field(cur, "metadata", "name");
+    if (field(*next, "metadata", "name") != curName)
+      return Error{EINVAL, fmt::format("Error from server (BadRequest): the name of the object "
+                                       "({}) does not match the name on the URL ({})",
+                                       field(*next, "metadata", "name"), curName)};
+    if (field(*next, "metadata", "namespace") != field(cur, "metadata", "namespace"))
+      return Error{EINVAL,
+                   "Error from server (BadRequest): the namespace of the object does "
+                   "not match the namespace on the request"};
+    if (field(*next, "kind", nullptr) != field(cur, "kind", nullptr) ||
+        field(*next, "apiVersion", nullptr) != field(cur, "apiVersion", nullptr))
+      return Error{EINVAL,
+                   "Error from server (BadRequest): a patch cannot change the object's "
+                   "kind or apiVersion"};
+    auto objs = parseManifests(next->dump(), "patch");
+    if (!objs) {
+      // kubectl's client-side validation text names a flag patch has not.
+      std::string msg = objs.error().message;
+      if (auto cut = msg.find("; if you choose to ignore these errors"); cut != msg.npos)
+        msg.erase(cut);
+      return Error{objs.error().code, msg};
+    }
+    if (objs->size() != 1) return Error{EINVAL, "error: the patched object is not one object"};
+    return std::move(objs->front());
+  };
+  return sink.edit(ref, edit, req.value("dryRun", false));
+}
+
 }  // namespace
 
 std::string changeReplyText(const ChangeReply& r) {
@@ -150,10 +205,11 @@ Result<ChangeReply> SvcctlSource::handle(const nlohmann::json& req) {
   ChangeReply reply;
   try {
     const std::string op = req.value("op", "");
-    if (op != "apply" && op != "delete")
+    if (op != "apply" && op != "delete" && op != "patch")
       return Error{EINVAL, fmt::format("error: unknown request \"{}\"", op)};
-    auto r = op == "apply" ? apply(*sink_, req, reply.skipped)
-                           : remove(*sink_, req, reply.skipped, reply.notFound);
+    auto r = op == "apply"   ? apply(*sink_, req, reply.skipped)
+             : op == "patch" ? patch(*sink_, req)
+                             : remove(*sink_, req, reply.skipped, reply.notFound);
     if (!r) return r.error();
     reply.results = std::move(*r);
   } catch (const std::exception& e) {  // nlohmann's, for a field of the wrong type

@@ -33,9 +33,9 @@ class SvcctlSource final : public StateSource {
   // and delete is answered with `why`, nothing is parsed or changed.
   void refuse(std::string why) { refusal_ = std::move(why); }
 
-  // {"op":"apply"|"delete", ...}: parses the manifest (or the named object)
-  // and hands the change to the sink. Errors are the reply's, in kubectl's
-  // words; a malformed request is an error, never an exception.
+  // {"op":"apply"|"delete"|"patch", ...}: parses the manifest (or the named
+  // object, or applies the patch to it) and hands the change to the sink. Errors are the reply's,
+  // in kubectl's words; a malformed request is an error, never an exception.
   Result<ChangeReply> handle(const nlohmann::json& req);
 
  private:

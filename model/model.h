@@ -441,6 +441,8 @@ class Store {
   Result<std::vector<ApplyOutcome>> removeAll(const std::vector<ObjectRef>& refs,
                                               Undo* undo = nullptr,
                                               std::vector<std::string>* missing = nullptr);
+  // The stored object `ref` names (a copy); NotFound in kubectl's words.
+  Result<Object> find(const ObjectRef& ref) const;
   // The stored objects of `kinds` (Kinds, e.g. {"Service", "EndpointSlice"})
   // that `listed` does not name: what a full resync of those kinds deletes.
   // Sorted by kind (in `kinds` order), namespace, name.

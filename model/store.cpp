@@ -726,6 +726,32 @@ Result<std::vector<ApplyOutcome>> Store::removeOne(const std::string& kind, cons
   return std::vector<ApplyOutcome>{{*k, key.first, name, ApplyAction::Deleted}};
 }
 
+Result<Object> Store::find(const ObjectRef& ref) const {
+  auto k = kindFromResource(ref.kind);
+  if (!k)
+    return Error{EINVAL, fmt::format("error: the server doesn't have a resource type {}",
+                                     goQuote(ref.kind))};
+  Key key{ref.ns.empty() ? "default" : ref.ns, ref.name};
+  auto get = [&](const auto& m) -> std::optional<Object> {
+    auto it = m.find(key);
+    if (it == m.end()) return std::nullopt;
+    return Object{it->second};
+  };
+  std::optional<Object> o;
+  if (*k == "Service")
+    o = get(services_);
+  else if (*k == "Endpoints")
+    o = get(endpoints_);
+  else if (*k == "EndpointSlice")
+    o = get(slices_);
+  else if (*k == "IPAddressPool")
+    o = get(pools_);
+  else
+    o = get(l2Advertisements_);
+  if (!o) return Error{ENOENT, notFound(*k, ref.name)};
+  return std::move(*o);
+}
+
 Result<std::vector<ApplyOutcome>> Store::removeAll(const std::vector<Object>& objs, Undo* undo) {
   std::vector<ObjectRef> refs;
   refs.reserve(objs.size());

@@ -5,7 +5,7 @@
 # it asks the running svclbd for (`svcctl get KIND -o name`; nothing when the
 # daemon does not answer within 2 s). Tested by tests/cli/completion.sh.
 
-_svcctl_commands="apply get describe delete stats status trace monitor version api-resources"
+_svcctl_commands="apply get describe delete patch label annotate stats status trace monitor version api-resources"
 _svcctl_resources="services svc endpoints ep endpointslices ipaddresspools l2advertisements"
 
 # _svcctl_flags COMMAND: the flags COMMAND accepts (global ones for "").
@@ -16,6 +16,8 @@ _svcctl_flags() {
         get) echo "-n --namespace -A --all-namespaces -o --output -l --selector --show-labels --no-headers --sort-by -w --watch --help" ;;
         describe) echo "-n --namespace -l --selector --help" ;;
         delete) echo "-f --filename --strict -n --namespace --ignore-not-found -l --selector --all --dry-run --help" ;;
+        patch) echo "-n --namespace -p --patch --patch-file --type --dry-run --help" ;;
+        label | annotate) echo "-n --namespace --overwrite --dry-run --help" ;;
         stats | status) echo "-o --output --help" ;;
         trace) echo "-p --protocol --from -o --output --help" ;;
         monitor) echo "--type -o --output --help" ;;
@@ -99,9 +101,14 @@ _svcctl() {
         -f | --filename | --socket) taken=1 files=1 ;;
         --request-timeout) taken=1 values="5s 30s 1m 2m" ;;
         -n | --namespace) taken=1 ;;  # namespaces: svcctl cannot list them
-        -p | --protocol) taken=1 values="TCP UDP" ;;
+        -p | --protocol | --patch)
+            taken=1
+            [[ $cmd == patch ]] || values="TCP UDP" ;;  # patch's -p: typed
+        --patch-file) taken=1 files=1 ;;
         --from) taken=1 values="outside node" ;;
-        --type) taken=1 values="drop reject" ;;
+        --type)
+            taken=1
+            if [[ $cmd == patch ]]; then values="strategic merge json"; else values="drop reject"; fi ;;
         -l | --selector | --sort-by) taken=1 ;;  # typed
     esac
     if ((taken)); then
@@ -127,7 +134,7 @@ _svcctl() {
         return 0
     fi
     case $cmd in
-        get | describe | delete)
+        get | describe | delete | patch | label | annotate)
             if ((${#pos[@]} == 0)); then
                 if [[ $cur == */* ]]; then
                     # RESOURCE/NAME

@@ -62,7 +62,7 @@ complete_line() {
 }
 
 test_commands_and_flags() {
-    assert_eq "api-resources apply delete describe get monitor stats status trace version" "$(complete_line "svcctl ")" "subcommands"
+    assert_eq "annotate api-resources apply delete describe get label monitor patch stats status trace version" "$(complete_line "svcctl ")" "subcommands"
     assert_eq "get" "$(complete_line "svcctl g")" "a prefix"
     assert_eq "delete describe" "$(complete_line "svcctl de")" "two matches"
     assert_eq "--help --request-timeout --socket" "$(complete_line "svcctl --")" "global flags"
@@ -77,6 +77,11 @@ test_commands_and_flags() {
     assert_eq "endpoints endpointslices ep" "$(complete_line "svcctl get e")" "resources"
     assert_eq "services svc" "$(complete_line "svcctl describe s")" "resources for describe"
     assert_eq "" "$(complete_line "svcctl stats ")" "stats takes no arguments"
+    assert_eq "--dry-run --help --namespace --patch --patch-file --type" "$(complete_line "svcctl patch --")" "patch's flags"
+    assert_eq "--dry-run --help --namespace --overwrite" "$(complete_line "svcctl label --")" "label's flags"
+    assert_eq "services svc" "$(complete_line "svcctl annotate s")" "resources for annotate"
+    assert_eq "json merge strategic" "$(complete_line "svcctl patch svc web --type ")" "patch's --type values"
+    assert_eq "drop reject" "$(complete_line "svcctl monitor --type ")" "monitor's --type values"
 }
 
 test_files() {

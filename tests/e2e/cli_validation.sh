@@ -423,6 +423,49 @@ test_dry_run() {
         "a bad --dry-run value"
 }
 
+# patch / label / annotate: svclbd patches the stored object in one change;
+# traffic follows a patched port; a bad patch changes nothing.
+test_patch_label_annotate() {
+    local out rc before
+    out=$(svcctl patch svc web -p '{"spec":{"ports":[{"port":80,"$patch":"delete"},{"port":8081,"name":"http","targetPort":8080}]}}' 2>&1)
+    assert_eq "service/web patched" "$out" "patch: port 80 out, 8081 in (strategic, merged by port)"
+    assert_eq "5353/UDP,8081/TCP" "$(svcctl get svc web -o jsonpath='{range .spec.ports[*]}{.port}/{.protocol},{end}' 2>&1 | sed 's/,$//')" \
+        "the ports after the patch"
+    check_both_answer "$(http_get_many client 20 "http://$VIP:8081/")" 20 2 "the patched port serves"
+    out=$(ip netns exec client curl -s -m 2 -o /dev/null -w '%{http_code}' "http://$VIP:80/" 2>&1); rc=$?
+    assert_ne 0 "$rc" "the port the patch removed is no longer served ($out)"
+    assert_eq "service/web patched (no change)" \
+        "$(svcctl patch svc web --type merge -p '{"metadata":{"labels":{"app":"web"}}}' 2>&1)" "patch: no change"
+    before=$(svc_snapshot)
+    out=$(svcctl patch svc web --type json -p '[{"op":"remove","path":"/spec/nothere"}]' 2>&1); rc=$?
+    assert_eq "1:error: unable to apply the json patch: key 'nothere' not found" "$rc:$out" "a json patch that cannot apply"
+    out=$(svcctl patch svc web -p '{"spec":{"ports":[{"port":8081,"protocol":"FOO"}]}}' 2>&1); rc=$?
+    assert_eq 1 "$rc" "a patch the API's validation refuses"
+    assert_contains "$out" 'The Service "web" is invalid: spec.ports[1].protocol: Unsupported value: "FOO"' "and says why"
+    assert_eq "service/web patched (server dry run)" \
+        "$(svcctl patch svc web --dry-run=server -p '{"spec":{"sessionAffinity":"ClientIP"}}' 2>&1)" "patch --dry-run=server"
+    assert_eq "$before" "$(svc_snapshot)" "the failed and dry-run patches changed nothing"
+    # label and annotate, with kubectl's --overwrite rule.
+    assert_eq "service/web labeled" "$(svcctl label svc web tier=front 2>&1)" "label"
+    out=$(svcctl label svc web tier=back 2>&1); rc=$?
+    assert_eq "1:error: 'tier' already has a value (front), and --overwrite is false" "$rc:$out" "label without --overwrite"
+    assert_eq "service/web labeled" "$(svcctl label svc web tier=back --overwrite 2>&1)" "label --overwrite"
+    assert_eq "web" "$(svcctl get svc -l tier=back -o name 2>&1 | sed 's|service/||')" "get -l finds the new label"
+    assert_eq "service/web unlabeled" "$(svcctl label svc web tier- 2>&1)" "label KEY-"
+    assert_eq $'label "tier" not found.\nservice/web not labeled' "$(svcctl label svc web tier- 2>&1)" "label KEY- again"
+    out=$(svcctl annotate svc web svclb.io/lb-algorithm=roundrobin 2>&1); rc=$?
+    assert_eq 1 "$rc" "an annotation svclb refuses"
+    assert_contains "$out" 'metadata.annotations[svclb.io/lb-algorithm]' "and says which"
+    assert_eq "service/web annotated" "$(svcctl annotate svc web svclb.io/lb-algorithm=random 2>&1)" "annotate"
+    assert_eq "random" "$(svcctl get svc web -o jsonpath='{.metadata.annotations.svclb\.io/lb-algorithm}' 2>&1)" \
+        "the annotation is stored"
+    assert_eq "service/web annotated" "$(svcctl annotate svc web svclb.io/lb-algorithm- 2>&1)" "annotate KEY-"
+    out=$(svcctl label svc nosuch a=b 2>&1); rc=$?
+    assert_eq '1:Error from server (NotFound): services "nosuch" not found' "$rc:$out" "label a missing Service"
+    svcctl apply -f "$SVCLB_EXAMPLES/web-service.yaml" >/dev/null 2>&1
+    check_both_answer "$(http_get_many client 20 "http://$VIP/")" 20 2 "web serves port 80 again after re-apply"
+}
+
 run_test "cli: invalid manifests rejected, nothing changes" test_invalid_manifests
 run_test "cli: --dry-run answers and changes nothing" test_dry_run
 run_test "cli: delete -f deletes what exists, names what does not" test_delete_partly_missing
@@ -436,5 +479,6 @@ run_test "cli: several types in one get/describe/delete" test_several_types
 run_test "cli: label selectors, delete --all, --show-labels, --no-headers" test_selectors
 run_test "cli: describe svc" test_describe
 run_test "cli: apply/unchanged/delete/NotFound" test_apply_delete_cycle
+run_test "cli: patch, label, annotate" test_patch_label_annotate
 run_test "cli: daemon not running" test_no_daemon
 finish
