@@ -124,10 +124,10 @@ Status ClusterIPAllocator::assign(Service& s, const Service* old, const Key& key
       if (was.size() == now.size()) {
         for (size_t i = 0; i < was.size(); ++i)
           if (was[i] != now[i])
-            fe.invalid(fmt::format("spec.clusterIPs[{}]", i), goStringSlice(now),
+            fe.invalid(fmt::format("spec.clusterIPs[{}]", i), jsonStringList(now),
                        "may not change once set");
       } else if (!was.empty() && !now.empty() && was[0] != now[0]) {
-        fe.invalid("spec.clusterIPs[0]", goStringSlice(now), "may not change once set");
+        fe.invalid("spec.clusterIPs[0]", jsonStringList(now), "may not change once set");
       }
       // The primary family never changes either (kube-apiserver's
       // validateUpgradeDowngradeIPFamilies; headless Services may).
@@ -136,10 +136,9 @@ Status ClusterIPAllocator::assign(Service& s, const Service* old, const Key& key
       if (!headless(*old) && !headless(s) && !famWas.empty() && !famNow.empty()) {
         if (famWas.size() == famNow.size()) {
           if (famWas != famNow)
-            fe.invalid("spec.ipFamilies[0]", "[]core.IPFamily{" + goQuoteJoined(famNow) + "}",
-                       "may not change once set");
+            fe.invalid("spec.ipFamilies[0]", jsonStringList(famNow), "may not change once set");
         } else if (famWas[0] != famNow[0]) {
-          fe.invalid("spec.ipFamilies[0]", goStringSlice(s.clusterIPs), "may not change once set");
+          fe.invalid("spec.ipFamilies[0]", jsonStringList(s.clusterIPs), "may not change once set");
         }
       }
       if (!fe.empty()) return Error{EINVAL, fe.message("Service", s.meta.name)};
@@ -187,7 +186,7 @@ Status ClusterIPAllocator::assign(Service& s, const Service* old, const Key& key
     if (!a) continue;  // validate() reported it
     if (i >= s.ipFamilies.size()) {
       if (!range(a->v6))
-        fe.invalid(fmt::format("spec.clusterIPs[{}]", i), goStringSlice(s.clusterIPs),
+        fe.invalid(fmt::format("spec.clusterIPs[{}]", i), jsonStringList(s.clusterIPs),
                    fmt::format("{} is not configured on this cluster", familyName(a->v6)));
       else
         s.ipFamilies.push_back(familyName(a->v6));
@@ -242,13 +241,13 @@ Status ClusterIPAllocator::assign(Service& s, const Service* old, const Key& key
     const auto a = parseIP(s.clusterIPs[i]);
     const std::string& ip = s.clusterIPs[i];
     if (!a || !r.contains(*a))
-      return invalid("spec.clusterIPs", goStringSlice(s.clusterIPs),
+      return invalid("spec.clusterIPs", jsonStringList(s.clusterIPs),
                      fmt::format("failed to allocate IP {}: the provided IP ({}) is not in the "
                                  "valid range. The range of valid IPs is {}",
                                  ip, ip, r.text));
     auto holder = used_.find(*a);
     if (holder != used_.end() && holder->second != key)
-      return invalid("spec.clusterIPs", goStringSlice(s.clusterIPs),
+      return invalid("spec.clusterIPs", jsonStringList(s.clusterIPs),
                      fmt::format("failed to allocate IP {}: provided IP is already allocated", ip));
   }
   s.clusterIP = s.clusterIPs[0];

@@ -114,8 +114,8 @@ std::vector<std::string> splitIPList(std::string_view s);
 
 // ---- Field errors, formatted as k8s.io/apimachinery field.Error ----------
 
-// Go's %#v of a []string: []string{"a", "b"}
-std::string goStringSlice(const std::vector<std::string>& v);
+// A []string as the API server renders a field error's value: ["a","b"]
+std::string jsonStringList(const std::vector<std::string>& v);
 // The items of that: "a", "b"
 std::string goQuoteJoined(const std::vector<std::string>& v);
 

@@ -247,7 +247,7 @@ Service decodeService(Decoder& d, const json& j) {
       if (s.clusterIP.empty())
         s.clusterIP = s.clusterIPs[0];
       else if (s.clusterIPs[0] != s.clusterIP)
-        d.fieldErrors().invalid("spec.clusterIPs", goStringSlice(s.clusterIPs),
+        d.fieldErrors().invalid("spec.clusterIPs", jsonStringList(s.clusterIPs),
                                 "first value must match `clusterIP`");
     }
     d.strList(*spec, c, "ipFamilies", s.ipFamilies);
@@ -290,9 +290,10 @@ Service decodeService(Decoder& d, const json& j) {
         Ctx cc = sc.child("clientIP", std::string(kCore) + "ClientIPConfig");
         d.i32(*cip, cc, "timeoutSeconds", s.sessionAffinityTimeoutSeconds);
       }
+      // As the API server defaults it (SetDefaults_Service, v1.37): with
+      // sessionAffinity None (or unset) the config is dropped, not refused.
       if (s.sessionAffinity == "None")
-        d.fieldErrors().forbidden("spec.sessionAffinityConfig",
-                                  "must not be set when session affinity is None");
+        s.sessionAffinityTimeoutSeconds = Service{}.sessionAffinityTimeoutSeconds;
     }
     d.strList(*spec, c, "externalIPs", s.externalIPs);
     d.str(*spec, c, "externalName", s.externalName);

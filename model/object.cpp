@@ -344,8 +344,13 @@ std::string goQuoteJoined(const std::vector<std::string>& v) {
   return fmt::format("{}", fmt::join(quoted, ", "));
 }
 
-std::string goStringSlice(const std::vector<std::string>& v) {
-  return "[]string{" + goQuoteJoined(v) + "}";
+std::string jsonStringList(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    appendJsonString(out, v[i]);
+  }
+  return out + "]";
 }
 
 void FieldErrors::add(std::string s) {

@@ -42,7 +42,6 @@ std::string regexError(const std::string& msg, const std::string& fmtStr,
 
 const std::string kDns1123LabelFmt = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const std::string kDns1123SubdomainFmt = kDns1123LabelFmt + "(\\." + kDns1123LabelFmt + ")*";
-const std::string kDns1035LabelFmt = "[a-z]([-a-z0-9]*[a-z0-9])?";
 
 // The apimachinery regexes, checked by hand: std::regex recurses per
 // character and a long enough name would exhaust the stack.
@@ -89,18 +88,6 @@ std::vector<std::string> isDNS1123Subdomain(const std::string& v) {
         "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
         "'.', and must start and end with an alphanumeric character",
         kDns1123SubdomainFmt, {"example.com"}));
-  return errs;
-}
-
-std::vector<std::string> isDNS1035Label(const std::string& v) {
-  std::vector<std::string> errs;
-  if (v.size() > 63) errs.push_back(maxLenError(63));
-  // [a-z]([-a-z0-9]*[a-z0-9])?
-  if (!matchesDns1123Label(v) || !(v.front() >= 'a' && v.front() <= 'z'))
-    errs.push_back(regexError(
-        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-        "alphabetic character, and end with an alphanumeric character",
-        kDns1035LabelFmt, {"my-name", "abc-123"}));
   return errs;
 }
 
@@ -190,11 +177,11 @@ void validateAppProtocol(const std::string& ap, const std::string& path, FieldEr
   for (const auto& msg : isQualifiedName(ap)) errs.invalidStr(path, ap, msg);
 }
 
-void validateMeta(const ObjectMeta& m, bool dns1035, FieldErrors& errs) {
+void validateMeta(const ObjectMeta& m, bool label, FieldErrors& errs) {
   if (m.name.empty()) {
     errs.required("metadata.name", "name or generateName is required");
   } else {
-    for (const auto& msg : dns1035 ? isDNS1035Label(m.name) : isDNS1123Subdomain(m.name))
+    for (const auto& msg : label ? isDNS1123Label(m.name) : isDNS1123Subdomain(m.name))
       errs.invalidStr("metadata.name", m.name, msg);
   }
   for (const auto& msg : isDNS1123Label(m.ns)) errs.invalidStr("metadata.namespace", m.ns, msg);
@@ -216,12 +203,15 @@ void validateProtocol(const std::string& proto, const std::string& path, FieldEr
     errs.notSupported(path, proto, kProtocols);
 }
 
-// Go's %#v of the key the API server uses for duplicate (protocol, port).
+// The key the API server uses for duplicate (protocol, port), as it renders
+// a field error's value (JSON, v1.37).
 std::string servicePortKey(const std::string& proto, int32_t port) {
+  std::string p;
+  appendJsonString(p, proto);
   return fmt::format(
-      "core.ServicePort{{Name:\"\", Protocol:{}, AppProtocol:(*string)(nil), Port:{}, "
-      "TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:\"\"}}, NodePort:0}}",
-      goQuote(proto), port);
+      "{{\"Name\":\"\",\"Protocol\":{},\"AppProtocol\":null,\"Port\":{},\"TargetPort\":0,"
+      "\"NodePort\":0}}",
+      p, port);
 }
 
 bool externallyAccessible(const Service& s) {
@@ -281,7 +271,7 @@ void validateClusterIPs(const Service& s, FieldErrors& errs) {
     if (i == 0 && ips[0] == "None") {
       if (ips.size() > 1) {
         bad = true;
-        errs.invalid("spec.clusterIPs", goStringSlice(ips),
+        errs.invalid("spec.clusterIPs", jsonStringList(ips),
                      "'None' must be the first and only value");
       }
       continue;
@@ -292,10 +282,10 @@ void validateClusterIPs(const Service& s, FieldErrors& errs) {
     }
   }
   if (ips.size() > 2)
-    errs.invalid("spec.clusterIPs", goStringSlice(ips), "may only hold up to 2 values");
+    errs.invalid("spec.clusterIPs", jsonStringList(ips), "may only hold up to 2 values");
   if (bad) return;
   if (ips.size() == 2 && isIPv6(ips[0]) == isIPv6(ips[1]))
-    errs.invalid("spec.clusterIPs", goStringSlice(ips),
+    errs.invalid("spec.clusterIPs", jsonStringList(ips),
                  "may specify no more than one IP for each IP family");
   if (ips.empty() || ips[0] == "None") return;
   for (size_t i = 0; i < ips.size() && i < s.ipFamilies.size(); ++i) {
@@ -310,7 +300,9 @@ void validateClusterIPs(const Service& s, FieldErrors& errs) {
 }
 
 void validateService(const Service& s, FieldErrors& errs) {
-  validateMeta(s.meta, /*dns1035=*/true, errs);
+  // A Service's name is an RFC 1123 label since KEP-5311 (GA in v1.37: a
+  // leading digit is allowed), no longer an RFC 1035 one.
+  validateMeta(s.meta, /*label=*/true, errs);
   if (auto it = s.meta.annotations.find(kLbAlgorithmAnnotation);
       it != s.meta.annotations.end() && it->second != "maglev" && it->second != "random")
     errs.notSupported(std::string("metadata.annotations[") + kLbAlgorithmAnnotation + "]",
@@ -517,7 +509,7 @@ void validateAddress(const EndpointAddress& a, const std::string& path, FieldErr
 
 void validateEndpoints(const Endpoints& e, FieldErrors& errs) {
   validateWeights(e.meta, errs);
-  validateMeta(e.meta, /*dns1035=*/false, errs);
+  validateMeta(e.meta, /*label=*/false, errs);
   for (size_t i = 0; i < e.subsets.size(); ++i) {
     const EndpointSubset& ss = e.subsets[i];
     const std::string path = fmt::format("subsets[{}]", i);
@@ -536,7 +528,7 @@ void validateEndpoints(const Endpoints& e, FieldErrors& errs) {
 
 void validateSlice(const EndpointSlice& s, FieldErrors& errs) {
   validateWeights(s.meta, errs);
-  validateMeta(s.meta, /*dns1035=*/false, errs);
+  validateMeta(s.meta, /*label=*/false, errs);
   if (s.addressType.empty())
     errs.required("addressType");
   else if (s.addressType != "IPv4" && s.addressType != "IPv6" && s.addressType != "FQDN")
@@ -592,7 +584,7 @@ void validateSlice(const EndpointSlice& s, FieldErrors& errs) {
 }
 
 void validatePool(const IPAddressPool& p, FieldErrors& errs) {
-  validateMeta(p.meta, /*dns1035=*/false, errs);
+  validateMeta(p.meta, /*label=*/false, errs);
   if (p.addresses.empty()) errs.required("spec.addresses");
   std::vector<std::pair<size_t, PoolRange>> seen;
   for (size_t i = 0; i < p.addresses.size(); ++i) {
@@ -622,7 +614,7 @@ bool validInterfaceName(const std::string& n) {
 }
 
 void validateL2(const L2Advertisement& a, FieldErrors& errs) {
-  validateMeta(a.meta, /*dns1035=*/false, errs);
+  validateMeta(a.meta, /*label=*/false, errs);
   for (size_t i = 0; i < a.ipAddressPools.size(); ++i) {
     const std::string& n = a.ipAddressPools[i];
     const std::string path = fmt::format("spec.ipAddressPools[{}]", i);

@@ -96,11 +96,10 @@ TEST(ModelDualStack, ErrorsInTheApiServersWords) {
             "The Service \"web\" is invalid: spec.ipFamilyPolicy: Invalid value: \"SingleStack\": "
             "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are "
             "specified");
-  EXPECT_EQ(
-      applyErr(st, svc("web", "  ipFamilies: [IPv6]\n  clusterIP: fd00:99::1\n")),
-      "The Service \"web\" is invalid: spec.clusterIPs: Invalid value: []string{\"fd00:99::1\"}: "
-      "failed to allocate IP fd00:99::1: the provided IP (fd00:99::1) is not in the valid "
-      "range. The range of valid IPs is fd00:10:96::/112");
+  EXPECT_EQ(applyErr(st, svc("web", "  ipFamilies: [IPv6]\n  clusterIP: fd00:99::1\n")),
+            "The Service \"web\" is invalid: spec.clusterIPs: Invalid value: [\"fd00:99::1\"]: "
+            "failed to allocate IP fd00:99::1: the provided IP (fd00:99::1) is not in the valid "
+            "range. The range of valid IPs is fd00:10:96::/112");
 
   Store single = store("10.96.0.0/12");
   EXPECT_EQ(applyErr(single, svc("web", "  ipFamilyPolicy: RequireDualStack\n")),
@@ -111,7 +110,7 @@ TEST(ModelDualStack, ErrorsInTheApiServersWords) {
             "configured on this cluster");
   EXPECT_EQ(applyErr(single, svc("web", "  clusterIP: fd00:10:96::5\n")),
             "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: "
-            "[]string{\"fd00:10:96::5\"}: IPv6 is not configured on this cluster");
+            "[\"fd00:10:96::5\"]: IPv6 is not configured on this cluster");
   // PreferDualStack on a single-stack cluster is single-stack, not an error.
   applyOk(single, svc("web", "  ipFamilyPolicy: PreferDualStack\n"));
   EXPECT_EQ(get(single, "web").ipFamilies, Strings{"IPv4"});
@@ -147,16 +146,16 @@ TEST(ModelDualStack, UpgradeAndDowngrade) {
   EXPECT_EQ(
       applyErr(st, svc("web", "  ipFamilyPolicy: PreferDualStack\n  ipFamilies: [IPv6, IPv4]\n")),
       "The Service \"web\" is invalid: spec.ipFamilies[0]: Invalid value: "
-      "[]core.IPFamily{\"IPv6\", \"IPv4\"}: may not change once set");
+      "[\"IPv6\",\"IPv4\"]: may not change once set");
   EXPECT_EQ(applyErr(st, svc("web", "  ipFamilyPolicy: PreferDualStack\n  ipFamilies: [IPv6]\n")),
-            "The Service \"web\" is invalid: spec.ipFamilies[0]: Invalid value: []string{\"" + v4 +
-                "\", \"" + v6 + "\"}: may not change once set");
+            "The Service \"web\" is invalid: spec.ipFamilies[0]: Invalid value: [\"" + v4 +
+                "\",\"" + v6 + "\"]: may not change once set");
   // The primary never changes.
   EXPECT_EQ(
       applyErr(st, svc("web", "  clusterIP: 10.96.0.99\n  clusterIPs: [10.96.0.99, " + v6 + "]\n")),
       "The Service \"web\" is invalid: spec.clusterIPs[0]: Invalid value: "
-      "[]string{\"10.96.0.99\", \"" +
-          v6 + "\"}: may not change once set");
+      "[\"10.96.0.99\",\"" +
+          v6 + "\"]: may not change once set");
   // Downgrade: SingleStack releases the IPv6 address, which is free again.
   applyOk(st, svc("web", "  ipFamilyPolicy: SingleStack\n"));
   EXPECT_EQ(get(st, "web").clusterIPs, Strings{v4});

@@ -80,8 +80,8 @@ TEST(ModelValidate, ServiceFieldErrors) {
          s.clusterIP = "10.96.0.5";
          s.clusterIPs = {"10.96.0.5", "10.96.0.6"};
        },
-       "The Service \"web\" is invalid: spec.clusterIPs: Invalid value: []string{\"10.96.0.5\", "
-       "\"10.96.0.6\"}: may specify no more than one IP for each IP family"},
+       "The Service \"web\" is invalid: spec.clusterIPs: Invalid value: [\"10.96.0.5\","
+       "\"10.96.0.6\"]: may specify no more than one IP for each IP family"},
       {"clusterIP not an address",
        [](Service& s) {
          s.clusterIP = "10.96.0.5";
@@ -94,8 +94,8 @@ TEST(ModelValidate, ServiceFieldErrors) {
          s.clusterIP = "None";
          s.clusterIPs = {"None", "fd00::1"};
        },
-       "The Service \"web\" is invalid: spec.clusterIPs: Invalid value: []string{\"None\", "
-       "\"fd00::1\"}: 'None' must be the first and only value"},
+       "The Service \"web\" is invalid: spec.clusterIPs: Invalid value: [\"None\","
+       "\"fd00::1\"]: 'None' must be the first and only value"},
       {"family does not match the address",
        [](Service& s) {
          s.clusterIP = "fd00::1";
