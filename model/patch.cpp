@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <stdexcept>
+#include <vector>
 
 #include "common/yaml.h"
 
@@ -26,39 +27,77 @@ const char* mergeKey(const std::string& kind, const std::string& path) {
 
 json mergeMap(const json& cur, const json& patch, const std::string& kind, const std::string& path);
 
+// A list the API merges by `key`, as apimachinery's strategic merge does:
+// `$patch: delete` items remove the stored item with their key, an item
+// `{"$patch": "replace"}` makes the list the patch's other items; every
+// other patch item is merged into the stored item with its key, or is new.
+// The order: the patch's items in the patch's order, the stored items the
+// patch does not name in their stored order, interleaved as the API does
+// (a stored item goes before a patch item only when both are stored and it
+// was before it).
 json mergeKeyedList(const json& cur, const json& patch, const char* key, const std::string& kind,
                     const std::string& path) {
-  json out = cur.is_array() ? cur : json::array();
+  json stored = cur.is_array() ? cur : json::array();
+  std::vector<json> items;  // the patch's, without directives
   for (const auto& item : patch) {
     if (!item.is_object())
       throw PatchError(fmt::format("{}: a list merged by \"{}\" takes objects", path, key));
-    if (auto d = item.find("$patch"); d != item.end()) {
-      const std::string what = d->is_string() ? d->get<std::string>() : "";
-      if (what == "replace") {
-        json rest = json::array();
-        for (const auto& other : patch)
-          if (!other.contains("$patch")) rest.push_back(other);
-        return rest;
-      }
-      if (what != "delete")
-        throw PatchError(fmt::format("{}: unknown patch directive $patch: {}", path, d->dump()));
+    auto d = item.find("$patch");
+    if (d == item.end()) {
       if (!item.contains(key))
-        throw PatchError(fmt::format("{}: $patch: delete needs the merge key \"{}\"", path, key));
-      for (auto it = out.begin(); it != out.end();)
-        it = it->is_object() && it->value(key, json()) == item.at(key) ? out.erase(it) : it + 1;
+        throw PatchError(
+            fmt::format("{}: an item of a list merged by \"{}\" must have it", path, key));
+      items.push_back(item);
       continue;
     }
+    const std::string what = d->is_string() ? d->get<std::string>() : "";
+    if (what == "replace") {
+      json rest = json::array();
+      for (const auto& other : patch)
+        if (!other.contains("$patch")) rest.push_back(other);
+      return rest;
+    }
+    if (what != "delete")
+      throw PatchError(fmt::format("{}: unknown patch directive $patch: {}", path, d->dump()));
     if (!item.contains(key))
-      throw PatchError(
-          fmt::format("{}: an item of a list merged by \"{}\" must have it", path, key));
-    bool merged = false;
-    for (auto& existing : out)
-      if (existing.is_object() && existing.value(key, json()) == item.at(key)) {
-        existing = mergeMap(existing, item, kind, path + "[]");
-        merged = true;
-        break;
-      }
-    if (!merged) out.push_back(mergeMap(json::object(), item, kind, path + "[]"));
+      throw PatchError(fmt::format("{}: $patch: delete needs the merge key \"{}\"", path, key));
+    for (auto it = stored.begin(); it != stored.end();)
+      it = it->is_object() && it->value(key, json()) == item.at(key) ? stored.erase(it) : it + 1;
+  }
+  // The index in `stored` of the item with `item`'s key, or -1.
+  auto storedIndex = [&](const json& item) -> long {
+    if (!item.is_object() || !item.contains(key)) return -1;
+    for (size_t i = 0; i < stored.size(); ++i)
+      if (stored[i].is_object() && stored[i].value(key, json()) == item.at(key))
+        return static_cast<long>(i);
+    return -1;
+  };
+  std::vector<json> patched;  // the patch's items, merged into their stored ones
+  for (const auto& item : items) {
+    const long at = storedIndex(item);
+    patched.push_back(mergeMap(at >= 0 ? stored[at] : json::object(), item, kind, path + "[]"));
+  }
+  std::vector<json> serverOnly;
+  for (const auto& s : stored) {
+    bool named = false;
+    for (const auto& item : items)
+      named = named || (s.is_object() && s.value(key, json()) == item.at(key));
+    if (!named) serverOnly.push_back(s);
+  }
+  json out = json::array();
+  size_t i = 0, j = 0;
+  while (i < serverOnly.size() || j < patched.size()) {
+    if (j >= patched.size()) {
+      out.push_back(serverOnly[i++]);
+    } else if (i >= serverOnly.size()) {
+      out.push_back(patched[j++]);
+    } else {
+      const long li = storedIndex(serverOnly[i]), ri = storedIndex(patched[j]);
+      if (li >= 0 && ri >= 0 && li < ri)
+        out.push_back(serverOnly[i++]);
+      else
+        out.push_back(patched[j++]);
+    }
   }
   return out;
 }

@@ -9,8 +9,10 @@
 //              `$patch: delete` in an item removes it, an item
 //              `{"$patch": "replace"}` replaces the whole list;
 //              `$patch: replace|delete` in a map replaces or removes it;
-//              `$setElementOrder/...` keys are accepted and ignored (the
-//              merged list keeps the stored order, new items last);
+//              the merged list is ordered as the API orders it (the
+//              patch's items in its order, interleaved with the stored
+//              items it does not name); `$setElementOrder/...` keys are
+//              accepted and ignored;
 //              `$retainKeys` and other directives are refused.
 //   merge      RFC 7386 JSON merge patch.
 //   json       RFC 6902 JSON patch (add, remove, replace, move, copy, test).

@@ -429,7 +429,7 @@ test_patch_label_annotate() {
     local out rc before
     out=$(svcctl patch svc web -p '{"spec":{"ports":[{"port":80,"$patch":"delete"},{"port":8081,"name":"http","targetPort":8080}]}}' 2>&1)
     assert_eq "service/web patched" "$out" "patch: port 80 out, 8081 in (strategic, merged by port)"
-    assert_eq "5353/UDP,8081/TCP" "$(svcctl get svc web -o jsonpath='{range .spec.ports[*]}{.port}/{.protocol},{end}' 2>&1 | sed 's/,$//')" \
+    assert_eq "8081/TCP,5353/UDP" "$(svcctl get svc web -o jsonpath='{range .spec.ports[*]}{.port}/{.protocol},{end}' 2>&1 | sed 's/,$//')" \
         "the ports after the patch"
     check_both_answer "$(http_get_many client 20 "http://$VIP:8081/")" 20 2 "the patched port serves"
     out=$(ip netns exec client curl -s -m 2 -o /dev/null -w '%{http_code}' "http://$VIP:80/" 2>&1); rc=$?
@@ -441,7 +441,7 @@ test_patch_label_annotate() {
     assert_eq "1:error: unable to apply the json patch: key 'nothere' not found" "$rc:$out" "a json patch that cannot apply"
     out=$(svcctl patch svc web -p '{"spec":{"ports":[{"port":8081,"protocol":"FOO"}]}}' 2>&1); rc=$?
     assert_eq 1 "$rc" "a patch the API's validation refuses"
-    assert_contains "$out" 'The Service "web" is invalid: spec.ports[1].protocol: Unsupported value: "FOO"' "and says why"
+    assert_contains "$out" 'The Service "web" is invalid: spec.ports[0].protocol: Unsupported value: "FOO"' "and says why"
     assert_eq "service/web patched (server dry run)" \
         "$(svcctl patch svc web --dry-run=server -p '{"spec":{"sessionAffinity":"ClientIP"}}' 2>&1)" "patch --dry-run=server"
     assert_eq "$before" "$(svc_snapshot)" "the failed and dry-run patches changed nothing"

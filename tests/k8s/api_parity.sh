@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# svclb's reading of the Kubernetes API against the real thing (the
+# kube-apiserver of tests/testlib/k8s.sh, v1.37):
+#  - the manifest corpus (tests/unit/corpus): every invalid case svclb
+#    refuses is refused by the apiserver too (server-side dry run), except
+#    svclb's own rules listed in SVCLB_ONLY, and every valid case is taken;
+#  - svcctl patch / label / annotate: the same Service is created in the
+#    apiserver and in a standalone svclbd, the same change is made with
+#    kubectl and with svcctl, and the two objects must then agree on what the
+#    change touched (labels, annotations, ports without nodePort,
+#    externalIPs, type, session affinity), as must the two commands' output
+#    and exit status. The cases cover the strategic merge patch of a
+#    Service's ports (merged by port, $patch delete/replace, the API's
+#    order), maps and other lists, JSON merge and JSON patches, YAML
+#    patches, no-change patches, patches both refuse, and label/annotate with
+#    and without --overwrite.
+# Exits 77 (skipped) only when there is no Go toolchain to build the tools.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../testlib/svc.sh"
+source "$HERE/../testlib/k8s.sh"
+
+k8s_test_start nsenter ip jq
+
+topo_init "k8sap-$$"
+k8s_init "k8sap-$$" || fatal_setup "k8s_init"
+k8s_up || { k8s_dump_logs; fatal_setup "the control plane did not come up"; }
+topo_create_node || fatal_setup "node namespace"
+mkdir -p "$CG"
+daemon_start && daemon_wait_ready || fatal_setup "svclbd did not start"
+
+BASE='apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  labels: {app: web, tier: front}
+  annotations: {note: a}
+spec:
+  externalIPs: [192.0.2.1]
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: dns, port: 5353, protocol: UDP, targetPort: 5353}'
+
+# What a change may touch, comparable between the two (nodePorts and
+# ClusterIPs are each side's own allocations).
+view() {
+    jq -S '{labels: (.metadata.labels // {}), annotations: (.metadata.annotations // {}),
+            ports: [(.spec.ports // [])[] | del(.nodePort)], externalIPs: (.spec.externalIPs // []),
+            type: .spec.type, sessionAffinity: .spec.sessionAffinity,
+            sessionAffinityConfig: .spec.sessionAffinityConfig}'
+}
+
+reset_both() {
+    k8s_kubectl delete svc web --ignore-not-found >/dev/null 2>&1
+    svcctl delete svc web --ignore-not-found >/dev/null 2>&1
+    k8s_kubectl create -f - >/dev/null <<<"$BASE" || _fail "kubectl create web"
+    svcctl apply -f - >/dev/null <<<"$BASE" || _fail "svcctl apply web"
+}
+
+# same DESCRIPTION ARGS...: `kubectl ARGS` and `svcctl ARGS` (a command on
+# svc web) agree on output, exit status and the object afterwards.
+same() {
+    local what=$1 kout krc sout src; shift
+    # The API server's deprecation warnings (spec.externalIPs in v1.37) are
+    # kubectl's only extra lines.
+    kout=$(k8s_kubectl "$@" 2>&1); krc=$?
+    kout=$(grep -v '^Warning: .* is deprecated' <<<"$kout")
+    sout=$(svcctl "$@" 2>&1); src=$?
+    if ((krc == 0)); then
+        assert_eq "$krc:$kout" "$src:$sout" "$what: output"
+    else
+        assert_ne 0 "$src" "$what: kubectl refused ($kout); svcctl: $sout"
+    fi
+    local kv sv
+    kv=$(k8s_kubectl get svc web -o json | view); sv=$(svcctl get svc web -o json | view)
+    assert_eq "$kv" "$sv" "$what: the object" || diff <(echo "$kv") <(echo "$sv") >&2
+}
+
+test_patches() {
+    local p
+    reset_both
+    assert_eq "$(k8s_kubectl get svc web -o json | view)" "$(svcctl get svc web -o json | view)" \
+        "the same Service on both sides"
+    same "strategic: a port merged by port, one added" \
+        patch svc web -p '{"spec":{"ports":[{"port":80,"targetPort":9090},{"port":443,"name":"https"}]}}'
+    same "strategic: \$patch delete of a port" \
+        patch svc web -p '{"spec":{"ports":[{"port":5353,"$patch":"delete"}]}}'
+    same "strategic: a field of a port nulled" \
+        patch svc web -p '{"spec":{"ports":[{"port":80,"name":null}]}}'
+    reset_both
+    same "strategic: \$patch replace of the ports" \
+        patch svc web -p '{"spec":{"ports":[{"$patch":"replace"},{"port":81,"name":"x"}]}}'
+    reset_both
+    same "strategic: labels merged, externalIPs replaced" \
+        patch svc web -p '{"metadata":{"labels":{"tier":null,"new":"x"}},"spec":{"externalIPs":["192.0.2.9","192.0.2.8"]}}'
+    same "strategic: \$patch replace of the labels" \
+        patch svc web -p '{"metadata":{"labels":{"$patch":"replace","only":"me"}}}'
+    same "strategic, YAML: session affinity" patch svc web -p $'spec:\n  sessionAffinity: ClientIP'
+    same "no change" patch svc web -p '{"spec":{"sessionAffinity":"ClientIP"}}'
+    same "back to None: the config is dropped (API defaulting)" patch svc web -p '{"spec":{"sessionAffinity":"None"}}'
+    same "type NodePort" patch svc web -p '{"spec":{"type":"NodePort"}}'
+    reset_both
+    same "merge: the ports replaced whole" patch svc web --type merge -p '{"spec":{"ports":[{"port":81,"name":"m"}]}}'
+    reset_both
+    same "json: replace and add" patch svc web --type json \
+        -p '[{"op":"replace","path":"/spec/ports/1/port","value":53},{"op":"add","path":"/metadata/labels/z","value":"1"}]'
+    same "json: a path that is not there" patch svc web --type json -p '[{"op":"remove","path":"/spec/nothere"}]'
+    same "json: a failed test" patch svc web --type json -p '[{"op":"test","path":"/spec/type","value":"NodePort"}]'
+    same "a port number out of range" patch svc web -p '{"spec":{"ports":[{"port":70000}]}}'
+}
+
+test_label_annotate() {
+    reset_both
+    same "label a new key" label svc web stage=dev
+    same "label an existing key without --overwrite" label svc web tier=back
+    same "label --overwrite" label svc web tier=back --overwrite
+    same "label KEY-" label svc web stage-
+    same "label the same value" label svc web tier=back
+    same "annotate an existing key without --overwrite" annotate svc web note=b
+    same "annotate --overwrite" annotate svc web note=b --overwrite
+    same "annotate a new key" annotate svc web other=1
+    same "annotate KEY-" annotate svc web other-
+}
+
+# svclb's own rules, which the apiserver does not have: its ClusterIP and
+# nodePort ranges and allocations (a dry run allocates nothing, so two
+# objects of one file never collide there), its annotations, and the YAML
+# reading of kubectl v1.32 (duplicate keys).
+SVCLB_ONLY=" clusterip_change_baseline clusterip_collision_in_file clusterip_taken_by_baseline
+  ep-bad-weights np-clash-in-file np-healthcheck-out-of-range np-out-of-range svc-bad-lb-algorithm
+  yaml_duplicate_key "
+CORPUS=$K8S_REPO/tests/unit/corpus
+
+test_corpus() {
+    local f name out rc
+    k8s_kubectl create namespace prod >/dev/null && k8s_kubectl create namespace frontend >/dev/null ||
+        { _fail "namespaces for the corpus"; return; }
+    for f in "$CORPUS"/invalid/*.yaml; do
+        name=$(basename "$f" .yaml)
+        [[ $SVCLB_ONLY == *" $name "* || $SVCLB_ONLY == *" $name"$'\n'* ]] && continue
+        grep -q 'metallb.io/' "$f" && continue  # no MetalLB CRDs in this apiserver
+        out=$(k8s_kubectl create --dry-run=server -f "$f" 2>&1); rc=$?
+        assert_ne 0 "$rc" "invalid/$name: the apiserver refuses it too (svclb: $(head -c 160 "${f%.yaml}.err"))"
+    done
+    for f in "$CORPUS"/valid/*.yaml; do
+        name=$(basename "$f" .yaml)
+        grep -q 'metallb.io/' "$f" && continue
+        out=$(k8s_kubectl create --dry-run=server -f "$f" 2>&1); rc=$?
+        assert_eq 0 "$rc" "valid/$name: the apiserver takes it ($out)"
+    done
+}
+
+run_test "corpus: the apiserver refuses what svclb refuses and takes what it takes" test_corpus
+run_test "patch: svcctl and kubectl against the apiserver agree" test_patches
+run_test "label, annotate: svcctl and kubectl agree" test_label_annotate
+finish
