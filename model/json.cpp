@@ -309,6 +309,14 @@ Service decodeService(Decoder& d, const json& j) {
       s.publishNotReadyAddresses = *pnra;
     d.boolean(*spec, c, "allocateLoadBalancerNodePorts", s.allocateLoadBalancerNodePorts);
   }
+  // The traffic policies as the API server defaults them (SetDefaults_Service):
+  // get -o yaml and describe show them as a cluster's do.
+  if (s.internalTrafficPolicy.empty() && s.type != "ExternalName")
+    s.internalTrafficPolicy = "Cluster";
+  if (s.externalTrafficPolicy.empty() &&
+      (s.type == "NodePort" || s.type == "LoadBalancer" ||
+       (s.type == "ClusterIP" && !s.externalIPs.empty())))  // externally accessible
+    s.externalTrafficPolicy = "Cluster";
   if (const json* status = d.obj(j, root, "status")) {
     Ctx c = root.child("status", std::string(kCore) + "ServiceStatus");
     if (const json* lb = d.obj(*status, c, "loadBalancer")) {

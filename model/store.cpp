@@ -532,6 +532,50 @@ void assignLoadBalancerIPsLogged(std::map<Key, Service>& services,
   }
 }
 
+// kube-apiserver's dropTypeDependentFields: an update that changes a
+// Service's type drops the fields the new type cannot have when they are as
+// stored (allocated, defaulted, or kept by a patch: the user did not ask
+// for them), instead of refusing them. `kubectl patch svc np -p
+// '{"spec":{"type":"ClusterIP"}}'` then works as against a cluster.
+void dropTypeDependentFields(Service& s, const Service& old) {
+  const auto external = [](const Service& x) {
+    return x.type == "LoadBalancer" || x.type == "NodePort" ||
+           (x.type == "ClusterIP" && !x.externalIPs.empty());
+  };
+  const auto needsNodePorts = [](const Service& x) {
+    return x.type == "NodePort" || x.type == "LoadBalancer";
+  };
+  const auto nodePortMap = [](const Service& x) {
+    std::map<std::pair<int32_t, std::string>, int32_t> m;
+    for (const auto& p : x.ports) m[{p.port, p.protocol}] = p.nodePort;
+    return m;
+  };
+  if (old.type != "ExternalName" && s.type == "ExternalName") {
+    if (s.clusterIP == old.clusterIP && s.clusterIPs == old.clusterIPs) {
+      s.clusterIP.clear();
+      s.clusterIPs.clear();
+    }
+    if (s.ipFamilies == old.ipFamilies) s.ipFamilies.clear();
+    if (s.ipFamilyPolicy == old.ipFamilyPolicy) s.ipFamilyPolicy.clear();
+  }
+  if (needsNodePorts(old) && !needsNodePorts(s) && nodePortMap(s) == nodePortMap(old))
+    for (auto& p : s.ports) p.nodePort = 0;
+  const auto needsHealthCheck = [](const Service& x) {
+    return x.type == "LoadBalancer" && x.externalTrafficPolicy == "Local";
+  };
+  if (needsHealthCheck(old) && !needsHealthCheck(s) &&
+      s.healthCheckNodePort == old.healthCheckNodePort)
+    s.healthCheckNodePort = 0;
+  if (old.type == "LoadBalancer" && s.type != "LoadBalancer") {
+    if (s.allocateLoadBalancerNodePorts && old.allocateLoadBalancerNodePorts &&
+        *s.allocateLoadBalancerNodePorts == *old.allocateLoadBalancerNodePorts)
+      s.allocateLoadBalancerNodePorts.reset();
+    if (s.loadBalancerClass == old.loadBalancerClass) s.loadBalancerClass.clear();
+  }
+  if (external(old) && !external(s) && s.externalTrafficPolicy == old.externalTrafficPolicy)
+    s.externalTrafficPolicy.clear();
+}
+
 }  // namespace
 
 Store::Store(StoreConfig cfg) : cfg_(std::move(cfg)) {}
@@ -543,6 +587,12 @@ Result<std::vector<ApplyOutcome>> Store::apply(const std::vector<Object>& objs, 
 
 Result<std::vector<ApplyOutcome>> Store::apply(std::vector<Object>&& objs, Undo* undo) {
   std::vector<std::string> errors;
+  // The API's own objects come with this done (Kubernetes mode).
+  if (!cfg_.apiOwned)
+    for (auto& obj : objs)
+      if (auto* s = std::get_if<Service>(&obj))
+        if (auto it = services_.find({s->meta.ns, s->meta.name}); it != services_.end())
+          dropTypeDependentFields(*s, it->second);
   for (const auto& obj : objs) {
     Status st = validate(obj);
     if (!st.ok()) errors.push_back(st.error().message);

@@ -48,6 +48,8 @@ view() {
     jq -S '{labels: (.metadata.labels // {}), annotations: (.metadata.annotations // {}),
             ports: [(.spec.ports // [])[] | del(.nodePort)], externalIPs: (.spec.externalIPs // []),
             type: .spec.type, sessionAffinity: .spec.sessionAffinity,
+            externalTrafficPolicy: .spec.externalTrafficPolicy,
+            internalTrafficPolicy: .spec.internalTrafficPolicy,
             sessionAffinityConfig: .spec.sessionAffinityConfig}'
 }
 
@@ -100,6 +102,7 @@ test_patches() {
     same "no change" patch svc web -p '{"spec":{"sessionAffinity":"ClientIP"}}'
     same "back to None: the config is dropped (API defaulting)" patch svc web -p '{"spec":{"sessionAffinity":"None"}}'
     same "type NodePort" patch svc web -p '{"spec":{"type":"NodePort"}}'
+    same "back to ClusterIP: the nodePorts and the policy go" patch svc web -p '{"spec":{"type":"ClusterIP"}}'
     reset_both
     same "merge: the ports replaced whole" patch svc web --type merge -p '{"spec":{"ports":[{"port":81,"name":"m"}]}}'
     reset_both
@@ -151,6 +154,66 @@ test_corpus() {
     done
 }
 
+# get -o wide and describe of the same Services (ClusterIP with a selector,
+# NodePort, LoadBalancer with externalIPs, headless, ExternalName): the
+# same lines, but for AGE and the Endpoints lines (the apiserver's come from
+# its EndpointSlice controller, svclb's from its own view).
+test_get_describe() {
+    local f=$K8S_TMP/get.yaml s
+    cat >"$f" <<'Y'
+apiVersion: v1
+kind: Service
+metadata: {name: g-web, labels: {app: web}}
+spec:
+  clusterIP: 10.96.5.10
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+  - {name: dns, port: 5353, protocol: UDP}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: g-np}
+spec:
+  type: NodePort
+  clusterIP: 10.96.5.11
+  ports: [{port: 80, nodePort: 31080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: g-lb}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.5.12
+  externalIPs: [192.0.2.10]
+  ports: [{port: 443, nodePort: 31443}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: g-headless}
+spec:
+  clusterIP: None
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: g-ext}
+spec:
+  type: ExternalName
+  externalName: example.com
+Y
+    k8s_kubectl create -f "$f" >/dev/null 2>&1 || { _fail "kubectl create"; return; }
+    svcctl apply -f "$f" >/dev/null || { _fail "svcctl apply"; return; }
+    local names=(g-ext g-headless g-lb g-np g-web) age='s/ [0-9]+[smhd]( |$)/ AGE\1/'
+    assert_eq "$(k8s_kubectl get svc "${names[@]}" -o wide | sed -E "$age")" \
+        "$(svcctl get svc "${names[@]}" -o wide | sed -E "$age")" "get svc -o wide"
+    for s in "${names[@]}"; do
+        assert_eq "$(k8s_kubectl describe svc "$s" | grep -v '^Endpoints:')" \
+            "$(svcctl describe svc "$s" | grep -v '^Endpoints:')" "describe svc $s"
+    done
+}
+
+run_test "get, describe: svcctl prints what kubectl prints" test_get_describe
 run_test "corpus: the apiserver refuses what svclb refuses and takes what it takes" test_corpus
 run_test "patch: svcctl and kubectl against the apiserver agree" test_patches
 run_test "label, annotate: svcctl and kubectl agree" test_label_annotate

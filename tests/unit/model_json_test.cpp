@@ -85,6 +85,7 @@ TEST(ModelJson, RoundTripsExactly) {
   Service headless;
   headless.meta.name = "h";
   headless.clusterIP = "None";
+  headless.internalTrafficPolicy = "Cluster";  // as decoding defaults it (the API's default)
 
   for (const Object& o : {Object{fullService()}, Object{e}, Object{s}, Object{headless}}) {
     json j = toJson(o);

@@ -74,6 +74,36 @@ TEST(ModelStore, TrafficDistributionIsKeptAndAChangeIsAChange) {
             std::string::npos);
 }
 
+// kube-apiserver's dropTypeDependentFields: a type change drops the fields
+// the new type cannot have when they are as stored (a patch keeps them),
+// and refuses them when the update changes them.
+TEST(ModelStore, ATypeChangeDropsTheFieldsItNoLongerHasWhenUnchanged) {
+  Store st;
+  const std::string np =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: np}\nspec:\n  type: NodePort\n"
+      "  ports: [{port: 80, nodePort: 30080}]\n";
+  applyOk(st, np);
+  ASSERT_EQ(st.services().at({"default", "np"}).externalTrafficPolicy, "Cluster");  // defaulted
+  // What `kubectl patch -p '{"spec":{"type":"ClusterIP"}}'` sends: the rest as stored.
+  const std::string asStored =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: np}\nspec:\n  type: ClusterIP\n"
+      "  externalTrafficPolicy: Cluster\n  ports: [{port: 80, nodePort: 30080}]\n";
+  applyOk(st, asStored);
+  const Service& s = st.services().at({"default", "np"});
+  EXPECT_EQ(s.type, "ClusterIP");
+  EXPECT_EQ(s.ports[0].nodePort, 0);
+  EXPECT_EQ(s.externalTrafficPolicy, "");
+  // A nodePort the update changes is the user's: refused, as the API does.
+  applyOk(st, np);
+  EXPECT_NE(applyErr(st,
+                     "apiVersion: v1\nkind: Service\nmetadata: {name: np}\nspec:\n"
+                     "  type: ClusterIP\n  ports: [{port: 80, nodePort: 30081}]\n")
+                .find("spec.ports[0].nodePort: Forbidden: may not be used when `type` is "
+                      "'ClusterIP'"),
+            std::string::npos);
+  EXPECT_EQ(st.services().at({"default", "np"}).type, "NodePort");
+}
+
 TEST(ModelStore, AllocatesFromTheUpperBandFirst) {
   Store st;
   applyOk(st, svcYaml("a") + "---\n" + svcYaml("b"));
