@@ -220,6 +220,27 @@ int ref_tc_ok(struct __sk_buff *skb)
 	return TC_ACT_OK;
 }
 
+/* The socket path's hooks doing nothing (bench/socklb/floor.sh): what a
+ * pod's TCP connection pays for the cgroup hooks svclbd attaches
+ * (connect4, the cgroup_skb counters) before any work of svclb's. */
+SEC("cgroup/connect4")
+int ref_sock_ok(struct bpf_sock_addr *ctx)
+{
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int ref_skb_egress_ok(struct __sk_buff *skb)
+{
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int ref_skb_ingress_ok(struct __sk_buff *skb)
+{
+	return 1;
+}
+
 /* parse + CT hit + DNAT, then on to the stack (a miss passes untouched):
  * the bare stateful DNAT a tc datapath cannot do with less, for
  * bench/compare/tc_hook_cost.sh's floor of an established flow. */

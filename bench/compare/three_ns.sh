@@ -48,24 +48,10 @@ three_ns_up() {
 
 # three_ns_tcx IFNAME ingress|egress [PROG]: a tcx link of bench_ref's PROG
 # (ref_tc_ok) on the node's IFNAME, pinned as $BPFDIR/link-IFNAME-HOOK
-# (removing the pin detaches it). Debian 12's bpftool and libbpf 1.1 have no
-# tcx API: libbpf's generic bpf_link_create (BPF_TCX_INGRESS 46 /
-# BPF_TCX_EGRESS 47) through python ctypes.
+# (removing the pin detaches it), by tcx_link.py.
+THREE_NS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 three_ns_tcx() {
-    in_ns n "$PY" - "$1" "$2" "$BPFDIR/ref/${3:-ref_tc_ok}" "$BPFDIR/link-$1-$2" <<'EOF'
-import ctypes, os, socket, sys
-lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
-ifindex = socket.if_nametoindex(sys.argv[1])
-prog = lib.bpf_obj_get(sys.argv[3].encode())
-if prog < 0:
-    sys.exit("bpf_obj_get %s: %s" % (sys.argv[3], os.strerror(-prog)))
-link = lib.bpf_link_create(prog, ifindex, 46 if sys.argv[2] == "ingress" else 47, None)
-if link < 0:
-    sys.exit("tcx link on %s %s: %s (kernel before 6.6?)" % (sys.argv[1], sys.argv[2], os.strerror(-link)))
-err = lib.bpf_obj_pin(link, sys.argv[4].encode())
-if err:
-    sys.exit("pin %s: %s" % (sys.argv[4], os.strerror(-err)))
-EOF
+    in_ns n "$PY" "$THREE_NS_DIR/tcx_link.py" "$1" "$2" "$BPFDIR/ref/${3:-ref_tc_ok}" "$BPFDIR/link-$1-$2"
 }
 
 # three_ns_dnat VIP PORT: the floor of an established flow to a Service on

@@ -126,11 +126,14 @@ topo_create_node() {
     in_node ip route add 169.254.1.1/32 dev lo
 }
 
-# topo_add_pod NAME IP (any number of pods; topo_cleanup removes them all)
+# topo_add_pod NAME IP [IFPREFIX] (any number of pods; topo_cleanup removes
+# them all). The node's end of the pod's veth is IFPREFIX (default lxc, the
+# daemon's --pod-iface-prefix) + NAME: another prefix makes a pod svclbd
+# leaves alone (no tc program), as a host outside its reach.
 TOPO_PODS=()
 topo_add_pod() {
     local pod=$1 ip=$2 ns lxc
-    ns=$(pod_ns "$pod"); lxc=lxc$pod
+    ns=$(pod_ns "$pod"); lxc=${3:-lxc}$pod
     ((${#lxc} <= 15)) || die "interface name $lxc too long"
     TOPO_PODS+=("$ns")
     ip netns add "$ns"

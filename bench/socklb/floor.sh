@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# The floor of the socket path: TCP connections/s from a pod through svclb's
+# socket path against plain routing and against the same hooks doing
+# nothing, side by side in one run (issue 15's "pod TCP connections/s,
+# socket path >= 0.95x plain routing").
+#
+#   bench/socklb/floor.sh [N_SERVICES=10000] [ROUNDS=7] [SECONDS=3]
+#
+# One node namespace, two sets of pods on it:
+# - svclb's: be1 be2 client on lxc* veths (svclbd --socket-lb all, its tc
+#   programs on them, its cgroup hooks on the test cgroup), N Services (the
+#   tested one plus N-1 others);
+# - routing's: rbe1 rbe2 rclient on rt* veths, which svclbd leaves alone.
+# Configurations, rotated round by round (medians, per-round ratios):
+#   route   rclient -> rbe1/rbe2 straight, no program anywhere on its path
+#   hooks   the same with bench_ref's empty programs where svclbd puts its
+#           own: tcx ingress and egress of the three rt* veths (ref_tc_ok),
+#           and connect4 / cgroup_skb egress / ingress of a cgroup of its own
+#           (ref_sock_ok, ref_skb_*_ok) holding rclient's process: what the
+#           hooks cost before any work
+#   direct  client (in svclbd's cgroup) -> be1/be2 straight: svclb's programs
+#           on traffic not for a Service
+#   socket  client (in svclbd's cgroup) -> the ClusterIP: the socket path
+# Each uses one svclb-tcpbench client per backend (2 x 64 connects in flight,
+# each connection closed with RST once connected), as the Service spreads
+# them. Prints a Markdown table; writes every round as JSON to $OUT
+# (default ./socklb-floor-N.json). BPF_STATS=1 adds the programs' ns per run.
+# Everything (namespaces, cgroups, bpffs pins, processes) is removed on exit;
+# every client run is bounded in time.
+set -euo pipefail
+N=${1:-10000}
+ROUNDS=${2:-7}
+DUR=${3:-3}
+HERE=$(cd "$(dirname "$0")" && pwd)
+export SVCLB_REPO=${SVCLB_REPO:-$(cd "$HERE/../.." && pwd)}
+BUILD=${BUILD:-$SVCLB_REPO/build}
+export SVCLB_BIN=${SVCLB_BIN:-$BUILD/bin}
+REFOBJ=$BUILD/bench/bench_ref.bpf.o
+OUT=${OUT:-$PWD/socklb-floor-$N.json}
+[[ $(id -u) == 0 ]] || { echo "socklb floor: needs root" >&2; exit 77; }
+[[ $N =~ ^[1-9][0-9]*$ && $ROUNDS =~ ^[1-9][0-9]*$ && $DUR =~ ^[1-9][0-9]*$ ]] ||
+    { echo "socklb floor: N_SERVICES, ROUNDS and SECONDS are positive numbers" >&2; exit 2; }
+for t in "$SVCLB_BIN/svclbd" "$SVCLB_BIN/svcctl" "$SVCLB_BIN/svclb-tcpbench" "$REFOBJ"; do
+    [[ -e $t ]] || { echo "socklb floor: $t missing (build first)" >&2; exit 1; }
+done
+command -v bpftool >/dev/null || { echo "socklb floor: needs bpftool" >&2; exit 1; }
+# shellcheck source=../../tests/testlib/topo.sh
+source "$SVCLB_REPO/tests/testlib/topo.sh"
+SVCLB_SOCKET_LB=all
+topo_init "sfloor-$$"
+REFDIR=/sys/fs/bpf/svclb-sfloor-ref-$$
+CGH=$CG-hooks
+BPF_STATS=${BPF_STATS:-0}
+STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
+floor_cleanup() {
+    rm -f "$REFDIR"/link-* 2>/dev/null || true
+    topo_on_exit
+    # The empty hooks' cgroup (its processes are gone with the namespaces'):
+    # removing it releases its programs.
+    [[ -d $CGH ]] && rmdir "$CGH" 2>/dev/null
+    rm -rf "$REFDIR"
+    sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"
+}
+trap floor_cleanup EXIT
+
+topo_up
+for p in rbe1:10.244.3.11 rbe2:10.244.3.12 rclient:10.244.3.21; do
+    topo_add_pod "${p%%:*}" "${p#*:}" rt
+    POD_IP[${p%%:*}]=${p#*:}
+done
+daemon_start
+daemon_wait_ready || die "svclbd not ready"
+
+mkdir -p "$REFDIR/ref" "$CGH"
+bpftool prog loadall "$REFOBJ" "$REFDIR/ref" pinmaps "$REFDIR/refmaps" >/dev/null ||
+    die "loading $REFOBJ failed"
+bpftool cgroup attach "$CGH" connect4 pinned "$REFDIR/ref/ref_sock_ok" || die "attach ref_sock_ok"
+bpftool cgroup attach "$CGH" egress pinned "$REFDIR/ref/ref_skb_egress_ok" || die "attach ref_skb_egress_ok"
+bpftool cgroup attach "$CGH" ingress pinned "$REFDIR/ref/ref_skb_ingress_ok" || die "attach ref_skb_ingress_ok"
+
+PORT=9000
+BVIP=10.96.100.1
+for p in be1 be2 rbe1 rbe2; do
+    bg_ns "$(pod_ns "$p")" timeout 3600 "$SVCLB_BIN/svclb-tcpbench" server --port $PORT --duration 3600 \
+        >"$TOPO_TMP/srv-$p.log" 2>&1
+done
+
+# N-1 filler Services (UDP 53, two endpoints each in an unused range) and the
+# tested one, in one manifest.
+"$PY" - "$N" "$BVIP" "${POD_IP[be1]}" "${POD_IP[be2]}" $PORT >"$TOPO_TMP/svc.yaml" <<'PY'
+import ipaddress, sys
+n, bvip, be1, be2, port = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+base = int(ipaddress.ip_address("10.97.0.1"))
+ep = int(ipaddress.ip_address("10.250.0.1"))
+def svc(name, vip, proto, p, tp, ips):
+    print("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\nspec:\n"
+          "  clusterIP: %s\n  ports:\n  - port: %d\n    protocol: %s\n    targetPort: %d" % (name, vip, p, proto, tp))
+    print("---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: %s\n  namespace: default\nsubsets:\n- addresses:" % name)
+    for ip in ips:
+        print("  - ip: %s" % ip)
+    print("  ports:\n  - port: %d\n    protocol: %s" % (tp, proto))
+for i in range(n - 1):
+    svc("f%d" % i, str(ipaddress.ip_address(base + i)), "UDP", 53, 5353,
+        [str(ipaddress.ip_address(ep + 2 * i)), str(ipaddress.ip_address(ep + 2 * i + 1))])
+svc("bench", bvip, "TCP", port, port, [be1, be2])
+PY
+svcctl apply -f "$TOPO_TMP/svc.yaml" >/dev/null || die "apply of $N Services failed"
+listening() { in_ns "$(pod_ns "$1")" ss -Hltn "sport = :$PORT" | grep -q .; }
+for p in be1 be2 rbe1 rbe2; do retry 50 0.1 listening "$p" || die "no server in $p"; done
+
+# hooks_tc on|off: bench_ref's ref_tc_ok on both tcx hooks of the rt* veths.
+hooks_tc() {
+    local d h
+    rm -f "$REFDIR"/link-*
+    [[ $1 == on ]] || return 0
+    for d in rtrbe1 rtrbe2 rtrclient; do
+        for h in ingress egress; do
+            in_node "$PY" "$SVCLB_REPO/bench/compare/tcx_link.py" "$d" "$h" "$REFDIR/ref/ref_tc_ok" \
+                "$REFDIR/link-$d-$h" || die "tcx link on $d $h"
+        done
+    done
+}
+
+# client POD CGROUP ADDR0 ADDR1: 2 tcpbench clients (client i to ADDRi) from
+# POD, its process in CGROUP (/nonexistent: left where it is). One JSON object.
+client() {
+    local pod=$1 cg=$2 addrs=("$3" "$4") i pids=() outs=()
+    for i in 0 1; do
+        timeout $((DUR + 20)) sh -c "$IN_CG_SH" "$(pod_ns "$pod")" "$cg" "$SVCLB_BIN/svclb-tcpbench" client \
+            --addr "${addrs[$i]}" --port $PORT --inflight 64 --duration "$DUR" >"$TOPO_TMP/c.$i" 2>/dev/null &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || true; done
+    for i in 0 1; do outs+=("$(cat "$TOPO_TMP/c.$i")"); done
+    "$PY" -c 'import json,sys; r=[json.loads(x) for x in sys.argv[1:] if x.strip()]
+print(json.dumps({"cps": sum(x["cps"] for x in r), "p50_us": max([x["connect_us_p50"] for x in r] or [0]),
+"errors": sum(x["errors"] for x in r)}))' "${outs[@]}"
+}
+prog_stats() {
+    bpftool prog show -j | jq -c '[.[] | select(.name // "" | test("^(svclb_|ref_)")) |
+        {key: .name, value: [(.run_cnt // 0), (.run_time_ns // 0)]}] | group_by(.key) |
+        map({key: .[0].key, value: [(map(.value[0]) | add), (map(.value[1]) | add)]}) | from_entries'
+}
+((BPF_STATS)) && sysctl -qw kernel.bpf_stats_enabled=1
+
+CONFIGS=(route hooks direct socket)
+declare -A RUN=(
+    [route]="rclient /nonexistent ${POD_IP[rbe1]} ${POD_IP[rbe2]}"
+    [hooks]="rclient $CGH ${POD_IP[rbe1]} ${POD_IP[rbe2]}"
+    [direct]="client $CG ${POD_IP[be1]} ${POD_IP[be2]}"
+    [socket]="client $CG $BVIP $BVIP")
+results="[]"
+for ((r = 1; r <= ROUNDS; r++)); do
+    # Rotate the order too: no configuration always runs first or last.
+    for ((k = 0; k < ${#CONFIGS[@]}; k++)); do
+        c=${CONFIGS[$(((k + r - 1) % ${#CONFIGS[@]}))]}
+        if [[ $c == hooks ]]; then hooks_tc on; else hooks_tc off; fi
+        ps0='{}'; ((BPF_STATS)) && ps0=$(prog_stats)
+        # shellcheck disable=SC2086
+        j=$(client ${RUN[$c]})
+        if ((BPF_STATS)); then
+            j=$(jq -c --argjson a "$ps0" --argjson b "$(prog_stats)" \
+                '. + {progs: ($b | with_entries(.value = [(.value[0] - ($a[.key][0] // 0)), (.value[1] - ($a[.key][1] // 0))]) | with_entries(select(.value[0] > 0)))}' <<<"$j")
+        fi
+        log "round $r $c: $j"
+        results=$(jq -c --arg c "$c" --argjson r "$r" --argjson j "$j" '. + [$j + {config: $c, round: $r}]' <<<"$results")
+    done
+done
+hooks_tc off
+jq --argjson n "$N" --argjson dur "$DUR" --arg cfgs "${CONFIGS[*]}" \
+    '{services: $n, seconds: $dur, configs: ($cfgs | split(" ")), rounds: .}' <<<"$results" >"$OUT"
+
+"$PY" - "$OUT" <<'PY'
+import json, statistics, sys
+d = json.load(open(sys.argv[1]))
+rows, cfgs = d["rounds"], d["configs"]
+label = {"route": "plain routing (no program)",
+         "hooks": "the same hooks, empty programs (tcx + connect4 + cgroup_skb)",
+         "direct": "svclb, client in its cgroup, straight to the backends",
+         "socket": "svclb, ClusterIP, socket path"}
+print("%d Services, %d rounds of %d s, medians\n" % (d["services"], max(x["round"] for x in rows), d["seconds"]))
+print("| path | conn/s | / route (per round min-max) | / hooks | connect p50 us | errors |")
+print("|---|---|---|---|---|---|")
+def per_round(c, base):
+    a = {x["round"]: x["cps"] for x in rows if x["config"] == c}
+    b = {x["round"]: x["cps"] for x in rows if x["config"] == base}
+    return [a[k] / b[k] for k in a if b.get(k)]
+for c in cfgs:
+    xs = [x for x in rows if x["config"] == c]
+    r1, r2 = per_round(c, "route"), per_round(c, "hooks")
+    print("| %s | %.0f | %.3f (%.2f-%.2f) | %.3f | %d | %d |" % (
+        label[c], statistics.median(x["cps"] for x in xs), statistics.median(r1), min(r1), max(r1),
+        statistics.median(r2), statistics.median(x["p50_us"] for x in xs), sum(x["errors"] for x in xs)))
+if any("progs" in x for x in rows):
+    names = sorted({n for x in rows for n in x.get("progs", {})})
+    print("\nkernel bpf_stats, ns per run (median over rounds) and runs per connection\n")
+    print("| path | program | ns/run | runs/conn |")
+    print("|---|---|---|---|")
+    for c in cfgs:
+        xs = [x for x in rows if x["config"] == c and "progs" in x]
+        for n in names:
+            v = [(x["progs"][n], x["cps"]) for x in xs if n in x["progs"] and x["progs"][n][0]]
+            if v:
+                print("| %s | %s | %.0f | %.1f |" % (c, n, statistics.median(t / k for (k, t), _ in v),
+                                                   statistics.median(k / max(1, cps * d["seconds"]) for (k, _), cps in v)))
+PY
