@@ -43,6 +43,8 @@ using svclb::testlib::PacketBuilder;
 
 constexpr uint64_t kMaxCount = 2'000'000'000ULL;
 constexpr double kMaxSeconds = 600;
+// Exit status when the kernel refuses live frames (ctest's "skipped").
+constexpr int kLiveFramesRefused = 77;
 
 struct Options {
   std::string dev, src = "10.250.0.2", dst, dstMac, proto = "udp";
@@ -75,7 +77,8 @@ void usage() {
       "         [--proto udp|tcp] [--size BYTES] [--flows N | --new-flow] [--sport-base P]\n"
       "         [--threads N] [--duration S] [--count N] [--json] [--af-packet]\n"
       "Sends UDP (checksum 0) or TCP SYN frames out of IF (must be in a non-root netns)\n"
-      "until COUNT frames or S seconds, whichever first (max {} s).\n",
+      "until COUNT frames or S seconds, whichever first (max {} s). Exits 77 when the\n"
+      "kernel refuses XDP live frames (then --af-packet works).\n",
       kMaxSeconds);
 }
 
@@ -277,6 +280,7 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> sent{0};
   std::atomic<bool> failed{false};
   std::string failMsg;
+  bool refused = false;  // the kernel refused the first live run: no live frames here
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(o.seconds));
   const uint64_t perThread = o.count / o.threads;
@@ -300,8 +304,11 @@ int main(int argc, char** argv) {
                     .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = 64);
         auto c0 = Clock::now();
         if (bpf_prog_test_run_opts(fd, &opts) != 0) {
-          if (!failed.exchange(true))
+          if (!failed.exchange(true)) {
+            refused = (errno == EPERM || errno == EOPNOTSUPP || errno == 524 /* ENOTSUPP */) &&
+                      sent.load() == 0 && mine == 0;
             failMsg = fmt::format("BPF_PROG_TEST_RUN (live frames): {}", strerror(errno));
+          }
           return;
         }
         mine += n;
@@ -318,6 +325,15 @@ int main(int argc, char** argv) {
   for (auto& th : ts) th.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   bench_tgen__destroy(skel);
+  if (failed && refused) {
+    // Seen on a kernel whose sandbox refuses it (EPERM) while plain
+    // BPF_PROG_TEST_RUN works: callers fall back to --af-packet or skip.
+    fmt::print(stderr,
+               "svclb-trafficgen: this kernel refuses XDP live frames ({}); --af-packet "
+               "sends through an AF_PACKET socket instead\n",
+               failMsg);
+    return kLiveFramesRefused;
+  }
   if (failed) die(failMsg);
   double pps = sent / secs;
   if (o.json)

@@ -31,14 +31,24 @@ snmp() {  # snmp PROTO FIELD: the counter in B's namespace
 }
 
 fails=0
+refused=0
 check() {  # check NAME COUNT PROTO-COUNTER-FIELD ARGS...
     local name=$1 count=$2 field=$3
     shift 3
     local ip0 l40 ip1 l41 out
     ip0=$(snmp Ip InReceives)
     l40=$(snmp ${field%%.*} ${field#*.})
+    local rc=0
     out=$(inA timeout 60 "$tool" --dev tga0 --dst 10.97.0.2 --dst-mac "$MAC" --src 10.97.0.1 \
-        --count "$count" --duration 20 "$@" 2>&1) || { echo "FAIL $name: generator: $out"; fails=$((fails + 1)); return; }
+        --count "$count" --duration 20 "$@" 2>&1) || rc=$?
+    if [ "$rc" = 77 ]; then
+        # This kernel refuses XDP live frames (the generator said so):
+        # nothing of this case can run here.
+        echo "SKIP $name: $out"
+        refused=$((refused + 1))
+        return
+    fi
+    [ "$rc" = 0 ] || { echo "FAIL $name: generator: $out"; fails=$((fails + 1)); return; }
     sleep 0.3
     ip1=$(snmp Ip InReceives)
     l41=$(snmp ${field%%.*} ${field#*.})
@@ -56,4 +66,9 @@ check "live frames, UDP, a new flow per frame" 2000 Udp.NoPorts --dport 9 --new-
 check "live frames, TCP SYN" 500 Tcp.OutRsts --proto tcp --dport 9
 check "AF_PACKET, UDP, 64 flows" 2000 Udp.NoPorts --dport 9 --flows 64 --af-packet
 [ "$fails" = 0 ] || exit 1
+if [ "$refused" != 0 ]; then
+    echo "bench.trafficgen: skipped: this kernel refuses XDP live frames ($refused live cases" \
+        "not run); the AF_PACKET case passed"
+    exit 77
+fi
 echo "bench.trafficgen: every frame arrived"

@@ -23,7 +23,7 @@ std::string renderApplyResults(const Json& results, const std::string& suffix) {
 void printSkipped(Context& ctx, const Json& resp) {
   const Json& skipped = at(resp, {"skipped"});
   if (skipped.is_array())
-    for (const auto& s : skipped) ctx.err << str(s) << "\n";
+    for (const auto& s : skipped) warnOnce(ctx, str(s));
 }
 
 int sendChanges(Context& ctx, const std::vector<std::string>& requests,
@@ -54,6 +54,7 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
   const auto suffix = dryRunSuffix(opts.dryRun, ctx);
   if (!suffix) return 1;
   const bool dry = !suffix->empty();
+  const bool clientDry = opts.dryRun == "client";
   std::vector<Manifest> manifests;
   if (!readManifests(opts.files, ctx, manifests)) return 1;
   // One request for all the files: the apply is all-or-nothing, whatever
@@ -65,7 +66,8 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
     std::vector<std::pair<std::string, std::string>> parts;
     parts.reserve(manifests.size());
     for (auto& m : manifests) parts.emplace_back(m.source, std::move(m.text));
-    requests.push_back(api::manifestsRequest("apply", parts, opts.strict, opts.nameSpace, dry));
+    requests.push_back(
+        api::manifestsRequest("apply", parts, opts.strict, opts.nameSpace, dry, clientDry));
   } else {
     if (manifests.size() > 1)
       ctx.err << fmt::format(
@@ -74,7 +76,8 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
           api::kMaxRequest >> 20);
     for (const auto& m : manifests)
       requests.push_back(
-          api::manifestRequest("apply", m.text, m.source, opts.strict, opts.nameSpace, false, dry));
+          api::manifestRequest("apply", m.text, m.source, opts.strict, opts.nameSpace, false, dry,
+                               clientDry));
   }
   return sendChanges(ctx, requests, [&](const Json& resp) {
     const Json& results = at(resp, {"results"});

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <iosfwd>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,12 @@ struct Context {
   std::istream& in;
   std::ostream& out;
   std::ostream& err;
+  // The warnings printed so far: each once per command (kubectl
+  // deduplicates the API server's warnings the same way).
+  std::set<std::string> warned{};
 };
+// "Warning: ..." lines to ctx.err, each once per command.
+void warnOnce(Context& ctx, const std::string& line);
 
 struct ApplyOptions {
   std::vector<std::string> files;  // "-" = stdin; directories expand to *.yaml|*.yml|*.json
@@ -145,6 +151,10 @@ struct Target {
   std::vector<std::string> names;
 };
 bool parseTargets(const std::vector<std::string>& args, Context& ctx, std::vector<Target>& targets);
+// The API server's warning on any request for a deprecated kind (v1
+// Endpoints), once: called where the command's first request goes out,
+// after its own checks (kubectl's client-side errors come without it).
+void warnDeprecatedKinds(Context& ctx, const std::vector<Target>& targets);
 // -l SELECTOR for `targets` (cli/selector.h); prints kubectl's error (a bad
 // selector, or names given with one) and returns nullopt.
 std::optional<Selector> parseSelector(const std::string& text, const std::vector<Target>& targets,

@@ -14,6 +14,7 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "model/model.h"
 
 namespace svclb::cli {
 namespace {
@@ -61,8 +62,14 @@ bool readFile(const std::string& path, Context& ctx, std::string& text) {
 
 }  // namespace
 
-bool parseTargets(const std::vector<std::string>& args, Context& ctx,
-                  std::vector<Target>& targets) {
+void warnOnce(Context& ctx, const std::string& line) {
+  if (ctx.warned.insert(line).second) ctx.err << line << "\n";
+}
+
+namespace {
+
+bool parseTargetList(const std::vector<std::string>& args, Context& ctx,
+                     std::vector<Target>& targets) {
   targets.clear();
   if (args.empty()) {
     ctx.err << "error: you must specify the type of resource: svc, ep or endpointslice\n";
@@ -118,6 +125,19 @@ bool parseTargets(const std::vector<std::string>& args, Context& ctx,
     pos = comma + 1;
   }
   return true;
+}
+
+}  // namespace
+
+bool parseTargets(const std::vector<std::string>& args, Context& ctx,
+                  std::vector<Target>& targets) {
+  return parseTargetList(args, ctx, targets);
+}
+
+void warnDeprecatedKinds(Context& ctx, const std::vector<Target>& targets) {
+  if (std::any_of(targets.begin(), targets.end(),
+                  [](const Target& t) { return t.type.kind == "Endpoints"; }))
+    warnOnce(ctx, std::string("Warning: ") + kEndpointsDeprecation);
 }
 
 std::optional<std::string> dryRunSuffix(const std::string& value, Context& ctx) {

@@ -43,7 +43,8 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
     if (!readManifests(opts.files, ctx, manifests)) return 1;
     for (const auto& m : manifests)
       requests.push_back(
-          api::manifestRequest("delete", m.text, m.source, opts.strict, opts.nameSpace, true, dry));
+          api::manifestRequest("delete", m.text, m.source, opts.strict, opts.nameSpace, true, dry,
+                               opts.dryRun == "client"));
   } else {
     std::vector<Target> targets;
     if (!parseTargets(opts.args, ctx, targets)) return 1;
@@ -63,6 +64,7 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
       ctx.err << "error: resource(s) were provided, but no name was specified\n";
       return 1;
     }
+    if (opts.dryRun != "client") warnDeprecatedKinds(ctx, targets);
     if (bySelector) {
       // The names come from the daemon's list, filtered here; an object gone
       // before its delete request is a NotFound, as with kubectl.

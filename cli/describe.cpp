@@ -352,6 +352,7 @@ int runDescribe(Context& ctx, const DescribeOptions& opts) {
   if (!parseTargets(opts.args, ctx, targets)) return 1;
   auto selector = parseSelector(opts.selector, targets, ctx);
   if (!selector) return 1;
+  warnDeprecatedKinds(ctx, targets);
   auto describe = [&](const std::string& kind, const Json& item) {
     if (kind == "Service") return describeService(item);
     if (kind == "Endpoints") return describeEndpoints(item);

@@ -495,6 +495,7 @@ int runGet(Context& ctx, const GetOptions& opts) {
   }
   auto selector = parseSelector(opts.selector, targets, ctx);
   if (!selector) return 1;
+  warnDeprecatedKinds(ctx, targets);
 
   // Each target's items, in the order asked (kubectl's infos).
   std::vector<std::pair<std::string, std::vector<Json>>> groups;

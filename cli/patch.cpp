@@ -41,6 +41,7 @@ bool namedObjects(const std::vector<std::string>& args, Context& ctx, std::vecto
                "<resource>/<name>\n";
     return false;
   }
+  warnDeprecatedKinds(ctx, targets);
   return true;
 }
 
@@ -55,6 +56,7 @@ std::optional<std::string> sendPatch(Context& ctx, const Named& obj, const std::
     ctx.err << resp.error().message << "\n";
     return std::nullopt;
   }
+  printSkipped(ctx, *resp);  // the API's warnings on the patched object
   const Json& results = at(*resp, {"results"});
   if (!results.is_array() || results.empty()) return std::string("configured");
   return str(at(results[0], {"action"}));

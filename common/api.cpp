@@ -27,11 +27,12 @@ Result<nlohmann::json> parseHeader(const char* begin, const char* end) {
 
 std::string manifestRequest(const std::string& op, const std::string& text,
                             const std::string& source, bool strict, const std::string& nameSpace,
-                            bool missingOk, bool dryRun) {
+                            bool missingOk, bool dryRun, bool clientDryRun) {
   nlohmann::json head{{"op", op}, {"source", source}, {"strict", strict}};
   if (!nameSpace.empty()) head["namespace"] = nameSpace;
   if (missingOk) head["missingOk"] = true;
   if (dryRun) head["dryRun"] = true;
+  if (dryRun && clientDryRun) head["clientDryRun"] = true;
   head["manifestBytes"] = text.size();
   std::string req = head.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   req.reserve(req.size() + 1 + text.size());
@@ -42,13 +43,15 @@ std::string manifestRequest(const std::string& op, const std::string& text,
 
 std::string manifestsRequest(const std::string& op,
                              const std::vector<std::pair<std::string, std::string>>& parts,
-                             bool strict, const std::string& nameSpace, bool dryRun) {
+                             bool strict, const std::string& nameSpace, bool dryRun,
+                             bool clientDryRun) {
   nlohmann::json head{{"op", op},
                       {"source", parts.empty() ? "-" : parts.front().first},
                       {"strict", strict},
                       {"parts", nlohmann::json::array()}};
   if (!nameSpace.empty()) head["namespace"] = nameSpace;
   if (dryRun) head["dryRun"] = true;
+  if (dryRun && clientDryRun) head["clientDryRun"] = true;
   size_t total = 0;
   for (const auto& [source, text] : parts) {
     head["parts"].push_back({{"source", source}, {"bytes", text.size()}});

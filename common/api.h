@@ -20,17 +20,20 @@ constexpr size_t kMaxRequest = 16 << 20;
 // "namespace": the objects' namespace (kubectl's rule: one that names
 // another is refused).
 // `missingOk` (delete): objects that do not exist are named in the reply's
-// "notFound", the others deleted.
+// "notFound", the others deleted. `dryRun` changes nothing; with
+// `clientDryRun` (svcctl --dry-run=client) it adds "clientDryRun": the reply
+// leaves out the API's warnings on a write (kubectl's client dry run sends none).
 std::string manifestRequest(const std::string& op, const std::string& text,
                             const std::string& source, bool strict = true,
                             const std::string& nameSpace = "", bool missingOk = false,
-                            bool dryRun = false);
+                            bool dryRun = false, bool clientDryRun = false);
 // One request for several manifests ({source, text} each), applied as one
 // (all-or-nothing): the header adds "parts": [{"source": S, "bytes": N}...]
 // and the texts follow one after the other.
 std::string manifestsRequest(const std::string& op,
                              const std::vector<std::pair<std::string, std::string>>& parts,
-                             bool strict, const std::string& nameSpace = "", bool dryRun = false);
+                             bool strict, const std::string& nameSpace = "", bool dryRun = false,
+                             bool clientDryRun = false);
 
 // Reads one request from `fd`: a JSON object on one line (or ended by EOF);
 // if it has "manifestBytes": N, exactly N bytes follow the newline and come

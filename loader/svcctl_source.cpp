@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <array>
+#include <map>
+#include <tuple>
+
 #include "model/patch.h"
 
 namespace svclb {
@@ -83,8 +87,34 @@ Result<Outcomes> apply(StateSink& sink, const nlohmann::json& req,
               "Warning: service/{} port {}/SCTP: svclb does not balance SCTP; this port takes "
               "no traffic through svclb (its TCP and UDP ports do)",
               svc->meta.name, p.port));
-  if (req.value("dryRun", false)) return sink.tryApply(std::move(*objs));
-  return sink.apply(std::move(*objs));
+  // The API server's warnings, in kubectl's order: per object, v1
+  // Endpoints' deprecation (on any request for one, its GET included) and
+  // then the strategy's on a write (none for an unchanged object, which is
+  // not written, nor on a client dry run, which writes nothing).
+  struct ObjWarnings {
+    std::tuple<std::string, std::string, std::string> key;
+    bool endpoints;
+    std::array<std::vector<std::string>, 2> onWrite;  // [update, create]
+  };
+  std::vector<ObjWarnings> warnings;
+  for (const auto& o : *objs)
+    warnings.push_back({{kindOf(o), metaOf(o).ns, metaOf(o).name},
+                        std::holds_alternative<Endpoints>(o),
+                        {apiWarnings(o, false), apiWarnings(o, true)}});
+  auto r = req.value("dryRun", false) ? sink.tryApply(std::move(*objs))
+                                      : sink.apply(std::move(*objs));
+  if (!r) return r;
+  std::map<std::tuple<std::string, std::string, std::string>, ApplyAction> actions;
+  for (const auto& o : *r) actions[{o.kind, o.ns, o.name}] = o.action;
+  const bool writes = !req.value("clientDryRun", false);
+  for (const auto& w : warnings) {
+    if (w.endpoints) skipped.push_back(std::string("Warning: ") + kEndpointsDeprecation);
+    auto a = actions.find(w.key);
+    if (!writes || a == actions.end() || a->second == ApplyAction::Unchanged) continue;
+    for (const auto& line : w.onWrite[a->second == ApplyAction::Created ? 1 : 0])
+      skipped.push_back("Warning: " + line);
+  }
+  return r;
 }
 
 Result<Outcomes> remove(StateSink& sink, const nlohmann::json& req,
@@ -94,7 +124,12 @@ Result<Outcomes> remove(StateSink& sink, const nlohmann::json& req,
     auto objs = requestObjects(req, skipped);
     if (!objs) return objs.error();
     refs.reserve(objs->size());
-    for (const auto& o : *objs) refs.push_back({kindOf(o), metaOf(o).ns, metaOf(o).name});
+    for (const auto& o : *objs) {
+      refs.push_back({kindOf(o), metaOf(o).ns, metaOf(o).name});
+      // kubectl's client dry run of a delete sends nothing: no warning.
+      if (std::holds_alternative<Endpoints>(o) && !req.value("clientDryRun", false))
+        skipped.push_back(std::string("Warning: ") + kEndpointsDeprecation);
+    }
   } else {
     refs.push_back({req.at("kind").get<std::string>(), req.value("namespace", "default"),
                     req.at("name").get<std::string>()});
@@ -110,7 +145,8 @@ Result<Outcomes> remove(StateSink& sink, const nlohmann::json& req,
 // applied to the stored object under the sink's change (model/patch.h); the
 // result is read as a manifest, so it is checked as an apply is (unknown
 // fields, types, validation), and must stay the object the request names.
-Result<Outcomes> patch(StateSink& sink, const nlohmann::json& req) {
+Result<Outcomes> patch(StateSink& sink, const nlohmann::json& req,
+                       std::vector<std::string>& warnings) {
   const std::string typeName = req.value("patchType", "strategic");
   const auto type = patchTypeFromName(typeName);
   if (!type)
@@ -119,6 +155,7 @@ Result<Outcomes> patch(StateSink& sink, const nlohmann::json& req) {
   const ObjectRef ref{req.at("kind").get<std::string>(), req.value("namespace", "default"),
                       req.at("name").get<std::string>()};
   const std::string& text = req.at("patch").get_ref<const std::string&>();
+  std::vector<std::string> objWarnings;
   auto edit = [&](const nlohmann::json& cur) -> Result<Object> {
     auto next = applyPatch(cur, cur.value("kind", ""), text, *type);
     if (!next) return next.error();
@@ -154,9 +191,15 @@ Result<Outcomes> patch(StateSink& sink, const nlohmann::json& req) {
       return Error{objs.error().code, msg};
     }
     if (objs->size() != 1) return Error{EINVAL, "error: the patched object is not one object"};
+    objWarnings = apiWarnings(objs->front(), false);
     return std::move(objs->front());
   };
-  return sink.edit(ref, edit, req.value("dryRun", false));
+  auto r = sink.edit(ref, edit, req.value("dryRun", false));
+  // The API server sends the update's warnings even when the patch
+  // changed nothing (kubectl: "service/web patched (no change)").
+  if (r)
+    for (const auto& w : objWarnings) warnings.push_back("Warning: " + w);
+  return r;
 }
 
 }  // namespace
@@ -208,7 +251,7 @@ Result<ChangeReply> SvcctlSource::handle(const nlohmann::json& req) {
     if (op != "apply" && op != "delete" && op != "patch")
       return Error{EINVAL, fmt::format("error: unknown request \"{}\"", op)};
     auto r = op == "apply"   ? apply(*sink_, req, reply.skipped)
-             : op == "patch" ? patch(*sink_, req)
+             : op == "patch" ? patch(*sink_, req, reply.skipped)
                              : remove(*sink_, req, reply.skipped, reply.notFound);
     if (!r) return r.error();
     reply.results = std::move(*r);

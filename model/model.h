@@ -215,6 +215,15 @@ Result<std::vector<Object>> parseManifests(std::string_view text, std::string_vi
 // Several field errors are joined as kubectl does: `The Service "web" is invalid: \n* a\n* b`.
 Status validate(const Object& obj);
 
+// The warnings kube-apiserver (v1.37) returns on a create (`create`) or
+// update of `obj`, in its words, without kubectl's "Warning: " prefix:
+//   spec.externalIPs is deprecated and may no longer be implemented in some clusters
+// (model/warnings.cpp lists them). Empty for svclb's other kinds.
+std::vector<std::string> apiWarnings(const Object& obj, bool create);
+// The API server's warning on any request for v1 Endpoints (since v1.33).
+inline constexpr const char* kEndpointsDeprecation =
+    "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice";
+
 // JSON in the Kubernetes API shape (apiVersion, kind, metadata, spec, ...),
 // appended to `out` as compact text: the one encoder (model/json_write.cpp),
 // used for persistence; toJson is its text parsed, for the API (get -o

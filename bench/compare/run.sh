@@ -373,6 +373,21 @@ log "building topologies (prefix $P)"
 mkdir -p "$BPFDIR/sink"
 bpftool prog loadall "$REFOBJ" "$BPFDIR/sink" >/dev/null
 for c in "${CONFIGS[@]}"; do topo "$c"; done
+# A kernel that refuses XDP live frames (svclb-trafficgen exits 77; seen on
+# 2026-12-07's machines, EPERM): the AF_PACKET generator instead, said here
+# and recorded in the result's gen_mode.
+if [ "$GEN_MODE" = live ]; then
+    probe_rc=0
+    in_ns gen-c timeout 20 "$BIN/svclb-trafficgen" --dev c0 --src 10.250.0.2 --dst 10.250.0.1 \
+        --dport 9 --dst-mac "$(cat "$TMP/gen.n0mac")" --count 1 --duration 5 >/dev/null 2>"$TMP/probe.err" ||
+        probe_rc=$?
+    if [ "$probe_rc" = 77 ]; then
+        log "XDP live frames refused by this kernel ($(tr -d '\n' <"$TMP/probe.err")): generator AF_PACKET"
+        GEN_MODE=af-packet
+        # As topo leaves n0 in af-packet mode: GRO off (veth's default).
+        for c in "${CONFIGS[@]}"; do in_ns "$c-n" ethtool -K n0 gro off >/dev/null; done
+    fi
+fi
 if [ "$GEN_MODE" = live ]; then
     in_ns gen-n ethtool -K n0 gro off >/dev/null
     xdp_attach gen ref_xdp_drop

@@ -262,7 +262,10 @@ TEST(CliCommands, GetEmptyListAndNotFound) {
   auto missing = svcctl(path, {"get", "ep", "web"});
   EXPECT_EQ(missing.rc, 1);
   EXPECT_EQ(missing.out, "");
-  EXPECT_EQ(missing.err, "Error from server (NotFound): endpoints \"web\" not found\n");
+  // kubectl v1.37 against the API server: v1 Endpoints' deprecation first.
+  EXPECT_EQ(missing.err,
+            "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 "
+            "EndpointSlice\nError from server (NotFound): endpoints \"web\" not found\n");
   EXPECT_EQ(d.request(1)["allNamespaces"], true);
   EXPECT_EQ(d.request(1)["kind"], "EndpointSlice");
   EXPECT_EQ(d.request(2), nlohmann::json({{"op", "get"},
@@ -365,7 +368,9 @@ TEST(CliCommands, GetSeveralTypesAsKubectl) {
   EXPECT_EQ(doc["items"][1]["kind"], "Endpoints");
   EXPECT_EQ(empty.rc, 0);
   EXPECT_EQ(empty.out, "");
-  EXPECT_EQ(empty.err, "No resources found in default namespace.\n");
+  EXPECT_EQ(empty.err,
+            "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 "
+            "EndpointSlice\nNo resources found in default namespace.\n");
   EXPECT_EQ(d.request(0)["kind"], "Service");
   EXPECT_EQ(d.request(1)["kind"], "Endpoints");
   EXPECT_EQ(d.request(1)["name"], "");

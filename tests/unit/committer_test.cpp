@@ -406,6 +406,56 @@ TEST(SvcctlSource, RequestsBecomeSinkCalls) {
   EXPECT_EQ(sink.calls.size(), 3u);
 }
 
+// The API server's warnings come back with the change, as kubectl v1.37
+// prints them against kube-apiserver (k8s.api_parity compares the two):
+// per object, v1 Endpoints' deprecation on any request for one, then the
+// strategy's on a write; none on an unchanged object's, none of a write's
+// on a client dry run, each line once per command (the CLI's warnOnce).
+TEST_F(CommitterTest, SvcctlRepliesCarryTheApiServersWarnings) {
+  SvcctlSource src;
+  ASSERT_TRUE(src.start(c).ok());
+  const std::string extBody =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\nspec:\n  clusterIP: 10.96.0.20\n"
+      "  ports: [{port: 80}]\n  externalIPs: [192.168.50.10]\n";
+  const std::string ext = extBody + "---\n";
+  const std::string manifest = ext + ep("ext", "10.0.0.1");
+  const std::string extWarn =
+      "Warning: spec.externalIPs is deprecated and may no longer be implemented in some clusters";
+  const std::string epWarn =
+      "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice";
+  auto first = src.handle({{"op", "apply"}, {"manifest", manifest}});
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(first->skipped, (std::vector<std::string>{extWarn, epWarn}));
+  auto again = src.handle({{"op", "apply"}, {"manifest", manifest}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->skipped, (std::vector<std::string>{epWarn}));
+  // A change seen through a client dry run: the Endpoints' GET only.
+  const std::string moved = ext + ep("ext", "10.0.0.2");
+  auto client = src.handle(
+      {{"op", "apply"}, {"manifest", moved}, {"dryRun", true}, {"clientDryRun", true}});
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ(client->skipped, (std::vector<std::string>{epWarn}));
+  auto server = src.handle({{"op", "apply"}, {"manifest", extBody + "  sessionAffinity: ClientIP\n"},
+                            {"dryRun", true}});
+  ASSERT_TRUE(server.ok());
+  EXPECT_EQ(server->skipped, (std::vector<std::string>{extWarn}));
+  // A patch, even one that changes nothing, is an update the API warns on.
+  auto patched = src.handle({{"op", "patch"},
+                             {"kind", "Service"},
+                             {"name", "ext"},
+                             {"patchType", "merge"},
+                             {"patch", R"({"spec":{"ports":[{"port":80}]}})"}});
+  ASSERT_TRUE(patched.ok()) << patched.error().message;
+  EXPECT_EQ(patched->skipped, (std::vector<std::string>{extWarn}));
+  auto clientDelete = src.handle(
+      {{"op", "delete"}, {"manifest", manifest}, {"dryRun", true}, {"clientDryRun", true}});
+  ASSERT_TRUE(clientDelete.ok());
+  EXPECT_TRUE(clientDelete->skipped.empty());
+  auto removed = src.handle({{"op", "delete"}, {"manifest", manifest}});
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(removed->skipped, (std::vector<std::string>{epWarn}));
+}
+
 // The apply/delete reply, byte for byte as svclbd wrote it by hand before
 // (keys sorted, compact, UTF-8 as is, invalid bytes as U+FFFD).
 TEST(SvcctlSource, ChangeReplyBytes) {
