@@ -75,9 +75,8 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
           "applied file by file (each file all-or-nothing)\n",
           api::kMaxRequest >> 20);
     for (const auto& m : manifests)
-      requests.push_back(
-          api::manifestRequest("apply", m.text, m.source, opts.strict, opts.nameSpace, false, dry,
-                               clientDry));
+      requests.push_back(api::manifestRequest("apply", m.text, m.source, opts.strict,
+                                              opts.nameSpace, false, dry, clientDry));
   }
   return sendChanges(ctx, requests, [&](const Json& resp) {
     const Json& results = at(resp, {"results"});

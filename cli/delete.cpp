@@ -42,9 +42,8 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
     std::vector<Manifest> manifests;
     if (!readManifests(opts.files, ctx, manifests)) return 1;
     for (const auto& m : manifests)
-      requests.push_back(
-          api::manifestRequest("delete", m.text, m.source, opts.strict, opts.nameSpace, true, dry,
-                               opts.dryRun == "client"));
+      requests.push_back(api::manifestRequest("delete", m.text, m.source, opts.strict,
+                                              opts.nameSpace, true, dry, opts.dryRun == "client"));
   } else {
     std::vector<Target> targets;
     if (!parseTargets(opts.args, ctx, targets)) return 1;

@@ -101,8 +101,8 @@ Result<Outcomes> apply(StateSink& sink, const nlohmann::json& req,
     warnings.push_back({{kindOf(o), metaOf(o).ns, metaOf(o).name},
                         std::holds_alternative<Endpoints>(o),
                         {apiWarnings(o, false), apiWarnings(o, true)}});
-  auto r = req.value("dryRun", false) ? sink.tryApply(std::move(*objs))
-                                      : sink.apply(std::move(*objs));
+  auto r =
+      req.value("dryRun", false) ? sink.tryApply(std::move(*objs)) : sink.apply(std::move(*objs));
   if (!r) return r;
   std::map<std::tuple<std::string, std::string, std::string>, ApplyAction> actions;
   for (const auto& o : *r) actions[{o.kind, o.ns, o.name}] = o.action;

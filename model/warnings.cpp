@@ -51,23 +51,23 @@ void cidrWarnings(const std::string& path, const std::string& value,
     network = fmt::format("{}/{}", formatIPv6(masked), len);
     host = fmt::format("{}/128", formatIPv6(*a));
     if (masked != *a) {
-      out.push_back(fmt::format(
-          "{}: CIDR value {} is ambiguous in this context (should be {} or {}?)", path,
-          goQuote(value), goQuote(network), goQuote(host)));
+      out.push_back(
+          fmt::format("{}: CIDR value {} is ambiguous in this context (should be {} or {}?)", path,
+                      goQuote(value), goQuote(network), goQuote(host)));
       return;
     }
     if (fmt::format("{}/{}", formatIPv6(*a), len) != value)
-      out.push_back(fmt::format("{}: IPv6 CIDR value {} should be in RFC 5952 canonical format ({})",
-                                path, goQuote(value),
-                                goQuote(fmt::format("{}/{}", formatIPv6(*a), len))));
+      out.push_back(
+          fmt::format("{}: IPv6 CIDR value {} should be in RFC 5952 canonical format ({})", path,
+                      goQuote(value), goQuote(fmt::format("{}/{}", formatIPv6(*a), len))));
     return;
   }
   const uint32_t mask = len == 0 ? 0 : 0xffffffffu << (32 - len);
   if ((*a4 & mask) != *a4)
-    out.push_back(fmt::format("{}: CIDR value {} is ambiguous in this context (should be {} or {}?)",
-                              path, goQuote(value),
-                              goQuote(fmt::format("{}/{}", formatIPv4(*a4 & mask), len)),
-                              goQuote(fmt::format("{}/32", formatIPv4(*a4)))));
+    out.push_back(
+        fmt::format("{}: CIDR value {} is ambiguous in this context (should be {} or {}?)", path,
+                    goQuote(value), goQuote(fmt::format("{}/{}", formatIPv4(*a4 & mask), len)),
+                    goQuote(fmt::format("{}/32", formatIPv4(*a4)))));
 }
 
 bool headless(const Service& s) { return s.type == "ClusterIP" && s.clusterIP == "None"; }
@@ -91,17 +91,19 @@ std::vector<std::string> serviceWarnings(const Service& s) {
   for (size_t i = 0; i < s.externalIPs.size(); ++i)
     ipWarnings(fmt::format("spec.externalIPs[{}]", i), s.externalIPs[i], out);
   if (!s.externalIPs.empty() && !headless(s) && s.type != "ExternalName")
-    out.push_back("spec.externalIPs is deprecated and may no longer be implemented in some clusters");
+    out.push_back(
+        "spec.externalIPs is deprecated and may no longer be implemented in some clusters");
   if (!s.loadBalancerIP.empty()) ipWarnings("spec.loadBalancerIP", s.loadBalancerIP, out);
   for (size_t i = 0; i < s.loadBalancerSourceRanges.size(); ++i)
-    cidrWarnings(fmt::format("spec.loadBalancerSourceRanges[{}]", i),
-                 s.loadBalancerSourceRanges[i], out);
+    cidrWarnings(fmt::format("spec.loadBalancerSourceRanges[{}]", i), s.loadBalancerSourceRanges[i],
+                 out);
   if (s.type == "ExternalName" && !s.externalIPs.empty())
     out.push_back("spec.externalIPs is ignored when spec.type is \"ExternalName\"");
   if (s.type != "ExternalName" && !s.externalName.empty())
     out.push_back("spec.externalName is ignored when spec.type is not \"ExternalName\"");
   if (s.trafficDistribution == "PreferClose")
-    out.push_back("spec.trafficDistribution: \"PreferClose\" is deprecated; use \"PreferSameZone\"");
+    out.push_back(
+        "spec.trafficDistribution: \"PreferClose\" is deprecated; use \"PreferSameZone\"");
   return out;
 }
 

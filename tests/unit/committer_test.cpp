@@ -431,12 +431,12 @@ TEST_F(CommitterTest, SvcctlRepliesCarryTheApiServersWarnings) {
   EXPECT_EQ(again->skipped, (std::vector<std::string>{epWarn}));
   // A change seen through a client dry run: the Endpoints' GET only.
   const std::string moved = ext + ep("ext", "10.0.0.2");
-  auto client = src.handle(
-      {{"op", "apply"}, {"manifest", moved}, {"dryRun", true}, {"clientDryRun", true}});
+  auto client =
+      src.handle({{"op", "apply"}, {"manifest", moved}, {"dryRun", true}, {"clientDryRun", true}});
   ASSERT_TRUE(client.ok());
   EXPECT_EQ(client->skipped, (std::vector<std::string>{epWarn}));
-  auto server = src.handle({{"op", "apply"}, {"manifest", extBody + "  sessionAffinity: ClientIP\n"},
-                            {"dryRun", true}});
+  auto server = src.handle(
+      {{"op", "apply"}, {"manifest", extBody + "  sessionAffinity: ClientIP\n"}, {"dryRun", true}});
   ASSERT_TRUE(server.ok());
   EXPECT_EQ(server->skipped, (std::vector<std::string>{extWarn}));
   // A patch, even one that changes nothing, is an update the API warns on.

@@ -44,9 +44,10 @@ TEST(ModelWarnings, ServiceFields) {
             (Lines{"annotation service.kubernetes.io/topology-aware-hints is deprecated, please "
                    "use service.kubernetes.io/topology-mode instead",
                    "spec.externalIPs is ignored when spec.type is \"ExternalName\""}));
-  EXPECT_EQ(warningsOf("apiVersion: v1\nkind: Service\nmetadata: {name: td}\nspec:\n"
-                       "  ports: [{port: 80}]\n  trafficDistribution: PreferClose\n"),
-            Lines{"spec.trafficDistribution: \"PreferClose\" is deprecated; use \"PreferSameZone\""});
+  EXPECT_EQ(
+      warningsOf("apiVersion: v1\nkind: Service\nmetadata: {name: td}\nspec:\n"
+                 "  ports: [{port: 80}]\n  trafficDistribution: PreferClose\n"),
+      Lines{"spec.trafficDistribution: \"PreferClose\" is deprecated; use \"PreferSameZone\""});
 }
 
 TEST(ModelWarnings, EndpointAddresses) {
