@@ -19,6 +19,30 @@ std::string renderApplyResults(const Json& results, const std::string& suffix) {
   return out;
 }
 
+namespace {
+
+// The result lines, each object's warnings (the API server's) on ctx.err
+// just before its line, as kubectl prints them; the lines of objects without
+// any in one write.
+void printApplyResults(Context& ctx, const Json& results, const std::string& suffix) {
+  if (!results.is_array()) return;
+  size_t from = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const Json& w = at(results[i], {"warnings"});
+    if (!w.is_array() || w.empty()) continue;
+    ctx.out << renderApplyResults(
+        Json(results.begin() + static_cast<long>(from), results.begin() + static_cast<long>(i)),
+        suffix);
+    ctx.out.flush();
+    for (const auto& line : w) warnOnce(ctx, str(line));
+    from = i;
+  }
+  ctx.out << renderApplyResults(
+      from ? Json(results.begin() + static_cast<long>(from), results.end()) : results, suffix);
+}
+
+}  // namespace
+
 // The objects a non-strict apply or delete left out, one line each.
 void printSkipped(Context& ctx, const Json& resp) {
   const Json& skipped = at(resp, {"skipped"});
@@ -89,7 +113,7 @@ int runApply(Context& ctx, const ApplyOptions& opts) {
       ctx.err << "error: no objects passed to apply\n";
       return false;
     }
-    ctx.out << renderApplyResults(results, *suffix);
+    printApplyResults(ctx, results, *suffix);
     return true;
   });
 }

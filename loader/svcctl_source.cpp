@@ -67,8 +67,12 @@ Result<std::vector<Object>> requestObjects(const nlohmann::json& req,
   return objs;
 }
 
+// Warning lines per object (kind, namespace, name): printed with its result.
+using ObjectWarnings =
+    std::map<std::tuple<std::string, std::string, std::string>, std::vector<std::string>>;
+
 Result<Outcomes> apply(StateSink& sink, const nlohmann::json& req,
-                       std::vector<std::string>& skipped) {
+                       std::vector<std::string>& skipped, ObjectWarnings& perObject) {
   auto objs = requestObjects(req, skipped);
   if (!objs) return objs.error();
   if (objs->empty()) {
@@ -108,11 +112,13 @@ Result<Outcomes> apply(StateSink& sink, const nlohmann::json& req,
   for (const auto& o : *r) actions[{o.kind, o.ns, o.name}] = o.action;
   const bool writes = !req.value("clientDryRun", false);
   for (const auto& w : warnings) {
-    if (w.endpoints) skipped.push_back(std::string("Warning: ") + kEndpointsDeprecation);
+    std::vector<std::string> lines;
+    if (w.endpoints) lines.push_back(std::string("Warning: ") + kEndpointsDeprecation);
     auto a = actions.find(w.key);
-    if (!writes || a == actions.end() || a->second == ApplyAction::Unchanged) continue;
-    for (const auto& line : w.onWrite[a->second == ApplyAction::Created ? 1 : 0])
-      skipped.push_back("Warning: " + line);
+    if (writes && a != actions.end() && a->second != ApplyAction::Unchanged)
+      for (const auto& line : w.onWrite[a->second == ApplyAction::Created ? 1 : 0])
+        lines.push_back("Warning: " + line);
+    if (!lines.empty()) perObject[w.key] = std::move(lines);
   }
   return r;
 }
@@ -222,6 +228,14 @@ std::string changeReplyText(const ChangeReply& r) {
     appendJsonString(out, o.name);
     out += ",\"namespace\":";
     appendJsonString(out, o.ns);
+    if (i < r.warnings.size() && !r.warnings[i].empty()) {
+      out += ",\"warnings\":[";
+      for (size_t k = 0; k < r.warnings[i].size(); ++k) {
+        if (k) out += ',';
+        appendJsonString(out, r.warnings[i][k]);
+      }
+      out += ']';
+    }
     out += '}';
   }
   out += ']';
@@ -250,11 +264,20 @@ Result<ChangeReply> SvcctlSource::handle(const nlohmann::json& req) {
     const std::string op = req.value("op", "");
     if (op != "apply" && op != "delete" && op != "patch")
       return Error{EINVAL, fmt::format("error: unknown request \"{}\"", op)};
-    auto r = op == "apply"   ? apply(*sink_, req, reply.skipped)
+    ObjectWarnings perObject;
+    auto r = op == "apply"   ? apply(*sink_, req, reply.skipped, perObject)
              : op == "patch" ? patch(*sink_, req, reply.skipped)
                              : remove(*sink_, req, reply.skipped, reply.notFound);
     if (!r) return r.error();
     reply.results = std::move(*r);
+    if (!perObject.empty()) {
+      reply.warnings.resize(reply.results.size());
+      for (size_t i = 0; i < reply.results.size(); ++i) {
+        const auto& o = reply.results[i];
+        auto it = perObject.find({o.kind, o.ns, o.name});
+        if (it != perObject.end()) reply.warnings[i] = std::move(it->second);
+      }
+    }
   } catch (const std::exception& e) {  // nlohmann's, for a field of the wrong type
     return Error{EPROTO, fmt::format("error: malformed request: {}", e.what())};
   }

@@ -13,6 +13,10 @@ namespace svclb {
 
 struct ChangeReply {
   Outcomes results;
+  // The API server's warnings on each result's object ("Warning: ..."
+  // lines, printed before its line as kubectl does): empty, or one entry
+  // per result.
+  std::vector<std::vector<std::string>> warnings;
   // Objects of kinds svclb does not handle, left out of a non-strict
   // request: one "Warning: skipped ..." line each.
   std::vector<std::string> skipped;
@@ -44,8 +48,8 @@ class SvcctlSource final : public StateSource {
 };
 
 // The reply to a successful apply or delete (docs/api.md):
-// {"ok":true,"results":[{"action":..,"kind":..,"name":..,"namespace":..}],"skipped":[..]}
-// ("skipped" only when not empty), as the wire bytes.
+// {"ok":true,"results":[{"action":..,"kind":..,"name":..,"namespace":..,"warnings":[..]}],
+//  "skipped":[..]} ("warnings" and "skipped" only when not empty), as the wire bytes.
 std::string changeReplyText(const ChangeReply& r);
 
 }  // namespace svclb

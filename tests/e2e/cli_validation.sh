@@ -326,6 +326,33 @@ test_delete_partly_missing() {
     assert_eq "0:" "$rc:$out" "delete --ignore-not-found of a missing name"
 }
 
+# The API server's warnings, as kubectl v1.37 prints them (k8s.api_parity
+# compares them with kubectl's against kube-apiserver): each object's just
+# before its line, none for an unchanged one, v1 Endpoints' deprecation on
+# any request for one, each once per command.
+test_api_warnings() {
+    local out
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: warned}\nspec:\n  clusterIP: 10.96.0.42\n  ports: [{port: 80}]\n  externalIPs: [192.168.50.42]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: quiet}\nspec:\n  clusterIP: 10.96.0.43\n  ports: [{port: 80}]\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: quiet}\nsubsets:\n- addresses: [{ip: 10.244.9.8}]\n  ports: [{port: 80}]\n' \
+        >"$TOPO_TMP/warned.yaml"
+    out=$(svcctl apply -f "$TOPO_TMP/warned.yaml" 2>&1)
+    assert_eq "Warning: spec.externalIPs is deprecated and may no longer be implemented in some clusters
+service/warned created
+service/quiet created
+Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice
+endpoints/quiet created" "$out" "apply: each object's warnings before its line"
+    out=$(svcctl apply -f "$TOPO_TMP/warned.yaml" 2>&1)
+    assert_eq "service/warned unchanged
+service/quiet unchanged
+Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice
+endpoints/quiet unchanged" "$out" "apply again: no write, no strategy warning"
+    out=$(svcctl label svc warned x=y 2>&1)
+    assert_eq "Warning: spec.externalIPs is deprecated and may no longer be implemented in some clusters
+service/warned labeled" "$out" "label: the update's warning"
+    out=$(svcctl delete -f "$TOPO_TMP/warned.yaml" --dry-run=client 2>&1)
+    assert_not_contains "$out" "Warning" "delete --dry-run=client: nothing sent, no warning"
+    assert_ok "delete" svcctl delete -f "$TOPO_TMP/warned.yaml"
+}
+
 # kubectl's several types in one command: TYPE,TYPE [NAME] and TYPE/NAME...
 test_several_types() {
     local out err rc
@@ -335,14 +362,19 @@ test_several_types() {
     assert_contains "$out" "service/multi" "get svc,ep NAME: the Service, kind-qualified"
     assert_contains "$out" "endpoints/multi   10.244.9.9:8080" "get svc,ep NAME: its Endpoints"
     assert_eq 2 "$(grep -c '^NAME ' <<<"$out")" "get svc,ep NAME: one table per type"
-    assert_eq "endpoints/multi service/multi" "$(svcctl get ep/multi svc/multi -o name 2>&1 | xargs)" \
+    assert_eq "endpoints/multi service/multi" "$(svcctl get ep/multi svc/multi -o name 2>/dev/null | xargs)" \
         "get TYPE/NAME TYPE/NAME -o name, in the order asked"
+    # kubectl v1.37 against the API server: any request for v1 Endpoints
+    # is warned about, once per command.
+    assert_eq "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice" \
+        "$(svcctl get ep/multi svc/multi ep/multi -o name 2>&1 >/dev/null)" "get ep: the deprecation, once"
     out=$(svcctl describe svc,ep multi 2>&1)
     assert_match "$out" $'\n'"IP: +10\.96\.0\.41"$'\n' "describe svc,ep: the Service"
     assert_contains "$out" "Addresses:          10.244.9.9" "describe svc,ep: the Endpoints"
     out=$(svcctl delete svc,ep multi 2>&1); rc=$?
     assert_eq "0" "$rc" "delete svc,ep NAME: exit status"
-    assert_eq $'service "multi" deleted\nendpoints "multi" deleted' "$out" "delete svc,ep NAME: both deleted"
+    assert_eq $'Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice\nservice "multi" deleted\nendpoints "multi" deleted' \
+        "$out" "delete svc,ep NAME: both deleted"
     out=$(svcctl get svc,ep multi 2>"$TOPO_TMP/multi.err"); rc=$?
     err=$(cat "$TOPO_TMP/multi.err")
     assert_eq "1:" "$rc:$out" "get svc,ep of deleted objects: exit 1, no table"
@@ -480,5 +512,6 @@ run_test "cli: label selectors, delete --all, --show-labels, --no-headers" test_
 run_test "cli: describe svc" test_describe
 run_test "cli: apply/unchanged/delete/NotFound" test_apply_delete_cycle
 run_test "cli: patch, label, annotate" test_patch_label_annotate
+run_test "cli: the API server's warnings" test_api_warnings
 run_test "cli: daemon not running" test_no_daemon
 finish

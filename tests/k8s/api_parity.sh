@@ -13,7 +13,9 @@
 #    Service's ports (merged by port, $patch delete/replace, the API's
 #    order), maps and other lists, JSON merge and JSON patches, YAML
 #    patches, no-change patches, patches both refuse, and label/annotate with
-#    and without --overwrite.
+#    and without --overwrite;
+#  - the API server's warnings (deprecated and ignored fields, non-canonical
+#    addresses, v1 Endpoints) as kubectl prints them and as svcctl does.
 # Exits 77 (skipped) only when there is no Go toolchain to build the tools.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -64,10 +66,8 @@ reset_both() {
 # svc web) agree on output, exit status and the object afterwards.
 same() {
     local what=$1 kout krc sout src; shift
-    # The API server's deprecation warnings (spec.externalIPs in v1.37) are
-    # kubectl's only extra lines.
+    # Warnings included (svcctl prints the API server's: spec.externalIPs).
     kout=$(k8s_kubectl "$@" 2>&1); krc=$?
-    kout=$(grep -v '^Warning: .* is deprecated' <<<"$kout")
     sout=$(svcctl "$@" 2>&1); src=$?
     if ((krc == 0)); then
         assert_eq "$krc:$kout" "$src:$sout" "$what: output"
@@ -156,8 +156,8 @@ test_corpus() {
 
 # get -o wide and describe of the same Services (ClusterIP with a selector,
 # NodePort, LoadBalancer with externalIPs, headless, ExternalName): the
-# same lines, but for AGE and the Endpoints lines (the apiserver's come from
-# its EndpointSlice controller, svclb's from its own view).
+# same lines, but for AGE, the Endpoints lines (the apiserver's come from
+# its EndpointSlice controller, svclb's from its own view) and the Events.
 test_get_describe() {
     local f=$K8S_TMP/get.yaml s
     cat >"$f" <<'Y'
@@ -207,13 +207,89 @@ Y
     local names=(g-ext g-headless g-lb g-np g-web) age='s/ [0-9]+[smhd]( |$)/ AGE\1/'
     assert_eq "$(k8s_kubectl get svc "${names[@]}" -o wide | sed -E "$age")" \
         "$(svcctl get svc "${names[@]}" -o wide | sed -E "$age")" "get svc -o wide"
+    # Events are the cluster's own (the apiserver's ClusterIP repair loop
+    # may report a Service created while it runs): compared up to them.
     for s in "${names[@]}"; do
-        assert_eq "$(k8s_kubectl describe svc "$s" | grep -v '^Endpoints:')" \
-            "$(svcctl describe svc "$s" | grep -v '^Endpoints:')" "describe svc $s"
+        assert_eq "$(k8s_kubectl describe svc "$s" | grep -v '^Endpoints:' | sed '/^Events:/,$d')" \
+            "$(svcctl describe svc "$s" | grep -v '^Endpoints:' | sed '/^Events:/,$d')" "describe svc $s"
+    done
+}
+
+# The API server's warnings: the same objects applied with kubectl and
+# svcctl print the same lines (warnings on stderr, each before its
+# object's line), on a create, a no-change apply, a label, a client dry run
+# and a get of v1 Endpoints.
+test_warnings() {
+    local f=$K8S_TMP/warn.yaml svcs=$K8S_TMP/warn-svcs.yaml moved=$K8S_TMP/warn-moved.yaml
+    cat >"$svcs" <<'Y'
+apiVersion: v1
+kind: Service
+metadata: {name: w-ext}
+spec:
+  type: LoadBalancer
+  clusterIP: 10.96.6.10
+  ports: [{port: 80, nodePort: 31180}]
+  externalIPs: ["192.0.2.20", "2001:DB8::1"]
+  loadBalancerSourceRanges: ["10.0.0.0/24", "2001:db8:0::/64"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: w-hl}
+spec:
+  clusterIP: None
+  ports: [{port: 80}]
+  sessionAffinity: ClientIP
+  externalIPs: ["192.0.2.21"]
+  externalName: foo.example.com
+---
+apiVersion: v1
+kind: Service
+metadata: {name: w-en, annotations: {service.kubernetes.io/topology-aware-hints: auto}}
+spec:
+  type: ExternalName
+  externalName: foo.example.com
+  externalIPs: ["192.0.2.22"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: w-td}
+spec:
+  clusterIP: 10.96.6.13
+  ports: [{port: 80}]
+  trafficDistribution: PreferClose
+Y
+    local eps='apiVersion: v1
+kind: Endpoints
+metadata: {name: w-td}
+subsets:
+- addresses: [{ip: "2001:DB8::5"}, {ip: 10.0.0.5}]
+  ports: [{port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: w-td-1, labels: {kubernetes.io/service-name: w-td}}
+addressType: FQDN
+endpoints: [{addresses: [foo.example.com]}]
+ports: [{port: 80}]'
+    { cat "$svcs"; echo ---; echo "$eps"; } >"$f"
+    # The Endpoints alone: kubectl reports a re-applied EndpointSlice as
+    # "configured" though nothing changes (its lists have no merge key and
+    # the server defaulted fields in them, so its patch is never empty);
+    # svclb says "unchanged".
+    sed -n '/^---$/q; s/10.0.0.5/10.0.0.6/; p' <<<"$eps" >"$moved"
+    local args kout sout krc src
+    for args in "apply -f $f" "apply -f $svcs" "label svc w-ext a=b" "get ep w-td -o name" \
+        "apply -f $moved --dry-run=client"; do
+        # shellcheck disable=SC2086
+        kout=$(k8s_kubectl $args 2>&1); krc=$?
+        # shellcheck disable=SC2086
+        sout=$(svcctl $args 2>&1); src=$?
+        assert_eq "$krc:$kout" "$src:$sout" "$args: the same lines"
     done
 }
 
 run_test "get, describe: svcctl prints what kubectl prints" test_get_describe
+run_test "the API server's warnings: svcctl prints what kubectl prints" test_warnings
 run_test "corpus: the apiserver refuses what svclb refuses and takes what it takes" test_corpus
 run_test "patch: svcctl and kubectl against the apiserver agree" test_patches
 run_test "label, annotate: svcctl and kubectl agree" test_label_annotate

@@ -423,22 +423,30 @@ TEST_F(CommitterTest, SvcctlRepliesCarryTheApiServersWarnings) {
       "Warning: spec.externalIPs is deprecated and may no longer be implemented in some clusters";
   const std::string epWarn =
       "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice";
+  using Lines = std::vector<std::vector<std::string>>;
   auto first = src.handle({{"op", "apply"}, {"manifest", manifest}});
   ASSERT_TRUE(first.ok()) << first.error().message;
-  EXPECT_EQ(first->skipped, (std::vector<std::string>{extWarn, epWarn}));
+  ASSERT_EQ(first->results.size(), 2u);
+  EXPECT_EQ(first->results[1].kind, "Endpoints");
+  EXPECT_EQ(first->warnings, (Lines{{extWarn}, {epWarn}}));
+  EXPECT_TRUE(first->skipped.empty());
+  EXPECT_NE(
+      changeReplyText(*first).find("\"namespace\":\"default\",\"warnings\":[\"" + extWarn + "\"]}"),
+      std::string::npos)
+      << changeReplyText(*first);
   auto again = src.handle({{"op", "apply"}, {"manifest", manifest}});
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->skipped, (std::vector<std::string>{epWarn}));
+  EXPECT_EQ(again->warnings, (Lines{{}, {epWarn}}));
   // A change seen through a client dry run: the Endpoints' GET only.
   const std::string moved = ext + ep("ext", "10.0.0.2");
   auto client =
       src.handle({{"op", "apply"}, {"manifest", moved}, {"dryRun", true}, {"clientDryRun", true}});
   ASSERT_TRUE(client.ok());
-  EXPECT_EQ(client->skipped, (std::vector<std::string>{epWarn}));
+  EXPECT_EQ(client->warnings, (Lines{{}, {epWarn}}));
   auto server = src.handle(
       {{"op", "apply"}, {"manifest", extBody + "  sessionAffinity: ClientIP\n"}, {"dryRun", true}});
   ASSERT_TRUE(server.ok());
-  EXPECT_EQ(server->skipped, (std::vector<std::string>{extWarn}));
+  EXPECT_EQ(server->warnings, (Lines{{extWarn}}));
   // A patch, even one that changes nothing, is an update the API warns on.
   auto patched = src.handle({{"op", "patch"},
                              {"kind", "Service"},
