@@ -25,6 +25,9 @@ struct Context {
   // deduplicates the API server's warnings the same way).
   std::set<std::string> warned{};
 };
+// Go's text of an errno ("permission denied": strerror, lower-case first),
+// as kubectl's file errors print it ("open x: permission denied").
+std::string goErrno(int err);
 // "Warning: ..." lines to ctx.err, each once per command.
 void warnOnce(Context& ctx, const std::string& line);
 

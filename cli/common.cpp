@@ -17,14 +17,14 @@
 #include "model/model.h"
 
 namespace svclb::cli {
-namespace {
 
-// Go's error text ("open x: permission denied") starts lower-case.
 std::string goErrno(int err) {
   std::string s = std::strerror(err);
   if (!s.empty()) s[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(s[0])));
   return s;
 }
+
+namespace {
 
 bool readFile(const std::string& path, Context& ctx, std::string& text) {
   // read(2) in large chunks (an istreambuf_iterator reads byte by byte).

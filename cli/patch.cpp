@@ -6,6 +6,7 @@
 // metadata.labels / metadata.annotations.
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <ostream>
@@ -90,12 +91,18 @@ int runPatch(Context& ctx, const PatchOptions& opts) {
     if (opts.patchFile == "-") {
       patch = readAll(ctx.in);
     } else {
+      // kubectl's os.ReadFile errors: "open F: <errno>", "read F: is a directory".
       std::ifstream f(opts.patchFile);
-      if (!f) {
-        ctx.err << fmt::format(
-            "error: unable to read patch file: open {}: no such file or "
-            "directory\n",
-            opts.patchFile);
+      const int openErr = f ? 0 : errno;
+      std::error_code ec;
+      if (!openErr && std::filesystem::is_directory(opts.patchFile, ec)) {
+        ctx.err << fmt::format("error: unable to read patch file: read {}: is a directory\n",
+                               opts.patchFile);
+        return 1;
+      }
+      if (openErr) {
+        ctx.err << fmt::format("error: unable to read patch file: open {}: {}\n", opts.patchFile,
+                               goErrno(openErr));
         return 1;
       }
       patch = readAll(f);
