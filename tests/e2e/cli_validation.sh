@@ -473,6 +473,7 @@ test_patch_label_annotate() {
     assert_eq "1:error: unable to apply the json patch: key 'nothere' not found" "$rc:$out" "a json patch that cannot apply"
     out=$(svcctl patch svc web -p '{"spec":{"ports":[{"port":8081,"protocol":"FOO"}]}}' 2>&1); rc=$?
     assert_eq 1 "$rc" "a patch the API's validation refuses"
+    assert_contains "$out" 'The Service "web" is invalid: spec.ports[0].protocol: Unsupported value: "FOO"' "and says why"
     # kubectl's os.ReadFile errors, by errno.
     out=$(svcctl patch svc web --patch-file "$TOPO_TMP/no-such.json" 2>&1); rc=$?
     assert_eq "1:error: unable to read patch file: open $TOPO_TMP/no-such.json: no such file or directory" \
@@ -480,7 +481,6 @@ test_patch_label_annotate() {
     out=$(svcctl patch svc web --patch-file "$TOPO_TMP" 2>&1); rc=$?
     assert_eq "1:error: unable to read patch file: read $TOPO_TMP: is a directory" "$rc:$out" \
         "--patch-file that is a directory"
-    assert_contains "$out" 'The Service "web" is invalid: spec.ports[0].protocol: Unsupported value: "FOO"' "and says why"
     assert_eq "service/web patched (server dry run)" \
         "$(svcctl patch svc web --dry-run=server -p '{"spec":{"sessionAffinity":"ClientIP"}}' 2>&1)" "patch --dry-run=server"
     assert_eq "$before" "$(svc_snapshot)" "the failed and dry-run patches changed nothing"
