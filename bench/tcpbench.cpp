@@ -2,7 +2,8 @@
 // node, with real sockets.
 //   server: svclb-tcpbench server --port P --duration S
 //           accepts and closes (epoll), until S seconds.
-//   client: svclb-tcpbench client --addr IP [--src IP] --port P --inflight K --duration S
+//   client: svclb-tcpbench client --addr IP[,IP...] [--src IP] --port P --inflight K --duration S
+//           (several addresses: each connect takes the next, in turn)
 //           (--src: the local address, one of the namespace's own)
 //           keeps K non-blocking connects in flight; a connection counts when
 //           connect() completes (SYN -> SYN-ACK through the node, first-packet
@@ -67,12 +68,23 @@ int server(uint16_t port, double secs) {
   return 0;
 }
 
-int client(const std::string& addr, const std::string& src, uint16_t port, int inflight,
+int client(const std::string& addrList, const std::string& src, uint16_t port, int inflight,
            double secs) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  if (inet_pton(AF_INET, addr.c_str(), &a.sin_addr) != 1) die("bad --addr");
+  // --addr A[,B...]: connects take the addresses in turn (as a Service
+  // spreads one client's connections over its backends).
+  std::vector<sockaddr_in> addrs;
+  for (size_t at = 0; at <= addrList.size();) {
+    size_t comma = addrList.find(',', at);
+    if (comma == std::string::npos) comma = addrList.size();
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    if (inet_pton(AF_INET, addrList.substr(at, comma - at).c_str(), &a.sin_addr) != 1)
+      die("bad --addr");
+    addrs.push_back(a);
+    at = comma + 1;
+  }
+  size_t next = 0;
   sockaddr_in from{};
   from.sin_family = AF_INET;
   if (!src.empty() && inet_pton(AF_INET, src.c_str(), &from.sin_addr) != 1) die("bad --src");
@@ -92,7 +104,8 @@ int client(const std::string& addr, const std::string& src, uint16_t port, int i
       if (bind(s, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0) die("bind --src");
     }
     auto t = Clock::now();
-    int r = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    const sockaddr_in& a = addrs[next++ % addrs.size()];
+    int r = connect(s, reinterpret_cast<const sockaddr*>(&a), sizeof(a));
     if (r != 0 && errno != EINPROGRESS) {
       ++errs;
       close(s);

@@ -13,6 +13,9 @@
 # - routing's: rbe1 rbe2 rclient on rt* veths, which svclbd leaves alone.
 # Configurations, rotated round by round (medians, per-round ratios):
 #   route   rclient -> rbe1/rbe2 straight, no program anywhere on its path
+#           (one client per backend, as bench/compare's routing row)
+#   spread  the same, each client's connects taking rbe1 and rbe2 in turn,
+#           as the Service spreads them (both clients talk to both servers)
 #   hooks   the same with bench_ref's empty programs where svclbd puts its
 #           own: tcx ingress and egress of the three rt* veths (ref_tc_ok),
 #           and connect4 / cgroup_skb egress / ingress of a cgroup of its own
@@ -24,7 +27,8 @@
 # Each uses one svclb-tcpbench client per backend (2 x 64 connects in flight,
 # each connection closed with RST once connected), as the Service spreads
 # them. Prints a Markdown table; writes every round as JSON to $OUT
-# (default ./socklb-floor-N.json). BPF_STATS=1 adds the programs' ns per run.
+# (default ./socklb-floor-N.json). BPF_STATS=1 adds the programs' ns per run;
+# PERF=1 a system-wide profile of each configuration's last round.
 # Everything (namespaces, cgroups, bpffs pins, processes) is removed on exit;
 # every client run is bounded in time.
 set -euo pipefail
@@ -51,6 +55,12 @@ topo_init "sfloor-$$"
 REFDIR=/sys/fs/bpf/svclb-sfloor-ref-$$
 CGH=$CG-hooks
 BPF_STATS=${BPF_STATS:-0}
+# PERF=1: the last round of each configuration sampled system-wide (perf
+# record -a -g, 499 Hz, for the client's run); the top symbols of each
+# printed after the table, and the samples kept in the tmp dir's perf-*.data
+# until exit.
+PERF=${PERF:-0}
+((PERF)) && { command -v perf >/dev/null || { echo "socklb floor: PERF=1 needs perf (Debian linux-perf)" >&2; exit 1; }; }
 STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled)
 floor_cleanup() {
     rm -f "$REFDIR"/link-* 2>/dev/null || true
@@ -143,9 +153,11 @@ prog_stats() {
 }
 ((BPF_STATS)) && sysctl -qw kernel.bpf_stats_enabled=1
 
-CONFIGS=(route hooks direct socket)
+CONFIGS=(route spread hooks direct socket)
+SPREAD="${POD_IP[rbe1]},${POD_IP[rbe2]}"
 declare -A RUN=(
     [route]="rclient /nonexistent ${POD_IP[rbe1]} ${POD_IP[rbe2]}"
+    [spread]="rclient /nonexistent $SPREAD $SPREAD"
     [hooks]="rclient $CGH ${POD_IP[rbe1]} ${POD_IP[rbe2]}"
     [direct]="client $CG ${POD_IP[be1]} ${POD_IP[be2]}"
     [socket]="client $CG $BVIP $BVIP")
@@ -156,8 +168,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
         c=${CONFIGS[$(((k + r - 1) % ${#CONFIGS[@]}))]}
         if [[ $c == hooks ]]; then hooks_tc on; else hooks_tc off; fi
         ps0='{}'; ((BPF_STATS)) && ps0=$(prog_stats)
+        PERF_PID=""
+        if ((PERF)) && ((r == ROUNDS)); then
+            perf record -a -g -F 499 -o "$TOPO_TMP/perf-$c.data" -- sleep "$DUR" >/dev/null 2>&1 &
+            PERF_PID=$!
+        fi
         # shellcheck disable=SC2086
         j=$(client ${RUN[$c]})
+        [[ -n $PERF_PID ]] && wait "$PERF_PID"
         if ((BPF_STATS)); then
             j=$(jq -c --argjson a "$ps0" --argjson b "$(prog_stats)" \
                 '. + {progs: ($b | with_entries(.value = [(.value[0] - ($a[.key][0] // 0)), (.value[1] - ($a[.key][1] // 0))]) | with_entries(select(.value[0] > 0)))}' <<<"$j")
@@ -167,6 +185,34 @@ for ((r = 1; r <= ROUNDS; r++)); do
     done
 done
 hooks_tc off
+if ((PERF)); then
+    # symbol -> % of all samples, per configuration; the 40 symbols where the
+    # socket path spends the most beyond the direct run, side by side.
+    for c in "${CONFIGS[@]}"; do
+        perf report -i "$TOPO_TMP/perf-$c.data" --no-children --sort symbol --stdio 2>/dev/null |
+            awk '$1 ~ /%$/ { p = $1; sub(/%/, "", p); $1 = ""; $2 = ""; sub(/^ +/, ""); print p "\t" $0 }' \
+                >"$TOPO_TMP/perf-$c.tsv" || true
+    done
+    "$PY" - "$TOPO_TMP" "${CONFIGS[@]}" >&2 <<'PY'
+import re, sys
+d, cfgs = sys.argv[1], sys.argv[2:]
+prof = {}
+for c in cfgs:
+    prof[c] = {}
+    for line in open("%s/perf-%s.tsv" % (d, c)):
+        p, sym = line.rstrip("\n").split("\t", 1)
+        sym = re.sub(r"( -)+$", "", sym.strip())  # perf's empty trailing columns
+        prof[c][sym] = prof[c].get(sym, 0) + float(p)
+syms = sorted(set(prof["socket"]) | set(prof["direct"]),
+              key=lambda s: prof["socket"].get(s, 0) - prof["direct"].get(s, 0), reverse=True)[:40]
+print("\nperf (cpu-clock samples, % of all; last round of each): socket path minus direct\n")
+print("| symbol | " + " | ".join(cfgs) + " | socket - direct |")
+print("|---|" + "---|" * (len(cfgs) + 1))
+for s in syms:
+    print("| %s | %s | %+.2f |" % (s, " | ".join("%.2f" % prof[c].get(s, 0) for c in cfgs),
+                                  prof["socket"].get(s, 0) - prof["direct"].get(s, 0)))
+PY
+fi
 jq --argjson n "$N" --argjson dur "$DUR" --arg cfgs "${CONFIGS[*]}" \
     '{services: $n, seconds: $dur, configs: ($cfgs | split(" ")), rounds: .}' <<<"$results" >"$OUT"
 
@@ -175,22 +221,24 @@ import json, statistics, sys
 d = json.load(open(sys.argv[1]))
 rows, cfgs = d["rounds"], d["configs"]
 label = {"route": "plain routing (no program)",
+         "spread": "plain routing, each client's connections spread over both backends in turn",
          "hooks": "the same hooks, empty programs (tcx + connect4 + cgroup_skb)",
          "direct": "svclb, client in its cgroup, straight to the backends",
          "socket": "svclb, ClusterIP, socket path"}
 print("%d Services, %d rounds of %d s, medians\n" % (d["services"], max(x["round"] for x in rows), d["seconds"]))
-print("| path | conn/s | / route (per round min-max) | / hooks | connect p50 us | errors |")
-print("|---|---|---|---|---|---|")
+print("| path | conn/s | / route (per round min-max) | / spread | / hooks | connect p50 us | errors |")
+print("|---|---|---|---|---|---|---|")
 def per_round(c, base):
     a = {x["round"]: x["cps"] for x in rows if x["config"] == c}
     b = {x["round"]: x["cps"] for x in rows if x["config"] == base}
     return [a[k] / b[k] for k in a if b.get(k)]
 for c in cfgs:
     xs = [x for x in rows if x["config"] == c]
-    r1, r2 = per_round(c, "route"), per_round(c, "hooks")
-    print("| %s | %.0f | %.3f (%.2f-%.2f) | %.3f | %d | %d |" % (
+    r1, r2, r3 = per_round(c, "route"), per_round(c, "hooks"), per_round(c, "spread")
+    print("| %s | %.0f | %.3f (%.2f-%.2f) | %.3f | %.3f | %d | %d |" % (
         label[c], statistics.median(x["cps"] for x in xs), statistics.median(r1), min(r1), max(r1),
-        statistics.median(r2), statistics.median(x["p50_us"] for x in xs), sum(x["errors"] for x in xs)))
+        statistics.median(r3), statistics.median(r2), statistics.median(x["p50_us"] for x in xs),
+        sum(x["errors"] for x in xs)))
 if any("progs" in x for x in rows):
     names = sorted({n for x in rows for n in x.get("progs", {})})
     print("\nkernel bpf_stats, ns per run (median over rounds) and runs per connection\n")
