@@ -127,6 +127,9 @@ int runSvcctl(const std::vector<std::string>& argv, Context& ctx) {
     cmd->add_option("args", o->args, "TYPE NAME... KEY=VALUE... KEY-... | TYPE/NAME... ...");
     addNamespace(cmd, o->nameSpace);
     cmd->add_flag("--overwrite", o->overwrite, "Allow changing a key that already has a value");
+    cmd->add_option("-l,--selector", o->selector,
+                    "Label selector: change the objects of the given types it selects");
+    cmd->add_flag("--all", o->all, "Change every object of the given types in the namespace");
     cmd->add_option("--dry-run", o->dryRun, "none, or server|client: change nothing")
         ->expected(0, 1)
         ->default_str("client");

@@ -107,6 +107,8 @@ struct LabelOptions {
   bool overwrite = false;
   std::string dryRun = "none";
   bool annotate = false;  // annotate instead of label
+  std::string selector;   // -l: the objects of the named types it selects
+  bool all = false;       // --all: every object of the named types
 };
 int runLabel(Context& ctx, const LabelOptions& opts);
 

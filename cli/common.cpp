@@ -63,7 +63,9 @@ bool readFile(const std::string& path, Context& ctx, std::string& text) {
 }  // namespace
 
 void warnOnce(Context& ctx, const std::string& line) {
-  if (ctx.warned.insert(line).second) ctx.err << line << "\n";
+  if (!ctx.warned.insert(line).second) return;
+  ctx.out.flush();  // after the lines printed so far, as kubectl's unbuffered writes
+  ctx.err << line << "\n";
 }
 
 namespace {

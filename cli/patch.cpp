@@ -162,8 +162,47 @@ int runLabel(Context& ctx, const LabelOptions& opts) {
   const auto suffix = dryRunSuffix(opts.dryRun, ctx);
   if (!suffix) return 1;
   std::vector<Named> objs;
-  if (!namedObjects(resources, ctx, objs)) return 1;
+  if (!opts.selector.empty() || opts.all) {
+    // -l / --all: every object of the types that the selector selects, type
+    // by type (kubectl's list and visit); none is no error.
+    if (!opts.selector.empty() && opts.all) {
+      ctx.err << "error: cannot set --all and --selector at the same time\n";
+      return 1;
+    }
+    std::vector<Target> targets;
+    if (!parseTargets(resources, ctx, targets)) return 1;
+    if (!targets.front().names.empty()) {
+      ctx.err << "error: name cannot be provided when a selector is specified\n";
+      return 1;
+    }
+    auto selector = parseSelector(opts.selector, targets, ctx);
+    if (!selector) return 1;
+    for (const auto& t : targets) {
+      warnDeprecatedKinds(ctx, {t});
+      auto list = callDaemon(ctx.socketPath,
+                             {{"op", "get"},
+                              {"kind", t.type.kind},
+                              {"namespace", opts.nameSpace},
+                              {"allNamespaces", false},
+                              {"name", ""}},
+                             ctx.timeout);
+      if (!list) {
+        ctx.err << list.error().message << "\n";
+        return 1;
+      }
+      const Json& items = at(*list, {"items"});
+      if (items.is_array())
+        for (const auto& item : items)
+          if (selector->matches(item))
+            objs.push_back({t.type, str(at(item, {"metadata", "name"}))});
+    }
+  } else if (!namedObjects(resources, ctx, objs)) {
+    return 1;
+  }
   int rc = 0;
+  // kubectl's --overwrite refusals, printed after the others (its aggregate
+  // error): one as "error: ...", several one per line.
+  std::vector<std::string> refusals;
   for (const auto& o : objs) {
     auto cur = callDaemon(
         ctx.socketPath,
@@ -183,12 +222,12 @@ int runLabel(Context& ctx, const LabelOptions& opts) {
       if (have.is_object() && have.contains(k) && have[k] != v)
         clashes.push_back(fmt::format("'{}' already has a value ({})", k, str(have[k])));
     if (!clashes.empty() && !opts.overwrite) {
-      if (opts.annotate)
-        ctx.err << fmt::format(
-            "error: --overwrite is false but found the following declared annotation(s): {}\n",
-            join(clashes, "; "));
-      else
-        ctx.err << fmt::format("error: {}, and --overwrite is false\n", clashes.front());
+      refusals.push_back(
+          opts.annotate
+              ? fmt::format(
+                    "--overwrite is false but found the following declared annotation(s): {}",
+                    join(clashes, "; "))
+              : fmt::format("{}, and --overwrite is false", clashes.front()));
       rc = 1;
       continue;
     }
@@ -226,6 +265,7 @@ int runLabel(Context& ctx, const LabelOptions& opts) {
       msg = removed && !added && !opts.overwrite ? "unlabeled" : "labeled";
     ctx.out << fmt::format("{}/{} {}{}\n", o.type.qualified, o.name, msg, *suffix);
   }
+  for (const auto& r : refusals) ctx.err << (refusals.size() == 1 ? "error: " : "") << r << "\n";
   return rc;
 }
 

@@ -17,7 +17,7 @@ _svcctl_flags() {
         describe) echo "-n --namespace -l --selector --help" ;;
         delete) echo "-f --filename --strict -n --namespace --ignore-not-found -l --selector --all --dry-run --help" ;;
         patch) echo "-n --namespace -p --patch --patch-file --type --dry-run --help" ;;
-        label | annotate) echo "-n --namespace --overwrite --dry-run --help" ;;
+        label | annotate) echo "-n --namespace --overwrite -l --selector --all --dry-run --help" ;;
         stats | status) echo "-o --output --help" ;;
         trace) echo "-p --protocol --from -o --output --help" ;;
         monitor) echo "--type -o --output --help" ;;

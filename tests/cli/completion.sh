@@ -78,7 +78,7 @@ test_commands_and_flags() {
     assert_eq "services svc" "$(complete_line "svcctl describe s")" "resources for describe"
     assert_eq "" "$(complete_line "svcctl stats ")" "stats takes no arguments"
     assert_eq "--dry-run --help --namespace --patch --patch-file --type" "$(complete_line "svcctl patch --")" "patch's flags"
-    assert_eq "--dry-run --help --namespace --overwrite" "$(complete_line "svcctl label --")" "label's flags"
+    assert_eq "--all --dry-run --help --namespace --overwrite --selector" "$(complete_line "svcctl label --")" "label's flags"
     assert_eq "services svc" "$(complete_line "svcctl annotate s")" "resources for annotate"
     assert_eq "json merge strategic" "$(complete_line "svcctl patch svc web --type ")" "patch's --type values"
     assert_eq "drop reject" "$(complete_line "svcctl monitor --type ")" "monitor's --type values"

@@ -484,6 +484,21 @@ test_patch_label_annotate() {
     assert_eq "service/web patched (server dry run)" \
         "$(svcctl patch svc web --dry-run=server -p '{"spec":{"sessionAffinity":"ClientIP"}}' 2>&1)" "patch --dry-run=server"
     assert_eq "$before" "$(svc_snapshot)" "the failed and dry-run patches changed nothing"
+    # label -l / --all: the selected objects of the types, type by type;
+    # kubectl's aggregate of --overwrite refusals (one per line, no prefix).
+    printf 'apiVersion: v1\nkind: Service\nmetadata: {name: sel-a, labels: {grp: g, tier: t}}\nspec:\n  clusterIP: 10.96.0.44\n  ports: [{port: 80}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: sel-b, labels: {grp: g, tier: t}}\nspec:\n  clusterIP: 10.96.0.45\n  ports: [{port: 80}]\n' >"$TOPO_TMP/sel.yaml"
+    assert_ok "apply sel-a, sel-b" svcctl apply -f "$TOPO_TMP/sel.yaml"
+    assert_eq $'service/sel-a labeled\nservice/sel-b labeled' "$(svcctl label svc -l grp=g stage=s 2>&1)" "label -l"
+    assert_eq "0:" "$(svcctl label svc -l grp=none stage=s 2>&1; echo "$?:")" "label -l selecting nothing"
+    out=$(svcctl label svc -l grp=g tier=u 2>&1); rc=$?
+    assert_eq $'1:\'tier\' already has a value (t), and --overwrite is false\n\'tier\' already has a value (t), and --overwrite is false' \
+        "$rc:$out" "label -l without --overwrite: each refusal, kubectl's aggregate"
+    assert_contains "$(svcctl label svc --all all=1 2>&1)" "service/sel-b labeled" "label --all"
+    out=$(svcctl label svc --all -l grp=g x=1 2>&1); rc=$?
+    assert_eq "1:error: cannot set --all and --selector at the same time" "$rc:$out" "--all with -l"
+    out=$(svcctl annotate svc sel-a -l grp=g n=1 2>&1); rc=$?
+    assert_eq "1:error: name cannot be provided when a selector is specified" "$rc:$out" "a name with -l"
+    assert_ok "delete sel-a, sel-b" svcctl delete -f "$TOPO_TMP/sel.yaml"
     # label and annotate, with kubectl's --overwrite rule.
     assert_eq "service/web labeled" "$(svcctl label svc web tier=front 2>&1)" "label"
     out=$(svcctl label svc web tier=back 2>&1); rc=$?

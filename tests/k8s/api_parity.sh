@@ -124,6 +124,12 @@ test_label_annotate() {
     same "annotate --overwrite" annotate svc web note=b --overwrite
     same "annotate a new key" annotate svc web other=1
     same "annotate KEY-" annotate svc web other-
+    same "label -l" label svc -l app=web stage=sel
+    same "label -l, no object selected" label svc -l app=none stage=x
+    same "label -l with a name" label svc web -l app=web stage=y
+    same "label --all with -l" label svc --all -l app=web stage=y
+    same "label -l without --overwrite" label svc -l 'app in (web)' stage=other
+    same "annotate -l" annotate svc -l app=web sel=1
 }
 
 # svclb's own rules, which the apiserver does not have: its ClusterIP and
