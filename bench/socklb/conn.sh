@@ -33,6 +33,8 @@ for t in svclbd svcctl svclb-tcpbench; do
 done
 # shellcheck source=../../tests/testlib/topo.sh
 source "$SVCLB_REPO/tests/testlib/topo.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 SVCLB_SOCKET_LB=all
 topo_init "socklb-$$"
 # SVCLBD_FLAGS: more svclbd flags (e.g. --flow-filter off).
@@ -60,28 +62,8 @@ for p in be1 be2; do
         >"$TOPO_TMP/srv-$p.log" 2>&1
 done
 
-# N-1 filler Services (UDP 53, two endpoints each in an unused range) and the
-# tested one, in one manifest.
-"$PY" - "$N" "$BVIP" "${POD_IP[be1]}" "${POD_IP[be2]}" $PORT >"$TOPO_TMP/svc.yaml" <<'PY'
-import ipaddress, sys
-n, bvip, be1, be2, port = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-base = int(ipaddress.ip_address("10.97.0.1"))
-ep = int(ipaddress.ip_address("10.250.0.1"))
-def svc(name, vip, ports, ips):
-    print("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  clusterIP: %s\n  ports:" % (name, vip))
-    for pn, proto, p, tp in ports:
-        print("  - name: %s\n    port: %d\n    protocol: %s\n    targetPort: %d" % (pn, p, proto, tp))
-    print("---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: %s\n  namespace: default\nsubsets:\n- addresses:" % name)
-    for ip in ips:
-        print("  - ip: %s" % ip)
-    print("  ports:")
-    for pn, proto, p, tp in ports:
-        print("  - name: %s\n    port: %d\n    protocol: %s" % (pn, tp, proto))
-for i in range(n - 1):
-    svc("f%d" % i, str(ipaddress.ip_address(base + i)), [("dns", "UDP", 53, 5353)],
-        [str(ipaddress.ip_address(ep + 2 * i)), str(ipaddress.ip_address(ep + 2 * i + 1))])
-svc("bench", bvip, [("tcp", "TCP", port, port)], [be1, be2])
-PY
+# N-1 filler Services and the tested one, in one manifest.
+"$PY" "$HERE/services.py" "$N" "$BVIP" "${POD_IP[be1]}" "${POD_IP[be2]}" $PORT >"$TOPO_TMP/svc.yaml"
 t0=$(date +%s.%N)
 svcctl apply -f "$TOPO_TMP/svc.yaml" >/dev/null || die "apply of $N Services failed"
 log "applied $N Services in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
@@ -90,7 +72,7 @@ log "applied $N Services in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { prin
 # ADDRi), in (cg) or out (nocg) of svclbd's cgroup, or (tc) from the
 # tcclient pod outside it. Prints one JSON object.
 client() {
-    local where=$1 addrs=("$2" "$3") addr i pids=() outs=() pod=client
+    local where=$1 addrs=("$2" "$3") addr i pids=() pod=client
     [[ $where == tc ]] && pod=tcclient
     for i in 0 1; do
         addr=${addrs[$i]}
@@ -104,10 +86,7 @@ client() {
         pids+=($!)
     done
     for i in "${pids[@]}"; do wait "$i" || true; done
-    for i in 0 1; do outs+=("$(cat "$TOPO_TMP/c.$i")"); done
-    "$PY" -c 'import json,sys; r=[json.loads(x) for x in sys.argv[1:] if x.strip()]
-print(json.dumps({"cps": sum(x["cps"] for x in r), "p50_us": max([x["connect_us_p50"] for x in r] or [0]),
-"p99_us": max([x["connect_us_p99"] for x in r] or [0]), "errors": sum(x["errors"] for x in r)}))' "${outs[@]}"
+    socklb_merge "$TOPO_TMP/c.0" "$TOPO_TMP/c.1"
 }
 
 # CT entries (svcctl status: the daemon walks the two CT maps): the socket
@@ -134,24 +113,17 @@ if ((BPF_STATS)); then
     sysctl -qw kernel.bpf_stats_enabled=1
     trap 'sysctl -qw kernel.bpf_stats_enabled="$STATS_WAS"; topo_on_exit' EXIT
 fi
-# prog_stats: {name: [run_cnt, run_time_ns]} of every svclb_* program.
-prog_stats() {
-    bpftool prog show -j | jq -c '[.[] | select(.name // "" | startswith("svclb_")) |
-        {key: .name, value: [(.run_cnt // 0), (.run_time_ns // 0)]}] | group_by(.key) |
-        map({key: .[0].key, value: [(map(.value[0]) | add), (map(.value[1]) | add)]}) | from_entries'
-}
 results="[]"
 for ((r = 1; r <= ROUNDS; r++)); do
     for c in "${CONFIGS[@]}"; do
         base=${c%+ff}
         if ((FLOW_FILTER_AB)); then if [[ $c == *+ff ]]; then flowf_ctl 2; else flowf_ctl 0; fi; fi
         ct0=$(ct_total)
-        ps0='{}'; ((BPF_STATS)) && ps0=$(prog_stats)
+        ps0='{}'; ((BPF_STATS)) && ps0=$(socklb_prog_stats)
         # shellcheck disable=SC2086
         j=$(client "${WHERE[$base]}" ${ADDR[$base]})
         if ((BPF_STATS)); then
-            j=$(jq -c --argjson a "$ps0" --argjson b "$(prog_stats)" \
-                '. + {progs: ($b | with_entries(.value = [(.value[0] - ($a[.key][0] // 0)), (.value[1] - ($a[.key][1] // 0))]) | with_entries(select(.value[0] > 0)))}' <<<"$j")
+            j=$(socklb_with_progs "$j" "$ps0")
         fi
         ct1=$(ct_total)
         log "round $r $c: $j (CT entries $ct0 -> $ct1)"

@@ -50,6 +50,8 @@ done
 command -v bpftool >/dev/null || { echo "socklb floor: needs bpftool" >&2; exit 1; }
 # shellcheck source=../../tests/testlib/topo.sh
 source "$SVCLB_REPO/tests/testlib/topo.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 SVCLB_SOCKET_LB=all
 topo_init "sfloor-$$"
 REFDIR=/sys/fs/bpf/svclb-sfloor-ref-$$
@@ -95,25 +97,8 @@ for p in be1 be2 rbe1 rbe2; do
         >"$TOPO_TMP/srv-$p.log" 2>&1
 done
 
-# N-1 filler Services (UDP 53, two endpoints each in an unused range) and the
-# tested one, in one manifest.
-"$PY" - "$N" "$BVIP" "${POD_IP[be1]}" "${POD_IP[be2]}" $PORT >"$TOPO_TMP/svc.yaml" <<'PY'
-import ipaddress, sys
-n, bvip, be1, be2, port = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-base = int(ipaddress.ip_address("10.97.0.1"))
-ep = int(ipaddress.ip_address("10.250.0.1"))
-def svc(name, vip, proto, p, tp, ips):
-    print("---\napiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\nspec:\n"
-          "  clusterIP: %s\n  ports:\n  - port: %d\n    protocol: %s\n    targetPort: %d" % (name, vip, p, proto, tp))
-    print("---\napiVersion: v1\nkind: Endpoints\nmetadata:\n  name: %s\n  namespace: default\nsubsets:\n- addresses:" % name)
-    for ip in ips:
-        print("  - ip: %s" % ip)
-    print("  ports:\n  - port: %d\n    protocol: %s" % (tp, proto))
-for i in range(n - 1):
-    svc("f%d" % i, str(ipaddress.ip_address(base + i)), "UDP", 53, 5353,
-        [str(ipaddress.ip_address(ep + 2 * i)), str(ipaddress.ip_address(ep + 2 * i + 1))])
-svc("bench", bvip, "TCP", port, port, [be1, be2])
-PY
+# N-1 filler Services and the tested one, in one manifest.
+"$PY" "$HERE/services.py" "$N" "$BVIP" "${POD_IP[be1]}" "${POD_IP[be2]}" $PORT >"$TOPO_TMP/svc.yaml"
 svcctl apply -f "$TOPO_TMP/svc.yaml" >/dev/null || die "apply of $N Services failed"
 listening() { in_ns "$(pod_ns "$1")" ss -Hltn "sport = :$PORT" | grep -q .; }
 for p in be1 be2 rbe1 rbe2; do retry 50 0.1 listening "$p" || die "no server in $p"; done
@@ -134,22 +119,14 @@ hooks_tc() {
 # client POD CGROUP ADDR0 ADDR1: 2 tcpbench clients (client i to ADDRi) from
 # POD, its process in CGROUP (/nonexistent: left where it is). One JSON object.
 client() {
-    local pod=$1 cg=$2 addrs=("$3" "$4") i pids=() outs=()
+    local pod=$1 cg=$2 addrs=("$3" "$4") i pids=()
     for i in 0 1; do
         timeout $((DUR + 20)) sh -c "$IN_CG_SH" "$(pod_ns "$pod")" "$cg" "$SVCLB_BIN/svclb-tcpbench" client \
             --addr "${addrs[$i]}" --port $PORT --inflight 64 --duration "$DUR" >"$TOPO_TMP/c.$i" 2>/dev/null &
         pids+=($!)
     done
     for i in "${pids[@]}"; do wait "$i" || true; done
-    for i in 0 1; do outs+=("$(cat "$TOPO_TMP/c.$i")"); done
-    "$PY" -c 'import json,sys; r=[json.loads(x) for x in sys.argv[1:] if x.strip()]
-print(json.dumps({"cps": sum(x["cps"] for x in r), "p50_us": max([x["connect_us_p50"] for x in r] or [0]),
-"errors": sum(x["errors"] for x in r)}))' "${outs[@]}"
-}
-prog_stats() {
-    bpftool prog show -j | jq -c '[.[] | select(.name // "" | test("^(svclb_|ref_)")) |
-        {key: .name, value: [(.run_cnt // 0), (.run_time_ns // 0)]}] | group_by(.key) |
-        map({key: .[0].key, value: [(map(.value[0]) | add), (map(.value[1]) | add)]}) | from_entries'
+    socklb_merge "$TOPO_TMP/c.0" "$TOPO_TMP/c.1"
 }
 ((BPF_STATS)) && sysctl -qw kernel.bpf_stats_enabled=1
 
@@ -161,13 +138,16 @@ declare -A RUN=(
     [hooks]="rclient $CGH ${POD_IP[rbe1]} ${POD_IP[rbe2]}"
     [direct]="client $CG ${POD_IP[be1]} ${POD_IP[be2]}"
     [socket]="client $CG $BVIP $BVIP")
+# A warm-up run, not counted: the first client run after setup is slow.
+# shellcheck disable=SC2086
+client ${RUN[route]} >/dev/null
 results="[]"
 for ((r = 1; r <= ROUNDS; r++)); do
     # Rotate the order too: no configuration always runs first or last.
     for ((k = 0; k < ${#CONFIGS[@]}; k++)); do
         c=${CONFIGS[$(((k + r - 1) % ${#CONFIGS[@]}))]}
         if [[ $c == hooks ]]; then hooks_tc on; else hooks_tc off; fi
-        ps0='{}'; ((BPF_STATS)) && ps0=$(prog_stats)
+        ps0='{}'; ((BPF_STATS)) && ps0=$(socklb_prog_stats)
         PERF_PID=""
         if ((PERF)) && ((r == ROUNDS)); then
             perf record -a -g -F 499 -o "$TOPO_TMP/perf-$c.data" -- sleep "$DUR" >/dev/null 2>&1 &
@@ -177,8 +157,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         j=$(client ${RUN[$c]})
         [[ -n $PERF_PID ]] && wait "$PERF_PID"
         if ((BPF_STATS)); then
-            j=$(jq -c --argjson a "$ps0" --argjson b "$(prog_stats)" \
-                '. + {progs: ($b | with_entries(.value = [(.value[0] - ($a[.key][0] // 0)), (.value[1] - ($a[.key][1] // 0))]) | with_entries(select(.value[0] > 0)))}' <<<"$j")
+            j=$(socklb_with_progs "$j" "$ps0")
         fi
         log "round $r $c: $j"
         results=$(jq -c --arg c "$c" --argjson r "$r" --argjson j "$j" '. + [$j + {config: $c, round: $r}]' <<<"$results")
