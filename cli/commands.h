@@ -156,6 +156,11 @@ struct Target {
   std::vector<std::string> names;
 };
 bool parseTargets(const std::vector<std::string>& args, Context& ctx, std::vector<Target>& targets);
+// The names of the objects of `kind` in namespace `ns` that `selector`
+// selects (the daemon's list, filtered here), appended to `names`; false
+// (the error printed) when the daemon did not answer.
+bool selectedNames(Context& ctx, const std::string& kind, const std::string& ns,
+                   const Selector& selector, std::vector<std::string>& names);
 // The API server's warning on any request for a deprecated kind (v1
 // Endpoints), once: called where the command's first request goes out,
 // after its own checks (kubectl's client-side errors come without it).

@@ -14,6 +14,7 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/json_util.h"
 #include "model/model.h"
 
 namespace svclb::cli {
@@ -134,6 +135,23 @@ bool parseTargetList(const std::vector<std::string>& args, Context& ctx,
 bool parseTargets(const std::vector<std::string>& args, Context& ctx,
                   std::vector<Target>& targets) {
   return parseTargetList(args, ctx, targets);
+}
+
+bool selectedNames(Context& ctx, const std::string& kind, const std::string& ns,
+                   const Selector& selector, std::vector<std::string>& names) {
+  auto resp = callDaemon(
+      ctx.socketPath,
+      {{"op", "get"}, {"kind", kind}, {"namespace", ns}, {"allNamespaces", false}, {"name", ""}},
+      ctx.timeout);
+  if (!resp) {
+    ctx.err << resp.error().message << "\n";
+    return false;
+  }
+  const Json& items = at(*resp, {"items"});
+  if (items.is_array())
+    for (const auto& item : items)
+      if (selector.matches(item)) names.push_back(str(at(item, {"metadata", "name"})));
+  return true;
 }
 
 void warnDeprecatedKinds(Context& ctx, const std::vector<Target>& targets) {

@@ -67,23 +67,8 @@ int runDelete(Context& ctx, const DeleteOptions& opts) {
     if (bySelector) {
       // The names come from the daemon's list, filtered here; an object gone
       // before its delete request is a NotFound, as with kubectl.
-      for (auto& target : targets) {
-        Json req = {{"op", "get"},
-                    {"kind", target.type.kind},
-                    {"namespace", ns},
-                    {"allNamespaces", false},
-                    {"name", ""}};
-        auto resp = callDaemon(ctx.socketPath, req, ctx.timeout);
-        if (!resp) {
-          ctx.err << resp.error().message << "\n";
-          return 1;
-        }
-        const Json& items = at(*resp, {"items"});
-        if (items.is_array())
-          for (const auto& item : items)
-            if (selector->matches(item))
-              target.names.push_back(str(at(item, {"metadata", "name"})));
-      }
+      for (auto& target : targets)
+        if (!selectedNames(ctx, target.type.kind, ns, *selector, target.names)) return 1;
     }
     for (const auto& target : targets)
       for (const auto& n : target.names) {

@@ -179,22 +179,9 @@ int runLabel(Context& ctx, const LabelOptions& opts) {
     if (!selector) return 1;
     for (const auto& t : targets) {
       warnDeprecatedKinds(ctx, {t});
-      auto list = callDaemon(ctx.socketPath,
-                             {{"op", "get"},
-                              {"kind", t.type.kind},
-                              {"namespace", opts.nameSpace},
-                              {"allNamespaces", false},
-                              {"name", ""}},
-                             ctx.timeout);
-      if (!list) {
-        ctx.err << list.error().message << "\n";
-        return 1;
-      }
-      const Json& items = at(*list, {"items"});
-      if (items.is_array())
-        for (const auto& item : items)
-          if (selector->matches(item))
-            objs.push_back({t.type, str(at(item, {"metadata", "name"}))});
+      std::vector<std::string> names;
+      if (!selectedNames(ctx, t.type.kind, opts.nameSpace, *selector, names)) return 1;
+      for (auto& n : names) objs.push_back({t.type, std::move(n)});
     }
   } else if (!namedObjects(resources, ctx, objs)) {
     return 1;

@@ -101,13 +101,16 @@ Result<Outcomes> apply(StateSink& sink, const nlohmann::json& req,
     std::array<std::vector<std::string>, 2> onWrite;  // [update, create]
   };
   std::vector<ObjWarnings> warnings;
-  for (const auto& o : *objs)
-    warnings.push_back({{kindOf(o), metaOf(o).ns, metaOf(o).name},
-                        std::holds_alternative<Endpoints>(o),
-                        {apiWarnings(o, false), apiWarnings(o, true)}});
+  for (const auto& o : *objs) {
+    ObjWarnings w{
+        {}, std::holds_alternative<Endpoints>(o), {apiWarnings(o, false), apiWarnings(o, true)}};
+    if (!w.endpoints && w.onWrite[0].empty() && w.onWrite[1].empty()) continue;  // most objects
+    w.key = {kindOf(o), metaOf(o).ns, metaOf(o).name};
+    warnings.push_back(std::move(w));
+  }
   auto r =
       req.value("dryRun", false) ? sink.tryApply(std::move(*objs)) : sink.apply(std::move(*objs));
-  if (!r) return r;
+  if (!r || warnings.empty()) return r;
   std::map<std::tuple<std::string, std::string, std::string>, ApplyAction> actions;
   for (const auto& o : *r) actions[{o.kind, o.ns, o.name}] = o.action;
   const bool writes = !req.value("clientDryRun", false);
