@@ -672,7 +672,8 @@ void loadEnv(Env& e, uint32_t n, const Options& o, uint32_t nic0) {
     backend6_value a{};
     std::memcpy(&a.addr, testlib::ip6(kBe6).data(), 16);
     if (!e.dp->services6().update(k, m) || !e.dp->services6().update(sk, slot) ||
-        !e.dp->backends().update(beId6, b) || !e.dp->backends6().update(beId6, a) ||
+        !e.dp->backendStats().own(beId6, svcId6) || !e.dp->backends().update(beId6, b) ||
+        !e.dp->backends6().update(beId6, a) ||
         !setFilterBitInMap(e.dp->lbFilter(), LbFilter::ipv6(&k.vip, k.port, false)) ||
         !setFilterBitInMap(e.dp->lbFilter(), LbFilter::ipv6(&a.addr, b.port, true)))
       fail("writing the IPv6 Service");
@@ -1009,8 +1010,8 @@ struct Snapshot {
 
 Snapshot snapshot(const Env& e, Svc svc) {
   Snapshot s;
-  s.hot = sumStats(e.dp->svcStats().lookup(e.svcIds.at(svc)));
-  s.hotKey = sumStats(e.dp->svcStats().lookup(e.hotSvcId));
+  s.hot = e.dp->frontendStats(e.svcIds.at(svc));
+  s.hotKey = e.dp->frontendStats(e.hotSvcId);
   for (uint32_t r = 0; r < DROP_MAX; ++r) s.allDrops += sumDrops(e.dp->drops().lookup(r)).packets;
   return s;
 }

@@ -82,7 +82,7 @@ const char* const kPinnedMaps[] = {
 // change means a new name: libbpf refuses a pinned map of another layout).
 // Removed at load (the programs that still use them keep them alive until
 // they are replaced) and by --uninstall.
-const char* const kRetiredMaps[] = {"sock_flow_v1", "sock_flow6_v1"};
+const char* const kRetiredMaps[] = {"sock_flow_v1", "sock_flow6_v1", "svc_stats_v1", "be_stats_v1"};
 
 // Our XDP program as the kernel names it (also in libxdp's dispatcher: that
 // is how a restarted daemon and --uninstall recognise it).
@@ -688,8 +688,10 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   s->rodata->cfg_local_redirect = cfg.benchLocalRedirect ? 1 : 0;
   bpf_map__set_max_entries(s->maps.svc_v1, cfg.maxServiceEntries);
   bpf_map__set_max_entries(s->maps.backends_v1, cfg.maxBackends);
-  bpf_map__set_max_entries(s->maps.be_stats_v1, cfg.maxBackends);
-  bpf_map__set_max_entries(s->maps.svc_stats_v1, cfg.maxSvcIds);
+  const auto beStride = static_cast<uint32_t>(possibleCpus());
+  s->rodata->cfg_be_stride = beStride;
+  bpf_map__set_max_entries(s->maps.be_stats_v2, cfg.maxBackends * beStride);
+  bpf_map__set_max_entries(s->maps.svc_stats_v2, cfg.maxSvcIds);
   bpf_map__set_max_entries(s->maps.ct_v2, cfg.maxCtEntries);
   bpf_map__set_max_entries(s->maps.ct_est_v2, cfg.maxCtEntries);
   bpf_map__set_max_entries(s->maps.maglev_v1, cfg.maxSvcIds);
@@ -707,11 +709,24 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
   if (!cfg.pin)
     for (bpf_map* m = bpf_object__next_map(s->obj, nullptr); m; m = bpf_object__next_map(s->obj, m))
       bpf_map__set_pin_path(m, nullptr);
+  // An earlier build's pins without be_stats_v2 (its owners are written
+  // below, before any program of this build runs).
+  std::error_code pinEc;
+  const bool freshBeSlots = !cfg.pin || !fs::exists(cfg.bpffs + "/" + SVCLB_MAP_BE_STATS, pinEc);
   if (int err = svclb_bpf__load(s); err != 0)
     return Error::fromErrno(err,
                             fmt::format("load BPF programs (pinned maps under {} that do not match "
                                         "this build or the --max-* sizes are refused)",
                                         cfg.bpffs));
+  {
+    auto m = BackendSlotsMapping::open(bpf_map__fd(s->maps.be_stats_v2), cfg.maxBackends, beStride);
+    if (!m) return m.error();
+    dp->beSlots_ = std::move(*m);
+  }
+  // Before the IPv6 halves below enter the running programs' pinned
+  // arrays: from then on programs of this build run.
+  if (freshBeSlots && cfg.pin)
+    if (auto st = dp->adoptBackendSlots(); !st) return st.error();
   // lb_filter_v1 all ones until the Syncer's adopt() writes the bitmap of
   // what the maps hold: meanwhile every packet takes the full path. A
   // restart from a build without this map (a new, empty one) would
@@ -756,6 +771,25 @@ Result<std::unique_ptr<Dataplane>> Dataplane::load(const DataplaneConfig& cfg) {
     for (const char* m : kRetiredMaps) std::filesystem::remove(cfg.bpffs + "/" + m, ec);
   }
   return dp;
+}
+
+// A new be_stats_v2 beside an earlier build's pinned backends: every live
+// backend's owner (else the programs would take its flows' CT entries for
+// stale ones) and the counts its be_stats_v1 held.
+Status Dataplane::adoptBackendSlots() {
+  auto slots = backendStats();
+  std::optional<StatsMap> old;
+  int oldFd = bpf_obj_get((cfg_.bpffs + "/be_stats_v1").c_str());
+  if (oldFd >= 0) old.emplace(oldFd, "be_stats_v1");
+  Status st;
+  auto rd = backends().forEachBatch([&](const uint32_t& id, const backend_value& v) {
+    if (!st || v.state == BE_STATE_EMPTY || id == 0) return;
+    st = slots.own(id, v.svc_id);
+    if (st && old) st = slots.add(id, old->lookup(id));
+  });
+  if (oldFd >= 0) close(oldFd);
+  if (!rd) return Error::fromErrno(rd.error().code, "read backends map");
+  return st;
 }
 
 Result<uint64_t> Dataplane::jiffies() const {
@@ -1208,10 +1242,7 @@ SockRevMap Dataplane::sockRev() const {
   return {bpf_map__fd(skel_->maps.sock_rev_v1), SVCLB_MAP_SOCK_REV};
 }
 StatsMap Dataplane::svcStats() const {
-  return {bpf_map__fd(skel_->maps.svc_stats_v1), SVCLB_MAP_SVC_STATS};
-}
-StatsMap Dataplane::backendStats() const {
-  return {bpf_map__fd(skel_->maps.be_stats_v1), SVCLB_MAP_BE_STATS};
+  return {bpf_map__fd(skel_->maps.svc_stats_v2), SVCLB_MAP_SVC_STATS};
 }
 AffinityMap Dataplane::affinity() const {
   return {bpf_map__fd(skel_->maps.affinity_v1), SVCLB_MAP_AFFINITY};

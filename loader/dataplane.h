@@ -189,7 +189,15 @@ class Dataplane {
   MaglevMap maglev() const;
   int maglevFd() const;  // the outer ARRAY_OF_MAPS (svcctl trace reads its tables)
   StatsMap svcStats() const;
-  StatsMap backendStats() const;
+  // be_stats_v2: each backend's owner and counters (maps/maps.h).
+  BackendSlots backendStats() const { return beSlots_->view(); }
+  // A frontend's counts: svc_stats_v2 plus every backend it owns (svclb_abi.h
+  // lb_stats; a scan of the backend ids: tests, fuzzing).
+  lb_stats frontendStats(uint32_t svcId) const {
+    lb_stats t = sumStats(svcStats().lookup(svcId));
+    addStats(t, backendStats().sumOwnedBy(svcId));
+    return t;
+  }
   DropsMap drops() const;
   CtEventsMap ctEvents() const;
   SrcRangeMap srcRanges() const;
@@ -259,6 +267,7 @@ class Dataplane {
   DataplaneConfig cfg_;
   ::svclb_bpf* skel_ = nullptr;
   Status setCtLifetimes();
+  Status adoptBackendSlots();
   Status resolveTcAttach();
   // Our program `progFd` on one tc hook of `ifname` in tcMode_.
   Status attachTcHook(const std::string& ifname, int ifindex, int progFd, bool egress);
@@ -271,6 +280,7 @@ class Dataplane {
   CtLifetimes ctLife_;
   struct bpf_link* sockIter_ = nullptr;  // svclb_sock_destroy_udp, attached on first use
   std::unique_ptr<FlowFilter> flowFilter_;
+  std::unique_ptr<BackendSlotsMapping> beSlots_;
 };
 
 // The network namespace cookie of the calling thread (SO_NETNS_COOKIE).

@@ -21,7 +21,7 @@ namespace svclb {
 class Dataplane;
 class Syncer;
 
-// svc_stats_v1 / be_stats_v1 summed over the CPUs.
+// A frontend's or backend's counters summed over the CPUs (svclb_abi.h lb_stats).
 struct TrafficCounters {
   uint64_t packets = 0, bytes = 0, replyPackets = 0, replyBytes = 0, flows = 0, rejects = 0;
 };

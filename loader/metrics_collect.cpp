@@ -67,11 +67,17 @@ CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer, const
     fc.key = key;
     fc.svcId = f.svcId;
     fc.maglev = f.master.algo == SVC_ALGO_MAGLEV;
-    fc.traffic = traffic(sumStats(svcStats.lookup(f.svcId)));
+    // A frontend's counts: its own (rejects, its freed backends') and its
+    // backends' (svclb_abi.h lb_stats).
+    lb_stats total = sumStats(svcStats.lookup(f.svcId));
     fc.backends.reserve(f.backends.size());
-    for (const auto& b : f.backends)
-      fc.backends.push_back({ntohl(b.value.addr), ntohs(b.value.port), b.id, b.value.state,
-                             traffic(sumStats(beStats.lookup(b.id))), b.addr6});
+    for (const auto& b : f.backends) {
+      const lb_stats be = sumStats(beStats.lookup(b.id));
+      addStats(total, be);
+      fc.backends.push_back(
+          {ntohl(b.value.addr), ntohs(b.value.port), b.id, b.value.state, traffic(be), b.addr6});
+    }
+    fc.traffic = traffic(total);
     // An externalTrafficPolicy: Local frontend's twin for this node's own
     // pods and processes (key.scope SVC_SCOPE_INTERNAL, the map order puts
     // it right after its frontend) counts as that frontend: its traffic is

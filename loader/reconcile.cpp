@@ -261,7 +261,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
       auto nid = plan.next.backendIds.allocate();
       if (!nid) return Error{ENOSPC, "backends map is full: " + nid.error().message};
       id = *nid;
-      plan.ops.emplace_back(mapop::ResetBeStats{id});
+      plan.ops.emplace_back(mapop::ResetBeStats{id, out.svcId});
     }
     plan.ops.emplace_back(mapop::PutBackend{id, v, b->ip6});
     out.backends.push_back({id, v, b->ip6});
@@ -363,7 +363,7 @@ Status planFrontend(const Frontend& want, const ActualFrontend* old, const SyncO
       out.backends.push_back(kept);
       continue;
     }
-    plan.ops.emplace_back(mapop::FreeBackend{b->id});
+    plan.ops.emplace_back(mapop::FreeBackend{b->id, out.svcId});
     plan.next.backendIds.release(b->id);
     changed = true;
   }

@@ -113,14 +113,20 @@ struct PutBackend {  // backends_v1[id] = value; an IPv6 one: backend6_v1[id] = 
   Ip6 addr6{};  // all zero: an IPv4 backend
   bool v6() const { return addr6 != Ip6{}; }
 };
-struct FreeBackend {  // backends_v1[id] zeroed: BE_STATE_EMPTY
+// backends_v1[id] zeroed (BE_STATE_EMPTY) and be_stats_v2[id] freed (owner
+// 0: its CT entries stop being valid). foldInto: the live frontend it was
+// removed from (0: none), whose svc_stats_v2 takes its counts first (a
+// Service's counts are its backends' plus those: svclb_abi.h lb_stats).
+struct FreeBackend {
   uint32_t id = 0;
+  uint32_t foldInto = 0;
 };
-struct ResetSvcStats {  // svc_stats_v1[svcId], every CPU's slot
+struct ResetSvcStats {  // svc_stats_v2[svcId], every CPU's slot
   uint32_t svcId = 0;
 };
-struct ResetBeStats {  // backend_stats_v1[id], every CPU's slot
+struct ResetBeStats {  // be_stats_v2: every CPU's slot of id zeroed and owned by svcId
   uint32_t id = 0;
+  uint32_t svcId = 0;
 };
 struct PutSvc {  // svc_v1: a slot (key.slot != 0) or the master (slot 0)
   svc_key key{};
@@ -207,7 +213,7 @@ std::vector<size_t> writeOrder(const std::vector<MapOp>& ops);
 // The groups a run is regrouped into, in their write order; each group is
 // one typed batch write (maps/maps.h: resetBatch, updateBatch).
 enum class BatchGroup : uint8_t {
-  SvcStatsResets,      // svc_stats_v1, every CPU's slot zeroed
+  SvcStatsResets,      // svc_stats_v2, every CPU's slot zeroed
   BackendStatsResets,  // backend_stats_v1
   BackendEntries,      // backends_v1
   Slots,               // svc_v1 and svc6_v1, slot != 0

@@ -256,9 +256,20 @@ backend6_value backend6Value(const mapop::PutBackend& op) {
 
 // One op as its own map write.
 struct WriteOne {
+  // A freed backend's counts into its frontend's svc_stats_v2, CPU by CPU.
+  // A reject the program counts there meanwhile (microseconds) is lost.
+  Status fold(uint32_t id, uint32_t svcId) {
+    const std::vector<lb_stats> be = beStats.lookup(id);
+    std::vector<lb_stats> sum = svcStats.lookup(svcId);
+    if (sum.empty()) return Error::fromErrno(errno, "read map " SVCLB_MAP_SVC_STATS);
+    for (size_t c = 0; c < be.size(); ++c) addStats(sum[std::min(c, sum.size() - 1)], be[c]);
+    return svcStats.update(svcId, sum);
+  }
+
   ServiceMap svc;
   BackendMap backends;
-  StatsMap svcStats, beStats;
+  StatsMap svcStats;
+  BackendSlots beStats;
   SrcRangeMap ranges;
   MaglevMap maglev;
   Service6Map svc6;
@@ -273,10 +284,13 @@ struct WriteOne {
   Status operator()(const mapop::PutSvc6& op) { return svc6.update(op.key, op.value); }
   Status operator()(const mapop::DeleteSvc6& op) { return svc6.erase(op.key); }
   Status operator()(const mapop::FreeBackend& op) {
+    if (op.foldInto)
+      if (auto st = fold(op.id, op.foldInto); !st) return st;
+    if (auto st = beStats.own(op.id, 0); !st) return st;
     return backends.update(op.id, backend_value{});
   }
   Status operator()(const mapop::ResetSvcStats& op) { return svcStats.reset(op.svcId); }
-  Status operator()(const mapop::ResetBeStats& op) { return beStats.reset(op.id); }
+  Status operator()(const mapop::ResetBeStats& op) { return beStats.own(op.id, op.svcId); }
   Status operator()(const mapop::PutSvc& op) { return svc.update(op.key, op.value); }
   Status operator()(const mapop::DeleteSvc& op) { return svc.erase(op.key); }
   Status operator()(const mapop::PutMaglev& op) { return maglev.put(op.svcId, op.table); }
@@ -306,10 +320,12 @@ Status Syncer::writeGroup(BatchGroup g, const std::vector<MapOp>& ops,
       return dp_.svcStats().resetBatch(ids);
     }
     case BatchGroup::BackendStatsResets: {
-      std::vector<uint32_t> ids;
-      ids.reserve(idx.size());
-      for (size_t k : idx) ids.push_back(std::get<mapop::ResetBeStats>(ops[k]).id);
-      return dp_.backendStats().resetBatch(ids);
+      auto slots = dp_.backendStats();
+      for (size_t k : idx) {
+        const auto& op = std::get<mapop::ResetBeStats>(ops[k]);
+        if (auto st = slots.own(op.id, op.svcId); !st) return st;
+      }
+      return {};
     }
     case BatchGroup::BackendEntries: {
       // IPv6 backends' addresses (backend6_v1) before their entries.
@@ -532,7 +548,7 @@ Result<size_t> Syncer::freeDrained(const std::set<uint32_t>& live,
       if (b.value.state != BE_STATE_REMOVED || b.removedAt >= walkStart || live.count(b.id))
         continue;
       if (!next) next = &(plan.next.frontends[k] = fe);
-      plan.ops.emplace_back(mapop::FreeBackend{b.id});
+      plan.ops.emplace_back(mapop::FreeBackend{b.id, fe.retired ? 0 : fe.svcId});
       plan.next.backendIds.release(b.id);
       std::erase_if(next->backends, [&](const ActualBackend& x) { return x.id == b.id; });
       ++freed;

@@ -1,7 +1,9 @@
 #include "maps/maps.h"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 
+#include <atomic>
 #include <cstring>
 
 namespace svclb {
@@ -82,16 +84,86 @@ Status MaglevMap::erase(uint32_t svcId) {
   return {};
 }
 
+std::vector<lb_stats> BackendSlots::lookup(uint32_t id) const {
+  std::vector<lb_stats> out;
+  if (id >= ids_) return out;
+  out.reserve(stride_);
+  const be_slot* slot = base_ + static_cast<size_t>(id) * stride_;
+  for (uint32_t c = 0; c < stride_; ++c) {
+    // The programs' counters are plain 64-bit stores: read each whole.
+    const lb_stats& s = slot[c].s;
+    auto ld = [](const __u64& v) {
+      return std::atomic_ref<const __u64>(v).load(std::memory_order_relaxed);
+    };
+    out.push_back({ld(s.packets), ld(s.bytes), ld(s.reply_packets), ld(s.reply_bytes), ld(s.flows),
+                   ld(s.rejects)});
+  }
+  return out;
+}
+
+uint32_t BackendSlots::owner(uint32_t id) const {
+  if (id >= ids_) return 0;
+  return std::atomic_ref<const __u32>(base_[static_cast<size_t>(id) * stride_].svc_id)
+      .load(std::memory_order_acquire);
+}
+
+lb_stats BackendSlots::sumOwnedBy(uint32_t svcId) const {
+  lb_stats t{};
+  if (svcId == 0) return t;
+  for (uint32_t id = 1; id < ids_; ++id)
+    if (owner(id) == svcId) addStats(t, sumStats(lookup(id)));
+  return t;
+}
+
+Status BackendSlots::own(uint32_t id, uint32_t svcId) {
+  if (id >= ids_)
+    return Error{ERANGE, fmt::format("backend id {} past map " SVCLB_MAP_BE_STATS, id)};
+  be_slot* slot = base_ + static_cast<size_t>(id) * stride_;
+  for (uint32_t c = 0; c < stride_; ++c) {
+    auto& s = slot[c].s;
+    for (__u64* v : {&s.packets, &s.bytes, &s.reply_packets, &s.reply_bytes, &s.flows, &s.rejects})
+      std::atomic_ref<__u64>(*v).store(0, std::memory_order_relaxed);
+    std::atomic_ref<__u32>(slot[c].svc_id).store(svcId, std::memory_order_release);
+  }
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return {};
+}
+
+Status BackendSlots::add(uint32_t id, const std::vector<lb_stats>& perCpu) {
+  if (id >= ids_)
+    return Error{ERANGE, fmt::format("backend id {} past map " SVCLB_MAP_BE_STATS, id)};
+  be_slot* slot = base_ + static_cast<size_t>(id) * stride_;
+  for (size_t i = 0; i < perCpu.size(); ++i) {
+    addStats(slot[std::min<size_t>(i, stride_ - 1)].s, perCpu[i]);
+  }
+  return {};
+}
+
+Result<std::unique_ptr<BackendSlotsMapping>> BackendSlotsMapping::open(int fd, uint32_t ids,
+                                                                       uint32_t stride) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t bytes = static_cast<size_t>(ids) * stride * sizeof(be_slot);
+  const size_t len = (bytes + page - 1) / page * page;
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) return Error::fromErrno(errno, "mmap of map " SVCLB_MAP_BE_STATS);
+  return std::unique_ptr<BackendSlotsMapping>(
+      new BackendSlotsMapping(static_cast<be_slot*>(p), len, ids, stride));
+}
+
+BackendSlotsMapping::~BackendSlotsMapping() { munmap(base_, len_); }
+
+void addStats(lb_stats& to, const lb_stats& a) {
+  to.packets += a.packets;
+  to.bytes += a.bytes;
+  to.reply_packets += a.reply_packets;
+  to.reply_bytes += a.reply_bytes;
+  to.flows += a.flows;
+  to.rejects += a.rejects;
+}
+
 lb_stats sumStats(const std::vector<lb_stats>& perCpu) {
   lb_stats t{};
-  for (const auto& s : perCpu) {
-    t.packets += s.packets;
-    t.bytes += s.bytes;
-    t.reply_packets += s.reply_packets;
-    t.reply_bytes += s.reply_bytes;
-    t.flows += s.flows;
-    t.rejects += s.rejects;
-  }
+  for (const auto& s : perCpu) addStats(t, s);
   return t;
 }
 

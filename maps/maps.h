@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -148,6 +149,14 @@ class PerCpuArray {
       return Error::fromErrno(errno, "reset of map " + name_);
     return {};
   }
+  // Sets idx's per-CPU values (one per possible CPU).
+  Status update(uint32_t idx, const std::vector<V>& perCpu) {
+    if (perCpu.size() != static_cast<size_t>(ncpu_))
+      return Error{EINVAL, "update of map " + name_ + ": one value per possible CPU"};
+    if (bpf_map_update_elem(fd_, &idx, perCpu.data(), BPF_ANY) != 0)
+      return Error::fromErrno(errno, "update of map " + name_);
+    return {};
+  }
   // reset() of every id, by batch updates.
   Status resetBatch(std::span<const uint32_t> ids) {
     static_assert(sizeof(V) % 8 == 0, "per-CPU values are 8-byte aligned");
@@ -211,6 +220,57 @@ using SockRev6Map = TypedMap<sock_rev6_key, sock_rev6_value>;
 using L2NdpMap = TypedMap<l2_ndp_key, l2_arp_value>;
 using Frag6Map = TypedMap<frag6_key, frag_value>;
 
+// be_stats_v2 (svclb_abi.h struct be_slot) as mapped by BackendSlotsMapping:
+// each backend id's owner and counters, one slot per possible CPU. A view:
+// the mapping must outlive it.
+class BackendSlots {
+ public:
+  BackendSlots() = default;
+  BackendSlots(be_slot* base, uint32_t ids, uint32_t stride)
+      : base_(base), ids_(ids), stride_(stride) {}
+  // Backend `id`'s counters, one per CPU as PerCpuArray::lookup (empty past
+  // the map).
+  std::vector<lb_stats> lookup(uint32_t id) const;
+  // Its owner (svc_id; 0: free), 0 past the map.
+  uint32_t owner(uint32_t id) const;
+  // The counts of every backend `svcId` owns (a scan of the ids: tests).
+  lb_stats sumOwnedBy(uint32_t svcId) const;
+  // Every CPU's slot of `id`: zero counters, then the owner `svcId` (0:
+  // the id is free; its CT entries are no longer valid).
+  Status own(uint32_t id, uint32_t svcId);
+  // Adds per-CPU counts to `id`'s slots (CPU i's to slot i; more values
+  // than slots go to the last). Plain adds: for slots no program counts in
+  // yet (a new map, Dataplane::adoptBackendSlots).
+  Status add(uint32_t id, const std::vector<lb_stats>& perCpu);
+  uint32_t stride() const { return stride_; }
+
+ private:
+  be_slot* base_ = nullptr;
+  uint32_t ids_ = 0;
+  uint32_t stride_ = 1;
+};
+
+// be_stats_v2 mmapped (an ARRAY of ids * stride slots, BPF_F_MMAPABLE; `fd`
+// borrowed: it must outlive this object).
+class BackendSlotsMapping {
+ public:
+  static Result<std::unique_ptr<BackendSlotsMapping>> open(int fd, uint32_t ids, uint32_t stride);
+  ~BackendSlotsMapping();
+  BackendSlotsMapping(const BackendSlotsMapping&) = delete;
+  BackendSlotsMapping& operator=(const BackendSlotsMapping&) = delete;
+  BackendSlots view() const { return {base_, ids_, stride_}; }
+
+ private:
+  BackendSlotsMapping(be_slot* base, size_t len, uint32_t ids, uint32_t stride)
+      : base_(base), len_(len), ids_(ids), stride_(stride) {}
+  be_slot* base_;
+  size_t len_;
+  uint32_t ids_;
+  uint32_t stride_;
+};
+
+// to += a, counter by counter.
+void addStats(lb_stats& to, const lb_stats& a);
 // Sums a per-CPU lb_stats value.
 lb_stats sumStats(const std::vector<lb_stats>& perCpu);
 drop_stats sumDrops(const std::vector<drop_stats>& perCpu);

@@ -24,8 +24,8 @@
 #define SVCLB_MAP_BACKENDS   "backends_v1"
 #define SVCLB_MAP_CT	     "ct_v2"
 #define SVCLB_MAP_CT_EST     "ct_est_v2"
-#define SVCLB_MAP_SVC_STATS  "svc_stats_v1"
-#define SVCLB_MAP_BE_STATS   "be_stats_v1"
+#define SVCLB_MAP_SVC_STATS  "svc_stats_v2"
+#define SVCLB_MAP_BE_STATS   "be_stats_v2"
 #define SVCLB_MAP_DROPS	     "drops_v1"
 #define SVCLB_MAP_SOCK_REV   "sock_rev_v1"
 #define SVCLB_MAP_MAGLEV     "maglev_v1"
@@ -433,11 +433,15 @@ struct sock_flow {
 #define SVCLB_SOCK_LB_NODE 0
 #define SVCLB_SOCK_LB_ALL  1
 
-/* Per-CPU counters, indexed by svc_id (svc_stats) or backend id (be_stats).
- * packets/bytes: client->service packets translated on the packet path
- * (bytes = IP total length); reply_*: backend->client packets reverse
- * translated; flows: new connections balanced (packet path CT creations and
- * socket-level connects/sends). */
+/* Counters. packets/bytes: client->service packets translated on the
+ * packet path (bytes = IP total length); reply_*: backend->client packets
+ * reverse translated; flows: new connections balanced (packet path CT
+ * creations and socket-level connects/sends).
+ * A backend's are counted in its be_slot (be_stats_v2, below). A Service
+ * frontend's are those of its backends plus its svc_stats_v2[svc_id]
+ * (per-CPU array): its rejects, and what svclbd folded in from its backends
+ * it freed (loader/syncer.cpp), so a translated packet touches one line of
+ * counters, not two. */
 struct lb_stats {
 	__u64 packets;
 	__u64 bytes;
@@ -445,6 +449,20 @@ struct lb_stats {
 	__u64 reply_bytes;
 	__u64 flows;
 	__u64 rejects; /* new flows refused: no usable endpoint (RST/ICMP/ECONNREFUSED) */
+};
+
+/* be_stats_v2: an ARRAY (BPF_F_MMAPABLE, so page aligned: each slot is
+ * one cache line) of one slot per backend id and CPU, at id * stride + cpu
+ * (stride: .rodata cfg_be_stride, the possible CPUs). A slot holds its
+ * backend's owner, written by svclbd in every CPU's slot when it allocates
+ * (the frontend's svc_id) and frees (0) the id: a CT entry's backend is
+ * valid only while its owner is the entry's svc_id. The packet path reads
+ * the owner and counts in the same line. */
+struct be_slot {
+	__u32 svc_id; /* owner; 0: free */
+	__u32 pad;
+	struct lb_stats s;
+	__u64 pad2;
 };
 
 /* Drop reasons: index into the drops per-CPU array. A BPF helper returns
@@ -690,6 +708,7 @@ struct mon_state {
 	__u64 ring_full;    /* events lost: no room in the ring buffer */
 };
 SVCLB_ABI_ASSERT(sizeof(struct mon_state) == 32, "mon_state: 4 counters");
+SVCLB_ABI_ASSERT(sizeof(struct be_slot) == 64, "be_slot: one cache line");
 SVCLB_ABI_ASSERT(sizeof(struct mon_event6) == 56, "mon_event6: 56 bytes, no implicit padding");
 SVCLB_ABI_ASSERT(sizeof(struct svc6_key) == 24, "svc6_key: no implicit padding");
 SVCLB_ABI_ASSERT(sizeof(struct ct6_key) == 40, "ct6_key: no implicit padding");

@@ -247,18 +247,14 @@ static __always_inline FAM_CT_VALUE *FN(ct, single_reply)(const FAM_PKT *p, __u3
 							  FAM_CT_KEY *fk, void **map)
 {
 	FAM_BE_REV_VALUE *r = FN(ct, be_rev)(p->saddr, p->sport, p->proto);
-	struct backend_value *be;
 	FAM_CT_VALUE *ct;
-	__u32 bid;
 
 	if (!r)
 		return NULL;
 	ct = FN(ct, single_find)(r, p->proto, p->saddr, p->sport, p->daddr, p->dport, fk, map);
 	if (!ct || !FN(ct, usable)(ct, p, now))
 		return NULL;
-	bid = ct->backend_id;
-	be = bpf_map_lookup_elem(&backends_v1, &bid);
-	if (!be || be->state == BE_STATE_EMPTY || be->svc_id != ct->svc_id)
+	if (!be_owned(ct->backend_id, ct->svc_id))
 		return NULL;
 	return ct;
 }
@@ -477,10 +473,7 @@ static __always_inline FAM_CT_VALUE *FN(ct, lookup)(const FAM_PKT *p, const FAM_
 			ct = NULL;
 	}
 	if (ct && ct->dir == CT_DIR_FORWARD) {
-		__u32 bid = ct->backend_id;
-		struct backend_value *be = bpf_map_lookup_elem(&backends_v1, &bid);
-
-		if (!be || be->state == BE_STATE_EMPTY || be->svc_id != ct->svc_id) {
+		if (!be_owned(ct->backend_id, ct->svc_id)) {
 			if (*map == &FAM_CT_EST_MAP)
 				est_stale = 1;
 			ct = NULL;

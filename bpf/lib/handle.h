@@ -129,7 +129,7 @@ static __always_inline int lb4_single_hit(struct __ctx_buff *ctx, const struct p
 		.dport = p->dport,
 		.proto = p->proto,
 	};
-	struct backend_value *be;
+	struct be_slot *be;
 	struct ct_value *ct;
 	__u32 now, bid;
 
@@ -147,8 +147,8 @@ static __always_inline int lb4_single_hit(struct __ctx_buff *ctx, const struct p
 	    !ct4_alive(ct, p->proto, now))
 		return 0;
 	bid = ct->backend_id;
-	be = bpf_map_lookup_elem(&backends_v1, &bid);
-	if (!be || be->state == BE_STATE_EMPTY || be->svc_id != ct->svc_id)
+	be = be_owned(bid, ct->svc_id);
+	if (!be)
 		return 0;
 	if (ct->last_seen != now)
 		ct->last_seen = now; /* at most one write per tick */
@@ -157,7 +157,7 @@ static __always_inline int lb4_single_hit(struct __ctx_buff *ctx, const struct p
 	*ret = nat4_rewrite(ctx, p, 1, ct->nat_addr, ct->nat_port);
 	if (*ret == 0) {
 		*ret = CTX_ACT_OK;
-		lb_account(LB_DNAT, v->svc_id, bid, 0, p->tot_len);
+		stats_fwd(&be->s, p->tot_len, 0);
 	}
 	return 1;
 }

@@ -38,7 +38,7 @@ static __always_inline int FN(lb, apply_inline)(struct __ctx_buff *ctx, const FA
 			ret = FN(lb, local_redirect)(ctx, p, v, fib);
 	}
 	if (ret >= 0)
-		lb_account(action, v->svc_id, v->backend_id, v->new_flow, p->tot_len);
+		lb_account(action, v->backend_id, v->new_flow, p->tot_len);
 	return ret;
 }
 
@@ -109,7 +109,7 @@ static __always_inline int FN(lb, handle)(struct __ctx_buff *ctx, const FAM_PKT 
 	if (action == -DROP_NO_BACKEND) {
 		ret = FAM_REJECT(ctx, p);
 		if (ret >= 0) {
-			stats_reject(&svc_stats_v1, v->svc_id);
+			stats_reject(&svc_stats_v2, v->svc_id);
 			if (mon_on())
 				FAM_MON_PACKET(MON_EV_REJECT, DROP_NO_BACKEND, p, v->svc_id,
 					       ctx_ingress_ifindex(ctx), (__u32)mode);

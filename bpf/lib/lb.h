@@ -111,17 +111,18 @@ static __always_inline int lb6_backend_addr(__u32 id, const struct backend_value
 #include "lib/lb_fam.h"
 #include "lib/family_end.h"
 
-/* Counts a translated packet once per direction (either family). */
-static __always_inline void lb_account(int action, __u32 svc_id, __u32 backend_id, int new_flow,
-				       __u32 bytes)
+/* Counts a translated packet once per direction (either family), in its
+ * backend's slot: its Service's count is its backends' (struct lb_stats). */
+static __always_inline void lb_account(int action, __u32 backend_id, int new_flow, __u32 bytes)
 {
-	if (action == LB_DNAT) {
-		stats_fwd(&svc_stats_v1, svc_id, bytes, new_flow);
-		stats_fwd(&be_stats_v1, backend_id, bytes, new_flow);
-	} else {
-		stats_reply(&svc_stats_v1, svc_id, bytes);
-		stats_reply(&be_stats_v1, backend_id, bytes);
-	}
+	struct be_slot *b = be_slot(backend_id);
+
+	if (!b)
+		return;
+	if (action == LB_DNAT)
+		stats_fwd(&b->s, bytes, new_flow);
+	else
+		stats_reply(&b->s, bytes);
 }
 
 #endif

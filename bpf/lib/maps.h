@@ -58,15 +58,18 @@ SVCLB_MAP struct {
 	__type(key, __u32);
 	__type(value, struct lb_stats);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} svc_stats_v1 SEC(".maps");
+} svc_stats_v2 SEC(".maps");
 
+/* One be_slot per backend id and CPU (maps/svclb_abi.h; max_entries set by
+ * the daemon: its --max-backends times cfg_be_stride). */
 SVCLB_MAP struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, SVCLB_DEFAULT_BACKENDS);
 	__type(key, __u32);
-	__type(value, struct lb_stats);
+	__type(value, struct be_slot);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} be_stats_v1 SEC(".maps");
+} be_stats_v2 SEC(".maps");
 
 SVCLB_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -385,6 +388,10 @@ SVCLB_VAR(const volatile __u32 cfg_local_redirect, 0);
  * verifier knows its value, so the daemon's programs (0) carry neither the
  * read nor the branch. */
 SVCLB_VAR(const volatile __u32 cfg_tc_csum_helpers, 0);
+
+/* be_stats_v2's slots per backend id: the possible CPUs, set by the daemon
+ * before load (.rodata). */
+SVCLB_VAR(const volatile __u32 cfg_be_stride, 1);
 
 /* CT lifetimes in ticks, written by the daemon after load from the kernel's
  * HZ (.data is mmapped: plain loads here, no helper call). The initial

@@ -33,8 +33,12 @@ static __always_inline int FN(sock, count_flow)(struct bpf_sock_addr *ctx, __u32
 		f->addr = addr;
 		f->port = port;
 	}
-	stats_flow(&svc_stats_v1, svc_id);
-	stats_flow(&be_stats_v1, id);
+	{
+		struct be_slot *b = be_slot(id);
+
+		if (b)
+			b->s.flows++;
+	}
 	return f != NULL;
 }
 
@@ -61,10 +65,12 @@ static __always_inline void FN(sock, count_skb)(struct __sk_buff *skb, int egres
 	    !FAM_ADDR_EQ(peer, f->addr))
 		return;
 	{
-		__u32 segs = skb->gso_segs ? skb->gso_segs : 1;
+		/* A socket outliving its backend's id counts no more (the id
+		 * may be another Service's by now). */
+		struct be_slot *b = be_owned(f->backend_id, f->svc_id);
 
-		stats_packets(&svc_stats_v1, f->svc_id, segs, skb->len, !egress);
-		stats_packets(&be_stats_v1, f->backend_id, segs, skb->len, !egress);
+		if (b)
+			stats_packets(&b->s, skb->gso_segs ? skb->gso_segs : 1, skb->len, !egress);
 	}
 }
 
@@ -162,7 +168,7 @@ static __always_inline int FN(sock, translate)(struct bpf_sock_addr *ctx, __u8 p
 		hash_3words((__u32)cookie, (__u32)(cookie >> 32), FAM_ADDR_FOLD(vip)),
 		proto == IPPROTO_UDP, &be);
 	if (id == -DROP_NO_BACKEND)
-		stats_reject(&svc_stats_v1, svc->svc_id);
+		stats_reject(&svc_stats_v2, svc->svc_id);
 	if (id < 0) {
 		*svc_id = svc->svc_id;
 		return id;

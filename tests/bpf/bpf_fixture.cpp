@@ -178,9 +178,7 @@ uint32_t BpfEnv::backendId(const FrontendKey& k, uint32_t addr, uint16_t port) c
   return 0;
 }
 
-lb_stats BpfEnv::svcStats(const FrontendKey& k) const {
-  return sumStats(dp_->svcStats().lookup(svcId(k)));
-}
+lb_stats BpfEnv::svcStats(const FrontendKey& k) const { return dp_->frontendStats(svcId(k)); }
 lb_stats BpfEnv::backendStats(uint32_t id) const {
   return sumStats(dp_->backendStats().lookup(id));
 }

@@ -117,6 +117,7 @@ TEST_F(V6Fuzz, RandomAndMutatedFramesMatchTheModel) {
     b.proto = s.proto;
     b.state = BE_STATE_ACTIVE;
     b.svc_id = s.svcId;
+    ASSERT_TRUE(dp().backendStats().own(s.beId, s.svcId));
     ASSERT_TRUE(dp().backends().update(s.beId, b));
     backend6_value a{};
     std::memcpy(&a.addr, ip6(kBe).data(), 16);

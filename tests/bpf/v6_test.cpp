@@ -76,6 +76,7 @@ class V6Base : public BpfEnv {
       b.proto = proto;
       b.state = bes[i].state;
       b.svc_id = svcId;
+      EXPECT_TRUE(dp().backendStats().own(id, svcId));
       EXPECT_TRUE(dp().backends().update(id, b));
       backend6_value a{};
       a.addr = toV6(bes[i].addr);
@@ -103,18 +104,7 @@ class V6Base : public BpfEnv {
     ASSERT_TRUE(dp().services6().update(k, *m));
   }
   RunResult runTc(const Bytes& in) { return run(Prog::Tc, in); }
-  lb_stats statsOf(uint32_t svcId) {
-    lb_stats sum{};
-    for (const auto& s : dp().svcStats().lookup(svcId)) {
-      sum.packets += s.packets;
-      sum.bytes += s.bytes;
-      sum.reply_packets += s.reply_packets;
-      sum.reply_bytes += s.reply_bytes;
-      sum.flows += s.flows;
-      sum.rejects += s.rejects;
-    }
-    return sum;
-  }
+  lb_stats statsOf(uint32_t svcId) { return dp().frontendStats(svcId); }
   uint64_t dropsOf(uint32_t reason) { return drops(reason).packets; }
 };
 
@@ -529,6 +519,7 @@ TEST_F(V6, AFlowWhoseBackendWasRemovedIsBalancedAgain) {
   v.backend_id = kept;
   ASSERT_TRUE(dp().services6().update(s1, v));
   setMaster(kVip6, 53, kUdp, [](svc_value& m) { m.count = m.total = 1; });
+  ASSERT_TRUE(dp().backendStats().own(gone, 0));
   ASSERT_TRUE(dp().backends().update(gone, backend_value{}));
   r = runTc(q.build());
   EXPECT_EQ(testlib::ip6str(parse6(r.out)->daddr), first == kBe1 ? kBe2 : kBe1);

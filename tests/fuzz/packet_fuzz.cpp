@@ -1949,7 +1949,7 @@ std::string Fuzzer::checkCounters() {
   std::string bad;
   lb_stats sum{};
   for (const auto& [k, af] : actual_) {
-    lb_stats got = sumStats(dp_->svcStats().lookup(af->svcId));
+    lb_stats got = dp_->frontendStats(af->svcId);
     lb_stats want = expSvc_[af->svcId];
     sum.packets += got.packets;
     sum.reply_packets += got.reply_packets;

@@ -34,13 +34,13 @@ struct OpFields {
            bytes(op.addr6.data(), op.addr6.size());
   }
   std::string operator()(const mapop::FreeBackend& op) const {
-    return " id " + std::to_string(op.id);
+    return " id " + std::to_string(op.id) + " fold " + std::to_string(op.foldInto);
   }
   std::string operator()(const mapop::ResetSvcStats& op) const {
     return " svc " + std::to_string(op.svcId);
   }
   std::string operator()(const mapop::ResetBeStats& op) const {
-    return " id " + std::to_string(op.id);
+    return " id " + std::to_string(op.id) + " svc " + std::to_string(op.svcId);
   }
   std::string operator()(const mapop::PutSvc& op) const {
     return " key " + bytes(&op.key, sizeof op.key) + " val " + bytes(&op.value, sizeof op.value);

@@ -69,13 +69,14 @@ struct Describe {
            std::to_string(op.value.svc_id);
   }
   std::string operator()(const mapop::FreeBackend& op) const {
-    return "FreeBackend " + std::to_string(op.id);
+    return "FreeBackend " + std::to_string(op.id) +
+           (op.foldInto ? " fold into svc " + std::to_string(op.foldInto) : "");
   }
   std::string operator()(const mapop::ResetSvcStats& op) const {
     return "ResetSvcStats " + std::to_string(op.svcId);
   }
   std::string operator()(const mapop::ResetBeStats& op) const {
-    return "ResetBeStats " + std::to_string(op.id);
+    return "ResetBeStats " + std::to_string(op.id) + " svc " + std::to_string(op.svcId);
   }
   std::string operator()(const mapop::PutSvc& op) const {
     if (op.key.slot == 0)
@@ -154,9 +155,9 @@ TEST(ReconcilePlan, NewFrontendWritesBackendsThenSlotsThenMasterLast) {
   Plan p = step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})});
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "ResetSvcStats 1",
-                             "ResetBeStats 1",
+                             "ResetBeStats 1 svc 1",
                              "PutBackend 1 10.244.1.11:8080 active svc 1",
-                             "ResetBeStats 2",
+                             "ResetBeStats 2 svc 1",
                              "PutBackend 2 10.244.1.12:8080 active svc 1",
                              "PutSvc " + kWebKey + " slot1 -> be 1",
                              "PutSvc " + kWebKey + " slot2 -> be 2",
@@ -227,7 +228,7 @@ TEST(ReconcilePlan, AddingOneBackendWritesOnlyItItsSlotAndMaster) {
   Plan p = step(
       a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12"), be("10.244.1.13")})});
   EXPECT_EQ(describe(p), (std::vector<std::string>{
-                             "ResetBeStats 3",
+                             "ResetBeStats 3 svc 1",
                              "PutBackend 3 10.244.1.13:8080 active svc 1",
                              "PutSvc " + kWebKey + " slot3 -> be 3",
                              "PutSvc " + kWebKey + " master svc 1 count 3 total 3",
@@ -244,7 +245,7 @@ TEST(ReconcilePlan, RemovingBackendWritesMasterBeforeSlotDeleteAndFree) {
                              "PutSvc " + key + " slot2 -> be 3",
                              "PutSvc " + key + " master svc 1 count 2 total 2",
                              "DeleteSvc " + key + " slot3",
-                             "FreeBackend 2",
+                             "FreeBackend 2 fold into svc 1",
                          }));
   EXPECT_FALSE(a.backendIds.used(2));
   EXPECT_EQ(a.frontends.begin()->second.slots, (std::vector<uint32_t>{1, 3}));
@@ -377,7 +378,7 @@ TEST(ReconcilePlan, KeepRemovedTcpOffFreesAtOnce) {
   ActualState a = emptyState();
   step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11"), be("10.244.1.12")})}, opts);
   Plan p = step(a, {fe("10.96.0.10", 80, kTcp, {be("10.244.1.11")})}, opts);
-  EXPECT_EQ(describe(p).back(), "FreeBackend 2");
+  EXPECT_EQ(describe(p).back(), "FreeBackend 2 fold into svc 1");
   EXPECT_FALSE(a.backendIds.used(2));
 }
 
@@ -472,9 +473,9 @@ TEST(ReconcilePlan, TerminatingNotServingGetsBackendEntryButNoSlot) {
   EXPECT_EQ(a.frontends.at(web).slots, (std::vector<uint32_t>{idOf(a, web, "10.244.1.12", 8080)}));
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "ResetSvcStats 1",
-                             "ResetBeStats 1",
+                             "ResetBeStats 1 svc 1",
                              "PutBackend 1 10.244.1.12:8080 active svc 1",
-                             "ResetBeStats 2",
+                             "ResetBeStats 2 svc 1",
                              "PutBackend 2 10.244.1.11:8080 terminating svc 1",
                              "PutSvc " + kWebKey + " slot1 -> be 1",
                              "PutSvc " + kWebKey + " master svc 1 count 1 total 1",
@@ -491,9 +492,9 @@ TEST(ReconcilePlan, NotReadyBackendsOfTcpKeepAnEntryButNoSlot) {
                         be("10.244.1.12", 8080, EndpointState::NotReady, true)})});
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "ResetSvcStats 1",
-                             "ResetBeStats 1",
+                             "ResetBeStats 1 svc 1",
                              "PutBackend 1 10.244.1.11:8080 not-ready svc 1",
-                             "ResetBeStats 2",
+                             "ResetBeStats 2 svc 1",
                              "PutBackend 2 10.244.1.12:8080 not-ready svc 1",
                              "PutSvc " + kWebKey + " master svc 1 count 0 total 0",
                          }));
@@ -511,7 +512,7 @@ TEST(ReconcilePlan, NotServingBackendsOfUdpGetNothing) {
                         be("10.244.1.13", 5353, EndpointState::Terminating, true)})});
   EXPECT_EQ(describe(p), (std::vector<std::string>{
                              "ResetSvcStats 1",
-                             "ResetBeStats 1",
+                             "ResetBeStats 1 svc 1",
                              "PutBackend 1 10.244.1.13:5353 terminating svc 1",
                              "PutSvc 10.96.0.10:53/17 slot1 -> be 1",
                              "PutSvc 10.96.0.10:53/17 master svc 1 count 0 total 1",
