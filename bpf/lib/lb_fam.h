@@ -413,7 +413,15 @@ static __always_inline int FN(lb, decide)(const FAM_PKT *p, FAM_VERDICT *v, void
 			goto untracked;
 		return LB_PASS;
 	}
-	ct = FN(ct, lookup)(p, &ck, now, &map);
+	/* A TCP SYN from a client tuple that is no CT entry's client side
+	 * (flow_filter_v1 has no false negatives) has no entry to find: no
+	 * lookup. Its new flow sets that very slot, so the read costs no
+	 * line of its own. */
+	if (p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
+	    !flowf_maybe(FAM_ADDR_FOLD(p->saddr), p->sport))
+		ct = NULL;
+	else
+		ct = FN(ct, lookup)(p, &ck, now, &map);
 	if (ct)
 		return FN(lb, tracked)(map, ct, &ck, p, now, v);
 	/* A later fragment never makes a new flow (lib/frag.h). */

@@ -45,6 +45,22 @@ class FlowFilterTest : public BpfTestP<Prog> {
     v.last_seen = lastSeen;
     ASSERT_TRUE(dp().conntrack().update(k, v).ok());
   }
+  // A single-entry flow's FORWARD entry written by hand (its slot left
+  // clear): kClient:cport -> kVip:80 sent to kBe:8080.
+  void handForward(uint16_t cport) {
+    const FrontendKey web{ip4(kVip), 80, kTcp};
+    ct_key k{};
+    k.saddr = htonl(ip4(kClient)), k.daddr = htonl(ip4(kVip));
+    k.sport = htons(cport), k.dport = htons(80), k.proto = kTcp;
+    ct_value v{};
+    v.dir = CT_DIR_FORWARD;
+    v.flags = CT_F_SINGLE;
+    v.nat_addr = htonl(ip4(kBe)), v.nat_port = htons(8080);
+    v.backend_id = backendId(web, ip4(kBe), 8080);
+    v.svc_id = svcId(web);
+    v.last_seen = now();
+    ASSERT_TRUE(dp().conntrack().update(k, v).ok());
+  }
   // The backend's answer to kClient:cport as it leaves the program.
   std::optional<FiveTuple> answer(uint16_t cport) {
     const Bytes in = PacketBuilder::tcp(kBe, 8080, kClient, cport, kTcpAck).payload(8).build();
@@ -95,6 +111,41 @@ TEST_P(FlowFilterTest, AnAnswerWithoutASlotSkipsTheLookupsUntilARebuildFindsItsE
   ASSERT_TRUE(ff().rebuild(std::chrono::milliseconds(0)).ok());
   EXPECT_TRUE(slot(kClient, 42002));
   EXPECT_FALSE(slot(kClient, 42000));
+}
+
+// A bare SYN from a client tuple whose slot is clear takes no CT lookup
+// (lb4_decide): an entry that bypassed the packet path is not seen, the SYN
+// is a new flow; once a rebuild set the slot, a SYN on such a tuple finds
+// its entry (a tracked flow, not balanced anew).
+TEST_P(FlowFilterTest, ASynWithoutASlotIsANewFlowWithoutLookups) {
+  ASSERT_TRUE(sync(standardFrontends()));
+  const FrontendKey web{ip4(kVip), 80, kTcp};
+  handForward(42060);
+  ASSERT_FALSE(slot(kClient, 42060));
+  const uint64_t flows = svcStats(web).flows;
+  RunResult r = run(prog(), PacketBuilder::tcp(kClient, 42060, kVip, 80).build());
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(svcStats(web).flows, flows + 1) << "the SYN was looked up although its slot is clear";
+  EXPECT_TRUE(slot(kClient, 42060));
+
+  handForward(42061);
+  ASSERT_FALSE(slot(kClient, 42061));
+  ASSERT_TRUE(ff().rebuild(std::chrono::milliseconds(0)).ok());
+  ASSERT_TRUE(slot(kClient, 42061));
+  r = run(prog(), PacketBuilder::tcp(kClient, 42061, kVip, 80).build());
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  auto t = testlib::fiveTuple(r.out);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->daddr, ip4(kBe));
+  EXPECT_EQ(svcStats(web).flows, flows + 1) << "the SYN of a tracked tuple was balanced anew";
+
+  // Invalid (a daemon starting): every SYN is looked up.
+  handForward(42062);
+  ff().invalidate();
+  r = run(prog(), PacketBuilder::tcp(kClient, 42062, kVip, 80).build());
+  ASSERT_EQ(r.retval, retvalOf(prog(), Verdict::Pass));
+  EXPECT_EQ(svcStats(web).flows, flows + 1)
+      << "a SYN skipped its lookup while the filter was invalid";
 }
 
 // Invalid (a daemon starting): every answer takes the full path.
