@@ -212,7 +212,7 @@ v6stat() {  # JSON PORTNAME FIELD: the v6 frontend's counter
 test_udp6_counters() {
     local before after out who K=20 SIZE=100 f
     before=$(stats_json)
-    out=$(udp_query_pod client "$VIP6" 5353 $K $SIZE)
+    out=$(UDP_SPORT=20001 udp_query_pod client "$VIP6" 5353 $K $SIZE)
     assert_eq $K "$(grep -c "from $VIP6:5353" <<<"$out")" "replies to $K UDP6 datagrams" || return
     who=$(head -1 <<<"$out" | cut -d' ' -f1)
     after=$(stats_json)

@@ -197,9 +197,11 @@ _start_servers() {
 # socket; prints each reply as "<reply text> from <ip>:<port>" (so the reply's
 # source is visible) or TIMEOUT; exits 1 if any reply is missing.
 UDP_CLIENT_PY='
-import socket, sys
+import os, socket, sys
 dst, port, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 s = socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET, socket.SOCK_DGRAM)
+if os.environ.get("UDP_SPORT"):
+    s.bind(("::" if ":" in dst else "0.0.0.0", int(os.environ["UDP_SPORT"])))
 s.settimeout(2)
 bad = 0
 for i in range(count):
@@ -211,8 +213,11 @@ for i in range(count):
         print("TIMEOUT"); bad += 1
 sys.exit(1 if bad else 0)
 '
+# UDP_SPORT=N (environment): send from that source port, not an ephemeral
+# one: a test counting exactly one new flow needs a tuple no earlier socket
+# of the test used (an ephemeral port can come round again: a CT hit).
 udp_query_pod() {  # POD DST PORT [COUNT] [SIZE]
-    in_pod_t 30 "$1" "$PY" -c "$UDP_CLIENT_PY" "$2" "$3" "${4:-1}" "${5:-8}"
+    in_pod_t 30 "$1" env ${UDP_SPORT:+UDP_SPORT=$UDP_SPORT} "$PY" -c "$UDP_CLIENT_PY" "$2" "$3" "${4:-1}" "${5:-8}"
 }
 udp_query_node() {  # DST PORT [COUNT] [SIZE] (in the test cgroup)
     in_node_cg_t 30 "$PY" -c "$UDP_CLIENT_PY" "$1" "$2" "${3:-1}" "${4:-8}"
