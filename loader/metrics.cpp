@@ -13,8 +13,8 @@ namespace {
 json trafficJson(const TrafficCounters& t, json j) {
   j["packets"] = t.packets;
   j["bytes"] = t.bytes;
-  j["replyPackets"] = t.replyPackets;
-  j["replyBytes"] = t.replyBytes;
+  j["replyPackets"] = t.reply_packets;
+  j["replyBytes"] = t.reply_bytes;
   j["flows"] = t.flows;
   j["rejects"] = t.rejects;
   return j;
@@ -34,7 +34,7 @@ void appendLabel(std::string& o, std::string_view s) {
 
 struct Family {
   const char* suffix;  // after svclb_service_ / svclb_backend_
-  uint64_t TrafficCounters::*field;
+  __u64 TrafficCounters::*field;
   const char* help;
   bool perBackend;  // rejects are a Service-level event
 };
@@ -44,9 +44,9 @@ constexpr Family kTraffic[] = {
      "Client-to-service packets translated on the packet path.", true},
     {"bytes_total", &TrafficCounters::bytes,
      "Client-to-service bytes (IP total length) translated on the packet path.", true},
-    {"reply_packets_total", &TrafficCounters::replyPackets,
+    {"reply_packets_total", &TrafficCounters::reply_packets,
      "Backend-to-client reply packets reverse-translated.", true},
-    {"reply_bytes_total", &TrafficCounters::replyBytes,
+    {"reply_bytes_total", &TrafficCounters::reply_bytes,
      "Backend-to-client reply bytes reverse-translated.", true},
     {"flows_total", &TrafficCounters::flows,
      "New connections balanced (packet path and node sockets).", true},

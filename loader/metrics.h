@@ -21,18 +21,17 @@ namespace svclb {
 class Dataplane;
 class Syncer;
 
-// A frontend's or backend's counters summed over the CPUs (svclb_abi.h lb_stats).
-struct TrafficCounters {
-  uint64_t packets = 0, bytes = 0, replyPackets = 0, replyBytes = 0, flows = 0, rejects = 0;
-};
+// A frontend's or backend's counters summed over the CPUs: the packet path's
+// own struct (svclb_abi.h lb_stats; maps/maps.h addStats, sumStats).
+using TrafficCounters = lb_stats;
 
 struct BackendCounters {
   uint32_t ip = 0;  // host order
   uint16_t port = 0;
   uint32_t id = 0;                  // backends_v1 index
   uint8_t state = BE_STATE_ACTIVE;  // BE_STATE_*
-  TrafficCounters traffic;
-  Ip6 ip6{};  // an IPv6 backend's address (ip 0)
+  TrafficCounters traffic{};        // zeroed: lb_stats has no member initializers
+  Ip6 ip6{};                        // an IPv6 backend's address (ip 0)
   std::string address() const { return ip6 != Ip6{} ? formatIPv6(ip6) : formatIPv4(ip); }
 };
 
@@ -42,8 +41,8 @@ struct FrontendCounters {
   std::string ns, name, portName;
   FrontendKey key;
   uint32_t svcId = 0;
-  bool maglev = false;  // else random
-  TrafficCounters traffic;
+  bool maglev = false;        // else random
+  TrafficCounters traffic{};  // zeroed: lb_stats has no member initializers
   std::vector<BackendCounters> backends;
 };
 

@@ -10,23 +10,6 @@
 
 namespace svclb {
 
-namespace {
-
-TrafficCounters traffic(const lb_stats& s) {
-  return {s.packets, s.bytes, s.reply_packets, s.reply_bytes, s.flows, s.rejects};
-}
-
-void addTraffic(TrafficCounters& to, const TrafficCounters& t) {
-  to.packets += t.packets;
-  to.bytes += t.bytes;
-  to.replyPackets += t.replyPackets;
-  to.replyBytes += t.replyBytes;
-  to.flows += t.flows;
-  to.rejects += t.rejects;
-}
-
-}  // namespace
-
 LruCounts countLruMaps(const Dataplane& dp) {
   return {dp.conntrack().count(), dp.conntrackEst().count(), dp.sockRev().count()};
 }
@@ -75,9 +58,9 @@ CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer, const
       const lb_stats be = sumStats(beStats.lookup(b.id));
       addStats(total, be);
       fc.backends.push_back(
-          {ntohl(b.value.addr), ntohs(b.value.port), b.id, b.value.state, traffic(be), b.addr6});
+          {ntohl(b.value.addr), ntohs(b.value.port), b.id, b.value.state, be, b.addr6});
     }
-    fc.traffic = traffic(total);
+    fc.traffic = total;
     // An externalTrafficPolicy: Local frontend's twin for this node's own
     // pods and processes (key.scope SVC_SCOPE_INTERNAL, the map order puts
     // it right after its frontend) counts as that frontend: its traffic is
@@ -87,7 +70,7 @@ CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer, const
       FrontendKey k = key;
       k.scope = SVC_SCOPE_EXTERNAL;
       if (ext.key == k) {
-        addTraffic(ext.traffic, fc.traffic);
+        addStats(ext.traffic, fc.traffic);
         for (auto& b : fc.backends) {
           auto same = std::find_if(ext.backends.begin(), ext.backends.end(), [&](const auto& o) {
             return o.ip == b.ip && o.ip6 == b.ip6 && o.port == b.port;
@@ -95,7 +78,7 @@ CounterSnapshot collectCounters(const Dataplane& dp, const Syncer& syncer, const
           if (same == ext.backends.end())
             ext.backends.push_back(std::move(b));
           else
-            addTraffic(same->traffic, b.traffic);
+            addStats(same->traffic, b.traffic);
         }
         continue;
       }
