@@ -15,7 +15,8 @@
 # Topology (tc_hook_cost.sh's, bench/compare/run.sh's routing config): client
 # ns -> node ns -> backend ns, svclbd on the node with --iface n0 --iface nb
 # (ingress and egress programs on both, as on pod interfaces), UDP 64 B from
-# svclb-trafficgen (XDP live frames, 2 threads, one flow) to the ClusterIP,
+# svclb-trafficgen (XDP live frames, or AF_PACKET where the kernel refuses
+# them; 2 threads, one flow) to the ClusterIP,
 # counted by a tc drop on the backend veth. Rounds rotate the modes; svclbd
 # is restarted with the round's --tc-attach (a restart swaps the programs,
 # and the attach, in place); `route` runs svclbd --uninstall and sends to the
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
         --build) BUILD=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
         --seconds) SECS=$2; shift ;;
-        *) sed -n '2,25p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,/^set -u/{/^set -u/!p}' "$0" >&2; exit 2 ;;
     esac
     shift
 done

@@ -15,7 +15,8 @@
 #   bench/compare/tc_hook_cost.sh [--build DIR] [--rounds N] [--seconds S]
 #
 # Topology (bench/compare/run.sh's routing config): client ns -> node ns
-# (routing) -> backend ns, UDP 64 B from svclb-trafficgen (XDP live frames, 2
+# (routing) -> backend ns, UDP 64 B from svclb-trafficgen (XDP live frames, or
+# AF_PACKET where the kernel refuses them; 2
 # threads, one flow), counted by a tc drop on the backend veth. Rounds rotate
 # the four modes; per mode the median forwarded pps and per round the ratio
 # to the round's `none` and tcx/legacy. Debian 12's bpftool and libbpf 1.1
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
         --build) BUILD=$2; shift ;;
         --rounds) ROUNDS=$2; shift ;;
         --seconds) SECS=$2; shift ;;
-        *) sed -n '2,25p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,/^set -u/{/^set -u/!p}' "$0" >&2; exit 2 ;;
     esac
     shift
 done

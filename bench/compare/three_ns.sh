@@ -44,6 +44,24 @@ three_ns_up() {
     in_ns b tc qdisc add dev b0 clsact
     in_ns b tc filter add dev b0 ingress prio 1 bpf direct-action object-pinned "$BPFDIR/ref/ref_tc_sink"
     N0MAC=$(mac n n0)
+    three_ns_probe_gen
+}
+
+# A kernel that refuses XDP live frames (svclb-trafficgen exits 77; seen on
+# 2026-12-07's machines, EPERM), as run.sh does: the AF_PACKET generator
+# (sendmmsg; its own ~1 us per frame runs in the same softirq as the node
+# path, which compresses every ratio), GRO back off on n0, said on stderr
+# and in the table's heading. Sets GEN_FLAGS and GEN_MODE.
+three_ns_probe_gen() {
+    local rc=0
+    GEN_FLAGS=() GEN_MODE=live
+    in_ns c timeout 20 "$GEN" --dev c0 --src 10.250.0.2 --dst 10.251.0.11 --dport 9 \
+        --dst-mac "$N0MAC" --count 1 --duration 5 >/dev/null 2>"$TMP/probe.err" || rc=$?
+    [ "$rc" = 77 ] || return 0
+    echo "[$NAME] XDP live frames refused by this kernel ($(tr -d '\n' <"$TMP/probe.err")):" \
+        "generator AF_PACKET (its per-frame cost shares the node's softirq: ratios compressed)" >&2
+    GEN_FLAGS=(--af-packet) GEN_MODE=af-packet
+    in_ns n ethtool -K n0 gro off >/dev/null
 }
 
 # three_ns_tcx IFNAME ingress|egress [PROG]: a tcx link of bench_ref's PROG
@@ -92,7 +110,7 @@ three_ns_cleanup() {
 three_ns_rounds() {
     local base=$1; shift
     local modes=("$@") r k m dst dport a g z runs=$TMP/runs
-    echo "[$NAME] $ROUNDS rounds x ${SECS}s per mode (${modes[*]}), rotating the order" >&2
+    echo "[$NAME] $ROUNDS rounds x ${SECS}s per mode (${modes[*]}), rotating the order, generator ${GEN_MODE:-live}" >&2
     for ((r = 0; r < ROUNDS; r++)); do
         for ((k = 0; k < ${#modes[@]}; k++)); do
             m=${modes[$(((r + k) % ${#modes[@]}))]}
@@ -100,7 +118,8 @@ three_ns_rounds() {
             read -r dst dport < <(target "$m")
             a=$(rx)
             g=$(in_ns c timeout $((SECS + 20)) "$GEN" --dev c0 --src 10.250.0.2 --dst "$dst" --dport "$dport" \
-                --dst-mac "$N0MAC" --threads 2 --duration "$SECS" --count 200000000 --size 64 --flows 1 --json) ||
+                --dst-mac "$N0MAC" --threads 2 --duration "$SECS" --count 200000000 --size 64 --flows 1 \
+                "${GEN_FLAGS[@]}" --json) ||
                 { echo "$NAME: generator failed ($m)" >&2; exit 1; }
             sleep 0.2
             z=$(rx)
