@@ -210,12 +210,16 @@ static __always_inline int FN(ct, is_single_of)(const FAM_CT_VALUE *ct, const FA
  * `be_addr`:`be_port` whose designated frontend is `r`: its key is rebuilt
  * (client -> the frontend) and the entry must be a single FORWARD one to
  * exactly this backend, so traffic of the backend's own address that
- * belongs to no such flow is never rewritten. ct_est_v2 first for TCP.
- * Sets *fk and *map; returns the entry (alive or not) or NULL. */
+ * belongs to no such flow is never rewritten. ct_est_v2 first for TCP, if
+ * alive there: a dead established entry of an earlier flow on the same
+ * tuple (its slot dropped by a rebuild, so the new flow's bare SYN made its
+ * ct_v2 entry without the lookup that deletes such an entry) must not hide
+ * the new flow's. Sets *fk and *map; returns the entry (a ct_v2 one alive
+ * or not) or NULL. */
 static __always_inline FAM_CT_VALUE *FN(ct, single_find)(const FAM_BE_REV_VALUE *r, __u8 proto,
 							 FAM_ADDR be_addr, __be16 be_port,
 							 FAM_ADDR client, __be16 client_port,
-							 FAM_CT_KEY *fk, void **map)
+							 __u32 now, FAM_CT_KEY *fk, void **map)
 {
 	FAM_CT_VALUE *ct;
 
@@ -228,7 +232,7 @@ static __always_inline FAM_CT_VALUE *FN(ct, single_find)(const FAM_BE_REV_VALUE 
 	*map = &FAM_CT_EST_MAP;
 	if (proto == IPPROTO_TCP) {
 		ct = bpf_map_lookup_elem(&FAM_CT_EST_MAP, fk);
-		if (FN(ct, is_single_of)(ct, r, be_addr, be_port))
+		if (FN(ct, is_single_of)(ct, r, be_addr, be_port) && FN(ct, alive)(ct, proto, now))
 			return ct;
 	}
 	*map = &FAM_CT_MAP;
@@ -251,7 +255,7 @@ static __always_inline FAM_CT_VALUE *FN(ct, single_reply)(const FAM_PKT *p, __u3
 
 	if (!r)
 		return NULL;
-	ct = FN(ct, single_find)(r, p->proto, p->saddr, p->sport, p->daddr, p->dport, fk, map);
+	ct = FN(ct, single_find)(r, p->proto, p->saddr, p->sport, p->daddr, p->dport, now, fk, map);
 	if (!ct || !FN(ct, usable)(ct, p, now))
 		return NULL;
 	if (!be_owned(ct->backend_id, ct->svc_id))
@@ -269,7 +273,8 @@ static __always_inline void FN(ct, single_take_over)(const FAM_BE_REV_VALUE *r, 
 	FAM_CT_KEY fk;
 	void *map;
 
-	if (FN(ct, single_find)(r, p->proto, be_addr, be_port, p->saddr, p->sport, &fk, &map))
+	if (FN(ct, single_find)(r, p->proto, be_addr, be_port, p->saddr, p->sport, ct_now(), &fk,
+				&map))
 		bpf_map_delete_elem(map, &fk);
 }
 
@@ -301,7 +306,7 @@ static __always_inline FAM_CT_VALUE *FN(ct, icmp_lookup)(FAM_CT_KEY *ck, __u32 n
 	r = FN(ct, be_rev)(ck->saddr, ck->sport, ck->proto);
 	if (!r)
 		return NULL;
-	ct = FN(ct, single_find)(r, ck->proto, ck->saddr, ck->sport, ck->daddr, ck->dport, ck,
+	ct = FN(ct, single_find)(r, ck->proto, ck->saddr, ck->sport, ck->daddr, ck->dport, now, ck,
 				 &map);
 	if (!ct || !FN(ct, alive)(ct, ck->proto, now))
 		return NULL;
