@@ -105,6 +105,35 @@ test_tcp_reuse() {
     assert_le "$sdir" $((sb + 2)) "SYN retransmissions of the direct run on the Service flows' ports (baseline run: $sb)"
 }
 
+# The same client ports through the ClusterIP again, after those flows died
+# and a flow filter rebuild (svclbd's restart) dropped their slots: each new
+# SYN finds its slot clear and makes its single entry without a lookup while
+# the old flow's established entry (closing, dead) is still in ct_est_v2;
+# the backend's SYN-ACK must be translated anyway. Before the fix it came
+# back from be1's own address: every connect failed (2026-12-07: the
+# compare's second round of TCP connections lost them). That is the tc path
+# (e2e.tc.port_reuse: 0 of 40 without the fix); with --socket-lb all the
+# pod's connects are balanced at the socket and make no CT entry at all.
+REBUILD_N=40
+test_tcp_reuse_after_rebuild() {
+    local first second r0 r1 d s
+    first=$(in_pod_t 60 client "$PY" -c "$REUSE_CLIENT_PY" $VIP2 80 30000 $REBUILD_N 30)
+    read -r d _ <<<"$first"
+    assert_eq "$REBUILD_N" "$d" "first connections through $VIP2 from ports 30000+" || return
+    # Past the closing lifetime (CT_LIFETIME_CLOSING_SECS 10), then the
+    # restart's rebuild: only live entries keep their slots.
+    sleep 12
+    daemon_stop
+    daemon_start && daemon_wait_ready || { _fail "svclbd did not come back"; return; }
+    r0=$(syn_retrans)
+    second=$(in_pod_t 60 client "$PY" -c "$REUSE_CLIENT_PY" $VIP2 80 30000 $REBUILD_N 30)
+    r1=$(syn_retrans)
+    log "through $VIP2 from the same ports after the rebuild: $second; SYN retransmissions $((r1 - r0))"
+    read -r d s _ <<<"$second"
+    assert_eq "$REBUILD_N" "$d" "connections through $VIP2 from the dead flows' ports after a rebuild"
+    assert_le $((r1 - r0)) 2 "SYN retransmissions of those connections"
+}
+
 # A UDP socket bound to one port: a query to the ClusterIP, then one to be1
 # directly. The second answer must come from be1 (the old flow is idle, not
 # expired: 60 s lifetime).
@@ -130,4 +159,5 @@ test_udp_reuse() {
 
 run_test "port reuse: direct TCP connections on ports of closed Service flows do not stall" test_tcp_reuse
 run_test "port reuse: a direct UDP exchange on an idle Service flow's port is not translated" test_udp_reuse
+run_test "port reuse: Service connections from the ports of dead flows after a flow filter rebuild" test_tcp_reuse_after_rebuild
 finish
